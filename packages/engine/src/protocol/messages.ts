@@ -1,0 +1,217 @@
+/**
+ * The Concord wire protocol: message types, error codes and the encoders and
+ * decoders for the multiplexed endpoint. See docs/PROTOCOL.md for the
+ * byte-level description.
+ *
+ * Every multiplexed message is
+ *
+ *     varUint(messageType) • varString(docName) • body
+ *
+ * Message types 0–3 are the y-protocols / y-websocket types; their bodies are
+ * exactly what a y-websocket connection carries after its own type byte, so
+ * `syncProtocol.readSyncMessage` and `awarenessProtocol.applyAwarenessUpdate`
+ * read them unchanged.
+ *
+ * @example
+ *   const bytes = encodeAck('acme/T-1', Y.encodeStateVector(doc))
+ *   const msg = decodeMessage(bytes) // { type: MessageType.ack, doc: 'acme/T-1', ... }
+ *
+ * @module protocol
+ */
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+
+/** Path of the multiplexed endpoint. A doc name segment cannot start with `.`, so it never collides with `/<docName>`. */
+export const MUX_PATH = '/.concord/v1'
+
+/** Version announced in the relay's `hello` message. */
+export const PROTOCOL_VERSION = 1
+
+/** Message types. 0–3 match y-protocols; 16+ are Concord's own. */
+export const MessageType = {
+  /** y-protocols sync message (step 1, step 2 or update). */
+  sync: 0,
+  /** y-protocols awareness update (varUint8Array). */
+  awareness: 1,
+  /** y-protocols auth message. */
+  auth: 2,
+  /** Ask the relay for every awareness state of the doc. */
+  queryAwareness: 3,
+  /** client → relay: start syncing a doc on this socket. */
+  subscribe: 16,
+  /** client → relay: stop syncing a doc on this socket. */
+  unsubscribe: 17,
+  /** relay → client: varUint8Array(state vector) durably stored for the doc. */
+  ack: 18,
+  /** relay → client: varUint(code) • varString(reason). Doc "" means the whole connection. */
+  error: 19,
+  /** relay → client, doc "": varUint(protocol version) • varString(relay version). First message on a socket. */
+  hello: 20,
+  /** client → relay, doc "": liveness probe; the relay answers with `pong`. */
+  ping: 21,
+  /** relay → client, doc "": answer to `ping`. */
+  pong: 22,
+} as const
+export type MessageType = (typeof MessageType)[keyof typeof MessageType]
+
+/** Error codes carried by `error` messages. */
+export const ErrorCode = {
+  /** The message could not be decoded. */
+  malformed: 1,
+  /** The message type is not known. */
+  unknownType: 2,
+  /** The doc name is not valid (see {@link validateDocName}). */
+  invalidDocName: 3,
+  /** A doc message arrived for a doc that is not subscribed on this socket. */
+  notSubscribed: 4,
+  /** The relay could not load or store the doc; updates are kept and retried. */
+  storageUnavailable: 5,
+  /** The connection may not do this (e.g. write to a read-only doc). */
+  permissionDenied: 6,
+  /** A message or doc is larger than the relay allows. */
+  tooLarge: 7,
+  /** Authentication is missing or invalid. */
+  unauthorized: 8,
+  /** The update is not a valid Yjs update. */
+  invalidUpdate: 9,
+  /** A rate or count limit was exceeded. */
+  limitExceeded: 10,
+  /** The relay is shutting down. */
+  shuttingDown: 11,
+} as const
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** Error codes a client must not retry blindly: the same input will be refused again. */
+export const PERMANENT_ERRORS: ReadonlySet<number> = new Set<number>([
+  ErrorCode.invalidDocName,
+  ErrorCode.permissionDenied,
+  ErrorCode.tooLarge,
+  ErrorCode.unauthorized,
+  ErrorCode.invalidUpdate,
+])
+
+/** WebSocket close codes used by the relay. */
+export const CloseCode = {
+  /** Relay shutting down. */
+  goingAway: 1001,
+  /** Malformed or unexpected message. */
+  protocolError: 1002,
+  /** Policy violation (auth, origin, limits). */
+  policyViolation: 1008,
+  /** Frame larger than the relay's maxPayload. */
+  messageTooBig: 1009,
+  /** Unexpected relay error. */
+  internalError: 1011,
+} as const
+
+const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/
+/** Longest accepted doc name, in characters. */
+export const MAX_DOC_NAME_LENGTH = 512
+
+/**
+ * Checks a doc name. Names are `/`-separated segments of ASCII letters,
+ * digits, `_`, `-` and `.`; a segment may not start with `.` (no `..`, and the
+ * multiplexed endpoint's path stays reserved). Records are `<workspaceId>/<recordId>`.
+ *
+ * @returns null when valid, otherwise a human-readable reason.
+ */
+export const validateDocName = (name: string): string | null => {
+  if (typeof name !== 'string' || name.length === 0) return 'doc name is empty'
+  if (name.length > MAX_DOC_NAME_LENGTH) return `doc name is longer than ${MAX_DOC_NAME_LENGTH} characters`
+  for (const segment of name.split('/')) {
+    if (segment.length === 0) return 'doc name has an empty path segment'
+    if (!SEGMENT.test(segment)) {
+      return `doc name segment "${segment.slice(0, 64)}" must use A-Z a-z 0-9 _ - . and not start with "."`
+    }
+  }
+  return null
+}
+
+/** A decoded multiplexed message. `body` is positioned right after the doc name. */
+export interface MuxMessage {
+  type: number
+  doc: string
+  body: decoding.Decoder
+}
+
+/**
+ * Reads the header of a multiplexed message. Throws on truncated input.
+ */
+export const decodeMessage = (data: Uint8Array): MuxMessage => {
+  const body = decoding.createDecoder(data)
+  const type = decoding.readVarUint(body)
+  const doc = decoding.readVarString(body)
+  return { type, doc, body }
+}
+
+/** Starts a multiplexed message: writes type and doc name. */
+export const startMessage = (type: MessageType, doc: string): encoding.Encoder => {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, type)
+  encoding.writeVarString(encoder, doc)
+  return encoder
+}
+
+/** `subscribe` message. */
+export const encodeSubscribe = (doc: string): Uint8Array => encoding.toUint8Array(startMessage(MessageType.subscribe, doc))
+
+/** `unsubscribe` message. */
+export const encodeUnsubscribe = (doc: string): Uint8Array =>
+  encoding.toUint8Array(startMessage(MessageType.unsubscribe, doc))
+
+/** `ack` message carrying the durably stored state vector of `doc`. */
+export const encodeAck = (doc: string, stateVector: Uint8Array): Uint8Array => {
+  const encoder = startMessage(MessageType.ack, doc)
+  encoding.writeVarUint8Array(encoder, stateVector)
+  return encoding.toUint8Array(encoder)
+}
+
+/** `error` message. Use doc "" for errors about the whole connection. */
+export const encodeError = (doc: string, code: ErrorCode, reason: string): Uint8Array => {
+  const encoder = startMessage(MessageType.error, doc)
+  encoding.writeVarUint(encoder, code)
+  encoding.writeVarString(encoder, reason)
+  return encoding.toUint8Array(encoder)
+}
+
+/** `hello` message, the relay's first message on a multiplexed socket. */
+export const encodeHello = (relayVersion: string): Uint8Array => {
+  const encoder = startMessage(MessageType.hello, '')
+  encoding.writeVarUint(encoder, PROTOCOL_VERSION)
+  encoding.writeVarString(encoder, relayVersion)
+  return encoding.toUint8Array(encoder)
+}
+
+/** `ping` message. */
+export const encodePing = (): Uint8Array => encoding.toUint8Array(startMessage(MessageType.ping, ''))
+
+/** `pong` message. */
+export const encodePong = (): Uint8Array => encoding.toUint8Array(startMessage(MessageType.pong, ''))
+
+/** `awareness` message wrapping an encoded awareness update. */
+export const encodeAwareness = (doc: string, update: Uint8Array): Uint8Array => {
+  const encoder = startMessage(MessageType.awareness, doc)
+  encoding.writeVarUint8Array(encoder, update)
+  return encoding.toUint8Array(encoder)
+}
+
+/** `query-awareness` message. */
+export const encodeQueryAwareness = (doc: string): Uint8Array =>
+  encoding.toUint8Array(startMessage(MessageType.queryAwareness, doc))
+
+/** Reads the body of an `ack` message. */
+export const readAck = (body: decoding.Decoder): Uint8Array => decoding.readVarUint8Array(body)
+
+/** Reads the body of an `error` message. */
+export const readError = (body: decoding.Decoder): { code: number; reason: string } => {
+  const code = decoding.readVarUint(body)
+  const reason = decoding.readVarString(body)
+  return { code, reason }
+}
+
+/** Reads the body of a `hello` message. */
+export const readHello = (body: decoding.Decoder): { protocolVersion: number; relayVersion: string } => {
+  const protocolVersion = decoding.readVarUint(body)
+  const relayVersion = decoding.readVarString(body)
+  return { protocolVersion, relayVersion }
+}
