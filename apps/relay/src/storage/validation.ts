@@ -1,0 +1,60 @@
+/**
+ * Argument checks shared by every storage adapter, so that all adapters
+ * reject the same bad input with the same errors, before touching any data
+ * (an invalid batch must never be half stored).
+ *
+ * @module storage/validation
+ */
+
+import type { DocUpdates } from './Storage.js'
+
+/** Throws a `TypeError` unless `doc` is a string. */
+export function assertDocName(doc: unknown): asserts doc is string {
+  if (typeof doc !== 'string') {
+    throw new TypeError(`doc name must be a string, got ${typeof doc}`)
+  }
+}
+
+/** Throws a `TypeError` unless `value` is a `Uint8Array` (a Node `Buffer` is one too). */
+export function assertBytes(value: unknown, what: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`${what} must be a Uint8Array`)
+  }
+}
+
+/** Checks a whole group-commit batch: an array of `{ doc: string, updates: Uint8Array[] }`. */
+export function assertBatch(batch: unknown): asserts batch is DocUpdates[] {
+  if (!Array.isArray(batch)) throw new TypeError('batch must be an array')
+  for (const entry of batch as unknown[]) {
+    if (typeof entry !== 'object' || entry === null) {
+      throw new TypeError('batch entries must be { doc, updates } objects')
+    }
+    const { doc, updates } = entry as Partial<DocUpdates>
+    assertDocName(doc)
+    if (!Array.isArray(updates)) throw new TypeError(`updates of doc "${doc}" must be an array`)
+    for (const update of updates) assertBytes(update, `update of doc "${doc}"`)
+  }
+}
+
+/**
+ * Checks `uptoSeq` of a checkpoint against the doc's state: it must be an
+ * integer between the current checkpoint's `uptoSeq` (a checkpoint never goes
+ * back: the log entries it replaced are gone) and the doc's `lastSeq` (a
+ * checkpoint cannot cover updates that were never logged).
+ */
+export function assertCheckpointSeq(doc: string, uptoSeq: unknown, checkpointSeq: number, lastSeq: number): asserts uptoSeq is number {
+  if (typeof uptoSeq !== 'number' || !Number.isSafeInteger(uptoSeq) || uptoSeq < 0) {
+    throw new RangeError(`uptoSeq of doc "${doc}" must be a non-negative integer, got ${String(uptoSeq)}`)
+  }
+  if (uptoSeq > lastSeq) {
+    throw new RangeError(`checkpoint of doc "${doc}" claims uptoSeq ${uptoSeq} but the last logged seq is ${lastSeq}`)
+  }
+  if (uptoSeq < checkpointSeq) {
+    throw new RangeError(`checkpoint of doc "${doc}" with uptoSeq ${uptoSeq} is older than the stored one (uptoSeq ${checkpointSeq})`)
+  }
+}
+
+/** The error every adapter rejects with once closed. */
+export function closedError(kind: string): Error {
+  return new Error(`${kind} storage is closed`)
+}

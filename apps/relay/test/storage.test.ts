@@ -1,0 +1,217 @@
+/**
+ * Storage adapters: the contract suite for every adapter, then what only
+ * SQLite has (WAL, crash durability, failing commits, bad paths).
+ *
+ * The crash test runs `fixtures/sqliteAppendWorker.mjs` against the compiled
+ * adapter in `apps/relay/dist`: build first (`npx tsc -b apps/relay`).
+ */
+
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { MemoryStorage, SQLITE_SCHEMA_VERSION, SqliteStorage, openStorage } from '../src/storage/index.js'
+import { runStorageContractTests } from './storageContract.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const tempDir = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'concord-'))
+const bytes = (...values: number[]): Uint8Array => new Uint8Array(values)
+
+runStorageContractTests('MemoryStorage', async () => ({
+  storage: new MemoryStorage(),
+  cleanup: async () => {},
+}))
+
+runStorageContractTests('SqliteStorage', async () => {
+  const dir = tempDir()
+  // A parent directory that does not exist yet: the adapter creates it.
+  const file = path.join(dir, 'nested', 'concord.sqlite')
+  return {
+    storage: SqliteStorage.open(file),
+    reopen: async () => SqliteStorage.open(file),
+    cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
+  }
+})
+
+describe('SqliteStorage', () => {
+  let dir: string
+  let file: string
+  const toClose: Array<{ close(): unknown }> = []
+
+  beforeEach(() => {
+    dir = tempDir()
+    file = path.join(dir, 'concord.sqlite')
+  })
+
+  afterEach(async () => {
+    for (const handle of toClose.splice(0)) await handle.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  /** Opens the adapter and registers it for closing. */
+  function open(options?: ConstructorParameters<typeof SqliteStorage>[1]): SqliteStorage {
+    const storage = SqliteStorage.open(file, options)
+    toClose.push(storage)
+    return storage
+  }
+
+  /** A second, raw connection to the same file (as another process would have). */
+  function rawConnection(): Database.Database {
+    const db = new Database(file)
+    toClose.push(db)
+    return db
+  }
+
+  it('[wal] journal mode is WAL and the schema version is recorded', async () => {
+    const storage = open()
+    await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
+    const db = rawConnection()
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
+    expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
+    expect(fs.existsSync(`${file}-wal`)).toBe(true)
+    const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all()
+    expect(tables.map((t) => t.name)).toEqual(['checkpoints', 'docs', 'updates'])
+  })
+
+  it('[options] synchronous normal works, bad options throw', async () => {
+    const storage = open({ synchronous: 'normal', busyTimeoutMs: 100 })
+    await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
+    expect((await storage.loadDoc('a')).lastSeq).toBe(1)
+    expect(() => SqliteStorage.open(file, { synchronous: 'off' as 'full' })).toThrow(/synchronous/)
+    expect(() => SqliteStorage.open(file, { busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/)
+  })
+
+  it('[open] a data dir that is a file gives a clear error', () => {
+    const notADir = path.join(dir, 'data')
+    fs.writeFileSync(notADir, 'I am a file')
+    const target = path.join(notADir, 'concord.sqlite')
+    expect(() => SqliteStorage.open(target)).toThrow(`cannot open SQLite storage at ${target}`)
+    expect(() => openStorage('sqlite', notADir)).toThrow(/cannot open SQLite storage at .*data[/\\]concord\.sqlite/)
+  })
+
+  it('[open] a file that is not a database gives a clear error', () => {
+    fs.writeFileSync(file, Buffer.alloc(8192, 'garbage!'))
+    expect(() => SqliteStorage.open(file)).toThrow(/cannot open SQLite storage at .*concord\.sqlite: file is not a database/)
+  })
+
+  it('[open] a schema newer than this code is refused', () => {
+    const db = new Database(file)
+    db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`)
+    db.close()
+    expect(() => SqliteStorage.open(file)).toThrow(/schema version 2 is newer/)
+  })
+
+  it('[failing-commit] a commit blocked by another writer rejects and stores nothing', async () => {
+    const storage = open({ busyTimeoutMs: 50 })
+    await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
+    const other = rawConnection()
+    other.exec('BEGIN IMMEDIATE')
+    await expect(storage.appendUpdates([
+      { doc: 'a', updates: [bytes(2)] },
+      { doc: 'b', updates: [bytes(3)] },
+    ])).rejects.toThrow(/locked|busy/i)
+    await expect(storage.writeCheckpoint('a', bytes(9), 1)).rejects.toThrow(/locked|busy/i)
+    other.exec('ROLLBACK')
+    expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1 })
+    expect(await storage.listDocs('')).toEqual(['a'])
+    expect((await storage.appendUpdates([{ doc: 'a', updates: [bytes(2)] }])).get('a')).toBe(2)
+  })
+
+  it('[failing-commit] a statement failing mid-batch rolls back the whole batch', async () => {
+    const storage = open()
+    await storage.appendUpdates([{ doc: 'good', updates: [bytes(1)] }])
+    // Another connection adds a trigger that makes inserts for doc "bad" fail.
+    rawConnection().exec(`
+      CREATE TRIGGER fail_bad BEFORE INSERT ON updates WHEN NEW.doc = 'bad'
+      BEGIN SELECT RAISE(ABORT, 'boom'); END
+    `)
+    await expect(storage.appendUpdates([
+      { doc: 'good', updates: [bytes(2), bytes(3)] },
+      { doc: 'fresh', updates: [bytes(4)] },
+      { doc: 'bad', updates: [bytes(5)] },
+    ])).rejects.toThrow('boom')
+    expect(await storage.loadDoc('good')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1 })
+    expect(await storage.loadDoc('fresh')).toEqual({ checkpoint: null, updates: [], lastSeq: 0, logBytes: 0 })
+    expect(await storage.listDocs('')).toEqual(['good'])
+    expect((await storage.appendUpdates([{ doc: 'good', updates: [bytes(2)] }])).get('good')).toBe(2)
+  })
+
+  it('[crash] every commit reported before kill -9 is on disk', async () => {
+    const compiled = path.resolve(here, '../dist/storage/SqliteStorage.js')
+    const source = path.resolve(here, '../src/storage/SqliteStorage.ts')
+    if (!fs.existsSync(compiled) || fs.statSync(compiled).mtimeMs < fs.statSync(source).mtimeMs) {
+      throw new Error(`${compiled} is missing or older than its source: run \`npx tsc -b apps/relay\` first`)
+    }
+    const worker = path.join(here, 'fixtures', 'sqliteAppendWorker.mjs')
+    const child = spawn(process.execPath, [worker, file], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)))
+
+    // Kill the worker once it has reported 200 commits (it keeps appending meanwhile).
+    let committed = 0
+    await new Promise<void>((resolve, reject) => {
+      let pending = ''
+      child.stdout.on('data', (chunk: Buffer) => {
+        pending += chunk.toString()
+        const lines = pending.split('\n')
+        pending = lines.pop() ?? ''
+        for (const line of lines) {
+          const match = /^committed (\d+)$/.exec(line)
+          if (match === null) return reject(new Error(`unexpected worker output: ${line}`))
+          committed = Number(match[1])
+        }
+        if (committed >= 200 && child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL')
+          resolve()
+        }
+      })
+      child.on('exit', (code) => reject(new Error(`worker exited early (code ${code}): ${stderr}`)))
+    })
+    expect(await exited).toBe('SIGKILL')
+
+    const storage = open()
+    const a = await storage.loadDoc('crash/a')
+    const b = await storage.loadDoc('crash/b')
+    expect(a.lastSeq).toBeGreaterThanOrEqual(committed)
+    // Group commits are atomic: doc b got exactly two updates per batch doc a got one.
+    expect(b.lastSeq).toBe(2 * a.lastSeq)
+    expect(a.updates).toHaveLength(a.lastSeq)
+    a.updates.forEach((update, k) => {
+      expect(update.byteLength).toBe(32)
+      expect(new DataView(update.buffer, update.byteOffset).getUint32(0)).toBe(k + 1)
+    })
+    b.updates.forEach((update, k) => {
+      expect(new DataView(update.buffer, update.byteOffset).getUint32(0)).toBe(Math.floor(k / 2) + 1)
+    })
+  })
+})
+
+describe('openStorage', () => {
+  it('opens a memory storage', async () => {
+    const storage = openStorage('memory', '/nonexistent')
+    expect(storage.kind).toBe('memory')
+    await storage.close()
+  })
+
+  it('opens <dataDir>/concord.sqlite, creating the data dir', async () => {
+    const dir = tempDir()
+    try {
+      const dataDir = path.join(dir, 'data')
+      const storage = openStorage('sqlite', dataDir)
+      expect(storage.kind).toBe('sqlite')
+      await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
+      await storage.close()
+      expect(fs.existsSync(path.join(dataDir, 'concord.sqlite'))).toBe(true)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('rejects an unknown kind', () => {
+    expect(() => openStorage('postgres' as 'memory', '/tmp')).toThrow(/unknown storage kind: postgres/)
+  })
+})
