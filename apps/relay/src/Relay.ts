@@ -1,0 +1,253 @@
+/**
+ * The relay: HTTP + WebSocket shell around the room registry and the group
+ * commit queue. `main.ts` builds one from validated config; tests and
+ * benchmarks build them in-process with {@link createRelay}.
+ *
+ * - `GET /healthz` liveness, `GET /readyz` storage reachable (503 while
+ *   draining), `GET /metrics` Prometheus text, anything else: the web app.
+ * - WebSocket `/.concord/v1`: the multiplexed protocol.
+ * - WebSocket `/<docName>`: y-websocket compatible.
+ *
+ * @module Relay
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { CloseCode, MUX_PATH, validateDocName } from '@concord/engine/protocol'
+import type { Storage } from './storage/Storage.js'
+import { RelayMetrics } from './observability/metrics.js'
+import { silentLogger, type Logger } from './observability/logger.js'
+import { CommitQueue, type CommitQueueOptions } from './rooms/CommitQueue.js'
+import { RoomRegistry } from './rooms/RoomRegistry.js'
+import type { Connection, ConnectionContext } from './connections/Connection.js'
+import { MuxConnection } from './connections/MuxConnection.js'
+import { YwsConnection } from './connections/YwsConnection.js'
+import { createStaticHandler } from './http/staticFiles.js'
+import { RELAY_VERSION } from './version.js'
+
+/** Options of {@link createRelay}. */
+export interface RelayOptions {
+  storage: Storage
+  /** Port to listen on; 0 picks a free one. Default 8787. */
+  port?: number
+  /** Address to bind. Default 127.0.0.1. */
+  host?: string
+  logger?: Logger
+  /** Folder of the built web app to serve, or null. */
+  webRoot?: string | null
+  /** Delay before an unused room unloads, ms. Default 10 000. */
+  idleUnloadMs?: number
+  /** Largest accepted WebSocket frame, bytes. Default 1 MiB. */
+  maxPayload?: number
+  /** Interval of WebSocket pings that find dead peers, ms. Default 30 000. */
+  heartbeatMs?: number
+  /** Commit and checkpoint tuning. */
+  commit?: CommitQueueOptions
+  /** Longest graceful shutdown before sockets and storage are closed anyway, ms. Default 10 000. */
+  shutdownTimeoutMs?: number
+  /** Collect process metrics (CPU, memory, event loop). Default true. */
+  processMetrics?: boolean
+}
+
+/** A running relay. */
+export interface Relay {
+  /** `http://HOST:PORT`. */
+  readonly url: string
+  readonly port: number
+  readonly metrics: RelayMetrics
+  readonly rooms: RoomRegistry
+  /** Number of open WebSocket connections. */
+  readonly connectionCount: number
+  /** Stops accepting, stores and acks everything in flight, closes sockets (1001) and storage. Idempotent. */
+  close(): Promise<void>
+}
+
+/** Starts a relay and resolves once it accepts connections. */
+export const createRelay = async (options: RelayOptions): Promise<Relay> => {
+  const relay = new RelayServer(options)
+  await relay.listen()
+  return relay
+}
+
+class RelayServer implements Relay {
+  readonly metrics: RelayMetrics
+  readonly rooms: RoomRegistry
+  private readonly commits: CommitQueue
+  private readonly storage: Storage
+  private readonly log: Logger
+  private readonly server: http.Server
+  private readonly wss: WebSocketServer
+  private readonly connections = new Set<Connection>()
+  private readonly serveStatic: ReturnType<typeof createStaticHandler>
+  private readonly ctx: ConnectionContext
+  private heartbeat: ReturnType<typeof setInterval> | null = null
+  private draining = false
+  private closing: Promise<void> | null = null
+  private address: AddressInfo | null = null
+
+  constructor(private readonly options: RelayOptions) {
+    this.storage = options.storage
+    this.log = options.logger ?? silentLogger()
+    this.metrics = new RelayMetrics({ collectDefault: options.processMetrics ?? true })
+    this.commits = new CommitQueue(this.storage, this.metrics, this.log, options.commit)
+    this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
+      idleUnloadMs: options.idleUnloadMs,
+    })
+    this.ctx = { rooms: this.rooms, commits: this.commits, metrics: this.metrics, relayVersion: RELAY_VERSION }
+    this.serveStatic = createStaticHandler(options.webRoot ?? null)
+    this.server = http.createServer((req, res) => {
+      this.handleHttp(req, res).catch((error: unknown) => {
+        this.log.error({ err: error }, 'http handler failed')
+        if (!res.headersSent) res.writeHead(500)
+        res.end()
+      })
+    })
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 1024 * 1024 })
+    this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head))
+    this.server.on('clientError', (_error, socket) => socket.destroy())
+  }
+
+  get url(): string {
+    const { address, family, port } = this.address!
+    const host = family === 'IPv6' ? `[${address}]` : address
+    return `http://${host}:${port}`
+  }
+
+  get port(): number {
+    return this.address!.port
+  }
+
+  get connectionCount(): number {
+    return this.connections.size
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(this.options.port ?? 8787, this.options.host ?? '127.0.0.1', () => {
+        this.server.off('error', reject)
+        this.address = this.server.address() as AddressInfo
+        const heartbeatMs = this.options.heartbeatMs ?? 30_000
+        this.heartbeat = setInterval(() => {
+          for (const connection of this.connections) connection.heartbeat()
+        }, heartbeatMs)
+        this.heartbeat.unref()
+        resolve()
+      })
+    })
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.runClose()
+    return this.closing
+  }
+
+  private async runClose(): Promise<void> {
+    this.draining = true
+    this.log.info('shutting down: storing and acknowledging everything in flight')
+    if (this.heartbeat) clearInterval(this.heartbeat)
+    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    const timeoutMs = this.options.shutdownTimeoutMs ?? 10_000
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs)
+    })
+    const drained = await Promise.race([this.commits.whenIdle().then(() => 'drained' as const), timedOut])
+    if (drained === 'timeout') {
+      this.log.error({ timeoutMs }, 'shutdown timed out with updates not stored; they were never acknowledged')
+      this.commits.stop()
+    }
+    for (const connection of this.connections) connection.close(CloseCode.goingAway, 'relay shutting down')
+    // give close frames a moment, then cut what is left
+    await Promise.race([this.allClosed(), new Promise((resolve) => setTimeout(resolve, 1000))])
+    for (const connection of this.connections) connection.ws.terminate()
+    clearTimeout(timer)
+    if (drained !== 'timeout') await this.rooms.unloadAll()
+    this.wss.close()
+    await serverClosed
+    await this.storage.close()
+    this.log.info('relay stopped')
+  }
+
+  private allClosed(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.connections.size === 0) resolve()
+        else setTimeout(check, 10)
+      }
+      check()
+    })
+  }
+
+  private async handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const pathname = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' })
+      res.end()
+      return
+    }
+    switch (pathname) {
+      case '/healthz':
+        return json(res, 200, { status: 'ok' })
+      case '/readyz': {
+        if (this.draining) return json(res, 503, { status: 'draining' })
+        try {
+          await this.storage.ping()
+        } catch (error) {
+          return json(res, 503, { status: 'storage unavailable', reason: (error as Error).message })
+        }
+        return json(res, 200, { status: 'ready', storage: this.storage.kind })
+      }
+      case '/metrics': {
+        const body = await this.metrics.render()
+        res.writeHead(200, { 'content-type': this.metrics.contentType })
+        res.end(body)
+        return
+      }
+      default:
+        return this.serveStatic(req, res, pathname)
+    }
+  }
+
+  private handleUpgrade(req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
+    if (this.draining) return rejectUpgrade(socket, 503, 'relay shutting down')
+    const pathname = (req.url ?? '/').split('?')[0]
+    let docName: string | null = null
+    if (pathname !== MUX_PATH) {
+      try {
+        docName = decodeURIComponent(pathname.slice(1))
+      } catch {
+        return rejectUpgrade(socket, 400, 'doc name is not valid percent-encoding')
+      }
+      const invalid = validateDocName(docName)
+      if (invalid) return rejectUpgrade(socket, 400, invalid)
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, docName, req))
+  }
+
+  private accept(ws: WebSocket, docName: string | null, req: http.IncomingMessage): void {
+    const protocol = docName === null ? 'mux' : 'yws'
+    const log = this.log.child({ protocol, remote: req.socket.remoteAddress, ...(docName ? { doc: docName } : {}) })
+    const connection =
+      docName === null ? new MuxConnection(ws, this.ctx, log) : new YwsConnection(ws, this.ctx, log, docName)
+    this.connections.add(connection)
+    this.metrics.connections.labels(protocol).inc()
+    log.debug({ conn: connection.id }, 'connection opened')
+    ws.on('close', () => {
+      this.connections.delete(connection)
+      this.metrics.connections.labels(protocol).dec()
+    })
+  }
+}
+
+const json = (res: http.ServerResponse, status: number, body: unknown): void => {
+  res.writeHead(status, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(body) + '\n')
+}
+
+const rejectUpgrade = (socket: import('node:stream').Duplex, status: number, reason: string): void => {
+  const body = reason + '\n'
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
+}

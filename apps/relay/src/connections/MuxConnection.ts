@@ -1,0 +1,211 @@
+/**
+ * A connection on the multiplexed endpoint (`/.concord/v1`): one socket,
+ * many docs. See docs/PROTOCOL.md.
+ *
+ * Per doc, messages are handled in arrival order; messages that arrive while
+ * the doc loads from storage wait in a queue and are handled once it is
+ * loaded, so nobody is ever served an empty doc.
+ *
+ * @module connections/MuxConnection
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
+import type { WebSocket } from 'ws'
+import {
+  ErrorCode,
+  MessageType,
+  decodeMessage,
+  encodeAck,
+  encodeError,
+  encodeHello,
+  encodePong,
+  startMessage,
+  validateDocName,
+} from '@concord/engine/protocol'
+import type { Logger } from '../observability/logger.js'
+import type { MessageKind } from '../observability/metrics.js'
+import type { Room, RoomPeer } from '../rooms/Room.js'
+import { Connection, type ConnectionContext } from './Connection.js'
+import { ProtocolError, readSync } from './docMessages.js'
+import { muxAwarenessMessage, muxUpdateMessage } from './encode.js'
+
+interface Subscription {
+  room: Room | null
+  /** Messages received while the room loads. */
+  queue: Uint8Array[]
+}
+
+const KIND_BY_TYPE: Record<number, MessageKind> = {
+  [MessageType.sync]: 'sync',
+  [MessageType.awareness]: 'awareness',
+  [MessageType.auth]: 'auth',
+  [MessageType.queryAwareness]: 'query-awareness',
+  [MessageType.subscribe]: 'subscribe',
+  [MessageType.unsubscribe]: 'unsubscribe',
+  [MessageType.ping]: 'ping',
+}
+
+/** A multiplexed connection. */
+export class MuxConnection extends Connection implements RoomPeer {
+  private readonly subs = new Map<string, Subscription>()
+
+  constructor(ws: WebSocket, ctx: ConnectionContext, log: Logger) {
+    super(ws, ctx, log)
+    this.send('hello', encodeHello(ctx.relayVersion))
+  }
+
+  /** Names of the docs this connection is subscribed to. */
+  get docs(): string[] {
+    return [...this.subs.keys()]
+  }
+
+  sendUpdate(room: Room, update: Uint8Array): void {
+    this.send('sync', muxUpdateMessage(room.name, update))
+  }
+
+  sendAwareness(room: Room, update: Uint8Array): void {
+    this.send('awareness', muxAwarenessMessage(room.name, update))
+  }
+
+  sendAck(room: Room, stateVector: Uint8Array): void {
+    this.send('ack', encodeAck(room.name, stateVector))
+    this.ctx.metrics.acksSent.inc()
+  }
+
+  /** Sends an error about `doc` ("" for the whole connection). */
+  sendError(doc: string, code: ErrorCode, reason: string): void {
+    this.send('error', encodeError(doc, code, reason))
+  }
+
+  protected handleMessage(data: Uint8Array): void {
+    let type: number
+    let doc: string
+    let body: decoding.Decoder
+    try {
+      ;({ type, doc, body } = decodeMessage(data))
+    } catch (error) {
+      this.ctx.metrics.messageIn('unknown', data.byteLength)
+      this.protocolError('malformed message: cannot read type and doc name', error)
+      return
+    }
+    this.ctx.metrics.messageIn(KIND_BY_TYPE[type] ?? 'unknown', data.byteLength)
+    switch (type) {
+      case MessageType.subscribe:
+        this.subscribe(doc)
+        return
+      case MessageType.unsubscribe:
+        this.unsubscribe(doc)
+        return
+      case MessageType.ping:
+        this.send('pong', encodePong())
+        return
+      case MessageType.sync:
+      case MessageType.awareness:
+      case MessageType.queryAwareness:
+      case MessageType.auth: {
+        const sub = this.subs.get(doc)
+        if (!sub) {
+          this.sendError(doc, ErrorCode.notSubscribed, `not subscribed to "${doc.slice(0, 128)}"; send subscribe first`)
+          return
+        }
+        if (sub.room) this.handleDocMessage(sub.room, type, body)
+        else sub.queue.push(data)
+        return
+      }
+      default:
+        this.protocolError(`unknown message type ${type}`)
+    }
+  }
+
+  private subscribe(doc: string): void {
+    if (this.subs.has(doc)) return
+    const invalid = validateDocName(doc)
+    if (invalid) {
+      this.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
+      return
+    }
+    const sub: Subscription = { room: null, queue: [] }
+    this.subs.set(doc, sub)
+    this.ctx.rooms.acquire(doc).then(
+      (room) => {
+        if (this.subs.get(doc) !== sub) {
+          this.ctx.rooms.release(room)
+          return
+        }
+        sub.room = room
+        room.addPeer(this)
+        const step1 = startMessage(MessageType.sync, doc)
+        syncProtocol.writeSyncStep1(step1, room.doc)
+        this.send('sync', encoding.toUint8Array(step1))
+        const states = room.encodeAllAwareness()
+        if (states) this.sendAwareness(room, states)
+        const queue = sub.queue
+        sub.queue = []
+        for (const data of queue) {
+          if (this.closed || sub.room !== room) break
+          const { type, body } = decodeMessage(data)
+          this.handleDocMessage(room, type, body)
+        }
+        if (!this.closed && sub.room === room) this.requestAck(room)
+      },
+      (error: unknown) => {
+        if (this.subs.get(doc) === sub) this.subs.delete(doc)
+        this.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; subscribe again later`)
+        this.log.warn({ err: error, doc }, 'subscribe failed: storage')
+      },
+    )
+  }
+
+  private unsubscribe(doc: string): void {
+    const sub = this.subs.get(doc)
+    if (!sub) return
+    this.subs.delete(doc)
+    if (sub.room) {
+      sub.room.removePeer(this)
+      this.ctx.rooms.release(sub.room)
+      sub.room = null
+    }
+  }
+
+  private handleDocMessage(room: Room, type: number, body: decoding.Decoder): void {
+    try {
+      switch (type) {
+        case MessageType.sync: {
+          const reply = startMessage(MessageType.sync, room.name)
+          const headerLength = encoding.length(reply)
+          const kind = readSync(room, this, body, reply)
+          if (kind === 'step1') {
+            if (encoding.length(reply) > headerLength) this.send('sync', encoding.toUint8Array(reply))
+          } else {
+            this.requestAck(room)
+          }
+          return
+        }
+        case MessageType.awareness:
+          room.applyPeerAwareness(this, decoding.readVarUint8Array(body))
+          return
+        case MessageType.queryAwareness: {
+          const states = room.encodeAllAwareness()
+          if (states) this.sendAwareness(room, states)
+          return
+        }
+        case MessageType.auth:
+          this.sendError(room.name, ErrorCode.permissionDenied, 'in-band auth messages are not supported by this relay')
+          return
+      }
+    } catch (error) {
+      const reason = error instanceof ProtocolError ? error.message : `malformed ${KIND_BY_TYPE[type]} message for "${room.name}"`
+      this.protocolError(reason, error)
+    }
+  }
+
+  /** Acks now when nothing of the room is waiting for storage; otherwise the commit acks. */
+  private requestAck(room: Room): void {
+    if (!this.ctx.commits.isBusy(room)) this.sendAck(room, room.durableStateVector)
+  }
+
+  protected cleanup(): void {
+    for (const doc of [...this.subs.keys()]) this.unsubscribe(doc)
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * A y-websocket compatible connection on `/<docName>`: one doc per socket,
+ * message types 0 sync, 1 awareness, 2 auth, 3 query-awareness, exactly as a
+ * stock `y-websocket` `WebsocketProvider` speaks them. No acks: stock clients
+ * do not know them.
+ *
+ * @module connections/YwsConnection
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
+import type { WebSocket } from 'ws'
+import { MessageType } from '@concord/engine/protocol'
+import type { Logger } from '../observability/logger.js'
+import type { MessageKind } from '../observability/metrics.js'
+import type { Room, RoomPeer } from '../rooms/Room.js'
+import { Connection, type ConnectionContext } from './Connection.js'
+import { ProtocolError, readSync } from './docMessages.js'
+import { ywsAwarenessMessage, ywsUpdateMessage } from './encode.js'
+
+const KIND_BY_TYPE: Record<number, MessageKind> = {
+  [MessageType.sync]: 'sync',
+  [MessageType.awareness]: 'awareness',
+  [MessageType.auth]: 'auth',
+  [MessageType.queryAwareness]: 'query-awareness',
+}
+
+/** A y-websocket compatible connection. */
+export class YwsConnection extends Connection implements RoomPeer {
+  private room: Room | null = null
+  private queue: Uint8Array[] | null = []
+
+  constructor(
+    ws: WebSocket,
+    ctx: ConnectionContext,
+    log: Logger,
+    readonly docName: string,
+  ) {
+    super(ws, ctx, log)
+    ctx.rooms.acquire(docName).then(
+      (room) => {
+        if (this.closed) {
+          ctx.rooms.release(room)
+          return
+        }
+        this.room = room
+        room.addPeer(this)
+        const step1 = encoding.createEncoder()
+        encoding.writeVarUint(step1, MessageType.sync)
+        syncProtocol.writeSyncStep1(step1, room.doc)
+        this.send('sync', encoding.toUint8Array(step1))
+        const states = room.encodeAllAwareness()
+        if (states) this.sendAwareness(room, states)
+        const queue = this.queue ?? []
+        this.queue = null
+        for (const data of queue) {
+          if (this.closed) break
+          this.handleMessage(data)
+        }
+      },
+      (error: unknown) => {
+        this.log.warn({ err: error }, 'could not load doc from storage')
+        this.close(1011, `could not load "${docName}" from storage; reconnect later`)
+      },
+    )
+  }
+
+  sendUpdate(_room: Room, update: Uint8Array): void {
+    this.send('sync', ywsUpdateMessage(update))
+  }
+
+  sendAwareness(_room: Room, update: Uint8Array): void {
+    this.send('awareness', ywsAwarenessMessage(update))
+  }
+
+  sendAck(): void {
+    // stock y-websocket clients have no ack message
+  }
+
+  protected handleMessage(data: Uint8Array): void {
+    const room = this.room
+    if (!room) {
+      this.queue?.push(data)
+      return
+    }
+    let type = -1
+    try {
+      const body = decoding.createDecoder(data)
+      type = decoding.readVarUint(body)
+      this.ctx.metrics.messageIn(KIND_BY_TYPE[type] ?? 'unknown', data.byteLength)
+      switch (type) {
+        case MessageType.sync: {
+          const reply = encoding.createEncoder()
+          encoding.writeVarUint(reply, MessageType.sync)
+          if (readSync(room, this, body, reply) === 'step1') this.send('sync', encoding.toUint8Array(reply))
+          return
+        }
+        case MessageType.awareness:
+          room.applyPeerAwareness(this, decoding.readVarUint8Array(body))
+          return
+        case MessageType.queryAwareness: {
+          const states = room.encodeAllAwareness()
+          if (states) this.sendAwareness(room, states)
+          return
+        }
+        case MessageType.auth:
+          return
+        default:
+          this.protocolError(`unknown message type ${type}`)
+      }
+    } catch (error) {
+      const reason = error instanceof ProtocolError ? error.message : `malformed ${KIND_BY_TYPE[type] ?? ''} message`.replace('  ', ' ')
+      this.protocolError(reason, error)
+    }
+  }
+
+  protected cleanup(): void {
+    this.queue = null
+    const room = this.room
+    this.room = null
+    if (room) {
+      room.removePeer(this)
+      this.ctx.rooms.release(room)
+    }
+  }
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+/**
+ * Entry point: the only module that reads `process.env` and argv. Validates
+ * config once, opens storage, starts the relay, prints
+ * `listening on http://HOST:PORT` on stdout, and shuts down gracefully on
+ * SIGTERM / SIGINT.
+ *
+ * Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or
+ * storage that cannot be opened.
+ *
+ * @module main
+ */
+import path from 'node:path'
+import { parseConfig, USAGE } from './config.js'
+import { createLogger } from './observability/logger.js'
+import { createRelay } from './Relay.js'
+import { MemoryStorage } from './storage/MemoryStorage.js'
+import { SqliteStorage } from './storage/SqliteStorage.js'
+import type { Storage } from './storage/Storage.js'
+
+const main = async (): Promise<void> => {
+  const result = parseConfig(process.argv.slice(2), process.env)
+  if (result.ok === 'help') {
+    process.stdout.write(USAGE + '\n')
+    return
+  }
+  if (!result.ok) {
+    for (const error of result.errors) process.stderr.write(`concord-relay: ${error}\n`)
+    process.exitCode = 2
+    return
+  }
+  const config = result.config
+  const log = createLogger(config.logLevel)
+
+  let storage: Storage
+  try {
+    storage =
+      config.storage === 'memory'
+        ? new MemoryStorage()
+        : SqliteStorage.open(path.join(path.resolve(config.data), 'concord.sqlite'), {
+            synchronous: config.sqliteSynchronous,
+          })
+  } catch (error) {
+    process.stderr.write(`concord-relay: cannot open ${config.storage} storage in ${config.data}: ${(error as Error).message}\n`)
+    process.exitCode = 2
+    return
+  }
+
+  const relay = await createRelay({
+    storage,
+    port: config.port,
+    host: config.host,
+    logger: log,
+    webRoot: config.webRoot ?? null,
+    idleUnloadMs: config.idleUnloadMs,
+    maxPayload: config.maxPayload,
+    commit: { checkpointUpdates: config.checkpointUpdates, checkpointBytes: config.checkpointBytes },
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+  }).catch(async (error: Error) => {
+    await storage.close().catch(() => undefined)
+    process.stderr.write(`concord-relay: cannot listen on ${config.host}:${config.port}: ${error.message}\n`)
+    process.exitCode = 1
+    return null
+  })
+  if (!relay) return
+  log.info(
+    { url: relay.url, storage: storage.kind, data: config.storage === 'sqlite' ? path.resolve(config.data) : undefined },
+    'relay listening',
+  )
+  process.stdout.write(`listening on ${relay.url}\n`)
+
+  let signals = 0
+  const shutdown = (signal: string): void => {
+    signals++
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now')
+      process.exit(1)
+    }
+    log.info({ signal }, 'signal received')
+    const hardStop = setTimeout(() => {
+      log.error('graceful shutdown did not finish in time; exiting')
+      process.exit(1)
+    }, config.shutdownTimeoutMs + 5000)
+    hardStop.unref()
+    relay.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`concord-relay: ${(error as Error).stack ?? String(error)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,142 @@
+/**
+ * Prometheus metrics of one relay instance. Each relay owns its own
+ * registry (no module-level singletons), so several relays can live in one
+ * process (tests, benchmarks).
+ *
+ * @module observability/metrics
+ */
+import * as prom from 'prom-client'
+
+/** Message kinds counted in `concord_messages_{in,out}_total`. */
+export type MessageKind =
+  | 'sync'
+  | 'awareness'
+  | 'auth'
+  | 'query-awareness'
+  | 'subscribe'
+  | 'unsubscribe'
+  | 'ack'
+  | 'error'
+  | 'hello'
+  | 'ping'
+  | 'pong'
+  | 'unknown'
+
+const KINDS: MessageKind[] = [
+  'sync',
+  'awareness',
+  'auth',
+  'query-awareness',
+  'subscribe',
+  'unsubscribe',
+  'ack',
+  'error',
+  'hello',
+  'ping',
+  'pong',
+  'unknown',
+]
+
+/** The relay's metrics. */
+export class RelayMetrics {
+  readonly registry = new prom.Registry()
+  readonly connections: prom.Gauge<'protocol'>
+  readonly roomsOpen: prom.Gauge
+  readonly bytesIn: prom.Counter
+  readonly bytesOut: prom.Counter
+  readonly commitDuration: prom.Histogram
+  readonly commitFailures: prom.Counter
+  readonly updatesCommitted: prom.Counter
+  readonly checkpoints: prom.Counter
+  readonly acksSent: prom.Counter
+  readonly malformedMessages: prom.Counter
+  readonly pendingUpdates: prom.Gauge
+  private readonly messagesIn: prom.Counter<'type'>
+  private readonly messagesOut: prom.Counter<'type'>
+  private readonly inByKind = new Map<MessageKind, prom.Counter.Internal>()
+  private readonly outByKind = new Map<MessageKind, prom.Counter.Internal>()
+
+  constructor(options: { collectDefault?: boolean } = {}) {
+    const registers = [this.registry]
+    this.connections = new prom.Gauge({
+      name: 'concord_connections',
+      help: 'Open WebSocket connections, by protocol (mux = multiplexed endpoint, yws = y-websocket compatible)',
+      labelNames: ['protocol'],
+      registers,
+    })
+    this.roomsOpen = new prom.Gauge({ name: 'concord_rooms_open', help: 'Docs loaded in memory', registers })
+    this.messagesIn = new prom.Counter({
+      name: 'concord_messages_in_total',
+      help: 'Messages received, by type',
+      labelNames: ['type'],
+      registers,
+    })
+    this.messagesOut = new prom.Counter({
+      name: 'concord_messages_out_total',
+      help: 'Messages sent, by type',
+      labelNames: ['type'],
+      registers,
+    })
+    this.bytesIn = new prom.Counter({ name: 'concord_bytes_in_total', help: 'WebSocket payload bytes received', registers })
+    this.bytesOut = new prom.Counter({ name: 'concord_bytes_out_total', help: 'WebSocket payload bytes sent', registers })
+    this.commitDuration = new prom.Histogram({
+      name: 'concord_commit_duration_seconds',
+      help: 'Duration of storage group commits',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    })
+    this.commitFailures = new prom.Counter({
+      name: 'concord_commit_failures_total',
+      help: 'Storage commits that failed (their updates are kept and retried)',
+      registers,
+    })
+    this.updatesCommitted = new prom.Counter({
+      name: 'concord_updates_committed_total',
+      help: 'Updates durably stored',
+      registers,
+    })
+    this.checkpoints = new prom.Counter({
+      name: 'concord_checkpoints_total',
+      help: 'Update logs compacted into a checkpoint',
+      registers,
+    })
+    this.acksSent = new prom.Counter({ name: 'concord_acks_sent_total', help: 'Durable acknowledgements sent', registers })
+    this.malformedMessages = new prom.Counter({
+      name: 'concord_malformed_messages_total',
+      help: 'Messages that could not be decoded or applied (their connection was closed)',
+      registers,
+    })
+    this.pendingUpdates = new prom.Gauge({
+      name: 'concord_pending_updates',
+      help: 'Updates applied in memory and not yet durably stored',
+      registers,
+    })
+    for (const kind of KINDS) {
+      this.inByKind.set(kind, this.messagesIn.labels(kind))
+      this.outByKind.set(kind, this.messagesOut.labels(kind))
+    }
+    if (options.collectDefault) prom.collectDefaultMetrics({ register: this.registry, prefix: 'concord_' })
+  }
+
+  /** Counts a received message. */
+  messageIn(kind: MessageKind, bytes: number): void {
+    this.inByKind.get(kind)!.inc()
+    this.bytesIn.inc(bytes)
+  }
+
+  /** Counts a sent message (`copies` sockets received the same bytes). */
+  messageOut(kind: MessageKind, bytes: number, copies = 1): void {
+    this.outByKind.get(kind)!.inc(copies)
+    this.bytesOut.inc(bytes * copies)
+  }
+
+  /** Text exposition for `GET /metrics`. */
+  render(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  /** Content type of {@link render}'s output. */
+  get contentType(): string {
+    return this.registry.contentType
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Group commit: every update applied to a room is queued here; one storage
+ * transaction stores everything queued since the previous commit started,
+ * across all rooms. Updates that arrive while a commit runs go into the
+ * next one. Acks go out only after the commit returned.
+ *
+ * A failed commit acks nothing: its updates go back to the front of the
+ * queue and the commit is retried with backoff until it succeeds (or the
+ * relay is force-stopped). Clients keep showing those updates as pending.
+ *
+ * @module rooms/CommitQueue
+ */
+import * as Y from 'yjs'
+import type { Storage, DocUpdates } from '../storage/Storage.js'
+import type { RelayMetrics } from '../observability/metrics.js'
+import type { Logger } from '../observability/logger.js'
+import type { Room } from './Room.js'
+
+/** Options of {@link CommitQueue}. */
+export interface CommitQueueOptions {
+  /** Compact a doc's log into a checkpoint once it holds this many updates. Default 500. */
+  checkpointUpdates?: number
+  /** …or this many bytes. Default 1 MiB. */
+  checkpointBytes?: number
+  /** First retry delay after a failed commit, ms. Default 50. */
+  retryMinDelay?: number
+  /** Longest retry delay, ms. Default 5000. */
+  retryMaxDelay?: number
+}
+
+interface RoomBatch {
+  room: Room
+  updates: Uint8Array[]
+  bytes: number
+}
+
+/** The relay's group-commit queue. */
+export class CommitQueue {
+  private queued = new Map<Room, RoomBatch>()
+  private inflight: Map<Room, RoomBatch> | null = null
+  private scheduled = false
+  private running: Promise<void> | null = null
+  private retryDelay = 0
+  private retryTimer: ReturnType<typeof setTimeout> | null = null
+  private idleWaiters: Array<() => void> = []
+  private stopped = false
+  private readonly checkpointUpdates: number
+  private readonly checkpointBytes: number
+  private readonly retryMinDelay: number
+  private readonly retryMaxDelay: number
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly metrics: RelayMetrics,
+    private readonly log: Logger,
+    options: CommitQueueOptions = {},
+  ) {
+    this.checkpointUpdates = options.checkpointUpdates ?? 500
+    this.checkpointBytes = options.checkpointBytes ?? 1024 * 1024
+    this.retryMinDelay = options.retryMinDelay ?? 50
+    this.retryMaxDelay = options.retryMaxDelay ?? 5000
+  }
+
+  /** Queues an update of `room` for the next commit. */
+  enqueue(room: Room, update: Uint8Array): void {
+    let batch = this.queued.get(room)
+    if (!batch) this.queued.set(room, (batch = { room, updates: [], bytes: 0 }))
+    batch.updates.push(update)
+    batch.bytes += update.byteLength
+    this.metrics.pendingUpdates.inc()
+    this.schedule()
+  }
+
+  /** True while `room` has updates queued or being committed. */
+  isBusy(room: Room): boolean {
+    return this.queued.has(room) || (this.inflight?.has(room) ?? false)
+  }
+
+  /** True while anything is queued or being committed. */
+  get busy(): boolean {
+    return this.queued.size > 0 || this.inflight !== null
+  }
+
+  /** Resolves when nothing is queued or being committed. */
+  whenIdle(): Promise<void> {
+    if (!this.busy) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /** Resolves when `room` has nothing queued or being committed. */
+  async whenRoomIdle(room: Room): Promise<void> {
+    while (this.isBusy(room)) await this.whenIdle()
+  }
+
+  /** Stops retrying (used on forced shutdown). Queued updates are dropped from memory, not stored. */
+  stop(): void {
+    this.stopped = true
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    this.retryTimer = null
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running || this.retryTimer || this.stopped) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      if (!this.running) this.running = this.commit().finally(() => this.afterCommit())
+    })
+  }
+
+  private afterCommit(): void {
+    this.running = null
+    if (this.queued.size > 0 && !this.retryTimer) {
+      this.schedule()
+    } else if (!this.busy) {
+      const waiters = this.idleWaiters
+      this.idleWaiters = []
+      for (const resolve of waiters) resolve()
+    }
+  }
+
+  private async commit(): Promise<void> {
+    if (this.queued.size === 0) return
+    const batches = this.queued
+    this.queued = new Map()
+    this.inflight = batches
+    // Everything applied to a room's doc so far is in this batch or in an
+    // earlier, committed one: this state vector is durable once we return.
+    const stateVectors = new Map<Room, Uint8Array>()
+    const entries: DocUpdates[] = []
+    let count = 0
+    for (const batch of batches.values()) {
+      stateVectors.set(batch.room, Y.encodeStateVector(batch.room.doc))
+      entries.push({ doc: batch.room.name, updates: batch.updates })
+      count += batch.updates.length
+    }
+    const stopTimer = this.metrics.commitDuration.startTimer()
+    let result: Map<string, number>
+    try {
+      result = await this.storage.appendUpdates(entries)
+    } catch (error) {
+      stopTimer()
+      this.inflight = null
+      this.requeue(batches)
+      this.metrics.commitFailures.inc()
+      this.retryDelay = Math.min(this.retryMaxDelay, Math.max(this.retryMinDelay, this.retryDelay * 2))
+      this.log.error(
+        { err: error, docs: entries.length, updates: count, retryInMs: this.retryDelay },
+        'storage commit failed; updates kept in memory and retried, nothing acked',
+      )
+      if (!this.stopped) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null
+          this.schedule()
+        }, this.retryDelay)
+      }
+      return
+    }
+    stopTimer()
+    this.retryDelay = 0
+    this.inflight = null
+    this.metrics.updatesCommitted.inc(count)
+    this.metrics.pendingUpdates.dec(count)
+    for (const batch of batches.values()) {
+      const room = batch.room
+      const lastSeq = result.get(room.name) ?? room.lastSeq
+      room.markDurable(stateVectors.get(room)!, lastSeq, batch.updates.length, batch.bytes)
+      if (room.logCount >= this.checkpointUpdates || room.logBytes >= this.checkpointBytes) {
+        await this.checkpoint(room)
+      }
+    }
+  }
+
+  /** Compacts a room's log into a checkpoint made from the room's own doc. */
+  private async checkpoint(room: Room): Promise<void> {
+    if (room.closed) return
+    const state = Y.encodeStateAsUpdate(room.doc)
+    const uptoSeq = room.lastSeq
+    try {
+      await this.storage.writeCheckpoint(room.name, state, uptoSeq)
+      room.logCount = 0
+      room.logBytes = 0
+      this.metrics.checkpoints.inc()
+      room.log.debug({ uptoSeq, bytes: state.byteLength }, 'log compacted into checkpoint')
+    } catch (error) {
+      room.log.warn({ err: error }, 'checkpoint failed; the update log stays as it is')
+    }
+  }
+
+  private requeue(batches: Map<Room, RoomBatch>): void {
+    // Failed updates go first, then whatever arrived meanwhile: order per doc is kept.
+    for (const [room, later] of this.queued) {
+      const failed = batches.get(room)
+      if (failed) {
+        failed.updates.push(...later.updates)
+        failed.bytes += later.bytes
+      } else {
+        batches.set(room, later)
+      }
+    }
+    this.queued = batches
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Opens, shares and unloads rooms.
+ *
+ * - `acquire(name)` returns the room once it is loaded from storage; every
+ *   caller for the same name gets the same room and the same load.
+ * - `release(room)` drops a reference; a room with no references unloads
+ *   after `idleUnloadMs`, and only once everything it holds is stored.
+ * - An `acquire` that arrives while a room waits to unload keeps it: the
+ *   room object is reused, so there is no load/unload race and no stale copy.
+ *
+ * @module rooms/RoomRegistry
+ */
+import type { Storage } from '../storage/Storage.js'
+import type { RelayMetrics } from '../observability/metrics.js'
+import type { Logger } from '../observability/logger.js'
+import { Room } from './Room.js'
+import type { CommitQueue } from './CommitQueue.js'
+
+/** Options of {@link RoomRegistry}. */
+export interface RoomRegistryOptions {
+  /** Delay between the last peer leaving and the room unloading, ms. Default 10 000. */
+  idleUnloadMs?: number
+}
+
+interface Entry {
+  room: Room
+  ready: Promise<Room>
+}
+
+/** All rooms of one relay. */
+export class RoomRegistry {
+  private readonly rooms = new Map<string, Entry>()
+  private readonly idleUnloadMs: number
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly commits: CommitQueue,
+    private readonly metrics: RelayMetrics,
+    private readonly log: Logger,
+    options: RoomRegistryOptions = {},
+  ) {
+    this.idleUnloadMs = options.idleUnloadMs ?? 10_000
+  }
+
+  /** Number of rooms in memory (loading, open or waiting to unload). */
+  get size(): number {
+    return this.rooms.size
+  }
+
+  /** The room if it is in memory. */
+  peek(name: string): Room | undefined {
+    return this.rooms.get(name)?.room
+  }
+
+  /** Names of rooms in memory. */
+  names(): string[] {
+    return [...this.rooms.keys()]
+  }
+
+  /**
+   * Takes a reference to the room `name`, loading it from storage first if
+   * needed. Rejects (and takes no reference) when loading fails.
+   */
+  async acquire(name: string): Promise<Room> {
+    let entry = this.rooms.get(name)
+    if (!entry) {
+      const room = new Room(name, { onUpdate: (r, update) => this.commits.enqueue(r, update) }, this.log.child({ doc: name }))
+      const ready = this.load(room)
+      entry = { room, ready }
+      this.rooms.set(name, entry)
+      this.metrics.roomsOpen.set(this.rooms.size)
+    }
+    const room = entry.room
+    room.refs++
+    if (room.unloadTimer) {
+      clearTimeout(room.unloadTimer)
+      room.unloadTimer = null
+    }
+    try {
+      return await entry.ready
+    } catch (error) {
+      room.refs--
+      throw error
+    }
+  }
+
+  /** Drops a reference taken by {@link acquire}. */
+  release(room: Room): void {
+    room.refs--
+    if (room.refs > 0 || room.closed) return
+    if (room.unloadTimer) clearTimeout(room.unloadTimer)
+    room.unloadTimer = setTimeout(() => {
+      room.unloadTimer = null
+      void this.unload(room)
+    }, this.idleUnloadMs)
+  }
+
+  /** Unloads every room with no references after storing what it holds (shutdown). */
+  async unloadAll(): Promise<void> {
+    await this.commits.whenIdle()
+    for (const { room } of [...this.rooms.values()]) {
+      this.rooms.delete(room.name)
+      room.destroy()
+    }
+    this.metrics.roomsOpen.set(0)
+  }
+
+  private async load(room: Room): Promise<Room> {
+    const started = performance.now()
+    try {
+      const stored = await this.storage.loadDoc(room.name)
+      room.load(stored)
+      room.log.debug({ updates: stored.updates.length, ms: Math.round(performance.now() - started) }, 'room loaded')
+      return room
+    } catch (error) {
+      room.log.error({ err: error }, 'room failed to load from storage')
+      if (this.rooms.get(room.name)?.room === room) this.rooms.delete(room.name)
+      this.metrics.roomsOpen.set(this.rooms.size)
+      room.destroy()
+      throw error
+    }
+  }
+
+  private async unload(room: Room): Promise<void> {
+    await this.commits.whenRoomIdle(room)
+    if (room.refs > 0 || room.closed) return
+    if (this.rooms.get(room.name)?.room !== room) return
+    this.rooms.delete(room.name)
+    this.metrics.roomsOpen.set(this.rooms.size)
+    room.destroy()
+    room.log.debug('room unloaded')
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * A minimal client of the multiplexed protocol built directly on `ws` and the
+ * protocol module, for tests that need to see every message the relay sends.
+ */
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { MessageType, MUX_PATH, decodeMessage, encodeSubscribe, readAck, readError, startMessage } from '@concord/engine/protocol'
+
+export interface ReceivedMessage {
+  type: number
+  doc: string
+  /** For acks: the decoded state vector. */
+  ack?: Map<number, number>
+  /** For errors. */
+  error?: { code: number; reason: string }
+}
+
+/** A raw multiplexed connection that records what it receives and applies sync messages to its docs. */
+export class RawMuxClient {
+  readonly ws: WebSocket
+  readonly received: ReceivedMessage[] = []
+  readonly docs = new Map<string, Y.Doc>()
+  closeEvent: { code: number; reason: string } | null = null
+  private readonly opened: Promise<void>
+  private listeners: Array<() => void> = []
+
+  constructor(wsUrl: string) {
+    this.ws = new WebSocket(wsUrl + MUX_PATH)
+    this.ws.binaryType = 'nodebuffer'
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve())
+      this.ws.once('error', reject)
+    })
+    this.ws.on('message', (data: Buffer) => this.onMessage(new Uint8Array(data)))
+    this.ws.on('close', (code, reason) => {
+      this.closeEvent = { code, reason: reason.toString() }
+      this.notify()
+    })
+  }
+
+  open(): Promise<void> {
+    return this.opened
+  }
+
+  send(bytes: Uint8Array): void {
+    this.ws.send(bytes)
+  }
+
+  /** Subscribes and sends sync step 1 for a doc (creating the local Y.Doc). */
+  subscribe(name: string): Y.Doc {
+    const doc = this.docs.get(name) ?? new Y.Doc()
+    this.docs.set(name, doc)
+    this.send(encodeSubscribe(name))
+    const step1 = startMessage(MessageType.sync, name)
+    syncProtocol.writeSyncStep1(step1, doc)
+    this.send(encoding.toUint8Array(step1))
+    return doc
+  }
+
+  /** Sends a Yjs update for a subscribed doc. */
+  sendUpdate(name: string, update: Uint8Array): void {
+    const encoder = startMessage(MessageType.sync, name)
+    syncProtocol.writeUpdate(encoder, update)
+    this.send(encoding.toUint8Array(encoder))
+  }
+
+  /** Resolves with the first received message (from now on, or already received when `past`) matching `predicate`. */
+  waitFor(predicate: (m: ReceivedMessage) => boolean, what: string, timeout = 10_000): Promise<ReceivedMessage> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const found = this.received.find(predicate)
+        if (found) {
+          resolve(found)
+          return true
+        }
+        if (this.closeEvent) {
+          reject(new Error(`connection closed (${this.closeEvent.code} ${this.closeEvent.reason}) while waiting for ${what}`))
+          return true
+        }
+        return false
+      }
+      if (check()) return
+      const timer = setTimeout(() => {
+        this.listeners = this.listeners.filter((l) => l !== listener)
+        reject(new Error(`timed out waiting for ${what}`))
+      }, timeout)
+      const listener = (): void => {
+        if (check()) {
+          clearTimeout(timer)
+          this.listeners = this.listeners.filter((l) => l !== listener)
+        }
+      }
+      this.listeners.push(listener)
+    })
+  }
+
+  /** Resolves when the socket is closed. */
+  waitClosed(timeout = 10_000): Promise<{ code: number; reason: string }> {
+    if (this.closeEvent) return Promise.resolve(this.closeEvent)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for close')), timeout)
+      this.ws.once('close', (code, reason) => {
+        clearTimeout(timer)
+        resolve({ code, reason: reason.toString() })
+      })
+    })
+  }
+
+  close(): void {
+    this.ws.close()
+  }
+
+  private onMessage(data: Uint8Array): void {
+    const { type, doc, body } = decodeMessage(data)
+    const message: ReceivedMessage = { type, doc }
+    if (type === MessageType.ack) message.ack = Y.decodeStateVector(readAck(body))
+    if (type === MessageType.error) message.error = readError(body)
+    if (type === MessageType.sync) {
+      const ydoc = this.docs.get(doc)
+      if (ydoc) {
+        const reply = startMessage(MessageType.sync, doc)
+        const header = encoding.length(reply)
+        syncProtocol.readSyncMessage(body as decoding.Decoder, reply, ydoc, this)
+        if (encoding.length(reply) > header) this.send(encoding.toUint8Array(reply))
+      }
+    }
+    this.received.push(message)
+    this.notify()
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener()
+  }
+}
+
+/** True when the acked state vector covers every clock of `doc`. */
+export const covers = (ack: Map<number, number> | undefined, doc: Y.Doc): boolean => {
+  if (!ack) return false
+  for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVector(doc))) {
+    if ((ack.get(client) ?? 0) < clock) return false
+  }
+  return true
+}

@@ -1,0 +1,144 @@
+/**
+ * Durable acknowledgements, against an in-process relay whose storage we can
+ * hold back or make fail: an ack never precedes the storage commit, and a
+ * failed commit acks nothing until a retry succeeds.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { MessageType } from '@concord/engine/protocol'
+import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
+import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
+import type { DocUpdates, Storage } from '../apps/relay/src/storage/Storage.js'
+import { RawMuxClient, covers } from './helpers/rawClient.js'
+
+/** Storage whose commits wait for the test to release them, or fail on demand. */
+class ControlledStorage extends MemoryStorage {
+  gate: Promise<void> | null = null
+  failures = 0
+  commits = 0
+  override async appendUpdates(batch: DocUpdates[]) {
+    if (this.gate) await this.gate
+    if (this.failures > 0) {
+      this.failures--
+      throw new Error('disk full (simulated)')
+    }
+    const result = await super.appendUpdates(batch)
+    this.commits++
+    return result
+  }
+}
+
+let relay: Relay | null = null
+const clients: RawMuxClient[] = []
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close()
+  await relay?.close()
+  relay = null
+})
+
+const start = async (storage: Storage): Promise<string> => {
+  relay = await createRelay({ storage, port: 0, processMetrics: false, commit: { retryMinDelay: 10, retryMaxDelay: 50 } })
+  return relay.url.replace(/^http/, 'ws')
+}
+const connect = async (url: string): Promise<RawMuxClient> => {
+  const client = new RawMuxClient(url)
+  clients.push(client)
+  await client.open()
+  return client
+}
+
+describe('durable acks', () => {
+  it('sends an ack for a new subscription with the stored state', async () => {
+    const client = await connect(await start(new MemoryStorage()))
+    client.subscribe('ws1/doc')
+    const ack = await client.waitFor((m) => m.type === MessageType.ack && m.doc === 'ws1/doc', 'first ack')
+    expect(ack.ack?.size).toBe(0)
+  })
+
+  it('acks an update only after the storage commit returned', async () => {
+    const storage = new ControlledStorage()
+    const client = await connect(await start(storage))
+    const doc = client.subscribe('ws1/t1')
+    await client.waitFor((m) => m.type === MessageType.ack, 'subscription ack')
+    let release!: () => void
+    storage.gate = new Promise((resolve) => (release = resolve))
+    const local = new Y.Doc()
+    local.getText('title').insert(0, 'hello')
+    client.sendUpdate('ws1/t1', Y.encodeStateAsUpdate(local))
+    Y.applyUpdate(doc, Y.encodeStateAsUpdate(local))
+    // the relay applied it (a second client sees it) but storage has not returned
+    const other = await connect(relay!.url.replace(/^http/, 'ws'))
+    const otherDoc = other.subscribe('ws1/t1')
+    await other.waitFor((m) => m.type === MessageType.sync, 'sync from relay')
+    await new Promise((r) => setTimeout(r, 50))
+    expect(otherDoc.getText('title').toString()).toBe('hello')
+    expect(client.received.some((m) => m.type === MessageType.ack && covers(m.ack, local))).toBe(false)
+    expect(storage.commits).toBe(0)
+    release()
+    storage.gate = null
+    await client.waitFor((m) => m.type === MessageType.ack && covers(m.ack, local), 'ack covering the update')
+    expect(storage.commits).toBeGreaterThan(0)
+  })
+
+  it('acks nothing while commits fail, retries, then acks', async () => {
+    const storage = new ControlledStorage()
+    const client = await connect(await start(storage))
+    client.subscribe('ws1/t2')
+    await client.waitFor((m) => m.type === MessageType.ack, 'subscription ack')
+    storage.failures = 3
+    const local = new Y.Doc()
+    local.getText('title').insert(0, 'kept while the disk is full')
+    client.sendUpdate('ws1/t2', Y.encodeStateAsUpdate(local))
+    await client.waitFor((m) => m.type === MessageType.ack && covers(m.ack, local), 'ack after retries')
+    expect(storage.failures).toBe(0)
+    const metrics = await relay!.metrics.render()
+    expect(metrics).toMatch(/concord_commit_failures_total 3/)
+    const stored = await storage.loadDoc('ws1/t2')
+    const check = new Y.Doc()
+    for (const u of stored.updates) Y.applyUpdate(check, u)
+    expect(check.getText('title').toString()).toBe('kept while the disk is full')
+  })
+
+  it('a duplicate update is acked without being stored twice', async () => {
+    const storage = new ControlledStorage()
+    const client = await connect(await start(storage))
+    client.subscribe('ws1/t3')
+    await client.waitFor((m) => m.type === MessageType.ack, 'subscription ack')
+    const local = new Y.Doc()
+    local.getText('t').insert(0, 'x')
+    const update = Y.encodeStateAsUpdate(local)
+    client.sendUpdate('ws1/t3', update)
+    await client.waitFor((m) => m.type === MessageType.ack && covers(m.ack, local), 'first ack')
+    const acksBefore = client.received.filter((m) => m.type === MessageType.ack).length
+    const commitsBefore = storage.commits
+    client.sendUpdate('ws1/t3', update)
+    await client.waitFor(
+      () => client.received.filter((m) => m.type === MessageType.ack).length > acksBefore,
+      'ack for the duplicate',
+    )
+    expect(storage.commits).toBe(commitsBefore)
+    expect((await storage.loadDoc('ws1/t3')).updates.length).toBe(1)
+  })
+
+  it('group commit: updates of many docs arriving together share commits', async () => {
+    const storage = new ControlledStorage()
+    const client = await connect(await start(storage))
+    const names = Array.from({ length: 20 }, (_, i) => `ws1/g${i}`)
+    for (const name of names) client.subscribe(name)
+    await client.waitFor(
+      () => new Set(client.received.filter((m) => m.type === MessageType.ack).map((m) => m.doc)).size === names.length,
+      'all subscription acks',
+    )
+    const before = storage.commits
+    const locals = names.map((name) => {
+      const d = new Y.Doc()
+      d.getText('t').insert(0, name)
+      client.sendUpdate(name, Y.encodeStateAsUpdate(d))
+      return [name, d] as const
+    })
+    for (const [name, d] of locals) {
+      await client.waitFor((m) => m.type === MessageType.ack && m.doc === name && covers(m.ack, d), `ack ${name}`)
+    }
+    expect(storage.commits - before).toBeLessThan(names.length)
+  })
+})

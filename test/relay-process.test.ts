@@ -1,0 +1,195 @@
+/**
+ * The relay as a real process: y-websocket compatibility, hostile frames,
+ * HTTP endpoints, configuration errors and graceful shutdown.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import { ErrorCode, MessageType, MUX_PATH } from '@concord/engine/protocol'
+import { makeTempDir, removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
+import { RawMuxClient } from './helpers/rawClient.js'
+
+let relay: RelayProcess
+beforeAll(async () => {
+  relay = await startRelay()
+})
+afterAll(async () => {
+  await relay.stop()
+  removeDir(relay.dataDir)
+})
+
+const provider = (doc: Y.Doc, room: string) =>
+  new WebsocketProvider(relay.wsUrl, room, doc, { WebSocketPolyfill: WebSocket as never, disableBc: true })
+
+const synced = (p: WebsocketProvider) =>
+  new Promise<void>((resolve) => {
+    if (p.synced) resolve()
+    else p.once('sync', (s: boolean) => s && resolve())
+  })
+
+describe('y-websocket compatibility', () => {
+  it('two stock y-websocket 3.1 providers sync text and awareness through the relay', async () => {
+    const a = new Y.Doc()
+    const b = new Y.Doc()
+    const pa = provider(a, 'compat/doc-1')
+    const pb = provider(b, 'compat/doc-1')
+    try {
+      await Promise.all([synced(pa), synced(pb)])
+      a.getText('t').insert(0, 'from a ')
+      b.getText('t').insert(0, 'from b ')
+      await waitFor(() => a.getText('t').toString() === b.getText('t').toString() && a.getText('t').length === 14, 'convergence')
+      pa.awareness.setLocalStateField('user', { name: 'Ada' })
+      await waitFor(() => [...pb.awareness.getStates().values()].some((s) => s.user?.name === 'Ada'), 'awareness of a at b')
+    } finally {
+      pa.destroy()
+      pb.destroy()
+    }
+  })
+
+  it('a y-websocket provider gets state stored earlier by another client after it left', async () => {
+    const a = new Y.Doc()
+    const pa = provider(a, 'compat/doc-2')
+    await synced(pa)
+    a.getMap('fields').set('status', 'done')
+    // wait until the relay has it: a fresh provider sees it
+    const b = new Y.Doc()
+    const pb = provider(b, 'compat/doc-2')
+    await synced(pb)
+    await waitFor(() => b.getMap('fields').get('status') === 'done', 'state at b')
+    pa.destroy()
+    pb.destroy()
+  })
+})
+
+describe('hostile input', () => {
+  it('a garbage frame closes only its own connection; others keep syncing', async () => {
+    const good = new Y.Doc()
+    const watcher = new Y.Doc()
+    const pGood = provider(good, 'hostile/doc')
+    const pWatch = provider(watcher, 'hostile/doc')
+    await Promise.all([synced(pGood), synced(pWatch)])
+
+    const frames: Uint8Array[] = [
+      new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+      new Uint8Array([0, 1, 200, 1, 2, 3]),
+      new Uint8Array([0, 2, 5, 9, 9, 9, 9, 9]),
+      new Uint8Array([42]),
+      new Uint8Array([]),
+    ]
+    for (const frame of frames) {
+      const bad = new WebSocket(`${relay.wsUrl}/hostile/doc`)
+      await new Promise((r) => bad.once('open', r))
+      const closed = new Promise<number>((resolve) => bad.once('close', (code) => resolve(code)))
+      bad.send(frame)
+      expect(await closed).toBe(1002)
+    }
+    const badMux = new RawMuxClient(relay.wsUrl)
+    await badMux.open()
+    badMux.send(new Uint8Array([0x80, 0x80, 0x80]))
+    expect((await badMux.waitClosed()).code).toBe(1002)
+
+    const text = new WebSocket(`${relay.wsUrl}${MUX_PATH}`)
+    await new Promise((r) => text.once('open', r))
+    const textClosed = new Promise<number>((resolve) => text.once('close', (code) => resolve(code)))
+    text.send('hello')
+    expect(await textClosed).toBe(1002)
+
+    good.getText('t').insert(0, 'still flowing')
+    await waitFor(() => watcher.getText('t').toString() === 'still flowing', 'update after garbage')
+    pGood.destroy()
+    pWatch.destroy()
+  })
+
+  it('a message for a doc that is not subscribed gets an error, not a crash', async () => {
+    const client = new RawMuxClient(relay.wsUrl)
+    await client.open()
+    client.sendUpdate('ws/never-subscribed', Y.encodeStateAsUpdate(new Y.Doc()))
+    const error = await client.waitFor((m) => m.type === MessageType.error, 'error')
+    expect(error.doc).toBe('ws/never-subscribed')
+    expect(error.error?.reason).toMatch(/not subscribed/)
+    client.close()
+  })
+
+  it('invalid doc names are refused', async () => {
+    const client = new RawMuxClient(relay.wsUrl)
+    await client.open()
+    for (const name of ['../etc/passwd', 'a//b', '.concord/v1', 'x'.repeat(600), 'bad\0name', 'ws/тикет']) {
+      client.subscribe(name)
+    }
+    const invalid = () => client.received.filter((m) => m.error?.code === ErrorCode.invalidDocName)
+    await waitFor(() => invalid().length === 6, 'six invalid-doc-name errors')
+    expect(invalid().every((m) => m.error!.reason.length > 0)).toBe(true)
+    client.close()
+    const res = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`${relay.wsUrl}/..%2Fsecret`)
+      ws.once('unexpected-response', (_req, response) => resolve(response.statusCode ?? 0))
+      ws.once('open', () => resolve(101))
+      ws.once('error', () => undefined)
+    })
+    expect(res).toBe(400)
+  })
+})
+
+describe('http endpoints', () => {
+  it('serves /healthz, /readyz and /metrics', async () => {
+    const health = await fetch(`${relay.url}/healthz`)
+    expect(health.status).toBe(200)
+    const ready = await fetch(`${relay.url}/readyz`)
+    expect(ready.status).toBe(200)
+    expect(await ready.json()).toMatchObject({ status: 'ready', storage: 'sqlite' })
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text()
+    for (const name of [
+      'concord_connections',
+      'concord_rooms_open',
+      'concord_messages_in_total',
+      'concord_messages_out_total',
+      'concord_bytes_in_total',
+      'concord_bytes_out_total',
+      'concord_commit_duration_seconds',
+      'concord_commit_failures_total',
+      'concord_acks_sent_total',
+    ]) {
+      expect(metrics).toContain(name)
+    }
+  })
+})
+
+describe('configuration', () => {
+  it('every wrong value gets its own message and exit code 2', async () => {
+    const result = await runRelay(['--port', 'eighty', '--storage', 'mongo', '--log-level', 'loud', '--bogus'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/--port must be a whole number/)
+    expect(result.stderr).toMatch(/--storage must be "sqlite" or "memory"/)
+    expect(result.stderr).toMatch(/--log-level must be one of/)
+    expect(result.stderr).toMatch(/unknown option "--bogus"/)
+  })
+
+  it('env vars are read and flags override them', async () => {
+    const result = await runRelay(['--port', '70000'], { PORT: '1234' })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/--port must be at most 65535/)
+  })
+
+  it('a data dir that cannot be created is a clear error', async () => {
+    const dir = makeTempDir()
+    const { writeFileSync } = await import('node:fs')
+    writeFileSync(`${dir}/file`, 'x')
+    const result = await runRelay(['--port', '0', '--data', `${dir}/file/sub`])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/cannot open sqlite storage/)
+    removeDir(dir)
+  })
+
+  it('SIGTERM shuts down cleanly with exit code 0', async () => {
+    const other = await startRelay()
+    const client = new RawMuxClient(other.wsUrl)
+    await client.open()
+    client.subscribe('ws/shutdown')
+    await client.waitFor((m) => m.type === MessageType.ack, 'ack')
+    const code = await other.stop()
+    expect(code).toBe(0)
+    expect((await client.waitClosed()).code).toBe(1001)
+    removeDir(other.dataDir)
+  })
+})
