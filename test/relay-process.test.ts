@@ -7,8 +7,10 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { ErrorCode, MessageType, MUX_PATH } from '@concord/engine/protocol'
-import { makeTempDir, removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
-import { RawMuxClient } from './helpers/rawClient.js'
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+import { makeTempDir, removeDir, repoRoot, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
+import { RawMuxClient, covers } from './helpers/rawClient.js'
 
 let relay: RelayProcess
 beforeAll(async () => {
@@ -181,15 +183,71 @@ describe('configuration', () => {
     removeDir(dir)
   })
 
-  it('SIGTERM shuts down cleanly with exit code 0', async () => {
+  it('SIGTERM stores and acks what is in flight, closes sockets with 1001 and exits 0', async () => {
     const other = await startRelay()
     const client = new RawMuxClient(other.wsUrl)
     await client.open()
-    client.subscribe('ws/shutdown')
+    const doc = client.subscribe('ws/shutdown')
     await client.waitFor((m) => m.type === MessageType.ack, 'ack')
-    const code = await other.stop()
-    expect(code).toBe(0)
-    expect((await client.waitClosed()).code).toBe(1001)
+    const before = Y.encodeStateVector(doc)
+    for (let i = 0; i < 50; i++) doc.getText('t').insert(0, 'x')
+    client.sendUpdate('ws/shutdown', Y.encodeStateAsUpdate(doc, before))
+    other.child.kill('SIGTERM')
+    const closed = await client.waitClosed()
+    expect(closed.code).toBe(1001)
+    expect(client.received.some((m) => m.type === MessageType.ack && covers(m.ack, doc))).toBe(true)
+    expect(await other.exited).toBe(0)
+    const again = await startRelay({ dataDir: other.dataDir })
+    const reader = new RawMuxClient(again.wsUrl)
+    await reader.open()
+    const read = reader.subscribe('ws/shutdown')
+    await waitFor(() => read.getText('t').length === 50, 'stored text after restart')
+    reader.close()
+    await again.stop()
     removeDir(other.dataDir)
+  })
+
+  it('a frame over --max-payload closes the connection with 1009', async () => {
+    const small = await startRelay({ args: ['--max-payload', '65536'] })
+    const client = new RawMuxClient(small.wsUrl)
+    await client.open()
+    client.send(new Uint8Array(200_000))
+    expect((await client.waitClosed()).code).toBe(1009)
+    const health = await fetch(`${small.url}/healthz`)
+    expect(health.status).toBe(200)
+    await small.stop()
+    removeDir(small.dataDir)
+  })
+
+  it('npm start serves the web app and the relay on one port', { timeout: 180_000 }, async () => {
+    const dir = makeTempDir()
+    const child = spawn(process.execPath, [path.join(repoRoot, 'scripts/start.mjs'), '--port', '0', '--data', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = ''
+        const timer = setTimeout(() => reject(new Error(`no URL printed:\n${out}`)), 170_000)
+        const onData = (c: Buffer) => {
+          out += c.toString()
+          const m = /^listening on (http:\/\/\S+)$/m.exec(out)
+          if (m) {
+            clearTimeout(timer)
+            resolve(m[1])
+          }
+        }
+        child.stdout.on('data', onData)
+        child.stderr.on('data', (c: Buffer) => (out += c.toString()))
+      })
+      const page = await fetch(url + '/')
+      expect(page.status).toBe(200)
+      expect(page.headers.get('content-type')).toMatch(/text\/html/)
+      expect(await page.text()).toMatch(/Concord/)
+      expect((await fetch(url + '/readyz')).status).toBe(200)
+    } finally {
+      child.kill('SIGTERM')
+      await new Promise((r) => child.once('exit', r))
+      removeDir(dir)
+    }
   })
 })

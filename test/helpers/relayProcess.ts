@@ -26,6 +26,8 @@ export interface RelayProcess {
   stop(): Promise<number | null>
   /** SIGKILL and wait for exit. */
   kill(): Promise<void>
+  /** Resolves with the exit code once the process exited (sends nothing). */
+  exited: Promise<number | null>
 }
 
 /** Creates a temp dir removed by {@link removeDir}. */
@@ -60,6 +62,7 @@ export const startRelay = (
           dataDir,
           child,
           output: () => out,
+          exited,
           stop: async () => {
             if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
             return exited
