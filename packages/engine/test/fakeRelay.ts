@@ -1,0 +1,427 @@
+/**
+ * A scripted, in-memory Concord relay and a fake WebSocket to reach it, for
+ * deterministic sync tests.
+ *
+ * `FakeRelay` implements the relay's side of the multiplexed protocol over
+ * in-memory Y.Docs: `hello` on connect; `subscribe` → the relay's sync step 1,
+ * the doc's awareness states and an ack of what is "stored"; step 1 → step 2;
+ * updates are applied and forwarded to the other subscribers; `ping` → `pong`.
+ * Storage is simulated: nothing counts as stored until the test calls
+ * {@link FakeRelay.ack} (or the relay was built with `autoAck: true`), so a
+ * test decides exactly when durable acknowledgements happen.
+ *
+ * Messages travel through a FIFO of promise jobs (never timers), so tests stay
+ * deterministic under fake timers; {@link FakeRelay.settle} waits until the
+ * queue is empty.
+ *
+ * @example
+ *   const relay = new FakeRelay()
+ *   const client = new SyncClient({ url: 'ws://relay.test', WebSocket: relay.WebSocket })
+ *   const handle = client.open('acme/T-1')
+ *   await relay.settle()
+ *   handle.doc.getText('t').insert(0, 'hi')
+ *   await relay.settle()
+ *   relay.ack('acme/T-1') // now "durably stored"
+ *
+ * The relay also works behind a real socket: call {@link FakeRelay.accept}
+ * with a transport and feed it the socket's messages (see syncClient.ws.test.ts).
+ */
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import * as syncProtocol from 'y-protocols/sync'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import {
+  ErrorCode,
+  MessageType,
+  decodeMessage,
+  encodeAck,
+  encodeAwareness,
+  encodeError,
+  encodeHello,
+  encodePong,
+  startMessage,
+  validateDocName,
+} from '../src/protocol/index.js'
+import type { WebSocketConstructor, WebSocketLike } from '../src/sync/socket.js'
+
+/** How the relay talks back to one client. */
+export interface RelayTransport {
+  send(data: Uint8Array): void
+  close(): void
+}
+
+/** One message a client sent to the relay, decoded for assertions. */
+export interface ReceivedMessage {
+  connection: number
+  type: number
+  doc: string
+  /** For sync messages: 0 step 1, 1 step 2, 2 update. */
+  syncType?: number
+}
+
+/** Options of {@link FakeRelay}. */
+export interface FakeRelayOptions {
+  /** Ack every applied update at once, as if storage committed instantly. Default false. */
+  autoAck?: boolean
+  /** Send `hello` as soon as a connection is accepted. Default true; otherwise call {@link FakeRelay.hello}. */
+  sendHello?: boolean
+}
+
+interface RelayDoc {
+  doc: Y.Doc
+  awareness: awarenessProtocol.Awareness
+  /** Encoded state vector that counts as durably stored. */
+  stored: Uint8Array
+}
+
+/** The relay's side of one client connection. */
+export class RelayConnection {
+  readonly id: number
+  readonly subscriptions = new Set<string>()
+  /** Awareness client ids this connection announced, per doc. */
+  readonly awarenessClients = new Map<string, Set<number>>()
+  closed = false
+
+  constructor(
+    private readonly relay: FakeRelay,
+    readonly transport: RelayTransport,
+    id: number,
+  ) {
+    this.id = id
+  }
+
+  send(data: Uint8Array): void {
+    if (!this.closed) this.transport.send(data)
+  }
+
+  /** Feeds one message from the client. */
+  receive(data: Uint8Array): void {
+    if (this.closed) return
+    this.relay.handle(this, data)
+  }
+
+  /** The transport closed: drop subscriptions and presence. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const name of [...this.subscriptions]) this.relay.unsubscribe(this, name)
+    this.relay.connections.delete(this)
+  }
+}
+
+/** The scripted relay. */
+export class FakeRelay {
+  readonly connections = new Set<RelayConnection>()
+  readonly received: ReceivedMessage[] = []
+  /** Refuse new sockets (they error and close without opening) while false. */
+  accepting = true
+  /** Ignore every incoming message without answering (a hung relay) while true. */
+  silent = false
+  /** Docs whose writes are refused with the given error (not applied). */
+  readonly rejectWrites = new Map<string, { code: number; reason: string }>()
+  /** Number of fake sockets created so far. */
+  socketsCreated = 0
+  readonly sockets: FakeWebSocket[] = []
+  readonly autoAck: boolean
+  readonly sendHello: boolean
+  /** The fake WebSocket class to pass as `SyncClient` option `WebSocket`. */
+  readonly WebSocket: WebSocketConstructor
+
+  private readonly docs = new Map<string, RelayDoc>()
+  private nextConnectionId = 1
+  private inFlight = 0
+
+  constructor(options: FakeRelayOptions = {}) {
+    this.autoAck = options.autoAck ?? false
+    this.sendHello = options.sendHello ?? true
+    const relay = this
+    this.WebSocket = class extends FakeWebSocket {
+      constructor(url: string) {
+        super(relay, url)
+      }
+    }
+  }
+
+  /** Accepts a connection over `transport`; sends `hello` unless disabled. */
+  accept(transport: RelayTransport): RelayConnection {
+    const connection = new RelayConnection(this, transport, this.nextConnectionId++)
+    this.connections.add(connection)
+    if (this.sendHello && !this.silent) this.hello(connection)
+    return connection
+  }
+
+  /** Sends `hello` on a connection (or on every connection). */
+  hello(connection?: RelayConnection): void {
+    for (const c of connection ? [connection] : this.connections) c.send(encodeHello('fake-relay'))
+  }
+
+  /** The relay's live copy of a doc (created empty if needed). Edit it to simulate another client. */
+  doc(name: string): Y.Doc {
+    return this.relayDoc(name).doc
+  }
+
+  /** The relay's awareness of a doc. */
+  awareness(name: string): awarenessProtocol.Awareness {
+    return this.relayDoc(name).awareness
+  }
+
+  /** The state vector that counts as durably stored. */
+  stored(name: string): Map<number, number> {
+    return Y.decodeStateVector(this.relayDoc(name).stored)
+  }
+
+  /** "Commits" everything the relay holds of `name` (or of every doc) and acks it to every subscriber. */
+  ack(name?: string): void {
+    for (const docName of name === undefined ? [...this.docs.keys()] : [name]) {
+      const entry = this.relayDoc(docName)
+      entry.stored = Y.encodeStateVector(entry.doc)
+      this.sendAck(docName, entry.stored)
+    }
+  }
+
+  /** Loses everything of `name`, as if storage were restored from an empty backup. Subscribers are not told. */
+  forget(name: string): void {
+    const entry = this.docs.get(name)
+    if (entry === undefined) return
+    this.docs.delete(name)
+    entry.awareness.destroy()
+    entry.doc.destroy()
+  }
+
+  /** Sends a raw ack (e.g. a stale or duplicate one) to every subscriber of `name`. */
+  sendAck(name: string, stateVector: Uint8Array): void {
+    this.broadcast(name, encodeAck(name, stateVector))
+  }
+
+  /** Sends an error to every subscriber of `name`, or to every connection when `name` is ''. */
+  error(name: string, code: number, reason: string): void {
+    const message = encodeError(name, code as ErrorCode, reason)
+    if (name === '') for (const c of this.connections) c.send(message)
+    else this.broadcast(name, message)
+  }
+
+  /** Closes every connection from the relay's side, like a network cut or relay restart. */
+  dropAll(): void {
+    for (const socket of this.sockets) socket.drop()
+    for (const c of [...this.connections]) {
+      c.transport.close()
+      c.close()
+    }
+  }
+
+  /** Messages clients sent, optionally filtered. */
+  messages(filter: Partial<ReceivedMessage> = {}): ReceivedMessage[] {
+    return this.received.filter((m) =>
+      Object.entries(filter).every(([key, value]) => m[key as keyof ReceivedMessage] === value),
+    )
+  }
+
+  /**
+   * Resolves when no fake-socket message or event is in flight anymore and
+   * promise chains started by them (flush, synced) had a few turns to settle.
+   */
+  async settle(): Promise<void> {
+    for (let spins = 0, idle = 0; idle < 20; spins++) {
+      if (spins > 100_000) throw new Error('FakeRelay.settle: messages keep flowing')
+      idle = this.inFlight > 0 ? 0 : idle + 1
+      await Promise.resolve()
+    }
+  }
+
+  /** Destroys the relay's docs and awareness instances (their timers). */
+  destroy(): void {
+    for (const { doc, awareness } of this.docs.values()) {
+      awareness.destroy()
+      doc.destroy()
+    }
+    this.docs.clear()
+  }
+
+  /** @internal Queues a job behind every job queued before it. */
+  deliver(job: () => void): void {
+    this.inFlight++
+    void Promise.resolve().then(() => {
+      this.inFlight--
+      job()
+    })
+  }
+
+  /** @internal */
+  handle(connection: RelayConnection, data: Uint8Array): void {
+    if (this.silent) return
+    const { type, doc: name, body } = decodeMessage(data)
+    const record: ReceivedMessage = { connection: connection.id, type, doc: name }
+    if (type === MessageType.sync) record.syncType = data[body.pos]
+    this.received.push(record)
+    switch (type) {
+      case MessageType.ping:
+        connection.send(encodePong())
+        return
+      case MessageType.subscribe:
+        return this.subscribe(connection, name)
+      case MessageType.unsubscribe:
+        return this.unsubscribe(connection, name)
+    }
+    if (!connection.subscriptions.has(name)) {
+      connection.send(encodeError(name, ErrorCode.notSubscribed, 'not subscribed'))
+      return
+    }
+    const entry = this.relayDoc(name)
+    switch (type) {
+      case MessageType.sync: {
+        const rejected = this.rejectWrites.get(name)
+        if (rejected && record.syncType !== syncProtocol.messageYjsSyncStep1) {
+          connection.send(encodeError(name, rejected.code as ErrorCode, rejected.reason))
+          return
+        }
+        const reply = startMessage(MessageType.sync, name)
+        const headerLength = encoding.length(reply)
+        syncProtocol.readSyncMessage(body, reply, entry.doc, connection)
+        if (encoding.length(reply) > headerLength) connection.send(encoding.toUint8Array(reply))
+        return
+      }
+      case MessageType.awareness:
+        awarenessProtocol.applyAwarenessUpdate(entry.awareness, decoding.readVarUint8Array(body), connection)
+        return
+      case MessageType.queryAwareness:
+        connection.send(this.awarenessMessage(entry.awareness, name, [...entry.awareness.getStates().keys()]))
+        return
+      default:
+        connection.send(encodeError(name, ErrorCode.unknownType, `unknown message type ${type}`))
+    }
+  }
+
+  /** @internal */
+  unsubscribe(connection: RelayConnection, name: string): void {
+    if (!connection.subscriptions.delete(name)) return
+    const clients = connection.awarenessClients.get(name)
+    connection.awarenessClients.delete(name)
+    const entry = this.docs.get(name)
+    if (entry && clients && clients.size > 0) awarenessProtocol.removeAwarenessStates(entry.awareness, [...clients], null)
+  }
+
+  private subscribe(connection: RelayConnection, name: string): void {
+    const invalid = validateDocName(name)
+    if (invalid !== null) {
+      connection.send(encodeError(name, ErrorCode.invalidDocName, invalid))
+      return
+    }
+    const entry = this.relayDoc(name)
+    connection.subscriptions.add(name)
+    const step1 = startMessage(MessageType.sync, name)
+    syncProtocol.writeSyncStep1(step1, entry.doc)
+    connection.send(encoding.toUint8Array(step1))
+    const states = [...entry.awareness.getStates().keys()]
+    if (states.length > 0) connection.send(this.awarenessMessage(entry.awareness, name, states))
+    connection.send(encodeAck(name, entry.stored))
+  }
+
+  private relayDoc(name: string): RelayDoc {
+    let entry = this.docs.get(name)
+    if (entry !== undefined) return entry
+    const doc = new Y.Doc()
+    const awareness = new awarenessProtocol.Awareness(doc)
+    awareness.setLocalState(null)
+    entry = { doc, awareness, stored: Y.encodeStateVector(new Map()) }
+    this.docs.set(name, entry)
+    doc.on('update', (update: Uint8Array, origin: unknown) => {
+      const message = startMessage(MessageType.sync, name)
+      syncProtocol.writeUpdate(message, update)
+      this.broadcast(name, encoding.toUint8Array(message), origin)
+      if (this.autoAck) this.ack(name)
+    })
+    awareness.on(
+      'update',
+      ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }, origin: unknown) => {
+        if (origin instanceof RelayConnection) {
+          let clients = origin.awarenessClients.get(name)
+          if (!clients) origin.awarenessClients.set(name, (clients = new Set()))
+          for (const id of added.concat(updated)) clients.add(id)
+          for (const id of removed) clients.delete(id)
+        }
+        // The relay itself has no presence (its own state is null from the start).
+        const changed = added.concat(updated, removed).filter((id) => id !== awareness.clientID)
+        if (changed.length > 0) this.broadcast(name, this.awarenessMessage(awareness, name, changed), origin)
+      },
+    )
+    return entry
+  }
+
+  private awarenessMessage(awareness: awarenessProtocol.Awareness, name: string, clients: number[]): Uint8Array {
+    return encodeAwareness(name, awarenessProtocol.encodeAwarenessUpdate(awareness, clients))
+  }
+
+  private broadcast(name: string, message: Uint8Array, except?: unknown): void {
+    for (const c of this.connections) if (c !== except && c.subscriptions.has(name)) c.send(message)
+  }
+}
+
+/**
+ * An in-memory WebSocket connected to a {@link FakeRelay}. Opening, messages
+ * and closing are asynchronous (promise jobs), like a real socket.
+ */
+export class FakeWebSocket implements WebSocketLike {
+  binaryType = 'blob'
+  readyState = 0
+  onopen: ((event: unknown) => void) | null = null
+  onmessage: ((event: { data: unknown }) => void) | null = null
+  onclose: ((event: { code: number }) => void) | null = null
+  onerror: ((event: unknown) => void) | null = null
+  connection: RelayConnection | null = null
+
+  constructor(
+    private readonly relay: FakeRelay,
+    readonly url: string,
+  ) {
+    relay.socketsCreated++
+    relay.sockets.push(this)
+    relay.deliver(() => {
+      if (this.readyState !== 0) return
+      if (!relay.accepting) {
+        this.readyState = 3
+        this.onerror?.({})
+        this.onclose?.({ code: 1006 })
+        return
+      }
+      this.readyState = 1
+      this.onopen?.({})
+      this.connection = relay.accept({
+        send: (data) => {
+          const copy = data.slice()
+          relay.deliver(() => {
+            if (this.readyState === 1) this.onmessage?.({ data: this.binaryType === 'arraybuffer' ? copy.buffer : copy })
+          })
+        },
+        close: () => this.drop(),
+      })
+    })
+  }
+
+  send(data: Uint8Array): void {
+    if (this.readyState !== 1) throw new Error('FakeWebSocket is not open')
+    const copy = data.slice()
+    this.relay.deliver(() => this.connection?.receive(copy))
+  }
+
+  close(): void {
+    if (this.readyState >= 2) return
+    this.readyState = 2
+    this.relay.deliver(() => {
+      this.readyState = 3
+      this.connection?.close()
+      this.onclose?.({ code: 1000 })
+    })
+  }
+
+  /** The network dropped: both ends see the socket close. */
+  drop(): void {
+    if (this.readyState === 3) return
+    this.readyState = 3
+    const connection = this.connection
+    this.relay.deliver(() => {
+      connection?.close()
+      this.onclose?.({ code: 1006 })
+    })
+  }
+}

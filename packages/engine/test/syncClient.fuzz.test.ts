@@ -1,0 +1,114 @@
+/**
+ * Seeded randomized convergence: several clients edit several docs while the
+ * network drops, reconnects and the relay acks at random moments. At the end
+ * every replica must be identical, every pending count 0 and every flush
+ * resolved. A failing seed is printed in the test name; pin it below as a
+ * named regression test. Run more seeds with
+ * `FUZZ_SEEDS=400 npx vitest run packages/engine/test/syncClient.fuzz.test.ts`.
+ */
+import { afterEach, describe, expect, test, vi } from 'vitest'
+import * as Y from 'yjs'
+import type { DocHandle, SyncClient } from '../src/index.js'
+import { Harness, track } from './helpers.js'
+
+const h = new Harness()
+afterEach(() => {
+  h.cleanup()
+  vi.useRealTimers()
+})
+
+/** mulberry32: a small, seedable PRNG. */
+const prng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+}
+
+const DOCS = ['acme/T-1', 'acme/T-2']
+
+const run = async (seed: number, steps = 150) => {
+  vi.useFakeTimers()
+  const random = prng(seed)
+  const int = (n: number) => Math.floor(random() * n)
+  const relay = h.relay()
+  const clients: SyncClient[] = []
+  const handles: DocHandle[] = []
+  const flushes: Array<ReturnType<typeof track>> = []
+  const pendingSeen: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const client = h.client(relay, { reconnect: { random } })
+
+    clients.push(client)
+    for (const name of DOCS) {
+      const handle = client.open(name)
+      handle.on('pending', (n) => pendingSeen.push(n))
+      handles.push(handle)
+    }
+  }
+  const tick = async (ms: number) => {
+    vi.advanceTimersByTime(ms)
+    await relay.settle()
+  }
+
+  for (let step = 0; step < steps; step++) {
+    const roll = random()
+    const handle = handles[int(handles.length)]!
+    const text = handle.doc.getText('t')
+    if (roll < 0.2) {
+      text.insert(int(text.length + 1), String.fromCharCode(97 + int(26)).repeat(1 + int(3)))
+    } else if (roll < 0.3) {
+      if (text.length > 0) {
+        const at = int(text.length)
+        text.delete(at, 1 + int(Math.min(3, text.length - at))) // delete-only: needs the marker
+      }
+    } else if (roll < 0.4) {
+      handle.doc.getMap('fields').set(`f${int(4)}`, int(100))
+    } else if (roll < 0.5) {
+      flushes.push(track(handle.flush()))
+    } else if (roll < 0.65) {
+      await relay.settle()
+    } else if (roll < 0.72) {
+      relay.ack(DOCS[int(DOCS.length)])
+    } else if (roll < 0.76) {
+      relay.accepting = false
+      relay.dropAll()
+    } else if (roll < 0.82) {
+      relay.accepting = true
+    } else if (roll < 0.85) {
+      clients[int(clients.length)]!.reconnect()
+    } else {
+      await tick(int(300))
+    }
+  }
+
+  relay.accepting = true
+  await relay.settle() // a drop in flight must land before statuses mean anything
+  for (let i = 0; i < 1_000 && clients.some((c) => c.status !== 'online'); i++) await tick(50)
+  await relay.settle()
+  relay.ack()
+  await relay.settle()
+
+  for (const name of DOCS) {
+    const reference = relay.doc(name)
+    for (const handle of handles.filter((x) => x.name === name)) {
+      expect(handle.doc.getText('t').toString()).toBe(reference.getText('t').toString())
+      expect(handle.doc.getMap('fields').toJSON()).toEqual(reference.getMap('fields').toJSON())
+      expect(Y.decodeStateVector(Y.encodeStateVector(handle.doc))).toEqual(
+        Y.decodeStateVector(Y.encodeStateVector(reference)),
+      )
+      expect(handle.pending).toBe(0)
+      expect(handle.isSynced).toBe(true)
+    }
+  }
+  expect(clients.map((c) => c.pending)).toEqual([0, 0, 0])
+  expect(flushes.every((f) => f.resolved)).toBe(true)
+  expect(pendingSeen.every((n) => n >= 0)).toBe(true)
+}
+
+describe('randomized convergence', () => {
+  const seeds = Array.from({ length: Number(process.env.FUZZ_SEEDS ?? 25) }, (_, i) => 1_000 + i * 7_919)
+  test.each(seeds)('seed %i', async (seed) => {
+    await run(seed)
+  })
+})

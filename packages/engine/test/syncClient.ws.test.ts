@@ -1,0 +1,88 @@
+/**
+ * The sync client over a real socket: a `ws` WebSocketServer on 127.0.0.1
+ * whose handler is the FakeRelay, and clients using `ws`'s WebSocket.
+ */
+import { afterEach, expect, test } from 'vitest'
+import { WebSocket, WebSocketServer } from 'ws'
+import type { AddressInfo } from 'node:net'
+import { SyncClient } from '../src/index.js'
+import { MUX_PATH } from '../src/protocol/index.js'
+import { FakeRelay } from './fakeRelay.js'
+import { statusIs } from './helpers.js'
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+/** Starts a ws server on a free port that hands every socket to `relay`. */
+const serve = async (relay: FakeRelay) => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+  const requests: string[] = []
+  wss.on('connection', (socket, request) => {
+    requests.push(request.url ?? '')
+    const connection = relay.accept({ send: (data) => socket.send(data), close: () => socket.close() })
+    socket.on('message', (data: Buffer) => connection.receive(new Uint8Array(data)))
+    socket.on('close', () => connection.close())
+  })
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate()
+        wss.close(() => resolve())
+      }),
+  )
+  const { port } = wss.address() as AddressInfo
+  return { url: `ws://127.0.0.1:${port}`, requests, wss }
+}
+
+/** Resolves once `check()` holds, re-checking whenever `subscribe`'s listener fires. */
+const until = (subscribe: (listener: () => void) => void, check: () => boolean) =>
+  new Promise<void>((resolve) => {
+    if (check()) return resolve()
+    subscribe(() => check() && resolve())
+  })
+
+test('syncs, acks and flushes over a real WebSocket in Node', async () => {
+  const relay = new FakeRelay({ autoAck: true })
+  cleanups.push(() => relay.destroy())
+  const { url, requests } = await serve(relay)
+
+  const alice = new SyncClient({ url: url.replace('ws:', 'http:'), WebSocket, token: 't0k', user: { id: 'a', name: 'Alice' } })
+  const bob = new SyncClient({ url, WebSocket })
+  cleanups.push(() => alice.close(), () => bob.close())
+  const a = alice.open('acme/T-1')
+  const b = bob.open('acme/T-1')
+  await Promise.all([a.synced, b.synced])
+  expect(alice.status).toBe('online')
+  expect(requests).toContain(`${MUX_PATH}?token=t0k`)
+
+  const bobSees = until(
+    (f) => b.doc.on('update', f),
+    () => b.doc.getText('title').toString() === 'Fix login',
+  )
+  a.doc.getText('title').insert(0, 'Fix login')
+  expect(a.pending).toBe(9)
+  await alice.flush()
+  expect(a.pending).toBe(0)
+  expect(relay.stored('acme/T-1').get(a.doc.clientID)).toBe(9)
+  await bobSees
+  await until(
+    (f) => b.awareness.on('change', f),
+    () => b.awareness.getStates().get(a.doc.clientID)?.user?.name === 'Alice',
+  )
+  expect(b.awareness.getStates().get(a.doc.clientID)).toEqual({ user: { id: 'a', name: 'Alice' } })
+
+  // A relay-side disconnect: both reconnect by themselves and keep syncing.
+  relay.dropAll()
+  await Promise.all([statusIs(alice, 'offline'), statusIs(bob, 'offline')])
+  b.doc.getText('title').insert(9, ' (offline)')
+  await Promise.all([statusIs(alice, 'online'), statusIs(bob, 'online')])
+  await bob.flush()
+  await until(
+    (f) => a.doc.on('update', f),
+    () => a.doc.getText('title').toString() === 'Fix login (offline)',
+  )
+  expect(relay.doc('acme/T-1').getText('title').toString()).toBe('Fix login (offline)')
+})
