@@ -10,6 +10,7 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const newest = (dir) => {
   let latest = 0
   if (!existsSync(dir)) return latest
+  if (!statSync(dir).isDirectory()) return statSync(dir).mtimeMs
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name)
     if (entry.isDirectory()) latest = Math.max(latest, newest(full))
@@ -26,10 +27,8 @@ const run = (args) => {
 }
 
 export const buildIfNeeded = ({ web }) => {
-  if (stale(['packages/engine/src', 'apps/relay/src'], path.join(root, 'apps/relay/dist/main.js'))) {
-    process.stderr.write('building engine and relay…\n')
-    run(['exec', '--', 'tsc', '-b', 'packages/engine', 'apps/relay'])
-  }
+  // incremental: a no-op when nothing changed
+  run(['exec', '--silent', '--', 'tsc', '-b', 'packages/engine', 'apps/relay'])
   if (web && stale(['packages/engine/src', 'apps/web/src', 'apps/web/index.html'], path.join(root, 'apps/web/dist/index.html'))) {
     process.stderr.write('building web app…\n')
     run(['run', 'build', '-w', '@concord/web', '--silent'])

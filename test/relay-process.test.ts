@@ -219,7 +219,7 @@ describe('configuration', () => {
     removeDir(small.dataDir)
   })
 
-  it('npm start serves the web app and the relay on one port', { timeout: 180_000 }, async () => {
+  it('npm start serves the web app and the relay on one port', { timeout: 120_000 }, async () => {
     const dir = makeTempDir()
     const child = spawn(process.execPath, [path.join(repoRoot, 'scripts/start.mjs'), '--port', '0', '--data', dir], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -227,7 +227,7 @@ describe('configuration', () => {
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = ''
-        const timer = setTimeout(() => reject(new Error(`no URL printed:\n${out}`)), 170_000)
+        const timer = setTimeout(() => reject(new Error(`no URL printed:\n${out}`)), 110_000)
         const onData = (c: Buffer) => {
           out += c.toString()
           const m = /^listening on (http:\/\/\S+)$/m.exec(out)
@@ -238,6 +238,7 @@ describe('configuration', () => {
         }
         child.stdout.on('data', onData)
         child.stderr.on('data', (c: Buffer) => (out += c.toString()))
+        child.once('exit', (code) => reject(new Error(`npm start exited with ${code}:\n${out}`)))
       })
       const page = await fetch(url + '/')
       expect(page.status).toBe(200)
