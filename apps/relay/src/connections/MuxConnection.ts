@@ -27,7 +27,7 @@ import type { Logger } from '../observability/logger.js'
 import type { MessageKind } from '../observability/metrics.js'
 import type { Room, RoomPeer } from '../rooms/Room.js'
 import { Connection, type ConnectionContext } from './Connection.js'
-import { ProtocolError, readSync } from './docMessages.js'
+import { ProtocolError, readDocMessage } from './docMessages.js'
 import { muxAwarenessMessage, muxUpdateMessage } from './encode.js'
 
 interface Subscription {
@@ -147,7 +147,6 @@ export class MuxConnection extends Connection implements RoomPeer {
           const { type, body } = decodeMessage(data)
           this.handleDocMessage(room, type, body)
         }
-        if (!this.closed && sub.room === room) this.requestAck(room)
       },
       (error: unknown) => {
         if (this.subs.get(doc) === sub) this.subs.delete(doc)
@@ -170,27 +169,19 @@ export class MuxConnection extends Connection implements RoomPeer {
 
   private handleDocMessage(room: Room, type: number, body: decoding.Decoder): void {
     try {
-      switch (type) {
-        case MessageType.sync: {
-          const reply = startMessage(MessageType.sync, room.name)
-          const headerLength = encoding.length(reply)
-          const kind = readSync(room, this, body, reply)
-          if (kind === 'step1') {
-            if (encoding.length(reply) > headerLength) this.send('sync', encoding.toUint8Array(reply))
-          } else {
-            this.requestAck(room)
-          }
+      const reply = startMessage(MessageType.sync, room.name)
+      const headerLength = encoding.length(reply)
+      switch (readDocMessage(room, this, type, body, reply)) {
+        case 'step1':
+          // ack first: what step 2 brings is then already covered when it is durable
+          this.requestAck(room)
+          if (encoding.length(reply) > headerLength) this.send('sync', encoding.toUint8Array(reply))
           return
-        }
-        case MessageType.awareness:
-          room.applyPeerAwareness(this, decoding.readVarUint8Array(body))
+        case 'step2':
+        case 'update':
+          this.requestAck(room)
           return
-        case MessageType.queryAwareness: {
-          const states = room.encodeAllAwareness()
-          if (states) this.sendAwareness(room, states)
-          return
-        }
-        case MessageType.auth:
+        case 'auth':
           this.sendError(room.name, ErrorCode.permissionDenied, 'in-band auth messages are not supported by this relay')
           return
       }

@@ -15,7 +15,7 @@ import type { Logger } from '../observability/logger.js'
 import type { MessageKind } from '../observability/metrics.js'
 import type { Room, RoomPeer } from '../rooms/Room.js'
 import { Connection, type ConnectionContext } from './Connection.js'
-import { ProtocolError, readSync } from './docMessages.js'
+import { ProtocolError, readDocMessage } from './docMessages.js'
 import { ywsAwarenessMessage, ywsUpdateMessage } from './encode.js'
 
 const KIND_BY_TYPE: Record<number, MessageKind> = {
@@ -88,26 +88,11 @@ export class YwsConnection extends Connection implements RoomPeer {
       const body = decoding.createDecoder(data)
       type = decoding.readVarUint(body)
       this.ctx.metrics.messageIn(KIND_BY_TYPE[type] ?? 'unknown', data.byteLength)
-      switch (type) {
-        case MessageType.sync: {
-          const reply = encoding.createEncoder()
-          encoding.writeVarUint(reply, MessageType.sync)
-          if (readSync(room, this, body, reply) === 'step1') this.send('sync', encoding.toUint8Array(reply))
-          return
-        }
-        case MessageType.awareness:
-          room.applyPeerAwareness(this, decoding.readVarUint8Array(body))
-          return
-        case MessageType.queryAwareness: {
-          const states = room.encodeAllAwareness()
-          if (states) this.sendAwareness(room, states)
-          return
-        }
-        case MessageType.auth:
-          return
-        default:
-          this.protocolError(`unknown message type ${type}`)
-      }
+      const reply = encoding.createEncoder()
+      encoding.writeVarUint(reply, MessageType.sync)
+      const kind = readDocMessage(room, this, type, body, reply)
+      if (kind === 'step1') this.send('sync', encoding.toUint8Array(reply))
+      else if (kind === 'unknown') this.protocolError(`unknown message type ${type}`)
     } catch (error) {
       const reason = error instanceof ProtocolError ? error.message : `malformed ${KIND_BY_TYPE[type] ?? ''} message`.replace('  ', ' ')
       this.protocolError(reason, error)

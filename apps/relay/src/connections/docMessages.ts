@@ -12,6 +12,7 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
+import { MessageType } from '@concord/engine/protocol'
 import type { Room, RoomPeer } from '../rooms/Room.js'
 
 /** What a sync message turned out to be. */
@@ -47,5 +48,40 @@ export const readSync = (
     }
     default:
       throw new ProtocolError(`unknown sync message type ${subtype}`)
+  }
+}
+
+/** What a doc message (types 0–3) turned out to be. */
+export type DocMessageKind = SyncKind | 'awareness' | 'query-awareness' | 'auth' | 'unknown'
+
+/**
+ * Handles one doc message of type 0–3 on behalf of `peer`: sync (step 1 is
+ * answered into the encoder `startReply()` returns, which the caller sends when
+ * the result is `'step1'`), awareness, and query-awareness. `auth` and unknown
+ * types are left to the caller. Throws {@link ProtocolError} or a decoding
+ * error on bad input.
+ */
+export const readDocMessage = (
+  room: Room,
+  peer: RoomPeer,
+  type: number,
+  body: decoding.Decoder,
+  reply: encoding.Encoder,
+): DocMessageKind => {
+  switch (type) {
+    case MessageType.sync:
+      return readSync(room, peer, body, reply)
+    case MessageType.awareness:
+      room.applyPeerAwareness(peer, decoding.readVarUint8Array(body))
+      return 'awareness'
+    case MessageType.queryAwareness: {
+      const states = room.encodeAllAwareness()
+      if (states) peer.sendAwareness(room, states)
+      return 'query-awareness'
+    }
+    case MessageType.auth:
+      return 'auth'
+    default:
+      return 'unknown'
   }
 }
