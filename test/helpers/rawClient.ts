@@ -7,7 +7,17 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
-import { MessageType, MUX_PATH, decodeMessage, encodeSubscribe, readAck, readError, startMessage } from '@concord/engine/protocol'
+import {
+  MessageType,
+  MUX_PATH,
+  decodeMessage,
+  encodeSubscribe,
+  readAck,
+  readDocList,
+  readError,
+  readFetched,
+  startMessage,
+} from '@concord/engine/protocol'
 
 export interface ReceivedMessage {
   type: number
@@ -16,6 +26,10 @@ export interface ReceivedMessage {
   ack?: Map<number, number>
   /** For errors. */
   error?: { code: number; reason: string }
+  /** For doc-list answers. */
+  list?: { requestId: number; names: string[]; more: boolean }
+  /** For fetched answers. */
+  fetched?: { update: Uint8Array; stateVector: Uint8Array }
 }
 
 /** A raw multiplexed connection that records what it receives and applies sync messages to its docs. */
@@ -118,6 +132,8 @@ export class RawMuxClient {
     const message: ReceivedMessage = { type, doc }
     if (type === MessageType.ack) message.ack = Y.decodeStateVector(readAck(body))
     if (type === MessageType.error) message.error = readError(body)
+    if (type === MessageType.docList) message.list = readDocList(body)
+    if (type === MessageType.fetched) message.fetched = readFetched(body)
     if (type === MessageType.sync) {
       const ydoc = this.docs.get(doc)
       if (ydoc) {

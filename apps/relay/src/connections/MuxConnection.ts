@@ -11,15 +11,20 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
+import * as Y from 'yjs'
 import type { WebSocket } from 'ws'
 import {
   ErrorCode,
   MessageType,
   decodeMessage,
+  MAX_LIST_LIMIT,
   encodeAck,
+  encodeDocList,
   encodeError,
+  encodeFetched,
   encodeHello,
   encodePong,
+  readListDocs,
   startMessage,
   validateDocName,
 } from '@concord/engine/protocol'
@@ -44,6 +49,8 @@ const KIND_BY_TYPE: Record<number, MessageKind> = {
   [MessageType.subscribe]: 'subscribe',
   [MessageType.unsubscribe]: 'unsubscribe',
   [MessageType.ping]: 'ping',
+  [MessageType.listDocs]: 'list-docs',
+  [MessageType.fetch]: 'fetch',
 }
 
 /** A multiplexed connection. */
@@ -113,9 +120,67 @@ export class MuxConnection extends Connection implements RoomPeer {
         else sub.queue.push(data)
         return
       }
+      case MessageType.listDocs:
+        this.listDocs(doc, body)
+        return
+      case MessageType.fetch:
+        this.fetch(doc, body)
+        return
       default:
         this.protocolError(`unknown message type ${type}`)
     }
+  }
+
+  /** Answers `list-docs`: stored doc names under a prefix, a page at a time. */
+  private listDocs(prefix: string, body: decoding.Decoder): void {
+    let request: { requestId: number; after: string; limit: number }
+    try {
+      request = readListDocs(body)
+    } catch (error) {
+      this.protocolError('malformed list-docs message', error)
+      return
+    }
+    const invalid = prefix === '' ? null : validateDocName(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix)
+    if (invalid) {
+      this.sendError(prefix.slice(0, 600), ErrorCode.invalidDocName, `invalid prefix: ${invalid}`)
+      return
+    }
+    const limit = Math.max(1, Math.min(request.limit || MAX_LIST_LIMIT, MAX_LIST_LIMIT))
+    this.ctx.rooms.list(prefix).then(
+      (names) => {
+        const start = request.after === '' ? 0 : upperBound(names, request.after)
+        const page = names.slice(start, start + limit)
+        this.send('doc-list', encodeDocList(prefix, request.requestId, page, start + limit < names.length))
+      },
+      (error: unknown) => {
+        this.log.warn({ err: error, prefix }, 'list-docs failed: storage')
+        this.sendError(prefix, ErrorCode.storageUnavailable, 'could not list docs from storage; try again later')
+      },
+    )
+  }
+
+  /** Answers `fetch`: what the client lacks of a doc, without subscribing. */
+  private fetch(doc: string, body: decoding.Decoder): void {
+    const invalid = validateDocName(doc)
+    if (invalid) {
+      this.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
+      return
+    }
+    let stateVector: Uint8Array
+    try {
+      stateVector = decoding.readVarUint8Array(body)
+      Y.decodeStateVector(stateVector)
+    } catch (error) {
+      this.protocolError(`malformed fetch message for "${doc}"`, error)
+      return
+    }
+    this.ctx.rooms.snapshot(doc, stateVector).then(
+      ({ update, durableStateVector }) => this.send('fetched', encodeFetched(doc, update, durableStateVector)),
+      (error: unknown) => {
+        this.log.warn({ err: error, doc }, 'fetch failed: storage')
+        this.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; fetch again later`)
+      },
+    )
   }
 
   private subscribe(doc: string): void {
@@ -199,4 +264,16 @@ export class MuxConnection extends Connection implements RoomPeer {
   protected cleanup(): void {
     for (const doc of [...this.subs.keys()]) this.unsubscribe(doc)
   }
+}
+
+/** Index of the first name greater than `after` in a sorted array. */
+const upperBound = (names: readonly string[], after: string): number => {
+  let lo = 0
+  let hi = names.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (names[mid] <= after) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }

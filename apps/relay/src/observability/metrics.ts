@@ -20,6 +20,10 @@ export type MessageKind =
   | 'hello'
   | 'ping'
   | 'pong'
+  | 'list-docs'
+  | 'doc-list'
+  | 'fetch'
+  | 'fetched'
   | 'unknown'
 
 const KINDS: MessageKind[] = [
@@ -34,6 +38,10 @@ const KINDS: MessageKind[] = [
   'hello',
   'ping',
   'pong',
+  'list-docs',
+  'doc-list',
+  'fetch',
+  'fetched',
   'unknown',
 ]
 

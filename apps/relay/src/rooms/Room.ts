@@ -77,10 +77,7 @@ export class Room {
   load(stored: StoredDoc): void {
     this.doc.off('update', this.handleUpdate)
     try {
-      Y.transact(this.doc, () => {
-        if (stored.checkpoint) Y.applyUpdate(this.doc, stored.checkpoint)
-        for (const update of stored.updates) Y.applyUpdate(this.doc, update)
-      })
+      applyStored(this.doc, stored)
     } finally {
       this.doc.on('update', this.handleUpdate)
     }
@@ -178,3 +175,11 @@ export const peerOrigin = (peer: RoomPeer): PeerOrigin => {
 /** Type guard for {@link PeerOrigin}. */
 export const isPeerOrigin = (origin: unknown): origin is PeerOrigin =>
   typeof origin === 'object' && origin !== null && (origin as PeerOrigin).source === 'peer'
+
+/** Applies a stored doc (checkpoint, then log) to `doc` in one transaction. */
+export const applyStored = (doc: Y.Doc, stored: StoredDoc): void => {
+  Y.transact(doc, () => {
+    if (stored.checkpoint) Y.applyUpdate(doc, stored.checkpoint)
+    for (const update of stored.updates) Y.applyUpdate(doc, update)
+  })
+}

@@ -10,10 +10,11 @@
  *
  * @module rooms/RoomRegistry
  */
+import * as Y from 'yjs'
 import type { Storage } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
-import { Room } from './Room.js'
+import { Room, applyStored } from './Room.js'
 import type { CommitQueue } from './CommitQueue.js'
 
 /** Options of {@link RoomRegistry}. */
@@ -93,6 +94,38 @@ export class RoomRegistry {
       room.unloadTimer = null
       void this.unload(room)
     }, this.idleUnloadMs)
+  }
+
+  /**
+   * The part of a doc's state a client lacks (`stateVector` = what it has),
+   * and the durably stored state vector, without opening a room: a doc in
+   * memory answers from its room; any other doc from storage (every update of
+   * an unloaded room is stored, because rooms unload only when idle).
+   */
+  async snapshot(name: string, stateVector: Uint8Array): Promise<{ update: Uint8Array; durableStateVector: Uint8Array }> {
+    const entry = this.rooms.get(name)
+    if (entry) {
+      const room = await entry.ready
+      if (!room.closed) {
+        return { update: Y.encodeStateAsUpdate(room.doc, stateVector), durableStateVector: room.durableStateVector }
+      }
+    }
+    const stored = await this.storage.loadDoc(name)
+    const doc = new Y.Doc()
+    try {
+      applyStored(doc, stored)
+      return { update: Y.encodeStateAsUpdate(doc, stateVector), durableStateVector: Y.encodeStateVector(doc) }
+    } finally {
+      doc.destroy()
+    }
+  }
+
+  /** Stored doc names starting with `prefix`, plus docs in memory (sorted, deduplicated). */
+  async list(prefix: string): Promise<string[]> {
+    const stored = await this.storage.listDocs(prefix)
+    const inMemory = this.names().filter((name) => name.startsWith(prefix))
+    if (inMemory.length === 0) return stored
+    return [...new Set([...stored, ...inMemory])].sort()
   }
 
   /** Unloads every room with no references after storing what it holds (shutdown). */

@@ -51,6 +51,27 @@ export const MessageType = {
   ping: 21,
   /** relay → client, doc "": answer to `ping`. */
   pong: 22,
+  /**
+   * client → relay, doc = name prefix (e.g. `"acme/"`): list stored docs.
+   * Body: varUint(requestId) • varString(after) • varUint(limit). Answered by `docList`.
+   */
+  listDocs: 23,
+  /**
+   * relay → client, doc = the prefix asked for. Body: varUint(requestId) •
+   * varUint(count) • count × varString(name) • varUint(more: 0 | 1). Names are
+   * sorted; ask again with `after` = the last name while `more` is 1.
+   */
+  docList: 24,
+  /**
+   * client → relay: the doc's state without subscribing. Body:
+   * varUint8Array(client state vector). Answered by `fetched` (or `error`).
+   */
+  fetch: 25,
+  /**
+   * relay → client: answer to `fetch`. Body: varUint8Array(update the client
+   * lacks) • varUint8Array(durably stored state vector).
+   */
+  fetched: 26,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -214,4 +235,66 @@ export const readHello = (body: decoding.Decoder): { protocolVersion: number; re
   const protocolVersion = decoding.readVarUint(body)
   const relayVersion = decoding.readVarString(body)
   return { protocolVersion, relayVersion }
+}
+
+/** Most names a `docList` answer carries. */
+export const MAX_LIST_LIMIT = 5000
+
+/** `list-docs` request. */
+export const encodeListDocs = (prefix: string, requestId: number, after = '', limit = MAX_LIST_LIMIT): Uint8Array => {
+  const encoder = startMessage(MessageType.listDocs, prefix)
+  encoding.writeVarUint(encoder, requestId)
+  encoding.writeVarString(encoder, after)
+  encoding.writeVarUint(encoder, limit)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `list-docs` request. */
+export const readListDocs = (body: decoding.Decoder): { requestId: number; after: string; limit: number } => {
+  const requestId = decoding.readVarUint(body)
+  const after = decoding.readVarString(body)
+  const limit = decoding.readVarUint(body)
+  return { requestId, after, limit }
+}
+
+/** `doc-list` answer. */
+export const encodeDocList = (prefix: string, requestId: number, names: readonly string[], more: boolean): Uint8Array => {
+  const encoder = startMessage(MessageType.docList, prefix)
+  encoding.writeVarUint(encoder, requestId)
+  encoding.writeVarUint(encoder, names.length)
+  for (const name of names) encoding.writeVarString(encoder, name)
+  encoding.writeVarUint(encoder, more ? 1 : 0)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `doc-list` answer. */
+export const readDocList = (body: decoding.Decoder): { requestId: number; names: string[]; more: boolean } => {
+  const requestId = decoding.readVarUint(body)
+  const count = decoding.readVarUint(body)
+  const names: string[] = []
+  for (let i = 0; i < count; i++) names.push(decoding.readVarString(body))
+  const more = decoding.readVarUint(body) === 1
+  return { requestId, names, more }
+}
+
+/** `fetch` request. */
+export const encodeFetch = (doc: string, stateVector: Uint8Array): Uint8Array => {
+  const encoder = startMessage(MessageType.fetch, doc)
+  encoding.writeVarUint8Array(encoder, stateVector)
+  return encoding.toUint8Array(encoder)
+}
+
+/** `fetched` answer. */
+export const encodeFetched = (doc: string, update: Uint8Array, durableStateVector: Uint8Array): Uint8Array => {
+  const encoder = startMessage(MessageType.fetched, doc)
+  encoding.writeVarUint8Array(encoder, update)
+  encoding.writeVarUint8Array(encoder, durableStateVector)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `fetched` answer. */
+export const readFetched = (body: decoding.Decoder): { update: Uint8Array; stateVector: Uint8Array } => {
+  const update = decoding.readVarUint8Array(body)
+  const stateVector = decoding.readVarUint8Array(body)
+  return { update, stateVector }
 }

@@ -1,0 +1,107 @@
+/**
+ * A new device learns about every record of a workspace: `list-docs` pages
+ * through stored doc names by prefix, and `fetch` returns a doc's missing
+ * state and durable state vector without subscribing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { ErrorCode, MessageType, encodeFetch, encodeListDocs } from '@concord/engine/protocol'
+import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
+import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
+import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { makeTempDir, removeDir } from './helpers/relayProcess.js'
+
+let relay: Relay
+let dir: string
+let wsUrl: string
+const names = Array.from({ length: 120 }, (_, i) => `acme/T-${String(i).padStart(4, '0')}`)
+
+beforeAll(async () => {
+  dir = makeTempDir()
+  const storage = SqliteStorage.open(`${dir}/concord.sqlite`)
+  const docs = names.map((name, i) => {
+    const d = new Y.Doc()
+    d.getText('title').insert(0, `ticket ${i}`)
+    return { doc: name, updates: [Y.encodeStateAsUpdate(d)] }
+  })
+  docs.push({ doc: 'acme-other/T-1', updates: [Y.encodeStateAsUpdate(new Y.Doc())] })
+  docs.push({ doc: 'globex/T-1', updates: [Y.encodeStateAsUpdate(new Y.Doc())] })
+  await storage.appendUpdates(docs)
+  relay = await createRelay({ storage, port: 0, processMetrics: false })
+  wsUrl = relay.url.replace(/^http/, 'ws')
+})
+afterAll(async () => {
+  await relay.close()
+  removeDir(dir)
+})
+
+const connect = async () => {
+  const c = new RawMuxClient(wsUrl)
+  await c.open()
+  return c
+}
+
+describe('list-docs', () => {
+  it('pages through a workspace prefix, sorted, without other workspaces', async () => {
+    const c = await connect()
+    const seen: string[] = []
+    let after = ''
+    for (let requestId = 1; ; requestId++) {
+      c.send(encodeListDocs('acme/', requestId, after, 50))
+      const answer = await c.waitFor((m) => m.list?.requestId === requestId, `page ${requestId}`)
+      expect(answer.doc).toBe('acme/')
+      seen.push(...answer.list!.names)
+      if (!answer.list!.more) break
+      after = answer.list!.names.at(-1)!
+    }
+    expect(seen).toEqual(names)
+    c.close()
+  })
+
+  it('includes docs created in memory that are not stored yet and refuses bad prefixes', async () => {
+    const c = await connect()
+    c.subscribe('acme/new-record')
+    await c.waitFor((m) => m.type === MessageType.ack, 'ack')
+    c.send(encodeListDocs('acme/', 7))
+    const answer = await c.waitFor((m) => m.list?.requestId === 7, 'list')
+    expect(answer.list!.names).toContain('acme/new-record')
+    c.send(encodeListDocs('../', 8))
+    const error = await c.waitFor((m) => m.type === MessageType.error, 'error')
+    expect(error.error!.code).toBe(ErrorCode.invalidDocName)
+    c.close()
+  })
+})
+
+describe('fetch', () => {
+  it('returns the state a client lacks and the durable state vector, without subscribing', async () => {
+    const c = await connect()
+    const docs = new Map<string, Y.Doc>()
+    for (const name of names) {
+      docs.set(name, new Y.Doc())
+      c.send(encodeFetch(name, Y.encodeStateVector(new Y.Doc())))
+    }
+    for (const name of names) {
+      const answer = await c.waitFor((m) => m.type === MessageType.fetched && m.doc === name, `fetched ${name}`)
+      const d = docs.get(name)!
+      Y.applyUpdate(d, answer.fetched!.update)
+      expect(covers(Y.decodeStateVector(answer.fetched!.stateVector), d)).toBe(true)
+    }
+    expect(docs.get('acme/T-0042')!.getText('title').toString()).toBe('ticket 42')
+    expect(c.received.some((m) => m.type === MessageType.sync)).toBe(false)
+    // a client that already has the state gets an empty diff
+    const have = docs.get('acme/T-0001')!
+    c.received.length = 0
+    c.send(encodeFetch('acme/T-0001', Y.encodeStateVector(have)))
+    const again = await c.waitFor((m) => m.type === MessageType.fetched, 'second fetch')
+    const before = Y.encodeStateVector(have)
+    Y.applyUpdate(have, again.fetched!.update)
+    expect(Y.encodeStateVector(have)).toEqual(before)
+    c.close()
+  })
+
+  it('a malformed state vector closes the connection with 1002', async () => {
+    const c = await connect()
+    c.send(encodeFetch('acme/T-0001', new Uint8Array([0xff, 0xff, 0xff])))
+    expect((await c.waitClosed()).code).toBe(1002)
+  })
+})
