@@ -11,6 +11,7 @@
 export { SyncClient, ConnectionStatus } from './sync/SyncClient.js'
 export type { SyncClientOptions, SyncClientEvents } from './sync/SyncClient.js'
 export type { DocHandle, DocHandleEvents, OpenDocOptions, UserInfo } from './sync/DocHandle.js'
+export type { FetchedDoc, ListDocsOptions, RelayRequestOptions } from './sync/RelayRequests.js'
 export { SyncError } from './sync/SyncError.js'
 export type { BackoffOptions } from './sync/backoff.js'
 export type { WebSocketLike, WebSocketConstructor } from './sync/socket.js'

@@ -37,9 +37,12 @@ import {
   decodeMessage,
   encodeAck,
   encodeAwareness,
+  encodeDocList,
   encodeError,
+  encodeFetched,
   encodeHello,
   encodePong,
+  readListDocs,
   startMessage,
   validateDocName,
 } from '../src/protocol/index.js'
@@ -66,6 +69,11 @@ export interface FakeRelayOptions {
   autoAck?: boolean
   /** Send `hello` as soon as a connection is accepted. Default true; otherwise call {@link FakeRelay.hello}. */
   sendHello?: boolean
+  /**
+   * Answer `list-docs` and `fetch` (protocol messages 23–26). Default true;
+   * false behaves like a relay that predates them: it closes the socket.
+   */
+  listAndFetch?: boolean
 }
 
 interface RelayDoc {
@@ -120,11 +128,17 @@ export class FakeRelay {
   silent = false
   /** Docs whose writes are refused with the given error (not applied). */
   readonly rejectWrites = new Map<string, { code: number; reason: string }>()
+  /** Docs (or list prefixes) whose `fetch` / `list-docs` is refused with the given error. */
+  readonly rejectReads = new Map<string, { code: number; reason: string }>()
+  /** While true, `fetch` and `list-docs` wait unanswered (a slow storage) until {@link releaseReads}. */
+  holdReads = false
+  private heldReads: Array<() => void> = []
   /** Number of fake sockets created so far. */
   socketsCreated = 0
   readonly sockets: FakeWebSocket[] = []
   readonly autoAck: boolean
   readonly sendHello: boolean
+  readonly listAndFetch: boolean
   /** The fake WebSocket class to pass as `SyncClient` option `WebSocket`. */
   readonly WebSocket: WebSocketConstructor
 
@@ -135,6 +149,7 @@ export class FakeRelay {
   constructor(options: FakeRelayOptions = {}) {
     this.autoAck = options.autoAck ?? false
     this.sendHello = options.sendHello ?? true
+    this.listAndFetch = options.listAndFetch ?? true
     const relay = this
     this.WebSocket = class extends FakeWebSocket {
       constructor(url: string) {
@@ -169,6 +184,30 @@ export class FakeRelay {
   /** The state vector that counts as durably stored. */
   stored(name: string): Map<number, number> {
     return Y.decodeStateVector(this.relayDoc(name).stored)
+  }
+
+  /**
+   * Names of the docs under `prefix` that have durably stored content, sorted
+   * (what the real relay's storage would list).
+   */
+  storedNames(prefix: string): string[] {
+    return [...this.docs.entries()]
+      .filter(([name, entry]) => name.startsWith(prefix) && Y.decodeStateVector(entry.stored).size > 0)
+      .map(([name]) => name)
+      .sort()
+  }
+
+  /** Answers the `fetch` / `list-docs` requests held while {@link holdReads} was true. */
+  releaseReads(): void {
+    this.holdReads = false
+    for (const answer of this.heldReads.splice(0)) answer()
+  }
+
+  /** Puts `update` into doc `name` and marks it stored, as if another client had synced it earlier. */
+  seed(name: string, update: Uint8Array): void {
+    const entry = this.relayDoc(name)
+    Y.applyUpdate(entry.doc, update, 'seed')
+    entry.stored = Y.encodeStateVector(entry.doc)
   }
 
   /** "Commits" everything the relay holds of `name` (or of every doc) and acks it to every subscriber. */
@@ -262,6 +301,20 @@ export class FakeRelay {
         return this.subscribe(connection, name)
       case MessageType.unsubscribe:
         return this.unsubscribe(connection, name)
+      case MessageType.listDocs:
+      case MessageType.fetch:
+        if (!this.listAndFetch) {
+          connection.transport.close() // an older relay: unknown type → close 1002
+          connection.close()
+          return
+        }
+        {
+          const answer = (): void =>
+            type === MessageType.listDocs ? this.listDocs(connection, name, body) : this.fetch(connection, name, body)
+          if (this.holdReads) this.heldReads.push(answer)
+          else answer()
+        }
+        return
     }
     if (!connection.subscriptions.has(name)) {
       connection.send(encodeError(name, ErrorCode.notSubscribed, 'not subscribed'))
@@ -299,6 +352,34 @@ export class FakeRelay {
     connection.awarenessClients.delete(name)
     const entry = this.docs.get(name)
     if (entry && clients && clients.size > 0) awarenessProtocol.removeAwarenessStates(entry.awareness, [...clients], null)
+  }
+
+  private listDocs(connection: RelayConnection, prefix: string, body: decoding.Decoder): void {
+    const { requestId, after, limit } = readListDocs(body)
+    const rejected = this.rejectReads.get(prefix)
+    if (rejected) {
+      connection.send(encodeError(prefix, rejected.code as ErrorCode, rejected.reason))
+      return
+    }
+    const names = this.storedNames(prefix).filter((name) => after === '' || name > after)
+    const page = names.slice(0, Math.max(1, limit))
+    connection.send(encodeDocList(prefix, requestId, page, names.length > page.length))
+  }
+
+  private fetch(connection: RelayConnection, name: string, body: decoding.Decoder): void {
+    const stateVector = decoding.readVarUint8Array(body)
+    const invalid = validateDocName(name)
+    if (invalid !== null) {
+      connection.send(encodeError(name, ErrorCode.invalidDocName, invalid))
+      return
+    }
+    const rejected = this.rejectReads.get(name)
+    if (rejected) {
+      connection.send(encodeError(name, rejected.code as ErrorCode, rejected.reason))
+      return
+    }
+    const entry = this.relayDoc(name)
+    connection.send(encodeFetched(name, Y.encodeStateAsUpdate(entry.doc, stateVector), entry.stored))
   }
 
   private subscribe(connection: RelayConnection, name: string): void {

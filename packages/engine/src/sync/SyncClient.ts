@@ -41,12 +41,14 @@ import {
   PROTOCOL_VERSION,
   decodeMessage,
   encodePing,
+  MAX_LIST_LIMIT,
   readError,
   readHello,
   validateDocName,
 } from '../protocol/messages.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { DocHandle, type DocHandleHost, type OpenDocOptions, type UserInfo } from './DocHandle.js'
+import { RelayRequests, type FetchedDoc, type ListDocsOptions, type RelayRequestOptions } from './RelayRequests.js'
 import { relayUrl } from './relayUrl.js'
 import { SocketState, type WebSocketConstructor, type WebSocketLike } from './socket.js'
 import { SyncError } from './SyncError.js'
@@ -125,6 +127,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   private watchdogTimer: ReturnType<typeof setTimeout> | null = null
   private pingTimer: ReturnType<typeof setInterval> | null = null
   private relayInfo: { protocolVersion: number; relayVersion: string } | null = null
+  private readonly requests = new RelayRequests((data) => this.send(data))
 
   /**
    * Creates the client and starts connecting at once.
@@ -241,6 +244,52 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   }
 
   /**
+   * Names of every doc the relay has stored under `prefix` (e.g. `'acme/'`
+   * for all records of workspace `acme`), sorted, without subscribing to
+   * any. Follows the relay's pagination over the one socket. Waits for the
+   * connection when offline; a request lost with its socket is repeated on
+   * the next one (at most 3 sockets).
+   *
+   * @throws (rejects) {@link SyncError} when the relay refuses (e.g. an
+   *   invalid prefix or storage unavailable), or Error when the client is
+   *   closed, the signal aborts, or the relay never answers.
+   */
+  async listDocs(prefix: string, options: ListDocsOptions = {}): Promise<string[]> {
+    if (this.closed) throw new Error('the SyncClient is closed')
+    if (typeof prefix !== 'string') throw new Error('listDocs: prefix must be a string')
+    const pageSize = options.pageSize ?? MAX_LIST_LIMIT
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_LIST_LIMIT) {
+      throw new Error(`listDocs: pageSize must be an integer from 1 to ${MAX_LIST_LIMIT}`)
+    }
+    const names: string[] = []
+    let after = ''
+    for (;;) {
+      const page = await this.requests.listPage(prefix, after, pageSize, options)
+      for (const name of page.names) names.push(name)
+      if (!page.more || page.names.length === 0) return names
+      after = page.names[page.names.length - 1]!
+    }
+  }
+
+  /**
+   * The part of doc `name` that `stateVector` lacks, plus the state vector the
+   * relay has durably stored for it — without subscribing. Use it to fill a
+   * fresh device in bulk: apply `update`, persist it, and keep `stateVector`
+   * as the acked state (pass it to `open(name, { ackedStateVector })` later).
+   * Waits for the connection when offline, like {@link listDocs}.
+   *
+   * @param stateVector encoded state vector of what this device already has; default: nothing
+   * @throws (rejects) {@link SyncError} when the relay refuses, Error when the
+   *   name is invalid, the client is closed or the signal aborts.
+   */
+  fetchDoc(name: string, stateVector?: Uint8Array, options: RelayRequestOptions = {}): Promise<FetchedDoc> {
+    if (this.closed) return Promise.reject(new Error('the SyncClient is closed'))
+    const invalid = validateDocName(name)
+    if (invalid !== null) return Promise.reject(new Error(`invalid doc name "${String(name).slice(0, 80)}": ${invalid}`))
+    return this.requests.fetch(name, stateVector ?? EMPTY_STATE_VECTOR, options)
+  }
+
+  /**
    * Drops the current socket (if any) and connects again right away with a
    * fresh backoff — a "sync now" button. Also resumes after a permanent
    * connection error (e.g. once a new token is in place).
@@ -266,6 +315,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     const reason = new Error('the SyncClient was closed')
     for (const handle of this.handles.values()) handle.shutdown(reason)
     this.handles.clear()
+    this.requests.rejectAll(reason)
     this.clearTimer('reconnect')
     this.dropSocket()
     this.setStatus(ConnectionStatus.offline)
@@ -330,6 +380,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
       }
     }
     for (const handle of this.handles.values()) handle.disconnect()
+    this.requests.disconnected()
   }
 
   private scheduleReconnect(): void {
@@ -370,7 +421,18 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     }
     try {
       if (doc === '') this.receiveConnectionMessage(type, body)
-      else this.handles.get(doc)?.receive(type, body)
+      else if (type === MessageType.docList) this.requests.receiveDocList(body)
+      else if (type === MessageType.fetched) this.requests.receiveFetched(doc, body)
+      else {
+        if (type === MessageType.error) {
+          // A refused list-docs / fetch names the doc too; the open handle (if any) hears it as well.
+          const start = body.pos
+          const { code, reason } = readError(body)
+          body.pos = start
+          this.requests.receiveError(new SyncError(doc, code, reason))
+        }
+        this.handles.get(doc)?.receive(type, body)
+      }
     } catch (error) {
       // A truncated body, or a listener that threw while the message was handled.
       this.emit('error', [
@@ -401,6 +463,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
           if (!this.handshakeDone) break // the socket failed while subscribing; the next hello starts over
           handle.connect()
         }
+        if (this.handshakeDone) this.requests.connected()
         return
       }
       case MessageType.pong:
@@ -470,6 +533,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     }
   }
 }
+
+/** Encoded empty state vector: "this device has nothing of the doc". */
+const EMPTY_STATE_VECTOR = new Uint8Array([0])
 
 const positive = (name: string, value: number): number => {
   if (!(value > 0) || !Number.isFinite(value)) throw new Error(`SyncClient: option ${name} must be a positive number of milliseconds`)

@@ -1,0 +1,210 @@
+/**
+ * Request/answer exchanges with the relay that do not subscribe a doc:
+ * `list-docs` → `doc-list` (matched by request id) and `fetch` → `fetched`
+ * (matched by doc name, first in first out: the relay handles one socket's
+ * messages for a doc in order).
+ *
+ * Requests made while offline wait for the next `hello`. A request whose
+ * socket is lost before the answer is sent again on the next connection
+ * (both are reads, so repeating them is harmless), at most `maxAttempts`
+ * times: a relay that does not know these messages closes the socket, and
+ * the request must not loop forever.
+ *
+ * Errors: the relay answers a refused request with `error(doc, code, reason)`
+ * naming the doc (or prefix) asked for. Such an error rejects the oldest sent
+ * request for that name; the sync client also hands it to an open handle of
+ * the same name, since the relay's error does not say which message caused it.
+ *
+ * @module sync/RelayRequests
+ */
+import * as decoding from 'lib0/decoding'
+import { ErrorCode, encodeFetch, encodeListDocs, readDocList, readFetched } from '../protocol/messages.js'
+import { SyncError } from './SyncError.js'
+
+/** A doc's state fetched without subscribing. */
+export interface FetchedDoc {
+  /** A Yjs update with everything the relay has that the given state vector lacks. */
+  update: Uint8Array
+  /** Encoded state vector the relay has durably stored for the doc (persist it as the acked state). */
+  stateVector: Uint8Array
+}
+
+/** Options of `client.listDocs` and `client.fetchDoc`. */
+export interface RelayRequestOptions {
+  /** Abort the request: it rejects with the signal's reason and its answer is ignored. */
+  signal?: AbortSignal
+}
+
+/** Options of `client.listDocs`. */
+export interface ListDocsOptions extends RelayRequestOptions {
+  /** Names per page, 1–5000. Default 5000 (the relay's maximum). */
+  pageSize?: number
+}
+
+interface Request {
+  readonly kind: 'list' | 'fetch'
+  /** Doc name (fetch) or prefix (list). */
+  readonly doc: string
+  /** List only: the id the answer carries. */
+  readonly requestId: number
+  readonly encode: () => Uint8Array
+  /** Whether it was sent on the current socket. */
+  sent: boolean
+  attempts: number
+  settle(error: Error | null, body?: decoding.Decoder): void
+}
+
+/** Tracks outstanding relay requests of one sync client. */
+export class RelayRequests {
+  private readonly outstanding: Request[] = []
+  private nextRequestId = 1
+  private online = false
+
+  /**
+   * @param send sends one message on the current socket (dropped when there is none)
+   * @param maxAttempts how many sockets a request may be sent on before it is rejected
+   */
+  constructor(
+    private readonly send: (data: Uint8Array) => void,
+    private readonly maxAttempts = 3,
+  ) {}
+
+  /** Number of requests waiting for an answer. */
+  get size(): number {
+    return this.outstanding.length
+  }
+
+  /** One page of `list-docs`. */
+  listPage(
+    prefix: string,
+    after: string,
+    limit: number,
+    options: RelayRequestOptions,
+  ): Promise<{ names: string[]; more: boolean }> {
+    const requestId = this.nextRequestId++
+    return this.start<{ names: string[]; more: boolean }>(
+      'list',
+      prefix,
+      requestId,
+      () => encodeListDocs(prefix, requestId, after, limit),
+      (body) => {
+        const { names, more } = readDocList(body)
+        return { names, more }
+      },
+      options,
+    )
+  }
+
+  /** `fetch` of one doc. */
+  fetch(name: string, stateVector: Uint8Array, options: RelayRequestOptions): Promise<FetchedDoc> {
+    return this.start<FetchedDoc>('fetch', name, 0, () => encodeFetch(name, stateVector), readFetched, options)
+  }
+
+  /** The relay handshake completed on a new socket: send everything not sent on it yet. */
+  connected(): void {
+    this.online = true
+    for (const request of [...this.outstanding]) if (!request.sent) this.transmit(request)
+  }
+
+  /** The socket is gone: requests sent on it go out again on the next one, up to `maxAttempts`. */
+  disconnected(): void {
+    this.online = false
+    for (const request of [...this.outstanding]) {
+      if (!request.sent) continue
+      request.sent = false
+      if (request.attempts >= this.maxAttempts) {
+        request.settle(
+          new Error(
+            `the relay did not answer ${request.kind === 'list' ? `list-docs "${request.doc}"` : `fetch "${request.doc}"`} ` +
+              `on ${request.attempts} connections (does it support protocol messages 23–26?)`,
+          ),
+        )
+      }
+    }
+  }
+
+  /** A `doc-list` answer. Returns false when no request matches its id. */
+  receiveDocList(body: decoding.Decoder): boolean {
+    const start = body.pos
+    const requestId = decoding.readVarUint(body)
+    body.pos = start
+    const request = this.outstanding.find((r) => r.kind === 'list' && r.sent && r.requestId === requestId)
+    if (request === undefined) return false
+    request.settle(null, body)
+    return true
+  }
+
+  /** A `fetched` answer for `doc`. Returns false when no fetch of `doc` is waiting. */
+  receiveFetched(doc: string, body: decoding.Decoder): boolean {
+    const request = this.outstanding.find((r) => r.kind === 'fetch' && r.sent && r.doc === doc)
+    if (request === undefined) return false
+    request.settle(null, body)
+    return true
+  }
+
+  /**
+   * An `error` about `doc`: rejects the oldest sent request for that name.
+   * `not-subscribed` concerns subscriptions only and is ignored here.
+   */
+  receiveError(error: SyncError): boolean {
+    if (error.code === ErrorCode.notSubscribed) return false
+    const request = this.outstanding.find((r) => r.sent && r.doc === error.doc)
+    if (request === undefined) return false
+    request.settle(error)
+    return true
+  }
+
+  /** Rejects every outstanding request (client closed). */
+  rejectAll(error: Error): void {
+    for (const request of [...this.outstanding]) request.settle(error)
+  }
+
+  private start<T>(
+    kind: 'list' | 'fetch',
+    doc: string,
+    requestId: number,
+    encode: () => Uint8Array,
+    read: (body: decoding.Decoder) => T,
+    { signal }: RelayRequestOptions,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(abortReason(signal))
+        return
+      }
+      const onAbort = (): void => request.settle(abortReason(signal!))
+      const request: Request = {
+        kind,
+        doc,
+        requestId,
+        encode,
+        sent: false,
+        attempts: 0,
+        settle: (error, body) => {
+          const index = this.outstanding.indexOf(request)
+          if (index === -1) return
+          this.outstanding.splice(index, 1)
+          signal?.removeEventListener('abort', onAbort)
+          if (error !== null) return reject(error)
+          try {
+            resolve(read(body!))
+          } catch (readError) {
+            reject(new SyncError(doc, ErrorCode.malformed, `undecodable answer from the relay: ${String(readError)}`))
+          }
+        },
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.outstanding.push(request)
+      if (this.online) this.transmit(request)
+    })
+  }
+
+  private transmit(request: Request): void {
+    request.sent = true
+    request.attempts++
+    this.send(request.encode())
+  }
+}
+
+const abortReason = (signal: AbortSignal): Error =>
+  signal.reason instanceof Error ? signal.reason : new Error(`the request was aborted${signal.reason ? `: ${String(signal.reason)}` : ''}`)

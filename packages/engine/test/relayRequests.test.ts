@@ -1,0 +1,164 @@
+/**
+ * `client.listDocs` and `client.fetchDoc` (protocol messages 23–26) against
+ * the FakeRelay: pagination, request matching, offline waiting, resending
+ * after a lost socket, errors and aborts.
+ */
+import { afterEach, describe, expect, test } from 'vitest'
+import * as Y from 'yjs'
+import { ErrorCode, SyncError } from '../src/index.js'
+import { MessageType } from '../src/protocol/index.js'
+import { Harness, statusIs, track } from './helpers.js'
+
+const h = new Harness()
+afterEach(() => h.cleanup())
+
+/** A full update of a doc with `text` in Y.Text `t`. */
+const docWith = (text: string): Y.Doc => {
+  const doc = new Y.Doc()
+  doc.getText('t').insert(0, text)
+  return doc
+}
+
+describe('listDocs', () => {
+  test('follows pagination and lists only stored docs under the prefix, sorted', async () => {
+    const relay = h.relay()
+    for (const id of ['t5', 't1', 't3', 't2', 't4']) relay.seed(`acme/${id}`, Y.encodeStateAsUpdate(docWith(id)))
+    relay.seed('other/t1', Y.encodeStateAsUpdate(docWith('x')))
+    relay.doc('acme/empty') // exists in memory, nothing stored
+    const client = h.client(relay)
+    const names = await client.listDocs('acme/', { pageSize: 2 })
+    expect(names).toEqual(['acme/t1', 'acme/t2', 'acme/t3', 'acme/t4', 'acme/t5'])
+    expect(relay.messages({ type: MessageType.listDocs })).toHaveLength(3)
+    expect(relay.messages({ type: MessageType.subscribe })).toHaveLength(0)
+    expect(await client.listDocs('nobody/')).toEqual([])
+  })
+
+  test('waits while offline and asks once the relay said hello', async () => {
+    const relay = h.relay({ sendHello: false })
+    relay.seed('acme/t1', Y.encodeStateAsUpdate(docWith('a')))
+    const client = h.client(relay)
+    const listing = track(client.listDocs('acme/'))
+    await relay.settle()
+    expect(listing.settled).toBe(false)
+    expect(relay.messages({ type: MessageType.listDocs })).toHaveLength(0)
+    relay.hello()
+    await relay.settle()
+    expect(listing.resolved).toBe(true)
+  })
+
+  test('an error naming the prefix rejects the listing with a SyncError', async () => {
+    const relay = h.relay()
+    relay.rejectReads.set('acme/', { code: ErrorCode.storageUnavailable, reason: 'disk on fire' })
+    const client = h.client(relay)
+    const error = await client.listDocs('acme/').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(SyncError)
+    expect(error).toMatchObject({ doc: 'acme/', code: ErrorCode.storageUnavailable, permanent: false })
+  })
+
+  test('rejects a bad page size at once', async () => {
+    const client = h.client(h.relay())
+    await expect(client.listDocs('acme/', { pageSize: 0 })).rejects.toThrow(/pageSize/)
+  })
+})
+
+describe('fetchDoc', () => {
+  test('returns what the given state vector lacks plus the durable state vector, without subscribing', async () => {
+    const relay = h.relay()
+    const source = docWith('hello')
+    relay.seed('acme/t1', Y.encodeStateAsUpdate(source))
+    source.getText('t').insert(5, ' world')
+    Y.applyUpdate(relay.doc('acme/t1'), Y.encodeStateAsUpdate(source)) // applied, not stored yet
+    const client = h.client(relay)
+
+    const full = await client.fetchDoc('acme/t1')
+    const fresh = new Y.Doc()
+    Y.applyUpdate(fresh, full.update)
+    expect(fresh.getText('t').toString()).toBe('hello world')
+    expect(Y.decodeStateVector(full.stateVector)).toEqual(new Map([[source.clientID, 5]]))
+
+    const diff = await client.fetchDoc('acme/t1', Y.encodeStateVector(fresh))
+    expect(Y.decodeUpdate(diff.update).structs).toHaveLength(0)
+    expect(relay.messages({ type: MessageType.subscribe })).toHaveLength(0)
+    expect(client.docNames).toEqual([])
+  })
+
+  test('many fetches in flight over one socket each get their own doc', async () => {
+    const relay = h.relay()
+    const ids = Array.from({ length: 50 }, (_, i) => `acme/t${i}`)
+    for (const id of ids) relay.seed(id, Y.encodeStateAsUpdate(docWith(id)))
+    const client = h.client(relay)
+    const results = await Promise.all(ids.map((id) => client.fetchDoc(id)))
+    results.forEach((result, i) => {
+      const doc = new Y.Doc()
+      Y.applyUpdate(doc, result.update)
+      expect(doc.getText('t').toString()).toBe(ids[i])
+    })
+    expect(relay.socketsCreated).toBe(1)
+  })
+
+  test('two fetches of the same doc are answered in order', async () => {
+    const relay = h.relay()
+    relay.seed('acme/t1', Y.encodeStateAsUpdate(docWith('abc')))
+    const client = h.client(relay)
+    const everything = client.fetchDoc('acme/t1')
+    const nothing = client.fetchDoc('acme/t1', Y.encodeStateVector(relay.doc('acme/t1')))
+    const [a, b] = await Promise.all([everything, nothing])
+    expect(Y.decodeUpdate(a.update).structs.length).toBeGreaterThan(0)
+    expect(Y.decodeUpdate(b.update).structs).toHaveLength(0)
+  })
+
+  test('a refused fetch rejects with the relay error; an open handle of the same doc hears it too', async () => {
+    const relay = h.relay()
+    relay.rejectReads.set('acme/secret', { code: ErrorCode.permissionDenied, reason: 'not yours' })
+    const client = h.client(relay)
+    await expect(client.fetchDoc('acme/secret')).rejects.toMatchObject({
+      code: ErrorCode.permissionDenied,
+      permanent: true,
+      doc: 'acme/secret',
+    })
+    await expect(client.fetchDoc('acme/../x')).rejects.toThrow(/invalid doc name/)
+  })
+
+  test('a request lost with its socket is sent again on the next connection', async () => {
+    const relay = h.relay()
+    relay.seed('acme/t1', Y.encodeStateAsUpdate(docWith('abc')))
+    const client = h.client(relay)
+    await relay.settle()
+    relay.holdReads = true
+    const fetching = track(client.fetchDoc('acme/t1'))
+    const listing = track(client.listDocs('acme/'))
+    await relay.settle()
+    relay.dropAll() // the held answers die with the connection
+    relay.holdReads = false
+    await relay.settle()
+    expect(client.status).toBe('offline')
+    await statusIs(client, 'online') // the reconnect (backoff with random() = 0)
+    await relay.settle()
+    expect(fetching.resolved).toBe(true)
+    expect(listing.resolved).toBe(true)
+    expect(relay.messages({ type: MessageType.fetch })).toHaveLength(2)
+  })
+
+  test('a relay that does not know these messages: rejected after 3 connections, not retried forever', async () => {
+    const relay = h.relay({ listAndFetch: false })
+    const client = h.client(relay)
+    const error = await client.fetchDoc('acme/t1').catch((e: unknown) => e)
+    expect(String(error)).toMatch(/did not answer fetch "acme\/t1" on 3 connections/)
+    expect(relay.messages({ type: MessageType.fetch })).toHaveLength(3)
+  })
+
+  test('abort and close reject waiting requests', async () => {
+    const relay = h.relay()
+    relay.holdReads = true
+    const client = h.client(relay)
+    const controller = new AbortController()
+    const aborted = client.fetchDoc('acme/t1', undefined, { signal: controller.signal })
+    controller.abort(new Error('user left the page'))
+    await expect(aborted).rejects.toThrow('user left the page')
+    const waiting = client.listDocs('acme/')
+    await relay.settle()
+    client.close()
+    await expect(waiting).rejects.toThrow(/closed/)
+    await expect(client.fetchDoc('acme/t1')).rejects.toThrow(/closed/)
+  })
+})
