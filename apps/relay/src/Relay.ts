@@ -24,6 +24,9 @@ import { MuxConnection } from './connections/MuxConnection.js'
 import { YwsConnection } from './connections/YwsConnection.js'
 import { createStaticHandler } from './http/staticFiles.js'
 import { RELAY_VERSION } from './version.js'
+import { ANONYMOUS, Access, AuthError, NoAuthenticator, accessFor, type Authenticator, type Identity } from './auth/Authenticator.js'
+import { SUBPROTOCOL, redactUrl, tokenFromRequest } from './auth/tokens.js'
+import { DEFAULT_LIMITS, type RelayLimits } from './security/limits.js'
 
 /** Options of {@link createRelay}. */
 export interface RelayOptions {
@@ -37,8 +40,12 @@ export interface RelayOptions {
   webRoot?: string | null
   /** Delay before an unused room unloads, ms. Default 10 000. */
   idleUnloadMs?: number
-  /** Largest accepted WebSocket frame, bytes. Default 1 MiB. */
-  maxPayload?: number
+  /** Verifies tokens. Default: no auth (every connection is anonymous with write access). */
+  auth?: Authenticator
+  /** Browser origins allowed to open WebSockets; unset = any. Requests without an Origin header are allowed. */
+  allowedOrigins?: readonly string[]
+  /** Limits; unset fields keep their defaults (see security/limits.ts). */
+  limits?: Partial<RelayLimits>
   /** Interval of WebSocket pings that find dead peers, ms. Default 30 000. */
   heartbeatMs?: number
   /** Commit and checkpoint tuning. */
@@ -84,16 +91,29 @@ class RelayServer implements Relay {
   private draining = false
   private closing: Promise<void> | null = null
   private address: AddressInfo | null = null
+  private readonly auth: Authenticator
+  private readonly limits: RelayLimits
+  private readonly allowedOrigins: ReadonlySet<string> | null
 
   constructor(private readonly options: RelayOptions) {
     this.storage = options.storage
+    this.auth = options.auth ?? new NoAuthenticator()
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits }
+    this.allowedOrigins = options.allowedOrigins?.length ? new Set(options.allowedOrigins) : null
     this.log = options.logger ?? silentLogger()
     this.metrics = new RelayMetrics({ collectDefault: options.processMetrics ?? true })
     this.commits = new CommitQueue(this.storage, this.metrics, this.log, options.commit)
     this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
       idleUnloadMs: options.idleUnloadMs,
     })
-    this.ctx = { rooms: this.rooms, commits: this.commits, metrics: this.metrics, relayVersion: RELAY_VERSION }
+    this.ctx = {
+      rooms: this.rooms,
+      commits: this.commits,
+      metrics: this.metrics,
+      relayVersion: RELAY_VERSION,
+      auth: this.auth,
+      limits: this.limits,
+    }
     this.serveStatic = createStaticHandler(options.webRoot ?? null)
     this.server = http.createServer((req, res) => {
       this.handleHttp(req, res).catch((error: unknown) => {
@@ -102,7 +122,11 @@ class RelayServer implements Relay {
         res.end()
       })
     })
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 1024 * 1024 })
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.limits.maxPayload,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    })
     this.server.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head))
     this.server.on('clientError', (_error, socket) => socket.destroy())
   }
@@ -211,7 +235,13 @@ class RelayServer implements Relay {
 
   private handleUpgrade(req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
     if (this.draining) return rejectUpgrade(socket, 503, 'relay shutting down')
-    const pathname = (req.url ?? '/').split('?')[0]
+    const origin = req.headers.origin
+    if (this.allowedOrigins && origin !== undefined && !this.allowedOrigins.has(origin)) {
+      this.metrics.refused('origin')
+      this.log.info({ origin }, 'refused: origin not allowed')
+      return rejectUpgrade(socket, 403, 'origin not allowed')
+    }
+    const pathname = redactUrl(req.url)
     let docName: string | null = null
     if (pathname !== MUX_PATH) {
       try {
@@ -222,14 +252,63 @@ class RelayServer implements Relay {
       const invalid = validateDocName(docName)
       if (invalid) return rejectUpgrade(socket, 400, invalid)
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, docName, req))
+    this.identify(req).then(
+      (identity) => {
+        if (socket.destroyed) return
+        if (identity === null && docName !== null) {
+          this.metrics.refused('unauthorized')
+          return rejectUpgrade(socket, 401, 'a token is required (?token=…)')
+        }
+        let writable = true
+        if (identity && docName !== null) {
+          const access = accessFor(identity, docName)
+          if (access === Access.none) {
+            this.metrics.refused('permission')
+            return rejectUpgrade(socket, 403, `no access to "${docName}"`)
+          }
+          writable = access === Access.write
+        }
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, docName, req, identity, writable))
+      },
+      (error: unknown) => {
+        const reason = error instanceof AuthError ? error.message : 'token could not be verified'
+        this.metrics.refused(reason === 'token expired' ? 'token-expired' : 'unauthorized')
+        this.log.info({ reason, path: pathname }, 'refused: bad token')
+        rejectUpgrade(socket, 401, `unauthorized: ${reason}`)
+      },
+    )
   }
 
-  private accept(ws: WebSocket, docName: string | null, req: http.IncomingMessage): void {
+  /**
+   * The identity of an upgrade request: from its token when it has one;
+   * anonymous when the relay runs without auth; null when the connection must
+   * authenticate in-band (multiplexed endpoint) or be refused.
+   */
+  private async identify(req: http.IncomingMessage): Promise<Identity | null> {
+    const token = tokenFromRequest(req)
+    if (this.auth.kind === 'none') return ANONYMOUS
+    if (token === null) return null
+    return this.auth.verify(token)
+  }
+
+  private accept(
+    ws: WebSocket,
+    docName: string | null,
+    req: http.IncomingMessage,
+    identity: Identity | null,
+    writable: boolean,
+  ): void {
     const protocol = docName === null ? 'mux' : 'yws'
-    const log = this.log.child({ protocol, remote: req.socket.remoteAddress, ...(docName ? { doc: docName } : {}) })
+    const log = this.log.child({
+      protocol,
+      remote: req.socket.remoteAddress,
+      ...(identity && !identity.anonymous ? { user: identity.userId } : {}),
+      ...(docName ? { doc: docName } : {}),
+    })
     const connection =
-      docName === null ? new MuxConnection(ws, this.ctx, log) : new YwsConnection(ws, this.ctx, log, docName)
+      docName === null
+        ? new MuxConnection(ws, this.ctx, log, identity)
+        : new YwsConnection(ws, this.ctx, log, docName, identity!, writable)
     this.connections.add(connection)
     this.metrics.connections.labels(protocol).inc()
     log.debug({ conn: connection.id }, 'connection opened')

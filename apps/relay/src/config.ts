@@ -16,6 +16,16 @@
  * | --checkpoint-bytes   | CHECKPOINT_BYTES     | 1048576    |
  * | --shutdown-timeout-ms| SHUTDOWN_TIMEOUT_MS  | 10000      |
  * | --sqlite-synchronous | SQLITE_SYNCHRONOUS   | full       |
+ * | (env only)           | JWT_SECRET           | (none)     |
+ * | --jwt-secret-file    | JWT_SECRET_FILE      | (none)     |
+ * | --jwks-url           | JWKS_URL             | (none)     |
+ * | --jwt-public-key-file| JWT_PUBLIC_KEY_FILE  | (none)     |
+ * | --jwt-algorithm      | JWT_ALGORITHM        | RS256      |
+ * | --jwt-issuer         | JWT_ISSUER           | (none)     |
+ * | --jwt-audience       | JWT_AUDIENCE         | (none)     |
+ * | --allowed-origins    | ALLOWED_ORIGINS      | (any)      |
+ * | --insecure           | INSECURE=1           | off        |
+ * | limits: see docs/security.md                              |
  *
  * @module config
  */
@@ -44,12 +54,33 @@ const schema = z.object({
   sqliteSynchronous: z
     .enum(['full', 'normal'], { error: '--sqlite-synchronous must be "full" or "normal"' })
     .default('full'),
+  jwtSecret: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
+  jwtSecretFile: z.string().min(1).optional(),
+  jwksUrl: z.url({ error: '--jwks-url must be an http(s) URL' }).optional(),
+  jwtPublicKeyFile: z.string().min(1).optional(),
+  jwtAlgorithm: z.enum(['RS256', 'ES256'], { error: '--jwt-algorithm must be "RS256" or "ES256"' }).default('RS256'),
+  jwtIssuer: z.string().min(1).optional(),
+  jwtAudience: z.string().min(1).optional(),
+  allowedOrigins: z
+    .string()
+    .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o.length > 0))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, '--allowed-origins entries look like https://app.example.com (no path)')))
+    .optional(),
+  insecure: z.enum(['true', 'false', '1', '0'], { error: 'INSECURE must be 1 or 0' }).transform((v) => v === 'true' || v === '1').default(false),
+  maxDocsPerConnection: intString('--max-docs-per-connection', 1, 1_000_000).optional(),
+  messagesPerSecond: intString('--messages-per-second', 1, 10_000_000).optional(),
+  messageBurst: intString('--message-burst', 1, 100_000_000).optional(),
+  awarenessPerSecond: intString('--awareness-per-second', 1, 100_000).optional(),
+  maxAwarenessStateBytes: intString('--max-awareness-bytes', 64, 16 * 1024 * 1024).optional(),
+  maxDocBytes: intString('--max-doc-bytes', 1024, 1024 * 1024 * 1024 * 16).optional(),
+  authTimeoutMs: intString('--auth-timeout-ms', 100, 600_000).optional(),
+  maxBufferedBytes: intString('--max-buffered-bytes', 1024, 1024 * 1024 * 1024).optional(),
 })
 
 /** Validated relay configuration. */
 export type RelayConfig = z.infer<typeof schema>
 
-const FLAGS: Record<string, { key: keyof RelayConfig; env: string }> = {
+const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: true }> = {
   '--port': { key: 'port', env: 'PORT' },
   '--host': { key: 'host', env: 'HOST' },
   '--data': { key: 'data', env: 'DATA_DIR' },
@@ -62,7 +93,26 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string }> = {
   '--checkpoint-bytes': { key: 'checkpointBytes', env: 'CHECKPOINT_BYTES' },
   '--shutdown-timeout-ms': { key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS' },
   '--sqlite-synchronous': { key: 'sqliteSynchronous', env: 'SQLITE_SYNCHRONOUS' },
+  '--jwt-secret-file': { key: 'jwtSecretFile', env: 'JWT_SECRET_FILE' },
+  '--jwks-url': { key: 'jwksUrl', env: 'JWKS_URL' },
+  '--jwt-public-key-file': { key: 'jwtPublicKeyFile', env: 'JWT_PUBLIC_KEY_FILE' },
+  '--jwt-algorithm': { key: 'jwtAlgorithm', env: 'JWT_ALGORITHM' },
+  '--jwt-issuer': { key: 'jwtIssuer', env: 'JWT_ISSUER' },
+  '--jwt-audience': { key: 'jwtAudience', env: 'JWT_AUDIENCE' },
+  '--allowed-origins': { key: 'allowedOrigins', env: 'ALLOWED_ORIGINS' },
+  '--insecure': { key: 'insecure', env: 'INSECURE', boolean: true },
+  '--max-docs-per-connection': { key: 'maxDocsPerConnection', env: 'MAX_DOCS_PER_CONNECTION' },
+  '--messages-per-second': { key: 'messagesPerSecond', env: 'MESSAGES_PER_SECOND' },
+  '--message-burst': { key: 'messageBurst', env: 'MESSAGE_BURST' },
+  '--awareness-per-second': { key: 'awarenessPerSecond', env: 'AWARENESS_PER_SECOND' },
+  '--max-awareness-bytes': { key: 'maxAwarenessStateBytes', env: 'MAX_AWARENESS_BYTES' },
+  '--max-doc-bytes': { key: 'maxDocBytes', env: 'MAX_DOC_BYTES' },
+  '--auth-timeout-ms': { key: 'authTimeoutMs', env: 'AUTH_TIMEOUT_MS' },
+  '--max-buffered-bytes': { key: 'maxBufferedBytes', env: 'MAX_BUFFERED_BYTES' },
 }
+
+/** Environment variables read that have no flag (secrets do not belong in argv). */
+const ENV_ONLY: Record<string, keyof RelayConfig> = { JWT_SECRET: 'jwtSecret' }
 
 /** Result of {@link parseConfig}. */
 export type ConfigResult = { ok: true; config: RelayConfig } | { ok: false; errors: string[] } | { ok: 'help' }
@@ -89,6 +139,10 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
     const value = env[name]
     if (value !== undefined && value !== '') raw[key] = value
   }
+  for (const [name, key] of Object.entries(ENV_ONLY)) {
+    const value = env[name]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === '--help' || arg === '-h') return { ok: 'help' }
@@ -101,6 +155,7 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
     }
     let value: string | undefined
     if (eq !== -1) value = arg.slice(eq + 1)
+    else if (spec.boolean) value = 'true'
     else value = argv[++i]
     if (value === undefined) {
       errors.push(`${flag} needs a value`)
@@ -113,5 +168,22 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
     for (const issue of parsed.error.issues) errors.push(issue.message)
   }
   if (errors.length > 0 || !parsed.success) return { ok: false, errors }
-  return { ok: true, config: parsed.data }
+  const config = parsed.data
+  const keySources = [config.jwtSecret && 'JWT_SECRET', config.jwtSecretFile && '--jwt-secret-file', config.jwksUrl && '--jwks-url', config.jwtPublicKeyFile && '--jwt-public-key-file'].filter(Boolean)
+  if (keySources.length > 1) errors.push(`choose one way to verify tokens, not ${keySources.join(' and ')}`)
+  if (keySources.length === 0 && !config.insecure && !isLoopback(config.host)) {
+    errors.push(
+      `refusing to listen on ${config.host} without authentication: set JWT_SECRET, --jwt-secret-file, --jwks-url or --jwt-public-key-file, or pass --insecure to accept anyone who can reach it`,
+    )
+  }
+  if (errors.length > 0) return { ok: false, errors }
+  return { ok: true, config }
 }
+
+/** True for addresses only this machine can reach. */
+export const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+
+/** True when the config names a way to verify tokens. */
+export const authConfigured = (config: RelayConfig): boolean =>
+  Boolean(config.jwtSecret || config.jwtSecretFile || config.jwksUrl || config.jwtPublicKeyFile)

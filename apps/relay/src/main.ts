@@ -10,8 +10,11 @@
  *
  * @module main
  */
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { parseConfig, USAGE } from './config.js'
+import { authConfigured, isLoopback, parseConfig, USAGE, type RelayConfig } from './config.js'
+import { JwtAuthenticator } from './auth/JwtAuthenticator.js'
+import type { Authenticator } from './auth/Authenticator.js'
 import { createLogger } from './observability/logger.js'
 import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
@@ -31,6 +34,23 @@ const main = async (): Promise<void> => {
   }
   const config = result.config
   const log = createLogger(config.logLevel)
+
+  let auth: Authenticator | undefined
+  try {
+    auth = createAuthenticator(config)
+    if (auth instanceof JwtAuthenticator) await auth.ready()
+  } catch (error) {
+    process.stderr.write(`concord-relay: ${(error as Error).message}\n`)
+    process.exitCode = 2
+    return
+  }
+  if (!auth) {
+    const exposure = isLoopback(config.host)
+      ? `only this machine can connect (${config.host})`
+      : `anyone who can reach ${config.host}:${config.port} can read and write every doc (--insecure)`
+    log.warn({ host: config.host }, `authentication is off: ${exposure}`)
+    process.stderr.write(`concord-relay: authentication is off: ${exposure}\n`)
+  }
 
   let storage: Storage
   try {
@@ -53,7 +73,19 @@ const main = async (): Promise<void> => {
     logger: log,
     webRoot: config.webRoot ?? null,
     idleUnloadMs: config.idleUnloadMs,
-    maxPayload: config.maxPayload,
+    auth,
+    allowedOrigins: config.allowedOrigins,
+    limits: {
+      maxPayload: config.maxPayload,
+      maxDocsPerConnection: config.maxDocsPerConnection,
+      messagesPerSecond: config.messagesPerSecond,
+      messageBurst: config.messageBurst,
+      awarenessPerSecond: config.awarenessPerSecond,
+      maxAwarenessStateBytes: config.maxAwarenessStateBytes,
+      maxDocBytes: config.maxDocBytes,
+      authTimeoutMs: config.authTimeoutMs,
+      maxBufferedBytes: config.maxBufferedBytes,
+    },
     commit: { checkpointUpdates: config.checkpointUpdates, checkpointBytes: config.checkpointBytes },
     shutdownTimeoutMs: config.shutdownTimeoutMs,
   }).catch(async (error: Error) => {
@@ -92,6 +124,28 @@ const main = async (): Promise<void> => {
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'))
   process.on('SIGINT', () => shutdown('SIGINT'))
+}
+
+/** The authenticator the config asks for, or undefined for none. Throws with a clear message. */
+const createAuthenticator = (config: RelayConfig): Authenticator | undefined => {
+  if (!authConfigured(config)) return undefined
+  const common = { issuer: config.jwtIssuer, audience: config.jwtAudience }
+  if (config.jwtSecret) return new JwtAuthenticator({ key: { kind: 'secret', secret: config.jwtSecret }, ...common })
+  if (config.jwtSecretFile) {
+    const secret = readText(config.jwtSecretFile, '--jwt-secret-file').trim()
+    return new JwtAuthenticator({ key: { kind: 'secret', secret }, ...common })
+  }
+  if (config.jwksUrl) return new JwtAuthenticator({ key: { kind: 'jwks', url: config.jwksUrl }, ...common })
+  const pem = readText(config.jwtPublicKeyFile!, '--jwt-public-key-file')
+  return new JwtAuthenticator({ key: { kind: 'public-key', pem, algorithm: config.jwtAlgorithm }, ...common })
+}
+
+const readText = (file: string, flag: string): string => {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new Error(`${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+  }
 }
 
 main().catch((error: unknown) => {

@@ -1,14 +1,17 @@
 /**
- * What every WebSocket connection shares: sending with metrics, closing with a
- * code and reason, and the heartbeat that finds dead peers.
+ * What every WebSocket connection shares: sending with metrics and the
+ * slow-reader guard, closing with a code and reason, the message rate limit,
+ * the token-expiry timer, and the heartbeat that finds dead peers.
  *
  * @module connections/Connection
  */
 import type { WebSocket } from 'ws'
 import type { Logger } from '../observability/logger.js'
-import type { MessageKind, RelayMetrics } from '../observability/metrics.js'
+import type { MessageKind, RefusalReason, RelayMetrics } from '../observability/metrics.js'
 import type { RoomRegistry } from '../rooms/RoomRegistry.js'
 import type { CommitQueue } from '../rooms/CommitQueue.js'
+import type { Authenticator, Identity } from '../auth/Authenticator.js'
+import { TokenBucket, type RelayLimits } from '../security/limits.js'
 
 /** What a connection needs from the relay. */
 export interface ConnectionContext {
@@ -16,6 +19,8 @@ export interface ConnectionContext {
   readonly commits: CommitQueue
   readonly metrics: RelayMetrics
   readonly relayVersion: string
+  readonly auth: Authenticator
+  readonly limits: RelayLimits
 }
 
 let nextId = 0
@@ -25,6 +30,10 @@ export abstract class Connection {
   readonly id = `c${++nextId}`
   closed = false
   private alive = true
+  private identityValue: Identity | null = null
+  private expiryTimer: ReturnType<typeof setTimeout> | null = null
+  private readonly messageBucket: TokenBucket
+  protected readonly awarenessBucket: TokenBucket
 
   constructor(
     readonly ws: WebSocket,
@@ -32,6 +41,8 @@ export abstract class Connection {
     readonly log: Logger,
   ) {
     ws.binaryType = 'nodebuffer'
+    this.messageBucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.messageBurst)
+    this.awarenessBucket = new TokenBucket(ctx.limits.awarenessPerSecond, ctx.limits.awarenessPerSecond * 2)
     ws.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary))
     ws.on('pong', () => {
       this.alive = true
@@ -40,11 +51,49 @@ export abstract class Connection {
     ws.on('error', (error) => this.log.warn({ err: error }, 'socket error'))
   }
 
-  /** Sends bytes if the socket is open. */
+  /** The authenticated identity, or null before authentication. */
+  get identity(): Identity {
+    if (!this.identityValue) throw new Error('connection is not authenticated')
+    return this.identityValue
+  }
+
+  /** True once the connection has an identity. */
+  get authenticated(): boolean {
+    return this.identityValue !== null
+  }
+
+  /** Sets (or refreshes) the identity and arms the token-expiry close. */
+  protected setIdentity(identity: Identity): void {
+    this.identityValue = identity
+    if (this.expiryTimer) clearTimeout(this.expiryTimer)
+    this.expiryTimer = null
+    if (identity.expiresAt !== null) {
+      const delay = Math.max(0, identity.expiresAt - Date.now())
+      // setTimeout overflows beyond ~24.8 days; such tokens are re-checked then
+      this.expiryTimer = setTimeout(() => this.tokenExpired(), Math.min(delay, 2 ** 31 - 1))
+      this.expiryTimer.unref()
+    }
+  }
+
+  /** Called when the token expired without a refresh. */
+  protected tokenExpired(): void {
+    if (this.identityValue?.expiresAt && this.identityValue.expiresAt > Date.now()) {
+      this.setIdentity(this.identityValue)
+      return
+    }
+    this.refuse('token-expired', 'token expired')
+    this.close(1008, 'token expired; reconnect with a fresh token')
+  }
+
+  /** Sends bytes if the socket is open; disconnects a peer that does not read. */
   send(kind: MessageKind, data: Uint8Array): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
     this.ws.send(data)
     this.ctx.metrics.messageOut(kind, data.byteLength)
+    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
+      this.refuse('slow-reader', `send buffer over ${this.ctx.limits.maxBufferedBytes} bytes`)
+      this.ws.terminate()
+    }
   }
 
   /** Closes the socket with a code and a human-readable reason (≤ 123 bytes). */
@@ -68,6 +117,12 @@ export abstract class Connection {
     }
   }
 
+  /** Counts and logs a refused input. */
+  protected refuse(reason: RefusalReason, detail: string): void {
+    this.ctx.metrics.refused(reason)
+    this.log.info({ reason, detail }, 'refused')
+  }
+
   /** Handles one binary message. Never throws. */
   protected abstract handleMessage(data: Uint8Array): void
 
@@ -77,6 +132,11 @@ export abstract class Connection {
   private receive(data: Buffer, isBinary: boolean): void {
     if (this.closed) return
     this.alive = true
+    if (!this.messageBucket.take()) {
+      this.refuse('rate-limit', `over ${this.ctx.limits.messagesPerSecond} messages/s`)
+      this.close(1008, 'message rate limit exceeded; reconnect later')
+      return
+    }
     if (!isBinary) {
       this.ctx.metrics.messageIn('unknown', data.byteLength)
       this.protocolError('text frames are not part of the protocol; send binary frames')
@@ -96,6 +156,7 @@ export abstract class Connection {
   private handleClose(code: number, reason: string): void {
     if (this.closed) return
     this.closed = true
+    if (this.expiryTimer) clearTimeout(this.expiryTimer)
     this.log.debug({ code, reason }, 'connection closed')
     this.cleanup()
   }

@@ -1,10 +1,16 @@
 /**
  * A connection on the multiplexed endpoint (`/.concord/v1`): one socket,
- * many docs. See docs/PROTOCOL.md.
+ * many docs. See docs/PROTOCOL.md and docs/security.md.
  *
- * Per doc, messages are handled in arrival order; messages that arrive while
- * the doc loads from storage wait in a queue and are handled once it is
- * loaded, so nobody is ever served an empty doc.
+ * - Authentication: a token from the upgrade request, or an `auth` message
+ *   (doc "") within `authTimeoutMs`; until then at most
+ *   `maxUnauthenticatedMessages` messages wait. A later `auth` message
+ *   refreshes the token (same user only) and re-checks every subscription.
+ * - Per doc, messages are handled in arrival order; messages that arrive
+ *   while the doc loads from storage wait in a queue and are handled once it
+ *   is loaded, so nobody is ever served an empty doc.
+ * - Read-only subscriptions get no sync step 1 from the relay (so clients
+ *   send no step 2); any update they send is refused with an error.
  *
  * @module connections/MuxConnection
  */
@@ -15,10 +21,11 @@ import * as Y from 'yjs'
 import type { WebSocket } from 'ws'
 import {
   ErrorCode,
+  MAX_LIST_LIMIT,
   MessageType,
   decodeMessage,
-  MAX_LIST_LIMIT,
   encodeAck,
+  encodeAuthenticated,
   encodeDocList,
   encodeError,
   encodeFetched,
@@ -29,16 +36,21 @@ import {
   validateDocName,
 } from '@concord/engine/protocol'
 import type { Logger } from '../observability/logger.js'
-import type { MessageKind } from '../observability/metrics.js'
+import type { MessageKind, RefusalReason } from '../observability/metrics.js'
 import type { Room, RoomPeer } from '../rooms/Room.js'
+import { Access, AuthError, accessFor, listAccessFor, type Identity } from '../auth/Authenticator.js'
 import { Connection, type ConnectionContext } from './Connection.js'
-import { ProtocolError, readDocMessage } from './docMessages.js'
+import { ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
 import { muxAwarenessMessage, muxUpdateMessage } from './encode.js'
 
 interface Subscription {
   room: Room | null
+  access: 'read' | 'write'
   /** Messages received while the room loads. */
   queue: Uint8Array[]
+  policy: DocPolicy
+  /** Last time the relay asked this client to resync the doc (ms). */
+  lastResync: number
 }
 
 const KIND_BY_TYPE: Record<number, MessageKind> = {
@@ -53,13 +65,40 @@ const KIND_BY_TYPE: Record<number, MessageKind> = {
   [MessageType.fetch]: 'fetch',
 }
 
+const ERROR_BY_REFUSAL: Partial<Record<RefusalReason, ErrorCode>> = {
+  permission: ErrorCode.permissionDenied,
+  'doc-too-large': ErrorCode.tooLarge,
+  'awareness-too-large': ErrorCode.tooLarge,
+  'awareness-rate-limit': ErrorCode.limitExceeded,
+  'forged-awareness': ErrorCode.permissionDenied,
+  'missing-dependencies': ErrorCode.invalidUpdate,
+}
+
+/** How often a client is asked to resync one doc after updates with missing dependencies, ms. */
+const RESYNC_INTERVAL_MS = 5000
+
 /** A multiplexed connection. */
 export class MuxConnection extends Connection implements RoomPeer {
   private readonly subs = new Map<string, Subscription>()
+  /** Messages waiting for authentication. */
+  private preAuth: Uint8Array[] | null = null
+  private authTimer: ReturnType<typeof setTimeout> | null = null
+  private verifying = false
 
-  constructor(ws: WebSocket, ctx: ConnectionContext, log: Logger) {
+  constructor(ws: WebSocket, ctx: ConnectionContext, log: Logger, identity: Identity | null) {
     super(ws, ctx, log)
     this.send('hello', encodeHello(ctx.relayVersion))
+    if (identity) {
+      this.setIdentity(identity)
+      if (!identity.anonymous) this.sendAuthenticated(identity)
+    } else {
+      this.preAuth = []
+      this.authTimer = setTimeout(() => {
+        this.refuse('unauthorized', 'no token in time')
+        this.sendError('', ErrorCode.unauthorized, 'authentication timed out: send an auth message with a token first')
+        this.close(1008, 'authentication timed out')
+      }, ctx.limits.authTimeoutMs)
+    }
   }
 
   /** Names of the docs this connection is subscribed to. */
@@ -97,6 +136,28 @@ export class MuxConnection extends Connection implements RoomPeer {
       return
     }
     this.ctx.metrics.messageIn(KIND_BY_TYPE[type] ?? 'unknown', data.byteLength)
+    if (type === MessageType.auth && doc === '') {
+      this.authenticate(body)
+      return
+    }
+    if (this.preAuth) {
+      if (type === MessageType.ping) {
+        this.send('pong', encodePong())
+        return
+      }
+      if (this.preAuth.length >= this.ctx.limits.maxUnauthenticatedMessages) {
+        this.refuse('unauthorized', 'too many messages before authentication')
+        this.sendError('', ErrorCode.unauthorized, 'authenticate before sending more messages')
+        this.close(1008, 'too many messages before authentication')
+        return
+      }
+      this.preAuth.push(data)
+      return
+    }
+    this.dispatch(type, doc, body, data)
+  }
+
+  private dispatch(type: number, doc: string, body: decoding.Decoder, data: Uint8Array): void {
     switch (type) {
       case MessageType.subscribe:
         this.subscribe(doc)
@@ -113,10 +174,10 @@ export class MuxConnection extends Connection implements RoomPeer {
       case MessageType.auth: {
         const sub = this.subs.get(doc)
         if (!sub) {
-          this.sendError(doc, ErrorCode.notSubscribed, `not subscribed to "${doc.slice(0, 128)}"; send subscribe first`)
+          this.sendError(doc.slice(0, 600), ErrorCode.notSubscribed, `not subscribed to "${doc.slice(0, 128)}"; send subscribe first`)
           return
         }
-        if (sub.room) this.handleDocMessage(sub.room, type, body)
+        if (sub.room) this.handleDocMessage(sub, sub.room, type, body)
         else sub.queue.push(data)
         return
       }
@@ -129,6 +190,197 @@ export class MuxConnection extends Connection implements RoomPeer {
       default:
         this.protocolError(`unknown message type ${type}`)
     }
+  }
+
+  private authenticate(body: decoding.Decoder): void {
+    let token: string
+    try {
+      token = decoding.readVarString(body)
+    } catch (error) {
+      this.protocolError('malformed auth message', error)
+      return
+    }
+    if (this.verifying) {
+      this.sendError('', ErrorCode.limitExceeded, 'an auth message is already being verified')
+      return
+    }
+    this.verifying = true
+    this.ctx.auth.verify(token).then(
+      (identity) => {
+        this.verifying = false
+        if (this.closed) return
+        if (this.authenticated && this.identity.userId !== identity.userId) {
+          this.refuse('unauthorized', 'token for another user')
+          this.sendError('', ErrorCode.unauthorized, 'a refreshed token must be for the same user')
+          this.close(1008, 'token for another user')
+          return
+        }
+        this.setIdentity(identity)
+        this.sendAuthenticated(identity)
+        this.recheckSubscriptions()
+        const waiting = this.preAuth
+        this.preAuth = null
+        if (this.authTimer) clearTimeout(this.authTimer)
+        this.authTimer = null
+        for (const data of waiting ?? []) {
+          if (this.closed) break
+          const { type, doc, body: rest } = decodeMessage(data)
+          this.dispatch(type, doc, rest, data)
+        }
+      },
+      (error: unknown) => {
+        this.verifying = false
+        const reason = error instanceof AuthError ? error.message : 'token could not be verified'
+        this.refuse(reason === 'token expired' ? 'token-expired' : 'unauthorized', reason)
+        this.sendError('', ErrorCode.unauthorized, reason)
+        this.close(1008, `unauthorized: ${reason}`)
+      },
+    )
+  }
+
+  private sendAuthenticated(identity: Identity): void {
+    const expires = identity.expiresAt === null ? 0 : Math.floor(identity.expiresAt / 1000)
+    this.send('authenticated', encodeAuthenticated(identity.userId, identity.name, expires))
+  }
+
+  /** After a token refresh: drops subscriptions the new token no longer allows, updates read/write. */
+  private recheckSubscriptions(): void {
+    for (const [doc, sub] of this.subs) {
+      const access = accessFor(this.identity, doc)
+      if (access === Access.none) {
+        this.unsubscribe(doc)
+        this.sendError(doc, ErrorCode.permissionDenied, `access to "${doc}" was revoked`)
+      } else {
+        sub.access = access
+        sub.policy.writable = access === Access.write
+      }
+    }
+  }
+
+  private subscribe(doc: string): void {
+    if (this.subs.has(doc)) return
+    const invalid = validateDocName(doc)
+    if (invalid) {
+      this.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
+      return
+    }
+    const access = accessFor(this.identity, doc)
+    if (access === Access.none) {
+      this.refuse('permission', `subscribe ${doc}`)
+      this.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
+      return
+    }
+    if (this.subs.size >= this.ctx.limits.maxDocsPerConnection) {
+      this.refuse('too-many-docs', `subscribe ${doc}`)
+      this.sendError(
+        doc,
+        ErrorCode.limitExceeded,
+        `at most ${this.ctx.limits.maxDocsPerConnection} docs per connection; unsubscribe some first`,
+      )
+      return
+    }
+    const limits = this.ctx.limits
+    const sub: Subscription = {
+      room: null,
+      access,
+      queue: [],
+      lastResync: 0,
+      policy: {
+        writable: access === Access.write,
+        maxDocBytes: limits.maxDocBytes,
+        maxAwarenessStateBytes: limits.maxAwarenessStateBytes,
+        takeAwarenessToken: () => this.awarenessBucket.take(),
+      },
+    }
+    this.subs.set(doc, sub)
+    this.ctx.rooms.acquire(doc).then(
+      (room) => {
+        if (this.subs.get(doc) !== sub) {
+          this.ctx.rooms.release(room)
+          return
+        }
+        sub.room = room
+        room.addPeer(this)
+        if (sub.policy.writable) this.sendSyncStep1(room)
+        const states = room.encodeAllAwareness()
+        if (states) this.sendAwareness(room, states)
+        const queue = sub.queue
+        sub.queue = []
+        for (const data of queue) {
+          if (this.closed || sub.room !== room) break
+          const { type, body } = decodeMessage(data)
+          this.handleDocMessage(sub, room, type, body)
+        }
+      },
+      (error: unknown) => {
+        if (this.subs.get(doc) === sub) this.subs.delete(doc)
+        this.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; subscribe again later`)
+        this.log.warn({ err: error, doc }, 'subscribe failed: storage')
+      },
+    )
+  }
+
+  private sendSyncStep1(room: Room): void {
+    const step1 = startMessage(MessageType.sync, room.name)
+    syncProtocol.writeSyncStep1(step1, room.doc)
+    this.send('sync', encoding.toUint8Array(step1))
+  }
+
+  private unsubscribe(doc: string): void {
+    const sub = this.subs.get(doc)
+    if (!sub) return
+    this.subs.delete(doc)
+    if (sub.room) {
+      sub.room.removePeer(this)
+      this.ctx.rooms.release(sub.room)
+      sub.room = null
+    }
+  }
+
+  private handleDocMessage(sub: Subscription, room: Room, type: number, body: decoding.Decoder): void {
+    try {
+      const reply = startMessage(MessageType.sync, room.name)
+      const headerLength = encoding.length(reply)
+      const result = readDocMessage(room, this, type, body, reply, sub.policy)
+      switch (result.kind) {
+        case 'step1':
+          // ack first: what step 2 brings is then already covered when it is durable
+          this.requestAck(room)
+          if (encoding.length(reply) > headerLength) this.send('sync', encoding.toUint8Array(reply))
+          return
+        case 'step2':
+        case 'update':
+          this.requestAck(room)
+          return
+        case 'auth':
+          this.sendError(room.name, ErrorCode.permissionDenied, 'auth messages go on the connection (doc ""), not on a doc')
+          return
+        case 'refused': {
+          this.refuse(result.reason, `${room.name}: ${result.detail}`)
+          if (result.reason === 'awareness-rate-limit' || result.reason === 'forged-awareness') return
+          this.sendError(room.name, ERROR_BY_REFUSAL[result.reason] ?? ErrorCode.invalidUpdate, result.detail)
+          if (result.resync) this.askResync(sub, room)
+          return
+        }
+      }
+    } catch (error) {
+      const reason =
+        error instanceof ProtocolError ? error.message : `malformed ${KIND_BY_TYPE[type]} message for "${room.name}"`
+      this.protocolError(reason, error)
+    }
+  }
+
+  /** Asks the client to send what the relay lacks (a sync step 1), at most every few seconds per doc. */
+  private askResync(sub: Subscription, room: Room): void {
+    const now = Date.now()
+    if (now - sub.lastResync < RESYNC_INTERVAL_MS) return
+    sub.lastResync = now
+    this.sendSyncStep1(room)
+  }
+
+  /** Acks now when nothing of the room is waiting for storage; otherwise the commit acks. */
+  private requestAck(room: Room): void {
+    if (!this.ctx.commits.isBusy(room)) this.sendAck(room, room.durableStateVector)
   }
 
   /** Answers `list-docs`: stored doc names under a prefix, a page at a time. */
@@ -145,9 +397,16 @@ export class MuxConnection extends Connection implements RoomPeer {
       this.sendError(prefix.slice(0, 600), ErrorCode.invalidDocName, `invalid prefix: ${invalid}`)
       return
     }
+    if (listAccessFor(this.identity, prefix) === Access.none) {
+      this.refuse('permission', `list ${prefix}`)
+      this.sendError(prefix, ErrorCode.permissionDenied, `no access to list "${prefix}"`)
+      return
+    }
     const limit = Math.max(1, Math.min(request.limit || MAX_LIST_LIMIT, MAX_LIST_LIMIT))
     this.ctx.rooms.list(prefix).then(
-      (names) => {
+      (all) => {
+        // per-record grants can hide single docs of a readable workspace
+        const names = all.filter((name) => accessFor(this.identity, name) !== Access.none)
         const start = request.after === '' ? 0 : upperBound(names, request.after)
         const page = names.slice(start, start + limit)
         this.send('doc-list', encodeDocList(prefix, request.requestId, page, start + limit < names.length))
@@ -174,6 +433,11 @@ export class MuxConnection extends Connection implements RoomPeer {
       this.protocolError(`malformed fetch message for "${doc}"`, error)
       return
     }
+    if (accessFor(this.identity, doc) === Access.none) {
+      this.refuse('permission', `fetch ${doc}`)
+      this.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
+      return
+    }
     this.ctx.rooms.snapshot(doc, stateVector).then(
       ({ update, durableStateVector }) => this.send('fetched', encodeFetched(doc, update, durableStateVector)),
       (error: unknown) => {
@@ -183,85 +447,9 @@ export class MuxConnection extends Connection implements RoomPeer {
     )
   }
 
-  private subscribe(doc: string): void {
-    if (this.subs.has(doc)) return
-    const invalid = validateDocName(doc)
-    if (invalid) {
-      this.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
-      return
-    }
-    const sub: Subscription = { room: null, queue: [] }
-    this.subs.set(doc, sub)
-    this.ctx.rooms.acquire(doc).then(
-      (room) => {
-        if (this.subs.get(doc) !== sub) {
-          this.ctx.rooms.release(room)
-          return
-        }
-        sub.room = room
-        room.addPeer(this)
-        const step1 = startMessage(MessageType.sync, doc)
-        syncProtocol.writeSyncStep1(step1, room.doc)
-        this.send('sync', encoding.toUint8Array(step1))
-        const states = room.encodeAllAwareness()
-        if (states) this.sendAwareness(room, states)
-        const queue = sub.queue
-        sub.queue = []
-        for (const data of queue) {
-          if (this.closed || sub.room !== room) break
-          const { type, body } = decodeMessage(data)
-          this.handleDocMessage(room, type, body)
-        }
-      },
-      (error: unknown) => {
-        if (this.subs.get(doc) === sub) this.subs.delete(doc)
-        this.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; subscribe again later`)
-        this.log.warn({ err: error, doc }, 'subscribe failed: storage')
-      },
-    )
-  }
-
-  private unsubscribe(doc: string): void {
-    const sub = this.subs.get(doc)
-    if (!sub) return
-    this.subs.delete(doc)
-    if (sub.room) {
-      sub.room.removePeer(this)
-      this.ctx.rooms.release(sub.room)
-      sub.room = null
-    }
-  }
-
-  private handleDocMessage(room: Room, type: number, body: decoding.Decoder): void {
-    try {
-      const reply = startMessage(MessageType.sync, room.name)
-      const headerLength = encoding.length(reply)
-      switch (readDocMessage(room, this, type, body, reply)) {
-        case 'step1':
-          // ack first: what step 2 brings is then already covered when it is durable
-          this.requestAck(room)
-          if (encoding.length(reply) > headerLength) this.send('sync', encoding.toUint8Array(reply))
-          return
-        case 'step2':
-        case 'update':
-          this.requestAck(room)
-          return
-        case 'auth':
-          this.sendError(room.name, ErrorCode.permissionDenied, 'in-band auth messages are not supported by this relay')
-          return
-      }
-    } catch (error) {
-      const reason = error instanceof ProtocolError ? error.message : `malformed ${KIND_BY_TYPE[type]} message for "${room.name}"`
-      this.protocolError(reason, error)
-    }
-  }
-
-  /** Acks now when nothing of the room is waiting for storage; otherwise the commit acks. */
-  private requestAck(room: Room): void {
-    if (!this.ctx.commits.isBusy(room)) this.sendAck(room, room.durableStateVector)
-  }
-
   protected cleanup(): void {
+    if (this.authTimer) clearTimeout(this.authTimer)
+    this.preAuth = null
     for (const doc of [...this.subs.keys()]) this.unsubscribe(doc)
   }
 }

@@ -2,20 +2,23 @@
  * A y-websocket compatible connection on `/<docName>`: one doc per socket,
  * message types 0 sync, 1 awareness, 2 auth, 3 query-awareness, exactly as a
  * stock `y-websocket` `WebsocketProvider` speaks them. No acks: stock clients
- * do not know them.
+ * do not know them. The token (if auth is on) came with the upgrade request;
+ * refusals are sent as y-protocols auth `permission-denied` messages.
  *
  * @module connections/YwsConnection
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
+import * as authProtocol from 'y-protocols/auth'
 import type { WebSocket } from 'ws'
 import { MessageType } from '@concord/engine/protocol'
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind } from '../observability/metrics.js'
 import type { Room, RoomPeer } from '../rooms/Room.js'
+import type { Identity } from '../auth/Authenticator.js'
 import { Connection, type ConnectionContext } from './Connection.js'
-import { ProtocolError, readDocMessage } from './docMessages.js'
+import { ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
 import { ywsAwarenessMessage, ywsUpdateMessage } from './encode.js'
 
 const KIND_BY_TYPE: Record<number, MessageKind> = {
@@ -29,14 +32,24 @@ const KIND_BY_TYPE: Record<number, MessageKind> = {
 export class YwsConnection extends Connection implements RoomPeer {
   private room: Room | null = null
   private queue: Uint8Array[] | null = []
+  private readonly policy: DocPolicy
 
   constructor(
     ws: WebSocket,
     ctx: ConnectionContext,
     log: Logger,
     readonly docName: string,
+    identity: Identity,
+    writable: boolean,
   ) {
     super(ws, ctx, log)
+    this.setIdentity(identity)
+    this.policy = {
+      writable,
+      maxDocBytes: ctx.limits.maxDocBytes,
+      maxAwarenessStateBytes: ctx.limits.maxAwarenessStateBytes,
+      takeAwarenessToken: () => this.awarenessBucket.take(),
+    }
     ctx.rooms.acquire(docName).then(
       (room) => {
         if (this.closed) {
@@ -45,10 +58,12 @@ export class YwsConnection extends Connection implements RoomPeer {
         }
         this.room = room
         room.addPeer(this)
-        const step1 = encoding.createEncoder()
-        encoding.writeVarUint(step1, MessageType.sync)
-        syncProtocol.writeSyncStep1(step1, room.doc)
-        this.send('sync', encoding.toUint8Array(step1))
+        if (writable) {
+          const step1 = encoding.createEncoder()
+          encoding.writeVarUint(step1, MessageType.sync)
+          syncProtocol.writeSyncStep1(step1, room.doc)
+          this.send('sync', encoding.toUint8Array(step1))
+        }
         const states = room.encodeAllAwareness()
         if (states) this.sendAwareness(room, states)
         const queue = this.queue ?? []
@@ -80,6 +95,10 @@ export class YwsConnection extends Connection implements RoomPeer {
   protected handleMessage(data: Uint8Array): void {
     const room = this.room
     if (!room) {
+      if (this.queue && this.queue.length >= this.ctx.limits.maxUnauthenticatedMessages * 64) {
+        this.close(1008, 'too many messages while the doc loads')
+        return
+      }
       this.queue?.push(data)
       return
     }
@@ -90,11 +109,20 @@ export class YwsConnection extends Connection implements RoomPeer {
       this.ctx.metrics.messageIn(KIND_BY_TYPE[type] ?? 'unknown', data.byteLength)
       const reply = encoding.createEncoder()
       encoding.writeVarUint(reply, MessageType.sync)
-      const kind = readDocMessage(room, this, type, body, reply)
-      if (kind === 'step1') this.send('sync', encoding.toUint8Array(reply))
-      else if (kind === 'unknown') this.protocolError(`unknown message type ${type}`)
+      const result = readDocMessage(room, this, type, body, reply, this.policy)
+      if (result.kind === 'step1') this.send('sync', encoding.toUint8Array(reply))
+      else if (result.kind === 'unknown') this.protocolError(`unknown message type ${type}`)
+      else if (result.kind === 'refused') {
+        this.refuse(result.reason, `${room.name}: ${result.detail}`)
+        if (result.reason === 'awareness-rate-limit' || result.reason === 'forged-awareness') return
+        const denied = encoding.createEncoder()
+        encoding.writeVarUint(denied, MessageType.auth)
+        authProtocol.writePermissionDenied(denied, result.detail)
+        this.send('auth', encoding.toUint8Array(denied))
+      }
     } catch (error) {
-      const reason = error instanceof ProtocolError ? error.message : `malformed ${KIND_BY_TYPE[type] ?? ''} message`.replace('  ', ' ')
+      const reason =
+        error instanceof ProtocolError ? error.message : `malformed ${KIND_BY_TYPE[type] ?? ''} message`.replace('  ', ' ')
       this.protocolError(reason, error)
     }
   }

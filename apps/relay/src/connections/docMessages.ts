@@ -1,7 +1,8 @@
 /**
  * Handling of the y-protocols part of a doc message (types 0–3), shared by the
  * multiplexed and the y-websocket connection. The caller has already read the
- * message type (and, on the multiplexed endpoint, the doc name).
+ * message type (and, on the multiplexed endpoint, the doc name) and decides
+ * what to send back from the returned result.
  *
  * Sync messages are read here instead of with `syncProtocol.readSyncMessage`
  * because that function swallows errors from `Y.applyUpdate`; the relay must
@@ -14,52 +15,35 @@ import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import { MessageType } from '@concord/engine/protocol'
 import type { Room, RoomPeer } from '../rooms/Room.js'
-
-/** What a sync message turned out to be. */
-export type SyncKind = 'step1' | 'step2' | 'update'
+import type { RefusalReason } from '../observability/metrics.js'
 
 /** Thrown for input the relay refuses; the message is the close reason. */
 export class ProtocolError extends Error {}
 
-/**
- * Reads one sync message. For step 1, writes the step-2 reply into `reply`.
- * For step 2 / update, applies the update to the room on behalf of `peer`.
- */
-export const readSync = (
-  room: Room,
-  peer: RoomPeer,
-  body: decoding.Decoder,
-  reply: encoding.Encoder,
-): SyncKind => {
-  const subtype = decoding.readVarUint(body)
-  switch (subtype) {
-    case syncProtocol.messageYjsSyncStep1:
-      syncProtocol.readSyncStep1(body, reply, room.doc)
-      return 'step1'
-    case syncProtocol.messageYjsSyncStep2:
-    case syncProtocol.messageYjsUpdate: {
-      const update = decoding.readVarUint8Array(body)
-      try {
-        room.applyPeerUpdate(peer, update)
-      } catch (error) {
-        throw new ProtocolError(`invalid Yjs update: ${(error as Error).message}`)
-      }
-      return subtype === syncProtocol.messageYjsUpdate ? 'update' : 'step2'
-    }
-    default:
-      throw new ProtocolError(`unknown sync message type ${subtype}`)
-  }
+/** What the connection may do with the doc. */
+export interface DocPolicy {
+  /** False for read-only access: updates are refused. */
+  writable: boolean
+  /** Largest stored size of a doc, bytes. */
+  maxDocBytes: number
+  /** Largest awareness state, bytes. */
+  maxAwarenessStateBytes: number
+  /** Takes an awareness rate-limit token; false when over the rate. */
+  takeAwarenessToken(): boolean
 }
 
-/** What a doc message (types 0–3) turned out to be. */
-export type DocMessageKind = SyncKind | 'awareness' | 'query-awareness' | 'auth' | 'unknown'
+/** What a doc message turned out to be. */
+export type DocMessageResult =
+  | { kind: 'step1' | 'step2' | 'update' | 'awareness' | 'query-awareness' | 'auth' | 'unknown' }
+  /** An update the relay did not (fully) apply; nothing of it is acked. */
+  | { kind: 'refused'; reason: RefusalReason; detail: string; resync?: boolean }
 
 /**
- * Handles one doc message of type 0–3 on behalf of `peer`: sync (step 1 is
- * answered into the encoder `startReply()` returns, which the caller sends when
- * the result is `'step1'`), awareness, and query-awareness. `auth` and unknown
- * types are left to the caller. Throws {@link ProtocolError} or a decoding
- * error on bad input.
+ * Handles one doc message of type 0–3 on behalf of `peer`: sync step 1 is
+ * answered into `reply` (the caller sends it when the result is `'step1'`),
+ * step 2 and updates are applied if `policy` allows, awareness is applied
+ * through the room's ownership filter, query-awareness is answered. Throws
+ * {@link ProtocolError} or a decoding error on malformed input.
  */
 export const readDocMessage = (
   room: Room,
@@ -67,21 +51,88 @@ export const readDocMessage = (
   type: number,
   body: decoding.Decoder,
   reply: encoding.Encoder,
-): DocMessageKind => {
+  policy: DocPolicy,
+): DocMessageResult => {
   switch (type) {
     case MessageType.sync:
-      return readSync(room, peer, body, reply)
-    case MessageType.awareness:
-      room.applyPeerAwareness(peer, decoding.readVarUint8Array(body))
-      return 'awareness'
+      return readSync(room, peer, body, reply, policy)
+    case MessageType.awareness: {
+      const update = decoding.readVarUint8Array(body)
+      if (!policy.takeAwarenessToken()) {
+        return { kind: 'refused', reason: 'awareness-rate-limit', detail: 'awareness updates come too fast' }
+      }
+      let result: { forged: number; tooLarge: number }
+      try {
+        result = room.applyPeerAwareness(peer, update, policy.maxAwarenessStateBytes)
+      } catch (error) {
+        throw new ProtocolError(`invalid awareness update: ${(error as Error).message}`)
+      }
+      if (result.tooLarge > 0) {
+        return {
+          kind: 'refused',
+          reason: 'awareness-too-large',
+          detail: `awareness state larger than ${policy.maxAwarenessStateBytes} bytes`,
+        }
+      }
+      if (result.forged > 0) {
+        return { kind: 'refused', reason: 'forged-awareness', detail: `awareness for ${result.forged} client id(s) owned by another connection` }
+      }
+      return { kind: 'awareness' }
+    }
     case MessageType.queryAwareness: {
       const states = room.encodeAllAwareness()
       if (states) peer.sendAwareness(room, states)
-      return 'query-awareness'
+      return { kind: 'query-awareness' }
     }
     case MessageType.auth:
-      return 'auth'
+      return { kind: 'auth' }
     default:
-      return 'unknown'
+      return { kind: 'unknown' }
+  }
+}
+
+const readSync = (
+  room: Room,
+  peer: RoomPeer,
+  body: decoding.Decoder,
+  reply: encoding.Encoder,
+  policy: DocPolicy,
+): DocMessageResult => {
+  const subtype = decoding.readVarUint(body)
+  switch (subtype) {
+    case syncProtocol.messageYjsSyncStep1:
+      syncProtocol.readSyncStep1(body, reply, room.doc)
+      return { kind: 'step1' }
+    case syncProtocol.messageYjsSyncStep2:
+    case syncProtocol.messageYjsUpdate: {
+      const update = decoding.readVarUint8Array(body)
+      if (!policy.writable) {
+        return { kind: 'refused', reason: 'permission', detail: 'read-only access: updates are not accepted' }
+      }
+      if (room.byteSize + update.byteLength > policy.maxDocBytes) {
+        return {
+          kind: 'refused',
+          reason: 'doc-too-large',
+          detail: `the doc would exceed ${policy.maxDocBytes} bytes; the update was not applied`,
+        }
+      }
+      let outcome: 'applied' | 'missing-dependencies'
+      try {
+        outcome = room.applyPeerUpdate(peer, update)
+      } catch (error) {
+        throw new ProtocolError(`invalid Yjs update: ${(error as Error).message}`)
+      }
+      if (outcome === 'missing-dependencies') {
+        return {
+          kind: 'refused',
+          reason: 'missing-dependencies',
+          detail: 'the update depends on changes the relay does not have; send them (resync)',
+          resync: true,
+        }
+      }
+      return { kind: subtype === syncProtocol.messageYjsUpdate ? 'update' : 'step2' }
+    }
+    default:
+      throw new ProtocolError(`unknown sync message type ${subtype}`)
   }
 }

@@ -24,6 +24,7 @@ export type MessageKind =
   | 'doc-list'
   | 'fetch'
   | 'fetched'
+  | 'authenticated'
   | 'unknown'
 
 const KINDS: MessageKind[] = [
@@ -42,8 +43,25 @@ const KINDS: MessageKind[] = [
   'doc-list',
   'fetch',
   'fetched',
+  'authenticated',
   'unknown',
 ]
+
+/** Why the relay refused an input (label of `concord_refusals_total`). */
+export type RefusalReason =
+  | 'unauthorized'
+  | 'token-expired'
+  | 'permission'
+  | 'origin'
+  | 'rate-limit'
+  | 'awareness-rate-limit'
+  | 'forged-awareness'
+  | 'awareness-too-large'
+  | 'doc-too-large'
+  | 'too-many-docs'
+  | 'slow-reader'
+  | 'missing-dependencies'
+  | 'invalid-update'
 
 /** The relay's metrics. */
 export class RelayMetrics {
@@ -59,6 +77,8 @@ export class RelayMetrics {
   readonly acksSent: prom.Counter
   readonly malformedMessages: prom.Counter
   readonly pendingUpdates: prom.Gauge
+  /** Refusals by reason: auth, permission, rate, size, origin, forged-awareness, slow-reader, quarantine… */
+  readonly refusals: prom.Counter<'reason'>
   private readonly messagesIn: prom.Counter<'type'>
   private readonly messagesOut: prom.Counter<'type'>
   private readonly inByKind = new Map<MessageKind, prom.Counter.Internal>()
@@ -119,6 +139,12 @@ export class RelayMetrics {
       help: 'Updates applied in memory and not yet durably stored',
       registers,
     })
+    this.refusals = new prom.Counter({
+      name: 'concord_refusals_total',
+      help: 'Inputs the relay refused, by reason',
+      labelNames: ['reason'],
+      registers,
+    })
     for (const kind of KINDS) {
       this.inByKind.set(kind, this.messagesIn.labels(kind))
       this.outByKind.set(kind, this.messagesOut.labels(kind))
@@ -136,6 +162,11 @@ export class RelayMetrics {
   messageOut(kind: MessageKind, bytes: number, copies = 1): void {
     this.outByKind.get(kind)!.inc(copies)
     this.bytesOut.inc(bytes * copies)
+  }
+
+  /** Counts a refusal. */
+  refused(reason: RefusalReason, count = 1): void {
+    this.refusals.labels(reason).inc(count)
   }
 
   /** Text exposition for `GET /metrics`. */

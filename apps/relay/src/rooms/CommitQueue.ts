@@ -180,6 +180,7 @@ export class CommitQueue {
       await this.storage.writeCheckpoint(room.name, state, uptoSeq)
       room.logCount = 0
       room.logBytes = 0
+      room.byteSize = state.byteLength
       this.metrics.checkpoints.inc()
       room.log.debug({ uptoSeq, bytes: state.byteLength }, 'log compacted into checkpoint')
     } catch (error) {

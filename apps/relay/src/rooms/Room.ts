@@ -12,6 +12,8 @@ import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import type { Logger } from '../observability/logger.js'
 import type { StoredDoc } from '../storage/Storage.js'
+import type { Identity } from '../auth/Authenticator.js'
+import { colorForUser, decodeAwarenessUpdate, encodeAwarenessEntries, type AwarenessEntry } from '../security/awarenessFilter.js'
 
 /**
  * A connection's view of a room. Connections implement it; the room uses it
@@ -20,6 +22,8 @@ import type { StoredDoc } from '../storage/Storage.js'
 export interface RoomPeer {
   /** Stable id for logs. */
   readonly id: string
+  /** Who is behind the connection; stamps awareness identity fields. */
+  readonly identity: Identity
   /** Sends a Yjs update (a y-protocols sync `update` message) for `room`. */
   sendUpdate(room: Room, update: Uint8Array): void
   /** Sends an encoded awareness update for `room`. */
@@ -45,8 +49,12 @@ export class Room {
   readonly doc = new Y.Doc({ gc: true })
   readonly awareness: awarenessProtocol.Awareness
   readonly peers = new Set<RoomPeer>()
-  /** Awareness client ids each peer has set, removed when the peer leaves. */
+  /** Awareness client ids each peer owns (bound at first use), removed when the peer leaves. */
   private readonly awarenessOwners = new Map<RoomPeer, Set<number>>()
+  /** The peer owning each awareness client id. */
+  private readonly awarenessClientOwner = new Map<number, RoomPeer>()
+  /** Bytes the doc takes in storage, estimated: checkpoint + log, plus every update since. */
+  byteSize = 0
   /** Encoded state vector of everything durably stored. */
   durableStateVector: Uint8Array = Y.encodeStateVector(new Y.Doc())
   /** Sequence number of the last stored update. */
@@ -84,6 +92,7 @@ export class Room {
     this.lastSeq = stored.lastSeq
     this.logCount = stored.updates.length
     this.logBytes = stored.logBytes
+    this.byteSize = (stored.checkpoint?.byteLength ?? 0) + stored.logBytes
     this.durableStateVector = Y.encodeStateVector(this.doc)
   }
 
@@ -98,18 +107,69 @@ export class Room {
     const owned = this.awarenessOwners.get(peer)
     this.awarenessOwners.delete(peer)
     if (owned && owned.size > 0) {
+      for (const id of owned) this.awarenessClientOwner.delete(id)
       awarenessProtocol.removeAwarenessStates(this.awareness, [...owned], null)
     }
   }
 
-  /** Applies a client's update. Throws if the bytes are not a valid update. */
-  applyPeerUpdate(peer: RoomPeer, update: Uint8Array): void {
+  /**
+   * Applies a client's update. Throws if Yjs cannot decode it. Structs whose
+   * dependencies the relay does not have are not kept (Yjs would hold them
+   * as pending structs): they are dropped, not stored, not acked, and the
+   * result is `'missing-dependencies'` so the caller can ask the client to resync.
+   */
+  applyPeerUpdate(peer: RoomPeer, update: Uint8Array): 'applied' | 'missing-dependencies' {
     Y.applyUpdate(this.doc, update, peerOrigin(peer))
+    const store = this.doc.store
+    if (store.pendingStructs !== null || store.pendingDs !== null) {
+      store.pendingStructs = null
+      store.pendingDs = null
+      return 'missing-dependencies'
+    }
+    return 'applied'
   }
 
-  /** Applies a client's awareness update. */
-  applyPeerAwareness(peer: RoomPeer, update: Uint8Array): void {
-    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, peerOrigin(peer))
+  /**
+   * Applies a client's awareness update, keeping only entries for client ids
+   * the peer owns (an unowned id is bound to the first peer that sets it),
+   * whose state fits `maxStateBytes`, with `user` stamped from the peer's
+   * identity (unless anonymous). Throws on a malformed update.
+   */
+  applyPeerAwareness(peer: RoomPeer, update: Uint8Array, maxStateBytes: number): { forged: number; tooLarge: number } {
+    const entries = decodeAwarenessUpdate(update)
+    const kept: AwarenessEntry[] = []
+    let forged = 0
+    let tooLarge = 0
+    for (const entry of entries) {
+      const owner = this.awarenessClientOwner.get(entry.clientId)
+      if (owner !== undefined && owner !== peer) {
+        // stock y-websocket clients echo others' states: only count what would change something
+        const clock = this.awareness.meta.get(entry.clientId)?.clock ?? 0
+        if (entry.clock > clock || (entry.clock === clock && entry.state === null && this.awareness.states.has(entry.clientId))) {
+          forged++
+        }
+        continue
+      }
+      if (entry.state !== null && entry.size > maxStateBytes) {
+        tooLarge++
+        continue
+      }
+      if (owner === undefined) {
+        this.awarenessClientOwner.set(entry.clientId, peer)
+        let owned = this.awarenessOwners.get(peer)
+        if (!owned) this.awarenessOwners.set(peer, (owned = new Set()))
+        owned.add(entry.clientId)
+      }
+      if (entry.state !== null && !peer.identity.anonymous) {
+        const { userId, name } = peer.identity
+        entry.state = { ...entry.state, user: { id: userId, name, color: colorForUser(userId) } }
+      }
+      kept.push(entry)
+    }
+    if (kept.length > 0) {
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(kept), peerOrigin(peer))
+    }
+    return { forged, tooLarge }
   }
 
   /** Encoded awareness update with every known state, or null when there is none. */
@@ -139,6 +199,7 @@ export class Room {
 
   private readonly handleUpdate = (update: Uint8Array, origin: unknown): void => {
     const from = isPeerOrigin(origin) ? origin.peer : null
+    this.byteSize += update.byteLength
     for (const peer of this.peers) {
       if (peer !== from) peer.sendUpdate(this, update)
     }
@@ -147,14 +208,14 @@ export class Room {
 
   private readonly handleAwareness = (
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    origin: unknown,
+    _origin: unknown,
   ): void => {
-    if (isPeerOrigin(origin)) {
-      let owned = this.awarenessOwners.get(origin.peer)
-      if (!owned) this.awarenessOwners.set(origin.peer, (owned = new Set()))
-      for (const id of added) owned.add(id)
-      for (const id of updated) owned.add(id)
-      for (const id of removed) owned.delete(id)
+    for (const id of removed) {
+      const owner = this.awarenessClientOwner.get(id)
+      if (owner) {
+        this.awarenessClientOwner.delete(id)
+        this.awarenessOwners.get(owner)?.delete(id)
+      }
     }
     const changed = added.concat(updated, removed)
     if (changed.length === 0) return

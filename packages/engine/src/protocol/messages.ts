@@ -72,6 +72,12 @@ export const MessageType = {
    * lacks) • varUint8Array(durably stored state vector).
    */
   fetched: 26,
+  /**
+   * relay → client, doc "": the connection is authenticated (after a token in
+   * the upgrade request or an `auth` message). Body: varString(userId) •
+   * varString(name) • varUint(token expiry, seconds since epoch; 0 = none).
+   */
+  authenticated: 27,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -297,4 +303,28 @@ export const readFetched = (body: decoding.Decoder): { update: Uint8Array; state
   const update = decoding.readVarUint8Array(body)
   const stateVector = decoding.readVarUint8Array(body)
   return { update, stateVector }
+}
+
+/** Connection-level `auth` message (doc ""): authenticates or refreshes the token. */
+export const encodeAuth = (token: string): Uint8Array => {
+  const encoder = startMessage(MessageType.auth, '')
+  encoding.writeVarString(encoder, token)
+  return encoding.toUint8Array(encoder)
+}
+
+/** `authenticated` message. */
+export const encodeAuthenticated = (userId: string, name: string, expiresAtSeconds: number): Uint8Array => {
+  const encoder = startMessage(MessageType.authenticated, '')
+  encoding.writeVarString(encoder, userId)
+  encoding.writeVarString(encoder, name)
+  encoding.writeVarUint(encoder, expiresAtSeconds)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of an `authenticated` message. */
+export const readAuthenticated = (body: decoding.Decoder): { userId: string; name: string; expiresAt: number | null } => {
+  const userId = decoding.readVarString(body)
+  const name = decoding.readVarString(body)
+  const seconds = decoding.readVarUint(body)
+  return { userId, name, expiresAt: seconds === 0 ? null : seconds * 1000 }
 }

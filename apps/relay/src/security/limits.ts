@@ -1,0 +1,69 @@
+/**
+ * Per-connection and per-doc limits, with their defaults. Every limit is a
+ * relay option and a CLI flag (see docs/security.md).
+ *
+ * @module security/limits
+ */
+
+/** The relay's limits. */
+export interface RelayLimits {
+  /** Largest WebSocket frame, bytes; larger frames close with 1009. */
+  maxPayload: number
+  /** Docs one connection may subscribe to at once. */
+  maxDocsPerConnection: number
+  /** Sustained messages per second per connection (token bucket refill). */
+  messagesPerSecond: number
+  /** Burst of messages per connection (token bucket size). */
+  messageBurst: number
+  /** Sustained awareness messages per second per connection. */
+  awarenessPerSecond: number
+  /** Largest awareness state of one client, bytes of JSON. */
+  maxAwarenessStateBytes: number
+  /** Largest stored size of one doc, bytes; updates beyond it are refused. */
+  maxDocBytes: number
+  /** Messages a connection may send before it authenticated. */
+  maxUnauthenticatedMessages: number
+  /** Time a connection has to authenticate, ms. */
+  authTimeoutMs: number
+  /** Bytes waiting in a socket's send buffer before the peer counts as a slow reader and is disconnected. */
+  maxBufferedBytes: number
+}
+
+/** Defaults of {@link RelayLimits}. */
+export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
+  maxPayload: 1024 * 1024,
+  maxDocsPerConnection: 5000,
+  messagesPerSecond: 2000,
+  messageBurst: 20_000,
+  awarenessPerSecond: 50,
+  maxAwarenessStateBytes: 16 * 1024,
+  maxDocBytes: 64 * 1024 * 1024,
+  maxUnauthenticatedMessages: 16,
+  authTimeoutMs: 10_000,
+  maxBufferedBytes: 16 * 1024 * 1024,
+})
+
+/** A token bucket: `take()` is false once the rate is exceeded. */
+export class TokenBucket {
+  private tokens: number
+  private last: number
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = performance.now.bind(performance),
+  ) {
+    this.tokens = burst
+    this.last = now()
+  }
+
+  /** Takes one token; false when none is left. */
+  take(): boolean {
+    const now = this.now()
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond)
+    this.last = now
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
+}
