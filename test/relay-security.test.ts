@@ -1,0 +1,378 @@
+/**
+ * Relay security against a real in-process relay with HS256 auth: a
+ * permission matrix (roles × messages: zero unauthorized effects, every
+ * refusal explicit), token transport, expiry and refresh, origin allowlist,
+ * awareness ownership and size, limits, and quarantine of updates with
+ * missing dependencies.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import * as syncProtocol from 'y-protocols/sync'
+import {
+  CloseCode,
+  ErrorCode,
+  MessageType,
+  MUX_PATH,
+  encodeAuth,
+  encodeAwareness,
+  encodeFetch,
+  encodeListDocs,
+  encodeSubscribe,
+  startMessage,
+} from '@concord/engine/protocol'
+import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
+import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
+import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
+import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { TEST_SECRET, signToken } from './helpers/tokens.js'
+import { waitFor } from './helpers/relayProcess.js'
+
+let relay: Relay
+let storage: MemoryStorage
+let wsUrl: string
+const DOC = 'acme/T-1'
+
+const storedText = async (doc = DOC): Promise<string> => {
+  const stored = await storage.loadDoc(doc)
+  const d = new Y.Doc()
+  if (stored.checkpoint) Y.applyUpdate(d, stored.checkpoint)
+  for (const u of stored.updates) Y.applyUpdate(d, u)
+  return d.getText('t').toString()
+}
+
+beforeAll(async () => {
+  storage = new MemoryStorage()
+  const seed = new Y.Doc()
+  seed.getText('t').insert(0, 'original')
+  await storage.appendUpdates([{ doc: DOC, updates: [Y.encodeStateAsUpdate(seed)] }])
+  relay = await createRelay({
+    storage,
+    port: 0,
+    processMetrics: false,
+    auth: new JwtAuthenticator({ key: { kind: 'secret', secret: TEST_SECRET } }),
+    allowedOrigins: ['https://app.example.com'],
+    limits: { authTimeoutMs: 400, maxDocsPerConnection: 5, maxAwarenessStateBytes: 1024, maxDocBytes: 64 * 1024 },
+  })
+  wsUrl = relay.url.replace(/^http/, 'ws')
+})
+afterAll(async () => {
+  await relay.close()
+})
+
+/** Opens a mux socket, authenticating in-band when a token is given. */
+const open = async (token: string | null): Promise<RawMuxClient> => {
+  const client = new RawMuxClient(wsUrl)
+  await client.open()
+  if (token) {
+    client.send(encodeAuth(token))
+    await client.waitFor((m) => m.type === MessageType.authenticated || m.type === MessageType.error, 'auth answer')
+  }
+  return client
+}
+
+/** A writer that watches the doc: it must receive nothing from refused messages. */
+const watcher = async () => {
+  const w = await open(await signToken('watcher', { acme: 'write' }))
+  const doc = w.subscribe(DOC)
+  await waitFor(() => doc.getText('t').toString().includes('original'), 'watcher synced')
+  const syncCount = () => w.received.filter((m) => m.type === MessageType.sync).length
+  const awarenessCount = () => w.received.filter((m) => m.type === MessageType.awareness).length
+  return { w, doc, syncCount, awarenessCount }
+}
+
+const editUpdate = (text: string): Uint8Array => {
+  const d = new Y.Doc()
+  d.getText('t').insert(0, text)
+  return Y.encodeStateAsUpdate(d)
+}
+
+const syncMessage = (kind: 'step1' | 'step2' | 'update', update: Uint8Array): Uint8Array => {
+  const encoder = startMessage(MessageType.sync, DOC)
+  if (kind === 'step1') syncProtocol.writeSyncStep1(encoder, new Y.Doc())
+  else if (kind === 'step2') {
+    encoding.writeVarUint(encoder, syncProtocol.messageYjsSyncStep2)
+    encoding.writeVarUint8Array(encoder, update)
+  } else syncProtocol.writeUpdate(encoder, update)
+  return encoding.toUint8Array(encoder)
+}
+
+const awarenessMessage = (clientId: number, state: object): Uint8Array => {
+  const d = new Y.Doc()
+  d.clientID = clientId
+  const a = new awarenessProtocol.Awareness(d)
+  a.setLocalState(state)
+  const update = awarenessProtocol.encodeAwarenessUpdate(a, [clientId])
+  a.destroy()
+  return encodeAwareness(DOC, update)
+}
+
+type Role = 'none' | 'expired' | 'wrong-workspace' | 'read' | 'write'
+type Message = 'sync-step1' | 'sync-step2' | 'update' | 'awareness' | 'custom'
+
+const tokenFor = async (role: Role): Promise<string | null> => {
+  switch (role) {
+    case 'none':
+      return null
+    case 'expired':
+      return signToken('eve', { acme: 'write' }, { expiresIn: -120 })
+    case 'wrong-workspace':
+      return signToken('mallory', { globex: 'write' })
+    case 'read':
+      return signToken('rita', { acme: 'read' })
+    case 'write':
+      return signToken('walt', { acme: 'write' })
+  }
+}
+
+describe('permission matrix', () => {
+  const roles: Role[] = ['none', 'expired', 'wrong-workspace', 'read', 'write']
+  const messages: Message[] = ['sync-step1', 'sync-step2', 'update', 'awareness', 'custom']
+  for (const role of roles) {
+    for (const message of messages) {
+      it(`${role} × ${message}`, async () => {
+        const { w, syncCount, awarenessCount } = await watcher()
+        const syncBefore = syncCount()
+        const awarenessBefore = awarenessCount()
+        const textBefore = await storedText()
+        const client = await open(await tokenFor(role))
+        const marker = `${role}-${message}`
+        client.send(encodeSubscribe(DOC))
+        switch (message) {
+          case 'sync-step1':
+            client.send(syncMessage('step1', new Uint8Array()))
+            break
+          case 'sync-step2':
+            client.send(syncMessage('step2', editUpdate(marker)))
+            break
+          case 'update':
+            client.send(syncMessage('update', editUpdate(marker)))
+            break
+          case 'awareness':
+            client.send(awarenessMessage(4242 + roles.indexOf(role) * 10 + messages.indexOf(message), { cursor: marker }))
+            break
+          case 'custom':
+            client.send(encodeListDocs('acme/', 1))
+            client.send(encodeFetch(DOC, Y.encodeStateVector(new Y.Doc())))
+            break
+        }
+        const allowed = role === 'write' || (role === 'read' && (message === 'sync-step1' || message === 'awareness' || message === 'custom'))
+        if (role === 'none' || role === 'expired') {
+          // unauthenticated: the relay refuses explicitly and closes with 1008
+          const closed = await client.waitClosed()
+          expect(closed.code).toBe(CloseCode.policyViolation)
+          expect(client.received.some((m) => m.error?.code === ErrorCode.unauthorized)).toBe(true)
+        } else if (!allowed) {
+          const error = await client.waitFor((m) => m.error?.code === ErrorCode.permissionDenied, 'permission error')
+          expect(error.error!.reason.length).toBeGreaterThan(5)
+        } else {
+          if (message === 'sync-step1') {
+            await client.waitFor((m) => m.type === MessageType.sync, 'step 2 with the doc')
+          } else if (message === 'custom') {
+            await client.waitFor((m) => m.type === MessageType.docList, 'doc list')
+            await client.waitFor((m) => m.type === MessageType.fetched, 'fetched')
+          } else if (message === 'awareness') {
+            await waitFor(() => awarenessCount() > awarenessBefore, 'watcher sees awareness')
+          } else {
+            await waitFor(() => syncCount() > syncBefore, 'watcher sees the update')
+          }
+        }
+        // round-trip so everything the relay would do has happened
+        await new Promise((r) => setTimeout(r, 50))
+        const writes = message === 'sync-step2' || message === 'update'
+        if (writes && role === 'write') {
+          expect(await storedTextEventually(marker)).toContain(marker)
+        } else {
+          expect(await storedText()).toBe(textBefore)
+          expect(syncCount()).toBe(syncBefore)
+        }
+        if (message === 'awareness' && !allowed) expect(awarenessCount()).toBe(awarenessBefore)
+        client.close()
+        w.close()
+      })
+    }
+  }
+})
+
+const storedTextEventually = async (marker: string): Promise<string> => {
+  for (let i = 0; i < 100; i++) {
+    const text = await storedText()
+    if (text.includes(marker)) return text
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return storedText()
+}
+
+describe('tokens', () => {
+  it('accepts a token in the query, in Sec-WebSocket-Protocol, and in-band', async () => {
+    const token = await signToken('walt', { acme: 'write' }, { name: 'Walt' })
+    const q = new WebSocket(`${wsUrl}${MUX_PATH}?token=${token}`)
+    await new Promise((resolve, reject) => {
+      q.once('open', resolve)
+      q.once('error', reject)
+    })
+    q.close()
+    const h = new WebSocket(`${wsUrl}${MUX_PATH}`, ['concord.v1', `concord.token.${token}`])
+    await new Promise((resolve, reject) => {
+      h.once('open', resolve)
+      h.once('error', reject)
+    })
+    expect(h.protocol).toBe('concord.v1')
+    h.close()
+    const inBand = await open(token)
+    expect(inBand.received.some((m) => m.type === MessageType.authenticated)).toBe(true)
+    inBand.close()
+  })
+
+  it('refuses a bad token at the upgrade with 401, and y-websocket paths need one', async () => {
+    const status = (url: string) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(url)
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+        ws.once('open', () => {
+          ws.close()
+          resolve(101)
+        })
+        ws.once('error', () => undefined)
+      })
+    const forged = await signToken('walt', { acme: 'write' }, { secret: 'another-secret-that-is-long-enough-12345' })
+    expect(await status(`${wsUrl}${MUX_PATH}?token=${forged}`)).toBe(401)
+    expect(await status(`${wsUrl}${MUX_PATH}?token=${await signToken('e', { acme: 'write' }, { expiresIn: -60 })}`)).toBe(401)
+    expect(await status(`${wsUrl}/${DOC}`)).toBe(401)
+    expect(await status(`${wsUrl}/${DOC}?token=${await signToken('m', { globex: 'write' })}`)).toBe(403)
+    expect(await status(`${wsUrl}/${DOC}?token=${await signToken('r', { acme: 'read' })}`)).toBe(101)
+  })
+
+  it('closes a connection when its token expires, unless it was refreshed in-band', async () => {
+    const short = await signToken('walt', { acme: 'write' }, { expiresIn: 1 })
+    const closing = await open(short)
+    const refreshed = await open(short)
+    refreshed.send(encodeAuth(await signToken('walt', { acme: 'write' }, { expiresIn: 3600 })))
+    await refreshed.waitFor((m) => m.type === MessageType.authenticated && refreshed.received.filter((x) => x.type === MessageType.authenticated).length === 2, 'second authenticated')
+    const closed = await closing.waitClosed(10_000)
+    expect(closed.code).toBe(CloseCode.policyViolation)
+    expect(closed.reason).toMatch(/expired/)
+    expect(refreshed.closeEvent).toBeNull()
+    // a refresh for another user is refused
+    refreshed.send(encodeAuth(await signToken('mallory', { acme: 'write' })))
+    expect((await refreshed.waitClosed()).code).toBe(CloseCode.policyViolation)
+  })
+
+  it('a refresh that drops a workspace unsubscribes its docs', async () => {
+    const client = await open(await signToken('walt', { acme: 'write', globex: 'write' }))
+    client.subscribe(DOC)
+    await client.waitFor((m) => m.type === MessageType.ack, 'ack')
+    client.send(encodeAuth(await signToken('walt', { globex: 'write' })))
+    const error = await client.waitFor((m) => m.error?.code === ErrorCode.permissionDenied, 'revoked')
+    expect(error.doc).toBe(DOC)
+    client.close()
+  })
+})
+
+describe('origin allowlist', () => {
+  it('refuses WebSockets from origins not on the list, admits listed and non-browser clients', async () => {
+    const token = await signToken('walt', { acme: 'write' })
+    const status = (origin?: string) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(`${wsUrl}${MUX_PATH}?token=${token}`, { headers: origin ? { origin } : {} })
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+        ws.once('open', () => {
+          ws.close()
+          resolve(101)
+        })
+        ws.once('error', () => undefined)
+      })
+    expect(await status('https://evil.example.com')).toBe(403)
+    expect(await status('https://app.example.com')).toBe(101)
+    expect(await status()).toBe(101)
+  })
+})
+
+describe('awareness', () => {
+  it('a connection cannot set, change or remove another connection’s awareness client ids', async () => {
+    const alice = await open(await signToken('alice', { acme: 'write' }, { name: 'Alice' }))
+    const mallory = await open(await signToken('mallory', { acme: 'write' }, { name: 'Mallory' }))
+    const observer = await open(await signToken('olga', { acme: 'read' }))
+    for (const c of [alice, mallory, observer]) c.subscribe(DOC)
+    alice.send(awarenessMessage(1001, { cursor: 'title', user: { id: 'bob', name: 'Claims to be Bob' } }))
+    await waitFor(() => relay.rooms.peek(DOC)?.awareness.getStates().has(1001) ?? false, 'alice state')
+    const room = relay.rooms.peek(DOC)!
+    // identity fields are stamped from the token
+    expect(room.awareness.getStates().get(1001)?.user).toMatchObject({ id: 'alice', name: 'Alice' })
+    // mallory tries to overwrite and to remove alice's client id
+    const d = new Y.Doc()
+    d.clientID = 1001
+    const forged = new awarenessProtocol.Awareness(d)
+    forged.setLocalState({ cursor: 'hijacked' })
+    forged.setLocalState({ cursor: 'hijacked-again' })
+    forged.setLocalState({ cursor: 'hijacked-3' })
+    mallory.send(encodeAwareness(DOC, awarenessProtocol.encodeAwarenessUpdate(forged, [1001])))
+    forged.setLocalState(null)
+    mallory.send(encodeAwareness(DOC, awarenessProtocol.encodeAwarenessUpdate(forged, [1001])))
+    forged.destroy()
+    await new Promise((r) => setTimeout(r, 100))
+    expect(room.awareness.getStates().get(1001)?.cursor).toBe('title')
+    expect(await relay.metrics.render()).toMatch(/concord_refusals_total\{reason="forged-awareness"\} [1-9]/)
+    // oversize states are refused explicitly
+    alice.send(awarenessMessage(1002, { blob: 'x'.repeat(5000) }))
+    const error = await alice.waitFor((m) => m.error?.code === ErrorCode.tooLarge, 'too large')
+    expect(error.error!.reason).toMatch(/awareness/)
+    expect(room.awareness.getStates().has(1002)).toBe(false)
+    for (const c of [alice, mallory, observer]) c.close()
+  })
+})
+
+describe('limits', () => {
+  it('caps docs per connection with an explicit error', async () => {
+    const client = await open(await signToken('walt', { acme: 'write' }))
+    for (let i = 0; i < 6; i++) client.subscribe(`acme/cap-${i}`)
+    const error = await client.waitFor((m) => m.error?.code === ErrorCode.limitExceeded, 'limit error')
+    expect(error.doc).toBe('acme/cap-5')
+    client.close()
+  })
+
+  it('refuses updates that would grow a doc past the size cap and keeps the doc', async () => {
+    const client = await open(await signToken('walt', { acme: 'write' }))
+    const doc = client.subscribe('acme/big')
+    await client.waitFor((m) => m.type === MessageType.ack, 'ack')
+    const before = Y.encodeStateVector(doc)
+    doc.getText('t').insert(0, 'y'.repeat(70 * 1024))
+    client.sendUpdate('acme/big', Y.encodeStateAsUpdate(doc, before))
+    const error = await client.waitFor((m) => m.error?.code === ErrorCode.tooLarge, 'too large')
+    expect(error.doc).toBe('acme/big')
+    expect(relay.rooms.peek('acme/big')!.doc.getText('t').length).toBe(0)
+    client.close()
+  })
+
+  it('closes unauthenticated connections that send too much before authenticating', async () => {
+    const client = await open(null)
+    for (let i = 0; i < 40; i++) client.send(encodeSubscribe(`acme/x${i}`))
+    expect((await client.waitClosed()).code).toBe(CloseCode.policyViolation)
+  })
+})
+
+describe('missing dependencies', () => {
+  it('an update whose dependencies the relay lacks is not applied, stored or acked, and the client is asked to resync', async () => {
+    const client = await open(await signToken('walt', { acme: 'write' }))
+    const doc = client.subscribe('acme/deps')
+    await client.waitFor((m) => m.type === MessageType.ack, 'ack')
+    const author = new Y.Doc()
+    author.getText('t').insert(0, 'first')
+    const sv = Y.encodeStateVector(author)
+    author.getText('t').insert(5, ' second')
+    const onlySecond = Y.encodeStateAsUpdate(author, sv)
+    const stepsBefore = client.received.filter((m) => m.type === MessageType.sync).length
+    client.sendUpdate('acme/deps', onlySecond)
+    const error = await client.waitFor((m) => m.error?.code === ErrorCode.invalidUpdate && m.doc === 'acme/deps', 'refusal')
+    expect(error.error!.reason).toMatch(/depends on changes/)
+    await waitFor(() => client.received.filter((m) => m.type === MessageType.sync).length > stepsBefore, 'resync request')
+    const room = relay.rooms.peek('acme/deps')!
+    expect(room.doc.getText('t').toString()).toBe('')
+    expect(room.doc.store.pendingStructs).toBeNull()
+    expect(client.received.some((m) => m.type === MessageType.ack && covers(m.ack, author))).toBe(false)
+    void doc
+    client.close()
+  })
+})
