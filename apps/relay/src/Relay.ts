@@ -98,7 +98,10 @@ class RelayServer implements Relay {
   constructor(private readonly options: RelayOptions) {
     this.storage = options.storage
     this.auth = options.auth ?? new NoAuthenticator()
-    this.limits = { ...DEFAULT_LIMITS, ...options.limits }
+    this.limits = { ...DEFAULT_LIMITS }
+    for (const [key, value] of Object.entries(options.limits ?? {}) as Array<[keyof RelayLimits, number | undefined]>) {
+      if (value !== undefined) this.limits[key] = value
+    }
     this.allowedOrigins = options.allowedOrigins?.length ? new Set(options.allowedOrigins) : null
     this.log = options.logger ?? silentLogger()
     this.metrics = new RelayMetrics({ collectDefault: options.processMetrics ?? true })

@@ -38,6 +38,7 @@ import {
   encodeAck,
   encodeAwareness,
   encodeDocList,
+  encodeAuthenticated,
   encodeError,
   encodeFetched,
   encodeHello,
@@ -122,6 +123,8 @@ export class RelayConnection {
 export class FakeRelay {
   readonly connections = new Set<RelayConnection>()
   readonly received: ReceivedMessage[] = []
+  /** Tokens received in \`auth\` messages, in order. Tokens starting with "bad" are refused. */
+  readonly tokens: string[] = []
   /** Refuse new sockets (they error and close without opening) while false. */
   accepting = true
   /** Ignore every incoming message without answering (a hung relay) while true. */
@@ -297,6 +300,18 @@ export class FakeRelay {
       case MessageType.ping:
         connection.send(encodePong())
         return
+      case MessageType.auth:
+        if (name === '') {
+          const token = decoding.readVarString(body)
+          this.tokens.push(token)
+          if (token.startsWith('bad')) {
+            connection.send(encodeError('', ErrorCode.unauthorized, 'token signature is not valid'))
+          } else {
+            connection.send(encodeAuthenticated(`user-of-${token}`, token, Math.floor(Date.now() / 1000) + 3600))
+          }
+          return
+        }
+        break
       case MessageType.subscribe:
         return this.subscribe(connection, name)
       case MessageType.unsubscribe:

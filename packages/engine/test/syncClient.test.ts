@@ -101,12 +101,32 @@ describe('connection status', () => {
     expect(relay.socketsCreated).toBe(2)
   })
 
-  test('the socket URL is the multiplexed endpoint with the token', async () => {
+  test('the token goes in-band as the first message, never in the URL; docs subscribe after authenticated', async () => {
     const relay = h.relay()
     const client = h.client(relay, { url: 'https://sync.example.com/base/', token: 'a b&c' })
     expect(client.url).toBe('wss://sync.example.com/base/.concord/v1')
-    expect(relay.sockets[0]!.url).toBe('wss://sync.example.com/base/.concord/v1?token=a+b%26c')
-    expect(new URL(relay.sockets[0]!.url).searchParams.get('token')).toBe('a b&c')
+    expect(relay.sockets[0]!.url).toBe('wss://sync.example.com/base/.concord/v1')
+    client.open('acme/T-1')
+    await relay.settle()
+    expect(relay.tokens).toEqual(['a b&c'])
+    const types = relay.received.map((m) => m.type)
+    expect(types.indexOf(MessageType.auth)).toBeLessThan(types.indexOf(MessageType.subscribe))
+    expect(client.identity).toMatchObject({ userId: 'user-of-a b&c' })
+    expect(client.status).toBe('online')
+  })
+
+  test('a token provider is asked for every socket; a refused token halts until setToken()', async () => {
+    const relay = h.relay()
+    let n = 0
+    const client = h.client(relay, { token: async () => (n++ === 0 ? 'bad-token' : `good-${n}`) })
+    await relay.settle()
+    expect(client.status).not.toBe('online')
+    const created = relay.socketsCreated
+    client.setToken(async () => 'good-later')
+    await relay.settle()
+    expect(relay.socketsCreated).toBe(created + 1)
+    expect(client.status).toBe('online')
+    expect(relay.tokens).toEqual(['bad-token', 'good-later'])
   })
 })
 

@@ -40,8 +40,10 @@ import {
   MessageType,
   PROTOCOL_VERSION,
   decodeMessage,
+  encodeAuth,
   encodePing,
   MAX_LIST_LIMIT,
+  readAuthenticated,
   readError,
   readHello,
   validateDocName,
@@ -77,8 +79,14 @@ export interface SyncClientOptions {
    * In Node 20 pass `WebSocket` from the `ws` package.
    */
   WebSocket?: WebSocketConstructor
-  /** Access token, sent as query parameter `token` of the socket URL. */
-  token?: string
+  /**
+   * Access token (a JWT, see docs/security.md), or a function returning one.
+   * It is sent in-band as the first message on every socket (never in the
+   * URL); docs subscribe once the relay answered `authenticated`. A function
+   * is called again for every new socket and shortly before the token
+   * expires, so long sessions refresh without dropping the connection.
+   */
+  token?: string | (() => string | Promise<string>)
   /** The local user, put into the awareness state field `user` of every doc opened afterwards. */
   user?: UserInfo
   /** Reconnect backoff: `minDelay` 250, `maxDelay` 10 000, `factor` 2 by default. */
@@ -128,6 +136,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   private pingTimer: ReturnType<typeof setInterval> | null = null
   private relayInfo: { protocolVersion: number; relayVersion: string } | null = null
   private readonly requests = new RelayRequests((data) => this.send(data))
+  private token: string | (() => string | Promise<string>) | null
+  private identityInfo: { userId: string; name: string; expiresAt: number | null } | null = null
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null
 
   /**
    * Creates the client and starts connecting at once.
@@ -137,7 +148,8 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   constructor(options: SyncClientOptions) {
     super()
     this.url = relayUrl(options.url)
-    this.socketUrl = relayUrl(options.url, options.token)
+    this.socketUrl = relayUrl(options.url)
+    this.token = options.token ?? null
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     if (WebSocketImpl === undefined) {
       throw new Error(
@@ -317,6 +329,8 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     this.handles.clear()
     this.requests.rejectAll(reason)
     this.clearTimer('reconnect')
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer)
+    this.refreshTimer = null
     this.dropSocket()
     this.setStatus(ConnectionStatus.offline)
   }
@@ -455,15 +469,17 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
           ])
         }
         if (this.handshakeDone) return
-        this.handshakeDone = true
-        this.backoff.reset()
-        this.setStatus(ConnectionStatus.online)
-        this.pingTimer = setInterval(() => this.send(encodePing()), this.pingInterval)
-        for (const handle of this.handles.values()) {
-          if (!this.handshakeDone) break // the socket failed while subscribing; the next hello starts over
-          handle.connect()
+        if (this.token !== null) {
+          void this.sendToken()
+          return // the handshake completes on `authenticated`
         }
-        if (this.handshakeDone) this.requests.connected()
+        this.completeHandshake()
+        return
+      }
+      case MessageType.authenticated: {
+        this.identityInfo = readAuthenticated(body)
+        this.scheduleRefresh()
+        if (!this.handshakeDone) this.completeHandshake()
         return
       }
       case MessageType.pong:
@@ -473,13 +489,72 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
         const error = new SyncError('', code, reason)
         this.emit('error', [error])
         if (error.permanent) {
-          // e.g. unauthorized: the same socket URL would be refused again. Wait for `reconnect()`.
+          // e.g. unauthorized: the same token would be refused again. Wait for `reconnect()` / `setToken()`.
           this.halted = true
           this.socketLost()
         }
         return
       }
     }
+  }
+
+  /** The relay answered (and accepted the token, if any): go online and subscribe every open doc. */
+  private completeHandshake(): void {
+    this.handshakeDone = true
+    this.backoff.reset()
+    this.setStatus(ConnectionStatus.online)
+    this.pingTimer = setInterval(() => this.send(encodePing()), this.pingInterval)
+    for (const handle of this.handles.values()) {
+      if (!this.handshakeDone) break // the socket failed while subscribing; the next hello starts over
+      handle.connect()
+    }
+    if (this.handshakeDone) this.requests.connected()
+  }
+
+  /** Resolves the token (calling the provider if there is one) and sends it in-band. */
+  private async sendToken(): Promise<void> {
+    const source = this.token
+    if (source === null) return
+    const ws = this.ws
+    let token: string
+    try {
+      token = typeof source === 'function' ? await source() : source
+    } catch (error) {
+      this.emit('error', [new SyncError('', ErrorCode.unauthorized, `the token provider failed: ${describe(error)}`)])
+      this.halted = true
+      this.socketLost()
+      return
+    }
+    if (this.ws === ws && ws !== null) this.send(encodeAuth(token))
+  }
+
+  /** With a token provider, fetches and sends a fresh token a minute before the current one expires. */
+  private scheduleRefresh(): void {
+    if (this.refreshTimer !== null) clearTimeout(this.refreshTimer)
+    this.refreshTimer = null
+    const expiresAt = this.identityInfo?.expiresAt ?? null
+    if (typeof this.token !== 'function' || expiresAt === null) return
+    const delay = Math.max(5_000, expiresAt - Date.now() - 60_000)
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null
+      if (this.handshakeDone) void this.sendToken()
+    }, Math.min(delay, 2 ** 31 - 1))
+  }
+
+  /**
+   * Replaces the token. While online it is sent at once (a refresh: it must
+   * be for the same user); after a permanent auth error it reconnects.
+   */
+  setToken(token: string | (() => string | Promise<string>)): void {
+    if (this.closed) return
+    this.token = token
+    if (this.halted) this.reconnect()
+    else if (this.handshakeDone) void this.sendToken()
+  }
+
+  /** The user the relay authenticated on the current socket (null without auth or before it answered). */
+  get identity(): { userId: string; name: string; expiresAt: number | null } | null {
+    return this.identityInfo
   }
 
   /** Reconnects when nothing arrived for `timeout` ms; re-arms itself for the remaining time otherwise. */
