@@ -353,6 +353,41 @@ describe('limits', () => {
   })
 })
 
+describe('slow readers', () => {
+  it('a peer that stops reading is disconnected instead of growing relay memory', async () => {
+    const slowRelay = await createRelay({
+      storage: new MemoryStorage(),
+      port: 0,
+      processMetrics: false,
+      limits: { maxBufferedBytes: 256 * 1024, messagesPerSecond: 100_000, messageBurst: 100_000 },
+    })
+    try {
+      const url = slowRelay.url.replace(/^http/, 'ws')
+      const slow = new RawMuxClient(url)
+      await slow.open()
+      slow.subscribe('acme/firehose')
+      await slow.waitFor((m) => m.type === MessageType.ack, 'ack')
+      ;(slow.ws as unknown as { _socket: import('node:net').Socket })._socket.pause()
+      const writer = new RawMuxClient(url)
+      await writer.open()
+      const doc = writer.subscribe('acme/firehose')
+      await writer.waitFor((m) => m.type === MessageType.ack, 'writer ack')
+      for (let i = 0; i < 400 && slowRelay.connectionCount > 1; i++) {
+        const before = Y.encodeStateVector(doc)
+        doc.getText('t').insert(0, 'z'.repeat(64 * 1024))
+        writer.sendUpdate('acme/firehose', Y.encodeStateAsUpdate(doc, before))
+        await new Promise((r) => setTimeout(r, 2))
+      }
+      await waitFor(() => slowRelay.connectionCount === 1, 'slow reader disconnected')
+      expect(await slowRelay.metrics.render()).toMatch(/concord_refusals_total\{reason="slow-reader"\} 1/)
+      expect(writer.closeEvent).toBeNull()
+      writer.close()
+    } finally {
+      await slowRelay.close()
+    }
+  })
+})
+
 describe('missing dependencies', () => {
   it('an update whose dependencies the relay lacks is not applied, stored or acked, and the client is asked to resync', async () => {
     const client = await open(await signToken('walt', { acme: 'write' }))
