@@ -17,6 +17,68 @@ export type { BackoffOptions } from './sync/backoff.js'
 export type { WebSocketLike, WebSocketConstructor } from './sync/socket.js'
 export { META_MAP_NAME, DELETE_MARKER_ORIGIN } from './sync/PendingTracker.js'
 
+// Records: schemas, typed record docs, the offline-first store.
+export { RecordStore } from './records/RecordStore.js'
+export type {
+  RecordStoreOptions,
+  RecordStoreEvents,
+  StorageErrorEvent,
+  UnsyncedRecord,
+  SignOutResult,
+  PullOptions,
+  PullResult,
+} from './records/RecordStore.js'
+export { RecordHandle, RECORD_WRITE_ORIGIN } from './records/RecordHandle.js'
+export type { RecordHandleEvents } from './records/RecordHandle.js'
+export { STORAGE_ORIGIN, FETCH_ORIGIN, UPDATED_AT_ORIGIN } from './records/OpenRecord.js'
+export type { ChangeSource } from './records/OpenRecord.js'
+export {
+  FieldKind,
+  field,
+  defineSchema,
+  projectSchema,
+  ticketSchema,
+  newRecordId,
+  recordIdSchema,
+  SchemaRegistry,
+} from './records/schema.js'
+export type {
+  FieldSpec,
+  TextFieldSpec,
+  ScalarFieldSpec,
+  ListFieldSpec,
+  FieldValue,
+  FieldValues,
+  RecordSchema,
+  TicketFields,
+  ProjectFields,
+} from './records/schema.js'
+export {
+  RecordValidationError,
+  RECORD_MAP,
+  FIELDS_MAP,
+  TEXT_PREFIX,
+  LIST_PREFIX,
+  readRecord,
+} from './records/recordDoc.js'
+export type { RecordSnapshot, ValidationProblem } from './records/recordDoc.js'
+
+// Local storage: the port and its adapters.
+export { IndexedDbStorage, databasePrefix, recordDatabaseName, catalogDatabaseName } from './persistence/IndexedDbStorage.js'
+export type { IndexedDbStorageOptions } from './persistence/IndexedDbStorage.js'
+export { MemoryStorage } from './persistence/MemoryStorage.js'
+export { StorageError, StorageFailure } from './persistence/Storage.js'
+export type { StorageBackend, RecordStorage, CatalogStorage, StoredRecord, RecordMeta } from './persistence/Storage.js'
+
+// Catalog.
+export { Catalog } from './catalog/Catalog.js'
+export type { CatalogQuery, CatalogPage, CatalogEvents } from './catalog/Catalog.js'
+export type { CatalogEntry } from './catalog/CatalogEntry.js'
+
+// Tabs.
+export { TAB_ORIGIN } from './tabs/TabChannel.js'
+export type { BroadcastChannelConstructor } from './tabs/TabChannel.js'
+
 /** The wire protocol (message types, codes, encoders, state-vector arithmetic); also at `@concord/engine/protocol`. */
 export * as protocol from './protocol/index.js'
 export {

@@ -62,6 +62,14 @@ export interface OpenDocOptions {
    * Default: nothing acked, i.e. the whole local doc counts as pending.
    */
   ackedStateVector?: Uint8Array
+  /**
+   * Transaction origins whose updates are not sent to the relay as they
+   * happen, because something else sends them: e.g. updates another tab of
+   * the same user made (that tab sends its own edits). They still count as
+   * pending, and they still go out in the state-vector exchange after every
+   * (re)subscribe and with {@link DocHandle.resendPending}.
+   */
+  skipSendOrigins?: Iterable<unknown>
 }
 
 /** Events of a {@link DocHandle}. */
@@ -125,6 +133,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
 
   private readonly host: DocHandleHost
   private readonly ownsDoc: boolean
+  private readonly skipSendOrigins: ReadonlySet<unknown>
   private readonly tracker: PendingTracker
   private resolveSynced!: () => void
   private rejectSynced!: (error: Error) => void
@@ -144,6 +153,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.host = host
     this.name = name
     this.ownsDoc = options.doc === undefined
+    this.skipSendOrigins = new Set(options.skipSendOrigins ?? [])
     this.doc = options.doc ?? new Y.Doc()
     this.awareness = new awarenessProtocol.Awareness(this.doc)
     if (user !== undefined) this.awareness.setLocalStateField('user', { ...user })
@@ -206,6 +216,21 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (this.pending === 0) return Promise.resolve()
     if (this.parked && this.lastError !== null) return Promise.reject(this.lastError)
     return new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }))
+  }
+
+  /**
+   * Sends everything the acked state vector does not cover as one update
+   * (when subscribed and something is pending). Yjs updates are idempotent,
+   * so this is always safe; use it when changes made elsewhere (another tab
+   * that closed before sending) must go out without waiting for a reconnect.
+   * Returns whether something was sent.
+   */
+  resendPending(): boolean {
+    if (this.closedFlag || !this.subscribed || this.pending === 0) return false
+    const message = startMessage(MessageType.sync, this.name)
+    syncProtocol.writeUpdate(message, Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(new Map(this.ackedStateVector))))
+    this.host.send(encoding.toUint8Array(message))
+    return true
   }
 
   /**
@@ -398,12 +423,13 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
 
   /**
    * Every update not applied from the relay goes out at once while
-   * subscribed (local edits, delete markers, updates loaded from IndexedDB
-   * or another tab: duplicates are harmless, Yjs updates are idempotent).
+   * subscribed (local edits, delete markers, updates loaded from IndexedDB:
+   * duplicates are harmless, Yjs updates are idempotent), except updates
+   * whose origin is in `skipSendOrigins`.
    * Otherwise it waits in the doc for the next sync exchange.
    */
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === this.host.origin || !this.subscribed) return
+    if (origin === this.host.origin || !this.subscribed || this.skipSendOrigins.has(origin)) return
     const message = startMessage(MessageType.sync, this.name)
     syncProtocol.writeUpdate(message, update)
     this.host.send(encoding.toUint8Array(message))

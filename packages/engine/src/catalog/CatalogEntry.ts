@@ -1,0 +1,30 @@
+/**
+ * One line of the local catalog: what a list view needs of a record, kept
+ * without opening the record's own database.
+ *
+ * @module catalog/CatalogEntry
+ */
+
+/** A record as the catalog knows it. */
+export interface CatalogEntry {
+  /** Record id. */
+  id: string
+  /** Record type, or null when unknown (e.g. listed by the relay, not fetched yet). */
+  type: string | null
+  /** The title field's text (first 200 characters). */
+  title: string
+  /** The schema's catalog fields (e.g. status, priority, assignee). */
+  fields: Record<string, unknown>
+  createdAt: number | null
+  updatedAt: number | null
+  archived: boolean
+  deleted: boolean
+  /** Clock ticks of the record not durably stored on the relay. */
+  pending: number
+  /** Fields with such changes. */
+  pendingFields: string[]
+  /** Encoded local state vector of the record doc (what this device holds). */
+  stateVector: Uint8Array
+  /** Whether the record's content is stored on this device (false: only listed, not fetched yet). */
+  local: boolean
+}

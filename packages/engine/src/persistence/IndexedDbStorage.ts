@@ -1,0 +1,301 @@
+/**
+ * IndexedDB storage of a user's records in one workspace.
+ *
+ * Each record is its own database in **y-indexeddb's format** — object stores
+ * `updates` (auto-increment keys, one Yjs update per row) and `custom` — so
+ * `new IndexeddbPersistence(name, doc)` from y-indexeddb opens the same data.
+ * What this adapter adds to y-indexeddb:
+ *
+ * - every write resolves when its transaction **completed** (durability
+ *   `strict`), which is what "saved on this device" is based on; y-indexeddb
+ *   fires and forgets;
+ * - the acked state vector and pending-field notes are written in the same
+ *   transaction as the updates they belong to (keys `concord:acked` and
+ *   `concord:fieldClocks` of `custom`);
+ * - loading appends nothing (y-indexeddb adds a full-state row on every
+ *   load), and `compact` replaces the log by one row atomically;
+ * - failures reject with a classified {@link StorageError} instead of
+ *   throwing inside Yjs observers or leaving unhandled rejections;
+ * - a connection closes itself on `versionchange`, so another tab can delete
+ *   the database at sign-out.
+ *
+ * Database names are partitioned by user and workspace:
+ *
+ *     concord/<userId>/<workspaceId>/record/<recordId>
+ *     concord/<userId>/<workspaceId>/catalog
+ *
+ * (user and workspace ids are URI-encoded.)
+ *
+ * @example
+ *   const storage = new IndexedDbStorage({ userId: 'u1', workspaceId: 'acme' })
+ *   const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', storage })
+ *
+ * @module persistence/IndexedDbStorage
+ */
+import type { CatalogEntry } from '../catalog/CatalogEntry.js'
+import type { FieldClocks } from '../records/FieldPending.js'
+import { deleteDatabase, openDatabase, transact } from './idb.js'
+import {
+  StorageError,
+  StorageFailure,
+  classifyStorageError,
+  type CatalogStorage,
+  type RecordMeta,
+  type RecordStorage,
+  type StorageBackend,
+  type StoredRecord,
+} from './Storage.js'
+
+/** y-indexeddb's store of updates. */
+export const UPDATES_STORE = 'updates'
+/** y-indexeddb's store of custom key/values. */
+export const CUSTOM_STORE = 'custom'
+/** Key of the acked state vector in the `custom` store. */
+export const ACKED_KEY = 'concord:acked'
+/** Key of the pending-field notes in the `custom` store. */
+export const FIELD_CLOCKS_KEY = 'concord:fieldClocks'
+/** Object store of the catalog database. */
+export const CATALOG_STORE = 'records'
+
+/** Options of {@link IndexedDbStorage}. */
+export interface IndexedDbStorageOptions {
+  userId: string
+  workspaceId: string
+  /**
+   * The IndexedDB factory. Default `globalThis.indexedDB` (pass
+   * fake-indexeddb's in Node tests); `null` means "no IndexedDB".
+   */
+  indexedDB?: IDBFactory | null
+}
+
+/** Prefix of every database of a user in a workspace. */
+export const databasePrefix = (userId: string, workspaceId: string): string =>
+  `concord/${encodeURIComponent(userId)}/${encodeURIComponent(workspaceId)}/`
+
+/** Name of a record's database. */
+export const recordDatabaseName = (userId: string, workspaceId: string, recordId: string): string =>
+  `${databasePrefix(userId, workspaceId)}record/${recordId}`
+
+/** Name of the catalog database. */
+export const catalogDatabaseName = (userId: string, workspaceId: string): string =>
+  `${databasePrefix(userId, workspaceId)}catalog`
+
+/** IndexedDB adapter of the storage port. */
+export class IndexedDbStorage implements StorageBackend {
+  readonly kind = 'indexeddb'
+  readonly prefix: string
+  private readonly factory: IDBFactory | undefined
+  private readonly userId: string
+  private readonly workspaceId: string
+  private readonly open = new Set<{ close(): void }>()
+
+  constructor(options: IndexedDbStorageOptions) {
+    this.userId = options.userId
+    this.workspaceId = options.workspaceId
+    this.prefix = databasePrefix(options.userId, options.workspaceId)
+    this.factory =
+      options.indexedDB === null ? undefined : (options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB)
+  }
+
+  async openRecord(recordId: string): Promise<RecordStorage> {
+    const name = recordDatabaseName(this.userId, this.workspaceId, recordId)
+    const db = await openDatabase(this.factory, name, undefined, (db) => {
+      if (!db.objectStoreNames.contains(UPDATES_STORE)) db.createObjectStore(UPDATES_STORE, { autoIncrement: true })
+      if (!db.objectStoreNames.contains(CUSTOM_STORE)) db.createObjectStore(CUSTOM_STORE)
+    })
+    const storage = new IdbRecordStorage(db, name, () => this.open.delete(storage))
+    this.open.add(storage)
+    return storage
+  }
+
+  async openCatalog(): Promise<CatalogStorage> {
+    const name = catalogDatabaseName(this.userId, this.workspaceId)
+    const db = await openDatabase(this.factory, name, 1, (db) => {
+      if (!db.objectStoreNames.contains(CATALOG_STORE)) {
+        const store = db.createObjectStore(CATALOG_STORE, { keyPath: 'id' })
+        store.createIndex('updatedAt', 'updatedAt')
+      }
+    })
+    const storage = new IdbCatalogStorage(db, name, () => this.open.delete(storage))
+    this.open.add(storage)
+    return storage
+  }
+
+  async wipe(recordIds: readonly string[]): Promise<void> {
+    for (const storage of [...this.open]) storage.close()
+    const names = new Set(recordIds.map((id) => recordDatabaseName(this.userId, this.workspaceId, id)))
+    names.add(catalogDatabaseName(this.userId, this.workspaceId))
+    const factory = this.factory as (IDBFactory & { databases?: () => Promise<Array<{ name?: string }>> }) | undefined
+    if (typeof factory?.databases === 'function') {
+      try {
+        for (const info of await factory.databases()) {
+          if (info.name?.startsWith(this.prefix)) names.add(info.name)
+        }
+      } catch {
+        // Listing is a bonus; the catalog's ids are the main source.
+      }
+    }
+    const failures: unknown[] = []
+    await Promise.all(
+      [...names].map((name) => deleteDatabase(this.factory, name).catch((error: unknown) => failures.push(error))),
+    )
+    if (failures.length > 0) {
+      throw new StorageError(
+        StorageFailure.failed,
+        `could not delete ${failures.length} of ${names.size} databases: ${String(failures[0])}`,
+        failures[0],
+      )
+    }
+  }
+}
+
+/** Shared handling of a connection that may be closed underneath. */
+abstract class IdbConnection {
+  onLost: ((error: StorageError) => void) | null = null
+  protected closed = false
+
+  constructor(
+    protected readonly db: IDBDatabase,
+    protected readonly name: string,
+    private readonly forget: () => void,
+  ) {
+    db.onversionchange = () => {
+      // Another tab deletes (sign-out) or upgrades this database: let it.
+      this.lose(new StorageError(StorageFailure.closed, `"${name}" is being deleted or upgraded by another tab`))
+    }
+    ;(db as IDBDatabase & { onclose: (() => void) | null }).onclose = () => {
+      this.lose(new StorageError(StorageFailure.closed, `the browser closed "${name}" (storage cleared or evicted?)`))
+    }
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.forget()
+    this.db.close()
+  }
+
+  protected guard(doing: string): StorageError | null {
+    return this.closed ? new StorageError(StorageFailure.closed, `${doing}: "${this.name}" is closed`) : null
+  }
+
+  private lose(error: StorageError): void {
+    if (this.closed) return
+    this.close()
+    this.onLost?.(error)
+  }
+}
+
+class IdbRecordStorage extends IdbConnection implements RecordStorage {
+  rowCount = 0
+
+  async load(): Promise<StoredRecord> {
+    const closed = this.guard('loading')
+    if (closed) throw closed
+    const out: { updates: Uint8Array[]; acked: unknown; fieldClocks: unknown } = { updates: [], acked: undefined, fieldClocks: undefined }
+    await transact(this.db, [UPDATES_STORE, CUSTOM_STORE], 'readonly', `loading "${this.name}"`, (tx) => {
+      const updates = tx.objectStore(UPDATES_STORE).getAll()
+      updates.onsuccess = () => (out.updates = updates.result as Uint8Array[])
+      const custom = tx.objectStore(CUSTOM_STORE)
+      const acked = custom.get(ACKED_KEY)
+      acked.onsuccess = () => (out.acked = acked.result)
+      const clocks = custom.get(FIELD_CLOCKS_KEY)
+      clocks.onsuccess = () => (out.fieldClocks = clocks.result)
+    })
+    this.rowCount = out.updates.length
+    const meta: RecordMeta = {}
+    if (out.acked instanceof Uint8Array) meta.acked = out.acked
+    if (Array.isArray(out.fieldClocks)) meta.fieldClocks = out.fieldClocks as FieldClocks
+    return { updates: out.updates.map(toUint8Array), meta }
+  }
+
+  async write(updates: readonly Uint8Array[], meta: RecordMeta = {}): Promise<void> {
+    const closed = this.guard('saving')
+    if (closed) throw closed
+    if (updates.length === 0 && meta.acked === undefined && meta.fieldClocks === undefined) return
+    await transact(this.db, [UPDATES_STORE, CUSTOM_STORE], 'readwrite', `saving "${this.name}"`, (tx) => {
+      const store = tx.objectStore(UPDATES_STORE)
+      for (const update of updates) store.add(update)
+      const custom = tx.objectStore(CUSTOM_STORE)
+      if (meta.acked !== undefined) custom.put(meta.acked, ACKED_KEY)
+      if (meta.fieldClocks !== undefined) custom.put(meta.fieldClocks, FIELD_CLOCKS_KEY)
+    })
+    this.rowCount += updates.length
+  }
+
+  async compact(merge: (rows: Uint8Array[]) => Uint8Array): Promise<void> {
+    const closed = this.guard('compacting')
+    if (closed) throw closed
+    let mergeError: unknown = null
+    try {
+      await transact(this.db, [UPDATES_STORE], 'readwrite', `compacting "${this.name}"`, (tx) => {
+        const store = tx.objectStore(UPDATES_STORE)
+        const rows = store.getAll()
+        rows.onsuccess = () => {
+          let state: Uint8Array
+          try {
+            state = merge((rows.result as unknown[]).map(toUint8Array))
+          } catch (error) {
+            mergeError = error
+            tx.abort()
+            return
+          }
+          store.clear()
+          store.add(state)
+        }
+      })
+    } catch (error) {
+      throw mergeError === null ? error : classifyStorageError(mergeError, `compacting "${this.name}"`)
+    }
+    this.rowCount = 1
+  }
+}
+
+class IdbCatalogStorage extends IdbConnection implements CatalogStorage {
+  async loadAll(): Promise<CatalogEntry[]> {
+    const closed = this.guard('loading the catalog')
+    if (closed) throw closed
+    const out: { entries: CatalogEntry[] } = { entries: [] }
+    await transact(this.db, [CATALOG_STORE], 'readonly', `loading "${this.name}"`, (tx) => {
+      const req = tx.objectStore(CATALOG_STORE).getAll()
+      req.onsuccess = () => (out.entries = req.result as CatalogEntry[])
+    })
+    return out.entries
+  }
+
+  async put(entries: readonly CatalogEntry[]): Promise<void> {
+    const closed = this.guard('saving the catalog')
+    if (closed) throw closed
+    if (entries.length === 0) return
+    await transact(
+      this.db,
+      [CATALOG_STORE],
+      'readwrite',
+      `saving "${this.name}"`,
+      (tx) => {
+        const store = tx.objectStore(CATALOG_STORE)
+        for (const entry of entries) store.put(entry)
+      },
+      // The catalog is derived from the record databases and can be rebuilt.
+      'relaxed',
+    )
+  }
+
+  async remove(ids: readonly string[]): Promise<void> {
+    const closed = this.guard('saving the catalog')
+    if (closed) throw closed
+    if (ids.length === 0) return
+    await transact(this.db, [CATALOG_STORE], 'readwrite', `saving "${this.name}"`, (tx) => {
+      const store = tx.objectStore(CATALOG_STORE)
+      for (const id of ids) store.delete(id)
+    })
+  }
+}
+
+/** Rows written by other code may come back as ArrayBuffer or a typed-array view. */
+const toUint8Array = (row: unknown): Uint8Array => {
+  if (row instanceof Uint8Array) return row
+  if (row instanceof ArrayBuffer) return new Uint8Array(row)
+  if (ArrayBuffer.isView(row)) return new Uint8Array(row.buffer, row.byteOffset, row.byteLength)
+  throw classifyStorageError(new Error(`unexpected row of type ${typeof row} in the update log`), 'loading')
+}

@@ -1,0 +1,118 @@
+/**
+ * The storage port of the record store: where record docs, their acked state
+ * vectors and the catalog live on this device.
+ *
+ * Adapters: {@link IndexedDbStorage} (the browser; y-indexeddb's on-disk
+ * format) and {@link MemoryStorage} (tests, and the fallback when IndexedDB
+ * is unavailable). Both pass `packages/engine/test/storageContract.ts`.
+ *
+ * Every promise resolves only after the data is committed (IndexedDB: the
+ * transaction's `complete` event), so "saved on this device" is never claimed
+ * early. Failures reject with a {@link StorageError} that says why.
+ *
+ * @module persistence/Storage
+ */
+import type { CatalogEntry } from '../catalog/CatalogEntry.js'
+import type { FieldClocks } from '../records/FieldPending.js'
+
+/** Bookkeeping kept next to a record's updates. */
+export interface RecordMeta {
+  /** Encoded state vector the relay durably stored (from its last ack). */
+  acked?: Uint8Array
+  /** Pending-field notes (see FieldPending). */
+  fieldClocks?: FieldClocks
+}
+
+/** A record as loaded from storage. */
+export interface StoredRecord {
+  /** The update log, oldest first. Apply all of them. */
+  updates: Uint8Array[]
+  meta: RecordMeta
+}
+
+/** Storage of one record doc. */
+export interface RecordStorage {
+  /** Reads the update log and the meta in one consistent snapshot. */
+  load(): Promise<StoredRecord>
+  /** Appends updates and/or replaces meta keys in one transaction; resolves when committed. */
+  write(updates: readonly Uint8Array[], meta?: RecordMeta): Promise<void>
+  /**
+   * Replaces the update log by one row, atomically: reads every row (also
+   * rows other tabs appended), passes them to `merge`, which applies them to
+   * the live doc and returns its full state, and stores that instead.
+   */
+  compact(merge: (rows: Uint8Array[]) => Uint8Array): Promise<void>
+  /** Rows in the update log, as far as this instance knows. */
+  readonly rowCount: number
+  /** Called when the storage went away underneath (another tab deleted it, the browser closed it). */
+  onLost: ((error: StorageError) => void) | null
+  /** Closes the connection. Pending writes still complete. */
+  close(): void
+}
+
+/** Storage of the catalog (one entry per record of the workspace). */
+export interface CatalogStorage {
+  /** Every entry. */
+  loadAll(): Promise<CatalogEntry[]>
+  /** Writes entries in one transaction; resolves when committed. */
+  put(entries: readonly CatalogEntry[]): Promise<void>
+  /** Removes entries in one transaction. */
+  remove(ids: readonly string[]): Promise<void>
+  onLost: ((error: StorageError) => void) | null
+  close(): void
+}
+
+/** All local storage of one user in one workspace. */
+export interface StorageBackend {
+  /** `'indexeddb'` or `'memory'`. */
+  readonly kind: string
+  /** Opens (creating if needed) the storage of a record. */
+  openRecord(recordId: string): Promise<RecordStorage>
+  /** Opens the catalog. */
+  openCatalog(): Promise<CatalogStorage>
+  /**
+   * Deletes every database of this user and workspace: the records listed
+   * (plus any others found) and the catalog. Open connections are closed first.
+   */
+  wipe(recordIds: readonly string[]): Promise<void>
+}
+
+/** Why storage failed. */
+export const StorageFailure = {
+  /** IndexedDB is missing or refuses to open (private mode, disabled, broken profile). */
+  unavailable: 'unavailable',
+  /** The browser's storage quota is exhausted. */
+  quota: 'quota',
+  /** The database was closed or deleted underneath (another tab signed out, the browser evicted it). */
+  closed: 'closed',
+  /** Any other failure of a read or write. */
+  failed: 'failed',
+} as const
+export type StorageFailure = (typeof StorageFailure)[keyof typeof StorageFailure]
+
+/** A storage operation failed. */
+export class StorageError extends Error {
+  readonly kind: StorageFailure
+  override readonly cause: unknown
+
+  constructor(kind: StorageFailure, message: string, cause?: unknown) {
+    super(message)
+    this.name = 'StorageError'
+    this.kind = kind
+    this.cause = cause
+  }
+}
+
+/** Classifies a DOMException / error thrown by IndexedDB. */
+export const classifyStorageError = (error: unknown, doing: string): StorageError => {
+  if (error instanceof StorageError) return error
+  const name = (error as { name?: string } | null)?.name ?? ''
+  const message = (error as { message?: string } | null)?.message ?? String(error)
+  if (name === 'QuotaExceededError' || /quota/i.test(message)) {
+    return new StorageError(StorageFailure.quota, `${doing}: storage quota exceeded (${message})`, error)
+  }
+  if (name === 'InvalidStateError' || /clos/i.test(message)) {
+    return new StorageError(StorageFailure.closed, `${doing}: the database was closed (${message})`, error)
+  }
+  return new StorageError(StorageFailure.failed, `${doing}: ${name ? name + ': ' : ''}${message}`, error)
+}

@@ -1,0 +1,515 @@
+/**
+ * One record doc open in a {@link RecordStore}: its Y.Doc synced through the
+ * store's SyncClient, persisted through the storage port, shared with other
+ * tabs, and mirrored into the catalog.
+ *
+ * Internal: apps hold {@link RecordHandle}s, which reference an OpenRecord.
+ *
+ * Persistence pipeline: every update that did not come from storage or from
+ * another tab is queued; queued updates of one microtask go out in one
+ * storage transaction, together with the acked state vector and the
+ * pending-field notes when they changed. When the transaction has
+ * completed, the state vector the doc had when the write started is
+ * "saved". Operations on the storage run one at a time, in order. When the
+ * log grows past `compactAfter` rows, the write replaces the log with one
+ * row (the doc's full state) instead of appending.
+ *
+ * Failures never throw into the app: the record keeps working in memory, the
+ * store reports a `storage-error`, and the whole state is written again with
+ * backoff (except when the database was closed underneath, e.g. by a
+ * sign-out in another tab).
+ *
+ * @module records/OpenRecord
+ */
+import * as Y from 'yjs'
+import { DELETE_MARKER_ORIGIN } from '../sync/PendingTracker.js'
+import type { DocHandle } from '../sync/DocHandle.js'
+import type { SyncClient } from '../sync/SyncClient.js'
+import type { SyncError } from '../sync/SyncError.js'
+import { countMissing, maxStateVector, type StateVector } from '../protocol/stateVector.js'
+import {
+  StorageError,
+  StorageFailure,
+  classifyStorageError,
+  type RecordMeta,
+  type RecordStorage,
+  type StorageBackend,
+} from '../persistence/Storage.js'
+import type { CatalogEntry } from '../catalog/CatalogEntry.js'
+import { TAB_ORIGIN, type TabChannel } from '../tabs/TabChannel.js'
+import { FieldPending, type FieldClocks } from './FieldPending.js'
+import { catalogEntryOf } from './catalogEntry.js'
+import { RECORD_MAP, RecordKey, recordType } from './recordDoc.js'
+import type { RecordSchema, SchemaRegistry } from './schema.js'
+
+/** Transaction origin of updates loaded from storage. */
+export const STORAGE_ORIGIN: { readonly source: 'concord:storage' } = Object.freeze({ source: 'concord:storage' })
+/** Transaction origin of updates fetched in bulk from the relay (`store.pull`). */
+export const FETCH_ORIGIN: { readonly source: 'concord:fetch' } = Object.freeze({ source: 'concord:fetch' })
+/** Transaction origin of the `updatedAt` bookkeeping write that follows local edits. */
+export const UPDATED_AT_ORIGIN: { readonly source: 'concord:updated-at' } = Object.freeze({ source: 'concord:updated-at' })
+
+/** Where a change of a record came from. */
+export type ChangeSource = 'local' | 'remote' | 'tab' | 'storage'
+
+/** What an OpenRecord needs from its store. */
+export interface RecordHost {
+  readonly client: SyncClient
+  readonly userId: string
+  readonly tabs: TabChannel
+  readonly schemas: SchemaRegistry
+  readonly compactAfter: number
+  readonly updatedAtResolution: number
+  now(): number
+  /** Storage of this record failed (report it). */
+  storageFailed(record: OpenRecord, error: StorageError): void
+  /** The record's catalog entry may have changed. `urgent` when its pending state flipped. */
+  changed(record: OpenRecord, urgent: boolean): void
+  /** refs, pending or saved state changed: the store decides about idle closing. */
+  stateChanged(record: OpenRecord): void
+  /** A sync error of the record. */
+  syncError(record: OpenRecord, error: SyncError): void
+}
+
+/** Listener interface a RecordHandle registers. */
+export interface RecordListener {
+  change(source: ChangeSource): void
+  pending(count: number, fields: string[]): void
+  saved(isSaved: boolean): void
+  error(error: SyncError | StorageError): void
+}
+
+const RETRY_MIN = 1_000
+const RETRY_MAX = 60_000
+
+export class OpenRecord {
+  readonly id: string
+  readonly name: string
+  readonly doc: Y.Doc
+  readonly sync: DocHandle
+  /** False when the record lives in the in-memory fallback (nothing is saved on this device). */
+  readonly durable: boolean
+  readonly listeners = new Set<RecordListener>()
+  /** Open RecordHandles. */
+  refs = 0
+  /** Last storage failure, null while storage works. */
+  storageError: StorageError | null = null
+  closed = false
+
+  private schemaCache: RecordSchema | undefined
+  private storage: RecordStorage | null
+  private readonly backend: StorageBackend
+  private readonly host: RecordHost
+  private readonly fieldPending: FieldPending
+  private savedSV: StateVector
+  private queue: Uint8Array[] = []
+  private ackedDirty = false
+  private clocksDirty = false
+  private writeScheduled = false
+  private ops: Promise<void> = Promise.resolve()
+  private opsRunning = 0
+  private retryTimer: ReturnType<typeof setTimeout> | null = null
+  private failures = 0
+  private lastSaved = false
+  private lastPending = 0
+  private lastPendingFields = ''
+
+  /**
+   * Opens a record: loads it from `backend` (falling back to `fallback` in
+   * memory when that fails), then opens it on the sync client.
+   */
+  static async open(host: RecordHost, workspaceId: string, id: string, backend: StorageBackend, durable: boolean): Promise<OpenRecord> {
+    const name = `${workspaceId}/${id}`
+    if (host.client.get(name) !== undefined) {
+      throw new Error(`record "${id}": doc "${name}" is already open on the SyncClient outside the record store; close it first`)
+    }
+    let storage: RecordStorage | null = null
+    let loaded: { updates: Uint8Array[]; meta: RecordMeta } = { updates: [], meta: {} }
+    let failure: StorageError | null = null
+    try {
+      storage = await backend.openRecord(id)
+      loaded = await storage.load()
+    } catch (error) {
+      failure = classifyStorageError(error, `opening record "${id}"`)
+      storage?.close()
+      storage = null
+    }
+    if (host.client.get(name) !== undefined) {
+      storage?.close()
+      throw new Error(`record "${id}": doc "${name}" was opened on the SyncClient outside the record store meanwhile`)
+    }
+    return new OpenRecord(host, name, id, backend, durable, storage, loaded, failure)
+  }
+
+  private constructor(
+    host: RecordHost,
+    name: string,
+    id: string,
+    backend: StorageBackend,
+    durable: boolean,
+    storage: RecordStorage | null,
+    loaded: { updates: Uint8Array[]; meta: RecordMeta },
+    failure: StorageError | null,
+  ) {
+    this.host = host
+    this.name = name
+    this.id = id
+    this.backend = backend
+    this.durable = durable
+    this.storage = storage
+    this.doc = new Y.Doc()
+    const broken: unknown[] = []
+    this.doc.transact(() => {
+      for (const update of loaded.updates) {
+        try {
+          Y.applyUpdate(this.doc, update, STORAGE_ORIGIN)
+        } catch (error) {
+          broken.push(error)
+        }
+      }
+    }, STORAGE_ORIGIN)
+    this.fieldPending = new FieldPending(loaded.meta.fieldClocks)
+    this.savedSV = failure === null ? stateVectorOf(this.doc) : new Map()
+    this.sync = host.client.open(name, {
+      doc: this.doc,
+      ackedStateVector: loaded.meta.acked,
+      skipSendOrigins: [TAB_ORIGIN],
+    })
+    this.schemaCache = host.schemas.get(recordType(this.doc) ?? '')
+    this.doc.on('update', this.onUpdate)
+    this.sync.on('pending', this.onPending)
+    this.sync.on('ack', this.onAck)
+    this.sync.on('error', this.onSyncError)
+    if (storage !== null) storage.onLost = (error) => this.fail(error)
+    this.lastSaved = this.isSaved
+    this.lastPending = this.sync.pending
+    this.lastPendingFields = this.pendingFields.join('\u0000')
+    // Ask other tabs for edits they have not written to storage yet.
+    host.tabs.post({ t: 'sync-request', id, stateVector: Y.encodeStateVector(this.doc) })
+    if (failure !== null) queueMicrotask(() => this.fail(failure))
+    else if (broken.length > 0) {
+      queueMicrotask(() =>
+        this.host.storageFailed(
+          this,
+          new StorageError(StorageFailure.failed, `record "${id}": ${broken.length} stored update(s) could not be applied and were skipped: ${String(broken[0])}`, broken[0]),
+        ),
+      )
+    }
+    if (storage !== null && loaded.updates.length > host.compactAfter) this.enqueue(() => this.compactNow())
+  }
+
+  /** The schema of the record's type, if registered. */
+  get schema(): RecordSchema | undefined {
+    if (this.schemaCache === undefined) {
+      const type = recordType(this.doc)
+      if (type !== null) this.schemaCache = this.host.schemas.get(type)
+    }
+    return this.schemaCache
+  }
+
+  /** Whether every change of the doc is stored on this device (IndexedDB transaction completed). */
+  get isSaved(): boolean {
+    return (
+      this.durable &&
+      this.storageError === null &&
+      this.queue.length === 0 &&
+      countMissing(stateVectorOf(this.doc), this.savedSV) === 0
+    )
+  }
+
+  /** Fields with changes the relay has not durably stored. */
+  get pendingFields(): string[] {
+    return this.sync.pending === 0 ? [] : this.fieldPending.pendingFields(this.sync.ackedStateVector)
+  }
+
+  /** Whether storage operations are queued or running. */
+  get busy(): boolean {
+    if (this.opsRunning > 0 || this.writeScheduled) return true
+    if (this.storage === null || this.storageError !== null) return false // nothing can be written until a retry
+    return this.queue.length > 0 || this.ackedDirty || this.clocksDirty
+  }
+
+  /** The catalog entry of this record now. */
+  entry(): CatalogEntry {
+    return catalogEntryOf(this.doc, this.id, this.schema, this.sync.pending, this.pendingFields)
+  }
+
+  /** Applies an update from another tab. */
+  applyFromTab(update: Uint8Array, fieldClocks: FieldClocks | null): void {
+    if (this.closed) return
+    if (fieldClocks) this.fieldPending.merge(fieldClocks)
+    try {
+      Y.applyUpdate(this.doc, update, TAB_ORIGIN)
+    } catch {
+      // A corrupt message; the relay and storage still converge.
+    }
+    this.checkPending()
+  }
+
+  /** Another tab saved up to `stateVector`. */
+  savedByTab(stateVector: Uint8Array): void {
+    if (this.closed) return
+    this.savedSV = maxStateVector(this.savedSV, Y.decodeStateVector(stateVector))
+    this.checkSaved()
+  }
+
+  /** What another tab (that has `stateVector`) lacks, plus our pending-field notes. */
+  replyTo(stateVector: Uint8Array): { update: Uint8Array; fieldClocks: FieldClocks } {
+    return { update: Y.encodeStateAsUpdate(this.doc, stateVector), fieldClocks: this.fieldPending.serialize() }
+  }
+
+  /** Writes the whole state again now (after a storage failure). */
+  retryStorage(): Promise<void> {
+    if (this.closed || this.storageError === null) return Promise.resolve()
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    this.retryTimer = null
+    return this.enqueue(() => this.recover())
+  }
+
+  /** Resolves when queued storage operations are done. */
+  async settled(): Promise<void> {
+    while (this.busy && !this.closed) {
+      if (this.writeScheduled) await Promise.resolve()
+      else if (this.queue.length > 0 || this.ackedDirty || this.clocksDirty) await this.enqueue(() => this.writeNow())
+      else await this.ops
+    }
+  }
+
+  /**
+   * Closes the record: waits for queued writes, compacts a long log,
+   * closes storage and the sync handle, destroys the doc.
+   * `discard`: close at once without writing (sign-out with wipe).
+   */
+  async close({ discard = false }: { discard?: boolean } = {}): Promise<void> {
+    if (this.closed) return
+    if (!discard) {
+      await this.settled()
+      if (this.storage !== null && this.storageError === null && this.storage.rowCount > 1) {
+        await this.enqueue(() => this.compactNow())
+      }
+    }
+    if (this.closed) return
+    this.closed = true
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    this.doc.off('update', this.onUpdate)
+    this.sync.off('pending', this.onPending)
+    this.sync.off('ack', this.onAck)
+    this.sync.off('error', this.onSyncError)
+    this.sync.close()
+    this.storage?.close()
+    this.storage = null
+    this.listeners.clear()
+    this.doc.destroy()
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private readonly onUpdate = (update: Uint8Array, origin: unknown, doc: Y.Doc, transaction: Y.Transaction): void => {
+    if (this.closed) return
+    const source: ChangeSource =
+      origin === this.host.client || origin === FETCH_ORIGIN
+        ? 'remote'
+        : origin === TAB_ORIGIN
+          ? 'tab'
+          : origin === STORAGE_ORIGIN
+            ? 'storage'
+            : 'local'
+    const local = transaction.local && source === 'local'
+    let clocks: FieldClocks | null = null
+    if (local) {
+      clocks = this.fieldPending.noteTransaction(doc, transaction)
+      if (clocks !== null) this.clocksDirty = true
+    }
+    if (source !== 'tab' && source !== 'storage') {
+      this.queue.push(update)
+      this.scheduleWrite()
+    }
+    if (local) {
+      this.host.tabs.post({ t: 'update', id: this.id, update, fieldClocks: clocks })
+      if (origin !== DELETE_MARKER_ORIGIN && origin !== UPDATED_AT_ORIGIN) this.touch()
+    }
+    if (this.schemaCache === undefined) void this.schema
+    for (const listener of this.listeners) listener.change(source)
+    this.checkPending()
+    this.checkSaved()
+    this.host.changed(this, false)
+  }
+
+  /** Writes `updatedAt` / `updatedBy` after a local edit, at most once per resolution. */
+  private touch(): void {
+    const record = this.doc.getMap<unknown>(RECORD_MAP)
+    if (record.get(RecordKey.type) === undefined) return // not a record (yet)
+    const now = this.host.now()
+    const last = record.get(RecordKey.updatedAt)
+    if (typeof last === 'number' && now - last < this.host.updatedAtResolution && now >= last) return
+    // Runs as its own transaction after this one (Yjs queues transactions started from observers).
+    this.doc.transact(() => {
+      record.set(RecordKey.updatedAt, now)
+      record.set(RecordKey.updatedBy, this.host.userId)
+    }, UPDATED_AT_ORIGIN)
+  }
+
+  private readonly onPending = (): void => this.checkPending()
+
+  private readonly onAck = (acked: ReadonlyMap<number, number>): void => {
+    this.ackedDirty = true
+    if (this.fieldPending.prune(acked)) this.clocksDirty = true
+    this.scheduleWrite()
+    this.checkPending()
+  }
+
+  private readonly onSyncError = (error: SyncError): void => {
+    for (const listener of this.listeners) listener.error(error)
+    this.host.syncError(this, error)
+  }
+
+  private checkPending(): void {
+    if (this.closed) return
+    const pending = this.sync.pending
+    const fields = this.pendingFields
+    const key = fields.join('\u0000')
+    if (pending === this.lastPending && key === this.lastPendingFields) return
+    const flipped = (pending > 0) !== (this.lastPending > 0)
+    this.lastPending = pending
+    this.lastPendingFields = key
+    for (const listener of this.listeners) listener.pending(pending, fields)
+    this.host.changed(this, flipped)
+    if (flipped) this.host.stateChanged(this)
+  }
+
+  private checkSaved(): void {
+    if (this.closed) return
+    const saved = this.isSaved
+    if (saved === this.lastSaved) return
+    this.lastSaved = saved
+    for (const listener of this.listeners) listener.saved(saved)
+    this.host.stateChanged(this)
+  }
+
+  private scheduleWrite(): void {
+    if (this.writeScheduled || this.closed) return
+    this.writeScheduled = true
+    queueMicrotask(() => {
+      this.writeScheduled = false
+      void this.enqueue(() => this.writeNow())
+    })
+  }
+
+  /** Runs storage operations one at a time, in order. Never rejects. */
+  private enqueue(op: () => Promise<void>): Promise<void> {
+    this.opsRunning++
+    const run = this.ops.then(op).catch((error: unknown) => this.fail(error))
+    this.ops = run.finally(() => {
+      this.opsRunning--
+      if (this.opsRunning === 0) {
+        this.checkSaved()
+        this.host.stateChanged(this)
+      }
+    })
+    return this.ops
+  }
+
+  private takeMeta(all = false): RecordMeta | undefined {
+    const meta: RecordMeta = {}
+    if (this.ackedDirty || all) meta.acked = Y.encodeStateVector(new Map(this.sync.ackedStateVector))
+    if (this.clocksDirty || all) meta.fieldClocks = this.fieldPending.serialize()
+    this.ackedDirty = false
+    this.clocksDirty = false
+    return meta.acked === undefined && meta.fieldClocks === undefined ? undefined : meta
+  }
+
+  private async writeNow(): Promise<void> {
+    if (this.closed || this.storage === null || this.storageError !== null) return
+    const updates = this.queue.splice(0)
+    const meta = this.takeMeta()
+    if (updates.length === 0 && meta === undefined) return
+    const snapshot = stateVectorOf(this.doc)
+    try {
+      if (this.storage.rowCount + updates.length > this.host.compactAfter) {
+        await this.storage.compact(this.merge)
+        if (meta !== undefined) await this.storage.write([], meta)
+      } else {
+        await this.storage.write(updates, meta)
+      }
+    } catch (error) {
+      if (meta?.acked !== undefined) this.ackedDirty = true
+      if (meta?.fieldClocks !== undefined) this.clocksDirty = true
+      throw error
+    }
+    this.markSaved(snapshot)
+  }
+
+  private async compactNow(): Promise<void> {
+    if (this.closed || this.storage === null || this.storageError !== null) return
+    this.queue.length = 0
+    const snapshot = stateVectorOf(this.doc)
+    await this.storage.compact(this.merge)
+    this.markSaved(snapshot)
+  }
+
+  /** Applies rows other tabs appended, and returns the doc's full state. */
+  private readonly merge = (rows: Uint8Array[]): Uint8Array => {
+    this.doc.transact(() => {
+      for (const row of rows) {
+        try {
+          Y.applyUpdate(this.doc, row, STORAGE_ORIGIN)
+        } catch {
+          // a broken row: it is dropped by the compaction; the doc keeps everything else
+        }
+      }
+    }, STORAGE_ORIGIN)
+    return Y.encodeStateAsUpdate(this.doc)
+  }
+
+  private markSaved(snapshot: StateVector): void {
+    this.savedSV = maxStateVector(this.savedSV, snapshot)
+    this.host.tabs.post({ t: 'saved', id: this.id, stateVector: Y.encodeStateVector(snapshot) })
+    this.checkSaved()
+  }
+
+  /** A storage operation failed: keep working in memory, report, and retry with backoff. */
+  private fail(error: unknown): void {
+    if (this.closed) return
+    const storageError = classifyStorageError(error, `record "${this.id}"`)
+    const first = this.storageError === null
+    this.storageError = storageError
+    if (storageError.kind === StorageFailure.closed) {
+      this.storage?.close()
+      this.storage = null
+    }
+    if (first) {
+      for (const listener of this.listeners) listener.error(storageError)
+      this.host.storageFailed(this, storageError)
+    }
+    this.checkSaved()
+    // A database deleted underneath (sign-out elsewhere) must not be recreated behind the user's back.
+    if (storageError.kind !== StorageFailure.closed) this.scheduleRetry()
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== null || this.closed) return
+    const delay = Math.min(RETRY_MAX, RETRY_MIN * 2 ** this.failures++)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null
+      void this.enqueue(() => this.recover())
+    }, delay)
+  }
+
+  /** Writes the whole state (and meta) again; clears the failure when it worked. */
+  private async recover(): Promise<void> {
+    if (this.closed || this.storageError === null) return
+    this.storage ??= await this.backend.openRecord(this.id)
+    this.storage.onLost = (error) => this.fail(error)
+    this.queue.length = 0
+    const snapshot = stateVectorOf(this.doc)
+    await this.storage.compact(this.merge)
+    await this.storage.write([], this.takeMeta(true))
+    this.storageError = null
+    this.failures = 0
+    this.markSaved(snapshot)
+    this.host.stateChanged(this)
+  }
+}
+
+/** The state vector of a doc as a Map. */
+export const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))

@@ -1,0 +1,279 @@
+/**
+ * A typed view of one open record, returned by `store.open(id)` and
+ * `store.create(type, values)`. Every `open` returns a new handle; each must
+ * be closed. The record doc stays open while any handle is open (and while
+ * it has unsynced changes), then closes when idle.
+ *
+ * @example
+ *   const ticket = await store.open('T-1')
+ *   ticket.read().fields.status               // 'open'
+ *   ticket.set('status', 'in_progress')       // validated; throws and writes nothing when wrong
+ *   ticket.update({ priority: 'high', labels: ['bug'] })
+ *   bindEditor(ticket.text('description'))    // Y.Text: merges character by character
+ *   ticket.on('pending', (n, fields) => badge(n, fields)) // e.g. 3, ['status', 'title']
+ *   ticket.on('saved', (saved) => dot(saved))            // IndexedDB transaction completed
+ *   ticket.close()
+ *
+ * @module records/RecordHandle
+ */
+import type * as Y from 'yjs'
+import type { Awareness } from 'y-protocols/awareness'
+import { ObservableV2 } from 'lib0/observable'
+import type { DocHandle } from '../sync/DocHandle.js'
+import type { SyncError } from '../sync/SyncError.js'
+import type { StorageError } from '../persistence/Storage.js'
+import type { ChangeSource, OpenRecord, RecordListener } from './OpenRecord.js'
+import {
+  LIST_PREFIX,
+  RECORD_MAP,
+  RecordKey,
+  RecordValidationError,
+  TEXT_PREFIX,
+  applyPatch,
+  readRecord,
+  validatePatch,
+  type RecordSnapshot,
+} from './recordDoc.js'
+import type { RecordSchema } from './schema.js'
+
+/** Transaction origin of writes made through the typed API (a local origin). */
+export const RECORD_WRITE_ORIGIN: { readonly source: 'concord:record-write' } = Object.freeze({
+  source: 'concord:record-write',
+})
+
+/** Events of a {@link RecordHandle}. */
+export interface RecordHandleEvents {
+  /** The record changed: `'local'` edit, `'remote'` (relay), `'tab'` (another tab), `'storage'` (loaded). */
+  change: (source: ChangeSource) => void
+  /** The pending count or the set of pending fields changed. */
+  pending: (count: number, fields: string[]) => void
+  /** "Saved on this device" changed. */
+  saved: (isSaved: boolean) => void
+  /** A sync error from the relay, or a storage error (the record keeps working in memory). */
+  error: (error: SyncError | StorageError) => void
+}
+
+/** A typed handle of an open record. */
+export class RecordHandle extends ObservableV2<RecordHandleEvents> {
+  /** Record id. */
+  readonly id: string
+  private record: OpenRecord | null
+  private readonly release: (handle: RecordHandle) => void
+  private readonly listener: RecordListener
+
+  /** @internal Created by the RecordStore. */
+  constructor(record: OpenRecord, release: (handle: RecordHandle) => void) {
+    super()
+    this.id = record.id
+    this.record = record
+    this.release = release
+    this.listener = {
+      change: (source) => this.emit('change', [source]),
+      pending: (count, fields) => this.emit('pending', [count, fields]),
+      saved: (isSaved) => this.emit('saved', [isSaved]),
+      error: (error) => this.emit('error', [error]),
+    }
+    record.listeners.add(this.listener)
+  }
+
+  /** Doc name, `<workspaceId>/<id>`. */
+  get name(): string {
+    return this.open().name
+  }
+
+  /** Record type, or null when the doc holds no record (yet). */
+  get type(): string | null {
+    return this.read().type
+  }
+
+  /** The schema of the record's type, if registered. */
+  get schema(): RecordSchema | undefined {
+    return this.open().schema
+  }
+
+  /** The record's Y.Doc (for editor bindings and history). */
+  get doc(): Y.Doc {
+    return this.open().doc
+  }
+
+  /** The sync handle: `synced`, `flush`, errors, acked state vector. */
+  get sync(): DocHandle {
+    return this.open().sync
+  }
+
+  /** Presence in this record. */
+  get awareness(): Awareness {
+    return this.open().sync.awareness
+  }
+
+  /** Clock ticks of this record not durably stored on the relay. */
+  get pending(): number {
+    return this.open().sync.pending
+  }
+
+  /** Fields holding changes the relay has not durably stored, sorted. `$archived`, `$deleted`, `$created` for the record itself. */
+  get pendingFields(): string[] {
+    return this.open().pendingFields
+  }
+
+  /** Whether every change is stored on this device (the IndexedDB transaction completed). */
+  get isSaved(): boolean {
+    return this.open().isSaved
+  }
+
+  /** The last storage failure of this record, or null. */
+  get storageError(): StorageError | null {
+    return this.open().storageError
+  }
+
+  /** Whether {@link close} was called. */
+  get isClosed(): boolean {
+    return this.record === null
+  }
+
+  /** Reads the record: typed fields, unknown (newer-schema) fields, bookkeeping. */
+  read(): RecordSnapshot {
+    const record = this.open()
+    return readRecord(record.doc, record.id, record.schema)
+  }
+
+  /** One field's value (its default when unset). */
+  get(field: string): unknown {
+    const snapshot = this.read()
+    if (Object.hasOwn(snapshot.fields, field)) return snapshot.fields[field]
+    return snapshot.unknownFields[field]
+  }
+
+  /**
+   * Sets one field. Text fields are replaced minimally (common prefix and
+   * suffix kept); list fields are replaced as a whole.
+   *
+   * @throws {RecordValidationError} for an unknown field or a wrong value; nothing is written.
+   */
+  set(field: string, value: unknown): void {
+    this.update({ [field]: value })
+  }
+
+  /**
+   * Sets several fields in one transaction (one change, one pending tick range).
+   *
+   * @throws {RecordValidationError} listing every problem; nothing is written.
+   */
+  update(patch: Record<string, unknown>): void {
+    const record = this.open()
+    const schema = this.requireSchema()
+    const validated = validatePatch(schema, record.id, patch)
+    record.doc.transact(() => applyPatch(record.doc, validated), RECORD_WRITE_ORIGIN)
+  }
+
+  /** The `Y.Text` of a text field, for editor bindings. */
+  text(field: string): Y.Text {
+    const spec = this.requireSchema().fields[field]
+    if (spec?.kind !== 'text') throw this.fieldError(field, 'text')
+    return this.open().doc.getText(TEXT_PREFIX + field)
+  }
+
+  /** The `Y.Array` of a list field. Items pushed directly are not validated; prefer {@link set}. */
+  list<T = unknown>(field: string): Y.Array<T> {
+    const spec = this.requireSchema().fields[field]
+    if (spec?.kind !== 'list') throw this.fieldError(field, 'list')
+    return this.open().doc.getArray<T>(LIST_PREFIX + field)
+  }
+
+  /** Archives (or un-archives) the record. Archived records are hidden from lists by default. */
+  archive(archived = true): void {
+    const record = this.open()
+    this.requireSchema()
+    const map = record.doc.getMap<unknown>(RECORD_MAP)
+    if (map.get(RecordKey.archived) !== archived) record.doc.transact(() => map.set(RecordKey.archived, archived), RECORD_WRITE_ORIGIN)
+  }
+
+  /**
+   * Marks the record deleted (a tombstone that syncs; content is kept so it
+   * can be restored with `remove(false)`). Deleted records are hidden from lists.
+   */
+  remove(deleted = true): void {
+    const record = this.open()
+    this.requireSchema()
+    const map = record.doc.getMap<unknown>(RECORD_MAP)
+    if (map.get(RecordKey.deleted) !== deleted) record.doc.transact(() => map.set(RecordKey.deleted, deleted), RECORD_WRITE_ORIGIN)
+  }
+
+  /** Resolves when every change is stored on this device; rejects when storage failed or the handle closed. */
+  whenSaved(): Promise<void> {
+    const record = this.open()
+    if (record.isSaved) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const cleanup = (): void => {
+        this.off('saved', onSaved)
+        this.off('error', onError)
+      }
+      const onSaved = (saved: boolean): void => {
+        if (!saved) return
+        cleanup()
+        resolve()
+      }
+      const onError = (error: SyncError | StorageError): void => {
+        if (error.name !== 'StorageError') return
+        cleanup()
+        reject(error)
+      }
+      this.on('saved', onSaved)
+      this.on('error', onError)
+      if (!record.durable) {
+        cleanup()
+        reject(new Error(`record "${this.id}" cannot be saved on this device: local storage is unavailable`))
+      }
+    })
+  }
+
+  /** Resolves when every change is durably stored on the relay (see `DocHandle.flush`). */
+  flush(): Promise<void> {
+    return this.open().sync.flush()
+  }
+
+  /** Releases this handle. Idempotent. */
+  close(): void {
+    const record = this.record
+    if (record === null) return
+    this.record = null
+    record.listeners.delete(this.listener)
+    this.release(this)
+    super.destroy()
+  }
+
+  /** @internal The record behind this handle (the store uses it). */
+  get openRecord(): OpenRecord | null {
+    return this.record
+  }
+
+  private open(): OpenRecord {
+    if (this.record === null) throw new Error(`record handle "${this.id}" is closed`)
+    if (this.record.closed) throw new Error(`record "${this.id}" is closed (the store was closed or signed out)`)
+    return this.record
+  }
+
+  private requireSchema(): RecordSchema {
+    const record = this.open()
+    const schema = record.schema
+    if (schema !== undefined) return schema
+    const type = this.read().type
+    throw new RecordValidationError(type ?? '(no type)', record.id, [
+      {
+        field: '',
+        message:
+          type === null
+            ? 'the doc holds no record (not created, or not synced yet)'
+            : `record type "${type}" has no registered schema (written by a newer app?); it can be read but not written`,
+      },
+    ])
+  }
+
+  private fieldError(field: string, kind: string): RecordValidationError {
+    const schema = this.requireSchema()
+    const spec = schema.fields[field]
+    return new RecordValidationError(schema.type, this.id, [
+      { field, message: spec === undefined ? `unknown field of ${schema.type}` : `is a ${spec.kind} field, not a ${kind} field` },
+    ])
+  }
+}

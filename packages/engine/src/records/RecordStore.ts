@@ -1,0 +1,707 @@
+/**
+ * The offline-first record store: typed records of one user in one
+ * workspace, persisted on this device, synced through one SyncClient,
+ * listed from a local catalog, shared between tabs.
+ *
+ * - Records are Yjs docs named `<workspaceId>/<recordId>` with client-made
+ *   ids. Schemas map fields to Yjs types and validate every write.
+ * - Record docs open lazily (`open`, `create`) and close when idle; records
+ *   with changes the relay has not stored stay open (so they sync) — also
+ *   the ones edited before a reload.
+ * - Every record persists in its own IndexedDB database (y-indexeddb's
+ *   format), named per user and workspace. "Saved" means the IndexedDB
+ *   transaction completed. The relay's acked state vector is stored with the
+ *   record, so pending counts are right before the relay answers.
+ * - The catalog (one IndexedDB store) lists, filters and sorts every record
+ *   without opening them. `pull()` fills it on a new device over the one
+ *   socket (`listDocs` + pipelined `fetchDoc`).
+ * - Storage failures never throw into the app: the store works in memory and
+ *   emits `storage-error`.
+ * - Tabs of the same user share edits at once over BroadcastChannel; pending
+ *   counts agree and nothing is counted or sent twice.
+ *
+ * @example
+ *   const client = new SyncClient({ url: location.origin, user })
+ *   const store = new RecordStore({ client, userId: user.id, workspaceId: 'acme' })
+ *   store.on('storage-error', (e) => banner(`Not saving on this device: ${e.reason}`))
+ *   store.on('pending', (n) => (title.textContent = n ? `${n} unsynced` : 'All synced'))
+ *   await store.ready
+ *   const t = await store.create('ticket', { title: 'Login fails', status: 'open' })
+ *   const page = store.list({ type: 'ticket', where: { status: 'open' }, limit: 50 })
+ *   t.close()
+ *   const result = await store.signOut({ wipe: true })
+ *   if (!result.signedOut) askUser(result.unsynced)
+ *
+ * @module records/RecordStore
+ */
+import * as Y from 'yjs'
+import { ObservableV2 } from 'lib0/observable'
+import type { SyncClient } from '../sync/SyncClient.js'
+import type { SyncError } from '../sync/SyncError.js'
+import { countMissing, maxStateVector } from '../protocol/stateVector.js'
+import { Catalog, type CatalogPage, type CatalogQuery } from '../catalog/Catalog.js'
+import type { CatalogEntry } from '../catalog/CatalogEntry.js'
+import { IndexedDbStorage, databasePrefix } from '../persistence/IndexedDbStorage.js'
+import { MemoryStorage } from '../persistence/MemoryStorage.js'
+import {
+  StorageError,
+  StorageFailure,
+  classifyStorageError,
+  type CatalogStorage,
+  type StorageBackend,
+} from '../persistence/Storage.js'
+import { TabChannel, holdOutboxDuty, type BroadcastChannelConstructor, type TabMessage } from '../tabs/TabChannel.js'
+import { FieldPending } from './FieldPending.js'
+import { FETCH_ORIGIN, OpenRecord, stateVectorOf, type RecordHost } from './OpenRecord.js'
+import { RECORD_WRITE_ORIGIN, RecordHandle } from './RecordHandle.js'
+import { catalogEntryOf } from './catalogEntry.js'
+import { RecordValidationError, applyPatch, initRecord, readRecord, recordType, validatePatch, type RecordSnapshot } from './recordDoc.js'
+import { SchemaRegistry, newRecordId, recordIdSchema, type RecordSchema } from './schema.js'
+
+/** Options of {@link RecordStore}. */
+export interface RecordStoreOptions {
+  /** The one sync client of the app; every record doc syncs through it. */
+  client: SyncClient
+  /** The signed-in user: partitions local databases and is written as `createdBy` / `updatedBy`. */
+  userId: string
+  /** The workspace; record docs are `<workspaceId>/<recordId>`. A doc-name segment. */
+  workspaceId: string
+  /**
+   * Where records live on this device. Default: {@link IndexedDbStorage}
+   * (falls back to memory with a `storage-error` when IndexedDB is unavailable).
+   */
+  storage?: StorageBackend
+  /** IndexedDB factory for the default storage (fake-indexeddb in Node tests; null: none). */
+  indexedDB?: IDBFactory | null
+  /** App schemas, in addition to the built-in `project` and `ticket`. */
+  schemas?: readonly RecordSchema[]
+  /** Close a record doc this long after its last handle closed (if nothing is pending). Default 30 000 ms. */
+  idleTimeout?: number
+  /** Replace a record's update log by one row once it has more rows than this. Default 64. */
+  compactAfter?: number
+  /** `updatedAt` is rewritten after local edits at most this often. Default 10 000 ms. */
+  updatedAtResolution?: number
+  /** Share edits with other tabs (BroadcastChannel). Default true; pass a class to replace BroadcastChannel. */
+  tabs?: boolean | BroadcastChannelConstructor
+  /** Clock, for tests. Default `Date.now`. */
+  now?: () => number
+}
+
+/** A storage failure, as reported by the `storage-error` event. */
+export interface StorageErrorEvent {
+  /** `unavailable`, `quota`, `closed` or `failed`. */
+  kind: StorageFailure
+  /** Human-readable reason. */
+  reason: string
+  /** The record concerned, or null for the catalog / the whole store. */
+  recordId: string | null
+  error: StorageError
+}
+
+/** A record with changes not durably on the relay. */
+export interface UnsyncedRecord {
+  id: string
+  type: string | null
+  title: string
+  pending: number
+  pendingFields: string[]
+}
+
+/** Result of {@link RecordStore.signOut}. */
+export type SignOutResult =
+  | { signedOut: true; wiped: boolean; error?: StorageError }
+  | { signedOut: false; reason: 'unsynced'; unsynced: UnsyncedRecord[] }
+
+/** Options of {@link RecordStore.pull}. */
+export interface PullOptions {
+  /** Fetches in flight at once over the socket. Default 32. */
+  concurrency?: number
+  signal?: AbortSignal
+  /** Called after each record. */
+  onProgress?: (done: number, total: number) => void
+}
+
+/** Result of {@link RecordStore.pull}. */
+export interface PullResult {
+  /** Records the relay listed. */
+  listed: number
+  /** Records fetched (the rest were open, and sync by themselves). */
+  fetched: number
+  /** Records whose local copy changed. */
+  changed: number
+  failed: Array<{ id: string; error: Error }>
+}
+
+/** Events of a {@link RecordStore}. */
+export interface RecordStoreEvents {
+  /** The workspace's pending total changed (sum over all records, open or not). */
+  pending: (total: number) => void
+  /** Catalog entries changed (ids). Re-run list queries. */
+  catalog: (ids: string[]) => void
+  /** Local storage failed; the store keeps working in memory. */
+  'storage-error': (event: StorageErrorEvent) => void
+  /** A record's sync error (e.g. permission denied). */
+  'sync-error': (error: SyncError, recordId: string) => void
+  /** Another tab of this user signed out and wiped this workspace; this store is closed. */
+  'signed-out': () => void
+}
+
+const EMPTY_STATE_VECTOR = new Uint8Array([0])
+
+/** The record store. See the module documentation. */
+export class RecordStore extends ObservableV2<RecordStoreEvents> {
+  readonly client: SyncClient
+  readonly userId: string
+  readonly workspaceId: string
+  readonly schemas: SchemaRegistry
+  /** The local catalog (list queries: {@link list}). */
+  readonly catalog: Catalog
+  /** Resolves when the catalog is loaded (never rejects; storage failures become `storage-error`). */
+  readonly ready: Promise<void>
+
+  private backend: StorageBackend
+  private durable = true
+  private catalogStorage: CatalogStorage | null = null
+  private readonly tabs: TabChannel
+  private readonly host: RecordHost
+  private readonly records = new Map<string, OpenRecord>()
+  private readonly opening = new Map<string, Promise<OpenRecord>>()
+  private readonly idleTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly idleTimeout: number
+  private readonly dirty = new Set<OpenRecord>()
+  private dirtyTimer: ReturnType<typeof setTimeout> | null = null
+  private releaseOutbox: (() => void) | null = null
+  private outboxHeld = false
+  private lastTotal = 0
+  private closing: Promise<void> | null = null
+  private lastStoreError: StorageError | null = null
+
+  constructor(options: RecordStoreOptions) {
+    super()
+    const workspace = recordIdSchema.safeParse(options.workspaceId)
+    if (!workspace.success) throw new Error(`RecordStore: workspaceId "${options.workspaceId}" must be one doc-name segment`)
+    if (typeof options.userId !== 'string' || options.userId === '') throw new Error('RecordStore: userId is required')
+    this.client = options.client
+    this.userId = options.userId
+    this.workspaceId = options.workspaceId
+    this.schemas = new SchemaRegistry(options.schemas)
+    this.idleTimeout = options.idleTimeout ?? 30_000
+    this.backend =
+      options.storage ??
+      new IndexedDbStorage({ userId: options.userId, workspaceId: options.workspaceId, indexedDB: options.indexedDB })
+    const channelName = databasePrefix(options.userId, options.workspaceId)
+    this.tabs = new TabChannel(
+      channelName,
+      options.tabs === false ? null : typeof options.tabs === 'function' ? options.tabs : undefined,
+    )
+    this.tabs.on('message', this.onTabMessage)
+    this.catalog = new Catalog((error) => this.reportStorage(null, error))
+    this.catalog.on('change', (ids) => this.emit('catalog', [ids]))
+    this.catalog.on('pending', () => this.updateTotal())
+    const now = options.now ?? Date.now
+    const store = this
+    this.host = {
+      client: this.client,
+      userId: this.userId,
+      tabs: this.tabs,
+      schemas: this.schemas,
+      compactAfter: options.compactAfter ?? 64,
+      updatedAtResolution: options.updatedAtResolution ?? 10_000,
+      now,
+      storageFailed: (record, error) => store.reportStorage(record.id, error),
+      changed: (record, urgent) => store.markDirty(record, urgent),
+      stateChanged: (record) => store.checkIdle(record),
+      syncError: (record, error) => store.emit('sync-error', [error, record.id]),
+    }
+    this.ready = this.start(channelName)
+  }
+
+  /** `'indexeddb'`, `'memory'` (fallback or configured), or the adapter's kind. */
+  get storageKind(): string {
+    return this.backend.kind
+  }
+
+  /** Whether records are saved on this device (false after falling back to memory). */
+  get persistent(): boolean {
+    return this.durable
+  }
+
+  /** Pending total of the workspace: every record, open or not. */
+  get pending(): number {
+    return this.lastTotal
+  }
+
+  /** Ids of the record docs open right now. */
+  get openIds(): string[] {
+    return [...this.records.keys()]
+  }
+
+  /**
+   * Creates a record of `type`. Values are validated first: an unknown field
+   * or a wrong value rejects with {@link RecordValidationError} and nothing
+   * is created.
+   */
+  async create(type: string, values: Record<string, unknown> = {}, options: { id?: string } = {}): Promise<RecordHandle> {
+    const schema = this.schemas.get(type)
+    const id = options.id ?? newRecordId()
+    if (schema === undefined) {
+      throw new RecordValidationError(type, id, [
+        { field: '', message: `unknown record type; registered: ${this.schemas.types.join(', ')}` },
+      ])
+    }
+    checkId(id)
+    const validated = validatePatch(schema, id, values)
+    await this.ready
+    this.assertOpen()
+    if (this.catalog.get(id)?.type != null) throw new Error(`record "${id}" already exists`)
+    const handle = await this.open(id)
+    const record = handle.openRecord!
+    if (recordType(record.doc) !== null) {
+      handle.close()
+      throw new Error(`record "${id}" already exists`)
+    }
+    record.doc.transact(() => {
+      initRecord(record.doc, schema, this.userId, this.host.now())
+      applyPatch(record.doc, validated)
+    }, RECORD_WRITE_ORIGIN)
+    return handle
+  }
+
+  /**
+   * Opens a record (loading it from this device; it syncs with the relay
+   * from then on). An id that exists nowhere yet opens an empty doc whose
+   * `type` is null until the relay's copy arrives.
+   */
+  async open(id: string): Promise<RecordHandle> {
+    checkId(id)
+    await this.ready
+    this.assertOpen()
+    const record = await this.acquire(id)
+    this.assertOpen()
+    record.refs++
+    this.checkIdle(record)
+    return new RecordHandle(record, (handle) => {
+      const open = this.records.get(handle.id)
+      if (open === undefined) return
+      open.refs--
+      this.checkIdle(open)
+    })
+  }
+
+  /** Reads a record (opening it briefly if needed). */
+  async read(id: string): Promise<RecordSnapshot> {
+    const handle = await this.open(id)
+    try {
+      return handle.read()
+    } finally {
+      handle.close()
+    }
+  }
+
+  /**
+   * Updates fields of a record (opening it briefly if needed).
+   *
+   * @throws (rejects) {@link RecordValidationError}; nothing is written.
+   */
+  async update(id: string, patch: Record<string, unknown>): Promise<void> {
+    const handle = await this.open(id)
+    try {
+      handle.update(patch)
+    } finally {
+      handle.close()
+    }
+  }
+
+  /** Archives (or un-archives) a record. */
+  async archive(id: string, archived = true): Promise<void> {
+    const handle = await this.open(id)
+    try {
+      handle.archive(archived)
+    } finally {
+      handle.close()
+    }
+  }
+
+  /** Marks a record deleted (a synced tombstone; `false` restores it). */
+  async delete(id: string, deleted = true): Promise<void> {
+    const handle = await this.open(id)
+    try {
+      handle.remove(deleted)
+    } finally {
+      handle.close()
+    }
+  }
+
+  /** Lists records from the catalog without opening them. Call after {@link ready}. */
+  list(query: CatalogQuery = {}): CatalogPage {
+    this.flushDirty()
+    return this.catalog.query(query)
+  }
+
+  /** Every record with changes not durably stored on the relay. */
+  unsynced(): UnsyncedRecord[] {
+    this.flushDirty()
+    const out = new Map<string, UnsyncedRecord>()
+    for (const entry of this.catalog.all()) {
+      if (entry.pending > 0) out.set(entry.id, unsyncedOf(entry))
+    }
+    for (const record of this.records.values()) {
+      if (record.sync.pending > 0) out.set(record.id, unsyncedOf(record.entry()))
+      else out.delete(record.id)
+    }
+    return [...out.values()]
+  }
+
+  /** Resolves when every open record is durably on the relay. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.records.values()].map((record) => record.sync.flush()))
+  }
+
+  /** Resolves when every queued local write (records and catalog) is committed. */
+  async settled(): Promise<void> {
+    this.flushDirty()
+    await Promise.all([...this.records.values()].map((record) => record.settled()))
+    await this.catalog.flush()
+  }
+
+  /** Tries to write records whose storage failed again, now. */
+  async retryStorage(): Promise<void> {
+    await Promise.all([...this.records.values()].map((record) => record.retryStorage()))
+  }
+
+  /**
+   * Brings every record of the workspace onto this device without
+   * subscribing to them: lists the relay's docs under `<workspaceId>/` and
+   * fetches what this device lacks of each (pipelined over the one socket),
+   * storing it and filling the catalog. Open records are skipped (they sync
+   * by themselves). Waits for the connection when offline.
+   */
+  async pull(options: PullOptions = {}): Promise<PullResult> {
+    await this.ready
+    this.assertOpen()
+    const prefix = `${this.workspaceId}/`
+    const names = await this.client.listDocs(prefix, { signal: options.signal })
+    const ids = names
+      .map((name) => name.slice(prefix.length))
+      .filter((id) => id.length > 0 && !id.includes('/') && recordIdSchema.safeParse(id).success)
+    const result: PullResult = { listed: ids.length, fetched: 0, changed: 0, failed: [] }
+    const batch: CatalogEntry[] = []
+    const flushBatch = (): void => {
+      if (batch.length > 0) this.catalog.set(batch.splice(0))
+    }
+    let next = 0
+    let done = 0
+    const worker = async (): Promise<void> => {
+      while (next < ids.length && !this.closing) {
+        const id = ids[next++]!
+        try {
+          const entry = await this.pullOne(id, options.signal)
+          if (entry !== undefined) result.fetched++
+          if (entry) {
+            result.changed++
+            batch.push(entry)
+            if (batch.length >= 200) flushBatch()
+          }
+        } catch (error) {
+          if (options.signal?.aborted) throw error
+          result.failed.push({ id, error: error instanceof Error ? error : new Error(String(error)) })
+        }
+        options.onProgress?.(++done, ids.length)
+      }
+    }
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 32) }, worker))
+    } finally {
+      flushBatch()
+      await this.catalog.flush()
+    }
+    return result
+  }
+
+  /**
+   * Signs out. With `wipe: true` it deletes this user's databases of the
+   * workspace — but if records hold changes the relay has not stored, it
+   * refuses and returns them, unless `discardUnsynced: true`. Other tabs of
+   * the user close their stores (`signed-out` event). The store is closed
+   * afterwards either way (except when it refused).
+   */
+  async signOut(options: { wipe?: boolean; discardUnsynced?: boolean } = {}): Promise<SignOutResult> {
+    await this.ready
+    if (!options.wipe) {
+      await this.close()
+      return { signedOut: true, wiped: false }
+    }
+    const unsynced = this.unsynced()
+    if (unsynced.length > 0 && !options.discardUnsynced) return { signedOut: false, reason: 'unsynced', unsynced }
+    const ids = new Set([...this.catalog.all().map((e) => e.id), ...this.records.keys()])
+    this.tabs.post({ t: 'wiped' })
+    await this.shutdown({ discard: true })
+    try {
+      await this.backend.wipe([...ids])
+      return { signedOut: true, wiped: true }
+    } catch (error) {
+      const storageError = classifyStorageError(error, 'wiping local data')
+      return { signedOut: true, wiped: false, error: storageError }
+    }
+  }
+
+  /** Writes what is queued, closes every record doc and the catalog. Does not close the SyncClient. Idempotent. */
+  close(): Promise<void> {
+    return this.shutdown({ discard: false })
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private async start(lockName: string): Promise<void> {
+    try {
+      this.catalogStorage = await this.backend.openCatalog()
+      await this.catalog.attach(this.catalogStorage)
+      this.catalogStorage.onLost = (error) => this.reportStorage(null, error)
+    } catch (error) {
+      const storageError = classifyStorageError(error, 'opening local storage')
+      this.catalogStorage?.close()
+      this.catalogStorage = null
+      // Keep working in memory; nothing is saved on this device from now on.
+      this.backend = new MemoryStorage()
+      this.durable = false
+      this.reportStorage(null, new StorageError(StorageFailure.unavailable, storageError.message, storageError))
+      try {
+        this.catalogStorage = await this.backend.openCatalog()
+        await this.catalog.attach(this.catalogStorage)
+      } catch {
+        // memory storage does not fail
+      }
+    }
+    if (this.closing) return
+    this.releaseOutbox = holdOutboxDuty(`concord-outbox/${lockName}`, () => this.takeOutboxDuty())
+    this.updateTotal()
+  }
+
+  /** This tab now makes sure every record with unsynced changes is open (so it syncs). */
+  private takeOutboxDuty(): void {
+    if (this.closing) return
+    this.outboxHeld = true
+    for (const id of this.catalog.pendingIds()) {
+      const open = this.records.get(id)
+      if (open !== undefined) open.sync.resendPending()
+      else void this.acquire(id).then((record) => this.checkIdle(record), () => {})
+    }
+  }
+
+  private acquire(id: string): Promise<OpenRecord> {
+    const open = this.records.get(id)
+    if (open !== undefined) {
+      this.cancelIdle(id)
+      return Promise.resolve(open)
+    }
+    let opening = this.opening.get(id)
+    if (opening === undefined) {
+      opening = OpenRecord.open(this.host, this.workspaceId, id, this.backend, this.durable).then((record) => {
+        this.opening.delete(id)
+        if (this.closing) {
+          void record.close({ discard: true })
+          throw new Error('the RecordStore is closed')
+        }
+        this.records.set(id, record)
+        this.markDirty(record, false)
+        return record
+      })
+      opening.catch(() => this.opening.delete(id))
+      this.opening.set(id, opening)
+    }
+    return opening
+  }
+
+  private async pullOne(id: string, signal: AbortSignal | undefined): Promise<CatalogEntry | null | undefined> {
+    if (this.records.has(id) || this.opening.has(id)) return undefined
+    const entry = this.catalog.get(id)
+    const known = entry?.local ? entry.stateVector : EMPTY_STATE_VECTOR
+    const fetched = await this.client.fetchDoc(`${this.workspaceId}/${id}`, known, { signal })
+    if (this.records.has(id) || this.opening.has(id) || this.closing) return undefined
+    if (entry?.local && isEmptyUpdate(fetched.update)) return null
+    const storage = await this.backend.openRecord(id)
+    const doc = new Y.Doc()
+    try {
+      const stored = await storage.load()
+      doc.transact(() => {
+        for (const update of stored.updates) Y.applyUpdate(doc, update)
+        Y.applyUpdate(doc, fetched.update)
+      }, FETCH_ORIGIN)
+      const acked = maxStateVector(
+        stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map(),
+        Y.decodeStateVector(fetched.stateVector),
+      )
+      await storage.write(isEmptyUpdate(fetched.update) ? [] : [fetched.update], { acked: Y.encodeStateVector(acked) })
+      const pending = countMissing(stateVectorOf(doc), acked)
+      const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
+      const fresh = catalogEntryOf(doc, id, this.schemas.get(recordType(doc) ?? ''), pending, fields)
+      if (fresh.type === null) return null // not a record (yet)
+      return fresh
+    } finally {
+      storage.close()
+      doc.destroy()
+    }
+  }
+
+  private readonly onTabMessage = (message: TabMessage): void => {
+    if (this.closing) return
+    switch (message.t) {
+      case 'update':
+        this.records.get(message.id)?.applyFromTab(message.update, message.fieldClocks)
+        return
+      case 'sync-request': {
+        const record = this.records.get(message.id)
+        if (record !== undefined) this.tabs.post({ t: 'sync-reply', to: message.from, id: message.id, ...record.replyTo(message.stateVector) })
+        return
+      }
+      case 'sync-reply':
+        this.records.get(message.id)?.applyFromTab(message.update, message.fieldClocks)
+        return
+      case 'saved':
+        this.records.get(message.id)?.savedByTab(message.stateVector)
+        return
+      case 'catalog': {
+        const entries = message.entries.filter((entry) => !this.records.has(entry.id))
+        this.catalog.set(entries, { persist: false })
+        this.catalog.remove(message.removed.filter((id) => !this.records.has(id)), { persist: false })
+        if (this.outboxHeld) {
+          // A record another tab edited has changes pending: make sure it syncs even if that tab closes.
+          for (const entry of entries) if (entry.pending > 0 && !this.opening.has(entry.id)) void this.acquire(entry.id).then((r) => this.checkIdle(r), () => {})
+        }
+        return
+      }
+      case 'wiped':
+        void this.shutdown({ discard: true }).then(() => this.emit('signed-out', []))
+        return
+    }
+  }
+
+  private markDirty(record: OpenRecord, urgent: boolean): void {
+    if (this.records.get(record.id) !== record) return
+    this.dirty.add(record)
+    this.updateTotal()
+    if (urgent) {
+      this.flushDirty()
+      return
+    }
+    this.dirtyTimer ??= setTimeout(() => {
+      this.dirtyTimer = null
+      this.flushDirty()
+    }, 50)
+  }
+
+  /** Writes the catalog entries of changed open records. */
+  private flushDirty(): void {
+    if (this.dirtyTimer !== null) {
+      clearTimeout(this.dirtyTimer)
+      this.dirtyTimer = null
+    }
+    if (this.dirty.size === 0) return
+    const entries: CatalogEntry[] = []
+    for (const record of this.dirty) {
+      if (record.closed) continue
+      const entry = record.entry()
+      if (entry.type === null && this.catalog.get(entry.id) === undefined) continue // not a record (yet)
+      entries.push(entry)
+    }
+    this.dirty.clear()
+    this.catalog.set(entries)
+    if (entries.length > 0) this.tabs.post({ t: 'catalog', entries, removed: [] })
+  }
+
+  /** Pending total: catalog entries, with live counts for open records. */
+  private updateTotal(): void {
+    let total = this.catalog.pending
+    for (const record of this.records.values()) total += record.sync.pending - (this.catalog.get(record.id)?.pending ?? 0)
+    if (total === this.lastTotal) return
+    this.lastTotal = total
+    this.emit('pending', [total])
+  }
+
+  private checkIdle(record: OpenRecord): void {
+    if (this.records.get(record.id) !== record) return
+    this.updateTotal()
+    const idle =
+      record.refs === 0 &&
+      record.sync.pending === 0 &&
+      !record.busy &&
+      (record.isSaved || record.storageError !== null || !record.durable)
+    if (!idle) {
+      this.cancelIdle(record.id)
+      return
+    }
+    if (this.idleTimers.has(record.id)) return
+    this.idleTimers.set(
+      record.id,
+      setTimeout(() => {
+        this.idleTimers.delete(record.id)
+        if (record.refs > 0 || record.sync.pending > 0 || this.records.get(record.id) !== record) return
+        this.flushDirty()
+        this.records.delete(record.id)
+        void record.close()
+      }, this.idleTimeout),
+    )
+  }
+
+  private cancelIdle(id: string): void {
+    const timer = this.idleTimers.get(id)
+    if (timer !== undefined) clearTimeout(timer)
+    this.idleTimers.delete(id)
+  }
+
+  private reportStorage(recordId: string | null, error: unknown): void {
+    const storageError = classifyStorageError(error, recordId === null ? 'catalog' : `record "${recordId}"`)
+    if (recordId === null) {
+      if (this.lastStoreError?.message === storageError.message) return
+      this.lastStoreError = storageError
+    }
+    this.emit('storage-error', [{ kind: storageError.kind, reason: storageError.message, recordId, error: storageError }])
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new Error('the RecordStore is closed')
+  }
+
+  private shutdown({ discard }: { discard: boolean }): Promise<void> {
+    this.closing ??= (async () => {
+      this.releaseOutbox?.()
+      this.releaseOutbox = null
+      for (const timer of this.idleTimers.values()) clearTimeout(timer)
+      this.idleTimers.clear()
+      if (!discard) this.flushDirty()
+      if (this.dirtyTimer !== null) clearTimeout(this.dirtyTimer)
+      this.dirtyTimer = null
+      await Promise.allSettled([...this.opening.values()])
+      const records = [...this.records.values()]
+      this.records.clear()
+      await Promise.all(records.map((record) => record.close({ discard })))
+      if (!discard) await this.catalog.flush()
+      this.catalog.detach()
+      this.catalogStorage?.close()
+      this.catalogStorage = null
+      if (discard) this.catalog.clear()
+      this.tabs.destroy()
+      this.catalog.destroy()
+    })()
+    return this.closing
+  }
+}
+
+const checkId = (id: string): void => {
+  const result = recordIdSchema.safeParse(id)
+  if (!result.success) throw new Error(`invalid record id "${String(id).slice(0, 80)}": ${result.error.issues[0]?.message ?? 'invalid'}`)
+}
+
+const unsyncedOf = (entry: CatalogEntry): UnsyncedRecord => ({
+  id: entry.id,
+  type: entry.type,
+  title: entry.title,
+  pending: entry.pending,
+  pendingFields: entry.pendingFields,
+})
+
+/** An update that carries no structs and no deletions. */
+const isEmptyUpdate = (update: Uint8Array): boolean => {
+  const { structs, ds } = Y.decodeUpdate(update)
+  return structs.length === 0 && ds.clients.size === 0
+}

@@ -1,0 +1,74 @@
+/**
+ * Computing a record's catalog entry from its doc, reading only what the
+ * catalog keeps (title, catalog fields, bookkeeping) — not long texts.
+ *
+ * @module records/catalogEntry
+ */
+import * as Y from 'yjs'
+import type { CatalogEntry } from '../catalog/CatalogEntry.js'
+import { FIELDS_MAP, LIST_PREFIX, RECORD_MAP, RecordKey, TEXT_PREFIX } from './recordDoc.js'
+import type { RecordSchema } from './schema.js'
+
+/** Longest title kept in the catalog. */
+export const CATALOG_TITLE_LENGTH = 200
+
+/** The catalog entry of a record doc. */
+export const catalogEntryOf = (
+  doc: Y.Doc,
+  id: string,
+  schema: RecordSchema | undefined,
+  pending: number,
+  pendingFields: string[],
+): CatalogEntry => {
+  const record = doc.getMap<unknown>(RECORD_MAP)
+  const stored = doc.getMap<unknown>(FIELDS_MAP)
+  const type = record.get(RecordKey.type)
+  let title = ''
+  const titleField = schema?.title ?? 'title'
+  const titleSpec = schema?.fields[titleField]
+  if (titleSpec === undefined || titleSpec.kind === 'text') {
+    if (doc.share.has(TEXT_PREFIX + titleField)) title = textPrefix(doc.getText(TEXT_PREFIX + titleField), CATALOG_TITLE_LENGTH)
+  } else if (titleSpec.kind === 'scalar') {
+    const value = stored.get(titleField)
+    if (typeof value === 'string') title = value.slice(0, CATALOG_TITLE_LENGTH)
+  }
+  const fields: Record<string, unknown> = {}
+  for (const name of schema?.catalog ?? []) {
+    const spec = schema!.fields[name]!
+    if (spec.kind === 'list') {
+      fields[name] = doc.share.has(LIST_PREFIX + name) ? doc.getArray(LIST_PREFIX + name).toJSON() : []
+    } else if (spec.kind === 'scalar') {
+      const value = stored.get(name)
+      fields[name] = value === undefined || !spec.schema.safeParse(value).success ? spec.default : value
+    }
+  }
+  const num = (key: string): number | null => {
+    const value = record.get(key)
+    return typeof value === 'number' ? value : null
+  }
+  return {
+    id,
+    type: typeof type === 'string' ? type : null,
+    title,
+    fields,
+    createdAt: num(RecordKey.createdAt),
+    updatedAt: num(RecordKey.updatedAt),
+    archived: record.get(RecordKey.archived) === true,
+    deleted: record.get(RecordKey.deleted) === true,
+    pending,
+    pendingFields,
+    stateVector: Y.encodeStateVector(doc),
+    local: true,
+  }
+}
+
+/** The first `length` characters of a Y.Text without stringifying all of it. */
+const textPrefix = (text: Y.Text, length: number): string => {
+  let out = ''
+  let item = text._start
+  while (item !== null && out.length < length) {
+    if (!item.deleted && item.countable && item.content instanceof Y.ContentString) out += item.content.str
+    item = item.right
+  }
+  return out.slice(0, length)
+}

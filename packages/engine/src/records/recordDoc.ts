@@ -1,0 +1,316 @@
+/**
+ * How a record lives in its Y.Doc, and the typed read / validated write of
+ * its fields.
+ *
+ * Layout (top-level types only, so that concurrent first writes of a field by
+ * two devices merge instead of one replacing the other):
+ *
+ *     Y.Map  'record'        type, schemaVersion, createdAt, createdBy, updatedAt, updatedBy, archived, deleted
+ *     Y.Map  'fields'        one key per scalar field
+ *     Y.Text 'text:<name>'   one per text field
+ *     Y.Array 'list:<name>'  one per list field
+ *
+ * Fields a newer schema added are just more keys and top-level types: this
+ * module never touches what it does not know, so they stay intact, and
+ * {@link readRecord} reports them under `unknownFields`.
+ *
+ * Writes validate every value first and write nothing when one is wrong.
+ *
+ * @module records/recordDoc
+ */
+import * as Y from 'yjs'
+import type { FieldSpec, RecordSchema } from './schema.js'
+
+/** Top-level map of the record's own bookkeeping. */
+export const RECORD_MAP = 'record'
+/** Top-level map of scalar fields. */
+export const FIELDS_MAP = 'fields'
+/** Prefix of the top-level `Y.Text` of a text field. */
+export const TEXT_PREFIX = 'text:'
+/** Prefix of the top-level `Y.Array` of a list field. */
+export const LIST_PREFIX = 'list:'
+
+/** Keys of the `record` map. */
+export const RecordKey = {
+  type: 'type',
+  schemaVersion: 'schemaVersion',
+  createdAt: 'createdAt',
+  createdBy: 'createdBy',
+  updatedAt: 'updatedAt',
+  updatedBy: 'updatedBy',
+  archived: 'archived',
+  deleted: 'deleted',
+} as const
+
+/** A record as read from its doc. */
+export interface RecordSnapshot {
+  /** Record id (the doc name is `<workspaceId>/<id>`). */
+  id: string
+  /** Record type, or null for a doc that is not (yet) a record, e.g. not synced yet. */
+  type: string | null
+  /** Schema version the record was created with. */
+  schemaVersion: number | null
+  /** Every field of the schema: its value, or the field's default when unset. */
+  fields: Record<string, unknown>
+  /**
+   * Fields the schema does not know (written by a newer schema), read as
+   * plain values. They are kept intact by every write.
+   */
+  unknownFields: Record<string, unknown>
+  /**
+   * Stored values the schema rejects (e.g. an enum value a newer schema
+   * added). `fields` shows the default instead; the stored value is untouched.
+   */
+  invalidFields: Record<string, unknown>
+  createdAt: number | null
+  createdBy: string | null
+  /** Time of the last change, written with a resolution of a few seconds. */
+  updatedAt: number | null
+  updatedBy: string | null
+  archived: boolean
+  deleted: boolean
+}
+
+/** One problem of a rejected write. */
+export interface ValidationProblem {
+  /** The field name as given. */
+  field: string
+  message: string
+}
+
+/**
+ * A write was rejected: an unknown field, a value of the wrong type, or a
+ * record type no schema describes. Nothing was written.
+ */
+export class RecordValidationError extends Error {
+  readonly recordType: string
+  readonly recordId: string
+  readonly problems: readonly ValidationProblem[]
+
+  constructor(recordType: string, recordId: string, problems: ValidationProblem[]) {
+    const list = problems.map((p) => (p.field === '' ? p.message : `field "${p.field}": ${p.message}`)).join('; ')
+    super(`cannot write ${recordType} "${recordId}": ${list}. Nothing was written.`)
+    this.name = 'RecordValidationError'
+    this.recordType = recordType
+    this.recordId = recordId
+    this.problems = problems
+  }
+}
+
+/** A validated write, ready to apply. */
+export type ValidatedPatch = Array<{ name: string; spec: FieldSpec; value: unknown }>
+
+/**
+ * Validates `patch` against `schema`. Throws {@link RecordValidationError}
+ * listing every problem; returns the values to write (as zod parsed them).
+ */
+export const validatePatch = (schema: RecordSchema, recordId: string, patch: Record<string, unknown>): ValidatedPatch => {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+    throw new RecordValidationError(schema.type, recordId, [{ field: '', message: 'expected an object of field values' }])
+  }
+  const problems: ValidationProblem[] = []
+  const out: ValidatedPatch = []
+  for (const [name, value] of Object.entries(patch)) {
+    const spec = Object.hasOwn(schema.fields, name) ? schema.fields[name] : undefined
+    if (spec === undefined) {
+      problems.push({
+        field: name,
+        message: `unknown field of ${schema.type} (v${schema.version}); known fields: ${Object.keys(schema.fields).join(', ')}`,
+      })
+      continue
+    }
+    const problem = checkValue(spec, value)
+    if (typeof problem === 'string') problems.push({ field: name, message: problem })
+    else out.push({ name, spec, value: problem.value })
+  }
+  if (problems.length > 0) throw new RecordValidationError(schema.type, recordId, problems)
+  return out
+}
+
+const describeValue = (value: unknown): string => {
+  if (value === undefined) return 'undefined'
+  try {
+    const json = JSON.stringify(value)
+    return json.length > 60 ? `${json.slice(0, 57)}...` : json
+  } catch {
+    return typeof value
+  }
+}
+
+const checkValue = (spec: FieldSpec, value: unknown): string | { value: unknown } => {
+  switch (spec.kind) {
+    case 'text':
+      if (typeof value !== 'string') return `expected text (a string), got ${describeValue(value)}`
+      if (spec.maxLength !== undefined && value.length > spec.maxLength) {
+        return `text is ${value.length} characters long, at most ${spec.maxLength} are allowed`
+      }
+      return { value }
+    case 'scalar': {
+      if (value === undefined) return 'undefined is not a value; use null to clear a field'
+      const result = spec.schema.safeParse(value)
+      if (!result.success) return `${result.error.issues.map((i) => i.message).join(', ')} (got ${describeValue(value)})`
+      return { value: result.data }
+    }
+    case 'list': {
+      if (!Array.isArray(value)) return `expected a list (an array), got ${describeValue(value)}`
+      if (spec.maxItems !== undefined && value.length > spec.maxItems) {
+        return `list has ${value.length} items, at most ${spec.maxItems} are allowed`
+      }
+      const items: unknown[] = []
+      for (let i = 0; i < value.length; i++) {
+        const result = spec.item.safeParse(value[i])
+        if (!result.success) return `item ${i}: ${result.error.issues.map((x) => x.message).join(', ')} (got ${describeValue(value[i])})`
+        items.push(result.data)
+      }
+      return { value: items }
+    }
+  }
+}
+
+/** Writes a validated patch. Call inside `doc.transact` so it is one change. */
+export const applyPatch = (doc: Y.Doc, patch: ValidatedPatch): void => {
+  const fields = doc.getMap<unknown>(FIELDS_MAP)
+  for (const { name, spec, value } of patch) {
+    if (spec.kind === 'text') replaceText(doc.getText(TEXT_PREFIX + name), value as string)
+    else if (spec.kind === 'list') {
+      const list = doc.getArray<unknown>(LIST_PREFIX + name)
+      if (!sameJson(list.toArray(), value)) {
+        if (list.length > 0) list.delete(0, list.length)
+        list.insert(0, value as unknown[])
+      }
+    } else if (!fields.has(name) || !sameJson(fields.get(name), value)) fields.set(name, value)
+  }
+}
+
+/**
+ * Replaces the content of `text` with `next`, touching only the changed
+ * middle part (common prefix and suffix stay), so concurrent edits elsewhere
+ * in the text survive.
+ */
+export const replaceText = (text: Y.Text, next: string): void => {
+  const prev = text.toString()
+  if (prev === next) return
+  let start = 0
+  const max = Math.min(prev.length, next.length)
+  while (start < max && prev.charCodeAt(start) === next.charCodeAt(start)) start++
+  let endPrev = prev.length
+  let endNext = next.length
+  while (endPrev > start && endNext > start && prev.charCodeAt(endPrev - 1) === next.charCodeAt(endNext - 1)) {
+    endPrev--
+    endNext--
+  }
+  if (endPrev > start) text.delete(start, endPrev - start)
+  if (endNext > start) text.insert(start, next.slice(start, endNext))
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  try {
+    return JSON.stringify(a) === JSON.stringify(b)
+  } catch {
+    return false
+  }
+}
+
+/** Writes the `record` map of a new record (inside the caller's transaction). */
+export const initRecord = (doc: Y.Doc, schema: RecordSchema, createdBy: string | null, now: number): void => {
+  const record = doc.getMap<unknown>(RECORD_MAP)
+  record.set(RecordKey.type, schema.type)
+  record.set(RecordKey.schemaVersion, schema.version)
+  record.set(RecordKey.createdAt, now)
+  record.set(RecordKey.createdBy, createdBy)
+  record.set(RecordKey.updatedAt, now)
+  record.set(RecordKey.updatedBy, createdBy)
+  record.set(RecordKey.archived, false)
+  record.set(RecordKey.deleted, false)
+}
+
+/** The record type stored in a doc, or null. */
+export const recordType = (doc: Y.Doc): string | null => {
+  const type = doc.getMap<unknown>(RECORD_MAP).get(RecordKey.type)
+  return typeof type === 'string' ? type : null
+}
+
+/** Reads a record. Never throws on stored data: bad values land in `invalidFields`. */
+export const readRecord = (doc: Y.Doc, id: string, schema: RecordSchema | undefined): RecordSnapshot => {
+  const record = doc.getMap<unknown>(RECORD_MAP)
+  const stored = doc.getMap<unknown>(FIELDS_MAP)
+  const fields: Record<string, unknown> = {}
+  const unknownFields: Record<string, unknown> = {}
+  const invalidFields: Record<string, unknown> = {}
+  const known = schema?.fields ?? {}
+  for (const [name, spec] of Object.entries(known)) {
+    if (spec.kind === 'text') fields[name] = doc.share.has(TEXT_PREFIX + name) ? doc.getText(TEXT_PREFIX + name).toString() : ''
+    else if (spec.kind === 'list') {
+      const items = doc.share.has(LIST_PREFIX + name) ? doc.getArray<unknown>(LIST_PREFIX + name).toArray() : []
+      const valid = items.every((item) => spec.item.safeParse(item).success)
+      fields[name] = valid ? items : items.filter((item) => spec.item.safeParse(item).success)
+      if (!valid) invalidFields[name] = items
+    } else if (!stored.has(name)) fields[name] = spec.default
+    else {
+      const value = stored.get(name)
+      const result = spec.schema.safeParse(value)
+      if (result.success) fields[name] = result.data
+      else {
+        fields[name] = spec.default
+        invalidFields[name] = value
+      }
+    }
+  }
+  for (const [key, value] of stored.entries()) {
+    if (!Object.hasOwn(known, key)) unknownFields[key] = value instanceof Y.AbstractType ? value.toJSON() : value
+  }
+  for (const name of doc.share.keys()) {
+    if (name.startsWith(TEXT_PREFIX)) {
+      const field = name.slice(TEXT_PREFIX.length)
+      if (!Object.hasOwn(known, field)) unknownFields[field] = doc.getText(name).toString()
+    } else if (name.startsWith(LIST_PREFIX)) {
+      const field = name.slice(LIST_PREFIX.length)
+      if (!Object.hasOwn(known, field)) unknownFields[field] = doc.getArray(name).toJSON()
+    }
+  }
+  const num = (key: string): number | null => {
+    const value = record.get(key)
+    return typeof value === 'number' ? value : null
+  }
+  const str = (key: string): string | null => {
+    const value = record.get(key)
+    return typeof value === 'string' ? value : null
+  }
+  return {
+    id,
+    type: str(RecordKey.type),
+    schemaVersion: num(RecordKey.schemaVersion),
+    fields,
+    unknownFields,
+    invalidFields,
+    createdAt: num(RecordKey.createdAt),
+    createdBy: str(RecordKey.createdBy),
+    updatedAt: num(RecordKey.updatedAt),
+    updatedBy: str(RecordKey.updatedBy),
+    archived: record.get(RecordKey.archived) === true,
+    deleted: record.get(RecordKey.deleted) === true,
+  }
+}
+
+/**
+ * The field a changed top-level type belongs to: `'title'` for
+ * `'text:title'`, map keys for `fields`, `$archived` / `$deleted` / `$created`
+ * for the record map. Bookkeeping (`updatedAt`, delete markers) is not a field.
+ */
+export const fieldsOfChange = (topName: string, keys: Set<string | null>): string[] => {
+  if (topName.startsWith(TEXT_PREFIX)) return [topName.slice(TEXT_PREFIX.length)]
+  if (topName.startsWith(LIST_PREFIX)) return [topName.slice(LIST_PREFIX.length)]
+  if (topName === FIELDS_MAP) return [...keys].filter((k): k is string => k !== null)
+  if (topName === RECORD_MAP) {
+    if (keys.has(RecordKey.type)) return ['$created']
+    const out = new Set<string>()
+    for (const key of keys) {
+      if (key === RecordKey.archived) out.add('$archived')
+      else if (key === RecordKey.deleted) out.add('$deleted')
+      else if (key === RecordKey.type || key === RecordKey.schemaVersion || key === RecordKey.createdAt) out.add('$created')
+    }
+    return [...out]
+  }
+  return []
+}

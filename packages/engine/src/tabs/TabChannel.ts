@@ -1,0 +1,136 @@
+/**
+ * Talking to the other tabs of the same user in the same workspace, over a
+ * `BroadcastChannel` named `concord/<userId>/<workspaceId>`.
+ *
+ * What travels (see {@link TabMessage}):
+ *
+ * - `update`: a local edit of an open record, at once (before IndexedDB or
+ *   the relay), with its pending-field notes. The receiving tab applies it
+ *   with origin {@link TAB_ORIGIN}: it does not store it (the author did) and
+ *   does not send it to the relay (the author does), so nothing is sent or
+ *   counted twice — pending is derived from state vectors, and every tab
+ *   with the record open receives the relay's acks itself.
+ * - `sync-request` / `sync-reply`: a tab opening a record asks the others
+ *   for what its IndexedDB copy lacks (edits not written yet).
+ * - `saved`: an edit reached IndexedDB (state vector saved).
+ * - `catalog`: catalog entries a tab recomputed, so every tab lists the same
+ *   records with the same pending counts.
+ * - `wiped`: this user signed out and wiped the workspace: close everything.
+ *
+ * @module tabs/TabChannel
+ */
+import { ObservableV2 } from 'lib0/observable'
+import type { CatalogEntry } from '../catalog/CatalogEntry.js'
+import type { FieldClocks } from '../records/FieldPending.js'
+
+/** Transaction origin of updates received from another tab. */
+export const TAB_ORIGIN: { readonly source: 'concord:tab' } = Object.freeze({ source: 'concord:tab' })
+
+/** A message between tabs. `from` is the sender's tab id. */
+export type TabMessage =
+  | { t: 'update'; from: string; id: string; update: Uint8Array; fieldClocks: FieldClocks | null }
+  | { t: 'sync-request'; from: string; id: string; stateVector: Uint8Array }
+  | { t: 'sync-reply'; from: string; to: string; id: string; update: Uint8Array; fieldClocks: FieldClocks }
+  | { t: 'saved'; from: string; id: string; stateVector: Uint8Array }
+  | { t: 'catalog'; from: string; entries: CatalogEntry[]; removed: string[] }
+  | { t: 'wiped'; from: string }
+
+/** A message without the sender id (filled in by {@link TabChannel.post}). */
+export type OutgoingTabMessage = TabMessage extends infer M ? (M extends TabMessage ? Omit<M, 'from'> : never) : never
+
+/** Events of a {@link TabChannel}. */
+export interface TabChannelEvents {
+  message: (message: TabMessage) => void
+}
+
+/** The BroadcastChannel class (the browser's, Node's, or a test double). */
+export type BroadcastChannelConstructor = new (name: string) => {
+  onmessage: ((event: { data: unknown }) => void) | null
+  postMessage(message: unknown): void
+  close(): void
+}
+
+/** A channel to the other tabs. Without BroadcastChannel it is a no-op. */
+export class TabChannel extends ObservableV2<TabChannelEvents> {
+  /** This tab's id. */
+  readonly tabId: string
+  private channel: InstanceType<BroadcastChannelConstructor> | null
+
+  constructor(name: string, BroadcastChannelImpl?: BroadcastChannelConstructor | null) {
+    super()
+    this.tabId = Math.random().toString(36).slice(2) + Date.now().toString(36)
+    const Impl =
+      BroadcastChannelImpl === null
+        ? undefined
+        : (BroadcastChannelImpl ?? (globalThis as { BroadcastChannel?: BroadcastChannelConstructor }).BroadcastChannel)
+    this.channel = Impl === undefined ? null : new Impl(name)
+    if (this.channel !== null) {
+      this.channel.onmessage = (event) => {
+        const message = event.data as TabMessage | null
+        if (message === null || typeof message !== 'object' || message.from === this.tabId) return
+        if ('to' in message && message.to !== this.tabId) return
+        this.emit('message', [message])
+      }
+    }
+  }
+
+  /** Whether other tabs can be reached. */
+  get enabled(): boolean {
+    return this.channel !== null
+  }
+
+  /** Sends to every other tab. Never throws. */
+  post(message: OutgoingTabMessage): void {
+    if (this.channel === null) return
+    try {
+      this.channel.postMessage({ ...message, from: this.tabId })
+    } catch {
+      // A closed channel or an uncloneable value: the other tabs catch up via IndexedDB and the relay.
+    }
+  }
+
+  override destroy(): void {
+    if (this.channel !== null) {
+      this.channel.onmessage = null
+      this.channel.close()
+      this.channel = null
+    }
+    super.destroy()
+  }
+}
+
+/**
+ * Holds the workspace's "outbox" duty while this tab lives: the holder opens
+ * every record with unsynced changes so they reach the relay, even those
+ * edited in a tab that has closed since. Uses the Web Locks API, so exactly
+ * one tab holds it and the next one takes over when it closes (or crashes).
+ * Without Web Locks (Node, old browsers) every store holds it.
+ *
+ * @returns a function that gives the duty up
+ */
+export const holdOutboxDuty = (name: string, onAcquired: () => void): (() => void) => {
+  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks
+  if (locks === undefined || typeof locks.request !== 'function') {
+    queueMicrotask(onAcquired)
+    return () => {}
+  }
+  let release!: () => void
+  const held = new Promise<void>((resolve) => (release = resolve))
+  const controller = new AbortController()
+  locks
+    .request(name, { signal: controller.signal }, async () => {
+      onAcquired()
+      await held
+    })
+    .catch(() => {
+      // aborted before it was granted
+    })
+  return () => {
+    controller.abort()
+    release()
+  }
+}
+
+interface LockManagerLike {
+  request(name: string, options: { signal?: AbortSignal }, callback: () => Promise<void>): Promise<unknown>
+}

@@ -1,0 +1,592 @@
+/**
+ * The record store against the FakeRelay, with fake-indexeddb (real
+ * IndexedDB semantics in Node) or MemoryStorage: typed records, truthful
+ * pending and saved, reloads, compaction, idle closing, storage failures,
+ * the catalog, filling a new device, tabs and sign-out.
+ */
+import { IDBFactory } from 'fake-indexeddb'
+import { afterEach, describe, expect, test, vi } from 'vitest'
+import * as Y from 'yjs'
+import {
+  MemoryStorage,
+  RecordStore,
+  RecordValidationError,
+  StorageError,
+  TEXT_PREFIX,
+  defineSchema,
+  field,
+  recordDatabaseName,
+  type RecordStoreOptions,
+  type StorageBackend,
+  type StorageErrorEvent,
+  type SyncClient,
+} from '../src/index.js'
+import { MessageType } from '../src/protocol/index.js'
+import type { FakeRelay } from './fakeRelay.js'
+import { Harness, statusIs } from './helpers.js'
+
+const h = new Harness()
+const stores: RecordStore[] = []
+afterEach(async () => {
+  vi.useRealTimers()
+  for (const store of stores.splice(0)) await store.close()
+  h.cleanup()
+})
+
+const newStore = (client: SyncClient, options: Partial<RecordStoreOptions> = {}): RecordStore => {
+  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), ...options })
+  stores.push(store)
+  return store
+}
+
+/** Resolves with the arguments of the first `event` for which `predicate` holds. */
+const next = <A extends unknown[]>(
+  emitter: { on(event: string, f: (...args: any[]) => void): void; off(event: string, f: (...args: any[]) => void): void },
+  event: string,
+  predicate: (...args: A) => boolean = () => true,
+): Promise<A> =>
+  new Promise((resolve) => {
+    const listener = (...args: A): void => {
+      if (!predicate(...args)) return
+      emitter.off(event, listener as never)
+      resolve(args)
+    }
+    emitter.on(event, listener as never)
+  })
+
+/** Resolves when `read()` satisfies `predicate`, re-checking on every `event` of `emitter`. */
+const until = async <T>(
+  emitter: { on(event: string, f: (...args: any[]) => void): void; off(event: string, f: (...args: any[]) => void): void },
+  event: string,
+  read: () => T,
+  predicate: (value: T) => boolean,
+): Promise<T> => {
+  const now = read()
+  if (predicate(now)) return now
+  await next(emitter, event, () => predicate(read()))
+  return read()
+}
+
+const online = async (options: Parameters<Harness['relay']>[0] = {}): Promise<{ relay: FakeRelay; client: SyncClient }> => {
+  const relay = h.relay(options)
+  const client = h.client(relay)
+  await relay.settle()
+  return { relay, client }
+}
+
+const offline = (): { relay: FakeRelay; client: SyncClient } => {
+  const relay = h.relay()
+  relay.accepting = false
+  return { relay, client: h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } }) }
+}
+
+/** Storage whose writes can be made to fail. */
+class FlakyStorage implements StorageBackend {
+  readonly kind = 'flaky'
+  failWith: StorageError | null = null
+  constructor(readonly inner = new MemoryStorage()) {}
+  async openRecord(id: string) {
+    const record = await this.inner.openRecord(id)
+    const flaky = this
+    return {
+      get rowCount() {
+        return record.rowCount
+      },
+      get onLost() {
+        return record.onLost
+      },
+      set onLost(f) {
+        record.onLost = f
+      },
+      load: () => record.load(),
+      write: async (updates: readonly Uint8Array[], meta?: object) => {
+        if (flaky.failWith) throw flaky.failWith
+        return record.write(updates, meta)
+      },
+      compact: async (merge: (rows: Uint8Array[]) => Uint8Array) => {
+        if (flaky.failWith) throw flaky.failWith
+        return record.compact(merge)
+      },
+      close: () => record.close(),
+    }
+  }
+  openCatalog() {
+    return this.inner.openCatalog()
+  }
+  wipe(ids: readonly string[]) {
+    return this.inner.wipe()
+  }
+}
+
+describe('typed records', () => {
+  test('create, read, update, list; wrong writes are refused and write nothing', async () => {
+    const { client } = await online({ autoAck: true })
+    const storage = new MemoryStorage()
+    const store = newStore(client, { storage })
+    const ticket = await store.create('ticket', { title: 'Login fails', status: 'open', labels: ['bug'] }, { id: 'T-1' })
+    expect(ticket.read().fields).toMatchObject({ title: 'Login fails', status: 'open', labels: ['bug'], priority: 'none' })
+    ticket.set('status', 'in_progress')
+    ticket.update({ priority: 'high', assignee: 'u2' })
+    expect(ticket.get('priority')).toBe('high')
+    expect(() => ticket.set('status', 'blocked')).toThrow(RecordValidationError)
+    expect(() => ticket.update({ title: 'ok', bogus: 1 })).toThrow(/field "bogus": unknown field of ticket/)
+    expect(ticket.get('title')).toBe('Login fails')
+    expect(store.list({ type: 'ticket' }).entries).toMatchObject([
+      { id: 'T-1', type: 'ticket', title: 'Login fails', fields: { status: 'in_progress', priority: 'high', assignee: 'u2', labels: ['bug'] } },
+    ])
+    ticket.close()
+    expect(() => ticket.read()).toThrow(/closed/)
+
+    await expect(store.create('ticket', { status: 'nope' }, { id: 'T-2' })).rejects.toThrow(RecordValidationError)
+    await expect(store.create('sprint', {})).rejects.toThrow(/unknown record type; registered: project, ticket/)
+    await expect(store.create('ticket', {}, { id: 'T-1' })).rejects.toThrow(/already exists/)
+    await expect(store.open('a/b')).rejects.toThrow(/invalid record id/)
+    expect(storage.records.has('T-2')).toBe(false)
+    expect(store.list().total).toBe(1)
+  })
+
+  test('app schemas; a record of a type this app does not know can be read but not written', async () => {
+    const { relay, client } = await online({ autoAck: true })
+    const sprint = defineSchema({ type: 'sprint', version: 1, title: 'name', fields: { name: field.text(), goal: field.text() } })
+    const newer = newStore(client, { schemas: [sprint] })
+    const s = await newer.create('sprint', { name: 'Sprint 1', goal: 'ship' }, { id: 'S-1' })
+    await s.flush()
+    s.close()
+    const client2 = h.client(relay)
+    const older = newStore(client2)
+    const handle = await older.open('S-1')
+    await handle.sync.synced
+    expect(handle.type).toBe('sprint')
+    expect(handle.read().unknownFields).toEqual({ name: 'Sprint 1', goal: 'ship' })
+    expect(() => handle.set('name', 'x')).toThrow(/record type "sprint" has no registered schema/)
+    handle.close()
+  })
+})
+
+describe('pending and saved', () => {
+  test('pending per record, per field and for the workspace; 0 only after the ack', async () => {
+    const { relay, client } = await online()
+    const store = newStore(client)
+    const ticket = await store.create('ticket', { title: 'Hi', status: 'open' }, { id: 'T-1' })
+    expect(ticket.pending).toBeGreaterThan(0)
+    expect(ticket.pendingFields).toEqual(['$created', 'status', 'title'])
+    expect(store.pending).toBe(ticket.pending)
+    await relay.settle()
+    expect(ticket.pending).toBeGreaterThan(0) // on the relay, not stored
+    relay.ack()
+    await relay.settle()
+    expect(ticket.pending).toBe(0)
+    expect(ticket.pendingFields).toEqual([])
+    expect(store.pending).toBe(0)
+
+    // A delete-only text edit is pending, attributed to its field.
+    ticket.text('title').delete(0, 1)
+    expect(ticket.pending).toBe(1)
+    expect(ticket.pendingFields).toEqual(['title'])
+    ticket.set('priority', 'low')
+    expect(ticket.pendingFields).toEqual(['priority', 'title'])
+    const unsynced = store.unsynced()
+    expect(unsynced).toMatchObject([{ id: 'T-1', title: 'i', pendingFields: ['priority', 'title'] }])
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    expect(ticket.pendingFields).toEqual([])
+    expect(store.unsynced()).toEqual([])
+    ticket.close()
+  })
+
+  test('"saved" only after the IndexedDB transaction completed', async () => {
+    const { client } = offline()
+    const factory = new IDBFactory()
+    const store = newStore(client, { storage: undefined, indexedDB: factory })
+    const ticket = await store.create('ticket', { title: 'Draft' }, { id: 'T-1' })
+    expect(ticket.isSaved).toBe(false)
+    const events: boolean[] = []
+    ticket.on('saved', (saved) => events.push(saved))
+    await ticket.whenSaved()
+    expect(ticket.isSaved).toBe(true)
+    // The bytes are in IndexedDB: a separate reader sees them.
+    const rows = await readRows(factory, recordDatabaseName('u1', 'acme', 'T-1'))
+    const copy = new Y.Doc()
+    for (const row of rows) Y.applyUpdate(copy, row)
+    expect(copy.getText(TEXT_PREFIX + 'title').toString()).toBe('Draft')
+    ticket.text('title').insert(5, '!')
+    expect(ticket.isSaved).toBe(false)
+    await ticket.whenSaved()
+    expect(events).toEqual([true, false, true])
+    ticket.close()
+  })
+
+  test('after a reload, edits and pending counts (per field too) are back before the relay answers; the ack brings them to 0', async () => {
+    const factory = new IDBFactory()
+    const first = offline()
+    const store1 = newStore(first.client, { storage: undefined, indexedDB: factory })
+    const a = await store1.create('ticket', { title: 'Offline ticket', labels: ['x'] }, { id: 'T-1' })
+    a.set('status', 'done')
+    const pending = a.pending
+    const fields = a.pendingFields
+    await store1.settled()
+    a.close()
+    await store1.close()
+    first.client.close()
+
+    // Reload: a new client (still offline) and a new store on the same IndexedDB.
+    const relay = first.relay
+    const client = h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } })
+    const store2 = newStore(client, { storage: undefined, indexedDB: factory })
+    await until(store2, 'pending', () => store2.pending, (n) => n === pending)
+    expect(store2.list().entries).toMatchObject([{ id: 'T-1', title: 'Offline ticket', pending, pendingFields: fields }])
+    // The record with unsynced changes was opened so that it syncs.
+    await until(store2, 'catalog', () => store2.openIds, (ids) => ids.includes('T-1'))
+    const b = await store2.open('T-1')
+    expect(b.read().fields).toMatchObject({ title: 'Offline ticket', status: 'done', labels: ['x'] })
+    expect(b.pending).toBe(pending)
+    expect(b.pendingFields).toEqual(fields)
+
+    relay.accepting = true
+    client.reconnect()
+    await statusIs(client, 'online')
+    await relay.settle()
+    expect(relay.doc('acme/T-1').getText(TEXT_PREFIX + 'title').toString()).toBe('Offline ticket')
+    expect(b.pending).toBe(pending) // reached the relay, not acked yet
+    relay.ack()
+    await relay.settle()
+    expect(b.pending).toBe(0)
+    expect(store2.pending).toBe(0)
+    await store2.settled()
+    b.close()
+    await store2.close()
+    client.close()
+
+    // The acked state vector was stored with the record: offline again, nothing is pending.
+    const client3 = h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } })
+    relay.accepting = false
+    relay.dropAll()
+    const store3 = newStore(client3, { storage: undefined, indexedDB: factory })
+    await store3.ready
+    expect(store3.pending).toBe(0)
+    const c = await store3.open('T-1')
+    expect(c.pending).toBe(0)
+    expect(c.read().fields.title).toBe('Offline ticket')
+    c.close()
+  })
+})
+
+describe('compaction and idle records', () => {
+  test('the update log stays bounded across many edits and many reloads', async () => {
+    const { client } = await online({ autoAck: true })
+    const storage = new MemoryStorage()
+    let store = newStore(client, { storage, compactAfter: 16 })
+    const ticket = await store.create('ticket', { title: '' }, { id: 'T-1' })
+    for (let i = 0; i < 200; i++) {
+      ticket.text('title').insert(i, 'x')
+      await store.settled()
+    }
+    expect(storage.records.get('T-1')!.rows.length).toBeLessThanOrEqual(17)
+    ticket.close()
+    await store.close()
+    for (let i = 0; i < 30; i++) {
+      store = newStore(client, { storage, compactAfter: 16 })
+      const again = await store.open('T-1')
+      again.text('title').insert(0, 'y')
+      again.close()
+      await store.close()
+    }
+    // Closing compacts: one row, with everything in it.
+    const rows = storage.records.get('T-1')!.rows
+    expect(rows.length).toBe(1)
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, rows[0]!)
+    expect(doc.getText(TEXT_PREFIX + 'title').length).toBe(230)
+  })
+
+  test('idle records close after idleTimeout; records with pending changes stay open', async () => {
+    const { relay, client } = await online()
+    const store = newStore(client, { idleTimeout: 1_000 })
+    await store.ready
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const a = await store.create('ticket', { title: 'A' }, { id: 'A' })
+    const b = await store.create('ticket', { title: 'B' }, { id: 'B' })
+    await relay.settle()
+    relay.ack('acme/A')
+    await relay.settle()
+    await store.settled()
+    a.close()
+    b.close()
+    vi.advanceTimersByTime(1_000)
+    await store.settled()
+    expect(store.openIds).toEqual(['B']) // B is not acked yet
+    relay.ack('acme/B')
+    await relay.settle()
+    await store.settled()
+    vi.advanceTimersByTime(1_000)
+    expect(store.openIds).toEqual([])
+    expect(store.list().total).toBe(2)
+    // Reopening loads from storage.
+    const again = await store.open('A')
+    expect(again.get('title')).toBe('A')
+    again.close()
+  })
+})
+
+describe('storage failures never throw into the app', () => {
+  test('quota exceeded: the record keeps working in memory, the event says why, a retry saves everything', async () => {
+    const { relay, client } = await online()
+    const storage = new FlakyStorage()
+    const store = newStore(client, { storage })
+    const ticket = await store.create('ticket', { title: 'Big' }, { id: 'T-1' })
+    await ticket.whenSaved()
+    storage.failWith = new StorageError('quota', 'QuotaExceededError: the quota has been exceeded')
+    const reported = next<[StorageErrorEvent]>(store, 'storage-error')
+    ticket.text('description').insert(0, 'x'.repeat(1000))
+    const [event] = await reported
+    expect(event).toMatchObject({ kind: 'quota', recordId: 'T-1' })
+    expect(event.reason).toMatch(/quota/)
+    expect(ticket.isSaved).toBe(false)
+    expect(ticket.storageError?.kind).toBe('quota')
+    ticket.set('status', 'done') // still works
+    expect(ticket.get('status')).toBe('done')
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    expect(ticket.pending).toBe(0) // syncing is unaffected
+    storage.failWith = null
+    await store.retryStorage()
+    expect(ticket.isSaved).toBe(true)
+    expect(ticket.storageError).toBe(null)
+    const reloaded = new Y.Doc()
+    for (const row of storage.inner.records.get('T-1')!.rows) Y.applyUpdate(reloaded, row)
+    expect(reloaded.getText(TEXT_PREFIX + 'description').length).toBe(1000)
+    ticket.close()
+  })
+
+  test('no IndexedDB at all: the store works in memory and says so', async () => {
+    const { relay, client } = await online()
+    const store = newStore(client, { storage: undefined, indexedDB: null })
+    const [event] = await next<[StorageErrorEvent]>(store, 'storage-error')
+    expect(event).toMatchObject({ kind: 'unavailable', recordId: null })
+    await store.ready
+    expect(store.persistent).toBe(false)
+    const ticket = await store.create('ticket', { title: 'In memory' })
+    expect(ticket.isSaved).toBe(false)
+    await expect(ticket.whenSaved()).rejects.toThrow(/cannot be saved on this device/)
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    expect(ticket.pending).toBe(0)
+    expect(store.list().entries.map((e) => e.title)).toEqual(['In memory'])
+    ticket.close()
+  })
+
+  test('a record database deleted underneath: reported as "closed", edits continue in memory', async () => {
+    const { client } = await online({ autoAck: true })
+    const factory = new IDBFactory()
+    const store = newStore(client, { storage: undefined, indexedDB: factory })
+    const ticket = await store.create('ticket', { title: 'T' }, { id: 'T-1' })
+    await ticket.whenSaved()
+    const reported = next<[StorageErrorEvent]>(store, 'storage-error')
+    factory.deleteDatabase(recordDatabaseName('u1', 'acme', 'T-1'))
+    const [event] = await reported
+    expect(event).toMatchObject({ kind: 'closed', recordId: 'T-1' })
+    ticket.set('status', 'done')
+    expect(ticket.get('status')).toBe('done')
+    expect(ticket.isSaved).toBe(false)
+    ticket.close()
+  })
+})
+
+describe('catalog', () => {
+  test('list, filter, sort and page without opening records; survives a reload', async () => {
+    const { client } = await online({ autoAck: true })
+    const storage = new MemoryStorage()
+    let clock = 1_000
+    let store = newStore(client, { storage, now: () => (clock += 1_000), idleTimeout: 1 })
+    const statuses = ['open', 'in_progress', 'done'] as const
+    for (let i = 0; i < 30; i++) {
+      const t = await store.create(
+        'ticket',
+        { title: `Ticket ${String(i).padStart(2, '0')}`, status: statuses[i % 3], labels: i % 5 === 0 ? ['bug'] : [] },
+        { id: `T-${i}` },
+      )
+      t.close()
+    }
+    await store.archive('T-3')
+    await store.delete('T-6')
+    await store.flush()
+    await store.settled()
+    await store.close()
+
+    store = newStore(client, { storage })
+    await store.ready
+    expect(store.openIds).toEqual([])
+    const done = store.list({ type: 'ticket', where: { status: 'done' }, sort: { by: 'title', direction: 'asc' }, limit: 3 })
+    expect(done.total).toBe(10)
+    expect(done.entries.map((e) => e.id)).toEqual(['T-2', 'T-5', 'T-8'])
+    const recent = store.list({ limit: 2 })
+    expect(recent.entries.map((e) => e.id)).toEqual(['T-29', 'T-28'])
+    expect(recent.total).toBe(28) // archived and deleted are hidden
+    expect(store.list({ includeArchived: true, includeDeleted: true }).total).toBe(30)
+    expect(store.list({ where: { labels: 'bug' } }).entries.map((e) => e.id).sort()).toEqual(['T-0', 'T-10', 'T-15', 'T-20', 'T-25', 'T-5'])
+    expect(store.list({ search: 'ticket 1', sort: { by: 'title', direction: 'asc' }, limit: 100 }).total).toBe(10)
+    expect(store.list({ where: { status: ['open', 'in_progress'] }, offset: 15, limit: 10 }).entries).toHaveLength(3) // 20 minus archived T-3 and deleted T-6
+    expect(store.openIds).toEqual([])
+  })
+})
+
+describe('a new device', () => {
+  test('pull() lists the workspace on the relay and fetches every record over the one socket; the catalog fills in', async () => {
+    const { relay, client: laptop } = await online({ autoAck: true })
+    const source = newStore(laptop)
+    for (let i = 0; i < 25; i++) (await source.create('ticket', { title: `Ticket ${i}`, status: 'open' }, { id: `T-${i}` })).close()
+    await source.create('project', { name: 'Apollo' }, { id: 'P-1' }).then((p) => p.close())
+    await source.flush()
+    relay.seed('other/T-0', new Uint8Array([0, 0])) // another workspace: not listed
+
+    const phone = h.client(relay)
+    const storage = new MemoryStorage()
+    const fresh = newStore(phone, { storage })
+    const progress: number[] = []
+    const result = await fresh.pull({ concurrency: 8, onProgress: (done) => progress.push(done) })
+    expect(result).toMatchObject({ listed: 26, fetched: 26, changed: 26, failed: [] })
+    expect(progress.at(-1)).toBe(26)
+    expect(fresh.openIds).toEqual([])
+    expect(fresh.pending).toBe(0)
+    expect(fresh.list({ type: 'ticket', limit: 100 }).total).toBe(25)
+    expect(fresh.list({ type: 'project' }).entries).toMatchObject([{ id: 'P-1', title: 'Apollo', fields: { status: 'planned' } }])
+    expect(relay.messages({ type: MessageType.subscribe, connection: 2 })).toHaveLength(0)
+    expect(relay.messages({ type: MessageType.fetch, connection: 2 })).toHaveLength(26)
+
+    // Readable offline.
+    relay.accepting = false
+    relay.dropAll()
+    const offlineRead = await fresh.read('T-7')
+    expect(offlineRead.fields).toMatchObject({ title: 'Ticket 7', status: 'open' })
+
+    // Later: only what changed is transferred and rewritten.
+    relay.accepting = true
+    phone.reconnect()
+    await source.update('T-3', { status: 'done' })
+    await source.flush()
+    const again = await fresh.pull()
+    expect(again).toMatchObject({ listed: 26, changed: 1 })
+    expect(fresh.list({ where: { status: 'done' } }).entries.map((e) => e.id)).toEqual(['T-3'])
+  })
+})
+
+describe('tabs', () => {
+  test('two tabs share edits at once, report the same pending counts, and only the author sends', async () => {
+    const relay = h.relay()
+    const factory = new IDBFactory()
+    const clientA = h.client(relay)
+    const clientB = h.client(relay)
+    const tabA = newStore(clientA, { storage: undefined, indexedDB: factory, tabs: true })
+    const tabB = newStore(clientB, { storage: undefined, indexedDB: factory, tabs: true })
+    // Tab C cannot reach the relay: whatever it gets comes from the other tabs.
+    const cutOff = offline()
+    const tabC = newStore(cutOff.client, { storage: undefined, indexedDB: factory, tabs: true })
+    await Promise.all([tabA.ready, tabB.ready, tabC.ready])
+    await relay.settle()
+    const a = await tabA.create('ticket', { title: 'Shared' }, { id: 'T-1' })
+    // Opened before A's write may have reached IndexedDB: the sync request to the other tabs covers it.
+    const b = await tabB.open('T-1')
+    const c = await tabC.open('T-1')
+    await until(b, 'change', () => b.get('title'), (t) => t === 'Shared')
+    await until(c, 'change', () => c.get('title'), (t) => t === 'Shared')
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    expect([a.pending, b.pending]).toEqual([0, 0])
+
+    const sent = (connection: number) =>
+      relay.messages({ type: MessageType.sync, doc: 'acme/T-1', connection, syncType: 2 }).length
+    const beforeA = sent(1)
+    const beforeB = sent(2)
+    const viaTab = next<[string]>(c, 'change', (source) => source === 'tab')
+    a.text('title').insert(6, ' doc')
+    await viaTab
+    expect(c.get('title')).toBe('Shared doc') // from tab A, without the relay
+    expect(c.pendingFields).toContain('title') // C never got an ack: its creation is pending too
+    await until(b, 'change', () => b.get('title'), (t) => t === 'Shared doc')
+    expect(b.pending).toBe(a.pending)
+    expect(b.pendingFields).toEqual(['title'])
+    await relay.settle()
+    expect(sent(1)).toBeGreaterThan(beforeA) // the author sent it
+    expect(sent(2)).toBe(beforeB) // the other tab did not send it again
+    relay.ack()
+    await relay.settle()
+    expect([a.pending, b.pending]).toEqual([0, 0])
+    // Saved in A means saved in the other tabs too (they do not write it again).
+    await a.whenSaved()
+    await c.whenSaved()
+
+    // A record only tab A has open still counts in tab B's workspace total.
+    const u = await tabA.create('ticket', { title: 'Only in A' }, { id: 'U-1' })
+    await until(tabB, 'pending', () => tabB.pending, (n) => n === tabA.pending && n > 0)
+    expect(tabB.list().entries.map((e) => e.id).sort()).toEqual(['T-1', 'U-1'])
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    await until(tabB, 'pending', () => tabB.pending, (n) => n === 0)
+    expect(tabA.pending).toBe(0)
+    a.close()
+    b.close()
+    c.close()
+    u.close()
+  })
+})
+
+describe('sign-out', () => {
+  test('refuses to wipe unsynced work and lists it; wipes once synced (or when told to discard)', async () => {
+    const { relay, client } = await online()
+    const factory = new IDBFactory()
+    const store = newStore(client, { storage: undefined, indexedDB: factory, tabs: true })
+    const other = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
+    const otherUser = newStore(h.client(relay), { userId: 'u2', storage: undefined, indexedDB: factory })
+    await (await otherUser.create('ticket', { title: 'u2 keeps this' })).whenSaved()
+    await other.ready
+    const ticket = await store.create('ticket', { title: 'Unsynced' }, { id: 'T-1' })
+    await ticket.whenSaved()
+
+    const refused = await store.signOut({ wipe: true })
+    expect(refused).toMatchObject({ signedOut: false, reason: 'unsynced', unsynced: [{ id: 'T-1', title: 'Unsynced', pendingFields: ['$created', 'title'] }] })
+    ticket.set('status', 'done') // the store still works
+
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    await store.settled()
+    const signedOut = next(other, 'signed-out')
+    expect(await store.signOut({ wipe: true })).toEqual({ signedOut: true, wiped: true })
+    await signedOut
+    const names = (await factory.databases()).map((d) => d.name)
+    expect(names.filter((n) => n?.startsWith('concord/u1/'))).toEqual([])
+    expect(names.filter((n) => n?.startsWith('concord/u2/acme/')).length).toBe(2) // catalog + record
+    expect(() => ticket.read()).toThrow()
+  })
+
+  test('discardUnsynced wipes even unsynced work', async () => {
+    const { client } = offline()
+    const factory = new IDBFactory()
+    const store = newStore(client, { storage: undefined, indexedDB: factory })
+    await (await store.create('ticket', { title: 'Lost on purpose' })).whenSaved()
+    expect((await store.signOut({ wipe: true })).signedOut).toBe(false)
+    expect(await store.signOut({ wipe: true, discardUnsynced: true })).toEqual({ signedOut: true, wiped: true })
+    expect((await factory.databases()).length).toBe(0)
+  })
+})
+
+/** Reads every row of a y-indexeddb `updates` store. */
+const readRows = (factory: IDBFactory, name: string): Promise<Uint8Array[]> =>
+  new Promise((resolve, reject) => {
+    const open = factory.open(name)
+    open.onsuccess = () => {
+      const db = open.result
+      const request = db.transaction('updates', 'readonly').objectStore('updates').getAll()
+      request.onsuccess = () => {
+        db.close()
+        resolve(request.result as Uint8Array[])
+      }
+      request.onerror = () => reject(request.error)
+    }
+    open.onerror = () => reject(open.error)
+  })

@@ -1,0 +1,208 @@
+/**
+ * The schema layer: field kinds map to Yjs types, every wrong write is
+ * rejected with a clear error and leaves the doc unchanged, fields from
+ * newer schemas survive.
+ */
+import { describe, expect, test } from 'vitest'
+import * as Y from 'yjs'
+import { z } from 'zod'
+import {
+  FIELDS_MAP,
+  LIST_PREFIX,
+  RecordValidationError,
+  TEXT_PREFIX,
+  defineSchema,
+  field,
+  newRecordId,
+  readRecord,
+  recordIdSchema,
+  ticketSchema,
+  projectSchema,
+} from '../src/index.js'
+import { applyPatch, initRecord, replaceText, validatePatch } from '../src/records/recordDoc.js'
+
+const newTicket = (values: Record<string, unknown> = {}): Y.Doc => {
+  const doc = new Y.Doc()
+  doc.transact(() => {
+    initRecord(doc, ticketSchema, 'u1', 1000)
+    applyPatch(doc, validatePatch(ticketSchema, 'T-1', values))
+  })
+  return doc
+}
+
+/** Writes `patch` the way the store does: validate, then one transaction. */
+const write = (doc: Y.Doc, patch: Record<string, unknown>): void => {
+  const validated = validatePatch(ticketSchema, 'T-1', patch)
+  doc.transact(() => applyPatch(doc, validated))
+}
+
+const snapshotOf = (doc: Y.Doc): string => Buffer.from(Y.encodeStateAsUpdate(doc)).toString('hex')
+
+describe('layout', () => {
+  test('text → Y.Text, scalar → key of the fields map, list → Y.Array', () => {
+    const doc = newTicket({ title: 'Login fails', status: 'in_progress', labels: ['bug', 'auth'], dueDate: '2026-12-01' })
+    expect(doc.getText(TEXT_PREFIX + 'title').toString()).toBe('Login fails')
+    expect(doc.getMap(FIELDS_MAP).get('status')).toBe('in_progress')
+    expect(doc.getArray(LIST_PREFIX + 'labels').toArray()).toEqual(['bug', 'auth'])
+    const read = readRecord(doc, 'T-1', ticketSchema)
+    expect(read).toMatchObject({
+      id: 'T-1',
+      type: 'ticket',
+      schemaVersion: 1,
+      createdAt: 1000,
+      createdBy: 'u1',
+      archived: false,
+      deleted: false,
+      fields: {
+        title: 'Login fails',
+        description: '',
+        status: 'in_progress',
+        priority: 'none',
+        assignee: null,
+        labels: ['bug', 'auth'],
+        project: null,
+        dueDate: '2026-12-01',
+      },
+      unknownFields: {},
+      invalidFields: {},
+    })
+  })
+
+  test('text merges character by character between two devices', () => {
+    const a = newTicket({ title: 'Fix login' })
+    const b = new Y.Doc()
+    Y.applyUpdate(b, Y.encodeStateAsUpdate(a))
+    write(a, { title: 'Fix the login' })
+    write(b, { title: 'Fix login now' })
+    Y.applyUpdate(a, Y.encodeStateAsUpdate(b))
+    Y.applyUpdate(b, Y.encodeStateAsUpdate(a))
+    expect(readRecord(a, 'T-1', ticketSchema).fields.title).toBe('Fix the login now')
+    expect(readRecord(b, 'T-1', ticketSchema).fields.title).toBe('Fix the login now')
+  })
+
+  test('replaceText keeps common prefix and suffix', () => {
+    const doc = new Y.Doc()
+    const text = doc.getText('t')
+    text.insert(0, 'hello brave world')
+    const deltas: unknown[] = []
+    text.observe((event) => deltas.push(event.delta))
+    doc.transact(() => replaceText(text, 'hello new world'))
+    expect(text.toString()).toBe('hello new world')
+    expect(deltas).toEqual([[{ retain: 6 }, { delete: 5 }, { insert: 'new' }]])
+    doc.transact(() => replaceText(text, 'hello new world'))
+    expect(deltas).toHaveLength(1) // no-op writes nothing
+  })
+
+  test('unchanged scalar and list values write nothing', () => {
+    const doc = newTicket({ status: 'open', labels: ['a'] })
+    const before = snapshotOf(doc)
+    write(doc, { status: 'open', labels: ['a'] })
+    expect(snapshotOf(doc)).toBe(before)
+  })
+})
+
+describe('validation: every wrong write is rejected and leaves the doc unchanged', () => {
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['unknown field', { colour: 'red' }, /field "colour": unknown field of ticket \(v1\); known fields: title, description/],
+    ['text given a number', { title: 42 }, /field "title": expected text \(a string\), got 42/],
+    ['text too long', { title: 'x'.repeat(501) }, /field "title": text is 501 characters long, at most 500/],
+    ['enum value not allowed', { status: 'blocked' }, /field "status": .*(expected one of|Invalid option).*got "blocked"/],
+    ['enum given a number', { priority: 3 }, /field "priority":.*got 3/],
+    ['user id given an object', { assignee: { id: 'u1' } }, /field "assignee":.*got \{"id":"u1"\}/],
+    ['undefined instead of null', { assignee: undefined }, /field "assignee": undefined is not a value; use null to clear/],
+    ['list given a string', { labels: 'bug' }, /field "labels": expected a list \(an array\), got "bug"/],
+    ['list item of the wrong type', { labels: ['ok', 7] }, /field "labels": item 1: .*got 7/],
+    ['list too long', { labels: Array.from({ length: 101 }, (_, i) => `l${i}`) }, /field "labels": list has 101 items, at most 100/],
+    ['reference that is not an id', { project: '../etc' }, /field "project":.*record ids use/],
+    ['date in the wrong format', { dueDate: '01/12/2026' }, /field "dueDate":.*got "01\/12\/2026"/],
+    ['impossible date', { dueDate: '2026-02-30' }, /field "dueDate":/],
+    ['one bad field among good ones', { title: 'fine', status: 'nope' }, /field "status"/],
+  ]
+  for (const [name, patch, message] of cases) {
+    test(name, () => {
+      const doc = newTicket({ title: 'Original', status: 'open', labels: ['keep'] })
+      const before = snapshotOf(doc)
+      let error: unknown
+      try {
+        write(doc, patch)
+      } catch (e) {
+        error = e
+      }
+      expect(error).toBeInstanceOf(RecordValidationError)
+      expect((error as Error).message).toMatch(message)
+      expect((error as Error).message).toMatch(/cannot write ticket "T-1": .*Nothing was written\.$/)
+      expect(snapshotOf(doc)).toBe(before)
+    })
+  }
+
+  test('several problems are all listed', () => {
+    let error: RecordValidationError | null = null
+    try {
+      validatePatch(ticketSchema, 'T-1', { nope: 1, status: 2, labels: 3 })
+    } catch (e) {
+      error = e as RecordValidationError
+    }
+    expect(error?.problems.map((p) => p.field)).toEqual(['nope', 'status', 'labels'])
+  })
+
+  test('a patch that is not an object is refused', () => {
+    expect(() => validatePatch(ticketSchema, 'T-1', null as never)).toThrow(/expected an object of field values/)
+    expect(() => validatePatch(ticketSchema, 'T-1', ['x'] as never)).toThrow(RecordValidationError)
+  })
+})
+
+describe('newer schemas', () => {
+  const ticketV2 = defineSchema({
+    type: 'ticket',
+    title: 'title',
+    version: 2,
+    fields: {
+      ...ticketSchema.fields,
+      estimate: field.number(),
+      status: field.enum(['open', 'blocked', 'in_progress', 'done', 'cancelled'], 'open'),
+      checklist: field.list(z.object({ text: z.string(), done: z.boolean() })),
+      notes: field.text(),
+    },
+  })
+
+  test('fields a newer schema wrote are read as unknown fields and survive writes of the older one', () => {
+    const doc = newTicket({ title: 'Old' })
+    // A device with schema v2 writes new fields and a new enum value.
+    doc.transact(() =>
+      applyPatch(doc, validatePatch(ticketV2, 'T-1', { estimate: 3, status: 'blocked', checklist: [{ text: 'a', done: false }], notes: 'v2 only' })),
+    )
+    const old = readRecord(doc, 'T-1', ticketSchema)
+    expect(old.unknownFields).toEqual({ estimate: 3, checklist: [{ text: 'a', done: false }], notes: 'v2 only' })
+    expect(old.fields.status).toBe('open') // the default, since v1 does not know "blocked"
+    expect(old.invalidFields).toEqual({ status: 'blocked' })
+
+    // The old schema edits what it knows; everything else stays intact.
+    write(doc, { title: 'Old, edited', priority: 'high' })
+    const v2 = readRecord(doc, 'T-1', ticketV2)
+    expect(v2.fields).toMatchObject({ title: 'Old, edited', priority: 'high', estimate: 3, status: 'blocked', notes: 'v2 only' })
+    expect(v2.unknownFields).toEqual({})
+    // …but cannot write fields it does not know.
+    expect(() => write(doc, { estimate: 5 })).toThrow(/unknown field of ticket/)
+  })
+})
+
+describe('schemas', () => {
+  test('defineSchema refuses bad names, titles and catalog fields', () => {
+    expect(() => defineSchema({ type: 'a b', version: 1, fields: {} })).toThrow(/schema type "a b"/)
+    expect(() => defineSchema({ type: 't', version: 0, fields: {} })).toThrow(/version must be a positive integer/)
+    expect(() => defineSchema({ type: 't', version: 1, fields: { 'bad-name': field.text() } })).toThrow(/field name "bad-name"/)
+    expect(() => defineSchema({ type: 't', version: 1, fields: { a: field.text() }, title: 'b' as 'a' })).toThrow(/title field "b"/)
+    expect(() => defineSchema({ type: 't', version: 1, fields: { a: field.text() }, catalog: ['a'] })).toThrow(/catalog field "a" must be a scalar or list/)
+  })
+
+  test('built-in project schema', () => {
+    expect(Object.keys(projectSchema.fields)).toEqual(['name', 'description', 'status', 'lead'])
+    expect(Object.keys(ticketSchema.fields)).toEqual(['title', 'description', 'status', 'priority', 'assignee', 'labels', 'project', 'dueDate'])
+  })
+
+  test('client-generated ids are valid doc name segments and unique', () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => newRecordId()))
+    expect(ids.size).toBe(1000)
+    for (const id of ids) expect(recordIdSchema.safeParse(id).success).toBe(true)
+  })
+})
