@@ -1,0 +1,87 @@
+/**
+ * Smoke test of the benchmark harness (test/bench): one very small case of
+ * each harness function, so `npm test` catches a broken benchmark. No timing
+ * assertions — only that every case runs and reports sane figures.
+ */
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import {
+  applyCost,
+  coldLoad,
+  editedTicketState,
+  fanOut,
+  offlineReconnect,
+  profileFanOut,
+  relayMemory,
+  textAppendUpdate,
+} from './bench/harness.mjs'
+
+describe('benchmark harness', () => {
+  it('hand-encodes Yjs updates byte for byte as Yjs does', () => {
+    const doc = new Y.Doc()
+    doc.clientID = 123456
+    const fromYjs: Uint8Array[] = []
+    doc.on('update', (u: Uint8Array) => fromYjs.push(u))
+    const text = doc.getText('t7')
+    for (let i = 0; i < 4; i++) text.insert(text.length, 'x')
+    expect(fromYjs.map((u) => Array.from(u))).toEqual([0, 1, 2, 3].map((i) => Array.from(textAppendUpdate(123456, i, 't7', 'x'))))
+  })
+
+  it('builds a consistent 1,000-edit doc', () => {
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, editedTicketState(100))
+    expect(doc.store.pendingStructs).toBeNull()
+    expect(doc.store.pendingDs).toBeNull()
+  })
+
+  it('runs fan-out against every server', { timeout: 90_000 }, async () => {
+    const result = await fanOut({
+      rooms: 1,
+      clients: 3,
+      contenders: ['floor', 'y-websocket-server', 'hocuspocus', 'concord', 'concord-yws-memory'],
+      repeats: 1,
+      offeredDeliveries: 200,
+      warmupMs: 50,
+      measureMs: 250,
+      saturationMs: 100,
+    })
+    for (const [name, { runs }] of Object.entries(result.contenders)) {
+      const [run] = runs
+      expect(run.errors, name).toEqual([])
+      expect(run.lost, name).toBe(0)
+      expect(run.delivered, name).toBeGreaterThan(0)
+      expect(run.cpuPerDelivered, name).toBeGreaterThan(0)
+      expect(run.saturation.updatesPerSec, name).toBeGreaterThan(0)
+    }
+    expect(result.contenders.concord.runs[0].ackP50).toBeGreaterThan(0)
+    expect(applyCost({ rooms: 1, clients: 3, totalUpdates: 300, repeats: 1 }).microsPerUpdate).toBeGreaterThan(0)
+  })
+
+  it('runs a cold load and its floors', { timeout: 60_000 }, async () => {
+    const { results } = await coldLoad({ counts: [20], repeats: 1 })
+    expect(results[0].coldDocMs).toBeGreaterThan(0)
+    expect(results[0].coldProcessMs).toBeGreaterThan(0)
+    expect(results[0].coldDocFloorMs).toBeGreaterThan(0)
+  })
+
+  it('runs an offline reconnect with every client', { timeout: 60_000 }, async () => {
+    const result = await offlineReconnect({ records: 3, edits: 2, repeats: 1 })
+    for (const [name, { median }] of Object.entries(result.contenders)) {
+      expect(median.ms, name).toBeGreaterThan(0)
+      expect(median.bytesUp, name).toBeGreaterThan(median.diffBytes)
+    }
+    expect(result.contenders['y-websocket'].median.sockets).toBe(3)
+  })
+
+  it('measures relay memory on every server', { timeout: 60_000 }, async () => {
+    const result = await relayMemory({ small: 4, big: 2, edits: 50, repeats: 1 })
+    expect(Object.keys(result.contenders)).toHaveLength(4)
+    for (const { median } of Object.values(result.contenders)) expect(Number.isFinite(median.bigDocBytes)).toBe(true)
+  })
+
+  it('profiles the relay under load', { timeout: 60_000 }, async () => {
+    const [profile] = await profileFanOut({ configs: [{ rooms: 1, clients: 2 }], measureMs: 200, names: ['concord-memory'] })
+    expect(profile.byComponent.length).toBeGreaterThan(0)
+    expect(profile.result.delivered).toBeGreaterThan(0)
+  })
+})

@@ -1,0 +1,119 @@
+/** Types of harness.mjs (the benchmark harness). */
+
+/** Cores to pin servers and load generators to, or null for no pinning. */
+export type Cores = { server: number; load: number } | null
+
+export type FanOutContender = 'floor' | 'y-websocket-server' | 'hocuspocus' | 'concord' | 'concord-memory' | 'concord-yws' | 'concord-yws-memory'
+
+export interface FanOutRun {
+  delivered: number
+  updatesSent: number
+  lost: number
+  errors: string[]
+  deliveredPerSec: number
+  cpuPerDelivered: number
+  cpuPerUpdate: number
+  serverUtil: number
+  p50: number
+  p99: number
+  samples: number
+  ackP50: number
+  ackP99: number
+  saturation: { updatesPerSec: number; deliveredPerSec: number; serverUtil: number; loadUtil: number }
+  relay?: { updatesCommitted: number; commits: number; commitSeconds: number; acks: number }
+}
+
+export interface FanOutOptions {
+  rooms: number
+  clients: number
+  contenders?: FanOutContender[]
+  repeats?: number
+  offeredDeliveries?: number
+  warmupMs?: number
+  measureMs?: number
+  saturationMs?: number
+  window?: number
+  cores?: Cores
+  serverExecArgv?: string[]
+  log?: (line: string) => void
+}
+
+export declare const FANOUT_CONTENDERS: Record<FanOutContender, { label: string }>
+export declare function fanOut(options: FanOutOptions): Promise<{
+  config: Record<string, number>
+  contenders: Record<string, { runs: FanOutRun[]; median: Record<string, number> }>
+}>
+export declare function applyCost(options: { rooms: number; clients: number; repeats?: number; totalUpdates?: number; cores?: Cores }): {
+  updates: number
+  microsPerUpdate: number
+}
+
+export interface ColdLoadResult {
+  count: number
+  coldProcessMs: number
+  coldProcessFloorMs: number
+  coldDocMs: number
+  coldDocFloorMs: number
+}
+export declare function coldLoad(options: {
+  counts?: number[]
+  repeats?: number
+  checkpointUpdates?: number
+  cores?: Cores
+  log?: (line: string) => void
+}): Promise<{ checkpointUpdates: number; repeats: number; results: ColdLoadResult[] }>
+
+export interface ReconnectRun {
+  ms: number
+  bytes: number
+  bytesUp: number
+  bytesDown: number
+  diffBytes: number
+  sockets: number
+  docs: number
+  serverCpuMs: number
+  clientCpuMs: number
+}
+export declare function offlineReconnect(options: {
+  records: number
+  edits: number
+  repeats?: number
+  contenders?: Array<'concord' | 'y-websocket' | 'hocuspocus'>
+  cores?: Cores
+  timeoutMs?: number
+  log?: (line: string) => void
+}): Promise<{ config: Record<string, number>; contenders: Record<string, { runs: ReconnectRun[]; median: Record<string, number> }> }>
+
+export declare function relayMemory(options: {
+  small?: number
+  big?: number
+  edits?: number
+  repeats?: number
+  contenders?: Array<'concord' | 'concord-yws' | 'y-websocket-server' | 'hocuspocus'>
+  cores?: Cores
+  log?: (line: string) => void
+}): Promise<{
+  config: Record<string, number>
+  contenders: Record<string, { runs: Array<Record<string, number>>; median: { smallRoomBytes: number; bigDocBytes: number } }>
+}>
+
+export interface ProfileSummary {
+  busyMs: number
+  byComponent: Array<{ name: string; ms: number; share: number }>
+  topFunctions: Array<{ name: string; where: string; component: string; ms: number; share: number }>
+  inclusive: Record<string, number>
+}
+export declare function profileFanOut(options: {
+  configs: Array<{ rooms: number; clients: number }>
+  cores?: Cores
+  measureMs?: number
+  names?: FanOutContender[]
+}): Promise<Array<ProfileSummary & { rooms: number; clients: number; name: string; result: FanOutRun }>>
+export declare function profileReconnect(options: { records: number; edits: number; cores?: Cores }): Promise<ProfileSummary>
+export declare function summarizeProfile(file: string, options?: { top?: number }): ProfileSummary & {
+  inclusive: (predicate: (frame: { functionName: string; url: string }) => boolean) => { ms: number; share: number }
+}
+
+export declare function textAppendUpdate(client: number, clock: number, key: string, text: string): Uint8Array
+export declare function ticketState(i: number, clientID?: number): Uint8Array
+export declare function editedTicketState(edits?: number, options?: { authors?: number; seed?: number }): Uint8Array

@@ -1,0 +1,160 @@
+/**
+ * Child processes for the benchmarks: every server and every load generator
+ * runs in its own process, optionally pinned to one core with `taskset`, and
+ * talks to the orchestrator over IPC with a tiny request/response protocol.
+ *
+ * @example
+ *   const server = await startChild(SERVER_HOST, [JSON.stringify({ kind: 'floor' })], { core: 0 })
+ *   const { userMicros } = await server.call('cpu')
+ *   await server.stop()
+ *
+ * @module bench/lib/processes
+ */
+import { execFileSync, fork } from 'node:child_process'
+import os from 'node:os'
+import { withTimeout } from './stats.mjs'
+
+let tasksetPath
+/** True when `taskset` exists and the machine has at least two cores. */
+export const canPin = () => {
+  if (tasksetPath === undefined) {
+    try {
+      tasksetPath = execFileSync('which', ['taskset'], { encoding: 'utf8' }).trim() || null
+    } catch {
+      tasksetPath = null
+    }
+  }
+  return tasksetPath !== null && os.cpus().length >= 2
+}
+
+/** Pins every thread of process `pid` (and threads it creates later) to `core`. */
+export const pinProcess = (pid, core) => {
+  if (!canPin()) return false
+  execFileSync(tasksetPath, ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' })
+  return true
+}
+
+/** Command prefix that starts a program pinned to `core` (empty when pinning is off). */
+export const pinnedCommand = (core) => (core === null || core === undefined || !canPin() ? [] : [tasksetPath, '-c', String(core)])
+
+/**
+ * Request/response over a process IPC channel. Both sides register handlers
+ * with `handle(name, fn)` and call the other side with `call(name, ...args)`.
+ */
+export const connectRpc = (endpoint) => {
+  let nextId = 0
+  const waiting = new Map()
+  const handlers = new Map()
+  const onMessage = async (message) => {
+    if (message === null || typeof message !== 'object' || !('rpc' in message)) return
+    if (message.rpc === 'res') {
+      const w = waiting.get(message.id)
+      if (!w) return
+      waiting.delete(message.id)
+      if (message.error) w.reject(new Error(message.error))
+      else w.resolve(message.result)
+      return
+    }
+    const handler = handlers.get(message.method)
+    try {
+      if (!handler) throw new Error(`no handler for "${message.method}"`)
+      const result = await handler(...message.args)
+      endpoint.send({ rpc: 'res', id: message.id, result })
+    } catch (error) {
+      endpoint.send({ rpc: 'res', id: message.id, error: error instanceof Error ? error.stack : String(error) })
+    }
+  }
+  endpoint.on('message', onMessage)
+  return {
+    call: (method, ...args) =>
+      new Promise((resolve, reject) => {
+        const id = ++nextId
+        waiting.set(id, { resolve, reject })
+        endpoint.send({ rpc: 'req', id, method, args }, (error) => {
+          if (error) {
+            waiting.delete(id)
+            reject(error)
+          }
+        })
+      }),
+    handle: (method, fn) => handlers.set(method, fn),
+    failAll: (error) => {
+      for (const w of waiting.values()) w.reject(error)
+      waiting.clear()
+    },
+    detach: () => endpoint.off('message', onMessage),
+  }
+}
+
+/**
+ * Forks `script` with `--expose-gc`, pins it to `core` (when given and
+ * possible) and resolves once it sent `{ ready: info }`.
+ *
+ * @returns {Promise<{ child, info, call, handle, stop }>}
+ */
+export const startChild = async (script, args = [], { core = null, execArgv = [], startTimeoutMs = 30_000 } = {}) => {
+  const child = fork(script, args, {
+    execArgv: ['--expose-gc', ...execArgv],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  if (core !== null) pinProcess(child.pid, core)
+  const rpc = connectRpc(child)
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  exited.then(({ code, signal }) => rpc.failAll(new Error(`${script} exited (code ${code}, signal ${signal})`)))
+  const info = await withTimeout(
+    new Promise((resolve, reject) => {
+      child.once('error', reject)
+      exited.then(({ code }) => reject(new Error(`${script} exited with code ${code} before it was ready`)))
+      const onReady = (message) => {
+        if (message && typeof message === 'object' && 'ready' in message) {
+          child.off('message', onReady)
+          resolve(message.ready)
+        }
+      }
+      child.on('message', onReady)
+    }),
+    startTimeoutMs,
+    `starting ${script}`,
+  )
+  // threads created during start-up follow the main thread; pin once more to be sure
+  if (core !== null) pinProcess(child.pid, core)
+  let stopping
+  const stop = (timeoutMs = 15_000) => {
+    stopping ??= (async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+      rpc.call('stop').catch(() => {})
+      await exited
+      clearTimeout(timer)
+    })()
+    return stopping
+  }
+  return { child, info, call: rpc.call, handle: rpc.handle, stop }
+}
+
+/**
+ * The child side: registers `handlers` (plus `stop`, which runs `onStop` and
+ * exits) and tells the parent it is ready with `info`.
+ */
+export const serveParent = (info, handlers, onStop = async () => {}) => {
+  const rpc = connectRpc(process)
+  for (const [name, fn] of Object.entries(handlers)) rpc.handle(name, fn)
+  rpc.handle('stop', async () => {
+    await onStop()
+    setImmediate(() => process.exit(0))
+    return true
+  })
+  process.on('disconnect', () => process.exit(0))
+  process.send({ ready: info })
+  return rpc
+}
+
+/** Heap figures after forced garbage collection (needs `--expose-gc`). */
+export const settledHeap = async () => {
+  for (let i = 0; i < 4; i++) {
+    globalThis.gc?.()
+    await new Promise((resolve) => setTimeout(resolve, 30))
+  }
+  const m = process.memoryUsage()
+  return { heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss }
+}

@@ -1,0 +1,71 @@
+/**
+ * Profiled runs of Concord's relay (`node --cpu-prof`), summarised by
+ * component (profile.mjs): what its CPU goes to under fan-out load and
+ * during an offline reconnect.
+ *
+ * The V8 profiler samples the main thread's wall time while it runs, so time
+ * the relay spends blocked in a synchronous SQLite commit (the fsync of
+ * `synchronous=FULL`) shows up under SQLite even though it is not CPU time.
+ * The memory-storage run next to it shows the CPU without storage.
+ *
+ * @module bench/profiles
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { FANOUT_CONTENDERS, fanOutOnce } from './fanout.mjs'
+import { summarizeProfile } from './profile.mjs'
+import { offlineReconnect } from './reconnect.mjs'
+
+const profileOf = async (run) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-prof-'))
+  try {
+    const result = await run(['--cpu-prof', `--cpu-prof-dir=${dir}`])
+    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
+    if (files.length !== 1) throw new Error(`expected one profile, found ${files.length}`)
+    const summary = summarizeProfile(path.join(dir, files[0]), { top: 12 })
+    const inclusive = (pattern) => summary.inclusive((f) => pattern.test(`${f.functionName} ${f.url}`)).share
+    return {
+      result,
+      busyMs: summary.busyMs,
+      byComponent: summary.byComponent,
+      topFunctions: summary.topFunctions,
+      inclusive: {
+        commit: inclusive(/^commit .*CommitQueue/),
+        sqlite: inclusive(/better-sqlite3|^appendUpdates .*SqliteStorage/),
+        acks: inclusive(/^(sendAck|markDurable|encodeAck) /),
+        applyUpdate: inclusive(/^applyUpdate .*yjs/),
+        fanOutSend: inclusive(/^(sendUpdate|handleUpdate) .*(Room|MuxConnection|YwsConnection)/),
+        wsSend: inclusive(/^send .*ws\/lib\/websocket/),
+        loadDoc: inclusive(/^(loadDoc|load) .*(SqliteStorage|Room)/),
+        metrics: inclusive(/prom-client|observability\/metrics/),
+        moduleLoading: inclusive(/compileSourceTextModule|compileForInternalLoader|wrapSafe|Module\._compile|loadESM|link/),
+      },
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Profiles of one fan-out run per configuration, Concord on SQLite and on memory storage. */
+export const profileFanOut = async ({ configs, cores, measureMs = 3000, names = ['concord', 'concord-memory'] }) => {
+  const out = []
+  for (const { rooms, clients } of configs) {
+    for (const name of names) {
+      const p = await profileOf((execArgv) =>
+        fanOutOnce({
+          contender: FANOUT_CONTENDERS[name],
+          params: { rooms, clients, offeredDeliveries: 10_000, warmupMs: 400, measureMs, saturationMs: 10, window: 2 },
+          cores,
+          serverExecArgv: execArgv,
+        }),
+      )
+      out.push({ rooms, clients, name, ...p })
+    }
+  }
+  return out
+}
+
+/** Profile of the relay during one offline reconnect with the engine. */
+export const profileReconnect = async ({ records, edits, cores }) =>
+  profileOf((execArgv) => offlineReconnect({ records, edits, repeats: 1, contenders: ['concord'], cores, serverExecArgv: execArgv }))

@@ -1,0 +1,143 @@
+/**
+ * One server in its own process, for the benchmarks. argv[2] is a JSON config:
+ *
+ * - `{ kind: 'floor' }` — a raw `ws` relay: forwards every frame to the other
+ *   sockets of the same room (URL path), no Yjs work. The floor.
+ * - `{ kind: 'y-websocket-server' }` — `@y/websocket-server@0.1.1`'s
+ *   `setupWSConnection` on a `ws` server, in memory.
+ * - `{ kind: 'hocuspocus', seedFile? }` — `@hocuspocus/server`, in memory; with
+ *   a seed file, `onLoadDocument` loads docs from it (a stand-in database).
+ * - `{ kind: 'concord', storage: 'sqlite' | 'memory', dataDir, checkpointUpdates?, relayOptions? }`
+ *   — Concord's relay from `apps/relay/dist`, durable acks after each commit.
+ *
+ * IPC requests (see lib/processes.mjs): `cpu` → `process.cpuUsage()`,
+ * `heap` → heap after forced GC, `stop`.
+ *
+ * @module bench/serverHost
+ */
+import path from 'node:path'
+import { WebSocketServer } from 'ws'
+import { serveParent, settledHeap } from './lib/processes.mjs'
+
+const config = JSON.parse(process.argv[2] ?? '{}')
+
+const listen = (wss) =>
+  new Promise((resolve, reject) => {
+    wss.once('listening', () => resolve(wss.address().port))
+    wss.once('error', reject)
+  })
+
+const startFloor = async () => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 })
+  const rooms = new Map()
+  wss.on('connection', (ws, req) => {
+    const name = (req.url ?? '/').slice(1).split('?')[0]
+    let room = rooms.get(name)
+    if (!room) rooms.set(name, (room = new Set()))
+    room.add(ws)
+    ws.on('message', (data) => {
+      for (const peer of room) if (peer !== ws) peer.send(data, { binary: true })
+    })
+    ws.on('close', () => {
+      room.delete(ws)
+      if (room.size === 0) rooms.delete(name)
+    })
+    ws.on('error', () => {})
+  })
+  const port = await listen(wss)
+  return { url: `ws://127.0.0.1:${port}`, rooms: () => rooms.size, close: () => new Promise((r) => wss.close(() => r())) }
+}
+
+const startYWebsocketServer = async () => {
+  const { setupWSConnection, docs } = await import('@y/websocket-server/utils')
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false })
+  wss.on('connection', (ws, req) => setupWSConnection(ws, req))
+  const port = await listen(wss)
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    rooms: () => docs.size,
+    close: () =>
+      new Promise((r) => {
+        for (const ws of wss.clients) ws.terminate()
+        wss.close(() => r())
+      }),
+  }
+}
+
+const startHocuspocus = async () => {
+  const { Server } = await import('@hocuspocus/server')
+  const Y = await import('yjs')
+  const seeded = new Map()
+  if (config.seedFile) {
+    const { readBlobs } = await import('./lib/docs.mjs')
+    for (const [name, state] of readBlobs(config.seedFile)) seeded.set(name, state)
+  }
+  const server = new Server({
+    port: 0,
+    address: '127.0.0.1',
+    quiet: true,
+    stopOnSignals: false,
+    ...(config.seedFile
+      ? {
+          async onLoadDocument({ documentName, document }) {
+            const state = seeded.get(documentName)
+            if (state) Y.applyUpdate(document, state)
+          },
+        }
+      : {}),
+  })
+  await server.listen()
+  return {
+    url: `ws://127.0.0.1:${server.address.port}`,
+    rooms: () => server.hocuspocus.getDocumentsCount(),
+    close: async () => {
+      for (const ws of server.webSocketServer.clients) ws.terminate()
+      server.httpServer.close()
+      server.webSocketServer.close()
+    },
+  }
+}
+
+const startConcord = async () => {
+  const { createRelay, MemoryStorage, SqliteStorage } = await import('../../apps/relay/dist/index.js')
+  const storage =
+    config.storage === 'memory' ? new MemoryStorage() : SqliteStorage.open(path.join(config.dataDir, 'concord.sqlite'))
+  const relay = await createRelay({
+    storage,
+    port: 0,
+    idleUnloadMs: 3_600_000,
+    commit: config.checkpointUpdates ? { checkpointUpdates: config.checkpointUpdates } : undefined,
+    ...(config.relayOptions ?? {}),
+  })
+  return {
+    url: relay.url.replace(/^http/, 'ws'),
+    rooms: () => relay.rooms.size,
+    metrics: () => relay.metrics.render(),
+    close: () => relay.close(),
+  }
+}
+
+const starters = {
+  floor: startFloor,
+  'y-websocket-server': startYWebsocketServer,
+  hocuspocus: startHocuspocus,
+  concord: startConcord,
+}
+const start = starters[config.kind]
+if (!start) throw new Error(`unknown server kind "${config.kind}"`)
+const server = await start()
+
+serveParent(
+  { url: server.url, pid: process.pid },
+  {
+    cpu: () => {
+      const { user, system } = process.cpuUsage()
+      return { micros: user + system, user, system, at: performance.now() }
+    },
+    heap: async () => ({ ...(await settledHeap()), rooms: server.rooms() }),
+    rooms: () => server.rooms(),
+    /** Prometheus text of Concord's relay ('' for the others). */
+    metrics: async () => (server.metrics ? server.metrics() : ''),
+  },
+  () => server.close(),
+)
