@@ -60,7 +60,9 @@ export {
   TEXT_PREFIX,
   LIST_PREFIX,
   readRecord,
+  initRecord,
 } from './records/recordDoc.js'
+export { catalogEntryOf } from './records/catalogEntry.js'
 export type { RecordSnapshot, ValidationProblem } from './records/recordDoc.js'
 
 // Local storage: the port and its adapters.

@@ -93,8 +93,7 @@ export class IndexedDbStorage implements StorageBackend {
     this.userId = options.userId
     this.workspaceId = options.workspaceId
     this.prefix = databasePrefix(options.userId, options.workspaceId)
-    this.factory =
-      options.indexedDB === null ? undefined : (options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB)
+    this.factory = options.indexedDB === null ? undefined : (options.indexedDB ?? globalIndexedDB())
   }
 
   async openRecord(recordId: string): Promise<RecordStorage> {
@@ -146,6 +145,15 @@ export class IndexedDbStorage implements StorageBackend {
         failures[0],
       )
     }
+  }
+}
+
+/** `globalThis.indexedDB`, or undefined when missing or when merely reading it throws (some privacy modes). */
+const globalIndexedDB = (): IDBFactory | undefined => {
+  try {
+    return (globalThis as { indexedDB?: IDBFactory }).indexedDB ?? undefined
+  } catch {
+    return undefined
   }
 }
 

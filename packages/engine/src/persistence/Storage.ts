@@ -107,9 +107,9 @@ export class StorageError extends Error {
 export const classifyStorageError = (error: unknown, doing: string): StorageError => {
   if (error instanceof StorageError) return error
   const name = (error as { name?: string } | null)?.name ?? ''
-  const message = (error as { message?: string } | null)?.message ?? String(error)
+  const message = (error as { message?: string } | null)?.message || name || String(error)
   if (name === 'QuotaExceededError' || /quota/i.test(message)) {
-    return new StorageError(StorageFailure.quota, `${doing}: storage quota exceeded (${message})`, error)
+    return new StorageError(StorageFailure.quota, `${doing}: the browser's storage quota for this site is exhausted (${message})`, error)
   }
   if (name === 'InvalidStateError' || /clos/i.test(message)) {
     return new StorageError(StorageFailure.closed, `${doing}: the database was closed (${message})`, error)

@@ -1,0 +1,222 @@
+/**
+ * The page the Chromium tests and the record-store benchmark drive: it
+ * bundles the engine (`@concord/engine`, the built package) and exposes a
+ * small API on `window.concordTest`. Tests call it through
+ * `page.evaluate(() => window.concordTest.…)`.
+ *
+ * Query parameters: `relay` (ws URL), `user`, `workspace`.
+ */
+import * as Y from 'yjs'
+import { IndexeddbPersistence } from 'y-indexeddb'
+import {
+  IndexedDbStorage,
+  RecordStore,
+  SyncClient,
+  catalogEntryOf,
+  initRecord,
+  recordDatabaseName,
+  ticketSchema,
+  type RecordHandle,
+  type StorageErrorEvent,
+} from '@concord/engine'
+
+const params = new URLSearchParams(location.search)
+const relayUrl = params.get('relay') ?? 'ws://127.0.0.1:9'
+const userId = params.get('user') ?? 'u1'
+const workspaceId = params.get('workspace') ?? 'acme'
+
+const storageErrors: StorageErrorEvent[] = []
+const statuses: string[] = []
+const pendingLog: number[] = []
+let signedOut = false
+
+const client = new SyncClient({ url: relayUrl, reconnect: { minDelay: 50, maxDelay: 500 } })
+client.on('status', (status) => statuses.push(`${status}:${store.pending}`))
+const store = new RecordStore({ client, userId, workspaceId })
+store.on('storage-error', (event) => storageErrors.push({ ...event, error: undefined as never }))
+store.on('pending', (n) => pendingLog.push(n))
+store.on('signed-out', () => (signedOut = true))
+const handles = new Map<string, RecordHandle>()
+
+/** Resolves when `predicate()` holds, re-checking on `event` of `emitter`. */
+const until = <T extends { on(e: string, f: () => void): void; off(e: string, f: () => void): void }>(
+  emitter: T,
+  event: string,
+  predicate: () => boolean,
+): Promise<void> =>
+  new Promise((resolve) => {
+    if (predicate()) return resolve()
+    const listener = (): void => {
+      if (!predicate()) return
+      emitter.off(event, listener)
+      resolve()
+    }
+    emitter.on(event, listener)
+  })
+
+const handle = async (id: string): Promise<RecordHandle> => {
+  let h = handles.get(id)
+  if (h === undefined) handles.set(id, (h = await store.open(id)))
+  return h
+}
+
+const api = {
+  ready: () => store.ready.then(() => ({ persistent: store.persistent, pending: store.pending })),
+  status: () => client.status,
+  statuses: () => statuses,
+  storageErrors: () => storageErrors,
+  signedOut: () => signedOut,
+  pending: () => store.pending,
+  async create(type: string, values: Record<string, unknown>, id: string) {
+    const h = await store.create(type, values, { id })
+    handles.set(id, h)
+    return { pending: h.pending, fields: h.pendingFields }
+  },
+  async set(id: string, patch: Record<string, unknown>) {
+    ;(await handle(id)).update(patch)
+  },
+  async insertText(id: string, field: string, index: number, text: string) {
+    ;(await handle(id)).text(field).insert(index, text)
+  },
+  async record(id: string) {
+    const h = await handle(id)
+    return { fields: h.read().fields, pending: h.pending, pendingFields: h.pendingFields, saved: h.isSaved, storageError: h.storageError?.kind ?? null }
+  },
+  async whenSaved(id: string) {
+    await (await handle(id)).whenSaved()
+  },
+  async flush(id: string) {
+    await (await handle(id)).flush()
+  },
+  list: (query: Parameters<RecordStore['list']>[0]) => store.list(query).entries.map((e) => ({ id: e.id, title: e.title, pending: e.pending, fields: e.fields })),
+  /** Resolves when the workspace total is `n`. */
+  waitPending: (n: number) => until(store, 'pending', () => store.pending === n).then(() => store.pending),
+  /** Resolves when record `id` has `text` in `field`. */
+  async waitText(id: string, field: string, text: string) {
+    const h = await handle(id)
+    await until(h, 'change', () => h.read().fields[field] === text)
+    return { pending: h.pending, pendingFields: h.pendingFields }
+  },
+  waitStatus: (status: string) => until(client, 'status', () => client.status === status),
+  waitStorageError: () => until(store, 'storage-error', () => storageErrors.length > 0).then(() => storageErrors),
+  waitSignedOut: () => until(store, 'signed-out', () => signedOut),
+  settled: () => store.settled(),
+  signOut: (options: { wipe?: boolean; discardUnsynced?: boolean }) =>
+    store.signOut(options).then((result) => JSON.parse(JSON.stringify(result, (k, v) => (k === 'error' ? String(v) : v)))),
+  databases: () => indexedDB.databases().then((list) => list.map((d) => d.name ?? '').sort()),
+  async estimate() {
+    return navigator.storage?.estimate?.()
+  },
+
+  // --- benchmark helpers -----------------------------------------------------
+
+  /** Stores `count` ticket records on this device (record databases + catalog), as a synced device would have them. */
+  async seed(count: number, concurrency = 24) {
+    const storage = new IndexedDbStorage({ userId, workspaceId })
+    const catalog = await storage.openCatalog()
+    const statusesOf = ['open', 'in_progress', 'done', 'cancelled']
+    let next = 0
+    const entries: Parameters<typeof catalog.put>[0][number][] = []
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const i = next++
+        const id = `T-${String(i).padStart(5, '0')}`
+        const doc = new Y.Doc()
+        doc.transact(() => {
+          initRecord(doc, ticketSchema, userId, 1_700_000_000_000 + i * 1000)
+          doc.getText('text:title').insert(0, `Ticket ${i}: ${'lorem ipsum dolor '.repeat(1 + (i % 3))}`.trim())
+          doc.getText('text:description').insert(0, `Steps to reproduce ${i}. `.repeat(20))
+          doc.getMap('fields').set('status', statusesOf[i % 4])
+          doc.getMap('fields').set('priority', ['none', 'low', 'medium', 'high', 'urgent'][i % 5])
+          doc.getMap('fields').set('assignee', `user-${i % 17}`)
+          doc.getArray('list:labels').insert(0, i % 7 === 0 ? ['bug'] : ['feature'])
+        })
+        const record = await storage.openRecord(id)
+        const stateVector = Y.encodeStateVector(doc)
+        await record.write([Y.encodeStateAsUpdate(doc)], { acked: stateVector })
+        record.close()
+        entries.push(catalogEntryOf(doc, id, ticketSchema, 0, []))
+        doc.destroy()
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+    for (let i = 0; i < entries.length; i += 1000) await catalog.put(entries.slice(i, i + 1000))
+    catalog.close()
+    return entries.length
+  },
+
+  /** Time from a fresh RecordStore to the first screen (50 records by updatedAt) — call right after a page load. */
+  async firstScreen() {
+    const t0 = performance.now()
+    const fresh = new RecordStore({ client, userId, workspaceId, tabs: false })
+    await fresh.ready
+    const page = fresh.list({ type: 'ticket', sort: { by: 'updatedAt', direction: 'desc' }, limit: 50 })
+    const ms = performance.now() - t0
+    const t1 = performance.now()
+    const filtered = fresh.list({ type: 'ticket', where: { status: 'open', assignee: 'user-3' }, sort: { by: 'title', direction: 'asc' }, limit: 50 })
+    const filterMs = performance.now() - t1
+    const result = { ms, filterMs, shown: page.entries.length, total: page.total, filteredTotal: filtered.total, first: page.entries[0]?.id }
+    await fresh.close()
+    return result
+  },
+
+  /** Median time to open one record through the store (load from IndexedDB + typed read), over `samples` random records. */
+  async openOne(count: number, samples = 25) {
+    const times: number[] = []
+    for (let s = 0; s < samples; s++) {
+      const id = `T-${String(Math.floor(Math.random() * count)).padStart(5, '0')}`
+      const t0 = performance.now()
+      const h = await store.open(id)
+      const title = h.read().fields.title
+      times.push(performance.now() - t0)
+      if (typeof title !== 'string' || title === '') throw new Error(`record ${id} is empty`)
+      h.close()
+    }
+    return times
+  },
+
+  /** Plain y-indexeddb: median time to open one record database and load it. */
+  async openOnePlain(count: number, samples = 25) {
+    const times: number[] = []
+    for (let s = 0; s < samples; s++) {
+      const id = `T-${String(Math.floor(Math.random() * count)).padStart(5, '0')}`
+      const t0 = performance.now()
+      const doc = new Y.Doc()
+      const persistence = new IndexeddbPersistence(recordDatabaseName(userId, workspaceId, id), doc)
+      await persistence.whenSynced
+      const title = doc.getText('text:title').toString()
+      times.push(performance.now() - t0)
+      if (title === '') throw new Error(`record ${id} is empty`)
+      await persistence.destroy()
+      doc.destroy()
+    }
+    return times
+  },
+
+  /**
+   * Plain y-indexeddb: the first screen without a catalog means opening every
+   * record database to read title and updatedAt, then sorting.
+   */
+  async firstScreenPlain(count: number, concurrency = 24) {
+    const t0 = performance.now()
+    const rows: Array<{ id: string; title: string; updatedAt: number }> = []
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < count) {
+        const id = `T-${String(next++).padStart(5, '0')}`
+        const doc = new Y.Doc()
+        const persistence = new IndexeddbPersistence(recordDatabaseName(userId, workspaceId, id), doc)
+        await persistence.whenSynced
+        rows.push({ id, title: doc.getText('text:title').toString(), updatedAt: doc.getMap('record').get('updatedAt') as number })
+        await persistence.destroy()
+        doc.destroy()
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+    rows.sort((a, b) => b.updatedAt - a.updatedAt)
+    return { ms: performance.now() - t0, first: rows[0]?.id, opened: rows.length }
+  },
+}
+
+;(window as unknown as { concordTest: typeof api }).concordTest = api
+export type ConcordTestApi = typeof api

@@ -1,0 +1,233 @@
+/**
+ * The record store in real Chromium (real IndexedDB, BroadcastChannel,
+ * page reloads) against a real relay process:
+ *
+ * - edit offline → reload the page → edits and pending counts are still
+ *   there → reconnect → pending goes to 0 only after the relay's ack;
+ * - two tabs share edits at once and report the same pending counts;
+ * - sign-out refuses to drop unsynced work, then wipes the user's databases
+ *   (and only theirs), and the other tab signs out too;
+ * - quota exceeded and IndexedDB unavailable keep the app working.
+ *
+ * Skipped (with a message) only when /usr/bin/chromium is missing.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { SyncClient } from '@concord/engine'
+import type { ConcordTestApi } from './page/main.js'
+import { buildTestPage, chromiumAvailable, launchChromium, openTestPage, servePage } from './support/browserPage.mjs'
+import { removeDir, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js'
+
+declare global {
+  interface Window {
+    concordTest: ConcordTestApi
+  }
+}
+
+const available = chromiumAvailable()
+if (!available) console.warn('test/browser: skipping the Chromium tests — /usr/bin/chromium is missing (apt-get install chromium)')
+
+describe.skipIf(!available)('record store in Chromium', () => {
+  let relay: RelayProcess
+  let server: { url: string; close(): Promise<void> }
+  let browser: Browser
+  const contexts: BrowserContext[] = []
+  const proxies: TcpProxy[] = []
+
+  beforeAll(async () => {
+    ;[relay, server, browser] = await Promise.all([startRelay(), buildTestPage().then(servePage), launchChromium()])
+  }, 60_000)
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+    await relay?.stop()
+    if (relay) removeDir(relay.dataDir)
+  })
+  afterEach(async () => {
+    for (const context of contexts.splice(0)) await context.close()
+    for (const proxy of proxies.splice(0)) await proxy.close()
+  })
+
+  const context = async (): Promise<BrowserContext> => {
+    const c = await browser.newContext()
+    contexts.push(c)
+    return c
+  }
+  const proxy = async (): Promise<TcpProxy> => {
+    const p = await startTcpProxy(Number(new URL(relay.url).port))
+    proxies.push(p)
+    return p
+  }
+  const open = async (ctx: BrowserContext, params: Record<string, string>): Promise<Page> => {
+    const page = await openTestPage(ctx, server.url, params)
+    await page.evaluate(() => window.concordTest.ready())
+    return page
+  }
+  /** Reads a record straight from the relay with a Node client. */
+  const onRelay = async (doc: string, text: string): Promise<string> => {
+    const client = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never })
+    try {
+      const handle = client.open(doc)
+      await handle.synced
+      return handle.doc.getText(text).toString()
+    } finally {
+      client.close()
+    }
+  }
+
+  it('offline edits survive a reload with their pending counts; pending reaches 0 only after the ack', async () => {
+    const cut = await proxy()
+    const ctx = await context()
+    const page = await open(ctx, { relay: cut.wsUrl, user: 'ada', workspace: 'train' })
+    await page.evaluate(() => window.concordTest.waitStatus('online'))
+    await page.evaluate(() => window.concordTest.create('ticket', { title: 'On the train' }, 'TR-1'))
+    await page.evaluate(() => window.concordTest.flush('TR-1'))
+
+    cut.cut()
+    await page.evaluate(() => window.concordTest.waitStatus('offline'))
+    await page.evaluate(async () => {
+      await window.concordTest.set('TR-1', { status: 'in_progress' })
+      await window.concordTest.insertText('TR-1', 'description', 0, 'written with the lid half closed')
+      await window.concordTest.whenSaved('TR-1')
+    })
+    const before = await page.evaluate(() => window.concordTest.record('TR-1'))
+    expect(before.pending).toBeGreaterThan(0)
+    expect(before.pendingFields).toEqual(['description', 'status'])
+    expect(before.saved).toBe(true)
+
+    await page.reload()
+    await page.waitForFunction(() => 'concordTest' in window)
+    const ready = await page.evaluate(() => window.concordTest.ready())
+    expect(ready).toEqual({ persistent: true, pending: before.pending })
+    const after = await page.evaluate(() => window.concordTest.record('TR-1'))
+    expect(after.fields).toMatchObject({ title: 'On the train', status: 'in_progress', description: 'written with the lid half closed' })
+    expect(after.pending).toBe(before.pending)
+    expect(after.pendingFields).toEqual(before.pendingFields)
+    expect(await page.evaluate(() => window.concordTest.status())).not.toBe('online')
+
+    cut.restore()
+    await page.evaluate(() => window.concordTest.waitPending(0))
+    const statuses = await page.evaluate(() => window.concordTest.statuses())
+    // It was online while the edits were still pending: only the ack brought them to 0.
+    expect(statuses.some((s) => s.startsWith('online:') && Number(s.slice(7)) > 0)).toBe(true)
+    expect((await page.evaluate(() => window.concordTest.record('TR-1'))).pendingFields).toEqual([])
+    expect(await onRelay('train/TR-1', 'text:description')).toBe('written with the lid half closed')
+  })
+
+  it('two tabs share edits at once and report the same pending counts', async () => {
+    const cut = await proxy()
+    const ctx = await context()
+    const params = { relay: cut.wsUrl, user: 'ada', workspace: 'tabs' }
+    const a = await open(ctx, params)
+    const b = await open(ctx, params)
+    await Promise.all([a, b].map((p) => p.evaluate(() => window.concordTest.waitStatus('online'))))
+    await a.evaluate(() => window.concordTest.create('ticket', { title: 'Shared' }, 'T-1'))
+    await b.evaluate(() => window.concordTest.waitText('T-1', 'title', 'Shared'))
+    await Promise.all([a, b].map((p) => p.evaluate(() => window.concordTest.waitPending(0))))
+
+    // Without the relay, an edit in tab A reaches tab B through BroadcastChannel.
+    cut.cut()
+    await Promise.all([a, b].map((p) => p.evaluate(() => window.concordTest.waitStatus('offline'))))
+    await a.evaluate(() => window.concordTest.insertText('T-1', 'title', 6, ' by two tabs'))
+    const seenInB = await b.evaluate(() => window.concordTest.waitText('T-1', 'title', 'Shared by two tabs'))
+    const inA = await a.evaluate(() => window.concordTest.record('T-1'))
+    expect(seenInB).toEqual({ pending: inA.pending, pendingFields: ['title'] })
+    expect(inA.pending).toBeGreaterThan(0)
+    const totalA = await a.evaluate(() => window.concordTest.pending())
+    expect(await b.evaluate((n) => window.concordTest.waitPending(n), totalA)).toBe(totalA)
+
+    // A record only tab A has open counts in B's total too.
+    await a.evaluate(() => window.concordTest.create('ticket', { title: 'Only in A' }, 'U-1'))
+    const bothA = await a.evaluate(() => window.concordTest.pending())
+    expect(await b.evaluate((n) => window.concordTest.waitPending(n), bothA)).toBe(bothA)
+
+    cut.restore()
+    await Promise.all([a, b].map((p) => p.evaluate(() => window.concordTest.waitPending(0))))
+    expect(await onRelay('tabs/T-1', 'text:title')).toBe('Shared by two tabs')
+  })
+
+  it('sign-out refuses to drop unsynced work, then wipes only this user’s databases; the other tab signs out', async () => {
+    const cut = await proxy()
+    const ctx = await context()
+    const a = await open(ctx, { relay: cut.wsUrl, user: 'ada', workspace: 'acme' })
+    const b = await open(ctx, { relay: cut.wsUrl, user: 'ada', workspace: 'acme' })
+    const bob = await open(ctx, { relay: relay.wsUrl, user: 'bob', workspace: 'acme' })
+    await bob.evaluate(async () => {
+      await window.concordTest.create('ticket', { title: "Bob's" }, 'B-1')
+      await window.concordTest.whenSaved('B-1')
+    })
+    await a.evaluate(async () => {
+      await window.concordTest.create('ticket', { title: 'One' }, 'T-1')
+      await window.concordTest.create('ticket', { title: 'Two' }, 'T-2')
+      await window.concordTest.waitPending(0)
+    })
+    cut.cut()
+    await a.evaluate(() => window.concordTest.waitStatus('offline'))
+    await a.evaluate(() => window.concordTest.set('T-2', { status: 'done' }))
+    const refused = await a.evaluate(() => window.concordTest.signOut({ wipe: true }))
+    expect(refused).toMatchObject({ signedOut: false, reason: 'unsynced', unsynced: [{ id: 'T-2', title: 'Two', pendingFields: ['status'] }] })
+    expect((await a.evaluate(() => window.concordTest.databases())).filter((n) => n.startsWith('concord/ada/'))).toHaveLength(3)
+
+    cut.restore()
+    await a.evaluate(() => window.concordTest.waitPending(0))
+    expect(await a.evaluate(() => window.concordTest.signOut({ wipe: true }))).toEqual({ signedOut: true, wiped: true })
+    await b.evaluate(() => window.concordTest.waitSignedOut())
+    const names = await a.evaluate(() => window.concordTest.databases())
+    expect(names.filter((n) => n.startsWith('concord/ada/'))).toEqual([])
+    expect(names.filter((n) => n.startsWith('concord/bob/'))).toEqual(['concord/bob/acme/catalog', 'concord/bob/acme/record/B-1'])
+  })
+
+  it('quota exceeded: the edit stays in memory and syncs, the store reports why, earlier data stays stored', async () => {
+    const ctx = await context()
+    const page = await ctx.newPage()
+    const cdp = await ctx.newCDPSession(page)
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: server.url.replace(/\/$/, ''), quotaSize: 256 * 1024 })
+    await page.goto(`${server.url}?${new URLSearchParams({ relay: relay.wsUrl, user: 'ada', workspace: 'quota' })}`)
+    await page.waitForFunction(() => 'concordTest' in window)
+    await page.evaluate(() => window.concordTest.ready())
+    await page.evaluate(async () => {
+      await window.concordTest.create('ticket', { title: 'Small and stored' }, 'Q-1')
+      await window.concordTest.whenSaved('Q-1')
+    })
+    await page.evaluate(() => window.concordTest.insertText('Q-1', 'description', 0, 'x'.repeat(600_000)))
+    const errors = await page.evaluate(() => window.concordTest.waitStorageError())
+    expect(errors[0]).toMatchObject({ kind: 'quota', recordId: 'Q-1' })
+    expect(errors[0]!.reason).toMatch(/storage quota for this site is exhausted \(QuotaExceededError\)/)
+    const record = await page.evaluate(() => window.concordTest.record('Q-1'))
+    expect(record).toMatchObject({ saved: false, storageError: 'quota' })
+    expect((record.fields.description as string).length).toBe(600_000)
+    await page.evaluate(() => window.concordTest.set('Q-1', { status: 'done' })) // still writable
+    await page.evaluate(() => window.concordTest.flush('Q-1')) // and it syncs
+    expect((await onRelay('quota/Q-1', 'text:description')).length).toBe(600_000)
+
+    // What was stored before the quota ran out is still there after a reload (offline).
+    await page.goto(`${server.url}?${new URLSearchParams({ relay: 'ws://127.0.0.1:9', user: 'ada', workspace: 'quota' })}`)
+    await page.waitForFunction(() => 'concordTest' in window)
+    await page.evaluate(() => window.concordTest.ready())
+    expect((await page.evaluate(() => window.concordTest.record('Q-1'))).fields.title).toBe('Small and stored')
+  })
+
+  it('IndexedDB unavailable: the store runs in memory, says so, and still syncs', async () => {
+    const ctx = await context()
+    await ctx.addInitScript(() => {
+      Object.defineProperty(window, 'indexedDB', {
+        configurable: true,
+        get() {
+          throw new DOMException('The user denied permission to access the database.', 'SecurityError')
+        },
+      })
+    })
+    const page = await openTestPage(ctx, server.url, { relay: relay.wsUrl, user: 'ada', workspace: 'nodb' })
+    expect(await page.evaluate(() => window.concordTest.ready())).toEqual({ persistent: false, pending: 0 })
+    const errors = await page.evaluate(() => window.concordTest.storageErrors())
+    expect(errors).toMatchObject([{ kind: 'unavailable', recordId: null }])
+    await page.evaluate(() => window.concordTest.create('ticket', { title: 'Memory only' }, 'M-1'))
+    const saved = await page.evaluate(() => window.concordTest.whenSaved('M-1').then(() => 'saved', (e: Error) => e.message))
+    expect(saved).toMatch(/cannot be saved on this device/)
+    await page.evaluate(() => window.concordTest.flush('M-1'))
+    expect(await page.evaluate(() => window.concordTest.pending())).toBe(0)
+    expect(await onRelay('nodb/M-1', 'text:title')).toBe('Memory only')
+  })
+})

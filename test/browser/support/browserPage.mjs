@@ -1,0 +1,81 @@
+/**
+ * Shared by the Chromium tests (test/browser/*.test.ts) and the record-store
+ * benchmark (test/bench/recordStore.mjs): bundle the test page with Vite,
+ * serve it over HTTP on 127.0.0.1, and launch the system Chromium through
+ * playwright-core.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** Where Debian (and CI) install Chromium. */
+export const CHROMIUM_PATH = '/usr/bin/chromium'
+
+/** Whether the system Chromium is installed. */
+export const chromiumAvailable = () => existsSync(CHROMIUM_PATH)
+
+const pageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../page')
+
+let built = null
+
+/** Bundles test/browser/page (the engine from packages/engine/dist) into a temp dir, once per process. */
+export const buildTestPage = () => {
+  built ??= (async () => {
+    const { build } = await import('vite')
+    const outDir = mkdtempSync(path.join(os.tmpdir(), 'concord-test-page-'))
+    await build({
+      root: pageDir,
+      configFile: false,
+      logLevel: 'warn',
+      build: { outDir, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false },
+    })
+    process.once('exit', () => rmSync(outDir, { recursive: true, force: true }))
+    return outDir
+  })()
+  return built
+}
+
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css' }
+
+/** Serves `dir` on http://127.0.0.1:<port>/. */
+export const servePage = (dir) =>
+  new Promise((resolve) => {
+    const server = http.createServer((req, res) => {
+      const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+      const file = path.join(dir, pathname === '/' ? 'index.html' : pathname)
+      if (!file.startsWith(dir) || !existsSync(file)) {
+        res.writeHead(404).end('not found')
+        return
+      }
+      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' })
+      res.end(readFileSync(file))
+    })
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      resolve({
+        url: `http://127.0.0.1:${port}/`,
+        close: () => new Promise((r) => server.close(() => r())),
+      })
+    })
+  })
+
+/** Launches the system Chromium headless. */
+export const launchChromium = async () => {
+  const { chromium } = await import('playwright-core')
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 20_000,
+  })
+}
+
+/** Opens the test page in `context` and waits for its API. */
+export const openTestPage = async (context, pageUrl, params) => {
+  const page = await context.newPage()
+  page.on('pageerror', (error) => process.stderr.write(`[page error] ${error.message}\n`))
+  await page.goto(`${pageUrl}?${new URLSearchParams(params)}`)
+  await page.waitForFunction(() => 'concordTest' in window, undefined, { timeout: 10_000 })
+  return page
+}
