@@ -433,6 +433,28 @@ describe('catalog', () => {
   })
 })
 
+describe('first screen before the whole catalog is loaded', () => {
+  test('query() answers from the catalog index; the full list agrees once ready', async () => {
+    const { client } = await online({ autoAck: true })
+    const factory = new IDBFactory()
+    let clock = 0
+    const writer = newStore(client, { storage: undefined, indexedDB: factory, now: () => (clock += 1000), idleTimeout: 1 })
+    for (let i = 0; i < 40; i++) (await writer.create('ticket', { title: `T${i}`, status: i % 2 ? 'open' : 'done' }, { id: `T-${i}` })).close()
+    await writer.settled()
+    await writer.close()
+
+    const reader = newStore(client, { storage: undefined, indexedDB: factory })
+    const early = await reader.query({ where: { status: 'open' }, limit: 5 })
+    expect(early.entries.map((e) => e.id)).toEqual(['T-39', 'T-37', 'T-35', 'T-33', 'T-31'])
+    expect(early.total).toBeGreaterThanOrEqual(5)
+    await reader.ready
+    const full = reader.list({ where: { status: 'open' }, limit: 5 })
+    expect(full).toMatchObject({ total: 20, complete: true })
+    expect(full.entries.map((e) => e.id)).toEqual(early.entries.map((e) => e.id))
+    expect(await reader.query({ sort: { by: 'title', direction: 'asc' }, limit: 1 })).toMatchObject({ complete: true, total: 40 })
+  })
+})
+
 describe('a new device', () => {
   test('pull() lists the workspace on the relay and fetches every record over the one socket; the catalog fills in', async () => {
     const { relay, client: laptop } = await online({ autoAck: true })

@@ -8,7 +8,7 @@ import { describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { IndexedDbStorage, MemoryStorage, StorageError, recordDatabaseName } from '../src/index.js'
-import { runStorageContract } from './storageContract.js'
+import { entry, runStorageContract } from './storageContract.js'
 
 let workspace = 0
 runStorageContract('MemoryStorage', () => new MemoryStorage())
@@ -84,5 +84,33 @@ describe('IndexedDB failures', () => {
     })
     expect((await lost).kind).toBe('closed')
     await expect(record.write([new Uint8Array([0, 0])])).rejects.toMatchObject({ kind: 'closed' })
+  })
+})
+
+describe('catalog index scan (first screen before the full load)', () => {
+  test('scanByUpdatedAt reads only what it needs, in order, with filter and offset; count counts all', async () => {
+    const storage = new IndexedDbStorage({ userId: 'u1', workspaceId: 'scan', indexedDB: new IDBFactory() })
+    const catalog = await storage.openCatalog()
+    await catalog.put(
+      Array.from({ length: 3000 }, (_, i) =>
+        entry(`T-${i}`, { updatedAt: i % 10 === 0 ? null : i, archived: i % 7 === 0, fields: { status: i % 2 ? 'open' : 'done' } }),
+      ),
+    )
+    const seen: string[] = []
+    const page = await catalog.scanByUpdatedAt!({
+      direction: 'desc',
+      offset: 1,
+      limit: 3,
+      filter: (e) => {
+        seen.push(e.id)
+        return !e.archived && e.fields.status === 'open'
+      },
+    })
+    expect(page.map((e) => e.id)).toEqual(['T-2997', 'T-2995', 'T-2993'])
+    expect(seen.length).toBeLessThan(20) // it stopped early
+    expect(await catalog.count!()).toBe(3000)
+    const all = await catalog.loadAll() // in chunks of 1000
+    expect(all).toHaveLength(3000)
+    catalog.close()
   })
 })

@@ -5,4 +5,5 @@ export declare const chromiumAvailable: () => boolean
 export declare const buildTestPage: () => Promise<string>
 export declare const servePage: (dir: string) => Promise<{ url: string; close(): Promise<void> }>
 export declare const launchChromium: () => Promise<Browser>
+export declare const launchChromiumProfile: (userDataDir: string) => Promise<BrowserContext>
 export declare const openTestPage: (context: BrowserContext, pageUrl: string, params: Record<string, string>) => Promise<Page>

@@ -61,14 +61,22 @@ export const servePage = (dir) =>
     })
   })
 
-/** Launches the system Chromium headless. */
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+/** Launches the system Chromium headless (a fresh, in-memory profile per context). */
 export const launchChromium = async () => {
   const { chromium } = await import('playwright-core')
-  return chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: 20_000,
-  })
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, timeout: 20_000 })
+}
+
+/**
+ * Launches Chromium on a profile directory that outlives the browser, so a
+ * later launch starts cold (new browser process) on the same IndexedDB data.
+ * Returns a BrowserContext; closing it ends the browser.
+ */
+export const launchChromiumProfile = async (userDataDir) => {
+  const { chromium } = await import('playwright-core')
+  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM_PATH, args: ARGS, timeout: 20_000 })
 }
 
 /** Opens the test page in `context` and waits for its API. */

@@ -53,8 +53,13 @@ export interface CatalogQuery {
 /** A page of query results. */
 export interface CatalogPage {
   entries: CatalogEntry[]
-  /** Number of entries matching the query (all pages). */
+  /** Number of entries matching the query (all pages). A lower bound when `complete` is false. */
   total: number
+  /**
+   * False for an early page read before the whole catalog was loaded (see
+   * `RecordStore.query`): the entries are right, `total` is not final.
+   */
+  complete: boolean
 }
 
 /** Events of a {@link Catalog}. */
@@ -74,6 +79,7 @@ export class Catalog extends ObservableV2<CatalogEvents> {
   private flushing: Promise<void> | null = null
   private pendingTotal = 0
   private sortCache = new Map<string, CatalogEntry[]>()
+  private isLoaded = false
 
   /**
    * @param onError storage failures (the catalog keeps working in memory)
@@ -91,6 +97,11 @@ export class Catalog extends ObservableV2<CatalogEvents> {
     return this.entries.size
   }
 
+  /** Whether every entry is in memory (after {@link attach}). */
+  get loaded(): boolean {
+    return this.isLoaded
+  }
+
   /** Sum of the pending counts of all entries. */
   get pending(): number {
     return this.pendingTotal
@@ -105,7 +116,32 @@ export class Catalog extends ObservableV2<CatalogEvents> {
       this.entries.set(entry.id, entry)
       this.pendingTotal += entry.pending
     }
+    this.isLoaded = true
     this.changed(fresh.map((e) => e.id), true)
+  }
+
+  /** Marks the catalog as loaded without storage (storage unavailable). */
+  markLoaded(): void {
+    this.isLoaded = true
+  }
+
+  /**
+   * The first page of `query` read through the storage's `updatedAt` index,
+   * before the whole catalog is loaded. Null when the query cannot be served
+   * that way (another sort key, or storage without index scans).
+   */
+  async earlyPage(storage: CatalogStorage, query: CatalogQuery): Promise<CatalogPage | null> {
+    const by = query.sort?.by ?? 'updatedAt'
+    if (by !== 'updatedAt' || storage.scanByUpdatedAt === undefined) return null
+    const limit = Math.max(0, query.limit ?? 50)
+    const offset = Math.max(0, query.offset ?? 0)
+    const filtered = query.type !== undefined || query.where !== undefined || query.search !== undefined || query.pending !== undefined
+    const [entries, count] = await Promise.all([
+      storage.scanByUpdatedAt({ direction: query.sort?.direction ?? 'desc', offset, limit, filter: compile(query) }),
+      filtered || storage.count === undefined ? Promise.resolve(null) : storage.count(),
+    ])
+    // Unfiltered: every entry counts except archived / deleted ones, which the count includes: not final.
+    return { entries, total: Math.max(count ?? 0, offset + entries.length), complete: false }
   }
 
   /** Stops writing to storage (it failed or the store closes). Entries stay in memory. */
@@ -213,7 +249,7 @@ export class Catalog extends ObservableV2<CatalogEvents> {
       if (total >= offset && entries.length < limit) entries.push(entry)
       total++
     }
-    return { entries, total }
+    return { entries, total, complete: this.isLoaded }
   }
 
   override destroy(): void {

@@ -39,6 +39,7 @@ import {
   StorageError,
   StorageFailure,
   classifyStorageError,
+  type CatalogScan,
   type CatalogStorage,
   type RecordMeta,
   type RecordStorage,
@@ -56,6 +57,8 @@ export const ACKED_KEY = 'concord:acked'
 export const FIELD_CLOCKS_KEY = 'concord:fieldClocks'
 /** Object store of the catalog database. */
 export const CATALOG_STORE = 'records'
+/** Catalog entries read per transaction when loading. */
+const CATALOG_CHUNK = 1000
 
 /** Options of {@link IndexedDbStorage}. */
 export interface IndexedDbStorageOptions {
@@ -261,14 +264,55 @@ class IdbRecordStorage extends IdbConnection implements RecordStorage {
 
 class IdbCatalogStorage extends IdbConnection implements CatalogStorage {
   async loadAll(): Promise<CatalogEntry[]> {
-    const closed = this.guard('loading the catalog')
+    // In chunks, each its own transaction, so that other reads (the first
+    // screen's index scan, record loads) are not queued behind one long getAll.
+    const entries: CatalogEntry[] = []
+    let after: IDBValidKey | null = null
+    for (;;) {
+      const closed = this.guard('loading the catalog')
+      if (closed) throw closed
+      const chunk: { rows: CatalogEntry[] } = { rows: [] }
+      const range: IDBKeyRange | null = after === null ? null : IDBKeyRange.lowerBound(after, true)
+      await transact(this.db, [CATALOG_STORE], 'readonly', `loading "${this.name}"`, (tx) => {
+        const req = tx.objectStore(CATALOG_STORE).getAll(range, CATALOG_CHUNK)
+        req.onsuccess = () => (chunk.rows = req.result as CatalogEntry[])
+      })
+      for (const row of chunk.rows) entries.push(row)
+      if (chunk.rows.length < CATALOG_CHUNK) return entries
+      after = chunk.rows[chunk.rows.length - 1]!.id
+    }
+  }
+
+  async scanByUpdatedAt({ direction, offset, limit, filter }: CatalogScan): Promise<CatalogEntry[]> {
+    const closed = this.guard('reading the catalog')
     if (closed) throw closed
-    const out: { entries: CatalogEntry[] } = { entries: [] }
-    await transact(this.db, [CATALOG_STORE], 'readonly', `loading "${this.name}"`, (tx) => {
-      const req = tx.objectStore(CATALOG_STORE).getAll()
-      req.onsuccess = () => (out.entries = req.result as CatalogEntry[])
+    const out: CatalogEntry[] = []
+    let skipped = 0
+    await transact(this.db, [CATALOG_STORE], 'readonly', `reading "${this.name}"`, (tx) => {
+      const cursor = tx.objectStore(CATALOG_STORE).index('updatedAt').openCursor(null, direction === 'desc' ? 'prev' : 'next')
+      cursor.onsuccess = () => {
+        const at = cursor.result
+        if (at === null || out.length >= limit) return
+        const entry = at.value as CatalogEntry
+        if (filter(entry)) {
+          if (skipped < offset) skipped++
+          else out.push(entry)
+        }
+        if (out.length < limit) at.continue()
+      }
     })
-    return out.entries
+    return out
+  }
+
+  async count(): Promise<number> {
+    const closed = this.guard('reading the catalog')
+    if (closed) throw closed
+    const out = { count: 0 }
+    await transact(this.db, [CATALOG_STORE], 'readonly', `reading "${this.name}"`, (tx) => {
+      const req = tx.objectStore(CATALOG_STORE).count()
+      req.onsuccess = () => (out.count = req.result)
+    })
+    return out.count
   }
 
   async put(entries: readonly CatalogEntry[]): Promise<void> {

@@ -50,10 +50,30 @@ export interface RecordStorage {
   close(): void
 }
 
+/** A scan of catalog entries by `updatedAt`, for the first screen before the whole catalog is loaded. */
+export interface CatalogScan {
+  /** `'desc'`: newest first. */
+  direction: 'asc' | 'desc'
+  /** Matching entries to skip. */
+  offset: number
+  /** Matching entries to return. */
+  limit: number
+  /** Which entries match. */
+  filter: (entry: CatalogEntry) => boolean
+}
+
 /** Storage of the catalog (one entry per record of the workspace). */
 export interface CatalogStorage {
   /** Every entry. */
   loadAll(): Promise<CatalogEntry[]>
+  /**
+   * Optional: entries in `updatedAt` order (entries without one are left
+   * out), reading only as many as needed. Lets the first screen show before
+   * `loadAll` finished.
+   */
+  scanByUpdatedAt?(scan: CatalogScan): Promise<CatalogEntry[]>
+  /** Optional: number of entries. */
+  count?(): Promise<number>
   /** Writes entries in one transaction; resolves when committed. */
   put(entries: readonly CatalogEntry[]): Promise<void>
   /** Removes entries in one transaction. */

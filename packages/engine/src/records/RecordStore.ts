@@ -162,6 +162,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private backend: StorageBackend
   private durable = true
   private catalogStorage: CatalogStorage | null = null
+  private catalogOpened: Promise<CatalogStorage | null>
+  private resolveCatalogOpened!: (storage: CatalogStorage | null) => void
   private readonly tabs: TabChannel
   private readonly host: RecordHost
   private readonly records = new Map<string, OpenRecord>()
@@ -213,6 +215,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       stateChanged: (record) => store.checkIdle(record),
       syncError: (record, error) => store.emit('sync-error', [error, record.id]),
     }
+    this.catalogOpened = new Promise((resolve) => (this.resolveCatalogOpened = resolve))
     this.ready = this.start(channelName)
   }
 
@@ -332,10 +335,34 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     }
   }
 
-  /** Lists records from the catalog without opening them. Call after {@link ready}. */
+  /** Lists records from the catalog without opening them. Call after {@link ready} (before, it lists what is loaded so far). */
   list(query: CatalogQuery = {}): CatalogPage {
     this.flushDirty()
     return this.catalog.query(query)
+  }
+
+  /**
+   * Like {@link list}, but without waiting for the whole catalog: right
+   * after start-up, a query sorted by `updatedAt` (the default) is answered
+   * by reading just its first page through the catalog's index, so the
+   * first screen shows while the rest loads. Such an early page has
+   * `complete: false` (its `total` is not final); listen to `catalog` events
+   * or await {@link ready} and list again for the exact one.
+   */
+  async query(query: CatalogQuery = {}): Promise<CatalogPage> {
+    if (!this.catalog.loaded) {
+      const storage = await this.catalogOpened
+      if (!this.catalog.loaded && storage !== null) {
+        try {
+          const early = await this.catalog.earlyPage(storage, query)
+          if (early !== null && !this.catalog.loaded) return early
+        } catch {
+          // fall through: wait for the full catalog
+        }
+      }
+      await this.ready
+    }
+    return this.list(query)
   }
 
   /** Every record with changes not durably stored on the relay. */
@@ -455,9 +482,11 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private async start(lockName: string): Promise<void> {
     try {
       this.catalogStorage = await this.backend.openCatalog()
+      this.resolveCatalogOpened(this.catalogStorage)
       await this.catalog.attach(this.catalogStorage)
       this.catalogStorage.onLost = (error) => this.reportStorage(null, error)
     } catch (error) {
+      this.resolveCatalogOpened(null)
       const storageError = classifyStorageError(error, 'opening local storage')
       this.catalogStorage?.close()
       this.catalogStorage = null
@@ -469,7 +498,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         this.catalogStorage = await this.backend.openCatalog()
         await this.catalog.attach(this.catalogStorage)
       } catch {
-        // memory storage does not fail
+        this.catalog.markLoaded() // memory storage does not fail
       }
     }
     if (this.closing) return
