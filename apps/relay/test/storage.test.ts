@@ -73,7 +73,7 @@ describe('SqliteStorage', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
     expect(fs.existsSync(`${file}-wal`)).toBe(true)
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all()
-    expect(tables.map((t) => t.name)).toEqual(['checkpoints', 'docs', 'updates'])
+    expect(tables.map((t) => t.name)).toEqual(['authors', 'checkpoints', 'docs', 'presence', 'updates'])
   })
 
   it('[options] synchronous normal works, bad options throw', async () => {
@@ -101,7 +101,23 @@ describe('SqliteStorage', () => {
     const db = new Database(file)
     db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`)
     db.close()
-    expect(() => SqliteStorage.open(file)).toThrow(/schema version 2 is newer/)
+    expect(() => SqliteStorage.open(file)).toThrow(/schema version 3 is newer/)
+  })
+
+  it('upgrades a schema version 1 file in place, keeping its data', async () => {
+    const file = path.join(dir, 'v1.sqlite')
+    const db = new Database(file)
+    db.exec(`CREATE TABLE docs (doc TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE checkpoints (doc TEXT PRIMARY KEY, state BLOB NOT NULL, upto_seq INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE updates (doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq)) WITHOUT ROWID;
+      INSERT INTO docs VALUES ('a', 1); INSERT INTO updates VALUES ('a', 1, x'05');`)
+    db.pragma('user_version = 1')
+    db.close()
+    const storage = SqliteStorage.open(file)
+    expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(5)], lastSeq: 1, logBytes: 1, authors: [] })
+    await storage.appendUpdates([{ doc: 'a', updates: [], authors: [{ clientId: 1, userId: 'u', name: 'U' }] }])
+    expect((await storage.loadDoc('a')).authors).toHaveLength(1)
+    await storage.close()
   })
 
   it('[failing-commit] a commit blocked by another writer rejects and stores nothing', async () => {
@@ -115,7 +131,7 @@ describe('SqliteStorage', () => {
     ])).rejects.toThrow(/locked|busy/i)
     await expect(storage.writeCheckpoint('a', bytes(9), 1)).rejects.toThrow(/locked|busy/i)
     other.exec('ROLLBACK')
-    expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1 })
+    expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1, authors: [] })
     expect(await storage.listDocs('')).toEqual(['a'])
     expect((await storage.appendUpdates([{ doc: 'a', updates: [bytes(2)] }])).get('a')).toBe(2)
   })
@@ -133,8 +149,8 @@ describe('SqliteStorage', () => {
       { doc: 'fresh', updates: [bytes(4)] },
       { doc: 'bad', updates: [bytes(5)] },
     ])).rejects.toThrow('boom')
-    expect(await storage.loadDoc('good')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1 })
-    expect(await storage.loadDoc('fresh')).toEqual({ checkpoint: null, updates: [], lastSeq: 0, logBytes: 0 })
+    expect(await storage.loadDoc('good')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1, authors: [] })
+    expect(await storage.loadDoc('fresh')).toEqual({ checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] })
     expect(await storage.listDocs('')).toEqual(['good'])
     expect((await storage.appendUpdates([{ doc: 'good', updates: [bytes(2)] }])).get('good')).toBe(2)
   })

@@ -27,7 +27,7 @@ export interface StorageContractFixture {
 }
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values)
-const EMPTY: StoredDoc = { checkpoint: null, updates: [], lastSeq: 0, logBytes: 0 }
+const EMPTY: StoredDoc = { checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] }
 
 /** Asserts that `call` returns a rejecting promise (and does not throw synchronously). */
 async function expectRejects(call: () => Promise<unknown>, message?: RegExp): Promise<void> {
@@ -149,7 +149,7 @@ export function runStorageContractTests(
       ]
       await expectRejects(() => storage.appendUpdates(bad), /Uint8Array/)
       await expectRejects(() => storage.appendUpdates([{ doc: 42 as unknown as string, updates: [bytes(1)] }]), /string/)
-      expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1 })
+      expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1, authors: [] })
       expect(await storage.loadDoc('b')).toEqual(EMPTY)
       expect(await storage.listDocs('')).toEqual(['a'])
       // The failed batch consumed no sequence numbers.
@@ -170,10 +170,10 @@ export function runStorageContractTests(
       await storage.appendUpdates([{ doc: 'a', updates: [bytes(1), bytes(2), bytes(3)] }])
       await storage.writeCheckpoint('a', bytes(42), 3)
       const afterCheckpoint = await storage.loadDoc('a')
-      expect(afterCheckpoint).toEqual({ checkpoint: bytes(42), updates: [], lastSeq: 3, logBytes: 0 })
+      expect(afterCheckpoint).toEqual({ checkpoint: bytes(42), updates: [], lastSeq: 3, logBytes: 0, authors: [] })
       const result = await storage.appendUpdates([{ doc: 'a', updates: [bytes(4)] }])
       expect(result.get('a')).toBe(4)
-      expect(await storage.loadDoc('a')).toEqual({ checkpoint: bytes(42), updates: [bytes(4)], lastSeq: 4, logBytes: 1 })
+      expect(await storage.loadDoc('a')).toEqual({ checkpoint: bytes(42), updates: [bytes(4)], lastSeq: 4, logBytes: 1, authors: [] })
     })
 
     it('[concurrency] concurrent appends all get distinct, increasing sequence numbers', async () => {
@@ -197,6 +197,7 @@ export function runStorageContractTests(
         updates: [bytes(4, 4), bytes(5, 5, 5)],
         lastSeq: 5,
         logBytes: 5,
+        authors: [],
       })
     })
 
@@ -204,7 +205,7 @@ export function runStorageContractTests(
       await storage.appendUpdates([{ doc: 'a', updates: [bytes(1), bytes(2), bytes(3)] }])
       await storage.writeCheckpoint('a', bytes(10), 1)
       await storage.writeCheckpoint('a', bytes(20), 2)
-      expect(await storage.loadDoc('a')).toEqual({ checkpoint: bytes(20), updates: [bytes(3)], lastSeq: 3, logBytes: 1 })
+      expect(await storage.loadDoc('a')).toEqual({ checkpoint: bytes(20), updates: [bytes(3)], lastSeq: 3, logBytes: 1, authors: [] })
       // Same uptoSeq again (e.g. a re-encoded state) is allowed.
       await storage.writeCheckpoint('a', bytes(21), 2)
       expect((await storage.loadDoc('a')).checkpoint).toEqual(bytes(21))
@@ -212,7 +213,7 @@ export function runStorageContractTests(
 
     it('[checkpoint] a doc with only a checkpoint is stored and listed', async () => {
       await storage.writeCheckpoint('imported', bytes(7, 7), 0)
-      expect(await storage.loadDoc('imported')).toEqual({ checkpoint: bytes(7, 7), updates: [], lastSeq: 0, logBytes: 0 })
+      expect(await storage.loadDoc('imported')).toEqual({ checkpoint: bytes(7, 7), updates: [], lastSeq: 0, logBytes: 0, authors: [] })
       expect(await storage.listDocs('')).toEqual(['imported'])
       expect((await storage.appendUpdates([{ doc: 'imported', updates: [bytes(1)] }])).get('imported')).toBe(1)
     })
@@ -278,8 +279,8 @@ export function runStorageContractTests(
       for (const [i, doc] of names.entries()) {
         const loaded = await storage.loadDoc(doc)
         if (doc === 'a') expect(loaded.updates).toEqual([bytes(0), bytes(200)])
-        else if (doc === 'a%') expect(loaded).toEqual({ checkpoint: bytes(99), updates: [], lastSeq: 1, logBytes: 0 })
-        else expect(loaded).toEqual({ checkpoint: null, updates: [bytes(i)], lastSeq: 1, logBytes: 1 })
+        else if (doc === 'a%') expect(loaded).toEqual({ checkpoint: bytes(99), updates: [], lastSeq: 1, logBytes: 0, authors: [] })
+        else expect(loaded).toEqual({ checkpoint: null, updates: [bytes(i)], lastSeq: 1, logBytes: 1, authors: [] })
       }
     })
 
@@ -306,7 +307,7 @@ export function runStorageContractTests(
       ])
       expect(result.get('a')).toBe(1)
       expect(result.get('ghost')).toBe(0)
-      expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1 })
+      expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1, authors: [] })
       expect(await storage.loadDoc('ghost')).toEqual(EMPTY)
       expect(await storage.listDocs('')).toEqual(['a'])
     })
@@ -336,6 +337,46 @@ export function runStorageContractTests(
       expect(loaded.logBytes).toBe(2)
     })
 
+    it('[authors] bindings are stored with the commit, the first binding of a client id wins', async () => {
+      await storage.appendUpdates([
+        { doc: 'a', updates: [bytes(1)], authors: [{ clientId: 7, userId: 'u1', name: 'Ada' }] },
+        { doc: 'b', updates: [bytes(2)], authors: [{ clientId: 7, userId: 'u2', name: 'Bob' }] },
+      ])
+      await storage.appendUpdates([{ doc: 'a', updates: [bytes(3)], authors: [{ clientId: 7, userId: 'u9', name: 'Forger' }, { clientId: 8, userId: 'u2', name: 'Bob' }] }])
+      const byClient = (doc: StoredDoc) => [...doc.authors].sort((x, y) => x.clientId - y.clientId)
+      expect(byClient(await storage.loadDoc('a'))).toEqual([
+        { clientId: 7, userId: 'u1', name: 'Ada' },
+        { clientId: 8, userId: 'u2', name: 'Bob' },
+      ])
+      expect((await storage.loadDoc('b')).authors).toEqual([{ clientId: 7, userId: 'u2', name: 'Bob' }])
+      await storage.writeCheckpoint('a', bytes(9), 2)
+      expect(byClient(await storage.loadDoc('a'))).toHaveLength(2)
+    })
+
+    it('[authors] an invalid binding rejects the whole batch', async () => {
+      await expectRejects(
+        () => storage.appendUpdates([{ doc: 'a', updates: [bytes(1)], authors: [{ clientId: -1, userId: 'u', name: 'x' }] }]),
+        /author bindings/,
+      )
+      expect(await storage.loadDoc('a')).toEqual(EMPTY)
+    })
+
+    it('[presence] records last-seen per workspace, never moving back, most recent first', async () => {
+      await storage.recordPresence('acme', [
+        { userId: 'u1', name: 'Ada', lastSeen: 1000 },
+        { userId: 'u2', name: 'Bob', lastSeen: 3000 },
+      ])
+      await storage.recordPresence('acme', [{ userId: 'u1', name: 'Ada L.', lastSeen: 5000 }])
+      await storage.recordPresence('acme', [{ userId: 'u2', name: 'Old Bob', lastSeen: 2000 }])
+      await storage.recordPresence('globex', [{ userId: 'u3', name: 'Cy', lastSeen: 4000 }])
+      expect(await storage.listPresence('acme')).toEqual([
+        { userId: 'u1', name: 'Ada L.', lastSeen: 5000 },
+        { userId: 'u2', name: 'Bob', lastSeen: 3000 },
+      ])
+      expect(await storage.listPresence('nobody')).toEqual([])
+      await expectRejects(() => storage.recordPresence('acme', [{ userId: 'u', name: 'x', lastSeen: Number.NaN }]), /presence records/)
+    })
+
     it('[ping] ping resolves while open', async () => {
       await expect(storage.ping()).resolves.toBeUndefined()
     })
@@ -349,6 +390,8 @@ export function runStorageContractTests(
       await expectRejects(() => storage.writeCheckpoint('a', bytes(1), 1), /closed/)
       await expectRejects(() => storage.listDocs(''), /closed/)
       await expectRejects(() => storage.ping(), /closed/)
+      await expectRejects(() => storage.recordPresence('w', []), /closed/)
+      await expectRejects(() => storage.listPresence('w'), /closed/)
     })
 
     it('[close] close is idempotent', async () => {
@@ -365,9 +408,12 @@ export function runStorageContractTests(
       ])
       await storage.writeCheckpoint('a', bytes(50), 2)
       await storage.writeCheckpoint('c', bytes(60), 0)
+      await storage.appendUpdates([{ doc: 'b', updates: [], authors: [{ clientId: 1, userId: 'u', name: 'U' }] }])
+      await storage.recordPresence('w', [{ userId: 'u', name: 'U', lastSeen: 1234 }])
       const before = await Promise.all(['a', 'b', 'c'].map((doc) => storage.loadDoc(doc)))
       const reopened = await reopen()
       expect(await Promise.all(['a', 'b', 'c'].map((doc) => reopened.loadDoc(doc)))).toEqual(before)
+      expect(await reopened.listPresence('w')).toEqual([{ userId: 'u', name: 'U', lastSeen: 1234 }])
       expect(await reopened.listDocs('')).toEqual(['a', 'b', 'c'])
     })
 

@@ -15,8 +15,8 @@
  * @module storage/MemoryStorage
  */
 
-import type { AppendResult, DocUpdates, Storage, StoredDoc } from './Storage.js'
-import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, closedError } from './validation.js'
+import type { AppendResult, AuthorBinding, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
 
 /** One logged update. */
 interface LogEntry {
@@ -32,6 +32,7 @@ interface DocRecord {
   log: LogEntry[]
   /** Last sequence number ever given out; never goes back, even when the log is emptied by a checkpoint. */
   lastSeq: number
+  authors: Map<number, AuthorBinding>
 }
 
 const copy = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes)
@@ -41,6 +42,7 @@ export class MemoryStorage implements Storage {
   /** Adapter name for logs and metrics. */
   readonly kind = 'memory'
   readonly #docs = new Map<string, DocRecord>()
+  readonly #presence = new Map<string, Map<string, PresenceRecord>>()
   #closed = false
 
   /** Loads a doc's checkpoint and the log appended after it (copies). */
@@ -48,7 +50,7 @@ export class MemoryStorage implements Storage {
     this.#assertOpen()
     assertDocName(doc)
     const record = this.#docs.get(doc)
-    if (record === undefined) return { checkpoint: null, updates: [], lastSeq: 0, logBytes: 0 }
+    if (record === undefined) return { checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] }
     let logBytes = 0
     const updates = record.log.map((entry) => {
       logBytes += entry.data.byteLength
@@ -59,6 +61,7 @@ export class MemoryStorage implements Storage {
       updates,
       lastSeq: record.lastSeq,
       logBytes,
+      authors: [...record.authors.values()].map((a) => ({ ...a })),
     }
   }
 
@@ -67,14 +70,17 @@ export class MemoryStorage implements Storage {
     this.#assertOpen()
     assertBatch(batch)
     const result: AppendResult = new Map()
-    for (const { doc, updates } of batch) {
+    for (const { doc, updates, authors } of batch) {
       let record = this.#docs.get(doc)
-      if (updates.length > 0 && record === undefined) {
-        record = { checkpoint: null, checkpointSeq: 0, log: [], lastSeq: 0 }
+      if ((updates.length > 0 || (authors?.length ?? 0) > 0) && record === undefined) {
+        record = { checkpoint: null, checkpointSeq: 0, log: [], lastSeq: 0, authors: new Map() }
         this.#docs.set(doc, record)
       }
       if (record !== undefined) {
         for (const data of updates) record.log.push({ seq: ++record.lastSeq, data: copy(data) })
+        for (const a of authors ?? []) {
+          if (!record.authors.has(a.clientId)) record.authors.set(a.clientId, { clientId: a.clientId, userId: a.userId, name: a.name })
+        }
       }
       result.set(doc, record?.lastSeq ?? 0)
     }
@@ -89,7 +95,7 @@ export class MemoryStorage implements Storage {
     const record = this.#docs.get(doc)
     assertCheckpointSeq(doc, uptoSeq, record?.checkpointSeq ?? 0, record?.lastSeq ?? 0)
     if (record === undefined) {
-      this.#docs.set(doc, { checkpoint: copy(state), checkpointSeq: uptoSeq, log: [], lastSeq: 0 })
+      this.#docs.set(doc, { checkpoint: copy(state), checkpointSeq: uptoSeq, log: [], lastSeq: 0, authors: new Map() })
       return
     }
     record.checkpoint = copy(state)
@@ -104,6 +110,24 @@ export class MemoryStorage implements Storage {
     return [...this.#docs.keys()].filter((doc) => doc.startsWith(prefix)).sort()
   }
 
+  /** Upserts last-seen records; `lastSeen` never moves back. */
+  async recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
+    this.#assertOpen()
+    assertPresence(workspace, records)
+    let users = this.#presence.get(workspace)
+    if (users === undefined) this.#presence.set(workspace, (users = new Map()))
+    for (const r of records) {
+      const known = users.get(r.userId)
+      if (known === undefined || known.lastSeen <= r.lastSeen) users.set(r.userId, { userId: r.userId, name: r.name, lastSeen: r.lastSeen })
+    }
+  }
+
+  /** Users seen in a workspace, most recent first. */
+  async listPresence(workspace: string): Promise<PresenceRecord[]> {
+    this.#assertOpen()
+    return [...(this.#presence.get(workspace)?.values() ?? [])].map((r) => ({ ...r })).sort((a, b) => b.lastSeen - a.lastSeen)
+  }
+
   /** Resolves while the storage is open. */
   async ping(): Promise<void> {
     this.#assertOpen()
@@ -113,6 +137,7 @@ export class MemoryStorage implements Storage {
   async close(): Promise<void> {
     this.#closed = true
     this.#docs.clear()
+    this.#presence.clear()
   }
 
   #assertOpen(): void {

@@ -2,12 +2,15 @@
  * SQLite storage adapter on better-sqlite3: one file, one connection, the
  * relay's default storage.
  *
- * Schema (version 1, kept in `PRAGMA user_version`):
+ * Schema (version 2, kept in `PRAGMA user_version`; version 1 files are
+ * upgraded in place by adding the tables of version 2):
  *
  * ```sql
  * docs        (doc TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID
  * checkpoints (doc TEXT PRIMARY KEY, state BLOB NOT NULL, upto_seq INTEGER NOT NULL, updated_at INTEGER NOT NULL)
  * updates     (doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq)) WITHOUT ROWID
+ * authors     (doc TEXT NOT NULL, client_id INTEGER NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (doc, client_id)) WITHOUT ROWID
+ * presence    (workspace TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (workspace, user_id)) WITHOUT ROWID
  * ```
  *
  * - `docs` has one row per stored doc. It is the source of `listDocs` and
@@ -43,8 +46,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import type { AppendResult, DocUpdates, Storage, StoredDoc } from './Storage.js'
-import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, closedError } from './validation.js'
+import type { AppendResult, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
 
 /** Options of `SqliteStorage`. */
 export interface SqliteStorageOptions {
@@ -58,7 +61,7 @@ export interface SqliteStorageOptions {
 }
 
 /** The schema version this code writes and understands. */
-export const SQLITE_SCHEMA_VERSION = 1
+export const SQLITE_SCHEMA_VERSION = 2
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS docs (
@@ -76,6 +79,24 @@ const SCHEMA = `
     seq INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (doc, seq)
+  ) WITHOUT ROWID;
+`
+
+/** Tables added in schema version 2. */
+const SCHEMA_V2 = `
+  CREATE TABLE IF NOT EXISTS authors (
+    doc TEXT NOT NULL,
+    client_id INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (doc, client_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS presence (
+    workspace TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (workspace, user_id)
   ) WITHOUT ROWID;
 `
 
@@ -103,6 +124,20 @@ function prepareStatements(db: Database.Database) {
     ),
     // Docs sort by UTF-8 bytes, so the names starting with a prefix are contiguous from the prefix on.
     docsFrom: db.prepare<[string], { doc: string }>('SELECT doc FROM docs WHERE doc >= ? ORDER BY doc'),
+    insertAuthor: db.prepare<[string, number, string, string]>(
+      'INSERT OR IGNORE INTO authors (doc, client_id, user_id, name) VALUES (?, ?, ?, ?)',
+    ),
+    selectAuthors: db.prepare<[string], { client_id: number; user_id: string; name: string }>(
+      'SELECT client_id, user_id, name FROM authors WHERE doc = ?',
+    ),
+    upsertPresence: db.prepare<[string, string, string, number]>(
+      `INSERT INTO presence (workspace, user_id, name, last_seen) VALUES (?, ?, ?, ?)
+       ON CONFLICT (workspace, user_id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen
+       WHERE excluded.last_seen >= presence.last_seen`,
+    ),
+    selectPresence: db.prepare<[string], { user_id: string; name: string; last_seen: number }>(
+      'SELECT user_id, name, last_seen FROM presence WHERE workspace = ? ORDER BY last_seen DESC',
+    ),
     ping: db.prepare('SELECT 1'),
   }
 }
@@ -114,10 +149,9 @@ function migrate(db: Database.Database): void {
     if (version > SQLITE_SCHEMA_VERSION) {
       throw new Error(`schema version ${version} is newer than this relay understands (${SQLITE_SCHEMA_VERSION})`)
     }
-    if (version < SQLITE_SCHEMA_VERSION) {
-      db.exec(SCHEMA)
-      db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`)
-    }
+    if (version < 1) db.exec(SCHEMA)
+    if (version < 2) db.exec(SCHEMA_V2)
+    if (version < SQLITE_SCHEMA_VERSION) db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`)
   }).immediate()
 }
 
@@ -186,7 +220,10 @@ export class SqliteStorage implements Storage {
         logBytes += data.byteLength
         return toBytes(data)
       })
-      return { checkpoint: checkpoint === undefined ? null : toBytes(checkpoint.state), updates, lastSeq, logBytes }
+      const authors = this.#stmt.selectAuthors
+        .all(doc)
+        .map(({ client_id, user_id, name }) => ({ clientId: client_id, userId: user_id, name }))
+      return { checkpoint: checkpoint === undefined ? null : toBytes(checkpoint.state), updates, lastSeq, logBytes, authors }
     })()
   }
 
@@ -197,10 +234,14 @@ export class SqliteStorage implements Storage {
     const result: AppendResult = new Map()
     if (batch.length === 0) return result
     db.transaction(() => {
-      for (const { doc, updates } of batch) {
+      for (const { doc, updates, authors } of batch) {
         let seq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
         for (const data of updates) this.#stmt.insertUpdate.run(doc, ++seq, data)
         if (updates.length > 0) this.#stmt.setLastSeq.run(doc, seq)
+        if (authors !== undefined && authors.length > 0) {
+          this.#stmt.ensureDoc.run(doc)
+          for (const a of authors) this.#stmt.insertAuthor.run(doc, a.clientId, a.userId, a.name)
+        }
         result.set(doc, seq)
       }
     }).immediate()
@@ -233,6 +274,24 @@ export class SqliteStorage implements Storage {
     }
     // Same order as every other adapter: JavaScript string order (SQLite sorts by UTF-8 bytes).
     return docs.sort()
+  }
+
+  /** Upserts last-seen records in one transaction; `lastSeen` never moves back. */
+  async recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
+    const db = this.#open()
+    assertPresence(workspace, records)
+    if (records.length === 0) return
+    db.transaction(() => {
+      for (const r of records) this.#stmt.upsertPresence.run(workspace, r.userId, r.name, Math.round(r.lastSeen))
+    }).immediate()
+  }
+
+  /** Users seen in a workspace, most recent first. */
+  async listPresence(workspace: string): Promise<PresenceRecord[]> {
+    this.#open()
+    return this.#stmt.selectPresence
+      .all(workspace)
+      .map(({ user_id, name, last_seen }) => ({ userId: user_id, name, lastSeen: last_seen }))
   }
 
   /** Resolves when a trivial query succeeds. */

@@ -10,7 +10,27 @@
  * @module storage
  */
 
-/** What `loadDoc` returns. A doc that was never stored loads as `{ checkpoint: null, updates: [], lastSeq: 0, logBytes: 0 }`. */
+/**
+ * Which user wrote with a Yjs client id in a doc. The relay binds a client id
+ * to the authenticated user of the connection that first sends structs for
+ * it, and refuses structs for that client id from anyone else.
+ */
+export interface AuthorBinding {
+  clientId: number
+  userId: string
+  /** Display name at binding time. */
+  name: string
+}
+
+/** The last time a user was seen in a workspace. */
+export interface PresenceRecord {
+  userId: string
+  name: string
+  /** ms since epoch */
+  lastSeen: number
+}
+
+/** What `loadDoc` returns. A doc that was never stored loads as `{ checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] }`. */
 export interface StoredDoc {
   /** The latest checkpoint, or null when the doc has none. */
   checkpoint: Uint8Array | null
@@ -20,12 +40,16 @@ export interface StoredDoc {
   lastSeq: number
   /** Total bytes of `updates`. */
   logBytes: number
+  /** Author bindings of the doc, in no particular order. */
+  authors: AuthorBinding[]
 }
 
 /** Updates of one doc inside a group commit. */
 export interface DocUpdates {
   doc: string
   updates: Uint8Array[]
+  /** Author bindings made by these updates; stored in the same commit. A binding for a client id already bound is ignored. */
+  authors?: AuthorBinding[]
 }
 
 /** Result of a group commit, per doc: the last sequence number now stored. */
@@ -51,6 +75,10 @@ export interface Storage {
   writeCheckpoint(doc: string, state: Uint8Array, uptoSeq: number): Promise<void>
   /** Names of stored docs starting with `prefix`, sorted. */
   listDocs(prefix: string): Promise<string[]>
+  /** Records (upserts) when users were last seen in a workspace; a record never moves `lastSeen` back. */
+  recordPresence(workspace: string, records: PresenceRecord[]): Promise<void>
+  /** Every user seen in a workspace, most recent first. */
+  listPresence(workspace: string): Promise<PresenceRecord[]>
   /** Resolves when storage is reachable (used by `/readyz`). */
   ping(): Promise<void>
   /** Closes the storage. Idempotent. Calls after close reject. */

@@ -6,7 +6,7 @@
  * @module storage/validation
  */
 
-import type { DocUpdates } from './Storage.js'
+import type { AuthorBinding, DocUpdates, PresenceRecord } from './Storage.js'
 
 /** Throws a `TypeError` unless `doc` is a string. */
 export function assertDocName(doc: unknown): asserts doc is string {
@@ -33,6 +33,37 @@ export function assertBatch(batch: unknown): asserts batch is DocUpdates[] {
     assertDocName(doc)
     if (!Array.isArray(updates)) throw new TypeError(`updates of doc "${doc}" must be an array`)
     for (const update of updates) assertBytes(update, `update of doc "${doc}"`)
+    const { authors } = entry as Partial<DocUpdates>
+    if (authors !== undefined) {
+      if (!Array.isArray(authors)) throw new TypeError(`authors of doc "${doc}" must be an array`)
+      for (const author of authors) assertAuthor(author, doc)
+    }
+  }
+}
+
+/** Checks one author binding. */
+function assertAuthor(author: unknown, doc: string): asserts author is AuthorBinding {
+  const a = author as Partial<AuthorBinding> | null
+  if (
+    typeof a !== 'object' ||
+    a === null ||
+    !Number.isSafeInteger(a.clientId) ||
+    (a.clientId as number) < 0 ||
+    typeof a.userId !== 'string' ||
+    typeof a.name !== 'string'
+  ) {
+    throw new TypeError(`author bindings of doc "${doc}" must be { clientId: non-negative integer, userId: string, name: string }`)
+  }
+}
+
+/** Checks presence records. */
+export function assertPresence(workspace: unknown, records: unknown): asserts records is PresenceRecord[] {
+  if (typeof workspace !== 'string' || workspace.length === 0) throw new TypeError('workspace must be a non-empty string')
+  if (!Array.isArray(records)) throw new TypeError('presence records must be an array')
+  for (const r of records as Array<Partial<PresenceRecord> | null>) {
+    if (typeof r !== 'object' || r === null || typeof r.userId !== 'string' || typeof r.name !== 'string' || !Number.isFinite(r.lastSeen)) {
+      throw new TypeError('presence records must be { userId: string, name: string, lastSeen: number }')
+    }
   }
 }
 
