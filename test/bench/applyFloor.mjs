@@ -3,7 +3,9 @@
 // milliseconds spent applying.
 //
 //   node applyFloor.mjs FILE          fresh process, cold JIT (like a freshly started relay)
-//   node applyFloor.mjs FILE --warm   warm JIT: the median of 5 runs after 5 warm-up runs
+//   node applyFloor.mjs FILE --warm   warm JIT: after applying the same updates to 3 other docs
+//                                     (as warm as the relay in syncCore.mjs; no forced GC, which
+//                                     would throw away V8's type feedback)
 import { readFileSync } from 'node:fs'
 import * as Y from 'yjs'
 
@@ -26,12 +28,6 @@ const apply = () => {
 if (!warm) {
   process.stdout.write(JSON.stringify(apply()) + '\n')
 } else {
-  for (let i = 0; i < 5; i++) apply()
-  const runs = []
-  for (let i = 0; i < 5; i++) {
-    globalThis.gc?.()
-    runs.push(apply())
-  }
-  runs.sort((a, b) => a.ms - b.ms)
-  process.stdout.write(JSON.stringify(runs[2]) + '\n')
+  for (let i = 0; i < 3; i++) apply()
+  process.stdout.write(JSON.stringify(apply()) + '\n')
 }

@@ -124,7 +124,7 @@ export const fanOutOnce = async ({ contender, params, cores, serverExecArgv = []
   const serverConfig = { ...contender.server, dataDir, ...(relayOptions ? { relayOptions } : {}) }
   const server = await startChild(SERVER_HOST, [JSON.stringify(serverConfig)], {
     core: cores?.server ?? null,
-    execArgv: contender.server.kind === 'concord' ? serverExecArgv : [],
+    execArgv: serverExecArgv,
   })
   let load
   try {

@@ -29,6 +29,9 @@ const log = (s) => process.stderr.write(s + '\n')
 
 const startedAt = performance.now()
 const loadBefore = os.loadavg()
+if (loadBefore[0] > os.cpus().length / 2) {
+  log(`warning: load average ${loadBefore[0].toFixed(2)} on ${os.cpus().length} cores — other work on this machine will disturb the figures`)
+}
 const pinned = canPin() && !argv.includes('--no-pin')
 if (pinned) pinProcess(process.pid, 1)
 const cores = pinned ? { server: 0, load: 1 } : null
@@ -158,6 +161,13 @@ if (results.fanout) {
     target(1, `Fan-out ${label}: … vs @y/websocket-server`, 0.8, k.cpuPerDelivered / c['y-websocket-server'].median.cpuPerDelivered)
     target(1, `Fan-out ${label}: … vs Hocuspocus`, 0.5, k.cpuPerDelivered / c.hocuspocus.median.cpuPerDelivered)
     target(1, `Fan-out ${label}: p99 latency vs the floor's`, 1.5, k.p99 / floor.p99)
+    const d = (name) => c[name]?.median.cpuPerDelivered
+    const decomposition =
+      d('concord-memory') && d('concord-yws-memory')
+        ? `\n\nWhere Concord's ${fmt(k.cpuPerDelivered)} µs go (diagnostic rows): ~${fmt(k.cpuPerDelivered - d('concord-memory'))} µs SQLite commits (SQLite − memory storage), ` +
+          `~${fmt(d('concord-memory') - d('concord-yws-memory'))} µs durable acks (memory storage with acks − y-websocket endpoint without), ` +
+          `${fmt(d('concord-yws-memory'))} µs everything else (Yjs, relay code, metrics, sockets) against @y/websocket-server's ${fmt(c['y-websocket-server'].median.cpuPerDelivered)} µs and the floor's ${fmt(floor.cpuPerDelivered)} µs.`
+        : ''
     parts.push(
       `### ${rooms} room${rooms > 1 ? 's' : ''} × ${clients} clients\n\n` +
         `Offered load ${int(r.config.offeredDeliveries)} deliveries/s (${int(r.config.offeredDeliveries / (clients - 1))} updates/s); ` +
@@ -165,7 +175,8 @@ if (results.fanout) {
         table(
           ['server', 'CPU µs / delivered msg', 'vs floor', 'p50 ms', 'p99 ms', 'p99 vs floor', 'durable ack p50 / p99 ms', 'updates/s at saturation', 'server / load CPU at saturation'],
           rows,
-        ),
+        ) +
+        decomposition,
     )
   }
   section(1,
@@ -200,7 +211,16 @@ if (results.applyCost && results.fanout) {
 if (results.cold) {
   const rows = results.cold.results.map((r) => {
     target(2, `Cold load ${int(r.count)} updates (cold doc, warm relay) vs in-memory floor`, 1.3, r.coldDocMs / r.coldDocFloorMs)
-    return [int(r.count), ms(r.coldDocMs), ms(r.coldDocFloorMs), x(r.coldDocMs / r.coldDocFloorMs), ms(r.coldProcessMs), ms(r.coldProcessFloorMs), x(r.coldProcessMs / r.coldProcessFloorMs)]
+    return [
+      int(r.count),
+      ms(r.coldDocMs),
+      ms(r.coldDocFloorMs),
+      x(r.coldDocMs / r.coldDocFloorMs),
+      `${ms(r.coldDocRawMs)} (${x(r.coldDocRawMs / r.coldDocFloorMs)})`,
+      ms(r.coldProcessMs),
+      ms(r.coldProcessFloorMs),
+      x(r.coldProcessMs / r.coldProcessFloorMs),
+    ]
   })
   for (const r of results.coldCompacted?.results ?? []) {
     rows.push([
@@ -208,6 +228,7 @@ if (results.cold) {
       ms(r.coldDocMs),
       ms(r.coldDocFloorMs),
       x(r.coldDocMs / r.coldDocFloorMs),
+      `${ms(r.coldDocRawMs)} (${x(r.coldDocRawMs / r.coldDocFloorMs)})`,
       ms(r.coldProcessMs),
       ms(r.coldProcessFloorMs),
       x(r.coldProcessMs / r.coldProcessFloorMs),
@@ -216,9 +237,9 @@ if (results.cold) {
   section(2,
     `## 2. Cold load from SQLite\n\n` +
       `A doc whose N updates were each written by the engine (so the SQLite log holds N rows; no checkpoint) is opened by a client and timed from \`client.open()\` to \`handle.synced\` over a real loopback WebSocket, on a freshly started relay:\n\n` +
-      `- **cold doc** (the target): the relay has already served one doc of the same size and the client is connected; only the doc is cold — opening a record the relay has not loaded. Floor: applying the same N updates to an empty \`Y.Doc\` in one transaction in a warm process (median of 5 after 5 warm-ups).\n` +
+      `- **cold doc** (the target): the client is connected and the relay has already served three docs of the same size; only the doc is cold — opening a record the relay has not loaded. Floor: applying the same N updates to an empty \`Y.Doc\` in one transaction after three warm-up applications in the same process. *Relay alone*: the same open by a raw protocol client (subscribe, step 1 → step 2), i.e. without the engine's client-side work.\n` +
       `- **cold process** (the earlier figure): a new client connects to the just-started relay and opens the doc — process, JIT, SQLite connection and doc all cold. Floor: a freshly started process applying the same updates (cold JIT).\n\n` +
-      table(['stored updates', 'cold doc: Concord', 'floor (warm)', 'ratio (target ≤ 1.3×)', 'cold process: Concord', 'floor (fresh process)', 'ratio'], rows),
+      table(['stored updates', 'cold doc: Concord', 'floor (warm)', 'ratio (target ≤ 1.3×)', 'relay alone (raw client)', 'cold process: Concord', 'floor (fresh process)', 'ratio'], rows),
   )
 }
 

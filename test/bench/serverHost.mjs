@@ -99,13 +99,15 @@ const startHocuspocus = async () => {
 }
 
 const startConcord = async () => {
-  const { createRelay, MemoryStorage, SqliteStorage } = await import('../../apps/relay/dist/index.js')
+  const { createLogger, createRelay, MemoryStorage, SqliteStorage } = await import('../../apps/relay/dist/index.js')
   const storage =
     config.storage === 'memory' ? new MemoryStorage() : SqliteStorage.open(path.join(config.dataDir, 'concord.sqlite'))
   const relay = await createRelay({
     storage,
     port: 0,
     idleUnloadMs: 3_600_000,
+    // CONCORD_BENCH_LOG=debug shows the relay's own log (on stdout) while investigating a run
+    ...(process.env.CONCORD_BENCH_LOG ? { logger: createLogger(process.env.CONCORD_BENCH_LOG) } : {}),
     commit: config.checkpointUpdates ? { checkpointUpdates: config.checkpointUpdates } : undefined,
     ...(config.relayOptions ?? {}),
   })

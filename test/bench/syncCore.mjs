@@ -1,6 +1,6 @@
 /**
- * Case 2, cold load: a doc with `count` stored updates (each written by the
- * engine as its own update, so each is its own row in the SQLite log) is
+ * Case 2, cold load: a doc with `count` stored updates (single-character
+ * appends, each its own row in the SQLite log, seeded directly) is
  * synced by a fresh client from a freshly started relay process, so the doc
  * comes from SQLite, not from memory. Timed from `client.open()` to
  * `handle.synced`, over a real loopback WebSocket.
@@ -17,9 +17,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
+import * as Y from 'yjs'
 import { SyncClient } from '../../packages/engine/dist/index.js'
 import { pinnedCommand, startChild } from './lib/processes.mjs'
 import { alternate, median } from './lib/stats.mjs'
+import { EMPTY_STATE_VECTOR, SYNC_STEP1, protocols } from './lib/wire.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const SERVER_HOST = path.join(here, 'serverHost.mjs')
@@ -30,31 +32,70 @@ const startRelay = (dataDir, { checkpointUpdates, core = null } = {}) =>
 
 const newClient = (url) => new SyncClient({ url, WebSocket })
 
-/** Writes `count` single-character updates into one doc through the engine; returns them. */
-const writeUpdates = async (url, name, count) => {
-  const client = newClient(url)
-  const h = client.open(name)
-  await h.synced
+/** `count` single-character appends to Y.Text `body`, one Yjs update each, as the engine sends them. */
+const makeUpdates = (count) => {
+  const doc = new Y.Doc()
+  doc.clientID = 4242
   const updates = []
-  h.doc.on('update', (u) => updates.push(u))
-  const text = h.doc.getText('body')
-  for (let i = 0; i < count; i++) {
-    text.insert(text.length, String(i % 10))
-    if (i % 500 === 499) await new Promise((r) => setImmediate(r))
-  }
-  await client.flush()
-  client.close()
+  doc.on('update', (u) => updates.push(u))
+  const text = doc.getText('body')
+  for (let i = 0; i < count; i++) text.insert(text.length, String(i % 10))
+  doc.destroy()
   return updates
 }
 
-/** Copies doc `from` to doc `to` in storage exactly as stored: checkpoint (if any), then the log, row by row. */
-const replicate = async (storage, from, to) => {
-  const stored = await storage.loadDoc(from)
-  if (stored.checkpoint) {
-    const seq = (await storage.appendUpdates([{ doc: to, updates: [stored.checkpoint] }])).get(to)
-    await storage.writeCheckpoint(to, stored.checkpoint, seq)
+/**
+ * Stores `updates` as doc `name` the way the relay would have: one log row
+ * per update, and — when `checkpointUpdates` is set — a checkpoint of the
+ * first ⌊N / checkpointUpdates⌋ × checkpointUpdates updates with only the
+ * rest in the log (what the relay's compaction leaves after one update per commit).
+ */
+const seedDoc = async (storage, name, updates, checkpointUpdates) => {
+  const covered = checkpointUpdates ? Math.floor(updates.length / checkpointUpdates) * checkpointUpdates : 0
+  if (covered > 0) {
+    const doc = new Y.Doc()
+    Y.transact(doc, () => {
+      for (const u of updates.slice(0, covered)) Y.applyUpdate(doc, u)
+    })
+    const state = Y.encodeStateAsUpdate(doc)
+    doc.destroy()
+    const seq = (await storage.appendUpdates([{ doc: name, updates: [state] }])).get(name)
+    await storage.writeCheckpoint(name, state, seq)
   }
-  if (stored.updates.length > 0) await storage.appendUpdates([{ doc: to, updates: stored.updates }])
+  if (covered < updates.length) await storage.appendUpdates([{ doc: name, updates: updates.slice(covered) }])
+}
+
+/**
+ * The relay's part of a cold-doc open, without the engine: a raw multiplexed
+ * client already connected (and having opened one other doc) sends
+ * subscribe + sync step 1 and waits for step 2 with the whole doc.
+ */
+const rawOpen = async (url, doc) => {
+  const proto = protocols.mux
+  const ws = new WebSocket(url.replace(/^http/, 'ws') + proto.path(doc), { perMessageDeflate: false })
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  const open = (name) =>
+    new Promise((resolve) => {
+      const onMessage = (data) => {
+        const m = proto.parse(data)
+        if (m.doc === name && m.kind === 'step2') {
+          ws.off('message', onMessage)
+          resolve()
+        }
+      }
+      ws.on('message', onMessage)
+      ws.send(proto.subscribe(name))
+      ws.send(proto.sync(name, SYNC_STEP1, EMPTY_STATE_VECTOR))
+    })
+  await open('bench/raw-warm-up')
+  const started = performance.now()
+  await open(doc)
+  const ms = performance.now() - started
+  ws.terminate()
+  return ms
 }
 
 /** Writes length-prefixed updates to a file for applyFloor.mjs. */
@@ -77,10 +118,12 @@ const writeUpdateFile = (file, updates) =>
  * - **cold process**: a new client connects and opens doc A — relay process,
  *   its JIT, its SQLite connection and the doc are all cold. Floor: a fresh
  *   process applying the updates (cold JIT).
- * - **cold doc**: the same client, now connected, opens doc B (same content)
- *   so the relay has served one such doc, then doc C (same content): only the
- *   doc is cold — the everyday case of opening a record that is not in the
- *   relay's memory. Floor: applying the updates in a warm process.
+ * - **cold doc**: the same client, now connected, opens three docs of the
+ *   same content (warming the relay up as much as the floor is), then doc C:
+ *   only the doc is cold — the everyday case of opening a record that is not
+ *   in the relay's memory. Floor: applying the updates after three warm-up
+ *   applications in the same process. Also the relay's part alone: a raw
+ *   protocol client opening doc R (same content) — subscribe, step 1, step 2.
  *
  * @returns {Promise<{ checkpointUpdates, repeats, results: Array<{ count, coldProcessMs, coldProcessFloorMs, coldDocMs, coldDocFloorMs }> }>}
  */
@@ -89,20 +132,20 @@ export const coldLoad = async ({ counts = [1, 100, 1000, 10_000], repeats = 5, c
   const relayCore = cores?.server ?? null
   const name = (kind, count) => `bench/${kind}-${count}`
   try {
-    let host = await startRelay(dir, { checkpointUpdates, core: relayCore })
-    const written = new Map()
-    for (const count of counts) written.set(count, await writeUpdates(host.info.url, name('a', count), count))
-    await host.stop()
+    const written = new Map(counts.map((count) => [count, makeUpdates(count)]))
     const { SqliteStorage } = await import('../../apps/relay/dist/index.js')
     const storage = SqliteStorage.open(path.join(dir, 'concord.sqlite'))
     for (const count of counts) {
-      await replicate(storage, name('a', count), name('b', count))
-      await replicate(storage, name('a', count), name('c', count))
+      for (const kind of ['a', 'w1', 'w2', 'w3', 'c', 'r']) {
+        await seedDoc(storage, name(kind, count), written.get(count), checkpointUpdates < count ? checkpointUpdates : 0)
+      }
     }
     await storage.close()
+    let host
 
     const coldProcess = new Map(counts.map((c) => [c, []]))
     const coldDoc = new Map(counts.map((c) => [c, []]))
+    const coldDocRaw = new Map(counts.map((c) => [c, []]))
     for (let rep = 0; rep < repeats; rep++) {
       for (const count of alternate(counts, rep)) {
         host = await startRelay(dir, { checkpointUpdates, core: relayCore })
@@ -112,7 +155,7 @@ export const coldLoad = async ({ counts = [1, 100, 1000, 10_000], repeats = 5, c
           const a = client.open(name('a', count))
           await a.synced
           coldProcess.get(count).push(performance.now() - started)
-          await client.open(name('b', count)).synced
+          for (const warm of ['w1', 'w2', 'w3']) await client.open(name(warm, count)).synced
           const startedC = performance.now()
           const c = client.open(name('c', count))
           await c.synced
@@ -121,6 +164,7 @@ export const coldLoad = async ({ counts = [1, 100, 1000, 10_000], repeats = 5, c
             throw new Error('cold load returned an incomplete doc')
           }
           client.close()
+          coldDocRaw.get(count).push(await rawOpen(host.info.url, name('r', count)))
         } finally {
           await host.stop()
         }
@@ -132,7 +176,7 @@ export const coldLoad = async ({ counts = [1, 100, 1000, 10_000], repeats = 5, c
       writeUpdateFile(file, written.get(count))
       const floor = (warm) => {
         const runs = []
-        const command = [...pinnedCommand(relayCore), process.execPath, '--expose-gc', path.join(here, 'applyFloor.mjs'), file, ...(warm ? ['--warm'] : [])]
+        const command = [...pinnedCommand(relayCore), process.execPath, path.join(here, 'applyFloor.mjs'), file, ...(warm ? ['--warm'] : [])]
         for (let i = 0; i < repeats; i++) {
           const result = JSON.parse(execFileSync(command[0], command.slice(1), { encoding: 'utf8' }))
           if (result.length !== count) throw new Error('the floor applied an incomplete doc')
@@ -146,11 +190,12 @@ export const coldLoad = async ({ counts = [1, 100, 1000, 10_000], repeats = 5, c
         coldProcessFloorMs: median(floor(false)),
         coldDocMs: median(coldDoc.get(count)),
         coldDocFloorMs: median(floor(true)),
-        runs: { coldProcess: coldProcess.get(count), coldDoc: coldDoc.get(count) },
+        coldDocRawMs: median(coldDocRaw.get(count)),
+        runs: { coldProcess: coldProcess.get(count), coldDoc: coldDoc.get(count), coldDocRaw: coldDocRaw.get(count) },
       }
       results.push(r)
       log(
-        `  cold load ${count} updates (checkpoint every ${checkpointUpdates}): cold process ${r.coldProcessMs.toFixed(1)} ms (floor ${r.coldProcessFloorMs.toFixed(2)}), cold doc ${r.coldDocMs.toFixed(2)} ms (floor ${r.coldDocFloorMs.toFixed(2)})`,
+        `  cold load ${count} updates (checkpoint every ${checkpointUpdates}): cold process ${r.coldProcessMs.toFixed(1)} ms (floor ${r.coldProcessFloorMs.toFixed(2)}), cold doc ${r.coldDocMs.toFixed(2)} ms (raw client ${r.coldDocRawMs.toFixed(2)}, floor ${r.coldDocFloorMs.toFixed(2)})`,
       )
     }
     return { checkpointUpdates, repeats, results }
