@@ -76,6 +76,8 @@ export type { StorageBackend, RecordStorage, CatalogStorage, StoredRecord, Recor
 export { Catalog } from './catalog/Catalog.js'
 export type { CatalogQuery, CatalogPage, CatalogEvents } from './catalog/Catalog.js'
 export type { CatalogEntry } from './catalog/CatalogEntry.js'
+export { FIRST_SCREEN_SIZE } from './catalog/FirstScreen.js'
+export type { KeyValueStore } from './catalog/FirstScreen.js'
 
 // Tabs.
 export { TAB_ORIGIN } from './tabs/TabChannel.js'

@@ -455,6 +455,43 @@ describe('first screen before the whole catalog is loaded', () => {
   })
 })
 
+describe('first-screen snapshot', () => {
+  test('the first screen comes from the snapshot before storage has even opened; sign-out removes it', async () => {
+    const { client } = await online({ autoAck: true })
+    const kv = new Map<string, string>()
+    const cache = { getItem: (k: string) => kv.get(k) ?? null, setItem: (k: string, v: string) => void kv.set(k, v), removeItem: (k: string) => void kv.delete(k) }
+    const storage = new MemoryStorage()
+    let clock = 0
+    const writer = newStore(client, { storage, firstScreenCache: cache, now: () => (clock += 1000) })
+    for (let i = 0; i < 300; i++) (await writer.create('ticket', { title: `T${i}`, status: i % 3 ? 'open' : 'done' }, { id: `T-${i}` })).close()
+    await writer.archive('T-299')
+    await writer.close()
+    expect([...kv.keys()]).toEqual(['concord/u1/acme/first-screen'])
+
+    // Storage that does not open until released: the snapshot answers anyway.
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const slow: StorageBackend = {
+      kind: 'slow',
+      openRecord: (id) => storage.openRecord(id),
+      openCatalog: () => gate.then(() => storage.openCatalog()),
+      wipe: (ids) => storage.wipe(),
+    }
+    const reader = newStore(client, { storage: slow, firstScreenCache: cache })
+    const early = await reader.query({ where: { status: 'open' }, limit: 3 })
+    expect(early).toMatchObject({ complete: false })
+    expect(early.entries.map((e) => e.id)).toEqual(['T-298', 'T-296', 'T-295'])
+    expect((await reader.query({ limit: 1 })).total).toBe(299) // unfiltered: the snapshot knows the count
+    release()
+    await reader.ready
+    expect(reader.list({ where: { status: 'open' }, limit: 3 }).entries.map((e) => e.id)).toEqual(['T-298', 'T-296', 'T-295'])
+    // A query the snapshot cannot answer waits for the catalog.
+    expect(await reader.query({ sort: { by: 'title', direction: 'asc' }, limit: 1 })).toMatchObject({ complete: true })
+    expect(await reader.signOut({ wipe: true })).toMatchObject({ signedOut: true })
+    expect(kv.size).toBe(0)
+  })
+})
+
 describe('a new device', () => {
   test('pull() lists the workspace on the relay and fetches every record over the one socket; the catalog fills in', async () => {
     const { relay, client: laptop } = await online({ autoAck: true })

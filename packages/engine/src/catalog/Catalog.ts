@@ -252,6 +252,11 @@ export class Catalog extends ObservableV2<CatalogEvents> {
     return { entries, total, complete: this.isLoaded }
   }
 
+  /** Every entry, newest `updatedAt` first (cached until the next change). */
+  newestFirst(): readonly CatalogEntry[] {
+    return this.sorted('updatedAt', 'desc')
+  }
+
   override destroy(): void {
     if (this.flushTimer !== null) clearTimeout(this.flushTimer)
     this.flushTimer = null
@@ -322,7 +327,8 @@ const compareValues = (a: unknown, b: unknown): number => {
   return sa < sb ? -1 : sa > sb ? 1 : 0
 }
 
-const compile = (query: CatalogQuery): ((entry: CatalogEntry) => boolean) => {
+/** The predicate of a query's filters (type, where, search, pending, archived, deleted). */
+export const compile = (query: CatalogQuery): ((entry: CatalogEntry) => boolean) => {
   const types = query.type === undefined ? null : new Set(typeof query.type === 'string' ? [query.type] : query.type)
   const search = query.search?.trim().toLowerCase() || null
   const conditions = Object.entries(query.where ?? {}).map(([key, condition]) => {

@@ -41,6 +41,7 @@ import type { SyncError } from '../sync/SyncError.js'
 import { countMissing, maxStateVector } from '../protocol/stateVector.js'
 import { Catalog, type CatalogPage, type CatalogQuery } from '../catalog/Catalog.js'
 import type { CatalogEntry } from '../catalog/CatalogEntry.js'
+import { FirstScreen, defaultKeyValueStore, type KeyValueStore } from '../catalog/FirstScreen.js'
 import { IndexedDbStorage, databasePrefix } from '../persistence/IndexedDbStorage.js'
 import { MemoryStorage } from '../persistence/MemoryStorage.js'
 import {
@@ -83,6 +84,12 @@ export interface RecordStoreOptions {
   updatedAtResolution?: number
   /** Share edits with other tabs (BroadcastChannel). Default true; pass a class to replace BroadcastChannel. */
   tabs?: boolean | BroadcastChannelConstructor
+  /**
+   * Where the first-screen snapshot lives (see `store.query`). Default: the
+   * browser's `localStorage` when records are stored in IndexedDB (the
+   * default storage); `null` turns it off.
+   */
+  firstScreenCache?: KeyValueStore | null
   /** Clock, for tests. Default `Date.now`. */
   now?: () => number
 }
@@ -177,6 +184,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private lastTotal = 0
   private closing: Promise<void> | null = null
   private lastStoreError: StorageError | null = null
+  private readonly firstScreen: FirstScreen
+  private firstScreenTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(options: RecordStoreOptions) {
     super()
@@ -192,13 +201,20 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       options.storage ??
       new IndexedDbStorage({ userId: options.userId, workspaceId: options.workspaceId, indexedDB: options.indexedDB })
     const channelName = databasePrefix(options.userId, options.workspaceId)
+    this.firstScreen = new FirstScreen(
+      options.firstScreenCache !== undefined ? options.firstScreenCache : options.storage === undefined ? defaultKeyValueStore() : null,
+      `${channelName}first-screen`,
+    )
     this.tabs = new TabChannel(
       channelName,
       options.tabs === false ? null : typeof options.tabs === 'function' ? options.tabs : undefined,
     )
     this.tabs.on('message', this.onTabMessage)
     this.catalog = new Catalog((error) => this.reportStorage(null, error))
-    this.catalog.on('change', (ids) => this.emit('catalog', [ids]))
+    this.catalog.on('change', (ids) => {
+      this.scheduleFirstScreen()
+      this.emit('catalog', [ids])
+    })
     this.catalog.on('pending', () => this.updateTotal())
     const now = options.now ?? Date.now
     const store = this
@@ -344,13 +360,16 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   /**
    * Like {@link list}, but without waiting for the whole catalog: right
    * after start-up, a query sorted by `updatedAt` (the default) is answered
-   * by reading just its first page through the catalog's index, so the
-   * first screen shows while the rest loads. Such an early page has
-   * `complete: false` (its `total` is not final); listen to `catalog` events
-   * or await {@link ready} and list again for the exact one.
+   * at once from the first-screen snapshot (the newest 200 records, kept in
+   * `localStorage`), or else by reading just its first page through the
+   * catalog's index, so the first screen shows while the rest loads. Such an
+   * early page has `complete: false` (its `total` is not final); listen to
+   * `catalog` events or await {@link ready} and list again for the exact one.
    */
   async query(query: CatalogQuery = {}): Promise<CatalogPage> {
     if (!this.catalog.loaded) {
+      const snapshot = this.firstScreen.page(query)
+      if (snapshot !== null) return snapshot
       const storage = await this.catalogOpened
       if (!this.catalog.loaded && storage !== null) {
         try {
@@ -462,6 +481,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     if (unsynced.length > 0 && !options.discardUnsynced) return { signedOut: false, reason: 'unsynced', unsynced }
     const ids = new Set([...this.catalog.all().map((e) => e.id), ...this.records.keys()])
     this.tabs.post({ t: 'wiped' })
+    this.firstScreen.remove()
     await this.shutdown({ discard: true })
     try {
       await this.backend.wipe([...ids])
@@ -605,6 +625,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     }
   }
 
+  /** Rewrites the first-screen snapshot, at most once a second. */
+  private scheduleFirstScreen(): void {
+    if (!this.catalog.loaded || !this.durable || this.closing || this.firstScreenTimer !== null) return
+    this.firstScreenTimer = setTimeout(() => {
+      this.firstScreenTimer = null
+      if (!this.closing && this.durable) this.firstScreen.write(this.catalog.newestFirst())
+    }, 1_000)
+  }
+
   private markDirty(record: OpenRecord, urgent: boolean): void {
     if (this.records.get(record.id) !== record) return
     this.dirty.add(record)
@@ -700,11 +729,16 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       if (!discard) this.flushDirty()
       if (this.dirtyTimer !== null) clearTimeout(this.dirtyTimer)
       this.dirtyTimer = null
+      if (this.firstScreenTimer !== null) clearTimeout(this.firstScreenTimer)
+      this.firstScreenTimer = null
       await Promise.allSettled([...this.opening.values()])
       const records = [...this.records.values()]
       this.records.clear()
       await Promise.all(records.map((record) => record.close({ discard })))
-      if (!discard) await this.catalog.flush()
+      if (!discard) {
+        await this.catalog.flush()
+        if (this.catalog.loaded && this.durable) this.firstScreen.write(this.catalog.newestFirst())
+      }
       this.catalog.detach()
       this.catalogStorage?.close()
       this.catalogStorage = null
