@@ -20,7 +20,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { SyncClient } from '../../packages/engine/dist/index.js'
 import { pinnedCommand, startChild } from './lib/processes.mjs'
-import { alternate, median } from './lib/stats.mjs'
+import { alternate, median, withTimeout } from './lib/stats.mjs'
 import { EMPTY_STATE_VECTOR, SYNC_STEP1, protocols } from './lib/wire.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -90,9 +90,9 @@ const rawOpen = async (url, doc) => {
       ws.send(proto.subscribe(name))
       ws.send(proto.sync(name, SYNC_STEP1, EMPTY_STATE_VECTOR))
     })
-  await open('bench/raw-warm-up')
+  await withTimeout(open('bench/raw-warm-up'), 30_000, 'raw client warm-up')
   const started = performance.now()
-  await open(doc)
+  await withTimeout(open(doc), 30_000, `raw client open of ${doc}`)
   const ms = performance.now() - started
   ws.terminate()
   return ms
@@ -153,12 +153,12 @@ export const coldLoad = async ({ counts = [1, 100, 1000, 10_000], repeats = 5, c
           const started = performance.now()
           const client = newClient(host.info.url)
           const a = client.open(name('a', count))
-          await a.synced
+          await withTimeout(a.synced, 30_000, `cold load of ${count} updates`)
           coldProcess.get(count).push(performance.now() - started)
-          for (const warm of ['w1', 'w2', 'w3']) await client.open(name(warm, count)).synced
+          for (const warm of ['w1', 'w2', 'w3']) await withTimeout(client.open(name(warm, count)).synced, 30_000, 'warm-up doc')
           const startedC = performance.now()
           const c = client.open(name('c', count))
-          await c.synced
+          await withTimeout(c.synced, 30_000, `cold load of ${count} updates`)
           coldDoc.get(count).push(performance.now() - startedC)
           if (a.doc.getText('body').length !== count || c.doc.getText('body').length !== count) {
             throw new Error('cold load returned an incomplete doc')
