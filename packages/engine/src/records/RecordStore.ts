@@ -175,6 +175,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private readonly host: RecordHost
   private readonly records = new Map<string, OpenRecord>()
   private readonly opening = new Map<string, Promise<OpenRecord>>()
+  /** Idle records still writing their last changes / compacting; reopening waits for them. */
+  private readonly closingRecords = new Map<string, Promise<void>>()
   private readonly idleTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly idleTimeout: number
   private readonly dirty = new Set<OpenRecord>()
@@ -545,7 +547,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     }
     let opening = this.opening.get(id)
     if (opening === undefined) {
-      opening = OpenRecord.open(this.host, this.workspaceId, id, this.backend, this.durable).then((record) => {
+      const previous = this.closingRecords.get(id) ?? Promise.resolve()
+      opening = previous.then(() => OpenRecord.open(this.host, this.workspaceId, id, this.backend, this.durable)).then((record) => {
         this.opening.delete(id)
         if (this.closing) {
           void record.close({ discard: true })
@@ -696,7 +699,10 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         if (record.refs > 0 || record.sync.pending > 0 || this.records.get(record.id) !== record) return
         this.flushDirty()
         this.records.delete(record.id)
-        void record.close()
+        const closing = record.close().finally(() => {
+          if (this.closingRecords.get(record.id) === closing) this.closingRecords.delete(record.id)
+        })
+        this.closingRecords.set(record.id, closing)
       }, this.idleTimeout),
     )
   }
@@ -731,7 +737,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       this.dirtyTimer = null
       if (this.firstScreenTimer !== null) clearTimeout(this.firstScreenTimer)
       this.firstScreenTimer = null
-      await Promise.allSettled([...this.opening.values()])
+      await Promise.allSettled([...this.opening.values(), ...this.closingRecords.values()])
       const records = [...this.records.values()]
       this.records.clear()
       await Promise.all(records.map((record) => record.close({ discard })))
