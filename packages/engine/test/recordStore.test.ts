@@ -567,6 +567,8 @@ describe('tabs', () => {
     expect(c.pendingFields).toContain('title') // C never got an ack: its creation is pending too
     await until(b, 'change', () => b.get('title'), (t) => t === 'Shared doc')
     expect(b.pending).toBe(a.pending)
+    // B may have got the edit from the relay first; the field notes come with the tab message.
+    await until(b, 'pending', () => b.pendingFields, (fields) => fields.length > 0)
     expect(b.pendingFields).toEqual(['title'])
     await relay.settle()
     expect(sent(1)).toBeGreaterThan(beforeA) // the author sent it
