@@ -13,7 +13,11 @@ import {
   decodeMessage,
   encodeSubscribe,
   readAck,
+  readAuthors,
   readDocList,
+  readPresence,
+  type AuthorInfo,
+  type PresenceInfo,
   readError,
   readFetched,
   startMessage,
@@ -30,6 +34,10 @@ export interface ReceivedMessage {
   list?: { requestId: number; names: string[]; more: boolean }
   /** For fetched answers. */
   fetched?: { update: Uint8Array; stateVector: Uint8Array }
+  /** For authors messages. */
+  authors?: AuthorInfo[]
+  /** For presence answers. */
+  presence?: { requestId: number; users: PresenceInfo[] }
 }
 
 /** A raw multiplexed connection that records what it receives and applies sync messages to its docs. */
@@ -134,6 +142,8 @@ export class RawMuxClient {
     if (type === MessageType.error) message.error = readError(body)
     if (type === MessageType.docList) message.list = readDocList(body)
     if (type === MessageType.fetched) message.fetched = readFetched(body)
+    if (type === MessageType.authors) message.authors = readAuthors(body)
+    if (type === MessageType.presence) message.presence = readPresence(body)
     if (type === MessageType.sync) {
       const ydoc = this.docs.get(doc)
       if (ydoc) {

@@ -27,6 +27,7 @@ import { RELAY_VERSION } from './version.js'
 import { ANONYMOUS, Access, AuthError, NoAuthenticator, accessFor, type Authenticator, type Identity } from './auth/Authenticator.js'
 import { SUBPROTOCOL, redactUrl, tokenFromRequest } from './auth/tokens.js'
 import { DEFAULT_LIMITS, type RelayLimits } from './security/limits.js'
+import { LastSeen } from './presence/LastSeen.js'
 
 /** Options of {@link createRelay}. */
 export interface RelayOptions {
@@ -94,6 +95,7 @@ class RelayServer implements Relay {
   private readonly auth: Authenticator
   private readonly limits: RelayLimits
   private readonly allowedOrigins: ReadonlySet<string> | null
+  private readonly lastSeen: LastSeen
 
   constructor(private readonly options: RelayOptions) {
     this.storage = options.storage
@@ -109,7 +111,9 @@ class RelayServer implements Relay {
     this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
       idleUnloadMs: options.idleUnloadMs,
     })
+    this.lastSeen = new LastSeen(this.storage, this.log)
     this.ctx = {
+      lastSeen: this.lastSeen,
       rooms: this.rooms,
       commits: this.commits,
       metrics: this.metrics,
@@ -190,6 +194,7 @@ class RelayServer implements Relay {
     for (const connection of this.connections) connection.ws.terminate()
     clearTimeout(timer)
     if (drained !== 'timeout') await this.rooms.unloadAll()
+    await this.lastSeen.close().catch((error: unknown) => this.log.warn({ err: error }, 'could not store last-seen presence'))
     this.wss.close()
     await serverClosed
     await this.storage.close()

@@ -12,6 +12,7 @@ import type { RoomRegistry } from '../rooms/RoomRegistry.js'
 import type { CommitQueue } from '../rooms/CommitQueue.js'
 import type { Authenticator, Identity } from '../auth/Authenticator.js'
 import { TokenBucket, type RelayLimits } from '../security/limits.js'
+import type { LastSeen } from '../presence/LastSeen.js'
 
 /** What a connection needs from the relay. */
 export interface ConnectionContext {
@@ -21,6 +22,13 @@ export interface ConnectionContext {
   readonly relayVersion: string
   readonly auth: Authenticator
   readonly limits: RelayLimits
+  readonly lastSeen: LastSeen
+}
+
+/** The workspace of a doc name (`<workspaceId>/<recordId>`). */
+export const workspaceOf = (doc: string): string => {
+  const slash = doc.indexOf('/')
+  return slash === -1 ? doc : doc.slice(0, slash)
 }
 
 let nextId = 0
@@ -115,6 +123,18 @@ export abstract class Connection {
     } catch {
       // socket already closing
     }
+  }
+
+  /** Marks the user present in the doc's workspace (anonymous connections are not tracked). */
+  protected enterWorkspace(doc: string): void {
+    const identity = this.identityValue
+    if (identity && !identity.anonymous) this.ctx.lastSeen.enter(workspaceOf(doc), identity.userId, identity.name)
+  }
+
+  /** Undoes {@link enterWorkspace}. */
+  protected leaveWorkspace(doc: string): void {
+    const identity = this.identityValue
+    if (identity && !identity.anonymous) this.ctx.lastSeen.leave(workspaceOf(doc), identity.userId)
   }
 
   /** Counts and logs a refused input. */

@@ -26,11 +26,13 @@ import {
   decodeMessage,
   encodeAck,
   encodeAuthenticated,
+  encodeAuthors,
   encodeDocList,
   encodeError,
   encodeFetched,
   encodeHello,
   encodePong,
+  encodePresence,
   readListDocs,
   startMessage,
   validateDocName,
@@ -38,6 +40,7 @@ import {
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind, RefusalReason } from '../observability/metrics.js'
 import type { Room, RoomPeer } from '../rooms/Room.js'
+import type { AuthorBinding } from '../storage/Storage.js'
 import { Access, AuthError, accessFor, listAccessFor, type Identity } from '../auth/Authenticator.js'
 import { Connection, type ConnectionContext } from './Connection.js'
 import { ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
@@ -63,6 +66,7 @@ const KIND_BY_TYPE: Record<number, MessageKind> = {
   [MessageType.ping]: 'ping',
   [MessageType.listDocs]: 'list-docs',
   [MessageType.fetch]: 'fetch',
+  [MessageType.listPresence]: 'list-presence',
 }
 
 const ERROR_BY_REFUSAL: Partial<Record<RefusalReason, ErrorCode>> = {
@@ -71,6 +75,7 @@ const ERROR_BY_REFUSAL: Partial<Record<RefusalReason, ErrorCode>> = {
   'awareness-too-large': ErrorCode.tooLarge,
   'awareness-rate-limit': ErrorCode.limitExceeded,
   'forged-awareness': ErrorCode.permissionDenied,
+  'forged-author': ErrorCode.permissionDenied,
   'missing-dependencies': ErrorCode.invalidUpdate,
 }
 
@@ -112,6 +117,10 @@ export class MuxConnection extends Connection implements RoomPeer {
 
   sendAwareness(room: Room, update: Uint8Array): void {
     this.send('awareness', muxAwarenessMessage(room.name, update))
+  }
+
+  sendAuthors(room: Room, authors: readonly AuthorBinding[]): void {
+    if (authors.length > 0) this.send('authors', encodeAuthors(room.name, authors))
   }
 
   sendAck(room: Room, stateVector: Uint8Array): void {
@@ -186,6 +195,9 @@ export class MuxConnection extends Connection implements RoomPeer {
         return
       case MessageType.fetch:
         this.fetch(doc, body)
+        return
+      case MessageType.listPresence:
+        this.listPresence(doc, body)
         return
       default:
         this.protocolError(`unknown message type ${type}`)
@@ -301,6 +313,8 @@ export class MuxConnection extends Connection implements RoomPeer {
         }
         sub.room = room
         room.addPeer(this)
+        this.enterWorkspace(doc)
+        this.sendAuthors(room, [...room.authors.values()])
         if (sub.policy.writable) this.sendSyncStep1(room)
         const states = room.encodeAllAwareness()
         if (states) this.sendAwareness(room, states)
@@ -331,6 +345,7 @@ export class MuxConnection extends Connection implements RoomPeer {
     if (!sub) return
     this.subs.delete(doc)
     if (sub.room) {
+      this.leaveWorkspace(doc)
       sub.room.removePeer(this)
       this.ctx.rooms.release(sub.room)
       sub.room = null
@@ -418,6 +433,34 @@ export class MuxConnection extends Connection implements RoomPeer {
     )
   }
 
+  /** Answers `list-presence`: who was seen in a workspace, and when. */
+  private listPresence(workspace: string, body: decoding.Decoder): void {
+    let requestId: number
+    try {
+      requestId = decoding.readVarUint(body)
+    } catch (error) {
+      this.protocolError('malformed list-presence message', error)
+      return
+    }
+    const invalid = validateDocName(workspace)
+    if (invalid || workspace.includes('/')) {
+      this.sendError(workspace.slice(0, 600), ErrorCode.invalidDocName, invalid ?? 'a workspace id has no "/"')
+      return
+    }
+    if (listAccessFor(this.identity, workspace + '/') === Access.none) {
+      this.refuse('permission', `presence ${workspace}`)
+      this.sendError(workspace, ErrorCode.permissionDenied, `no access to workspace "${workspace}"`)
+      return
+    }
+    this.ctx.lastSeen.list(workspace).then(
+      (users) => this.send('presence', encodePresence(workspace, requestId, users)),
+      (error: unknown) => {
+        this.log.warn({ err: error, workspace }, 'list-presence failed: storage')
+        this.sendError(workspace, ErrorCode.storageUnavailable, 'could not read presence from storage; try again later')
+      },
+    )
+  }
+
   /** Answers `fetch`: what the client lacks of a doc, without subscribing. */
   private fetch(doc: string, body: decoding.Decoder): void {
     const invalid = validateDocName(doc)
@@ -439,7 +482,10 @@ export class MuxConnection extends Connection implements RoomPeer {
       return
     }
     this.ctx.rooms.snapshot(doc, stateVector).then(
-      ({ update, durableStateVector }) => this.send('fetched', encodeFetched(doc, update, durableStateVector)),
+      ({ update, durableStateVector, authors }) => {
+        if (authors.length > 0) this.send('authors', encodeAuthors(doc, authors))
+        this.send('fetched', encodeFetched(doc, update, durableStateVector))
+      },
       (error: unknown) => {
         this.log.warn({ err: error, doc }, 'fetch failed: storage')
         this.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; fetch again later`)

@@ -58,6 +58,7 @@ export class YwsConnection extends Connection implements RoomPeer {
         }
         this.room = room
         room.addPeer(this)
+        this.enterWorkspace(docName)
         if (writable) {
           const step1 = encoding.createEncoder()
           encoding.writeVarUint(step1, MessageType.sync)
@@ -90,6 +91,10 @@ export class YwsConnection extends Connection implements RoomPeer {
 
   sendAck(): void {
     // stock y-websocket clients have no ack message
+  }
+
+  sendAuthors(): void {
+    // nor author bindings
   }
 
   protected handleMessage(data: Uint8Array): void {
@@ -132,6 +137,7 @@ export class YwsConnection extends Connection implements RoomPeer {
     const room = this.room
     this.room = null
     if (room) {
+      this.leaveWorkspace(this.docName)
       room.removePeer(this)
       this.ctx.rooms.release(room)
     }

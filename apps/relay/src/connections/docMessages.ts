@@ -116,11 +116,18 @@ const readSync = (
           detail: `the doc would exceed ${policy.maxDocBytes} bytes; the update was not applied`,
         }
       }
-      let outcome: 'applied' | 'missing-dependencies'
+      let outcome: ReturnType<Room['applyPeerUpdate']>
       try {
         outcome = room.applyPeerUpdate(peer, update)
       } catch (error) {
         throw new ProtocolError(`invalid Yjs update: ${(error as Error).message}`)
+      }
+      if (typeof outcome === 'object') {
+        return {
+          kind: 'refused',
+          reason: 'forged-author',
+          detail: `Yjs client id ${outcome.forgedClientId} belongs to another user; the update was not applied`,
+        }
       }
       if (outcome === 'missing-dependencies') {
         return {

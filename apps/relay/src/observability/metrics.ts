@@ -25,6 +25,9 @@ export type MessageKind =
   | 'fetch'
   | 'fetched'
   | 'authenticated'
+  | 'authors'
+  | 'list-presence'
+  | 'presence'
   | 'unknown'
 
 const KINDS: MessageKind[] = [
@@ -44,6 +47,9 @@ const KINDS: MessageKind[] = [
   'fetch',
   'fetched',
   'authenticated',
+  'authors',
+  'list-presence',
+  'presence',
   'unknown',
 ]
 
@@ -56,6 +62,7 @@ export type RefusalReason =
   | 'rate-limit'
   | 'awareness-rate-limit'
   | 'forged-awareness'
+  | 'forged-author'
   | 'awareness-too-large'
   | 'doc-too-large'
   | 'too-many-docs'

@@ -11,7 +11,7 @@
  * @module rooms/CommitQueue
  */
 import * as Y from 'yjs'
-import type { Storage, DocUpdates } from '../storage/Storage.js'
+import type { AuthorBinding, Storage, DocUpdates } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
 import type { Room } from './Room.js'
@@ -129,9 +129,12 @@ export class CommitQueue {
     const stateVectors = new Map<Room, Uint8Array>()
     const entries: DocUpdates[] = []
     let count = 0
+    const authors = new Map<Room, AuthorBinding[]>()
     for (const batch of batches.values()) {
       stateVectors.set(batch.room, Y.encodeStateVector(batch.room.doc))
-      entries.push({ doc: batch.room.name, updates: batch.updates })
+      const bindings = batch.room.takePendingAuthors()
+      authors.set(batch.room, bindings)
+      entries.push(bindings.length > 0 ? { doc: batch.room.name, updates: batch.updates, authors: bindings } : { doc: batch.room.name, updates: batch.updates })
       count += batch.updates.length
     }
     const stopTimer = this.metrics.commitDuration.startTimer()
@@ -141,6 +144,7 @@ export class CommitQueue {
     } catch (error) {
       stopTimer()
       this.inflight = null
+      for (const [room, bindings] of authors) room.restorePendingAuthors(bindings)
       this.requeue(batches)
       this.metrics.commitFailures.inc()
       this.retryDelay = Math.min(this.retryMaxDelay, Math.max(this.retryMinDelay, this.retryDelay * 2))

@@ -11,7 +11,7 @@
 import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import type { Logger } from '../observability/logger.js'
-import type { StoredDoc } from '../storage/Storage.js'
+import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
 import type { Identity } from '../auth/Authenticator.js'
 import { colorForUser, decodeAwarenessUpdate, encodeAwarenessEntries, type AwarenessEntry } from '../security/awarenessFilter.js'
 
@@ -30,6 +30,8 @@ export interface RoomPeer {
   sendAwareness(room: Room, update: Uint8Array): void
   /** Sends the durably stored state vector of `room`; peers that do not speak acks ignore it. */
   sendAck(room: Room, stateVector: Uint8Array): void
+  /** Sends author bindings of `room`; peers that do not speak them ignore it. */
+  sendAuthors(room: Room, authors: readonly AuthorBinding[]): void
 }
 
 /** Origin of transactions applied on behalf of a peer. */
@@ -55,6 +57,10 @@ export class Room {
   private readonly awarenessClientOwner = new Map<number, RoomPeer>()
   /** Bytes the doc takes in storage, estimated: checkpoint + log, plus every update since. */
   byteSize = 0
+  /** Who wrote with each Yjs client id (bound on first use, stored with the commit). */
+  readonly authors = new Map<number, AuthorBinding>()
+  /** Bindings made since the last commit started. */
+  private pendingAuthors: AuthorBinding[] = []
   /** Encoded state vector of everything durably stored. */
   durableStateVector: Uint8Array = Y.encodeStateVector(new Y.Doc())
   /** Sequence number of the last stored update. */
@@ -93,6 +99,7 @@ export class Room {
     this.logCount = stored.updates.length
     this.logBytes = stored.logBytes
     this.byteSize = (stored.checkpoint?.byteLength ?? 0) + stored.logBytes
+    for (const binding of stored.authors) this.authors.set(binding.clientId, binding)
     this.durableStateVector = Y.encodeStateVector(this.doc)
   }
 
@@ -118,15 +125,54 @@ export class Room {
    * as pending structs): they are dropped, not stored, not acked, and the
    * result is `'missing-dependencies'` so the caller can ask the client to resync.
    */
-  applyPeerUpdate(peer: RoomPeer, update: Uint8Array): 'applied' | 'missing-dependencies' {
-    Y.applyUpdate(this.doc, update, peerOrigin(peer))
+  applyPeerUpdate(
+    peer: RoomPeer,
+    update: Uint8Array,
+  ): 'applied' | 'missing-dependencies' | { forgedClientId: number; owner: AuthorBinding } {
+    // Attribution: new structs for a client id bound to another user are refused.
+    // (The update was validated before, so parsing its metadata is bounded.)
+    const { to } = Y.parseUpdateMeta(update)
     const store = this.doc.store
+    const fresh: number[] = []
+    for (const [clientId, clock] of to) {
+      if (clock <= Y.getState(store, clientId)) continue // nothing new from this client id
+      const owner = this.authors.get(clientId)
+      if (owner === undefined) fresh.push(clientId)
+      else if (owner.userId !== peer.identity.userId) return { forgedClientId: clientId, owner }
+    }
+    Y.applyUpdate(this.doc, update, peerOrigin(peer))
     if (store.pendingStructs !== null || store.pendingDs !== null) {
       store.pendingStructs = null
       store.pendingDs = null
       return 'missing-dependencies'
     }
+    if (fresh.length > 0) {
+      const { userId, name } = peer.identity
+      const bindings: AuthorBinding[] = []
+      for (const clientId of fresh) {
+        if (Y.getState(store, clientId) === 0 || this.authors.has(clientId)) continue
+        const binding = { clientId, userId, name }
+        this.authors.set(clientId, binding)
+        bindings.push(binding)
+      }
+      if (bindings.length > 0) {
+        this.pendingAuthors.push(...bindings)
+        for (const p of this.peers) p.sendAuthors(this, bindings)
+      }
+    }
     return 'applied'
+  }
+
+  /** Takes the bindings made since the last commit started (the commit stores them). */
+  takePendingAuthors(): AuthorBinding[] {
+    const taken = this.pendingAuthors
+    this.pendingAuthors = []
+    return taken
+  }
+
+  /** Puts bindings of a failed commit back for the next one. */
+  restorePendingAuthors(bindings: AuthorBinding[]): void {
+    if (bindings.length > 0) this.pendingAuthors = bindings.concat(this.pendingAuthors)
   }
 
   /**

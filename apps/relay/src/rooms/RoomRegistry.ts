@@ -11,7 +11,7 @@
  * @module rooms/RoomRegistry
  */
 import * as Y from 'yjs'
-import type { Storage } from '../storage/Storage.js'
+import type { AuthorBinding, Storage } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
 import { Room, applyStored } from './Room.js'
@@ -102,19 +102,26 @@ export class RoomRegistry {
    * memory answers from its room; any other doc from storage (every update of
    * an unloaded room is stored, because rooms unload only when idle).
    */
-  async snapshot(name: string, stateVector: Uint8Array): Promise<{ update: Uint8Array; durableStateVector: Uint8Array }> {
+  async snapshot(
+    name: string,
+    stateVector: Uint8Array,
+  ): Promise<{ update: Uint8Array; durableStateVector: Uint8Array; authors: AuthorBinding[] }> {
     const entry = this.rooms.get(name)
     if (entry) {
       const room = await entry.ready
       if (!room.closed) {
-        return { update: Y.encodeStateAsUpdate(room.doc, stateVector), durableStateVector: room.durableStateVector }
+        return {
+          update: Y.encodeStateAsUpdate(room.doc, stateVector),
+          durableStateVector: room.durableStateVector,
+          authors: [...room.authors.values()],
+        }
       }
     }
     const stored = await this.storage.loadDoc(name)
     const doc = new Y.Doc()
     try {
       applyStored(doc, stored)
-      return { update: Y.encodeStateAsUpdate(doc, stateVector), durableStateVector: Y.encodeStateVector(doc) }
+      return { update: Y.encodeStateAsUpdate(doc, stateVector), durableStateVector: Y.encodeStateVector(doc), authors: stored.authors }
     } finally {
       doc.destroy()
     }

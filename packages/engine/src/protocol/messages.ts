@@ -78,6 +78,20 @@ export const MessageType = {
    * varString(name) • varUint(token expiry, seconds since epoch; 0 = none).
    */
   authenticated: 27,
+  /**
+   * relay → client: who wrote with which Yjs client id in the doc. Body:
+   * varUint(n) • n × (varUint(clientId) • varString(userId) • varString(name)).
+   * Sent with every subscription (all bindings, before the sync step 2), before
+   * every `fetched`, and to every subscriber when new bindings are made.
+   */
+  authors: 28,
+  /** client → relay, doc = workspace id: who was seen in the workspace. Body: varUint(requestId). */
+  listPresence: 29,
+  /**
+   * relay → client, doc = workspace id. Body: varUint(requestId) • varUint(n) •
+   * n × (varString(userId) • varString(name) • varUint(lastSeen, ms since epoch) • varUint(online: 0 | 1)).
+   */
+  presence: 30,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -327,4 +341,81 @@ export const readAuthenticated = (body: decoding.Decoder): { userId: string; nam
   const name = decoding.readVarString(body)
   const seconds = decoding.readVarUint(body)
   return { userId, name, expiresAt: seconds === 0 ? null : seconds * 1000 }
+}
+
+/** One author binding: the user behind a Yjs client id in a doc. */
+export interface AuthorInfo {
+  clientId: number
+  userId: string
+  name: string
+}
+
+/** `authors` message. */
+export const encodeAuthors = (doc: string, authors: readonly AuthorInfo[]): Uint8Array => {
+  const encoder = startMessage(MessageType.authors, doc)
+  encoding.writeVarUint(encoder, authors.length)
+  for (const a of authors) {
+    encoding.writeVarUint(encoder, a.clientId)
+    encoding.writeVarString(encoder, a.userId)
+    encoding.writeVarString(encoder, a.name)
+  }
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of an `authors` message. */
+export const readAuthors = (body: decoding.Decoder): AuthorInfo[] => {
+  const count = decoding.readVarUint(body)
+  const authors: AuthorInfo[] = []
+  for (let i = 0; i < count; i++) {
+    const clientId = decoding.readVarUint(body)
+    const userId = decoding.readVarString(body)
+    const name = decoding.readVarString(body)
+    authors.push({ clientId, userId, name })
+  }
+  return authors
+}
+
+/** A user's last-seen record in a workspace. */
+export interface PresenceInfo {
+  userId: string
+  name: string
+  /** ms since epoch; now while online */
+  lastSeen: number
+  online: boolean
+}
+
+/** `list-presence` request. */
+export const encodeListPresence = (workspace: string, requestId: number): Uint8Array => {
+  const encoder = startMessage(MessageType.listPresence, workspace)
+  encoding.writeVarUint(encoder, requestId)
+  return encoding.toUint8Array(encoder)
+}
+
+/** `presence` answer. */
+export const encodePresence = (workspace: string, requestId: number, users: readonly PresenceInfo[]): Uint8Array => {
+  const encoder = startMessage(MessageType.presence, workspace)
+  encoding.writeVarUint(encoder, requestId)
+  encoding.writeVarUint(encoder, users.length)
+  for (const u of users) {
+    encoding.writeVarString(encoder, u.userId)
+    encoding.writeVarString(encoder, u.name)
+    encoding.writeVarUint(encoder, Math.max(0, Math.round(u.lastSeen)))
+    encoding.writeVarUint(encoder, u.online ? 1 : 0)
+  }
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `presence` answer. */
+export const readPresence = (body: decoding.Decoder): { requestId: number; users: PresenceInfo[] } => {
+  const requestId = decoding.readVarUint(body)
+  const count = decoding.readVarUint(body)
+  const users: PresenceInfo[] = []
+  for (let i = 0; i < count; i++) {
+    const userId = decoding.readVarString(body)
+    const name = decoding.readVarString(body)
+    const lastSeen = decoding.readVarUint(body)
+    const online = decoding.readVarUint(body) === 1
+    users.push({ userId, name, lastSeen, online })
+  }
+  return { requestId, users }
 }

@@ -1,0 +1,147 @@
+/**
+ * Attribution and last-seen presence on a relay with auth: every Yjs client
+ * id is bound to the user who first wrote with it, bindings are stored with
+ * the commit and sent to every subscriber, a user cannot write as another
+ * user's client id, and the relay remembers when users were last seen.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { ErrorCode, MessageType, encodeAuth, encodeFetch, encodeListPresence } from '@concord/engine/protocol'
+import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
+import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
+import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
+import { RawMuxClient } from './helpers/rawClient.js'
+import { TEST_SECRET, signToken } from './helpers/tokens.js'
+import { makeTempDir, removeDir, waitFor } from './helpers/relayProcess.js'
+
+let dir: string
+let relay: Relay
+const clients: RawMuxClient[] = []
+
+const start = async () => {
+  relay = await createRelay({
+    storage: SqliteStorage.open(`${dir}/concord.sqlite`),
+    port: 0,
+    processMetrics: false,
+    auth: new JwtAuthenticator({ key: { kind: 'secret', secret: TEST_SECRET } }),
+  })
+}
+beforeAll(async () => {
+  dir = makeTempDir()
+  await start()
+})
+afterAll(async () => {
+  for (const c of clients) c.close()
+  await relay.close()
+  removeDir(dir)
+})
+
+const as = async (userId: string, access: Record<string, 'read' | 'write'> = { acme: 'write' }) => {
+  const c = new RawMuxClient(relay.url.replace(/^http/, 'ws'))
+  clients.push(c)
+  await c.open()
+  c.send(encodeAuth(await signToken(userId, access, { name: userId.toUpperCase() })))
+  await c.waitFor((m) => m.type === MessageType.authenticated, 'authenticated')
+  return c
+}
+
+const write = (c: RawMuxClient, doc: string, text: string, clientId?: number): Y.Doc => {
+  const d = c.docs.get(doc)!
+  if (clientId !== undefined) d.clientID = clientId
+  const before = Y.encodeStateVector(d)
+  d.getText('t').insert(d.getText('t').length, text)
+  c.sendUpdate(doc, Y.encodeStateAsUpdate(d, before))
+  return d
+}
+
+const authorsSeen = (c: RawMuxClient, doc: string) => {
+  const map = new Map<number, string>()
+  for (const m of c.received) if (m.type === MessageType.authors && m.doc === doc) for (const a of m.authors!) map.set(a.clientId, a.userId)
+  return map
+}
+
+describe('attribution', () => {
+  it('binds each client id to the user who first wrote with it and tells every subscriber', async () => {
+    const alice = await as('alice')
+    const bob = await as('bob')
+    const watcher = await as('walt')
+    for (const c of [alice, bob, watcher]) c.subscribe('acme/T-1')
+    for (const c of [alice, bob, watcher]) await c.waitFor((m) => m.type === MessageType.ack, 'ack')
+    const a = write(alice, 'acme/T-1', 'alice ', 1111)
+    const b = write(bob, 'acme/T-1', 'bob ', 2222)
+    await waitFor(() => authorsSeen(watcher, 'acme/T-1').size === 2, 'two bindings at the watcher')
+    expect(authorsSeen(watcher, 'acme/T-1')).toEqual(new Map([[1111, 'alice'], [2222, 'bob']]))
+    void a
+    void b
+  })
+
+  it('refuses new structs under another user’s client id; harmless duplicates pass', async () => {
+    const mallory = await as('mallory')
+    const doc = mallory.subscribe('acme/T-1')
+    await waitFor(() => doc.getText('t').length > 0, 'synced')
+    const before = relay.rooms.peek('acme/T-1')!.doc.getText('t').toString()
+    // re-sending content the relay has, authored by others, is fine
+    mallory.sendUpdate('acme/T-1', Y.encodeStateAsUpdate(doc))
+    // writing as alice's client id is not
+    write(mallory, 'acme/T-1', ' forged by mallory', 1111)
+    const error = await mallory.waitFor((m) => m.error?.code === ErrorCode.permissionDenied, 'forgery refused')
+    expect(error.error!.reason).toMatch(/client id 1111 belongs to another user/)
+    expect(relay.rooms.peek('acme/T-1')!.doc.getText('t').toString()).toBe(before)
+    expect(mallory.received.filter((m) => m.type === MessageType.error)).toHaveLength(1)
+  })
+
+  it('bindings survive a restart and come with subscribe and fetch', async () => {
+    await relay.close()
+    for (const c of clients.splice(0)) c.close()
+    await start()
+    const reader = await as('rita', { acme: 'read' })
+    reader.send(encodeFetch('acme/T-1', Y.encodeStateVector(new Y.Doc())))
+    await reader.waitFor((m) => m.type === MessageType.fetched, 'fetched')
+    const firstAuthors = reader.received.findIndex((m) => m.type === MessageType.authors)
+    const fetched = reader.received.findIndex((m) => m.type === MessageType.fetched)
+    expect(firstAuthors).toBeGreaterThanOrEqual(0)
+    expect(firstAuthors).toBeLessThan(fetched)
+    expect(authorsSeen(reader, 'acme/T-1')).toEqual(new Map([[1111, 'alice'], [2222, 'bob']]))
+    const sub = await as('sam')
+    sub.subscribe('acme/T-1')
+    await sub.waitFor((m) => m.type === MessageType.authors, 'authors on subscribe')
+    expect(authorsSeen(sub, 'acme/T-1').get(2222)).toBe('bob')
+  })
+})
+
+describe('last seen', () => {
+  it('remembers when users were last seen per workspace, and who is online now', async () => {
+    const alice = await as('alice', { acme: 'write' })
+    alice.subscribe('acme/T-9')
+    await alice.waitFor((m) => m.type === MessageType.ack, 'ack')
+    const leftAt = Date.now()
+    alice.close()
+    await alice.waitClosed()
+    const bob = await as('bob', { acme: 'read' })
+    bob.subscribe('acme/T-9')
+    await bob.waitFor((m) => m.type === MessageType.ack, 'ack')
+    await new Promise((r) => setTimeout(r, 50))
+    bob.send(encodeListPresence('acme', 7))
+    const answer = await bob.waitFor((m) => m.presence?.requestId === 7, 'presence')
+    const users = new Map(answer.presence!.users.map((u) => [u.userId, u]))
+    expect(users.get('bob')).toMatchObject({ online: true, name: 'BOB' })
+    expect(users.get('alice')).toMatchObject({ online: false, name: 'ALICE' })
+    expect(users.get('alice')!.lastSeen).toBeGreaterThanOrEqual(leftAt - 1000)
+    // outsiders cannot ask
+    const outsider = await as('otto', { globex: 'write' })
+    outsider.send(encodeListPresence('acme', 1))
+    const refused = await outsider.waitFor((m) => m.type === MessageType.error, 'refused')
+    expect(refused.error!.code).toBe(ErrorCode.permissionDenied)
+    // and it survives a restart
+    await relay.close()
+    for (const c of clients.splice(0)) c.close()
+    await start()
+    const later = await as('carol', { acme: 'read' })
+    later.send(encodeListPresence('acme', 2))
+    const after = await later.waitFor((m) => m.presence?.requestId === 2, 'presence after restart')
+    const ids = after.presence!.users.map((u) => u.userId)
+    expect(ids).toEqual(expect.arrayContaining(['alice', 'bob']))
+    expect(ids).not.toContain('carol') // asking is not being present in a doc
+    expect(after.presence!.users.every((u) => !u.online)).toBe(true)
+  })
+})
