@@ -192,7 +192,8 @@ describe.skipIf(!available)('record store in Chromium', () => {
       await window.concordTest.whenSaved('Q-1')
     })
     await page.evaluate(() => window.concordTest.insertText('Q-1', 'description', 0, 'x'.repeat(600_000)))
-    const errors = await page.evaluate(() => window.concordTest.waitStorageError())
+    // The catalog's small write may hit the exhausted quota too (recordId null); the record's must.
+    const errors = (await page.evaluate(() => window.concordTest.waitStorageError('Q-1'))).filter((e) => e.recordId === 'Q-1')
     expect(errors[0]).toMatchObject({ kind: 'quota', recordId: 'Q-1' })
     expect(errors[0]!.reason).toMatch(/storage quota for this site is exhausted \(QuotaExceededError\)/)
     const record = await page.evaluate(() => window.concordTest.record('Q-1'))

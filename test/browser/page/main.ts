@@ -105,7 +105,9 @@ const api = {
     return { pending: h.pending, pendingFields: h.pendingFields }
   },
   waitStatus: (status: string) => until(client, 'status', () => client.status === status),
-  waitStorageError: () => until(getStore(), 'storage-error', () => storageErrors.length > 0).then(() => storageErrors),
+  /** Resolves with every storage error so far once there is one (about `recordId`, when given). */
+  waitStorageError: (recordId?: string) =>
+    until(getStore(), 'storage-error', () => storageErrors.some((e) => recordId === undefined || e.recordId === recordId)).then(() => storageErrors),
   waitSignedOut: () => until(getStore(), 'signed-out', () => signedOut),
   settled: () => getStore().settled(),
   signOut: (options: { wipe?: boolean; discardUnsynced?: boolean }) =>

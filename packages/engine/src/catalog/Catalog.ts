@@ -228,6 +228,8 @@ export class Catalog extends ObservableV2<CatalogEvents> {
         await storage.put(puts)
         await storage.remove(removes)
       } catch (error) {
+        // Keep the batch for the next flush (newer changes of the same entries win).
+        for (const [id, entry] of batch) if (!this.dirty.has(id)) this.dirty.set(id, entry)
         this.onError(error)
       } finally {
         this.flushing = null
