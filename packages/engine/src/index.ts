@@ -70,7 +70,7 @@ export { IndexedDbStorage, databasePrefix, recordDatabaseName, catalogDatabaseNa
 export type { IndexedDbStorageOptions } from './persistence/IndexedDbStorage.js'
 export { MemoryStorage } from './persistence/MemoryStorage.js'
 export { StorageError, StorageFailure } from './persistence/Storage.js'
-export type { StorageBackend, RecordStorage, CatalogStorage, StoredRecord, RecordMeta } from './persistence/Storage.js'
+export type { StorageBackend, RecordStorage, CatalogStorage, CatalogScan, StoredRecord, RecordMeta } from './persistence/Storage.js'
 
 // Catalog.
 export { Catalog } from './catalog/Catalog.js'
