@@ -272,6 +272,29 @@ describe('pending and saved', () => {
   })
 })
 
+describe('pending at start-up', () => {
+  test('the catalog entry is written with every record write; a lagging one is corrected from the record at ready', async () => {
+    const { client } = offline()
+    const storage = new MemoryStorage()
+    const store1 = newStore(client, { storage })
+    const t = await store1.create('ticket', { title: 'x' }, { id: 'T-1' })
+    t.text('title').insert(1, 'yz')
+    await store1.settled()
+    const truth = t.pending
+    // Written with the record's own write, not 50 ms later.
+    expect(storage.catalog.get('T-1')!.pending).toBe(truth)
+    t.close()
+    await store1.close()
+
+    // A catalog entry that lags (say the tab was killed between the two writes) is fixed from the record itself.
+    storage.catalog.set('T-1', { ...storage.catalog.get('T-1')!, pending: 1, pendingFields: [] })
+    const store2 = newStore(client, { storage })
+    await store2.ready
+    expect(store2.pending).toBe(truth)
+    expect(store2.list().entries[0]).toMatchObject({ id: 'T-1', pending: truth, pendingFields: ['$created', 'title'] })
+  })
+})
+
 describe('compaction and idle records', () => {
   test('the update log stays bounded across many edits and many reloads', async () => {
     const { client } = await online({ autoAck: true })

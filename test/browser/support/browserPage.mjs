@@ -1,12 +1,11 @@
 /**
  * Shared by the Chromium tests (test/browser/*.test.ts) and the record-store
- * benchmark (test/bench/recordStore.mjs): bundle the test page with Vite,
- * serve it over HTTP on 127.0.0.1, and launch the system Chromium through
- * playwright-core.
+ * benchmark (test/bench/recordStore.mjs): bundle the test page with Vite (in
+ * memory, no files written), serve it over HTTP on 127.0.0.1, and launch the
+ * system Chromium through playwright-core.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import http from 'node:http'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -20,37 +19,46 @@ const pageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../p
 
 let built = null
 
-/** Bundles test/browser/page (the engine from packages/engine/dist) into a temp dir, once per process. */
+/**
+ * Bundles test/browser/page (the engine from packages/engine/dist) in memory,
+ * once per process. Resolves with a map of URL path → { type, body }.
+ */
 export const buildTestPage = () => {
   built ??= (async () => {
     const { build } = await import('vite')
-    const outDir = mkdtempSync(path.join(os.tmpdir(), 'concord-test-page-'))
-    await build({
+    const result = await build({
       root: pageDir,
       configFile: false,
       logLevel: 'warn',
-      build: { outDir, emptyOutDir: true, target: 'es2022', minify: false, reportCompressedSize: false },
+      build: { write: false, target: 'es2022', minify: false, reportCompressedSize: false },
     })
-    process.once('exit', () => rmSync(outDir, { recursive: true, force: true }))
-    return outDir
+    const files = new Map()
+    for (const output of Array.isArray(result) ? result : [result]) {
+      for (const item of output.output) {
+        const body = item.type === 'chunk' ? item.code : item.source
+        files.set(`/${item.fileName}`, { type: TYPES[path.extname(item.fileName)] ?? 'application/octet-stream', body })
+      }
+    }
+    if (!files.has('/index.html')) throw new Error('building the test page produced no index.html')
+    return files
   })()
   return built
 }
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css' }
 
-/** Serves `dir` on http://127.0.0.1:<port>/. */
-export const servePage = (dir) =>
+/** Serves the built page (from {@link buildTestPage}) on http://127.0.0.1:<port>/. */
+export const servePage = (files) =>
   new Promise((resolve) => {
     const server = http.createServer((req, res) => {
-      const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
-      const file = path.join(dir, pathname === '/' ? 'index.html' : pathname)
-      if (!file.startsWith(dir) || !existsSync(file)) {
+      const pathname = new URL(req.url ?? '/', 'http://x').pathname
+      const file = files.get(pathname === '/' ? '/index.html' : pathname)
+      if (file === undefined) {
         res.writeHead(404).end('not found')
         return
       }
-      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' })
-      res.end(readFileSync(file))
+      res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' })
+      res.end(file.body)
     })
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address()

@@ -63,8 +63,12 @@ export interface RecordHost {
   now(): number
   /** Storage of this record failed (report it). */
   storageFailed(record: OpenRecord, error: StorageError): void
-  /** The record's catalog entry may have changed. `urgent` when its pending state flipped. */
-  changed(record: OpenRecord, urgent: boolean): void
+  /**
+   * The record's catalog entry may have changed. `now`: write the entry at
+   * once (its pending state flipped, or the record's own storage is being
+   * written, so the catalog's pending count goes to disk with it).
+   */
+  changed(record: OpenRecord, now: boolean): void
   /** refs, pending or saved state changed: the store decides about idle closing. */
   stateChanged(record: OpenRecord): void
   /** A sync error of the record. */
@@ -424,6 +428,8 @@ export class OpenRecord {
     const meta = this.takeMeta()
     if (updates.length === 0 && meta === undefined) return
     const snapshot = stateVectorOf(this.doc)
+    // The catalog entry (with this pending count) is written alongside, so a reload finds them in step.
+    this.host.changed(this, true)
     try {
       if (this.storage.rowCount + updates.length > this.host.compactAfter) {
         await this.storage.compact(this.merge)

@@ -49,6 +49,7 @@ import {
   StorageFailure,
   classifyStorageError,
   type CatalogStorage,
+  type RecordStorage,
   type StorageBackend,
 } from '../persistence/Storage.js'
 import { TabChannel, holdOutboxDuty, type BroadcastChannelConstructor, type TabMessage } from '../tabs/TabChannel.js'
@@ -523,9 +524,51 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         this.catalog.markLoaded() // memory storage does not fail
       }
     }
+    await this.verifyPending()
     if (this.closing) return
     this.releaseOutbox = holdOutboxDuty(`concord-outbox/${lockName}`, () => this.takeOutboxDuty())
     this.updateTotal()
+  }
+
+  /**
+   * Recomputes the pending count of every record the catalog lists as
+   * pending from the record's own storage (its updates and acked state
+   * vector), so the workspace total is exact at `ready` even if the
+   * catalog's last write lagged behind the record's.
+   */
+  private async verifyPending(): Promise<void> {
+    const ids = this.catalog.pendingIds()
+    const fixed: CatalogEntry[] = []
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < ids.length && !this.closing) {
+        const id = ids[next++]!
+        const entry = this.catalog.get(id)
+        if (entry === undefined || this.records.has(id) || this.opening.has(id)) continue
+        let storage: RecordStorage | null = null
+        const doc = new Y.Doc()
+        try {
+          storage = await this.backend.openRecord(id)
+          const stored = await storage.load()
+          doc.transact(() => {
+            for (const update of stored.updates) Y.applyUpdate(doc, update)
+          })
+          const acked = stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map<number, number>()
+          const pending = countMissing(stateVectorOf(doc), acked)
+          const pendingFields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
+          if (pending !== entry.pending || pendingFields.join() !== entry.pendingFields.join()) {
+            fixed.push({ ...entry, pending, pendingFields, stateVector: Y.encodeStateVector(doc) })
+          }
+        } catch {
+          // Unreadable now: keep the catalog's figure; opening the record reports the failure.
+        } finally {
+          storage?.close()
+          doc.destroy()
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: 8 }, worker))
+    this.catalog.set(fixed)
   }
 
   /** This tab now makes sure every record with unsynced changes is open (so it syncs). */
@@ -637,12 +680,13 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     }, 1_000)
   }
 
-  private markDirty(record: OpenRecord, urgent: boolean): void {
+  private markDirty(record: OpenRecord, now: boolean): void {
     if (this.records.get(record.id) !== record) return
     this.dirty.add(record)
     this.updateTotal()
-    if (urgent) {
+    if (now) {
       this.flushDirty()
+      void this.catalog.flush()
       return
     }
     this.dirtyTimer ??= setTimeout(() => {
