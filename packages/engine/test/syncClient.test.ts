@@ -538,7 +538,7 @@ describe('relay errors and odd messages', () => {
     expect(handle.isParked).toBe(false)
     expect(handle.isSynced).toBe(true)
     expect(handle.error).toBeNull() // cleared by the new sync step 2
-    expect(client.relay).toEqual({ protocolVersion: 1, relayVersion: 'fake-relay' })
+    expect(client.relay).toEqual({ protocolVersion: 1, relayVersion: 'fake-relay', maxPayload: null })
   })
 
   test('an observer that throws while a remote update is applied is reported, not fatal', async () => {

@@ -92,7 +92,7 @@ export class MuxConnection extends Connection implements RoomPeer {
 
   constructor(ws: WebSocket, ctx: ConnectionContext, log: Logger, identity: Identity | null) {
     super(ws, ctx, log)
-    this.send('hello', encodeHello(ctx.relayVersion))
+    this.send('hello', encodeHello(ctx.relayVersion, ctx.limits.maxPayload))
     if (identity) {
       this.setIdentity(identity)
       if (!identity.anonymous) this.sendAuthenticated(identity)

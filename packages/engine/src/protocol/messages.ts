@@ -45,7 +45,7 @@ export const MessageType = {
   ack: 18,
   /** relay → client: varUint(code) • varString(reason). Doc "" means the whole connection. */
   error: 19,
-  /** relay → client, doc "": varUint(protocol version) • varString(relay version). First message on a socket. */
+  /** relay → client, doc "": varUint(protocol version) • varString(relay version) • varUint(max payload bytes, 0 = unknown). First message on a socket. */
   hello: 20,
   /** client → relay, doc "": liveness probe; the relay answers with `pong`. */
   ping: 21,
@@ -215,11 +215,12 @@ export const encodeError = (doc: string, code: ErrorCode, reason: string): Uint8
   return encoding.toUint8Array(encoder)
 }
 
-/** `hello` message, the relay's first message on a multiplexed socket. */
-export const encodeHello = (relayVersion: string): Uint8Array => {
+/** `hello` message, the relay's first message on a multiplexed socket. `maxPayload`: largest frame the relay accepts. */
+export const encodeHello = (relayVersion: string, maxPayload = 0): Uint8Array => {
   const encoder = startMessage(MessageType.hello, '')
   encoding.writeVarUint(encoder, PROTOCOL_VERSION)
   encoding.writeVarString(encoder, relayVersion)
+  encoding.writeVarUint(encoder, maxPayload)
   return encoding.toUint8Array(encoder)
 }
 
@@ -251,10 +252,13 @@ export const readError = (body: decoding.Decoder): { code: number; reason: strin
 }
 
 /** Reads the body of a `hello` message. */
-export const readHello = (body: decoding.Decoder): { protocolVersion: number; relayVersion: string } => {
+export const readHello = (
+  body: decoding.Decoder,
+): { protocolVersion: number; relayVersion: string; maxPayload: number | null } => {
   const protocolVersion = decoding.readVarUint(body)
   const relayVersion = decoding.readVarString(body)
-  return { protocolVersion, relayVersion }
+  const maxPayload = decoding.hasContent(body) ? decoding.readVarUint(body) : 0
+  return { protocolVersion, relayVersion, maxPayload: maxPayload === 0 ? null : maxPayload }
 }
 
 /** Most names a `docList` answer carries. */

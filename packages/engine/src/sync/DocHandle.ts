@@ -32,6 +32,7 @@ import {
   readAck,
   readError,
   startMessage,
+  type AuthorInfo,
 } from '../protocol/messages.js'
 import { decodeStateVector, type StateVector } from '../protocol/stateVector.js'
 import { PendingTracker } from './PendingTracker.js'
@@ -70,6 +71,11 @@ export interface OpenDocOptions {
    * (re)subscribe and with {@link DocHandle.resendPending}.
    */
   skipSendOrigins?: Iterable<unknown>
+  /**
+   * Author bindings known from an earlier session (persisted by the caller
+   * from `authors` events), so attribution works offline and after a reload.
+   */
+  authors?: readonly AuthorInfo[]
 }
 
 /** Events of a {@link DocHandle}. */
@@ -85,6 +91,11 @@ export interface DocHandleEvents {
   error: (error: SyncError) => void
   /** The relay acknowledged durable storage; the argument is the merged acked state vector. */
   ack: (ackedStateVector: ReadonlyMap<number, number>) => void
+  /**
+   * The relay sent author bindings (Yjs client id → user) this handle did
+   * not know yet; the argument holds only the new or changed ones.
+   */
+  authors: (added: AuthorInfo[]) => void
 }
 
 /**
@@ -98,6 +109,8 @@ export interface DocHandleHost {
   readonly online: boolean
   /** Sends a message when the socket is open; drops it otherwise. */
   send(data: Uint8Array): void
+  /** Largest message the relay accepts, bytes. */
+  readonly maxMessageBytes: number
   /** The handle's pending count changed. */
   pendingChanged(): void
   /** The last reference to the handle was closed. */
@@ -146,6 +159,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   private refs = 1
   private closedFlag = false
   private waiters: FlushWaiter[] = []
+  private readonly authorMap = new Map<number, AuthorInfo>()
 
   /** @internal Created by `SyncClient.open`. */
   constructor(host: DocHandleHost, name: string, options: OpenDocOptions = {}, user?: UserInfo) {
@@ -167,6 +181,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
       remoteOrigin: host.origin,
       acked: options.ackedStateVector === undefined ? undefined : decodeStateVector(options.ackedStateVector),
     })
+    for (const author of options.authors ?? []) this.authorMap.set(author.clientId, { ...author })
     this.tracker.on('pending', this.onPending)
     this.doc.on('update', this.onDocUpdate)
     this.awareness.on('update', this.onAwarenessUpdate)
@@ -180,6 +195,15 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   /** Clock ticks of this doc held locally that the relay has not durably stored. */
   get pending(): number {
     return this.tracker.pending
+  }
+
+  /**
+   * Who is behind each Yjs client id that wrote in this doc, as bound by the
+   * relay (`authors` messages) or passed in with `open(name, { authors })`.
+   * Client ids the relay has not bound yet (e.g. edits made offline) are missing.
+   */
+  get authors(): ReadonlyMap<number, AuthorInfo> {
+    return this.authorMap
   }
 
   /** What the relay durably stored of this doc, as far as this client knows. */
@@ -229,8 +253,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (this.closedFlag || !this.subscribed || this.pending === 0) return false
     const message = startMessage(MessageType.sync, this.name)
     syncProtocol.writeUpdate(message, Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(new Map(this.ackedStateVector))))
-    this.host.send(encoding.toUint8Array(message))
-    return true
+    return this.sendContent(encoding.toUint8Array(message))
   }
 
   /**
@@ -311,6 +334,23 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     super.destroy()
   }
 
+  /**
+   * @internal Author bindings from the relay (`authors` message). Bindings are
+   * permanent on the relay, so known ones are only replaced when the name changed.
+   */
+  receiveAuthors(authors: readonly AuthorInfo[]): void {
+    if (this.closedFlag) return
+    const added: AuthorInfo[] = []
+    for (const author of authors) {
+      const known = this.authorMap.get(author.clientId)
+      if (known !== undefined && known.userId === author.userId && known.name === author.name) continue
+      const copy = { clientId: author.clientId, userId: author.userId, name: author.name }
+      this.authorMap.set(author.clientId, copy)
+      added.push(copy)
+    }
+    if (added.length > 0) this.emit('authors', [added])
+  }
+
   /** @internal A message of type sync, awareness, query-awareness, ack or error for this doc. */
   receive(type: number, body: decoding.Decoder): void {
     if (this.closedFlag) return
@@ -354,7 +394,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
       this.receiveError(new SyncError(this.name, ErrorCode.malformed, `applying the relay's update failed: ${message}`))
     }
     // A step 1 from the relay is answered with step 2 (everything it lacks, incl. offline edits).
-    if (encoding.length(reply) > headerLength) this.host.send(encoding.toUint8Array(reply))
+    if (encoding.length(reply) > headerLength) this.sendContent(encoding.toUint8Array(reply))
     if (syncType === syncProtocol.messageYjsSyncStep2) {
       if (applyError === null && this.lastError !== null && !this.lastError.permanent) this.lastError = null
       this.setSynced(true)
@@ -432,7 +472,28 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (origin === this.host.origin || !this.subscribed || this.skipSendOrigins.has(origin)) return
     const message = startMessage(MessageType.sync, this.name)
     syncProtocol.writeUpdate(message, update)
-    this.host.send(encoding.toUint8Array(message))
+    this.sendContent(encoding.toUint8Array(message))
+  }
+
+  /**
+   * Sends a message carrying doc content, unless it is larger than the relay
+   * accepts: the relay would close the socket (1009) and the client would
+   * resend it after every reconnect. Such a change stays in the doc, stays
+   * pending, and the doc gets a permanent `too-large` error instead.
+   */
+  private sendContent(data: Uint8Array): boolean {
+    if (data.byteLength > this.host.maxMessageBytes) {
+      this.receiveError(
+        new SyncError(
+          this.name,
+          ErrorCode.tooLarge,
+          `a change of ${data.byteLength} bytes is larger than the relay accepts (${this.host.maxMessageBytes} bytes); it stays on this device`,
+        ),
+      )
+      return false
+    }
+    this.host.send(data)
+    return true
   }
 
   private readonly onAwarenessUpdate = (

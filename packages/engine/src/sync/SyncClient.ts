@@ -44,9 +44,11 @@ import {
   encodePing,
   MAX_LIST_LIMIT,
   readAuthenticated,
+  readAuthors,
   readError,
   readHello,
   validateDocName,
+  type PresenceInfo,
 } from '../protocol/messages.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { DocHandle, type DocHandleHost, type OpenDocOptions, type UserInfo } from './DocHandle.js'
@@ -95,6 +97,13 @@ export interface SyncClientOptions {
   pingInterval?: number
   /** Reconnect when nothing arrived from the relay for this long (also while connecting). Default 30 000. */
   timeout?: number
+  /**
+   * Largest message to send, bytes, until the relay's `hello` says what it
+   * accepts. A change larger than that is not sent (the relay would close
+   * the socket): it stays on this device and the doc gets a permanent
+   * `too-large` error. Default 1 MiB, the relay's default.
+   */
+  maxMessageBytes?: number
 }
 
 /** Events of a {@link SyncClient}. */
@@ -134,7 +143,8 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null
   private watchdogTimer: ReturnType<typeof setTimeout> | null = null
   private pingTimer: ReturnType<typeof setInterval> | null = null
-  private relayInfo: { protocolVersion: number; relayVersion: string } | null = null
+  private relayInfo: { protocolVersion: number; relayVersion: string; maxPayload: number | null } | null = null
+  private readonly maxMessageBytes: number
   private readonly requests = new RelayRequests((data) => this.send(data))
   private token: string | (() => string | Promise<string>) | null
   private identityInfo: { userId: string; name: string; expiresAt: number | null } | null = null
@@ -150,6 +160,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     this.url = relayUrl(options.url)
     this.socketUrl = relayUrl(options.url)
     this.token = options.token ?? null
+    this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024
     const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     if (WebSocketImpl === undefined) {
       throw new Error(
@@ -168,6 +179,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
         return client.handshakeDone
       },
       send: (data) => this.send(data),
+      get maxMessageBytes() {
+        return client.relayInfo?.maxPayload ?? client.maxMessageBytes
+      },
       pendingChanged: () => this.updateTotalPending(),
       released: (handle) => this.release(handle),
       reportError: (error) => this.emit('error', [error]),
@@ -193,7 +207,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   }
 
   /** Protocol and software version from the relay's last `hello`, or null before the first one. */
-  get relay(): { protocolVersion: number; relayVersion: string } | null {
+  get relay(): { protocolVersion: number; relayVersion: string; maxPayload: number | null } | null {
     return this.relayInfo
   }
 
@@ -299,6 +313,24 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     const invalid = validateDocName(name)
     if (invalid !== null) return Promise.reject(new Error(`invalid doc name "${String(name).slice(0, 80)}": ${invalid}`))
     return this.requests.fetch(name, stateVector ?? EMPTY_STATE_VECTOR, options)
+  }
+
+  /**
+   * Last-seen records of every user the relay has seen in `workspace`
+   * (`list-presence`): online users first (`lastSeen` = now), then by
+   * `lastSeen`, newest first. Needs read access to the workspace. Waits for
+   * the connection when offline, like {@link listDocs}.
+   *
+   * @example
+   *   for (const u of await client.lastSeen('acme')) console.log(u.name, u.online ? 'online' : new Date(u.lastSeen))
+   */
+  lastSeen(workspace: string, options: RelayRequestOptions = {}): Promise<PresenceInfo[]> {
+    if (this.closed) return Promise.reject(new Error('the SyncClient is closed'))
+    const invalid = validateDocName(workspace)
+    if (invalid !== null || workspace.includes('/')) {
+      return Promise.reject(new Error(`invalid workspace id "${String(workspace).slice(0, 80)}": ${invalid ?? 'one doc-name segment expected'}`))
+    }
+    return this.requests.presence(workspace, options)
   }
 
   /**
@@ -437,7 +469,12 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
       if (doc === '') this.receiveConnectionMessage(type, body)
       else if (type === MessageType.docList) this.requests.receiveDocList(body)
       else if (type === MessageType.fetched) this.requests.receiveFetched(doc, body)
-      else {
+      else if (type === MessageType.presence) this.requests.receivePresence(body)
+      else if (type === MessageType.authors) {
+        const authors = readAuthors(body)
+        this.requests.receiveAuthors(doc, authors)
+        this.handles.get(doc)?.receiveAuthors(authors)
+      } else {
         if (type === MessageType.error) {
           // A refused list-docs / fetch names the doc too; the open handle (if any) hears it as well.
           const start = body.pos
