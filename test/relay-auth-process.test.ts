@@ -5,11 +5,11 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import http from 'node:http'
 import { writeFileSync } from 'node:fs'
-import WebSocket from 'ws'
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose'
 import { MUX_PATH } from '@concord/engine/protocol'
 import { makeTempDir, removeDir, runRelay, startRelay, type RelayProcess } from './helpers/relayProcess.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
+import { upgradeStatus } from './helpers/rawClient.js'
 
 const started: RelayProcess[] = []
 afterAll(async () => {
@@ -18,17 +18,6 @@ afterAll(async () => {
     removeDir(r.dataDir)
   }
 })
-
-const upgradeStatus = (url: string) =>
-  new Promise<number>((resolve) => {
-    const ws = new WebSocket(url)
-    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
-    ws.once('open', () => {
-      ws.close()
-      resolve(101)
-    })
-    ws.once('error', () => undefined)
-  })
 
 describe('secure by default', () => {
   it('refuses to bind a non-loopback address without auth, with a clear message and exit code 2', async () => {

@@ -26,7 +26,7 @@ import {
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
-import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { RawMuxClient, covers, upgradeStatus } from './helpers/rawClient.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 import { waitFor } from './helpers/relayProcess.js'
 
@@ -227,16 +227,7 @@ describe('tokens', () => {
   })
 
   it('refuses a bad token at the upgrade with 401, and y-websocket paths need one', async () => {
-    const status = (url: string) =>
-      new Promise<number>((resolve) => {
-        const ws = new WebSocket(url)
-        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
-        ws.once('open', () => {
-          ws.close()
-          resolve(101)
-        })
-        ws.once('error', () => undefined)
-      })
+    const status = (url: string) => upgradeStatus(url)
     const forged = await signToken('walt', { acme: 'write' }, { secret: 'another-secret-that-is-long-enough-12345' })
     expect(await status(`${wsUrl}${MUX_PATH}?token=${forged}`)).toBe(401)
     expect(await status(`${wsUrl}${MUX_PATH}?token=${await signToken('e', { acme: 'write' }, { expiresIn: -60 })}`)).toBe(401)
@@ -274,16 +265,7 @@ describe('tokens', () => {
 describe('origin allowlist', () => {
   it('refuses WebSockets from origins not on the list, admits listed and non-browser clients', async () => {
     const token = await signToken('walt', { acme: 'write' })
-    const status = (origin?: string) =>
-      new Promise<number>((resolve) => {
-        const ws = new WebSocket(`${wsUrl}${MUX_PATH}?token=${token}`, { headers: origin ? { origin } : {} })
-        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
-        ws.once('open', () => {
-          ws.close()
-          resolve(101)
-        })
-        ws.once('error', () => undefined)
-      })
+    const status = (origin?: string) => upgradeStatus(`${wsUrl}${MUX_PATH}?token=${token}`, origin ? { origin } : {})
     expect(await status('https://evil.example.com')).toBe(403)
     expect(await status('https://app.example.com')).toBe(101)
     expect(await status()).toBe(101)

@@ -170,3 +170,18 @@ export const covers = (ack: Map<number, number> | undefined, doc: Y.Doc): boolea
   }
   return true
 }
+
+/**
+ * The HTTP status a WebSocket upgrade to `url` gets: 101 when it opens (the
+ * socket is closed again), else the refusal's status code.
+ */
+export const upgradeStatus = (url: string, headers: Record<string, string> = {}): Promise<number> =>
+  new Promise<number>((resolve) => {
+    const ws = new WebSocket(url, { headers })
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+    ws.once('open', () => {
+      ws.close()
+      resolve(101)
+    })
+    ws.once('error', () => undefined)
+  })
