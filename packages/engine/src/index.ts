@@ -94,3 +94,31 @@ export {
   countMissing,
   type StateVector,
 } from './protocol/index.js'
+
+// History: field-level merge history, reconnect summaries.
+export {
+  HISTORY_ARRAY,
+  DEFAULT_MAX_HISTORY,
+  appendFieldChanges,
+  compactHistory,
+  locatedEntries,
+} from './history/historyLog.js'
+export type { StoredEntry, FieldChange, AppendOptions } from './history/historyLog.js'
+export { readHistory } from './history/readHistory.js'
+export type {
+  RecordHistory,
+  HistoryEntry,
+  FieldHistoryEntry,
+  CompactedHistoryEntry,
+  Merge,
+  MergeSide,
+  EntryAuthor,
+} from './history/readHistory.js'
+export { writeWithHistory } from './history/recordWrites.js'
+export { summarizeSince } from './history/summary.js'
+export type { RecordSummary, SummaryUser } from './history/summary.js'
+
+// Presence.
+export { RecordPresence, EDITING_FIELD } from './presence/RecordPresence.js'
+export type { Viewer, RecordPresenceEvents } from './presence/RecordPresence.js'
+export type { AuthorInfo, PresenceInfo } from './protocol/messages.js'

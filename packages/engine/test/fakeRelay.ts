@@ -39,6 +39,9 @@ import {
   encodeAwareness,
   encodeDocList,
   encodeAuthenticated,
+  encodeAuthors,
+  encodePresence,
+  type AuthorInfo,
   encodeError,
   encodeFetched,
   encodeHello,
@@ -82,6 +85,8 @@ interface RelayDoc {
   awareness: awarenessProtocol.Awareness
   /** Encoded state vector that counts as durably stored. */
   stored: Uint8Array
+  /** Author bindings: Yjs client id → user, made on first write (like the real relay). */
+  authors: Map<number, AuthorInfo>
 }
 
 /** The relay's side of one client connection. */
@@ -90,6 +95,9 @@ export class RelayConnection {
   readonly subscriptions = new Set<string>()
   /** Awareness client ids this connection announced, per doc. */
   readonly awarenessClients = new Map<string, Set<number>>()
+  /** The user writes are attributed to: `anonymous`, or `user-of-<token>` after `auth`. */
+  userId = 'anonymous'
+  userName = 'anonymous'
   closed = false
 
   constructor(
@@ -307,6 +315,9 @@ export class FakeRelay {
           if (token.startsWith('bad')) {
             connection.send(encodeError('', ErrorCode.unauthorized, 'token signature is not valid'))
           } else {
+            connection.userId = `user-of-${token}`
+            connection.userName = token
+            this.seen.set(connection.userId, { name: token, lastSeen: Date.now() })
             connection.send(encodeAuthenticated(`user-of-${token}`, token, Math.floor(Date.now() / 1000) + 3600))
           }
           return
@@ -314,6 +325,19 @@ export class FakeRelay {
         break
       case MessageType.subscribe:
         return this.subscribe(connection, name)
+      case MessageType.listPresence: {
+        const requestId = decoding.readVarUint(body)
+        const online = new Set([...this.connections].filter((c) => c.subscriptions.size > 0).map((c) => c.userId))
+        const users = [...this.seen].map(([userId, s]) => ({
+          userId,
+          name: s.name,
+          lastSeen: online.has(userId) ? Date.now() : s.lastSeen,
+          online: online.has(userId),
+        }))
+        users.sort((a, b) => Number(b.online) - Number(a.online) || b.lastSeen - a.lastSeen)
+        connection.send(encodePresence(name, requestId, users))
+        return
+      }
       case MessageType.unsubscribe:
         return this.unsubscribe(connection, name)
       case MessageType.listDocs:
@@ -343,6 +367,10 @@ export class FakeRelay {
           connection.send(encodeError(name, rejected.code as ErrorCode, rejected.reason))
           return
         }
+        if (record.syncType !== syncProtocol.messageYjsSyncStep1 && !this.bindAuthors(connection, name, body)) {
+          connection.send(encodeError(name, ErrorCode.permissionDenied, 'client id bound to another user'))
+          return
+        }
         const reply = startMessage(MessageType.sync, name)
         const headerLength = encoding.length(reply)
         syncProtocol.readSyncMessage(body, reply, entry.doc, connection)
@@ -360,8 +388,45 @@ export class FakeRelay {
     }
   }
 
+  /** Last-seen records per user (list-presence). */
+  readonly seen = new Map<string, { name: string; lastSeen: number }>()
+
+  /** The author bindings of a doc. */
+  authorsOf(name: string): AuthorInfo[] {
+    return [...this.relayDoc(name).authors.values()]
+  }
+
+  /**
+   * Binds the client ids with new structs in a step 2 / update to the
+   * connection's user; refuses (false) structs for a client id bound to
+   * someone else that the doc does not have yet.
+   */
+  private bindAuthors(connection: RelayConnection, name: string, body: decoding.Decoder): boolean {
+    const entry = this.relayDoc(name)
+    const peek = decoding.createDecoder(body.arr.subarray(body.pos))
+    decoding.readVarUint(peek)
+    const update = decoding.readVarUint8Array(peek)
+    const have = Y.encodeStateVector(entry.doc)
+    const haveSV = Y.decodeStateVector(have)
+    const { to } = Y.parseUpdateMeta(update)
+    const added: AuthorInfo[] = []
+    for (const [client, clock] of to) {
+      if (clock <= (haveSV.get(client) ?? 0)) continue // nothing new of this client
+      const bound = entry.authors.get(client)
+      if (bound !== undefined) {
+        if (bound.userId !== connection.userId) return false
+        continue
+      }
+      added.push({ clientId: client, userId: connection.userId, name: connection.userName })
+    }
+    for (const a of added) entry.authors.set(a.clientId, a)
+    if (added.length > 0) this.broadcast(name, encodeAuthors(name, added))
+    return true
+  }
+
   /** @internal */
   unsubscribe(connection: RelayConnection, name: string): void {
+    if (connection.subscriptions.has(name)) this.seen.set(connection.userId, { name: connection.userName, lastSeen: Date.now() })
     if (!connection.subscriptions.delete(name)) return
     const clients = connection.awarenessClients.get(name)
     connection.awarenessClients.delete(name)
@@ -394,6 +459,7 @@ export class FakeRelay {
       return
     }
     const entry = this.relayDoc(name)
+    connection.send(encodeAuthors(name, [...entry.authors.values()]))
     connection.send(encodeFetched(name, Y.encodeStateAsUpdate(entry.doc, stateVector), entry.stored))
   }
 
@@ -405,6 +471,8 @@ export class FakeRelay {
     }
     const entry = this.relayDoc(name)
     connection.subscriptions.add(name)
+    this.seen.set(connection.userId, { name: connection.userName, lastSeen: Date.now() })
+    connection.send(encodeAuthors(name, [...entry.authors.values()]))
     const step1 = startMessage(MessageType.sync, name)
     syncProtocol.writeSyncStep1(step1, entry.doc)
     connection.send(encoding.toUint8Array(step1))
@@ -419,7 +487,7 @@ export class FakeRelay {
     const doc = new Y.Doc()
     const awareness = new awarenessProtocol.Awareness(doc)
     awareness.setLocalState(null)
-    entry = { doc, awareness, stored: Y.encodeStateVector(new Map()) }
+    entry = { doc, awareness, stored: Y.encodeStateVector(new Map()), authors: new Map() }
     this.docs.set(name, entry)
     doc.on('update', (update: Uint8Array, origin: unknown) => {
       const message = startMessage(MessageType.sync, name)

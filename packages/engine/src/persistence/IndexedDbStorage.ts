@@ -34,6 +34,7 @@
  */
 import type { CatalogEntry } from '../catalog/CatalogEntry.js'
 import type { FieldClocks } from '../records/FieldPending.js'
+import type { AuthorInfo } from '../protocol/messages.js'
 import { deleteDatabase, openDatabase, transact } from './idb.js'
 import {
   StorageError,
@@ -55,6 +56,10 @@ export const CUSTOM_STORE = 'custom'
 export const ACKED_KEY = 'concord:acked'
 /** Key of the pending-field notes in the `custom` store. */
 export const FIELD_CLOCKS_KEY = 'concord:fieldClocks'
+/** Key of the author bindings in the `custom` store. */
+export const AUTHORS_KEY = 'concord:authors'
+/** Key of the last-viewed state vector in the `custom` store. */
+export const VIEWED_KEY = 'concord:viewed'
 /** Object store of the catalog database. */
 export const CATALOG_STORE = 'records'
 /** Catalog entries read per transaction when loading. */
@@ -203,7 +208,13 @@ class IdbRecordStorage extends IdbConnection implements RecordStorage {
   async load(): Promise<StoredRecord> {
     const closed = this.guard('loading')
     if (closed) throw closed
-    const out: { updates: Uint8Array[]; acked: unknown; fieldClocks: unknown } = { updates: [], acked: undefined, fieldClocks: undefined }
+    const out: { updates: Uint8Array[]; acked: unknown; fieldClocks: unknown; authors: unknown; viewed: unknown } = {
+      updates: [],
+      acked: undefined,
+      fieldClocks: undefined,
+      authors: undefined,
+      viewed: undefined,
+    }
     await transact(this.db, [UPDATES_STORE, CUSTOM_STORE], 'readonly', `loading "${this.name}"`, (tx) => {
       const updates = tx.objectStore(UPDATES_STORE).getAll()
       updates.onsuccess = () => (out.updates = updates.result as Uint8Array[])
@@ -212,24 +223,32 @@ class IdbRecordStorage extends IdbConnection implements RecordStorage {
       acked.onsuccess = () => (out.acked = acked.result)
       const clocks = custom.get(FIELD_CLOCKS_KEY)
       clocks.onsuccess = () => (out.fieldClocks = clocks.result)
+      const authors = custom.get(AUTHORS_KEY)
+      authors.onsuccess = () => (out.authors = authors.result)
+      const viewed = custom.get(VIEWED_KEY)
+      viewed.onsuccess = () => (out.viewed = viewed.result)
     })
     this.rowCount = out.updates.length
     const meta: RecordMeta = {}
     if (out.acked instanceof Uint8Array) meta.acked = out.acked
     if (Array.isArray(out.fieldClocks)) meta.fieldClocks = out.fieldClocks as FieldClocks
+    if (Array.isArray(out.authors)) meta.authors = out.authors as AuthorInfo[]
+    if (out.viewed instanceof Uint8Array) meta.viewed = out.viewed
     return { updates: out.updates.map(toUint8Array), meta }
   }
 
   async write(updates: readonly Uint8Array[], meta: RecordMeta = {}): Promise<void> {
     const closed = this.guard('saving')
     if (closed) throw closed
-    if (updates.length === 0 && meta.acked === undefined && meta.fieldClocks === undefined) return
+    if (updates.length === 0 && Object.values(meta).every((value) => value === undefined)) return
     await transact(this.db, [UPDATES_STORE, CUSTOM_STORE], 'readwrite', `saving "${this.name}"`, (tx) => {
       const store = tx.objectStore(UPDATES_STORE)
       for (const update of updates) store.add(update)
       const custom = tx.objectStore(CUSTOM_STORE)
       if (meta.acked !== undefined) custom.put(meta.acked, ACKED_KEY)
       if (meta.fieldClocks !== undefined) custom.put(meta.fieldClocks, FIELD_CLOCKS_KEY)
+      if (meta.authors !== undefined) custom.put(meta.authors, AUTHORS_KEY)
+      if (meta.viewed !== undefined) custom.put(meta.viewed, VIEWED_KEY)
     })
     this.rowCount += updates.length
   }

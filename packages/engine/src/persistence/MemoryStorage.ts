@@ -70,6 +70,8 @@ class MemoryRecordStorage implements RecordStorage {
     for (const update of updates) record.rows.push(update.slice())
     if (meta.acked !== undefined) record.meta.acked = meta.acked.slice()
     if (meta.fieldClocks !== undefined) record.meta.fieldClocks = structuredClone(meta.fieldClocks)
+    if (meta.authors !== undefined) record.meta.authors = structuredClone(meta.authors)
+    if (meta.viewed !== undefined) record.meta.viewed = meta.viewed.slice()
   }
 
   async compact(merge: (rows: Uint8Array[]) => Uint8Array): Promise<void> {

@@ -14,6 +14,7 @@
  */
 import type { CatalogEntry } from '../catalog/CatalogEntry.js'
 import type { FieldClocks } from '../records/FieldPending.js'
+import type { AuthorInfo } from '../protocol/messages.js'
 
 /** Bookkeeping kept next to a record's updates. */
 export interface RecordMeta {
@@ -21,6 +22,10 @@ export interface RecordMeta {
   acked?: Uint8Array
   /** Pending-field notes (see FieldPending). */
   fieldClocks?: FieldClocks
+  /** Author bindings the relay sent (Yjs client id → user), for history offline and after a reload. */
+  authors?: AuthorInfo[]
+  /** Encoded state vector of what the user last saw of the record (for "while you were offline" summaries). */
+  viewed?: Uint8Array
 }
 
 /** A record as loaded from storage. */

@@ -39,7 +39,10 @@ import type { CatalogEntry } from '../catalog/CatalogEntry.js'
 import { TAB_ORIGIN, type TabChannel } from '../tabs/TabChannel.js'
 import { FieldPending, type FieldClocks } from './FieldPending.js'
 import { catalogEntryOf } from './catalogEntry.js'
-import { RECORD_MAP, RecordKey, recordType } from './recordDoc.js'
+import { RECORD_MAP, RecordKey, readRecord, recordType, type ValidatedPatch } from './recordDoc.js'
+import { writeWithHistory } from '../history/recordWrites.js'
+import { summarizeSince, type RecordSummary } from '../history/summary.js'
+import type { AuthorInfo } from '../protocol/messages.js'
 import type { RecordSchema, SchemaRegistry } from './schema.js'
 
 /** Transaction origin of updates loaded from storage. */
@@ -60,7 +63,11 @@ export interface RecordHost {
   readonly schemas: SchemaRegistry
   readonly compactAfter: number
   readonly updatedAtResolution: number
+  /** History entries kept per record before older ones are compacted. */
+  readonly historyLimit: number
   now(): number
+  /** A "while you were offline" summary of the record (after it synced). */
+  summary(record: OpenRecord, summary: RecordSummary): void
   /** Storage of this record failed (report it). */
   storageFailed(record: OpenRecord, error: StorageError): void
   /**
@@ -81,6 +88,7 @@ export interface RecordListener {
   pending(count: number, fields: string[]): void
   saved(isSaved: boolean): void
   error(error: SyncError | StorageError): void
+  summary(summary: RecordSummary): void
 }
 
 const RETRY_MIN = 1_000
@@ -109,6 +117,10 @@ export class OpenRecord {
   private queue: Uint8Array[] = []
   private ackedDirty = false
   private clocksDirty = false
+  private authorsDirty = false
+  private viewedDirty = false
+  /** What the user has seen of the record: the state when it was last synced live (persisted). */
+  private viewed: StateVector
   private writeScheduled = false
   private ops: Promise<void> = Promise.resolve()
   private opsRunning = 0
@@ -178,12 +190,17 @@ export class OpenRecord {
       doc: this.doc,
       ackedStateVector: loaded.meta.acked,
       skipSendOrigins: [TAB_ORIGIN],
+      authors: loaded.meta.authors,
     })
+    this.viewed = loaded.meta.viewed !== undefined ? Y.decodeStateVector(loaded.meta.viewed) : stateVectorOf(this.doc)
+    this.viewedDirty = loaded.meta.viewed === undefined
     this.schemaCache = host.schemas.get(recordType(this.doc) ?? '')
     this.doc.on('update', this.onUpdate)
     this.sync.on('pending', this.onPending)
     this.sync.on('ack', this.onAck)
     this.sync.on('error', this.onSyncError)
+    this.sync.on('authors', this.onAuthors)
+    this.sync.on('synced', this.onSynced)
     if (storage !== null) storage.onLost = (error) => this.fail(error)
     this.lastSaved = this.isSaved
     this.lastPending = this.sync.pending
@@ -230,12 +247,30 @@ export class OpenRecord {
   get busy(): boolean {
     if (this.opsRunning > 0 || this.writeScheduled) return true
     if (this.storage === null || this.storageError !== null) return false // nothing can be written until a retry
-    return this.queue.length > 0 || this.ackedDirty || this.clocksDirty
+    return this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty
   }
 
   /** The catalog entry of this record now. */
   entry(): CatalogEntry {
     return catalogEntryOf(this.doc, this.id, this.schema, this.sync.pending, this.pendingFields)
+  }
+
+  /**
+   * Writes a validated patch and its history entries in one transaction
+   * (`restoreOf`: field → entry id whose value a restore brings back).
+   */
+  write(patch: ValidatedPatch, origin: unknown, restoreOf?: Record<string, string>): void {
+    const authors = this.sync.authors
+    this.doc.transact(
+      () =>
+        writeWithHistory(this.doc, patch, {
+          now: this.host.now(),
+          maxEntries: this.host.historyLimit,
+          userOf: (client) => authors.get(client)?.userId,
+          restoreOf,
+        }),
+      origin,
+    )
   }
 
   /** Applies an update from another tab. */
@@ -274,7 +309,7 @@ export class OpenRecord {
   async settled(): Promise<void> {
     while (this.busy && !this.closed) {
       if (this.writeScheduled) await Promise.resolve()
-      else if (this.queue.length > 0 || this.ackedDirty || this.clocksDirty) await this.enqueue(() => this.writeNow())
+      else if (this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty) await this.enqueue(() => this.writeNow())
       else await this.ops
     }
   }
@@ -299,6 +334,8 @@ export class OpenRecord {
     this.sync.off('pending', this.onPending)
     this.sync.off('ack', this.onAck)
     this.sync.off('error', this.onSyncError)
+    this.sync.off('authors', this.onAuthors)
+    this.sync.off('synced', this.onSynced)
     this.sync.close()
     this.storage?.close()
     this.storage = null
@@ -323,6 +360,11 @@ export class OpenRecord {
     if (local) {
       clocks = this.fieldPending.noteTransaction(doc, transaction)
       if (clocks !== null) this.clocksDirty = true
+    }
+    if (this.sync.isSynced && source !== 'storage') {
+      // Seen live: not news for the next "while you were offline" summary.
+      this.viewed = stateVectorOf(doc)
+      this.viewedDirty = true
     }
     if (source !== 'tab' && source !== 'storage') {
       this.queue.push(update)
@@ -354,6 +396,24 @@ export class OpenRecord {
   }
 
   private readonly onPending = (): void => this.checkPending()
+
+  private readonly onAuthors = (): void => {
+    this.authorsDirty = true
+    this.scheduleWrite()
+  }
+
+  /** Synced with the relay (after opening or a reconnect): say what changed since the user last saw the record. */
+  private readonly onSynced = (synced: boolean): void => {
+    if (!synced || this.closed) return
+    const current = readRecord(this.doc, this.id, this.schema).fields
+    const summary = summarizeSince(this.doc, this.id, this.sync.authors, this.viewed, this.host.userId, current)
+    this.viewed = stateVectorOf(this.doc)
+    this.viewedDirty = true
+    this.scheduleWrite()
+    if (summary === null) return
+    for (const listener of this.listeners) listener.summary(summary)
+    this.host.summary(this, summary)
+  }
 
   private readonly onAck = (acked: ReadonlyMap<number, number>): void => {
     this.ackedDirty = true
@@ -417,9 +477,13 @@ export class OpenRecord {
     const meta: RecordMeta = {}
     if (this.ackedDirty || all) meta.acked = Y.encodeStateVector(new Map(this.sync.ackedStateVector))
     if (this.clocksDirty || all) meta.fieldClocks = this.fieldPending.serialize()
+    if (this.authorsDirty || all) meta.authors = [...this.sync.authors.values()].map((a): AuthorInfo => ({ ...a }))
+    if (this.viewedDirty || all) meta.viewed = Y.encodeStateVector(this.viewed)
     this.ackedDirty = false
     this.clocksDirty = false
-    return meta.acked === undefined && meta.fieldClocks === undefined ? undefined : meta
+    this.authorsDirty = false
+    this.viewedDirty = false
+    return Object.values(meta).every((value) => value === undefined) ? undefined : meta
   }
 
   private async writeNow(): Promise<void> {
@@ -440,6 +504,8 @@ export class OpenRecord {
     } catch (error) {
       if (meta?.acked !== undefined) this.ackedDirty = true
       if (meta?.fieldClocks !== undefined) this.clocksDirty = true
+      if (meta?.authors !== undefined) this.authorsDirty = true
+      if (meta?.viewed !== undefined) this.viewedDirty = true
       throw error
     }
     this.markSaved(snapshot)

@@ -29,12 +29,14 @@ import {
   RecordKey,
   RecordValidationError,
   TEXT_PREFIX,
-  applyPatch,
   readRecord,
   validatePatch,
   type RecordSnapshot,
 } from './recordDoc.js'
 import type { RecordSchema } from './schema.js'
+import { readHistory, type FieldHistoryEntry, type MergeSide, type RecordHistory } from '../history/readHistory.js'
+import type { RecordSummary } from '../history/summary.js'
+import { RecordPresence } from '../presence/RecordPresence.js'
 
 /** Transaction origin of writes made through the typed API (a local origin). */
 export const RECORD_WRITE_ORIGIN: { readonly source: 'concord:record-write' } = Object.freeze({
@@ -51,6 +53,8 @@ export interface RecordHandleEvents {
   saved: (isSaved: boolean) => void
   /** A sync error from the relay, or a storage error (the record keeps working in memory). */
   error: (error: SyncError | StorageError) => void
+  /** "While you were offline…": what others changed since this device last saw the record (after a sync). */
+  summary: (summary: RecordSummary) => void
 }
 
 /** A typed handle of an open record. */
@@ -72,6 +76,7 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
       pending: (count, fields) => this.emit('pending', [count, fields]),
       saved: (isSaved) => this.emit('saved', [isSaved]),
       error: (error) => this.emit('error', [error]),
+      summary: (summary) => this.emit('summary', [summary]),
     }
     record.listeners.add(this.listener)
   }
@@ -163,7 +168,46 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     const record = this.open()
     const schema = this.requireSchema()
     const validated = validatePatch(schema, record.id, patch)
-    record.doc.transact(() => applyPatch(record.doc, validated), RECORD_WRITE_ORIGIN)
+    record.write(validated, RECORD_WRITE_ORIGIN)
+  }
+
+  /**
+   * The record's field-level history: every change with its author (from
+   * the relay's author bindings), and the merges of concurrent changes.
+   * The same on every replica that has the same updates.
+   */
+  history(): RecordHistory {
+    const record = this.open()
+    return readHistory(record.doc, record.sync.authors, { fields: this.read().fields })
+  }
+
+  /**
+   * Applies the value of a history entry (or of a merge side: its tip's
+   * value) again, as a new change by this user that names the entry it
+   * restores. Text fields cannot be restored: both contributions are
+   * already in the text.
+   *
+   * @throws Error for an unknown entry or a text entry; {@link RecordValidationError} when the value is no longer valid.
+   */
+  restore(target: string | FieldHistoryEntry | MergeSide): void {
+    const id = typeof target === 'string' ? target : 'tip' in target ? target.tip.id : target.id
+    const entry = this.history().entries.find((e): e is FieldHistoryEntry => e.kind === 'change' && e.id === id)
+    if (entry === undefined) throw new Error(`record "${this.id}": no history entry "${id}" (compacted?)`)
+    if (entry.fieldKind === 'text') {
+      throw new Error(`record "${this.id}": "${entry.field}" is a text field; concurrent text edits are merged, there is no other value to restore`)
+    }
+    const record = this.open()
+    const validated = validatePatch(this.requireSchema(), record.id, { [entry.field]: entry.value })
+    record.write(validated, RECORD_WRITE_ORIGIN, { [entry.field]: entry.id })
+  }
+
+  /**
+   * Presence in this record: who is viewing it and which field each person
+   * edits. Each call returns a new {@link RecordPresence}; destroy it when done.
+   */
+  presence(): RecordPresence {
+    const record = this.open()
+    return new RecordPresence(record.sync.awareness, record.doc)
   }
 
   /** The `Y.Text` of a text field, for editor bindings. */

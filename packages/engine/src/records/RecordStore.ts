@@ -57,7 +57,10 @@ import { FieldPending } from './FieldPending.js'
 import { FETCH_ORIGIN, OpenRecord, stateVectorOf, type RecordHost } from './OpenRecord.js'
 import { RECORD_WRITE_ORIGIN, RecordHandle } from './RecordHandle.js'
 import { catalogEntryOf } from './catalogEntry.js'
-import { RecordValidationError, applyPatch, initRecord, readRecord, recordType, validatePatch, type RecordSnapshot } from './recordDoc.js'
+import { writeWithHistory } from '../history/recordWrites.js'
+import { DEFAULT_MAX_HISTORY } from '../history/historyLog.js'
+import type { RecordSummary } from '../history/summary.js'
+import { RecordValidationError, initRecord, readRecord, recordType, validatePatch, type RecordSnapshot } from './recordDoc.js'
 import { SchemaRegistry, newRecordId, recordIdSchema, type RecordSchema } from './schema.js'
 
 /** Options of {@link RecordStore}. */
@@ -83,6 +86,8 @@ export interface RecordStoreOptions {
   compactAfter?: number
   /** `updatedAt` is rewritten after local edits at most this often. Default 10 000 ms. */
   updatedAtResolution?: number
+  /** History entries kept per record before the oldest are compacted into a summary entry. Default 500. */
+  historyLimit?: number
   /** Share edits with other tabs (BroadcastChannel). Default true; pass a class to replace BroadcastChannel. */
   tabs?: boolean | BroadcastChannelConstructor
   /**
@@ -150,6 +155,8 @@ export interface RecordStoreEvents {
   'storage-error': (event: StorageErrorEvent) => void
   /** A record's sync error (e.g. permission denied). */
   'sync-error': (error: SyncError, recordId: string) => void
+  /** "While you were offline…": what others changed in a record since this device last saw it (after it synced). */
+  summary: (summary: RecordSummary) => void
   /** Another tab of this user signed out and wiped this workspace; this store is closed. */
   'signed-out': () => void
 }
@@ -228,7 +235,9 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       schemas: this.schemas,
       compactAfter: options.compactAfter ?? 64,
       updatedAtResolution: options.updatedAtResolution ?? 10_000,
+      historyLimit: options.historyLimit ?? DEFAULT_MAX_HISTORY,
       now,
+      summary: (record, summary) => store.emit('summary', [summary]),
       storageFailed: (record, error) => store.reportStorage(record.id, error),
       changed: (record, urgent) => store.markDirty(record, urgent),
       stateChanged: (record) => store.checkIdle(record),
@@ -284,7 +293,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     }
     record.doc.transact(() => {
       initRecord(record.doc, schema, this.userId, this.host.now())
-      applyPatch(record.doc, validated)
+      writeWithHistory(record.doc, validated, { now: this.host.now(), maxEntries: this.host.historyLimit })
     }, RECORD_WRITE_ORIGIN)
     return handle
   }
@@ -626,7 +635,12 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map(),
         Y.decodeStateVector(fetched.stateVector),
       )
-      await storage.write(isEmptyUpdate(fetched.update) ? [] : [fetched.update], { acked: Y.encodeStateVector(acked) })
+      const authors = new Map((stored.meta.authors ?? []).map((a) => [a.clientId, a]))
+      for (const a of fetched.authors) authors.set(a.clientId, a)
+      await storage.write(isEmptyUpdate(fetched.update) ? [] : [fetched.update], {
+        acked: Y.encodeStateVector(acked),
+        authors: [...authors.values()],
+      })
       const pending = countMissing(stateVectorOf(doc), acked)
       const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
       const fresh = catalogEntryOf(doc, id, this.schemas.get(recordType(doc) ?? ''), pending, fields)

@@ -18,7 +18,17 @@
  * @module sync/RelayRequests
  */
 import * as decoding from 'lib0/decoding'
-import { ErrorCode, encodeFetch, encodeListDocs, readDocList, readFetched } from '../protocol/messages.js'
+import {
+  ErrorCode,
+  encodeFetch,
+  encodeListDocs,
+  encodeListPresence,
+  readDocList,
+  readFetched,
+  readPresence,
+  type AuthorInfo,
+  type PresenceInfo,
+} from '../protocol/messages.js'
 import { SyncError } from './SyncError.js'
 
 /** A doc's state fetched without subscribing. */
@@ -27,6 +37,8 @@ export interface FetchedDoc {
   update: Uint8Array
   /** Encoded state vector the relay has durably stored for the doc (persist it as the acked state). */
   stateVector: Uint8Array
+  /** The doc's author bindings (Yjs client id → user), sent by the relay before the answer. */
+  authors: AuthorInfo[]
 }
 
 /** Options of `client.listDocs` and `client.fetchDoc`. */
@@ -42,7 +54,7 @@ export interface ListDocsOptions extends RelayRequestOptions {
 }
 
 interface Request {
-  readonly kind: 'list' | 'fetch'
+  readonly kind: 'list' | 'fetch' | 'presence'
   /** Doc name (fetch) or prefix (list). */
   readonly doc: string
   /** List only: the id the answer carries. */
@@ -59,6 +71,8 @@ export class RelayRequests {
   private readonly outstanding: Request[] = []
   private nextRequestId = 1
   private online = false
+  /** Author bindings that arrived for a doc with a fetch in flight, for its answer. */
+  private readonly fetchAuthors = new Map<string, AuthorInfo[]>()
 
   /**
    * @param send sends one message on the current socket (dropped when there is none)
@@ -97,7 +111,44 @@ export class RelayRequests {
 
   /** `fetch` of one doc. */
   fetch(name: string, stateVector: Uint8Array, options: RelayRequestOptions): Promise<FetchedDoc> {
-    return this.start<FetchedDoc>('fetch', name, 0, () => encodeFetch(name, stateVector), readFetched, options)
+    const read = (body: decoding.Decoder): FetchedDoc => {
+      const fetched = readFetched(body)
+      const authors = this.fetchAuthors.get(name) ?? []
+      this.fetchAuthors.delete(name)
+      return { update: fetched.update, stateVector: fetched.stateVector, authors }
+    }
+    return this.start<FetchedDoc>('fetch', name, 0, () => encodeFetch(name, stateVector), read, options)
+  }
+
+  /** `list-presence` of a workspace: every user the relay has seen there. */
+  presence(workspace: string, options: RelayRequestOptions): Promise<PresenceInfo[]> {
+    const requestId = this.nextRequestId++
+    return this.start<PresenceInfo[]>(
+      'presence',
+      workspace,
+      requestId,
+      () => encodeListPresence(workspace, requestId),
+      (body) => readPresence(body).users,
+      options,
+    )
+  }
+
+  /** An `authors` message for `doc`: kept for the answer of a fetch in flight. Returns whether one waits. */
+  receiveAuthors(doc: string, authors: AuthorInfo[]): boolean {
+    if (!this.outstanding.some((r) => r.kind === 'fetch' && r.sent && r.doc === doc)) return false
+    this.fetchAuthors.set(doc, authors)
+    return true
+  }
+
+  /** A `presence` answer. Returns false when no request matches its id. */
+  receivePresence(body: decoding.Decoder): boolean {
+    const start = body.pos
+    const requestId = decoding.readVarUint(body)
+    body.pos = start
+    const request = this.outstanding.find((r) => r.kind === 'presence' && r.sent && r.requestId === requestId)
+    if (request === undefined) return false
+    request.settle(null, body)
+    return true
   }
 
   /** The relay handshake completed on a new socket: send everything not sent on it yet. */
@@ -115,7 +166,7 @@ export class RelayRequests {
       if (request.attempts >= this.maxAttempts) {
         request.settle(
           new Error(
-            `the relay did not answer ${request.kind === 'list' ? `list-docs "${request.doc}"` : `fetch "${request.doc}"`} ` +
+            `the relay did not answer ${request.kind === 'list' ? 'list-docs' : request.kind === 'fetch' ? 'fetch' : 'list-presence'} "${request.doc}" ` +
               `on ${request.attempts} connections (does it support protocol messages 23–26?)`,
           ),
         )
@@ -160,7 +211,7 @@ export class RelayRequests {
   }
 
   private start<T>(
-    kind: 'list' | 'fetch',
+    kind: Request['kind'],
     doc: string,
     requestId: number,
     encode: () => Uint8Array,

@@ -1,0 +1,270 @@
+/**
+ * The write side of field-level history: every field write through the
+ * record API appends, in the same transaction, one entry per changed field
+ * to the top-level `Y.Array` {@link HISTORY_ARRAY} of the record doc.
+ *
+ * An entry says what changed and what the writer had seen — never who wrote
+ * it: the author is derived from the Yjs client id of the entry's item through
+ * the relay's author bindings (see `readHistory`), so it cannot be forged.
+ *
+ *     { id, f: field, k: 's' | 't' | 'l', v: new value, p: previous value,   scalar / list
+ *       ins, del: inserted / deleted text (text fields, truncated),
+ *       at: ms since epoch, b: id of the field's head the writer had seen (or null),
+ *       r?: id of the entry whose value a restore brought back }
+ *     { id, k: 'c', at, n, fields: { field: count }, users: [userId], from, to }   compaction summary
+ *
+ * `b` makes concurrency visible: two entries of the same field with the
+ * same `b` were written without seeing each other — a merge.
+ *
+ * @example
+ *   doc.transact(() => {
+ *     const prev = fields.get('status')
+ *     fields.set('status', 'done')
+ *     appendFieldChanges(doc, [{ field: 'status', kind: 'scalar', prev, next: 'done' }], { now: Date.now() })
+ *   }, RECORD_WRITE_ORIGIN)
+ *
+ * @module history/historyLog
+ */
+import * as Y from 'yjs'
+
+/** Name of the top-level `Y.Array` holding a record's history. */
+export const HISTORY_ARRAY = 'concord:history'
+/** Default bound of entries kept per record before older ones are compacted. */
+export const DEFAULT_MAX_HISTORY = 500
+/** Inserted / deleted text longer than this is truncated in a text entry (with `…`). */
+export const TEXT_SUMMARY_LENGTH = 200
+
+/** Kind of field an entry describes. */
+export const EntryKind = {
+  scalar: 's',
+  text: 't',
+  list: 'l',
+  compacted: 'c',
+} as const
+export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind]
+
+/** A field change entry as stored in the doc. */
+export interface StoredFieldEntry {
+  id: string
+  f: string
+  k: 's' | 't' | 'l'
+  v?: unknown
+  p?: unknown
+  ins?: string
+  del?: string
+  at: number
+  b: string | null
+  r?: string
+}
+
+/** A compaction summary as stored in the doc. */
+export interface StoredCompactedEntry {
+  id: string
+  k: 'c'
+  at: number
+  /** Number of field entries it replaced (including those of compacted summaries it folded in). */
+  n: number
+  /** Entries per field. */
+  fields: Record<string, number>
+  /** Users who wrote them (as far as the author bindings said at compaction time). */
+  users: string[]
+  /** Time of the oldest and newest compacted entry. */
+  from: number
+  to: number
+}
+
+export type StoredEntry = StoredFieldEntry | StoredCompactedEntry
+
+/** One field write to record. `prev`/`next` are values (text: the whole text before / after). */
+export interface FieldChange {
+  field: string
+  kind: 'scalar' | 'text' | 'list'
+  prev: unknown
+  next: unknown
+  /** For restores: the entry whose value is brought back. */
+  restoreOf?: string
+}
+
+/** Options of {@link appendFieldChanges}. */
+export interface AppendOptions {
+  now: number
+  /** Entries kept before compaction. Default {@link DEFAULT_MAX_HISTORY}. */
+  maxEntries?: number
+  /** Maps a Yjs client id to a user id, for the `users` of a compaction summary. */
+  userOf?: (clientId: number) => string | undefined
+}
+
+/** The history array of a doc. */
+export const historyArray = (doc: Y.Doc): Y.Array<StoredEntry> => doc.getArray<StoredEntry>(HISTORY_ARRAY)
+
+/** A stored entry together with the Yjs id of the item holding it. */
+export interface LocatedEntry {
+  entry: StoredEntry
+  /** Yjs client id that wrote the entry: the author (through the relay's bindings). */
+  client: number
+  /** Clock of the entry's item. */
+  clock: number
+}
+
+/**
+ * Every live entry in array order (identical on every replica), with the
+ * Yjs id that wrote it. Malformed entries (not objects with an id) are skipped.
+ */
+export const locatedEntries = (doc: Y.Doc): LocatedEntry[] => {
+  const out: LocatedEntry[] = []
+  let item = historyArray(doc)._start
+  while (item !== null) {
+    if (!item.deleted && item.countable) {
+      const content = item.content.getContent()
+      for (let i = 0; i < content.length; i++) {
+        const entry = content[i] as StoredEntry
+        if (isEntry(entry)) out.push({ entry, client: item.id.client, clock: item.id.clock + i })
+      }
+    }
+    item = item.right
+  }
+  return out
+}
+
+const isEntry = (value: unknown): value is StoredEntry => {
+  if (value === null || typeof value !== 'object') return false
+  const e = value as { id?: unknown; at?: unknown; k?: unknown; f?: unknown }
+  if (typeof e.id !== 'string' || typeof e.at !== 'number') return false
+  if (e.k === 'c') return true
+  return (e.k === 's' || e.k === 't' || e.k === 'l') && typeof e.f === 'string'
+}
+
+const json = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? 'undefined'
+  } catch {
+    return String(value)
+  }
+}
+
+/** Whether two field values are the same (JSON equality). */
+export const sameValue = (a: unknown, b: unknown): boolean => a === b || json(a) === json(b)
+
+/**
+ * The head of `field`: the entry a writer sees as the field's latest change.
+ * Tips are entries no other entry names as base; of several (an unresolved
+ * merge), the one whose value is the current value (`current`), else the
+ * last in array order.
+ */
+export const headOf = (entries: readonly StoredEntry[], field: string, current: unknown): string | null => {
+  const mine = entries.filter((e): e is StoredFieldEntry => e.k !== 'c' && e.f === field)
+  if (mine.length === 0) return null
+  const bases = new Set(mine.map((e) => e.b))
+  const tips = mine.filter((e) => !bases.has(e.id))
+  if (tips.length === 0) return mine[mine.length - 1]!.id
+  if (tips.length === 1) return tips[0]!.id
+  for (let i = tips.length - 1; i >= 0; i--) {
+    const tip = tips[i]!
+    if (tip.k !== 't' && sameValue(tip.v, current)) return tip.id
+  }
+  return tips[tips.length - 1]!.id
+}
+
+/** Inserted and deleted text between `prev` and `next` (common prefix / suffix removed), truncated. */
+export const textDiff = (prev: string, next: string): { ins: string; del: string } => {
+  let start = 0
+  const max = Math.min(prev.length, next.length)
+  while (start < max && prev.charCodeAt(start) === next.charCodeAt(start)) start++
+  let endPrev = prev.length
+  let endNext = next.length
+  while (endPrev > start && endNext > start && prev.charCodeAt(endPrev - 1) === next.charCodeAt(endNext - 1)) {
+    endPrev--
+    endNext--
+  }
+  return { ins: truncate(next.slice(start, endNext)), del: truncate(prev.slice(start, endPrev)) }
+}
+
+const truncate = (text: string): string =>
+  text.length > TEXT_SUMMARY_LENGTH ? `${text.slice(0, TEXT_SUMMARY_LENGTH - 1)}…` : text
+
+/**
+ * Appends one entry per change (changes whose value did not change are
+ * skipped), then compacts when the array holds more than `maxEntries`.
+ * Call inside the transaction that writes the fields.
+ */
+export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], options: AppendOptions): void => {
+  const array = historyArray(doc)
+  const existing = array.toArray()
+  for (const change of changes) {
+    let entry: StoredFieldEntry
+    const base = headOf(existing, change.field, change.prev)
+    const id = `${doc.clientID.toString(36)}.${Y.getState(doc.store, doc.clientID).toString(36)}`
+    if (change.kind === 'text') {
+      const prev = typeof change.prev === 'string' ? change.prev : ''
+      const next = typeof change.next === 'string' ? change.next : ''
+      if (prev === next) continue
+      entry = { id, f: change.field, k: 't', ...textDiff(prev, next), at: options.now, b: base }
+    } else {
+      if (sameValue(change.prev, change.next)) continue
+      entry = {
+        id,
+        f: change.field,
+        k: change.kind === 'list' ? 'l' : 's',
+        v: change.next ?? null,
+        p: change.prev ?? null,
+        at: options.now,
+        b: base,
+      }
+    }
+    if (change.restoreOf !== undefined) entry.r = change.restoreOf
+    array.push([entry])
+    existing.push(entry)
+  }
+  compactHistory(doc, options)
+}
+
+/**
+ * Keeps the history bounded: when it holds more than `maxEntries`, the
+ * oldest entries (down to 80 % of the bound) are replaced by one compaction
+ * summary at the front that says what was compacted (count per field, users,
+ * time range). Summaries already at the front are folded in. Two replicas
+ * compacting the same range write summaries with the same id; readers count
+ * it once.
+ */
+export const compactHistory = (doc: Y.Doc, options: AppendOptions): boolean => {
+  const max = Math.max(10, options.maxEntries ?? DEFAULT_MAX_HISTORY)
+  const array = historyArray(doc)
+  if (array.length <= max) return false
+  const located = locatedEntries(doc)
+  const keep = Math.floor(max * 0.8)
+  const drop = array.length - keep + 1 // +1: room for the summary
+  const dropped = located.slice(0, drop)
+  if (dropped.length === 0) return false
+  const fields: Record<string, number> = {}
+  const users = new Set<string>()
+  let n = 0
+  let from = Infinity
+  let to = -Infinity
+  for (const { entry, client } of dropped) {
+    from = Math.min(from, entry.k === 'c' ? entry.from : entry.at)
+    to = Math.max(to, entry.k === 'c' ? entry.to : entry.at)
+    if (entry.k === 'c') {
+      n += entry.n
+      for (const [f, count] of Object.entries(entry.fields)) fields[f] = (fields[f] ?? 0) + count
+      for (const u of entry.users) users.add(u)
+    } else {
+      n++
+      fields[entry.f] = (fields[entry.f] ?? 0) + 1
+      const user = options.userOf?.(client)
+      if (user !== undefined) users.add(user)
+    }
+  }
+  const summary: StoredCompactedEntry = {
+    id: `c:${dropped[0]!.entry.id}:${dropped[dropped.length - 1]!.entry.id}`,
+    k: 'c',
+    at: options.now,
+    n,
+    fields,
+    users: [...users].sort(),
+    from,
+    to,
+  }
+  array.delete(0, dropped.length)
+  array.insert(0, [summary])
+  return true
+}
