@@ -1,0 +1,367 @@
+/**
+ * Field-level history, reconnect summaries and presence against the
+ * FakeRelay (fast, deterministic): author bindings, merges of concurrent
+ * scalar edits with restore, text merges, compaction, persistence across a
+ * reload, "while you were offline" summaries, presence and last-seen; plus
+ * the seeded randomized history test (see historyFuzz.ts). Run more seeds
+ * with `FUZZ_SEEDS=200 npx vitest run packages/engine/test/history.test.ts`.
+ */
+import { afterEach, describe, expect, test } from 'vitest'
+import * as Y from 'yjs'
+import {
+  MemoryStorage,
+  RecordStore,
+  SyncClient,
+  HISTORY_ARRAY,
+  type RecordHandle,
+  type RecordSummary,
+  type RecordStoreOptions,
+} from '../src/index.js'
+import { FakeRelay, type FakeWebSocket } from './fakeRelay.js'
+import { runHistoryFuzz, type FuzzPeer } from './historyFuzz.js'
+
+const relays: FakeRelay[] = []
+const clients: SyncClient[] = []
+const stores: RecordStore[] = []
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close()
+  for (const client of clients.splice(0)) client.close()
+  for (const relay of relays.splice(0)) relay.destroy()
+})
+
+/** A client whose network can be cut and restored on its own (other clients stay online). */
+const gatedClient = (relay: FakeRelay, token: string) => {
+  const gate = { online: true, sockets: [] as FakeWebSocket[] }
+  const Base = relay.WebSocket as unknown as new (url: string) => FakeWebSocket
+  class Gated extends Base {
+    constructor(url: string) {
+      super(url)
+      if (!gate.online) this.drop()
+      else gate.sockets.push(this)
+    }
+  }
+  // Reconnects only when the test says so (a huge backoff), never by a timer.
+  const client = new SyncClient({
+    url: 'ws://relay.test',
+    WebSocket: Gated as never,
+    token,
+    user: { id: `user-of-${token}`, name: token },
+    reconnect: { minDelay: 1e9, maxDelay: 1e9, random: () => 1 },
+  })
+  clients.push(client)
+  return {
+    client,
+    gate,
+    offline() {
+      gate.online = false
+      for (const s of gate.sockets.splice(0)) s.drop()
+    },
+    online() {
+      gate.online = true
+      client.reconnect()
+    },
+  }
+}
+
+const newRelay = () => {
+  const relay = new FakeRelay({ autoAck: true })
+  relays.push(relay)
+  return relay
+}
+
+const newStore = (client: SyncClient, userId: string, options: Partial<RecordStoreOptions> = {}) => {
+  const store = new RecordStore({ client, userId, workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), ...options })
+  stores.push(store)
+  return store
+}
+
+/** Three peers with the same ticket open. */
+const setup = async (relay: FakeRelay, k = 3, options: Partial<RecordStoreOptions> = {}) => {
+  const peers = []
+  for (let i = 0; i < k; i++) {
+    const net = gatedClient(relay, `p${i}`)
+    const store = newStore(net.client, `user-of-p${i}`, options)
+    peers.push({ ...net, store })
+  }
+  const first = await peers[0]!.store.create('ticket', { title: 'Login fails', status: 'open' }, { id: 'T-1' })
+  await first.flush()
+  const handles: RecordHandle[] = [first]
+  for (const peer of peers.slice(1)) {
+    const handle = await peer.store.open('T-1')
+    await handle.sync.synced
+    handles.push(handle)
+  }
+  await relay.settle()
+  return peers.map((p, i) => ({ ...p, handle: handles[i]! }))
+}
+
+describe('history', () => {
+  test('every field write is an entry with value, previous value, author, time and base', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.handle.set('status', 'in_progress')
+    await relay.settle()
+    b!.handle.set('status', 'done')
+    b!.handle.set('title', 'Login fails on Safari')
+    await relay.settle()
+    const history = a!.handle.history()
+    expect(JSON.stringify(history)).toBe(JSON.stringify(b!.handle.history()))
+    const changes = history.entries.filter((e) => e.kind === 'change')
+    const statusChanges = changes.filter((e) => e.field === 'status')
+    expect(statusChanges.map((e) => [e.prev, e.value, e.author.userId])).toEqual([
+      [null, 'open', 'user-of-p0'],
+      ['open', 'in_progress', 'user-of-p0'],
+      ['in_progress', 'done', 'user-of-p1'],
+    ])
+    expect(statusChanges[2]!.base).toBe(statusChanges[1]!.id)
+    const title = changes.filter((e) => e.field === 'title').at(-1)!
+    expect(title).toMatchObject({ fieldKind: 'text', inserted: ' on Safari', deleted: '', author: { userId: 'user-of-p1', name: 'p1' } })
+    expect(title.summary).toBe('p1 edited title: added " on Safari"')
+    expect(history.merges).toEqual([])
+  })
+
+  test('concurrent scalar sets are a merge with both values and authors; restore brings the other value back on every client', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.offline()
+    a!.handle.set('status', 'done')
+    b!.handle.set('status', 'cancelled')
+    await relay.settle()
+    a!.online()
+    await relay.settle()
+    expect(a!.handle.get('status')).toBe(b!.handle.get('status'))
+    const history = a!.handle.history()
+    expect(JSON.stringify(history)).toBe(JSON.stringify(b!.handle.history()))
+    expect(history.merges).toHaveLength(1)
+    const merge = history.merges[0]!
+    expect(merge.sides.map((s) => [s.value, s.author.userId]).sort()).toEqual([
+      ['cancelled', 'user-of-p1'],
+      ['done', 'user-of-p0'],
+    ])
+    const kept = merge.sides[merge.kept!]!
+    expect(kept.value).toBe(a!.handle.get('status'))
+    const other = merge.sides.find((s) => s !== kept)!
+    expect(merge.summary).toContain('kept')
+    a!.handle.restore(other)
+    await relay.settle()
+    expect(a!.handle.get('status')).toBe(other.value)
+    expect(b!.handle.get('status')).toBe(other.value)
+    const last = b!.handle.history().entries.at(-1)!
+    expect(last).toMatchObject({ kind: 'change', field: 'status', value: other.value, restoreOf: other.tip.id, author: { userId: 'user-of-p0' } })
+    expect(last.kind === 'change' && last.base).toBe(kept.tip.id)
+  })
+
+  test('concurrent text edits are a merge that says both contributions were merged; they cannot be restored', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.offline()
+    a!.handle.set('title', 'Login fails badly')
+    b!.handle.set('title', 'Mobile login fails')
+    await relay.settle()
+    a!.online()
+    await relay.settle()
+    expect(a!.handle.get('title')).toBe('Mobile login fails badly')
+    const merge = a!.handle.history().merges.find((m) => m.field === 'title')!
+    expect(merge.fieldKind).toBe('text')
+    expect(merge.kept).toBeNull()
+    expect(merge.summary).toMatch(/^(p0 and p1|p1 and p0) edited title at the same time; both contributions were merged$/)
+    expect(() => a!.handle.restore(merge.sides[0]!)).toThrow(/text field/)
+  })
+
+  test('history is bounded: older entries are compacted into a summary that says what was compacted', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2, { historyLimit: 20 })
+    for (let i = 0; i < 30; i++) {
+      ;(i % 2 ? a : b)!.handle.set('priority', i % 3 === 0 ? 'high' : i % 3 === 1 ? 'low' : 'medium')
+      await relay.settle()
+    }
+    const history = a!.handle.history()
+    expect(JSON.stringify(history)).toBe(JSON.stringify(b!.handle.history()))
+    expect(a!.handle.doc.getArray(HISTORY_ARRAY).length).toBeLessThanOrEqual(20)
+    const compacted = history.entries.filter((e) => e.kind === 'compacted')
+    expect(compacted.length).toBeGreaterThan(0)
+    const total = compacted.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 0), 0)
+    const kept = history.entries.filter((e) => e.kind === 'change').length
+    expect(total + kept).toBe(2 + 30) // title and status at creation + 30 sets: nothing vanished silently
+    expect(compacted[0]!.kind === 'compacted' && compacted[0]!.users).toEqual(expect.arrayContaining(['user-of-p0']))
+    expect(compacted[0]!.summary).toMatch(/older change\(s\) compacted \(/)
+  })
+
+  test('writers offline at the same time can exceed the bound; the next write compacts again', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2, { historyLimit: 20 })
+    a!.offline()
+    for (let i = 0; i < 15; i++) {
+      a!.handle.set('priority', i % 2 ? 'high' : 'low')
+      b!.handle.set('status', i % 2 ? 'open' : 'done')
+    }
+    a!.online()
+    await relay.settle()
+    expect(a!.handle.doc.getArray(HISTORY_ARRAY).length).toBeGreaterThan(20)
+    b!.handle.set('title', 'x')
+    await relay.settle()
+    expect(a!.handle.doc.getArray(HISTORY_ARRAY).length).toBeLessThanOrEqual(20)
+    expect(JSON.stringify(a!.handle.history())).toBe(JSON.stringify(b!.handle.history()))
+    const history = a!.handle.history()
+    const count = history.entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)
+    expect(count).toBe(2 + 30 + 1)
+  })
+
+  test('author bindings are persisted with the record: history shows authors after a reload while offline', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    b!.handle.set('status', 'done')
+    await relay.settle()
+    const storage = new MemoryStorage()
+    const net = gatedClient(relay, 'p2')
+    const store = newStore(net.client, 'user-of-p2', { storage })
+    const handle = await store.open('T-1')
+    await handle.sync.synced
+    await relay.settle()
+    const before = JSON.stringify(handle.history())
+    handle.close()
+    await store.close()
+    net.offline()
+    const again = newStore(net.client, 'user-of-p2', { storage })
+    const reopened = await again.open('T-1')
+    expect(reopened.sync.isSynced).toBe(false)
+    expect(JSON.stringify(reopened.history())).toBe(before)
+    expect(reopened.history().entries.at(-1)).toMatchObject({ author: { userId: 'user-of-p1', name: 'p1' } })
+    void a
+  })
+
+  test('pull() stores the author bindings of fetched records', async () => {
+    const relay = newRelay()
+    const [a] = await setup(relay, 1)
+    a!.handle.set('status', 'done')
+    await a!.handle.flush()
+    const storage = new MemoryStorage()
+    const net = gatedClient(relay, 'p9')
+    const store = newStore(net.client, 'user-of-p9', { storage })
+    await store.pull()
+    net.offline()
+    const handle = await store.open('T-1')
+    expect(handle.history().entries.at(-1)).toMatchObject({ field: 'status', value: 'done', author: { userId: 'user-of-p0' } })
+  })
+})
+
+describe('reconnect summary', () => {
+  test('after a reconnect: which fields others changed, by whom, and which own changes were superseded', async () => {
+    const relay = newRelay()
+    const [a, b, c] = await setup(relay, 3)
+    a!.offline()
+    a!.handle.set('priority', 'urgent')
+    await relay.settle()
+    b!.handle.set('title', 'Login fails on Safari')
+    c!.handle.set('priority', 'low')
+    await relay.settle()
+    const summaries: RecordSummary[] = []
+    a!.store.on('summary', (s) => summaries.push(s))
+    const onHandle = new Promise<RecordSummary>((resolve) => a!.handle.on('summary', resolve))
+    a!.online()
+    await relay.settle()
+    const summary = await onHandle
+    expect(summaries).toEqual([summary])
+    expect(summary.recordId).toBe('T-1')
+    expect(summary.changes.map((ch) => [ch.field, ch.users.map((u) => u.userId), ch.count]).sort()).toEqual([
+      ['priority', ['user-of-p2'], 1],
+      ['title', ['user-of-p1'], 1],
+    ])
+    const merge = a!.handle.history().merges[0]!
+    const keptValue = merge.sides[merge.kept!]!.value
+    if (keptValue === 'low') {
+      expect(summary.superseded).toEqual([
+        { field: 'priority', mergeId: merge.id, mine: 'urgent', theirs: 'low', by: { userId: 'user-of-p2', name: 'p2' } },
+      ])
+    } else {
+      expect(summary.superseded).toEqual([])
+    }
+    // Changes seen live are not news next time.
+    a!.offline()
+    a!.online()
+    await relay.settle()
+    expect(summaries).toHaveLength(1)
+  })
+
+  test('opening a record not seen for a while summarizes what happened meanwhile', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    const storage = new MemoryStorage()
+    const net = gatedClient(relay, 'p5')
+    let store = newStore(net.client, 'user-of-p5', { storage })
+    let handle = await store.open('T-1')
+    await handle.sync.synced
+    handle.close()
+    await store.close()
+    a!.handle.set('status', 'done')
+    await relay.settle()
+    store = newStore(net.client, 'user-of-p5', { storage })
+    const summary = new Promise<RecordSummary>((resolve) => store.on('summary', resolve))
+    handle = await store.open('T-1')
+    expect(await summary).toMatchObject({ recordId: 'T-1', changes: [{ field: 'status', users: [{ userId: 'user-of-p0' }], count: 1 }], superseded: [] })
+    void b
+  })
+})
+
+describe('presence', () => {
+  test('who is viewing and which field each person edits, with a text selection that follows edits', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    const pa = a!.handle.presence()
+    const pb = b!.handle.presence()
+    pa.setEditing('title', { anchor: 6, head: 11 }) // "Login fails": "fails"
+    await relay.settle()
+    const ada = pb.viewers.find((v) => v.user?.id === 'user-of-p0')!
+    expect(ada).toMatchObject({ self: false, field: 'title', selection: { anchor: 6, head: 11 } })
+    b!.handle.set('title', 'Mobile Login fails')
+    await relay.settle()
+    expect(pb.viewers.find((v) => v.user?.id === 'user-of-p0')!.selection).toEqual({ anchor: 13, head: 18 })
+    expect(pb.viewers[0]).toMatchObject({ self: true, field: null })
+    // A clean close: gone at once; last seen remembers.
+    const left = new Promise<void>((resolve) =>
+      pb.on('change', (viewers) => {
+        if (!viewers.some((v) => v.user?.id === 'user-of-p0')) resolve()
+      }),
+    )
+    pa.destroy()
+    a!.handle.close()
+    await a!.store.close()
+    await left
+    const seen = await b!.client.lastSeen('acme')
+    expect(seen.map((u) => u.userId).sort()).toEqual(['user-of-p0', 'user-of-p1'])
+    expect(seen.find((u) => u.userId === 'user-of-p0')!.online).toBe(false)
+    pb.destroy()
+  })
+})
+
+const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
+
+describe('seeded randomized history (FakeRelay)', () => {
+  const run = async (seed: number) => {
+    const relay = newRelay()
+    const peers = await setup(relay, 3)
+    const fuzzPeers: FuzzPeer[] = peers.map((p) => ({
+      handle: p.handle,
+      get online() {
+        return p.gate.online
+      },
+      goOffline: () => p.offline(),
+      goOnline: () => p.online(),
+    }))
+    return runHistoryFuzz(seed, {
+      peers: fuzzPeers,
+      settle: () => relay.settle(),
+      heal: async () => {
+        for (const p of peers) if (!p.gate.online) p.online()
+        await relay.settle()
+      },
+    })
+  }
+  for (let i = 0; i < SEEDS; i++) {
+    const seed = 1000 + i * 7919
+    test(`seed ${seed}`, async () => {
+      const { writes } = await run(seed)
+      expect(writes).toBeGreaterThan(0)
+    })
+  }
+})
