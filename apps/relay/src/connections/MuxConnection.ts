@@ -17,7 +17,6 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
-import * as Y from 'yjs'
 import type { WebSocket } from 'ws'
 import {
   ErrorCode,
@@ -45,6 +44,7 @@ import { Access, AuthError, accessFor, listAccessFor, type Identity } from '../a
 import { Connection, type ConnectionContext } from './Connection.js'
 import { ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
 import { muxAwarenessMessage, muxUpdateMessage } from './encode.js'
+import { validateStateVector } from '../security/validateUpdate.js'
 
 interface Subscription {
   room: Room | null
@@ -471,7 +471,8 @@ export class MuxConnection extends Connection implements RoomPeer {
     let stateVector: Uint8Array
     try {
       stateVector = decoding.readVarUint8Array(body)
-      Y.decodeStateVector(stateVector)
+      const valid = validateStateVector(stateVector)
+      if (!valid.ok) throw new Error(valid.reason)
     } catch (error) {
       this.protocolError(`malformed fetch message for "${doc}"`, error)
       return

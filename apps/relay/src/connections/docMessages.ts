@@ -16,6 +16,7 @@ import * as syncProtocol from 'y-protocols/sync'
 import { MessageType } from '@concord/engine/protocol'
 import type { Room, RoomPeer } from '../rooms/Room.js'
 import type { RefusalReason } from '../observability/metrics.js'
+import { validateStateVector, validateUpdateV1 } from '../security/validateUpdate.js'
 
 /** Thrown for input the relay refuses; the message is the close reason. */
 export class ProtocolError extends Error {}
@@ -100,12 +101,20 @@ const readSync = (
 ): DocMessageResult => {
   const subtype = decoding.readVarUint(body)
   switch (subtype) {
-    case syncProtocol.messageYjsSyncStep1:
-      syncProtocol.readSyncStep1(body, reply, room.doc)
+    case syncProtocol.messageYjsSyncStep1: {
+      const stateVector = decoding.readVarUint8Array(body)
+      const valid = validateStateVector(stateVector)
+      if (!valid.ok) throw new ProtocolError(`invalid state vector: ${valid.reason}`)
+      syncProtocol.writeSyncStep2(reply, room.doc, stateVector)
       return { kind: 'step1' }
+    }
     case syncProtocol.messageYjsSyncStep2:
     case syncProtocol.messageYjsUpdate: {
       const update = decoding.readVarUint8Array(body)
+      // Yjs trusts the counts and lengths in an update (yjs#687): check the
+      // structure, in linear time, before any Yjs code sees the bytes.
+      const valid = validateUpdateV1(update)
+      if (!valid.ok) throw new ProtocolError(`invalid Yjs update: ${valid.reason}`)
       if (!policy.writable) {
         return { kind: 'refused', reason: 'permission', detail: 'read-only access: updates are not accepted' }
       }
