@@ -10,14 +10,15 @@
  * - `{ kind: 'concord', storage: 'sqlite' | 'memory', dataDir, checkpointUpdates?, relayOptions? }`
  *   — Concord's relay from `apps/relay/dist`, durable acks after each commit.
  *
- * IPC requests (see lib/processes.mjs): `cpu` → `process.cpuUsage()`,
+ * IPC requests (see lib/processes.mjs): `cpu` → `process.cpuUsage()` and how
+ * long other processes delayed the main thread,
  * `heap` → heap after forced GC, `stop`.
  *
  * @module bench/serverHost
  */
 import path from 'node:path'
 import { WebSocketServer } from 'ws'
-import { serveParent, settledHeap } from './lib/processes.mjs'
+import { delayByOthersMicros, serveParent, settledHeap } from './lib/processes.mjs'
 
 const config = JSON.parse(process.argv[2] ?? '{}')
 
@@ -134,7 +135,7 @@ serveParent(
   {
     cpu: () => {
       const { user, system } = process.cpuUsage()
-      return { micros: user + system, user, system, at: performance.now() }
+      return { micros: user + system, user, system, at: performance.now(), delayMicros: delayByOthersMicros() }
     },
     heap: async () => ({ ...(await settledHeap()), rooms: server.rooms() }),
     rooms: () => server.rooms(),
