@@ -1,0 +1,161 @@
+/**
+ * Ticket vocabulary for the UI (labels of statuses and priorities), the list
+ * filters as a catalog query, and small formatting helpers.
+ *
+ * @module lib/tickets
+ */
+import type { CatalogQuery } from '@concord/engine'
+
+export const STATUS_OPTIONS = [
+  { value: 'open', label: 'Open' },
+  { value: 'in_progress', label: 'In progress' },
+  { value: 'done', label: 'Done' },
+  { value: 'cancelled', label: 'Cancelled' },
+] as const
+
+export const PRIORITY_OPTIONS = [
+  { value: 'none', label: 'No priority' },
+  { value: 'low', label: 'Low' },
+  { value: 'medium', label: 'Medium' },
+  { value: 'high', label: 'High' },
+  { value: 'urgent', label: 'Urgent' },
+] as const
+
+export const SORT_OPTIONS = [
+  { value: 'updatedAt', label: 'Recently updated' },
+  { value: 'createdAt', label: 'Newest' },
+  { value: 'title', label: 'Title' },
+  { value: 'priority', label: 'Priority' },
+  { value: 'dueDate', label: 'Due date' },
+] as const
+
+export type SortKey = (typeof SORT_OPTIONS)[number]['value']
+
+export const FIELD_LABELS: Record<string, string> = {
+  title: 'Title',
+  description: 'Description',
+  status: 'Status',
+  priority: 'Priority',
+  assignee: 'Assignee',
+  labels: 'Labels',
+  dueDate: 'Due date',
+  project: 'Project',
+  $created: 'Created',
+  $archived: 'Archived',
+  $deleted: 'Deleted',
+}
+
+export const fieldLabel = (field: string): string => FIELD_LABELS[field] ?? field
+
+export function statusLabel(value: unknown): string {
+  return STATUS_OPTIONS.find((o) => o.value === value)?.label ?? 'Open'
+}
+
+export function priorityLabel(value: unknown): string {
+  return PRIORITY_OPTIONS.find((o) => o.value === value)?.label ?? 'No priority'
+}
+
+/** What the list's filter bar holds. `''` means "any". */
+export interface ListFilters {
+  status: string
+  assignee: string
+  label: string
+  text: string
+  sort: SortKey
+}
+
+export const EMPTY_FILTERS: ListFilters = { status: '', assignee: '', label: '', text: '', sort: 'updatedAt' }
+
+/** Sentinel assignee filter value for "nobody". */
+export const UNASSIGNED = '__unassigned__'
+
+const PRIORITY_RANK: Record<string, number> = { urgent: 0, high: 1, medium: 2, low: 3, none: 4 }
+
+/** The filter bar as a catalog query. Priority and due date sort as people expect (urgent first, soonest first). */
+export function toCatalogQuery(filters: ListFilters): CatalogQuery {
+  const where: Record<string, unknown> = {}
+  if (filters.status !== '') where.status = filters.status
+  if (filters.assignee === UNASSIGNED) where.assignee = (a: unknown) => a === null || a === undefined || a === ''
+  else if (filters.assignee !== '') where.assignee = filters.assignee
+  if (filters.label !== '') where.labels = filters.label
+  const query: CatalogQuery = { type: 'ticket', where, limit: 1000 }
+  const text = filters.text.trim()
+  if (text !== '') query.search = text
+  switch (filters.sort) {
+    case 'title':
+      query.sort = { by: 'title', direction: 'asc' }
+      break
+    case 'createdAt':
+      query.sort = { by: 'createdAt', direction: 'desc' }
+      break
+    case 'dueDate':
+    case 'priority':
+      query.sort = { by: 'updatedAt', direction: 'desc' } // re-sorted by sortEntries
+      break
+    default:
+      query.sort = { by: 'updatedAt', direction: 'desc' }
+  }
+  return query
+}
+
+interface Sortable {
+  title: string
+  fields: Record<string, unknown>
+}
+
+/** Sorts that the catalog cannot express directly: priority rank, due date with empty ones last. Stable. */
+export function sortEntries<T extends Sortable>(entries: readonly T[], sort: SortKey): T[] {
+  if (sort === 'priority') {
+    return [...entries].sort((a, b) => (PRIORITY_RANK[String(a.fields.priority)] ?? 4) - (PRIORITY_RANK[String(b.fields.priority)] ?? 4))
+  }
+  if (sort === 'dueDate') {
+    const key = (e: T): string => (typeof e.fields.dueDate === 'string' && e.fields.dueDate !== '' ? e.fields.dueDate : '9999-99-99')
+    return [...entries].sort((a, b) => key(a).localeCompare(key(b)))
+  }
+  return [...entries]
+}
+
+/** Distinct values of a list/scalar catalog field across entries, sorted. */
+export function distinctValues(entries: readonly Sortable[], field: string): string[] {
+  const out = new Set<string>()
+  for (const e of entries) {
+    const v = e.fields[field]
+    if (Array.isArray(v)) for (const item of v) if (typeof item === 'string' && item !== '') out.add(item)
+    if (typeof v === 'string' && v !== '') out.add(v)
+  }
+  return [...out].sort((a, b) => a.localeCompare(b))
+}
+
+/** Parses a comma-separated label input: trimmed, lower-case, unique, non-empty, at most 40 characters each. */
+export function parseLabels(input: string): string[] {
+  const out: string[] = []
+  for (const part of input.split(',')) {
+    const label = part.trim().toLowerCase().slice(0, 40)
+    if (label !== '' && !out.includes(label)) out.push(label)
+  }
+  return out
+}
+
+/** `just now`, `5 min ago`, `3 h ago`, `2 days ago`, then a date. */
+export function relativeTime(at: number | null | undefined, now: number): string {
+  if (at === null || at === undefined || !Number.isFinite(at)) return ''
+  const seconds = Math.round((now - at) / 1000)
+  if (seconds < 45) return 'just now'
+  const minutes = Math.round(seconds / 60)
+  if (minutes < 60) return `${minutes} min ago`
+  const hours = Math.round(minutes / 60)
+  if (hours < 24) return `${hours} h ago`
+  const days = Math.round(hours / 24)
+  if (days < 7) return `${days} ${days === 1 ? 'day' : 'days'} ago`
+  return new Date(at).toISOString().slice(0, 10)
+}
+
+/** A short, readable rendering of a field value for history and summaries. */
+export function showValue(field: string, value: unknown): string {
+  if (value === null || value === undefined || value === '') return 'nothing'
+  if (field === 'status') return statusLabel(value)
+  if (field === 'priority') return priorityLabel(value)
+  if (Array.isArray(value)) return value.length === 0 ? 'no labels' : value.join(', ')
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text
+}

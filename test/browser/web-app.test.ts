@@ -1,0 +1,141 @@
+/**
+ * The web app (apps/web/dist, served by a real relay process) in real
+ * Chromium, two people in two browser contexts:
+ *
+ * - they co-edit one ticket's title: both end with the same text and see
+ *   each other in the ticket;
+ * - one goes offline, edits, reloads while offline (the edits and the
+ *   pending count are still there), comes back: pending reaches 0 and the
+ *   other sees the changes.
+ *
+ * Screenshots of each final state go to test-artifacts/ (git-ignored).
+ * Skipped (with a message) only when /usr/bin/chromium is missing.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Browser, BrowserContext } from 'playwright-core'
+import { chromiumAvailable, launchChromium } from './support/browserPage.mjs'
+import { removeDir, type RelayProcess } from '../helpers/relayProcess.js'
+import { createTicket, ensureWebBuilt, pendingShown, screenshot, signIn, startWebRelay } from './webApp.js'
+
+const available = chromiumAvailable()
+if (!available) console.warn('test/browser: skipping the web-app tests — /usr/bin/chromium is missing (apt-get install chromium)')
+
+describe.skipIf(!available)('web app in Chromium', () => {
+  let relay: RelayProcess
+  let browser: Browser
+  const contexts: BrowserContext[] = []
+
+  beforeAll(async () => {
+    ensureWebBuilt()
+    ;[relay, browser] = await Promise.all([startWebRelay(), launchChromium()])
+  }, 120_000)
+  afterAll(async () => {
+    await browser?.close()
+    await relay?.stop()
+    if (relay) removeDir(relay.dataDir)
+  })
+  afterEach(async () => {
+    for (const context of contexts.splice(0)) await context.close()
+  })
+
+  const context = async (): Promise<BrowserContext> => {
+    const c = await browser.newContext({ viewport: { width: 1200, height: 820 } })
+    contexts.push(c)
+    return c
+  }
+
+  it('two people co-edit one title: identical final text, each sees the other', async () => {
+    const [ada, bob] = await Promise.all([
+      context().then((c) => signIn(c, relay.url, 'Ada Lovelace', 'coedit')),
+      context().then((c) => signIn(c, relay.url, 'Bob Stone', 'coedit')),
+    ])
+    const id = await createTicket(ada, 'Login fails')
+    await ada.getByTestId('ticket-sync').and(ada.locator('[data-pending="0"]')).waitFor({ timeout: 10_000 })
+
+    // Bob sees it in his list and opens it.
+    await bob.locator(`[data-testid="ticket-row"][data-id="${id}"]`).click()
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Login fails')
+
+    // Both type at once: Ada at the end, Bob at the start.
+    await ada.locator('#f-title').click()
+    await ada.keyboard.press('End')
+    await bob.locator('#f-title').click()
+    await bob.keyboard.press('Home')
+    await Promise.all([ada.keyboard.type(' on Safari', { delay: 15 }), bob.keyboard.type('Urgent: ', { delay: 15 })])
+
+    const expected = 'Urgent: Login fails on Safari'
+    await expect.poll(() => ada.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(expected)
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(expected)
+
+    // Presence: each sees the other in the ticket, editing the title.
+    await ada.locator('[data-testid="viewer"][data-name="Bob Stone"]').waitFor({ timeout: 10_000 })
+    await bob.locator('[data-testid="viewer"][data-name="Ada Lovelace"]').waitFor({ timeout: 10_000 })
+    await ada.getByTestId('editing-title').waitFor({ timeout: 10_000 })
+    await bob.getByTestId('editing-title').waitFor({ timeout: 10_000 })
+
+    // Everything reaches the relay.
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    await screenshot(ada, 'web-coedit-ada')
+    await screenshot(bob, 'web-coedit-bob')
+  }, 60_000)
+
+  it('offline edits survive a reload, show as pending, and reach the other person on reconnect', async () => {
+    const adaContext = await context()
+    const [ada, bob] = await Promise.all([
+      signIn(adaContext, relay.url, 'Ada Lovelace', 'train'),
+      context().then((c) => signIn(c, relay.url, 'Bob Stone', 'train')),
+    ])
+    const ids: string[] = []
+    for (const title of ['Checkout button misaligned', 'Search is slow', 'Typo on pricing page']) {
+      await ada.goto(`${relay.url}#/`)
+      ids.push(await createTicket(ada, title))
+    }
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    // Bob has the tickets (the catalog fills as they sync to him once opened).
+    for (const id of ids) {
+      await bob.goto(`${relay.url}#/t/${id}`)
+      await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).not.toBe('')
+    }
+    await bob.goto(`${relay.url}#/`)
+
+    await adaContext.setOffline(true)
+    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+
+    // Three tickets edited offline.
+    for (const [i, id] of ids.entries()) {
+      await ada.goto(`${relay.url}#/t/${id}`)
+      await ada.locator('#f-status').waitFor()
+      await ada.locator('#f-status').selectOption(i === 0 ? 'done' : 'in_progress')
+      await ada.locator('#f-title').click()
+      await ada.keyboard.press('End')
+      await ada.keyboard.type(' (offline)')
+      await ada.getByTestId('unsynced-status').waitFor()
+      await ada.locator('[data-testid="ticket-sync"][data-saved="true"]').waitFor()
+      expect(await ada.getByTestId('ticket-sync').innerText()).toContain('saved on this device')
+    }
+    const before = await pendingShown(ada)
+    expect(before).toBeGreaterThan(0)
+
+    // Reload with the network still off: the service worker serves the app, IndexedDB the edits.
+    await ada.reload()
+    await ada.locator('#f-title').waitFor({ timeout: 15_000 })
+    expect(await ada.locator('#f-title').inputValue()).toMatch(/\(offline\)$/)
+    await ada.getByTestId('unsynced-status').waitFor()
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(before)
+    await ada.goto(`${relay.url}#/`)
+    await expect.poll(() => ada.getByTestId('pending-badge').count(), { timeout: 10_000 }).toBe(3)
+    await screenshot(ada, 'web-offline-list')
+
+    await adaContext.setOffline(false)
+    await expect.poll(() => pendingShown(ada), { timeout: 20_000 }).toBe(0)
+    await expect.poll(() => ada.getByTestId('pending-badge').count(), { timeout: 10_000 }).toBe(0)
+
+    // Bob sees the changes.
+    await bob.locator(`[data-testid="ticket-row"][data-id="${ids[0]}"]`).click()
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Checkout button misaligned (offline)')
+    await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 15_000 }).toBe('done')
+    await screenshot(ada, 'web-offline-reconnected-ada')
+    await screenshot(bob, 'web-offline-reconnected-bob')
+  }, 90_000)
+})

@@ -1,0 +1,56 @@
+/**
+ * Helpers for the web-app tests (test/browser/web-*.test.ts): make sure
+ * apps/web/dist exists, start a relay serving it, and drive the app's UI
+ * like a person would (sign in, create and open tickets).
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync } from 'node:fs'
+import path from 'node:path'
+import type { BrowserContext, Page } from 'playwright-core'
+import { repoRoot, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+
+export const webDist = path.join(repoRoot, 'apps/web/dist')
+export const artifactsDir = path.join(repoRoot, 'test-artifacts')
+
+/** `npm test` builds first; a lone `vitest run` of this file builds the app if dist is missing. */
+export const ensureWebBuilt = (): void => {
+  if (existsSync(path.join(webDist, 'index.html'))) return
+  execFileSync('npm', ['run', 'build', '-w', '@concord/web'], { cwd: repoRoot, stdio: 'ignore' })
+}
+
+/** A relay on port 0 serving the built app at its origin. */
+export const startWebRelay = (): Promise<RelayProcess> => startRelay({ args: ['--web-root', webDist] })
+
+/** Opens the app and signs in as `name` into `workspace`; resolves on the ticket list. */
+export const signIn = async (context: BrowserContext, url: string, name: string, workspace: string): Promise<Page> => {
+  const page = await context.newPage()
+  page.on('pageerror', (error) => console.error(`[${name}] page error:`, error))
+  await page.goto(url)
+  await page.getByLabel('Your name').fill(name)
+  await page.getByLabel('Workspace').fill(workspace)
+  await page.getByRole('button', { name: 'Continue' }).click()
+  await page.getByRole('heading', { name: 'Tickets' }).waitFor()
+  return page
+}
+
+/** Creates a ticket through the UI, types its title, and returns its id (the ticket page stays open). */
+export const createTicket = async (page: Page, title: string): Promise<string> => {
+  await page.getByTestId('new-ticket').click()
+  await page.locator('#f-title').waitFor()
+  await page.locator('#f-title').click()
+  await page.keyboard.type(title)
+  const id = /#\/t\/(.+)$/.exec(page.url())?.[1]
+  if (id === undefined) throw new Error(`not on a ticket page: ${page.url()}`)
+  return id
+}
+
+/** The global pending count the sync indicator shows. */
+export const pendingShown = async (page: Page): Promise<number> =>
+  Number(await page.getByTestId('sync-indicator').getAttribute('data-pending'))
+
+export const screenshot = async (page: Page, name: string): Promise<string> => {
+  mkdirSync(artifactsDir, { recursive: true })
+  const file = path.join(artifactsDir, `${name}.png`)
+  await page.screenshot({ path: file, fullPage: true })
+  return file
+}
