@@ -5,6 +5,7 @@ import {
   UNASSIGNED,
   distinctValues,
   parseLabels,
+  personName,
   relativeTime,
   showValue,
   sortEntries,
@@ -44,6 +45,8 @@ describe('ticket list helpers', () => {
     expect(showValue('priority', 'urgent')).toBe('Urgent')
     expect(showValue('labels', [])).toBe('no labels')
     expect(showValue('assignee', null)).toBe('nothing')
+    expect(showValue('assignee', 'ada-lovelace')).toBe('Ada Lovelace')
+    expect(personName('bob')).toBe('Bob')
   })
 
   it('formats relative times', () => {

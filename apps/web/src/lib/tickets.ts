@@ -155,7 +155,17 @@ export function showValue(field: string, value: unknown): string {
   if (value === null || value === undefined || value === '') return 'nothing'
   if (field === 'status') return statusLabel(value)
   if (field === 'priority') return priorityLabel(value)
+  if (field === 'assignee' && typeof value === 'string') return personName(value)
   if (Array.isArray(value)) return value.length === 0 ? 'no labels' : value.join(', ')
   const text = typeof value === 'string' ? value : JSON.stringify(value)
   return text.length > 60 ? `${text.slice(0, 59)}…` : text
+}
+
+/** A person's display name from a user id made by `slugify`: `ada-lovelace` → `Ada Lovelace`. */
+export function personName(userId: string): string {
+  return userId
+    .split('-')
+    .filter(Boolean)
+    .map((part) => part[0]!.toUpperCase() + part.slice(1))
+    .join(' ')
 }

@@ -1,0 +1,111 @@
+/**
+ * The web app in Chromium: both people set the same ticket's status while
+ * one of them is offline. After the reconnect both see one merge in the
+ * ticket's history with both values, the offline person gets a "while you
+ * were offline…" summary, and one click on "Restore" brings the other value
+ * back for everyone. Also looks at the sync status page while offline and
+ * at the app on a narrow (phone) screen.
+ *
+ * Screenshots go to test-artifacts/ (git-ignored).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Browser, BrowserContext } from 'playwright-core'
+import { chromiumAvailable, launchChromium } from './support/browserPage.mjs'
+import { removeDir, type RelayProcess } from '../helpers/relayProcess.js'
+import { createTicket, ensureWebBuilt, pendingShown, screenshot, signIn, startWebRelay } from './webApp.js'
+
+const available = chromiumAvailable()
+if (!available) console.warn('test/browser: skipping the web-app merge tests — /usr/bin/chromium is missing (apt-get install chromium)')
+
+describe.skipIf(!available)('web app merges in Chromium', () => {
+  let relay: RelayProcess
+  let browser: Browser
+  const contexts: BrowserContext[] = []
+
+  beforeAll(async () => {
+    ensureWebBuilt()
+    ;[relay, browser] = await Promise.all([startWebRelay(), launchChromium()])
+  }, 120_000)
+  afterAll(async () => {
+    await browser?.close()
+    await relay?.stop()
+    if (relay) removeDir(relay.dataDir)
+  })
+  afterEach(async () => {
+    for (const context of contexts.splice(0)) await context.close()
+  })
+
+  const context = async (viewport = { width: 1200, height: 820 }): Promise<BrowserContext> => {
+    const c = await browser.newContext({ viewport })
+    contexts.push(c)
+    return c
+  }
+
+  it('concurrent status changes show as a merge with both values; restore brings the other back', async () => {
+    const adaContext = await context()
+    const [ada, bob] = await Promise.all([
+      signIn(adaContext, relay.url, 'Ada Lovelace', 'merge'),
+      context().then((c) => signIn(c, relay.url, 'Bob Stone', 'merge')),
+    ])
+    const id = await createTicket(ada, 'Payment page times out')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bob.goto(`${relay.url}#/t/${id}`)
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Payment page times out')
+
+    await adaContext.setOffline(true)
+    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await ada.locator('#f-status').selectOption('done')
+    await bob.locator('#f-status').selectOption('cancelled')
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+
+    // The sync status page tells Ada what is waiting, and why.
+    await ada.goto(`${relay.url}#/sync`)
+    await ada.getByTestId('unsynced-row').first().waitFor()
+    expect(await ada.getByTestId('unsynced-row').first().innerText()).toMatch(/Payment page times out[\s\S]*Status[\s\S]*Offline/)
+    await screenshot(ada, 'web-sync-page-offline')
+    await ada.goto(`${relay.url}#/t/${id}`)
+    await ada.locator('#f-status').waitFor()
+
+    await adaContext.setOffline(false)
+    await expect.poll(() => pendingShown(ada), { timeout: 20_000 }).toBe(0)
+
+    // Both see one merge of the status with both values, and the same current value.
+    for (const page of [ada, bob]) {
+      await page.getByTestId('merge').first().waitFor({ timeout: 15_000 })
+      const text = await page.getByTestId('merge').first().innerText()
+      expect(text).toContain('Done')
+      expect(text).toContain('Cancelled')
+    }
+    const kept = await ada.locator('#f-status').inputValue()
+    expect(['done', 'cancelled']).toContain(kept)
+    await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe(kept)
+    const other = kept === 'done' ? 'cancelled' : 'done'
+
+    // Ada hears what happened while she was away.
+    await ada.getByTestId('summary').waitFor({ timeout: 10_000 })
+    await screenshot(ada, 'web-merge-before-restore')
+
+    // One click restores the value the CRDT did not keep, for everyone.
+    await ada.getByTestId('restore').first().click()
+    await expect.poll(() => ada.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe(other)
+    await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe(other)
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await screenshot(ada, 'web-merge-restored-ada')
+    await screenshot(bob, 'web-merge-restored-bob')
+  }, 90_000)
+
+  it('works on a narrow screen', async () => {
+    const phone = await context({ width: 390, height: 844 })
+    const page = await signIn(phone, relay.url, 'Cleo Park', 'phone')
+    await createTicket(page, 'Dark mode toggle')
+    await page.locator('#f-labels').fill('ui, settings')
+    await page.keyboard.press('Enter')
+    await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    await screenshot(page, 'web-narrow-ticket')
+    await page.goto(`${relay.url}#/`)
+    await page.getByTestId('ticket-row').first().waitFor()
+    // Nothing sticks out sideways.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    await screenshot(page, 'web-narrow-list')
+  }, 60_000)
+})
