@@ -8,6 +8,9 @@
  *   pending count are still there), comes back: pending reaches 0 and the
  *   other sees the changes.
  *
+ * - cold start with the network off after one online visit: the service
+ *   worker serves the app shell and the list shows the cached tickets.
+ *
  * Screenshots of each final state go to test-artifacts/ (git-ignored).
  * Skipped (with a message) only when /usr/bin/chromium is missing.
  */
@@ -138,4 +141,23 @@ describe.skipIf(!available)('web app in Chromium', () => {
     await screenshot(ada, 'web-offline-reconnected-ada')
     await screenshot(bob, 'web-offline-reconnected-bob')
   }, 90_000)
+
+  it('cold start offline: the service worker serves the app and the cached tickets are listed', async () => {
+    const ctx = await context()
+    const page = await signIn(ctx, relay.url, 'Dana Reyes', 'cold')
+    await createTicket(page, 'Printer on floor 3 jams')
+    await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready
+    })
+    await page.close()
+
+    await ctx.setOffline(true)
+    const cold = await ctx.newPage()
+    await cold.goto(relay.url)
+    await cold.getByRole('heading', { name: 'Tickets' }).waitFor({ timeout: 15_000 })
+    await cold.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await expect.poll(() => cold.getByTestId('ticket-row').first().innerText(), { timeout: 10_000 }).toContain('Printer on floor 3 jams')
+    await screenshot(cold, 'web-cold-start-offline')
+  }, 60_000)
 })
