@@ -84,7 +84,7 @@ export const fanOut = async ({
   serverExecArgv = [],
   relayOptions,
   maxInterference = 0.05,
-  retries = 1,
+  retries = 0,
   log = () => {},
 }) => {
   if (clients < 2) throw new Error('fan-out needs at least two clients per room')
