@@ -26,3 +26,11 @@ describe('global sync indicator', () => {
     expect(pendingReason('online', { reason: 'busy', permanent: false })).toMatch(/retrying/)
   })
 })
+
+describe('counting changes', () => {
+  it('counts changed fields, not Yjs ticks; a record with ticks but no field notes counts once', async () => {
+    const { countChanges } = await import('../src/lib/syncStatus')
+    expect(countChanges([])).toBe(0)
+    expect(countChanges([{ pending: 30, pendingFields: ['$created', 'title', 'assignee'] }, { pending: 2, pendingFields: [] }, { pending: 0, pendingFields: ['x'] }])).toBe(3)
+  })
+})

@@ -55,3 +55,10 @@ export function pendingReason(status: string, error: { reason: string; permanent
   if (status === 'connecting') return 'Connecting to the relay'
   return 'Sent, waiting for the relay to confirm'
 }
+
+/** Changed fields not on the relay, over records (a record with pending ticks but no field notes counts once). */
+export function countChanges(records: ReadonlyArray<{ pending: number; pendingFields: readonly string[] }>): number {
+  let n = 0
+  for (const record of records) if (record.pending > 0) n += Math.max(1, record.pendingFields.filter((f) => f !== '$created').length)
+  return n
+}
