@@ -75,6 +75,9 @@ describe.skipIf(!available)('web app in Chromium', () => {
     await bob.locator('[data-testid="viewer"][data-name="Ada Lovelace"]').waitFor({ timeout: 10_000 })
     await ada.getByTestId('editing-title').waitFor({ timeout: 10_000 })
     await bob.getByTestId('editing-title').waitFor({ timeout: 10_000 })
+    // …and the other's caret drawn in the title field.
+    await bob.locator('[data-testid="remote-caret"][data-name="Ada Lovelace"]').waitFor({ timeout: 10_000 })
+    await ada.locator('[data-testid="remote-caret"][data-name="Bob Stone"]').waitFor({ timeout: 10_000 })
 
     // Everything reaches the relay.
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
