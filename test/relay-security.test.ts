@@ -370,6 +370,36 @@ describe('slow readers', () => {
   })
 })
 
+describe('apply-time budget', () => {
+  it('closes a connection whose valid updates cost too much time to apply (long conflict chains on one map key)', async () => {
+    const client = await open(await signToken('walt', { acme: 'write' }))
+    client.subscribe('acme/conflicts')
+    await client.waitFor((m) => m.type === MessageType.ack, 'ack')
+    for (let part = 0; part < 12 && client.closeEvent === null; part++) {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, 1) // one client
+      encoding.writeVarUint(e, 1000) // 1000 structs
+      encoding.writeVarUint(e, 7_000_000 + part) // client id
+      encoding.writeVarUint(e, 0) // clock
+      for (let i = 0; i < 1000; i++) {
+        encoding.writeUint8(e, 8 | 0x20) // ContentAny, parent named, no origins
+        encoding.writeVarUint(e, 1)
+        encoding.writeVarString(e, 'm')
+        encoding.writeVarString(e, 'k')
+        encoding.writeVarUint(e, 1)
+        encoding.writeUint8(e, 126)
+      }
+      encoding.writeVarUint(e, 0) // empty delete set
+      client.sendUpdate('acme/conflicts', encoding.toUint8Array(e))
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const closed = await client.waitClosed(30_000)
+    expect(closed.code).toBe(CloseCode.policyViolation)
+    expect(closed.reason).toMatch(/too much time/)
+    expect(await relay.metrics.render()).toMatch(/concord_refusals_total\{reason="apply-budget"\} 1/)
+  }, 60_000)
+})
+
 describe('missing dependencies', () => {
   it('an update whose dependencies the relay lacks is not applied, stored or acked, and the client is asked to resync', async () => {
     const client = await open(await signToken('walt', { acme: 'write' }))

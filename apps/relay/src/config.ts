@@ -75,6 +75,8 @@ const schema = z.object({
   maxDocBytes: intString('--max-doc-bytes', 1024, 1024 * 1024 * 1024 * 16).optional(),
   authTimeoutMs: intString('--auth-timeout-ms', 100, 600_000).optional(),
   maxBufferedBytes: intString('--max-buffered-bytes', 1024, 1024 * 1024 * 1024).optional(),
+  applyMsPerSecond: intString('--apply-ms-per-second', 1, 1000).optional(),
+  applyBurstMs: intString('--apply-burst-ms', 1, 600_000).optional(),
 })
 
 /** Validated relay configuration. */
@@ -109,6 +111,8 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--max-doc-bytes': { key: 'maxDocBytes', env: 'MAX_DOC_BYTES' },
   '--auth-timeout-ms': { key: 'authTimeoutMs', env: 'AUTH_TIMEOUT_MS' },
   '--max-buffered-bytes': { key: 'maxBufferedBytes', env: 'MAX_BUFFERED_BYTES' },
+  '--apply-ms-per-second': { key: 'applyMsPerSecond', env: 'APPLY_MS_PER_SECOND' },
+  '--apply-burst-ms': { key: 'applyBurstMs', env: 'APPLY_BURST_MS' },
 }
 
 /** Environment variables read that have no flag (secrets do not belong in argv). */

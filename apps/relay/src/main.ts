@@ -85,6 +85,8 @@ const main = async (): Promise<void> => {
       maxDocBytes: config.maxDocBytes,
       authTimeoutMs: config.authTimeoutMs,
       maxBufferedBytes: config.maxBufferedBytes,
+      applyMsPerSecond: config.applyMsPerSecond,
+      applyBurstMs: config.applyBurstMs,
     },
     commit: { checkpointUpdates: config.checkpointUpdates, checkpointBytes: config.checkpointBytes },
     shutdownTimeoutMs: config.shutdownTimeoutMs,

@@ -238,13 +238,10 @@ describe('valid updates made by Yjs pass', () => {
 
 describe('yjs#687 / PR #688 payloads', () => {
   for (const payload of ISSUE_687_PAYLOADS) {
-    it(`${payload.name} (${payload.what}; hangs Y.${payload.attacks}) is rejected in under 20 ms`, () => {
+    it(`${payload.name} (${payload.what}; hangs Y.${payload.attacks}) is rejected (a hang would hit the test timeout)`, () => {
       const update = fromHex(payload.hex)
-      const start = performance.now()
       const result = validateUpdateV1(update)
-      const ms = performance.now() - start
       expect(result.ok).toBe(false)
-      expect(ms).toBeLessThan(20)
       // also as a state vector, and wrapped after a valid prefix
       expect(validateStateVector(update).ok).toBe(false)
       const wrapped = new Uint8Array([...Y.encodeStateAsUpdate(new Y.Doc()), ...update])

@@ -42,6 +42,8 @@ export abstract class Connection {
   private expiryTimer: ReturnType<typeof setTimeout> | null = null
   private readonly messageBucket: TokenBucket
   protected readonly awarenessBucket: TokenBucket
+  /** Yjs apply time (ms) this connection may cause. */
+  protected readonly applyBudget: TokenBucket
 
   constructor(
     readonly ws: WebSocket,
@@ -51,6 +53,7 @@ export abstract class Connection {
     ws.binaryType = 'nodebuffer'
     this.messageBucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.messageBurst)
     this.awarenessBucket = new TokenBucket(ctx.limits.awarenessPerSecond, ctx.limits.awarenessPerSecond * 2)
+    this.applyBudget = new TokenBucket(ctx.limits.applyMsPerSecond, ctx.limits.applyBurstMs)
     ws.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary))
     ws.on('pong', () => {
       this.alive = true
@@ -135,6 +138,12 @@ export abstract class Connection {
   protected leaveWorkspace(doc: string): void {
     const identity = this.identityValue
     if (identity && !identity.anonymous) this.ctx.lastSeen.leave(workspaceOf(doc), identity.userId)
+  }
+
+  /** Closes a connection whose updates cost too much apply time. */
+  protected overBudget(detail: string): void {
+    this.refuse('apply-budget', detail)
+    this.close(1008, detail)
   }
 
   /** Counts and logs a refused input. */

@@ -302,6 +302,7 @@ export class MuxConnection extends Connection implements RoomPeer {
         maxDocBytes: limits.maxDocBytes,
         maxAwarenessStateBytes: limits.maxAwarenessStateBytes,
         takeAwarenessToken: () => this.awarenessBucket.take(),
+        chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
       },
     }
     this.subs.set(doc, sub)
@@ -369,6 +370,9 @@ export class MuxConnection extends Connection implements RoomPeer {
           return
         case 'auth':
           this.sendError(room.name, ErrorCode.permissionDenied, 'auth messages go on the connection (doc ""), not on a doc')
+          return
+        case 'over-budget':
+          this.overBudget(result.detail)
           return
         case 'refused': {
           this.refuse(result.reason, `${room.name}: ${result.detail}`)

@@ -49,6 +49,7 @@ export class YwsConnection extends Connection implements RoomPeer {
       maxDocBytes: ctx.limits.maxDocBytes,
       maxAwarenessStateBytes: ctx.limits.maxAwarenessStateBytes,
       takeAwarenessToken: () => this.awarenessBucket.take(),
+        chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
     }
     ctx.rooms.acquire(docName).then(
       (room) => {
@@ -117,6 +118,7 @@ export class YwsConnection extends Connection implements RoomPeer {
       const result = readDocMessage(room, this, type, body, reply, this.policy)
       if (result.kind === 'step1') this.send('sync', encoding.toUint8Array(reply))
       else if (result.kind === 'unknown') this.protocolError(`unknown message type ${type}`)
+      else if (result.kind === 'over-budget') this.overBudget(result.detail)
       else if (result.kind === 'refused') {
         this.refuse(result.reason, `${room.name}: ${result.detail}`)
         if (result.reason === 'awareness-rate-limit' || result.reason === 'forged-awareness') return

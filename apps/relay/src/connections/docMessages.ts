@@ -31,6 +31,8 @@ export interface DocPolicy {
   maxAwarenessStateBytes: number
   /** Takes an awareness rate-limit token; false when over the rate. */
   takeAwarenessToken(): boolean
+  /** Charges Yjs apply time (ms) to the connection; false once its budget is spent. */
+  chargeApplyTime(ms: number): boolean
 }
 
 /** What a doc message turned out to be. */
@@ -38,6 +40,8 @@ export type DocMessageResult =
   | { kind: 'step1' | 'step2' | 'update' | 'awareness' | 'query-awareness' | 'auth' | 'unknown' }
   /** An update the relay did not (fully) apply; nothing of it is acked. */
   | { kind: 'refused'; reason: RefusalReason; detail: string; resync?: boolean }
+  /** The connection spent its apply-time budget: close it. */
+  | { kind: 'over-budget'; detail: string }
 
 /**
  * Handles one doc message of type 0–3 on behalf of `peer`: sync step 1 is
@@ -126,10 +130,14 @@ const readSync = (
         }
       }
       let outcome: ReturnType<Room['applyPeerUpdate']>
+      const started = performance.now()
       try {
         outcome = room.applyPeerUpdate(peer, update)
       } catch (error) {
         throw new ProtocolError(`invalid Yjs update: ${(error as Error).message}`)
+      }
+      if (!policy.chargeApplyTime(performance.now() - started)) {
+        return { kind: 'over-budget', detail: 'updates cost the relay too much time to apply; reconnect later' }
       }
       if (typeof outcome === 'object') {
         return {

@@ -69,6 +69,7 @@ export type RefusalReason =
   | 'slow-reader'
   | 'missing-dependencies'
   | 'invalid-update'
+  | 'apply-budget'
 
 /** The relay's metrics. */
 export class RelayMetrics {

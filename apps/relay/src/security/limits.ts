@@ -27,6 +27,10 @@ export interface RelayLimits {
   authTimeoutMs: number
   /** Bytes waiting in a socket's send buffer before the peer counts as a slow reader and is disconnected. */
   maxBufferedBytes: number
+  /** Sustained milliseconds of Yjs apply time per second a connection may cause. */
+  applyMsPerSecond: number
+  /** Burst of apply time, ms: a connection over it is closed (valid but costly updates, e.g. long conflict chains). */
+  applyBurstMs: number
 }
 
 /** Defaults of {@link RelayLimits}. */
@@ -41,6 +45,8 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   maxUnauthenticatedMessages: 16,
   authTimeoutMs: 10_000,
   maxBufferedBytes: 16 * 1024 * 1024,
+  applyMsPerSecond: 250,
+  applyBurstMs: 1000,
 })
 
 /** A token bucket: `take()` is false once the rate is exceeded. */
@@ -59,11 +65,22 @@ export class TokenBucket {
 
   /** Takes one token; false when none is left. */
   take(): boolean {
-    const now = this.now()
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond)
-    this.last = now
+    this.refill()
     if (this.tokens < 1) return false
     this.tokens -= 1
     return true
+  }
+
+  /** Charges `amount` (may go negative); false once the bucket is empty. */
+  charge(amount: number): boolean {
+    this.refill()
+    this.tokens -= amount
+    return this.tokens > 0
+  }
+
+  private refill(): void {
+    const now = this.now()
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond)
+    this.last = now
   }
 }
