@@ -4,7 +4,7 @@
  * ticket's history with both values, the offline person gets a "while you
  * were offline…" summary, and one click on "Restore" brings the other value
  * back for everyone. Also looks at the sync status page while offline and
- * at the app on a narrow (phone) screen.
+ * at the app on a narrow (phone) screen in dark mode.
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
@@ -35,8 +35,8 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     for (const context of contexts.splice(0)) await context.close()
   })
 
-  const context = async (viewport = { width: 1200, height: 820 }): Promise<BrowserContext> => {
-    const c = await browser.newContext({ viewport })
+  const context = async (viewport = { width: 1200, height: 820 }, colorScheme: 'light' | 'dark' = 'light'): Promise<BrowserContext> => {
+    const c = await browser.newContext({ viewport, colorScheme })
     contexts.push(c)
     return c
   }
@@ -94,8 +94,8 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     await screenshot(bob, 'web-merge-restored-bob')
   }, 90_000)
 
-  it('works on a narrow screen', async () => {
-    const phone = await context({ width: 390, height: 844 })
+  it('works on a narrow screen (in dark mode)', async () => {
+    const phone = await context({ width: 390, height: 844 }, 'dark')
     const page = await signIn(phone, relay.url, 'Cleo Park', 'phone')
     await createTicket(page, 'Dark mode toggle')
     await page.locator('#f-labels').fill('ui, settings')
