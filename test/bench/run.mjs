@@ -27,7 +27,8 @@ const argv = process.argv.slice(2)
 // benchmark runs in a session of its own whose group gets a higher priority
 // than the rest of a shared machine (see lib/processes.mjs). Re-run this
 // script under `setsid` once; signals are passed on.
-if (!process.env.CONCORD_BENCH_SESSION && !argv.includes('--no-priority') && existsSync('/proc/self/autogroup') && existsSync('/usr/bin/setsid')) {
+const renderArg = argv.find((a) => a.startsWith('--render='))
+if (!renderArg && !process.env.CONCORD_BENCH_SESSION && !argv.includes('--no-priority') && existsSync('/proc/self/autogroup') && existsSync('/usr/bin/setsid')) {
   const child = spawn('/usr/bin/setsid', [process.execPath, fileURLToPath(import.meta.url), ...argv], {
     stdio: 'inherit',
     env: { ...process.env, CONCORD_BENCH_SESSION: '1' },
@@ -36,20 +37,27 @@ if (!process.env.CONCORD_BENCH_SESSION && !argv.includes('--no-priority') && exi
   const code = await new Promise((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))))
   process.exit(code)
 }
-const prioritized = !argv.includes('--no-priority') && prioritizeSession()
-const quick = argv.includes('--quick')
-const onlyArg = argv.find((a) => a.startsWith('--only='))
-const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',')) : null
-const wants = (name) => only === null || only.has(name)
+// `--render=FILE` writes the report again from the raw figures of an earlier
+// run (test-artifacts/bench-results.json) without measuring anything.
+const rendered = renderArg ? JSON.parse(readFileSync(renderArg.slice('--render='.length), 'utf8')) : null
 const log = (s) => process.stderr.write(s + '\n')
+const meta = rendered?.meta ?? {
+  quick: argv.includes('--quick'),
+  only: argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null,
+  prioritized: !argv.includes('--no-priority') && prioritizeSession(),
+  pinned: canPin() && !argv.includes('--no-pin'),
+  loadBefore: os.loadavg(),
+  date: new Date().toISOString().slice(0, 16).replace('T', ' '),
+}
+const { quick, prioritized, pinned, loadBefore } = meta
+const only = meta.only ? new Set(meta.only) : null
+const wants = (name) => !rendered && (only === null || only.has(name))
 
 const startedAt = performance.now()
-const loadBefore = os.loadavg()
-if (loadBefore[0] > os.cpus().length / 2) {
+if (!rendered && loadBefore[0] > os.cpus().length / 2) {
   log(`warning: load average ${loadBefore[0].toFixed(2)} on ${os.cpus().length} cores — other work on this machine will disturb the figures`)
 }
-const pinned = canPin() && !argv.includes('--no-pin')
-if (pinned) pinProcess(process.pid, 1)
+if (pinned && !rendered) pinProcess(process.pid, 1)
 const cores = pinned ? { server: 0, load: 1 } : null
 
 /** Settings of a default and a quick run. */
@@ -69,7 +77,7 @@ const RECONNECT_CONFIGS = [
 ]
 const COLD_COUNTS = [1, 100, 1000, 10_000]
 
-const results = { quick, settings: S, pinned }
+const results = rendered ?? { meta, settings: S }
 
 // ---------------------------------------------------------------------------
 // run the cases
@@ -127,8 +135,11 @@ if (S.profile && wants('profile')) {
     reconnect: await profileReconnect({ ...RECONNECT_CONFIGS[0], cores }),
   }
 }
-results.seconds = (performance.now() - startedAt) / 1000
-const loadAfter = os.loadavg()
+if (!rendered) {
+  results.seconds = (performance.now() - startedAt) / 1000
+  meta.loadAfter = os.loadavg()
+}
+const { loadAfter } = meta
 
 // ---------------------------------------------------------------------------
 // report
@@ -209,7 +220,7 @@ if (results.fanout) {
       `Concord runs with durable acks on SQLite (WAL, \`synchronous=FULL\`, group commit); its clients speak the multiplexed protocol and receive acks. ` +
       `Updates/s at saturation are bounded by whichever process hits 100% first — the *server / load CPU* column says which. ` +
       `Other sessions' tests ran on this machine during the run (see the load average above); they perturb latency tails and, through cold caches, CPU per message by ±20% from run to run — compare rows of one table, not figures across runs. ` +
-      `*Delayed by others* is the larger share of the window in which other processes kept the server's or the load generator's main thread from running (run-queue wait minus the run time of the process's own GC and compiler threads on the same pinned core).\n\n` +
+      `*Delayed by others* is the larger share of the window in which other processes kept the server's or the load generator's main thread from running (run-queue wait minus the run time of the process's own GC and compiler threads on the same pinned core); for Concord on SQLite it also counts kernel I/O work that its own fsyncs cause on that core.\n\n` +
       parts.join('\n\n'),
   )
 }
@@ -234,7 +245,7 @@ if (results.applyCost && results.fanout) {
 
 if (results.cold) {
   const rows = results.cold.results.map((r) => {
-    target(2, `Cold load ${int(r.count)} updates (cold doc, warm relay) vs in-memory floor`, 1.3, r.coldDocMs / r.coldDocFloorMs)
+    target(2, `Cold load, ${int(r.count)} stored update${r.count === 1 ? '' : 's'} (cold doc, warm relay) vs in-memory floor`, 1.3, r.coldDocMs / r.coldDocFloorMs)
     return [
       int(r.count),
       ms(r.coldDocMs),
@@ -260,7 +271,7 @@ if (results.cold) {
   }
   section(2,
     `## 2. Cold load from SQLite\n\n` +
-      `A doc whose N updates were each written by the engine (so the SQLite log holds N rows; no checkpoint) is opened by a client and timed from \`client.open()\` to \`handle.synced\` over a real loopback WebSocket, on a freshly started relay:\n\n` +
+      `A doc of N single-character updates, each its own row in the SQLite log (seeded directly; no checkpoint), is opened by a client and timed from \`client.open()\` to \`handle.synced\` over a real loopback WebSocket, on a freshly started relay:\n\n` +
       `- **cold doc** (the target): the client is connected and the relay has already served three docs of the same size; only the doc is cold — opening a record the relay has not loaded. Floor: applying the same N updates to an empty \`Y.Doc\` in one transaction after three warm-up applications in the same process. *Relay alone*: the same open by a raw protocol client (subscribe, step 1 → step 2), i.e. without the engine's client-side work.\n` +
       `- **cold process** (the earlier figure): a new client connects to the just-started relay and opens the doc — process, JIT, SQLite connection and doc all cold. Floor: a freshly started process applying the same updates (cold JIT).\n\n` +
       table(['stored updates', 'cold doc: Concord', 'floor (warm)', 'ratio (target ≤ 1.3×)', 'relay alone (raw client)', 'cold process: Concord', 'floor (fresh process)', 'ratio'], rows),
@@ -409,7 +420,7 @@ const missed = targets.filter((t) => t.met === false).length
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
 const md = `# Benchmarks
 
-Generated by \`npm run bench${quick ? ' -- --quick' : ''}\`${only ? ` (only: ${[...only].join(', ')})` : ''} on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${fmt(results.seconds)} s:
+Generated by \`npm run bench${quick ? ' -- --quick' : ''}\`${only ? ` (only: ${[...only].join(', ')})` : ''} on ${meta.date} UTC in ${fmt(results.seconds)} s:
 ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; load average (1/5/15 min) ${loadBefore.map((l) => l.toFixed(2)).join(' / ')} before the run, ${loadAfter.map((l) => l.toFixed(2)).join(' / ')} after it.
 ${pinned ? 'Servers pinned to core 0, load generators (and this orchestrator) to core 1 with `taskset`.' : 'Not pinned (no `taskset` or fewer than two cores).'} ` +
   `${prioritized ? `All benchmark processes run in a session of their own whose scheduling group has nice ${BENCH_NICE}, so that other work on this shared machine delays them less. ` : ''}` +
@@ -429,13 +440,15 @@ ${findings}
 
 ## Method and reproduction
 
-- \`npm run bench\` (this run: ${fmt(results.seconds)} s) or \`npm run bench -- --quick\` (3 runs, shorter windows, fewer rooms, no diagnostics or profiles); \`-- --only=fanout,overhead,cold,reconnect,memory,startup,profile\` runs a subset. Raw figures of the last run: \`test-artifacts/bench-results.json\`.
+- \`npm run bench\` (this run: ${fmt(results.seconds)} s) or \`npm run bench -- --quick\` (3 runs, shorter windows, fewer rooms, no diagnostics or profiles); \`-- --only=fanout,overhead,cold,reconnect,memory,startup,profile\` runs a subset. Raw figures of the last run: \`test-artifacts/bench-results.json\`; \`node test/bench/run.mjs --render=test-artifacts/bench-results.json\` writes this page again from them (e.g. after editing \`findings.md\`).
 - Harness: \`test/bench/\` — \`serverHost.mjs\` (one server per process: floor, @y/websocket-server, Hocuspocus, Concord), \`loadHost.mjs\` (load generators), \`fanout.mjs\`, \`syncCore.mjs\` (cold load), \`reconnect.mjs\`, \`memory.mjs\`, \`applyCost.mjs\`/\`applyFloor.mjs\` (floors), \`profiles.mjs\` + \`profile.mjs\` (\`--cpu-prof\` summaries; \`node test/bench/profile.mjs FILE.cpuprofile\` for any profile), \`findings.md\` (the analysis below the tables). \`test/bench-smoke.test.ts\` runs a tiny case of each in \`npm test\`.
 - Fan-out clients are raw protocol clients (no Y.Doc): updates are hand-encoded Yjs updates byte-identical to what Yjs writes (checked by the smoke test), recognised on delivery by (client id, clock). Every load loop is bounded in time and in count; everything runs on 127.0.0.1.
 - SQLite files live in \`os.tmpdir()\` (a real disk here, fsync ≈ 0.2 ms).
 `
 writeFileSync(path.join(root, 'docs/benchmarks.md'), md)
-mkdirSync(path.join(root, 'test-artifacts'), { recursive: true })
-writeFileSync(path.join(root, 'test-artifacts/bench-results.json'), JSON.stringify(results, null, 2))
+if (!rendered) {
+  mkdirSync(path.join(root, 'test-artifacts'), { recursive: true })
+  writeFileSync(path.join(root, 'test-artifacts/bench-results.json'), JSON.stringify(results, null, 2))
+}
 process.stdout.write(md)
 log(`\nbench finished in ${fmt((performance.now() - startedAt) / 1000)} s`)
