@@ -36,3 +36,12 @@ describe('author names', () => {
     expect(new SeenRecords(store, 's').has('T1')).toBe(true)
   })
 })
+
+describe('bound authors', () => {
+  it('only relay-bound, non-anonymous users count as known', async () => {
+    const { isBound } = await import('../src/lib/authorNames')
+    expect(isBound({ userId: 'u-ada' })).toBe(true)
+    expect(isBound({ userId: 'anonymous' })).toBe(false)
+    expect(isBound({ userId: null })).toBe(false)
+  })
+})

@@ -17,6 +17,9 @@ export interface AuthorLike {
 
 const MAX_NAMES = 500
 
+/** Whether the relay bound a writer to a real (authenticated) user. */
+export const isBound = (author: { userId: string | null }): boolean => author.userId !== null && author.userId !== 'anonymous'
+
 export class AuthorNames {
   private readonly names = new Map<number, string>()
   private dirty = false
@@ -61,7 +64,7 @@ export class AuthorNames {
 
   /** The name to show for an author. */
   nameOf(author: AuthorLike): string {
-    const bound = author.userId !== null && author.userId !== 'anonymous' && author.name ? author.name : null
+    const bound = isBound(author) && author.name ? author.name : null
     if (bound !== null) return bound
     const learned = author.clientId === undefined ? undefined : this.names.get(author.clientId)
     return learned ?? (author.userId === null ? 'Someone (not synced yet)' : 'Someone')
