@@ -396,7 +396,7 @@ describe('apply-time budget', () => {
     const closed = await client.waitClosed(30_000)
     expect(closed.code).toBe(CloseCode.policyViolation)
     expect(closed.reason).toMatch(/too much time/)
-    expect(await relay.metrics.render()).toMatch(/concord_refusals_total\{reason="apply-budget"\} 1/)
+    expect(await relay.metrics.render()).toMatch(/concord_refusals_total\{reason="apply-budget"\} [1-9]/)
   }, 60_000)
 })
 

@@ -63,6 +63,7 @@ describe('engine ↔ relay', () => {
       await waitFor(
         () => handles.every((hs) => state(hs[d]) === state(handles[0][d])),
         `state vectors of ${docs[d]} to match (seed ${seed})`,
+        25_000,
       )
       const expected = contentOf(handles[0][d])
       for (const hs of handles) expect(contentOf(hs[d]), `seed ${seed}`).toBe(expected)

@@ -88,7 +88,11 @@ const main = async (): Promise<void> => {
       applyMsPerSecond: config.applyMsPerSecond,
       applyBurstMs: config.applyBurstMs,
     },
-    commit: { checkpointUpdates: config.checkpointUpdates, checkpointBytes: config.checkpointBytes },
+    commit: {
+      checkpointUpdates: config.checkpointUpdates,
+      checkpointBytes: config.checkpointBytes,
+      commitDelayMs: config.commitDelayMs,
+    },
     shutdownTimeoutMs: config.shutdownTimeoutMs,
   }).catch(async (error: Error) => {
     await storage.close().catch(() => undefined)

@@ -48,7 +48,7 @@ export interface RoomHooks {
 
 /** One open doc. */
 export class Room {
-  readonly doc = new Y.Doc({ gc: true })
+  readonly doc: Y.Doc
   readonly awareness: awarenessProtocol.Awareness
   readonly peers = new Set<RoomPeer>()
   /** Awareness client ids each peer owns (bound at first use), removed when the peer leaves. */
@@ -62,7 +62,7 @@ export class Room {
   /** Bindings made since the last commit started. */
   private pendingAuthors: AuthorBinding[] = []
   /** Encoded state vector of everything durably stored. */
-  durableStateVector: Uint8Array = Y.encodeStateVector(new Y.Doc())
+  durableStateVector: Uint8Array = EMPTY_STATE_VECTOR
   /** Sequence number of the last stored update. */
   lastSeq = 0
   /** Updates and bytes in the storage log since the last checkpoint. */
@@ -78,6 +78,8 @@ export class Room {
     private readonly hooks: RoomHooks,
     readonly log: Logger,
   ) {
+    // a guid skips lib0's uuidv4 (~30 getRandomValues calls per doc)
+    this.doc = new Y.Doc({ gc: true, guid: name })
     this.awareness = new awarenessProtocol.Awareness(this.doc)
     this.awareness.setLocalState(null)
     this.doc.on('update', this.handleUpdate)
@@ -269,6 +271,9 @@ export class Room {
     for (const peer of this.peers) peer.sendAwareness(this, update)
   }
 }
+
+/** The encoded state vector of an empty doc. */
+const EMPTY_STATE_VECTOR = Uint8Array.of(0)
 
 const origins = new WeakMap<RoomPeer, PeerOrigin>()
 

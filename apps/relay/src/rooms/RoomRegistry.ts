@@ -118,7 +118,7 @@ export class RoomRegistry {
       }
     }
     const stored = await this.storage.loadDoc(name)
-    const doc = new Y.Doc()
+    const doc = new Y.Doc({ guid: name })
     try {
       applyStored(doc, stored)
       return { update: Y.encodeStateAsUpdate(doc, stateVector), durableStateVector: Y.encodeStateVector(doc), authors: stored.authors }
