@@ -14,43 +14,22 @@
  * Screenshots of each final state go to test-artifacts/ (git-ignored).
  * Skipped (with a message) only when /usr/bin/chromium is missing.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Browser, BrowserContext } from 'playwright-core'
-import { chromiumAvailable, launchChromium } from './support/browserPage.mjs'
-import { removeDir, type RelayProcess } from '../helpers/relayProcess.js'
-import { createTicket, ensureWebBuilt, pendingShown, screenshot, signIn, startWebRelay } from './webApp.js'
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from './support/browserPage.mjs'
+import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the web-app tests — /usr/bin/chromium is missing (apt-get install chromium)')
 
 describe.skipIf(!available)('web app in Chromium', () => {
-  let relay: RelayProcess
-  let browser: Browser
-  const contexts: BrowserContext[] = []
+  const web = useWebApp()
+  const context = web.context
 
-  beforeAll(async () => {
-    ensureWebBuilt()
-    ;[relay, browser] = await Promise.all([startWebRelay(), launchChromium()])
-  }, 120_000)
-  afterAll(async () => {
-    await browser?.close()
-    await relay?.stop()
-    if (relay) removeDir(relay.dataDir)
-  })
-  afterEach(async () => {
-    for (const context of contexts.splice(0)) await context.close()
-  })
-
-  const context = async (): Promise<BrowserContext> => {
-    const c = await browser.newContext({ viewport: { width: 1200, height: 820 } })
-    contexts.push(c)
-    return c
-  }
 
   it('two people co-edit one title: identical final text, each sees the other', async () => {
     const [ada, bob] = await Promise.all([
-      context().then((c) => signIn(c, relay.url, 'Ada Lovelace', 'coedit')),
-      context().then((c) => signIn(c, relay.url, 'Bob Stone', 'coedit')),
+      context().then((c) => signIn(c, web.relay().url, 'Ada Lovelace', 'coedit')),
+      context().then((c) => signIn(c, web.relay().url, 'Bob Stone', 'coedit')),
     ])
     const id = await createTicket(ada, 'Login fails')
     await ada.getByTestId('ticket-sync').and(ada.locator('[data-pending="0"]')).waitFor({ timeout: 10_000 })
@@ -89,28 +68,28 @@ describe.skipIf(!available)('web app in Chromium', () => {
   it('offline edits survive a reload, show as pending, and reach the other person on reconnect', async () => {
     const adaContext = await context()
     const [ada, bob] = await Promise.all([
-      signIn(adaContext, relay.url, 'Ada Lovelace', 'train'),
-      context().then((c) => signIn(c, relay.url, 'Bob Stone', 'train')),
+      signIn(adaContext, web.relay().url, 'Ada Lovelace', 'train'),
+      context().then((c) => signIn(c, web.relay().url, 'Bob Stone', 'train')),
     ])
     const ids: string[] = []
     for (const title of ['Checkout button misaligned', 'Search is slow', 'Typo on pricing page']) {
-      await ada.goto(`${relay.url}#/`)
+      await ada.goto(`${web.relay().url}#/`)
       ids.push(await createTicket(ada, title))
     }
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     // Bob has the tickets (the catalog fills as they sync to him once opened).
     for (const id of ids) {
-      await bob.goto(`${relay.url}#/t/${id}`)
+      await bob.goto(`${web.relay().url}#/t/${id}`)
       await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).not.toBe('')
     }
-    await bob.goto(`${relay.url}#/`)
+    await bob.goto(`${web.relay().url}#/`)
 
     await adaContext.setOffline(true)
     await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
 
     // Three tickets edited offline.
     for (const [i, id] of ids.entries()) {
-      await ada.goto(`${relay.url}#/t/${id}`)
+      await ada.goto(`${web.relay().url}#/t/${id}`)
       await ada.locator('#f-status').waitFor()
       await ada.locator('#f-status').selectOption(i === 0 ? 'done' : 'in_progress')
       await ada.locator('#f-title').click()
@@ -129,7 +108,7 @@ describe.skipIf(!available)('web app in Chromium', () => {
     expect(await ada.locator('#f-title').inputValue()).toMatch(/\(offline\)$/)
     await ada.getByTestId('unsynced-status').waitFor()
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(before)
-    await ada.goto(`${relay.url}#/`)
+    await ada.goto(`${web.relay().url}#/`)
     await expect.poll(() => ada.getByTestId('pending-badge').count(), { timeout: 10_000 }).toBe(3)
     await screenshot(ada, 'web-offline-list')
 
@@ -147,7 +126,7 @@ describe.skipIf(!available)('web app in Chromium', () => {
 
   it('cold start offline: the service worker serves the app and the cached tickets are listed', async () => {
     const ctx = await context()
-    const page = await signIn(ctx, relay.url, 'Dana Reyes', 'cold')
+    const page = await signIn(ctx, web.relay().url, 'Dana Reyes', 'cold')
     await createTicket(page, 'Printer on floor 3 jams')
     await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
     await page.evaluate(async () => {
@@ -157,7 +136,7 @@ describe.skipIf(!available)('web app in Chromium', () => {
 
     await ctx.setOffline(true)
     const cold = await ctx.newPage()
-    await cold.goto(relay.url)
+    await cold.goto(web.relay().url)
     await cold.getByRole('heading', { name: 'Tickets' }).waitFor({ timeout: 15_000 })
     await cold.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     await expect.poll(() => cold.getByTestId('ticket-row').first().innerText(), { timeout: 10_000 }).toContain('Printer on floor 3 jams')

@@ -8,48 +8,27 @@
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { Browser, BrowserContext } from 'playwright-core'
-import { chromiumAvailable, launchChromium } from './support/browserPage.mjs'
-import { removeDir, type RelayProcess } from '../helpers/relayProcess.js'
-import { createTicket, ensureWebBuilt, pendingShown, screenshot, signIn, startWebRelay } from './webApp.js'
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from './support/browserPage.mjs'
+import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the web-app merge tests — /usr/bin/chromium is missing (apt-get install chromium)')
 
 describe.skipIf(!available)('web app merges in Chromium', () => {
-  let relay: RelayProcess
-  let browser: Browser
-  const contexts: BrowserContext[] = []
+  const web = useWebApp()
+  const context = web.context
 
-  beforeAll(async () => {
-    ensureWebBuilt()
-    ;[relay, browser] = await Promise.all([startWebRelay(), launchChromium()])
-  }, 120_000)
-  afterAll(async () => {
-    await browser?.close()
-    await relay?.stop()
-    if (relay) removeDir(relay.dataDir)
-  })
-  afterEach(async () => {
-    for (const context of contexts.splice(0)) await context.close()
-  })
-
-  const context = async (viewport = { width: 1200, height: 820 }, colorScheme: 'light' | 'dark' = 'light'): Promise<BrowserContext> => {
-    const c = await browser.newContext({ viewport, colorScheme })
-    contexts.push(c)
-    return c
-  }
 
   it('concurrent status changes show as a merge with both values; restore brings the other back', async () => {
     const adaContext = await context()
     const [ada, bob] = await Promise.all([
-      signIn(adaContext, relay.url, 'Ada Lovelace', 'merge'),
-      context().then((c) => signIn(c, relay.url, 'Bob Stone', 'merge')),
+      signIn(adaContext, web.relay().url, 'Ada Lovelace', 'merge'),
+      context().then((c) => signIn(c, web.relay().url, 'Bob Stone', 'merge')),
     ])
     const id = await createTicket(ada, 'Payment page times out')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bob.goto(`${relay.url}#/t/${id}`)
+    await bob.goto(`${web.relay().url}#/t/${id}`)
     await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Payment page times out')
 
     await adaContext.setOffline(true)
@@ -59,11 +38,11 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
 
     // The sync status page tells Ada what is waiting, and why.
-    await ada.goto(`${relay.url}#/sync`)
+    await ada.goto(`${web.relay().url}#/sync`)
     await ada.getByTestId('unsynced-row').first().waitFor()
     expect(await ada.getByTestId('unsynced-row').first().innerText()).toMatch(/Payment page times out[\s\S]*Status[\s\S]*Offline/)
     await screenshot(ada, 'web-sync-page-offline')
-    await ada.goto(`${relay.url}#/t/${id}`)
+    await ada.goto(`${web.relay().url}#/t/${id}`)
     await ada.locator('#f-status').waitFor()
 
     await adaContext.setOffline(false)
@@ -96,13 +75,13 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
 
   it('works on a narrow screen (in dark mode)', async () => {
     const phone = await context({ width: 390, height: 844 }, 'dark')
-    const page = await signIn(phone, relay.url, 'Cleo Park', 'phone')
+    const page = await signIn(phone, web.relay().url, 'Cleo Park', 'phone')
     await createTicket(page, 'Dark mode toggle')
     await page.locator('#f-labels').fill('ui, settings')
     await page.keyboard.press('Enter')
     await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
     await screenshot(page, 'web-narrow-ticket')
-    await page.goto(`${relay.url}#/`)
+    await page.goto(`${web.relay().url}#/`)
     await page.getByTestId('ticket-row').first().waitFor()
     // Nothing sticks out sideways.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
@@ -111,7 +90,7 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
 
   it('sign-out refuses to remove unsynced work, and keeping the data brings it back at the next sign-in', async () => {
     const ctx = await context()
-    const page = await signIn(ctx, relay.url, 'Eve Tan', 'leaving')
+    const page = await signIn(ctx, web.relay().url, 'Eve Tan', 'leaving')
     await ctx.setOffline(true)
     await page.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     await createTicket(page, 'Written on the plane')

@@ -6,8 +6,10 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { BrowserContext, Page } from 'playwright-core'
-import { repoRoot, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+import { afterAll, afterEach, beforeAll } from 'vitest'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { launchChromium } from './support/browserPage.mjs'
+import { removeDir, repoRoot, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
 
 export const webDist = path.join(repoRoot, 'apps/web/dist')
 export const artifactsDir = path.join(repoRoot, 'test-artifacts')
@@ -53,4 +55,38 @@ export const screenshot = async (page: Page, name: string): Promise<string> => {
   const file = path.join(artifactsDir, `${name}.png`)
   await page.screenshot({ path: file, fullPage: true })
   return file
+}
+
+/**
+ * Registers the hooks every web-app browser suite needs (build check, a relay
+ * serving the built app, one Chromium, contexts closed after each test) and
+ * returns accessors for them. Call inside a `describe`.
+ */
+export const useWebApp = (): {
+  relay: () => RelayProcess
+  context: (viewport?: { width: number; height: number }, colorScheme?: 'light' | 'dark') => Promise<BrowserContext>
+} => {
+  let relay: RelayProcess | undefined
+  let browser: Browser | undefined
+  const contexts: BrowserContext[] = []
+  beforeAll(async () => {
+    ensureWebBuilt()
+    ;[relay, browser] = await Promise.all([startWebRelay(), launchChromium()])
+  }, 120_000)
+  afterAll(async () => {
+    await browser?.close()
+    await relay?.stop()
+    if (relay) removeDir(relay.dataDir)
+  })
+  afterEach(async () => {
+    for (const context of contexts.splice(0)) await context.close()
+  })
+  return {
+    relay: () => relay!,
+    context: async (viewport = { width: 1200, height: 820 }, colorScheme = 'light') => {
+      const c = await browser!.newContext({ viewport, colorScheme })
+      contexts.push(c)
+      return c
+    },
+  }
 }

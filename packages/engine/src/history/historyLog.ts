@@ -25,6 +25,7 @@
  *
  * @module history/historyLog
  */
+import { changedRange } from '../records/recordDoc.js'
 import * as Y from 'yjs'
 
 /** Name of the top-level `Y.Array` holding a record's history. */
@@ -167,15 +168,7 @@ export const headOf = (entries: readonly StoredEntry[], field: string, current: 
 
 /** Inserted and deleted text between `prev` and `next` (common prefix / suffix removed), truncated. */
 export const textDiff = (prev: string, next: string): { ins: string; del: string } => {
-  let start = 0
-  const max = Math.min(prev.length, next.length)
-  while (start < max && prev.charCodeAt(start) === next.charCodeAt(start)) start++
-  let endPrev = prev.length
-  let endNext = next.length
-  while (endPrev > start && endNext > start && prev.charCodeAt(endPrev - 1) === next.charCodeAt(endNext - 1)) {
-    endPrev--
-    endNext--
-  }
+  const { start, endPrev, endNext } = changedRange(prev, next)
   return { ins: truncate(next.slice(start, endNext)), del: truncate(prev.slice(start, endPrev)) }
 }
 

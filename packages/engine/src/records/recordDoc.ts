@@ -190,15 +190,7 @@ export const applyPatch = (doc: Y.Doc, patch: ValidatedPatch): void => {
 export const replaceText = (text: Y.Text, next: string): void => {
   const prev = text.toString()
   if (prev === next) return
-  let start = 0
-  const max = Math.min(prev.length, next.length)
-  while (start < max && prev.charCodeAt(start) === next.charCodeAt(start)) start++
-  let endPrev = prev.length
-  let endNext = next.length
-  while (endPrev > start && endNext > start && prev.charCodeAt(endPrev - 1) === next.charCodeAt(endNext - 1)) {
-    endPrev--
-    endNext--
-  }
+  const { start, endPrev, endNext } = changedRange(prev, next)
   if (endPrev > start) text.delete(start, endPrev - start)
   if (endNext > start) text.insert(start, next.slice(start, endNext))
 }
@@ -313,4 +305,21 @@ export const fieldsOfChange = (topName: string, keys: Set<string | null>): strin
     return [...out]
   }
   return []
+}
+
+/**
+ * The range where `prev` and `next` differ: `prev.slice(start, endPrev)` was
+ * replaced by `next.slice(start, endNext)` (common prefix and suffix removed).
+ */
+export const changedRange = (prev: string, next: string): { start: number; endPrev: number; endNext: number } => {
+  let start = 0
+  const max = Math.min(prev.length, next.length)
+  while (start < max && prev.charCodeAt(start) === next.charCodeAt(start)) start++
+  let endPrev = prev.length
+  let endNext = next.length
+  while (endPrev > start && endNext > start && prev.charCodeAt(endPrev - 1) === next.charCodeAt(endNext - 1)) {
+    endPrev--
+    endNext--
+  }
+  return { start, endPrev, endNext }
 }
