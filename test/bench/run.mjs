@@ -1,6 +1,6 @@
 // `npm run bench [-- --quick] [-- --only=fanout,cold,reconnect,memory,overhead,startup,profile]`
 //
-// Runs every benchmark case of issue 7 side by side with the servers people
+// Runs every benchmark case side by side with the servers people
 // use today, prints the report and writes it to docs/benchmarks.md (and the
 // raw figures to test-artifacts/bench-results.json). Each server runs in its
 // own process pinned to core 0, each load generator in another pinned to
@@ -430,7 +430,7 @@ ${pinned ? 'Servers pinned to core 0, load generators (and this orchestrator) to
 
 ## Targets
 
-${met} met, ${missed} missed${targets.some((t) => t.met === null) ? `, ${targets.filter((t) => t.met === null).length} not measured` : ''}. Targets are as set in issue 7; none is relaxed here.
+${met} met, ${missed} missed${targets.some((t) => t.met === null) ? `, ${targets.filter((t) => t.met === null).length} not measured` : ''}. These are the project's published targets; none is relaxed here.
 
 ${table(['case', 'target', 'limit', 'measured', ''], targets.sort((a, b) => a.caseNo - b.caseNo).map(fmtTarget))}
 
