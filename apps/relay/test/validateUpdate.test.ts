@@ -159,7 +159,7 @@ const expectRejected = (update: Uint8Array, reason: RegExp): void => {
 }
 
 describe('valid updates made by Yjs pass', () => {
-  it('every update of seeded random edits across every Yjs type passes, with the struct and delete counts Yjs reads', () => {
+  it('every update of seeded random edits across every Yjs type passes, with the struct and delete counts and client end clocks Yjs reads', () => {
     const seen = new Set<string>()
     const failures: string[] = []
     let bytesTotal = 0
@@ -170,6 +170,7 @@ describe('valid updates made by Yjs pass', () => {
       const decoded = Y.decodeUpdate(update)
       if (!result.ok) failures.push(`${result.reason}: ${toHex(update)}`)
       else if (result.structs !== decoded.structs.length || result.deletes !== countDeletes(update)) failures.push(`wrong counts: ${toHex(update)}`)
+      else if (JSON.stringify([...result.ends]) !== JSON.stringify([...Y.parseUpdateMeta(update).to])) failures.push(`wrong ends: ${toHex(update)}`)
       // the validator never writes to its input
       if (Buffer.compare(update, copy) !== 0) failures.push(`input changed: ${toHex(copy)}`)
       for (const struct of decoded.structs) {
@@ -203,7 +204,7 @@ describe('valid updates made by Yjs pass', () => {
   })
 
   it('empty docs, empty diffs, legacy ContentJSON and every type ref pass', () => {
-    expect(validateUpdateV1(Y.encodeStateAsUpdate(new Y.Doc()))).toEqual({ ok: true, structs: 0, deletes: 0 })
+    expect(validateUpdateV1(Y.encodeStateAsUpdate(new Y.Doc()))).toEqual({ ok: true, structs: 0, deletes: 0, ends: new Map() })
     const doc = corpus.docs[0]
     expect(validateUpdateV1(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(doc)))).toMatchObject({ ok: true, structs: 0 })
     const json = oneClient(1, 7, 0, (e) =>
@@ -212,7 +213,7 @@ describe('valid updates made by Yjs pass', () => {
         for (const s of ['{"a":[1,{"b":null}]}', 'undefined', '"x"']) encoding.writeVarString(c, s)
       }),
     )
-    expect(validateUpdateV1(json)).toEqual({ ok: true, structs: 1, deletes: 0 })
+    expect(validateUpdateV1(json)).toMatchObject({ ok: true, structs: 1, deletes: 0 })
     const applied = new Y.Doc()
     Y.applyUpdate(applied, json)
     expect(applied.getArray('list').toArray()).toEqual([{ a: [1, { b: null }] }, undefined, 'x'])
@@ -224,7 +225,7 @@ describe('valid updates made by Yjs pass', () => {
         })
       }
     })
-    expect(validateUpdateV1(types)).toEqual({ ok: true, structs: 7, deletes: 0 })
+    expect(validateUpdateV1(types)).toMatchObject({ ok: true, structs: 7, deletes: 0 })
   })
 
   it('structurally valid updates with random semantics pass', () => {

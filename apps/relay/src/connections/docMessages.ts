@@ -132,7 +132,7 @@ const readSync = (
       let outcome: ReturnType<Room['applyPeerUpdate']>
       const started = performance.now()
       try {
-        outcome = room.applyPeerUpdate(peer, update)
+        outcome = room.applyPeerUpdate(peer, update, valid.ends)
       } catch (error) {
         throw new ProtocolError(`invalid Yjs update: ${(error as Error).message}`)
       }

@@ -122,7 +122,7 @@ export class Room {
   }
 
   /**
-   * Applies a client's update. Throws if Yjs cannot decode it. Structs whose
+   * Applies a client's update (already validated; `ends` from `validateUpdateV1`). Throws if Yjs cannot decode it. Structs whose
    * dependencies the relay does not have are not kept (Yjs would hold them
    * as pending structs): they are dropped, not stored, not acked, and the
    * result is `'missing-dependencies'` so the caller can ask the client to resync.
@@ -130,13 +130,13 @@ export class Room {
   applyPeerUpdate(
     peer: RoomPeer,
     update: Uint8Array,
+    ends: ReadonlyMap<number, number>,
   ): 'applied' | 'missing-dependencies' | { forgedClientId: number; owner: AuthorBinding } {
     // Attribution: new structs for a client id bound to another user are refused.
-    // (The update was validated before, so parsing its metadata is bounded.)
-    const { to } = Y.parseUpdateMeta(update)
+    // `ends` (per client id, the clock after its last struct) comes from validating the update.
     const store = this.doc.store
     const fresh: number[] = []
-    for (const [clientId, clock] of to) {
+    for (const [clientId, clock] of ends) {
       if (clock <= Y.getState(store, clientId)) continue // nothing new from this client id
       const owner = this.authors.get(clientId)
       if (owner === undefined) fresh.push(clientId)

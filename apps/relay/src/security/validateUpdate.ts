@@ -86,7 +86,15 @@ export interface StateVectorLimits {
 }
 
 /** Outcome of a validation: counts when the bytes are valid, a reason otherwise. */
-export type UpdateValidation = { ok: true; structs: number; deletes: number } | { ok: false; reason: string }
+export type UpdateValidation =
+  | {
+      ok: true
+      structs: number
+      deletes: number
+      /** Per client id with structs in the update: the clock after its last struct (what `Y.parseUpdateMeta(update).to` gives). */
+      ends: Map<number, number>
+    }
+  | { ok: false; reason: string }
 
 /** Outcome of {@link validateStateVector}. */
 export type StateVectorValidation = { ok: true; clients: number } | { ok: false; reason: string }
@@ -496,7 +504,7 @@ const deepestTypeNesting = (typeParents: Map<string, string | null>, max: number
 }
 
 /** Reads the structs section of an update; returns the number of structs. */
-const readStructs = (r: Reader, limits: ResolvedLimits): number => {
+const readStructs = (r: Reader, limits: ResolvedLimits, ends: Map<number, number>): number => {
   const state: StructState = { structs: 0, subdocs: 0, typeParents: new Map(), keyConflicts: new Map() }
   const clients = r.count('number of clients', 3)
   if (clients > limits.maxClients) r.fail(`more than ${limits.maxClients} clients`)
@@ -514,6 +522,7 @@ const readStructs = (r: Reader, limits: ResolvedLimits): number => {
       if (len > MAX_SAFE - clock) r.fail(`clock of client ${client} exceeds 2^53 - 1`)
       clock += len
     }
+    if (structs > 0) ends.set(client, clock)
   }
   if (deepestTypeNesting(state.typeParents, limits.maxTypeDepth) > limits.maxTypeDepth) {
     r.fail(`shared types nested deeper than ${limits.maxTypeDepth}`)
@@ -556,10 +565,11 @@ export const validateUpdateV1 = (update: Uint8Array, limits?: UpdateLimits): Upd
   const r = new Reader(update)
   try {
     const resolved = resolve(limits)
-    const structs = readStructs(r, resolved)
+    const ends = new Map<number, number>()
+    const structs = readStructs(r, resolved, ends)
     const deletes = readDeleteSet(r, resolved)
     if (r.remaining !== 0) r.fail(`${r.remaining} trailing bytes`)
-    return { ok: true, structs, deletes }
+    return { ok: true, structs, deletes, ends }
   } catch (error) {
     if (error instanceof Invalid) return { ok: false, reason: error.message }
     // only with a caller's maxDepth too large for the stack
