@@ -355,14 +355,12 @@ export class MuxConnection extends Connection implements RoomPeer {
 
   private handleDocMessage(sub: Subscription, room: Room, type: number, body: decoding.Decoder): void {
     try {
-      const reply = startMessage(MessageType.sync, room.name)
-      const headerLength = encoding.length(reply)
-      const result = readDocMessage(room, this, type, body, reply, sub.policy)
+      const result = readDocMessage(room, this, type, body, () => startMessage(MessageType.sync, room.name), sub.policy)
       switch (result.kind) {
         case 'step1':
           // ack first: what step 2 brings is then already covered when it is durable
           this.requestAck(room)
-          if (encoding.length(reply) > headerLength) this.send('sync', encoding.toUint8Array(reply))
+          this.send('sync', result.reply)
           return
         case 'step2':
         case 'update':

@@ -113,10 +113,8 @@ export class YwsConnection extends Connection implements RoomPeer {
       const body = decoding.createDecoder(data)
       type = decoding.readVarUint(body)
       this.ctx.metrics.messageIn(KIND_BY_TYPE[type] ?? 'unknown', data.byteLength)
-      const reply = encoding.createEncoder()
-      encoding.writeVarUint(reply, MessageType.sync)
-      const result = readDocMessage(room, this, type, body, reply, this.policy)
-      if (result.kind === 'step1') this.send('sync', encoding.toUint8Array(reply))
+      const result = readDocMessage(room, this, type, body, startYwsSync, this.policy)
+      if (result.kind === 'step1') this.send('sync', result.reply)
       else if (result.kind === 'unknown') this.protocolError(`unknown message type ${type}`)
       else if (result.kind === 'over-budget') this.overBudget(result.detail)
       else if (result.kind === 'refused') {
@@ -144,4 +142,11 @@ export class YwsConnection extends Connection implements RoomPeer {
       this.ctx.rooms.release(room)
     }
   }
+}
+
+/** A y-websocket `sync` message header. */
+const startYwsSync = (): encoding.Encoder => {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MessageType.sync)
+  return encoder
 }

@@ -37,7 +37,9 @@ export interface DocPolicy {
 
 /** What a doc message turned out to be. */
 export type DocMessageResult =
-  | { kind: 'step1' | 'step2' | 'update' | 'awareness' | 'query-awareness' | 'auth' | 'unknown' }
+  | { kind: 'step2' | 'update' | 'awareness' | 'query-awareness' | 'auth' | 'unknown' }
+  /** A sync step 1, answered by `reply` (a complete message carrying the step 2). */
+  | { kind: 'step1'; reply: Uint8Array }
   /** An update the relay did not (fully) apply; nothing of it is acked. */
   | { kind: 'refused'; reason: RefusalReason; detail: string; resync?: boolean }
   /** The connection spent its apply-time budget: close it. */
@@ -45,7 +47,8 @@ export type DocMessageResult =
 
 /**
  * Handles one doc message of type 0–3 on behalf of `peer`: sync step 1 is
- * answered into `reply` (the caller sends it when the result is `'step1'`),
+ * answered with a step 2 written after `startReply()`'s header (returned as
+ * `reply` with the result `'step1'`; the caller sends it),
  * step 2 and updates are applied if `policy` allows, awareness is applied
  * through the room's ownership filter, query-awareness is answered. Throws
  * {@link ProtocolError} or a decoding error on malformed input.
@@ -55,12 +58,12 @@ export const readDocMessage = (
   peer: RoomPeer,
   type: number,
   body: decoding.Decoder,
-  reply: encoding.Encoder,
+  startReply: () => encoding.Encoder,
   policy: DocPolicy,
 ): DocMessageResult => {
   switch (type) {
     case MessageType.sync:
-      return readSync(room, peer, body, reply, policy)
+      return readSync(room, peer, body, startReply, policy)
     case MessageType.awareness: {
       const update = decoding.readVarUint8Array(body)
       if (!policy.takeAwarenessToken()) {
@@ -100,7 +103,7 @@ const readSync = (
   room: Room,
   peer: RoomPeer,
   body: decoding.Decoder,
-  reply: encoding.Encoder,
+  startReply: () => encoding.Encoder,
   policy: DocPolicy,
 ): DocMessageResult => {
   const subtype = decoding.readVarUint(body)
@@ -109,8 +112,9 @@ const readSync = (
       const stateVector = decoding.readVarUint8Array(body)
       const valid = validateStateVector(stateVector)
       if (!valid.ok) throw new ProtocolError(`invalid state vector: ${valid.reason}`)
+      const reply = startReply()
       syncProtocol.writeSyncStep2(reply, room.doc, stateVector)
-      return { kind: 'step1' }
+      return { kind: 'step1', reply: encoding.toUint8Array(reply) }
     }
     case syncProtocol.messageYjsSyncStep2:
     case syncProtocol.messageYjsUpdate: {
