@@ -28,6 +28,8 @@ export type {
   PullOptions,
   PullResult,
 } from './records/RecordStore.js'
+export { DiscardError, DiscardRefusal } from './records/discard.js'
+export type { DiscardResult } from './records/discard.js'
 export { RecordHandle, RECORD_WRITE_ORIGIN } from './records/RecordHandle.js'
 export type { RecordHandleEvents } from './records/RecordHandle.js'
 export { STORAGE_ORIGIN, FETCH_ORIGIN, UPDATED_AT_ORIGIN } from './records/OpenRecord.js'

@@ -57,6 +57,7 @@ import { FieldPending } from './FieldPending.js'
 import { FETCH_ORIGIN, OpenRecord, stateVectorOf, type RecordHost } from './OpenRecord.js'
 import { RECORD_WRITE_ORIGIN, RecordHandle } from './RecordHandle.js'
 import { catalogEntryOf } from './catalogEntry.js'
+import { DiscardError, discardUnsynced, type DiscardResult } from './discard.js'
 import { writeWithHistory } from '../history/recordWrites.js'
 import { DEFAULT_MAX_HISTORY } from '../history/historyLog.js'
 import type { RecordSummary } from '../history/summary.js'
@@ -410,6 +411,37 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     return [...out.values()]
   }
 
+  /**
+   * Throws away this device's changes to record `id` that the relay has not
+   * stored and brings the record back to the relay's state (a record the
+   * relay never stored is removed from this device). Close the record's
+   * handles first. See `records/discard`.
+   *
+   * @throws (rejects) {@link DiscardError} when offline or while handles are
+   *   open; SyncError when the relay refuses to read the record.
+   */
+  async discardUnsynced(id: string, options: { signal?: AbortSignal } = {}): Promise<DiscardResult> {
+    checkId(id)
+    await this.ready
+    this.assertOpen()
+    const result = await discardUnsynced(
+      {
+        client: this.client,
+        workspaceId: this.workspaceId,
+        schemas: this.schemas,
+        catalog: this.catalog,
+        backend: this.backend,
+        pendingFields: (recordId) => this.unsynced().find((r) => r.id === recordId)?.pendingFields ?? [],
+        whileClosed: (recordId, rewrite) => this.whileClosed(recordId, rewrite),
+        publish: (entries, removed) => this.tabs.post({ t: 'catalog', entries, removed }),
+      },
+      id,
+      options,
+    )
+    this.updateTotal()
+    return result
+  }
+
   /** Resolves when every open record is durably on the relay. */
   async flush(): Promise<void> {
     await Promise.all([...this.records.values()].map((record) => record.sync.flush()))
@@ -614,6 +646,36 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       this.opening.set(id, opening)
     }
     return opening
+  }
+
+  /** Closes record `id` without writing (refused while handles are open); opening it again waits for `run`. */
+  private async whileClosed<T>(id: string, run: () => Promise<T>): Promise<T> {
+    await this.opening.get(id)?.catch(() => undefined)
+    this.assertOpen()
+    const open = this.records.get(id)
+    if (open !== undefined && open.refs > 0) {
+      throw new DiscardError('open', id, `record "${id}" is open (${open.refs} handle(s)); close it before discarding its changes`)
+    }
+    const previous = this.closingRecords.get(id) ?? Promise.resolve()
+    const running = (async () => {
+      if (open !== undefined) {
+        this.cancelIdle(id)
+        this.records.delete(id)
+        this.dirty.delete(open)
+        await open.close({ discard: true })
+      }
+      await previous
+      return run()
+    })()
+    const gate = running.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.closingRecords.set(id, gate)
+    void gate.then(() => {
+      if (this.closingRecords.get(id) === gate) this.closingRecords.delete(id)
+    })
+    return running
   }
 
   private async pullOne(id: string, signal: AbortSignal | undefined): Promise<CatalogEntry | null | undefined> {

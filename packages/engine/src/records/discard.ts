@@ -1,0 +1,140 @@
+/**
+ * Discarding a record's unsynced changes: this device's changes the relay
+ * never stored are thrown away and the record goes back to the relay's state.
+ *
+ * Steps: refuse when offline (the relay's state is unknown then); fetch the
+ * relay's whole state of the doc (`fetchDoc` from an empty state vector);
+ * close the record's open doc without writing; replace its stored update log
+ * by the relay's state, acknowledged as a whole (everything in it came from
+ * the relay), with no pending-field notes; write the catalog entry (pending
+ * 0). A record the
+ * relay has never stored is removed from the catalog.
+ *
+ * Used through {@link RecordStore.discardUnsynced}.
+ *
+ * @example
+ *   try {
+ *     const result = await store.discardUnsynced('T-1')
+ *     toast(`Discarded: ${result.discarded.join(', ')}`)
+ *   } catch (error) {
+ *     if (error instanceof DiscardError && error.reason === 'offline') toast('Connect first')
+ *   }
+ *
+ * @module records/discard
+ */
+import * as Y from 'yjs'
+import type { SyncClient } from '../sync/SyncClient.js'
+import { maxStateVector } from '../protocol/stateVector.js'
+import type { Catalog } from '../catalog/Catalog.js'
+import type { CatalogEntry } from '../catalog/CatalogEntry.js'
+import type { StorageBackend } from '../persistence/Storage.js'
+import type { AuthorInfo } from '../protocol/messages.js'
+import { FieldPending } from './FieldPending.js'
+import { FETCH_ORIGIN, stateVectorOf } from './OpenRecord.js'
+import { catalogEntryOf } from './catalogEntry.js'
+import { recordType } from './recordDoc.js'
+import type { SchemaRegistry } from './schema.js'
+
+/** Why a discard was refused. */
+export const DiscardRefusal = {
+  /** Not connected: the relay's state cannot be fetched. */
+  offline: 'offline',
+  /** Handles of the record are open in this tab; close them first. */
+  open: 'open',
+} as const
+export type DiscardRefusal = (typeof DiscardRefusal)[keyof typeof DiscardRefusal]
+
+/** A discard was refused; nothing changed. */
+export class DiscardError extends Error {
+  readonly reason: DiscardRefusal
+  readonly recordId: string
+
+  constructor(reason: DiscardRefusal, recordId: string, message: string) {
+    super(message)
+    this.name = 'DiscardError'
+    this.reason = reason
+    this.recordId = recordId
+  }
+}
+
+/** Result of {@link RecordStore.discardUnsynced}. */
+export interface DiscardResult {
+  id: string
+  /** Fields whose unsynced changes were thrown away (`$created`: the record's creation). */
+  discarded: string[]
+  /** The relay never stored the record: it is gone from this device. */
+  removed: boolean
+  /** The record's catalog entry now (null when removed). */
+  entry: CatalogEntry | null
+}
+
+/** What {@link discardUnsynced} needs from the store. */
+export interface DiscardHost {
+  readonly client: SyncClient
+  readonly workspaceId: string
+  readonly schemas: SchemaRegistry
+  readonly catalog: Catalog
+  readonly backend: StorageBackend
+  /** Fields of the record with unsynced changes now. */
+  pendingFields(id: string): string[]
+  /**
+   * Closes the record's open doc without writing (rejecting with a
+   * {@link DiscardError} while handles are open) and runs `rewrite` before
+   * the record can be opened again.
+   */
+  whileClosed<T>(id: string, rewrite: () => Promise<T>): Promise<T>
+  /** Tells other tabs about the changed catalog. */
+  publish(entries: CatalogEntry[], removed: string[]): void
+}
+
+const EMPTY_STATE_VECTOR = new Uint8Array([0])
+
+/** Discards the unsynced changes of record `id`. See the module documentation. */
+export const discardUnsynced = async (host: DiscardHost, id: string, options: { signal?: AbortSignal } = {}): Promise<DiscardResult> => {
+  if (host.client.status !== 'online') {
+    throw new DiscardError(
+      DiscardRefusal.offline,
+      id,
+      `cannot discard the changes of record "${id}" while offline: the relay's state of it is unknown`,
+    )
+  }
+  const fetched = await host.client.fetchDoc(`${host.workspaceId}/${id}`, EMPTY_STATE_VECTOR, { signal: options.signal })
+  return host.whileClosed(id, async () => {
+    const discarded = host.pendingFields(id)
+    const doc = new Y.Doc()
+    try {
+      Y.applyUpdate(doc, fetched.update, FETCH_ORIGIN)
+      const type = recordType(doc)
+      // Everything in the fetched state came from the relay: this device owes it nothing of it.
+      const acked = Y.encodeStateVector(maxStateVector(Y.decodeStateVector(fetched.stateVector), stateVectorOf(doc)))
+      const storage = await host.backend.openRecord(id)
+      try {
+        const stored = await storage.load()
+        const authors = new Map<number, AuthorInfo>((stored.meta.authors ?? []).map((a) => [a.clientId, a]))
+        for (const a of fetched.authors) authors.set(a.clientId, a)
+        await storage.compact(() => Y.encodeStateAsUpdate(doc))
+        await storage.write([], {
+          acked,
+          fieldClocks: new FieldPending().serialize(),
+          authors: [...authors.values()],
+          viewed: Y.encodeStateVector(doc),
+        })
+      } finally {
+        storage.close()
+      }
+      if (type === null) {
+        host.catalog.remove([id])
+        await host.catalog.flush()
+        host.publish([], [id])
+        return { id, discarded, removed: true, entry: null }
+      }
+      const entry = catalogEntryOf(doc, id, host.schemas.get(type), 0, [])
+      host.catalog.set([entry])
+      await host.catalog.flush()
+      host.publish([entry], [])
+      return { id, discarded, removed: false, entry }
+    } finally {
+      doc.destroy()
+    }
+  })
+}
