@@ -123,4 +123,6 @@ export type { RecordSummary, SummaryUser } from './history/summary.js'
 // Presence.
 export { RecordPresence, EDITING_FIELD } from './presence/RecordPresence.js'
 export type { Viewer, RecordPresenceEvents } from './presence/RecordPresence.js'
+export { WorkspacePresence, workspacePresenceDoc } from './presence/WorkspacePresence.js'
+export type { WorkspacePerson, WorkspacePresenceOptions, WorkspacePresenceEvents, RememberedPerson } from './presence/WorkspacePresence.js'
 export type { AuthorInfo, PresenceInfo } from './protocol/messages.js'
