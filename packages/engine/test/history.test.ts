@@ -6,6 +6,7 @@
  * the seeded randomized history test (see historyFuzz.ts). Run more seeds
  * with `FUZZ_SEEDS=200 npx vitest run packages/engine/test/history.test.ts`.
  */
+import { IDBFactory } from 'fake-indexeddb'
 import { afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import {
@@ -242,6 +243,152 @@ describe('history', () => {
     net.offline()
     const handle = await store.open('T-1')
     expect(handle.history().entries.at(-1)).toMatchObject({ field: 'status', value: 'done', author: { userId: 'user-of-p0' } })
+  })
+})
+
+/** Types `text` into a Y.Text at `index` one character per transaction, as an editor binding does. */
+const type = (handle: RecordHandle, field: string, index: number, text: string, origin: unknown = { source: 'editor' }) => {
+  const ytext = handle.text(field)
+  for (let i = 0; i < text.length; i++) handle.doc.transact(() => ytext.insert(index + i, text[i]!), origin)
+}
+
+describe('history of typing (text edited directly in Y.Text)', () => {
+  test('a typing burst is one entry with what was inserted and deleted, attributed to the typist; other clients write none', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    type(a!.handle, 'title', 5, ' still')
+    const ytext = a!.handle.text('title')
+    a!.handle.doc.transact(() => ytext.delete(0, 5), { source: 'editor' }) // "Login"
+    await relay.settle()
+    expect(b!.handle.get('title')).toBe(' still fails')
+    expect(a!.handle.history().entries.filter((e) => e.kind === 'change' && e.field === 'title')).toHaveLength(1) // creation only: the burst goes on
+    a!.handle.flushHistory()
+    b!.handle.flushHistory() // received keystrokes are not b's burst: nothing to write
+    await relay.settle()
+    const history = b!.handle.history()
+    expect(JSON.stringify(history)).toBe(JSON.stringify(a!.handle.history()))
+    const titles = history.entries.filter((e) => e.kind === 'change' && e.field === 'title')
+    expect(titles).toHaveLength(2)
+    expect(titles[1]).toMatchObject({ fieldKind: 'text', inserted: ' still', deleted: 'Login', base: titles[0]!.id, author: { userId: 'user-of-p0' } })
+    expect(history.merges).toEqual([])
+  })
+
+  test('another tab of the same user gets the keystrokes but writes no entry of its own', async () => {
+    const relay = newRelay()
+    const factory = new IDBFactory()
+    const tab = (name: string) => newStore(gatedClient(relay, 'p0').client, 'user-of-p0', { storage: undefined, indexedDB: factory, tabs: true })
+    const [tabA, tabB] = [tab('a'), tab('b')]
+    await Promise.all([tabA.ready, tabB.ready])
+    const a = await tabA.create('ticket', { title: 'Shared' }, { id: 'T-1' })
+    const b = await tabB.open('T-1')
+    await b.sync.synced
+    await relay.settle()
+    // It arrives from tab A or from the relay, whichever is first: neither is a local edit of B.
+    const arrived = new Promise<void>((resolve) => b.on('change', () => b.get('title') === 'Shared doc' && resolve()))
+    type(a, 'title', 6, ' doc')
+    await arrived
+    b.flushHistory()
+    a.flushHistory()
+    await relay.settle()
+    const titles = (h: RecordHandle) => h.history().entries.filter((e) => e.kind === 'change' && e.field === 'title')
+    await new Promise<void>((resolve) => (titles(b).length === 2 ? resolve() : b.on('change', () => titles(b).length === 2 && resolve())))
+    expect(titles(b)).toMatchObject([{ inserted: 'Shared' }, { inserted: ' doc', author: { clientId: a.doc.clientID } }])
+    expect(JSON.stringify(b.history())).toBe(JSON.stringify(a.history()))
+  })
+
+  test('a burst ends after a pause, when the user leaves the field, before an API write of the field, and when the record closes', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2, { historyIdleMs: 20 })
+    const titles = (h: RecordHandle) => h.history().entries.filter((e) => e.kind === 'change' && e.field === 'title')
+    // A pause.
+    const written = new Promise<void>((resolve) => a!.handle.on('change', () => titles(a!.handle).length === 2 && resolve()))
+    type(a!.handle, 'title', 0, 'Safari: ')
+    await written
+    expect(titles(a!.handle)[1]).toMatchObject({ inserted: 'Safari: ' })
+    // Leaving the field.
+    const presence = a!.handle.presence()
+    presence.setEditing('title', { anchor: 0 })
+    type(a!.handle, 'description', 0, 'Steps')
+    type(a!.handle, 'title', 0, '!')
+    presence.setEditing('description', { anchor: 5 })
+    expect(titles(a!.handle)).toHaveLength(3)
+    // Writing the field through the API: the typing first, then the write, based on it.
+    type(a!.handle, 'title', 0, '?')
+    a!.handle.set('title', 'Fixed')
+    const [, , , typed, set] = titles(a!.handle)
+    expect(typed).toMatchObject({ inserted: '?' })
+    expect(set).toMatchObject({ fieldKind: 'text', base: typed!.id })
+    presence.destroy()
+    // Closing: the description burst is written before the record closes.
+    await relay.settle()
+    await a!.store.close()
+    await relay.settle()
+    const description = b!.handle.history().entries.filter((e) => e.kind === 'change' && e.field === 'description')
+    expect(description).toMatchObject([{ inserted: 'Steps', author: { userId: 'user-of-p0' } }])
+  })
+
+  test('two people typing in the same field at the same time: a text merge, each entry holding only its own contribution', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    // Live: keystrokes interleave and arrive while both bursts are open.
+    type(a!.handle, 'title', 0, 'Mobile ')
+    await relay.settle()
+    type(b!.handle, 'title', b!.handle.text('title').length, ' on iOS')
+    await relay.settle()
+    type(a!.handle, 'title', 0, 'Urgent: ')
+    await relay.settle()
+    expect(a!.handle.get('title')).toBe('Urgent: Mobile Login fails on iOS')
+    a!.handle.flushHistory()
+    b!.handle.flushHistory()
+    await relay.settle()
+    const history = a!.handle.history()
+    expect(JSON.stringify(history)).toBe(JSON.stringify(b!.handle.history()))
+    const merge = history.merges.find((m) => m.field === 'title')!
+    expect(merge).toMatchObject({ fieldKind: 'text', kept: null })
+    expect(merge.sides.map((s) => [s.author.userId, s.entry.kind === 'change' && s.entry.inserted]).sort()).toEqual([
+      ['user-of-p0', 'Urgent: Mobile '],
+      ['user-of-p1', ' on iOS'],
+    ])
+    expect(merge.summary).toMatch(/edited title at the same time; both contributions were merged/)
+    // Offline: the same, and the merged text holds both.
+    a!.offline()
+    type(a!.handle, 'description', 0, 'Ada')
+    type(b!.handle, 'description', 0, 'Bob')
+    a!.handle.flushHistory()
+    b!.handle.flushHistory()
+    a!.online()
+    await relay.settle()
+    const text = a!.handle.get('description') as string
+    expect(text.length).toBe(6)
+    const offline = a!.handle.history().merges.find((m) => m.field === 'description')!
+    expect(offline.sides.map((s) => s.entry.kind === 'change' && s.entry.inserted).sort()).toEqual(['Ada', 'Bob'])
+  })
+
+  test('items pushed directly to a list field are recorded; undo by an editor is a change like any other', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.handle.list<string>('labels').push(['bug'])
+    a!.handle.list<string>('labels').push(['ios'])
+    a!.handle.flushHistory()
+    const labels = a!.handle.history().entries.filter((e) => e.kind === 'change' && e.field === 'labels')
+    expect(labels.at(-1)).toMatchObject({ fieldKind: 'list', value: ['bug', 'ios'], prev: [] })
+    // An editor's undo manager tracks only its own origin: history entries (their own transactions) are not undone.
+    const origin = { source: 'editor' }
+    const ytext = a!.handle.text('title')
+    const undo = new Y.UndoManager(ytext, { trackedOrigins: new Set([origin]) })
+    type(a!.handle, 'title', 0, 'X', origin)
+    a!.handle.flushHistory()
+    undo.undo()
+    expect(a!.handle.get('title')).toBe('Login fails')
+    a!.handle.flushHistory()
+    const titles = a!.handle.history().entries.filter((e) => e.kind === 'change' && e.field === 'title')
+    expect(titles.slice(1).map((e) => [e.kind === 'change' && e.inserted, e.kind === 'change' && e.deleted])).toEqual([
+      ['X', ''],
+      ['', 'X'],
+    ])
+    undo.destroy()
+    await relay.settle()
+    expect(JSON.stringify(b!.handle.history())).toBe(JSON.stringify(a!.handle.history()))
   })
 })
 

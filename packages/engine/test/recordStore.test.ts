@@ -279,6 +279,7 @@ describe('pending at start-up', () => {
     const store1 = newStore(client, { storage })
     const t = await store1.create('ticket', { title: 'x' }, { id: 'T-1' })
     t.text('title').insert(1, 'yz')
+    t.flushHistory() // the typing's history entry, so nothing changes after `truth`
     await store1.settled()
     const truth = t.pending
     // Written with the record's own write, not 50 ms later.

@@ -84,6 +84,11 @@ export interface FieldChange {
   next: unknown
   /** For restores: the entry whose value is brought back. */
   restoreOf?: string
+  /**
+   * The field's head as the writer saw it when the change began (typing
+   * bursts: at the first keystroke). Default: the head now.
+   */
+  base?: string | null
 }
 
 /** Options of {@link appendFieldChanges}. */
@@ -185,7 +190,7 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
   const existing = array.toArray()
   for (const change of changes) {
     let entry: StoredFieldEntry
-    const base = headOf(existing, change.field, change.prev)
+    const base = change.base !== undefined ? change.base : headOf(existing, change.field, change.prev)
     const id = `${doc.clientID.toString(36)}.${Y.getState(doc.store, doc.clientID).toString(36)}`
     if (change.kind === 'text') {
       const prev = typeof change.prev === 'string' ? change.prev : ''

@@ -54,11 +54,18 @@ interface EditingState {
   head?: unknown
 }
 
+/** Options of {@link RecordPresence}. */
+export interface RecordPresenceOptions {
+  /** The local user stopped editing `field` (moved to another field, or to none). */
+  left?: (field: string) => void
+}
+
 /** Presence of one record. Call {@link destroy} when done (it stops listening). */
 export class RecordPresence extends ObservableV2<RecordPresenceEvents> {
   constructor(
     readonly awareness: Awareness,
     readonly doc: Y.Doc,
+    private readonly options: RecordPresenceOptions = {},
   ) {
     super()
     awareness.on('change', this.onChange)
@@ -70,6 +77,8 @@ export class RecordPresence extends ObservableV2<RecordPresenceEvents> {
    * field's text.
    */
   setEditing(field: string | null, selection?: { anchor: number; head?: number }): void {
+    const previous = (this.awareness.getLocalState() as { editing?: unknown } | null)?.editing
+    if (isEditing(previous) && previous.field !== field) this.options.left?.(previous.field)
     if (field === null) {
       this.awareness.setLocalStateField(EDITING_FIELD, null)
       return

@@ -41,6 +41,9 @@ import { FieldPending, type FieldClocks } from './FieldPending.js'
 import { catalogEntryOf } from './catalogEntry.js'
 import { RECORD_MAP, RecordKey, readRecord, recordType, type ValidatedPatch } from './recordDoc.js'
 import { writeWithHistory } from '../history/recordWrites.js'
+import { appendFieldChanges, type FieldChange } from '../history/historyLog.js'
+import { TYPING_HISTORY_ORIGIN, TypingRecorder } from '../history/TypingRecorder.js'
+import { RECORD_WRITE_ORIGIN } from './RecordHandle.js'
 import { summarizeSince, type RecordSummary } from '../history/summary.js'
 import type { AuthorInfo } from '../protocol/messages.js'
 import type { RecordSchema, SchemaRegistry } from './schema.js'
@@ -65,6 +68,8 @@ export interface RecordHost {
   readonly updatedAtResolution: number
   /** History entries kept per record before older ones are compacted. */
   readonly historyLimit: number
+  /** Pause that ends a burst of direct text / list edits (one history entry), ms. */
+  readonly historyIdleMs?: number
   now(): number
   /** A "while you were offline" summary of the record (after it synced). */
   summary(record: OpenRecord, summary: RecordSummary): void
@@ -102,6 +107,8 @@ export class OpenRecord {
   /** False when the record lives in the in-memory fallback (nothing is saved on this device). */
   readonly durable: boolean
   readonly listeners = new Set<RecordListener>()
+  /** History entries of text typed (and list items pushed) directly into the record's shared types. */
+  readonly typing: TypingRecorder
   /** Open RecordHandles. */
   refs = 0
   /** Last storage failure, null while storage works. */
@@ -195,6 +202,14 @@ export class OpenRecord {
     this.viewed = loaded.meta.viewed !== undefined ? Y.decodeStateVector(loaded.meta.viewed) : stateVectorOf(this.doc)
     this.viewedDirty = loaded.meta.viewed === undefined
     this.schemaCache = host.schemas.get(recordType(this.doc) ?? '')
+    const notTyping = new Set<unknown>([RECORD_WRITE_ORIGIN, TYPING_HISTORY_ORIGIN, TAB_ORIGIN, STORAGE_ORIGIN, FETCH_ORIGIN, UPDATED_AT_ORIGIN, DELETE_MARKER_ORIGIN, host.client])
+    this.typing = new TypingRecorder(this.doc, {
+      isLocalEdit: (transaction) => transaction.local && !notTyping.has(transaction.origin),
+      append: (changes, at) => this.appendTyped(changes, at),
+      now: () => host.now(),
+      idleMs: host.historyIdleMs,
+    })
+    if (this.schemaCache !== undefined) this.typing.watch(this.schemaCache)
     this.doc.on('update', this.onUpdate)
     this.sync.on('pending', this.onPending)
     this.sync.on('ack', this.onAck)
@@ -224,6 +239,7 @@ export class OpenRecord {
     if (this.schemaCache === undefined) {
       const type = recordType(this.doc)
       if (type !== null) this.schemaCache = this.host.schemas.get(type)
+      if (this.schemaCache !== undefined) this.typing.watch(this.schemaCache)
     }
     return this.schemaCache
   }
@@ -260,6 +276,8 @@ export class OpenRecord {
    * (`restoreOf`: field → entry id whose value a restore brings back).
    */
   write(patch: ValidatedPatch, origin: unknown, restoreOf?: Record<string, string>): void {
+    // Typing in these fields so far is its own change, before this one.
+    this.typing.flush(patch.map((p) => p.name))
     const authors = this.sync.authors
     this.doc.transact(
       () =>
@@ -270,6 +288,21 @@ export class OpenRecord {
           restoreOf,
         }),
       origin,
+    )
+  }
+
+  /** Appends the entries of ended typing bursts (their own transaction; `at`: when the burst began). */
+  private appendTyped(changes: FieldChange[], at: number): void {
+    if (this.closed) return
+    const authors = this.sync.authors
+    this.doc.transact(
+      () =>
+        appendFieldChanges(this.doc, changes, {
+          now: at,
+          maxEntries: this.host.historyLimit,
+          userOf: (client) => authors.get(client)?.userId,
+        }),
+      TYPING_HISTORY_ORIGIN,
     )
   }
 
@@ -322,6 +355,7 @@ export class OpenRecord {
   async close({ discard = false }: { discard?: boolean } = {}): Promise<void> {
     if (this.closed) return
     if (!discard) {
+      this.typing.flush()
       await this.settled()
       if (this.storage !== null && this.storageError === null && this.storage.rowCount > 1) {
         await this.enqueue(() => this.compactNow())
@@ -329,6 +363,7 @@ export class OpenRecord {
     }
     if (this.closed) return
     this.closed = true
+    this.typing.destroy()
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     this.doc.off('update', this.onUpdate)
     this.sync.off('pending', this.onPending)

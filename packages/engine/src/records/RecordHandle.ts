@@ -202,22 +202,40 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
   }
 
   /**
+   * Writes the history entries of text typed directly into {@link text}
+   * (and items pushed to {@link list}) now, instead of after the pause that
+   * ends a typing burst. Leaving a field in {@link presence}, writing the
+   * field through the record API and closing the record do this too.
+   */
+  flushHistory(): void {
+    this.open().typing.flush()
+  }
+
+  /**
    * Presence in this record: who is viewing it and which field each person
    * edits. Each call returns a new {@link RecordPresence}; destroy it when done.
+   * Leaving a field (`setEditing` to another field or null) ends its typing burst.
    */
   presence(): RecordPresence {
     const record = this.open()
-    return new RecordPresence(record.sync.awareness, record.doc)
+    return new RecordPresence(record.sync.awareness, record.doc, {
+      left: (field) => {
+        if (!record.closed) record.typing.flush([field])
+      },
+    })
   }
 
-  /** The `Y.Text` of a text field, for editor bindings. */
+  /**
+   * The `Y.Text` of a text field, for editor bindings. Local edits are
+   * recorded in the history: one entry per burst of typing (see {@link flushHistory}).
+   */
   text(field: string): Y.Text {
     const spec = this.requireSchema().fields[field]
     if (spec?.kind !== 'text') throw this.fieldError(field, 'text')
     return this.open().doc.getText(TEXT_PREFIX + field)
   }
 
-  /** The `Y.Array` of a list field. Items pushed directly are not validated; prefer {@link set}. */
+  /** The `Y.Array` of a list field. Items pushed directly are not validated (but recorded in the history, like typing); prefer {@link set}. */
   list<T = unknown>(field: string): Y.Array<T> {
     const spec = this.requireSchema().fields[field]
     if (spec?.kind !== 'list') throw this.fieldError(field, 'list')

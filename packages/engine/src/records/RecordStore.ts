@@ -89,6 +89,8 @@ export interface RecordStoreOptions {
   updatedAtResolution?: number
   /** History entries kept per record before the oldest are compacted into a summary entry. Default 500. */
   historyLimit?: number
+  /** Text typed (list items pushed) directly into a field's shared type is one history entry until a pause this long. Default 1 500 ms. */
+  historyIdleMs?: number
   /** Share edits with other tabs (BroadcastChannel). Default true; pass a class to replace BroadcastChannel. */
   tabs?: boolean | BroadcastChannelConstructor
   /**
@@ -237,6 +239,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       compactAfter: options.compactAfter ?? 64,
       updatedAtResolution: options.updatedAtResolution ?? 10_000,
       historyLimit: options.historyLimit ?? DEFAULT_MAX_HISTORY,
+      historyIdleMs: options.historyIdleMs,
       now,
       summary: (record, summary) => store.emit('summary', [summary]),
       storageFailed: (record, error) => store.reportStorage(record.id, error),

@@ -1,0 +1,301 @@
+/**
+ * History entries for edits made directly on a record's shared types: text
+ * typed into `text(field)` by an editor binding, items pushed to
+ * `list(field)`. The record API (`set`, `update`, `restore`) writes its
+ * entries in the same transaction as the change; these edits bypass it, so
+ * the recorder watches the record's text and list types and writes one
+ * entry per **burst** — the edits of one field until a pause.
+ *
+ * - A burst starts with the first local edit of a field that is not a
+ *   record-API write, not applied from the relay, another tab or storage
+ *   (the caller's `isLocalEdit` decides). Its base `b` is the field's head
+ *   at that moment, so two people typing at the same time write two entries
+ *   with the same base: a text merge.
+ * - It ends (the entry is appended) after `idleMs` without an edit of the
+ *   field, after `maxBurstMs`, when {@link flush} is called (the record API
+ *   does before writing the same field; presence when the user leaves the
+ *   field; the record when it closes), and when the page is hidden.
+ * - A text entry says what *this* user inserted and deleted: edits that
+ *   arrive from others during the burst are part of both the "before" and
+ *   the "after" text, so they do not show up in the diff.
+ * - The entry is appended in its own transaction (Yjs runs observers after
+ *   the edit's transaction), with origin {@link TYPING_HISTORY_ORIGIN}. A
+ *   burst cut short by a crash keeps its edits but has no entry.
+ *
+ * @example
+ *   const recorder = new TypingRecorder(doc, {
+ *     isLocalEdit: (tr) => tr.local && tr.origin !== RECORD_WRITE_ORIGIN,
+ *     append: (changes, at) => doc.transact(() => appendFieldChanges(doc, changes, { now: at }), TYPING_HISTORY_ORIGIN),
+ *     now: Date.now,
+ *   })
+ *   recorder.watch(schema)
+ *   recorder.flush('title') // before writing title through the API
+ *
+ * @module history/TypingRecorder
+ */
+import type * as Y from 'yjs'
+import { LIST_PREFIX, TEXT_PREFIX } from '../records/recordDoc.js'
+import type { RecordSchema } from '../records/schema.js'
+import { headOf, historyArray, type FieldChange } from './historyLog.js'
+
+/** Transaction origin of the history entries the recorder appends (a local origin). */
+export const TYPING_HISTORY_ORIGIN: { readonly source: 'concord:typing-history' } = Object.freeze({
+  source: 'concord:typing-history',
+})
+
+/** Default pause that ends a burst, ms. */
+export const DEFAULT_TYPING_IDLE_MS = 1_500
+/** Default longest burst, ms: continuous typing is split into entries this long. */
+export const DEFAULT_MAX_BURST_MS = 30_000
+
+/** Options of {@link TypingRecorder}. */
+export interface TypingRecorderOptions {
+  /** Whether a transaction is an edit the local user made directly on a shared type. */
+  isLocalEdit(transaction: Y.Transaction): boolean
+  /** Appends the entries of ended bursts (one call, one transaction); `at`: when the burst began. */
+  append(changes: FieldChange[], at: number): void
+  now(): number
+  /** Pause that ends a burst, ms. Default {@link DEFAULT_TYPING_IDLE_MS}. */
+  idleMs?: number
+  /** Longest burst, ms. Default {@link DEFAULT_MAX_BURST_MS}. */
+  maxBurstMs?: number
+}
+
+const KEEP = 0
+const INS = 1
+const DEL = 2
+/**
+ * A run of text in a burst: `KEEP` is in the text before and after the
+ * burst (or was inserted by someone else), `INS` was inserted by the local
+ * user, `DEL` was deleted by the local user. Before = KEEP + DEL runs,
+ * after = KEEP + INS runs, both in order.
+ */
+interface Run {
+  kind: typeof KEEP | typeof INS | typeof DEL
+  text: string
+}
+
+interface DeltaOp {
+  insert?: unknown
+  retain?: number
+  delete?: number
+}
+
+interface Burst {
+  field: string
+  kind: 'text' | 'list'
+  base: string | null
+  startedAt: number
+  /** Text: the runs. */
+  runs: Run[]
+  /** List: the items before the burst. */
+  before: unknown
+  timer: ReturnType<typeof setTimeout> | null
+}
+
+/** Records history entries for direct edits of a record's text and list fields. See the module documentation. */
+export class TypingRecorder {
+  private readonly doc: Y.Doc
+  private readonly options: TypingRecorderOptions
+  private readonly idleMs: number
+  private readonly maxBurstMs: number
+  /** Field → unobserve. */
+  private readonly watched = new Map<string, () => void>()
+  /** Last known value of each watched field outside a burst (text, or list items as JSON). */
+  private readonly known = new Map<string, unknown>()
+  private readonly bursts = new Map<string, Burst>()
+  private destroyed = false
+  private readonly onHidden = (): void => {
+    if (typeof document === 'undefined' || document.visibilityState === 'hidden') this.flush()
+  }
+
+  constructor(doc: Y.Doc, options: TypingRecorderOptions) {
+    this.doc = doc
+    this.options = options
+    this.idleMs = options.idleMs ?? DEFAULT_TYPING_IDLE_MS
+    this.maxBurstMs = options.maxBurstMs ?? DEFAULT_MAX_BURST_MS
+    if (typeof document !== 'undefined' && typeof addEventListener === 'function') {
+      // The last moment a closing page reliably runs code: write the entries with the keystrokes.
+      document.addEventListener('visibilitychange', this.onHidden)
+      addEventListener('pagehide', this.onHidden)
+    }
+  }
+
+  /** Watches the text and list fields of `schema` (fields already watched are kept). */
+  watch(schema: RecordSchema): void {
+    if (this.destroyed) return
+    for (const [field, spec] of Object.entries(schema.fields)) {
+      if (this.watched.has(field)) continue
+      if (spec.kind === 'text') {
+        const text = this.doc.getText(TEXT_PREFIX + field)
+        const observer = (event: Y.YTextEvent, transaction: Y.Transaction): void =>
+          this.onText(field, text, event.delta as DeltaOp[], transaction)
+        this.known.set(field, text.toString())
+        text.observe(observer)
+        this.watched.set(field, () => text.unobserve(observer))
+      } else if (spec.kind === 'list') {
+        const list = this.doc.getArray(LIST_PREFIX + field)
+        const observer = (_event: Y.YArrayEvent<unknown>, transaction: Y.Transaction): void => this.onList(field, list, transaction)
+        this.known.set(field, list.toJSON())
+        list.observe(observer)
+        this.watched.set(field, () => list.unobserve(observer))
+      }
+    }
+  }
+
+  /** Whether a burst of `field` (any field when omitted) has no entry yet. */
+  pending(field?: string): boolean {
+    return field === undefined ? this.bursts.size > 0 : this.bursts.has(field)
+  }
+
+  /** Ends the bursts of `fields` (every field when omitted) and appends their entries now. */
+  flush(fields?: Iterable<string>): void {
+    if (this.destroyed || this.bursts.size === 0) return
+    const ended: Burst[] = []
+    for (const field of fields ?? [...this.bursts.keys()]) {
+      const burst = this.bursts.get(field)
+      if (burst === undefined) continue
+      this.bursts.delete(field)
+      if (burst.timer !== null) clearTimeout(burst.timer)
+      ended.push(burst)
+    }
+    const changes: FieldChange[] = []
+    let at = Infinity
+    for (const burst of ended) {
+      const next = this.currentValue(burst.field, burst.kind)
+      this.known.set(burst.field, next)
+      const prev = burst.kind === 'text' ? joinRuns(burst.runs, INS) : burst.before
+      const mine = burst.kind === 'text' ? joinRuns(burst.runs, DEL) : next
+      changes.push({ field: burst.field, kind: burst.kind, prev, next: mine, base: burst.base })
+      at = Math.min(at, burst.startedAt)
+    }
+    if (changes.length > 0) this.options.append(changes, at)
+  }
+
+  /** Stops watching, drops bursts without writing them (call {@link flush} first to keep them). */
+  destroy(): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    for (const burst of this.bursts.values()) if (burst.timer !== null) clearTimeout(burst.timer)
+    this.bursts.clear()
+    for (const unobserve of this.watched.values()) unobserve()
+    this.watched.clear()
+    if (typeof document !== 'undefined' && typeof removeEventListener === 'function') {
+      document.removeEventListener('visibilitychange', this.onHidden)
+      removeEventListener('pagehide', this.onHidden)
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private currentValue(field: string, kind: 'text' | 'list'): unknown {
+    return kind === 'text' ? this.doc.getText(TEXT_PREFIX + field).toString() : this.doc.getArray(LIST_PREFIX + field).toJSON()
+  }
+
+  private onText(field: string, text: Y.Text, delta: DeltaOp[], transaction: Y.Transaction): void {
+    if (this.destroyed) return
+    const mine = this.options.isLocalEdit(transaction)
+    let burst = this.bursts.get(field)
+    if (!mine) {
+      if (burst !== undefined) burst.runs = applyDelta(burst.runs, delta, false)
+      else this.known.set(field, text.toString())
+      return
+    }
+    if (burst === undefined) {
+      const before = this.known.get(field)
+      burst = this.begin(field, 'text', typeof before === 'string' ? before : '')
+    }
+    burst.runs = applyDelta(burst.runs, delta, true)
+    this.touched(burst)
+  }
+
+  private onList(field: string, list: Y.Array<unknown>, transaction: Y.Transaction): void {
+    if (this.destroyed) return
+    const burst = this.bursts.get(field)
+    if (!this.options.isLocalEdit(transaction)) {
+      if (burst === undefined) this.known.set(field, list.toJSON())
+      return
+    }
+    this.touched(burst ?? this.begin(field, 'list', this.known.get(field) ?? []))
+  }
+
+  private begin(field: string, kind: 'text' | 'list', before: unknown): Burst {
+    const entries = historyArray(this.doc).toArray()
+    const burst: Burst = {
+      field,
+      kind,
+      base: headOf(entries, field, before),
+      startedAt: this.options.now(),
+      runs: kind === 'text' ? [{ kind: KEEP, text: before as string }] : [],
+      before,
+      timer: null,
+    }
+    this.bursts.set(field, burst)
+    return burst
+  }
+
+  /** A local edit of the burst's field: restart the pause, or end a burst that is too long. */
+  private touched(burst: Burst): void {
+    if (burst.timer !== null) clearTimeout(burst.timer)
+    burst.timer = null
+    if (this.options.now() - burst.startedAt >= this.maxBurstMs) {
+      // Runs as its own transaction after the edit's (Yjs queues transactions started from observers).
+      this.flush([burst.field])
+      return
+    }
+    burst.timer = setTimeout(() => {
+      burst.timer = null
+      if (this.bursts.get(burst.field) === burst) this.flush([burst.field])
+    }, this.idleMs)
+  }
+}
+
+const joinRuns = (runs: readonly Run[], skip: Run['kind']): string => {
+  let out = ''
+  for (const run of runs) if (run.kind !== skip) out += run.text
+  return out
+}
+
+/**
+ * Applies a Y.Text delta (positions in the text before the change) to the
+ * runs. `mine`: inserted text becomes INS and deleted KEEP text becomes DEL;
+ * otherwise inserted text is KEEP and deleted text simply disappears.
+ */
+const applyDelta = (runs: readonly Run[], delta: readonly DeltaOp[], mine: boolean): Run[] => {
+  const out: Run[] = []
+  const queue = runs.slice()
+  let head = 0
+  const push = (kind: Run['kind'], text: string): void => {
+    if (text === '') return
+    const last = out[out.length - 1]
+    if (last !== undefined && last.kind === kind) last.text += text
+    else out.push({ kind, text })
+  }
+  /** Consumes `n` characters of the current text (KEEP / INS); DEL runs are passed through. */
+  const take = (n: number, chunk: (kind: Run['kind'], text: string) => void): void => {
+    while (n > 0 && head < queue.length) {
+      const run = queue[head]!
+      if (run.kind === DEL) {
+        push(DEL, run.text)
+        head++
+        continue
+      }
+      const part = run.text.slice(0, n)
+      if (part.length === run.text.length) head++
+      else queue[head] = { kind: run.kind, text: run.text.slice(n) }
+      n -= part.length
+      chunk(run.kind, part)
+    }
+  }
+  for (const op of delta) {
+    if (typeof op.retain === 'number') take(op.retain, push)
+    else if (op.insert !== undefined) push(mine ? INS : KEEP, typeof op.insert === 'string' ? op.insert : '\uFFFC')
+    else if (typeof op.delete === 'number') {
+      take(op.delete, (kind, text) => {
+        if (mine && kind === KEEP) push(DEL, text)
+      })
+    }
+  }
+  for (; head < queue.length; head++) push(queue[head]!.kind, queue[head]!.text)
+  return out
+}
