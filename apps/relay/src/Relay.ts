@@ -110,6 +110,7 @@ class RelayServer implements Relay {
     this.commits = new CommitQueue(this.storage, this.metrics, this.log, options.commit)
     this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
       idleUnloadMs: options.idleUnloadMs,
+      docLimits: this.limits,
     })
     this.lastSeen = new LastSeen(this.storage, this.log)
     this.ctx = {

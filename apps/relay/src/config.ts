@@ -77,6 +77,8 @@ const schema = z.object({
   maxBufferedBytes: intString('--max-buffered-bytes', 1024, 1024 * 1024 * 1024).optional(),
   applyMsPerSecond: intString('--apply-ms-per-second', 1, 1000).optional(),
   applyBurstMs: intString('--apply-burst-ms', 1, 600_000).optional(),
+  maxTypeDepth: intString('--max-type-depth', 1, 10_000).optional(),
+  maxKeyConflicts: intString('--max-key-conflicts', 1, 1_000_000).optional(),
   commitDelayMs: intString('--commit-delay-ms', 0, 1000).default(4),
 })
 
@@ -114,6 +116,8 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--max-buffered-bytes': { key: 'maxBufferedBytes', env: 'MAX_BUFFERED_BYTES' },
   '--apply-ms-per-second': { key: 'applyMsPerSecond', env: 'APPLY_MS_PER_SECOND' },
   '--apply-burst-ms': { key: 'applyBurstMs', env: 'APPLY_BURST_MS' },
+  '--max-type-depth': { key: 'maxTypeDepth', env: 'MAX_TYPE_DEPTH' },
+  '--max-key-conflicts': { key: 'maxKeyConflicts', env: 'MAX_KEY_CONFLICTS' },
   '--commit-delay-ms': { key: 'commitDelayMs', env: 'COMMIT_DELAY_MS' },
 }
 

@@ -87,6 +87,8 @@ const main = async (): Promise<void> => {
       maxBufferedBytes: config.maxBufferedBytes,
       applyMsPerSecond: config.applyMsPerSecond,
       applyBurstMs: config.applyBurstMs,
+      maxTypeDepth: config.maxTypeDepth,
+      maxKeyConflicts: config.maxKeyConflicts,
     },
     commit: {
       checkpointUpdates: config.checkpointUpdates,

@@ -121,7 +121,7 @@ const readSync = (
       const update = decoding.readVarUint8Array(body)
       // Yjs trusts the counts and lengths in an update (yjs#687): check the
       // structure, in linear time, before any Yjs code sees the bytes.
-      const valid = validateUpdateV1(update)
+      const valid = validateUpdateV1(update, room.updateLimits)
       if (!valid.ok) throw new ProtocolError(`invalid Yjs update: ${valid.reason}`)
       if (!policy.writable) {
         return { kind: 'refused', reason: 'permission', detail: 'read-only access: updates are not accepted' }
@@ -136,12 +136,15 @@ const readSync = (
       let outcome: ReturnType<Room['applyPeerUpdate']>
       const started = performance.now()
       try {
-        outcome = room.applyPeerUpdate(peer, update, valid.ends)
+        outcome = room.applyPeerUpdate(peer, update, valid)
       } catch (error) {
         throw new ProtocolError(`invalid Yjs update: ${(error as Error).message}`)
       }
       if (!policy.chargeApplyTime(performance.now() - started)) {
         return { kind: 'over-budget', detail: 'updates cost the relay too much time to apply; reconnect later' }
+      }
+      if (typeof outcome === 'object' && 'refused' in outcome) {
+        return { kind: 'refused', reason: 'invalid-update', detail: `${outcome.refused}; the update was not applied` }
       }
       if (typeof outcome === 'object') {
         return {

@@ -14,6 +14,9 @@ import type { Logger } from '../observability/logger.js'
 import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
 import type { Identity } from '../auth/Authenticator.js'
 import { colorForUser, decodeAwarenessUpdate, encodeAwarenessEntries, type AwarenessEntry } from '../security/awarenessFilter.js'
+import { DocGuard, type DocLimits } from '../security/docGuard.js'
+import { DEFAULT_LIMITS } from '../security/limits.js'
+import type { UpdateLimits } from '../security/validateUpdate.js'
 
 /**
  * A connection's view of a room. Connections implement it; the room uses it
@@ -72,14 +75,22 @@ export class Room {
   refs = 0
   unloadTimer: ReturnType<typeof setTimeout> | null = null
   closed = false
+  /** Limits of one update for `validateUpdateV1`, the same as the room checks against the doc. */
+  readonly updateLimits: UpdateLimits
+  /** Checks updates against what the doc holds (nesting depth, map entries without an origin). */
+  private readonly guard: DocGuard
 
   constructor(
     readonly name: string,
     private readonly hooks: RoomHooks,
     readonly log: Logger,
+    limits: DocLimits = DEFAULT_LIMITS,
   ) {
     // a guid skips lib0's uuidv4 (~30 getRandomValues calls per doc)
     this.doc = new Y.Doc({ gc: true, guid: name })
+    const docLimits = { maxTypeDepth: limits.maxTypeDepth, maxKeyConflicts: limits.maxKeyConflicts }
+    this.guard = new DocGuard(this.doc, docLimits)
+    this.updateLimits = docLimits
     this.awareness = new awarenessProtocol.Awareness(this.doc)
     this.awareness.setLocalState(null)
     this.doc.on('update', this.handleUpdate)
@@ -122,7 +133,11 @@ export class Room {
   }
 
   /**
-   * Applies a client's update (already validated; `ends` from `validateUpdateV1`). Throws if Yjs cannot decode it. Structs whose
+   * Applies a client's update, already validated: `valid` is what
+   * `validateUpdateV1` returned for it. Throws if Yjs cannot decode it.
+   * An update that would nest shared types too deep or add too many map
+   * entries without an origin to one key of this doc (see
+   * `security/docGuard`) is refused before Yjs sees it: `{ refused }`. Structs whose
    * dependencies the relay does not have are not kept (Yjs would hold them
    * as pending structs): they are dropped, not stored, not acked, and the
    * result is `'missing-dependencies'` so the caller can ask the client to resync.
@@ -130,8 +145,9 @@ export class Room {
   applyPeerUpdate(
     peer: RoomPeer,
     update: Uint8Array,
-    ends: ReadonlyMap<number, number>,
-  ): 'applied' | 'missing-dependencies' | { forgedClientId: number; owner: AuthorBinding } {
+    valid: { ends: ReadonlyMap<number, number>; typeItems: number; originless: number },
+  ): 'applied' | 'missing-dependencies' | { forgedClientId: number; owner: AuthorBinding } | { refused: string } {
+    const { ends } = valid
     // Attribution: new structs for a client id bound to another user are refused.
     // `ends` (per client id, the clock after its last struct) comes from validating the update.
     const store = this.doc.store
@@ -142,7 +158,10 @@ export class Room {
       if (owner === undefined) fresh.push(clientId)
       else if (owner.userId !== peer.identity.userId) return { forgedClientId: clientId, owner }
     }
+    const check = this.guard.check(update, valid)
+    if (!check.ok) return { refused: check.reason }
     Y.applyUpdate(this.doc, update, peerOrigin(peer))
+    check.applied()
     if (store.pendingStructs !== null || store.pendingDs !== null) {
       store.pendingStructs = null
       store.pendingDs = null

@@ -16,11 +16,14 @@ import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
 import { Room, applyStored } from './Room.js'
 import type { CommitQueue } from './CommitQueue.js'
+import type { DocLimits } from '../security/docGuard.js'
 
 /** Options of {@link RoomRegistry}. */
 export interface RoomRegistryOptions {
   /** Delay between the last peer leaving and the room unloading, ms. Default 10 000. */
   idleUnloadMs?: number
+  /** Limits checked against each room's doc. Default: those of `DEFAULT_LIMITS`. */
+  docLimits?: DocLimits
 }
 
 interface Entry {
@@ -32,6 +35,7 @@ interface Entry {
 export class RoomRegistry {
   private readonly rooms = new Map<string, Entry>()
   private readonly idleUnloadMs: number
+  private readonly docLimits: DocLimits | undefined
 
   constructor(
     private readonly storage: Storage,
@@ -41,6 +45,7 @@ export class RoomRegistry {
     options: RoomRegistryOptions = {},
   ) {
     this.idleUnloadMs = options.idleUnloadMs ?? 10_000
+    this.docLimits = options.docLimits
   }
 
   /** Number of rooms in memory (loading, open or waiting to unload). */
@@ -65,7 +70,7 @@ export class RoomRegistry {
   async acquire(name: string): Promise<Room> {
     let entry = this.rooms.get(name)
     if (!entry) {
-      const room = new Room(name, { onUpdate: (r, update) => this.commits.enqueue(r, update) }, this.log.child({ doc: name }))
+      const room = new Room(name, { onUpdate: (r, update) => this.commits.enqueue(r, update) }, this.log.child({ doc: name }), this.docLimits)
       const ready = this.load(room)
       entry = { room, ready }
       this.rooms.set(name, entry)

@@ -4,6 +4,7 @@
  *
  * @module security/limits
  */
+import { DEFAULT_MAX_KEY_CONFLICTS, DEFAULT_MAX_TYPE_DEPTH } from './validateUpdate.js'
 
 /** The relay's limits. */
 export interface RelayLimits {
@@ -31,6 +32,10 @@ export interface RelayLimits {
   applyMsPerSecond: number
   /** Burst of apply time, ms: a connection over it is closed (valid but costly updates, e.g. long conflict chains). */
   applyBurstMs: number
+  /** Deepest nesting of shared types, in one update and in a doc; deeper updates are refused. */
+  maxTypeDepth: number
+  /** Most map entries without an origin for one key, in one update and in a doc; updates beyond it are refused. */
+  maxKeyConflicts: number
 }
 
 /** Defaults of {@link RelayLimits}. */
@@ -47,6 +52,8 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   maxBufferedBytes: 16 * 1024 * 1024,
   applyMsPerSecond: 250,
   applyBurstMs: 1000,
+  maxTypeDepth: DEFAULT_MAX_TYPE_DEPTH,
+  maxKeyConflicts: DEFAULT_MAX_KEY_CONFLICTS,
 })
 
 /** A token bucket: `take()` is false once the rate is exceeded. */

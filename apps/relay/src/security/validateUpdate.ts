@@ -37,8 +37,9 @@
  * the doc lacks (Yjs keeps those pending), Yjs may still throw on it when it
  * overlaps structs the doc has garbage-collected, and the cost of integrating
  * it depends on the doc it is applied to — a nest of types or the history of
- * a map key built up over many updates is invisible here (see the pinned
- * regressions in `test/fuzz/relayFuzz.test.ts`).
+ * a map key built up over many updates is invisible here; the relay checks
+ * those against the doc (`security/docGuard`), from the counts and the
+ * items ({@link readUpdateItems}) this module reads.
  *
  * ```ts
  * const result = validateUpdateV1(bytes, { maxStructs: 100_000 })
@@ -66,7 +67,8 @@ export interface UpdateLimits {
    * through explicit parent references (a type item whose parent is a type
    * item of the same update). Yjs deletes and garbage-collects nested types
    * recursively, so a deep nest overflows the stack. This sees one update
-   * only: a nest built over several updates needs a check against the doc.
+   * and explicit parents only: a nest built over several updates, or
+   * through origins, is checked against the doc (`security/docGuard`).
    * Default 100.
    */
   maxTypeDepth?: number
@@ -74,7 +76,8 @@ export interface UpdateLimits {
    * Most map entries of one key of one parent that carry neither origin nor
    * right origin. Yjs walks the whole history chain of the key for each of
    * them, so many in one update cost quadratic time. A client writes at most
-   * one such entry per key. Default 1000.
+   * one such entry per key. This sees one update only; the count over the
+   * doc is checked by `security/docGuard`. Default 1000.
    */
   maxKeyConflicts?: number
 }
@@ -93,8 +96,43 @@ export type UpdateValidation =
       deletes: number
       /** Per client id with structs in the update: the clock after its last struct (what `Y.parseUpdateMeta(update).to` gives). */
       ends: Map<number, number>
+      /** Items whose content is a shared type (they nest: see `security/docGuard`). */
+      typeItems: number
+      /**
+       * Items without an origin that carry a parent key or a right origin:
+       * the ones that may land in a map key's history without an origin
+       * (see `security/docGuard`).
+       */
+      originless: number
     }
   | { ok: false; reason: string }
+
+/** An `ID` of a struct: client id and clock. */
+export interface StructId {
+  client: number
+  clock: number
+}
+
+/**
+ * One item (not GC, not skip) of a valid update, as far as checks against a
+ * doc need it: where it is, whether it is a shared type, and how Yjs finds
+ * its parent.
+ */
+export interface UpdateItem {
+  client: number
+  clock: number
+  length: number
+  /** The content is a shared type (`ContentType`). */
+  isType: boolean
+  /** Left origin; Yjs takes parent and key from it when present. */
+  origin: StructId | null
+  /** Right origin; Yjs takes parent and key from it when there is no origin. */
+  rightOrigin: StructId | null
+  /** Explicit parent (written only when there are no origins): a root type by name or a type item by id. */
+  parent: { root: string } | StructId | null
+  /** Explicit parent key (written only when there are no origins). */
+  parentSub: string | null
+}
 
 /** Outcome of {@link validateStateVector}. */
 export type StateVectorValidation = { ok: true; clients: number } | { ok: false; reason: string }
@@ -370,6 +408,11 @@ interface StructState {
   typeParents: Map<string, string | null>
   /** Origin-less map entries per parent and key. */
   keyConflicts: Map<string, number>
+  /** See {@link UpdateValidation}. */
+  typeItems: number
+  originless: number
+  /** Items of the update, collected only by {@link readUpdateItems}. */
+  items: UpdateItem[] | null
 }
 
 /** Reads an item's content; returns its length (the clocks it takes). */
@@ -428,7 +471,7 @@ const readContent = (r: Reader, ref: number, limits: ResolvedLimits, state: Stru
 }
 
 /** Reads an `ID` (client, clock) that an item of `client` at `clock` refers to. */
-const readId = (r: Reader, what: string, client: number, clock: number): { client: number; clock: number } => {
+const readId = (r: Reader, what: string, client: number, clock: number): StructId => {
   const refClient = r.varUint(`${what} client`)
   const refClock = r.varUint(`${what} clock`)
   // an item of a client only refers to its own earlier structs
@@ -448,8 +491,8 @@ const readStruct = (r: Reader, client: number, clock: number, limits: ResolvedLi
   }
   const hasOrigin = (info & HAS_ORIGIN) !== 0
   const hasRightOrigin = (info & HAS_RIGHT_ORIGIN) !== 0
-  if (hasOrigin) readId(r, 'origin', client, clock)
-  if (hasRightOrigin) readId(r, 'right origin', client, clock)
+  const origin = hasOrigin ? readId(r, 'origin', client, clock) : null
+  const rightOrigin = hasRightOrigin ? readId(r, 'right origin', client, clock) : null
   let parent: ParentRef | null = null
   let parentSub: string | null = null
   if (!hasOrigin && !hasRightOrigin) {
@@ -467,9 +510,13 @@ const readStruct = (r: Reader, client: number, clock: number, limits: ResolvedLi
     state.keyConflicts.set(key, n)
   }
   if (ref === CONTENT_TYPE) {
+    state.typeItems++
     state.typeParents.set(`${client}:${clock}`, parent && !('root' in parent) ? `${parent.client}:${parent.clock}` : null)
   }
-  return readContent(r, ref, limits, state)
+  if (!hasOrigin && (hasRightOrigin || parentSub !== null)) state.originless++
+  const length = readContent(r, ref, limits, state)
+  state.items?.push({ client, clock, length, isType: ref === CONTENT_TYPE, origin, rightOrigin, parent, parentSub })
+  return length
 }
 
 /**
@@ -503,9 +550,18 @@ const deepestTypeNesting = (typeParents: Map<string, string | null>, max: number
   return deepest
 }
 
-/** Reads the structs section of an update; returns the number of structs. */
-const readStructs = (r: Reader, limits: ResolvedLimits, ends: Map<number, number>): number => {
-  const state: StructState = { structs: 0, subdocs: 0, typeParents: new Map(), keyConflicts: new Map() }
+const newStructState = (items: UpdateItem[] | null): StructState => ({
+  structs: 0,
+  subdocs: 0,
+  typeParents: new Map(),
+  keyConflicts: new Map(),
+  typeItems: 0,
+  originless: 0,
+  items,
+})
+
+/** Reads the structs section of an update into `state`. */
+const readStructs = (r: Reader, limits: ResolvedLimits, ends: Map<number, number>, state: StructState): void => {
   const clients = r.count('number of clients', 3)
   if (clients > limits.maxClients) r.fail(`more than ${limits.maxClients} clients`)
   const seen = new Set<number>()
@@ -527,7 +583,6 @@ const readStructs = (r: Reader, limits: ResolvedLimits, ends: Map<number, number
   if (deepestTypeNesting(state.typeParents, limits.maxTypeDepth) > limits.maxTypeDepth) {
     r.fail(`shared types nested deeper than ${limits.maxTypeDepth}`)
   }
-  return state.structs
 }
 
 /** Reads the delete set of an update; returns the number of delete ranges. */
@@ -566,14 +621,33 @@ export const validateUpdateV1 = (update: Uint8Array, limits?: UpdateLimits): Upd
   try {
     const resolved = resolve(limits)
     const ends = new Map<number, number>()
-    const structs = readStructs(r, resolved, ends)
+    const state = newStructState(null)
+    readStructs(r, resolved, ends, state)
     const deletes = readDeleteSet(r, resolved)
     if (r.remaining !== 0) r.fail(`${r.remaining} trailing bytes`)
-    return { ok: true, structs, deletes, ends }
+    return { ok: true, structs: state.structs, deletes, ends, typeItems: state.typeItems, originless: state.originless }
   } catch (error) {
     if (error instanceof Invalid) return { ok: false, reason: error.message }
     // only with a caller's maxDepth too large for the stack
     if (error instanceof RangeError) return { ok: false, reason: `rejected: ${error.message}` }
+    throw error
+  }
+}
+
+/**
+ * The items of an update that {@link validateUpdateV1} accepted, in the
+ * order they are written (by client, each client's by clock). A second,
+ * linear pass, run only when a check against the doc needs it; null if the
+ * bytes are not a valid update after all.
+ */
+export const readUpdateItems = (update: Uint8Array): UpdateItem[] | null => {
+  const r = new Reader(update)
+  const state = newStructState([])
+  try {
+    readStructs(r, resolve({ maxTypeDepth: Infinity, maxKeyConflicts: Infinity }), new Map(), state)
+    return state.items
+  } catch (error) {
+    if (error instanceof Invalid || error instanceof RangeError) return null
     throw error
   }
 }
