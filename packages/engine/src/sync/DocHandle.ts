@@ -34,7 +34,7 @@ import {
   startMessage,
   type AuthorInfo,
 } from '../protocol/messages.js'
-import { decodeStateVector, type StateVector } from '../protocol/stateVector.js'
+import { countMissing, decodeStateVector, maxStateVector, type StateVector } from '../protocol/stateVector.js'
 import { PendingTracker } from './PendingTracker.js'
 import { SyncError } from './SyncError.js'
 
@@ -72,6 +72,15 @@ export interface OpenDocOptions {
    */
   skipSendOrigins?: Iterable<unknown>
   /**
+   * Whether this handle answers the relay's sync step 1 with what the relay
+   * lacks (the catch-up after every (re)subscribe); asked each time a step 1
+   * arrives. Default: always. Return false when another party sends the
+   * catch-up for this doc — e.g. the one tab of the same user that holds the
+   * outbox duty, so changes held by several tabs are not sent once per tab.
+   * An unanswered step 1 is reported with the `catch-up-deferred` event.
+   */
+  sendsCatchUp?: () => boolean
+  /**
    * Author bindings known from an earlier session (persisted by the caller
    * from `authors` events), so attribution works offline and after a reload.
    */
@@ -96,6 +105,12 @@ export interface DocHandleEvents {
    * not know yet; the argument holds only the new or changed ones.
    */
   authors: (added: AuthorInfo[]) => void
+  /**
+   * The relay's sync step 1 arrived and was left unanswered
+   * (`sendsCatchUp` returned false); the argument is the relay's encoded
+   * state vector, for whoever sends the catch-up ({@link DocHandle.catchUp}).
+   */
+  'catch-up-deferred': (relayStateVector: Uint8Array) => void
 }
 
 /**
@@ -147,6 +162,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   private readonly host: DocHandleHost
   private readonly ownsDoc: boolean
   private readonly skipSendOrigins: ReadonlySet<unknown>
+  private readonly sendsCatchUp: () => boolean
   private readonly tracker: PendingTracker
   private resolveSynced!: () => void
   private rejectSynced!: (error: Error) => void
@@ -156,6 +172,12 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   private parked = false
   private subscribed = false
   private firstAckOfSubscription = false
+  /** The relay's state vector as learnt on the current subscription (its step 1, or another tab's); null until known. */
+  private relayState: StateVector | null = null
+  /** Per client id, the contiguous clock range this handle sent on the current subscription. */
+  private readonly sentRanges = new Map<number, { from: number; to: number }>()
+  /** Whether the relay's step 1 arrived on the current subscription (a later one asks to resync). */
+  private relayStep1Seen = false
   private refs = 1
   private closedFlag = false
   private waiters: FlushWaiter[] = []
@@ -168,6 +190,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.name = name
     this.ownsDoc = options.doc === undefined
     this.skipSendOrigins = new Set(options.skipSendOrigins ?? [])
+    this.sendsCatchUp = options.sendsCatchUp ?? (() => true)
     this.doc = options.doc ?? new Y.Doc()
     this.awareness = new awarenessProtocol.Awareness(this.doc)
     if (user !== undefined) this.awareness.setLocalStateField('user', { ...user })
@@ -190,6 +213,11 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   /** Whether the relay's sync step 2 arrived on the current connection. */
   get isSynced(): boolean {
     return this.syncedNow
+  }
+
+  /** Whether the doc is subscribed on the current connection, i.e. local edits go out as they happen. */
+  get isSubscribed(): boolean {
+    return this.subscribed
   }
 
   /** Clock ticks of this doc held locally that the relay has not durably stored. */
@@ -251,9 +279,27 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    */
   resendPending(): boolean {
     if (this.closedFlag || !this.subscribed || this.pending === 0) return false
-    const message = startMessage(MessageType.sync, this.name)
-    syncProtocol.writeUpdate(message, Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(new Map(this.ackedStateVector))))
-    return this.sendContent(encoding.toUint8Array(message))
+    return this.sendMissing(new Map(this.ackedStateVector), syncProtocol.messageYjsUpdate)
+  }
+
+  /**
+   * Sends what the relay lacks of this doc on behalf of a party that left
+   * the catch-up to this handle (see `sendsCatchUp`), e.g. another tab that
+   * reported the relay's state vector from its own `catch-up-deferred`
+   * event, or changes another tab made while it was offline. Leaves out what
+   * the relay has (`relayStateVector`, its step 1 on this subscription, its
+   * acks) and what this handle already sent on the current subscription.
+   * Without `relayStateVector` it only sends once the relay's state is known
+   * on this subscription; before that, the coming sync exchange carries it.
+   * Returns whether something was sent.
+   */
+  catchUp(relayStateVector?: Uint8Array): boolean {
+    if (this.closedFlag || !this.subscribed) return false
+    if (relayStateVector !== undefined) this.learnRelayState(decodeStateVector(relayStateVector))
+    if (this.relayState === null) return false
+    const base = this.relayBase()
+    if (countMissing(stateVectorOf(this.doc), base) === 0) return false
+    return this.sendMissing(base, syncProtocol.messageYjsUpdate)
   }
 
   /**
@@ -296,6 +342,9 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (this.closedFlag || this.parked) return
     this.subscribed = true
     this.firstAckOfSubscription = true
+    this.relayState = null
+    this.sentRanges.clear()
+    this.relayStep1Seen = false
     this.host.send(encodeSubscribe(this.name))
     const step1 = startMessage(MessageType.sync, this.name)
     syncProtocol.writeSyncStep1(step1, this.doc)
@@ -380,6 +429,10 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
 
   private receiveSync(body: decoding.Decoder): void {
     if (!this.subscribed) return
+    if (decoding.peekVarUint(body) === syncProtocol.messageYjsSyncStep1) {
+      decoding.readVarUint(body)
+      return this.receiveStep1(decoding.readVarUint8Array(body))
+    }
     const reply = startMessage(MessageType.sync, this.name)
     const headerLength = encoding.length(reply)
     let applyError: unknown = null
@@ -393,12 +446,70 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
       const message = applyError instanceof Error ? applyError.message : String(applyError)
       this.receiveError(new SyncError(this.name, ErrorCode.malformed, `applying the relay's update failed: ${message}`))
     }
-    // A step 1 from the relay is answered with step 2 (everything it lacks, incl. offline edits).
     if (encoding.length(reply) > headerLength) this.sendContent(encoding.toUint8Array(reply))
     if (syncType === syncProtocol.messageYjsSyncStep2) {
       if (applyError === null && this.lastError !== null && !this.lastError.permanent) this.lastError = null
       this.setSynced(true)
     }
+  }
+
+  /**
+   * The relay's step 1: answered with step 2, everything it lacks (incl.
+   * offline edits) except what this handle sent since subscribing — or left
+   * to whoever sends the catch-up for this doc. A later step 1 on the same
+   * subscription asks to resync (the relay refused an update whose
+   * dependencies it lacked): what was sent may not have been applied, so
+   * only the relay's own state counts then.
+   */
+  private receiveStep1(encodedStateVector: Uint8Array): void {
+    if (this.relayStep1Seen) this.sentRanges.clear()
+    this.relayStep1Seen = true
+    this.learnRelayState(decodeStateVector(encodedStateVector))
+    if (this.sendsCatchUp()) this.sendMissing(this.relayBase(), syncProtocol.messageYjsSyncStep2)
+    else this.emit('catch-up-deferred', [encodedStateVector])
+  }
+
+  private learnRelayState(stateVector: StateVector): void {
+    this.relayState = this.relayState === null ? stateVector : maxStateVector(this.relayState, stateVector)
+  }
+
+  /**
+   * What the relay has or is receiving on this subscription, per client id:
+   * its known state vector and acks, extended by the range this handle sent
+   * where that range starts within what the relay has (so nothing is skipped).
+   */
+  private relayBase(): StateVector {
+    // Acks before the first one of this subscription may predate a relay that lost data.
+    const acked = this.firstAckOfSubscription ? new Map<number, number>() : new Map(this.tracker.ackedStateVector)
+    const base = maxStateVector(this.relayState ?? new Map<number, number>(), acked)
+    for (const [client, { from, to }] of this.sentRanges) {
+      const has = base.get(client) ?? 0
+      if (from <= has && to > has) base.set(client, to)
+    }
+    return base
+  }
+
+  /** Sends everything the doc holds beyond `base` (as a step 2 or an update) and notes it as sent. */
+  private sendMissing(base: StateVector, syncType: number): boolean {
+    const message = startMessage(MessageType.sync, this.name)
+    encoding.writeVarUint(message, syncType)
+    encoding.writeVarUint8Array(message, Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(base)))
+    if (!this.sendContent(encoding.toUint8Array(message))) return false
+    for (const [client, clock] of stateVectorOf(this.doc)) this.noteSent(client, base.get(client) ?? 0, clock)
+    return true
+  }
+
+  /** Notes that clocks `from` … `to - 1` of `client` went out on this subscription (kept only where contiguous). */
+  private noteSent(client: number, from: number, to: number): void {
+    if (to <= from) return
+    const sent = this.sentRanges.get(client)
+    if (sent === undefined || from > sent.to || to < sent.from) {
+      // Disjoint ranges: keep the lower one, the one more likely to start within what the relay has.
+      if (sent === undefined || from < sent.from) this.sentRanges.set(client, { from, to })
+      return
+    }
+    sent.from = Math.min(sent.from, from)
+    sent.to = Math.max(sent.to, to)
   }
 
   private receiveAck(encoded: Uint8Array): void {
@@ -472,7 +583,9 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (origin === this.host.origin || !this.subscribed || this.skipSendOrigins.has(origin)) return
     const message = startMessage(MessageType.sync, this.name)
     syncProtocol.writeUpdate(message, update)
-    this.sendContent(encoding.toUint8Array(message))
+    if (!this.sendContent(encoding.toUint8Array(message))) return
+    const { from, to } = Y.parseUpdateMeta(update)
+    for (const [client, end] of to) this.noteSent(client, from.get(client) ?? 0, end)
   }
 
   /**
@@ -508,3 +621,5 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.host.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [own])))
   }
 }
+
+const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))
