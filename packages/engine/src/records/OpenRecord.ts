@@ -85,6 +85,12 @@ export interface RecordHost {
   stateChanged(record: OpenRecord): void
   /** A sync error of the record. */
   syncError(record: OpenRecord, error: SyncError): void
+  /**
+   * Whether this tab sends the catch-up after a (re)subscribe — what the
+   * relay lacks, including other tabs' edits — or leaves it to the tab that
+   * holds the outbox duty (so it is not sent once per tab).
+   */
+  sendsCatchUp(): boolean
 }
 
 /** Listener interface a RecordHandle registers. */
@@ -197,6 +203,7 @@ export class OpenRecord {
       doc: this.doc,
       ackedStateVector: loaded.meta.acked,
       skipSendOrigins: [TAB_ORIGIN],
+      sendsCatchUp: () => host.sendsCatchUp(),
       authors: loaded.meta.authors,
     })
     this.viewed = loaded.meta.viewed !== undefined ? Y.decodeStateVector(loaded.meta.viewed) : stateVectorOf(this.doc)
@@ -216,6 +223,7 @@ export class OpenRecord {
     this.sync.on('error', this.onSyncError)
     this.sync.on('authors', this.onAuthors)
     this.sync.on('synced', this.onSynced)
+    this.sync.on('catch-up-deferred', this.onCatchUpDeferred)
     if (storage !== null) storage.onLost = (error) => this.fail(error)
     this.lastSaved = this.isSaved
     this.lastPending = this.sync.pending
@@ -306,8 +314,12 @@ export class OpenRecord {
     )
   }
 
-  /** Applies an update from another tab. */
-  applyFromTab(update: Uint8Array, fieldClocks: FieldClocks | null): void {
+  /**
+   * Applies an update from another tab. `authorOffline`: the author could
+   * not send it (it was not subscribed), so the tab that sends the catch-up
+   * sends it now, if it is subscribed and knows the relay's state.
+   */
+  applyFromTab(update: Uint8Array, fieldClocks: FieldClocks | null, authorOffline = false): void {
     if (this.closed) return
     if (fieldClocks) this.fieldPending.merge(fieldClocks)
     try {
@@ -315,6 +327,7 @@ export class OpenRecord {
     } catch {
       // A corrupt message; the relay and storage still converge.
     }
+    if (authorOffline && this.host.sendsCatchUp()) this.sync.catchUp()
     this.checkPending()
   }
 
@@ -371,6 +384,7 @@ export class OpenRecord {
     this.sync.off('error', this.onSyncError)
     this.sync.off('authors', this.onAuthors)
     this.sync.off('synced', this.onSynced)
+    this.sync.off('catch-up-deferred', this.onCatchUpDeferred)
     this.sync.close()
     this.storage?.close()
     this.storage = null
@@ -406,7 +420,7 @@ export class OpenRecord {
       this.scheduleWrite()
     }
     if (local) {
-      this.host.tabs.post({ t: 'update', id: this.id, update, fieldClocks: clocks })
+      this.host.tabs.post({ t: 'update', id: this.id, update, fieldClocks: clocks, sent: this.sync.isSubscribed })
       if (origin !== DELETE_MARKER_ORIGIN && origin !== UPDATED_AT_ORIGIN) this.touch()
     }
     if (this.schemaCache === undefined) void this.schema
@@ -438,6 +452,11 @@ export class OpenRecord {
   }
 
   /** Synced with the relay (after opening or a reconnect): say what changed since the user last saw the record. */
+  /** This tab left the relay's sync step 1 unanswered: the outbox-duty tab sends what the relay lacks. */
+  private readonly onCatchUpDeferred = (relayStateVector: Uint8Array): void => {
+    this.host.tabs.post({ t: 'catch-up', id: this.id, stateVector: relayStateVector })
+  }
+
   private readonly onSynced = (synced: boolean): void => {
     if (!synced || this.closed) return
     const current = readRecord(this.doc, this.id, this.schema).fields

@@ -242,6 +242,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       historyIdleMs: options.historyIdleMs,
       now,
       summary: (record, summary) => store.emit('summary', [summary]),
+      sendsCatchUp: () => store.outboxHeld || !store.tabs.enabled,
       storageFailed: (record, error) => store.reportStorage(record.id, error),
       changed: (record, urgent) => store.markDirty(record, urgent),
       stateChanged: (record) => store.checkIdle(record),
@@ -615,14 +616,17 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     this.catalog.set(fixed)
   }
 
-  /** This tab now makes sure every record with unsynced changes is open (so it syncs). */
+  /**
+   * This tab now makes sure every record with unsynced changes is open (so
+   * it syncs), and sends the catch-up for every tab: what the previous
+   * holder may not have sent goes out now.
+   */
   private takeOutboxDuty(): void {
     if (this.closing) return
     this.outboxHeld = true
+    for (const record of this.records.values()) record.sync.resendPending()
     for (const id of this.catalog.pendingIds()) {
-      const open = this.records.get(id)
-      if (open !== undefined) open.sync.resendPending()
-      else void this.acquire(id).then((record) => this.checkIdle(record), () => {})
+      if (!this.records.has(id)) void this.acquire(id).then((record) => this.checkIdle(record), () => {})
     }
   }
 
@@ -721,7 +725,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     if (this.closing) return
     switch (message.t) {
       case 'update':
-        this.records.get(message.id)?.applyFromTab(message.update, message.fieldClocks)
+        this.records.get(message.id)?.applyFromTab(message.update, message.fieldClocks, message.sent === false)
         return
       case 'sync-request': {
         const record = this.records.get(message.id)
@@ -729,8 +733,17 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         return
       }
       case 'sync-reply':
+        // What a reply brings was sent by its authors, or goes out with the next catch-up.
         this.records.get(message.id)?.applyFromTab(message.update, message.fieldClocks)
         return
+      case 'catch-up': {
+        if (!this.outboxHeld) return
+        // Another tab left the relay's step 1 to this one: send what the relay lacks (opening the record does).
+        const record = this.records.get(message.id)
+        if (record !== undefined) record.sync.catchUp(message.stateVector)
+        else if (!this.opening.has(message.id)) void this.acquire(message.id).then((r) => this.checkIdle(r), () => {})
+        return
+      }
       case 'saved':
         this.records.get(message.id)?.savedByTab(message.stateVector)
         return

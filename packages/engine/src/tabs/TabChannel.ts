@@ -5,11 +5,17 @@
  * What travels (see {@link TabMessage}):
  *
  * - `update`: a local edit of an open record, at once (before IndexedDB or
- *   the relay), with its pending-field notes. The receiving tab applies it
- *   with origin {@link TAB_ORIGIN}: it does not store it (the author did) and
- *   does not send it to the relay (the author does), so nothing is sent or
- *   counted twice — pending is derived from state vectors, and every tab
- *   with the record open receives the relay's acks itself.
+ *   the relay), with its pending-field notes and whether the author sent it
+ *   to the relay (it was subscribed). The receiving tab applies it with
+ *   origin {@link TAB_ORIGIN}: it does not store it (the author did) and
+ *   does not send it to the relay (the author does, or else the outbox-duty
+ *   tab), so nothing is sent or counted twice — pending is derived from
+ *   state vectors, and every tab with the record open receives the relay's
+ *   acks itself.
+ * - `catch-up`: a tab without the outbox duty subscribed a record and left
+ *   the relay's sync step 1 unanswered; the outbox-duty tab sends what the
+ *   relay lacks (`stateVector`: the relay's), so changes several tabs hold
+ *   go out once after a reconnect, not once per tab.
  * - `sync-request` / `sync-reply`: a tab opening a record asks the others
  *   for what its IndexedDB copy lacks (edits not written yet).
  * - `saved`: an edit reached IndexedDB (state vector saved).
@@ -28,7 +34,8 @@ export const TAB_ORIGIN: { readonly source: 'concord:tab' } = Object.freeze({ so
 
 /** A message between tabs. `from` is the sender's tab id. */
 export type TabMessage =
-  | { t: 'update'; from: string; id: string; update: Uint8Array; fieldClocks: FieldClocks | null }
+  | { t: 'update'; from: string; id: string; update: Uint8Array; fieldClocks: FieldClocks | null; sent: boolean }
+  | { t: 'catch-up'; from: string; id: string; stateVector: Uint8Array }
   | { t: 'sync-request'; from: string; id: string; stateVector: Uint8Array }
   | { t: 'sync-reply'; from: string; to: string; id: string; update: Uint8Array; fieldClocks: FieldClocks }
   | { t: 'saved'; from: string; id: string; stateVector: Uint8Array }
@@ -102,7 +109,8 @@ export class TabChannel extends ObservableV2<TabChannelEvents> {
 /**
  * Holds the workspace's "outbox" duty while this tab lives: the holder opens
  * every record with unsynced changes so they reach the relay, even those
- * edited in a tab that has closed since. Uses the Web Locks API, so exactly
+ * edited in a tab that has closed since, and sends the catch-up after a
+ * reconnect for every tab (see `catch-up`). Uses the Web Locks API, so exactly
  * one tab holds it and the next one takes over when it closes (or crashes).
  * Without Web Locks (Node, old browsers) every store holds it.
  *
