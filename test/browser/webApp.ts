@@ -20,8 +20,8 @@ export const ensureWebBuilt = (): void => {
   execFileSync('npm', ['run', 'build', '-w', '@concord/web'], { cwd: repoRoot, stdio: 'ignore' })
 }
 
-/** A relay on port 0 serving the built app at its origin. */
-export const startWebRelay = (): Promise<RelayProcess> => startRelay({ args: ['--web-root', webDist] })
+/** A relay on port 0 serving the built app at its origin (`args`: more relay options). */
+export const startWebRelay = (args: string[] = []): Promise<RelayProcess> => startRelay({ args: ['--web-root', webDist, ...args] })
 
 /** Opens the app and signs in as `name` into `workspace`; resolves on the ticket list. */
 export const signIn = async (context: BrowserContext, url: string, name: string, workspace: string): Promise<Page> => {
@@ -60,9 +60,10 @@ export const screenshot = async (page: Page, name: string): Promise<string> => {
 /**
  * Registers the hooks every web-app browser suite needs (build check, a relay
  * serving the built app, one Chromium, contexts closed after each test) and
- * returns accessors for them. Call inside a `describe`.
+ * returns accessors for them. Call inside a `describe`. `relayArgs`: more
+ * relay options (e.g. limits).
  */
-export const useWebApp = (): {
+export const useWebApp = (options: { relayArgs?: string[] } = {}): {
   relay: () => RelayProcess
   context: (viewport?: { width: number; height: number }, colorScheme?: 'light' | 'dark') => Promise<BrowserContext>
 } => {
@@ -71,7 +72,7 @@ export const useWebApp = (): {
   const contexts: BrowserContext[] = []
   beforeAll(async () => {
     ensureWebBuilt()
-    ;[relay, browser] = await Promise.all([startWebRelay(), launchChromium()])
+    ;[relay, browser] = await Promise.all([startWebRelay(options.relayArgs), launchChromium()])
   }, 120_000)
   afterAll(async () => {
     await browser?.close()

@@ -7,7 +7,15 @@ describe('routes', () => {
     expect(parseRoute('#/')).toEqual({ page: 'list' })
     expect(parseRoute('#/sync')).toEqual({ page: 'sync' })
     expect(parseRoute('#/t/Ab_3-x')).toEqual({ page: 'ticket', id: 'Ab_3-x' })
-    for (const route of [{ page: 'list' }, { page: 'sync' }, { page: 'ticket', id: 'T1' }] as const) {
+    expect(parseRoute('#/projects')).toEqual({ page: 'projects' })
+    expect(parseRoute('#/p/P_1')).toEqual({ page: 'project', id: 'P_1' })
+    for (const route of [
+      { page: 'list' },
+      { page: 'sync' },
+      { page: 'projects' },
+      { page: 'ticket', id: 'T1' },
+      { page: 'project', id: 'P1' },
+    ] as const) {
       expect(parseRoute(routeHref(route))).toEqual(route)
     }
   })
@@ -16,5 +24,6 @@ describe('routes', () => {
     expect(parseRoute('#/t/')).toEqual({ page: 'list' })
     expect(parseRoute('#/t/../../x')).toEqual({ page: 'list' })
     expect(parseRoute('#/nope')).toEqual({ page: 'list' })
+    expect(parseRoute('#/p/')).toEqual({ page: 'list' })
   })
 })

@@ -11,6 +11,7 @@ import {
   sortEntries,
   statusLabel,
   toCatalogQuery,
+  NO_PROJECT,
 } from '../src/lib/tickets'
 
 const entry = (title: string, fields: Record<string, unknown>) => ({ title, fields })
@@ -18,8 +19,8 @@ const entry = (title: string, fields: Record<string, unknown>) => ({ title, fiel
 describe('ticket list helpers', () => {
   it('turns the filter bar into a catalog query', () => {
     expect(toCatalogQuery(EMPTY_FILTERS)).toEqual({ type: 'ticket', where: {}, limit: 1000, sort: { by: 'updatedAt', direction: 'desc' } })
-    const q = toCatalogQuery({ status: 'open', assignee: 'ada', label: 'bug', text: ' login ', sort: 'title' })
-    expect(q).toMatchObject({ where: { status: 'open', assignee: 'ada', labels: 'bug' }, search: 'login', sort: { by: 'title', direction: 'asc' } })
+    const q = toCatalogQuery({ status: 'open', assignee: 'ada', label: 'bug', project: 'P1', text: ' login ', sort: 'title' })
+    expect(q).toMatchObject({ where: { status: 'open', assignee: 'ada', labels: 'bug', project: 'P1' }, search: 'login', sort: { by: 'title', direction: 'asc' } })
     const unassigned = toCatalogQuery({ ...EMPTY_FILTERS, assignee: UNASSIGNED }).where!.assignee as (a: unknown) => boolean
     expect([null, undefined, '', 'ada'].map(unassigned)).toEqual([true, true, true, false])
   })
@@ -64,8 +65,8 @@ describe('ticket list helpers', () => {
     const base = { type: 'ticket', createdAt: 1, archived: false, deleted: false, pending: 0, pendingFields: [], stateVector: new Uint8Array(), local: true }
     catalog.set(
       [
-        { ...base, id: 'a', title: 'Login fails', updatedAt: 3, fields: { status: 'open', assignee: 'ada', labels: ['bug'] } },
-        { ...base, id: 'b', title: 'Logo too big', updatedAt: 2, fields: { status: 'done', assignee: null, labels: [] } },
+        { ...base, id: 'a', title: 'Login fails', updatedAt: 3, fields: { status: 'open', assignee: 'ada', labels: ['bug'], project: 'P1' } },
+        { ...base, id: 'b', title: 'Logo too big', updatedAt: 2, fields: { status: 'done', assignee: null, labels: [], project: 'P2' } },
         { ...base, id: 'c', title: 'Signup', updatedAt: 1, fields: { status: 'open', assignee: null, labels: ['bug'] } },
       ],
       { persist: false },
@@ -77,5 +78,8 @@ describe('ticket list helpers', () => {
     expect(ids({ assignee: UNASSIGNED })).toEqual(['b', 'c'])
     expect(ids({ label: 'bug', text: 'sign' })).toEqual(['c'])
     expect(ids({ sort: 'title' })).toEqual(['a', 'b', 'c'])
+    expect(ids({ project: 'P1' })).toEqual(['a'])
+    expect(ids({ project: NO_PROJECT })).toEqual(['c'])
+    expect(ids({ label: 'bug', project: 'P2' })).toEqual([])
   })
 })

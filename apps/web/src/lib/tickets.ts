@@ -31,6 +31,25 @@ export const SORT_OPTIONS = [
 
 export type SortKey = (typeof SORT_OPTIONS)[number]['value']
 
+export const PROJECT_STATUS_OPTIONS = [
+  { value: 'planned', label: 'Planned' },
+  { value: 'active', label: 'Active' },
+  { value: 'paused', label: 'Paused' },
+  { value: 'done', label: 'Done' },
+  { value: 'cancelled', label: 'Cancelled' },
+] as const
+
+export function projectStatusLabel(value: unknown): string {
+  return PROJECT_STATUS_OPTIONS.find((o) => o.value === value)?.label ?? 'Planned'
+}
+
+/** A record's title for lists of mixed records (sync page, dialogs). */
+export const recordTitle = (type: string | null, title: string): string =>
+  title.trim() !== '' ? title : type === 'project' ? 'Untitled project' : 'Untitled ticket'
+
+/** A project's name for lists and selects. */
+export const projectName = (title: string): string => (title.trim() === '' ? 'Untitled project' : title)
+
 export const FIELD_LABELS: Record<string, string> = {
   title: 'Title',
   description: 'Description',
@@ -40,6 +59,8 @@ export const FIELD_LABELS: Record<string, string> = {
   labels: 'Labels',
   dueDate: 'Due date',
   project: 'Project',
+  name: 'Name',
+  lead: 'Lead',
   $created: 'Created',
   $archived: 'Archived',
   $deleted: 'Deleted',
@@ -60,14 +81,20 @@ export interface ListFilters {
   status: string
   assignee: string
   label: string
+  project: string
   text: string
   sort: SortKey
 }
 
-export const EMPTY_FILTERS: ListFilters = { status: '', assignee: '', label: '', text: '', sort: 'updatedAt' }
+export const EMPTY_FILTERS: ListFilters = { status: '', assignee: '', label: '', project: '', text: '', sort: 'updatedAt' }
 
 /** Sentinel assignee filter value for "nobody". */
 export const UNASSIGNED = '__unassigned__'
+
+/** Sentinel project filter value for "in no project". */
+export const NO_PROJECT = '__none__'
+
+const isEmpty = (value: unknown): boolean => value === null || value === undefined || value === ''
 
 const PRIORITY_RANK: Record<string, number> = { urgent: 0, high: 1, medium: 2, low: 3, none: 4 }
 
@@ -75,9 +102,11 @@ const PRIORITY_RANK: Record<string, number> = { urgent: 0, high: 1, medium: 2, l
 export function toCatalogQuery(filters: ListFilters): CatalogQuery {
   const where: Record<string, unknown> = {}
   if (filters.status !== '') where.status = filters.status
-  if (filters.assignee === UNASSIGNED) where.assignee = (a: unknown) => a === null || a === undefined || a === ''
+  if (filters.assignee === UNASSIGNED) where.assignee = isEmpty
   else if (filters.assignee !== '') where.assignee = filters.assignee
   if (filters.label !== '') where.labels = filters.label
+  if (filters.project === NO_PROJECT) where.project = isEmpty
+  else if (filters.project !== '') where.project = filters.project
   const query: CatalogQuery = { type: 'ticket', where, limit: 1000 }
   const text = filters.text.trim()
   if (text !== '') query.search = text
@@ -153,9 +182,9 @@ export function relativeTime(at: number | null | undefined, now: number): string
 /** A short, readable rendering of a field value for history and summaries. */
 export function showValue(field: string, value: unknown): string {
   if (value === null || value === undefined || value === '') return 'nothing'
-  if (field === 'status') return statusLabel(value)
+  if (field === 'status') return STATUS_OPTIONS.find((o) => o.value === value)?.label ?? projectStatusLabel(value)
   if (field === 'priority') return priorityLabel(value)
-  if (field === 'assignee' && typeof value === 'string') return personName(value)
+  if ((field === 'assignee' || field === 'lead') && typeof value === 'string') return personName(value)
   if (Array.isArray(value)) return value.length === 0 ? 'no labels' : value.join(', ')
   const text = typeof value === 'string' ? value : JSON.stringify(value)
   return text.length > 60 ? `${text.slice(0, 59)}…` : text
