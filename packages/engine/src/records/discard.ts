@@ -10,6 +10,10 @@
  * 0). A record the
  * relay has never stored is removed from the catalog.
  *
+ * Other tabs get the new catalog entry, but a tab that has the record open
+ * keeps its doc with the discarded changes and may send them again; and a
+ * record the relay never stored keeps an empty database on this device.
+ *
  * Used through {@link RecordStore.discardUnsynced}.
  *
  * @example
