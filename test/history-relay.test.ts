@@ -110,7 +110,7 @@ describe('history against the relay', () => {
           await Promise.all(handles.map((h) => h.flush()))
           await waitFor(() => converged(handles), 'replicas and author bindings converged', 15_000)
         },
-      }, 40)
+      }, { steps: 40 })
       console.log(`history fuzz (relay) seed ${seed}: ${result.writes} scalar writes, ${result.merges} merges`)
       const authors = new Set(handles[0]!.history().entries.flatMap((e) => (e.kind === 'change' ? [e.author.userId] : [])))
       for (const id of authors) expect(['ada', 'bob', 'cy'].map((u) => `${u}-${i}`)).toContain(id)

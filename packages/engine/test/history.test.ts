@@ -14,6 +14,8 @@ import {
   RecordStore,
   SyncClient,
   HISTORY_ARRAY,
+  appendFieldChanges,
+  readHistory,
   type RecordHandle,
   type RecordSummary,
   type RecordStoreOptions,
@@ -206,6 +208,62 @@ describe('history', () => {
     const history = a!.handle.history()
     const count = history.entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)
     expect(count).toBe(2 + 30 + 1)
+  })
+
+  test('two replicas compacting different, overlapping ranges offline: the merged summaries count every entry once', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2, { historyLimit: 20 })
+    for (let i = 0; i < 16; i++) {
+      ;(i % 2 ? a : b)!.handle.set('priority', i % 2 ? 'high' : 'low')
+      await relay.settle()
+    }
+    a!.offline()
+    // a compacts once (entries 0..); b, writing more, compacts twice: the ranges overlap and differ.
+    for (let i = 0; i < 6; i++) a!.handle.set('status', i % 2 ? 'open' : 'done')
+    for (let i = 0; i < 12; i++) b!.handle.set('assignee', `user-${i}`)
+    const summaries = (h: RecordHandle) => h.doc.getArray<{ k?: string; id: string }>(HISTORY_ARRAY).toArray().filter((e) => e.k === 'c')
+    const [sa, sb] = [summaries(a!.handle), summaries(b!.handle)]
+    expect(sa).toHaveLength(1)
+    expect(sb).toHaveLength(1)
+    expect(sa[0]!.id).not.toBe(sb[0]!.id)
+    a!.online()
+    await relay.settle()
+    expect(summaries(a!.handle)).toHaveLength(2)
+    const written = 2 + 16 + 6 + 12
+    const history = a!.handle.history()
+    expect(JSON.stringify(history)).toBe(JSON.stringify(b!.handle.history()))
+    const compacted = history.entries.filter((e) => e.kind === 'compacted')
+    expect(compacted).toHaveLength(1) // both summaries, merged
+    const live = history.entries.filter((e) => e.kind === 'change').length
+    expect(compacted[0]!.kind === 'compacted' && compacted[0]!.count + live).toBe(written)
+    const byField = compacted[0]!.kind === 'compacted' ? compacted[0]!.fields : {}
+    const liveOf = (f: string) => history.entries.filter((e) => e.kind === 'change' && e.field === f).length
+    expect({ ...Object.fromEntries(['title', 'status', 'priority', 'assignee'].map((f) => [f, (byField[f] ?? 0) + liveOf(f)])) }).toEqual({
+      title: 1,
+      status: 1 + 6,
+      priority: 16,
+      assignee: 12,
+    })
+    // The next compaction folds both summaries into one that still counts everything once.
+    b!.handle.set('title', 'x')
+    await relay.settle()
+    expect(summaries(a!.handle)).toHaveLength(1)
+    expect(a!.handle.history().entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)).toBe(written + 1)
+  })
+
+  test('old-format summaries (no per-writer counts) are still read, and folded into the next compaction', () => {
+    const doc = new Y.Doc()
+    const array = doc.getArray(HISTORY_ARRAY)
+    array.push([{ id: 'c:old', k: 'c', at: 1, n: 7, fields: { status: 7 }, users: ['ada'], from: 1, to: 2 }])
+    for (let i = 0; i < 12; i++) appendFieldChanges(doc, [{ field: 'priority', kind: 'scalar', prev: i, next: i + 1 }], { now: 10 + i, maxEntries: 100 })
+    const before = readHistory(doc, new Map())
+    expect(before.entries[0]).toMatchObject({ kind: 'compacted', count: 7, fields: { status: 7 }, users: ['ada'] })
+    appendFieldChanges(doc, [{ field: 'priority', kind: 'scalar', prev: 12, next: 13 }], { now: 30, maxEntries: 10 })
+    const after = readHistory(doc, new Map())
+    const compacted = after.entries.filter((e) => e.kind === 'compacted')
+    expect(compacted).toHaveLength(1)
+    expect(after.entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)).toBe(7 + 13)
+    expect(compacted[0]).toMatchObject({ users: ['ada'], from: 1 })
   })
 
   test('author bindings are persisted with the record: history shows authors after a reload while offline', async () => {
@@ -484,9 +542,9 @@ describe('presence', () => {
 const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 
 describe('seeded randomized history (FakeRelay)', () => {
-  const run = async (seed: number) => {
+  const run = async (seed: number, historyLimit?: number) => {
     const relay = newRelay()
-    const peers = await setup(relay, 3)
+    const peers = await setup(relay, 3, historyLimit === undefined ? {} : { historyLimit })
     const fuzzPeers: FuzzPeer[] = peers.map((p) => ({
       handle: p.handle,
       get online() {
@@ -495,20 +553,32 @@ describe('seeded randomized history (FakeRelay)', () => {
       goOffline: () => p.offline(),
       goOnline: () => p.online(),
     }))
-    return runHistoryFuzz(seed, {
-      peers: fuzzPeers,
-      settle: () => relay.settle(),
-      heal: async () => {
-        for (const p of peers) if (!p.gate.online) p.online()
-        await relay.settle()
+    return runHistoryFuzz(
+      seed,
+      {
+        peers: fuzzPeers,
+        settle: () => relay.settle(),
+        heal: async () => {
+          for (const p of peers) if (!p.gate.online) p.online()
+          await relay.settle()
+        },
       },
-    })
+      historyLimit === undefined ? {} : { steps: 90, compacting: true },
+    )
   }
   for (let i = 0; i < SEEDS; i++) {
     const seed = 1000 + i * 7919
     test(`seed ${seed}`, async () => {
       const { writes } = await run(seed)
       expect(writes).toBeGreaterThan(0)
+    })
+  }
+  // Bound 10: peers offline at the same time compact different ranges; every entry still counts once.
+  for (let i = 0; i < SEEDS; i++) {
+    const seed = 2000 + i * 7919
+    test(`seed ${seed}, compacting (historyLimit 10)`, async () => {
+      const { compacted } = await run(seed, 10)
+      expect(compacted).toBeGreaterThan(0)
     })
   }
 })

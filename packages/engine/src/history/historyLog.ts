@@ -11,7 +11,8 @@
  *       ins, del: inserted / deleted text (text fields, truncated),
  *       at: ms since epoch, b: id of the field's head the writer had seen (or null),
  *       r?: id of the entry whose value a restore brought back }
- *     { id, k: 'c', at, n, fields: { field: count }, users: [userId], from, to }   compaction summary
+ *     { id, k: 'c', at, n, fields: { field: count }, users: [userId], from, to,     compaction summary
+ *       c: { <clientId base36>: { t: newest compacted clock, f: { field: count } } } }
  *
  * `b` makes concurrency visible: two entries of the same field with the
  * same `b` were written without seeing each other — a merge.
@@ -58,6 +59,21 @@ export interface StoredFieldEntry {
   r?: string
 }
 
+/**
+ * What a compaction summary says about one writer (Yjs client id): every
+ * field entry of that writer up to clock `t` is compacted, and these are
+ * their counts. Per writer, entries sit in the history in clock order and a
+ * compaction removes a prefix of the array, so what any summary covers of a
+ * writer is a prefix of that writer's entries: of several summaries, the one
+ * with the highest `t` covers the others (see {@link mergeCompacted}).
+ */
+export interface CompactedWriter {
+  /** Clock of the writer's newest compacted entry (0: counts carried over from an old-format summary). */
+  t: number
+  /** Entries per field. */
+  f: Record<string, number>
+}
+
 /** A compaction summary as stored in the doc. */
 export interface StoredCompactedEntry {
   id: string
@@ -72,6 +88,16 @@ export interface StoredCompactedEntry {
   /** Time of the oldest and newest compacted entry. */
   from: number
   to: number
+  /**
+   * Entries per writer, so that summaries of different replicas can be
+   * merged without counting twice ({@link mergeCompacted}); `n` and `fields`
+   * are its totals. (`users`, `from` and `to` need no per-writer split:
+   * union, min and max over several summaries are exact.)
+   * Keys: client id in base 36; `~<summary id>` for the counts of an
+   * old-format summary it folded in. Absent in summaries written before
+   * per-writer counts.
+   */
+  c?: Record<string, CompactedWriter>
 }
 
 export type StoredEntry = StoredFieldEntry | StoredCompactedEntry
@@ -110,6 +136,8 @@ export interface LocatedEntry {
   client: number
   /** Clock of the entry's item. */
   clock: number
+  /** Index in the history array. */
+  index: number
 }
 
 /**
@@ -119,12 +147,13 @@ export interface LocatedEntry {
 export const locatedEntries = (doc: Y.Doc): LocatedEntry[] => {
   const out: LocatedEntry[] = []
   let item = historyArray(doc)._start
+  let index = 0
   while (item !== null) {
     if (!item.deleted && item.countable) {
       const content = item.content.getContent()
-      for (let i = 0; i < content.length; i++) {
+      for (let i = 0; i < content.length; i++, index++) {
         const entry = content[i] as StoredEntry
-        if (isEntry(entry)) out.push({ entry, client: item.id.client, clock: item.id.clock + i })
+        if (isEntry(entry)) out.push({ entry, client: item.id.client, clock: item.id.clock + i, index })
       }
     }
     item = item.right
@@ -217,52 +246,106 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
 }
 
 /**
+ * What several compaction summaries cover together, per writer: for each
+ * writer the summary record with the highest clock (its prefix contains the
+ * others'), so every compacted entry counts once — also when replicas
+ * compacted different ranges while offline. Old-format summaries (no
+ * per-writer counts) count as one writer each, keyed by their id.
+ */
+export const mergeCompacted = (summaries: Iterable<StoredCompactedEntry>): Map<string, CompactedWriter> => {
+  const merged = new Map<string, CompactedWriter>()
+  for (const summary of summaries) {
+    const writers: Array<[string, CompactedWriter]> =
+      summary.c !== undefined && typeof summary.c === 'object'
+        ? Object.entries(summary.c)
+        : [[`~${summary.id}`, { t: 0, f: summary.fields }]]
+    for (const [key, writer] of writers) {
+      if (writer === null || typeof writer !== 'object' || typeof writer.t !== 'number') continue
+      const known = merged.get(key)
+      if (known === undefined || writer.t > known.t) merged.set(key, writer)
+    }
+  }
+  return merged
+}
+
+/** What several summaries say together: entries (merged per writer), per field, users, time range. */
+export const compactedTotals = (
+  summaries: readonly StoredCompactedEntry[],
+): { n: number; fields: Record<string, number>; users: string[]; from: number; to: number } => {
+  const fields: Record<string, number> = {}
+  let n = 0
+  for (const writer of mergeCompacted(summaries).values()) {
+    for (const [f, count] of Object.entries(writer.f ?? {})) {
+      if (typeof count !== 'number') continue
+      fields[f] = (fields[f] ?? 0) + count
+      n += count
+    }
+  }
+  const users = new Set<string>()
+  let from = Infinity
+  let to = -Infinity
+  for (const summary of summaries) {
+    for (const u of Array.isArray(summary.users) ? summary.users : []) users.add(u)
+    from = Math.min(from, summary.from)
+    to = Math.max(to, summary.to)
+  }
+  return { n, fields, users: [...users].sort(), from, to }
+}
+
+/**
  * Keeps the history bounded: when it holds more than `maxEntries`, the
  * oldest entries (down to 80 % of the bound) are replaced by one compaction
- * summary at the front that says what was compacted (count per field, users,
- * time range). Summaries already at the front are folded in. Two replicas
- * compacting the same range write summaries with the same id; readers count
- * it once.
+ * summary at the front that says what was compacted (per writer: the newest
+ * compacted clock, count per field, users, time range). Every summary
+ * already in the history is folded in. Replicas compacting different ranges
+ * at the same time each write a summary; readers merge them per writer
+ * ({@link mergeCompacted}), so nothing is counted twice.
  */
 export const compactHistory = (doc: Y.Doc, options: AppendOptions): boolean => {
   const max = Math.max(10, options.maxEntries ?? DEFAULT_MAX_HISTORY)
   const array = historyArray(doc)
   if (array.length <= max) return false
   const located = locatedEntries(doc)
+  const summaries = located.filter((l) => l.entry.k === 'c')
+  const changes = located.filter((l) => l.entry.k !== 'c')
   const keep = Math.floor(max * 0.8)
-  const drop = array.length - keep + 1 // +1: room for the summary
-  const dropped = located.slice(0, drop)
+  // Remove every summary and the oldest changes, leaving `keep` entries with the new summary.
+  const dropped = changes.slice(0, Math.max(0, array.length - keep + 1 - summaries.length))
   if (dropped.length === 0) return false
-  const fields: Record<string, number> = {}
+  const folded = summaries.map((l) => l.entry as StoredCompactedEntry)
+  const writers = mergeCompacted(folded)
   const users = new Set<string>()
-  let n = 0
   let from = Infinity
   let to = -Infinity
-  for (const { entry, client } of dropped) {
-    from = Math.min(from, entry.k === 'c' ? entry.from : entry.at)
-    to = Math.max(to, entry.k === 'c' ? entry.to : entry.at)
-    if (entry.k === 'c') {
-      n += entry.n
-      for (const [f, count] of Object.entries(entry.fields)) fields[f] = (fields[f] ?? 0) + count
-      for (const u of entry.users) users.add(u)
-    } else {
-      n++
-      fields[entry.f] = (fields[entry.f] ?? 0) + 1
-      const user = options.userOf?.(client)
-      if (user !== undefined) users.add(user)
-    }
+  for (const { entry, client, clock } of dropped) {
+    const e = entry as StoredFieldEntry
+    const key = client.toString(36)
+    const known = writers.get(key)
+    if (known !== undefined && clock <= known.t) continue // counted by a summary already (cannot happen: it deleted the entry)
+    const writer: CompactedWriter = { t: clock, f: { ...known?.f } }
+    writer.f[e.f] = (writer.f[e.f] ?? 0) + 1
+    writers.set(key, writer)
+    const user = options.userOf?.(client)
+    if (user !== undefined) users.add(user)
+    from = Math.min(from, e.at)
+    to = Math.max(to, e.at)
   }
+  const totals = compactedTotals([...folded, { id: '', k: 'c', at: 0, n: 0, fields: {}, users: [...users], from, to, c: Object.fromEntries(writers) }])
   const summary: StoredCompactedEntry = {
     id: `c:${dropped[0]!.entry.id}:${dropped[dropped.length - 1]!.entry.id}`,
     k: 'c',
     at: options.now,
-    n,
-    fields,
-    users: [...users].sort(),
-    from,
-    to,
+    ...totals,
+    c: Object.fromEntries(writers),
   }
-  array.delete(0, dropped.length)
+  // Delete from the back, in runs of adjacent indices.
+  const indices = [...summaries, ...dropped].map((l) => l.index).sort((a, b) => b - a)
+  for (let i = 0; i < indices.length; ) {
+    let j = i
+    while (j + 1 < indices.length && indices[j + 1] === indices[j]! - 1) j++
+    array.delete(indices[j]!, j - i + 1)
+    i = j + 1
+  }
   array.insert(0, [summary])
   return true
 }

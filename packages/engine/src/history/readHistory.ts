@@ -21,7 +21,13 @@
  */
 import type * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
-import { locatedEntries, sameValue, type StoredFieldEntry } from './historyLog.js'
+import {
+  compactedTotals,
+  locatedEntries,
+  sameValue,
+  type StoredCompactedEntry,
+  type StoredFieldEntry,
+} from './historyLog.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
 export interface EntryAuthor {
@@ -56,9 +62,14 @@ export interface FieldHistoryEntry {
   mergeId?: string
 }
 
-/** Older entries were compacted. */
+/**
+ * Older entries were compacted. Summaries written by several replicas
+ * (compactions of different ranges while offline) are merged into one such
+ * entry, counting every compacted change once.
+ */
 export interface CompactedHistoryEntry {
   kind: 'compacted'
+  /** Id of the first summary in the history. */
   id: string
   /** How many changes were compacted. */
   count: number
@@ -138,22 +149,26 @@ export const readHistory = (
   const entries: HistoryEntry[] = []
   const seenIds = new Set<string>()
   const byField = new Map<string, FieldHistoryEntry[]>()
-  for (const { entry, client } of locatedEntries(doc)) {
-    if (seenIds.has(entry.id)) continue // the same compaction made on two replicas
+  const located = locatedEntries(doc)
+  const summaries = located.filter((l) => l.entry.k === 'c').map((l) => l.entry as StoredCompactedEntry)
+  for (const { entry, client } of located) {
+    if (seenIds.has(entry.id)) continue // an entry id seen twice (the same compaction made on two replicas)
     seenIds.add(entry.id)
     if (entry.k === 'c') {
-      const fieldList = Object.entries(entry.fields)
+      if (entry !== summaries[0]) continue // merged into the first
+      const totals = compactedTotals(summaries)
+      const fieldList = Object.entries(totals.fields)
         .map(([f, n]) => `${f} ×${n}`)
         .join(', ')
       entries.push({
         kind: 'compacted',
         id: entry.id,
-        count: entry.n,
-        fields: { ...entry.fields },
-        users: [...entry.users],
-        from: entry.from,
-        to: entry.to,
-        summary: `${entry.n} older change(s) compacted (${fieldList}) by ${entry.users.join(', ') || 'unknown users'}`,
+        count: totals.n,
+        fields: totals.fields,
+        users: totals.users,
+        from: totals.from,
+        to: totals.to,
+        summary: `${totals.n} older change(s) compacted (${fieldList}) by ${totals.users.join(', ') || 'unknown users'}`,
       })
       continue
     }
