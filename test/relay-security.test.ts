@@ -54,7 +54,15 @@ beforeAll(async () => {
     processMetrics: false,
     auth: new JwtAuthenticator({ key: { kind: 'secret', secret: TEST_SECRET } }),
     allowedOrigins: ['https://app.example.com'],
-    limits: { authTimeoutMs: 400, maxDocsPerConnection: 5, maxAwarenessStateBytes: 1024, maxDocBytes: 64 * 1024 },
+    limits: {
+      authTimeoutMs: 400,
+      maxDocsPerConnection: 5,
+      maxAwarenessStateBytes: 1024,
+      maxDocBytes: 64 * 1024,
+      // the apply-time budget test needs costly updates that the doc checks would refuse first
+      maxKeyConflicts: 1_000_000,
+      maxKeyWalk: 1_000_000_000,
+    },
   })
   wsUrl = relay.url.replace(/^http/, 'ws')
 })

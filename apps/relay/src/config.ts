@@ -79,6 +79,7 @@ const schema = z.object({
   applyBurstMs: intString('--apply-burst-ms', 1, 600_000).optional(),
   maxTypeDepth: intString('--max-type-depth', 1, 10_000).optional(),
   maxKeyConflicts: intString('--max-key-conflicts', 1, 1_000_000).optional(),
+  maxKeyWalk: intString('--max-key-walk', 1000, 1_000_000_000).optional(),
   commitDelayMs: intString('--commit-delay-ms', 0, 1000).default(4),
 })
 
@@ -118,6 +119,7 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--apply-burst-ms': { key: 'applyBurstMs', env: 'APPLY_BURST_MS' },
   '--max-type-depth': { key: 'maxTypeDepth', env: 'MAX_TYPE_DEPTH' },
   '--max-key-conflicts': { key: 'maxKeyConflicts', env: 'MAX_KEY_CONFLICTS' },
+  '--max-key-walk': { key: 'maxKeyWalk', env: 'MAX_KEY_WALK' },
   '--commit-delay-ms': { key: 'commitDelayMs', env: 'COMMIT_DELAY_MS' },
 }
 

@@ -89,6 +89,7 @@ const main = async (): Promise<void> => {
       applyBurstMs: config.applyBurstMs,
       maxTypeDepth: config.maxTypeDepth,
       maxKeyConflicts: config.maxKeyConflicts,
+      maxKeyWalk: config.maxKeyWalk,
     },
     commit: {
       checkpointUpdates: config.checkpointUpdates,

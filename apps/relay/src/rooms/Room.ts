@@ -77,7 +77,7 @@ export class Room {
   closed = false
   /** Limits of one update for `validateUpdateV1`, the same as the room checks against the doc. */
   readonly updateLimits: UpdateLimits
-  /** Checks updates against what the doc holds (nesting depth, map entries without an origin). */
+  /** Checks updates against what the doc holds (nesting depth, concurrent map entries). */
   private readonly guard: DocGuard
 
   constructor(
@@ -88,9 +88,9 @@ export class Room {
   ) {
     // a guid skips lib0's uuidv4 (~30 getRandomValues calls per doc)
     this.doc = new Y.Doc({ gc: true, guid: name })
-    const docLimits = { maxTypeDepth: limits.maxTypeDepth, maxKeyConflicts: limits.maxKeyConflicts }
-    this.guard = new DocGuard(this.doc, docLimits)
-    this.updateLimits = docLimits
+    const { maxTypeDepth, maxKeyConflicts, maxKeyWalk } = limits
+    this.guard = new DocGuard(this.doc, { maxTypeDepth, maxKeyConflicts, maxKeyWalk })
+    this.updateLimits = { maxTypeDepth, maxKeyConflicts }
     this.awareness = new awarenessProtocol.Awareness(this.doc)
     this.awareness.setLocalState(null)
     this.doc.on('update', this.handleUpdate)
@@ -135,9 +135,10 @@ export class Room {
   /**
    * Applies a client's update, already validated: `valid` is what
    * `validateUpdateV1` returned for it. Throws if Yjs cannot decode it.
-   * An update that would nest shared types too deep or add too many map
-   * entries without an origin to one key of this doc (see
-   * `security/docGuard`) is refused before Yjs sees it: `{ refused }`. Structs whose
+   * An update that would nest shared types too deep in this doc, or whose
+   * concurrent map entries would cost Yjs too much against the doc's key
+   * histories (see `security/docGuard`), is refused before Yjs sees it:
+   * `{ refused }`. Structs whose
    * dependencies the relay does not have are not kept (Yjs would hold them
    * as pending structs): they are dropped, not stored, not acked, and the
    * result is `'missing-dependencies'` so the caller can ask the client to resync.
@@ -145,7 +146,7 @@ export class Room {
   applyPeerUpdate(
     peer: RoomPeer,
     update: Uint8Array,
-    valid: { ends: ReadonlyMap<number, number>; typeItems: number; originless: number },
+    valid: { ends: ReadonlyMap<number, number>; structs: number },
   ): 'applied' | 'missing-dependencies' | { forgedClientId: number; owner: AuthorBinding } | { refused: string } {
     const { ends } = valid
     // Attribution: new structs for a client id bound to another user are refused.

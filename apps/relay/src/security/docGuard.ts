@@ -17,17 +17,27 @@
  *   make every further one cost the whole history: the entries without an
  *   origin per key, already in the doc plus new in the update, must stay
  *   within {@link DocLimits.maxKeyConflicts}.
+ * - **Concurrent map entries.** More generally, Yjs places a map entry by
+ *   walking the key's history from the entry's origin (from the start when
+ *   it has none) to the end. A client's entry names the key's current value
+ *   as its origin, so the walk is empty, except for edits concurrent with
+ *   others (at most the history since the client last synced). An update
+ *   whose entries would make Yjs walk more than {@link DocLimits.maxKeyWalk}
+ *   history entries in all is refused, so no update costs more than that,
+ *   however long the histories grow.
  *
  * Parents are resolved the way Yjs resolves them (`Item.getMissing`): an
  * explicit parent (root name or type item), else the parent and key of the
  * left origin, else of the right origin; a reference may point into the doc
- * or into the update itself. The work is linear in the update plus, once
- * per type and per key for the life of the room, a walk of the type's
- * parent chain (at most `maxTypeDepth + 1` steps) and of the key's history.
+ * or into the update itself. The work is linear in the update, plus at most
+ * `maxKeyWalk` steps along key histories, plus, once per type and per key
+ * for the life of the room, a walk of the type's parent chain (at most
+ * `maxTypeDepth + 1` steps) and of the key's history.
  *
  * ```ts
- * const guard = new DocGuard(doc, { maxTypeDepth: 100, maxKeyConflicts: 1000 })
- * const check = guard.check(update, validation)
+ * const guard = new DocGuard(doc, { maxTypeDepth: 100, maxKeyConflicts: 1000, maxKeyWalk: 1_000_000 })
+ * const valid = validateUpdateV1(update)
+ * const check = valid.ok ? guard.check(update, valid) : valid
  * if (!check.ok) refuse(check.reason)
  * else { Y.applyUpdate(doc, update); check.applied() }
  * ```
@@ -43,12 +53,14 @@ export interface DocLimits {
   maxTypeDepth: number
   /** Most map entries without an origin for one key of one map, in the doc. */
   maxKeyConflicts: number
+  /** Most entries of map-key histories Yjs may have to walk to place the concurrent map entries of one update. */
+  maxKeyWalk: number
 }
 
 /** What {@link DocGuard.check} needs of the update's validation (`validateUpdateV1`). */
 export interface ValidatedCounts {
-  typeItems: number
-  originless: number
+  /** Structs in the update; an update of deletes only needs no check. */
+  structs: number
 }
 
 /** Outcome of {@link DocGuard.check}. */
@@ -117,13 +129,15 @@ export class DocGuard {
    * is applied so that the guard counts what it added.
    */
   check(update: Uint8Array, counts: ValidatedCounts): DocCheck {
-    if (counts.typeItems === 0 && counts.originless === 0) return { ok: true, applied: NOOP }
+    if (counts.structs === 0) return { ok: true, applied: NOOP }
     const items = readUpdateItems(update)
     if (items === null) return { ok: false, reason: 'the update cannot be read' }
     const run = new UpdateRun(this, this.doc, items)
     const store = this.doc.store
     /** New entries without an origin per map (a doc type, a new root by name, or a type of the update) and key. */
     const conflicts = new Map<SharedType | string | UpdateItem, Map<string, number>>()
+    /** Map entries of the doc that new entries name as their origin while later entries of the key follow them, with how many name each. */
+    const staleOrigins = new Map<Y.Item, number>()
     for (const item of items) {
       // items the doc has are skipped by Yjs; one it has in part gets an origin (its own previous clock)
       if (item.clock < Y.getState(store, item.client)) continue
@@ -133,7 +147,10 @@ export class DocGuard {
           return { ok: false, reason: `shared types would be nested deeper than ${this.limits.maxTypeDepth} in this doc` }
         }
       }
-      if (item.origin === null && (item.rightOrigin !== null || item.parentSub !== null)) {
+      if (item.origin !== null) {
+        const origin = run.docItem(item.origin)
+        if (origin && origin.parentSub !== null && origin.right !== null) staleOrigins.set(origin, (staleOrigins.get(origin) ?? 0) + 1)
+      } else if (item.rightOrigin !== null || item.parentSub !== null) {
         const { parent, sub } = run.place(item)
         if (parent === null || sub === null) continue
         const owner = 'item' in parent ? parent.item : 'root' in parent ? (this.doc.share.get(parent.root) ?? parent.root) : parent.doc
@@ -153,6 +170,12 @@ export class DocGuard {
         }
       }
     }
+    if (this.keyWalk(conflicts, staleOrigins) > this.limits.maxKeyWalk) {
+      return {
+        ok: false,
+        reason: `the update's concurrent map entries would make Yjs walk more than ${this.limits.maxKeyWalk} entries of map-key histories in this doc`,
+      }
+    }
     return {
       ok: true,
       applied: () => {
@@ -167,6 +190,29 @@ export class DocGuard {
         }
       },
     }
+  }
+
+  /**
+   * How many entries of map-key histories Yjs walks, at most, to place the
+   * update's entries: the key's whole history for each entry without an
+   * origin, the entries after the origin for each entry whose origin is not
+   * the key's current value. Counted up to just past `maxKeyWalk`.
+   */
+  private keyWalk(conflicts: Map<SharedType | string | UpdateItem, Map<string, number>>, staleOrigins: Map<Y.Item, number>): number {
+    const max = this.limits.maxKeyWalk
+    let walk = 0
+    for (const [origin, count] of staleOrigins) {
+      for (let item = origin.right; item !== null && walk <= max; item = item.right) walk += count
+      if (walk > max) return walk
+    }
+    for (const [owner, perKey] of conflicts) {
+      if (!(owner instanceof Y.AbstractType)) continue // a map the doc does not have yet: no history
+      for (const [key, count] of perKey) {
+        for (let item: Y.Item | null = owner._map.get(key) ?? null; item !== null && walk <= max; item = item.left) walk += count
+        if (walk > max) return walk
+      }
+    }
+    return walk
   }
 
   /** Depth of a type of the doc: 0 for a root type; capped at `maxTypeDepth + 1`. */
@@ -304,6 +350,11 @@ class UpdateRun {
     }
     const via = this.index.find(ref)
     return via === null ? NOWHERE : { via }
+  }
+
+  /** The doc's item holding `id`, or null (a GC struct, or not in the doc). */
+  docItem(id: StructId): Y.Item | null {
+    return this.docStruct(id) ?? null
   }
 
   /** The doc's item holding `id`; null for a GC struct; undefined when the doc does not have `id`. */

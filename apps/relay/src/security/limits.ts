@@ -36,6 +36,8 @@ export interface RelayLimits {
   maxTypeDepth: number
   /** Most map entries without an origin for one key, in one update and in a doc; updates beyond it are refused. */
   maxKeyConflicts: number
+  /** Most entries of map-key histories Yjs may walk to place one update's concurrent map entries; updates beyond it are refused. */
+  maxKeyWalk: number
 }
 
 /** Defaults of {@link RelayLimits}. */
@@ -54,6 +56,7 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   applyBurstMs: 1000,
   maxTypeDepth: DEFAULT_MAX_TYPE_DEPTH,
   maxKeyConflicts: DEFAULT_MAX_KEY_CONFLICTS,
+  maxKeyWalk: 1_000_000,
 })
 
 /** A token bucket: `take()` is false once the rate is exceeded. */

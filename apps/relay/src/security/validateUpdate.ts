@@ -38,8 +38,8 @@
  * overlaps structs the doc has garbage-collected, and the cost of integrating
  * it depends on the doc it is applied to — a nest of types or the history of
  * a map key built up over many updates is invisible here; the relay checks
- * those against the doc (`security/docGuard`), from the counts and the
- * items ({@link readUpdateItems}) this module reads.
+ * those against the doc (`security/docGuard`), from the items
+ * ({@link readUpdateItems}) this module reads.
  *
  * ```ts
  * const result = validateUpdateV1(bytes, { maxStructs: 100_000 })
@@ -96,14 +96,6 @@ export type UpdateValidation =
       deletes: number
       /** Per client id with structs in the update: the clock after its last struct (what `Y.parseUpdateMeta(update).to` gives). */
       ends: Map<number, number>
-      /** Items whose content is a shared type (they nest: see `security/docGuard`). */
-      typeItems: number
-      /**
-       * Items without an origin that carry a parent key or a right origin:
-       * the ones that may land in a map key's history without an origin
-       * (see `security/docGuard`).
-       */
-      originless: number
     }
   | { ok: false; reason: string }
 
@@ -408,9 +400,6 @@ interface StructState {
   typeParents: Map<string, string | null>
   /** Origin-less map entries per parent and key. */
   keyConflicts: Map<string, number>
-  /** See {@link UpdateValidation}. */
-  typeItems: number
-  originless: number
   /** Items of the update, collected only by {@link readUpdateItems}. */
   items: UpdateItem[] | null
 }
@@ -510,10 +499,8 @@ const readStruct = (r: Reader, client: number, clock: number, limits: ResolvedLi
     state.keyConflicts.set(key, n)
   }
   if (ref === CONTENT_TYPE) {
-    state.typeItems++
     state.typeParents.set(`${client}:${clock}`, parent && !('root' in parent) ? `${parent.client}:${parent.clock}` : null)
   }
-  if (!hasOrigin && (hasRightOrigin || parentSub !== null)) state.originless++
   const length = readContent(r, ref, limits, state)
   state.items?.push({ client, clock, length, isType: ref === CONTENT_TYPE, origin, rightOrigin, parent, parentSub })
   return length
@@ -555,8 +542,6 @@ const newStructState = (items: UpdateItem[] | null): StructState => ({
   subdocs: 0,
   typeParents: new Map(),
   keyConflicts: new Map(),
-  typeItems: 0,
-  originless: 0,
   items,
 })
 
@@ -625,7 +610,7 @@ export const validateUpdateV1 = (update: Uint8Array, limits?: UpdateLimits): Upd
     readStructs(r, resolved, ends, state)
     const deletes = readDeleteSet(r, resolved)
     if (r.remaining !== 0) r.fail(`${r.remaining} trailing bytes`)
-    return { ok: true, structs: state.structs, deletes, ends, typeItems: state.typeItems, originless: state.originless }
+    return { ok: true, structs: state.structs, deletes, ends }
   } catch (error) {
     if (error instanceof Invalid) return { ok: false, reason: error.message }
     // only with a caller's maxDepth too large for the stack
