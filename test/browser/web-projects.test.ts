@@ -69,6 +69,10 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     await ada.goto(`${web.relay().url}#/`)
     await createTicket(ada, 'Saved cards list')
     await ada.getByTestId('project').selectOption({ label: 'Checkout revamp' })
+    // The history names the project; the back link leads to it.
+    await expect.poll(() => ada.locator('.timeline').innerText()).toContain('set project to Checkout revamp')
+    await ada.locator('.back').getByRole('link', { name: 'Checkout revamp' }).waitFor()
+    await screenshot(ada, 'web-ticket-in-project')
     await ada.goto(`${web.relay().url}#/`)
     await createTicket(ada, 'Office plants need water')
     await ada.locator('#f-labels').click()

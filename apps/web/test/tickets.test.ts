@@ -47,6 +47,10 @@ describe('ticket list helpers', () => {
     expect(showValue('labels', [])).toBe('no labels')
     expect(showValue('assignee', null)).toBe('nothing')
     expect(showValue('assignee', 'ada-lovelace')).toBe('Ada Lovelace')
+    expect(showValue('lead', 'bob-stone')).toBe('Bob Stone')
+    expect(showValue('status', 'paused')).toBe('Paused') // a project status
+    expect(showValue('project', 'P1', new Map([['P1', 'Checkout revamp']]))).toBe('Checkout revamp')
+    expect(showValue('project', 'P9', new Map())).toBe('a project not on this device')
     expect(personName('bob')).toBe('Bob')
   })
 

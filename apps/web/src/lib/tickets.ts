@@ -179,9 +179,10 @@ export function relativeTime(at: number | null | undefined, now: number): string
   return new Date(at).toISOString().slice(0, 10)
 }
 
-/** A short, readable rendering of a field value for history and summaries. */
-export function showValue(field: string, value: unknown): string {
+/** A short, readable rendering of a field value for history and summaries (`projects`: project id → name). */
+export function showValue(field: string, value: unknown, projects?: ReadonlyMap<string, string>): string {
   if (value === null || value === undefined || value === '') return 'nothing'
+  if (field === 'project' && typeof value === 'string') return projects?.get(value) ?? 'a project not on this device'
   if (field === 'status') return STATUS_OPTIONS.find((o) => o.value === value)?.label ?? projectStatusLabel(value)
   if (field === 'priority') return priorityLabel(value)
   if ((field === 'assignee' || field === 'lead') && typeof value === 'string') return personName(value)
