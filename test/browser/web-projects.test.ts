@@ -146,9 +146,9 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
 
   it('narrow screen (390 px): header with people, projects list and project page fit', async () => {
     const ctx = await web.context({ width: 390, height: 844 })
-    const [ada] = await Promise.all([
+    const [ada, bob] = await Promise.all([
       signIn(ctx, web.relay().url, 'Ada Lovelace', 'narrow'),
-      web.context().then((c) => signIn(c, web.relay().url, 'Bob Stone', 'narrow')),
+      web.context({ width: 390, height: 844 }, 'dark').then((c) => signIn(c, web.relay().url, 'Bob Stone', 'narrow')),
     ])
     await ada.locator('[data-testid="workspace-avatar"][data-name="Bob Stone"]').waitFor({ timeout: 15_000 })
     const id = await createProject(ada, 'Mobile app launch')
@@ -166,6 +166,14 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     await ada.getByTestId('project-row').first().waitFor()
     expect(await overflow()).toBeLessThanOrEqual(0)
     await screenshot(ada, 'web-projects-narrow')
+
+    // Bob, in dark mode, opens the project by its link and sees Ada there.
+    await bob.goto(`${web.relay().url}#/p/${id}`)
+    await expect.poll(() => bob.locator('#p-name').inputValue(), { timeout: 15_000 }).toBe('Mobile app launch')
+    await expect.poll(() => bob.getByTestId('project-ticket').count(), { timeout: 25_000 }).toBe(1)
+    await bob.getByRole('link', { name: 'Projects', exact: true }).click()
+    await bob.getByTestId('project-row').first().waitFor({ timeout: 15_000 })
+    await screenshot(bob, 'web-projects-narrow-dark')
   }, 90_000)
 })
 
