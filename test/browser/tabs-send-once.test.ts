@@ -2,8 +2,8 @@
  * Two tabs of the same user with the same record open, in real Chromium
  * against a real relay process: edits made in both while the relay is
  * unreachable reach the relay exactly once after the reconnect — also when
- * the tab holding the outbox duty closed meanwhile, and when only one tab's
- * connection dropped.
+ * the tab holding the outbox duty closed meanwhile or does not respond,
+ * and when only one tab's connection dropped.
  *
  * Every WebSocket frame each tab sends is decoded (mux header, then the
  * y-protocols sync message); the structs of every Yjs update for the record
@@ -182,6 +182,43 @@ describe.skipIf(!available)('two tabs send each change once', () => {
     expect((await b.evaluate(() => window.concordTest.record('S-2'))).fields).toMatchObject({ description: 'from the tab that closes', priority: 'high' })
     expect(await onRelay('handover/S-2', 'text:description')).toBe('from the tab that closes')
   })
+
+  it('the tab with the outbox duty does not respond (frozen or busy): the other tab sends the catch-up itself after a while', async () => {
+    const cut = await proxy()
+    const ctx = await context()
+    const { page: a, sent: sentA } = await tab(ctx, cut.wsUrl, 'stuck', 'stuck/S-4')
+    const { page: b, sent: sentB } = await tab(ctx, cut.wsUrl, 'stuck', 'stuck/S-4')
+    await a.evaluate(() => window.concordTest.create('ticket', { title: 'Stuck' }, 'S-4'))
+    await b.evaluate(() => window.concordTest.waitText('S-4', 'title', 'Stuck'))
+    await Promise.all([a, b].map((p) => p.evaluate(() => window.concordTest.waitPending(0))))
+
+    cut.cut()
+    await Promise.all([a, b].map((p) => p.evaluate(() => window.concordTest.waitStatus('offline'))))
+    await a.evaluate(() => window.concordTest.insertText('S-4', 'title', 5, ' in the background'))
+    await b.evaluate(() => window.concordTest.insertText('S-4', 'description', 0, 'sent by the tab in front'))
+    await a.evaluate(() => window.concordTest.waitText('S-4', 'description', 'sent by the tab in front'))
+    await b.evaluate(() => window.concordTest.waitText('S-4', 'title', 'Stuck in the background'))
+    // Tab A keeps the outbox duty (its Web Lock) but runs no task for a while.
+    const stuckFor = 12_000
+    const stuckUntil = Date.now() + stuckFor
+    const stuck = a.evaluate((ms) => {
+      const end = Date.now() + ms
+      while (Date.now() < end) {
+        // busy
+      }
+    }, stuckFor)
+
+    cut.restore()
+    await b.evaluate(() => window.concordTest.waitPending(0))
+    expect(await onRelay('stuck/S-4', 'text:description')).toBe('sent by the tab in front')
+    expect(await onRelay('stuck/S-4', 'text:title')).toBe('Stuck in the background')
+    expect(Date.now()).toBeLessThan(stuckUntil) // tab B did it on its own
+
+    await stuck
+    await a.evaluate(() => window.concordTest.waitPending(0))
+    const twice = sentTwice(sentA, sentB)
+    expect(twice, `${twice.length} struct units sent more than once`).toEqual([])
+  }, 40_000)
 
   it('only one tab loses its connection: its edits go out once, through the tab that still has one', async () => {
     const [viaA, viaB] = await Promise.all([proxy(), proxy()])

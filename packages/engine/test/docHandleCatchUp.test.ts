@@ -236,3 +236,45 @@ test('a later step 1 (the relay asks to resync) gets again what was sent but not
   await relay.settle()
   expect(handle.pending).toBe(0)
 })
+
+test('while its catch-up is left to another handle, live edits wait in the doc until the relay caught up', async () => {
+  const relay = h.relay()
+  const { clientA, clientB, a, b } = twoTabs(relay, { a: () => true, b: () => false })
+  b.on('catch-up-deferred', (stateVector) => a.catchUp(stateVector))
+  await Promise.all([a.synced, b.synced])
+  relay.dropAll()
+  await relay.settle()
+  b.doc.getText('t').insert(0, 'offline')
+  clientA.reconnect()
+  await relay.settle()
+  relay.ack()
+  await relay.settle()
+  clientB.reconnect()
+  await relay.settle()
+  expect(b.sendsLiveEdits).toBe(true) // the relay had everything already (A's exchange)
+
+  relay.dropAll()
+  await relay.settle()
+  b.doc.getText('t').insert(0, 'offline again, ')
+  clientB.reconnect()
+  await relay.settle()
+  // B came back alone: A is offline, nothing was sent for B yet.
+  expect(b.sendsLiveEdits).toBe(false)
+  const updatesBefore = relay.messages({ type: MessageType.sync, doc: DOC, syncType: 2 }).length
+  b.doc.getText('t').insert(0, '>') // would depend on what the relay lacks
+  await relay.settle()
+  expect(relay.messages({ type: MessageType.sync, doc: DOC, syncType: 2 })).toHaveLength(updatesBefore)
+  expect(relay.doc(DOC).getText('t').toString()).toBe('offline')
+
+  clientA.reconnect() // A's exchange brings everything, in order
+  await relay.settle()
+  relay.ack()
+  await relay.settle()
+  expect(relay.doc(DOC).getText('t').toString()).toBe('>offline again, offline')
+  expect([a.pending, b.pending]).toEqual([0, 0])
+  expect(b.sendsLiveEdits).toBe(true)
+  b.doc.getText('t').insert(0, '!')
+  await relay.settle()
+  expect(relay.doc(DOC).getText('t').toString()).toBe('!>offline again, offline')
+  expect(sentTwice()).toEqual([])
+})

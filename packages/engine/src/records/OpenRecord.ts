@@ -104,6 +104,12 @@ export interface RecordListener {
 
 const RETRY_MIN = 1_000
 const RETRY_MAX = 60_000
+/**
+ * How long a tab that left the catch-up to the outbox-duty tab waits before
+ * sending what the relay still lacks itself (the duty tab may be frozen in
+ * the background), ms.
+ */
+const CATCH_UP_FALLBACK_MS = 5_000
 
 export class OpenRecord {
   readonly id: string
@@ -138,6 +144,7 @@ export class OpenRecord {
   private ops: Promise<void> = Promise.resolve()
   private opsRunning = 0
   private retryTimer: ReturnType<typeof setTimeout> | null = null
+  private catchUpTimer: ReturnType<typeof setTimeout> | null = null
   private failures = 0
   private lastSaved = false
   private lastPending = 0
@@ -378,6 +385,7 @@ export class OpenRecord {
     this.closed = true
     this.typing.destroy()
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
     this.doc.off('update', this.onUpdate)
     this.sync.off('pending', this.onPending)
     this.sync.off('ack', this.onAck)
@@ -420,7 +428,7 @@ export class OpenRecord {
       this.scheduleWrite()
     }
     if (local) {
-      this.host.tabs.post({ t: 'update', id: this.id, update, fieldClocks: clocks, sent: this.sync.isSubscribed })
+      this.host.tabs.post({ t: 'update', id: this.id, update, fieldClocks: clocks, sent: this.sync.sendsLiveEdits })
       if (origin !== DELETE_MARKER_ORIGIN && origin !== UPDATED_AT_ORIGIN) this.touch()
     }
     if (this.schemaCache === undefined) void this.schema
@@ -452,9 +460,18 @@ export class OpenRecord {
   }
 
   /** Synced with the relay (after opening or a reconnect): say what changed since the user last saw the record. */
-  /** This tab left the relay's sync step 1 unanswered: the outbox-duty tab sends what the relay lacks. */
+  /**
+   * This tab left the relay's sync step 1 unanswered: the outbox-duty tab
+   * sends what the relay lacks. Should that tab not manage (frozen in the
+   * background), what is still unacked a while later goes out from here.
+   */
   private readonly onCatchUpDeferred = (relayStateVector: Uint8Array): void => {
     this.host.tabs.post({ t: 'catch-up', id: this.id, stateVector: relayStateVector })
+    if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
+    this.catchUpTimer = setTimeout(() => {
+      this.catchUpTimer = null
+      if (!this.closed && this.sync.pending > 0) this.sync.catchUp()
+    }, CATCH_UP_FALLBACK_MS)
   }
 
   private readonly onSynced = (synced: boolean): void => {

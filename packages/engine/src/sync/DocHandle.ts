@@ -77,7 +77,9 @@ export interface OpenDocOptions {
    * arrives. Default: always. Return false when another party sends the
    * catch-up for this doc — e.g. the one tab of the same user that holds the
    * outbox duty, so changes held by several tabs are not sent once per tab.
-   * An unanswered step 1 is reported with the `catch-up-deferred` event.
+   * An unanswered step 1 is reported with the `catch-up-deferred` event;
+   * until the relay has caught up (nothing pending), local edits then wait
+   * in the doc instead of going out (see {@link DocHandle.sendsLiveEdits}).
    */
   sendsCatchUp?: () => boolean
   /**
@@ -178,6 +180,12 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   private readonly sentRanges = new Map<number, { from: number; to: number }>()
   /** Whether the relay's step 1 arrived on the current subscription (a later one asks to resync). */
   private relayStep1Seen = false
+  /**
+   * The relay's step 1 was left to another party and the relay has not
+   * caught up yet: local edits wait in the doc (that party sends them), so
+   * none reaches the relay before the changes it builds on.
+   */
+  private catchUpDeferred = false
   private refs = 1
   private closedFlag = false
   private waiters: FlushWaiter[] = []
@@ -215,9 +223,14 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     return this.syncedNow
   }
 
-  /** Whether the doc is subscribed on the current connection, i.e. local edits go out as they happen. */
-  get isSubscribed(): boolean {
-    return this.subscribed
+  /**
+   * Whether local edits go out as they happen: subscribed on the current
+   * connection, and not waiting for a catch-up left to another party
+   * (`sendsCatchUp`); otherwise they wait in the doc for whoever sends the
+   * catch-up.
+   */
+  get sendsLiveEdits(): boolean {
+    return this.subscribed && !this.catchUpDeferred
   }
 
   /** Clock ticks of this doc held locally that the relay has not durably stored. */
@@ -345,6 +358,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.relayState = null
     this.sentRanges.clear()
     this.relayStep1Seen = false
+    this.catchUpDeferred = false
     this.host.send(encodeSubscribe(this.name))
     const step1 = startMessage(MessageType.sync, this.name)
     syncProtocol.writeSyncStep1(step1, this.doc)
@@ -465,8 +479,12 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (this.relayStep1Seen) this.sentRanges.clear()
     this.relayStep1Seen = true
     this.learnRelayState(decodeStateVector(encodedStateVector))
-    if (this.sendsCatchUp()) this.sendMissing(this.relayBase(), syncProtocol.messageYjsSyncStep2)
-    else this.emit('catch-up-deferred', [encodedStateVector])
+    if (this.sendsCatchUp()) {
+      this.sendMissing(this.relayBase(), syncProtocol.messageYjsSyncStep2)
+      return
+    }
+    this.catchUpDeferred = this.pending > 0
+    this.emit('catch-up-deferred', [encodedStateVector])
   }
 
   private learnRelayState(stateVector: StateVector): void {
@@ -496,6 +514,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     encoding.writeVarUint8Array(message, Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(base)))
     if (!this.sendContent(encoding.toUint8Array(message))) return false
     for (const [client, clock] of stateVectorOf(this.doc)) this.noteSent(client, base.get(client) ?? 0, clock)
+    this.catchUpDeferred = false // what follows on this socket now builds on what was just sent
     return true
   }
 
@@ -563,6 +582,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   }
 
   private readonly onPending = (count: number): void => {
+    if (count === 0) this.catchUpDeferred = false
     if (count === 0 && this.waiters.length > 0) {
       const waiters = this.waiters
       this.waiters = []
@@ -576,11 +596,12 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    * Every update not applied from the relay goes out at once while
    * subscribed (local edits, delete markers, updates loaded from IndexedDB:
    * duplicates are harmless, Yjs updates are idempotent), except updates
-   * whose origin is in `skipSendOrigins`.
-   * Otherwise it waits in the doc for the next sync exchange.
+   * whose origin is in `skipSendOrigins`, and while the catch-up is left to
+   * another party that has not brought the relay up to date yet.
+   * Otherwise it waits in the doc for the next sync exchange (or catch-up).
    */
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === this.host.origin || !this.subscribed || this.skipSendOrigins.has(origin)) return
+    if (origin === this.host.origin || !this.sendsLiveEdits || this.skipSendOrigins.has(origin)) return
     const message = startMessage(MessageType.sync, this.name)
     syncProtocol.writeUpdate(message, update)
     if (!this.sendContent(encoding.toUint8Array(message))) return
