@@ -29,6 +29,9 @@ import { SUBPROTOCOL, redactUrl, tokenFromRequest } from './auth/tokens.js'
 import { DEFAULT_LIMITS, type RelayLimits } from './security/limits.js'
 import { LastSeen } from './presence/LastSeen.js'
 
+/** Default interval of the heartbeat pings, ms: a silently lost peer is terminated within two intervals. */
+export const DEFAULT_HEARTBEAT_MS = 10_000
+
 /** Options of {@link createRelay}. */
 export interface RelayOptions {
   storage: Storage
@@ -47,7 +50,12 @@ export interface RelayOptions {
   allowedOrigins?: readonly string[]
   /** Limits; unset fields keep their defaults (see security/limits.ts). */
   limits?: Partial<RelayLimits>
-  /** Interval of WebSocket pings that find dead peers, ms. Default 30 000. */
+  /**
+   * Interval of WebSocket pings that find dead peers, ms. A peer that did
+   * not answer the previous ping is terminated (its presence is removed and
+   * the removal broadcast): a silently lost connection is gone within two
+   * intervals. Default 10 000 (gone within 20 s).
+   */
   heartbeatMs?: number
   /** Commit and checkpoint tuning. */
   commit?: CommitQueueOptions
@@ -159,7 +167,7 @@ class RelayServer implements Relay {
       this.server.listen(this.options.port ?? 8787, this.options.host ?? '127.0.0.1', () => {
         this.server.off('error', reject)
         this.address = this.server.address() as AddressInfo
-        const heartbeatMs = this.options.heartbeatMs ?? 30_000
+        const heartbeatMs = this.options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
         this.heartbeat = setInterval(() => {
           for (const connection of this.connections) connection.heartbeat()
         }, heartbeatMs)

@@ -537,6 +537,23 @@ describe('presence', () => {
     expect(seen.find((u) => u.userId === 'user-of-p0')!.online).toBe(false)
     pb.destroy()
   })
+
+  test('a person whose state is not renewed for 30 s (y-protocols outdated timeout) leaves even if the relay never says so', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    const pa = a!.handle.presence()
+    const pb = b!.handle.presence()
+    pa.setEditing('title')
+    await relay.settle()
+    expect(pb.viewers.some((v) => v.user?.id === 'user-of-p0')).toBe(true)
+    // As if the relay had been silent about Ada for 31 s (no renewal, no removal).
+    const meta = b!.handle.awareness.meta.get(a!.handle.awareness.clientID)!
+    meta.lastUpdated -= 31_000
+    await new Promise<void>((resolve) => pb.on('change', (viewers) => !viewers.some((v) => v.user?.id === 'user-of-p0') && resolve()))
+    expect(pb.viewers.map((v) => v.self)).toEqual([true])
+    pa.destroy()
+    pb.destroy()
+  })
 })
 
 const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
