@@ -92,6 +92,12 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     await expect.poll(() => ada.getByTestId('project-chip').allInnerTexts()).toEqual(['Checkout revamp', 'Checkout revamp'])
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await screenshot(ada, 'web-projects-filtered-ada')
+    // The filter is still there after opening a ticket and going back.
+    await ada.getByTestId('ticket-row').first().click()
+    await ada.locator('#f-title').waitFor()
+    await ada.getByRole('link', { name: '← All tickets' }).click()
+    await expect.poll(() => ada.getByTestId('project-filter').inputValue()).toBe(projectId)
+    await expect.poll(() => ada.getByTestId('ticket-row').count()).toBe(2)
 
     // The project page lists its tickets.
     await ada.goto(`${web.relay().url}#/p/${projectId}`)
