@@ -107,6 +107,7 @@ describe('record store ↔ relay', () => {
     proxy.cut()
     await until(first, 'status', () => first.status, (s) => s !== 'online')
     ticket.text('description').insert(0, 'written offline')
+    ticket.flushHistory() // the typing's history entry now, not when the record closes
     ticket.set('status', 'in_progress')
     const pending = ticket.pending
     expect(ticket.pendingFields).toEqual(['description', 'status'])
