@@ -420,7 +420,7 @@ describe('missing dependencies', () => {
     const onlySecond = Y.encodeStateAsUpdate(author, sv)
     const stepsBefore = client.received.filter((m) => m.type === MessageType.sync).length
     client.sendUpdate('acme/deps', onlySecond)
-    const error = await client.waitFor((m) => m.error?.code === ErrorCode.invalidUpdate && m.doc === 'acme/deps', 'refusal')
+    const error = await client.waitFor((m) => m.error?.code === ErrorCode.missingDependencies && m.doc === 'acme/deps', 'refusal')
     expect(error.error!.reason).toMatch(/depends on changes/)
     await waitFor(() => client.received.filter((m) => m.type === MessageType.sync).length > stepsBefore, 'resync request')
     const room = relay.rooms.peek('acme/deps')!

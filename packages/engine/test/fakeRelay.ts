@@ -244,6 +244,13 @@ export class FakeRelay {
     this.broadcast(name, encodeAck(name, stateVector))
   }
 
+  /** Sends the relay's sync step 1 for `name` to every subscriber, as the relay does to ask for a resync. */
+  resync(name: string): void {
+    const step1 = startMessage(MessageType.sync, name)
+    syncProtocol.writeSyncStep1(step1, this.doc(name))
+    this.broadcast(name, encoding.toUint8Array(step1))
+  }
+
   /** Sends an error to every subscriber of `name`, or to every connection when `name` is ''. */
   error(name: string, code: number, reason: string): void {
     const message = encodeError(name, code as ErrorCode, reason)

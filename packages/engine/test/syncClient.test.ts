@@ -423,6 +423,25 @@ describe('flush', () => {
     expect(retried.resolved).toBe(true)
   })
 
+  test('a missing-dependencies refusal does not park the doc: the resync that follows sends the whole change', async () => {
+    const { relay, handle } = await onlineWithDoc()
+    relay.rejectWrites.set(DOC, { code: ErrorCode.missingDependencies, reason: 'depends on changes the relay does not have' })
+    text(handle).insert(0, 'first')
+    await relay.settle()
+    expect(handle.error).toMatchObject({ code: ErrorCode.missingDependencies, permanent: false })
+    expect(handle.isParked).toBe(false)
+    relay.rejectWrites.delete(DOC)
+    text(handle).insert(5, ' second')
+    const flushed = track(handle.flush())
+    relay.resync(DOC)
+    await relay.settle()
+    expect(relay.doc(DOC).getText('t').toString()).toBe('first second')
+    relay.ack(DOC)
+    await relay.settle()
+    expect(flushed.resolved).toBe(true)
+    expect(handle.error).toBeNull()
+  })
+
   test('a transient error is reported and cleared by the next ack', async () => {
     const { relay, handle } = await onlineWithDoc()
     relay.error(DOC, ErrorCode.storageUnavailable, 'db down')

@@ -76,7 +76,7 @@ const ERROR_BY_REFUSAL: Partial<Record<RefusalReason, ErrorCode>> = {
   'awareness-rate-limit': ErrorCode.limitExceeded,
   'forged-awareness': ErrorCode.permissionDenied,
   'forged-author': ErrorCode.permissionDenied,
-  'missing-dependencies': ErrorCode.invalidUpdate,
+  'missing-dependencies': ErrorCode.missingDependencies,
 }
 
 /** How often a client is asked to resync one doc after updates with missing dependencies, ms. */

@@ -119,6 +119,11 @@ export const ErrorCode = {
   limitExceeded: 10,
   /** The relay is shutting down. */
   shuttingDown: 11,
+  /**
+   * An update depends on changes the relay does not have: it was not kept,
+   * and a relay sync step 1 follows so the client sends the whole change.
+   */
+  missingDependencies: 12,
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 
