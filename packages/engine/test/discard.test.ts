@@ -2,7 +2,8 @@
  * `store.discardUnsynced(id)` against the FakeRelay: refused offline and
  * while handles are open; a rejected change goes back to the relay's value
  * (also in IndexedDB, after a reload); a record the relay never stored is
- * removed from this device.
+ * removed from this device; another tab that has the record open goes back
+ * to the relay's value too and never sends the discarded change again.
  */
 import { IDBFactory } from 'fake-indexeddb'
 import { afterEach, describe, expect, test } from 'vitest'
@@ -46,6 +47,37 @@ const syncError = (store: RecordStore): Promise<SyncError> =>
       resolve(error)
     }
     store.on('sync-error', listener)
+  })
+
+/** Resolves when `read()` satisfies `predicate`, re-checking on every `event` of `emitter`. */
+const until = <T>(
+  emitter: { on(event: string, f: (...args: never[]) => void): void; off(event: string, f: (...args: never[]) => void): void },
+  event: string,
+  read: () => T,
+  predicate: (value: T) => boolean,
+): Promise<T> =>
+  new Promise((resolve) => {
+    if (predicate(read())) return resolve(read())
+    const listener = (): void => {
+      if (!predicate(read())) return
+      emitter.off(event, listener)
+      resolve(read())
+    }
+    emitter.on(event, listener)
+  })
+
+/** Resolves when `client` has lost its connection and is online again. */
+const reconnected = (client: SyncClient): Promise<void> =>
+  new Promise((resolve) => {
+    let dropped = false
+    const listener = (status: SyncClient['status']): void => {
+      if (status !== 'online') dropped = true
+      else if (dropped) {
+        client.off('status', listener)
+        resolve()
+      }
+    }
+    client.on('status', listener)
   })
 
 /** A ticket T-1 the relay stored with title "Stored" and status open. */
@@ -146,5 +178,100 @@ describe('discardUnsynced', () => {
     expect(result.discarded).toContain('$created')
     expect(store.list({ type: 'ticket' }).total).toBe(0)
     expect(store.pending).toBe(0)
+  })
+
+  test('another tab with the record open goes back to the relay value and never sends the discarded change', async () => {
+    const relay = h.relay()
+    const factory = new IDBFactory()
+    // Two tabs of the same user: one IndexedDB, one BroadcastChannel, a socket each.
+    const tabA = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
+    const tabB = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
+    await Promise.all([tabA.ready, tabB.ready])
+    await relay.settle()
+    await storedTicket(relay, tabA)
+
+    // Tab B changes the ticket; the relay keeps refusing to store it.
+    relay.rejectWrites.set('acme/T-1', { code: ErrorCode.storageUnavailable, reason: 'disk full' })
+    const b = await tabB.open('T-1')
+    b.set('status', 'done')
+    await relay.settle()
+    await b.whenSaved()
+    expect(b.pending).toBeGreaterThan(0)
+    await until(tabA, 'pending', () => tabA.pending, (n) => n > 0)
+
+    const reloaded = new Promise<void>((resolve) => b.on('reloaded', resolve))
+    const result = await tabA.discardUnsynced('T-1')
+    expect(result).toMatchObject({ id: 'T-1', removed: false, discarded: ['status'] })
+    // Bounded, so that a tab that never reloads fails on the values below, not on the test timeout.
+    await Promise.race([reloaded, new Promise((resolve) => setTimeout(resolve, 2_000))])
+    expect(b.isClosed).toBe(false)
+    expect(b.get('status')).toBe('open')
+    expect(b.pending).toBe(0)
+    expect(b.pendingFields).toEqual([])
+    await until(tabB, 'pending', () => tabB.pending, (n) => n === 0)
+    expect(tabA.pending).toBe(0)
+    expect(tabB.unsynced()).toEqual([])
+    expect(tabA.unsynced()).toEqual([])
+
+    // The relay accepts writes again; reconnects (each tab's catch-up, the duty's resend) do not bring the change back.
+    relay.rejectWrites.delete('acme/T-1')
+    b.sync.resendPending()
+    const back = Promise.all(h.clients.map(reconnected))
+    relay.dropAll()
+    await back
+    await relay.settle()
+    await until(b.sync, 'synced', () => b.sync.isSynced, (synced) => synced)
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('open')
+    expect([tabA.pending, tabB.pending, b.pending]).toEqual([0, 0, 0])
+
+    // The handle keeps working on the reloaded doc: a new change syncs.
+    b.set('priority', 'high')
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    expect(b.pending).toBe(0)
+    expect(relay.doc('acme/T-1').getMap('fields').get('priority')).toBe('high')
+    expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('open')
+    expect((await tabA.read('T-1')).fields).toMatchObject({ status: 'open', priority: 'high' })
+    b.close()
+  })
+
+  test('a discard that fails leaves the other tab with its change, which still syncs', async () => {
+    const relay = h.relay()
+    const factory = new IDBFactory()
+    const tabA = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
+    const tabB = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
+    await Promise.all([tabA.ready, tabB.ready])
+    await relay.settle()
+    await storedTicket(relay, tabA)
+    relay.rejectWrites.set('acme/T-1', { code: ErrorCode.storageUnavailable, reason: 'disk full' })
+    const b = await tabB.open('T-1')
+    b.set('status', 'done')
+    await relay.settle()
+    await b.whenSaved()
+    await until(tabA, 'pending', () => tabA.pending, (n) => n > 0)
+
+    const reloaded = new Promise<void>((resolve) => b.on('reloaded', resolve))
+    const aborted = new AbortController()
+    aborted.abort(new Error('user cancelled'))
+    await expect(tabA.discardUnsynced('T-1', { signal: aborted.signal })).rejects.toThrow()
+    await reloaded
+    expect(b.get('status')).toBe('done')
+    expect(b.pendingFields).toEqual(['status'])
+
+    relay.rejectWrites.delete('acme/T-1')
+    const back = Promise.all(h.clients.map(reconnected))
+    relay.dropAll()
+    await back
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    await until(b, 'pending', () => b.pending, (n) => n === 0)
+    expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('done')
+    await until(tabA, 'pending', () => tabA.pending, (n) => n === 0)
+    b.close()
   })
 })

@@ -100,6 +100,12 @@ export interface RecordListener {
   saved(isSaved: boolean): void
   error(error: SyncError | StorageError): void
   summary(summary: RecordSummary): void
+  /**
+   * The store replaced this record by a fresh copy loaded from storage
+   * (another tab discarded its unsynced changes): follow it. Returns false
+   * when the listener's handle is closed already.
+   */
+  moved(record: OpenRecord): boolean
 }
 
 const RETRY_MIN = 1_000
@@ -126,6 +132,8 @@ export class OpenRecord {
   /** Last storage failure, null while storage works. */
   storageError: StorageError | null = null
   closed = false
+  /** Another tab is discarding the record's unsynced changes: nothing is sent or stored any more (see {@link park}). */
+  parked = false
 
   private schemaCache: RecordSchema | undefined
   private storage: RecordStorage | null
@@ -350,9 +358,29 @@ export class OpenRecord {
     return { update: Y.encodeStateAsUpdate(this.doc, stateVector), fieldClocks: this.fieldPending.serialize() }
   }
 
+  /**
+   * Another tab is discarding the record's unsynced changes: from now on
+   * this doc sends nothing to the relay (its sync handle is closed), writes
+   * nothing to storage and shares no edits with other tabs. It stays
+   * readable until the store replaces it by a copy loaded from storage and
+   * closes it without writing.
+   */
+  park(): void {
+    if (this.closed || this.parked) return
+    this.parked = true
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
+    this.retryTimer = null
+    this.catchUpTimer = null
+    this.queue.length = 0
+    this.sync.close()
+    this.storage?.close()
+    this.storage = null
+  }
+
   /** Writes the whole state again now (after a storage failure). */
   retryStorage(): Promise<void> {
-    if (this.closed || this.storageError === null) return Promise.resolve()
+    if (this.closed || this.parked || this.storageError === null) return Promise.resolve()
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     this.retryTimer = null
     return this.enqueue(() => this.recover())
@@ -404,6 +432,11 @@ export class OpenRecord {
 
   private readonly onUpdate = (update: Uint8Array, origin: unknown, doc: Y.Doc, transaction: Y.Transaction): void => {
     if (this.closed) return
+    if (this.parked) {
+      // Dropped with this doc when the store reloads the record; the view still shows it.
+      for (const listener of this.listeners) listener.change(origin === TAB_ORIGIN ? 'tab' : 'local')
+      return
+    }
     const source: ChangeSource =
       origin === this.host.client || origin === FETCH_ORIGIN
         ? 'remote'
@@ -522,7 +555,7 @@ export class OpenRecord {
   }
 
   private scheduleWrite(): void {
-    if (this.writeScheduled || this.closed) return
+    if (this.writeScheduled || this.closed || this.parked) return
     this.writeScheduled = true
     queueMicrotask(() => {
       this.writeScheduled = false
@@ -558,7 +591,7 @@ export class OpenRecord {
   }
 
   private async writeNow(): Promise<void> {
-    if (this.closed || this.storage === null || this.storageError !== null) return
+    if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
     const updates = this.queue.splice(0)
     const meta = this.takeMeta()
     if (updates.length === 0 && meta === undefined) return
@@ -583,7 +616,7 @@ export class OpenRecord {
   }
 
   private async compactNow(): Promise<void> {
-    if (this.closed || this.storage === null || this.storageError !== null) return
+    if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
     this.queue.length = 0
     const snapshot = stateVectorOf(this.doc)
     await this.storage.compact(this.merge)
@@ -612,7 +645,7 @@ export class OpenRecord {
 
   /** A storage operation failed: keep working in memory, report, and retry with backoff. */
   private fail(error: unknown): void {
-    if (this.closed) return
+    if (this.closed || this.parked) return
     const storageError = classifyStorageError(error, `record "${this.id}"`)
     const first = this.storageError === null
     this.storageError = storageError
@@ -630,7 +663,7 @@ export class OpenRecord {
   }
 
   private scheduleRetry(): void {
-    if (this.retryTimer !== null || this.closed) return
+    if (this.retryTimer !== null || this.closed || this.parked) return
     const delay = Math.min(RETRY_MAX, RETRY_MIN * 2 ** this.failures++)
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null
@@ -640,7 +673,7 @@ export class OpenRecord {
 
   /** Writes the whole state (and meta) again; clears the failure when it worked. */
   private async recover(): Promise<void> {
-    if (this.closed || this.storageError === null) return
+    if (this.closed || this.parked || this.storageError === null) return
     this.storage ??= await this.backend.openRecord(this.id)
     this.storage.onLost = (error) => this.fail(error)
     this.queue.length = 0

@@ -55,6 +55,13 @@ export interface RecordHandleEvents {
   error: (error: SyncError | StorageError) => void
   /** "While you were offline…": what others changed since this device last saw the record (after a sync). */
   summary: (summary: RecordSummary) => void
+  /**
+   * The record was loaded again from this device's storage because another
+   * tab discarded its unsynced changes: its values are the relay's now, and
+   * `doc`, `text()`, `list()`, `awareness` and `presence()` return new
+   * objects — bind editors again. `change`, `pending` and `saved` follow.
+   */
+  reloaded: () => void
 }
 
 /** A typed handle of an open record. */
@@ -62,11 +69,11 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
   /** Record id. */
   readonly id: string
   private record: OpenRecord | null
-  private readonly release: (handle: RecordHandle) => void
+  private readonly release: (handle: RecordHandle, record: OpenRecord) => void
   private readonly listener: RecordListener
 
   /** @internal Created by the RecordStore. */
-  constructor(record: OpenRecord, release: (handle: RecordHandle) => void) {
+  constructor(record: OpenRecord, release: (handle: RecordHandle, record: OpenRecord) => void) {
     super()
     this.id = record.id
     this.record = record
@@ -77,6 +84,16 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
       saved: (isSaved) => this.emit('saved', [isSaved]),
       error: (error) => this.emit('error', [error]),
       summary: (summary) => this.emit('summary', [summary]),
+      moved: (next) => {
+        if (this.record === null) return false
+        this.record = next
+        next.listeners.add(this.listener)
+        this.emit('reloaded', [])
+        this.emit('change', ['storage'])
+        this.emit('pending', [next.sync.pending, next.pendingFields])
+        this.emit('saved', [next.isSaved])
+        return true
+      },
     }
     record.listeners.add(this.listener)
   }
@@ -300,7 +317,7 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     if (record === null) return
     this.record = null
     record.listeners.delete(this.listener)
-    this.release(this)
+    this.release(this, record)
     super.destroy()
   }
 

@@ -165,6 +165,21 @@ export interface RecordStoreEvents {
 }
 
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
+/**
+ * A record parked because another tab announced a discard of its unsynced
+ * changes comes back (loaded from storage) after this long even if that tab
+ * never says it is done (it was closed or crashed meanwhile), ms.
+ */
+const PARK_TIMEOUT_MS = 60_000
+
+/** A record another tab is discarding the unsynced changes of (see {@link RecordStore.park}). */
+interface ParkedRecord {
+  /** The record's doc here, parked (undefined: it was not open). */
+  readonly taken: Promise<OpenRecord | undefined>
+  /** Lets opening the record go ahead. */
+  readonly release: () => void
+  readonly timer: ReturnType<typeof setTimeout>
+}
 
 /** The record store. See the module documentation. */
 export class RecordStore extends ObservableV2<RecordStoreEvents> {
@@ -189,6 +204,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   /** Idle records still writing their last changes / compacting; reopening waits for them. */
   private readonly closingRecords = new Map<string, Promise<void>>()
   private readonly idleTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly parked = new Map<string, ParkedRecord>()
   private readonly idleTimeout: number
   private readonly dirty = new Set<OpenRecord>()
   private dirtyTimer: ReturnType<typeof setTimeout> | null = null
@@ -316,9 +332,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     this.assertOpen()
     record.refs++
     this.checkIdle(record)
-    return new RecordHandle(record, (handle) => {
-      const open = this.records.get(handle.id)
-      if (open === undefined) return
+    return new RecordHandle(record, (_handle, open) => {
       open.refs--
       this.checkIdle(open)
     })
@@ -419,7 +433,9 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
    * Throws away this device's changes to record `id` that the relay has not
    * stored and brings the record back to the relay's state (a record the
    * relay never stored is removed from this device). Close the record's
-   * handles first. See `records/discard`.
+   * handles in this tab first; other tabs park the record meanwhile and
+   * then load it again from storage (their handles emit `reloaded`). See
+   * `records/discard`.
    *
    * @throws (rejects) {@link DiscardError} when offline or while handles are
    *   open; SyncError when the relay refuses to read the record.
@@ -435,9 +451,9 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         schemas: this.schemas,
         catalog: this.catalog,
         backend: this.backend,
+        tabs: this.tabs,
         pendingFields: (recordId) => this.unsynced().find((r) => r.id === recordId)?.pendingFields ?? [],
         whileClosed: (recordId, rewrite) => this.whileClosed(recordId, rewrite),
-        publish: (entries, removed) => this.tabs.post({ t: 'catalog', entries, removed }),
       },
       id,
       options,
@@ -757,10 +773,77 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         }
         return
       }
+      case 'discarding':
+        this.park(message.id)
+        return
+      case 'discarded':
+        void this.unpark(message.id)
+        return
       case 'wiped':
         void this.shutdown({ discard: true }).then(() => this.emit('signed-out', []))
         return
     }
+  }
+
+  /**
+   * Another tab is discarding record `id`'s unsynced changes: its doc here
+   * (once open, if it is opening) stops sending and storing at once (see
+   * `OpenRecord.park`) and leaves {@link records}, so no tab message, ack
+   * or duty reaches it; opening the record waits for {@link unpark}.
+   */
+  private park(id: string): void {
+    if (this.parked.has(id) || this.closing) return
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const opening = this.opening.get(id)
+    const taken = (opening ?? Promise.resolve(this.records.get(id))).then(
+      (record) => {
+        if (record === undefined || this.records.get(id) !== record) return undefined
+        this.cancelIdle(id)
+        this.records.delete(id)
+        this.dirty.delete(record)
+        record.park()
+        this.updateTotal()
+        return record
+      },
+      () => undefined,
+    )
+    const timer = setTimeout(() => void this.unpark(id), PARK_TIMEOUT_MS)
+    this.parked.set(id, { taken, release, timer })
+    const previous = this.closingRecords.get(id) ?? Promise.resolve()
+    const gated = Promise.all([previous, gate]).then(() => undefined)
+    this.closingRecords.set(id, gated)
+    void gated.then(() => {
+      if (this.closingRecords.get(id) === gated) this.closingRecords.delete(id)
+    })
+  }
+
+  /**
+   * The discard of record `id` in another tab is over (or it never said so
+   * in time): the record is loaded again from storage — when handles are
+   * open here, or when this tab holds the outbox duty and the record still
+   * has pending changes (the discard failed) — the handles move to the new
+   * doc, and the parked one is closed without writing.
+   */
+  private async unpark(id: string): Promise<void> {
+    const parked = this.parked.get(id)
+    if (parked === undefined) return
+    this.parked.delete(id)
+    clearTimeout(parked.timer)
+    const old = await parked.taken
+    parked.release()
+    const wanted = (old !== undefined && old.listeners.size > 0) || (this.outboxHeld && (this.catalog.get(id)?.pending ?? 0) > 0)
+    const fresh = wanted && !this.closing ? await this.acquire(id).catch(() => undefined) : undefined
+    if (old !== undefined) {
+      if (fresh !== undefined) {
+        for (const listener of [...old.listeners]) {
+          old.listeners.delete(listener)
+          if (listener.moved(fresh)) fresh.refs++
+        }
+      }
+      await old.close({ discard: true })
+    }
+    if (fresh !== undefined) this.checkIdle(fresh)
   }
 
   /** Rewrites the first-screen snapshot, at most once a second. */
@@ -873,6 +956,12 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       this.dirtyTimer = null
       if (this.firstScreenTimer !== null) clearTimeout(this.firstScreenTimer)
       this.firstScreenTimer = null
+      for (const parked of this.parked.values()) {
+        clearTimeout(parked.timer)
+        parked.release()
+        void parked.taken.then((record) => record?.close({ discard: true }))
+      }
+      this.parked.clear()
       await Promise.allSettled([...this.opening.values(), ...this.closingRecords.values()])
       const records = [...this.records.values()]
       this.records.clear()

@@ -2,17 +2,39 @@
  * Discarding a record's unsynced changes: this device's changes the relay
  * never stored are thrown away and the record goes back to the relay's state.
  *
- * Steps: refuse when offline (the relay's state is unknown then); fetch the
- * relay's whole state of the doc (`fetchDoc` from an empty state vector);
- * close the record's open doc without writing; replace its stored update log
- * by the relay's state, acknowledged as a whole (everything in it came from
- * the relay), with no pending-field notes; write the catalog entry (pending
- * 0). A record the
- * relay has never stored is removed from the catalog.
+ * Steps: refuse when offline (the relay's state is unknown then) or while
+ * handles of the record are open in this tab; close the record's doc here
+ * without writing; tell the other tabs (`discarding`); fetch the relay's
+ * whole state of the doc (`fetchDoc` from an empty state vector); replace
+ * the stored update log by it, acknowledged as a whole (everything in it
+ * came from the relay), with no pending-field notes; write the catalog entry
+ * (pending 0; a record the relay has never stored is removed from the
+ * catalog) and tell the other tabs (`catalog`, then `discarded`, which is
+ * also posted when the discard failed).
  *
- * Other tabs get the new catalog entry, but a tab that has the record open
- * keeps its doc with the discarded changes and may send them again; and a
- * record the relay never stored keeps an empty database on this device.
+ * Other tabs: on `discarding`, a tab that has the record open parks its
+ * doc — it sends nothing more to the relay, writes nothing more to
+ * IndexedDB, answers no tab message about it — and opening the record
+ * there waits; on `discarded` it drops that doc without writing and loads
+ * the record again from IndexedDB (the relay's state now), moving its open
+ * handles to the new doc (`reloaded` event). So after the discard no tab
+ * holds the discarded changes, and none sends or stores them again: the
+ * outbox-duty tab's resend and every catch-up start from the reloaded doc.
+ *
+ * Why this is right, and where it stops: every change that was not on the
+ * relay when it answered the fetch is gone from every tab that processed
+ * `discarding` before the rewrite. A change that reached the relay before
+ * (a tab sent it while the fetch was on its way) is the relay's state: it
+ * comes back with the next sync, so the record still ends up equal to the
+ * relay's copy, only that change was not discarded (`discarded` may name
+ * it). What cannot be ruled out by messages alone: a tab that processes
+ * `discarding` only after the rewrite (frozen in the background) may send
+ * or store its copy of the changes in between; they then count as pending
+ * again (or reach the relay), nothing diverges silently. Edits made in
+ * another tab while its record is parked are discarded with it. A parked
+ * record comes back after 60 s if the discarding tab never says it is done
+ * (closed or crashed). A record the relay never stored keeps an empty
+ * database on this device.
  *
  * Used through {@link RecordStore.discardUnsynced}.
  *
@@ -38,6 +60,7 @@ import { FETCH_ORIGIN, stateVectorOf } from './OpenRecord.js'
 import { catalogEntryOf } from './catalogEntry.js'
 import { recordType } from './recordDoc.js'
 import type { SchemaRegistry } from './schema.js'
+import type { TabChannel } from '../tabs/TabChannel.js'
 
 /** Why a discard was refused. */
 export const DiscardRefusal = {
@@ -79,6 +102,8 @@ export interface DiscardHost {
   readonly schemas: SchemaRegistry
   readonly catalog: Catalog
   readonly backend: StorageBackend
+  /** The channel to the other tabs (`discarding`, `catalog`, `discarded`). */
+  readonly tabs: Pick<TabChannel, 'post'>
   /** Fields of the record with unsynced changes now. */
   pendingFields(id: string): string[]
   /**
@@ -87,8 +112,6 @@ export interface DiscardHost {
    * the record can be opened again.
    */
   whileClosed<T>(id: string, rewrite: () => Promise<T>): Promise<T>
-  /** Tells other tabs about the changed catalog. */
-  publish(entries: CatalogEntry[], removed: string[]): void
 }
 
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
@@ -102,11 +125,13 @@ export const discardUnsynced = async (host: DiscardHost, id: string, options: { 
       `cannot discard the changes of record "${id}" while offline: the relay's state of it is unknown`,
     )
   }
-  const fetched = await host.client.fetchDoc(`${host.workspaceId}/${id}`, EMPTY_STATE_VECTOR, { signal: options.signal })
   return host.whileClosed(id, async () => {
-    const discarded = host.pendingFields(id)
+    host.tabs.post({ t: 'discarding', id })
+    let done = false
     const doc = new Y.Doc()
     try {
+      const fetched = await host.client.fetchDoc(`${host.workspaceId}/${id}`, EMPTY_STATE_VECTOR, { signal: options.signal })
+      const discarded = host.pendingFields(id)
       Y.applyUpdate(doc, fetched.update, FETCH_ORIGIN)
       const type = recordType(doc)
       // Everything in the fetched state came from the relay: this device owes it nothing of it.
@@ -129,16 +154,20 @@ export const discardUnsynced = async (host: DiscardHost, id: string, options: { 
       if (type === null) {
         host.catalog.remove([id])
         await host.catalog.flush()
-        host.publish([], [id])
+        host.tabs.post({ t: 'catalog', entries: [], removed: [id] })
+        done = true
         return { id, discarded, removed: true, entry: null }
       }
       const entry = catalogEntryOf(doc, id, host.schemas.get(type), 0, [])
       host.catalog.set([entry])
       await host.catalog.flush()
-      host.publish([entry], [])
+      host.tabs.post({ t: 'catalog', entries: [entry], removed: [] })
+      done = true
       return { id, discarded, removed: false, entry }
     } finally {
       doc.destroy()
+      // After a failure too: the other tabs load again what storage holds.
+      host.tabs.post({ t: 'discarded', id, done })
     }
   })
 }

@@ -21,6 +21,13 @@
  * - `saved`: an edit reached IndexedDB (state vector saved).
  * - `catalog`: catalog entries a tab recomputed, so every tab lists the same
  *   records with the same pending counts.
+ * - `discarding` / `discarded`: a tab is throwing away the record's unsynced
+ *   changes (`store.discardUnsynced`). On `discarding` the other tabs park
+ *   the record: its doc stops sending to the relay and writing to IndexedDB
+ *   at once, and opening the record waits. On `discarded` (posted after the
+ *   stored log was replaced, `done`, or after the discard failed) they drop
+ *   the parked doc without writing and load the record again from IndexedDB;
+ *   open handles move to the new doc.
  * - `wiped`: this user signed out and wiped the workspace: close everything.
  *
  * @module tabs/TabChannel
@@ -40,6 +47,8 @@ export type TabMessage =
   | { t: 'sync-reply'; from: string; to: string; id: string; update: Uint8Array; fieldClocks: FieldClocks }
   | { t: 'saved'; from: string; id: string; stateVector: Uint8Array }
   | { t: 'catalog'; from: string; entries: CatalogEntry[]; removed: string[] }
+  | { t: 'discarding'; from: string; id: string }
+  | { t: 'discarded'; from: string; id: string; done: boolean }
   | { t: 'wiped'; from: string }
 
 /** A message without the sender id (filled in by {@link TabChannel.post}). */
