@@ -366,6 +366,17 @@ describe('walks along map-key histories', () => {
     expect(guarded.apply(after([1, 0], 450, 6_000_001))).toMatch(/walk more than/) // 450 × 2450
   })
 
+  it('an update that repeats structs the doc has and attaches new entries to an old one of its own client is walked too', () => {
+    const guarded = new Guarded({ ...LIMITS, maxKeyWalk: 100 })
+    const first: Crafted = { ref: 8, parent: 'm', key: 'k' }
+    expect(guarded.apply(craft(1, 0, [first]))).toBe(null)
+    expect(guarded.apply(after([1, 0], 1, 2))).toBe(null) // client 2 sets the key after client 1
+    // client 1's section starts at clock 0 (which the doc has); its 150 new entries each walk past client 2's
+    const update = craft(1, 0, [first, ...Array.from({ length: 150 }, (): Crafted => ({ ref: 8, origin: [1, 0], key: 'k' }))])
+    expect(guarded.apply(update)).toMatch(/walk more than 100 entries/)
+    expect(guarded.apply(craft(1, 0, [first, ...Array.from({ length: 50 }, (): Crafted => ({ ref: 8, origin: [1, 0], key: 'k' }))]))).toBe(null)
+  })
+
   it('origin-less entries on a key with a long history cost that history each', () => {
     const guarded = new Guarded({ ...LIMITS, maxKeyWalk: 10_000 })
     // a history of 3000 ordinary sets by alternating clients (so they do not merge)

@@ -204,7 +204,15 @@ describe('valid updates made by Yjs pass', () => {
   })
 
   it('empty docs, empty diffs, legacy ContentJSON and every type ref pass', () => {
-    expect(validateUpdateV1(Y.encodeStateAsUpdate(new Y.Doc()))).toEqual({ ok: true, structs: 0, deletes: 0, ends: new Map() })
+    expect(validateUpdateV1(Y.encodeStateAsUpdate(new Y.Doc()))).toEqual({
+      ok: true,
+      structs: 0,
+      deletes: 0,
+      ends: new Map(),
+      typeItems: 0,
+      originless: 0,
+      origins: [],
+    })
     const doc = corpus.docs[0]
     expect(validateUpdateV1(Y.encodeStateAsUpdate(doc, Y.encodeStateVector(doc)))).toMatchObject({ ok: true, structs: 0 })
     const json = oneClient(1, 7, 0, (e) =>

@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger.js'
 import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
 import type { Identity } from '../auth/Authenticator.js'
 import { colorForUser, decodeAwarenessUpdate, encodeAwarenessEntries, type AwarenessEntry } from '../security/awarenessFilter.js'
-import { DocGuard, type DocLimits } from '../security/docGuard.js'
+import { DocGuard, type DocLimits, type ValidatedCounts } from '../security/docGuard.js'
 import { DEFAULT_LIMITS } from '../security/limits.js'
 import type { UpdateLimits } from '../security/validateUpdate.js'
 
@@ -146,7 +146,7 @@ export class Room {
   applyPeerUpdate(
     peer: RoomPeer,
     update: Uint8Array,
-    valid: { ends: ReadonlyMap<number, number>; structs: number },
+    valid: ValidatedCounts & { ends: ReadonlyMap<number, number> },
   ): 'applied' | 'missing-dependencies' | { forgedClientId: number; owner: AuthorBinding } | { refused: string } {
     const { ends } = valid
     // Attribution: new structs for a client id bound to another user are refused.

@@ -38,8 +38,8 @@
  * overlaps structs the doc has garbage-collected, and the cost of integrating
  * it depends on the doc it is applied to — a nest of types or the history of
  * a map key built up over many updates is invisible here; the relay checks
- * those against the doc (`security/docGuard`), from the items
- * ({@link readUpdateItems}) this module reads.
+ * those against the doc (`security/docGuard`), from what this module
+ * reads (the counts of its result and {@link readUpdateItems}).
  *
  * ```ts
  * const result = validateUpdateV1(bytes, { maxStructs: 100_000 })
@@ -96,6 +96,12 @@ export type UpdateValidation =
       deletes: number
       /** Per client id with structs in the update: the clock after its last struct (what `Y.parseUpdateMeta(update).to` gives). */
       ends: Map<number, number>
+      /** Items whose content is a shared type. */
+      typeItems: number
+      /** Items without an origin that carry a parent key or a right origin (they may be map entries without an origin). */
+      originless: number
+      /** The origin of every item that has one, as flat `client, clock` pairs: where the items attach. */
+      origins: number[]
     }
   | { ok: false; reason: string }
 
@@ -400,6 +406,9 @@ interface StructState {
   typeParents: Map<string, string | null>
   /** Origin-less map entries per parent and key. */
   keyConflicts: Map<string, number>
+  typeItems: number
+  originless: number
+  origins: number[]
   /** Items of the update, collected only by {@link readUpdateItems}. */
   items: UpdateItem[] | null
 }
@@ -482,6 +491,7 @@ const readStruct = (r: Reader, client: number, clock: number, limits: ResolvedLi
   const hasRightOrigin = (info & HAS_RIGHT_ORIGIN) !== 0
   const origin = hasOrigin ? readId(r, 'origin', client, clock) : null
   const rightOrigin = hasRightOrigin ? readId(r, 'right origin', client, clock) : null
+  if (origin !== null) state.origins.push(origin.client, origin.clock)
   let parent: ParentRef | null = null
   let parentSub: string | null = null
   if (!hasOrigin && !hasRightOrigin) {
@@ -498,7 +508,9 @@ const readStruct = (r: Reader, client: number, clock: number, limits: ResolvedLi
     if (n > limits.maxKeyConflicts) r.fail(`more than ${limits.maxKeyConflicts} origin-less entries for one map key`)
     state.keyConflicts.set(key, n)
   }
+  if (!hasOrigin && (hasRightOrigin || parentSub !== null)) state.originless++
   if (ref === CONTENT_TYPE) {
+    state.typeItems++
     state.typeParents.set(`${client}:${clock}`, parent && !('root' in parent) ? `${parent.client}:${parent.clock}` : null)
   }
   const length = readContent(r, ref, limits, state)
@@ -542,6 +554,9 @@ const newStructState = (items: UpdateItem[] | null): StructState => ({
   subdocs: 0,
   typeParents: new Map(),
   keyConflicts: new Map(),
+  typeItems: 0,
+  originless: 0,
+  origins: [],
   items,
 })
 
@@ -610,7 +625,8 @@ export const validateUpdateV1 = (update: Uint8Array, limits?: UpdateLimits): Upd
     readStructs(r, resolved, ends, state)
     const deletes = readDeleteSet(r, resolved)
     if (r.remaining !== 0) r.fail(`${r.remaining} trailing bytes`)
-    return { ok: true, structs: state.structs, deletes, ends }
+    const { typeItems, originless, origins } = state
+    return { ok: true, structs: state.structs, deletes, ends, typeItems, originless, origins }
   } catch (error) {
     if (error instanceof Invalid) return { ok: false, reason: error.message }
     // only with a caller's maxDepth too large for the stack
