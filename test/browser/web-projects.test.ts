@@ -10,12 +10,16 @@
  * - discard: refused while offline; a change the relay rejects (the doc
  *   would exceed the relay's --max-doc-bytes) is discarded after confirming
  *   in a dialog that lists the field: the ticket returns to the relay's
- *   value and the indicator says everything is synced.
+ *   value and the indicator says everything is synced; a second tab that
+ *   has the ticket open goes back to the relay's value too, its editor keeps
+ *   working, and the discarded text never reaches the relay.
  *
  * Screenshots of the final states go to test-artifacts/ (git-ignored).
  */
 import { describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import type { Page } from 'playwright-core'
+import { SyncClient } from '@concord/engine'
 import { chromiumAvailable } from './support/browserPage.mjs'
 import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
@@ -38,6 +42,18 @@ const createProject = async (page: Page, name: string): Promise<string> => {
 /** Waits until the open project is on the relay (its header stops changing). */
 const projectSynced = (page: Page): Promise<void> =>
   page.getByTestId('project-sync').and(page.locator('[data-pending="0"]')).waitFor({ timeout: 10_000 })
+
+/** Reads a text of a doc straight from the relay with a Node client. */
+const onRelay = async (url: string, doc: string, text: string): Promise<string> => {
+  const client = new SyncClient({ url, WebSocket: WebSocket as never })
+  try {
+    const handle = client.open(doc)
+    await handle.synced
+    return handle.doc.getText(text).toString()
+  } finally {
+    client.close()
+  }
+}
 
 const rowTitles = (page: Page): Promise<string[]> => page.getByTestId('ticket-row').locator('.row-title').allInnerTexts()
 
@@ -239,5 +255,44 @@ describe.skipIf(!available)('web app: discarding unsynced changes', () => {
     await expect.poll(() => pendingShown(ada), { timeout: 15_000 }).toBe(0)
     await ada.getByTestId('ticket-sync').and(ada.locator('[data-pending="0"]')).waitFor()
     await screenshot(ada, 'web-discard-ticket')
+  }, 120_000)
+
+  it('a ticket open in another tab goes back to the relay value when one tab discards; its editor keeps working', async () => {
+    const ctx = await web.context()
+    const editor = await signIn(ctx, web.relay().url, 'Ada Lovelace', 'discard-tabs')
+    const id = await createTicket(editor, 'Budget')
+    await expect.poll(() => pendingShown(editor), { timeout: 10_000 }).toBe(0)
+
+    // Tab 1 keeps the ticket open and types a description too large for the relay.
+    await editor.locator('#f-description').fill('Q4 numbers: '.repeat(2600))
+    await expect.poll(() => pendingShown(editor), { timeout: 15_000 }).toBeGreaterThan(0)
+
+    // Tab 2 (same user) discards it from the sync page.
+    const other = await ctx.newPage()
+    other.on('pageerror', (error) => console.error('[tab 2] page error:', error))
+    await other.goto(`${web.relay().url}#/sync`)
+    const row = other.locator(`[data-testid="unsynced-row"][data-id="${id}"]`)
+    await row.waitFor({ timeout: 15_000 })
+    await expect.poll(() => row.getByTestId('discard').isDisabled(), { timeout: 15_000 }).toBe(false)
+    await row.getByTestId('discard').click()
+    await other.getByTestId('discard-dialog').getByTestId('confirm-discard').click()
+    await other.getByTestId('discarded').waitFor({ timeout: 15_000 })
+
+    // Tab 1 shows the relay's value, with nothing pending, and its editor still works.
+    await expect.poll(() => editor.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('')
+    await expect.poll(() => pendingShown(editor), { timeout: 10_000 }).toBe(0)
+    await editor.getByTestId('ticket-sync').and(editor.locator('[data-pending="0"]')).waitFor()
+    await screenshot(editor, 'web-discard-other-tab')
+    await editor.locator('#f-description').click()
+    await editor.keyboard.type('Short summary')
+    await expect.poll(() => pendingShown(editor), { timeout: 15_000 }).toBe(0)
+    await expect.poll(() => pendingShown(other), { timeout: 15_000 }).toBe(0)
+
+    // The relay has the new text and never got the discarded one (also after both tabs reconnect).
+    await ctx.setOffline(true)
+    await editor.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await ctx.setOffline(false)
+    await expect.poll(() => pendingShown(editor), { timeout: 20_000 }).toBe(0)
+    expect(await onRelay(web.relay().wsUrl, `discard-tabs/${id}`, 'text:description')).toBe('Short summary')
   }, 120_000)
 })

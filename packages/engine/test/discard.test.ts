@@ -200,6 +200,7 @@ describe('discardUnsynced', () => {
     await until(tabA, 'pending', () => tabA.pending, (n) => n > 0)
 
     const reloaded = new Promise<void>((resolve) => b.on('reloaded', resolve))
+    const announced = new Promise<string>((resolve) => tabB.on('discarded', resolve))
     const result = await tabA.discardUnsynced('T-1')
     expect(result).toMatchObject({ id: 'T-1', removed: false, discarded: ['status'] })
     // Bounded, so that a tab that never reloads fails on the values below, not on the test timeout.
@@ -212,6 +213,7 @@ describe('discardUnsynced', () => {
     expect(tabA.pending).toBe(0)
     expect(tabB.unsynced()).toEqual([])
     expect(tabA.unsynced()).toEqual([])
+    expect(await announced).toBe('T-1')
 
     // The relay accepts writes again; reconnects (each tab's catch-up, the duty's resend) do not bring the change back.
     relay.rejectWrites.delete('acme/T-1')

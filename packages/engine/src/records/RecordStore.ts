@@ -162,6 +162,12 @@ export interface RecordStoreEvents {
   summary: (summary: RecordSummary) => void
   /** Another tab of this user signed out and wiped this workspace; this store is closed. */
   'signed-out': () => void
+  /**
+   * Another tab of this user discarded the unsynced changes of record `id`;
+   * if it is open here, it was loaded again from storage (its handles emit
+   * `reloaded`). Errors shown for the record's changes no longer apply.
+   */
+  discarded: (id: string) => void
 }
 
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
@@ -777,7 +783,9 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         this.park(message.id)
         return
       case 'discarded':
-        void this.unpark(message.id)
+        void this.unpark(message.id).then(() => {
+          if (message.done && !this.closing) this.emit('discarded', [message.id])
+        })
         return
       case 'wiped':
         void this.shutdown({ discard: true }).then(() => this.emit('signed-out', []))
