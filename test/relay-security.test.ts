@@ -291,6 +291,11 @@ describe('awareness', () => {
     const room = relay.rooms.peek(DOC)!
     // identity fields are stamped from the token
     expect(room.awareness.getStates().get(1001)?.user).toMatchObject({ id: 'alice', name: 'Alice' })
+    // the observer has seen alice's state; from now on it must see nothing
+    const observerAwareness = () => observer.received.filter((m) => m.type === MessageType.awareness).length
+    await waitFor(() => observerAwareness() > 0, 'observer sees alice')
+    await new Promise((r) => setTimeout(r, 50))
+    const observerBefore = observerAwareness()
     // mallory tries to overwrite and to remove alice's client id
     const d = new Y.Doc()
     d.clientID = 1001
@@ -305,12 +310,36 @@ describe('awareness', () => {
     await new Promise((r) => setTimeout(r, 100))
     expect(room.awareness.getStates().get(1001)?.cursor).toBe('title')
     expect(await relay.metrics.render()).toMatch(/concord_refusals_total\{reason="forged-awareness"\} [1-9]/)
+    // nothing of the forgeries was broadcast
+    expect(observerAwareness()).toBe(observerBefore)
     // oversize states are refused explicitly
     alice.send(awarenessMessage(1002, { blob: 'x'.repeat(5000) }))
     const error = await alice.waitFor((m) => m.error?.code === ErrorCode.tooLarge, 'too large')
     expect(error.error!.reason).toMatch(/awareness/)
     expect(room.awareness.getStates().has(1002)).toBe(false)
     for (const c of [alice, mallory, observer]) c.close()
+  })
+
+  it('the state size cap counts UTF-8 bytes: 400 CJK characters (~1.2 KB) are over a 1 KiB cap', async () => {
+    const carol = await open(await signToken('carol', { acme: 'write' }))
+    const observer = await open(await signToken('olga', { acme: 'read' }))
+    for (const c of [carol, observer]) c.subscribe(DOC)
+    await carol.waitFor((m) => m.type === MessageType.ack, 'ack')
+    await observer.waitFor((m) => m.type === MessageType.authors || m.type === MessageType.sync || m.type === MessageType.awareness, 'subscribed')
+    await new Promise((r) => setTimeout(r, 50))
+    const observerBefore = observer.received.filter((m) => m.type === MessageType.awareness).length
+    const cjk = '漢'.repeat(400)
+    expect(JSON.stringify({ note: cjk }).length).toBeLessThan(1024)
+    expect(Buffer.byteLength(JSON.stringify({ note: cjk }))).toBeGreaterThan(1024)
+    carol.send(awarenessMessage(1003, { note: cjk }))
+    const error = await carol.waitFor((m) => m.error?.code === ErrorCode.tooLarge, 'too large')
+    expect(error.error!.reason).toMatch(/awareness state larger than 1024 bytes/)
+    expect(relay.rooms.peek(DOC)!.awareness.getStates().has(1003)).toBe(false)
+    // a state just under the cap in bytes is accepted and broadcast
+    carol.send(awarenessMessage(1004, { note: '漢'.repeat(300) }))
+    await waitFor(() => relay.rooms.peek(DOC)!.awareness.getStates().has(1004), 'smaller state applied')
+    await waitFor(() => observer.received.filter((m) => m.type === MessageType.awareness).length > observerBefore, 'observer sees the smaller state')
+    for (const c of [carol, observer]) c.close()
   })
 })
 

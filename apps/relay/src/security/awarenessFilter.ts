@@ -15,13 +15,15 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
+const utf8 = new TextDecoder()
+
 /** One decoded awareness entry. */
 export interface AwarenessEntry {
   clientId: number
   clock: number
   /** Parsed state, or null for a removal. */
   state: Record<string, unknown> | null
-  /** Length of the JSON text, bytes (UTF-16 units as a cheap bound). */
+  /** Length of the JSON text as sent, UTF-8 bytes. */
   size: number
 }
 
@@ -34,13 +36,14 @@ export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {
   for (let i = 0; i < count; i++) {
     const clientId = decoding.readVarUint(decoder)
     const clock = decoding.readVarUint(decoder)
-    const json = decoding.readVarString(decoder)
+    // the state is sent as UTF-8: its byte length is what the size cap counts
+    const raw = decoding.readVarUint8Array(decoder)
     if (decoder.pos > update.length) throw new Error('awareness update is truncated')
-    const state: unknown = JSON.parse(json)
+    const state: unknown = JSON.parse(utf8.decode(raw))
     if (state !== null && (typeof state !== 'object' || Array.isArray(state))) {
       throw new Error('awareness state must be an object or null')
     }
-    entries.push({ clientId, clock, state: state as Record<string, unknown> | null, size: json.length })
+    entries.push({ clientId, clock, state: state as Record<string, unknown> | null, size: raw.byteLength })
   }
   if (decoder.pos !== update.length) throw new Error('awareness update has trailing bytes')
   return entries
