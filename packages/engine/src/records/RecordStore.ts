@@ -480,6 +480,20 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     await this.catalog.flush()
   }
 
+  /**
+   * Tries record `id` again after the relay rejected it (a permanent sync
+   * error, e.g. once the user got permission or the oversize content was
+   * removed): clears the error and subscribes again when online, so its
+   * pending changes go out. Returns false when the record is not open in
+   * this tab or not parked (opening it again retries by itself).
+   */
+  retry(id: string): boolean {
+    const record = this.records.get(id)
+    if (record === undefined || !record.sync.isParked) return false
+    record.sync.retry()
+    return true
+  }
+
   /** Tries to write records whose storage failed again, now. */
   async retryStorage(): Promise<void> {
     await Promise.all([...this.records.values()].map((record) => record.retryStorage()))
