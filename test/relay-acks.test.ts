@@ -10,6 +10,7 @@ import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 import type { DocUpdates, Storage } from '../apps/relay/src/storage/Storage.js'
 import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { waitFor } from './helpers/relayProcess.js'
 
 /** Storage whose commits wait for the test to release them, or fail on demand. */
 class ControlledStorage extends MemoryStorage {
@@ -70,8 +71,7 @@ describe('durable acks', () => {
     const other = await connect(relay!.url.replace(/^http/, 'ws'))
     const otherDoc = other.subscribe('ws1/t1')
     await other.waitFor((m) => m.type === MessageType.sync, 'sync from relay')
-    await new Promise((r) => setTimeout(r, 50))
-    expect(otherDoc.getText('title').toString()).toBe('hello')
+    await waitFor(() => otherDoc.getText('title').toString() === 'hello', 'the second client to see the update')
     expect(client.received.some((m) => m.type === MessageType.ack && covers(m.ack, local))).toBe(false)
     expect(storage.commits).toBe(0)
     release()
