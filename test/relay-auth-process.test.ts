@@ -48,6 +48,17 @@ describe('secure by default', () => {
   })
 })
 
+describe('web app config', () => {
+  it('/.concord/config tells the web app whether sign-in takes a token', async () => {
+    const open = await startRelay({ args: ['--storage', 'memory'] })
+    started.push(open)
+    expect(await (await fetch(`${open.url}/.concord/config`)).json()).toEqual({ auth: 'none' })
+    const secured = await startRelay({ args: ['--storage', 'memory'], env: { JWT_SECRET: TEST_SECRET } })
+    started.push(secured)
+    expect(await (await fetch(`${secured.url}/.concord/config`)).json()).toEqual({ auth: 'jwt' })
+  })
+})
+
 describe('tokens in logs', () => {
   it('never logs a token, even at trace level and when it is refused', async () => {
     const relay = await startRelay({

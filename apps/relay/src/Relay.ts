@@ -4,7 +4,9 @@
  * benchmarks build them in-process with {@link createRelay}.
  *
  * - `GET /healthz` liveness, `GET /readyz` storage reachable (503 while
- *   draining), `GET /metrics` Prometheus text, anything else: the web app.
+ *   draining), `GET /metrics` Prometheus text, `GET /.concord/config`
+ *   what the web app must know before it connects (`{ auth: "jwt" | "none" }`:
+ *   whether sign-in takes a token), anything else: the web app.
  * - WebSocket `/.concord/v1`: the multiplexed protocol.
  * - WebSocket `/<docName>`: y-websocket compatible.
  *
@@ -230,6 +232,8 @@ class RelayServer implements Relay {
     switch (pathname) {
       case '/healthz':
         return json(res, 200, { status: 'ok' })
+      case '/.concord/config':
+        return json(res, 200, { auth: this.auth.kind })
       case '/readyz': {
         if (this.draining) return json(res, 503, { status: 'draining' })
         try {
