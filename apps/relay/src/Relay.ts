@@ -9,6 +9,8 @@
  *   whether sign-in takes a token), anything else: the web app.
  * - WebSocket `/.concord/v1`: the multiplexed protocol.
  * - WebSocket `/<docName>`: y-websocket compatible.
+ * - At most `maxConnections` WebSockets are open (or being authenticated)
+ *   at once; further upgrades are refused with 503.
  *
  * @module Relay
  */
@@ -76,6 +78,8 @@ export interface Relay {
   readonly rooms: RoomRegistry
   /** Number of open WebSocket connections. */
   readonly connectionCount: number
+  /** Bytes of messages waiting in all connections, for authentication or for docs that load. */
+  readonly queuedBytes: number
   /** Stops accepting, stores and acks everything in flight, closes sockets (1001) and storage. Idempotent. */
   close(): Promise<void>
 }
@@ -100,6 +104,8 @@ class RelayServer implements Relay {
   private readonly ctx: ConnectionContext
   private heartbeat: ReturnType<typeof setInterval> | null = null
   private draining = false
+  /** Upgrades whose token is being verified: they count against `maxConnections` too. */
+  private upgrading = 0
   private closing: Promise<void> | null = null
   private address: AddressInfo | null = null
   private readonly auth: Authenticator
@@ -114,6 +120,7 @@ class RelayServer implements Relay {
     for (const [key, value] of Object.entries(options.limits ?? {}) as Array<[keyof RelayLimits, number | undefined]>) {
       if (value !== undefined) this.limits[key] = value
     }
+    if (options.limits?.maxQueuedBytes === undefined) this.limits.maxQueuedBytes = 4 * this.limits.maxPayload
     this.allowedOrigins = options.allowedOrigins?.length ? new Set(options.allowedOrigins) : null
     this.log = options.logger ?? silentLogger()
     this.metrics = new RelayMetrics({ collectDefault: options.processMetrics ?? true })
@@ -161,6 +168,12 @@ class RelayServer implements Relay {
 
   get connectionCount(): number {
     return this.connections.size
+  }
+
+  get queuedBytes(): number {
+    let total = 0
+    for (const connection of this.connections) total += connection.queuedBytes
+    return total
   }
 
   listen(): Promise<void> {
@@ -262,6 +275,11 @@ class RelayServer implements Relay {
       this.log.info({ origin }, 'refused: origin not allowed')
       return rejectUpgrade(socket, 403, 'origin not allowed')
     }
+    if (this.connections.size + this.upgrading >= this.limits.maxConnections) {
+      this.metrics.refused('too-many-connections')
+      this.log.warn({ maxConnections: this.limits.maxConnections }, 'refused: too many connections')
+      return rejectUpgrade(socket, 503, `the relay has ${this.limits.maxConnections} connections open; retry later`)
+    }
     const pathname = redactUrl(req.url)
     let docName: string | null = null
     if (pathname !== MUX_PATH) {
@@ -273,8 +291,10 @@ class RelayServer implements Relay {
       const invalid = validateDocName(docName)
       if (invalid) return rejectUpgrade(socket, 400, invalid)
     }
+    this.upgrading++
     this.identify(req).then(
       (identity) => {
+        this.upgrading--
         if (socket.destroyed) return
         if (identity === null && docName !== null) {
           this.metrics.refused('unauthorized')
@@ -292,6 +312,7 @@ class RelayServer implements Relay {
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, docName, req, identity, writable))
       },
       (error: unknown) => {
+        this.upgrading--
         const reason = error instanceof AuthError ? error.message : 'token could not be verified'
         this.metrics.refused(reason === 'token expired' ? 'token-expired' : 'unauthorized')
         this.log.info({ reason, path: pathname }, 'refused: bad token')

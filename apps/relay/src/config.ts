@@ -74,6 +74,9 @@ const schema = z.object({
   maxAwarenessStateBytes: intString('--max-awareness-bytes', 64, 16 * 1024 * 1024).optional(),
   maxDocBytes: intString('--max-doc-bytes', 1024, 1024 * 1024 * 1024 * 16).optional(),
   authTimeoutMs: intString('--auth-timeout-ms', 100, 600_000).optional(),
+  maxUnauthenticatedMessages: intString('--max-unauthenticated-messages', 1, 100_000).optional(),
+  maxQueuedBytes: intString('--max-queued-bytes', 1024, 16 * 1024 * 1024 * 1024).optional(),
+  maxConnections: intString('--max-connections', 1, 10_000_000).optional(),
   maxBufferedBytes: intString('--max-buffered-bytes', 1024, 1024 * 1024 * 1024).optional(),
   applyMsPerSecond: intString('--apply-ms-per-second', 1, 1000).optional(),
   applyBurstMs: intString('--apply-burst-ms', 1, 600_000).optional(),
@@ -114,6 +117,9 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--max-awareness-bytes': { key: 'maxAwarenessStateBytes', env: 'MAX_AWARENESS_BYTES' },
   '--max-doc-bytes': { key: 'maxDocBytes', env: 'MAX_DOC_BYTES' },
   '--auth-timeout-ms': { key: 'authTimeoutMs', env: 'AUTH_TIMEOUT_MS' },
+  '--max-unauthenticated-messages': { key: 'maxUnauthenticatedMessages', env: 'MAX_UNAUTHENTICATED_MESSAGES' },
+  '--max-queued-bytes': { key: 'maxQueuedBytes', env: 'MAX_QUEUED_BYTES' },
+  '--max-connections': { key: 'maxConnections', env: 'MAX_CONNECTIONS' },
   '--max-buffered-bytes': { key: 'maxBufferedBytes', env: 'MAX_BUFFERED_BYTES' },
   '--apply-ms-per-second': { key: 'applyMsPerSecond', env: 'APPLY_MS_PER_SECOND' },
   '--apply-burst-ms': { key: 'applyBurstMs', env: 'APPLY_BURST_MS' },
@@ -134,9 +140,9 @@ export const USAGE = `Usage: concord-relay [options]
 
 Options (each also read from the environment variable in brackets):
 ${Object.entries(FLAGS)
-  .map(([flag, { env }]) => `  ${flag.padEnd(22)} [${env}]`)
+  .map(([flag, { env }]) => `  ${flag.padEnd(30)} [${env}]`)
   .join('\n')}
-  --help                 show this text
+  --help                         show this text
 
 Defaults: --port 8787 --host 127.0.0.1 --data ./data --storage sqlite`
 

@@ -1,7 +1,8 @@
 /**
  * What every WebSocket connection shares: sending with metrics and the
  * slow-reader guard, closing with a code and reason, the message rate limit,
- * the token-expiry timer, and the heartbeat that finds dead peers.
+ * the budget of bytes waiting (for authentication or for docs that load), the
+ * token-expiry timer, and the heartbeat that finds dead peers.
  *
  * @module connections/Connection
  */
@@ -11,7 +12,7 @@ import type { MessageKind, RefusalReason, RelayMetrics } from '../observability/
 import type { RoomRegistry } from '../rooms/RoomRegistry.js'
 import type { CommitQueue } from '../rooms/CommitQueue.js'
 import type { Authenticator, Identity } from '../auth/Authenticator.js'
-import { TokenBucket, type RelayLimits } from '../security/limits.js'
+import { TokenBucket, queuedSize, type RelayLimits } from '../security/limits.js'
 import type { LastSeen } from '../presence/LastSeen.js'
 
 /** What a connection needs from the relay. */
@@ -41,6 +42,7 @@ export abstract class Connection {
   private identityValue: Identity | null = null
   private expiryTimer: ReturnType<typeof setTimeout> | null = null
   private readonly messageBucket: TokenBucket
+  private queuedBytesValue = 0
   protected readonly awarenessBucket: TokenBucket
   /** Yjs apply time (ms) this connection may cause. */
   protected readonly applyBudget: TokenBucket
@@ -67,6 +69,38 @@ export abstract class Connection {
     if (!this.identityValue) throw new Error('connection is not authenticated')
     return this.identityValue
   }
+
+  /** Bytes of messages this connection has waiting (see {@link RelayLimits.maxQueuedBytes}). */
+  get queuedBytes(): number {
+    return this.queuedBytesValue
+  }
+
+  /**
+   * Counts a message that has to wait and returns the copy to keep (a
+   * received frame may be a view into a larger network buffer). Over the
+   * budget the connection is refused and closed with 1008, and null is
+   * returned: the message is dropped.
+   */
+  protected holdQueued(data: Uint8Array, what: string): Uint8Array | null {
+    if (this.ws.readyState !== this.ws.OPEN) return null
+    const size = queuedSize(data)
+    if (this.queuedBytesValue + size > this.ctx.limits.maxQueuedBytes) {
+      this.refuse('queue-full', `over ${this.ctx.limits.maxQueuedBytes} bytes waiting ${what}`)
+      this.queueFull(what)
+      this.close(1008, `too much data waiting ${what}; wait for the answers before sending more`)
+      return null
+    }
+    this.queuedBytesValue += size
+    return data.slice()
+  }
+
+  /** Releases what {@link holdQueued} counted for `data` (once handled or dropped). */
+  protected releaseQueued(data: Uint8Array): void {
+    this.queuedBytesValue = Math.max(0, this.queuedBytesValue - queuedSize(data))
+  }
+
+  /** Tells the peer, before the close, that it sent too much while waiting (the base class says nothing). */
+  protected queueFull(_what: string): void {}
 
   /** True once the connection has an identity. */
   get authenticated(): boolean {
@@ -159,7 +193,8 @@ export abstract class Connection {
   protected abstract cleanup(): void
 
   private receive(data: Buffer, isBinary: boolean): void {
-    if (this.closed) return
+    // once a close is under way, what still arrives is not handled (nor counted again)
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
     this.alive = true
     if (!this.messageBucket.take()) {
       this.refuse('rate-limit', `over ${this.ctx.limits.messagesPerSecond} messages/s`)
@@ -188,6 +223,7 @@ export abstract class Connection {
     if (this.expiryTimer) clearTimeout(this.expiryTimer)
     this.log.debug({ code, reason }, 'connection closed')
     this.cleanup()
+    this.queuedBytesValue = 0
   }
 }
 

@@ -9,6 +9,8 @@
  * - Per doc, messages are handled in arrival order; messages that arrive
  *   while the doc loads from storage wait in a queue and are handled once it
  *   is loaded, so nobody is ever served an empty doc.
+ * - What waits (before authentication and while docs load) is bounded by
+ *   `maxQueuedBytes` per connection; over it the connection is closed.
  * - Read-only subscriptions get no sync step 1 from the relay (so clients
  *   send no step 2); any update they send is refused with an error.
  *
@@ -160,7 +162,8 @@ export class MuxConnection extends Connection implements RoomPeer {
         this.close(1008, 'too many messages before authentication')
         return
       }
-      this.preAuth.push(data)
+      const held = this.holdQueued(data, 'for authentication')
+      if (held) this.preAuth.push(held)
       return
     }
     this.dispatch(type, doc, body, data)
@@ -187,7 +190,10 @@ export class MuxConnection extends Connection implements RoomPeer {
           return
         }
         if (sub.room) this.handleDocMessage(sub, sub.room, type, body)
-        else sub.queue.push(data)
+        else {
+          const held = this.holdQueued(data, 'while docs load')
+          if (held) sub.queue.push(held)
+        }
         return
       }
       case MessageType.listDocs:
@@ -235,6 +241,7 @@ export class MuxConnection extends Connection implements RoomPeer {
         if (this.authTimer) clearTimeout(this.authTimer)
         this.authTimer = null
         for (const data of waiting ?? []) {
+          this.releaseQueued(data)
           if (this.closed) break
           const { type, doc, body: rest } = decodeMessage(data)
           this.dispatch(type, doc, rest, data)
@@ -321,18 +328,33 @@ export class MuxConnection extends Connection implements RoomPeer {
         if (states) this.sendAwareness(room, states)
         const queue = sub.queue
         sub.queue = []
-        for (const data of queue) {
-          if (this.closed || sub.room !== room) break
+        for (const [i, data] of queue.entries()) {
+          if (this.closed || sub.room !== room) {
+            for (const dropped of queue.slice(i)) this.releaseQueued(dropped)
+            break
+          }
+          this.releaseQueued(data)
           const { type, body } = decodeMessage(data)
           this.handleDocMessage(sub, room, type, body)
         }
       },
       (error: unknown) => {
         if (this.subs.get(doc) === sub) this.subs.delete(doc)
+        this.dropQueue(sub)
         this.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; subscribe again later`)
         this.log.warn({ err: error, doc }, 'subscribe failed: storage')
       },
     )
+  }
+
+  /** Forgets the messages waiting for a doc that will not be served. */
+  private dropQueue(sub: Subscription): void {
+    for (const data of sub.queue) this.releaseQueued(data)
+    sub.queue = []
+  }
+
+  protected override queueFull(what: string): void {
+    this.sendError('', ErrorCode.limitExceeded, `more than ${this.ctx.limits.maxQueuedBytes} bytes waiting ${what}`)
   }
 
   private sendSyncStep1(room: Room): void {
@@ -345,6 +367,7 @@ export class MuxConnection extends Connection implements RoomPeer {
     const sub = this.subs.get(doc)
     if (!sub) return
     this.subs.delete(doc)
+    this.dropQueue(sub)
     if (sub.room) {
       this.leaveWorkspace(doc)
       sub.room.removePeer(this)

@@ -4,6 +4,7 @@
  * stock `y-websocket` `WebsocketProvider` speaks them. No acks: stock clients
  * do not know them. The token (if auth is on) came with the upgrade request;
  * refusals are sent as y-protocols auth `permission-denied` messages.
+ * Messages that arrive while the doc loads wait, up to `maxQueuedBytes`.
  *
  * @module connections/YwsConnection
  */
@@ -71,7 +72,8 @@ export class YwsConnection extends Connection implements RoomPeer {
         const queue = this.queue ?? []
         this.queue = null
         for (const data of queue) {
-          if (this.closed) break
+          this.releaseQueued(data)
+          if (this.closed) continue
           this.handleMessage(data)
         }
       },
@@ -101,11 +103,9 @@ export class YwsConnection extends Connection implements RoomPeer {
   protected handleMessage(data: Uint8Array): void {
     const room = this.room
     if (!room) {
-      if (this.queue && this.queue.length >= this.ctx.limits.maxUnauthenticatedMessages * 64) {
-        this.close(1008, 'too many messages while the doc loads')
-        return
-      }
-      this.queue?.push(data)
+      if (!this.queue) return
+      const held = this.holdQueued(data, 'while the doc loads')
+      if (held) this.queue.push(held)
       return
     }
     let type = -1

@@ -70,6 +70,8 @@ export type RefusalReason =
   | 'missing-dependencies'
   | 'invalid-update'
   | 'apply-budget'
+  | 'queue-full'
+  | 'too-many-connections'
 
 /** The relay's metrics. */
 export class RelayMetrics {

@@ -1,6 +1,6 @@
 /**
- * Per-connection and per-doc limits, with their defaults. Every limit is a
- * relay option and a CLI flag (see docs/security.md).
+ * Relay-wide, per-connection and per-doc limits, with their defaults. Every
+ * limit is a relay option and a CLI flag (see docs/security.md).
  *
  * @module security/limits
  */
@@ -24,6 +24,15 @@ export interface RelayLimits {
   maxDocBytes: number
   /** Messages a connection may send before it authenticated. */
   maxUnauthenticatedMessages: number
+  /**
+   * Bytes of messages one connection may have waiting: for authentication
+   * and for docs that are still loading from storage (each message counts at
+   * least {@link QUEUED_MESSAGE_OVERHEAD} bytes). Over it the connection is
+   * closed with 1008. Unset: 4 × `maxPayload`.
+   */
+  maxQueuedBytes: number
+  /** Open WebSocket connections (and upgrades being authenticated) of the whole relay; more are refused with 503. */
+  maxConnections: number
   /** Time a connection has to authenticate, ms. */
   authTimeoutMs: number
   /** Bytes waiting in a socket's send buffer before the peer counts as a slow reader and is disconnected. */
@@ -50,6 +59,8 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   maxAwarenessStateBytes: 16 * 1024,
   maxDocBytes: 64 * 1024 * 1024,
   maxUnauthenticatedMessages: 16,
+  maxQueuedBytes: 4 * 1024 * 1024,
+  maxConnections: 10_000,
   authTimeoutMs: 10_000,
   maxBufferedBytes: 16 * 1024 * 1024,
   applyMsPerSecond: 250,
@@ -58,6 +69,12 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   maxKeyConflicts: DEFAULT_MAX_KEY_CONFLICTS,
   maxKeyWalk: 1_000_000,
 })
+
+/** Bytes a waiting message counts at least: its buffer and its place in the queue cost memory too. */
+export const QUEUED_MESSAGE_OVERHEAD = 64
+
+/** Bytes `data` counts against `maxQueuedBytes`. */
+export const queuedSize = (data: Uint8Array): number => Math.max(data.byteLength, QUEUED_MESSAGE_OVERHEAD)
 
 /** A token bucket: `take()` is false once the rate is exceeded. */
 export class TokenBucket {
