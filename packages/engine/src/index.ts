@@ -23,6 +23,7 @@ export type {
   RecordStoreOptions,
   RecordStoreEvents,
   StorageErrorEvent,
+  StorageRetryResult,
   UnsyncedRecord,
   SignOutResult,
   PullOptions,

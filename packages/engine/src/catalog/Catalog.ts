@@ -210,19 +210,23 @@ export class Catalog extends ObservableV2<CatalogEvents> {
     this.changed(ids)
   }
 
-  /** Writes every batched change now; resolves when stored (or failed). */
-  async flush(): Promise<void> {
+  /**
+   * Writes every batched change now; resolves when stored (or failed), with
+   * the failure (already passed to `onError`) or null.
+   */
+  async flush(): Promise<unknown> {
     if (this.flushTimer !== null) {
       clearTimeout(this.flushTimer)
       this.flushTimer = null
     }
     while (this.flushing !== null) await this.flushing
-    if (this.dirty.size === 0 || this.storage === null) return
+    if (this.dirty.size === 0 || this.storage === null) return null
     const batch = this.dirty
     this.dirty = new Map()
     const storage = this.storage
     const puts = [...batch.values()].filter((e): e is CatalogEntry => e !== null)
     const removes = [...batch].filter(([, e]) => e === null).map(([id]) => id)
+    let failure: unknown = null
     this.flushing = (async () => {
       try {
         await storage.put(puts)
@@ -230,12 +234,14 @@ export class Catalog extends ObservableV2<CatalogEvents> {
       } catch (error) {
         // Keep the batch for the next flush (newer changes of the same entries win).
         for (const [id, entry] of batch) if (!this.dirty.has(id)) this.dirty.set(id, entry)
+        failure = error ?? new Error('catalog write failed')
         this.onError(error)
       } finally {
         this.flushing = null
       }
     })()
     await this.flushing
+    return failure
   }
 
   /** Runs a list query. */

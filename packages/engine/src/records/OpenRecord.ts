@@ -378,12 +378,17 @@ export class OpenRecord {
     this.storage = null
   }
 
-  /** Writes the whole state again now (after a storage failure). */
-  retryStorage(): Promise<void> {
-    if (this.closed || this.parked || this.storageError === null) return Promise.resolve()
+  /**
+   * Writes the whole state again now (after a storage failure). Resolves
+   * with the failure that remains — null once the record is stored again —
+   * and never rejects; a failed retry is reported again (`storage-error`).
+   */
+  async retryStorage(): Promise<StorageError | null> {
+    if (this.closed || this.parked || this.storageError === null) return null
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     this.retryTimer = null
-    return this.enqueue(() => this.recover())
+    await this.enqueue(() => this.recover(), true)
+    return this.closed || this.parked ? null : this.storageError
   }
 
   /** Resolves when queued storage operations are done. */
@@ -563,10 +568,14 @@ export class OpenRecord {
     })
   }
 
-  /** Runs storage operations one at a time, in order. Never rejects. */
-  private enqueue(op: () => Promise<void>): Promise<void> {
+  /**
+   * Runs storage operations one at a time, in order. Never rejects: a
+   * failure goes to {@link fail} (`reportAgain`: reported even when storage
+   * had failed before, for a retry the app asked for).
+   */
+  private enqueue(op: () => Promise<void>, reportAgain = false): Promise<void> {
     this.opsRunning++
-    const run = this.ops.then(op).catch((error: unknown) => this.fail(error))
+    const run = this.ops.then(op).catch((error: unknown) => this.fail(error, reportAgain))
     this.ops = run.finally(() => {
       this.opsRunning--
       if (this.opsRunning === 0) {
@@ -643,8 +652,11 @@ export class OpenRecord {
     this.checkSaved()
   }
 
-  /** A storage operation failed: keep working in memory, report, and retry with backoff. */
-  private fail(error: unknown): void {
+  /**
+   * A storage operation failed: keep working in memory, report (the first
+   * failure, or every one when `reportAgain`), and retry with backoff.
+   */
+  private fail(error: unknown, reportAgain = false): void {
     if (this.closed || this.parked) return
     const storageError = classifyStorageError(error, `record "${this.id}"`)
     const first = this.storageError === null
@@ -653,7 +665,7 @@ export class OpenRecord {
       this.storage?.close()
       this.storage = null
     }
-    if (first) {
+    if (first || reportAgain) {
       for (const listener of this.listeners) listener.error(storageError)
       this.host.storageFailed(this, storageError)
     }

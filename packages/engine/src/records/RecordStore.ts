@@ -114,6 +114,16 @@ export interface StorageErrorEvent {
   error: StorageError
 }
 
+/** Result of {@link RecordStore.retryStorage}. */
+export interface StorageRetryResult {
+  /** Everything open is saved on this device again (`persistent` and no `failures`). */
+  ok: boolean
+  /** False: the store runs in memory (IndexedDB was unavailable at start-up); retrying cannot help. */
+  persistent: boolean
+  /** What still fails (a record, or `recordId: null` for the catalog / the whole store); each was emitted again as `storage-error`. */
+  failures: StorageErrorEvent[]
+}
+
 /** A record with changes not durably on the relay. */
 export interface UnsyncedRecord {
   id: string
@@ -494,9 +504,33 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     return true
   }
 
-  /** Tries to write records whose storage failed again, now. */
-  async retryStorage(): Promise<void> {
-    await Promise.all([...this.records.values()].map((record) => record.retryStorage()))
+  /**
+   * Tries storage again now: writes the whole state of every open record
+   * whose storage failed, and the catalog's unwritten entries. Never
+   * rejects; resolves with whether everything is saved on this device
+   * again. What still fails is reported again as `storage-error` and listed
+   * in `failures`. A store running in memory (`persistent === false`,
+   * IndexedDB was unavailable at start-up) cannot retry: it resolves with
+   * `persistent: false` at once (only a new store, e.g. after a reload, can
+   * use IndexedDB again).
+   */
+  async retryStorage(): Promise<StorageRetryResult> {
+    await this.ready
+    if (!this.durable) {
+      const error = this.lastStoreError ?? new StorageError(StorageFailure.unavailable, 'IndexedDB is unavailable: records are kept in memory only')
+      return { ok: false, persistent: false, failures: [storageEvent(null, error)] }
+    }
+    const failures: StorageErrorEvent[] = []
+    const records = [...this.records.values()]
+    const errors = await Promise.all(records.map((record) => record.retryStorage()))
+    errors.forEach((error, i) => {
+      if (error !== null) failures.push(storageEvent(records[i]!.id, error))
+    })
+    this.flushDirty()
+    this.lastStoreError = null // report a catalog failure again
+    const catalogFailure = await this.catalog.flush()
+    if (catalogFailure !== null) failures.push(storageEvent(null, classifyStorageError(catalogFailure, 'catalog')))
+    return { ok: failures.length === 0, persistent: true, failures }
   }
 
   /**
@@ -960,7 +994,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       if (this.lastStoreError?.message === storageError.message) return
       this.lastStoreError = storageError
     }
-    this.emit('storage-error', [{ kind: storageError.kind, reason: storageError.message, recordId, error: storageError }])
+    this.emit('storage-error', [storageEvent(recordId, storageError)])
   }
 
   private assertOpen(): void {
@@ -1007,6 +1041,13 @@ const checkId = (id: string): void => {
   const result = recordIdSchema.safeParse(id)
   if (!result.success) throw new Error(`invalid record id "${String(id).slice(0, 80)}": ${result.error.issues[0]?.message ?? 'invalid'}`)
 }
+
+const storageEvent = (recordId: string | null, error: StorageError): StorageErrorEvent => ({
+  kind: error.kind,
+  reason: error.message,
+  recordId,
+  error,
+})
 
 const unsyncedOf = (entry: CatalogEntry): UnsyncedRecord => ({
   id: entry.id,

@@ -1,0 +1,105 @@
+/**
+ * `store.retryStorage()` tells the truth: a retry that fails again is
+ * reported again (`storage-error`) and resolves with `ok: false` and the
+ * failure; one that works resolves with `ok: true`; a store running in
+ * memory says that retrying cannot help.
+ */
+import { afterEach, expect, test } from 'vitest'
+import {
+  MemoryStorage,
+  RecordStore,
+  StorageError,
+  type RecordStoreOptions,
+  type StorageBackend,
+  type StorageErrorEvent,
+} from '../src/index.js'
+import { Harness } from './helpers.js'
+
+const h = new Harness()
+const stores: RecordStore[] = []
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close()
+  h.cleanup()
+})
+
+/** Memory storage whose record writes fail while `failWith` is set. */
+class FailingStorage implements StorageBackend {
+  readonly kind = 'failing'
+  failWith: StorageError | null = null
+  readonly inner = new MemoryStorage()
+  async openRecord(id: string) {
+    const record = await this.inner.openRecord(id)
+    const check = (): void => {
+      if (this.failWith) throw this.failWith
+    }
+    return {
+      get rowCount() {
+        return record.rowCount
+      },
+      get onLost() {
+        return record.onLost
+      },
+      set onLost(f) {
+        record.onLost = f
+      },
+      load: () => record.load(),
+      write: async (updates: readonly Uint8Array[], meta?: object) => (check(), record.write(updates, meta)),
+      compact: async (merge: (rows: Uint8Array[]) => Uint8Array) => (check(), record.compact(merge)),
+      close: () => record.close(),
+    }
+  }
+  openCatalog() {
+    return this.inner.openCatalog()
+  }
+  wipe() {
+    return this.inner.wipe()
+  }
+}
+
+const newStore = (options: Partial<RecordStoreOptions>): RecordStore => {
+  const relay = h.relay({ autoAck: true })
+  const store = new RecordStore({ client: h.client(relay), userId: 'u1', workspaceId: 'acme', tabs: false, ...options })
+  stores.push(store)
+  return store
+}
+
+test('a retry that fails again is reported again and resolves with the failure; one that works resolves ok', async () => {
+  const storage = new FailingStorage()
+  const store = newStore({ storage })
+  const events: StorageErrorEvent[] = []
+  store.on('storage-error', (event) => events.push(event))
+  const ticket = await store.create('ticket', { title: 'Quota' }, { id: 'T-1' })
+  await ticket.whenSaved()
+  expect(await store.retryStorage()).toEqual({ ok: true, persistent: true, failures: [] })
+
+  storage.failWith = new StorageError('quota', 'QuotaExceededError: the quota has been exceeded')
+  ticket.set('status', 'done')
+  await store.settled()
+  expect(events.map((e) => [e.kind, e.recordId])).toEqual([['quota', 'T-1']])
+  expect(ticket.isSaved).toBe(false)
+
+  const failed = await store.retryStorage()
+  expect(failed).toMatchObject({ ok: false, persistent: true, failures: [{ kind: 'quota', recordId: 'T-1' }] })
+  expect(failed.failures[0]!.reason).toMatch(/quota/)
+  expect(events.map((e) => [e.kind, e.recordId])).toEqual([['quota', 'T-1'], ['quota', 'T-1']]) // reported again
+  expect(ticket.isSaved).toBe(false)
+  expect(ticket.storageError?.kind).toBe('quota')
+
+  storage.failWith = null
+  expect(await store.retryStorage()).toEqual({ ok: true, persistent: true, failures: [] })
+  expect(ticket.isSaved).toBe(true)
+  expect(ticket.storageError).toBe(null)
+  expect(events.length).toBe(2)
+  ticket.close()
+})
+
+test('a store running in memory says that retrying cannot help', async () => {
+  const store = newStore({ indexedDB: null })
+  await store.ready
+  expect(store.persistent).toBe(false)
+  const ticket = await store.create('ticket', { title: 'In memory' })
+  const result = await store.retryStorage()
+  expect(result).toMatchObject({ ok: false, persistent: false, failures: [{ kind: 'unavailable', recordId: null }] })
+  expect(ticket.isSaved).toBe(false)
+  ticket.close()
+})
