@@ -1,7 +1,7 @@
 /**
  * Relay security against a real in-process relay with HS256 auth: a
- * permission matrix (roles × messages: zero unauthorized effects, every
- * refusal explicit), token transport, expiry and refresh, origin allowlist,
+ * permission matrix on both endpoints (roles × messages: zero unauthorized
+ * effects, every refusal explicit), token transport, expiry and refresh, origin allowlist,
  * awareness ownership and size, limits, and quarantine of updates with
  * missing dependencies.
  */
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
 import {
@@ -172,9 +173,24 @@ describe('permission matrix', () => {
           const closed = await client.waitClosed()
           expect(closed.code).toBe(CloseCode.policyViolation)
           expect(client.received.some((m) => m.error?.code === ErrorCode.unauthorized)).toBe(true)
+        } else if (role === 'wrong-workspace') {
+          // the subscribe is refused, and then the message itself
+          const denied = await client.waitFor((m) => m.error?.code === ErrorCode.permissionDenied && m.doc === DOC, 'subscribe refused')
+          expect(denied.error!.reason).toMatch(/no access to "acme\/T-1"/)
+          if (message === 'custom') {
+            const list = await client.waitFor((m) => m.error?.code === ErrorCode.permissionDenied && m.doc === 'acme/', 'list refused')
+            expect(list.error!.reason).toMatch(/no access to list/)
+            await waitFor(() => client.received.filter((m) => m.error?.code === ErrorCode.permissionDenied && m.doc === DOC).length === 2, 'fetch refused')
+            expect(client.received.some((m) => m.type === MessageType.docList || m.type === MessageType.fetched)).toBe(false)
+          } else {
+            const refused = await client.waitFor((m) => m.error?.code === ErrorCode.notSubscribed && m.doc === DOC, `${message} refused`)
+            expect(refused.error!.reason).toMatch(/not subscribed/)
+          }
+          expect(client.received.some((m) => m.type === MessageType.sync || m.type === MessageType.awareness || m.type === MessageType.ack)).toBe(false)
         } else if (!allowed) {
-          const error = await client.waitFor((m) => m.error?.code === ErrorCode.permissionDenied, 'permission error')
-          expect(error.error!.reason.length).toBeGreaterThan(5)
+          // read-only: the subscribe is accepted, the update itself is refused
+          const error = await client.waitFor((m) => m.error?.code === ErrorCode.permissionDenied && m.doc === DOC, 'permission error')
+          expect(error.error!.reason).toMatch(/read-only access: updates are not accepted/)
         } else {
           if (message === 'sync-step1') {
             await client.waitFor((m) => m.type === MessageType.sync, 'step 2 with the doc')
@@ -194,10 +210,123 @@ describe('permission matrix', () => {
           expect(await storedTextEventually(marker)).toContain(marker)
         } else {
           expect(await storedText()).toBe(textBefore)
+          expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe(textBefore)
           expect(syncCount()).toBe(syncBefore)
         }
-        if (message === 'awareness' && !allowed) expect(awarenessCount()).toBe(awarenessBefore)
+        if (message === 'awareness' && !allowed) {
+          expect(awarenessCount()).toBe(awarenessBefore)
+          expect([...relay.rooms.peek(DOC)!.awareness.getStates().values()].some((state) => state.cursor === marker)).toBe(false)
+        }
         client.close()
+        w.close()
+      })
+    }
+  }
+})
+
+/** A raw y-websocket connection (`/<doc>?token=`) that records every frame it receives. */
+const openYws = async (token: string): Promise<{ ws: WebSocket; frames: Uint8Array[]; closed: Promise<number> }> => {
+  const ws = new WebSocket(`${wsUrl}/${DOC}?token=${token}`)
+  ws.binaryType = 'nodebuffer'
+  const frames: Uint8Array[] = []
+  ws.on('message', (data: Buffer) => frames.push(new Uint8Array(data)))
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  return { ws, frames, closed }
+}
+
+/** A y-websocket message: type, then the body `write` adds. */
+const ywsMessage = (type: number, write: (e: encoding.Encoder) => void): Uint8Array => {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, type)
+  write(e)
+  return encoding.toUint8Array(e)
+}
+
+/** Reasons of the y-protocols auth `permission-denied` messages among `frames`. */
+const permissionDenials = (frames: Uint8Array[]): string[] =>
+  frames.flatMap((frame) => {
+    const d = decoding.createDecoder(frame)
+    if (decoding.readVarUint(d) !== MessageType.auth || decoding.readVarUint(d) !== 0) return []
+    return [decoding.readVarString(d)]
+  })
+
+describe('permission matrix, y-websocket endpoint', () => {
+  for (const [role, status] of [['none', 401], ['expired', 401], ['wrong-workspace', 403]] as const) {
+    it(`${role}: the upgrade is refused with ${status}`, async () => {
+      const token = await tokenFor(role)
+      expect(await upgradeStatus(`${wsUrl}/${DOC}${token ? `?token=${token}` : ''}`)).toBe(status)
+    })
+  }
+
+  const messages = ['sync-step1', 'sync-step2', 'update', 'awareness'] as const
+  for (const role of ['read', 'write'] as const) {
+    for (const message of messages) {
+      it(`${role} × ${message}`, async () => {
+        const { w, syncCount, awarenessCount } = await watcher()
+        const syncBefore = syncCount()
+        const awarenessBefore = awarenessCount()
+        const textBefore = await storedText()
+        const client = await openYws((await tokenFor(role))!)
+        const marker = `yws-${role}-${message}`
+        const clientId = 5000 + messages.indexOf(message) + (role === 'write' ? 10 : 0)
+        switch (message) {
+          case 'sync-step1':
+            client.ws.send(ywsMessage(MessageType.sync, (e) => syncProtocol.writeSyncStep1(e, new Y.Doc())))
+            break
+          case 'sync-step2':
+            client.ws.send(
+              ywsMessage(MessageType.sync, (e) => {
+                encoding.writeVarUint(e, syncProtocol.messageYjsSyncStep2)
+                encoding.writeVarUint8Array(e, editUpdate(marker))
+              }),
+            )
+            break
+          case 'update':
+            client.ws.send(ywsMessage(MessageType.sync, (e) => syncProtocol.writeUpdate(e, editUpdate(marker))))
+            break
+          case 'awareness': {
+            const d = new Y.Doc()
+            d.clientID = clientId
+            const a = new awarenessProtocol.Awareness(d)
+            a.setLocalState({ cursor: marker })
+            const update = awarenessProtocol.encodeAwarenessUpdate(a, [clientId])
+            a.destroy()
+            client.ws.send(ywsMessage(MessageType.awareness, (e) => encoding.writeVarUint8Array(e, update)))
+            break
+          }
+        }
+        const writes = message === 'sync-step2' || message === 'update'
+        if (writes && role === 'read') {
+          // not applied, not stored, not broadcast, and the client is told
+          await waitFor(() => permissionDenials(client.frames).length > 0, 'permission-denied auth message')
+          expect(permissionDenials(client.frames)[0]).toMatch(/read-only access: updates are not accepted/)
+          await new Promise((r) => setTimeout(r, 50))
+          expect(await storedText()).toBe(textBefore)
+          expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe(textBefore)
+          expect(syncCount()).toBe(syncBefore)
+          expect(client.ws.readyState).toBe(WebSocket.OPEN)
+        } else if (writes) {
+          expect(await storedTextEventually(marker)).toContain(marker)
+          await waitFor(() => syncCount() > syncBefore, 'watcher sees the update')
+        } else if (message === 'sync-step1') {
+          // answered with a sync step 2 (and, for a writer, the relay's own step 1)
+          await waitFor(
+            () => client.frames.some((f) => f[0] === MessageType.sync && f[1] === syncProtocol.messageYjsSyncStep2),
+            'step 2',
+          )
+          expect(syncCount()).toBe(syncBefore)
+        } else {
+          await waitFor(() => awarenessCount() > awarenessBefore, 'watcher sees awareness')
+          expect(relay.rooms.peek(DOC)!.awareness.getStates().get(clientId)?.cursor).toBe(marker)
+        }
+        // a read-only connection never gets a sync step 1 from the relay, a writer does
+        const step1s = client.frames.filter((f) => f[0] === MessageType.sync && f[1] === syncProtocol.messageYjsSyncStep1).length
+        expect(step1s).toBe(role === 'write' ? 1 : 0)
+        client.ws.close()
         w.close()
       })
     }
