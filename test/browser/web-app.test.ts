@@ -72,7 +72,8 @@ describe.skipIf(!available)('web app in Chromium', () => {
       context().then((c) => signIn(c, web.relay().url, 'Bob Stone', 'train')),
     ])
     const ids: string[] = []
-    for (const title of ['Checkout button misaligned', 'Search is slow', 'Typo on pricing page']) {
+    const titles = ['Checkout button misaligned', 'Search is slow', 'Typo on pricing page']
+    for (const title of titles) {
       await ada.goto(`${web.relay().url}#/`)
       ids.push(await createTicket(ada, title))
     }
@@ -116,10 +117,13 @@ describe.skipIf(!available)('web app in Chromium', () => {
     await expect.poll(() => pendingShown(ada), { timeout: 20_000 }).toBe(0)
     await expect.poll(() => ada.getByTestId('pending-badge').count(), { timeout: 10_000 }).toBe(0)
 
-    // Bob sees the changes.
-    await bob.locator(`[data-testid="ticket-row"][data-id="${ids[0]}"]`).click()
-    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Checkout button misaligned (offline)')
-    await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 15_000 }).toBe('done')
+    // Bob sees the changes to all three tickets.
+    for (const [i, id] of ids.entries()) {
+      await bob.goto(`${web.relay().url}#/`)
+      await bob.locator(`[data-testid="ticket-row"][data-id="${id}"]`).click()
+      await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe(`${titles[i]} (offline)`)
+      await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 15_000 }).toBe(i === 0 ? 'done' : 'in_progress')
+    }
     await screenshot(ada, 'web-offline-reconnected-ada')
     await screenshot(bob, 'web-offline-reconnected-bob')
   }, 90_000)

@@ -64,8 +64,8 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     await ada.getByTestId('summary').waitFor({ timeout: 10_000 })
     await screenshot(ada, 'web-merge-before-restore')
 
-    // One click restores the value the CRDT did not keep, for everyone.
-    await ada.getByTestId('restore').first().click()
+    // One click restores the value the CRDT did not keep, for everyone; the button says which.
+    await ada.getByRole('button', { name: `Restore status to ${other === 'done' ? 'Done' : 'Cancelled'}` }).click()
     await expect.poll(() => ada.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe(other)
     await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe(other)
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)

@@ -16,23 +16,60 @@ export interface SyncSummary {
 const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`
 
 /**
- * @param status   the SyncClient's status
- * @param pending  workspace total of changes the relay has not stored
- * @param records  how many records hold them
+ * What to call records of these types: "ticket" / "project" when they are all
+ * of one known type, "item" when mixed, "record" for other types.
  */
-export function describeSync(status: string, pending: number, records: number): SyncSummary {
-  const n = Math.max(0, Math.floor(pending))
-  const m = Math.max(n > 0 ? 1 : 0, Math.floor(records))
-  const what = `${plural(n, 'change', 'changes')} in ${plural(m, 'ticket', 'tickets')}`
-  if (status === 'offline') {
+export function recordNoun(types: readonly string[]): { one: string; many: string } {
+  const kinds = new Set(types)
+  if (kinds.size === 1) {
+    if (kinds.has('ticket')) return { one: 'ticket', many: 'tickets' }
+    if (kinds.has('project')) return { one: 'project', many: 'projects' }
+    return { one: 'record', many: 'records' }
+  }
+  if (kinds.size === 0) return { one: 'ticket', many: 'tickets' }
+  return { one: 'item', many: 'items' }
+}
+
+/** What the indicator knows. */
+export interface SyncState {
+  /** The SyncClient's status. */
+  status: string
+  /**
+   * The local catalog is loaded. Before that this device's own pending
+   * changes are unknown, so nothing may be called synced.
+   */
+  ready: boolean
+  /** Workspace total of changes the relay has not stored. */
+  changes: number
+  /** Type of each record holding them (`ticket`, `project`, …), one entry per record. */
+  recordTypes: readonly string[]
+}
+
+export function describeSync({ status, ready, changes, recordTypes }: SyncState): SyncSummary {
+  if (!ready) {
     return {
-      tone: 'warn',
-      label: 'Offline — changes are saved on this device',
-      detail:
-        n === 0
-          ? 'The relay is not reachable. Keep working: edits are stored on this device and sent when it is back.'
-          : `The relay is not reachable. ${what} are stored on this device and will be sent when it is back.`,
+      tone: status === 'offline' ? 'warn' : 'neutral',
+      label: status === 'offline' ? 'Offline — checking this device…' : 'Checking this device…',
+      detail: 'Reading the changes saved on this device before telling what the relay has.',
     }
+  }
+  const n = Math.max(0, Math.floor(changes))
+  const m = Math.max(n > 0 ? 1 : 0, recordTypes.length)
+  const noun = recordNoun(recordTypes)
+  const what = `${plural(n, 'change', 'changes')} in ${plural(m, noun.one, noun.many)}`
+  const are = n === 1 ? 'is' : 'are'
+  if (status === 'offline') {
+    return n === 0
+      ? {
+          tone: 'warn',
+          label: 'Offline — nothing waiting to sync',
+          detail: 'The relay is not reachable. It stored every change made here before the connection was lost; new edits are kept on this device and sent when it is back.',
+        }
+      : {
+          tone: 'warn',
+          label: `Offline — ${what} saved on this device`,
+          detail: `The relay is not reachable. ${what} ${are} stored on this device and will be sent when it is back.`,
+        }
   }
   if (n > 0) {
     return {
@@ -48,12 +85,57 @@ export function describeSync(status: string, pending: number, records: number): 
   return { tone: 'neutral', label: 'Connecting…', detail: 'Reaching the relay.' }
 }
 
-/** Why a record's changes are not on the relay yet. */
-export function pendingReason(status: string, error: { reason: string; permanent: boolean } | null | undefined): string {
-  if (error) return error.permanent ? `Rejected by the relay: ${error.reason}` : `Relay problem: ${error.reason} (retrying)`
-  if (status === 'offline') return 'Offline — waiting for the relay'
-  if (status === 'connecting') return 'Connecting to the relay'
-  return 'Sent, waiting for the relay to confirm'
+/** A record's last sync error as the app keeps it (from the engine's SyncError). */
+export interface RecordSyncError {
+  /** Protocol error code (`ErrorCode`); unknown for errors kept before codes were. */
+  code?: number
+  /** The relay's own words. */
+  reason: string
+  permanent: boolean
+}
+
+/** Protocol error codes the app words (the values of the engine's `ErrorCode`). */
+const CODE = { invalidDocName: 3, storageUnavailable: 5, permissionDenied: 6, tooLarge: 7, unauthorized: 8, invalidUpdate: 9, limitExceeded: 10, shuttingDown: 11 } as const
+
+/** The kind of problem behind an error code, in a few plain words. */
+export function errorKind(code: number): string {
+  switch (code) {
+    case CODE.permissionDenied:
+      return 'no permission to change it'
+    case CODE.unauthorized:
+      return 'not signed in to the relay'
+    case CODE.tooLarge:
+      return 'too large'
+    case CODE.invalidUpdate:
+    case CODE.invalidDocName:
+      return 'not valid'
+    case CODE.storageUnavailable:
+      return 'the relay could not store it'
+    case CODE.limitExceeded:
+      return 'too many changes at once'
+    case CODE.shuttingDown:
+      return 'the relay is restarting'
+    default:
+      return 'refused'
+  }
+}
+
+/** Why a record's changes are not on the relay yet: a headline and, from the relay, a detail. */
+export function explainPending(status: string, error: RecordSyncError | null | undefined): { text: string; detail: string | null } {
+  if (error) {
+    const kind = error.code === undefined ? error.reason : errorKind(error.code)
+    const text = error.permanent ? `Rejected by the relay: ${kind}` : `Relay problem, retrying: ${kind}`
+    return { text, detail: error.reason !== '' && error.reason !== kind ? error.reason : null }
+  }
+  if (status === 'offline') return { text: 'Offline — waiting for the relay', detail: null }
+  if (status === 'connecting') return { text: 'Connecting to the relay', detail: null }
+  return { text: 'Sent, waiting for the relay to confirm', detail: null }
+}
+
+/** {@link explainPending} in one line: the headline, then the relay's reason in parentheses. */
+export function pendingReason(status: string, error: RecordSyncError | null | undefined): string {
+  const { text, detail } = explainPending(status, error)
+  return detail === null ? text : `${text} (${detail})`
 }
 
 /** Changed fields not on the relay, over records (a record with pending ticks but no field notes counts once). */
