@@ -25,7 +25,7 @@
  * | --jwt-audience       | JWT_AUDIENCE         | (none)     |
  * | --allowed-origins    | ALLOWED_ORIGINS      | (any)      |
  * | --insecure           | INSECURE=1           | off        |
- * | limits: see docs/security.md                              |
+ * | limits (--max-connections, --max-queued-bytes, …): see docs/security.md |
  *
  * @module config
  */
