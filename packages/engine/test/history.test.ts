@@ -16,10 +16,14 @@ import {
   HISTORY_ARRAY,
   appendFieldChanges,
   readHistory,
+  initRecord,
+  ticketSchema,
+  writeWithHistory,
   type RecordHandle,
   type RecordSummary,
   type RecordStoreOptions,
 } from '../src/index.js'
+import { validatePatch } from '../src/records/recordDoc.js'
 import { FakeRelay, type FakeWebSocket } from './fakeRelay.js'
 import { runHistoryFuzz, type FuzzPeer } from './historyFuzz.js'
 
@@ -251,19 +255,95 @@ describe('history', () => {
     expect(a!.handle.history().entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)).toBe(written + 1)
   })
 
-  test('old-format summaries (no per-writer counts) are still read, and folded into the next compaction', () => {
+  test('old-format summaries (no per-writer counts) are still read, and folded into the next compaction; of their users only the writer is shown', () => {
     const doc = new Y.Doc()
+    doc.clientID = 1
     const array = doc.getArray(HISTORY_ARRAY)
-    array.push([{ id: 'c:old', k: 'c', at: 1, n: 7, fields: { status: 7 }, users: ['ada'], from: 1, to: 2 }])
+    array.push([{ id: 'c:old', k: 'c', at: 1, n: 7, fields: { status: 7 }, users: ['ada', 'bob'], from: 1, to: 2 }])
     for (let i = 0; i < 12; i++) appendFieldChanges(doc, [{ field: 'priority', kind: 'scalar', prev: i, next: i + 1 }], { now: 10 + i, maxEntries: 100 })
-    const before = readHistory(doc, new Map())
-    expect(before.entries[0]).toMatchObject({ kind: 'compacted', count: 7, fields: { status: 7 }, users: ['ada'] })
+    const ada = new Map([[1, { clientId: 1, userId: 'ada', name: 'Ada' }]])
+    expect(readHistory(doc, new Map()).entries[0]).toMatchObject({ kind: 'compacted', count: 7, fields: { status: 7 }, users: [], unknownWriters: 1 })
+    // written by ada's client id: ada may say she compacted her own changes; "bob" is only a claim
+    const before = readHistory(doc, ada)
+    expect(before.entries[0]).toMatchObject({ kind: 'compacted', count: 7, fields: { status: 7 }, users: ['ada'], unknownWriters: 1 })
+    expect(before.entries[0]!.summary).toBe('7 older change(s) compacted (status ×7) by Ada and unknown users')
     appendFieldChanges(doc, [{ field: 'priority', kind: 'scalar', prev: 12, next: 13 }], { now: 30, maxEntries: 10 })
-    const after = readHistory(doc, new Map())
+    const after = readHistory(doc, ada)
     const compacted = after.entries.filter((e) => e.kind === 'compacted')
     expect(compacted).toHaveLength(1)
     expect(after.entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)).toBe(7 + 13)
-    expect(compacted[0]).toMatchObject({ users: ['ada'], from: 1 })
+    // folded: the old counts stay, by unknown users; ada's compacted entries are ada's
+    expect(compacted[0]).toMatchObject({ users: ['ada'], unknownWriters: 1, from: 1 })
+  })
+
+  test('an entry id copied from someone else’s entry neither hides nor replaces it (ids must be the item’s own)', () => {
+    const authors = new Map([
+      [1, { clientId: 1, userId: 'ada', name: 'Ada' }],
+      [666, { clientId: 666, userId: 'mallory', name: 'Mallory' }],
+    ])
+    const ada = new Y.Doc()
+    ada.clientID = 1
+    ada.transact(() => initRecord(ada, ticketSchema, 'ada', 1000))
+    ada.transact(() => writeWithHistory(ada, validatePatch(ticketSchema, 'T', { status: 'done' }), { now: 2000 }))
+    const real = readHistory(ada, authors).entries.find((e) => e.kind === 'change' && e.field === 'status' && e.value === 'done')!
+    const mal = new Y.Doc()
+    mal.clientID = 666
+    Y.applyUpdate(mal, Y.encodeStateAsUpdate(ada))
+    const array = mal.getArray<Record<string, unknown>>(HISTORY_ARRAY)
+    const copy = array.toArray().find((e) => e.id === real.id)!
+    array.insert(0, [{ ...copy, v: 'cancelled' }])
+    Y.applyUpdate(ada, Y.encodeStateAsUpdate(mal))
+    const history = readHistory(ada, authors)
+    const withId = history.entries.filter((e) => e.id === real.id)
+    expect(withId).toHaveLength(1)
+    expect(withId[0]).toMatchObject({ kind: 'change', field: 'status', value: 'done', author: { userId: 'ada' } })
+    expect(history.entries.some((e) => e.kind === 'change' && e.value === 'cancelled')).toBe(false)
+    expect(history.entries.some((e) => e.kind === 'change' && e.author.userId === 'mallory')).toBe(false)
+    // the copy is junk: the next compaction removes it with the oldest entries
+    for (let i = 0; i < 12; i++) ada.transact(() => writeWithHistory(ada, validatePatch(ticketSchema, 'T', { priority: i % 2 ? 'low' : 'high' }), { now: 3000 + i, maxEntries: 10 }))
+    expect(ada.getArray<Record<string, unknown>>(HISTORY_ARRAY).toArray().some((e) => e.v === 'cancelled')).toBe(false)
+  })
+
+  test('restore looks entries up by their own id: a copied id restores the real entry', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.handle.set('status', 'done')
+    await relay.settle()
+    const real = a!.handle.history().entries.find((e) => e.kind === 'change' && e.field === 'status' && e.value === 'done')!
+    b!.handle.set('status', 'in_progress')
+    const array = b!.handle.doc.getArray<Record<string, unknown>>(HISTORY_ARRAY)
+    b!.handle.doc.transact(() => array.insert(0, [{ ...array.toArray().find((e) => e.id === real.id)!, v: 'cancelled' }]))
+    await relay.settle()
+    a!.handle.restore(real.id)
+    await relay.settle()
+    expect(b!.handle.get('status')).toBe('done')
+  })
+
+  test('compaction summaries name no one by themselves: users come from the author bindings of the compacted writers', async () => {
+    const authors = new Map([[1, { clientId: 1, userId: 'ada', name: 'Ada' }]])
+    const doc = new Y.Doc()
+    doc.clientID = 1
+    doc.transact(() => initRecord(doc, ticketSchema, 'ada', 1000))
+    for (let i = 0; i < 12; i++) doc.transact(() => writeWithHistory(doc, validatePatch(ticketSchema, 'T', { priority: i % 2 ? 'low' : 'high' }), { now: 2000 + i, maxEntries: 10 }))
+    const stored = doc.getArray<Record<string, unknown>>(HISTORY_ARRAY).get(0)
+    expect(stored).toMatchObject({ k: 'c' })
+    expect(stored).not.toHaveProperty('users')
+    // bound after the compaction: shown as soon as the binding is known
+    expect(readHistory(doc, new Map()).entries[0]).toMatchObject({ kind: 'compacted', users: [], unknownWriters: 1 })
+    expect(readHistory(doc, authors).entries[0]).toMatchObject({ kind: 'compacted', users: ['ada'], unknownWriters: 0 })
+    const total = readHistory(doc, authors).entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)
+    // a member claims, in a summary of their own, that bob wrote compacted changes (and outbids ada's record)
+    const mal = new Y.Doc()
+    mal.clientID = 666
+    Y.applyUpdate(mal, Y.encodeStateAsUpdate(doc))
+    mal.getArray(HISTORY_ARRAY).insert(0, [
+      { id: 'c:x:y', k: 'c', at: 1, n: 999, fields: { status: 999 }, users: ['bob'], from: 1, to: 2, c: { [(7).toString(36)]: { t: 0, f: { status: 999 } }, '1': { t: 1e6, f: { status: 5 } } } },
+    ])
+    Y.applyUpdate(doc, Y.encodeStateAsUpdate(mal))
+    const withBob = new Map([...authors, [7, { clientId: 7, userId: 'bob', name: 'Bob' }], [666, { clientId: 666, userId: 'mallory', name: 'Mallory' }]])
+    const history = readHistory(doc, withBob)
+    expect(history.entries.filter((e) => e.kind === 'compacted')).toEqual([expect.objectContaining({ users: ['ada'], unknownWriters: 0 })])
+    expect(history.entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)).toBe(total)
   })
 
   test('author bindings are persisted with the record: history shows authors after a reload while offline', async () => {

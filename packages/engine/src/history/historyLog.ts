@@ -11,8 +11,11 @@
  *       ins, del: inserted / deleted text (text fields, truncated),
  *       at: ms since epoch, b: id of the field's head the writer had seen (or null),
  *       r?: id of the entry whose value a restore brought back }
- *     { id, k: 'c', at, n, fields: { field: count }, users: [userId], from, to,     compaction summary
+ *     { id, k: 'c', at, n, fields: { field: count }, from, to,                       compaction summary
  *       c: { <clientId base36>: { t: newest compacted clock, f: { field: count } } } }
+ *
+ * A field entry's `id` is `<clientId base36>.<clock base36>` of the item
+ * holding it; readers skip entries whose id is not their own.
  *
  * `b` makes concurrency visible: two entries of the same field with the
  * same `b` were written without seeing each other — a merge.
@@ -83,16 +86,21 @@ export interface StoredCompactedEntry {
   n: number
   /** Entries per field. */
   fields: Record<string, number>
-  /** Users who wrote them (as far as the author bindings said at compaction time). */
-  users: string[]
+  /**
+   * User ids, as written by versions before per-writer records. Plain data
+   * any writer can fill in: readers show at most the summary's own writer
+   * from it (see `readHistory`); new summaries leave it out.
+   */
+  users?: string[]
   /** Time of the oldest and newest compacted entry. */
   from: number
   to: number
   /**
    * Entries per writer, so that summaries of different replicas can be
    * merged without counting twice ({@link mergeCompacted}); `n` and `fields`
-   * are its totals. (`users`, `from` and `to` need no per-writer split:
-   * union, min and max over several summaries are exact.)
+   * are its totals; readers derive who wrote them from the author bindings
+   * of these client ids. (`from` and `to` need no per-writer split: min and
+   * max over several summaries are exact.)
    * Keys: client id in base 36; `~<summary id>` for the counts of an
    * old-format summary it folded in. Absent in summaries written before
    * per-writer counts.
@@ -122,7 +130,10 @@ export interface AppendOptions {
   now: number
   /** Entries kept before compaction. Default {@link DEFAULT_MAX_HISTORY}. */
   maxEntries?: number
-  /** Maps a Yjs client id to a user id, for the `users` of a compaction summary. */
+  /**
+   * @deprecated Ignored: compaction summaries no longer store users (readers
+   * derive them from the author bindings of the compacted writers' client ids).
+   */
   userOf?: (clientId: number) => string | undefined
 }
 
@@ -140,9 +151,17 @@ export interface LocatedEntry {
   index: number
 }
 
+/** The id of the field entry held by the item at `client` / `clock`: what {@link appendFieldChanges} writes. */
+export const entryIdAt = (client: number, clock: number): string => `${client.toString(36)}.${clock.toString(36)}`
+
 /**
  * Every live entry in array order (identical on every replica), with the
- * Yjs id that wrote it. Malformed entries (not objects with an id) are skipped.
+ * Yjs id that wrote it. Malformed entries (not objects with an id) are
+ * skipped, and so are field entries whose `id` is not the id of their own
+ * item ({@link entryIdAt}): the writer encodes its Yjs position there, so a
+ * copy of another entry (a replay of someone else's id to hide or replace
+ * their entry) never counts. Compaction summaries have content-derived ids
+ * (replicas compacting the same range write the same one).
  */
 export const locatedEntries = (doc: Y.Doc): LocatedEntry[] => {
   const out: LocatedEntry[] = []
@@ -153,7 +172,10 @@ export const locatedEntries = (doc: Y.Doc): LocatedEntry[] => {
       const content = item.content.getContent()
       for (let i = 0; i < content.length; i++, index++) {
         const entry = content[i] as StoredEntry
-        if (isEntry(entry)) out.push({ entry, client: item.id.client, clock: item.id.clock + i, index })
+        const clock = item.id.clock + i
+        if (!isEntry(entry)) continue
+        if (entry.k !== 'c' && entry.id !== entryIdAt(item.id.client, clock)) continue
+        out.push({ entry, client: item.id.client, clock, index })
       }
     }
     item = item.right
@@ -220,7 +242,7 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
   for (const change of changes) {
     let entry: StoredFieldEntry
     const base = change.base !== undefined ? change.base : headOf(existing, change.field, change.prev)
-    const id = `${doc.clientID.toString(36)}.${Y.getState(doc.store, doc.clientID).toString(36)}`
+    const id = entryIdAt(doc.clientID, Y.getState(doc.store, doc.clientID)) // the clock of the item pushed below
     if (change.kind === 'text') {
       const prev = typeof change.prev === 'string' ? change.prev : ''
       const next = typeof change.next === 'string' ? change.next : ''
@@ -246,21 +268,41 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
 }
 
 /**
+ * Whether the item at `client` / `clock` is a deleted entry of the history
+ * array: what a compaction summary's per-writer record must point at (its
+ * `t` is the clock of the writer's newest compacted entry, deleted in the
+ * same transaction). A record that points anywhere else is made up.
+ */
+export const isCompactedItem = (doc: Y.Doc, client: number, clock: number): boolean => {
+  const structs = doc.store.clients.get(client)
+  if (structs === undefined || clock < 0 || clock >= Y.getState(doc.store, client)) return false
+  const struct = structs[Y.findIndexSS(structs, clock)]
+  return struct instanceof Y.Item && struct.deleted && struct.parent === historyArray(doc)
+}
+
+/**
  * What several compaction summaries cover together, per writer: for each
  * writer the summary record with the highest clock (its prefix contains the
  * others'), so every compacted entry counts once — also when replicas
  * compacted different ranges while offline. Old-format summaries (no
- * per-writer counts) count as one writer each, keyed by their id.
+ * per-writer counts) count as one writer each, keyed by `~<id>`. With `doc`,
+ * a writer record counts only if its clock is a compacted entry of that
+ * writer in `doc` ({@link isCompactedItem}), so a summary cannot name a
+ * writer whose entries it did not compact, nor outbid a real record.
  */
-export const mergeCompacted = (summaries: Iterable<StoredCompactedEntry>): Map<string, CompactedWriter> => {
+export const mergeCompacted = (summaries: Iterable<StoredCompactedEntry>, doc?: Y.Doc): Map<string, CompactedWriter> => {
   const merged = new Map<string, CompactedWriter>()
   for (const summary of summaries) {
     const writers: Array<[string, CompactedWriter]> =
-      summary.c !== undefined && typeof summary.c === 'object'
+      summary.c !== undefined && summary.c !== null && typeof summary.c === 'object'
         ? Object.entries(summary.c)
         : [[`~${summary.id}`, { t: 0, f: summary.fields }]]
     for (const [key, writer] of writers) {
       if (writer === null || typeof writer !== 'object' || typeof writer.t !== 'number') continue
+      if (doc !== undefined && !key.startsWith('~')) {
+        const client = writerClient(key)
+        if (client === null || !isCompactedItem(doc, client, writer.t)) continue
+      }
       const known = merged.get(key)
       if (known === undefined || writer.t > known.t) merged.set(key, writer)
     }
@@ -268,38 +310,58 @@ export const mergeCompacted = (summaries: Iterable<StoredCompactedEntry>): Map<s
   return merged
 }
 
-/** What several summaries say together: entries (merged per writer), per field, users, time range. */
-export const compactedTotals = (
-  summaries: readonly StoredCompactedEntry[],
-): { n: number; fields: Record<string, number>; users: string[]; from: number; to: number } => {
+/** The Yjs client id of a per-writer key (base 36), or null for an old-format key / garbage. */
+export const writerClient = (key: string): number | null => {
+  if (!/^[0-9a-z]{1,7}$/.test(key)) return null
+  const client = parseInt(key, 36)
+  return client <= 0xffffffff ? client : null
+}
+
+/** What several summaries say together. */
+export interface CompactedTotals {
+  /** Entries, merged per writer. */
+  n: number
+  /** Entries per field. */
+  fields: Record<string, number>
+  /** Per-writer records, merged ({@link mergeCompacted}). */
+  writers: Map<string, CompactedWriter>
+  /** Oldest and newest compacted entry. */
+  from: number
+  to: number
+}
+
+/** Totals of several summaries: entries (merged per writer), per field, time range. Who wrote them is up to the reader ({@link compactedWriters}). */
+export const compactedTotals = (summaries: readonly StoredCompactedEntry[], doc?: Y.Doc): CompactedTotals => {
   const fields: Record<string, number> = {}
   let n = 0
-  for (const writer of mergeCompacted(summaries).values()) {
+  const writers = mergeCompacted(summaries, doc)
+  for (const writer of writers.values()) {
     for (const [f, count] of Object.entries(writer.f ?? {})) {
       if (typeof count !== 'number') continue
       fields[f] = (fields[f] ?? 0) + count
       n += count
     }
   }
-  const users = new Set<string>()
   let from = Infinity
   let to = -Infinity
   for (const summary of summaries) {
-    for (const u of Array.isArray(summary.users) ? summary.users : []) users.add(u)
-    from = Math.min(from, summary.from)
-    to = Math.max(to, summary.to)
+    if (typeof summary.from === 'number') from = Math.min(from, summary.from)
+    if (typeof summary.to === 'number') to = Math.max(to, summary.to)
   }
-  return { n, fields, users: [...users].sort(), from, to }
+  return { n, fields, writers, from, to }
 }
 
 /**
  * Keeps the history bounded: when it holds more than `maxEntries`, the
  * oldest entries (down to 80 % of the bound) are replaced by one compaction
  * summary at the front that says what was compacted (per writer: the newest
- * compacted clock, count per field, users, time range). Every summary
- * already in the history is folded in. Replicas compacting different ranges
- * at the same time each write a summary; readers merge them per writer
- * ({@link mergeCompacted}), so nothing is counted twice.
+ * compacted clock and the count per field; the time range). Every summary
+ * already in the history is folded in, and entries that do not count
+ * (malformed, or a field entry under an id not its own) are removed with
+ * them. Replicas compacting different ranges at the same time each write a
+ * summary; readers merge them per writer ({@link mergeCompacted}), so
+ * nothing is counted twice. Who wrote the compacted entries is not stored:
+ * readers look the writers' client ids up in the author bindings.
  */
 export const compactHistory = (doc: Y.Doc, options: AppendOptions): boolean => {
   const max = Math.max(10, options.maxEntries ?? DEFAULT_MAX_HISTORY)
@@ -308,15 +370,19 @@ export const compactHistory = (doc: Y.Doc, options: AppendOptions): boolean => {
   const located = locatedEntries(doc)
   const summaries = located.filter((l) => l.entry.k === 'c')
   const changes = located.filter((l) => l.entry.k !== 'c')
+  const junk = array.length - located.length
   const keep = Math.floor(max * 0.8)
-  // Remove every summary and the oldest changes, leaving `keep` entries with the new summary.
-  const dropped = changes.slice(0, Math.max(0, array.length - keep + 1 - summaries.length))
+  // Remove every summary, every entry that does not count and the oldest changes, leaving `keep` entries with the new summary.
+  const dropped = changes.slice(0, Math.max(0, array.length - keep + 1 - summaries.length - junk))
   if (dropped.length === 0) return false
   const folded = summaries.map((l) => l.entry as StoredCompactedEntry)
-  const writers = mergeCompacted(folded)
-  const users = new Set<string>()
+  const writers = mergeCompacted(folded, doc)
   let from = Infinity
   let to = -Infinity
+  for (const summary of folded) {
+    if (typeof summary.from === 'number') from = Math.min(from, summary.from)
+    if (typeof summary.to === 'number') to = Math.max(to, summary.to)
+  }
   for (const { entry, client, clock } of dropped) {
     const e = entry as StoredFieldEntry
     const key = client.toString(36)
@@ -325,21 +391,33 @@ export const compactHistory = (doc: Y.Doc, options: AppendOptions): boolean => {
     const writer: CompactedWriter = { t: clock, f: { ...known?.f } }
     writer.f[e.f] = (writer.f[e.f] ?? 0) + 1
     writers.set(key, writer)
-    const user = options.userOf?.(client)
-    if (user !== undefined) users.add(user)
     from = Math.min(from, e.at)
     to = Math.max(to, e.at)
   }
-  const totals = compactedTotals([...folded, { id: '', k: 'c', at: 0, n: 0, fields: {}, users: [...users], from, to, c: Object.fromEntries(writers) }])
+  const fields: Record<string, number> = {}
+  let n = 0
+  for (const writer of writers.values()) {
+    for (const [f, count] of Object.entries(writer.f ?? {})) {
+      if (typeof count !== 'number') continue
+      fields[f] = (fields[f] ?? 0) + count
+      n += count
+    }
+  }
   const summary: StoredCompactedEntry = {
     id: `c:${dropped[0]!.entry.id}:${dropped[dropped.length - 1]!.entry.id}`,
     k: 'c',
     at: options.now,
-    ...totals,
+    n,
+    fields,
+    from,
+    to,
     c: Object.fromEntries(writers),
   }
   // Delete from the back, in runs of adjacent indices.
-  const indices = [...summaries, ...dropped].map((l) => l.index).sort((a, b) => b - a)
+  const counted = new Set(located.map((l) => l.index))
+  const indices = [...summaries, ...dropped].map((l) => l.index)
+  for (let i = 0; i < array.length && junk > 0; i++) if (!counted.has(i)) indices.push(i)
+  indices.sort((a, b) => b - a)
   for (let i = 0; i < indices.length; ) {
     let j = i
     while (j + 1 < indices.length && indices[j + 1] === indices[j]! - 1) j++

@@ -25,6 +25,8 @@ import {
   compactedTotals,
   locatedEntries,
   sameValue,
+  writerClient,
+  type LocatedEntry,
   type StoredCompactedEntry,
   type StoredFieldEntry,
 } from './historyLog.js'
@@ -74,7 +76,18 @@ export interface CompactedHistoryEntry {
   /** How many changes were compacted. */
   count: number
   fields: Record<string, number>
+  /**
+   * Who wrote the compacted changes: the users the relay bound their Yjs
+   * client ids to (the summaries' per-writer records), looked up now — never
+   * what a summary claims. Sorted user ids.
+   */
   users: string[]
+  /**
+   * Compacted writers not (yet) attributed: client ids the bindings do not
+   * know, and summaries written before per-writer records (their stored user
+   * list is a claim; only the summary's own writer is taken from it).
+   */
+  unknownWriters: number
   from: number
   to: number
   summary: string
@@ -150,26 +163,12 @@ export const readHistory = (
   const seenIds = new Set<string>()
   const byField = new Map<string, FieldHistoryEntry[]>()
   const located = locatedEntries(doc)
-  const summaries = located.filter((l) => l.entry.k === 'c').map((l) => l.entry as StoredCompactedEntry)
+  const summaries = located.filter((l) => l.entry.k === 'c')
   for (const { entry, client } of located) {
     if (seenIds.has(entry.id)) continue // an entry id seen twice (the same compaction made on two replicas)
     seenIds.add(entry.id)
     if (entry.k === 'c') {
-      if (entry !== summaries[0]) continue // merged into the first
-      const totals = compactedTotals(summaries)
-      const fieldList = Object.entries(totals.fields)
-        .map(([f, n]) => `${f} ×${n}`)
-        .join(', ')
-      entries.push({
-        kind: 'compacted',
-        id: entry.id,
-        count: totals.n,
-        fields: totals.fields,
-        users: totals.users,
-        from: totals.from,
-        to: totals.to,
-        summary: `${totals.n} older change(s) compacted (${fieldList}) by ${totals.users.join(', ') || 'unknown users'}`,
-      })
+      if (entry === summaries[0]!.entry) entries.push(compactedEntry(doc, summaries, authors)) // all summaries merged into the first
       continue
     }
     const e = entry as StoredFieldEntry
@@ -206,6 +205,51 @@ export const readHistory = (
   for (const [field, list] of byField) merges.push(...mergesOf(field, list, options.fields))
   merges.sort((a, b) => entries.indexOf(a.sides[0]!.entry) - entries.indexOf(b.sides[0]!.entry))
   return { entries, merges }
+}
+
+/**
+ * One entry for every compaction summary: counts merged per writer, users
+ * from the author bindings of the writers' client ids.
+ */
+const compactedEntry = (doc: Y.Doc, summaries: readonly LocatedEntry[], authors: ReadonlyMap<number, AuthorInfo>): CompactedHistoryEntry => {
+  const totals = compactedTotals(
+    summaries.map((l) => l.entry as StoredCompactedEntry),
+    doc,
+  )
+  const users = new Map<string, string>()
+  let unknownWriters = 0
+  for (const key of totals.writers.keys()) {
+    const client = writerClient(key)
+    const bound = client === null ? undefined : authors.get(client)
+    if (bound === undefined) unknownWriters++
+    else users.set(bound.userId, bound.name)
+  }
+  // Summaries from before per-writer records: their user list is a claim. The
+  // summary's own writer is the one user it can name truthfully.
+  for (const { entry, client } of summaries) {
+    const old = entry as StoredCompactedEntry
+    if (old.c !== undefined && old.c !== null) continue
+    const writer = authors.get(client)
+    if (writer !== undefined && Array.isArray(old.users) && old.users.includes(writer.userId)) users.set(writer.userId, writer.name)
+  }
+  const ids = [...users.keys()].sort()
+  const names = ids.map((id) => users.get(id) ?? id)
+  const fieldList = Object.entries(totals.fields)
+    .map(([f, n]) => `${f} ×${n}`)
+    .join(', ')
+  const by =
+    names.length === 0 ? 'unknown users' : unknownWriters > 0 ? `${names.join(', ')} and unknown users` : names.join(', ')
+  return {
+    kind: 'compacted',
+    id: summaries[0]!.entry.id,
+    count: totals.n,
+    fields: totals.fields,
+    users: ids,
+    unknownWriters,
+    from: totals.from,
+    to: totals.to,
+    summary: `${totals.n} older change(s) compacted (${fieldList}) by ${by}`,
+  }
 }
 
 const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<string, unknown> | undefined): Merge[] => {
