@@ -137,6 +137,9 @@ describe.skipIf(!available)('record store in Chromium', () => {
     expect(inA.pending).toBeGreaterThan(0)
     const totalA = await a.evaluate(() => window.concordTest.pending())
     expect(await b.evaluate((n) => window.concordTest.waitPending(n), totalA)).toBe(totalA)
+    // B does not write A's edit; it is saved in B once A's write completed (and said so).
+    await a.evaluate(() => window.concordTest.whenSaved('T-1'))
+    await b.evaluate(() => window.concordTest.whenSaved('T-1'))
 
     // A record only tab A has open counts in B's total too.
     await a.evaluate(() => window.concordTest.create('ticket', { title: 'Only in A' }, 'U-1'))

@@ -9,10 +9,16 @@
  * another tab is queued; queued updates of one microtask go out in one
  * storage transaction, together with the acked state vector and the
  * pending-field notes when they changed. When the transaction has
- * completed, the state vector the doc had when the write started is
- * "saved". Operations on the storage run one at a time, in order. When the
- * log grows past `compactAfter` rows, the write replaces the log with one
- * row (the doc's full state) instead of appending.
+ * completed, the clock ranges of the updates it wrote are "saved" (see
+ * {@link SavedState}), and the other tabs are told. Operations on the
+ * storage run one at a time, in order. When the log grows past
+ * `compactAfter` rows, the write replaces the log with one row (the doc's
+ * full state) instead of appending.
+ *
+ * Edits from another tab are written by their author. Until the author says
+ * they are saved they do not count as saved here; when its write failed
+ * (`save-failed`), or it has not confirmed them within
+ * {@link TAB_SAVE_FALLBACK_MS}, this tab writes them itself.
  *
  * Failures never throw into the app: the record keeps working in memory, the
  * store reports a `storage-error`, and the whole state is written again with
@@ -26,7 +32,7 @@ import { DELETE_MARKER_ORIGIN } from '../sync/PendingTracker.js'
 import type { DocHandle } from '../sync/DocHandle.js'
 import type { SyncClient } from '../sync/SyncClient.js'
 import type { SyncError } from '../sync/SyncError.js'
-import { countMissing, maxStateVector, type StateVector } from '../protocol/stateVector.js'
+import { countMissing, type StateVector } from '../protocol/stateVector.js'
 import {
   StorageError,
   StorageFailure,
@@ -38,6 +44,7 @@ import {
 import type { CatalogEntry } from '../catalog/CatalogEntry.js'
 import { TAB_ORIGIN, type TabChannel } from '../tabs/TabChannel.js'
 import { FieldPending, type FieldClocks } from './FieldPending.js'
+import { SavedState } from './SavedState.js'
 import { catalogEntryOf } from './catalogEntry.js'
 import { RECORD_MAP, RecordKey, readRecord, recordType, type ValidatedPatch } from './recordDoc.js'
 import { writeWithHistory } from '../history/recordWrites.js'
@@ -116,6 +123,11 @@ const RETRY_MAX = 60_000
  * the background), ms.
  */
 const CATCH_UP_FALLBACK_MS = 5_000
+/**
+ * How long edits received from another tab may stay unconfirmed (no `saved`
+ * from their author) before this tab writes them itself, ms.
+ */
+export const TAB_SAVE_FALLBACK_MS = 2_000
 
 export class OpenRecord {
   readonly id: string
@@ -140,7 +152,7 @@ export class OpenRecord {
   private readonly backend: StorageBackend
   private readonly host: RecordHost
   private readonly fieldPending: FieldPending
-  private savedSV: StateVector
+  private readonly saved: SavedState
   private queue: Uint8Array[] = []
   private ackedDirty = false
   private clocksDirty = false
@@ -153,6 +165,9 @@ export class OpenRecord {
   private opsRunning = 0
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private catchUpTimer: ReturnType<typeof setTimeout> | null = null
+  private tabSaveTimer: ReturnType<typeof setTimeout> | null = null
+  /** The doc's state vector when {@link merge} last encoded its full state (for a compaction). */
+  private mergedSV: StateVector | null = null
   private failures = 0
   private lastSaved = false
   private lastPending = 0
@@ -213,7 +228,7 @@ export class OpenRecord {
       }
     }, STORAGE_ORIGIN)
     this.fieldPending = new FieldPending(loaded.meta.fieldClocks)
-    this.savedSV = failure === null ? stateVectorOf(this.doc) : new Map()
+    this.saved = new SavedState(failure === null ? stateVectorOf(this.doc) : new Map())
     this.sync = host.client.open(name, {
       doc: this.doc,
       ackedStateVector: loaded.meta.acked,
@@ -273,7 +288,7 @@ export class OpenRecord {
       this.durable &&
       this.storageError === null &&
       this.queue.length === 0 &&
-      countMissing(stateVectorOf(this.doc), this.savedSV) === 0
+      countMissing(stateVectorOf(this.doc), this.saved.stateVector) === 0
     )
   }
 
@@ -344,12 +359,43 @@ export class OpenRecord {
     }
     if (authorOffline && this.host.sendsCatchUp()) this.sync.catchUp()
     this.checkPending()
+    // Its author writes it; should it not say so in time, this tab does.
+    if (this.tabSaveTimer === null && !this.parked && this.unsavedClocks() > 0) {
+      this.tabSaveTimer = setTimeout(() => {
+        this.tabSaveTimer = null
+        this.saveUnconfirmed()
+      }, TAB_SAVE_FALLBACK_MS)
+    }
   }
 
-  /** Another tab saved up to `stateVector`. */
+  /**
+   * Another tab stored everything below `stateVector` in this record's
+   * database (its own completed writes and what it loaded; see
+   * {@link SavedState}).
+   */
   savedByTab(stateVector: Uint8Array): void {
     if (this.closed) return
-    this.savedSV = maxStateVector(this.savedSV, Y.decodeStateVector(stateVector))
+    try {
+      this.saved.addStateVector(Y.decodeStateVector(stateVector))
+    } catch {
+      return // a corrupt message confirms nothing
+    }
+    if (this.tabSaveTimer !== null && this.unsavedClocks() === 0) {
+      clearTimeout(this.tabSaveTimer)
+      this.tabSaveTimer = null
+    }
+    this.checkSaved()
+  }
+
+  /**
+   * Writes what the doc holds beyond what is known to be stored — edits
+   * other tabs made and did not confirm (their write failed, or their tab
+   * froze or closed first). Also called when another tab's write failed.
+   */
+  saveUnconfirmed(): void {
+    if (this.closed || this.parked || this.unsavedClocks() === 0) return
+    this.queue.push(Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(this.saved.stateVector)))
+    this.scheduleWrite()
     this.checkSaved()
   }
 
@@ -370,8 +416,10 @@ export class OpenRecord {
     this.parked = true
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
+    if (this.tabSaveTimer !== null) clearTimeout(this.tabSaveTimer)
     this.retryTimer = null
     this.catchUpTimer = null
+    this.tabSaveTimer = null
     this.queue.length = 0
     this.sync.close()
     this.storage?.close()
@@ -419,6 +467,7 @@ export class OpenRecord {
     this.typing.destroy()
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
+    if (this.tabSaveTimer !== null) clearTimeout(this.tabSaveTimer)
     this.doc.off('update', this.onUpdate)
     this.sync.off('pending', this.onPending)
     this.sync.off('ack', this.onAck)
@@ -604,12 +653,12 @@ export class OpenRecord {
     const updates = this.queue.splice(0)
     const meta = this.takeMeta()
     if (updates.length === 0 && meta === undefined) return
-    const snapshot = stateVectorOf(this.doc)
     // The catalog entry (with this pending count) is written alongside, so a reload finds them in step.
     this.host.changed(this, true)
+    let compacted: StateVector | null = null
     try {
       if (this.storage.rowCount + updates.length > this.host.compactAfter) {
-        await this.storage.compact(this.merge)
+        compacted = await this.compactStorage(this.storage)
         if (meta !== undefined) await this.storage.write([], meta)
       } else {
         await this.storage.write(updates, meta)
@@ -621,15 +670,26 @@ export class OpenRecord {
       if (meta?.viewed !== undefined) this.viewedDirty = true
       throw error
     }
-    this.markSaved(snapshot)
+    if (compacted !== null) this.saved.addStateVector(compacted)
+    else for (const update of updates) this.saved.addUpdate(update)
+    this.markSaved()
   }
 
   private async compactNow(): Promise<void> {
     if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
     this.queue.length = 0
-    const snapshot = stateVectorOf(this.doc)
-    await this.storage.compact(this.merge)
-    this.markSaved(snapshot)
+    this.saved.addStateVector(await this.compactStorage(this.storage))
+    this.markSaved()
+  }
+
+  /** Replaces the stored log by the doc's full state; resolves with the state vector written. */
+  private async compactStorage(storage: RecordStorage): Promise<StateVector> {
+    this.mergedSV = null
+    await storage.compact(this.merge)
+    // A storage that wrote without calling `merge` wrote nothing of the doc.
+    const written = this.mergedSV ?? new Map<number, number>()
+    this.mergedSV = null
+    return written
   }
 
   /** Applies rows other tabs appended, and returns the doc's full state. */
@@ -643,12 +703,22 @@ export class OpenRecord {
         }
       }
     }, STORAGE_ORIGIN)
+    this.mergedSV = stateVectorOf(this.doc)
     return Y.encodeStateAsUpdate(this.doc)
   }
 
-  private markSaved(snapshot: StateVector): void {
-    this.savedSV = maxStateVector(this.savedSV, snapshot)
-    this.host.tabs.post({ t: 'saved', id: this.id, stateVector: Y.encodeStateVector(snapshot) })
+  /** Clock ticks the doc holds beyond what is known to be stored. */
+  private unsavedClocks(): number {
+    return countMissing(stateVectorOf(this.doc), this.saved.stateVector)
+  }
+
+  /** A write completed: tell the other tabs what is stored (only what is known to be) and update `saved`. */
+  private markSaved(): void {
+    this.host.tabs.post({ t: 'saved', id: this.id, stateVector: Y.encodeStateVector(this.saved.stateVector) })
+    if (this.tabSaveTimer !== null && this.unsavedClocks() === 0) {
+      clearTimeout(this.tabSaveTimer)
+      this.tabSaveTimer = null
+    }
     this.checkSaved()
   }
 
@@ -669,6 +739,8 @@ export class OpenRecord {
       for (const listener of this.listeners) listener.error(storageError)
       this.host.storageFailed(this, storageError)
     }
+    // Other tabs holding this tab's edits in memory write them.
+    this.host.tabs.post({ t: 'save-failed', id: this.id })
     this.checkSaved()
     // A database deleted underneath (sign-out elsewhere) must not be recreated behind the user's back.
     if (storageError.kind !== StorageFailure.closed) this.scheduleRetry()
@@ -689,12 +761,12 @@ export class OpenRecord {
     this.storage ??= await this.backend.openRecord(this.id)
     this.storage.onLost = (error) => this.fail(error)
     this.queue.length = 0
-    const snapshot = stateVectorOf(this.doc)
-    await this.storage.compact(this.merge)
+    const written = await this.compactStorage(this.storage)
     await this.storage.write([], this.takeMeta(true))
+    this.saved.addStateVector(written)
     this.storageError = null
     this.failures = 0
-    this.markSaved(snapshot)
+    this.markSaved()
     this.host.stateChanged(this)
   }
 }

@@ -817,6 +817,9 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       case 'saved':
         this.records.get(message.id)?.savedByTab(message.stateVector)
         return
+      case 'save-failed':
+        this.records.get(message.id)?.saveUnconfirmed()
+        return
       case 'catalog': {
         const entries = message.entries.filter((entry) => !this.records.has(entry.id))
         this.catalog.set(entries, { persist: false })

@@ -18,7 +18,11 @@
  *   go out once after a reconnect, not once per tab.
  * - `sync-request` / `sync-reply`: a tab opening a record asks the others
  *   for what its IndexedDB copy lacks (edits not written yet).
- * - `saved`: an edit reached IndexedDB (state vector saved).
+ * - `saved`: a write of the sender completed; `stateVector` covers only
+ *   what is known to be in IndexedDB (its completed writes and what it
+ *   loaded, see `records/SavedState`), never edits it merely holds.
+ * - `save-failed`: the sender's write of a record failed: tabs holding its
+ *   edits in memory write them themselves.
  * - `catalog`: catalog entries a tab recomputed, so every tab lists the same
  *   records with the same pending counts.
  * - `discarding` / `discarded`: a tab is throwing away the record's unsynced
@@ -46,6 +50,7 @@ export type TabMessage =
   | { t: 'sync-request'; from: string; id: string; stateVector: Uint8Array }
   | { t: 'sync-reply'; from: string; to: string; id: string; update: Uint8Array; fieldClocks: FieldClocks }
   | { t: 'saved'; from: string; id: string; stateVector: Uint8Array }
+  | { t: 'save-failed'; from: string; id: string }
   | { t: 'catalog'; from: string; entries: CatalogEntry[]; removed: string[] }
   | { t: 'discarding'; from: string; id: string }
   | { t: 'discarded'; from: string; id: string; done: boolean }

@@ -1,0 +1,176 @@
+/**
+ * "Saved" across tabs covers only what reached IndexedDB: a tab does not
+ * write the edits it receives from another tab, so it counts them as saved
+ * only once their author confirmed its write — and writes them itself when
+ * the author's write failed or was not confirmed in time.
+ *
+ * Two stores share fake-indexeddb and Node's BroadcastChannel (two tabs).
+ */
+import { IDBFactory } from 'fake-indexeddb'
+import { afterEach, expect, test } from 'vitest'
+import {
+  IndexedDbStorage,
+  RecordStore,
+  StorageError,
+  type RecordHandle,
+  type RecordStoreOptions,
+  type StorageBackend,
+} from '../src/index.js'
+import { Harness } from './helpers.js'
+
+const h = new Harness()
+const stores: RecordStore[] = []
+const cleanups: Array<() => void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) cleanup()
+  for (const store of stores.splice(0)) await store.close()
+  h.cleanup()
+})
+
+let workspaces = 0
+/** A workspace of its own per test: the tab channel is named after it. */
+const workspace = (): string => `tab-saved-${process.pid}-${++workspaces}`
+
+/** IndexedDB storage whose record writes can be made to fail or to hang. */
+class ControlledStorage implements StorageBackend {
+  readonly kind = 'indexeddb'
+  failWith: StorageError | null = null
+  hang: Promise<void> | null = null
+  readonly inner: IndexedDbStorage
+  constructor(factory: IDBFactory, workspaceId: string) {
+    this.inner = new IndexedDbStorage({ userId: 'u1', workspaceId, indexedDB: factory })
+  }
+  async openRecord(id: string) {
+    const record = await this.inner.openRecord(id)
+    const gate = async (): Promise<void> => {
+      if (this.hang) await this.hang
+      if (this.failWith) throw this.failWith
+    }
+    return {
+      get rowCount() {
+        return record.rowCount
+      },
+      get onLost() {
+        return record.onLost
+      },
+      set onLost(f) {
+        record.onLost = f
+      },
+      load: () => record.load(),
+      write: async (updates: readonly Uint8Array[], meta?: object) => (await gate(), record.write(updates, meta)),
+      compact: async (merge: (rows: Uint8Array[]) => Uint8Array) => (await gate(), record.compact(merge)),
+      close: () => record.close(),
+    }
+  }
+  openCatalog() {
+    return this.inner.openCatalog()
+  }
+  wipe(ids: readonly string[]) {
+    return this.inner.wipe(ids)
+  }
+}
+
+const tab = (workspaceId: string, options: Partial<RecordStoreOptions>): RecordStore => {
+  const relay = h.relay()
+  relay.accepting = false // offline: nothing comes back from a relay, every copy comes from a tab or IndexedDB
+  const client = h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } })
+  const store = new RecordStore({ client, userId: 'u1', workspaceId, tabs: true, ...options })
+  stores.push(store)
+  return store
+}
+
+/** The record as stored in IndexedDB (read by a store without tabs). */
+const storedCopy = async (factory: IDBFactory, workspaceId: string, id: string): Promise<Record<string, unknown>> => {
+  const reader = tab(workspaceId, { indexedDB: factory, tabs: false })
+  const snapshot = await reader.read(id)
+  await reader.close()
+  return snapshot.fields
+}
+
+const until = (handle: RecordHandle, check: () => boolean): Promise<void> =>
+  new Promise((resolve) => {
+    if (check()) return resolve()
+    const listener = (): void => {
+      if (!check()) return
+      handle.off('change', listener)
+      resolve()
+    }
+    handle.on('change', listener)
+  })
+
+test("a tab does not call another tab's edit saved when that tab's write failed; it writes the edit itself", async () => {
+  const factory = new IDBFactory()
+  const ws = workspace()
+  const storageA = new ControlledStorage(factory, ws)
+  const tabA = tab(ws, { storage: storageA })
+  const tabB = tab(ws, { indexedDB: factory })
+  await Promise.all([tabA.ready, tabB.ready])
+  const a = await tabA.create('ticket', { title: 'x', status: 'open' }, { id: 'T-1' })
+  await a.whenSaved()
+  const b = await tabB.open('T-1')
+  await b.whenSaved()
+
+  storageA.failWith = new StorageError('quota', 'QuotaExceededError: the quota has been exceeded')
+  a.set('status', 'done')
+  await until(b, () => b.get('status') === 'done')
+  b.set('priority', 'high')
+  await b.whenSaved()
+  expect(a.isSaved).toBe(false)
+  // B said "saved": the stored copy holds A's edit too (B wrote it when A's write failed).
+  expect(await storedCopy(factory, ws, 'T-1')).toMatchObject({ status: 'done', priority: 'high' })
+  a.close()
+  b.close()
+})
+
+test("edits of a tab that does not confirm its write are not saved in the other tab until it writes them itself", async () => {
+  const factory = new IDBFactory()
+  const ws = workspace()
+  const storageA = new ControlledStorage(factory, ws)
+  const tabA = tab(ws, { storage: storageA })
+  const tabB = tab(ws, { indexedDB: factory })
+  await Promise.all([tabA.ready, tabB.ready])
+  const a = await tabA.create('ticket', { title: 'x', status: 'open' }, { id: 'T-1' })
+  await a.whenSaved()
+  const b = await tabB.open('T-1')
+  await b.whenSaved()
+
+  // A's writes do not complete (a frozen tab).
+  let release!: () => void
+  storageA.hang = new Promise((resolve) => (release = resolve))
+  cleanups.push(() => release())
+  a.set('status', 'done')
+  await until(b, () => b.get('status') === 'done')
+  expect(b.isSaved).toBe(false)
+  b.set('priority', 'high')
+  const savedEvents: boolean[] = []
+  b.on('saved', (saved) => savedEvents.push(saved))
+  const started = Date.now()
+  await b.whenSaved()
+  expect(Date.now() - started).toBeGreaterThan(1_000) // not at B's own write, only after the fallback
+  expect(savedEvents).toEqual([true])
+  expect(await storedCopy(factory, ws, 'T-1')).toMatchObject({ status: 'done', priority: 'high' })
+  release()
+  storageA.hang = null
+  await a.whenSaved()
+  a.close()
+  b.close()
+})
+
+test("a confirmed write of the author makes its edit saved in the other tab", async () => {
+  const factory = new IDBFactory()
+  const ws = workspace()
+  const tabA = tab(ws, { indexedDB: factory })
+  const tabB = tab(ws, { indexedDB: factory })
+  await Promise.all([tabA.ready, tabB.ready])
+  const a = await tabA.create('ticket', { title: 'x', status: 'open' }, { id: 'T-1' })
+  await a.whenSaved()
+  const b = await tabB.open('T-1')
+  await b.whenSaved()
+  a.set('status', 'done')
+  await until(b, () => b.get('status') === 'done')
+  await Promise.all([a.whenSaved(), b.whenSaved()])
+  await tabB.settled()
+  expect(await storedCopy(factory, ws, 'T-1')).toMatchObject({ status: 'done' })
+  a.close()
+  b.close()
+})
