@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { ErrorCode, MessageType, encodeAuth, encodeFetch, encodeListPresence } from '@concord/engine/protocol'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import { ErrorCode, MessageType, encodeAuth, encodeAwareness, encodeFetch, encodeListPresence } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
 import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
@@ -106,6 +107,73 @@ describe('attribution', () => {
     sub.subscribe('acme/T-1')
     await sub.waitFor((m) => m.type === MessageType.authors, 'authors on subscribe')
     expect(authorsSeen(sub, 'acme/T-1').get(2222)).toBe('bob')
+  })
+})
+
+const announce = (c: RawMuxClient, doc: string, clientId: number, times = 1) => {
+  const d = new Y.Doc()
+  d.clientID = clientId
+  const a = new awarenessProtocol.Awareness(d)
+  for (let i = 0; i < times; i++) a.setLocalState({ editing: null, i })
+  c.send(encodeAwareness(doc, awarenessProtocol.encodeAwarenessUpdate(a, [clientId])))
+  a.destroy()
+  d.destroy()
+}
+
+describe('client ids announced in awareness', () => {
+  const DOC = 'acme/T-20'
+  it('are bound to the announcing user before anyone sees them: writing under a viewer’s id is refused, the viewer’s own edits are accepted and acked', async () => {
+    const vera = await as('vera')
+    const mallory = await as('mallory')
+    const viewerDoc = vera.subscribe(DOC)
+    mallory.subscribe(DOC)
+    for (const c of [vera, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
+    announce(vera, DOC, 5555)
+    await mallory.waitFor((m) => m.type === MessageType.awareness && m.doc === DOC, 'the viewer’s awareness')
+    // the binding reached mallory before the id did
+    const bound = mallory.received.findIndex((m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 5555))
+    const seen = mallory.received.findIndex((m) => m.type === MessageType.awareness && m.doc === DOC)
+    expect(bound).toBeGreaterThanOrEqual(0)
+    expect(bound).toBeLessThan(seen)
+    expect(mallory.received[bound]!.authors!.find((a) => a.clientId === 5555)).toMatchObject({ userId: 'vera', name: 'VERA' })
+    // mallory writes first under the viewer's client id: refused
+    write(mallory, DOC, 'taken by mallory', 5555)
+    const error = await mallory.waitFor((m) => m.doc === DOC && m.error?.code === ErrorCode.permissionDenied, 'forged-author refusal')
+    expect(error.error!.reason).toMatch(/client id 5555 belongs to another user/)
+    expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe('')
+    // the viewer's own edit is accepted, stored and acked
+    viewerDoc.clientID = 5555
+    write(vera, DOC, 'vera writes')
+    await vera.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && (m.ack!.get(5555) ?? 0) > 0, 'ack of the viewer’s edit')
+    expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe('vera writes')
+    expect(vera.received.some((m) => m.type === MessageType.error)).toBe(false)
+    // nor take over the id in awareness once the viewer has left
+    const awarenessBefore = mallory.received.filter((m) => m.type === MessageType.awareness).length
+    vera.close()
+    await waitFor(() => mallory.received.filter((m) => m.type === MessageType.awareness).length > awarenessBefore, 'the viewer leaves')
+    announce(mallory, DOC, 5555, 5)
+    mallory.send(encodeListPresence('acme', 31))
+    await mallory.waitFor((m) => m.presence?.requestId === 31, 'a round trip')
+    expect(relay.rooms.peek(DOC)!.awareness.getStates().has(5555)).toBe(false)
+  })
+
+  it('read-only viewers’ ids too; bindings made by awareness alone are stored', async () => {
+    const rita = await as('rita', { acme: 'read' })
+    const mallory = await as('mallory')
+    rita.subscribe(DOC)
+    mallory.subscribe(DOC)
+    for (const c of [rita, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
+    announce(rita, DOC, 6666)
+    await mallory.waitFor((m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 6666), 'binding')
+    write(mallory, DOC, ' by mallory', 6666)
+    await mallory.waitFor((m) => m.doc === DOC && m.error?.code === ErrorCode.permissionDenied, 'forged-author refusal')
+    await relay.close()
+    for (const c of clients.splice(0)) c.close()
+    await start()
+    const reader = await as('sam', { acme: 'read' })
+    reader.subscribe(DOC)
+    await reader.waitFor((m) => m.type === MessageType.authors && m.doc === DOC, 'authors on subscribe')
+    expect(authorsSeen(reader, DOC)).toEqual(new Map([[5555, 'vera'], [6666, 'rita']]))
   })
 })
 

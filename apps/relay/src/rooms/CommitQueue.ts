@@ -80,6 +80,12 @@ export class CommitQueue {
     this.schedule()
   }
 
+  /** Queues the pending author bindings of `room` (made without an update) for the next commit. */
+  enqueueAuthors(room: Room): void {
+    if (!this.queued.has(room)) this.queued.set(room, { room, updates: [], bytes: 0 })
+    this.schedule()
+  }
+
   /** True while `room` has updates queued or being committed. */
   isBusy(room: Room): boolean {
     return this.queued.has(room) || (this.inflight?.has(room) ?? false)
@@ -178,6 +184,7 @@ export class CommitQueue {
     this.metrics.pendingUpdates.dec(count)
     for (const batch of batches.values()) {
       const room = batch.room
+      if (batch.updates.length === 0) continue // author bindings only: nothing new to ack
       const lastSeq = result.get(room.name) ?? room.lastSeq
       room.markDurable(stateVectors.get(room)!, lastSeq, batch.updates.length, batch.bytes)
       if (room.logCount >= this.checkpointUpdates || room.logBytes >= this.checkpointBytes) {

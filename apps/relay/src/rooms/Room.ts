@@ -47,6 +47,8 @@ export interface PeerOrigin {
 export interface RoomHooks {
   /** A new update was applied to the room's doc and must be stored. */
   onUpdate(room: Room, update: Uint8Array): void
+  /** Author bindings were made without an update (see {@link Room.applyPeerAwareness}); they must be stored. */
+  onAuthors?(room: Room): void
 }
 
 /** One open doc. */
@@ -202,15 +204,26 @@ export class Room {
    * the peer owns (an unowned id is bound to the first peer that sets it),
    * whose state fits `maxStateBytes`, with `user` stamped from the peer's
    * identity (unless anonymous). Throws on a malformed update.
+   *
+   * Awareness client ids are Yjs client ids (a client announces its doc's
+   * id), so the first state set for an id that no user has written with yet
+   * also binds that id as a doc author to the peer's user — before the state
+   * is broadcast. Nobody who learns the id from the broadcast can then write
+   * under it (and take it over from its owner, whose later edits would be
+   * refused or, at clocks already taken, silently skipped). The binding is
+   * sent and stored like one made by a write. An id bound to another user is
+   * refused like an id owned by another connection.
    */
   applyPeerAwareness(peer: RoomPeer, update: Uint8Array, maxStateBytes: number): { forged: number; tooLarge: number } {
     const entries = decodeAwarenessUpdate(update)
     const kept: AwarenessEntry[] = []
+    const bindings: AuthorBinding[] = []
     let forged = 0
     let tooLarge = 0
     for (const entry of entries) {
       const owner = this.awarenessClientOwner.get(entry.clientId)
-      if (owner !== undefined && owner !== peer) {
+      const author = this.authors.get(entry.clientId)
+      if ((owner !== undefined && owner !== peer) || (author !== undefined && author.userId !== peer.identity.userId)) {
         // stock y-websocket clients echo others' states: only count what would change something
         const clock = this.awareness.meta.get(entry.clientId)?.clock ?? 0
         if (entry.clock > clock || (entry.clock === clock && entry.state === null && this.awareness.states.has(entry.clientId))) {
@@ -227,12 +240,23 @@ export class Room {
         let owned = this.awarenessOwners.get(peer)
         if (!owned) this.awarenessOwners.set(peer, (owned = new Set()))
         owned.add(entry.clientId)
+        if (entry.state !== null && author === undefined) {
+          const { userId, name } = peer.identity
+          const binding = { clientId: entry.clientId, userId, name }
+          this.authors.set(entry.clientId, binding)
+          bindings.push(binding)
+        }
       }
       if (entry.state !== null && !peer.identity.anonymous) {
         const { userId, name } = peer.identity
         entry.state = { ...entry.state, user: { id: userId, name, color: colorForUser(userId) } }
       }
       kept.push(entry)
+    }
+    if (bindings.length > 0) {
+      this.pendingAuthors.push(...bindings)
+      for (const p of this.peers) p.sendAuthors(this, bindings)
+      this.hooks.onAuthors?.(this)
     }
     if (kept.length > 0) {
       awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(kept), peerOrigin(peer))
