@@ -106,7 +106,9 @@ describe('bytes waiting while a doc loads', () => {
     await checkServed(url, 'open/served')
     expect(peak.stop()).toBeLessThanOrEqual(QUEUE)
     await waitFor(() => relay!.queuedBytes === 0, 'nothing held after the close')
-    expect(await relay!.metrics.render()).toMatch(/concord_refusals_total\{reason="queue-full"\} 1/)
+    const metrics = await relay!.metrics.render()
+    expect(metrics).toMatch(/concord_refusals_total\{reason="queue-full"\} 1/)
+    expect(metrics).toMatch(/concord_queued_bytes 0\n/)
     // nothing of the flood reaches the doc once it loads
     storage.release()
     const reader = await mux(url)
@@ -123,6 +125,7 @@ describe('bytes waiting while a doc loads', () => {
     doc.getText('t').insert(0, 'x'.repeat(100 * 1024))
     client.sendUpdate('held/ok', Y.encodeStateAsUpdate(doc))
     await waitFor(() => relay!.queuedBytes > 100 * 1024, 'update waiting')
+    expect(Number(/concord_queued_bytes (\d+)/.exec(await relay!.metrics.render())![1])).toBe(relay!.queuedBytes)
     storage.release()
     await client.waitFor((m) => m.type === MessageType.ack && covers(m.ack, doc), 'ack of the waiting update')
     expect(relay!.queuedBytes).toBe(0)
@@ -251,7 +254,7 @@ describe('message rate limit', () => {
     // the relay answered the burst before closing
     const pongs = flooder.received.filter((m) => m.type === MessageType.pong).length
     expect(pongs).toBeGreaterThanOrEqual(40)
-    expect(pongs).toBeLessThanOrEqual(45)
+    expect(pongs).toBeLessThan(60)
     expect(await relay!.metrics.render()).toMatch(/concord_refusals_total\{reason="rate-limit"\} 1/)
     other.send(encodePing())
     await other.waitFor((m) => m.type === MessageType.pong, 'pong for the other client')

@@ -91,12 +91,15 @@ export abstract class Connection {
       return null
     }
     this.queuedBytesValue += size
+    this.ctx.metrics.queuedBytes.inc(size)
     return data.slice()
   }
 
   /** Releases what {@link holdQueued} counted for `data` (once handled or dropped). */
   protected releaseQueued(data: Uint8Array): void {
-    this.queuedBytesValue = Math.max(0, this.queuedBytesValue - queuedSize(data))
+    const size = Math.min(queuedSize(data), this.queuedBytesValue)
+    this.queuedBytesValue -= size
+    this.ctx.metrics.queuedBytes.dec(size)
   }
 
   /** Tells the peer, before the close, that it sent too much while waiting (the base class says nothing). */
@@ -223,6 +226,7 @@ export abstract class Connection {
     if (this.expiryTimer) clearTimeout(this.expiryTimer)
     this.log.debug({ code, reason }, 'connection closed')
     this.cleanup()
+    this.ctx.metrics.queuedBytes.dec(this.queuedBytesValue)
     this.queuedBytesValue = 0
   }
 }

@@ -87,6 +87,8 @@ export class RelayMetrics {
   readonly acksSent: prom.Counter
   readonly malformedMessages: prom.Counter
   readonly pendingUpdates: prom.Gauge
+  /** Bytes of messages waiting in connections, for authentication or for docs that load. */
+  readonly queuedBytes: prom.Gauge
   /** Refusals by reason: auth, permission, rate, size, origin, forged-awareness, slow-reader, quarantine… */
   readonly refusals: prom.Counter<'reason'>
   private readonly messagesIn: prom.Counter<'type'>
@@ -147,6 +149,11 @@ export class RelayMetrics {
     this.pendingUpdates = new prom.Gauge({
       name: 'concord_pending_updates',
       help: 'Updates applied in memory and not yet durably stored',
+      registers,
+    })
+    this.queuedBytes = new prom.Gauge({
+      name: 'concord_queued_bytes',
+      help: 'Bytes of messages waiting in connections, for authentication or for docs that load from storage',
       registers,
     })
     this.refusals = new prom.Counter({
