@@ -159,6 +159,39 @@ describe('history against the relay', () => {
     expect(history.entries.find((e) => e.kind === 'change' && e.field === 'priority')).toMatchObject({ author: { userId: 'mallory', name: 'MALLORY' } })
   })
 
+  it('a copy of someone else’s entry id, or a summary naming them, changes nothing: entries count under their own id, compacted writers come from the bindings', async () => {
+    const ada = await peer('ada-c', 'copy')
+    const t = await ada.store.create('ticket', { title: 'Real', status: 'open' }, { id: 'T-1' })
+    t.set('status', 'done')
+    await t.flush()
+    const real = t.history().entries.find((e) => e.kind === 'change' && e.field === 'status' && e.value === 'done')!
+    await waitFor(() => t.history().entries.every((e) => e.kind !== 'change' || e.author.userId === 'ada-c'), 'ada bound')
+
+    const mallory = new RawMuxClient(relay.wsUrl)
+    raws.push(mallory)
+    await mallory.open()
+    mallory.send(encodeAuth(await signToken('mallory', { copy: 'write' }, { name: 'MALLORY' })))
+    await mallory.waitFor((m) => m.type === MessageType.authenticated, 'authenticated')
+    const doc = mallory.subscribe('copy/T-1')
+    await mallory.waitFor((m) => m.type === MessageType.ack && m.doc === 'copy/T-1', 'ack')
+    await waitFor(() => doc.getArray('concord:history').length === t.doc.getArray('concord:history').length, 'synced')
+    const before = Y.encodeStateVector(doc)
+    const array = doc.getArray<Record<string, unknown>>('concord:history')
+    const copy = array.toArray().find((e) => e.id === real.id)!
+    array.insert(0, [
+      { ...copy, v: 'cancelled' },
+      { id: 'c:x:y', k: 'c', at: 1, n: 3, fields: { status: 3 }, users: ['ada-c'], from: 1, to: 2, c: { [t.doc.clientID.toString(36)]: { t: 0, f: { status: 3 } } } },
+    ])
+    mallory.sendUpdate('copy/T-1', Y.encodeStateAsUpdate(doc, before))
+    await waitFor(() => t.doc.getArray('concord:history').length === array.length, 'mallory’s entries arrive')
+    const history = t.history()
+    expect(history.entries.filter((e) => e.id === real.id)).toEqual([expect.objectContaining({ value: 'done', author: expect.objectContaining({ userId: 'ada-c' }) })])
+    expect(history.entries.some((e) => e.kind === 'change' && e.value === 'cancelled')).toBe(false)
+    expect(history.entries.filter((e) => e.kind === 'compacted')).toEqual([expect.objectContaining({ count: 0, users: [] })])
+    t.restore(real.id)
+    expect(t.get('status')).toBe('done')
+  })
+
   it('presence: names from the token, the edited field; a clean close leaves at once; last seen remembers', async () => {
     const ada = await peer('ada-p', 'pres')
     const bob = await peer('bob-p', 'pres')
