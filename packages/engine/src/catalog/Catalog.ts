@@ -77,6 +77,8 @@ export class Catalog extends ObservableV2<CatalogEvents> {
   private dirty = new Map<string, CatalogEntry | null>()
   private flushTimer: ReturnType<typeof setTimeout> | null = null
   private flushing: Promise<void> | null = null
+  /** The batch holds an entry that turned pending or stopped being: write it durably (`strict`). */
+  private strict = false
   private pendingTotal = 0
   private sortCache = new Map<string, CatalogEntry[]>()
   private isLoaded = false
@@ -169,7 +171,7 @@ export class Catalog extends ObservableV2<CatalogEvents> {
   /**
    * Adds or replaces entries. `persist: false` for entries another tab
    * already wrote. Writes are batched; a change of a record from or to
-   * "pending" is written at once.
+   * "pending" is written at once, with durability `strict`.
    */
   set(entries: readonly CatalogEntry[], { persist = true }: { persist?: boolean } = {}): void {
     if (entries.length === 0) return
@@ -182,6 +184,7 @@ export class Catalog extends ObservableV2<CatalogEvents> {
       if (persist) this.dirty.set(entry.id, entry)
     }
     this.changed(entries.map((e) => e.id))
+    if (persist && urgent) this.strict = true
     if (persist) this.scheduleFlush(urgent ? 0 : this.writeDelay)
   }
 
@@ -226,14 +229,17 @@ export class Catalog extends ObservableV2<CatalogEvents> {
     const storage = this.storage
     const puts = [...batch.values()].filter((e): e is CatalogEntry => e !== null)
     const removes = [...batch].filter(([, e]) => e === null).map(([id]) => id)
+    const strict = this.strict
+    this.strict = false
     let failure: unknown = null
     this.flushing = (async () => {
       try {
-        await storage.put(puts)
+        await storage.put(puts, { strict })
         await storage.remove(removes)
       } catch (error) {
         // Keep the batch for the next flush (newer changes of the same entries win).
         for (const [id, entry] of batch) if (!this.dirty.has(id)) this.dirty.set(id, entry)
+        if (strict) this.strict = true
         failure = error ?? new Error('catalog write failed')
         this.onError(error)
       } finally {

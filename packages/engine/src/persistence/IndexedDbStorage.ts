@@ -128,20 +128,24 @@ export class IndexedDbStorage implements StorageBackend {
     return storage
   }
 
+  /**
+   * Ids of the record databases of this user and workspace, from
+   * `indexedDB.databases()` (Chromium 71+, Firefox 126+, Safari 14+,
+   * fake-indexeddb); null where that is missing or fails.
+   */
+  async listRecords(): Promise<string[] | null> {
+    const names = await this.databaseNames()
+    if (names === null) return null
+    const prefix = `${this.prefix}record/`
+    return names.filter((name) => name.startsWith(prefix)).map((name) => name.slice(prefix.length))
+  }
+
   async wipe(recordIds: readonly string[]): Promise<void> {
     for (const storage of [...this.open]) storage.close()
     const names = new Set(recordIds.map((id) => recordDatabaseName(this.userId, this.workspaceId, id)))
     names.add(catalogDatabaseName(this.userId, this.workspaceId))
-    const factory = this.factory as (IDBFactory & { databases?: () => Promise<Array<{ name?: string }>> }) | undefined
-    if (typeof factory?.databases === 'function') {
-      try {
-        for (const info of await factory.databases()) {
-          if (info.name?.startsWith(this.prefix)) names.add(info.name)
-        }
-      } catch {
-        // Listing is a bonus; the catalog's ids are the main source.
-      }
-    }
+    // Listing is a bonus; the catalog's ids are the main source.
+    for (const name of (await this.databaseNames()) ?? []) if (name.startsWith(this.prefix)) names.add(name)
     const failures: unknown[] = []
     await Promise.all(
       [...names].map((name) => deleteDatabase(this.factory, name).catch((error: unknown) => failures.push(error))),
@@ -152,6 +156,17 @@ export class IndexedDbStorage implements StorageBackend {
         `could not delete ${failures.length} of ${names.size} databases: ${String(failures[0])}`,
         failures[0],
       )
+    }
+  }
+
+  /** Names of every database of the origin, or null when they cannot be listed. */
+  private async databaseNames(): Promise<string[] | null> {
+    const factory = this.factory as (IDBFactory & { databases?: () => Promise<Array<{ name?: string }>> }) | undefined
+    if (typeof factory?.databases !== 'function') return null
+    try {
+      return (await factory.databases()).flatMap((info) => (info.name === undefined ? [] : [info.name]))
+    } catch {
+      return null
     }
   }
 }
@@ -334,7 +349,7 @@ class IdbCatalogStorage extends IdbConnection implements CatalogStorage {
     return out.count
   }
 
-  async put(entries: readonly CatalogEntry[]): Promise<void> {
+  async put(entries: readonly CatalogEntry[], { strict = false }: { strict?: boolean } = {}): Promise<void> {
     const closed = this.guard('saving the catalog')
     if (closed) throw closed
     if (entries.length === 0) return
@@ -347,8 +362,10 @@ class IdbCatalogStorage extends IdbConnection implements CatalogStorage {
         const store = tx.objectStore(CATALOG_STORE)
         for (const entry of entries) store.put(entry)
       },
-      // The catalog is derived from the record databases and can be rebuilt.
-      'relaxed',
+      // The catalog is derived from the record databases and can be rebuilt;
+      // `strict` for entries that turn pending (see RecordStore), which must
+      // not be lost while the record's pending changes are on disk.
+      strict ? 'strict' : 'relaxed',
     )
   }
 

@@ -40,6 +40,10 @@ export class MemoryStorage implements StorageBackend {
     return new MemoryCatalogStorage(this.catalog)
   }
 
+  async listRecords(): Promise<string[]> {
+    return [...this.records.keys()]
+  }
+
   async wipe(): Promise<void> {
     this.records.clear()
     this.catalog.clear()

@@ -79,8 +79,12 @@ export interface CatalogStorage {
   scanByUpdatedAt?(scan: CatalogScan): Promise<CatalogEntry[]>
   /** Optional: number of entries. */
   count?(): Promise<number>
-  /** Writes entries in one transaction; resolves when committed. */
-  put(entries: readonly CatalogEntry[]): Promise<void>
+  /**
+   * Writes entries in one transaction; resolves when committed. `strict`:
+   * flushed to disk before it resolves (IndexedDB durability `strict`; the
+   * default may be relaxed, as the catalog can be rebuilt from the records).
+   */
+  put(entries: readonly CatalogEntry[], options?: { strict?: boolean }): Promise<void>
   /** Removes entries in one transaction. */
   remove(ids: readonly string[]): Promise<void>
   onLost: ((error: StorageError) => void) | null
@@ -95,6 +99,12 @@ export interface StorageBackend {
   openRecord(recordId: string): Promise<RecordStorage>
   /** Opens the catalog. */
   openCatalog(): Promise<CatalogStorage>
+  /**
+   * Optional: ids of every record stored on this device for this user and
+   * workspace, whether the catalog lists them or not. Resolves with null
+   * when the adapter cannot list them (IndexedDB without `databases()`).
+   */
+  listRecords?(): Promise<string[] | null>
   /**
    * Deletes every database of this user and workspace: the records listed
    * (plus any others found) and the catalog. Open connections are closed first.

@@ -88,6 +88,13 @@ export interface RecordHost {
    * written, so the catalog's pending count goes to disk with it).
    */
   changed(record: OpenRecord, now: boolean): void
+  /**
+   * Writes the record's catalog entry now, durably; resolves once it is
+   * committed (or failed, which is reported). Awaited before the first
+   * write of changes the relay lacks, so the catalog lists the record as
+   * pending whenever such changes are on disk.
+   */
+  catalogStored(record: OpenRecord): Promise<void>
   /** refs, pending or saved state changed: the store decides about idle closing. */
   stateChanged(record: OpenRecord): void
   /** A sync error of the record. */
@@ -172,6 +179,8 @@ export class OpenRecord {
   private lastSaved = false
   private lastPending = 0
   private lastPendingFields = ''
+  /** The catalog entry listing this record as pending is committed (since pending last was 0). */
+  private catalogListsPending = false
 
   /**
    * Opens a record: loads it from `backend` (falling back to `fallback` in
@@ -592,6 +601,7 @@ export class OpenRecord {
     const key = fields.join('\u0000')
     if (pending === this.lastPending && key === this.lastPendingFields) return
     const flipped = (pending > 0) !== (this.lastPending > 0)
+    if (pending === 0) this.catalogListsPending = false
     this.lastPending = pending
     this.lastPendingFields = key
     for (const listener of this.listeners) listener.pending(pending, fields)
@@ -650,6 +660,14 @@ export class OpenRecord {
 
   private async writeNow(): Promise<void> {
     if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
+    if (this.queue.length > 0 && this.sync.pending > 0 && !this.catalogListsPending) {
+      // Changes the relay lacks are about to reach disk: first the catalog
+      // entry that lists the record as pending (start-up, the outbox duty and
+      // sign-out go by it), so that it is never missing while they are there.
+      await this.host.catalogStored(this)
+      this.catalogListsPending = this.sync.pending > 0
+      if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
+    }
     const updates = this.queue.splice(0)
     const meta = this.takeMeta()
     if (updates.length === 0 && meta === undefined) return

@@ -188,6 +188,17 @@ const EMPTY_STATE_VECTOR = new Uint8Array([0])
  */
 const PARK_TIMEOUT_MS = 60_000
 
+/** What a record's own database holds, as read by `RecordStore.eachStored`. */
+interface StoredSummary {
+  id: string
+  pending: number
+  pendingFields: string[]
+  /** Encoded state vector of the stored doc. */
+  stateVector: Uint8Array
+  /** Its catalog entry. */
+  entry: CatalogEntry
+}
+
 /** A record another tab is discarding the unsynced changes of (see {@link RecordStore.park}). */
 interface ParkedRecord {
   /** The record's doc here, parked (undefined: it was not open). */
@@ -207,6 +218,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   readonly catalog: Catalog
   /** Resolves when the catalog is loaded (never rejects; storage failures become `storage-error`). */
   readonly ready: Promise<void>
+  /**
+   * Resolves (never rejects) when, after {@link ready}, the catalog has been
+   * checked in the background against the record databases on this device:
+   * records stored here that the catalog does not list (its write was lost)
+   * are listed again, read from their own databases — with their pending
+   * changes, which then sync, count in `pending` and `unsynced()`, and stop
+   * a wipe. Needs `indexedDB.databases()`; without it nothing is found.
+   */
+  readonly reconciled: Promise<void>
 
   private backend: StorageBackend
   private durable = true
@@ -277,11 +297,13 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       sendsCatchUp: () => store.outboxHeld || !store.tabs.enabled,
       storageFailed: (record, error) => store.reportStorage(record.id, error),
       changed: (record, urgent) => store.markDirty(record, urgent),
+      catalogStored: (record) => store.storeEntry(record),
       stateChanged: (record) => store.checkIdle(record),
       syncError: (record, error) => store.emit('sync-error', [error, record.id]),
     }
     this.catalogOpened = new Promise((resolve) => (this.resolveCatalogOpened = resolve))
     this.ready = this.start(channelName)
+    this.reconciled = this.ready.then(() => this.reconcile())
   }
 
   /** `'indexeddb'`, `'memory'` (fallback or configured), or the adapter's kind. */
@@ -595,6 +617,12 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       await this.close()
       return { signedOut: true, wiped: false }
     }
+    if (!options.discardUnsynced) {
+      // Records on this device the catalog does not list (its write was lost, or another tab just created them) count too.
+      await this.reconciled
+      const uncatalogued = await this.uncatalogued()
+      if (uncatalogued.length > 0) this.catalog.set(uncatalogued)
+    }
     const unsynced = this.unsynced()
     if (unsynced.length > 0 && !options.discardUnsynced) return { signedOut: false, reason: 'unsynced', unsynced }
     const ids = new Set([...this.catalog.all().map((e) => e.id), ...this.records.keys()])
@@ -652,14 +680,71 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
    * catalog's last write lagged behind the record's.
    */
   private async verifyPending(): Promise<void> {
-    const ids = this.catalog.pendingIds()
     const fixed: CatalogEntry[] = []
+    await this.eachStored(this.catalog.pendingIds(), (stored) => {
+      const entry = this.catalog.get(stored.id)
+      if (entry === undefined) return
+      if (stored.pending !== entry.pending || stored.pendingFields.join() !== entry.pendingFields.join()) {
+        fixed.push({ ...entry, pending: stored.pending, pendingFields: stored.pendingFields, stateVector: stored.stateVector })
+      }
+    })
+    this.catalog.set(fixed)
+  }
+
+  /**
+   * Lists again the records stored on this device that the catalog does
+   * not list (see {@link reconciled}); the outbox-duty tab opens those with
+   * pending changes, so they sync.
+   */
+  private async reconcile(): Promise<void> {
+    if (this.closing || !this.durable) return
+    let found: CatalogEntry[]
+    try {
+      found = await this.uncatalogued()
+    } catch {
+      return // listing is a safety net; the catalog stays as it is
+    }
+    if (this.closing || found.length === 0) return
+    this.catalog.set(found)
+    this.tabs.post({ t: 'catalog', entries: found, removed: [] })
+    if (this.outboxHeld) {
+      for (const entry of found) {
+        if (entry.pending > 0 && !this.records.has(entry.id)) void this.acquire(entry.id).then((r) => this.checkIdle(r), () => {})
+      }
+    }
+    this.updateTotal()
+  }
+
+  /**
+   * Catalog entries, computed from their own databases, of the records
+   * stored on this device that the catalog does not list (empty when the
+   * storage cannot list its records). Only those databases are opened.
+   */
+  private async uncatalogued(): Promise<CatalogEntry[]> {
+    if (!this.durable || this.backend.listRecords === undefined) return []
+    const ids = (await this.backend.listRecords()) ?? []
+    const missing = ids.filter((id) => this.catalog.get(id) === undefined && recordIdSchema.safeParse(id).success)
+    const found: CatalogEntry[] = []
+    await this.eachStored(missing, (stored) => {
+      // A database without a record and without changes: opened for an id that exists nowhere.
+      if (stored.entry.type === null && stored.pending === 0) return
+      if (this.catalog.get(stored.id) === undefined) found.push(stored.entry)
+    })
+    return found
+  }
+
+  /**
+   * Reads records from their own databases (8 at a time; records open or
+   * opening here are skipped — their live state is newer) and passes what
+   * they hold to `use`. Unreadable ones are skipped: opening the record
+   * reports the failure.
+   */
+  private async eachStored(ids: readonly string[], use: (stored: StoredSummary) => void): Promise<void> {
     let next = 0
     const worker = async (): Promise<void> => {
       while (next < ids.length && !this.closing) {
         const id = ids[next++]!
-        const entry = this.catalog.get(id)
-        if (entry === undefined || this.records.has(id) || this.opening.has(id)) continue
+        if (this.records.has(id) || this.opening.has(id)) continue
         let storage: RecordStorage | null = null
         const doc = new Y.Doc()
         try {
@@ -671,11 +756,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
           const acked = stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map<number, number>()
           const pending = countMissing(stateVectorOf(doc), acked)
           const pendingFields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
-          if (pending !== entry.pending || pendingFields.join() !== entry.pendingFields.join()) {
-            fixed.push({ ...entry, pending, pendingFields, stateVector: Y.encodeStateVector(doc) })
-          }
+          use({
+            id,
+            pending,
+            pendingFields,
+            stateVector: Y.encodeStateVector(doc),
+            entry: catalogEntryOf(doc, id, this.schemas.get(recordType(doc) ?? ''), pending, pendingFields),
+          })
         } catch {
-          // Unreadable now: keep the catalog's figure; opening the record reports the failure.
+          // Unreadable now: skipped.
         } finally {
           storage?.close()
           doc.destroy()
@@ -683,7 +772,6 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       }
     }
     await Promise.all(Array.from({ length: 8 }, worker))
-    this.catalog.set(fixed)
   }
 
   /**
@@ -927,6 +1015,14 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       this.dirtyTimer = null
       this.flushDirty()
     }, 50)
+  }
+
+  /** Writes the catalog entry of `record` now; resolves when committed (or failed, reported). */
+  private async storeEntry(record: OpenRecord): Promise<void> {
+    if (this.records.get(record.id) !== record || this.closing) return
+    this.dirty.add(record)
+    this.flushDirty()
+    await this.catalog.flush()
   }
 
   /** Writes the catalog entries of changed open records. */
