@@ -402,7 +402,9 @@ export class OpenRecord {
    * froze or closed first). Also called when another tab's write failed.
    */
   saveUnconfirmed(): void {
-    if (this.closed || this.parked || this.unsavedClocks() === 0) return
+    // While this tab's own storage fails, its retry writes the whole state anyway.
+    if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
+    if (this.unsavedClocks() === 0) return
     this.queue.push(Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(this.saved.stateVector)))
     this.scheduleWrite()
     this.checkSaved()
