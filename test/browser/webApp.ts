@@ -20,8 +20,9 @@ export const ensureWebBuilt = (): void => {
   execFileSync('npm', ['run', 'build', '-w', '@concord/web'], { cwd: repoRoot, stdio: 'ignore' })
 }
 
-/** A relay on port 0 serving the built app at its origin (`args`: more relay options). */
-export const startWebRelay = (args: string[] = []): Promise<RelayProcess> => startRelay({ args: ['--web-root', webDist, ...args] })
+/** A relay on port 0 serving the built app at its origin (`args`: more relay options, `env`: e.g. JWT_SECRET). */
+export const startWebRelay = (args: string[] = [], env?: Record<string, string>): Promise<RelayProcess> =>
+  startRelay({ args: ['--web-root', webDist, ...args], ...(env === undefined ? {} : { env }) })
 
 /** Opens the app and signs in as `name` into `workspace`; resolves on the ticket list. */
 export const signIn = async (context: BrowserContext, url: string, name: string, workspace: string): Promise<Page> => {
@@ -46,6 +47,23 @@ export const createTicket = async (page: Page, title: string): Promise<string> =
   return id
 }
 
+/**
+ * Opens the app with an access token handed over in the fragment (`#token=…`)
+ * and, when it grants more than one workspace, picks `workspace`; resolves on
+ * the ticket list.
+ */
+export const signInWithToken = async (context: BrowserContext, url: string, token: string, workspace?: string): Promise<Page> => {
+  const page = await context.newPage()
+  page.on('pageerror', (error) => console.error('[token sign-in] page error:', error))
+  await page.goto(`${url}#token=${token}`)
+  if (workspace !== undefined) {
+    await page.getByLabel('Workspace').selectOption(workspace)
+    await page.getByRole('button', { name: 'Continue' }).click()
+  }
+  await page.getByRole('heading', { name: 'Tickets' }).waitFor()
+  return page
+}
+
 /** The global pending count the sync indicator shows. */
 export const pendingShown = async (page: Page): Promise<number> =>
   Number(await page.getByTestId('sync-indicator').getAttribute('data-pending'))
@@ -61,9 +79,9 @@ export const screenshot = async (page: Page, name: string): Promise<string> => {
  * Registers the hooks every web-app browser suite needs (build check, a relay
  * serving the built app, one Chromium, contexts closed after each test) and
  * returns accessors for them. Call inside a `describe`. `relayArgs`: more
- * relay options (e.g. limits).
+ * relay options (e.g. limits); `relayEnv`: its environment (e.g. JWT_SECRET).
  */
-export const useWebApp = (options: { relayArgs?: string[] } = {}): {
+export const useWebApp = (options: { relayArgs?: string[]; relayEnv?: Record<string, string> } = {}): {
   relay: () => RelayProcess
   context: (viewport?: { width: number; height: number }, colorScheme?: 'light' | 'dark') => Promise<BrowserContext>
 } => {
@@ -72,7 +90,7 @@ export const useWebApp = (options: { relayArgs?: string[] } = {}): {
   const contexts: BrowserContext[] = []
   beforeAll(async () => {
     ensureWebBuilt()
-    ;[relay, browser] = await Promise.all([startWebRelay(options.relayArgs), launchChromium()])
+    ;[relay, browser] = await Promise.all([startWebRelay(options.relayArgs, options.relayEnv), launchChromium()])
   }, 120_000)
   afterAll(async () => {
     await browser?.close()

@@ -1,7 +1,11 @@
 /**
  * Who is signed in, and into which workspace. In the default single-machine
  * setup (a relay without auth on loopback) a name is enough: the user id is
- * derived from the name, so the same name means the same person.
+ * derived from the name, so the same name means the same person. With the
+ * relay's auth configured, the user id and name are the ones the relay
+ * proved from the access token, and the session carries the token; such a
+ * session is kept in `sessionStorage` (this tab, until it closes), not in
+ * `localStorage`.
  *
  * @module lib/session
  */
@@ -12,6 +16,8 @@ export interface Session {
   name: string
   color: string
   workspaceId: string
+  /** The access token, when the relay authenticates (see `lib/token`). */
+  token?: string
 }
 
 export const SESSION_KEY = 'concord:session'
@@ -66,6 +72,27 @@ const write = (store: KeyValueStore | null, key: string, value: unknown): void =
   } catch {
     // private mode / quota: the user signs in again next time
   }
+}
+
+/** A session for the identity the relay proved from `token`. */
+export function tokenSession(identity: { userId: string; name: string }, workspaceId: string, token: string): Session {
+  const name = identity.name.replace(/\s+/g, ' ').trim().slice(0, 40) || identity.userId
+  return { userId: identity.userId, name, color: colorFor(identity.userId), workspaceId, token }
+}
+
+/** The token session of this tab, or null. */
+export function loadTokenSession(store: KeyValueStore | null): Session | null {
+  const value = read(store, SESSION_KEY) as Partial<Session> | null
+  if (value === null || typeof value !== 'object') return null
+  const { userId, name, workspaceId, token } = value
+  if (typeof userId !== 'string' || userId === '' || typeof name !== 'string' || typeof token !== 'string' || token === '') return null
+  if (typeof workspaceId !== 'string' || workspaceId === '' || workspaceId.includes('/')) return null
+  return tokenSession({ userId, name }, workspaceId, token)
+}
+
+/** Keeps (or, with null, forgets) this tab's token session. */
+export function saveTokenSession(store: KeyValueStore | null, session: Session | null): void {
+  write(store, SESSION_KEY, session)
 }
 
 /** The stored session, or null when there is none (or it is broken). */

@@ -1,0 +1,91 @@
+/**
+ * The web app against a relay with JWT auth (JWT_SECRET), in real Chromium:
+ *
+ * - the relay tells the app that sign-in takes a token (`/.concord/config`);
+ * - Ada's token is handed over in the address (`#token=…`): she is signed
+ *   in as the user the relay proved, and the token leaves the address bar;
+ *   a reload keeps her signed in (the token stays with the tab);
+ * - Bob pastes a read-only token: he sees a read-only notice, Ada's edits
+ *   reach him, and the ticket's fields are disabled for him;
+ * - a token signed with another key is refused with the relay's reason, and
+ *   a token that expires while in use sends the user back to sign-in.
+ *
+ * Screenshots go to test-artifacts/. Skipped only when /usr/bin/chromium is missing.
+ */
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from './support/browserPage.mjs'
+import { createTicket, pendingShown, screenshot, signInWithToken, useWebApp } from './webApp.js'
+import { TEST_SECRET, signToken } from '../helpers/tokens.js'
+
+const available = chromiumAvailable()
+if (!available) console.warn('test/browser: skipping the web-auth tests — /usr/bin/chromium is missing (apt-get install chromium)')
+
+describe.skipIf(!available)('web app with the relay’s token auth', () => {
+  const web = useWebApp({ relayEnv: { JWT_SECRET: TEST_SECRET } })
+  const context = web.context
+
+  it('a writer and a read-only reader: identity from the token, edits reach the reader, who cannot edit', async () => {
+    const url = web.relay().url
+    const adaToken = await signToken('ada', { acme: 'write' }, { name: 'Ada Lovelace' })
+    const bobToken = await signToken('bob', { acme: 'read', other: 'write' }, { name: 'Bob Stone' })
+
+    // Ada: handed over in the fragment, one workspace: signed in without a click; the token leaves the address.
+    const ada = await signInWithToken(await context(), url, adaToken)
+    expect(ada.url()).not.toContain('token')
+    expect(await ada.locator('.me-name').innerText()).toBe('Ada Lovelace')
+    expect(await ada.getByTestId('read-only-banner').count()).toBe(0)
+    const id = await createTicket(ada, 'Rotate the signing key')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+
+    // Bob pastes his token and picks the workspace he may only read.
+    const bob = await (await context()).newPage()
+    await bob.goto(url)
+    await bob.getByLabel('Access token').fill(bobToken)
+    await bob.getByLabel('Workspace').selectOption('acme')
+    expect(await bob.getByLabel('Workspace').locator('option:checked').innerText()).toBe('acme (read only)')
+    await screenshot(bob, 'web-auth-signin-token')
+    await bob.getByRole('button', { name: 'Continue' }).click()
+    await bob.getByRole('heading', { name: 'Tickets' }).waitFor()
+    expect(await bob.locator('.me-name').innerText()).toBe('Bob Stone')
+    await bob.getByTestId('read-only-banner').waitFor()
+
+    await bob.goto(`${url}#/t/${id}`)
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Rotate the signing key')
+    expect(await bob.locator('#f-title').isDisabled()).toBe(true)
+    expect(await bob.locator('#f-status').isDisabled()).toBe(true)
+
+    // Ada keeps editing; Bob sees it, and nothing of his waits for the relay.
+    await ada.locator('#f-title').click()
+    await ada.keyboard.press('End')
+    await ada.keyboard.type(' today')
+    await ada.locator('#f-status').selectOption('in_progress')
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Rotate the signing key today')
+    await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 15_000 }).toBe('in_progress')
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    expect(await bob.getByTestId('sync-indicator').innerText()).toMatch(/synced/i)
+    await screenshot(bob, 'web-auth-read-only')
+
+    // The token stays with the tab: a reload keeps Ada signed in.
+    await ada.reload()
+    await ada.locator('#f-title').waitFor({ timeout: 15_000 })
+    expect(await ada.locator('.me-name').innerText()).toBe('Ada Lovelace')
+    await screenshot(ada, 'web-auth-writer')
+  }, 90_000)
+
+  it('a token the relay refuses shows why; an expiring token sends the user back to sign-in', async () => {
+    const url = web.relay().url
+    const forged = await signToken('mallory', { acme: 'write' }, { secret: 'another-secret-that-is-at-least-32-bytes' })
+    const page = await (await context()).newPage()
+    await page.goto(url)
+    await page.getByLabel('Access token').fill(forged)
+    await page.getByRole('button', { name: 'Continue' }).click()
+    await expect.poll(() => page.getByTestId('token-error').innerText(), { timeout: 15_000 }).toMatch(/relay refused this access token/)
+    await screenshot(page, 'web-auth-refused')
+
+    const short = await signToken('cleo', { acme: 'write' }, { name: 'Cleo Park', expiresIn: 4 })
+    const cleo = await signInWithToken(await context(), url, short)
+    await cleo.getByTestId('signin-message').waitFor({ timeout: 30_000 })
+    expect(await cleo.getByTestId('signin-message').innerText()).toMatch(/expired/)
+    await screenshot(cleo, 'web-auth-expired')
+  }, 90_000)
+})
