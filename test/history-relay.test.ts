@@ -51,7 +51,8 @@ const peer = async (userId: string, workspace: string) => {
     reconnect: { minDelay: 1e9, maxDelay: 1e9, random: () => 1 },
   })
   clients.push(client)
-  const store = new RecordStore({ client, userId, workspaceId: workspace, tabs: false, storage: new MemoryStorage() })
+  // Typing bursts end when the test flushes them, never by a timer.
+  const store = new RecordStore({ client, userId, workspaceId: workspace, tabs: false, storage: new MemoryStorage(), historyIdleMs: 1e9 })
   stores.push(store)
   return {
     client,
@@ -81,7 +82,7 @@ const SEEDS = Number(process.env.RELAY_FUZZ_SEEDS ?? 3)
 describe('history against the relay', () => {
   for (let i = 0; i < SEEDS; i++) {
     const seed = 424242 + i * 104729
-    it(`seed ${seed}: identical histories, merges for every concurrent scalar edit, restore converges`, async () => {
+    it(`seed ${seed}: identical histories, merges for every concurrent scalar edit and typing burst, restore converges`, async () => {
       const workspace = `fz${i}`
       const peers = await Promise.all(['ada', 'bob', 'cy'].map((u) => peer(`${u}-${i}`, workspace)))
       const first = await peers[0]!.store.create('ticket', { title: 'Login fails', status: 'open' }, { id: 'T-1' })
@@ -111,7 +112,13 @@ describe('history against the relay', () => {
           await waitFor(() => converged(handles), 'replicas and author bindings converged', 15_000)
         },
       }, { steps: 40 })
-      console.log(`history fuzz (relay) seed ${seed}: ${result.writes} scalar writes, ${result.merges} merges`)
+      console.log(
+        `history fuzz (relay) seed ${seed}: ${result.writes} scalar writes, ${result.merges} merges, ` +
+          `${result.bursts} typing bursts (${result.concurrentBursts} concurrent pairs), restore ${result.forced ? 'of a made merge' : 'of a random merge'}`,
+      )
+      expect(result.merges, 'scalar merges').toBeGreaterThan(0)
+      expect(result.concurrentBursts, 'concurrent typing bursts').toBeGreaterThan(0)
+      expect(result.restored, 'restores').toBe(1)
       const authors = new Set(handles[0]!.history().entries.flatMap((e) => (e.kind === 'change' ? [e.author.userId] : [])))
       for (const id of authors) expect(['ada', 'bob', 'cy'].map((u) => `${u}-${i}`)).toContain(id)
     }, 60_000)
@@ -147,7 +154,7 @@ describe('history against the relay', () => {
     own.transact(() => {
       own.getMap('fields').set('priority', 'urgent')
       own.getArray('concord:history').push([
-        { id: `${own.clientID.toString(36)}.0`, f: 'priority', k: 's', v: 'urgent', p: null, at: Date.now(), b: null, user: 'ada-f', author: 'ada-f' },
+        { id: `${own.clientID.toString(36)}.${Y.getState(own.store, own.clientID).toString(36)}`, f: 'priority', k: 's', v: 'urgent', p: null, at: Date.now(), b: null, user: 'ada-f', author: 'ada-f' },
       ])
     })
     mallory.sendUpdate('forge/T-1', Y.encodeStateAsUpdate(own, before))

@@ -639,9 +639,11 @@ describe('presence', () => {
 const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 
 describe('seeded randomized history (FakeRelay)', () => {
+  const fuzzTotals = { concurrentBursts: 0, forced: 0 }
   const run = async (seed: number, historyLimit?: number) => {
     const relay = newRelay()
-    const peers = await setup(relay, 3, historyLimit === undefined ? {} : { historyLimit })
+    // Typing bursts end when the driver flushes them, never by a timer.
+    const peers = await setup(relay, 3, historyLimit === undefined ? { historyIdleMs: 1e9 } : { historyLimit, historyIdleMs: 1e9 })
     const fuzzPeers: FuzzPeer[] = peers.map((p) => ({
       handle: p.handle,
       get online() {
@@ -666,16 +668,25 @@ describe('seeded randomized history (FakeRelay)', () => {
   for (let i = 0; i < SEEDS; i++) {
     const seed = 1000 + i * 7919
     test(`seed ${seed}`, async () => {
-      const { writes } = await run(seed)
-      expect(writes).toBeGreaterThan(0)
+      const result = await run(seed)
+      expect(result.writes).toBeGreaterThan(0)
+      expect(result.merges, 'scalar merges').toBeGreaterThan(0)
+      expect(result.restored, 'restores').toBe(1)
+      fuzzTotals.concurrentBursts += result.concurrentBursts
+      fuzzTotals.forced += result.forced ? 1 : 0
     })
   }
   // Bound 10: peers offline at the same time compact different ranges; every entry still counts once.
   for (let i = 0; i < SEEDS; i++) {
     const seed = 2000 + i * 7919
     test(`seed ${seed}, compacting (historyLimit 10)`, async () => {
-      const { compacted } = await run(seed, 10)
+      const { compacted, restored } = await run(seed, 10)
       expect(compacted).toBeGreaterThan(0)
+      expect(restored, 'restores').toBe(1)
     })
   }
+  test('the seeds above checked concurrent typing bursts against text merges', () => {
+    console.log(`history fuzz: ${fuzzTotals.concurrentBursts} pairs of concurrent typing bursts; ${fuzzTotals.forced} of ${SEEDS} runs needed a made merge to restore`)
+    expect(fuzzTotals.concurrentBursts).toBeGreaterThan(0)
+  })
 })

@@ -4,20 +4,31 @@
  * (test/history-relay.test.ts). It only talks to the peers through the
  * record API it is given, so both engine copies (src and dist) work.
  *
- * K peers edit one ticket: random scalar sets (status, priority) and text
- * edits (title), random disconnects. After healing it checks that
+ * K peers edit one ticket: random scalar sets (status, priority), text
+ * edits through the record API (title), typing directly into the
+ * description's `Y.Text` (insertions at word boundaries; a burst ends when
+ * the driver flushes it — run with a long `historyIdleMs` so no timer ends it
+ * in between), random disconnects. After healing it checks that
  *
  * 1. every peer derives the identical history (entries, authors, merges);
  * 2. every pair of scalar writes of the same field that were concurrent —
  *    judged by an oracle independent of the history code: neither writer's
  *    state vector covered the other's entry — is split across two sides of
  *    one merge, and each side's value is its tip's value;
- * 3. the side a merge kept holds the current value;
- * 4. restoring a losing side makes its value the field's value on every peer;
- * 5. every entry written is counted exactly once: live, or in the (merged)
+ * 3. every pair of concurrent typing bursts (same oracle; a burst's state
+ *    vector is taken at its first keystroke, where its base is chosen) is
+ *    split across two sides of one text merge, and the final text holds
+ *    every word both bursts typed;
+ * 4. the side a merge kept holds the current value;
+ * 5. restoring a losing side makes its value the field's value on every
+ *    peer — when the run left no merge with a losing side, the driver makes
+ *    one (two peers offline set priority to different values), so every run
+ *    restores once;
+ * 6. every entry written is counted exactly once: live, or in the (merged)
  *    compaction summaries — also when peers compacted different ranges
  *    offline (run with a small `historyLimit` for that; merges whose base
- *    was compacted are not shown as merges, so `compacting` skips check 2).
+ *    was compacted are not shown as merges, so `compacting` skips checks 2
+ *    and 3).
  */
 import { expect } from 'vitest'
 import * as prng from 'lib0/prng'
@@ -25,7 +36,7 @@ import * as Y from 'yjs'
 import type { Merge, RecordHandle } from '../src/index.js'
 
 /** What the driver uses of a record handle (structural, so the dist build's handles fit too). */
-export type FuzzHandle = Pick<RecordHandle, 'history' | 'set' | 'get' | 'read' | 'restore' | 'doc'>
+export type FuzzHandle = Pick<RecordHandle, 'history' | 'set' | 'get' | 'read' | 'restore' | 'doc' | 'text' | 'flushHistory'>
 
 /** One participant. */
 export interface FuzzPeer {
@@ -54,6 +65,16 @@ interface Write {
   seen: Map<number, number>
 }
 
+/** A typing burst in the description: the words typed, and what its writer had seen at the first keystroke. */
+interface Burst {
+  peer: number
+  words: string[]
+  seen: Map<number, number>
+}
+
+/** A burst whose entry was written. */
+type TypedBurst = Burst & { id: string; client: number; clock: number }
+
 const STATUS = ['open', 'in_progress', 'done', 'cancelled']
 const PRIORITY = ['none', 'low', 'medium', 'high', 'urgent']
 
@@ -69,6 +90,26 @@ const comparable = (h: FuzzHandle) => JSON.stringify(h.history())
 const countedEntries = (h: FuzzHandle): number =>
   h.history().entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)
 
+/** What a run did: the suites check that it tested something. */
+export interface FuzzResult {
+  /** Scalar merges the random steps made (before any merge the driver made for the restore). */
+  merges: number
+  /** Text merges of the description. */
+  textMerges: number
+  /** Pairs of concurrent typing bursts checked against the text merges (0 when compacting). */
+  concurrentBursts: number
+  /** Typing bursts written. */
+  bursts: number
+  /** Scalar writes. */
+  writes: number
+  /** Entries in the compaction summaries. */
+  compacted: number
+  /** Restores made and checked (1 per run). */
+  restored: number
+  /** Whether the run left no losing side, so the driver made the merge it restored. */
+  forced: boolean
+}
+
 /** Options of {@link runHistoryFuzz}. */
 export interface FuzzOptions {
   steps?: number
@@ -81,19 +122,40 @@ export const runHistoryFuzz = async (
   seed: number,
   env: FuzzEnv,
   { steps = 60, compacting = false }: FuzzOptions = {},
-): Promise<{ merges: number; writes: number; compacted: number }> => {
+): Promise<FuzzResult> => {
   const gen = prng.create(seed)
   const writes: Write[] = []
   const { peers } = env
-  /** Entries written, by anyone (each `set` whose value changed writes one). */
+  /** Entries written, by anyone (each `set` whose value changed writes one, each typing burst one). */
   let written = countedEntries(peers[0]!.handle)
   const newEntries = (h: FuzzHandle, before: Set<string>) => h.history().entries.filter((e) => !before.has(e.id) && e.kind === 'change')
+  const open: Array<Burst | undefined> = peers.map(() => undefined)
+  const typed: TypedBurst[] = []
+  const typedIds = new Set<string>()
+  let words = 0
+  /** Ends the driver's burst of peer `i` if the recorder wrote its entry (a flush, or a burst at its longest). */
+  const closeBurst = (i: number): void => {
+    const burst = open[i]
+    if (burst === undefined) return
+    const handle = peers[i]!.handle
+    const mine = handle
+      .history()
+      .entries.filter((e) => e.kind === 'change' && e.field === 'description' && !typedIds.has(e.id) && idOf(e.id).client === handle.doc.clientID)
+    if (mine.length === 0) return
+    if (mine.length > 1) throw new Error(`one typing burst of peer ${i} wrote ${mine.length} entries`)
+    const id = mine[0]!.id
+    typedIds.add(id)
+    typed.push({ ...burst, id, ...idOf(id) })
+    written++
+    open[i] = undefined
+  }
   try {
     for (let step = 0; step < steps; step++) {
+      for (let k = 0; k < peers.length; k++) closeBurst(k)
       const i = prng.uint32(gen, 0, peers.length - 1)
       const peer = peers[i]!
       const roll = prng.real53(gen)
-      if (roll < 0.5) {
+      if (roll < 0.4) {
         const field = prng.bool(gen) ? 'status' : 'priority'
         const value = prng.oneOf(gen, field === 'status' ? STATUS : PRIORITY)
         const before = new Set(peer.handle.history().entries.map((e) => e.id))
@@ -102,19 +164,38 @@ export const runHistoryFuzz = async (
         const added = newEntries(peer.handle, before)
         written += added.length
         for (const e of added) writes.push({ peer: i, id: e.id, field, value, ...idOf(e.id), seen })
-      } else if (roll < 0.75) {
+      } else if (roll < 0.55) {
         const title = String(peer.handle.get('title'))
         const at = prng.uint32(gen, 0, title.length)
         const cut = Math.min(title.length - at, prng.uint32(gen, 0, 2))
         const before = new Set(peer.handle.history().entries.map((e) => e.id))
         peer.handle.set('title', title.slice(0, at) + prng.word(gen, 1, 3) + title.slice(at + cut))
         written += newEntries(peer.handle, before).length
+      } else if (roll < 0.75) {
+        // Typing: one word inserted at a word boundary (so no one splits another's word).
+        const text = peer.handle.text('description')
+        const current = text.toString()
+        const boundaries = [0, current.length, ...[...current].flatMap((c, k) => (c === ' ' ? [k] : []))]
+        const word = `w${words++}`
+        let burst = open[i]
+        if (burst === undefined) open[i] = burst = { peer: i, words: [], seen: Y.decodeStateVector(Y.encodeStateVector(peer.handle.doc)) }
+        burst.words.push(word)
+        text.insert(prng.oneOf(gen, boundaries), ` ${word}`)
+        closeBurst(i)
+      } else if (roll < 0.8) {
+        peer.handle.flushHistory()
+        closeBurst(i)
       } else if (roll < 0.9) {
         if (peer.online) peer.goOffline()
         else peer.goOnline()
       } else {
         await env.settle()
       }
+    }
+    for (let k = 0; k < peers.length; k++) {
+      peers[k]!.handle.flushHistory()
+      closeBurst(k)
+      if (open[k] !== undefined) throw new Error(`the typing burst of peer ${k} wrote no entry`)
     }
     await env.heal()
     const first = comparable(peers[0]!.handle)
@@ -139,16 +220,58 @@ export const runHistoryFuzz = async (
         if (merge === undefined) throw new Error(`concurrent writes ${x.id} (${String(x.value)}) and ${y.id} (${String(y.value)}) of ${x.field} are not a merge`)
       }
     }
+    // Concurrent typing bursts: two sides of one text merge, and every word of both in the text.
+    const textMerges = history.merges.filter((m) => m.fieldKind === 'text' && m.field === 'description')
+    const description = String(peers[0]!.handle.get('description') ?? '')
+    const finalWords = new Set(description.split(' '))
+    let concurrentBursts = 0
+    for (const x of compacting ? [] : typed) {
+      for (const y of typed) {
+        if (x === y || x.id >= y.id) continue
+        if (!present.has(x.id) || !present.has(y.id)) continue
+        const xSawY = (x.seen.get(y.client) ?? 0) > y.clock
+        const ySawX = (y.seen.get(x.client) ?? 0) > x.clock
+        if (xSawY || ySawX) continue
+        concurrentBursts++
+        const merge = textMerges.find((m) => sideOf(m, x.id) !== -1 && sideOf(m, y.id) !== -1 && sideOf(m, x.id) !== sideOf(m, y.id))
+        if (merge === undefined) throw new Error(`concurrent typing bursts ${x.id} and ${y.id} of description are not a text merge`)
+        expect(merge.kept).toBeNull()
+        expect(merge.summary).toMatch(/both contributions were merged/)
+        for (const word of [...x.words, ...y.words]) {
+          if (!finalWords.has(word)) throw new Error(`"${word}" typed in burst ${x.words.includes(word) ? x.id : y.id} is not in the final text`)
+        }
+      }
+    }
     // The kept side holds the current value.
-    const current = peers[0]!.handle.read().fields
+    let current = peers[0]!.handle.read().fields
     for (const m of scalarMerges) {
       if (m.kept !== null) expect(m.sides[m.kept]!.value).toEqual(current[m.field])
     }
-    // Restore a losing side of the last merge that has one.
-    const target = [...scalarMerges]
-      .reverse()
-      .map((m) => ({ m, side: m.sides.find((s, k) => k !== m.kept && JSON.stringify(s.value) !== JSON.stringify(current[m.field])) }))
-      .find((t) => t.side !== undefined)
+    // Restore a losing side of the last merge that has one; make one when there is none.
+    const losing = () => {
+      current = peers[0]!.handle.read().fields
+      return [...peers[0]!.handle.history().merges.filter((m) => m.fieldKind === 'scalar')]
+        .reverse()
+        .map((m) => ({ m, side: m.sides.find((s, k) => k !== m.kept && JSON.stringify(s.value) !== JSON.stringify(current[m.field])) }))
+        .find((t) => t.side !== undefined)
+    }
+    let target = losing()
+    const forced = target === undefined
+    if (forced) {
+      const [p, q] = [peers[0]!, peers[1 % peers.length]!]
+      for (const x of [p, q]) if (x.online) x.goOffline()
+      const now = p.handle.get('priority')
+      const [vp, vq] = PRIORITY.filter((v) => v !== now)
+      for (const [x, v] of [[p, vp], [q, vq]] as const) {
+        const before = new Set(x.handle.history().entries.map((e) => e.id))
+        x.handle.set('priority', v)
+        written += newEntries(x.handle, before).length
+      }
+      await env.heal()
+      target = losing()
+      if (target === undefined) throw new Error('two peers offline set priority to different values: no merge with a losing side')
+    }
+    let restored = 0
     if (target !== undefined) {
       const restorer = peers[prng.uint32(gen, 0, peers.length - 1)]!
       const before = new Set(restorer.handle.history().entries.map((e) => e.id))
@@ -162,9 +285,19 @@ export const runHistoryFuzz = async (
       }
       const last = restorer.handle.history().entries.filter((e) => e.kind === 'change' && e.restoreOf !== undefined)
       expect(last.at(-1)).toMatchObject({ restoreOf: target.side!.tip.id, value: target.side!.value })
+      restored++
     }
     const compacted = peers[0]!.handle.history().entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 0), 0)
-    return { merges: scalarMerges.length, writes: writes.length, compacted }
+    return {
+      merges: scalarMerges.length,
+      textMerges: textMerges.length,
+      concurrentBursts,
+      bursts: typed.length,
+      writes: writes.length,
+      compacted,
+      restored,
+      forced,
+    }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     throw new Error(`history fuzz seed ${seed} failed: ${message}`, { cause: error })
