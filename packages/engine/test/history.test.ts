@@ -640,7 +640,7 @@ const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 
 describe('seeded randomized history (FakeRelay)', () => {
   const fuzzTotals = { concurrentBursts: 0, forced: 0 }
-  const run = async (seed: number, historyLimit?: number) => {
+  const run = async (seed: number, historyLimit?: number, steps?: number) => {
     const relay = newRelay()
     // Typing bursts end when the driver flushes them, never by a timer.
     const peers = await setup(relay, 3, historyLimit === undefined ? { historyIdleMs: 1e9 } : { historyLimit, historyIdleMs: 1e9 })
@@ -662,7 +662,7 @@ describe('seeded randomized history (FakeRelay)', () => {
           await relay.settle()
         },
       },
-      historyLimit === undefined ? {} : { steps: 90, compacting: true },
+      historyLimit === undefined ? (steps === undefined ? {} : { steps }) : { steps: 90, compacting: true },
     )
   }
   for (let i = 0; i < SEEDS; i++) {
@@ -685,6 +685,10 @@ describe('seeded randomized history (FakeRelay)', () => {
       expect(restored, 'restores').toBe(1)
     })
   }
+  test('a run that leaves no merge with a losing side still restores one: the driver makes it', async () => {
+    const result = await run(1000, undefined, 2)
+    expect(result).toMatchObject({ merges: 0, forced: true, restored: 1 })
+  })
   test('the seeds above checked concurrent typing bursts against text merges', () => {
     console.log(`history fuzz: ${fuzzTotals.concurrentBursts} pairs of concurrent typing bursts; ${fuzzTotals.forced} of ${SEEDS} runs needed a made merge to restore`)
     expect(fuzzTotals.concurrentBursts).toBeGreaterThan(0)
