@@ -116,6 +116,33 @@ describe.skipIf(!available)('record store in Chromium', () => {
     expect(await onRelay('train/TR-1', 'text:description')).toBe('written with the lid half closed')
   })
 
+  it('a record whose catalog entry was lost is found again after a reload (indexedDB.databases()) and stops a wipe', async () => {
+    const cut = await proxy()
+    const ctx = await context()
+    const page = await open(ctx, { relay: cut.wsUrl, user: 'ada', workspace: 'lost' })
+    await page.evaluate(() => window.concordTest.waitStatus('online'))
+    cut.cut()
+    await page.evaluate(() => window.concordTest.waitStatus('offline'))
+    await page.evaluate(async () => {
+      await window.concordTest.create('ticket', { title: 'Only here' }, 'LO-1')
+      await window.concordTest.whenSaved('LO-1')
+    })
+    const before = await page.evaluate(() => window.concordTest.record('LO-1'))
+    expect(before.pending).toBeGreaterThan(0)
+    await page.evaluate(() => window.concordTest.dropCatalogEntry('LO-1'))
+
+    await page.reload()
+    await page.waitForFunction(() => 'concordTest' in window)
+    expect(await page.evaluate(() => window.concordTest.reconciled())).toEqual({ pending: before.pending, unsynced: ['LO-1'] })
+    const refused = await page.evaluate(() => window.concordTest.signOut({ wipe: true }))
+    expect(refused).toMatchObject({ signedOut: false, reason: 'unsynced', unsynced: [{ id: 'LO-1', title: 'Only here' }] })
+    expect(await page.evaluate(() => window.concordTest.databases())).toContain('concord/ada/lost/record/LO-1')
+
+    cut.restore()
+    await page.evaluate(() => window.concordTest.waitPending(0))
+    expect(await onRelay('lost/LO-1', 'text:title')).toBe('Only here')
+  })
+
   it('two tabs share edits at once and report the same pending counts', async () => {
     const cut = await proxy()
     const ctx = await context()

@@ -12,6 +12,7 @@ import {
   IndexedDbStorage,
   RecordStore,
   SyncClient,
+  catalogDatabaseName,
   catalogEntryOf,
   initRecord,
   recordDatabaseName,
@@ -113,6 +114,25 @@ const api = {
   signOut: (options: { wipe?: boolean; discardUnsynced?: boolean }) =>
     getStore().signOut(options).then((result) => JSON.parse(JSON.stringify(result, (k, v) => (k === 'error' ? String(v) : v)))),
   databases: () => indexedDB.databases().then((list) => list.map((d) => d.name ?? '').sort()),
+  /** Resolves once the store checked the catalog against the record databases on this device. */
+  reconciled: () =>
+    getStore().reconciled.then(() => ({ pending: getStore().pending, unsynced: getStore().unsynced().map((r) => r.id) })),
+  /** Closes the store and deletes a catalog entry straight from IndexedDB (a catalog write that never reached the disk). */
+  async dropCatalogEntry(id: string) {
+    await getStore().close()
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = indexedDB.open(catalogDatabaseName(userId, workspaceId))
+      open.onsuccess = () => resolve(open.result)
+      open.onerror = () => reject(open.error)
+    })
+    await new Promise<void>((resolve, reject) => {
+      const tx = db.transaction('records', 'readwrite')
+      tx.objectStore('records').delete(id)
+      tx.oncomplete = () => resolve()
+      tx.onerror = () => reject(tx.error)
+    })
+    db.close()
+  },
   async estimate() {
     return navigator.storage?.estimate?.()
   },
