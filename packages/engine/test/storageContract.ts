@@ -130,6 +130,22 @@ export const runStorageContract = (name: string, create: () => StorageBackend | 
       again.close()
     })
 
+    test('listRecords (when implemented) lists every stored record, listed in the catalog or not', async () => {
+      const backend = await create()
+      if (backend.listRecords === undefined) return
+      const a = await backend.openRecord('a')
+      const b = await backend.openRecord('b-2')
+      await a.write([update('a')])
+      await b.write([update('b')])
+      const catalog = await backend.openCatalog()
+      await catalog.put([entry('a')], { strict: true })
+      const ids = await backend.listRecords()
+      expect(ids === null ? null : [...ids].sort()).toEqual(['a', 'b-2'])
+      a.close()
+      b.close()
+      catalog.close()
+    })
+
     test('wipe removes records and catalog', async () => {
       const backend = await create()
       const record = await backend.openRecord('r1')
