@@ -7,9 +7,10 @@
  * - `update`: a local edit of an open record, at once (before IndexedDB or
  *   the relay), with its pending-field notes and whether the author sent it
  *   to the relay (it was subscribed). The receiving tab applies it with
- *   origin {@link TAB_ORIGIN}: it does not store it (the author did) and
- *   does not send it to the relay (the author does, or else the outbox-duty
- *   tab), so nothing is sent or counted twice — pending is derived from
+ *   origin {@link TAB_ORIGIN}: it does not store it (the author does; see
+ *   `saved` and `save-failed`) and does not send it to the relay (the
+ *   author does, or else the outbox-duty tab), so nothing is sent or
+ *   counted twice — pending is derived from
  *   state vectors, and every tab with the record open receives the relay's
  *   acks itself.
  * - `catch-up`: a tab without the outbox duty subscribed a record and left
