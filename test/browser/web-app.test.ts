@@ -16,7 +16,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { chromiumAvailable } from './support/browserPage.mjs'
-import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+import { createTicket, indicatorHistory, pendingShown, screenshot, signIn, useWebApp, watchIndicator } from './webApp.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the web-app tests — /usr/bin/chromium is missing (apt-get install chromium)')
@@ -63,6 +63,14 @@ describe.skipIf(!available)('web app in Chromium', () => {
     await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
     await screenshot(ada, 'web-coedit-ada')
     await screenshot(bob, 'web-coedit-bob')
+
+    // After a reload the indicator checks this device's own changes first, and never says synced before that.
+    await watchIndicator(ada)
+    await ada.reload()
+    await expect.poll(() => ada.getByTestId('sync-indicator').innerText(), { timeout: 15_000 }).toBe('All changes synced')
+    const states = await indicatorHistory(ada)
+    expect(states[0]).toEqual({ ready: 'false', label: 'Checking this device…' })
+    expect(states.filter((s) => s.ready !== 'true').every((s) => !/synced/i.test(s.label))).toBe(true)
   }, 60_000)
 
   it('offline edits survive a reload, show as pending, and reach the other person on reconnect', async () => {
