@@ -65,8 +65,8 @@ export const signInWithToken = async (context: BrowserContext, url: string, toke
 }
 
 /** Makes the page record every state of the sync indicator from its first paint on (read them with {@link indicatorHistory}). */
-export const watchIndicator = (page: Page): Promise<void> =>
-  page.addInitScript(() => {
+export const watchIndicator = async (page: Page): Promise<void> => {
+  await page.addInitScript(() => {
     const seen: Array<{ ready: string | null; label: string }> = []
     ;(window as unknown as { __indicator: typeof seen }).__indicator = seen
     const record = (): void => {
@@ -78,6 +78,7 @@ export const watchIndicator = (page: Page): Promise<void> =>
     }
     new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true, attributes: true })
   })
+}
 
 /** Every state the sync indicator went through since the page loaded (see {@link watchIndicator}). */
 export const indicatorHistory = (page: Page): Promise<Array<{ ready: string | null; label: string }>> =>

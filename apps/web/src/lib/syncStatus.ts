@@ -4,6 +4,8 @@
  *
  * @module lib/syncStatus
  */
+import { ErrorCode } from '@concord/engine'
+
 /** Colour family of the indicator. */
 export type Tone = 'ok' | 'busy' | 'warn' | 'neutral'
 
@@ -87,33 +89,30 @@ export function describeSync({ status, ready, changes, recordTypes }: SyncState)
 
 /** A record's last sync error as the app keeps it (from the engine's SyncError). */
 export interface RecordSyncError {
-  /** Protocol error code (`ErrorCode`); unknown for errors kept before codes were. */
+  /** The engine's `ErrorCode`; unknown for errors kept before codes were. */
   code?: number
   /** The relay's own words. */
   reason: string
   permanent: boolean
 }
 
-/** Protocol error codes the app words (the values of the engine's `ErrorCode`). */
-const CODE = { invalidDocName: 3, storageUnavailable: 5, permissionDenied: 6, tooLarge: 7, unauthorized: 8, invalidUpdate: 9, limitExceeded: 10, shuttingDown: 11 } as const
-
 /** The kind of problem behind an error code, in a few plain words. */
 export function errorKind(code: number): string {
   switch (code) {
-    case CODE.permissionDenied:
+    case ErrorCode.permissionDenied:
       return 'no permission to change it'
-    case CODE.unauthorized:
+    case ErrorCode.unauthorized:
       return 'not signed in to the relay'
-    case CODE.tooLarge:
+    case ErrorCode.tooLarge:
       return 'too large'
-    case CODE.invalidUpdate:
-    case CODE.invalidDocName:
+    case ErrorCode.invalidUpdate:
+    case ErrorCode.invalidDocName:
       return 'not valid'
-    case CODE.storageUnavailable:
+    case ErrorCode.storageUnavailable:
       return 'the relay could not store it'
-    case CODE.limitExceeded:
+    case ErrorCode.limitExceeded:
       return 'too many changes at once'
-    case CODE.shuttingDown:
+    case ErrorCode.shuttingDown:
       return 'the relay is restarting'
     default:
       return 'refused'
