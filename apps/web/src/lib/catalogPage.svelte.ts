@@ -1,0 +1,84 @@
+/**
+ * What the list pages (TicketList, ProjectList) share: following the local
+ * catalog, and the "New …" button that creates a record and opens its page
+ * (also used by a project's "New ticket in this project").
+ *
+ * @module
+ * @example
+ * $effect(() => {
+ *   if (!ready) return
+ *   return followCatalog(store, refresh, () => (now = Date.now()))
+ * })
+ */
+import type { RecordStore } from '@concord/engine'
+import { routeHref } from './route'
+
+/** The props of a list page. */
+export interface ListPageProps {
+  store: RecordStore
+  me: { id: string; name: string; color: string }
+  /** The catalog is loaded (before that a list page asks the store directly). */
+  ready: boolean
+  /** Called with the id of a record the page created. */
+  oncreated: (id: string) => void
+}
+
+/** How often relative times ("5 min ago") are brought up to date. */
+export const CLOCK_INTERVAL_MS = 30_000
+
+/**
+ * Calls `refresh` now and whenever the catalog or the pending changes move,
+ * and `tick` every {@link CLOCK_INTERVAL_MS}. Returns the function that stops
+ * both: what an `$effect` returns.
+ */
+export function followCatalog(store: Pick<RecordStore, 'on' | 'off'>, refresh: () => void, tick: () => void): () => void {
+  refresh()
+  store.on('catalog', refresh)
+  store.on('pending', refresh)
+  const timer = setInterval(tick, CLOCK_INTERVAL_MS)
+  return () => {
+    store.off('catalog', refresh)
+    store.off('pending', refresh)
+    clearInterval(timer)
+  }
+}
+
+/** What a {@link RecordCreator} needs (getters, so a page passes its props). */
+export interface RecordCreatorOptions {
+  store: () => Pick<RecordStore, 'create'>
+  /** Told the new record's id before its page opens. */
+  oncreated: (id: string) => void
+  /** Goes to a route (default: sets `location.hash`). */
+  navigate?: (href: string) => void
+}
+
+/** Creates records from a "New …" button, one at a time, and opens the new record's page. */
+export class RecordCreator {
+  /** A record is being created: the button waits. */
+  creating = $state(false)
+  readonly #options: RecordCreatorOptions
+
+  constructor(options: RecordCreatorOptions) {
+    this.#options = options
+  }
+
+  /**
+   * Creates a `type` record with `values` and opens it; does nothing while
+   * another is being created. Rejects with the store's error.
+   */
+  async create(type: 'ticket' | 'project', values: Record<string, unknown>): Promise<void> {
+    if (this.creating) return
+    this.creating = true
+    try {
+      const handle = await this.#options.store().create(type, values)
+      const id = handle.id
+      this.#options.oncreated(id)
+      handle.close()
+      const href = routeHref({ page: type, id })
+      if (this.#options.navigate) this.#options.navigate(href)
+      else location.hash = href
+    } finally {
+      this.creating = false
+    }
+  }
+}
