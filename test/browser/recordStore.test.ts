@@ -11,71 +11,24 @@
  *
  * Skipped (with a message) only when /usr/bin/chromium is missing.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { SyncClient } from '@concord/engine'
-import type { ConcordTestApi } from './page/main.js'
-import { buildTestPage, chromiumAvailable, launchChromium, openTestPage, servePage } from './support/browserPage.mjs'
-import { removeDir, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
-import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js'
-
-declare global {
-  interface Window {
-    concordTest: ConcordTestApi
-  }
-}
+import { describe, expect, it } from 'vitest'
+import type { BrowserContext, Page } from 'playwright-core'
+import { chromiumAvailable, openTestPage } from './support/browserPage.mjs'
+import { relayText } from '../helpers/relayText.js'
+import { useTestPage } from './testPage.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the Chromium tests — /usr/bin/chromium is missing (apt-get install chromium)')
 
 describe.skipIf(!available)('record store in Chromium', () => {
-  let relay: RelayProcess
-  let server: { url: string; close(): Promise<void> }
-  let browser: Browser
-  const contexts: BrowserContext[] = []
-  const proxies: TcpProxy[] = []
-
-  beforeAll(async () => {
-    ;[relay, server, browser] = await Promise.all([startRelay(), buildTestPage().then(servePage), launchChromium()])
-  }, 60_000)
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-    await relay?.stop()
-    if (relay) removeDir(relay.dataDir)
-  })
-  afterEach(async () => {
-    for (const context of contexts.splice(0)) await context.close()
-    for (const proxy of proxies.splice(0)) await proxy.close()
-  })
-
-  const context = async (): Promise<BrowserContext> => {
-    const c = await browser.newContext()
-    contexts.push(c)
-    return c
-  }
-  const proxy = async (): Promise<TcpProxy> => {
-    const p = await startTcpProxy(Number(new URL(relay.url).port))
-    proxies.push(p)
-    return p
-  }
+  const { relay, pageUrl, context, proxy } = useTestPage()
   const open = async (ctx: BrowserContext, params: Record<string, string>): Promise<Page> => {
-    const page = await openTestPage(ctx, server.url, params)
+    const page = await openTestPage(ctx, pageUrl(), params)
     await page.evaluate(() => window.concordTest.ready())
     return page
   }
   /** Reads a record straight from the relay with a Node client. */
-  const onRelay = async (doc: string, text: string): Promise<string> => {
-    const client = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never })
-    try {
-      const handle = client.open(doc)
-      await handle.synced
-      return handle.doc.getText(text).toString()
-    } finally {
-      client.close()
-    }
-  }
+  const onRelay = (doc: string, text: string): Promise<string> => relayText(relay().wsUrl, doc, text)
 
   it('offline edits survive a reload with their pending counts; pending reaches 0 only after the ack', async () => {
     const cut = await proxy()
@@ -183,7 +136,7 @@ describe.skipIf(!available)('record store in Chromium', () => {
     const ctx = await context()
     const a = await open(ctx, { relay: cut.wsUrl, user: 'ada', workspace: 'acme' })
     const b = await open(ctx, { relay: cut.wsUrl, user: 'ada', workspace: 'acme' })
-    const bob = await open(ctx, { relay: relay.wsUrl, user: 'bob', workspace: 'acme' })
+    const bob = await open(ctx, { relay: relay().wsUrl, user: 'bob', workspace: 'acme' })
     await bob.evaluate(async () => {
       await window.concordTest.create('ticket', { title: "Bob's" }, 'B-1')
       await window.concordTest.whenSaved('B-1')
@@ -213,8 +166,8 @@ describe.skipIf(!available)('record store in Chromium', () => {
     const ctx = await context()
     const page = await ctx.newPage()
     const cdp = await ctx.newCDPSession(page)
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: server.url.replace(/\/$/, ''), quotaSize: 256 * 1024 })
-    await page.goto(`${server.url}?${new URLSearchParams({ relay: relay.wsUrl, user: 'ada', workspace: 'quota' })}`)
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: pageUrl().replace(/\/$/, ''), quotaSize: 256 * 1024 })
+    await page.goto(`${pageUrl()}?${new URLSearchParams({ relay: relay().wsUrl, user: 'ada', workspace: 'quota' })}`)
     await page.waitForFunction(() => 'concordTest' in window)
     await page.evaluate(() => window.concordTest.ready())
     await page.evaluate(async () => {
@@ -234,7 +187,7 @@ describe.skipIf(!available)('record store in Chromium', () => {
     expect((await onRelay('quota/Q-1', 'text:description')).length).toBe(600_000)
 
     // What was stored before the quota ran out is still there after a reload (offline).
-    await page.goto(`${server.url}?${new URLSearchParams({ relay: 'ws://127.0.0.1:9', user: 'ada', workspace: 'quota' })}`)
+    await page.goto(`${pageUrl()}?${new URLSearchParams({ relay: 'ws://127.0.0.1:9', user: 'ada', workspace: 'quota' })}`)
     await page.waitForFunction(() => 'concordTest' in window)
     await page.evaluate(() => window.concordTest.ready())
     expect((await page.evaluate(() => window.concordTest.record('Q-1'))).fields.title).toBe('Small and stored')
@@ -250,7 +203,7 @@ describe.skipIf(!available)('record store in Chromium', () => {
         },
       })
     })
-    const page = await openTestPage(ctx, server.url, { relay: relay.wsUrl, user: 'ada', workspace: 'nodb' })
+    const page = await openTestPage(ctx, pageUrl(), { relay: relay().wsUrl, user: 'ada', workspace: 'nodb' })
     expect(await page.evaluate(() => window.concordTest.ready())).toEqual({ persistent: false, pending: 0 })
     const errors = await page.evaluate(() => window.concordTest.storageErrors())
     expect(errors).toMatchObject([{ kind: 'unavailable', recordId: null }])

@@ -12,22 +12,14 @@
  *
  * Skipped (with a message) only when /usr/bin/chromium is missing.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
-import WebSocket from 'ws'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { SyncClient, protocol } from '@concord/engine'
-import type { ConcordTestApi } from './page/main.js'
-import { buildTestPage, chromiumAvailable, launchChromium, servePage } from './support/browserPage.mjs'
-import { removeDir, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
-import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy.js'
-
-declare global {
-  interface Window {
-    concordTest: ConcordTestApi
-  }
-}
+import type { BrowserContext, Page } from 'playwright-core'
+import { protocol } from '@concord/engine'
+import { chromiumAvailable } from './support/browserPage.mjs'
+import { relayText } from '../helpers/relayText.js'
+import { useTestPage } from './testPage.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the Chromium tests — /usr/bin/chromium is missing (apt-get install chromium)')
@@ -59,57 +51,20 @@ const recordFrames = (page: Page, doc: string, counts: SentUnits): void => {
 }
 
 describe.skipIf(!available)('two tabs send each change once', () => {
-  let relay: RelayProcess
-  let server: { url: string; close(): Promise<void> }
-  let browser: Browser
-  const contexts: BrowserContext[] = []
-  const proxies: TcpProxy[] = []
+  const { relay, pageUrl, context, proxy } = useTestPage()
 
-  beforeAll(async () => {
-    ;[relay, server, browser] = await Promise.all([startRelay(), buildTestPage().then(servePage), launchChromium()])
-  }, 60_000)
-  afterEach(async () => {
-    for (const context of contexts.splice(0)) await context.close()
-    for (const proxy of proxies.splice(0)) await proxy.close()
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-    await relay?.stop()
-    if (relay) removeDir(relay.dataDir)
-  })
-
-  const context = async (): Promise<BrowserContext> => {
-    const c = await browser.newContext()
-    contexts.push(c)
-    return c
-  }
-  const proxy = async (): Promise<TcpProxy> => {
-    const p = await startTcpProxy(Number(new URL(relay.url).port))
-    proxies.push(p)
-    return p
-  }
   /** Opens a tab of user `ada` in `workspace`, counting what it sends for `doc`. */
   const tab = async (ctx: BrowserContext, relayUrl: string, workspace: string, doc: string): Promise<{ page: Page; sent: SentUnits }> => {
     const page = await ctx.newPage()
     const sent: SentUnits = new Map()
     recordFrames(page, doc, sent)
-    await page.goto(`${server.url}?${new URLSearchParams({ relay: relayUrl, user: 'ada', workspace })}`)
+    await page.goto(`${pageUrl()}?${new URLSearchParams({ relay: relayUrl, user: 'ada', workspace })}`)
     await page.waitForFunction(() => 'concordTest' in window)
     await page.evaluate(() => window.concordTest.ready())
     await page.evaluate(() => window.concordTest.waitStatus('online'))
     return { page, sent }
   }
-  const onRelay = async (doc: string, text: string): Promise<string> => {
-    const client = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never })
-    try {
-      const handle = client.open(doc)
-      await handle.synced
-      return handle.doc.getText(text).toString()
-    } finally {
-      client.close()
-    }
-  }
+  const onRelay = (doc: string, text: string): Promise<string> => relayText(relay().wsUrl, doc, text)
   /** Struct units sent more than once in total by these tabs. */
   const sentTwice = (...tabs: SentUnits[]): string[] => {
     const total = new Map<string, number>()

@@ -17,11 +17,10 @@
  * Screenshots of the final states go to test-artifacts/ (git-ignored).
  */
 import { describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import type { Page } from 'playwright-core'
-import { SyncClient } from '@concord/engine'
 import { chromiumAvailable } from './support/browserPage.mjs'
 import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+import { relayText } from '../helpers/relayText.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the web-app tests — /usr/bin/chromium is missing (apt-get install chromium)')
@@ -42,18 +41,6 @@ const createProject = async (page: Page, name: string): Promise<string> => {
 /** Waits until the open project is on the relay (its header stops changing). */
 const projectSynced = (page: Page): Promise<void> =>
   page.getByTestId('project-sync').and(page.locator('[data-pending="0"]')).waitFor({ timeout: 10_000 })
-
-/** Reads a text of a doc straight from the relay with a Node client. */
-const onRelay = async (url: string, doc: string, text: string): Promise<string> => {
-  const client = new SyncClient({ url, WebSocket: WebSocket as never })
-  try {
-    const handle = client.open(doc)
-    await handle.synced
-    return handle.doc.getText(text).toString()
-  } finally {
-    client.close()
-  }
-}
 
 const rowTitles = (page: Page): Promise<string[]> => page.getByTestId('ticket-row').locator('.row-title').allInnerTexts()
 
@@ -293,6 +280,6 @@ describe.skipIf(!available)('web app: discarding unsynced changes', () => {
     await editor.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     await ctx.setOffline(false)
     await expect.poll(() => pendingShown(editor), { timeout: 20_000 }).toBe(0)
-    expect(await onRelay(web.relay().wsUrl, `discard-tabs/${id}`, 'text:description')).toBe('Short summary')
+    expect(await relayText(web.relay().wsUrl, `discard-tabs/${id}`, 'text:description')).toBe('Short summary')
   }, 120_000)
 })
