@@ -8,7 +8,9 @@
  * - Bob pastes a read-only token: he sees a read-only notice, Ada's edits
  *   reach him, and the ticket's fields are disabled for him;
  * - a token signed with another key is refused with the relay's reason, and
- *   a token that expires while in use sends the user back to sign-in.
+ *   a token that expires while in use sends the user back to sign-in;
+ * - a fresh token handed over while the app is open (`#token=…`) replaces the
+ *   expiring one without leaving the workspace.
  *
  * Screenshots go to test-artifacts/. Skipped only when /usr/bin/chromium is missing.
  */
@@ -88,4 +90,19 @@ describe.skipIf(!available)('web app with the relay’s token auth', () => {
     expect(await cleo.getByTestId('signin-message').innerText()).toMatch(/expired/)
     await screenshot(cleo, 'web-auth-expired')
   }, 90_000)
+
+  it('a fresh token handed over while the app is open keeps the user signed in past the old expiry', async () => {
+    const url = web.relay().url
+    const first = await signToken('dana', { acme: 'write' }, { name: 'Dana Reyes', expiresIn: 4 })
+    const dana = await signInWithToken(await context(), url, first)
+    await expect.poll(() => dana.getByTestId('sync-indicator').innerText(), { timeout: 10_000 }).toBe('All changes synced')
+    const fresh = await signToken('dana', { acme: 'write' }, { name: 'Dana Reyes', expiresIn: 3600 })
+    await dana.evaluate((token) => (location.hash = `#token=${token}`), fresh)
+    await expect.poll(() => dana.url()).not.toContain('token')
+    await dana.waitForTimeout(6_000) // past the first token's expiry
+    expect(await dana.getByTestId('signin-message').count()).toBe(0)
+    const id = await createTicket(dana, 'Still signed in')
+    expect(id).not.toBe('')
+    await expect.poll(() => pendingShown(dana), { timeout: 10_000 }).toBe(0)
+  }, 60_000)
 })
