@@ -128,7 +128,14 @@ describe('client ids announced in awareness', () => {
     const viewerDoc = vera.subscribe(DOC)
     mallory.subscribe(DOC)
     for (const c of [vera, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
+    const acks = () => vera.received.filter((m) => m.type === MessageType.ack && m.doc === DOC).length
+    vera.send(encodeListPresence('acme', 30))
+    await vera.waitFor((m) => m.presence?.requestId === 30, 'a round trip') // every ack of the subscription has arrived
+    const acksBefore = acks()
     announce(vera, DOC, 5555)
+    // an update with nothing new, while the binding is being stored: acked when the commit is done
+    vera.sendUpdate(DOC, Y.encodeStateAsUpdate(new Y.Doc()))
+    await waitFor(() => acks() > acksBefore, 'ack of an update that changed nothing')
     await mallory.waitFor((m) => m.type === MessageType.awareness && m.doc === DOC, 'the viewer’s awareness')
     // the binding reached mallory before the id did
     const bound = mallory.received.findIndex((m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 5555))

@@ -184,7 +184,7 @@ export class CommitQueue {
     this.metrics.pendingUpdates.dec(count)
     for (const batch of batches.values()) {
       const room = batch.room
-      if (batch.updates.length === 0) continue // author bindings only: nothing new to ack
+      // Also for a batch of author bindings only: a peer whose update changed nothing waits for this ack while the room is busy.
       const lastSeq = result.get(room.name) ?? room.lastSeq
       room.markDurable(stateVectors.get(room)!, lastSeq, batch.updates.length, batch.bytes)
       if (room.logCount >= this.checkpointUpdates || room.logBytes >= this.checkpointBytes) {
