@@ -291,9 +291,13 @@ describe('history', () => {
     Y.applyUpdate(mal, Y.encodeStateAsUpdate(ada))
     const array = mal.getArray<Record<string, unknown>>(HISTORY_ARRAY)
     const copy = array.toArray().find((e) => e.id === real.id)!
-    array.insert(0, [{ ...copy, v: 'cancelled' }])
+    array.insert(0, [
+      { ...copy, v: 'cancelled' },
+      { id: 'c:x:y', k: 'c', at: 1, n: 999, fields: { status: 999 }, users: ['ada'], from: 1, to: 2, c: {} },
+    ])
     Y.applyUpdate(ada, Y.encodeStateAsUpdate(mal))
     const history = readHistory(ada, authors)
+    expect(history.entries.some((e) => e.kind === 'compacted')).toBe(false) // a summary of nothing
     const withId = history.entries.filter((e) => e.id === real.id)
     expect(withId).toHaveLength(1)
     expect(withId[0]).toMatchObject({ kind: 'change', field: 'status', value: 'done', author: { userId: 'ada' } })

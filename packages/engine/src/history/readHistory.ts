@@ -168,7 +168,9 @@ export const readHistory = (
     if (seenIds.has(entry.id)) continue // an entry id seen twice (the same compaction made on two replicas)
     seenIds.add(entry.id)
     if (entry.k === 'c') {
-      if (entry === summaries[0]!.entry) entries.push(compactedEntry(doc, summaries, authors)) // all summaries merged into the first
+      if (entry !== summaries[0]!.entry) continue // all summaries merged into the first
+      const compacted = compactedEntry(doc, summaries, authors)
+      if (compacted !== null) entries.push(compacted)
       continue
     }
     const e = entry as StoredFieldEntry
@@ -209,13 +211,19 @@ export const readHistory = (
 
 /**
  * One entry for every compaction summary: counts merged per writer, users
- * from the author bindings of the writers' client ids.
+ * from the author bindings of the writers' client ids. Null when no summary
+ * names a writer whose entries were really compacted (nothing to show).
  */
-const compactedEntry = (doc: Y.Doc, summaries: readonly LocatedEntry[], authors: ReadonlyMap<number, AuthorInfo>): CompactedHistoryEntry => {
+const compactedEntry = (
+  doc: Y.Doc,
+  summaries: readonly LocatedEntry[],
+  authors: ReadonlyMap<number, AuthorInfo>,
+): CompactedHistoryEntry | null => {
   const totals = compactedTotals(
     summaries.map((l) => l.entry as StoredCompactedEntry),
     doc,
   )
+  if (totals.writers.size === 0) return null
   const users = new Map<string, string>()
   let unknownWriters = 0
   for (const key of totals.writers.keys()) {
