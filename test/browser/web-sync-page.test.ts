@@ -42,7 +42,8 @@ describe.skipIf(!available)('sync status page', () => {
     await ada.locator('#f-status').selectOption('in_progress')
     await ada.getByRole('link', { name: /Sync status/ }).click()
     await ada.locator(`[data-testid="unsynced-row"][data-id="${id}"]`).waitFor()
-    expect(await ada.getByTestId('sync-indicator').innerText()).toBe('Offline — 1 change in 1 ticket saved on this device')
+    expect(await ada.getByTestId('sync-indicator').innerText()).toBe('Offline — 1 change saved on this device')
+    expect(await ada.getByTestId('sync-summary').innerText()).toContain('1 change in 1 ticket is stored on this device')
     await ada.evaluate(() => {
       const w = window as unknown as { __progress: string[] }
       w.__progress = []

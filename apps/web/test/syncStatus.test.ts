@@ -8,8 +8,15 @@ describe('global sync indicator', () => {
   it('says "All changes synced" only when online with nothing pending', () => {
     expect(sync('online', 0, [])).toMatchObject({ tone: 'ok', label: 'All changes synced' })
     expect(sync('connecting', 0, []).label).toBe('Connecting…')
-    expect(sync('online', 3, tickets(2))).toMatchObject({ tone: 'busy', label: '3 changes in 2 tickets not yet on the server' })
-    expect(sync('connecting', 1, tickets(1)).label).toBe('1 change in 1 ticket not yet on the server')
+    expect(sync('online', 3, tickets(2))).toMatchObject({
+      tone: 'busy',
+      label: '3 changes not yet on the server',
+      detail: 'Connected. The relay has not confirmed storing 3 changes in 2 tickets yet.',
+    })
+    expect(sync('connecting', 1, tickets(1))).toMatchObject({
+      label: '1 change not yet on the server',
+      detail: 'Reaching the relay. 1 change in 1 ticket is stored on this device and sent as soon as it answers.',
+    })
   })
 
   it('never says synced before this device’s own changes are loaded', () => {
@@ -24,8 +31,14 @@ describe('global sync indicator', () => {
     expect(sync('online', 5, tickets(2), false).label).toBe('Checking this device…')
   })
 
+  it('keeps the label short enough for the top bar', () => {
+    for (const [status, n] of [['online', 999], ['connecting', 999], ['offline', 999], ['offline', 0]] as const) {
+      expect(sync(status, n, ['ticket', 'project']).label.length).toBeLessThanOrEqual(42)
+    }
+  })
+
   it('says offline changes are saved on this device, with a verb that agrees', () => {
-    expect(sync('offline', 4, tickets(3))).toMatchObject({ tone: 'warn', label: 'Offline — 4 changes in 3 tickets saved on this device' })
+    expect(sync('offline', 4, tickets(3))).toMatchObject({ tone: 'warn', label: 'Offline — 4 changes saved on this device' })
     expect(sync('offline', 4, tickets(3)).detail).toContain('4 changes in 3 tickets are stored')
     expect(sync('offline', 1, tickets(1)).detail).toContain('1 change in 1 ticket is stored')
   })
@@ -37,14 +50,14 @@ describe('global sync indicator', () => {
   })
 
   it('names projects, and items when tickets and projects are mixed', () => {
-    expect(sync('online', 2, ['project']).label).toBe('2 changes in 1 project not yet on the server')
-    expect(sync('online', 3, ['project', 'ticket']).label).toBe('3 changes in 2 items not yet on the server')
+    expect(sync('online', 2, ['project']).detail).toContain('2 changes in 1 project')
+    expect(sync('offline', 3, ['project', 'ticket']).detail).toContain('3 changes in 2 items are stored')
     expect(recordNoun(['note', 'note'])).toEqual({ one: 'record', many: 'records' })
     expect(recordNoun([])).toEqual({ one: 'ticket', many: 'tickets' })
   })
 
   it('never claims fewer records than one when something is pending', () => {
-    expect(sync('online', 2, []).label).toBe('2 changes in 1 ticket not yet on the server')
+    expect(sync('online', 2, []).detail).toContain('2 changes in 1 ticket')
     expect(sync('online', -1, []).label).toBe('All changes synced')
   })
 })

@@ -58,7 +58,9 @@ export function describeSync({ status, ready, changes, recordTypes }: SyncState)
   const n = Math.max(0, Math.floor(changes))
   const m = Math.max(n > 0 ? 1 : 0, recordTypes.length)
   const noun = recordNoun(recordTypes)
-  const what = `${plural(n, 'change', 'changes')} in ${plural(m, noun.one, noun.many)}`
+  // The label stays short (it shares the top bar; a longer one would wrap it and move the page); the detail says where.
+  const changed = plural(n, 'change', 'changes')
+  const what = `${changed} in ${plural(m, noun.one, noun.many)}`
   const are = n === 1 ? 'is' : 'are'
   if (status === 'offline') {
     return n === 0
@@ -69,18 +71,18 @@ export function describeSync({ status, ready, changes, recordTypes }: SyncState)
         }
       : {
           tone: 'warn',
-          label: `Offline — ${what} saved on this device`,
+          label: `Offline — ${changed} saved on this device`,
           detail: `The relay is not reachable. ${what} ${are} stored on this device and will be sent when it is back.`,
         }
   }
   if (n > 0) {
     return {
       tone: status === 'online' ? 'busy' : 'neutral',
-      label: `${what} not yet on the server`,
+      label: `${changed} not yet on the server`,
       detail:
         status === 'online'
-          ? 'Connected. The relay has not confirmed storing these changes yet.'
-          : 'Reaching the relay. These changes are stored on this device and sent as soon as it answers.',
+          ? `Connected. The relay has not confirmed storing ${what} yet.`
+          : `Reaching the relay. ${what} ${are} stored on this device and sent as soon as it answers.`,
     }
   }
   if (status === 'online') return { tone: 'ok', label: 'All changes synced', detail: 'Every change made here is stored on the relay.' }
