@@ -61,6 +61,29 @@ describe.skipIf(!available)('web app in Chromium', () => {
     // Everything reaches the relay.
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+
+    // Ada selects "fails": Bob sees the word highlighted in her colour, over the word.
+    await ada.locator('#f-title').evaluate((field: HTMLInputElement) => {
+      const start = field.value.indexOf('fails')
+      field.setSelectionRange(start, start + 'fails'.length)
+      field.dispatchEvent(new Event('select'))
+    })
+    const highlight = bob.locator('[data-testid="remote-selection"][data-name="Ada Lovelace"]')
+    await highlight.waitFor({ timeout: 10_000 })
+    const box = await highlight.boundingBox()
+    const word = await bob.locator('#f-title').evaluate((field: HTMLInputElement) => {
+      const probe = document.createElement('span')
+      const style = getComputedStyle(field)
+      probe.style.font = style.font
+      probe.style.whiteSpace = 'pre'
+      probe.textContent = 'fails'
+      document.body.appendChild(probe)
+      const width = probe.getBoundingClientRect().width
+      probe.remove()
+      return width
+    })
+    expect(box).not.toBeNull()
+    expect(Math.abs(box!.width - word)).toBeLessThan(2)
     await screenshot(ada, 'web-coedit-ada')
     await screenshot(bob, 'web-coedit-bob')
 

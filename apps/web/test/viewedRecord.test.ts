@@ -128,7 +128,7 @@ describe('ViewedRecord', () => {
     expect(t.record.others.map((v) => v.user?.name)).toEqual(['Bob'])
     expect(t.record.editorsOf('title').map((v) => v.clientId)).toEqual([2])
     expect(t.record.editorsOf('description')).toEqual([])
-    expect(t.record.caretsIn('title')).toEqual([{ clientId: 2, name: 'Bob', color: '#123456', index: 2 }])
+    expect(t.record.caretsIn('title')).toEqual([{ clientId: 2, name: 'Bob', color: '#123456', index: 2, anchor: 1 }])
     expect(t.record.isPending('title')).toBe(true)
     expect(t.record.isPending('status')).toBe(false)
     expect(nameOf(t.names, 2)).toBe('Bob')
@@ -284,7 +284,7 @@ describe('ViewedRecord', () => {
 })
 
 describe('caretsIn', () => {
-  it('lists the carets of the others in one field, with defaults for who sent no name or colour', () => {
+  it('lists the carets (and selection anchors) of the others in one field, with defaults for who sent no name or colour', () => {
     const others = [
       viewer(1, 'Bob', { field: 'title', selection: { anchor: 3, head: 5 } }),
       viewer(2, 'Cy', { field: 'title', selection: null }),
@@ -292,8 +292,8 @@ describe('caretsIn', () => {
       { ...viewer(4, 'x', { field: 'title', selection: { anchor: 1, head: 1 } }), user: null } as Viewer,
     ]
     expect(caretsIn(others, 'title')).toEqual([
-      { clientId: 1, name: 'Bob', color: '#123456', index: 5 },
-      { clientId: 4, name: 'Someone', color: '#8b8d98', index: 1 },
+      { clientId: 1, name: 'Bob', color: '#123456', index: 5, anchor: 3 },
+      { clientId: 4, name: 'Someone', color: '#8b8d98', index: 1, anchor: 1 },
     ])
   })
 })

@@ -65,7 +65,7 @@ export const NO_COLOR = '#8b8d98'
 export function caretsIn(others: readonly Viewer[], field: string): RemoteCaret[] {
   return others
     .filter((v) => v.field === field && v.selection !== null)
-    .map((v) => ({ clientId: v.clientId, name: v.user?.name ?? 'Someone', color: v.user?.color ?? NO_COLOR, index: v.selection!.head }))
+    .map((v) => ({ clientId: v.clientId, name: v.user?.name ?? 'Someone', color: v.user?.color ?? NO_COLOR, index: v.selection!.head, anchor: v.selection!.anchor }))
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
