@@ -50,6 +50,7 @@ describe.skipIf(!available)('web app with the relay’s token auth', () => {
     await bob.getByRole('heading', { name: 'Tickets' }).waitFor()
     expect(await bob.locator('.me-name').innerText()).toBe('Bob Stone')
     await bob.getByTestId('read-only-banner').waitFor()
+    expect(await bob.getByTestId('new-ticket').isDisabled()).toBe(true)
 
     await bob.goto(`${url}#/t/${id}`)
     await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Rotate the signing key')
