@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { countChanges, describeSync, errorKind, explainPending, pendingReason, recordNoun } from '../src/lib/syncStatus'
+import { countChanges, describeSync, errorKind, explainPending, MEMORY_ONLY_TEXT, pendingReason, recordNoun, storageProblemText } from '../src/lib/syncStatus'
 
 const tickets = (n: number): string[] => Array.from({ length: n }, () => 'ticket')
-const sync = (status: string, changes: number, recordTypes: readonly string[], ready = true) => describeSync({ status, ready, changes, recordTypes })
+const sync = (status: string, changes: number, recordTypes: readonly string[], ready = true, savedOnDevice = true) =>
+  describeSync({ status, ready, changes, recordTypes, savedOnDevice })
 
 describe('global sync indicator', () => {
   it('says "All changes synced" only when online with nothing pending', () => {
@@ -41,6 +42,58 @@ describe('global sync indicator', () => {
     expect(sync('offline', 4, tickets(3))).toMatchObject({ tone: 'warn', label: 'Offline — 4 changes saved on this device' })
     expect(sync('offline', 4, tickets(3)).detail).toContain('4 changes in 3 tickets are stored')
     expect(sync('offline', 1, tickets(1)).detail).toContain('1 change in 1 ticket is stored')
+  })
+
+  it('says "saved/stored on this device" only when changes really are (every status × pending or not × saved or not)', () => {
+    const claim = /(?<!not )(saved|stored) on this device/
+    for (const status of ['online', 'connecting', 'offline']) {
+      for (const n of [0, 1, 3]) {
+        const notSaved = sync(status, n, tickets(n), true, false)
+        expect(`${notSaved.label} ${notSaved.detail}`).not.toMatch(claim)
+        expect(notSaved.label.length).toBeLessThanOrEqual(42)
+        expect(notSaved.detail).toMatch(/kept in this tab only — not saved on this device/)
+        const saved = sync(status, n, tickets(n), true, true)
+        expect(`${saved.label} ${saved.detail}`).not.toMatch(/not saved on this device|this tab only/)
+      }
+      // Before the catalog is loaded nothing is claimed either way.
+      expect(`${sync(status, 0, [], false, false).label} ${sync(status, 0, [], false, false).detail}`).not.toMatch(claim)
+    }
+    // Where changes wait is said when there are some (online the relay has them once synced).
+    expect(sync('offline', 2, tickets(1), true, true).detail).toContain('2 changes in 1 ticket are stored on this device')
+    expect(sync('connecting', 1, tickets(1), true, true).detail).toContain('1 change in 1 ticket is stored on this device')
+    expect(sync('online', 0, [], true, true)).toEqual({ tone: 'ok', label: 'All changes synced', detail: 'Every change made here is stored on the relay.' })
+  })
+
+  it('not saved on this device: the wording says changes live in this tab', () => {
+    expect(sync('offline', 4, tickets(3), true, false)).toEqual({
+      tone: 'warn',
+      label: 'Offline — 4 changes in this tab only',
+      detail:
+        'The relay is not reachable. 4 changes in 3 tickets are kept in this tab only — not saved on this device — and will be sent when it is back; closing the tab before then loses them.',
+    })
+    expect(sync('offline', 0, [], true, false)).toMatchObject({ tone: 'warn', label: 'Offline — nothing waiting to sync' })
+    expect(sync('offline', 0, [], true, false).detail).toMatch(/new edits are kept in this tab only — not saved on this device — and sent when it is back/)
+    expect(sync('connecting', 1, tickets(1), true, false)).toMatchObject({
+      label: '1 change not yet on the server',
+      detail: 'Reaching the relay. 1 change in 1 ticket is kept in this tab only — not saved on this device — and sent as soon as it answers.',
+    })
+    expect(sync('online', 1, tickets(1), true, false).detail).toBe(
+      'Connected. The relay has not confirmed storing 1 change in 1 ticket yet. Until it does, it is kept in this tab only — not saved on this device.',
+    )
+    expect(sync('online', 2, tickets(2), true, false).detail).toMatch(/Until it does, they are kept in this tab only/)
+    expect(sync('online', 0, [], true, false)).toMatchObject({ tone: 'ok', label: 'All changes synced' })
+    expect(sync('online', 0, [], true, false).detail).toMatch(/^Every change made here is stored on the relay\. New edits are kept in this tab only/)
+    expect(sync('connecting', 0, [], true, false)).toMatchObject({ label: 'Connecting…' })
+    expect(sync('connecting', 0, [], true, false).detail).toMatch(/New edits are kept in this tab only/)
+  })
+
+  it('words storage failures plainly', () => {
+    expect(storageProblemText('unavailable')).toBe(MEMORY_ONLY_TEXT)
+    expect(MEMORY_ONLY_TEXT).toMatch(/not letting the app store data: changes stay only in this tab until they reach the server/)
+    expect(storageProblemText('quota')).toMatch(/storage for the app is full/)
+    expect(storageProblemText('closed')).toMatch(/closed or removed/)
+    expect(storageProblemText('failed')).toMatch(/could not write/)
+    for (const kind of ['unavailable', 'quota', 'closed', 'failed']) expect(storageProblemText(kind)).not.toMatch(/(?<!not )(saved|stored) on this device/)
   })
 
   it('offline with nothing pending says exactly that', () => {

@@ -47,6 +47,7 @@ class FakeHandle extends Emitter {
   pending = 0
   pendingFields: string[] = []
   isSaved = true
+  storageError: { kind: string } | null = null
   closed = false
   type: string | null = 'ticket'
   values: Record<string, unknown> = { title: 'First' }
@@ -91,7 +92,7 @@ const setup = () => {
     resolve = res
     reject = rej
   })
-  const store = { open: vi.fn(() => opening) } as unknown as RecordStore
+  const store = { open: vi.fn(() => opening), persistent: true } as unknown as RecordStore & { persistent: boolean }
   const saved = new Map<string, string>()
   const names = new AuthorNames({ getItem: (k) => saved.get(k) ?? null, setItem: (k, v) => void saved.set(k, v) }, 'names')
   const onopened = vi.fn()
@@ -162,6 +163,35 @@ describe('ViewedRecord', () => {
     t.record.selecting('title')({ anchor: 0, head: 4 })
     t.record.editing(null)()
     expect(t.handle.presences[0]!.editing).toEqual([['status'], ['title', { anchor: 0, head: 4 }], [null]])
+  })
+
+  it('says why changes are not saved on this device: a storage failure until it recovers, or a store in memory', async () => {
+    const t = setup()
+    t.record.open(t.store, 'T1')
+    t.open()
+    await t.settle()
+    expect([t.record.saved, t.record.unsaved]).toEqual([true, null])
+
+    t.handle.isSaved = false
+    t.handle.storageError = { kind: 'quota' }
+    t.handle.emit('error', t.handle.storageError)
+    t.handle.emit('saved', false)
+    expect(t.record.saved).toBe(false)
+    expect(t.record.unsaved).toMatch(/storage for the app is full/)
+
+    t.handle.isSaved = true
+    t.handle.storageError = null
+    t.handle.emit('saved', true)
+    expect([t.record.saved, t.record.unsaved]).toEqual([true, null])
+
+    const memory = setup()
+    memory.store.persistent = false
+    memory.handle.isSaved = false
+    memory.record.open(memory.store, 'T2')
+    memory.open()
+    await memory.settle()
+    expect(memory.record.saved).toBe(false)
+    expect(memory.record.unsaved).toMatch(/not letting the app store data/)
   })
 
   it('joins the presence again after a reload, and gives new texts', async () => {

@@ -45,16 +45,28 @@ export interface SyncState {
   changes: number
   /** Type of each record holding them (`ticket`, `project`, …), one entry per record. */
   recordTypes: readonly string[]
+  /**
+   * Changes made here are saved on this device: the store is persistent
+   * (IndexedDB opened) and no storage write is failing. When false, nothing
+   * may say "saved on this device": changes live in this tab until the relay
+   * stores them.
+   */
+  savedOnDevice: boolean
 }
 
-export function describeSync({ status, ready, changes, recordTypes }: SyncState): SyncSummary {
+/** Where a change waits for the relay, in words that are true for {@link SyncState.savedOnDevice}. */
+const keptHere = (savedOnDevice: boolean): string => (savedOnDevice ? 'stored on this device' : 'kept in this tab only — not saved on this device —')
+
+export function describeSync({ status, ready, changes, recordTypes, savedOnDevice }: SyncState): SyncSummary {
   if (!ready) {
     return {
       tone: status === 'offline' ? 'warn' : 'neutral',
       label: status === 'offline' ? 'Offline — checking this device…' : 'Checking this device…',
-      detail: 'Reading the changes saved on this device before telling what the relay has.',
+      detail: 'Looking on this device for changes the relay does not have yet.',
     }
   }
+  /** What happens to edits made from now on, when they cannot be saved here. */
+  const newEdits = savedOnDevice ? '' : ' New edits are kept in this tab only — not saved on this device — until the relay stores them.'
   const n = Math.max(0, Math.floor(changes))
   const m = Math.max(n > 0 ? 1 : 0, recordTypes.length)
   const noun = recordNoun(recordTypes)
@@ -67,12 +79,16 @@ export function describeSync({ status, ready, changes, recordTypes }: SyncState)
       ? {
           tone: 'warn',
           label: 'Offline — nothing waiting to sync',
-          detail: 'The relay is not reachable. It stored every change made here before the connection was lost; new edits are kept on this device and sent when it is back.',
+          detail: savedOnDevice
+            ? 'The relay is not reachable. It stored every change made here before the connection was lost; new edits are kept on this device and sent when it is back.'
+            : 'The relay is not reachable. It stored every change made here before the connection was lost; new edits are kept in this tab only — not saved on this device — and sent when it is back.',
         }
       : {
           tone: 'warn',
-          label: `Offline — ${changed} saved on this device`,
-          detail: `The relay is not reachable. ${what} ${are} stored on this device and will be sent when it is back.`,
+          label: savedOnDevice ? `Offline — ${changed} saved on this device` : `Offline — ${changed} in this tab only`,
+          detail: savedOnDevice
+            ? `The relay is not reachable. ${what} ${are} stored on this device and will be sent when it is back.`
+            : `The relay is not reachable. ${what} ${are} kept in this tab only — not saved on this device — and will be sent when it is back; closing the tab before then loses them.`,
         }
   }
   if (n > 0) {
@@ -81,12 +97,12 @@ export function describeSync({ status, ready, changes, recordTypes }: SyncState)
       label: `${changed} not yet on the server`,
       detail:
         status === 'online'
-          ? `Connected. The relay has not confirmed storing ${what} yet.`
-          : `Reaching the relay. ${what} ${are} stored on this device and sent as soon as it answers.`,
+          ? `Connected. The relay has not confirmed storing ${what} yet.${savedOnDevice ? '' : ` Until it does, ${n === 1 ? 'it is' : 'they are'} kept in this tab only — not saved on this device.`}`
+          : `Reaching the relay. ${what} ${are} ${keptHere(savedOnDevice)} and sent as soon as it answers.`,
     }
   }
-  if (status === 'online') return { tone: 'ok', label: 'All changes synced', detail: 'Every change made here is stored on the relay.' }
-  return { tone: 'neutral', label: 'Connecting…', detail: 'Reaching the relay.' }
+  if (status === 'online') return { tone: 'ok', label: 'All changes synced', detail: `Every change made here is stored on the relay.${newEdits}` }
+  return { tone: 'neutral', label: 'Connecting…', detail: `Reaching the relay.${newEdits}` }
 }
 
 /** A record's last sync error as the app keeps it (from the engine's SyncError). */
@@ -144,4 +160,21 @@ export function countChanges(records: ReadonlyArray<{ pending: number; pendingFi
   let n = 0
   for (const record of records) if (record.pending > 0) n += Math.max(1, record.pendingFields.filter((f) => f !== '$created').length)
   return n
+}
+
+/** What the app says when the browser is not letting it store data at all (the store runs in memory). */
+export const MEMORY_ONLY_TEXT = 'This browser is not letting the app store data: changes stay only in this tab until they reach the server.'
+
+/** A storage failure (the engine's `StorageErrorEvent` / `StorageError`) in plain words; the engine's own reason stays for the detail. */
+export function storageProblemText(kind: string): string {
+  switch (kind) {
+    case 'unavailable':
+      return MEMORY_ONLY_TEXT
+    case 'quota':
+      return 'this browser’s storage for the app is full. Changes are kept in this tab until there is room again or they reach the server.'
+    case 'closed':
+      return 'the app’s storage in this browser was closed or removed (for example by signing out in another tab). Changes are kept in this tab until they reach the server.'
+    default:
+      return 'this browser could not write the app’s data. Changes are kept in this tab until they reach the server.'
+  }
 }

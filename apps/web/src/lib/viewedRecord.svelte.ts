@@ -14,7 +14,7 @@
 import type { RecordHandle, RecordPresence, RecordStore, Viewer } from '@concord/engine'
 import type { AuthorNames } from './authorNames'
 import type { RemoteCaret } from './caretOverlay'
-import type { RecordSyncError } from './syncStatus'
+import { MEMORY_ONLY_TEXT, storageProblemText, type RecordSyncError } from './syncStatus'
 
 /** Who opens the record, as shown to the others in its presence. */
 export interface PresenceUser {
@@ -80,8 +80,14 @@ export class ViewedRecord {
   pending = $state(0)
   /** The fields holding those changes. */
   pendingFields = $state.raw<string[]>([])
-  /** Whether every change is stored on this device. */
+  /** Whether every change is stored on this device (the handle's `isSaved`). */
   saved = $state(true)
+  /**
+   * Why this record's changes cannot be saved on this device (the store runs
+   * in memory, or its storage failed), in plain words; null while saving
+   * works — then "not saved" only means "being saved".
+   */
+  unsaved = $state<string | null>(null)
   /** Bumped on every change of the record: read it to re-read the record. */
   version = $state(0)
   /** Bumped when another tab discarded the record's unsynced changes: its doc (and texts) are new. */
@@ -134,8 +140,17 @@ export class ViewedRecord {
       this.pending = opened.pending
       this.pendingFields = opened.pendingFields
     }
+    const whyUnsaved = (h: RecordHandle): string | null => {
+      if (store.persistent === false) return MEMORY_ONLY_TEXT
+      const failure = h.storageError ?? null
+      return failure === null ? null : storageProblemText(failure.kind)
+    }
     const onSaved = (isSaved: boolean): void => {
       this.saved = isSaved
+      if (opened !== null) this.unsaved = whyUnsaved(opened)
+    }
+    const onError = (): void => {
+      if (opened !== null) this.unsaved = whyUnsaved(opened)
     }
     const onPresence = (next: Viewer[]): void => {
       this.viewers = next
@@ -175,11 +190,13 @@ export class ViewedRecord {
         this.pending = h.pending
         this.pendingFields = h.pendingFields
         this.saved = h.isSaved
+        this.unsaved = whyUnsaved(h)
         join(h)
         h.on('reloaded', onReloaded)
         h.on('change', bump)
         h.on('pending', onPending)
         h.on('saved', onSaved)
+        h.on('error', onError)
       })
       .catch((e: unknown) => {
         this.problem = message(e)
@@ -191,6 +208,7 @@ export class ViewedRecord {
         opened.off('change', bump)
         opened.off('pending', onPending)
         opened.off('saved', onSaved)
+        opened.off('error', onError)
         leave()
         this.#present(opened, false)
         opened.close()

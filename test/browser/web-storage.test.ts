@@ -1,0 +1,170 @@
+/**
+ * The web app when this browser cannot save its data, in Chromium:
+ *
+ * - IndexedDB unavailable (an init script makes `window.indexedDB` throw, as
+ *   private modes and policies do): the store runs in memory; a banner says
+ *   changes stay only in this tab, with no Retry (a retry cannot help), and
+ *   nothing — sync indicator, offline banner, ticket badge, empty list —
+ *   ever says "saved on this device", online or offline;
+ * - the site's quota exhausted (an init script makes IndexedDB's write
+ *   transactions throw `QuotaExceededError` while `window.__storageFull` is set): the "Not saved
+ *   on this device" banner comes; Retry while it still fails keeps it (with
+ *   the reason), Retry once there is room again clears it.
+ *
+ * Every state the page showed is watched from its first paint for the claim.
+ * Screenshots go to test-artifacts/. Skipped only when /usr/bin/chromium is missing.
+ */
+import { describe, expect, it } from 'vitest'
+import type { BrowserContext, Page } from 'playwright-core'
+import { chromiumAvailable } from './support/browserPage.mjs'
+import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+
+const available = chromiumAvailable()
+if (!available) console.warn('test/browser: skipping the storage-failure tests — /usr/bin/chromium is missing (apt-get install chromium)')
+
+/** Records every text (and tooltip) the page shows that claims changes are saved on this device. */
+const watchClaims = async (context: BrowserContext): Promise<void> => {
+  await context.addInitScript(() => {
+    const claims: string[] = []
+    ;(window as unknown as { __claims: string[] }).__claims = claims
+    const claim = /(?<!not )(saved|stored) on this device/i
+    const check = (): void => {
+      const texts = [document.body?.innerText ?? '', ...Array.from(document.querySelectorAll('[title]'), (el) => el.getAttribute('title') ?? '')]
+      for (const text of texts) {
+        const line = text.split('\n').find((l: string) => claim.test(l))
+        if (line !== undefined && !claims.includes(line)) claims.push(line)
+      }
+    }
+    new MutationObserver(check).observe(document, { subtree: true, childList: true, characterData: true, attributes: true })
+  })
+}
+
+/** IndexedDB refuses every write (`readwrite` transaction) with `QuotaExceededError`, as when the site's quota is exhausted, while `window.__storageFull` is true. */
+const simulateQuota = async (context: BrowserContext): Promise<void> => {
+  await context.addInitScript(() => {
+    const original = IDBDatabase.prototype.transaction
+    IDBDatabase.prototype.transaction = function (this: IDBDatabase, ...args: Parameters<IDBDatabase['transaction']>) {
+      const w = window as unknown as { __storageFull?: boolean; __refused?: number }
+      if (args[1] === 'readwrite' && w.__storageFull === true) {
+        w.__refused = (w.__refused ?? 0) + 1
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+      }
+      return original.apply(this, args)
+    }
+  })
+}
+
+const setStorageFull = (page: Page, full: boolean): Promise<void> =>
+  page.evaluate((value) => void ((window as unknown as { __storageFull?: boolean }).__storageFull = value), full)
+
+const claimsSeen = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as { __claims: string[] }).__claims)
+
+/** Forgets the claims seen so far (they were true then). */
+const forgetClaims = (page: Page): Promise<void> => page.evaluate(() => void ((window as unknown as { __claims: string[] }).__claims.length = 0))
+
+describe.skipIf(!available)('web app: storage failures', () => {
+  const web = useWebApp()
+
+  it('IndexedDB unavailable: the app says changes stay in this tab, has no Retry, never says "saved on this device"', async () => {
+    const url = web.relay().url
+    const ctx = await web.context()
+    await ctx.addInitScript(() => {
+      Object.defineProperty(window, 'indexedDB', {
+        configurable: true,
+        get() {
+          throw new DOMException('The user denied permission to access the database.', 'SecurityError')
+        },
+      })
+    })
+    await watchClaims(ctx)
+    const ada = await signIn(ctx, url, 'Ada Lovelace', 'no-storage')
+    const banner = ada.getByTestId('storage-banner')
+    await banner.waitFor()
+    expect(await banner.getAttribute('data-persistent')).toBe('false')
+    expect(await banner.innerText()).toContain(
+      'Not saved on this device: This browser is not letting the app store data: changes stay only in this tab until they reach the server.',
+    )
+    expect(await banner.getByRole('button').count()).toBe(0)
+    expect(await ada.getByText(/Create the first one — it is kept in this tab/).count()).toBe(1)
+
+    const id = await createTicket(ada, 'Memory only')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    expect(await ada.getByTestId('sync-indicator').getAttribute('data-saved-on-device')).toBe('false')
+
+    // Offline: an edit waits in this tab only, and every place says so.
+    await ctx.setOffline(true)
+    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    expect(await ada.getByTestId('offline-banner').innerText()).toMatch(/changes are kept in this tab only, not saved on this device/)
+    await ada.locator('#f-status').selectOption('in_progress')
+    await expect.poll(() => ada.getByTestId('sync-indicator').innerText(), { timeout: 10_000 }).toBe('Offline — 1 change in this tab only')
+    expect(await ada.getByTestId('ticket-sync').innerText()).toMatch(/in this tab only, not saved on this device/)
+    await screenshot(ada, 'web-storage-unavailable-offline')
+    await ada.getByRole('link', { name: /Sync status/ }).click()
+    await ada.locator(`[data-testid="unsynced-row"][data-id="${id}"]`).waitFor()
+    expect(await ada.getByTestId('sync-summary').innerText()).toBe(
+      'The relay is not reachable. 1 change in 1 ticket is kept in this tab only — not saved on this device — and will be sent when it is back; closing the tab before then loses them.',
+    )
+
+    // Back online, the change reaches the relay; the banner stays (the store still runs in memory).
+    await ctx.setOffline(false)
+    await expect.poll(() => pendingShown(ada), { timeout: 20_000 }).toBe(0)
+    await ada.goto(`${url}#/t/${id}`)
+    await ada.getByTestId('ticket-sync').getByText('Synced').waitFor({ timeout: 10_000 })
+    expect(await banner.isVisible()).toBe(true)
+    expect(await claimsSeen(ada)).toEqual([])
+  }, 120_000)
+
+  it('quota exhausted: the not-saved banner stays through a failing Retry and goes once a Retry works', async () => {
+    const url = web.relay().url
+    const ctx = await web.context()
+    await watchClaims(ctx)
+    await simulateQuota(ctx)
+    const ada = await signIn(ctx, url, 'Ada Lovelace', 'quota')
+    await createTicket(ada, 'Quota')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await ada.getByTestId('ticket-sync').getByText('Synced').waitFor({ timeout: 10_000 })
+    expect(await ada.getByTestId('sync-indicator').getAttribute('data-saved-on-device')).toBe('true')
+
+    await setStorageFull(ada, true)
+    await ctx.setOffline(true)
+    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await ada.locator('#f-title').click()
+    await ada.keyboard.type(' — more than fits')
+    const banner = ada.getByTestId('storage-banner')
+    await banner.waitFor({ timeout: 15_000 })
+    // Until now storage worked (the edit's own write is what failed): from here on nothing may claim it.
+    await forgetClaims(ada)
+    expect(await banner.getAttribute('data-persistent')).toBe('true')
+    expect(await banner.innerText()).toMatch(/Not saved on this device: this browser’s storage for the app is full/)
+    expect(await banner.getAttribute('title')).toMatch(/quota for this site is exhausted/)
+    expect(await ada.getByTestId('sync-indicator').innerText()).toMatch(/^Offline — \d+ changes? in this tab only$/)
+    expect(await ada.getByTestId('ticket-sync').innerText()).toMatch(/in this tab only, not saved on this device/)
+    expect(await ada.getByTestId('offline-banner').innerText()).toMatch(/kept in this tab only/)
+    expect(await ada.getByTestId('ticket-sync').getAttribute('data-unsaved')).toBe('true')
+
+    // Retry while the quota is still exhausted: the writes are tried (and refused) again; the banner stays, with the reason.
+    const refused = (): Promise<number> => ada.evaluate(() => (window as unknown as { __refused?: number }).__refused ?? 0)
+    const before = await refused()
+    await banner.getByRole('button', { name: 'Retry' }).click()
+    await expect.poll(refused, { timeout: 15_000 }).toBeGreaterThan(before)
+    await banner.getByRole('button', { name: 'Retry' }).waitFor({ timeout: 15_000 })
+    expect(await banner.isVisible()).toBe(true)
+    expect(await banner.innerText()).toMatch(/storage for the app is full/)
+    await screenshot(ada, 'web-storage-quota-retry-failed')
+    expect(await claimsSeen(ada)).toEqual([])
+
+    // Room again: Retry writes everything and the banner goes.
+    await setStorageFull(ada, false)
+    await banner.getByRole('button', { name: 'Retry' }).click()
+    await banner.waitFor({ state: 'detached', timeout: 15_000 })
+    expect(await ada.getByTestId('sync-indicator').getAttribute('data-saved-on-device')).toBe('true')
+    await expect.poll(() => ada.getByTestId('ticket-sync').getAttribute('data-saved'), { timeout: 10_000 }).toBe('true')
+    expect(await ada.getByTestId('sync-indicator').innerText()).toMatch(/^Offline — \d+ changes? saved on this device$/)
+    await ctx.setOffline(false)
+    await expect.poll(() => pendingShown(ada), { timeout: 20_000 }).toBe(0)
+    expect(await claimsSeen(ada)).toEqual(expect.arrayContaining([expect.stringMatching(/saved on this device/)])) // the watcher works
+    await ada.reload()
+    await ada.locator('#f-title').waitFor()
+    expect(await ada.locator('#f-title').inputValue()).toBe('Quota — more than fits')
+  }, 120_000)
+})
