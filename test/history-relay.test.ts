@@ -137,6 +137,8 @@ describe('history against the relay', () => {
     await mallory.waitFor((m) => m.type === MessageType.authenticated, 'authenticated')
     const doc = mallory.subscribe('forge/T-1')
     await mallory.waitFor((m) => m.type === MessageType.ack && m.doc === 'forge/T-1', 'ack')
+    // (structs at clocks the relay already has would be duplicates, not forgeries: build on all of Ada's)
+    await waitFor(() => Y.getState(doc.store, t.doc.clientID) === Y.getState(t.doc.store, t.doc.clientID), 'ada’s changes at mallory')
     // 1. Ada's client id: the relay refuses the structs.
     doc.clientID = t.doc.clientID
     let before = Y.encodeStateVector(doc)
