@@ -1,7 +1,7 @@
 /**
  * Small helpers shared by the engine tests: wait on events instead of sleeping.
  */
-import { SyncClient, type SyncClientOptions } from '../src/index.js'
+import { SyncClient, type RecordStorage, type StorageBackend, type StorageError, type SyncClientOptions } from '../src/index.js'
 import { FakeRelay, type FakeRelayOptions } from './fakeRelay.js'
 
 /** Resolves when `client.status` is (or becomes) `status`. */
@@ -53,5 +53,52 @@ export class Harness {
     for (const relay of this.relays) relay.destroy()
     this.clients.length = 0
     this.relays.length = 0
+  }
+}
+
+/**
+ * A storage backend whose record writes and compactions can be made to fail
+ * (`failWith`, e.g. a quota error) or to wait (`hang`); everything else goes
+ * to `inner` unchanged.
+ */
+export class GatedStorage<Inner extends StorageBackend = StorageBackend> implements StorageBackend {
+  failWith: StorageError | null = null
+  hang: Promise<void> | null = null
+
+  constructor(
+    readonly inner: Inner,
+    readonly kind = 'gated',
+  ) {}
+
+  async openRecord(id: string): Promise<RecordStorage> {
+    const record = await this.inner.openRecord(id)
+    const pass = async <T>(run: () => Promise<T>): Promise<T> => {
+      if (this.hang) await this.hang
+      if (this.failWith) throw this.failWith
+      return run()
+    }
+    return {
+      get rowCount() {
+        return record.rowCount
+      },
+      get onLost() {
+        return record.onLost
+      },
+      set onLost(f) {
+        record.onLost = f
+      },
+      load: () => record.load(),
+      write: (updates, meta) => pass(() => record.write(updates, meta)),
+      compact: (merge) => pass(() => record.compact(merge)),
+      close: () => record.close(),
+    }
+  }
+
+  openCatalog() {
+    return this.inner.openCatalog()
+  }
+
+  wipe(ids: readonly string[]) {
+    return this.inner.wipe(ids)
   }
 }

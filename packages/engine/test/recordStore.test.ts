@@ -23,7 +23,7 @@ import {
 } from '../src/index.js'
 import { MessageType } from '../src/protocol/index.js'
 import type { FakeRelay } from './fakeRelay.js'
-import { Harness, statusIs } from './helpers.js'
+import { GatedStorage, Harness, statusIs } from './helpers.js'
 
 const h = new Harness()
 const stores: RecordStore[] = []
@@ -80,43 +80,6 @@ const offline = (): { relay: FakeRelay; client: SyncClient } => {
   return { relay, client: h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } }) }
 }
 
-/** Storage whose writes can be made to fail. */
-class FlakyStorage implements StorageBackend {
-  readonly kind = 'flaky'
-  failWith: StorageError | null = null
-  constructor(readonly inner = new MemoryStorage()) {}
-  async openRecord(id: string) {
-    const record = await this.inner.openRecord(id)
-    const flaky = this
-    return {
-      get rowCount() {
-        return record.rowCount
-      },
-      get onLost() {
-        return record.onLost
-      },
-      set onLost(f) {
-        record.onLost = f
-      },
-      load: () => record.load(),
-      write: async (updates: readonly Uint8Array[], meta?: object) => {
-        if (flaky.failWith) throw flaky.failWith
-        return record.write(updates, meta)
-      },
-      compact: async (merge: (rows: Uint8Array[]) => Uint8Array) => {
-        if (flaky.failWith) throw flaky.failWith
-        return record.compact(merge)
-      },
-      close: () => record.close(),
-    }
-  }
-  openCatalog() {
-    return this.inner.openCatalog()
-  }
-  wipe(ids: readonly string[]) {
-    return this.inner.wipe()
-  }
-}
 
 describe('typed records', () => {
   test('create, read, update, list; wrong writes are refused and write nothing', async () => {
@@ -356,7 +319,7 @@ describe('compaction and idle records', () => {
 describe('storage failures never throw into the app', () => {
   test('quota exceeded: the record keeps working in memory, the event says why, a retry saves everything', async () => {
     const { relay, client } = await online()
-    const storage = new FlakyStorage()
+    const storage = new GatedStorage(new MemoryStorage(), 'flaky')
     const store = newStore(client, { storage })
     const ticket = await store.create('ticket', { title: 'Big' }, { id: 'T-1' })
     await ticket.whenSaved()

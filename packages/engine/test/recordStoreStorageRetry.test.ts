@@ -10,10 +10,9 @@ import {
   RecordStore,
   StorageError,
   type RecordStoreOptions,
-  type StorageBackend,
   type StorageErrorEvent,
 } from '../src/index.js'
-import { Harness } from './helpers.js'
+import { GatedStorage, Harness } from './helpers.js'
 
 const h = new Harness()
 const stores: RecordStore[] = []
@@ -22,39 +21,6 @@ afterEach(async () => {
   h.cleanup()
 })
 
-/** Memory storage whose record writes fail while `failWith` is set. */
-class FailingStorage implements StorageBackend {
-  readonly kind = 'failing'
-  failWith: StorageError | null = null
-  readonly inner = new MemoryStorage()
-  async openRecord(id: string) {
-    const record = await this.inner.openRecord(id)
-    const check = (): void => {
-      if (this.failWith) throw this.failWith
-    }
-    return {
-      get rowCount() {
-        return record.rowCount
-      },
-      get onLost() {
-        return record.onLost
-      },
-      set onLost(f) {
-        record.onLost = f
-      },
-      load: () => record.load(),
-      write: async (updates: readonly Uint8Array[], meta?: object) => (check(), record.write(updates, meta)),
-      compact: async (merge: (rows: Uint8Array[]) => Uint8Array) => (check(), record.compact(merge)),
-      close: () => record.close(),
-    }
-  }
-  openCatalog() {
-    return this.inner.openCatalog()
-  }
-  wipe() {
-    return this.inner.wipe()
-  }
-}
 
 const newStore = (options: Partial<RecordStoreOptions>): RecordStore => {
   const relay = h.relay({ autoAck: true })
@@ -64,7 +30,7 @@ const newStore = (options: Partial<RecordStoreOptions>): RecordStore => {
 }
 
 test('a retry that fails again is reported again and resolves with the failure; one that works resolves ok', async () => {
-  const storage = new FailingStorage()
+  const storage = new GatedStorage(new MemoryStorage(), 'failing')
   const store = newStore({ storage })
   const events: StorageErrorEvent[] = []
   store.on('storage-error', (event) => events.push(event))

@@ -14,9 +14,8 @@ import {
   StorageError,
   type RecordHandle,
   type RecordStoreOptions,
-  type StorageBackend,
 } from '../src/index.js'
-import { Harness } from './helpers.js'
+import { GatedStorage, Harness } from './helpers.js'
 
 const h = new Harness()
 const stores: RecordStore[] = []
@@ -31,44 +30,6 @@ let workspaces = 0
 /** A workspace of its own per test: the tab channel is named after it. */
 const workspace = (): string => `tab-saved-${process.pid}-${++workspaces}`
 
-/** IndexedDB storage whose record writes can be made to fail or to hang. */
-class ControlledStorage implements StorageBackend {
-  readonly kind = 'indexeddb'
-  failWith: StorageError | null = null
-  hang: Promise<void> | null = null
-  readonly inner: IndexedDbStorage
-  constructor(factory: IDBFactory, workspaceId: string) {
-    this.inner = new IndexedDbStorage({ userId: 'u1', workspaceId, indexedDB: factory })
-  }
-  async openRecord(id: string) {
-    const record = await this.inner.openRecord(id)
-    const gate = async (): Promise<void> => {
-      if (this.hang) await this.hang
-      if (this.failWith) throw this.failWith
-    }
-    return {
-      get rowCount() {
-        return record.rowCount
-      },
-      get onLost() {
-        return record.onLost
-      },
-      set onLost(f) {
-        record.onLost = f
-      },
-      load: () => record.load(),
-      write: async (updates: readonly Uint8Array[], meta?: object) => (await gate(), record.write(updates, meta)),
-      compact: async (merge: (rows: Uint8Array[]) => Uint8Array) => (await gate(), record.compact(merge)),
-      close: () => record.close(),
-    }
-  }
-  openCatalog() {
-    return this.inner.openCatalog()
-  }
-  wipe(ids: readonly string[]) {
-    return this.inner.wipe(ids)
-  }
-}
 
 const tab = (workspaceId: string, options: Partial<RecordStoreOptions>): RecordStore => {
   const relay = h.relay()
@@ -101,7 +62,7 @@ const until = (handle: RecordHandle, check: () => boolean): Promise<void> =>
 test("a tab does not call another tab's edit saved when that tab's write failed; it writes the edit itself", async () => {
   const factory = new IDBFactory()
   const ws = workspace()
-  const storageA = new ControlledStorage(factory, ws)
+  const storageA = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: ws, indexedDB: factory }), 'indexeddb')
   const tabA = tab(ws, { storage: storageA })
   const tabB = tab(ws, { indexedDB: factory })
   await Promise.all([tabA.ready, tabB.ready])
@@ -125,7 +86,7 @@ test("a tab does not call another tab's edit saved when that tab's write failed;
 test("edits of a tab that does not confirm its write are not saved in the other tab until it writes them itself", async () => {
   const factory = new IDBFactory()
   const ws = workspace()
-  const storageA = new ControlledStorage(factory, ws)
+  const storageA = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: ws, indexedDB: factory }), 'indexeddb')
   const tabA = tab(ws, { storage: storageA })
   const tabB = tab(ws, { indexedDB: factory })
   await Promise.all([tabA.ready, tabB.ready])
