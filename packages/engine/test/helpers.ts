@@ -1,7 +1,7 @@
 /**
  * Small helpers shared by the engine tests: wait on events instead of sleeping.
  */
-import { SyncClient, type RecordStorage, type StorageBackend, type StorageError, type SyncClientOptions } from '../src/index.js'
+import { SyncClient, type RecordStore, type RecordStorage, type StorageBackend, type StorageError, type SyncClientOptions } from '../src/index.js'
 import { FakeRelay, type FakeRelayOptions } from './fakeRelay.js'
 
 /** Resolves when `client.status` is (or becomes) `status`. */
@@ -26,10 +26,23 @@ export const track = <T>(promise: Promise<T>) => {
   return state
 }
 
-/** Creates relays and clients and closes them all after the test. */
+/** Creates relays and clients and closes them all after the test (with the record stores handed to {@link keep}). */
 export class Harness {
   readonly relays: FakeRelay[] = []
   readonly clients: SyncClient[] = []
+  readonly stores: RecordStore[] = []
+
+  /** Closes `store` in {@link close}. */
+  keep<S extends RecordStore>(store: S): S {
+    this.stores.push(store)
+    return store
+  }
+
+  /** Closes the kept stores, then the clients and relays. For `afterEach`. */
+  async close(): Promise<void> {
+    for (const store of this.stores.splice(0)) await store.close()
+    this.cleanup()
+  }
 
   relay(options: FakeRelayOptions = {}): FakeRelay {
     const relay = new FakeRelay(options)

@@ -26,16 +26,14 @@ import type { FakeRelay } from './fakeRelay.js'
 import { GatedStorage, Harness, statusIs } from './helpers.js'
 
 const h = new Harness()
-const stores: RecordStore[] = []
 afterEach(async () => {
   vi.useRealTimers()
-  for (const store of stores.splice(0)) await store.close()
-  h.cleanup()
+  await h.close()
 })
 
 const newStore = (client: SyncClient, options: Partial<RecordStoreOptions> = {}): RecordStore => {
   const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), ...options })
-  stores.push(store)
+  h.keep(store)
   return store
 }
 

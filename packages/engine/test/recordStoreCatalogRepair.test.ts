@@ -20,16 +20,14 @@ import type { FakeRelay } from './fakeRelay.js'
 import { Harness } from './helpers.js'
 
 const h = new Harness()
-const stores: RecordStore[] = []
 afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close()
-  h.cleanup()
+  await h.close()
 })
 
 const newStore = (relay: FakeRelay, options: Partial<RecordStoreOptions>): RecordStore => {
   const client = h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } })
   const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', tabs: false, ...options })
-  stores.push(store)
+  h.keep(store)
   return store
 }
 

@@ -8,10 +8,8 @@ import { ErrorCode, MemoryStorage, RecordStore, type SyncError } from '../src/in
 import { Harness } from './helpers.js'
 
 const h = new Harness()
-const stores: RecordStore[] = []
 afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close()
-  h.cleanup()
+  await h.close()
 })
 
 test('retry after a rejection sends the pending changes; unknown or healthy records are left alone', async () => {
@@ -19,7 +17,7 @@ test('retry after a rejection sends the pending changes; unknown or healthy reco
   const client = h.client(relay)
   await relay.settle()
   const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', tabs: false, storage: new MemoryStorage() })
-  stores.push(store)
+  h.keep(store)
   relay.rejectWrites.set('acme/T-1', { code: ErrorCode.permissionDenied, reason: 'read-only' })
   const rejected = new Promise<SyncError>((resolve) => store.on('sync-error', (error) => resolve(error)))
   const ticket = await store.create('ticket', { title: 'Draft' }, { id: 'T-1' })

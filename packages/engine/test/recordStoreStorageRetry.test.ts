@@ -15,17 +15,15 @@ import {
 import { GatedStorage, Harness } from './helpers.js'
 
 const h = new Harness()
-const stores: RecordStore[] = []
 afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close()
-  h.cleanup()
+  await h.close()
 })
 
 
 const newStore = (options: Partial<RecordStoreOptions>): RecordStore => {
   const relay = h.relay({ autoAck: true })
   const store = new RecordStore({ client: h.client(relay), userId: 'u1', workspaceId: 'acme', tabs: false, ...options })
-  stores.push(store)
+  h.keep(store)
   return store
 }
 

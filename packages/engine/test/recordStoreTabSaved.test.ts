@@ -18,12 +18,10 @@ import {
 import { GatedStorage, Harness } from './helpers.js'
 
 const h = new Harness()
-const stores: RecordStore[] = []
 const cleanups: Array<() => void> = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) cleanup()
-  for (const store of stores.splice(0)) await store.close()
-  h.cleanup()
+  await h.close()
 })
 
 let workspaces = 0
@@ -36,7 +34,7 @@ const tab = (workspaceId: string, options: Partial<RecordStoreOptions>): RecordS
   relay.accepting = false // offline: nothing comes back from a relay, every copy comes from a tab or IndexedDB
   const client = h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } })
   const store = new RecordStore({ client, userId: 'u1', workspaceId, tabs: true, ...options })
-  stores.push(store)
+  h.keep(store)
   return store
 }
 
