@@ -415,6 +415,18 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     expect(history.merges).toEqual([])
   })
 
+  test('a burst entry written after its keystrokes were acked is pending under the field it describes', async () => {
+    const relay = newRelay()
+    const [a] = await setup(relay, 1)
+    type(a!.handle, 'title', 5, ' still')
+    await relay.settle()
+    expect(a!.handle.pending).toBe(0)
+    a!.offline()
+    a!.handle.flushHistory()
+    expect(a!.handle.pending).toBeGreaterThan(0)
+    expect(a!.handle.pendingFields).toEqual(['title'])
+  })
+
   test('another tab of the same user gets the keystrokes but writes no entry of its own', async () => {
     const relay = newRelay()
     const factory = new IDBFactory()

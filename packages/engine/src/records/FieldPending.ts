@@ -15,7 +15,8 @@
  *
  * @module records/FieldPending
  */
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
+import { HISTORY_ARRAY } from '../history/historyLog.js'
 import { fieldsOfChange } from './recordDoc.js'
 
 /** Serialized notes: `[field, [[client, clock], …]]`. Structured-clone and JSON friendly. */
@@ -35,15 +36,16 @@ export class FieldPending {
    */
   noteTransaction(doc: Y.Doc, transaction: Y.Transaction): FieldClocks | null {
     const names = new Set<string>()
-    for (const [type, keys] of transaction.changed) {
-      if (type._item !== null) continue // only top-level types are fields
-      const topName = topLevelName(doc, type)
-      if (topName !== null) for (const name of fieldsOfChange(topName, keys)) names.add(name)
-    }
-    if (names.size === 0) return null
     const client = doc.clientID
     const before = transaction.beforeState.get(client) ?? 0
     const after = transaction.afterState.get(client) ?? 0
+    for (const [type, keys] of transaction.changed) {
+      if (type._item !== null) continue // only top-level types are fields
+      const topName = topLevelName(doc, type)
+      if (topName === HISTORY_ARRAY) for (const name of historyFieldsWritten(doc, type, before, after)) names.add(name)
+      else if (topName !== null) for (const name of fieldsOfChange(topName, keys)) names.add(name)
+    }
+    if (names.size === 0) return null
     const clock = after > before ? after : after + 1
     const added: FieldClocks = []
     for (const name of names) {
@@ -97,6 +99,26 @@ export class FieldPending {
     if (clocks === undefined) this.notes.set(name, (clocks = new Map()))
     if (clock > (clocks.get(client) ?? 0)) clocks.set(client, clock)
   }
+}
+
+/**
+ * The fields named by history entries this client appended to `history` in
+ * clocks `[before, after)` — e.g. the entry of a typing burst, written after
+ * the keystrokes themselves were acked: that field's history is what waits.
+ */
+const historyFieldsWritten = (doc: Y.Doc, history: Y.AbstractType<any>, before: number, after: number): string[] => {
+  const structs = doc.store.clients.get(doc.clientID) ?? []
+  const names: string[] = []
+  for (let i = structs.length - 1; i >= 0; i--) {
+    const struct = structs[i]!
+    if (struct.id.clock + struct.length <= before) break
+    if (struct.id.clock >= after || !(struct instanceof Y.Item) || struct.parent !== history || struct.deleted) continue
+    for (const entry of struct.content.getContent()) {
+      const field = (entry as { f?: unknown } | null)?.f
+      if (typeof field === 'string') names.push(field)
+    }
+  }
+  return names
 }
 
 const topLevelName = (doc: Y.Doc, type: Y.AbstractType<any>): string | null => {
