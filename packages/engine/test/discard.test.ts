@@ -10,6 +10,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import {
   DiscardError,
   ErrorCode,
+  IndexedDbStorage,
   MemoryStorage,
   RecordStore,
   type RecordStoreOptions,
@@ -17,7 +18,7 @@ import {
   type SyncError,
 } from '../src/index.js'
 import type { FakeRelay } from './fakeRelay.js'
-import { Harness } from './helpers.js'
+import { GatedStorage, Harness } from './helpers.js'
 
 const h = new Harness()
 afterEach(async () => {
@@ -272,6 +273,50 @@ describe('discardUnsynced', () => {
     await until(b, 'pending', () => b.pending, (n) => n === 0)
     expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('done')
     await until(tabA, 'pending', () => tabA.pending, (n) => n === 0)
+    b.close()
+  })
+
+  test('a discard that fails keeps the other tab\'s change that had not reached storage yet: stored, and synced', async () => {
+    const relay = h.relay()
+    const factory = new IDBFactory()
+    const tabA = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
+    const storageB = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: 'acme', indexedDB: factory }), 'indexeddb')
+    const tabB = newStore(h.client(relay), { storage: storageB, tabs: true })
+    await Promise.all([tabA.ready, tabB.ready])
+    await relay.settle()
+    await storedTicket(relay, tabA)
+    relay.rejectWrites.set('acme/T-1', { code: ErrorCode.storageUnavailable, reason: 'disk full' })
+    const b = await tabB.open('T-1')
+    let release!: () => void
+    storageB.hang = new Promise((resolve) => (release = resolve)) // B's write of the change waits
+    b.set('status', 'done')
+    await relay.settle()
+    await until(tabA, 'pending', () => tabA.pending, (n) => n > 0)
+    expect(b.isSaved).toBe(false)
+
+    const reloaded = new Promise<void>((resolve) => b.on('reloaded', resolve))
+    const aborted = new AbortController()
+    aborted.abort(new Error('user cancelled'))
+    await expect(tabA.discardUnsynced('T-1', { signal: aborted.signal })).rejects.toThrow()
+    await reloaded
+    storageB.hang = null
+    release()
+    expect(b.get('status')).toBe('done')
+    expect(b.pendingFields).toEqual(['status'])
+    await b.whenSaved()
+    // what B stored is what a fresh reader finds
+    const reader = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: false })
+    expect((await reader.read('T-1')).fields.status).toBe('done')
+
+    relay.rejectWrites.delete('acme/T-1')
+    const back = Promise.all(h.clients.slice(0, 2).map(reconnected))
+    relay.dropAll()
+    await back
+    await relay.settle()
+    relay.ack()
+    await relay.settle()
+    await until(b, 'pending', () => b.pending, (n) => n === 0)
+    expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('done')
     b.close()
   })
 })

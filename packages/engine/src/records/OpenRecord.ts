@@ -354,6 +354,21 @@ export class OpenRecord {
   }
 
   /**
+   * Takes over what `parked` (this record's doc from before a discard that
+   * did not happen) holds beyond this doc — edits that had not reached
+   * storage when it was parked — with its pending-field notes: stored and
+   * sent like any change of this tab.
+   */
+  adoptFrom(parked: OpenRecord): void {
+    if (this.closed) return
+    const missing = Y.encodeStateAsUpdate(parked.doc, Y.encodeStateVector(this.doc))
+    this.fieldPending.merge(parked.fieldPending.serialize())
+    this.clocksDirty = true
+    Y.applyUpdate(this.doc, missing)
+    this.checkPending()
+  }
+
+  /**
    * Applies an update from another tab. `authorOffline`: the author could
    * not send it (it was not subscribed), so the tab that sends the catch-up
    * sends it now, if it is subscribed and knows the relay's state.

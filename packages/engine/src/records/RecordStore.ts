@@ -922,7 +922,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         this.park(message.id)
         return
       case 'discarded':
-        void this.unpark(message.id).then(() => {
+        void this.unpark(message.id, message.done).then(() => {
           if (message.done && !this.closing) this.emit('discarded', [message.id])
         })
         return
@@ -955,7 +955,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       },
       () => undefined,
     )
-    const timer = setTimeout(() => void this.unpark(id), PARK_TIMEOUT_MS)
+    const timer = setTimeout(() => void this.unpark(id, false), PARK_TIMEOUT_MS)
     this.parked.set(id, { taken, release, timer })
     const previous = this.closingRecords.get(id) ?? Promise.resolve()
     const gated = Promise.all([previous, gate]).then(() => undefined)
@@ -970,17 +970,25 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
    * in time): the record is loaded again from storage — when handles are
    * open here, or when this tab holds the outbox duty and the record still
    * has pending changes (the discard failed) — the handles move to the new
-   * doc, and the parked one is closed without writing.
+   * doc, and the parked one is closed without writing. When the discard did
+   * not happen (`done` false: it failed, or its tab never said), the parked
+   * doc's state is applied to the new one as a local change, so edits that
+   * had not reached storage when the record was parked are stored and sent,
+   * not lost.
    */
-  private async unpark(id: string): Promise<void> {
+  private async unpark(id: string, done: boolean): Promise<void> {
     const parked = this.parked.get(id)
     if (parked === undefined) return
     this.parked.delete(id)
     clearTimeout(parked.timer)
     const old = await parked.taken
     parked.release()
-    const wanted = (old !== undefined && old.listeners.size > 0) || (this.outboxHeld && (this.catalog.get(id)?.pending ?? 0) > 0)
+    const wanted =
+      (old !== undefined && (old.listeners.size > 0 || !done)) || (this.outboxHeld && (this.catalog.get(id)?.pending ?? 0) > 0)
     const fresh = wanted && !this.closing ? await this.acquire(id).catch(() => undefined) : undefined
+    if (old !== undefined && fresh !== undefined && !done) {
+      fresh.adoptFrom(old)
+    }
     if (old !== undefined) {
       if (fresh !== undefined) {
         for (const listener of [...old.listeners]) {

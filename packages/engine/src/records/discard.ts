@@ -31,9 +31,10 @@
  * `discarding` only after the rewrite (frozen in the background) may send
  * or store its copy of the changes in between; they then count as pending
  * again (or reach the relay), nothing diverges silently. Edits made in
- * another tab while its record is parked are discarded with it. A parked
- * record comes back after 60 s if the discarding tab never says it is done
- * (closed or crashed). A record the relay never stored keeps an empty
+ * another tab while its record is parked are discarded with it when the
+ * discard succeeds; when it fails, or the discarding tab never says it is
+ * done within 60 s (closed or crashed), every parked tab loads the record
+ * again and keeps what its parked doc held beyond storage. A record the relay never stored keeps an empty
  * database on this device.
  *
  * Used through {@link RecordStore.discardUnsynced}.
