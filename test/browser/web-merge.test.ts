@@ -27,6 +27,7 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
       context().then((c) => signIn(c, web.relay().url, 'Bob Stone', 'merge')),
     ])
     const id = await createTicket(ada, 'Payment page times out')
+    await ada.keyboard.press('Tab') // leaving the title ends the typing burst: its history entry is written now
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bob.goto(`${web.relay().url}#/t/${id}`)
     await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Payment page times out')
@@ -40,7 +41,10 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     // The sync status page tells Ada what is waiting, and why.
     await ada.goto(`${web.relay().url}#/sync`)
     await ada.getByTestId('unsynced-row').first().waitFor()
-    expect(await ada.getByTestId('unsynced-row').first().innerText()).toMatch(/Payment page times out[\s\S]*Status[\s\S]*Offline/)
+    // (between reconnect attempts the row says "Offline"; during one, "Connecting to the relay")
+    await expect
+      .poll(() => ada.getByTestId('unsynced-row').first().innerText(), { timeout: 10_000 })
+      .toMatch(/Payment page times out[\s\S]*Status[\s\S]*Offline/)
     await screenshot(ada, 'web-sync-page-offline')
     await ada.goto(`${web.relay().url}#/t/${id}`)
     await ada.locator('#f-status').waitFor()

@@ -88,6 +88,7 @@ describe.skipIf(!available)('web app: storage failures', () => {
     expect(await ada.getByText(/Create the first one — it is kept in this tab/).count()).toBe(1)
 
     const id = await createTicket(ada, 'Memory only')
+    await ada.keyboard.press('Tab') // leaving the title ends the typing burst: its history entry is written now
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     expect(await ada.getByTestId('sync-indicator').getAttribute('data-saved-on-device')).toBe('false')
 
@@ -101,9 +102,12 @@ describe.skipIf(!available)('web app: storage failures', () => {
     await screenshot(ada, 'web-storage-unavailable-offline')
     await ada.getByRole('link', { name: /Sync status/ }).click()
     await ada.locator(`[data-testid="unsynced-row"][data-id="${id}"]`).waitFor()
-    expect(await ada.getByTestId('sync-summary').innerText()).toBe(
-      'The relay is not reachable. 1 change in 1 ticket is kept in this tab only — not saved on this device — and will be sent when it is back; closing the tab before then loses them.',
-    )
+    // (between reconnect attempts; during one it says "Reaching the relay…")
+    await expect
+      .poll(() => ada.getByTestId('sync-summary').innerText(), { timeout: 10_000 })
+      .toBe(
+        'The relay is not reachable. 1 change in 1 ticket is kept in this tab only — not saved on this device — and will be sent when it is back; closing the tab before then loses them.',
+      )
 
     // Back online, the change reaches the relay; the banner stays (the store still runs in memory).
     await ctx.setOffline(false)

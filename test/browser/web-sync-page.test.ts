@@ -26,6 +26,7 @@ describe.skipIf(!available)('sync status page', () => {
     const ctx = await web.context()
     const ada = await signIn(ctx, url, 'Ada Lovelace', 'sync-page')
     const id = await createTicket(ada, 'Invoice export')
+    await ada.keyboard.press('Tab') // leaving the title ends the typing burst: its history entry is written now
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
 
     // Offline, nothing waiting (once the relay has stored everything, the ticket's late writes too).
@@ -35,14 +36,14 @@ describe.skipIf(!available)('sync status page', () => {
     await ctx.setOffline(true)
     await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     expect(await ada.getByTestId('sync-empty').innerText()).toMatch(/before the connection was lost/)
-    expect(await ada.getByTestId('sync-indicator').innerText()).toBe('Offline — nothing waiting to sync')
+    await expect.poll(() => ada.getByTestId('sync-indicator').innerText(), { timeout: 10_000 }).toBe('Offline — nothing waiting to sync')
 
     // An edit offline, then back online with the sync page open: the progress line shows by itself.
     await ada.goto(`${url}#/t/${id}`)
     await ada.locator('#f-status').selectOption('in_progress')
     await ada.getByRole('link', { name: /Sync status/ }).click()
     await ada.locator(`[data-testid="unsynced-row"][data-id="${id}"]`).waitFor()
-    expect(await ada.getByTestId('sync-indicator').innerText()).toBe('Offline — 1 change saved on this device')
+    await expect.poll(() => ada.getByTestId('sync-indicator').innerText(), { timeout: 10_000 }).toBe('Offline — 1 change saved on this device')
     expect(await ada.getByTestId('sync-summary').innerText()).toContain('1 change in 1 ticket is stored on this device')
     await ada.evaluate(() => {
       const w = window as unknown as { __progress: string[] }
