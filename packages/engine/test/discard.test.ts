@@ -89,6 +89,43 @@ const storedTicket = async (relay: FakeRelay, store: RecordStore): Promise<void>
   ticket.close()
 }
 
+/**
+ * Two tabs of the same user (one IndexedDB, one BroadcastChannel, a socket
+ * each) with ticket T-1 stored on the relay, which now refuses to store
+ * changes of it; tab B has the ticket open. `storageB`: tab B's storage
+ * (default: IndexedDB on the shared factory).
+ */
+const twoTabsRelayRefusing = async (storageB?: (factory: IDBFactory) => RecordStoreOptions['storage']) => {
+  const relay = h.relay()
+  const factory = new IDBFactory()
+  const tabA = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
+  const tabB = newStore(h.client(relay), { storage: storageB?.(factory), indexedDB: factory, tabs: true })
+  await Promise.all([tabA.ready, tabB.ready])
+  await relay.settle()
+  await storedTicket(relay, tabA)
+  relay.rejectWrites.set('acme/T-1', { code: ErrorCode.storageUnavailable, reason: 'disk full' })
+  const b = await tabB.open('T-1')
+  return { relay, factory, tabA, tabB, b }
+}
+
+/** Tab A's discard of T-1 fails (cancelled before it starts). */
+const failedDiscard = async (tabA: RecordStore): Promise<void> => {
+  const aborted = new AbortController()
+  aborted.abort(new Error('user cancelled'))
+  await expect(tabA.discardUnsynced('T-1', { signal: aborted.signal })).rejects.toThrow()
+}
+
+/** The relay stores T-1's changes again; every client reconnects, and what it sends is acked. */
+const relayAcceptsAgain = async (relay: FakeRelay): Promise<void> => {
+  relay.rejectWrites.delete('acme/T-1')
+  const back = Promise.all(h.clients.map(reconnected))
+  relay.dropAll()
+  await back
+  await relay.settle()
+  relay.ack()
+  await relay.settle()
+}
+
 describe('discardUnsynced', () => {
   test('refused while offline: the relay state is unknown, nothing changes', async () => {
     const relay = h.relay()
@@ -180,18 +217,8 @@ describe('discardUnsynced', () => {
   })
 
   test('another tab with the record open goes back to the relay value and never sends the discarded change', async () => {
-    const relay = h.relay()
-    const factory = new IDBFactory()
-    // Two tabs of the same user: one IndexedDB, one BroadcastChannel, a socket each.
-    const tabA = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
-    const tabB = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
-    await Promise.all([tabA.ready, tabB.ready])
-    await relay.settle()
-    await storedTicket(relay, tabA)
-
     // Tab B changes the ticket; the relay keeps refusing to store it.
-    relay.rejectWrites.set('acme/T-1', { code: ErrorCode.storageUnavailable, reason: 'disk full' })
-    const b = await tabB.open('T-1')
+    const { relay, tabA, tabB, b } = await twoTabsRelayRefusing()
     b.set('status', 'done')
     await relay.settle()
     await b.whenSaved()
@@ -241,35 +268,19 @@ describe('discardUnsynced', () => {
   })
 
   test('a discard that fails leaves the other tab with its change, which still syncs', async () => {
-    const relay = h.relay()
-    const factory = new IDBFactory()
-    const tabA = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
-    const tabB = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
-    await Promise.all([tabA.ready, tabB.ready])
-    await relay.settle()
-    await storedTicket(relay, tabA)
-    relay.rejectWrites.set('acme/T-1', { code: ErrorCode.storageUnavailable, reason: 'disk full' })
-    const b = await tabB.open('T-1')
+    const { relay, tabA, b } = await twoTabsRelayRefusing()
     b.set('status', 'done')
     await relay.settle()
     await b.whenSaved()
     await until(tabA, 'pending', () => tabA.pending, (n) => n > 0)
 
     const reloaded = new Promise<void>((resolve) => b.on('reloaded', resolve))
-    const aborted = new AbortController()
-    aborted.abort(new Error('user cancelled'))
-    await expect(tabA.discardUnsynced('T-1', { signal: aborted.signal })).rejects.toThrow()
+    await failedDiscard(tabA)
     await reloaded
     expect(b.get('status')).toBe('done')
     expect(b.pendingFields).toEqual(['status'])
 
-    relay.rejectWrites.delete('acme/T-1')
-    const back = Promise.all(h.clients.map(reconnected))
-    relay.dropAll()
-    await back
-    await relay.settle()
-    relay.ack()
-    await relay.settle()
+    await relayAcceptsAgain(relay)
     await until(b, 'pending', () => b.pending, (n) => n === 0)
     expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('done')
     await until(tabA, 'pending', () => tabA.pending, (n) => n === 0)
@@ -277,16 +288,10 @@ describe('discardUnsynced', () => {
   })
 
   test('a discard that fails keeps the other tab\'s change that had not reached storage yet: stored, and synced', async () => {
-    const relay = h.relay()
-    const factory = new IDBFactory()
-    const tabA = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: true })
-    const storageB = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: 'acme', indexedDB: factory }), 'indexeddb')
-    const tabB = newStore(h.client(relay), { storage: storageB, tabs: true })
-    await Promise.all([tabA.ready, tabB.ready])
-    await relay.settle()
-    await storedTicket(relay, tabA)
-    relay.rejectWrites.set('acme/T-1', { code: ErrorCode.storageUnavailable, reason: 'disk full' })
-    const b = await tabB.open('T-1')
+    let storageB!: GatedStorage
+    const { relay, factory, tabA, b } = await twoTabsRelayRefusing(
+      (factory) => (storageB = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: 'acme', indexedDB: factory }), 'indexeddb')),
+    )
     let release!: () => void
     storageB.hang = new Promise((resolve) => (release = resolve)) // B's write of the change waits
     b.set('status', 'done')
@@ -295,9 +300,7 @@ describe('discardUnsynced', () => {
     expect(b.isSaved).toBe(false)
 
     const reloaded = new Promise<void>((resolve) => b.on('reloaded', resolve))
-    const aborted = new AbortController()
-    aborted.abort(new Error('user cancelled'))
-    await expect(tabA.discardUnsynced('T-1', { signal: aborted.signal })).rejects.toThrow()
+    await failedDiscard(tabA)
     await reloaded
     storageB.hang = null
     release()
@@ -308,13 +311,7 @@ describe('discardUnsynced', () => {
     const reader = newStore(h.client(relay), { storage: undefined, indexedDB: factory, tabs: false })
     expect((await reader.read('T-1')).fields.status).toBe('done')
 
-    relay.rejectWrites.delete('acme/T-1')
-    const back = Promise.all(h.clients.slice(0, 2).map(reconnected))
-    relay.dropAll()
-    await back
-    await relay.settle()
-    relay.ack()
-    await relay.settle()
+    await relayAcceptsAgain(relay)
     await until(b, 'pending', () => b.pending, (n) => n === 0)
     expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('done')
     b.close()
