@@ -57,7 +57,8 @@ const until = (handle: RecordHandle, check: () => boolean): Promise<void> =>
     handle.on('change', listener)
   })
 
-test("a tab does not call another tab's edit saved when that tab's write failed; it writes the edit itself", async () => {
+/** Tabs A (whose writes can be made to fail or wait) and B of one workspace, both with ticket T-1 open and saved. */
+const twoTabsSaved = async () => {
   const factory = new IDBFactory()
   const ws = workspace()
   const storageA = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: ws, indexedDB: factory }), 'indexeddb')
@@ -68,6 +69,11 @@ test("a tab does not call another tab's edit saved when that tab's write failed;
   await a.whenSaved()
   const b = await tabB.open('T-1')
   await b.whenSaved()
+  return { factory, ws, storageA, a, b }
+}
+
+test("a tab does not call another tab's edit saved when that tab's write failed; it writes the edit itself", async () => {
+  const { factory, ws, storageA, a, b } = await twoTabsSaved()
 
   storageA.failWith = new StorageError('quota', 'QuotaExceededError: the quota has been exceeded')
   a.set('status', 'done')
@@ -82,16 +88,7 @@ test("a tab does not call another tab's edit saved when that tab's write failed;
 })
 
 test("edits of a tab that does not confirm its write are not saved in the other tab until it writes them itself", async () => {
-  const factory = new IDBFactory()
-  const ws = workspace()
-  const storageA = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: ws, indexedDB: factory }), 'indexeddb')
-  const tabA = tab(ws, { storage: storageA })
-  const tabB = tab(ws, { indexedDB: factory })
-  await Promise.all([tabA.ready, tabB.ready])
-  const a = await tabA.create('ticket', { title: 'x', status: 'open' }, { id: 'T-1' })
-  await a.whenSaved()
-  const b = await tabB.open('T-1')
-  await b.whenSaved()
+  const { factory, ws, storageA, a, b } = await twoTabsSaved()
 
   // A's writes do not complete (a frozen tab).
   let release!: () => void
