@@ -117,6 +117,7 @@ export type {
   MergeSide,
   EntryAuthor,
 } from './history/readHistory.js'
+export type { TextEdit } from './history/textMerge.js'
 export { writeWithHistory } from './history/recordWrites.js'
 export { summarizeSince } from './history/summary.js'
 export type { RecordSummary, SummaryUser } from './history/summary.js'

@@ -10,6 +10,7 @@ import { IDBFactory } from 'fake-indexeddb'
 import { afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import {
+  FETCH_ORIGIN,
   MemoryStorage,
   RecordStore,
   SyncClient,
@@ -158,7 +159,7 @@ describe('history', () => {
     expect(last.kind === 'change' && last.base).toBe(kept.tip.id)
   })
 
-  test('concurrent text edits are a merge that says both contributions were merged; they cannot be restored', async () => {
+  test("concurrent edits of different parts of a title combine; each writer's version stays one click away", async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)
     a!.offline()
@@ -167,12 +168,128 @@ describe('history', () => {
     await relay.settle()
     a!.online()
     await relay.settle()
-    expect(a!.handle.get('title')).toBe('Mobile login fails badly')
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Mobile login fails badly')
     const merge = a!.handle.history().merges.find((m) => m.field === 'title')!
-    expect(merge.fieldKind).toBe('text')
-    expect(merge.kept).toBeNull()
+    expect(merge).toMatchObject({ fieldKind: 'text', conflict: false, kept: null, baseValue: 'Login fails', result: 'Mobile login fails badly' })
     expect(merge.summary).toMatch(/^(p0 and p1|p1 and p0) edited title at the same time; both contributions were merged$/)
-    expect(() => a!.handle.restore(merge.sides[0]!)).toThrow(/text field/)
+    expect(Object.fromEntries(merge.sides.map((s) => [s.author.userId, s.value]))).toEqual({
+      'user-of-p0': 'Login fails badly',
+      'user-of-p1': 'Mobile login fails',
+    })
+    // "Use this version": a normal change by the one who clicks, restoring that writer's whole value.
+    b!.handle.restore(merge.sides.find((s) => s.author.userId === 'user-of-p0')!)
+    await relay.settle()
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Login fails badly')
+    const last = a!.handle.history().entries.at(-1)!
+    expect(last).toMatchObject({ kind: 'change', field: 'title', value: 'Login fails badly', author: { userId: 'user-of-p1' } })
+    expect(last.kind === 'change' && last.restoreOf).toBe(merge.sides.find((s) => s.author.userId === 'user-of-p0')!.tip.id)
+  })
+
+  test('concurrent replacements of a title settle on the later one everywhere, never a mix; the other is one click away', async () => {
+    const relay = newRelay()
+    let clock = 1_000_000
+    const [a, b] = await setup(relay, 2, { now: () => clock })
+    a!.offline()
+    clock += 1_000
+    a!.handle.set('title', 'Checkout is slow')
+    clock += 1_000
+    b!.handle.set('title', 'Payment page times out')
+    await relay.settle()
+    a!.online()
+    await relay.settle()
+    await relay.settle()
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Payment page times out')
+    const history = a!.handle.history()
+    expect(JSON.stringify(history)).toBe(JSON.stringify(b!.handle.history()))
+    expect(history.unsettled).toEqual({})
+    const merge = history.merges.find((m) => m.field === 'title')!
+    expect(merge).toMatchObject({ conflict: true, baseValue: 'Login fails', result: 'Payment page times out' })
+    expect(merge.sides[merge.winner!]!.author.userId).toBe('user-of-p1')
+    expect(merge.sides[merge.kept!]!.value).toBe('Payment page times out')
+    expect(merge.settledBy).toMatchObject({ mode: 'auto', value: 'Payment page times out' })
+    expect(merge.summary).toMatch(/changed title at the same time; kept p1's version "Payment page times out"$/)
+    expect(history.entries.filter((e) => e.kind === 'change' && e.mode === 'auto')).toHaveLength(1)
+    // Ada takes her version back: it wins now, for everyone (she had seen the settlement: her clock does not matter).
+    clock -= 60_000
+    a!.handle.restore(merge.sides.find((s) => s.author.userId === 'user-of-p0')!)
+    await relay.settle()
+    await relay.settle()
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Checkout is slow')
+    expect(a!.handle.history().unsettled).toEqual({})
+  })
+
+  test('two replicas settling the same collision at the same time end with its value once', async () => {
+    const relay = newRelay()
+    let clock = 1_000_000
+    const [a, b] = await setup(relay, 2, { now: () => clock })
+    a!.offline()
+    b!.offline()
+    clock += 1_000
+    a!.handle.set('title', 'Checkout is slow')
+    clock += 1_000
+    b!.handle.set('title', 'Payment page times out')
+    // Each gets the other's change before either settlement travels: both settle.
+    const fromA = Y.encodeStateAsUpdate(a!.handle.doc)
+    const fromB = Y.encodeStateAsUpdate(b!.handle.doc)
+    Y.applyUpdate(a!.handle.doc, fromB, FETCH_ORIGIN) // as if fetched from the relay
+    Y.applyUpdate(b!.handle.doc, fromA, FETCH_ORIGIN)
+    await Promise.resolve()
+    await Promise.resolve()
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Payment page times out')
+    // Now each gets the other's settlement: both texts hold the value's new characters twice until readers delete the copy.
+    const exchange = async () => {
+      const [sa, sb] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
+      Y.applyUpdate(a!.handle.doc, sb, FETCH_ORIGIN)
+      Y.applyUpdate(b!.handle.doc, sa, FETCH_ORIGIN)
+      await Promise.resolve()
+      await Promise.resolve()
+    }
+    await exchange()
+    await exchange()
+    expect(Y.decodeStateVector(Y.encodeStateVector(a!.handle.doc))).toEqual(Y.decodeStateVector(Y.encodeStateVector(b!.handle.doc)))
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Payment page times out')
+    const entries = a!.handle.history().entries
+    const auto = entries.filter((e) => e.kind === 'change' && e.mode === 'auto')
+    expect(auto).toHaveLength(1) // two were written; readers count the first
+    expect(a!.handle.doc.getArray<{ m?: string }>(HISTORY_ARRAY).toArray().filter((e) => e.m === 'auto')).toHaveLength(2)
+    expect(JSON.stringify(a!.handle.history())).toBe(JSON.stringify(b!.handle.history()))
+  })
+
+  test('concurrent edits of the same part of a description keep both, offer each version, and "keep as is" settles the merge', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.handle.set('description', 'Steps: open the app and log in.')
+    await relay.settle()
+    a!.offline()
+    a!.handle.set('description', 'Steps: open the app on Safari and log in.')
+    b!.handle.set('description', 'Steps: open the mobile app and log in.')
+    await relay.settle()
+    a!.online()
+    await relay.settle()
+    await relay.settle()
+    const text = a!.handle.get('description') as string
+    expect(b!.handle.get('description')).toBe(text)
+    expect(text).toContain('mobile')
+    expect(text).toContain('Safari') // a description keeps both contributions: nothing is settled automatically
+    const merge = a!.handle.history().merges.find((m) => m.field === 'description')!
+    expect(merge).toMatchObject({ conflict: false, settledBy: null })
+    // Edits of one and the same words do conflict:
+    a!.offline()
+    a!.handle.set('description', 'Steps: open the app and sign in with SSO.')
+    b!.handle.set('description', text.replace('log in.', 'log out.'))
+    await relay.settle()
+    a!.online()
+    await relay.settle()
+    await relay.settle()
+    const conflict = a!.handle.history().merges.filter((m) => m.field === 'description').at(-1)!
+    expect(conflict).toMatchObject({ conflict: true, settledBy: null })
+    expect(conflict.sides.map((s) => s.value).sort()).toEqual([text.replace('log in.', 'log out.'), 'Steps: open the app and sign in with SSO.'].sort())
+    expect(a!.handle.history().unsettled).toEqual({})
+    b!.handle.keepMerge(conflict)
+    await relay.settle()
+    const kept = a!.handle.history().merges.find((m) => m.id === conflict.id)!
+    expect(kept.settledBy).toMatchObject({ mode: 'keep', author: { userId: 'user-of-p1' } })
+    expect(a!.handle.get('description')).toBe(b!.handle.get('description'))
   })
 
   test('history is bounded: older entries are compacted into a summary that says what was compacted', async () => {
@@ -498,7 +615,10 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     const history = a!.handle.history()
     expect(JSON.stringify(history)).toBe(JSON.stringify(b!.handle.history()))
     const merge = history.merges.find((m) => m.field === 'title')!
-    expect(merge).toMatchObject({ fieldKind: 'text', kept: null })
+    // Typed into different places at the same time: no collision, both kept; each side's version holds only its own typing.
+    expect(merge).toMatchObject({ fieldKind: 'text', kept: null, conflict: false, result: 'Urgent: Mobile Login fails on iOS' })
+    // (Bob began typing after Ada's "Mobile " had arrived: his version has it.)
+    expect(merge.sides.map((s) => s.value).sort()).toEqual(['Mobile Login fails on iOS', 'Urgent: Mobile Login fails'])
     expect(merge.sides.map((s) => [s.author.userId, s.entry.kind === 'change' && s.entry.inserted]).sort()).toEqual([
       ['user-of-p0', 'Urgent: Mobile '],
       ['user-of-p1', ' on iOS'],

@@ -15,9 +15,11 @@
  *   field, after `maxBurstMs`, when {@link flush} is called (the record API
  *   does before writing the same field; presence when the user leaves the
  *   field; the record when it closes), and when the page is hidden.
- * - A text entry says what *this* user inserted and deleted: edits that
- *   arrive from others during the burst are part of both the "before" and
- *   the "after" text, so they do not show up in the diff.
+ * - A text entry says what *this* user inserted and deleted, and holds the
+ *   text at the first keystroke and that text with only this user's edits
+ *   applied: what others type or delete during the burst is in neither
+ *   (their deletions stay in both), so it does not show up in the diff and
+ *   the "after" text is the writer's own version.
  * - The entry is appended in its own transaction (Yjs runs observers after
  *   the edit's transaction), with origin {@link TYPING_HISTORY_ORIGIN}. A
  *   burst cut short by a crash keeps its edits but has no entry.
@@ -36,7 +38,7 @@
 import type * as Y from 'yjs'
 import { LIST_PREFIX, TEXT_PREFIX } from '../records/recordDoc.js'
 import type { RecordSchema } from '../records/schema.js'
-import { headOf, historyArray, type FieldChange } from './historyLog.js'
+import { headOf, historyArray, tipsOf, type FieldChange } from './historyLog.js'
 
 /** Transaction origin of the history entries the recorder appends (a local origin). */
 export const TYPING_HISTORY_ORIGIN: { readonly source: 'concord:typing-history' } = Object.freeze({
@@ -64,14 +66,19 @@ export interface TypingRecorderOptions {
 const KEEP = 0
 const INS = 1
 const DEL = 2
+const OTHER_INS = 3
+const OTHER_DEL = 4
 /**
  * A run of text in a burst: `KEEP` is in the text before and after the
- * burst (or was inserted by someone else), `INS` was inserted by the local
- * user, `DEL` was deleted by the local user. Before = KEEP + DEL runs,
- * after = KEEP + INS runs, both in order.
+ * burst, `INS` was inserted by the local user, `DEL` was deleted by the local
+ * user; `OTHER_INS` was inserted by someone else during the burst and
+ * `OTHER_DEL` deleted by someone else. The burst's "before" text is what the
+ * field held at its first keystroke (KEEP + DEL + OTHER_DEL runs) and its
+ * "after" text is that with only the local user's edits applied (KEEP + INS +
+ * OTHER_DEL): the writer's own change, whatever others typed meanwhile.
  */
 interface Run {
-  kind: typeof KEEP | typeof INS | typeof DEL
+  kind: typeof KEEP | typeof INS | typeof DEL | typeof OTHER_INS | typeof OTHER_DEL
   text: string
 }
 
@@ -85,6 +92,8 @@ interface Burst {
   field: string
   kind: 'text' | 'list'
   base: string | null
+  /** The field's other tips at the first keystroke (the writer saw a merge). */
+  seen: string[]
   startedAt: number
   /** Text: the runs. */
   runs: Run[]
@@ -164,9 +173,11 @@ export class TypingRecorder {
     for (const burst of ended) {
       const next = this.currentValue(burst.field, burst.kind)
       this.known.set(burst.field, next)
-      const prev = burst.kind === 'text' ? joinRuns(burst.runs, INS) : burst.before
-      const mine = burst.kind === 'text' ? joinRuns(burst.runs, DEL) : next
-      changes.push({ field: burst.field, kind: burst.kind, prev, next: mine, base: burst.base })
+      const prev = burst.kind === 'text' ? joinRuns(burst.runs, [KEEP, DEL, OTHER_DEL]) : burst.before
+      const mine = burst.kind === 'text' ? joinRuns(burst.runs, [KEEP, INS, OTHER_DEL]) : next
+      const change: FieldChange = { field: burst.field, kind: burst.kind, prev, next: mine, base: burst.base, seen: burst.seen }
+      if (burst.kind === 'text') change.hunks = hunksOf(burst.runs)
+      changes.push(change)
       at = Math.min(at, burst.startedAt)
     }
     if (changes.length > 0) this.options.append(changes, at)
@@ -221,10 +232,12 @@ export class TypingRecorder {
 
   private begin(field: string, kind: 'text' | 'list', before: unknown): Burst {
     const entries = historyArray(this.doc).toArray()
+    const base = headOf(entries, field, before)
     const burst: Burst = {
       field,
       kind,
-      base: headOf(entries, field, before),
+      base,
+      seen: kind === 'text' ? tipsOf(entries, field).filter((t) => t !== base) : [],
       startedAt: this.options.now(),
       runs: kind === 'text' ? [{ kind: KEEP, text: before as string }] : [],
       before,
@@ -250,16 +263,38 @@ export class TypingRecorder {
   }
 }
 
-const joinRuns = (runs: readonly Run[], skip: Run['kind']): string => {
+/** The local user's changed ranges `[start, end, insert]` on the burst's "before" text, adjacent changes joined. */
+const hunksOf = (runs: readonly Run[]): Array<[number, number, string]> => {
+  const out: Array<[number, number, string]> = []
+  let pos = 0
+  let open: [number, number, string] | null = null
+  for (const run of runs) {
+    if (run.kind === OTHER_INS) continue
+    if (run.kind === KEEP || run.kind === OTHER_DEL) {
+      open = null
+      pos += run.text.length
+      continue
+    }
+    if (open === null) out.push((open = [pos, pos, '']))
+    if (run.kind === DEL) {
+      pos += run.text.length
+      open[1] = pos
+    } else open[2] += run.text
+  }
+  return out
+}
+
+const joinRuns = (runs: readonly Run[], kinds: ReadonlyArray<Run['kind']>): string => {
   let out = ''
-  for (const run of runs) if (run.kind !== skip) out += run.text
+  for (const run of runs) if (kinds.includes(run.kind)) out += run.text
   return out
 }
 
 /**
  * Applies a Y.Text delta (positions in the text before the change) to the
  * runs. `mine`: inserted text becomes INS and deleted KEEP text becomes DEL;
- * otherwise inserted text is KEEP and deleted text simply disappears.
+ * otherwise inserted text is OTHER_INS and deleted KEEP text OTHER_DEL.
+ * Deleted INS / OTHER_INS text simply disappears.
  */
 const applyDelta = (runs: readonly Run[], delta: readonly DeltaOp[], mine: boolean): Run[] => {
   const out: Run[] = []
@@ -271,12 +306,12 @@ const applyDelta = (runs: readonly Run[], delta: readonly DeltaOp[], mine: boole
     if (last !== undefined && last.kind === kind) last.text += text
     else out.push({ kind, text })
   }
-  /** Consumes `n` characters of the current text (KEEP / INS); DEL runs are passed through. */
+  /** Consumes `n` characters of the current text (KEEP / INS / OTHER_INS); runs no longer in the text are passed through. */
   const take = (n: number, chunk: (kind: Run['kind'], text: string) => void): void => {
     while (n > 0 && head < queue.length) {
       const run = queue[head]!
-      if (run.kind === DEL) {
-        push(DEL, run.text)
+      if (run.kind === DEL || run.kind === OTHER_DEL) {
+        push(run.kind, run.text)
         head++
         continue
       }
@@ -289,10 +324,10 @@ const applyDelta = (runs: readonly Run[], delta: readonly DeltaOp[], mine: boole
   }
   for (const op of delta) {
     if (typeof op.retain === 'number') take(op.retain, push)
-    else if (op.insert !== undefined) push(mine ? INS : KEEP, typeof op.insert === 'string' ? op.insert : '\uFFFC')
+    else if (op.insert !== undefined) push(mine ? INS : OTHER_INS, typeof op.insert === 'string' ? op.insert : '\uFFFC')
     else if (typeof op.delete === 'number') {
       take(op.delete, (kind, text) => {
-        if (mine && kind === KEEP) push(DEL, text)
+        if (kind === KEEP) push(mine ? DEL : OTHER_DEL, text)
       })
     }
   }

@@ -9,7 +9,12 @@
  *
  *     { id, f: field, k: 's' | 't' | 'l', v: new value, p: previous value,   scalar / list
  *       ins, del: inserted / deleted text (text fields, truncated),
+ *       (text fields: v / p are the whole text after / before the writer's own edit, when short enough)
  *       at: ms since epoch, b: id of the field's head the writer had seen (or null),
+ *       s?: the field's other tips the writer had seen (text fields: it saw a merge),
+ *       m?: 'auto' (a single-line merge settled on its rule's value) | 'keep' (a merge accepted as it is),
+ *       ic?: clock of the first character an 'auto' entry inserted,
+ *       h?: [[start, end, insert], …] on p, when a typing burst changed several places,
  *       r?: id of the entry whose value a restore brought back }
  *     { id, k: 'c', at, n, fields: { field: count }, from, to,                       compaction summary
  *       c: { <clientId base36>: { t: newest compacted clock, f: { field: count } } } }
@@ -31,6 +36,7 @@
  */
 import { changedRange } from '../records/recordDoc.js'
 import * as Y from 'yjs'
+import { TEXT_VALUE_LIMIT } from './textMerge.js'
 
 /** Name of the top-level `Y.Array` holding a record's history. */
 export const HISTORY_ARRAY = 'concord:history'
@@ -59,6 +65,14 @@ export interface StoredFieldEntry {
   del?: string
   at: number
   b: string | null
+  /** Text fields: the field's other tips the writer had seen besides `b` (it wrote on top of a merge). */
+  s?: string[]
+  /** Text fields: `auto` — the writer settled a single-line merge on the rule's value; `keep` — accepted a merge as it is. */
+  m?: 'auto' | 'keep'
+  /** `auto` entries: clock of the first character the writer inserted (they run up to the entry's own clock). */
+  ic?: number
+  /** Text fields: the writer's changed ranges `[start, end, insert]` on `p`, when it changed several places (typing bursts). */
+  h?: Array<[number, number, string]>
   r?: string
 }
 
@@ -123,6 +137,14 @@ export interface FieldChange {
    * bursts: at the first keystroke). Default: the head now.
    */
   base?: string | null
+  /** Text fields: the other tips the writer had seen with `base`. Default: the other tips now (when `base` is not given). */
+  seen?: string[]
+  /** Text fields: see {@link StoredFieldEntry.m}. A `keep` entry is written even though the text did not change. */
+  mode?: 'auto' | 'keep'
+  /** `auto` changes: clock of the first character inserted in the same transaction. */
+  insertClock?: number
+  /** Text fields: the changed ranges `[start, end, insert]` on `prev`, when there are several (stored with whole values only). */
+  hunks?: Array<[number, number, string]>
 }
 
 /** Options of {@link appendFieldChanges}. */
@@ -211,16 +233,24 @@ export const sameValue = (a: unknown, b: unknown): boolean => a === b || json(a)
 export const headOf = (entries: readonly StoredEntry[], field: string, current: unknown): string | null => {
   const mine = entries.filter((e): e is StoredFieldEntry => e.k !== 'c' && e.f === field)
   if (mine.length === 0) return null
-  const bases = new Set(mine.map((e) => e.b))
-  const tips = mine.filter((e) => !bases.has(e.id))
+  const tips = tipEntries(mine)
   if (tips.length === 0) return mine[mine.length - 1]!.id
   if (tips.length === 1) return tips[0]!.id
   for (let i = tips.length - 1; i >= 0; i--) {
     const tip = tips[i]!
-    if (tip.k !== 't' && sameValue(tip.v, current)) return tip.id
+    if (tip.v !== undefined && sameValue(tip.v, current)) return tip.id
   }
   return tips[tips.length - 1]!.id
 }
+
+const tipEntries = (mine: readonly StoredFieldEntry[]): StoredFieldEntry[] => {
+  const bases = new Set(mine.map((e) => e.b))
+  return mine.filter((e) => !bases.has(e.id))
+}
+
+/** Ids of the tips of `field` (entries no other entry names as base), in array order. */
+export const tipsOf = (entries: readonly StoredEntry[], field: string): string[] =>
+  tipEntries(entries.filter((e): e is StoredFieldEntry => e.k !== 'c' && e.f === field)).map((e) => e.id)
 
 /** Inserted and deleted text between `prev` and `next` (common prefix / suffix removed), truncated. */
 export const textDiff = (prev: string, next: string): { ins: string; del: string } => {
@@ -246,8 +276,17 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
     if (change.kind === 'text') {
       const prev = typeof change.prev === 'string' ? change.prev : ''
       const next = typeof change.next === 'string' ? change.next : ''
-      if (prev === next) continue
+      if (prev === next && change.mode !== 'keep') continue
       entry = { id, f: change.field, k: 't', ...textDiff(prev, next), at: options.now, b: base }
+      if (prev.length <= TEXT_VALUE_LIMIT && next.length <= TEXT_VALUE_LIMIT) {
+        entry.p = prev
+        entry.v = next
+        if (change.hunks !== undefined && change.hunks.length > 1) entry.h = change.hunks
+      }
+      const seen = change.seen ?? (change.base !== undefined ? [] : tipsOf(existing, change.field).filter((t) => t !== base))
+      if (seen.length > 0) entry.s = seen
+      if (change.mode !== undefined) entry.m = change.mode
+      if (change.insertClock !== undefined) entry.ic = change.insertClock
     } else {
       if (sameValue(change.prev, change.next)) continue
       entry = {

@@ -30,6 +30,7 @@ import {
   type StoredCompactedEntry,
   type StoredFieldEntry,
 } from './historyLog.js'
+import { editsOf, ruleValue, textMergeOutcome, type TextEdit } from './textMerge.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
 export interface EntryAuthor {
@@ -48,9 +49,15 @@ export interface FieldHistoryEntry {
   value?: unknown
   /** Previous value (scalar / list). */
   prev?: unknown
-  /** Text fields: inserted and deleted text (truncated). */
+  /** Text fields: inserted and deleted text (truncated). Text entries also carry `value` / `prev`: the whole text after / before the writer's own edit, when short enough to be stored. */
   inserted?: string
   deleted?: string
+  /** Text fields: the field's other tips the writer had seen (it wrote on top of a merge). */
+  seen?: string[]
+  /** Text fields: the writer's changed ranges `[start, end, insert]` on `prev`, when it changed several places (typing bursts). */
+  hunks?: Array<[number, number, string]>
+  /** Text fields: `auto` — settled a single-line merge on the rule's value; `keep` — accepted a merge as it is. */
+  mode?: 'auto' | 'keep'
   /** Readable one-line summary. */
   summary: string
   /** When the writer made the change (its clock; ms since epoch). */
@@ -101,10 +108,13 @@ export interface MergeSide {
   entry: FieldHistoryEntry
   /** Last entry of the side; its value is the side's value. */
   tip: FieldHistoryEntry
-  /** Every entry id of the side (the subtree). */
+  /** Every entry id of the side (the subtree, up to entries written by someone who had seen another side). */
   entryIds: string[]
+  /** The side's value: scalar / list, its tip's value; text, the field with only this side's edit applied (undefined when not stored: long texts). */
   value: unknown
   author: EntryAuthor
+  /** Text fields: the side's edit on the merge's common base (its changed ranges), or null when not known. */
+  edit?: TextEdit[] | null
 }
 
 /** Concurrent changes of one field that did not see each other. */
@@ -123,6 +133,29 @@ export interface Merge {
    * all / it cannot be told. Text: null — both contributions were merged.
    */
   kept: number | null
+  /**
+   * Whether the sides really collide: scalar / list, their values differ;
+   * text, their edits touch the same characters (see `history/textMerge`).
+   * Edits of different parts of a text merge without a conflict: apps show
+   * only merges with a conflict.
+   */
+  conflict: boolean
+  /** Text fields: the common base text the sides started from, when known. */
+  baseValue?: string | null
+  /**
+   * Text fields: the value the merge produced — for a single-line field with
+   * a conflict, the rule's value (the later change, plus edits of other
+   * parts); else the combination of the sides' edits, or the current text.
+   */
+  result?: string | null
+  /**
+   * Text fields with a conflict: the entry of someone who wrote on top of the
+   * merge after seeing its sides — an automatic settlement, "keep as is", a
+   * restore, or a plain edit. Null while nobody has.
+   */
+  settledBy?: FieldHistoryEntry | null
+  /** Single-line text fields with a conflict: the index of the side the rule keeps (the later change). */
+  winner?: number | null
   /** Readable one-line summary. */
   summary: string
 }
@@ -132,12 +165,24 @@ export interface RecordHistory {
   /** Every entry, oldest first (array order, identical on every replica). */
   entries: HistoryEntry[]
   merges: Merge[]
+  /**
+   * Single-line text fields whose concurrent edits collided and whose text
+   * is not (yet) the value the rule settles on: field → that value
+   * (`history/textMerge` {@link ruleValue}). Any replica may write it
+   * (`history/textSettle`).
+   */
+  unsettled: Record<string, string>
 }
 
 /** Options of {@link readHistory}. */
 export interface ReadHistoryOptions {
   /** Current field values, to tell which side of a scalar merge the CRDT kept. */
   fields?: Record<string, unknown>
+  /**
+   * Single-line text fields (titles, names): a collision of concurrent edits
+   * settles on the later change. Others keep the CRDT's merge.
+   */
+  singleLine?: ReadonlySet<string>
 }
 
 const show = (value: unknown): string => {
@@ -164,9 +209,11 @@ export const readHistory = (
   const byField = new Map<string, FieldHistoryEntry[]>()
   const located = locatedEntries(doc)
   const summaries = located.filter((l) => l.entry.k === 'c')
+  const duplicates = duplicateSettlements(located)
   for (const { entry, client } of located) {
     if (seenIds.has(entry.id)) continue // an entry id seen twice (the same compaction made on two replicas)
     seenIds.add(entry.id)
+    if (duplicates.has(entry.id)) continue // the same automatic settlement, written by two replicas at once: counted once
     if (entry.k === 'c') {
       if (entry !== summaries[0]!.entry) continue // all summaries merged into the first
       const compacted = compactedEntry(doc, summaries, authors)
@@ -184,14 +231,28 @@ export const readHistory = (
       fieldKind,
       summary: '',
       at: e.at,
-      base: e.b,
+      base: e.b === null ? null : (duplicates.get(e.b) ?? e.b),
       author,
     }
     if (fieldKind === 'text') {
       out.inserted = e.ins ?? ''
       out.deleted = e.del ?? ''
+      if (typeof e.v === 'string' && typeof e.p === 'string') {
+        out.value = e.v
+        out.prev = e.p
+      }
+      if (Array.isArray(e.h) && e.h.length > 1) out.hunks = e.h
+      if (Array.isArray(e.s) && e.s.length > 0) out.seen = e.s.filter((x): x is string => typeof x === 'string').map((x) => duplicates.get(x) ?? x)
+      if (e.m === 'auto' || e.m === 'keep') out.mode = e.m
       const parts = [out.inserted ? `added "${out.inserted}"` : '', out.deleted ? `removed "${out.deleted}"` : ''].filter(Boolean)
-      out.summary = `${who} edited ${e.f}: ${parts.join(', ')}`
+      out.summary =
+        out.mode === 'auto'
+          ? `${who}'s device settled ${e.f} on ${show(out.value)}`
+          : out.mode === 'keep'
+            ? `${who} kept ${e.f} as merged`
+            : e.r !== undefined
+              ? `${who} restored ${e.f} to ${show(out.value)}`
+              : `${who} edited ${e.f}: ${parts.join(', ')}`
     } else {
       out.value = e.v
       out.prev = e.p
@@ -204,9 +265,17 @@ export const readHistory = (
     list.push(out)
   }
   const merges: Merge[] = []
-  for (const [field, list] of byField) merges.push(...mergesOf(field, list, options.fields))
+  for (const [field, list] of byField) merges.push(...mergesOf(field, list, options.fields, options.singleLine?.has(field) ?? false))
   merges.sort((a, b) => entries.indexOf(a.sides[0]!.entry) - entries.indexOf(b.sides[0]!.entry))
-  return { entries, merges }
+  const unsettled: Record<string, string> = {}
+  for (const field of options.singleLine ?? []) {
+    const list = byField.get(field)
+    const current = options.fields?.[field]
+    if (list === undefined || typeof current !== 'string' || list.some((e) => e.fieldKind !== 'text')) continue
+    const rule = ruleValue(list)
+    if (rule !== null && rule.collided && rule.value !== current) unsettled[field] = rule.value
+  }
+  return { entries, merges, unsettled }
 }
 
 /**
@@ -260,7 +329,32 @@ const compactedEntry = (
   }
 }
 
-const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<string, unknown> | undefined): Merge[] => {
+/**
+ * Automatic settlements of the same merge written by several replicas at
+ * once (same field, base and seen tips): the first in array order counts,
+ * the others map to it (id → id of the one that counts). Their inserted
+ * characters are duplicates, which any replica deletes (`history/textSettle`).
+ */
+export const duplicateSettlements = (located: readonly LocatedEntry[]): Map<string, string> => {
+  const first = new Map<string, string>()
+  const out = new Map<string, string>()
+  for (const { entry } of located) {
+    if (entry.k !== 't' || (entry as StoredFieldEntry).m !== 'auto') continue
+    const e = entry as StoredFieldEntry
+    const key = JSON.stringify([e.f, e.b, Array.isArray(e.s) ? [...e.s].sort() : [], e.v])
+    const canonical = first.get(key)
+    if (canonical === undefined) first.set(key, e.id)
+    else out.set(e.id, canonical)
+  }
+  return out
+}
+
+const mergesOf = (
+  field: string,
+  list: FieldHistoryEntry[],
+  current: Record<string, unknown> | undefined,
+  singleLine: boolean,
+): Merge[] => {
   const children = new Map<string | null, FieldHistoryEntry[]>()
   for (const e of list) {
     // A base that was compacted away still groups its children (same string).
@@ -268,17 +362,20 @@ const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<stri
     if (group === undefined) children.set(e.base, (group = []))
     group.push(e)
   }
+  const byId = new Map(list.map((e) => [e.id, e]))
+  /** A side: the subtree under `root`, up to entries whose writer had seen another side (they settle the merge). */
   const subtree = (root: FieldHistoryEntry): FieldHistoryEntry[] => {
     const out: FieldHistoryEntry[] = []
     const stack = [root]
     while (stack.length > 0) {
       const e = stack.pop()!
       out.push(e)
-      for (const child of children.get(e.id) ?? []) stack.push(child)
+      for (const child of children.get(e.id) ?? []) if (child.seen === undefined) stack.push(child)
     }
     return out
   }
   const order = new Map(list.map((e, i) => [e.id, i]))
+  const currentValue = current !== undefined && Object.hasOwn(current, field) ? current[field] : undefined
   const merges: Merge[] = []
   for (const [base, siblings] of children) {
     if (siblings.length < 2) continue
@@ -296,19 +393,81 @@ const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<stri
         author: entry.author,
       }
     })
+    const names = sides.map((s) => s.author.name ?? s.author.userId ?? 'someone')
+    if (fieldKind === 'text') {
+      merges.push(textMerge(mergeId, field, base, sides, names, list, byId, currentValue, singleLine))
+      continue
+    }
     let kept: number | null = null
-    if (fieldKind !== 'text' && current !== undefined && Object.hasOwn(current, field)) {
-      const value = current[field]
-      const index = sides.findIndex((side) => sameValue(side.value, value))
+    if (current !== undefined && Object.hasOwn(current, field)) {
+      const index = sides.findIndex((side) => sameValue(side.value, currentValue))
       kept = index === -1 ? null : index
     }
-    const names = sides.map((s) => s.author.name ?? s.author.userId ?? 'someone')
+    const conflict = sides.some((s) => !sameValue(s.value, sides[0]!.value))
     const summary =
-      fieldKind === 'text'
-        ? `${names.join(' and ')} edited ${field} at the same time; both contributions were merged`
-        : `${sides.map((s, i) => `${names[i]} set ${field} to ${show(s.value)}`).join(' while ')}` +
-          (kept === null ? '' : `; kept ${show(sides[kept]!.value)}`)
-    merges.push({ id: mergeId, field, fieldKind, base, sides, kept, summary })
+      `${sides.map((s, i) => `${names[i]} set ${field} to ${show(s.value)}`).join(' while ')}` +
+      (kept === null ? '' : `; kept ${show(sides[kept]!.value)}`)
+    merges.push({ id: mergeId, field, fieldKind, base, sides, kept, conflict, summary })
   }
   return merges
+}
+
+/** A merge of a text field: each side's intended value and edit, whether they collide, and how it was or must be settled. */
+const textMerge = (
+  id: string,
+  field: string,
+  base: string | null,
+  sides: MergeSide[],
+  names: string[],
+  list: readonly FieldHistoryEntry[],
+  byId: ReadonlyMap<string, FieldHistoryEntry>,
+  currentValue: unknown,
+  singleLine: boolean,
+): Merge => {
+  const baseEntry = base === null ? undefined : byId.get(base)
+  const firstPrev = sides.map((s) => s.entry.prev).find((p): p is string => typeof p === 'string')
+  const baseValue = typeof baseEntry?.value === 'string' ? baseEntry.value : base === null ? (firstPrev ?? '') : (firstPrev ?? null)
+  for (const side of sides) {
+    const before = side.entry.prev
+    const after = side.tip.value
+    side.value = typeof after === 'string' ? after : undefined
+    side.edit =
+      baseValue !== null && typeof before === 'string' && typeof after === 'string'
+        ? editsOf(baseValue, before, after, side.tip === side.entry ? side.entry.hunks : undefined)
+        : null
+  }
+  const outcome = textMergeOutcome(
+    baseValue,
+    sides.map((s) => ({ edit: s.edit ?? null, at: s.tip.at, id: s.tip.id })),
+    singleLine,
+  )
+  const members = new Set(sides.flatMap((s) => s.entryIds))
+  const settledBy =
+    list.find(
+      (e) => e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x))),
+    ) ?? null
+  const current = typeof currentValue === 'string' ? currentValue : null
+  const edits = sides.map((s) => s.edit)
+  const result = outcome.value ?? current
+  const keptIndex = current === null ? -1 : sides.findIndex((s) => s.value === current)
+  const kept = keptIndex === -1 ? null : keptIndex
+  let summary: string
+  if (!outcome.conflict) summary = `${names.join(' and ')} edited ${field} at the same time; both contributions were merged`
+  else if (outcome.winner !== null) {
+    summary = `${names.join(' and ')} changed ${field} at the same time; kept ${names[outcome.winner]}'s version "${show(outcome.settled)}"`
+  } else summary = `${names.join(' and ')} changed the same part of ${field} at the same time; both versions are in the text`
+  return {
+    id,
+    field,
+    fieldKind: 'text',
+    base,
+    sides,
+    kept,
+    conflict: outcome.conflict,
+    baseValue,
+    result,
+    settledBy,
+    winner: outcome.winner,
+    summary,
+  }
 }

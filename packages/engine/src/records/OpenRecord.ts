@@ -46,14 +46,16 @@ import { TAB_ORIGIN, type TabChannel } from '../tabs/TabChannel.js'
 import { FieldPending, type FieldClocks } from './FieldPending.js'
 import { SavedState } from './SavedState.js'
 import { catalogEntryOf } from './catalogEntry.js'
-import { RECORD_MAP, RecordKey, readRecord, recordType, type ValidatedPatch } from './recordDoc.js'
+import { RECORD_MAP, RecordKey, TEXT_PREFIX as TEXT_PREFIX_NAME, readRecord, recordType, type ValidatedPatch } from './recordDoc.js'
 import { writeWithHistory } from '../history/recordWrites.js'
-import { appendFieldChanges, type FieldChange } from '../history/historyLog.js'
+import { HISTORY_ARRAY as HISTORY_ARRAY_NAME, appendFieldChanges, historyArray, type FieldChange } from '../history/historyLog.js'
+import { readHistory, type Merge } from '../history/readHistory.js'
+import { removeDuplicateInsertions, writeSettlement } from '../history/textSettle.js'
 import { TYPING_HISTORY_ORIGIN, TypingRecorder } from '../history/TypingRecorder.js'
 import { RECORD_WRITE_ORIGIN } from './RecordHandle.js'
 import { summarizeSince, type RecordSummary } from '../history/summary.js'
 import type { AuthorInfo } from '../protocol/messages.js'
-import type { RecordSchema, SchemaRegistry } from './schema.js'
+import { singleLineFields, type RecordSchema, type SchemaRegistry } from './schema.js'
 
 /** Transaction origin of updates loaded from storage. */
 export const STORAGE_ORIGIN: { readonly source: 'concord:storage' } = Object.freeze({ source: 'concord:storage' })
@@ -338,6 +340,58 @@ export class OpenRecord {
     )
   }
 
+  /**
+   * Settles what the text-merge rule asks for (see `history/textSettle`):
+   * deletes characters duplicated by settlements written at once, and sets
+   * each single-line text field whose concurrent edits collided to the rule's
+   * value — as soon as this replica has the sides, so nobody edits the mixed
+   * text. A field with a typing burst in progress waits for its entry (which
+   * settles again).
+   */
+  settleMerges(): void {
+    if (this.closed || this.parked || !this.doc.share.has(HISTORY_ARRAY_NAME)) return
+    const singleLine = singleLineFields(this.schema)
+    const options = { now: this.host.now(), maxEntries: this.host.historyLimit }
+    this.doc.transact(() => {
+      if (removeDuplicateInsertions(this.doc) > 0 || singleLine.size === 0) return
+      const fields: Record<string, unknown> = {}
+      for (const field of singleLine) fields[field] = this.doc.getText(TEXT_PREFIX_NAME + field).toString()
+      const { unsettled } = readHistory(this.doc, this.sync.authors, { fields, singleLine })
+      for (const [field, target] of Object.entries(unsettled)) {
+        if (this.typing.pending(field)) continue
+        if (writeSettlement(this.doc, field, target, options)) return // one at a time: the next reads the new history
+      }
+    }, RECORD_WRITE_ORIGIN)
+  }
+
+  /** Records that a text merge stands as merged (a `keep` entry on the kept or winning side, naming the others as seen). */
+  keepMerge(merge: Merge): void {
+    this.typing.flush([merge.field])
+    const text = this.doc.getText(TEXT_PREFIX_NAME + merge.field).toString()
+    const on = merge.sides[merge.kept ?? merge.winner ?? merge.sides.length - 1]!
+    this.doc.transact(
+      () =>
+        appendFieldChanges(
+          this.doc,
+          [{ field: merge.field, kind: 'text', prev: text, next: text, base: on.tip.id, seen: merge.sides.filter((s) => s !== on).map((s) => s.tip.id), mode: 'keep' }],
+          { now: this.host.now(), maxEntries: this.host.historyLimit },
+        ),
+      RECORD_WRITE_ORIGIN,
+    )
+  }
+
+  private settleScheduled = false
+
+  /** Runs {@link settleMerges} after the current transaction (changes of the history may need settling). */
+  private scheduleSettle(): void {
+    if (this.settleScheduled) return
+    this.settleScheduled = true
+    queueMicrotask(() => {
+      this.settleScheduled = false
+      this.settleMerges()
+    })
+  }
+
   /** Appends the entries of ended typing bursts (their own transaction; `at`: when the burst began). */
   private appendTyped(changes: FieldChange[], at: number): void {
     if (this.closed) return
@@ -545,6 +599,7 @@ export class OpenRecord {
       if (origin !== DELETE_MARKER_ORIGIN && origin !== UPDATED_AT_ORIGIN) this.touch()
     }
     if (this.schemaCache === undefined) void this.schema
+    if (source !== 'storage' && transaction.changed.has(historyArray(doc))) this.scheduleSettle()
     for (const listener of this.listeners) listener.change(source)
     this.checkPending()
     this.checkSaved()

@@ -33,8 +33,8 @@ import {
   validatePatch,
   type RecordSnapshot,
 } from './recordDoc.js'
-import type { RecordSchema } from './schema.js'
-import { readHistory, type FieldHistoryEntry, type MergeSide, type RecordHistory } from '../history/readHistory.js'
+import { singleLineFields, type RecordSchema } from './schema.js'
+import { readHistory, type FieldHistoryEntry, type Merge, type MergeSide, type RecordHistory } from '../history/readHistory.js'
 import type { RecordSummary } from '../history/summary.js'
 import { RecordPresence } from '../presence/RecordPresence.js'
 
@@ -195,27 +195,44 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
    */
   history(): RecordHistory {
     const record = this.open()
-    return readHistory(record.doc, record.sync.authors, { fields: this.read().fields })
+    return readHistory(record.doc, record.sync.authors, { fields: this.read().fields, singleLine: singleLineFields(record.schema) })
   }
 
   /**
    * Applies the value of a history entry (or of a merge side: its tip's
    * value) again, as a new change by this user that names the entry it
-   * restores. Text fields cannot be restored: both contributions are
-   * already in the text.
+   * restores. For a text field that is the whole text after the entry's
+   * writer's own edit — for a side of a text merge, that writer's version
+   * ("use this version"); entries of long texts, which store only the
+   * changed part, cannot be restored.
    *
-   * @throws Error for an unknown entry or a text entry; {@link RecordValidationError} when the value is no longer valid.
+   * @throws Error for an unknown entry or a text entry without its whole value; {@link RecordValidationError} when the value is no longer valid.
    */
   restore(target: string | FieldHistoryEntry | MergeSide): void {
     const id = typeof target === 'string' ? target : 'tip' in target ? target.tip.id : target.id
     const entry = this.history().entries.find((e): e is FieldHistoryEntry => e.kind === 'change' && e.id === id)
     if (entry === undefined) throw new Error(`record "${this.id}": no history entry "${id}" (compacted?)`)
-    if (entry.fieldKind === 'text') {
-      throw new Error(`record "${this.id}": "${entry.field}" is a text field; concurrent text edits are merged, there is no other value to restore`)
+    if (entry.fieldKind === 'text' && typeof entry.value !== 'string') {
+      throw new Error(`record "${this.id}": the entry "${id}" of "${entry.field}" keeps only the changed part of a long text; there is no whole value to restore`)
     }
     const record = this.open()
     const validated = validatePatch(this.requireSchema(), record.id, { [entry.field]: entry.value })
     record.write(validated, RECORD_WRITE_ORIGIN, { [entry.field]: entry.id })
+  }
+
+  /**
+   * Accepts a merge of a text field as it is ("keep as is"): records, as a
+   * change by this user, that the merged text stands — the merge counts as
+   * settled on every replica and is not settled automatically any more.
+   *
+   * @throws Error for an unknown merge or one of a scalar or list field.
+   */
+  keepMerge(target: string | Merge): void {
+    const id = typeof target === 'string' ? target : target.id
+    const merge = this.history().merges.find((m) => m.id === id)
+    if (merge === undefined) throw new Error(`record "${this.id}": no merge "${id}"`)
+    if (merge.fieldKind !== 'text') throw new Error(`record "${this.id}": merge "${id}" is not of a text field; restore a side instead`)
+    this.open().keepMerge(merge)
   }
 
   /**
@@ -225,7 +242,9 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
    * field through the record API and closing the record do this too.
    */
   flushHistory(): void {
-    this.open().typing.flush()
+    const record = this.open()
+    record.typing.flush()
+    record.settleMerges()
   }
 
   /**

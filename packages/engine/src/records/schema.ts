@@ -19,7 +19,7 @@
  *     title: 'name',
  *     fields: {
  *       name: field.text({ maxLength: 200 }),
- *       goal: field.text(),
+ *       goal: field.text({ multiline: true }),
  *       state: field.enum(['planned', 'running', 'closed'], 'planned'),
  *       capacity: field.scalar(z.number().int().min(0), { default: 0 }),
  *       tickets: field.list(z.string()),
@@ -42,11 +42,23 @@ export const FieldKind = {
 } as const
 export type FieldKind = (typeof FieldKind)[keyof typeof FieldKind]
 
+/** Names of the single-line text fields of a schema (see {@link TextFieldSpec.multiline}). */
+export const singleLineFields = (schema: RecordSchema | undefined): Set<string> =>
+  new Set(Object.entries(schema?.fields ?? {}).filter(([, spec]) => spec.kind === 'text' && spec.multiline !== true).map(([name]) => name))
+
 /** A `text` field. */
 export interface TextFieldSpec {
   readonly kind: 'text'
   /** Longest accepted value for whole-value writes (`set`). Default: unlimited. */
   readonly maxLength?: number
+  /**
+   * Multi-line text (a description): concurrent edits of the same part keep
+   * both contributions, and the merge offers each writer's version. Default
+   * false — single-line text (a title, a name): when concurrent edits collide,
+   * the field settles on the later change and the merge offers the other
+   * (see `history/textMerge`).
+   */
+  readonly multiline?: boolean
 }
 
 /** A `scalar` field. */
@@ -105,7 +117,7 @@ const TYPE_NAME = /^[A-Za-z0-9_-]+$/
 /** Field spec builders. */
 export const field = {
   /** Collaborative text (`Y.Text`). */
-  text: (options: { maxLength?: number } = {}): TextFieldSpec => ({ kind: 'text', ...options }),
+  text: (options: { maxLength?: number; multiline?: boolean } = {}): TextFieldSpec => ({ kind: 'text', ...options }),
   /** A scalar validated by `schema`; `default` is read when the record has no value. */
   scalar: <T>(schema: z.ZodType<T>, options: { default?: T | null } = {}): ScalarFieldSpec<T> => ({
     kind: 'scalar',
@@ -178,7 +190,7 @@ export const projectSchema = defineSchema({
   title: 'name',
   fields: {
     name: field.text({ maxLength: 500 }),
-    description: field.text(),
+    description: field.text({ multiline: true }),
     status: field.enum(['planned', 'active', 'paused', 'done', 'cancelled'], 'planned'),
     lead: field.user(),
   },
@@ -192,7 +204,7 @@ export const ticketSchema = defineSchema({
   title: 'title',
   fields: {
     title: field.text({ maxLength: 500 }),
-    description: field.text(),
+    description: field.text({ multiline: true }),
     status: field.enum(['open', 'in_progress', 'done', 'cancelled'], 'open'),
     priority: field.enum(['none', 'low', 'medium', 'high', 'urgent'], 'none'),
     assignee: field.user(),

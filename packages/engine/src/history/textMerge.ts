@@ -1,0 +1,285 @@
+/**
+ * The rule for concurrent edits of one text field: what each writer meant,
+ * whether their edits collide, and the value a single-line field settles on.
+ *
+ * Every text entry written since merges of text became visible carries the
+ * whole text before (`p`) and after (`v`) its writer's own edit, as its
+ * writer saw it (when both fit in {@link TEXT_VALUE_LIMIT} characters). A
+ * side of a merge therefore has an *intended value* — the field with only
+ * that writer's edit applied — and an *edit*: the one range of the common
+ * base it replaced, and by what.
+ *
+ * Two edits of a multi-line field **collide** when they touch the same
+ * characters of the base: their ranges overlap, or one inserts strictly
+ * inside a range the other replaced. In a single-line field edits collide
+ * also when they merely touch — an insertion at the edge of the other's
+ * replacement, two insertions at the same place (two titles typed into an
+ * empty field would otherwise be glued together): the CRDT would put the two
+ * new texts side by side, in an order neither writer chose. Edits of parts
+ * apart from each other never collide: the CRDT's character-level merge
+ * already holds both.
+ *
+ * A single-line field whose merge collides settles on **the later change**
+ * (the side whose tip was written last; ties by entry id), combined with
+ * every other side's edit that collides with nothing chosen before it — a
+ * value someone wrote, or a real combination of edits of different parts,
+ * never an interleaving of two replacements. Multi-line fields (descriptions)
+ * keep the CRDT's merge: both contributions stay, and the merge offers each
+ * writer's version.
+ *
+ * Everything here is a pure function of the entries, so every replica
+ * derives the same outcome.
+ *
+ * @example
+ *   const a = editOf('Login broken', 'Login broken', 'Login fails')
+ *   const b = editOf('Login broken', 'Login broken', 'Signup fails')
+ *   collide(a, b, true)                      // true: both replaced "broken"
+ *   applyEdits('Login broken', [b])          // 'Signup fails'
+ *
+ * @module history/textMerge
+ */
+import { changedRange } from '../records/recordDoc.js'
+
+/** Longest text (before or after) stored whole in a text entry. Longer texts keep only the truncated diff. */
+export const TEXT_VALUE_LIMIT = 2_000
+
+/** One writer's edit of a text, in the coordinates of a common base: `base.slice(start, end)` became `insert`. */
+export interface TextEdit {
+  start: number
+  end: number
+  insert: string
+}
+
+/**
+ * Maps a position of `from` to the text `to`, where the two differ in one
+ * changed block (common prefix / suffix): positions before the block stay,
+ * positions after it shift, positions inside it clamp to its edges.
+ */
+const mapPosition = (pos: number, from: string, to: string, range = changedRange(to, from)): number => {
+  // `range` describes to → from: to.slice(start, endPrev) became from.slice(start, endNext).
+  if (pos <= range.start) return pos
+  if (pos >= range.endNext) return pos - range.endNext + range.endPrev
+  return pos - range.start < range.endNext - pos ? range.start : range.endPrev
+}
+
+/**
+ * The edit that turned `before` into `after`, expressed on `base` (the
+ * merge's common base; `before` is what the writer saw, which differs from
+ * `base` when others' typing arrived during the writer's burst).
+ */
+export const editOf = (base: string, before: string, after: string): TextEdit => {
+  const { start, endPrev, endNext } = changedRange(before, after)
+  const insert = after.slice(start, endNext)
+  if (before === base) return { start, end: endPrev, insert }
+  const range = changedRange(base, before)
+  const s = mapPosition(start, before, base, range)
+  const e = Math.max(s, mapPosition(endPrev, before, base, range))
+  return { start: s, end: e, insert }
+}
+
+/** Whether two edits of the same base collide (see the module documentation). */
+export const collide = (a: TextEdit, b: TextEdit, singleLine: boolean): boolean => {
+  if (singleLine) return a.start <= b.end && b.start <= a.end
+  const aInsertOnly = a.start === a.end
+  const bInsertOnly = b.start === b.end
+  if (aInsertOnly && bInsertOnly) return false
+  if (aInsertOnly) return b.start < a.start && a.start < b.end
+  if (bInsertOnly) return a.start < b.start && b.start < a.end
+  return a.start < b.end && b.start < a.end
+}
+
+/**
+ * Applies edits that do not collide to `base` (right to left, so positions
+ * stay valid). Insertions at the same place keep the given order.
+ */
+export const applyEdits = (base: string, edits: readonly TextEdit[]): string => {
+  const ordered = edits
+    .map((edit, order) => ({ edit, order }))
+    .sort((x, y) => y.edit.start - x.edit.start || y.edit.end - x.edit.end || y.order - x.order)
+  let out = base
+  for (const { edit } of ordered) out = out.slice(0, edit.start) + edit.insert + out.slice(edit.end)
+  return out
+}
+
+/**
+ * The changed ranges of one entry on `base`: its stored hunks (`[start,
+ * end, insert]` on its own "before" text, for typing bursts that changed
+ * several places) or, without them, the one range between before and after.
+ */
+export const editsOf = (base: string, before: string, after: string, hunks?: unknown): TextEdit[] => {
+  if (!Array.isArray(hunks) || hunks.length === 0) return [editOf(base, before, after)]
+  const range = before === base ? null : changedRange(base, before)
+  const out: TextEdit[] = []
+  for (const h of hunks) {
+    if (!Array.isArray(h) || typeof h[0] !== 'number' || typeof h[1] !== 'number' || typeof h[2] !== 'string') return [editOf(base, before, after)]
+    const [start, end, insert] = h as [number, number, string]
+    if (range === null) out.push({ start, end, insert })
+    else {
+      const s = mapPosition(start, before, base, range)
+      out.push({ start: s, end: Math.max(s, mapPosition(end, before, base, range)), insert })
+    }
+  }
+  return out
+}
+
+/** A side of a text merge as the rule sees it. */
+export interface TextSideInput {
+  /** The side's edit on the common base — one or more changed ranges, in order — or null when its entries lack whole values (long texts). */
+  edit: readonly TextEdit[] | null
+  /** When the side's tip was written, and its id (ties). */
+  at: number
+  id: string
+}
+
+/** What the rule says about one merge. */
+export interface TextMergeOutcome {
+  /** Whether any two sides' edits collide. */
+  conflict: boolean
+  /**
+   * Single-line fields with a collision: the index of the side that won (the
+   * later change), and the value the field settles on. Null otherwise, or when
+   * a side's edit is unknown.
+   */
+  winner: number | null
+  settled: string | null
+  /** The merged value by the rule: `settled`, or (no collision) every side's edit applied; null when an edit is unknown. */
+  value: string | null
+}
+
+/** Applies the rule to the sides of one merge of a field whose common base is `base`. */
+export const textMergeOutcome = (base: string | null, sides: readonly TextSideInput[], singleLine: boolean): TextMergeOutcome => {
+  const edits = sides.map((s) => s.edit)
+  const clash = (a: readonly TextEdit[], b: readonly TextEdit[]): boolean => a.some((x) => b.some((y) => collide(x, y, singleLine)))
+  let conflict = false
+  for (let i = 0; i < edits.length && !conflict; i++) {
+    for (let j = i + 1; j < edits.length && !conflict; j++) {
+      const a = edits[i]
+      const b = edits[j]
+      if (a && b && clash(a, b)) conflict = true
+    }
+  }
+  const known = base !== null && edits.every((e) => e !== null)
+  if (!conflict || !singleLine || !known) {
+    return { conflict, winner: null, settled: null, value: known && !conflict ? applyEdits(base, (edits as TextEdit[][]).flat()) : null }
+  }
+  // Later change first; each further side joins when it collides with nothing chosen.
+  const order = sides.map((_, i) => i).sort((x, y) => sides[y]!.at - sides[x]!.at || (sides[y]!.id > sides[x]!.id ? 1 : -1))
+  const chosen: TextEdit[] = []
+  for (const i of order) {
+    const edit = edits[i]!
+    if (!clash(chosen, edit)) chosen.push(...edit)
+  }
+  const settled = applyEdits(base, chosen)
+  return { conflict, winner: order[0]!, settled, value: settled }
+}
+
+/** An entry of a single-line text field, as {@link ruleValue} reads it. */
+export interface RuleEntry {
+  id: string
+  base: string | null
+  at: number
+  /** Whole text before / after the writer's edit (undefined: not stored). */
+  prev?: unknown
+  value?: unknown
+  /** Other tips the writer had seen besides its base (it wrote on top of a merge). */
+  seen?: readonly string[]
+  /** Changed ranges on `prev`, when the writer changed several places. */
+  hunks?: unknown
+}
+
+/**
+ * The value a single-line text field must have by the rule, read from its
+ * whole history tree (entry → its base): every branch point is a merge of
+ * its children's values, each child's value being that of its subtree; a
+ * collision keeps the subtree whose writer had seen the other (a settlement,
+ * a restore, an edit made on top of the merge), else the one changed last
+ * (its newest entry), plus edits of other parts. So once a settlement or a
+ * restore is written the rule yields its value, whatever the clocks say.
+ * Returns null when an entry lacks its whole text (long texts, old entries),
+ * else the value and whether any merge in the tree collided.
+ */
+export const ruleValue = (entries: readonly RuleEntry[]): { value: string; collided: boolean } | null => {
+  if (entries.length === 0) return null
+  const ids = new Set(entries.map((e) => e.id))
+  const children = new Map<string | null, RuleEntry[]>()
+  for (const e of entries) {
+    const parent = e.base !== null && ids.has(e.base) ? e.base : null
+    let list = children.get(parent)
+    if (list === undefined) children.set(parent, (list = []))
+    list.push(e)
+  }
+  let collided = false
+  const newest = new Map<string, number>()
+  const latest = (e: RuleEntry): number => {
+    let at = newest.get(e.id)
+    if (at !== undefined) return at
+    at = e.at
+    const stack = [...(children.get(e.id) ?? [])]
+    while (stack.length > 0) {
+      const c = stack.pop()!
+      at = Math.max(at, c.at)
+      stack.push(...(children.get(c.id) ?? []))
+    }
+    newest.set(e.id, at)
+    return at
+  }
+  const subtreeOf = (e: RuleEntry): RuleEntry[] => {
+    const out: RuleEntry[] = []
+    const stack = [e]
+    while (stack.length > 0) {
+      const x = stack.pop()!
+      out.push(x)
+      stack.push(...(children.get(x.id) ?? []))
+    }
+    return out
+  }
+  const combine = (base: string, kids: readonly RuleEntry[]): string | null => {
+    const values: string[] = []
+    for (const kid of kids) {
+      const v = valueOf(kid)
+      if (v === null) return null
+      values.push(v)
+    }
+    if (values.length === 1) return values[0]!
+    // A side one of whose writers had seen another side comes after it: it is the later change, whatever the clocks say.
+    const trees = kids.map((kid) => subtreeOf(kid))
+    const ids = trees.map((tree) => new Set(tree.map((x) => x.id)))
+    const sawOthers = trees.map((tree, i) => tree.some((x) => (x.seen ?? []).some((id) => ids.some((other, j) => j !== i && other.has(id)))))
+    const newestAt = Math.max(...kids.map((kid) => latest(kid)))
+    const outcome = textMergeOutcome(
+      base,
+      kids.map((kid, i) => ({
+        // A side whose writers saw only it may have begun on others' typing that had no entry yet (live
+        // co-editing): its edit is the diff against what it saw. A side holding a writer who saw other
+        // sides holds their changes too: its edit is its whole difference from the base.
+        edit:
+          typeof kid.prev === 'string' && trees[i]!.every((x) => x.seen === undefined || x.seen.length === 0)
+            ? editsOf(base, kid.prev, values[i]!, trees[i]!.length === 1 ? kid.hunks : undefined)
+            : [editOf(base, base, values[i]!)],
+        at: sawOthers[i] ? newestAt + 1 : latest(kid),
+        id: kid.id,
+      })),
+      true,
+    )
+    if (outcome.conflict) collided = true
+    return outcome.value
+  }
+  const memo = new Map<string, string | null>()
+  const valueOf = (e: RuleEntry): string | null => {
+    if (memo.has(e.id)) return memo.get(e.id)!
+    let out: string | null
+    if (typeof e.value !== 'string') out = null
+    else {
+      const kids = children.get(e.id)
+      out = kids === undefined ? e.value : combine(e.value, kids)
+    }
+    memo.set(e.id, out)
+    return out
+  }
+  const roots = children.get(null)!
+  const first = roots[0]!
+  const base = roots.length === 1 ? (typeof first.value === 'string' ? first.value : null) : typeof first.prev === 'string' ? first.prev : null
+  if (base === null) return null
+  const value = roots.length === 1 ? valueOf(first) : combine(base, roots)
+  return value === null ? null : { value, collided }
+}
