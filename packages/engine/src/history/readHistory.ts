@@ -149,9 +149,9 @@ export interface Merge {
    */
   result?: string | null
   /**
-   * Text fields with a conflict: the entry of someone who wrote on top of the
-   * merge after seeing its sides — an automatic settlement, "keep as is", a
-   * restore, or a plain edit. Null while nobody has.
+   * Text fields with a conflict: the latest entry of someone who wrote on top
+   * of the merge after seeing its sides — an automatic settlement, "keep as
+   * is", a restore, or a plain edit. Null while nobody has.
    */
   settledBy?: FieldHistoryEntry | null
   /** Single-line text fields with a conflict: the index of the side the rule keeps (the later change). */
@@ -442,10 +442,9 @@ const textMerge = (
     singleLine,
   )
   const members = new Set(sides.flatMap((s) => s.entryIds))
+  // The latest entry written by someone who had seen the sides: what became of the merge.
   const settledBy =
-    list.find(
-      (e) => e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x))),
-    ) ?? null
+    [...list].reverse().find((e) => e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x)))) ?? null
   const current = typeof currentValue === 'string' ? currentValue : null
   const edits = sides.map((s) => s.edit)
   const result = outcome.value ?? current

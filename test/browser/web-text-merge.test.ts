@@ -1,0 +1,140 @@
+/**
+ * The web app in Chromium: two people replace the same text at the same
+ * time, one of them offline.
+ *
+ * - A title (one line): after the reconnect both see one whole title — the
+ *   later change — never the two glued together; the history card shows
+ *   both versions, and "Use this version" brings the other one back for
+ *   everyone.
+ * - A description: both contributions stay in the text, the card offers each
+ *   writer's version, "Keep as is" settles it.
+ * - Two people typing into different parts of a description live get no
+ *   card at all.
+ *
+ * Screenshots go to test-artifacts/ (git-ignored).
+ */
+import { describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { chromiumAvailable } from './support/browserPage.mjs'
+import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+
+const available = chromiumAvailable()
+if (!available) console.warn('test/browser: skipping the web-app text merge tests — /usr/bin/chromium is missing (apt-get install chromium)')
+
+/** Replaces the whole text of a field the way a person does: click, select all, type, leave the field. */
+const replaceText = async (page: Page, selector: string, text: string): Promise<void> => {
+  await page.locator(selector).click()
+  await page.keyboard.press('ControlOrMeta+A')
+  await page.keyboard.type(text)
+  await page.keyboard.press('Tab') // leaving the field ends the typing burst: its history entry is written now
+}
+
+describe.skipIf(!available)('web app: concurrent edits of text fields in Chromium', () => {
+  const web = useWebApp()
+  const context = web.context
+
+  it('a title replaced by both, one offline, ends as one whole title; the other version is one click away', async () => {
+    const adaContext = await context()
+    const bobContext = await context()
+    const [ada, bob] = await Promise.all([
+      signIn(adaContext, web.relay().url, 'Ada Lovelace', 'titles'),
+      signIn(bobContext, web.relay().url, 'Bob Stone', 'titles'),
+    ])
+    const id = await createTicket(ada, 'Login broken')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bob.goto(`${web.relay().url}#/t/${id}`)
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Login broken')
+
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await replaceText(bob, '#f-title', 'Signup fails on Safari')
+    await replaceText(ada, '#f-title', 'Checkout times out') // the later change
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+
+    // Both see one whole title, the later one: never a mix of the two.
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Checkout times out')
+      const card = page.getByTestId('text-merge').first()
+      await card.waitFor({ timeout: 15_000 })
+      const text = await card.innerText()
+      expect(text).toContain('Title was changed by two people at once')
+      expect(text).toContain('Signup fails on Safari')
+      expect(text).toContain('Checkout times out')
+      expect(text).toMatch(/Kept the later change/)
+    }
+    await screenshot(bob, 'web-text-merge-title-settled')
+
+    // Bob takes his version: a normal change, for everyone, in the history.
+    await bob.getByTestId('text-merge').first().getByRole('button', { name: /Use .* version of the title/ }).click()
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Signup fails on Safari')
+    }
+    await expect.poll(() => ada.getByTestId('history').innerText(), { timeout: 10_000 }).toContain('chose a version of title: “Signup fails on Safari”')
+    await expect.poll(() => ada.getByTestId('text-merge').first().innerText(), { timeout: 10_000 }).toMatch(/chose .* version/)
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    await screenshot(ada, 'web-text-merge-title-chosen')
+    // A reload shows the same.
+    await ada.reload()
+    await expect.poll(() => ada.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Signup fails on Safari')
+  }, 120_000)
+
+  it('a description replaced by both keeps both until someone picks; typing into different parts live is no conflict', async () => {
+    const adaContext = await context()
+    const bobContext = await context()
+    const [ada, bob] = await Promise.all([
+      signIn(adaContext, web.relay().url, 'Ada Lovelace', 'descriptions'),
+      signIn(bobContext, web.relay().url, 'Bob Stone', 'descriptions'),
+    ])
+    const id = await createTicket(ada, 'Crash on start')
+    await replaceText(ada, '#f-description', 'The app crashes when it starts.')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bob.goto(`${web.relay().url}#/t/${id}`)
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('The app crashes when it starts.')
+
+    // Live, different parts: Ada adds at the start, Bob at the end — both kept, no card.
+    await ada.locator('#f-description').click()
+    await ada.keyboard.press('ControlOrMeta+Home')
+    await ada.keyboard.type('Android: ')
+    await bob.locator('#f-description').click()
+    await bob.keyboard.press('ControlOrMeta+End')
+    await bob.keyboard.type(' Since 2.4.')
+    await ada.keyboard.press('Tab')
+    await bob.keyboard.press('Tab')
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Android: The app crashes when it starts. Since 2.4.')
+    }
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    expect(await ada.getByTestId('text-merge').count()).toBe(0)
+
+    // Offline, the same words: both stay in the text, the card offers each version.
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await replaceText(bob, '#f-description', 'Android: The app freezes on the splash screen. Since 2.4.')
+    await replaceText(ada, '#f-description', 'Android: The app crashes on every start. Since 2.4.')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    for (const page of [ada, bob]) {
+      const card = page.getByTestId('text-merge').first()
+      await card.waitFor({ timeout: 15_000 })
+      const text = await card.innerText()
+      expect(text).toContain('Description was changed by two people at once')
+      expect(text).toContain('Android: The app freezes on the splash screen. Since 2.4.')
+      expect(text).toContain('Android: The app crashes on every start. Since 2.4.')
+      expect(text).toContain('pick a version, or keep it as is')
+    }
+    const merged = await ada.locator('#f-description').inputValue()
+    expect(merged).toContain('splash')
+    expect(merged).toContain('every')
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(merged)
+    await screenshot(ada, 'web-text-merge-description')
+
+    await ada.getByTestId('keep-merge').first().click()
+    await expect.poll(() => bob.getByTestId('text-merge').first().innerText(), { timeout: 10_000 }).toMatch(/kept it as merged/)
+    expect(await bob.locator('#f-description').inputValue()).toBe(merged)
+  }, 120_000)
+})
