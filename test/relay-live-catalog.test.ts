@@ -204,6 +204,8 @@ describe('a live record store', () => {
     ticket.set('status', 'in_progress')
     ticket.text('title').insert(0, 'URGENT: ')
     await until(ada, () => ada.catalog.get(ticket.id), (e) => e?.fields.status === 'in_progress' && e.title === 'URGENT: Printer on fire')
+    expect(ada.pending).toBe(0) // Bob's changes are not Ada's to sync, even fetched before the relay stored them
+    expect(ada.unsynced()).toEqual([])
 
     ticket.archive()
     await until(ada, () => titles(ada), (t) => !t.includes('URGENT: Printer on fire'))

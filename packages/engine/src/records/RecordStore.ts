@@ -944,9 +944,11 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         for (const update of stored.updates) Y.applyUpdate(doc, update)
         Y.applyUpdate(doc, fetched.update)
       }, FETCH_ORIGIN)
+      // What the relay sent is on the relay: never this device's pending changes, even the part
+      // its storage commit has not covered yet (a record fetched while someone types in it).
       const acked = maxStateVector(
-        stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map(),
-        Y.decodeStateVector(fetched.stateVector),
+        maxStateVector(stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map(), Y.decodeStateVector(fetched.stateVector)),
+        Y.parseUpdateMeta(fetched.update).to,
       )
       const authors = new Map((stored.meta.authors ?? []).map((a) => [a.clientId, a]))
       for (const a of fetched.authors) authors.set(a.clientId, a)
