@@ -28,7 +28,7 @@ export interface CatalogWatcher {
 
 /** Options of {@link CatalogFeed}. */
 export interface CatalogFeedOptions {
-  /** How long changes of a watcher are collected before they are sent, ms. Default 50. */
+  /** How long changes of a watcher are collected before they are sent, ms. Default 100. */
   coalesceMs?: number
 }
 
@@ -49,7 +49,7 @@ export class CatalogFeed {
   private readonly coalesceMs: number
 
   constructor(options: CatalogFeedOptions = {}) {
-    this.coalesceMs = options.coalesceMs ?? 50
+    this.coalesceMs = options.coalesceMs ?? 100
   }
 
   /** Number of watches over all connections. */

@@ -956,6 +956,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         acked: Y.encodeStateVector(acked),
         authors: [...authors.values()],
       })
+      if (stored.updates.length + 1 > this.host.compactAfter) {
+        // A record others keep changing is fetched again and again (live lists): keep its log short.
+        await storage.compact((rows) => {
+          doc.transact(() => {
+            for (const row of rows) Y.applyUpdate(doc, row)
+          }, FETCH_ORIGIN)
+          return Y.encodeStateAsUpdate(doc)
+        })
+      }
       const pending = countMissing(stateVectorOf(doc), acked)
       const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
       const fresh = catalogEntryOf(doc, id, this.schemas.get(recordType(doc) ?? ''), pending, fields)
