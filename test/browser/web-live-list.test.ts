@@ -39,7 +39,7 @@ describe.skipIf(!available)('live lists in Chromium', () => {
       const seen: Record<string, number> = {}
       ;(window as unknown as { __titleSeen: typeof seen }).__titleSeen = seen
       new MutationObserver(() => {
-        for (const el of document.querySelectorAll('[data-testid="ticket-row"] .row-title')) {
+        for (const el of Array.from(document.querySelectorAll('[data-testid="ticket-row"] .row-title'))) {
           const text = el.textContent?.trim() ?? ''
           seen[text] ??= Date.now()
         }
