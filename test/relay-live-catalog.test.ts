@@ -129,6 +129,22 @@ describe('watch-catalog', () => {
     expect(heard(carol)).not.toContain('one/R-1')
   })
 
+  it('a refreshed token without the workspace ends the watch', async () => {
+    const bob = await connect('bob', { acme: 'write', globex: 'write' })
+    const ada = await connect('ada', { acme: 'read', globex: 'read' })
+    ada.send(encodeWatchCatalog('acme'))
+    ada.send(encodeWatchCatalog('globex'))
+    await write(bob, 'acme/R-1', 'before the refresh')
+    await ada.waitFor(notice('acme/R-1'), 'heard before the refresh')
+    ada.send(encodeAuth(await signToken('ada', { globex: 'read' })))
+    const revoked = await ada.waitFor((m) => m.type === MessageType.error && m.doc === 'acme', 'watch dropped')
+    expect(revoked.error!.code).toBe(ErrorCode.permissionDenied)
+    await write(bob, 'acme/R-2', 'after the refresh')
+    await write(bob, 'globex/R-2', 'still watched')
+    await ada.waitFor(notice('globex/R-2'), 'globex still heard')
+    expect(heard(ada)).not.toContain('acme/R-2')
+  })
+
   it('one notice per doc for a burst of changes', async () => {
     const bob = await connect('bob', { acme: 'write' })
     const ada = await connect('ada', { acme: 'read' })
