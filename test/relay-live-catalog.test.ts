@@ -20,6 +20,7 @@ import { removeDir, startRelay, type RelayProcess } from './helpers/relayProcess
 import { RawMuxClient, covers, type ReceivedMessage } from './helpers/rawClient.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 import { startTcpProxy, type TcpProxy } from './helpers/tcpProxy.js'
+import { WebsocketProvider } from 'y-websocket'
 
 let relay: RelayProcess
 const raws: RawMuxClient[] = []
@@ -143,6 +144,22 @@ describe('watch-catalog', () => {
     await write(bob, 'globex/R-2', 'still watched')
     await ada.waitFor(notice('globex/R-2'), 'globex still heard')
     expect(heard(ada)).not.toContain('acme/R-2')
+  })
+
+  it('also tells of docs written through the y-websocket endpoint', async () => {
+    const ada = await connect('ada', { acme: 'read' })
+    ada.send(encodeWatchCatalog('acme'))
+    const doc = new Y.Doc()
+    const token = await signToken('bob', { acme: 'write' })
+    const provider = new WebsocketProvider(relay.wsUrl, 'acme/Y-1', doc, { WebSocketPolyfill: WebSocket as never, disableBc: true, params: { token } })
+    try {
+      await new Promise<void>((resolve) => (provider.synced ? resolve() : provider.once('sync', (s: boolean) => s && resolve())))
+      doc.getText('title').insert(0, 'from a stock provider')
+      await ada.waitFor(notice('acme/Y-1'), 'ada hears of acme/Y-1')
+    } finally {
+      provider.destroy()
+      doc.destroy()
+    }
   })
 
   it('one notice per doc for a burst of changes', async () => {

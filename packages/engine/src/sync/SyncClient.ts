@@ -543,7 +543,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
           const error = new SyncError(doc, code, reason)
           // A refused watch names the workspace, as a refused list-presence of it does: both are told.
           this.requests.receiveError(error)
-          for (const listener of [...(this.catalogWatches.get(doc) ?? [])]) listener.refused?.(error)
+          if (WATCH_REFUSALS.has(code)) for (const listener of [...(this.catalogWatches.get(doc) ?? [])]) listener.refused?.(error)
         }
         this.handles.get(doc)?.receive(type, body)
       }
@@ -715,6 +715,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     }
   }
 }
+
+/** Error codes the relay refuses (or ends) a `watch-catalog` with. */
+const WATCH_REFUSALS: ReadonlySet<number> = new Set<number>([ErrorCode.permissionDenied, ErrorCode.limitExceeded, ErrorCode.invalidDocName])
 
 /** Encoded empty state vector: "this device has nothing of the doc". */
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
