@@ -16,6 +16,7 @@ import {
   readAuthors,
   readDocList,
   readPresence,
+  readCatalogChanged,
   type AuthorInfo,
   type PresenceInfo,
   readError,
@@ -38,6 +39,8 @@ export interface ReceivedMessage {
   authors?: AuthorInfo[]
   /** For presence answers. */
   presence?: { requestId: number; users: PresenceInfo[] }
+  /** For catalog-changed notices: the doc names. */
+  catalogChanged?: string[]
 }
 
 /** A raw multiplexed connection that records what it receives and applies sync messages to its docs. */
@@ -144,6 +147,7 @@ export class RawMuxClient {
     if (type === MessageType.fetched) message.fetched = readFetched(body)
     if (type === MessageType.authors) message.authors = readAuthors(body)
     if (type === MessageType.presence) message.presence = readPresence(body)
+    if (type === MessageType.catalogChanged) message.catalogChanged = readCatalogChanged(body)
     if (type === MessageType.sync) {
       const ydoc = this.docs.get(doc)
       if (ydoc) {

@@ -22,6 +22,7 @@ import type { Storage } from './storage/Storage.js'
 import { RelayMetrics } from './observability/metrics.js'
 import { silentLogger, type Logger } from './observability/logger.js'
 import { CommitQueue, type CommitQueueOptions } from './rooms/CommitQueue.js'
+import { CatalogFeed } from './rooms/CatalogFeed.js'
 import { RoomRegistry } from './rooms/RoomRegistry.js'
 import type { Connection, ConnectionContext } from './connections/Connection.js'
 import { MuxConnection } from './connections/MuxConnection.js'
@@ -112,6 +113,7 @@ class RelayServer implements Relay {
   private readonly limits: RelayLimits
   private readonly allowedOrigins: ReadonlySet<string> | null
   private readonly lastSeen: LastSeen
+  private readonly catalogFeed: CatalogFeed
 
   constructor(private readonly options: RelayOptions) {
     this.storage = options.storage
@@ -130,7 +132,10 @@ class RelayServer implements Relay {
       docLimits: this.limits,
     })
     this.lastSeen = new LastSeen(this.storage, this.log)
+    this.catalogFeed = new CatalogFeed()
+    this.commits.onCommit((docs) => this.catalogFeed.publish(docs))
     this.ctx = {
+      catalogFeed: this.catalogFeed,
       lastSeen: this.lastSeen,
       rooms: this.rooms,
       commits: this.commits,
@@ -213,6 +218,7 @@ class RelayServer implements Relay {
       this.commits.stop()
     }
     for (const connection of this.connections) connection.close(CloseCode.goingAway, 'relay shutting down')
+    this.catalogFeed.clear()
     // give close frames a moment, then cut what is left
     await Promise.race([this.allClosed(), new Promise((resolve) => setTimeout(resolve, 1000))])
     for (const connection of this.connections) connection.ws.terminate()

@@ -78,6 +78,7 @@ const main = async (): Promise<void> => {
     limits: {
       maxPayload: config.maxPayload,
       maxDocsPerConnection: config.maxDocsPerConnection,
+      maxCatalogWatchesPerConnection: config.maxCatalogWatchesPerConnection,
       messagesPerSecond: config.messagesPerSecond,
       messageBurst: config.messageBurst,
       awarenessPerSecond: config.awarenessPerSecond,

@@ -9,7 +9,7 @@
  * @module @concord/engine
  */
 export { SyncClient, ConnectionStatus } from './sync/SyncClient.js'
-export type { SyncClientOptions, SyncClientEvents } from './sync/SyncClient.js'
+export type { SyncClientOptions, SyncClientEvents, CatalogWatchListener } from './sync/SyncClient.js'
 export type { DocHandle, DocHandleEvents, OpenDocOptions, UserInfo } from './sync/DocHandle.js'
 export type { FetchedDoc, ListDocsOptions, RelayRequestOptions } from './sync/RelayRequests.js'
 export { SyncError } from './sync/SyncError.js'

@@ -40,6 +40,7 @@ import {
   encodeDocList,
   encodeAuthenticated,
   encodeAuthors,
+  encodeCatalogChanged,
   encodePresence,
   type AuthorInfo,
   encodeError,
@@ -93,6 +94,8 @@ interface RelayDoc {
 export class RelayConnection {
   readonly id: number
   readonly subscriptions = new Set<string>()
+  /** Workspaces this connection watches (`watch-catalog`). */
+  readonly watching = new Set<string>()
   /** Awareness client ids this connection announced, per doc. */
   readonly awarenessClients = new Map<string, Set<number>>()
   /** The user writes are attributed to: `anonymous`, or `user-of-<token>` after `auth`. */
@@ -221,12 +224,23 @@ export class FakeRelay {
     entry.stored = Y.encodeStateVector(entry.doc)
   }
 
-  /** "Commits" everything the relay holds of `name` (or of every doc) and acks it to every subscriber. */
+  /**
+   * "Commits" everything the relay holds of `name` (or of every doc), acks it
+   * to every subscriber and names the docs that changed to the connections
+   * watching their workspace (`catalog-changed`, one notice per commit).
+   */
   ack(name?: string): void {
+    const changed: string[] = []
     for (const docName of name === undefined ? [...this.docs.keys()] : [name]) {
       const entry = this.relayDoc(docName)
-      entry.stored = Y.encodeStateVector(entry.doc)
+      const stored = Y.encodeStateVector(entry.doc)
+      if (!equalBytes(stored, entry.stored)) changed.push(docName)
+      entry.stored = stored
       this.sendAck(docName, entry.stored)
+    }
+    for (const docName of changed) {
+      const workspace = docName.slice(0, Math.max(0, docName.indexOf('/')))
+      for (const c of this.connections) if (c.watching.has(workspace)) c.send(encodeCatalogChanged(workspace, [docName]))
     }
   }
 
@@ -332,6 +346,12 @@ export class FakeRelay {
         break
       case MessageType.subscribe:
         return this.subscribe(connection, name)
+      case MessageType.watchCatalog:
+        connection.watching.add(name)
+        return
+      case MessageType.unwatchCatalog:
+        connection.watching.delete(name)
+        return
       case MessageType.listPresence: {
         const requestId = decoding.readVarUint(body)
         const online = new Set([...this.connections].filter((c) => c.subscriptions.size > 0).map((c) => c.userId))
@@ -596,3 +616,5 @@ export class FakeWebSocket implements WebSocketLike {
     })
   }
 }
+
+const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((byte, i) => byte === b[i])

@@ -14,6 +14,7 @@ import type { CommitQueue } from '../rooms/CommitQueue.js'
 import type { Authenticator, Identity } from '../auth/Authenticator.js'
 import { TokenBucket, queuedSize, type RelayLimits } from '../security/limits.js'
 import type { LastSeen } from '../presence/LastSeen.js'
+import type { CatalogFeed } from '../rooms/CatalogFeed.js'
 
 /** What a connection needs from the relay. */
 export interface ConnectionContext {
@@ -24,6 +25,7 @@ export interface ConnectionContext {
   readonly auth: Authenticator
   readonly limits: RelayLimits
   readonly lastSeen: LastSeen
+  readonly catalogFeed: CatalogFeed
 }
 
 /** The workspace of a doc name (`<workspaceId>/<recordId>`). */

@@ -28,6 +28,7 @@ import {
   encodeAck,
   encodeAuthenticated,
   encodeAuthors,
+  encodeCatalogChanged,
   encodeDocList,
   encodeError,
   encodeFetched,
@@ -41,6 +42,7 @@ import {
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind, RefusalReason } from '../observability/metrics.js'
 import type { Room, RoomPeer } from '../rooms/Room.js'
+import type { CatalogWatcher } from '../rooms/CatalogFeed.js'
 import type { AuthorBinding } from '../storage/Storage.js'
 import { Access, AuthError, accessFor, listAccessFor, type Identity } from '../auth/Authenticator.js'
 import { Connection, type ConnectionContext } from './Connection.js'
@@ -69,6 +71,8 @@ const KIND_BY_TYPE: Record<number, MessageKind> = {
   [MessageType.listDocs]: 'list-docs',
   [MessageType.fetch]: 'fetch',
   [MessageType.listPresence]: 'list-presence',
+  [MessageType.watchCatalog]: 'watch-catalog',
+  [MessageType.unwatchCatalog]: 'unwatch-catalog',
 }
 
 const ERROR_BY_REFUSAL: Partial<Record<RefusalReason, ErrorCode>> = {
@@ -85,8 +89,10 @@ const ERROR_BY_REFUSAL: Partial<Record<RefusalReason, ErrorCode>> = {
 const RESYNC_INTERVAL_MS = 5000
 
 /** A multiplexed connection. */
-export class MuxConnection extends Connection implements RoomPeer {
+export class MuxConnection extends Connection implements RoomPeer, CatalogWatcher {
   private readonly subs = new Map<string, Subscription>()
+  /** Workspaces whose catalog this connection watches (live lists). */
+  private readonly watching = new Set<string>()
   /** Messages waiting for authentication. */
   private preAuth: Uint8Array[] | null = null
   private authTimer: ReturnType<typeof setTimeout> | null = null
@@ -128,6 +134,14 @@ export class MuxConnection extends Connection implements RoomPeer {
   sendAck(room: Room, stateVector: Uint8Array): void {
     this.send('ack', encodeAck(room.name, stateVector))
     this.ctx.metrics.acksSent.inc()
+  }
+
+  mayRead(doc: string): boolean {
+    return !this.closed && this.authenticated && accessFor(this.identity, doc) !== Access.none
+  }
+
+  sendCatalogChanged(workspace: string, names: readonly string[]): void {
+    if (names.length > 0 && !this.closed) this.send('catalog-changed', encodeCatalogChanged(workspace, names))
   }
 
   /** Sends an error about `doc` ("" for the whole connection). */
@@ -205,6 +219,13 @@ export class MuxConnection extends Connection implements RoomPeer {
       case MessageType.listPresence:
         this.listPresence(doc, body)
         return
+      case MessageType.watchCatalog:
+        this.watchCatalog(doc)
+        return
+      case MessageType.unwatchCatalog:
+        this.watching.delete(doc)
+        this.ctx.catalogFeed.unwatch(doc, this)
+        return
       default:
         this.protocolError(`unknown message type ${type}`)
     }
@@ -262,8 +283,14 @@ export class MuxConnection extends Connection implements RoomPeer {
     this.send('authenticated', encodeAuthenticated(identity.userId, identity.name, expires))
   }
 
-  /** After a token refresh: drops subscriptions the new token no longer allows, updates read/write. */
+  /** After a token refresh: drops subscriptions and watches the new token no longer allows, updates read/write. */
   private recheckSubscriptions(): void {
+    for (const workspace of [...this.watching]) {
+      if (listAccessFor(this.identity, workspace + '/') !== Access.none) continue
+      this.watching.delete(workspace)
+      this.ctx.catalogFeed.unwatch(workspace, this)
+      this.sendError(workspace, ErrorCode.permissionDenied, `access to workspace "${workspace}" was revoked`)
+    }
     for (const [doc, sub] of this.subs) {
       const access = accessFor(this.identity, doc)
       if (access === Access.none) {
@@ -486,6 +513,33 @@ export class MuxConnection extends Connection implements RoomPeer {
     )
   }
 
+  /**
+   * `watch-catalog`: from now on, tell this connection which docs of the
+   * workspace the relay stored changes of. Needs what `list-docs` of the
+   * workspace needs; each name is checked again when it is sent.
+   */
+  private watchCatalog(workspace: string): void {
+    const invalid = validateDocName(workspace)
+    if (invalid || workspace.includes('/')) {
+      this.sendError(workspace.slice(0, 600), ErrorCode.invalidDocName, invalid ?? 'a workspace id has no "/"')
+      return
+    }
+    if (listAccessFor(this.identity, workspace + '/') === Access.none) {
+      this.refuse('permission', `watch ${workspace}`)
+      this.sendError(workspace, ErrorCode.permissionDenied, `no access to workspace "${workspace}"`)
+      return
+    }
+    if (this.watching.has(workspace)) return
+    const max = this.ctx.limits.maxCatalogWatchesPerConnection
+    if (this.watching.size >= max) {
+      this.refuse('too-many-watches', `watch ${workspace}`)
+      this.sendError(workspace, ErrorCode.limitExceeded, `at most ${max} workspaces watched per connection; unwatch some first`)
+      return
+    }
+    this.watching.add(workspace)
+    this.ctx.catalogFeed.watch(workspace, this)
+  }
+
   /** Answers `fetch`: what the client lacks of a doc, without subscribing. */
   private fetch(doc: string, body: decoding.Decoder): void {
     const invalid = validateDocName(doc)
@@ -522,6 +576,8 @@ export class MuxConnection extends Connection implements RoomPeer {
   protected cleanup(): void {
     if (this.authTimer) clearTimeout(this.authTimer)
     this.preAuth = null
+    for (const workspace of this.watching) this.ctx.catalogFeed.unwatch(workspace, this)
+    this.watching.clear()
     for (const doc of [...this.subs.keys()]) this.unsubscribe(doc)
   }
 }

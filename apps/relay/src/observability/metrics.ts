@@ -28,6 +28,9 @@ export type MessageKind =
   | 'authors'
   | 'list-presence'
   | 'presence'
+  | 'watch-catalog'
+  | 'unwatch-catalog'
+  | 'catalog-changed'
   | 'unknown'
 
 const KINDS: MessageKind[] = [
@@ -50,6 +53,9 @@ const KINDS: MessageKind[] = [
   'authors',
   'list-presence',
   'presence',
+  'watch-catalog',
+  'unwatch-catalog',
+  'catalog-changed',
   'unknown',
 ]
 
@@ -66,6 +72,7 @@ export type RefusalReason =
   | 'awareness-too-large'
   | 'doc-too-large'
   | 'too-many-docs'
+  | 'too-many-watches'
   | 'slow-reader'
   | 'missing-dependencies'
   | 'invalid-update'

@@ -50,6 +50,7 @@ export class CommitQueue {
   private retryDelay = 0
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private idleWaiters: Array<() => void> = []
+  private readonly commitListeners: Array<(docs: string[]) => void> = []
   private stopped = false
   private readonly checkpointUpdates: number
   private readonly checkpointBytes: number
@@ -78,6 +79,14 @@ export class CommitQueue {
     batch.bytes += update.byteLength
     this.metrics.pendingUpdates.inc()
     this.schedule()
+  }
+
+  /**
+   * Calls `listener` after every successful commit with the names of the docs
+   * whose updates it stored (not docs whose commit held author bindings only).
+   */
+  onCommit(listener: (docs: string[]) => void): void {
+    this.commitListeners.push(listener)
   }
 
   /** Queues the pending author bindings of `room` (made without an update) for the next commit. */
@@ -182,6 +191,16 @@ export class CommitQueue {
     this.inflight = null
     this.metrics.updatesCommitted.inc(count)
     this.metrics.pendingUpdates.dec(count)
+    const stored = [...batches.values()].filter((batch) => batch.updates.length > 0).map((batch) => batch.room.name)
+    if (stored.length > 0) {
+      for (const listener of this.commitListeners) {
+        try {
+          listener(stored)
+        } catch (error) {
+          this.log.error({ err: error }, 'commit listener failed')
+        }
+      }
+    }
     for (const batch of batches.values()) {
       const room = batch.room
       // Also for a batch of author bindings only: a peer whose update changed nothing waits for this ack while the room is busy.

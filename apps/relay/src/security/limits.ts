@@ -12,6 +12,8 @@ export interface RelayLimits {
   maxPayload: number
   /** Docs one connection may subscribe to at once. */
   maxDocsPerConnection: number
+  /** Workspaces one connection may watch at once (live lists, `watch-catalog`). */
+  maxCatalogWatchesPerConnection: number
   /** Sustained messages per second per connection (token bucket refill). */
   messagesPerSecond: number
   /** Burst of messages per connection (token bucket size). */
@@ -53,6 +55,7 @@ export interface RelayLimits {
 export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   maxPayload: 1024 * 1024,
   maxDocsPerConnection: 5000,
+  maxCatalogWatchesPerConnection: 16,
   messagesPerSecond: 2000,
   messageBurst: 20_000,
   awarenessPerSecond: 50,

@@ -92,6 +92,20 @@ export const MessageType = {
    * n × (varString(userId) • varString(name) • varUint(lastSeen, ms since epoch) • varUint(online: 0 | 1)).
    */
   presence: 30,
+  /**
+   * client → relay, doc = workspace id: tell me, from now on, which docs of
+   * the workspace change (live lists). Empty body. Refused with `error`
+   * (permission-denied, limit-exceeded, invalid-doc-name); otherwise not answered.
+   */
+  watchCatalog: 31,
+  /** client → relay, doc = workspace id: stop a `watchCatalog`. Empty body. */
+  unwatchCatalog: 32,
+  /**
+   * relay → client, doc = workspace id: docs of a watched workspace whose
+   * changes the relay stored. Body: varUint(n) • n × varString(docName).
+   * Several commits of one doc in a short window are one name.
+   */
+  catalogChanged: 33,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -427,4 +441,28 @@ export const readPresence = (body: decoding.Decoder): { requestId: number; users
     users.push({ userId, name, lastSeen, online })
   }
   return { requestId, users }
+}
+
+/** `watch-catalog` request: follow which docs of `workspace` change. */
+export const encodeWatchCatalog = (workspace: string): Uint8Array =>
+  encoding.toUint8Array(startMessage(MessageType.watchCatalog, workspace))
+
+/** `unwatch-catalog` request. */
+export const encodeUnwatchCatalog = (workspace: string): Uint8Array =>
+  encoding.toUint8Array(startMessage(MessageType.unwatchCatalog, workspace))
+
+/** `catalog-changed` notice: docs of `workspace` whose changes were stored. */
+export const encodeCatalogChanged = (workspace: string, names: readonly string[]): Uint8Array => {
+  const encoder = startMessage(MessageType.catalogChanged, workspace)
+  encoding.writeVarUint(encoder, names.length)
+  for (const name of names) encoding.writeVarString(encoder, name)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `catalog-changed` notice. */
+export const readCatalogChanged = (body: decoding.Decoder): string[] => {
+  const count = decoding.readVarUint(body)
+  const names: string[] = []
+  for (let i = 0; i < count; i++) names.push(decoding.readVarString(body))
+  return names
 }

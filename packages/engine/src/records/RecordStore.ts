@@ -99,6 +99,15 @@ export interface RecordStoreOptions {
    * default storage); `null` turns it off.
    */
   firstScreenCache?: KeyValueStore | null
+  /**
+   * A live catalog: the store watches the workspace on the relay
+   * (`client.watchCatalog`) and fetches each record others changed as soon as
+   * the relay stored the change, so lists show records others create, edit,
+   * archive or delete within a second, without polling. After every
+   * (re)connect it catches up with {@link RecordStore.pull}. Default false
+   * (call `pull()` yourself).
+   */
+  live?: boolean
   /** Clock, for tests. Default `Date.now`. */
   now?: () => number
 }
@@ -181,6 +190,8 @@ export interface RecordStoreEvents {
 }
 
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
+/** Records a live catalog fetches at once; more changed records wait for their turn. */
+const LIVE_FETCH_CONCURRENCY = 16
 /**
  * A record parked because another tab announced a discard of its unsynced
  * changes comes back (loaded from storage) after this long even if that tab
@@ -251,6 +262,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private lastStoreError: StorageError | null = null
   private readonly firstScreen: FirstScreen
   private firstScreenTimer: ReturnType<typeof setTimeout> | null = null
+  /** Stops the live catalog's watch (see {@link RecordStoreOptions.live}). */
+  private stopLive: (() => void) | null = null
+  /** Live catalog: records others changed, waiting to be fetched. */
+  private readonly liveQueue = new Set<string>()
+  /** Live catalog: records being fetched (one fetch per record at a time). */
+  private readonly liveFetching = new Set<string>()
+  /** Live catalog: the catch-up `pull()` running, and whether another is due after it. */
+  private catchingUp: Promise<void> | null = null
+  private catchUpAgain = false
 
   constructor(options: RecordStoreOptions) {
     super()
@@ -304,6 +324,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     this.catalogOpened = new Promise((resolve) => (this.resolveCatalogOpened = resolve))
     this.ready = this.start(channelName)
     this.reconciled = this.ready.then(() => this.reconcile())
+    if (options.live) {
+      void this.ready.then(() => {
+        if (this.closing) return
+        this.stopLive = this.client.watchCatalog(this.workspaceId, {
+          changed: (names) => this.fetchChanged(names),
+          watching: () => this.catchUp(),
+        })
+      })
+    }
   }
 
   /** `'indexeddb'`, `'memory'` (fallback or configured), or the adapter's kind. */
@@ -843,6 +872,63 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     return running
   }
 
+  /** Live catalog: the relay stored changes of these docs; fetch the records that are not open (open ones sync themselves). */
+  private fetchChanged(names: readonly string[]): void {
+    if (this.closing) return
+    const prefix = `${this.workspaceId}/`
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue
+      const id = name.slice(prefix.length)
+      if (id.includes('/') || !recordIdSchema.safeParse(id).success) continue
+      this.liveQueue.add(id)
+    }
+    this.pumpLive()
+  }
+
+  /** Starts fetches of queued records, at most {@link LIVE_FETCH_CONCURRENCY} at once and one per record. */
+  private pumpLive(): void {
+    for (const id of this.liveQueue) {
+      if (this.closing || this.liveFetching.size >= LIVE_FETCH_CONCURRENCY) return
+      if (this.liveFetching.has(id)) continue // queued again while fetched: fetched again after
+      this.liveQueue.delete(id)
+      this.liveFetching.add(id)
+      void this.pullOne(id, undefined)
+        .then(
+          (entry) => {
+            if (entry && !this.closing) this.catalog.set([entry])
+          },
+          () => {
+            // Offline meanwhile (or refused): the catch-up after the next connect fetches it.
+          },
+        )
+        .finally(() => {
+          this.liveFetching.delete(id)
+          this.pumpLive()
+        })
+    }
+  }
+
+  /** Live catalog: the watch is in place on a new connection; fetch what changed while it was not. */
+  private catchUp(): void {
+    if (this.closing) return
+    if (this.catchingUp) {
+      this.catchUpAgain = true
+      return
+    }
+    this.catchingUp = this.pull()
+      .then(
+        () => undefined,
+        () => undefined, // offline again or closed: the next connect catches up
+      )
+      .finally(() => {
+        this.catchingUp = null
+        if (this.catchUpAgain && !this.closing) {
+          this.catchUpAgain = false
+          this.catchUp()
+        }
+      })
+  }
+
   private async pullOne(id: string, signal: AbortSignal | undefined): Promise<CatalogEntry | null | undefined> {
     if (this.records.has(id) || this.opening.has(id)) return undefined
     const entry = this.catalog.get(id)
@@ -858,9 +944,11 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         for (const update of stored.updates) Y.applyUpdate(doc, update)
         Y.applyUpdate(doc, fetched.update)
       }, FETCH_ORIGIN)
+      // What the relay sent is on the relay: never this device's pending changes, even the part
+      // its storage commit has not covered yet (a record fetched while someone types in it).
       const acked = maxStateVector(
-        stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map(),
-        Y.decodeStateVector(fetched.stateVector),
+        maxStateVector(stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map(), Y.decodeStateVector(fetched.stateVector)),
+        Y.parseUpdateMeta(fetched.update).to,
       )
       const authors = new Map((stored.meta.authors ?? []).map((a) => [a.clientId, a]))
       for (const a of fetched.authors) authors.set(a.clientId, a)
@@ -868,6 +956,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         acked: Y.encodeStateVector(acked),
         authors: [...authors.values()],
       })
+      if (stored.updates.length + 1 > this.host.compactAfter) {
+        // A record others keep changing is fetched again and again (live lists): keep its log short.
+        await storage.compact((rows) => {
+          doc.transact(() => {
+            for (const row of rows) Y.applyUpdate(doc, row)
+          }, FETCH_ORIGIN)
+          return Y.encodeStateAsUpdate(doc)
+        })
+      }
       const pending = countMissing(stateVectorOf(doc), acked)
       const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
       const fresh = catalogEntryOf(doc, id, this.schemas.get(recordType(doc) ?? ''), pending, fields)
@@ -1110,6 +1207,9 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
 
   private shutdown({ discard }: { discard: boolean }): Promise<void> {
     this.closing ??= (async () => {
+      this.stopLive?.()
+      this.stopLive = null
+      this.liveQueue.clear()
       this.releaseOutbox?.()
       this.releaseOutbox = null
       for (const timer of this.idleTimers.values()) clearTimeout(timer)

@@ -42,9 +42,12 @@ import {
   decodeMessage,
   encodeAuth,
   encodePing,
+  encodeUnwatchCatalog,
+  encodeWatchCatalog,
   MAX_LIST_LIMIT,
   readAuthenticated,
   readAuthors,
+  readCatalogChanged,
   readError,
   readHello,
   validateDocName,
@@ -106,6 +109,20 @@ export interface SyncClientOptions {
   maxMessageBytes?: number
 }
 
+/** What {@link SyncClient.watchCatalog} tells its caller. */
+export interface CatalogWatchListener {
+  /** Names of docs of the workspace whose changes the relay stored (a name may come again with the next change). */
+  changed(names: string[]): void
+  /**
+   * The watch is in place on a connection — the first one, or a new one after
+   * the connection was lost: what changed while it was not is not told, so
+   * catch up now (list and fetch the workspace's docs).
+   */
+  watching?(): void
+  /** The relay refused the watch or dropped it (no access, too many watches); it is tried again on the next connection. */
+  refused?(error: SyncError): void
+}
+
 /** Events of a {@link SyncClient}. */
 export interface SyncClientEvents {
   /** The connection status changed. */
@@ -149,6 +166,8 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   private token: string | (() => string | Promise<string>) | null
   private identityInfo: { userId: string; name: string; expiresAt: number | null } | null = null
   private refreshTimer: ReturnType<typeof setTimeout> | null = null
+  /** Listeners of each watched workspace (see {@link watchCatalog}). */
+  private readonly catalogWatches = new Map<string, Set<CatalogWatchListener>>()
 
   /**
    * Creates the client and starts connecting at once.
@@ -334,6 +353,42 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   }
 
   /**
+   * Follows which docs of `workspace` others change: the relay tells this
+   * client the names of the workspace's docs after it stored their changes
+   * (`watch-catalog` / `catalog-changed`; needs read access to the workspace,
+   * and names of docs the user may not read are never sent). Watching goes
+   * on over reconnects; after each (re)connect `listener.watching()` is
+   * called — what changed while offline is not told, so catch up then.
+   *
+   * @returns the function that stops this listener's watch
+   * @example
+   *   const stop = client.watchCatalog('acme', {
+   *     changed: (names) => names.forEach(refresh),
+   *     watching: () => void catchUp(),
+   *   })
+   */
+  watchCatalog(workspace: string, listener: CatalogWatchListener): () => void {
+    if (this.closed) throw new Error('the SyncClient is closed')
+    const invalid = validateDocName(workspace)
+    if (invalid !== null || workspace.includes('/')) {
+      throw new Error(`invalid workspace id "${String(workspace).slice(0, 80)}": ${invalid ?? 'one doc-name segment expected'}`)
+    }
+    let listeners = this.catalogWatches.get(workspace)
+    if (listeners === undefined) {
+      this.catalogWatches.set(workspace, (listeners = new Set()))
+      if (this.handshakeDone) this.send(encodeWatchCatalog(workspace))
+    }
+    listeners.add(listener)
+    if (this.handshakeDone) listener.watching?.()
+    return () => {
+      const current = this.catalogWatches.get(workspace)
+      if (current === undefined || !current.delete(listener) || current.size > 0) return
+      this.catalogWatches.delete(workspace)
+      if (this.handshakeDone) this.send(encodeUnwatchCatalog(workspace))
+    }
+  }
+
+  /**
    * Drops the current socket (if any) and connects again right away with a
    * fresh backoff — a "sync now" button. Also resumes after a permanent
    * connection error (e.g. once a new token is in place).
@@ -360,6 +415,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     for (const handle of this.handles.values()) handle.shutdown(reason)
     this.handles.clear()
     this.requests.rejectAll(reason)
+    this.catalogWatches.clear()
     this.clearTimer('reconnect')
     if (this.refreshTimer !== null) clearTimeout(this.refreshTimer)
     this.refreshTimer = null
@@ -470,6 +526,10 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
       else if (type === MessageType.docList) this.requests.receiveDocList(body)
       else if (type === MessageType.fetched) this.requests.receiveFetched(doc, body)
       else if (type === MessageType.presence) this.requests.receivePresence(body)
+      else if (type === MessageType.catalogChanged) {
+        const names = readCatalogChanged(body)
+        for (const listener of [...(this.catalogWatches.get(doc) ?? [])]) listener.changed(names)
+      }
       else if (type === MessageType.authors) {
         const authors = readAuthors(body)
         this.requests.receiveAuthors(doc, authors)
@@ -480,7 +540,10 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
           const start = body.pos
           const { code, reason } = readError(body)
           body.pos = start
-          this.requests.receiveError(new SyncError(doc, code, reason))
+          const error = new SyncError(doc, code, reason)
+          // A refused watch names the workspace, as a refused list-presence of it does: both are told.
+          this.requests.receiveError(error)
+          if (WATCH_REFUSALS.has(code)) for (const listener of [...(this.catalogWatches.get(doc) ?? [])]) listener.refused?.(error)
         }
         this.handles.get(doc)?.receive(type, body)
       }
@@ -544,6 +607,13 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     for (const handle of this.handles.values()) {
       if (!this.handshakeDone) break // the socket failed while subscribing; the next hello starts over
       handle.connect()
+    }
+    // Watches before requests: a catch-up list sent by `watching()` is answered after the watch is in place.
+    for (const workspace of this.catalogWatches.keys()) {
+      if (this.handshakeDone) this.send(encodeWatchCatalog(workspace))
+    }
+    for (const listeners of [...this.catalogWatches.values()]) {
+      for (const listener of [...listeners]) if (this.handshakeDone) listener.watching?.()
     }
     if (this.handshakeDone) this.requests.connected()
   }
@@ -645,6 +715,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     }
   }
 }
+
+/** Error codes the relay refuses (or ends) a `watch-catalog` with. */
+const WATCH_REFUSALS: ReadonlySet<number> = new Set<number>([ErrorCode.permissionDenied, ErrorCode.limitExceeded, ErrorCode.invalidDocName])
 
 /** Encoded empty state vector: "this device has nothing of the doc". */
 const EMPTY_STATE_VECTOR = new Uint8Array([0])

@@ -1,0 +1,101 @@
+/**
+ * Live lists against the FakeRelay: `SyncClient.watchCatalog` watches a
+ * workspace across reconnects (the watch goes out before any catch-up
+ * request), and a `live` RecordStore lists records another client creates,
+ * changes and archives without opening them and without counting them as
+ * pending.
+ */
+import { afterEach, describe, expect, test } from 'vitest'
+import { MemoryStorage, RecordStore, type SyncClient } from '../src/index.js'
+import { MessageType } from '../src/protocol/index.js'
+import { Harness, statusIs } from './helpers.js'
+
+const h = new Harness()
+afterEach(() => h.close())
+
+/** Resolves once `read()` satisfies `predicate`, checking on every catalog change of `store`. */
+const until = <T>(store: RecordStore, read: () => T, predicate: (value: T) => boolean): Promise<T> =>
+  new Promise((resolve) => {
+    const check = (): void => {
+      const value = read()
+      if (!predicate(value)) return
+      store.off('catalog', check)
+      resolve(value)
+    }
+    store.on('catalog', check)
+    check()
+  })
+
+const store = (client: SyncClient, live: boolean): RecordStore =>
+  h.keep(new RecordStore({ client, userId: live ? 'ada' : 'bob', workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), live }))
+
+describe('SyncClient.watchCatalog', () => {
+  test('watches on every connection, before the catch-up it asks for, and stops on request', async () => {
+    const relay = h.relay()
+    const client = h.client(relay)
+    const changed: string[][] = []
+    let watching = 0
+    const stop = client.watchCatalog('acme', {
+      changed: (names) => changed.push(names),
+      watching: () => {
+        watching++
+        void client.listDocs('acme/')
+      },
+    })
+    await statusIs(client, 'online')
+    await relay.settle()
+    expect(watching).toBe(1)
+    const types = () => relay.received.filter((m) => m.doc === 'acme' || m.doc === 'acme/').map((m) => m.type)
+    expect(types()).toEqual([MessageType.watchCatalog, MessageType.listDocs])
+
+    relay.doc('acme/T-1').getText('t').insert(0, 'x')
+    relay.ack('acme/T-1')
+    await relay.settle()
+    expect(changed).toEqual([['acme/T-1']])
+
+    relay.dropAll()
+    await statusIs(client, 'offline')
+    await statusIs(client, 'online')
+    await relay.settle()
+    expect(watching).toBe(2)
+    expect(types()).toEqual([MessageType.watchCatalog, MessageType.listDocs, MessageType.watchCatalog, MessageType.listDocs])
+
+    stop()
+    await relay.settle()
+    expect(types().at(-1)).toBe(MessageType.unwatchCatalog)
+    relay.doc('acme/T-2').getText('t').insert(0, 'y')
+    relay.ack('acme/T-2')
+    await relay.settle()
+    expect(changed).toEqual([['acme/T-1']])
+  })
+
+  test('refuses a workspace id that is not one doc-name segment', () => {
+    const client = h.client(h.relay())
+    expect(() => client.watchCatalog('acme/T-1', { changed: () => {} })).toThrow(/one doc-name segment/)
+    expect(() => client.watchCatalog('', { changed: () => {} })).toThrow(/invalid workspace id/)
+  })
+})
+
+describe('a live RecordStore', () => {
+  test('lists what another client creates, changes and archives, without opening it or counting it as pending', async () => {
+    const relay = h.relay({ autoAck: true })
+    const adaClient = h.client(relay)
+    const ada = store(adaClient, true)
+    const bob = store(h.client(relay), false)
+    await ada.ready
+    await statusIs(adaClient, 'online')
+
+    const ticket = await bob.create('ticket', { title: 'Printer on fire', status: 'open' })
+    const listed = await until(ada, () => ada.catalog.get(ticket.id), (e) => e?.title === 'Printer on fire')
+    expect(listed).toMatchObject({ type: 'ticket', pending: 0, local: true })
+    expect(adaClient.docNames).toEqual([])
+
+    ticket.set('status', 'done')
+    await until(ada, () => ada.catalog.get(ticket.id)?.fields.status, (s) => s === 'done')
+    ticket.archive()
+    await until(ada, () => ada.list({ type: 'ticket' }).entries.length, (n) => n === 0)
+    expect(ada.list({ type: 'ticket', includeArchived: true }).entries.map((e) => e.id)).toEqual([ticket.id])
+    expect(ada.pending).toBe(0)
+    ticket.close()
+  })
+})

@@ -1,0 +1,116 @@
+/**
+ * Live lists in real Chromium, two people in two browser contexts on the
+ * web app served by a real relay process:
+ *
+ * - Ada has the ticket list open; Bob creates a ticket and types its title:
+ *   the ticket, with its title, is in Ada's list within a second of Bob's
+ *   last keystroke (the delay is measured and printed); Bob changes its
+ *   status and Ada's list shows the new status — pushed by the relay, no
+ *   polling, no reload;
+ * - a ticket Bob creates while Ada is offline is in her list once she is
+ *   back, and a project Bob creates shows up in her open project list.
+ *
+ * Screenshots go to test-artifacts/ (git-ignored).
+ */
+import { describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { chromiumAvailable } from './support/browserPage.mjs'
+import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+
+const available = chromiumAvailable()
+if (!available) console.warn('test/browser: skipping the live-list tests — /usr/bin/chromium is missing (apt-get install chromium)')
+
+/** The row of ticket `id` in a ticket list. */
+const row = (page: Page, id: string) => page.locator(`[data-testid="ticket-row"][data-id="${id}"]`)
+
+describe.skipIf(!available)('live lists in Chromium', () => {
+  const web = useWebApp()
+
+  it("a ticket Bob creates and titles is in Ada's open list within a second; his status change follows", async () => {
+    const workspace = 'live-list'
+    const [ada, bob] = await Promise.all([
+      web.context().then((c) => signIn(c, web.relay().url, 'Ada Lovelace', workspace)),
+      web.context().then((c) => signIn(c, web.relay().url, 'Bob Stone', workspace)),
+    ])
+    await ada.getByText('No tickets yet.').waitFor()
+
+    // Ada's page notes when a row first shows a title; Bob's page when a key goes down in the title field.
+    await ada.evaluate(() => {
+      const seen: Record<string, number> = {}
+      ;(window as unknown as { __titleSeen: typeof seen }).__titleSeen = seen
+      new MutationObserver(() => {
+        for (const el of Array.from(document.querySelectorAll('[data-testid="ticket-row"] .row-title'))) {
+          const text = el.textContent?.trim() ?? ''
+          seen[text] ??= Date.now()
+        }
+      }).observe(document.body, { subtree: true, childList: true, characterData: true })
+    })
+    const title = 'Invoices export twice'
+    const id = await createTicket(bob, '')
+    await bob.evaluate(() => {
+      const keys: number[] = []
+      ;(window as unknown as { __keys: number[] }).__keys = keys
+      document.querySelector('#f-title')!.addEventListener('keydown', () => keys.push(Date.now()))
+    })
+    await bob.keyboard.type(title, { delay: 30 })
+
+    await row(ada, id).getByText(title, { exact: true }).waitFor({ timeout: 5_000 })
+    const lastKey = await bob.evaluate(() => (window as unknown as { __keys: number[] }).__keys.at(-1)!)
+    const seenAt = await ada.evaluate((t) => (window as unknown as { __titleSeen: Record<string, number> }).__titleSeen[t], title)
+    const delay = seenAt - lastKey
+    console.log(`live list: Bob's last keystroke → the full title in Ada's list: ${delay} ms`)
+    expect(delay).toBeLessThan(1000)
+    // Bob's ticket is not Ada's unsynced work, even fetched while he typed.
+    await expect.poll(() => ada.getByTestId('sync-indicator').innerText()).toContain('All changes synced')
+    expect(await row(ada, id).getByTestId('pending-badge').count()).toBe(0)
+    await expect.poll(() => ada.getByRole('heading', { name: 'Tickets' }).isVisible()).toBe(true) // still on her list: nothing reloaded
+    await screenshot(ada, 'web-live-list-created')
+
+    // Bob sets the status: Ada's row says so.
+    await bob.locator('#f-status').selectOption('in_progress')
+    await row(ada, id).getByText('In progress', { exact: true }).waitFor({ timeout: 5_000 })
+    await expect.poll(() => row(ada, id).locator('.row-title').innerText()).toBe(title)
+    await ada.getByText('1 ticket', { exact: true }).waitFor()
+    await screenshot(ada, 'web-live-list-status')
+  }, 90_000)
+
+  it('a ticket created while Ada was offline is in her list after she reconnects; a new project shows in her project list', async () => {
+    const workspace = 'live-offline'
+    const adaContext = await web.context()
+    const [ada, bob] = await Promise.all([
+      signIn(adaContext, web.relay().url, 'Ada Lovelace', workspace),
+      web.context().then((c) => signIn(c, web.relay().url, 'Bob Stone', workspace)),
+    ])
+    const first = await createTicket(bob, 'Before the outage')
+    await row(ada, first).getByText('Before the outage').waitFor({ timeout: 5_000 })
+
+    await adaContext.setOffline(true)
+    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await bob.goto(`${web.relay().url}#/`)
+    const away = await createTicket(bob, 'Created while Ada was away')
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    expect(await row(ada, away).count()).toBe(0) // offline: she cannot know yet
+    // Nothing of Bob's ticket counts as hers to sync.
+    expect(await ada.getByTestId('sync-indicator').innerText()).not.toMatch(/\d+ changes?/)
+    expect(await pendingShown(ada)).toBe(0)
+    expect(await row(ada, first).getByTestId('pending-badge').count()).toBe(0)
+    await screenshot(ada, 'web-live-list-offline')
+
+    await adaContext.setOffline(false)
+    await ada.getByTestId('offline-banner').waitFor({ state: 'detached', timeout: 20_000 })
+    await row(ada, away).getByText('Created while Ada was away').waitFor({ timeout: 10_000 })
+    await expect.poll(() => ada.getByTestId('ticket-row').count()).toBe(2)
+    await screenshot(ada, 'web-live-list-reconnected')
+
+    // The project list is live too.
+    await ada.locator('a[href="#/projects"]').click()
+    await ada.getByRole('heading', { name: 'Projects' }).waitFor()
+    await bob.goto(`${web.relay().url}#/projects`)
+    await bob.getByTestId('new-project').click()
+    await bob.locator('#p-name').waitFor()
+    await bob.locator('#p-name').click()
+    await bob.keyboard.type('Billing revamp')
+    await ada.getByText('Billing revamp').waitFor({ timeout: 5_000 })
+    await screenshot(ada, 'web-live-list-projects')
+  }, 120_000)
+})
