@@ -113,6 +113,15 @@ export class ViewedRecord {
       return false
     }
   })
+  /** Whether the record is archived. */
+  readonly archived = $derived.by(() => {
+    void this.version
+    try {
+      return this.handle?.read().archived ?? false
+    } catch {
+      return false
+    }
+  })
   /** The viewers in other tabs and on other devices. */
   readonly others = $derived(this.viewers.filter((v) => !v.self))
 
@@ -211,6 +220,12 @@ export class ViewedRecord {
         opened.off('error', onError)
         leave()
         this.#present(opened, false)
+        // A "New …" left without a word leaves nothing behind (the engine keeps any record with content or someone else's edit).
+        try {
+          opened.discardIfBlank()
+        } catch {
+          // the store is closing (sign-out): nothing to tidy
+        }
         opened.close()
         opened = null
       }
@@ -256,6 +271,19 @@ export class ViewedRecord {
       this.problem = null
     } catch (e) {
       this.problem = message(e)
+    }
+  }
+
+  /** Archives (or unarchives) the record; a refused write shows as {@link problem}. Returns whether it was written. */
+  setArchived(archived: boolean): boolean {
+    if (this.handle === null) return false
+    try {
+      this.handle.archive(archived)
+      this.problem = null
+      return true
+    } catch (e) {
+      this.problem = message(e)
+      return false
     }
   }
 

@@ -166,9 +166,10 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     return readRecord(record.doc, record.id, record.schema)
   }
 
-  /** One field's value (its default when unset). */
+  /** One field's value (its default when unset); `$archived`: whether the record is archived. */
   get(field: string): unknown {
     const snapshot = this.read()
+    if (field === ARCHIVED) return snapshot.archived
     if (Object.hasOwn(snapshot.fields, field)) return snapshot.fields[field]
     return snapshot.unknownFields[field]
   }
@@ -202,7 +203,8 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
    */
   history(): RecordHistory {
     const record = this.open()
-    return readHistory(record.doc, record.sync.authors, { fields: this.read().fields })
+    const snapshot = this.read()
+    return readHistory(record.doc, record.sync.authors, { fields: { ...snapshot.fields, [ARCHIVED]: snapshot.archived } })
   }
 
   /**
