@@ -70,6 +70,19 @@ export function caretsIn(others: readonly Viewer[], field: string): RemoteCaret[
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
 
+/**
+ * A "New …" left without a word leaves nothing behind: the record is
+ * discarded when its page closes. The engine keeps every record with
+ * content, one someone else wrote in, and one this user did not create.
+ */
+const discardIfBlank = (handle: RecordHandle): void => {
+  try {
+    handle.discardIfBlank()
+  } catch {
+    // the store is closing (sign-out): nothing to tidy
+  }
+}
+
 /** One record open in a page; see the module comment. */
 export class ViewedRecord {
   /** The open record, or null while it opens and after it closed. */
@@ -190,6 +203,7 @@ export class ViewedRecord {
       .open(id)
       .then((h) => {
         if (closed) {
+          discardIfBlank(h)
           h.close()
           return
         }
@@ -220,12 +234,7 @@ export class ViewedRecord {
         opened.off('error', onError)
         leave()
         this.#present(opened, false)
-        // A "New …" left without a word leaves nothing behind (the engine keeps any record with content or someone else's edit).
-        try {
-          opened.discardIfBlank()
-        } catch {
-          // the store is closing (sign-out): nothing to tidy
-        }
+        discardIfBlank(opened)
         opened.close()
         opened = null
       }
