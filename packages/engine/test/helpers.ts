@@ -66,7 +66,7 @@ export class Harness {
    * `user-of-<token>`) whose network the test cuts and restores on its own
    * (`offline()`, `online()`): it reconnects only when told, never by a timer.
    */
-  gatedClient(relay: FakeRelay, token: string): { client: SyncClient; offline(): void; online(): void } {
+  gatedClient(relay: FakeRelay, token: string): { client: SyncClient; gate: { online: boolean }; offline(): void; online(): void } {
     const gate = { online: true, sockets: [] as FakeWebSocket[] }
     const Base = relay.WebSocket as unknown as new (url: string) => FakeWebSocket
     class Gated extends Base {
@@ -84,6 +84,7 @@ export class Harness {
     })
     return {
       client,
+      gate,
       offline() {
         gate.online = false
         for (const s of gate.sockets.splice(0)) s.drop()
