@@ -9,7 +9,8 @@
  * - comments Ada writes offline reach Bob after the reconnect under her
  *   name; Bob gets no Edit or Delete on them, Ada edits and deletes hers;
  * - "New ticket" then back leaves no "Untitled ticket" behind: not in the
- *   list, not after a reload, not in Bob's list.
+ *   list, not after a reload, not in Bob's list; nor does "New project";
+ *   an archived project leaves the projects page and its search finds it.
  *
  * Screenshots go to test-artifacts/. Skipped only when /usr/bin/chromium is missing.
  */
@@ -210,5 +211,19 @@ describe.skipIf(!available)('web app tracker basics in Chromium', () => {
     await ada.keyboard.press('Tab')
     await ada.goBack()
     await expect.poll(() => ada.getByTestId('project-row').allInnerTexts()).toEqual([expect.stringContaining('Checkout revamp')])
+
+    // An archived project leaves the projects page too; its search finds it, marked as archived.
+    await ada.getByTestId('project-row').click()
+    await ada.getByTestId('archive').click()
+    await expect.poll(() => ada.getByTestId('toast').innerText()).toMatch(/Project archived[\s\S]*Undo/)
+    await ada.getByText('This project is archived.').waitFor()
+    await ada.goBack()
+    await ada.getByRole('heading', { name: 'Projects' }).waitFor()
+    await expect.poll(() => ada.getByTestId('project-row').count()).toBe(0)
+    await ada.getByTestId('project-search').fill('checkout')
+    const found = ada.getByTestId('project-row').filter({ hasText: 'Checkout revamp' })
+    await found.waitFor()
+    expect(await found.getByTestId('archived-chip').innerText()).toBe('Archived')
+    await screenshot(ada, 'web-tracker-project-archived-search')
   }, 120_000)
 })
