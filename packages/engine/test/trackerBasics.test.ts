@@ -173,6 +173,29 @@ describe('comments', () => {
     expect(bob.ticket.commentActivity(Y.decodeStateVector(Y.encodeStateVector(bob.ticket.doc)))).toEqual([])
   })
 
+  test('without auth the relay proves no one the author: a comment is only its own session’s', async () => {
+    const relay = h.relay({ autoAck: true })
+    const stores = ['ada', 'bob'].map((user) =>
+      h.keep(new RecordStore({ client: h.client(relay), userId: user, workspaceId: 'acme', tabs: false, storage: new MemoryStorage() })),
+    )
+    const ada = await stores[0]!.create('ticket', { title: 'Anonymous relay' }, { id: 'T-anon' })
+    await ada.flush()
+    const bob = await stores[1]!.open('T-anon')
+    await bob.sync.synced
+    const id = ada.comment('Mine')
+    await relay.settle()
+    expect(ada.comments()).toMatchObject([{ id, mine: true, author: { userId: 'anonymous' } }])
+    expect(bob.comments()).toMatchObject([{ id, mine: false, author: { userId: 'anonymous' } }])
+    expect(() => bob.editComment(id, 'Yours now')).toThrow(/this relay does not authenticate people/)
+    // Written by hand, the anonymous edit does not count either: "anonymous" is nobody in particular.
+    bob.doc.transact(() => {
+      const clock = Y.getState(bob.doc.store, bob.doc.clientID)
+      bob.doc.getArray(COMMENTS_ARRAY).push([{ id: `${bob.doc.clientID.toString(36)}.${clock.toString(36)}`, k: 'del', c: id, at: 1 }])
+    })
+    await relay.settle()
+    expect(ada.comments().map((c) => c.body)).toEqual(['Mine'])
+  })
+
   test('the author edits a comment from another device (another client id bound to the same user)', async () => {
     const { relay, ada, bob } = await pair()
     const id = ada.ticket.comment('On it')
@@ -210,6 +233,22 @@ describe('blank records', () => {
     expect(listed(ada.store)).toEqual([])
     expect(listed(bob.store)).toEqual([])
     expect(bobs.read().deleted).toBe(true)
+  })
+
+  test('after a reload the creator may still discard it (the relay bound the creating client id to them)', async () => {
+    const relay = h.relay({ autoAck: true })
+    const storage = new MemoryStorage()
+    const before = newStore(relay, 'ada', { storage })
+    const ticket = await before.store.create('ticket', { assignee: 'user-of-ada' }, { id: 'T-reload' })
+    await ticket.flush()
+    ticket.close()
+    await before.store.close()
+    const after = newStore(relay, 'ada', { storage })
+    const again = await after.store.open('T-reload')
+    await again.sync.synced
+    expect(again.isBlank).toBe(true)
+    expect(again.discardIfBlank()).toBe(true)
+    expect(listed(after.store)).toEqual([])
   })
 
   test('a record with content, or one someone else wrote in, is never discarded', async () => {
