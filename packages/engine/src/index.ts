@@ -62,9 +62,13 @@ export {
   FIELDS_MAP,
   TEXT_PREFIX,
   LIST_PREFIX,
+  COMMENTS_ARRAY,
   readRecord,
   initRecord,
+  isBlank,
 } from './records/recordDoc.js'
+export { CommentError, MAX_COMMENT_LENGTH, readComments, commentActivity } from './records/comments.js'
+export type { Comment, CommentActivity, StoredCommentEvent } from './records/comments.js'
 export { catalogEntryOf } from './records/catalogEntry.js'
 export type { RecordSnapshot, ValidationProblem } from './records/recordDoc.js'
 

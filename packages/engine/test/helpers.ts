@@ -2,7 +2,7 @@
  * Small helpers shared by the engine tests: wait on events instead of sleeping.
  */
 import { SyncClient, type RecordStore, type RecordStorage, type StorageBackend, type StorageError, type SyncClientOptions } from '../src/index.js'
-import { FakeRelay, type FakeRelayOptions } from './fakeRelay.js'
+import { FakeRelay, type FakeRelayOptions, type FakeWebSocket } from './fakeRelay.js'
 
 /** Resolves when `client.status` is (or becomes) `status`. */
 export const statusIs = (client: SyncClient, status: SyncClient['status']): Promise<void> =>
@@ -59,6 +59,41 @@ export class Harness {
     })
     this.clients.push(client)
     return client
+  }
+
+  /**
+   * A client authenticated with `token` (the FakeRelay binds its writes to
+   * `user-of-<token>`) whose network the test cuts and restores on its own
+   * (`offline()`, `online()`): it reconnects only when told, never by a timer.
+   */
+  gatedClient(relay: FakeRelay, token: string): { client: SyncClient; gate: { online: boolean }; offline(): void; online(): void } {
+    const gate = { online: true, sockets: [] as FakeWebSocket[] }
+    const Base = relay.WebSocket as unknown as new (url: string) => FakeWebSocket
+    class Gated extends Base {
+      constructor(url: string) {
+        super(url)
+        if (!gate.online) this.drop()
+        else gate.sockets.push(this)
+      }
+    }
+    const client = this.client(relay, {
+      WebSocket: Gated as never,
+      token,
+      user: { id: `user-of-${token}`, name: token },
+      reconnect: { minDelay: 1e9, maxDelay: 1e9, random: () => 1 },
+    })
+    return {
+      client,
+      gate,
+      offline() {
+        gate.online = false
+        for (const s of gate.sockets.splice(0)) s.drop()
+      },
+      online() {
+        gate.online = true
+        client.reconnect()
+      },
+    }
   }
 
   cleanup(): void {

@@ -6,9 +6,9 @@
  */
 import type { CatalogEntry, RecordStore } from '@concord/engine'
 
-/** Every project of the workspace (not deleted, not archived), by name. */
-export function listProjects(store: RecordStore): CatalogEntry[] {
-  return sortByName(store.list({ type: 'project', limit: 1000 }).entries)
+/** Every project of the workspace (not deleted; archived ones only with `includeArchived`), by name. */
+export function listProjects(store: RecordStore, options: { includeArchived?: boolean } = {}): CatalogEntry[] {
+  return sortByName(store.list({ type: 'project', limit: 1000, includeArchived: options.includeArchived ?? false }).entries)
 }
 
 /** Entries by title, case-insensitively; untitled last. */

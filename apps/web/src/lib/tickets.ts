@@ -64,6 +64,7 @@ export const FIELD_LABELS: Record<string, string> = {
   $created: 'Created',
   $archived: 'Archived',
   $deleted: 'Deleted',
+  $comments: 'Comments',
 }
 
 export const fieldLabel = (field: string): string => FIELD_LABELS[field] ?? field
@@ -83,10 +84,12 @@ export interface ListFilters {
   label: string
   project: string
   text: string
+  /** List archived tickets too (a search always finds them). */
+  archived: boolean
   sort: SortKey
 }
 
-export const EMPTY_FILTERS: ListFilters = { status: '', assignee: '', label: '', project: '', text: '', sort: 'updatedAt' }
+export const EMPTY_FILTERS: ListFilters = { status: '', assignee: '', label: '', project: '', text: '', archived: false, sort: 'updatedAt' }
 
 /** Sentinel assignee filter value for "nobody". */
 export const UNASSIGNED = '__unassigned__'
@@ -110,6 +113,8 @@ export function toCatalogQuery(filters: ListFilters): CatalogQuery {
   const query: CatalogQuery = { type: 'ticket', where, limit: 1000 }
   const text = filters.text.trim()
   if (text !== '') query.search = text
+  // Archived tickets leave the list but stay findable: a search finds them, and "Show archived" lists them.
+  if (text !== '' || filters.archived) query.includeArchived = true
   switch (filters.sort) {
     case 'title':
       query.sort = { by: 'title', direction: 'asc' }

@@ -70,6 +70,19 @@ export function caretsIn(others: readonly Viewer[], field: string): RemoteCaret[
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
 
+/**
+ * A "New …" left without a word leaves nothing behind: the record is
+ * discarded when its page closes. The engine keeps every record with
+ * content, one someone else wrote in, and one this user did not create.
+ */
+const discardIfBlank = (handle: RecordHandle): void => {
+  try {
+    handle.discardIfBlank()
+  } catch {
+    // the store is closing (sign-out): nothing to tidy
+  }
+}
+
 /** One record open in a page; see the module comment. */
 export class ViewedRecord {
   /** The open record, or null while it opens and after it closed. */
@@ -109,6 +122,15 @@ export class ViewedRecord {
     void this.version
     try {
       return this.handle?.type != null
+    } catch {
+      return false
+    }
+  })
+  /** Whether the record is archived. */
+  readonly archived = $derived.by(() => {
+    void this.version
+    try {
+      return this.handle?.read().archived ?? false
     } catch {
       return false
     }
@@ -181,6 +203,7 @@ export class ViewedRecord {
       .open(id)
       .then((h) => {
         if (closed) {
+          discardIfBlank(h)
           h.close()
           return
         }
@@ -211,6 +234,7 @@ export class ViewedRecord {
         opened.off('error', onError)
         leave()
         this.#present(opened, false)
+        discardIfBlank(opened)
         opened.close()
         opened = null
       }
@@ -256,6 +280,19 @@ export class ViewedRecord {
       this.problem = null
     } catch (e) {
       this.problem = message(e)
+    }
+  }
+
+  /** Archives (or unarchives) the record; a refused write shows as {@link problem}. Returns whether it was written. */
+  setArchived(archived: boolean): boolean {
+    if (this.handle === null) return false
+    try {
+      this.handle.archive(archived)
+      this.problem = null
+      return true
+    } catch (e) {
+      this.problem = message(e)
+      return false
     }
   }
 

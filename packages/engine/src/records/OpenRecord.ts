@@ -392,6 +392,20 @@ export class OpenRecord {
     })
   }
 
+  /** The user of the store this record is open in. */
+  get userId(): string {
+    return this.host.userId
+  }
+
+  /**
+   * Runs `write` in one transaction, with the store's clock and history
+   * bound: for writes of the record itself (archive, comments).
+   */
+  transact(write: (now: number, maxEntries: number) => void, origin: unknown): void {
+    const now = this.host.now()
+    this.doc.transact(() => write(now, this.host.historyLimit), origin)
+  }
+
   /** Appends the entries of ended typing bursts (their own transaction; `at`: when the burst began). */
   private appendTyped(changes: FieldChange[], at: number): void {
     if (this.closed) return

@@ -29,10 +29,14 @@ import {
   RecordKey,
   RecordValidationError,
   TEXT_PREFIX,
+  isBlank,
   readRecord,
   validatePatch,
   type RecordSnapshot,
 } from './recordDoc.js'
+import { addComment, changeComment, commentActivity, readComments, type Comment, type CommentActivity } from './comments.js'
+import { appendFieldChanges } from '../history/historyLog.js'
+import type { StateVector } from '../protocol/stateVector.js'
 import { singleLineFields, type RecordSchema } from './schema.js'
 import { readHistory, type FieldHistoryEntry, type Merge, type MergeSide, type RecordHistory } from '../history/readHistory.js'
 import type { RecordSummary } from '../history/summary.js'
@@ -42,6 +46,9 @@ import { RecordPresence } from '../presence/RecordPresence.js'
 export const RECORD_WRITE_ORIGIN: { readonly source: 'concord:record-write' } = Object.freeze({
   source: 'concord:record-write',
 })
+
+/** The pseudo-field of the archived flag in the history. */
+const ARCHIVED = '$archived'
 
 /** Events of a {@link RecordHandle}. */
 export interface RecordHandleEvents {
@@ -159,9 +166,10 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     return readRecord(record.doc, record.id, record.schema)
   }
 
-  /** One field's value (its default when unset). */
+  /** One field's value (its default when unset); `$archived`: whether the record is archived. */
   get(field: string): unknown {
     const snapshot = this.read()
+    if (field === ARCHIVED) return snapshot.archived
     if (Object.hasOwn(snapshot.fields, field)) return snapshot.fields[field]
     return snapshot.unknownFields[field]
   }
@@ -195,7 +203,11 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
    */
   history(): RecordHistory {
     const record = this.open()
-    return readHistory(record.doc, record.sync.authors, { fields: this.read().fields, singleLine: singleLineFields(record.schema) })
+    const snapshot = this.read()
+    return readHistory(record.doc, record.sync.authors, {
+      fields: { ...snapshot.fields, [ARCHIVED]: snapshot.archived },
+      singleLine: singleLineFields(record.schema),
+    })
   }
 
   /**
@@ -212,6 +224,10 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     const id = typeof target === 'string' ? target : 'tip' in target ? target.tip.id : target.id
     const entry = this.history().entries.find((e): e is FieldHistoryEntry => e.kind === 'change' && e.id === id)
     if (entry === undefined) throw new Error(`record "${this.id}": no history entry "${id}" (compacted?)`)
+    if (entry.field === ARCHIVED) {
+      this.writeArchived(entry.value === true, entry.id)
+      return
+    }
     if (entry.fieldKind === 'text' && typeof entry.value !== 'string') {
       throw new Error(`record "${this.id}": the entry "${id}" of "${entry.field}" keeps only the changed part of a long text; there is no whole value to restore`)
     }
@@ -278,12 +294,129 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     return this.open().doc.getArray<T>(LIST_PREFIX + field)
   }
 
-  /** Archives (or un-archives) the record. Archived records are hidden from lists by default. */
+  /**
+   * Archives (or, with `false`, unarchives) the record, with a history entry
+   * of the pseudo-field `$archived` (`value` true / false), so the history
+   * says who archived it and when, and `restore` of that entry archives or
+   * unarchives again. Archived records leave the catalog's default lists
+   * (`includeArchived` lists them) and stay editable: a concurrent edit of
+   * an archived record is kept. Does nothing when the record already is.
+   *
+   * @throws {RecordValidationError} when `archived` is not a boolean, or the record cannot be written.
+   */
   archive(archived = true): void {
+    if (typeof archived !== 'boolean') {
+      throw new RecordValidationError(this.read().type ?? '(no type)', this.id, [{ field: ARCHIVED, message: `expected true or false, got ${typeof archived}` }])
+    }
+    this.writeArchived(archived)
+  }
+
+  /** Whether the record is archived. */
+  get archived(): boolean {
+    return this.read().archived
+  }
+
+  private writeArchived(archived: boolean, restoreOf?: string): void {
     const record = this.open()
     this.requireSchema()
     const map = record.doc.getMap<unknown>(RECORD_MAP)
-    if (map.get(RecordKey.archived) !== archived) record.doc.transact(() => map.set(RecordKey.archived, archived), RECORD_WRITE_ORIGIN)
+    const prev = map.get(RecordKey.archived) === true
+    if (prev === archived) return
+    record.transact((now, maxEntries) => {
+      map.set(RecordKey.archived, archived)
+      appendFieldChanges(record.doc, [{ field: ARCHIVED, kind: 'scalar', prev, next: archived, ...(restoreOf === undefined ? {} : { restoreOf }) }], { now, maxEntries })
+    }, RECORD_WRITE_ORIGIN)
+  }
+
+  /**
+   * The record's comments, oldest first, without deleted ones. Each says
+   * who wrote it — the user the relay bound its Yjs client id to, never a
+   * claim stored by a client — and whether it is `mine` (this user may edit
+   * and delete it). See `records/comments`.
+   */
+  comments(): Comment[] {
+    const record = this.open()
+    return readComments(record.doc, record.sync.authors, { userId: record.userId })
+  }
+
+  /**
+   * Adds a comment by this user (written here at once, offline too, and
+   * synced like a field); returns its id.
+   *
+   * @throws {CommentError} for an empty body or one longer than `MAX_COMMENT_LENGTH`; nothing is written.
+   */
+  comment(body: string): string {
+    const record = this.open()
+    this.requireSchema()
+    let id = ''
+    record.transact((now) => {
+      id = addComment(record.doc, this.id, body, now)
+    }, RECORD_WRITE_ORIGIN)
+    return id
+  }
+
+  /**
+   * Replaces the body of one of this user's comments.
+   *
+   * @throws {CommentError} for someone else's comment, an unknown or deleted one, or a bad body; nothing is written.
+   */
+  editComment(commentId: string, body: string): void {
+    this.changeComment(commentId, body)
+  }
+
+  /**
+   * Deletes one of this user's comments (for everyone).
+   *
+   * @throws {CommentError} for someone else's comment or an unknown or deleted one; nothing is written.
+   */
+  deleteComment(commentId: string): void {
+    this.changeComment(commentId, null)
+  }
+
+  private changeComment(commentId: string, body: string | null): void {
+    const record = this.open()
+    this.requireSchema()
+    record.transact((now) => {
+      changeComment(record.doc, this.id, commentId, body, record.sync.authors, { userId: record.userId }, now)
+    }, RECORD_WRITE_ORIGIN)
+  }
+
+  /**
+   * Comments added, edited and deleted, in log order (the same on every replica), with who did it. With
+   * `since` (a state vector: what the user had seen), only what it does not
+   * cover — who commented on this record while the user was away.
+   */
+  commentActivity(since?: StateVector): CommentActivity[] {
+    const record = this.open()
+    return commentActivity(record.doc, record.sync.authors, { reader: { userId: record.userId }, ...(since === undefined ? {} : { since }) })
+  }
+
+  /**
+   * Whether nobody wrote anything in the record since it was created (no
+   * field set, no text typed, no comment, not archived — by anyone): a
+   * "New ticket" left as it was. See `isBlank` in `records/recordDoc`.
+   */
+  get isBlank(): boolean {
+    return isBlank(this.open().doc)
+  }
+
+  /**
+   * Discards the record when it is blank ({@link isBlank}) and this user
+   * created it: it is marked `discarded` (a change that syncs) and counts as
+   * deleted — it leaves every list, on every device — for as long as it
+   * stays blank. Should someone else have written in it meanwhile (their
+   * edit arriving later), it is not blank anymore and shows again, with
+   * their edit. Returns whether it discarded the record.
+   */
+  discardIfBlank(): boolean {
+    const record = this.open()
+    if (record.schema === undefined || !isBlank(record.doc)) return false
+    const map = record.doc.getMap<unknown>(RECORD_MAP)
+    if (map.get(RecordKey.deleted) === true || map.get(RecordKey.discarded) === true) return false
+    const creator = map._map.get(RecordKey.type)!.id.client
+    if (creator !== record.doc.clientID && record.sync.authors.get(creator)?.userId !== record.userId) return false
+    record.transact(() => map.set(RecordKey.discarded, true), RECORD_WRITE_ORIGIN)
+    return true
   }
 
   /**

@@ -379,9 +379,11 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       handle.close()
       throw new Error(`record "${id}" already exists`)
     }
+    const now = this.host.now()
     record.doc.transact(() => {
-      initRecord(record.doc, schema, this.userId, this.host.now())
-      writeWithHistory(record.doc, validated, { now: this.host.now(), maxEntries: this.host.historyLimit })
+      // The values first: initRecord writes `type` last, so its item ends the creation (see isBlank).
+      writeWithHistory(record.doc, validated, { now, maxEntries: this.host.historyLimit })
+      initRecord(record.doc, schema, this.userId, now)
     }, RECORD_WRITE_ORIGIN)
     return handle
   }

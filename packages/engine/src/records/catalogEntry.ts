@@ -6,7 +6,7 @@
  */
 import * as Y from 'yjs'
 import type { CatalogEntry } from '../catalog/CatalogEntry.js'
-import { FIELDS_MAP, LIST_PREFIX, RECORD_MAP, RecordKey, TEXT_PREFIX } from './recordDoc.js'
+import { FIELDS_MAP, LIST_PREFIX, RECORD_MAP, RecordKey, TEXT_PREFIX, isDiscarded } from './recordDoc.js'
 import type { RecordSchema } from './schema.js'
 
 /** Longest title kept in the catalog. */
@@ -54,7 +54,7 @@ export const catalogEntryOf = (
     createdAt: num(RecordKey.createdAt),
     updatedAt: num(RecordKey.updatedAt),
     archived: record.get(RecordKey.archived) === true,
-    deleted: record.get(RecordKey.deleted) === true,
+    deleted: record.get(RecordKey.deleted) === true || isDiscarded(doc),
     pending,
     pendingFields,
     stateVector: Y.encodeStateVector(doc),

@@ -5,10 +5,17 @@
  * Layout (top-level types only, so that concurrent first writes of a field by
  * two devices merge instead of one replacing the other):
  *
- *     Y.Map  'record'        type, schemaVersion, createdAt, createdBy, updatedAt, updatedBy, archived, deleted
+ *     Y.Map  'record'        type, schemaVersion, createdAt, createdBy, updatedAt, updatedBy, archived, deleted, discarded
  *     Y.Map  'fields'        one key per scalar field
  *     Y.Text 'text:<name>'   one per text field
  *     Y.Array 'list:<name>'  one per list field
+ *     Y.Array 'concord:history'   field-level history (see history/historyLog)
+ *     Y.Array 'concord:comments'  comments (see records/comments)
+ *
+ * A record is created in one transaction that sets `type` last, so the item
+ * of `type` marks where the creation ends: {@link isBlank} tells a record
+ * nobody wrote anything in since (a "New ticket" left without a word) from
+ * one with content.
  *
  * Fields a newer schema added are just more keys and top-level types: this
  * module never touches what it does not know, so they stay intact, and
@@ -20,6 +27,7 @@
  */
 import * as Y from 'yjs'
 import type { FieldSpec, RecordSchema } from './schema.js'
+import { META_MAP_NAME } from '../sync/PendingTracker.js'
 
 /** Top-level map of the record's own bookkeeping. */
 export const RECORD_MAP = 'record'
@@ -29,6 +37,8 @@ export const FIELDS_MAP = 'fields'
 export const TEXT_PREFIX = 'text:'
 /** Prefix of the top-level `Y.Array` of a list field. */
 export const LIST_PREFIX = 'list:'
+/** Top-level `Y.Array` of the record's comments (see `records/comments`). */
+export const COMMENTS_ARRAY = 'concord:comments'
 
 /** Keys of the `record` map. */
 export const RecordKey = {
@@ -40,6 +50,8 @@ export const RecordKey = {
   updatedBy: 'updatedBy',
   archived: 'archived',
   deleted: 'deleted',
+  /** Set on a blank record its creator left ({@link isBlank}): it counts as deleted while it stays blank. */
+  discarded: 'discarded',
 } as const
 
 /** A record as read from its doc. */
@@ -68,6 +80,7 @@ export interface RecordSnapshot {
   updatedAt: number | null
   updatedBy: string | null
   archived: boolean
+  /** Deleted, or discarded while blank (see {@link isDiscarded}). */
   deleted: boolean
 }
 
@@ -204,10 +217,13 @@ const sameJson = (a: unknown, b: unknown): boolean => {
   }
 }
 
-/** Writes the `record` map of a new record (inside the caller's transaction). */
+/**
+ * Writes the `record` map of a new record (inside the caller's transaction),
+ * `type` last: write the initial field values before, so that the item of
+ * `type` ends the creation ({@link isBlank}).
+ */
 export const initRecord = (doc: Y.Doc, schema: RecordSchema, createdBy: string | null, now: number): void => {
   const record = doc.getMap<unknown>(RECORD_MAP)
-  record.set(RecordKey.type, schema.type)
   record.set(RecordKey.schemaVersion, schema.version)
   record.set(RecordKey.createdAt, now)
   record.set(RecordKey.createdBy, createdBy)
@@ -215,7 +231,50 @@ export const initRecord = (doc: Y.Doc, schema: RecordSchema, createdBy: string |
   record.set(RecordKey.updatedBy, createdBy)
   record.set(RecordKey.archived, false)
   record.set(RecordKey.deleted, false)
+  record.set(RecordKey.type, schema.type)
 }
+
+/** Record-map keys written as bookkeeping after a change, or by a discard: they do not make a record non-blank. */
+const BOOKKEEPING_KEYS = new Set<string | null>([RecordKey.updatedAt, RecordKey.updatedBy, RecordKey.discarded])
+
+/**
+ * The Yjs id of the record's `type` item — the creation's last item — or
+ * null when the doc holds no record.
+ */
+const creationEnd = (doc: Y.Doc): Y.ID | null => {
+  const item = doc.getMap<unknown>(RECORD_MAP)._map.get(RecordKey.type)
+  return item === undefined || item.deleted ? null : item.id
+}
+
+/**
+ * Whether nobody wrote anything in the record since it was created: every
+ * item of the doc belongs to the creation transaction (the creator's items
+ * up to the `type` item) except bookkeeping (`updatedAt`, `updatedBy`,
+ * `discarded`, delete markers in `concord:meta`). Someone else's edit, a
+ * later edit of the creator (even one undone since), a comment, an archive:
+ * the record is not blank. Records created before `type` was written last
+ * are never blank (their creation looks like later edits): nothing is lost.
+ */
+export const isBlank = (doc: Y.Doc): boolean => {
+  const end = creationEnd(doc)
+  if (end === null) return false
+  const record = doc.getMap<unknown>(RECORD_MAP)
+  const meta = doc.share.get(META_MAP_NAME)
+  for (const [client, structs] of doc.store.clients) {
+    for (const struct of structs) {
+      if (client === end.client && struct.id.clock + struct.length - 1 <= end.clock) continue
+      if (!(struct instanceof Y.Item)) return false
+      if (struct.parent === record && BOOKKEEPING_KEYS.has(struct.parentSub)) continue
+      if (meta !== undefined && struct.parent === meta) continue
+      return false
+    }
+  }
+  return true
+}
+
+/** Whether the record was discarded ({@link RecordKey.discarded}) and is still blank: then it counts as deleted. */
+export const isDiscarded = (doc: Y.Doc): boolean =>
+  doc.getMap<unknown>(RECORD_MAP).get(RecordKey.discarded) === true && isBlank(doc)
 
 /** The record type stored in a doc, or null. */
 export const recordType = (doc: Y.Doc): string | null => {
@@ -281,7 +340,7 @@ export const readRecord = (doc: Y.Doc, id: string, schema: RecordSchema | undefi
     updatedAt: num(RecordKey.updatedAt),
     updatedBy: str(RecordKey.updatedBy),
     archived: record.get(RecordKey.archived) === true,
-    deleted: record.get(RecordKey.deleted) === true,
+    deleted: record.get(RecordKey.deleted) === true || isDiscarded(doc),
   }
 }
 
@@ -299,11 +358,12 @@ export const fieldsOfChange = (topName: string, keys: Set<string | null>): strin
     const out = new Set<string>()
     for (const key of keys) {
       if (key === RecordKey.archived) out.add('$archived')
-      else if (key === RecordKey.deleted) out.add('$deleted')
+      else if (key === RecordKey.deleted || key === RecordKey.discarded) out.add('$deleted')
       else if (key === RecordKey.type || key === RecordKey.schemaVersion || key === RecordKey.createdAt) out.add('$created')
     }
     return [...out]
   }
+  if (topName === COMMENTS_ARRAY) return ['$comments']
   return []
 }
 
