@@ -220,3 +220,65 @@ describe('last seen', () => {
     expect(after.presence!.users.every((u) => !u.online)).toBe(true)
   })
 })
+
+describe('without auth', () => {
+  let anonDir: string
+  let anon: Relay
+  const anonClients: RawMuxClient[] = []
+  const startAnon = async () => {
+    anon = await createRelay({ storage: SqliteStorage.open(`${anonDir}/concord.sqlite`), port: 0, processMetrics: false })
+  }
+  const connect = async () => {
+    const c = new RawMuxClient(anon.url.replace(/^http/, 'ws'))
+    anonClients.push(c)
+    await c.open()
+    return c
+  }
+  beforeAll(async () => {
+    anonDir = makeTempDir()
+    await startAnon()
+  })
+  afterAll(async () => {
+    for (const c of anonClients) c.close()
+    await anon.close()
+    removeDir(anonDir)
+  })
+
+  const bindingsOf = (c: RawMuxClient, doc: string) => {
+    const map = new Map<number, { userId: string; name: string }>()
+    for (const m of c.received) if (m.type === MessageType.authors && m.doc === doc) for (const a of m.authors!) map.set(a.clientId, { userId: a.userId, name: a.name })
+    return map
+  }
+
+  it('binds a client id announced in awareness to the anonymous user with the name its state shows; a later subscriber, even after a restart, learns it', async () => {
+    const DOC = 'train/T-1'
+    const ada = await connect()
+    const bob = await connect()
+    ada.subscribe(DOC)
+    bob.subscribe(DOC)
+    for (const c of [ada, bob]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
+    const d = new Y.Doc()
+    d.clientID = 7001
+    const a = new awarenessProtocol.Awareness(d)
+    a.setLocalState({ user: { id: 'ada-lovelace', name: '  Ada   Lovelace ' } })
+    ada.send(encodeAwareness(DOC, awarenessProtocol.encodeAwarenessUpdate(a, [7001])))
+    a.destroy()
+    // a client id that writes before it announces anything keeps the anonymous user's name
+    write(bob, DOC, 'bob ', 7002)
+    await waitFor(() => bindingsOf(bob, DOC).size === 2, 'both bindings')
+    expect(bindingsOf(bob, DOC)).toEqual(
+      new Map([
+        [7001, { userId: 'anonymous', name: 'Ada Lovelace' }],
+        [7002, { userId: 'anonymous', name: 'Anonymous' }],
+      ]),
+    )
+    // stored: a new subscriber after a restart gets the name with the bindings
+    await anon.close()
+    for (const c of anonClients.splice(0)) c.close()
+    await startAnon()
+    const carol = await connect()
+    carol.subscribe(DOC)
+    await carol.waitFor((m) => m.type === MessageType.authors && m.doc === DOC, 'authors on subscribe')
+    expect(bindingsOf(carol, DOC).get(7001)).toEqual({ userId: 'anonymous', name: 'Ada Lovelace' })
+  })
+})

@@ -212,7 +212,9 @@ export class Room {
    * under it (and take it over from its owner, whose later edits would be
    * refused or, at clocks already taken, silently skipped). The binding is
    * sent and stored like one made by a write. An id bound to another user is
-   * refused like an id owned by another connection.
+   * refused like an id owned by another connection. Without auth the binding
+   * is to the anonymous user, with the display name the state claims
+   * (`user.name`), so every client can name the writer of that id.
    */
   applyPeerAwareness(peer: RoomPeer, update: Uint8Array, maxStateBytes: number): { forged: number; tooLarge: number } {
     const entries = decodeAwarenessUpdate(update)
@@ -241,7 +243,9 @@ export class Room {
         if (!owned) this.awarenessOwners.set(peer, (owned = new Set()))
         owned.add(entry.clientId)
         if (entry.state !== null && author === undefined) {
-          const { userId, name } = peer.identity
+          const { userId, anonymous } = peer.identity
+          // Without auth nobody is proven: the binding keeps the name the client shows in presence, as the client said it.
+          const name = (anonymous ? claimedName(entry.state) : null) ?? peer.identity.name
           const binding = { clientId: entry.clientId, userId, name }
           this.authors.set(entry.clientId, binding)
           bindings.push(binding)
@@ -318,6 +322,19 @@ export class Room {
 
 /** The encoded state vector of an empty doc. */
 const EMPTY_STATE_VECTOR = Uint8Array.of(0)
+
+/** Longest display name a binding keeps (as for a token's `name` claim). */
+const MAX_NAME_LENGTH = 256
+
+/** The display name an awareness state claims (`user.name`, trimmed), or null when it claims none. */
+export const claimedName = (state: Record<string, unknown>): string | null => {
+  const user = state.user
+  if (user === null || typeof user !== 'object') return null
+  const name = (user as { name?: unknown }).name
+  if (typeof name !== 'string') return null
+  const clean = name.replace(/\s+/g, ' ').trim()
+  return clean === '' ? null : clean.slice(0, MAX_NAME_LENGTH)
+}
 
 const origins = new WeakMap<RoomPeer, PeerOrigin>()
 
