@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
-import { ErrorCode, MessageType, encodeAuth, encodeAwareness, encodeFetch, encodeListPresence } from '@concord/engine/protocol'
+import { ErrorCode, MessageType, encodeAuth, encodeAwareness, encodeFetch, encodeListPresence, encodeUnsubscribe } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
 import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
@@ -280,5 +280,46 @@ describe('without auth', () => {
     carol.subscribe(DOC)
     await carol.waitFor((m) => m.type === MessageType.authors && m.doc === DOC, 'authors on subscribe')
     expect(bindingsOf(carol, DOC).get(7001)).toEqual({ userId: 'anonymous', name: 'Ada Lovelace' })
+  })
+
+  it('lists the people whose presence said who they are in the workspace (last seen), not those who said nothing', async () => {
+    const show = (c: RawMuxClient, doc: string, clientId: number, user?: { id: string; name: string }) => {
+      const d = new Y.Doc()
+      d.clientID = clientId
+      const a = new awarenessProtocol.Awareness(d)
+      a.setLocalState(user === undefined ? { editing: null } : { user })
+      c.send(encodeAwareness(doc, awarenessProtocol.encodeAwarenessUpdate(a, [clientId])))
+      a.destroy()
+    }
+    let requests = 40
+    const people = async (c: RawMuxClient) => {
+      const requestId = ++requests
+      c.send(encodeListPresence('train', requestId))
+      return (await c.waitFor((m) => m.presence?.requestId === requestId, 'presence')).presence!.users
+    }
+    const ada = await connect()
+    const bob = await connect()
+    const mute = await connect()
+    // Ada's presence says who she is on one doc: she counts for every doc of the workspace she has open, before and after
+    ada.subscribe('train/T-3')
+    ada.subscribe('train/T-4')
+    bob.subscribe('train/T-3')
+    mute.subscribe('train/T-3')
+    for (const c of [ada, bob, mute]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === 'train/T-3', 'ack')
+    show(ada, 'train/T-3', 8001, { id: 'ada-lovelace', name: 'Ada Lovelace' })
+    show(bob, 'train/T-3', 8002, { id: 'bob-stone', name: 'Bob Stone' })
+    show(mute, 'train/T-3', 8003)
+    const carol = await connect()
+    await expect.poll(async () => (await people(carol)).length).toBe(2)
+    const listed = new Map((await people(carol)).map((u) => [u.userId, u]))
+    expect([...listed.keys()].sort()).toEqual(['ada-lovelace', 'bob-stone'])
+    expect(listed.get('ada-lovelace')).toMatchObject({ name: 'Ada Lovelace', online: true })
+    // Ada leaves one doc: still here; she closes: last seen
+    ada.send(encodeUnsubscribe('train/T-3'))
+    await people(ada) // a round trip: the unsubscribe was handled
+    expect((await people(carol)).find((u) => u.userId === 'ada-lovelace')).toMatchObject({ online: true })
+    ada.close()
+    await ada.waitClosed()
+    await expect.poll(async () => (await people(carol)).find((u) => u.userId === 'ada-lovelace')?.online).toBe(false)
   })
 })
