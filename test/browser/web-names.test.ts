@@ -6,8 +6,9 @@
  *   either of them, opens it and sees "Ada …" and "Bob …" as the authors in
  *   its history and as the people in it — never "Someone", never a user id;
  * - Carol assigns Bob with the assignee picker, which offers the
- *   workspace's people by name: every device shows Bob's name as the
- *   assignee (and in the history);
+ *   workspace's people by name — also Dave, who was in the workspace
+ *   earlier and left (the relay's list of its people): every device shows
+ *   Bob's name as the assignee (and in the history);
  * - Carol reloads with the network off: the names are still there.
  *
  * Screenshots go to test-artifacts/. Skipped only when /usr/bin/chromium is missing.
@@ -22,9 +23,9 @@ const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the web-names tests — /usr/bin/chromium is missing (apt-get install chromium)')
 
 /** How a person signs in on a new device. */
-type SignInAs = (context: BrowserContext, person: 'ada' | 'bob' | 'carol') => Promise<Page>
+type SignInAs = (context: BrowserContext, person: keyof typeof NAMES) => Promise<Page>
 
-const NAMES = { ada: 'Ada Lovelace', bob: 'Bob Stone', carol: 'Carol Diaz' } as const
+const NAMES = { ada: 'Ada Lovelace', bob: 'Bob Stone', carol: 'Carol Diaz', dave: 'Dave Ito' } as const
 
 /** The authors of the history's timeline, top to bottom. */
 const historyAuthors = (page: Page): Promise<string[]> => page.locator('[data-testid="history"] .t-who').allInnerTexts()
@@ -36,6 +37,11 @@ const viewerNames = (page: Page): Promise<string[]> => page.getByTestId('viewer'
 const historyText = (page: Page): Promise<string> => page.getByTestId('history').innerText()
 
 const scenario = (signInAs: SignInAs, context: () => Promise<BrowserContext>, url: () => string, label: string) => async (): Promise<void> => {
+  // Dave was in the workspace earlier and left: he wrote nothing, nobody here saw him.
+  const dave = await signInAs(await context(), 'dave')
+  await expect.poll(() => dave.getByTestId('sync-indicator').innerText(), { timeout: 15_000 }).toBe('All changes synced')
+  await dave.close()
+
   const [ada, bob] = await Promise.all([context().then((c) => signInAs(c, 'ada')), context().then((c) => signInAs(c, 'bob'))])
 
   const id = await createTicket(ada, 'Names everywhere')
@@ -66,10 +72,11 @@ const scenario = (signInAs: SignInAs, context: () => Promise<BrowserContext>, ur
   expect(shown).not.toMatch(/\bU[- ]?(Ada|Bob)\b|user-ada|user-bob/i)
   await screenshot(carol, `web-names-${label}-carol-history`)
 
-  // The picker offers the workspace's people by name; picking Bob shows his name everywhere.
+  // The picker offers the workspace's people by name (Dave too, from the relay's list); picking Bob shows his name everywhere.
   await carol.locator('#f-assignee').click()
-  const offered = await carol.locator('#f-assignee option').allInnerTexts()
-  expect(offered).toEqual(expect.arrayContaining([NAMES.ada, NAMES.bob, NAMES.carol]))
+  await expect
+    .poll(() => carol.locator('#f-assignee option').allInnerTexts(), { timeout: 15_000 })
+    .toEqual(['Unassigned', NAMES.ada, NAMES.bob, NAMES.carol, NAMES.dave])
   await carol.locator('#f-assignee').selectOption({ label: NAMES.bob })
   for (const page of [carol, ada, bob]) {
     await expect.poll(() => page.locator('#f-assignee option:checked').innerText(), { timeout: 15_000 }).toBe(NAMES.bob)
