@@ -84,6 +84,12 @@ const scenario = (signInAs: SignInAs, context: () => Promise<BrowserContext>, ur
   }
   await screenshot(ada, `web-names-${label}-ada-assigned`)
 
+  // The ticket list names the assignee too (the avatar's initials and what a screen reader says), and so does its filter.
+  await ada.goto(`${url()}#/`)
+  const row = ada.locator(`[data-testid="ticket-row"][data-id="${id}"]`)
+  await expect.poll(() => row.locator('.row-assignee').innerText(), { timeout: 15_000 }).toMatch(/^BS\s*Assigned to Bob Stone$/)
+  expect(await ada.getByLabel('Assignee').locator('option').allInnerTexts()).toContain(NAMES.bob)
+
   // Offline, after a reload: the names are kept on Carol's device.
   await carolContext.setOffline(true)
   await carol.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
