@@ -2,7 +2,8 @@
  * Accessibility of every page of the web app, checked with axe-core inside
  * real Chromium (WCAG 2.0 / 2.1, levels A and AA), in light and dark mode:
  * sign-in, ticket list, a ticket page with its history and a second person
- * in it, project list, a project page and the sync status page. No page may
+ * in it (his caret in the title), project list, a project page and the sync
+ * status page, online and offline with a change waiting. No page may
  * have a violation of impact "serious" or "critical"; a failure lists each
  * one with the elements it concerns.
  *
@@ -88,6 +89,10 @@ describe.skipIf(!available)('accessibility (axe-core, WCAG 2.1 AA)', () => {
       await ada.goto(`${url}#/t/${id}`)
       await expect.poll(() => ada.getByTestId('viewer').count(), { timeout: 15_000 }).toBe(2)
       await ada.getByTestId('history').getByText('set priority to High').waitFor()
+      // Bob's caret in the title, with his name on it, and "Bob Stone is editing".
+      await bob.locator('#f-title').click()
+      await ada.getByTestId('remote-caret').waitFor({ timeout: 15_000 })
+      await ada.getByTestId('editing-title').waitFor({ timeout: 15_000 })
       found.push(...(await check(ada, `a11y-${scheme}-ticket`)))
 
       await ada.goto(`${url}#/`)
@@ -107,6 +112,16 @@ describe.skipIf(!available)('accessibility (axe-core, WCAG 2.1 AA)', () => {
       await ada.getByRole('link', { name: 'Sync status' }).click()
       await ada.getByRole('heading', { name: 'Sync status' }).waitFor()
       found.push(...(await check(ada, `a11y-${scheme}-sync`)))
+
+      // Offline with a change waiting: the banner, the count in the menu, the waiting ticket on the sync page.
+      await context.setOffline(true)
+      await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+      await ada.goto(`${url}#/t/${id}`)
+      await ada.locator('#f-priority').selectOption('urgent')
+      await ada.getByRole('link', { name: /Sync status/ }).click()
+      await ada.getByTestId('unsynced-row').waitFor({ timeout: 15_000 })
+      found.push(...(await check(ada, `a11y-${scheme}-sync-offline`)))
+      await context.setOffline(false)
 
       expect(found.join('\n\n'), 'serious or critical accessibility violations').toBe('')
     }, 180_000)
