@@ -115,7 +115,10 @@ export class AuthorNames {
     let changed = false
     for (const author of authors) {
       const claimed = claimedName(author)
-      if (isBound(author) && author.userId !== null) changed = this.learnPerson(author.userId, author.name) || changed
+      // A binding holds the name the writer had then: it fills a gap, presence (now) decides otherwise.
+      if (isBound(author) && author.userId !== null) {
+        if (!this.byUser.has(author.userId)) changed = this.learnPerson(author.userId, author.name) || changed
+      }
       else if (claimed !== null) {
         if (author.clientId !== undefined) changed = this.learn(author.clientId, claimed) || changed
         const id = slugify(claimed)
