@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
-import { ErrorCode, MessageType, encodeAuth, encodeAwareness, encodeFetch, encodeListPresence } from '@concord/engine/protocol'
+import { ErrorCode, MessageType, encodeAuth, encodeAwareness, encodeFetch, encodeListPresence, encodeUnsubscribe } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
 import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
@@ -218,5 +218,108 @@ describe('last seen', () => {
     expect(ids).toEqual(expect.arrayContaining(['alice', 'bob']))
     expect(ids).not.toContain('carol') // asking is not being present in a doc
     expect(after.presence!.users.every((u) => !u.online)).toBe(true)
+  })
+})
+
+describe('without auth', () => {
+  let anonDir: string
+  let anon: Relay
+  const anonClients: RawMuxClient[] = []
+  const startAnon = async () => {
+    anon = await createRelay({ storage: SqliteStorage.open(`${anonDir}/concord.sqlite`), port: 0, processMetrics: false })
+  }
+  const connect = async () => {
+    const c = new RawMuxClient(anon.url.replace(/^http/, 'ws'))
+    anonClients.push(c)
+    await c.open()
+    return c
+  }
+  beforeAll(async () => {
+    anonDir = makeTempDir()
+    await startAnon()
+  })
+  afterAll(async () => {
+    for (const c of anonClients) c.close()
+    await anon.close()
+    removeDir(anonDir)
+  })
+
+  const bindingsOf = (c: RawMuxClient, doc: string) => {
+    const map = new Map<number, { userId: string; name: string }>()
+    for (const m of c.received) if (m.type === MessageType.authors && m.doc === doc) for (const a of m.authors!) map.set(a.clientId, { userId: a.userId, name: a.name })
+    return map
+  }
+
+  it('binds a client id announced in awareness to the anonymous user with the name its state shows; a later subscriber, even after a restart, learns it', async () => {
+    const DOC = 'train/T-1'
+    const ada = await connect()
+    const bob = await connect()
+    ada.subscribe(DOC)
+    bob.subscribe(DOC)
+    for (const c of [ada, bob]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
+    const d = new Y.Doc()
+    d.clientID = 7001
+    const a = new awarenessProtocol.Awareness(d)
+    a.setLocalState({ user: { id: 'ada-lovelace', name: '  Ada   Lovelace ' } })
+    ada.send(encodeAwareness(DOC, awarenessProtocol.encodeAwarenessUpdate(a, [7001])))
+    a.destroy()
+    // a client id that writes before it announces anything keeps the anonymous user's name
+    write(bob, DOC, 'bob ', 7002)
+    await waitFor(() => bindingsOf(bob, DOC).size === 2, 'both bindings')
+    expect(bindingsOf(bob, DOC)).toEqual(
+      new Map([
+        [7001, { userId: 'anonymous', name: 'Ada Lovelace' }],
+        [7002, { userId: 'anonymous', name: 'Anonymous' }],
+      ]),
+    )
+    // stored: a new subscriber after a restart gets the name with the bindings
+    await anon.close()
+    for (const c of anonClients.splice(0)) c.close()
+    await startAnon()
+    const carol = await connect()
+    carol.subscribe(DOC)
+    await carol.waitFor((m) => m.type === MessageType.authors && m.doc === DOC, 'authors on subscribe')
+    expect(bindingsOf(carol, DOC).get(7001)).toEqual({ userId: 'anonymous', name: 'Ada Lovelace' })
+  })
+
+  it('lists the people whose presence said who they are in the workspace (last seen), not those who said nothing', async () => {
+    const show = (c: RawMuxClient, doc: string, clientId: number, user?: { id: string; name: string }) => {
+      const d = new Y.Doc()
+      d.clientID = clientId
+      const a = new awarenessProtocol.Awareness(d)
+      a.setLocalState(user === undefined ? { editing: null } : { user })
+      c.send(encodeAwareness(doc, awarenessProtocol.encodeAwarenessUpdate(a, [clientId])))
+      a.destroy()
+    }
+    let requests = 40
+    const people = async (c: RawMuxClient) => {
+      const requestId = ++requests
+      c.send(encodeListPresence('train', requestId))
+      return (await c.waitFor((m) => m.presence?.requestId === requestId, 'presence')).presence!.users
+    }
+    const ada = await connect()
+    const bob = await connect()
+    const mute = await connect()
+    // Ada's presence says who she is on one doc: she counts for every doc of the workspace she has open, before and after
+    ada.subscribe('train/T-3')
+    ada.subscribe('train/T-4')
+    bob.subscribe('train/T-3')
+    mute.subscribe('train/T-3')
+    for (const c of [ada, bob, mute]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === 'train/T-3', 'ack')
+    show(ada, 'train/T-3', 8001, { id: 'ada-lovelace', name: 'Ada Lovelace' })
+    show(bob, 'train/T-3', 8002, { id: 'bob-stone', name: 'Bob Stone' })
+    show(mute, 'train/T-3', 8003)
+    const carol = await connect()
+    await expect.poll(async () => (await people(carol)).length).toBe(2)
+    const listed = new Map((await people(carol)).map((u) => [u.userId, u]))
+    expect([...listed.keys()].sort()).toEqual(['ada-lovelace', 'bob-stone'])
+    expect(listed.get('ada-lovelace')).toMatchObject({ name: 'Ada Lovelace', online: true })
+    // Ada leaves one doc: still here; she closes: last seen
+    ada.send(encodeUnsubscribe('train/T-3'))
+    await people(ada) // a round trip: the unsubscribe was handled
+    expect((await people(carol)).find((u) => u.userId === 'ada-lovelace')).toMatchObject({ online: true })
+    ada.close()
+    await ada.waitClosed()
+    await expect.poll(async () => (await people(carol)).find((u) => u.userId === 'ada-lovelace')?.online).toBe(false)
   })
 })

@@ -47,6 +47,19 @@ export const createTicket = async (page: Page, title: string): Promise<string> =
   return id
 }
 
+/** Creates a project through the UI and names it; resolves with its id (the project page stays open). */
+export const createProject = async (page: Page, name: string): Promise<string> => {
+  await page.getByRole('link', { name: 'Projects', exact: true }).click()
+  await page.getByRole('heading', { name: 'Projects' }).waitFor()
+  await page.getByTestId('new-project').click()
+  await page.locator('#p-name').waitFor()
+  await page.locator('#p-name').click()
+  await page.keyboard.type(name)
+  const id = /#\/p\/(.+)$/.exec(page.url())?.[1]
+  if (id === undefined) throw new Error(`not on a project page: ${page.url()}`)
+  return id
+}
+
 /**
  * Opens the app with an access token handed over in the fragment (`#token=…`)
  * and, when it grants more than one workspace, picks `workspace`; resolves on

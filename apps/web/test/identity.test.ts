@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import {
   PALETTE,
+  avatarColors,
+  contrast,
   STORAGE_KEY,
   cleanName,
   initials,
@@ -63,5 +65,30 @@ describe('identity', () => {
     expect(initials('Guest 4821')).toBe('G4')
     expect(initials('émile')).toBe('É')
     expect(initials('')).toBe('?')
+  })
+})
+
+describe('avatar colours', () => {
+  it('computes WCAG contrast ratios', () => {
+    expect(contrast('#ffffff', '#000000')).toBeCloseTo(21, 5)
+    expect(contrast('#8a929c', '#ffffff')).toBeCloseTo(3.15, 2)
+    expect(contrast('#777777', '#777777')).toBe(1)
+  })
+
+  it('gives every palette colour initials that read at 4.5:1, keeping the colour where white or dark initials read', () => {
+    for (const color of PALETTE) {
+      const { background, text } = avatarColors(color)
+      expect(contrast(background, text), color).toBeGreaterThanOrEqual(4.5)
+    }
+    expect(avatarColors('#6e56cf')).toEqual({ background: '#6e56cf', text: '#ffffff' }) // violet: white reads
+    expect(avatarColors('#d6a100')).toEqual({ background: '#d6a100', text: '#16191d' }) // amber: dark reads
+    const pink = avatarColors('#d6409f') // neither reads: darkened a little, white initials
+    expect(pink.text).toBe('#ffffff')
+    expect(pink.background).not.toBe('#d6409f')
+    expect(contrast(pink.background, '#d6409f')).toBeLessThan(1.3)
+  })
+
+  it('passes a colour it cannot read through, with white initials', () => {
+    expect(avatarColors('tomato')).toEqual({ background: 'tomato', text: '#ffffff' })
   })
 })

@@ -55,6 +55,7 @@ class FakeHandle extends Emitter {
   readonly presences: FakePresence[] = []
   viewers: Viewer[] = []
   readonly awareness = { setLocalState: (state: unknown) => (this.localState = state) }
+  readonly sync = { authors: new Map<number, { clientId: number; userId: string; name: string }>() }
   presence(): FakePresence {
     const presence = new FakePresence(this.viewers)
     this.presences.push(presence)
@@ -133,7 +134,25 @@ describe('ViewedRecord', () => {
     expect(t.record.isPending('title')).toBe(true)
     expect(t.record.isPending('status')).toBe(false)
     expect(nameOf(t.names, 2)).toBe('Bob')
-    expect(JSON.parse(t.saved.get('names')!)).toEqual([[1, 'Ada'], [2, 'Bob']])
+    expect(JSON.parse(t.saved.get('names')!)).toEqual({ clients: [[1, 'Ada'], [2, 'Bob']], people: [['ada', 'Ada'], ['bob', 'Bob']] })
+  })
+
+  it('learns the people the relay bound as writers, and shows the history again when it tells more', async () => {
+    const t = setup()
+    t.handle.sync.authors.set(5, { clientId: 5, userId: 'u-cy', name: 'Cy Young' })
+    t.record.open(t.store, 'T1')
+    t.open()
+    await t.settle()
+    expect(t.names.personName('u-cy')).toBe('Cy Young')
+    const version = t.record.version
+    t.handle.sync.authors.set(6, { clientId: 6, userId: 'anonymous', name: 'Dee Lane' })
+    t.handle.emit('authors', [{ clientId: 6, userId: 'anonymous', name: 'Dee Lane' }])
+    expect(t.record.version).toBeGreaterThan(version)
+    expect(t.names.nameOf({ clientId: 6, userId: 'anonymous', name: 'Dee Lane' })).toBe('Dee Lane')
+    expect(t.names.personName('dee-lane')).toBe('Dee Lane')
+    expect(JSON.parse(t.saved.get('names')!).people).toEqual(expect.arrayContaining([['u-cy', 'Cy Young'], ['dee-lane', 'Dee Lane']]))
+    t.record.close()
+    expect(t.handle.count()).toBe(0)
   })
 
   it('follows the handle: changes, pending fields, saved, viewers', async () => {

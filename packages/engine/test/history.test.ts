@@ -462,6 +462,20 @@ describe('history', () => {
     void a
   })
 
+  test('a handle says when the relay binds a new writer (`authors`): its history names them from then on', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    const told: number[][] = []
+    a!.handle.on('authors', (added) => told.push(added.map((x) => x.clientId)))
+    b!.handle.set('status', 'done')
+    await relay.settle()
+    expect(told).toEqual([[b!.handle.doc.clientID]])
+    expect(a!.handle.history().entries.at(-1)).toMatchObject({ field: 'status', author: { userId: 'user-of-p1', name: 'p1' } })
+    b!.handle.set('status', 'open') // a binding already known is not told again
+    await relay.settle()
+    expect(told).toHaveLength(1)
+  })
+
   test('pull() stores the author bindings of fetched records', async () => {
     const relay = newRelay()
     const [a] = await setup(relay, 1)

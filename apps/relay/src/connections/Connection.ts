@@ -10,6 +10,7 @@ import type { WebSocket } from 'ws'
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind, RefusalReason, RelayMetrics } from '../observability/metrics.js'
 import type { RoomRegistry } from '../rooms/RoomRegistry.js'
+import type { ClaimedUser } from '../rooms/Room.js'
 import type { CommitQueue } from '../rooms/CommitQueue.js'
 import type { Authenticator, Identity } from '../auth/Authenticator.js'
 import { TokenBucket, queuedSize, type RelayLimits } from '../security/limits.js'
@@ -42,6 +43,10 @@ export abstract class Connection {
   closed = false
   private alive = true
   private identityValue: Identity | null = null
+  /** Without auth: who the client's presence says it is (see {@link claim}). */
+  private claimed: ClaimedUser | null = null
+  /** Docs whose workspace counts this connection as present, with the user counted. */
+  private readonly present = new Map<string, string>()
   private expiryTimer: ReturnType<typeof setTimeout> | null = null
   private readonly messageBucket: TokenBucket
   private queuedBytesValue = 0
@@ -167,16 +172,38 @@ export abstract class Connection {
     }
   }
 
-  /** Marks the user present in the doc's workspace (anonymous connections are not tracked). */
+  /**
+   * Marks the user present in the doc's workspace. Without auth, the user the
+   * connection's presence claims (see {@link claim}); a connection that
+   * claims nobody is not tracked.
+   */
   protected enterWorkspace(doc: string): void {
     const identity = this.identityValue
-    if (identity && !identity.anonymous) this.ctx.lastSeen.enter(workspaceOf(doc), identity.userId, identity.name)
+    const who = identity === null ? null : identity.anonymous ? this.claimed : identity
+    if (who === null || this.present.has(doc)) return
+    this.present.set(doc, who.userId)
+    this.ctx.lastSeen.enter(workspaceOf(doc), who.userId, who.name)
   }
 
   /** Undoes {@link enterWorkspace}. */
   protected leaveWorkspace(doc: string): void {
-    const identity = this.identityValue
-    if (identity && !identity.anonymous) this.ctx.lastSeen.leave(workspaceOf(doc), identity.userId)
+    const userId = this.present.get(doc)
+    if (userId === undefined) return
+    this.present.delete(doc)
+    this.ctx.lastSeen.leave(workspaceOf(doc), userId)
+  }
+
+  /**
+   * Without auth: the client's presence says who it is (the first claim
+   * holds for the connection). It is counted in the workspaces of `docs`
+   * (its open subscriptions) and of every doc it subscribes to later, so
+   * `list-presence` can name the people of a workspace on a relay without
+   * auth too — as unproven as everything there.
+   */
+  protected claim(user: ClaimedUser, docs: Iterable<string>): void {
+    if (this.identityValue?.anonymous !== true || this.claimed !== null) return
+    this.claimed = { userId: user.userId, name: user.name }
+    for (const doc of docs) this.enterWorkspace(doc)
   }
 
   /** Closes a connection whose updates cost too much apply time. */

@@ -416,6 +416,9 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
         case 'update':
           this.requestAck(room)
           return
+        case 'awareness':
+          if (result.claimed !== null) this.claim(result.claimed, [...this.subs].filter(([, s]) => s.room !== null).map(([doc]) => doc))
+          return
         case 'auth':
           this.sendError(room.name, ErrorCode.permissionDenied, 'auth messages go on the connection (doc ""), not on a doc')
           return

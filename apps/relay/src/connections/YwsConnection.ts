@@ -116,6 +116,7 @@ export class YwsConnection extends Connection implements RoomPeer {
       const result = readDocMessage(room, this, type, body, startYwsSync, this.policy)
       if (result.kind === 'step1') this.send('sync', result.reply)
       else if (result.kind === 'unknown') this.protocolError(`unknown message type ${type}`)
+      else if (result.kind === 'awareness' && result.claimed !== null) this.claim(result.claimed, [this.docName])
       else if (result.kind === 'over-budget') this.overBudget(result.detail)
       else if (result.kind === 'refused') {
         this.refuse(result.reason, `${room.name}: ${result.detail}`)

@@ -14,7 +14,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import { MessageType } from '@concord/engine/protocol'
-import type { Room, RoomPeer } from '../rooms/Room.js'
+import type { ClaimedUser, Room, RoomPeer } from '../rooms/Room.js'
 import type { RefusalReason } from '../observability/metrics.js'
 import { validateStateVector, validateUpdateV1 } from '../security/validateUpdate.js'
 
@@ -37,7 +37,9 @@ export interface DocPolicy {
 
 /** What a doc message turned out to be. */
 export type DocMessageResult =
-  | { kind: 'step2' | 'update' | 'awareness' | 'query-awareness' | 'auth' | 'unknown' }
+  | { kind: 'step2' | 'update' | 'query-awareness' | 'auth' | 'unknown' }
+  /** An awareness update applied; without auth, `claimed` is who its states say the client is (if they say). */
+  | { kind: 'awareness'; claimed: ClaimedUser | null }
   /** A sync step 1, answered by `reply` (a complete message carrying the step 2). */
   | { kind: 'step1'; reply: Uint8Array }
   /** An update the relay did not (fully) apply; nothing of it is acked. */
@@ -69,7 +71,7 @@ export const readDocMessage = (
       if (!policy.takeAwarenessToken()) {
         return { kind: 'refused', reason: 'awareness-rate-limit', detail: 'awareness updates come too fast' }
       }
-      let result: { forged: number; tooLarge: number }
+      let result: { forged: number; tooLarge: number; claimed: ClaimedUser | null }
       try {
         result = room.applyPeerAwareness(peer, update, policy.maxAwarenessStateBytes)
       } catch (error) {
@@ -85,7 +87,7 @@ export const readDocMessage = (
       if (result.forged > 0) {
         return { kind: 'refused', reason: 'forged-awareness', detail: `awareness for ${result.forged} client id(s) owned by another connection` }
       }
-      return { kind: 'awareness' }
+      return { kind: 'awareness', claimed: result.claimed }
     }
     case MessageType.queryAwareness: {
       const states = room.encodeAllAwareness()

@@ -212,14 +212,21 @@ export class Room {
    * under it (and take it over from its owner, whose later edits would be
    * refused or, at clocks already taken, silently skipped). The binding is
    * sent and stored like one made by a write. An id bound to another user is
-   * refused like an id owned by another connection.
+   * refused like an id owned by another connection. Without auth the binding
+   * is to the anonymous user, with the display name the state claims
+   * (`user.name`), so every client can name the writer of that id.
    */
-  applyPeerAwareness(peer: RoomPeer, update: Uint8Array, maxStateBytes: number): { forged: number; tooLarge: number } {
+  applyPeerAwareness(
+    peer: RoomPeer,
+    update: Uint8Array,
+    maxStateBytes: number,
+  ): { forged: number; tooLarge: number; claimed: ClaimedUser | null } {
     const entries = decodeAwarenessUpdate(update)
     const kept: AwarenessEntry[] = []
     const bindings: AuthorBinding[] = []
     let forged = 0
     let tooLarge = 0
+    let claimed: ClaimedUser | null = null
     for (const entry of entries) {
       const owner = this.awarenessClientOwner.get(entry.clientId)
       const author = this.authors.get(entry.clientId)
@@ -241,12 +248,15 @@ export class Room {
         if (!owned) this.awarenessOwners.set(peer, (owned = new Set()))
         owned.add(entry.clientId)
         if (entry.state !== null && author === undefined) {
-          const { userId, name } = peer.identity
+          const { userId, anonymous } = peer.identity
+          // Without auth nobody is proven: the binding keeps the name the client shows in presence, as the client said it.
+          const name = (anonymous ? claimedName(entry.state) : null) ?? peer.identity.name
           const binding = { clientId: entry.clientId, userId, name }
           this.authors.set(entry.clientId, binding)
           bindings.push(binding)
         }
       }
+      if (entry.state !== null && peer.identity.anonymous) claimed ??= claimedUser(entry.state)
       if (entry.state !== null && !peer.identity.anonymous) {
         const { userId, name } = peer.identity
         entry.state = { ...entry.state, user: { id: userId, name, color: colorForUser(userId) } }
@@ -261,7 +271,7 @@ export class Room {
     if (kept.length > 0) {
       awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(kept), peerOrigin(peer))
     }
-    return { forged, tooLarge }
+    return { forged, tooLarge, claimed }
   }
 
   /** Encoded awareness update with every known state, or null when there is none. */
@@ -318,6 +328,33 @@ export class Room {
 
 /** The encoded state vector of an empty doc. */
 const EMPTY_STATE_VECTOR = Uint8Array.of(0)
+
+/** Longest display name a binding keeps (as for a token's `name` claim). */
+const MAX_NAME_LENGTH = 256
+
+/** Who an awareness state says its client is (`user.id`, `user.name`): believed only without auth. */
+export interface ClaimedUser {
+  userId: string
+  name: string
+}
+
+/** The user an awareness state claims, or null when it claims no usable id and name. */
+export const claimedUser = (state: Record<string, unknown>): ClaimedUser | null => {
+  const id = (state.user as { id?: unknown } | null | undefined)?.id
+  const name = claimedName(state)
+  if (typeof id !== 'string' || id === '' || id.length > MAX_NAME_LENGTH || id === 'anonymous' || name === null) return null
+  return { userId: id, name }
+}
+
+/** The display name an awareness state claims (`user.name`, trimmed), or null when it claims none. */
+export const claimedName = (state: Record<string, unknown>): string | null => {
+  const user = state.user
+  if (user === null || typeof user !== 'object') return null
+  const name = (user as { name?: unknown }).name
+  if (typeof name !== 'string') return null
+  const clean = name.replace(/\s+/g, ' ').trim()
+  return clean === '' ? null : clean.slice(0, MAX_NAME_LENGTH)
+}
 
 const origins = new WeakMap<RoomPeer, PeerOrigin>()
 

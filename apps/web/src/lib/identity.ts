@@ -91,3 +91,45 @@ export function initials(name: string): string {
   const last = words.length > 1 ? (Array.from(words[words.length - 1]!)[0] ?? '') : ''
   return (first + last).toUpperCase()
 }
+
+/** Text on a person's colour: white where it reads (WCAG AA, 4.5:1), else this dark ink. */
+const INK = '#16191d'
+
+const channels = (hex: string): [number, number, number] | null => {
+  const match = /^#([0-9a-f]{6})$/i.exec(hex.trim())
+  if (!match) return null
+  const n = parseInt(match[1]!, 16)
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255]
+}
+
+/** WCAG relative luminance of an sRGB colour (0–255 channels). */
+const luminance = ([r, g, b]: readonly number[]): number => {
+  const linear = (c: number): number => {
+    const s = c / 255
+    return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4
+  }
+  return 0.2126 * linear(r!) + 0.7152 * linear(g!) + 0.0722 * linear(b!)
+}
+
+/** WCAG contrast ratio of two colours given as `#rrggbb`. */
+export function contrast(a: string, b: string): number {
+  const [la, lb] = [luminance(channels(a) ?? [0, 0, 0]), luminance(channels(b) ?? [0, 0, 0])]
+  return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05)
+}
+
+/**
+ * The colours of an avatar in a person's colour, readable at any size
+ * (4.5:1): the colour with white initials, or with dark initials, or —
+ * when neither reads — the colour darkened just enough for white initials.
+ */
+export function avatarColors(color: string): { background: string; text: string } {
+  const rgb = channels(color)
+  if (rgb === null) return { background: color, text: '#ffffff' }
+  if (contrast(color, '#ffffff') >= 4.5) return { background: color, text: '#ffffff' }
+  if (contrast(color, INK) >= 4.5) return { background: color, text: INK }
+  for (let keep = 0.98; keep > 0; keep -= 0.02) {
+    const darker = `#${rgb.map((c) => Math.round(c * keep).toString(16).padStart(2, '0')).join('')}`
+    if (contrast(darker, '#ffffff') >= 4.5) return { background: darker, text: '#ffffff' }
+  }
+  return { background: INK, text: '#ffffff' }
+}

@@ -184,13 +184,16 @@ export function relativeTime(at: number | null | undefined, now: number): string
   return new Date(at).toISOString().slice(0, 10)
 }
 
-/** A short, readable rendering of a field value for history and summaries (`projects`: project id → name). */
-export function showValue(field: string, value: unknown, projects?: ReadonlyMap<string, string>): string {
+/**
+ * A short, readable rendering of a field value for history and summaries
+ * (`projects`: project id → name; `people`: a user id's name, for assignees and leads).
+ */
+export function showValue(field: string, value: unknown, projects?: ReadonlyMap<string, string>, people?: { personName(userId: string): string }): string {
   if (value === null || value === undefined || value === '') return 'nothing'
   if (field === 'project' && typeof value === 'string') return projects?.get(value) ?? 'a project not on this device'
   if (field === 'status') return STATUS_OPTIONS.find((o) => o.value === value)?.label ?? projectStatusLabel(value)
   if (field === 'priority') return priorityLabel(value)
-  if ((field === 'assignee' || field === 'lead') && typeof value === 'string') return personName(value)
+  if ((field === 'assignee' || field === 'lead') && typeof value === 'string') return people?.personName(value) ?? personName(value)
   if (Array.isArray(value)) return value.length === 0 ? 'no labels' : value.join(', ')
   const text = typeof value === 'string' ? value : JSON.stringify(value)
   return text.length > 60 ? `${text.slice(0, 59)}…` : text

@@ -178,8 +178,21 @@ export class ViewedRecord {
       this.viewers = next
       const names = this.#options.names()
       let learned = false
-      for (const viewer of next) learned = names.learn(viewer.clientId, viewer.user?.name) || learned
+      for (const viewer of next) {
+        learned = names.learn(viewer.clientId, viewer.user?.name) || learned
+        if (viewer.user) learned = names.learnPerson(viewer.user.id, viewer.user.name) || learned
+      }
       if (learned) names.save()
+    }
+    /** The relay told who wrote with which client id: the people are known by name, and the history names them. */
+    const learnAuthors = (h: RecordHandle): void => {
+      const names = this.#options.names()
+      if (names.learnAuthors(h.sync.authors.values())) names.save()
+    }
+    const onAuthors = (): void => {
+      if (opened === null) return
+      learnAuthors(opened)
+      this.version++
     }
     /** Joins the record's presence (leaving it again on close: the record itself may stay open in the store). */
     const join = (h: RecordHandle): void => {
@@ -215,6 +228,8 @@ export class ViewedRecord {
         this.saved = h.isSaved
         this.unsaved = whyUnsaved(h)
         join(h)
+        learnAuthors(h)
+        h.on('authors', onAuthors)
         h.on('reloaded', onReloaded)
         h.on('change', bump)
         h.on('pending', onPending)
@@ -227,6 +242,7 @@ export class ViewedRecord {
     const close = (): void => {
       closed = true
       if (opened !== null) {
+        opened.off('authors', onAuthors)
         opened.off('reloaded', onReloaded)
         opened.off('change', bump)
         opened.off('pending', onPending)

@@ -10,7 +10,8 @@
  * in the workspace for the relay's `list-presence`.
  *
  * Last seen: the relay's `list-presence` answer (`client.lastSeen`, refreshed
- * every `refreshInterval` while online; a relay without auth records nobody),
+ * every `refreshInterval` while online; a relay without auth lists the users
+ * the clients' awareness states claim),
  * merged with what this client saw itself (a person who left the awareness
  * was last seen then) and with `remembered` (from an earlier session).
  *

@@ -116,6 +116,8 @@ export interface RecordListener {
   saved(isSaved: boolean): void
   error(error: SyncError | StorageError): void
   summary(summary: RecordSummary): void
+  /** The relay bound client ids to users (`added`): who wrote what may read differently now. */
+  authors(added: AuthorInfo[]): void
   /**
    * The store replaced this record by a fresh copy loaded from storage
    * (another tab discarded its unsynced changes): follow it. Returns false
@@ -636,9 +638,10 @@ export class OpenRecord {
 
   private readonly onPending = (): void => this.checkPending()
 
-  private readonly onAuthors = (): void => {
+  private readonly onAuthors = (added: AuthorInfo[]): void => {
     this.authorsDirty = true
     this.scheduleWrite()
+    for (const listener of this.listeners) listener.authors(added)
   }
 
   /** Synced with the relay (after opening or a reconnect): say what changed since the user last saw the record. */

@@ -22,6 +22,7 @@ import { ObservableV2 } from 'lib0/observable'
 import type { DocHandle } from '../sync/DocHandle.js'
 import type { SyncError } from '../sync/SyncError.js'
 import type { StorageError } from '../persistence/Storage.js'
+import type { AuthorInfo } from '../protocol/messages.js'
 import type { ChangeSource, OpenRecord, RecordListener } from './OpenRecord.js'
 import {
   LIST_PREFIX,
@@ -63,6 +64,12 @@ export interface RecordHandleEvents {
   /** "While you were offline…": what others changed since this device last saw the record (after a sync). */
   summary: (summary: RecordSummary) => void
   /**
+   * The relay told who is behind client ids of this record (`added`): the
+   * authors {@link RecordHandle.history} names may have changed (a record
+   * opened on a new device gets them with its first sync).
+   */
+  authors: (added: AuthorInfo[]) => void
+  /**
    * The record was loaded again from this device's storage because another
    * tab discarded its unsynced changes: its values are the relay's now, and
    * `doc`, `text()`, `list()`, `awareness` and `presence()` return new
@@ -91,6 +98,7 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
       saved: (isSaved) => this.emit('saved', [isSaved]),
       error: (error) => this.emit('error', [error]),
       summary: (summary) => this.emit('summary', [summary]),
+      authors: (added) => this.emit('authors', [added]),
       moved: (next) => {
         if (this.record === null) return false
         this.record = next
