@@ -119,7 +119,7 @@ export type {
 } from './history/readHistory.js'
 export { writeWithHistory } from './history/recordWrites.js'
 export { summarizeSince } from './history/summary.js'
-export type { RecordSummary, SummaryUser } from './history/summary.js'
+export type { FieldChangeSummary, MergeSummary, RecordSummary, SummarizeOptions, SummaryUser } from './history/summary.js'
 
 // Presence.
 export { RecordPresence, EDITING_FIELD } from './presence/RecordPresence.js'
