@@ -574,7 +574,7 @@ describe('reconnect summary', () => {
     ])
     // Old → new for scalar fields (what this device had → what the record holds now); text fields say only that they changed.
     const kept = a!.handle.get('priority')
-    expect(summary.changes.find((ch) => ch.field === 'priority')).toMatchObject({ fieldKind: 'scalar', from: null, to: kept }) // no priority when created
+    expect(summary.changes.find((ch) => ch.field === 'priority')).toMatchObject({ fieldKind: 'scalar', from: 'none', to: kept }) // no priority when created: the default
     expect(summary.changes.find((ch) => ch.field === 'title')).not.toHaveProperty('from')
     // The merge of Ada's own change with Carl's, whichever value the CRDT kept.
     const merge = a!.handle.history().merges[0]!

@@ -23,6 +23,7 @@
 import type * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import type { StateVector } from '../protocol/stateVector.js'
+import type { RecordSchema } from '../records/schema.js'
 import { readHistory, type EntryAuthor, type FieldHistoryEntry, type Merge, type MergeSide } from './readHistory.js'
 
 /** A user as far as the author bindings tell (null: not bound yet). */
@@ -97,6 +98,8 @@ export interface SummarizeOptions {
   fields: Record<string, unknown>
   /** The record was not on this device before. */
   created?: boolean
+  /** The record's schema: an unset field's "from" is its default (what the record showed), not nothing. */
+  schema?: RecordSchema
 }
 
 /** Yjs id of the item holding an entry (`<client base36>.<clock base36>`, see the history log). */
@@ -105,6 +108,12 @@ const itemId = (entryId: string): { client: number; clock: number } | null => {
   if (client === undefined || clock === undefined) return null
   const id = { client: parseInt(client, 36), clock: parseInt(clock, 36) }
   return Number.isFinite(id.client) && Number.isFinite(id.clock) ? id : null
+}
+
+/** What a record shows for a field that has no value: its default (scalar), no items (list). */
+const unsetValue = (schema: RecordSchema | undefined, field: string): unknown => {
+  const spec = schema?.fields[field]
+  return spec?.kind === 'scalar' ? spec.default : spec?.kind === 'list' ? [] : null
 }
 
 const userOf = (author: EntryAuthor): SummaryUser => ({ userId: author.userId, name: author.name, clientId: author.clientId })
@@ -140,7 +149,7 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
     const change: FieldChangeSummary = { field, fieldKind: theirs[0]!.fieldKind, users: [...users.values()], count: theirs.length }
     if (change.fieldKind !== 'text') {
       // The first new entry of the field (own or not) was written on top of what this device had.
-      change.from = list[0]!.prev ?? null
+      change.from = list[0]!.prev ?? unsetValue(options.schema, field)
       change.to = Object.hasOwn(fields, field) ? fields[field] : theirs.at(-1)!.value
     }
     changes.push(change)

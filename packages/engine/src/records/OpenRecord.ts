@@ -630,6 +630,7 @@ export class OpenRecord {
           userId: this.host.userId,
           ownClients: this.ownClients,
           fields: readRecord(this.doc, this.id, this.schema).fields,
+          schema: this.schema,
         })
     this.newHere = false
     this.viewed = stateVectorOf(this.doc)

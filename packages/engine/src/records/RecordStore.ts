@@ -919,6 +919,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
               ownClients: new Set(stored.meta.ownClients ?? []),
               fields: readRecord(doc, id, schema).fields,
               created: newHere,
+              schema,
             })
       return { entry: fresh, summary }
     } finally {
