@@ -123,6 +123,14 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     expect(await digest.innerText()).not.toContain('Export is slow')
     expect(await ada.locator(`[data-testid="digest-item"][data-record="${t2}"]`).count()).toBe(0)
     await screenshot(ada, 'web-digest-after-reconnect')
+    // The projects list shows it too; pages about other things do not.
+    await ada.goto(`${url}#/projects`)
+    await expect.poll(() => digestItems(ada)).toHaveLength(3)
+    await ada.goto(`${url}#/sync`)
+    await ada.getByTestId('sync-summary').waitFor()
+    expect(await ada.getByTestId('digest').count()).toBe(0)
+    await ada.goto(`${url}#/`)
+    await expect.poll(() => digestItems(ada)).toHaveLength(3)
 
     // Bob's Cancelled was kept: "use yours" brings Ada's Done back, as a normal change by her that Bob gets.
     const merge = ada.getByTestId('digest-merge')
