@@ -678,6 +678,33 @@ describe('reconnect summary', () => {
     expect(s.merges).toMatchObject([{ field: 'status', mine: 'done', theirs: 'cancelled', by: { clientId: t1.doc.clientID } }])
   })
 
+  test("another tab's edits are the user's own too (remembered as this device's), without auth", async () => {
+    const relay = newRelay()
+    const workspaceId = `tabs${process.pid}`
+    const factory = new IDBFactory()
+    const bob = gatedClient(relay, null, 'Bob')
+    const bobStore = newStore(bob.client, 'local-Bob', { workspaceId })
+    const t1 = await bobStore.create('ticket', { title: 'Checkout fails', priority: 'low' }, { id: 'T-1' })
+    await t1.flush()
+    // Two tabs of Ada on one device: shared IndexedDB and tab channel, each with its own connection.
+    const [tabA, tabB] = [gatedClient(relay, null, 'Ada'), gatedClient(relay, null, 'Ada')]
+    const storeA = newStore(tabA.client, 'local-Ada', { workspaceId, storage: undefined, indexedDB: factory, tabs: true })
+    const storeB = newStore(tabB.client, 'local-Ada', { workspaceId, storage: undefined, indexedDB: factory, tabs: true })
+    const [a, b] = [await storeA.open('T-1'), await storeB.open('T-1')]
+    await Promise.all([a.sync.synced, b.sync.synced])
+    tabA.offline()
+    tabB.offline()
+    a.set('status', 'done')
+    await new Promise<void>((resolve) => b.on('change', (source) => source === 'tab' && b.get('status') === 'done' && resolve()))
+    t1.set('priority', 'high')
+    await relay.settle()
+    const summary = new Promise<RecordSummary>((resolve) => storeB.on('summary', resolve))
+    tabB.online()
+    const s = await summary
+    expect(s.changes.map((c) => [c.field, c.from, c.to])).toEqual([['priority', 'low', 'high']])
+    expect(s.merges).toEqual([])
+  })
+
   test('a merge lost by the user: restoring their side is a normal change everyone gets; a merge they won offers the other value', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)
