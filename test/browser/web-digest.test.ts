@@ -7,7 +7,9 @@
  * what Bob did — the merge with her own change first, with a button that
  * brings her value back for everyone — and never her own edits. Items go
  * when dismissed and stay gone after a reload; after Ada closed the app and
- * Bob changed something, opening the app again tells her just that.
+ * Bob changed two tickets, opening the app again tells her just that;
+ * opening a record reads its item; signing out with removal of this
+ * device's data removes the digest too.
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
@@ -156,21 +158,36 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     await expect.poll(() => ada.getByTestId('sync-indicator').getAttribute('data-ready'), { timeout: 15_000 }).toBe('true')
     expect(await ada.getByTestId('digest').count()).toBe(0)
 
-    // Ada closes the app; Bob changes T2; Ada opens the app again on this device: just that.
+    // Ada closes the app; Bob changes T2 and T3; Ada opens the app again on this device: just that.
     await ada.close()
     await openTicket(bob, url, t2, 'Export is slow to CSV')
     await bob.locator('#f-status').selectOption('in_progress')
+    await openTicket(bob, url, t3, 'Search ignores accents')
+    await bob.locator('#f-priority').selectOption('urgent')
     await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
     ada = await signInWithToken(adaContext, url, adaToken)
-    await expect.poll(() => digestItems(ada), { timeout: 20_000 }).toEqual([expect.stringMatching(/Export is slow to CSV[\s\S]*Status: Open → In progress\s*— Bob Stone/)])
-    expect(await ada.getByTestId('digest').innerText()).toContain('Bob Stone changed 1 ticket')
+    await expect.poll(() => digestItems(ada), { timeout: 20_000 }).toHaveLength(2)
+    expect((await digestItems(ada)).sort()).toEqual([
+      expect.stringMatching(/^Export is slow to CSV[\s\S]*Status: Open → In progress\s*— Bob Stone$/),
+      expect.stringMatching(/^Search ignores accents[\s\S]*Priority: High → Urgent\s*— Bob Stone$/),
+    ])
+    expect(await ada.getByTestId('digest').innerText()).toContain('Bob Stone changed 2 tickets')
     await screenshot(ada, 'web-digest-after-time-away')
 
-    // Opening the record reads its news: back on the list, the digest is gone.
+    // Opening a record reads its news: back on the list, its item is gone.
     await ada.getByTestId('digest').getByRole('link', { name: 'Export is slow to CSV' }).click()
     await expect.poll(() => ada.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe('in_progress')
     await ada.goto(`${url}#/`)
     await ada.getByTestId('ticket-row').first().waitFor()
+    expect(await digestItems(ada)).toEqual([expect.stringContaining('Search ignores accents')])
+
+    // Signing out and removing this device's data removes the digest too: signed in again, nothing is shown.
+    await ada.getByRole('button', { name: 'Sign out' }).click()
+    await ada.getByRole('button', { name: 'Sign out and remove data' }).click()
+    await ada.getByLabel('Access token').waitFor({ timeout: 15_000 })
+    await ada.close()
+    ada = await signInWithToken(adaContext, url, adaToken)
+    await expect.poll(() => ada.getByTestId('ticket-row').count(), { timeout: 15_000 }).toBe(4)
     expect(await ada.getByTestId('digest').count()).toBe(0)
   }, 180_000)
 })
