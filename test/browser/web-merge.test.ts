@@ -2,7 +2,7 @@
  * The web app in Chromium: both people set the same ticket's status while
  * one of them is offline. After the reconnect both see one merge in the
  * ticket's history with both values, the offline person gets a "while you
- * were offline…" summary, and one click on "Restore" brings the other value
+ * were offline…" digest on the ticket list, and one click on "Restore" brings the other value
  * back for everyone. Also looks at the sync status page while offline and
  * at the app on a narrow (phone) screen in dark mode.
  *
@@ -64,8 +64,12 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe(kept)
     const other = kept === 'done' ? 'cancelled' : 'done'
 
-    // Ada hears what happened while she was away.
-    await ada.getByTestId('summary').waitFor({ timeout: 10_000 })
+    // Ada hears what happened while she was away: on the ticket list, the merge with her own change.
+    await ada.goto(`${web.relay().url}#/`)
+    await expect.poll(() => ada.getByTestId('digest-merge').innerText(), { timeout: 10_000 }).toMatch(/Your status Done/)
+    await screenshot(ada, 'web-merge-digest')
+    await ada.getByTestId('digest').getByRole('link', { name: 'Payment page times out' }).click()
+    await ada.locator('#f-status').waitFor()
     await screenshot(ada, 'web-merge-before-restore')
 
     // One click restores the value the CRDT did not keep, for everyone; the button says which.

@@ -1,9 +1,9 @@
 /**
- * Reads a text of a doc straight from a relay with a Node SyncClient: what
+ * Reads a text (or the author bindings) of a doc straight from a relay with a Node SyncClient: what
  * the relay stored, whatever a browser shows.
  */
 import WebSocket from 'ws'
-import { SyncClient } from '@concord/engine'
+import { SyncClient, type AuthorInfo } from '@concord/engine'
 
 /** The text `text` (e.g. `text:title`) of `doc` as the relay at `wsUrl` has it. */
 export const relayText = async (wsUrl: string, doc: string, text: string): Promise<string> => {
@@ -12,6 +12,16 @@ export const relayText = async (wsUrl: string, doc: string, text: string): Promi
     const handle = client.open(doc)
     await handle.synced
     return handle.doc.getText(text).toString()
+  } finally {
+    client.close()
+  }
+}
+
+/** The relay's author bindings of `doc` (Yjs client id → user), as `fetchDoc` gets them (`token`: for a relay with auth). */
+export const relayAuthors = async (wsUrl: string, doc: string, token?: string): Promise<AuthorInfo[]> => {
+  const client = new SyncClient({ url: wsUrl, WebSocket: WebSocket as never, ...(token === undefined ? {} : { token }) })
+  try {
+    return (await client.fetchDoc(doc, new Uint8Array([0]))).authors
   } finally {
     client.close()
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { AuthorNames, SeenRecords } from '../src/lib/authorNames'
+import { AuthorNames } from '../src/lib/authorNames'
 
 const memory = () => {
   const map = new Map<string, string>()
@@ -64,14 +64,6 @@ describe('author names', () => {
     store.setItem('k', 'not json')
     expect(new AuthorNames(store, 'k').nameOf({ clientId: 1, userId: 'anonymous', name: null })).toBe('Someone')
     expect(new AuthorNames(null, 'k').learn(1, 'Ada')).toBe(true)
-  })
-
-  it('remembers which records were seen', () => {
-    const store = memory()
-    const seen = new SeenRecords(store, 's')
-    expect(seen.has('T1')).toBe(false)
-    seen.add('T1')
-    expect(new SeenRecords(store, 's').has('T1')).toBe(true)
   })
 })
 

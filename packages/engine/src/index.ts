@@ -124,7 +124,7 @@ export type {
 export type { TextEdit } from './history/textMerge.js'
 export { writeWithHistory } from './history/recordWrites.js'
 export { summarizeSince } from './history/summary.js'
-export type { RecordSummary, SummaryUser } from './history/summary.js'
+export type { FieldChangeSummary, MergeSummary, RecordSummary, SummarizeOptions, SummaryUser } from './history/summary.js'
 
 // Presence.
 export { RecordPresence, EDITING_FIELD } from './presence/RecordPresence.js'

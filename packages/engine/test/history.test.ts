@@ -25,12 +25,9 @@ import {
   type RecordStoreOptions,
 } from '../src/index.js'
 import { validatePatch } from '../src/records/recordDoc.js'
-import { FakeRelay } from './fakeRelay.js'
+import { FakeRelay, type FakeWebSocket } from './fakeRelay.js'
 import { runHistoryFuzz, type FuzzPeer } from './historyFuzz.js'
-import { Harness } from './helpers.js'
 
-const gated = new Harness()
-afterEach(() => gated.cleanup()) // registered first, so it runs after the hook below has closed the stores
 const relays: FakeRelay[] = []
 const clients: SyncClient[] = []
 const stores: RecordStore[] = []
@@ -40,8 +37,42 @@ afterEach(async () => {
   for (const relay of relays.splice(0)) relay.destroy()
 })
 
-/** A client whose network can be cut and restored on its own (other clients stay online). */
-const gatedClient = (relay: FakeRelay, token: string) => gated.gatedClient(relay, token)
+/**
+ * A client whose network can be cut and restored on its own (other clients
+ * stay online). `token` null: no auth — the relay binds its writes to
+ * `anonymous` (user `local-<name>` in the app).
+ */
+const gatedClient = (relay: FakeRelay, token: string | null, name = token ?? 'anonymous') => {
+  const gate = { online: true, sockets: [] as FakeWebSocket[] }
+  const Base = relay.WebSocket as unknown as new (url: string) => FakeWebSocket
+  class Gated extends Base {
+    constructor(url: string) {
+      super(url)
+      if (!gate.online) this.drop()
+      else gate.sockets.push(this)
+    }
+  }
+  // Reconnects only when the test says so (a huge backoff), never by a timer.
+  const client = new SyncClient({
+    url: 'ws://relay.test',
+    WebSocket: Gated as never,
+    ...(token === null ? { user: { id: `local-${name}`, name } } : { token, user: { id: `user-of-${token}`, name: token } }),
+    reconnect: { minDelay: 1e9, maxDelay: 1e9, random: () => 1 },
+  })
+  clients.push(client)
+  return {
+    client,
+    gate,
+    offline() {
+      gate.online = false
+      for (const s of gate.sockets.splice(0)) s.drop()
+    },
+    online() {
+      gate.online = true
+      client.reconnect()
+    },
+  }
+}
 
 const newRelay = () => {
   const relay = new FakeRelay({ autoAck: true })
@@ -670,19 +701,31 @@ describe('reconnect summary', () => {
     const summary = await onHandle
     expect(summaries).toEqual([summary])
     expect(summary.recordId).toBe('T-1')
+    expect(summary.created).toBe(false)
     expect(summary.changes.map((ch) => [ch.field, ch.users.map((u) => u.userId), ch.count]).sort()).toEqual([
       ['priority', ['user-of-p2'], 1],
       ['title', ['user-of-p1'], 1],
     ])
+    // Old → new for scalar fields (what this device had → what the record holds now); text fields say only that they changed.
+    const kept = a!.handle.get('priority')
+    expect(summary.changes.find((ch) => ch.field === 'priority')).toMatchObject({ fieldKind: 'scalar', from: 'none', to: kept }) // no priority when created: the default
+    expect(summary.changes.find((ch) => ch.field === 'title')).not.toHaveProperty('from')
+    // The merge of Ada's own change with Carl's, whichever value the CRDT kept.
     const merge = a!.handle.history().merges[0]!
-    const keptValue = merge.sides[merge.kept!]!.value
-    if (keptValue === 'low') {
-      expect(summary.superseded).toEqual([
-        { field: 'priority', mergeId: merge.id, mine: 'urgent', theirs: 'low', by: { userId: 'user-of-p2', name: 'p2' } },
-      ])
-    } else {
-      expect(summary.superseded).toEqual([])
-    }
+    const sideOf = (value: string) => merge.sides.find((side) => side.value === value)!
+    expect(summary.merges).toEqual([
+      {
+        mergeId: merge.id,
+        field: 'priority',
+        fieldKind: 'scalar',
+        kept: kept === 'urgent' ? 'mine' : 'theirs',
+        mine: 'urgent',
+        theirs: 'low',
+        by: { userId: 'user-of-p2', name: 'p2', clientId: c!.handle.doc.clientID },
+        mineEntryId: sideOf('urgent').tip.id,
+        theirsEntryId: sideOf('low').tip.id,
+      },
+    ])
     // Changes seen live are not news next time.
     a!.offline()
     a!.online()
@@ -705,8 +748,166 @@ describe('reconnect summary', () => {
     store = newStore(net.client, 'user-of-p5', { storage })
     const summary = new Promise<RecordSummary>((resolve) => store.on('summary', resolve))
     handle = await store.open('T-1')
-    expect(await summary).toMatchObject({ recordId: 'T-1', changes: [{ field: 'status', users: [{ userId: 'user-of-p0' }], count: 1 }], superseded: [] })
+    expect(await summary).toMatchObject({
+      recordId: 'T-1',
+      changes: [{ field: 'status', users: [{ userId: 'user-of-p0' }], count: 1, from: 'open', to: 'done' }],
+      merges: [],
+    })
     void b
+  })
+
+  test('a record first opened on this device brings no summary; one opened for the first time this session does', async () => {
+    const relay = newRelay()
+    const [a] = await setup(relay, 1)
+    a!.handle.set('status', 'in_progress')
+    await a!.handle.flush()
+    const net = gatedClient(relay, 'p5')
+    const store = newStore(net.client, 'user-of-p5')
+    const summaries: RecordSummary[] = []
+    store.on('summary', (s) => summaries.push(s))
+    // Never on this device: what it is, not news.
+    const handle = await store.open('T-1')
+    await handle.sync.synced
+    expect(handle.get('status')).toBe('in_progress')
+    // Opened for the first time in this session, then offline: what others do meanwhile is news on the reconnect.
+    net.offline()
+    a!.handle.set('status', 'done')
+    await relay.settle()
+    const next = new Promise<RecordSummary>((resolve) => store.on('summary', resolve))
+    net.online()
+    expect(await next).toMatchObject({ recordId: 'T-1', changes: [{ field: 'status', from: 'in_progress', to: 'done', users: [{ userId: 'user-of-p0' }] }] })
+    expect(summaries).toHaveLength(1)
+  })
+
+  test('own offline edits from before a reload are never news, also when the relay binds every writer to "anonymous"', async () => {
+    const relay = newRelay()
+    // No auth: the relay cannot tell people apart, so only this device's remembered client ids can.
+    const bob = gatedClient(relay, null, 'Bob')
+    const bobStore = newStore(bob.client, 'local-Bob')
+    const t1 = await bobStore.create('ticket', { title: 'Checkout fails', status: 'open', priority: 'low' }, { id: 'T-1' })
+    await t1.flush()
+    const storage = new MemoryStorage()
+    const ada = gatedClient(relay, null, 'Ada')
+    let adaStore = newStore(ada.client, 'local-Ada', { storage })
+    let handle = await adaStore.open('T-1')
+    await handle.sync.synced
+    ada.offline()
+    handle.set('title', 'Checkout fails on iOS')
+    handle.set('status', 'done')
+    handle.close()
+    await adaStore.close() // a reload: the next page load writes with a new client id
+    t1.set('priority', 'high')
+    t1.set('status', 'cancelled')
+    await relay.settle()
+    adaStore = newStore(ada.client, 'local-Ada', { storage })
+    const summary = new Promise<RecordSummary>((resolve) => adaStore.on('summary', resolve))
+    handle = await adaStore.open('T-1')
+    const before = handle.doc.clientID
+    ada.online()
+    const s = await summary
+    expect(handle.doc.clientID).toBe(before)
+    // Bob's two changes; Ada's title is hers, and so is her status (in the merge, never as a change by someone else).
+    expect(s.changes.map((c) => c.field).sort()).toEqual(['priority', 'status'])
+    expect(s.changes.find((c) => c.field === 'priority')).toMatchObject({ from: 'low', to: 'high', users: [{ userId: 'anonymous', clientId: t1.doc.clientID }] })
+    expect(s.merges).toMatchObject([{ field: 'status', mine: 'done', theirs: 'cancelled', by: { clientId: t1.doc.clientID } }])
+  })
+
+  test("another tab's edits are the user's own too (remembered as this device's), without auth", async () => {
+    const relay = newRelay()
+    const workspaceId = `tabs${process.pid}`
+    const factory = new IDBFactory()
+    const bob = gatedClient(relay, null, 'Bob')
+    const bobStore = newStore(bob.client, 'local-Bob', { workspaceId })
+    const t1 = await bobStore.create('ticket', { title: 'Checkout fails', priority: 'low' }, { id: 'T-1' })
+    await t1.flush()
+    // Two tabs of Ada on one device: shared IndexedDB and tab channel, each with its own connection.
+    const [tabA, tabB] = [gatedClient(relay, null, 'Ada'), gatedClient(relay, null, 'Ada')]
+    const storeA = newStore(tabA.client, 'local-Ada', { workspaceId, storage: undefined, indexedDB: factory, tabs: true })
+    const storeB = newStore(tabB.client, 'local-Ada', { workspaceId, storage: undefined, indexedDB: factory, tabs: true })
+    const [a, b] = [await storeA.open('T-1'), await storeB.open('T-1')]
+    await Promise.all([a.sync.synced, b.sync.synced])
+    tabA.offline()
+    tabB.offline()
+    a.set('status', 'done')
+    await new Promise<void>((resolve) => b.on('change', (source) => source === 'tab' && b.get('status') === 'done' && resolve()))
+    t1.set('priority', 'high')
+    await relay.settle()
+    const summary = new Promise<RecordSummary>((resolve) => storeB.on('summary', resolve))
+    tabB.online()
+    const s = await summary
+    expect(s.changes.map((c) => [c.field, c.from, c.to])).toEqual([['priority', 'low', 'high']])
+    expect(s.merges).toEqual([])
+  })
+
+  test('a merge lost by the user: restoring their side is a normal change everyone gets; a merge they won offers the other value', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    // Yjs keeps the value of the higher client id when two people set a field concurrently: the test picks who wins.
+    a!.handle.doc.clientID = 1
+    b!.handle.doc.clientID = 2 ** 31
+    a!.offline()
+    a!.handle.set('status', 'done')
+    a!.handle.set('priority', 'urgent')
+    b!.handle.set('status', 'cancelled')
+    await relay.settle()
+    a!.handle.doc.clientID = 2 ** 32 - 1 // Ada's next offline change wins
+    a!.handle.set('assignee', 'ada')
+    b!.handle.set('assignee', 'bob')
+    await relay.settle()
+    const summary = new Promise<RecordSummary>((resolve) => a!.store.on('summary', resolve))
+    a!.online()
+    const s = await summary
+    expect(s.merges.map((m) => [m.field, m.kept, m.mine, m.theirs, m.by.userId])).toEqual([
+      ['status', 'theirs', 'done', 'cancelled', 'user-of-p1'],
+      ['assignee', 'mine', 'ada', 'bob', 'user-of-p1'],
+    ])
+    expect(a!.handle.get('status')).toBe('cancelled')
+    // "Use yours": a restore of Ada's side, attributed to her, that Bob gets like any change.
+    a!.handle.restore(s.merges[0]!.mineEntryId)
+    await relay.settle()
+    expect(b!.handle.get('status')).toBe('done')
+    expect(b!.handle.history().entries.at(-1)).toMatchObject({ field: 'status', value: 'done', restoreOf: s.merges[0]!.mineEntryId, author: { userId: 'user-of-p0' } })
+    // The merge she won offers Bob's value the same way.
+    a!.handle.restore(s.merges[1]!.theirsEntryId)
+    await relay.settle()
+    expect(b!.handle.get('assignee')).toBe('bob')
+    // Ada's priority had no concurrent change: not news for her, no merge.
+    expect(s.changes.map((c) => c.field).sort()).toEqual(['assignee', 'status'])
+  })
+
+  test('pull({ summarize }) covers records that are not open: changes since this device last had them, and records new here', async () => {
+    const relay = newRelay()
+    const [bob] = await setup(relay, 1)
+    const t3 = await bob!.store.create('ticket', { title: 'Search is slow', priority: 'low' }, { id: 'T-3' })
+    await t3.flush()
+    const ada = gatedClient(relay, 'p7')
+    const store = newStore(ada.client, 'user-of-p7')
+    const summaries: RecordSummary[] = []
+    store.on('summary', (s) => summaries.push(s))
+    // A first pull on a new device brings everything; none of it is news.
+    expect((await store.pull({ summarize: true })).summaries).toEqual([])
+    ada.offline()
+    t3.set('priority', 'high')
+    const t4 = await bob!.store.create('ticket', { title: 'Dark mode' }, { id: 'T-4' })
+    await t4.flush()
+    await relay.settle()
+    ada.online()
+    const result = await store.pull({ summarize: true })
+    expect(summaries).toEqual(result.summaries)
+    const byId = new Map(result.summaries.map((s) => [s.recordId, s]))
+    expect([...byId.keys()].sort()).toEqual(['T-3', 'T-4'])
+    expect(byId.get('T-3')).toMatchObject({ created: false, merges: [], changes: [{ field: 'priority', from: 'low', to: 'high', users: [{ userId: 'user-of-p0', name: 'p0' }] }] })
+    expect(byId.get('T-4')).toMatchObject({ created: true, changes: expect.arrayContaining([expect.objectContaining({ field: 'title', users: [expect.objectContaining({ userId: 'user-of-p0' })] })]) })
+    expect(store.catalog.get('T-4')?.title).toBe('Dark mode')
+    // A pull that does not summarize still marks what it brought as had: nothing is told twice, on a later pull or on opening.
+    t3.set('priority', 'urgent')
+    await relay.settle()
+    expect((await store.pull()).summaries).toEqual([])
+    expect((await store.pull({ summarize: true })).summaries).toEqual([])
+    const handle = await store.open('T-3')
+    await handle.sync.synced
+    expect(handle.get('priority')).toBe('urgent')
+    expect(summaries).toHaveLength(2)
   })
 })
 

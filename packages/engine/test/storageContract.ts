@@ -74,9 +74,12 @@ export const runStorageContract = (name: string, create: () => StorageBackend | 
       await record.write([], { acked: new Uint8Array([1]) })
       await record.write([], { fieldClocks: [['x', [[2, 3]]]] })
       await record.write([], { acked: new Uint8Array([9]) })
+      await record.write([], { ownClients: [4_000_000_001, 17], viewed: new Uint8Array([0]) })
       const { meta } = await record.load()
       expect(Array.from(meta.acked!)).toEqual([9])
       expect(meta.fieldClocks).toEqual([['x', [[2, 3]]]])
+      expect(meta.ownClients).toEqual([4_000_000_001, 17])
+      expect(Array.from(meta.viewed!)).toEqual([0])
       record.close()
     })
 

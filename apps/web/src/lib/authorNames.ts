@@ -182,39 +182,3 @@ export const setAuthorNames = (names: AuthorNames): void => {
 
 /** The workspace's names (see {@link setAuthorNames}); a fresh, unremembered directory outside a workspace. */
 export const authorNames = (): AuthorNames => getContext<AuthorNames | undefined>(NAMES_KEY) ?? new AuthorNames(null, '')
-
-/**
- * Records this user has opened on this device. "While you were offline…"
- * only speaks about those: a record seen for the first time has no "before".
- */
-export class SeenRecords {
-  private readonly ids: Set<string>
-
-  constructor(
-    private readonly storage: KeyValueStore | null,
-    private readonly key: string,
-  ) {
-    let ids: string[] = []
-    try {
-      const parsed: unknown = JSON.parse(storage?.getItem(key) ?? '[]')
-      if (Array.isArray(parsed)) ids = parsed.filter((id): id is string => typeof id === 'string')
-    } catch {
-      ids = []
-    }
-    this.ids = new Set(ids)
-  }
-
-  has(id: string): boolean {
-    return this.ids.has(id)
-  }
-
-  add(id: string): void {
-    if (this.ids.has(id)) return
-    this.ids.add(id)
-    try {
-      this.storage?.setItem(this.key, JSON.stringify([...this.ids].slice(-5000)))
-    } catch {
-      // not remembering only means a summary is skipped
-    }
-  }
-}

@@ -1,86 +1,192 @@
 /**
- * "While you were offline…": what changed in a record since the user last
- * saw it, by whom, and which of the user's own changes lost a concurrent
- * change.
+ * "While you were offline…": what others changed in a record since this
+ * device last had it — who, which fields, old → new values — and the merges
+ * in which someone else's concurrent change met one of the user's own.
  *
- * "Since the user last saw it" is a state vector (persisted with the record):
- * a history entry is new when the Yjs id of its item is not covered by it.
+ * "Since this device last had it" is a state vector (persisted with the
+ * record): a history entry is news when the Yjs id of its item is not
+ * covered by it. Everything else is read through {@link readHistory}, so a
+ * merge here is the same `Merge` the history panel shows.
+ *
+ * Own changes are never news: entries written by one of this device's Yjs
+ * client ids (remembered per record, so also from before a reload and before
+ * the relay bound them) or bound to the user's id (another device of theirs).
  *
  * @example
- *   store.on('summary', (s) => toast(`${s.recordId}: ${s.changes.map((c) => c.field).join(', ')} changed`))
+ *   store.on('summary', (s) => {
+ *     for (const m of s.merges) console.log(`your ${m.field} ${m.mine} — ${m.by.name} set ${m.theirs}`)
+ *     for (const c of s.changes) console.log(`${c.field}: ${c.from} → ${c.to} (${c.users.map((u) => u.name).join(', ')})`)
+ *   })
  *
  * @module history/summary
  */
 import type * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import type { StateVector } from '../protocol/stateVector.js'
-import { locatedEntries } from './historyLog.js'
-import { readHistory } from './readHistory.js'
+import type { RecordSchema } from '../records/schema.js'
+import { readHistory, type EntryAuthor, type FieldHistoryEntry, type Merge, type MergeSide } from './readHistory.js'
 
 /** A user as far as the author bindings tell (null: not bound yet). */
 export interface SummaryUser {
   userId: string | null
   name: string | null
+  /** A Yjs client id the user wrote with (to look a name up when the relay has no names, e.g. without auth). */
+  clientId: number
 }
 
-/** What changed in one record while the user was away. */
-export interface RecordSummary {
-  recordId: string
-  /** Fields other people changed, with who and how often. */
-  changes: Array<{ field: string; users: SummaryUser[]; count: number }>
-  /** The user's own values that a concurrent change of someone else replaced. */
-  superseded: Array<{ field: string; mergeId: string; mine: unknown; theirs: unknown; by: SummaryUser }>
+/** One field others changed. */
+export interface FieldChangeSummary {
+  field: string
+  fieldKind: 'scalar' | 'text' | 'list'
+  /** Who changed it (one entry per user; unbound writers per client id). */
+  users: SummaryUser[]
+  /** How many changes others made. */
+  count: number
+  /** Scalar / list: the value before these changes (what this device had). Absent for text. */
+  from?: unknown
+  /** Scalar / list: the value now. Absent for text. */
+  to?: unknown
+}
+
+/** A merge of one of the user's own changes with someone else's concurrent change. */
+export interface MergeSummary {
+  /** The engine's merge (`RecordHandle.history().merges`), `<field>@<base>`. */
+  mergeId: string
+  field: string
+  fieldKind: 'scalar' | 'text' | 'list'
+  /** Whose value the record holds now. */
+  kept: 'mine' | 'theirs'
+  /** The user's value (their side's tip). */
+  mine: unknown
+  /** The other person's value (their side's tip). */
+  theirs: unknown
+  /** Who set `theirs`. */
+  by: SummaryUser
+  /** Entry to pass to `RecordHandle.restore` to bring the user's value back. */
+  mineEntryId: string
+  /** Entry to pass to `RecordHandle.restore` to take the other person's value. */
+  theirsEntryId: string
 }
 
 /**
- * Summarizes the history entries of `doc` that `since` does not cover.
- * Entries written by `me` (user id) or by this doc's own client id count
- * only for `superseded`. Returns null when there is nothing to say.
+ * What changed in one record since this device last had it. Each kind of
+ * news has its own list (`merges`, `changes`); a new kind (comments, say)
+ * gets its own list next to them and its own part in {@link summarizeSince}.
  */
-export const summarizeSince = (
-  doc: Y.Doc,
-  recordId: string,
-  authors: ReadonlyMap<number, AuthorInfo>,
-  since: StateVector,
-  me: string,
-  currentFields: Record<string, unknown>,
-): RecordSummary | null => {
+export interface RecordSummary {
+  recordId: string
+  /** The record was not on this device before: everything in it is someone else's. */
+  created: boolean
+  /** Merges of the user's own changes with others' (first: they need a decision). */
+  merges: MergeSummary[]
+  /** Fields other people changed, with who, how often, and old → new. */
+  changes: FieldChangeSummary[]
+}
+
+/** Input of {@link summarizeSince}. */
+export interface SummarizeOptions {
+  recordId: string
+  /** The relay's author bindings of the doc. */
+  authors: ReadonlyMap<number, AuthorInfo>
+  /** What this device had of the record (entries it covers are not news). */
+  since: StateVector
+  /** The signed-in user's id. */
+  userId: string
+  /** This device's Yjs client ids of the record. */
+  ownClients: ReadonlySet<number>
+  /** Current field values (to tell which side of a merge was kept, and "→ new"). */
+  fields: Record<string, unknown>
+  /** The record was not on this device before. */
+  created?: boolean
+  /** The record's schema: an unset field's "from" is its default (what the record showed), not nothing. */
+  schema?: RecordSchema
+}
+
+/** Yjs id of the item holding an entry (`<client base36>.<clock base36>`, see the history log). */
+const itemId = (entryId: string): { client: number; clock: number } | null => {
+  const [client, clock] = entryId.split('.')
+  if (client === undefined || clock === undefined) return null
+  const id = { client: parseInt(client, 36), clock: parseInt(clock, 36) }
+  return Number.isFinite(id.client) && Number.isFinite(id.clock) ? id : null
+}
+
+/** What a record shows for a field that has no value: its default (scalar), no items (list). */
+const unsetValue = (schema: RecordSchema | undefined, field: string): unknown => {
+  const spec = schema?.fields[field]
+  return spec?.kind === 'scalar' ? spec.default : spec?.kind === 'list' ? [] : null
+}
+
+const userOf = (author: EntryAuthor): SummaryUser => ({ userId: author.userId, name: author.name, clientId: author.clientId })
+
+/**
+ * Summarizes what others changed in `doc` since `options.since`. Returns
+ * null when there is nothing to say (no news, or only the user's own).
+ */
+export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSummary | null => {
+  const { authors, since, userId, ownClients, fields } = options
+  const isMine = (author: EntryAuthor): boolean =>
+    author.clientId === doc.clientID || ownClients.has(author.clientId) || (author.userId !== null && author.userId === userId)
+  const history = readHistory(doc, authors, { fields })
   const fresh = new Set<string>()
-  const isMine = (client: number): boolean => client === doc.clientID || authors.get(client)?.userId === me
-  const changes = new Map<string, { users: Map<string, SummaryUser>; count: number }>()
-  for (const { entry, client, clock } of locatedEntries(doc)) {
-    if (clock < (since.get(client) ?? 0) || entry.k === 'c') continue
+  const byField = new Map<string, FieldHistoryEntry[]>()
+  for (const entry of history.entries) {
+    if (entry.kind !== 'change') continue
+    const id = itemId(entry.id)
+    if (id === null || id.clock < (since.get(id.client) ?? 0)) continue
     fresh.add(entry.id)
-    if (isMine(client)) continue
-    let change = changes.get(entry.f)
-    if (change === undefined) changes.set(entry.f, (change = { users: new Map(), count: 0 }))
-    change.count++
-    const bound = authors.get(client)
-    const user: SummaryUser = { userId: bound?.userId ?? null, name: bound?.name ?? null }
-    change.users.set(user.userId ?? `client:${client}`, user)
+    let list = byField.get(entry.field)
+    if (list === undefined) byField.set(entry.field, (list = []))
+    list.push(entry)
   }
   if (fresh.size === 0) return null
-  const superseded: RecordSummary['superseded'] = []
-  for (const merge of readHistory(doc, authors, { fields: currentFields }).merges) {
-    if (merge.kept === null || merge.fieldKind === 'text') continue
-    if (!merge.sides.some((side) => side.entryIds.some((id) => fresh.has(id)))) continue
-    const winner = merge.sides[merge.kept]!
-    if (isMine(winner.author.clientId)) continue
-    for (const side of merge.sides) {
-      if (side === winner || !isMine(side.author.clientId) || side.tip.author.clientId !== side.author.clientId) continue
-      superseded.push({
-        field: merge.field,
-        mergeId: merge.id,
-        mine: side.value,
-        theirs: winner.value,
-        by: { userId: winner.author.userId, name: winner.author.name },
-      })
+  const merges = mergesWithMine(history.merges, fresh, isMine)
+  const changes: FieldChangeSummary[] = []
+  for (const [field, list] of byField) {
+    const theirs = list.filter((e) => !isMine(e.author))
+    if (theirs.length === 0) continue
+    const users = new Map<string, SummaryUser>()
+    for (const e of theirs) users.set(e.author.userId ?? `client:${e.author.clientId}`, userOf(e.author))
+    const change: FieldChangeSummary = { field, fieldKind: theirs[0]!.fieldKind, users: [...users.values()], count: theirs.length }
+    if (change.fieldKind !== 'text') {
+      // The first new entry of the field (own or not) was written on top of what this device had.
+      change.from = list[0]!.prev ?? unsetValue(options.schema, field)
+      change.to = Object.hasOwn(fields, field) ? fields[field] : theirs.at(-1)!.value
     }
+    changes.push(change)
   }
-  if (changes.size === 0 && superseded.length === 0) return null
-  return {
-    recordId,
-    changes: [...changes].map(([field, c]) => ({ field, users: [...c.users.values()], count: c.count })),
-    superseded,
+  if (changes.length === 0 && merges.length === 0) return null
+  return { recordId: options.recordId, created: options.created ?? false, merges, changes }
+}
+
+/**
+ * Merges with news from someone else in which one side is the user's own
+ * (its tip written by them) and another side someone else's, and the record
+ * holds one of those two values.
+ */
+const mergesWithMine = (merges: readonly Merge[], fresh: ReadonlySet<string>, isMine: (author: EntryAuthor) => boolean): MergeSummary[] => {
+  const out: MergeSummary[] = []
+  for (const merge of merges) {
+    if (merge.kept === null) continue
+    const isNews = (side: MergeSide): boolean => side.entryIds.some((id) => fresh.has(id))
+    const mine = merge.sides.filter((side) => isMine(side.tip.author))
+    const theirs = merge.sides.filter((side) => !isMine(side.tip.author))
+    if (mine.length === 0 || theirs.length === 0 || !theirs.some(isNews)) continue
+    const kept = merge.sides[merge.kept]!
+    const keptMine = mine.includes(kept)
+    // The value the record holds on one side; on the other, the newest of the opposite sides.
+    const my = keptMine ? kept : mine.at(-1)!
+    const other = keptMine ? theirs.filter(isNews).at(-1)! : kept
+    out.push({
+      mergeId: merge.id,
+      field: merge.field,
+      fieldKind: merge.fieldKind,
+      kept: keptMine ? 'mine' : 'theirs',
+      mine: my.value,
+      theirs: other.value,
+      by: userOf(other.tip.author),
+      mineEntryId: my.tip.id,
+      theirsEntryId: other.tip.id,
+    })
   }
+  return out
 }

@@ -60,6 +60,8 @@ export const FIELD_CLOCKS_KEY = 'concord:fieldClocks'
 export const AUTHORS_KEY = 'concord:authors'
 /** Key of the last-viewed state vector in the `custom` store. */
 export const VIEWED_KEY = 'concord:viewed'
+/** Key of this device's Yjs client ids of the record in the `custom` store. */
+export const OWN_CLIENTS_KEY = 'concord:own-clients'
 /** Object store of the catalog database. */
 export const CATALOG_STORE = 'records'
 /** Catalog entries read per transaction when loading. */
@@ -223,12 +225,13 @@ class IdbRecordStorage extends IdbConnection implements RecordStorage {
   async load(): Promise<StoredRecord> {
     const closed = this.guard('loading')
     if (closed) throw closed
-    const out: { updates: Uint8Array[]; acked: unknown; fieldClocks: unknown; authors: unknown; viewed: unknown } = {
+    const out: { updates: Uint8Array[]; acked: unknown; fieldClocks: unknown; authors: unknown; viewed: unknown; ownClients: unknown } = {
       updates: [],
       acked: undefined,
       fieldClocks: undefined,
       authors: undefined,
       viewed: undefined,
+      ownClients: undefined,
     }
     await transact(this.db, [UPDATES_STORE, CUSTOM_STORE], 'readonly', `loading "${this.name}"`, (tx) => {
       const updates = tx.objectStore(UPDATES_STORE).getAll()
@@ -242,6 +245,8 @@ class IdbRecordStorage extends IdbConnection implements RecordStorage {
       authors.onsuccess = () => (out.authors = authors.result)
       const viewed = custom.get(VIEWED_KEY)
       viewed.onsuccess = () => (out.viewed = viewed.result)
+      const own = custom.get(OWN_CLIENTS_KEY)
+      own.onsuccess = () => (out.ownClients = own.result)
     })
     this.rowCount = out.updates.length
     const meta: RecordMeta = {}
@@ -249,6 +254,7 @@ class IdbRecordStorage extends IdbConnection implements RecordStorage {
     if (Array.isArray(out.fieldClocks)) meta.fieldClocks = out.fieldClocks as FieldClocks
     if (Array.isArray(out.authors)) meta.authors = out.authors as AuthorInfo[]
     if (out.viewed instanceof Uint8Array) meta.viewed = out.viewed
+    if (Array.isArray(out.ownClients)) meta.ownClients = out.ownClients.filter((c): c is number => Number.isInteger(c))
     return { updates: out.updates.map(toUint8Array), meta }
   }
 
@@ -264,6 +270,7 @@ class IdbRecordStorage extends IdbConnection implements RecordStorage {
       if (meta.fieldClocks !== undefined) custom.put(meta.fieldClocks, FIELD_CLOCKS_KEY)
       if (meta.authors !== undefined) custom.put(meta.authors, AUTHORS_KEY)
       if (meta.viewed !== undefined) custom.put(meta.viewed, VIEWED_KEY)
+      if (meta.ownClients !== undefined) custom.put(meta.ownClients, OWN_CLIENTS_KEY)
     })
     this.rowCount += updates.length
   }

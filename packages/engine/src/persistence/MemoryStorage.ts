@@ -76,6 +76,7 @@ class MemoryRecordStorage implements RecordStorage {
     if (meta.fieldClocks !== undefined) record.meta.fieldClocks = structuredClone(meta.fieldClocks)
     if (meta.authors !== undefined) record.meta.authors = structuredClone(meta.authors)
     if (meta.viewed !== undefined) record.meta.viewed = meta.viewed.slice()
+    if (meta.ownClients !== undefined) record.meta.ownClients = [...meta.ownClients]
   }
 
   async compact(merge: (rows: Uint8Array[]) => Uint8Array): Promise<void> {

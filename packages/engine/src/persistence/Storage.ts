@@ -26,6 +26,12 @@ export interface RecordMeta {
   authors?: AuthorInfo[]
   /** Encoded state vector of what the user last saw of the record (for "while you were offline" summaries). */
   viewed?: Uint8Array
+  /**
+   * Yjs client ids this device wrote the record with (every page load is a
+   * new one), so its own edits are told apart from others' also after a
+   * reload and before the relay has bound them to the user.
+   */
+  ownClients?: number[]
 }
 
 /** A record as loaded from storage. */

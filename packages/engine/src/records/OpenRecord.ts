@@ -169,8 +169,16 @@ export class OpenRecord {
   private clocksDirty = false
   private authorsDirty = false
   private viewedDirty = false
+  private ownDirty = false
   /** What the user has seen of the record: the state when it was last synced live (persisted). */
   private viewed: StateVector
+  /**
+   * Nothing of the record was on this device when it opened: its first sync
+   * brings what it is, not news (no "while you were offline" summary).
+   */
+  private newHere: boolean
+  /** Yjs client ids this device wrote the record with, this one included once it writes (persisted). */
+  private readonly ownClients: Set<number>
   private writeScheduled = false
   private ops: Promise<void> = Promise.resolve()
   private opsRunning = 0
@@ -251,6 +259,8 @@ export class OpenRecord {
     })
     this.viewed = loaded.meta.viewed !== undefined ? Y.decodeStateVector(loaded.meta.viewed) : stateVectorOf(this.doc)
     this.viewedDirty = loaded.meta.viewed === undefined
+    this.newHere = loaded.meta.viewed === undefined && loaded.updates.length === 0
+    this.ownClients = new Set(loaded.meta.ownClients ?? [])
     this.schemaCache = host.schemas.get(recordType(this.doc) ?? '')
     const notTyping = new Set<unknown>([RECORD_WRITE_ORIGIN, TYPING_HISTORY_ORIGIN, TAB_ORIGIN, STORAGE_ORIGIN, FETCH_ORIGIN, UPDATED_AT_ORIGIN, DELETE_MARKER_ORIGIN, host.client])
     this.typing = new TypingRecorder(this.doc, {
@@ -314,7 +324,7 @@ export class OpenRecord {
   get busy(): boolean {
     if (this.opsRunning > 0 || this.writeScheduled) return true
     if (this.storage === null || this.storageError !== null) return false // nothing can be written until a retry
-    return this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty
+    return this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty || this.ownDirty
   }
 
   /** The catalog entry of this record now. */
@@ -434,6 +444,7 @@ export class OpenRecord {
     const missing = Y.encodeStateAsUpdate(parked.doc, Y.encodeStateVector(this.doc))
     this.fieldPending.merge(parked.fieldPending.serialize())
     this.clocksDirty = true
+    for (const client of parked.ownClients) this.noteOwnClient(client)
     Y.applyUpdate(this.doc, missing)
     this.checkPending()
   }
@@ -460,6 +471,26 @@ export class OpenRecord {
         this.saveUnconfirmed()
       }, TAB_SAVE_FALLBACK_MS)
     }
+  }
+
+  /**
+   * Notes the writers of an edit another tab of this device made (its
+   * local update): their entries are the user's own, also after a reload.
+   */
+  noteTabEdit(update: Uint8Array): void {
+    if (this.closed) return
+    try {
+      for (const client of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)).keys()) this.noteOwnClient(client)
+    } catch {
+      // a corrupt message names no writer
+    }
+  }
+
+  private noteOwnClient(client: number): void {
+    if (this.ownClients.has(client)) return
+    this.ownClients.add(client)
+    this.ownDirty = true
+    this.scheduleWrite()
   }
 
   /**
@@ -539,7 +570,7 @@ export class OpenRecord {
   async settled(): Promise<void> {
     while (this.busy && !this.closed) {
       if (this.writeScheduled) await Promise.resolve()
-      else if (this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty) await this.enqueue(() => this.writeNow())
+      else if (this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty || this.ownDirty) await this.enqueue(() => this.writeNow())
       else await this.ops
     }
   }
@@ -600,6 +631,7 @@ export class OpenRecord {
     if (local) {
       clocks = this.fieldPending.noteTransaction(doc, transaction)
       if (clocks !== null) this.clocksDirty = true
+      this.noteOwnClient(doc.clientID)
     }
     if (this.sync.isSynced && source !== 'storage') {
       // Seen live: not news for the next "while you were offline" summary.
@@ -644,7 +676,6 @@ export class OpenRecord {
     for (const listener of this.listeners) listener.authors(added)
   }
 
-  /** Synced with the relay (after opening or a reconnect): say what changed since the user last saw the record. */
   /**
    * This tab left the relay's sync step 1 unanswered: the outbox-duty tab
    * sends what the relay lacks. Should that tab not manage (frozen in the
@@ -659,10 +690,21 @@ export class OpenRecord {
     }, CATCH_UP_FALLBACK_MS)
   }
 
+  /** Synced with the relay (after opening or a reconnect): say what others changed since this device last had the record. */
   private readonly onSynced = (synced: boolean): void => {
     if (!synced || this.closed) return
-    const current = readRecord(this.doc, this.id, this.schema).fields
-    const summary = summarizeSince(this.doc, this.id, this.sync.authors, this.viewed, this.host.userId, current)
+    const summary = this.newHere
+      ? null
+      : summarizeSince(this.doc, {
+          recordId: this.id,
+          authors: this.sync.authors,
+          since: this.viewed,
+          userId: this.host.userId,
+          ownClients: this.ownClients,
+          fields: readRecord(this.doc, this.id, this.schema).fields,
+          schema: this.schema,
+        })
+    this.newHere = false
     this.viewed = stateVectorOf(this.doc)
     this.viewedDirty = true
     this.scheduleWrite()
@@ -740,10 +782,12 @@ export class OpenRecord {
     if (this.clocksDirty || all) meta.fieldClocks = this.fieldPending.serialize()
     if (this.authorsDirty || all) meta.authors = [...this.sync.authors.values()].map((a): AuthorInfo => ({ ...a }))
     if (this.viewedDirty || all) meta.viewed = Y.encodeStateVector(this.viewed)
+    if (this.ownDirty || all) meta.ownClients = [...this.ownClients]
     this.ackedDirty = false
     this.clocksDirty = false
     this.authorsDirty = false
     this.viewedDirty = false
+    this.ownDirty = false
     return Object.values(meta).every((value) => value === undefined) ? undefined : meta
   }
 
@@ -775,6 +819,7 @@ export class OpenRecord {
       if (meta?.fieldClocks !== undefined) this.clocksDirty = true
       if (meta?.authors !== undefined) this.authorsDirty = true
       if (meta?.viewed !== undefined) this.viewedDirty = true
+      if (meta?.ownClients !== undefined) this.ownDirty = true
       throw error
     }
     if (compacted !== null) this.saved.addStateVector(compacted)

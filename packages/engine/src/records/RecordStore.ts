@@ -60,7 +60,7 @@ import { catalogEntryOf } from './catalogEntry.js'
 import { DiscardError, discardUnsynced, type DiscardResult } from './discard.js'
 import { writeWithHistory } from '../history/recordWrites.js'
 import { DEFAULT_MAX_HISTORY } from '../history/historyLog.js'
-import type { RecordSummary } from '../history/summary.js'
+import { summarizeSince, type RecordSummary } from '../history/summary.js'
 import { RecordValidationError, initRecord, readRecord, recordType, validatePatch, type RecordSnapshot } from './recordDoc.js'
 import { SchemaRegistry, newRecordId, recordIdSchema, type RecordSchema } from './schema.js'
 
@@ -154,6 +154,15 @@ export interface PullOptions {
   signal?: AbortSignal
   /** Called after each record. */
   onProgress?: (done: number, total: number) => void
+  /**
+   * Emit a `summary` ("while you were offline…") for every fetched record
+   * others changed since this device last had it — and for records new to
+   * this device, unless the catalog was empty (a first pull on a new device
+   * brings everything; that is not news). Default false: the records are
+   * still marked as had (a later summary does not repeat what this pull
+   * brought), e.g. for pulls while online that keep the list fresh.
+   */
+  summarize?: boolean
 }
 
 /** Result of {@link RecordStore.pull}. */
@@ -165,6 +174,8 @@ export interface PullResult {
   /** Records whose local copy changed. */
   changed: number
   failed: Array<{ id: string; error: Error }>
+  /** With `summarize`: the summaries emitted, in the order they were. */
+  summaries: RecordSummary[]
 }
 
 /** Events of a {@link RecordStore}. */
@@ -601,10 +612,18 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     const ids = names
       .map((name) => name.slice(prefix.length))
       .filter((id) => id.length > 0 && !id.includes('/') && recordIdSchema.safeParse(id).success)
-    const result: PullResult = { listed: ids.length, fetched: 0, changed: 0, failed: [] }
+    const result: PullResult = { listed: ids.length, fetched: 0, changed: 0, failed: [], summaries: [] }
+    // A first pull on a new device brings every record: that is not news.
+    const summarizeNew = options.summarize === true && this.catalog.all().some((entry) => entry.type !== null)
     const batch: CatalogEntry[] = []
+    const summaries: RecordSummary[] = []
+    // Summaries go out once their records are listed (an app shows their titles).
     const flushBatch = (): void => {
       if (batch.length > 0) this.catalog.set(batch.splice(0))
+      for (const summary of summaries.splice(0)) {
+        result.summaries.push(summary)
+        if (!this.closing) this.emit('summary', [summary])
+      }
     }
     let next = 0
     let done = 0
@@ -612,13 +631,14 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       while (next < ids.length && !this.closing) {
         const id = ids[next++]!
         try {
-          const entry = await this.pullOne(id, options.signal)
-          if (entry !== undefined) result.fetched++
-          if (entry) {
+          const pulled = await this.pullOne(id, options.signal, options.summarize === true ? { summarizeNew } : null)
+          if (pulled !== undefined) result.fetched++
+          if (pulled?.entry) {
             result.changed++
-            batch.push(entry)
+            batch.push(pulled.entry)
             if (batch.length >= 200) flushBatch()
           }
+          if (pulled?.summary) summaries.push(pulled.summary)
         } catch (error) {
           if (options.signal?.aborted) throw error
           result.failed.push({ id, error: error instanceof Error ? error : new Error(String(error)) })
@@ -894,10 +914,10 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       if (this.liveFetching.has(id)) continue // queued again while fetched: fetched again after
       this.liveQueue.delete(id)
       this.liveFetching.add(id)
-      void this.pullOne(id, undefined)
+      void this.pullOne(id, undefined, null)
         .then(
-          (entry) => {
-            if (entry && !this.closing) this.catalog.set([entry])
+          (result) => {
+            if (result?.entry && !this.closing) this.catalog.set([result.entry])
           },
           () => {
             // Offline meanwhile (or refused): the catch-up after the next connect fetches it.
@@ -917,7 +937,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       this.catchUpAgain = true
       return
     }
-    this.catchingUp = this.pull()
+    // What others changed while this device was not watching is news: summarized (the app's digest).
+    this.catchingUp = this.pull({ summarize: true })
       .then(
         () => undefined,
         () => undefined, // offline again or closed: the next connect catches up
@@ -931,21 +952,34 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       })
   }
 
-  private async pullOne(id: string, signal: AbortSignal | undefined): Promise<CatalogEntry | null | undefined> {
+  /**
+   * Fetches what this device lacks of record `id` and stores it. Resolves
+   * with its new catalog entry (null: nothing changed, or not a record) and,
+   * when `summarize` is given, what others changed since this device last
+   * had it; undefined when the record is open (it syncs by itself).
+   */
+  private async pullOne(
+    id: string,
+    signal: AbortSignal | undefined,
+    summarize: { summarizeNew: boolean } | null,
+  ): Promise<{ entry: CatalogEntry | null; summary: RecordSummary | null } | undefined> {
     if (this.records.has(id) || this.opening.has(id)) return undefined
     const entry = this.catalog.get(id)
     const known = entry?.local ? entry.stateVector : EMPTY_STATE_VECTOR
     const fetched = await this.client.fetchDoc(`${this.workspaceId}/${id}`, known, { signal })
     if (this.records.has(id) || this.opening.has(id) || this.closing) return undefined
-    if (entry?.local && isEmptyUpdate(fetched.update)) return null
+    if (entry?.local && isEmptyUpdate(fetched.update)) return { entry: null, summary: null }
     const storage = await this.backend.openRecord(id)
     const doc = new Y.Doc()
     try {
       const stored = await storage.load()
       doc.transact(() => {
         for (const update of stored.updates) Y.applyUpdate(doc, update)
-        Y.applyUpdate(doc, fetched.update)
       }, FETCH_ORIGIN)
+      // What this device had of the record: what it was last told about, else what it stored.
+      const had = stored.meta.viewed !== undefined ? Y.decodeStateVector(stored.meta.viewed) : stateVectorOf(doc)
+      const newHere = stored.updates.length === 0 && stored.meta.viewed === undefined
+      doc.transact(() => Y.applyUpdate(doc, fetched.update), FETCH_ORIGIN)
       // What the relay sent is on the relay: never this device's pending changes, even the part
       // its storage commit has not covered yet (a record fetched while someone types in it).
       const acked = maxStateVector(
@@ -957,6 +991,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       await storage.write(isEmptyUpdate(fetched.update) ? [] : [fetched.update], {
         acked: Y.encodeStateVector(acked),
         authors: [...authors.values()],
+        // This device has it now: a later summary (when the record opens, say) does not repeat it.
+        viewed: Y.encodeStateVector(doc),
       })
       if (stored.updates.length + 1 > this.host.compactAfter) {
         // A record others keep changing is fetched again and again (live lists): keep its log short.
@@ -969,9 +1005,23 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       }
       const pending = countMissing(stateVectorOf(doc), acked)
       const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
-      const fresh = catalogEntryOf(doc, id, this.schemas.get(recordType(doc) ?? ''), pending, fields)
-      if (fresh.type === null) return null // not a record (yet)
-      return fresh
+      const schema = this.schemas.get(recordType(doc) ?? '')
+      const fresh = catalogEntryOf(doc, id, schema, pending, fields)
+      if (fresh.type === null) return { entry: null, summary: null } // not a record (yet)
+      const summary =
+        summarize === null || (newHere && !summarize.summarizeNew)
+          ? null
+          : summarizeSince(doc, {
+              recordId: id,
+              authors,
+              since: had,
+              userId: this.userId,
+              ownClients: new Set(stored.meta.ownClients ?? []),
+              fields: readRecord(doc, id, schema).fields,
+              created: newHere,
+              schema,
+            })
+      return { entry: fresh, summary }
     } finally {
       storage.close()
       doc.destroy()
@@ -981,9 +1031,12 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private readonly onTabMessage = (message: TabMessage): void => {
     if (this.closing) return
     switch (message.t) {
-      case 'update':
-        this.records.get(message.id)?.applyFromTab(message.update, message.fieldClocks, message.sent === false)
+      case 'update': {
+        const record = this.records.get(message.id)
+        record?.applyFromTab(message.update, message.fieldClocks, message.sent === false)
+        record?.noteTabEdit(message.update)
         return
+      }
       case 'sync-request': {
         const record = this.records.get(message.id)
         if (record !== undefined) this.tabs.post({ t: 'sync-reply', to: message.from, id: message.id, ...record.replyTo(message.stateVector) })
