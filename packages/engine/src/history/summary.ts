@@ -23,7 +23,7 @@
 import type * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import type { StateVector } from '../protocol/stateVector.js'
-import type { RecordSchema } from '../records/schema.js'
+import { singleLineFields, type RecordSchema } from '../records/schema.js'
 import { readHistory, type EntryAuthor, type FieldHistoryEntry, type Merge, type MergeSide } from './readHistory.js'
 
 /** A user as far as the author bindings tell (null: not bound yet). */
@@ -126,7 +126,7 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
   const { authors, since, userId, ownClients, fields } = options
   const isMine = (author: EntryAuthor): boolean =>
     author.clientId === doc.clientID || ownClients.has(author.clientId) || (author.userId !== null && author.userId === userId)
-  const history = readHistory(doc, authors, { fields })
+  const history = readHistory(doc, authors, { fields, singleLine: singleLineFields(options.schema) })
   const fresh = new Set<string>()
   const byField = new Map<string, FieldHistoryEntry[]>()
   for (const entry of history.entries) {
@@ -166,7 +166,7 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
 const mergesWithMine = (merges: readonly Merge[], fresh: ReadonlySet<string>, isMine: (author: EntryAuthor) => boolean): MergeSummary[] => {
   const out: MergeSummary[] = []
   for (const merge of merges) {
-    if (merge.kept === null) continue
+    if (merge.kept === null || !merge.conflict) continue // edits of different parts of a text are no conflict
     const isNews = (side: MergeSide): boolean => side.entryIds.some((id) => fresh.has(id))
     const mine = merge.sides.filter((side) => isMine(side.tip.author))
     const theirs = merge.sides.filter((side) => !isMine(side.tip.author))
