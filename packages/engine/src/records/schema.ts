@@ -3,7 +3,7 @@
  *
  * | kind     | Yjs type                         | merges                                   |
  * |----------|----------------------------------|------------------------------------------|
- * | `text`   | a top-level `Y.Text`             | character by character                   |
+ * | `text`   | a top-level `Y.Text`             | character by character; colliding edits of a single-line field settle on the later one |
  * | `scalar` | one key of the top-level `Y.Map` | whole value; concurrent sets: one wins, the merge history shows both |
  * | `list`   | a top-level `Y.Array`            | item by item (e.g. labels)               |
  *
