@@ -17,7 +17,8 @@ export const artifactsDir = path.join(repoRoot, 'test-artifacts')
 /** `npm test` builds first; a lone `vitest run` of this file builds the app if dist is missing. */
 export const ensureWebBuilt = (): void => {
   if (existsSync(path.join(webDist, 'index.html'))) return
-  execFileSync('npm', ['run', 'build', '-w', '@concord/web'], { cwd: repoRoot, stdio: 'ignore' })
+  // A production build (vitest sets NODE_ENV=test, which would leave out the service worker).
+  execFileSync('npm', ['run', 'build', '-w', '@concord/web'], { cwd: repoRoot, stdio: 'ignore', env: { ...process.env, NODE_ENV: 'production' } })
 }
 
 /** A relay on port 0 serving the built app at its origin (`args`: more relay options, `env`: e.g. JWT_SECRET). */
