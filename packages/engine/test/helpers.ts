@@ -63,10 +63,16 @@ export class Harness {
 
   /**
    * A client authenticated with `token` (the FakeRelay binds its writes to
-   * `user-of-<token>`) whose network the test cuts and restores on its own
-   * (`offline()`, `online()`): it reconnects only when told, never by a timer.
+   * `user-of-<token>`; null: no auth — bound to `anonymous`, user
+   * `local-<name>` in the app) whose network the test cuts and restores on
+   * its own (`offline()`, `online()`): it reconnects only when told, never by
+   * a timer.
    */
-  gatedClient(relay: FakeRelay, token: string): { client: SyncClient; gate: { online: boolean }; offline(): void; online(): void } {
+  gatedClient(
+    relay: FakeRelay,
+    token: string | null,
+    name = token ?? 'anonymous',
+  ): { client: SyncClient; gate: { online: boolean }; offline(): void; online(): void } {
     const gate = { online: true, sockets: [] as FakeWebSocket[] }
     const Base = relay.WebSocket as unknown as new (url: string) => FakeWebSocket
     class Gated extends Base {
@@ -78,8 +84,7 @@ export class Harness {
     }
     const client = this.client(relay, {
       WebSocket: Gated as never,
-      token,
-      user: { id: `user-of-${token}`, name: token },
+      ...(token === null ? { user: { id: `local-${name}`, name } } : { token, user: { id: `user-of-${token}`, name: token } }),
       reconnect: { minDelay: 1e9, maxDelay: 1e9, random: () => 1 },
     })
     return {

@@ -25,9 +25,12 @@ import {
   type RecordStoreOptions,
 } from '../src/index.js'
 import { validatePatch } from '../src/records/recordDoc.js'
-import { FakeRelay, type FakeWebSocket } from './fakeRelay.js'
+import { FakeRelay } from './fakeRelay.js'
 import { runHistoryFuzz, type FuzzPeer } from './historyFuzz.js'
+import { Harness } from './helpers.js'
 
+const gated = new Harness()
+afterEach(() => gated.cleanup()) // registered first, so it runs after the hook below has closed the stores
 const relays: FakeRelay[] = []
 const clients: SyncClient[] = []
 const stores: RecordStore[] = []
@@ -37,42 +40,8 @@ afterEach(async () => {
   for (const relay of relays.splice(0)) relay.destroy()
 })
 
-/**
- * A client whose network can be cut and restored on its own (other clients
- * stay online). `token` null: no auth — the relay binds its writes to
- * `anonymous` (user `local-<name>` in the app).
- */
-const gatedClient = (relay: FakeRelay, token: string | null, name = token ?? 'anonymous') => {
-  const gate = { online: true, sockets: [] as FakeWebSocket[] }
-  const Base = relay.WebSocket as unknown as new (url: string) => FakeWebSocket
-  class Gated extends Base {
-    constructor(url: string) {
-      super(url)
-      if (!gate.online) this.drop()
-      else gate.sockets.push(this)
-    }
-  }
-  // Reconnects only when the test says so (a huge backoff), never by a timer.
-  const client = new SyncClient({
-    url: 'ws://relay.test',
-    WebSocket: Gated as never,
-    ...(token === null ? { user: { id: `local-${name}`, name } } : { token, user: { id: `user-of-${token}`, name: token } }),
-    reconnect: { minDelay: 1e9, maxDelay: 1e9, random: () => 1 },
-  })
-  clients.push(client)
-  return {
-    client,
-    gate,
-    offline() {
-      gate.online = false
-      for (const s of gate.sockets.splice(0)) s.drop()
-    },
-    online() {
-      gate.online = true
-      client.reconnect()
-    },
-  }
-}
+/** A client whose network can be cut and restored on its own (other clients stay online); see Harness.gatedClient. */
+const gatedClient = (relay: FakeRelay, token: string | null, name?: string) => gated.gatedClient(relay, token, name)
 
 const newRelay = () => {
   const relay = new FakeRelay({ autoAck: true })
