@@ -977,6 +977,21 @@ describe('seeded randomized history (FakeRelay)', () => {
       expect(restored, 'restores').toBe(1)
     })
   }
+  // Pinned: seeds that once failed.
+  test('seed 1092029395 — a typing burst begun on an open description merge is still part of its side', async () => {
+    const result = await run(1092029395)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  // A fresh seed every run (printed in the test name and any failure); replay one with SEED=<n>.
+  const fresh = process.env.SEED !== undefined ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31)
+  test(`fresh seed ${fresh} (replay: SEED=${fresh} npx vitest run packages/engine/test/history.test.ts -t "fresh seed")`, async () => {
+    const result = await run(fresh)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test(`fresh seed ${fresh + 1}, compacting (historyLimit 10)`, async () => {
+    const { restored } = await run(fresh + 1, 10)
+    expect(restored, 'restores').toBe(1)
+  })
   test('a run that leaves no merge with a losing side still restores one: the driver makes it', async () => {
     const result = await run(1000, undefined, 2)
     expect(result).toMatchObject({ merges: 0, forced: true, restored: 1 })

@@ -106,9 +106,9 @@ export type HistoryEntry = FieldHistoryEntry | CompactedHistoryEntry
 export interface MergeSide {
   /** First entry of the side (a child of the merge's base). */
   entry: FieldHistoryEntry
-  /** Last entry of the side; its value is the side's value. */
+  /** Last entry of the side written by someone who had seen no other side; its value is the side's value. */
   tip: FieldHistoryEntry
-  /** Every entry id of the side (the subtree, up to entries written by someone who had seen another side). */
+  /** Every entry id of the side (the subtree under its first entry). */
   entryIds: string[]
   /** The side's value: scalar / list, its tip's value; text, the field with only this side's edit applied (undefined when not stored: long texts). */
   value: unknown
@@ -363,14 +363,19 @@ const mergesOf = (
     group.push(e)
   }
   const byId = new Map(list.map((e) => [e.id, e]))
-  /** A side: the subtree under `root`, up to entries whose writer had seen another side (they settle the merge). */
-  const subtree = (root: FieldHistoryEntry): FieldHistoryEntry[] => {
+  /**
+   * A side: the subtree under `root`. `own`: only up to entries whose writer
+   * had seen another side (a settlement, a restore, an edit on top of the
+   * merge) — what the side's own writers wrote, whose last entry holds the
+   * side's version.
+   */
+  const subtree = (root: FieldHistoryEntry, own: boolean): FieldHistoryEntry[] => {
     const out: FieldHistoryEntry[] = []
     const stack = [root]
     while (stack.length > 0) {
       const e = stack.pop()!
       out.push(e)
-      for (const child of children.get(e.id) ?? []) if (child.seen === undefined) stack.push(child)
+      for (const child of children.get(e.id) ?? []) if (!own || child.seen === undefined) stack.push(child)
     }
     return out
   }
@@ -382,8 +387,8 @@ const mergesOf = (
     const fieldKind = siblings[0]!.fieldKind
     const mergeId = `${field}@${base ?? ''}`
     const sides: MergeSide[] = siblings.map((entry) => {
-      const members = subtree(entry)
-      const tip = members.reduce((a, b) => (order.get(b.id)! > order.get(a.id)! ? b : a))
+      const members = subtree(entry, false)
+      const tip = subtree(entry, true).reduce((a, b) => (order.get(b.id)! > order.get(a.id)! ? b : a))
       entry.mergeId = mergeId
       return {
         entry,
