@@ -5,7 +5,8 @@
  * - Ada has the ticket list open; Bob creates a ticket and types its title:
  *   the ticket, with its title, is in Ada's list within a second of Bob's
  *   last keystroke (the delay is measured and printed); Bob changes its
- *   status and Ada's list shows the new status — pushed by the relay, no
+ *   status and Ada's list shows the new status; he archives it and it leaves
+ *   her list, Undo brings it back — pushed by the relay, no
  *   polling, no reload;
  * - a ticket Bob creates while Ada is offline is in her list once she is
  *   back, and a project Bob creates shows up in her open project list.
@@ -72,6 +73,12 @@ describe.skipIf(!available)('live lists in Chromium', () => {
     await expect.poll(() => row(ada, id).locator('.row-title').innerText()).toBe(title)
     await ada.getByText('1 ticket', { exact: true }).waitFor()
     await screenshot(ada, 'web-live-list-status')
+
+    // Bob archives it: it leaves Ada's open list (pushed too), and Undo brings it back.
+    await bob.getByTestId('archive').click()
+    await row(ada, id).waitFor({ state: 'detached', timeout: 5_000 })
+    await bob.getByTestId('toast').getByRole('button', { name: 'Undo' }).click()
+    await row(ada, id).getByText(title, { exact: true }).waitFor({ timeout: 5_000 })
   }, 90_000)
 
   it('a ticket created while Ada was offline is in her list after she reconnects; a new project shows in her project list', async () => {
