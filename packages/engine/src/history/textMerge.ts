@@ -209,20 +209,6 @@ export const ruleValue = (entries: readonly RuleEntry[]): { value: string; colli
     list.push(e)
   }
   let collided = false
-  const newest = new Map<string, number>()
-  const latest = (e: RuleEntry): number => {
-    let at = newest.get(e.id)
-    if (at !== undefined) return at
-    at = e.at
-    const stack = [...(children.get(e.id) ?? [])]
-    while (stack.length > 0) {
-      const c = stack.pop()!
-      at = Math.max(at, c.at)
-      stack.push(...(children.get(c.id) ?? []))
-    }
-    newest.set(e.id, at)
-    return at
-  }
   const subtreeOf = (e: RuleEntry): RuleEntry[] => {
     const out: RuleEntry[] = []
     const stack = [e]
@@ -245,7 +231,8 @@ export const ruleValue = (entries: readonly RuleEntry[]): { value: string; colli
     const trees = kids.map((kid) => subtreeOf(kid))
     const ids = trees.map((tree) => new Set(tree.map((x) => x.id)))
     const sawOthers = trees.map((tree, i) => tree.some((x) => (x.seen ?? []).some((id) => ids.some((other, j) => j !== i && other.has(id)))))
-    const newestAt = Math.max(...kids.map((kid) => latest(kid)))
+    const latest = trees.map((tree) => Math.max(...tree.map((x) => x.at)))
+    const newestAt = Math.max(...latest)
     const outcome = textMergeOutcome(
       base,
       kids.map((kid, i) => ({
@@ -256,7 +243,7 @@ export const ruleValue = (entries: readonly RuleEntry[]): { value: string; colli
           typeof kid.prev === 'string' && trees[i]!.every((x) => x.seen === undefined || x.seen.length === 0)
             ? editsOf(base, kid.prev, values[i]!, trees[i]!.length === 1 ? kid.hunks : undefined)
             : [editOf(base, base, values[i]!)],
-        at: sawOthers[i] ? newestAt + 1 : latest(kid),
+        at: sawOthers[i] ? newestAt + 1 : latest[i]!,
         id: kid.id,
       })),
       true,
