@@ -13,13 +13,21 @@
  * close, is the message's handling time. A message not answered within
  * {@link HANG_MS} is a hang and fails the run with its seed and bytes.
  *
- * After every batch: the relay process is alive, `/healthz` answers, a control
- * client on another connection syncs an edit through to a second one, and the
- * relay's memory (`/metrics`) stays bounded.
+ * Inputs come from four roles, against two relay processes: an anonymous
+ * writer on a relay without auth, and on a relay with JWT auth a writer, a
+ * read-only user (a token with `read` access to the fuzzed workspace) and an
+ * unauthenticated socket (the multiplexed endpoint without a token: messages
+ * before authentication, and `auth` messages with valid, read-only, expired,
+ * foreign-key and garbage tokens).
  *
- * Bounded in `npm test` (2,000 inputs); longer runs:
- * `FUZZ_ITERATIONS=200000 FUZZ_SEED=123 npx vitest run test/fuzz`.
- * Failing seeds are pinned below as named regression tests.
+ * After every batch, on both relays: the relay process is alive, `/healthz`
+ * answers, a control client on another connection syncs an edit through to a
+ * second one, and the relay's memory (`/metrics`) stays bounded.
+ *
+ * Bounded in `npm test` (2,000 inputs, a fresh seed each run, printed with the
+ * figures and in every failure); replay or run longer with
+ * `FUZZ_SEED=123 FUZZ_ITERATIONS=200000 npx vitest run test/fuzz`.
+ * Inputs that broke the relay once are pinned below as named regression tests.
  *
  * The relay runs from `apps/relay/dist`: build first (`npx tsc -b apps/relay`).
  */
@@ -33,13 +41,15 @@ import * as encoding from 'lib0/encoding'
 import * as prng from 'lib0/prng'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
-import { ErrorCode, MessageType, MUX_PATH, decodeMessage, encodePing, encodeSubscribe, readError, startMessage } from '@concord/engine/protocol'
+import { ErrorCode, MessageType, MUX_PATH, decodeMessage, encodeAuth, encodePing, encodeSubscribe, readError, startMessage } from '@concord/engine/protocol'
 import { RawMuxClient } from '../helpers/rawClient.js'
 import { removeDir, repoRoot, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+import { TEST_SECRET, signToken } from '../helpers/tokens.js'
 import { ISSUE_687_PAYLOADS, craftRandomUpdate, fromHex, mutate, randomEditCorpus, toHex } from './updateCorpus.js'
 
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 2000)
-const SEED = Number(process.env.FUZZ_SEED ?? 20260687)
+/** `FUZZ_SEED` replays a run; otherwise every run tries a fresh seed. */
+const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31)
 /** Inputs between two invariant checks. */
 const BATCH = 100
 /** A message not answered within this is a hang. */
@@ -54,9 +64,18 @@ const CONTROL_DOC = 'fuzz/control'
 
 type Endpoint = 'mux' | 'yws'
 
+/**
+ * Who sends an input: `anonymous` on the relay without auth; `writer`,
+ * `reader` (read-only token) and `unauthenticated` (no token; multiplexed
+ * endpoint only) on the relay with JWT auth.
+ */
+type Role = 'anonymous' | 'writer' | 'reader' | 'unauthenticated'
+const ROLES: readonly Role[] = ['anonymous', 'writer', 'reader', 'unauthenticated']
+
 /** One fuzz input. */
 interface FuzzInput {
   endpoint: Endpoint
+  role?: Role
   /** What kind of message it started as and how it was mutated. */
   kind: string
   bytes: Uint8Array
@@ -83,13 +102,20 @@ class FuzzSocket {
   private waiter: ((closed: number | null) => void) | null = null
   private readonly ready: Promise<void>
 
+  /** An unauthenticated socket that sent an `auth` message: replaced before the next unauthenticated input. */
+  sentAuth = false
+
   constructor(
     readonly endpoint: Endpoint,
     wsUrl: string,
     /** Docs to subscribe to (multiplexed) or the doc of the socket (y-websocket, one of them). */
     readonly docs: readonly string[] = FUZZ_DOCS,
+    /** Token for the upgrade request; null: none (on a relay with auth, the socket stays unauthenticated and subscribes to nothing). */
+    token: string | null = null,
+    unauthenticated = false,
   ) {
-    this.ws = new WebSocket(endpoint === 'mux' ? wsUrl + MUX_PATH : `${wsUrl}/${docs[FuzzSocket.opened++ % docs.length]}`)
+    const query = token === null ? '' : `?token=${encodeURIComponent(token)}`
+    this.ws = new WebSocket(endpoint === 'mux' ? wsUrl + MUX_PATH + query : `${wsUrl}/${docs[FuzzSocket.opened++ % docs.length]}${query}`)
     this.ws.binaryType = 'nodebuffer'
     this.ws.on('error', () => {}) // a reset after a close is expected
     const loaded = new Set<string>()
@@ -129,7 +155,14 @@ class FuzzSocket {
         if (endpoint === 'yws') this.waiter?.(null)
       })
       this.ws.once('open', () => {
-        if (endpoint === 'mux') {
+        if (unauthenticated) resolve()
+        else if (endpoint === 'yws') {
+          // as a y-websocket client does: a read-only socket gets no step 1 from the relay, but the step 2 answering this one
+          const step1 = encoding.createEncoder()
+          encoding.writeVarUint(step1, MessageType.sync)
+          syncProtocol.writeSyncStep1(step1, new Y.Doc())
+          this.ws.send(encoding.toUint8Array(step1))
+        } else {
           for (const doc of docs) {
             this.ws.send(encodeSubscribe(doc))
             const step1 = startMessage(MessageType.sync, doc)
@@ -141,9 +174,13 @@ class FuzzSocket {
     })
   }
 
-  /** Resolves when the connection's docs are loaded. */
+  /** Resolves when the connection's docs are loaded; rejects after {@link HANG_MS}. */
   open(): Promise<void> {
-    return this.ready
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${this.endpoint} socket not ready within ${HANG_MS} ms`)), HANG_MS)
+    })
+    return Promise.race([this.ready, timeout]).finally(() => clearTimeout(timer))
   }
 
   /** Sends the input and a ping; resolves with the time to the pong or the close, or rejects after {@link HANG_MS}. */
@@ -376,6 +413,48 @@ const muxInput = (gen: prng.PRNG, src: Sources): FuzzInput => {
   return { endpoint: 'mux', kind, bytes }
 }
 
+/** Tokens the roles use and the unauthenticated role tries. */
+interface Tokens {
+  writer: string
+  reader: string
+  /** Tokens the relay must refuse: expired, signed with another key, unsigned, garbage. */
+  refused: string[]
+}
+
+const makeTokens = async (): Promise<Tokens> => {
+  const unsigned = (payload: object): string =>
+    `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`
+  return {
+    writer: await signToken('fuzz-writer', { fuzz: 'write' }),
+    reader: await signToken('fuzz-reader', { fuzz: 'read' }),
+    refused: [
+      await signToken('fuzz-writer', { fuzz: 'write' }, { expiresIn: -10 }),
+      await signToken('mallory', { '*': 'write' }, { secret: 'another-secret-that-is-at-least-32-bytes' }),
+      unsigned({ sub: 'mallory', access: { '*': 'write' }, exp: Math.floor(Date.now() / 1000) + 3600 }),
+      '',
+      'not.a.token',
+      'x'.repeat(100_000),
+    ],
+  }
+}
+
+/**
+ * An input of a socket without a token: anything the multiplexed endpoint
+ * takes (it waits for authentication, within the pre-auth limits), or an
+ * `auth` message with a good, read-only or refused token (maybe mutated).
+ */
+const unauthenticatedInput = (gen: prng.PRNG, src: Sources, tokens: Tokens): FuzzInput => {
+  if (prng.uint32(gen, 0, 5) !== 0) return { ...muxInput(gen, src), role: 'unauthenticated' }
+  const token = prng.oneOf(gen, [tokens.writer, tokens.reader, ...tokens.refused])
+  const kind = token === tokens.writer ? 'auth-writer' : token === tokens.reader ? 'auth-reader' : 'auth-refused'
+  const bytes = encodeAuth(token)
+  if (prng.uint32(gen, 0, 3) === 0) {
+    const m = mutate(gen, bytes)
+    return { endpoint: 'mux', role: 'unauthenticated', kind: `${kind}+${m.mutation}`, bytes: m.bytes }
+  }
+  return { endpoint: 'mux', role: 'unauthenticated', kind, bytes }
+}
+
 /** A structure-aware input for the y-websocket endpoint. */
 const ywsInput = (gen: prng.PRNG, src: Sources): FuzzInput => {
   let kind: string
@@ -441,7 +520,11 @@ class Control {
   private readonly docB: Y.Doc
   private round = 0
 
-  constructor(wsUrl: string) {
+  constructor(
+    wsUrl: string,
+    /** A writer's token, on a relay with auth. */
+    private readonly token: string | null = null,
+  ) {
     this.a = new RawMuxClient(wsUrl)
     this.b = new RawMuxClient(wsUrl)
     this.docA = new Y.Doc()
@@ -450,6 +533,12 @@ class Control {
 
   async open(): Promise<void> {
     await Promise.all([this.a.open(), this.b.open()])
+    if (this.token !== null) {
+      for (const c of [this.a, this.b]) {
+        c.send(encodeAuth(this.token))
+        await c.waitFor((m) => m.type === MessageType.authenticated, 'the control client authenticated')
+      }
+    }
     this.a.docs.set(CONTROL_DOC, this.docA)
     this.b.docs.set(CONTROL_DOC, this.docB)
     this.a.subscribe(CONTROL_DOC)
@@ -487,73 +576,96 @@ class Control {
   }
 }
 
+/** The two relays of a run: one without auth, one with JWT auth. */
+interface Relays {
+  open: RelayProcess
+  auth: RelayProcess
+}
+
 /** Figures of a fuzz run. */
 interface FuzzStats {
   seed: number
   inputs: number
   byEndpoint: Record<Endpoint, number>
+  byRole: Record<Role, number>
   closes: number
   /** Handling times of every input, for percentiles. */
   times: number[]
-  slowest: { ms: number; kind: string; endpoint: Endpoint; hex: string }
-  memoryBefore: { rss: number; heap: number }
-  memoryAfter: { rss: number; heap: number }
-  memoryPeak: { rss: number; heap: number }
+  slowest: { ms: number; kind: string; endpoint: Endpoint; role: Role; hex: string }
+  /** Memory of each relay: before, after and the peak seen at the batch checks. */
+  memory: Record<keyof Relays, { before: Memory; after: Memory; peak: Memory }>
   seconds: number
 }
 
+type Memory = { rss: number; heap: number }
+
 /**
- * Runs `iterations` inputs from `seed` against `relay`, checking the
+ * Runs `iterations` inputs from `seed` against both relays, checking the
  * invariants after every batch. Throws (naming the seed, the input number,
- * its kind and bytes) on a hang or a broken invariant.
+ * its role, kind and bytes) on a hang or a broken invariant.
  */
-const runFuzz = async (relay: RelayProcess, seed: number, iterations: number, src: Sources): Promise<FuzzStats> => {
+const runFuzz = async (relays: Relays, seed: number, iterations: number, src: Sources, tokens: Tokens): Promise<FuzzStats> => {
   const gen = prng.create(seed)
-  const control = new Control(relay.wsUrl)
-  await control.open()
-  await control.check()
-  const sockets: Record<Endpoint, FuzzSocket | null> = { mux: null, yws: null }
-  const socket = async (endpoint: Endpoint): Promise<FuzzSocket> => {
-    let s = sockets[endpoint]
-    if (!s || s.closeCode !== null) {
-      s = new FuzzSocket(endpoint, relay.wsUrl)
-      sockets[endpoint] = s
+  const controls = { open: new Control(relays.open.wsUrl), auth: new Control(relays.auth.wsUrl, tokens.writer) }
+  for (const control of Object.values(controls)) {
+    await control.open()
+    await control.check()
+  }
+  const sockets = new Map<string, FuzzSocket>()
+  const socket = async (role: Role, endpoint: Endpoint): Promise<FuzzSocket> => {
+    const key = `${role}/${endpoint}`
+    let s = sockets.get(key)
+    if (!s || s.closeCode !== null || (role === 'unauthenticated' && s.sentAuth)) {
+      s?.close()
+      const relay = role === 'anonymous' ? relays.open : relays.auth
+      const token = role === 'writer' ? tokens.writer : role === 'reader' ? tokens.reader : null
+      s = new FuzzSocket(endpoint, relay.wsUrl, FUZZ_DOCS, token, role === 'unauthenticated')
+      sockets.set(key, s)
       await s.open()
     }
     return s
   }
-  const memoryBefore = await readMemory(relay)
-  const memoryPeak = { ...memoryBefore }
+  const memory = {} as FuzzStats['memory']
+  for (const name of ['open', 'auth'] as const) {
+    const before = await readMemory(relays[name])
+    memory[name] = { before, after: before, peak: { ...before } }
+  }
   const stats: FuzzStats = {
     seed,
     inputs: 0,
     byEndpoint: { mux: 0, yws: 0 },
+    byRole: { anonymous: 0, writer: 0, reader: 0, unauthenticated: 0 },
     closes: 0,
     times: [],
-    slowest: { ms: 0, kind: '', endpoint: 'mux', hex: '' },
-    memoryBefore,
-    memoryAfter: memoryBefore,
-    memoryPeak,
+    slowest: { ms: 0, kind: '', endpoint: 'mux', role: 'anonymous', hex: '' },
+    memory,
     seconds: 0,
   }
   const started = performance.now()
   let previous: (() => string) | null = null
   try {
     for (let i = 0; i < iterations; i++) {
-      const input = prng.uint32(gen, 0, 2) === 0 ? ywsInput(gen, src) : muxInput(gen, src)
-      const where = (): string => `seed ${seed}, input #${i} (${input.endpoint} ${input.kind}${input.text ? ', text frame' : ''}): ${toHex(input.bytes)}`
+      const role = prng.oneOf(gen, [...ROLES])
+      const input =
+        role === 'unauthenticated' ? unauthenticatedInput(gen, src, tokens) : { ...(prng.uint32(gen, 0, 2) === 0 ? ywsInput(gen, src) : muxInput(gen, src)), role }
+      const where = (): string =>
+        `seed ${seed}, input #${i} (${role} ${input.endpoint} ${input.kind}${input.text ? ', text frame' : ''}): ${toHex(input.bytes)}`
       let handled: Handled
       try {
-        handled = await (await socket(input.endpoint)).roundTrip(input)
+        const s = await socket(role, input.endpoint)
+        if (role === 'unauthenticated' && input.kind.startsWith('auth')) s.sentAuth = true
+        handled = await s.roundTrip(input)
       } catch (error) {
         throw new Error(`${(error as Error).message} — ${where()}${previous ? `; previous input: ${previous()}` : ''}`)
       }
       previous = where
       stats.inputs++
       stats.byEndpoint[input.endpoint]++
+      stats.byRole[role]++
       if (handled.closed !== null) stats.closes++
       stats.times.push(handled.ms)
-      if (handled.ms > stats.slowest.ms) stats.slowest = { ms: handled.ms, kind: input.kind, endpoint: input.endpoint, hex: toHex(input.bytes) }
+      if (handled.ms > stats.slowest.ms) stats.slowest = { ms: handled.ms, kind: input.kind, endpoint: input.endpoint, role, hex: toHex(input.bytes) }
+      const relay = role === 'anonymous' ? relays.open : relays.auth
       if (handled.closed === 1006) {
         // an abnormal close may be the relay dying: give its exit event a moment to arrive
         await Promise.race([relay.exited, new Promise((r) => setTimeout(r, 500))])
@@ -562,27 +674,29 @@ const runFuzz = async (relay: RelayProcess, seed: number, iterations: number, sr
         throw new Error(`relay exited (${relay.child.exitCode ?? relay.child.signalCode}) after ${where()}\n${relay.output().slice(-3000)}`)
       }
       if ((i + 1) % BATCH === 0 || i === iterations - 1) {
-        const health = await fetch(`${relay.url}/healthz`).catch((error: unknown) => error as Error)
-        if (health instanceof Error || health.status !== 200) throw new Error(`/healthz failed after ${where()}`)
-        try {
-          await control.check()
-        } catch (error) {
-          throw new Error(`${(error as Error).message} — after batch ending with ${where()}`)
-        }
-        const memory = await readMemory(relay)
-        memoryPeak.rss = Math.max(memoryPeak.rss, memory.rss)
-        memoryPeak.heap = Math.max(memoryPeak.heap, memory.heap)
-        if (memory.heap > MAX_HEAP_BYTES || memory.rss > MAX_RSS_BYTES) {
-          throw new Error(`relay memory unbounded: heap ${mib(memory.heap)}, rss ${mib(memory.rss)} after ${where()}`)
+        for (const name of ['open', 'auth'] as const) {
+          const health = await fetch(`${relays[name].url}/healthz`).catch((error: unknown) => error as Error)
+          if (health instanceof Error || health.status !== 200) throw new Error(`/healthz of the ${name} relay failed after ${where()}`)
+          try {
+            await controls[name].check()
+          } catch (error) {
+            throw new Error(`${(error as Error).message} (${name} relay) — after batch ending with ${where()}`)
+          }
+          const now = await readMemory(relays[name])
+          const peak = memory[name].peak
+          peak.rss = Math.max(peak.rss, now.rss)
+          peak.heap = Math.max(peak.heap, now.heap)
+          if (now.heap > MAX_HEAP_BYTES || now.rss > MAX_RSS_BYTES) {
+            throw new Error(`${name} relay memory unbounded: heap ${mib(now.heap)}, rss ${mib(now.rss)} after ${where()}`)
+          }
         }
       }
     }
   } finally {
-    sockets.mux?.close()
-    sockets.yws?.close()
-    control.close()
+    for (const s of sockets.values()) s.close()
+    for (const control of Object.values(controls)) control.close()
   }
-  stats.memoryAfter = await readMemory(relay)
+  for (const name of ['open', 'auth'] as const) memory[name].after = await readMemory(relays[name])
   stats.seconds = (performance.now() - started) / 1000
   return stats
 }
@@ -594,33 +708,44 @@ const percentile = (times: number[], p: number): number => {
 
 const report = (stats: FuzzStats): string =>
   [
-    `relay fuzz: seed ${stats.seed}`,
-    `  inputs tried: ${stats.inputs} (${stats.byEndpoint.mux} multiplexed, ${stats.byEndpoint.yws} y-websocket), ${stats.closes} closed their connection, in ${stats.seconds.toFixed(1)} s`,
+    `relay fuzz: seed ${stats.seed} (replay: FUZZ_SEED=${stats.seed} npx vitest run test/fuzz)`,
+    `  inputs tried: ${stats.inputs} (${stats.byEndpoint.mux} multiplexed, ${stats.byEndpoint.yws} y-websocket; ` +
+      `${ROLES.map((r) => `${stats.byRole[r]} ${r}`).join(', ')}), ${stats.closes} closed their connection, in ${stats.seconds.toFixed(1)} s`,
     `  handling time: median ${percentile(stats.times, 50).toFixed(2)} ms, p99 ${percentile(stats.times, 99).toFixed(1)} ms`,
-    `  slowest handling: ${stats.slowest.ms.toFixed(1)} ms (${stats.slowest.endpoint} ${stats.slowest.kind}): ${stats.slowest.hex.slice(0, 400)}${stats.slowest.hex.length > 400 ? '…' : ''}`,
-    `  relay memory before: rss ${mib(stats.memoryBefore.rss)}, heap ${mib(stats.memoryBefore.heap)}; after: rss ${mib(stats.memoryAfter.rss)}, heap ${mib(stats.memoryAfter.heap)}; peak: rss ${mib(stats.memoryPeak.rss)}, heap ${mib(stats.memoryPeak.heap)}`,
+    `  slowest handling: ${stats.slowest.ms.toFixed(1)} ms (${stats.slowest.role} ${stats.slowest.endpoint} ${stats.slowest.kind}): ${stats.slowest.hex.slice(0, 400)}${stats.slowest.hex.length > 400 ? '…' : ''}`,
+    ...(['open', 'auth'] as const).map((name) => {
+      const m = stats.memory[name]
+      return `  ${name === 'open' ? 'relay without auth' : 'relay with auth'}, memory before: rss ${mib(m.before.rss)}, heap ${mib(m.before.heap)}; after: rss ${mib(m.after.rss)}, heap ${mib(m.after.heap)}; peak: rss ${mib(m.peak.rss)}, heap ${mib(m.peak.heap)}`
+    }),
   ].join('\n')
 
 let relay: RelayProcess
+let authRelay: RelayProcess
 let sources: Sources
+let tokens: Tokens
 
 beforeAll(async () => {
-  relay = await startRelay()
+  ;[relay, authRelay] = await Promise.all([startRelay(), startRelay({ env: { JWT_SECRET: TEST_SECRET } })])
   sources = makeSources(prng.create(SEED))
+  tokens = await makeTokens()
 })
 
 afterAll(async () => {
-  await relay?.stop()
-  if (relay) removeDir(relay.dataDir)
+  for (const r of [relay, authRelay]) {
+    if (!r) continue
+    await r.stop()
+    removeDir(r.dataDir)
+  }
 })
 
 describe('relay fuzz', () => {
   it(
-    `survives ${ITERATIONS} structure-aware inputs (seed ${SEED})`,
+    `survives ${ITERATIONS} structure-aware inputs from anonymous, writing, read-only and unauthenticated clients (seed ${SEED})`,
     async () => {
-      const stats = await runFuzz(relay, SEED, ITERATIONS, sources)
+      const stats = await runFuzz({ open: relay, auth: authRelay }, SEED, ITERATIONS, sources, tokens)
       console.log(report(stats))
       expect(stats.inputs).toBe(ITERATIONS)
+      for (const role of ROLES) expect(stats.byRole[role]).toBeGreaterThan(0)
     },
     60_000 + ITERATIONS * 100,
   )
