@@ -2,12 +2,15 @@
  * Seeded randomized convergence: several clients edit several docs while the
  * network drops, reconnects and the relay acks at random moments. At the end
  * every replica must be identical, every pending count 0 and every flush
- * resolved. A failing seed is printed in the test name; pin it below as a
- * named regression test. Run more seeds with
- * `FUZZ_SEEDS=400 npx vitest run packages/engine/test/syncClient.fuzz.test.ts`.
+ * resolved. One generator (`lib0/prng`) drives everything, the clients'
+ * reconnect jitter included. Each run tries the fixed seeds plus a fresh one
+ * (printed in its test name); replay a seed with `SEED=<n>`, run more fixed
+ * seeds with `FUZZ_SEEDS=400`, and pin a failing seed below as a named test:
+ * `npx vitest run packages/engine/test/syncClient.fuzz.test.ts`.
  */
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import * as Y from 'yjs'
+import * as prng from 'lib0/prng'
 import type { DocHandle, SyncClient } from '../src/index.js'
 import { Harness, track } from './helpers.js'
 
@@ -17,20 +20,13 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
-/** mulberry32: a small, seedable PRNG. */
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-}
-
 const DOCS = ['acme/T-1', 'acme/T-2']
 
 const run = async (seed: number, steps = 150) => {
   vi.useFakeTimers()
-  const random = prng(seed)
-  const int = (n: number) => Math.floor(random() * n)
+  const gen = prng.create(seed)
+  const random = (): number => prng.real53(gen)
+  const int = (n: number) => prng.uint32(gen, 0, n - 1)
   const relay = h.relay()
   const clients: SyncClient[] = []
   const handles: DocHandle[] = []
@@ -110,5 +106,9 @@ describe('randomized convergence', () => {
   const seeds = Array.from({ length: Number(process.env.FUZZ_SEEDS ?? 25) }, (_, i) => 1_000 + i * 7_919)
   test.each(seeds)('seed %i', async (seed) => {
     await run(seed)
+  })
+  const fresh = process.env.SEED !== undefined ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31)
+  test(`fresh seed ${fresh} (replay: SEED=${fresh} npx vitest run packages/engine/test/syncClient.fuzz.test.ts -t "fresh seed")`, async () => {
+    await run(fresh)
   })
 })
