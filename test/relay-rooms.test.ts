@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { MessageType } from '@concord/engine/protocol'
+import { MessageType, encodePing } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
@@ -60,7 +60,10 @@ describe('rooms', () => {
     relay = await createRelay({ storage, port: 0, processMetrics: false })
     const client = await connect()
     const doc = client.subscribe('w/slow')
-    await new Promise((r) => setTimeout(r, 100))
+    // the relay has handled the subscribe and the step 1 (a ping after them is answered) and is loading the doc
+    client.send(encodePing())
+    await client.waitFor((m) => m.type === MessageType.pong, 'pong')
+    await waitFor(() => storage.loads === 1, 'the load from storage')
     expect(client.received.filter((m) => m.type === MessageType.sync)).toHaveLength(0)
     release()
     await waitFor(() => doc.getText('t').toString() === 'stored before', 'stored state')
