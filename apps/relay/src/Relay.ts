@@ -168,10 +168,10 @@ class RelayServer implements Relay {
     this.serveStatic = createStaticHandler(options.webRoot ?? null)
     const headerTimeoutMs = this.limits.headerTimeoutMs
     this.server = http.createServer(
-      // node's own timeouts also cover the later requests of a kept-alive socket
+      // the first request's header is timed by trackRequest; node's own timeouts (a second later) cover a kept-alive socket's later requests
       {
-        headersTimeout: headerTimeoutMs,
-        requestTimeout: headerTimeoutMs,
+        headersTimeout: headerTimeoutMs + 1000,
+        requestTimeout: headerTimeoutMs + 1000,
         connectionsCheckingInterval: Math.min(30_000, headerTimeoutMs),
       },
       (req, res) => {
