@@ -113,7 +113,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
     if (slot) {
       slot.evict = () => {
         this.refuse('evicted-unauthenticated', 'no token while the relay is full of connections without one')
-        this.sendError('', ErrorCode.unauthorized, 'too many connections are waiting to authenticate: send your token right after connecting')
+        this.sendError('', ErrorCode.limitExceeded, 'too many connections are waiting to authenticate: send your token right after connecting')
         this.close(1008, 'too many connections waiting to authenticate; reconnect and authenticate at once')
       }
     }
