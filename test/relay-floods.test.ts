@@ -50,6 +50,8 @@ interface Upgrade {
   status: number
   body: string
   ws: WebSocket | null
+  /** How the relay closed the socket, once it did. */
+  closed: { code: number; reason: string } | null
 }
 
 /** Opens a WebSocket (closed in afterEach); resolves with 101 and the socket, or with the refusal. */
@@ -61,10 +63,14 @@ const upgrade = (url: string, headers: Record<string, string> = {}): Promise<Upg
     ws.once('unexpected-response', (_req, res) => {
       let body = ''
       res.on('data', (chunk: Buffer) => (body += chunk.toString()))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ws: null }))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ws: null, closed: null }))
     })
-    ws.once('open', () => resolve({ status: 101, body: '', ws }))
-    ws.once('error', () => resolve({ status: 0, body: 'socket error', ws: null }))
+    ws.once('open', () => {
+      const result: Upgrade = { status: 101, body: '', ws, closed: null }
+      ws.once('close', (code, reason) => (result.closed = { code, reason: reason.toString() }))
+      resolve(result)
+    })
+    ws.once('error', () => resolve({ status: 0, body: 'socket error', ws: null, closed: null }))
   })
 
 /** A multiplexed client (closed in afterEach), open. */
@@ -93,13 +99,6 @@ describe('floods before authentication', () => {
     await start(['--max-connections', '100', '--auth-timeout-ms', '60000'])
     const flood: Upgrade[] = []
     for (let i = 0; i < 120; i++) flood.push(await upgrade(relay!.wsUrl + MUX_PATH))
-    const open = flood.filter((u) => u.status === 101)
-    // only the small cap of sockets without an identity (a tenth of --max-connections) is open at once
-    expect(await metric('concord_unauthenticated_sockets{stage="auth"}')).toBeLessThanOrEqual(10)
-    const refused = flood.filter((u) => u.status === 503)
-    expect(refused.length).toBeGreaterThan(0)
-    expect(refused[0].body).toMatch(/waiting to authenticate/)
-
     // the engine reconnects with backoff until it gets in; bounded here to 8 s (the flood holds its sockets for 60 s)
     const token = await signToken('ada', { acme: 'write' })
     let client: RawMuxClient | null = null
@@ -114,14 +113,24 @@ describe('floods before authentication', () => {
       if (client === null) await new Promise((resolve) => setTimeout(resolve, 200))
     }
     expect(client, 'a valid user got a socket').not.toBeNull()
+
+    // only the small cap of sockets without an identity (a tenth of --max-connections) was open at once, the rest refused
+    const open = flood.filter((u) => u.status === 101)
+    const refused = flood.filter((u) => u.status === 503)
+    expect(open.length + refused.length).toBe(120)
+    expect(refused.length).toBeGreaterThan(0)
+    expect(refused[0].body).toMatch(/waiting to authenticate/)
     await authenticate(client!, token)
     const doc = client!.subscribe('acme/T-1')
     doc.getText('title').insert(0, 'still served')
     client!.sendUpdate('acme/T-1', Y.encodeStateAsUpdate(doc))
     await client!.waitFor((m) => m.type === MessageType.ack && covers(m.ack, doc), 'ack of the update')
-    // the flood socket that made room was told why
-    const evicted = open.filter((u) => u.ws!.readyState !== WebSocket.OPEN)
-    expect(evicted.length).toBeGreaterThan(0)
+    expect(await metric('concord_unauthenticated_sockets{stage="auth"}')).toBeLessThanOrEqual(10)
+    // the flood socket that made room for the user was told why
+    await expect.poll(() => open.filter((u) => u.closed !== null).length).toBeGreaterThan(0)
+    const evicted = open.find((u) => u.closed !== null)!
+    expect(evicted.closed!.code).toBe(1008)
+    expect(evicted.closed!.reason).toMatch(/too many connections waiting to authenticate/)
   }, 30_000)
 
   it('the per-address cap and the per-address rate refuse a flood from one address, behind a trusted proxy too', async () => {
