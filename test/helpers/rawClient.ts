@@ -52,8 +52,10 @@ export class RawMuxClient {
   private readonly opened: Promise<void>
   private listeners: Array<() => void> = []
 
-  constructor(wsUrl: string) {
-    this.ws = new WebSocket(wsUrl + MUX_PATH)
+  /** `token` goes in the URL (`?token=`); `headers` are sent with the upgrade request. */
+  constructor(wsUrl: string, options: { token?: string; headers?: Record<string, string> } = {}) {
+    const query = options.token === undefined ? '' : `?token=${encodeURIComponent(options.token)}`
+    this.ws = new WebSocket(wsUrl + MUX_PATH + query, { headers: options.headers })
     this.ws.binaryType = 'nodebuffer'
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve())

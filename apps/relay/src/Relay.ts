@@ -11,11 +11,17 @@
  * - WebSocket `/<docName>`: y-websocket compatible.
  * - At most `maxConnections` WebSockets are open (or being authenticated)
  *   at once; further upgrades are refused with 503.
+ * - Before authentication (see security/admission.ts): TCP sockets whose
+ *   HTTP request is not complete are counted (`maxIncompleteRequests`) and
+ *   closed after `headerTimeoutMs`; upgrades are rate limited per client
+ *   address (429); sockets without an identity have their own small cap,
+ *   relay-wide and per address (503), so authenticated users always find a
+ *   slot; each user has at most `maxConnectionsPerUser` connections (503).
  *
  * @module Relay
  */
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { CloseCode, MUX_PATH, validateDocName } from '@concord/engine/protocol'
 import type { Storage } from './storage/Storage.js'
@@ -31,7 +37,8 @@ import { createStaticHandler } from './http/staticFiles.js'
 import { RELAY_VERSION } from './version.js'
 import { ANONYMOUS, Access, AuthError, NoAuthenticator, accessFor, type Authenticator, type Identity } from './auth/Authenticator.js'
 import { SUBPROTOCOL, redactUrl, tokenFromRequest } from './auth/tokens.js'
-import { DEFAULT_LIMITS, type RelayLimits } from './security/limits.js'
+import { DEFAULT_LIMITS, defaultMaxUnauthenticated, type RelayLimits } from './security/limits.js'
+import { Admission, type Refusal, type UnauthenticatedSlot } from './security/admission.js'
 import { LastSeen } from './presence/LastSeen.js'
 
 /** Default interval of the heartbeat pings, ms: a silently lost peer is terminated within two intervals. */
@@ -68,6 +75,12 @@ export interface RelayOptions {
   shutdownTimeoutMs?: number
   /** Collect process metrics (CPU, memory, event loop). Default true. */
   processMetrics?: boolean
+  /**
+   * Addresses (or CIDR ranges) of reverse proxies whose `X-Forwarded-For`
+   * header names the client for the per-address limits. Default none: the
+   * socket's peer address is the client.
+   */
+  trustedProxies?: readonly string[]
 }
 
 /** A running relay. */
@@ -114,6 +127,9 @@ class RelayServer implements Relay {
   private readonly allowedOrigins: ReadonlySet<string> | null
   private readonly lastSeen: LastSeen
   private readonly catalogFeed: CatalogFeed
+  private readonly admission: Admission
+  /** TCP sockets whose HTTP request is not complete, with the timer that closes them. */
+  private readonly incomplete = new Map<Socket, ReturnType<typeof setTimeout>>()
 
   constructor(private readonly options: RelayOptions) {
     this.storage = options.storage
@@ -123,9 +139,13 @@ class RelayServer implements Relay {
       if (value !== undefined) this.limits[key] = value
     }
     if (options.limits?.maxQueuedBytes === undefined) this.limits.maxQueuedBytes = 4 * this.limits.maxPayload
+    if (options.limits?.maxUnauthenticatedConnections === undefined) {
+      this.limits.maxUnauthenticatedConnections = defaultMaxUnauthenticated(this.limits.maxConnections)
+    }
     this.allowedOrigins = options.allowedOrigins?.length ? new Set(options.allowedOrigins) : null
     this.log = options.logger ?? silentLogger()
     this.metrics = new RelayMetrics({ collectDefault: options.processMetrics ?? true })
+    this.admission = new Admission(this.limits, this.metrics, { trustedProxies: options.trustedProxies })
     this.commits = new CommitQueue(this.storage, this.metrics, this.log, options.commit)
     this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
       idleUnloadMs: options.idleUnloadMs,
@@ -143,15 +163,27 @@ class RelayServer implements Relay {
       relayVersion: RELAY_VERSION,
       auth: this.auth,
       limits: this.limits,
+      admission: this.admission,
     }
     this.serveStatic = createStaticHandler(options.webRoot ?? null)
-    this.server = http.createServer((req, res) => {
-      this.handleHttp(req, res).catch((error: unknown) => {
-        this.log.error({ err: error }, 'http handler failed')
-        if (!res.headersSent) res.writeHead(500)
-        res.end()
-      })
-    })
+    const headerTimeoutMs = this.limits.headerTimeoutMs
+    this.server = http.createServer(
+      // the first request's header is timed by trackRequest; node's own timeouts (a second later) cover a kept-alive socket's later requests
+      {
+        headersTimeout: headerTimeoutMs + 1000,
+        requestTimeout: headerTimeoutMs + 1000,
+        connectionsCheckingInterval: Math.min(30_000, headerTimeoutMs),
+      },
+      (req, res) => {
+        this.requestComplete(req.socket)
+        this.handleHttp(req, res).catch((error: unknown) => {
+          this.log.error({ err: error }, 'http handler failed')
+          if (!res.headersSent) res.writeHead(500)
+          res.end()
+        })
+      },
+    )
+    this.server.on('connection', (socket: Socket) => this.trackRequest(socket))
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.limits.maxPayload,
@@ -206,6 +238,7 @@ class RelayServer implements Relay {
     this.draining = true
     this.log.info('shutting down: storing and acknowledging everything in flight')
     if (this.heartbeat) clearInterval(this.heartbeat)
+    for (const socket of [...this.incomplete.keys()]) socket.destroy()
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     const timeoutMs = this.options.shutdownTimeoutMs ?? 10_000
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -273,7 +306,36 @@ class RelayServer implements Relay {
     }
   }
 
+  /** Counts a new TCP socket until its HTTP request is complete; closes it after `headerTimeoutMs`. */
+  private trackRequest(socket: Socket): void {
+    if (this.incomplete.size >= this.limits.maxIncompleteRequests) {
+      this.metrics.refused('too-many-incomplete-requests')
+      socket.destroy()
+      return
+    }
+    const timer = setTimeout(() => {
+      if (!this.incomplete.has(socket)) return
+      this.metrics.refused('header-timeout')
+      this.log.debug({ remote: socket.remoteAddress }, 'closing socket: no complete request in time')
+      socket.destroy()
+    }, this.limits.headerTimeoutMs)
+    timer.unref()
+    this.incomplete.set(socket, timer)
+    this.metrics.unauthenticatedSockets.labels('request').inc()
+    socket.once('close', () => this.requestComplete(socket))
+  }
+
+  /** The socket's request arrived whole (or the socket closed): it no longer counts as incomplete. */
+  private requestComplete(socket: Socket): void {
+    const timer = this.incomplete.get(socket)
+    if (timer === undefined) return
+    clearTimeout(timer)
+    this.incomplete.delete(socket)
+    this.metrics.unauthenticatedSockets.labels('request').dec()
+  }
+
   private handleUpgrade(req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
+    this.requestComplete(req.socket)
     if (this.draining) return rejectUpgrade(socket, 503, 'relay shutting down')
     const origin = req.headers.origin
     if (this.allowedOrigins && origin !== undefined && !this.allowedOrigins.has(origin)) {
@@ -281,6 +343,9 @@ class RelayServer implements Relay {
       this.log.info({ origin }, 'refused: origin not allowed')
       return rejectUpgrade(socket, 403, 'origin not allowed')
     }
+    const address = this.admission.clientAddress(req)
+    const rateRefusal = this.admission.admitUpgrade(address)
+    if (rateRefusal) return this.refuseUpgrade(socket, rateRefusal, address)
     if (this.connections.size + this.upgrading >= this.limits.maxConnections) {
       this.metrics.refused('too-many-connections')
       this.log.warn({ maxConnections: this.limits.maxConnections }, 'refused: too many connections')
@@ -297,12 +362,26 @@ class RelayServer implements Relay {
       const invalid = validateDocName(docName)
       if (invalid) return rejectUpgrade(socket, 400, invalid)
     }
+    // until its token is verified (or, without one, until its auth message is), the socket has no identity
+    let slot: UnauthenticatedSlot | null = null
+    if (this.auth.kind !== 'none') {
+      const admitted = this.admission.admitUnauthenticated(address)
+      if ('status' in admitted) return this.refuseUpgrade(socket, admitted, address)
+      slot = admitted
+      socket.once('close', () => admitted.release())
+      slot.verifying = tokenFromRequest(req) !== null
+    }
     this.upgrading++
     this.identify(req).then(
       (identity) => {
         this.upgrading--
-        if (socket.destroyed) return
+        if (identity !== null) slot?.release()
+        if (socket.destroyed) {
+          slot?.release()
+          return
+        }
         if (identity === null && docName !== null) {
+          slot?.release()
           this.metrics.refused('unauthorized')
           return rejectUpgrade(socket, 401, 'a token is required (?token=…)')
         }
@@ -315,16 +394,27 @@ class RelayServer implements Relay {
           }
           writable = access === Access.write
         }
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, docName, req, identity, writable))
+        if (identity && !identity.anonymous) {
+          const userRefusal = this.admission.admitUser(identity.userId)
+          if (userRefusal) return this.refuseUpgrade(socket, userRefusal, address)
+        }
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, docName, address, identity, writable, slot))
       },
       (error: unknown) => {
         this.upgrading--
+        slot?.release()
         const reason = error instanceof AuthError ? error.message : 'token could not be verified'
         this.metrics.refused(reason === 'token expired' ? 'token-expired' : 'unauthorized')
         this.log.info({ reason, path: pathname }, 'refused: bad token')
         rejectUpgrade(socket, 401, `unauthorized: ${reason}`)
       },
     )
+  }
+
+  private refuseUpgrade(socket: import('node:stream').Duplex, refusal: Refusal, address: string): void {
+    this.metrics.refused(refusal.reason)
+    this.log.debug({ reason: refusal.reason, remote: address }, 'refused upgrade')
+    rejectUpgrade(socket, refusal.status, refusal.message)
   }
 
   /**
@@ -342,20 +432,21 @@ class RelayServer implements Relay {
   private accept(
     ws: WebSocket,
     docName: string | null,
-    req: http.IncomingMessage,
+    address: string,
     identity: Identity | null,
     writable: boolean,
+    slot: UnauthenticatedSlot | null,
   ): void {
     const protocol = docName === null ? 'mux' : 'yws'
     const log = this.log.child({
       protocol,
-      remote: req.socket.remoteAddress,
+      remote: address,
       ...(identity && !identity.anonymous ? { user: identity.userId } : {}),
       ...(docName ? { doc: docName } : {}),
     })
     const connection =
       docName === null
-        ? new MuxConnection(ws, this.ctx, log, identity)
+        ? new MuxConnection(ws, this.ctx, log, identity, identity === null ? slot : null)
         : new YwsConnection(ws, this.ctx, log, docName, identity!, writable)
     this.connections.add(connection)
     this.metrics.connections.labels(protocol).inc()

@@ -25,12 +25,14 @@
  * | --jwt-audience       | JWT_AUDIENCE         | (none)     |
  * | --allowed-origins    | ALLOWED_ORIGINS      | (any)      |
  * | --insecure           | INSECURE=1           | off        |
+ * | --trusted-proxies    | TRUSTED_PROXIES      | (none)     |
  * | limits (--max-connections, --max-queued-bytes, …): see docs/security.md |
  *
  * @module config
  */
 import { z } from 'zod'
 import { LOG_LEVELS } from './observability/logger.js'
+import { parseAddressRange } from './security/admission.js'
 
 const intString = (name: string, min: number, max: number) =>
   z
@@ -85,6 +87,22 @@ const schema = z.object({
   maxKeyConflicts: intString('--max-key-conflicts', 1, 1_000_000).optional(),
   maxKeyWalk: intString('--max-key-walk', 1000, 1_000_000_000).optional(),
   commitDelayMs: intString('--commit-delay-ms', 0, 1000).default(4),
+  maxUnauthenticatedConnections: intString('--max-unauthenticated-connections', 1, 10_000_000).optional(),
+  maxUnauthenticatedPerAddress: intString('--max-unauthenticated-per-address', 1, 10_000_000).optional(),
+  connectionsPerAddressPerSecond: intString('--connections-per-address-per-second', 1, 1_000_000).optional(),
+  connectionBurstPerAddress: intString('--connection-burst-per-address', 1, 10_000_000).optional(),
+  maxPreAuthQueuedBytes: intString('--max-preauth-queued-bytes', 1024, 1024 * 1024 * 1024).optional(),
+  headerTimeoutMs: intString('--header-timeout-ms', 100, 600_000).optional(),
+  maxIncompleteRequests: intString('--max-incomplete-requests', 1, 10_000_000).optional(),
+  maxConnectionsPerUser: intString('--max-connections-per-user', 1, 10_000_000).optional(),
+  maxDocsPerUser: intString('--max-docs-per-user', 1, 100_000_000).optional(),
+  workMsPerSecond: intString('--work-ms-per-second', 1, 1000).optional(),
+  workBurstMs: intString('--work-burst-ms', 1, 600_000).optional(),
+  trustedProxies: z
+    .string()
+    .transform((v) => v.split(',').map((a) => a.trim()).filter((a) => a.length > 0))
+    .pipe(z.array(z.string().refine((a) => parseAddressRange(a) !== null, { error: '--trusted-proxies entries are IP addresses or CIDR ranges (10.0.0.0/8, ::1)' })))
+    .optional(),
 })
 
 /** Validated relay configuration. */
@@ -129,6 +147,18 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--max-key-conflicts': { key: 'maxKeyConflicts', env: 'MAX_KEY_CONFLICTS' },
   '--max-key-walk': { key: 'maxKeyWalk', env: 'MAX_KEY_WALK' },
   '--commit-delay-ms': { key: 'commitDelayMs', env: 'COMMIT_DELAY_MS' },
+  '--max-unauthenticated-connections': { key: 'maxUnauthenticatedConnections', env: 'MAX_UNAUTHENTICATED_CONNECTIONS' },
+  '--max-unauthenticated-per-address': { key: 'maxUnauthenticatedPerAddress', env: 'MAX_UNAUTHENTICATED_PER_ADDRESS' },
+  '--connections-per-address-per-second': { key: 'connectionsPerAddressPerSecond', env: 'CONNECTIONS_PER_ADDRESS_PER_SECOND' },
+  '--connection-burst-per-address': { key: 'connectionBurstPerAddress', env: 'CONNECTION_BURST_PER_ADDRESS' },
+  '--max-preauth-queued-bytes': { key: 'maxPreAuthQueuedBytes', env: 'MAX_PREAUTH_QUEUED_BYTES' },
+  '--header-timeout-ms': { key: 'headerTimeoutMs', env: 'HEADER_TIMEOUT_MS' },
+  '--max-incomplete-requests': { key: 'maxIncompleteRequests', env: 'MAX_INCOMPLETE_REQUESTS' },
+  '--max-connections-per-user': { key: 'maxConnectionsPerUser', env: 'MAX_CONNECTIONS_PER_USER' },
+  '--max-docs-per-user': { key: 'maxDocsPerUser', env: 'MAX_DOCS_PER_USER' },
+  '--work-ms-per-second': { key: 'workMsPerSecond', env: 'WORK_MS_PER_SECOND' },
+  '--work-burst-ms': { key: 'workBurstMs', env: 'WORK_BURST_MS' },
+  '--trusted-proxies': { key: 'trustedProxies', env: 'TRUSTED_PROXIES' },
 }
 
 /** Environment variables read that have no flag (secrets do not belong in argv). */

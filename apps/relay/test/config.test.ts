@@ -23,7 +23,33 @@ const LIMIT_FLAGS: Array<[flag: string, env: string, key: string, value: number]
   ['--max-type-depth', 'MAX_TYPE_DEPTH', 'maxTypeDepth', 50],
   ['--max-key-conflicts', 'MAX_KEY_CONFLICTS', 'maxKeyConflicts', 50],
   ['--max-key-walk', 'MAX_KEY_WALK', 'maxKeyWalk', 5000],
+  ['--max-unauthenticated-connections', 'MAX_UNAUTHENTICATED_CONNECTIONS', 'maxUnauthenticatedConnections', 20],
+  ['--max-unauthenticated-per-address', 'MAX_UNAUTHENTICATED_PER_ADDRESS', 'maxUnauthenticatedPerAddress', 5],
+  ['--connections-per-address-per-second', 'CONNECTIONS_PER_ADDRESS_PER_SECOND', 'connectionsPerAddressPerSecond', 5],
+  ['--connection-burst-per-address', 'CONNECTION_BURST_PER_ADDRESS', 'connectionBurstPerAddress', 50],
+  ['--max-preauth-queued-bytes', 'MAX_PREAUTH_QUEUED_BYTES', 'maxPreAuthQueuedBytes', 8192],
+  ['--header-timeout-ms', 'HEADER_TIMEOUT_MS', 'headerTimeoutMs', 2000],
+  ['--max-incomplete-requests', 'MAX_INCOMPLETE_REQUESTS', 'maxIncompleteRequests', 50],
+  ['--max-connections-per-user', 'MAX_CONNECTIONS_PER_USER', 'maxConnectionsPerUser', 5],
+  ['--max-docs-per-user', 'MAX_DOCS_PER_USER', 'maxDocsPerUser', 100],
+  ['--work-ms-per-second', 'WORK_MS_PER_SECOND', 'workMsPerSecond', 100],
+  ['--work-burst-ms', 'WORK_BURST_MS', 'workBurstMs', 1000],
 ]
+
+describe('--trusted-proxies', () => {
+  it('takes addresses and CIDR ranges, from the flag or TRUSTED_PROXIES', () => {
+    const fromFlag = parseConfig(['--trusted-proxies', '10.0.0.0/8, ::1'], {})
+    expect(fromFlag.ok === true && fromFlag.config.trustedProxies).toEqual(['10.0.0.0/8', '::1'])
+    const fromEnv = parseConfig([], { TRUSTED_PROXIES: '127.0.0.1' })
+    expect(fromEnv.ok === true && fromEnv.config.trustedProxies).toEqual(['127.0.0.1'])
+  })
+
+  it('refuses host names and bad ranges with a clear message', () => {
+    const result = parseConfig(['--trusted-proxies', 'proxy.local,10.0.0.0/40'], {})
+    expect(result.ok).toBe(false)
+    expect(result.ok === false && result.errors.join('\n')).toMatch(/--trusted-proxies entries are IP addresses or CIDR ranges/)
+  })
+})
 
 describe('limit options', () => {
   for (const [flag, env, key, value] of LIMIT_FLAGS) {

@@ -2,7 +2,8 @@
  * What every WebSocket connection shares: sending with metrics and the
  * slow-reader guard, closing with a code and reason, the message rate limit,
  * the budget of bytes waiting (for authentication or for docs that load), the
- * token-expiry timer, and the heartbeat that finds dead peers.
+ * budgets of apply time and answering work, the count of the user's
+ * connections, the token-expiry timer, and the heartbeat that finds dead peers.
  *
  * @module connections/Connection
  */
@@ -16,6 +17,7 @@ import type { Authenticator, Identity } from '../auth/Authenticator.js'
 import { TokenBucket, queuedSize, type RelayLimits } from '../security/limits.js'
 import type { LastSeen } from '../presence/LastSeen.js'
 import type { CatalogFeed } from '../rooms/CatalogFeed.js'
+import type { Admission } from '../security/admission.js'
 
 /** What a connection needs from the relay. */
 export interface ConnectionContext {
@@ -27,6 +29,7 @@ export interface ConnectionContext {
   readonly limits: RelayLimits
   readonly lastSeen: LastSeen
   readonly catalogFeed: CatalogFeed
+  readonly admission: Admission
 }
 
 /** The workspace of a doc name (`<workspaceId>/<recordId>`). */
@@ -53,6 +56,8 @@ export abstract class Connection {
   protected readonly awarenessBucket: TokenBucket
   /** Yjs apply time (ms) this connection may cause. */
   protected readonly applyBudget: TokenBucket
+  /** Answering time (ms) this connection may cause: sync step 2 from its state vectors, `fetch`, `list-docs`. */
+  private readonly workBudget: TokenBucket
 
   constructor(
     readonly ws: WebSocket,
@@ -63,6 +68,7 @@ export abstract class Connection {
     this.messageBucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.messageBurst)
     this.awarenessBucket = new TokenBucket(ctx.limits.awarenessPerSecond, ctx.limits.awarenessPerSecond * 2)
     this.applyBudget = new TokenBucket(ctx.limits.applyMsPerSecond, ctx.limits.applyBurstMs)
+    this.workBudget = new TokenBucket(ctx.limits.workMsPerSecond, ctx.limits.workBurstMs)
     ws.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary))
     ws.on('pong', () => {
       this.alive = true
@@ -85,15 +91,15 @@ export abstract class Connection {
   /**
    * Counts a message that has to wait and returns the copy to keep (a
    * received frame may be a view into a larger network buffer). Over the
-   * budget the connection is refused and closed with 1008, and null is
-   * returned: the message is dropped.
+   * budget (`limit`, default `maxQueuedBytes`) the connection is refused
+   * and closed with 1008, and null is returned: the message is dropped.
    */
-  protected holdQueued(data: Uint8Array, what: string): Uint8Array | null {
+  protected holdQueued(data: Uint8Array, what: string, limit = this.ctx.limits.maxQueuedBytes): Uint8Array | null {
     if (this.ws.readyState !== this.ws.OPEN) return null
     const size = queuedSize(data)
-    if (this.queuedBytesValue + size > this.ctx.limits.maxQueuedBytes) {
-      this.refuse('queue-full', `over ${this.ctx.limits.maxQueuedBytes} bytes waiting ${what}`)
-      this.queueFull(what)
+    if (this.queuedBytesValue + size > limit) {
+      this.refuse('queue-full', `over ${limit} bytes waiting ${what}`)
+      this.queueFull(what, limit)
       this.close(1008, `too much data waiting ${what}; wait for the answers before sending more`)
       return null
     }
@@ -110,7 +116,7 @@ export abstract class Connection {
   }
 
   /** Tells the peer, before the close, that it sent too much while waiting (the base class says nothing). */
-  protected queueFull(_what: string): void {}
+  protected queueFull(_what: string, _limit: number): void {}
 
   /** True once the connection has an identity. */
   get authenticated(): boolean {
@@ -119,6 +125,7 @@ export abstract class Connection {
 
   /** Sets (or refreshes) the identity and arms the token-expiry close. */
   protected setIdentity(identity: Identity): void {
+    if (this.identityValue === null && !identity.anonymous) this.ctx.admission.enterUser(identity.userId)
     this.identityValue = identity
     if (this.expiryTimer) clearTimeout(this.expiryTimer)
     this.expiryTimer = null
@@ -206,6 +213,36 @@ export abstract class Connection {
     for (const doc of docs) this.enterWorkspace(doc)
   }
 
+  /**
+   * Before answering work (a sync step 2 from a state vector, a `fetch`, a
+   * `list-docs`): false when the connection is already over its work budget;
+   * it is then closed with 1008, like a connection over its apply-time
+   * budget, and nothing is done.
+   */
+  protected withinWorkBudget(what: string): boolean {
+    if (this.workBudget.charge(0)) return true
+    this.overWorkBudget(what)
+    return false
+  }
+
+  /**
+   * Charges `ms` of answering work to the connection's budget; false when
+   * that took it over the budget: it is closed with 1008 and the answer is
+   * not sent.
+   */
+  protected chargeWork(what: string, ms: number): boolean {
+    if (this.workBudget.charge(ms)) return true
+    this.overWorkBudget(what)
+    return false
+  }
+
+  private overWorkBudget(what: string): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    const detail = `${what}: over ${this.ctx.limits.workMsPerSecond} ms/s of answering work; reconnect later`
+    this.refuse('work-budget', detail)
+    this.close(1008, detail)
+  }
+
   /** Closes a connection whose updates cost too much apply time. */
   protected overBudget(detail: string): void {
     this.refuse('apply-budget', detail)
@@ -253,6 +290,7 @@ export abstract class Connection {
     if (this.closed) return
     this.closed = true
     if (this.expiryTimer) clearTimeout(this.expiryTimer)
+    if (this.identityValue && !this.identityValue.anonymous) this.ctx.admission.leaveUser(this.identityValue.userId)
     this.log.debug({ code, reason }, 'connection closed')
     this.cleanup()
     this.ctx.metrics.queuedBytes.dec(this.queuedBytesValue)

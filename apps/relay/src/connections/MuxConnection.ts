@@ -4,8 +4,12 @@
  *
  * - Authentication: a token from the upgrade request, or an `auth` message
  *   (doc "") within `authTimeoutMs`; until then at most
- *   `maxUnauthenticatedMessages` messages wait. A later `auth` message
- *   refreshes the token (same user only) and re-checks every subscription.
+ *   `maxUnauthenticatedMessages` messages of at most `maxPreAuthQueuedBytes`
+ *   in all wait. Until then the connection holds a place among the relay's
+ *   sockets without an identity (security/admission.ts). A later `auth`
+ *   message refreshes the token (same user only) and re-checks every
+ *   subscription. A user has at most `maxConnectionsPerUser` connections and
+ *   `maxDocsPerUser` subscriptions across them.
  * - Per doc, messages are handled in arrival order; messages that arrive
  *   while the doc loads from storage wait in a queue and are handled once it
  *   is loaded, so nobody is ever served an empty doc.
@@ -13,6 +17,8 @@
  *   `maxQueuedBytes` per connection; over it the connection is closed.
  * - Read-only subscriptions get no sync step 1 from the relay (so clients
  *   send no step 2); any update they send is refused with an error.
+ * - Answering a client's sync step 1, `fetch` and `list-docs` is charged to
+ *   the connection's work budget (`workMsPerSecond`, `workBurstMs`).
  *
  * @module connections/MuxConnection
  */
@@ -49,6 +55,7 @@ import { Connection, type ConnectionContext } from './Connection.js'
 import { ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
 import { muxAwarenessMessage, muxUpdateMessage } from './encode.js'
 import { validateStateVector } from '../security/validateUpdate.js'
+import type { UnauthenticatedSlot } from '../security/admission.js'
 
 interface Subscription {
   room: Room | null
@@ -97,9 +104,19 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
   private preAuth: Uint8Array[] | null = null
   private authTimer: ReturnType<typeof setTimeout> | null = null
   private verifying = false
+  /** The place this connection holds among the sockets without an identity, until it authenticates. */
+  private slot: UnauthenticatedSlot | null
 
-  constructor(ws: WebSocket, ctx: ConnectionContext, log: Logger, identity: Identity | null) {
+  constructor(ws: WebSocket, ctx: ConnectionContext, log: Logger, identity: Identity | null, slot: UnauthenticatedSlot | null = null) {
     super(ws, ctx, log)
+    this.slot = slot
+    if (slot) {
+      slot.evict = () => {
+        this.refuse('evicted-unauthenticated', 'no token while the relay is full of connections without one')
+        this.sendError('', ErrorCode.limitExceeded, 'too many connections are waiting to authenticate: send your token right after connecting')
+        this.close(1008, 'too many connections waiting to authenticate; reconnect and authenticate at once')
+      }
+    }
     this.send('hello', encodeHello(ctx.relayVersion, ctx.limits.maxPayload))
     if (identity) {
       this.setIdentity(identity)
@@ -176,7 +193,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
         this.close(1008, 'too many messages before authentication')
         return
       }
-      const held = this.holdQueued(data, 'for authentication')
+      const held = this.holdQueued(data, 'for authentication', this.ctx.limits.maxPreAuthQueuedBytes)
       if (held) this.preAuth.push(held)
       return
     }
@@ -244,10 +261,23 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       return
     }
     this.verifying = true
+    if (this.slot) this.slot.verifying = true
     this.ctx.auth.verify(token).then(
       (identity) => {
         this.verifying = false
+        if (this.slot) this.slot.verifying = false
         if (this.closed) return
+        if (!this.authenticated && !identity.anonymous) {
+          const refusal = this.ctx.admission.admitUser(identity.userId)
+          if (refusal) {
+            this.refuse(refusal.reason, refusal.message)
+            this.sendError('', ErrorCode.limitExceeded, refusal.message)
+            this.close(1008, refusal.message)
+            return
+          }
+        }
+        this.slot?.release()
+        this.slot = null
         if (this.authenticated && this.identity.userId !== identity.userId) {
           this.refuse('unauthorized', 'token for another user')
           this.sendError('', ErrorCode.unauthorized, 'a refreshed token must be for the same user')
@@ -270,6 +300,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       },
       (error: unknown) => {
         this.verifying = false
+        if (this.slot) this.slot.verifying = false
         const reason = error instanceof AuthError ? error.message : 'token could not be verified'
         this.refuse(reason === 'token expired' ? 'token-expired' : 'unauthorized', reason)
         this.sendError('', ErrorCode.unauthorized, reason)
@@ -325,6 +356,16 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       )
       return
     }
+    const user = this.identity.anonymous ? null : this.identity.userId
+    if (user !== null && !this.ctx.admission.mayOpenDoc(user)) {
+      this.refuse('too-many-user-docs', `subscribe ${doc}`)
+      this.sendError(
+        doc,
+        ErrorCode.limitExceeded,
+        `at most ${this.ctx.limits.maxDocsPerUser} docs open per user across all connections; close some first`,
+      )
+      return
+    }
     const limits = this.ctx.limits
     const sub: Subscription = {
       room: null,
@@ -339,7 +380,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
         chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
       },
     }
-    this.subs.set(doc, sub)
+    this.setSub(doc, sub)
     this.ctx.rooms.acquire(doc).then(
       (room) => {
         if (this.subs.get(doc) !== sub) {
@@ -366,12 +407,23 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
         }
       },
       (error: unknown) => {
-        if (this.subs.get(doc) === sub) this.subs.delete(doc)
+        if (this.subs.get(doc) === sub) this.deleteSub(doc)
         this.dropQueue(sub)
         this.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; subscribe again later`)
         this.log.warn({ err: error, doc }, 'subscribe failed: storage')
       },
     )
+  }
+
+  /** Adds a subscription, counted among the user's open docs. */
+  private setSub(doc: string, sub: Subscription): void {
+    this.subs.set(doc, sub)
+    if (!this.identity.anonymous) this.ctx.admission.openDoc(this.identity.userId)
+  }
+
+  /** Removes a subscription and its count. */
+  private deleteSub(doc: string): void {
+    if (this.subs.delete(doc) && !this.identity.anonymous) this.ctx.admission.closeDoc(this.identity.userId)
   }
 
   /** Forgets the messages waiting for a doc that will not be served. */
@@ -380,8 +432,8 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
     sub.queue = []
   }
 
-  protected override queueFull(what: string): void {
-    this.sendError('', ErrorCode.limitExceeded, `more than ${this.ctx.limits.maxQueuedBytes} bytes waiting ${what}`)
+  protected override queueFull(what: string, limit: number): void {
+    this.sendError('', ErrorCode.limitExceeded, `more than ${limit} bytes waiting ${what}`)
   }
 
   private sendSyncStep1(room: Room): void {
@@ -393,7 +445,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
   private unsubscribe(doc: string): void {
     const sub = this.subs.get(doc)
     if (!sub) return
-    this.subs.delete(doc)
+    this.deleteSub(doc)
     this.dropQueue(sub)
     if (sub.room) {
       this.leaveWorkspace(doc)
@@ -405,7 +457,12 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
 
   private handleDocMessage(sub: Subscription, room: Room, type: number, body: decoding.Decoder): void {
     try {
+      // answering a state vector (encoding a step 2) is work charged to the connection
+      const answersStateVector = type === MessageType.sync && decoding.peekVarUint(body) === syncProtocol.messageYjsSyncStep1
+      if (answersStateVector && !this.withinWorkBudget(`sync step 1 of "${room.name}"`)) return
+      const started = performance.now()
       const result = readDocMessage(room, this, type, body, () => startMessage(MessageType.sync, room.name), sub.policy)
+      if (result.kind === 'step1' && !this.chargeWork(`sync step 1 of "${room.name}"`, performance.now() - started)) return
       switch (result.kind) {
         case 'step1':
           // ack first: what step 2 brings is then already covered when it is durable
@@ -473,12 +530,17 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       return
     }
     const limit = Math.max(1, Math.min(request.limit || MAX_LIST_LIMIT, MAX_LIST_LIMIT))
+    if (!this.withinWorkBudget('list-docs')) return
+    // charged: the time from the request to the page (storage read included)
+    const started = performance.now()
     this.ctx.rooms.list(prefix).then(
       (all) => {
+        if (this.closed) return
         // per-record grants can hide single docs of a readable workspace
         const names = all.filter((name) => accessFor(this.identity, name) !== Access.none)
         const start = request.after === '' ? 0 : upperBound(names, request.after)
         const page = names.slice(start, start + limit)
+        if (!this.chargeWork('list-docs', performance.now() - started)) return
         this.send('doc-list', encodeDocList(prefix, request.requestId, page, start + limit < names.length))
       },
       (error: unknown) => {
@@ -564,8 +626,12 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       this.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
       return
     }
+    if (!this.withinWorkBudget(`fetch of "${doc}"`)) return
+    // charged: the time from the request to the answer (loading and encoding the doc)
+    const started = performance.now()
     this.ctx.rooms.snapshot(doc, stateVector).then(
       ({ update, durableStateVector, authors }) => {
+        if (!this.chargeWork(`fetch of "${doc}"`, performance.now() - started)) return
         if (authors.length > 0) this.send('authors', encodeAuthors(doc, authors))
         this.send('fetched', encodeFetched(doc, update, durableStateVector))
       },
@@ -577,6 +643,8 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
   }
 
   protected cleanup(): void {
+    this.slot?.release()
+    this.slot = null
     if (this.authTimer) clearTimeout(this.authTimer)
     this.preAuth = null
     for (const workspace of this.watching) this.ctx.catalogFeed.unwatch(workspace, this)

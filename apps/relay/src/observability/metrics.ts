@@ -79,6 +79,14 @@ export type RefusalReason =
   | 'apply-budget'
   | 'queue-full'
   | 'too-many-connections'
+  | 'too-many-unauthenticated'
+  | 'evicted-unauthenticated'
+  | 'address-rate-limit'
+  | 'too-many-incomplete-requests'
+  | 'header-timeout'
+  | 'too-many-user-connections'
+  | 'too-many-user-docs'
+  | 'work-budget'
 
 /** The relay's metrics. */
 export class RelayMetrics {
@@ -98,6 +106,8 @@ export class RelayMetrics {
   readonly queuedBytes: prom.Gauge
   /** Refusals by reason: auth, permission, rate, size, origin, forged-awareness, slow-reader, quarantine… */
   readonly refusals: prom.Counter<'reason'>
+  /** Sockets without an identity: `request` = HTTP request not complete yet, `auth` = waiting for or verifying a token. */
+  readonly unauthenticatedSockets: prom.Gauge<'stage'>
   private readonly messagesIn: prom.Counter<'type'>
   private readonly messagesOut: prom.Counter<'type'>
   private readonly inByKind = new Map<MessageKind, prom.Counter.Internal>()
@@ -111,6 +121,14 @@ export class RelayMetrics {
       labelNames: ['protocol'],
       registers,
     })
+    this.unauthenticatedSockets = new prom.Gauge({
+      name: 'concord_unauthenticated_sockets',
+      help: 'Sockets without an identity, by stage (request = HTTP request not complete, auth = waiting for or verifying a token)',
+      labelNames: ['stage'],
+      registers,
+    })
+    this.unauthenticatedSockets.labels('request').set(0)
+    this.unauthenticatedSockets.labels('auth').set(0)
     this.roomsOpen = new prom.Gauge({ name: 'concord_rooms_open', help: 'Docs loaded in memory', registers })
     this.messagesIn = new prom.Counter({
       name: 'concord_messages_in_total',

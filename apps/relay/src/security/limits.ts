@@ -49,6 +49,33 @@ export interface RelayLimits {
   maxKeyConflicts: number
   /** Most entries of map-key histories Yjs may walk to place one update's concurrent map entries; updates beyond it are refused. */
   maxKeyWalk: number
+  /**
+   * Sockets without an identity yet, relay-wide: multiplexed connections
+   * waiting for their `auth` message plus upgrades whose token is being
+   * verified. Kept well below `maxConnections` so authenticated users always
+   * find a slot. Unset: a tenth of `maxConnections`, at most 1000.
+   */
+  maxUnauthenticatedConnections: number
+  /** Sockets without an identity yet from one client address; more are refused with 503. */
+  maxUnauthenticatedPerAddress: number
+  /** Sustained WebSocket upgrades per second from one client address (token bucket refill); more are refused with 429. */
+  connectionsPerAddressPerSecond: number
+  /** Burst of WebSocket upgrades from one client address (token bucket size). */
+  connectionBurstPerAddress: number
+  /** Bytes of messages a connection may have waiting for authentication (its own, small budget instead of `maxQueuedBytes`). */
+  maxPreAuthQueuedBytes: number
+  /** Time a TCP socket has to send a complete HTTP request header, ms; then it is closed. */
+  headerTimeoutMs: number
+  /** TCP sockets whose HTTP request is not complete yet, relay-wide; more are closed at once. */
+  maxIncompleteRequests: number
+  /** Open connections of one authenticated user; more are refused (503 at the upgrade, `limit-exceeded` and 1008 for an `auth` message). */
+  maxConnectionsPerUser: number
+  /** Docs one authenticated user may have subscribed at once, across all their connections. */
+  maxDocsPerUser: number
+  /** Sustained milliseconds per second of answering work (sync step 2 from a state vector, `fetch`, `list-docs`) a connection may cause. */
+  workMsPerSecond: number
+  /** Burst of answering work, ms: a connection over it is closed. */
+  workBurstMs: number
 }
 
 /** Defaults of {@link RelayLimits}. */
@@ -71,7 +98,22 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   maxTypeDepth: DEFAULT_MAX_TYPE_DEPTH,
   maxKeyConflicts: DEFAULT_MAX_KEY_CONFLICTS,
   maxKeyWalk: 1_000_000,
+  maxUnauthenticatedConnections: 1000,
+  maxUnauthenticatedPerAddress: 256,
+  connectionsPerAddressPerSecond: 100,
+  connectionBurstPerAddress: 1000,
+  maxPreAuthQueuedBytes: 64 * 1024,
+  headerTimeoutMs: 10_000,
+  maxIncompleteRequests: 1000,
+  maxConnectionsPerUser: 200,
+  maxDocsPerUser: 20_000,
+  workMsPerSecond: 500,
+  workBurstMs: 10_000,
 })
+
+/** `maxUnauthenticatedConnections` when it is not set: a tenth of `maxConnections`, at least 1, at most 1000. */
+export const defaultMaxUnauthenticated = (maxConnections: number): number =>
+  Math.min(DEFAULT_LIMITS.maxUnauthenticatedConnections, Math.max(1, Math.floor(maxConnections / 10)))
 
 /** Bytes a waiting message counts at least: its buffer and its place in the queue cost memory too. */
 export const QUEUED_MESSAGE_OVERHEAD = 64
