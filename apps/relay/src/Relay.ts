@@ -31,7 +31,8 @@ import { createStaticHandler } from './http/staticFiles.js'
 import { RELAY_VERSION } from './version.js'
 import { ANONYMOUS, Access, AuthError, NoAuthenticator, accessFor, type Authenticator, type Identity } from './auth/Authenticator.js'
 import { SUBPROTOCOL, redactUrl, tokenFromRequest } from './auth/tokens.js'
-import { DEFAULT_LIMITS, type RelayLimits } from './security/limits.js'
+import { limitContradictions, resolveLimits, type RelayLimits } from './security/limits.js'
+import { InitialSyncQueue } from './connections/initialSync.js'
 import { LastSeen } from './presence/LastSeen.js'
 
 /** Default interval of the heartbeat pings, ms: a silently lost peer is terminated within two intervals. */
@@ -118,11 +119,9 @@ class RelayServer implements Relay {
   constructor(private readonly options: RelayOptions) {
     this.storage = options.storage
     this.auth = options.auth ?? new NoAuthenticator()
-    this.limits = { ...DEFAULT_LIMITS }
-    for (const [key, value] of Object.entries(options.limits ?? {}) as Array<[keyof RelayLimits, number | undefined]>) {
-      if (value !== undefined) this.limits[key] = value
-    }
-    if (options.limits?.maxQueuedBytes === undefined) this.limits.maxQueuedBytes = 4 * this.limits.maxPayload
+    this.limits = resolveLimits(options.limits)
+    const contradictions = limitContradictions(this.limits)
+    if (contradictions.length > 0) throw new Error(`limits contradict each other: ${contradictions.join('; ')}`)
     this.allowedOrigins = options.allowedOrigins?.length ? new Set(options.allowedOrigins) : null
     this.log = options.logger ?? silentLogger()
     this.metrics = new RelayMetrics({ collectDefault: options.processMetrics ?? true })
@@ -143,6 +142,9 @@ class RelayServer implements Relay {
       relayVersion: RELAY_VERSION,
       auth: this.auth,
       limits: this.limits,
+      initialSyncs: new InitialSyncQueue(this.limits.initialSyncChunkBytes, this.limits.maxInitialSyncBytes, (bytes) =>
+        this.metrics.initialSyncBytes.set(bytes),
+      ),
     }
     this.serveStatic = createStaticHandler(options.webRoot ?? null)
     this.server = http.createServer((req, res) => {

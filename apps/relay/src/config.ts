@@ -31,6 +31,7 @@
  */
 import { z } from 'zod'
 import { LOG_LEVELS } from './observability/logger.js'
+import { limitContradictions, resolveLimits, type RelayLimits } from './security/limits.js'
 
 const intString = (name: string, min: number, max: number) =>
   z
@@ -85,6 +86,8 @@ const schema = z.object({
   maxKeyConflicts: intString('--max-key-conflicts', 1, 1_000_000).optional(),
   maxKeyWalk: intString('--max-key-walk', 1000, 1_000_000_000).optional(),
   commitDelayMs: intString('--commit-delay-ms', 0, 1000).default(4),
+  initialSyncChunkBytes: intString('--initial-sync-chunk-bytes', 1024, 256 * 1024 * 1024).optional(),
+  maxInitialSyncBytes: intString('--max-initial-sync-bytes', 1024, 64 * 1024 * 1024 * 1024).optional(),
 })
 
 /** Validated relay configuration. */
@@ -129,6 +132,8 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--max-key-conflicts': { key: 'maxKeyConflicts', env: 'MAX_KEY_CONFLICTS' },
   '--max-key-walk': { key: 'maxKeyWalk', env: 'MAX_KEY_WALK' },
   '--commit-delay-ms': { key: 'commitDelayMs', env: 'COMMIT_DELAY_MS' },
+  '--initial-sync-chunk-bytes': { key: 'initialSyncChunkBytes', env: 'INITIAL_SYNC_CHUNK_BYTES' },
+  '--max-initial-sync-bytes': { key: 'maxInitialSyncBytes', env: 'MAX_INITIAL_SYNC_BYTES' },
 }
 
 /** Environment variables read that have no flag (secrets do not belong in argv). */
@@ -196,9 +201,34 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
       `refusing to listen on ${config.host} without authentication: set JWT_SECRET, --jwt-secret-file, --jwks-url or --jwt-public-key-file, or pass --insecure to accept anyone who can reach it`,
     )
   }
+  errors.push(...limitContradictions(resolveLimits(limitsOf(config))))
   if (errors.length > 0) return { ok: false, errors }
   return { ok: true, config }
 }
+
+/** The limits a config sets (unset ones are undefined: defaults apply). */
+export const limitsOf = (config: RelayConfig): Partial<RelayLimits> => ({
+  maxPayload: config.maxPayload,
+  maxDocsPerConnection: config.maxDocsPerConnection,
+  maxCatalogWatchesPerConnection: config.maxCatalogWatchesPerConnection,
+  messagesPerSecond: config.messagesPerSecond,
+  messageBurst: config.messageBurst,
+  awarenessPerSecond: config.awarenessPerSecond,
+  maxAwarenessStateBytes: config.maxAwarenessStateBytes,
+  maxDocBytes: config.maxDocBytes,
+  authTimeoutMs: config.authTimeoutMs,
+  maxUnauthenticatedMessages: config.maxUnauthenticatedMessages,
+  maxQueuedBytes: config.maxQueuedBytes,
+  maxConnections: config.maxConnections,
+  maxBufferedBytes: config.maxBufferedBytes,
+  applyMsPerSecond: config.applyMsPerSecond,
+  applyBurstMs: config.applyBurstMs,
+  maxTypeDepth: config.maxTypeDepth,
+  maxKeyConflicts: config.maxKeyConflicts,
+  maxKeyWalk: config.maxKeyWalk,
+  initialSyncChunkBytes: config.initialSyncChunkBytes,
+  maxInitialSyncBytes: config.maxInitialSyncBytes,
+})
 
 /** True for addresses only this machine can reach. */
 export const isLoopback = (host: string): boolean =>

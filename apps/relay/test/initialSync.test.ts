@@ -1,0 +1,93 @@
+/**
+ * Initial syncs in parts: the parts of an update are valid Yjs updates of at
+ * most the chunk size, and applied in order (or any order) they give the
+ * same doc — content, state vector and delete set — as the update itself.
+ */
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import * as prng from 'lib0/prng'
+import { updateParts } from '../src/connections/initialSync.js'
+
+const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
+
+/** A doc written by several clients: text (with surrogate pairs) typed in turns, map values, arrays, deletions. */
+const buildDoc = (gen: prng.PRNG): Y.Doc => {
+  const peers = [0, 1, 2].map(() => new Y.Doc())
+  const chars = ['a', 'b', 'é', '😀', '漢', ' ', '\n']
+  for (let round = 0; round < 40; round++) {
+    const doc = prng.oneOf(gen, peers)
+    doc.transact(() => {
+      const text = doc.getText('description')
+      const word = Array.from({ length: prng.uint32(gen, 1, 400) }, () => prng.oneOf(gen, chars)).join('')
+      text.insert(prng.uint32(gen, 0, text.length), word)
+      if (text.length > 20 && prng.bool(gen)) text.delete(prng.uint32(gen, 0, text.length - 10), prng.uint32(gen, 1, 10))
+      doc.getMap('fields').set(`f${prng.uint32(gen, 0, 20)}`, prng.word(gen, 1, 300))
+      doc.getArray('comments').push([{ body: prng.word(gen, 1, 200), at: round }])
+      if (prng.bool(gen)) doc.getMap('fields').set('blob', new Uint8Array(prng.uint32(gen, 1, 2000)))
+    })
+    // exchange now and then, so later edits depend on other clients' items
+    if (prng.bool(gen)) for (const a of peers) for (const b of peers) if (a !== b) Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
+  }
+  for (const a of peers) for (const b of peers) if (a !== b) Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
+  return peers[0]
+}
+
+const same = (a: Y.Doc, b: Y.Doc): void => {
+  expect(b.getText('description').toString()).toBe(a.getText('description').toString())
+  expect(b.getMap('fields').toJSON()).toEqual(a.getMap('fields').toJSON())
+  expect(b.getArray('comments').toJSON()).toEqual(a.getArray('comments').toJSON())
+  expect(Y.decodeStateVector(Y.encodeStateVector(b))).toEqual(Y.decodeStateVector(Y.encodeStateVector(a)))
+  expect(Y.encodeStateAsUpdate(b)).toEqual(Y.encodeStateAsUpdate(a))
+  expect(b.store.pendingStructs).toBeNull()
+}
+
+describe(`updateParts (SEED=${SEED})`, () => {
+  it('cuts a doc of several writers into valid updates no larger than the chunk, which rebuild it in order and shuffled', () => {
+    const gen = prng.create(SEED)
+    const source = buildDoc(gen)
+    const update = Y.encodeStateAsUpdate(source)
+    for (const chunk of [256, 1024, 4096]) {
+      const parts = [...updateParts(update, chunk)]
+      expect(parts.length).toBeGreaterThan(update.byteLength / chunk)
+      // only the 2000-byte blobs (one struct, cannot be cut) may be larger
+      for (const part of parts) expect(part.byteLength).toBeLessThanOrEqual(Math.max(chunk, 2100))
+      const inOrder = new Y.Doc()
+      for (const part of parts) Y.applyUpdate(inOrder, part)
+      same(source, inOrder)
+      const shuffled = new Y.Doc()
+      const order = parts.map((_, i) => i)
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = prng.uint32(gen, 0, i)
+        ;[order[i], order[j]] = [order[j], order[i]]
+      }
+      for (const i of order) Y.applyUpdate(shuffled, parts[i])
+      same(source, shuffled)
+    }
+  })
+
+  it('cuts one long text item (consecutive typing of one client) without splitting surrogate pairs', () => {
+    const source = new Y.Doc()
+    const text = source.getText('t')
+    for (let i = 0; i < 50; i++) text.insert(text.length, '😀x'.repeat(1000)) // merged into one item
+    const update = Y.encodeStateAsUpdate(source)
+    const parts = [...updateParts(update, 10_000)]
+    expect(parts.length).toBeGreaterThan(15)
+    for (const part of parts) expect(part.byteLength).toBeLessThanOrEqual(10_000)
+    const target = new Y.Doc()
+    for (const part of parts) Y.applyUpdate(target, part)
+    expect(target.getText('t').toString()).toBe(text.toString())
+  })
+
+  it('a diff against a state vector: only what is missing, with the delete set last', () => {
+    const gen = prng.create(SEED + 1)
+    const source = buildDoc(gen)
+    const early = new Y.Doc()
+    Y.applyUpdate(early, Y.encodeStateAsUpdate(source))
+    source.getText('description').insert(0, 'x'.repeat(5000))
+    source.getText('description').delete(5000, 30)
+    const parts = [...updateParts(Y.encodeStateAsUpdate(source, Y.encodeStateVector(early)), 1024)]
+    expect(Y.parseUpdateMeta(parts.at(-1)!).to.size).toBe(0) // the last part has no structs
+    for (const part of parts) Y.applyUpdate(early, part)
+    same(source, early)
+  })
+})
