@@ -31,7 +31,7 @@
  */
 import { z } from 'zod'
 import { LOG_LEVELS } from './observability/logger.js'
-import { limitContradictions, resolveLimits, type RelayLimits } from './security/limits.js'
+import { DEFAULT_LIMITS, limitContradictions, resolveLimits, type RelayLimits } from './security/limits.js'
 
 const intString = (name: string, min: number, max: number) =>
   z
@@ -206,29 +206,15 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
   return { ok: true, config }
 }
 
-/** The limits a config sets (unset ones are undefined: defaults apply). */
-export const limitsOf = (config: RelayConfig): Partial<RelayLimits> => ({
-  maxPayload: config.maxPayload,
-  maxDocsPerConnection: config.maxDocsPerConnection,
-  maxCatalogWatchesPerConnection: config.maxCatalogWatchesPerConnection,
-  messagesPerSecond: config.messagesPerSecond,
-  messageBurst: config.messageBurst,
-  awarenessPerSecond: config.awarenessPerSecond,
-  maxAwarenessStateBytes: config.maxAwarenessStateBytes,
-  maxDocBytes: config.maxDocBytes,
-  authTimeoutMs: config.authTimeoutMs,
-  maxUnauthenticatedMessages: config.maxUnauthenticatedMessages,
-  maxQueuedBytes: config.maxQueuedBytes,
-  maxConnections: config.maxConnections,
-  maxBufferedBytes: config.maxBufferedBytes,
-  applyMsPerSecond: config.applyMsPerSecond,
-  applyBurstMs: config.applyBurstMs,
-  maxTypeDepth: config.maxTypeDepth,
-  maxKeyConflicts: config.maxKeyConflicts,
-  maxKeyWalk: config.maxKeyWalk,
-  initialSyncChunkBytes: config.initialSyncChunkBytes,
-  maxInitialSyncBytes: config.maxInitialSyncBytes,
-})
+/** The limits a config sets (options named like the limits; unset ones are left out: defaults apply). */
+export const limitsOf = (config: RelayConfig): Partial<RelayLimits> => {
+  const limits: Partial<RelayLimits> = {}
+  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof RelayLimits>) {
+    const value: unknown = (config as Record<string, unknown>)[key]
+    if (typeof value === 'number') limits[key] = value
+  }
+  return limits
+}
 
 /** True for addresses only this machine can reach. */
 export const isLoopback = (host: string): boolean =>

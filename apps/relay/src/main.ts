@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { authConfigured, isLoopback, limitsOf, parseConfig, USAGE, type RelayConfig } from './config.js'
+import { authConfigured, isLoopback, parseConfig, USAGE, type RelayConfig } from './config.js'
 import { JwtAuthenticator } from './auth/JwtAuthenticator.js'
 import type { Authenticator } from './auth/Authenticator.js'
 import { createLogger } from './observability/logger.js'
@@ -75,7 +75,28 @@ const main = async (): Promise<void> => {
     idleUnloadMs: config.idleUnloadMs,
     auth,
     allowedOrigins: config.allowedOrigins,
-    limits: limitsOf(config),
+    limits: {
+      maxPayload: config.maxPayload,
+      maxDocsPerConnection: config.maxDocsPerConnection,
+      maxCatalogWatchesPerConnection: config.maxCatalogWatchesPerConnection,
+      messagesPerSecond: config.messagesPerSecond,
+      messageBurst: config.messageBurst,
+      awarenessPerSecond: config.awarenessPerSecond,
+      maxAwarenessStateBytes: config.maxAwarenessStateBytes,
+      maxDocBytes: config.maxDocBytes,
+      authTimeoutMs: config.authTimeoutMs,
+      maxUnauthenticatedMessages: config.maxUnauthenticatedMessages,
+      maxQueuedBytes: config.maxQueuedBytes,
+      maxConnections: config.maxConnections,
+      maxBufferedBytes: config.maxBufferedBytes,
+      applyMsPerSecond: config.applyMsPerSecond,
+      applyBurstMs: config.applyBurstMs,
+      maxTypeDepth: config.maxTypeDepth,
+      maxKeyConflicts: config.maxKeyConflicts,
+      maxKeyWalk: config.maxKeyWalk,
+      initialSyncChunkBytes: config.initialSyncChunkBytes,
+      maxInitialSyncBytes: config.maxInitialSyncBytes,
+    },
     commit: {
       checkpointUpdates: config.checkpointUpdates,
       checkpointBytes: config.checkpointBytes,

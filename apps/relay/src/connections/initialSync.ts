@@ -119,6 +119,7 @@ export function* updateParts(update: Uint8Array, maxBytes: number): Generator<Ui
   for (const struct of structs) ends.set(struct.id.client, Math.max(ends.get(struct.id.client) ?? 0, struct.id.clock + struct.length))
   // the update minus every struct it carries: its delete set alone
   const deletions = Y.diffUpdate(update, Y.encodeStateVector(ends))
+  update = new Uint8Array(0) // the decoded structs are what is sent from now on: free the bytes while parts go out
   const budget = Math.max(1, maxBytes - PART_OVERHEAD - RUN_OVERHEAD)
   let runs: Run[] = []
   let size = PART_OVERHEAD
