@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import * as prng from 'lib0/prng'
-import { updateParts } from '../src/connections/initialSync.js'
+import { InitialSyncQueue, updateParts } from '../src/connections/initialSync.js'
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
 
@@ -100,5 +100,115 @@ describe(`updateParts (SEED=${SEED})`, () => {
     expect(Y.parseUpdateMeta(parts.at(-1)!).to.size).toBe(0) // the last part has no structs
     for (const part of parts) Y.applyUpdate(early, part)
     same(source, early)
+  })
+})
+
+describe('InitialSyncQueue', () => {
+  /** A target whose parts are kept until the test says they left the send buffer. */
+  const target = (owner: object, key: string, update: Uint8Array) => {
+    const inBuffer: Array<(error?: Error) => void> = []
+    const received: Array<{ part: Uint8Array; last: boolean }> = []
+    return {
+      inBuffer,
+      received,
+      opened: 0,
+      owner,
+      key,
+      open() {
+        this.opened++
+        return update
+      },
+      sendPart(part: Uint8Array, last: boolean, sent: (error?: Error) => void) {
+        received.push({ part, last })
+        inBuffer.push(sent)
+        return true
+      },
+      /** The oldest part left the send buffer. */
+      drain() {
+        inBuffer.shift()!()
+      },
+      done() {
+        return received.at(-1)?.last === true
+      },
+    }
+  }
+  const bigUpdate = (bytes: number): Uint8Array => {
+    const doc = new Y.Doc()
+    for (let i = 0; i < bytes / 1000; i++) doc.getMap('m').set(`k${i}`, 'x'.repeat(1000))
+    return Y.encodeStateAsUpdate(doc)
+  }
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 0))
+
+  it('paces parts by the send buffer draining, one sync per connection, within the relay-wide budget', async () => {
+    const update = bigUpdate(20_000)
+    let peak = 0
+    const queue = new InitialSyncQueue(4096, 2 * update.byteLength, (bytes) => (peak = Math.max(peak, bytes)))
+    const alice = {}
+    const bob = {}
+    const carol = {}
+    const a1 = target(alice, 'doc-1', update)
+    const a2 = target(alice, 'doc-2', update)
+    const b = target(bob, 'doc-1', update)
+    const c = target(carol, 'doc-1', update)
+    queue.enqueue(a1, update)
+    queue.enqueue(a2, update)
+    queue.enqueue(b, update)
+    queue.enqueue(c, update)
+    await settle()
+    // alice's second sync waits for her first; carol waits for the budget (two syncs in flight)
+    expect(a1.received).toHaveLength(2)
+    expect(a1.inBuffer).toHaveLength(2)
+    expect(b.received).toHaveLength(2)
+    expect(a2.received).toHaveLength(0)
+    expect(c.received).toHaveLength(0)
+    expect(queue.bytesInFlight).toBe(2 * update.byteLength)
+    // a part leaving the buffer lets exactly one more go
+    a1.drain()
+    expect(a1.received).toHaveLength(3)
+    while (!a1.done()) a1.drain()
+    while (a1.inBuffer.length > 0) a1.drain()
+    await settle()
+    // alice's first sync is done: her second one and carol's could go, but only one fits the budget, first come first served
+    expect(a2.received.length).toBeGreaterThan(0)
+    expect(c.received).toHaveLength(0)
+    expect(peak).toBeLessThanOrEqual(2 * update.byteLength)
+    // closing bob's connection frees his share: carol starts
+    queue.cancel(bob)
+    await settle()
+    expect(c.received.length).toBeGreaterThan(0)
+    for (const t of [a2, c]) {
+      while (t.inBuffer.length > 0) t.drain()
+      expect(t.done()).toBe(true)
+    }
+    expect(queue.bytesInFlight).toBe(0)
+    // what a client got rebuilds the doc; a sync that started at once was sent from the update given, not made again
+    const doc = new Y.Doc()
+    for (const { part } of c.received) Y.applyUpdate(doc, part)
+    expect(Y.encodeStateAsUpdate(doc)).toEqual(update)
+    expect(a1.opened).toBe(0)
+    expect(c.opened).toBe(1)
+  })
+
+  it('a newer sync of the same doc replaces one still waiting; fetch answers (replace: false) all stay', async () => {
+    const update = bigUpdate(10_000)
+    const queue = new InitialSyncQueue(4096, 10 * update.byteLength)
+    const owner = {}
+    const first = target(owner, 'doc-0', update)
+    queue.enqueue(first, update)
+    const older = target(owner, 'doc-1', update)
+    const newer = target(owner, 'doc-1', update)
+    queue.enqueue(older, update)
+    queue.enqueue(newer, update)
+    const fetch1 = target(owner, 'fetch doc-2', update)
+    const fetch2 = target(owner, 'fetch doc-2', update)
+    queue.enqueue(fetch1, update, { replace: false })
+    queue.enqueue(fetch2, update, { replace: false })
+    expect(queue.waitingCount).toBe(3)
+    expect(queue.has(owner, 'fetch doc-2')).toBe(true)
+    queue.cancel(owner, 'doc-1')
+    expect(queue.waitingCount).toBe(2)
+    queue.cancel(owner)
+    expect(queue.waitingCount).toBe(0)
+    expect(queue.bytesInFlight).toBe(0)
   })
 })
