@@ -614,9 +614,15 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
                 this.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
                 return null
               }
-              const snapshot = await this.ctx.rooms.snapshot(doc, stateVector)
-              durable = snapshot.durableStateVector
-              return snapshot.update
+              try {
+                const snapshot = await this.ctx.rooms.snapshot(doc, stateVector)
+                durable = snapshot.durableStateVector
+                return snapshot.update
+              } catch (error) {
+                this.log.warn({ err: error, doc }, 'fetch failed: storage')
+                this.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; fetch again later`)
+                return null
+              }
             },
             sendPart: (part, last, sent) =>
               last
