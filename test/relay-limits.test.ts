@@ -90,7 +90,7 @@ const QUEUE = 256 * 1024
 describe('bytes waiting while a doc loads', () => {
   it('multiplexed: a flood for a loading doc closes its connection with 1008; the relay holds at most the budget; others are served', async () => {
     const storage = new HeldLoadStorage()
-    const url = await start({ storage, limits: { maxQueuedBytes: QUEUE, messagesPerSecond: 100_000, messageBurst: 100_000 } })
+    const url = await start({ storage, limits: { maxPayload: 128 * 1024, maxQueuedBytes: QUEUE, messagesPerSecond: 100_000, messageBurst: 100_000 } })
     const flooder = await mux(url)
     flooder.send(encodeSubscribe('held/doc'))
     const peak = sampleMax(() => relay!.queuedBytes)
@@ -119,7 +119,7 @@ describe('bytes waiting while a doc loads', () => {
 
   it('multiplexed: messages within the budget wait and are applied once the doc loads', async () => {
     const storage = new HeldLoadStorage()
-    const url = await start({ storage, limits: { maxQueuedBytes: QUEUE } })
+    const url = await start({ storage, limits: { maxPayload: 128 * 1024, maxQueuedBytes: QUEUE } })
     const client = await mux(url)
     const doc = client.subscribe('held/ok')
     doc.getText('t').insert(0, 'x'.repeat(100 * 1024))
@@ -134,7 +134,7 @@ describe('bytes waiting while a doc loads', () => {
 
   it('y-websocket: a flood while the doc loads closes the connection with 1008; the relay holds at most the budget; others are served', async () => {
     const storage = new HeldLoadStorage()
-    const url = await start({ storage, limits: { maxQueuedBytes: QUEUE, messagesPerSecond: 100_000, messageBurst: 100_000 } })
+    const url = await start({ storage, limits: { maxPayload: 128 * 1024, maxQueuedBytes: QUEUE, messagesPerSecond: 100_000, messageBurst: 100_000 } })
     const ws = new WebSocket(`${url}/held/yws`)
     sockets.push(ws)
     const closed = new Promise<{ code: number; reason: string }>((resolve) =>
@@ -180,7 +180,7 @@ describe('bytes waiting for authentication', () => {
   it('count in the same budget: 16 KiB frames before auth close the connection once over it, before the message count is reached', async () => {
     const url = await start({
       auth: new JwtAuthenticator({ key: { kind: 'secret', secret: TEST_SECRET } }),
-      limits: { maxQueuedBytes: 64 * 1024, maxUnauthenticatedMessages: 16 },
+      limits: { maxPayload: 32 * 1024, maxQueuedBytes: 64 * 1024, maxUnauthenticatedMessages: 16 },
     })
     const client = await mux(url)
     const frame = new Uint8Array(16 * 1024)

@@ -11,6 +11,8 @@ import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { makeTempDir, removeDir, repoRoot, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
 import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { createRelay } from '../apps/relay/src/Relay.js'
+import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 
 let relay: RelayProcess
 beforeAll(async () => {
@@ -171,6 +173,28 @@ describe('configuration', () => {
     const result = await runRelay(['--port', '70000'], { PORT: '1234' })
     expect(result.code).toBe(2)
     expect(result.stderr).toMatch(/--port must be at most 65535/)
+  })
+
+  it('limits that contradict each other stop the relay with a message naming them (exit code 2); createRelay throws for them', async () => {
+    const cases: Array<[args: string[], message: RegExp]> = [
+      [['--max-queued-bytes', '65536'], /--max-queued-bytes \(65536\) is below --max-payload \(1048576\): a single message could never wait/],
+      [['--max-buffered-bytes', '1048576'], /--max-buffered-bytes \(1048576\) is below twice --max-payload \(2097152\)/],
+      [['--max-payload', '65536', '--initial-sync-chunk-bytes', '131072'], /--initial-sync-chunk-bytes \(131072\) is above --max-payload \(65536\)/],
+      [['--max-payload', '65536', '--max-buffered-bytes', '131072', '--initial-sync-chunk-bytes', '65536', '--max-doc-bytes', '8192', '--max-initial-sync-bytes', '16384'], /--max-initial-sync-bytes \(16384\) is below --initial-sync-chunk-bytes \(65536\)/],
+      [['--max-doc-bytes', String(512 * 1024 * 1024)], /--max-doc-bytes \(536870912\) is above --max-initial-sync-bytes \(268435456\): the relay could not send a doc that large/],
+    ]
+    const results = await Promise.all(cases.map(([args]) => runRelay(['--port', '0', '--storage', 'memory', ...args])))
+    for (const [i, [args, message]] of cases.entries()) {
+      expect(results[i].code, args.join(' ')).toBe(2)
+      expect(results[i].stderr, args.join(' ')).toMatch(message)
+    }
+    // the same from the environment
+    const fromEnv = await runRelay(['--port', '0', '--storage', 'memory'], { MAX_QUEUED_BYTES: '65536' })
+    expect(fromEnv.code).toBe(2)
+    expect(fromEnv.stderr).toMatch(/--max-queued-bytes \(65536\) is below --max-payload/)
+    await expect(createRelay({ storage: new MemoryStorage(), port: 0, limits: { maxBufferedBytes: 1024 * 1024 } })).rejects.toThrow(
+      /limits contradict each other: --max-buffered-bytes \(1048576\) is below twice --max-payload/,
+    )
   })
 
   it('a data dir that cannot be created is a clear error', async () => {

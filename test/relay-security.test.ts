@@ -507,7 +507,7 @@ describe('slow readers', () => {
       storage: new MemoryStorage(),
       port: 0,
       processMetrics: false,
-      limits: { maxBufferedBytes: 256 * 1024, messagesPerSecond: 100_000, messageBurst: 100_000 },
+      limits: { maxPayload: 128 * 1024, maxBufferedBytes: 256 * 1024, messagesPerSecond: 100_000, messageBurst: 100_000 },
     })
     try {
       const url = slowRelay.url.replace(/^http/, 'ws')

@@ -37,8 +37,9 @@ import { createStaticHandler } from './http/staticFiles.js'
 import { RELAY_VERSION } from './version.js'
 import { ANONYMOUS, Access, AuthError, NoAuthenticator, accessFor, type Authenticator, type Identity } from './auth/Authenticator.js'
 import { SUBPROTOCOL, redactUrl, tokenFromRequest } from './auth/tokens.js'
-import { DEFAULT_LIMITS, defaultMaxUnauthenticated, type RelayLimits } from './security/limits.js'
 import { Admission, type Refusal, type UnauthenticatedSlot } from './security/admission.js'
+import { limitContradictions, resolveLimits, type RelayLimits } from './security/limits.js'
+import { InitialSyncQueue } from './connections/initialSync.js'
 import { LastSeen } from './presence/LastSeen.js'
 
 /** Default interval of the heartbeat pings, ms: a silently lost peer is terminated within two intervals. */
@@ -134,14 +135,9 @@ class RelayServer implements Relay {
   constructor(private readonly options: RelayOptions) {
     this.storage = options.storage
     this.auth = options.auth ?? new NoAuthenticator()
-    this.limits = { ...DEFAULT_LIMITS }
-    for (const [key, value] of Object.entries(options.limits ?? {}) as Array<[keyof RelayLimits, number | undefined]>) {
-      if (value !== undefined) this.limits[key] = value
-    }
-    if (options.limits?.maxQueuedBytes === undefined) this.limits.maxQueuedBytes = 4 * this.limits.maxPayload
-    if (options.limits?.maxUnauthenticatedConnections === undefined) {
-      this.limits.maxUnauthenticatedConnections = defaultMaxUnauthenticated(this.limits.maxConnections)
-    }
+    this.limits = resolveLimits(options.limits)
+    const contradictions = limitContradictions(this.limits)
+    if (contradictions.length > 0) throw new Error(`limits contradict each other: ${contradictions.join('; ')}`)
     this.allowedOrigins = options.allowedOrigins?.length ? new Set(options.allowedOrigins) : null
     this.log = options.logger ?? silentLogger()
     this.metrics = new RelayMetrics({ collectDefault: options.processMetrics ?? true })
@@ -164,6 +160,9 @@ class RelayServer implements Relay {
       auth: this.auth,
       limits: this.limits,
       admission: this.admission,
+      initialSyncs: new InitialSyncQueue(this.limits.initialSyncChunkBytes, this.limits.maxInitialSyncBytes, (bytes) =>
+        this.metrics.initialSyncBytes.set(bytes),
+      ),
     }
     this.serveStatic = createStaticHandler(options.webRoot ?? null)
     const headerTimeoutMs = this.limits.headerTimeoutMs

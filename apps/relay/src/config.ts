@@ -33,6 +33,7 @@
 import { z } from 'zod'
 import { LOG_LEVELS } from './observability/logger.js'
 import { parseAddressRange } from './security/admission.js'
+import { DEFAULT_LIMITS, limitContradictions, resolveLimits, type RelayLimits } from './security/limits.js'
 
 const intString = (name: string, min: number, max: number) =>
   z
@@ -103,6 +104,8 @@ const schema = z.object({
     .transform((v) => v.split(',').map((a) => a.trim()).filter((a) => a.length > 0))
     .pipe(z.array(z.string().refine((a) => parseAddressRange(a) !== null, { error: '--trusted-proxies entries are IP addresses or CIDR ranges (10.0.0.0/8, ::1)' })))
     .optional(),
+  initialSyncChunkBytes: intString('--initial-sync-chunk-bytes', 1024, 256 * 1024 * 1024).optional(),
+  maxInitialSyncBytes: intString('--max-initial-sync-bytes', 1024, 64 * 1024 * 1024 * 1024).optional(),
 })
 
 /** Validated relay configuration. */
@@ -159,6 +162,8 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--work-ms-per-second': { key: 'workMsPerSecond', env: 'WORK_MS_PER_SECOND' },
   '--work-burst-ms': { key: 'workBurstMs', env: 'WORK_BURST_MS' },
   '--trusted-proxies': { key: 'trustedProxies', env: 'TRUSTED_PROXIES' },
+  '--initial-sync-chunk-bytes': { key: 'initialSyncChunkBytes', env: 'INITIAL_SYNC_CHUNK_BYTES' },
+  '--max-initial-sync-bytes': { key: 'maxInitialSyncBytes', env: 'MAX_INITIAL_SYNC_BYTES' },
 }
 
 /** Environment variables read that have no flag (secrets do not belong in argv). */
@@ -226,8 +231,19 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
       `refusing to listen on ${config.host} without authentication: set JWT_SECRET, --jwt-secret-file, --jwks-url or --jwt-public-key-file, or pass --insecure to accept anyone who can reach it`,
     )
   }
+  errors.push(...limitContradictions(resolveLimits(limitsOf(config))))
   if (errors.length > 0) return { ok: false, errors }
   return { ok: true, config }
+}
+
+/** The limits a config sets (options named like the limits; unset ones are left out: defaults apply). */
+export const limitsOf = (config: RelayConfig): Partial<RelayLimits> => {
+  const limits: Partial<RelayLimits> = {}
+  for (const key of Object.keys(DEFAULT_LIMITS) as Array<keyof RelayLimits>) {
+    const value: unknown = (config as Record<string, unknown>)[key]
+    if (typeof value === 'number') limits[key] = value
+  }
+  return limits
 }
 
 /** True for addresses only this machine can reach. */

@@ -105,6 +105,8 @@ const main = async (): Promise<void> => {
       maxDocsPerUser: config.maxDocsPerUser,
       workMsPerSecond: config.workMsPerSecond,
       workBurstMs: config.workBurstMs,
+      initialSyncChunkBytes: config.initialSyncChunkBytes,
+      maxInitialSyncBytes: config.maxInitialSyncBytes,
     },
     trustedProxies: config.trustedProxies,
     commit: {

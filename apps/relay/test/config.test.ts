@@ -15,9 +15,9 @@ const LIMIT_FLAGS: Array<[flag: string, env: string, key: string, value: number]
   ['--max-doc-bytes', 'MAX_DOC_BYTES', 'maxDocBytes', 4096],
   ['--max-unauthenticated-messages', 'MAX_UNAUTHENTICATED_MESSAGES', 'maxUnauthenticatedMessages', 4],
   ['--auth-timeout-ms', 'AUTH_TIMEOUT_MS', 'authTimeoutMs', 500],
-  ['--max-queued-bytes', 'MAX_QUEUED_BYTES', 'maxQueuedBytes', 65536],
+  ['--max-queued-bytes', 'MAX_QUEUED_BYTES', 'maxQueuedBytes', 2 * 1024 * 1024],
   ['--max-connections', 'MAX_CONNECTIONS', 'maxConnections', 100],
-  ['--max-buffered-bytes', 'MAX_BUFFERED_BYTES', 'maxBufferedBytes', 65536],
+  ['--max-buffered-bytes', 'MAX_BUFFERED_BYTES', 'maxBufferedBytes', 4 * 1024 * 1024],
   ['--apply-ms-per-second', 'APPLY_MS_PER_SECOND', 'applyMsPerSecond', 100],
   ['--apply-burst-ms', 'APPLY_BURST_MS', 'applyBurstMs', 500],
   ['--max-type-depth', 'MAX_TYPE_DEPTH', 'maxTypeDepth', 50],
@@ -34,6 +34,8 @@ const LIMIT_FLAGS: Array<[flag: string, env: string, key: string, value: number]
   ['--max-docs-per-user', 'MAX_DOCS_PER_USER', 'maxDocsPerUser', 100],
   ['--work-ms-per-second', 'WORK_MS_PER_SECOND', 'workMsPerSecond', 100],
   ['--work-burst-ms', 'WORK_BURST_MS', 'workBurstMs', 1000],
+  ['--initial-sync-chunk-bytes', 'INITIAL_SYNC_CHUNK_BYTES', 'initialSyncChunkBytes', 65536],
+  ['--max-initial-sync-bytes', 'MAX_INITIAL_SYNC_BYTES', 'maxInitialSyncBytes', 128 * 1024 * 1024],
 ]
 
 describe('--trusted-proxies', () => {
@@ -72,5 +74,22 @@ describe('limit options', () => {
     expect(errors).toMatch(/--max-connections must be at least 1/)
     expect(errors).toMatch(/--max-queued-bytes must be at least 1024/)
     expect(errors).toMatch(/--max-unauthenticated-messages must be a whole number/)
+  })
+
+  it('refuses limits that contradict each other, naming both', () => {
+    const errorsOf = (argv: string[]): string => {
+      const result = parseConfig(argv, {})
+      return result.ok === false ? result.errors.join('\n') : ''
+    }
+    expect(errorsOf(['--max-queued-bytes', '65536'])).toMatch(/--max-queued-bytes \(65536\) is below --max-payload \(1048576\)/)
+    expect(errorsOf(['--max-buffered-bytes', '1048576'])).toMatch(/--max-buffered-bytes \(1048576\) is below twice --max-payload/)
+    expect(errorsOf(['--initial-sync-chunk-bytes', '2097152'])).toMatch(/--initial-sync-chunk-bytes \(2097152\) is above --max-payload/)
+    expect(errorsOf(['--max-payload', '65536', '--max-buffered-bytes', '131072', '--initial-sync-chunk-bytes', '65536', '--max-doc-bytes', '4096', '--max-initial-sync-bytes', '32768'])).toMatch(
+      /--max-initial-sync-bytes \(32768\) is below --initial-sync-chunk-bytes/,
+    )
+    expect(errorsOf(['--max-doc-bytes', String(512 * 1024 * 1024)])).toMatch(/--max-doc-bytes \(536870912\) is above --max-initial-sync-bytes/)
+    // the defaults fit together, and a small --max-payload brings the chunk size down with it
+    expect(parseConfig([], {}).ok).toBe(true)
+    expect(parseConfig(['--max-payload', '65536'], {}).ok).toBe(true)
   })
 })

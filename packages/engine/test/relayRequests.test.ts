@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { ErrorCode, SyncError } from '../src/index.js'
-import { MessageType } from '../src/protocol/index.js'
+import { MessageType, decodeMessage, encodeFetched, encodeFetchedPart } from '../src/protocol/index.js'
+import { RelayRequests } from '../src/sync/RelayRequests.js'
 import { Harness, statusIs, track } from './helpers.js'
 
 const h = new Harness()
@@ -160,5 +161,55 @@ describe('fetchDoc', () => {
     client.close()
     await expect(waiting).rejects.toThrow(/closed/)
     await expect(client.fetchDoc('acme/t1')).rejects.toThrow(/closed/)
+  })
+})
+
+describe('fetch answers in parts', () => {
+  /** Feeds a relay message to `requests` the way SyncClient dispatches it. */
+  const deliver = (requests: RelayRequests, bytes: Uint8Array): void => {
+    const { type, doc, body } = decodeMessage(bytes)
+    if (type === MessageType.fetchedPart) requests.receiveFetchedPart(doc, body)
+    else if (type === MessageType.fetched) requests.receiveFetched(doc, body)
+  }
+  test('parts are merged into the update fetchDoc resolves with; parts of an answer cut short by a lost socket are dropped', async () => {
+    const sent: Uint8Array[] = []
+    const requests = new RelayRequests((data) => sent.push(data))
+    requests.connected()
+    // the answer cut in two valid updates: the first ten items, then the rest
+    const source = new Y.Doc()
+    for (let i = 0; i < 10; i++) source.getArray('a').push([`item ${i}`])
+    const first = Y.encodeStateAsUpdate(source)
+    const between = Y.encodeStateVector(source)
+    for (let i = 10; i < 20; i++) source.getArray('a').push([`item ${i}`])
+    const update = Y.encodeStateAsUpdate(source)
+    const durable = Y.encodeStateVector(source)
+
+    const whole = requests.fetch('acme/t1', new Uint8Array([0]), {})
+    deliver(requests, encodeFetchedPart('acme/t1', first))
+    deliver(requests, encodeFetched('acme/t1', Y.encodeStateAsUpdate(source, between), durable))
+    const fetched = await whole
+    const doc = new Y.Doc()
+    Y.applyUpdate(doc, fetched.update)
+    expect(doc.getArray('a').toJSON()).toEqual(source.getArray('a').toJSON())
+    expect(fetched.stateVector).toEqual(durable)
+
+    // a part arrives, the socket is lost; the answer on the next socket is a plain `fetched`
+    const again = requests.fetch('acme/t2', new Uint8Array([0]), {})
+    deliver(requests, encodeFetchedPart('acme/t2', update))
+    requests.disconnected()
+    requests.connected()
+    expect(sent.filter((m) => decodeMessage(m).doc === 'acme/t2')).toHaveLength(2)
+    const small = new Y.Doc()
+    small.getText('t').insert(0, 'only this')
+    deliver(requests, encodeFetched('acme/t2', Y.encodeStateAsUpdate(small), Y.encodeStateVector(small)))
+    const second = await again
+    expect(second.update).toEqual(Y.encodeStateAsUpdate(small))
+  })
+
+  test('a part for a doc nobody fetches is ignored', () => {
+    const requests = new RelayRequests(() => {})
+    requests.connected()
+    const { doc, body } = decodeMessage(encodeFetchedPart('acme/none', new Uint8Array([0, 0])))
+    expect(requests.receiveFetchedPart(doc, body)).toBe(false)
   })
 })

@@ -18,6 +18,7 @@ import { TokenBucket, queuedSize, type RelayLimits } from '../security/limits.js
 import type { LastSeen } from '../presence/LastSeen.js'
 import type { CatalogFeed } from '../rooms/CatalogFeed.js'
 import type { Admission } from '../security/admission.js'
+import type { InitialSyncQueue } from './initialSync.js'
 
 /** What a connection needs from the relay. */
 export interface ConnectionContext {
@@ -30,6 +31,8 @@ export interface ConnectionContext {
   readonly lastSeen: LastSeen
   readonly catalogFeed: CatalogFeed
   readonly admission: Admission
+  /** Initial syncs larger than a chunk, sent in parts. */
+  readonly initialSyncs: InitialSyncQueue
 }
 
 /** The workspace of a doc name (`<workspaceId>/<recordId>`). */
@@ -53,6 +56,8 @@ export abstract class Connection {
   private expiryTimer: ReturnType<typeof setTimeout> | null = null
   private readonly messageBucket: TokenBucket
   private queuedBytesValue = 0
+  /** Bytes of initial-sync parts handed to the socket and not written out yet: they do not make a slow reader. */
+  private initialSyncBuffered = 0
   protected readonly awarenessBucket: TokenBucket
   /** Yjs apply time (ms) this connection may cause. */
   protected readonly applyBudget: TokenBucket
@@ -152,10 +157,29 @@ export abstract class Connection {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
     this.ws.send(data)
     this.ctx.metrics.messageOut(kind, data.byteLength)
-    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
+    this.ctx.metrics.sendBuffer(this.ws.bufferedAmount)
+    // parts of an initial sync wait by design (paced, see connections/initialSync): only the rest counts
+    if (this.ws.bufferedAmount - this.initialSyncBuffered > this.ctx.limits.maxBufferedBytes) {
       this.refuse('slow-reader', `send buffer over ${this.ctx.limits.maxBufferedBytes} bytes`)
       this.ws.terminate()
     }
+  }
+
+  /**
+   * Sends one part of an initial sync; `sent` is called once it left the send
+   * buffer (with an error if it never will). Its bytes do not count against
+   * `maxBufferedBytes` while they wait. False when the socket is not open.
+   */
+  protected sendInitialSyncPart(kind: MessageKind, data: Uint8Array, sent: (error?: Error) => void): boolean {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return false
+    this.initialSyncBuffered += data.byteLength
+    this.ws.send(data, (error) => {
+      this.initialSyncBuffered -= data.byteLength
+      sent(error ?? undefined)
+    })
+    this.ctx.metrics.messageOut(kind, data.byteLength)
+    this.ctx.metrics.sendBuffer(this.ws.bufferedAmount)
+    return true
   }
 
   /** Closes the socket with a code and a human-readable reason (≤ 123 bytes). */

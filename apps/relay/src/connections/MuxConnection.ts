@@ -25,6 +25,7 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
+import * as Y from 'yjs'
 import type { WebSocket } from 'ws'
 import {
   ErrorCode,
@@ -38,6 +39,7 @@ import {
   encodeDocList,
   encodeError,
   encodeFetched,
+  encodeFetchedPart,
   encodeHello,
   encodePong,
   encodePresence,
@@ -375,6 +377,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       policy: {
         writable: access === Access.write,
         maxDocBytes: limits.maxDocBytes,
+        initialSyncChunkBytes: limits.initialSyncChunkBytes,
         maxAwarenessStateBytes: limits.maxAwarenessStateBytes,
         takeAwarenessToken: () => this.awarenessBucket.take(),
         chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
@@ -447,6 +450,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
     if (!sub) return
     this.deleteSub(doc)
     this.dropQueue(sub)
+    this.ctx.initialSyncs.cancel(this, doc)
     if (sub.room) {
       this.leaveWorkspace(doc)
       sub.room.removePeer(this)
@@ -468,6 +472,10 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
           // ack first: what step 2 brings is then already covered when it is durable
           this.requestAck(room)
           this.send('sync', result.reply)
+          return
+        case 'step1-parts':
+          this.requestAck(room)
+          this.sendStep2InParts(sub, room, result.stateVector, result.update)
           return
         case 'step2':
         case 'update':
@@ -495,6 +503,29 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
         error instanceof ProtocolError ? error.message : `malformed ${KIND_BY_TYPE[type]} message for "${room.name}"`
       this.protocolError(reason, error)
     }
+  }
+
+  /**
+   * Answers a step 1 whose step 2 is larger than a chunk: in parts, as sync
+   * updates, the last one as the step 2 (so the client counts the doc synced
+   * only once everything arrived), paced by the socket draining. Made when
+   * it is this sync's turn (connections/initialSync).
+   */
+  private sendStep2InParts(sub: Subscription, room: Room, stateVector: Uint8Array, update: Uint8Array): void {
+    this.ctx.initialSyncs.enqueue(
+      {
+        owner: this,
+        key: room.name,
+        open: () => (this.subs.get(room.name) === sub && sub.room === room && !room.closed ? Y.encodeStateAsUpdate(room.doc, stateVector) : null),
+        sendPart: (part, last, sent) => {
+          const message = startMessage(MessageType.sync, room.name)
+          encoding.writeVarUint(message, last ? syncProtocol.messageYjsSyncStep2 : syncProtocol.messageYjsUpdate)
+          encoding.writeVarUint8Array(message, part)
+          return this.sendInitialSyncPart('sync', encoding.toUint8Array(message), sent)
+        },
+      },
+      update,
+    )
   }
 
   /** Asks the client to send what the relay lacks (a sync step 1), at most every few seconds per doc. */
@@ -633,7 +664,40 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       ({ update, durableStateVector, authors }) => {
         if (!this.chargeWork(`fetch of "${doc}"`, performance.now() - started)) return
         if (authors.length > 0) this.send('authors', encodeAuthors(doc, authors))
-        this.send('fetched', encodeFetched(doc, update, durableStateVector))
+        // answers of one doc keep their order: once one goes in parts, the next ones queue behind it
+        const key = `fetch ${doc}`
+        if (update.byteLength <= this.ctx.limits.initialSyncChunkBytes && !this.ctx.initialSyncs.has(this, key)) {
+          this.send('fetched', encodeFetched(doc, update, durableStateVector))
+          return
+        }
+        let durable = durableStateVector
+        this.ctx.initialSyncs.enqueue(
+          {
+            owner: this,
+            key,
+            open: async () => {
+              if (accessFor(this.identity, doc) === Access.none) {
+                this.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
+                return null
+              }
+              try {
+                const snapshot = await this.ctx.rooms.snapshot(doc, stateVector)
+                durable = snapshot.durableStateVector
+                return snapshot.update
+              } catch (error) {
+                this.log.warn({ err: error, doc }, 'fetch failed: storage')
+                this.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; fetch again later`)
+                return null
+              }
+            },
+            sendPart: (part, last, sent) =>
+              last
+                ? this.sendInitialSyncPart('fetched', encodeFetched(doc, part, durable), sent)
+                : this.sendInitialSyncPart('fetched-part', encodeFetchedPart(doc, part), sent),
+          },
+          update,
+          { replace: false },
+        )
       },
       (error: unknown) => {
         this.log.warn({ err: error, doc }, 'fetch failed: storage')
@@ -645,6 +709,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
   protected cleanup(): void {
     this.slot?.release()
     this.slot = null
+    this.ctx.initialSyncs.cancel(this)
     if (this.authTimer) clearTimeout(this.authTimer)
     this.preAuth = null
     for (const workspace of this.watching) this.ctx.catalogFeed.unwatch(workspace, this)

@@ -12,6 +12,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as authProtocol from 'y-protocols/auth'
+import * as Y from 'yjs'
 import type { WebSocket } from 'ws'
 import { MessageType } from '@concord/engine/protocol'
 import type { Logger } from '../observability/logger.js'
@@ -48,9 +49,10 @@ export class YwsConnection extends Connection implements RoomPeer {
     this.policy = {
       writable,
       maxDocBytes: ctx.limits.maxDocBytes,
+      initialSyncChunkBytes: ctx.limits.initialSyncChunkBytes,
       maxAwarenessStateBytes: ctx.limits.maxAwarenessStateBytes,
       takeAwarenessToken: () => this.awarenessBucket.take(),
-        chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
+      chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
     }
     ctx.rooms.acquire(docName).then(
       (room) => {
@@ -115,6 +117,7 @@ export class YwsConnection extends Connection implements RoomPeer {
       this.ctx.metrics.messageIn(KIND_BY_TYPE[type] ?? 'unknown', data.byteLength)
       const result = readDocMessage(room, this, type, body, startYwsSync, this.policy)
       if (result.kind === 'step1') this.send('sync', result.reply)
+      else if (result.kind === 'step1-parts') this.sendStep2InParts(room, result.stateVector, result.update)
       else if (result.kind === 'unknown') this.protocolError(`unknown message type ${type}`)
       else if (result.kind === 'awareness' && result.claimed !== null) this.claim(result.claimed, [this.docName])
       else if (result.kind === 'over-budget') this.overBudget(result.detail)
@@ -133,7 +136,30 @@ export class YwsConnection extends Connection implements RoomPeer {
     }
   }
 
+  /**
+   * Answers a step 1 whose step 2 is larger than a chunk: in parts, as sync
+   * updates, the last one as the step 2 (a stock client counts the doc synced
+   * on it), paced by the socket draining (connections/initialSync).
+   */
+  private sendStep2InParts(room: Room, stateVector: Uint8Array, update: Uint8Array): void {
+    this.ctx.initialSyncs.enqueue(
+      {
+        owner: this,
+        key: this.docName,
+        open: () => (this.room === room && !room.closed ? Y.encodeStateAsUpdate(room.doc, stateVector) : null),
+        sendPart: (part, last, sent) => {
+          const message = startYwsSync()
+          encoding.writeVarUint(message, last ? syncProtocol.messageYjsSyncStep2 : syncProtocol.messageYjsUpdate)
+          encoding.writeVarUint8Array(message, part)
+          return this.sendInitialSyncPart('sync', encoding.toUint8Array(message), sent)
+        },
+      },
+      update,
+    )
+  }
+
   protected cleanup(): void {
+    this.ctx.initialSyncs.cancel(this)
     this.queue = null
     const room = this.room
     this.room = null

@@ -13,6 +13,7 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
+import * as Y from 'yjs'
 import { MessageType } from '@concord/engine/protocol'
 import type { ClaimedUser, Room, RoomPeer } from '../rooms/Room.js'
 import type { RefusalReason } from '../observability/metrics.js'
@@ -27,6 +28,8 @@ export interface DocPolicy {
   writable: boolean
   /** Largest stored size of a doc, bytes. */
   maxDocBytes: number
+  /** Largest step 2 sent as one message, bytes; larger ones are sent in parts. */
+  initialSyncChunkBytes: number
   /** Largest awareness state, bytes. */
   maxAwarenessStateBytes: number
   /** Takes an awareness rate-limit token; false when over the rate. */
@@ -42,6 +45,12 @@ export type DocMessageResult =
   | { kind: 'awareness'; claimed: ClaimedUser | null }
   /** A sync step 1, answered by `reply` (a complete message carrying the step 2). */
   | { kind: 'step1'; reply: Uint8Array }
+  /**
+   * A sync step 1 whose answer (`update`, `bytes` long) is larger than a
+   * chunk: the caller sends it in parts (connections/initialSync), the last
+   * one as the step 2.
+   */
+  | { kind: 'step1-parts'; stateVector: Uint8Array; update: Uint8Array }
   /** An update the relay did not (fully) apply; nothing of it is acked. */
   | { kind: 'refused'; reason: RefusalReason; detail: string; resync?: boolean }
   /** The connection spent its apply-time budget: close it. */
@@ -50,7 +59,8 @@ export type DocMessageResult =
 /**
  * Handles one doc message of type 0–3 on behalf of `peer`: sync step 1 is
  * answered with a step 2 written after `startReply()`'s header (returned as
- * `reply` with the result `'step1'`; the caller sends it),
+ * `reply` with the result `'step1'`; the caller sends it), or, when larger
+ * than a chunk, returned as `'step1-parts'` for the caller to send in parts,
  * step 2 and updates are applied if `policy` allows, awareness is applied
  * through the room's ownership filter, query-awareness is answered. Throws
  * {@link ProtocolError} or a decoding error on malformed input.
@@ -114,8 +124,11 @@ const readSync = (
       const stateVector = decoding.readVarUint8Array(body)
       const valid = validateStateVector(stateVector)
       if (!valid.ok) throw new ProtocolError(`invalid state vector: ${valid.reason}`)
+      const update = Y.encodeStateAsUpdate(room.doc, stateVector)
+      if (update.byteLength > policy.initialSyncChunkBytes) return { kind: 'step1-parts', stateVector, update }
       const reply = startReply()
-      syncProtocol.writeSyncStep2(reply, room.doc, stateVector)
+      encoding.writeVarUint(reply, syncProtocol.messageYjsSyncStep2)
+      encoding.writeVarUint8Array(reply, update)
       return { kind: 'step1', reply: encoding.toUint8Array(reply) }
     }
     case syncProtocol.messageYjsSyncStep2:

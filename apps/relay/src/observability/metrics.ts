@@ -31,6 +31,7 @@ export type MessageKind =
   | 'watch-catalog'
   | 'unwatch-catalog'
   | 'catalog-changed'
+  | 'fetched-part'
   | 'unknown'
 
 const KINDS: MessageKind[] = [
@@ -56,6 +57,7 @@ const KINDS: MessageKind[] = [
   'watch-catalog',
   'unwatch-catalog',
   'catalog-changed',
+  'fetched-part',
   'unknown',
 ]
 
@@ -108,6 +110,11 @@ export class RelayMetrics {
   readonly refusals: prom.Counter<'reason'>
   /** Sockets without an identity: `request` = HTTP request not complete yet, `auth` = waiting for or verifying a token. */
   readonly unauthenticatedSockets: prom.Gauge<'stage'>
+  /** Bytes of initial syncs being sent in parts, relay-wide. */
+  readonly initialSyncBytes: prom.Gauge
+  /** Largest send buffer of one socket seen since start, bytes. */
+  readonly sendBufferMax: prom.Gauge
+  private sendBufferMaxValue = 0
   private readonly messagesIn: prom.Counter<'type'>
   private readonly messagesOut: prom.Counter<'type'>
   private readonly inByKind = new Map<MessageKind, prom.Counter.Internal>()
@@ -187,6 +194,16 @@ export class RelayMetrics {
       labelNames: ['reason'],
       registers,
     })
+    this.initialSyncBytes = new prom.Gauge({
+      name: 'concord_initial_sync_bytes',
+      help: 'Bytes of initial syncs (sync step 2, fetch answers) larger than a chunk being sent in parts',
+      registers,
+    })
+    this.sendBufferMax = new prom.Gauge({
+      name: 'concord_send_buffer_max_bytes',
+      help: 'Largest send buffer (bufferedAmount) of one socket seen since the relay started',
+      registers,
+    })
     for (const kind of KINDS) {
       this.inByKind.set(kind, this.messagesIn.labels(kind))
       this.outByKind.set(kind, this.messagesOut.labels(kind))
@@ -204,6 +221,13 @@ export class RelayMetrics {
   messageOut(kind: MessageKind, bytes: number, copies = 1): void {
     this.outByKind.get(kind)!.inc(copies)
     this.bytesOut.inc(bytes * copies)
+  }
+
+  /** Notes the send buffer of a socket after a send. */
+  sendBuffer(bytes: number): void {
+    if (bytes <= this.sendBufferMaxValue) return
+    this.sendBufferMaxValue = bytes
+    this.sendBufferMax.set(bytes)
   }
 
   /** Counts a refusal. */

@@ -76,6 +76,19 @@ export interface RelayLimits {
   workMsPerSecond: number
   /** Burst of answering work, ms: a connection over it is closed. */
   workBurstMs: number
+  /**
+   * Largest part of an initial sync, bytes: a sync step 2 or `fetch` answer
+   * larger than this is sent as several Yjs updates of at most this size,
+   * paced by the socket draining (at most `maxPayload`). Unset: the smaller
+   * of 512 KiB and `maxPayload`.
+   */
+  initialSyncChunkBytes: number
+  /**
+   * Bytes of initial syncs larger than a chunk the whole relay sends at once
+   * (each held in memory while it is sent); more wait their turn. At least
+   * `maxDocBytes`, so the largest doc can always be served.
+   */
+  maxInitialSyncBytes: number
 }
 
 /** Defaults of {@link RelayLimits}. */
@@ -109,11 +122,76 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   maxDocsPerUser: 20_000,
   workMsPerSecond: 500,
   workBurstMs: 10_000,
+  initialSyncChunkBytes: 512 * 1024,
+  maxInitialSyncBytes: 256 * 1024 * 1024,
 })
 
 /** `maxUnauthenticatedConnections` when it is not set: a tenth of `maxConnections`, at least 1, at most 1000. */
 export const defaultMaxUnauthenticated = (maxConnections: number): number =>
   Math.min(DEFAULT_LIMITS.maxUnauthenticatedConnections, Math.max(1, Math.floor(maxConnections / 10)))
+
+/**
+ * The limits in force: the given ones, defaults for the rest. Unset
+ * `maxQueuedBytes` is 4 × `maxPayload`; unset `initialSyncChunkBytes` is at
+ * most `maxPayload`; unset `maxUnauthenticatedConnections` is a tenth of
+ * `maxConnections` (at most 1000).
+ */
+export const resolveLimits = (given: Partial<RelayLimits> = {}): RelayLimits => {
+  const limits: RelayLimits = { ...DEFAULT_LIMITS }
+  for (const [key, value] of Object.entries(given) as Array<[keyof RelayLimits, number | undefined]>) {
+    if (value !== undefined) limits[key] = value
+  }
+  if (given.maxQueuedBytes === undefined) limits.maxQueuedBytes = 4 * limits.maxPayload
+  if (given.initialSyncChunkBytes === undefined) limits.initialSyncChunkBytes = Math.min(DEFAULT_LIMITS.initialSyncChunkBytes, limits.maxPayload)
+  if (given.maxUnauthenticatedConnections === undefined) limits.maxUnauthenticatedConnections = defaultMaxUnauthenticated(limits.maxConnections)
+  return limits
+}
+
+/**
+ * Limits that contradict each other, one sentence each (empty when they fit
+ * together). The relay refuses to start with any of them.
+ */
+export const limitContradictions = (limits: RelayLimits): string[] => {
+  const problems: string[] = []
+  const { maxPayload, maxQueuedBytes, maxBufferedBytes, initialSyncChunkBytes, maxInitialSyncBytes, maxDocBytes, maxConnections, maxUnauthenticatedConnections } =
+    limits
+  if (maxUnauthenticatedConnections >= maxConnections) {
+    problems.push(
+      `--max-unauthenticated-connections (${maxUnauthenticatedConnections}) is not below --max-connections (${maxConnections}): sockets without a token could take every slot; lower it`,
+    )
+  }
+  if (maxQueuedBytes < maxPayload) {
+    problems.push(
+      `--max-queued-bytes (${maxQueuedBytes}) is below --max-payload (${maxPayload}): a single message could never wait; raise --max-queued-bytes or lower --max-payload`,
+    )
+  }
+  if (maxBufferedBytes < 2 * maxPayload) {
+    problems.push(
+      `--max-buffered-bytes (${maxBufferedBytes}) is below twice --max-payload (${2 * maxPayload}): readers would be cut off for the largest messages the relay forwards; raise --max-buffered-bytes or lower --max-payload`,
+    )
+  }
+  if (initialSyncChunkBytes > maxPayload) {
+    problems.push(
+      `--initial-sync-chunk-bytes (${initialSyncChunkBytes}) is above --max-payload (${maxPayload}): parts of an initial sync must not be larger than the frames clients may send`,
+    )
+  }
+  if (maxBufferedBytes < initialSyncChunkBytes) {
+    problems.push(
+      `--max-buffered-bytes (${maxBufferedBytes}) is below --initial-sync-chunk-bytes (${initialSyncChunkBytes}): one part of an initial sync would not fit the send buffer`,
+    )
+  }
+  if (maxInitialSyncBytes < initialSyncChunkBytes) {
+    problems.push(
+      `--max-initial-sync-bytes (${maxInitialSyncBytes}) is below --initial-sync-chunk-bytes (${initialSyncChunkBytes}): no initial sync could be sent in parts`,
+    )
+  }
+  if (maxInitialSyncBytes < maxDocBytes) {
+    problems.push(
+      `--max-doc-bytes (${maxDocBytes}) is above --max-initial-sync-bytes (${maxInitialSyncBytes}): the relay could not send a doc that large to a fresh client; raise --max-initial-sync-bytes or lower --max-doc-bytes`,
+    )
+  }
+  return problems
+}
 
 /** Bytes a waiting message counts at least: its buffer and its place in the queue cost memory too. */
 export const QUEUED_MESSAGE_OVERHEAD = 64

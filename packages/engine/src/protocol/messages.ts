@@ -106,6 +106,13 @@ export const MessageType = {
    * Several commits of one doc in a short window are one name.
    */
   catalogChanged: 33,
+  /**
+   * relay → client: part of the answer to `fetch`, when that answer is larger
+   * than the relay's chunk size. Body: varUint8Array(Yjs update). Zero or more
+   * parts come before the `fetched` that ends the answer; the whole answer is
+   * the parts and the `fetched` update merged (each one is a valid update).
+   */
+  fetchedPart: 34,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -341,6 +348,16 @@ export const readFetched = (body: decoding.Decoder): { update: Uint8Array; state
   const stateVector = decoding.readVarUint8Array(body)
   return { update, stateVector }
 }
+
+/** `fetched-part`: one part of a `fetch` answer that comes in parts. */
+export const encodeFetchedPart = (doc: string, update: Uint8Array): Uint8Array => {
+  const encoder = startMessage(MessageType.fetchedPart, doc)
+  encoding.writeVarUint8Array(encoder, update)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `fetched-part` message: its update. */
+export const readFetchedPart = (body: decoding.Decoder): Uint8Array => decoding.readVarUint8Array(body)
 
 /** Connection-level `auth` message (doc ""): authenticates or refreshes the token. */
 export const encodeAuth = (token: string): Uint8Array => {

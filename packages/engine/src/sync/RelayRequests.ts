@@ -4,6 +4,11 @@
  * (matched by doc name, first in first out: the relay handles one socket's
  * messages for a doc in order).
  *
+ * A large `fetch` answer comes in parts: `fetched-part` messages, then the
+ * `fetched` that ends it; the parts are merged (`Y.mergeUpdates`) into the
+ * one update the request resolves with. Parts of an answer cut short by a
+ * lost socket are dropped: the request is sent again and answered whole.
+ *
  * Requests made while offline wait for the next `hello`. A request whose
  * socket is lost before the answer is sent again on the next connection
  * (both are reads, so repeating them is harmless), at most `maxAttempts`
@@ -18,6 +23,7 @@
  * @module sync/RelayRequests
  */
 import * as decoding from 'lib0/decoding'
+import * as Y from 'yjs'
 import {
   ErrorCode,
   encodeFetch,
@@ -25,6 +31,7 @@ import {
   encodeListPresence,
   readDocList,
   readFetched,
+  readFetchedPart,
   readPresence,
   type AuthorInfo,
   type PresenceInfo,
@@ -73,6 +80,8 @@ export class RelayRequests {
   private online = false
   /** Author bindings that arrived for a doc with a fetch in flight, for its answer. */
   private readonly fetchAuthors = new Map<string, AuthorInfo[]>()
+  /** Parts of a `fetch` answer that came so far, per doc (for the oldest sent fetch of it). */
+  private readonly fetchParts = new Map<string, Uint8Array[]>()
 
   /**
    * @param send sends one message on the current socket (dropped when there is none)
@@ -115,7 +124,10 @@ export class RelayRequests {
       const fetched = readFetched(body)
       const authors = this.fetchAuthors.get(name) ?? []
       this.fetchAuthors.delete(name)
-      return { update: fetched.update, stateVector: fetched.stateVector, authors }
+      const parts = this.fetchParts.get(name)
+      this.fetchParts.delete(name)
+      const update = parts === undefined ? fetched.update : Y.mergeUpdates([...parts, fetched.update])
+      return { update, stateVector: fetched.stateVector, authors }
     }
     return this.start<FetchedDoc>('fetch', name, 0, () => encodeFetch(name, stateVector), read, options)
   }
@@ -160,6 +172,8 @@ export class RelayRequests {
   /** The socket is gone: requests sent on it go out again on the next one, up to `maxAttempts`. */
   disconnected(): void {
     this.online = false
+    // answers cut short: the requests go out again and are answered whole
+    this.fetchParts.clear()
     for (const request of [...this.outstanding]) {
       if (!request.sent) continue
       request.sent = false
@@ -182,6 +196,16 @@ export class RelayRequests {
     const request = this.outstanding.find((r) => r.kind === 'list' && r.sent && r.requestId === requestId)
     if (request === undefined) return false
     request.settle(null, body)
+    return true
+  }
+
+  /** A `fetched-part` for `doc`: kept for the `fetched` that ends the answer. Returns false when no fetch of `doc` is waiting. */
+  receiveFetchedPart(doc: string, body: decoding.Decoder): boolean {
+    if (!this.outstanding.some((r) => r.kind === 'fetch' && r.sent && r.doc === doc)) return false
+    const part = readFetchedPart(body)
+    const parts = this.fetchParts.get(doc)
+    if (parts === undefined) this.fetchParts.set(doc, [part])
+    else parts.push(part)
     return true
   }
 
@@ -236,7 +260,11 @@ export class RelayRequests {
           if (index === -1) return
           this.outstanding.splice(index, 1)
           signal?.removeEventListener('abort', onAbort)
-          if (error !== null) return reject(error)
+          if (error !== null) {
+            // parts that came for this request belong to no other
+            if (kind === 'fetch' && request.sent) this.fetchParts.delete(doc)
+            return reject(error)
+          }
           try {
             resolve(read(body!))
           } catch (readError) {

@@ -525,6 +525,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
       if (doc === '') this.receiveConnectionMessage(type, body)
       else if (type === MessageType.docList) this.requests.receiveDocList(body)
       else if (type === MessageType.fetched) this.requests.receiveFetched(doc, body)
+      else if (type === MessageType.fetchedPart) this.requests.receiveFetchedPart(doc, body)
       else if (type === MessageType.presence) this.requests.receivePresence(body)
       else if (type === MessageType.catalogChanged) {
         const names = readCatalogChanged(body)
