@@ -155,9 +155,9 @@ export const limitContradictions = (limits: RelayLimits): string[] => {
   const problems: string[] = []
   const { maxPayload, maxQueuedBytes, maxBufferedBytes, initialSyncChunkBytes, maxInitialSyncBytes, maxDocBytes, maxConnections, maxUnauthenticatedConnections } =
     limits
-  if (maxUnauthenticatedConnections >= maxConnections) {
+  if (maxUnauthenticatedConnections > maxConnections) {
     problems.push(
-      `--max-unauthenticated-connections (${maxUnauthenticatedConnections}) is not below --max-connections (${maxConnections}): sockets without a token could take every slot; lower it`,
+      `--max-unauthenticated-connections (${maxUnauthenticatedConnections}) is above --max-connections (${maxConnections}): it is a share of the connections; keep it well below`,
     )
   }
   if (maxQueuedBytes < maxPayload) {
