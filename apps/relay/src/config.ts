@@ -84,6 +84,8 @@ const schema = z.object({
   maxTypeDepth: intString('--max-type-depth', 1, 10_000).optional(),
   maxKeyConflicts: intString('--max-key-conflicts', 1, 1_000_000).optional(),
   maxKeyWalk: intString('--max-key-walk', 1000, 1_000_000_000).optional(),
+  maxAwarenessEntries: intString('--max-awareness-entries', 1, 1_000_000).optional(),
+  maxAwarenessIds: intString('--max-awareness-ids', 1, 10_000).optional(),
   commitDelayMs: intString('--commit-delay-ms', 0, 1000).default(4),
 })
 
@@ -128,6 +130,8 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--max-type-depth': { key: 'maxTypeDepth', env: 'MAX_TYPE_DEPTH' },
   '--max-key-conflicts': { key: 'maxKeyConflicts', env: 'MAX_KEY_CONFLICTS' },
   '--max-key-walk': { key: 'maxKeyWalk', env: 'MAX_KEY_WALK' },
+  '--max-awareness-entries': { key: 'maxAwarenessEntries', env: 'MAX_AWARENESS_ENTRIES' },
+  '--max-awareness-ids': { key: 'maxAwarenessIds', env: 'MAX_AWARENESS_IDS' },
   '--commit-delay-ms': { key: 'commitDelayMs', env: 'COMMIT_DELAY_MS' },
 }
 

@@ -94,6 +94,8 @@ const main = async (): Promise<void> => {
       maxTypeDepth: config.maxTypeDepth,
       maxKeyConflicts: config.maxKeyConflicts,
       maxKeyWalk: config.maxKeyWalk,
+      maxAwarenessEntries: config.maxAwarenessEntries,
+      maxAwarenessIds: config.maxAwarenessIds,
     },
     commit: {
       checkpointUpdates: config.checkpointUpdates,

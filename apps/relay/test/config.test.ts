@@ -23,6 +23,8 @@ const LIMIT_FLAGS: Array<[flag: string, env: string, key: string, value: number]
   ['--max-type-depth', 'MAX_TYPE_DEPTH', 'maxTypeDepth', 50],
   ['--max-key-conflicts', 'MAX_KEY_CONFLICTS', 'maxKeyConflicts', 50],
   ['--max-key-walk', 'MAX_KEY_WALK', 'maxKeyWalk', 5000],
+  ['--max-awareness-entries', 'MAX_AWARENESS_ENTRIES', 'maxAwarenessEntries', 200],
+  ['--max-awareness-ids', 'MAX_AWARENESS_IDS', 'maxAwarenessIds', 4],
 ]
 
 describe('limit options', () => {

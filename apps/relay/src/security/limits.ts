@@ -49,6 +49,19 @@ export interface RelayLimits {
   maxKeyConflicts: number
   /** Most entries of map-key histories Yjs may walk to place one update's concurrent map entries; updates beyond it are refused. */
   maxKeyWalk: number
+  /**
+   * Most entries in one awareness message; a longer message is refused whole
+   * with an error. Stock y-websocket clients echo every state of the room in
+   * one message, so this must exceed the number of people in a doc.
+   */
+  maxAwarenessEntries: number
+  /**
+   * Most awareness client ids one connection may hold in one doc; states for
+   * more new ids are dropped with an error. Bounds what one awareness message
+   * costs each peer (at most this many entries are forwarded) and the ids
+   * one connection can reserve.
+   */
+  maxAwarenessIds: number
 }
 
 /** Defaults of {@link RelayLimits}. */
@@ -71,6 +84,8 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   maxTypeDepth: DEFAULT_MAX_TYPE_DEPTH,
   maxKeyConflicts: DEFAULT_MAX_KEY_CONFLICTS,
   maxKeyWalk: 1_000_000,
+  maxAwarenessEntries: 1000,
+  maxAwarenessIds: 16,
 })
 
 /** Bytes a waiting message counts at least: its buffer and its place in the queue cost memory too. */
