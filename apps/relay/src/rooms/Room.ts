@@ -302,8 +302,15 @@ export class Room {
           overIds++
           continue
         }
+      }
+      // the relay forwards the state as JSON.stringify writes it, which can be longer than what was sent (`9e20`)
+      if (entry.state !== null && utf8Length(JSON.stringify(entry.state)) > maxStateBytes) {
+        tooLarge++
+        continue
+      }
+      if (owner === undefined) {
         this.awarenessClientOwner.set(entry.clientId, peer)
-        owned.add(entry.clientId)
+        owned!.add(entry.clientId)
       }
       if (entry.state !== null && peer.identity.anonymous) claimed ??= claimedUser(entry.state)
       if (entry.state !== null && !peer.identity.anonymous) {
@@ -372,6 +379,9 @@ export class Room {
     for (const peer of this.peers) peer.sendAwareness(this, update)
   }
 }
+
+/** UTF-8 length of a string. */
+const utf8Length = (text: string): number => Buffer.byteLength(text, 'utf8')
 
 /** The encoded state vector of an empty doc. */
 const EMPTY_STATE_VECTOR = Uint8Array.of(0)
