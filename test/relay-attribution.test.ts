@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import WebSocket from 'ws'
+import { SyncClient } from '@concord/engine'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import { ErrorCode, MessageType, encodeAuth, encodeAwareness, encodeFetch, encodeListPresence, encodeUnsubscribe } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
@@ -14,6 +16,7 @@ import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
 import { RawMuxClient } from './helpers/rawClient.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 import { makeTempDir, removeDir, waitFor } from './helpers/relayProcess.js'
+import { startTcpProxy } from './helpers/tcpProxy.js'
 
 let dir: string
 let relay: Relay
@@ -277,6 +280,31 @@ describe('without auth', () => {
     carol.subscribe(DOC)
     await carol.waitFor((m) => m.type === MessageType.authors && m.doc === DOC, 'authors on subscribe')
     expect(bindingsOf(carol, DOC).get(7001)).toEqual({ userId: 'anonymous', name: 'Ada Lovelace' })
+  })
+
+  it('edits made offline with the engine are bound, on reconnect, with the name its presence shows', async () => {
+    const DOC = 'train/T-5'
+    const proxy = await startTcpProxy(Number(new URL(anon.url).port))
+    const traveller = new SyncClient({ url: proxy.wsUrl, WebSocket: WebSocket as never, user: { id: 'ada-lovelace', name: 'Ada Lovelace' }, reconnect: { minDelay: 20, maxDelay: 200 } })
+    const colleague = new SyncClient({ url: anon.url.replace(/^http/, 'ws'), WebSocket: WebSocket as never, reconnect: { minDelay: 20, maxDelay: 200 } })
+    try {
+      const t = traveller.open(DOC)
+      const c = colleague.open(DOC)
+      await Promise.all([t.synced, c.synced])
+      proxy.cut()
+      await waitFor(() => traveller.status !== 'online', 'traveller offline')
+      t.doc.getText('body').insert(0, 'written on the train')
+      proxy.restore()
+      await traveller.flush()
+      await waitFor(() => c.authors.has(t.doc.clientID), 'the binding at the colleague')
+      // the traveller's presence is back at the colleague
+      await waitFor(() => (c.awareness.getStates().get(t.doc.clientID) as { user?: { name?: string } } | undefined)?.user?.name === 'Ada Lovelace', 'presence after reconnect', 5000)
+      expect(c.authors.get(t.doc.clientID)).toMatchObject({ userId: 'anonymous', name: 'Ada Lovelace' })
+    } finally {
+      traveller.close()
+      colleague.close()
+      await proxy.close()
+    }
   })
 
   it('lists the people whose presence said who they are in the workspace (last seen), not those who said nothing', async () => {

@@ -134,6 +134,8 @@ export class Room {
     if (owned && owned.size > 0) {
       for (const id of owned) this.awarenessClientOwner.delete(id)
       awarenessProtocol.removeAwarenessStates(this.awareness, [...owned], null)
+      // a client that comes back re-sends its state at the clock it had: the relay takes it again
+      for (const id of owned) this.awareness.meta.delete(id)
     }
   }
 
