@@ -232,6 +232,30 @@ describe('awareness from a read-only user', () => {
   })
 })
 
+describe('awareness state size', () => {
+  it('is counted as the relay would forward it: numbers that re-serialize longer do not slip past the cap', async () => {
+    const DOC = 'acme/T-5'
+    const rita = await as('rita', 'read')
+    const olga = await as('olga', 'read')
+    rita.subscribe(DOC)
+    olga.subscribe(DOC)
+    for (const c of [rita, olga]) await ackOf(c, DOC)
+    // 3,000 × `9e20,` is 15 KB as sent, 66 KB once JSON.stringify writes each number out in 21 digits
+    const json = `{"n":[${Array.from({ length: 3000 }, () => '9e20').join(',')}]}`
+    expect(json.length).toBeLessThan(DEFAULT_LIMITS.maxAwarenessStateBytes)
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, 1)
+    encoding.writeVarUint(encoder, 8888)
+    encoding.writeVarUint(encoder, 1)
+    encoding.writeVarString(encoder, json)
+    rita.send(encodeAwareness(DOC, encoding.toUint8Array(encoder)))
+    const error = await rita.waitFor((m) => m.doc === DOC && m.error?.code === ErrorCode.tooLarge, 'too large')
+    expect(error.error!.reason).toMatch(/awareness state larger than/)
+    await roundTrip(olga)
+    expect(awarenessSeen(olga, DOC).has(8888)).toBe(false)
+  })
+})
+
 describe('author bindings in parts', () => {
   it('a doc with 20,000 bindings sends them in parts each under the bound, on broadcast, subscribe and fetch, and a fresh subscriber gets them all', async () => {
     const DOC = 'acme/T-4'
