@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import WebSocket from 'ws'
+import { SyncClient } from '@concord/engine'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import { ErrorCode, MessageType, encodeAuth, encodeAwareness, encodeFetch, encodeListPresence, encodeUnsubscribe } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
@@ -14,6 +16,7 @@ import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
 import { RawMuxClient } from './helpers/rawClient.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 import { makeTempDir, removeDir, waitFor } from './helpers/relayProcess.js'
+import { startTcpProxy } from './helpers/tcpProxy.js'
 
 let dir: string
 let relay: Relay
@@ -122,65 +125,58 @@ const announce = (c: RawMuxClient, doc: string, clientId: number, times = 1) => 
 
 describe('client ids announced in awareness', () => {
   const DOC = 'acme/T-20'
-  it('are bound to the announcing user before anyone sees them: writing under a viewer’s id is refused, the viewer’s own edits are accepted and acked', async () => {
+  it('a writer’s id is reserved in memory while its connection holds it: writing under it first is refused, its own edits are accepted, acked and bind it', async () => {
     const vera = await as('vera')
     const mallory = await as('mallory')
-    const viewerDoc = vera.subscribe(DOC)
+    const writerDoc = vera.subscribe(DOC)
     mallory.subscribe(DOC)
     for (const c of [vera, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
-    const acks = () => vera.received.filter((m) => m.type === MessageType.ack && m.doc === DOC).length
-    vera.send(encodeListPresence('acme', 30))
-    await vera.waitFor((m) => m.presence?.requestId === 30, 'a round trip') // every ack of the subscription has arrived
-    const acksBefore = acks()
     announce(vera, DOC, 5555)
-    // an update with nothing new, while the binding is being stored: acked when the commit is done
-    vera.sendUpdate(DOC, Y.encodeStateAsUpdate(new Y.Doc()))
-    await waitFor(() => acks() > acksBefore, 'ack of an update that changed nothing')
-    await mallory.waitFor((m) => m.type === MessageType.awareness && m.doc === DOC, 'the viewer’s awareness')
-    // the binding reached mallory before the id did
-    const bound = mallory.received.findIndex((m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 5555))
-    const seen = mallory.received.findIndex((m) => m.type === MessageType.awareness && m.doc === DOC)
-    expect(bound).toBeGreaterThanOrEqual(0)
-    expect(bound).toBeLessThan(seen)
-    expect(mallory.received[bound]!.authors!.find((a) => a.clientId === 5555)).toMatchObject({ userId: 'vera', name: 'VERA' })
-    // mallory writes first under the viewer's client id: refused
+    await mallory.waitFor((m) => m.type === MessageType.awareness && m.doc === DOC, 'the writer’s awareness')
+    // awareness binds nothing
+    expect(mallory.received.some((m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 5555))).toBe(false)
+    // mallory writes first under the writer's announced client id: refused
     write(mallory, DOC, 'taken by mallory', 5555)
     const error = await mallory.waitFor((m) => m.doc === DOC && m.error?.code === ErrorCode.permissionDenied, 'forged-author refusal')
     expect(error.error!.reason).toMatch(/client id 5555 belongs to another user/)
     expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe('')
-    // the viewer's own edit is accepted, stored and acked
-    viewerDoc.clientID = 5555
+    // the writer's own edit is accepted, stored, acked, and binds the id
+    writerDoc.clientID = 5555
     write(vera, DOC, 'vera writes')
-    await vera.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && (m.ack!.get(5555) ?? 0) > 0, 'ack of the viewer’s edit')
+    await vera.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && (m.ack!.get(5555) ?? 0) > 0, 'ack of the writer’s edit')
     expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe('vera writes')
     expect(vera.received.some((m) => m.type === MessageType.error)).toBe(false)
-    // nor take over the id in awareness once the viewer has left
+    await mallory.waitFor((m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 5555 && a.userId === 'vera'), 'the binding')
+    // nor take over the id in awareness once the writer has left
     const awarenessBefore = mallory.received.filter((m) => m.type === MessageType.awareness).length
     vera.close()
-    await waitFor(() => mallory.received.filter((m) => m.type === MessageType.awareness).length > awarenessBefore, 'the viewer leaves')
+    await waitFor(() => mallory.received.filter((m) => m.type === MessageType.awareness).length > awarenessBefore, 'the writer leaves')
     announce(mallory, DOC, 5555, 5)
     mallory.send(encodeListPresence('acme', 31))
     await mallory.waitFor((m) => m.presence?.requestId === 31, 'a round trip')
     expect(relay.rooms.peek(DOC)!.awareness.getStates().has(5555)).toBe(false)
   })
 
-  it('read-only viewers’ ids too; bindings made by awareness alone are stored', async () => {
+  it('a read-only viewer’s id reserves nothing: a writer’s update under it is accepted and binds it, the viewer’s state for it goes; awareness stores nothing', async () => {
     const rita = await as('rita', { acme: 'read' })
     const mallory = await as('mallory')
     rita.subscribe(DOC)
-    mallory.subscribe(DOC)
+    const writerDoc = mallory.subscribe(DOC)
     for (const c of [rita, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
     announce(rita, DOC, 6666)
-    await mallory.waitFor((m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 6666), 'binding')
-    write(mallory, DOC, ' by mallory', 6666)
-    await mallory.waitFor((m) => m.doc === DOC && m.error?.code === ErrorCode.permissionDenied, 'forged-author refusal')
+    await waitFor(() => relay.rooms.peek(DOC)!.awareness.getStates().has(6666), 'the viewer’s state')
+    writerDoc.clientID = 6666
+    write(mallory, DOC, ' by mallory')
+    await mallory.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && (m.ack!.get(6666) ?? 0) > 0, 'ack of the writer’s edit')
+    expect(mallory.received.some((m) => m.type === MessageType.error)).toBe(false)
+    await waitFor(() => !relay.rooms.peek(DOC)!.awareness.getStates().has(6666), 'the viewer’s state removed')
     await relay.close()
     for (const c of clients.splice(0)) c.close()
     await start()
     const reader = await as('sam', { acme: 'read' })
     reader.subscribe(DOC)
     await reader.waitFor((m) => m.type === MessageType.authors && m.doc === DOC, 'authors on subscribe')
-    expect(authorsSeen(reader, DOC)).toEqual(new Map([[5555, 'vera'], [6666, 'rita']]))
+    expect(authorsSeen(reader, DOC)).toEqual(new Map([[5555, 'vera'], [6666, 'mallory']]))
   })
 })
 
@@ -250,7 +246,7 @@ describe('without auth', () => {
     return map
   }
 
-  it('binds a client id announced in awareness to the anonymous user with the name its state shows; a later subscriber, even after a restart, learns it', async () => {
+  it('binds a client id at its first write to the anonymous user with the name the writer’s awareness for it shows; a later subscriber, even after a restart, learns it', async () => {
     const DOC = 'train/T-1'
     const ada = await connect()
     const bob = await connect()
@@ -263,6 +259,10 @@ describe('without auth', () => {
     a.setLocalState({ user: { id: 'ada-lovelace', name: '  Ada   Lovelace ' } })
     ada.send(encodeAwareness(DOC, awarenessProtocol.encodeAwarenessUpdate(a, [7001])))
     a.destroy()
+    // awareness alone binds nothing
+    await waitFor(() => anon.rooms.peek(DOC)!.awareness.getStates().has(7001), 'the state')
+    expect(bindingsOf(bob, DOC).size).toBe(0)
+    write(ada, DOC, 'ada ', 7001)
     // a client id that writes before it announces anything keeps the anonymous user's name
     write(bob, DOC, 'bob ', 7002)
     await waitFor(() => bindingsOf(bob, DOC).size === 2, 'both bindings')
@@ -280,6 +280,31 @@ describe('without auth', () => {
     carol.subscribe(DOC)
     await carol.waitFor((m) => m.type === MessageType.authors && m.doc === DOC, 'authors on subscribe')
     expect(bindingsOf(carol, DOC).get(7001)).toEqual({ userId: 'anonymous', name: 'Ada Lovelace' })
+  })
+
+  it('edits made offline with the engine are bound, on reconnect, with the name its presence shows', async () => {
+    const DOC = 'train/T-5'
+    const proxy = await startTcpProxy(Number(new URL(anon.url).port))
+    const traveller = new SyncClient({ url: proxy.wsUrl, WebSocket: WebSocket as never, user: { id: 'ada-lovelace', name: 'Ada Lovelace' }, reconnect: { minDelay: 20, maxDelay: 200 } })
+    const colleague = new SyncClient({ url: anon.url.replace(/^http/, 'ws'), WebSocket: WebSocket as never, reconnect: { minDelay: 20, maxDelay: 200 } })
+    try {
+      const t = traveller.open(DOC)
+      const c = colleague.open(DOC)
+      await Promise.all([t.synced, c.synced])
+      proxy.cut()
+      await waitFor(() => traveller.status !== 'online', 'traveller offline')
+      t.doc.getText('body').insert(0, 'written on the train')
+      proxy.restore()
+      await traveller.flush()
+      await waitFor(() => c.authors.has(t.doc.clientID), 'the binding at the colleague')
+      // the traveller's presence is back at the colleague
+      await waitFor(() => (c.awareness.getStates().get(t.doc.clientID) as { user?: { name?: string } } | undefined)?.user?.name === 'Ada Lovelace', 'presence after reconnect', 5000)
+      expect(c.authors.get(t.doc.clientID)).toMatchObject({ userId: 'anonymous', name: 'Ada Lovelace' })
+    } finally {
+      traveller.close()
+      colleague.close()
+      await proxy.close()
+    }
   })
 
   it('lists the people whose presence said who they are in the workspace (last seen), not those who said nothing', async () => {

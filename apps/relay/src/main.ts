@@ -107,6 +107,8 @@ const main = async (): Promise<void> => {
       workBurstMs: config.workBurstMs,
       initialSyncChunkBytes: config.initialSyncChunkBytes,
       maxInitialSyncBytes: config.maxInitialSyncBytes,
+      maxAwarenessEntries: config.maxAwarenessEntries,
+      maxAwarenessIds: config.maxAwarenessIds,
     },
     trustedProxies: config.trustedProxies,
     commit: {

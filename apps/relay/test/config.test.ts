@@ -36,6 +36,8 @@ const LIMIT_FLAGS: Array<[flag: string, env: string, key: string, value: number]
   ['--work-burst-ms', 'WORK_BURST_MS', 'workBurstMs', 1000],
   ['--initial-sync-chunk-bytes', 'INITIAL_SYNC_CHUNK_BYTES', 'initialSyncChunkBytes', 65536],
   ['--max-initial-sync-bytes', 'MAX_INITIAL_SYNC_BYTES', 'maxInitialSyncBytes', 128 * 1024 * 1024],
+  ['--max-awareness-entries', 'MAX_AWARENESS_ENTRIES', 'maxAwarenessEntries', 200],
+  ['--max-awareness-ids', 'MAX_AWARENESS_IDS', 'maxAwarenessIds', 4],
 ]
 
 describe('--trusted-proxies', () => {

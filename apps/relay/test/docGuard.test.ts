@@ -470,6 +470,7 @@ describe('Room.applyPeerUpdate', () => {
     sendAwareness: () => {},
     sendAck: () => {},
     sendAuthors: () => {},
+    mayWrite: () => true,
   }
 
   it('refuses an update over a doc limit before Yjs sees it: nothing applied, stored or broadcast', () => {

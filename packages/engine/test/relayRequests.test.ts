@@ -97,6 +97,21 @@ describe('fetchDoc', () => {
     expect(relay.socketsCreated).toBe(1)
   })
 
+  test('bindings that come in several authors messages all reach the answer', async () => {
+    const relay = h.relay({ authorsPerMessage: 2, autoAck: true })
+    const writer = h.client(relay)
+    const handle = writer.open('acme/t1')
+    await handle.synced
+    for (let i = 1; i <= 5; i++) {
+      handle.doc.clientID = 100 + i
+      handle.doc.getText('t').insert(0, `${i}`)
+    }
+    await writer.flush()
+    expect(relay.authorsOf('acme/t1')).toHaveLength(5)
+    const fetched = await h.client(relay).fetchDoc('acme/t1')
+    expect(fetched.authors.map((a) => a.clientId).sort()).toEqual([101, 102, 103, 104, 105])
+  })
+
   test('two fetches of the same doc are answered in order', async () => {
     const relay = h.relay()
     relay.seed('acme/t1', Y.encodeStateAsUpdate(docWith('abc')))

@@ -34,7 +34,6 @@ import {
   decodeMessage,
   encodeAck,
   encodeAuthenticated,
-  encodeAuthors,
   encodeCatalogChanged,
   encodeDocList,
   encodeError,
@@ -55,7 +54,7 @@ import type { AuthorBinding } from '../storage/Storage.js'
 import { Access, AuthError, accessFor, listAccessFor, type Identity } from '../auth/Authenticator.js'
 import { Connection, type ConnectionContext } from './Connection.js'
 import { ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
-import { muxAwarenessMessage, muxUpdateMessage } from './encode.js'
+import { muxAuthorsMessages, muxAwarenessMessage, muxUpdateMessage } from './encode.js'
 import { validateStateVector } from '../security/validateUpdate.js'
 import type { UnauthenticatedSlot } from '../security/admission.js'
 
@@ -88,6 +87,8 @@ const ERROR_BY_REFUSAL: Partial<Record<RefusalReason, ErrorCode>> = {
   permission: ErrorCode.permissionDenied,
   'doc-too-large': ErrorCode.tooLarge,
   'awareness-too-large': ErrorCode.tooLarge,
+  'awareness-too-many-entries': ErrorCode.limitExceeded,
+  'awareness-too-many-ids': ErrorCode.limitExceeded,
   'awareness-rate-limit': ErrorCode.limitExceeded,
   'forged-awareness': ErrorCode.permissionDenied,
   'forged-author': ErrorCode.permissionDenied,
@@ -147,7 +148,18 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
   }
 
   sendAuthors(room: Room, authors: readonly AuthorBinding[]): void {
-    if (authors.length > 0) this.send('authors', encodeAuthors(room.name, authors))
+    this.sendAuthorParts(room.name, authors)
+  }
+
+  /** Sends bindings of `doc` in parts of at most `MAX_AUTHORS_PART_BYTES` each (nothing when there are none). */
+  private sendAuthorParts(doc: string, authors: readonly AuthorBinding[]): void {
+    if (authors.length === 0) return
+    for (const part of muxAuthorsMessages(doc, authors)) this.send('authors', part)
+  }
+
+  mayWrite(room: Room): boolean {
+    const sub = this.subs.get(room.name)
+    return sub !== undefined && sub.room === room && sub.policy.writable
   }
 
   sendAck(room: Room, stateVector: Uint8Array): void {
@@ -379,6 +391,8 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
         maxDocBytes: limits.maxDocBytes,
         initialSyncChunkBytes: limits.initialSyncChunkBytes,
         maxAwarenessStateBytes: limits.maxAwarenessStateBytes,
+        maxAwarenessEntries: limits.maxAwarenessEntries,
+        maxAwarenessIds: limits.maxAwarenessIds,
         takeAwarenessToken: () => this.awarenessBucket.take(),
         chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
       },
@@ -663,7 +677,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
     this.ctx.rooms.snapshot(doc, stateVector).then(
       ({ update, durableStateVector, authors }) => {
         if (!this.chargeWork(`fetch of "${doc}"`, performance.now() - started)) return
-        if (authors.length > 0) this.send('authors', encodeAuthors(doc, authors))
+        this.sendAuthorParts(doc, authors)
         // answers of one doc keep their order: once one goes in parts, the next ones queue behind it
         const key = `fetch ${doc}`
         if (update.byteLength <= this.ctx.limits.initialSyncChunkBytes && !this.ctx.initialSyncs.has(this, key)) {

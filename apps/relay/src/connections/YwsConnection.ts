@@ -51,6 +51,8 @@ export class YwsConnection extends Connection implements RoomPeer {
       maxDocBytes: ctx.limits.maxDocBytes,
       initialSyncChunkBytes: ctx.limits.initialSyncChunkBytes,
       maxAwarenessStateBytes: ctx.limits.maxAwarenessStateBytes,
+      maxAwarenessEntries: ctx.limits.maxAwarenessEntries,
+      maxAwarenessIds: ctx.limits.maxAwarenessIds,
       takeAwarenessToken: () => this.awarenessBucket.take(),
       chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
     }
@@ -100,6 +102,10 @@ export class YwsConnection extends Connection implements RoomPeer {
 
   sendAuthors(): void {
     // nor author bindings
+  }
+
+  mayWrite(room: Room): boolean {
+    return this.room === room && this.policy.writable
   }
 
   protected handleMessage(data: Uint8Array): void {

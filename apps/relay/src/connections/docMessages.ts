@@ -18,6 +18,7 @@ import { MessageType } from '@concord/engine/protocol'
 import type { ClaimedUser, Room, RoomPeer } from '../rooms/Room.js'
 import type { RefusalReason } from '../observability/metrics.js'
 import { validateStateVector, validateUpdateV1 } from '../security/validateUpdate.js'
+import { awarenessEntryCount } from '../security/awarenessFilter.js'
 
 /** Thrown for input the relay refuses; the message is the close reason. */
 export class ProtocolError extends Error {}
@@ -32,6 +33,10 @@ export interface DocPolicy {
   initialSyncChunkBytes: number
   /** Largest awareness state, bytes. */
   maxAwarenessStateBytes: number
+  /** Most entries in one awareness message; a longer message is refused whole. */
+  maxAwarenessEntries: number
+  /** Most awareness client ids the connection may hold in the doc. */
+  maxAwarenessIds: number
   /** Takes an awareness rate-limit token; false when over the rate. */
   takeAwarenessToken(): boolean
   /** Charges Yjs apply time (ms) to the connection; false once its budget is spent. */
@@ -81,9 +86,22 @@ export const readDocMessage = (
       if (!policy.takeAwarenessToken()) {
         return { kind: 'refused', reason: 'awareness-rate-limit', detail: 'awareness updates come too fast' }
       }
-      let result: { forged: number; tooLarge: number; claimed: ClaimedUser | null }
+      let entries: number
       try {
-        result = room.applyPeerAwareness(peer, update, policy.maxAwarenessStateBytes)
+        entries = awarenessEntryCount(update)
+      } catch (error) {
+        throw new ProtocolError(`invalid awareness update: ${(error as Error).message}`)
+      }
+      if (entries > policy.maxAwarenessEntries) {
+        return {
+          kind: 'refused',
+          reason: 'awareness-too-many-entries',
+          detail: `awareness update with ${entries} entries; at most ${policy.maxAwarenessEntries} per message: nothing of it was applied`,
+        }
+      }
+      let result: ReturnType<Room['applyPeerAwareness']>
+      try {
+        result = room.applyPeerAwareness(peer, update, policy.maxAwarenessStateBytes, policy.maxAwarenessIds)
       } catch (error) {
         throw new ProtocolError(`invalid awareness update: ${(error as Error).message}`)
       }
@@ -92,6 +110,13 @@ export const readDocMessage = (
           kind: 'refused',
           reason: 'awareness-too-large',
           detail: `awareness state larger than ${policy.maxAwarenessStateBytes} bytes`,
+        }
+      }
+      if (result.overIds > 0) {
+        return {
+          kind: 'refused',
+          reason: 'awareness-too-many-ids',
+          detail: `at most ${policy.maxAwarenessIds} awareness client ids per connection and doc; ${result.overIds} new id(s) ignored`,
         }
       }
       if (result.forged > 0) {

@@ -72,6 +72,8 @@ export type RefusalReason =
   | 'forged-awareness'
   | 'forged-author'
   | 'awareness-too-large'
+  | 'awareness-too-many-entries'
+  | 'awareness-too-many-ids'
   | 'doc-too-large'
   | 'too-many-docs'
   | 'too-many-watches'

@@ -89,12 +89,6 @@ export class CommitQueue {
     this.commitListeners.push(listener)
   }
 
-  /** Queues the pending author bindings of `room` (made without an update) for the next commit. */
-  enqueueAuthors(room: Room): void {
-    if (!this.queued.has(room)) this.queued.set(room, { room, updates: [], bytes: 0 })
-    this.schedule()
-  }
-
   /** True while `room` has updates queued or being committed. */
   isBusy(room: Room): boolean {
     return this.queued.has(room) || (this.inflight?.has(room) ?? false)

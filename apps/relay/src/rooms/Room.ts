@@ -35,6 +35,8 @@ export interface RoomPeer {
   sendAck(room: Room, stateVector: Uint8Array): void
   /** Sends author bindings of `room`; peers that do not speak them ignore it. */
   sendAuthors(room: Room, authors: readonly AuthorBinding[]): void
+  /** True while the connection may write to `room` (its awareness claims then reserve client ids, see {@link Room.applyPeerAwareness}). */
+  mayWrite(room: Room): boolean
 }
 
 /** Origin of transactions applied on behalf of a peer. */
@@ -47,8 +49,6 @@ export interface PeerOrigin {
 export interface RoomHooks {
   /** A new update was applied to the room's doc and must be stored. */
   onUpdate(room: Room, update: Uint8Array): void
-  /** Author bindings were made without an update (see {@link Room.applyPeerAwareness}); they must be stored. */
-  onAuthors?(room: Room): void
 }
 
 /** One open doc. */
@@ -62,7 +62,7 @@ export class Room {
   private readonly awarenessClientOwner = new Map<number, RoomPeer>()
   /** Bytes the doc takes in storage, estimated: checkpoint + log, plus every update since. */
   byteSize = 0
-  /** Who wrote with each Yjs client id (bound on first use, stored with the commit). */
+  /** Who wrote with each Yjs client id (bound by the first accepted update with it, stored with the commit); only ids the doc has content of. */
   readonly authors = new Map<number, AuthorBinding>()
   /** Bindings made since the last commit started. */
   private pendingAuthors: AuthorBinding[] = []
@@ -114,7 +114,10 @@ export class Room {
     this.logCount = stored.updates.length
     this.logBytes = stored.logBytes
     this.byteSize = (stored.checkpoint?.byteLength ?? 0) + stored.logBytes
-    for (const binding of stored.authors) this.authors.set(binding.clientId, binding)
+    // Bindings of ids without content (older relays bound ids announced in awareness) bind nothing: the
+    // first accepted update with such an id binds it anew, and storage replaces the old binding.
+    const clients = this.doc.store.clients
+    for (const binding of stored.authors) if (clients.has(binding.clientId)) this.authors.set(binding.clientId, binding)
     this.durableStateVector = Y.encodeStateVector(this.doc)
   }
 
@@ -131,6 +134,8 @@ export class Room {
     if (owned && owned.size > 0) {
       for (const id of owned) this.awarenessClientOwner.delete(id)
       awarenessProtocol.removeAwarenessStates(this.awareness, [...owned], null)
+      // a client that comes back re-sends its state at the clock it had: the relay takes it again
+      for (const id of owned) this.awareness.meta.delete(id)
     }
   }
 
@@ -158,8 +163,17 @@ export class Room {
     for (const [clientId, clock] of ends) {
       if (clock <= Y.getState(store, clientId)) continue // nothing new from this client id
       const owner = this.authors.get(clientId)
-      if (owner === undefined) fresh.push(clientId)
-      else if (owner.userId !== peer.identity.userId) return { forgedClientId: clientId, owner }
+      if (owner !== undefined) {
+        if (owner.userId !== peer.identity.userId) return { forgedClientId: clientId, owner }
+        continue
+      }
+      // an id announced in awareness by a connection of another user that may write is reserved for it
+      const claimant = this.awarenessClientOwner.get(clientId)
+      if (claimant !== undefined && claimant.identity.userId !== peer.identity.userId && claimant.mayWrite(this)) {
+        const { userId, name } = claimant.identity
+        return { forgedClientId: clientId, owner: { clientId, userId, name } }
+      }
+      fresh.push(clientId)
     }
     const check = this.guard.check(update, valid)
     if (!check.ok) return { refused: check.reason }
@@ -171,20 +185,52 @@ export class Room {
       return 'missing-dependencies'
     }
     if (fresh.length > 0) {
-      const { userId, name } = peer.identity
+      const { userId } = peer.identity
       const bindings: AuthorBinding[] = []
+      const displaced: number[] = []
       for (const clientId of fresh) {
         if (Y.getState(store, clientId) === 0 || this.authors.has(clientId)) continue
-        const binding = { clientId, userId, name }
+        const binding = { clientId, userId, name: this.bindingName(peer, clientId) }
         this.authors.set(clientId, binding)
         bindings.push(binding)
+        const claimant = this.awarenessClientOwner.get(clientId)
+        if (claimant !== undefined && claimant.identity.userId !== userId) displaced.push(clientId)
       }
       if (bindings.length > 0) {
         this.pendingAuthors.push(...bindings)
         for (const p of this.peers) p.sendAuthors(this, bindings)
       }
+      // the writer's update wins: other users' awareness states for the ids it bound go (and the removal is broadcast)
+      if (displaced.length > 0) {
+        awarenessProtocol.removeAwarenessStates(this.awareness, displaced, null)
+        for (const id of displaced) this.releaseClaim(id) // also claims whose state awareness did not keep
+      }
     }
     return 'applied'
+  }
+
+  /**
+   * The display name a new binding of `clientId` to `peer`'s user keeps. With
+   * auth, the token's name. Without auth nobody is proven: the name the
+   * peer's own awareness state for that id claims (`user.name`), else the name
+   * any of its states in this doc claims, else the anonymous user's name.
+   */
+  private bindingName(peer: RoomPeer, clientId: number): string {
+    if (!peer.identity.anonymous) return peer.identity.name
+    const owned = this.awarenessOwners.get(peer)
+    const stateName = (id: number): string | null => {
+      const state = this.awareness.states.get(id)
+      return state === undefined ? null : claimedName(state)
+    }
+    if (owned?.has(clientId)) {
+      const own = stateName(clientId)
+      if (own !== null) return own
+    }
+    for (const id of owned ?? []) {
+      const name = stateName(id)
+      if (name !== null) return name
+    }
+    return peer.identity.name
   }
 
   /** Takes the bindings made since the last commit started (the commit stores them). */
@@ -201,32 +247,40 @@ export class Room {
 
   /**
    * Applies a client's awareness update, keeping only entries for client ids
-   * the peer owns (an unowned id is bound to the first peer that sets it),
-   * whose state fits `maxStateBytes`, with `user` stamped from the peer's
-   * identity (unless anonymous). Throws on a malformed update.
+   * the peer owns (an unowned id is claimed by the first peer that sets a
+   * state for it, at most `maxIds` per peer), whose state fits
+   * `maxStateBytes`, with `user` stamped from the peer's identity (unless
+   * anonymous), the last entry per id. Throws on a malformed update.
+   *
+   * Awareness never writes: a claim lives in memory for as long as the
+   * peer's connection holds it, and binds nothing in storage. Bindings
+   * (client id → user) are made only by accepted updates
+   * ({@link applyPeerUpdate}). An id already bound to another user is refused
+   * here like an id owned by another connection.
    *
    * Awareness client ids are Yjs client ids (a client announces its doc's
-   * id), so the first state set for an id that no user has written with yet
-   * also binds that id as a doc author to the peer's user — before the state
-   * is broadcast. Nobody who learns the id from the broadcast can then write
-   * under it (and take it over from its owner, whose later edits would be
-   * refused or, at clocks already taken, silently skipped). The binding is
-   * sent and stored like one made by a write. An id bound to another user is
-   * refused like an id owned by another connection. Without auth the binding
-   * is to the anonymous user, with the display name the state claims
-   * (`user.name`), so every client can name the writer of that id.
+   * id), so a claim by a peer that may write reserves the id against other
+   * users' updates: nobody who learns the id from the broadcast can write
+   * under it first (and take it over from its owner, whose later edits would
+   * be refused or, at clocks already taken, silently skipped). A claim by a
+   * read-only peer reserves nothing — it must not keep a writer from writing:
+   * the writer's update binds the id, and the read-only peer's state for it
+   * is removed.
    */
   applyPeerAwareness(
     peer: RoomPeer,
     update: Uint8Array,
     maxStateBytes: number,
-  ): { forged: number; tooLarge: number; claimed: ClaimedUser | null } {
+    maxIds: number,
+  ): { forged: number; tooLarge: number; overIds: number; claimed: ClaimedUser | null } {
     const entries = decodeAwarenessUpdate(update)
-    const kept: AwarenessEntry[] = []
-    const bindings: AuthorBinding[] = []
+    // the last entry per id counts: what one message forwards is bounded by the ids a peer may own
+    const kept = new Map<number, AwarenessEntry>()
     let forged = 0
     let tooLarge = 0
+    let overIds = 0
     let claimed: ClaimedUser | null = null
+    let owned = this.awarenessOwners.get(peer)
     for (const entry of entries) {
       const owner = this.awarenessClientOwner.get(entry.clientId)
       const author = this.authors.get(entry.clientId)
@@ -243,35 +297,43 @@ export class Room {
         continue
       }
       if (owner === undefined) {
-        this.awarenessClientOwner.set(entry.clientId, peer)
-        let owned = this.awarenessOwners.get(peer)
+        // removing a state nobody has (an echo of a client that left) claims nothing
+        if (entry.state === null) continue
         if (!owned) this.awarenessOwners.set(peer, (owned = new Set()))
-        owned.add(entry.clientId)
-        if (entry.state !== null && author === undefined) {
-          const { userId, anonymous } = peer.identity
-          // Without auth nobody is proven: the binding keeps the name the client shows in presence, as the client said it.
-          const name = (anonymous ? claimedName(entry.state) : null) ?? peer.identity.name
-          const binding = { clientId: entry.clientId, userId, name }
-          this.authors.set(entry.clientId, binding)
-          bindings.push(binding)
+        if (!owned.has(entry.clientId) && owned.size >= maxIds) {
+          overIds++
+          continue
         }
+      }
+      // the relay forwards the state as JSON.stringify writes it, which can be longer than what was sent (`9e20`)
+      if (entry.state !== null && utf8Length(JSON.stringify(entry.state)) > maxStateBytes) {
+        tooLarge++
+        continue
+      }
+      if (owner === undefined) {
+        this.awarenessClientOwner.set(entry.clientId, peer)
+        owned!.add(entry.clientId)
       }
       if (entry.state !== null && peer.identity.anonymous) claimed ??= claimedUser(entry.state)
       if (entry.state !== null && !peer.identity.anonymous) {
         const { userId, name } = peer.identity
         entry.state = { ...entry.state, user: { id: userId, name, color: colorForUser(userId) } }
       }
-      kept.push(entry)
+      kept.delete(entry.clientId)
+      kept.set(entry.clientId, entry)
     }
-    if (bindings.length > 0) {
-      this.pendingAuthors.push(...bindings)
-      for (const p of this.peers) p.sendAuthors(this, bindings)
-      this.hooks.onAuthors?.(this)
+    if (kept.size > 0) {
+      awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries([...kept.values()]), peerOrigin(peer))
     }
-    if (kept.length > 0) {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries(kept), peerOrigin(peer))
-    }
-    return { forged, tooLarge, claimed }
+    return { forged, tooLarge, overIds, claimed }
+  }
+
+  /** Forgets which peer owns the awareness client id `id`. */
+  private releaseClaim(id: number): void {
+    const owner = this.awarenessClientOwner.get(id)
+    if (owner === undefined) return
+    this.awarenessClientOwner.delete(id)
+    this.awarenessOwners.get(owner)?.delete(id)
   }
 
   /** Encoded awareness update with every known state, or null when there is none. */
@@ -312,19 +374,16 @@ export class Room {
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
     _origin: unknown,
   ): void => {
-    for (const id of removed) {
-      const owner = this.awarenessClientOwner.get(id)
-      if (owner) {
-        this.awarenessClientOwner.delete(id)
-        this.awarenessOwners.get(owner)?.delete(id)
-      }
-    }
+    for (const id of removed) this.releaseClaim(id)
     const changed = added.concat(updated, removed)
     if (changed.length === 0) return
     const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed)
     for (const peer of this.peers) peer.sendAwareness(this, update)
   }
 }
+
+/** UTF-8 length of a string. */
+const utf8Length = (text: string): number => Buffer.byteLength(text, 'utf8')
 
 /** The encoded state vector of an empty doc. */
 const EMPTY_STATE_VECTOR = Uint8Array.of(0)

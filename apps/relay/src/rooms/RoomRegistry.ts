@@ -70,7 +70,7 @@ export class RoomRegistry {
   async acquire(name: string): Promise<Room> {
     let entry = this.rooms.get(name)
     if (!entry) {
-      const room = new Room(name, { onUpdate: (r, update) => this.commits.enqueue(r, update), onAuthors: (r) => this.commits.enqueueAuthors(r) }, this.log.child({ doc: name }), this.docLimits)
+      const room = new Room(name, { onUpdate: (r, update) => this.commits.enqueue(r, update) }, this.log.child({ doc: name }), this.docLimits)
       const ready = this.load(room)
       entry = { room, ready }
       this.rooms.set(name, entry)
@@ -126,7 +126,9 @@ export class RoomRegistry {
     const doc = new Y.Doc({ guid: name })
     try {
       applyStored(doc, stored)
-      return { update: Y.encodeStateAsUpdate(doc, stateVector), durableStateVector: Y.encodeStateVector(doc), authors: stored.authors }
+      // only bindings of ids the doc has content of (see Room.load)
+      const authors = stored.authors.filter((a) => doc.store.clients.has(a.clientId))
+      return { update: Y.encodeStateAsUpdate(doc, stateVector), durableStateVector: Y.encodeStateVector(doc), authors }
     } finally {
       doc.destroy()
     }

@@ -3,9 +3,12 @@
  *
  *     varUint(n) • n × ( varUint(clientID) • varUint(clock) • varString(JSON state | "null") )
  *
- * The relay decodes it entry by entry and keeps only entries for client ids
- * the sending connection owns (bound at first use), under the size cap, with
- * identity fields stamped from the connection's token. Stock y-websocket
+ * The relay refuses an update with more entries than `maxAwarenessEntries`,
+ * then decodes it entry by entry and keeps only entries for client ids the
+ * sending connection owns (claimed at first use, at most `maxAwarenessIds`
+ * per connection and doc), under the size cap, with identity fields stamped
+ * from the connection's token. Claims live in memory only (see
+ * `Room.applyPeerAwareness`). Stock y-websocket
  * clients re-send every awareness change they see, including other clients'
  * states; those echoes are dropped silently, and only entries that would have
  * changed another client's state count as forged.
@@ -26,6 +29,9 @@ export interface AwarenessEntry {
   /** Length of the JSON text as sent, UTF-8 bytes. */
   size: number
 }
+
+/** The number of entries an awareness update says it has (read before decoding them). Throws on malformed input. */
+export const awarenessEntryCount = (update: Uint8Array): number => decoding.readVarUint(decoding.createDecoder(update))
 
 /** Decodes an awareness update. Throws on malformed input (counts bounded by the input length). */
 export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {

@@ -89,6 +89,19 @@ export interface RelayLimits {
    * `maxDocBytes`, so the largest doc can always be served.
    */
   maxInitialSyncBytes: number
+  /**
+   * Most entries in one awareness message; a longer message is refused whole
+   * with an error. Stock y-websocket clients echo every state of the room in
+   * one message, so this must exceed the number of people in a doc.
+   */
+  maxAwarenessEntries: number
+  /**
+   * Most awareness client ids one connection may hold in one doc; states for
+   * more new ids are dropped with an error. Bounds what one awareness message
+   * costs each peer (at most this many entries are forwarded) and the ids
+   * one connection can reserve.
+   */
+  maxAwarenessIds: number
 }
 
 /** Defaults of {@link RelayLimits}. */
@@ -124,6 +137,8 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   workBurstMs: 10_000,
   initialSyncChunkBytes: 512 * 1024,
   maxInitialSyncBytes: 256 * 1024 * 1024,
+  maxAwarenessEntries: 1000,
+  maxAwarenessIds: 16,
 })
 
 /** `maxUnauthenticatedConnections` when it is not set: a tenth of `maxConnections`, at least 1, at most 1000. */

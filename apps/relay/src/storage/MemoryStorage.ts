@@ -79,7 +79,7 @@ export class MemoryStorage implements Storage {
       if (record !== undefined) {
         for (const data of updates) record.log.push({ seq: ++record.lastSeq, data: copy(data) })
         for (const a of authors ?? []) {
-          if (!record.authors.has(a.clientId)) record.authors.set(a.clientId, { clientId: a.clientId, userId: a.userId, name: a.name })
+          record.authors.set(a.clientId, { clientId: a.clientId, userId: a.userId, name: a.name })
         }
       }
       result.set(doc, record?.lastSeq ?? 0)

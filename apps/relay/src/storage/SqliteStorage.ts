@@ -125,7 +125,7 @@ function prepareStatements(db: Database.Database) {
     // Docs sort by UTF-8 bytes, so the names starting with a prefix are contiguous from the prefix on.
     docsFrom: db.prepare<[string], { doc: string }>('SELECT doc FROM docs WHERE doc >= ? ORDER BY doc'),
     insertAuthor: db.prepare<[string, number, string, string]>(
-      'INSERT OR IGNORE INTO authors (doc, client_id, user_id, name) VALUES (?, ?, ?, ?)',
+      'INSERT OR REPLACE INTO authors (doc, client_id, user_id, name) VALUES (?, ?, ?, ?)',
     ),
     selectAuthors: db.prepare<[string], { client_id: number; user_id: string; name: string }>(
       'SELECT client_id, user_id, name FROM authors WHERE doc = ?',

@@ -48,7 +48,12 @@ export interface StoredDoc {
 export interface DocUpdates {
   doc: string
   updates: Uint8Array[]
-  /** Author bindings made by these updates; stored in the same commit. A binding for a client id already bound is ignored. */
+  /**
+   * Author bindings made by these updates; stored in the same commit. A
+   * binding for a client id already bound replaces the stored one: the relay
+   * binds an id only when the doc has no content of it, so a stored binding
+   * it replaces bound nothing (older relays bound ids announced in awareness).
+   */
   authors?: AuthorBinding[]
 }
 

@@ -363,11 +363,12 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     const step1 = startMessage(MessageType.sync, this.name)
     syncProtocol.writeSyncStep1(step1, this.doc)
     this.host.send(encoding.toUint8Array(step1))
-    if (this.awareness.getLocalState() !== null) {
-      this.host.send(
-        encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.awareness.clientID])),
-      )
-    }
+    // Presence goes out now, before anything written offline (that is the answer to the relay's step 1):
+    // a relay without auth names the writer of a new client id from it. Set again, so its clock is
+    // newer than the one the relay and the peers kept when the last socket dropped — they ignore an
+    // equal clock, and would not show this client until its next change.
+    const state = this.awareness.getLocalState()
+    if (state !== null) this.awareness.setLocalState(state)
   }
 
   /** @internal The socket is gone. Local edits stay in the doc and go out after the next subscribe. */

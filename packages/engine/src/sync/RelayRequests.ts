@@ -78,7 +78,7 @@ export class RelayRequests {
   private readonly outstanding: Request[] = []
   private nextRequestId = 1
   private online = false
-  /** Author bindings that arrived for a doc with a fetch in flight, for its answer. */
+  /** Author bindings that arrived for a doc with a fetch in flight (every part of them), for its answer. */
   private readonly fetchAuthors = new Map<string, AuthorInfo[]>()
   /** Parts of a `fetch` answer that came so far, per doc (for the oldest sent fetch of it). */
   private readonly fetchParts = new Map<string, Uint8Array[]>()
@@ -145,10 +145,16 @@ export class RelayRequests {
     )
   }
 
-  /** An `authors` message for `doc`: kept for the answer of a fetch in flight. Returns whether one waits. */
+  /**
+   * An `authors` message for `doc`: kept for the answer of a fetch in flight.
+   * A doc's bindings may come in several messages; they add up. Returns
+   * whether a fetch waits.
+   */
   receiveAuthors(doc: string, authors: AuthorInfo[]): boolean {
     if (!this.outstanding.some((r) => r.kind === 'fetch' && r.sent && r.doc === doc)) return false
-    this.fetchAuthors.set(doc, authors)
+    const kept = this.fetchAuthors.get(doc)
+    if (kept === undefined) this.fetchAuthors.set(doc, authors.slice())
+    else for (const a of authors) kept.push(a)
     return true
   }
 
@@ -174,6 +180,8 @@ export class RelayRequests {
     this.online = false
     // answers cut short: the requests go out again and are answered whole
     this.fetchParts.clear()
+    // a fetch sent again gets its bindings again
+    this.fetchAuthors.clear()
     for (const request of [...this.outstanding]) {
       if (!request.sent) continue
       request.sent = false
