@@ -44,7 +44,7 @@ const same = (a: Y.Doc, b: Y.Doc): void => {
 }
 
 describe(`updateParts (SEED=${SEED})`, () => {
-  it('cuts a doc of several writers into valid updates no larger than the chunk, which rebuild it in order, also with live updates between them', async () => {
+  it('cuts a doc of several writers into valid updates no larger than the chunk, which rebuild it in order with nothing pending between them, also with live updates between them', async () => {
     const gen = prng.create(SEED)
     const source = buildDoc(gen)
     const update = Y.encodeStateAsUpdate(source)
@@ -54,7 +54,11 @@ describe(`updateParts (SEED=${SEED})`, () => {
       // only the 2000-byte blobs (one struct, cannot be cut) may be larger
       for (const part of parts) expect(part.byteLength).toBeLessThanOrEqual(Math.max(chunk, 2100))
       const inOrder = new Y.Doc()
-      for (const part of parts) Y.applyUpdate(inOrder, part)
+      for (const part of parts) {
+        Y.applyUpdate(inOrder, part)
+        // causal order: nothing waits for a later part (Yjs would merge every later part into what waits)
+        expect(inOrder.store.pendingStructs).toBeNull()
+      }
       same(source, inOrder)
       // as a client sees it: live updates made after the encoding arrive between the parts
       const later = new Y.Doc()

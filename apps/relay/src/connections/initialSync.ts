@@ -105,13 +105,83 @@ const writePart = (runs: readonly Run[]): Uint8Array => {
   return encoder.toUint8Array()
 }
 
+/** The id a struct depends on (an origin, right origin or parent item), or null. */
+type Dependency = { client: number; clock: number } | null
+
+/** The ids a decoded item refers to: its origins and its parent item. */
+const dependenciesOf = (struct: Struct): Dependency[] => {
+  if (!(struct instanceof Y.Item)) return []
+  const parent = struct.parent as unknown
+  const parentId = parent !== null && typeof parent === 'object' && parent instanceof Y.ID ? parent : null
+  return [struct.origin, struct.rightOrigin, parentId]
+}
+
+/**
+ * The structs of a decoded update in causal order: every struct after the
+ * structs it refers to (origins, parent item) and after its own client's
+ * earlier structs. Applied in this order, parts leave nothing pending in
+ * Yjs; in the update's own order (client by client) a part of one client
+ * that refers to a later part of another waits as pending, and Yjs merges
+ * every later part into what waits — quadratic for docs of many writers.
+ * Iterative (a stack of clients), linear in the structs.
+ */
+export const causalOrder = (structs: readonly Struct[]): Struct[] => {
+  const byClient = new Map<number, Struct[]>()
+  for (const struct of structs) {
+    let list = byClient.get(struct.id.client)
+    if (!list) byClient.set(struct.id.client, (list = []))
+    list.push(struct)
+  }
+  const next = new Map<number, number>()
+  for (const client of byClient.keys()) next.set(client, 0)
+  /** True once the struct holding `dep` is out (or it is not in the update: the receiver has it). */
+  const done = (dep: Dependency): boolean => {
+    if (dep === null) return true
+    const list = byClient.get(dep.client)
+    if (!list || dep.clock < list[0].id.clock) return true
+    const i = next.get(dep.client)!
+    return i >= list.length || dep.clock < list[i].id.clock
+  }
+  const order: Struct[] = []
+  const onStack = new Set<number>()
+  for (const [root, list] of byClient) {
+    while (next.get(root)! < list.length) {
+      const stack = [root]
+      onStack.add(root)
+      while (stack.length > 0) {
+        const client = stack[stack.length - 1]
+        const own = byClient.get(client)!
+        const i = next.get(client)!
+        if (i >= own.length) {
+          stack.pop()
+          onStack.delete(client)
+          continue
+        }
+        const struct = own[i]
+        const missing = dependenciesOf(struct).find((dep) => dep !== null && dep.client !== client && !done(dep) && !onStack.has(dep.client))
+        if (missing) {
+          // emit what it refers to first (a reference back into a client on the stack cannot happen causally; if it does, Yjs keeps it pending)
+          stack.push(missing.client)
+          onStack.add(missing.client)
+          continue
+        }
+        order.push(struct)
+        next.set(client, i + 1)
+        stack.pop()
+        onStack.delete(client)
+      }
+    }
+  }
+  return order
+}
+
 /**
  * Cuts a Yjs (V1) update into valid updates of at most `maxBytes` each
- * (a struct that cannot be cut may exceed it alone): the structs in the
- * update's own order (per client, by clock), then one update with the whole
- * delete set and no structs. Applied in order, the parts give the same doc as
- * the update; each one alone is a valid update (Yjs keeps structs whose
- * dependencies come later as pending). Parts are made as they are asked for.
+ * (a struct that cannot be cut may exceed it alone): the structs in causal
+ * order ({@link causalOrder}), then one update with the whole delete set and
+ * no structs. Applied in order, the parts give the same doc as the update,
+ * with nothing left pending between them; each one alone is a valid update.
+ * Parts are made as they are asked for.
  */
 export function* updateParts(update: Uint8Array, maxBytes: number): Generator<Uint8Array> {
   const { structs } = Y.decodeUpdate(update)
@@ -121,29 +191,28 @@ export function* updateParts(update: Uint8Array, maxBytes: number): Generator<Ui
   const deletions = Y.diffUpdate(update, Y.encodeStateVector(ends))
   update = new Uint8Array(0) // the decoded structs are what is sent from now on: free the bytes while parts go out
   const budget = Math.max(1, maxBytes - PART_OVERHEAD - RUN_OVERHEAD)
-  let runs: Run[] = []
+  // one run per client and part: in causal order a part gets each client's structs as one range of clocks
+  let runs = new Map<number, Run>()
   let size = PART_OVERHEAD
-  for (const whole of structs) {
+  for (const whole of causalOrder(structs)) {
     if (whole instanceof Y.Skip) continue
     for (const { struct, size: structSize } of pieces(whole, budget)) {
-      const last = runs.at(-1)
-      const continues = last !== undefined && last.client === struct.id.client
-      const adds = structSize + (continues ? 0 : RUN_OVERHEAD)
-      if (runs.length > 0 && size + adds > maxBytes) {
-        yield writePart(runs)
-        runs = []
+      const adds = structSize + (runs.has(struct.id.client) ? 0 : RUN_OVERHEAD)
+      if (runs.size > 0 && size + adds > maxBytes) {
+        yield writePart([...runs.values()])
+        runs = new Map()
         size = PART_OVERHEAD
       }
-      const run = runs.at(-1)
-      if (run !== undefined && run.client === struct.id.client) run.structs.push(struct)
+      const run = runs.get(struct.id.client)
+      if (run !== undefined) run.structs.push(struct)
       else {
-        runs.push({ client: struct.id.client, structs: [struct] })
+        runs.set(struct.id.client, { client: struct.id.client, structs: [struct] })
         size += RUN_OVERHEAD
       }
       size += structSize
     }
   }
-  if (runs.length > 0) yield writePart(runs)
+  if (runs.size > 0) yield writePart([...runs.values()])
   yield deletions
 }
 
