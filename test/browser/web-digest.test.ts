@@ -18,7 +18,7 @@ import type { Page } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
 import { createTicket, pendingShown, screenshot, signInWithToken, useWebApp } from './webApp.js'
 import { TEST_SECRET, signToken } from '../helpers/tokens.js'
-import { relayAuthors } from '../helpers/relayText.js'
+import { relayAuthors, relayPresence } from '../helpers/relayText.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the digest tests — /usr/bin/chromium is missing (apt-get install chromium)')
@@ -64,17 +64,18 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     await openTicket(ada, url, t1, 'Checkout fails')
     await openTicket(bob, url, t1, 'Checkout fails')
     // When two people set a field at once, Yjs keeps the value written with the higher client id (a new one per page
-    // load). So that Ada's status is the one replaced, Bob's tab is reloaded until the relay has bound a client id of
-    // his for T1 above every one of Ada's (it binds the ids people announce in presence).
+    // load). So that Ada's status is the one replaced, Bob's tab is reloaded until the client id his presence shows
+    // for T1 is above every one Ada wrote with (bound to her by the relay).
     const observer = await signToken('observer', { acme: 'read' })
-    const bindings = () => relayAuthors(web.relay().wsUrl, `acme/${t1}`, observer)
-    const adaMax = Math.max(...(await bindings()).filter((a) => a.userId === 'ada').map((a) => a.clientId))
-    let bobIds = new Set<number>()
+    const adaMax = Math.max(...(await relayAuthors(web.relay().wsUrl, `acme/${t1}`, observer)).filter((a) => a.userId === 'ada').map((a) => a.clientId))
+    const seen = new Set<number>()
     for (let attempt = 0; ; attempt++) {
-      const before = bobIds
-      await expect.poll(async () => (bobIds = new Set((await bindings()).filter((a) => a.userId === 'bob').map((a) => a.clientId))).size, { timeout: 10_000 }).toBeGreaterThan(before.size)
-      const current = [...bobIds].find((id) => !before.has(id))!
-      if (current > adaMax) break
+      let current: number | undefined
+      await expect
+        .poll(async () => (current = (await relayPresence(web.relay().wsUrl, `acme/${t1}`, observer)).find((p) => p.userId === 'bob' && !seen.has(p.clientId))?.clientId), { timeout: 10_000 })
+        .toBeDefined()
+      seen.add(current!)
+      if (current! > adaMax) break
       expect(attempt).toBeLessThan(30)
       await bob.reload()
       await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Checkout fails')
