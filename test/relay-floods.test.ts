@@ -252,12 +252,22 @@ describe('per-user caps', () => {
     // closing a connection gives its slot and its docs back
     first.close()
     await first.waitClosed()
+    let probe: Upgrade | null = null
     await expect
-      .poll(async () => (await upgrade(`${relay!.wsUrl}${MUX_PATH}?token=${ada}`)).status, { timeout: 5000 })
+      .poll(async () => (probe = await upgrade(`${relay!.wsUrl}${MUX_PATH}?token=${ada}`)).status, { timeout: 5000 })
       .toBe(101)
+    probe!.ws!.close()
     const again = second.received.length
     second.subscribe('acme/T-4')
     await second.waitFor((m) => second.received.indexOf(m) >= again && m.type === MessageType.ack && m.doc === 'acme/T-4', 'T-4 served')
+
+    // a doc opened on the y-websocket endpoint counts too
+    second.subscribe('acme/T-5')
+    await second.waitFor((m) => m.type === MessageType.ack && m.doc === 'acme/T-5', 'T-5 served')
+    let yws: Upgrade | null = null
+    await expect.poll(async () => (yws = await upgrade(`${relay!.wsUrl}/acme/T-6?token=${ada}`)).status, { timeout: 5000 }).toBe(101) // once the probe's slot is free
+    await expect.poll(() => yws!.closed, { timeout: 5000 }).not.toBeNull()
+    expect(yws!.closed).toEqual({ code: 1008, reason: 'at most 3 docs open per user; close some first' })
   }, 30_000)
 })
 
@@ -320,5 +330,27 @@ describe('answering work is charged', () => {
     expect(closed.reason).toMatch(/answering work/)
     expect(answered).toBeGreaterThan(0)
     expect(answered).toBeLessThan(500)
+  }, 60_000)
+
+  it('the same on the y-websocket endpoint: a read-only user looping sync step 1 is closed once over the work budget', async () => {
+    await start(['--work-ms-per-second', '1', '--work-burst-ms', '200'])
+    await fillBigDoc()
+    const opened = await upgrade(`${relay!.wsUrl}/acme/big?token=${await signToken('reader', { acme: 'read' })}`)
+    expect(opened.status).toBe(101)
+    const ws = opened.ws!
+    let answers = 0
+    ws.on('message', () => answers++)
+    const step1 = encoding.createEncoder()
+    encoding.writeVarUint(step1, MessageType.sync)
+    syncProtocol.writeSyncStep1(step1, new Y.Doc())
+    const message = encoding.toUint8Array(step1)
+    // bounded: at most 500 step 1s, one answer at a time
+    for (let i = 0; i < 500 && opened.closed === null; i++) {
+      const before = answers
+      ws.send(message)
+      await expect.poll(() => answers > before || opened.closed !== null, { timeout: 5000 }).toBe(true)
+    }
+    expect(opened.closed).toMatchObject({ code: 1008, reason: expect.stringMatching(/answering work/) })
+    expect(answers).toBeLessThan(500)
   }, 60_000)
 })

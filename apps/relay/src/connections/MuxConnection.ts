@@ -480,7 +480,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       if (answersStateVector && !this.withinWorkBudget(`sync step 1 of "${room.name}"`)) return
       const started = performance.now()
       const result = readDocMessage(room, this, type, body, () => startMessage(MessageType.sync, room.name), sub.policy)
-      if (result.kind === 'step1' && !this.chargeWork(`sync step 1 of "${room.name}"`, performance.now() - started)) return
+      if ((result.kind === 'step1' || result.kind === 'step1-parts') && !this.chargeWork(`sync step 1 of "${room.name}"`, performance.now() - started)) return
       switch (result.kind) {
         case 'step1':
           // ack first: what step 2 brings is then already covered when it is durable

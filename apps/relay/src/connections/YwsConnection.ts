@@ -34,6 +34,8 @@ const KIND_BY_TYPE: Record<number, MessageKind> = {
 export class YwsConnection extends Connection implements RoomPeer {
   private room: Room | null = null
   private queue: Uint8Array[] | null = []
+  /** Whether the doc counts against the user's open docs (undone in cleanup). */
+  private countsDoc = true
   private readonly policy: DocPolicy
 
   constructor(
@@ -46,6 +48,15 @@ export class YwsConnection extends Connection implements RoomPeer {
   ) {
     super(ws, ctx, log)
     this.setIdentity(identity)
+    // the doc counts against the user's open docs (--max-docs-per-user) like a subscription on the multiplexed endpoint
+    if (!identity.anonymous) {
+      if (!ctx.admission.mayOpenDoc(identity.userId)) {
+        this.refuse('too-many-docs', `open ${docName}`)
+        this.close(1008, `at most ${ctx.limits.maxDocsPerUser} docs open per user; close some first`)
+        this.countsDoc = false
+      } else ctx.admission.openDoc(identity.userId)
+    }
+    const refused = !this.countsDoc
     this.policy = {
       writable,
       maxDocBytes: ctx.limits.maxDocBytes,
@@ -56,6 +67,7 @@ export class YwsConnection extends Connection implements RoomPeer {
       takeAwarenessToken: () => this.awarenessBucket.take(),
       chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
     }
+    if (refused) return // over the user's open docs: closing
     ctx.rooms.acquire(docName).then(
       (room) => {
         if (this.closed) {
@@ -121,7 +133,12 @@ export class YwsConnection extends Connection implements RoomPeer {
       const body = decoding.createDecoder(data)
       type = decoding.readVarUint(body)
       this.ctx.metrics.messageIn(KIND_BY_TYPE[type] ?? 'unknown', data.byteLength)
+      // answering a state vector (encoding a step 2) is work charged to the connection
+      const answersStateVector = type === MessageType.sync && decoding.peekVarUint(body) === syncProtocol.messageYjsSyncStep1
+      if (answersStateVector && !this.withinWorkBudget(`sync step 1 of "${room.name}"`)) return
+      const started = performance.now()
       const result = readDocMessage(room, this, type, body, startYwsSync, this.policy)
+      if ((result.kind === 'step1' || result.kind === 'step1-parts') && !this.chargeWork(`sync step 1 of "${room.name}"`, performance.now() - started)) return
       if (result.kind === 'step1') this.send('sync', result.reply)
       else if (result.kind === 'step1-parts') this.sendStep2InParts(room, result.stateVector, result.update)
       else if (result.kind === 'unknown') this.protocolError(`unknown message type ${type}`)
@@ -166,6 +183,8 @@ export class YwsConnection extends Connection implements RoomPeer {
 
   protected cleanup(): void {
     this.ctx.initialSyncs.cancel(this)
+    if (this.countsDoc && !this.identity.anonymous) this.ctx.admission.closeDoc(this.identity.userId)
+    this.countsDoc = false
     this.queue = null
     const room = this.room
     this.room = null
