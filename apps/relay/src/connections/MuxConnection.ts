@@ -614,8 +614,13 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       this.sendError(workspace, ErrorCode.permissionDenied, `no access to workspace "${workspace}"`)
       return
     }
+    if (!this.withinWorkBudget('list-presence')) return
+    const started = performance.now()
     this.ctx.lastSeen.list(workspace).then(
-      (users) => this.send('presence', encodePresence(workspace, requestId, users)),
+      (users) => {
+        if (!this.chargeWork('list-presence', performance.now() - started)) return
+        this.send('presence', encodePresence(workspace, requestId, users))
+      },
       (error: unknown) => {
         this.log.warn({ err: error, workspace }, 'list-presence failed: storage')
         this.sendError(workspace, ErrorCode.storageUnavailable, 'could not read presence from storage; try again later')
