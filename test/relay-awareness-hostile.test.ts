@@ -311,3 +311,38 @@ describe('author bindings in parts', () => {
     expect(new Set(fetched.authors.map((a) => a.clientId)).size).toBe(COUNT)
   }, 120_000)
 })
+
+describe('awareness a connection holds in all its docs', () => {
+  it('is bounded in bytes: a state over --max-awareness-bytes-per-connection is dropped with a clear error; removing one makes room', async () => {
+    const small = await startRelay({ env: { JWT_SECRET: TEST_SECRET }, args: ['--max-awareness-bytes', '1024', '--max-awareness-bytes-per-connection', '4096'] })
+    try {
+      const c = new RawMuxClient(small.wsUrl)
+      clients.push(c)
+      await c.open()
+      c.send(encodeAuth(await signToken('rita', { acme: 'read' })))
+      await c.waitFor((m) => m.type === MessageType.authenticated, 'authenticated')
+      // one state of ~900 bytes JSON in each of 6 docs: 4 fit in 4096 bytes, the 5th and 6th do not
+      const docs = Array.from({ length: 6 }, (_, i) => `acme/held-${i}`)
+      for (const doc of docs) c.subscribe(doc)
+      for (const doc of docs) await c.waitFor((m) => m.type === MessageType.ack && m.doc === doc, `ack of ${doc}`)
+      const state = { padding: 'p'.repeat(880) }
+      docs.forEach((doc, i) => c.send(encodeAwareness(doc, awarenessUpdate([{ clientId: 500 + i, state }]))))
+      await roundTrip(c)
+      const refused = c.received.filter((m) => m.type === MessageType.error)
+      expect(refused.map((m) => m.doc)).toEqual(['acme/held-4', 'acme/held-5'])
+      for (const m of refused) {
+        expect(m.error!.code).toBe(ErrorCode.limitExceeded)
+        expect(m.error!.reason).toMatch(/awareness states of this connection would exceed 4096 bytes/)
+      }
+      expect(c.closeEvent).toBeNull()
+      // the client clears its state in one doc: another doc's state fits again
+      c.send(encodeAwareness('acme/held-0', awarenessUpdate([{ clientId: 500, clock: 2, state: null }])))
+      c.send(encodeAwareness('acme/held-4', awarenessUpdate([{ clientId: 504, clock: 2, state }])))
+      await roundTrip(c)
+      expect(c.received.filter((m) => m.type === MessageType.error)).toHaveLength(2)
+    } finally {
+      await small.stop()
+      removeDir(small.dataDir)
+    }
+  })
+})

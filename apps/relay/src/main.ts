@@ -109,6 +109,7 @@ const main = async (): Promise<void> => {
       maxInitialSyncBytes: config.maxInitialSyncBytes,
       maxAwarenessEntries: config.maxAwarenessEntries,
       maxAwarenessIds: config.maxAwarenessIds,
+      maxAwarenessBytesPerConnection: config.maxAwarenessBytesPerConnection,
     },
     trustedProxies: config.trustedProxies,
     commit: {

@@ -38,6 +38,7 @@ const LIMIT_FLAGS: Array<[flag: string, env: string, key: string, value: number]
   ['--max-initial-sync-bytes', 'MAX_INITIAL_SYNC_BYTES', 'maxInitialSyncBytes', 128 * 1024 * 1024],
   ['--max-awareness-entries', 'MAX_AWARENESS_ENTRIES', 'maxAwarenessEntries', 200],
   ['--max-awareness-ids', 'MAX_AWARENESS_IDS', 'maxAwarenessIds', 4],
+  ['--max-awareness-bytes-per-connection', 'MAX_AWARENESS_BYTES_PER_CONNECTION', 'maxAwarenessBytesPerConnection', 65536],
 ]
 
 describe('--trusted-proxies', () => {

@@ -471,6 +471,7 @@ describe('Room.applyPeerUpdate', () => {
     sendAck: () => {},
     sendAuthors: () => {},
     mayWrite: () => true,
+    awarenessBytes: { held: 0, max: Infinity },
   }
 
   it('refuses an update over a doc limit before Yjs sees it: nothing applied, stored or broadcast', () => {

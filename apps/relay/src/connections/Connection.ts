@@ -59,6 +59,8 @@ export abstract class Connection {
   /** Bytes of initial-sync parts handed to the socket and not written out yet: they do not make a slow reader. */
   private initialSyncBuffered = 0
   protected readonly awarenessBucket: TokenBucket
+  /** Bytes of awareness states this connection holds in all its rooms (see `Room.applyPeerAwareness`). */
+  readonly awarenessBytes: { held: number; readonly max: number }
   /** Yjs apply time (ms) this connection may cause. */
   protected readonly applyBudget: TokenBucket
   /** Answering time (ms) this connection may cause: sync step 2 from its state vectors, `fetch`, `list-docs`. */
@@ -74,6 +76,7 @@ export abstract class Connection {
     this.awarenessBucket = new TokenBucket(ctx.limits.awarenessPerSecond, ctx.limits.awarenessPerSecond * 2)
     this.applyBudget = new TokenBucket(ctx.limits.applyMsPerSecond, ctx.limits.applyBurstMs)
     this.workBudget = new TokenBucket(ctx.limits.workMsPerSecond, ctx.limits.workBurstMs)
+    this.awarenessBytes = { held: 0, max: ctx.limits.maxAwarenessBytesPerConnection }
     ws.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary))
     ws.on('pong', () => {
       this.alive = true

@@ -119,6 +119,13 @@ export const readDocMessage = (
           detail: `at most ${policy.maxAwarenessIds} awareness client ids per connection and doc; ${result.overIds} new id(s) ignored`,
         }
       }
+      if (result.overBytes > 0) {
+        return {
+          kind: 'refused',
+          reason: 'awareness-too-many-ids',
+          detail: `the awareness states of this connection would exceed ${peer.awarenessBytes.max} bytes; ${result.overBytes} state(s) ignored`,
+        }
+      }
       if (result.forged > 0) {
         return { kind: 'refused', reason: 'forged-awareness', detail: `awareness for ${result.forged} client id(s) owned by another connection` }
       }

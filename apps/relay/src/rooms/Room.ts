@@ -37,6 +37,8 @@ export interface RoomPeer {
   sendAuthors(room: Room, authors: readonly AuthorBinding[]): void
   /** True while the connection may write to `room` (its awareness claims then reserve client ids, see {@link Room.applyPeerAwareness}). */
   mayWrite(room: Room): boolean
+  /** Bytes of awareness states the connection holds in all its rooms, and how many it may hold. */
+  readonly awarenessBytes: { held: number; readonly max: number }
 }
 
 /** Origin of transactions applied on behalf of a peer. */
@@ -60,6 +62,8 @@ export class Room {
   private readonly awarenessOwners = new Map<RoomPeer, Set<number>>()
   /** The peer owning each awareness client id. */
   private readonly awarenessClientOwner = new Map<number, RoomPeer>()
+  /** Bytes of each owned awareness state, as counted against its owner's {@link RoomPeer.awarenessBytes}. */
+  private readonly awarenessStateBytes = new Map<number, number>()
   /** Bytes the doc takes in storage, estimated: checkpoint + log, plus every update since. */
   byteSize = 0
   /** Who wrote with each Yjs client id (bound by the first accepted update with it, stored with the commit); only ids the doc has content of. */
@@ -132,7 +136,10 @@ export class Room {
     const owned = this.awarenessOwners.get(peer)
     this.awarenessOwners.delete(peer)
     if (owned && owned.size > 0) {
-      for (const id of owned) this.awarenessClientOwner.delete(id)
+      for (const id of owned) {
+        this.awarenessClientOwner.delete(id)
+        this.uncountState(peer, id)
+      }
       awarenessProtocol.removeAwarenessStates(this.awareness, [...owned], null)
       // a client that comes back re-sends its state at the clock it had: the relay takes it again
       for (const id of owned) this.awareness.meta.delete(id)
@@ -272,13 +279,14 @@ export class Room {
     update: Uint8Array,
     maxStateBytes: number,
     maxIds: number,
-  ): { forged: number; tooLarge: number; overIds: number; claimed: ClaimedUser | null } {
+  ): { forged: number; tooLarge: number; overIds: number; overBytes: number; claimed: ClaimedUser | null } {
     const entries = decodeAwarenessUpdate(update)
     // the last entry per id counts: what one message forwards is bounded by the ids a peer may own
     const kept = new Map<number, AwarenessEntry>()
     let forged = 0
     let tooLarge = 0
     let overIds = 0
+    let overBytes = 0
     let claimed: ClaimedUser | null = null
     let owned = this.awarenessOwners.get(peer)
     for (const entry of entries) {
@@ -306,10 +314,20 @@ export class Room {
         }
       }
       // the relay forwards the state as JSON.stringify writes it, which can be longer than what was sent (`9e20`)
-      if (entry.state !== null && utf8Length(JSON.stringify(entry.state)) > maxStateBytes) {
+      const bytes = entry.state === null ? 0 : utf8Length(JSON.stringify(entry.state))
+      if (bytes > maxStateBytes) {
         tooLarge++
         continue
       }
+      // what the connection holds in all its rooms is bounded (a removal always fits)
+      const delta = bytes - (this.awarenessStateBytes.get(entry.clientId) ?? 0)
+      if (delta > 0 && peer.awarenessBytes.held + delta > peer.awarenessBytes.max) {
+        overBytes++
+        continue
+      }
+      peer.awarenessBytes.held += delta
+      if (entry.state === null) this.awarenessStateBytes.delete(entry.clientId)
+      else this.awarenessStateBytes.set(entry.clientId, bytes)
       if (owner === undefined) {
         this.awarenessClientOwner.set(entry.clientId, peer)
         owned!.add(entry.clientId)
@@ -325,7 +343,7 @@ export class Room {
     if (kept.size > 0) {
       awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries([...kept.values()]), peerOrigin(peer))
     }
-    return { forged, tooLarge, overIds, claimed }
+    return { forged, tooLarge, overIds, overBytes, claimed }
   }
 
   /** Forgets which peer owns the awareness client id `id`. */
@@ -334,6 +352,15 @@ export class Room {
     if (owner === undefined) return
     this.awarenessClientOwner.delete(id)
     this.awarenessOwners.get(owner)?.delete(id)
+    this.uncountState(owner, id)
+  }
+
+  /** Gives the bytes of the state of `id` back to its owner's awareness budget. */
+  private uncountState(owner: RoomPeer, id: number): void {
+    const bytes = this.awarenessStateBytes.get(id)
+    if (bytes === undefined) return
+    this.awarenessStateBytes.delete(id)
+    owner.awarenessBytes.held = Math.max(0, owner.awarenessBytes.held - bytes)
   }
 
   /** Encoded awareness update with every known state, or null when there is none. */

@@ -102,6 +102,13 @@ export interface RelayLimits {
    * one connection can reserve.
    */
   maxAwarenessIds: number
+  /**
+   * Bytes of awareness states (JSON) one connection may hold in all its docs
+   * together; a state that would go over it is dropped with an error. With
+   * `maxAwarenessIds` per doc and `maxDocsPerConnection` this bounds the
+   * memory one connection's presence takes.
+   */
+  maxAwarenessBytesPerConnection: number
 }
 
 /** Defaults of {@link RelayLimits}. */
@@ -139,6 +146,7 @@ export const DEFAULT_LIMITS: RelayLimits = Object.freeze({
   maxInitialSyncBytes: 256 * 1024 * 1024,
   maxAwarenessEntries: 1000,
   maxAwarenessIds: 16,
+  maxAwarenessBytesPerConnection: 4 * 1024 * 1024,
 })
 
 /** `maxUnauthenticatedConnections` when it is not set: a tenth of `maxConnections`, at least 1, at most 1000. */
@@ -170,6 +178,11 @@ export const limitContradictions = (limits: RelayLimits): string[] => {
   const problems: string[] = []
   const { maxPayload, maxQueuedBytes, maxBufferedBytes, initialSyncChunkBytes, maxInitialSyncBytes, maxDocBytes, maxConnections, maxUnauthenticatedConnections } =
     limits
+  if (limits.maxAwarenessBytesPerConnection < limits.maxAwarenessStateBytes) {
+    problems.push(
+      `--max-awareness-bytes-per-connection (${limits.maxAwarenessBytesPerConnection}) is below --max-awareness-bytes (${limits.maxAwarenessStateBytes}): a connection could not hold one state of the allowed size`,
+    )
+  }
   if (maxUnauthenticatedConnections > maxConnections) {
     problems.push(
       `--max-unauthenticated-connections (${maxUnauthenticatedConnections}) is above --max-connections (${maxConnections}): it is a share of the connections; keep it well below`,
