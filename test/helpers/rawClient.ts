@@ -21,6 +21,7 @@ import {
   type PresenceInfo,
   readError,
   readFetched,
+  readFetchedPart,
   startMessage,
 } from '@concord/engine/protocol'
 
@@ -35,6 +36,8 @@ export interface ReceivedMessage {
   list?: { requestId: number; names: string[]; more: boolean }
   /** For fetched answers. */
   fetched?: { update: Uint8Array; stateVector: Uint8Array }
+  /** For fetched-part messages: the part of the update (the `fetched` that follows ends the answer). */
+  fetchedPart?: Uint8Array
   /** For authors messages. */
   authors?: AuthorInfo[]
   /** For presence answers. */
@@ -147,6 +150,7 @@ export class RawMuxClient {
     if (type === MessageType.error) message.error = readError(body)
     if (type === MessageType.docList) message.list = readDocList(body)
     if (type === MessageType.fetched) message.fetched = readFetched(body)
+    if (type === MessageType.fetchedPart) message.fetchedPart = readFetchedPart(body)
     if (type === MessageType.authors) message.authors = readAuthors(body)
     if (type === MessageType.presence) message.presence = readPresence(body)
     if (type === MessageType.catalogChanged) message.catalogChanged = readCatalogChanged(body)

@@ -576,16 +576,20 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
     }
     const limit = Math.max(1, Math.min(request.limit || MAX_LIST_LIMIT, MAX_LIST_LIMIT))
     if (!this.withinWorkBudget('list-docs')) return
-    // charged: the time from the request to the page (storage read included)
+    // charged: the relay's own time for the page — the storage read (done inside the call by a storage that reads
+    // synchronously, like SQLite) and the filtering — not the time the request waited behind others
     const started = performance.now()
-    this.ctx.rooms.list(prefix).then(
+    const listing = this.ctx.rooms.list(prefix)
+    const readMs = performance.now() - started
+    listing.then(
       (all) => {
         if (this.closed) return
+        const filtering = performance.now()
         // per-record grants can hide single docs of a readable workspace
         const names = all.filter((name) => accessFor(this.identity, name) !== Access.none)
         const start = request.after === '' ? 0 : upperBound(names, request.after)
         const page = names.slice(start, start + limit)
-        if (!this.chargeWork('list-docs', performance.now() - started)) return
+        if (!this.chargeWork('list-docs', readMs + performance.now() - filtering)) return
         this.send('doc-list', encodeDocList(prefix, request.requestId, page, start + limit < names.length))
       },
       (error: unknown) => {
@@ -615,10 +619,13 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       return
     }
     if (!this.withinWorkBudget('list-presence')) return
+    // charged: the read (inside the call for a storage that reads synchronously), not time waited behind others
     const started = performance.now()
-    this.ctx.lastSeen.list(workspace).then(
+    const listing = this.ctx.lastSeen.list(workspace)
+    const readMs = performance.now() - started
+    listing.then(
       (users) => {
-        if (!this.chargeWork('list-presence', performance.now() - started)) return
+        if (!this.chargeWork('list-presence', readMs)) return
         this.send('presence', encodePresence(workspace, requestId, users))
       },
       (error: unknown) => {
@@ -677,15 +684,17 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
       return
     }
     if (!this.withinWorkBudget(`fetch of "${doc}"`)) return
-    // charged: the time from the request to the answer (loading and encoding the doc)
-    const started = performance.now()
+    // charged: the relay's own time loading and encoding the doc (not the time the request waited behind others)
     this.ctx.rooms.snapshot(doc, stateVector).then(
-      ({ update, durableStateVector, authors }) => {
-        if (!this.chargeWork(`fetch of "${doc}"`, performance.now() - started)) return
+      ({ update, durableStateVector, authors, workMs }) => {
+        if (!this.chargeWork(`fetch of "${doc}"`, workMs)) return
         this.sendAuthorParts(doc, authors)
         // answers of one doc keep their order: once one goes in parts, the next ones queue behind it
         const key = `fetch ${doc}`
-        if (update.byteLength <= this.ctx.limits.initialSyncChunkBytes && !this.ctx.initialSyncs.has(this, key)) {
+        // Many answers asked for at once (a client catching up pulls several records in parallel) must not make it
+        // a slow reader: once its send buffer is half full, answers wait their turn and go out paced, like big ones.
+        const underPressure = this.ws.bufferedAmount + update.byteLength > this.ctx.limits.maxBufferedBytes / 2
+        if (update.byteLength <= this.ctx.limits.initialSyncChunkBytes && !underPressure && !this.ctx.initialSyncs.has(this, key)) {
           this.send('fetched', encodeFetched(doc, update, durableStateVector))
           return
         }

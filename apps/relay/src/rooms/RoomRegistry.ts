@@ -110,28 +110,39 @@ export class RoomRegistry {
   async snapshot(
     name: string,
     stateVector: Uint8Array,
-  ): Promise<{ update: Uint8Array; durableStateVector: Uint8Array; authors: AuthorBinding[] }> {
+  ): Promise<{ update: Uint8Array; durableStateVector: Uint8Array; authors: AuthorBinding[]; workMs: number }> {
+    // the relay's own time for this answer: its synchronous parts, not the time it waited behind other work
+    let workMs = 0
+    const timed = <T>(work: () => T): T => {
+      const started = performance.now()
+      try {
+        return work()
+      } finally {
+        workMs += performance.now() - started
+      }
+    }
     const entry = this.rooms.get(name)
     if (entry) {
       const room = await entry.ready
       if (!room.closed) {
-        return {
-          update: Y.encodeStateAsUpdate(room.doc, stateVector),
-          durableStateVector: room.durableStateVector,
-          authors: [...room.authors.values()],
-        }
+        const update = timed(() => Y.encodeStateAsUpdate(room.doc, stateVector))
+        return { update, durableStateVector: room.durableStateVector, authors: [...room.authors.values()], workMs }
       }
     }
-    const stored = await this.storage.loadDoc(name)
-    const doc = new Y.Doc({ guid: name })
-    try {
-      applyStored(doc, stored)
-      // only bindings of ids the doc has content of (see Room.load)
-      const authors = stored.authors.filter((a) => doc.store.clients.has(a.clientId))
-      return { update: Y.encodeStateAsUpdate(doc, stateVector), durableStateVector: Y.encodeStateVector(doc), authors }
-    } finally {
-      doc.destroy()
-    }
+    // a storage that reads synchronously (SQLite) does it inside this call
+    const stored = await timed(() => this.storage.loadDoc(name))
+    const answer = timed(() => {
+      const doc = new Y.Doc({ guid: name })
+      try {
+        applyStored(doc, stored)
+        // only bindings of ids the doc has content of (see Room.load)
+        const authors = stored.authors.filter((a) => doc.store.clients.has(a.clientId))
+        return { update: Y.encodeStateAsUpdate(doc, stateVector), durableStateVector: Y.encodeStateVector(doc), authors }
+      } finally {
+        doc.destroy()
+      }
+    })
+    return { ...answer, workMs }
   }
 
   /** Stored doc names starting with `prefix`, plus docs in memory (sorted, deduplicated). */
