@@ -155,7 +155,10 @@ describe(`a ~60 MiB doc (SEED=${SEED})`, () => {
 
   it('a reader that opened a doc far over the send-buffer limit, then stops reading live traffic, is disconnected as a slow reader', async () => {
     // small limits, so that live traffic beyond the send-buffer limit and the kernel's socket buffers stays small too
-    const small = await startRelay({ args: ['--max-payload', '65536', '--max-buffered-bytes', '262144'] })
+    // the apply and work budgets are not under test: a loaded machine must not trip them while the doc is built
+    const small = await startRelay({
+      args: ['--max-payload', '65536', '--max-buffered-bytes', '262144', '--apply-ms-per-second', '1000', '--apply-burst-ms', '600000', '--work-burst-ms', '600000'],
+    })
     try {
       const slowReaders = async (): Promise<number> => {
         const text = await (await fetch(`${small.url}/metrics`)).text()
