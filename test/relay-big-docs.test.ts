@@ -62,7 +62,8 @@ const stateOf = (doc: Y.Doc): string => Buffer.from(Y.encodeStateVector(doc)).to
 const engineClient = (): SyncClient => new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, reconnect: { minDelay: 20, maxDelay: 200 } })
 
 beforeAll(async () => {
-  relay = await startRelay()
+  // default limits, except the apply budget, which is for people typing, not for this build loop on a loaded machine
+  relay = await startRelay({ args: ['--apply-ms-per-second', '1000', '--apply-burst-ms', '600000'] })
   rssBefore = await metric('concord_process_resident_memory_bytes')
   const gen = prng.create(SEED)
   const buildStarted = performance.now()
