@@ -5,7 +5,8 @@
  * see what a per-update check cannot; legitimate traffic (random edits by
  * several peers, concurrent offline sets of one new key) passes.
  *
- * Seeded: replay with `SEED=<n> npx vitest run apps/relay/test/docGuard.test.ts`.
+ * Seeded: a fresh seed every run, printed; replay one with
+ * `SEED=<n> npx vitest run apps/relay/test/docGuard.test.ts`.
  */
 import * as encoding from 'lib0/encoding'
 import * as prng from 'lib0/prng'
@@ -17,7 +18,8 @@ import { Room, type RoomPeer } from '../src/rooms/Room.js'
 import { silentLogger } from '../src/observability/logger.js'
 import { craftRandomUpdate, mutate, randomEditCorpus } from '../../../test/fuzz/updateCorpus.js'
 
-const SEED = Number(process.env.SEED ?? 20261123)
+const SEED = process.env.SEED !== undefined ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31)
+console.log(`docGuard tests: seed ${SEED} (replay with SEED=${SEED})`)
 
 /** The relay's defaults. */
 const LIMITS: DocLimits = { maxTypeDepth: 100, maxKeyConflicts: 1000, maxKeyWalk: 1_000_000 }

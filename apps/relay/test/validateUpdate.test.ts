@@ -5,7 +5,7 @@
  * accepted is shown, in a child process with a timeout, to apply without
  * hanging.
  *
- * Seeded: the seed of every randomized test is printed and replays with
+ * Seeded: a fresh seed every run; it is printed and replays with
  * `SEED=<n> npx vitest run apps/relay/test/validateUpdate.test.ts`.
  *
  * The child-process checks run the compiled validator in `apps/relay/dist`:
@@ -41,7 +41,7 @@ import {
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repoRoot = path.resolve(here, '../../..')
-const SEED = Number(process.env.SEED ?? 0x5eed687)
+const SEED = process.env.SEED !== undefined ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31)
 console.log(`validateUpdate tests: seed ${SEED} (replay with SEED=${SEED})`)
 
 const tempDir = mkdtempSync(path.join(os.tmpdir(), 'concord-validate-'))
@@ -107,6 +107,7 @@ const expectAcceptedApplySafely = async (inputs: Uint8Array[], timeoutMs = 60_00
   expect(run.code, run.stderr.slice(-2000)).toBe(0)
   const report = { ...(JSON.parse(run.stdout) as ApplyReport), childMs: run.ms }
   expect(report.freshThrows, 'accepted inputs that Yjs throws on, applied to a fresh doc').toEqual([])
+  // a hang guard on Yjs' own work (not the validator's), in a child process: a second is far beyond any real apply
   expect(report.slowestMs, `slowest apply: ${report.slowestInput}`).toBeLessThan(1000)
   return report
 }
@@ -617,14 +618,14 @@ describe('linear time and memory', () => {
   it('work grows linearly with the input: 16× the bytes take 16× the steps', () => {
     const shapes = { 'tiny structs': manyStructs, 'deep Any': deepAny, 'nested types': nestedTypes }
     for (const [name, make] of Object.entries(shapes)) {
-      const small = make(name === 'deep Any' ? 300 : 8_000)
-      const large = make(name === 'deep Any' ? 4_800 : 128_000)
-      const perByte = (update: Uint8Array): number => steps(update) / update.length
-      time(large) // warm up
-      console.log(`  ${name}, 16× input: ${(steps(large) / steps(small)).toFixed(2)}× steps, ${(time(large) / Math.max(time(small), 0.05)).toFixed(1)}× time`)
+      const small = make(name === 'deep Any' ? 200 : 4_000)
+      const large = make(name === 'deep Any' ? 3_200 : 64_000)
+      const [smallSteps, largeSteps] = [steps(small), steps(large)]
+      console.log(`  ${name}, 16× input: ${(largeSteps / smallSteps).toFixed(2)}× steps (${largeSteps}), ${(time(large) / Math.max(time(small), 0.05)).toFixed(1)}× time`)
       expect(validateUpdateV1(large, UNLIMITED).ok).toBe(true)
-      expect(perByte(large)).toBeLessThanOrEqual(perByte(small) * 1.05)
-      expect(perByte(large)).toBeLessThanOrEqual(2)
+      // per byte, the large input takes no more steps than the small one (varUints of larger clocks are longer: a little fewer)
+      expect(largeSteps / large.length).toBeLessThanOrEqual((smallSteps / small.length) * 1.05)
+      expect(largeSteps).toBeLessThanOrEqual(2 * large.length)
     }
   })
 })
