@@ -79,9 +79,14 @@ const converged = (handles: RecordHandle[]) => {
 
 const SEEDS = Number(process.env.RELAY_FUZZ_SEEDS ?? 3)
 
+/** Fixed seeds, plus a fresh one every run (in its test name); replay one with SEED=<n>. */
+const seeds = [
+  ...Array.from({ length: SEEDS }, (_, i) => 424242 + i * 104729),
+  process.env.SEED !== undefined ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31),
+]
+
 describe('history against the relay', () => {
-  for (let i = 0; i < SEEDS; i++) {
-    const seed = 424242 + i * 104729
+  for (const [i, seed] of seeds.entries()) {
     it(`seed ${seed}: identical histories, merges for every concurrent scalar edit and typing burst, restore converges`, async () => {
       const workspace = `fz${i}`
       const peers = await Promise.all(['ada', 'bob', 'cy'].map((u) => peer(`${u}-${i}`, workspace)))
@@ -116,8 +121,11 @@ describe('history against the relay', () => {
         `history fuzz (relay) seed ${seed}: ${result.writes} scalar writes, ${result.merges} merges, ` +
           `${result.bursts} typing bursts (${result.concurrentBursts} concurrent pairs), restore ${result.forced ? 'of a made merge' : 'of a random merge'}`,
       )
-      expect(result.merges, 'scalar merges').toBeGreaterThan(0)
-      expect(result.concurrentBursts, 'concurrent typing bursts').toBeGreaterThan(0)
+      if (i < SEEDS) {
+        // the fixed seeds are known to cover these; a fresh seed checks the invariants only
+        expect(result.merges, 'scalar merges').toBeGreaterThan(0)
+        expect(result.concurrentBursts, 'concurrent typing bursts').toBeGreaterThan(0)
+      }
       expect(result.restored, 'restores').toBe(1)
       const authors = new Set(handles[0]!.history().entries.flatMap((e) => (e.kind === 'change' ? [e.author.userId] : [])))
       for (const id of authors) expect(['ada', 'bob', 'cy'].map((u) => `${u}-${i}`)).toContain(id)

@@ -188,10 +188,11 @@ describe('last seen', () => {
     const leftAt = Date.now()
     alice.close()
     await alice.waitClosed()
+    // the relay took alice out of the doc (and so of the workspace's presence) when it saw her close
+    await waitFor(() => (relay.rooms.peek('acme/T-9')?.peers.size ?? 0) === 0, 'alice left the doc at the relay')
     const bob = await as('bob', { acme: 'read' })
     bob.subscribe('acme/T-9')
     await bob.waitFor((m) => m.type === MessageType.ack, 'ack')
-    await new Promise((r) => setTimeout(r, 50))
     bob.send(encodeListPresence('acme', 7))
     const answer = await bob.waitFor((m) => m.presence?.requestId === 7, 'presence')
     const users = new Map(answer.presence!.users.map((u) => [u.userId, u]))

@@ -97,7 +97,7 @@ describe('bytes waiting while a doc loads', () => {
     const update = bigUpdate(32 * 1024)
     for (let i = 0; i < 200 && flooder.ws.readyState === WebSocket.OPEN; i++) {
       flooder.sendUpdate('held/doc', update)
-      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1))
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1)) // paces the flood only (lets the close arrive)
     }
     const closed = await flooder.waitClosed()
     expect(closed.code).toBe(CloseCode.policyViolation)
@@ -151,7 +151,7 @@ describe('bytes waiting while a doc loads', () => {
     const message = encoding.toUint8Array(e)
     for (let i = 0; i < 200 && ws.readyState === WebSocket.OPEN; i++) {
       ws.send(message)
-      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1))
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 1)) // paces the flood only (lets the close arrive)
     }
     const close = await closed
     expect(close.code).toBe(CloseCode.policyViolation)
@@ -205,7 +205,7 @@ describe('bytes waiting for authentication', () => {
     })
     const client = await mux(url)
     for (let i = 0; i < 3; i++) client.send(encodeSubscribe(`acme/x${i}`))
-    await new Promise((r) => setTimeout(r, 50))
+    await client.roundTrip() // a ping is answered before authentication and is not counted; rejects if the relay closed the connection
     expect(client.closeEvent).toBeNull()
     client.send(encodeSubscribe('acme/x3'))
     const closed = await client.waitClosed()
@@ -281,7 +281,7 @@ describe('awareness rate limit', () => {
     }
     sender.send(encodePing())
     await sender.waitFor((m) => m.type === MessageType.pong, 'pong after the burst')
-    await new Promise((r) => setTimeout(r, 100))
+    await observer.roundTrip() // what the relay broadcast for the burst has arrived
     const room = relay!.rooms.peek('acme/aw')!
     const cursor = room.awareness.getStates().get(777)?.cursor as number
     // the burst (4) and at most a token or two of refill got through
@@ -290,7 +290,8 @@ describe('awareness rate limit', () => {
     expect(observed() - before).toBe(cursor)
     expect(sender.closeEvent).toBeNull()
     expect(await relay!.metrics.render()).toMatch(/concord_refusals_total\{reason="awareness-rate-limit"\} 1[0-9]/)
-    // once the rate allows again, a change gets through
+    // once the rate allows again, a change gets through; the wait is the limiter's refill (2 per second, a token in 500 ms):
+    // it drives the relay's clock, nothing is asserted after it without waiting on the change itself
     await new Promise((r) => setTimeout(r, 600))
     awareness.setLocalState({ cursor: 100 })
     sender.send(encodeAwareness('acme/aw', awarenessProtocol.encodeAwarenessUpdate(awareness, [777])))

@@ -94,6 +94,7 @@ describe('rooms', () => {
       await c.waitFor((m) => m.type === MessageType.ack, 'ack')
       edit(c, 'w/race', String(round % 10))
       c.close()
+      // deliberate timing, not a wait for a result: around the 30 ms idle unload, so that opens land before, during and after unloads (the race under test)
       await new Promise((r) => setTimeout(r, round % 3 === 0 ? 40 : 5))
     }
     const last = await connect()

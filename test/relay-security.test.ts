@@ -142,7 +142,8 @@ describe('permission matrix', () => {
   for (const role of roles) {
     for (const message of messages) {
       it(`${role} × ${message}`, async () => {
-        const { w, syncCount, awarenessCount } = await watcher()
+        const watching = await watcher()
+        const { w, syncCount, awarenessCount } = watching
         const syncBefore = syncCount()
         const awarenessBefore = awarenessCount()
         const textBefore = await storedText()
@@ -203,11 +204,12 @@ describe('permission matrix', () => {
             await waitFor(() => syncCount() > syncBefore, 'watcher sees the update')
           }
         }
-        // round-trip so everything the relay would do has happened
-        await new Promise((r) => setTimeout(r, 50))
+        // round trips: the relay has handled every message of the client (unless it closed it), and what it sent the watcher has arrived
+        if (client.closeEvent === null) await client.roundTrip()
+        await w.roundTrip()
         const writes = message === 'sync-step2' || message === 'update'
         if (writes && role === 'write') {
-          expect(await storedTextEventually(marker)).toContain(marker)
+          expect(await storedOnceAcked(watching, marker)).toContain(marker)
         } else {
           expect(await storedText()).toBe(textBefore)
           expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe(textBefore)
@@ -266,7 +268,8 @@ describe('permission matrix, y-websocket endpoint', () => {
   for (const role of ['read', 'write'] as const) {
     for (const message of messages) {
       it(`${role} × ${message}`, async () => {
-        const { w, syncCount, awarenessCount } = await watcher()
+        const watching = await watcher()
+        const { w, syncCount, awarenessCount } = watching
         const syncBefore = syncCount()
         const awarenessBefore = awarenessCount()
         const textBefore = await storedText()
@@ -304,13 +307,14 @@ describe('permission matrix, y-websocket endpoint', () => {
           // not applied, not stored, not broadcast, and the client is told
           await waitFor(() => permissionDenials(client.frames).length > 0, 'permission-denied auth message')
           expect(permissionDenials(client.frames)[0]).toMatch(/read-only access: updates are not accepted/)
-          await new Promise((r) => setTimeout(r, 50))
+          // the refusal is the relay's handling of the update; a round trip of the watcher brings whatever it was sent
+          await w.roundTrip()
           expect(await storedText()).toBe(textBefore)
           expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe(textBefore)
           expect(syncCount()).toBe(syncBefore)
           expect(client.ws.readyState).toBe(WebSocket.OPEN)
         } else if (writes) {
-          expect(await storedTextEventually(marker)).toContain(marker)
+          expect(await storedOnceAcked(watching, marker)).toContain(marker)
           await waitFor(() => syncCount() > syncBefore, 'watcher sees the update')
         } else if (message === 'sync-step1') {
           // answered with a sync step 2 (and, for a writer, the relay's own step 1)
@@ -333,12 +337,13 @@ describe('permission matrix, y-websocket endpoint', () => {
   }
 })
 
-const storedTextEventually = async (marker: string): Promise<string> => {
-  for (let i = 0; i < 100; i++) {
-    const text = await storedText()
-    if (text.includes(marker)) return text
-    await new Promise((r) => setTimeout(r, 10))
-  }
+/**
+ * The stored text once the relay acked the watcher's doc with `marker` in it:
+ * the relay acks only what it stored, so this waits on its ack, not on time.
+ */
+const storedOnceAcked = async ({ w, doc }: { w: RawMuxClient; doc: Y.Doc }, marker: string): Promise<string> => {
+  await waitFor(() => doc.getText('t').toString().includes(marker), 'the watcher has the edit')
+  await w.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && covers(m.ack, doc), 'the relay acked the edit')
   return storedText()
 }
 
@@ -423,7 +428,8 @@ describe('awareness', () => {
     // the observer has seen alice's state; from now on it must see nothing
     const observerAwareness = () => observer.received.filter((m) => m.type === MessageType.awareness).length
     await waitFor(() => observerAwareness() > 0, 'observer sees alice')
-    await new Promise((r) => setTimeout(r, 50))
+    // round trips: the relay handled everything sent so far, and the observer has what it was sent for it
+    for (const c of [alice, mallory, observer]) await c.roundTrip()
     const observerBefore = observerAwareness()
     // mallory tries to overwrite and to remove alice's client id
     const d = new Y.Doc()
@@ -436,7 +442,8 @@ describe('awareness', () => {
     forged.setLocalState(null)
     mallory.send(encodeAwareness(DOC, awarenessProtocol.encodeAwarenessUpdate(forged, [1001])))
     forged.destroy()
-    await new Promise((r) => setTimeout(r, 100))
+    await mallory.roundTrip() // the relay handled the forgeries
+    await observer.roundTrip() // anything it broadcast for them has arrived
     expect(room.awareness.getStates().get(1001)?.cursor).toBe('title')
     expect(await relay.metrics.render()).toMatch(/concord_refusals_total\{reason="forged-awareness"\} [1-9]/)
     // nothing of the forgeries was broadcast
@@ -455,7 +462,7 @@ describe('awareness', () => {
     for (const c of [carol, observer]) c.subscribe(DOC)
     await carol.waitFor((m) => m.type === MessageType.ack, 'ack')
     await observer.waitFor((m) => m.type === MessageType.authors || m.type === MessageType.sync || m.type === MessageType.awareness, 'subscribed')
-    await new Promise((r) => setTimeout(r, 50))
+    for (const c of [carol, observer]) await c.roundTrip() // what the subscribes brought has arrived
     const observerBefore = observer.received.filter((m) => m.type === MessageType.awareness).length
     const cjk = '漢'.repeat(400)
     expect(JSON.stringify({ note: cjk }).length).toBeLessThan(1024)
@@ -524,7 +531,7 @@ describe('slow readers', () => {
         const before = Y.encodeStateVector(doc)
         doc.getText('t').insert(0, 'z'.repeat(64 * 1024))
         writer.sendUpdate('acme/firehose', Y.encodeStateAsUpdate(doc, before))
-        await new Promise((r) => setTimeout(r, 2))
+        await new Promise((r) => setTimeout(r, 2)) // paces the load only (the loop ends once the relay dropped the slow reader)
       }
       await waitFor(() => slowRelay.connectionCount === 1, 'slow reader disconnected')
       expect(await slowRelay.metrics.render()).toMatch(/concord_refusals_total\{reason="slow-reader"\} 1/)
@@ -557,7 +564,7 @@ describe('apply-time budget', () => {
       }
       encoding.writeVarUint(e, 0) // empty delete set
       client.sendUpdate('acme/conflicts', encoding.toUint8Array(e))
-      await new Promise((r) => setTimeout(r, 20))
+      await new Promise((r) => setTimeout(r, 20)) // paces the load only (the loop ends once the relay closed the connection)
     }
     const closed = await client.waitClosed(30_000)
     expect(closed.code).toBe(CloseCode.policyViolation)

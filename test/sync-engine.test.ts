@@ -39,10 +39,11 @@ const state = (h: DocHandle) => Buffer.from(Y.encodeStateVector(h.doc)).toString
 const contentOf = (h: DocHandle) => JSON.stringify(h.doc.getText('body').toDelta()) + JSON.stringify(h.doc.getMap('fields').toJSON())
 
 describe('engine ↔ relay', () => {
-  it('N clients editing the same docs concurrently converge (seeded)', async () => {
-    const seed = 20261123
+  // A pinned seed and a fresh one every run (in the test name); replay one with SEED=<n>.
+  const fresh = process.env.SEED !== undefined ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31)
+  it.each([20261123, fresh])('N clients editing the same docs concurrently converge (seed %i)', async (seed) => {
     const gen = prng.create(seed)
-    const docs = ['conv/a', 'conv/b', 'conv/c']
+    const docs = ['a', 'b', 'c'].map((d) => `conv${seed}/${d}`) // docs of their own per seed
     const n = 5
     const peers = Array.from({ length: n }, () => client())
     const handles = peers.map((c) => docs.map((d) => c.open(d)))

@@ -801,7 +801,7 @@ describe('pinned regressions', () => {
         await s.open()
         try {
           const handled = await s.roundTrip(input)
-          expect(handled.ms).toBeLessThan(1000)
+          expect(handled.ms).toBeLessThan(1000) // a hang detector against a real relay process, not a speed check
           await control.check()
           expect(relay.child.exitCode).toBe(null)
           expect(handled.closed, `closed: ${handled.closed}, errors: ${JSON.stringify(handled.errors)}`).toBe(1002)

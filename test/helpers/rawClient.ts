@@ -11,6 +11,7 @@ import {
   MessageType,
   MUX_PATH,
   decodeMessage,
+  encodePing,
   encodeSubscribe,
   readAck,
   readAuthors,
@@ -125,6 +126,20 @@ export class RawMuxClient {
       }
       this.listeners.push(listener)
     })
+  }
+
+  /**
+   * A round trip: sends a `ping` and resolves at its `pong`. The relay reads
+   * a connection's messages in order, so everything it did at once for the
+   * messages sent before (answers, refusals, closes, broadcasts to this
+   * connection) has been sent by then: wait on this, not on a sleep, before
+   * asserting that something did not happen.
+   */
+  async roundTrip(timeout = 10_000): Promise<void> {
+    const pongs = (): number => this.received.filter((m) => m.type === MessageType.pong).length
+    const before = pongs()
+    this.send(encodePing())
+    await this.waitFor(() => pongs() > before, 'the pong of a round trip', timeout)
   }
 
   /** Resolves when the socket is closed. */

@@ -5,6 +5,8 @@
  * the author's write failed or was not confirmed in time.
  *
  * Two stores share fake-indexeddb and Node's BroadcastChannel (two tabs).
+ * The fallback timer is the test's own (`tabSaveTimer`): it fires when the
+ * test says, so the tests check the order of events, not elapsed time.
  */
 import { IDBFactory } from 'fake-indexeddb'
 import { afterEach, expect, test } from 'vitest'
@@ -57,19 +59,42 @@ const until = (handle: RecordHandle, check: () => boolean): Promise<void> =>
     handle.on('change', listener)
   })
 
-/** Tabs A (whose writes can be made to fail or wait) and B of one workspace, both with ticket T-1 open and saved. */
-const twoTabsSaved = async () => {
+/** Timers started by a store (`tabSaveTimer`) that fire only when the test fires them. */
+class ManualTimers {
+  private readonly pending = new Set<() => void>()
+  readonly delays: number[] = []
+
+  readonly start = (callback: () => void, delayMs: number): (() => void) => {
+    this.pending.add(callback)
+    this.delays.push(delayMs)
+    return () => this.pending.delete(callback)
+  }
+
+  get size(): number {
+    return this.pending.size
+  }
+
+  /** Fires every pending timer. */
+  fire(): void {
+    const due = [...this.pending]
+    this.pending.clear()
+    for (const callback of due) callback()
+  }
+}
+
+/** Tabs A (whose writes can be made to fail or wait) and B of one workspace, both with ticket T-1 open and saved; B's tab-save fallback is `timersB`. */
+const twoTabsSaved = async (timersB = new ManualTimers()) => {
   const factory = new IDBFactory()
   const ws = workspace()
   const storageA = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: ws, indexedDB: factory }), 'indexeddb')
   const tabA = tab(ws, { storage: storageA })
-  const tabB = tab(ws, { indexedDB: factory })
+  const tabB = tab(ws, { indexedDB: factory, tabSaveTimer: timersB.start })
   await Promise.all([tabA.ready, tabB.ready])
   const a = await tabA.create('ticket', { title: 'x', status: 'open' }, { id: 'T-1' })
   await a.whenSaved()
   const b = await tabB.open('T-1')
   await b.whenSaved()
-  return { factory, ws, storageA, a, b }
+  return { factory, ws, storageA, tabB, a, b }
 }
 
 test("a tab does not call another tab's edit saved when that tab's write failed; it writes the edit itself", async () => {
@@ -88,7 +113,8 @@ test("a tab does not call another tab's edit saved when that tab's write failed;
 })
 
 test("edits of a tab that does not confirm its write are not saved in the other tab until it writes them itself", async () => {
-  const { factory, ws, storageA, a, b } = await twoTabsSaved()
+  const fallback = new ManualTimers()
+  const { factory, ws, storageA, tabB, a, b } = await twoTabsSaved(fallback)
 
   // A's writes do not complete (a frozen tab).
   let release!: () => void
@@ -97,12 +123,19 @@ test("edits of a tab that does not confirm its write are not saved in the other 
   a.set('status', 'done')
   await until(b, () => b.get('status') === 'done')
   expect(b.isSaved).toBe(false)
+  expect(fallback.size).toBe(1) // B's fallback is waiting for A's confirmation
+  expect(fallback.delays.at(-1)).toBe(2_000)
   b.set('priority', 'high')
   const savedEvents: boolean[] = []
   b.on('saved', (saved) => savedEvents.push(saved))
-  const started = Date.now()
+  await tabB.settled()
+  // B's own write is done, A's edit is not confirmed: not saved yet
+  expect(await storedCopy(factory, ws, 'T-1')).toMatchObject({ priority: 'high' })
+  expect(b.isSaved).toBe(false)
+  expect(savedEvents).toEqual([])
+  // the fallback fires: B writes A's edit itself, and only then says "saved"
+  fallback.fire()
   await b.whenSaved()
-  expect(Date.now() - started).toBeGreaterThan(1_000) // not at B's own write, only after the fallback
   expect(savedEvents).toEqual([true])
   expect(await storedCopy(factory, ws, 'T-1')).toMatchObject({ status: 'done', priority: 'high' })
   release()

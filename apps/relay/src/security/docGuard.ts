@@ -32,7 +32,8 @@
  * or into the update itself. The work is linear in the update, plus at most
  * `maxKeyWalk` steps along key histories, plus, once per type and per key
  * for the life of the room, a walk of the type's parent chain (at most
- * `maxTypeDepth + 1` steps) and of the key's history.
+ * `maxTypeDepth + 1` steps) and of the key's history. {@link DocGuard.walked}
+ * counts those steps, so tests assert the bounds on counts, not on time.
  *
  * ```ts
  * const guard = new DocGuard(doc, { maxTypeDepth: 100, maxKeyConflicts: 1000, maxKeyWalk: 1_000_000 })
@@ -119,11 +120,21 @@ export class DocGuard {
   private readonly depths = new WeakMap<SharedType, number>()
   /** Entries without an origin per key, per map of the doc; filled on first use, then kept up to date. */
   private readonly keyConflicts = new WeakMap<SharedType, Map<string, number>>()
+  private steps = 0
 
   constructor(
     private readonly doc: Y.Doc,
     readonly limits: DocLimits,
   ) {}
+
+  /**
+   * Entries of the doc the guard has visited so far, in all checks: entries
+   * of map-key histories and links of type parent chains. The work that is
+   * not linear in an update is all here; tests bound it.
+   */
+  get walked(): number {
+    return this.steps
+  }
 
   /**
    * Checks an update that `validateUpdateV1` accepted (with `counts` from
@@ -220,13 +231,19 @@ export class DocGuard {
     const max = this.limits.maxKeyWalk
     let walk = 0
     for (const [origin, count] of staleOrigins) {
-      for (let item = origin.right; item !== null && walk <= max; item = item.right) walk += count
+      for (let item = origin.right; item !== null && walk <= max; item = item.right) {
+        walk += count
+        this.steps++
+      }
       if (walk > max) return walk
     }
     for (const [owner, perKey] of conflicts) {
       if (!(owner instanceof Y.AbstractType)) continue // a map the doc does not have yet: no history
       for (const [key, count] of perKey) {
-        for (let item: Y.Item | null = owner._map.get(key) ?? null; item !== null && walk <= max; item = item.left) walk += count
+        for (let item: Y.Item | null = owner._map.get(key) ?? null; item !== null && walk <= max; item = item.left) {
+          walk += count
+          this.steps++
+        }
         if (walk > max) return walk
       }
     }
@@ -247,6 +264,7 @@ export class DocGuard {
         break
       }
       depth++
+      this.steps++
       const parent: unknown = cur._item.parent
       cur = parent instanceof Y.AbstractType ? parent : null
     }
@@ -262,6 +280,7 @@ export class DocGuard {
     if (count === undefined) {
       count = 0
       for (let item: Y.Item | null = type._map.get(key) ?? null; item !== null; item = item.left) {
+        this.steps++
         if (item.origin === null) count++
       }
       perKey.set(key, count)

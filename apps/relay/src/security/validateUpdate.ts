@@ -82,6 +82,17 @@ export interface UpdateLimits {
   maxKeyConflicts?: number
 }
 
+/**
+ * The work of one validation, counted for tests of its linearity: bytes
+ * read (string and byte contents count their length: they are decoded or
+ * parsed once), characters of JSON scanned for nesting, and links between
+ * the update's type items followed. Pass one to {@link validateUpdateV1};
+ * it adds to `steps`.
+ */
+export interface ValidationWork {
+  steps: number
+}
+
 /** Limits of {@link validateStateVector}. */
 export interface StateVectorLimits {
   /** Most entries. Default: no limit beyond the input size. */
@@ -154,6 +165,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 /** A cursor over untrusted bytes whose every read is bounds-checked. */
 class Reader {
   pos = 0
+  /** Work done on this input (see {@link ValidationWork}). */
+  steps = 0
   constructor(readonly bytes: Uint8Array) {}
 
   get remaining(): number {
@@ -166,6 +179,7 @@ class Reader {
 
   uint8(what: string): number {
     if (this.pos >= this.bytes.length) this.fail(`unexpected end of input reading ${what}`)
+    this.steps++
     return this.bytes[this.pos++]
   }
 
@@ -175,6 +189,7 @@ class Reader {
     let mult = 1
     for (let i = 0; i < 8; i++) {
       if (this.pos >= this.bytes.length) this.fail(`unexpected end of input in ${what}`)
+      this.steps++
       const byte = this.bytes[this.pos++]
       num += (byte & 0x7f) * mult
       if (byte < 0x80) {
@@ -217,6 +232,7 @@ class Reader {
     if (len > this.remaining) this.fail(`${what} of ${len} bytes exceeds the ${this.remaining} bytes left`)
     const view = this.bytes.subarray(this.pos, this.pos + len)
     this.pos += len
+    this.steps += len
     return view
   }
 
@@ -235,6 +251,7 @@ class Reader {
   skip(len: number, what: string): void {
     if (len > this.remaining) this.fail(`unexpected end of input in ${what}`)
     this.pos += len
+    this.steps += len
   }
 }
 
@@ -375,6 +392,7 @@ const skipSubdocOptions = (r: Reader, limits: ResolvedLimits): void => {
 const checkJson = (r: Reader, text: string, what: string, limits: ResolvedLimits): void => {
   let depth = 0
   let inString = false
+  r.steps += text.length
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
@@ -524,7 +542,7 @@ const readStruct = (r: Reader, client: number, clock: number, limits: ResolvedLi
  * item's depth is computed once (iteratively, so a long chain cannot exhaust
  * the stack); a reference cycle counts as ending there.
  */
-const deepestTypeNesting = (typeParents: Map<string, string | null>, max: number): number => {
+const deepestTypeNesting = (r: Reader, typeParents: Map<string, string | null>, max: number): number => {
   const depth = new Map<string, number>()
   let deepest = 0
   for (const start of typeParents.keys()) {
@@ -538,6 +556,7 @@ const deepestTypeNesting = (typeParents: Map<string, string | null>, max: number
         break
       }
       depth.set(key, -1) // in progress: a cycle ends here
+      r.steps++
       chain.push(key)
       key = typeParents.get(key) ?? null
     }
@@ -580,7 +599,7 @@ const readStructs = (r: Reader, limits: ResolvedLimits, ends: Map<number, number
     }
     if (structs > 0) ends.set(client, clock)
   }
-  if (deepestTypeNesting(state.typeParents, limits.maxTypeDepth) > limits.maxTypeDepth) {
+  if (deepestTypeNesting(r, state.typeParents, limits.maxTypeDepth) > limits.maxTypeDepth) {
     r.fail(`shared types nested deeper than ${limits.maxTypeDepth}`)
   }
 }
@@ -613,11 +632,21 @@ const readDeleteSet = (r: Reader, limits: ResolvedLimits): number => {
 
 /**
  * Checks that `update` is a well-formed Yjs V1 update within `limits`, in
- * time and memory linear in its size, without calling Yjs.
+ * time and memory linear in its size, without calling Yjs. `work`, if
+ * given, counts the steps taken (tests assert linearity on it).
  */
-export const validateUpdateV1 = (update: Uint8Array, limits?: UpdateLimits): UpdateValidation => {
+export const validateUpdateV1 = (update: Uint8Array, limits?: UpdateLimits, work?: ValidationWork): UpdateValidation => {
   if (!(update instanceof Uint8Array)) return { ok: false, reason: 'update is not a Uint8Array' }
   const r = new Reader(update)
+  try {
+    return validate(r, limits)
+  } finally {
+    if (work) work.steps += r.steps
+  }
+}
+
+/** {@link validateUpdateV1} on a reader of the bytes. */
+const validate = (r: Reader, limits: UpdateLimits | undefined): UpdateValidation => {
   try {
     const resolved = resolve(limits)
     const ends = new Map<number, number>()

@@ -80,6 +80,8 @@ export interface RecordHost {
   /** Pause that ends a burst of direct text / list edits (one history entry), ms. */
   readonly historyIdleMs?: number
   now(): number
+  /** Starts the tab-save fallback timer ({@link TAB_SAVE_FALLBACK_MS}); returns its cancel function. */
+  tabSaveTimer(write: () => void, delayMs: number): () => void
   /** A "while you were offline" summary of the record (after it synced). */
   summary(record: OpenRecord, summary: RecordSummary): void
   /** Storage of this record failed (report it). */
@@ -184,7 +186,8 @@ export class OpenRecord {
   private opsRunning = 0
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private catchUpTimer: ReturnType<typeof setTimeout> | null = null
-  private tabSaveTimer: ReturnType<typeof setTimeout> | null = null
+  /** Cancels the pending tab-save fallback; null when none is pending. */
+  private cancelTabSave: (() => void) | null = null
   /** The doc's state vector when {@link merge} last encoded its full state (for a compaction). */
   private mergedSV: StateVector | null = null
   private failures = 0
@@ -465,9 +468,9 @@ export class OpenRecord {
     if (authorOffline && this.host.sendsCatchUp()) this.sync.catchUp()
     this.checkPending()
     // Its author writes it; should it not say so in time, this tab does.
-    if (this.tabSaveTimer === null && !this.parked && this.unsavedClocks() > 0) {
-      this.tabSaveTimer = setTimeout(() => {
-        this.tabSaveTimer = null
+    if (this.cancelTabSave === null && !this.parked && this.unsavedClocks() > 0) {
+      this.cancelTabSave = this.host.tabSaveTimer(() => {
+        this.cancelTabSave = null
         this.saveUnconfirmed()
       }, TAB_SAVE_FALLBACK_MS)
     }
@@ -505,9 +508,9 @@ export class OpenRecord {
     } catch {
       return // a corrupt message confirms nothing
     }
-    if (this.tabSaveTimer !== null && this.unsavedClocks() === 0) {
-      clearTimeout(this.tabSaveTimer)
-      this.tabSaveTimer = null
+    if (this.cancelTabSave !== null && this.unsavedClocks() === 0) {
+      this.cancelTabSave()
+      this.cancelTabSave = null
     }
     this.checkSaved()
   }
@@ -543,10 +546,10 @@ export class OpenRecord {
     this.parked = true
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
-    if (this.tabSaveTimer !== null) clearTimeout(this.tabSaveTimer)
+    this.cancelTabSave?.()
     this.retryTimer = null
     this.catchUpTimer = null
-    this.tabSaveTimer = null
+    this.cancelTabSave = null
     this.queue.length = 0
     this.sync.close()
     this.storage?.close()
@@ -594,7 +597,7 @@ export class OpenRecord {
     this.typing.destroy()
     if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
-    if (this.tabSaveTimer !== null) clearTimeout(this.tabSaveTimer)
+    this.cancelTabSave?.()
     this.doc.off('update', this.onUpdate)
     this.sync.off('pending', this.onPending)
     this.sync.off('ack', this.onAck)
@@ -867,9 +870,9 @@ export class OpenRecord {
   /** A write completed: tell the other tabs what is stored (only what is known to be) and update `saved`. */
   private markSaved(): void {
     this.host.tabs.post({ t: 'saved', id: this.id, stateVector: Y.encodeStateVector(this.saved.stateVector) })
-    if (this.tabSaveTimer !== null && this.unsavedClocks() === 0) {
-      clearTimeout(this.tabSaveTimer)
-      this.tabSaveTimer = null
+    if (this.cancelTabSave !== null && this.unsavedClocks() === 0) {
+      this.cancelTabSave()
+      this.cancelTabSave = null
     }
     this.checkSaved()
   }

@@ -110,6 +110,12 @@ export interface RecordStoreOptions {
   live?: boolean
   /** Clock, for tests. Default `Date.now`. */
   now?: () => number
+  /**
+   * Starts the timer after which this tab writes the edits of another tab
+   * that their author has not confirmed as saved (`TAB_SAVE_FALLBACK_MS`,
+   * 2 s); returns its cancel function. For tests. Default: `setTimeout`.
+   */
+  tabSaveTimer?: (write: () => void, delayMs: number) => () => void
 }
 
 /** A storage failure, as reported by the `storage-error` event. */
@@ -209,6 +215,12 @@ const LIVE_FETCH_CONCURRENCY = 16
  * never says it is done (it was closed or crashed meanwhile), ms.
  */
 const PARK_TIMEOUT_MS = 60_000
+
+/** `setTimeout`, returning its cancel function. */
+const startTimer = (callback: () => void, delayMs: number): (() => void) => {
+  const timer = setTimeout(callback, delayMs)
+  return () => clearTimeout(timer)
+}
 
 /** What a record's own database holds, as read by `RecordStore.eachStored`. */
 interface StoredSummary {
@@ -324,6 +336,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       historyLimit: options.historyLimit ?? DEFAULT_MAX_HISTORY,
       historyIdleMs: options.historyIdleMs,
       now,
+      tabSaveTimer: options.tabSaveTimer ?? startTimer,
       summary: (record, summary) => store.emit('summary', [summary]),
       sendsCatchUp: () => store.outboxHeld || !store.tabs.enabled,
       storageFailed: (record, error) => store.reportStorage(record.id, error),
