@@ -1,7 +1,7 @@
 /**
  * A record open in a page (a ticket, a project): opens it in the store, joins
  * its presence (again after another tab's discard reloads it, since the
- * awareness is new then) and mirrors what the page shows as reactive state —
+ * awareness is new then) and gives what the page shows as reactive reads —
  * the handle, who is here, the changes not yet on the server, whether they
  * are saved on this device, its history and comments — read from the handle
  * whenever its events say they changed. The page keeps only what is its own: its fields
