@@ -1,9 +1,10 @@
 /**
  * A record open in a page (a ticket, a project): opens it in the store, joins
  * its presence (again after another tab's discard reloads it, since the
- * awareness is new then) and mirrors what the page shows as reactive state —
+ * awareness is new then) and gives what the page shows as reactive reads —
  * the handle, who is here, the changes not yet on the server, whether they
- * are saved on this device. The page keeps only what is its own: its fields
+ * are saved on this device, its history and comments — read from the handle
+ * whenever its events say they changed. The page keeps only what is its own: its fields
  * and their inputs.
  *
  * @module
@@ -11,7 +12,8 @@
  * const record = new ViewedRecord({ user: () => me, names: () => names, onopened: (id) => onopened(id) })
  * $effect(() => record.open(store, id))
  */
-import type { RecordHandle, RecordPresence, RecordStore, Viewer } from '@concord/engine'
+import type { Comment, CommentActivity, RecordHandle, RecordHandleEvents, RecordHistory, RecordPresence, RecordStore, Viewer } from '@concord/engine'
+import { createSubscriber } from 'svelte/reactivity'
 import type { AuthorNames } from './authorNames'
 import type { RemoteCaret } from './caretOverlay'
 import { MEMORY_ONLY_TEXT, storageProblemText, type RecordSyncError } from './syncStatus'
@@ -83,68 +85,182 @@ const discardIfBlank = (handle: RecordHandle): void => {
   }
 }
 
-/** One record open in a page; see the module comment. */
+type HandleEvent = keyof RecordHandleEvents
+
+/**
+ * A subscriber that re-runs its readers when `handle` emits one of `events`
+ * (while something reactive reads through it; nothing listens otherwise).
+ */
+const follow = (handle: RecordHandle, ...events: HandleEvent[]): (() => void) =>
+  createSubscriber((update) => {
+    for (const event of events) handle.on(event, update)
+    return () => {
+      for (const event of events) handle.off(event, update)
+    }
+  })
+
+/** Reads from a handle whose store may be closing (sign-out): then `fallback`. */
+const readOr = <T>(read: () => T, fallback: T): T => {
+  try {
+    return read()
+  } catch {
+    return fallback
+  }
+}
+
+/** The record open now, with the subscribers its getters read it through. */
+interface Opened {
+  readonly handle: RecordHandle
+  readonly store: RecordStore
+  /** The record's content (fields, type, archived). */
+  readonly content: () => void
+  /** Its history and comments: the content, and the names of its writers. */
+  readonly written: () => void
+  /** Its changes not yet on the relay. */
+  readonly pending: () => void
+  /** Whether it is saved on this device, and why not. */
+  readonly saving: () => void
+  /** A reload after another tab's discard (new doc, new texts). */
+  readonly reloaded: () => void
+}
+
+/** The presence joined in the open record, read through a subscriber. */
+interface Joined {
+  readonly presence: RecordPresence
+  readonly changes: () => void
+}
+
+const openedFor = (handle: RecordHandle, store: RecordStore): Opened => ({
+  handle,
+  store,
+  content: follow(handle, 'change'),
+  written: follow(handle, 'change', 'authors'),
+  pending: follow(handle, 'pending'),
+  saving: follow(handle, 'saved', 'error'),
+  reloaded: follow(handle, 'reloaded'),
+})
+
+const NO_HISTORY: RecordHistory = { entries: [], merges: [], unsettled: {} }
+
+/**
+ * One record open in a page; see the module comment. Every getter reads the
+ * handle (or its presence) itself, through a subscriber that the handle's
+ * events drive: there is no copy of its state to keep in step.
+ */
 export class ViewedRecord {
-  /** The open record, or null while it opens and after it closed. */
-  handle = $state.raw<RecordHandle | null>(null)
-  /** Everyone in the record's presence, this tab included (`self`). */
-  viewers = $state.raw<Viewer[]>([])
-  /** Clock ticks not yet on the relay. */
-  pending = $state(0)
-  /** The fields holding those changes. */
-  pendingFields = $state.raw<string[]>([])
-  /** Whether every change is stored on this device (the handle's `isSaved`). */
-  saved = $state(true)
-  /**
-   * Why this record's changes cannot be saved on this device (the store runs
-   * in memory, or its storage failed), in plain words; null while saving
-   * works — then "not saved" only means "being saved".
-   */
-  unsaved = $state<string | null>(null)
-  /** Bumped on every change of the record: read it to re-read the record. */
-  version = $state(0)
-  /** Bumped when another tab discarded the record's unsynced changes: its doc (and texts) are new. */
-  reloads = $state(0)
   /** Why the record cannot be opened or the last write failed, or null. */
   problem = $state<string | null>(null)
 
-  /** The record's fields (empty while it opens, or when the store is closing on sign-out). */
-  readonly fields = $derived.by((): Record<string, unknown> => {
-    void this.version
-    try {
-      return this.handle?.read().fields ?? {}
-    } catch {
-      return {}
-    }
-  })
-  /** Whether the record's content is here (a record someone else created arrives from the relay first). */
-  readonly typed = $derived.by(() => {
-    void this.version
-    try {
-      return this.handle?.type != null
-    } catch {
-      return false
-    }
-  })
-  /** Whether the record is archived. */
-  readonly archived = $derived.by(() => {
-    void this.version
-    try {
-      return this.handle?.read().archived ?? false
-    } catch {
-      return false
-    }
-  })
-  /** The viewers in other tabs and on other devices. */
-  readonly others = $derived(this.viewers.filter((v) => !v.self))
-
-  #presence: RecordPresence | null = null
+  #opened = $state.raw<Opened | null>(null)
+  #joined = $state.raw<Joined | null>(null)
   #close: (() => void) | null = null
   readonly #options: ViewedRecordOptions
 
   constructor(options: ViewedRecordOptions) {
     this.#options = options
   }
+
+  /** The open record, or null while it opens and after it closed. */
+  get handle(): RecordHandle | null {
+    return this.#opened?.handle ?? null
+  }
+
+  /** The record's fields (empty while it opens, or when the store is closing on sign-out). */
+  readonly fields = $derived.by((): Record<string, unknown> => {
+    const o = this.#opened
+    if (o === null) return {}
+    o.content()
+    return readOr(() => o.handle.read().fields, {})
+  })
+
+  /** Whether the record's content is here (a record someone else created arrives from the relay first). */
+  readonly typed = $derived.by((): boolean => {
+    const o = this.#opened
+    if (o === null) return false
+    o.content()
+    return readOr(() => o.handle.type != null, false)
+  })
+
+  /** Whether the record is archived. */
+  readonly archived = $derived.by((): boolean => {
+    const o = this.#opened
+    if (o === null) return false
+    o.content()
+    return readOr(() => o.handle.read().archived, false)
+  })
+
+  /** The record's history (who changed what, the merges), named by the writers the relay bound. */
+  readonly history = $derived.by((): RecordHistory => {
+    const o = this.#opened
+    if (o === null) return NO_HISTORY
+    o.written()
+    return readOr(() => o.handle.history(), NO_HISTORY)
+  })
+
+  /** The record's comments. */
+  readonly comments = $derived.by((): Comment[] => {
+    const o = this.#opened
+    if (o === null) return []
+    o.written()
+    return readOr(() => o.handle.comments(), [])
+  })
+
+  /** Comments added, edited and deleted, for the history's timeline. */
+  readonly commentActivity = $derived.by((): CommentActivity[] => {
+    const o = this.#opened
+    if (o === null) return []
+    o.written()
+    return readOr(() => o.handle.commentActivity(), [])
+  })
+
+  /** Clock ticks not yet on the relay. */
+  get pending(): number {
+    const o = this.#opened
+    if (o === null) return 0
+    o.pending()
+    return readOr(() => o.handle.pending, 0)
+  }
+
+  /** The fields holding those changes. */
+  readonly pendingFields = $derived.by((): string[] => {
+    const o = this.#opened
+    if (o === null) return []
+    o.pending()
+    return readOr(() => o.handle.pendingFields, [])
+  })
+
+  /** Whether every change is stored on this device (the handle's `isSaved`). */
+  get saved(): boolean {
+    const o = this.#opened
+    if (o === null) return true
+    o.saving()
+    return readOr(() => o.handle.isSaved, true)
+  }
+
+  /**
+   * Why this record's changes cannot be saved on this device (the store runs
+   * in memory, or its storage failed), in plain words; null while saving
+   * works — then "not saved" only means "being saved".
+   */
+  get unsaved(): string | null {
+    const o = this.#opened
+    if (o === null) return null
+    o.saving()
+    if (o.store.persistent === false) return MEMORY_ONLY_TEXT
+    const failure = readOr(() => o.handle.storageError, null)
+    return failure === null ? null : storageProblemText(failure.kind)
+  }
+
+  /** Everyone in the record's presence, this tab included (`self`). */
+  readonly viewers = $derived.by((): Viewer[] => {
+    const joined = this.#joined
+    if (joined === null) return []
+    joined.changes()
+    return joined.presence.viewers
+  })
+
+  /** The viewers in other tabs and on other devices. */
+  readonly others = $derived(this.viewers.filter((v) => !v.self))
 
   /**
    * Opens record `id` of `store` (closing the one open before, if any) and
@@ -154,28 +270,8 @@ export class ViewedRecord {
     this.close()
     let closed = false
     let opened: RecordHandle | null = null
-    const bump = (): void => {
-      this.version++
-    }
-    const onPending = (): void => {
-      if (opened === null) return
-      this.pending = opened.pending
-      this.pendingFields = opened.pendingFields
-    }
-    const whyUnsaved = (h: RecordHandle): string | null => {
-      if (store.persistent === false) return MEMORY_ONLY_TEXT
-      const failure = h.storageError ?? null
-      return failure === null ? null : storageProblemText(failure.kind)
-    }
-    const onSaved = (isSaved: boolean): void => {
-      this.saved = isSaved
-      if (opened !== null) this.unsaved = whyUnsaved(opened)
-    }
-    const onError = (): void => {
-      if (opened !== null) this.unsaved = whyUnsaved(opened)
-    }
-    const onPresence = (next: Viewer[]): void => {
-      this.viewers = next
+    /** Everyone in the presence is known by name, for the history. */
+    const learnViewers = (next: Viewer[]): void => {
       const names = this.#options.names()
       let learned = false
       for (const viewer of next) {
@@ -185,32 +281,35 @@ export class ViewedRecord {
       if (learned) names.save()
     }
     /** The relay told who wrote with which client id: the people are known by name, and the history names them. */
-    const learnAuthors = (h: RecordHandle): void => {
-      const names = this.#options.names()
-      if (names.learnAuthors(h.sync.authors.values())) names.save()
-    }
-    const onAuthors = (): void => {
+    const learnAuthors = (): void => {
       if (opened === null) return
-      learnAuthors(opened)
-      this.version++
+      const names = this.#options.names()
+      if (names.learnAuthors(opened.sync.authors.values())) names.save()
     }
     /** Joins the record's presence (leaving it again on close: the record itself may stay open in the store). */
     const join = (h: RecordHandle): void => {
       this.#present(h, true)
-      this.#presence = h.presence()
-      onPresence(this.#presence.viewers)
-      this.#presence.on('change', onPresence)
+      const presence = h.presence()
+      this.#joined = {
+        presence,
+        changes: createSubscriber((update) => {
+          presence.on('change', update)
+          return () => presence.off('change', update)
+        }),
+      }
+      learnViewers(presence.viewers)
+      presence.on('change', learnViewers)
     }
     const leave = (): void => {
-      this.#presence?.off('change', onPresence)
-      this.#presence?.destroy()
-      this.#presence = null
+      const presence = this.#joined?.presence
+      this.#joined = null
+      presence?.off('change', learnViewers)
+      presence?.destroy()
     }
     const onReloaded = (): void => {
       if (opened === null) return
       leave()
       join(opened)
-      this.reloads++
     }
     store
       .open(id)
@@ -221,20 +320,12 @@ export class ViewedRecord {
           return
         }
         opened = h
-        this.handle = h
+        this.#opened = openedFor(h, store)
         this.#options.onopened?.(id)
-        this.pending = h.pending
-        this.pendingFields = h.pendingFields
-        this.saved = h.isSaved
-        this.unsaved = whyUnsaved(h)
         join(h)
-        learnAuthors(h)
-        h.on('authors', onAuthors)
+        learnAuthors()
+        h.on('authors', learnAuthors)
         h.on('reloaded', onReloaded)
-        h.on('change', bump)
-        h.on('pending', onPending)
-        h.on('saved', onSaved)
-        h.on('error', onError)
       })
       .catch((e: unknown) => {
         this.problem = message(e)
@@ -242,19 +333,15 @@ export class ViewedRecord {
     const close = (): void => {
       closed = true
       if (opened !== null) {
-        opened.off('authors', onAuthors)
+        opened.off('authors', learnAuthors)
         opened.off('reloaded', onReloaded)
-        opened.off('change', bump)
-        opened.off('pending', onPending)
-        opened.off('saved', onSaved)
-        opened.off('error', onError)
         leave()
         this.#present(opened, false)
         discardIfBlank(opened)
         opened.close()
         opened = null
       }
-      this.handle = null
+      this.#opened = null
     }
     this.#close = close
     return () => {
@@ -284,8 +371,16 @@ export class ViewedRecord {
 
   /** A text field's Y.Text; a new one after a reload. */
   textOf(h: RecordHandle, field: string) {
-    void this.reloads
+    this.#opened?.reloaded()
     return h.text(field)
+  }
+
+  /** One field's value (its default when unset), read again on every change; undefined when the store is closing. */
+  get(field: string): unknown {
+    const o = this.#opened
+    if (o === null) return undefined
+    o.content()
+    return readOr(() => o.handle.get(field), undefined)
   }
 
   /** Writes a field; a refused value shows as {@link problem}. */
@@ -334,11 +429,11 @@ export class ViewedRecord {
 
   /** Tells the others which field this user edits (null: none); for `onfocus`/`onblur`. */
   editing(field: string | null): () => void {
-    return () => this.#presence?.setEditing(field)
+    return () => this.#joined?.presence.setEditing(field)
   }
 
   /** Tells the others where this user's selection is in text field `field`. */
   selecting(field: string): (selection: { anchor: number; head: number }) => void {
-    return (selection) => this.#presence?.setEditing(field, selection)
+    return (selection) => this.#joined?.presence.setEditing(field, selection)
   }
 }
