@@ -7,7 +7,6 @@
  *
  * @module connections/Connection
  */
-import type { WebSocket } from 'ws'
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind, RefusalReason, RelayMetrics } from '../observability/metrics.js'
 import type { RoomRegistry } from '../rooms/RoomRegistry.js'
@@ -19,6 +18,7 @@ import type { LastSeen } from '../presence/LastSeen.js'
 import type { CatalogFeed } from '../rooms/CatalogFeed.js'
 import type { Admission } from '../security/admission.js'
 import type { InitialSyncQueue } from './initialSync.js'
+import type { RelaySocket } from './socket.js'
 
 /** What a connection needs from the relay. */
 export interface ConnectionContext {
@@ -67,7 +67,7 @@ export abstract class Connection {
   private readonly workBudget: TokenBucket
 
   constructor(
-    readonly ws: WebSocket,
+    readonly ws: RelaySocket,
     protected readonly ctx: ConnectionContext,
     readonly log: Logger,
   ) {
@@ -77,7 +77,7 @@ export abstract class Connection {
     this.applyBudget = new TokenBucket(ctx.limits.applyMsPerSecond, ctx.limits.applyBurstMs)
     this.workBudget = new TokenBucket(ctx.limits.workMsPerSecond, ctx.limits.workBurstMs)
     this.awarenessBytes = { held: 0, max: ctx.limits.maxAwarenessBytesPerConnection }
-    ws.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary))
+    ws.on('message', (data, isBinary) => this.receive(data, isBinary))
     ws.on('pong', () => {
       this.alive = true
     })
@@ -288,7 +288,7 @@ export abstract class Connection {
   /** Frees everything the connection holds. */
   protected abstract cleanup(): void
 
-  private receive(data: Buffer, isBinary: boolean): void {
+  private receive(data: Uint8Array, isBinary: boolean): void {
     // once a close is under way, what still arrives is not handled (nor counted again)
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
     this.alive = true

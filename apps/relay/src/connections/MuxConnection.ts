@@ -26,7 +26,6 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
-import type { WebSocket } from 'ws'
 import {
   ErrorCode,
   MAX_LIST_LIMIT,
@@ -53,6 +52,7 @@ import type { CatalogWatcher } from '../rooms/CatalogFeed.js'
 import type { AuthorBinding } from '../storage/Storage.js'
 import { Access, AuthError, accessFor, listAccessFor, type Identity } from '../auth/Authenticator.js'
 import { Connection, type ConnectionContext } from './Connection.js'
+import type { RelaySocket } from './socket.js'
 import { ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
 import { muxAuthorsMessages, muxAwarenessMessage, muxUpdateMessage } from './encode.js'
 import { validateStateVector } from '../security/validateUpdate.js'
@@ -110,7 +110,7 @@ export class MuxConnection extends Connection implements RoomPeer, CatalogWatche
   /** The place this connection holds among the sockets without an identity, until it authenticates. */
   private slot: UnauthenticatedSlot | null
 
-  constructor(ws: WebSocket, ctx: ConnectionContext, log: Logger, identity: Identity | null, slot: UnauthenticatedSlot | null = null) {
+  constructor(ws: RelaySocket, ctx: ConnectionContext, log: Logger, identity: Identity | null, slot: UnauthenticatedSlot | null = null) {
     super(ws, ctx, log)
     this.slot = slot
     if (slot) {

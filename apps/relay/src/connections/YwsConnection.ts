@@ -13,13 +13,13 @@ import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as authProtocol from 'y-protocols/auth'
 import * as Y from 'yjs'
-import type { WebSocket } from 'ws'
 import { MessageType } from '@concord/engine/protocol'
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind } from '../observability/metrics.js'
 import type { Room, RoomPeer } from '../rooms/Room.js'
 import type { Identity } from '../auth/Authenticator.js'
 import { Connection, type ConnectionContext } from './Connection.js'
+import type { RelaySocket } from './socket.js'
 import { ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
 import { ywsAwarenessMessage, ywsUpdateMessage } from './encode.js'
 
@@ -39,7 +39,7 @@ export class YwsConnection extends Connection implements RoomPeer {
   private readonly policy: DocPolicy
 
   constructor(
-    ws: WebSocket,
+    ws: RelaySocket,
     ctx: ConnectionContext,
     log: Logger,
     readonly docName: string,
