@@ -7,7 +7,6 @@
  *
  * @module connections/Connection
  */
-import type { WebSocket } from 'ws'
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind, RefusalReason, RelayMetrics } from '../observability/metrics.js'
 import type { RoomRegistry } from '../rooms/RoomRegistry.js'
@@ -19,6 +18,7 @@ import type { LastSeen } from '../presence/LastSeen.js'
 import type { CatalogFeed } from '../rooms/CatalogFeed.js'
 import type { Admission } from '../security/admission.js'
 import type { InitialSyncQueue } from './initialSync.js'
+import type { RelaySocket } from './socket.js'
 
 /** What a connection needs from the relay. */
 export interface ConnectionContext {
@@ -43,7 +43,11 @@ export const workspaceOf = (doc: string): string => {
 
 let nextId = 0
 
-/** Base class of the relay's connections. */
+/**
+ * Base class of the relay's connections. What the parts of a multiplexed
+ * connection use (connections/Subscription, connections/requests,
+ * connections/CatalogWatches) is public; the rest stays inside.
+ */
 export abstract class Connection {
   readonly id = `c${++nextId}`
   closed = false
@@ -67,8 +71,8 @@ export abstract class Connection {
   private readonly workBudget: TokenBucket
 
   constructor(
-    readonly ws: WebSocket,
-    protected readonly ctx: ConnectionContext,
+    readonly ws: RelaySocket,
+    readonly ctx: ConnectionContext,
     readonly log: Logger,
   ) {
     ws.binaryType = 'nodebuffer'
@@ -77,7 +81,7 @@ export abstract class Connection {
     this.applyBudget = new TokenBucket(ctx.limits.applyMsPerSecond, ctx.limits.applyBurstMs)
     this.workBudget = new TokenBucket(ctx.limits.workMsPerSecond, ctx.limits.workBurstMs)
     this.awarenessBytes = { held: 0, max: ctx.limits.maxAwarenessBytesPerConnection }
-    ws.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary))
+    ws.on('message', (data, isBinary) => this.receive(data, isBinary))
     ws.on('pong', () => {
       this.alive = true
     })
@@ -102,7 +106,7 @@ export abstract class Connection {
    * budget (`limit`, default `maxQueuedBytes`) the connection is refused
    * and closed with 1008, and null is returned: the message is dropped.
    */
-  protected holdQueued(data: Uint8Array, what: string, limit = this.ctx.limits.maxQueuedBytes): Uint8Array | null {
+  holdQueued(data: Uint8Array, what: string, limit = this.ctx.limits.maxQueuedBytes): Uint8Array | null {
     if (this.ws.readyState !== this.ws.OPEN) return null
     const size = queuedSize(data)
     if (this.queuedBytesValue + size > limit) {
@@ -117,7 +121,7 @@ export abstract class Connection {
   }
 
   /** Releases what {@link holdQueued} counted for `data` (once handled or dropped). */
-  protected releaseQueued(data: Uint8Array): void {
+  releaseQueued(data: Uint8Array): void {
     const size = Math.min(queuedSize(data), this.queuedBytesValue)
     this.queuedBytesValue -= size
     this.ctx.metrics.queuedBytes.dec(size)
@@ -173,7 +177,7 @@ export abstract class Connection {
    * buffer (with an error if it never will). Its bytes do not count against
    * `maxBufferedBytes` while they wait. False when the socket is not open.
    */
-  protected sendInitialSyncPart(kind: MessageKind, data: Uint8Array, sent: (error?: Error) => void): boolean {
+  sendInitialSyncPart(kind: MessageKind, data: Uint8Array, sent: (error?: Error) => void): boolean {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return false
     this.initialSyncBuffered += data.byteLength
     this.ws.send(data, (error) => {
@@ -211,7 +215,7 @@ export abstract class Connection {
    * connection's presence claims (see {@link claim}); a connection that
    * claims nobody is not tracked.
    */
-  protected enterWorkspace(doc: string): void {
+  enterWorkspace(doc: string): void {
     const identity = this.identityValue
     const who = identity === null ? null : identity.anonymous ? this.claimed : identity
     if (who === null || this.present.has(doc)) return
@@ -220,7 +224,7 @@ export abstract class Connection {
   }
 
   /** Undoes {@link enterWorkspace}. */
-  protected leaveWorkspace(doc: string): void {
+  leaveWorkspace(doc: string): void {
     const userId = this.present.get(doc)
     if (userId === undefined) return
     this.present.delete(doc)
@@ -246,7 +250,7 @@ export abstract class Connection {
    * it is then closed with 1008, like a connection over its apply-time
    * budget, and nothing is done.
    */
-  protected withinWorkBudget(what: string): boolean {
+  withinWorkBudget(what: string): boolean {
     if (this.workBudget.charge(0)) return true
     this.overWorkBudget(what)
     return false
@@ -257,7 +261,7 @@ export abstract class Connection {
    * that took it over the budget: it is closed with 1008 and the answer is
    * not sent.
    */
-  protected chargeWork(what: string, ms: number): boolean {
+  chargeWork(what: string, ms: number): boolean {
     if (this.workBudget.charge(ms)) return true
     this.overWorkBudget(what)
     return false
@@ -271,13 +275,13 @@ export abstract class Connection {
   }
 
   /** Closes a connection whose updates cost too much apply time. */
-  protected overBudget(detail: string): void {
+  overBudget(detail: string): void {
     this.refuse('apply-budget', detail)
     this.close(1008, detail)
   }
 
   /** Counts and logs a refused input. */
-  protected refuse(reason: RefusalReason, detail: string): void {
+  refuse(reason: RefusalReason, detail: string): void {
     this.ctx.metrics.refused(reason)
     this.log.info({ reason, detail }, 'refused')
   }
@@ -288,7 +292,7 @@ export abstract class Connection {
   /** Frees everything the connection holds. */
   protected abstract cleanup(): void
 
-  private receive(data: Buffer, isBinary: boolean): void {
+  private receive(data: Uint8Array, isBinary: boolean): void {
     // once a close is under way, what still arrives is not handled (nor counted again)
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
     this.alive = true
@@ -307,7 +311,7 @@ export abstract class Connection {
   }
 
   /** Closes the connection because of malformed input. */
-  protected protocolError(reason: string, error?: unknown): void {
+  protocolError(reason: string, error?: unknown): void {
     this.ctx.metrics.malformedMessages.inc()
     this.log.warn({ err: error, reason }, 'closing connection: malformed message')
     this.close(1002, reason)

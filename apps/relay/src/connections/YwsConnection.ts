@@ -13,22 +13,14 @@ import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as authProtocol from 'y-protocols/auth'
 import * as Y from 'yjs'
-import type { WebSocket } from 'ws'
 import { MessageType } from '@concord/engine/protocol'
 import type { Logger } from '../observability/logger.js'
-import type { MessageKind } from '../observability/metrics.js'
 import type { Room, RoomPeer } from '../rooms/Room.js'
 import type { Identity } from '../auth/Authenticator.js'
 import { Connection, type ConnectionContext } from './Connection.js'
-import { ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
+import type { RelaySocket } from './socket.js'
+import { DOC_MESSAGE_KINDS, ProtocolError, readDocMessage, type DocPolicy } from './docMessages.js'
 import { ywsAwarenessMessage, ywsUpdateMessage } from './encode.js'
-
-const KIND_BY_TYPE: Record<number, MessageKind> = {
-  [MessageType.sync]: 'sync',
-  [MessageType.awareness]: 'awareness',
-  [MessageType.auth]: 'auth',
-  [MessageType.queryAwareness]: 'query-awareness',
-}
 
 /** A y-websocket compatible connection. */
 export class YwsConnection extends Connection implements RoomPeer {
@@ -39,7 +31,7 @@ export class YwsConnection extends Connection implements RoomPeer {
   private readonly policy: DocPolicy
 
   constructor(
-    ws: WebSocket,
+    ws: RelaySocket,
     ctx: ConnectionContext,
     log: Logger,
     readonly docName: string,
@@ -132,7 +124,7 @@ export class YwsConnection extends Connection implements RoomPeer {
     try {
       const body = decoding.createDecoder(data)
       type = decoding.readVarUint(body)
-      this.ctx.metrics.messageIn(KIND_BY_TYPE[type] ?? 'unknown', data.byteLength)
+      this.ctx.metrics.messageIn(DOC_MESSAGE_KINDS[type] ?? 'unknown', data.byteLength)
       // answering a state vector (encoding a step 2) is work charged to the connection
       const answersStateVector = type === MessageType.sync && decoding.peekVarUint(body) === syncProtocol.messageYjsSyncStep1
       if (answersStateVector && !this.withinWorkBudget(`sync step 1 of "${room.name}"`)) return
@@ -154,7 +146,7 @@ export class YwsConnection extends Connection implements RoomPeer {
       }
     } catch (error) {
       const reason =
-        error instanceof ProtocolError ? error.message : `malformed ${KIND_BY_TYPE[type] ?? ''} message`.replace('  ', ' ')
+        error instanceof ProtocolError ? error.message : `malformed ${DOC_MESSAGE_KINDS[type] ?? ''} message`.replace('  ', ' ')
       this.protocolError(reason, error)
     }
   }

@@ -16,9 +16,17 @@ import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
 import { MessageType } from '@concord/engine/protocol'
 import type { ClaimedUser, Room, RoomPeer } from '../rooms/Room.js'
-import type { RefusalReason } from '../observability/metrics.js'
+import type { MessageKind, RefusalReason } from '../observability/metrics.js'
 import { validateStateVector, validateUpdateV1 } from '../security/validateUpdate.js'
 import { awarenessEntryCount } from '../security/awarenessFilter.js'
+
+/** The metrics kind of each doc message type (types 0–3). */
+export const DOC_MESSAGE_KINDS: Readonly<Record<number, MessageKind>> = {
+  [MessageType.sync]: 'sync',
+  [MessageType.awareness]: 'awareness',
+  [MessageType.auth]: 'auth',
+  [MessageType.queryAwareness]: 'query-awareness',
+}
 
 /** Thrown for input the relay refuses; the message is the close reason. */
 export class ProtocolError extends Error {}

@@ -1,0 +1,204 @@
+/**
+ * The requests a multiplexed connection answers without a subscription:
+ * `list-docs`, `fetch` and `list-presence`. See docs/PROTOCOL.md and
+ * docs/security.md.
+ *
+ * - Each is checked against the connection's identity first (per-record
+ *   grants can hide single docs of a readable workspace).
+ * - Answering is charged to the connection's work budget (`workMsPerSecond`,
+ *   `workBurstMs`): the relay's own time for the answer (the storage read,
+ *   filtering, encoding), not the time the request waited behind others.
+ *   A connection already over the budget is closed before any work.
+ * - `fetch` answers larger than a chunk, or asked for while the send buffer
+ *   is half full, go out in parts, paced (connections/initialSync).
+ *
+ * @module connections/requests
+ */
+import * as decoding from 'lib0/decoding'
+import {
+  ErrorCode,
+  MAX_LIST_LIMIT,
+  encodeDocList,
+  encodeFetched,
+  encodeFetchedPart,
+  encodePresence,
+  readListDocs,
+  validateDocName,
+} from '@concord/engine/protocol'
+import type { AuthorBinding } from '../storage/Storage.js'
+import { Access, accessFor, listAccessFor } from '../auth/Authenticator.js'
+import { validateStateVector } from '../security/validateUpdate.js'
+import type { Connection } from './Connection.js'
+
+/** What a request handler uses of its connection (a `MuxConnection`). */
+export interface RequestHost extends Connection {
+  /** Sends an error about `doc` ("" for the whole connection). */
+  sendError(doc: string, code: ErrorCode, reason: string): void
+  /** Sends bindings of `doc` in parts (nothing when there are none). */
+  sendAuthorParts(doc: string, authors: readonly AuthorBinding[]): void
+}
+
+/** Answers `list-docs`: stored doc names under a prefix, a page at a time. */
+export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decoder): void => {
+  let request: { requestId: number; after: string; limit: number }
+  try {
+    request = readListDocs(body)
+  } catch (error) {
+    conn.protocolError('malformed list-docs message', error)
+    return
+  }
+  const invalid = prefix === '' ? null : validateDocName(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix)
+  if (invalid) {
+    conn.sendError(prefix.slice(0, 600), ErrorCode.invalidDocName, `invalid prefix: ${invalid}`)
+    return
+  }
+  if (listAccessFor(conn.identity, prefix) === Access.none) {
+    conn.refuse('permission', `list ${prefix}`)
+    conn.sendError(prefix, ErrorCode.permissionDenied, `no access to list "${prefix}"`)
+    return
+  }
+  const limit = Math.max(1, Math.min(request.limit || MAX_LIST_LIMIT, MAX_LIST_LIMIT))
+  if (!conn.withinWorkBudget('list-docs')) return
+  // charged: the relay's own time for the page — the storage read (done inside the call by a storage that reads
+  // synchronously, like SQLite) and the filtering — not the time the request waited behind others
+  const started = performance.now()
+  const listing = conn.ctx.rooms.list(prefix)
+  const readMs = performance.now() - started
+  listing.then(
+    (all) => {
+      if (conn.closed) return
+      const filtering = performance.now()
+      // per-record grants can hide single docs of a readable workspace
+      const names = all.filter((name) => accessFor(conn.identity, name) !== Access.none)
+      const start = request.after === '' ? 0 : upperBound(names, request.after)
+      const page = names.slice(start, start + limit)
+      if (!conn.chargeWork('list-docs', readMs + performance.now() - filtering)) return
+      conn.send('doc-list', encodeDocList(prefix, request.requestId, page, start + limit < names.length))
+    },
+    (error: unknown) => {
+      conn.log.warn({ err: error, prefix }, 'list-docs failed: storage')
+      conn.sendError(prefix, ErrorCode.storageUnavailable, 'could not list docs from storage; try again later')
+    },
+  )
+}
+
+/** Answers `list-presence`: who was seen in a workspace, and when. */
+export const listPresence = (conn: RequestHost, workspace: string, body: decoding.Decoder): void => {
+  let requestId: number
+  try {
+    requestId = decoding.readVarUint(body)
+  } catch (error) {
+    conn.protocolError('malformed list-presence message', error)
+    return
+  }
+  const invalid = validateDocName(workspace)
+  if (invalid || workspace.includes('/')) {
+    conn.sendError(workspace.slice(0, 600), ErrorCode.invalidDocName, invalid ?? 'a workspace id has no "/"')
+    return
+  }
+  if (listAccessFor(conn.identity, workspace + '/') === Access.none) {
+    conn.refuse('permission', `presence ${workspace}`)
+    conn.sendError(workspace, ErrorCode.permissionDenied, `no access to workspace "${workspace}"`)
+    return
+  }
+  if (!conn.withinWorkBudget('list-presence')) return
+  // charged: the read (inside the call for a storage that reads synchronously), not time waited behind others
+  const started = performance.now()
+  const listing = conn.ctx.lastSeen.list(workspace)
+  const readMs = performance.now() - started
+  listing.then(
+    (users) => {
+      if (!conn.chargeWork('list-presence', readMs)) return
+      conn.send('presence', encodePresence(workspace, requestId, users))
+    },
+    (error: unknown) => {
+      conn.log.warn({ err: error, workspace }, 'list-presence failed: storage')
+      conn.sendError(workspace, ErrorCode.storageUnavailable, 'could not read presence from storage; try again later')
+    },
+  )
+}
+
+/** Answers `fetch`: what the client lacks of a doc, without subscribing. */
+export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder): void => {
+  const invalid = validateDocName(doc)
+  if (invalid) {
+    conn.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
+    return
+  }
+  let stateVector: Uint8Array
+  try {
+    stateVector = decoding.readVarUint8Array(body)
+    const valid = validateStateVector(stateVector)
+    if (!valid.ok) throw new Error(valid.reason)
+  } catch (error) {
+    conn.protocolError(`malformed fetch message for "${doc}"`, error)
+    return
+  }
+  if (accessFor(conn.identity, doc) === Access.none) {
+    conn.refuse('permission', `fetch ${doc}`)
+    conn.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
+    return
+  }
+  if (!conn.withinWorkBudget(`fetch of "${doc}"`)) return
+  const { ctx, log } = conn
+  // charged: the relay's own time loading and encoding the doc (not the time the request waited behind others)
+  ctx.rooms.snapshot(doc, stateVector).then(
+    ({ update, durableStateVector, authors, workMs }) => {
+      if (!conn.chargeWork(`fetch of "${doc}"`, workMs)) return
+      conn.sendAuthorParts(doc, authors)
+      // answers of one doc keep their order: once one goes in parts, the next ones queue behind it
+      const key = `fetch ${doc}`
+      // Many answers asked for at once (a client catching up pulls several records in parallel) must not make it
+      // a slow reader: once its send buffer is half full, answers wait their turn and go out paced, like big ones.
+      const underPressure = conn.ws.bufferedAmount + update.byteLength > ctx.limits.maxBufferedBytes / 2
+      if (update.byteLength <= ctx.limits.initialSyncChunkBytes && !underPressure && !ctx.initialSyncs.has(conn, key)) {
+        conn.send('fetched', encodeFetched(doc, update, durableStateVector))
+        return
+      }
+      let durable = durableStateVector
+      ctx.initialSyncs.enqueue(
+        {
+          owner: conn,
+          key,
+          open: async () => {
+            if (accessFor(conn.identity, doc) === Access.none) {
+              conn.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
+              return null
+            }
+            try {
+              const snapshot = await ctx.rooms.snapshot(doc, stateVector)
+              durable = snapshot.durableStateVector
+              return snapshot.update
+            } catch (error) {
+              log.warn({ err: error, doc }, 'fetch failed: storage')
+              conn.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; fetch again later`)
+              return null
+            }
+          },
+          sendPart: (part, last, sent) =>
+            last
+              ? conn.sendInitialSyncPart('fetched', encodeFetched(doc, part, durable), sent)
+              : conn.sendInitialSyncPart('fetched-part', encodeFetchedPart(doc, part), sent),
+        },
+        update,
+        { replace: false },
+      )
+    },
+    (error: unknown) => {
+      log.warn({ err: error, doc }, 'fetch failed: storage')
+      conn.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; fetch again later`)
+    },
+  )
+}
+
+/** Index of the first name greater than `after` in a sorted array. */
+const upperBound = (names: readonly string[], after: string): number => {
+  let lo = 0
+  let hi = names.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (names[mid] <= after) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
