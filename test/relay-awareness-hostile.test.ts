@@ -39,7 +39,8 @@ const clients: RawMuxClient[] = []
 const syncClients: SyncClient[] = []
 
 const start = async () => {
-  relay = await startRelay({ dataDir, env: { JWT_SECRET: TEST_SECRET } })
+  // the apply budget is not under test here: building the doc of 20,000 writers must not trip it on a loaded machine
+  relay = await startRelay({ dataDir, env: { JWT_SECRET: TEST_SECRET }, args: ['--apply-ms-per-second', '1000', '--apply-burst-ms', '600000'] })
 }
 const restart = async () => {
   for (const c of clients.splice(0)) c.close()
