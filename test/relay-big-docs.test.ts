@@ -20,6 +20,7 @@ import { SyncClient } from '@concord/engine'
 import { MessageType } from '@concord/engine/protocol'
 import { removeDir, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
 import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { randomText } from './helpers/randomText.js'
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
 const DOC = 'acme/big'
@@ -38,16 +39,6 @@ const metric = async (name: string): Promise<number> => {
   const text = await (await fetch(`${relay.url}/metrics`)).text()
   const match = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)
   return match ? Number(match[1]) : 0
-}
-
-/** `n` seeded random letters (incompressible enough that no layer shrinks them). */
-const randomText = (gen: prng.PRNG, n: number): string => {
-  const bytes = new Uint8Array(n)
-  for (let i = 0; i < n; i += 4) {
-    const r = prng.uint32(gen, 0, 0xffffffff)
-    for (let k = 0; k < 4 && i + k < n; k++) bytes[i + k] = 97 + (((r >>> (8 * k)) & 0xff) % 26)
-  }
-  return Buffer.from(bytes).toString('latin1')
 }
 
 /** Text and fields of a doc, to compare whole docs cheaply and exactly. */

@@ -10,18 +10,9 @@ import * as prng from 'lib0/prng'
 import { MessageType, encodeFetch } from '@concord/engine/protocol'
 import { removeDir, startRelay, waitFor } from './helpers/relayProcess.js'
 import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { randomText } from './helpers/randomText.js'
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
-
-/** `n` seeded random letters (incompressible enough that no layer shrinks them). */
-const randomText = (gen: prng.PRNG, n: number): string => {
-  const bytes = new Uint8Array(n)
-  for (let i = 0; i < n; i += 4) {
-    const r = prng.uint32(gen, 0, 0xffffffff)
-    for (let k = 0; k < 4 && i + k < n; k++) bytes[i + k] = 97 + (((r >>> (8 * k)) & 0xff) % 26)
-  }
-  return Buffer.from(bytes).toString('latin1')
-}
 
 describe(`many answers at once (SEED=${SEED})`, () => {
   it('a client that asks for many fetch answers at once and reads them slowly is paced, not cut off as a slow reader', async () => {

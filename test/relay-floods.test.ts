@@ -271,6 +271,21 @@ describe('per-user caps', () => {
   }, 30_000)
 })
 
+/**
+ * Sends `message` and waits for its answer (a message of type `answer`), one at a time, at most 500 times or until the
+ * relay closes the connection; returns how many were answered.
+ */
+const askUntilClosed = async (client: RawMuxClient, message: Uint8Array, answer: number): Promise<number> => {
+  let answered = 0
+  for (let i = 0; i < 500 && client.closeEvent === null; i++) {
+    const before = client.received.length
+    client.send(message)
+    const got = await client.waitFor((m) => client.received.indexOf(m) >= before && m.type === answer, 'the answer').catch(() => null)
+    if (got) answered++
+  }
+  return answered
+}
+
 /** The writer that builds the big doc must not trip the apply budget on a loaded machine: it is not what is tested. */
 const LIFTED_APPLY_BUDGET = ['--apply-ms-per-second', '1000', '--apply-burst-ms', '600000']
 
@@ -292,16 +307,7 @@ describe('answering work is charged', () => {
     await fillBigDoc()
     const reader = await mux({ token: await signToken('reader', { acme: 'read' }) })
     await reader.waitFor((m) => m.type === MessageType.authenticated, 'authenticated')
-    let answered = 0
-    // bounded: at most 500 fetches, one at a time
-    for (let i = 0; i < 500 && reader.closeEvent === null; i++) {
-      const before = reader.received.length
-      reader.send(encodeFetch('acme/big', new Uint8Array([0])))
-      const answer = await reader
-        .waitFor((m) => reader.received.indexOf(m) >= before && m.type === MessageType.fetched, 'fetched')
-        .catch(() => null)
-      if (answer) answered++
-    }
+    const answered = await askUntilClosed(reader, encodeFetch('acme/big', new Uint8Array([0])), MessageType.fetched)
     const closed = await reader.waitClosed()
     expect(closed.code).toBe(1008)
     expect(closed.reason).toMatch(/answering work/)
@@ -319,15 +325,7 @@ describe('answering work is charged', () => {
     const step1 = startMessage(MessageType.sync, 'acme/big')
     syncProtocol.writeSyncStep1(step1, new Y.Doc())
     const message = encoding.toUint8Array(step1)
-    let answered = 0
-    for (let i = 0; i < 500 && reader.closeEvent === null; i++) {
-      const before = reader.received.length
-      reader.send(message)
-      const answer = await reader
-        .waitFor((m) => reader.received.indexOf(m) >= before && m.type === MessageType.sync, 'step 2')
-        .catch(() => null)
-      if (answer) answered++
-    }
+    const answered = await askUntilClosed(reader, message, MessageType.sync)
     const closed = await reader.waitClosed()
     expect(closed.code).toBe(1008)
     expect(closed.reason).toMatch(/answering work/)

@@ -8,10 +8,11 @@
  *
  * @module connections/CatalogWatches
  */
-import { ErrorCode, validateDocName } from '@concord/engine/protocol'
+import { ErrorCode } from '@concord/engine/protocol'
 import type { CatalogWatcher } from '../rooms/CatalogFeed.js'
 import { Access, listAccessFor } from '../auth/Authenticator.js'
 import type { Connection } from './Connection.js'
+import { mayReadWorkspace } from './requests.js'
 
 /** What the watches use of their connection (a `MuxConnection`), which is also the watcher the feed notifies. */
 export interface CatalogWatchHost extends Connection, CatalogWatcher {
@@ -28,16 +29,7 @@ export class CatalogWatches {
   /** `watch-catalog`: checks the name, the access and the limit, then watches the workspace. */
   watch(workspace: string): void {
     const conn = this.conn
-    const invalid = validateDocName(workspace)
-    if (invalid || workspace.includes('/')) {
-      conn.sendError(workspace.slice(0, 600), ErrorCode.invalidDocName, invalid ?? 'a workspace id has no "/"')
-      return
-    }
-    if (listAccessFor(conn.identity, workspace + '/') === Access.none) {
-      conn.refuse('permission', `watch ${workspace}`)
-      conn.sendError(workspace, ErrorCode.permissionDenied, `no access to workspace "${workspace}"`)
-      return
-    }
+    if (!mayReadWorkspace(conn, workspace, 'watch')) return
     if (this.workspaces.has(workspace)) return
     const max = conn.ctx.limits.maxCatalogWatchesPerConnection
     if (this.workspaces.size >= max) {

@@ -38,6 +38,29 @@ export interface RequestHost extends Connection {
   sendAuthorParts(doc: string, authors: readonly AuthorBinding[]): void
 }
 
+/**
+ * Checks a workspace id a request names (`list-presence`, `watch-catalog`):
+ * a valid name without "/", that the connection may list. Otherwise answers
+ * with the error (counting a refused permission as `what`) and returns false.
+ */
+export const mayReadWorkspace = (
+  conn: Connection & { sendError(doc: string, code: ErrorCode, reason: string): void },
+  workspace: string,
+  what: string,
+): boolean => {
+  const invalid = validateDocName(workspace)
+  if (invalid || workspace.includes('/')) {
+    conn.sendError(workspace.slice(0, 600), ErrorCode.invalidDocName, invalid ?? 'a workspace id has no "/"')
+    return false
+  }
+  if (listAccessFor(conn.identity, workspace + '/') === Access.none) {
+    conn.refuse('permission', `${what} ${workspace}`)
+    conn.sendError(workspace, ErrorCode.permissionDenied, `no access to workspace "${workspace}"`)
+    return false
+  }
+  return true
+}
+
 /** Answers `list-docs`: stored doc names under a prefix, a page at a time. */
 export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decoder): void => {
   let request: { requestId: number; after: string; limit: number }
@@ -91,16 +114,7 @@ export const listPresence = (conn: RequestHost, workspace: string, body: decodin
     conn.protocolError('malformed list-presence message', error)
     return
   }
-  const invalid = validateDocName(workspace)
-  if (invalid || workspace.includes('/')) {
-    conn.sendError(workspace.slice(0, 600), ErrorCode.invalidDocName, invalid ?? 'a workspace id has no "/"')
-    return
-  }
-  if (listAccessFor(conn.identity, workspace + '/') === Access.none) {
-    conn.refuse('permission', `presence ${workspace}`)
-    conn.sendError(workspace, ErrorCode.permissionDenied, `no access to workspace "${workspace}"`)
-    return
-  }
+  if (!mayReadWorkspace(conn, workspace, 'presence')) return
   if (!conn.withinWorkBudget('list-presence')) return
   // charged: the read (inside the call for a storage that reads synchronously), not time waited behind others
   const started = performance.now()
