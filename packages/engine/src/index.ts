@@ -15,7 +15,7 @@ export type { FetchedDoc, ListDocsOptions, RelayRequestOptions } from './sync/Re
 export { SyncError } from './sync/SyncError.js'
 export type { BackoffOptions } from './sync/backoff.js'
 export type { WebSocketLike, WebSocketConstructor } from './sync/socket.js'
-export { META_MAP_NAME, DELETE_MARKER_ORIGIN } from './sync/PendingTracker.js'
+export { META_MAP_NAME } from './model/metaMap.js'
 
 // Records: schemas, typed record docs, the offline-first store.
 export { RecordStore } from './records/RecordStore.js'
@@ -31,10 +31,20 @@ export type {
 } from './records/RecordStore.js'
 export { DiscardError, DiscardRefusal } from './records/discard.js'
 export type { DiscardResult } from './records/discard.js'
-export { RecordHandle, RECORD_WRITE_ORIGIN } from './records/RecordHandle.js'
+export { RecordHandle } from './records/RecordHandle.js'
 export type { RecordHandleEvents } from './records/RecordHandle.js'
-export { STORAGE_ORIGIN, FETCH_ORIGIN, UPDATED_AT_ORIGIN } from './records/OpenRecord.js'
-export type { ChangeSource } from './records/OpenRecord.js'
+export {
+  STORAGE_ORIGIN,
+  FETCH_ORIGIN,
+  UPDATED_AT_ORIGIN,
+  RECORD_WRITE_ORIGIN,
+  TYPING_HISTORY_ORIGIN,
+  TAB_ORIGIN,
+  DELETE_MARKER_ORIGIN,
+  isConcordOrigin,
+  changeSourceOf,
+} from './model/origins.js'
+export type { ChangeSource, ConcordOrigin, OriginSource } from './model/origins.js'
 export {
   FieldKind,
   field,
@@ -44,7 +54,7 @@ export {
   newRecordId,
   recordIdSchema,
   SchemaRegistry,
-} from './records/schema.js'
+} from './model/schema.js'
 export type {
   FieldSpec,
   TextFieldSpec,
@@ -55,7 +65,7 @@ export type {
   RecordSchema,
   TicketFields,
   ProjectFields,
-} from './records/schema.js'
+} from './model/schema.js'
 export {
   RecordValidationError,
   RECORD_MAP,
@@ -66,11 +76,11 @@ export {
   readRecord,
   initRecord,
   isBlank,
-} from './records/recordDoc.js'
+} from './model/recordDoc.js'
 export { CommentError, MAX_COMMENT_LENGTH, readComments, commentActivity } from './records/comments.js'
 export type { Comment, CommentActivity, StoredCommentEvent } from './records/comments.js'
 export { catalogEntryOf } from './records/catalogEntry.js'
-export type { RecordSnapshot, ValidationProblem } from './records/recordDoc.js'
+export type { RecordSnapshot, ValidationProblem } from './model/recordDoc.js'
 
 // Local storage: the port and its adapters.
 export { IndexedDbStorage, databasePrefix, recordDatabaseName, catalogDatabaseName } from './persistence/IndexedDbStorage.js'
@@ -82,12 +92,11 @@ export type { StorageBackend, RecordStorage, CatalogStorage, CatalogScan, Stored
 // Catalog.
 export { Catalog } from './catalog/Catalog.js'
 export type { CatalogQuery, CatalogPage, CatalogEvents } from './catalog/Catalog.js'
-export type { CatalogEntry } from './catalog/CatalogEntry.js'
+export type { CatalogEntry } from './model/CatalogEntry.js'
 export { FIRST_SCREEN_SIZE } from './catalog/FirstScreen.js'
 export type { KeyValueStore } from './catalog/FirstScreen.js'
 
 // Tabs.
-export { TAB_ORIGIN } from './tabs/TabChannel.js'
 export type { BroadcastChannelConstructor } from './tabs/TabChannel.js'
 
 /** The wire protocol (message types, codes, encoders, state-vector arithmetic); also at `@concord/engine/protocol`. */

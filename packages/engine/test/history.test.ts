@@ -24,7 +24,7 @@ import {
   type RecordSummary,
   type RecordStoreOptions,
 } from '../src/index.js'
-import { validatePatch } from '../src/records/recordDoc.js'
+import { validatePatch } from '../src/model/recordDoc.js'
 import { FakeRelay } from './fakeRelay.js'
 import { runHistoryFuzz, type FuzzPeer } from './historyFuzz.js'
 import { Harness } from './helpers.js'

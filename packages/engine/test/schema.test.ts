@@ -19,7 +19,7 @@ import {
   ticketSchema,
   projectSchema,
 } from '../src/index.js'
-import { applyPatch, initRecord, replaceText, validatePatch } from '../src/records/recordDoc.js'
+import { applyPatch, initRecord, replaceText, validatePatch } from '../src/model/recordDoc.js'
 
 const newTicket = (values: Record<string, unknown> = {}): Y.Doc => {
   const doc = new Y.Doc()

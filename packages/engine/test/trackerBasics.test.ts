@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { CommentError, MemoryStorage, RecordStore, type RecordStoreOptions } from '../src/index.js'
-import { COMMENTS_ARRAY } from '../src/records/recordDoc.js'
+import { COMMENTS_ARRAY } from '../src/model/recordDoc.js'
 import type { FakeRelay } from './fakeRelay.js'
 import { Harness } from './helpers.js'
 

@@ -22,7 +22,7 @@
  */
 import { ObservableV2 } from 'lib0/observable'
 import type { CatalogStorage } from '../persistence/Storage.js'
-import type { CatalogEntry } from './CatalogEntry.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
 
 /** A list query over the catalog. */
 export interface CatalogQuery {

@@ -11,7 +11,7 @@
  *
  * @module catalog/FirstScreen
  */
-import type { CatalogEntry } from './CatalogEntry.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
 import { compile, type CatalogPage, type CatalogQuery } from './Catalog.js'
 
 /** The synchronous key/value store the snapshot lives in (`localStorage` satisfies it). */

@@ -36,14 +36,11 @@
  * @module history/TypingRecorder
  */
 import type * as Y from 'yjs'
-import { LIST_PREFIX, TEXT_PREFIX } from '../records/recordDoc.js'
-import type { RecordSchema } from '../records/schema.js'
+import { LIST_PREFIX, TEXT_PREFIX } from '../model/recordDoc.js'
+import type { RecordSchema } from '../model/schema.js'
+import { TYPING_HISTORY_ORIGIN } from '../model/origins.js'
 import { headOf, historyArray, tipsOf, type FieldChange } from './historyLog.js'
 
-/** Transaction origin of the history entries the recorder appends (a local origin). */
-export const TYPING_HISTORY_ORIGIN: { readonly source: 'concord:typing-history' } = Object.freeze({
-  source: 'concord:typing-history',
-})
 
 /** Default pause that ends a burst, ms. */
 export const DEFAULT_TYPING_IDLE_MS = 1_500

@@ -34,7 +34,7 @@
  *
  * @module history/historyLog
  */
-import { changedRange } from '../records/recordDoc.js'
+import { changedRange } from '../model/recordDoc.js'
 import * as Y from 'yjs'
 import { TEXT_VALUE_LIMIT } from './textMerge.js'
 

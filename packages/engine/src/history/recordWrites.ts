@@ -10,7 +10,7 @@
  * @module history/recordWrites
  */
 import type * as Y from 'yjs'
-import { FIELDS_MAP, LIST_PREFIX, TEXT_PREFIX, applyPatch, type ValidatedPatch } from '../records/recordDoc.js'
+import { FIELDS_MAP, LIST_PREFIX, TEXT_PREFIX, applyPatch, type ValidatedPatch } from '../model/recordDoc.js'
 import { appendFieldChanges, type AppendOptions, type FieldChange } from './historyLog.js'
 
 /** The stored value of a field (text: the whole text; list: its items; scalar: the map value or undefined). */

@@ -23,7 +23,7 @@
 import type * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import type { StateVector } from '../protocol/stateVector.js'
-import { singleLineFields, type RecordSchema } from '../records/schema.js'
+import { singleLineFields, type RecordSchema } from '../model/schema.js'
 import { readHistory, type EntryAuthor, type FieldHistoryEntry, type Merge, type MergeSide } from './readHistory.js'
 
 /** A user as far as the author bindings tell (null: not bound yet). */

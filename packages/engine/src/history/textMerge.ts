@@ -38,7 +38,7 @@
  *
  * @module history/textMerge
  */
-import { changedRange } from '../records/recordDoc.js'
+import { changedRange } from '../model/recordDoc.js'
 
 /** Longest text (before or after) stored whole in a text entry. Longer texts keep only the truncated diff. */
 export const TEXT_VALUE_LIMIT = 2_000

@@ -21,7 +21,7 @@
  * @module history/textSettle
  */
 import * as Y from 'yjs'
-import { TEXT_PREFIX, replaceText } from '../records/recordDoc.js'
+import { TEXT_PREFIX, replaceText } from '../model/recordDoc.js'
 import { appendFieldChanges, historyArray, locatedEntries, tipsOf, type AppendOptions, type StoredFieldEntry } from './historyLog.js'
 import { duplicateSettlements } from './readHistory.js'
 

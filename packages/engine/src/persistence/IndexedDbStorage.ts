@@ -32,8 +32,8 @@
  *
  * @module persistence/IndexedDbStorage
  */
-import type { CatalogEntry } from '../catalog/CatalogEntry.js'
-import type { FieldClocks } from '../records/FieldPending.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
+import type { FieldClocks } from '../model/fieldClocks.js'
 import type { AuthorInfo } from '../protocol/messages.js'
 import { deleteDatabase, openDatabase, transact } from './idb.js'
 import {

@@ -6,7 +6,7 @@
  *
  * @module persistence/MemoryStorage
  */
-import type { CatalogEntry } from '../catalog/CatalogEntry.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
 import {
   StorageError,
   StorageFailure,

@@ -12,8 +12,8 @@
  *
  * @module persistence/Storage
  */
-import type { CatalogEntry } from '../catalog/CatalogEntry.js'
-import type { FieldClocks } from '../records/FieldPending.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
+import type { FieldClocks } from '../model/fieldClocks.js'
 import type { AuthorInfo } from '../protocol/messages.js'
 
 /** Bookkeeping kept next to a record's updates. */

@@ -23,7 +23,7 @@
 import * as Y from 'yjs'
 import { ObservableV2 } from 'lib0/observable'
 import type { Awareness } from 'y-protocols/awareness'
-import { TEXT_PREFIX } from '../records/recordDoc.js'
+import { TEXT_PREFIX } from '../model/recordDoc.js'
 
 /** The awareness field this module writes. */
 export const EDITING_FIELD = 'editing'

@@ -17,10 +17,9 @@
  */
 import * as Y from 'yjs'
 import { HISTORY_ARRAY } from '../history/historyLog.js'
-import { fieldsOfChange } from './recordDoc.js'
+import { fieldsOfChange } from '../model/recordDoc.js'
+import type { FieldClocks } from '../model/fieldClocks.js'
 
-/** Serialized notes: `[field, [[client, clock], …]]`. Structured-clone and JSON friendly. */
-export type FieldClocks = Array<[string, Array<[number, number]>]>
 
 /** Pending-field notes of one record. */
 export class FieldPending {

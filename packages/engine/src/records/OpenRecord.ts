@@ -28,7 +28,18 @@
  * @module records/OpenRecord
  */
 import * as Y from 'yjs'
-import { DELETE_MARKER_ORIGIN } from '../sync/PendingTracker.js'
+import {
+  FETCH_ORIGIN,
+  RECORD_WRITE_ORIGIN,
+  STORAGE_ORIGIN,
+  TAB_ORIGIN,
+  TYPING_HISTORY_ORIGIN,
+  UPDATED_AT_ORIGIN,
+  DELETE_MARKER_ORIGIN,
+  changeSourceOf,
+  isBookkeeping,
+  type ChangeSource,
+} from '../model/origins.js'
 import type { DocHandle } from '../sync/DocHandle.js'
 import type { SyncClient } from '../sync/SyncClient.js'
 import type { SyncError } from '../sync/SyncError.js'
@@ -41,31 +52,22 @@ import {
   type RecordStorage,
   type StorageBackend,
 } from '../persistence/Storage.js'
-import type { CatalogEntry } from '../catalog/CatalogEntry.js'
-import { TAB_ORIGIN, type TabChannel } from '../tabs/TabChannel.js'
-import { FieldPending, type FieldClocks } from './FieldPending.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
+import type { TabChannel } from '../tabs/TabChannel.js'
+import { FieldPending } from './FieldPending.js'
+import type { FieldClocks } from '../model/fieldClocks.js'
 import { SavedState } from './SavedState.js'
 import { catalogEntryOf } from './catalogEntry.js'
-import { RECORD_MAP, RecordKey, TEXT_PREFIX as TEXT_PREFIX_NAME, readRecord, recordType, type ValidatedPatch } from './recordDoc.js'
+import { RECORD_MAP, RecordKey, TEXT_PREFIX as TEXT_PREFIX_NAME, readRecord, recordType, type ValidatedPatch } from '../model/recordDoc.js'
 import { writeWithHistory } from '../history/recordWrites.js'
 import { HISTORY_ARRAY as HISTORY_ARRAY_NAME, appendFieldChanges, historyArray, type FieldChange } from '../history/historyLog.js'
 import { readHistory, type Merge } from '../history/readHistory.js'
 import { removeDuplicateInsertions, writeSettlement } from '../history/textSettle.js'
-import { TYPING_HISTORY_ORIGIN, TypingRecorder } from '../history/TypingRecorder.js'
-import { RECORD_WRITE_ORIGIN } from './RecordHandle.js'
+import { TypingRecorder } from '../history/TypingRecorder.js'
 import { summarizeSince, type RecordSummary } from '../history/summary.js'
 import type { AuthorInfo } from '../protocol/messages.js'
-import { singleLineFields, type RecordSchema, type SchemaRegistry } from './schema.js'
+import { singleLineFields, type RecordSchema, type SchemaRegistry } from '../model/schema.js'
 
-/** Transaction origin of updates loaded from storage. */
-export const STORAGE_ORIGIN: { readonly source: 'concord:storage' } = Object.freeze({ source: 'concord:storage' })
-/** Transaction origin of updates fetched in bulk from the relay (`store.pull`). */
-export const FETCH_ORIGIN: { readonly source: 'concord:fetch' } = Object.freeze({ source: 'concord:fetch' })
-/** Transaction origin of the `updatedAt` bookkeeping write that follows local edits. */
-export const UPDATED_AT_ORIGIN: { readonly source: 'concord:updated-at' } = Object.freeze({ source: 'concord:updated-at' })
-
-/** Where a change of a record came from. */
-export type ChangeSource = 'local' | 'remote' | 'tab' | 'storage'
 
 /** What an OpenRecord needs from its store. */
 export interface RecordHost {
@@ -618,17 +620,10 @@ export class OpenRecord {
     if (this.closed) return
     if (this.parked) {
       // Dropped with this doc when the store reloads the record; the view still shows it.
-      for (const listener of this.listeners) listener.change(origin === TAB_ORIGIN ? 'tab' : 'local')
+      for (const listener of this.listeners) listener.change(changeSourceOf(origin, this.host.client) === 'tab' ? 'tab' : 'local')
       return
     }
-    const source: ChangeSource =
-      origin === this.host.client || origin === FETCH_ORIGIN
-        ? 'remote'
-        : origin === TAB_ORIGIN
-          ? 'tab'
-          : origin === STORAGE_ORIGIN
-            ? 'storage'
-            : 'local'
+    const source = changeSourceOf(origin, this.host.client)
     const local = transaction.local && source === 'local'
     let clocks: FieldClocks | null = null
     if (local) {
@@ -647,7 +642,7 @@ export class OpenRecord {
     }
     if (local) {
       this.host.tabs.post({ t: 'update', id: this.id, update, fieldClocks: clocks, sent: this.sync.sendsLiveEdits })
-      if (origin !== DELETE_MARKER_ORIGIN && origin !== UPDATED_AT_ORIGIN) this.touch()
+      if (!isBookkeeping(origin)) this.touch()
     }
     if (this.schemaCache === undefined) void this.schema
     if (source !== 'storage' && transaction.changed.has(historyArray(doc))) this.scheduleSettle()

@@ -23,7 +23,8 @@ import type { DocHandle } from '../sync/DocHandle.js'
 import type { SyncError } from '../sync/SyncError.js'
 import type { StorageError } from '../persistence/Storage.js'
 import type { AuthorInfo } from '../protocol/messages.js'
-import type { ChangeSource, OpenRecord, RecordListener } from './OpenRecord.js'
+import type { OpenRecord, RecordListener } from './OpenRecord.js'
+import { RECORD_WRITE_ORIGIN, type ChangeSource } from '../model/origins.js'
 import {
   LIST_PREFIX,
   RECORD_MAP,
@@ -34,19 +35,15 @@ import {
   readRecord,
   validatePatch,
   type RecordSnapshot,
-} from './recordDoc.js'
+} from '../model/recordDoc.js'
 import { addComment, changeComment, commentActivity, readComments, type Comment, type CommentActivity } from './comments.js'
 import { appendFieldChanges } from '../history/historyLog.js'
 import type { StateVector } from '../protocol/stateVector.js'
-import { singleLineFields, type RecordSchema } from './schema.js'
+import { singleLineFields, type RecordSchema } from '../model/schema.js'
 import { readHistory, type FieldHistoryEntry, type Merge, type MergeSide, type RecordHistory } from '../history/readHistory.js'
 import type { RecordSummary } from '../history/summary.js'
 import { RecordPresence } from '../presence/RecordPresence.js'
 
-/** Transaction origin of writes made through the typed API (a local origin). */
-export const RECORD_WRITE_ORIGIN: { readonly source: 'concord:record-write' } = Object.freeze({
-  source: 'concord:record-write',
-})
 
 /** The pseudo-field of the archived flag in the history. */
 const ARCHIVED = '$archived'

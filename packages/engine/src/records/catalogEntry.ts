@@ -5,9 +5,9 @@
  * @module records/catalogEntry
  */
 import * as Y from 'yjs'
-import type { CatalogEntry } from '../catalog/CatalogEntry.js'
-import { FIELDS_MAP, LIST_PREFIX, RECORD_MAP, RecordKey, TEXT_PREFIX, isDiscarded } from './recordDoc.js'
-import type { RecordSchema } from './schema.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
+import { FIELDS_MAP, LIST_PREFIX, RECORD_MAP, RecordKey, TEXT_PREFIX, isDiscarded } from '../model/recordDoc.js'
+import type { RecordSchema } from '../model/schema.js'
 
 /** Longest title kept in the catalog. */
 export const CATALOG_TITLE_LENGTH = 200

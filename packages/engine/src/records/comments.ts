@@ -34,7 +34,7 @@ import type { AuthorInfo } from '../protocol/messages.js'
 import type { StateVector } from '../protocol/stateVector.js'
 import { entryIdAt } from '../history/historyLog.js'
 import type { EntryAuthor } from '../history/readHistory.js'
-import { COMMENTS_ARRAY } from './recordDoc.js'
+import { COMMENTS_ARRAY } from '../model/recordDoc.js'
 
 /** Longest comment body accepted, in characters. */
 export const MAX_COMMENT_LENGTH = 10_000

@@ -42,17 +42,13 @@
 import * as Y from 'yjs'
 import { ObservableV2 } from 'lib0/observable'
 import { countMissing, maxStateVector, type StateVector } from '../protocol/stateVector.js'
+import { META_MAP_NAME } from '../model/metaMap.js'
+import { DELETE_MARKER_ORIGIN } from '../model/origins.js'
 
-/** Name of the top-level map in which Concord keeps its own bookkeeping. Record code should skip it. */
-export const META_MAP_NAME = 'concord:meta'
 
 /** Key of the delete marker inside {@link META_MAP_NAME}. */
 export const DELETE_MARKER_KEY = 'd'
 
-/** Transaction origin of delete markers. It is a local origin: markers are sent to the relay. */
-export const DELETE_MARKER_ORIGIN: { readonly source: 'concord:delete-marker' } = Object.freeze({
-  source: 'concord:delete-marker',
-})
 
 /** Options of {@link PendingTracker}. */
 export interface PendingTrackerOptions {

@@ -38,11 +38,9 @@
  * @module tabs/TabChannel
  */
 import { ObservableV2 } from 'lib0/observable'
-import type { CatalogEntry } from '../catalog/CatalogEntry.js'
-import type { FieldClocks } from '../records/FieldPending.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
+import type { FieldClocks } from '../model/fieldClocks.js'
 
-/** Transaction origin of updates received from another tab. */
-export const TAB_ORIGIN: { readonly source: 'concord:tab' } = Object.freeze({ source: 'concord:tab' })
 
 /** A message between tabs. `from` is the sender's tab id. */
 export type TabMessage =

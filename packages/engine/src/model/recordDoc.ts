@@ -27,7 +27,7 @@
  */
 import * as Y from 'yjs'
 import type { FieldSpec, RecordSchema } from './schema.js'
-import { META_MAP_NAME } from '../sync/PendingTracker.js'
+import { META_MAP_NAME } from './metaMap.js'
 
 /** Top-level map of the record's own bookkeeping. */
 export const RECORD_MAP = 'record'
