@@ -19,6 +19,7 @@ import {
 } from '../src/index.js'
 import type { FakeRelay } from './fakeRelay.js'
 import { GatedStorage, Harness } from './helpers.js'
+import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 afterEach(async () => {
@@ -26,7 +27,7 @@ afterEach(async () => {
 })
 
 const newStore = (client: SyncClient, options: Partial<RecordStoreOptions> = {}): RecordStore => {
-  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), ...options })
+  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), ...options })
   h.keep(store)
   return store
 }
