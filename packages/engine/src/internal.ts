@@ -22,7 +22,7 @@ export { catalogEntryOf } from './records/catalogEntry.js'
 export { recordDatabaseName, catalogDatabaseName } from './persistence/IndexedDbStorage.js'
 
 // The field-level history log, below `RecordHandle`.
-export { HISTORY_ARRAY, appendFieldChanges } from './history/historyLog.js'
+export { HISTORY_ARRAY, DEFAULT_MAX_HISTORY, appendFieldChanges } from './history/historyLog.js'
 export { readHistory } from './history/readHistory.js'
 export { writeWithHistory } from './history/recordWrites.js'
 
