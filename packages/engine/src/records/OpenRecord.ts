@@ -56,7 +56,7 @@ import type { CatalogEntry } from '../model/CatalogEntry.js'
 import type { TabChannel } from '../tabs/TabChannel.js'
 import { FieldPending } from './FieldPending.js'
 import type { FieldClocks } from '../model/fieldClocks.js'
-import { SavedState } from './SavedState.js'
+import { SavedState, stateVectorOf } from './SavedState.js'
 import { catalogEntryOf } from './catalogEntry.js'
 import { RECORD_MAP, RecordKey, TEXT_PREFIX as TEXT_PREFIX_NAME, readRecord, recordType, type ValidatedPatch } from '../model/recordDoc.js'
 import { writeWithHistory } from '../history/recordWrites.js'
@@ -920,6 +920,3 @@ export class OpenRecord {
     this.host.stateChanged(this)
   }
 }
-
-/** The state vector of a doc as a Map. */
-export const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))
