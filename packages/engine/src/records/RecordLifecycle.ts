@@ -8,15 +8,12 @@
  * throws a {@link LifecycleError} (a bug in the store, never the app's
  * fault).
  *
- * ```
- *            ┌──────────────── parked ◄────────────────┐
- *            │                   ▲                     │
- *            ▼                   │                     │
- *   closed ──► opening ──► open ◄──► idle ──► closing ──► closed
- *     ▲  │                 │                   ▲
- *     │  └─────────────────┼───────────────────┘  (discard: rewritten while closed)
- *     └────────────────────┘  (the store closes)
- * ```
+ * The usual path is closed → opening → open ⇄ idle → closing → closed.
+ * Besides: any record in memory, loading or closing may be parked (another
+ * tab discards its changes), and a parked one is closing once that tab is
+ * done; an open, idle or closed record may be closing for a rewrite of its
+ * storage (a discard in this tab); a closing or parked record is opened
+ * again only after it is closed; the store closing ends every state.
  *
  * @example
  *   const lifecycle = new RecordLifecycle()
