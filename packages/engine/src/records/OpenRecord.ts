@@ -43,7 +43,7 @@ import {
 import type { DocHandle } from '../sync/DocHandle.js'
 import type { SyncClient } from '../sync/SyncClient.js'
 import type { SyncError } from '../sync/SyncError.js'
-import { countMissing, type StateVector } from '../protocol/stateVector.js'
+import type { StateVector } from '../protocol/stateVector.js'
 import {
   StorageError,
   StorageFailure,
@@ -57,6 +57,8 @@ import type { TabChannel } from '../tabs/TabChannel.js'
 import { FieldPending } from './FieldPending.js'
 import type { FieldClocks } from '../model/fieldClocks.js'
 import { SavedState, stateVectorOf } from './SavedState.js'
+import { RecordWriter, type WriterOwner } from './RecordWriter.js'
+import type { BackoffOptions } from '../sync/backoff.js'
 import { catalogEntryOf } from './catalogEntry.js'
 import { RECORD_MAP, RecordKey, TEXT_PREFIX as TEXT_PREFIX_NAME, readRecord, recordType, type ValidatedPatch } from '../model/recordDoc.js'
 import { writeWithHistory } from '../history/recordWrites.js'
@@ -82,6 +84,8 @@ export interface RecordHost {
   /** Pause that ends a burst of direct text / list edits (one history entry), ms. */
   readonly historyIdleMs?: number
   now(): number
+  /** Delays before a record's storage is written again after a failure. Default: `STORAGE_RETRY` (jittered backoff). */
+  readonly storageRetry?: BackoffOptions
   /** Starts the tab-save fallback timer ({@link TAB_SAVE_FALLBACK_MS}); returns its cancel function. */
   tabSaveTimer(write: () => void, delayMs: number): () => void
   /** A "while you were offline" summary of the record (after it synced). */
@@ -130,8 +134,6 @@ export interface RecordListener {
   moved(record: OpenRecord): boolean
 }
 
-const RETRY_MIN = 1_000
-const RETRY_MAX = 60_000
 /**
  * How long a tab that left the catch-up to the outbox-duty tab waits before
  * sending what the relay still lacks itself (the duty tab may be frozen in
@@ -156,24 +158,16 @@ export class OpenRecord {
   readonly typing: TypingRecorder
   /** Open RecordHandles. */
   refs = 0
-  /** Last storage failure, null while storage works. */
-  storageError: StorageError | null = null
   closed = false
   /** Another tab is discarding the record's unsynced changes: nothing is sent or stored any more (see {@link park}). */
   parked = false
 
   private schemaCache: RecordSchema | undefined
-  private storage: RecordStorage | null
-  private readonly backend: StorageBackend
   private readonly host: RecordHost
   private readonly fieldPending: FieldPending
   private readonly saved: SavedState
-  private queue: Uint8Array[] = []
-  private ackedDirty = false
-  private clocksDirty = false
-  private authorsDirty = false
-  private viewedDirty = false
-  private ownDirty = false
+  /** Writes the doc and its meta to the record's database. */
+  private readonly writer: RecordWriter
   /** What the user has seen of the record: the state when it was last synced live (persisted). */
   private viewed: StateVector
   /**
@@ -183,16 +177,9 @@ export class OpenRecord {
   private newHere: boolean
   /** Yjs client ids this device wrote the record with, this one included once it writes (persisted). */
   private readonly ownClients: Set<number>
-  private writeScheduled = false
-  private ops: Promise<void> = Promise.resolve()
-  private opsRunning = 0
-  private retryTimer: ReturnType<typeof setTimeout> | null = null
   private catchUpTimer: ReturnType<typeof setTimeout> | null = null
   /** Cancels the pending tab-save fallback; null when none is pending. */
   private cancelTabSave: (() => void) | null = null
-  /** The doc's state vector when {@link merge} last encoded its full state (for a compaction). */
-  private mergedSV: StateVector | null = null
-  private failures = 0
   private lastSaved = false
   private lastPending = 0
   private lastPendingFields = ''
@@ -239,9 +226,7 @@ export class OpenRecord {
     this.host = host
     this.name = name
     this.id = id
-    this.backend = backend
     this.durable = durable
-    this.storage = storage
     this.doc = new Y.Doc()
     const broken: unknown[] = []
     this.doc.transact(() => {
@@ -255,6 +240,23 @@ export class OpenRecord {
     }, STORAGE_ORIGIN)
     this.fieldPending = new FieldPending(loaded.meta.fieldClocks)
     this.saved = new SavedState(failure === null ? stateVectorOf(this.doc) : new Map())
+    this.writer = new RecordWriter({
+      id,
+      doc: this.doc,
+      backend,
+      storage,
+      saved: this.saved,
+      compactAfter: host.compactAfter,
+      retry: host.storageRetry,
+      meta: {
+        acked: () => Y.encodeStateVector(new Map(this.sync.ackedStateVector)),
+        fieldClocks: () => this.fieldPending.serialize(),
+        authors: () => [...this.sync.authors.values()].map((a): AuthorInfo => ({ ...a })),
+        viewed: () => Y.encodeStateVector(this.viewed),
+        ownClients: () => [...this.ownClients],
+      },
+      owner: this.writerOwner,
+    })
     this.sync = host.client.open(name, {
       doc: this.doc,
       ackedStateVector: loaded.meta.acked,
@@ -263,7 +265,7 @@ export class OpenRecord {
       authors: loaded.meta.authors,
     })
     this.viewed = loaded.meta.viewed !== undefined ? Y.decodeStateVector(loaded.meta.viewed) : stateVectorOf(this.doc)
-    this.viewedDirty = loaded.meta.viewed === undefined
+    if (loaded.meta.viewed === undefined) this.writer.metaChangedLater('viewed')
     this.newHere = loaded.meta.viewed === undefined && loaded.updates.length === 0
     this.ownClients = new Set(loaded.meta.ownClients ?? [])
     this.schemaCache = host.schemas.get(recordType(this.doc) ?? '')
@@ -282,13 +284,12 @@ export class OpenRecord {
     this.sync.on('authors', this.onAuthors)
     this.sync.on('synced', this.onSynced)
     this.sync.on('catch-up-deferred', this.onCatchUpDeferred)
-    if (storage !== null) storage.onLost = (error) => this.fail(error)
     this.lastSaved = this.isSaved
     this.lastPending = this.sync.pending
     this.lastPendingFields = this.pendingFields.join('\u0000')
     // Ask other tabs for edits they have not written to storage yet.
     host.tabs.post({ t: 'sync-request', id, stateVector: Y.encodeStateVector(this.doc) })
-    if (failure !== null) queueMicrotask(() => this.fail(failure))
+    if (failure !== null) queueMicrotask(() => this.writer.fail(failure))
     else if (broken.length > 0) {
       queueMicrotask(() =>
         this.host.storageFailed(
@@ -297,7 +298,7 @@ export class OpenRecord {
         ),
       )
     }
-    if (storage !== null && loaded.updates.length > host.compactAfter) this.enqueue(() => this.compactNow())
+    this.writer.compactIfLong(loaded.updates.length)
   }
 
   /** The schema of the record's type, if registered. */
@@ -312,12 +313,12 @@ export class OpenRecord {
 
   /** Whether every change of the doc is stored on this device (IndexedDB transaction completed). */
   get isSaved(): boolean {
-    return (
-      this.durable &&
-      this.storageError === null &&
-      this.queue.length === 0 &&
-      countMissing(stateVectorOf(this.doc), this.saved.stateVector) === 0
-    )
+    return this.durable && this.writer.allWritten
+  }
+
+  /** Last storage failure, null while storage works. */
+  get storageError(): StorageError | null {
+    return this.writer.storageError
   }
 
   /** Fields with changes the relay has not durably stored. */
@@ -327,9 +328,7 @@ export class OpenRecord {
 
   /** Whether storage operations are queued or running. */
   get busy(): boolean {
-    if (this.opsRunning > 0 || this.writeScheduled) return true
-    if (this.storage === null || this.storageError !== null) return false // nothing can be written until a retry
-    return this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty || this.ownDirty
+    return this.writer.busy
   }
 
   /** The catalog entry of this record now. */
@@ -448,7 +447,7 @@ export class OpenRecord {
     if (this.closed) return
     const missing = Y.encodeStateAsUpdate(parked.doc, Y.encodeStateVector(this.doc))
     this.fieldPending.merge(parked.fieldPending.serialize())
-    this.clocksDirty = true
+    this.writer.metaChanged('fieldClocks')
     for (const client of parked.ownClients) this.noteOwnClient(client)
     Y.applyUpdate(this.doc, missing)
     this.checkPending()
@@ -470,7 +469,7 @@ export class OpenRecord {
     if (authorOffline && this.host.sendsCatchUp()) this.sync.catchUp()
     this.checkPending()
     // Its author writes it; should it not say so in time, this tab does.
-    if (this.cancelTabSave === null && !this.parked && this.unsavedClocks() > 0) {
+    if (this.cancelTabSave === null && !this.parked && this.writer.unsavedClocks() > 0) {
       this.cancelTabSave = this.host.tabSaveTimer(() => {
         this.cancelTabSave = null
         this.saveUnconfirmed()
@@ -494,8 +493,7 @@ export class OpenRecord {
   private noteOwnClient(client: number): void {
     if (this.ownClients.has(client)) return
     this.ownClients.add(client)
-    this.ownDirty = true
-    this.scheduleWrite()
+    this.writer.metaChanged('ownClients')
   }
 
   /**
@@ -510,10 +508,7 @@ export class OpenRecord {
     } catch {
       return // a corrupt message confirms nothing
     }
-    if (this.cancelTabSave !== null && this.unsavedClocks() === 0) {
-      this.cancelTabSave()
-      this.cancelTabSave = null
-    }
+    this.stopTabSaveWhenSaved()
     this.checkSaved()
   }
 
@@ -523,12 +518,8 @@ export class OpenRecord {
    * froze or closed first). Also called when another tab's write failed.
    */
   saveUnconfirmed(): void {
-    // While this tab's own storage fails, its retry writes the whole state anyway.
-    if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
-    if (this.unsavedClocks() === 0) return
-    this.queue.push(Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(this.saved.stateVector)))
-    this.scheduleWrite()
-    this.checkSaved()
+    if (this.closed || this.parked) return
+    if (this.writer.writeUnsaved()) this.checkSaved()
   }
 
   /** What another tab (that has `stateVector`) lacks, plus our pending-field notes. */
@@ -546,16 +537,12 @@ export class OpenRecord {
   park(): void {
     if (this.closed || this.parked) return
     this.parked = true
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
     if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
     this.cancelTabSave?.()
-    this.retryTimer = null
     this.catchUpTimer = null
     this.cancelTabSave = null
-    this.queue.length = 0
+    this.writer.stop()
     this.sync.close()
-    this.storage?.close()
-    this.storage = null
   }
 
   /**
@@ -564,20 +551,14 @@ export class OpenRecord {
    * and never rejects; a failed retry is reported again (`storage-error`).
    */
   async retryStorage(): Promise<StorageError | null> {
-    if (this.closed || this.parked || this.storageError === null) return null
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
-    this.retryTimer = null
-    await this.enqueue(() => this.recover(), true)
-    return this.closed || this.parked ? null : this.storageError
+    if (this.closed || this.parked) return null
+    const failure = await this.writer.retryNow()
+    return this.closed || this.parked ? null : failure
   }
 
   /** Resolves when queued storage operations are done. */
   async settled(): Promise<void> {
-    while (this.busy && !this.closed) {
-      if (this.writeScheduled) await Promise.resolve()
-      else if (this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty || this.ownDirty) await this.enqueue(() => this.writeNow())
-      else await this.ops
-    }
+    if (!this.closed) await this.writer.settled()
   }
 
   /**
@@ -589,15 +570,12 @@ export class OpenRecord {
     if (this.closed) return
     if (!discard) {
       this.typing.flush()
-      await this.settled()
-      if (this.storage !== null && this.storageError === null && this.storage.rowCount > 1) {
-        await this.enqueue(() => this.compactNow())
-      }
+      await this.writer.finish()
     }
     if (this.closed) return
     this.closed = true
     this.typing.destroy()
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+    this.writer.stop()
     if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
     this.cancelTabSave?.()
     this.doc.off('update', this.onUpdate)
@@ -608,8 +586,6 @@ export class OpenRecord {
     this.sync.off('synced', this.onSynced)
     this.sync.off('catch-up-deferred', this.onCatchUpDeferred)
     this.sync.close()
-    this.storage?.close()
-    this.storage = null
     this.listeners.clear()
     this.doc.destroy()
   }
@@ -628,18 +604,15 @@ export class OpenRecord {
     let clocks: FieldClocks | null = null
     if (local) {
       clocks = this.fieldPending.noteTransaction(doc, transaction)
-      if (clocks !== null) this.clocksDirty = true
+      if (clocks !== null) this.writer.metaChanged('fieldClocks')
       this.noteOwnClient(doc.clientID)
     }
     if (this.sync.isSynced && source !== 'storage') {
       // Seen live: not news for the next "while you were offline" summary.
       this.viewed = stateVectorOf(doc)
-      this.viewedDirty = true
+      this.writer.metaChanged('viewed')
     }
-    if (source !== 'tab' && source !== 'storage') {
-      this.queue.push(update)
-      this.scheduleWrite()
-    }
+    if (source !== 'tab' && source !== 'storage') this.writer.queueUpdate(update)
     if (local) {
       this.host.tabs.post({ t: 'update', id: this.id, update, fieldClocks: clocks, sent: this.sync.sendsLiveEdits })
       if (!isBookkeeping(origin)) this.touch()
@@ -669,8 +642,7 @@ export class OpenRecord {
   private readonly onPending = (): void => this.checkPending()
 
   private readonly onAuthors = (added: AuthorInfo[]): void => {
-    this.authorsDirty = true
-    this.scheduleWrite()
+    this.writer.metaChanged('authors')
     for (const listener of this.listeners) listener.authors(added)
   }
 
@@ -704,17 +676,15 @@ export class OpenRecord {
         })
     this.newHere = false
     this.viewed = stateVectorOf(this.doc)
-    this.viewedDirty = true
-    this.scheduleWrite()
+    this.writer.metaChanged('viewed')
     if (summary === null) return
     for (const listener of this.listeners) listener.summary(summary)
     this.host.summary(this, summary)
   }
 
   private readonly onAck = (acked: ReadonlyMap<number, number>): void => {
-    this.ackedDirty = true
-    if (this.fieldPending.prune(acked)) this.clocksDirty = true
-    this.scheduleWrite()
+    this.writer.metaChanged('acked')
+    if (this.fieldPending.prune(acked)) this.writer.metaChanged('fieldClocks')
     this.checkPending()
   }
 
@@ -747,176 +717,40 @@ export class OpenRecord {
     this.host.stateChanged(this)
   }
 
-  private scheduleWrite(): void {
-    if (this.writeScheduled || this.closed || this.parked) return
-    this.writeScheduled = true
-    queueMicrotask(() => {
-      this.writeScheduled = false
-      void this.enqueue(() => this.writeNow())
-    })
-  }
-
-  /**
-   * Runs storage operations one at a time, in order. Never rejects: a
-   * failure goes to {@link fail} (`reportAgain`: reported even when storage
-   * had failed before, for a retry the app asked for).
-   */
-  private enqueue(op: () => Promise<void>, reportAgain = false): Promise<void> {
-    this.opsRunning++
-    const run = this.ops.then(op).catch((error: unknown) => this.fail(error, reportAgain))
-    this.ops = run.finally(() => {
-      this.opsRunning--
-      if (this.opsRunning === 0) {
-        this.checkSaved()
-        this.host.stateChanged(this)
-      }
-    })
-    return this.ops
-  }
-
-  private takeMeta(all = false): RecordMeta | undefined {
-    const meta: RecordMeta = {}
-    if (this.ackedDirty || all) meta.acked = Y.encodeStateVector(new Map(this.sync.ackedStateVector))
-    if (this.clocksDirty || all) meta.fieldClocks = this.fieldPending.serialize()
-    if (this.authorsDirty || all) meta.authors = [...this.sync.authors.values()].map((a): AuthorInfo => ({ ...a }))
-    if (this.viewedDirty || all) meta.viewed = Y.encodeStateVector(this.viewed)
-    if (this.ownDirty || all) meta.ownClients = [...this.ownClients]
-    this.ackedDirty = false
-    this.clocksDirty = false
-    this.authorsDirty = false
-    this.viewedDirty = false
-    this.ownDirty = false
-    return Object.values(meta).every((value) => value === undefined) ? undefined : meta
-  }
-
-  private async writeNow(): Promise<void> {
-    if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
-    if (this.queue.length > 0 && this.sync.pending > 0 && !this.catalogListsPending) {
-      // Changes the relay lacks are about to reach disk: first the catalog
-      // entry that lists the record as pending (start-up, the outbox duty and
-      // sign-out go by it), so that it is never missing while they are there.
+  /** What the writer tells this record. */
+  private readonly writerOwner: WriterOwner = {
+    mustListPending: () => this.sync.pending > 0 && !this.catalogListsPending,
+    listPending: async () => {
       await this.host.catalogStored(this)
       this.catalogListsPending = this.sync.pending > 0
-      if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
-    }
-    const updates = this.queue.splice(0)
-    const meta = this.takeMeta()
-    if (updates.length === 0 && meta === undefined) return
-    // The catalog entry (with this pending count) is written alongside, so a reload finds them in step.
-    this.host.changed(this, true)
-    let compacted: StateVector | null = null
-    try {
-      if (this.storage.rowCount + updates.length > this.host.compactAfter) {
-        compacted = await this.compactStorage(this.storage)
-        if (meta !== undefined) await this.storage.write([], meta)
-      } else {
-        await this.storage.write(updates, meta)
+    },
+    writing: () => this.host.changed(this, true),
+    saved: () => {
+      // Tell the other tabs what is stored (only what is known to be).
+      this.host.tabs.post({ t: 'saved', id: this.id, stateVector: Y.encodeStateVector(this.saved.stateVector) })
+      this.stopTabSaveWhenSaved()
+      this.checkSaved()
+    },
+    failed: (error, report) => {
+      if (report) {
+        for (const listener of this.listeners) listener.error(error)
+        this.host.storageFailed(this, error)
       }
-    } catch (error) {
-      if (meta?.acked !== undefined) this.ackedDirty = true
-      if (meta?.fieldClocks !== undefined) this.clocksDirty = true
-      if (meta?.authors !== undefined) this.authorsDirty = true
-      if (meta?.viewed !== undefined) this.viewedDirty = true
-      if (meta?.ownClients !== undefined) this.ownDirty = true
-      throw error
-    }
-    if (compacted !== null) this.saved.addStateVector(compacted)
-    else for (const update of updates) this.saved.addUpdate(update)
-    this.markSaved()
+      // Other tabs holding this tab's edits in memory write them.
+      this.host.tabs.post({ t: 'save-failed', id: this.id })
+      this.checkSaved()
+    },
+    settledDown: () => {
+      this.checkSaved()
+      this.host.stateChanged(this)
+    },
   }
 
-  private async compactNow(): Promise<void> {
-    if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
-    this.queue.length = 0
-    this.saved.addStateVector(await this.compactStorage(this.storage))
-    this.markSaved()
-  }
-
-  /** Replaces the stored log by the doc's full state; resolves with the state vector written. */
-  private async compactStorage(storage: RecordStorage): Promise<StateVector> {
-    this.mergedSV = null
-    await storage.compact(this.merge)
-    // A storage that wrote without calling `merge` wrote nothing of the doc.
-    const written = this.mergedSV ?? new Map<number, number>()
-    this.mergedSV = null
-    return written
-  }
-
-  /** Applies rows other tabs appended, and returns the doc's full state. */
-  private readonly merge = (rows: Uint8Array[]): Uint8Array => {
-    this.doc.transact(() => {
-      for (const row of rows) {
-        try {
-          Y.applyUpdate(this.doc, row, STORAGE_ORIGIN)
-        } catch {
-          // a broken row: it is dropped by the compaction; the doc keeps everything else
-        }
-      }
-    }, STORAGE_ORIGIN)
-    this.mergedSV = stateVectorOf(this.doc)
-    return Y.encodeStateAsUpdate(this.doc)
-  }
-
-  /** Clock ticks the doc holds beyond what is known to be stored. */
-  private unsavedClocks(): number {
-    return countMissing(stateVectorOf(this.doc), this.saved.stateVector)
-  }
-
-  /** A write completed: tell the other tabs what is stored (only what is known to be) and update `saved`. */
-  private markSaved(): void {
-    this.host.tabs.post({ t: 'saved', id: this.id, stateVector: Y.encodeStateVector(this.saved.stateVector) })
-    if (this.cancelTabSave !== null && this.unsavedClocks() === 0) {
+  /** Stops the tab-save fallback once everything the doc holds is stored. */
+  private stopTabSaveWhenSaved(): void {
+    if (this.cancelTabSave !== null && this.writer.unsavedClocks() === 0) {
       this.cancelTabSave()
       this.cancelTabSave = null
     }
-    this.checkSaved()
-  }
-
-  /**
-   * A storage operation failed: keep working in memory, report (the first
-   * failure, or every one when `reportAgain`), and retry with backoff.
-   */
-  private fail(error: unknown, reportAgain = false): void {
-    if (this.closed || this.parked) return
-    const storageError = classifyStorageError(error, `record "${this.id}"`)
-    const first = this.storageError === null
-    this.storageError = storageError
-    if (storageError.kind === StorageFailure.closed) {
-      this.storage?.close()
-      this.storage = null
-    }
-    if (first || reportAgain) {
-      for (const listener of this.listeners) listener.error(storageError)
-      this.host.storageFailed(this, storageError)
-    }
-    // Other tabs holding this tab's edits in memory write them.
-    this.host.tabs.post({ t: 'save-failed', id: this.id })
-    this.checkSaved()
-    // A database deleted underneath (sign-out elsewhere) must not be recreated behind the user's back.
-    if (storageError.kind !== StorageFailure.closed) this.scheduleRetry()
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer !== null || this.closed || this.parked) return
-    const delay = Math.min(RETRY_MAX, RETRY_MIN * 2 ** this.failures++)
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null
-      void this.enqueue(() => this.recover())
-    }, delay)
-  }
-
-  /** Writes the whole state (and meta) again; clears the failure when it worked. */
-  private async recover(): Promise<void> {
-    if (this.closed || this.parked || this.storageError === null) return
-    this.storage ??= await this.backend.openRecord(this.id)
-    this.storage.onLost = (error) => this.fail(error)
-    this.queue.length = 0
-    const written = await this.compactStorage(this.storage)
-    await this.storage.write([], this.takeMeta(true))
-    this.saved.addStateVector(written)
-    this.storageError = null
-    this.failures = 0
-    this.markSaved()
-    this.host.stateChanged(this)
   }
 }
