@@ -28,22 +28,13 @@
  * @module records/OpenRecord
  */
 import * as Y from 'yjs'
-import {
-  FETCH_ORIGIN,
-  RECORD_WRITE_ORIGIN,
-  STORAGE_ORIGIN,
-  TAB_ORIGIN,
-  TYPING_HISTORY_ORIGIN,
-  UPDATED_AT_ORIGIN,
-  DELETE_MARKER_ORIGIN,
-  changeSourceOf,
-  isBookkeeping,
-  type ChangeSource,
-} from '../model/origins.js'
+import { STORAGE_ORIGIN, TAB_ORIGIN, UPDATED_AT_ORIGIN, changeSourceOf, isBookkeeping, type ChangeSource } from '../model/origins.js'
 import type { DocHandle } from '../sync/DocHandle.js'
 import type { SyncClient } from '../sync/SyncClient.js'
 import type { SyncError } from '../sync/SyncError.js'
+import type { BackoffOptions } from '../sync/backoff.js'
 import type { StateVector } from '../protocol/stateVector.js'
+import type { AuthorInfo } from '../protocol/messages.js'
 import {
   StorageError,
   StorageFailure,
@@ -53,23 +44,20 @@ import {
   type StorageBackend,
 } from '../persistence/Storage.js'
 import type { CatalogEntry } from '../model/CatalogEntry.js'
-import type { TabChannel } from '../tabs/TabChannel.js'
-import { FieldPending } from './FieldPending.js'
 import type { FieldClocks } from '../model/fieldClocks.js'
+import { RECORD_MAP, RecordKey, readRecord, recordType, type ValidatedPatch } from '../model/recordDoc.js'
+import type { RecordSchema, SchemaRegistry } from '../model/schema.js'
+import type { TabChannel } from '../tabs/TabChannel.js'
+import { historyArray } from '../history/historyLog.js'
+import type { Merge } from '../history/readHistory.js'
+import type { TypingRecorder } from '../history/TypingRecorder.js'
+import { summarizeSince, type RecordSummary } from '../history/summary.js'
+import { FieldPending } from './FieldPending.js'
 import { SavedState, stateVectorOf } from './SavedState.js'
 import { RecordWriter, type WriterOwner } from './RecordWriter.js'
-import type { BackoffOptions } from '../sync/backoff.js'
+import { RecordHistory } from './RecordHistory.js'
+import { RecordTabSharing } from './RecordTabSharing.js'
 import { catalogEntryOf } from './catalogEntry.js'
-import { RECORD_MAP, RecordKey, TEXT_PREFIX as TEXT_PREFIX_NAME, readRecord, recordType, type ValidatedPatch } from '../model/recordDoc.js'
-import { writeWithHistory } from '../history/recordWrites.js'
-import { HISTORY_ARRAY as HISTORY_ARRAY_NAME, appendFieldChanges, historyArray, type FieldChange } from '../history/historyLog.js'
-import { readHistory, type Merge } from '../history/readHistory.js'
-import { removeDuplicateInsertions, writeSettlement } from '../history/textSettle.js'
-import { TypingRecorder } from '../history/TypingRecorder.js'
-import { summarizeSince, type RecordSummary } from '../history/summary.js'
-import type { AuthorInfo } from '../protocol/messages.js'
-import { singleLineFields, type RecordSchema, type SchemaRegistry } from '../model/schema.js'
-
 
 /** What an OpenRecord needs from its store. */
 export interface RecordHost {
@@ -134,17 +122,6 @@ export interface RecordListener {
   moved(record: OpenRecord): boolean
 }
 
-/**
- * How long a tab that left the catch-up to the outbox-duty tab waits before
- * sending what the relay still lacks itself (the duty tab may be frozen in
- * the background), ms.
- */
-const CATCH_UP_FALLBACK_MS = 5_000
-/**
- * How long edits received from another tab may stay unconfirmed (no `saved`
- * from their author) before this tab writes them itself, ms.
- */
-export const TAB_SAVE_FALLBACK_MS = 2_000
 
 export class OpenRecord {
   readonly id: string
@@ -156,6 +133,8 @@ export class OpenRecord {
   readonly listeners = new Set<RecordListener>()
   /** History entries of text typed (and list items pushed) directly into the record's shared types. */
   readonly typing: TypingRecorder
+  /** Validated writes, typing bursts and merge settling, with their history entries. */
+  private readonly history: RecordHistory
   /** Open RecordHandles. */
   refs = 0
   closed = false
@@ -168,6 +147,8 @@ export class OpenRecord {
   private readonly saved: SavedState
   /** Writes the doc and its meta to the record's database. */
   private readonly writer: RecordWriter
+  /** Shares the record with the other tabs (messages for this record go to it). */
+  readonly tabShare: RecordTabSharing
   /** What the user has seen of the record: the state when it was last synced live (persisted). */
   private viewed: StateVector
   /**
@@ -177,9 +158,6 @@ export class OpenRecord {
   private newHere: boolean
   /** Yjs client ids this device wrote the record with, this one included once it writes (persisted). */
   private readonly ownClients: Set<number>
-  private catchUpTimer: ReturnType<typeof setTimeout> | null = null
-  /** Cancels the pending tab-save fallback; null when none is pending. */
-  private cancelTabSave: (() => void) | null = null
   private lastSaved = false
   private lastPending = 0
   private lastPendingFields = ''
@@ -264,18 +242,36 @@ export class OpenRecord {
       sendsCatchUp: () => host.sendsCatchUp(),
       authors: loaded.meta.authors,
     })
+    this.tabShare = new RecordTabSharing({
+      id,
+      doc: this.doc,
+      sync: this.sync,
+      tabs: host.tabs,
+      fieldPending: this.fieldPending,
+      saved: this.saved,
+      writer: this.writer,
+      tabSaveTimer: (write, delayMs) => host.tabSaveTimer(write, delayMs),
+      sendsCatchUp: () => host.sendsCatchUp(),
+      parked: () => this.parked,
+      noteOwnClient: (client) => this.noteOwnClient(client),
+      checkPending: () => this.checkPending(),
+      checkSaved: () => this.checkSaved(),
+    })
     this.viewed = loaded.meta.viewed !== undefined ? Y.decodeStateVector(loaded.meta.viewed) : stateVectorOf(this.doc)
     if (loaded.meta.viewed === undefined) this.writer.metaChangedLater('viewed')
     this.newHere = loaded.meta.viewed === undefined && loaded.updates.length === 0
     this.ownClients = new Set(loaded.meta.ownClients ?? [])
     this.schemaCache = host.schemas.get(recordType(this.doc) ?? '')
-    const notTyping = new Set<unknown>([RECORD_WRITE_ORIGIN, TYPING_HISTORY_ORIGIN, TAB_ORIGIN, STORAGE_ORIGIN, FETCH_ORIGIN, UPDATED_AT_ORIGIN, DELETE_MARKER_ORIGIN, host.client])
-    this.typing = new TypingRecorder(this.doc, {
-      isLocalEdit: (transaction) => transaction.local && !notTyping.has(transaction.origin),
-      append: (changes, at) => this.appendTyped(changes, at),
+    this.history = new RecordHistory(this.doc, {
+      client: host.client,
+      authors: () => this.sync.authors,
       now: () => host.now(),
-      idleMs: host.historyIdleMs,
+      historyLimit: host.historyLimit,
+      historyIdleMs: host.historyIdleMs,
+      schema: () => this.schema,
+      active: () => !this.closed && !this.parked,
     })
+    this.typing = this.history.typing
     if (this.schemaCache !== undefined) this.typing.watch(this.schemaCache)
     this.doc.on('update', this.onUpdate)
     this.sync.on('pending', this.onPending)
@@ -288,7 +284,7 @@ export class OpenRecord {
     this.lastPending = this.sync.pending
     this.lastPendingFields = this.pendingFields.join('\u0000')
     // Ask other tabs for edits they have not written to storage yet.
-    host.tabs.post({ t: 'sync-request', id, stateVector: Y.encodeStateVector(this.doc) })
+    this.tabShare.requestEdits()
     if (failure !== null) queueMicrotask(() => this.writer.fail(failure))
     else if (broken.length > 0) {
       queueMicrotask(() =>
@@ -341,71 +337,17 @@ export class OpenRecord {
    * (`restoreOf`: field → entry id whose value a restore brings back).
    */
   write(patch: ValidatedPatch, origin: unknown, restoreOf?: Record<string, string>): void {
-    // Typing in these fields so far is its own change, before this one.
-    this.typing.flush(patch.map((p) => p.name))
-    const authors = this.sync.authors
-    this.doc.transact(
-      () =>
-        writeWithHistory(this.doc, patch, {
-          now: this.host.now(),
-          maxEntries: this.host.historyLimit,
-          userOf: (client) => authors.get(client)?.userId,
-          restoreOf,
-        }),
-      origin,
-    )
+    this.history.write(patch, origin, restoreOf)
   }
 
-  /**
-   * Settles what the text-merge rule asks for (see `history/textSettle`):
-   * deletes characters duplicated by settlements written at once, and sets
-   * each single-line text field whose concurrent edits collided to the rule's
-   * value — as soon as this replica has the sides, so nobody edits the mixed
-   * text. A field with a typing burst in progress waits for its entry (which
-   * settles again).
-   */
+  /** Settles what the text-merge rule asks for (see {@link RecordHistory.settleMerges}). */
   settleMerges(): void {
-    if (this.closed || this.parked || !this.doc.share.has(HISTORY_ARRAY_NAME)) return
-    const singleLine = singleLineFields(this.schema)
-    const options = { now: this.host.now(), maxEntries: this.host.historyLimit }
-    this.doc.transact(() => {
-      if (removeDuplicateInsertions(this.doc) > 0 || singleLine.size === 0) return
-      const fields: Record<string, unknown> = {}
-      for (const field of singleLine) fields[field] = this.doc.getText(TEXT_PREFIX_NAME + field).toString()
-      const { unsettled } = readHistory(this.doc, this.sync.authors, { fields, singleLine })
-      for (const [field, target] of Object.entries(unsettled)) {
-        if (this.typing.pending(field)) continue
-        if (writeSettlement(this.doc, field, target, options)) return // one at a time: the next reads the new history
-      }
-    }, RECORD_WRITE_ORIGIN)
+    this.history.settleMerges()
   }
 
-  /** Records that a text merge stands as merged (a `keep` entry on the kept or winning side, naming the others as seen). */
+  /** Records that a text merge stands as merged (see {@link RecordHistory.keepMerge}). */
   keepMerge(merge: Merge): void {
-    this.typing.flush([merge.field])
-    const text = this.doc.getText(TEXT_PREFIX_NAME + merge.field).toString()
-    const on = merge.sides[merge.kept ?? merge.winner ?? merge.sides.length - 1]!
-    this.doc.transact(
-      () =>
-        appendFieldChanges(
-          this.doc,
-          [{ field: merge.field, kind: 'text', prev: text, next: text, base: on.tip.id, seen: merge.sides.filter((s) => s !== on).map((s) => s.tip.id), mode: 'keep' }],
-          { now: this.host.now(), maxEntries: this.host.historyLimit },
-        ),
-      RECORD_WRITE_ORIGIN,
-    )
-  }
-
-  private settleScheduled = false
-
-  /** Runs {@link settleMerges} after the current transaction (changes of the history may need settling). */
-  private scheduleSettle(): void {
-    if (this.settleScheduled) return
-    this.settleScheduled = true
-    queueMicrotask(() => {
-      this.settleScheduled = false
-      this.settleMerges()
-    })
+    this.history.keepMerge(merge)
   }
 
   /** The user of the store this record is open in. */
@@ -418,23 +360,7 @@ export class OpenRecord {
    * bound: for writes of the record itself (archive, comments).
    */
   transact(write: (now: number, maxEntries: number) => void, origin: unknown): void {
-    const now = this.host.now()
-    this.doc.transact(() => write(now, this.host.historyLimit), origin)
-  }
-
-  /** Appends the entries of ended typing bursts (their own transaction; `at`: when the burst began). */
-  private appendTyped(changes: FieldChange[], at: number): void {
-    if (this.closed) return
-    const authors = this.sync.authors
-    this.doc.transact(
-      () =>
-        appendFieldChanges(this.doc, changes, {
-          now: at,
-          maxEntries: this.host.historyLimit,
-          userOf: (client) => authors.get(client)?.userId,
-        }),
-      TYPING_HISTORY_ORIGIN,
-    )
+    this.history.transact(write, origin)
   }
 
   /**
@@ -453,78 +379,10 @@ export class OpenRecord {
     this.checkPending()
   }
 
-  /**
-   * Applies an update from another tab. `authorOffline`: the author could
-   * not send it (it was not subscribed), so the tab that sends the catch-up
-   * sends it now, if it is subscribed and knows the relay's state.
-   */
-  applyFromTab(update: Uint8Array, fieldClocks: FieldClocks | null, authorOffline = false): void {
-    if (this.closed) return
-    if (fieldClocks) this.fieldPending.merge(fieldClocks)
-    try {
-      Y.applyUpdate(this.doc, update, TAB_ORIGIN)
-    } catch {
-      // A corrupt message; the relay and storage still converge.
-    }
-    if (authorOffline && this.host.sendsCatchUp()) this.sync.catchUp()
-    this.checkPending()
-    // Its author writes it; should it not say so in time, this tab does.
-    if (this.cancelTabSave === null && !this.parked && this.writer.unsavedClocks() > 0) {
-      this.cancelTabSave = this.host.tabSaveTimer(() => {
-        this.cancelTabSave = null
-        this.saveUnconfirmed()
-      }, TAB_SAVE_FALLBACK_MS)
-    }
-  }
-
-  /**
-   * Notes the writers of an edit another tab of this device made (its
-   * local update): their entries are the user's own, also after a reload.
-   */
-  noteTabEdit(update: Uint8Array): void {
-    if (this.closed) return
-    try {
-      for (const client of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)).keys()) this.noteOwnClient(client)
-    } catch {
-      // a corrupt message names no writer
-    }
-  }
-
   private noteOwnClient(client: number): void {
     if (this.ownClients.has(client)) return
     this.ownClients.add(client)
     this.writer.metaChanged('ownClients')
-  }
-
-  /**
-   * Another tab stored everything below `stateVector` in this record's
-   * database (its own completed writes and what it loaded; see
-   * {@link SavedState}).
-   */
-  savedByTab(stateVector: Uint8Array): void {
-    if (this.closed) return
-    try {
-      this.saved.addStateVector(Y.decodeStateVector(stateVector))
-    } catch {
-      return // a corrupt message confirms nothing
-    }
-    this.stopTabSaveWhenSaved()
-    this.checkSaved()
-  }
-
-  /**
-   * Writes what the doc holds beyond what is known to be stored — edits
-   * other tabs made and did not confirm (their write failed, or their tab
-   * froze or closed first). Also called when another tab's write failed.
-   */
-  saveUnconfirmed(): void {
-    if (this.closed || this.parked) return
-    if (this.writer.writeUnsaved()) this.checkSaved()
-  }
-
-  /** What another tab (that has `stateVector`) lacks, plus our pending-field notes. */
-  replyTo(stateVector: Uint8Array): { update: Uint8Array; fieldClocks: FieldClocks } {
-    return { update: Y.encodeStateAsUpdate(this.doc, stateVector), fieldClocks: this.fieldPending.serialize() }
   }
 
   /**
@@ -537,10 +395,7 @@ export class OpenRecord {
   park(): void {
     if (this.closed || this.parked) return
     this.parked = true
-    if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
-    this.cancelTabSave?.()
-    this.catchUpTimer = null
-    this.cancelTabSave = null
+    this.tabShare.pause()
     this.writer.stop()
     this.sync.close()
   }
@@ -574,10 +429,9 @@ export class OpenRecord {
     }
     if (this.closed) return
     this.closed = true
-    this.typing.destroy()
+    this.history.destroy()
     this.writer.stop()
-    if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
-    this.cancelTabSave?.()
+    this.tabShare.stop()
     this.doc.off('update', this.onUpdate)
     this.sync.off('pending', this.onPending)
     this.sync.off('ack', this.onAck)
@@ -614,11 +468,11 @@ export class OpenRecord {
     }
     if (source !== 'tab' && source !== 'storage') this.writer.queueUpdate(update)
     if (local) {
-      this.host.tabs.post({ t: 'update', id: this.id, update, fieldClocks: clocks, sent: this.sync.sendsLiveEdits })
+      this.tabShare.postEdit(update, clocks, this.sync.sendsLiveEdits)
       if (!isBookkeeping(origin)) this.touch()
     }
     if (this.schemaCache === undefined) void this.schema
-    if (source !== 'storage' && transaction.changed.has(historyArray(doc))) this.scheduleSettle()
+    if (source !== 'storage' && transaction.changed.has(historyArray(doc))) this.history.scheduleSettle()
     for (const listener of this.listeners) listener.change(source)
     this.checkPending()
     this.checkSaved()
@@ -646,19 +500,7 @@ export class OpenRecord {
     for (const listener of this.listeners) listener.authors(added)
   }
 
-  /**
-   * This tab left the relay's sync step 1 unanswered: the outbox-duty tab
-   * sends what the relay lacks. Should that tab not manage (frozen in the
-   * background), what is still unacked a while later goes out from here.
-   */
-  private readonly onCatchUpDeferred = (relayStateVector: Uint8Array): void => {
-    this.host.tabs.post({ t: 'catch-up', id: this.id, stateVector: relayStateVector })
-    if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
-    this.catchUpTimer = setTimeout(() => {
-      this.catchUpTimer = null
-      if (!this.closed && this.sync.pending > 0) this.sync.catchUp()
-    }, CATCH_UP_FALLBACK_MS)
-  }
+  private readonly onCatchUpDeferred = (relayStateVector: Uint8Array): void => this.tabShare.catchUpDeferred(relayStateVector)
 
   /** Synced with the relay (after opening or a reconnect): say what others changed since this device last had the record. */
   private readonly onSynced = (synced: boolean): void => {
@@ -726,9 +568,7 @@ export class OpenRecord {
     },
     writing: () => this.host.changed(this, true),
     saved: () => {
-      // Tell the other tabs what is stored (only what is known to be).
-      this.host.tabs.post({ t: 'saved', id: this.id, stateVector: Y.encodeStateVector(this.saved.stateVector) })
-      this.stopTabSaveWhenSaved()
+      this.tabShare.postSaved()
       this.checkSaved()
     },
     failed: (error, report) => {
@@ -736,21 +576,12 @@ export class OpenRecord {
         for (const listener of this.listeners) listener.error(error)
         this.host.storageFailed(this, error)
       }
-      // Other tabs holding this tab's edits in memory write them.
-      this.host.tabs.post({ t: 'save-failed', id: this.id })
+      this.tabShare.postSaveFailed()
       this.checkSaved()
     },
     settledDown: () => {
       this.checkSaved()
       this.host.stateChanged(this)
     },
-  }
-
-  /** Stops the tab-save fallback once everything the doc holds is stored. */
-  private stopTabSaveWhenSaved(): void {
-    if (this.cancelTabSave !== null && this.writer.unsavedClocks() === 0) {
-      this.cancelTabSave()
-      this.cancelTabSave = null
-    }
   }
 }

@@ -98,41 +98,41 @@ export class TabCoordinator {
   private readonly onMessage = (message: TabMessage): void => {
     if (this.host.isClosing()) return
     const { pool, tabs, catalog } = this.host
-    const recordOf = (id: string) => pool.lifecycle.recordOf(id)
+    const sharingOf = (id: string) => pool.lifecycle.recordOf(id)?.tabShare
     switch (message.t) {
       case 'update': {
-        const record = recordOf(message.id)
-        record?.applyFromTab(message.update, message.fieldClocks, message.sent === false)
-        record?.noteTabEdit(message.update)
+        const sharing = sharingOf(message.id)
+        sharing?.applyFromTab(message.update, message.fieldClocks, message.sent === false)
+        sharing?.noteTabEdit(message.update)
         return
       }
       case 'sync-request': {
-        const record = recordOf(message.id)
-        if (record !== undefined) tabs.post({ t: 'sync-reply', to: message.from, id: message.id, ...record.replyTo(message.stateVector) })
+        const sharing = sharingOf(message.id)
+        if (sharing !== undefined) tabs.post({ t: 'sync-reply', to: message.from, id: message.id, ...sharing.replyTo(message.stateVector) })
         return
       }
       case 'sync-reply':
         // What a reply brings was sent by its authors, or goes out with the next catch-up.
-        recordOf(message.id)?.applyFromTab(message.update, message.fieldClocks)
+        sharingOf(message.id)?.applyFromTab(message.update, message.fieldClocks)
         return
       case 'catch-up': {
         if (!this.outboxHeld) return
         // Another tab left the relay's step 1 to this one: send what the relay lacks (opening the record does).
-        const record = recordOf(message.id)
+        const record = pool.lifecycle.recordOf(message.id)
         if (record !== undefined) record.sync.catchUp(message.stateVector)
         else this.openToSync(message.id)
         return
       }
       case 'saved':
-        recordOf(message.id)?.savedByTab(message.stateVector)
+        sharingOf(message.id)?.savedByTab(message.stateVector)
         return
       case 'save-failed':
-        recordOf(message.id)?.saveUnconfirmed()
+        sharingOf(message.id)?.saveUnconfirmed()
         return
       case 'catalog': {
-        const entries = message.entries.filter((entry) => recordOf(entry.id) === undefined)
+        const entries = message.entries.filter((entry) => pool.lifecycle.recordOf(entry.id) === undefined)
         catalog.set(entries, { persist: false })
-        catalog.remove(message.removed.filter((id) => recordOf(id) === undefined), { persist: false })
+        catalog.remove(message.removed.filter((id) => pool.lifecycle.recordOf(id) === undefined), { persist: false })
         if (this.outboxHeld) {
           // A record another tab edited has changes pending: make sure it syncs even if that tab closes.
           for (const entry of entries) if (entry.pending > 0) this.openToSync(entry.id)
