@@ -5,25 +5,23 @@
  *
  * Internal: apps hold {@link RecordHandle}s, which reference an OpenRecord.
  *
- * Persistence pipeline: every update that did not come from storage or from
- * another tab is queued; queued updates of one microtask go out in one
- * storage transaction, together with the acked state vector and the
- * pending-field notes when they changed. When the transaction has
- * completed, the clock ranges of the updates it wrote are "saved" (see
- * {@link SavedState}), and the other tabs are told. Operations on the
- * storage run one at a time, in order. When the log grows past
- * `compactAfter` rows, the write replaces the log with one row (the doc's
- * full state) instead of appending.
+ * This class wires the record's parts together and keeps what they share
+ * (pending fields, what is saved, what was viewed, own client ids):
  *
- * Edits from another tab are written by their author. Until the author says
- * they are saved they do not count as saved here; when its write failed
- * (`save-failed`), or it has not confirmed them within
- * {@link TAB_SAVE_FALLBACK_MS}, this tab writes them itself.
+ * - `RecordWriter`: the persistence pipeline (queue, meta, compaction,
+ *   "saved" after the transaction completed, retry with backoff).
+ * - `RecordHistory`: validated writes with their history entries, typing
+ *   bursts, merge settling.
+ * - `RecordTabSharing`: edits, saved notes and catch-ups shared with the
+ *   other tabs.
  *
- * Failures never throw into the app: the record keeps working in memory, the
- * store reports a `storage-error`, and the whole state is written again with
- * backoff (except when the database was closed underneath, e.g. by a
- * sign-out in another tab).
+ * Failures never throw into the app: the record keeps working in memory and
+ * the store reports a `storage-error`.
+ *
+ * Over 400 lines because it also declares the two ports that name it
+ * ({@link RecordHost}, what the store provides; {@link RecordListener},
+ * what a handle listens to) and routes every event of its doc and sync
+ * handle to the parts above.
  *
  * @module records/OpenRecord
  */
@@ -74,7 +72,7 @@ export interface RecordHost {
   now(): number
   /** Delays before a record's storage is written again after a failure. Default: `STORAGE_RETRY` (jittered backoff). */
   readonly storageRetry?: BackoffOptions
-  /** Starts the tab-save fallback timer ({@link TAB_SAVE_FALLBACK_MS}); returns its cancel function. */
+  /** Starts the tab-save fallback timer (`TAB_SAVE_FALLBACK_MS`, see `records/RecordTabSharing`); returns its cancel function. */
   tabSaveTimer(write: () => void, delayMs: number): () => void
   /** A "while you were offline" summary of the record (after it synced). */
   summary(record: OpenRecord, summary: RecordSummary): void
