@@ -17,7 +17,7 @@ afterEach(() => {
 
 const meta: MetaSource = {
   acked: () => new Uint8Array([0]),
-  fieldClocks: () => ({}),
+  fieldClocks: () => [],
   authors: () => [],
   viewed: () => new Uint8Array([0]),
   ownClients: () => [],
