@@ -21,8 +21,9 @@
  *   counts agree and nothing is counted or sent twice.
  *
  * @example
+ *   const ticketSchema = defineSchema({ type: 'ticket', version: 1, title: 'title', fields: { title: field.text(), status: field.enum(['open', 'done'], 'open') } })
  *   const client = new SyncClient({ url: location.origin, user })
- *   const store = new RecordStore({ client, userId: user.id, workspaceId: 'acme' })
+ *   const store = new RecordStore({ client, userId: user.id, workspaceId: 'acme', schemas: [ticketSchema] })
  *   store.on('storage-error', (e) => banner(`Not saving on this device: ${e.reason}`))
  *   store.on('pending', (n) => (title.textContent = n ? `${n} unsynced` : 'All synced'))
  *   await store.ready

@@ -27,7 +27,7 @@ export interface RecordStoreOptions {
   storage?: StorageBackend
   /** IndexedDB factory for the default storage (fake-indexeddb in Node tests; null: none). */
   indexedDB?: IDBFactory | null
-  /** App schemas, in addition to the built-in `project` and `ticket`. */
+  /** The record types this store knows (see `defineSchema`); the engine has no built-in ones. */
   schemas?: readonly RecordSchema[]
   /** Close a record doc this long after its last handle closed (if nothing is pending). Default 30 000 ms. */
   idleTimeout?: number
