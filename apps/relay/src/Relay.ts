@@ -18,6 +18,11 @@
  *   relay-wide and per address (503), so authenticated users always find a
  *   slot; each user has at most `maxConnectionsPerUser` connections (503).
  *
+ * Longer than 400 lines: it is the relay's wiring (HTTP routes, upgrades
+ * and admission, heartbeat, readiness, graceful shutdown in order). The
+ * logic each route calls lives in its own module; what stays here is the
+ * order things start and stop in, which is easiest to check in one place.
+ *
  * @module Relay
  */
 import http from 'node:http'

@@ -6,6 +6,11 @@
  * {@link Room.load} and only then handed to connections, so no peer is ever
  * served an empty doc while it loads.
  *
+ * Longer than 400 lines because the room is the one place where a doc's
+ * updates, awareness ownership and durable state vector meet; each of those
+ * methods reads the other two, and splitting them would pass the room's
+ * state around instead of keeping it private.
+ *
  * @module rooms/Room
  */
 import * as Y from 'yjs'

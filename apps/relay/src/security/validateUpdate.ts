@@ -47,6 +47,10 @@
  * else Y.applyUpdate(doc, bytes)
  * ```
  *
+ * Longer than 400 lines because it is one decoder following Yjs's update
+ * format field by field, in the order the bytes come; splitting it would
+ * scatter that order over several files.
+ *
  * @module security/validateUpdate
  */
 

@@ -7,6 +7,11 @@
  * whenever its events say they changed. The page keeps only what is its own: its fields
  * and their inputs.
  *
+ * Longer than 400 lines because it is the page's one reactive view of a
+ * record, with the props types of the page and its fields: each getter is a
+ * few lines over the handle, and `open` (open, join presence, join again
+ * after a reload, close in reverse) reads best as one sequence.
+ *
  * @module
  * @example
  * const record = new ViewedRecord({ user: () => me, names: () => names, onopened: (id) => onopened(id) })

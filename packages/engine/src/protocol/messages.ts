@@ -16,6 +16,10 @@
  *   const bytes = encodeAck('acme/T-1', Y.encodeStateVector(doc))
  *   const msg = decodeMessage(bytes) // { type: MessageType.ack, doc: 'acme/T-1', ... }
  *
+ * Longer than 400 lines because every message type has its encoder and its
+ * branch in `decodeMessage` next to each other, so a change to one message
+ * is a change to one place; the file is a list of small functions.
+ *
  * @module protocol
  */
 import * as encoding from 'lib0/encoding'
