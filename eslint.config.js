@@ -32,19 +32,27 @@ const TESTS = ['packages/*/test/**', 'apps/*/test/**', 'test/**']
 
 /**
  * The engine's folders from the bottom layer up; a folder may import from
- * the layers below its own, never from one above (nor from `index.ts`).
+ * the layers below its own, never from one above (nor from an entry point).
  * Folders of one layer do not depend on each other either, but that is
  * left to `import-x/no-cycle`.
  */
 const ENGINE_LAYERS = [['protocol'], ['model'], ['sync', 'persistence'], ['catalog', 'history', 'presence', 'tabs'], ['records']]
 
+/** The engine's entry points (`@concord/engine` and `@concord/engine/internal`), above every folder. */
+const ENGINE_ENTRY_POINTS = ['index.ts', 'internal.ts']
+
 /** `import-x/no-restricted-paths` zones that keep the engine's imports pointing down its layers. */
 const engineLayerZones = ENGINE_LAYERS.flatMap((layer, index) => {
-  const above = ENGINE_LAYERS.slice(index + 1).flat()
+  const above = [
+    ...ENGINE_LAYERS.slice(index + 1)
+      .flat()
+      .map((upper) => `${upper}/`),
+    ...ENGINE_ENTRY_POINTS,
+  ]
   return layer.map((folder) => ({
     target: `./packages/engine/src/${folder}`,
-    from: [...above.map((upper) => `./packages/engine/src/${upper}`), './packages/engine/src/index.ts'],
-    message: `the engine's ${folder}/ is a layer below ${[...above.map((upper) => `${upper}/`), 'index.ts'].join(', ')}.`,
+    from: above.map((upper) => `./packages/engine/src/${upper}`),
+    message: `The engine's ${folder}/ is a layer below ${above.join(', ')}.`,
   }))
 })
 
