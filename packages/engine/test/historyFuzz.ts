@@ -1,5 +1,5 @@
 /**
- * Seeded randomized history test, shared by the FakeRelay run
+ * Seeded randomized history test, shared by the in-process relay run
  * (packages/engine/test/history.fuzz.test.ts) and the real relay run
  * (test/history-relay.test.ts). It only talks to the peers through the
  * record API it is given, so both engine copies (src and dist) work.
