@@ -90,16 +90,14 @@ export interface TestRelayOptions {
    * so a test sees several parts without 64 KiB of bindings. Default: as sent.
    */
   authorsPerMessage?: number
-  /** Limits; unset fields keep the relay's defaults, except the time budgets (see {@link TEST_LIMITS}). */
-  limits?: Partial<RelayLimits>
 }
 
 /**
- * Time budgets of a test relay: generous, because a loaded test machine must
- * not trip them and they are not what engine tests test (the relay's own
- * tests do).
+ * The relay's limits, with generous time and rate budgets: a loaded test
+ * machine (or a test that fakes the clock) must not trip them, and they are
+ * not what engine tests test (the relay's own tests do).
  */
-export const TEST_LIMITS: Partial<RelayLimits> = {
+const TEST_LIMITS: RelayLimits = resolveLimits({
   applyMsPerSecond: 1e6,
   applyBurstMs: 1e6,
   workMsPerSecond: 1e6,
@@ -107,7 +105,7 @@ export const TEST_LIMITS: Partial<RelayLimits> = {
   awarenessPerSecond: 1e6,
   messagesPerSecond: 1e6,
   messageBurst: 1e6,
-}
+})
 
 /** Accepts any token but those starting with "bad"; the token `t` proves user `user-of-t`, named `t`, with write access everywhere. */
 export class TestAuthenticator implements Authenticator {
@@ -139,7 +137,7 @@ interface HeldCommit {
 export class GatedStorage implements Storage {
   readonly kind = 'memory'
   /** Let every commit through at once. */
-  open: boolean
+  readonly open: boolean
   /** Commits waiting at the gate, oldest first. */
   readonly held: HeldCommit[] = []
   /** What {@link release} lets through until {@link endRelease}: doc names, or null for everything. */
@@ -230,6 +228,8 @@ export class SocketPair {
   readonly relayEnd: RelayEnd
   /** 1 for the relay's first socket, and so on (0 until opened). */
   id = 0
+  /** True once a close is under way: later closes are not heard again. */
+  closing = false
 
   constructor(
     readonly relay: TestRelay,
@@ -253,20 +253,19 @@ export class SocketPair {
    */
   close(by: 'client' | 'relay' | 'network', code: number, reason: string): void {
     const { client, relayEnd } = this
-    if (client.readyState >= 2 && relayEnd.readyState >= 2 && by !== 'network') return
-    if (client.readyState === 3 && relayEnd.readyState === 3) return
-    const clientHears = client.readyState !== 3
-    const relayHears = relayEnd.readyState !== 3 && this.id !== 0
     if (by === 'network') {
       client.readyState = 3
       relayEnd.readyState = 3
     } else if (by === 'client') client.readyState = 2
     else relayEnd.readyState = 2
+    if (this.closing) return // both ends hear the first close only
+    this.closing = true
+    const relayHears = this.id !== 0 // a socket refused before it opened never reached the relay
     this.relay.deliver(() => {
       client.readyState = 3
       relayEnd.readyState = 3
       if (relayHears) relayEnd.emit('close', code, Buffer.from(reason))
-      if (clientHears) client.onclose?.({ code, reason })
+      client.onclose?.({ code, reason })
     })
   }
 }
@@ -408,10 +407,9 @@ export class TestRelay {
   readonly WebSocket: new (url: string) => ClientSocket
   /** The `WebSocket` to pass to a `SyncClient` with a token: its connections authenticate in-band, as on a relay with auth. */
   readonly AuthWebSocket: new (url: string) => ClientSocket
-  readonly storage: GatedStorage
-  readonly metrics = new RelayMetrics({ collectDefault: false })
+  private readonly storage: GatedStorage
+  private readonly metrics = new RelayMetrics({ collectDefault: false })
   private readonly options: TestRelayOptions
-  private readonly limits: RelayLimits
   private core: RelayCore
   private heldReads: Array<() => void> = []
   private inFlight = 0
@@ -424,7 +422,6 @@ export class TestRelay {
 
   constructor(options: TestRelayOptions = {}) {
     this.options = options
-    this.limits = resolveLimits({ ...TEST_LIMITS, ...options.limits })
     this.storage = new GatedStorage(new MemoryStorage(), options.autoAck ?? false)
     this.core = this.start()
     const relay = this
@@ -450,11 +447,6 @@ export class TestRelay {
     return this.sockets.length
   }
 
-  /** The room registry of the running relay. */
-  get rooms(): RoomRegistry {
-    return this.core.rooms
-  }
-
   /** @internal A new socket, as `new WebSocket(url)` opens one: the relay accepts it on the next job unless {@link accepting} is false. */
   connect(pair: SocketPair): void {
     this.sockets.push(pair.client)
@@ -463,9 +455,8 @@ export class TestRelay {
       if (socket.readyState !== 0) return
       if (!this.accepting || this.destroyed) {
         socket.readyState = 3
-        pair.relayEnd.readyState = 3
         socket.onerror?.({})
-        socket.onclose?.({ code: 1006 })
+        pair.drop()
         return
       }
       pair.id = ++this.opened
@@ -553,7 +544,7 @@ export class TestRelay {
   }
 
   /** Restarts the relay: every socket drops, unstored updates are lost, rooms reload from storage on the next subscribe. */
-  async restart(): Promise<void> {
+  private async restart(): Promise<void> {
     this.dropAll()
     await this.settle()
     this.stop()
@@ -637,12 +628,13 @@ export class TestRelay {
     if (this.destroyed) return
     this.destroyed = true
     for (const socket of this.accepted.splice(0)) socket.terminate()
+    // the relay's connections hear their sockets close at once; clients are told nothing (they are closed by then)
     for (const { pair } of this.sockets) {
       pair.client.readyState = 3
-      if (pair.relayEnd.readyState !== 3 && pair.id !== 0) {
-        pair.relayEnd.readyState = 3
-        pair.relayEnd.emit('close', 1001, Buffer.from('relay stopped'))
-      }
+      const heard = pair.closing || pair.id === 0
+      pair.closing = true
+      pair.relayEnd.readyState = 3
+      if (!heard) pair.relayEnd.emit('close', 1001, Buffer.from('relay stopped'))
     }
     this.stop()
   }
@@ -694,7 +686,7 @@ export class TestRelay {
     // commits start as promise jobs, like message deliveries: settle() sees them through without timers
     const commits = new CommitQueue(this.storage, this.metrics, log, { scheduleCommit: queueMicrotask })
     // rooms stay loaded while the test runs (it reads their docs); `stop` frees them
-    const rooms = new RoomRegistry(this.storage, commits, this.metrics, log, { idleUnloadMs: 2 ** 31 - 1, docLimits: this.limits })
+    const rooms = new RoomRegistry(this.storage, commits, this.metrics, log, { idleUnloadMs: 2 ** 31 - 1, docLimits: TEST_LIMITS })
     const lastSeen = new LastSeen(this.storage, log)
     const catalogFeed = new CatalogFeed({ coalesceMs: 0 })
     commits.onCommit((docs) => {
@@ -709,9 +701,9 @@ export class TestRelay {
       metrics: this.metrics,
       relayVersion: 'test-relay',
       auth: new TestAuthenticator(),
-      limits: this.limits,
-      admission: new Admission(this.limits, this.metrics),
-      initialSyncs: new InitialSyncQueue(this.limits.initialSyncChunkBytes, this.limits.maxInitialSyncBytes),
+      limits: TEST_LIMITS,
+      admission: new Admission(TEST_LIMITS, this.metrics),
+      initialSyncs: new InitialSyncQueue(TEST_LIMITS.initialSyncChunkBytes, TEST_LIMITS.maxInitialSyncBytes),
     }
     return { ctx, rooms, commits, catalogFeed, lastSeen }
   }
