@@ -159,7 +159,7 @@ export const runHistoryFuzz = async (
   const { peers } = env
   /** Entries written, by anyone (each `set` whose value changed writes one, each typing burst one). */
   let written = countedEntries(peers[0]!.handle)
-  /** Entries `h` itself wrote since `before` (others' entries may arrive meanwhile: the fake relay delivers at once). */
+  /** Entries `h` itself wrote since `before` (others' entries may arrive meanwhile: the in-process relay delivers at once). */
   const newEntries = (h: FuzzHandle, before: Set<string>) =>
     h.history().entries.filter((e) => !before.has(e.id) && e.kind === 'change' && e.author.clientId === h.doc.clientID)
   const open: Array<Burst | undefined> = peers.map(() => undefined)
