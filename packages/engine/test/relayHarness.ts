@@ -551,7 +551,12 @@ export class TestRelay {
     this.core = this.start()
   }
 
-  /** Lets the held commits through: what the relay holds of `name` (or of every doc) is stored and acked. Takes effect as {@link settle} runs. */
+  /**
+   * Lets the commits of `name` (or every commit) through, held ones at once
+   * and later ones until the next {@link settle} ends: what the relay holds
+   * is stored and acked. The relay commits docs in groups; a commit that
+   * also holds another doc waits.
+   */
   ack(name?: string): void {
     this.storage.release(name ?? null)
   }
@@ -604,9 +609,11 @@ export class TestRelay {
 
   /**
    * Resolves when no message or socket event is in flight and no commit is
-   * under way (commits held at the gate do not count), turning the event loop
-   * so the relay's loads, commits and catalog notices run. Ends what an
-   * {@link ack} released.
+   * under way (commits held at the gate do not count). Deliveries, room loads
+   * and commits are promise jobs, so this spins promise jobs only, like the
+   * tests' own awaits; the one timer it lets run is the relay's 0 ms timer
+   * of catalog notices, after a commit while someone watches a catalog. Ends
+   * what an {@link ack} released.
    */
   async settle(): Promise<void> {
     for (let spins = 0, idle = 0; idle < 20; spins++) {
