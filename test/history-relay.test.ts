@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { MemoryStorage, RecordStore, SyncClient, type RecordHandle } from '@concord/engine'
+import { appSchemas } from '../apps/web/src/lib/schemas.js'
 import { ErrorCode, MessageType, encodeAuth } from '@concord/engine/protocol'
 import { RawMuxClient } from './helpers/rawClient.js'
 import { removeDir, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
@@ -52,7 +53,7 @@ const peer = async (userId: string, workspace: string) => {
   })
   clients.push(client)
   // Typing bursts end when the test flushes them, never by a timer.
-  const store = new RecordStore({ client, userId, workspaceId: workspace, tabs: false, storage: new MemoryStorage(), historyIdleMs: 1e9 })
+  const store = new RecordStore({ client, userId, workspaceId: workspace, schemas: appSchemas, tabs: false, storage: new MemoryStorage(), historyIdleMs: 1e9 })
   stores.push(store)
   return {
     client,

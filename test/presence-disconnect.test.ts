@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { MemoryStorage, RecordStore, SyncClient, type RecordPresence } from '@concord/engine'
+import { appSchemas } from '../apps/web/src/lib/schemas.js'
 import { removeDir, startRelay, type RelayProcess } from './helpers/relayProcess.js'
 import { startTcpProxy, type TcpProxy } from './helpers/tcpProxy.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
@@ -29,7 +30,7 @@ const person = async (userId: string, url: string) => {
   const token = await signToken(userId, { gone: 'write' }, { name: userId.toUpperCase() })
   // No reconnect during the test: a reconnect through the stalled network would hang anyway.
   const client = new SyncClient({ url, token, WebSocket: WebSocket as never, reconnect: { minDelay: 1e9, maxDelay: 1e9, random: () => 1 } })
-  const store = new RecordStore({ client, userId, workspaceId: 'gone', tabs: false, storage: new MemoryStorage() })
+  const store = new RecordStore({ client, userId, workspaceId: 'gone', schemas: appSchemas, tabs: false, storage: new MemoryStorage() })
   return { client, store }
 }
 

@@ -9,6 +9,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { IDBFactory } from 'fake-indexeddb'
 import { ErrorCode, MemoryStorage, RecordStore, SyncClient, SyncError, type RecordStoreOptions } from '@concord/engine'
+import { appSchemas } from '../apps/web/src/lib/schemas.js'
 import { removeDir, startRelay, type RelayProcess } from './helpers/relayProcess.js'
 import { startTcpProxy, type TcpProxy } from './helpers/tcpProxy.js'
 
@@ -37,7 +38,7 @@ const client = (url = relay.wsUrl): SyncClient => {
 }
 
 const store = (options: Partial<RecordStoreOptions> & Pick<RecordStoreOptions, 'client'>): RecordStore => {
-  const s = new RecordStore({ userId: 'ada', workspaceId: 'rs', tabs: false, storage: new MemoryStorage(), ...options })
+  const s = new RecordStore({ userId: 'ada', workspaceId: 'rs', schemas: appSchemas, tabs: false, storage: new MemoryStorage(), ...options })
   stores.push(s)
   return s
 }

@@ -16,6 +16,7 @@ import {
   encodeWatchCatalog,
 } from '@concord/engine/protocol'
 import { MemoryStorage, RecordStore, SyncClient, type RecordStoreOptions } from '@concord/engine'
+import { appSchemas } from '../apps/web/src/lib/schemas.js'
 import { removeDir, startRelay, type RelayProcess } from './helpers/relayProcess.js'
 import { RawMuxClient, covers, type ReceivedMessage } from './helpers/rawClient.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
@@ -193,7 +194,7 @@ describe('a live record store', () => {
     return c
   }
   const store = (c: SyncClient, userId: string, workspaceId: string, options: Partial<RecordStoreOptions> = {}): RecordStore => {
-    const s = new RecordStore({ client: c, userId, workspaceId, tabs: false, storage: new MemoryStorage(), live: true, ...options })
+    const s = new RecordStore({ client: c, userId, workspaceId, schemas: appSchemas, tabs: false, storage: new MemoryStorage(), live: true, ...options })
     stores.push(s)
     return s
   }

@@ -8,6 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { MemoryStorage, RecordStore, SyncClient, WorkspacePresence, type WorkspacePerson } from '@concord/engine'
+import { appSchemas } from '../apps/web/src/lib/schemas.js'
 import { removeDir, startRelay, type RelayProcess } from './helpers/relayProcess.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 
@@ -82,13 +83,13 @@ describe('WorkspacePresence on a relay with auth', () => {
 
   it('the presence doc is not a record: pull lists only records', async () => {
     const ada = await join('ada2', 'team2')
-    const store = new RecordStore({ client: ada.client, userId: 'ada2', workspaceId: 'team2', tabs: false, storage: new MemoryStorage() })
+    const store = new RecordStore({ client: ada.client, userId: 'ada2', workspaceId: 'team2', schemas: appSchemas, tabs: false, storage: new MemoryStorage() })
     stores.push(store)
     const ticket = await store.create('ticket', { title: 'Only record' }, { id: 'T-1' })
     await ticket.flush()
     ticket.close()
     const bob = await join('bob2', 'team2')
-    const other = new RecordStore({ client: bob.client, userId: 'bob2', workspaceId: 'team2', tabs: false, storage: new MemoryStorage() })
+    const other = new RecordStore({ client: bob.client, userId: 'bob2', workspaceId: 'team2', schemas: appSchemas, tabs: false, storage: new MemoryStorage() })
     stores.push(other)
     await other.pull()
     expect(other.list().entries.map((e) => e.id)).toEqual(['T-1'])

@@ -15,10 +15,24 @@
  */
 import * as Y from 'yjs'
 import * as prng from 'lib0/prng'
-import { writeWithHistory, ticketSchema, DEFAULT_MAX_HISTORY, HISTORY_ARRAY } from '@concord/engine'
+import { defineSchema, field } from '@concord/engine'
+import { writeWithHistory, DEFAULT_MAX_HISTORY, HISTORY_ARRAY } from '@concord/engine/internal'
 
 const STATUS = ['open', 'in_progress', 'done', 'cancelled']
 const PRIORITY = ['none', 'low', 'medium', 'high', 'urgent']
+
+/** The fields of the web app's ticket that the changes write (`apps/web/src/lib/schemas.ts`). */
+const ticketSchema = defineSchema({
+  type: 'ticket',
+  version: 1,
+  title: 'title',
+  fields: {
+    title: field.text({ maxLength: 500 }),
+    status: field.enum(STATUS, 'open'),
+    priority: field.enum(PRIORITY, 'none'),
+    assignee: field.user(),
+  },
+})
 
 /** @param {number} changes @param {number} seed */
 const changesOf = (changes, seed) => {

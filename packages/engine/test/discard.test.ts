@@ -19,6 +19,7 @@ import {
 } from '../src/index.js'
 import type { TestRelay } from './relayHarness.js'
 import { GatedStorage, Harness } from './helpers.js'
+import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 afterEach(async () => {
@@ -26,7 +27,7 @@ afterEach(async () => {
 })
 
 const newStore = (client: SyncClient, options: Partial<RecordStoreOptions> = {}): RecordStore => {
-  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), ...options })
+  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), ...options })
   h.keep(store)
   return store
 }
@@ -263,6 +264,7 @@ describe('discardUnsynced', () => {
     expect(b.pending).toBe(0)
     expect(relay.doc('acme/T-1').getMap('fields').get('priority')).toBe('high')
     expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('open')
+    await b.whenSaved() // tab B's change is in the shared IndexedDB before tab A opens the record from it
     expect((await tabA.read('T-1')).fields).toMatchObject({ status: 'open', priority: 'high' })
     b.close()
   })

@@ -9,25 +9,13 @@
 import { IDBFactory } from 'fake-indexeddb'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
-import {
-  FETCH_ORIGIN,
-  MemoryStorage,
-  RecordStore,
-  SyncClient,
-  HISTORY_ARRAY,
-  appendFieldChanges,
-  readHistory,
-  initRecord,
-  ticketSchema,
-  writeWithHistory,
-  type RecordHandle,
-  type RecordSummary,
-  type RecordStoreOptions,
-} from '../src/index.js'
+import { MemoryStorage, RecordStore, SyncClient, type RecordHandle, type RecordSummary, type RecordStoreOptions } from '../src/index.js'
+import { FETCH_ORIGIN, HISTORY_ARRAY, appendFieldChanges, initRecord, readHistory, writeWithHistory } from '../src/internal.js'
 import { validatePatch } from '../src/model/recordDoc.js'
 import { TestRelay } from './relayHarness.js'
 import { runHistoryFuzz, type FuzzPeer } from './historyFuzz.js'
 import { Harness } from './helpers.js'
+import { testSchemas, ticketSchema } from './schemas.js'
 
 const gated = new Harness()
 afterEach(() => gated.cleanup()) // registered first, so it runs after the hook below has closed the stores
@@ -50,7 +38,7 @@ const newRelay = () => {
 }
 
 const newStore = (client: SyncClient, userId: string, options: Partial<RecordStoreOptions> = {}) => {
-  const store = new RecordStore({ client, userId, workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), ...options })
+  const store = new RecordStore({ client, userId, workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), ...options })
   stores.push(store)
   return store
 }

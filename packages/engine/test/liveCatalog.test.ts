@@ -9,6 +9,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { MemoryStorage, RecordStore, type SyncClient } from '../src/index.js'
 import { MessageType } from '../src/protocol/index.js'
 import { Harness, statusIs } from './helpers.js'
+import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 afterEach(() => h.close())
@@ -27,7 +28,7 @@ const until = <T>(store: RecordStore, read: () => T, predicate: (value: T) => bo
   })
 
 const store = (client: SyncClient, live: boolean): RecordStore =>
-  h.keep(new RecordStore({ client, userId: live ? 'ada' : 'bob', workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), live }))
+  h.keep(new RecordStore({ client, userId: live ? 'ada' : 'bob', workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), live }))
 
 describe('SyncClient.watchCatalog', () => {
   test('watches on every connection, before the catch-up it asks for, and stops on request', async () => {

@@ -12,18 +12,18 @@ import {
   RecordStore,
   RecordValidationError,
   StorageError,
-  TEXT_PREFIX,
   defineSchema,
   field,
-  recordDatabaseName,
   type RecordStoreOptions,
   type StorageBackend,
   type StorageErrorEvent,
   type SyncClient,
 } from '../src/index.js'
+import { TEXT_PREFIX, recordDatabaseName } from '../src/internal.js'
 import { MessageType } from '../src/protocol/index.js'
 import type { TestRelay } from './relayHarness.js'
 import { GatedStorage, Harness, statusIs } from './helpers.js'
+import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 afterEach(async () => {
@@ -32,7 +32,7 @@ afterEach(async () => {
 })
 
 const newStore = (client: SyncClient, options: Partial<RecordStoreOptions> = {}): RecordStore => {
-  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), ...options })
+  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), ...options })
   h.keep(store)
   return store
 }

@@ -11,13 +11,14 @@ import { afterEach, expect, test } from 'vitest'
 import {
   MemoryStorage,
   RecordStore,
-  catalogDatabaseName,
   type CatalogStorage,
   type RecordStoreOptions,
   type StorageBackend,
 } from '../src/index.js'
+import { catalogDatabaseName } from '../src/internal.js'
 import type { TestRelay } from './relayHarness.js'
 import { Harness } from './helpers.js'
+import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 afterEach(async () => {
@@ -26,7 +27,7 @@ afterEach(async () => {
 
 const newStore = (relay: TestRelay, options: Partial<RecordStoreOptions>): RecordStore => {
   const client = h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } })
-  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', tabs: false, ...options })
+  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, ...options })
   h.keep(store)
   return store
 }

@@ -13,6 +13,7 @@ import {
   type StorageErrorEvent,
 } from '../src/index.js'
 import { GatedStorage, Harness } from './helpers.js'
+import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 afterEach(async () => {
@@ -22,7 +23,7 @@ afterEach(async () => {
 
 const newStore = (options: Partial<RecordStoreOptions>): RecordStore => {
   const relay = h.relay({ autoAck: true })
-  const store = new RecordStore({ client: h.client(relay), userId: 'u1', workspaceId: 'acme', tabs: false, ...options })
+  const store = new RecordStore({ client: h.client(relay), userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, ...options })
   h.keep(store)
   return store
 }

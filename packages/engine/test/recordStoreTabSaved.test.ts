@@ -18,6 +18,7 @@ import {
   type RecordStoreOptions,
 } from '../src/index.js'
 import { GatedStorage, Harness } from './helpers.js'
+import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 const cleanups: Array<() => void> = []
@@ -35,7 +36,7 @@ const tab = (workspaceId: string, options: Partial<RecordStoreOptions>): RecordS
   const relay = h.relay()
   relay.accepting = false // offline: nothing comes back from a relay, every copy comes from a tab or IndexedDB
   const client = h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } })
-  const store = new RecordStore({ client, userId: 'u1', workspaceId, tabs: true, ...options })
+  const store = new RecordStore({ client, userId: 'u1', workspaceId, schemas: testSchemas, tabs: true, ...options })
   h.keep(store)
   return store
 }

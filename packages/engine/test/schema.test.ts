@@ -6,20 +6,10 @@
 import { describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { z } from 'zod'
-import {
-  FIELDS_MAP,
-  LIST_PREFIX,
-  RecordValidationError,
-  TEXT_PREFIX,
-  defineSchema,
-  field,
-  newRecordId,
-  readRecord,
-  recordIdSchema,
-  ticketSchema,
-  projectSchema,
-} from '../src/index.js'
+import { RecordValidationError, defineSchema, field, newRecordId, recordIdSchema } from '../src/index.js'
+import { FIELDS_MAP, LIST_PREFIX, TEXT_PREFIX, readRecord } from '../src/internal.js'
 import { applyPatch, initRecord, replaceText, validatePatch } from '../src/model/recordDoc.js'
+import { projectSchema, ticketSchema } from './schemas.js'
 
 const newTicket = (values: Record<string, unknown> = {}): Y.Doc => {
   const doc = new Y.Doc()

@@ -7,7 +7,8 @@ import { IDBFactory } from 'fake-indexeddb'
 import { describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { IndexeddbPersistence } from 'y-indexeddb'
-import { IndexedDbStorage, MemoryStorage, StorageError, recordDatabaseName } from '../src/index.js'
+import { IndexedDbStorage, MemoryStorage, StorageError } from '../src/index.js'
+import { recordDatabaseName } from '../src/internal.js'
 import { entry, runStorageContract } from './storageContract.js'
 
 let workspace = 0

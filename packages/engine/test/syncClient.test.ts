@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import * as Y from 'yjs'
-import { ErrorCode, META_MAP_NAME, SyncError, type DocHandle } from '../src/index.js'
+import { ErrorCode, SyncError, type DocHandle } from '../src/index.js'
+import { META_MAP_NAME } from '../src/internal.js'
 import { MessageType, encodeQueryAwareness } from '../src/protocol/index.js'
 import { Harness, statusIs, track } from './helpers.js'
 

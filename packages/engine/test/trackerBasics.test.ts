@@ -11,6 +11,7 @@ import { CommentError, MemoryStorage, RecordStore, type RecordStoreOptions } fro
 import { COMMENTS_ARRAY } from '../src/model/recordDoc.js'
 import type { TestRelay } from './relayHarness.js'
 import { Harness } from './helpers.js'
+import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 afterEach(() => h.close())
@@ -19,7 +20,7 @@ let clock = 1_000_000
 const newStore = (relay: TestRelay, token: string, options: Partial<RecordStoreOptions> = {}) => {
   const net = h.gatedClient(relay, token)
   const store = h.keep(
-    new RecordStore({ client: net.client, userId: `user-of-${token}`, workspaceId: 'acme', tabs: false, storage: new MemoryStorage(), now: () => (clock += 1000), ...options }),
+    new RecordStore({ client: net.client, userId: `user-of-${token}`, workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), now: () => (clock += 1000), ...options }),
   )
   return { ...net, store }
 }
@@ -176,7 +177,7 @@ describe('comments', () => {
   test('without auth the relay proves no one the author: a comment is only its own session’s', async () => {
     const relay = h.relay({ autoAck: true })
     const stores = ['ada', 'bob'].map((user) =>
-      h.keep(new RecordStore({ client: h.client(relay), userId: user, workspaceId: 'acme', tabs: false, storage: new MemoryStorage() })),
+      h.keep(new RecordStore({ client: h.client(relay), userId: user, workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage() })),
     )
     const ada = await stores[0]!.create('ticket', { title: 'Anonymous relay' }, { id: 'T-anon' })
     await ada.flush()

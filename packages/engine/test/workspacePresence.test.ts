@@ -4,7 +4,8 @@
  * `list-presence` answer and remembered records fill in people not seen live.
  */
 import { afterEach, describe, expect, test } from 'vitest'
-import { WorkspacePresence, workspacePresenceDoc, type WorkspacePerson } from '../src/index.js'
+import { WorkspacePresence, type WorkspacePerson } from '../src/index.js'
+import { workspacePresenceDoc } from '../src/internal.js'
 import { Harness } from './helpers.js'
 
 const h = new Harness()

@@ -1,25 +1,17 @@
 /**
  * The page the Chromium tests and the record-store benchmark drive: it
- * bundles the engine (`@concord/engine`, the built package) and exposes a
- * small API on `window.concordTest`. Tests call it through
+ * bundles the engine (`@concord/engine`, the built package) with the web
+ * app's record types (`apps/web/src/lib/schemas.ts`) and exposes a small API
+ * on `window.concordTest`. Tests call it through
  * `page.evaluate(() => window.concordTest.…)`.
  *
  * Query parameters: `relay` (ws URL), `user`, `workspace`.
  */
 import * as Y from 'yjs'
 import { IndexeddbPersistence } from 'y-indexeddb'
-import {
-  IndexedDbStorage,
-  RecordStore,
-  SyncClient,
-  catalogDatabaseName,
-  catalogEntryOf,
-  initRecord,
-  recordDatabaseName,
-  ticketSchema,
-  type RecordHandle,
-  type StorageErrorEvent,
-} from '@concord/engine'
+import { IndexedDbStorage, RecordStore, SyncClient, type RecordHandle, type StorageErrorEvent } from '@concord/engine'
+import { catalogDatabaseName, catalogEntryOf, initRecord, recordDatabaseName } from '@concord/engine/internal'
+import { appSchemas, ticketSchema } from '../../../apps/web/src/lib/schemas.js'
 
 const params = new URLSearchParams(location.search)
 const relayUrl = params.get('relay') ?? 'ws://127.0.0.1:9'
@@ -36,7 +28,7 @@ let current: RecordStore | null = null
 /** The page's store, created on first use (or at load unless `?auto=0`, which the benchmark uses). */
 const getStore = (): RecordStore => {
   if (current !== null) return current
-  const store = new RecordStore({ client, userId, workspaceId })
+  const store = new RecordStore({ client, userId, workspaceId, schemas: appSchemas })
   store.on('storage-error', (event) => storageErrors.push({ ...event, error: undefined as never }))
   store.on('pending', (n) => pendingLog.push(n))
   store.on('signed-out', () => (signedOut = true))
@@ -172,7 +164,7 @@ const api = {
     for (let i = 0; i < entries.length; i += 1000) await catalog.put(entries.slice(i, i + 1000))
     catalog.close()
     // An app session on this device: leaves the first-screen snapshot behind, as any use of the app does.
-    const session = new RecordStore({ client, userId, workspaceId, tabs: false })
+    const session = new RecordStore({ client, userId, workspaceId, schemas: appSchemas, tabs: false })
     await session.ready
     await session.close()
     return entries.length
@@ -186,7 +178,7 @@ const api = {
    */
   async firstScreen(snapshot = true) {
     const t0 = performance.now()
-    const fresh = new RecordStore({ client, userId, workspaceId, tabs: false, ...(snapshot ? {} : { firstScreenCache: null }) })
+    const fresh = new RecordStore({ client, userId, workspaceId, schemas: appSchemas, tabs: false, ...(snapshot ? {} : { firstScreenCache: null }) })
     const page = await fresh.query({ type: 'ticket', sort: { by: 'updatedAt', direction: 'desc' }, limit: 50 })
     const ms = performance.now() - t0
     await fresh.ready

@@ -32,6 +32,7 @@ import { AuthorNames } from './authorNames'
 import { Digest } from './digest.svelte'
 import type { KeyValueStore } from './identity'
 import { tokenProblem } from './relayAuth'
+import { appSchemas } from './schemas'
 import type { Session } from './session'
 import { countChanges, storageProblemText, type RecordSyncError } from './syncStatus'
 import { accessTo, readClaims } from './token'
@@ -105,7 +106,7 @@ export class WorkspaceState {
     this.readOnly = this.access === 'read'
     this.client = new SyncClient({ url: location.origin.replace(/^http/, 'ws'), user: this.me, ...(this.#token === undefined ? {} : { token: this.#token }) })
     this.status = this.client.status
-    this.store = new RecordStore({ client: this.client, userId: this.me.id, workspaceId: this.workspaceId, live: true })
+    this.store = new RecordStore({ client: this.client, userId: this.me.id, workspaceId: this.workspaceId, schemas: appSchemas, live: true })
     const prefix = `concord/${encodeURIComponent(this.me.id)}/${encodeURIComponent(this.workspaceId)}`
     this.names = new AuthorNames(this.#storage, `${prefix}/author-names`)
     this.digest = new Digest(this.#storage, `${prefix}/digest`)

@@ -8,8 +8,9 @@
  * | `list`   | a top-level `Y.Array`            | item by item (e.g. labels)               |
  *
  * Scalar values and list items are validated with zod before anything is
- * written. Built-in schemas: {@link projectSchema} and {@link ticketSchema};
- * apps register their own with `new RecordStore({ schemas: [...] })`.
+ * written. The engine has no record types of its own: an app defines its
+ * schemas and gives them to its store, `new RecordStore({ schemas: [...] })`
+ * (the web app's tickets and projects are in `apps/web/src/lib/schemas.ts`).
  *
  * @example
  *   import { z } from 'zod'
@@ -27,7 +28,7 @@
  *     catalog: ['state'],
  *   })
  *
- * @module records/schema
+ * @module model/schema
  */
 import { z } from 'zod'
 
@@ -183,43 +184,6 @@ export const defineSchema = <const Fields extends Record<string, FieldSpec>>(
   return schema
 }
 
-/** Built-in `project`: name, description, status, lead. */
-export const projectSchema = defineSchema({
-  type: 'project',
-  version: 1,
-  title: 'name',
-  fields: {
-    name: field.text({ maxLength: 500 }),
-    description: field.text({ multiline: true }),
-    status: field.enum(['planned', 'active', 'paused', 'done', 'cancelled'], 'planned'),
-    lead: field.user(),
-  },
-  catalog: ['status', 'lead'],
-})
-
-/** Built-in `ticket`: title, description, status, priority, assignee, labels, project, due date. */
-export const ticketSchema = defineSchema({
-  type: 'ticket',
-  version: 1,
-  title: 'title',
-  fields: {
-    title: field.text({ maxLength: 500 }),
-    description: field.text({ multiline: true }),
-    status: field.enum(['open', 'in_progress', 'done', 'cancelled'], 'open'),
-    priority: field.enum(['none', 'low', 'medium', 'high', 'urgent'], 'none'),
-    assignee: field.user(),
-    labels: field.list(z.string().min(1).max(100), { maxItems: 100 }),
-    project: field.ref('project'),
-    dueDate: field.date(),
-  },
-  catalog: ['status', 'priority', 'assignee', 'project', 'dueDate', 'labels'],
-})
-
-/** Field values of a ticket. */
-export type TicketFields = FieldValues<typeof ticketSchema>
-/** Field values of a project. */
-export type ProjectFields = FieldValues<typeof projectSchema>
-
 /**
  * A fresh client-generated record id: 16 random characters from
  * `A-Z a-z 0-9 _ -` (96 bits). Records never need temporary ids or remapping.
@@ -233,12 +197,12 @@ export const newRecordId = (): string => {
   return id
 }
 
-/** The schemas a store knows, by type. */
+/** The schemas a store knows, by type: exactly the ones it was given (and later registered). */
 export class SchemaRegistry {
   private readonly byType = new Map<string, RecordSchema>()
 
   constructor(schemas: readonly RecordSchema[] = []) {
-    for (const schema of [projectSchema, ticketSchema, ...schemas]) this.register(schema)
+    for (const schema of schemas) this.register(schema)
   }
 
   /** Adds (or replaces, e.g. with a newer version) the schema of a type. */

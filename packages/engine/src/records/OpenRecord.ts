@@ -5,45 +5,34 @@
  *
  * Internal: apps hold {@link RecordHandle}s, which reference an OpenRecord.
  *
- * Persistence pipeline: every update that did not come from storage or from
- * another tab is queued; queued updates of one microtask go out in one
- * storage transaction, together with the acked state vector and the
- * pending-field notes when they changed. When the transaction has
- * completed, the clock ranges of the updates it wrote are "saved" (see
- * {@link SavedState}), and the other tabs are told. Operations on the
- * storage run one at a time, in order. When the log grows past
- * `compactAfter` rows, the write replaces the log with one row (the doc's
- * full state) instead of appending.
+ * This class wires the record's parts together and keeps what they share
+ * (pending fields, what is saved, what was viewed, own client ids):
  *
- * Edits from another tab are written by their author. Until the author says
- * they are saved they do not count as saved here; when its write failed
- * (`save-failed`), or it has not confirmed them within
- * {@link TAB_SAVE_FALLBACK_MS}, this tab writes them itself.
+ * - `RecordWriter`: the persistence pipeline (queue, meta, compaction,
+ *   "saved" after the transaction completed, retry with backoff).
+ * - `RecordHistory`: validated writes with their history entries, typing
+ *   bursts, merge settling.
+ * - `RecordTabSharing`: edits, saved notes and catch-ups shared with the
+ *   other tabs.
  *
- * Failures never throw into the app: the record keeps working in memory, the
- * store reports a `storage-error`, and the whole state is written again with
- * backoff (except when the database was closed underneath, e.g. by a
- * sign-out in another tab).
+ * Failures never throw into the app: the record keeps working in memory and
+ * the store reports a `storage-error`.
+ *
+ * Over 400 lines because it also declares the two ports that name it
+ * ({@link RecordHost}, what the store provides; {@link RecordListener},
+ * what a handle listens to) and routes every event of its doc and sync
+ * handle to the parts above.
  *
  * @module records/OpenRecord
  */
 import * as Y from 'yjs'
-import {
-  FETCH_ORIGIN,
-  RECORD_WRITE_ORIGIN,
-  STORAGE_ORIGIN,
-  TAB_ORIGIN,
-  TYPING_HISTORY_ORIGIN,
-  UPDATED_AT_ORIGIN,
-  DELETE_MARKER_ORIGIN,
-  changeSourceOf,
-  isBookkeeping,
-  type ChangeSource,
-} from '../model/origins.js'
+import { STORAGE_ORIGIN, TAB_ORIGIN, UPDATED_AT_ORIGIN, changeSourceOf, isBookkeeping, type ChangeSource } from '../model/origins.js'
 import type { DocHandle } from '../sync/DocHandle.js'
 import type { SyncClient } from '../sync/SyncClient.js'
 import type { SyncError } from '../sync/SyncError.js'
-import { countMissing, type StateVector } from '../protocol/stateVector.js'
+import type { BackoffOptions } from '../sync/backoff.js'
+import type { StateVector } from '../protocol/stateVector.js'
+import type { AuthorInfo } from '../protocol/messages.js'
 import {
   StorageError,
   StorageFailure,
@@ -53,21 +42,20 @@ import {
   type StorageBackend,
 } from '../persistence/Storage.js'
 import type { CatalogEntry } from '../model/CatalogEntry.js'
-import type { TabChannel } from '../tabs/TabChannel.js'
-import { FieldPending } from './FieldPending.js'
 import type { FieldClocks } from '../model/fieldClocks.js'
-import { SavedState } from './SavedState.js'
-import { catalogEntryOf } from './catalogEntry.js'
-import { RECORD_MAP, RecordKey, TEXT_PREFIX as TEXT_PREFIX_NAME, readRecord, recordType, type ValidatedPatch } from '../model/recordDoc.js'
-import { writeWithHistory } from '../history/recordWrites.js'
-import { HISTORY_ARRAY as HISTORY_ARRAY_NAME, appendFieldChanges, historyArray, type FieldChange } from '../history/historyLog.js'
-import { readHistory, type Merge } from '../history/readHistory.js'
-import { removeDuplicateInsertions, writeSettlement } from '../history/textSettle.js'
-import { TypingRecorder } from '../history/TypingRecorder.js'
+import { RECORD_MAP, RecordKey, readRecord, recordType, type ValidatedPatch } from '../model/recordDoc.js'
+import type { RecordSchema, SchemaRegistry } from '../model/schema.js'
+import type { TabChannel } from '../tabs/TabChannel.js'
+import { historyArray } from '../history/historyLog.js'
+import type { Merge } from '../history/readHistory.js'
+import type { TypingRecorder } from '../history/TypingRecorder.js'
 import { summarizeSince, type RecordSummary } from '../history/summary.js'
-import type { AuthorInfo } from '../protocol/messages.js'
-import { singleLineFields, type RecordSchema, type SchemaRegistry } from '../model/schema.js'
-
+import { FieldPending } from './FieldPending.js'
+import { SavedState, stateVectorOf } from './SavedState.js'
+import { RecordWriter, type WriterOwner } from './RecordWriter.js'
+import { RecordHistory } from './RecordHistory.js'
+import { RecordTabSharing } from './RecordTabSharing.js'
+import { catalogEntryOf } from './catalogEntry.js'
 
 /** What an OpenRecord needs from its store. */
 export interface RecordHost {
@@ -82,7 +70,9 @@ export interface RecordHost {
   /** Pause that ends a burst of direct text / list edits (one history entry), ms. */
   readonly historyIdleMs?: number
   now(): number
-  /** Starts the tab-save fallback timer ({@link TAB_SAVE_FALLBACK_MS}); returns its cancel function. */
+  /** Delays before a record's storage is written again after a failure. Default: `STORAGE_RETRY` (jittered backoff). */
+  readonly storageRetry?: BackoffOptions
+  /** Starts the tab-save fallback timer (`TAB_SAVE_FALLBACK_MS`, see `records/RecordTabSharing`); returns its cancel function. */
   tabSaveTimer(write: () => void, delayMs: number): () => void
   /** A "while you were offline" summary of the record (after it synced). */
   summary(record: OpenRecord, summary: RecordSummary): void
@@ -130,19 +120,6 @@ export interface RecordListener {
   moved(record: OpenRecord): boolean
 }
 
-const RETRY_MIN = 1_000
-const RETRY_MAX = 60_000
-/**
- * How long a tab that left the catch-up to the outbox-duty tab waits before
- * sending what the relay still lacks itself (the duty tab may be frozen in
- * the background), ms.
- */
-const CATCH_UP_FALLBACK_MS = 5_000
-/**
- * How long edits received from another tab may stay unconfirmed (no `saved`
- * from their author) before this tab writes them itself, ms.
- */
-export const TAB_SAVE_FALLBACK_MS = 2_000
 
 export class OpenRecord {
   readonly id: string
@@ -154,26 +131,22 @@ export class OpenRecord {
   readonly listeners = new Set<RecordListener>()
   /** History entries of text typed (and list items pushed) directly into the record's shared types. */
   readonly typing: TypingRecorder
+  /** Validated writes, typing bursts and merge settling, with their history entries. */
+  private readonly history: RecordHistory
   /** Open RecordHandles. */
   refs = 0
-  /** Last storage failure, null while storage works. */
-  storageError: StorageError | null = null
   closed = false
   /** Another tab is discarding the record's unsynced changes: nothing is sent or stored any more (see {@link park}). */
   parked = false
 
   private schemaCache: RecordSchema | undefined
-  private storage: RecordStorage | null
-  private readonly backend: StorageBackend
   private readonly host: RecordHost
   private readonly fieldPending: FieldPending
   private readonly saved: SavedState
-  private queue: Uint8Array[] = []
-  private ackedDirty = false
-  private clocksDirty = false
-  private authorsDirty = false
-  private viewedDirty = false
-  private ownDirty = false
+  /** Writes the doc and its meta to the record's database. */
+  private readonly writer: RecordWriter
+  /** Shares the record with the other tabs (messages for this record go to it). */
+  readonly tabShare: RecordTabSharing
   /** What the user has seen of the record: the state when it was last synced live (persisted). */
   private viewed: StateVector
   /**
@@ -183,16 +156,6 @@ export class OpenRecord {
   private newHere: boolean
   /** Yjs client ids this device wrote the record with, this one included once it writes (persisted). */
   private readonly ownClients: Set<number>
-  private writeScheduled = false
-  private ops: Promise<void> = Promise.resolve()
-  private opsRunning = 0
-  private retryTimer: ReturnType<typeof setTimeout> | null = null
-  private catchUpTimer: ReturnType<typeof setTimeout> | null = null
-  /** Cancels the pending tab-save fallback; null when none is pending. */
-  private cancelTabSave: (() => void) | null = null
-  /** The doc's state vector when {@link merge} last encoded its full state (for a compaction). */
-  private mergedSV: StateVector | null = null
-  private failures = 0
   private lastSaved = false
   private lastPending = 0
   private lastPendingFields = ''
@@ -239,9 +202,7 @@ export class OpenRecord {
     this.host = host
     this.name = name
     this.id = id
-    this.backend = backend
     this.durable = durable
-    this.storage = storage
     this.doc = new Y.Doc()
     const broken: unknown[] = []
     this.doc.transact(() => {
@@ -255,6 +216,23 @@ export class OpenRecord {
     }, STORAGE_ORIGIN)
     this.fieldPending = new FieldPending(loaded.meta.fieldClocks)
     this.saved = new SavedState(failure === null ? stateVectorOf(this.doc) : new Map())
+    this.writer = new RecordWriter({
+      id,
+      doc: this.doc,
+      backend,
+      storage,
+      saved: this.saved,
+      compactAfter: host.compactAfter,
+      retry: host.storageRetry,
+      meta: {
+        acked: () => Y.encodeStateVector(new Map(this.sync.ackedStateVector)),
+        fieldClocks: () => this.fieldPending.serialize(),
+        authors: () => [...this.sync.authors.values()].map((a): AuthorInfo => ({ ...a })),
+        viewed: () => Y.encodeStateVector(this.viewed),
+        ownClients: () => [...this.ownClients],
+      },
+      owner: this.writerOwner,
+    })
     this.sync = host.client.open(name, {
       doc: this.doc,
       ackedStateVector: loaded.meta.acked,
@@ -262,18 +240,36 @@ export class OpenRecord {
       sendsCatchUp: () => host.sendsCatchUp(),
       authors: loaded.meta.authors,
     })
+    this.tabShare = new RecordTabSharing({
+      id,
+      doc: this.doc,
+      sync: this.sync,
+      tabs: host.tabs,
+      fieldPending: this.fieldPending,
+      saved: this.saved,
+      writer: this.writer,
+      tabSaveTimer: (write, delayMs) => host.tabSaveTimer(write, delayMs),
+      sendsCatchUp: () => host.sendsCatchUp(),
+      parked: () => this.parked,
+      noteOwnClient: (client) => this.noteOwnClient(client),
+      checkPending: () => this.checkPending(),
+      checkSaved: () => this.checkSaved(),
+    })
     this.viewed = loaded.meta.viewed !== undefined ? Y.decodeStateVector(loaded.meta.viewed) : stateVectorOf(this.doc)
-    this.viewedDirty = loaded.meta.viewed === undefined
+    if (loaded.meta.viewed === undefined) this.writer.metaChangedLater('viewed')
     this.newHere = loaded.meta.viewed === undefined && loaded.updates.length === 0
     this.ownClients = new Set(loaded.meta.ownClients ?? [])
     this.schemaCache = host.schemas.get(recordType(this.doc) ?? '')
-    const notTyping = new Set<unknown>([RECORD_WRITE_ORIGIN, TYPING_HISTORY_ORIGIN, TAB_ORIGIN, STORAGE_ORIGIN, FETCH_ORIGIN, UPDATED_AT_ORIGIN, DELETE_MARKER_ORIGIN, host.client])
-    this.typing = new TypingRecorder(this.doc, {
-      isLocalEdit: (transaction) => transaction.local && !notTyping.has(transaction.origin),
-      append: (changes, at) => this.appendTyped(changes, at),
+    this.history = new RecordHistory(this.doc, {
+      client: host.client,
+      authors: () => this.sync.authors,
       now: () => host.now(),
-      idleMs: host.historyIdleMs,
+      historyLimit: host.historyLimit,
+      historyIdleMs: host.historyIdleMs,
+      schema: () => this.schema,
+      active: () => !this.closed && !this.parked,
     })
+    this.typing = this.history.typing
     if (this.schemaCache !== undefined) this.typing.watch(this.schemaCache)
     this.doc.on('update', this.onUpdate)
     this.sync.on('pending', this.onPending)
@@ -282,13 +278,12 @@ export class OpenRecord {
     this.sync.on('authors', this.onAuthors)
     this.sync.on('synced', this.onSynced)
     this.sync.on('catch-up-deferred', this.onCatchUpDeferred)
-    if (storage !== null) storage.onLost = (error) => this.fail(error)
     this.lastSaved = this.isSaved
     this.lastPending = this.sync.pending
     this.lastPendingFields = this.pendingFields.join('\u0000')
     // Ask other tabs for edits they have not written to storage yet.
-    host.tabs.post({ t: 'sync-request', id, stateVector: Y.encodeStateVector(this.doc) })
-    if (failure !== null) queueMicrotask(() => this.fail(failure))
+    this.tabShare.requestEdits()
+    if (failure !== null) queueMicrotask(() => this.writer.fail(failure))
     else if (broken.length > 0) {
       queueMicrotask(() =>
         this.host.storageFailed(
@@ -297,7 +292,7 @@ export class OpenRecord {
         ),
       )
     }
-    if (storage !== null && loaded.updates.length > host.compactAfter) this.enqueue(() => this.compactNow())
+    this.writer.compactIfLong(loaded.updates.length)
   }
 
   /** The schema of the record's type, if registered. */
@@ -312,12 +307,12 @@ export class OpenRecord {
 
   /** Whether every change of the doc is stored on this device (IndexedDB transaction completed). */
   get isSaved(): boolean {
-    return (
-      this.durable &&
-      this.storageError === null &&
-      this.queue.length === 0 &&
-      countMissing(stateVectorOf(this.doc), this.saved.stateVector) === 0
-    )
+    return this.durable && this.writer.allWritten
+  }
+
+  /** Last storage failure, null while storage works. */
+  get storageError(): StorageError | null {
+    return this.writer.storageError
   }
 
   /** Fields with changes the relay has not durably stored. */
@@ -327,9 +322,7 @@ export class OpenRecord {
 
   /** Whether storage operations are queued or running. */
   get busy(): boolean {
-    if (this.opsRunning > 0 || this.writeScheduled) return true
-    if (this.storage === null || this.storageError !== null) return false // nothing can be written until a retry
-    return this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty || this.ownDirty
+    return this.writer.busy
   }
 
   /** The catalog entry of this record now. */
@@ -342,71 +335,17 @@ export class OpenRecord {
    * (`restoreOf`: field → entry id whose value a restore brings back).
    */
   write(patch: ValidatedPatch, origin: unknown, restoreOf?: Record<string, string>): void {
-    // Typing in these fields so far is its own change, before this one.
-    this.typing.flush(patch.map((p) => p.name))
-    const authors = this.sync.authors
-    this.doc.transact(
-      () =>
-        writeWithHistory(this.doc, patch, {
-          now: this.host.now(),
-          maxEntries: this.host.historyLimit,
-          userOf: (client) => authors.get(client)?.userId,
-          restoreOf,
-        }),
-      origin,
-    )
+    this.history.write(patch, origin, restoreOf)
   }
 
-  /**
-   * Settles what the text-merge rule asks for (see `history/textSettle`):
-   * deletes characters duplicated by settlements written at once, and sets
-   * each single-line text field whose concurrent edits collided to the rule's
-   * value — as soon as this replica has the sides, so nobody edits the mixed
-   * text. A field with a typing burst in progress waits for its entry (which
-   * settles again).
-   */
+  /** Settles what the text-merge rule asks for (see {@link RecordHistory.settleMerges}). */
   settleMerges(): void {
-    if (this.closed || this.parked || !this.doc.share.has(HISTORY_ARRAY_NAME)) return
-    const singleLine = singleLineFields(this.schema)
-    const options = { now: this.host.now(), maxEntries: this.host.historyLimit }
-    this.doc.transact(() => {
-      if (removeDuplicateInsertions(this.doc) > 0 || singleLine.size === 0) return
-      const fields: Record<string, unknown> = {}
-      for (const field of singleLine) fields[field] = this.doc.getText(TEXT_PREFIX_NAME + field).toString()
-      const { unsettled } = readHistory(this.doc, this.sync.authors, { fields, singleLine })
-      for (const [field, target] of Object.entries(unsettled)) {
-        if (this.typing.pending(field)) continue
-        if (writeSettlement(this.doc, field, target, options)) return // one at a time: the next reads the new history
-      }
-    }, RECORD_WRITE_ORIGIN)
+    this.history.settleMerges()
   }
 
-  /** Records that a text merge stands as merged (a `keep` entry on the kept or winning side, naming the others as seen). */
+  /** Records that a text merge stands as merged (see {@link RecordHistory.keepMerge}). */
   keepMerge(merge: Merge): void {
-    this.typing.flush([merge.field])
-    const text = this.doc.getText(TEXT_PREFIX_NAME + merge.field).toString()
-    const on = merge.sides[merge.kept ?? merge.winner ?? merge.sides.length - 1]!
-    this.doc.transact(
-      () =>
-        appendFieldChanges(
-          this.doc,
-          [{ field: merge.field, kind: 'text', prev: text, next: text, base: on.tip.id, seen: merge.sides.filter((s) => s !== on).map((s) => s.tip.id), mode: 'keep' }],
-          { now: this.host.now(), maxEntries: this.host.historyLimit },
-        ),
-      RECORD_WRITE_ORIGIN,
-    )
-  }
-
-  private settleScheduled = false
-
-  /** Runs {@link settleMerges} after the current transaction (changes of the history may need settling). */
-  private scheduleSettle(): void {
-    if (this.settleScheduled) return
-    this.settleScheduled = true
-    queueMicrotask(() => {
-      this.settleScheduled = false
-      this.settleMerges()
-    })
+    this.history.keepMerge(merge)
   }
 
   /** The user of the store this record is open in. */
@@ -419,23 +358,7 @@ export class OpenRecord {
    * bound: for writes of the record itself (archive, comments).
    */
   transact(write: (now: number, maxEntries: number) => void, origin: unknown): void {
-    const now = this.host.now()
-    this.doc.transact(() => write(now, this.host.historyLimit), origin)
-  }
-
-  /** Appends the entries of ended typing bursts (their own transaction; `at`: when the burst began). */
-  private appendTyped(changes: FieldChange[], at: number): void {
-    if (this.closed) return
-    const authors = this.sync.authors
-    this.doc.transact(
-      () =>
-        appendFieldChanges(this.doc, changes, {
-          now: at,
-          maxEntries: this.host.historyLimit,
-          userOf: (client) => authors.get(client)?.userId,
-        }),
-      TYPING_HISTORY_ORIGIN,
-    )
+    this.history.transact(write, origin)
   }
 
   /**
@@ -448,92 +371,16 @@ export class OpenRecord {
     if (this.closed) return
     const missing = Y.encodeStateAsUpdate(parked.doc, Y.encodeStateVector(this.doc))
     this.fieldPending.merge(parked.fieldPending.serialize())
-    this.clocksDirty = true
+    this.writer.metaChanged('fieldClocks')
     for (const client of parked.ownClients) this.noteOwnClient(client)
     Y.applyUpdate(this.doc, missing)
     this.checkPending()
   }
 
-  /**
-   * Applies an update from another tab. `authorOffline`: the author could
-   * not send it (it was not subscribed), so the tab that sends the catch-up
-   * sends it now, if it is subscribed and knows the relay's state.
-   */
-  applyFromTab(update: Uint8Array, fieldClocks: FieldClocks | null, authorOffline = false): void {
-    if (this.closed) return
-    if (fieldClocks) this.fieldPending.merge(fieldClocks)
-    try {
-      Y.applyUpdate(this.doc, update, TAB_ORIGIN)
-    } catch {
-      // A corrupt message; the relay and storage still converge.
-    }
-    if (authorOffline && this.host.sendsCatchUp()) this.sync.catchUp()
-    this.checkPending()
-    // Its author writes it; should it not say so in time, this tab does.
-    if (this.cancelTabSave === null && !this.parked && this.unsavedClocks() > 0) {
-      this.cancelTabSave = this.host.tabSaveTimer(() => {
-        this.cancelTabSave = null
-        this.saveUnconfirmed()
-      }, TAB_SAVE_FALLBACK_MS)
-    }
-  }
-
-  /**
-   * Notes the writers of an edit another tab of this device made (its
-   * local update): their entries are the user's own, also after a reload.
-   */
-  noteTabEdit(update: Uint8Array): void {
-    if (this.closed) return
-    try {
-      for (const client of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)).keys()) this.noteOwnClient(client)
-    } catch {
-      // a corrupt message names no writer
-    }
-  }
-
   private noteOwnClient(client: number): void {
     if (this.ownClients.has(client)) return
     this.ownClients.add(client)
-    this.ownDirty = true
-    this.scheduleWrite()
-  }
-
-  /**
-   * Another tab stored everything below `stateVector` in this record's
-   * database (its own completed writes and what it loaded; see
-   * {@link SavedState}).
-   */
-  savedByTab(stateVector: Uint8Array): void {
-    if (this.closed) return
-    try {
-      this.saved.addStateVector(Y.decodeStateVector(stateVector))
-    } catch {
-      return // a corrupt message confirms nothing
-    }
-    if (this.cancelTabSave !== null && this.unsavedClocks() === 0) {
-      this.cancelTabSave()
-      this.cancelTabSave = null
-    }
-    this.checkSaved()
-  }
-
-  /**
-   * Writes what the doc holds beyond what is known to be stored — edits
-   * other tabs made and did not confirm (their write failed, or their tab
-   * froze or closed first). Also called when another tab's write failed.
-   */
-  saveUnconfirmed(): void {
-    // While this tab's own storage fails, its retry writes the whole state anyway.
-    if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
-    if (this.unsavedClocks() === 0) return
-    this.queue.push(Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(this.saved.stateVector)))
-    this.scheduleWrite()
-    this.checkSaved()
-  }
-
-  /** What another tab (that has `stateVector`) lacks, plus our pending-field notes. */
-  replyTo(stateVector: Uint8Array): { update: Uint8Array; fieldClocks: FieldClocks } {
-    return { update: Y.encodeStateAsUpdate(this.doc, stateVector), fieldClocks: this.fieldPending.serialize() }
+    this.writer.metaChanged('ownClients')
   }
 
   /**
@@ -546,16 +393,9 @@ export class OpenRecord {
   park(): void {
     if (this.closed || this.parked) return
     this.parked = true
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
-    if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
-    this.cancelTabSave?.()
-    this.retryTimer = null
-    this.catchUpTimer = null
-    this.cancelTabSave = null
-    this.queue.length = 0
+    this.tabShare.pause()
+    this.writer.stop()
     this.sync.close()
-    this.storage?.close()
-    this.storage = null
   }
 
   /**
@@ -564,20 +404,14 @@ export class OpenRecord {
    * and never rejects; a failed retry is reported again (`storage-error`).
    */
   async retryStorage(): Promise<StorageError | null> {
-    if (this.closed || this.parked || this.storageError === null) return null
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
-    this.retryTimer = null
-    await this.enqueue(() => this.recover(), true)
-    return this.closed || this.parked ? null : this.storageError
+    if (this.closed || this.parked) return null
+    const failure = await this.writer.retryNow()
+    return this.closed || this.parked ? null : failure
   }
 
   /** Resolves when queued storage operations are done. */
   async settled(): Promise<void> {
-    while (this.busy && !this.closed) {
-      if (this.writeScheduled) await Promise.resolve()
-      else if (this.queue.length > 0 || this.ackedDirty || this.clocksDirty || this.authorsDirty || this.viewedDirty || this.ownDirty) await this.enqueue(() => this.writeNow())
-      else await this.ops
-    }
+    if (!this.closed) await this.writer.settled()
   }
 
   /**
@@ -589,17 +423,13 @@ export class OpenRecord {
     if (this.closed) return
     if (!discard) {
       this.typing.flush()
-      await this.settled()
-      if (this.storage !== null && this.storageError === null && this.storage.rowCount > 1) {
-        await this.enqueue(() => this.compactNow())
-      }
+      await this.writer.finish()
     }
     if (this.closed) return
     this.closed = true
-    this.typing.destroy()
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer)
-    if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
-    this.cancelTabSave?.()
+    this.history.destroy()
+    this.writer.stop()
+    this.tabShare.stop()
     this.doc.off('update', this.onUpdate)
     this.sync.off('pending', this.onPending)
     this.sync.off('ack', this.onAck)
@@ -608,8 +438,6 @@ export class OpenRecord {
     this.sync.off('synced', this.onSynced)
     this.sync.off('catch-up-deferred', this.onCatchUpDeferred)
     this.sync.close()
-    this.storage?.close()
-    this.storage = null
     this.listeners.clear()
     this.doc.destroy()
   }
@@ -628,24 +456,21 @@ export class OpenRecord {
     let clocks: FieldClocks | null = null
     if (local) {
       clocks = this.fieldPending.noteTransaction(doc, transaction)
-      if (clocks !== null) this.clocksDirty = true
+      if (clocks !== null) this.writer.metaChanged('fieldClocks')
       this.noteOwnClient(doc.clientID)
     }
     if (this.sync.isSynced && source !== 'storage') {
       // Seen live: not news for the next "while you were offline" summary.
       this.viewed = stateVectorOf(doc)
-      this.viewedDirty = true
+      this.writer.metaChanged('viewed')
     }
-    if (source !== 'tab' && source !== 'storage') {
-      this.queue.push(update)
-      this.scheduleWrite()
-    }
+    if (source !== 'tab' && source !== 'storage') this.writer.queueUpdate(update)
     if (local) {
-      this.host.tabs.post({ t: 'update', id: this.id, update, fieldClocks: clocks, sent: this.sync.sendsLiveEdits })
+      this.tabShare.postEdit(update, clocks, this.sync.sendsLiveEdits)
       if (!isBookkeeping(origin)) this.touch()
     }
     if (this.schemaCache === undefined) void this.schema
-    if (source !== 'storage' && transaction.changed.has(historyArray(doc))) this.scheduleSettle()
+    if (source !== 'storage' && transaction.changed.has(historyArray(doc))) this.history.scheduleSettle()
     for (const listener of this.listeners) listener.change(source)
     this.checkPending()
     this.checkSaved()
@@ -669,24 +494,11 @@ export class OpenRecord {
   private readonly onPending = (): void => this.checkPending()
 
   private readonly onAuthors = (added: AuthorInfo[]): void => {
-    this.authorsDirty = true
-    this.scheduleWrite()
+    this.writer.metaChanged('authors')
     for (const listener of this.listeners) listener.authors(added)
   }
 
-  /**
-   * This tab left the relay's sync step 1 unanswered: the outbox-duty tab
-   * sends what the relay lacks. Should that tab not manage (frozen in the
-   * background), what is still unacked a while later goes out from here.
-   */
-  private readonly onCatchUpDeferred = (relayStateVector: Uint8Array): void => {
-    this.host.tabs.post({ t: 'catch-up', id: this.id, stateVector: relayStateVector })
-    if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
-    this.catchUpTimer = setTimeout(() => {
-      this.catchUpTimer = null
-      if (!this.closed && this.sync.pending > 0) this.sync.catchUp()
-    }, CATCH_UP_FALLBACK_MS)
-  }
+  private readonly onCatchUpDeferred = (relayStateVector: Uint8Array): void => this.tabShare.catchUpDeferred(relayStateVector)
 
   /** Synced with the relay (after opening or a reconnect): say what others changed since this device last had the record. */
   private readonly onSynced = (synced: boolean): void => {
@@ -704,17 +516,15 @@ export class OpenRecord {
         })
     this.newHere = false
     this.viewed = stateVectorOf(this.doc)
-    this.viewedDirty = true
-    this.scheduleWrite()
+    this.writer.metaChanged('viewed')
     if (summary === null) return
     for (const listener of this.listeners) listener.summary(summary)
     this.host.summary(this, summary)
   }
 
   private readonly onAck = (acked: ReadonlyMap<number, number>): void => {
-    this.ackedDirty = true
-    if (this.fieldPending.prune(acked)) this.clocksDirty = true
-    this.scheduleWrite()
+    this.writer.metaChanged('acked')
+    if (this.fieldPending.prune(acked)) this.writer.metaChanged('fieldClocks')
     this.checkPending()
   }
 
@@ -747,179 +557,29 @@ export class OpenRecord {
     this.host.stateChanged(this)
   }
 
-  private scheduleWrite(): void {
-    if (this.writeScheduled || this.closed || this.parked) return
-    this.writeScheduled = true
-    queueMicrotask(() => {
-      this.writeScheduled = false
-      void this.enqueue(() => this.writeNow())
-    })
-  }
-
-  /**
-   * Runs storage operations one at a time, in order. Never rejects: a
-   * failure goes to {@link fail} (`reportAgain`: reported even when storage
-   * had failed before, for a retry the app asked for).
-   */
-  private enqueue(op: () => Promise<void>, reportAgain = false): Promise<void> {
-    this.opsRunning++
-    const run = this.ops.then(op).catch((error: unknown) => this.fail(error, reportAgain))
-    this.ops = run.finally(() => {
-      this.opsRunning--
-      if (this.opsRunning === 0) {
-        this.checkSaved()
-        this.host.stateChanged(this)
-      }
-    })
-    return this.ops
-  }
-
-  private takeMeta(all = false): RecordMeta | undefined {
-    const meta: RecordMeta = {}
-    if (this.ackedDirty || all) meta.acked = Y.encodeStateVector(new Map(this.sync.ackedStateVector))
-    if (this.clocksDirty || all) meta.fieldClocks = this.fieldPending.serialize()
-    if (this.authorsDirty || all) meta.authors = [...this.sync.authors.values()].map((a): AuthorInfo => ({ ...a }))
-    if (this.viewedDirty || all) meta.viewed = Y.encodeStateVector(this.viewed)
-    if (this.ownDirty || all) meta.ownClients = [...this.ownClients]
-    this.ackedDirty = false
-    this.clocksDirty = false
-    this.authorsDirty = false
-    this.viewedDirty = false
-    this.ownDirty = false
-    return Object.values(meta).every((value) => value === undefined) ? undefined : meta
-  }
-
-  private async writeNow(): Promise<void> {
-    if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
-    if (this.queue.length > 0 && this.sync.pending > 0 && !this.catalogListsPending) {
-      // Changes the relay lacks are about to reach disk: first the catalog
-      // entry that lists the record as pending (start-up, the outbox duty and
-      // sign-out go by it), so that it is never missing while they are there.
+  /** What the writer tells this record. */
+  private readonly writerOwner: WriterOwner = {
+    mustListPending: () => this.sync.pending > 0 && !this.catalogListsPending,
+    listPending: async () => {
       await this.host.catalogStored(this)
       this.catalogListsPending = this.sync.pending > 0
-      if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
-    }
-    const updates = this.queue.splice(0)
-    const meta = this.takeMeta()
-    if (updates.length === 0 && meta === undefined) return
-    // The catalog entry (with this pending count) is written alongside, so a reload finds them in step.
-    this.host.changed(this, true)
-    let compacted: StateVector | null = null
-    try {
-      if (this.storage.rowCount + updates.length > this.host.compactAfter) {
-        compacted = await this.compactStorage(this.storage)
-        if (meta !== undefined) await this.storage.write([], meta)
-      } else {
-        await this.storage.write(updates, meta)
+    },
+    writing: () => this.host.changed(this, true),
+    saved: () => {
+      this.tabShare.postSaved()
+      this.checkSaved()
+    },
+    failed: (error, report) => {
+      if (report) {
+        for (const listener of this.listeners) listener.error(error)
+        this.host.storageFailed(this, error)
       }
-    } catch (error) {
-      if (meta?.acked !== undefined) this.ackedDirty = true
-      if (meta?.fieldClocks !== undefined) this.clocksDirty = true
-      if (meta?.authors !== undefined) this.authorsDirty = true
-      if (meta?.viewed !== undefined) this.viewedDirty = true
-      if (meta?.ownClients !== undefined) this.ownDirty = true
-      throw error
-    }
-    if (compacted !== null) this.saved.addStateVector(compacted)
-    else for (const update of updates) this.saved.addUpdate(update)
-    this.markSaved()
-  }
-
-  private async compactNow(): Promise<void> {
-    if (this.closed || this.parked || this.storage === null || this.storageError !== null) return
-    this.queue.length = 0
-    this.saved.addStateVector(await this.compactStorage(this.storage))
-    this.markSaved()
-  }
-
-  /** Replaces the stored log by the doc's full state; resolves with the state vector written. */
-  private async compactStorage(storage: RecordStorage): Promise<StateVector> {
-    this.mergedSV = null
-    await storage.compact(this.merge)
-    // A storage that wrote without calling `merge` wrote nothing of the doc.
-    const written = this.mergedSV ?? new Map<number, number>()
-    this.mergedSV = null
-    return written
-  }
-
-  /** Applies rows other tabs appended, and returns the doc's full state. */
-  private readonly merge = (rows: Uint8Array[]): Uint8Array => {
-    this.doc.transact(() => {
-      for (const row of rows) {
-        try {
-          Y.applyUpdate(this.doc, row, STORAGE_ORIGIN)
-        } catch {
-          // a broken row: it is dropped by the compaction; the doc keeps everything else
-        }
-      }
-    }, STORAGE_ORIGIN)
-    this.mergedSV = stateVectorOf(this.doc)
-    return Y.encodeStateAsUpdate(this.doc)
-  }
-
-  /** Clock ticks the doc holds beyond what is known to be stored. */
-  private unsavedClocks(): number {
-    return countMissing(stateVectorOf(this.doc), this.saved.stateVector)
-  }
-
-  /** A write completed: tell the other tabs what is stored (only what is known to be) and update `saved`. */
-  private markSaved(): void {
-    this.host.tabs.post({ t: 'saved', id: this.id, stateVector: Y.encodeStateVector(this.saved.stateVector) })
-    if (this.cancelTabSave !== null && this.unsavedClocks() === 0) {
-      this.cancelTabSave()
-      this.cancelTabSave = null
-    }
-    this.checkSaved()
-  }
-
-  /**
-   * A storage operation failed: keep working in memory, report (the first
-   * failure, or every one when `reportAgain`), and retry with backoff.
-   */
-  private fail(error: unknown, reportAgain = false): void {
-    if (this.closed || this.parked) return
-    const storageError = classifyStorageError(error, `record "${this.id}"`)
-    const first = this.storageError === null
-    this.storageError = storageError
-    if (storageError.kind === StorageFailure.closed) {
-      this.storage?.close()
-      this.storage = null
-    }
-    if (first || reportAgain) {
-      for (const listener of this.listeners) listener.error(storageError)
-      this.host.storageFailed(this, storageError)
-    }
-    // Other tabs holding this tab's edits in memory write them.
-    this.host.tabs.post({ t: 'save-failed', id: this.id })
-    this.checkSaved()
-    // A database deleted underneath (sign-out elsewhere) must not be recreated behind the user's back.
-    if (storageError.kind !== StorageFailure.closed) this.scheduleRetry()
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer !== null || this.closed || this.parked) return
-    const delay = Math.min(RETRY_MAX, RETRY_MIN * 2 ** this.failures++)
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null
-      void this.enqueue(() => this.recover())
-    }, delay)
-  }
-
-  /** Writes the whole state (and meta) again; clears the failure when it worked. */
-  private async recover(): Promise<void> {
-    if (this.closed || this.parked || this.storageError === null) return
-    this.storage ??= await this.backend.openRecord(this.id)
-    this.storage.onLost = (error) => this.fail(error)
-    this.queue.length = 0
-    const written = await this.compactStorage(this.storage)
-    await this.storage.write([], this.takeMeta(true))
-    this.saved.addStateVector(written)
-    this.storageError = null
-    this.failures = 0
-    this.markSaved()
-    this.host.stateChanged(this)
+      this.tabShare.postSaveFailed()
+      this.checkSaved()
+    },
+    settledDown: () => {
+      this.checkSaved()
+      this.host.stateChanged(this)
+    },
   }
 }
-
-/** The state vector of a doc as a Map. */
-export const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))

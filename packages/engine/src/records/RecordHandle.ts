@@ -14,6 +14,10 @@
  *   ticket.on('saved', (saved) => dot(saved))            // IndexedDB transaction completed
  *   ticket.close()
  *
+ * Over 400 lines because it is the whole public API of one record (fields,
+ * text, lists, comments, history, presence), each method with its
+ * documentation; the work is done by `OpenRecord` and its parts.
+ *
  * @module records/RecordHandle
  */
 import type * as Y from 'yjs'

@@ -77,3 +77,6 @@ export class SavedState {
     this.covered.set(client, clock)
   }
 }
+
+/** The state vector of a doc as a Map. */
+export const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))

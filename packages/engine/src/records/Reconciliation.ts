@@ -1,0 +1,316 @@
+/**
+ * Keeps the catalog true to what is on this device and on the relay,
+ * for the records that are not open:
+ *
+ * - **Pending checks** (at start-up): the pending count of every record the
+ *   catalog lists as pending is recomputed from the record's own storage.
+ * - **Uncatalogued records**: records stored on this device that the
+ *   catalog does not list (its write was lost) are listed again, read from
+ *   their own databases; the outbox-duty tab opens those with pending
+ *   changes, so they sync.
+ * - **Pull**: every record of the workspace on the relay is fetched
+ *   (pipelined over the one socket) and stored, filling the catalog.
+ * - **Live catalog**: records others changed are fetched as soon as the
+ *   relay stored the change; after every (re)connect a pull catches up.
+ *
+ * @module records/Reconciliation
+ */
+import * as Y from 'yjs'
+import type { Catalog } from '../catalog/Catalog.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
+import { recordType } from '../model/recordDoc.js'
+import { recordIdSchema } from '../model/schema.js'
+import type { RecordStorage } from '../persistence/Storage.js'
+import { countMissing } from '../protocol/stateVector.js'
+import type { RecordSummary } from '../history/summary.js'
+import { FieldPending } from './FieldPending.js'
+import { stateVectorOf } from './SavedState.js'
+import { catalogEntryOf } from './catalogEntry.js'
+import { pullRecord, type PullContext, type PulledRecord } from './pullRecord.js'
+import type { PullOptions, PullResult } from './recordStoreTypes.js'
+
+/** Records a live catalog fetches at once; more changed records wait for their turn. */
+const LIVE_FETCH_CONCURRENCY = 16
+/** Record databases read at once by the pending checks and the search for uncatalogued records. */
+const STORED_READ_CONCURRENCY = 8
+
+/** What a record's own database holds, as read by {@link Reconciliation.eachStored}. */
+interface StoredSummary {
+  id: string
+  pending: number
+  pendingFields: string[]
+  /** Encoded state vector of the stored doc. */
+  stateVector: Uint8Array
+  /** Its catalog entry. */
+  entry: CatalogEntry
+}
+
+/** What a {@link Reconciliation} needs from its store, besides what a pull needs. */
+export interface ReconciliationHost extends Omit<PullContext, 'backend' | 'entryOf' | 'skip'> {
+  readonly catalog: Catalog
+  /** Where records are stored now (it changes once, when storage falls back to memory). */
+  backend(): PullContext['backend']
+  /** Whether records are saved on this device. */
+  durable(): boolean
+  /** Whether the store is closing (or closed). */
+  isClosing(): boolean
+  /** Whether record `id` is open or opening here (its live state is newer than its storage). */
+  inMemory(id: string): boolean
+  /** Entries were listed again: tell the other tabs. */
+  listed(entries: CatalogEntry[]): void
+  /** Record `id` has pending changes and is not open: open it if this tab holds the outbox duty. */
+  ensureSyncing(id: string): void
+  /** A "while you were offline" summary to emit. */
+  summary(summary: RecordSummary): void
+  /** Catalog entries changed: recompute the pending total. */
+  updateTotal(): void
+}
+
+/** Pending checks, uncatalogued records, pull and the live catalog. See the module documentation. */
+export class Reconciliation {
+  private readonly host: ReconciliationHost
+  /** Live catalog: records others changed, waiting to be fetched. */
+  private readonly liveQueue = new Set<string>()
+  /** Live catalog: records being fetched (one fetch per record at a time). */
+  private readonly liveFetching = new Set<string>()
+  /** Live catalog: the catch-up pull running, and whether another is due after it. */
+  private catchingUp: Promise<void> | null = null
+  private catchUpAgain = false
+
+  constructor(host: ReconciliationHost) {
+    this.host = host
+  }
+
+  /**
+   * Recomputes the pending count of every record the catalog lists as
+   * pending from the record's own storage (its updates and acked state
+   * vector), so the workspace total is exact at `ready` even if the
+   * catalog's last write lagged behind the record's.
+   */
+  async verifyPending(): Promise<void> {
+    const { catalog } = this.host
+    const fixed: CatalogEntry[] = []
+    await this.eachStored(catalog.pendingIds(), (stored) => {
+      const entry = catalog.get(stored.id)
+      if (entry === undefined) return
+      if (stored.pending !== entry.pending || stored.pendingFields.join() !== entry.pendingFields.join()) {
+        fixed.push({ ...entry, pending: stored.pending, pendingFields: stored.pendingFields, stateVector: stored.stateVector })
+      }
+    })
+    catalog.set(fixed)
+  }
+
+  /**
+   * Lists again the records stored on this device that the catalog does
+   * not list; the outbox-duty tab opens those with pending changes, so
+   * they sync.
+   */
+  async reconcile(): Promise<void> {
+    if (this.host.isClosing() || !this.host.durable()) return
+    let found: CatalogEntry[]
+    try {
+      found = await this.uncatalogued()
+    } catch {
+      return // listing is a safety net; the catalog stays as it is
+    }
+    if (this.host.isClosing() || found.length === 0) return
+    this.host.catalog.set(found)
+    this.host.listed(found)
+    for (const entry of found) if (entry.pending > 0) this.host.ensureSyncing(entry.id)
+    this.host.updateTotal()
+  }
+
+  /**
+   * Catalog entries, computed from their own databases, of the records
+   * stored on this device that the catalog does not list (empty when the
+   * storage cannot list its records). Only those databases are opened.
+   */
+  async uncatalogued(): Promise<CatalogEntry[]> {
+    const backend = this.host.backend()
+    if (!this.host.durable() || backend.listRecords === undefined) return []
+    const { catalog } = this.host
+    const ids = (await backend.listRecords()) ?? []
+    const missing = ids.filter((id) => catalog.get(id) === undefined && recordIdSchema.safeParse(id).success)
+    const found: CatalogEntry[] = []
+    await this.eachStored(missing, (stored) => {
+      // A database without a record and without changes: opened for an id that exists nowhere.
+      if (stored.entry.type === null && stored.pending === 0) return
+      if (catalog.get(stored.id) === undefined) found.push(stored.entry)
+    })
+    return found
+  }
+
+  /**
+   * Brings every record of the workspace onto this device without
+   * subscribing to them (see `RecordStore.pull`).
+   */
+  async pull(options: PullOptions = {}): Promise<PullResult> {
+    if (this.host.isClosing()) throw new Error('the RecordStore is closed')
+    const { catalog, client, workspaceId } = this.host
+    const prefix = `${workspaceId}/`
+    const names = await client.listDocs(prefix, { signal: options.signal })
+    const ids = names
+      .map((name) => name.slice(prefix.length))
+      .filter((id) => id.length > 0 && !id.includes('/') && recordIdSchema.safeParse(id).success)
+    const result: PullResult = { listed: ids.length, fetched: 0, changed: 0, failed: [], summaries: [] }
+    // A first pull on a new device brings every record: that is not news.
+    const summarizeNew = options.summarize === true && catalog.all().some((entry) => entry.type !== null)
+    const batch: CatalogEntry[] = []
+    const summaries: RecordSummary[] = []
+    // Summaries go out once their records are listed (an app shows their titles).
+    const flushBatch = (): void => {
+      if (batch.length > 0) catalog.set(batch.splice(0))
+      for (const summary of summaries.splice(0)) {
+        result.summaries.push(summary)
+        if (!this.host.isClosing()) this.host.summary(summary)
+      }
+    }
+    let next = 0
+    let done = 0
+    const worker = async (): Promise<void> => {
+      while (next < ids.length && !this.host.isClosing()) {
+        const id = ids[next++]!
+        try {
+          const pulled = await this.pullOne(id, options.signal, options.summarize === true ? { summarizeNew } : null)
+          if (pulled !== undefined) result.fetched++
+          if (pulled?.entry) {
+            result.changed++
+            batch.push(pulled.entry)
+            if (batch.length >= 200) flushBatch()
+          }
+          if (pulled?.summary) summaries.push(pulled.summary)
+        } catch (error) {
+          if (options.signal?.aborted) throw error
+          result.failed.push({ id, error: error instanceof Error ? error : new Error(String(error)) })
+        }
+        options.onProgress?.(++done, ids.length)
+      }
+    }
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 32) }, worker))
+    } finally {
+      flushBatch()
+      await catalog.flush()
+    }
+    return result
+  }
+
+  /** Live catalog: the relay stored changes of these docs; fetch the records that are not open (open ones sync themselves). */
+  fetchChanged(names: readonly string[]): void {
+    if (this.host.isClosing()) return
+    const prefix = `${this.host.workspaceId}/`
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue
+      const id = name.slice(prefix.length)
+      if (id.includes('/') || !recordIdSchema.safeParse(id).success) continue
+      this.liveQueue.add(id)
+    }
+    this.pumpLive()
+  }
+
+  /** Live catalog: the watch is in place on a new connection; fetch what changed while it was not. */
+  catchUp(): void {
+    if (this.host.isClosing()) return
+    if (this.catchingUp) {
+      this.catchUpAgain = true
+      return
+    }
+    // What others changed while this device was not watching is news: summarized (the app's digest).
+    this.catchingUp = this.pull({ summarize: true })
+      .then(
+        () => undefined,
+        () => undefined, // offline again or closed: the next connect catches up
+      )
+      .finally(() => {
+        this.catchingUp = null
+        if (this.catchUpAgain && !this.host.isClosing()) {
+          this.catchUpAgain = false
+          this.catchUp()
+        }
+      })
+  }
+
+  /** Stops the live catalog's fetches that have not started (the store closes). */
+  stop(): void {
+    this.liveQueue.clear()
+  }
+
+  /** Starts fetches of queued records, at most {@link LIVE_FETCH_CONCURRENCY} at once and one per record. */
+  private pumpLive(): void {
+    for (const id of this.liveQueue) {
+      if (this.host.isClosing() || this.liveFetching.size >= LIVE_FETCH_CONCURRENCY) return
+      if (this.liveFetching.has(id)) continue // queued again while fetched: fetched again after
+      this.liveQueue.delete(id)
+      this.liveFetching.add(id)
+      void this.pullOne(id, undefined, null)
+        .then(
+          (result) => {
+            if (result?.entry && !this.host.isClosing()) this.host.catalog.set([result.entry])
+          },
+          () => {
+            // Offline meanwhile (or refused): the catch-up after the next connect fetches it.
+          },
+        )
+        .finally(() => {
+          this.liveFetching.delete(id)
+          this.pumpLive()
+        })
+    }
+  }
+
+  private pullOne(id: string, signal: AbortSignal | undefined, summarize: { summarizeNew: boolean } | null): Promise<PulledRecord | undefined> {
+    const host = this.host
+    const context: PullContext = {
+      client: host.client,
+      workspaceId: host.workspaceId,
+      userId: host.userId,
+      schemas: host.schemas,
+      compactAfter: host.compactAfter,
+      backend: host.backend(),
+      entryOf: (recordId) => host.catalog.get(recordId),
+      skip: (recordId) => host.inMemory(recordId) || host.isClosing(),
+    }
+    return pullRecord(context, id, signal, summarize)
+  }
+
+  /**
+   * Reads records from their own databases (a few at a time; records open
+   * or opening here are skipped — their live state is newer) and passes
+   * what they hold to `use`. Unreadable ones are skipped: opening the
+   * record reports the failure.
+   */
+  private async eachStored(ids: readonly string[], use: (stored: StoredSummary) => void): Promise<void> {
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < ids.length && !this.host.isClosing()) {
+        const id = ids[next++]!
+        if (this.host.inMemory(id)) continue
+        let storage: RecordStorage | null = null
+        const doc = new Y.Doc()
+        try {
+          storage = await this.host.backend().openRecord(id)
+          const stored = await storage.load()
+          doc.transact(() => {
+            for (const update of stored.updates) Y.applyUpdate(doc, update)
+          })
+          const acked = stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map<number, number>()
+          const pending = countMissing(stateVectorOf(doc), acked)
+          const pendingFields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
+          use({
+            id,
+            pending,
+            pendingFields,
+            stateVector: Y.encodeStateVector(doc),
+            entry: catalogEntryOf(doc, id, this.host.schemas.get(recordType(doc) ?? ''), pending, pendingFields),
+          })
+        } catch {
+          // Unreadable now: skipped.
+        } finally {
+          storage?.close()
+          doc.destroy()
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: STORED_READ_CONCURRENCY }, worker))
+  }
+}

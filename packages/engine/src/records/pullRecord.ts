@@ -1,0 +1,128 @@
+/**
+ * Fetches what this device lacks of one record that is not open, stores it
+ * in the record's own database, and computes its new catalog entry and,
+ * when asked, a "while you were offline" summary — without opening the
+ * record (no subscription). Used by `store.pull()` and the live catalog.
+ *
+ * @module records/pullRecord
+ */
+import * as Y from 'yjs'
+import type { SyncClient } from '../sync/SyncClient.js'
+import { countMissing, maxStateVector } from '../protocol/stateVector.js'
+import type { CatalogEntry } from '../model/CatalogEntry.js'
+import type { StorageBackend } from '../persistence/Storage.js'
+import { FETCH_ORIGIN } from '../model/origins.js'
+import { readRecord, recordType } from '../model/recordDoc.js'
+import type { SchemaRegistry } from '../model/schema.js'
+import { summarizeSince, type RecordSummary } from '../history/summary.js'
+import { FieldPending } from './FieldPending.js'
+import { stateVectorOf } from './SavedState.js'
+import { catalogEntryOf } from './catalogEntry.js'
+
+const EMPTY_STATE_VECTOR = new Uint8Array([0])
+
+/** What {@link pullRecord} works with. */
+export interface PullContext {
+  readonly client: SyncClient
+  readonly workspaceId: string
+  readonly userId: string
+  readonly schemas: SchemaRegistry
+  readonly backend: StorageBackend
+  /** Replace a record's update log by one row once it has more rows than this. */
+  readonly compactAfter: number
+  /** The record's catalog entry now, if listed. */
+  entryOf(id: string): CatalogEntry | undefined
+  /** Whether the record is in memory (open, opening, …) or the store closes: then nothing is written. */
+  skip(id: string): boolean
+}
+
+/** What {@link pullRecord} brought. */
+export interface PulledRecord {
+  /** The record's new catalog entry; null: nothing changed, or not a record. */
+  entry: CatalogEntry | null
+  /** What others changed since this device last had it (only when asked). */
+  summary: RecordSummary | null
+}
+
+/**
+ * Fetches what this device lacks of record `id` and stores it. Resolves
+ * with what it brought (see {@link PulledRecord}); undefined when the
+ * record is open (it syncs by itself). `summarize`: also summarize what
+ * others changed — for records new to this device too when `summarizeNew`.
+ */
+export async function pullRecord(
+  context: PullContext,
+  id: string,
+  signal: AbortSignal | undefined,
+  summarize: { summarizeNew: boolean } | null,
+): Promise<PulledRecord | undefined> {
+  if (context.skip(id)) return undefined
+  const entry = context.entryOf(id)
+  const known = entry?.local ? entry.stateVector : EMPTY_STATE_VECTOR
+  const fetched = await context.client.fetchDoc(`${context.workspaceId}/${id}`, known, { signal })
+  if (context.skip(id)) return undefined
+  if (entry?.local && isEmptyUpdate(fetched.update)) return { entry: null, summary: null }
+  const storage = await context.backend.openRecord(id)
+  const doc = new Y.Doc()
+  try {
+    const stored = await storage.load()
+    doc.transact(() => {
+      for (const update of stored.updates) Y.applyUpdate(doc, update)
+    }, FETCH_ORIGIN)
+    // What this device had of the record: what it was last told about, else what it stored.
+    const had = stored.meta.viewed !== undefined ? Y.decodeStateVector(stored.meta.viewed) : stateVectorOf(doc)
+    const newHere = stored.updates.length === 0 && stored.meta.viewed === undefined
+    doc.transact(() => Y.applyUpdate(doc, fetched.update), FETCH_ORIGIN)
+    // What the relay sent is on the relay: never this device's pending changes, even the part
+    // its storage commit has not covered yet (a record fetched while someone types in it).
+    const acked = maxStateVector(
+      maxStateVector(stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map(), Y.decodeStateVector(fetched.stateVector)),
+      Y.parseUpdateMeta(fetched.update).to,
+    )
+    const authors = new Map((stored.meta.authors ?? []).map((a) => [a.clientId, a]))
+    for (const a of fetched.authors) authors.set(a.clientId, a)
+    await storage.write(isEmptyUpdate(fetched.update) ? [] : [fetched.update], {
+      acked: Y.encodeStateVector(acked),
+      authors: [...authors.values()],
+      // This device has it now: a later summary (when the record opens, say) does not repeat it.
+      viewed: Y.encodeStateVector(doc),
+    })
+    if (stored.updates.length + 1 > context.compactAfter) {
+      // A record others keep changing is fetched again and again (live lists): keep its log short.
+      await storage.compact((rows) => {
+        doc.transact(() => {
+          for (const row of rows) Y.applyUpdate(doc, row)
+        }, FETCH_ORIGIN)
+        return Y.encodeStateAsUpdate(doc)
+      })
+    }
+    const pending = countMissing(stateVectorOf(doc), acked)
+    const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
+    const schema = context.schemas.get(recordType(doc) ?? '')
+    const fresh = catalogEntryOf(doc, id, schema, pending, fields)
+    if (fresh.type === null) return { entry: null, summary: null } // not a record (yet)
+    const summary =
+      summarize === null || (newHere && !summarize.summarizeNew)
+        ? null
+        : summarizeSince(doc, {
+            recordId: id,
+            authors,
+            since: had,
+            userId: context.userId,
+            ownClients: new Set(stored.meta.ownClients ?? []),
+            fields: readRecord(doc, id, schema).fields,
+            created: newHere,
+            schema,
+          })
+    return { entry: fresh, summary }
+  } finally {
+    storage.close()
+    doc.destroy()
+  }
+}
+
+/** An update that carries no structs and no deletions. */
+const isEmptyUpdate = (update: Uint8Array): boolean => {
+  const { structs, ds } = Y.decodeUpdate(update)
+  return structs.length === 0 && ds.clients.size === 0
+}
