@@ -1,6 +1,6 @@
 /**
- * Field-level history, reconnect summaries and presence against the
- * the real relay in-process (fast, deterministic): author bindings, merges of concurrent
+ * Field-level history, reconnect summaries and presence against the real
+ * relay in-process (fast, deterministic): author bindings, merges of concurrent
  * scalar edits with restore, text merges, compaction, persistence across a
  * reload, "while you were offline" summaries, presence and last-seen; plus
  * the seeded randomized history test (see historyFuzz.ts). Run more seeds
