@@ -1,5 +1,5 @@
 /**
- * `store.discardUnsynced(id)` against the FakeRelay: refused offline and
+ * `store.discardUnsynced(id)` against the real relay in-process: refused offline and
  * while handles are open; a rejected change goes back to the relay's value
  * (also in IndexedDB, after a reload); a record the relay never stored is
  * removed from this device; another tab that has the record open goes back
@@ -17,7 +17,7 @@ import {
   type SyncClient,
   type SyncError,
 } from '../src/index.js'
-import type { FakeRelay } from './fakeRelay.js'
+import type { TestRelay } from './relayHarness.js'
 import { GatedStorage, Harness } from './helpers.js'
 import { testSchemas } from './schemas.js'
 
@@ -32,7 +32,7 @@ const newStore = (client: SyncClient, options: Partial<RecordStoreOptions> = {})
   return store
 }
 
-const online = async (): Promise<{ relay: FakeRelay; client: SyncClient }> => {
+const online = async (): Promise<{ relay: TestRelay; client: SyncClient }> => {
   const relay = h.relay()
   const client = h.client(relay)
   await relay.settle()
@@ -81,7 +81,7 @@ const reconnected = (client: SyncClient): Promise<void> =>
   })
 
 /** A ticket T-1 the relay stored with title "Stored" and status open. */
-const storedTicket = async (relay: FakeRelay, store: RecordStore): Promise<void> => {
+const storedTicket = async (relay: TestRelay, store: RecordStore): Promise<void> => {
   const ticket = await store.create('ticket', { title: 'Stored', status: 'open' }, { id: 'T-1' })
   await relay.settle()
   relay.ack()
@@ -117,7 +117,7 @@ const failedDiscard = async (tabA: RecordStore): Promise<void> => {
 }
 
 /** The relay stores T-1's changes again; every client reconnects, and what it sends is acked. */
-const relayAcceptsAgain = async (relay: FakeRelay): Promise<void> => {
+const relayAcceptsAgain = async (relay: TestRelay): Promise<void> => {
   relay.rejectWrites.delete('acme/T-1')
   const back = Promise.all(h.clients.map(reconnected))
   relay.dropAll()
@@ -264,6 +264,7 @@ describe('discardUnsynced', () => {
     expect(b.pending).toBe(0)
     expect(relay.doc('acme/T-1').getMap('fields').get('priority')).toBe('high')
     expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('open')
+    await b.whenSaved() // tab B's change is in the shared IndexedDB before tab A opens the record from it
     expect((await tabA.read('T-1')).fields).toMatchObject({ status: 'open', priority: 'high' })
     b.close()
   })

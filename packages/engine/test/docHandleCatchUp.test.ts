@@ -14,7 +14,7 @@ import { MessageType, decodeMessage, startMessage } from '../src/protocol/index.
 import type { DocHandle } from '../src/sync/DocHandle.js'
 import type { SyncClient } from '../src/sync/SyncClient.js'
 import type { WebSocketConstructor } from '../src/sync/socket.js'
-import type { FakeRelay } from './fakeRelay.js'
+import type { TestRelay } from './relayHarness.js'
 import { Harness } from './helpers.js'
 
 const h = new Harness()
@@ -28,7 +28,7 @@ const sent = new Map<string, number>()
 afterEach(() => sent.clear())
 
 /** A client whose sends of DOC's structs are counted in {@link sent}. */
-const countingClient = (relay: FakeRelay): SyncClient => {
+const countingClient = (relay: TestRelay): SyncClient => {
   const Base = relay.WebSocket
   const Counting = class extends (Base as unknown as new (url: string) => { send(data: Uint8Array): void }) {
     override send(data: Uint8Array): void {
@@ -51,7 +51,7 @@ const countingClient = (relay: FakeRelay): SyncClient => {
 }
 
 /** Two "tabs": a client each, the same doc open, edits shared both ways with origin OTHER_TAB. */
-const twoTabs = (relay: FakeRelay, sendsCatchUp: { a: () => boolean; b: () => boolean }) => {
+const twoTabs = (relay: TestRelay, sendsCatchUp: { a: () => boolean; b: () => boolean }) => {
   const clientA = countingClient(relay)
   const clientB = countingClient(relay)
   const a = clientA.open(DOC, { skipSendOrigins: [OTHER_TAB], sendsCatchUp: sendsCatchUp.a })
@@ -204,7 +204,7 @@ test('a relay that lost acked data gets it again in the step 2: acks of an earli
   await relay.settle()
   expect(handle.pending).toBe(0)
 
-  relay.forget(DOC)
+  await relay.forget(DOC)
   relay.dropAll()
   await relay.settle()
   client.reconnect()
@@ -229,7 +229,7 @@ test('a later step 1 (the relay asks to resync) gets again what was sent but not
 
   const step1 = startMessage(MessageType.sync, DOC)
   syncProtocol.writeSyncStep1(step1, relay.doc(DOC))
-  for (const connection of relay.connections) connection.send(encoding.toUint8Array(step1))
+  relay.inject(encoding.toUint8Array(step1))
   await relay.settle()
   expect(relay.doc(DOC).getText('t').toString()).toBe('refused')
   relay.ack()

@@ -2,7 +2,7 @@
  * Small helpers shared by the engine tests: wait on events instead of sleeping.
  */
 import { SyncClient, type RecordStore, type RecordStorage, type StorageBackend, type StorageError, type SyncClientOptions } from '../src/index.js'
-import { FakeRelay, type FakeRelayOptions, type FakeWebSocket } from './fakeRelay.js'
+import { TestRelay, type ClientSocket, type TestRelayOptions } from './relayHarness.js'
 
 /** Resolves when `client.status` is (or becomes) `status`. */
 export const statusIs = (client: SyncClient, status: SyncClient['status']): Promise<void> =>
@@ -28,7 +28,7 @@ export const track = <T>(promise: Promise<T>) => {
 
 /** Creates relays and clients and closes them all after the test (with the record stores handed to {@link keep}). */
 export class Harness {
-  readonly relays: FakeRelay[] = []
+  readonly relays: TestRelay[] = []
   readonly clients: SyncClient[] = []
   readonly stores: RecordStore[] = []
 
@@ -44,16 +44,18 @@ export class Harness {
     this.cleanup()
   }
 
-  relay(options: FakeRelayOptions = {}): FakeRelay {
-    const relay = new FakeRelay(options)
+  /** The real relay, in-process (see relayHarness.ts). */
+  relay(options: TestRelayOptions = {}): TestRelay {
+    const relay = new TestRelay(options)
     this.relays.push(relay)
     return relay
   }
 
-  client(relay: FakeRelay, options: Partial<SyncClientOptions> = {}): SyncClient {
+  /** A client of `relay`; with a token, its sockets authenticate in-band. */
+  client(relay: TestRelay, options: Partial<SyncClientOptions> = {}): SyncClient {
     const client = new SyncClient({
       url: 'ws://relay.test',
-      WebSocket: relay.WebSocket,
+      WebSocket: options.token === undefined ? relay.WebSocket : relay.AuthWebSocket,
       reconnect: { random: () => 0 },
       ...options,
     })
@@ -62,19 +64,19 @@ export class Harness {
   }
 
   /**
-   * A client authenticated with `token` (the FakeRelay binds its writes to
+   * A client authenticated with `token` (the relay binds its writes to
    * `user-of-<token>`; null: no auth — bound to `anonymous`, user
    * `local-<name>` in the app) whose network the test cuts and restores on
    * its own (`offline()`, `online()`): it reconnects only when told, never by
    * a timer.
    */
   gatedClient(
-    relay: FakeRelay,
+    relay: TestRelay,
     token: string | null,
     name = token ?? 'anonymous',
   ): { client: SyncClient; gate: { online: boolean }; offline(): void; online(): void } {
-    const gate = { online: true, sockets: [] as FakeWebSocket[] }
-    const Base = relay.WebSocket as unknown as new (url: string) => FakeWebSocket
+    const gate = { online: true, sockets: [] as ClientSocket[] }
+    const Base = token === null ? relay.WebSocket : relay.AuthWebSocket
     class Gated extends Base {
       constructor(url: string) {
         super(url)
@@ -83,7 +85,7 @@ export class Harness {
       }
     }
     const client = this.client(relay, {
-      WebSocket: Gated as never,
+      WebSocket: Gated,
       ...(token === null ? { user: { id: `local-${name}`, name } } : { token, user: { id: `user-of-${token}`, name: token } }),
       reconnect: { minDelay: 1e9, maxDelay: 1e9, random: () => 1 },
     })

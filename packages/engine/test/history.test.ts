@@ -1,6 +1,6 @@
 /**
- * Field-level history, reconnect summaries and presence against the
- * FakeRelay (fast, deterministic): author bindings, merges of concurrent
+ * Field-level history, reconnect summaries and presence against the real
+ * relay in-process (fast, deterministic): author bindings, merges of concurrent
  * scalar edits with restore, text merges, compaction, persistence across a
  * reload, "while you were offline" summaries, presence and last-seen; plus
  * the seeded randomized history test (see historyFuzz.ts). Run more seeds
@@ -12,14 +12,14 @@ import * as Y from 'yjs'
 import { MemoryStorage, RecordStore, SyncClient, type RecordHandle, type RecordSummary, type RecordStoreOptions } from '../src/index.js'
 import { FETCH_ORIGIN, HISTORY_ARRAY, appendFieldChanges, initRecord, readHistory, writeWithHistory } from '../src/internal.js'
 import { validatePatch } from '../src/model/recordDoc.js'
-import { FakeRelay } from './fakeRelay.js'
+import { TestRelay } from './relayHarness.js'
 import { runHistoryFuzz, type FuzzPeer } from './historyFuzz.js'
 import { Harness } from './helpers.js'
 import { testSchemas, ticketSchema } from './schemas.js'
 
 const gated = new Harness()
 afterEach(() => gated.cleanup()) // registered first, so it runs after the hook below has closed the stores
-const relays: FakeRelay[] = []
+const relays: TestRelay[] = []
 const clients: SyncClient[] = []
 const stores: RecordStore[] = []
 afterEach(async () => {
@@ -29,10 +29,10 @@ afterEach(async () => {
 })
 
 /** A client whose network can be cut and restored on its own (other clients stay online); see Harness.gatedClient. */
-const gatedClient = (relay: FakeRelay, token: string | null, name?: string) => gated.gatedClient(relay, token, name)
+const gatedClient = (relay: TestRelay, token: string | null, name?: string) => gated.gatedClient(relay, token, name)
 
 const newRelay = () => {
-  const relay = new FakeRelay({ autoAck: true })
+  const relay = new TestRelay({ autoAck: true })
   relays.push(relay)
   return relay
 }
@@ -44,7 +44,7 @@ const newStore = (client: SyncClient, userId: string, options: Partial<RecordSto
 }
 
 /** Three peers with the same ticket open. */
-const setup = async (relay: FakeRelay, k = 3, options: Partial<RecordStoreOptions> = {}) => {
+const setup = async (relay: TestRelay, k = 3, options: Partial<RecordStoreOptions> = {}) => {
   const peers = []
   for (let i = 0; i < k; i++) {
     const net = gatedClient(relay, `p${i}`)
@@ -918,7 +918,7 @@ describe('presence', () => {
 
 const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 
-describe('seeded randomized history (FakeRelay)', () => {
+describe('seeded randomized history (in-process relay)', () => {
   const fuzzTotals = { ran: 0, concurrentBursts: 0, forced: 0 }
   const run = async (seed: number, historyLimit?: number, steps?: number) => {
     const relay = newRelay()

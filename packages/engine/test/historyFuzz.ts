@@ -1,5 +1,5 @@
 /**
- * Seeded randomized history test, shared by the FakeRelay run
+ * Seeded randomized history test, shared by the in-process relay run
  * (packages/engine/test/history.fuzz.test.ts) and the real relay run
  * (test/history-relay.test.ts). It only talks to the peers through the
  * record API it is given, so both engine copies (src and dist) work.
@@ -159,7 +159,7 @@ export const runHistoryFuzz = async (
   const { peers } = env
   /** Entries written, by anyone (each `set` whose value changed writes one, each typing burst one). */
   let written = countedEntries(peers[0]!.handle)
-  /** Entries `h` itself wrote since `before` (others' entries may arrive meanwhile: the fake relay delivers at once). */
+  /** Entries `h` itself wrote since `before` (others' entries may arrive meanwhile: the in-process relay delivers at once). */
   const newEntries = (h: FuzzHandle, before: Set<string>) =>
     h.history().entries.filter((e) => !before.has(e.id) && e.kind === 'change' && e.author.clientId === h.doc.clientID)
   const open: Array<Burst | undefined> = peers.map(() => undefined)

@@ -1,5 +1,5 @@
 /**
- * Live lists against the FakeRelay: `SyncClient.watchCatalog` watches a
+ * Live lists against the real relay in-process: `SyncClient.watchCatalog` watches a
  * workspace across reconnects (the watch goes out before any catch-up
  * request), and a `live` RecordStore lists records another client creates,
  * changes and archives without opening them and without counting them as
@@ -49,7 +49,7 @@ describe('SyncClient.watchCatalog', () => {
     const types = () => relay.received.filter((m) => m.doc === 'acme' || m.doc === 'acme/').map((m) => m.type)
     expect(types()).toEqual([MessageType.watchCatalog, MessageType.listDocs])
 
-    relay.doc('acme/T-1').getText('t').insert(0, 'x')
+    ;(await relay.open('acme/T-1')).getText('t').insert(0, 'x')
     relay.ack('acme/T-1')
     await relay.settle()
     expect(changed).toEqual([['acme/T-1']])
@@ -64,7 +64,7 @@ describe('SyncClient.watchCatalog', () => {
     stop()
     await relay.settle()
     expect(types().at(-1)).toBe(MessageType.unwatchCatalog)
-    relay.doc('acme/T-2').getText('t').insert(0, 'y')
+    ;(await relay.open('acme/T-2')).getText('t').insert(0, 'y')
     relay.ack('acme/T-2')
     await relay.settle()
     expect(changed).toEqual([['acme/T-1']])

@@ -1,5 +1,5 @@
 /**
- * The record store against the FakeRelay, with fake-indexeddb (real
+ * The record store against the real relay in-process, with fake-indexeddb (real
  * IndexedDB semantics in Node) or MemoryStorage: typed records, truthful
  * pending and saved, reloads, compaction, idle closing, storage failures,
  * the catalog, filling a new device, tabs and sign-out.
@@ -21,7 +21,7 @@ import {
 } from '../src/index.js'
 import { TEXT_PREFIX, recordDatabaseName } from '../src/internal.js'
 import { MessageType } from '../src/protocol/index.js'
-import type { FakeRelay } from './fakeRelay.js'
+import type { TestRelay } from './relayHarness.js'
 import { GatedStorage, Harness, statusIs } from './helpers.js'
 import { testSchemas } from './schemas.js'
 
@@ -65,14 +65,14 @@ const until = async <T>(
   return read()
 }
 
-const online = async (options: Parameters<Harness['relay']>[0] = {}): Promise<{ relay: FakeRelay; client: SyncClient }> => {
+const online = async (options: Parameters<Harness['relay']>[0] = {}): Promise<{ relay: TestRelay; client: SyncClient }> => {
   const relay = h.relay(options)
   const client = h.client(relay)
   await relay.settle()
   return { relay, client }
 }
 
-const offline = (): { relay: FakeRelay; client: SyncClient } => {
+const offline = (): { relay: TestRelay; client: SyncClient } => {
   const relay = h.relay()
   relay.accepting = false
   return { relay, client: h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } }) }

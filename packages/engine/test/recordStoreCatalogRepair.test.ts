@@ -16,7 +16,7 @@ import {
   type StorageBackend,
 } from '../src/index.js'
 import { catalogDatabaseName } from '../src/internal.js'
-import type { FakeRelay } from './fakeRelay.js'
+import type { TestRelay } from './relayHarness.js'
 import { Harness } from './helpers.js'
 import { testSchemas } from './schemas.js'
 
@@ -25,14 +25,14 @@ afterEach(async () => {
   await h.close()
 })
 
-const newStore = (relay: FakeRelay, options: Partial<RecordStoreOptions>): RecordStore => {
+const newStore = (relay: TestRelay, options: Partial<RecordStoreOptions>): RecordStore => {
   const client = h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } })
   const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, ...options })
   h.keep(store)
   return store
 }
 
-const offlineRelay = (): FakeRelay => {
+const offlineRelay = (): TestRelay => {
   const relay = h.relay()
   relay.accepting = false
   return relay

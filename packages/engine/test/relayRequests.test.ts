@@ -1,6 +1,6 @@
 /**
  * `client.listDocs` and `client.fetchDoc` (protocol messages 23–26) against
- * the FakeRelay: pagination, request matching, offline waiting, resending
+ * the real relay in-process: pagination, request matching, offline waiting, resending
  * after a lost socket, errors and aborts.
  */
 import { afterEach, describe, expect, test } from 'vitest'
@@ -25,7 +25,6 @@ describe('listDocs', () => {
     const relay = h.relay()
     for (const id of ['t5', 't1', 't3', 't2', 't4']) relay.seed(`acme/${id}`, Y.encodeStateAsUpdate(docWith(id)))
     relay.seed('other/t1', Y.encodeStateAsUpdate(docWith('x')))
-    relay.doc('acme/empty') // exists in memory, nothing stored
     const client = h.client(relay)
     const names = await client.listDocs('acme/', { pageSize: 2 })
     expect(names).toEqual(['acme/t1', 'acme/t2', 'acme/t3', 'acme/t4', 'acme/t5'])
@@ -68,7 +67,7 @@ describe('fetchDoc', () => {
     const source = docWith('hello')
     relay.seed('acme/t1', Y.encodeStateAsUpdate(source))
     source.getText('t').insert(5, ' world')
-    Y.applyUpdate(relay.doc('acme/t1'), Y.encodeStateAsUpdate(source)) // applied, not stored yet
+    Y.applyUpdate(await relay.open('acme/t1'), Y.encodeStateAsUpdate(source)) // applied, not stored yet
     const client = h.client(relay)
 
     const full = await client.fetchDoc('acme/t1')
@@ -117,7 +116,7 @@ describe('fetchDoc', () => {
     relay.seed('acme/t1', Y.encodeStateAsUpdate(docWith('abc')))
     const client = h.client(relay)
     const everything = client.fetchDoc('acme/t1')
-    const nothing = client.fetchDoc('acme/t1', Y.encodeStateVector(relay.doc('acme/t1')))
+    const nothing = client.fetchDoc('acme/t1', Y.encodeStateVector(await relay.open('acme/t1')))
     const [a, b] = await Promise.all([everything, nothing])
     expect(Y.decodeUpdate(a.update).structs.length).toBeGreaterThan(0)
     expect(Y.decodeUpdate(b.update).structs).toHaveLength(0)

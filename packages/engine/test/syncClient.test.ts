@@ -319,7 +319,7 @@ describe('pending and acks', () => {
     expect(handle.pending).toBe(0)
     // The relay lost its storage (e.g. restored from an empty backup) and restarts.
     relay.dropAll()
-    relay.forget(DOC)
+    await relay.forget(DOC)
     await relay.settle()
     expect(client.status).not.toBe('online')
     await statusIs(client, 'online')
@@ -376,6 +376,7 @@ describe('flush', () => {
     const b = client.open('acme/B')
     await relay.settle()
     a.doc.getText('t').insert(0, 'a')
+    await relay.settle() // stored in a commit of its own, so A can be acked alone
     b.doc.getText('t').insert(0, 'b')
     const all = track(client.flush())
     await relay.settle()
@@ -500,7 +501,7 @@ describe('two clients', () => {
     const a = alice.open(DOC)
     const b = bob.open(DOC)
     await relay.settle()
-    const bobConnection = [...relay.connections].find((c) => c.id === 2)!
+    const bobConnection = relay.sockets[1]!.pair
     const bobUpdatesBefore = relay.messages({ connection: bobConnection.id, type: MessageType.sync, syncType: 2 }).length
     const origins: unknown[] = []
     b.doc.on('update', (_u: Uint8Array, origin: unknown) => origins.push(origin))
@@ -558,7 +559,7 @@ describe('relay errors and odd messages', () => {
     expect(handle.isParked).toBe(false)
     expect(handle.isSynced).toBe(true)
     expect(handle.error).toBeNull() // cleared by the new sync step 2
-    expect(client.relay).toEqual({ protocolVersion: 1, relayVersion: 'fake-relay', maxPayload: null })
+    expect(client.relay).toEqual({ protocolVersion: 1, relayVersion: 'test-relay', maxPayload: 1024 * 1024 })
   })
 
   test('an observer that throws while a remote update is applied is reported, not fatal', async () => {
@@ -589,7 +590,7 @@ describe('relay errors and odd messages', () => {
     const handle = client.open(DOC)
     await relay.settle()
     const sent = relay.messages({ type: MessageType.awareness, doc: DOC }).length
-    for (const connection of relay.connections) connection.send(encodeQueryAwareness(DOC))
+    relay.inject(encodeQueryAwareness(DOC))
     await relay.settle()
     expect(relay.messages({ type: MessageType.awareness, doc: DOC })).toHaveLength(sent + 1)
     expect(relay.awareness(DOC).getStates().get(handle.awareness.clientID)).toEqual({ user: { id: 'u1', name: 'Ada' } })
@@ -678,7 +679,8 @@ describe('close()', () => {
     vi.advanceTimersByTime(120_000)
     await relay.settle()
     expect(relay.socketsCreated).toBe(1)
-    // Only the fake relay's own Awareness interval is left: the client stopped all its timers.
-    expect(vi.getTimerCount()).toBe(1)
+    // With the relay's own timers (room awareness, unload, last-seen) gone, none is left: the client stopped all its timers.
+    relay.destroy()
+    expect(vi.getTimerCount()).toBe(0)
   })
 })

@@ -1,13 +1,14 @@
 /**
  * The sync client over a real socket: a `ws` WebSocketServer on 127.0.0.1
- * whose handler is the FakeRelay, and clients using `ws`'s WebSocket.
+ * whose sockets go to the real relay's connections (in-process, see
+ * relayHarness.ts), and clients using `ws`'s WebSocket.
  */
 import { afterEach, expect, test } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { AddressInfo } from 'node:net'
 import { SyncClient } from '../src/index.js'
 import { MUX_PATH } from '../src/protocol/index.js'
-import { FakeRelay } from './fakeRelay.js'
+import { TestRelay } from './relayHarness.js'
 import { statusIs } from './helpers.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -15,15 +16,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-/** Starts a ws server on a free port that hands every socket to `relay`. */
-const serve = async (relay: FakeRelay) => {
+/** Starts a ws server on a free port that hands every socket to `relay` (they authenticate in-band). */
+const serve = async (relay: TestRelay) => {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
   const requests: string[] = []
   wss.on('connection', (socket, request) => {
     requests.push(request.url ?? '')
-    const connection = relay.accept({ send: (data) => socket.send(data), close: () => socket.close() })
-    socket.on('message', (data: Buffer) => connection.receive(new Uint8Array(data)))
-    socket.on('close', () => connection.close())
+    relay.accept(socket, true)
   })
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
   cleanups.push(
@@ -45,12 +44,12 @@ const until = (subscribe: (listener: () => void) => void, check: () => boolean) 
   })
 
 test('syncs, acks and flushes over a real WebSocket in Node', async () => {
-  const relay = new FakeRelay({ autoAck: true })
+  const relay = new TestRelay({ autoAck: true })
   cleanups.push(() => relay.destroy())
   const { url, requests } = await serve(relay)
 
   const alice = new SyncClient({ url: url.replace('ws:', 'http:'), WebSocket, token: 't0k', user: { id: 'a', name: 'Alice' } })
-  const bob = new SyncClient({ url, WebSocket })
+  const bob = new SyncClient({ url, WebSocket, token: 'b0b' })
   cleanups.push(() => alice.close(), () => bob.close())
   const a = alice.open('acme/T-1')
   const b = bob.open('acme/T-1')
@@ -69,11 +68,12 @@ test('syncs, acks and flushes over a real WebSocket in Node', async () => {
   expect(a.pending).toBe(0)
   expect(relay.stored('acme/T-1').get(a.doc.clientID)).toBe(9)
   await bobSees
+  // The relay stamps the user of Alice's token on her presence.
   await until(
     (f) => b.awareness.on('change', f),
-    () => b.awareness.getStates().get(a.doc.clientID)?.user?.name === 'Alice',
+    () => b.awareness.getStates().get(a.doc.clientID)?.user?.name === 't0k',
   )
-  expect(b.awareness.getStates().get(a.doc.clientID)).toEqual({ user: { id: 'a', name: 'Alice' } })
+  expect(b.awareness.getStates().get(a.doc.clientID)).toEqual({ user: { id: 'user-of-t0k', name: 't0k', color: expect.any(String) } })
 
   // A relay-side disconnect: both reconnect by themselves and keep syncing.
   relay.dropAll()

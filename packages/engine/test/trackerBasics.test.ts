@@ -1,5 +1,5 @@
 /**
- * Tracker basics of the record API against the FakeRelay (authenticated
+ * Tracker basics of the record API against the real relay in-process (authenticated
  * clients, so every writer is bound to a user): archive and unarchive with
  * history, a concurrent edit of an archived record, comments (authors from
  * the relay's bindings, only the author edits and deletes, offline writes,
@@ -9,7 +9,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { CommentError, MemoryStorage, RecordStore, type RecordStoreOptions } from '../src/index.js'
 import { COMMENTS_ARRAY } from '../src/model/recordDoc.js'
-import type { FakeRelay } from './fakeRelay.js'
+import type { TestRelay } from './relayHarness.js'
 import { Harness } from './helpers.js'
 import { testSchemas } from './schemas.js'
 
@@ -17,7 +17,7 @@ const h = new Harness()
 afterEach(() => h.close())
 
 let clock = 1_000_000
-const newStore = (relay: FakeRelay, token: string, options: Partial<RecordStoreOptions> = {}) => {
+const newStore = (relay: TestRelay, token: string, options: Partial<RecordStoreOptions> = {}) => {
   const net = h.gatedClient(relay, token)
   const store = h.keep(
     new RecordStore({ client: net.client, userId: `user-of-${token}`, workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), now: () => (clock += 1000), ...options }),

@@ -1,5 +1,5 @@
 /**
- * WorkspacePresence against the FakeRelay: two people in one workspace see
+ * WorkspacePresence against the real relay in-process: two people in one workspace see
  * each other online; one leaves and is shown as last seen then; the relay's
  * `list-presence` answer and remembered records fill in people not seen live.
  */
@@ -46,7 +46,7 @@ describe('WorkspacePresence', () => {
 
   test('remembered people and the relay list-presence answer fill in teammates not seen live', async () => {
     const relay = h.relay()
-    relay.seen.set('u7', { name: 'Carol', lastSeen: 42 })
+    await relay.remember('acme', [{ userId: 'u7', name: 'Carol', lastSeen: 42 }])
     const alice = h.client(relay, { user: { id: 'u1', name: 'Alice' } })
     const a = new WorkspacePresence(alice, 'acme', {
       refreshInterval: 0,

@@ -33,6 +33,12 @@ export interface CommitQueueOptions {
    * clients. 0 = commit on the next tick. Default 4.
    */
   commitDelayMs?: number
+  /**
+   * Starts a commit once its window is over. Default: a timer of
+   * `commitDelayMs` (`setImmediate` when 0). A relay run in-process by a test
+   * harness passes its own (e.g. `queueMicrotask`) so commits need no timers.
+   */
+  scheduleCommit?: (commit: () => void) => void
 }
 
 interface RoomBatch {
@@ -57,6 +63,7 @@ export class CommitQueue {
   private readonly retryMinDelay: number
   private readonly retryMaxDelay: number
   private readonly commitDelayMs: number
+  private readonly scheduleCommit: ((commit: () => void) => void) | null
 
   constructor(
     private readonly storage: Storage,
@@ -69,6 +76,7 @@ export class CommitQueue {
     this.retryMinDelay = options.retryMinDelay ?? 50
     this.retryMaxDelay = options.retryMaxDelay ?? 5000
     this.commitDelayMs = options.commitDelayMs ?? 4
+    this.scheduleCommit = options.scheduleCommit ?? null
   }
 
   /** Queues an update of `room` for the next commit. */
@@ -124,7 +132,8 @@ export class CommitQueue {
       this.scheduled = false
       if (!this.running) this.running = this.commit().finally(() => this.afterCommit())
     }
-    if (this.commitDelayMs > 0) setTimeout(run, this.commitDelayMs)
+    if (this.scheduleCommit) this.scheduleCommit(run)
+    else if (this.commitDelayMs > 0) setTimeout(run, this.commitDelayMs)
     else setImmediate(run)
   }
 
