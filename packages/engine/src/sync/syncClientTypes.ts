@@ -6,7 +6,7 @@
  * @module sync/syncClientTypes
  */
 import type { BackoffOptions } from './backoff.js'
-import type { UserInfo } from './DocHandle.js'
+import type { UserInfo } from './docHandleTypes.js'
 import type { ConnectionStatus } from './RelayConnection.js'
 import type { WebSocketConstructor } from './socket.js'
 import type { SyncError } from './SyncError.js'
