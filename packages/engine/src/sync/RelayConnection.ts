@@ -23,7 +23,7 @@
 import { ErrorCode, encodePing } from '../protocol/messages.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { SocketState, type WebSocketConstructor, type WebSocketLike } from './socket.js'
-import { SyncError } from './SyncError.js'
+import { SyncError, describeError } from './SyncError.js'
 
 /** Connection states of a {@link SyncClient}, as it reports them (`client.status`, the `status` event). */
 export const ConnectionStatus = {
@@ -228,7 +228,7 @@ export class RelayConnection {
       ws = new this.WebSocketImpl(this.url)
     } catch (error) {
       // e.g. a URL the platform refuses; retrying later is all we can do.
-      this.host.reportError(new SyncError('', ErrorCode.malformed, `could not create a WebSocket: ${describe(error)}`))
+      this.host.reportError(new SyncError('', ErrorCode.malformed, `could not create a WebSocket: ${describeError(error)}`))
       this.setStatus(ConnectionStatus.offline)
       this.scheduleReconnect()
       return
@@ -327,5 +327,3 @@ const positive = (name: string, value: number): number => {
   if (!(value > 0) || !Number.isFinite(value)) throw new Error(`SyncClient: option ${name} must be a positive number of milliseconds`)
   return value
 }
-
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))

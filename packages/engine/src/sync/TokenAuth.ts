@@ -12,7 +12,7 @@
  */
 import { ErrorCode, encodeAuth } from '../protocol/messages.js'
 import type { RelayConnection } from './RelayConnection.js'
-import { SyncError } from './SyncError.js'
+import { SyncError, describeError } from './SyncError.js'
 
 /** An access token (a JWT, see docs/security.md), or a function returning one. */
 export type TokenSource = string | (() => string | Promise<string>)
@@ -75,7 +75,7 @@ export class TokenAuth {
     try {
       token = typeof source === 'function' ? await source() : source
     } catch (error) {
-      this.reportError(new SyncError('', ErrorCode.unauthorized, `the token provider failed: ${describe(error)}`))
+      this.reportError(new SyncError('', ErrorCode.unauthorized, `the token provider failed: ${describeError(error)}`))
       this.connection.halt()
       return
     }
@@ -107,5 +107,3 @@ export class TokenAuth {
     }, Math.min(delay, 2 ** 31 - 1))
   }
 }
-
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))

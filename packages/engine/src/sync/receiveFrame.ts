@@ -22,7 +22,7 @@ import { ErrorCode, MessageType, decodeMessage, readAuthors, readCatalogChanged,
 import type { CatalogWatches } from './CatalogWatches.js'
 import type { DocHandle } from './DocHandle.js'
 import type { RelayRequests } from './RelayRequests.js'
-import { SyncError } from './SyncError.js'
+import { SyncError, describeError } from './SyncError.js'
 
 /** The parts of a sync client that messages from the relay go to. */
 export interface FrameRoutes {
@@ -53,7 +53,7 @@ export const receiveFrame = (routes: FrameRoutes, data: unknown): void => {
   try {
     ;({ type, doc, body } = decodeMessage(bytes))
   } catch (error) {
-    routes.reportError(new SyncError('', ErrorCode.malformed, `undecodable message from the relay: ${describe(error)}`))
+    routes.reportError(new SyncError('', ErrorCode.malformed, `undecodable message from the relay: ${describeError(error)}`))
     return
   }
   try {
@@ -83,9 +83,7 @@ export const receiveFrame = (routes: FrameRoutes, data: unknown): void => {
   } catch (error) {
     // A truncated body, or a listener that threw while the message was handled.
     routes.reportError(
-      new SyncError(doc, ErrorCode.malformed, `failed to handle a message of type ${type} from the relay: ${describe(error)}`),
+      new SyncError(doc, ErrorCode.malformed, `failed to handle a message of type ${type} from the relay: ${describeError(error)}`),
     )
   }
 }
-
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
