@@ -7,6 +7,14 @@
  * directly. The client owns the socket; the handle speaks the per-doc part of
  * the protocol (subscribe, sync, awareness, ack, error) through it.
  *
+ * Parts with an idea of their own live apart: what the relay is known to
+ * have on the current subscription ({@link KnownRelayState}), the awareness
+ * on the wire ({@link DocAwareness}), the pending count from acks
+ * ({@link PendingTracker}), and the options and events (sync/docHandleTypes).
+ * What stays here, about 520 lines, is one lifecycle per doc — subscribed,
+ * synced, parked, catch-up deferred, closed — whose flags every message
+ * handler reads together; spreading it over files would hide how they move.
+ *
  * @example
  *   const handle = client.open('acme/T-1')
  *   await handle.synced
@@ -26,7 +34,6 @@ import * as awarenessProtocol from 'y-protocols/awareness'
 import {
   ErrorCode,
   MessageType,
-  encodeAwareness,
   encodeSubscribe,
   encodeUnsubscribe,
   readAck,
@@ -34,86 +41,14 @@ import {
   startMessage,
   type AuthorInfo,
 } from '../protocol/messages.js'
-import { countMissing, decodeStateVector, maxStateVector, type StateVector } from '../protocol/stateVector.js'
+import { countMissing, decodeStateVector, type StateVector } from '../protocol/stateVector.js'
+import { DocAwareness } from './DocAwareness.js'
+import { KnownRelayState } from './KnownRelayState.js'
 import { PendingTracker } from './PendingTracker.js'
+import type { DocHandleEvents, OpenDocOptions, UserInfo } from './docHandleTypes.js'
 import { SyncError } from './SyncError.js'
 
-/** Who is editing: put into the awareness state field `user`. */
-export interface UserInfo {
-  /** Stable user id. */
-  id: string
-  /** Display name. */
-  name: string
-  /** Display colour, e.g. `'#30bced'`. */
-  color?: string
-}
-
-/** Options of `client.open(name, options)`. */
-export interface OpenDocOptions {
-  /**
-   * The Y.Doc to sync, e.g. one already loaded from IndexedDB. The handle
-   * never destroys a doc passed in. Default: a new Y.Doc, destroyed when the
-   * handle closes.
-   */
-  doc?: Y.Doc
-  /**
-   * Encoded state vector the relay is already known to have stored (as
-   * received in an earlier `ack` event and persisted by the caller), so the
-   * pending count is right before the first ack of this session arrives.
-   * Default: nothing acked, i.e. the whole local doc counts as pending.
-   */
-  ackedStateVector?: Uint8Array
-  /**
-   * Transaction origins whose updates are not sent to the relay as they
-   * happen, because something else sends them: e.g. updates another tab of
-   * the same user made (that tab sends its own edits). They still count as
-   * pending, and they still go out in the state-vector exchange after every
-   * (re)subscribe and with {@link DocHandle.resendPending}.
-   */
-  skipSendOrigins?: Iterable<unknown>
-  /**
-   * Whether this handle answers the relay's sync step 1 with what the relay
-   * lacks (the catch-up after every (re)subscribe); asked each time a step 1
-   * arrives. Default: always. Return false when another party sends the
-   * catch-up for this doc — e.g. the one tab of the same user that holds the
-   * outbox duty, so changes held by several tabs are not sent once per tab.
-   * An unanswered step 1 is reported with the `catch-up-deferred` event;
-   * until the relay has caught up (nothing pending), local edits then wait
-   * in the doc instead of going out (see {@link DocHandle.sendsLiveEdits}).
-   */
-  sendsCatchUp?: () => boolean
-  /**
-   * Author bindings known from an earlier session (persisted by the caller
-   * from `authors` events), so attribution works offline and after a reload.
-   */
-  authors?: readonly AuthorInfo[]
-}
-
-/** Events of a {@link DocHandle}. */
-export interface DocHandleEvents {
-  /** The pending count changed. */
-  pending: (count: number) => void
-  /**
-   * `isSynced` changed: `true` when the relay's sync step 2 arrived on the
-   * current connection, `false` on disconnect, permanent error or close.
-   */
-  synced: (isSynced: boolean) => void
-  /** The relay reported an error for this doc (or the client could not apply a message). */
-  error: (error: SyncError) => void
-  /** The relay acknowledged durable storage; the argument is the merged acked state vector. */
-  ack: (ackedStateVector: ReadonlyMap<number, number>) => void
-  /**
-   * The relay sent author bindings (Yjs client id → user) this handle did
-   * not know yet; the argument holds only the new or changed ones.
-   */
-  authors: (added: AuthorInfo[]) => void
-  /**
-   * The relay's sync step 1 arrived and was left unanswered
-   * (`sendsCatchUp` returned false); the argument is the relay's encoded
-   * state vector, for whoever sends the catch-up ({@link DocHandle.catchUp}).
-   */
-  'catch-up-deferred': (relayStateVector: Uint8Array) => void
-}
+export type { DocHandleEvents, OpenDocOptions, UserInfo } from './docHandleTypes.js'
 
 /**
  * What a handle needs from the client that owns it. Internal: the client
@@ -166,6 +101,8 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   private readonly skipSendOrigins: ReadonlySet<unknown>
   private readonly sendsCatchUp: () => boolean
   private readonly tracker: PendingTracker
+  /** The awareness on the wire: own changes out, the relay's in. */
+  private readonly awarenessSync: DocAwareness
   private resolveSynced!: () => void
   private rejectSynced!: (error: Error) => void
   private everSynced = false
@@ -174,12 +111,8 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   private parked = false
   private subscribed = false
   private firstAckOfSubscription = false
-  /** The relay's state vector as learnt on the current subscription (its step 1, or another tab's); null until known. */
-  private relayState: StateVector | null = null
-  /** Per client id, the contiguous clock range this handle sent on the current subscription. */
-  private readonly sentRanges = new Map<number, { from: number; to: number }>()
-  /** Whether the relay's step 1 arrived on the current subscription (a later one asks to resync). */
-  private relayStep1Seen = false
+  /** What the relay has and what this handle sent, on the current subscription. */
+  private readonly relay = new KnownRelayState()
   /**
    * The relay's step 1 was left to another party and the relay has not
    * caught up yet: local edits wait in the doc (that party sends them), so
@@ -215,7 +148,14 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     for (const author of options.authors ?? []) this.authorMap.set(author.clientId, { ...author })
     this.tracker.on('pending', this.onPending)
     this.doc.on('update', this.onDocUpdate)
-    this.awareness.on('update', this.onAwarenessUpdate)
+    const handle = this
+    this.awarenessSync = new DocAwareness(this.awareness, name, {
+      origin: host.origin,
+      get subscribed() {
+        return handle.subscribed
+      },
+      send: (data) => host.send(data),
+    })
   }
 
   /** Whether the relay's sync step 2 arrived on the current connection. */
@@ -308,8 +248,8 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    */
   catchUp(relayStateVector?: Uint8Array): boolean {
     if (this.closedFlag || !this.subscribed) return false
-    if (relayStateVector !== undefined) this.learnRelayState(decodeStateVector(relayStateVector))
-    if (this.relayState === null) return false
+    if (relayStateVector !== undefined) this.relay.learn(decodeStateVector(relayStateVector))
+    if (!this.relay.known) return false
     const base = this.relayBase()
     if (countMissing(stateVectorOf(this.doc), base) === 0) return false
     return this.sendMissing(base, syncProtocol.messageYjsUpdate)
@@ -355,27 +295,22 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (this.closedFlag || this.parked) return
     this.subscribed = true
     this.firstAckOfSubscription = true
-    this.relayState = null
-    this.sentRanges.clear()
-    this.relayStep1Seen = false
+    this.relay.reset()
     this.catchUpDeferred = false
     this.host.send(encodeSubscribe(this.name))
     const step1 = startMessage(MessageType.sync, this.name)
     syncProtocol.writeSyncStep1(step1, this.doc)
     this.host.send(encoding.toUint8Array(step1))
     // Presence goes out now, before anything written offline (that is the answer to the relay's step 1):
-    // a relay without auth names the writer of a new client id from it. Set again, so its clock is
-    // newer than the one the relay and the peers kept when the last socket dropped — they ignore an
-    // equal clock, and would not show this client until its next change.
-    const state = this.awareness.getLocalState()
-    if (state !== null) this.awareness.setLocalState(state)
+    // a relay without auth names the writer of a new client id from it.
+    this.awarenessSync.announce()
   }
 
   /** @internal The socket is gone. Local edits stay in the doc and go out after the next subscribe. */
   disconnect(): void {
     this.subscribed = false
     this.setSynced(false)
-    this.removeRemoteAwareness()
+    this.awarenessSync.removeRemote()
   }
 
   /** @internal Closes the handle regardless of references (client shutdown). */
@@ -391,7 +326,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.rejectSynced(reason)
     this.rejectWaiters(reason)
     this.doc.off('update', this.onDocUpdate)
-    this.awareness.off('update', this.onAwarenessUpdate)
+    this.awarenessSync.stop()
     this.tracker.destroy()
     this.awareness.destroy()
     if (this.ownsDoc) this.doc.destroy()
@@ -423,13 +358,11 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
         return this.receiveSync(body)
       case MessageType.awareness:
         if (!this.subscribed) return
-        awarenessProtocol.applyAwarenessUpdate(this.awareness, decoding.readVarUint8Array(body), this.host.origin)
+        this.awarenessSync.apply(decoding.readVarUint8Array(body))
         return
       case MessageType.queryAwareness:
         if (!this.subscribed) return
-        this.host.send(
-          encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.awareness.clientID])),
-        )
+        this.awarenessSync.answerQuery()
         return
       case MessageType.ack:
         return this.receiveAck(readAck(body))
@@ -477,9 +410,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    * only the relay's own state counts then.
    */
   private receiveStep1(encodedStateVector: Uint8Array): void {
-    if (this.relayStep1Seen) this.sentRanges.clear()
-    this.relayStep1Seen = true
-    this.learnRelayState(decodeStateVector(encodedStateVector))
+    this.relay.step1Arrived(decodeStateVector(encodedStateVector))
     if (this.sendsCatchUp()) {
       this.sendMissing(this.relayBase(), syncProtocol.messageYjsSyncStep2)
       return
@@ -488,24 +419,11 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.emit('catch-up-deferred', [encodedStateVector])
   }
 
-  private learnRelayState(stateVector: StateVector): void {
-    this.relayState = this.relayState === null ? stateVector : maxStateVector(this.relayState, stateVector)
-  }
-
-  /**
-   * What the relay has or is receiving on this subscription, per client id:
-   * its known state vector and acks, extended by the range this handle sent
-   * where that range starts within what the relay has (so nothing is skipped).
-   */
+  /** What the relay has or is receiving on this subscription (see {@link KnownRelayState.base}). */
   private relayBase(): StateVector {
     // Acks before the first one of this subscription may predate a relay that lost data.
     const acked = this.firstAckOfSubscription ? new Map<number, number>() : new Map(this.tracker.ackedStateVector)
-    const base = maxStateVector(this.relayState ?? new Map<number, number>(), acked)
-    for (const [client, { from, to }] of this.sentRanges) {
-      const has = base.get(client) ?? 0
-      if (from <= has && to > has) base.set(client, to)
-    }
-    return base
+    return this.relay.base(acked)
   }
 
   /** Sends everything the doc holds beyond `base` (as a step 2 or an update) and notes it as sent. */
@@ -514,22 +432,9 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     encoding.writeVarUint(message, syncType)
     encoding.writeVarUint8Array(message, Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(base)))
     if (!this.sendContent(encoding.toUint8Array(message))) return false
-    for (const [client, clock] of stateVectorOf(this.doc)) this.noteSent(client, base.get(client) ?? 0, clock)
+    this.relay.noteSentBeyond(base, stateVectorOf(this.doc))
     this.catchUpDeferred = false // what follows on this socket now builds on what was just sent
     return true
-  }
-
-  /** Notes that clocks `from` … `to - 1` of `client` went out on this subscription (kept only where contiguous). */
-  private noteSent(client: number, from: number, to: number): void {
-    if (to <= from) return
-    const sent = this.sentRanges.get(client)
-    if (sent === undefined || from > sent.to || to < sent.from) {
-      // Disjoint ranges: keep the lower one, the one more likely to start within what the relay has.
-      if (sent === undefined || from < sent.from) this.sentRanges.set(client, { from, to })
-      return
-    }
-    sent.from = Math.min(sent.from, from)
-    sent.to = Math.max(sent.to, to)
   }
 
   private receiveAck(encoded: Uint8Array): void {
@@ -550,7 +455,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
       if (this.subscribed) this.host.send(encodeUnsubscribe(this.name))
       this.subscribed = false
       this.setSynced(false)
-      this.removeRemoteAwareness()
+      this.awarenessSync.removeRemote()
       if (!this.everSynced) this.rejectSynced(error)
       this.rejectWaiters(error)
     } else if (error.code === ErrorCode.notSubscribed && this.subscribed) {
@@ -569,11 +474,6 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (this.syncedNow === synced) return
     this.syncedNow = synced
     this.emit('synced', [synced])
-  }
-
-  private removeRemoteAwareness(): void {
-    const remote = Array.from(this.awareness.getStates().keys()).filter((client) => client !== this.awareness.clientID)
-    if (remote.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, remote, this.host.origin)
   }
 
   private rejectWaiters(error: Error): void {
@@ -606,8 +506,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     const message = startMessage(MessageType.sync, this.name)
     syncProtocol.writeUpdate(message, update)
     if (!this.sendContent(encoding.toUint8Array(message))) return
-    const { from, to } = Y.parseUpdateMeta(update)
-    for (const [client, end] of to) this.noteSent(client, from.get(client) ?? 0, end)
+    this.relay.noteSentUpdate(update)
   }
 
   /**
@@ -629,18 +528,6 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     }
     this.host.send(data)
     return true
-  }
-
-  private readonly onAwarenessUpdate = (
-    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    origin: unknown,
-  ): void => {
-    if (origin === this.host.origin || !this.subscribed) return
-    // Only this client's own state goes out: remote states that time out
-    // locally are the relay's business (it drops them when their socket goes).
-    const own = this.awareness.clientID
-    if (!added.includes(own) && !updated.includes(own) && !removed.includes(own)) return
-    this.host.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [own])))
   }
 }
 

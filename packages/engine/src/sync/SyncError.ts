@@ -35,3 +35,6 @@ export class SyncError extends Error {
     this.permanent = PERMANENT_ERRORS.has(code)
   }
 }
+
+/** The message of a thrown value, for the reason of a {@link SyncError} the client reports itself. */
+export const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error))

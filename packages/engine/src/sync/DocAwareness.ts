@@ -1,0 +1,86 @@
+/**
+ * The awareness (presence) of one open doc on the wire, for its
+ * {@link DocHandle}:
+ *
+ * - this client's own state goes out whenever it changes while the doc is
+ *   subscribed; remote states that time out locally are the relay's
+ *   business (it drops them when their socket goes);
+ * - states from the relay are applied with the client as origin, and the
+ *   relay's `query-awareness` is answered with this client's state;
+ * - on every (re)subscribe the local state is set again, so its clock is
+ *   newer than the one the relay and the peers kept from the last socket;
+ * - remote states are removed when the doc disconnects or is parked.
+ *
+ * @module sync/DocAwareness
+ */
+import * as awarenessProtocol from 'y-protocols/awareness'
+import { encodeAwareness } from '../protocol/messages.js'
+
+/** What the awareness of a doc uses of its handle. */
+export interface AwarenessChannel {
+  /** Origin of everything applied from the relay: the SyncClient itself. */
+  readonly origin: object
+  /** Whether the doc is subscribed on the current connection: own changes go out only then. */
+  readonly subscribed: boolean
+  /** Sends a message when the socket is open; drops it otherwise. */
+  send(data: Uint8Array): void
+}
+
+/** Sends and receives the awareness of one doc. See the module documentation. */
+export class DocAwareness {
+  /**
+   * Starts sending this client's changes of `awareness`.
+   *
+   * @param name the doc name the messages carry
+   */
+  constructor(
+    private readonly awareness: awarenessProtocol.Awareness,
+    private readonly name: string,
+    private readonly channel: AwarenessChannel,
+  ) {
+    awareness.on('update', this.onUpdate)
+  }
+
+  /**
+   * Subscribed anew: set the local state again, so its clock is newer than
+   * the one the relay and the peers kept when the last socket dropped — they
+   * ignore an equal clock, and would not show this client until its next change.
+   */
+  announce(): void {
+    const state = this.awareness.getLocalState()
+    if (state !== null) this.awareness.setLocalState(state)
+  }
+
+  /** An `awareness` message from the relay. */
+  apply(update: Uint8Array): void {
+    awarenessProtocol.applyAwarenessUpdate(this.awareness, update, this.channel.origin)
+  }
+
+  /** The relay's `query-awareness`: answered with this client's state. */
+  answerQuery(): void {
+    this.channel.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.awareness.clientID])))
+  }
+
+  /** Removes every remote state (the doc disconnected or is parked). */
+  removeRemote(): void {
+    const remote = Array.from(this.awareness.getStates().keys()).filter((client) => client !== this.awareness.clientID)
+    if (remote.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, remote, this.channel.origin)
+  }
+
+  /** Stops sending (the handle closes; the awareness itself is destroyed by the handle). */
+  stop(): void {
+    this.awareness.off('update', this.onUpdate)
+  }
+
+  private readonly onUpdate = (
+    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+    origin: unknown,
+  ): void => {
+    if (origin === this.channel.origin || !this.channel.subscribed) return
+    // Only this client's own state goes out: remote states that time out
+    // locally are the relay's business (it drops them when their socket goes).
+    const own = this.awareness.clientID
+    if (!added.includes(own) && !updated.includes(own) && !removed.includes(own)) return
+    this.channel.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [own])))
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The options and events of a {@link DocHandle} (`client.open(name, options)`):
+ * its public contract, kept apart from the class so the class reads as
+ * behaviour. All are exported from sync/DocHandle as well.
+ *
+ * @module sync/docHandleTypes
+ */
+import type * as Y from 'yjs'
+import type { AuthorInfo } from '../protocol/messages.js'
+import type { SyncError } from './SyncError.js'
+
+/** Who is editing: put into the awareness state field `user`. */
+export interface UserInfo {
+  /** Stable user id. */
+  id: string
+  /** Display name. */
+  name: string
+  /** Display colour, e.g. `'#30bced'`. */
+  color?: string
+}
+
+/** Options of `client.open(name, options)`. */
+export interface OpenDocOptions {
+  /**
+   * The Y.Doc to sync, e.g. one already loaded from IndexedDB. The handle
+   * never destroys a doc passed in. Default: a new Y.Doc, destroyed when the
+   * handle closes.
+   */
+  doc?: Y.Doc
+  /**
+   * Encoded state vector the relay is already known to have stored (as
+   * received in an earlier `ack` event and persisted by the caller), so the
+   * pending count is right before the first ack of this session arrives.
+   * Default: nothing acked, i.e. the whole local doc counts as pending.
+   */
+  ackedStateVector?: Uint8Array
+  /**
+   * Transaction origins whose updates are not sent to the relay as they
+   * happen, because something else sends them: e.g. updates another tab of
+   * the same user made (that tab sends its own edits). They still count as
+   * pending, and they still go out in the state-vector exchange after every
+   * (re)subscribe and with {@link DocHandle.resendPending}.
+   */
+  skipSendOrigins?: Iterable<unknown>
+  /**
+   * Whether this handle answers the relay's sync step 1 with what the relay
+   * lacks (the catch-up after every (re)subscribe); asked each time a step 1
+   * arrives. Default: always. Return false when another party sends the
+   * catch-up for this doc — e.g. the one tab of the same user that holds the
+   * outbox duty, so changes held by several tabs are not sent once per tab.
+   * An unanswered step 1 is reported with the `catch-up-deferred` event;
+   * until the relay has caught up (nothing pending), local edits then wait
+   * in the doc instead of going out (see {@link DocHandle.sendsLiveEdits}).
+   */
+  sendsCatchUp?: () => boolean
+  /**
+   * Author bindings known from an earlier session (persisted by the caller
+   * from `authors` events), so attribution works offline and after a reload.
+   */
+  authors?: readonly AuthorInfo[]
+}
+
+/** Events of a {@link DocHandle}. */
+export interface DocHandleEvents {
+  /** The pending count changed. */
+  pending: (count: number) => void
+  /**
+   * `isSynced` changed: `true` when the relay's sync step 2 arrived on the
+   * current connection, `false` on disconnect, permanent error or close.
+   */
+  synced: (isSynced: boolean) => void
+  /** The relay reported an error for this doc (or the client could not apply a message). */
+  error: (error: SyncError) => void
+  /** The relay acknowledged durable storage; the argument is the merged acked state vector. */
+  ack: (ackedStateVector: ReadonlyMap<number, number>) => void
+  /**
+   * The relay sent author bindings (Yjs client id → user) this handle did
+   * not know yet; the argument holds only the new or changed ones.
+   */
+  authors: (added: AuthorInfo[]) => void
+  /**
+   * The relay's sync step 1 arrived and was left unanswered
+   * (`sendsCatchUp` returned false); the argument is the relay's encoded
+   * state vector, for whoever sends the catch-up ({@link DocHandle.catchUp}).
+   */
+  'catch-up-deferred': (relayStateVector: Uint8Array) => void
+}
