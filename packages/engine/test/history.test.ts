@@ -11,6 +11,7 @@ import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { MemoryStorage, RecordStore, SyncClient, type RecordHandle, type RecordSummary, type RecordStoreOptions } from '../src/index.js'
 import { FETCH_ORIGIN, HISTORY_ARRAY, appendFieldChanges, initRecord, readHistory, writeWithHistory } from '../src/internal.js'
+import { ruleValue, type RuleEntry } from '../src/history/textMerge.js'
 import { validatePatch } from '../src/model/recordDoc.js'
 import { TestRelay } from './relayHarness.js'
 import { runHistoryFuzz, type FuzzPeer } from './historyFuzz.js'
@@ -916,14 +917,47 @@ describe('presence', () => {
   })
 })
 
+describe('the rule a single-line text field settles on (ruleValue)', () => {
+  // A title "Login t004 t009": p0 inserts "t012" before "t009" while p2 replaces "t004" by "t011".
+  const base: RuleEntry = { id: 'r', base: null, at: 1, prev: '', value: 'Login t004 t009' }
+  const insert: RuleEntry = { id: 'a', base: 'r', at: 3, prev: 'Login t004 t009', value: 'Login t004 t012 t009' }
+  const replace: RuleEntry = { id: 'b', base: 'r', at: 2, prev: 'Login t004 t009', value: 'Login t011 t009' }
+
+  test('edits of different parts combine', () => {
+    expect(ruleValue([base, insert, replace])).toEqual({ value: 'Login t011 t012 t009', collided: false })
+  })
+
+  test('an edit made on top of the merge holds the side its writer saw: that side is not applied again', () => {
+    // p0 got p2's edit and typed "t013" into the merged title. Its diff from the base covers "04" → "11 t013 t012",
+    // the insertion's own diff is "12 t0" inside "t009": the ranges do not touch, yet both type "t012".
+    const onTop: RuleEntry = { id: 'c', base: 'b', at: 4, prev: 'Login t011 t012 t009', value: 'Login t011 t013 t012 t009', seen: ['a'] }
+    expect(ruleValue([base, insert, replace, onTop])).toEqual({ value: 'Login t011 t013 t012 t009', collided: false })
+    // A settlement written on that value yields it again (it used to add "t012" once more, every time).
+    const settled: RuleEntry = { id: 'd', base: 'c', at: 5, prev: 'Login t011 t013 t012 t009', value: 'Login t011 t013 t012 t009', seen: ['a'] }
+    expect(ruleValue([base, insert, replace, onTop, settled])?.value).toBe('Login t011 t013 t012 t009')
+  })
+
+  test('two sides that both hold a third side collide: the later one is kept whole, never both with the third twice', () => {
+    const onTop: RuleEntry = { id: 'c', base: 'b', at: 4, prev: 'Login t011 t012 t009', value: 'Login t011 t013 t012 t009', seen: ['a'] }
+    // p1, offline, had appended "t014", then got p0's insertion (not p2's) and appended "t015".
+    const append: RuleEntry = { id: 'e', base: 'r', at: 2, prev: 'Login t004 t009', value: 'Login t004 t009 t014' }
+    const appendOnTop: RuleEntry = { id: 'f', base: 'e', at: 6, prev: 'Login t004 t012 t009 t014', value: 'Login t004 t012 t009 t014 t015', seen: ['a'] }
+    expect(ruleValue([base, insert, replace, onTop, append, appendOnTop])).toEqual({ value: 'Login t004 t012 t009 t014 t015', collided: true })
+  })
+})
+
 const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 
 describe('seeded randomized history (in-process relay)', () => {
   const fuzzTotals = { ran: 0, concurrentBursts: 0, forced: 0 }
   const run = async (seed: number, historyLimit?: number, steps?: number) => {
     const relay = newRelay()
-    // Typing bursts end when the driver flushes them, never by a timer.
-    const peers = await setup(relay, 3, historyLimit === undefined ? { historyIdleMs: 1e9 } : { historyLimit, historyIdleMs: 1e9 })
+    // Typing bursts end when the driver flushes them, never by a timer. A clock that ticks every other reading
+    // (so some changes still share a millisecond) makes which change is the later one depend on the seed, not on
+    // how fast this machine runs it.
+    let readings = 0
+    const now = () => 1_800_000_000_000 + Math.floor(readings++ / 2)
+    const peers = await setup(relay, 3, historyLimit === undefined ? { historyIdleMs: 1e9, now } : { historyLimit, historyIdleMs: 1e9, now })
     const fuzzPeers: FuzzPeer[] = peers.map((p) => ({
       handle: p.handle,
       get online() {
@@ -969,6 +1003,11 @@ describe('seeded randomized history (in-process relay)', () => {
   // Pinned: seeds that once failed.
   test('seed 1092029395 — a typing burst begun on an open description merge is still part of its side', async () => {
     const result = await run(1092029395)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 1178521939 — a title word typed once is not multiplied when someone edited on top of a merge that held it', async () => {
+    const result = await run(1178521939)
+    expect(result.titleCollisions, 'title merges with a collision').toBeGreaterThan(0)
     expect(result.restored, 'restores').toBe(1)
   })
   // A fresh seed every run (printed in the test name and any failure); replay one with SEED=<n>.

@@ -23,9 +23,10 @@
  * (the side whose tip was written last; ties by entry id), combined with
  * every other side's edit that collides with nothing chosen before it — a
  * value someone wrote, or a real combination of edits of different parts,
- * never an interleaving of two replacements. Multi-line fields (descriptions)
- * keep the CRDT's merge: both contributions stay, and the merge offers each
- * writer's version.
+ * never an interleaving of two replacements, nor a word applied twice
+ * (sides that hold the same changes collide, see {@link ruleValue}).
+ * Multi-line fields (descriptions) keep the CRDT's merge: both contributions
+ * stay, and the merge offers each writer's version.
  *
  * Everything here is a pure function of the entries, so every replica
  * derives the same outcome.
@@ -129,6 +130,12 @@ export interface TextSideInput {
   /** When the side's tip was written, and its id (ties). */
   at: number
   id: string
+  /**
+   * Indices of other sides that hold some of the same changes (one's writers
+   * saw the other, or both saw a third side): they collide whatever their
+   * ranges, as combining them would apply those changes twice.
+   */
+  shares?: readonly number[]
 }
 
 /** What the rule says about one merge. */
@@ -150,12 +157,13 @@ export interface TextMergeOutcome {
 export const textMergeOutcome = (base: string | null, sides: readonly TextSideInput[], singleLine: boolean): TextMergeOutcome => {
   const edits = sides.map((s) => s.edit)
   const clash = (a: readonly TextEdit[], b: readonly TextEdit[]): boolean => a.some((x) => b.some((y) => collide(x, y, singleLine)))
+  const shared = (i: number, j: number): boolean => (sides[i]!.shares?.includes(j) ?? false) || (sides[j]!.shares?.includes(i) ?? false)
   let conflict = false
   for (let i = 0; i < edits.length && !conflict; i++) {
     for (let j = i + 1; j < edits.length && !conflict; j++) {
       const a = edits[i]
       const b = edits[j]
-      if (a && b && clash(a, b)) conflict = true
+      if (shared(i, j) || (a && b && clash(a, b))) conflict = true
     }
   }
   const known = base !== null && edits.every((e) => e !== null)
@@ -164,12 +172,11 @@ export const textMergeOutcome = (base: string | null, sides: readonly TextSideIn
   }
   // Later change first; each further side joins when it collides with nothing chosen.
   const order = sides.map((_, i) => i).sort((x, y) => sides[y]!.at - sides[x]!.at || (sides[y]!.id > sides[x]!.id ? 1 : -1))
-  const chosen: TextEdit[] = []
+  const chosen: number[] = []
   for (const i of order) {
-    const edit = edits[i]!
-    if (!clash(chosen, edit)) chosen.push(...edit)
+    if (chosen.every((c) => !shared(c, i) && !clash(edits[c]!, edits[i]!))) chosen.push(i)
   }
-  const settled = applyEdits(base, chosen)
+  const settled = applyEdits(base, chosen.flatMap((c) => edits[c]!))
   return { conflict, winner: order[0]!, settled, value: settled }
 }
 
@@ -195,6 +202,10 @@ export interface RuleEntry {
  * a restore, an edit made on top of the merge), else the one changed last
  * (its newest entry), plus edits of other parts. So once a settlement or a
  * restore is written the rule yields its value, whatever the clocks say.
+ * A writer who wrote on top of a merge holds in its value what it saw of
+ * the other sides: a side it saw up to its last entries counts no more, and
+ * sides holding some of the same changes (one saw part of the other, or both
+ * saw a third) collide, so a word typed once is never applied twice.
  * Returns null when an entry lacks its whole text (long texts, old entries),
  * else the value and whether any merge in the tree collided.
  */
@@ -227,25 +238,42 @@ export const ruleValue = (entries: readonly RuleEntry[]): { value: string; colli
       values.push(v)
     }
     if (values.length === 1) return values[0]!
-    // A side one of whose writers had seen another side comes after it: it is the later change, whatever the clocks say.
     const trees = kids.map((kid) => subtreeOf(kid))
-    const ids = trees.map((tree) => new Set(tree.map((x) => x.id)))
-    const sawOthers = trees.map((tree, i) => tree.some((x) => (x.seen ?? []).some((id) => ids.some((other, j) => j !== i && other.has(id)))))
+    const sideOf = new Map(trees.flatMap((tree, i) => tree.map((x) => [x.id, i] as const)))
+    // What the writers of each side had seen: entries (ids) and the other sides they belong to.
+    const seenIds = trees.map((tree) => new Set(tree.flatMap((x) => x.seen ?? [])))
+    const sawSides = seenIds.map((seen, i) => new Set([...seen].flatMap((id) => (sideOf.has(id) && sideOf.get(id) !== i ? [sideOf.get(id)!] : []))))
+    // A side whose every last entry a writer of another side had seen is in that side's value already (that
+    // writer wrote on top of the merge): it adds nothing, and combining its edit again would double its words
+    // whenever the two diffs place the same insertion differently (" t012" after "t004", or "12 t0" inside
+    // "t009"), each settlement written on such a value adding the word once more.
+    const kept = kids
+      .map((_, j) => j)
+      .filter((j) => !trees[j]!.every((x) => children.has(x.id) || seenIds.some((seen, i) => i !== j && seen.has(x.id))))
+    if (kept.length === 1) return values[kept[0]!]!
+    // A side one of whose writers had seen another side comes after it: it is the later change, whatever the clocks say.
     const latest = trees.map((tree) => Math.max(...tree.map((x) => x.at)))
     const newestAt = Math.max(...latest)
+    const shareChanges = (i: number, j: number): boolean =>
+      sawSides[i]!.has(j) || sawSides[j]!.has(i) || [...sawSides[i]!].some((k) => sawSides[j]!.has(k))
     const outcome = textMergeOutcome(
       base,
-      kids.map((kid, i) => ({
-        // A side whose writers saw only it may have begun on others' typing that had no entry yet (live
-        // co-editing): its edit is the diff against what it saw. A side holding a writer who saw other
-        // sides holds their changes too: its edit is its whole difference from the base.
-        edit:
-          typeof kid.prev === 'string' && trees[i]!.every((x) => x.seen === undefined || x.seen.length === 0)
-            ? editsOf(base, kid.prev, values[i]!, trees[i]!.length === 1 ? kid.hunks : undefined)
-            : [editOf(base, base, values[i]!)],
-        at: sawOthers[i] ? newestAt + 1 : latest[i]!,
-        id: kid.id,
-      })),
+      kept.map((i) => {
+        const kid = kids[i]!
+        const tree = trees[i]!
+        return {
+          // A side whose writers saw only it may have begun on others' typing that had no entry yet (live
+          // co-editing): its edit is the diff against what it saw. A side holding a writer who saw other
+          // sides holds their changes too: its edit is its whole difference from the base.
+          edit:
+            typeof kid.prev === 'string' && tree.every((x) => x.seen === undefined || x.seen.length === 0)
+              ? editsOf(base, kid.prev, values[i]!, tree.length === 1 ? kid.hunks : undefined)
+              : [editOf(base, base, values[i]!)],
+          at: sawSides[i]!.size > 0 ? newestAt + 1 : latest[i]!,
+          id: kid.id,
+          shares: kept.flatMap((j, k) => (j !== i && shareChanges(i, j) ? [k] : [])),
+        }
+      }),
       true,
     )
     if (outcome.conflict) collided = true
