@@ -19,7 +19,8 @@ const newest = (dir) => {
   return latest
 }
 
-const stale = (sources, output) => !existsSync(output) || Math.max(...sources.map((s) => newest(path.join(root, s)))) > statSync(output).mtimeMs
+const stale = (sources, output) =>
+  !existsSync(output) || Math.max(...sources.map((s) => newest(path.join(root, s)))) > statSync(output).mtimeMs
 
 const run = (args) => {
   const result = spawnSync('npm', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })

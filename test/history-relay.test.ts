@@ -53,7 +53,15 @@ const peer = async (userId: string, workspace: string) => {
   })
   clients.push(client)
   // Typing bursts end when the test flushes them, never by a timer.
-  const store = new RecordStore({ client, userId, workspaceId: workspace, schemas: appSchemas, tabs: false, storage: new MemoryStorage(), historyIdleMs: 1e9 })
+  const store = new RecordStore({
+    client,
+    userId,
+    workspaceId: workspace,
+    schemas: appSchemas,
+    tabs: false,
+    storage: new MemoryStorage(),
+    historyIdleMs: 1e9,
+  })
   stores.push(store)
   return {
     client,
@@ -107,17 +115,21 @@ describe('history against the relay', () => {
         goOffline: () => p.offline(),
         goOnline: () => p.online(),
       }))
-      const result = await runHistoryFuzz(seed, {
-        peers: fuzzPeers,
-        settle: async () => {
-          await Promise.all(peers.map((p, k) => (p.gate.online && handles[k]!.sync.isSynced ? handles[k]!.flush() : undefined)))
+      const result = await runHistoryFuzz(
+        seed,
+        {
+          peers: fuzzPeers,
+          settle: async () => {
+            await Promise.all(peers.map((p, k) => (p.gate.online && handles[k]!.sync.isSynced ? handles[k]!.flush() : undefined)))
+          },
+          heal: async () => {
+            for (const p of peers) if (!p.gate.online) p.online()
+            await Promise.all(handles.map((h) => h.flush()))
+            await waitFor(() => converged(handles), 'replicas and author bindings converged', 15_000)
+          },
         },
-        heal: async () => {
-          for (const p of peers) if (!p.gate.online) p.online()
-          await Promise.all(handles.map((h) => h.flush()))
-          await waitFor(() => converged(handles), 'replicas and author bindings converged', 15_000)
-        },
-      }, { steps: 40 })
+        { steps: 40 },
+      )
       console.log(
         `history fuzz (relay) seed ${seed}: ${result.writes} scalar writes, ${result.merges} merges, ` +
           `${result.bursts} typing bursts (${result.concurrentBursts} concurrent pairs), restore ${result.forced ? 'of a made merge' : 'of a random merge'}`,
@@ -164,17 +176,34 @@ describe('history against the relay', () => {
     before = Y.encodeStateVector(own)
     own.transact(() => {
       own.getMap('fields').set('priority', 'urgent')
-      own.getArray('concord:history').push([
-        { id: `${own.clientID.toString(36)}.${Y.getState(own.store, own.clientID).toString(36)}`, f: 'priority', k: 's', v: 'urgent', p: null, at: Date.now(), b: null, user: 'ada-f', author: 'ada-f' },
-      ])
+      own
+        .getArray('concord:history')
+        .push([
+          {
+            id: `${own.clientID.toString(36)}.${Y.getState(own.store, own.clientID).toString(36)}`,
+            f: 'priority',
+            k: 's',
+            v: 'urgent',
+            p: null,
+            at: Date.now(),
+            b: null,
+            user: 'ada-f',
+            author: 'ada-f',
+          },
+        ])
     })
     mallory.sendUpdate('forge/T-1', Y.encodeStateAsUpdate(own, before))
     await waitFor(() => t.get('priority') === 'urgent', 'mallory’s own change arrives')
-    await waitFor(() => t.history().entries.some((e) => e.kind === 'change' && e.field === 'priority' && e.author.userId === 'mallory'), 'attributed to mallory')
+    await waitFor(
+      () => t.history().entries.some((e) => e.kind === 'change' && e.field === 'priority' && e.author.userId === 'mallory'),
+      'attributed to mallory',
+    )
     const history = t.history()
     expect(t.get('status')).toBe('open')
     expect(history.entries.some((e) => e.kind === 'change' && e.field === 'status' && e.value === 'cancelled')).toBe(false)
-    expect(history.entries.find((e) => e.kind === 'change' && e.field === 'priority')).toMatchObject({ author: { userId: 'mallory', name: 'MALLORY' } })
+    expect(history.entries.find((e) => e.kind === 'change' && e.field === 'priority')).toMatchObject({
+      author: { userId: 'mallory', name: 'MALLORY' },
+    })
   })
 
   it('a copy of someone else’s entry id, or a summary naming them, changes nothing: entries count under their own id, compacted writers come from the bindings', async () => {
@@ -198,12 +227,24 @@ describe('history against the relay', () => {
     const copy = array.toArray().find((e) => e.id === real.id)!
     array.insert(0, [
       { ...copy, v: 'cancelled' },
-      { id: 'c:x:y', k: 'c', at: 1, n: 3, fields: { status: 3 }, users: ['ada-c'], from: 1, to: 2, c: { [t.doc.clientID.toString(36)]: { t: 0, f: { status: 3 } } } },
+      {
+        id: 'c:x:y',
+        k: 'c',
+        at: 1,
+        n: 3,
+        fields: { status: 3 },
+        users: ['ada-c'],
+        from: 1,
+        to: 2,
+        c: { [t.doc.clientID.toString(36)]: { t: 0, f: { status: 3 } } },
+      },
     ])
     mallory.sendUpdate('copy/T-1', Y.encodeStateAsUpdate(doc, before))
     await waitFor(() => t.doc.getArray('concord:history').length === array.length, 'mallory’s entries arrive')
     const history = t.history()
-    expect(history.entries.filter((e) => e.id === real.id)).toEqual([expect.objectContaining({ value: 'done', author: expect.objectContaining({ userId: 'ada-c' }) })])
+    expect(history.entries.filter((e) => e.id === real.id)).toEqual([
+      expect.objectContaining({ value: 'done', author: expect.objectContaining({ userId: 'ada-c' }) }),
+    ])
     expect(history.entries.some((e) => e.kind === 'change' && e.value === 'cancelled')).toBe(false)
     expect(history.entries.filter((e) => e.kind === 'compacted')).toEqual([]) // it names no writer whose entries it compacted
     t.restore(real.id)

@@ -72,7 +72,9 @@ describe('presence after an unclean disconnect', () => {
     const bound = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 35_000).unref())
     expect(await Promise.race([gone.then(() => 'gone' as const), bound])).toBe('gone')
     const seconds = (performance.now() - cutAt) / 1000
-    console.log(`unclean disconnect: gone from presence after ${seconds.toFixed(1)} s (removed by ${removedBy === 'timeout' ? 'the outdated timeout' : 'the relay'})`)
+    console.log(
+      `unclean disconnect: gone from presence after ${seconds.toFixed(1)} s (removed by ${removedBy === 'timeout' ? 'the outdated timeout' : 'the relay'})`,
+    )
     expect(seconds).toBeLessThan(30)
     expect(removedBy).not.toBe('timeout') // the relay found the dead peer and broadcast the removal
     expect(pb.viewers.filter((v) => !v.self)).toEqual([])

@@ -38,13 +38,25 @@ const client = (url = relay.wsUrl): SyncClient => {
 }
 
 const store = (options: Partial<RecordStoreOptions> & Pick<RecordStoreOptions, 'client'>): RecordStore => {
-  const s = new RecordStore({ userId: 'ada', workspaceId: 'rs', schemas: appSchemas, tabs: false, storage: new MemoryStorage(), ...options })
+  const s = new RecordStore({
+    userId: 'ada',
+    workspaceId: 'rs',
+    schemas: appSchemas,
+    tabs: false,
+    storage: new MemoryStorage(),
+    ...options,
+  })
   stores.push(s)
   return s
 }
 
 /** Resolves when `read()` satisfies `predicate`, re-checking on every `event`. */
-const until = <T>(emitter: { on(e: string, f: () => void): void; off(e: string, f: () => void): void }, event: string, read: () => T, predicate: (v: T) => boolean): Promise<void> =>
+const until = <T>(
+  emitter: { on(e: string, f: () => void): void; off(e: string, f: () => void): void },
+  event: string,
+  read: () => T,
+  predicate: (v: T) => boolean,
+): Promise<void> =>
   new Promise((resolve) => {
     if (predicate(read())) return resolve()
     const listener = (): void => {
@@ -79,7 +91,11 @@ describe('record store ↔ relay', () => {
   it('a new device pulls every record of the workspace over one socket and lists them without opening any', async () => {
     const laptop = store({ client: client() })
     for (let i = 0; i < 60; i++) {
-      const t = await laptop.create('ticket', { title: `Ticket ${i}`, status: i % 2 ? 'open' : 'done', labels: ['imported'] }, { id: `T-${i}` })
+      const t = await laptop.create(
+        'ticket',
+        { title: `Ticket ${i}`, status: i % 2 ? 'open' : 'done', labels: ['imported'] },
+        { id: `T-${i}` },
+      )
       t.close()
     }
     await laptop.flush()
@@ -106,7 +122,12 @@ describe('record store ↔ relay', () => {
     const ticket = await before.create('ticket', { title: 'Before the train' }, { id: 'TR-1' })
     await ticket.flush()
     proxy.cut()
-    await until(first, 'status', () => first.status, (s) => s !== 'online')
+    await until(
+      first,
+      'status',
+      () => first.status,
+      (s) => s !== 'online',
+    )
     ticket.text('description').insert(0, 'written offline')
     ticket.flushHistory() // the typing's history entry now, not when the record closes
     ticket.set('status', 'in_progress')
@@ -131,7 +152,12 @@ describe('record store ↔ relay', () => {
       if (s === 'online' && again.pending > 0) onlineWithPending = true
     })
     proxy.restore()
-    await until(after, 'pending', () => after.pending, (n) => n === 0)
+    await until(
+      after,
+      'pending',
+      () => after.pending,
+      (n) => n === 0,
+    )
     expect(onlineWithPending).toBe(true)
     expect(again.pendingFields).toEqual([])
 

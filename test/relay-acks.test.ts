@@ -112,10 +112,7 @@ describe('durable acks', () => {
     const acksBefore = client.received.filter((m) => m.type === MessageType.ack).length
     const commitsBefore = storage.commits
     client.sendUpdate('ws1/t3', update)
-    await client.waitFor(
-      () => client.received.filter((m) => m.type === MessageType.ack).length > acksBefore,
-      'ack for the duplicate',
-    )
+    await client.waitFor(() => client.received.filter((m) => m.type === MessageType.ack).length > acksBefore, 'ack for the duplicate')
     expect(storage.commits).toBe(commitsBefore)
     expect((await storage.loadDoc('ws1/t3')).updates.length).toBe(1)
   })

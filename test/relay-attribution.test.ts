@@ -9,7 +9,15 @@ import * as Y from 'yjs'
 import WebSocket from 'ws'
 import { SyncClient } from '@concord/engine'
 import * as awarenessProtocol from 'y-protocols/awareness'
-import { ErrorCode, MessageType, encodeAuth, encodeAwareness, encodeFetch, encodeListPresence, encodeUnsubscribe } from '@concord/engine/protocol'
+import {
+  ErrorCode,
+  MessageType,
+  encodeAuth,
+  encodeAwareness,
+  encodeFetch,
+  encodeListPresence,
+  encodeUnsubscribe,
+} from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
 import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
@@ -74,7 +82,12 @@ describe('attribution', () => {
     const a = write(alice, 'acme/T-1', 'alice ', 1111)
     const b = write(bob, 'acme/T-1', 'bob ', 2222)
     await waitFor(() => authorsSeen(watcher, 'acme/T-1').size === 2, 'two bindings at the watcher')
-    expect(authorsSeen(watcher, 'acme/T-1')).toEqual(new Map([[1111, 'alice'], [2222, 'bob']]))
+    expect(authorsSeen(watcher, 'acme/T-1')).toEqual(
+      new Map([
+        [1111, 'alice'],
+        [2222, 'bob'],
+      ]),
+    )
     void a
     void b
   })
@@ -105,7 +118,12 @@ describe('attribution', () => {
     const fetched = reader.received.findIndex((m) => m.type === MessageType.fetched)
     expect(firstAuthors).toBeGreaterThanOrEqual(0)
     expect(firstAuthors).toBeLessThan(fetched)
-    expect(authorsSeen(reader, 'acme/T-1')).toEqual(new Map([[1111, 'alice'], [2222, 'bob']]))
+    expect(authorsSeen(reader, 'acme/T-1')).toEqual(
+      new Map([
+        [1111, 'alice'],
+        [2222, 'bob'],
+      ]),
+    )
     const sub = await as('sam')
     sub.subscribe('acme/T-1')
     await sub.waitFor((m) => m.type === MessageType.authors, 'authors on subscribe')
@@ -146,7 +164,10 @@ describe('client ids announced in awareness', () => {
     await vera.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && (m.ack!.get(5555) ?? 0) > 0, 'ack of the writer’s edit')
     expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe('vera writes')
     expect(vera.received.some((m) => m.type === MessageType.error)).toBe(false)
-    await mallory.waitFor((m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 5555 && a.userId === 'vera'), 'the binding')
+    await mallory.waitFor(
+      (m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 5555 && a.userId === 'vera'),
+      'the binding',
+    )
     // nor take over the id in awareness once the writer has left
     const awarenessBefore = mallory.received.filter((m) => m.type === MessageType.awareness).length
     vera.close()
@@ -176,7 +197,12 @@ describe('client ids announced in awareness', () => {
     const reader = await as('sam', { acme: 'read' })
     reader.subscribe(DOC)
     await reader.waitFor((m) => m.type === MessageType.authors && m.doc === DOC, 'authors on subscribe')
-    expect(authorsSeen(reader, DOC)).toEqual(new Map([[5555, 'vera'], [6666, 'mallory']]))
+    expect(authorsSeen(reader, DOC)).toEqual(
+      new Map([
+        [5555, 'vera'],
+        [6666, 'mallory'],
+      ]),
+    )
   })
 })
 
@@ -243,7 +269,9 @@ describe('without auth', () => {
 
   const bindingsOf = (c: RawMuxClient, doc: string) => {
     const map = new Map<number, { userId: string; name: string }>()
-    for (const m of c.received) if (m.type === MessageType.authors && m.doc === doc) for (const a of m.authors!) map.set(a.clientId, { userId: a.userId, name: a.name })
+    for (const m of c.received)
+      if (m.type === MessageType.authors && m.doc === doc)
+        for (const a of m.authors!) map.set(a.clientId, { userId: a.userId, name: a.name })
     return map
   }
 
@@ -286,8 +314,17 @@ describe('without auth', () => {
   it('edits made offline with the engine are bound, on reconnect, with the name its presence shows', async () => {
     const DOC = 'train/T-5'
     const proxy = await startTcpProxy(Number(new URL(anon.url).port))
-    const traveller = new SyncClient({ url: proxy.wsUrl, WebSocket: WebSocket as never, user: { id: 'ada-lovelace', name: 'Ada Lovelace' }, reconnect: { minDelay: 20, maxDelay: 200 } })
-    const colleague = new SyncClient({ url: anon.url.replace(/^http/, 'ws'), WebSocket: WebSocket as never, reconnect: { minDelay: 20, maxDelay: 200 } })
+    const traveller = new SyncClient({
+      url: proxy.wsUrl,
+      WebSocket: WebSocket as never,
+      user: { id: 'ada-lovelace', name: 'Ada Lovelace' },
+      reconnect: { minDelay: 20, maxDelay: 200 },
+    })
+    const colleague = new SyncClient({
+      url: anon.url.replace(/^http/, 'ws'),
+      WebSocket: WebSocket as never,
+      reconnect: { minDelay: 20, maxDelay: 200 },
+    })
     try {
       const t = traveller.open(DOC)
       const c = colleague.open(DOC)
@@ -299,7 +336,11 @@ describe('without auth', () => {
       await traveller.flush()
       await waitFor(() => c.authors.has(t.doc.clientID), 'the binding at the colleague')
       // the traveller's presence is back at the colleague
-      await waitFor(() => (c.awareness.getStates().get(t.doc.clientID) as { user?: { name?: string } } | undefined)?.user?.name === 'Ada Lovelace', 'presence after reconnect', 5000)
+      await waitFor(
+        () => (c.awareness.getStates().get(t.doc.clientID) as { user?: { name?: string } } | undefined)?.user?.name === 'Ada Lovelace',
+        'presence after reconnect',
+        5000,
+      )
       expect(c.authors.get(t.doc.clientID)).toMatchObject({ userId: 'anonymous', name: 'Ada Lovelace' })
     } finally {
       traveller.close()

@@ -28,8 +28,7 @@ import { makeTempDir, removeDir, startRelay, waitFor, type RelayProcess } from '
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 
 /** What one awareness message may cost each peer (docs/security.md): ids × (state + 4 KiB stamp + 32) + 2 KiB. */
-const AWARENESS_FORWARD_BOUND =
-  DEFAULT_LIMITS.maxAwarenessIds * (DEFAULT_LIMITS.maxAwarenessStateBytes + 4096 + 32) + 2048
+const AWARENESS_FORWARD_BOUND = DEFAULT_LIMITS.maxAwarenessIds * (DEFAULT_LIMITS.maxAwarenessStateBytes + 4096 + 32) + 2048
 /** Largest `authors` message (docs/PROTOCOL.md): a 64 KiB body plus the header with the doc name. */
 const AUTHORS_PART_BOUND = 64 * 1024 + 2048
 
@@ -40,7 +39,11 @@ const syncClients: SyncClient[] = []
 
 const start = async () => {
   // the apply budget is not under test here: building the doc of 20,000 writers must not trip it on a loaded machine
-  relay = await startRelay({ dataDir, env: { JWT_SECRET: TEST_SECRET }, args: ['--apply-ms-per-second', '1000', '--apply-burst-ms', '600000'] })
+  relay = await startRelay({
+    dataDir,
+    env: { JWT_SECRET: TEST_SECRET },
+    args: ['--apply-ms-per-second', '1000', '--apply-burst-ms', '600000'],
+  })
 }
 const restart = async () => {
   for (const c of clients.splice(0)) c.close()
@@ -198,25 +201,41 @@ describe('awareness from a read-only user', () => {
     const before = olga.raw.length
     // one message of 1,000 entries of 600 bytes each (0.6 MiB)
     const padding = 'p'.repeat(580)
-    rita.send(encodeAwareness(DOC, awarenessUpdate(Array.from({ length: ENTRIES }, (_, j) => ({ clientId: 100_000 + j, state: { j, padding } })))))
+    rita.send(
+      encodeAwareness(DOC, awarenessUpdate(Array.from({ length: ENTRIES }, (_, j) => ({ clientId: 100_000 + j, state: { j, padding } })))),
+    )
     const capped = await rita.waitFor((m) => m.doc === DOC && m.error?.code === ErrorCode.limitExceeded, 'the cap error')
     expect(capped.error!.reason).toMatch(new RegExp(`at most ${DEFAULT_LIMITS.maxAwarenessIds} awareness client ids`))
     await roundTrip(olga)
     const forwarded = olga.raw.slice(before).filter((m) => m.type === MessageType.awareness && m.doc === DOC)
     const cost = forwarded.reduce((sum, m) => sum + m.bytes, 0)
-    console.log(`one awareness message of ${ENTRIES} entries (600 B states) cost a peer ${cost} bytes in ${forwarded.length} message(s); bound ${AWARENESS_FORWARD_BOUND}`)
+    console.log(
+      `one awareness message of ${ENTRIES} entries (600 B states) cost a peer ${cost} bytes in ${forwarded.length} message(s); bound ${AWARENESS_FORWARD_BOUND}`,
+    )
     expect(cost).toBeGreaterThan(0)
     expect(cost).toBeLessThanOrEqual(AWARENESS_FORWARD_BOUND)
     expect(awarenessSeen(olga, DOC).size).toBe(DEFAULT_LIMITS.maxAwarenessIds)
     // the rest of a bounded flood: 49 more messages of 1,000 new ids each, each refused for its new ids
     for (let i = 1; i < 50; i++) {
-      rita.send(encodeAwareness(DOC, awarenessUpdate(Array.from({ length: ENTRIES }, (_, j) => ({ clientId: 100_000 + i * ENTRIES + j, state: { j } })))))
+      rita.send(
+        encodeAwareness(
+          DOC,
+          awarenessUpdate(Array.from({ length: ENTRIES }, (_, j) => ({ clientId: 100_000 + i * ENTRIES + j, state: { j } }))),
+        ),
+      )
     }
     // a message with more entries than the relay takes is refused whole
-    rita.send(encodeAwareness(DOC, awarenessUpdate(Array.from({ length: DEFAULT_LIMITS.maxAwarenessEntries + 1 }, (_, j) => ({ clientId: 5_000_000 + j, state: {} })))))
+    rita.send(
+      encodeAwareness(
+        DOC,
+        awarenessUpdate(Array.from({ length: DEFAULT_LIMITS.maxAwarenessEntries + 1 }, (_, j) => ({ clientId: 5_000_000 + j, state: {} }))),
+      ),
+    )
     const whole = await rita.waitFor((m) => m.doc === DOC && /per message/.test(m.error?.reason ?? ''), 'the entries error')
     expect(whole.error!.code).toBe(ErrorCode.limitExceeded)
-    expect(whole.error!.reason).toMatch(new RegExp(`${DEFAULT_LIMITS.maxAwarenessEntries + 1} entries; at most ${DEFAULT_LIMITS.maxAwarenessEntries} per message`))
+    expect(whole.error!.reason).toMatch(
+      new RegExp(`${DEFAULT_LIMITS.maxAwarenessEntries + 1} entries; at most ${DEFAULT_LIMITS.maxAwarenessEntries} per message`),
+    )
     expect(rita.received.filter((m) => m.doc === DOC && m.error?.code === ErrorCode.limitExceeded)).toHaveLength(51)
     expect(rita.closeEvent).toBeNull()
     await roundTrip(olga)
@@ -297,7 +316,9 @@ describe('author bindings in parts', () => {
     sam.subscribe(DOC)
     await waitFor(() => bindings(sam, DOC).size === COUNT, 'every binding on subscribe', 20_000)
     const parts = partsOf(sam)
-    console.log(`${COUNT} bindings (${parts.reduce((s, m) => s + m.bytes, 0)} bytes) in ${parts.length} authors messages, largest ${Math.max(...parts.map((m) => m.bytes))} bytes`)
+    console.log(
+      `${COUNT} bindings (${parts.reduce((s, m) => s + m.bytes, 0)} bytes) in ${parts.length} authors messages, largest ${Math.max(...parts.map((m) => m.bytes))} bytes`,
+    )
     for (const part of parts) expect(part.bytes).toBeLessThanOrEqual(AUTHORS_PART_BOUND)
     expect(new Set(bindings(sam, DOC).values())).toEqual(new Set(['walt']))
     // fetch: every part comes before the answer, and the engine keeps them all
@@ -315,7 +336,10 @@ describe('author bindings in parts', () => {
 
 describe('awareness a connection holds in all its docs', () => {
   it('is bounded in bytes: a state over --max-awareness-bytes-per-connection is dropped with a clear error; removing one makes room', async () => {
-    const small = await startRelay({ env: { JWT_SECRET: TEST_SECRET }, args: ['--max-awareness-bytes', '1024', '--max-awareness-bytes-per-connection', '4096'] })
+    const small = await startRelay({
+      env: { JWT_SECRET: TEST_SECRET },
+      args: ['--max-awareness-bytes', '1024', '--max-awareness-bytes-per-connection', '4096'],
+    })
     try {
       const c = new RawMuxClient(small.wsUrl)
       clients.push(c)

@@ -50,7 +50,8 @@ const contentOf = (doc: Y.Doc): { text: string; fields: unknown; stateVector: st
 
 const stateOf = (doc: Y.Doc): string => Buffer.from(Y.encodeStateVector(doc)).toString('hex')
 
-const engineClient = (): SyncClient => new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, reconnect: { minDelay: 20, maxDelay: 200 } })
+const engineClient = (): SyncClient =>
+  new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, reconnect: { minDelay: 20, maxDelay: 200 } })
 
 beforeAll(async () => {
   // default limits, except the apply budget, which is for people typing, not for this build loop on a loaded machine
@@ -149,7 +150,18 @@ describe(`a ~60 MiB doc (SEED=${SEED})`, () => {
     // small limits, so that live traffic beyond the send-buffer limit and the kernel's socket buffers stays small too
     // the apply and work budgets are not under test: a loaded machine must not trip them while the doc is built
     const small = await startRelay({
-      args: ['--max-payload', '65536', '--max-buffered-bytes', '262144', '--apply-ms-per-second', '1000', '--apply-burst-ms', '600000', '--work-burst-ms', '600000'],
+      args: [
+        '--max-payload',
+        '65536',
+        '--max-buffered-bytes',
+        '262144',
+        '--apply-ms-per-second',
+        '1000',
+        '--apply-burst-ms',
+        '600000',
+        '--work-burst-ms',
+        '600000',
+      ],
     })
     try {
       const slowReaders = async (): Promise<number> => {

@@ -19,7 +19,18 @@ describe(`many answers at once (SEED=${SEED})`, () => {
     // small limits: 1,000 answers of ~60 KiB (~59 MiB) are ~230 times the send-buffer limit, and beyond what the kernel's socket buffers absorb (up to ~36 MiB on loopback here)
     // the apply and work budgets are not under test: a loaded machine must not trip them while the doc is built
     const small = await startRelay({
-      args: ['--max-payload', '65536', '--max-buffered-bytes', '262144', '--apply-ms-per-second', '1000', '--apply-burst-ms', '600000', '--work-burst-ms', '600000'],
+      args: [
+        '--max-payload',
+        '65536',
+        '--max-buffered-bytes',
+        '262144',
+        '--apply-ms-per-second',
+        '1000',
+        '--apply-burst-ms',
+        '600000',
+        '--work-burst-ms',
+        '600000',
+      ],
     })
     try {
       const metricOf = async (name: string): Promise<number> => {

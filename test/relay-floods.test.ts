@@ -14,15 +14,7 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
-import {
-  ErrorCode,
-  MUX_PATH,
-  MessageType,
-  encodeAuth,
-  encodeFetch,
-  encodeSubscribe,
-  startMessage,
-} from '@concord/engine/protocol'
+import { ErrorCode, MUX_PATH, MessageType, encodeAuth, encodeFetch, encodeSubscribe, startMessage } from '@concord/engine/protocol'
 import { RawMuxClient, covers } from './helpers/rawClient.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 import { removeDir, startRelay, type RelayProcess } from './helpers/relayProcess.js'
@@ -135,10 +127,14 @@ describe('floods before authentication', () => {
 
   it('the per-address cap and the per-address rate refuse a flood from one address, behind a trusted proxy too', async () => {
     await start([
-      '--max-unauthenticated-per-address', '5',
-      '--connections-per-address-per-second', '1',
-      '--connection-burst-per-address', '20',
-      '--trusted-proxies', '127.0.0.1',
+      '--max-unauthenticated-per-address',
+      '5',
+      '--connections-per-address-per-second',
+      '1',
+      '--connection-burst-per-address',
+      '20',
+      '--trusted-proxies',
+      '127.0.0.1',
     ])
     const from = (address: string): Record<string, string> => ({ 'x-forwarded-for': address })
     const capped: Upgrade[] = []
@@ -253,9 +249,7 @@ describe('per-user caps', () => {
     first.close()
     await first.waitClosed()
     let probe: Upgrade | null = null
-    await expect
-      .poll(async () => (probe = await upgrade(`${relay!.wsUrl}${MUX_PATH}?token=${ada}`)).status, { timeout: 5000 })
-      .toBe(101)
+    await expect.poll(async () => (probe = await upgrade(`${relay!.wsUrl}${MUX_PATH}?token=${ada}`)).status, { timeout: 5000 }).toBe(101)
     probe!.ws!.close()
     const again = second.received.length
     second.subscribe('acme/T-4')

@@ -90,7 +90,10 @@ const QUEUE = 256 * 1024
 describe('bytes waiting while a doc loads', () => {
   it('multiplexed: a flood for a loading doc closes its connection with 1008; the relay holds at most the budget; others are served', async () => {
     const storage = new HeldLoadStorage()
-    const url = await start({ storage, limits: { maxPayload: 128 * 1024, maxQueuedBytes: QUEUE, messagesPerSecond: 100_000, messageBurst: 100_000 } })
+    const url = await start({
+      storage,
+      limits: { maxPayload: 128 * 1024, maxQueuedBytes: QUEUE, messagesPerSecond: 100_000, messageBurst: 100_000 },
+    })
     const flooder = await mux(url)
     flooder.send(encodeSubscribe('held/doc'))
     const peak = sampleMax(() => relay!.queuedBytes)
@@ -134,7 +137,10 @@ describe('bytes waiting while a doc loads', () => {
 
   it('y-websocket: a flood while the doc loads closes the connection with 1008; the relay holds at most the budget; others are served', async () => {
     const storage = new HeldLoadStorage()
-    const url = await start({ storage, limits: { maxPayload: 128 * 1024, maxQueuedBytes: QUEUE, messagesPerSecond: 100_000, messageBurst: 100_000 } })
+    const url = await start({
+      storage,
+      limits: { maxPayload: 128 * 1024, maxQueuedBytes: QUEUE, messagesPerSecond: 100_000, messageBurst: 100_000 },
+    })
     const ws = new WebSocket(`${url}/held/yws`)
     sockets.push(ws)
     const closed = new Promise<{ code: number; reason: string }>((resolve) =>

@@ -8,13 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
-import {
-  ErrorCode,
-  MessageType,
-  encodeAuth,
-  encodeUnwatchCatalog,
-  encodeWatchCatalog,
-} from '@concord/engine/protocol'
+import { ErrorCode, MessageType, encodeAuth, encodeUnwatchCatalog, encodeWatchCatalog } from '@concord/engine/protocol'
 import { MemoryStorage, RecordStore, SyncClient, type RecordStoreOptions } from '@concord/engine'
 import { appSchemas } from '../apps/web/src/lib/schemas.js'
 import { removeDir, startRelay, type RelayProcess } from './helpers/relayProcess.js'
@@ -152,7 +146,11 @@ describe('watch-catalog', () => {
     ada.send(encodeWatchCatalog('acme'))
     const doc = new Y.Doc()
     const token = await signToken('bob', { acme: 'write' })
-    const provider = new WebsocketProvider(relay.wsUrl, 'acme/Y-1', doc, { WebSocketPolyfill: WebSocket as never, disableBc: true, params: { token } })
+    const provider = new WebsocketProvider(relay.wsUrl, 'acme/Y-1', doc, {
+      WebSocketPolyfill: WebSocket as never,
+      disableBc: true,
+      params: { token },
+    })
     try {
       await new Promise<void>((resolve) => (provider.synced ? resolve() : provider.once('sync', (s: boolean) => s && resolve())))
       doc.getText('title').insert(0, 'from a stock provider')
@@ -194,7 +192,16 @@ describe('a live record store', () => {
     return c
   }
   const store = (c: SyncClient, userId: string, workspaceId: string, options: Partial<RecordStoreOptions> = {}): RecordStore => {
-    const s = new RecordStore({ client: c, userId, workspaceId, schemas: appSchemas, tabs: false, storage: new MemoryStorage(), live: true, ...options })
+    const s = new RecordStore({
+      client: c,
+      userId,
+      workspaceId,
+      schemas: appSchemas,
+      tabs: false,
+      storage: new MemoryStorage(),
+      live: true,
+      ...options,
+    })
     stores.push(s)
     return s
   }
@@ -220,7 +227,8 @@ describe('a live record store', () => {
       c.on('status', check)
       check()
     })
-  const titles = (s: RecordStore): string[] => s.list({ type: 'ticket', sort: { by: 'title', direction: 'asc' } }).entries.map((e) => e.title)
+  const titles = (s: RecordStore): string[] =>
+    s.list({ type: 'ticket', sort: { by: 'title', direction: 'asc' } }).entries.map((e) => e.title)
 
   it('shows records others create, change and archive, and catches up after a reconnect', async () => {
     const proxy = await startTcpProxy(Number(new URL(relay.url).port))
@@ -232,17 +240,29 @@ describe('a live record store', () => {
     await status(adaClient, (s) => s === 'online')
 
     const ticket = await bob.create('ticket', { title: 'Printer on fire', status: 'open' })
-    await until(ada, () => titles(ada), (t) => t.includes("Printer on fire"))
+    await until(
+      ada,
+      () => titles(ada),
+      (t) => t.includes('Printer on fire'),
+    )
     expect(adaClient.docNames).toEqual([]) // listed without opening
 
     ticket.set('status', 'in_progress')
     ticket.text('title').insert(0, 'URGENT: ')
-    await until(ada, () => ada.catalog.get(ticket.id), (e) => e?.fields.status === 'in_progress' && e.title === 'URGENT: Printer on fire')
+    await until(
+      ada,
+      () => ada.catalog.get(ticket.id),
+      (e) => e?.fields.status === 'in_progress' && e.title === 'URGENT: Printer on fire',
+    )
     expect(ada.pending).toBe(0) // Bob's changes are not Ada's to sync, even fetched before the relay stored them
     expect(ada.unsynced()).toEqual([])
 
     ticket.archive()
-    await until(ada, () => titles(ada), (t) => !t.includes('URGENT: Printer on fire'))
+    await until(
+      ada,
+      () => titles(ada),
+      (t) => !t.includes('URGENT: Printer on fire'),
+    )
     expect(ada.list({ type: 'ticket', includeArchived: true }).entries.map((e) => e.id)).toContain(ticket.id)
     ticket.close()
 
@@ -254,10 +274,14 @@ describe('a live record store', () => {
     offline.close()
     expect(titles(ada)).not.toContain('Created while Ada was away')
     proxy.restore()
-    await until(ada, () => titles(ada), (t) => t.includes('Created while Ada was away'))
+    await until(
+      ada,
+      () => titles(ada),
+      (t) => t.includes('Created while Ada was away'),
+    )
   })
 
-  it("keeps the log of a record others keep changing short on this device", async () => {
+  it('keeps the log of a record others keep changing short on this device', async () => {
     const storage = new MemoryStorage()
     const ada = store(await client('ada', { busy: 'read' }), 'ada', 'busy', { storage, compactAfter: 4 })
     const bob = store(await client('bob', { busy: 'write' }), 'bob', 'busy')
@@ -265,7 +289,11 @@ describe('a live record store', () => {
     const ticket = await bob.create('ticket', { title: 'v0' })
     for (let i = 1; i <= 8; i++) {
       ticket.set('title', `v${i}`)
-      await until(ada, () => ada.catalog.get(ticket.id)?.title, (t) => t === `v${i}`) // each version fetched on its own
+      await until(
+        ada,
+        () => ada.catalog.get(ticket.id)?.title,
+        (t) => t === `v${i}`,
+      ) // each version fetched on its own
     }
     ticket.close()
     const stored = await (await storage.openRecord(ticket.id)).load()
@@ -285,7 +313,11 @@ describe('a live record store', () => {
     await hidden.flush()
     hidden.close()
     const visible = await bobElsewhere.create('ticket', { title: 'Visible plan' })
-    await until(eveElsewhere, () => titles(eveElsewhere), (t) => t.includes('Visible plan'))
+    await until(
+      eveElsewhere,
+      () => titles(eveElsewhere),
+      (t) => t.includes('Visible plan'),
+    )
     visible.close()
     expect(titles(eve)).toEqual([])
     expect(eve.catalog.all()).toEqual([])

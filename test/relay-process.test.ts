@@ -177,11 +177,34 @@ describe('configuration', () => {
 
   it('limits that contradict each other stop the relay with a message naming them (exit code 2); createRelay throws for them', async () => {
     const cases: Array<[args: string[], message: RegExp]> = [
-      [['--max-queued-bytes', '65536'], /--max-queued-bytes \(65536\) is below --max-payload \(1048576\): a single message could never wait/],
+      [
+        ['--max-queued-bytes', '65536'],
+        /--max-queued-bytes \(65536\) is below --max-payload \(1048576\): a single message could never wait/,
+      ],
       [['--max-buffered-bytes', '1048576'], /--max-buffered-bytes \(1048576\) is below twice --max-payload \(2097152\)/],
-      [['--max-payload', '65536', '--initial-sync-chunk-bytes', '131072'], /--initial-sync-chunk-bytes \(131072\) is above --max-payload \(65536\)/],
-      [['--max-payload', '65536', '--max-buffered-bytes', '131072', '--initial-sync-chunk-bytes', '65536', '--max-doc-bytes', '8192', '--max-initial-sync-bytes', '16384'], /--max-initial-sync-bytes \(16384\) is below --initial-sync-chunk-bytes \(65536\)/],
-      [['--max-doc-bytes', String(512 * 1024 * 1024)], /--max-doc-bytes \(536870912\) is above --max-initial-sync-bytes \(268435456\): the relay could not send a doc that large/],
+      [
+        ['--max-payload', '65536', '--initial-sync-chunk-bytes', '131072'],
+        /--initial-sync-chunk-bytes \(131072\) is above --max-payload \(65536\)/,
+      ],
+      [
+        [
+          '--max-payload',
+          '65536',
+          '--max-buffered-bytes',
+          '131072',
+          '--initial-sync-chunk-bytes',
+          '65536',
+          '--max-doc-bytes',
+          '8192',
+          '--max-initial-sync-bytes',
+          '16384',
+        ],
+        /--max-initial-sync-bytes \(16384\) is below --initial-sync-chunk-bytes \(65536\)/,
+      ],
+      [
+        ['--max-doc-bytes', String(512 * 1024 * 1024)],
+        /--max-doc-bytes \(536870912\) is above --max-initial-sync-bytes \(268435456\): the relay could not send a doc that large/,
+      ],
     ]
     const results = await Promise.all(cases.map(([args]) => runRelay(['--port', '0', '--storage', 'memory', ...args])))
     for (const [i, [args, message]] of cases.entries()) {

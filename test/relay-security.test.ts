@@ -168,7 +168,8 @@ describe('permission matrix', () => {
             client.send(encodeFetch(DOC, Y.encodeStateVector(new Y.Doc())))
             break
         }
-        const allowed = role === 'write' || (role === 'read' && (message === 'sync-step1' || message === 'awareness' || message === 'custom'))
+        const allowed =
+          role === 'write' || (role === 'read' && (message === 'sync-step1' || message === 'awareness' || message === 'custom'))
         if (role === 'none' || role === 'expired') {
           // unauthenticated: the relay refuses explicitly and closes with 1008
           const closed = await client.waitClosed()
@@ -181,13 +182,18 @@ describe('permission matrix', () => {
           if (message === 'custom') {
             const list = await client.waitFor((m) => m.error?.code === ErrorCode.permissionDenied && m.doc === 'acme/', 'list refused')
             expect(list.error!.reason).toMatch(/no access to list/)
-            await waitFor(() => client.received.filter((m) => m.error?.code === ErrorCode.permissionDenied && m.doc === DOC).length === 2, 'fetch refused')
+            await waitFor(
+              () => client.received.filter((m) => m.error?.code === ErrorCode.permissionDenied && m.doc === DOC).length === 2,
+              'fetch refused',
+            )
             expect(client.received.some((m) => m.type === MessageType.docList || m.type === MessageType.fetched)).toBe(false)
           } else {
             const refused = await client.waitFor((m) => m.error?.code === ErrorCode.notSubscribed && m.doc === DOC, `${message} refused`)
             expect(refused.error!.reason).toMatch(/not subscribed/)
           }
-          expect(client.received.some((m) => m.type === MessageType.sync || m.type === MessageType.awareness || m.type === MessageType.ack)).toBe(false)
+          expect(
+            client.received.some((m) => m.type === MessageType.sync || m.type === MessageType.awareness || m.type === MessageType.ack),
+          ).toBe(false)
         } else if (!allowed) {
           // read-only: the subscribe is accepted, the update itself is refused
           const error = await client.waitFor((m) => m.error?.code === ErrorCode.permissionDenied && m.doc === DOC, 'permission error')
@@ -257,7 +263,11 @@ const permissionDenials = (frames: Uint8Array[]): string[] =>
   })
 
 describe('permission matrix, y-websocket endpoint', () => {
-  for (const [role, status] of [['none', 401], ['expired', 401], ['wrong-workspace', 403]] as const) {
+  for (const [role, status] of [
+    ['none', 401],
+    ['expired', 401],
+    ['wrong-workspace', 403],
+  ] as const) {
     it(`${role}: the upgrade is refused with ${status}`, async () => {
       const token = await tokenFor(role)
       expect(await upgradeStatus(`${wsUrl}/${DOC}${token ? `?token=${token}` : ''}`)).toBe(status)
@@ -318,10 +328,7 @@ describe('permission matrix, y-websocket endpoint', () => {
           await waitFor(() => syncCount() > syncBefore, 'watcher sees the update')
         } else if (message === 'sync-step1') {
           // answered with a sync step 2 (and, for a writer, the relay's own step 1)
-          await waitFor(
-            () => client.frames.some((f) => f[0] === MessageType.sync && f[1] === syncProtocol.messageYjsSyncStep2),
-            'step 2',
-          )
+          await waitFor(() => client.frames.some((f) => f[0] === MessageType.sync && f[1] === syncProtocol.messageYjsSyncStep2), 'step 2')
           expect(syncCount()).toBe(syncBefore)
         } else {
           await waitFor(() => awarenessCount() > awarenessBefore, 'watcher sees awareness')
@@ -383,7 +390,10 @@ describe('tokens', () => {
     const closing = await open(short)
     const refreshed = await open(short)
     refreshed.send(encodeAuth(await signToken('walt', { acme: 'write' }, { expiresIn: 3600 })))
-    await refreshed.waitFor((m) => m.type === MessageType.authenticated && refreshed.received.filter((x) => x.type === MessageType.authenticated).length === 2, 'second authenticated')
+    await refreshed.waitFor(
+      (m) => m.type === MessageType.authenticated && refreshed.received.filter((x) => x.type === MessageType.authenticated).length === 2,
+      'second authenticated',
+    )
     const closed = await closing.waitClosed(10_000)
     expect(closed.code).toBe(CloseCode.policyViolation)
     expect(closed.reason).toMatch(/expired/)
@@ -461,7 +471,10 @@ describe('awareness', () => {
     const observer = await open(await signToken('olga', { acme: 'read' }))
     for (const c of [carol, observer]) c.subscribe(DOC)
     await carol.waitFor((m) => m.type === MessageType.ack, 'ack')
-    await observer.waitFor((m) => m.type === MessageType.authors || m.type === MessageType.sync || m.type === MessageType.awareness, 'subscribed')
+    await observer.waitFor(
+      (m) => m.type === MessageType.authors || m.type === MessageType.sync || m.type === MessageType.awareness,
+      'subscribed',
+    )
     for (const c of [carol, observer]) await c.roundTrip() // what the subscribes brought has arrived
     const observerBefore = observer.received.filter((m) => m.type === MessageType.awareness).length
     const cjk = '漢'.repeat(400)
@@ -474,7 +487,10 @@ describe('awareness', () => {
     // a state just under the cap in bytes is accepted and broadcast
     carol.send(awarenessMessage(1004, { note: '漢'.repeat(300) }))
     await waitFor(() => relay.rooms.peek(DOC)!.awareness.getStates().has(1004), 'smaller state applied')
-    await waitFor(() => observer.received.filter((m) => m.type === MessageType.awareness).length > observerBefore, 'observer sees the smaller state')
+    await waitFor(
+      () => observer.received.filter((m) => m.type === MessageType.awareness).length > observerBefore,
+      'observer sees the smaller state',
+    )
     for (const c of [carol, observer]) c.close()
   })
 })

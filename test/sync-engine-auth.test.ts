@@ -37,10 +37,7 @@ describe('engine with auth', () => {
     a.doc.getText('title').insert(0, 'hello')
     await ada.flush()
     await waitFor(() => e.doc.getText('title').toString() === 'hello', 'sync')
-    await waitFor(
-      () => [...e.awareness.getStates().values()].some((s) => s.user?.id === 'u-ada'),
-      'ada in presence as herself',
-    )
+    await waitFor(() => [...e.awareness.getStates().values()].some((s) => s.user?.id === 'u-ada'), 'ada in presence as herself')
     const adaAtEve = [...e.awareness.getStates().values()].find((s) => s.user?.id === 'u-ada')!
     expect(adaAtEve.user.name).toBe('Ada')
     expect([...e.awareness.getStates().values()].some((s) => s.user?.name === 'I am Bob')).toBe(false)

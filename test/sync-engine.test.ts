@@ -187,10 +187,7 @@ describe('engine ↔ relay', () => {
       ydoc.getText('body').insert(0, 'stock ')
       await waitFor(() => text(h) === ydoc.getText('body').toString() && text(h).length === 13, 'text convergence')
       provider.awareness.setLocalStateField('user', { name: 'Stock Bob' })
-      await waitFor(
-        () => [...h.awareness.getStates().values()].some((s) => s.user?.name === 'Stock Bob'),
-        'stock awareness at engine',
-      )
+      await waitFor(() => [...h.awareness.getStates().values()].some((s) => s.user?.name === 'Stock Bob'), 'stock awareness at engine')
       h.awareness.setLocalStateField('cursor', { field: 'title' })
       await waitFor(
         () => [...provider.awareness.getStates().values()].some((s) => s.cursor?.field === 'title'),

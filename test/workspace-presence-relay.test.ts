@@ -50,7 +50,11 @@ const until = (presence: WorkspacePresence, predicate: (people: WorkspacePerson[
     check()
   })
 
-const online = (people: WorkspacePerson[]): string[] => people.filter((p) => p.online).map((p) => p.name).sort()
+const online = (people: WorkspacePerson[]): string[] =>
+  people
+    .filter((p) => p.online)
+    .map((p) => p.name)
+    .sort()
 
 describe('WorkspacePresence on a relay with auth', () => {
   it('people see each other with their token names; a reader is present; who closes is last seen', async () => {
@@ -83,13 +87,27 @@ describe('WorkspacePresence on a relay with auth', () => {
 
   it('the presence doc is not a record: pull lists only records', async () => {
     const ada = await join('ada2', 'team2')
-    const store = new RecordStore({ client: ada.client, userId: 'ada2', workspaceId: 'team2', schemas: appSchemas, tabs: false, storage: new MemoryStorage() })
+    const store = new RecordStore({
+      client: ada.client,
+      userId: 'ada2',
+      workspaceId: 'team2',
+      schemas: appSchemas,
+      tabs: false,
+      storage: new MemoryStorage(),
+    })
     stores.push(store)
     const ticket = await store.create('ticket', { title: 'Only record' }, { id: 'T-1' })
     await ticket.flush()
     ticket.close()
     const bob = await join('bob2', 'team2')
-    const other = new RecordStore({ client: bob.client, userId: 'bob2', workspaceId: 'team2', schemas: appSchemas, tabs: false, storage: new MemoryStorage() })
+    const other = new RecordStore({
+      client: bob.client,
+      userId: 'bob2',
+      workspaceId: 'team2',
+      schemas: appSchemas,
+      tabs: false,
+      storage: new MemoryStorage(),
+    })
     stores.push(other)
     await other.pull()
     expect(other.list().entries.map((e) => e.id)).toEqual(['T-1'])

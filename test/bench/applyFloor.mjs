@@ -12,7 +12,7 @@ import * as Y from 'yjs'
 const data = readFileSync(process.argv[2])
 const warm = process.argv.includes('--warm')
 const updates = []
-for (let at = 0; at < data.length; ) {
+for (let at = 0; at < data.length;) {
   const length = data.readUInt32LE(at)
   updates.push(new Uint8Array(data.buffer, data.byteOffset + at + 4, length))
   at += 4 + length

@@ -59,9 +59,24 @@ export const FANOUT_CONTENDERS = {
   hocuspocus: { label: 'Hocuspocus', server: { kind: 'hocuspocus' }, protocol: 'hocuspocus', handshake: true },
   concord: { label: 'Concord (SQLite, durable acks)', server: { kind: 'concord', storage: 'sqlite' }, protocol: 'mux', handshake: true },
   // diagnostics, not in the default run: what storage and acks cost
-  'concord-memory': { label: 'Concord (memory storage, acks)', server: { kind: 'concord', storage: 'memory' }, protocol: 'mux', handshake: true },
-  'concord-yws': { label: 'Concord y-websocket endpoint (SQLite, no acks)', server: { kind: 'concord', storage: 'sqlite' }, protocol: 'yws', handshake: true },
-  'concord-yws-memory': { label: 'Concord y-websocket endpoint (memory, no acks)', server: { kind: 'concord', storage: 'memory' }, protocol: 'yws', handshake: true },
+  'concord-memory': {
+    label: 'Concord (memory storage, acks)',
+    server: { kind: 'concord', storage: 'memory' },
+    protocol: 'mux',
+    handshake: true,
+  },
+  'concord-yws': {
+    label: 'Concord y-websocket endpoint (SQLite, no acks)',
+    server: { kind: 'concord', storage: 'sqlite' },
+    protocol: 'yws',
+    handshake: true,
+  },
+  'concord-yws-memory': {
+    label: 'Concord y-websocket endpoint (memory, no acks)',
+    server: { kind: 'concord', storage: 'memory' },
+    protocol: 'yws',
+    handshake: true,
+  },
 }
 
 /**
@@ -108,7 +123,9 @@ export const fanOut = async ({
       runs[name].push(result)
       log(
         `  ${rooms}×${clients} ${name} #${rep + 1}: ${result.cpuPerDelivered.toFixed(2)} µs/delivered, p99 ${result.p99.toFixed(2)} ms, ${Math.round(result.saturation.updatesPerSec)} updates/s` +
-          (result.interference.server === null ? '' : `, delayed by other processes ${(result.interference.server * 100).toFixed(1)}% / ${(result.interference.load * 100).toFixed(1)}%`),
+          (result.interference.server === null
+            ? ''
+            : `, delayed by other processes ${(result.interference.server * 100).toFixed(1)}% / ${(result.interference.load * 100).toFixed(1)}%`),
       )
     }
   }
@@ -402,7 +419,12 @@ export const fanOutLoad = async (p, parent) => {
  */
 export const applyCost = ({ rooms, clients, repeats = 5, totalUpdates = 20_000, cores = null }) => {
   const perClient = Math.max(2, Math.ceil(totalUpdates / (rooms * clients)))
-  const command = [...pinnedCommand(cores?.server), process.execPath, path.join(here, 'applyCost.mjs'), JSON.stringify({ rooms, clients, perClient, repeats })]
+  const command = [
+    ...pinnedCommand(cores?.server),
+    process.execPath,
+    path.join(here, 'applyCost.mjs'),
+    JSON.stringify({ rooms, clients, perClient, repeats }),
+  ]
   const out = execFileSync(command[0], command.slice(1), { encoding: 'utf8' })
   return JSON.parse(out)
 }

@@ -3,7 +3,8 @@
 /** Cores to pin servers and load generators to, or null for no pinning. */
 export type Cores = { server: number; load: number } | null
 
-export type FanOutContender = 'floor' | 'y-websocket-server' | 'hocuspocus' | 'concord' | 'concord-memory' | 'concord-yws' | 'concord-yws-memory'
+export type FanOutContender =
+  'floor' | 'y-websocket-server' | 'hocuspocus' | 'concord' | 'concord-memory' | 'concord-yws' | 'concord-yws-memory'
 
 export interface FanOutRun {
   delivered: number
@@ -110,7 +111,10 @@ export declare function profileFanOut(options: {
   names?: FanOutContender[]
 }): Promise<Array<ProfileSummary & { rooms: number; clients: number; name: string; result: FanOutRun }>>
 export declare function profileReconnect(options: { records: number; edits: number; cores?: Cores }): Promise<ProfileSummary>
-export declare function summarizeProfile(file: string, options?: { top?: number }): ProfileSummary & {
+export declare function summarizeProfile(
+  file: string,
+  options?: { top?: number },
+): ProfileSummary & {
   inclusive: (predicate: (frame: { functionName: string; url: string }) => boolean) => { ms: number; share: number }
 }
 

@@ -97,7 +97,10 @@ export async function historyBytesBench(options = {}) {
           while (s < prev.length && s < value.length && prev[s] === value[s]) s++
           let ep = prev.length
           let en = value.length
-          while (ep > s && en > s && prev[ep - 1] === value[en - 1]) { ep--; en-- }
+          while (ep > s && en > s && prev[ep - 1] === value[en - 1]) {
+            ep--
+            en--
+          }
           if (ep > s) text.delete(s, ep - s)
           if (en > s) text.insert(s, value.slice(s, en))
         } else doc.getMap('fields').set(name, value)
@@ -114,8 +117,20 @@ export async function historyBytesBench(options = {}) {
   const per1000 = (b) => Math.round(((b - clean.bytes) / changes) * 1000)
   const rows = [
     { variant: 'no history', bytes: clean.bytes, entries: 0, 'added per 1,000 changes': 0 },
-    { variant: 'history, unbounded', bytes: unbounded.bytes, entries: unbounded.entries, 'added per 1,000 changes': per1000(unbounded.bytes), ms: Math.round(unbounded.ms) },
-    { variant: `history, bound ${DEFAULT_MAX_HISTORY}`, bytes: bounded.bytes, entries: bounded.entries, 'added per 1,000 changes': per1000(bounded.bytes), ms: Math.round(bounded.ms) },
+    {
+      variant: 'history, unbounded',
+      bytes: unbounded.bytes,
+      entries: unbounded.entries,
+      'added per 1,000 changes': per1000(unbounded.bytes),
+      ms: Math.round(unbounded.ms),
+    },
+    {
+      variant: `history, bound ${DEFAULT_MAX_HISTORY}`,
+      bytes: bounded.bytes,
+      entries: bounded.entries,
+      'added per 1,000 changes': per1000(bounded.bytes),
+      ms: Math.round(bounded.ms),
+    },
   ]
   return { rows, bytesPer1000: per1000(unbounded.bytes), bytesPer1000Bounded: per1000(bounded.bytes) }
 }

@@ -31,9 +31,19 @@ import { LOAD_HOST, SERVER_HOST } from './fanout.mjs'
 const THIS_MODULE = fileURLToPath(import.meta.url)
 
 export const MEMORY_CONTENDERS = {
-  concord: { label: 'Concord (SQLite-loaded, 1 mux socket)', server: { kind: 'concord', storage: 'sqlite' }, protocol: 'mux', seeded: true },
+  concord: {
+    label: 'Concord (SQLite-loaded, 1 mux socket)',
+    server: { kind: 'concord', storage: 'sqlite' },
+    protocol: 'mux',
+    seeded: true,
+  },
   'concord-yws': { label: 'Concord (1 socket per doc)', server: { kind: 'concord', storage: 'sqlite' }, protocol: 'yws', seeded: true },
-  'y-websocket-server': { label: '@y/websocket-server (1 socket per doc)', server: { kind: 'y-websocket-server' }, protocol: 'yws', seeded: false },
+  'y-websocket-server': {
+    label: '@y/websocket-server (1 socket per doc)',
+    server: { kind: 'y-websocket-server' },
+    protocol: 'yws',
+    seeded: false,
+  },
   hocuspocus: { label: 'Hocuspocus (1 socket)', server: { kind: 'hocuspocus' }, protocol: 'hocuspocus', seeded: false },
 }
 
@@ -68,12 +78,18 @@ export const relayMemory = async ({
         const contender = MEMORY_CONTENDERS[name]
         const runDir = path.join(dir, `run-${rep}-${name}`)
         if (contender.seeded) cpSync(template, runDir, { recursive: true })
-        const server = await startChild(SERVER_HOST, [JSON.stringify({ ...contender.server, dataDir: runDir })], { core: cores?.server ?? null })
+        const server = await startChild(SERVER_HOST, [JSON.stringify({ ...contender.server, dataDir: runDir })], {
+          core: cores?.server ?? null,
+        })
         let load
         try {
           load = await startChild(LOAD_HOST, [], { core: cores?.load ?? null })
           const open = (file) =>
-            withTimeout(load.call('run', THIS_MODULE, 'memoryOpen', { url: server.info.url, protocol: contender.protocol, file }), 120_000, `opening rooms on ${contender.label}`)
+            withTimeout(
+              load.call('run', THIS_MODULE, 'memoryOpen', { url: server.info.url, protocol: contender.protocol, file }),
+              120_000,
+              `opening rooms on ${contender.label}`,
+            )
           const heap0 = await server.call('heap')
           await open(smallFile)
           const heap1 = await server.call('heap')
@@ -88,7 +104,9 @@ export const relayMemory = async ({
           }
           if (result.rooms !== small + big) throw new Error(`${contender.label} holds ${result.rooms} rooms, expected ${small + big}`)
           runs[name].push(result)
-          log(`  memory ${name} #${rep + 1}: ${(result.smallRoomBytes / 1024).toFixed(1)} KiB per idle room, ${(result.bigDocBytes / 1024).toFixed(1)} KiB per 1,000-edit doc`)
+          log(
+            `  memory ${name} #${rep + 1}: ${(result.smallRoomBytes / 1024).toFixed(1)} KiB per idle room, ${(result.bigDocBytes / 1024).toFixed(1)} KiB per 1,000-edit doc`,
+          )
         } finally {
           await load?.stop()
           await server.stop()
@@ -122,7 +140,13 @@ const held = []
  */
 export const memoryOpen = async ({ url, protocol, file }) => {
   const proto = protocols[protocol]
-  const docs = readBlobs(file).map(([name, state]) => ({ name, state, vector: Y.encodeStateVectorFromUpdate(state), step2s: 0, statuses: 0 }))
+  const docs = readBlobs(file).map(([name, state]) => ({
+    name,
+    state,
+    vector: Y.encodeStateVectorFromUpdate(state),
+    step2s: 0,
+    statuses: 0,
+  }))
   const ready = []
   const handle = (ws, d, m, resolve) => {
     if (m.kind === 'step1') {

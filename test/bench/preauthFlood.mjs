@@ -33,10 +33,25 @@ const extraArgs = process.argv.slice(3)
 const startRelay = () =>
   new Promise((resolve, reject) => {
     const data = mkdtempSync(path.join(os.tmpdir(), 'concord-flood-'))
-    const child = spawn(process.execPath, [path.join(root, 'apps/relay/dist/main.js'), '--port', '0', '--data', data, '--log-level', 'error', '--auth-timeout-ms', '60000', ...extraArgs], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, JWT_SECRET: secret },
-    })
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(root, 'apps/relay/dist/main.js'),
+        '--port',
+        '0',
+        '--data',
+        data,
+        '--log-level',
+        'error',
+        '--auth-timeout-ms',
+        '60000',
+        ...extraArgs,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, JWT_SECRET: secret },
+      },
+    )
     let out = ''
     child.stdout.on('data', (chunk) => {
       out += chunk
@@ -48,7 +63,9 @@ const startRelay = () =>
   })
 
 const rssMiB = (pid) => {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'))
   return Math.round(Number(line.split(/\s+/)[1]) / 1024)
 }
 

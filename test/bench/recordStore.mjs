@@ -79,7 +79,10 @@ export async function recordStoreBench(options = {}) {
     const screens = []
     const idbScreens = []
     for (let i = 0; i < runs; i++) {
-      for (const [snapshot, into] of [[true, screens], [false, idbScreens]]) {
+      for (const [snapshot, into] of [
+        [true, screens],
+        [false, idbScreens],
+      ]) {
         const screen = await coldStart((page) => page.evaluate((s) => window.concordTest.firstScreen(s), snapshot))
         if (screen.shown !== 50 || screen.total !== records || !screen.same) {
           throw new Error(`first screen: ${JSON.stringify(screen)}`)

@@ -28,7 +28,13 @@ const argv = process.argv.slice(2)
 // than the rest of a shared machine (see lib/processes.mjs). Re-run this
 // script under `setsid` once; signals are passed on.
 const renderArg = argv.find((a) => a.startsWith('--render='))
-if (!renderArg && !process.env.CONCORD_BENCH_SESSION && !argv.includes('--no-priority') && existsSync('/proc/self/autogroup') && existsSync('/usr/bin/setsid')) {
+if (
+  !renderArg &&
+  !process.env.CONCORD_BENCH_SESSION &&
+  !argv.includes('--no-priority') &&
+  existsSync('/proc/self/autogroup') &&
+  existsSync('/usr/bin/setsid')
+) {
   const child = spawn('/usr/bin/setsid', [process.execPath, fileURLToPath(import.meta.url), ...argv], {
     stdio: 'inherit',
     env: { ...process.env, CONCORD_BENCH_SESSION: '1' },
@@ -43,7 +49,11 @@ const rendered = renderArg ? JSON.parse(readFileSync(renderArg.slice('--render='
 const log = (s) => process.stderr.write(s + '\n')
 const meta = rendered?.meta ?? {
   quick: argv.includes('--quick'),
-  only: argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null,
+  only:
+    argv
+      .find((a) => a.startsWith('--only='))
+      ?.slice('--only='.length)
+      .split(',') ?? null,
   prioritized: !argv.includes('--no-priority') && prioritizeSession(),
   pinned: canPin() && !argv.includes('--no-pin'),
   loadBefore: os.loadavg(),
@@ -55,7 +65,9 @@ const wants = (name) => !rendered && (only === null || only.has(name))
 
 const startedAt = performance.now()
 if (!rendered && loadBefore[0] > os.cpus().length / 2) {
-  log(`warning: load average ${loadBefore[0].toFixed(2)} on ${os.cpus().length} cores — other work on this machine will disturb the figures`)
+  log(
+    `warning: load average ${loadBefore[0].toFixed(2)} on ${os.cpus().length} cores — other work on this machine will disturb the figures`,
+  )
 }
 if (pinned && !rendered) pinProcess(process.pid, 1)
 const cores = pinned ? { server: 0, load: 1 } : null
@@ -86,10 +98,24 @@ if (wants('fanout') || wants('overhead')) {
   results.fanout = []
   for (const config of FANOUT_CONFIGS) {
     log(`fan-out ${config.rooms} rooms × ${config.clients} clients…`)
-    const r = await fanOut({ ...config, contenders: FANOUT_MAIN, repeats: S.repeats, ...pick(S, 'warmupMs', 'measureMs', 'saturationMs'), cores, log })
+    const r = await fanOut({
+      ...config,
+      contenders: FANOUT_MAIN,
+      repeats: S.repeats,
+      ...pick(S, 'warmupMs', 'measureMs', 'saturationMs'),
+      cores,
+      log,
+    })
     if (S.diagRepeats > 0) {
       log(`  diagnostics: Concord without SQLite, without acks…`)
-      const d = await fanOut({ ...config, contenders: FANOUT_DIAG, repeats: S.diagRepeats, ...pick(S, 'warmupMs', 'measureMs', 'saturationMs'), cores, log })
+      const d = await fanOut({
+        ...config,
+        contenders: FANOUT_DIAG,
+        repeats: S.diagRepeats,
+        ...pick(S, 'warmupMs', 'measureMs', 'saturationMs'),
+        cores,
+        log,
+      })
       Object.assign(r.contenders, d.contenders)
     }
     results.fanout.push(r)
@@ -161,7 +187,8 @@ const target = (caseNo, what, limit, value, note = '') => {
   return met
 }
 const mark = (met) => (met === null ? 'not measured' : met ? '**met**' : '**missed**')
-const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
+const table = (head, rows) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n')
 
 const sections = []
 const section = (caseNo, text) => sections.push({ caseNo, text })
@@ -206,13 +233,25 @@ if (results.fanout) {
         `Offered load ${int(r.config.offeredDeliveries)} deliveries/s (${int(r.config.offeredDeliveries / (clients - 1))} updates/s); ` +
         `measured over ${r.config.measureMs / 1000} s after a ${S.warmupMs / 1000} s warm-up; saturation over ${r.config.saturationMs / 1000} s with ${r.config.window} updates in flight per client.\n\n` +
         table(
-          ['server', 'CPU µs / delivered msg', 'vs floor', 'p50 ms', 'p99 ms', 'p99 vs floor', 'durable ack p50 / p99 ms', 'updates/s at saturation', 'server / load CPU at saturation', 'delayed by others'],
+          [
+            'server',
+            'CPU µs / delivered msg',
+            'vs floor',
+            'p50 ms',
+            'p99 ms',
+            'p99 vs floor',
+            'durable ack p50 / p99 ms',
+            'updates/s at saturation',
+            'server / load CPU at saturation',
+            'delayed by others',
+          ],
           rows,
         ) +
         decomposition,
     )
   }
-  section(1,
+  section(
+    1,
     `## 1. Relay fan-out\n\n` +
       `Rooms × clients; every client appends one character per update to its own Y.Text in its room's doc; each update is delivered to the other clients of the room. ` +
       `**CPU per delivered message** is the server process's own \`process.cpuUsage()\` over the measurement window ÷ updates delivered to other clients in it ` +
@@ -231,10 +270,23 @@ if (results.applyCost && results.fanout) {
     const k = r.contenders.concord.median
     const f = r.contenders.floor.median
     const limit = a.microsPerUpdate + f.cpuPerUpdate
-    target(6, `Overhead ${r.config.rooms}×${r.config.clients}: relay CPU per update ÷ (Y.applyUpdate + raw send)`, 1.3, k.cpuPerUpdate / limit)
-    return [`${r.config.rooms}×${r.config.clients}`, fmt(k.cpuPerUpdate), fmt(a.microsPerUpdate), fmt(f.cpuPerUpdate), fmt(limit), x(k.cpuPerUpdate / limit)]
+    target(
+      6,
+      `Overhead ${r.config.rooms}×${r.config.clients}: relay CPU per update ÷ (Y.applyUpdate + raw send)`,
+      1.3,
+      k.cpuPerUpdate / limit,
+    )
+    return [
+      `${r.config.rooms}×${r.config.clients}`,
+      fmt(k.cpuPerUpdate),
+      fmt(a.microsPerUpdate),
+      fmt(f.cpuPerUpdate),
+      fmt(limit),
+      x(k.cpuPerUpdate / limit),
+    ]
   })
-  section(6,
+  section(
+    6,
     `## 6. Relay overhead vs the physical limit\n\n` +
       `CPU per update received = CPU per delivered message × (clients − 1), from the fan-out runs above at the fixed offered load. ` +
       `The physical limit is the cost of \`Y.applyUpdate\` for the same update stream (warm, in a process pinned like the servers, no observers) ` +
@@ -245,7 +297,12 @@ if (results.applyCost && results.fanout) {
 
 if (results.cold) {
   const rows = results.cold.results.map((r) => {
-    target(2, `Cold load, ${int(r.count)} stored update${r.count === 1 ? '' : 's'} (cold doc, warm relay) vs in-memory floor`, 1.3, r.coldDocMs / r.coldDocFloorMs)
+    target(
+      2,
+      `Cold load, ${int(r.count)} stored update${r.count === 1 ? '' : 's'} (cold doc, warm relay) vs in-memory floor`,
+      1.3,
+      r.coldDocMs / r.coldDocFloorMs,
+    )
     return [
       int(r.count),
       ms(r.coldDocMs),
@@ -269,12 +326,25 @@ if (results.cold) {
       x(r.coldProcessMs / r.coldProcessFloorMs),
     ])
   }
-  section(2,
+  section(
+    2,
     `## 2. Cold load from SQLite\n\n` +
       `A doc of N single-character updates, each its own row in the SQLite log (seeded directly; no checkpoint), is opened by a client and timed from \`client.open()\` to \`handle.synced\` over a real loopback WebSocket, on a freshly started relay:\n\n` +
       `- **cold doc** (the target): the client is connected and the relay has already served three docs of the same size; only the doc is cold — opening a record the relay has not loaded. Floor: applying the same N updates to an empty \`Y.Doc\` in one transaction after three warm-up applications in the same process. *Relay alone*: the same open by a raw protocol client (subscribe, step 1 → step 2), i.e. without the engine's client-side work.\n` +
       `- **cold process** (the earlier figure): a new client connects to the just-started relay and opens the doc — process, JIT, SQLite connection and doc all cold. Floor: a freshly started process applying the same updates (cold JIT).\n\n` +
-      table(['stored updates', 'cold doc: Concord', 'floor (warm)', 'ratio (target ≤ 1.3×)', 'relay alone (raw client)', 'cold process: Concord', 'floor (fresh process)', 'ratio'], rows),
+      table(
+        [
+          'stored updates',
+          'cold doc: Concord',
+          'floor (warm)',
+          'ratio (target ≤ 1.3×)',
+          'relay alone (raw client)',
+          'cold process: Concord',
+          'floor (fresh process)',
+          'ratio',
+        ],
+        rows,
+      ),
   )
 }
 
@@ -290,7 +360,7 @@ if (results.reconnect) {
     const rows = Object.entries(c).map(([name, v]) => {
       const m = v.median
       return [
-        (reconnectLabel(name)),
+        reconnectLabel(name),
         ms(m.ms),
         x(m.ms / y.ms),
         `${bytes(m.bytes)} (${bytes(m.bytesUp)} up)`,
@@ -300,9 +370,16 @@ if (results.reconnect) {
         ms(m.clientCpuMs),
       ]
     })
-    parts.push(`### ${label}\n\nΣ of the Yjs diffs the server lacked: ${bytes(k.diffBytes)}.\n\n` + table(['client', 'time to all acked', 'vs y-websocket', 'bytes on the wire', 'vs Σ diffs', 'sockets', 'server CPU', 'client CPU'], rows))
+    parts.push(
+      `### ${label}\n\nΣ of the Yjs diffs the server lacked: ${bytes(k.diffBytes)}.\n\n` +
+        table(
+          ['client', 'time to all acked', 'vs y-websocket', 'bytes on the wire', 'vs Σ diffs', 'sockets', 'server CPU', 'client CPU'],
+          rows,
+        ),
+    )
   }
-  section(3,
+  section(
+    3,
     `## 3. Offline reconnect\n\n` +
       `The server holds every record (a small ticket); the client made the edits offline (typing words, deleting, setting fields, adding comments; each edit its own transaction). ` +
       `Timed from creating the client to everything acknowledged; bytes are TCP payload both ways (WebSocket upgrade requests and responses, frame headers, masks, messages) until then. ` +
@@ -314,7 +391,13 @@ if (results.reconnect) {
 }
 
 function reconnectLabel(name) {
-  return { concord: 'Concord engine (1 socket, durable acks)', 'y-websocket': 'y-websocket (1 socket per record)', hocuspocus: 'Hocuspocus (1 socket)' }[name] ?? name
+  return (
+    {
+      concord: 'Concord engine (1 socket, durable acks)',
+      'y-websocket': 'y-websocket (1 socket per record)',
+      hocuspocus: 'Hocuspocus (1 socket)',
+    }[name] ?? name
+  )
 }
 
 if (results.memory) {
@@ -337,7 +420,8 @@ if (results.memory) {
     bytes(v.median.bigDocBytes),
     x(v.median.bigDocBytes / best('bigDocBytes')),
   ])
-  section(5,
+  section(
+    5,
     `## 5. Relay memory\n\n` +
       `Server heap (\`heapUsed\` after forced GC) with ${int(results.memory.config.small)} open idle rooms (a small ticket doc, one subscriber each), then with ${int(results.memory.config.big)} more rooms each holding a ticket after ${int(results.memory.config.edits)} edits by five people (${bytes(results.memory.config.bigDocStateBytes)} encoded); growth ÷ rooms. ` +
       `Best baseline: ${labels[bestName('smallRoomBytes')]} for idle rooms, ${labels[bestName('bigDocBytes')]} for 1,000-edit docs. Socket objects count where a protocol needs one socket per doc.\n\n` +
@@ -366,14 +450,20 @@ if (results.memory) {
       table(
         ['measure', 'Concord record store', 'plain y-indexeddb'],
         [
-          ['list the first screen (50 tickets by updatedAt), cold start', `${ms(s.firstScreenMs)} (from the snapshot an earlier session left in localStorage)`, s.plainFirstScreenMs === null ? '—' : `${ms(s.plainFirstScreenMs)} (opens every record)`],
+          [
+            'list the first screen (50 tickets by updatedAt), cold start',
+            `${ms(s.firstScreenMs)} (from the snapshot an earlier session left in localStorage)`,
+            s.plainFirstScreenMs === null ? '—' : `${ms(s.plainFirstScreenMs)} (opens every record)`,
+          ],
           ['… without the localStorage snapshot (catalog index in IndexedDB)', ms(s.firstScreenIdbMs), '—'],
           ['whole catalog in memory, cold start', ms(s.catalogReadyMs), '—'],
           ['filtered, re-sorted list over the loaded catalog', ms(s.filterMs), '—'],
           ['open one record (median / p95)', `${ms(s.openMs)} / ${ms(s.openP95Ms)}`, `${ms(s.plainOpenMs)} / ${ms(s.plainOpenP95Ms)}`],
         ],
       ) +
-      (s.plainFirstScreenMs ? `\n\nPlain y-indexeddb needs ${fmt(s.plainFirstScreenMs / s.records)} ms per record to list them (the issue quotes ~4 ms per doc as published).` : '')
+      (s.plainFirstScreenMs
+        ? `\n\nPlain y-indexeddb needs ${fmt(s.plainFirstScreenMs / s.records)} ms per record to list them (the issue quotes ~4 ms per doc as published).`
+        : '')
   }
   section(4, `## 4. Client start-up with ${label} (Chromium)\n\n${body}`)
 }
@@ -396,12 +486,27 @@ function profileSection(p) {
     f.result.relay ? fmt(f.result.relay.updatesCommitted / f.result.relay.commits) : '—',
   ])
   const r = p.reconnect
-  const top = (list) => list.slice(0, 6).map((t) => `\`${t.name}\` ${pct(t.share)}`).join(', ')
+  const top = (list) =>
+    list
+      .slice(0, 6)
+      .map((t) => `\`${t.name}\` ${pct(t.share)}`)
+      .join(', ')
   return (
     `## Profiles of Concord's relay (\`--cpu-prof\`)\n\n` +
     `One profiled run each (figures from a profiled run are a little higher than above). Shares are of the relay's sampled busy time; the V8 profiler samples wall time on the main thread, so time blocked in SQLite's fsync counts under SQLite although it is not CPU. The memory-storage run shows the CPU without storage.\n\n` +
     table(
-      ['run', 'CPU µs / delivered', 'SQLite (incl. fsync wait)', 'sockets (ws, Node streams, syscalls)', 'Yjs + lib0 + y-protocols', 'acks', 'metrics (prom-client)', 'GC', 'acks sent per update', 'updates per commit'],
+      [
+        'run',
+        'CPU µs / delivered',
+        'SQLite (incl. fsync wait)',
+        'sockets (ws, Node streams, syscalls)',
+        'Yjs + lib0 + y-protocols',
+        'acks',
+        'metrics (prom-client)',
+        'GC',
+        'acks sent per update',
+        'updates per commit',
+      ],
       rows,
     ) +
     `\n\nTop functions by self time — ${p.fanout.map((f) => `**${f.rooms}×${f.clients} ${f.name === 'concord' ? 'SQLite' : 'memory'}**: ${top(f.topFunctions)}`).join('; ')}.\n\n` +
@@ -418,7 +523,8 @@ const fmtTarget = (t) => {
 const met = targets.filter((t) => t.met === true).length
 const missed = targets.filter((t) => t.met === false).length
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
-const md = `# Benchmarks
+const md =
+  `# Benchmarks
 
 Generated by \`npm run bench${quick ? ' -- --quick' : ''}\`${only ? ` (only: ${[...only].join(', ')})` : ''} on ${meta.date} UTC in ${fmt(results.seconds)} s:
 ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}; load average (1/5/15 min) ${loadBefore.map((l) => l.toFixed(2)).join(' / ')} before the run, ${loadAfter.map((l) => l.toFixed(2)).join(' / ')} after it.
@@ -434,7 +540,10 @@ ${met} met, ${missed} missed${targets.some((t) => t.met === null) ? `, ${targets
 
 ${table(['case', 'target', 'limit', 'measured', ''], targets.sort((a, b) => a.caseNo - b.caseNo).map(fmtTarget))}
 
-${sections.sort((a, b) => a.caseNo - b.caseNo).map((s) => s.text).join('\n\n')}
+${sections
+  .sort((a, b) => a.caseNo - b.caseNo)
+  .map((s) => s.text)
+  .join('\n\n')}
 
 ${findings}
 

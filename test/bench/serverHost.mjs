@@ -101,8 +101,7 @@ const startHocuspocus = async () => {
 
 const startConcord = async () => {
   const { createLogger, createRelay, MemoryStorage, SqliteStorage } = await import('../../apps/relay/dist/index.js')
-  const storage =
-    config.storage === 'memory' ? new MemoryStorage() : SqliteStorage.open(path.join(config.dataDir, 'concord.sqlite'))
+  const storage = config.storage === 'memory' ? new MemoryStorage() : SqliteStorage.open(path.join(config.dataDir, 'concord.sqlite'))
   const relay = await createRelay({
     storage,
     port: 0,

@@ -127,7 +127,13 @@ const writeUpdateFile = (file, updates) =>
  *
  * @returns {Promise<{ checkpointUpdates, repeats, results: Array<{ count, coldProcessMs, coldProcessFloorMs, coldDocMs, coldDocFloorMs }> }>}
  */
-export const coldLoad = async ({ counts = [1, 100, 1000, 10_000], repeats = 5, checkpointUpdates = 1_000_000, cores = null, log = () => {} }) => {
+export const coldLoad = async ({
+  counts = [1, 100, 1000, 10_000],
+  repeats = 5,
+  checkpointUpdates = 1_000_000,
+  cores = null,
+  log = () => {},
+}) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-cold-'))
   const relayCore = cores?.server ?? null
   const name = (kind, count) => `bench/${kind}-${count}`
@@ -176,7 +182,13 @@ export const coldLoad = async ({ counts = [1, 100, 1000, 10_000], repeats = 5, c
       writeUpdateFile(file, written.get(count))
       const floor = (warm) => {
         const runs = []
-        const command = [...pinnedCommand(relayCore), process.execPath, path.join(here, 'applyFloor.mjs'), file, ...(warm ? ['--warm'] : [])]
+        const command = [
+          ...pinnedCommand(relayCore),
+          process.execPath,
+          path.join(here, 'applyFloor.mjs'),
+          file,
+          ...(warm ? ['--warm'] : []),
+        ]
         for (let i = 0; i < repeats; i++) {
           const result = JSON.parse(execFileSync(command[0], command.slice(1), { encoding: 'utf8' }))
           if (result.length !== count) throw new Error('the floor applied an incomplete doc')

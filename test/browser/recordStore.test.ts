@@ -150,7 +150,11 @@ describe.skipIf(!available)('record store in Chromium', () => {
     await a.evaluate(() => window.concordTest.waitStatus('offline'))
     await a.evaluate(() => window.concordTest.set('T-2', { status: 'done' }))
     const refused = await a.evaluate(() => window.concordTest.signOut({ wipe: true }))
-    expect(refused).toMatchObject({ signedOut: false, reason: 'unsynced', unsynced: [{ id: 'T-2', title: 'Two', pendingFields: ['status'] }] })
+    expect(refused).toMatchObject({
+      signedOut: false,
+      reason: 'unsynced',
+      unsynced: [{ id: 'T-2', title: 'Two', pendingFields: ['status'] }],
+    })
     expect((await a.evaluate(() => window.concordTest.databases())).filter((n) => n.startsWith('concord/ada/'))).toHaveLength(3)
 
     cut.restore()
@@ -208,7 +212,12 @@ describe.skipIf(!available)('record store in Chromium', () => {
     const errors = await page.evaluate(() => window.concordTest.storageErrors())
     expect(errors).toMatchObject([{ kind: 'unavailable', recordId: null }])
     await page.evaluate(() => window.concordTest.create('ticket', { title: 'Memory only' }, 'M-1'))
-    const saved = await page.evaluate(() => window.concordTest.whenSaved('M-1').then(() => 'saved', (e: Error) => e.message))
+    const saved = await page.evaluate(() =>
+      window.concordTest.whenSaved('M-1').then(
+        () => 'saved',
+        (e: Error) => e.message,
+      ),
+    )
     expect(saved).toMatch(/cannot be saved on this device/)
     await page.evaluate(() => window.concordTest.flush('M-1'))
     expect(await page.evaluate(() => window.concordTest.pending())).toBe(0)

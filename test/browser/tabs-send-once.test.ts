@@ -111,7 +111,7 @@ describe.skipIf(!available)('two tabs send each change once', () => {
     expect(await onRelay('once/S-1', 'text:description')).toBe('typed in the second tab')
   })
 
-  it('the tab with the outbox duty closes while offline: the next one sends both tabs\' edits, once', async () => {
+  it("the tab with the outbox duty closes while offline: the next one sends both tabs' edits, once", async () => {
     const cut = await proxy()
     const ctx = await context()
     const { page: a, sent: sentA } = await tab(ctx, cut.wsUrl, 'handover', 'handover/S-2')
@@ -134,7 +134,10 @@ describe.skipIf(!available)('two tabs send each change once', () => {
     const twice = sentTwice(sentA, sentB)
     expect(twice, `${twice.length} struct units sent more than once`).toEqual([])
     expect(clientsSentSince(before, sentB).size).toBe(2) // tab B sent the closed tab's edits and its own
-    expect((await b.evaluate(() => window.concordTest.record('S-2'))).fields).toMatchObject({ description: 'from the tab that closes', priority: 'high' })
+    expect((await b.evaluate(() => window.concordTest.record('S-2'))).fields).toMatchObject({
+      description: 'from the tab that closes',
+      priority: 'high',
+    })
     expect(await onRelay('handover/S-2', 'text:description')).toBe('from the tab that closes')
   })
 

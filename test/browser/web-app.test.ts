@@ -25,7 +25,6 @@ describe.skipIf(!available)('web app in Chromium', () => {
   const web = useWebApp()
   const context = web.context
 
-
   it('two people co-edit one title: identical final text, each sees the other', async () => {
     const [ada, bob] = await Promise.all([
       context().then((c) => signIn(c, web.relay().url, 'Ada Lovelace', 'coedit')),

@@ -50,7 +50,9 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
 
     const adaContext = await context()
     let ada = await signInWithToken(adaContext, url, adaToken)
-    await expect.poll(() => ada.getByTestId('ticket-row').allInnerTexts(), { timeout: 15_000 }).toEqual([expect.stringContaining('Search ignores accents')])
+    await expect
+      .poll(() => ada.getByTestId('ticket-row').allInnerTexts(), { timeout: 15_000 })
+      .toEqual([expect.stringContaining('Search ignores accents')])
     const t1 = await createTicket(ada, 'Checkout fails')
     await ada.keyboard.press('Tab') // leaving the title ends the typing burst
     await ada.goto(`${url}#/`)
@@ -67,12 +69,20 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     // load). So that Ada's status is the one replaced, Bob's tab is reloaded until the client id his presence shows
     // for T1 is above every one Ada wrote with (bound to her by the relay).
     const observer = await signToken('observer', { acme: 'read' })
-    const adaMax = Math.max(...(await relayAuthors(web.relay().wsUrl, `acme/${t1}`, observer)).filter((a) => a.userId === 'ada').map((a) => a.clientId))
+    const adaMax = Math.max(
+      ...(await relayAuthors(web.relay().wsUrl, `acme/${t1}`, observer)).filter((a) => a.userId === 'ada').map((a) => a.clientId),
+    )
     const seen = new Set<number>()
     for (let attempt = 0; ; attempt++) {
       let current: number | undefined
       await expect
-        .poll(async () => (current = (await relayPresence(web.relay().wsUrl, `acme/${t1}`, observer)).find((p) => p.userId === 'bob' && !seen.has(p.clientId))?.clientId), { timeout: 10_000 })
+        .poll(
+          async () =>
+            (current = (await relayPresence(web.relay().wsUrl, `acme/${t1}`, observer)).find(
+              (p) => p.userId === 'bob' && !seen.has(p.clientId),
+            )?.clientId),
+          { timeout: 10_000 },
+        )
         .toBeDefined()
       seen.add(current!)
       if (current! > adaMax) break
@@ -141,7 +151,9 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     await merge.getByRole('button', { name: 'Use yours' }).click()
     await openTicket(bob, url, t1, 'Checkout fails')
     await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe('done')
-    await expect.poll(() => ada.getByTestId('ticket-row').filter({ hasText: 'Checkout fails' }).innerText(), { timeout: 10_000 }).toContain('Done')
+    await expect
+      .poll(() => ada.getByTestId('ticket-row').filter({ hasText: 'Checkout fails' }).innerText(), { timeout: 10_000 })
+      .toContain('Done')
     // Decided: the merge (and T1's item with it) goes.
     await expect.poll(() => digestItems(ada), { timeout: 10_000 }).toHaveLength(2)
     expect(await ada.getByTestId('digest-merge').count()).toBe(0)

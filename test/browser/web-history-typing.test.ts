@@ -13,7 +13,8 @@ import { chromiumAvailable } from './support/browserPage.mjs'
 import { createTicket, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
-if (!available) console.warn('test/browser: skipping the web-app typing history test — /usr/bin/chromium is missing (apt-get install chromium)')
+if (!available)
+  console.warn('test/browser: skipping the web-app typing history test — /usr/bin/chromium is missing (apt-get install chromium)')
 
 /** The history panel's timeline lines, newest first, as "who · what". */
 const timeline = async (page: Page): Promise<string[]> =>

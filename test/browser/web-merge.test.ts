@@ -19,7 +19,6 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
   const web = useWebApp()
   const context = web.context
 
-
   it('concurrent status changes show as a merge with both values; restore brings the other back', async () => {
     const adaContext = await context()
     const [ada, bob] = await Promise.all([

@@ -104,7 +104,9 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     await screenshot(bob, 'web-projects-list-bob')
     await bob.getByRole('link', { name: 'Tickets', exact: true }).click()
     await bob.getByTestId('project-filter').selectOption({ label: 'Checkout revamp' })
-    await expect.poll(() => rowTitles(bob).then((t) => t.sort()), { timeout: 15_000 }).toEqual(['Pay button does nothing on Safari', 'Saved cards list'])
+    await expect
+      .poll(() => rowTitles(bob).then((t) => t.sort()), { timeout: 15_000 })
+      .toEqual(['Pay button does nothing on Safari', 'Saved cards list'])
     await card.count() // (the card locator is on the other page now)
     await bob.goto(`${web.relay().url}#/p/${projectId}`)
     await expect.poll(() => bob.locator('#p-name').inputValue(), { timeout: 15_000 }).toBe('Checkout revamp')
@@ -119,7 +121,9 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     ])
     await ada.locator('[data-testid="workspace-avatar"][data-name="Bob Stone"]').waitFor({ timeout: 15_000 })
     await bob.locator('[data-testid="workspace-avatar"][data-name="Ada Lovelace"]').waitFor({ timeout: 15_000 })
-    expect(await ada.getByRole('button', { name: /^People in this workspace\..*Bob Stone/ }).getAttribute('data-testid')).toBe('workspace-people')
+    expect(await ada.getByRole('button', { name: /^People in this workspace\..*Bob Stone/ }).getAttribute('data-testid')).toBe(
+      'workspace-people',
+    )
 
     // Keyboard: the people button opens the list, Escape closes it.
     await ada.getByTestId('workspace-people').focus()

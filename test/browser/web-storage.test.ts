@@ -29,7 +29,10 @@ const watchClaims = async (context: BrowserContext): Promise<void> => {
     ;(window as unknown as { __claims: string[] }).__claims = claims
     const claim = /(?<!not )(saved|stored) on this device/i
     const check = (): void => {
-      const texts = [document.body?.innerText ?? '', ...Array.from(document.querySelectorAll('[title]'), (el) => el.getAttribute('title') ?? '')]
+      const texts = [
+        document.body?.innerText ?? '',
+        ...Array.from(document.querySelectorAll('[title]'), (el) => el.getAttribute('title') ?? ''),
+      ]
       for (const text of texts) {
         const line = text.split('\n').find((l: string) => claim.test(l))
         if (line !== undefined && !claims.includes(line)) claims.push(line)
@@ -60,7 +63,8 @@ const setStorageFull = (page: Page, full: boolean): Promise<void> =>
 const claimsSeen = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as { __claims: string[] }).__claims)
 
 /** Forgets the claims seen so far (they were true then). */
-const forgetClaims = (page: Page): Promise<void> => page.evaluate(() => void ((window as unknown as { __claims: string[] }).__claims.length = 0))
+const forgetClaims = (page: Page): Promise<void> =>
+  page.evaluate(() => void ((window as unknown as { __claims: string[] }).__claims.length = 0))
 
 describe.skipIf(!available)('web app: storage failures', () => {
   const web = useWebApp()

@@ -43,7 +43,9 @@ describe.skipIf(!available)('sync status page', () => {
     await ada.locator('#f-status').selectOption('in_progress')
     await ada.getByRole('link', { name: /Sync status/ }).click()
     await ada.locator(`[data-testid="unsynced-row"][data-id="${id}"]`).waitFor()
-    await expect.poll(() => ada.getByTestId('sync-indicator').innerText(), { timeout: 10_000 }).toBe('Offline — 1 change saved on this device')
+    await expect
+      .poll(() => ada.getByTestId('sync-indicator').innerText(), { timeout: 10_000 })
+      .toBe('Offline — 1 change saved on this device')
     expect(await ada.getByTestId('sync-summary').innerText()).toContain('1 change in 1 ticket is stored on this device')
     await ada.evaluate(() => {
       const w = window as unknown as { __progress: string[] }
@@ -63,7 +65,9 @@ describe.skipIf(!available)('sync status page', () => {
     await ada.locator('#f-description').fill('Line items: '.repeat(2600))
     await ada.getByRole('link', { name: /Sync status/ }).click()
     const row = ada.locator(`[data-testid="unsynced-row"][data-id="${id}"]`)
-    await expect.poll(() => row.getByTestId('unsynced-why').innerText(), { timeout: 15_000 }).toMatch(/^Rejected by the relay: too large\n?.+/)
+    await expect
+      .poll(() => row.getByTestId('unsynced-why').innerText(), { timeout: 15_000 })
+      .toMatch(/^Rejected by the relay: too large\n?.+/)
     const retry = row.getByRole('button', { name: 'Retry sending Invoice export' })
     await retry.waitFor()
     await screenshot(ada, 'web-sync-page-rejected')

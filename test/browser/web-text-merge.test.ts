@@ -19,7 +19,8 @@ import { chromiumAvailable } from './support/browserPage.mjs'
 import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
-if (!available) console.warn('test/browser: skipping the web-app text merge tests — /usr/bin/chromium is missing (apt-get install chromium)')
+if (!available)
+  console.warn('test/browser: skipping the web-app text merge tests — /usr/bin/chromium is missing (apt-get install chromium)')
 
 /** Replaces the whole text of a field the way a person does: click, select all, type, leave the field. */
 const replaceText = async (page: Page, selector: string, text: string): Promise<void> => {
@@ -68,11 +69,17 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await screenshot(bob, 'web-text-merge-title-settled')
 
     // Bob takes his version: a normal change, for everyone, in the history.
-    await bob.getByTestId('text-merge').first().getByRole('button', { name: /Use .* version of the title/ }).click()
+    await bob
+      .getByTestId('text-merge')
+      .first()
+      .getByRole('button', { name: /Use .* version of the title/ })
+      .click()
     for (const page of [ada, bob]) {
       await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Signup fails on Safari')
     }
-    await expect.poll(() => ada.getByTestId('history').innerText(), { timeout: 10_000 }).toContain('chose a version of title: “Signup fails on Safari”')
+    await expect
+      .poll(() => ada.getByTestId('history').innerText(), { timeout: 10_000 })
+      .toContain('chose a version of title: “Signup fails on Safari”')
     await expect.poll(() => ada.getByTestId('text-merge').first().innerText(), { timeout: 10_000 }).toMatch(/chose .* version/)
     await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
     await screenshot(ada, 'web-text-merge-title-chosen')
@@ -104,7 +111,9 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await ada.keyboard.press('Tab')
     await bob.keyboard.press('Tab')
     for (const page of [ada, bob]) {
-      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Android: The app crashes when it starts. Since 2.4.')
+      await expect
+        .poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 })
+        .toBe('Android: The app crashes when it starts. Since 2.4.')
     }
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)

@@ -33,7 +33,10 @@ describe.skipIf(!available)('web app tracker basics in Chromium', () => {
       signToken('bob', { [workspace]: 'write' }, { name: 'Bob Stone' }),
     ])
     const [adaContext, bobContext] = await Promise.all([web.context(), web.context()])
-    const [ada, bob] = await Promise.all([signInWithToken(adaContext, web.relay().url, adaToken), signInWithToken(bobContext, web.relay().url, bobToken)])
+    const [ada, bob] = await Promise.all([
+      signInWithToken(adaContext, web.relay().url, adaToken),
+      signInWithToken(bobContext, web.relay().url, bobToken),
+    ])
     return { ada, bob, adaContext, bobContext }
   }
 

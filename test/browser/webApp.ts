@@ -18,7 +18,11 @@ export const artifactsDir = path.join(repoRoot, 'test-artifacts')
 export const ensureWebBuilt = (): void => {
   if (existsSync(path.join(webDist, 'index.html'))) return
   // A production build (vitest sets NODE_ENV=test, which would leave out the service worker).
-  execFileSync('npm', ['run', 'build', '-w', '@concord/web'], { cwd: repoRoot, stdio: 'ignore', env: { ...process.env, NODE_ENV: 'production' } })
+  execFileSync('npm', ['run', 'build', '-w', '@concord/web'], {
+    cwd: repoRoot,
+    stdio: 'ignore',
+    env: { ...process.env, NODE_ENV: 'production' },
+  })
 }
 
 /** A relay on port 0 serving the built app at its origin (`args`: more relay options, `env`: e.g. JWT_SECRET). */
@@ -115,7 +119,9 @@ export const screenshot = async (page: Page, name: string): Promise<string> => {
  * returns accessors for them. Call inside a `describe`. `relayArgs`: more
  * relay options (e.g. limits); `relayEnv`: its environment (e.g. JWT_SECRET).
  */
-export const useWebApp = (options: { relayArgs?: string[]; relayEnv?: Record<string, string> } = {}): {
+export const useWebApp = (
+  options: { relayArgs?: string[]; relayEnv?: Record<string, string> } = {},
+): {
   relay: () => RelayProcess
   context: (viewport?: { width: number; height: number }, colorScheme?: 'light' | 'dark') => Promise<BrowserContext>
 } => {

@@ -41,7 +41,17 @@ import * as encoding from 'lib0/encoding'
 import * as prng from 'lib0/prng'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
-import { ErrorCode, MessageType, MUX_PATH, decodeMessage, encodeAuth, encodePing, encodeSubscribe, readError, startMessage } from '@concord/engine/protocol'
+import {
+  ErrorCode,
+  MessageType,
+  MUX_PATH,
+  decodeMessage,
+  encodeAuth,
+  encodePing,
+  encodeSubscribe,
+  readError,
+  startMessage,
+} from '@concord/engine/protocol'
 import { RawMuxClient } from '../helpers/rawClient.js'
 import { removeDir, repoRoot, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
 import { TEST_SECRET, signToken } from '../helpers/tokens.js'
@@ -238,7 +248,15 @@ const makeSources = (gen: prng.PRNG): Sources => {
   const awareness: Uint8Array[] = []
   for (let i = 0; i < 20; i++) {
     const a = new awarenessProtocol.Awareness(new Y.Doc())
-    a.setLocalState(i % 5 === 0 ? null : { user: { name: prng.word(gen, 1, 8) }, cursor: { anchor: prng.uint32(gen, 0, 100) }, blob: 'x'.repeat(prng.uint32(gen, 0, 200)) })
+    a.setLocalState(
+      i % 5 === 0
+        ? null
+        : {
+            user: { name: prng.word(gen, 1, 8) },
+            cursor: { anchor: prng.uint32(gen, 0, 100) },
+            blob: 'x'.repeat(prng.uint32(gen, 0, 200)),
+          },
+    )
     awareness.push(awarenessProtocol.encodeAwarenessUpdate(a, [a.clientID]))
     a.destroy()
   }
@@ -563,7 +581,11 @@ class Control {
       }
       const timer = setTimeout(() => {
         const closed = this.a.closeEvent ?? this.b.closeEvent
-        done(new Error(closed ? `control connection closed: ${JSON.stringify(closed)}` : `control edit ${marker} did not sync within ${HANG_MS} ms`))
+        done(
+          new Error(
+            closed ? `control connection closed: ${JSON.stringify(closed)}` : `control edit ${marker} did not sync within ${HANG_MS} ms`,
+          ),
+        )
       }, HANG_MS)
       this.docB.on('update', onUpdate)
       this.docA.getText('t').insert(0, marker)
@@ -647,7 +669,9 @@ const runFuzz = async (relays: Relays, seed: number, iterations: number, src: So
     for (let i = 0; i < iterations; i++) {
       const role = prng.oneOf(gen, [...ROLES])
       const input =
-        role === 'unauthenticated' ? unauthenticatedInput(gen, src, tokens) : { ...(prng.uint32(gen, 0, 2) === 0 ? ywsInput(gen, src) : muxInput(gen, src)), role }
+        role === 'unauthenticated'
+          ? unauthenticatedInput(gen, src, tokens)
+          : { ...(prng.uint32(gen, 0, 2) === 0 ? ywsInput(gen, src) : muxInput(gen, src)), role }
       const where = (): string =>
         `seed ${seed}, input #${i} (${role} ${input.endpoint} ${input.kind}${input.text ? ', text frame' : ''}): ${toHex(input.bytes)}`
       let handled: Handled
@@ -664,7 +688,8 @@ const runFuzz = async (relays: Relays, seed: number, iterations: number, src: So
       stats.byRole[role]++
       if (handled.closed !== null) stats.closes++
       stats.times.push(handled.ms)
-      if (handled.ms > stats.slowest.ms) stats.slowest = { ms: handled.ms, kind: input.kind, endpoint: input.endpoint, role, hex: toHex(input.bytes) }
+      if (handled.ms > stats.slowest.ms)
+        stats.slowest = { ms: handled.ms, kind: input.kind, endpoint: input.endpoint, role, hex: toHex(input.bytes) }
       const relay = role === 'anonymous' ? relays.open : relays.auth
       if (handled.closed === 1006) {
         // an abnormal close may be the relay dying: give its exit event a moment to arrive
@@ -843,7 +868,11 @@ describe('pinned regressions', () => {
         const start = performance.now()
         attacker.ws.send(encoding.toUint8Array(message))
         attacker.ws.send(encodePing())
-        await until(() => attacker.frames.filter((f) => f[0] === MessageType.pong).length > pongs || attacker.ws.readyState !== WebSocket.OPEN, 'pong', 30_000)
+        await until(
+          () => attacker.frames.filter((f) => f[0] === MessageType.pong).length > pongs || attacker.ws.readyState !== WebSocket.OPEN,
+          'pong',
+          30_000,
+        )
         times.push(performance.now() - start)
       }
       const errors = errorsIn(attacker.frames, doc)
@@ -878,7 +907,11 @@ describe('pinned regressions', () => {
         const start = performance.now()
         attacker.ws.send(encoding.toUint8Array(message))
         attacker.ws.send(encodePing())
-        await until(() => attacker.frames.filter((f) => f[0] === MessageType.pong).length > pongs || attacker.ws.readyState !== WebSocket.OPEN, 'pong', 30_000)
+        await until(
+          () => attacker.frames.filter((f) => f[0] === MessageType.pong).length > pongs || attacker.ws.readyState !== WebSocket.OPEN,
+          'pong',
+          30_000,
+        )
         return performance.now() - start
       }
       // the key's first value: client 1, clock 0
@@ -991,7 +1024,10 @@ describe('pinned regressions', () => {
       // delete the outermost array
       send(build((e) => [0, 1, client, 1, 0, 1].forEach((n) => encoding.writeVarUint(e, n))))
       attacker.ws.send(encodePing())
-      await until(() => attacker.frames.some((f) => decodeMessage(f).type === MessageType.pong) || attacker.ws.readyState !== WebSocket.OPEN, 'the attack to be handled')
+      await until(
+        () => attacker.frames.some((f) => decodeMessage(f).type === MessageType.pong) || attacker.ws.readyState !== WebSocket.OPEN,
+        'the attack to be handled',
+      )
       const errors = errorsIn(attacker.frames, doc)
       attacker.ws.terminate()
       // the second part would nest past 100: refused; the later ones depend on it, so they are not kept either (refused for that)

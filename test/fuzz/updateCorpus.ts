@@ -167,10 +167,16 @@ export const randomEditCorpus = (gen: prng.PRNG, steps: number): EditCorpus => {
         break
       }
       case 8:
-        map.set(`subdoc-${prng.uint32(gen, 0, 2)}`, new Y.Doc({ autoLoad: prng.bool(gen), meta: prng.bool(gen) ? { kind: 'attachment' } : null }))
+        map.set(
+          `subdoc-${prng.uint32(gen, 0, 2)}`,
+          new Y.Doc({ autoLoad: prng.bool(gen), meta: prng.bool(gen) ? { kind: 'attachment' } : null }),
+        )
         break
       case 9:
-        list.insert(prng.uint32(gen, 0, list.length), Array.from({ length: prng.uint32(gen, 1, 4) }, () => anyValue(gen)))
+        list.insert(
+          prng.uint32(gen, 0, list.length),
+          Array.from({ length: prng.uint32(gen, 1, 4) }, () => anyValue(gen)),
+        )
         break
       case 10:
         if (list.length > 0) {
@@ -311,7 +317,8 @@ export const craftRandomUpdate = (gen: prng.PRNG): Uint8Array => {
     encoding.writeVarUint(e, client)
     encoding.writeVarUint(e, clock)
     const refId = (): Id | null => {
-      const id = ids.length > 0 && prng.bool(gen) ? prng.oneOf(gen, ids) : { client: prng.uint32(gen, 1, 3), clock: prng.uint32(gen, 0, 12) }
+      const id =
+        ids.length > 0 && prng.bool(gen) ? prng.oneOf(gen, ids) : { client: prng.uint32(gen, 1, 3), clock: prng.uint32(gen, 0, 12) }
       return id.client === client && id.clock >= clock ? null : id
     }
     for (let i = 0; i < structCount; i++) {
@@ -445,7 +452,19 @@ export type Mutation = 'flip' | 'set' | 'insert' | 'remove' | 'truncate' | 'infl
 export const mutate = (gen: prng.PRNG, input: Uint8Array, other?: Uint8Array): { bytes: Uint8Array; mutation: Mutation } => {
   const b = Array.from(input)
   const at = prng.uint32(gen, 0, Math.max(0, b.length - 1))
-  const mutation = prng.oneOf<Mutation>(gen, ['flip', 'set', 'insert', 'remove', 'truncate', 'inflate', 'inflate', 'grow', 'grow', 'splice', 'repeat'])
+  const mutation = prng.oneOf<Mutation>(gen, [
+    'flip',
+    'set',
+    'insert',
+    'remove',
+    'truncate',
+    'inflate',
+    'inflate',
+    'grow',
+    'grow',
+    'splice',
+    'repeat',
+  ])
   switch (mutation) {
     case 'flip':
       b[at] = (b[at] ?? 0) ^ (1 << prng.uint32(gen, 0, 7))

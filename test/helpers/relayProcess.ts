@@ -37,15 +37,12 @@ export const makeTempDir = (prefix = 'concord-test-'): string => mkdtempSync(pat
 export const removeDir = (dir: string): void => rmSync(dir, { recursive: true, force: true })
 
 /** Starts a relay and resolves once it prints its URL. */
-export const startRelay = (
-  options: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {},
-): Promise<RelayProcess> => {
+export const startRelay = (options: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<RelayProcess> => {
   const dataDir = options.dataDir ?? makeTempDir()
-  const child = spawn(
-    process.execPath,
-    [relayMain, '--port', '0', '--data', dataDir, '--log-level', 'warn', ...(options.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
-  )
+  const child = spawn(process.execPath, [relayMain, '--port', '0', '--data', dataDir, '--log-level', 'warn', ...(options.args ?? [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  })
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return new Promise((resolve, reject) => {

@@ -54,9 +54,7 @@ const schema = z.object({
   checkpointUpdates: intString('--checkpoint-updates', 1, 10_000_000).default(500),
   checkpointBytes: intString('--checkpoint-bytes', 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   shutdownTimeoutMs: intString('--shutdown-timeout-ms', 100, 600_000).default(10_000),
-  sqliteSynchronous: z
-    .enum(['full', 'normal'], { error: '--sqlite-synchronous must be "full" or "normal"' })
-    .default('full'),
+  sqliteSynchronous: z.enum(['full', 'normal'], { error: '--sqlite-synchronous must be "full" or "normal"' }).default('full'),
   jwtSecret: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
   jwtSecretFile: z.string().min(1).optional(),
   jwksUrl: z.url({ error: '--jwks-url must be an http(s) URL' }).optional(),
@@ -66,10 +64,18 @@ const schema = z.object({
   jwtAudience: z.string().min(1).optional(),
   allowedOrigins: z
     .string()
-    .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o.length > 0))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o.length > 0),
+    )
     .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, '--allowed-origins entries look like https://app.example.com (no path)')))
     .optional(),
-  insecure: z.enum(['true', 'false', '1', '0'], { error: 'INSECURE must be 1 or 0' }).transform((v) => v === 'true' || v === '1').default(false),
+  insecure: z
+    .enum(['true', 'false', '1', '0'], { error: 'INSECURE must be 1 or 0' })
+    .transform((v) => v === 'true' || v === '1')
+    .default(false),
   maxDocsPerConnection: intString('--max-docs-per-connection', 1, 1_000_000).optional(),
   maxCatalogWatchesPerConnection: intString('--max-catalog-watches-per-connection', 1, 10_000).optional(),
   messagesPerSecond: intString('--messages-per-second', 1, 10_000_000).optional(),
@@ -104,8 +110,21 @@ const schema = z.object({
   workBurstMs: intString('--work-burst-ms', 1, 600_000).optional(),
   trustedProxies: z
     .string()
-    .transform((v) => v.split(',').map((a) => a.trim()).filter((a) => a.length > 0))
-    .pipe(z.array(z.string().refine((a) => parseAddressRange(a) !== null, { error: '--trusted-proxies entries are IP addresses or CIDR ranges (10.0.0.0/8, ::1)' })))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a.length > 0),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine((a) => parseAddressRange(a) !== null, {
+            error: '--trusted-proxies entries are IP addresses or CIDR ranges (10.0.0.0/8, ::1)',
+          }),
+      ),
+    )
     .optional(),
   initialSyncChunkBytes: intString('--initial-sync-chunk-bytes', 1024, 256 * 1024 * 1024).optional(),
   maxInitialSyncBytes: intString('--max-initial-sync-bytes', 1024, 64 * 1024 * 1024 * 1024).optional(),
@@ -230,7 +249,12 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
   }
   if (errors.length > 0 || !parsed.success) return { ok: false, errors }
   const config = parsed.data
-  const keySources = [config.jwtSecret && 'JWT_SECRET', config.jwtSecretFile && '--jwt-secret-file', config.jwksUrl && '--jwks-url', config.jwtPublicKeyFile && '--jwt-public-key-file'].filter(Boolean)
+  const keySources = [
+    config.jwtSecret && 'JWT_SECRET',
+    config.jwtSecretFile && '--jwt-secret-file',
+    config.jwksUrl && '--jwks-url',
+    config.jwtPublicKeyFile && '--jwt-public-key-file',
+  ].filter(Boolean)
   if (keySources.length > 1) errors.push(`choose one way to verify tokens, not ${keySources.join(' and ')}`)
   if (keySources.length === 0 && !config.insecure && !isLoopback(config.host)) {
     errors.push(

@@ -11,7 +11,10 @@ import { DEFAULT_LIMITS, type RelayLimits } from '../src/security/limits.js'
 import { RelayMetrics } from '../src/observability/metrics.js'
 
 const request = (remoteAddress: string, forwardedFor?: string): http.IncomingMessage =>
-  ({ socket: { remoteAddress }, headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor } }) as unknown as http.IncomingMessage
+  ({
+    socket: { remoteAddress },
+    headers: forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor },
+  }) as unknown as http.IncomingMessage
 
 const setup = (limits: Partial<RelayLimits> = {}, trustedProxies?: string[]) => {
   const clock = { now: 0 }

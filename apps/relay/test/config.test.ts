@@ -87,10 +87,23 @@ describe('limit options', () => {
     expect(errorsOf(['--max-queued-bytes', '65536'])).toMatch(/--max-queued-bytes \(65536\) is below --max-payload \(1048576\)/)
     expect(errorsOf(['--max-buffered-bytes', '1048576'])).toMatch(/--max-buffered-bytes \(1048576\) is below twice --max-payload/)
     expect(errorsOf(['--initial-sync-chunk-bytes', '2097152'])).toMatch(/--initial-sync-chunk-bytes \(2097152\) is above --max-payload/)
-    expect(errorsOf(['--max-payload', '65536', '--max-buffered-bytes', '131072', '--initial-sync-chunk-bytes', '65536', '--max-doc-bytes', '4096', '--max-initial-sync-bytes', '32768'])).toMatch(
-      /--max-initial-sync-bytes \(32768\) is below --initial-sync-chunk-bytes/,
+    expect(
+      errorsOf([
+        '--max-payload',
+        '65536',
+        '--max-buffered-bytes',
+        '131072',
+        '--initial-sync-chunk-bytes',
+        '65536',
+        '--max-doc-bytes',
+        '4096',
+        '--max-initial-sync-bytes',
+        '32768',
+      ]),
+    ).toMatch(/--max-initial-sync-bytes \(32768\) is below --initial-sync-chunk-bytes/)
+    expect(errorsOf(['--max-doc-bytes', String(512 * 1024 * 1024)])).toMatch(
+      /--max-doc-bytes \(536870912\) is above --max-initial-sync-bytes/,
     )
-    expect(errorsOf(['--max-doc-bytes', String(512 * 1024 * 1024)])).toMatch(/--max-doc-bytes \(536870912\) is above --max-initial-sync-bytes/)
     // the defaults fit together, and a small --max-payload brings the chunk size down with it
     expect(parseConfig([], {}).ok).toBe(true)
     expect(parseConfig(['--max-payload', '65536'], {}).ok).toBe(true)

@@ -223,7 +223,14 @@ describe('nesting depth against the doc', () => {
     })
     expect(guarded.apply(twoClients)).toMatch(/nested deeper than 5/)
     // an Any item in the depth-4 type, then a type before it (right origin only): depth 5, fine; one more level is not
-    expect(guarded.apply(craft(4, 0, [{ ref: 8, parent: [1, 3] }, { ref: 7, rightOrigin: [4, 0] }]))).toBe(null)
+    expect(
+      guarded.apply(
+        craft(4, 0, [
+          { ref: 8, parent: [1, 3] },
+          { ref: 7, rightOrigin: [4, 0] },
+        ]),
+      ),
+    ).toBe(null)
     expect(guarded.apply(craft(4, 2, [{ ref: 7, parent: [4, 1] }]))).toMatch(/nested deeper than 5/)
   })
 
@@ -249,7 +256,11 @@ describe('nesting depth against the doc', () => {
 describe('map entries without an origin against the doc', () => {
   /** `n` entries of root map `m`, key `k`, without origins, of `client` from `clock` on. */
   const blind = (n: number, client: number, clock = 0, key = 'k'): Uint8Array =>
-    craft(client, clock, Array.from({ length: n }, () => ({ ref: 8, parent: 'm', key })))
+    craft(
+      client,
+      clock,
+      Array.from({ length: n }, () => ({ ref: 8, parent: 'm', key })),
+    )
 
   it('the fuzzer attack (updates of 1000 entries for one key) is refused from the update that passes the limit, and refused fast', () => {
     const guarded = new Guarded(LIMITS)
@@ -263,9 +274,17 @@ describe('map entries without an origin against the doc', () => {
       times.push(performance.now() - started)
       walked.push(guarded.guard.walked - before)
     }
-    console.log(`  refusals: ${walked.slice(1).join(', ')} entries walked; ${times.slice(1).map((t) => t.toFixed(1)).join(', ')} ms`)
+    console.log(
+      `  refusals: ${walked.slice(1).join(', ')} entries walked; ${times
+        .slice(1)
+        .map((t) => t.toFixed(1))
+        .join(', ')} ms`,
+    )
     expect(results[0]).toBe(null)
-    for (const r of results.slice(1)) expect(r).toMatch(/more than 1000 entries without an origin for one map key in this doc \(the key "k" has 1000, the update adds 1000\)/)
+    for (const r of results.slice(1))
+      expect(r).toMatch(
+        /more than 1000 entries without an origin for one map key in this doc \(the key "k" has 1000, the update adds 1000\)/,
+      )
     // fast: the key's history (1000 entries) is walked once, then its count is kept, whatever the refused updates hold
     expect(walked.slice(1).reduce((a, b) => a + b)).toBeLessThanOrEqual(1000)
     // other keys of the same map are not affected
@@ -295,7 +314,14 @@ describe('map entries without an origin against the doc', () => {
     const guarded = new Guarded({ ...LIMITS, maxKeyConflicts: 3 })
     expect(guarded.apply(blind(1, 1))).toBe(null)
     const first = [1, 0] as Id
-    expect(guarded.apply(craft(2, 0, [{ ref: 8, rightOrigin: first }, { ref: 8, rightOrigin: first }]))).toBe(null)
+    expect(
+      guarded.apply(
+        craft(2, 0, [
+          { ref: 8, rightOrigin: first },
+          { ref: 8, rightOrigin: first },
+        ]),
+      ),
+    ).toBe(null)
     expect(guarded.apply(craft(3, 0, [{ ref: 8, rightOrigin: first }]))).toMatch(/more than 3 entries/)
     // in an array, an insert at the start (right origin only) is ordinary
     const list = new Guarded({ ...LIMITS, maxKeyConflicts: 3 })
@@ -305,7 +331,10 @@ describe('map entries without an origin against the doc', () => {
 
   it('maps of the update itself (a new Y.Map with keys) are checked against the update only', () => {
     const guarded = new Guarded({ ...LIMITS, maxKeyConflicts: 2 })
-    const items: Crafted[] = [{ ref: 7, parent: 'root', key: 'child' }, ...Array.from({ length: 3 }, () => ({ ref: 8 as const, parent: [1, 0] as Id, key: 'x' }))]
+    const items: Crafted[] = [
+      { ref: 7, parent: 'root', key: 'child' },
+      ...Array.from({ length: 3 }, () => ({ ref: 8 as const, parent: [1, 0] as Id, key: 'x' })),
+    ]
     expect(guarded.apply(craft(1, 0, items))).toMatch(/invalid: more than 2 origin-less entries/) // the per-update check
     expect(guarded.apply(craft(1, 0, items.slice(0, 3)))).toBe(null)
     expect(guarded.apply(craft(2, 0, [{ ref: 8, parent: [1, 0], key: 'x' }]))).toMatch(/more than 2 entries without an origin/)
@@ -352,7 +381,11 @@ describe('map entries without an origin against the doc', () => {
 describe('walks along map-key histories', () => {
   /** `n` entries of `client` from `clock` on whose origin is `origin` (Yjs takes parent and key from it). */
   const after = (origin: Id, n: number, client: number, clock = 0): Uint8Array =>
-    craft(client, clock, Array.from({ length: n }, () => ({ ref: 8, origin, key: 'k' })))
+    craft(
+      client,
+      clock,
+      Array.from({ length: n }, () => ({ ref: 8, origin, key: 'k' })),
+    )
 
   it('entries naming an old value of the key as their origin (the origin-less attack with origins) are bounded per update', () => {
     const guarded = new Guarded(LIMITS)
@@ -386,7 +419,9 @@ describe('walks along map-key histories', () => {
     // client 1's section starts at clock 0 (which the doc has); its 150 new entries each walk past client 2's
     const update = craft(1, 0, [first, ...Array.from({ length: 150 }, (): Crafted => ({ ref: 8, origin: [1, 0], key: 'k' }))])
     expect(guarded.apply(update)).toMatch(/walk more than 100 entries/)
-    expect(guarded.apply(craft(1, 0, [first, ...Array.from({ length: 50 }, (): Crafted => ({ ref: 8, origin: [1, 0], key: 'k' }))]))).toBe(null)
+    expect(guarded.apply(craft(1, 0, [first, ...Array.from({ length: 50 }, (): Crafted => ({ ref: 8, origin: [1, 0], key: 'k' }))]))).toBe(
+      null,
+    )
   })
 
   it('origin-less entries on a key with a long history cost that history each', () => {
@@ -401,7 +436,15 @@ describe('walks along map-key histories', () => {
       last = [client, clock]
     }
     expect(guarded.apply(craft(99, 0, [{ ref: 8, parent: 'm', key: 'k' }]))).toBe(null) // one blind entry: 3000 steps
-    expect(guarded.apply(craft(98, 0, [1, 2, 3, 4].map(() => ({ ref: 8 as const, parent: 'm', key: 'k' }))))).toMatch(/walk more than 10000/)
+    expect(
+      guarded.apply(
+        craft(
+          98,
+          0,
+          [1, 2, 3, 4].map(() => ({ ref: 8 as const, parent: 'm', key: 'k' })),
+        ),
+      ),
+    ).toMatch(/walk more than 10000/)
   })
 
   it('clients that were offline while others changed a key: their concurrent sets pass', () => {

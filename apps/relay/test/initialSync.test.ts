@@ -28,7 +28,8 @@ const buildDoc = (gen: prng.PRNG): Y.Doc => {
       if (prng.bool(gen)) doc.getMap('fields').set('blob', new Uint8Array(prng.uint32(gen, 1, 2000)))
     })
     // exchange now and then, so later edits depend on other clients' items
-    if (prng.bool(gen)) for (const a of peers) for (const b of peers) if (a !== b) Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
+    if (prng.bool(gen))
+      for (const a of peers) for (const b of peers) if (a !== b) Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
   }
   for (const a of peers) for (const b of peers) if (a !== b) Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
   return peers[0]

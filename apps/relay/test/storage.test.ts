@@ -125,10 +125,12 @@ describe('SqliteStorage', () => {
     await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
     const other = rawConnection()
     other.exec('BEGIN IMMEDIATE')
-    await expect(storage.appendUpdates([
-      { doc: 'a', updates: [bytes(2)] },
-      { doc: 'b', updates: [bytes(3)] },
-    ])).rejects.toThrow(/locked|busy/i)
+    await expect(
+      storage.appendUpdates([
+        { doc: 'a', updates: [bytes(2)] },
+        { doc: 'b', updates: [bytes(3)] },
+      ]),
+    ).rejects.toThrow(/locked|busy/i)
     await expect(storage.writeCheckpoint('a', bytes(9), 1)).rejects.toThrow(/locked|busy/i)
     other.exec('ROLLBACK')
     expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1, authors: [] })
@@ -144,11 +146,13 @@ describe('SqliteStorage', () => {
       CREATE TRIGGER fail_bad BEFORE INSERT ON updates WHEN NEW.doc = 'bad'
       BEGIN SELECT RAISE(ABORT, 'boom'); END
     `)
-    await expect(storage.appendUpdates([
-      { doc: 'good', updates: [bytes(2), bytes(3)] },
-      { doc: 'fresh', updates: [bytes(4)] },
-      { doc: 'bad', updates: [bytes(5)] },
-    ])).rejects.toThrow('boom')
+    await expect(
+      storage.appendUpdates([
+        { doc: 'good', updates: [bytes(2), bytes(3)] },
+        { doc: 'fresh', updates: [bytes(4)] },
+        { doc: 'bad', updates: [bytes(5)] },
+      ]),
+    ).rejects.toThrow('boom')
     expect(await storage.loadDoc('good')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1, authors: [] })
     expect(await storage.loadDoc('fresh')).toEqual({ checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] })
     expect(await storage.listDocs('')).toEqual(['good'])

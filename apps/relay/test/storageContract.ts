@@ -54,10 +54,7 @@ function rebuild(stored: StoredDoc): Y.Doc {
 }
 
 /** Runs the storage contract against the adapter that `setup` creates (a fresh, empty one per case). */
-export function runStorageContractTests(
-  name: string,
-  setup: () => Promise<StorageContractFixture>,
-): void {
+export function runStorageContractTests(name: string, setup: () => Promise<StorageContractFixture>): void {
   describe(`Storage contract: ${name}`, () => {
     let fixture: StorageContractFixture
     let storage: Storage
@@ -122,7 +119,11 @@ export function runStorageContractTests(
         { doc: 'b', updates: [bytes(10)] },
         { doc: 'c', updates: [bytes(3), bytes(4), bytes(5)] },
       ])
-      expect([...result.entries()].sort()).toEqual([['a', 2], ['b', 2], ['c', 3]])
+      expect([...result.entries()].sort()).toEqual([
+        ['a', 2],
+        ['b', 2],
+        ['c', 3],
+      ])
       expect((await storage.loadDoc('a')).updates.map((u) => u[0])).toEqual([1, 2])
       expect((await storage.loadDoc('b')).updates.map((u) => u[0])).toEqual([9, 10])
       expect((await storage.loadDoc('c')).updates.map((u) => u[0])).toEqual([3, 4, 5])
@@ -177,9 +178,7 @@ export function runStorageContractTests(
     })
 
     it('[concurrency] concurrent appends all get distinct, increasing sequence numbers', async () => {
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => storage.appendUpdates([{ doc: 'a', updates: [bytes(i)] }])),
-      )
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => storage.appendUpdates([{ doc: 'a', updates: [bytes(i)] }])))
       const seqs = results.map((r) => r.get('a')!)
       expect([...seqs].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
       const loaded = await storage.loadDoc('a')
@@ -342,7 +341,16 @@ export function runStorageContractTests(
         { doc: 'a', updates: [bytes(1)], authors: [{ clientId: 7, userId: 'u1', name: 'Ada' }] },
         { doc: 'b', updates: [bytes(2)], authors: [{ clientId: 7, userId: 'u2', name: 'Bob' }] },
       ])
-      await storage.appendUpdates([{ doc: 'a', updates: [bytes(3)], authors: [{ clientId: 7, userId: 'u9', name: 'Ida' }, { clientId: 8, userId: 'u2', name: 'Bob' }] }])
+      await storage.appendUpdates([
+        {
+          doc: 'a',
+          updates: [bytes(3)],
+          authors: [
+            { clientId: 7, userId: 'u9', name: 'Ida' },
+            { clientId: 8, userId: 'u2', name: 'Bob' },
+          ],
+        },
+      ])
       const byClient = (doc: StoredDoc) => [...doc.authors].sort((x, y) => x.clientId - y.clientId)
       expect(byClient(await storage.loadDoc('a'))).toEqual([
         { clientId: 7, userId: 'u9', name: 'Ida' },

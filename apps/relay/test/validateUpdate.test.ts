@@ -102,7 +102,9 @@ const expectAcceptedApplySafely = async (inputs: Uint8Array[], timeoutMs = 60_00
   const run = await runChild([path.join(repoRoot, 'test/fuzz/applyAccepted.mjs'), file], timeoutMs)
   if (run.timedOut) {
     const [index, target] = run.stderr.trim().split('\n').at(-1)?.split(' ') ?? []
-    expect.fail(`applying accepted inputs did not finish in ${timeoutMs} ms: hung on input ${index} (${target} doc): ${hexes[Number(index)]}`)
+    expect.fail(
+      `applying accepted inputs did not finish in ${timeoutMs} ms: hung on input ${index} (${target} doc): ${hexes[Number(index)]}`,
+    )
   }
   expect(run.code, run.stderr.slice(-2000)).toBe(0)
   const report = { ...(JSON.parse(run.stdout) as ApplyReport), childMs: run.ms }
@@ -127,7 +129,13 @@ const bytes = (write: (e: encoding.Encoder) => void): Uint8Array => {
 }
 
 /** An update of one client's structs (written by `write`) and an empty delete set. */
-const oneClient = (structs: number, client: number, clock: number, write: (e: encoding.Encoder) => void, ds?: (e: encoding.Encoder) => void): Uint8Array =>
+const oneClient = (
+  structs: number,
+  client: number,
+  clock: number,
+  write: (e: encoding.Encoder) => void,
+  ds?: (e: encoding.Encoder) => void,
+): Uint8Array =>
   bytes((e) => {
     encoding.writeVarUint(e, 1)
     encoding.writeVarUint(e, structs)
@@ -172,8 +180,10 @@ describe('valid updates made by Yjs pass', () => {
       const result = validateUpdateV1(update)
       const decoded = Y.decodeUpdate(update)
       if (!result.ok) failures.push(`${result.reason}: ${toHex(update)}`)
-      else if (result.structs !== decoded.structs.length || result.deletes !== countDeletes(update)) failures.push(`wrong counts: ${toHex(update)}`)
-      else if (JSON.stringify([...result.ends]) !== JSON.stringify([...Y.parseUpdateMeta(update).to])) failures.push(`wrong ends: ${toHex(update)}`)
+      else if (result.structs !== decoded.structs.length || result.deletes !== countDeletes(update))
+        failures.push(`wrong counts: ${toHex(update)}`)
+      else if (JSON.stringify([...result.ends]) !== JSON.stringify([...Y.parseUpdateMeta(update).to]))
+        failures.push(`wrong ends: ${toHex(update)}`)
       // the validator never writes to its input
       if (Buffer.compare(update, copy) !== 0) failures.push(`input changed: ${toHex(copy)}`)
       for (const struct of decoded.structs) {
@@ -185,7 +195,18 @@ describe('valid updates made by Yjs pass', () => {
     expect(failures.slice(0, 5)).toEqual([])
     expect(corpus.updates.length).toBeGreaterThan(2000)
     // every struct kind and content type Yjs still writes (ContentJSON is legacy: see the crafted updates below)
-    for (const kind of ['GC', 'Skip', 'ContentDeleted', 'ContentBinary', 'ContentString', 'ContentEmbed', 'ContentFormat', 'ContentType', 'ContentAny', 'ContentDoc']) {
+    for (const kind of [
+      'GC',
+      'Skip',
+      'ContentDeleted',
+      'ContentBinary',
+      'ContentString',
+      'ContentEmbed',
+      'ContentFormat',
+      'ContentType',
+      'ContentAny',
+      'ContentDoc',
+    ]) {
       expect(seen, kind).toContain(kind)
     }
     for (const type of ['YArray', 'YMap', 'YText', 'YXmlElement', 'YXmlText', 'YXmlHook']) expect(seen, type).toContain(type)
@@ -298,7 +319,10 @@ describe('malformed and hostile input', () => {
     let prefixes = 0
     for (const update of corpus.updates.filter((_, i) => i % 10 === 0)) {
       // every prefix of small updates, 200 random prefixes of large ones
-      const lengths = update.length <= 2000 ? Array.from({ length: update.length }, (_, i) => i) : Array.from({ length: 200 }, () => prng.uint32(gen, 0, update.length - 1))
+      const lengths =
+        update.length <= 2000
+          ? Array.from({ length: update.length }, (_, i) => i)
+          : Array.from({ length: 200 }, () => prng.uint32(gen, 0, update.length - 1))
       for (const len of lengths) {
         if (validateUpdateV1(update.subarray(0, len)).ok) accepted.push(`prefix ${len} of ${toHex(update)}`)
         prefixes++
@@ -320,7 +344,10 @@ describe('malformed and hostile input', () => {
     const values = [2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n, 65_535n, 128n, 1n]
     const accepted: Uint8Array[] = []
     let tried = 0
-    for (const update of corpus.updates.filter((u) => u.length <= 600).filter((_, i) => i % 10 === 0).slice(0, 60)) {
+    for (const update of corpus.updates
+      .filter((u) => u.length <= 600)
+      .filter((_, i) => i % 10 === 0)
+      .slice(0, 60)) {
       for (let at = 0; at < update.length; at++) {
         for (const value of values) {
           const b = [...update]
@@ -363,7 +390,8 @@ describe('malformed and hostile input', () => {
     const accepted: Uint8Array[] = []
     const n = 50_000
     // half uniform bytes, half small ones (counts, clocks and info bytes of real updates are small)
-    const byte = (skewed: boolean): number => (skewed ? prng.oneOf(gen, [0, 0, 1, 1, 2, 3, 4, 7, 8, 10, 0x21, 0x28, 0x61, 0x77, 0x7d, 0x7e, 0x84]) : prng.uint32(gen, 0, 255))
+    const byte = (skewed: boolean): number =>
+      skewed ? prng.oneOf(gen, [0, 0, 1, 1, 2, 3, 4, 7, 8, 10, 0x21, 0x28, 0x61, 0x77, 0x7d, 0x7e, 0x84]) : prng.uint32(gen, 0, 255)
     for (let i = 0; i < n; i++) {
       const skewed = prng.bool(gen)
       const update = Uint8Array.from({ length: prng.uint32(gen, 0, 48) }, () => byte(skewed))
@@ -417,36 +445,280 @@ describe('malformed and hostile input', () => {
     ['unknown parent info 2', oneClient(1, 1, 0, (e) => (encoding.writeUint8(e, 1), encoding.writeVarUint(e, 2))), /parent info/],
     ['deleted content of length 0', oneClient(1, 1, 0, (e) => rootItem(e, 1, 'a', U(0))), /length 0/],
     ['empty string content', oneClient(1, 1, 0, (e) => rootItem(e, 4, 'a', (c) => encoding.writeVarString(c, ''))), /length 0/],
-    ['invalid UTF-8 in a string', oneClient(1, 1, 0, (e) => rootItem(e, 4, 'a', (c) => encoding.writeVarUint8Array(c, new Uint8Array([0xc3, 0x28])))), /UTF-8/],
-    ['invalid UTF-8 in a root name', oneClient(1, 1, 0, (e) => (encoding.writeUint8(e, 1), encoding.writeVarUint(e, 1), encoding.writeVarUint8Array(e, new Uint8Array([0xff])), encoding.writeVarUint(e, 1))), /UTF-8/],
-    ['lone surrogate encoded as UTF-8', oneClient(1, 1, 0, (e) => rootItem(e, 4, 'a', (c) => encoding.writeVarUint8Array(c, new Uint8Array([0xed, 0xa0, 0x80])))), /UTF-8/],
-    ['string length beyond the input', oneClient(1, 1, 0, (e) => rootItem(e, 4, 'a', (c) => (encoding.writeVarUint(c, 50), encoding.writeUint8(c, 0x61)))), /exceeds/],
+    [
+      'invalid UTF-8 in a string',
+      oneClient(1, 1, 0, (e) => rootItem(e, 4, 'a', (c) => encoding.writeVarUint8Array(c, new Uint8Array([0xc3, 0x28])))),
+      /UTF-8/,
+    ],
+    [
+      'invalid UTF-8 in a root name',
+      oneClient(
+        1,
+        1,
+        0,
+        (e) => (
+          encoding.writeUint8(e, 1),
+          encoding.writeVarUint(e, 1),
+          encoding.writeVarUint8Array(e, new Uint8Array([0xff])),
+          encoding.writeVarUint(e, 1)
+        ),
+      ),
+      /UTF-8/,
+    ],
+    [
+      'lone surrogate encoded as UTF-8',
+      oneClient(1, 1, 0, (e) => rootItem(e, 4, 'a', (c) => encoding.writeVarUint8Array(c, new Uint8Array([0xed, 0xa0, 0x80])))),
+      /UTF-8/,
+    ],
+    [
+      'string length beyond the input',
+      oneClient(1, 1, 0, (e) => rootItem(e, 4, 'a', (c) => (encoding.writeVarUint(c, 50), encoding.writeUint8(c, 0x61)))),
+      /exceeds/,
+    ],
     ['binary length beyond the input', oneClient(1, 1, 0, (e) => rootItem(e, 3, 'a', U(2 ** 40))), /exceeds/],
-    ['JSON that does not parse', oneClient(1, 1, 0, (e) => rootItem(e, 2, 'a', (c) => (encoding.writeVarUint(c, 1), encoding.writeVarString(c, '{"a":')))), /not valid JSON/],
-    ['embed that does not parse', oneClient(1, 1, 0, (e) => rootItem(e, 5, 'a', (c) => encoding.writeVarString(c, 'nope'))), /not valid JSON/],
-    ['format value that does not parse', oneClient(1, 1, 0, (e) => rootItem(e, 6, 'a', (c) => (encoding.writeVarString(c, 'bold'), encoding.writeVarString(c, '{')))), /not valid JSON/],
-    ['JSON nested too deep', oneClient(1, 1, 0, (e) => rootItem(e, 5, 'a', (c) => encoding.writeVarString(c, '['.repeat(5000) + ']'.repeat(5000)))), /nested deeper/],
+    [
+      'JSON that does not parse',
+      oneClient(1, 1, 0, (e) => rootItem(e, 2, 'a', (c) => (encoding.writeVarUint(c, 1), encoding.writeVarString(c, '{"a":')))),
+      /not valid JSON/,
+    ],
+    [
+      'embed that does not parse',
+      oneClient(1, 1, 0, (e) => rootItem(e, 5, 'a', (c) => encoding.writeVarString(c, 'nope'))),
+      /not valid JSON/,
+    ],
+    [
+      'format value that does not parse',
+      oneClient(1, 1, 0, (e) => rootItem(e, 6, 'a', (c) => (encoding.writeVarString(c, 'bold'), encoding.writeVarString(c, '{')))),
+      /not valid JSON/,
+    ],
+    [
+      'JSON nested too deep',
+      oneClient(1, 1, 0, (e) => rootItem(e, 5, 'a', (c) => encoding.writeVarString(c, '['.repeat(5000) + ']'.repeat(5000)))),
+      /nested deeper/,
+    ],
     ['JSON content count of 0', oneClient(1, 1, 0, (e) => rootItem(e, 2, 'a', U(0))), /length 0/],
     ['unknown type ref 7', oneClient(1, 1, 0, (e) => rootItem(e, 7, 'a', U(7))), /type ref 7/],
-    ['Any with an unknown tag', oneClient(1, 1, 0, (e) => rootItem(e, 8, 'a', anyContent((c) => encoding.writeUint8(c, 42)))), /Any tag 42/],
+    [
+      'Any with an unknown tag',
+      oneClient(1, 1, 0, (e) =>
+        rootItem(
+          e,
+          8,
+          'a',
+          anyContent((c) => encoding.writeUint8(c, 42)),
+        ),
+      ),
+      /Any tag 42/,
+    ],
     ['Any content count of 0', oneClient(1, 1, 0, (e) => rootItem(e, 8, 'a', U(0))), /length 0/],
-    ['Any array longer than the input', oneClient(1, 1, 0, (e) => rootItem(e, 8, 'a', anyContent((c) => (encoding.writeUint8(c, 117), encoding.writeVarUint(c, 2 ** 32))))), /exceeds/],
-    ['Any object larger than the input', oneClient(1, 1, 0, (e) => rootItem(e, 8, 'a', anyContent((c) => (encoding.writeUint8(c, 118), encoding.writeVarUint(c, 100))))), /exceeds/],
-    ['Any integer above 2^53', oneClient(1, 1, 0, (e) => rootItem(e, 8, 'a', anyContent((c) => { encoding.writeUint8(c, 125); for (let i = 0; i < 7; i++) encoding.writeUint8(c, 0xff); encoding.writeUint8(c, 0x7f) }))), /exceeds 2\^53|longer than 8/],
-    ['Any float64 cut short', oneClient(1, 1, 0, (e) => rootItem(e, 8, 'a', anyContent((c) => (encoding.writeUint8(c, 123), encoding.writeUint8(c, 1))))), /end of input/],
-    ['Any nested too deep', oneClient(1, 1, 0, (e) => rootItem(e, 8, 'a', anyContent((c) => { for (let i = 0; i < 5000; i++) (encoding.writeUint8(c, 117), encoding.writeVarUint(c, 1)); encoding.writeUint8(c, 126) }))), /nested deeper/],
-    ['subdoc options that are not an object', oneClient(1, 1, 0, (e) => rootItem(e, 9, 'a', (c) => (encoding.writeVarString(c, 'guid'), encoding.writeUint8(c, 126)))), /not an object/],
-    ['subdoc option that Yjs never writes', oneClient(1, 1, 0, (e) => rootItem(e, 9, 'a', (c) => (encoding.writeVarString(c, 'guid'), encoding.writeUint8(c, 118), encoding.writeVarUint(c, 1), encoding.writeVarString(c, 'gcFilter'), encoding.writeUint8(c, 120)))), /unknown subdoc option/],
-    ['subdoc option of the wrong type', oneClient(1, 1, 0, (e) => rootItem(e, 9, 'a', (c) => (encoding.writeVarString(c, 'guid'), encoding.writeUint8(c, 118), encoding.writeVarUint(c, 1), encoding.writeVarString(c, 'gc'), encoding.writeUint8(c, 126)))), /wrong type/],
-    ['origin pointing at its own item', oneClient(1, 1, 5, (e) => (encoding.writeUint8(e, 0x84), U(1)(e), U(5)(e), encoding.writeVarString(e, 'x'))), /does not precede/],
-    ['parent pointing forward in its own client', oneClient(1, 1, 5, (e) => (encoding.writeUint8(e, 4), U(0)(e), U(1)(e), U(9)(e), encoding.writeVarString(e, 'x'))), /does not precede/],
-    ['client twice in the structs section', bytes((e) => { U(2)(e); for (const clock of [0, 1]) { U(1)(e); U(1)(e); U(clock)(e); rootItem(e, 1, 'a', U(1)) } U(0)(e) }), /twice/],
-    ['client twice in the delete set', bytes((e) => { U(0)(e); U(2)(e); for (let i = 0; i < 2; i++) { U(1)(e); U(1)(e); U(0)(e); U(1)(e) } }), /twice/],
-    ['overlapping delete ranges', bytes((e) => { U(0)(e); U(1)(e); U(1)(e); U(2)(e); U(0)(e); U(10)(e); U(5)(e); U(10)(e) }), /overlap/],
-    ['unsorted delete ranges', bytes((e) => { U(0)(e); U(1)(e); U(1)(e); U(2)(e); U(10)(e); U(1)(e); U(0)(e); U(1)(e) }), /overlap or are not sorted/],
-    ['delete range of length 0', bytes((e) => { U(0)(e); U(1)(e); U(1)(e); U(1)(e); U(0)(e); U(0)(e) }), /length 0/],
-    ['delete range overflowing 2^53 - 1', bytes((e) => { U(0)(e); U(1)(e); U(1)(e); U(1)(e); U(2 ** 53 - 2)(e); U(5)(e) }), /exceeds 2\^53/],
-    ['delete range count larger than the input', bytes((e) => { U(0)(e); U(1)(e); U(1)(e); U(2 ** 40)(e) }), /exceeds/],
+    [
+      'Any array longer than the input',
+      oneClient(1, 1, 0, (e) =>
+        rootItem(
+          e,
+          8,
+          'a',
+          anyContent((c) => (encoding.writeUint8(c, 117), encoding.writeVarUint(c, 2 ** 32))),
+        ),
+      ),
+      /exceeds/,
+    ],
+    [
+      'Any object larger than the input',
+      oneClient(1, 1, 0, (e) =>
+        rootItem(
+          e,
+          8,
+          'a',
+          anyContent((c) => (encoding.writeUint8(c, 118), encoding.writeVarUint(c, 100))),
+        ),
+      ),
+      /exceeds/,
+    ],
+    [
+      'Any integer above 2^53',
+      oneClient(1, 1, 0, (e) =>
+        rootItem(
+          e,
+          8,
+          'a',
+          anyContent((c) => {
+            encoding.writeUint8(c, 125)
+            for (let i = 0; i < 7; i++) encoding.writeUint8(c, 0xff)
+            encoding.writeUint8(c, 0x7f)
+          }),
+        ),
+      ),
+      /exceeds 2\^53|longer than 8/,
+    ],
+    [
+      'Any float64 cut short',
+      oneClient(1, 1, 0, (e) =>
+        rootItem(
+          e,
+          8,
+          'a',
+          anyContent((c) => (encoding.writeUint8(c, 123), encoding.writeUint8(c, 1))),
+        ),
+      ),
+      /end of input/,
+    ],
+    [
+      'Any nested too deep',
+      oneClient(1, 1, 0, (e) =>
+        rootItem(
+          e,
+          8,
+          'a',
+          anyContent((c) => {
+            for (let i = 0; i < 5000; i++) (encoding.writeUint8(c, 117), encoding.writeVarUint(c, 1))
+            encoding.writeUint8(c, 126)
+          }),
+        ),
+      ),
+      /nested deeper/,
+    ],
+    [
+      'subdoc options that are not an object',
+      oneClient(1, 1, 0, (e) => rootItem(e, 9, 'a', (c) => (encoding.writeVarString(c, 'guid'), encoding.writeUint8(c, 126)))),
+      /not an object/,
+    ],
+    [
+      'subdoc option that Yjs never writes',
+      oneClient(1, 1, 0, (e) =>
+        rootItem(
+          e,
+          9,
+          'a',
+          (c) => (
+            encoding.writeVarString(c, 'guid'),
+            encoding.writeUint8(c, 118),
+            encoding.writeVarUint(c, 1),
+            encoding.writeVarString(c, 'gcFilter'),
+            encoding.writeUint8(c, 120)
+          ),
+        ),
+      ),
+      /unknown subdoc option/,
+    ],
+    [
+      'subdoc option of the wrong type',
+      oneClient(1, 1, 0, (e) =>
+        rootItem(
+          e,
+          9,
+          'a',
+          (c) => (
+            encoding.writeVarString(c, 'guid'),
+            encoding.writeUint8(c, 118),
+            encoding.writeVarUint(c, 1),
+            encoding.writeVarString(c, 'gc'),
+            encoding.writeUint8(c, 126)
+          ),
+        ),
+      ),
+      /wrong type/,
+    ],
+    [
+      'origin pointing at its own item',
+      oneClient(1, 1, 5, (e) => (encoding.writeUint8(e, 0x84), U(1)(e), U(5)(e), encoding.writeVarString(e, 'x'))),
+      /does not precede/,
+    ],
+    [
+      'parent pointing forward in its own client',
+      oneClient(1, 1, 5, (e) => (encoding.writeUint8(e, 4), U(0)(e), U(1)(e), U(9)(e), encoding.writeVarString(e, 'x'))),
+      /does not precede/,
+    ],
+    [
+      'client twice in the structs section',
+      bytes((e) => {
+        U(2)(e)
+        for (const clock of [0, 1]) {
+          U(1)(e)
+          U(1)(e)
+          U(clock)(e)
+          rootItem(e, 1, 'a', U(1))
+        }
+        U(0)(e)
+      }),
+      /twice/,
+    ],
+    [
+      'client twice in the delete set',
+      bytes((e) => {
+        U(0)(e)
+        U(2)(e)
+        for (let i = 0; i < 2; i++) {
+          U(1)(e)
+          U(1)(e)
+          U(0)(e)
+          U(1)(e)
+        }
+      }),
+      /twice/,
+    ],
+    [
+      'overlapping delete ranges',
+      bytes((e) => {
+        U(0)(e)
+        U(1)(e)
+        U(1)(e)
+        U(2)(e)
+        U(0)(e)
+        U(10)(e)
+        U(5)(e)
+        U(10)(e)
+      }),
+      /overlap/,
+    ],
+    [
+      'unsorted delete ranges',
+      bytes((e) => {
+        U(0)(e)
+        U(1)(e)
+        U(1)(e)
+        U(2)(e)
+        U(10)(e)
+        U(1)(e)
+        U(0)(e)
+        U(1)(e)
+      }),
+      /overlap or are not sorted/,
+    ],
+    [
+      'delete range of length 0',
+      bytes((e) => {
+        U(0)(e)
+        U(1)(e)
+        U(1)(e)
+        U(1)(e)
+        U(0)(e)
+        U(0)(e)
+      }),
+      /length 0/,
+    ],
+    [
+      'delete range overflowing 2^53 - 1',
+      bytes((e) => {
+        U(0)(e)
+        U(1)(e)
+        U(1)(e)
+        U(1)(e)
+        U(2 ** 53 - 2)(e)
+        U(5)(e)
+      }),
+      /exceeds 2\^53/,
+    ],
+    [
+      'delete range count larger than the input',
+      bytes((e) => {
+        U(0)(e)
+        U(1)(e)
+        U(1)(e)
+        U(2 ** 40)(e)
+      }),
+      /exceeds/,
+    ],
   ]
   for (const [name, input, reason] of cases) {
     it(`rejects ${name}`, () => expectRejected(input, reason))
@@ -485,7 +757,14 @@ describe('shapes that make Yjs integration quadratic or recursive', () => {
   /** `n` map entries of one key of root map `m`, without origins, from one client. */
   const keyConflicts = (n: number): Uint8Array =>
     oneClient(n, 1, 0, (e) => {
-      for (let i = 0; i < n; i++) rootItem(e, 8, 'm', anyContent((c) => encoding.writeUint8(c, 126)), 'k')
+      for (let i = 0; i < n; i++)
+        rootItem(
+          e,
+          8,
+          'm',
+          anyContent((c) => encoding.writeUint8(c, 126)),
+          'k',
+        )
     })
 
   it(`more than ${DEFAULT_MAX_KEY_CONFLICTS} origin-less entries for one map key (each walks the key's history: quadratic) are rejected`, () => {
@@ -574,7 +853,14 @@ describe('linear time and memory', () => {
   }
   const manyStructs = (n: number): Uint8Array =>
     oneClient(n, 1, 0, (e) => {
-      for (let i = 0; i < n; i++) rootItem(e, 8, 'm', anyContent((c) => encoding.writeUint8(c, 126)), `k${i % 50}`)
+      for (let i = 0; i < n; i++)
+        rootItem(
+          e,
+          8,
+          'm',
+          anyContent((c) => encoding.writeUint8(c, 126)),
+          `k${i % 50}`,
+        )
     })
   const deepAny = (n: number): Uint8Array =>
     oneClient(n, 1, 0, (e) => {
@@ -621,7 +907,9 @@ describe('linear time and memory', () => {
       const small = make(name === 'deep Any' ? 200 : 4_000)
       const large = make(name === 'deep Any' ? 3_200 : 64_000)
       const [smallSteps, largeSteps] = [steps(small), steps(large)]
-      console.log(`  ${name}, 16× input: ${(largeSteps / smallSteps).toFixed(2)}× steps (${largeSteps}), ${(time(large) / Math.max(time(small), 0.05)).toFixed(1)}× time`)
+      console.log(
+        `  ${name}, 16× input: ${(largeSteps / smallSteps).toFixed(2)}× steps (${largeSteps}), ${(time(large) / Math.max(time(small), 0.05)).toFixed(1)}× time`,
+      )
       expect(validateUpdateV1(large, UNLIMITED).ok).toBe(true)
       // per byte, the large input takes no more steps than the small one (varUints of larger clocks are longer: a little fewer)
       expect(largeSteps / large.length).toBeLessThanOrEqual((smallSteps / small.length) * 1.05)
@@ -637,23 +925,35 @@ describe('limits', () => {
 
   it('maxStructs, maxDeletes and maxClients refuse beyond the limit and accept at it', () => {
     expect(validateUpdateV1(update, { maxStructs: counts.structs }).ok).toBe(true)
-    expect(validateUpdateV1(update, { maxStructs: counts.structs - 1 })).toMatchObject({ ok: false, reason: expect.stringMatching(/more than .* structs/) })
+    expect(validateUpdateV1(update, { maxStructs: counts.structs - 1 })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/more than .* structs/),
+    })
     expect(validateUpdateV1(update, { maxDeletes: counts.deletes }).ok).toBe(true)
-    expect(validateUpdateV1(update, { maxDeletes: counts.deletes - 1 })).toMatchObject({ ok: false, reason: expect.stringMatching(/delete ranges/) })
+    expect(validateUpdateV1(update, { maxDeletes: counts.deletes - 1 })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/delete ranges/),
+    })
     expect(validateUpdateV1(update, { maxClients: 0 })).toMatchObject({ ok: false, reason: expect.stringMatching(/more than 0 clients/) })
   })
 
   it('maxSubdocs and maxDepth', () => {
     const subdocs = oneClient(3, 1, 0, (e) => {
-      for (let i = 0; i < 3; i++) rootItem(e, 9, 'm', (c) => (encoding.writeVarString(c, `g${i}`), encoding.writeUint8(c, 118), encoding.writeVarUint(c, 0)), `d${i}`)
+      for (let i = 0; i < 3; i++)
+        rootItem(e, 9, 'm', (c) => (encoding.writeVarString(c, `g${i}`), encoding.writeUint8(c, 118), encoding.writeVarUint(c, 0)), `d${i}`)
     })
     expect(validateUpdateV1(subdocs).ok).toBe(true)
     expect(validateUpdateV1(subdocs, { maxSubdocs: 2 })).toMatchObject({ ok: false, reason: expect.stringMatching(/subdocs/) })
     const deep = oneClient(1, 1, 0, (e) =>
-      rootItem(e, 8, 'a', anyContent((c) => {
-        for (let d = 0; d < 10; d++) (encoding.writeUint8(c, 118), encoding.writeVarUint(c, 1), encoding.writeVarString(c, 'k'))
-        encoding.writeUint8(c, 126)
-      })),
+      rootItem(
+        e,
+        8,
+        'a',
+        anyContent((c) => {
+          for (let d = 0; d < 10; d++) (encoding.writeUint8(c, 118), encoding.writeVarUint(c, 1), encoding.writeVarString(c, 'k'))
+          encoding.writeUint8(c, 126)
+        }),
+      ),
     )
     expect(validateUpdateV1(deep, { maxDepth: 10 }).ok).toBe(true)
     expect(validateUpdateV1(deep, { maxDepth: 9 })).toMatchObject({ ok: false, reason: expect.stringMatching(/nested deeper than 9/) })
@@ -675,7 +975,10 @@ describe('validateStateVector', () => {
     expect(validateStateVector(new Uint8Array([...sv, 0])).ok).toBe(false)
     expect(validateStateVector(bytes((e) => encoding.writeVarUint(e, 2 ** 40))).ok).toBe(false)
     expect(validateStateVector(new Uint8Array([2, 1, 1, 1, 2]))).toMatchObject({ ok: false, reason: expect.stringMatching(/twice/) })
-    expect(validateStateVector(new Uint8Array([1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]))).toMatchObject({ ok: false, reason: expect.stringMatching(/2\^53/) })
+    expect(validateStateVector(new Uint8Array([1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/2\^53/),
+    })
     expect(validateStateVector(new Uint8Array([1, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0]))).toMatchObject({ ok: false })
     expect(validateStateVector(new Uint8Array([3, 1, 1]), { maxClients: 2 }).ok).toBe(false)
   })

@@ -35,7 +35,13 @@ describe('author names', () => {
     expect(names.learnPerson('user-bob', 'Bob Stone')).toBe(true)
     expect(names.learnPerson('user-bob', 'Bob Stone')).toBe(false)
     expect(names.learnPerson('anonymous', 'Anonymous')).toBe(false)
-    expect(names.learnAuthors([{ clientId: 1, userId: 'user-ada', name: 'Ada Lovelace' }, { clientId: 2, userId: 'anonymous', name: 'Cleo Park' }, { clientId: 4, userId: 'anonymous', name: 'Anonymous' }])).toBe(true)
+    expect(
+      names.learnAuthors([
+        { clientId: 1, userId: 'user-ada', name: 'Ada Lovelace' },
+        { clientId: 2, userId: 'anonymous', name: 'Cleo Park' },
+        { clientId: 4, userId: 'anonymous', name: 'Anonymous' },
+      ]),
+    ).toBe(true)
     expect(names.personName('user-bob')).toBe('Bob Stone')
     // a binding's name is from when the user wrote: it does not replace the name presence gave
     expect(names.learnAuthors([{ clientId: 5, userId: 'user-bob', name: 'Robert Stone' }])).toBe(false)

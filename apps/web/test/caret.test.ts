@@ -53,7 +53,7 @@ describe('mapSelection', () => {
 })
 
 describe('with real Y.Text events', () => {
-  it("keeps the caret on the same character while someone else types before it", () => {
+  it('keeps the caret on the same character while someone else types before it', () => {
     const mine = new Y.Doc()
     const theirs = new Y.Doc()
     mine.getText('d').insert(0, 'Steps to reproduce')

@@ -25,7 +25,16 @@ describe('clipping highlight rectangles to the field', () => {
   it('keeps what is inside, cuts what sticks out, drops what is scrolled away', () => {
     expect(clipRects([{ x: 10, y: 5, w: 30, h: 18 }], box)).toEqual([{ x: 10, y: 5, w: 30, h: 18 }])
     expect(clipRects([{ x: 80, y: 30, w: 50, h: 18 }], box)).toEqual([{ x: 80, y: 30, w: 20, h: 10 }])
-    expect(clipRects([{ x: -40, y: 5, w: 30, h: 18 }, { x: 10, y: -30, w: 30, h: 18 }, { x: 10, y: 50, w: 5, h: 18 }], box)).toEqual([])
+    expect(
+      clipRects(
+        [
+          { x: -40, y: 5, w: 30, h: 18 },
+          { x: 10, y: -30, w: 30, h: 18 },
+          { x: 10, y: 50, w: 5, h: 18 },
+        ],
+        box,
+      ),
+    ).toEqual([])
   })
 
   it('drops slivers under a pixel', () => {

@@ -15,7 +15,13 @@ const memory = () => {
 const bob = { userId: 'bob', name: 'Bob Stone', clientId: 7 }
 const cleo = { userId: 'cleo', name: 'Cleo Park', clientId: 9 }
 
-const summary = (recordId: string, parts: Partial<RecordSummary> = {}): RecordSummary => ({ recordId, created: false, merges: [], changes: [], ...parts })
+const summary = (recordId: string, parts: Partial<RecordSummary> = {}): RecordSummary => ({
+  recordId,
+  created: false,
+  merges: [],
+  changes: [],
+  ...parts,
+})
 
 const merge = {
   mergeId: 'status@a.1',
@@ -33,8 +39,15 @@ describe('digest', () => {
   it('folds summaries of one record: first "from", last "to", users and counts added; records with merges first', () => {
     const digest = new Digest(memory(), 'd')
     digest.add(summary('T3', { changes: [{ field: 'priority', fieldKind: 'scalar', users: [bob], count: 1, from: 'low', to: 'high' }] }))
-    digest.add(summary('T1', { merges: [merge], changes: [{ field: 'status', fieldKind: 'scalar', users: [bob], count: 1, from: 'open', to: 'cancelled' }] }))
-    digest.add(summary('T3', { changes: [{ field: 'priority', fieldKind: 'scalar', users: [cleo], count: 2, from: 'high', to: 'urgent' }] }))
+    digest.add(
+      summary('T1', {
+        merges: [merge],
+        changes: [{ field: 'status', fieldKind: 'scalar', users: [bob], count: 1, from: 'open', to: 'cancelled' }],
+      }),
+    )
+    digest.add(
+      summary('T3', { changes: [{ field: 'priority', fieldKind: 'scalar', users: [cleo], count: 2, from: 'high', to: 'urgent' }] }),
+    )
     expect(digest.ordered.map((i) => i.recordId)).toEqual(['T1', 'T3'])
     expect(digest.items.find((i) => i.recordId === 'T3')!.changes).toEqual([
       { field: 'priority', fieldKind: 'scalar', users: [bob, cleo], count: 3, from: 'low', to: 'urgent' },
@@ -46,11 +59,18 @@ describe('digest', () => {
 
   it('a decided merge goes with the change of its field; the item goes when nothing is left', () => {
     const digest = new Digest(memory(), 'd')
-    digest.add(summary('T1', { merges: [merge], changes: [{ field: 'status', fieldKind: 'scalar', users: [bob], count: 1, from: 'open', to: 'cancelled' }] }))
+    digest.add(
+      summary('T1', {
+        merges: [merge],
+        changes: [{ field: 'status', fieldKind: 'scalar', users: [bob], count: 1, from: 'open', to: 'cancelled' }],
+      }),
+    )
     digest.add(summary('T2', { merges: [merge], changes: [{ field: 'title', fieldKind: 'text', users: [bob], count: 1 }] }))
     digest.settle('T1', merge.mergeId)
     digest.settle('T2', merge.mergeId)
-    expect(digest.items).toEqual([{ recordId: 'T2', created: false, merges: [], changes: [{ field: 'title', fieldKind: 'text', users: [bob], count: 1 }] }])
+    expect(digest.items).toEqual([
+      { recordId: 'T2', created: false, merges: [], changes: [{ field: 'title', fieldKind: 'text', users: [bob], count: 1 }] },
+    ])
   })
 
   it('what is dismissed stays dismissed in the next page; what is not is still there', () => {

@@ -13,7 +13,10 @@ describe('session', () => {
     expect(slugify('Zoë Ünal')).toBe('zoe-unal')
     expect(slugify('!!!')).toBe('')
     const made = makeSession(' Ada   Lovelace ', 'Acme Corp')
-    expect(made).toEqual({ ok: true, session: { userId: 'ada-lovelace', name: 'Ada Lovelace', color: colorFor('ada-lovelace'), workspaceId: 'acme-corp' } })
+    expect(made).toEqual({
+      ok: true,
+      session: { userId: 'ada-lovelace', name: 'Ada Lovelace', color: colorFor('ada-lovelace'), workspaceId: 'acme-corp' },
+    })
   })
 
   it('explains what is missing, field by field', () => {

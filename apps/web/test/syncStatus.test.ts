@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { countChanges, describeSync, errorKind, explainPending, MEMORY_ONLY_TEXT, pendingReason, recordNoun, storageProblemText } from '../src/lib/syncStatus'
+import {
+  countChanges,
+  describeSync,
+  errorKind,
+  explainPending,
+  MEMORY_ONLY_TEXT,
+  pendingReason,
+  recordNoun,
+  storageProblemText,
+} from '../src/lib/syncStatus'
 
 const tickets = (n: number): string[] => Array.from({ length: n }, () => 'ticket')
 const sync = (status: string, changes: number, recordTypes: readonly string[], ready = true, savedOnDevice = true) =>
@@ -33,7 +42,12 @@ describe('global sync indicator', () => {
   })
 
   it('keeps the label short enough for the top bar', () => {
-    for (const [status, n] of [['online', 999], ['connecting', 999], ['offline', 999], ['offline', 0]] as const) {
+    for (const [status, n] of [
+      ['online', 999],
+      ['connecting', 999],
+      ['offline', 999],
+      ['offline', 0],
+    ] as const) {
       expect(sync(status, n, ['ticket', 'project']).label.length).toBeLessThanOrEqual(42)
     }
   })
@@ -61,7 +75,11 @@ describe('global sync indicator', () => {
     // Where changes wait is said when there are some (online the relay has them once synced).
     expect(sync('offline', 2, tickets(1), true, true).detail).toContain('2 changes in 1 ticket are stored on this device')
     expect(sync('connecting', 1, tickets(1), true, true).detail).toContain('1 change in 1 ticket is stored on this device')
-    expect(sync('online', 0, [], true, true)).toEqual({ tone: 'ok', label: 'All changes synced', detail: 'Every change made here is stored on the relay.' })
+    expect(sync('online', 0, [], true, true)).toEqual({
+      tone: 'ok',
+      label: 'All changes synced',
+      detail: 'Every change made here is stored on the relay.',
+    })
   })
 
   it('not saved on this device: the wording says changes live in this tab', () => {
@@ -72,17 +90,22 @@ describe('global sync indicator', () => {
         'The relay is not reachable. 4 changes in 3 tickets are kept in this tab only — not saved on this device — and will be sent when it is back; closing the tab before then loses them.',
     })
     expect(sync('offline', 0, [], true, false)).toMatchObject({ tone: 'warn', label: 'Offline — nothing waiting to sync' })
-    expect(sync('offline', 0, [], true, false).detail).toMatch(/new edits are kept in this tab only — not saved on this device — and sent when it is back/)
+    expect(sync('offline', 0, [], true, false).detail).toMatch(
+      /new edits are kept in this tab only — not saved on this device — and sent when it is back/,
+    )
     expect(sync('connecting', 1, tickets(1), true, false)).toMatchObject({
       label: '1 change not yet on the server',
-      detail: 'Reaching the relay. 1 change in 1 ticket is kept in this tab only — not saved on this device — and sent as soon as it answers.',
+      detail:
+        'Reaching the relay. 1 change in 1 ticket is kept in this tab only — not saved on this device — and sent as soon as it answers.',
     })
     expect(sync('online', 1, tickets(1), true, false).detail).toBe(
       'Connected. The relay has not confirmed storing 1 change in 1 ticket yet. Until it does, it is kept in this tab only — not saved on this device.',
     )
     expect(sync('online', 2, tickets(2), true, false).detail).toMatch(/Until it does, they are kept in this tab only/)
     expect(sync('online', 0, [], true, false)).toMatchObject({ tone: 'ok', label: 'All changes synced' })
-    expect(sync('online', 0, [], true, false).detail).toMatch(/^Every change made here is stored on the relay\. New edits are kept in this tab only/)
+    expect(sync('online', 0, [], true, false).detail).toMatch(
+      /^Every change made here is stored on the relay\. New edits are kept in this tab only/,
+    )
     expect(sync('connecting', 0, [], true, false)).toMatchObject({ label: 'Connecting…' })
     expect(sync('connecting', 0, [], true, false).detail).toMatch(/New edits are kept in this tab only/)
   })
@@ -93,7 +116,8 @@ describe('global sync indicator', () => {
     expect(storageProblemText('quota')).toMatch(/storage for the app is full/)
     expect(storageProblemText('closed')).toMatch(/closed or removed/)
     expect(storageProblemText('failed')).toMatch(/could not write/)
-    for (const kind of ['unavailable', 'quota', 'closed', 'failed']) expect(storageProblemText(kind)).not.toMatch(/(?<!not )(saved|stored) on this device/)
+    for (const kind of ['unavailable', 'quota', 'closed', 'failed'])
+      expect(storageProblemText(kind)).not.toMatch(/(?<!not )(saved|stored) on this device/)
   })
 
   it('offline with nothing pending says exactly that', () => {
@@ -127,9 +151,16 @@ describe('why a record is not on the relay', () => {
       text: 'Rejected by the relay: too large',
       detail: 'update of 2100000 bytes exceeds 1048576',
     })
-    expect(pendingReason('online', { code: 6, reason: 'read-only access', permanent: true })).toBe('Rejected by the relay: no permission to change it (read-only access)')
-    expect(explainPending('online', { code: 9, reason: '', permanent: true })).toEqual({ text: 'Rejected by the relay: not valid', detail: null })
-    expect(pendingReason('online', { code: 5, reason: 'disk full', permanent: false })).toBe('Relay problem, retrying: the relay could not store it (disk full)')
+    expect(pendingReason('online', { code: 6, reason: 'read-only access', permanent: true })).toBe(
+      'Rejected by the relay: no permission to change it (read-only access)',
+    )
+    expect(explainPending('online', { code: 9, reason: '', permanent: true })).toEqual({
+      text: 'Rejected by the relay: not valid',
+      detail: null,
+    })
+    expect(pendingReason('online', { code: 5, reason: 'disk full', permanent: false })).toBe(
+      'Relay problem, retrying: the relay could not store it (disk full)',
+    )
     expect(errorKind(999)).toBe('refused')
   })
 
@@ -142,6 +173,12 @@ describe('why a record is not on the relay', () => {
 describe('counting changes', () => {
   it('counts changed fields, not Yjs ticks; a record with ticks but no field notes counts once', () => {
     expect(countChanges([])).toBe(0)
-    expect(countChanges([{ pending: 30, pendingFields: ['$created', 'title', 'assignee'] }, { pending: 2, pendingFields: [] }, { pending: 0, pendingFields: ['x'] }])).toBe(3)
+    expect(
+      countChanges([
+        { pending: 30, pendingFields: ['$created', 'title', 'assignee'] },
+        { pending: 2, pendingFields: [] },
+        { pending: 0, pendingFields: ['x'] },
+      ]),
+    ).toBe(3)
   })
 })

@@ -44,7 +44,7 @@ describe('diffText', () => {
 
   it('round-trips on many random edits', () => {
     let seed = 42
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
     const alphabet = 'aab c😀\n'
     const word = (n: number) => Array.from({ length: n }, () => Array.from(alphabet)[Math.floor(random() * 7)]).join('')
     for (let i = 0; i < 500; i++) {

@@ -20,7 +20,11 @@ describe('ticket list helpers', () => {
   it('turns the filter bar into a catalog query', () => {
     expect(toCatalogQuery(EMPTY_FILTERS)).toEqual({ type: 'ticket', where: {}, limit: 1000, sort: { by: 'updatedAt', direction: 'desc' } })
     const q = toCatalogQuery({ status: 'open', assignee: 'ada', label: 'bug', project: 'P1', text: ' login ', sort: 'title' })
-    expect(q).toMatchObject({ where: { status: 'open', assignee: 'ada', labels: 'bug', project: 'P1' }, search: 'login', sort: { by: 'title', direction: 'asc' } })
+    expect(q).toMatchObject({
+      where: { status: 'open', assignee: 'ada', labels: 'bug', project: 'P1' },
+      search: 'login',
+      sort: { by: 'title', direction: 'asc' },
+    })
     const unassigned = toCatalogQuery({ ...EMPTY_FILTERS, assignee: UNASSIGNED }).where!.assignee as (a: unknown) => boolean
     expect([null, undefined, '', 'ada'].map(unassigned)).toEqual([true, true, true, false])
   })
@@ -66,10 +70,25 @@ describe('ticket list helpers', () => {
 
   it('queries a real catalog as the list page does', () => {
     const catalog = new Catalog()
-    const base = { type: 'ticket', createdAt: 1, archived: false, deleted: false, pending: 0, pendingFields: [], stateVector: new Uint8Array(), local: true }
+    const base = {
+      type: 'ticket',
+      createdAt: 1,
+      archived: false,
+      deleted: false,
+      pending: 0,
+      pendingFields: [],
+      stateVector: new Uint8Array(),
+      local: true,
+    }
     catalog.set(
       [
-        { ...base, id: 'a', title: 'Login fails', updatedAt: 3, fields: { status: 'open', assignee: 'ada', labels: ['bug'], project: 'P1' } },
+        {
+          ...base,
+          id: 'a',
+          title: 'Login fails',
+          updatedAt: 3,
+          fields: { status: 'open', assignee: 'ada', labels: ['bug'], project: 'P1' },
+        },
         { ...base, id: 'b', title: 'Logo too big', updatedAt: 2, fields: { status: 'done', assignee: null, labels: [], project: 'P2' } },
         { ...base, id: 'c', title: 'Signup', updatedAt: 1, fields: { status: 'open', assignee: null, labels: ['bug'] } },
       ],

@@ -15,8 +15,15 @@ const memory = () => {
 
 describe('token claims', () => {
   it('reads sub, name, access and exp; ignores grants it does not know', () => {
-    const claims = readClaims(jwt({ sub: 'ada', name: 'Ada Lovelace', access: { acme: 'write', 'beta/T-7': 'read', odd: 'admin' }, exp: 2_000_000_000 }))
-    expect(claims).toEqual({ sub: 'ada', name: 'Ada Lovelace', access: { acme: 'write', 'beta/T-7': 'read' }, expiresAt: 2_000_000_000_000 })
+    const claims = readClaims(
+      jwt({ sub: 'ada', name: 'Ada Lovelace', access: { acme: 'write', 'beta/T-7': 'read', odd: 'admin' }, exp: 2_000_000_000 }),
+    )
+    expect(claims).toEqual({
+      sub: 'ada',
+      name: 'Ada Lovelace',
+      access: { acme: 'write', 'beta/T-7': 'read' },
+      expiresAt: 2_000_000_000_000,
+    })
   })
 
   it('falls back to the user id for the name; non-ASCII names survive', () => {
@@ -25,7 +32,15 @@ describe('token claims', () => {
   })
 
   it('is null for what is not a token', () => {
-    for (const text of ['', 'abc', 'a.b', 'a..c', `x.${Buffer.from('not json').toString('base64url')}.y`, jwt({ name: 'no sub' }), jwt('string')]) {
+    for (const text of [
+      '',
+      'abc',
+      'a.b',
+      'a..c',
+      `x.${Buffer.from('not json').toString('base64url')}.y`,
+      jwt({ name: 'no sub' }),
+      jwt('string'),
+    ]) {
       expect(readClaims(text)).toBeNull()
     }
   })

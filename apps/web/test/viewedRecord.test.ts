@@ -134,7 +134,16 @@ describe('ViewedRecord', () => {
     expect(t.record.isPending('title')).toBe(true)
     expect(t.record.isPending('status')).toBe(false)
     expect(nameOf(t.names, 2)).toBe('Bob')
-    expect(JSON.parse(t.saved.get('names')!)).toEqual({ clients: [[1, 'Ada'], [2, 'Bob']], people: [['ada', 'Ada'], ['bob', 'Bob']] })
+    expect(JSON.parse(t.saved.get('names')!)).toEqual({
+      clients: [
+        [1, 'Ada'],
+        [2, 'Bob'],
+      ],
+      people: [
+        ['ada', 'Ada'],
+        ['bob', 'Bob'],
+      ],
+    })
   })
 
   it('learns the people the relay bound as writers, and shows the history again when it tells more', async () => {
@@ -148,7 +157,12 @@ describe('ViewedRecord', () => {
     t.handle.emit('authors', [{ clientId: 6, userId: 'anonymous', name: 'Dee Lane' }])
     expect(t.names.nameOf({ clientId: 6, userId: 'anonymous', name: 'Dee Lane' })).toBe('Dee Lane')
     expect(t.names.personName('dee-lane')).toBe('Dee Lane')
-    expect(JSON.parse(t.saved.get('names')!).people).toEqual(expect.arrayContaining([['u-cy', 'Cy Young'], ['dee-lane', 'Dee Lane']]))
+    expect(JSON.parse(t.saved.get('names')!).people).toEqual(
+      expect.arrayContaining([
+        ['u-cy', 'Cy Young'],
+        ['dee-lane', 'Dee Lane'],
+      ]),
+    )
     t.record.close()
     expect(t.handle.count()).toBe(0)
   })

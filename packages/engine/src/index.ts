@@ -55,15 +55,7 @@ export type { Comment, CommentActivity } from './records/comments.js'
 
 // Schemas: how an app defines its record types.
 export { FieldKind, field, defineSchema, newRecordId, recordIdSchema, SchemaRegistry } from './model/schema.js'
-export type {
-  FieldSpec,
-  TextFieldSpec,
-  ScalarFieldSpec,
-  ListFieldSpec,
-  FieldValue,
-  FieldValues,
-  RecordSchema,
-} from './model/schema.js'
+export type { FieldSpec, TextFieldSpec, ScalarFieldSpec, ListFieldSpec, FieldValue, FieldValues, RecordSchema } from './model/schema.js'
 
 // Local storage: the port and its adapters.
 export { IndexedDbStorage } from './persistence/IndexedDbStorage.js'

@@ -27,7 +27,15 @@ afterEach(async () => {
 })
 
 const newStore = (client: SyncClient, options: Partial<RecordStoreOptions> = {}): RecordStore => {
-  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), ...options })
+  const store = new RecordStore({
+    client,
+    userId: 'u1',
+    workspaceId: 'acme',
+    schemas: testSchemas,
+    tabs: false,
+    storage: new MemoryStorage(),
+    ...options,
+  })
   h.keep(store)
   return store
 }
@@ -224,7 +232,12 @@ describe('discardUnsynced', () => {
     await relay.settle()
     await b.whenSaved()
     expect(b.pending).toBeGreaterThan(0)
-    await until(tabA, 'pending', () => tabA.pending, (n) => n > 0)
+    await until(
+      tabA,
+      'pending',
+      () => tabA.pending,
+      (n) => n > 0,
+    )
 
     const reloaded = new Promise<void>((resolve) => b.on('reloaded', resolve))
     const announced = new Promise<string>((resolve) => tabB.on('discarded', resolve))
@@ -236,7 +249,12 @@ describe('discardUnsynced', () => {
     expect(b.get('status')).toBe('open')
     expect(b.pending).toBe(0)
     expect(b.pendingFields).toEqual([])
-    await until(tabB, 'pending', () => tabB.pending, (n) => n === 0)
+    await until(
+      tabB,
+      'pending',
+      () => tabB.pending,
+      (n) => n === 0,
+    )
     expect(tabA.pending).toBe(0)
     expect(tabB.unsynced()).toEqual([])
     expect(tabA.unsynced()).toEqual([])
@@ -249,7 +267,12 @@ describe('discardUnsynced', () => {
     relay.dropAll()
     await back
     await relay.settle()
-    await until(b.sync, 'synced', () => b.sync.isSynced, (synced) => synced)
+    await until(
+      b.sync,
+      'synced',
+      () => b.sync.isSynced,
+      (synced) => synced,
+    )
     await relay.settle()
     relay.ack()
     await relay.settle()
@@ -274,7 +297,12 @@ describe('discardUnsynced', () => {
     b.set('status', 'done')
     await relay.settle()
     await b.whenSaved()
-    await until(tabA, 'pending', () => tabA.pending, (n) => n > 0)
+    await until(
+      tabA,
+      'pending',
+      () => tabA.pending,
+      (n) => n > 0,
+    )
 
     const reloaded = new Promise<void>((resolve) => b.on('reloaded', resolve))
     await failedDiscard(tabA)
@@ -283,22 +311,38 @@ describe('discardUnsynced', () => {
     expect(b.pendingFields).toEqual(['status'])
 
     await relayAcceptsAgain(relay)
-    await until(b, 'pending', () => b.pending, (n) => n === 0)
+    await until(
+      b,
+      'pending',
+      () => b.pending,
+      (n) => n === 0,
+    )
     expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('done')
-    await until(tabA, 'pending', () => tabA.pending, (n) => n === 0)
+    await until(
+      tabA,
+      'pending',
+      () => tabA.pending,
+      (n) => n === 0,
+    )
     b.close()
   })
 
-  test('a discard that fails keeps the other tab\'s change that had not reached storage yet: stored, and synced', async () => {
+  test("a discard that fails keeps the other tab's change that had not reached storage yet: stored, and synced", async () => {
     let storageB!: GatedStorage
     const { relay, factory, tabA, b } = await twoTabsRelayRefusing(
-      (factory) => (storageB = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: 'acme', indexedDB: factory }), 'indexeddb')),
+      (factory) =>
+        (storageB = new GatedStorage(new IndexedDbStorage({ userId: 'u1', workspaceId: 'acme', indexedDB: factory }), 'indexeddb')),
     )
     let release!: () => void
     storageB.hang = new Promise((resolve) => (release = resolve)) // B's write of the change waits
     b.set('status', 'done')
     await relay.settle()
-    await until(tabA, 'pending', () => tabA.pending, (n) => n > 0)
+    await until(
+      tabA,
+      'pending',
+      () => tabA.pending,
+      (n) => n > 0,
+    )
     expect(b.isSaved).toBe(false)
 
     const reloaded = new Promise<void>((resolve) => b.on('reloaded', resolve))
@@ -314,7 +358,12 @@ describe('discardUnsynced', () => {
     expect((await reader.read('T-1')).fields.status).toBe('done')
 
     await relayAcceptsAgain(relay)
-    await until(b, 'pending', () => b.pending, (n) => n === 0)
+    await until(
+      b,
+      'pending',
+      () => b.pending,
+      (n) => n === 0,
+    )
     expect(relay.doc('acme/T-1').getMap('fields').get('status')).toBe('done')
     b.close()
   })

@@ -1,7 +1,14 @@
 /**
  * Small helpers shared by the engine tests: wait on events instead of sleeping.
  */
-import { SyncClient, type RecordStore, type RecordStorage, type StorageBackend, type StorageError, type SyncClientOptions } from '../src/index.js'
+import {
+  SyncClient,
+  type RecordStore,
+  type RecordStorage,
+  type StorageBackend,
+  type StorageError,
+  type SyncClientOptions,
+} from '../src/index.js'
 import { TestRelay, type ClientSocket, type TestRelayOptions } from './relayHarness.js'
 
 /** Resolves when `client.status` is (or becomes) `status`. */

@@ -39,7 +39,15 @@ const newRelay = () => {
 }
 
 const newStore = (client: SyncClient, userId: string, options: Partial<RecordStoreOptions> = {}) => {
-  const store = new RecordStore({ client, userId, workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), ...options })
+  const store = new RecordStore({
+    client,
+    userId,
+    workspaceId: 'acme',
+    schemas: testSchemas,
+    tabs: false,
+    storage: new MemoryStorage(),
+    ...options,
+  })
   stores.push(store)
   return store
 }
@@ -116,7 +124,13 @@ describe('history', () => {
     expect(a!.handle.get('status')).toBe(other.value)
     expect(b!.handle.get('status')).toBe(other.value)
     const last = b!.handle.history().entries.at(-1)!
-    expect(last).toMatchObject({ kind: 'change', field: 'status', value: other.value, restoreOf: other.tip.id, author: { userId: 'user-of-p0' } })
+    expect(last).toMatchObject({
+      kind: 'change',
+      field: 'status',
+      value: other.value,
+      restoreOf: other.tip.id,
+      author: { userId: 'user-of-p0' },
+    })
     expect(last.kind === 'change' && last.base).toBe(kept.tip.id)
   })
 
@@ -131,7 +145,13 @@ describe('history', () => {
     await relay.settle()
     for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Mobile login fails badly')
     const merge = a!.handle.history().merges.find((m) => m.field === 'title')!
-    expect(merge).toMatchObject({ fieldKind: 'text', conflict: false, kept: null, baseValue: 'Login fails', result: 'Mobile login fails badly' })
+    expect(merge).toMatchObject({
+      fieldKind: 'text',
+      conflict: false,
+      kept: null,
+      baseValue: 'Login fails',
+      result: 'Mobile login fails badly',
+    })
     expect(merge.summary).toMatch(/^(p0 and p1|p1 and p0) edited title at the same time; both contributions were merged$/)
     expect(Object.fromEntries(merge.sides.map((s) => [s.author.userId, s.value]))).toEqual({
       'user-of-p0': 'Login fails badly',
@@ -212,7 +232,12 @@ describe('history', () => {
     const entries = a!.handle.history().entries
     const auto = entries.filter((e) => e.kind === 'change' && e.mode === 'auto')
     expect(auto).toHaveLength(1) // two were written; readers count the first
-    expect(a!.handle.doc.getArray<{ m?: string }>(HISTORY_ARRAY).toArray().filter((e) => e.m === 'auto')).toHaveLength(2)
+    expect(
+      a!.handle.doc
+        .getArray<{ m?: string }>(HISTORY_ARRAY)
+        .toArray()
+        .filter((e) => e.m === 'auto'),
+    ).toHaveLength(2)
     expect(JSON.stringify(a!.handle.history())).toBe(JSON.stringify(b!.handle.history()))
   })
 
@@ -242,9 +267,14 @@ describe('history', () => {
     a!.online()
     await relay.settle()
     await relay.settle()
-    const conflict = a!.handle.history().merges.filter((m) => m.field === 'description').at(-1)!
+    const conflict = a!.handle
+      .history()
+      .merges.filter((m) => m.field === 'description')
+      .at(-1)!
     expect(conflict).toMatchObject({ conflict: true, settledBy: null })
-    expect(conflict.sides.map((s) => s.value).sort()).toEqual([text.replace('log in.', 'log out.'), 'Steps: open the app and sign in with SSO.'].sort())
+    expect(conflict.sides.map((s) => s.value).sort()).toEqual(
+      [text.replace('log in.', 'log out.'), 'Steps: open the app and sign in with SSO.'].sort(),
+    )
     expect(a!.handle.history().unsettled).toEqual({})
     b!.handle.keepMerge(conflict)
     await relay.settle()
@@ -303,7 +333,11 @@ describe('history', () => {
     // a compacts once (entries 0..); b, writing more, compacts twice: the ranges overlap and differ.
     for (let i = 0; i < 6; i++) a!.handle.set('status', i % 2 ? 'open' : 'done')
     for (let i = 0; i < 12; i++) b!.handle.set('assignee', `user-${i}`)
-    const summaries = (h: RecordHandle) => h.doc.getArray<{ k?: string; id: string }>(HISTORY_ARRAY).toArray().filter((e) => e.k === 'c')
+    const summaries = (h: RecordHandle) =>
+      h.doc
+        .getArray<{ k?: string; id: string }>(HISTORY_ARRAY)
+        .toArray()
+        .filter((e) => e.k === 'c')
     const [sa, sb] = [summaries(a!.handle), summaries(b!.handle)]
     expect(sa).toHaveLength(1)
     expect(sb).toHaveLength(1)
@@ -338,9 +372,16 @@ describe('history', () => {
     doc.clientID = 1
     const array = doc.getArray(HISTORY_ARRAY)
     array.push([{ id: 'c:old', k: 'c', at: 1, n: 7, fields: { status: 7 }, users: ['ada', 'bob'], from: 1, to: 2 }])
-    for (let i = 0; i < 12; i++) appendFieldChanges(doc, [{ field: 'priority', kind: 'scalar', prev: i, next: i + 1 }], { now: 10 + i, maxEntries: 100 })
+    for (let i = 0; i < 12; i++)
+      appendFieldChanges(doc, [{ field: 'priority', kind: 'scalar', prev: i, next: i + 1 }], { now: 10 + i, maxEntries: 100 })
     const ada = new Map([[1, { clientId: 1, userId: 'ada', name: 'Ada' }]])
-    expect(readHistory(doc, new Map()).entries[0]).toMatchObject({ kind: 'compacted', count: 7, fields: { status: 7 }, users: [], unknownWriters: 1 })
+    expect(readHistory(doc, new Map()).entries[0]).toMatchObject({
+      kind: 'compacted',
+      count: 7,
+      fields: { status: 7 },
+      users: [],
+      unknownWriters: 1,
+    })
     // written by ada's client id: ada may say she compacted her own changes; "bob" is only a claim
     const before = readHistory(doc, ada)
     expect(before.entries[0]).toMatchObject({ kind: 'compacted', count: 7, fields: { status: 7 }, users: ['ada'], unknownWriters: 1 })
@@ -382,8 +423,16 @@ describe('history', () => {
     expect(history.entries.some((e) => e.kind === 'change' && e.value === 'cancelled')).toBe(false)
     expect(history.entries.some((e) => e.kind === 'change' && e.author.userId === 'mallory')).toBe(false)
     // the copy is junk: the next compaction removes it with the oldest entries
-    for (let i = 0; i < 12; i++) ada.transact(() => writeWithHistory(ada, validatePatch(ticketSchema, 'T', { priority: i % 2 ? 'low' : 'high' }), { now: 3000 + i, maxEntries: 10 }))
-    expect(ada.getArray<Record<string, unknown>>(HISTORY_ARRAY).toArray().some((e) => e.v === 'cancelled')).toBe(false)
+    for (let i = 0; i < 12; i++)
+      ada.transact(() =>
+        writeWithHistory(ada, validatePatch(ticketSchema, 'T', { priority: i % 2 ? 'low' : 'high' }), { now: 3000 + i, maxEntries: 10 }),
+      )
+    expect(
+      ada
+        .getArray<Record<string, unknown>>(HISTORY_ARRAY)
+        .toArray()
+        .some((e) => e.v === 'cancelled'),
+    ).toBe(false)
   })
 
   test('restore looks entries up by their own id: a copied id restores the real entry', async () => {
@@ -406,7 +455,10 @@ describe('history', () => {
     const doc = new Y.Doc()
     doc.clientID = 1
     doc.transact(() => initRecord(doc, ticketSchema, 'ada', 1000))
-    for (let i = 0; i < 12; i++) doc.transact(() => writeWithHistory(doc, validatePatch(ticketSchema, 'T', { priority: i % 2 ? 'low' : 'high' }), { now: 2000 + i, maxEntries: 10 }))
+    for (let i = 0; i < 12; i++)
+      doc.transact(() =>
+        writeWithHistory(doc, validatePatch(ticketSchema, 'T', { priority: i % 2 ? 'low' : 'high' }), { now: 2000 + i, maxEntries: 10 }),
+      )
     const stored = doc.getArray<Record<string, unknown>>(HISTORY_ARRAY).get(0)
     expect(stored).toMatchObject({ k: 'c' })
     expect(stored).not.toHaveProperty('users')
@@ -418,11 +470,27 @@ describe('history', () => {
     const mal = new Y.Doc()
     mal.clientID = 666
     Y.applyUpdate(mal, Y.encodeStateAsUpdate(doc))
-    mal.getArray(HISTORY_ARRAY).insert(0, [
-      { id: 'c:x:y', k: 'c', at: 1, n: 999, fields: { status: 999 }, users: ['bob'], from: 1, to: 2, c: { [(7).toString(36)]: { t: 0, f: { status: 999 } }, '1': { t: 1e6, f: { status: 5 } } } },
-    ])
+    mal
+      .getArray(HISTORY_ARRAY)
+      .insert(0, [
+        {
+          id: 'c:x:y',
+          k: 'c',
+          at: 1,
+          n: 999,
+          fields: { status: 999 },
+          users: ['bob'],
+          from: 1,
+          to: 2,
+          c: { [(7).toString(36)]: { t: 0, f: { status: 999 } }, '1': { t: 1e6, f: { status: 5 } } },
+        },
+      ])
     Y.applyUpdate(doc, Y.encodeStateAsUpdate(mal))
-    const withBob = new Map([...authors, [7, { clientId: 7, userId: 'bob', name: 'Bob' }], [666, { clientId: 666, userId: 'mallory', name: 'Mallory' }]])
+    const withBob = new Map([
+      ...authors,
+      [7, { clientId: 7, userId: 'bob', name: 'Bob' }],
+      [666, { clientId: 666, userId: 'mallory', name: 'Mallory' }],
+    ])
     const history = readHistory(doc, withBob)
     expect(history.entries.filter((e) => e.kind === 'compacted')).toEqual([expect.objectContaining({ users: ['ada'], unknownWriters: 0 })])
     expect(history.entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 1), 0)).toBe(total)
@@ -503,7 +571,13 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     expect(JSON.stringify(history)).toBe(JSON.stringify(a!.handle.history()))
     const titles = history.entries.filter((e) => e.kind === 'change' && e.field === 'title')
     expect(titles).toHaveLength(2)
-    expect(titles[1]).toMatchObject({ fieldKind: 'text', inserted: ' still', deleted: 'Login', base: titles[0]!.id, author: { userId: 'user-of-p0' } })
+    expect(titles[1]).toMatchObject({
+      fieldKind: 'text',
+      inserted: ' still',
+      deleted: 'Login',
+      base: titles[0]!.id,
+      author: { userId: 'user-of-p0' },
+    })
     expect(history.merges).toEqual([])
   })
 
@@ -522,7 +596,8 @@ describe('history of typing (text edited directly in Y.Text)', () => {
   test('another tab of the same user gets the keystrokes but writes no entry of its own', async () => {
     const relay = newRelay()
     const factory = new IDBFactory()
-    const tab = (name: string) => newStore(gatedClient(relay, 'p0').client, 'user-of-p0', { storage: undefined, indexedDB: factory, tabs: true })
+    const tab = (name: string) =>
+      newStore(gatedClient(relay, 'p0').client, 'user-of-p0', { storage: undefined, indexedDB: factory, tabs: true })
     const [tabA, tabB] = [tab('a'), tab('b')]
     await Promise.all([tabA.ready, tabB.ready])
     const a = await tabA.create('ticket', { title: 'Shared' }, { id: 'T-1' })
@@ -733,7 +808,10 @@ describe('reconnect summary', () => {
     await relay.settle()
     const next = new Promise<RecordSummary>((resolve) => store.on('summary', resolve))
     net.online()
-    expect(await next).toMatchObject({ recordId: 'T-1', changes: [{ field: 'status', from: 'in_progress', to: 'done', users: [{ userId: 'user-of-p0' }] }] })
+    expect(await next).toMatchObject({
+      recordId: 'T-1',
+      changes: [{ field: 'status', from: 'in_progress', to: 'done', users: [{ userId: 'user-of-p0' }] }],
+    })
     expect(summaries).toHaveLength(1)
   })
 
@@ -766,7 +844,11 @@ describe('reconnect summary', () => {
     expect(handle.doc.clientID).toBe(before)
     // Bob's two changes; Ada's title is hers, and so is her status (in the merge, never as a change by someone else).
     expect(s.changes.map((c) => c.field).sort()).toEqual(['priority', 'status'])
-    expect(s.changes.find((c) => c.field === 'priority')).toMatchObject({ from: 'low', to: 'high', users: [{ userId: 'anonymous', clientId: t1.doc.clientID }] })
+    expect(s.changes.find((c) => c.field === 'priority')).toMatchObject({
+      from: 'low',
+      to: 'high',
+      users: [{ userId: 'anonymous', clientId: t1.doc.clientID }],
+    })
     expect(s.merges).toMatchObject([{ field: 'status', mine: 'done', theirs: 'cancelled', by: { clientId: t1.doc.clientID } }])
   })
 
@@ -824,7 +906,12 @@ describe('reconnect summary', () => {
     a!.handle.restore(s.merges[0]!.mineEntryId)
     await relay.settle()
     expect(b!.handle.get('status')).toBe('done')
-    expect(b!.handle.history().entries.at(-1)).toMatchObject({ field: 'status', value: 'done', restoreOf: s.merges[0]!.mineEntryId, author: { userId: 'user-of-p0' } })
+    expect(b!.handle.history().entries.at(-1)).toMatchObject({
+      field: 'status',
+      value: 'done',
+      restoreOf: s.merges[0]!.mineEntryId,
+      author: { userId: 'user-of-p0' },
+    })
     // The merge she won offers Bob's value the same way.
     a!.handle.restore(s.merges[1]!.theirsEntryId)
     await relay.settle()
@@ -854,8 +941,17 @@ describe('reconnect summary', () => {
     expect(summaries).toEqual(result.summaries)
     const byId = new Map(result.summaries.map((s) => [s.recordId, s]))
     expect([...byId.keys()].sort()).toEqual(['T-3', 'T-4'])
-    expect(byId.get('T-3')).toMatchObject({ created: false, merges: [], changes: [{ field: 'priority', from: 'low', to: 'high', users: [{ userId: 'user-of-p0', name: 'p0' }] }] })
-    expect(byId.get('T-4')).toMatchObject({ created: true, changes: expect.arrayContaining([expect.objectContaining({ field: 'title', users: [expect.objectContaining({ userId: 'user-of-p0' })] })]) })
+    expect(byId.get('T-3')).toMatchObject({
+      created: false,
+      merges: [],
+      changes: [{ field: 'priority', from: 'low', to: 'high', users: [{ userId: 'user-of-p0', name: 'p0' }] }],
+    })
+    expect(byId.get('T-4')).toMatchObject({
+      created: true,
+      changes: expect.arrayContaining([
+        expect.objectContaining({ field: 'title', users: [expect.objectContaining({ userId: 'user-of-p0' })] }),
+      ]),
+    })
     expect(store.catalog.get('T-4')?.title).toBe('Dark mode')
     // A pull that does not summarize still marks what it brought as had: nothing is told twice, on a later pull or on opening.
     t3.set('priority', 'urgent')
@@ -933,7 +1029,14 @@ describe('the rule a single-line text field settles on (ruleValue)', () => {
     const onTop: RuleEntry = { id: 'c', base: 'b', at: 4, prev: 'Login t011 t012 t009', value: 'Login t011 t013 t012 t009', seen: ['a'] }
     expect(ruleValue([base, insert, replace, onTop])).toEqual({ value: 'Login t011 t013 t012 t009', collided: false })
     // A settlement written on that value yields it again (it used to add "t012" once more, every time).
-    const settled: RuleEntry = { id: 'd', base: 'c', at: 5, prev: 'Login t011 t013 t012 t009', value: 'Login t011 t013 t012 t009', seen: ['a'] }
+    const settled: RuleEntry = {
+      id: 'd',
+      base: 'c',
+      at: 5,
+      prev: 'Login t011 t013 t012 t009',
+      value: 'Login t011 t013 t012 t009',
+      seen: ['a'],
+    }
     expect(ruleValue([base, insert, replace, onTop, settled])?.value).toBe('Login t011 t013 t012 t009')
   })
 
@@ -941,8 +1044,18 @@ describe('the rule a single-line text field settles on (ruleValue)', () => {
     const onTop: RuleEntry = { id: 'c', base: 'b', at: 4, prev: 'Login t011 t012 t009', value: 'Login t011 t013 t012 t009', seen: ['a'] }
     // p1, offline, had appended "t014", then got p0's insertion (not p2's) and appended "t015".
     const append: RuleEntry = { id: 'e', base: 'r', at: 2, prev: 'Login t004 t009', value: 'Login t004 t009 t014' }
-    const appendOnTop: RuleEntry = { id: 'f', base: 'e', at: 6, prev: 'Login t004 t012 t009 t014', value: 'Login t004 t012 t009 t014 t015', seen: ['a'] }
-    expect(ruleValue([base, insert, replace, onTop, append, appendOnTop])).toEqual({ value: 'Login t004 t012 t009 t014 t015', collided: true })
+    const appendOnTop: RuleEntry = {
+      id: 'f',
+      base: 'e',
+      at: 6,
+      prev: 'Login t004 t012 t009 t014',
+      value: 'Login t004 t012 t009 t014 t015',
+      seen: ['a'],
+    }
+    expect(ruleValue([base, insert, replace, onTop, append, appendOnTop])).toEqual({
+      value: 'Login t004 t012 t009 t014 t015',
+      collided: true,
+    })
   })
 })
 
@@ -957,7 +1070,11 @@ describe('seeded randomized history (in-process relay)', () => {
     // how fast this machine runs it.
     let readings = 0
     const now = () => 1_800_000_000_000 + Math.floor(readings++ / 2)
-    const peers = await setup(relay, 3, historyLimit === undefined ? { historyIdleMs: 1e9, now } : { historyLimit, historyIdleMs: 1e9, now })
+    const peers = await setup(
+      relay,
+      3,
+      historyLimit === undefined ? { historyIdleMs: 1e9, now } : { historyLimit, historyIdleMs: 1e9, now },
+    )
     const fuzzPeers: FuzzPeer[] = peers.map((p) => ({
       handle: p.handle,
       get online() {
@@ -1028,7 +1145,9 @@ describe('seeded randomized history (in-process relay)', () => {
   // checked concurrent typing bursts against text merges between them.
   afterAll(() => {
     if (fuzzTotals.ran < SEEDS) return
-    console.log(`history fuzz: ${fuzzTotals.concurrentBursts} pairs of concurrent typing bursts; ${fuzzTotals.forced} of ${SEEDS} runs needed a made merge to restore`)
+    console.log(
+      `history fuzz: ${fuzzTotals.concurrentBursts} pairs of concurrent typing bursts; ${fuzzTotals.forced} of ${SEEDS} runs needed a made merge to restore`,
+    )
     expect(fuzzTotals.concurrentBursts, 'concurrent typing bursts over the fixed seeds').toBeGreaterThan(0)
   })
 })

@@ -98,9 +98,7 @@ const comparable = (h: FuzzHandle) => JSON.stringify(h.history())
  * themselves (the title has its own checks).
  */
 const countedEntries = (h: FuzzHandle): number =>
-  h
-    .history()
-    .entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count - (e.fields.title ?? 0) : e.field === 'title' ? 0 : 1), 0)
+  h.history().entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count - (e.fields.title ?? 0) : e.field === 'title' ? 0 : 1), 0)
 
 /** What a run did: the suites check that it tested something. */
 export interface FuzzResult {
@@ -174,7 +172,9 @@ export const runHistoryFuzz = async (
     const handle = peers[i]!.handle
     const mine = handle
       .history()
-      .entries.filter((e) => e.kind === 'change' && e.field === 'description' && !typedIds.has(e.id) && idOf(e.id).client === handle.doc.clientID)
+      .entries.filter(
+        (e) => e.kind === 'change' && e.field === 'description' && !typedIds.has(e.id) && idOf(e.id).client === handle.doc.clientID,
+      )
     if (mine.length === 0) return
     if (mine.length > 1) throw new Error(`one typing burst of peer ${i} wrote ${mine.length} entries`)
     const id = mine[0]!.id
@@ -252,8 +252,11 @@ export const runHistoryFuzz = async (
         const xSawY = (x.seen.get(y.client) ?? 0) > y.clock
         const ySawX = (y.seen.get(x.client) ?? 0) > x.clock
         if (xSawY || ySawX) continue
-        const merge = scalarMerges.find((m) => m.field === x.field && sideOf(m, x.id) !== -1 && sideOf(m, y.id) !== -1 && sideOf(m, x.id) !== sideOf(m, y.id))
-        if (merge === undefined) throw new Error(`concurrent writes ${x.id} (${String(x.value)}) and ${y.id} (${String(y.value)}) of ${x.field} are not a merge`)
+        const merge = scalarMerges.find(
+          (m) => m.field === x.field && sideOf(m, x.id) !== -1 && sideOf(m, y.id) !== -1 && sideOf(m, x.id) !== sideOf(m, y.id),
+        )
+        if (merge === undefined)
+          throw new Error(`concurrent writes ${x.id} (${String(x.value)}) and ${y.id} (${String(y.value)}) of ${x.field} are not a merge`)
       }
     }
     // Concurrent typing bursts: two sides of one text merge, and every word of both in the text.
@@ -274,7 +277,8 @@ export const runHistoryFuzz = async (
         expect(merge.kept).toBeNull()
         expect(merge.summary).toMatch(/both contributions were merged/)
         for (const word of [...x.words, ...y.words]) {
-          if (!finalWords.has(word)) throw new Error(`"${word}" typed in burst ${x.words.includes(word) ? x.id : y.id} is not in the final text`)
+          if (!finalWords.has(word))
+            throw new Error(`"${word}" typed in burst ${x.words.includes(word) ? x.id : y.id} is not in the final text`)
         }
       }
     }
@@ -283,7 +287,8 @@ export const runHistoryFuzz = async (
     const due = peers[0]!.handle.history().unsettled.title
     if (due !== undefined && !compacting) throw new Error(`the title "${title}" is not settled: it should be "${due}"`)
     const titleTokens = title.split(' ').filter(Boolean)
-    for (const token of titleTokens) if (!titleWords.has(token)) throw new Error(`the title "${title}" holds "${token}", which nobody wrote`)
+    for (const token of titleTokens)
+      if (!titleWords.has(token)) throw new Error(`the title "${title}" holds "${token}", which nobody wrote`)
     if (new Set(titleTokens).size !== titleTokens.length) throw new Error(`the title "${title}" holds a word twice`)
     const titleMerges = history.merges.filter((m) => m.field === 'title')
     const titleCollisions = titleMerges.filter((m) => m.conflict).length
@@ -307,7 +312,10 @@ export const runHistoryFuzz = async (
       for (const x of [p, q]) if (x.online) x.goOffline()
       const now = p.handle.get('priority')
       const [vp, vq] = PRIORITY.filter((v) => v !== now)
-      for (const [x, v] of [[p, vp], [q, vq]] as const) {
+      for (const [x, v] of [
+        [p, vp],
+        [q, vq],
+      ] as const) {
         const before = new Set(x.handle.history().entries.map((e) => e.id))
         x.handle.set('priority', v)
         written += newEntries(x.handle, before).length

@@ -28,7 +28,17 @@ const until = <T>(store: RecordStore, read: () => T, predicate: (value: T) => bo
   })
 
 const store = (client: SyncClient, live: boolean): RecordStore =>
-  h.keep(new RecordStore({ client, userId: live ? 'ada' : 'bob', workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), live }))
+  h.keep(
+    new RecordStore({
+      client,
+      userId: live ? 'ada' : 'bob',
+      workspaceId: 'acme',
+      schemas: testSchemas,
+      tabs: false,
+      storage: new MemoryStorage(),
+      live,
+    }),
+  )
 
 describe('SyncClient.watchCatalog', () => {
   test('watches on every connection, before the catch-up it asks for, and stops on request', async () => {
@@ -87,14 +97,26 @@ describe('a live RecordStore', () => {
     await statusIs(adaClient, 'online')
 
     const ticket = await bob.create('ticket', { title: 'Printer on fire', status: 'open' })
-    const listed = await until(ada, () => ada.catalog.get(ticket.id), (e) => e?.title === 'Printer on fire')
+    const listed = await until(
+      ada,
+      () => ada.catalog.get(ticket.id),
+      (e) => e?.title === 'Printer on fire',
+    )
     expect(listed).toMatchObject({ type: 'ticket', pending: 0, local: true })
     expect(adaClient.docNames).toEqual([])
 
     ticket.set('status', 'done')
-    await until(ada, () => ada.catalog.get(ticket.id)?.fields.status, (s) => s === 'done')
+    await until(
+      ada,
+      () => ada.catalog.get(ticket.id)?.fields.status,
+      (s) => s === 'done',
+    )
     ticket.archive()
-    await until(ada, () => ada.list({ type: 'ticket' }).entries.length, (n) => n === 0)
+    await until(
+      ada,
+      () => ada.list({ type: 'ticket' }).entries.length,
+      (n) => n === 0,
+    )
     expect(ada.list({ type: 'ticket', includeArchived: true }).entries.map((e) => e.id)).toEqual([ticket.id])
     expect(ada.pending).toBe(0)
     ticket.close()

@@ -39,9 +39,20 @@ describe('record types come from the app', () => {
   test('a store given no schemas creates no tickets; given the app schemas it does', async () => {
     const relay = h.relay({ autoAck: true })
     const client = h.client(relay)
-    const bare = h.keep(new engine.RecordStore({ client, userId: 'u1', workspaceId: 'bare', tabs: false, storage: new engine.MemoryStorage() }))
+    const bare = h.keep(
+      new engine.RecordStore({ client, userId: 'u1', workspaceId: 'bare', tabs: false, storage: new engine.MemoryStorage() }),
+    )
     await expect(bare.create('ticket', { title: 'Nowhere' })).rejects.toThrow(/unknown record type; registered: \. Nothing was written/)
-    const store = h.keep(new engine.RecordStore({ client, userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new engine.MemoryStorage() }))
+    const store = h.keep(
+      new engine.RecordStore({
+        client,
+        userId: 'u1',
+        workspaceId: 'acme',
+        schemas: testSchemas,
+        tabs: false,
+        storage: new engine.MemoryStorage(),
+      }),
+    )
     const ticket = await store.create('ticket', { title: 'Somewhere' }, { id: 'T-1' })
     expect(ticket.read().fields.title).toBe('Somewhere')
     ticket.close()

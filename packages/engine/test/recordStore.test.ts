@@ -32,7 +32,15 @@ afterEach(async () => {
 })
 
 const newStore = (client: SyncClient, options: Partial<RecordStoreOptions> = {}): RecordStore => {
-  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), ...options })
+  const store = new RecordStore({
+    client,
+    userId: 'u1',
+    workspaceId: 'acme',
+    schemas: testSchemas,
+    tabs: false,
+    storage: new MemoryStorage(),
+    ...options,
+  })
   h.keep(store)
   return store
 }
@@ -78,7 +86,6 @@ const offline = (): { relay: TestRelay; client: SyncClient } => {
   return { relay, client: h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } }) }
 }
 
-
 describe('typed records', () => {
   test('create, read, update, list; wrong writes are refused and write nothing', async () => {
     const { client } = await online({ autoAck: true })
@@ -93,7 +100,12 @@ describe('typed records', () => {
     expect(() => ticket.update({ title: 'ok', bogus: 1 })).toThrow(/field "bogus": unknown field of ticket/)
     expect(ticket.get('title')).toBe('Login fails')
     expect(store.list({ type: 'ticket' }).entries).toMatchObject([
-      { id: 'T-1', type: 'ticket', title: 'Login fails', fields: { status: 'in_progress', priority: 'high', assignee: 'u2', labels: ['bug'] } },
+      {
+        id: 'T-1',
+        type: 'ticket',
+        title: 'Login fails',
+        fields: { status: 'in_progress', priority: 'high', assignee: 'u2', labels: ['bug'] },
+      },
     ])
     ticket.close()
     expect(() => ticket.read()).toThrow(/closed/)
@@ -195,10 +207,20 @@ describe('pending and saved', () => {
     const relay = first.relay
     const client = h.client(relay, { reconnect: { minDelay: 60_000, maxDelay: 60_000, random: () => 1 } })
     const store2 = newStore(client, { storage: undefined, indexedDB: factory })
-    await until(store2, 'pending', () => store2.pending, (n) => n === pending)
+    await until(
+      store2,
+      'pending',
+      () => store2.pending,
+      (n) => n === pending,
+    )
     expect(store2.list().entries).toMatchObject([{ id: 'T-1', title: 'Offline ticket', pending, pendingFields: fields }])
     // The record with unsynced changes was opened so that it syncs.
-    await until(store2, 'catalog', () => store2.openIds, (ids) => ids.includes('T-1'))
+    await until(
+      store2,
+      'catalog',
+      () => store2.openIds,
+      (ids) => ids.includes('T-1'),
+    )
     const b = await store2.open('T-1')
     expect(b.read().fields).toMatchObject({ title: 'Offline ticket', status: 'done', labels: ['x'] })
     expect(b.pending).toBe(pending)
@@ -208,7 +230,12 @@ describe('pending and saved', () => {
     client.reconnect()
     await statusIs(client, 'online')
     await relay.settle()
-    expect(relay.doc('acme/T-1').getText(TEXT_PREFIX + 'title').toString()).toBe('Offline ticket')
+    expect(
+      relay
+        .doc('acme/T-1')
+        .getText(TEXT_PREFIX + 'title')
+        .toString(),
+    ).toBe('Offline ticket')
     expect(b.pending).toBe(pending) // reached the relay, not acked yet
     relay.ack()
     await relay.settle()
@@ -411,7 +438,12 @@ describe('catalog', () => {
     expect(recent.entries.map((e) => e.id)).toEqual(['T-29', 'T-28'])
     expect(recent.total).toBe(28) // archived and deleted are hidden
     expect(store.list({ includeArchived: true, includeDeleted: true }).total).toBe(30)
-    expect(store.list({ where: { labels: 'bug' } }).entries.map((e) => e.id).sort()).toEqual(['T-0', 'T-10', 'T-15', 'T-20', 'T-25', 'T-5'])
+    expect(
+      store
+        .list({ where: { labels: 'bug' } })
+        .entries.map((e) => e.id)
+        .sort(),
+    ).toEqual(['T-0', 'T-10', 'T-15', 'T-20', 'T-25', 'T-5'])
     expect(store.list({ search: 'ticket 1', sort: { by: 'title', direction: 'asc' }, limit: 100 }).total).toBe(10)
     expect(store.list({ where: { status: ['open', 'in_progress'] }, offset: 15, limit: 10 }).entries).toHaveLength(3) // 20 minus archived T-3 and deleted T-6
     expect(store.openIds).toEqual([])
@@ -424,7 +456,8 @@ describe('first screen before the whole catalog is loaded', () => {
     const factory = new IDBFactory()
     let clock = 0
     const writer = newStore(client, { storage: undefined, indexedDB: factory, now: () => (clock += 1000), idleTimeout: 1 })
-    for (let i = 0; i < 40; i++) (await writer.create('ticket', { title: `T${i}`, status: i % 2 ? 'open' : 'done' }, { id: `T-${i}` })).close()
+    for (let i = 0; i < 40; i++)
+      (await writer.create('ticket', { title: `T${i}`, status: i % 2 ? 'open' : 'done' }, { id: `T-${i}` })).close()
     await writer.settled()
     await writer.close()
 
@@ -444,11 +477,16 @@ describe('first-screen snapshot', () => {
   test('the first screen comes from the snapshot before storage has even opened; sign-out removes it', async () => {
     const { client } = await online({ autoAck: true })
     const kv = new Map<string, string>()
-    const cache = { getItem: (k: string) => kv.get(k) ?? null, setItem: (k: string, v: string) => void kv.set(k, v), removeItem: (k: string) => void kv.delete(k) }
+    const cache = {
+      getItem: (k: string) => kv.get(k) ?? null,
+      setItem: (k: string, v: string) => void kv.set(k, v),
+      removeItem: (k: string) => void kv.delete(k),
+    }
     const storage = new MemoryStorage()
     let clock = 0
     const writer = newStore(client, { storage, firstScreenCache: cache, now: () => (clock += 1000) })
-    for (let i = 0; i < 300; i++) (await writer.create('ticket', { title: `T${i}`, status: i % 3 ? 'open' : 'done' }, { id: `T-${i}` })).close()
+    for (let i = 0; i < 300; i++)
+      (await writer.create('ticket', { title: `T${i}`, status: i % 3 ? 'open' : 'done' }, { id: `T-${i}` })).close()
     await writer.archive('T-299')
     await writer.close()
     expect([...kv.keys()]).toEqual(['concord/u1/acme/first-screen'])
@@ -534,15 +572,24 @@ describe('tabs', () => {
     // Opened before A's write may have reached IndexedDB: the sync request to the other tabs covers it.
     const b = await tabB.open('T-1')
     const c = await tabC.open('T-1')
-    await until(b, 'change', () => b.get('title'), (t) => t === 'Shared')
-    await until(c, 'change', () => c.get('title'), (t) => t === 'Shared')
+    await until(
+      b,
+      'change',
+      () => b.get('title'),
+      (t) => t === 'Shared',
+    )
+    await until(
+      c,
+      'change',
+      () => c.get('title'),
+      (t) => t === 'Shared',
+    )
     await relay.settle()
     relay.ack()
     await relay.settle()
     expect([a.pending, b.pending]).toEqual([0, 0])
 
-    const sent = (connection: number) =>
-      relay.messages({ type: MessageType.sync, doc: 'acme/T-1', connection, syncType: 2 }).length
+    const sent = (connection: number) => relay.messages({ type: MessageType.sync, doc: 'acme/T-1', connection, syncType: 2 }).length
     const beforeA = sent(1)
     const beforeB = sent(2)
     const viaTab = next<[string]>(c, 'change', (source) => source === 'tab')
@@ -550,10 +597,20 @@ describe('tabs', () => {
     await viaTab
     expect(c.get('title')).toBe('Shared doc') // from tab A, without the relay
     expect(c.pendingFields).toContain('title') // C never got an ack: its creation is pending too
-    await until(b, 'change', () => b.get('title'), (t) => t === 'Shared doc')
+    await until(
+      b,
+      'change',
+      () => b.get('title'),
+      (t) => t === 'Shared doc',
+    )
     expect(b.pending).toBe(a.pending)
     // B may have got the edit from the relay first; the field notes come with the tab message.
-    await until(b, 'pending', () => b.pendingFields, (fields) => fields.length > 0)
+    await until(
+      b,
+      'pending',
+      () => b.pendingFields,
+      (fields) => fields.length > 0,
+    )
     expect(b.pendingFields).toEqual(['title'])
     await relay.settle()
     expect(sent(1)).toBeGreaterThan(beforeA) // the author sent it
@@ -567,12 +624,27 @@ describe('tabs', () => {
 
     // A record only tab A has open still counts in tab B's workspace total.
     const u = await tabA.create('ticket', { title: 'Only in A' }, { id: 'U-1' })
-    await until(tabB, 'pending', () => tabB.pending, (n) => n === tabA.pending && n > 0)
-    expect(tabB.list().entries.map((e) => e.id).sort()).toEqual(['T-1', 'U-1'])
+    await until(
+      tabB,
+      'pending',
+      () => tabB.pending,
+      (n) => n === tabA.pending && n > 0,
+    )
+    expect(
+      tabB
+        .list()
+        .entries.map((e) => e.id)
+        .sort(),
+    ).toEqual(['T-1', 'U-1'])
     await relay.settle()
     relay.ack()
     await relay.settle()
-    await until(tabB, 'pending', () => tabB.pending, (n) => n === 0)
+    await until(
+      tabB,
+      'pending',
+      () => tabB.pending,
+      (n) => n === 0,
+    )
     expect(tabA.pending).toBe(0)
     a.close()
     b.close()
@@ -594,7 +666,11 @@ describe('sign-out', () => {
     await ticket.whenSaved()
 
     const refused = await store.signOut({ wipe: true })
-    expect(refused).toMatchObject({ signedOut: false, reason: 'unsynced', unsynced: [{ id: 'T-1', title: 'Unsynced', pendingFields: ['$created', 'title'] }] })
+    expect(refused).toMatchObject({
+      signedOut: false,
+      reason: 'unsynced',
+      unsynced: [{ id: 'T-1', title: 'Unsynced', pendingFields: ['$created', 'title'] }],
+    })
     ticket.set('status', 'done') // the store still works
 
     await relay.settle()

@@ -8,13 +8,7 @@
  */
 import { IDBFactory } from 'fake-indexeddb'
 import { afterEach, expect, test } from 'vitest'
-import {
-  MemoryStorage,
-  RecordStore,
-  type CatalogStorage,
-  type RecordStoreOptions,
-  type StorageBackend,
-} from '../src/index.js'
+import { MemoryStorage, RecordStore, type CatalogStorage, type RecordStoreOptions, type StorageBackend } from '../src/index.js'
 import { catalogDatabaseName } from '../src/internal.js'
 import type { TestRelay } from './relayHarness.js'
 import { Harness } from './helpers.js'
@@ -72,9 +66,19 @@ test('a record whose catalog entry was lost is listed again, counts as pending, 
   const relay = h.relay()
   const second = newStore(relay, { indexedDB: factory })
   await second.reconciled
-  expect(second.list().entries.map((e) => e.id).sort()).toEqual(['T-1', 'T-2'])
+  expect(
+    second
+      .list()
+      .entries.map((e) => e.id)
+      .sort(),
+  ).toEqual(['T-1', 'T-2'])
   expect(second.list({ where: { id: 'T-1' } }).entries[0]).toMatchObject({ title: 'Offline only', pending, fields: { status: 'open' } })
-  expect(second.unsynced().map((r) => r.id).sort()).toEqual(['T-1', 'T-2'])
+  expect(
+    second
+      .unsynced()
+      .map((r) => r.id)
+      .sort(),
+  ).toEqual(['T-1', 'T-2'])
   expect(second.pending).toBeGreaterThanOrEqual(pending)
 
   const refused = await second.signOut({ wipe: true })

@@ -17,7 +17,14 @@ test('retry after a rejection sends the pending changes; unknown or healthy reco
   const relay = h.relay()
   const client = h.client(relay)
   await relay.settle()
-  const store = new RecordStore({ client, userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage() })
+  const store = new RecordStore({
+    client,
+    userId: 'u1',
+    workspaceId: 'acme',
+    schemas: testSchemas,
+    tabs: false,
+    storage: new MemoryStorage(),
+  })
   h.keep(store)
   relay.rejectWrites.set('acme/T-1', { code: ErrorCode.permissionDenied, reason: 'read-only' })
   const rejected = new Promise<SyncError>((resolve) => store.on('sync-error', (error) => resolve(error)))

@@ -5,13 +5,7 @@
  * memory says that retrying cannot help.
  */
 import { afterEach, expect, test } from 'vitest'
-import {
-  MemoryStorage,
-  RecordStore,
-  StorageError,
-  type RecordStoreOptions,
-  type StorageErrorEvent,
-} from '../src/index.js'
+import { MemoryStorage, RecordStore, StorageError, type RecordStoreOptions, type StorageErrorEvent } from '../src/index.js'
 import { GatedStorage, Harness } from './helpers.js'
 import { testSchemas } from './schemas.js'
 
@@ -20,10 +14,16 @@ afterEach(async () => {
   await h.close()
 })
 
-
 const newStore = (options: Partial<RecordStoreOptions>): RecordStore => {
   const relay = h.relay({ autoAck: true })
-  const store = new RecordStore({ client: h.client(relay), userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, ...options })
+  const store = new RecordStore({
+    client: h.client(relay),
+    userId: 'u1',
+    workspaceId: 'acme',
+    schemas: testSchemas,
+    tabs: false,
+    ...options,
+  })
   h.keep(store)
   return store
 }
@@ -46,7 +46,10 @@ test('a retry that fails again is reported again and resolves with the failure; 
   const failed = await store.retryStorage()
   expect(failed).toMatchObject({ ok: false, persistent: true, failures: [{ kind: 'quota', recordId: 'T-1' }] })
   expect(failed.failures[0]!.reason).toMatch(/quota/)
-  expect(events.map((e) => [e.kind, e.recordId])).toEqual([['quota', 'T-1'], ['quota', 'T-1']]) // reported again
+  expect(events.map((e) => [e.kind, e.recordId])).toEqual([
+    ['quota', 'T-1'],
+    ['quota', 'T-1'],
+  ]) // reported again
   expect(ticket.isSaved).toBe(false)
   expect(ticket.storageError?.kind).toBe('quota')
 

@@ -10,13 +10,7 @@
  */
 import { IDBFactory } from 'fake-indexeddb'
 import { afterEach, expect, test } from 'vitest'
-import {
-  IndexedDbStorage,
-  RecordStore,
-  StorageError,
-  type RecordHandle,
-  type RecordStoreOptions,
-} from '../src/index.js'
+import { IndexedDbStorage, RecordStore, StorageError, type RecordHandle, type RecordStoreOptions } from '../src/index.js'
 import { GatedStorage, Harness } from './helpers.js'
 import { testSchemas } from './schemas.js'
 
@@ -30,7 +24,6 @@ afterEach(async () => {
 let workspaces = 0
 /** A workspace of its own per test: the tab channel is named after it. */
 const workspace = (): string => `tab-saved-${process.pid}-${++workspaces}`
-
 
 const tab = (workspaceId: string, options: Partial<RecordStoreOptions>): RecordStore => {
   const relay = h.relay()
@@ -113,7 +106,7 @@ test("a tab does not call another tab's edit saved when that tab's write failed;
   b.close()
 })
 
-test("edits of a tab that does not confirm its write are not saved in the other tab until it writes them itself", async () => {
+test('edits of a tab that does not confirm its write are not saved in the other tab until it writes them itself', async () => {
   const fallback = new ManualTimers()
   const { factory, ws, storageA, tabB, a, b } = await twoTabsSaved(fallback)
 
@@ -146,7 +139,7 @@ test("edits of a tab that does not confirm its write are not saved in the other 
   b.close()
 })
 
-test("a confirmed write of the author makes its edit saved in the other tab", async () => {
+test('a confirmed write of the author makes its edit saved in the other tab', async () => {
   const factory = new IDBFactory()
   const ws = workspace()
   const tabA = tab(ws, { indexedDB: factory })

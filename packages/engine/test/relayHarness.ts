@@ -41,10 +41,26 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as awarenessProtocol from 'y-protocols/awareness'
-import { ErrorCode, MessageType, decodeMessage, encodeAck, encodeAuthors, encodeError, readAuthors, startMessage } from '../src/protocol/index.js'
+import {
+  ErrorCode,
+  MessageType,
+  decodeMessage,
+  encodeAck,
+  encodeAuthors,
+  encodeError,
+  readAuthors,
+  startMessage,
+} from '../src/protocol/index.js'
 import type { WebSocketLike } from '../src/sync/socket.js'
 import { MemoryStorage } from '../../../apps/relay/src/storage/MemoryStorage.js'
-import type { AppendResult, AuthorBinding, DocUpdates, PresenceRecord, Storage, StoredDoc } from '../../../apps/relay/src/storage/Storage.js'
+import type {
+  AppendResult,
+  AuthorBinding,
+  DocUpdates,
+  PresenceRecord,
+  Storage,
+  StoredDoc,
+} from '../../../apps/relay/src/storage/Storage.js'
 import { RelayMetrics } from '../../../apps/relay/src/observability/metrics.js'
 import { silentLogger } from '../../../apps/relay/src/observability/logger.js'
 import { CommitQueue } from '../../../apps/relay/src/rooms/CommitQueue.js'
@@ -602,9 +618,7 @@ export class TestRelay {
 
   /** Messages clients sent, optionally filtered. */
   messages(filter: Partial<ReceivedMessage> = {}): ReceivedMessage[] {
-    return this.received.filter((m) =>
-      Object.entries(filter).every(([key, value]) => m[key as keyof ReceivedMessage] === value),
-    )
+    return this.received.filter((m) => Object.entries(filter).every(([key, value]) => m[key as keyof ReceivedMessage] === value))
   }
 
   /**

@@ -159,7 +159,10 @@ describe('newer schemas', () => {
     const doc = newTicket({ title: 'Old' })
     // A device with schema v2 writes new fields and a new enum value.
     doc.transact(() =>
-      applyPatch(doc, validatePatch(ticketV2, 'T-1', { estimate: 3, status: 'blocked', checklist: [{ text: 'a', done: false }], notes: 'v2 only' })),
+      applyPatch(
+        doc,
+        validatePatch(ticketV2, 'T-1', { estimate: 3, status: 'blocked', checklist: [{ text: 'a', done: false }], notes: 'v2 only' }),
+      ),
     )
     const old = readRecord(doc, 'T-1', ticketSchema)
     expect(old.unknownFields).toEqual({ estimate: 3, checklist: [{ text: 'a', done: false }], notes: 'v2 only' })
@@ -182,12 +185,23 @@ describe('schemas', () => {
     expect(() => defineSchema({ type: 't', version: 0, fields: {} })).toThrow(/version must be a positive integer/)
     expect(() => defineSchema({ type: 't', version: 1, fields: { 'bad-name': field.text() } })).toThrow(/field name "bad-name"/)
     expect(() => defineSchema({ type: 't', version: 1, fields: { a: field.text() }, title: 'b' as 'a' })).toThrow(/title field "b"/)
-    expect(() => defineSchema({ type: 't', version: 1, fields: { a: field.text() }, catalog: ['a'] })).toThrow(/catalog field "a" must be a scalar or list/)
+    expect(() => defineSchema({ type: 't', version: 1, fields: { a: field.text() }, catalog: ['a'] })).toThrow(
+      /catalog field "a" must be a scalar or list/,
+    )
   })
 
   test('built-in project schema', () => {
     expect(Object.keys(projectSchema.fields)).toEqual(['name', 'description', 'status', 'lead'])
-    expect(Object.keys(ticketSchema.fields)).toEqual(['title', 'description', 'status', 'priority', 'assignee', 'labels', 'project', 'dueDate'])
+    expect(Object.keys(ticketSchema.fields)).toEqual([
+      'title',
+      'description',
+      'status',
+      'priority',
+      'assignee',
+      'labels',
+      'project',
+      'dueDate',
+    ])
   })
 
   test('client-generated ids are valid doc name segments and unique', () => {

@@ -13,7 +13,10 @@ import { entry, runStorageContract } from './storageContract.js'
 
 let workspace = 0
 runStorageContract('MemoryStorage', () => new MemoryStorage())
-runStorageContract('IndexedDbStorage (fake-indexeddb)', () => new IndexedDbStorage({ userId: 'u1', workspaceId: `w${++workspace}`, indexedDB: new IDBFactory() }))
+runStorageContract(
+  'IndexedDbStorage (fake-indexeddb)',
+  () => new IndexedDbStorage({ userId: 'u1', workspaceId: `w${++workspace}`, indexedDB: new IDBFactory() }),
+)
 
 const persisted = (persistence: IndexeddbPersistence): Promise<void> =>
   new Promise((resolve) => (persistence.synced ? resolve() : persistence.once('synced', () => resolve())))
@@ -68,7 +71,11 @@ describe('IndexedDB failures', () => {
   })
 
   test('a factory whose open() throws is "unavailable"', async () => {
-    const broken = { open: () => { throw new Error('SecurityError: disabled by policy') } } as unknown as IDBFactory
+    const broken = {
+      open: () => {
+        throw new Error('SecurityError: disabled by policy')
+      },
+    } as unknown as IDBFactory
     const storage = new IndexedDbStorage({ userId: 'u1', workspaceId: 'w', indexedDB: broken })
     await expect(storage.openRecord('r1')).rejects.toMatchObject({ kind: 'unavailable' })
   })

@@ -90,9 +90,7 @@ const run = async (seed: number, steps = 150) => {
     for (const handle of handles.filter((x) => x.name === name)) {
       expect(handle.doc.getText('t').toString()).toBe(reference.getText('t').toString())
       expect(handle.doc.getMap('fields').toJSON()).toEqual(reference.getMap('fields').toJSON())
-      expect(Y.decodeStateVector(Y.encodeStateVector(handle.doc))).toEqual(
-        Y.decodeStateVector(Y.encodeStateVector(reference)),
-      )
+      expect(Y.decodeStateVector(Y.encodeStateVector(handle.doc))).toEqual(Y.decodeStateVector(Y.encodeStateVector(reference)))
       expect(handle.pending).toBe(0)
       expect(handle.isSynced).toBe(true)
     }

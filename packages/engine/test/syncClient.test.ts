@@ -511,9 +511,7 @@ describe('two clients', () => {
     expect(text(b).toString()).toBe('hi bob')
     expect(origins).toHaveLength(1)
     expect(origins[0]).toBe(bob)
-    expect(relay.messages({ connection: bobConnection.id, type: MessageType.sync, syncType: 2 })).toHaveLength(
-      bobUpdatesBefore,
-    )
+    expect(relay.messages({ connection: bobConnection.id, type: MessageType.sync, syncType: 2 })).toHaveLength(bobUpdatesBefore)
     // Alice's own update is not sent back to her either.
     expect(text(a).toString()).toBe('hi bob')
   })

@@ -50,7 +50,10 @@ test('syncs, acks and flushes over a real WebSocket in Node', async () => {
 
   const alice = new SyncClient({ url: url.replace('ws:', 'http:'), WebSocket, token: 't0k', user: { id: 'a', name: 'Alice' } })
   const bob = new SyncClient({ url, WebSocket, token: 'b0b' })
-  cleanups.push(() => alice.close(), () => bob.close())
+  cleanups.push(
+    () => alice.close(),
+    () => bob.close(),
+  )
   const a = alice.open('acme/T-1')
   const b = bob.open('acme/T-1')
   await Promise.all([a.synced, b.synced])

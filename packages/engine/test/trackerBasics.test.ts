@@ -20,7 +20,16 @@ let clock = 1_000_000
 const newStore = (relay: TestRelay, token: string, options: Partial<RecordStoreOptions> = {}) => {
   const net = h.gatedClient(relay, token)
   const store = h.keep(
-    new RecordStore({ client: net.client, userId: `user-of-${token}`, workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage(), now: () => (clock += 1000), ...options }),
+    new RecordStore({
+      client: net.client,
+      userId: `user-of-${token}`,
+      workspaceId: 'acme',
+      schemas: testSchemas,
+      tabs: false,
+      storage: new MemoryStorage(),
+      now: () => (clock += 1000),
+      ...options,
+    }),
   )
   return { ...net, store }
 }
@@ -38,7 +47,8 @@ const pair = async () => {
   return { relay, ada: { ...ada, ticket: adaTicket }, bob: { ...bob, ticket: bobTicket } }
 }
 
-const listed = (store: RecordStore, query: Parameters<RecordStore['list']>[0] = {}) => store.list({ type: 'ticket', ...query }).entries.map((e) => e.id)
+const listed = (store: RecordStore, query: Parameters<RecordStore['list']>[0] = {}) =>
+  store.list({ type: 'ticket', ...query }).entries.map((e) => e.id)
 
 describe('archive', () => {
   test('archive and unarchive: the record leaves the default list, stays findable, and the history says who did it', async () => {
@@ -67,7 +77,12 @@ describe('archive', () => {
     bob.ticket.restore(archives[0]!.id)
     await relay.settle()
     expect(ada.ticket.archived).toBe(true)
-    expect(ada.ticket.history().entries.at(-1)).toMatchObject({ field: '$archived', value: true, restoreOf: archives[0]!.id, author: { userId: 'user-of-bob' } })
+    expect(ada.ticket.history().entries.at(-1)).toMatchObject({
+      field: '$archived',
+      value: true,
+      restoreOf: archives[0]!.id,
+      author: { userId: 'user-of-bob' },
+    })
   })
 
   test('a bad value is refused with a clear error and writes nothing', async () => {
@@ -113,7 +128,9 @@ describe('comments', () => {
     // Bob may not touch Ada's comment: a clear error, nothing written.
     const before = Y.encodeStateVector(bob.ticket.doc)
     expect(() => bob.ticket.editComment(first, 'Not reproducible')).toThrow(CommentError)
-    expect(() => bob.ticket.editComment(first, 'Not reproducible')).toThrow(/written by ada \(user-of-ada\); only its author can edit it\. Nothing was written/)
+    expect(() => bob.ticket.editComment(first, 'Not reproducible')).toThrow(
+      /written by ada \(user-of-ada\); only its author can edit it\. Nothing was written/,
+    )
     expect(() => bob.ticket.deleteComment(first)).toThrow(/only its author can delete it/)
     expect(Y.encodeStateVector(bob.ticket.doc)).toEqual(before)
 
@@ -129,7 +146,12 @@ describe('comments', () => {
     expect(() => bob.ticket.editComment('nope', 'x')).toThrow(/no such comment/)
     expect(() => ada.ticket.comment('   ')).toThrow(/cannot be empty/)
     expect(() => ada.ticket.comment('x'.repeat(10_001))).toThrow(/at most 10000/)
-    expect(ada.ticket.commentActivity().map((a) => [a.kind, a.author.userId]).sort()).toEqual([
+    expect(
+      ada.ticket
+        .commentActivity()
+        .map((a) => [a.kind, a.author.userId])
+        .sort(),
+    ).toEqual([
       ['commented', 'user-of-ada'],
       ['commented', 'user-of-bob'],
       ['deleted', 'user-of-bob'],
@@ -149,7 +171,8 @@ describe('comments', () => {
       array.push([{ id, k: 'add', body: 'Forged', at: 1 }])
     })
     await relay.settle()
-    for (const side of [ada, bob]) expect(side.ticket.comments().map((c) => [c.body, c.author.userId])).toEqual([['Ship it', 'user-of-ada']])
+    for (const side of [ada, bob])
+      expect(side.ticket.comments().map((c) => [c.body, c.author.userId])).toEqual([['Ship it', 'user-of-ada']])
   })
 
   test('written offline, synced on reconnect with the author; what was new since a state', async () => {
@@ -158,14 +181,18 @@ describe('comments', () => {
     ada.offline()
     const id = ada.ticket.comment('Found the cause: the session cookie')
     ada.ticket.editComment(id, 'Found the cause: the SameSite cookie')
-    expect(ada.ticket.comments()).toMatchObject([{ body: 'Found the cause: the SameSite cookie', mine: true, author: { userId: 'user-of-ada' } }])
+    expect(ada.ticket.comments()).toMatchObject([
+      { body: 'Found the cause: the SameSite cookie', mine: true, author: { userId: 'user-of-ada' } },
+    ])
     expect(ada.ticket.pendingFields).toContain('$comments')
     await relay.settle()
     expect(bob.ticket.comments()).toEqual([])
     ada.online()
     await ada.ticket.flush()
     await relay.settle()
-    expect(bob.ticket.comments()).toMatchObject([{ id, body: 'Found the cause: the SameSite cookie', author: { userId: 'user-of-ada', name: 'ada' }, mine: false }])
+    expect(bob.ticket.comments()).toMatchObject([
+      { id, body: 'Found the cause: the SameSite cookie', author: { userId: 'user-of-ada', name: 'ada' }, mine: false },
+    ])
     expect(ada.ticket.comments()).toMatchObject([{ author: { userId: 'user-of-ada' }, mine: true }])
     expect(bob.ticket.commentActivity(seen).map((a) => [a.kind, a.commentId, a.author.userId])).toEqual([
       ['commented', id, 'user-of-ada'],
@@ -177,7 +204,16 @@ describe('comments', () => {
   test('without auth the relay proves no one the author: a comment is only its own session’s', async () => {
     const relay = h.relay({ autoAck: true })
     const stores = ['ada', 'bob'].map((user) =>
-      h.keep(new RecordStore({ client: h.client(relay), userId: user, workspaceId: 'acme', schemas: testSchemas, tabs: false, storage: new MemoryStorage() })),
+      h.keep(
+        new RecordStore({
+          client: h.client(relay),
+          userId: user,
+          workspaceId: 'acme',
+          schemas: testSchemas,
+          tabs: false,
+          storage: new MemoryStorage(),
+        }),
+      ),
     )
     const ada = await stores[0]!.create('ticket', { title: 'Anonymous relay' }, { id: 'T-anon' })
     await ada.flush()
@@ -298,4 +334,3 @@ describe('blank records', () => {
     expect(listed(bob.store)).toEqual(['T-race'])
   })
 })
-

@@ -9,7 +9,24 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import * as Y from 'yjs'
 import { prng } from './stats.mjs'
 
-const WORDS = ['printer', 'floor', 'jammed', 'tray', 'restart', 'paper', 'driver', 'queue', 'toner', 'network', 'again', 'fixed', 'the', 'on', 'is', 'not']
+const WORDS = [
+  'printer',
+  'floor',
+  'jammed',
+  'tray',
+  'restart',
+  'paper',
+  'driver',
+  'queue',
+  'toner',
+  'network',
+  'again',
+  'fixed',
+  'the',
+  'on',
+  'is',
+  'not',
+]
 const STATUSES = ['open', 'triage', 'in-progress', 'blocked', 'review', 'done']
 const PRIORITIES = ['p0', 'p1', 'p2', 'p3']
 
@@ -112,7 +129,7 @@ export const writeBlobs = (file, entries) => {
 export const readBlobs = (file) => {
   const data = readFileSync(file)
   const out = []
-  for (let at = 0; at < data.length; ) {
+  for (let at = 0; at < data.length;) {
     const nl = data.readUInt32LE(at)
     const name = data.toString('utf8', at + 4, at + 4 + nl)
     at += 4 + nl

@@ -55,8 +55,7 @@ export const prioritizeSession = (nice = BENCH_NICE) => {
 }
 
 /** Command prefix that starts a program pinned to `core` (empty when pinning is off). */
-export const pinnedCommand = (core) =>
-  core === null || core === undefined || !canPin() ? [] : [tasksetPath, '-c', String(core)]
+export const pinnedCommand = (core) => (core === null || core === undefined || !canPin() ? [] : [tasksetPath, '-c', String(core)])
 
 /**
  * Request/response over a process IPC channel. Both sides register handlers

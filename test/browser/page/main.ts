@@ -80,7 +80,13 @@ const api = {
   },
   async record(id: string) {
     const h = await handle(id)
-    return { fields: h.read().fields, pending: h.pending, pendingFields: h.pendingFields, saved: h.isSaved, storageError: h.storageError?.kind ?? null }
+    return {
+      fields: h.read().fields,
+      pending: h.pending,
+      pendingFields: h.pendingFields,
+      saved: h.isSaved,
+      storageError: h.storageError?.kind ?? null,
+    }
   },
   async whenSaved(id: string) {
     await (await handle(id)).whenSaved()
@@ -88,7 +94,10 @@ const api = {
   async flush(id: string) {
     await (await handle(id)).flush()
   },
-  list: (query: Parameters<RecordStore['list']>[0]) => getStore().list(query).entries.map((e) => ({ id: e.id, title: e.title, pending: e.pending, fields: e.fields })),
+  list: (query: Parameters<RecordStore['list']>[0]) =>
+    getStore()
+      .list(query)
+      .entries.map((e) => ({ id: e.id, title: e.title, pending: e.pending, fields: e.fields })),
   /** Resolves when the workspace total is `n`. */
   waitPending: (n: number) => until(getStore(), 'pending', () => getStore().pending === n).then(() => getStore().pending),
   /** Resolves when record `id` has `text` in `field`. */
@@ -100,15 +109,24 @@ const api = {
   waitStatus: (status: string) => until(client, 'status', () => client.status === status),
   /** Resolves with every storage error so far once there is one (about `recordId`, when given). */
   waitStorageError: (recordId?: string) =>
-    until(getStore(), 'storage-error', () => storageErrors.some((e) => recordId === undefined || e.recordId === recordId)).then(() => storageErrors),
+    until(getStore(), 'storage-error', () => storageErrors.some((e) => recordId === undefined || e.recordId === recordId)).then(
+      () => storageErrors,
+    ),
   waitSignedOut: () => until(getStore(), 'signed-out', () => signedOut),
   settled: () => getStore().settled(),
   signOut: (options: { wipe?: boolean; discardUnsynced?: boolean }) =>
-    getStore().signOut(options).then((result) => JSON.parse(JSON.stringify(result, (k, v) => (k === 'error' ? String(v) : v)))),
+    getStore()
+      .signOut(options)
+      .then((result) => JSON.parse(JSON.stringify(result, (k, v) => (k === 'error' ? String(v) : v)))),
   databases: () => indexedDB.databases().then((list) => list.map((d) => d.name ?? '').sort()),
   /** Resolves once the store checked the catalog against the record databases on this device. */
   reconciled: () =>
-    getStore().reconciled.then(() => ({ pending: getStore().pending, unsynced: getStore().unsynced().map((r) => r.id) })),
+    getStore().reconciled.then(() => ({
+      pending: getStore().pending,
+      unsynced: getStore()
+        .unsynced()
+        .map((r) => r.id),
+    })),
   /** Closes the store and deletes a catalog entry straight from IndexedDB (a catalog write that never reached the disk). */
   async dropCatalogEntry(id: string) {
     await getStore().close()
@@ -178,17 +196,39 @@ const api = {
    */
   async firstScreen(snapshot = true) {
     const t0 = performance.now()
-    const fresh = new RecordStore({ client, userId, workspaceId, schemas: appSchemas, tabs: false, ...(snapshot ? {} : { firstScreenCache: null }) })
+    const fresh = new RecordStore({
+      client,
+      userId,
+      workspaceId,
+      schemas: appSchemas,
+      tabs: false,
+      ...(snapshot ? {} : { firstScreenCache: null }),
+    })
     const page = await fresh.query({ type: 'ticket', sort: { by: 'updatedAt', direction: 'desc' }, limit: 50 })
     const ms = performance.now() - t0
     await fresh.ready
     const readyMs = performance.now() - t0
     const full = fresh.list({ type: 'ticket', sort: { by: 'updatedAt', direction: 'desc' }, limit: 50 })
     const t1 = performance.now()
-    const filtered = fresh.list({ type: 'ticket', where: { status: 'open', assignee: 'user-3' }, sort: { by: 'title', direction: 'asc' }, limit: 50 })
+    const filtered = fresh.list({
+      type: 'ticket',
+      where: { status: 'open', assignee: 'user-3' },
+      sort: { by: 'title', direction: 'asc' },
+      limit: 50,
+    })
     const filterMs = performance.now() - t1
     const same = full.entries.map((e) => e.id).join() === page.entries.map((e) => e.id).join()
-    const result = { ms, readyMs, filterMs, shown: page.entries.length, total: full.total, filteredTotal: filtered.total, first: page.entries[0]?.id, early: !page.complete, same }
+    const result = {
+      ms,
+      readyMs,
+      filterMs,
+      shown: page.entries.length,
+      total: full.total,
+      filteredTotal: filtered.total,
+      first: page.entries[0]?.id,
+      early: !page.complete,
+      same,
+    }
     await fresh.close()
     return result
   },

@@ -69,7 +69,15 @@ export const servePage = (files) =>
     })
   })
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 
 /** Launches the system Chromium headless (a fresh, in-memory profile per context). */
 export const launchChromium = async () => {

@@ -16,9 +16,7 @@ import { AuthError, type Authenticator, type Identity } from './Authenticator.js
 
 /** How tokens are verified. */
 export type JwtKeySource =
-  | { kind: 'secret'; secret: string }
-  | { kind: 'jwks'; url: string }
-  | { kind: 'public-key'; pem: string; algorithm: 'RS256' | 'ES256' }
+  { kind: 'secret'; secret: string } | { kind: 'jwks'; url: string } | { kind: 'public-key'; pem: string; algorithm: 'RS256' | 'ES256' }
 
 /** Options of {@link JwtAuthenticator}. */
 export interface JwtOptions {
@@ -33,10 +31,9 @@ const claimsSchema = z.object({
   sub: z.string({ error: 'token has no "sub" claim (user id)' }).min(1, 'token "sub" claim is empty').max(256),
   name: z.string().max(256).optional(),
   exp: z.number({ error: 'token has no "exp" claim; tokens must expire' }),
-  access: z
-    .record(z.string().min(1).max(512), z.enum(['read', 'write'], { error: 'access values must be "read" or "write"' }), {
-      error: 'token has no "access" claim (object of workspace id → "read" | "write")',
-    }),
+  access: z.record(z.string().min(1).max(512), z.enum(['read', 'write'], { error: 'access values must be "read" or "write"' }), {
+    error: 'token has no "access" claim (object of workspace id → "read" | "write")',
+  }),
 })
 
 /** Verifies JWTs and maps their claims to an {@link Identity}. */

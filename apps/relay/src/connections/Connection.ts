@@ -332,5 +332,10 @@ export abstract class Connection {
 const truncateReason = (reason: string): string => {
   const bytes = Buffer.from(reason)
   if (bytes.byteLength <= 123) return reason
-  return bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '…'
+  return (
+    bytes
+      .subarray(0, 120)
+      .toString('utf8')
+      .replace(/\uFFFD$/, '') + '…'
+  )
 }

@@ -80,7 +80,11 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
     if (slot) {
       slot.evict = () => {
         this.refuse('evicted-unauthenticated', 'no token while the relay is full of connections without one')
-        this.sendError('', ErrorCode.limitExceeded, 'too many connections are waiting to authenticate: send your token right after connecting')
+        this.sendError(
+          '',
+          ErrorCode.limitExceeded,
+          'too many connections are waiting to authenticate: send your token right after connecting',
+        )
         this.close(1008, 'too many connections waiting to authenticate; reconnect and authenticate at once')
       }
     }
@@ -367,7 +371,10 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
   }
 
   claimPresence(user: ClaimedUser): void {
-    this.claim(user, [...this.subs].filter(([, s]) => s.room !== null).map(([doc]) => doc))
+    this.claim(
+      user,
+      [...this.subs].filter(([, s]) => s.room !== null).map(([doc]) => doc),
+    )
   }
 
   protected override queueFull(what: string, limit: number): void {

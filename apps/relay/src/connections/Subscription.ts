@@ -174,7 +174,11 @@ export class Subscription {
       if (answersStateVector && !conn.withinWorkBudget(`sync step 1 of "${room.name}"`)) return
       const started = performance.now()
       const result = readDocMessage(room, conn, type, body, () => startMessage(MessageType.sync, room.name), this.policy)
-      if ((result.kind === 'step1' || result.kind === 'step1-parts') && !conn.chargeWork(`sync step 1 of "${room.name}"`, performance.now() - started)) return
+      if (
+        (result.kind === 'step1' || result.kind === 'step1-parts') &&
+        !conn.chargeWork(`sync step 1 of "${room.name}"`, performance.now() - started)
+      )
+        return
       switch (result.kind) {
         case 'step1':
           // ack first: what step 2 brings is then already covered when it is durable
@@ -207,8 +211,7 @@ export class Subscription {
         }
       }
     } catch (error) {
-      const reason =
-        error instanceof ProtocolError ? error.message : `malformed ${DOC_MESSAGE_KINDS[type]} message for "${room.name}"`
+      const reason = error instanceof ProtocolError ? error.message : `malformed ${DOC_MESSAGE_KINDS[type]} message for "${room.name}"`
       conn.protocolError(reason, error)
     }
   }

@@ -130,7 +130,11 @@ export class YwsConnection extends Connection implements RoomPeer {
       if (answersStateVector && !this.withinWorkBudget(`sync step 1 of "${room.name}"`)) return
       const started = performance.now()
       const result = readDocMessage(room, this, type, body, startYwsSync, this.policy)
-      if ((result.kind === 'step1' || result.kind === 'step1-parts') && !this.chargeWork(`sync step 1 of "${room.name}"`, performance.now() - started)) return
+      if (
+        (result.kind === 'step1' || result.kind === 'step1-parts') &&
+        !this.chargeWork(`sync step 1 of "${room.name}"`, performance.now() - started)
+      )
+        return
       if (result.kind === 'step1') this.send('sync', result.reply)
       else if (result.kind === 'step1-parts') this.sendStep2InParts(room, result.stateVector, result.update)
       else if (result.kind === 'unknown') this.protocolError(`unknown message type ${type}`)

@@ -135,7 +135,11 @@ export const readDocMessage = (
         }
       }
       if (result.forged > 0) {
-        return { kind: 'refused', reason: 'forged-awareness', detail: `awareness for ${result.forged} client id(s) owned by another connection` }
+        return {
+          kind: 'refused',
+          reason: 'forged-awareness',
+          detail: `awareness for ${result.forged} client id(s) owned by another connection`,
+        }
       }
       return { kind: 'awareness', claimed: result.claimed }
     }

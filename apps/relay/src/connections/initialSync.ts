@@ -158,7 +158,9 @@ export const causalOrder = (structs: readonly Struct[]): Struct[] => {
           continue
         }
         const struct = own[i]
-        const missing = dependenciesOf(struct).find((dep) => dep !== null && dep.client !== client && !done(dep) && !onStack.has(dep.client))
+        const missing = dependenciesOf(struct).find(
+          (dep) => dep !== null && dep.client !== client && !done(dep) && !onStack.has(dep.client),
+        )
         if (missing) {
           // emit what it refers to first (a reference back into a client on the stack cannot happen causally; if it does, Yjs keeps it pending)
           stack.push(missing.client)

@@ -163,7 +163,11 @@ export class CommitQueue {
       stateVectors.set(batch.room, Y.encodeStateVector(batch.room.doc))
       const bindings = batch.room.takePendingAuthors()
       authors.set(batch.room, bindings)
-      entries.push(bindings.length > 0 ? { doc: batch.room.name, updates: batch.updates, authors: bindings } : { doc: batch.room.name, updates: batch.updates })
+      entries.push(
+        bindings.length > 0
+          ? { doc: batch.room.name, updates: batch.updates, authors: bindings }
+          : { doc: batch.room.name, updates: batch.updates },
+      )
       count += batch.updates.length
     }
     const stopTimer = this.metrics.commitDuration.startTimer()

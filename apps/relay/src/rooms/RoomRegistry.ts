@@ -70,7 +70,12 @@ export class RoomRegistry {
   async acquire(name: string): Promise<Room> {
     let entry = this.rooms.get(name)
     if (!entry) {
-      const room = new Room(name, { onUpdate: (r, update) => this.commits.enqueue(r, update) }, this.log.child({ doc: name }), this.docLimits)
+      const room = new Room(
+        name,
+        { onUpdate: (r, update) => this.commits.enqueue(r, update) },
+        this.log.child({ doc: name }),
+        this.docLimits,
+      )
       const ready = this.load(room)
       entry = { room, ready }
       this.rooms.set(name, entry)

@@ -60,7 +60,8 @@ export const parseAddressRange = (entry: string): { address: string; prefix: num
 }
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`; anything else unchanged. */
-const normalizeAddress = (address: string): string => (address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address)
+const normalizeAddress = (address: string): string =>
+  address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address
 
 interface AddressState {
   unauthenticated: number

@@ -165,8 +165,10 @@ export const resolveLimits = (given: Partial<RelayLimits> = {}): RelayLimits => 
     if (value !== undefined) limits[key] = value
   }
   if (given.maxQueuedBytes === undefined) limits.maxQueuedBytes = 4 * limits.maxPayload
-  if (given.initialSyncChunkBytes === undefined) limits.initialSyncChunkBytes = Math.min(DEFAULT_LIMITS.initialSyncChunkBytes, limits.maxPayload)
-  if (given.maxUnauthenticatedConnections === undefined) limits.maxUnauthenticatedConnections = defaultMaxUnauthenticated(limits.maxConnections)
+  if (given.initialSyncChunkBytes === undefined)
+    limits.initialSyncChunkBytes = Math.min(DEFAULT_LIMITS.initialSyncChunkBytes, limits.maxPayload)
+  if (given.maxUnauthenticatedConnections === undefined)
+    limits.maxUnauthenticatedConnections = defaultMaxUnauthenticated(limits.maxConnections)
   return limits
 }
 
@@ -176,8 +178,16 @@ export const resolveLimits = (given: Partial<RelayLimits> = {}): RelayLimits => 
  */
 export const limitContradictions = (limits: RelayLimits): string[] => {
   const problems: string[] = []
-  const { maxPayload, maxQueuedBytes, maxBufferedBytes, initialSyncChunkBytes, maxInitialSyncBytes, maxDocBytes, maxConnections, maxUnauthenticatedConnections } =
-    limits
+  const {
+    maxPayload,
+    maxQueuedBytes,
+    maxBufferedBytes,
+    initialSyncChunkBytes,
+    maxInitialSyncBytes,
+    maxDocBytes,
+    maxConnections,
+    maxUnauthenticatedConnections,
+  } = limits
   if (limits.maxAwarenessBytesPerConnection < limits.maxAwarenessStateBytes) {
     problems.push(
       `--max-awareness-bytes-per-connection (${limits.maxAwarenessBytesPerConnection}) is below --max-awareness-bytes (${limits.maxAwarenessStateBytes}): a connection could not hold one state of the allowed size`,

@@ -400,7 +400,8 @@ const checkJson = (r: Reader, text: string, what: string, limits: ResolvedLimits
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 0x5c) i++ // backslash: skip the escaped char
+      if (c === 0x5c)
+        i++ // backslash: skip the escaped char
       else if (c === 0x22) inString = false
     } else if (c === 0x22) {
       inString = true

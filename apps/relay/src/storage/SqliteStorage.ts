@@ -114,9 +114,7 @@ function prepareStatements(db: Database.Database) {
     insertUpdate: db.prepare<[string, number, Uint8Array]>('INSERT INTO updates (doc, seq, data) VALUES (?, ?, ?)'),
     selectUpdates: db.prepare<[string], { data: Buffer }>('SELECT data FROM updates WHERE doc = ? ORDER BY seq'),
     deleteUpdatesUpTo: db.prepare<[string, number]>('DELETE FROM updates WHERE doc = ? AND seq <= ?'),
-    selectCheckpoint: db.prepare<[string], { state: Buffer; upto_seq: number }>(
-      'SELECT state, upto_seq FROM checkpoints WHERE doc = ?',
-    ),
+    selectCheckpoint: db.prepare<[string], { state: Buffer; upto_seq: number }>('SELECT state, upto_seq FROM checkpoints WHERE doc = ?'),
     checkpointSeq: db.prepare<[string], { upto_seq: number }>('SELECT upto_seq FROM checkpoints WHERE doc = ?'),
     upsertCheckpoint: db.prepare<[string, Uint8Array, number, number]>(
       `INSERT INTO checkpoints (doc, state, upto_seq, updated_at) VALUES (?, ?, ?, ?)
@@ -289,9 +287,7 @@ export class SqliteStorage implements Storage {
   /** Users seen in a workspace, most recent first. */
   async listPresence(workspace: string): Promise<PresenceRecord[]> {
     this.#open()
-    return this.#stmt.selectPresence
-      .all(workspace)
-      .map(({ user_id, name, last_seen }) => ({ userId: user_id, name, lastSeen: last_seen }))
+    return this.#stmt.selectPresence.all(workspace).map(({ user_id, name, last_seen }) => ({ userId: user_id, name, lastSeen: last_seen }))
   }
 
   /** Resolves when a trivial query succeeds. */

@@ -46,7 +46,9 @@ export const isBound = (author: { userId: string | null }): boolean => author.us
 
 /** The name a relay without auth kept for an anonymous writer (what their presence showed), or null. */
 const claimedName = (author: { userId: string | null; name: string | null }): string | null =>
-  author.userId === ANONYMOUS.userId && typeof author.name === 'string' && author.name !== '' && author.name !== ANONYMOUS.name ? author.name : null
+  author.userId === ANONYMOUS.userId && typeof author.name === 'string' && author.name !== '' && author.name !== ANONYMOUS.name
+    ? author.name
+    : null
 
 const usable = (name: unknown): name is string => typeof name === 'string' && name.trim() !== ''
 
@@ -118,8 +120,7 @@ export class AuthorNames {
       // A binding holds the name the writer had then: it fills a gap, presence (now) decides otherwise.
       if (isBound(author) && author.userId !== null) {
         if (!this.byUser.has(author.userId)) changed = this.learnPerson(author.userId, author.name) || changed
-      }
-      else if (claimed !== null) {
+      } else if (claimed !== null) {
         if (author.clientId !== undefined) changed = this.learn(author.clientId, claimed) || changed
         const id = slugify(claimed)
         if (id !== '' && !this.byUser.has(id)) changed = this.learnPerson(id, claimed) || changed
@@ -164,7 +165,9 @@ export class AuthorNames {
   /** Everyone known by name, by name. */
   get people(): KnownPerson[] {
     this.subscribe()
-    return [...this.byUser].map(([userId, name]) => ({ userId, name })).sort((a, b) => a.name.localeCompare(b.name) || a.userId.localeCompare(b.userId))
+    return [...this.byUser]
+      .map(([userId, name]) => ({ userId, name }))
+      .sort((a, b) => a.name.localeCompare(b.name) || a.userId.localeCompare(b.userId))
   }
 
   private touch(): void {

@@ -51,9 +51,26 @@ export function clipRects(rects: readonly Rect[], box: Rect): Rect[] {
 }
 
 const COPIED = [
-  'boxSizing', 'width', 'borderTopWidth', 'borderRightWidth', 'borderBottomWidth', 'borderLeftWidth',
-  'paddingTop', 'paddingRight', 'paddingBottom', 'paddingLeft', 'fontFamily', 'fontSize', 'fontWeight',
-  'fontStyle', 'letterSpacing', 'lineHeight', 'textTransform', 'wordSpacing', 'textIndent', 'tabSize',
+  'boxSizing',
+  'width',
+  'borderTopWidth',
+  'borderRightWidth',
+  'borderBottomWidth',
+  'borderLeftWidth',
+  'paddingTop',
+  'paddingRight',
+  'paddingBottom',
+  'paddingLeft',
+  'fontFamily',
+  'fontSize',
+  'fontWeight',
+  'fontStyle',
+  'letterSpacing',
+  'lineHeight',
+  'textTransform',
+  'wordSpacing',
+  'textIndent',
+  'tabSize',
 ] as const
 
 /** A hidden element laid out like the field's text (not yet in the document). */
@@ -120,5 +137,10 @@ export function selectionRects(field: HTMLInputElement | HTMLTextAreaElement, st
     })
   }
   mirror.remove()
-  return clipRects(rects, { x: 0, y: 0, w: field.clientWidth + parseFloat(style.borderLeftWidth), h: field.clientHeight + parseFloat(style.borderTopWidth) })
+  return clipRects(rects, {
+    x: 0,
+    y: 0,
+    w: field.clientWidth + parseFloat(style.borderLeftWidth),
+    h: field.clientHeight + parseFloat(style.borderTopWidth),
+  })
 }

@@ -85,7 +85,8 @@ export class Digest {
   add(summary: RecordSummary): void {
     if (summary.merges.length === 0 && summary.changes.length === 0) return
     const before = this.items.find((i) => i.recordId === summary.recordId)
-    const item = before === undefined ? fold({ recordId: summary.recordId, created: false, merges: [], changes: [] }, summary) : fold(before, summary)
+    const item =
+      before === undefined ? fold({ recordId: summary.recordId, created: false, merges: [], changes: [] }, summary) : fold(before, summary)
     this.items = [...this.items.filter((i) => i.recordId !== summary.recordId), item].slice(-MAX_ITEMS)
     this.save()
   }

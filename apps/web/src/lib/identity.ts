@@ -128,7 +128,13 @@ export function avatarColors(color: string): { background: string; text: string 
   if (contrast(color, '#ffffff') >= 4.5) return { background: color, text: '#ffffff' }
   if (contrast(color, INK) >= 4.5) return { background: color, text: INK }
   for (let keep = 0.98; keep > 0; keep -= 0.02) {
-    const darker = `#${rgb.map((c) => Math.round(c * keep).toString(16).padStart(2, '0')).join('')}`
+    const darker = `#${rgb
+      .map((c) =>
+        Math.round(c * keep)
+          .toString(16)
+          .padStart(2, '0'),
+      )
+      .join('')}`
     if (contrast(darker, '#ffffff') >= 4.5) return { background: darker, text: '#ffffff' }
   }
   return { background: INK, text: '#ffffff' }

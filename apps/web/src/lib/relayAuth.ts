@@ -43,8 +43,7 @@ export async function loadAuthMode(storage: KeyValueStore | null, fetcher: typeo
 
 /** Outcome of {@link checkToken}. */
 export type TokenCheck =
-  | { ok: true; userId: string; name: string; expiresAt: number | null }
-  | { ok: false; reason: string; unreachable: boolean }
+  { ok: true; userId: string; name: string; expiresAt: number | null } | { ok: false; reason: string; unreachable: boolean }
 
 /**
  * Connects with `token` and resolves with the identity the relay proves, or
@@ -69,7 +68,8 @@ export function checkToken(url: string, token: string, timeout = 10_000): Promis
       if (error.code === ErrorCode.unauthorized) finish({ ok: false, reason: tokenProblem(error.reason), unreachable: false })
     }
     const timer = setTimeout(
-      () => finish({ ok: false, reason: 'The relay cannot be reached to check the token. Try again when you are online.', unreachable: true }),
+      () =>
+        finish({ ok: false, reason: 'The relay cannot be reached to check the token. Try again when you are online.', unreachable: true }),
       timeout,
     )
     client.on('status', onStatus)

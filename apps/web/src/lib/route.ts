@@ -8,11 +8,7 @@
  */
 
 export type Route =
-  | { page: 'list' }
-  | { page: 'ticket'; id: string }
-  | { page: 'projects' }
-  | { page: 'project'; id: string }
-  | { page: 'sync' }
+  { page: 'list' } | { page: 'ticket'; id: string } | { page: 'projects' } | { page: 'project'; id: string } | { page: 'sync' }
 
 const ID = '([A-Za-z0-9_-]{1,64})'
 

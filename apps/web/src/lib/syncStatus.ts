@@ -55,7 +55,8 @@ export interface SyncState {
 }
 
 /** Where a change waits for the relay, in words that are true for {@link SyncState.savedOnDevice}. */
-const keptHere = (savedOnDevice: boolean): string => (savedOnDevice ? 'stored on this device' : 'kept in this tab only — not saved on this device —')
+const keptHere = (savedOnDevice: boolean): string =>
+  savedOnDevice ? 'stored on this device' : 'kept in this tab only — not saved on this device —'
 
 export function describeSync({ status, ready, changes, recordTypes, savedOnDevice }: SyncState): SyncSummary {
   if (!ready) {
@@ -101,7 +102,8 @@ export function describeSync({ status, ready, changes, recordTypes, savedOnDevic
           : `Reaching the relay. ${what} ${are} ${keptHere(savedOnDevice)} and sent as soon as it answers.`,
     }
   }
-  if (status === 'online') return { tone: 'ok', label: 'All changes synced', detail: `Every change made here is stored on the relay.${newEdits}` }
+  if (status === 'online')
+    return { tone: 'ok', label: 'All changes synced', detail: `Every change made here is stored on the relay.${newEdits}` }
   return { tone: 'neutral', label: 'Connecting…', detail: `Reaching the relay.${newEdits}` }
 }
 

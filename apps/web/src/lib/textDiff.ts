@@ -37,19 +37,13 @@ export function diffText(before: string, after: string, cursor?: number | null):
   if (cursor === undefined || cursor === null || cursor < 0 || cursor > after.length) {
     while (prefix < minLength && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++
     const maxSuffix = minLength - prefix
-    while (
-      suffix < maxSuffix &&
-      before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)
-    ) {
+    while (suffix < maxSuffix && before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)) {
       suffix++
     }
   } else {
     // The edited region of `after` ends at the caret: the suffix may not reach past it.
     const maxSuffix = Math.min(minLength, after.length - cursor)
-    while (
-      suffix < maxSuffix &&
-      before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)
-    ) {
+    while (suffix < maxSuffix && before.charCodeAt(before.length - 1 - suffix) === after.charCodeAt(after.length - 1 - suffix)) {
       suffix++
     }
     const maxPrefix = minLength - suffix

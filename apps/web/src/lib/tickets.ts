@@ -188,7 +188,12 @@ export function relativeTime(at: number | null | undefined, now: number): string
  * A short, readable rendering of a field value for history and summaries
  * (`projects`: project id → name; `people`: a user id's name, for assignees and leads).
  */
-export function showValue(field: string, value: unknown, projects?: ReadonlyMap<string, string>, people?: { personName(userId: string): string }): string {
+export function showValue(
+  field: string,
+  value: unknown,
+  projects?: ReadonlyMap<string, string>,
+  people?: { personName(userId: string): string },
+): string {
   if (value === null || value === undefined || value === '') return 'nothing'
   if (field === 'project' && typeof value === 'string') return projects?.get(value) ?? 'a project not on this device'
   if (field === 'status') return STATUS_OPTIONS.find((o) => o.value === value)?.label ?? projectStatusLabel(value)

@@ -17,7 +17,16 @@
  * const record = new ViewedRecord({ user: () => me, names: () => names, onopened: (id) => onopened(id) })
  * $effect(() => record.open(store, id))
  */
-import type { Comment, CommentActivity, RecordHandle, RecordHandleEvents, RecordHistory, RecordPresence, RecordStore, Viewer } from '@concord/engine'
+import type {
+  Comment,
+  CommentActivity,
+  RecordHandle,
+  RecordHandleEvents,
+  RecordHistory,
+  RecordPresence,
+  RecordStore,
+  Viewer,
+} from '@concord/engine'
 import { createSubscriber } from 'svelte/reactivity'
 import type { AuthorNames } from './authorNames'
 import type { RemoteCaret } from './caretOverlay'
@@ -72,7 +81,13 @@ export const NO_COLOR = '#8b8d98'
 export function caretsIn(others: readonly Viewer[], field: string): RemoteCaret[] {
   return others
     .filter((v) => v.field === field && v.selection !== null)
-    .map((v) => ({ clientId: v.clientId, name: v.user?.name ?? 'Someone', color: v.user?.color ?? NO_COLOR, index: v.selection!.head, anchor: v.selection!.anchor }))
+    .map((v) => ({
+      clientId: v.clientId,
+      name: v.user?.name ?? 'Someone',
+      color: v.user?.color ?? NO_COLOR,
+      index: v.selection!.head,
+      anchor: v.selection!.anchor,
+    }))
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))

@@ -104,9 +104,19 @@ export class WorkspaceState {
     this.#onrefused = options.onrefused ?? (() => undefined)
     this.access = this.#token === undefined ? 'write' : accessTo(readClaims(this.#token)?.access ?? {}, this.workspaceId)
     this.readOnly = this.access === 'read'
-    this.client = new SyncClient({ url: location.origin.replace(/^http/, 'ws'), user: this.me, ...(this.#token === undefined ? {} : { token: this.#token }) })
+    this.client = new SyncClient({
+      url: location.origin.replace(/^http/, 'ws'),
+      user: this.me,
+      ...(this.#token === undefined ? {} : { token: this.#token }),
+    })
     this.status = this.client.status
-    this.store = new RecordStore({ client: this.client, userId: this.me.id, workspaceId: this.workspaceId, schemas: appSchemas, live: true })
+    this.store = new RecordStore({
+      client: this.client,
+      userId: this.me.id,
+      workspaceId: this.workspaceId,
+      schemas: appSchemas,
+      live: true,
+    })
     const prefix = `concord/${encodeURIComponent(this.me.id)}/${encodeURIComponent(this.workspaceId)}`
     this.names = new AuthorNames(this.#storage, `${prefix}/author-names`)
     this.digest = new Digest(this.#storage, `${prefix}/digest`)
@@ -175,7 +185,8 @@ export class WorkspaceState {
       this.syncErrors = { ...this.syncErrors, [recordId]: { code: error.code, reason: error.reason, permanent: error.permanent } }
     }
     const onClientError = (error: SyncError): void => {
-      if (this.#token !== undefined && error.doc === '' && error.code === ErrorCode.unauthorized) this.#onrefused(tokenProblem(error.reason))
+      if (this.#token !== undefined && error.doc === '' && error.code === ErrorCode.unauthorized)
+        this.#onrefused(tokenProblem(error.reason))
     }
     const onStorageError = (event: StorageErrorEvent): void => {
       this.persistent = store.persistent
@@ -246,7 +257,11 @@ export class WorkspaceState {
       const result = await this.store.retryStorage()
       this.persistent = result.persistent
       const failure = result.failures[0]
-      this.storageProblem = result.ok ? null : failure === undefined ? this.storageProblem : { text: storageProblemText(failure.kind), reason: failure.reason }
+      this.storageProblem = result.ok
+        ? null
+        : failure === undefined
+          ? this.storageProblem
+          : { text: storageProblemText(failure.kind), reason: failure.reason }
     } finally {
       this.retryingStorage = false
     }
@@ -297,7 +312,9 @@ export class WorkspaceState {
   #loadPeople(): RememberedPerson[] {
     try {
       const parsed: unknown = JSON.parse(this.#storage?.getItem(this.#peopleKey) ?? '[]')
-      return Array.isArray(parsed) ? (parsed as RememberedPerson[]).filter((p) => typeof p?.userId === 'string' && typeof p.lastSeen === 'number') : []
+      return Array.isArray(parsed)
+        ? (parsed as RememberedPerson[]).filter((p) => typeof p?.userId === 'string' && typeof p.lastSeen === 'number')
+        : []
     } catch {
       return []
     }

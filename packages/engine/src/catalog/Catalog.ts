@@ -119,7 +119,10 @@ export class Catalog extends ObservableV2<CatalogEvents> {
       this.pendingTotal += entry.pending
     }
     this.isLoaded = true
-    this.changed(fresh.map((e) => e.id), true)
+    this.changed(
+      fresh.map((e) => e.id),
+      true,
+    )
   }
 
   /** Marks the catalog as loaded without storage (storage unavailable). */
@@ -353,7 +356,7 @@ export const compile = (query: CatalogQuery): ((entry: CatalogEntry) => boolean)
     if (!query.includeDeleted && entry.deleted) return false
     if (!query.includeArchived && entry.archived) return false
     if (types !== null && (entry.type === null || !types.has(entry.type))) return false
-    if (query.pending !== undefined && (entry.pending > 0) !== query.pending) return false
+    if (query.pending !== undefined && entry.pending > 0 !== query.pending) return false
     if (search !== null && !entry.title.toLowerCase().includes(search)) return false
     for (const condition of conditions) if (!condition(entry)) return false
     return true

@@ -41,7 +41,6 @@ import type { RecordSchema } from '../model/schema.js'
 import { TYPING_HISTORY_ORIGIN } from '../model/origins.js'
 import { headOf, historyArray, tipsOf, type FieldChange } from './historyLog.js'
 
-
 /** Default pause that ends a burst, ms. */
 export const DEFAULT_TYPING_IDLE_MS = 1_500
 /** Default longest burst, ms: continuous typing is split into entries this long. */

@@ -258,8 +258,7 @@ export const textDiff = (prev: string, next: string): { ins: string; del: string
   return { ins: truncate(next.slice(start, endNext)), del: truncate(prev.slice(start, endPrev)) }
 }
 
-const truncate = (text: string): string =>
-  text.length > TEXT_SUMMARY_LENGTH ? `${text.slice(0, TEXT_SUMMARY_LENGTH - 1)}…` : text
+const truncate = (text: string): string => (text.length > TEXT_SUMMARY_LENGTH ? `${text.slice(0, TEXT_SUMMARY_LENGTH - 1)}…` : text)
 
 /**
  * Appends one entry per change (changes whose value did not change are
@@ -457,7 +456,7 @@ export const compactHistory = (doc: Y.Doc, options: AppendOptions): boolean => {
   const indices = [...summaries, ...dropped].map((l) => l.index)
   for (let i = 0; i < array.length && junk > 0; i++) if (!counted.has(i)) indices.push(i)
   indices.sort((a, b) => b - a)
-  for (let i = 0; i < indices.length; ) {
+  for (let i = 0; i < indices.length;) {
     let j = i
     while (j + 1 < indices.length && indices[j + 1] === indices[j]! - 1) j++
     array.delete(indices[j]!, j - i + 1)

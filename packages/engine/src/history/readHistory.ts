@@ -199,11 +199,7 @@ const authorOf = (client: number, authors: ReadonlyMap<number, AuthorInfo>): Ent
 const kindOf = (k: 's' | 't' | 'l'): 'scalar' | 'text' | 'list' => (k === 's' ? 'scalar' : k === 't' ? 'text' : 'list')
 
 /** Derives the history of a record doc. */
-export const readHistory = (
-  doc: Y.Doc,
-  authors: ReadonlyMap<number, AuthorInfo>,
-  options: ReadHistoryOptions = {},
-): RecordHistory => {
+export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>, options: ReadHistoryOptions = {}): RecordHistory => {
   const entries: HistoryEntry[] = []
   const seenIds = new Set<string>()
   const byField = new Map<string, FieldHistoryEntry[]>()
@@ -242,7 +238,8 @@ export const readHistory = (
         out.prev = e.p
       }
       if (Array.isArray(e.h) && e.h.length > 1) out.hunks = e.h
-      if (Array.isArray(e.s) && e.s.length > 0) out.seen = e.s.filter((x): x is string => typeof x === 'string').map((x) => duplicates.get(x) ?? x)
+      if (Array.isArray(e.s) && e.s.length > 0)
+        out.seen = e.s.filter((x): x is string => typeof x === 'string').map((x) => duplicates.get(x) ?? x)
       if (e.m === 'auto' || e.m === 'keep') out.mode = e.m
       const parts = [out.inserted ? `added "${out.inserted}"` : '', out.deleted ? `removed "${out.deleted}"` : ''].filter(Boolean)
       out.summary =
@@ -314,8 +311,7 @@ const compactedEntry = (
   const fieldList = Object.entries(totals.fields)
     .map(([f, n]) => `${f} ×${n}`)
     .join(', ')
-  const by =
-    names.length === 0 ? 'unknown users' : unknownWriters > 0 ? `${names.join(', ')} and unknown users` : names.join(', ')
+  const by = names.length === 0 ? 'unknown users' : unknownWriters > 0 ? `${names.join(', ')} and unknown users` : names.join(', ')
   return {
     kind: 'compacted',
     id: summaries[0]!.entry.id,
@@ -349,12 +345,7 @@ export const duplicateSettlements = (located: readonly LocatedEntry[]): Map<stri
   return out
 }
 
-const mergesOf = (
-  field: string,
-  list: FieldHistoryEntry[],
-  current: Record<string, unknown> | undefined,
-  singleLine: boolean,
-): Merge[] => {
+const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<string, unknown> | undefined, singleLine: boolean): Merge[] => {
   const children = new Map<string | null, FieldHistoryEntry[]>()
   for (const e of list) {
     // A base that was compacted away still groups its children (same string).

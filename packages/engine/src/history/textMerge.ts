@@ -112,7 +112,8 @@ export const editsOf = (base: string, before: string, after: string, hunks?: unk
   const range = before === base ? null : changedRange(base, before)
   const out: TextEdit[] = []
   for (const h of hunks) {
-    if (!Array.isArray(h) || typeof h[0] !== 'number' || typeof h[1] !== 'number' || typeof h[2] !== 'string') return [editOf(base, before, after)]
+    if (!Array.isArray(h) || typeof h[0] !== 'number' || typeof h[1] !== 'number' || typeof h[2] !== 'string')
+      return [editOf(base, before, after)]
     const [start, end, insert] = h as [number, number, string]
     if (range === null) out.push({ start, end, insert })
     else {
@@ -176,7 +177,10 @@ export const textMergeOutcome = (base: string | null, sides: readonly TextSideIn
   for (const i of order) {
     if (chosen.every((c) => !shared(c, i) && !clash(edits[c]!, edits[i]!))) chosen.push(i)
   }
-  const settled = applyEdits(base, chosen.flatMap((c) => edits[c]!))
+  const settled = applyEdits(
+    base,
+    chosen.flatMap((c) => edits[c]!),
+  )
   return { conflict, winner: order[0]!, settled, value: settled }
 }
 
@@ -242,7 +246,9 @@ export const ruleValue = (entries: readonly RuleEntry[]): { value: string; colli
     const sideOf = new Map(trees.flatMap((tree, i) => tree.map((x) => [x.id, i] as const)))
     // What the writers of each side had seen: entries (ids) and the other sides they belong to.
     const seenIds = trees.map((tree) => new Set(tree.flatMap((x) => x.seen ?? [])))
-    const sawSides = seenIds.map((seen, i) => new Set([...seen].flatMap((id) => (sideOf.has(id) && sideOf.get(id) !== i ? [sideOf.get(id)!] : []))))
+    const sawSides = seenIds.map(
+      (seen, i) => new Set([...seen].flatMap((id) => (sideOf.has(id) && sideOf.get(id) !== i ? [sideOf.get(id)!] : []))),
+    )
     // A side whose every last entry a writer of another side had seen is in that side's value already (that
     // writer wrote on top of the merge): it adds nothing, and combining its edit again would double its words
     // whenever the two diffs place the same insertion differently (" t012" after "t004", or "12 t0" inside
@@ -293,7 +299,8 @@ export const ruleValue = (entries: readonly RuleEntry[]): { value: string; colli
   }
   const roots = children.get(null)!
   const first = roots[0]!
-  const base = roots.length === 1 ? (typeof first.value === 'string' ? first.value : null) : typeof first.prev === 'string' ? first.prev : null
+  const base =
+    roots.length === 1 ? (typeof first.value === 'string' ? first.value : null) : typeof first.prev === 'string' ? first.prev : null
   if (base === null) return null
   const value = roots.length === 1 ? valueOf(first) : combine(base, roots)
   return value === null ? null : { value, collided }

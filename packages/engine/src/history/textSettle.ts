@@ -39,7 +39,11 @@ export const writeSettlement = (doc: Y.Doc, field: string, target: string, optio
   const base = tips.length > 0 ? tips[tips.length - 1]! : null
   const insertClock = Y.getState(doc.store, doc.clientID)
   replaceText(text, target)
-  appendFieldChanges(doc, [{ field, kind: 'text', prev: current, next: target, base, seen: tips.filter((t) => t !== base), mode: 'auto', insertClock }], options)
+  appendFieldChanges(
+    doc,
+    [{ field, kind: 'text', prev: current, next: target, base, seen: tips.filter((t) => t !== base), mode: 'auto', insertClock }],
+    options,
+  )
   return true
 }
 

@@ -65,11 +65,7 @@ const SOURCES: ReadonlySet<string> = new Set<OriginSource>([
 
 /** Whether `value` is one of the engine's own transaction origins. */
 export function isConcordOrigin(value: unknown): value is ConcordOrigin {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    SOURCES.has((value as { source?: unknown }).source as string)
-  )
+  return typeof value === 'object' && value !== null && SOURCES.has((value as { source?: unknown }).source as string)
 }
 
 /** Where a change of a record came from. */

@@ -273,8 +273,7 @@ export const isBlank = (doc: Y.Doc): boolean => {
 }
 
 /** Whether the record was discarded ({@link RecordKey.discarded}) and is still blank: then it counts as deleted. */
-export const isDiscarded = (doc: Y.Doc): boolean =>
-  doc.getMap<unknown>(RECORD_MAP).get(RecordKey.discarded) === true && isBlank(doc)
+export const isDiscarded = (doc: Y.Doc): boolean => doc.getMap<unknown>(RECORD_MAP).get(RecordKey.discarded) === true && isBlank(doc)
 
 /** The record type stored in a doc, or null. */
 export const recordType = (doc: Y.Doc): string | null => {

@@ -45,7 +45,11 @@ export type FieldKind = (typeof FieldKind)[keyof typeof FieldKind]
 
 /** Names of the single-line text fields of a schema (see {@link TextFieldSpec.multiline}). */
 export const singleLineFields = (schema: RecordSchema | undefined): Set<string> =>
-  new Set(Object.entries(schema?.fields ?? {}).filter(([, spec]) => spec.kind === 'text' && spec.multiline !== true).map(([name]) => name))
+  new Set(
+    Object.entries(schema?.fields ?? {})
+      .filter(([, spec]) => spec.kind === 'text' && spec.multiline !== true)
+      .map(([name]) => name),
+  )
 
 /** A `text` field. */
 export interface TextFieldSpec {

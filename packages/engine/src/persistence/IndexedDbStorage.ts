@@ -87,8 +87,7 @@ export const recordDatabaseName = (userId: string, workspaceId: string, recordId
   `${databasePrefix(userId, workspaceId)}record/${recordId}`
 
 /** Name of the catalog database. */
-export const catalogDatabaseName = (userId: string, workspaceId: string): string =>
-  `${databasePrefix(userId, workspaceId)}catalog`
+export const catalogDatabaseName = (userId: string, workspaceId: string): string => `${databasePrefix(userId, workspaceId)}catalog`
 
 /** IndexedDB adapter of the storage port. */
 export class IndexedDbStorage implements StorageBackend {
@@ -149,9 +148,7 @@ export class IndexedDbStorage implements StorageBackend {
     // Listing is a bonus; the catalog's ids are the main source.
     for (const name of (await this.databaseNames()) ?? []) if (name.startsWith(this.prefix)) names.add(name)
     const failures: unknown[] = []
-    await Promise.all(
-      [...names].map((name) => deleteDatabase(this.factory, name).catch((error: unknown) => failures.push(error))),
-    )
+    await Promise.all([...names].map((name) => deleteDatabase(this.factory, name).catch((error: unknown) => failures.push(error))))
     if (failures.length > 0) {
       throw new StorageError(
         StorageFailure.failed,
@@ -330,7 +327,10 @@ class IdbCatalogStorage extends IdbConnection implements CatalogStorage {
     const out: CatalogEntry[] = []
     let skipped = 0
     await transact(this.db, [CATALOG_STORE], 'readonly', `reading "${this.name}"`, (tx) => {
-      const cursor = tx.objectStore(CATALOG_STORE).index('updatedAt').openCursor(null, direction === 'desc' ? 'prev' : 'next')
+      const cursor = tx
+        .objectStore(CATALOG_STORE)
+        .index('updatedAt')
+        .openCursor(null, direction === 'desc' ? 'prev' : 'next')
       cursor.onsuccess = () => {
         const at = cursor.result
         if (at === null || out.length >= limit) return

@@ -121,12 +121,7 @@ export const deleteDatabase = (factory: IDBFactory | undefined, name: string, ti
     req.onblocked = () => {
       timer ??= setTimeout(
         () =>
-          reject(
-            new StorageError(
-              StorageFailure.failed,
-              `deleting "${name}" is blocked: another tab keeps it open and does not close it`,
-            ),
-          ),
+          reject(new StorageError(StorageFailure.failed, `deleting "${name}" is blocked: another tab keeps it open and does not close it`)),
         timeout,
       )
     }

@@ -98,7 +98,9 @@ export class RecordPresence extends ObservableV2<RecordPresenceEvents> {
     for (const [clientId, state] of this.awareness.getStates()) {
       if (state === null || typeof state !== 'object') continue
       const s = state as { user?: unknown; editing?: unknown }
-      const user = isUser(s.user) ? { id: s.user.id, name: s.user.name, ...(typeof s.user.color === 'string' ? { color: s.user.color } : {}) } : null
+      const user = isUser(s.user)
+        ? { id: s.user.id, name: s.user.name, ...(typeof s.user.color === 'string' ? { color: s.user.color } : {}) }
+        : null
       const editing = isEditing(s.editing) ? s.editing : null
       out.push({
         clientId,

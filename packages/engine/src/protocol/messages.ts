@@ -227,8 +227,7 @@ export const startMessage = (type: MessageType, doc: string): encoding.Encoder =
 export const encodeSubscribe = (doc: string): Uint8Array => encoding.toUint8Array(startMessage(MessageType.subscribe, doc))
 
 /** `unsubscribe` message. */
-export const encodeUnsubscribe = (doc: string): Uint8Array =>
-  encoding.toUint8Array(startMessage(MessageType.unsubscribe, doc))
+export const encodeUnsubscribe = (doc: string): Uint8Array => encoding.toUint8Array(startMessage(MessageType.unsubscribe, doc))
 
 /** `ack` message carrying the durably stored state vector of `doc`. */
 export const encodeAck = (doc: string, stateVector: Uint8Array): Uint8Array => {
@@ -268,8 +267,7 @@ export const encodeAwareness = (doc: string, update: Uint8Array): Uint8Array => 
 }
 
 /** `query-awareness` message. */
-export const encodeQueryAwareness = (doc: string): Uint8Array =>
-  encoding.toUint8Array(startMessage(MessageType.queryAwareness, doc))
+export const encodeQueryAwareness = (doc: string): Uint8Array => encoding.toUint8Array(startMessage(MessageType.queryAwareness, doc))
 
 /** Reads the body of an `ack` message. */
 export const readAck = (body: decoding.Decoder): Uint8Array => decoding.readVarUint8Array(body)
@@ -282,9 +280,7 @@ export const readError = (body: decoding.Decoder): { code: number; reason: strin
 }
 
 /** Reads the body of a `hello` message. */
-export const readHello = (
-  body: decoding.Decoder,
-): { protocolVersion: number; relayVersion: string; maxPayload: number | null } => {
+export const readHello = (body: decoding.Decoder): { protocolVersion: number; relayVersion: string; maxPayload: number | null } => {
   const protocolVersion = decoding.readVarUint(body)
   const relayVersion = decoding.readVarString(body)
   const maxPayload = decoding.hasContent(body) ? decoding.readVarUint(body) : 0

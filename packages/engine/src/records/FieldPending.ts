@@ -20,7 +20,6 @@ import { HISTORY_ARRAY } from '../history/historyLog.js'
 import { fieldsOfChange } from '../model/recordDoc.js'
 import type { FieldClocks } from '../model/fieldClocks.js'
 
-
 /** Pending-field notes of one record. */
 export class FieldPending {
   private readonly notes = new Map<string, Map<number, number>>()

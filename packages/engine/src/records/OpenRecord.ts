@@ -120,7 +120,6 @@ export interface RecordListener {
   moved(record: OpenRecord): boolean
 }
 
-
 export class OpenRecord {
   readonly id: string
   readonly name: string
@@ -288,7 +287,11 @@ export class OpenRecord {
       queueMicrotask(() =>
         this.host.storageFailed(
           this,
-          new StorageError(StorageFailure.failed, `record "${id}": ${broken.length} stored update(s) could not be applied and were skipped: ${String(broken[0])}`, broken[0]),
+          new StorageError(
+            StorageFailure.failed,
+            `record "${id}": ${broken.length} stored update(s) could not be applied and were skipped: ${String(broken[0])}`,
+            broken[0],
+          ),
         ),
       )
     }
@@ -539,7 +542,7 @@ export class OpenRecord {
     const fields = this.pendingFields
     const key = fields.join('\u0000')
     if (pending === this.lastPending && key === this.lastPendingFields) return
-    const flipped = (pending > 0) !== (this.lastPending > 0)
+    const flipped = pending > 0 !== this.lastPending > 0
     if (pending === 0) this.catalogListsPending = false
     this.lastPending = pending
     this.lastPendingFields = key

@@ -258,7 +258,11 @@ export class Reconciliation {
     }
   }
 
-  private pullOne(id: string, signal: AbortSignal | undefined, summarize: { summarizeNew: boolean } | null): Promise<PulledRecord | undefined> {
+  private pullOne(
+    id: string,
+    signal: AbortSignal | undefined,
+    summarize: { summarizeNew: boolean } | null,
+  ): Promise<PulledRecord | undefined> {
     const host = this.host
     const context: PullContext = {
       client: host.client,

@@ -48,7 +48,6 @@ import { readHistory, type FieldHistoryEntry, type Merge, type MergeSide, type R
 import type { RecordSummary } from '../history/summary.js'
 import { RecordPresence } from '../presence/RecordPresence.js'
 
-
 /** The pseudo-field of the archived flag in the history. */
 const ARCHIVED = '$archived'
 
@@ -238,7 +237,9 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
       return
     }
     if (entry.fieldKind === 'text' && typeof entry.value !== 'string') {
-      throw new Error(`record "${this.id}": the entry "${id}" of "${entry.field}" keeps only the changed part of a long text; there is no whole value to restore`)
+      throw new Error(
+        `record "${this.id}": the entry "${id}" of "${entry.field}" keeps only the changed part of a long text; there is no whole value to restore`,
+      )
     }
     const record = this.open()
     const validated = validatePatch(this.requireSchema(), record.id, { [entry.field]: entry.value })
@@ -315,7 +316,9 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
    */
   archive(archived = true): void {
     if (typeof archived !== 'boolean') {
-      throw new RecordValidationError(this.read().type ?? '(no type)', this.id, [{ field: ARCHIVED, message: `expected true or false, got ${typeof archived}` }])
+      throw new RecordValidationError(this.read().type ?? '(no type)', this.id, [
+        { field: ARCHIVED, message: `expected true or false, got ${typeof archived}` },
+      ])
     }
     this.writeArchived(archived)
   }
@@ -333,7 +336,11 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     if (prev === archived) return
     record.transact((now, maxEntries) => {
       map.set(RecordKey.archived, archived)
-      appendFieldChanges(record.doc, [{ field: ARCHIVED, kind: 'scalar', prev, next: archived, ...(restoreOf === undefined ? {} : { restoreOf }) }], { now, maxEntries })
+      appendFieldChanges(
+        record.doc,
+        [{ field: ARCHIVED, kind: 'scalar', prev, next: archived, ...(restoreOf === undefined ? {} : { restoreOf }) }],
+        { now, maxEntries },
+      )
     }, RECORD_WRITE_ORIGIN)
   }
 
@@ -397,7 +404,10 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
    */
   commentActivity(since?: StateVector): CommentActivity[] {
     const record = this.open()
-    return commentActivity(record.doc, record.sync.authors, { reader: { userId: record.userId }, ...(since === undefined ? {} : { since }) })
+    return commentActivity(record.doc, record.sync.authors, {
+      reader: { userId: record.userId },
+      ...(since === undefined ? {} : { since }),
+    })
   }
 
   /**

@@ -149,7 +149,17 @@ export class RecordHistory {
       () =>
         appendFieldChanges(
           this.doc,
-          [{ field: merge.field, kind: 'text', prev: text, next: text, base: on.tip.id, seen: merge.sides.filter((s) => s !== on).map((s) => s.tip.id), mode: 'keep' }],
+          [
+            {
+              field: merge.field,
+              kind: 'text',
+              prev: text,
+              next: text,
+              base: on.tip.id,
+              seen: merge.sides.filter((s) => s !== on).map((s) => s.tip.id),
+              mode: 'keep',
+            },
+          ],
           { now: this.options.now(), maxEntries: this.options.historyLimit },
         ),
       RECORD_WRITE_ORIGIN,

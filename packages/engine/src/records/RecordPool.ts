@@ -90,10 +90,7 @@ export class RecordPool {
     if (!this.lifecycle.isCurrent(record)) return
     this.host.updateTotal()
     const idle =
-      record.refs === 0 &&
-      record.sync.pending === 0 &&
-      !record.busy &&
-      (record.isSaved || record.storageError !== null || !record.durable)
+      record.refs === 0 && record.sync.pending === 0 && !record.busy && (record.isSaved || record.storageError !== null || !record.durable)
     const state = this.lifecycle.stateOf(record.id)
     if (!idle) {
       if (state === RecordState.idle) this.lifecycle.toOpen(record.id, record)
@@ -229,7 +226,13 @@ export class RecordPool {
 
   /** Loads record `id` from storage and makes it open (unless it was parked meanwhile: the park takes it). */
   private load(id: string): Promise<OpenRecord> {
-    const loading: Promise<OpenRecord> = OpenRecord.open(this.host.record, this.host.workspaceId, id, this.host.backend(), this.host.durable()).then(
+    const loading: Promise<OpenRecord> = OpenRecord.open(
+      this.host.record,
+      this.host.workspaceId,
+      id,
+      this.host.backend(),
+      this.host.durable(),
+    ).then(
       (record) => {
         const stillOpening = this.lifecycle.getIn(id, RecordState.opening)?.loading === loading
         if (this.host.isClosing()) {

@@ -54,13 +54,7 @@ import type { CatalogEntry } from '../model/CatalogEntry.js'
 import { FirstScreen, defaultKeyValueStore } from '../catalog/FirstScreen.js'
 import { IndexedDbStorage, databasePrefix } from '../persistence/IndexedDbStorage.js'
 import { MemoryStorage } from '../persistence/MemoryStorage.js'
-import {
-  StorageError,
-  StorageFailure,
-  classifyStorageError,
-  type CatalogStorage,
-  type StorageBackend,
-} from '../persistence/Storage.js'
+import { StorageError, StorageFailure, classifyStorageError, type CatalogStorage, type StorageBackend } from '../persistence/Storage.js'
 import { TabChannel } from '../tabs/TabChannel.js'
 import type { RecordHost } from './OpenRecord.js'
 import { RecordHandle } from './RecordHandle.js'
@@ -155,17 +149,13 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     this.workspaceId = options.workspaceId
     this.schemas = new SchemaRegistry(options.schemas)
     this.backend =
-      options.storage ??
-      new IndexedDbStorage({ userId: options.userId, workspaceId: options.workspaceId, indexedDB: options.indexedDB })
+      options.storage ?? new IndexedDbStorage({ userId: options.userId, workspaceId: options.workspaceId, indexedDB: options.indexedDB })
     const channelName = databasePrefix(options.userId, options.workspaceId)
     this.firstScreen = new FirstScreen(
       options.firstScreenCache !== undefined ? options.firstScreenCache : options.storage === undefined ? defaultKeyValueStore() : null,
       `${channelName}first-screen`,
     )
-    this.tabs = new TabChannel(
-      channelName,
-      options.tabs === false ? null : typeof options.tabs === 'function' ? options.tabs : undefined,
-    )
+    this.tabs = new TabChannel(channelName, options.tabs === false ? null : typeof options.tabs === 'function' ? options.tabs : undefined)
     this.catalog = new Catalog((error) => this.reportStorage(null, error))
     const isClosing = (): boolean => this.closing !== null
     const store = this
@@ -483,7 +473,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   async retryStorage(): Promise<StorageRetryResult> {
     await this.ready
     if (!this.durable) {
-      const error = this.lastStoreError ?? new StorageError(StorageFailure.unavailable, 'IndexedDB is unavailable: records are kept in memory only')
+      const error =
+        this.lastStoreError ?? new StorageError(StorageFailure.unavailable, 'IndexedDB is unavailable: records are kept in memory only')
       return { ok: false, persistent: false, failures: [storageEvent(null, error)] }
     }
     const failures: StorageErrorEvent[] = []

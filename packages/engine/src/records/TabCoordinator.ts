@@ -132,7 +132,10 @@ export class TabCoordinator {
       case 'catalog': {
         const entries = message.entries.filter((entry) => pool.lifecycle.recordOf(entry.id) === undefined)
         catalog.set(entries, { persist: false })
-        catalog.remove(message.removed.filter((id) => pool.lifecycle.recordOf(id) === undefined), { persist: false })
+        catalog.remove(
+          message.removed.filter((id) => pool.lifecycle.recordOf(id) === undefined),
+          { persist: false },
+        )
         if (this.outboxHeld) {
           // A record another tab edited has changes pending: make sure it syncs even if that tab closes.
           for (const entry of entries) if (entry.pending > 0) this.openToSync(entry.id)

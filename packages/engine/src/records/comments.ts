@@ -150,7 +150,13 @@ const userOf = (doc: Y.Doc, client: number, authors: ReadonlyMap<number, AuthorI
 const ANONYMOUS = 'anonymous'
 
 /** Whether the writers of two items are the same person: the same client id, or both bound to the same authenticated user. */
-const sameWriter = (doc: Y.Doc, a: number, b: number, authors: ReadonlyMap<number, AuthorInfo>, reader: CommentReader | undefined): boolean => {
+const sameWriter = (
+  doc: Y.Doc,
+  a: number,
+  b: number,
+  authors: ReadonlyMap<number, AuthorInfo>,
+  reader: CommentReader | undefined,
+): boolean => {
   if (a === b) return true
   const ua = userOf(doc, a, authors, reader)
   return ua !== null && ua !== ANONYMOUS && ua === userOf(doc, b, authors, reader)
@@ -269,12 +275,23 @@ export const changeComment = (
 ): void => {
   const comment = derive(doc, authors, reader).comments.get(commentId)
   const verb = body === null ? 'delete' : 'edit'
-  if (comment === undefined) throw new CommentError(recordId, commentId, `cannot ${verb} comment "${commentId}" of record "${recordId}": there is no such comment`)
-  if (comment.deleted) throw new CommentError(recordId, commentId, `cannot ${verb} comment "${commentId}" of record "${recordId}": it was deleted`)
+  if (comment === undefined)
+    throw new CommentError(recordId, commentId, `cannot ${verb} comment "${commentId}" of record "${recordId}": there is no such comment`)
+  if (comment.deleted)
+    throw new CommentError(recordId, commentId, `cannot ${verb} comment "${commentId}" of record "${recordId}": it was deleted`)
   if (!isOwn(doc, comment.add.client, authors, reader)) {
     const author = authors.get(comment.add.client)
-    const who = author === undefined ? 'someone whose device has not synced yet' : author.userId === ANONYMOUS ? 'someone else (this relay does not authenticate people)' : `${author.name} (${author.userId})`
-    throw new CommentError(recordId, commentId, `cannot ${verb} comment "${commentId}" of record "${recordId}": it was written by ${who}; only its author can ${verb} it`)
+    const who =
+      author === undefined
+        ? 'someone whose device has not synced yet'
+        : author.userId === ANONYMOUS
+          ? 'someone else (this relay does not authenticate people)'
+          : `${author.name} (${author.userId})`
+    throw new CommentError(
+      recordId,
+      commentId,
+      `cannot ${verb} comment "${commentId}" of record "${recordId}": it was written by ${who}; only its author can ${verb} it`,
+    )
   }
   if (body === null) push(doc, { k: 'del', c: commentId, at: now })
   else {

@@ -98,8 +98,7 @@ export interface UnsyncedRecord {
 
 /** Result of `store.signOut()`. */
 export type SignOutResult =
-  | { signedOut: true; wiped: boolean; error?: StorageError }
-  | { signedOut: false; reason: 'unsynced'; unsynced: UnsyncedRecord[] }
+  { signedOut: true; wiped: boolean; error?: StorageError } | { signedOut: false; reason: 'unsynced'; unsynced: UnsyncedRecord[] }
 
 /** Options of `store.pull()`. */
 export interface PullOptions {

@@ -45,10 +45,8 @@ import { countMissing, maxStateVector, type StateVector } from '../protocol/stat
 import { META_MAP_NAME } from '../model/metaMap.js'
 import { DELETE_MARKER_ORIGIN } from '../model/origins.js'
 
-
 /** Key of the delete marker inside {@link META_MAP_NAME}. */
 export const DELETE_MARKER_KEY = 'd'
-
 
 /** Options of {@link PendingTracker}. */
 export interface PendingTrackerOptions {

@@ -98,12 +98,7 @@ export class RelayRequests {
   }
 
   /** One page of `list-docs`. */
-  listPage(
-    prefix: string,
-    after: string,
-    limit: number,
-    options: RelayRequestOptions,
-  ): Promise<{ names: string[]; more: boolean }> {
+  listPage(prefix: string, after: string, limit: number, options: RelayRequestOptions): Promise<{ names: string[]; more: boolean }> {
     const requestId = this.nextRequestId++
     return this.start<{ names: string[]; more: boolean }>(
       'list',

@@ -290,7 +290,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     if (this.isClosed) return Promise.reject(new Error('the SyncClient is closed'))
     const invalid = validateDocName(workspace)
     if (invalid !== null || workspace.includes('/')) {
-      return Promise.reject(new Error(`invalid workspace id "${String(workspace).slice(0, 80)}": ${invalid ?? 'one doc-name segment expected'}`))
+      return Promise.reject(
+        new Error(`invalid workspace id "${String(workspace).slice(0, 80)}": ${invalid ?? 'one doc-name segment expected'}`),
+      )
     }
     return this.requests.presence(workspace, options)
   }
@@ -425,4 +427,3 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
 
 /** Encoded empty state vector: "this device has nothing of the doc". */
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
-

@@ -101,9 +101,12 @@ export class TokenAuth {
     const expiresAt = this.identityInfo?.expiresAt ?? null
     if (typeof this.source !== 'function' || expiresAt === null) return
     const delay = Math.max(5_000, expiresAt - Date.now() - 60_000)
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = null
-      if (this.connection.online) void this.send()
-    }, Math.min(delay, 2 ** 31 - 1))
+    this.refreshTimer = setTimeout(
+      () => {
+        this.refreshTimer = null
+        if (this.connection.online) void this.send()
+      },
+      Math.min(delay, 2 ** 31 - 1),
+    )
   }
 }

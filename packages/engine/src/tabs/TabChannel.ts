@@ -41,7 +41,6 @@ import { ObservableV2 } from 'lib0/observable'
 import type { CatalogEntry } from '../model/CatalogEntry.js'
 import type { FieldClocks } from '../model/fieldClocks.js'
 
-
 /** A message between tabs. `from` is the sender's tab id. */
 export type TabMessage =
   | { t: 'update'; from: string; id: string; update: Uint8Array; fieldClocks: FieldClocks | null; sent: boolean }
