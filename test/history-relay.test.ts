@@ -176,21 +176,19 @@ describe('history against the relay', () => {
     before = Y.encodeStateVector(own)
     own.transact(() => {
       own.getMap('fields').set('priority', 'urgent')
-      own
-        .getArray('concord:history')
-        .push([
-          {
-            id: `${own.clientID.toString(36)}.${Y.getState(own.store, own.clientID).toString(36)}`,
-            f: 'priority',
-            k: 's',
-            v: 'urgent',
-            p: null,
-            at: Date.now(),
-            b: null,
-            user: 'ada-f',
-            author: 'ada-f',
-          },
-        ])
+      own.getArray('concord:history').push([
+        {
+          id: `${own.clientID.toString(36)}.${Y.getState(own.store, own.clientID).toString(36)}`,
+          f: 'priority',
+          k: 's',
+          v: 'urgent',
+          p: null,
+          at: Date.now(),
+          b: null,
+          user: 'ada-f',
+          author: 'ada-f',
+        },
+      ])
     })
     mallory.sendUpdate('forge/T-1', Y.encodeStateAsUpdate(own, before))
     await waitFor(() => t.get('priority') === 'urgent', 'mallory’s own change arrives')

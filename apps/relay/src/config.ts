@@ -118,11 +118,9 @@ const schema = z.object({
     )
     .pipe(
       z.array(
-        z
-          .string()
-          .refine((a) => parseAddressRange(a) !== null, {
-            error: '--trusted-proxies entries are IP addresses or CIDR ranges (10.0.0.0/8, ::1)',
-          }),
+        z.string().refine((a) => parseAddressRange(a) !== null, {
+          error: '--trusted-proxies entries are IP addresses or CIDR ranges (10.0.0.0/8, ::1)',
+        }),
       ),
     )
     .optional(),

@@ -571,7 +571,10 @@ describe('malformed and hostile input', () => {
           8,
           'a',
           anyContent((c) => {
-            for (let i = 0; i < 5000; i++) (encoding.writeUint8(c, 117), encoding.writeVarUint(c, 1))
+            for (let i = 0; i < 5000; i++) {
+              encoding.writeUint8(c, 117)
+              encoding.writeVarUint(c, 1)
+            }
             encoding.writeUint8(c, 126)
           }),
         ),
@@ -867,7 +870,10 @@ describe('linear time and memory', () => {
       for (let i = 0; i < n; i++) {
         rootItem(e, 8, 'a', (c) => {
           encoding.writeVarUint(c, 1)
-          for (let d = 0; d < DEFAULT_MAX_DEPTH; d++) (encoding.writeUint8(c, 117), encoding.writeVarUint(c, 1))
+          for (let d = 0; d < DEFAULT_MAX_DEPTH; d++) {
+            encoding.writeUint8(c, 117)
+            encoding.writeVarUint(c, 1)
+          }
           encoding.writeUint8(c, 126)
         })
       }
@@ -878,8 +884,14 @@ describe('linear time and memory', () => {
     oneClient(n, 1, 0, (e) => {
       for (let i = 0; i < n; i++) {
         encoding.writeUint8(e, 7)
-        if (i === 0) (encoding.writeVarUint(e, 1), encoding.writeVarString(e, 'a'))
-        else (encoding.writeVarUint(e, 0), encoding.writeVarUint(e, 1), encoding.writeVarUint(e, i - 1))
+        if (i === 0) {
+          encoding.writeVarUint(e, 1)
+          encoding.writeVarString(e, 'a')
+        } else {
+          encoding.writeVarUint(e, 0)
+          encoding.writeVarUint(e, 1)
+          encoding.writeVarUint(e, i - 1)
+        }
         encoding.writeVarUint(e, 0) // a Y.Array
       }
     })
@@ -950,7 +962,11 @@ describe('limits', () => {
         8,
         'a',
         anyContent((c) => {
-          for (let d = 0; d < 10; d++) (encoding.writeUint8(c, 118), encoding.writeVarUint(c, 1), encoding.writeVarString(c, 'k'))
+          for (let d = 0; d < 10; d++) {
+            encoding.writeUint8(c, 118)
+            encoding.writeVarUint(c, 1)
+            encoding.writeVarString(c, 'k')
+          }
           encoding.writeUint8(c, 126)
         }),
       ),

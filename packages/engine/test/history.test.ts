@@ -470,21 +470,19 @@ describe('history', () => {
     const mal = new Y.Doc()
     mal.clientID = 666
     Y.applyUpdate(mal, Y.encodeStateAsUpdate(doc))
-    mal
-      .getArray(HISTORY_ARRAY)
-      .insert(0, [
-        {
-          id: 'c:x:y',
-          k: 'c',
-          at: 1,
-          n: 999,
-          fields: { status: 999 },
-          users: ['bob'],
-          from: 1,
-          to: 2,
-          c: { [(7).toString(36)]: { t: 0, f: { status: 999 } }, '1': { t: 1e6, f: { status: 5 } } },
-        },
-      ])
+    mal.getArray(HISTORY_ARRAY).insert(0, [
+      {
+        id: 'c:x:y',
+        k: 'c',
+        at: 1,
+        n: 999,
+        fields: { status: 999 },
+        users: ['bob'],
+        from: 1,
+        to: 2,
+        c: { [(7).toString(36)]: { t: 0, f: { status: 999 } }, '1': { t: 1e6, f: { status: 5 } } },
+      },
+    ])
     Y.applyUpdate(doc, Y.encodeStateAsUpdate(mal))
     const withBob = new Map([
       ...authors,
@@ -596,9 +594,8 @@ describe('history of typing (text edited directly in Y.Text)', () => {
   test('another tab of the same user gets the keystrokes but writes no entry of its own', async () => {
     const relay = newRelay()
     const factory = new IDBFactory()
-    const tab = (name: string) =>
-      newStore(gatedClient(relay, 'p0').client, 'user-of-p0', { storage: undefined, indexedDB: factory, tabs: true })
-    const [tabA, tabB] = [tab('a'), tab('b')]
+    const tab = () => newStore(gatedClient(relay, 'p0').client, 'user-of-p0', { storage: undefined, indexedDB: factory, tabs: true })
+    const [tabA, tabB] = [tab(), tab()]
     await Promise.all([tabA.ready, tabB.ready])
     const a = await tabA.create('ticket', { title: 'Shared' }, { id: 'T-1' })
     const b = await tabB.open('T-1')

@@ -498,7 +498,7 @@ describe('first-screen snapshot', () => {
       kind: 'slow',
       openRecord: (id) => storage.openRecord(id),
       openCatalog: () => gate.then(() => storage.openCatalog()),
-      wipe: (ids) => storage.wipe(),
+      wipe: () => storage.wipe(),
     }
     const reader = newStore(client, { storage: slow, firstScreenCache: cache })
     const early = await reader.query({ where: { status: 'open' }, limit: 3 })

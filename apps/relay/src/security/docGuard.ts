@@ -70,6 +70,7 @@ export interface ValidatedCounts {
 export type DocCheck = { ok: true; applied: () => void } | { ok: false; reason: string }
 
 /** A shared type of the doc, whatever its events. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a shared type of any kind (Y.Map, Y.Array, Y.Text…): the event type varies
 type SharedType = Y.AbstractType<any>
 
 /** Where an item's parent is. */

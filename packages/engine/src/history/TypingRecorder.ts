@@ -21,7 +21,7 @@
  *   (their deletions stay in both), so it does not show up in the diff and
  *   the "after" text is the writer's own version.
  * - The entry is appended in its own transaction (Yjs runs observers after
- *   the edit's transaction), with origin {@link TYPING_HISTORY_ORIGIN}. A
+ *   the edit's transaction), with origin `TYPING_HISTORY_ORIGIN` (model/origins.ts). A
  *   burst cut short by a crash keeps its edits but has no entry.
  *
  * @example
@@ -38,7 +38,6 @@
 import type * as Y from 'yjs'
 import { LIST_PREFIX, TEXT_PREFIX } from '../model/recordDoc.js'
 import type { RecordSchema } from '../model/schema.js'
-import { TYPING_HISTORY_ORIGIN } from '../model/origins.js'
 import { headOf, historyArray, tipsOf, type FieldChange } from './historyLog.js'
 
 /** Default pause that ends a burst, ms. */

@@ -442,7 +442,6 @@ const textMerge = (
   const settledBy =
     [...list].reverse().find((e) => e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x)))) ?? null
   const current = typeof currentValue === 'string' ? currentValue : null
-  const edits = sides.map((s) => s.edit)
   const result = outcome.value ?? current
   const keptIndex = current === null ? -1 : sides.findIndex((s) => s.value === current)
   const kept = keptIndex === -1 ? null : keptIndex

@@ -85,6 +85,7 @@ export interface ListFieldSpec<T = unknown> {
 }
 
 /** Any field spec. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any field spec, whatever its value type
 export type FieldSpec = TextFieldSpec | ScalarFieldSpec<any> | ListFieldSpec<any>
 
 /** The value type of a field spec, as read and written through the typed API. */

@@ -104,6 +104,7 @@ export class FieldPending {
  * clocks `[before, after)` — e.g. the entry of a typing burst, written after
  * the keystrokes themselves were acked: that field's history is what waits.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a shared type of any kind (Y.Map, Y.Array, Y.Text…): the event type varies
 const historyFieldsWritten = (doc: Y.Doc, history: Y.AbstractType<any>, before: number, after: number): string[] => {
   const structs = doc.store.clients.get(doc.clientID) ?? []
   const names: string[] = []
@@ -119,6 +120,7 @@ const historyFieldsWritten = (doc: Y.Doc, history: Y.AbstractType<any>, before: 
   return names
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a shared type of any kind (Y.Map, Y.Array, Y.Text…): the event type varies
 const topLevelName = (doc: Y.Doc, type: Y.AbstractType<any>): string | null => {
   for (const [name, shared] of doc.share) if (shared === type) return name
   return null

@@ -32,10 +32,12 @@ export interface WebSocketLike {
   binaryType: string
   /** One of {@link SocketState}. */
   readonly readyState: number
+  /* eslint-disable @typescript-eslint/no-explicit-any -- the DOM's WebSocket and ws's take different event types */
   onopen: ((event: any) => void) | null
   onmessage: ((event: any) => void) | null
   onclose: ((event: any) => void) | null
   onerror: ((event: any) => void) | null
+  /* eslint-enable @typescript-eslint/no-explicit-any */
   send(data: Uint8Array): void
   close(code?: number, reason?: string): void
 }
