@@ -130,17 +130,64 @@ export interface FuzzOptions {
 }
 
 /**
+ * Most settlements (entries of the rule's value, written by the peers
+ * themselves) one run may write. A run writes a few dozen at most; replicas
+ * settling one merge against each other forever would otherwise never give
+ * control back (the in-process relay delivers as promise jobs, which no
+ * timeout interrupts).
+ */
+const SETTLEMENT_CAP = 100
+
+/** The history array of a record doc (see `history/historyLog`). */
+const HISTORY_ARRAY = 'concord:history'
+
+/**
+ * Counts the settlements every peer writes and, past
+ * {@link SETTLEMENT_CAP}, takes every peer offline so the exchange stops;
+ * `check()` (after each wait on the relay) then throws.
+ */
+const settlementGuard = (peers: readonly FuzzPeer[]) => {
+  let written = 0
+  let tripped = false
+  for (const peer of peers) {
+    peer.handle.doc.getArray<{ m?: string }>(HISTORY_ARRAY).observe((event) => {
+      if (!event.transaction.local || tripped) return
+      for (const change of event.changes.delta) {
+        for (const entry of change.insert ?? []) if ((entry as { m?: string }).m === 'auto') written++
+      }
+      if (written <= SETTLEMENT_CAP) return
+      tripped = true
+      // After this transaction: going offline drops the sockets.
+      queueMicrotask(() => {
+        for (const p of peers) if (p.online) p.goOffline()
+      })
+    })
+  }
+  return {
+    check(): void {
+      if (tripped) throw new Error(`did not settle after ${SETTLEMENT_CAP} settlements: the peers keep settling merges against each other`)
+    },
+  }
+}
+
+/** Lets timers and I/O run (a macrotask), so a test's timeout can end a run that does not converge. */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0))
+
+/**
  * Heals, then lets every peer settle what the text-merge rule asks for at
  * once (`flushHistory`) until no replica changes any more: settlements
  * written by several peers at the same time are cleaned up in the next round.
  */
-const settleAll = async (env: FuzzEnv): Promise<void> => {
+const settleAll = async (env: FuzzEnv, guard: { check(): void }): Promise<void> => {
   const states = () => env.peers.map((p) => Y.encodeStateVector(p.handle.doc).join(',')).join('|')
   await env.heal()
+  guard.check()
   for (let round = 0; round < 10; round++) {
+    await yieldToEventLoop()
     const before = states()
     for (const peer of env.peers) peer.handle.flushHistory()
     await env.heal()
+    guard.check()
     if (states() === before) return
   }
   throw new Error('the peers kept settling merges after 10 rounds')
@@ -155,6 +202,7 @@ export const runHistoryFuzz = async (
   const gen = prng.create(seed)
   const writes: Write[] = []
   const { peers } = env
+  const guard = settlementGuard(peers)
   /** Entries written, by anyone (each `set` whose value changed writes one, each typing burst one). */
   let written = countedEntries(peers[0]!.handle)
   /** Entries `h` itself wrote since `before` (others' entries may arrive meanwhile: the in-process relay delivers at once). */
@@ -226,6 +274,7 @@ export const runHistoryFuzz = async (
         else peer.goOnline()
       } else {
         await env.settle()
+        guard.check()
       }
     }
     for (let k = 0; k < peers.length; k++) {
@@ -233,7 +282,7 @@ export const runHistoryFuzz = async (
       closeBurst(k)
       if (open[k] !== undefined) throw new Error(`the typing burst of peer ${k} wrote no entry`)
     }
-    await settleAll(env)
+    await settleAll(env, guard)
     const first = comparable(peers[0]!.handle)
     for (const peer of peers) expect(comparable(peer.handle), 'identical histories').toBe(first)
     expect(countedEntries(peers[0]!.handle), 'every entry counted once (live or compacted)').toBe(written)
@@ -320,7 +369,7 @@ export const runHistoryFuzz = async (
         x.handle.set('priority', v)
         written += newEntries(x.handle, before).length
       }
-      await settleAll(env)
+      await settleAll(env, guard)
       target = losing()
       if (target === undefined) throw new Error('two peers offline set priority to different values: no merge with a losing side')
     }
@@ -330,7 +379,7 @@ export const runHistoryFuzz = async (
       const before = new Set(restorer.handle.history().entries.map((e) => e.id))
       restorer.handle.restore(target.side!)
       written += newEntries(restorer.handle, before).length
-      await settleAll(env)
+      await settleAll(env, guard)
       expect(countedEntries(peers[0]!.handle), 'every entry counted once after the restore').toBe(written)
       for (const peer of peers) {
         expect(peer.handle.get(target.m.field), 'restored value').toEqual(target.side!.value)
