@@ -1056,6 +1056,42 @@ describe('the rule a single-line text field settles on (ruleValue)', () => {
   })
 })
 
+describe('settlements and the rule (ruleValue)', () => {
+  // Seed 6066756: p0 replaced the whole title; p1 and p2 had both edited p2's first change on their own.
+  const base: RuleEntry = { id: 'a', base: null, at: 0, prev: '', value: 'Login fails' }
+  const mine: RuleEntry = { id: 'x', base: 'a', at: 50, prev: 'Login fails', value: 't008 t010' }
+  const first: RuleEntry = { id: 'b', base: 'a', at: 1, prev: 'Login fails', value: 'Login t002 fails' }
+  const insert: RuleEntry = { id: 'c', base: 'b', at: 44, prev: 'Login t002 fails', value: 't006 Login t009 t002 fails' }
+  const replace: RuleEntry = { id: 'd', base: 'b', at: 52, prev: 'Login t002 fails', value: 't011' }
+  const written = [base, mine, first, insert, replace]
+
+  test('settlements written on part of a merge do not change what the rule says once everything is known', () => {
+    const rule = ruleValue(written)
+    expect(rule).toEqual({ value: 't011', collided: true })
+    // p0 settled before it had p2's replacement, p2 before it had p0's: each was right for what it knew.
+    const settledByP0: RuleEntry = {
+      id: 's',
+      base: 'x',
+      at: 58,
+      prev: 't006 t008 t009 t002 t010',
+      value: 't008 t010',
+      seen: ['c'],
+      mode: 'auto',
+    }
+    const settledByP2: RuleEntry = { id: 't', base: 'd', at: 59, prev: 't006 9 t00t011', value: 't011', seen: ['c'], mode: 'auto' }
+    // Settlements of settlements, under the greatest tip, naming the others.
+    const again: RuleEntry = { id: 'u', base: 't', at: 61, prev: 't011 t008 t010', value: 't008 t010', seen: ['s'], mode: 'auto' }
+    for (const settlements of [[settledByP0], [settledByP2], [settledByP0, settledByP2], [settledByP0, settledByP2, again]])
+      expect(ruleValue([...written, ...settlements])).toEqual(rule)
+  })
+
+  test('an edit written on top of a settlement counts as written on top of the merge it settled', () => {
+    const settled: RuleEntry = { id: 's', base: 'x', at: 60, prev: 't008 t010', value: 't011', seen: ['c', 'd'], mode: 'auto' }
+    const onTop: RuleEntry = { id: 'e', base: 's', at: 61, prev: 't011', value: 't011 t012' }
+    expect(ruleValue([...written, settled, onTop])?.value).toBe('t011 t012')
+  })
+})
+
 const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 
 describe('seeded randomized history (in-process relay)', () => {
@@ -1122,6 +1158,15 @@ describe('seeded randomized history (in-process relay)', () => {
   test('seed 1178521939 — a title word typed once is not multiplied when someone edited on top of a merge that held it', async () => {
     const result = await run(1178521939)
     expect(result.titleCollisions, 'title merges with a collision').toBeGreaterThan(0)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 6066756 — replicas that settled a title merge on part of it converge instead of settling it against each other forever', async () => {
+    const result = await run(6066756)
+    expect(result.titleCollisions, 'title merges with a collision').toBeGreaterThan(0)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 268872884 — peers that settled a title merge on partial knowledge stop settling it once they know all of it', async () => {
+    const result = await run(268872884)
     expect(result.restored, 'restores').toBe(1)
   })
   // A fresh seed every run (printed in the test name and any failure); replay one with SEED=<n>.

@@ -196,16 +196,64 @@ export interface RuleEntry {
   seen?: readonly string[]
   /** Changed ranges on `prev`, when the writer changed several places. */
   hunks?: unknown
+  /** `auto`: a settlement (the rule's value written by a replica), which the rule sees through (see {@link ruleValue}). */
+  mode?: 'auto' | 'keep'
+}
+
+/**
+ * The entries without settlements: a settlement only writes the rule's value
+ * for what its writer had seen, so it is no change of its own. An entry
+ * written on top of settlements is moved onto their base, and counts their
+ * other tips as seen (its writer saw the settled text, which holds them).
+ */
+const withoutSettlements = (entries: readonly RuleEntry[]): readonly RuleEntry[] => {
+  const settlements = new Map(entries.filter((e) => e.mode === 'auto').map((e) => [e.id, e]))
+  if (settlements.size === 0) return entries
+  /** The tips behind `id`: itself, or what the settlement `id` was based on and had seen. */
+  const tipsBehind = (id: string, out: Set<string>, visited: Set<string>): void => {
+    const settlement = settlements.get(id)
+    if (settlement === undefined) {
+      out.add(id)
+      return
+    }
+    if (visited.has(id)) return
+    visited.add(id)
+    if (settlement.base !== null) tipsBehind(settlement.base, out, visited)
+    for (const x of settlement.seen ?? []) tipsBehind(x, out, visited)
+  }
+  return entries
+    .filter((e) => e.mode !== 'auto')
+    .map((e) => {
+      if ((e.base === null || !settlements.has(e.base)) && !(e.seen ?? []).some((x) => settlements.has(x))) return e
+      // The base: the first ancestor that is no settlement (every settlement is based on a tip it had seen).
+      const visited = new Set<string>()
+      let base = e.base
+      const seen = new Set<string>()
+      while (base !== null && settlements.has(base) && !visited.has(base)) {
+        visited.add(base)
+        const settlement = settlements.get(base)!
+        for (const x of settlement.seen ?? []) tipsBehind(x, seen, visited)
+        base = settlement.base
+      }
+      for (const x of e.seen ?? []) tipsBehind(x, seen, visited)
+      if (base !== null) seen.delete(base)
+      return { ...e, base: base !== null && settlements.has(base) ? null : base, seen: [...seen].sort() }
+    })
 }
 
 /**
  * The value a single-line text field must have by the rule, read from its
  * whole history tree (entry → its base): every branch point is a merge of
  * its children's values, each child's value being that of its subtree; a
- * collision keeps the subtree whose writer had seen the other (a settlement,
- * a restore, an edit made on top of the merge), else the one changed last
- * (its newest entry), plus edits of other parts. So once a settlement or a
- * restore is written the rule yields its value, whatever the clocks say.
+ * collision keeps the subtree whose writer had seen the other (a restore, an
+ * edit made on top of the merge), else the one changed last (its newest
+ * entry), plus edits of other parts. So once a restore is written the rule
+ * yields its value, whatever the clocks say. Settlements (`mode: 'auto'`) are
+ * seen through: a replica may settle on part of a merge, and were its
+ * settlement a side of its own, two replicas that each settled on a different
+ * part would each see the other's settlement as the later change and settle
+ * back forever. Without them, every replica that has the same written
+ * entries derives the same value, whatever settlements it has.
  * A writer who wrote on top of a merge holds in its value what it saw of
  * the other sides: a side it saw up to its last entries counts no more, and
  * sides holding some of the same changes (one saw part of the other, or both
@@ -213,7 +261,8 @@ export interface RuleEntry {
  * Returns null when an entry lacks its whole text (long texts, old entries),
  * else the value and whether any merge in the tree collided.
  */
-export const ruleValue = (entries: readonly RuleEntry[]): { value: string; collided: boolean } | null => {
+export const ruleValue = (written: readonly RuleEntry[]): { value: string; collided: boolean } | null => {
+  const entries = withoutSettlements(written)
   if (entries.length === 0) return null
   const ids = new Set(entries.map((e) => e.id))
   const children = new Map<string | null, RuleEntry[]>()
