@@ -4,7 +4,10 @@
  * value, and characters that several replicas inserted for the same
  * settlement at the same time are deleted again.
  *
- * Any replica that has both sides may settle a merge. The value is a pure
+ * Any replica that has both sides may settle a merge, also before it has
+ * all of it: the rule sees through settlements (`ruleValue`), so one written
+ * on part of a merge is settled again once the rest arrives, and never makes
+ * a replica that knows what its writer knew settle again. The value is a pure
  * function of the history, so replicas that settle at the same time write
  * the same text: their deletions coincide (Yjs deletions are idempotent) and
  * only their insertions are doubled. Each settlement entry records where its
