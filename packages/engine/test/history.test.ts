@@ -715,6 +715,27 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     expect(merge.summary).toMatch(/edited description at the same time; both contributions were merged$/)
   })
 
+  test('live typing: a side whose writer saw the other’s words before their entry is not "kept": both contributions were merged', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.handle.set('description', 'one two')
+    await relay.settle()
+    // Ada's burst is still open when Bob types: his text holds her words, but her entry is not his base.
+    type(a!.handle, 'description', 0, 'Ada ')
+    await relay.settle()
+    type(b!.handle, 'description', b!.handle.text('description').length, ' Bob')
+    await relay.settle()
+    a!.handle.flushHistory()
+    b!.handle.flushHistory()
+    await relay.settle()
+    expect(a!.handle.get('description')).toBe('Ada one two Bob')
+    const merge = a!.handle.history().merges.find((m) => m.field === 'description')!
+    // Bob's version equals the merged text, but it is no more "kept" than Ada's: both are in it.
+    expect(merge.sides.map((s) => s.value).sort()).toEqual(['Ada one two', 'Ada one two Bob'])
+    expect(merge).toMatchObject({ conflict: false, kept: null, result: 'Ada one two Bob' })
+    expect(merge.summary).toMatch(/both contributions were merged$/)
+  })
+
   test('items pushed directly to a list field are recorded; undo by an editor is a change like any other', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)
@@ -1166,6 +1187,11 @@ describe('seeded randomized history (in-process relay)', () => {
   })
   test('seed 1058412193 — a multi-burst description side read as one wide range seemed to collide with others’ typing', async () => {
     const result = await run(1058412193)
+    expect(result.concurrentBursts, 'concurrent typing bursts').toBeGreaterThan(0)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 2612120847 — a description merge without a collision keeps no side, even one whose version is the text', async () => {
+    const result = await run(2612120847)
     expect(result.concurrentBursts, 'concurrent typing bursts').toBeGreaterThan(0)
     expect(result.restored, 'restores').toBe(1)
   })

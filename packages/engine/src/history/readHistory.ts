@@ -131,7 +131,9 @@ export interface Merge {
   /**
    * Scalar / list: index of the side whose value the CRDT kept (its subtree
    * leads to the current value), or null when a later change replaced them
-   * all / it cannot be told. Text: null — both contributions were merged.
+   * all / it cannot be told. Text: with a conflict, the side whose version
+   * is the current text (a settlement or "use this version"), if any; without
+   * one, null — every side's contribution was merged.
    */
   kept: number | null
   /**
@@ -442,7 +444,9 @@ const textMerge = (
     [...list].reverse().find((e) => e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x)))) ?? null
   const current = typeof currentValue === 'string' ? currentValue : null
   const result = outcome.value ?? current
-  const keptIndex = current === null ? -1 : sides.findIndex((s) => s.value === current)
+  // Without a collision every side's edit is in the text: none was kept over another, even when one side's
+  // version equals the text (its writer saw the others' typing live, before their entries were written).
+  const keptIndex = current === null || !outcome.conflict ? -1 : sides.findIndex((s) => s.value === current)
   const kept = keptIndex === -1 ? null : keptIndex
   let summary: string
   if (!outcome.conflict) summary = `${names.join(' and ')} edited ${field} at the same time; both contributions were merged`
