@@ -685,6 +685,57 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     expect(offline.sides.map((s) => s.entry.kind === 'change' && s.entry.inserted).sort()).toEqual(['Ada', 'Bob'])
   })
 
+  test('a side of several typing bursts in different places is several ranges: others typing in between is no collision', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.handle.set('description', 'one two')
+    await relay.settle()
+    a!.offline()
+    b!.offline()
+    // Ada types at the start, then (a second burst) at the end; Bob types between the two words.
+    type(a!.handle, 'description', 0, 'Ada ')
+    a!.handle.flushHistory()
+    type(a!.handle, 'description', a!.handle.text('description').length, ' end')
+    a!.handle.flushHistory()
+    type(b!.handle, 'description', 3, ' Bob')
+    b!.handle.flushHistory()
+    a!.online()
+    b!.online()
+    await relay.settle()
+    expect(a!.handle.get('description')).toBe('Ada one Bob two end')
+    const merge = a!.handle.history().merges.find((m) => m.field === 'description')!
+    const ada = merge.sides.find((s) => s.author.userId === 'user-of-p0')!
+    expect(ada.entryIds).toHaveLength(2)
+    // Not one range from "Ada " to " end", which would hold Bob's insertion.
+    expect(ada.edit).toEqual([
+      { start: 0, end: 0, insert: 'Ada ' },
+      { start: 7, end: 7, insert: ' end' },
+    ])
+    expect(merge).toMatchObject({ conflict: false, kept: null, result: 'Ada one Bob two end' })
+    expect(merge.summary).toMatch(/edited description at the same time; both contributions were merged$/)
+  })
+
+  test('live typing: a side whose writer saw the other’s words before their entry is not "kept": both contributions were merged', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.handle.set('description', 'one two')
+    await relay.settle()
+    // Ada's burst is still open when Bob types: his text holds her words, but her entry is not his base.
+    type(a!.handle, 'description', 0, 'Ada ')
+    await relay.settle()
+    type(b!.handle, 'description', b!.handle.text('description').length, ' Bob')
+    await relay.settle()
+    a!.handle.flushHistory()
+    b!.handle.flushHistory()
+    await relay.settle()
+    expect(a!.handle.get('description')).toBe('Ada one two Bob')
+    const merge = a!.handle.history().merges.find((m) => m.field === 'description')!
+    // Bob's version equals the merged text, but it is no more "kept" than Ada's: both are in it.
+    expect(merge.sides.map((s) => s.value).sort()).toEqual(['Ada one two', 'Ada one two Bob'])
+    expect(merge).toMatchObject({ conflict: false, kept: null, result: 'Ada one two Bob' })
+    expect(merge.summary).toMatch(/both contributions were merged$/)
+  })
+
   test('items pushed directly to a list field are recorded; undo by an editor is a change like any other', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)
@@ -1167,6 +1218,26 @@ describe('seeded randomized history (in-process relay)', () => {
   })
   test('seed 268872884 — peers that settled a title merge on partial knowledge stop settling it once they know all of it', async () => {
     const result = await run(268872884)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 1457919192 — a description side of several typing bursts is several ranges, not one that others typed inside', async () => {
+    const result = await run(1457919192)
+    expect(result.concurrentBursts, 'concurrent typing bursts').toBeGreaterThan(0)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 1786325563 — typing bursts in different places of a description: both merged, not "changed the same part"', async () => {
+    const result = await run(1786325563)
+    expect(result.concurrentBursts, 'concurrent typing bursts').toBeGreaterThan(0)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 1058412193 — a multi-burst description side read as one wide range seemed to collide with others’ typing', async () => {
+    const result = await run(1058412193)
+    expect(result.concurrentBursts, 'concurrent typing bursts').toBeGreaterThan(0)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 2612120847 — a description merge without a collision keeps no side, even one whose version is the text', async () => {
+    const result = await run(2612120847)
+    expect(result.concurrentBursts, 'concurrent typing bursts').toBeGreaterThan(0)
     expect(result.restored, 'restores').toBe(1)
   })
   // A fresh seed every run (printed in the test name and any failure); replay one with SEED=<n>.

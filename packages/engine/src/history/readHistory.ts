@@ -30,6 +30,7 @@ import {
   type StoredCompactedEntry,
   type StoredFieldEntry,
 } from './historyLog.js'
+import { changedRange } from '../model/recordDoc.js'
 import { editsOf, ruleValue, textMergeOutcome, type TextEdit } from './textMerge.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
@@ -130,7 +131,9 @@ export interface Merge {
   /**
    * Scalar / list: index of the side whose value the CRDT kept (its subtree
    * leads to the current value), or null when a later change replaced them
-   * all / it cannot be told. Text: null — both contributions were merged.
+   * all / it cannot be told. Text: with a conflict, the side whose version
+   * is the current text (a settlement or "use this version"), if any; without
+   * one, null — every side's contribution was merged.
    */
   kept: number | null
   /**
@@ -427,10 +430,8 @@ const textMerge = (
     const before = side.entry.prev
     const after = side.tip.value
     side.value = typeof after === 'string' ? after : undefined
-    side.edit =
-      baseValue !== null && typeof before === 'string' && typeof after === 'string'
-        ? editsOf(baseValue, before, after, side.tip === side.entry ? side.entry.hunks : undefined)
-        : null
+    if (baseValue === null || typeof before !== 'string' || typeof after !== 'string') side.edit = null
+    else side.edit = sideEdits(baseValue, ownChain(side, byId)) ?? editsOf(baseValue, before, after)
   }
   const outcome = textMergeOutcome(
     baseValue,
@@ -443,7 +444,9 @@ const textMerge = (
     [...list].reverse().find((e) => e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x)))) ?? null
   const current = typeof currentValue === 'string' ? currentValue : null
   const result = outcome.value ?? current
-  const keptIndex = current === null ? -1 : sides.findIndex((s) => s.value === current)
+  // Without a collision every side's edit is in the text: none was kept over another, even when one side's
+  // version equals the text (its writer saw the others' typing live, before their entries were written).
+  const keptIndex = current === null || !outcome.conflict ? -1 : sides.findIndex((s) => s.value === current)
   const kept = keptIndex === -1 ? null : keptIndex
   let summary: string
   if (!outcome.conflict) summary = `${names.join(' and ')} edited ${field} at the same time; both contributions were merged`
@@ -464,4 +467,119 @@ const textMerge = (
     winner: outcome.winner,
     summary,
   }
+}
+
+/**
+ * The entries of a text side its own writers wrote one after the other,
+ * from its first entry to its tip, each based on the one before (typing
+ * bursts of the same side). Null when they do not form such a chain (the
+ * side forked in turn): the side is then read as one range.
+ */
+const ownChain = (side: MergeSide, byId: ReadonlyMap<string, FieldHistoryEntry>): FieldHistoryEntry[] | null => {
+  const chain = [side.tip]
+  while (chain[0] !== side.entry) {
+    const base = chain[0]!.base
+    const parent = base === null ? undefined : byId.get(base)
+    if (parent === undefined || chain.length > side.entryIds.length) return null
+    chain.unshift(parent)
+  }
+  // The side's own entries: those reached from its first entry through writers who had seen no other side.
+  const own = (e: FieldHistoryEntry | undefined): boolean =>
+    e !== undefined && (e === side.entry || (e.seen === undefined && own(e.base === null ? undefined : byId.get(e.base))))
+  const owned = side.entryIds.filter((id) => own(byId.get(id))).length
+  return owned === chain.length ? chain : null
+}
+
+/**
+ * A text side's changed ranges on the merge's common base, built burst by
+ * burst: each entry's own hunks (or its one changed range) are laid on the
+ * side's edit so far, so a side of several typing bursts in different places
+ * is several small ranges — not one range from its first change to its last,
+ * which would seem to collide with whatever others typed in between. A hunk
+ * that touches text the side itself inserted or replaced grows that range.
+ * Null when an entry lacks its whole texts.
+ */
+const sideEdits = (base: string, chain: readonly FieldHistoryEntry[] | null): TextEdit[] | null => {
+  if (chain === null) return null
+  let edits: TextEdit[] = []
+  for (const entry of chain) {
+    const { prev, value } = entry
+    if (typeof prev !== 'string' || typeof value !== 'string') return null
+    // The side's text so far; the entry's writer may have seen others' typing that has no entry yet besides it.
+    const current = applySorted(base, edits)
+    const hunks = entryHunks(entry, prev, value)
+    if (hunks === null) return null
+    // Right to left: each hunk's positions on `prev` stay valid while those after it are laid.
+    for (const [start, end, insert] of [...hunks].sort((x, y) => y[0] - x[0])) {
+      const s = positionOn(start, prev, current)
+      const e = Math.max(s, positionOn(end, prev, current))
+      edits = layHunk(edits, applySorted(base, edits), s, e, insert)
+    }
+  }
+  return edits
+}
+
+/** An entry's changed ranges `[start, end, insert]` on its `prev`: its stored hunks, or the one range between `prev` and `value`. */
+const entryHunks = (entry: FieldHistoryEntry, prev: string, value: string): Array<[number, number, string]> | null => {
+  if (entry.hunks === undefined) {
+    const { start, endPrev, endNext } = changedRange(prev, value)
+    return start === endPrev && start === endNext ? [] : [[start, endPrev, value.slice(start, endNext)]]
+  }
+  const valid = entry.hunks.every(
+    (h) => Array.isArray(h) && typeof h[0] === 'number' && typeof h[1] === 'number' && typeof h[2] === 'string',
+  )
+  return valid ? entry.hunks : null
+}
+
+/** Maps a position of `from` to `to`, which differ in one changed block: positions inside it go to its nearer edge. */
+const positionOn = (pos: number, from: string, to: string): number => {
+  if (from === to) return pos
+  const { start, endPrev, endNext } = changedRange(from, to)
+  if (pos <= start) return pos
+  if (pos >= endPrev) return pos - endPrev + endNext
+  return pos - start < endPrev - pos ? start : endNext
+}
+
+/** Applies edits sorted by position that do not overlap. */
+const applySorted = (base: string, edits: readonly TextEdit[]): string => {
+  let out = ''
+  let at = 0
+  for (const edit of edits) {
+    out += base.slice(at, edit.start) + edit.insert
+    at = edit.end
+  }
+  return out + base.slice(at)
+}
+
+/**
+ * Lays a hunk — `current.slice(start, end)` became `insert`, where `current`
+ * is `base` with `edits` applied — on those edits, giving edits on `base`
+ * again (sorted, not overlapping). Edits whose text the hunk touches merge
+ * with it into one.
+ */
+const layHunk = (edits: readonly TextEdit[], current: string, start: number, end: number, insert: string): TextEdit[] => {
+  // Each edit's place in `current`, and the shift of `base` positions after it.
+  let shift = 0
+  const placed = edits.map((edit) => {
+    const from = edit.start + shift
+    shift += edit.insert.length - (edit.end - edit.start)
+    return { edit, from, to: from + edit.insert.length, shiftAfter: shift }
+  })
+  const touched = placed.filter((p) => p.from <= end && start <= p.to)
+  const before = placed.filter((p) => p.to < start)
+  const shiftBefore = before.length === 0 ? 0 : before.at(-1)!.shiftAfter
+  if (touched.length === 0) {
+    const added = { start: start - shiftBefore, end: end - shiftBefore, insert }
+    return [...before.map((p) => p.edit), added, ...placed.filter((p) => p.from > end).map((p) => p.edit)]
+  }
+  const first = touched[0]!
+  const last = touched.at(-1)!
+  const from = Math.min(start, first.from)
+  const to = Math.max(end, last.to)
+  const merged: TextEdit = {
+    start: start < first.from ? start - shiftBefore : first.edit.start,
+    end: end > last.to ? end - last.shiftAfter : last.edit.end,
+    insert: current.slice(from, start) + insert + current.slice(end, to),
+  }
+  return [...before.map((p) => p.edit), merged, ...placed.filter((p) => p.from > end).map((p) => p.edit)]
 }
