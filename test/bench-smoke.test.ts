@@ -11,10 +11,13 @@ import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import {
   applyCost,
+  capacity,
   coldLoad,
   editedTicketState,
   fanOut,
+  idleTab,
   offlineReconnect,
+  reconnectStorm,
   relayMemory,
   summarizeProfile,
   textAppendUpdate,
@@ -81,6 +84,45 @@ describe('benchmark harness', () => {
     const result = await relayMemory({ small: 4, big: 2, edits: 50, repeats: 1 })
     expect(Object.keys(result.contenders)).toHaveLength(4)
     for (const { median } of Object.values(result.contenders)) expect(Number.isFinite(median.bigDocBytes)).toBe(true)
+  })
+
+  it('runs a capacity step: team clients edit, keep awareness alive and are delivered to', { timeout: 60_000 }, async () => {
+    const result = await capacity({
+      steps: [20],
+      repeats: 1,
+      warmupMs: 200,
+      measureMs: 1500,
+      editMeanMs: 200,
+      docsPerTeam: 3,
+      loadProcesses: 2,
+    })
+    const [run] = result.steps[0]!.runs
+    expect(run!.errors).toEqual([])
+    expect(run!.lost).toBe(0)
+    expect(run!.samples).toBeGreaterThan(0)
+    expect(run!.deliveriesPerSec).toBeGreaterThan(0)
+    expect(run!.awarenessPerSec).toBeGreaterThan(0)
+    expect(run!.relayCpu).toBeGreaterThan(0)
+    expect(run!.loadCpu).toBeGreaterThan(0)
+    expect(Number.isFinite(run!.eventLoopP99)).toBe(true)
+  })
+
+  it('runs a reconnect storm after kill -9 and a restart on the same port', { timeout: 60_000 }, async () => {
+    const result = await reconnectStorm({ clients: 20, docsPerTeam: 3, repeats: 1, loadProcesses: 2 })
+    const [run] = result.runs
+    expect(run!.errors).toEqual([])
+    expect(run!.ms).toBeGreaterThan(run!.listenMs)
+    expect(run!.resyncs).toBe(0)
+    expect(run!.missingDependencies).toBe(0)
+  })
+
+  it('runs an idle tab and its reconnect with the record store', { timeout: 60_000 }, async () => {
+    const result = await idleTab({ records: 30, idleMs: 300 })
+    const [run] = result.runs
+    expect(run!.sockets).toBe(2)
+    expect(Number.isFinite(run!.idle.frames)).toBe(true)
+    expect(run!.reconnect.byType['received hello']).toBe(1)
+    expect(run!.reconnect.frames).toBeGreaterThan(0)
   })
 
   it('summarises a CPU profile', { timeout: 30_000 }, () => {

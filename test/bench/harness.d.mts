@@ -98,6 +98,84 @@ export declare function relayMemory(options: {
   contenders: Record<string, { runs: Array<Record<string, number>>; median: { smallRoomBytes: number; bigDocBytes: number } }>
 }>
 
+export interface CapacityRun {
+  clients: number
+  connectMs: number
+  p50: number
+  p99: number
+  samples: number
+  relayCpu: number
+  eventLoopP99: number
+  eventLoopMax: number
+  awarenessPerSec: number
+  deliveriesPerSec: number
+  editsPerSec: number
+  awarenessSentPerSec: number
+  loadCpu: number
+  lost: number
+  resyncs: number
+  errors: string[]
+}
+export declare function capacity(options: {
+  steps?: number[]
+  repeats?: number
+  warmupMs?: number
+  measureMs?: number
+  editMeanMs?: number
+  docsPerTeam?: number
+  loadProcesses?: number
+  cores?: Cores
+  log?: (line: string) => void
+}): Promise<{
+  config: Record<string, number | number[]>
+  steps: Array<{ clients: number; runs: CapacityRun[]; median: Record<string, number>; skipped?: string }>
+  capacity: number
+}>
+
+export interface StormRun {
+  clients: number
+  ms: number
+  listenMs: number
+  relayCpuMs: number
+  loadCpuMs: number
+  resyncs: number
+  missingDependencies: number
+  errors: string[]
+}
+export declare function reconnectStorm(options: {
+  clients?: number
+  docsPerTeam?: number
+  repeats?: number
+  loadProcesses?: number
+  cores?: Cores
+  log?: (line: string) => void
+}): Promise<{ config: Record<string, number>; runs: StormRun[]; median: Record<string, number> }>
+
+/** Frames and bytes of one phase of the idle-tab case. */
+export interface IdlePhase {
+  byType: Record<string, number>
+  frames: number
+  otherFrames: number
+  bytes: number
+  perRecordRequests: number
+}
+export declare function idleTab(options: {
+  records?: number
+  idleMs?: number
+  repeats?: number
+  cores?: Cores
+  log?: (line: string) => void
+}): Promise<{
+  config: Record<string, number>
+  runs: Array<{
+    fillMs: number
+    sockets: number
+    idle: IdlePhase & { relayCpuMs: number; relayCpuShare: number }
+    reconnect: IdlePhase & { ms: number }
+  }>
+  median: Record<string, number>
+}>
+
 export interface ProfileSummary {
   busyMs: number
   byComponent: Array<{ name: string; ms: number; share: number }>

@@ -12,11 +12,13 @@
  *
  * IPC requests (see lib/processes.mjs): `cpu` → `process.cpuUsage()` and how
  * long other processes delayed the main thread,
- * `heap` → heap after forced GC, `stop`.
+ * `heap` → heap after forced GC, `eventLoop` → event-loop delay percentiles
+ * since the last reset (`perf_hooks.monitorEventLoopDelay`), `stop`.
  *
  * @module bench/serverHost
  */
 import path from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { WebSocketServer } from 'ws'
 import { delayByOthersMicros, serveParent, settledHeap } from './lib/processes.mjs'
 
@@ -131,6 +133,16 @@ const start = starters[config.kind]
 if (!start) throw new Error(`unknown server kind "${config.kind}"`)
 const server = await start()
 
+/**
+ * Event-loop delay: a timer every LOOP_RESOLUTION_MS; how late it fires is
+ * the delay. Enabled by the first `eventLoop` request, so that cases that do
+ * not ask for it do not pay for the timer.
+ */
+const LOOP_RESOLUTION_MS = 10
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS })
+/** A percentile of the event-loop delay in ms (the histogram holds the timer's whole interval: minus the resolution). */
+const loopPercentile = (p) => Math.max(0, loopDelay.percentile(p) / 1e6 - LOOP_RESOLUTION_MS)
+
 serveParent(
   { url: server.url, pid: process.pid },
   {
@@ -140,6 +152,13 @@ serveParent(
     },
     heap: async () => ({ ...(await settledHeap()), rooms: server.rooms() }),
     rooms: () => server.rooms(),
+    /** Event-loop delay p50 / p99 / max in ms since the last reset; `reset` starts a new window. */
+    eventLoop: (reset = false) => {
+      loopDelay.enable() // no-op when enabled
+      const delay = { p50: loopPercentile(50), p99: loopPercentile(99), max: Math.max(0, loopDelay.max / 1e6 - LOOP_RESOLUTION_MS) }
+      if (reset) loopDelay.reset()
+      return delay
+    },
     /** Prometheus text of Concord's relay ('' for the others). */
     metrics: async () => (server.metrics ? server.metrics() : ''),
   },

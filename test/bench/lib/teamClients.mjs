@@ -1,0 +1,402 @@
+/**
+ * Raw multiplexed-protocol clients in teams, for the capacity and
+ * reconnect-storm cases: teams of `teamSize` clients share `docsPerTeam`
+ * docs; every client keeps one socket to the relay with all of its team's
+ * docs subscribed, like the engine's `SyncClient` with those docs open.
+ *
+ * What each client sends (no Y.Doc on the hot path; see lib/wire.mjs):
+ *
+ * - per doc on every (re)subscribe: `subscribe`, `sync step 1` with the
+ *   state vector of everything it has seen of the doc, and its awareness
+ *   state (`{ user: { id, name, color } }` under the doc's client id, as a
+ *   `SyncClient` created with `user` sets on every doc it opens and announces
+ *   again on every subscribe, see the engine's `DocAwareness`);
+ * - the answer to the relay's `sync step 1`: a `sync step 2` with what the
+ *   relay lacks of its own edits (empty when it has them all);
+ * - while the load runs: an edit (one character appended to its own Y.Text,
+ *   a `sync update`) to a random doc of its team every `editMeanMs` on
+ *   average (each delay uniform in [0.5, 1.5] × the mean); every 15 s the
+ *   awareness keep-alive of each of its docs (y-protocols renews the local
+ *   state when it is half of its 30 s timeout old, and `DocAwareness`
+ *   sends every renewal); every 15 s a `ping` (the engine's heartbeat).
+ *   Keep-alives and pings of different clients are spread by a random phase;
+ *   the 20 keep-alives of one client go out together, as the engine's
+ *   awareness timers of docs opened together do.
+ *
+ * What they receive is counted by message type; deliveries of edits are
+ * recognised by (client id, clock) and timed send → receipt (sender and
+ * receivers of a team live in the same process, so one clock serves).
+ *
+ * Every loop is bounded: by timers the caller stops and by `maxEditsPerDoc`.
+ *
+ * @module bench/lib/teamClients
+ */
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { prng } from './stats.mjs'
+import { EMPTY_UPDATE, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, protocols, readUpdateId, textAppendUpdate } from './wire.mjs'
+
+/** y-protocols renews a local awareness state after half of its 30 s timeout; `DocAwareness` sends each renewal. */
+export const KEEPALIVE_MS = 15_000
+/** The engine's `ping` interval. */
+export const PING_MS = 15_000
+/** Multiplexed message types (docs/PROTOCOL.md). */
+const T = { sync: 0, awareness: 1, subscribe: 16, ack: 18, error: 19, hello: 20, ping: 21, pong: 22, authors: 28 }
+/** `error` code of an update whose dependencies the relay lacks. */
+const MISSING_DEPENDENCIES = 12
+const PING = new Uint8Array([T.ping, 0]) // ping • varString("")
+const mux = protocols.mux
+
+/** Name of doc `d` of team `team`. */
+export const teamDocName = (team, d) => `team-${team}/doc-${d}`
+
+/** The awareness update by which `clientID` sets `state` (JSON) at `clock`. */
+const awarenessUpdate = (clientID, clock, json) => {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, 1)
+  encoding.writeVarUint(e, clientID)
+  encoding.writeVarUint(e, clock)
+  encoding.writeVarString(e, json)
+  return encoding.toUint8Array(e)
+}
+
+/** A Yjs state vector from a Map of client id → clock. */
+const encodeStateVector = (map) => {
+  const e = encoding.createEncoder()
+  encoding.writeVarUint(e, map.size)
+  for (const [client, clock] of map) {
+    encoding.writeVarUint(e, client)
+    encoding.writeVarUint(e, clock)
+  }
+  return encoding.toUint8Array(e)
+}
+
+/** Reads a state vector (varUint8Array at the decoder's position) into a Map. */
+const readStateVector = (decoder) => {
+  const d = decoding.createDecoder(decoding.readVarUint8Array(decoder))
+  const n = decoding.readVarUint(d)
+  const map = new Map()
+  for (let i = 0; i < n; i++) map.set(decoding.readVarUint(d), decoding.readVarUint(d))
+  return map
+}
+
+/**
+ * The clients of teams `firstTeam … firstTeam + teams - 1`, in one load process.
+ *
+ * @example
+ *   const group = new TeamClients({ url, firstTeam: 0, teams: 25 })
+ *   await group.connect()
+ *   group.startLoad()
+ *   group.mark('start'); await sleep(10_000); group.mark('end')
+ *   group.stopLoad(); group.close()
+ */
+export class TeamClients {
+  constructor({
+    url,
+    firstTeam,
+    teams,
+    teamSize = 10,
+    docsPerTeam = 20,
+    editMeanMs = 5000,
+    maxEditsPerDoc = 10_000,
+    seed = 1,
+    onClosed = null,
+  }) {
+    this.url = url + mux.path()
+    this.teamSize = teamSize
+    this.editMeanMs = editMeanMs
+    this.maxEditsPerDoc = maxEditsPerDoc
+    this.random = prng(seed + firstTeam)
+    /** Called with a client whose socket closed (the storm case reconnects it when told). */
+    this.onClosed = onClosed
+    /** Yjs client id → its doc state, to recognise deliveries. */
+    this.byId = new Map()
+    this.clients = []
+    for (let t = firstTeam; t < firstTeam + teams; t++) {
+      for (let i = 0; i < teamSize; i++) {
+        const index = t * teamSize + i
+        const client = { index, team: t, ws: null, docs: [], byName: new Map(), timers: [], waiting: null }
+        const json = JSON.stringify({ user: { id: `user-${index}`, name: `User ${index}`, color: '#3b82f6' } })
+        for (let d = 0; d < docsPerTeam; d++) {
+          const doc = {
+            client,
+            name: teamDocName(t, d),
+            id: 1_000_000 + index * docsPerTeam + d, // the doc's Yjs (and awareness) client id
+            key: `t${i}`,
+            clock: 0, // own edits sent
+            acked: 0, // own edits the relay acked as stored
+            sv: new Map(), // what this client has of the doc: client id → clock
+            sent: [], // send time by clock
+            remaining: [], // receivers still to get it, by clock
+            awarenessJson: json,
+            awarenessClock: 1, // set at open (0) and again with `user` (1), as DocHandle does
+            sub: null, // the current subscription's progress
+          }
+          client.docs.push(doc)
+          client.byName.set(doc.name, doc)
+          this.byId.set(doc.id, doc)
+        }
+        this.clients.push(client)
+      }
+    }
+    this.counts = {
+      deliveries: 0,
+      awarenessIn: 0,
+      syncIn: 0,
+      acksIn: 0,
+      pongsIn: 0,
+      otherIn: 0,
+      editsSent: 0,
+      awarenessSent: 0,
+      pingsSent: 0,
+      resyncs: 0,
+      missingDependencies: 0,
+    }
+    this.errors = []
+    this.latencies = []
+    this.windowStart = Infinity
+    this.windowEnd = Infinity
+    this.loadRunning = false
+  }
+
+  /** Opens every client's socket (at most `concurrency` handshakes at once); resolves when every doc is synced. */
+  async connect({ concurrency = 50 } = {}) {
+    let next = 0
+    const worker = async () => {
+      while (next < this.clients.length) await this.connectClient(this.clients[next++])
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+  }
+
+  /**
+   * Opens one client's socket, subscribes all of its docs and resolves when
+   * each has the relay's step 1 (answered), step 2, and an ack covering the
+   * client's own edits.
+   */
+  connectClient(client) {
+    return new Promise((resolve, reject) => {
+      let left = client.docs.length
+      client.waiting = () => {
+        if (--left === 0) {
+          client.waiting = null
+          resolve()
+        }
+      }
+      const ws = new WebSocket(this.url, { perMessageDeflate: false })
+      client.ws = ws
+      ws.binaryType = 'nodebuffer'
+      ws.on('message', (data) => this.receive(client, data))
+      ws.once('error', reject)
+      ws.on('close', () => {
+        if (client.ws === ws) this.onClosed?.(client)
+      })
+      ws.on('open', () => {
+        ws.off('error', reject)
+        ws.on('error', () => {})
+        for (const doc of client.docs) {
+          doc.sub = { step1: false, step2: false, acked: false, done: false }
+          ws.send(mux.subscribe(doc.name))
+          ws.send(mux.sync(doc.name, SYNC_STEP1, encodeStateVector(doc.sv)))
+          ws.send(mux.awareness(doc.name, awarenessUpdate(doc.id, ++doc.awarenessClock, doc.awarenessJson)))
+          this.counts.awarenessSent++
+        }
+      })
+    })
+  }
+
+  /** Marks the doc's subscription done once step 1, step 2 and a covering ack arrived. */
+  progress(doc) {
+    const s = doc.sub
+    if (s.done || !s.step1 || !s.step2 || !s.acked) return
+    s.done = true
+    doc.client.waiting?.()
+  }
+
+  receive(client, data) {
+    const now = performance.now()
+    const type = data[0] // every type used is < 128: one varUint byte
+    if (type === T.awareness) {
+      this.counts.awarenessIn++
+      return
+    }
+    if (type === T.pong) {
+      this.counts.pongsIn++
+      return
+    }
+    if (type !== T.sync && type !== T.ack && type !== T.error) {
+      this.counts.otherIn++
+      return
+    }
+    const decoder = decoding.createDecoder(data)
+    decoding.readVarUint(decoder)
+    const doc = client.byName.get(decoding.readVarString(decoder))
+    if (doc === undefined) return
+    if (type === T.ack) {
+      this.counts.acksIn++
+      const acked = readStateVector(decoder).get(doc.id) ?? 0
+      if (acked > doc.acked) doc.acked = acked
+      if (acked >= doc.clock && !doc.sub.acked) {
+        doc.sub.acked = true
+        this.progress(doc)
+      }
+      return
+    }
+    if (type === T.error) {
+      const code = decoding.readVarUint(decoder)
+      if (code === MISSING_DEPENDENCIES) this.counts.missingDependencies++
+      if (this.errors.length < 10) this.errors.push(`${doc.name}: ${code} ${decoding.readVarString(decoder)}`)
+      return
+    }
+    this.counts.syncIn++
+    const sub = decoding.readVarUint(decoder)
+    if (sub === SYNC_UPDATE) {
+      const { client: from, clock } = readUpdateId(decoder)
+      if ((doc.sv.get(from) ?? 0) <= clock) doc.sv.set(from, clock + 1)
+      const sender = this.byId.get(from)
+      if (sender === undefined || sender.client === client) return
+      this.counts.deliveries++
+      const sentAt = sender.sent[clock]
+      if (sentAt >= this.windowStart && sentAt <= this.windowEnd) this.latencies.push(now - sentAt)
+      if (--sender.remaining[clock] === 0) sender.sent[clock] = undefined
+      return
+    }
+    if (sub === SYNC_STEP1) {
+      // A second step 1 on one subscription: the relay asks again for what it lacks.
+      if (doc.sub.step1) this.counts.resyncs++
+      doc.sub.step1 = true
+      const relayHas = readStateVector(decoder).get(doc.id) ?? 0
+      const missing = doc.clock - relayHas
+      const answer = missing > 0 ? textAppendUpdate(doc.id, relayHas, doc.key, 'x'.repeat(missing)) : EMPTY_UPDATE
+      client.ws.send(mux.sync(doc.name, SYNC_STEP2, answer))
+      this.progress(doc)
+      return
+    }
+    if (sub === SYNC_STEP2) {
+      const update = decoding.readVarUint8Array(decoder)
+      if (update.byteLength > 2) {
+        for (const [from, clock] of Y.parseUpdateMeta(update).to) if ((doc.sv.get(from) ?? 0) < clock) doc.sv.set(from, clock)
+      }
+      doc.sub.step2 = true
+      this.progress(doc)
+    }
+  }
+
+  /** One edit of a random doc of the client's team. */
+  edit(client) {
+    if (client.ws?.readyState !== WebSocket.OPEN) return
+    const doc = client.docs[Math.floor(this.random() * client.docs.length)]
+    if (doc.clock >= this.maxEditsPerDoc) return
+    const clock = doc.clock++
+    doc.sent[clock] = performance.now()
+    doc.remaining[clock] = this.teamSize - 1
+    doc.sv.set(doc.id, doc.clock)
+    client.ws.send(mux.sync(doc.name, SYNC_UPDATE, textAppendUpdate(doc.id, clock, doc.key, 'x')))
+    this.counts.editsSent++
+  }
+
+  /** One edit of every doc of every client (the storm case's content). */
+  editEveryDoc() {
+    for (const client of this.clients) {
+      for (const doc of client.docs) {
+        const clock = doc.clock++
+        doc.sent[clock] = performance.now()
+        doc.remaining[clock] = this.teamSize - 1
+        doc.sv.set(doc.id, doc.clock)
+        client.ws.send(mux.sync(doc.name, SYNC_UPDATE, textAppendUpdate(doc.id, clock, doc.key, 'x')))
+        this.counts.editsSent++
+      }
+    }
+  }
+
+  /** Docs with own edits the relay has not acked. */
+  get unacked() {
+    let n = 0
+    for (const doc of this.byId.values()) if (doc.acked < doc.clock) n++
+    return n
+  }
+
+  /** Every doc's awareness keep-alive of one client. */
+  keepAlive(client) {
+    if (client.ws?.readyState !== WebSocket.OPEN) return
+    for (const doc of client.docs) {
+      client.ws.send(mux.awareness(doc.name, awarenessUpdate(doc.id, ++doc.awarenessClock, doc.awarenessJson)))
+      this.counts.awarenessSent++
+    }
+  }
+
+  /** Starts edits, keep-alives and pings (see the module documentation). */
+  startLoad() {
+    this.loadRunning = true
+    for (const client of this.clients) {
+      const scheduleEdit = () => {
+        const timer = setTimeout(
+          () => {
+            this.edit(client)
+            if (this.loadRunning) scheduleEdit()
+          },
+          this.editMeanMs * (0.5 + this.random()),
+        )
+        client.timers[0] = timer
+      }
+      scheduleEdit()
+      const every = (slot, ms, fn) => {
+        client.timers[slot] = setTimeout(() => {
+          fn()
+          if (this.loadRunning) client.timers[slot] = setInterval(fn, ms)
+        }, ms * this.random())
+      }
+      every(1, KEEPALIVE_MS, () => this.keepAlive(client))
+      every(2, PING_MS, () => {
+        if (client.ws?.readyState !== WebSocket.OPEN) return
+        client.ws.send(PING)
+        this.counts.pingsSent++
+      })
+    }
+  }
+
+  /** Stops every timer of the load. */
+  stopLoad() {
+    this.loadRunning = false
+    for (const client of this.clients) {
+      for (const timer of client.timers) {
+        clearTimeout(timer)
+        clearInterval(timer)
+      }
+      client.timers = []
+    }
+  }
+
+  /** Starts or ends the measurement window; returns the counters and this process's CPU time then. */
+  mark(which) {
+    if (which === 'start') {
+      this.windowStart = performance.now()
+      this.latencies = []
+    } else this.windowEnd = performance.now()
+    const cpu = process.cpuUsage()
+    return { at: performance.now(), counts: { ...this.counts }, cpuMicros: cpu.user + cpu.system }
+  }
+
+  /** Sockets whose docs are not all synced (the storm case waits for none). */
+  get unsynced() {
+    return this.clients.filter((c) => c.docs.some((d) => !d.sub?.done)).length
+  }
+
+  /** Edits sent whose deliveries have not all arrived. */
+  get inFlight() {
+    let n = 0
+    for (const doc of this.byId.values()) for (const left of doc.remaining) if (left > 0) n++
+    return n
+  }
+
+  /** Closes every socket at once (no close handshake). */
+  close() {
+    this.stopLoad()
+    for (const client of this.clients) {
+      const ws = client.ws
+      client.ws = null
+      ws?.terminate()
+    }
+  }
+}
