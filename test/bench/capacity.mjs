@@ -8,21 +8,26 @@
  *
  * For each client count (a step), on a freshly started relay:
  * connect every client (untimed), run the load for `warmupMs`, then measure
- * over `measureMs`: p99 of send → receipt of every edit delivery, the
- * relay's CPU (its `process.cpuUsage()`) ÷ wall time, its event-loop delay
- * p99 (`perf_hooks.monitorEventLoopDelay` in the server host), the
- * awareness messages and edit deliveries per second the relay sent (counted
- * on receipt by the clients), and the load generators' CPU.
+ * `windows` consecutive windows of `measureMs` each: p99 of send → receipt
+ * of every edit delivery, the relay's CPU (its `process.cpuUsage()`) ÷ wall
+ * time and how long other processes delayed it, its event-loop delay p99
+ * (`perf_hooks.monitorEventLoopDelay` in the server host), the awareness
+ * messages and edit deliveries per second the relay sent (counted on
+ * receipt by the clients), and the load generators' CPU. A step's figures
+ * are the medians over its windows: connecting thousands of clients anew
+ * for every repetition would double the run time.
  *
  * The clients are spread over `loadProcesses` processes pinned to the other
  * core, whole teams per process (so sender and receivers of a delivery share
- * a clock); their summed CPU tells whether the load side kept up.
+ * a clock); their summed CPU and their worst event-loop delay p99 tell
+ * whether the load side kept up.
  *
  * @module bench/capacity
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { startChild } from './lib/processes.mjs'
 import { median, quantile, sleep, withTimeout } from './lib/stats.mjs'
@@ -35,14 +40,15 @@ const TEAM_SIZE = 10
 export const CAPACITY_P99_LIMIT_MS = 100
 
 /**
- * Runs every step `repeats` times (each on fresh processes) and returns the
- * median figures per step, plus the largest client count whose median p99
- * is within the limit (`capacity`; 0 when none is). Steps after one whose
- * median p99 is over twice the limit are skipped (marked `skipped`).
+ * Runs every step on a fresh relay and returns, per step, the median
+ * figures over `windows` consecutive measurement windows, plus the largest
+ * client count whose median p99 is within the limit (`capacity`; 0 when none
+ * is). Steps after one whose median p99 is over twice the limit are skipped
+ * (marked `skipped`).
  */
 export const capacity = async ({
   steps = [250, 500, 1000, 1500, 2000, 2500],
-  repeats = 3,
+  windows = 3,
   warmupMs = 3000,
   measureMs = 10_000,
   editMeanMs = 5000,
@@ -56,24 +62,22 @@ export const capacity = async ({
   for (const clients of steps) {
     if (overloadedAt !== null) {
       // bounded run time: a relay already far over the limit is not loaded further
-      results.push({ clients, runs: [], median: {}, skipped: `p99 over ${2 * CAPACITY_P99_LIMIT_MS} ms at ${overloadedAt} clients` })
+      results.push({ clients, windows: [], median: {}, skipped: `p99 over ${2 * CAPACITY_P99_LIMIT_MS} ms at ${overloadedAt} clients` })
       continue
     }
-    const runs = []
-    for (let rep = 0; rep < repeats; rep++) {
-      const run = await capacityOnce({ clients, warmupMs, measureMs, editMeanMs, docsPerTeam, loadProcesses, cores })
-      runs.push(run)
+    const step = await capacityStep({ clients, windows, warmupMs, measureMs, editMeanMs, docsPerTeam, loadProcesses, cores })
+    step.windows.forEach((w, k) =>
       log(
-        `  ${clients} clients #${rep + 1}: p99 ${run.p99.toFixed(1)} ms, relay CPU ${(run.relayCpu * 100).toFixed(0)}%, ` +
-          `event-loop delay p99 ${run.eventLoopP99.toFixed(1)} ms, ${Math.round(run.awarenessPerSec)} awareness/s, ` +
-          `${Math.round(run.deliveriesPerSec)} deliveries/s, load CPU ${(run.loadCpu * 100).toFixed(0)}%` +
-          (run.errors.length ? `, errors: ${run.errors.slice(0, 3).join('; ')}` : ''),
-      )
-    }
-    const pick = (key) => median(runs.map((r) => r[key]))
+        `  ${clients} clients, window ${k + 1}: p99 ${w.p99.toFixed(1)} ms, relay CPU ${(w.relayCpu * 100).toFixed(0)}% ` +
+          `(delayed by others ${(w.interference * 100).toFixed(1)}%), event-loop delay p99 ${w.eventLoopP99.toFixed(1)} ms, ` +
+          `${Math.round(w.awarenessPerSec)} awareness/s, ${Math.round(w.deliveriesPerSec)} deliveries/s, ` +
+          `load CPU ${(w.loadCpu * 100).toFixed(0)}% (event-loop delay p99 ${w.loadEventLoopP99.toFixed(1)} ms)`,
+      ),
+    )
+    if (step.errors.length) log(`  ${clients} clients: errors: ${step.errors.slice(0, 3).join('; ')}`)
+    const pick = (key) => median(step.windows.map((w) => w[key]))
     results.push({
-      clients,
-      runs,
+      ...step,
       median: {
         p50: pick('p50'),
         p99: pick('p99'),
@@ -82,21 +86,25 @@ export const capacity = async ({
         awarenessPerSec: pick('awarenessPerSec'),
         deliveriesPerSec: pick('deliveriesPerSec'),
         loadCpu: pick('loadCpu'),
-        connectMs: pick('connectMs'),
+        loadEventLoopP99: pick('loadEventLoopP99'),
+        interference: pick('interference'),
       },
     })
     if (pick('p99') > 2 * CAPACITY_P99_LIMIT_MS) overloadedAt = clients
   }
   const within = results.filter((r) => !r.skipped && r.median.p99 <= CAPACITY_P99_LIMIT_MS).map((r) => r.clients)
   return {
-    config: { steps, repeats, warmupMs, measureMs, editMeanMs, teamSize: TEAM_SIZE, docsPerTeam, loadProcesses },
+    config: { steps, windows, warmupMs, measureMs, editMeanMs, teamSize: TEAM_SIZE, docsPerTeam, loadProcesses },
     steps: results,
     capacity: within.length ? Math.max(...within) : 0,
   }
 }
 
-/** One step: a fresh relay, `clients` clients over the load processes. */
-export const capacityOnce = async ({ clients, warmupMs, measureMs, editMeanMs, docsPerTeam, loadProcesses, cores }) => {
+/**
+ * One step: a fresh relay, `clients` clients over the load processes, the
+ * load warmed up for `warmupMs`, then `windows` windows of `measureMs`.
+ */
+export const capacityStep = async ({ clients, windows, warmupMs, measureMs, editMeanMs, docsPerTeam, loadProcesses, cores }) => {
   const teams = Math.ceil(clients / TEAM_SIZE)
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-capacity-'))
   const server = await startChild(SERVER_HOST, [JSON.stringify({ kind: 'concord', storage: 'sqlite', dataDir })], {
@@ -106,7 +114,7 @@ export const capacityOnce = async ({ clients, warmupMs, measureMs, editMeanMs, d
   try {
     const processes = Math.max(1, Math.min(loadProcesses, teams))
     for (let i = 0; i < processes; i++) loads.push(await startChild(LOAD_HOST, [], { core: cores?.load ?? null }))
-    const call = (name, params = {}) => Promise.all(loads.map((l, i) => l.call('run', THIS_MODULE, name, { ...params, part: i })))
+    const call = (name, params = {}) => Promise.all(loads.map((l) => l.call('run', THIS_MODULE, name, params)))
     // whole teams per process
     const per = Math.ceil(teams / processes)
     const connectStart = performance.now()
@@ -128,40 +136,26 @@ export const capacityOnce = async ({ clients, warmupMs, measureMs, editMeanMs, d
     const connectMs = performance.now() - connectStart
     await call('capacityStart')
     await sleep(warmupMs)
-    const cpu0 = await server.call('cpu')
-    await server.call('eventLoop', true)
-    const start = await call('capacityMark', { which: 'start' })
-    await sleep(measureMs)
-    const end = await call('capacityMark', { which: 'end' })
-    const cpu1 = await server.call('cpu')
-    const loop = await server.call('eventLoop')
+    const measured = []
+    for (let k = 0; k < windows; k++) measured.push(await measureWindow(server, call, measureMs))
+    // the latencies of each window's edits, once the last of them arrived
     const finished = await withTimeout(call('capacityFinish'), 30_000, 'stopping the capacity clients')
-    const relay = parseRelayMetrics(await server.call('metrics'))
-
-    const seconds = (cpu1.at - cpu0.at) / 1000
     const sum = (list, f) => list.reduce((n, x) => n + f(x), 0)
-    const counted = (key) => sum(end, (m) => m.counts[key]) - sum(start, (m) => m.counts[key])
-    const latencies = finished.flatMap((f) => f.latencies)
-    const windowSeconds = sum(end, (m) => m.at) / end.length / 1000 - sum(start, (m) => m.at) / start.length / 1000
+    measured.forEach((window, k) => {
+      const latencies = finished.flatMap((f) => f.latencies[k])
+      Object.assign(window, { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), samples: latencies.length })
+    })
     return {
       clients: teams * TEAM_SIZE,
       connectMs,
-      p50: quantile(latencies, 0.5),
-      p99: quantile(latencies, 0.99),
-      samples: latencies.length,
-      relayCpu: (cpu1.micros - cpu0.micros) / 1e6 / seconds,
-      eventLoopP99: loop.p99,
-      eventLoopMax: loop.max,
-      awarenessPerSec: counted('awarenessIn') / windowSeconds,
-      deliveriesPerSec: counted('deliveries') / windowSeconds,
-      editsPerSec: counted('editsSent') / windowSeconds,
-      awarenessSentPerSec: counted('awarenessSent') / windowSeconds,
-      loadCpu: (sum(end, (m) => m.cpuMicros) - sum(start, (m) => m.cpuMicros)) / 1e6 / windowSeconds,
+      windows: measured,
       lost: sum(finished, (f) => f.inFlight),
       resyncs: sum(finished, (f) => f.counts.resyncs),
+      /** Awareness messages received over the whole step, announcements on subscribe included. */
+      awarenessReceived: sum(finished, (f) => f.counts.awarenessIn),
       errors: finished.flatMap((f) => f.errors),
-      /** The relay's own counters over the whole run (connect, warm-up, window). */
-      relay,
+      /** The relay's own counters over the whole step (connect, warm-up, windows). */
+      relay: parseRelayMetrics(await server.call('metrics')),
     }
   } finally {
     await Promise.all(loads.map((l) => l.stop()))
@@ -170,10 +164,40 @@ export const capacityOnce = async ({ clients, warmupMs, measureMs, editMeanMs, d
   }
 }
 
+/** One measurement window of a running step (see the module documentation); its latencies come at the end of the step. */
+const measureWindow = async (server, call, measureMs) => {
+  const cpu0 = await server.call('cpu')
+  await server.call('eventLoop', true)
+  const start = await call('capacityMark', { which: 'start' })
+  await sleep(measureMs)
+  const end = await call('capacityMark', { which: 'end' })
+  const cpu1 = await server.call('cpu')
+  const loop = await server.call('eventLoop')
+  const seconds = (cpu1.at - cpu0.at) / 1000
+  const sum = (list, f) => list.reduce((n, x) => n + f(x), 0)
+  const counted = (key) => sum(end, (m) => m.counts[key]) - sum(start, (m) => m.counts[key])
+  const windowSeconds = sum(end, (m) => m.at) / end.length / 1000 - sum(start, (m) => m.at) / start.length / 1000
+  return {
+    relayCpu: (cpu1.micros - cpu0.micros) / 1e6 / seconds,
+    // share of the window in which other processes kept the relay's main thread from running (lib/processes.mjs)
+    interference: cpu0.delayMicros === null ? NaN : Math.max(0, cpu1.delayMicros - cpu0.delayMicros) / 1e6 / seconds,
+    eventLoopP99: loop.p99,
+    eventLoopMax: loop.max,
+    awarenessPerSec: counted('awarenessIn') / windowSeconds,
+    deliveriesPerSec: counted('deliveries') / windowSeconds,
+    editsPerSec: counted('editsSent') / windowSeconds,
+    awarenessSentPerSec: counted('awarenessSent') / windowSeconds,
+    loadCpu: (sum(end, (m) => m.cpuMicros) - sum(start, (m) => m.cpuMicros)) / 1e6 / windowSeconds,
+    loadEventLoopP99: Math.max(...end.map((m) => m.eventLoopP99)),
+  }
+}
+
 // ---------------------------------------------------------------------------
 // load-process side: one TeamClients group per load process
 
 let group = null
+/** The load process's own event-loop delay over the window: late timers here would show as latency. */
+let loadLoop = null
 
 /** Connects this process's teams; resolves when every doc is synced. */
 export const capacityConnect = async ({ url, firstTeam, teams, docsPerTeam, editMeanMs }) => {
@@ -188,16 +212,28 @@ export const capacityStart = () => {
   return true
 }
 
-/** Starts or ends the measurement window. */
-export const capacityMark = ({ which }) => group.mark(which)
+/** Starts or ends a measurement window; the end also returns this process's event-loop delay p99 over it. */
+export const capacityMark = ({ which }) => {
+  if (which === 'start') {
+    loadLoop = monitorEventLoopDelay({ resolution: 10 })
+    loadLoop.enable()
+    return group.mark(which)
+  }
+  loadLoop.disable()
+  return {
+    ...group.mark(which),
+    // the histogram holds the timer's whole interval: minus its resolution
+    eventLoopP99: Math.max(0, loadLoop.percentile(99) / 1e6 - 10),
+  }
+}
 
-/** Stops the load, waits (bounded) for deliveries in flight, returns the window's latencies. */
+/** Stops the load, waits (bounded) for deliveries in flight and returns each window's latencies. */
 export const capacityFinish = async () => {
   group.stopLoad()
   const until = performance.now() + 5000
   while (group.inFlight > 0 && performance.now() < until) await sleep(50)
   const result = {
-    latencies: group.latencies.map((l) => Math.round(l * 100) / 100),
+    latencies: group.windows.map((w) => w.latencies.map((l) => Math.round(l * 100) / 100)),
     inFlight: group.inFlight,
     counts: group.counts,
     errors: group.errors,

@@ -98,13 +98,12 @@ export declare function relayMemory(options: {
   contenders: Record<string, { runs: Array<Record<string, number>>; median: { smallRoomBytes: number; bigDocBytes: number } }>
 }>
 
-export interface CapacityRun {
-  clients: number
-  connectMs: number
+export interface CapacityWindow {
   p50: number
   p99: number
   samples: number
   relayCpu: number
+  interference: number
   eventLoopP99: number
   eventLoopMax: number
   awarenessPerSec: number
@@ -112,13 +111,22 @@ export interface CapacityRun {
   editsPerSec: number
   awarenessSentPerSec: number
   loadCpu: number
+  loadEventLoopP99: number
+}
+export interface CapacityStep {
+  clients: number
+  connectMs: number
+  windows: CapacityWindow[]
   lost: number
   resyncs: number
+  awarenessReceived: number
   errors: string[]
+  median: Record<string, number>
+  skipped?: string
 }
 export declare function capacity(options: {
   steps?: number[]
-  repeats?: number
+  windows?: number
   warmupMs?: number
   measureMs?: number
   editMeanMs?: number
@@ -128,7 +136,7 @@ export declare function capacity(options: {
   log?: (line: string) => void
 }): Promise<{
   config: Record<string, number | number[]>
-  steps: Array<{ clients: number; runs: CapacityRun[]; median: Record<string, number>; skipped?: string }>
+  steps: CapacityStep[]
   capacity: number
 }>
 

@@ -94,12 +94,12 @@ const COLD_COUNTS = [1, 100, 1000, 10_000]
 /** Capacity, reconnect storm and idle tab: full and quick settings. */
 const C = quick
   ? {
-      capacity: { steps: [250, 1000], repeats: 1, warmupMs: 1500, measureMs: 5000 },
+      capacity: { steps: [250, 1000], windows: 1, warmupMs: 1500, measureMs: 5000 },
       storm: { clients: 250, repeats: 1 },
       idle: { records: 1000, idleMs: 20_000 },
     }
   : {
-      capacity: { steps: [250, 500, 1000, 1500, 2000, 2500], repeats: 3, warmupMs: 2000, measureMs: 6000 },
+      capacity: { steps: [250, 500, 1000, 1500, 2000, 2500], windows: 3, warmupMs: 2000, measureMs: 6000 },
       storm: { clients: 1000, repeats: 3 },
       idle: { records: 10_000, idleMs: 60_000 },
     }
@@ -554,11 +554,11 @@ if (results.capacity) {
           int(step.clients),
           `${fmt(m.p50)} / ${fmt(m.p99)}`,
           m.p99 <= CAPACITY_P99_LIMIT_MS ? 'yes' : '**no**',
-          pct(m.relayCpu),
+          `${pct(m.relayCpu)} / ${Number.isFinite(m.interference) ? `${(m.interference * 100).toFixed(1)}%` : '—'}`,
           fmt(m.eventLoopP99),
           int(m.awarenessPerSec),
           int(m.deliveriesPerSec),
-          pct(m.loadCpu),
+          `${pct(m.loadCpu)} / ${fmt(m.loadEventLoopP99)}`,
         ]
   })
   section(
@@ -567,9 +567,9 @@ if (results.capacity) {
       `Teams of ${k.teamSize} clients share ${k.docsPerTeam} docs; every client has its team's ${k.docsPerTeam} docs subscribed over one multiplexed socket and edits a random one every ~${k.editMeanMs / 1000} s (each delay uniform in 0.5–1.5 × that; one character appended, a \`sync update\`). ` +
       `Like the engine's \`SyncClient\` opened with a \`user\`, each client announces an awareness state (\`{ user: { id, name, color } }\`, ~60 B) on every doc it subscribes and renews it every 15 s on every doc (the y-protocols keep-alive \`DocAwareness\` sends), and sends a \`ping\` every 15 s; keep-alives and pings of different clients are spread by a random phase. ` +
       `The clients are raw protocol clients (\`test/bench/lib/teamClients.mjs\`), whole teams per load process, in ${k.loadProcesses} processes pinned to the other core. ` +
-      `Concord's relay runs on SQLite with durable acks on one core. Per step, on a fresh relay: all clients connect and sync (untimed), the load runs ${k.warmupMs / 1000} s, then ${k.measureMs / 1000} s are measured; medians of ${k.repeats} run${k.repeats > 1 ? 's' : ''}. ` +
-      `**Delivery latency**: send → receipt at each other member of the team. **Relay CPU**: its \`process.cpuUsage()\` ÷ wall time (100% = the core). **Event-loop delay p99**: \`perf_hooks.monitorEventLoopDelay\` in the relay's process (10 ms resolution, the resolution subtracted). ` +
-      `Awareness messages and edit deliveries per second are what the relay sent, counted on receipt. **Load CPU**: the load processes' CPU together ÷ wall time; near 100% the load generator, not the relay, would be the limit. ` +
+      `Concord's relay runs on SQLite with durable acks on one core. Per step, on a fresh relay: all clients connect and sync (untimed), the load runs ${k.warmupMs / 1000} s, then ${k.windows > 1 ? `${k.windows} consecutive windows of ${k.measureMs / 1000} s are measured; figures are medians over the windows` : `${k.measureMs / 1000} s are measured`}. ` +
+      `**Delivery latency**: send → receipt at each other member of the team. **Relay CPU**: its \`process.cpuUsage()\` ÷ wall time (100% = the core); *delayed by others*: the share of the window in which other processes kept the relay's main thread from running (as in case 1). **Event-loop delay p99**: \`perf_hooks.monitorEventLoopDelay\` in the relay's process (10 ms resolution, the resolution subtracted). ` +
+      `Awareness messages and edit deliveries per second are what the relay sent, counted on receipt. **Load CPU**: the load processes' CPU together ÷ wall time, and the worst of their event-loop delays p99; near 100%, or with delays near the relay's, the load generator, not the relay, would be the limit. ` +
       `A step is not run once a smaller one had a p99 over twice the limit.\n\n` +
       `Capacity (largest count with p99 ≤ ${CAPACITY_P99_LIMIT_MS} ms): **${int(r.capacity)} clients**.\n\n` +
       table(
@@ -577,11 +577,11 @@ if (results.capacity) {
           'clients',
           'delivery p50 / p99 ms',
           `p99 ≤ ${CAPACITY_P99_LIMIT_MS} ms`,
-          'relay CPU',
+          'relay CPU / delayed by others',
           'event-loop delay p99 ms',
           'awareness msgs/s sent',
           'edit deliveries/s sent',
-          'load CPU',
+          'load CPU / event-loop delay p99 ms',
         ],
         rows,
       ),

@@ -155,9 +155,12 @@ export class TeamClients {
       missingDependencies: 0,
     }
     this.errors = []
-    this.latencies = []
-    this.windowStart = Infinity
-    this.windowEnd = Infinity
+    /**
+     * Measurement windows: `{ start, end, latencies }`. A delivery's latency
+     * goes to the window in which its edit was sent, also when it arrives
+     * after the window ended.
+     */
+    this.windows = []
     this.loadRunning = false
   }
 
@@ -258,7 +261,14 @@ export class TeamClients {
       if (sender === undefined || sender.client === client) return
       this.counts.deliveries++
       const sentAt = sender.sent[clock]
-      if (sentAt >= this.windowStart && sentAt <= this.windowEnd) this.latencies.push(now - sentAt)
+      for (let w = this.windows.length - 1; w >= 0; w--) {
+        const window = this.windows[w]
+        if (sentAt > window.end) break
+        if (sentAt >= window.start) {
+          window.latencies.push(now - sentAt)
+          break
+        }
+      }
       if (--sender.remaining[clock] === 0) sender.sent[clock] = undefined
       return
     }
@@ -368,12 +378,10 @@ export class TeamClients {
     }
   }
 
-  /** Starts or ends the measurement window; returns the counters and this process's CPU time then. */
+  /** Starts or ends a measurement window; returns the counters and this process's CPU time then. */
   mark(which) {
-    if (which === 'start') {
-      this.windowStart = performance.now()
-      this.latencies = []
-    } else this.windowEnd = performance.now()
+    if (which === 'start') this.windows.push({ start: performance.now(), end: Infinity, latencies: [] })
+    else this.windows.at(-1).end = performance.now()
     const cpu = process.cpuUsage()
     return { at: performance.now(), counts: { ...this.counts }, cpuMicros: cpu.user + cpu.system }
   }
