@@ -16,6 +16,7 @@ import {
   editedTicketState,
   fanOut,
   idleTab,
+  newDevice,
   offlineReconnect,
   reconnectStorm,
   relayMemory,
@@ -125,6 +126,16 @@ describe('benchmark harness', () => {
     expect(Number.isFinite(run!.idle.frames)).toBe(true)
     expect(run!.reconnect.byType['received hello']).toBe(1)
     expect(run!.reconnect.frames).toBeGreaterThan(0)
+  })
+
+  it('runs a new device in Chromium against a relay with records', { timeout: 90_000 }, async (context) => {
+    const result = await newDevice({ records: 20, repeats: 1 })
+    if ('skipped' in result) return context.skip(result.skipped)
+    const [run] = result.runs
+    expect(run!.total).toBe(20)
+    expect(run!.stored).toBe(20)
+    expect(run!.firstScreenMs).toBeGreaterThan(0)
+    expect(run!.allMs).toBeGreaterThanOrEqual(run!.firstScreenMs)
   })
 
   it('summarises a CPU profile', { timeout: 30_000 }, () => {

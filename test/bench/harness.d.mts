@@ -184,6 +184,15 @@ export declare function idleTab(options: {
   median: Record<string, number>
 }>
 
+export declare function newDevice(options: { records?: number; repeats?: number; cores?: Cores; log?: (line: string) => void }): Promise<
+  | {
+      config: Record<string, number>
+      runs: Array<{ firstScreenMs: number; allMs: number; total: number; stored: number }>
+      median: { firstScreenMs: number; allMs: number }
+    }
+  | { skipped: string }
+>
+
 export interface ProfileSummary {
   busyMs: number
   byComponent: Array<{ name: string; ms: number; share: number }>

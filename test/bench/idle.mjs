@@ -25,14 +25,13 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as decoding from 'lib0/decoding'
 import WebSocket from 'ws'
-import * as Y from 'yjs'
 import { startChild } from './lib/processes.mjs'
+import { WORKSPACE, seedRecords, ticketSchema } from './lib/records.mjs'
 import { median, sleep, withTimeout } from './lib/stats.mjs'
 import { socketBytes } from './lib/wire.mjs'
 import { LOAD_HOST, SERVER_HOST } from './fanout.mjs'
 
 const THIS_MODULE = fileURLToPath(import.meta.url)
-const WORKSPACE = 'idle'
 /** Multiplexed message types by number (docs/PROTOCOL.md). */
 const TYPE_NAMES = {
   0: 'sync',
@@ -63,9 +62,6 @@ const TYPE_NAMES = {
 const HEARTBEATS = new Set(['ping', 'pong', 'ws-ping', 'ws-pong', 'awareness'])
 /** Types whose frame names a record doc: a per-record request when the client sends it. */
 const PER_RECORD = new Set(['fetch', 'subscribe'])
-
-/** Record `i`'s id. */
-const recordId = (i) => `T-${String(i).padStart(5, '0')}`
 
 /**
  * Runs the case `repeats` times on fresh processes (the relay's data is
@@ -123,58 +119,6 @@ export const idleTab = async ({ records = 10_000, idleMs = 60_000, repeats = 1, 
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
-  }
-}
-
-/** The app's ticket type (as apps/web/src/lib/schemas.ts defines it, without its zod label check). */
-const ticketSchema = async () => {
-  const { defineSchema, field } = await import('../../packages/engine/dist/index.js')
-  const { z } = await import('zod')
-  return defineSchema({
-    type: 'ticket',
-    version: 1,
-    title: 'title',
-    fields: {
-      title: field.text({ maxLength: 500 }),
-      description: field.text({ multiline: true }),
-      status: field.enum(['open', 'in_progress', 'done', 'cancelled'], 'open'),
-      priority: field.enum(['none', 'low', 'medium', 'high', 'urgent'], 'none'),
-      assignee: field.user(),
-      labels: field.list(z.string().min(1).max(100), { maxItems: 100 }),
-      project: field.ref('project'),
-      dueDate: field.date(),
-    },
-    catalog: ['status', 'priority', 'assignee', 'project', 'dueDate', 'labels'],
-  })
-}
-
-/** Stores `count` ticket records (as the record store writes them) in a relay SQLite file. */
-export const seedRecords = async (file, count) => {
-  const { initRecord } = await import('../../packages/engine/dist/internal.js')
-  const { SqliteStorage } = await import('../../apps/relay/dist/index.js')
-  const schema = await ticketSchema()
-  const statuses = ['open', 'in_progress', 'done', 'cancelled']
-  const storage = SqliteStorage.open(file)
-  try {
-    for (let from = 0; from < count; from += 1000) {
-      const batch = []
-      for (let i = from; i < Math.min(count, from + 1000); i++) {
-        const doc = new Y.Doc()
-        doc.clientID = 7_000_000 + i
-        doc.transact(() => {
-          initRecord(doc, schema, 'seed', 1_700_000_000_000 + i * 1000)
-          doc.getText('text:title').insert(0, `Ticket ${i}: printer on floor 3 is jammed`)
-          doc.getText('text:description').insert(0, `Steps to reproduce ${i}. `.repeat(5))
-          doc.getMap('fields').set('status', statuses[i % 4])
-          doc.getMap('fields').set('assignee', `user-${i % 17}`)
-        })
-        batch.push({ doc: `${WORKSPACE}/${recordId(i)}`, updates: [Y.encodeStateAsUpdate(doc)] })
-        doc.destroy()
-      }
-      await storage.appendUpdates(batch)
-    }
-  } finally {
-    await storage.close()
   }
 }
 

@@ -189,6 +189,38 @@ const api = {
   },
 
   /**
+   * A new device: this page's first store on an empty profile, set up as the
+   * app does (`live: true`), fills itself from the relay holding `count`
+   * tickets. Times since navigation start (the app opening): until the list
+   * shows a first screen (`screen` tickets by updatedAt), and until every
+   * record is stored on this device (catalog complete and written, each
+   * record in its own database — counted).
+   */
+  async newDevice(count: number, screen = 50) {
+    const store = new RecordStore({ client, userId, workspaceId, schemas: appSchemas, tabs: false, live: true })
+    const listed = () => store.list({ type: 'ticket', sort: { by: 'updatedAt', direction: 'desc' }, limit: screen })
+    let firstScreenMs = Number.NaN
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        const page = listed()
+        if (Number.isNaN(firstScreenMs) && page.entries.length >= Math.min(screen, count)) firstScreenMs = performance.now()
+        if (page.total < count) return
+        store.off('catalog', check)
+        resolve()
+      }
+      store.on('catalog', check)
+      check()
+    })
+    await store.settled()
+    const allMs = performance.now()
+    const prefix = recordDatabaseName(userId, workspaceId, '')
+    const stored = (await indexedDB.databases()).filter((d) => d.name?.startsWith(prefix)).length
+    const total = listed().total
+    await store.close()
+    return { firstScreenMs, allMs, total, stored }
+  },
+
+  /**
    * Time from a fresh RecordStore to the first screen (50 tickets by
    * updatedAt, `store.query`; with `snapshot` false without the first-screen
    * snapshot, i.e. from IndexedDB), and to the whole catalog in memory
