@@ -138,6 +138,7 @@ export declare function capacity(options: {
   config: Record<string, number | number[]>
   steps: CapacityStep[]
   capacity: number
+  loadBoundAt: number | null
 }>
 
 export interface StormRun {

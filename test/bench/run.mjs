@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { CAPACITY_P99_LIMIT_MS, capacity } from './capacity.mjs'
+import { CAPACITY_P99_LIMIT_MS, LOAD_SATURATED, capacity } from './capacity.mjs'
 import { FANOUT_CONTENDERS, applyCost, fanOut } from './fanout.mjs'
 import { idleTab } from './idle.mjs'
 import { newDevice } from './newdevice.mjs'
@@ -565,7 +565,7 @@ if (results.capacity) {
       : [
           int(step.clients),
           `${fmt(m.p50)} / ${fmt(m.p99)}`,
-          m.p99 <= CAPACITY_P99_LIMIT_MS ? 'yes' : '**no**',
+          m.p99 <= CAPACITY_P99_LIMIT_MS ? 'yes' : m.loadCpu >= LOAD_SATURATED ? '**no** (load generator saturated)' : '**no**',
           `${pct(m.relayCpu)} / ${Number.isFinite(m.interference) ? `${(m.interference * 100).toFixed(1)}%` : '—'}`,
           fmt(m.eventLoopP99),
           int(m.awarenessPerSec),
@@ -583,7 +583,11 @@ if (results.capacity) {
       `**Delivery latency**: send → receipt at each other member of the team. **Relay CPU**: its \`process.cpuUsage()\` ÷ wall time (100% = the core); *delayed by others*: the share of the window in which other processes kept the relay's main thread from running (as in case 1). **Event-loop delay p99**: \`perf_hooks.monitorEventLoopDelay\` in the relay's process (10 ms resolution, the resolution subtracted). ` +
       `Awareness messages and edit deliveries per second are what the relay sent, counted on receipt. **Load CPU**: the load processes' CPU together ÷ wall time, and the worst of their event-loop delays p99; near 100%, or with delays near the relay's, the load generator, not the relay, would be the limit. ` +
       `A step is not run once a smaller one had a p99 over twice the limit.\n\n` +
-      `Capacity (largest count with p99 ≤ ${CAPACITY_P99_LIMIT_MS} ms): **${int(r.capacity)} clients**.\n\n` +
+      `Capacity (largest count with p99 ≤ ${CAPACITY_P99_LIMIT_MS} ms): **${int(r.capacity)} clients**` +
+      (r.loadBoundAt
+        ? ` — a lower bound: at ${int(r.loadBoundAt)} clients the load generators used ≥ ${LOAD_SATURATED * 100}% of their core, so that step's latencies are the load side's as much as the relay's. (A raw client costs ~25 µs of CPU per message received, mostly Node's socket reads and the kernel; one core receives ~40,000 messages/s.)`
+        : '.') +
+      `\n\n` +
       table(
         [
           'clients',
