@@ -175,7 +175,7 @@ export const idleLoad = async ({ url, records, idleMs }, parent) => {
   const sockets = []
   class CountingWebSocket extends WebSocket {
     constructor(address, protocols, options) {
-      super(address, protocols, { ...options, perMessageDeflate: false })
+      super(address, protocols, options)
       sockets.push(this)
       this.on('message', (data) => traffic.frame('received', data))
       this.on('ping', () => traffic.count('received', 'ws-ping'))
