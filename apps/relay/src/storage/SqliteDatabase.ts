@@ -135,8 +135,14 @@ function prepareStatements(db: Database.Database) {
   }
 }
 
-/** Creates the schema on a new file, checks the version of an existing one. */
+/**
+ * Creates the schema on a new file, checks the version of an existing one.
+ * A file already at this version needs no write lock (the storage worker
+ * opens a file that the main thread has just migrated, maybe while another
+ * process writes to it).
+ */
 function migrate(db: Database.Database): void {
+  if (db.pragma('user_version', { simple: true }) === SQLITE_SCHEMA_VERSION) return
   db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number
     if (version > SQLITE_SCHEMA_VERSION) {

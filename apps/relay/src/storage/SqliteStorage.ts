@@ -74,22 +74,24 @@ export interface SqliteStorageOptions extends SqliteConnectionOptions {
  * runs from its TypeScript source (vitest transforms `src` on the fly), the
  * worker cannot: a worker thread is a plain Node.js thread, Node 20 cannot
  * load `.ts`, and vitest's transform does not reach into it. It then runs the
- * compiled worker from `apps/relay/dist`, which must be at least as new as
- * the sources it is built from (checked here, so that tests never silently
- * run an old worker: build with `npx tsc -b apps/relay`).
+ * compiled worker from `apps/relay/dist`, after the same up-to-date check as
+ * `tsc -b` (every source older than the project's `tsconfig.tsbuildinfo`), so
+ * that tests never silently run an old worker; `npx tsc -b apps/relay` fixes
+ * the error this throws.
  */
 function defaultWorkerUrl(): URL {
   const own = new URL(import.meta.url)
   if (own.pathname.endsWith('.js')) return new URL('./sqliteWorker.js', own)
-  const compiledDir = new URL('../../dist/storage/', own)
+  const compiled = new URL('../../dist/storage/sqliteWorker.js', own)
+  const buildInfo = fileURLToPath(new URL('../../tsconfig.tsbuildinfo', own))
+  const builtAt = fs.existsSync(buildInfo) && fs.existsSync(compiled) ? fs.statSync(buildInfo).mtimeMs : -1
   for (const module of ['sqliteWorker', 'SqliteDatabase', 'sqliteWorkerProtocol', 'validation']) {
     const source = fileURLToPath(new URL(`./${module}.ts`, own))
-    const compiled = fileURLToPath(new URL(`${module}.js`, compiledDir))
-    if (!fs.existsSync(compiled) || fs.statSync(compiled).mtimeMs < fs.statSync(source).mtimeMs) {
-      throw new Error(`${compiled} is missing or older than ${source}: run \`npx tsc -b apps/relay\` to build the SQLite storage worker`)
+    if (fs.statSync(source).mtimeMs > builtAt) {
+      throw new Error(`the compiled SQLite storage worker is missing or older than ${source}: run \`npx tsc -b apps/relay\``)
     }
   }
-  return new URL('sqliteWorker.js', compiledDir)
+  return compiled
 }
 
 /** A call waiting for the worker's answer. */
