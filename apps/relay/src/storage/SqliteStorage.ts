@@ -247,9 +247,10 @@ export class SqliteStorage implements Storage {
   #call<Op extends SqliteCall['op']>(call: SqliteCall & { op: Op }, transfer: ArrayBuffer[] = []): Promise<SqliteResults[Op]> {
     const id = this.#nextId++
     return new Promise<SqliteResults[Op]>((resolve, reject) => {
+      // Posting throws only for a value that cannot be cloned; the call then never reached the worker.
+      this.#worker.postMessage({ ...call, id }, transfer)
       this.#pending.set(id, { resolve: resolve as PendingCall['resolve'], reject })
       if (this.#pending.size === 1) this.#worker.ref()
-      this.#worker.postMessage({ ...call, id }, transfer)
     })
   }
 
