@@ -136,7 +136,7 @@ export class SqliteStorage implements Storage {
     SqliteDatabase.open(file, connection).close()
     const workerData: SqliteWorkerData = { file, options: connection }
     this.#worker = new Worker(workerUrl ?? defaultWorkerUrl(), { workerData })
-    // An idle storage does not keep the process alive; a call in flight does (see #track).
+    // An idle storage does not keep the process alive; a call in flight does (`#call` refs, `#settle` unrefs).
     this.#worker.unref()
     this.#worker.on('message', (response: SqliteResponse) => this.#settle(response))
     this.#worker.on('error', (error) => this.#fail(error))
