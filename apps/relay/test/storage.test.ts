@@ -1,9 +1,12 @@
 /**
  * Storage adapters: the contract suite for every adapter, then what only
- * SQLite has (WAL, crash durability, failing commits, bad paths).
+ * SQLite has (WAL, crash durability, failing commits, bad paths, and its
+ * worker thread: call order, an event loop that keeps running, group commit,
+ * a worker that dies).
  *
- * The crash test runs `fixtures/sqliteAppendWorker.mjs` against the compiled
- * adapter in `apps/relay/dist`: build first (`npx tsc -b apps/relay`).
+ * The SQLite worker thread and the crash test's child process
+ * (`fixtures/sqliteAppendWorker.mjs`) run the compiled adapter in
+ * `apps/relay/dist`: build first (`npx tsc -b apps/relay`).
  */
 
 import { spawn } from 'node:child_process'
@@ -13,6 +16,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createRelay } from '../src/Relay.js'
 import { MemoryStorage, SQLITE_SCHEMA_VERSION, SqliteStorage, openStorage } from '../src/storage/index.js'
 import { runStorageContractTests } from './storageContract.js'
 
@@ -157,6 +161,127 @@ describe('SqliteStorage', () => {
     expect(await storage.loadDoc('fresh')).toEqual({ checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] })
     expect(await storage.listDocs('')).toEqual(['good'])
     expect((await storage.appendUpdates([{ doc: 'good', updates: [bytes(2)] }])).get('good')).toBe(2)
+  })
+
+  it('[order] calls keep their order across the worker thread: a load sees exactly the calls made before it', async () => {
+    const storage = open()
+    const loads: Array<{ after: number; loaded: Promise<unknown> }> = []
+    const calls: Array<Promise<unknown>> = []
+    // Nothing is awaited: every call is in flight at once.
+    for (let i = 1; i <= 20; i++) {
+      calls.push(storage.appendUpdates([{ doc: 'a', updates: [bytes(i)] }]))
+      if (i === 10) calls.push(storage.writeCheckpoint('a', bytes(0), 10))
+      loads.push({ after: i, loaded: storage.loadDoc('a') })
+    }
+    const listed = storage.listDocs('')
+    await Promise.all(calls)
+    for (const { after, loaded } of loads) {
+      const logged = Array.from({ length: after }, (_, k) => k + 1).filter((seq) => after < 10 || seq > 10)
+      expect(await loaded).toEqual({
+        checkpoint: after < 10 ? null : bytes(0),
+        updates: logged.map((seq) => bytes(seq)),
+        lastSeq: after,
+        logBytes: logged.length,
+        authors: [],
+      })
+    }
+    expect(await listed).toEqual(['a'])
+  })
+
+  it('[event-loop] the calling thread keeps running while a commit waits in the worker', async () => {
+    const storage = open({ busyTimeoutMs: 10_000 })
+    await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
+    // Another writer holds the lock: the commit waits inside SQLite (as it would for an fsync).
+    const other = rawConnection()
+    other.exec('BEGIN IMMEDIATE')
+    const events: string[] = []
+    const committed = storage.appendUpdates([{ doc: 'a', updates: [bytes(2)] }]).then((result) => {
+      events.push('committed')
+      return result
+    })
+    // With SQLite on this thread, the timer could run only after the commit gave up.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    events.push('timer ran')
+    other.exec('ROLLBACK')
+    expect((await committed).get('a')).toBe(2)
+    expect(events).toEqual(['timer ran', 'committed'])
+  })
+
+  it('[group-commit] appends queued while a commit runs share the next transaction', async () => {
+    const storage = open({ busyTimeoutMs: 10_000 })
+    const other = rawConnection()
+    /** Frames written to the WAL since the last call (each transaction writes its own frames); empties the WAL. */
+    const walFrames = (): number => {
+      const [{ log }] = other.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number }>
+      other.pragma('wal_checkpoint(TRUNCATE)')
+      return log
+    }
+    await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
+    walFrames()
+    await storage.appendUpdates([{ doc: 'a', updates: [bytes(2)] }])
+    const framesPerCommit = walFrames()
+    expect(framesPerCommit).toBeGreaterThan(0)
+
+    other.exec('BEGIN IMMEDIATE')
+    const appends = [3, 4, 5, 6].map((value) => storage.appendUpdates([{ doc: 'a', updates: [bytes(value)] }]))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    other.exec('ROLLBACK')
+    const results = await Promise.all(appends)
+    expect(results.map((result) => result.get('a'))).toEqual([3, 4, 5, 6])
+    // The first append may have been alone when it started waiting; the three behind it went into one transaction.
+    expect(walFrames()).toBeLessThanOrEqual(2 * framesPerCommit)
+    expect((await storage.loadDoc('a')).updates).toEqual([1, 2, 3, 4, 5, 6].map((value) => bytes(value)))
+  })
+
+  it("[failing-commit] a failed commit keeps SQLite's message and code across the thread", async () => {
+    const storage = open({ busyTimeoutMs: 50 })
+    const other = rawConnection()
+    other.exec('BEGIN IMMEDIATE')
+    await expect(storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])).rejects.toMatchObject({
+      name: 'SqliteError',
+      code: 'SQLITE_BUSY',
+      message: 'database is locked',
+    })
+    other.exec('ROLLBACK')
+  })
+
+  it('[close] calls made before close finish first; close waits for them', async () => {
+    const storage = open()
+    const appended = storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
+    const loaded = storage.loadDoc('a')
+    const closed = storage.close()
+    await expect(storage.loadDoc('a')).rejects.toThrow(/closed/)
+    expect((await appended).get('a')).toBe(1)
+    expect((await loaded).lastSeq).toBe(1)
+    await closed
+    const reopened = open()
+    expect((await reopened.loadDoc('a')).updates).toEqual([bytes(1)])
+  })
+
+  it('[worker-crash] a worker that dies fails the calls in flight and every later call, and ping', async () => {
+    const storage = open({ workerUrl: new URL('./fixtures/crashingSqliteWorker.mjs', import.meta.url) })
+    const stopped = /SQLite storage worker stopped \(simulated worker crash\); .*concord\.sqlite is unavailable until the relay restarts/
+    const inFlight = [storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }]), storage.loadDoc('a'), storage.listDocs('')]
+    for (const call of inFlight) await expect(call).rejects.toThrow(stopped)
+    await expect(storage.appendUpdates([{ doc: 'a', updates: [bytes(2)] }])).rejects.toThrow(stopped)
+    await expect(storage.writeCheckpoint('a', bytes(0), 0)).rejects.toThrow(stopped)
+    await expect(storage.ping()).rejects.toThrow(stopped)
+    await storage.close()
+  })
+
+  it('[worker-crash] /readyz reports the storage unavailable once the worker died', async () => {
+    const storage = open({ workerUrl: new URL('./fixtures/crashingSqliteWorker.mjs', import.meta.url) })
+    const relay = await createRelay({ storage, port: 0, processMetrics: false })
+    try {
+      const response = await fetch(`${relay.url}/readyz`)
+      expect(response.status).toBe(503)
+      expect(await response.json()).toMatchObject({
+        status: 'storage unavailable',
+        reason: expect.stringMatching(/SQLite storage worker stopped/),
+      })
+    } finally {
+      await relay.close()
+    }
   })
 
   it('[crash] every commit reported before kill -9 is on disk', async () => {

@@ -6,8 +6,9 @@
  * - Each is checked against the connection's identity first (per-record
  *   grants can hide single docs of a readable workspace).
  * - Answering is charged to the connection's work budget (`workMsPerSecond`,
- *   `workBurstMs`): the relay's own time for the answer (the storage read,
- *   filtering, encoding), not the time the request waited behind others.
+ *   `workBurstMs`): the relay's own time for the answer (a storage read done
+ *   on the relay's thread, filtering, encoding), not the time the request
+ *   waited behind others (nor SQLite's reads: they run on its worker thread).
  *   A connection already over the budget is closed before any work.
  * - `fetch` answers larger than a chunk, or asked for while the send buffer
  *   is half full, go out in parts, paced (connections/initialSync).
@@ -83,7 +84,8 @@ export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decod
   const limit = Math.max(1, Math.min(request.limit || MAX_LIST_LIMIT, MAX_LIST_LIMIT))
   if (!conn.withinWorkBudget('list-docs')) return
   // charged: the relay's own time for the page — the storage read (done inside the call by a storage that reads
-  // synchronously, like SQLite) and the filtering — not the time the request waited behind others
+  // on the relay's thread, like MemoryStorage; SQLite reads on its worker) and the filtering — not the time the
+  // request waited behind others
   const started = performance.now()
   const listing = conn.ctx.rooms.list(prefix)
   const readMs = performance.now() - started

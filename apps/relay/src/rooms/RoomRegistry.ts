@@ -134,7 +134,7 @@ export class RoomRegistry {
         return { update, durableStateVector: room.durableStateVector, authors: [...room.authors.values()], workMs }
       }
     }
-    // a storage that reads synchronously (SQLite) does it inside this call
+    // a storage that reads on the relay's thread (MemoryStorage) does it inside this call; SQLite reads on its worker
     const stored = await timed(() => this.storage.loadDoc(name))
     const answer = timed(() => {
       const doc = new Y.Doc({ guid: name })

@@ -1,204 +1,152 @@
 /**
- * SQLite storage adapter on better-sqlite3: one file, one connection, the
- * relay's default storage.
+ * SQLite storage adapter, the relay's default storage: one file (schema in
+ * `SqliteDatabase.ts`), one connection, **in a worker thread**.
  *
- * Schema (version 2, kept in `PRAGMA user_version`; version 1 files are
- * upgraded in place by adding the tables of version 2):
+ * better-sqlite3 is synchronous, and a commit with `synchronous = FULL`
+ * waits for an fsync. On the relay's own thread every commit would stop
+ * fan-out, acks and timers for that long; here the main thread posts each
+ * call to the worker (`sqliteWorker.ts`) and goes on, and the worker answers
+ * when SQLite returned. The durability contract does not change:
  *
- * ```sql
- * docs        (doc TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID
- * checkpoints (doc TEXT PRIMARY KEY, state BLOB NOT NULL, upto_seq INTEGER NOT NULL, updated_at INTEGER NOT NULL)
- * updates     (doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq)) WITHOUT ROWID
- * authors     (doc TEXT NOT NULL, client_id INTEGER NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (doc, client_id)) WITHOUT ROWID
- * presence    (workspace TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (workspace, user_id)) WITHOUT ROWID
- * ```
+ * - `appendUpdates` resolves only after the transaction committed in the
+ *   worker; a failed commit rejects with SQLite's error (same message and
+ *   `code`, e.g. `SQLITE_FULL` "database or disk is full") and stores nothing.
+ * - The worker performs calls in the order they were made, so a `loadDoc`
+ *   made after an `appendUpdates` resolved sees it. Appends that queue up
+ *   while a commit runs are stored together in the next transaction.
+ * - Arguments are checked here, before anything crosses the thread, with
+ *   the same errors as every adapter (`validation.ts`).
  *
- * - `docs` has one row per stored doc. It is the source of `listDocs` and
- *   holds the last sequence number ever given out, so sequence numbers never
- *   go back, even after a checkpoint deleted every logged update.
- * - `checkpoints` holds at most one full Yjs state per doc and the sequence
- *   number it covers. States can be large, so it stays a rowid table (big
- *   rows do not bloat the primary-key b-tree).
- * - `updates` is the append-only log, clustered by `(doc, seq)`: loading a
- *   doc is one range scan, and a checkpoint deletes a contiguous range.
- *   Yjs updates are mostly small (keystrokes, tens of bytes), which is where
- *   `WITHOUT ROWID` pays; the occasional big update just overflows.
+ * If the worker thread dies (native crash, out of memory, a bug), every call
+ * in flight and every later call rejects with
+ * `SQLite storage worker stopped …` and `ping` fails, so `/readyz` answers
+ * 503. The worker is **not restarted**: a commit in flight when it died may or
+ * may not be on disk, and only a fresh start (which reloads every doc from the
+ * file) knows. Nothing acked is lost; unacked updates are still pending in the
+ * clients, which send them again to the restarted relay.
  *
- * Durability: WAL journal with `synchronous = FULL` by default, so a commit
- * that returned survives kill -9 and power loss. `synchronous: 'normal'`
- * survives a process crash but may lose the last commits on power loss.
- * `appendUpdates` commits a whole batch of docs in one transaction (group
- * commit: one fsync for many updates).
- *
- * better-sqlite3 is synchronous; the methods are `async` so that every
- * failure (including "storage is closed") rejects the returned promise
- * instead of throwing.
+ * Opening checks the file synchronously on the calling thread first (open,
+ * create or upgrade the schema, close), so a bad path, a file that is not a
+ * database or a newer schema still throw from `open` as before.
  *
  * @example
  * ```ts
  * const storage = SqliteStorage.open('/var/lib/concord/concord.sqlite')
  * const lastSeqs = await storage.appendUpdates([{ doc: 'notes', updates: [update] }])
+ * await storage.close()
  * ```
  *
  * @module storage/SqliteStorage
  */
 
 import fs from 'node:fs'
-import path from 'node:path'
-import Database from 'better-sqlite3'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { SqliteDatabase, type SqliteConnectionOptions } from './SqliteDatabase.js'
 import type { AppendResult, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
-import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
+import { assertBatch, assertBytes, assertDocName, assertPresence, closedError } from './validation.js'
+import {
+  deserializeError,
+  packBytes,
+  unpackBytes,
+  type AppendEntry,
+  type SqliteCall,
+  type SqliteResponse,
+  type SqliteResults,
+  type SqliteWorkerData,
+} from './sqliteWorkerProtocol.js'
+
+export { SQLITE_SCHEMA_VERSION } from './SqliteDatabase.js'
 
 /** Options of `SqliteStorage`. */
-export interface SqliteStorageOptions {
+export interface SqliteStorageOptions extends SqliteConnectionOptions {
   /**
-   * `'full'` (default): a returned commit survives power loss.
-   * `'normal'`: faster; survives a process crash, may lose the last commits on power loss.
+   * Module the storage worker runs. Default: the compiled `sqliteWorker.js`
+   * of this package (see {@link defaultWorkerUrl}). Tests pass a stand-in to
+   * see how the adapter handles a worker that dies.
    */
-  synchronous?: 'full' | 'normal'
-  /** How long a statement waits for a lock held by another connection before failing with `SQLITE_BUSY`. Default 5000 ms. */
-  busyTimeoutMs?: number
+  workerUrl?: URL
 }
 
-/** The schema version this code writes and understands. */
-export const SQLITE_SCHEMA_VERSION = 2
-
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS docs (
-    doc TEXT PRIMARY KEY,
-    last_seq INTEGER NOT NULL
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS checkpoints (
-    doc TEXT PRIMARY KEY,
-    state BLOB NOT NULL,
-    upto_seq INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-  );
-  CREATE TABLE IF NOT EXISTS updates (
-    doc TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (doc, seq)
-  ) WITHOUT ROWID;
-`
-
-/** Tables added in schema version 2. */
-const SCHEMA_V2 = `
-  CREATE TABLE IF NOT EXISTS authors (
-    doc TEXT NOT NULL,
-    client_id INTEGER NOT NULL,
-    user_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    PRIMARY KEY (doc, client_id)
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS presence (
-    workspace TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    last_seen INTEGER NOT NULL,
-    PRIMARY KEY (workspace, user_id)
-  ) WITHOUT ROWID;
-`
-
-/** better-sqlite3 returns a fresh `Buffer` per BLOB; expose it as a plain `Uint8Array` without copying. */
-const toBytes = (buf: Buffer): Uint8Array => new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
-
-/** Prepared statements, created once per connection. */
-function prepareStatements(db: Database.Database) {
-  return {
-    lastSeq: db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM docs WHERE doc = ?'),
-    setLastSeq: db.prepare<[string, number]>(
-      'INSERT INTO docs (doc, last_seq) VALUES (?, ?) ON CONFLICT (doc) DO UPDATE SET last_seq = excluded.last_seq',
-    ),
-    ensureDoc: db.prepare<[string]>('INSERT OR IGNORE INTO docs (doc, last_seq) VALUES (?, 0)'),
-    insertUpdate: db.prepare<[string, number, Uint8Array]>('INSERT INTO updates (doc, seq, data) VALUES (?, ?, ?)'),
-    selectUpdates: db.prepare<[string], { data: Buffer }>('SELECT data FROM updates WHERE doc = ? ORDER BY seq'),
-    deleteUpdatesUpTo: db.prepare<[string, number]>('DELETE FROM updates WHERE doc = ? AND seq <= ?'),
-    selectCheckpoint: db.prepare<[string], { state: Buffer; upto_seq: number }>('SELECT state, upto_seq FROM checkpoints WHERE doc = ?'),
-    checkpointSeq: db.prepare<[string], { upto_seq: number }>('SELECT upto_seq FROM checkpoints WHERE doc = ?'),
-    upsertCheckpoint: db.prepare<[string, Uint8Array, number, number]>(
-      `INSERT INTO checkpoints (doc, state, upto_seq, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (doc) DO UPDATE SET state = excluded.state, upto_seq = excluded.upto_seq, updated_at = excluded.updated_at`,
-    ),
-    // Docs sort by UTF-8 bytes, so the names starting with a prefix are contiguous from the prefix on.
-    docsFrom: db.prepare<[string], { doc: string }>('SELECT doc FROM docs WHERE doc >= ? ORDER BY doc'),
-    insertAuthor: db.prepare<[string, number, string, string]>(
-      'INSERT OR REPLACE INTO authors (doc, client_id, user_id, name) VALUES (?, ?, ?, ?)',
-    ),
-    selectAuthors: db.prepare<[string], { client_id: number; user_id: string; name: string }>(
-      'SELECT client_id, user_id, name FROM authors WHERE doc = ?',
-    ),
-    upsertPresence: db.prepare<[string, string, string, number]>(
-      `INSERT INTO presence (workspace, user_id, name, last_seen) VALUES (?, ?, ?, ?)
-       ON CONFLICT (workspace, user_id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen
-       WHERE excluded.last_seen >= presence.last_seen`,
-    ),
-    selectPresence: db.prepare<[string], { user_id: string; name: string; last_seen: number }>(
-      'SELECT user_id, name, last_seen FROM presence WHERE workspace = ? ORDER BY last_seen DESC',
-    ),
-    ping: db.prepare('SELECT 1'),
-  }
-}
-
-/** Creates the schema on a new file, checks the version of an existing one. */
-function migrate(db: Database.Database): void {
-  db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number
-    if (version > SQLITE_SCHEMA_VERSION) {
-      throw new Error(`schema version ${version} is newer than this relay understands (${SQLITE_SCHEMA_VERSION})`)
+/**
+ * Where the compiled worker module is. Next to this module when it runs
+ * compiled (`dist`: `npm start`, root tests, benchmarks). When this module
+ * runs from its TypeScript source (vitest transforms `src` on the fly), the
+ * worker cannot: a worker thread is a plain Node.js thread, Node 20 cannot
+ * load `.ts`, and vitest's transform does not reach into it. It then runs the
+ * compiled worker from `apps/relay/dist`, after the same up-to-date check as
+ * `tsc -b` (every source older than the project's `tsconfig.tsbuildinfo`), so
+ * that tests never silently run an old worker; `npx tsc -b apps/relay` fixes
+ * the error this throws.
+ */
+function defaultWorkerUrl(): URL {
+  const own = new URL(import.meta.url)
+  if (own.pathname.endsWith('.js')) return new URL('./sqliteWorker.js', own)
+  const compiled = new URL('../../dist/storage/sqliteWorker.js', own)
+  const buildInfo = fileURLToPath(new URL('../../tsconfig.tsbuildinfo', own))
+  const builtAt = fs.existsSync(buildInfo) && fs.existsSync(compiled) ? fs.statSync(buildInfo).mtimeMs : -1
+  for (const module of ['sqliteWorker', 'SqliteDatabase', 'sqliteWorkerProtocol', 'validation']) {
+    const source = fileURLToPath(new URL(`./${module}.ts`, own))
+    if (fs.statSync(source).mtimeMs > builtAt) {
+      throw new Error(`the compiled SQLite storage worker is missing or older than ${source}: run \`npx tsc -b apps/relay\``)
     }
-    if (version < 1) db.exec(SCHEMA)
-    if (version < 2) db.exec(SCHEMA_V2)
-    if (version < SQLITE_SCHEMA_VERSION) db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`)
-  }).immediate()
+  }
+  return compiled
 }
 
-/** Opens the file and configures the connection; throws an `Error` naming the file when that fails. */
-function openDatabase(file: string, options: SqliteStorageOptions): Database.Database {
-  const synchronous = options.synchronous ?? 'full'
-  if (synchronous !== 'full' && synchronous !== 'normal') {
-    throw new TypeError(`synchronous must be 'full' or 'normal', got ${String(synchronous)}`)
-  }
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
-    throw new TypeError(`busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`)
-  }
-  let db: Database.Database | undefined
-  try {
-    const inMemory = file === ':memory:'
-    if (!inMemory) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
-    db = new Database(file)
-    db.pragma(`busy_timeout = ${busyTimeoutMs}`)
-    const mode = db.pragma('journal_mode = WAL', { simple: true })
-    if (!inMemory && mode !== 'wal') throw new Error(`could not enable WAL journal mode (got ${String(mode)})`)
-    db.pragma(`synchronous = ${synchronous.toUpperCase()}`)
-    migrate(db)
-    return db
-  } catch (cause) {
-    db?.close()
-    const reason = cause instanceof Error ? cause.message : String(cause)
-    throw new Error(`cannot open SQLite storage at ${file}: ${reason}`, { cause })
-  }
+/** A call waiting for the worker's answer. */
+interface PendingCall {
+  resolve: (value: SqliteResults[keyof SqliteResults]) => void
+  reject: (error: Error) => void
 }
 
-/** A `Storage` in one SQLite file. */
+/**
+ * Lifecycle of the worker, as seen from the main thread.
+ * - `running`: calls are posted to the worker.
+ * - `closing`: `close()` was called; the worker finishes earlier calls, closes the connection and exits. New calls reject.
+ * - `closed`: the worker exited after closing. Calls reject.
+ * - `failed`: the worker died (or could not open the file); every call rejects with `error`.
+ */
+type WorkerState = { kind: 'running' } | { kind: 'closing' } | { kind: 'closed' } | { kind: 'failed'; error: Error }
+
+/** A `Storage` in one SQLite file, served by a worker thread. */
 export class SqliteStorage implements Storage {
   /** Adapter name for logs and metrics. */
   readonly kind = 'sqlite'
   /** Path of the database file. */
   readonly file: string
-  #db: Database.Database | null
-  readonly #stmt: ReturnType<typeof prepareStatements>
+  readonly #worker: Worker
+  #state: WorkerState = { kind: 'running' }
+  readonly #pending = new Map<number, PendingCall>()
+  #nextId = 1
+  /** Resolves when the worker thread has exited, for whatever reason. */
+  readonly #exited: Promise<void>
+  #closing: Promise<void> | null = null
 
   /**
-   * Opens (creating if needed, with its parent directory) the database file.
-   * Throws an `Error` naming the file when it cannot be opened, is not a
-   * database, or has a newer schema.
+   * Checks (creating if needed, with its parent directory) the database file
+   * and starts the worker on it. Throws an `Error` naming the file when it
+   * cannot be opened, is not a database, or has a newer schema.
    */
   constructor(file: string, options: SqliteStorageOptions = {}) {
     this.file = file
-    this.#db = openDatabase(file, options)
-    this.#stmt = prepareStatements(this.#db)
+    const { workerUrl, ...connection } = options
+    // Fail here, on the caller's thread, with the same errors as a direct open.
+    // (A `:memory:` database is private to its connection: the worker gets its own.)
+    SqliteDatabase.open(file, connection).close()
+    const workerData: SqliteWorkerData = { file, options: connection }
+    this.#worker = new Worker(workerUrl ?? defaultWorkerUrl(), { workerData })
+    // An idle storage does not keep the process alive; a call in flight does (`#call` refs, `#settle` unrefs).
+    this.#worker.unref()
+    this.#worker.on('message', (response: SqliteResponse) => this.#settle(response))
+    this.#worker.on('error', (error) => this.#fail(error))
+    this.#worker.on('messageerror', (error) => this.#fail(error))
+    this.#exited = new Promise((resolve) => {
+      this.#worker.once('exit', (code) => {
+        this.#fail(new Error(`exit code ${code}`))
+        resolve()
+      })
+    })
   }
 
   /** Same as `new SqliteStorage(file, options)`. */
@@ -208,103 +156,125 @@ export class SqliteStorage implements Storage {
 
   /** Loads a doc's checkpoint and the log appended after it, from one consistent snapshot. */
   async loadDoc(doc: string): Promise<StoredDoc> {
-    const db = this.#open()
+    this.#assertUsable()
     assertDocName(doc)
-    return db.transaction((): StoredDoc => {
-      const checkpoint = this.#stmt.selectCheckpoint.get(doc)
-      const lastSeq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
-      let logBytes = 0
-      const updates = this.#stmt.selectUpdates.all(doc).map(({ data }) => {
-        logBytes += data.byteLength
-        return toBytes(data)
-      })
-      const authors = this.#stmt.selectAuthors
-        .all(doc)
-        .map(({ client_id, user_id, name }) => ({ clientId: client_id, userId: user_id, name }))
-      return { checkpoint: checkpoint === undefined ? null : toBytes(checkpoint.state), updates, lastSeq, logBytes, authors }
-    })()
+    const { hasCheckpoint, data, lastSeq, authors } = await this.#call<'load'>({ op: 'load', doc })
+    const chunks = unpackBytes(data)
+    const checkpoint = hasCheckpoint ? chunks[0] : null
+    const updates = hasCheckpoint ? chunks.slice(1) : chunks
+    const logBytes = updates.reduce((sum, update) => sum + update.byteLength, 0)
+    return { checkpoint, updates, lastSeq, logBytes, authors }
   }
 
   /** Appends the updates of several docs in one transaction (one durable commit). */
   async appendUpdates(batch: DocUpdates[]): Promise<AppendResult> {
-    const db = this.#open()
+    this.#assertUsable()
     assertBatch(batch)
-    const result: AppendResult = new Map()
-    if (batch.length === 0) return result
-    db.transaction(() => {
-      for (const { doc, updates, authors } of batch) {
-        let seq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
-        for (const data of updates) this.#stmt.insertUpdate.run(doc, ++seq, data)
-        if (updates.length > 0) this.#stmt.setLastSeq.run(doc, seq)
-        if (authors !== undefined && authors.length > 0) {
-          this.#stmt.ensureDoc.run(doc)
-          for (const a of authors) this.#stmt.insertAuthor.run(doc, a.clientId, a.userId, a.name)
-        }
-        result.set(doc, seq)
-      }
-    }).immediate()
-    return result
+    if (batch.length === 0) return new Map()
+    // The updates are still in use by the caller (fan-out, retries): they are
+    // copied once into a buffer that is transferred, not shared.
+    const docs = batch.map(({ doc, updates, authors }): AppendEntry => ({ doc, updateCount: updates.length, ...(authors && { authors }) }))
+    const data = packBytes(batch.flatMap(({ updates }) => updates))
+    return this.#call<'append'>({ op: 'append', docs, data }, [data.buffer])
   }
 
   /** Replaces the doc's checkpoint and deletes the log entries with seq ≤ `uptoSeq`, in one transaction. */
   async writeCheckpoint(doc: string, state: Uint8Array, uptoSeq: number): Promise<void> {
-    const db = this.#open()
+    this.#assertUsable()
     assertDocName(doc)
     assertBytes(state, `checkpoint state of doc "${doc}"`)
-    db.transaction(() => {
-      const lastSeq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
-      const checkpointSeq = this.#stmt.checkpointSeq.get(doc)?.upto_seq ?? 0
-      assertCheckpointSeq(doc, uptoSeq, checkpointSeq, lastSeq)
-      this.#stmt.ensureDoc.run(doc)
-      this.#stmt.upsertCheckpoint.run(doc, state, uptoSeq, Date.now())
-      this.#stmt.deleteUpdatesUpTo.run(doc, uptoSeq)
-    }).immediate()
+    const packed = packBytes([state])
+    await this.#call<'checkpoint'>({ op: 'checkpoint', doc, state: packed, uptoSeq }, [packed.buffer])
   }
 
   /** Names of stored docs starting with `prefix` (taken literally, no wildcards), sorted. */
   async listDocs(prefix: string): Promise<string[]> {
-    this.#open()
+    this.#assertUsable()
     if (typeof prefix !== 'string') throw new TypeError('prefix must be a string')
-    const docs: string[] = []
-    for (const { doc } of this.#stmt.docsFrom.iterate(prefix)) {
-      if (!doc.startsWith(prefix)) break
-      docs.push(doc)
-    }
-    // Same order as every other adapter: JavaScript string order (SQLite sorts by UTF-8 bytes).
-    return docs.sort()
+    return this.#call<'list-docs'>({ op: 'list-docs', prefix })
   }
 
   /** Upserts last-seen records in one transaction; `lastSeen` never moves back. */
   async recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
-    const db = this.#open()
+    this.#assertUsable()
     assertPresence(workspace, records)
     if (records.length === 0) return
-    db.transaction(() => {
-      for (const r of records) this.#stmt.upsertPresence.run(workspace, r.userId, r.name, Math.round(r.lastSeen))
-    }).immediate()
+    await this.#call<'record-presence'>({ op: 'record-presence', workspace, records })
   }
 
   /** Users seen in a workspace, most recent first. */
   async listPresence(workspace: string): Promise<PresenceRecord[]> {
-    this.#open()
-    return this.#stmt.selectPresence.all(workspace).map(({ user_id, name, last_seen }) => ({ userId: user_id, name, lastSeen: last_seen }))
+    this.#assertUsable()
+    return this.#call<'list-presence'>({ op: 'list-presence', workspace })
   }
 
-  /** Resolves when a trivial query succeeds. */
+  /** Resolves when the worker answers a trivial query. */
   async ping(): Promise<void> {
-    this.#open()
-    this.#stmt.ping.get()
+    this.#assertUsable()
+    await this.#call<'ping'>({ op: 'ping' })
   }
 
-  /** Closes the connection (checkpointing the WAL). Idempotent; later calls reject. */
-  async close(): Promise<void> {
-    const db = this.#db
-    this.#db = null
-    db?.close()
+  /**
+   * Lets the worker finish the calls made before, closes the connection
+   * (checkpointing the WAL) and waits for the thread to end. Idempotent;
+   * later calls reject.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutDown()
+    return this.#closing
   }
 
-  #open(): Database.Database {
-    if (this.#db === null) throw closedError(this.kind)
-    return this.#db
+  async #shutDown(): Promise<void> {
+    if (this.#state.kind !== 'running') return
+    const closed = this.#call<'close'>({ op: 'close' })
+    this.#state = { kind: 'closing' }
+    // Keep the process alive until the thread is gone (a caller may `await close()` last).
+    this.#worker.ref()
+    try {
+      await closed
+    } finally {
+      await this.#exited
+    }
+  }
+
+  /** Throws unless calls can be posted (rejecting the caller's promise: every method is async). */
+  #assertUsable(): void {
+    if (this.#state.kind === 'failed') throw this.#state.error
+    if (this.#state.kind !== 'running') throw closedError(this.kind)
+  }
+
+  /** Posts `call` to the worker; resolves with its answer. */
+  #call<Op extends SqliteCall['op']>(call: SqliteCall & { op: Op }, transfer: ArrayBuffer[] = []): Promise<SqliteResults[Op]> {
+    const id = this.#nextId++
+    return new Promise<SqliteResults[Op]>((resolve, reject) => {
+      // Posting throws only for a value that cannot be cloned; the call then never reached the worker.
+      this.#worker.postMessage({ ...call, id }, transfer)
+      this.#pending.set(id, { resolve: resolve as PendingCall['resolve'], reject })
+      if (this.#pending.size === 1) this.#worker.ref()
+    })
+  }
+
+  /** Settles the call the worker answered. */
+  #settle(response: SqliteResponse): void {
+    const call = this.#pending.get(response.id)
+    if (call === undefined) return
+    this.#pending.delete(response.id)
+    if (this.#pending.size === 0 && this.#state.kind === 'running') this.#worker.unref()
+    if (response.ok) call.resolve(response.value)
+    else call.reject(deserializeError(response.error))
+  }
+
+  /** The worker is gone (or unusable): rejects every call in flight and, unless it was closing, every later call. */
+  #fail(cause: Error): void {
+    const state = this.#state
+    if (state.kind === 'failed' || state.kind === 'closed') return
+    const error =
+      state.kind === 'closing'
+        ? closedError(this.kind)
+        : new Error(`SQLite storage worker stopped (${cause.message}); ${this.file} is unavailable until the relay restarts`, { cause })
+    this.#state = state.kind === 'closing' ? { kind: 'closed' } : { kind: 'failed', error }
+    const pending = [...this.#pending.values()]
+    this.#pending.clear()
+    for (const call of pending) call.reject(error)
   }
 }

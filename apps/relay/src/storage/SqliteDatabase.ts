@@ -1,0 +1,296 @@
+/**
+ * One better-sqlite3 connection to the relay's SQLite file, with the schema
+ * and the synchronous operations behind `SqliteStorage`. It runs inside the
+ * storage worker (`sqliteWorker.ts`); the main thread only opens it once to
+ * check the file before starting the worker.
+ *
+ * Schema (version 2, kept in `PRAGMA user_version`; version 1 files are
+ * upgraded in place by adding the tables of version 2):
+ *
+ * ```sql
+ * docs        (doc TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID
+ * checkpoints (doc TEXT PRIMARY KEY, state BLOB NOT NULL, upto_seq INTEGER NOT NULL, updated_at INTEGER NOT NULL)
+ * updates     (doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq)) WITHOUT ROWID
+ * authors     (doc TEXT NOT NULL, client_id INTEGER NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (doc, client_id)) WITHOUT ROWID
+ * presence    (workspace TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (workspace, user_id)) WITHOUT ROWID
+ * ```
+ *
+ * - `docs` has one row per stored doc. It is the source of `listDocs` and
+ *   holds the last sequence number ever given out, so sequence numbers never
+ *   go back, even after a checkpoint deleted every logged update.
+ * - `checkpoints` holds at most one full Yjs state per doc and the sequence
+ *   number it covers. States can be large, so it stays a rowid table (big
+ *   rows do not bloat the primary-key b-tree).
+ * - `updates` is the append-only log, clustered by `(doc, seq)`: loading a
+ *   doc is one range scan, and a checkpoint deletes a contiguous range.
+ *   Yjs updates are mostly small (keystrokes, tens of bytes), which is where
+ *   `WITHOUT ROWID` pays; the occasional big update just overflows.
+ *
+ * Durability: WAL journal with `synchronous = FULL` by default, so a commit
+ * that returned survives kill -9 and power loss. `synchronous: 'normal'`
+ * survives a process crash but may lose the last commits on power loss.
+ * `appendBatches` stores several group commits in one transaction (one
+ * fsync for all of them).
+ *
+ * Arguments are not validated here: `SqliteStorage` checks them on the main
+ * thread before they cross to the worker.
+ *
+ * @module storage/SqliteDatabase
+ */
+
+import fs from 'node:fs'
+import path from 'node:path'
+import Database from 'better-sqlite3'
+import type { AppendResult, DocUpdates, PresenceRecord, StoredDoc } from './Storage.js'
+import { assertCheckpointSeq } from './validation.js'
+
+/** How the connection is configured (also options of `SqliteStorage`). */
+export interface SqliteConnectionOptions {
+  /**
+   * `'full'` (default): a returned commit survives power loss.
+   * `'normal'`: faster; survives a process crash, may lose the last commits on power loss.
+   */
+  synchronous?: 'full' | 'normal'
+  /** How long a statement waits for a lock held by another connection before failing with `SQLITE_BUSY`. Default 5000 ms. */
+  busyTimeoutMs?: number
+}
+
+/** The schema version this code writes and understands. */
+export const SQLITE_SCHEMA_VERSION = 2
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS docs (
+    doc TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS checkpoints (
+    doc TEXT PRIMARY KEY,
+    state BLOB NOT NULL,
+    upto_seq INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS updates (
+    doc TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (doc, seq)
+  ) WITHOUT ROWID;
+`
+
+/** Tables added in schema version 2. */
+const SCHEMA_V2 = `
+  CREATE TABLE IF NOT EXISTS authors (
+    doc TEXT NOT NULL,
+    client_id INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (doc, client_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS presence (
+    workspace TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (workspace, user_id)
+  ) WITHOUT ROWID;
+`
+
+/** better-sqlite3 returns a fresh `Buffer` per BLOB; expose it as a plain `Uint8Array` without copying. */
+const toBytes = (buf: Buffer): Uint8Array => new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+
+/** Prepared statements, created once per connection. */
+function prepareStatements(db: Database.Database) {
+  return {
+    lastSeq: db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM docs WHERE doc = ?'),
+    setLastSeq: db.prepare<[string, number]>(
+      'INSERT INTO docs (doc, last_seq) VALUES (?, ?) ON CONFLICT (doc) DO UPDATE SET last_seq = excluded.last_seq',
+    ),
+    ensureDoc: db.prepare<[string]>('INSERT OR IGNORE INTO docs (doc, last_seq) VALUES (?, 0)'),
+    insertUpdate: db.prepare<[string, number, Uint8Array]>('INSERT INTO updates (doc, seq, data) VALUES (?, ?, ?)'),
+    selectUpdates: db.prepare<[string], { data: Buffer }>('SELECT data FROM updates WHERE doc = ? ORDER BY seq'),
+    deleteUpdatesUpTo: db.prepare<[string, number]>('DELETE FROM updates WHERE doc = ? AND seq <= ?'),
+    selectCheckpoint: db.prepare<[string], { state: Buffer; upto_seq: number }>('SELECT state, upto_seq FROM checkpoints WHERE doc = ?'),
+    checkpointSeq: db.prepare<[string], { upto_seq: number }>('SELECT upto_seq FROM checkpoints WHERE doc = ?'),
+    upsertCheckpoint: db.prepare<[string, Uint8Array, number, number]>(
+      `INSERT INTO checkpoints (doc, state, upto_seq, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (doc) DO UPDATE SET state = excluded.state, upto_seq = excluded.upto_seq, updated_at = excluded.updated_at`,
+    ),
+    // Docs sort by UTF-8 bytes, so the names starting with a prefix are contiguous from the prefix on.
+    docsFrom: db.prepare<[string], { doc: string }>('SELECT doc FROM docs WHERE doc >= ? ORDER BY doc'),
+    insertAuthor: db.prepare<[string, number, string, string]>(
+      'INSERT OR REPLACE INTO authors (doc, client_id, user_id, name) VALUES (?, ?, ?, ?)',
+    ),
+    selectAuthors: db.prepare<[string], { client_id: number; user_id: string; name: string }>(
+      'SELECT client_id, user_id, name FROM authors WHERE doc = ?',
+    ),
+    upsertPresence: db.prepare<[string, string, string, number]>(
+      `INSERT INTO presence (workspace, user_id, name, last_seen) VALUES (?, ?, ?, ?)
+       ON CONFLICT (workspace, user_id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen
+       WHERE excluded.last_seen >= presence.last_seen`,
+    ),
+    selectPresence: db.prepare<[string], { user_id: string; name: string; last_seen: number }>(
+      'SELECT user_id, name, last_seen FROM presence WHERE workspace = ? ORDER BY last_seen DESC',
+    ),
+    ping: db.prepare('SELECT 1'),
+  }
+}
+
+/**
+ * Creates the schema on a new file, checks the version of an existing one.
+ * A file already at this version needs no write lock (the storage worker
+ * opens a file that the main thread has just migrated, maybe while another
+ * process writes to it).
+ */
+function migrate(db: Database.Database): void {
+  if (db.pragma('user_version', { simple: true }) === SQLITE_SCHEMA_VERSION) return
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number
+    if (version > SQLITE_SCHEMA_VERSION) {
+      throw new Error(`schema version ${version} is newer than this relay understands (${SQLITE_SCHEMA_VERSION})`)
+    }
+    if (version < 1) db.exec(SCHEMA)
+    if (version < 2) db.exec(SCHEMA_V2)
+    if (version < SQLITE_SCHEMA_VERSION) db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`)
+  }).immediate()
+}
+
+/** Opens the file and configures the connection; throws an `Error` naming the file when that fails. */
+function openDatabase(file: string, options: SqliteConnectionOptions): Database.Database {
+  const synchronous = options.synchronous ?? 'full'
+  if (synchronous !== 'full' && synchronous !== 'normal') {
+    throw new TypeError(`synchronous must be 'full' or 'normal', got ${String(synchronous)}`)
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? 5000
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new TypeError(`busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`)
+  }
+  let db: Database.Database | undefined
+  try {
+    const inMemory = file === ':memory:'
+    if (!inMemory) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+    db = new Database(file)
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+    const mode = db.pragma('journal_mode = WAL', { simple: true })
+    if (!inMemory && mode !== 'wal') throw new Error(`could not enable WAL journal mode (got ${String(mode)})`)
+    db.pragma(`synchronous = ${synchronous.toUpperCase()}`)
+    migrate(db)
+    return db
+  } catch (cause) {
+    db?.close()
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    throw new Error(`cannot open SQLite storage at ${file}: ${reason}`, { cause })
+  }
+}
+
+/** An open connection with its prepared statements. Every method runs synchronously. */
+export class SqliteDatabase {
+  readonly #db: Database.Database
+  readonly #stmt: ReturnType<typeof prepareStatements>
+
+  private constructor(db: Database.Database) {
+    this.#db = db
+    this.#stmt = prepareStatements(db)
+  }
+
+  /**
+   * Opens (creating if needed, with its parent directory) the database file,
+   * creating or upgrading the schema. Throws an `Error` naming the file when
+   * it cannot be opened, is not a database, or has a newer schema, and a
+   * `TypeError` for bad options.
+   */
+  static open(file: string, options: SqliteConnectionOptions = {}): SqliteDatabase {
+    return new SqliteDatabase(openDatabase(file, options))
+  }
+
+  /** Loads a doc's checkpoint and the log appended after it, from one consistent snapshot. */
+  loadDoc(doc: string): StoredDoc {
+    return this.#db.transaction((): StoredDoc => {
+      const checkpoint = this.#stmt.selectCheckpoint.get(doc)
+      const lastSeq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
+      let logBytes = 0
+      const updates = this.#stmt.selectUpdates.all(doc).map(({ data }) => {
+        logBytes += data.byteLength
+        return toBytes(data)
+      })
+      const authors = this.#stmt.selectAuthors
+        .all(doc)
+        .map(({ client_id, user_id, name }) => ({ clientId: client_id, userId: user_id, name }))
+      return { checkpoint: checkpoint === undefined ? null : toBytes(checkpoint.state), updates, lastSeq, logBytes, authors }
+    })()
+  }
+
+  /**
+   * Stores several group commits in one transaction, in order (a doc in a
+   * later batch continues the sequence numbers of an earlier one), and
+   * returns each batch's result. Either every batch is stored or none.
+   */
+  appendBatches(batches: readonly DocUpdates[][]): AppendResult[] {
+    return this.#db
+      .transaction(() =>
+        batches.map((batch) => {
+          const result: AppendResult = new Map()
+          for (const { doc, updates, authors } of batch) {
+            let seq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
+            for (const data of updates) this.#stmt.insertUpdate.run(doc, ++seq, data)
+            if (updates.length > 0) this.#stmt.setLastSeq.run(doc, seq)
+            if (authors !== undefined && authors.length > 0) {
+              this.#stmt.ensureDoc.run(doc)
+              for (const a of authors) this.#stmt.insertAuthor.run(doc, a.clientId, a.userId, a.name)
+            }
+            result.set(doc, seq)
+          }
+          return result
+        }),
+      )
+      .immediate()
+  }
+
+  /** Replaces the doc's checkpoint and deletes the log entries with seq ≤ `uptoSeq`, in one transaction. */
+  writeCheckpoint(doc: string, state: Uint8Array, uptoSeq: number): void {
+    this.#db
+      .transaction(() => {
+        const lastSeq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
+        const checkpointSeq = this.#stmt.checkpointSeq.get(doc)?.upto_seq ?? 0
+        assertCheckpointSeq(doc, uptoSeq, checkpointSeq, lastSeq)
+        this.#stmt.ensureDoc.run(doc)
+        this.#stmt.upsertCheckpoint.run(doc, state, uptoSeq, Date.now())
+        this.#stmt.deleteUpdatesUpTo.run(doc, uptoSeq)
+      })
+      .immediate()
+  }
+
+  /** Names of stored docs starting with `prefix` (taken literally, no wildcards), sorted. */
+  listDocs(prefix: string): string[] {
+    const docs: string[] = []
+    for (const { doc } of this.#stmt.docsFrom.iterate(prefix)) {
+      if (!doc.startsWith(prefix)) break
+      docs.push(doc)
+    }
+    // Same order as every other adapter: JavaScript string order (SQLite sorts by UTF-8 bytes).
+    return docs.sort()
+  }
+
+  /** Upserts last-seen records in one transaction; `lastSeen` never moves back. */
+  recordPresence(workspace: string, records: readonly PresenceRecord[]): void {
+    this.#db
+      .transaction(() => {
+        for (const r of records) this.#stmt.upsertPresence.run(workspace, r.userId, r.name, Math.round(r.lastSeen))
+      })
+      .immediate()
+  }
+
+  /** Users seen in a workspace, most recent first. */
+  listPresence(workspace: string): PresenceRecord[] {
+    return this.#stmt.selectPresence.all(workspace).map(({ user_id, name, last_seen }) => ({ userId: user_id, name, lastSeen: last_seen }))
+  }
+
+  /** Runs a trivial query; throws when the connection is unusable. */
+  ping(): void {
+    this.#stmt.ping.get()
+  }
+
+  /** Closes the connection (checkpointing the WAL). */
+  close(): void {
+    this.#db.close()
+  }
+}
