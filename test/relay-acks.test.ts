@@ -1,7 +1,8 @@
 /**
  * Durable acknowledgements, against an in-process relay whose storage we can
- * hold back or make fail: an ack never precedes the storage commit, and a
- * failed commit acks nothing until a retry succeeds.
+ * hold back or make fail: an ack never precedes the storage commit, a
+ * failed commit acks nothing until a retry succeeds, and a commit acks only
+ * the peers whose updates it stored, once each.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
@@ -137,5 +138,46 @@ describe('durable acks', () => {
       await client.waitFor((m) => m.type === MessageType.ack && m.doc === name && covers(m.ack, d), `ack ${name}`)
     }
     expect(storage.commits - before).toBeLessThan(names.length)
+  })
+
+  it('a commit acks only the peers whose updates it stored, once each; a peer that only receives gets no ack', async () => {
+    const storage = new ControlledStorage()
+    const url = await start(storage)
+    const writer = await connect(url)
+    const reader = await connect(url)
+    const acksOf = (client: RawMuxClient, doc: string): number =>
+      client.received.filter((m) => m.type === MessageType.ack && m.doc === doc).length
+    writer.subscribe('ws1/a1')
+    const readerDoc = reader.subscribe('ws1/a1')
+    await writer.waitFor((m) => m.type === MessageType.ack && m.doc === 'ws1/a1', 'writer subscription ack')
+    await reader.waitFor((m) => m.type === MessageType.ack && m.doc === 'ws1/a1', 'reader subscription ack')
+    // (each answered the relay's step 1 with a step 2, acked too)
+    await writer.roundTrip()
+    await reader.roundTrip()
+    const writerAcksBefore = acksOf(writer, 'ws1/a1')
+    const readerAcksBefore = acksOf(reader, 'ws1/a1')
+    // Held at the storage gate: the first update's commit waits while the next two queue for a second commit.
+    let release!: () => void
+    storage.gate = new Promise((resolve) => (release = resolve))
+    const commitsBefore = storage.commits
+    const local = new Y.Doc()
+    const text = local.getText('t')
+    let sent = Y.encodeStateVector(local)
+    for (const word of ['one ', 'two ', 'three']) {
+      text.insert(text.length, word)
+      writer.sendUpdate('ws1/a1', Y.encodeStateAsUpdate(local, sent))
+      sent = Y.encodeStateVector(local)
+    }
+    await waitFor(() => readerDoc.getText('t').toString() === 'one two three', 'the reader to receive every update')
+    release()
+    storage.gate = null
+    await writer.waitFor((m) => m.type === MessageType.ack && m.doc === 'ws1/a1' && covers(m.ack, local), 'ack covering all three')
+    await writer.roundTrip()
+    await reader.roundTrip()
+    const commits = storage.commits - commitsBefore
+    expect(commits).toBeGreaterThan(0)
+    expect(commits).toBeLessThan(3)
+    expect(acksOf(writer, 'ws1/a1') - writerAcksBefore).toBe(commits)
+    expect(acksOf(reader, 'ws1/a1') - readerAcksBefore).toBe(0)
   })
 })
