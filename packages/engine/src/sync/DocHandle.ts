@@ -209,8 +209,8 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    * relay acks only the connection whose updates it stored). Merged like a
    * later ack; emits no `ack` event, so it is not shared back.
    */
-  learnAck(stateVector: StateVector): void {
-    if (!this.closedFlag) this.tracker.ack(stateVector, 'merge')
+  learnAck(stateVector: ReadonlyMap<number, number>): void {
+    if (!this.closedFlag) this.tracker.ack(new Map(stateVector), 'merge')
   }
 
   /**
