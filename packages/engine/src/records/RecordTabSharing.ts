@@ -266,9 +266,11 @@ export class RecordTabSharing {
     if (this.awaitedAcks.size === 0 || this.ackFallbackTimer !== null) return
     this.ackFallbackTimer = setTimeout(() => {
       this.ackFallbackTimer = null
-      const stillAwaited = this.awaitedAcks.size > 0
+      const { sync } = this.options
+      // covered meanwhile by another tab's ack or by one of this tab's own: nothing to send
+      const stillAwaited = [...this.awaitedAcks].some(([client, clock]) => (sync.ackedStateVector.get(client) ?? 0) < clock)
       this.awaitedAcks.clear()
-      if (!this.stopped && !this.options.parked() && stillAwaited) this.options.sync.resendPending()
+      if (!this.stopped && !this.options.parked() && stillAwaited) sync.resendPending()
     }, TAB_ACK_FALLBACK_MS)
   }
 
