@@ -1,11 +1,15 @@
 /**
  * Durable acknowledgements, against an in-process relay whose storage we can
- * hold back or make fail: an ack never precedes the storage commit, and a
- * failed commit acks nothing until a retry succeeds.
+ * hold back or make fail: an ack never precedes the storage commit, a
+ * failed commit acks nothing until a retry succeeds, and a commit acks only
+ * the peers whose updates it stored, once each.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { MessageType } from '@concord/engine/protocol'
+import WebSocket from 'ws'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { MessageType, startMessage } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 import type { DocUpdates, Storage } from '../apps/relay/src/storage/Storage.js'
@@ -137,5 +141,87 @@ describe('durable acks', () => {
       await client.waitFor((m) => m.type === MessageType.ack && m.doc === name && covers(m.ack, d), `ack ${name}`)
     }
     expect(storage.commits - before).toBeLessThan(names.length)
+  })
+
+  it('a commit acks only the peers whose updates it stored, once each; a peer that only receives gets no ack', async () => {
+    const storage = new ControlledStorage()
+    const url = await start(storage)
+    const writer = await connect(url)
+    const reader = await connect(url)
+    const acksOf = (client: RawMuxClient, doc: string): number =>
+      client.received.filter((m) => m.type === MessageType.ack && m.doc === doc).length
+    writer.subscribe('ws1/a1')
+    const readerDoc = reader.subscribe('ws1/a1')
+    await writer.waitFor((m) => m.type === MessageType.ack && m.doc === 'ws1/a1', 'writer subscription ack')
+    await reader.waitFor((m) => m.type === MessageType.ack && m.doc === 'ws1/a1', 'reader subscription ack')
+    // (each answered the relay's step 1 with a step 2, acked too)
+    await writer.roundTrip()
+    await reader.roundTrip()
+    const writerAcksBefore = acksOf(writer, 'ws1/a1')
+    const readerAcksBefore = acksOf(reader, 'ws1/a1')
+    // Held at the storage gate: the first update's commit waits while the next two queue for a second commit.
+    let release!: () => void
+    storage.gate = new Promise((resolve) => (release = resolve))
+    const commitsBefore = storage.commits
+    const local = new Y.Doc()
+    const text = local.getText('t')
+    let sent = Y.encodeStateVector(local)
+    for (const word of ['one ', 'two ', 'three']) {
+      text.insert(text.length, word)
+      writer.sendUpdate('ws1/a1', Y.encodeStateAsUpdate(local, sent))
+      sent = Y.encodeStateVector(local)
+    }
+    await waitFor(() => readerDoc.getText('t').toString() === 'one two three', 'the reader to receive every update')
+    release()
+    storage.gate = null
+    await writer.waitFor((m) => m.type === MessageType.ack && m.doc === 'ws1/a1' && covers(m.ack, local), 'ack covering all three')
+    await writer.roundTrip()
+    await reader.roundTrip()
+    const commits = storage.commits - commitsBefore
+    expect(commits).toBeGreaterThan(0)
+    expect(commits).toBeLessThan(3)
+    expect(acksOf(writer, 'ws1/a1') - writerAcksBefore).toBe(commits)
+    expect(acksOf(reader, 'ws1/a1') - readerAcksBefore).toBe(0)
+  })
+
+  it('the y-websocket endpoint gets no acks, and its updates ack nobody on the multiplexed one', async () => {
+    const url = await start(new ControlledStorage())
+    const reader = await connect(url)
+    const readerDoc = reader.subscribe('ws1/y1')
+    await reader.waitFor((m) => m.type === MessageType.ack && m.doc === 'ws1/y1', 'reader subscription ack')
+    await reader.roundTrip()
+    const readerAcksBefore = reader.received.filter((m) => m.type === MessageType.ack).length
+    const yws = new WebSocket(`${url}/ws1/y1`)
+    yws.binaryType = 'arraybuffer'
+    const frames: Uint8Array[] = []
+    yws.on('message', (data: ArrayBuffer) => frames.push(new Uint8Array(data)))
+    await new Promise((resolve, reject) => {
+      yws.once('open', resolve)
+      yws.once('error', reject)
+    })
+    const local = new Y.Doc()
+    local.getText('t').insert(0, 'from y-websocket')
+    const update = encoding.createEncoder()
+    encoding.writeVarUint(update, 0) // sync
+    syncProtocol.writeUpdate(update, Y.encodeStateAsUpdate(local))
+    yws.send(encoding.toUint8Array(update))
+    await waitFor(() => readerDoc.getText('t').toString() === 'from y-websocket', 'the reader to receive the update')
+    // Once stored (the reader asks with a step 1, acked after the doc's latest commit), the
+    // y-websocket client's answer to its own step 1 comes after anything the commit sent it.
+    const step1 = startMessage(MessageType.sync, 'ws1/y1')
+    syncProtocol.writeSyncStep1(step1, readerDoc)
+    reader.send(encoding.toUint8Array(step1))
+    await reader.waitFor((m) => m.type === MessageType.ack && m.doc === 'ws1/y1' && covers(m.ack, local), 'stored')
+    const ywsStep1 = encoding.createEncoder()
+    encoding.writeVarUint(ywsStep1, 0)
+    syncProtocol.writeSyncStep1(ywsStep1, local)
+    const answered = frames.length
+    yws.send(encoding.toUint8Array(ywsStep1))
+    await waitFor(() => frames.slice(answered).some((f) => f[0] === 0 && f[1] === syncProtocol.messageYjsSyncStep2), 'step 2')
+    expect(frames.every((f) => f[0] === 0 || f[0] === 1)).toBe(true) // sync and awareness only
+    await reader.roundTrip()
+    // the reader got the ack it asked for, none for the y-websocket client's commit
+    expect(reader.received.filter((m) => m.type === MessageType.ack).length - readerAcksBefore).toBe(1)
+    yws.close()
   })
 })

@@ -347,9 +347,14 @@ describe('permission matrix, y-websocket endpoint', () => {
 /**
  * The stored text once the relay acked the watcher's doc with `marker` in it:
  * the relay acks only what it stored, so this waits on its ack, not on time.
+ * The watcher wrote nothing, so no commit acks it: it asks with a sync step 1,
+ * which the relay acks once everything the room holds is stored.
  */
 const storedOnceAcked = async ({ w, doc }: { w: RawMuxClient; doc: Y.Doc }, marker: string): Promise<string> => {
   await waitFor(() => doc.getText('t').toString().includes(marker), 'the watcher has the edit')
+  const step1 = startMessage(MessageType.sync, DOC)
+  syncProtocol.writeSyncStep1(step1, doc)
+  w.send(encoding.toUint8Array(step1))
   await w.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && covers(m.ack, doc), 'the relay acked the edit')
   return storedText()
 }

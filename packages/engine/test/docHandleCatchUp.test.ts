@@ -3,7 +3,8 @@
  * party for several handles of the same doc (the record store's tabs): a
  * handle with `sendsCatchUp` false leaves the relay's step 1 unanswered and
  * reports it (`catch-up-deferred`); `catchUp()` on the other handle sends
- * what the relay lacks, and nothing is sent twice.
+ * what the relay lacks, and nothing is sent twice. The relay acks the
+ * handle that sent: the tabs share acks (`learnAck`).
  */
 import { afterEach, expect, test } from 'vitest'
 import * as Y from 'yjs'
@@ -50,17 +51,25 @@ const countingClient = (relay: TestRelay): SyncClient => {
   return h.client(relay, { WebSocket: Counting as unknown as WebSocketConstructor })
 }
 
-/** Two "tabs": a client each, the same doc open, edits shared both ways with origin OTHER_TAB. */
+/**
+ * Two "tabs": a client each, the same doc open, edits shared both ways with
+ * origin OTHER_TAB (their writers count as own in the other tab too), and
+ * acks shared both ways (the relay acks only the tab that sent an update).
+ */
 const twoTabs = (relay: TestRelay, sendsCatchUp: { a: () => boolean; b: () => boolean }) => {
   const clientA = countingClient(relay)
   const clientB = countingClient(relay)
   const a = clientA.open(DOC, { skipSendOrigins: [OTHER_TAB], sendsCatchUp: sendsCatchUp.a })
   const b = clientB.open(DOC, { skipSendOrigins: [OTHER_TAB], sendsCatchUp: sendsCatchUp.b })
-  const share = (from: DocHandle, to: DocHandle) => (update: Uint8Array, origin: unknown) => {
-    if (origin !== OTHER_TAB) Y.applyUpdate(to.doc, update, OTHER_TAB)
+  const share = (to: DocHandle) => (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
+    if (origin === OTHER_TAB) return
+    if (transaction.local) to.addOwnClients(Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)).keys())
+    Y.applyUpdate(to.doc, update, OTHER_TAB)
   }
-  a.doc.on('update', share(a, b))
-  b.doc.on('update', share(b, a))
+  a.doc.on('update', share(b))
+  b.doc.on('update', share(a))
+  a.on('ack', (acked) => b.learnAck(acked))
+  b.on('ack', (acked) => a.learnAck(acked))
   return { clientA, clientB, a, b }
 }
 

@@ -1,7 +1,8 @@
 /**
  * DocHandle options the record store relies on for tabs: `skipSendOrigins`
- * (another tab sends its own edits) and `resendPending()` (send what is not
- * acked, e.g. after that tab closed).
+ * (another tab sends its own edits), `addOwnClients` (that tab's edits are
+ * this device's: pending until acked) and `resendPending()` (send what is
+ * not acked, e.g. after that tab closed).
  */
 import { afterEach, expect, test } from 'vitest'
 import * as Y from 'yjs'
@@ -13,7 +14,7 @@ afterEach(() => h.cleanup())
 
 const OTHER_TAB = { source: 'test:other-tab' }
 
-test('updates with a skipped origin are not sent, still count as pending, and go out on the next subscribe', async () => {
+test('updates with a skipped origin are not sent, count as pending once their writer is named own, and go out on the next subscribe', async () => {
   const relay = h.relay()
   const client = h.client(relay)
   const handle = client.open('acme/T-1', { skipSendOrigins: [OTHER_TAB] })
@@ -24,6 +25,8 @@ test('updates with a skipped origin are not sent, still count as pending, and go
   await relay.settle()
   expect(relay.messages({ type: MessageType.sync, syncType: 2 })).toHaveLength(0)
   expect(relay.doc('acme/T-1').getText('t').toString()).toBe('')
+  expect(handle.pending).toBe(0) // whose it is, is the caller's to say
+  handle.addOwnClients([author.clientID])
   expect(handle.pending).toBe(18)
 
   // A local edit is sent as usual.
@@ -55,6 +58,7 @@ test('resendPending sends exactly what is not acked, and nothing when all is ack
   Y.applyUpdate(author, Y.encodeStateAsUpdate(handle.doc))
   const before = Y.encodeStateVector(author)
   author.getText('t').insert(6, 'orphaned')
+  handle.addOwnClients([author.clientID])
   Y.applyUpdate(handle.doc, Y.encodeStateAsUpdate(author, before), OTHER_TAB)
   await relay.settle()
   expect(relay.doc('acme/T-2').getText('t').toString()).toBe('acked ')

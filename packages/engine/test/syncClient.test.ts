@@ -287,15 +287,41 @@ describe('pending and acks', () => {
     expect(events.every((n) => n >= 0)).toBe(true)
   })
 
-  test('remote edits count as pending until the relay acks them', async () => {
+  test('edits received from the relay are never pending here, and get no ack', async () => {
     const { relay, handle } = await onlineWithDoc()
+    const acks: unknown[] = []
+    handle.on('ack', (acked) => acks.push(acked))
     relay.doc(DOC).getText('t').insert(0, 'from elsewhere')
     await relay.settle()
     expect(text(handle).toString()).toBe('from elsewhere')
-    expect(handle.pending).toBe(14)
+    expect(handle.pending).toBe(0)
     relay.ack(DOC)
     await relay.settle()
     expect(handle.pending).toBe(0)
+    expect(acks).toEqual([]) // nothing of this client's was stored
+    // Its own edit on top of them is pending until acked, and that ack covers the others' edits too.
+    text(handle).insert(0, '> ')
+    await relay.settle()
+    expect(handle.pending).toBe(2)
+    relay.ack(DOC)
+    await relay.settle()
+    expect(handle.pending).toBe(0)
+    expect(acks).toHaveLength(1)
+  })
+
+  test('a doc opened with content counts only the own client ids passed in', async () => {
+    const relay = h.relay({ sendHello: false })
+    const client = h.client(relay)
+    const doc = new Y.Doc()
+    const other = new Y.Doc()
+    other.getText('t').insert(0, 'theirs')
+    Y.applyUpdate(doc, Y.encodeStateAsUpdate(other))
+    doc.getText('t').insert(0, 'mine ')
+    expect(client.open(DOC, { doc, ownClients: [doc.clientID] }).pending).toBe(5)
+    client.closeDoc(DOC)
+    expect(client.open(DOC, { doc }).pending).toBe(11) // without the list: everything not acked
+    doc.destroy()
+    other.destroy()
   })
 
   test('option ackedStateVector seeds what is known to be stored', async () => {

@@ -13,7 +13,8 @@
  * - Answering the client's sync step 1 is charged to the connection's work
  *   budget; a step 2 larger than a chunk goes out in parts
  *   (connections/initialSync).
- * - Every applied update is acked once what the room holds is durable.
+ * - Every applied update, and the client's sync step 1, is acked (to this
+ *   connection only) once what the room holds is durable.
  * - After an update with missing dependencies the client is asked to resync
  *   (sent a sync step 1), at most every {@link RESYNC_INTERVAL_MS} per doc.
  *
@@ -256,8 +257,8 @@ export class Subscription {
     this.sendSyncStep1(room)
   }
 
-  /** Acks now when nothing of the room is waiting for storage; otherwise the commit acks. */
+  /** Acks now when nothing of the room is waiting for storage; otherwise the room's next commit acks this connection. */
   private requestAck(room: Room): void {
-    if (!this.conn.ctx.commits.isBusy(room)) this.conn.sendAck(room, room.durableStateVector)
+    if (!this.conn.ctx.commits.ackAfterCommit(room, this.conn)) this.conn.sendAck(room, room.durableStateVector)
   }
 }

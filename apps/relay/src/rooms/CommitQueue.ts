@@ -2,7 +2,12 @@
  * Group commit: every update applied to a room is queued here; one storage
  * transaction stores everything queued since the previous commit started,
  * across all rooms. Updates that arrive while a commit runs go into the
- * next one. Acks go out only after the commit returned.
+ * next one. Acks go out only after the commit returned, and only to the
+ * peers waiting for that commit — those whose updates it stored, and those
+ * that asked for an ack while it was the room's latest ({@link
+ * CommitQueue.ackAfterCommit}) — once each per commit. A peer that only
+ * receives a doc gets no ack of others' commits: a client counts only its
+ * own changes as pending.
  *
  * A failed commit acks nothing: its updates go back to the front of the
  * queue and the commit is retried with backoff until it succeeds (or the
@@ -14,7 +19,7 @@ import * as Y from 'yjs'
 import type { AuthorBinding, Storage, DocUpdates } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
-import type { Room } from './Room.js'
+import type { Room, RoomPeer } from './Room.js'
 
 /** Options of {@link CommitQueue}. */
 export interface CommitQueueOptions {
@@ -45,6 +50,8 @@ interface RoomBatch {
   room: Room
   updates: Uint8Array[]
   bytes: number
+  /** Peers acked once this batch is stored: the senders of its updates, and peers that asked to be acked after it. */
+  ackTo: Set<RoomPeer>
 }
 
 /** The relay's group-commit queue. */
@@ -79,14 +86,31 @@ export class CommitQueue {
     this.scheduleCommit = options.scheduleCommit ?? null
   }
 
-  /** Queues an update of `room` for the next commit. */
-  enqueue(room: Room, update: Uint8Array): void {
+  /**
+   * Queues an update of `room` for the next commit; `from` (the peer that
+   * sent it, null for the relay's own) is acked once that commit is stored.
+   */
+  enqueue(room: Room, update: Uint8Array, from: RoomPeer | null): void {
     let batch = this.queued.get(room)
-    if (!batch) this.queued.set(room, (batch = { room, updates: [], bytes: 0 }))
+    if (!batch) this.queued.set(room, (batch = { room, updates: [], bytes: 0, ackTo: new Set() }))
     batch.updates.push(update)
     batch.bytes += update.byteLength
+    if (from !== null) batch.ackTo.add(from)
     this.metrics.pendingUpdates.inc()
     this.schedule()
+  }
+
+  /**
+   * Acks `peer` once everything `room`'s doc holds now is stored: after the
+   * commit of the room's latest batch (queued, else being committed).
+   * Returns false when nothing of the room waits for storage — then its
+   * durable state vector covers the doc already and the caller acks at once.
+   */
+  ackAfterCommit(room: Room, peer: RoomPeer): boolean {
+    const batch = this.queued.get(room) ?? this.inflight?.get(room)
+    if (batch === undefined) return false
+    batch.ackTo.add(peer)
+    return true
   }
 
   /**
@@ -210,9 +234,8 @@ export class CommitQueue {
     }
     for (const batch of batches.values()) {
       const room = batch.room
-      // Also for a batch of author bindings only: a peer whose update changed nothing waits for this ack while the room is busy.
       const lastSeq = result.get(room.name) ?? room.lastSeq
-      room.markDurable(stateVectors.get(room)!, lastSeq, batch.updates.length, batch.bytes)
+      room.markDurable(stateVectors.get(room)!, lastSeq, batch.updates.length, batch.bytes, batch.ackTo)
       if (room.logCount >= this.checkpointUpdates || room.logBytes >= this.checkpointBytes) {
         await this.checkpoint(room)
       }
@@ -243,6 +266,7 @@ export class CommitQueue {
       if (failed) {
         failed.updates.push(...later.updates)
         failed.bytes += later.bytes
+        for (const peer of later.ackTo) failed.ackTo.add(peer)
       } else {
         batches.set(room, later)
       }

@@ -25,7 +25,8 @@ import type { UpdateLimits } from '../security/validateUpdate.js'
 
 /**
  * A connection's view of a room. Connections implement it; the room uses it
- * to fan out updates, awareness and acks.
+ * to fan out updates and awareness, and to ack the peers whose updates a
+ * commit stored.
  */
 export interface RoomPeer {
   /** Stable id for logs. */
@@ -54,8 +55,8 @@ export interface PeerOrigin {
 
 /** Hooks the room calls; the registry wires them to the commit queue. */
 export interface RoomHooks {
-  /** A new update was applied to the room's doc and must be stored. */
-  onUpdate(room: Room, update: Uint8Array): void
+  /** A new update was applied to the room's doc and must be stored; `from` sent it (null: the relay itself) and is acked once it is. */
+  onUpdate(room: Room, update: Uint8Array, from: RoomPeer | null): void
 }
 
 /** One open doc. */
@@ -375,13 +376,18 @@ export class Room {
     return awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...states.keys()])
   }
 
-  /** Records a durable commit and acks every peer. */
-  markDurable(stateVector: Uint8Array, lastSeq: number, count: number, bytes: number): void {
+  /**
+   * Records a durable commit and acks the peers waiting for it (`ackTo`:
+   * those whose updates it stored, or that asked for an ack after it), once
+   * each, if they are still subscribed. Other peers get no ack: nothing of
+   * theirs was stored.
+   */
+  markDurable(stateVector: Uint8Array, lastSeq: number, count: number, bytes: number, ackTo: ReadonlySet<RoomPeer>): void {
     this.durableStateVector = stateVector
     this.lastSeq = lastSeq
     this.logCount += count
     this.logBytes += bytes
-    for (const peer of this.peers) peer.sendAck(this, stateVector)
+    for (const peer of ackTo) if (this.peers.has(peer)) peer.sendAck(this, stateVector)
   }
 
   /** Frees the doc and awareness. */
@@ -399,7 +405,7 @@ export class Room {
     for (const peer of this.peers) {
       if (peer !== from) peer.sendUpdate(this, update)
     }
-    this.hooks.onUpdate(this, update)
+    this.hooks.onUpdate(this, update, from)
   }
 
   private readonly handleAwareness = (

@@ -72,7 +72,7 @@ export class RoomRegistry {
     if (!entry) {
       const room = new Room(
         name,
-        { onUpdate: (r, update) => this.commits.enqueue(r, update) },
+        { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from) },
         this.log.child({ doc: name }),
         this.docLimits,
       )

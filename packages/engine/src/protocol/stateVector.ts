@@ -2,8 +2,8 @@
  * State-vector arithmetic used for durable acknowledgements.
  *
  * Pending changes are "local state minus acked state": for every Yjs client
- * id, the clock ticks the local doc holds beyond what the relay has durably
- * stored. Deriving pending from state vectors (not counters) keeps it right
+ * id this device wrote with, the clock ticks the local doc holds beyond what
+ * the relay has durably stored. Deriving pending from state vectors (not counters) keeps it right
  * across reconnects, duplicate sends and reloads.
  *
  * @module protocol/stateVector
@@ -16,11 +16,13 @@ export type StateVector = Map<number, number>
 export const decodeStateVector = (encoded: Uint8Array): StateVector => Y.decodeStateVector(encoded)
 
 /**
- * Clock ticks in `local` that `acked` does not cover, summed over all client ids.
+ * Clock ticks in `local` that `acked` does not cover, summed over all client
+ * ids, or over the client ids in `only` (e.g. this device's own).
  */
-export const countMissing = (local: StateVector, acked: StateVector): number => {
+export const countMissing = (local: StateVector, acked: StateVector, only?: ReadonlySet<number>): number => {
   let missing = 0
   for (const [client, clock] of local) {
+    if (only !== undefined && !only.has(client)) continue
     const ackedClock = acked.get(client) ?? 0
     if (clock > ackedClock) missing += clock - ackedClock
   }

@@ -56,6 +56,7 @@ import { RecordWriter, type WriterOwner } from './RecordWriter.js'
 import { RecordHistory } from './RecordHistory.js'
 import { RecordTabSharing } from './RecordTabSharing.js'
 import { catalogEntryOf } from './catalogEntry.js'
+import { ownClientsOf } from './ownClients.js'
 
 /** What an OpenRecord needs from its store. */
 export interface RecordHost {
@@ -153,7 +154,11 @@ export class OpenRecord {
    * brings what it is, not news (no "while you were offline" summary).
    */
   private newHere: boolean
-  /** Yjs client ids this device wrote the record with, this one included once it writes (persisted). */
+  /**
+   * Yjs client ids this device wrote the record with, this one included once
+   * it writes, other tabs' once their edits arrive (persisted): only their
+   * changes count as pending (the sync handle's `ownClients`).
+   */
   private readonly ownClients: Set<number>
   private lastSaved = false
   private lastPending = 0
@@ -232,9 +237,16 @@ export class OpenRecord {
       },
       owner: this.writerOwner,
     })
+    this.ownClients = ownClientsOf(
+      loaded.meta,
+      stateVectorOf(this.doc),
+      loaded.meta.acked !== undefined ? Y.decodeStateVector(loaded.meta.acked) : new Map(),
+    )
+    if (loaded.meta.ownClients === undefined) this.writer.metaChangedLater('ownClients')
     this.sync = host.client.open(name, {
       doc: this.doc,
       ackedStateVector: loaded.meta.acked,
+      ownClients: this.ownClients,
       skipSendOrigins: [TAB_ORIGIN],
       sendsCatchUp: () => host.sendsCatchUp(),
       authors: loaded.meta.authors,
@@ -251,13 +263,13 @@ export class OpenRecord {
       sendsCatchUp: () => host.sendsCatchUp(),
       parked: () => this.parked,
       noteOwnClient: (client) => this.noteOwnClient(client),
+      ownClients: () => [...this.ownClients],
       checkPending: () => this.checkPending(),
       checkSaved: () => this.checkSaved(),
     })
     this.viewed = loaded.meta.viewed !== undefined ? Y.decodeStateVector(loaded.meta.viewed) : stateVectorOf(this.doc)
     if (loaded.meta.viewed === undefined) this.writer.metaChangedLater('viewed')
     this.newHere = loaded.meta.viewed === undefined && loaded.updates.length === 0
-    this.ownClients = new Set(loaded.meta.ownClients ?? [])
     this.schemaCache = host.schemas.get(recordType(this.doc) ?? '')
     this.history = new RecordHistory(this.doc, {
       client: host.client,
@@ -380,10 +392,12 @@ export class OpenRecord {
     this.checkPending()
   }
 
+  /** `client` wrote changes of this device (this tab's or another's): they count as pending until acked, also after a reload. */
   private noteOwnClient(client: number): void {
     if (this.ownClients.has(client)) return
     this.ownClients.add(client)
     this.writer.metaChanged('ownClients')
+    this.sync.addOwnClients([client])
   }
 
   /**
@@ -528,6 +542,8 @@ export class OpenRecord {
   private readonly onAck = (acked: ReadonlyMap<number, number>): void => {
     this.writer.metaChanged('acked')
     if (this.fieldPending.prune(acked)) this.writer.metaChanged('fieldClocks')
+    // The relay acks only this tab's connection: the other tabs holding this tab's edits learn it from here.
+    this.tabShare.postAcked(acked)
     this.checkPending()
   }
 

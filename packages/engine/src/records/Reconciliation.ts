@@ -26,6 +26,7 @@ import type { RecordSummary } from '../history/summary.js'
 import { FieldPending } from './FieldPending.js'
 import { stateVectorOf } from './SavedState.js'
 import { catalogEntryOf } from './catalogEntry.js'
+import { ownClientsOf } from './ownClients.js'
 import { pullRecord, type PullContext, type PulledRecord } from './pullRecord.js'
 import type { PullOptions, PullResult } from './recordStoreTypes.js'
 
@@ -298,7 +299,7 @@ export class Reconciliation {
             for (const update of stored.updates) Y.applyUpdate(doc, update)
           })
           const acked = stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map<number, number>()
-          const pending = countMissing(stateVectorOf(doc), acked)
+          const pending = countMissing(stateVectorOf(doc), acked, ownClientsOf(stored.meta, stateVectorOf(doc), acked))
           const pendingFields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
           use({
             id,

@@ -12,6 +12,13 @@
  * - **Catch-up.** A tab that left the relay's sync step 1 to the outbox-duty
  *   tab (`catch-up`) sends what is still unacked itself after
  *   {@link CATCH_UP_FALLBACK_MS} (that tab may be frozen in the background).
+ * - **Acked.** The relay acks only the connection whose updates it stored,
+ *   so the tab that sent edits shares the acks it gets (`acked`); the other
+ *   tabs holding those edits count them as pending until then. Should no
+ *   ack covering an edit another tab sent come within
+ *   {@link TAB_ACK_FALLBACK_MS} (its tab closed or froze before the ack
+ *   arrived), this tab sends what is still pending itself, and the relay
+ *   acks it here.
  *
  * @module records/RecordTabSharing
  */
@@ -35,6 +42,12 @@ export const CATCH_UP_FALLBACK_MS = 5_000
  * from their author) before this tab writes them itself, ms.
  */
 export const TAB_SAVE_FALLBACK_MS = 2_000
+/**
+ * How long an edit another tab sent to the relay may stay unacked here (no
+ * `acked` from that tab covering it) before this tab sends what is pending
+ * itself, ms.
+ */
+export const TAB_ACK_FALLBACK_MS = 5_000
 
 /** What a {@link RecordTabSharing} works with: parts of its record and of the store. */
 export interface RecordTabSharingOptions {
@@ -53,6 +66,8 @@ export interface RecordTabSharingOptions {
   parked(): boolean
   /** A Yjs client id wrote an edit of this device (another tab's). */
   noteOwnClient(client: number): void
+  /** The Yjs client ids this device wrote the record with. */
+  ownClients(): number[]
   /** The doc changed from another tab: pending may have changed. */
   checkPending(): void
   /** What is known to be stored changed. */
@@ -63,6 +78,10 @@ export interface RecordTabSharingOptions {
 export class RecordTabSharing {
   private readonly options: RecordTabSharingOptions
   private catchUpTimer: ReturnType<typeof setTimeout> | null = null
+  /** Fires when edits other tabs sent may still lack an ack here; null when none is waiting. */
+  private ackFallbackTimer: ReturnType<typeof setTimeout> | null = null
+  /** Per client id, the clock up to which edits other tabs sent are waiting for an ack here. */
+  private readonly awaitedAcks = new Map<number, number>()
   /** Cancels the pending tab-save fallback; null when none is pending. */
   private cancelTabSave: (() => void) | null = null
   private stopped = false
@@ -87,6 +106,31 @@ export class RecordTabSharing {
     const { tabs, id, saved } = this.options
     tabs.post({ t: 'saved', id, stateVector: Y.encodeStateVector(saved.stateVector) })
     this.stopTabSaveWhenSaved()
+  }
+
+  /** The relay acked (to this tab) what it stored of the record: tell the other tabs, which hold this tab's edits too. */
+  postAcked(acked: ReadonlyMap<number, number>): void {
+    this.options.tabs.post({ t: 'acked', id: this.options.id, stateVector: Y.encodeStateVector(new Map(acked)) })
+  }
+
+  /**
+   * Another tab got an ack of this record from the relay: what it covers is
+   * durably stored there, also the edits of that tab this one holds.
+   */
+  ackedByTab(stateVector: Uint8Array): void {
+    if (this.stopped) return
+    const { sync, fieldPending, writer } = this.options
+    let acked: Map<number, number>
+    try {
+      acked = Y.decodeStateVector(stateVector)
+    } catch {
+      return // a corrupt message acks nothing
+    }
+    sync.learnAck(acked)
+    if (fieldPending.prune(sync.ackedStateVector)) writer.metaChanged('fieldClocks')
+    for (const [client, clock] of this.awaitedAcks) if ((sync.ackedStateVector.get(client) ?? 0) >= clock) this.awaitedAcks.delete(client)
+    if (this.awaitedAcks.size === 0) this.stopAckFallback()
+    this.options.checkPending()
   }
 
   /** This tab's write failed: other tabs holding its edits in memory write them. */
@@ -121,15 +165,27 @@ export class RecordTabSharing {
 
   /**
    * Notes the writers of an edit another tab of this device made (its
-   * local update): their entries are the user's own, also after a reload.
+   * local update): their entries are the user's own and pending until
+   * acked, also after a reload. `sent`: its tab sent it to the relay, which
+   * acks it to that tab: wait for that tab's `acked` (or fall back, see the
+   * module documentation). Call before {@link applyFromTab}.
    */
-  noteTabEdit(update: Uint8Array): void {
+  noteTabEdit(update: Uint8Array, sent: boolean): void {
     if (this.stopped) return
+    let written: Map<number, number>
     try {
-      for (const client of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)).keys()) this.options.noteOwnClient(client)
+      written = Y.parseUpdateMeta(update).to // per writer, the clock after its last change
     } catch {
-      // a corrupt message names no writer
+      return // a corrupt message names no writer
     }
+    for (const client of written.keys()) this.options.noteOwnClient(client)
+    if (sent) this.awaitAck(written)
+  }
+
+  /** Notes writers of this device another tab names (its `sync-reply`). Call before {@link applyFromTab}. */
+  noteOwnClients(clients: readonly number[]): void {
+    if (this.stopped) return
+    for (const client of clients) if (Number.isInteger(client)) this.options.noteOwnClient(client)
   }
 
   /**
@@ -158,9 +214,13 @@ export class RecordTabSharing {
     if (this.options.writer.writeUnsaved()) this.options.checkSaved()
   }
 
-  /** What another tab (that has `stateVector`) lacks, plus our pending-field notes. */
-  replyTo(stateVector: Uint8Array): { update: Uint8Array; fieldClocks: FieldClocks } {
-    return { update: Y.encodeStateAsUpdate(this.options.doc, stateVector), fieldClocks: this.options.fieldPending.serialize() }
+  /** What another tab (that has `stateVector`) lacks, plus our pending-field notes and this device's writers. */
+  replyTo(stateVector: Uint8Array): { update: Uint8Array; fieldClocks: FieldClocks; ownClients: number[] } {
+    return {
+      update: Y.encodeStateAsUpdate(this.options.doc, stateVector),
+      fieldClocks: this.options.fieldPending.serialize(),
+      ownClients: this.options.ownClients(),
+    }
   }
 
   /**
@@ -182,6 +242,8 @@ export class RecordTabSharing {
   pause(): void {
     if (this.catchUpTimer !== null) clearTimeout(this.catchUpTimer)
     this.catchUpTimer = null
+    this.awaitedAcks.clear()
+    this.stopAckFallback()
     this.cancelTabSave?.()
     this.cancelTabSave = null
   }
@@ -190,6 +252,31 @@ export class RecordTabSharing {
   stop(): void {
     this.stopped = true
     this.pause()
+  }
+
+  /**
+   * Waits for an ack of `written` (an edit another tab sent) to be shared;
+   * should none come in time, sends what is still pending from here.
+   */
+  private awaitAck(written: ReadonlyMap<number, number>): void {
+    const acked = this.options.sync.ackedStateVector
+    for (const [client, clock] of written) {
+      if ((acked.get(client) ?? 0) < clock && clock > (this.awaitedAcks.get(client) ?? 0)) this.awaitedAcks.set(client, clock)
+    }
+    if (this.awaitedAcks.size === 0 || this.ackFallbackTimer !== null) return
+    this.ackFallbackTimer = setTimeout(() => {
+      this.ackFallbackTimer = null
+      const { sync } = this.options
+      // covered meanwhile by another tab's ack or by one of this tab's own: nothing to send
+      const stillAwaited = [...this.awaitedAcks].some(([client, clock]) => (sync.ackedStateVector.get(client) ?? 0) < clock)
+      this.awaitedAcks.clear()
+      if (!this.stopped && !this.options.parked() && stillAwaited) sync.resendPending()
+    }, TAB_ACK_FALLBACK_MS)
+  }
+
+  private stopAckFallback(): void {
+    if (this.ackFallbackTimer !== null) clearTimeout(this.ackFallbackTimer)
+    this.ackFallbackTimer = null
   }
 
   /** Stops the tab-save fallback once everything the doc holds is stored. */

@@ -6,7 +6,7 @@
  *   with unsynced changes is open, so it syncs, and sends the catch-up
  *   after a (re)subscribe for every tab — nothing is sent once per tab.
  * - **Tab messages.** Edits, sync requests and replies, saved / save-failed
- *   notes and catalog entries go to the record open here; `discarding` /
+ *   notes, acks and catalog entries go to the record open here; `discarding` /
  *   `discarded` park and unpark a record; `wiped` closes the store.
  *
  * @module records/TabCoordinator
@@ -102,8 +102,8 @@ export class TabCoordinator {
     switch (message.t) {
       case 'update': {
         const sharing = sharingOf(message.id)
+        sharing?.noteTabEdit(message.update, message.sent)
         sharing?.applyFromTab(message.update, message.fieldClocks, message.sent === false)
-        sharing?.noteTabEdit(message.update)
         return
       }
       case 'sync-request': {
@@ -111,9 +111,15 @@ export class TabCoordinator {
         if (sharing !== undefined) tabs.post({ t: 'sync-reply', to: message.from, id: message.id, ...sharing.replyTo(message.stateVector) })
         return
       }
-      case 'sync-reply':
+      case 'sync-reply': {
         // What a reply brings was sent by its authors, or goes out with the next catch-up.
-        sharingOf(message.id)?.applyFromTab(message.update, message.fieldClocks)
+        const sharing = sharingOf(message.id)
+        sharing?.noteOwnClients(message.ownClients ?? [])
+        sharing?.applyFromTab(message.update, message.fieldClocks)
+        return
+      }
+      case 'acked':
+        sharingOf(message.id)?.ackedByTab(message.stateVector)
         return
       case 'catch-up': {
         if (!this.outboxHeld) return

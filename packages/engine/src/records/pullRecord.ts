@@ -18,6 +18,7 @@ import { summarizeSince, type RecordSummary } from '../history/summary.js'
 import { FieldPending } from './FieldPending.js'
 import { stateVectorOf } from './SavedState.js'
 import { catalogEntryOf } from './catalogEntry.js'
+import { ownClientsOf } from './ownClients.js'
 
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
 
@@ -96,7 +97,7 @@ export async function pullRecord(
         return Y.encodeStateAsUpdate(doc)
       })
     }
-    const pending = countMissing(stateVectorOf(doc), acked)
+    const pending = countMissing(stateVectorOf(doc), acked, ownClientsOf(stored.meta, stateVectorOf(doc), acked))
     const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
     const schema = context.schemas.get(recordType(doc) ?? '')
     const fresh = catalogEntryOf(doc, id, schema, pending, fields)

@@ -143,7 +143,9 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.synced.catch(() => {})
     this.tracker = new PendingTracker(this.doc, {
       remoteOrigin: host.origin,
+      notOwnOrigins: this.skipSendOrigins,
       acked: options.ackedStateVector === undefined ? undefined : decodeStateVector(options.ackedStateVector),
+      ownClients: options.ownClients,
     })
     for (const author of options.authors ?? []) this.authorMap.set(author.clientId, { ...author })
     this.tracker.on('pending', this.onPending)
@@ -173,9 +175,42 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     return this.subscribed && !this.catchUpDeferred
   }
 
-  /** Clock ticks of this doc held locally that the relay has not durably stored. */
+  /**
+   * Clock ticks of this device's changes of this doc (see {@link ownClients})
+   * that the relay has not durably stored. Changes received from the relay
+   * never count: they are pending only for their author.
+   */
   get pending(): number {
     return this.tracker.pending
+  }
+
+  /**
+   * The Yjs client ids whose changes count as this device's: those passed
+   * with `open(name, { ownClients })` (or every client id the doc held then),
+   * those named by {@link addOwnClients}, and those of every update not
+   * applied from the relay nor from a `skipSendOrigins` origin.
+   */
+  get ownClients(): ReadonlySet<number> {
+    return this.tracker.ownClients
+  }
+
+  /**
+   * Counts the changes of `clients` as this device's from now on, e.g. the
+   * writers of another tab's edits applied with a `skipSendOrigins` origin:
+   * they stay pending here until an ack covers them.
+   */
+  addOwnClients(clients: Iterable<number>): void {
+    if (!this.closedFlag) this.tracker.addOwnClients(clients)
+  }
+
+  /**
+   * Takes in an acked state vector another party received from the relay
+   * for this doc (another tab of this device, which shares its acks: the
+   * relay acks only the connection whose updates it stored). Merged like a
+   * later ack; emits no `ack` event, so it is not shared back.
+   */
+  learnAck(stateVector: ReadonlyMap<number, number>): void {
+    if (!this.closedFlag) this.tracker.ack(new Map(stateVector), 'merge')
   }
 
   /**
@@ -224,15 +259,16 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   }
 
   /**
-   * Sends everything the acked state vector does not cover as one update
-   * (when subscribed and something is pending). Yjs updates are idempotent,
-   * so this is always safe; use it when changes made elsewhere (another tab
-   * that closed before sending) must go out without waiting for a reconnect.
-   * Returns whether something was sent.
+   * Sends this device's changes the acked state vector does not cover as one
+   * update (when subscribed and something is pending); the relay acks it
+   * once stored. Yjs updates are idempotent, so this is always safe; use it
+   * when changes made elsewhere (another tab that closed before sending, or
+   * before it could share the relay's ack) must go out without waiting for a
+   * reconnect. Returns whether something was sent.
    */
   resendPending(): boolean {
     if (this.closedFlag || !this.subscribed || this.pending === 0) return false
-    return this.sendMissing(new Map(this.ackedStateVector), syncProtocol.messageYjsUpdate)
+    return this.sendMissing(this.tracker.settledStateVector(), syncProtocol.messageYjsUpdate)
   }
 
   /**

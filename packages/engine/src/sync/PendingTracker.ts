@@ -1,13 +1,30 @@
 /**
- * Pending changes of one doc: what this device holds that the relay has not
+ * Pending changes of one doc: what this device wrote that the relay has not
  * durably stored yet.
  *
- *     pending = countMissing(localStateVector, ackedStateVector)
+ *     pending = countMissing(localStateVector, ackedStateVector, ownClients)
  *
  * The relay sends `ack(doc, stateVector)` only after its storage commit
  * returned, and the acked vector covers everything it stored for the doc.
  * Deriving pending from state vectors (not from counting sent messages) keeps
  * it right across reconnects, duplicate sends, other tabs and reloads.
+ *
+ * ## Own client ids
+ *
+ * Only the Yjs client ids this device wrote with count. The relay acks a
+ * client when a commit stored that client's updates (and once per
+ * subscription), not when it stored someone else's: changes received from
+ * the relay are on the relay, and they are pending only for their author.
+ * A client id is own when
+ *
+ * - it was passed in (`ownClients`: persisted by the caller, so changes of
+ *   an earlier session or of another tab stay pending until acked; without
+ *   it, every client id the doc holds when the tracker starts), or
+ * - {@link PendingTracker.addOwnClients} names it (e.g. another tab's edit), or
+ * - an update whose origin is not in `notOwnOrigins` (the relay's, and
+ *   whatever another party sends) advanced its clock: local edits, delete
+ *   markers, updates loaded from storage. These are the updates the sync
+ *   handle sends, and an update sent is acked to its sender.
  *
  * ## Deletions and the delete marker
  *
@@ -50,10 +67,18 @@ export const DELETE_MARKER_KEY = 'd'
 
 /** Options of {@link PendingTracker}. */
 export interface PendingTrackerOptions {
-  /** Origin of transactions applied from the relay. They never get a delete marker. */
+  /** Origin of transactions applied from the relay. They never get a delete marker, and their client ids are not own. */
   remoteOrigin: unknown
+  /**
+   * Further origins whose updates do not make their client ids own (someone
+   * else sends them; their writers are named with {@link PendingTracker.addOwnClients}
+   * when they are this device's).
+   */
+  notOwnOrigins?: Iterable<unknown>
   /** Acked state vector to start from, e.g. one persisted next to the doc. Default: nothing acked. */
   acked?: StateVector
+  /** Client ids this device wrote the doc with, e.g. persisted next to it. Default: every client id the doc holds now. */
+  ownClients?: Iterable<number>
 }
 
 /** Events of {@link PendingTracker}. */
@@ -62,11 +87,14 @@ export interface PendingTrackerEvents {
   pending: (count: number) => void
 }
 
-/** Tracks the pending count of one doc and writes delete markers. */
+/** Tracks the pending count of one doc's own changes and writes delete markers. */
 export class PendingTracker extends ObservableV2<PendingTrackerEvents> {
   readonly doc: Y.Doc
   private readonly remoteOrigin: unknown
+  private readonly notOwnOrigins: ReadonlySet<unknown>
   private acked: StateVector
+  /** Client ids whose changes count (see the module documentation). */
+  private readonly own: Set<number>
   private count: number
   private destroyed = false
 
@@ -74,14 +102,46 @@ export class PendingTracker extends ObservableV2<PendingTrackerEvents> {
     super()
     this.doc = doc
     this.remoteOrigin = options.remoteOrigin
+    this.notOwnOrigins = new Set(options.notOwnOrigins ?? [])
     this.acked = new Map(options.acked ?? [])
+    this.own = new Set(options.ownClients ?? stateVectorOf(doc).keys())
     this.count = this.compute()
     doc.on('update', this.onUpdate)
   }
 
-  /** Clock ticks held locally that the relay has not durably stored. */
+  /** Clock ticks of this device's changes held locally that the relay has not durably stored. */
   get pending(): number {
     return this.count
+  }
+
+  /** Client ids whose changes count as this device's. */
+  get ownClients(): ReadonlySet<number> {
+    return this.own
+  }
+
+  /** Counts the changes of `clients` as this device's from now on (e.g. another tab's edits). */
+  addOwnClients(clients: Iterable<number>): void {
+    if (this.destroyed) return
+    let added = false
+    for (const client of clients) {
+      if (this.own.has(client)) continue
+      this.own.add(client)
+      added = true
+    }
+    if (added) this.recompute()
+  }
+
+  /**
+   * What of the doc is not pending, per client id: the acked clock of own
+   * client ids, the local clock of everyone else's (those are on the relay,
+   * or their author sends them). A new map; send what the doc holds beyond it.
+   */
+  settledStateVector(): StateVector {
+    const settled = new Map(this.acked)
+    for (const [client, clock] of stateVectorOf(this.doc)) {
+      if (!this.own.has(client) && clock > (settled.get(client) ?? 0)) settled.set(client, clock)
+    }
+    return settled
   }
 
   /** The state vector the relay has durably stored, as far as this tracker knows. */
@@ -124,10 +184,15 @@ export class PendingTracker extends ObservableV2<PendingTrackerEvents> {
   }
 
   private compute(): number {
-    return countMissing(Y.decodeStateVector(Y.encodeStateVector(this.doc)), this.acked)
+    return countMissing(stateVectorOf(this.doc), this.acked, this.own)
   }
 
   private readonly onUpdate = (_update: Uint8Array, origin: unknown, doc: Y.Doc, transaction: Y.Transaction): void => {
+    if (origin !== this.remoteOrigin && !this.notOwnOrigins.has(origin)) {
+      for (const [client, clock] of transaction.afterState) {
+        if (clock > (transaction.beforeState.get(client) ?? 0)) this.own.add(client)
+      }
+    }
     if (
       transaction.local &&
       origin !== this.remoteOrigin &&
@@ -145,3 +210,5 @@ export class PendingTracker extends ObservableV2<PendingTrackerEvents> {
     this.recompute()
   }
 }
+
+const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))

@@ -31,15 +31,26 @@ export interface OpenDocOptions {
    * Encoded state vector the relay is already known to have stored (as
    * received in an earlier `ack` event and persisted by the caller), so the
    * pending count is right before the first ack of this session arrives.
-   * Default: nothing acked, i.e. the whole local doc counts as pending.
+   * Default: nothing acked, i.e. every own change counts as pending.
    */
   ackedStateVector?: Uint8Array
   /**
+   * Yjs client ids this device wrote the doc with in earlier sessions or
+   * other tabs (persisted by the caller from `DocHandle.ownClients`): only
+   * their changes count as pending; changes of other client ids came from
+   * the relay and are pending only for their author. Client ids of updates
+   * applied later (other than from the relay or a `skipSendOrigins` origin)
+   * are added as they come. Default: every client id the doc holds at
+   * `open`, i.e. everything not acked counts.
+   */
+  ownClients?: Iterable<number>
+  /**
    * Transaction origins whose updates are not sent to the relay as they
    * happen, because something else sends them: e.g. updates another tab of
-   * the same user made (that tab sends its own edits). They still count as
-   * pending, and they still go out in the state-vector exchange after every
-   * (re)subscribe and with {@link DocHandle.resendPending}.
+   * the same user made (that tab sends its own edits). Their client ids
+   * count as pending only once named with {@link DocHandle.addOwnClients};
+   * then they go out in the state-vector exchange after every (re)subscribe
+   * and with {@link DocHandle.resendPending}.
    */
   skipSendOrigins?: Iterable<unknown>
   /**

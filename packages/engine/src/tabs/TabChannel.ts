@@ -9,16 +9,19 @@
  *   to the relay (it was subscribed). The receiving tab applies it with
  *   origin {@link TAB_ORIGIN}: it does not store it (the author does; see
  *   `saved` and `save-failed`) and does not send it to the relay (the
- *   author does, or else the outbox-duty tab), so nothing is sent or
- *   counted twice — pending is derived from
- *   state vectors, and every tab with the record open receives the relay's
- *   acks itself.
+ *   author does, or else the outbox-duty tab), so nothing is sent twice.
+ *   Its writers count as this device's (pending until acked) in every tab.
  * - `catch-up`: a tab without the outbox duty subscribed a record and left
  *   the relay's sync step 1 unanswered; the outbox-duty tab sends what the
  *   relay lacks (`stateVector`: the relay's), so changes several tabs hold
  *   go out once after a reconnect, not once per tab.
  * - `sync-request` / `sync-reply`: a tab opening a record asks the others
- *   for what its IndexedDB copy lacks (edits not written yet).
+ *   for what its IndexedDB copy lacks (edits not written yet); a reply also
+ *   names the Yjs client ids this device wrote the record with.
+ * - `acked`: the relay acked the sender's updates of a record (it acks only
+ *   the connection whose updates a commit stored): `stateVector` is what
+ *   the sender now knows the relay has durably stored, so the other tabs
+ *   stop counting the sender's edits as pending.
  * - `saved`: a write of the sender completed; `stateVector` covers only
  *   what is known to be in IndexedDB (its completed writes and what it
  *   loaded, see `records/SavedState`), never edits it merely holds.
@@ -46,8 +49,9 @@ export type TabMessage =
   | { t: 'update'; from: string; id: string; update: Uint8Array; fieldClocks: FieldClocks | null; sent: boolean }
   | { t: 'catch-up'; from: string; id: string; stateVector: Uint8Array }
   | { t: 'sync-request'; from: string; id: string; stateVector: Uint8Array }
-  | { t: 'sync-reply'; from: string; to: string; id: string; update: Uint8Array; fieldClocks: FieldClocks }
+  | { t: 'sync-reply'; from: string; to: string; id: string; update: Uint8Array; fieldClocks: FieldClocks; ownClients?: number[] }
   | { t: 'saved'; from: string; id: string; stateVector: Uint8Array }
+  | { t: 'acked'; from: string; id: string; stateVector: Uint8Array }
   | { t: 'save-failed'; from: string; id: string }
   | { t: 'catalog'; from: string; entries: CatalogEntry[]; removed: string[] }
   | { t: 'discarding'; from: string; id: string }
