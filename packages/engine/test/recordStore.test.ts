@@ -99,6 +99,7 @@ describe('typed records', () => {
     expect(() => ticket.set('status', 'blocked')).toThrow(RecordValidationError)
     expect(() => ticket.update({ title: 'ok', bogus: 1 })).toThrow(/field "bogus": unknown field of ticket/)
     expect(ticket.get('title')).toBe('Login fails')
+    expect(ticket.doc.guid).toBe('acme/T-1') // named by its doc name: no random guid drawn per opened record
     expect(store.list({ type: 'ticket' }).entries).toMatchObject([
       {
         id: 'T-1',

@@ -290,7 +290,8 @@ export class Reconciliation {
         const id = ids[next++]!
         if (this.host.inMemory(id)) continue
         let storage: RecordStorage | null = null
-        const doc = new Y.Doc()
+        // named: a doc without a guid draws a random one (~30 getRandomValues calls), once per record read
+        const doc = new Y.Doc({ guid: `${this.host.workspaceId}/${id}` })
         try {
           storage = await this.host.backend().openRecord(id)
           const stored = await storage.load()

@@ -59,11 +59,13 @@ export async function pullRecord(
   if (context.skip(id)) return undefined
   const entry = context.entryOf(id)
   const known = entry?.local ? entry.stateVector : EMPTY_STATE_VECTOR
-  const fetched = await context.client.fetchDoc(`${context.workspaceId}/${id}`, known, { signal })
+  const name = `${context.workspaceId}/${id}`
+  const fetched = await context.client.fetchDoc(name, known, { signal })
   if (context.skip(id)) return undefined
   if (entry?.local && isEmptyUpdate(fetched.update)) return { entry: null, summary: null }
   const storage = await context.backend.openRecord(id)
-  const doc = new Y.Doc()
+  // named: a doc without a guid draws a random one (~30 getRandomValues calls), once per pulled record
+  const doc = new Y.Doc({ guid: name })
   try {
     const stored = await storage.load()
     doc.transact(() => {
