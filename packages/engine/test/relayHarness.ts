@@ -55,6 +55,7 @@ import { MemoryStorage } from '../../../apps/relay/src/storage/MemoryStorage.js'
 import type {
   AppendResult,
   AuthorBinding,
+  DocSeq,
   DocUpdates,
   PresenceRecord,
   Storage,
@@ -209,6 +210,9 @@ export class GatedStorage implements Storage {
   }
   listDocs(prefix: string): Promise<string[]> {
     return this.inner.listDocs(prefix)
+  }
+  listDocSeqs(prefix: string): Promise<DocSeq[]> {
+    return this.inner.listDocSeqs(prefix)
   }
   recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
     return this.inner.recordPresence(workspace, records)

@@ -17,6 +17,7 @@
 import * as decoding from 'lib0/decoding'
 import {
   ErrorCode,
+  ListFlags,
   MAX_LIST_LIMIT,
   encodeDocList,
   encodeFetched,
@@ -25,7 +26,7 @@ import {
   readListDocs,
   validateDocName,
 } from '@concord/engine/protocol'
-import type { AuthorBinding } from '../storage/Storage.js'
+import type { AuthorBinding, DocSeq } from '../storage/Storage.js'
 import { Access, accessFor, listAccessFor } from '../auth/Authenticator.js'
 import { validateStateVector } from '../security/validateUpdate.js'
 import type { Connection } from './Connection.js'
@@ -61,9 +62,13 @@ export const mayReadWorkspace = (
   return true
 }
 
-/** Answers `list-docs`: stored doc names under a prefix, a page at a time. */
+/**
+ * Answers `list-docs`: stored doc names under a prefix, a page at a time,
+ * and with `ListFlags.seqs` each doc's last stored sequence number (a client
+ * that remembers it fetches only the docs whose number moved).
+ */
 export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decoder): void => {
-  let request: { requestId: number; after: string; limit: number }
+  let request: { requestId: number; after: string; limit: number; flags: number }
   try {
     request = readListDocs(body)
   } catch (error) {
@@ -84,19 +89,24 @@ export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decod
   if (!conn.withinWorkBudget('list-docs')) return
   // charged: the relay's own time for the page — the storage read (done inside the call by a storage that reads
   // synchronously, like SQLite) and the filtering — not the time the request waited behind others
+  const withSeqs = (request.flags & ListFlags.seqs) !== 0
   const started = performance.now()
-  const listing = conn.ctx.rooms.list(prefix)
+  const listing: Promise<DocSeq[]> = withSeqs
+    ? conn.ctx.rooms.listSeqs(prefix)
+    : conn.ctx.rooms.list(prefix).then((names) => names.map((doc) => ({ doc, lastSeq: 0 })))
   const readMs = performance.now() - started
   listing.then(
     (all) => {
       if (conn.closed) return
       const filtering = performance.now()
       // per-record grants can hide single docs of a readable workspace
-      const names = all.filter((name) => accessFor(conn.identity, name) !== Access.none)
-      const start = request.after === '' ? 0 : upperBound(names, request.after)
-      const page = names.slice(start, start + limit)
+      const docs = all.filter(({ doc }) => accessFor(conn.identity, doc) !== Access.none)
+      const start = request.after === '' ? 0 : upperBound(docs, request.after)
+      const page = docs.slice(start, start + limit)
       if (!conn.chargeWork('list-docs', readMs + performance.now() - filtering)) return
-      conn.send('doc-list', encodeDocList(prefix, request.requestId, page, start + limit < names.length))
+      const names = page.map(({ doc }) => doc)
+      const seqs = withSeqs ? page.map(({ lastSeq }) => lastSeq) : undefined
+      conn.send('doc-list', encodeDocList(prefix, request.requestId, names, start + limit < docs.length, seqs))
     },
     (error: unknown) => {
       conn.log.warn({ err: error, prefix }, 'list-docs failed: storage')
@@ -205,13 +215,13 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
   )
 }
 
-/** Index of the first name greater than `after` in a sorted array. */
-const upperBound = (names: readonly string[], after: string): number => {
+/** Index of the first doc whose name is greater than `after` in an array sorted by name. */
+const upperBound = (docs: readonly DocSeq[], after: string): number => {
   let lo = 0
-  let hi = names.length
+  let hi = docs.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (names[mid] <= after) lo = mid + 1
+    if (docs[mid]!.doc <= after) lo = mid + 1
     else hi = mid
   }
   return lo

@@ -11,7 +11,7 @@
  * @module rooms/RoomRegistry
  */
 import * as Y from 'yjs'
-import type { AuthorBinding, Storage } from '../storage/Storage.js'
+import type { AuthorBinding, DocSeq, Storage } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
 import { Room, applyStored } from './Room.js'
@@ -156,6 +156,22 @@ export class RoomRegistry {
     const inMemory = this.names().filter((name) => name.startsWith(prefix))
     if (inMemory.length === 0) return stored
     return [...new Set([...stored, ...inMemory])].sort()
+  }
+
+  /**
+   * The docs of {@link list}, each with the sequence number of its last
+   * stored update (for a loaded room, the newest of what storage and the
+   * room report; 0 for a doc nothing was stored of yet).
+   */
+  async listSeqs(prefix: string): Promise<DocSeq[]> {
+    const seqs = new Map<string, number>()
+    for (const { doc, lastSeq } of await this.storage.listDocSeqs(prefix)) seqs.set(doc, lastSeq)
+    for (const name of this.names()) {
+      if (!name.startsWith(prefix)) continue
+      const room = this.peek(name)
+      seqs.set(name, Math.max(seqs.get(name) ?? 0, room?.lastSeq ?? 0))
+    }
+    return [...seqs.keys()].sort().map((doc) => ({ doc, lastSeq: seqs.get(doc)! }))
   }
 
   /** Unloads every room with no references after storing what it holds (shutdown). */

@@ -46,7 +46,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import type { AppendResult, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import type { AppendResult, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
 import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
 
 /** Options of `SqliteStorage`. */
@@ -122,6 +122,7 @@ function prepareStatements(db: Database.Database) {
     ),
     // Docs sort by UTF-8 bytes, so the names starting with a prefix are contiguous from the prefix on.
     docsFrom: db.prepare<[string], { doc: string }>('SELECT doc FROM docs WHERE doc >= ? ORDER BY doc'),
+    docSeqsFrom: db.prepare<[string], { doc: string; last_seq: number }>('SELECT doc, last_seq FROM docs WHERE doc >= ? ORDER BY doc'),
     insertAuthor: db.prepare<[string, number, string, string]>(
       'INSERT OR REPLACE INTO authors (doc, client_id, user_id, name) VALUES (?, ?, ?, ?)',
     ),
@@ -272,6 +273,18 @@ export class SqliteStorage implements Storage {
     }
     // Same order as every other adapter: JavaScript string order (SQLite sorts by UTF-8 bytes).
     return docs.sort()
+  }
+
+  async listDocSeqs(prefix: string): Promise<DocSeq[]> {
+    this.#open()
+    if (typeof prefix !== 'string') throw new TypeError('prefix must be a string')
+    const docs: DocSeq[] = []
+    for (const { doc, last_seq } of this.#stmt.docSeqsFrom.iterate(prefix)) {
+      if (!doc.startsWith(prefix)) break
+      docs.push({ doc, lastSeq: last_seq })
+    }
+    // Same order as every other adapter: JavaScript string order (SQLite sorts by UTF-8 bytes).
+    return docs.sort((a, b) => (a.doc < b.doc ? -1 : a.doc > b.doc ? 1 : 0))
   }
 
   /** Upserts last-seen records in one transaction; `lastSeen` never moves back. */

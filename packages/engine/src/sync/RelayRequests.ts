@@ -60,6 +60,22 @@ export interface ListDocsOptions extends RelayRequestOptions {
   pageSize?: number
 }
 
+/** A doc listed by `client.listDocsWithSeqs`. */
+export interface ListedDoc {
+  name: string
+  /** The relay's change sequence of the doc (grows with every stored change); null when the relay does not report it. */
+  seq: number | null
+}
+
+/** One page of a `list-docs` answer. */
+export interface DocListPage {
+  names: string[]
+  /** More names follow (ask again after the last one). */
+  more: boolean
+  /** Each name's change sequence, in the same order; null when the relay sent none. */
+  seqs: number[] | null
+}
+
 interface Request {
   readonly kind: 'list' | 'fetch' | 'presence'
   /** Doc name (fetch) or prefix (list). */
@@ -97,17 +113,17 @@ export class RelayRequests {
     return this.outstanding.length
   }
 
-  /** One page of `list-docs`. */
-  listPage(prefix: string, after: string, limit: number, options: RelayRequestOptions): Promise<{ names: string[]; more: boolean }> {
+  /** One page of `list-docs`; `flags` are the protocol's `ListFlags`. */
+  listPage(prefix: string, after: string, limit: number, flags: number, options: RelayRequestOptions): Promise<DocListPage> {
     const requestId = this.nextRequestId++
-    return this.start<{ names: string[]; more: boolean }>(
+    return this.start<DocListPage>(
       'list',
       prefix,
       requestId,
-      () => encodeListDocs(prefix, requestId, after, limit),
+      () => encodeListDocs(prefix, requestId, after, limit, flags),
       (body) => {
-        const { names, more } = readDocList(body)
-        return { names, more }
+        const { names, more, seqs } = readDocList(body)
+        return { names, more, seqs }
       },
       options,
     )
