@@ -135,7 +135,13 @@ describe('a live RecordStore', () => {
     const adaClient = h.client(relay)
     const ada = store(adaClient, true)
     await ada.ready
-    // the first catch-up fetches every record, at the change sequence the relay listed
+    await statusIs(adaClient, 'online')
+    // one more while watching: the live catalog fetches it
+    const live = await bob.create('ticket', { title: 'Live one', status: 'open' })
+    ids.push(live.id)
+    live.close()
+    await bob.flush()
+    // the first catch-up and the live catalog fetched every record once, each at the change sequence the relay reported
     await until(
       ada,
       () => ids.filter((id) => (ada.catalog.get(id)?.relaySeq ?? 0) > 0).length,

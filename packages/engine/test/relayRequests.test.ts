@@ -16,6 +16,7 @@ import {
   encodeFetchedPart,
   encodeListDocs,
   readDocList,
+  readFetched,
   readListDocs,
   startMessage,
 } from '../src/protocol/index.js'
@@ -88,6 +89,9 @@ describe('listDocs', () => {
       more: true,
       seqs: [3, 0],
     })
+    const fetched = (message: Uint8Array) => readFetched(decodeMessage(message).body)
+    expect(fetched(encodeFetched('acme/t1', Uint8Array.of(0, 0), Uint8Array.of(0))).seq).toBeNull()
+    expect(fetched(encodeFetched('acme/t1', Uint8Array.of(0, 0), Uint8Array.of(0), 9)).seq).toBe(9)
   })
 
   test('waits while offline and asks once the relay said hello', async () => {
@@ -132,6 +136,8 @@ describe('fetchDoc', () => {
     Y.applyUpdate(fresh, full.update)
     expect(fresh.getText('t').toString()).toBe('hello world')
     expect(Y.decodeStateVector(full.stateVector)).toEqual(new Map([[source.clientID, 5]]))
+    // the sequence of what is stored (the answer holds more, not less): as the listing reports it
+    expect(full.seq).toBe((await client.listDocsWithSeqs('acme/'))[0]!.seq)
 
     const diff = await client.fetchDoc('acme/t1', Y.encodeStateVector(fresh))
     expect(Y.decodeUpdate(diff.update).structs).toHaveLength(0)

@@ -167,7 +167,7 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
   const { ctx, log } = conn
   // charged: the relay's own time loading and encoding the doc (not the time the request waited behind others)
   ctx.rooms.snapshot(doc, stateVector).then(
-    ({ update, durableStateVector, authors, workMs }) => {
+    ({ update, durableStateVector, lastSeq, authors, workMs }) => {
       if (!conn.chargeWork(`fetch of "${doc}"`, workMs)) return
       conn.sendAuthorParts(doc, authors)
       // answers of one doc keep their order: once one goes in parts, the next ones queue behind it
@@ -176,10 +176,11 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
       // a slow reader: once its send buffer is half full, answers wait their turn and go out paced, like big ones.
       const underPressure = conn.ws.bufferedAmount + update.byteLength > ctx.limits.maxBufferedBytes / 2
       if (update.byteLength <= ctx.limits.initialSyncChunkBytes && !underPressure && !ctx.initialSyncs.has(conn, key)) {
-        conn.send('fetched', encodeFetched(doc, update, durableStateVector))
+        conn.send('fetched', encodeFetched(doc, update, durableStateVector, lastSeq))
         return
       }
       let durable = durableStateVector
+      let seq = lastSeq
       ctx.initialSyncs.enqueue(
         {
           owner: conn,
@@ -192,6 +193,7 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
             try {
               const snapshot = await ctx.rooms.snapshot(doc, stateVector)
               durable = snapshot.durableStateVector
+              seq = snapshot.lastSeq
               return snapshot.update
             } catch (error) {
               log.warn({ err: error, doc }, 'fetch failed: storage')
@@ -201,7 +203,7 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
           },
           sendPart: (part, last, sent) =>
             last
-              ? conn.sendInitialSyncPart('fetched', encodeFetched(doc, part, durable), sent)
+              ? conn.sendInitialSyncPart('fetched', encodeFetched(doc, part, durable, seq), sent)
               : conn.sendInitialSyncPart('fetched-part', encodeFetchedPart(doc, part), sent),
         },
         update,

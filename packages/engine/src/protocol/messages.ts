@@ -366,19 +366,24 @@ export const encodeFetch = (doc: string, stateVector: Uint8Array): Uint8Array =>
   return encoding.toUint8Array(encoder)
 }
 
-/** `fetched` answer. */
-export const encodeFetched = (doc: string, update: Uint8Array, durableStateVector: Uint8Array): Uint8Array => {
+/**
+ * `fetched` answer; `seq`, when given, is the doc's change sequence (see
+ * {@link ListFlags.seqs}) of a state the answer holds everything of.
+ */
+export const encodeFetched = (doc: string, update: Uint8Array, durableStateVector: Uint8Array, seq?: number): Uint8Array => {
   const encoder = startMessage(MessageType.fetched, doc)
   encoding.writeVarUint8Array(encoder, update)
   encoding.writeVarUint8Array(encoder, durableStateVector)
+  if (seq !== undefined) encoding.writeVarUint(encoder, seq)
   return encoding.toUint8Array(encoder)
 }
 
-/** Reads the body of a `fetched` answer. */
-export const readFetched = (body: decoding.Decoder): { update: Uint8Array; stateVector: Uint8Array } => {
+/** Reads the body of a `fetched` answer (`seq` null from a relay that does not send it). */
+export const readFetched = (body: decoding.Decoder): { update: Uint8Array; stateVector: Uint8Array; seq: number | null } => {
   const update = decoding.readVarUint8Array(body)
   const stateVector = decoding.readVarUint8Array(body)
-  return { update, stateVector }
+  const seq = decoding.hasContent(body) ? decoding.readVarUint(body) : null
+  return { update, stateVector, seq }
 }
 
 /** `fetched-part`: one part of a `fetch` answer that comes in parts. */

@@ -166,11 +166,7 @@ export class Reconciliation {
     const summaries: RecordSummary[] = []
     // Summaries go out once their records are listed (an app shows their titles).
     const flushBatch = (): void => {
-      for (const [id, seq] of fetchedAt) {
-        // the entry as it is now (it may have changed meanwhile), only the sequence is new
-        const current = catalog.get(id)
-        if (current?.local === true && current.type !== null && current.relaySeq !== seq) batch.push({ ...current, relaySeq: seq })
-      }
+      batch.push(...this.sequenced(fetchedAt))
       fetchedAt.clear()
       if (batch.length > 0) catalog.set(batch.splice(0))
       for (const summary of summaries.splice(0)) {
@@ -195,9 +191,9 @@ export class Reconciliation {
           if (pulled !== undefined) result.fetched++
           if (pulled?.entry) {
             result.changed++
-            batch.push(seq === null ? pulled.entry : { ...pulled.entry, relaySeq: seq })
-          } else if (pulled !== undefined && seq !== null) {
-            fetchedAt.set(id, seq)
+            batch.push(pulled.entry)
+          } else if (pulled?.seq != null) {
+            fetchedAt.set(id, pulled.seq)
           }
           if (batch.length + fetchedAt.size >= 200) flushBatch()
           if (pulled?.summary) summaries.push(pulled.summary)
@@ -252,6 +248,20 @@ export class Reconciliation {
       })
   }
 
+  /**
+   * Catalog entries of fetched records whose content did not change, with
+   * the relay's change sequence they are now known at (`seqs`): the entries
+   * as they are now (they may have changed meanwhile), only the sequence new.
+   */
+  private sequenced(seqs: ReadonlyMap<string, number>): CatalogEntry[] {
+    const entries: CatalogEntry[] = []
+    for (const [id, seq] of seqs) {
+      const current = this.host.catalog.get(id)
+      if (current?.local === true && current.type !== null && current.relaySeq !== seq) entries.push({ ...current, relaySeq: seq })
+    }
+    return entries
+  }
+
   /** Stops the live catalog's fetches that have not started (the store closes). */
   stop(): void {
     this.liveQueue.clear()
@@ -267,7 +277,9 @@ export class Reconciliation {
       void this.pullOne(id, undefined, null)
         .then(
           (result) => {
-            if (result?.entry && !this.host.isClosing()) this.host.catalog.set([result.entry])
+            if (result === undefined || this.host.isClosing()) return
+            if (result.entry !== null) this.host.catalog.set([result.entry])
+            else if (result.seq !== null) this.host.catalog.set(this.sequenced(new Map([[id, result.seq]])))
           },
           () => {
             // Offline meanwhile (or refused): the catch-up after the next connect fetches it.

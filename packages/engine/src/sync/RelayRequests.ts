@@ -46,6 +46,12 @@ export interface FetchedDoc {
   stateVector: Uint8Array
   /** The doc's author bindings (Yjs client id → user), sent by the relay before the answer. */
   authors: AuthorInfo[]
+  /**
+   * The doc's change sequence on the relay (as `client.listDocsWithSeqs`
+   * lists it) of a state `update` completes; null from a relay that does not
+   * report it.
+   */
+  seq: number | null
 }
 
 /** Options of `client.listDocs` and `client.fetchDoc`. */
@@ -138,7 +144,7 @@ export class RelayRequests {
       const parts = this.fetchParts.get(name)
       this.fetchParts.delete(name)
       const update = parts === undefined ? fetched.update : Y.mergeUpdates([...parts, fetched.update])
-      return { update, stateVector: fetched.stateVector, authors }
+      return { update, stateVector: fetched.stateVector, authors, seq: fetched.seq }
     }
     return this.start<FetchedDoc>('fetch', name, 0, () => encodeFetch(name, stateVector), read, options)
   }
