@@ -67,6 +67,26 @@ describe('room presence', () => {
     writer.destroy()
   })
 
+  it('the first state of a fresh client at clock 0 (the empty state stock clients send) creates no Awareness', () => {
+    const room = new Room('acme/T-3', { onUpdate: () => {} }, silentLogger())
+    const alice = recordingPeer('alice')
+    room.addPeer(alice)
+    const doc = new Y.Doc({ guid: 'client' })
+    doc.clientID = 303
+    const fresh = new awarenessProtocol.Awareness(doc) // holds `{}` at clock 0
+    room.applyPeerAwareness(alice, awarenessProtocol.encodeAwarenessUpdate(fresh, [303]), MAX_STATE_BYTES, MAX_IDS)
+    expect(room.awareness).toBeNull()
+    fresh.setLocalStateField('user', { name: 'Alice' }) // clock 1: presence
+    room.applyPeerAwareness(alice, awarenessProtocol.encodeAwarenessUpdate(fresh, [303]), MAX_STATE_BYTES, MAX_IDS)
+    expect(room.awarenessStates.has(303)).toBe(true)
+    expect(alice.awareness).toHaveLength(1)
+    room.removePeer(alice)
+    expect(room.awarenessStates.size).toBe(0)
+    fresh.destroy()
+    doc.destroy()
+    room.destroy()
+  })
+
   it('removing a state nobody has creates no Awareness', () => {
     const room = new Room('acme/T-2', { onUpdate: () => {} }, silentLogger())
     const alice = recordingPeer('alice')

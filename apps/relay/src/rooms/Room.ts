@@ -372,9 +372,11 @@ export class Room {
       kept.delete(entry.clientId)
       kept.set(entry.clientId, entry)
     }
-    if (kept.size > 0) {
-      // kept entries set a state or remove an owned one (whose state was applied before): this is the first presence or there is some
-      awarenessProtocol.applyAwarenessUpdate(this.presenceAwareness(), encodeAwarenessEntries([...kept.values()]), peerOrigin(peer))
+    // Without an Awareness yet only a state y-protocols would take is presence: it ignores a removal of a state it
+    // does not hold and a client's first state at clock 0 (the `{}` a fresh Awareness holds, which stock clients send).
+    const applied = [...kept.values()]
+    if (this.presence !== null || applied.some((entry) => entry.state !== null && entry.clock > 0)) {
+      awarenessProtocol.applyAwarenessUpdate(this.presenceAwareness(), encodeAwarenessEntries(applied), peerOrigin(peer))
     }
     return { forged, tooLarge, overIds, overBytes, claimed }
   }
