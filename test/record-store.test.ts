@@ -103,14 +103,14 @@ describe('record store ↔ relay', () => {
     const phoneClient = client()
     const phone = store({ client: phoneClient, storage: undefined, indexedDB: new IDBFactory() })
     const result = await phone.pull()
-    expect(result).toMatchObject({ listed: 60, fetched: 60, changed: 60, failed: [] })
+    expect(result).toMatchObject({ listed: 60, fetched: 60, changed: 60, unchanged: 0, failed: [] })
     expect(phone.openIds).toEqual([])
     expect(phone.pending).toBe(0)
     expect(phone.list({ where: { status: 'open' }, limit: 100 }).total).toBe(30)
     expect(phone.list({ sort: { by: 'title', direction: 'asc' }, limit: 1 }).entries[0]).toMatchObject({ id: 'T-0', title: 'Ticket 0' })
     expect(phoneClient.docNames).toEqual([])
-    // A second pull transfers nothing new.
-    expect(await phone.pull()).toMatchObject({ listed: 60, changed: 0 })
+    // A second pull transfers nothing new: the relay lists every record at the change sequence fetched, so none is fetched.
+    expect(await phone.pull()).toMatchObject({ listed: 60, fetched: 0, changed: 0, unchanged: 60 })
   })
 
   it('offline edits survive a reload with their pending counts, and reach 0 only after the durable ack', async () => {

@@ -175,7 +175,7 @@ describe('client ids announced in awareness', () => {
     announce(mallory, DOC, 5555, 5)
     mallory.send(encodeListPresence('acme', 31))
     await mallory.waitFor((m) => m.presence?.requestId === 31, 'a round trip')
-    expect(relay.rooms.peek(DOC)!.awareness.getStates().has(5555)).toBe(false)
+    expect(relay.rooms.peek(DOC)!.awarenessStates.has(5555)).toBe(false)
   })
 
   it('a read-only viewer’s id reserves nothing: a writer’s update under it is accepted and binds it, the viewer’s state for it goes; awareness stores nothing', async () => {
@@ -185,12 +185,12 @@ describe('client ids announced in awareness', () => {
     const writerDoc = mallory.subscribe(DOC)
     for (const c of [rita, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
     announce(rita, DOC, 6666)
-    await waitFor(() => relay.rooms.peek(DOC)!.awareness.getStates().has(6666), 'the viewer’s state')
+    await waitFor(() => relay.rooms.peek(DOC)!.awarenessStates.has(6666), 'the viewer’s state')
     writerDoc.clientID = 6666
     write(mallory, DOC, ' by mallory')
     await mallory.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && (m.ack!.get(6666) ?? 0) > 0, 'ack of the writer’s edit')
     expect(mallory.received.some((m) => m.type === MessageType.error)).toBe(false)
-    await waitFor(() => !relay.rooms.peek(DOC)!.awareness.getStates().has(6666), 'the viewer’s state removed')
+    await waitFor(() => !relay.rooms.peek(DOC)!.awarenessStates.has(6666), 'the viewer’s state removed')
     await relay.close()
     for (const c of clients.splice(0)) c.close()
     await start()
@@ -289,7 +289,7 @@ describe('without auth', () => {
     ada.send(encodeAwareness(DOC, awarenessProtocol.encodeAwarenessUpdate(a, [7001])))
     a.destroy()
     // awareness alone binds nothing
-    await waitFor(() => anon.rooms.peek(DOC)!.awareness.getStates().has(7001), 'the state')
+    await waitFor(() => anon.rooms.peek(DOC)!.awarenessStates.has(7001), 'the state')
     expect(bindingsOf(bob, DOC).size).toBe(0)
     write(ada, DOC, 'ada ', 7001)
     // a client id that writes before it announces anything keeps the anonymous user's name

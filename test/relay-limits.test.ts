@@ -289,7 +289,7 @@ describe('awareness rate limit', () => {
     await sender.waitFor((m) => m.type === MessageType.pong, 'pong after the burst')
     await observer.roundTrip() // what the relay broadcast for the burst has arrived
     const room = relay!.rooms.peek('acme/aw')!
-    const cursor = room.awareness.getStates().get(777)?.cursor as number
+    const cursor = room.awarenessStates.get(777)?.cursor as number
     // the burst (4) and at most a token or two of refill got through
     expect(cursor).toBeGreaterThanOrEqual(4)
     expect(cursor).toBeLessThan(8)
@@ -301,7 +301,7 @@ describe('awareness rate limit', () => {
     await new Promise((r) => setTimeout(r, 600))
     awareness.setLocalState({ cursor: 100 })
     sender.send(encodeAwareness('acme/aw', awarenessProtocol.encodeAwarenessUpdate(awareness, [777])))
-    await waitFor(() => room.awareness.getStates().get(777)?.cursor === 100, 'later change applied')
+    await waitFor(() => room.awarenessStates.get(777)?.cursor === 100, 'later change applied')
     awareness.destroy()
   })
 })

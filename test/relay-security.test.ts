@@ -223,7 +223,7 @@ describe('permission matrix', () => {
         }
         if (message === 'awareness' && !allowed) {
           expect(awarenessCount()).toBe(awarenessBefore)
-          expect([...relay.rooms.peek(DOC)!.awareness.getStates().values()].some((state) => state.cursor === marker)).toBe(false)
+          expect([...relay.rooms.peek(DOC)!.awarenessStates.values()].some((state) => state.cursor === marker)).toBe(false)
         }
         client.close()
         w.close()
@@ -332,7 +332,7 @@ describe('permission matrix, y-websocket endpoint', () => {
           expect(syncCount()).toBe(syncBefore)
         } else {
           await waitFor(() => awarenessCount() > awarenessBefore, 'watcher sees awareness')
-          expect(relay.rooms.peek(DOC)!.awareness.getStates().get(clientId)?.cursor).toBe(marker)
+          expect(relay.rooms.peek(DOC)!.awarenessStates.get(clientId)?.cursor).toBe(marker)
         }
         // a read-only connection never gets a sync step 1 from the relay, a writer does
         const step1s = client.frames.filter((f) => f[0] === MessageType.sync && f[1] === syncProtocol.messageYjsSyncStep1).length
@@ -436,10 +436,10 @@ describe('awareness', () => {
     const observer = await open(await signToken('olga', { acme: 'read' }))
     for (const c of [alice, mallory, observer]) c.subscribe(DOC)
     alice.send(awarenessMessage(1001, { cursor: 'title', user: { id: 'bob', name: 'Claims to be Bob' } }))
-    await waitFor(() => relay.rooms.peek(DOC)?.awareness.getStates().has(1001) ?? false, 'alice state')
+    await waitFor(() => relay.rooms.peek(DOC)?.awarenessStates.has(1001) ?? false, 'alice state')
     const room = relay.rooms.peek(DOC)!
     // identity fields are stamped from the token
-    expect(room.awareness.getStates().get(1001)?.user).toMatchObject({ id: 'alice', name: 'Alice' })
+    expect(room.awarenessStates.get(1001)?.user).toMatchObject({ id: 'alice', name: 'Alice' })
     // the observer has seen alice's state; from now on it must see nothing
     const observerAwareness = () => observer.received.filter((m) => m.type === MessageType.awareness).length
     await waitFor(() => observerAwareness() > 0, 'observer sees alice')
@@ -459,7 +459,7 @@ describe('awareness', () => {
     forged.destroy()
     await mallory.roundTrip() // the relay handled the forgeries
     await observer.roundTrip() // anything it broadcast for them has arrived
-    expect(room.awareness.getStates().get(1001)?.cursor).toBe('title')
+    expect(room.awarenessStates.get(1001)?.cursor).toBe('title')
     expect(await relay.metrics.render()).toMatch(/concord_refusals_total\{reason="forged-awareness"\} [1-9]/)
     // nothing of the forgeries was broadcast
     expect(observerAwareness()).toBe(observerBefore)
@@ -467,7 +467,7 @@ describe('awareness', () => {
     alice.send(awarenessMessage(1002, { blob: 'x'.repeat(5000) }))
     const error = await alice.waitFor((m) => m.error?.code === ErrorCode.tooLarge, 'too large')
     expect(error.error!.reason).toMatch(/awareness/)
-    expect(room.awareness.getStates().has(1002)).toBe(false)
+    expect(room.awarenessStates.has(1002)).toBe(false)
     for (const c of [alice, mallory, observer]) c.close()
   })
 
@@ -488,10 +488,10 @@ describe('awareness', () => {
     carol.send(awarenessMessage(1003, { note: cjk }))
     const error = await carol.waitFor((m) => m.error?.code === ErrorCode.tooLarge, 'too large')
     expect(error.error!.reason).toMatch(/awareness state larger than 1024 bytes/)
-    expect(relay.rooms.peek(DOC)!.awareness.getStates().has(1003)).toBe(false)
+    expect(relay.rooms.peek(DOC)!.awarenessStates.has(1003)).toBe(false)
     // a state just under the cap in bytes is accepted and broadcast
     carol.send(awarenessMessage(1004, { note: '漢'.repeat(300) }))
-    await waitFor(() => relay.rooms.peek(DOC)!.awareness.getStates().has(1004), 'smaller state applied')
+    await waitFor(() => relay.rooms.peek(DOC)!.awarenessStates.has(1004), 'smaller state applied')
     await waitFor(
       () => observer.received.filter((m) => m.type === MessageType.awareness).length > observerBefore,
       'observer sees the smaller state',

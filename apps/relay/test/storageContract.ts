@@ -210,6 +210,28 @@ export function runStorageContractTests(name: string, setup: () => Promise<Stora
       expect((await storage.loadDoc('a')).checkpoint).toEqual(bytes(21))
     })
 
+    it('[list-seqs] lists the same docs as listDocs, each with its last sequence number, which a checkpoint does not move', async () => {
+      await storage.appendUpdates([
+        { doc: 'team/b', updates: [bytes(1), bytes(2)] },
+        { doc: 'team/a', updates: [bytes(3)] },
+        { doc: 'other', updates: [bytes(4)] },
+      ])
+      await storage.writeCheckpoint('team/imported', bytes(7), 0)
+      expect(await storage.listDocSeqs('team/')).toEqual([
+        { doc: 'team/a', lastSeq: 1 },
+        { doc: 'team/b', lastSeq: 2 },
+        { doc: 'team/imported', lastSeq: 0 },
+      ])
+      await storage.writeCheckpoint('team/b', bytes(20), 2)
+      await storage.appendUpdates([{ doc: 'team/a', updates: [bytes(5)] }])
+      expect(await storage.listDocSeqs('team/')).toEqual([
+        { doc: 'team/a', lastSeq: 2 },
+        { doc: 'team/b', lastSeq: 2 },
+        { doc: 'team/imported', lastSeq: 0 },
+      ])
+      expect((await storage.listDocSeqs('')).map(({ doc }) => doc)).toEqual(await storage.listDocs(''))
+    })
+
     it('[checkpoint] a doc with only a checkpoint is stored and listed', async () => {
       await storage.writeCheckpoint('imported', bytes(7, 7), 0)
       expect(await storage.loadDoc('imported')).toEqual({ checkpoint: bytes(7, 7), updates: [], lastSeq: 0, logBytes: 0, authors: [] })

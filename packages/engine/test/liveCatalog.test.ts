@@ -121,4 +121,59 @@ describe('a live RecordStore', () => {
     expect(ada.pending).toBe(0)
     ticket.close()
   })
+
+  test('a reconnect fetches only the records the relay stored changes of meanwhile', async () => {
+    const relay = h.relay({ autoAck: true })
+    const bob = store(h.client(relay), false)
+    const ids: string[] = []
+    for (let i = 0; i < 12; i++) {
+      const ticket = await bob.create('ticket', { title: `Ticket ${i}`, status: 'open' })
+      ids.push(ticket.id)
+      ticket.close()
+    }
+    await bob.flush()
+    const adaClient = h.client(relay)
+    const ada = store(adaClient, true)
+    await ada.ready
+    await statusIs(adaClient, 'online')
+    // one more while watching: the live catalog fetches it
+    const live = await bob.create('ticket', { title: 'Live one', status: 'open' })
+    ids.push(live.id)
+    live.close()
+    await bob.flush()
+    // the first catch-up and the live catalog fetched every record once, each at the change sequence the relay reported
+    await until(
+      ada,
+      () => ids.filter((id) => (ada.catalog.get(id)?.relaySeq ?? 0) > 0).length,
+      (n) => n === ids.length,
+    )
+    await relay.settle()
+    const fetches = () => relay.messages({ type: MessageType.fetch }).map((m) => m.doc)
+    const lists = () => relay.messages({ type: MessageType.listDocs }).length
+    const fetchedBefore = fetches().length
+
+    // Nothing changed while away: the catch-up lists the workspace and fetches nothing.
+    const listsBefore = lists()
+    relay.sockets.at(-1)!.drop()
+    await statusIs(adaClient, 'offline')
+    await statusIs(adaClient, 'online')
+    await relay.settle()
+    expect(lists()).toBe(listsBefore + 1)
+    expect(fetches()).toHaveLength(fetchedBefore)
+
+    // One record changed while away: only it is fetched.
+    relay.accepting = false
+    relay.sockets.at(-1)!.drop()
+    await statusIs(adaClient, 'offline')
+    await bob.update(ids[3]!, { status: 'done' })
+    await bob.flush()
+    relay.accepting = true
+    await until(
+      ada,
+      () => ada.catalog.get(ids[3]!)?.fields.status,
+      (status) => status === 'done',
+    )
+    await relay.settle()
+    expect(fetches().slice(fetchedBefore)).toEqual([`acme/${ids[3]}`])
+  })
 })

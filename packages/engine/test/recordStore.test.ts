@@ -99,6 +99,7 @@ describe('typed records', () => {
     expect(() => ticket.set('status', 'blocked')).toThrow(RecordValidationError)
     expect(() => ticket.update({ title: 'ok', bogus: 1 })).toThrow(/field "bogus": unknown field of ticket/)
     expect(ticket.get('title')).toBe('Login fails')
+    expect(ticket.doc.guid).toBe('acme/T-1') // named by its doc name: no random guid drawn per opened record
     expect(store.list({ type: 'ticket' }).entries).toMatchObject([
       {
         id: 'T-1',
@@ -529,7 +530,7 @@ describe('a new device', () => {
     const fresh = newStore(phone, { storage })
     const progress: number[] = []
     const result = await fresh.pull({ concurrency: 8, onProgress: (done) => progress.push(done) })
-    expect(result).toMatchObject({ listed: 26, fetched: 26, changed: 26, failed: [] })
+    expect(result).toMatchObject({ listed: 26, fetched: 26, changed: 26, unchanged: 0, failed: [] })
     expect(progress.at(-1)).toBe(26)
     expect(fresh.openIds).toEqual([])
     expect(fresh.pending).toBe(0)
@@ -550,7 +551,8 @@ describe('a new device', () => {
     await source.update('T-3', { status: 'done' })
     await source.flush()
     const again = await fresh.pull()
-    expect(again).toMatchObject({ listed: 26, changed: 1 })
+    expect(again).toMatchObject({ listed: 26, fetched: 1, changed: 1, unchanged: 25 })
+    expect(relay.messages({ type: MessageType.fetch, doc: 'acme/T-3' })).toHaveLength(2)
     expect(fresh.list({ where: { status: 'done' } }).entries.map((e) => e.id)).toEqual(['T-3'])
   })
 })

@@ -40,7 +40,6 @@ import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
-import * as awarenessProtocol from 'y-protocols/awareness'
 import {
   ErrorCode,
   MessageType,
@@ -56,6 +55,7 @@ import { MemoryStorage } from '../../../apps/relay/src/storage/MemoryStorage.js'
 import type {
   AppendResult,
   AuthorBinding,
+  DocSeq,
   DocUpdates,
   PresenceRecord,
   Storage,
@@ -210,6 +210,9 @@ export class GatedStorage implements Storage {
   }
   listDocs(prefix: string): Promise<string[]> {
     return this.inner.listDocs(prefix)
+  }
+  listDocSeqs(prefix: string): Promise<DocSeq[]> {
+    return this.inner.listDocSeqs(prefix)
   }
   recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
     return this.inner.recordPresence(workspace, records)
@@ -515,9 +518,9 @@ export class TestRelay {
     return this.room(name).doc
   }
 
-  /** The relay's awareness of a loaded doc. */
-  awareness(name: string): awarenessProtocol.Awareness {
-    return this.room(name).awareness
+  /** The relay's presence states of a loaded doc (empty while nobody has sent presence). */
+  awarenessStates(name: string): ReadonlyMap<number, Record<string, unknown>> {
+    return this.room(name).awarenessStates
   }
 
   /** Loads a doc's room (and keeps it loaded), so {@link doc} can edit it before any client subscribed. */

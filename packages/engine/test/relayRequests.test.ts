@@ -6,12 +6,34 @@
 import { afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import { ErrorCode, SyncError } from '../src/index.js'
-import { MessageType, decodeMessage, encodeFetched, encodeFetchedPart } from '../src/protocol/index.js'
+import * as encoding from 'lib0/encoding'
+import {
+  ListFlags,
+  MessageType,
+  decodeMessage,
+  encodeDocList,
+  encodeFetched,
+  encodeFetchedPart,
+  encodeListDocs,
+  readDocList,
+  readFetched,
+  readListDocs,
+  startMessage,
+} from '../src/protocol/index.js'
 import { RelayRequests } from '../src/sync/RelayRequests.js'
 import { Harness, statusIs, track } from './helpers.js'
 
 const h = new Harness()
 afterEach(() => h.cleanup())
+
+/** A `list-docs` request as clients before the sequence flag wrote it. */
+const legacyListDocs = (prefix: string, requestId: number, after: string, limit: number): Uint8Array => {
+  const encoder = startMessage(MessageType.listDocs, prefix)
+  encoding.writeVarUint(encoder, requestId)
+  encoding.writeVarString(encoder, after)
+  encoding.writeVarUint(encoder, limit)
+  return encoding.toUint8Array(encoder)
+}
 
 /** A full update of a doc with `text` in Y.Text `t`. */
 const docWith = (text: string): Y.Doc => {
@@ -31,6 +53,45 @@ describe('listDocs', () => {
     expect(relay.messages({ type: MessageType.listDocs })).toHaveLength(3)
     expect(relay.messages({ type: MessageType.subscribe })).toHaveLength(0)
     expect(await client.listDocs('nobody/')).toEqual([])
+  })
+
+  test('with sequences: each doc carries the sequence of its last stored change, which moves only when a change is stored', async () => {
+    const relay = h.relay({ autoAck: true })
+    relay.seed('acme/t1', Y.encodeStateAsUpdate(docWith('a')))
+    relay.seed('acme/t2', Y.encodeStateAsUpdate(docWith('b')))
+    const client = h.client(relay)
+    const before = await client.listDocsWithSeqs('acme/', { pageSize: 1 })
+    expect(before.map((d) => d.name)).toEqual(['acme/t1', 'acme/t2'])
+    expect(before.every((d) => typeof d.seq === 'number' && d.seq > 0)).toBe(true)
+    const handle = client.open('acme/t2')
+    await relay.settle()
+    handle.doc.getText('t').insert(0, 'more ')
+    await handle.flush()
+    const after = await client.listDocsWithSeqs('acme/')
+    expect(after[0]).toEqual(before[0])
+    expect(after[1]!.seq).toBeGreaterThan(before[1]!.seq!)
+  })
+
+  test('the sequence flag is optional on both sides: a request without it reads as before, an answer without sequences gives none', () => {
+    const plain = encodeListDocs('acme/', 7, 'acme/t1', 50)
+    expect(plain).toEqual(legacyListDocs('acme/', 7, 'acme/t1', 50))
+    const read = (message: Uint8Array) => {
+      const { body } = decodeMessage(message)
+      return readListDocs(body)
+    }
+    expect(read(plain)).toEqual({ requestId: 7, after: 'acme/t1', limit: 50, flags: 0 })
+    expect(read(encodeListDocs('acme/', 7, '', 50, ListFlags.seqs)).flags).toBe(ListFlags.seqs)
+    const answer = (message: Uint8Array) => readDocList(decodeMessage(message).body)
+    expect(answer(encodeDocList('acme/', 7, ['acme/t1'], false))).toEqual({ requestId: 7, names: ['acme/t1'], more: false, seqs: null })
+    expect(answer(encodeDocList('acme/', 7, ['acme/t1', 'acme/t2'], true, [3, 0]))).toEqual({
+      requestId: 7,
+      names: ['acme/t1', 'acme/t2'],
+      more: true,
+      seqs: [3, 0],
+    })
+    const fetched = (message: Uint8Array) => readFetched(decodeMessage(message).body)
+    expect(fetched(encodeFetched('acme/t1', Uint8Array.of(0, 0), Uint8Array.of(0))).seq).toBeNull()
+    expect(fetched(encodeFetched('acme/t1', Uint8Array.of(0, 0), Uint8Array.of(0), 9)).seq).toBe(9)
   })
 
   test('waits while offline and asks once the relay said hello', async () => {
@@ -75,6 +136,8 @@ describe('fetchDoc', () => {
     Y.applyUpdate(fresh, full.update)
     expect(fresh.getText('t').toString()).toBe('hello world')
     expect(Y.decodeStateVector(full.stateVector)).toEqual(new Map([[source.clientID, 5]]))
+    // the sequence of what is stored (the answer holds more, not less): as the listing reports it
+    expect(full.seq).toBe((await client.listDocsWithSeqs('acme/'))[0]!.seq)
 
     const diff = await client.fetchDoc('acme/t1', Y.encodeStateVector(fresh))
     expect(Y.decodeUpdate(diff.update).structs).toHaveLength(0)

@@ -574,6 +574,78 @@ describe('two clients', () => {
   })
 })
 
+describe('presence on the wire', () => {
+  /**
+   * A minute passes for `handle`'s awareness: y-protocols checks every 3 s
+   * and renews a set local state once it is 15 s old. Its clock is lib0's
+   * `getUnixTime`, bound to the real `Date.now` at import, so fake timers do
+   * not age states: each step ages them by hand.
+   */
+  const aMinutePasses = async (relay: ReturnType<typeof h.relay>, handle: DocHandle) => {
+    for (let i = 0; i < 20; i++) {
+      for (const meta of handle.awareness.meta.values()) meta.lastUpdated -= 3_000
+      vi.advanceTimersByTime(3_000)
+      await relay.settle()
+    }
+  }
+  const awarenessSent = (relay: ReturnType<typeof h.relay>) => relay.messages({ type: MessageType.awareness, doc: DOC }).length
+
+  test('a doc nobody set presence in sends no awareness: not at subscribe, not as keep-alive, not after a reconnect, not on close', async () => {
+    vi.useFakeTimers()
+    const { relay, client, handle } = await onlineWithDoc()
+    expect(handle.awareness.getLocalState()).toEqual({}) // what a fresh Awareness holds: no presence
+    await aMinutePasses(relay, handle)
+    relay.dropAll()
+    await relay.settle()
+    vi.advanceTimersByTime(10_000)
+    await relay.settle()
+    expect(client.status).toBe('online')
+    expect(relay.messages({ type: MessageType.subscribe, doc: DOC })).toHaveLength(2)
+    await aMinutePasses(relay, handle)
+    // the relay's query is not answered with an empty state either
+    relay.inject(encodeQueryAwareness(DOC))
+    await relay.settle()
+    handle.close()
+    await relay.settle()
+    expect(awarenessSent(relay)).toBe(0)
+  })
+
+  test('presence once set goes out, renews while set, and its removal goes out once', async () => {
+    vi.useFakeTimers()
+    const { relay, handle } = await onlineWithDoc()
+    handle.awareness.setLocalStateField('editing', { field: 'title' })
+    await relay.settle()
+    expect(awarenessSent(relay)).toBe(1)
+    expect(relay.awarenessStates(DOC).get(handle.awareness.clientID)).toEqual({ editing: { field: 'title' } })
+    await aMinutePasses(relay, handle)
+    const renewed = awarenessSent(relay)
+    expect(renewed).toBeGreaterThanOrEqual(4) // keep-alives, so the relay does not time the state out
+    expect(relay.awarenessStates(DOC).has(handle.awareness.clientID)).toBe(true)
+
+    handle.awareness.setLocalState({}) // nothing to show any more: said once…
+    await relay.settle()
+    expect(awarenessSent(relay)).toBe(renewed + 1)
+    await aMinutePasses(relay, handle)
+    expect(awarenessSent(relay)).toBe(renewed + 1) // …and not renewed
+  })
+
+  test('a state with the user of the client is presence: it goes out at subscribe and again after a reconnect', async () => {
+    vi.useFakeTimers()
+    const relay = h.relay()
+    const client = h.client(relay, { user: { id: 'u1', name: 'Ada' } })
+    const handle = client.open(DOC)
+    await relay.settle()
+    expect(awarenessSent(relay)).toBe(1)
+    relay.dropAll()
+    await relay.settle()
+    vi.advanceTimersByTime(10_000)
+    await relay.settle()
+    expect(client.status).toBe('online')
+    expect(awarenessSent(relay)).toBe(2)
+    expect(relay.awarenessStates(DOC).get(handle.awareness.clientID)).toEqual({ user: { id: 'u1', name: 'Ada' } })
+  })
+})
+
 describe('relay errors and odd messages', () => {
   test('notSubscribed makes the doc subscribe again', async () => {
     const { relay, client, handle } = await onlineWithDoc()
@@ -617,7 +689,7 @@ describe('relay errors and odd messages', () => {
     relay.inject(encodeQueryAwareness(DOC))
     await relay.settle()
     expect(relay.messages({ type: MessageType.awareness, doc: DOC })).toHaveLength(sent + 1)
-    expect(relay.awareness(DOC).getStates().get(handle.awareness.clientID)).toEqual({ user: { id: 'u1', name: 'Ada' } })
+    expect(relay.awarenessStates(DOC).get(handle.awareness.clientID)).toEqual({ user: { id: 'u1', name: 'Ada' } })
   })
 })
 
@@ -650,6 +722,11 @@ describe('handles', () => {
     await expect(first.synced).resolves.toBeUndefined()
     await expect(first.flush()).rejects.toThrow(/closed/)
     expect(client.open(DOC)).not.toBe(first)
+  })
+
+  test('a doc the handle creates is named by its guid (no random guid drawn per doc)', () => {
+    const client = h.client(h.relay())
+    expect(client.open(DOC).doc.guid).toBe(DOC)
   })
 
   test('close() leaves a doc passed in alone and destroys its own', async () => {

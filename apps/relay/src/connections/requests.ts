@@ -18,6 +18,7 @@
 import * as decoding from 'lib0/decoding'
 import {
   ErrorCode,
+  ListFlags,
   MAX_LIST_LIMIT,
   encodeDocList,
   encodeFetched,
@@ -26,7 +27,7 @@ import {
   readListDocs,
   validateDocName,
 } from '@concord/engine/protocol'
-import type { AuthorBinding } from '../storage/Storage.js'
+import type { AuthorBinding, DocSeq } from '../storage/Storage.js'
 import { Access, accessFor, listAccessFor } from '../auth/Authenticator.js'
 import { validateStateVector } from '../security/validateUpdate.js'
 import type { Connection } from './Connection.js'
@@ -62,9 +63,13 @@ export const mayReadWorkspace = (
   return true
 }
 
-/** Answers `list-docs`: stored doc names under a prefix, a page at a time. */
+/**
+ * Answers `list-docs`: stored doc names under a prefix, a page at a time,
+ * and with `ListFlags.seqs` each doc's last stored sequence number (a client
+ * that remembers it fetches only the docs whose number moved).
+ */
 export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decoder): void => {
-  let request: { requestId: number; after: string; limit: number }
+  let request: { requestId: number; after: string; limit: number; flags: number }
   try {
     request = readListDocs(body)
   } catch (error) {
@@ -86,19 +91,24 @@ export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decod
   // charged: the relay's own time for the page — the storage read (done inside the call by a storage that reads
   // on the relay's thread, like MemoryStorage; SQLite reads on its worker) and the filtering — not the time the
   // request waited behind others
+  const withSeqs = (request.flags & ListFlags.seqs) !== 0
   const started = performance.now()
-  const listing = conn.ctx.rooms.list(prefix)
+  const listing: Promise<DocSeq[]> = withSeqs
+    ? conn.ctx.rooms.listSeqs(prefix)
+    : conn.ctx.rooms.list(prefix).then((names) => names.map((doc) => ({ doc, lastSeq: 0 })))
   const readMs = performance.now() - started
   listing.then(
     (all) => {
       if (conn.closed) return
       const filtering = performance.now()
       // per-record grants can hide single docs of a readable workspace
-      const names = all.filter((name) => accessFor(conn.identity, name) !== Access.none)
-      const start = request.after === '' ? 0 : upperBound(names, request.after)
-      const page = names.slice(start, start + limit)
+      const docs = all.filter(({ doc }) => accessFor(conn.identity, doc) !== Access.none)
+      const start = request.after === '' ? 0 : upperBound(docs, request.after)
+      const page = docs.slice(start, start + limit)
       if (!conn.chargeWork('list-docs', readMs + performance.now() - filtering)) return
-      conn.send('doc-list', encodeDocList(prefix, request.requestId, page, start + limit < names.length))
+      const names = page.map(({ doc }) => doc)
+      const seqs = withSeqs ? page.map(({ lastSeq }) => lastSeq) : undefined
+      conn.send('doc-list', encodeDocList(prefix, request.requestId, names, start + limit < docs.length, seqs))
     },
     (error: unknown) => {
       conn.log.warn({ err: error, prefix }, 'list-docs failed: storage')
@@ -159,7 +169,7 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
   const { ctx, log } = conn
   // charged: the relay's own time loading and encoding the doc (not the time the request waited behind others)
   ctx.rooms.snapshot(doc, stateVector).then(
-    ({ update, durableStateVector, authors, workMs }) => {
+    ({ update, durableStateVector, lastSeq, authors, workMs }) => {
       if (!conn.chargeWork(`fetch of "${doc}"`, workMs)) return
       conn.sendAuthorParts(doc, authors)
       // answers of one doc keep their order: once one goes in parts, the next ones queue behind it
@@ -168,10 +178,11 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
       // a slow reader: once its send buffer is half full, answers wait their turn and go out paced, like big ones.
       const underPressure = conn.ws.bufferedAmount + update.byteLength > ctx.limits.maxBufferedBytes / 2
       if (update.byteLength <= ctx.limits.initialSyncChunkBytes && !underPressure && !ctx.initialSyncs.has(conn, key)) {
-        conn.send('fetched', encodeFetched(doc, update, durableStateVector))
+        conn.send('fetched', encodeFetched(doc, update, durableStateVector, lastSeq))
         return
       }
       let durable = durableStateVector
+      let seq = lastSeq
       ctx.initialSyncs.enqueue(
         {
           owner: conn,
@@ -184,6 +195,7 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
             try {
               const snapshot = await ctx.rooms.snapshot(doc, stateVector)
               durable = snapshot.durableStateVector
+              seq = snapshot.lastSeq
               return snapshot.update
             } catch (error) {
               log.warn({ err: error, doc }, 'fetch failed: storage')
@@ -193,7 +205,7 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
           },
           sendPart: (part, last, sent) =>
             last
-              ? conn.sendInitialSyncPart('fetched', encodeFetched(doc, part, durable), sent)
+              ? conn.sendInitialSyncPart('fetched', encodeFetched(doc, part, durable, seq), sent)
               : conn.sendInitialSyncPart('fetched-part', encodeFetchedPart(doc, part), sent),
         },
         update,
@@ -207,13 +219,13 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
   )
 }
 
-/** Index of the first name greater than `after` in a sorted array. */
-const upperBound = (names: readonly string[], after: string): number => {
+/** Index of the first doc whose name is greater than `after` in an array sorted by name. */
+const upperBound = (docs: readonly DocSeq[], after: string): number => {
   let lo = 0
-  let hi = names.length
+  let hi = docs.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (names[mid] <= after) lo = mid + 1
+    if (docs[mid]!.doc <= after) lo = mid + 1
     else hi = mid
   }
   return lo

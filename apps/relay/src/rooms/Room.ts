@@ -2,6 +2,11 @@
  * Per-doc state on the relay: the Y.Doc, its Awareness, the peers subscribed
  * to it and what of it is durably stored.
  *
+ * The Awareness (~2.6 KiB and a timer) is created when the first presence
+ * state arrives: most rooms (records synced in the background, docs nobody
+ * looks at) never get one, and a subscriber is sent awareness only when
+ * there is some.
+ *
  * A room is created empty by the {@link RoomRegistry}, filled from storage by
  * {@link Room.load} and only then handed to connections, so no peer is ever
  * served an empty doc while it loads.
@@ -62,7 +67,8 @@ export interface RoomHooks {
 /** One open doc. */
 export class Room {
   readonly doc: Y.Doc
-  readonly awareness: awarenessProtocol.Awareness
+  /** Presence states of the doc; null until the first one arrives (see the module documentation). */
+  private presence: awarenessProtocol.Awareness | null = null
   readonly peers = new Set<RoomPeer>()
   /** Awareness client ids each peer owns (bound at first use), removed when the peer leaves. */
   private readonly awarenessOwners = new Map<RoomPeer, Set<number>>()
@@ -103,10 +109,27 @@ export class Room {
     const { maxTypeDepth, maxKeyConflicts, maxKeyWalk } = limits
     this.guard = new DocGuard(this.doc, { maxTypeDepth, maxKeyConflicts, maxKeyWalk })
     this.updateLimits = { maxTypeDepth, maxKeyConflicts }
-    this.awareness = new awarenessProtocol.Awareness(this.doc)
-    this.awareness.setLocalState(null)
     this.doc.on('update', this.handleUpdate)
-    this.awareness.on('update', this.handleAwareness)
+  }
+
+  /** The doc's Awareness, or null while nobody has sent presence. */
+  get awareness(): awarenessProtocol.Awareness | null {
+    return this.presence
+  }
+
+  /** Every presence state of the doc by client id (empty while nobody has sent presence). */
+  get awarenessStates(): ReadonlyMap<number, Record<string, unknown>> {
+    return this.presence?.getStates() ?? NO_STATES
+  }
+
+  /** The doc's Awareness, created at the first presence state. */
+  private presenceAwareness(): awarenessProtocol.Awareness {
+    if (this.presence !== null) return this.presence
+    const awareness = new awarenessProtocol.Awareness(this.doc)
+    awareness.setLocalState(null)
+    awareness.on('update', this.handleAwareness)
+    this.presence = awareness
+    return awareness
   }
 
   /**
@@ -146,9 +169,12 @@ export class Room {
         this.awarenessClientOwner.delete(id)
         this.uncountState(peer, id)
       }
-      awarenessProtocol.removeAwarenessStates(this.awareness, [...owned], null)
-      // a client that comes back re-sends its state at the clock it had: the relay takes it again
-      for (const id of owned) this.awareness.meta.delete(id)
+      const awareness = this.presence // owning an id means a state for it was applied: it exists
+      if (awareness !== null) {
+        awarenessProtocol.removeAwarenessStates(awareness, [...owned], null)
+        // a client that comes back re-sends its state at the clock it had: the relay takes it again
+        for (const id of owned) awareness.meta.delete(id)
+      }
     }
   }
 
@@ -215,7 +241,8 @@ export class Room {
       }
       // the writer's update wins: other users' awareness states for the ids it bound go (and the removal is broadcast)
       if (displaced.length > 0) {
-        awarenessProtocol.removeAwarenessStates(this.awareness, displaced, null)
+        // a claimant's state was applied, so the Awareness exists
+        if (this.presence !== null) awarenessProtocol.removeAwarenessStates(this.presence, displaced, null)
         for (const id of displaced) this.releaseClaim(id) // also claims whose state awareness did not keep
       }
     }
@@ -232,7 +259,7 @@ export class Room {
     if (!peer.identity.anonymous) return peer.identity.name
     const owned = this.awarenessOwners.get(peer)
     const stateName = (id: number): string | null => {
-      const state = this.awareness.states.get(id)
+      const state = this.presence?.states.get(id)
       return state === undefined ? null : claimedName(state)
     }
     if (owned?.has(clientId)) {
@@ -300,8 +327,8 @@ export class Room {
       const author = this.authors.get(entry.clientId)
       if ((owner !== undefined && owner !== peer) || (author !== undefined && author.userId !== peer.identity.userId)) {
         // stock y-websocket clients echo others' states: only count what would change something
-        const clock = this.awareness.meta.get(entry.clientId)?.clock ?? 0
-        if (entry.clock > clock || (entry.clock === clock && entry.state === null && this.awareness.states.has(entry.clientId))) {
+        const clock = this.presence?.meta.get(entry.clientId)?.clock ?? 0
+        if (entry.clock > clock || (entry.clock === clock && entry.state === null && this.awarenessStates.has(entry.clientId))) {
           forged++
         }
         continue
@@ -346,8 +373,11 @@ export class Room {
       kept.delete(entry.clientId)
       kept.set(entry.clientId, entry)
     }
-    if (kept.size > 0) {
-      awarenessProtocol.applyAwarenessUpdate(this.awareness, encodeAwarenessEntries([...kept.values()]), peerOrigin(peer))
+    // Without an Awareness yet only a state y-protocols would take is presence: it ignores a removal of a state it
+    // does not hold and a client's first state at clock 0 (the `{}` a fresh Awareness holds, which stock clients send).
+    const applied = [...kept.values()]
+    if (this.presence !== null || applied.some((entry) => entry.state !== null && entry.clock > 0)) {
+      awarenessProtocol.applyAwarenessUpdate(this.presenceAwareness(), encodeAwarenessEntries(applied), peerOrigin(peer))
     }
     return { forged, tooLarge, overIds, overBytes, claimed }
   }
@@ -371,9 +401,9 @@ export class Room {
 
   /** Encoded awareness update with every known state, or null when there is none. */
   encodeAllAwareness(): Uint8Array | null {
-    const states = this.awareness.getStates()
-    if (states.size === 0) return null
-    return awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...states.keys()])
+    const awareness = this.presence
+    if (awareness === null || awareness.getStates().size === 0) return null
+    return awarenessProtocol.encodeAwarenessUpdate(awareness, [...awareness.getStates().keys()])
   }
 
   /**
@@ -395,7 +425,7 @@ export class Room {
     if (this.closed) return
     this.closed = true
     if (this.unloadTimer) clearTimeout(this.unloadTimer)
-    this.awareness.destroy()
+    this.presence?.destroy()
     this.doc.destroy()
   }
 
@@ -414,14 +444,17 @@ export class Room {
   ): void => {
     for (const id of removed) this.releaseClaim(id)
     const changed = added.concat(updated, removed)
-    if (changed.length === 0) return
-    const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed)
+    if (changed.length === 0 || this.presence === null) return
+    const update = awarenessProtocol.encodeAwarenessUpdate(this.presence, changed)
     for (const peer of this.peers) peer.sendAwareness(this, update)
   }
 }
 
 /** UTF-8 length of a string. */
 const utf8Length = (text: string): number => Buffer.byteLength(text, 'utf8')
+
+/** The presence states of a room nobody has sent presence to. */
+const NO_STATES: ReadonlyMap<number, Record<string, unknown>> = new Map()
 
 /** The encoded state vector of an empty doc. */
 const EMPTY_STATE_VECTOR = Uint8Array.of(0)

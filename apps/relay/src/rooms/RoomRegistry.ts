@@ -11,7 +11,7 @@
  * @module rooms/RoomRegistry
  */
 import * as Y from 'yjs'
-import type { AuthorBinding, Storage } from '../storage/Storage.js'
+import type { AuthorBinding, DocSeq, Storage } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
 import { Room, applyStored } from './Room.js'
@@ -108,14 +108,16 @@ export class RoomRegistry {
 
   /**
    * The part of a doc's state a client lacks (`stateVector` = what it has),
-   * and the durably stored state vector, without opening a room: a doc in
-   * memory answers from its room; any other doc from storage (every update of
-   * an unloaded room is stored, because rooms unload only when idle).
+   * the durably stored state vector and the sequence number of the last
+   * stored update (the answer holds everything stored up to it), without
+   * opening a room: a doc in memory answers from its room; any other doc
+   * from storage (every update of an unloaded room is stored, because rooms
+   * unload only when idle).
    */
   async snapshot(
     name: string,
     stateVector: Uint8Array,
-  ): Promise<{ update: Uint8Array; durableStateVector: Uint8Array; authors: AuthorBinding[]; workMs: number }> {
+  ): Promise<{ update: Uint8Array; durableStateVector: Uint8Array; lastSeq: number; authors: AuthorBinding[]; workMs: number }> {
     // the relay's own time for this answer: its synchronous parts, not the time it waited behind other work
     let workMs = 0
     const timed = <T>(work: () => T): T => {
@@ -131,7 +133,8 @@ export class RoomRegistry {
       const room = await entry.ready
       if (!room.closed) {
         const update = timed(() => Y.encodeStateAsUpdate(room.doc, stateVector))
-        return { update, durableStateVector: room.durableStateVector, authors: [...room.authors.values()], workMs }
+        const { durableStateVector, lastSeq } = room
+        return { update, durableStateVector, lastSeq, authors: [...room.authors.values()], workMs }
       }
     }
     // a storage that reads on the relay's thread (MemoryStorage) does it inside this call; SQLite reads on its worker
@@ -142,7 +145,12 @@ export class RoomRegistry {
         applyStored(doc, stored)
         // only bindings of ids the doc has content of (see Room.load)
         const authors = stored.authors.filter((a) => doc.store.clients.has(a.clientId))
-        return { update: Y.encodeStateAsUpdate(doc, stateVector), durableStateVector: Y.encodeStateVector(doc), authors }
+        return {
+          update: Y.encodeStateAsUpdate(doc, stateVector),
+          durableStateVector: Y.encodeStateVector(doc),
+          lastSeq: stored.lastSeq,
+          authors,
+        }
       } finally {
         doc.destroy()
       }
@@ -156,6 +164,22 @@ export class RoomRegistry {
     const inMemory = this.names().filter((name) => name.startsWith(prefix))
     if (inMemory.length === 0) return stored
     return [...new Set([...stored, ...inMemory])].sort()
+  }
+
+  /**
+   * The docs of {@link list}, each with the sequence number of its last
+   * stored update (for a loaded room, the newest of what storage and the
+   * room report; 0 for a doc nothing was stored of yet).
+   */
+  async listSeqs(prefix: string): Promise<DocSeq[]> {
+    const seqs = new Map<string, number>()
+    for (const { doc, lastSeq } of await this.storage.listDocSeqs(prefix)) seqs.set(doc, lastSeq)
+    for (const name of this.names()) {
+      if (!name.startsWith(prefix)) continue
+      const room = this.peek(name)
+      seqs.set(name, Math.max(seqs.get(name) ?? 0, room?.lastSeq ?? 0))
+    }
+    return [...seqs.keys()].sort().map((doc) => ({ doc, lastSeq: seqs.get(doc)! }))
   }
 
   /** Unloads every room with no references after storing what it holds (shutdown). */

@@ -15,7 +15,7 @@
  * @module storage/MemoryStorage
  */
 
-import type { AppendResult, AuthorBinding, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
 import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
 
 /** One logged update. */
@@ -108,6 +108,11 @@ export class MemoryStorage implements Storage {
     this.#assertOpen()
     if (typeof prefix !== 'string') throw new TypeError('prefix must be a string')
     return [...this.#docs.keys()].filter((doc) => doc.startsWith(prefix)).sort()
+  }
+
+  async listDocSeqs(prefix: string): Promise<DocSeq[]> {
+    const docs = await this.listDocs(prefix)
+    return docs.map((doc) => ({ doc, lastSeq: this.#docs.get(doc)!.lastSeq }))
   }
 
   /** Upserts last-seen records; `lastSeen` never moves back. */

@@ -41,7 +41,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import type { AppendResult, DocUpdates, PresenceRecord, StoredDoc } from './Storage.js'
+import type { AppendResult, DocSeq, DocUpdates, PresenceRecord, StoredDoc } from './Storage.js'
 import { assertCheckpointSeq } from './validation.js'
 
 /** How the connection is configured (also options of `SqliteStorage`). */
@@ -117,6 +117,7 @@ function prepareStatements(db: Database.Database) {
     ),
     // Docs sort by UTF-8 bytes, so the names starting with a prefix are contiguous from the prefix on.
     docsFrom: db.prepare<[string], { doc: string }>('SELECT doc FROM docs WHERE doc >= ? ORDER BY doc'),
+    docSeqsFrom: db.prepare<[string], { doc: string; last_seq: number }>('SELECT doc, last_seq FROM docs WHERE doc >= ? ORDER BY doc'),
     insertAuthor: db.prepare<[string, number, string, string]>(
       'INSERT OR REPLACE INTO authors (doc, client_id, user_id, name) VALUES (?, ?, ?, ?)',
     ),
@@ -268,6 +269,17 @@ export class SqliteDatabase {
     }
     // Same order as every other adapter: JavaScript string order (SQLite sorts by UTF-8 bytes).
     return docs.sort()
+  }
+
+  /** Stored docs starting with `prefix` with their last sequence numbers, in the order of {@link listDocs}. */
+  listDocSeqs(prefix: string): DocSeq[] {
+    const docs: DocSeq[] = []
+    for (const { doc, last_seq } of this.#stmt.docSeqsFrom.iterate(prefix)) {
+      if (!doc.startsWith(prefix)) break
+      docs.push({ doc, lastSeq: last_seq })
+    }
+    // Same order as every other adapter: JavaScript string order (SQLite sorts by UTF-8 bytes).
+    return docs.sort((a, b) => (a.doc < b.doc ? -1 : a.doc > b.doc ? 1 : 0))
   }
 
   /** Upserts last-seen records in one transaction; `lastSeen` never moves back. */

@@ -43,7 +43,7 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { SqliteDatabase, type SqliteConnectionOptions } from './SqliteDatabase.js'
-import type { AppendResult, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import type { AppendResult, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
 import { assertBatch, assertBytes, assertDocName, assertPresence, closedError } from './validation.js'
 import {
   deserializeError,
@@ -192,6 +192,13 @@ export class SqliteStorage implements Storage {
     this.#assertUsable()
     if (typeof prefix !== 'string') throw new TypeError('prefix must be a string')
     return this.#call<'list-docs'>({ op: 'list-docs', prefix })
+  }
+
+  /** Stored docs starting with `prefix` with their last sequence numbers, in the order of `listDocs`. */
+  async listDocSeqs(prefix: string): Promise<DocSeq[]> {
+    this.#assertUsable()
+    if (typeof prefix !== 'string') throw new TypeError('prefix must be a string')
+    return this.#call<'list-doc-seqs'>({ op: 'list-doc-seqs', prefix })
   }
 
   /** Upserts last-seen records in one transaction; `lastSeen` never moves back. */

@@ -57,6 +57,12 @@ export interface DocUpdates {
   authors?: AuthorBinding[]
 }
 
+/** A stored doc and the sequence number of the last update ever logged for it (0: none). */
+export interface DocSeq {
+  doc: string
+  lastSeq: number
+}
+
 /** Result of a group commit, per doc: the last sequence number now stored. */
 export type AppendResult = Map<string, number>
 
@@ -80,6 +86,12 @@ export interface Storage {
   writeCheckpoint(doc: string, state: Uint8Array, uptoSeq: number): Promise<void>
   /** Names of stored docs starting with `prefix`, sorted. */
   listDocs(prefix: string): Promise<string[]>
+  /**
+   * The same docs as {@link listDocs}, each with the sequence number of its
+   * last logged update (as `loadDoc` reports it: checkpoints do not move it),
+   * so a client can tell which docs changed since it last looked.
+   */
+  listDocSeqs(prefix: string): Promise<DocSeq[]>
   /** Records (upserts) when users were last seen in a workspace; a record never moves `lastSeen` back. */
   recordPresence(workspace: string, records: PresenceRecord[]): Promise<void>
   /** Every user seen in a workspace, most recent first. */

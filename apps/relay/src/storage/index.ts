@@ -14,7 +14,7 @@ import { MemoryStorage } from './MemoryStorage.js'
 import { SqliteStorage } from './SqliteStorage.js'
 import type { Storage } from './Storage.js'
 
-export type { AppendResult, DocUpdates, Storage, StoredDoc } from './Storage.js'
+export type { AppendResult, DocSeq, DocUpdates, Storage, StoredDoc } from './Storage.js'
 export { MemoryStorage } from './MemoryStorage.js'
 export { SqliteStorage, SQLITE_SCHEMA_VERSION } from './SqliteStorage.js'
 export type { SqliteStorageOptions } from './SqliteStorage.js'

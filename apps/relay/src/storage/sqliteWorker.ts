@@ -88,6 +88,8 @@ function serve(port: MessagePort, db: SqliteDatabase): void {
       }
       case 'list-docs':
         return { value: db.listDocs(request.prefix), transfer: [] }
+      case 'list-doc-seqs':
+        return { value: db.listDocSeqs(request.prefix), transfer: [] }
       case 'record-presence':
         db.recordPresence(request.workspace, request.records)
         return { value: undefined, transfer: [] }

@@ -19,7 +19,7 @@
  * @module storage/sqliteWorkerProtocol
  */
 
-import type { AppendResult, AuthorBinding, PresenceRecord } from './Storage.js'
+import type { AppendResult, AuthorBinding, DocSeq, PresenceRecord } from './Storage.js'
 import type { SqliteConnectionOptions } from './SqliteDatabase.js'
 
 /** What the worker is started with (`workerData`). */
@@ -56,6 +56,7 @@ export interface SqliteResults {
   append: AppendResult
   checkpoint: undefined
   'list-docs': string[]
+  'list-doc-seqs': DocSeq[]
   'record-presence': undefined
   'list-presence': PresenceRecord[]
   ping: undefined
@@ -71,6 +72,7 @@ export type SqliteCall =
   | { op: 'append'; docs: AppendEntry[]; data: PackedBytes }
   | { op: 'checkpoint'; doc: string; state: PackedBytes; uptoSeq: number }
   | { op: 'list-docs'; prefix: string }
+  | { op: 'list-doc-seqs'; prefix: string }
   | { op: 'record-presence'; workspace: string; records: PresenceRecord[] }
   | { op: 'list-presence'; workspace: string }
   | { op: 'ping' }

@@ -174,13 +174,17 @@ export class Catalog extends ObservableV2<CatalogEvents> {
   /**
    * Adds or replaces entries. `persist: false` for entries another tab
    * already wrote. Writes are batched; a change of a record from or to
-   * "pending" is written at once, with durability `strict`.
+   * "pending" is written at once, with durability `strict`. An entry without
+   * `relaySeq` keeps the one the replaced entry had: the record's content
+   * only grows, so it still holds what the relay had stored then.
    */
   set(entries: readonly CatalogEntry[], { persist = true }: { persist?: boolean } = {}): void {
     if (entries.length === 0) return
     let urgent = false
-    for (const entry of entries) {
-      const before = this.entries.get(entry.id)
+    for (const given of entries) {
+      const before = this.entries.get(given.id)
+      const keepsSeq = given.local && given.relaySeq === undefined && before?.relaySeq !== undefined
+      const entry = keepsSeq ? { ...given, relaySeq: before.relaySeq } : given
       if ((before?.pending ?? 0) > 0 !== entry.pending > 0) urgent = true
       this.pendingTotal += entry.pending - (before?.pending ?? 0)
       this.entries.set(entry.id, entry)

@@ -27,4 +27,11 @@ export interface CatalogEntry {
   stateVector: Uint8Array
   /** Whether the record's content is stored on this device (false: only listed, not fetched yet). */
   local: boolean
+  /**
+   * The relay's change sequence of the record when this device last fetched
+   * it (`client.listDocsWithSeqs`): this device holds everything the relay
+   * had stored then. A pull skips the record while the relay still lists
+   * this number. Absent: unknown (the record is fetched).
+   */
+  relaySeq?: number
 }

@@ -57,13 +57,16 @@ export const MessageType = {
   pong: 22,
   /**
    * client → relay, doc = name prefix (e.g. `"acme/"`): list stored docs.
-   * Body: varUint(requestId) • varString(after) • varUint(limit). Answered by `docList`.
+   * Body: varUint(requestId) • varString(after) • varUint(limit) •
+   * [varUint(flags)]; flag 1 ({@link ListFlags.seqs}): with each doc's change
+   * sequence. Answered by `docList`. Relays before the flags ignore them.
    */
   listDocs: 23,
   /**
    * relay → client, doc = the prefix asked for. Body: varUint(requestId) •
-   * varUint(count) • count × varString(name) • varUint(more: 0 | 1). Names are
-   * sorted; ask again with `after` = the last name while `more` is 1.
+   * varUint(count) • count × varString(name) • varUint(more: 0 | 1) •
+   * [count × varUint(seq)] (only when asked for with {@link ListFlags.seqs}).
+   * Names are sorted; ask again with `after` = the last name while `more` is 1.
    */
   docList: 24,
   /**
@@ -290,41 +293,70 @@ export const readHello = (body: decoding.Decoder): { protocolVersion: number; re
 /** Most names a `docList` answer carries. */
 export const MAX_LIST_LIMIT = 5000
 
-/** `list-docs` request. */
-export const encodeListDocs = (prefix: string, requestId: number, after = '', limit = MAX_LIST_LIMIT): Uint8Array => {
+/** Flags of a `list-docs` request (bits of its optional last field). */
+export const ListFlags = {
+  /**
+   * Answer with each doc's change sequence: the number of the last change
+   * the relay stored of it, which grows with every stored change and never
+   * goes back (0: nothing stored yet). Equal sequences mean nothing new.
+   */
+  seqs: 1,
+} as const
+
+/** `list-docs` request; `flags` are {@link ListFlags} (0 writes none, as before the flags). */
+export const encodeListDocs = (prefix: string, requestId: number, after = '', limit = MAX_LIST_LIMIT, flags = 0): Uint8Array => {
   const encoder = startMessage(MessageType.listDocs, prefix)
   encoding.writeVarUint(encoder, requestId)
   encoding.writeVarString(encoder, after)
   encoding.writeVarUint(encoder, limit)
+  if (flags !== 0) encoding.writeVarUint(encoder, flags)
   return encoding.toUint8Array(encoder)
 }
 
-/** Reads the body of a `list-docs` request. */
-export const readListDocs = (body: decoding.Decoder): { requestId: number; after: string; limit: number } => {
+/** Reads the body of a `list-docs` request (flags 0 when it has none). */
+export const readListDocs = (body: decoding.Decoder): { requestId: number; after: string; limit: number; flags: number } => {
   const requestId = decoding.readVarUint(body)
   const after = decoding.readVarString(body)
   const limit = decoding.readVarUint(body)
-  return { requestId, after, limit }
+  const flags = decoding.hasContent(body) ? decoding.readVarUint(body) : 0
+  return { requestId, after, limit, flags }
 }
 
-/** `doc-list` answer. */
-export const encodeDocList = (prefix: string, requestId: number, names: readonly string[], more: boolean): Uint8Array => {
+/** `doc-list` answer; `seqs` (one per name, in the same order) only when asked for with {@link ListFlags.seqs}. */
+export const encodeDocList = (
+  prefix: string,
+  requestId: number,
+  names: readonly string[],
+  more: boolean,
+  seqs?: readonly number[],
+): Uint8Array => {
+  if (seqs !== undefined && seqs.length !== names.length) throw new Error('encodeDocList: one seq per name')
   const encoder = startMessage(MessageType.docList, prefix)
   encoding.writeVarUint(encoder, requestId)
   encoding.writeVarUint(encoder, names.length)
   for (const name of names) encoding.writeVarString(encoder, name)
   encoding.writeVarUint(encoder, more ? 1 : 0)
+  for (const seq of seqs ?? []) encoding.writeVarUint(encoder, seq)
   return encoding.toUint8Array(encoder)
 }
 
-/** Reads the body of a `doc-list` answer. */
-export const readDocList = (body: decoding.Decoder): { requestId: number; names: string[]; more: boolean } => {
+/**
+ * Reads the body of a `doc-list` answer. `seqs` is null when the answer
+ * carries none (a relay before {@link ListFlags}, or they were not asked
+ * for); a page without names carries none either way.
+ */
+export const readDocList = (body: decoding.Decoder): { requestId: number; names: string[]; more: boolean; seqs: number[] | null } => {
   const requestId = decoding.readVarUint(body)
   const count = decoding.readVarUint(body)
   const names: string[] = []
   for (let i = 0; i < count; i++) names.push(decoding.readVarString(body))
   const more = decoding.readVarUint(body) === 1
-  return { requestId, names, more }
+  let seqs: number[] | null = null
+  if (decoding.hasContent(body)) {
+    seqs = []
+    for (let i = 0; i < count; i++) seqs.push(decoding.readVarUint(body))
+  }
+  return { requestId, names, more, seqs }
 }
 
 /** `fetch` request. */
@@ -334,19 +366,24 @@ export const encodeFetch = (doc: string, stateVector: Uint8Array): Uint8Array =>
   return encoding.toUint8Array(encoder)
 }
 
-/** `fetched` answer. */
-export const encodeFetched = (doc: string, update: Uint8Array, durableStateVector: Uint8Array): Uint8Array => {
+/**
+ * `fetched` answer; `seq`, when given, is the doc's change sequence (see
+ * {@link ListFlags.seqs}) of a state the answer holds everything of.
+ */
+export const encodeFetched = (doc: string, update: Uint8Array, durableStateVector: Uint8Array, seq?: number): Uint8Array => {
   const encoder = startMessage(MessageType.fetched, doc)
   encoding.writeVarUint8Array(encoder, update)
   encoding.writeVarUint8Array(encoder, durableStateVector)
+  if (seq !== undefined) encoding.writeVarUint(encoder, seq)
   return encoding.toUint8Array(encoder)
 }
 
-/** Reads the body of a `fetched` answer. */
-export const readFetched = (body: decoding.Decoder): { update: Uint8Array; stateVector: Uint8Array } => {
+/** Reads the body of a `fetched` answer (`seq` null from a relay that does not send it). */
+export const readFetched = (body: decoding.Decoder): { update: Uint8Array; stateVector: Uint8Array; seq: number | null } => {
   const update = decoding.readVarUint8Array(body)
   const stateVector = decoding.readVarUint8Array(body)
-  return { update, stateVector }
+  const seq = decoding.hasContent(body) ? decoding.readVarUint(body) : null
+  return { update, stateVector, seq }
 }
 
 /** `fetched-part`: one part of a `fetch` answer that comes in parts. */

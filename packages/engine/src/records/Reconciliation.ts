@@ -9,9 +9,14 @@
  *   their own databases; the outbox-duty tab opens those with pending
  *   changes, so they sync.
  * - **Pull**: every record of the workspace on the relay is fetched
- *   (pipelined over the one socket) and stored, filling the catalog.
+ *   (pipelined over the one socket) and stored, filling the catalog —
+ *   except records the relay stored no change of since this device last
+ *   fetched them: the relay lists each doc's change sequence, the catalog
+ *   remembers the one of the last fetch (`CatalogEntry.relaySeq`), and equal
+ *   numbers mean there is nothing to fetch.
  * - **Live catalog**: records others changed are fetched as soon as the
- *   relay stored the change; after every (re)connect a pull catches up.
+ *   relay stored the change; after every (re)connect a pull catches up
+ *   (with unchanged records skipped, a reconnect costs one listing).
  *
  * @module records/Reconciliation
  */
@@ -149,17 +154,21 @@ export class Reconciliation {
     if (this.host.isClosing()) throw new Error('the RecordStore is closed')
     const { catalog, client, workspaceId } = this.host
     const prefix = `${workspaceId}/`
-    const names = await client.listDocs(prefix, { signal: options.signal })
-    const ids = names
-      .map((name) => name.slice(prefix.length))
-      .filter((id) => id.length > 0 && !id.includes('/') && recordIdSchema.safeParse(id).success)
-    const result: PullResult = { listed: ids.length, fetched: 0, changed: 0, failed: [], summaries: [] }
+    const listed = await client.listDocsWithSeqs(prefix, { signal: options.signal })
+    const records = listed
+      .map(({ name, seq }) => ({ id: name.slice(prefix.length), seq }))
+      .filter(({ id }) => id.length > 0 && !id.includes('/') && recordIdSchema.safeParse(id).success)
+    const result: PullResult = { listed: records.length, fetched: 0, changed: 0, unchanged: 0, failed: [], summaries: [] }
     // A first pull on a new device brings every record: that is not news.
     const summarizeNew = options.summarize === true && catalog.all().some((entry) => entry.type !== null)
     const batch: CatalogEntry[] = []
+    /** Fetched records whose entry did not change: the change sequence they are now known at. */
+    const fetchedAt = new Map<string, number>()
     const summaries: RecordSummary[] = []
     // Summaries go out once their records are listed (an app shows their titles).
     const flushBatch = (): void => {
+      batch.push(...this.sequenced(fetchedAt))
+      fetchedAt.clear()
       if (batch.length > 0) catalog.set(batch.splice(0))
       for (const summary of summaries.splice(0)) {
         result.summaries.push(summary)
@@ -169,22 +178,31 @@ export class Reconciliation {
     let next = 0
     let done = 0
     const worker = async (): Promise<void> => {
-      while (next < ids.length && !this.host.isClosing()) {
-        const id = ids[next++]!
+      while (next < records.length && !this.host.isClosing()) {
+        const { id, seq } = records[next++]!
+        // Sequence 0 (nothing logged, e.g. an imported doc) proves nothing: fetched.
+        const known = catalog.get(id)
+        if (seq !== null && seq > 0 && known?.local === true && known.relaySeq === seq) {
+          result.unchanged++
+          options.onProgress?.(++done, records.length)
+          continue
+        }
         try {
           const pulled = await this.pullOne(id, options.signal, options.summarize === true ? { summarizeNew } : null)
           if (pulled !== undefined) result.fetched++
           if (pulled?.entry) {
             result.changed++
             batch.push(pulled.entry)
-            if (batch.length >= 200) flushBatch()
+          } else if (pulled?.seq != null) {
+            fetchedAt.set(id, pulled.seq)
           }
+          if (batch.length + fetchedAt.size >= 200) flushBatch()
           if (pulled?.summary) summaries.push(pulled.summary)
         } catch (error) {
           if (options.signal?.aborted) throw error
           result.failed.push({ id, error: error instanceof Error ? error : new Error(String(error)) })
         }
-        options.onProgress?.(++done, ids.length)
+        options.onProgress?.(++done, records.length)
       }
     }
     try {
@@ -231,6 +249,20 @@ export class Reconciliation {
       })
   }
 
+  /**
+   * Catalog entries of fetched records whose content did not change, with
+   * the relay's change sequence they are now known at (`seqs`): the entries
+   * as they are now (they may have changed meanwhile), only the sequence new.
+   */
+  private sequenced(seqs: ReadonlyMap<string, number>): CatalogEntry[] {
+    const entries: CatalogEntry[] = []
+    for (const [id, seq] of seqs) {
+      const current = this.host.catalog.get(id)
+      if (current?.local === true && current.type !== null && current.relaySeq !== seq) entries.push({ ...current, relaySeq: seq })
+    }
+    return entries
+  }
+
   /** Stops the live catalog's fetches that have not started (the store closes). */
   stop(): void {
     this.liveQueue.clear()
@@ -246,7 +278,9 @@ export class Reconciliation {
       void this.pullOne(id, undefined, null)
         .then(
           (result) => {
-            if (result?.entry && !this.host.isClosing()) this.host.catalog.set([result.entry])
+            if (result === undefined || this.host.isClosing()) return
+            if (result.entry !== null) this.host.catalog.set([result.entry])
+            else if (result.seq !== null) this.host.catalog.set(this.sequenced(new Map([[id, result.seq]])))
           },
           () => {
             // Offline meanwhile (or refused): the catch-up after the next connect fetches it.
@@ -291,7 +325,8 @@ export class Reconciliation {
         const id = ids[next++]!
         if (this.host.inMemory(id)) continue
         let storage: RecordStorage | null = null
-        const doc = new Y.Doc()
+        // named: a doc without a guid draws a random one (~30 getRandomValues calls), once per record read
+        const doc = new Y.Doc({ guid: `${this.host.workspaceId}/${id}` })
         try {
           storage = await this.host.backend().openRecord(id)
           const stored = await storage.load()

@@ -130,9 +130,10 @@ export const discardUnsynced = async (host: DiscardHost, id: string, options: { 
   return host.whileClosed(id, async () => {
     host.tabs.post({ t: 'discarding', id })
     let done = false
-    const doc = new Y.Doc()
+    const name = `${host.workspaceId}/${id}`
+    const doc = new Y.Doc({ guid: name }) // named: no random guid to draw
     try {
-      const fetched = await host.client.fetchDoc(`${host.workspaceId}/${id}`, EMPTY_STATE_VECTOR, { signal: options.signal })
+      const fetched = await host.client.fetchDoc(name, EMPTY_STATE_VECTOR, { signal: options.signal })
       const discarded = host.pendingFields(id)
       Y.applyUpdate(doc, fetched.update, FETCH_ORIGIN)
       const type = recordType(doc)

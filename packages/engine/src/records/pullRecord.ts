@@ -39,8 +39,10 @@ export interface PullContext {
 
 /** What {@link pullRecord} brought. */
 export interface PulledRecord {
-  /** The record's new catalog entry; null: nothing changed, or not a record. */
+  /** The record's new catalog entry (with the relay's change sequence, when it reports one); null: nothing changed, or not a record. */
   entry: CatalogEntry | null
+  /** The relay's change sequence of what this device now holds of the record (null when the relay does not report it). */
+  seq: number | null
   /** What others changed since this device last had it (only when asked). */
   summary: RecordSummary | null
 }
@@ -60,11 +62,14 @@ export async function pullRecord(
   if (context.skip(id)) return undefined
   const entry = context.entryOf(id)
   const known = entry?.local ? entry.stateVector : EMPTY_STATE_VECTOR
-  const fetched = await context.client.fetchDoc(`${context.workspaceId}/${id}`, known, { signal })
+  const name = `${context.workspaceId}/${id}`
+  const fetched = await context.client.fetchDoc(name, known, { signal })
   if (context.skip(id)) return undefined
-  if (entry?.local && isEmptyUpdate(fetched.update)) return { entry: null, summary: null }
+  const { seq } = fetched
+  if (entry?.local && isEmptyUpdate(fetched.update)) return { entry: null, seq, summary: null }
   const storage = await context.backend.openRecord(id)
-  const doc = new Y.Doc()
+  // named: a doc without a guid draws a random one (~30 getRandomValues calls), once per pulled record
+  const doc = new Y.Doc({ guid: name })
   try {
     const stored = await storage.load()
     doc.transact(() => {
@@ -100,8 +105,9 @@ export async function pullRecord(
     const pending = countMissing(stateVectorOf(doc), acked, ownClientsOf(stored.meta, stateVectorOf(doc), acked))
     const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
     const schema = context.schemas.get(recordType(doc) ?? '')
-    const fresh = catalogEntryOf(doc, id, schema, pending, fields)
-    if (fresh.type === null) return { entry: null, summary: null } // not a record (yet)
+    const computed = catalogEntryOf(doc, id, schema, pending, fields)
+    if (computed.type === null) return { entry: null, seq, summary: null } // not a record (yet)
+    const fresh = seq === null ? computed : { ...computed, relaySeq: seq }
     const summary =
       summarize === null || (newHere && !summarize.summarizeNew)
         ? null
@@ -115,7 +121,7 @@ export async function pullRecord(
             created: newHere,
             schema,
           })
-    return { entry: fresh, summary }
+    return { entry: fresh, seq, summary }
   } finally {
     storage.close()
     doc.destroy()

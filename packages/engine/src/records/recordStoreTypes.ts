@@ -122,8 +122,14 @@ export interface PullOptions {
 export interface PullResult {
   /** Records the relay listed. */
   listed: number
-  /** Records fetched (the rest were open, and sync by themselves). */
+  /** Records fetched (the rest were open, and sync by themselves, or unchanged). */
   fetched: number
+  /**
+   * Records not fetched because the relay stored no change of them since
+   * this device last fetched them (their change sequence is the one it
+   * remembers; see `CatalogEntry.relaySeq`). Always 0 on a new device.
+   */
+  unchanged: number
   /** Records whose local copy changed. */
   changed: number
   failed: Array<{ id: string; error: Error }>

@@ -2,12 +2,17 @@
  * The awareness (presence) of one open doc on the wire, for its
  * {@link DocHandle}:
  *
- * - this client's own state goes out whenever it changes while the doc is
- *   subscribed; remote states that time out locally are the relay's
- *   business (it drops them when their socket goes);
+ * - this client's own state goes out whenever it changes (or y-protocols
+ *   renews it) while the doc is subscribed — but only while it shows
+ *   presence: a null or empty state (`{}`, what a fresh Awareness holds)
+ *   stays on this device, so a doc nobody set presence in costs no traffic
+ *   (no initial state, no keep-alive every 15 s). The one change that takes
+ *   a shown state away (to null or `{}`) goes out, so the others see it go;
+ *   remote states that time out locally are the relay's business (it drops
+ *   them when their socket goes);
  * - states from the relay are applied with the client as origin, and the
  *   relay's `query-awareness` is answered with this client's state;
- * - on every (re)subscribe the local state is set again, so its clock is
+ * - on every (re)subscribe a shown local state is set again, so its clock is
  *   newer than the one the relay and the peers kept from the last socket;
  * - remote states are removed when the doc disconnects or is parked.
  *
@@ -26,8 +31,18 @@ export interface AwarenessChannel {
   send(data: Uint8Array): void
 }
 
+/** Whether an awareness state shows presence: it is set and carries at least one field. */
+const showsPresence = (state: Record<string, unknown> | null): boolean => state !== null && Object.keys(state).length > 0
+
 /** Sends and receives the awareness of one doc. See the module documentation. */
 export class DocAwareness {
+  /**
+   * Whether the last own state sent on the current subscription showed
+   * presence, i.e. the relay and the peers hold it: then a change that takes
+   * it away must go out too.
+   */
+  private sentShown = false
+
   /**
    * Starts sending this client's changes of `awareness`.
    *
@@ -47,8 +62,9 @@ export class DocAwareness {
    * ignore an equal clock, and would not show this client until its next change.
    */
   announce(): void {
+    this.sentShown = false // a new subscription: the relay holds no state of this client
     const state = this.awareness.getLocalState()
-    if (state !== null) this.awareness.setLocalState(state)
+    if (showsPresence(state)) this.awareness.setLocalState(state)
   }
 
   /** An `awareness` message from the relay. */
@@ -56,8 +72,9 @@ export class DocAwareness {
     awarenessProtocol.applyAwarenessUpdate(this.awareness, update, this.channel.origin)
   }
 
-  /** The relay's `query-awareness`: answered with this client's state. */
+  /** The relay's `query-awareness`: answered with this client's state, when it shows presence. */
   answerQuery(): void {
+    if (!showsPresence(this.awareness.getLocalState())) return
     this.channel.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.awareness.clientID])))
   }
 
@@ -81,6 +98,10 @@ export class DocAwareness {
     // locally are the relay's business (it drops them when their socket goes).
     const own = this.awareness.clientID
     if (!added.includes(own) && !updated.includes(own) && !removed.includes(own)) return
+    // No presence and none on the wire: nothing to say (this is where keep-alives of an empty state stop).
+    const shown = showsPresence(this.awareness.getLocalState())
+    if (!shown && !this.sentShown) return
+    this.sentShown = shown
     this.channel.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [own])))
   }
 }

@@ -46,6 +46,12 @@ export interface FetchedDoc {
   stateVector: Uint8Array
   /** The doc's author bindings (Yjs client id → user), sent by the relay before the answer. */
   authors: AuthorInfo[]
+  /**
+   * The doc's change sequence on the relay (as `client.listDocsWithSeqs`
+   * lists it) of a state `update` completes; null from a relay that does not
+   * report it.
+   */
+  seq: number | null
 }
 
 /** Options of `client.listDocs` and `client.fetchDoc`. */
@@ -58,6 +64,22 @@ export interface RelayRequestOptions {
 export interface ListDocsOptions extends RelayRequestOptions {
   /** Names per page, 1–5000. Default 5000 (the relay's maximum). */
   pageSize?: number
+}
+
+/** A doc listed by `client.listDocsWithSeqs`. */
+export interface ListedDoc {
+  name: string
+  /** The relay's change sequence of the doc (grows with every stored change); null when the relay does not report it. */
+  seq: number | null
+}
+
+/** One page of a `list-docs` answer. */
+export interface DocListPage {
+  names: string[]
+  /** More names follow (ask again after the last one). */
+  more: boolean
+  /** Each name's change sequence, in the same order; null when the relay sent none. */
+  seqs: number[] | null
 }
 
 interface Request {
@@ -97,17 +119,17 @@ export class RelayRequests {
     return this.outstanding.length
   }
 
-  /** One page of `list-docs`. */
-  listPage(prefix: string, after: string, limit: number, options: RelayRequestOptions): Promise<{ names: string[]; more: boolean }> {
+  /** One page of `list-docs`; `flags` are the protocol's `ListFlags`. */
+  listPage(prefix: string, after: string, limit: number, flags: number, options: RelayRequestOptions): Promise<DocListPage> {
     const requestId = this.nextRequestId++
-    return this.start<{ names: string[]; more: boolean }>(
+    return this.start<DocListPage>(
       'list',
       prefix,
       requestId,
-      () => encodeListDocs(prefix, requestId, after, limit),
+      () => encodeListDocs(prefix, requestId, after, limit, flags),
       (body) => {
-        const { names, more } = readDocList(body)
-        return { names, more }
+        const { names, more, seqs } = readDocList(body)
+        return { names, more, seqs }
       },
       options,
     )
@@ -122,7 +144,7 @@ export class RelayRequests {
       const parts = this.fetchParts.get(name)
       this.fetchParts.delete(name)
       const update = parts === undefined ? fetched.update : Y.mergeUpdates([...parts, fetched.update])
-      return { update, stateVector: fetched.stateVector, authors }
+      return { update, stateVector: fetched.stateVector, authors, seq: fetched.seq }
     }
     return this.start<FetchedDoc>('fetch', name, 0, () => encodeFetch(name, stateVector), read, options)
   }

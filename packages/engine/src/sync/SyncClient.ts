@@ -51,6 +51,7 @@ import type * as decoding from 'lib0/decoding'
 import { ObservableV2 } from 'lib0/observable'
 import {
   ErrorCode,
+  ListFlags,
   MessageType,
   PROTOCOL_VERSION,
   MAX_LIST_LIMIT,
@@ -64,7 +65,7 @@ import { CatalogWatches, type CatalogWatchListener } from './CatalogWatches.js'
 import { DocHandle, type DocHandleHost, type OpenDocOptions, type UserInfo } from './DocHandle.js'
 import { receiveFrame, type FrameRoutes } from './receiveFrame.js'
 import { RelayConnection, type ConnectionStatus } from './RelayConnection.js'
-import { RelayRequests, type FetchedDoc, type ListDocsOptions, type RelayRequestOptions } from './RelayRequests.js'
+import { RelayRequests, type FetchedDoc, type ListDocsOptions, type ListedDoc, type RelayRequestOptions } from './RelayRequests.js'
 import { relayUrl } from './relayUrl.js'
 import type { SyncClientEvents, SyncClientOptions } from './syncClientTypes.js'
 import { SyncError } from './SyncError.js'
@@ -243,18 +244,34 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
    *   closed, the signal aborts, or the relay never answers.
    */
   async listDocs(prefix: string, options: ListDocsOptions = {}): Promise<string[]> {
+    return (await this.listPages('listDocs', prefix, 0, options)).map((doc) => doc.name)
+  }
+
+  /**
+   * Like {@link listDocs}, with each doc's change sequence on the relay
+   * (`seq`): the number of the last change the relay stored of the doc. It
+   * grows with every stored change, so a doc whose `seq` equals the one seen
+   * before has nothing new since. `seq` is null from a relay that does not
+   * report it (then every doc may have changed).
+   */
+  async listDocsWithSeqs(prefix: string, options: ListDocsOptions = {}): Promise<ListedDoc[]> {
+    return this.listPages('listDocsWithSeqs', prefix, ListFlags.seqs, options)
+  }
+
+  /** Follows the relay's `list-docs` pagination; `flags` are the protocol's {@link ListFlags}. */
+  private async listPages(method: string, prefix: string, flags: number, options: ListDocsOptions): Promise<ListedDoc[]> {
     if (this.isClosed) throw new Error('the SyncClient is closed')
-    if (typeof prefix !== 'string') throw new Error('listDocs: prefix must be a string')
+    if (typeof prefix !== 'string') throw new Error(`${method}: prefix must be a string`)
     const pageSize = options.pageSize ?? MAX_LIST_LIMIT
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_LIST_LIMIT) {
-      throw new Error(`listDocs: pageSize must be an integer from 1 to ${MAX_LIST_LIMIT}`)
+      throw new Error(`${method}: pageSize must be an integer from 1 to ${MAX_LIST_LIMIT}`)
     }
-    const names: string[] = []
+    const docs: ListedDoc[] = []
     let after = ''
     for (;;) {
-      const page = await this.requests.listPage(prefix, after, pageSize, options)
-      for (const name of page.names) names.push(name)
-      if (!page.more || page.names.length === 0) return names
+      const page = await this.requests.listPage(prefix, after, pageSize, flags, options)
+      page.names.forEach((name, i) => docs.push({ name, seq: page.seqs?.[i] ?? null }))
+      if (!page.more || page.names.length === 0) return docs
       after = page.names[page.names.length - 1]!
     }
   }
