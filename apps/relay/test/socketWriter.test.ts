@@ -8,13 +8,14 @@
  */
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { setImmediate as realSetImmediate } from 'node:timers'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import WebSocket, { WebSocketServer } from 'ws'
 import type { NetworkStream, RelaySocket } from '../src/connections/socket.js'
 import { MAX_BATCH_BYTES, SocketWriter, frameOf } from '../src/connections/SocketWriter.js'
 
 /** The end of the current event-loop turn (where writers write their batches). */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+const nextTurn = (): Promise<void> => new Promise((resolve) => realSetImmediate(resolve))
 
 /** A network stream that records what is done to it. */
 class RecordingStream implements NetworkStream {
@@ -116,6 +117,19 @@ describe('SocketWriter', () => {
     await nextTurn()
     await new Promise((resolve) => process.nextTick(resolve))
     expect(sent).toEqual(['small', 'large'])
+  })
+
+  it('writes its batches while a test fakes the global clock', async () => {
+    vi.useFakeTimers()
+    try {
+      const stream = new RecordingStream()
+      const writer = new SocketWriter(fakeSocket(stream), () => {})
+      writer.write(bytes(10, 1))
+      await nextTurn()
+      expect(stream.flushes).toHaveLength(1)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('sends through `send`, at once, on a socket without a network stream', () => {

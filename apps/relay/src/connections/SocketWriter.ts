@@ -28,6 +28,8 @@
  *
  * @module connections/SocketWriter
  */
+// the module's own `setImmediate`, not the global: a test that fakes the global clock must not hold sockets corked
+import { setImmediate } from 'node:timers'
 import type { NetworkStream, RelaySocket } from './socket.js'
 
 /** Bytes one socket's batch may hold before it is written without waiting for the end of the turn. */
