@@ -1,7 +1,8 @@
 /**
  * What every WebSocket connection shares: sending (batched per event-loop
- * turn, connections/SocketWriter) with metrics and the slow-reader guard, closing with a code and reason, the message rate limit,
- * the budget of bytes waiting (for authentication or for docs that load), the
+ * turn, connections/SocketWriter) with metrics and the slow-reader guard,
+ * closing with a code and reason, the message rate limit, the budget of
+ * bytes waiting (for authentication or for docs that load), the
  * budgets of apply time and answering work, the count of the user's
  * connections, the token-expiry timer, and the heartbeat that finds dead peers.
  *

@@ -39,7 +39,7 @@ export interface RelaySocket {
   readonly CLOSED: number
   /** One of {@link OPEN}, {@link CLOSING}, {@link CLOSED} (or connecting). */
   readonly readyState: number
-  /** Bytes handed to {@link send} and not written to the network yet. */
+  /** Bytes handed to {@link send} (or written to {@link _socket}) and not taken by the network yet. */
   readonly bufferedAmount: number
   /**
    * Extensions negotiated with the peer (`''` for none). The relay negotiates
