@@ -10,6 +10,12 @@
  * the same bytes for every socket (nothing is masked), so a message fanned
  * out to N sockets is framed once ({@link frameOf} keeps the last one).
  *
+ * The relay's frames and what `ws` writes itself (pings, pongs, the close
+ * frame) reach the stream in the order they are made: without extensions
+ * `ws` writes each frame at once (it queues only while compressing or
+ * reading a Blob, which the relay never asks of it), into the same corked
+ * stream, so a close frame still follows the messages sent before it.
+ *
  * A batch that reaches {@link MAX_BATCH_BYTES} is written at once (and the
  * turn goes on with a new one), so what a socket holds in memory stays small.
  * After every batch the connection's `written` hook runs: the send buffer
