@@ -1,7 +1,8 @@
 /**
- * What every WebSocket connection shares: sending with metrics and the
- * slow-reader guard, closing with a code and reason, the message rate limit,
- * the budget of bytes waiting (for authentication or for docs that load), the
+ * What every WebSocket connection shares: sending (batched per event-loop
+ * turn, connections/SocketWriter) with metrics and the slow-reader guard,
+ * closing with a code and reason, the message rate limit, the budget of
+ * bytes waiting (for authentication or for docs that load), the
  * budgets of apply time and answering work, the count of the user's
  * connections, the token-expiry timer, and the heartbeat that finds dead peers.
  *
@@ -19,6 +20,7 @@ import type { CatalogFeed } from '../rooms/CatalogFeed.js'
 import type { Admission } from '../security/admission.js'
 import type { InitialSyncQueue } from './initialSync.js'
 import type { RelaySocket } from './socket.js'
+import { SocketWriter } from './SocketWriter.js'
 
 /** What a connection needs from the relay. */
 export interface ConnectionContext {
@@ -69,6 +71,8 @@ export abstract class Connection {
   protected readonly applyBudget: TokenBucket
   /** Answering time (ms) this connection may cause: sync step 2 from its state vectors, `fetch`, `list-docs`. */
   private readonly workBudget: TokenBucket
+  /** Frames and batches what this connection sends. */
+  private readonly writer: SocketWriter
 
   constructor(
     readonly ws: RelaySocket,
@@ -76,6 +80,7 @@ export abstract class Connection {
     readonly log: Logger,
   ) {
     ws.binaryType = 'nodebuffer'
+    this.writer = new SocketWriter(ws, () => this.checkSendBuffer())
     this.messageBucket = new TokenBucket(ctx.limits.messagesPerSecond, ctx.limits.messageBurst)
     this.awarenessBucket = new TokenBucket(ctx.limits.awarenessPerSecond, ctx.limits.awarenessPerSecond * 2)
     this.applyBudget = new TokenBucket(ctx.limits.applyMsPerSecond, ctx.limits.applyBurstMs)
@@ -159,17 +164,14 @@ export abstract class Connection {
     this.close(1008, 'token expired; reconnect with a fresh token')
   }
 
-  /** Sends bytes if the socket is open; disconnects a peer that does not read. */
+  /**
+   * Sends bytes if the socket is open. They go out with everything else due
+   * to this socket in the same event-loop turn (connections/SocketWriter).
+   */
   send(kind: MessageKind, data: Uint8Array): void {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
-    this.ws.send(data)
+    this.writer.write(data)
     this.ctx.metrics.messageOut(kind, data.byteLength)
-    this.ctx.metrics.sendBuffer(this.ws.bufferedAmount)
-    // parts of an initial sync wait by design (paced, see connections/initialSync): only the rest counts
-    if (this.ws.bufferedAmount - this.initialSyncBuffered > this.ctx.limits.maxBufferedBytes) {
-      this.refuse('slow-reader', `send buffer over ${this.ctx.limits.maxBufferedBytes} bytes`)
-      this.ws.terminate()
-    }
   }
 
   /**
@@ -180,13 +182,29 @@ export abstract class Connection {
   sendInitialSyncPart(kind: MessageKind, data: Uint8Array, sent: (error?: Error) => void): boolean {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return false
     this.initialSyncBuffered += data.byteLength
-    this.ws.send(data, (error) => {
+    this.writer.write(data, (error) => {
       this.initialSyncBuffered -= data.byteLength
       sent(error ?? undefined)
     })
     this.ctx.metrics.messageOut(kind, data.byteLength)
-    this.ctx.metrics.sendBuffer(this.ws.bufferedAmount)
     return true
+  }
+
+  /**
+   * After a batch of messages was handed to the socket: notes its send
+   * buffer and disconnects a peer that does not read. What is left in the
+   * buffer then is what the network has not taken; parts of an initial sync
+   * wait there by design (paced, see connections/initialSync), only the rest
+   * counts against `maxBufferedBytes`.
+   */
+  private checkSendBuffer(): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    const buffered = this.ws.bufferedAmount
+    this.ctx.metrics.sendBuffer(buffered)
+    if (buffered - this.initialSyncBuffered > this.ctx.limits.maxBufferedBytes) {
+      this.refuse('slow-reader', `send buffer over ${this.ctx.limits.maxBufferedBytes} bytes`)
+      this.ws.terminate()
+    }
   }
 
   /** Closes the socket with a code and a human-readable reason (≤ 123 bytes). */

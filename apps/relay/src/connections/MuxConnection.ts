@@ -28,7 +28,6 @@ import {
   ErrorCode,
   MessageType,
   decodeMessage,
-  encodeAck,
   encodeAuthenticated,
   encodeCatalogChanged,
   encodeError,
@@ -43,7 +42,7 @@ import type { AuthorBinding } from '../storage/Storage.js'
 import { Access, AuthError, accessFor, type Identity } from '../auth/Authenticator.js'
 import { Connection, type ConnectionContext } from './Connection.js'
 import { DOC_MESSAGE_KINDS, type DocPolicy } from './docMessages.js'
-import { muxAuthorsMessages, muxAwarenessMessage, muxUpdateMessage } from './encode.js'
+import { muxAckMessage, muxAuthorsMessages, muxAwarenessMessage, muxUpdateMessage } from './encode.js'
 import type { UnauthenticatedSlot } from '../security/admission.js'
 import type { RelaySocket } from './socket.js'
 import { Subscription, type SubscriptionHost } from './Subscription.js'
@@ -131,8 +130,8 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
   }
 
   sendAck(room: Room, stateVector: Uint8Array): void {
-    this.send('ack', encodeAck(room.name, stateVector))
-    this.ctx.metrics.acksSent.inc()
+    this.send('ack', muxAckMessage(room.name, stateVector))
+    this.ctx.metrics.ackSent()
   }
 
   mayRead(doc: string): boolean {

@@ -1,63 +1,81 @@
 /**
- * Encoders for what the relay fans out. An update or awareness change is
- * encoded once per wire format and reused for every peer that receives it.
+ * Encoders for what the relay fans out. An update, an awareness change or an
+ * ack is encoded once per wire format and the same bytes go to every peer
+ * that receives it: a room sends it to its peers one after another, so each
+ * encoder keeps the message it made last ({@link LastMessage}) and hands it
+ * out again while it is asked for the same input.
  *
  * @module connections/encode
  */
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
-import { MessageType, encodeAuthors, startMessage, type AuthorInfo } from '@concord/engine/protocol'
+import { MessageType, encodeAck, encodeAuthors, startMessage, type AuthorInfo } from '@concord/engine/protocol'
 
-const muxUpdates = new WeakMap<Uint8Array, Uint8Array>()
-const ywsUpdates = new WeakMap<Uint8Array, Uint8Array>()
-const muxAwareness = new WeakMap<Uint8Array, Uint8Array>()
-const ywsAwareness = new WeakMap<Uint8Array, Uint8Array>()
+/**
+ * The message an encoder made last, with what it was made from (a doc name
+ * and bytes, compared by identity: the relay never changes bytes it fans
+ * out).
+ */
+class LastMessage {
+  private doc = ''
+  private input: Uint8Array | null = null
+  private message: Uint8Array = new Uint8Array(0)
+
+  constructor(private readonly encode: (doc: string, input: Uint8Array) => Uint8Array) {}
+
+  /** The message for `doc` and `input`: the last one again, or a new one. */
+  get(doc: string, input: Uint8Array): Uint8Array {
+    if (input !== this.input || doc !== this.doc) {
+      this.message = this.encode(doc, input)
+      this.doc = doc
+      this.input = input
+    }
+    return this.message
+  }
+}
+
+const muxUpdates = new LastMessage((doc, update) => {
+  const encoder = startMessage(MessageType.sync, doc)
+  syncProtocol.writeUpdate(encoder, update)
+  return encoding.toUint8Array(encoder)
+})
+
+const ywsUpdates = new LastMessage((_doc, update) => {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MessageType.sync)
+  syncProtocol.writeUpdate(encoder, update)
+  return encoding.toUint8Array(encoder)
+})
+
+const muxAwareness = new LastMessage((doc, update) => {
+  const encoder = startMessage(MessageType.awareness, doc)
+  encoding.writeVarUint8Array(encoder, update)
+  return encoding.toUint8Array(encoder)
+})
+
+const ywsAwareness = new LastMessage((_doc, update) => {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, MessageType.awareness)
+  encoding.writeVarUint8Array(encoder, update)
+  return encoding.toUint8Array(encoder)
+})
+
+const muxAcks = new LastMessage(encodeAck)
 
 /** Multiplexed `sync` message carrying a Yjs update for `doc`. */
-export const muxUpdateMessage = (doc: string, update: Uint8Array): Uint8Array => {
-  let message = muxUpdates.get(update)
-  if (!message) {
-    const encoder = startMessage(MessageType.sync, doc)
-    syncProtocol.writeUpdate(encoder, update)
-    muxUpdates.set(update, (message = encoding.toUint8Array(encoder)))
-  }
-  return message
-}
+export const muxUpdateMessage = (doc: string, update: Uint8Array): Uint8Array => muxUpdates.get(doc, update)
 
 /** y-websocket `sync` message carrying a Yjs update. */
-export const ywsUpdateMessage = (update: Uint8Array): Uint8Array => {
-  let message = ywsUpdates.get(update)
-  if (!message) {
-    const encoder = encoding.createEncoder()
-    encoding.writeVarUint(encoder, MessageType.sync)
-    syncProtocol.writeUpdate(encoder, update)
-    ywsUpdates.set(update, (message = encoding.toUint8Array(encoder)))
-  }
-  return message
-}
+export const ywsUpdateMessage = (update: Uint8Array): Uint8Array => ywsUpdates.get('', update)
 
 /** Multiplexed `awareness` message. */
-export const muxAwarenessMessage = (doc: string, update: Uint8Array): Uint8Array => {
-  let message = muxAwareness.get(update)
-  if (!message) {
-    const encoder = startMessage(MessageType.awareness, doc)
-    encoding.writeVarUint8Array(encoder, update)
-    muxAwareness.set(update, (message = encoding.toUint8Array(encoder)))
-  }
-  return message
-}
+export const muxAwarenessMessage = (doc: string, update: Uint8Array): Uint8Array => muxAwareness.get(doc, update)
 
 /** y-websocket `awareness` message. */
-export const ywsAwarenessMessage = (update: Uint8Array): Uint8Array => {
-  let message = ywsAwareness.get(update)
-  if (!message) {
-    const encoder = encoding.createEncoder()
-    encoding.writeVarUint(encoder, MessageType.awareness)
-    encoding.writeVarUint8Array(encoder, update)
-    ywsAwareness.set(update, (message = encoding.toUint8Array(encoder)))
-  }
-  return message
-}
+export const ywsAwarenessMessage = (update: Uint8Array): Uint8Array => ywsAwareness.get('', update)
+
+/** Multiplexed `ack` message: `doc` is durable up to `stateVector` (a room acks all its peers with one). */
+export const muxAckMessage = (doc: string, stateVector: Uint8Array): Uint8Array => muxAcks.get(doc, stateVector)
 
 /**
  * Largest body of one `authors` message, bytes (the doc name comes on top).

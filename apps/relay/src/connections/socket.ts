@@ -4,6 +4,11 @@
  * anything else that does (an in-memory pair in a test, another server
  * library behind an adapter) can carry a connection too.
  *
+ * A `ws` socket also shows the relay its network stream (`_socket`, see
+ * {@link RelaySocket._socket}): the relay then frames messages itself and
+ * writes all of one event-loop turn at once (connections/SocketWriter). A
+ * socket without one gets each message through {@link RelaySocket.send}.
+ *
  * @example
  * ```ts
  * wss.handleUpgrade(req, socket, head, (ws) => {
@@ -13,6 +18,16 @@
  *
  * @module connections/socket
  */
+
+/** The network stream under a WebSocket (a `net.Socket`), as the relay writes frames to it. */
+export interface NetworkStream {
+  /** Holds writes in memory until as many {@link uncork} calls. */
+  cork(): void
+  /** Ends one {@link cork}; the last one writes everything held, in one system call where it can. */
+  uncork(): void
+  /** Writes bytes (held while corked); `written` is called once they were handed to the system, or with an error. */
+  write(chunk: Uint8Array, written?: (error?: Error | null) => void): boolean
+}
 
 /** A server-side WebSocket as the relay's connections see it. */
 export interface RelaySocket {
@@ -24,8 +39,21 @@ export interface RelaySocket {
   readonly CLOSED: number
   /** One of {@link OPEN}, {@link CLOSING}, {@link CLOSED} (or connecting). */
   readonly readyState: number
-  /** Bytes handed to {@link send} and not written to the network yet. */
+  /** Bytes handed to {@link send} (or written to {@link _socket}) and not taken by the network yet. */
   readonly bufferedAmount: number
+  /**
+   * Extensions negotiated with the peer (`''` for none). The relay negotiates
+   * none; frames are written directly only then (an extension such as
+   * per-message compression would change them).
+   */
+  readonly extensions?: string
+  /**
+   * The network stream of a `ws` socket (a field of `ws` outside its typed
+   * API). Present with no {@link extensions}: the relay writes its frames to
+   * it, in the order of everything `ws` writes there itself (pings, the close
+   * frame). Absent: every message goes through {@link send}.
+   */
+  readonly _socket?: NetworkStream | null
   /** How binary messages are delivered; the relay sets `'nodebuffer'` (each message one Buffer). */
   binaryType: 'nodebuffer' | 'arraybuffer' | 'fragments'
   /** Sends one binary message; `sent` is called once it was written out (with an error if it never will be). */

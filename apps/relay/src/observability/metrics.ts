@@ -3,6 +3,13 @@
  * registry (no module-level singletons), so several relays can live in one
  * process (tests, benchmarks).
  *
+ * What is counted per message (messages and bytes in and out, acks) goes
+ * into plain numbers first and is added to prom-client when the metrics are
+ * read (each counter's `collect`): a prom-client `inc` hashes and checks
+ * labels on every call, which the relay's hot path should not pay per
+ * message. `/metrics` shows the same counts as if every message had been
+ * added at once.
+ *
  * @module observability/metrics
  */
 import * as prom from 'prom-client'
@@ -61,6 +68,29 @@ const KINDS: MessageKind[] = [
   'unknown',
 ]
 
+/** Message counts by kind, kept as plain numbers until they are added to a prom-client counter. */
+class UncountedByKind {
+  /** Count per kind, in the order of {@link KINDS}. */
+  private readonly counts = new Float64Array(KINDS.length)
+
+  /** Counts `n` messages of `kind`. */
+  add(kind: MessageKind, n: number): void {
+    this.counts[KIND_INDEX.get(kind)!] += n
+  }
+
+  /** Adds the counts to `counter` (labelled by kind) and starts again from zero. */
+  addTo(counter: prom.Counter<'type'>): void {
+    for (let i = 0; i < KINDS.length; i++) {
+      if (this.counts[i] === 0) continue
+      counter.inc({ type: KINDS[i] }, this.counts[i])
+      this.counts[i] = 0
+    }
+  }
+}
+
+/** Position of each kind in {@link KINDS}. */
+const KIND_INDEX = new Map(KINDS.map((kind, i) => [kind, i]))
+
 /** Why the relay refused an input (label of `concord_refusals_total`). */
 export type RefusalReason =
   | 'unauthorized'
@@ -103,7 +133,7 @@ export class RelayMetrics {
   readonly commitFailures: prom.Counter
   readonly updatesCommitted: prom.Counter
   readonly checkpoints: prom.Counter
-  readonly acksSent: prom.Counter
+  private readonly acksSent: prom.Counter
   readonly malformedMessages: prom.Counter
   readonly pendingUpdates: prom.Gauge
   /** Bytes of messages waiting in connections, for authentication or for docs that load. */
@@ -119,8 +149,13 @@ export class RelayMetrics {
   private sendBufferMaxValue = 0
   private readonly messagesIn: prom.Counter<'type'>
   private readonly messagesOut: prom.Counter<'type'>
-  private readonly inByKind = new Map<MessageKind, prom.Counter.Internal>()
-  private readonly outByKind = new Map<MessageKind, prom.Counter.Internal>()
+  /** Messages received and sent since the metrics were last read, by kind, not yet in {@link messagesIn} / {@link messagesOut}. */
+  private readonly uncountedIn = new UncountedByKind()
+  private readonly uncountedOut = new UncountedByKind()
+  /** Payload bytes received and sent, and acks sent, since the metrics were last read. */
+  private uncountedBytesIn = 0
+  private uncountedBytesOut = 0
+  private uncountedAcks = 0
 
   constructor(options: { collectDefault?: boolean } = {}) {
     const registers = [this.registry]
@@ -139,20 +174,39 @@ export class RelayMetrics {
     this.unauthenticatedSockets.labels('request').set(0)
     this.unauthenticatedSockets.labels('auth').set(0)
     this.roomsOpen = new prom.Gauge({ name: 'concord_rooms_open', help: 'Docs loaded in memory', registers })
+    // `collect` runs when the registry is read: it adds what was counted since (arrow functions: `this` is the RelayMetrics)
     this.messagesIn = new prom.Counter({
       name: 'concord_messages_in_total',
       help: 'Messages received, by type',
       labelNames: ['type'],
       registers,
+      collect: () => this.uncountedIn.addTo(this.messagesIn),
     })
     this.messagesOut = new prom.Counter({
       name: 'concord_messages_out_total',
       help: 'Messages sent, by type',
       labelNames: ['type'],
       registers,
+      collect: () => this.uncountedOut.addTo(this.messagesOut),
     })
-    this.bytesIn = new prom.Counter({ name: 'concord_bytes_in_total', help: 'WebSocket payload bytes received', registers })
-    this.bytesOut = new prom.Counter({ name: 'concord_bytes_out_total', help: 'WebSocket payload bytes sent', registers })
+    this.bytesIn = new prom.Counter({
+      name: 'concord_bytes_in_total',
+      help: 'WebSocket payload bytes received',
+      registers,
+      collect: () => {
+        this.bytesIn.inc(this.uncountedBytesIn)
+        this.uncountedBytesIn = 0
+      },
+    })
+    this.bytesOut = new prom.Counter({
+      name: 'concord_bytes_out_total',
+      help: 'WebSocket payload bytes sent',
+      registers,
+      collect: () => {
+        this.bytesOut.inc(this.uncountedBytesOut)
+        this.uncountedBytesOut = 0
+      },
+    })
     this.commitDuration = new prom.Histogram({
       name: 'concord_commit_duration_seconds',
       help: 'Duration of storage group commits',
@@ -174,7 +228,15 @@ export class RelayMetrics {
       help: 'Update logs compacted into a checkpoint',
       registers,
     })
-    this.acksSent = new prom.Counter({ name: 'concord_acks_sent_total', help: 'Durable acknowledgements sent', registers })
+    this.acksSent = new prom.Counter({
+      name: 'concord_acks_sent_total',
+      help: 'Durable acknowledgements sent',
+      registers,
+      collect: () => {
+        this.acksSent.inc(this.uncountedAcks)
+        this.uncountedAcks = 0
+      },
+    })
     this.malformedMessages = new prom.Counter({
       name: 'concord_malformed_messages_total',
       help: 'Messages that could not be decoded or applied (their connection was closed)',
@@ -206,23 +268,24 @@ export class RelayMetrics {
       help: 'Largest send buffer (bufferedAmount) of one socket seen since the relay started',
       registers,
     })
-    for (const kind of KINDS) {
-      this.inByKind.set(kind, this.messagesIn.labels(kind))
-      this.outByKind.set(kind, this.messagesOut.labels(kind))
-    }
     if (options.collectDefault) prom.collectDefaultMetrics({ register: this.registry, prefix: 'concord_' })
   }
 
   /** Counts a received message. */
   messageIn(kind: MessageKind, bytes: number): void {
-    this.inByKind.get(kind)!.inc()
-    this.bytesIn.inc(bytes)
+    this.uncountedIn.add(kind, 1)
+    this.uncountedBytesIn += bytes
   }
 
   /** Counts a sent message (`copies` sockets received the same bytes). */
   messageOut(kind: MessageKind, bytes: number, copies = 1): void {
-    this.outByKind.get(kind)!.inc(copies)
-    this.bytesOut.inc(bytes * copies)
+    this.uncountedOut.add(kind, copies)
+    this.uncountedBytesOut += bytes * copies
+  }
+
+  /** Counts a durable acknowledgement sent. */
+  ackSent(): void {
+    this.uncountedAcks++
   }
 
   /** Notes the send buffer of a socket after a send. */
