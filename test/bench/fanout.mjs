@@ -199,7 +199,7 @@ export const parseRelayMetrics = (text) => {
     commits: value('concord_commit_duration_seconds_count'),
     commitSeconds: value('concord_commit_duration_seconds_sum'),
     acks: value('concord_acks_sent_total'),
-    syncOut: value('concord_messages_out_total\\{kind="sync"\\}'),
+    syncOut: value('concord_messages_out_total\\{type="sync"\\}'),
   }
 }
 
