@@ -33,6 +33,20 @@ import type { PullOptions, PullResult } from './recordStoreTypes.js'
 const LIVE_FETCH_CONCURRENCY = 16
 /** Record databases read at once by the pending checks and the search for uncatalogued records. */
 const STORED_READ_CONCURRENCY = 8
+/**
+ * Pull: records fetched and stored at once. Storing (one IndexedDB database
+ * per record) is slower than fetching; more in flight lets a new device list
+ * its first screen from fetched records while the first ones are stored.
+ */
+const PULL_CONCURRENCY = 64
+/**
+ * Pull: most pulled entries listed at once. The first batches are smaller
+ * (1, 2, 4, … entries), so a new device's list shows its first records as
+ * soon as they are stored instead of after the first {@link PULL_BATCH}.
+ */
+const PULL_BATCH = 200
+/** Pull: longest time (ms) a stored record waits to be listed when records arrive slowly. */
+const PULL_BATCH_WAIT = 500
 
 /** What a record's own database holds, as read by {@link Reconciliation.eachStored}. */
 interface StoredSummary {
@@ -157,13 +171,30 @@ export class Reconciliation {
     const summarizeNew = options.summarize === true && catalog.all().some((entry) => entry.type !== null)
     const batch: CatalogEntry[] = []
     const summaries: RecordSummary[] = []
+    // Listing grows geometrically up to PULL_BATCH entries at once (each listing costs the
+    // app a re-sort of its lists); a batch also goes out once its oldest entry waited PULL_BATCH_WAIT.
+    let listedSoFar = 0
+    let batchTimer: ReturnType<typeof setTimeout> | null = null
+    const addToBatch = (entry: CatalogEntry): void => {
+      batch.push(entry)
+      if (batch.length >= Math.min(PULL_BATCH, Math.max(1, listedSoFar))) flushBatch()
+      else batchTimer ??= setTimeout(flushBatch, PULL_BATCH_WAIT)
+    }
     // Summaries go out once their records are listed (an app shows their titles).
     const flushBatch = (): void => {
+      if (batchTimer !== null) clearTimeout(batchTimer)
+      batchTimer = null
+      listedSoFar += batch.length
       if (batch.length > 0) catalog.set(batch.splice(0))
       for (const summary of summaries.splice(0)) {
         result.summaries.push(summary)
         if (!this.host.isClosing()) this.host.summary(summary)
       }
+    }
+    // A record new to this device is listed from what the relay sent, before it is stored
+    // (its entry says `local: false` until the stored one replaces it).
+    const listFetched = (entry: CatalogEntry): void => {
+      if (catalog.get(entry.id) === undefined) addToBatch(entry)
     }
     let next = 0
     let done = 0
@@ -171,12 +202,11 @@ export class Reconciliation {
       while (next < ids.length && !this.host.isClosing()) {
         const id = ids[next++]!
         try {
-          const pulled = await this.pullOne(id, options.signal, options.summarize === true ? { summarizeNew } : null)
+          const pulled = await this.pullOne(id, options.signal, options.summarize === true ? { summarizeNew } : null, listFetched)
           if (pulled !== undefined) result.fetched++
           if (pulled?.entry) {
             result.changed++
-            batch.push(pulled.entry)
-            if (batch.length >= 200) flushBatch()
+            addToBatch(pulled.entry)
           }
           if (pulled?.summary) summaries.push(pulled.summary)
         } catch (error) {
@@ -187,7 +217,7 @@ export class Reconciliation {
       }
     }
     try {
-      await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 32) }, worker))
+      await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? PULL_CONCURRENCY) }, worker))
     } finally {
       flushBatch()
       await catalog.flush()
@@ -262,6 +292,7 @@ export class Reconciliation {
     id: string,
     signal: AbortSignal | undefined,
     summarize: { summarizeNew: boolean } | null,
+    listFetched?: PullContext['listFetched'],
   ): Promise<PulledRecord | undefined> {
     const host = this.host
     const context: PullContext = {
@@ -273,6 +304,7 @@ export class Reconciliation {
       backend: host.backend(),
       entryOf: (recordId) => host.catalog.get(recordId),
       skip: (recordId) => host.inMemory(recordId) || host.isClosing(),
+      ...(listFetched === undefined ? {} : { listFetched }),
     }
     return pullRecord(context, id, signal, summarize)
   }
