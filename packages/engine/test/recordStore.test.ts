@@ -574,12 +574,16 @@ describe('a new device, before its records are stored', () => {
       [0, 1, 2, 3, 4].map((i) => [`Ticket ${i}`, 'open', 0, false]),
     )
     expect(fresh.pending).toBe(0)
+    await fresh.catalog.flush()
+    expect(storage.inner.catalog.size).toBe(0) // listed, not written: only stored records are
 
     storage.hang = null
     release()
     expect(await pulling).toMatchObject({ listed: 5, changed: 5, failed: [] })
     expect(listed().entries.map((e) => [e.title, e.local])).toEqual([0, 1, 2, 3, 4].map((i) => [`Ticket ${i}`, true]))
     expect(storage.inner.records.size).toBe(5)
+    await fresh.catalog.flush()
+    expect([...storage.inner.catalog.values()].map((e) => e.local)).toEqual([true, true, true, true, true])
   })
 
   test('pull() does not read the record databases it creates; one that held the record is read', async () => {

@@ -170,21 +170,26 @@ export class Reconciliation {
     // A first pull on a new device brings every record: that is not news.
     const summarizeNew = options.summarize === true && catalog.all().some((entry) => entry.type !== null)
     const batch: CatalogEntry[] = []
+    /** Entries of records fetched, not stored yet: listed, not written (the stored entry is). */
+    const fetchedBatch: CatalogEntry[] = []
     const summaries: RecordSummary[] = []
     // Listing grows geometrically up to PULL_BATCH entries at once (each listing costs the
     // app a re-sort of its lists); a batch also goes out once its oldest entry waited PULL_BATCH_WAIT.
     let listedSoFar = 0
     let batchTimer: ReturnType<typeof setTimeout> | null = null
-    const addToBatch = (entry: CatalogEntry): void => {
-      batch.push(entry)
-      if (batch.length >= Math.min(PULL_BATCH, Math.max(1, listedSoFar))) flushBatch()
+    const addToBatch = (entry: CatalogEntry, into: CatalogEntry[]): void => {
+      into.push(entry)
+      if (batch.length + fetchedBatch.length >= Math.min(PULL_BATCH, Math.max(1, listedSoFar))) flushBatch()
       else batchTimer ??= setTimeout(flushBatch, PULL_BATCH_WAIT)
     }
     // Summaries go out once their records are listed (an app shows their titles).
     const flushBatch = (): void => {
       if (batchTimer !== null) clearTimeout(batchTimer)
       batchTimer = null
-      listedSoFar += batch.length
+      listedSoFar += batch.length + fetchedBatch.length
+      // Fetched before stored entries: a record's stored entry replaces its fetched one.
+      const fetched = fetchedBatch.splice(0).filter((entry) => catalog.get(entry.id) === undefined)
+      if (fetched.length > 0) catalog.set(fetched, { persist: false })
       if (batch.length > 0) catalog.set(batch.splice(0))
       for (const summary of summaries.splice(0)) {
         result.summaries.push(summary)
@@ -194,7 +199,7 @@ export class Reconciliation {
     // A record new to this device is listed from what the relay sent, before it is stored
     // (its entry says `local: false` until the stored one replaces it).
     const listFetched = (entry: CatalogEntry): void => {
-      if (catalog.get(entry.id) === undefined) addToBatch(entry)
+      if (catalog.get(entry.id) === undefined) addToBatch(entry, fetchedBatch)
     }
     let next = 0
     let done = 0
@@ -206,7 +211,7 @@ export class Reconciliation {
           if (pulled !== undefined) result.fetched++
           if (pulled?.entry) {
             result.changed++
-            addToBatch(pulled.entry)
+            addToBatch(pulled.entry, batch)
           }
           if (pulled?.summary) summaries.push(pulled.summary)
         } catch (error) {

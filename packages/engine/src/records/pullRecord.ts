@@ -80,7 +80,7 @@ export async function pullRecord(
   // the doc the early entry was computed from is the record as it will be stored.
   const created = storage.created === true
   if (!created) listed?.destroy()
-  const doc = created && listed !== null ? listed : new Y.Doc()
+  const doc = created && listed !== null ? listed : new Y.Doc({ guid: `${context.workspaceId}/${id}` })
   try {
     const stored: StoredRecord = created ? { updates: [], meta: {} } : await storage.load()
     doc.transact(() => {
@@ -145,7 +145,8 @@ export async function pullRecord(
  * `context.listFetched`; returns the doc.
  */
 const listEarly = (context: PullContext, id: string, update: Uint8Array): Y.Doc => {
-  const doc = new Y.Doc()
+  // Named by its doc (a random guid costs 31 calls to crypto.getRandomValues per record).
+  const doc = new Y.Doc({ guid: `${context.workspaceId}/${id}` })
   doc.transact(() => Y.applyUpdate(doc, update), FETCH_ORIGIN)
   const entry = catalogEntryOf(doc, id, context.schemas.get(recordType(doc) ?? ''), 0, [])
   if (entry.type !== null) context.listFetched?.({ ...entry, local: false })
