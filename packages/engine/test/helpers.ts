@@ -143,6 +143,9 @@ export class GatedStorage<Inner extends StorageBackend = StorageBackend> impleme
       get rowCount() {
         return record.rowCount
       },
+      get created() {
+        return record.created
+      },
       get onLost() {
         return record.onLost
       },

@@ -557,6 +557,67 @@ describe('a new device', () => {
   })
 })
 
+describe('a new device, before its records are stored', () => {
+  test('pull() lists each new record from what the relay sent (local: false) and as local once its write committed', async () => {
+    const { relay, client: laptop } = await online({ autoAck: true })
+    const source = newStore(laptop)
+    for (let i = 0; i < 5; i++) (await source.create('ticket', { title: `Ticket ${i}`, status: 'open' }, { id: `T-${i}` })).close()
+    await source.flush()
+
+    // Record writes wait: the list shows the records anyway, none of them available offline yet.
+    const storage = new GatedStorage(new MemoryStorage())
+    let release!: () => void
+    storage.hang = new Promise<void>((resolve) => (release = resolve))
+    const fresh = newStore(h.client(relay), { storage })
+    const pulling = fresh.pull()
+    const listed = () => fresh.list({ type: 'ticket', sort: { by: 'title', direction: 'asc' }, limit: 10 })
+    await next(fresh, 'catalog', () => listed().total === 5)
+    expect(listed().entries.map((e) => [e.title, e.fields.status, e.pending, e.local])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => [`Ticket ${i}`, 'open', 0, false]),
+    )
+    expect(fresh.pending).toBe(0)
+    await fresh.catalog.flush()
+    expect(storage.inner.catalog.size).toBe(0) // listed, not written: only stored records are
+
+    storage.hang = null
+    release()
+    expect(await pulling).toMatchObject({ listed: 5, changed: 5, failed: [] })
+    expect(listed().entries.map((e) => [e.title, e.local])).toEqual([0, 1, 2, 3, 4].map((i) => [`Ticket ${i}`, true]))
+    expect(storage.inner.records.size).toBe(5)
+    await fresh.catalog.flush()
+    expect([...storage.inner.catalog.values()].map((e) => e.local)).toEqual([true, true, true, true, true])
+  })
+
+  test('pull() does not read the record databases it creates; one that held the record is read', async () => {
+    const { relay, client: laptop } = await online({ autoAck: true })
+    const source = newStore(laptop)
+    for (let i = 0; i < 3; i++) (await source.create('ticket', { title: `Ticket ${i}` }, { id: `T-${i}` })).close()
+    await source.flush()
+
+    const inner = new MemoryStorage()
+    const loads: string[] = []
+    const counting: StorageBackend = {
+      kind: 'counting',
+      openRecord: async (id) => {
+        const record = await inner.openRecord(id)
+        const load = record.load.bind(record)
+        return Object.assign(record, { load: () => (loads.push(id), load()) })
+      },
+      openCatalog: () => inner.openCatalog(),
+      wipe: () => inner.wipe(),
+    }
+    const fresh = newStore(h.client(relay), { storage: counting })
+    expect(await fresh.pull()).toMatchObject({ changed: 3, failed: [] })
+    expect(loads).toEqual([])
+
+    await source.update('T-1', { title: 'Ticket one' })
+    await source.flush()
+    expect(await fresh.pull()).toMatchObject({ changed: 1 })
+    expect(loads).toEqual(['T-1'])
+    expect(fresh.list({ where: { title: 'Ticket one' } }).entries.map((e) => [e.id, e.local])).toEqual([['T-1', true]])
+  })
+})
+
 describe('tabs', () => {
   test('two tabs share edits at once, report the same pending counts, and only the author sends', async () => {
     const relay = h.relay()

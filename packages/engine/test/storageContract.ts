@@ -44,6 +44,18 @@ export const runStorageContract = (name: string, create: () => StorageBackend | 
       record.close()
     })
 
+    test('an open that created the record says so; a later open does not', async () => {
+      const backend = await create()
+      const first = await backend.openRecord('r1')
+      expect(first.created).toBe(true)
+      await first.write([update('x')])
+      first.close()
+      const again = await backend.openRecord('r1')
+      expect(again.created).toBe(false)
+      expect((await again.load()).updates).toHaveLength(1)
+      again.close()
+    })
+
     test('written updates and meta come back in order, also after reopening', async () => {
       const backend = await create()
       const record = await backend.openRecord('r1')

@@ -204,7 +204,8 @@ const api = {
       const check = (): void => {
         const page = listed()
         if (Number.isNaN(firstScreenMs) && page.entries.length >= Math.min(screen, count)) firstScreenMs = performance.now()
-        if (page.total < count) return
+        // Listed is not yet offline: a record fetched but not stored yet is listed with `local: false`.
+        if (page.total < count || store.catalog.all().some((entry) => !entry.local)) return
         store.off('catalog', check)
         resolve()
       }

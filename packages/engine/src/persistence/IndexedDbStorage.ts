@@ -107,11 +107,14 @@ export class IndexedDbStorage implements StorageBackend {
 
   async openRecord(recordId: string): Promise<RecordStorage> {
     const name = recordDatabaseName(this.userId, this.workspaceId, recordId)
+    let created = false
     const db = await openDatabase(this.factory, name, undefined, (db) => {
+      // Neither store yet: the database is new (or was never written), it holds nothing.
+      created = db.objectStoreNames.length === 0
       if (!db.objectStoreNames.contains(UPDATES_STORE)) db.createObjectStore(UPDATES_STORE, { autoIncrement: true })
       if (!db.objectStoreNames.contains(CUSTOM_STORE)) db.createObjectStore(CUSTOM_STORE)
     })
-    const storage = new IdbRecordStorage(db, name, () => this.open.delete(storage))
+    const storage = new IdbRecordStorage(db, name, created, () => this.open.delete(storage))
     this.open.add(storage)
     return storage
   }
@@ -218,6 +221,15 @@ abstract class IdbConnection {
 
 class IdbRecordStorage extends IdbConnection implements RecordStorage {
   rowCount = 0
+
+  constructor(
+    db: IDBDatabase,
+    name: string,
+    readonly created: boolean,
+    forget: () => void,
+  ) {
+    super(db, name, forget)
+  }
 
   async load(): Promise<StoredRecord> {
     const closed = this.guard('loading')

@@ -31,9 +31,9 @@ export class MemoryStorage implements StorageBackend {
   readonly catalog = new Map<string, CatalogEntry>()
 
   async openRecord(recordId: string): Promise<RecordStorage> {
-    let record = this.records.get(recordId)
-    if (record === undefined) this.records.set(recordId, (record = { rows: [], meta: {} }))
-    return new MemoryRecordStorage(this, recordId)
+    const created = !this.records.has(recordId)
+    if (created) this.records.set(recordId, { rows: [], meta: {} })
+    return new MemoryRecordStorage(this, recordId, created)
   }
 
   async openCatalog(): Promise<CatalogStorage> {
@@ -57,6 +57,7 @@ class MemoryRecordStorage implements RecordStorage {
   constructor(
     private readonly backend: MemoryStorage,
     private readonly id: string,
+    readonly created: boolean,
   ) {}
 
   get rowCount(): number {

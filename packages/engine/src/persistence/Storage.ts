@@ -55,6 +55,12 @@ export interface RecordStorage {
   compact(merge: (rows: Uint8Array[]) => Uint8Array): Promise<void>
   /** Rows in the update log, as far as this instance knows. */
   readonly rowCount: number
+  /**
+   * Optional: true when this open created the storage — nothing was stored
+   * for the record before, so a `load` would find it empty and can be left
+   * out (a new device filling itself opens thousands of such records).
+   */
+  readonly created?: boolean
   /** Called when the storage went away underneath (another tab deleted it, the browser closed it). */
   onLost: ((error: StorageError) => void) | null
   /** Closes the connection. Pending writes still complete. */

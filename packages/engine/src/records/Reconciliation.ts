@@ -39,6 +39,20 @@ import type { PullOptions, PullResult } from './recordStoreTypes.js'
 const LIVE_FETCH_CONCURRENCY = 16
 /** Record databases read at once by the pending checks and the search for uncatalogued records. */
 const STORED_READ_CONCURRENCY = 8
+/**
+ * Pull: records fetched and stored at once. Storing (one IndexedDB database
+ * per record) is slower than fetching; more in flight lets a new device list
+ * its first screen from fetched records while the first ones are stored.
+ */
+const PULL_CONCURRENCY = 64
+/**
+ * Pull: most pulled entries listed at once. The first batches are smaller
+ * (1, 2, 4, … entries), so a new device's list shows its first records as
+ * soon as they are stored instead of after the first {@link PULL_BATCH}.
+ */
+const PULL_BATCH = 200
+/** Pull: longest time (ms) a stored record waits to be listed when records arrive slowly. */
+const PULL_BATCH_WAIT = 500
 
 /** What a record's own database holds, as read by {@link Reconciliation.eachStored}. */
 interface StoredSummary {
@@ -164,16 +178,38 @@ export class Reconciliation {
     const batch: CatalogEntry[] = []
     /** Fetched records whose entry did not change: the change sequence they are now known at. */
     const fetchedAt = new Map<string, number>()
+    /** Entries of records fetched, not stored yet: listed, not written (the stored entry is). */
+    const fetchedBatch: CatalogEntry[] = []
     const summaries: RecordSummary[] = []
+    // Listing grows geometrically up to PULL_BATCH entries at once (each listing costs the
+    // app a re-sort of its lists); a batch also goes out once its oldest entry waited PULL_BATCH_WAIT.
+    let listedSoFar = 0
+    let batchTimer: ReturnType<typeof setTimeout> | null = null
+    const addToBatch = (entry: CatalogEntry, into: CatalogEntry[]): void => {
+      into.push(entry)
+      if (batch.length + fetchedBatch.length >= Math.min(PULL_BATCH, Math.max(1, listedSoFar))) flushBatch()
+      else batchTimer ??= setTimeout(flushBatch, PULL_BATCH_WAIT)
+    }
     // Summaries go out once their records are listed (an app shows their titles).
     const flushBatch = (): void => {
+      if (batchTimer !== null) clearTimeout(batchTimer)
+      batchTimer = null
+      listedSoFar += batch.length + fetchedBatch.length
       batch.push(...this.sequenced(fetchedAt))
       fetchedAt.clear()
+      // Fetched before stored entries: a record's stored entry replaces its fetched one.
+      const fetched = fetchedBatch.splice(0).filter((entry) => catalog.get(entry.id) === undefined)
+      if (fetched.length > 0) catalog.set(fetched, { persist: false })
       if (batch.length > 0) catalog.set(batch.splice(0))
       for (const summary of summaries.splice(0)) {
         result.summaries.push(summary)
         if (!this.host.isClosing()) this.host.summary(summary)
       }
+    }
+    // A record new to this device is listed from what the relay sent, before it is stored
+    // (its entry says `local: false` until the stored one replaces it).
+    const listFetched = (entry: CatalogEntry): void => {
+      if (catalog.get(entry.id) === undefined) addToBatch(entry, fetchedBatch)
     }
     let next = 0
     let done = 0
@@ -188,15 +224,15 @@ export class Reconciliation {
           continue
         }
         try {
-          const pulled = await this.pullOne(id, options.signal, options.summarize === true ? { summarizeNew } : null)
+          const pulled = await this.pullOne(id, options.signal, options.summarize === true ? { summarizeNew } : null, listFetched)
           if (pulled !== undefined) result.fetched++
           if (pulled?.entry) {
             result.changed++
-            batch.push(pulled.entry)
+            addToBatch(pulled.entry, batch)
           } else if (pulled?.seq != null) {
             fetchedAt.set(id, pulled.seq)
+            if (fetchedAt.size >= PULL_BATCH) flushBatch()
           }
-          if (batch.length + fetchedAt.size >= 200) flushBatch()
           if (pulled?.summary) summaries.push(pulled.summary)
         } catch (error) {
           if (options.signal?.aborted) throw error
@@ -206,7 +242,7 @@ export class Reconciliation {
       }
     }
     try {
-      await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 32) }, worker))
+      await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? PULL_CONCURRENCY) }, worker))
     } finally {
       flushBatch()
       await catalog.flush()
@@ -297,6 +333,7 @@ export class Reconciliation {
     id: string,
     signal: AbortSignal | undefined,
     summarize: { summarizeNew: boolean } | null,
+    listFetched?: PullContext['listFetched'],
   ): Promise<PulledRecord | undefined> {
     const host = this.host
     const context: PullContext = {
@@ -308,6 +345,7 @@ export class Reconciliation {
       backend: host.backend(),
       entryOf: (recordId) => host.catalog.get(recordId),
       skip: (recordId) => host.inMemory(recordId) || host.isClosing(),
+      ...(listFetched === undefined ? {} : { listFetched }),
     }
     return pullRecord(context, id, signal, summarize)
   }

@@ -10,7 +10,7 @@ import * as Y from 'yjs'
 import type { SyncClient } from '../sync/SyncClient.js'
 import { countMissing, maxStateVector } from '../protocol/stateVector.js'
 import type { CatalogEntry } from '../model/CatalogEntry.js'
-import type { StorageBackend } from '../persistence/Storage.js'
+import type { RecordStorage, StorageBackend, StoredRecord } from '../persistence/Storage.js'
 import { FETCH_ORIGIN } from '../model/origins.js'
 import { readRecord, recordType } from '../model/recordDoc.js'
 import type { SchemaRegistry } from '../model/schema.js'
@@ -35,6 +35,12 @@ export interface PullContext {
   entryOf(id: string): CatalogEntry | undefined
   /** Whether the record is in memory (open, opening, …) or the store closes: then nothing is written. */
   skip(id: string): boolean
+  /**
+   * Optional: a record the catalog does not list yet was fetched — its entry,
+   * computed from what the relay sent and marked not `local`, to list it
+   * before its database is written (the list of a new device shows at once).
+   */
+  listFetched?(entry: CatalogEntry): void
 }
 
 /** What {@link pullRecord} brought. */
@@ -67,18 +73,29 @@ export async function pullRecord(
   if (context.skip(id)) return undefined
   const { seq } = fetched
   if (entry?.local && isEmptyUpdate(fetched.update)) return { entry: null, seq, summary: null }
-  const storage = await context.backend.openRecord(id)
-  // named: a doc without a guid draws a random one (~30 getRandomValues calls), once per pulled record
-  const doc = new Y.Doc({ guid: name })
+  const listed = entry === undefined && context.listFetched !== undefined ? listEarly(context, id, fetched.update) : null
+  let storage: RecordStorage
   try {
-    const stored = await storage.load()
+    storage = await context.backend.openRecord(id)
+  } catch (error) {
+    listed?.destroy()
+    throw error
+  }
+  // A database this open created holds nothing: not read (most of a new device's records), and
+  // the doc the early entry was computed from is the record as it will be stored.
+  const created = storage.created === true
+  if (!created) listed?.destroy()
+  const doc = created && listed !== null ? listed : new Y.Doc({ guid: name })
+  try {
+    const stored: StoredRecord = created ? { updates: [], meta: {} } : await storage.load()
     doc.transact(() => {
       for (const update of stored.updates) Y.applyUpdate(doc, update)
     }, FETCH_ORIGIN)
     // What this device had of the record: what it was last told about, else what it stored.
-    const had = stored.meta.viewed !== undefined ? Y.decodeStateVector(stored.meta.viewed) : stateVectorOf(doc)
+    const had =
+      stored.meta.viewed !== undefined ? Y.decodeStateVector(stored.meta.viewed) : created ? new Map<number, number>() : stateVectorOf(doc)
     const newHere = stored.updates.length === 0 && stored.meta.viewed === undefined
-    doc.transact(() => Y.applyUpdate(doc, fetched.update), FETCH_ORIGIN)
+    if (doc !== listed) doc.transact(() => Y.applyUpdate(doc, fetched.update), FETCH_ORIGIN)
     // What the relay sent is on the relay: never this device's pending changes, even the part
     // its storage commit has not covered yet (a record fetched while someone types in it).
     const acked = maxStateVector(
@@ -126,6 +143,20 @@ export async function pullRecord(
     storage.close()
     doc.destroy()
   }
+}
+
+/**
+ * Applies what the relay sent of a record the catalog does not list to a
+ * new doc and lists its entry (not `local`: it is not stored yet) through
+ * `context.listFetched`; returns the doc.
+ */
+const listEarly = (context: PullContext, id: string, update: Uint8Array): Y.Doc => {
+  // Named by its doc (a random guid costs 31 calls to crypto.getRandomValues per record).
+  const doc = new Y.Doc({ guid: `${context.workspaceId}/${id}` })
+  doc.transact(() => Y.applyUpdate(doc, update), FETCH_ORIGIN)
+  const entry = catalogEntryOf(doc, id, context.schemas.get(recordType(doc) ?? ''), 0, [])
+  if (entry.type !== null) context.listFetched?.({ ...entry, local: false })
+  return doc
 }
 
 /** An update that carries no structs and no deletions. */

@@ -102,7 +102,7 @@ export type SignOutResult =
 
 /** Options of `store.pull()`. */
 export interface PullOptions {
-  /** Fetches in flight at once over the socket. Default 32. */
+  /** Records fetched and stored at once (fetches pipelined over the socket). Default 64. */
   concurrency?: number
   signal?: AbortSignal
   /** Called after each record. */
