@@ -21,8 +21,10 @@ const profileOf = async (run) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-prof-'))
   try {
     const result = await run(['--cpu-prof', `--cpu-prof-dir=${dir}`])
-    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
-    if (files.length !== 1) throw new Error(`expected one profile, found ${files.length}`)
+    // One profile per thread (`CPU.<date>.<time>.<pid>.<thread id>.<n>.cpuprofile`): the relay's main
+    // thread is thread 0; the SQLite storage worker's own profile is left out (its fsync waits are not CPU).
+    const files = readdirSync(dir).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f))
+    if (files.length !== 1) throw new Error(`expected one main-thread profile, found ${files.length} in ${readdirSync(dir).join(', ')}`)
     const summary = summarizeProfile(path.join(dir, files[0]), { top: 12 })
     const inclusive = (pattern) => summary.inclusive((f) => pattern.test(`${f.functionName} ${f.url}`)).share
     return {

@@ -731,7 +731,7 @@ function profileSection(p) {
       .join(', ')
   return (
     `## Profiles of Concord's relay (\`--cpu-prof\`)\n\n` +
-    `One profiled run each (figures from a profiled run are a little higher than above). Shares are of the relay's sampled busy time; the V8 profiler samples wall time on the main thread, so time blocked in SQLite's fsync counts under SQLite although it is not CPU. The memory-storage run shows the CPU without storage.\n\n` +
+    `One profiled run each (figures from a profiled run are a little higher than above). Shares are of the relay's sampled busy time; the V8 profiler samples wall time on the main thread. SQLite runs on its own storage thread, whose profile is not included: the SQLite share is the main thread's side of it (handing commits to that thread and taking their answers). The memory-storage run shows the CPU without storage.\n\n` +
     table(
       [
         'run',
