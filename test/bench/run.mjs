@@ -736,7 +736,7 @@ function profileSection(p) {
       [
         'run',
         'CPU µs / delivered',
-        'SQLite (incl. fsync wait)',
+        'SQLite (main-thread side)',
         'sockets (ws, Node streams, syscalls)',
         'Yjs + lib0 + y-protocols',
         'acks',
