@@ -265,12 +265,9 @@ const listRecords = async (ctx: RecordsContext, { res, identity, workspace, quer
     .map((name) => name.slice(prefix.length))
     .filter((id) => recordIdSchema.safeParse(id).success && (after === null || id > after))
   const records: ApiRecord[] = []
-  let scanned = 0
-  let last: string | null = null
-  for (const id of ids) {
-    if (records.length >= limit || scanned >= MAX_SCANNED_PER_PAGE) break
-    scanned++
-    last = id
+  let next = 0 // index in `ids` of the first id not looked at
+  while (next < ids.length && records.length < limit && next < MAX_SCANNED_PER_PAGE) {
+    const id = ids[next++]
     if (accessFor(identity, `${workspace}/${id}`) === Access.none) continue
     const { record } = await ctx.records.read(workspace, id)
     if (record === null) continue
@@ -279,8 +276,7 @@ const listRecords = async (ctx: RecordsContext, { res, identity, workspace, quer
     if (!fieldFilters.every(([name, value]) => fieldMatches(record.fields[name], value))) continue
     records.push(record)
   }
-  const more = last !== null && ids.indexOf(last) < ids.length - 1
-  sendJson(res, 200, { records, nextCursor: more ? encodeCursor(last!) : null })
+  sendJson(res, 200, { records, nextCursor: next < ids.length ? encodeCursor(ids[next - 1]) : null })
 }
 
 /** Whether a field value matches a `field.<name>=<value>` filter. */
