@@ -263,6 +263,29 @@ describe('changes through the API, seen by clients', () => {
   })
 })
 
+describe('without auth', () => {
+  it('takes writes as the anonymous user, as the socket does, but not from another origin’s web page', async () => {
+    const open = await startRelay({ args: ['--storage', 'memory'] })
+    try {
+      const call = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
+        callApi(open.url, method, `/api/v1${path}`, { body, headers })
+      const created = await call('POST', '/workspaces/local/records', { type: 'ticket', id: 'A-1', fields: { title: 'Mine' } })
+      expect(created.status).toBe(201)
+      expect(created.body.createdBy).toBe('anonymous')
+      const host = new URL(open.url).host
+      const sameSite = await call('POST', '/workspaces/local/records/A-1/archive', undefined, { origin: `http://${host}` })
+      expect(sameSite.status).toBe(200)
+      const crossSite = await call('PATCH', '/workspaces/local/records/A-1', { archived: false }, { origin: 'https://evil.example' })
+      expect(crossSite.status).toBe(403)
+      expect(crossSite.body.error.code).toBe('forbidden')
+      expect((await call('GET', '/workspaces/local/records/A-1', undefined, { origin: 'https://evil.example' })).body.archived).toBe(true)
+    } finally {
+      await open.stop()
+      removeDir(open.dataDir)
+    }
+  })
+})
+
 describe('durability', () => {
   it('a change answered 200 is there after kill -9 right after the answer', async () => {
     const dataDir = makeTempDir()

@@ -221,6 +221,7 @@ class RelayServer implements Relay {
       log: this.log.child({ component: 'api' }),
       maxBodyBytes: options.api?.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       draining: () => this.draining,
+      allowedOrigins: this.allowedOrigins,
     })
     const headerTimeoutMs = this.limits.headerTimeoutMs
     this.server = http.createServer(

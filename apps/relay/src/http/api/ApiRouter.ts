@@ -41,6 +41,8 @@ export interface ApiRouterOptions {
   maxBodyBytes: number
   /** True while the relay shuts down: writes are refused with 503. */
   draining: () => boolean
+  /** Browser origins besides the relay's own that may write (the WebSocket's `allowedOrigins`); null: none. */
+  allowedOrigins: ReadonlySet<string> | null
 }
 
 /** Routes of the API, as counted in `concord_api_requests_total`. */
@@ -94,8 +96,10 @@ export class ApiRouter {
     const [, , , workspace, , id = null, action = null] = segments
     const invalid = validateDocName(id === null ? workspace : `${workspace}/${id}`)
     if (invalid !== null) throw new ApiError(400, ErrorCode.badRequest, invalid)
-    if (req.method !== 'GET' && req.method !== 'HEAD' && options.draining()) {
-      throw new ApiError(503, ErrorCode.unavailable, 'the relay is shutting down; retry later', {}, { 'retry-after': '5' })
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      if (options.draining())
+        throw new ApiError(503, ErrorCode.unavailable, 'the relay is shutting down; retry later', {}, { 'retry-after': '5' })
+      this.refuseCrossSiteWrite(req)
     }
     const identity = await identify(req, options.auth)
     if (route === 'webhooks' || route === 'webhook') {
@@ -107,6 +111,29 @@ export class ApiRouter {
     return handleRecords(
       { records: options.records, rooms: options.rooms, maxBodyBytes: options.maxBodyBytes },
       { req, res, identity, workspace, id, action, query },
+    )
+  }
+
+  /**
+   * Refuses a write a web page of another origin sends (an HTML form can POST
+   * without a preflight, and a relay without auth would take it): a request
+   * whose `Origin` is not the relay's own, nor one of `allowedOrigins`.
+   * Requests without an `Origin` (curl, servers) are not from a web page.
+   */
+  private refuseCrossSiteWrite(req: http.IncomingMessage): void {
+    const origin = req.headers.origin
+    if (origin === undefined || this.options.allowedOrigins?.has(origin)) return
+    let host: string | null = null
+    try {
+      host = new URL(origin).host
+    } catch {
+      // `null` (sandboxed pages) or garbage: not the relay's own origin
+    }
+    if (host !== null && host === req.headers.host) return
+    throw new ApiError(
+      403,
+      ErrorCode.forbidden,
+      `writes from web pages of ${origin} are refused (not this relay's origin, nor an allowed one)`,
     )
   }
 
