@@ -26,6 +26,8 @@ export interface RoomRegistryOptions {
   idleUnloadMs?: number
   /** Limits checked against each room's doc. Default: those of `DEFAULT_LIMITS`. */
   docLimits?: DocLimits
+  /** Runs the send of a room's presence changes of one turn (see the `Room` hook of that name). Default: `setImmediate`. */
+  scheduleAwarenessSend?: (send: () => void) => void
 }
 
 interface Entry {
@@ -38,6 +40,7 @@ export class RoomRegistry {
   private readonly rooms = new Map<string, Entry>()
   private readonly idleUnloadMs: number
   private readonly docLimits: DocLimits | undefined
+  private readonly scheduleAwarenessSend: ((send: () => void) => void) | undefined
   private readonly openListeners: Array<(room: Room) => void> = []
 
   constructor(
@@ -49,6 +52,7 @@ export class RoomRegistry {
   ) {
     this.idleUnloadMs = options.idleUnloadMs ?? 10_000
     this.docLimits = options.docLimits
+    this.scheduleAwarenessSend = options.scheduleAwarenessSend
   }
 
   /** Number of rooms in memory (loading, open or waiting to unload). */
@@ -80,7 +84,7 @@ export class RoomRegistry {
     if (!entry) {
       const room = new Room(
         name,
-        { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from) },
+        { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from), scheduleAwarenessSend: this.scheduleAwarenessSend },
         this.log.child({ doc: name }),
         this.docLimits,
       )
