@@ -7,6 +7,8 @@
  *   after `idleUnloadMs`, and only once everything it holds is stored.
  * - An `acquire` that arrives while a room waits to unload keeps it: the
  *   room object is reused, so there is no load/unload race and no stale copy.
+ * - `onOpen(listener)` hears of every room once it is loaded, before any
+ *   peer gets it (webhooks watch record changes this way).
  *
  * @module rooms/RoomRegistry
  */
@@ -39,6 +41,7 @@ export class RoomRegistry {
   private readonly idleUnloadMs: number
   private readonly docLimits: DocLimits | undefined
   private readonly scheduleAwarenessSend: ((send: () => void) => void) | undefined
+  private readonly openListeners: Array<(room: Room) => void> = []
 
   constructor(
     private readonly storage: Storage,
@@ -55,6 +58,11 @@ export class RoomRegistry {
   /** Number of rooms in memory (loading, open or waiting to unload). */
   get size(): number {
     return this.rooms.size
+  }
+
+  /** Calls `listener` with every room once it is loaded from storage, before any caller of {@link acquire} gets it. */
+  onOpen(listener: (room: Room) => void): void {
+    this.openListeners.push(listener)
   }
 
   /** The room if it is in memory. */
@@ -201,6 +209,7 @@ export class RoomRegistry {
     try {
       const stored = await this.storage.loadDoc(room.name)
       room.load(stored)
+      for (const listener of this.openListeners) listener(room)
       room.log.debug({ updates: stored.updates.length, ms: Math.round(performance.now() - started) }, 'room loaded')
       return room
     } catch (error) {
