@@ -29,11 +29,11 @@ const run = (args) => {
 
 export const buildIfNeeded = ({ web }) => {
   // incremental: a no-op when nothing changed
-  run(['exec', '--silent', '--', 'tsc', '-b', 'packages/engine', 'packages/schemas', 'apps/relay'])
+  run(['exec', '--silent', '--', 'tsc', '-b', 'packages/engine', 'apps/relay'])
   if (
     web &&
     stale(
-      ['packages/engine/src', 'packages/schemas/src', 'apps/web/src', 'apps/web/index.html'],
+      ['packages/engine/src', 'apps/web/src', 'apps/web/index.html'],
       path.join(root, 'apps/web/dist/index.html'),
     )
   ) {

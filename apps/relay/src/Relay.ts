@@ -49,7 +49,7 @@ import { limitContradictions, resolveLimits, type RelayLimits } from './security
 import { InitialSyncQueue } from './connections/initialSync.js'
 import { LastSeen } from './presence/LastSeen.js'
 import { SchemaRegistry, type RecordSchema } from '@concord/engine'
-import { appSchemas } from '@concord/schemas'
+import { appSchemas } from '@concord/engine/schemas'
 import { ApiRouter, DEFAULT_MAX_BODY_BYTES } from './http/api/ApiRouter.js'
 import { RecordAccess } from './http/api/RecordAccess.js'
 import { WebhookSubscriptions } from './webhooks/WebhookSubscriptions.js'
@@ -96,7 +96,7 @@ export interface RelayOptions {
    * socket's peer address is the client.
    */
   trustedProxies?: readonly string[]
-  /** Record types the HTTP API reads and validates writes against. Default: the app's (`@concord/schemas`). */
+  /** Record types the HTTP API reads and validates writes against. Default: the app's (`@concord/engine/schemas`). */
   schemas?: readonly RecordSchema[]
   /** HTTP API tuning. */
   api?: {

@@ -1,5 +1,5 @@
 /**
- * The app's record types: tickets and projects, defined in `@concord/schemas`
+ * The app's record types: tickets and projects, defined in `@concord/engine/schemas`
  * (the relay's HTTP API validates writes against the same schemas). The
  * labels of statuses and priorities shown in the UI are in `lib/tickets`.
  *
@@ -8,4 +8,4 @@
  * new RecordStore({ client, userId, workspaceId, schemas: appSchemas })
  * await store.create('ticket', { title: 'Login fails', priority: 'high' })
  */
-export { appSchemas, projectSchema, ticketSchema } from '@concord/schemas'
+export { appSchemas, projectSchema, ticketSchema } from '@concord/engine/schemas'

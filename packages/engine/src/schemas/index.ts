@@ -8,12 +8,15 @@
  * `version`; a device with an older app reads fields it does not know as
  * `unknownFields` and keeps them intact.
  *
- * @module @concord/schemas
+ * Imported as `@concord/engine/schemas`; the engine's own entry point does
+ * not load it.
+ *
+ * @module schemas
  * @example
  * new RecordStore({ client, userId, workspaceId, schemas: appSchemas })
  * await store.create('ticket', { title: 'Login fails', priority: 'high' })
  */
-import { defineSchema, field, type RecordSchema } from '@concord/engine'
+import { defineSchema, field, type RecordSchema } from '../model/schema.js'
 import { z } from 'zod'
 
 /** A project: name, description, status, lead. */
