@@ -306,7 +306,7 @@ class RelayServer implements Relay {
         return
       }
       default:
-        return this.serveStatic(req, res, pathname)
+        return this.serveStatic(req, res)
     }
   }
 
