@@ -2,8 +2,8 @@
 /**
  * Entry point: the only module that reads `process.env` and argv.
  *
- * `concord-relay <command> …` (a first argument that names a command of
- * `cli/commands`) runs that admin command and exits with its code.
+ * `concord-relay <command> …` (a first argument that is not a flag) runs
+ * that admin command of `cli/commands` and exits with its code.
  *
  * Otherwise it validates config once, opens storage, starts the relay,
  * prints `listening on http://HOST:PORT` on stdout, and shuts down gracefully
@@ -29,7 +29,7 @@ import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
 import { SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
-import { COMMANDS_USAGE, isCommand, runCommand } from './cli/commands.js'
+import { COMMANDS_USAGE, runCommand } from './cli/commands.js'
 import { holdDataDir, relayHolding } from './cli/relayLock.js'
 
 /** The web app's build output next to this package (`apps/web/dist` in the repository and in the container image). */
@@ -37,7 +37,7 @@ const BUILT_WEB_APP = fileURLToPath(new URL('../../web/dist', import.meta.url))
 
 const main = async (): Promise<void> => {
   const [first, ...rest] = process.argv.slice(2)
-  if (first !== undefined && isCommand(first)) {
+  if (first !== undefined && !first.startsWith('-')) {
     process.exitCode = await runCommand(first, rest, process.env)
     return
   }

@@ -1,7 +1,7 @@
 /**
  * The admin commands (`concord-relay <command> …`, `npm run relay -- <command> …`),
  * one module each, and {@link runCommand}, which `main.ts` calls when the
- * first argument is a command name.
+ * first argument is not a flag.
  *
  * @module cli/commands
  */
@@ -27,9 +27,6 @@ export const COMMANDS: readonly Command[] = [
 
 /** The command list for `--help`. */
 export const COMMANDS_USAGE = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join('\n')
-
-/** True when `word` names a command. */
-export const isCommand = (word: string): boolean => COMMANDS.some((c) => c.name === word)
 
 /** Runs `concord-relay <name> <argv…>`; resolves with the exit code, after writing errors to stderr. */
 export const runCommand = async (name: string, argv: string[], env: CommandContext['env']): Promise<number> => {
