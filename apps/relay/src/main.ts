@@ -30,7 +30,7 @@ import { MemoryStorage } from './storage/MemoryStorage.js'
 import { SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
 import { COMMANDS_USAGE, runCommand } from './cli/commands.js'
-import { holdDataDir, relayHolding } from './cli/relayLock.js'
+import { holdDataDir, LOCK_FILE, relayHolding } from './cli/relayLock.js'
 
 /** The web app's build output next to this package (`apps/web/dist` in the repository and in the container image). */
 const BUILT_WEB_APP = fileURLToPath(new URL('../../web/dist', import.meta.url))
@@ -81,16 +81,23 @@ const main = async (): Promise<void> => {
         : SqliteStorage.open(path.join(path.resolve(config.data), 'concord.sqlite'), {
             synchronous: config.sqliteSynchronous,
           })
-    if (config.storage === 'sqlite') {
-      const dataDir = path.resolve(config.data)
-      const holder = relayHolding(dataDir)
-      if (holder) log.warn({ holder }, 'another relay holds this data dir')
-      releaseDataDir = holdDataDir(dataDir)
-    }
   } catch (error) {
     process.stderr.write(`concord-relay: cannot open ${config.storage} storage in ${config.data}: ${(error as Error).message}\n`)
     process.exitCode = 2
     return
+  }
+  if (config.storage === 'sqlite') {
+    const dataDir = path.resolve(config.data)
+    const holder = relayHolding(dataDir)
+    if (holder) log.warn({ holder }, 'another relay holds this data dir')
+    try {
+      releaseDataDir = holdDataDir(dataDir)
+    } catch (error) {
+      await storage.close().catch(() => undefined)
+      process.stderr.write(`concord-relay: cannot write ${LOCK_FILE} in ${dataDir}: ${(error as Error).message}\n`)
+      process.exitCode = 2
+      return
+    }
   }
 
   const relay = await createRelay({
