@@ -78,7 +78,13 @@ export const parseCommandArgs = <O extends NonNullable<ParseArgsConfig['options'
   try {
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true })
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.split('\n')[0]} (see concord-relay ${command} --help)`)
+    // parseArgs names the flag in its first sentence; the rest is advice about `--`
+    const problem = (error as Error).message
+      .split('\n')
+      .slice(0, 2)
+      .join(' ')
+      .replace(/\. To specify .*$/, '')
+    throw new UsageError(`${problem} (see concord-relay ${command} --help)`)
   }
   if (parsed.values.help === true) return 'help'
   const count = parsed.positionals.length
