@@ -6,7 +6,7 @@
  * dir; export/import round-trips a workspace and merges; inspect reports a
  * doc's storage and authors; token mints tokens the relay accepts.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
@@ -72,6 +72,14 @@ describe('backup and restore', () => {
     { timeout: 60_000 },
     async () => {
       const dataDir = tempDir()
+      // a webhook subscription (for a workspace nobody writes to: no deliveries), kept with the backup
+      const subscriptions = {
+        version: 1,
+        subscriptions: [
+          { id: 'sub-1', workspace: 'quiet', url: 'http://127.0.0.1:9/hook', secret: 's'.repeat(43), createdAt: 1, createdBy: 'ada' },
+        ],
+      }
+      writeFileSync(path.join(dataDir, 'webhooks.json'), JSON.stringify(subscriptions))
       const relay = await start(dataDir)
       const names = ['load/d0', 'load/d1', 'load/d2']
       const writers = await Promise.all(
@@ -96,7 +104,7 @@ describe('backup and restore', () => {
       await Promise.all(load)
       expect(backup.stderr).toBe('')
       expect(backup.code).toBe(0)
-      expect(backup.stdout).toMatch(/backed up 3 docs/)
+      expect(backup.stdout).toMatch(/backed up 3 docs.*webhook subscriptions to concord-backup\.sqlite\.webhooks\.json/)
       expect(
         writers.some((w, i) => w.acked > ackedBefore[i]),
         'writes went on during the backup',
@@ -108,10 +116,13 @@ describe('backup and restore', () => {
       expect(refused.stderr).toMatch(/a relay is using .* \(process \d+ .*relay\.lock\): stop it before you restore/)
 
       await relay.stop()
+      rmSync(path.join(dataDir, 'webhooks.json'))
       const restored = await cli(['restore', backupFile, '--data', dataDir])
       expect(restored.stderr).toBe('')
       expect(restored.code).toBe(0)
+      expect(restored.stdout).toMatch(/and the webhook subscriptions/)
       expect(readdirSync(dataDir).some((f) => f.startsWith('concord.sqlite.before-restore-'))).toBe(true)
+      expect(JSON.parse(readFileSync(path.join(dataDir, 'webhooks.json'), 'utf8'))).toEqual(subscriptions)
 
       const after = await start(dataDir)
       for (const [i, name] of names.entries()) {
@@ -126,7 +137,6 @@ describe('backup and restore', () => {
   it('refuses a file that is not a relay database, a data dir without one, and wrong usage', async () => {
     const dataDir = tempDir()
     const notADatabase = path.join(dataDir, 'notes.txt')
-    const { writeFileSync } = await import('node:fs')
     writeFileSync(notADatabase, 'hello')
     const restore = await cli(['restore', notADatabase, '--data', dataDir])
     expect(restore.code).toBe(1)

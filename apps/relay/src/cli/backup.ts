@@ -11,12 +11,17 @@
  * flushed to disk, then renamed into place, so `<file>` is either absent or
  * complete.
  *
+ * The webhook subscriptions (`webhooks.json`, which the relay replaces
+ * atomically, so a copy is consistent) are copied next to it as
+ * `<file>.webhooks.json`; `restore` puts them back.
+ *
  * @module cli/backup
  */
 import fs from 'node:fs'
 import path from 'node:path'
 import { AdminDatabase } from './adminDatabase.js'
 import {
+  backupWebhooksFileOf,
   CommandError,
   DATA_HELP,
   DATA_OPTION,
@@ -24,6 +29,7 @@ import {
   existingDatabaseOf,
   fsyncPath,
   parseCommandArgs,
+  webhooksFileOf,
   type Command,
 } from './command.js'
 
@@ -33,7 +39,8 @@ export const backupCommand: Command = {
   usage: `Usage: concord-relay backup <file> [--data <dir>]
 
 Writes a consistent copy of <dir>/concord.sqlite to <file> (which must not
-exist), while the relay keeps running. Restore it with concord-relay restore.
+exist), while the relay keeps running, and the webhook subscriptions
+(webhooks.json) to <file>.webhooks.json. Restore both with concord-relay restore.
 
 ${DATA_HELP}`,
   async run(argv, { env, out }) {
@@ -42,7 +49,10 @@ ${DATA_HELP}`,
     const dataDir = dataDirOf(args.values.data, env)
     const source = existingDatabaseOf(dataDir)
     const target = path.resolve(args.positionals[0])
-    if (fs.existsSync(target)) throw new CommandError(`${target} already exists: choose another name or delete it`)
+    const webhooksTarget = backupWebhooksFileOf(target)
+    for (const file of [target, webhooksTarget]) {
+      if (fs.existsSync(file)) throw new CommandError(`${file} already exists: choose another name or delete it`)
+    }
     if (!fs.existsSync(path.dirname(target))) throw new CommandError(`the folder of ${target} does not exist`)
     const partial = `${target}.partial-${process.pid}`
     const db = new AdminDatabase(source)
@@ -58,7 +68,25 @@ ${DATA_HELP}`,
     }
     fsyncPath(partial)
     fs.renameSync(partial, target)
+    const webhooks = copyDurably(webhooksFileOf(dataDir), webhooksTarget)
     fsyncPath(path.dirname(target))
-    out(`backed up ${docs} docs from ${dataDir} to ${target} (${fs.statSync(target).size} bytes)`)
+    out(
+      `backed up ${docs} docs from ${dataDir} to ${target} (${fs.statSync(target).size} bytes)` +
+        (webhooks ? `, webhook subscriptions to ${path.basename(webhooksTarget)}` : ''),
+    )
   },
+}
+
+/** Copies `from` to `to` through a flushed temporary file, when `from` exists; false when it does not. */
+const copyDurably = (from: string, to: string): boolean => {
+  const partial = `${to}.partial-${process.pid}`
+  try {
+    fs.copyFileSync(from, partial)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw new CommandError(`cannot copy ${from}: ${(error as Error).message}`)
+  }
+  fsyncPath(partial)
+  fs.renameSync(partial, to)
+  return true
 }

@@ -104,6 +104,12 @@ export const dataDirOf = (flag: string | undefined, env: Record<string, string |
 /** The SQLite file of a data dir (the name `main.ts` opens). */
 export const databaseFileOf = (dataDir: string): string => path.join(dataDir, 'concord.sqlite')
 
+/** The webhook subscriptions file of a data dir (see `webhooks/WebhookSubscriptions`), kept with the database in backups. */
+export const webhooksFileOf = (dataDir: string): string => path.join(dataDir, 'webhooks.json')
+
+/** Where a backup keeps the data dir's webhook subscriptions: next to the database copy. */
+export const backupWebhooksFileOf = (backupFile: string): string => `${backupFile}.webhooks.json`
+
 /** The database file of `dataDir`; a {@link CommandError} when there is none. */
 export const existingDatabaseOf = (dataDir: string): string => {
   const file = databaseFileOf(dataDir)

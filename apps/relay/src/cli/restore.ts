@@ -10,13 +10,29 @@
  * flushed and renamed into place, so an interrupted restore leaves either
  * database whole.
  *
+ * When the backup has webhook subscriptions next to it
+ * (`<file>.webhooks.json`, written by `backup`), they replace the data dir's
+ * `webhooks.json` the same way (the old one kept as
+ * `webhooks.json.before-restore-<time>`).
+ *
  * @module cli/restore
  */
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { SQLITE_SCHEMA_VERSION } from '../storage/SqliteDatabase.js'
-import { CommandError, DATA_HELP, DATA_OPTION, databaseFileOf, dataDirOf, fsyncPath, parseCommandArgs, type Command } from './command.js'
+import {
+  backupWebhooksFileOf,
+  CommandError,
+  DATA_HELP,
+  DATA_OPTION,
+  databaseFileOf,
+  dataDirOf,
+  fsyncPath,
+  parseCommandArgs,
+  webhooksFileOf,
+  type Command,
+} from './command.js'
 import { assertNoRelay } from './relayLock.js'
 
 export const restoreCommand: Command = {
@@ -27,7 +43,8 @@ export const restoreCommand: Command = {
 Replaces <dir>/concord.sqlite with the backup <file> (made by concord-relay
 backup). Stop the relay first: restore refuses (exit code 3) while a relay
 holds <dir>/relay.lock. The database it replaces is kept as
-concord.sqlite.before-restore-<time> in <dir>.
+concord.sqlite.before-restore-<time> in <dir>. Webhook subscriptions saved
+next to the backup (<file>.webhooks.json) replace <dir>/webhooks.json.
 
 ${DATA_HELP}`,
   async run(argv, { env, out }) {
@@ -36,23 +53,38 @@ ${DATA_HELP}`,
     const dataDir = dataDirOf(args.values.data, env)
     const backup = path.resolve(args.positionals[0])
     const docs = checkBackup(backup)
+    const backupWebhooks = backupWebhooksFileOf(backup)
+    const webhooks = fs.existsSync(backupWebhooks) ? readWebhooks(backupWebhooks) : null
     assertNoRelay(dataDir, 'restore')
     fs.mkdirSync(dataDir, { recursive: true })
     const current = databaseFileOf(dataDir)
     const incoming = `${current}.restoring`
     fs.copyFileSync(backup, incoming)
     fsyncPath(incoming)
+    const suffix = `.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`
     let kept: string | null = null
     if (fs.existsSync(current)) {
       foldWal(current)
-      kept = `${current}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`
+      kept = current + suffix
       fs.renameSync(current, kept)
     }
     // a WAL of another database must never be applied to the restored one
-    for (const suffix of ['-wal', '-shm']) fs.rmSync(current + suffix, { force: true })
+    for (const wal of ['-wal', '-shm']) fs.rmSync(current + wal, { force: true })
     fs.renameSync(incoming, current)
+    if (webhooks !== null) {
+      const target = webhooksFileOf(dataDir)
+      const partial = `${target}.restoring`
+      fs.writeFileSync(partial, webhooks)
+      fsyncPath(partial)
+      if (fs.existsSync(target)) fs.renameSync(target, target + suffix)
+      fs.renameSync(partial, target)
+    }
     fsyncPath(dataDir)
-    out(`restored ${docs} docs from ${backup} into ${dataDir}${kept ? `; the previous database is kept as ${path.basename(kept)}` : ''}`)
+    out(
+      `restored ${docs} docs from ${backup} into ${dataDir}` +
+        (webhooks !== null ? ', and the webhook subscriptions' : '') +
+        (kept ? `; the previous database is kept as ${path.basename(kept)}` : ''),
+    )
   },
 }
 
@@ -74,6 +106,17 @@ const checkBackup = (file: string): number => {
   } finally {
     db?.close()
   }
+}
+
+/** The text of a backup's webhook subscriptions, checked to be JSON. */
+const readWebhooks = (file: string): string => {
+  const text = fs.readFileSync(file, 'utf8')
+  try {
+    JSON.parse(text)
+  } catch (error) {
+    throw new CommandError(`${file} is not the webhook subscriptions of a backup: ${(error as Error).message}`)
+  }
+  return text
 }
 
 /** Moves everything in the database's WAL into the database file, so the file alone is complete. */
