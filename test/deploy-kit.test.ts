@@ -13,7 +13,7 @@
  * The container image has its own test (`deploy-docker.test.ts`).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
 import https from 'node:https'
 import http from 'node:http'
 import net from 'node:net'
@@ -99,7 +99,9 @@ describe.skipIf(!nginx || !openssl)(
 
       const relay: RelayProcess = await startRelay({ args: ['--storage', 'memory', '--trusted-proxies', '127.0.0.1'] })
       cleanups.push(() => relay.stop())
-      const [httpPort, httpsPort] = [await freePort(), await freePort()]
+      const httpPort = await freePort()
+      let httpsPort = await freePort()
+      while (httpsPort === httpPort) httpsPort = await freePort()
       const site = readFileSync(path.join(deploy, 'nginx.conf'), 'utf8')
         .replace(/^\s*listen \[::\]:.*$/gm, '')
         .replace('listen 80;', `listen 127.0.0.1:${httpPort};`)
@@ -126,6 +128,7 @@ http { access_log off; ${temp} include ${path.join(dir, 'concord.conf')}; }
       expect(check.status, check.stderr).toBe(0)
       // nginx writes its pid file after it bound its listening sockets: wait for that file, then connect
       const pidFile = path.join(dir, 'nginx.pid')
+      rmSync(pidFile, { force: true }) // `nginx -t` leaves one behind
       let watcher: FSWatcher | undefined
       const listening = new Promise<void>((resolve) => {
         watcher = watch(dir, () => existsSync(pidFile) && resolve())
