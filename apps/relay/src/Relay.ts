@@ -362,7 +362,7 @@ class RelayServer implements Relay {
         return
       }
       default:
-        return this.serveStatic(req, res, pathname)
+        return this.serveStatic(req, res)
     }
   }
 

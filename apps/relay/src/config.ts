@@ -1,35 +1,22 @@
 /**
- * Relay configuration: CLI flags mirror environment variables; flags win.
- * Validated once at start with zod; every wrong value gets its own message.
+ * Relay configuration: every option is a flag and an environment variable
+ * (flags win), listed once in {@link FLAGS} with its description; `--help`
+ * ({@link USAGE}) is generated from that table. Secrets have no flag:
+ * `JWT_SECRET` is read from the environment only ({@link ENV_ONLY}).
  *
- * | flag                 | env                  | default    |
- * |----------------------|----------------------|------------|
- * | --port               | PORT                 | 8787 (0 = any free port) |
- * | --host               | HOST                 | 127.0.0.1  |
- * | --data               | DATA_DIR             | ./data     |
- * | --storage            | STORAGE              | sqlite     |
- * | --web-root           | WEB_ROOT             | (none)     |
- * | --log-level          | LOG_LEVEL            | info       |
- * | --idle-unload-ms     | IDLE_UNLOAD_MS       | 10000      |
- * | --max-payload        | MAX_PAYLOAD          | 1048576    |
- * | --checkpoint-updates | CHECKPOINT_UPDATES   | 500        |
- * | --checkpoint-bytes   | CHECKPOINT_BYTES     | 1048576    |
- * | --shutdown-timeout-ms| SHUTDOWN_TIMEOUT_MS  | 10000      |
- * | --sqlite-synchronous | SQLITE_SYNCHRONOUS   | full       |
- * | (env only)           | JWT_SECRET           | (none)     |
- * | --jwt-secret-file    | JWT_SECRET_FILE      | (none)     |
- * | --jwks-url           | JWKS_URL             | (none)     |
- * | --jwt-public-key-file| JWT_PUBLIC_KEY_FILE  | (none)     |
- * | --jwt-algorithm      | JWT_ALGORITHM        | RS256      |
- * | --jwt-issuer         | JWT_ISSUER           | (none)     |
- * | --jwt-audience       | JWT_AUDIENCE         | (none)     |
- * | --allowed-origins    | ALLOWED_ORIGINS      | (any)      |
- * | --insecure           | INSECURE=1           | off        |
- * | --trusted-proxies    | TRUSTED_PROXIES      | (none)     |
- * | limits (--max-connections, --max-queued-bytes, …): see docs/security.md |
+ * Parsing is strict (`node:util` `parseArgs` with `strict: true`): an
+ * unknown flag, a flag that needs a value but is followed by another flag
+ * (`--web-root --port 9000`), a value given to a switch (`--insecure=yes`) or
+ * a stray argument is an error naming it. Values are then validated once with
+ * zod; every wrong value gets its own message, and all of them are reported
+ * together.
+ *
+ * Adding an option: a key in `schema` (its message names the flag) and a row
+ * in `FLAGS` (flag, env, one-line description, default shown by `--help`).
  *
  * @module config
  */
+import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { LOG_LEVELS } from './observability/logger.js'
 import { parseAddressRange } from './security/admission.js'
@@ -42,12 +29,20 @@ const intString = (name: string, min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`))
 
+/** An on/off option: a flag without a value, or its environment variable set to 1 or 0. */
+const switchValue = (env: string) =>
+  z
+    .enum(['true', 'false', '1', '0'], { error: `${env} must be 1 or 0` })
+    .transform((v) => v === 'true' || v === '1')
+    .default(false)
+
 const schema = z.object({
   port: intString('--port', 0, 65535).default(8787),
   host: z.string().min(1, '--host must not be empty').default('127.0.0.1'),
   data: z.string().min(1, '--data must not be empty').default('./data'),
   storage: z.enum(['sqlite', 'memory'], { error: '--storage must be "sqlite" or "memory"' }).default('sqlite'),
-  webRoot: z.string().min(1).optional(),
+  webRoot: z.string().min(1, '--web-root must not be empty (use --no-web to serve no web app)').optional(),
+  noWeb: switchValue('NO_WEB'),
   logLevel: z.enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   idleUnloadMs: intString('--idle-unload-ms', 0, 86_400_000).default(10_000),
   maxPayload: intString('--max-payload', 1024, 256 * 1024 * 1024).default(1024 * 1024),
@@ -72,10 +67,7 @@ const schema = z.object({
     )
     .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, '--allowed-origins entries look like https://app.example.com (no path)')))
     .optional(),
-  insecure: z
-    .enum(['true', 'false', '1', '0'], { error: 'INSECURE must be 1 or 0' })
-    .transform((v) => v === 'true' || v === '1')
-    .default(false),
+  insecure: switchValue('INSECURE'),
   maxDocsPerConnection: intString('--max-docs-per-connection', 1, 1_000_000).optional(),
   maxCatalogWatchesPerConnection: intString('--max-catalog-watches-per-connection', 1, 10_000).optional(),
   messagesPerSecond: intString('--messages-per-second', 1, 10_000_000).optional(),
@@ -131,62 +123,199 @@ const schema = z.object({
 /** Validated relay configuration. */
 export type RelayConfig = z.infer<typeof schema>
 
-const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: true }> = {
-  '--port': { key: 'port', env: 'PORT' },
-  '--host': { key: 'host', env: 'HOST' },
-  '--data': { key: 'data', env: 'DATA_DIR' },
-  '--storage': { key: 'storage', env: 'STORAGE' },
-  '--web-root': { key: 'webRoot', env: 'WEB_ROOT' },
-  '--log-level': { key: 'logLevel', env: 'LOG_LEVEL' },
-  '--idle-unload-ms': { key: 'idleUnloadMs', env: 'IDLE_UNLOAD_MS' },
-  '--max-payload': { key: 'maxPayload', env: 'MAX_PAYLOAD' },
-  '--checkpoint-updates': { key: 'checkpointUpdates', env: 'CHECKPOINT_UPDATES' },
-  '--checkpoint-bytes': { key: 'checkpointBytes', env: 'CHECKPOINT_BYTES' },
-  '--shutdown-timeout-ms': { key: 'shutdownTimeoutMs', env: 'SHUTDOWN_TIMEOUT_MS' },
-  '--sqlite-synchronous': { key: 'sqliteSynchronous', env: 'SQLITE_SYNCHRONOUS' },
-  '--jwt-secret-file': { key: 'jwtSecretFile', env: 'JWT_SECRET_FILE' },
-  '--jwks-url': { key: 'jwksUrl', env: 'JWKS_URL' },
-  '--jwt-public-key-file': { key: 'jwtPublicKeyFile', env: 'JWT_PUBLIC_KEY_FILE' },
-  '--jwt-algorithm': { key: 'jwtAlgorithm', env: 'JWT_ALGORITHM' },
-  '--jwt-issuer': { key: 'jwtIssuer', env: 'JWT_ISSUER' },
-  '--jwt-audience': { key: 'jwtAudience', env: 'JWT_AUDIENCE' },
-  '--allowed-origins': { key: 'allowedOrigins', env: 'ALLOWED_ORIGINS' },
-  '--insecure': { key: 'insecure', env: 'INSECURE', boolean: true },
-  '--max-docs-per-connection': { key: 'maxDocsPerConnection', env: 'MAX_DOCS_PER_CONNECTION' },
-  '--max-catalog-watches-per-connection': { key: 'maxCatalogWatchesPerConnection', env: 'MAX_CATALOG_WATCHES_PER_CONNECTION' },
-  '--messages-per-second': { key: 'messagesPerSecond', env: 'MESSAGES_PER_SECOND' },
-  '--message-burst': { key: 'messageBurst', env: 'MESSAGE_BURST' },
-  '--awareness-per-second': { key: 'awarenessPerSecond', env: 'AWARENESS_PER_SECOND' },
-  '--max-awareness-bytes': { key: 'maxAwarenessStateBytes', env: 'MAX_AWARENESS_BYTES' },
-  '--max-doc-bytes': { key: 'maxDocBytes', env: 'MAX_DOC_BYTES' },
-  '--auth-timeout-ms': { key: 'authTimeoutMs', env: 'AUTH_TIMEOUT_MS' },
-  '--max-unauthenticated-messages': { key: 'maxUnauthenticatedMessages', env: 'MAX_UNAUTHENTICATED_MESSAGES' },
-  '--max-queued-bytes': { key: 'maxQueuedBytes', env: 'MAX_QUEUED_BYTES' },
-  '--max-connections': { key: 'maxConnections', env: 'MAX_CONNECTIONS' },
-  '--max-buffered-bytes': { key: 'maxBufferedBytes', env: 'MAX_BUFFERED_BYTES' },
-  '--apply-ms-per-second': { key: 'applyMsPerSecond', env: 'APPLY_MS_PER_SECOND' },
-  '--apply-burst-ms': { key: 'applyBurstMs', env: 'APPLY_BURST_MS' },
-  '--max-type-depth': { key: 'maxTypeDepth', env: 'MAX_TYPE_DEPTH' },
-  '--max-key-conflicts': { key: 'maxKeyConflicts', env: 'MAX_KEY_CONFLICTS' },
-  '--max-key-walk': { key: 'maxKeyWalk', env: 'MAX_KEY_WALK' },
-  '--max-awareness-entries': { key: 'maxAwarenessEntries', env: 'MAX_AWARENESS_ENTRIES' },
-  '--max-awareness-ids': { key: 'maxAwarenessIds', env: 'MAX_AWARENESS_IDS' },
-  '--max-awareness-bytes-per-connection': { key: 'maxAwarenessBytesPerConnection', env: 'MAX_AWARENESS_BYTES_PER_CONNECTION' },
-  '--commit-delay-ms': { key: 'commitDelayMs', env: 'COMMIT_DELAY_MS' },
-  '--max-unauthenticated-connections': { key: 'maxUnauthenticatedConnections', env: 'MAX_UNAUTHENTICATED_CONNECTIONS' },
-  '--max-unauthenticated-per-address': { key: 'maxUnauthenticatedPerAddress', env: 'MAX_UNAUTHENTICATED_PER_ADDRESS' },
-  '--connections-per-address-per-second': { key: 'connectionsPerAddressPerSecond', env: 'CONNECTIONS_PER_ADDRESS_PER_SECOND' },
-  '--connection-burst-per-address': { key: 'connectionBurstPerAddress', env: 'CONNECTION_BURST_PER_ADDRESS' },
-  '--max-preauth-queued-bytes': { key: 'maxPreAuthQueuedBytes', env: 'MAX_PREAUTH_QUEUED_BYTES' },
-  '--header-timeout-ms': { key: 'headerTimeoutMs', env: 'HEADER_TIMEOUT_MS' },
-  '--max-incomplete-requests': { key: 'maxIncompleteRequests', env: 'MAX_INCOMPLETE_REQUESTS' },
-  '--max-connections-per-user': { key: 'maxConnectionsPerUser', env: 'MAX_CONNECTIONS_PER_USER' },
-  '--max-docs-per-user': { key: 'maxDocsPerUser', env: 'MAX_DOCS_PER_USER' },
-  '--work-ms-per-second': { key: 'workMsPerSecond', env: 'WORK_MS_PER_SECOND' },
-  '--work-burst-ms': { key: 'workBurstMs', env: 'WORK_BURST_MS' },
-  '--trusted-proxies': { key: 'trustedProxies', env: 'TRUSTED_PROXIES' },
-  '--initial-sync-chunk-bytes': { key: 'initialSyncChunkBytes', env: 'INITIAL_SYNC_CHUNK_BYTES' },
-  '--max-initial-sync-bytes': { key: 'maxInitialSyncBytes', env: 'MAX_INITIAL_SYNC_BYTES' },
+/** One option of the command line: its config key, environment variable, description and default for `--help`. */
+interface FlagSpec {
+  key: keyof RelayConfig
+  env: string
+  /** One line for `--help`. */
+  help: string
+  /** The default `--help` shows; limits show theirs from `DEFAULT_LIMITS`, options without one show nothing. */
+  default?: string
+  /** A switch: takes no value (`--insecure`), or 1/0 in its environment variable. */
+  boolean?: true
+}
+
+/** Every flag, in the order `--help` lists them. */
+export const FLAGS: Record<string, FlagSpec> = {
+  '--port': { key: 'port', env: 'PORT', help: 'TCP port to listen on; 0 picks a free one', default: '8787' },
+  '--host': {
+    key: 'host',
+    env: 'HOST',
+    help: 'address to bind; anything but loopback needs a way to verify tokens or --insecure',
+    default: '127.0.0.1',
+  },
+  '--data': { key: 'data', env: 'DATA_DIR', help: 'directory of concord.sqlite', default: './data' },
+  '--storage': { key: 'storage', env: 'STORAGE', help: 'sqlite, or memory (loses everything on exit)', default: 'sqlite' },
+  '--web-root': {
+    key: 'webRoot',
+    env: 'WEB_ROOT',
+    help: 'folder of the built web app to serve at /',
+    default: 'apps/web/dist when it is built',
+  },
+  '--no-web': { key: 'noWeb', env: 'NO_WEB', help: 'serve no web app (only the sync endpoint, health and metrics)', boolean: true },
+  '--log-level': { key: 'logLevel', env: 'LOG_LEVEL', help: LOG_LEVELS.join(' '), default: 'info' },
+  '--idle-unload-ms': {
+    key: 'idleUnloadMs',
+    env: 'IDLE_UNLOAD_MS',
+    help: 'how long a doc nobody is connected to stays in memory',
+    default: '10000',
+  },
+  '--max-payload': { key: 'maxPayload', env: 'MAX_PAYLOAD', help: 'largest WebSocket frame, bytes; larger frames close with 1009' },
+  '--checkpoint-updates': {
+    key: 'checkpointUpdates',
+    env: 'CHECKPOINT_UPDATES',
+    help: "compact a doc's update log after this many updates…",
+    default: '500',
+  },
+  '--checkpoint-bytes': { key: 'checkpointBytes', env: 'CHECKPOINT_BYTES', help: '…or after this many bytes', default: '1048576' },
+  '--shutdown-timeout-ms': {
+    key: 'shutdownTimeoutMs',
+    env: 'SHUTDOWN_TIMEOUT_MS',
+    help: 'longest graceful shutdown (storing and acking what is in flight)',
+    default: '10000',
+  },
+  '--commit-delay-ms': {
+    key: 'commitDelayMs',
+    env: 'COMMIT_DELAY_MS',
+    help: 'group-commit window: one fsync and one round of acks per window',
+    default: '4',
+  },
+  '--sqlite-synchronous': {
+    key: 'sqliteSynchronous',
+    env: 'SQLITE_SYNCHRONOUS',
+    help: 'full survives power loss; normal survives process crashes only',
+    default: 'full',
+  },
+  '--jwt-secret-file': { key: 'jwtSecretFile', env: 'JWT_SECRET_FILE', help: 'file holding the HS256 secret (instead of JWT_SECRET)' },
+  '--jwks-url': { key: 'jwksUrl', env: 'JWKS_URL', help: 'verify RS256/ES256 tokens with the keys of this JWKS URL' },
+  '--jwt-public-key-file': {
+    key: 'jwtPublicKeyFile',
+    env: 'JWT_PUBLIC_KEY_FILE',
+    help: 'verify tokens with this PEM public key (see --jwt-algorithm)',
+  },
+  '--jwt-algorithm': { key: 'jwtAlgorithm', env: 'JWT_ALGORITHM', help: 'RS256 or ES256, for --jwt-public-key-file', default: 'RS256' },
+  '--jwt-issuer': { key: 'jwtIssuer', env: 'JWT_ISSUER', help: 'required iss claim of tokens' },
+  '--jwt-audience': { key: 'jwtAudience', env: 'JWT_AUDIENCE', help: 'required aud claim of tokens' },
+  '--allowed-origins': {
+    key: 'allowedOrigins',
+    env: 'ALLOWED_ORIGINS',
+    help: 'comma-separated browser origins allowed to connect',
+    default: 'any',
+  },
+  '--insecure': { key: 'insecure', env: 'INSECURE', help: 'allow a non-loopback --host without authentication', boolean: true },
+  '--trusted-proxies': {
+    key: 'trustedProxies',
+    env: 'TRUSTED_PROXIES',
+    help: 'reverse proxies (IPs, CIDR ranges) whose X-Forwarded-For is believed',
+  },
+  '--max-connections': { key: 'maxConnections', env: 'MAX_CONNECTIONS', help: 'open WebSocket connections of the whole relay' },
+  '--max-connections-per-user': { key: 'maxConnectionsPerUser', env: 'MAX_CONNECTIONS_PER_USER', help: 'open connections of one user' },
+  '--max-docs-per-connection': {
+    key: 'maxDocsPerConnection',
+    env: 'MAX_DOCS_PER_CONNECTION',
+    help: 'docs one connection may subscribe to',
+  },
+  '--max-docs-per-user': { key: 'maxDocsPerUser', env: 'MAX_DOCS_PER_USER', help: 'docs one user may subscribe to across connections' },
+  '--max-catalog-watches-per-connection': {
+    key: 'maxCatalogWatchesPerConnection',
+    env: 'MAX_CATALOG_WATCHES_PER_CONNECTION',
+    help: 'workspaces one connection may watch',
+  },
+  '--messages-per-second': { key: 'messagesPerSecond', env: 'MESSAGES_PER_SECOND', help: 'sustained messages per second per connection' },
+  '--message-burst': { key: 'messageBurst', env: 'MESSAGE_BURST', help: 'burst of messages per connection' },
+  '--awareness-per-second': {
+    key: 'awarenessPerSecond',
+    env: 'AWARENESS_PER_SECOND',
+    help: 'sustained awareness messages per second per connection',
+  },
+  '--max-awareness-bytes': {
+    key: 'maxAwarenessStateBytes',
+    env: 'MAX_AWARENESS_BYTES',
+    help: 'largest awareness state of one client, bytes',
+  },
+  '--max-awareness-entries': { key: 'maxAwarenessEntries', env: 'MAX_AWARENESS_ENTRIES', help: 'awareness states one doc holds' },
+  '--max-awareness-ids': { key: 'maxAwarenessIds', env: 'MAX_AWARENESS_IDS', help: 'awareness client ids one connection may use per doc' },
+  '--max-awareness-bytes-per-connection': {
+    key: 'maxAwarenessBytesPerConnection',
+    env: 'MAX_AWARENESS_BYTES_PER_CONNECTION',
+    help: 'awareness bytes one connection may hold',
+  },
+  '--max-doc-bytes': { key: 'maxDocBytes', env: 'MAX_DOC_BYTES', help: 'largest stored size of one doc; updates beyond it are refused' },
+  '--max-queued-bytes': {
+    key: 'maxQueuedBytes',
+    env: 'MAX_QUEUED_BYTES',
+    help: 'bytes of messages one connection may have waiting',
+    default: '4 × --max-payload',
+  },
+  '--max-buffered-bytes': {
+    key: 'maxBufferedBytes',
+    env: 'MAX_BUFFERED_BYTES',
+    help: 'send buffer of a slow reader before it is disconnected',
+  },
+  '--apply-ms-per-second': {
+    key: 'applyMsPerSecond',
+    env: 'APPLY_MS_PER_SECOND',
+    help: 'sustained Yjs apply time per second a connection may cause, ms',
+  },
+  '--apply-burst-ms': { key: 'applyBurstMs', env: 'APPLY_BURST_MS', help: 'burst of apply time, ms' },
+  '--work-ms-per-second': {
+    key: 'workMsPerSecond',
+    env: 'WORK_MS_PER_SECOND',
+    help: 'sustained answering work per second a connection may cause, ms',
+  },
+  '--work-burst-ms': { key: 'workBurstMs', env: 'WORK_BURST_MS', help: 'burst of answering work, ms' },
+  '--max-type-depth': { key: 'maxTypeDepth', env: 'MAX_TYPE_DEPTH', help: 'deepest nesting of shared types in a doc' },
+  '--max-key-conflicts': { key: 'maxKeyConflicts', env: 'MAX_KEY_CONFLICTS', help: 'concurrent map entries for one key' },
+  '--max-key-walk': { key: 'maxKeyWalk', env: 'MAX_KEY_WALK', help: 'map-key history entries Yjs may walk for one update' },
+  '--auth-timeout-ms': { key: 'authTimeoutMs', env: 'AUTH_TIMEOUT_MS', help: 'time a connection has to authenticate, ms' },
+  '--max-unauthenticated-messages': {
+    key: 'maxUnauthenticatedMessages',
+    env: 'MAX_UNAUTHENTICATED_MESSAGES',
+    help: 'messages before authentication',
+  },
+  '--max-unauthenticated-connections': {
+    key: 'maxUnauthenticatedConnections',
+    env: 'MAX_UNAUTHENTICATED_CONNECTIONS',
+    help: 'sockets without an identity yet, relay-wide',
+    default: '--max-connections / 10, at most 1000',
+  },
+  '--max-unauthenticated-per-address': {
+    key: 'maxUnauthenticatedPerAddress',
+    env: 'MAX_UNAUTHENTICATED_PER_ADDRESS',
+    help: 'sockets without an identity yet from one address',
+  },
+  '--connections-per-address-per-second': {
+    key: 'connectionsPerAddressPerSecond',
+    env: 'CONNECTIONS_PER_ADDRESS_PER_SECOND',
+    help: 'sustained upgrades per second from one address',
+  },
+  '--connection-burst-per-address': {
+    key: 'connectionBurstPerAddress',
+    env: 'CONNECTION_BURST_PER_ADDRESS',
+    help: 'burst of upgrades from one address',
+  },
+  '--max-preauth-queued-bytes': {
+    key: 'maxPreAuthQueuedBytes',
+    env: 'MAX_PREAUTH_QUEUED_BYTES',
+    help: 'bytes waiting for authentication per connection',
+  },
+  '--header-timeout-ms': { key: 'headerTimeoutMs', env: 'HEADER_TIMEOUT_MS', help: 'time to send a complete HTTP request header, ms' },
+  '--max-incomplete-requests': {
+    key: 'maxIncompleteRequests',
+    env: 'MAX_INCOMPLETE_REQUESTS',
+    help: 'sockets with an incomplete HTTP request, relay-wide',
+  },
+  '--initial-sync-chunk-bytes': {
+    key: 'initialSyncChunkBytes',
+    env: 'INITIAL_SYNC_CHUNK_BYTES',
+    help: 'size of the chunks a large doc is first sent in',
+    default: 'min(524288, --max-payload)',
+  },
+  '--max-initial-sync-bytes': {
+    key: 'maxInitialSyncBytes',
+    env: 'MAX_INITIAL_SYNC_BYTES',
+    help: 'bytes of initial syncs in flight, relay-wide',
+  },
 }
 
 /** Environment variables read that have no flag (secrets do not belong in argv). */
@@ -195,16 +324,39 @@ const ENV_ONLY: Record<string, keyof RelayConfig> = { JWT_SECRET: 'jwtSecret' }
 /** Result of {@link parseConfig}. */
 export type ConfigResult = { ok: true; config: RelayConfig } | { ok: false; errors: string[] } | { ok: 'help' }
 
-/** Usage text for `--help`. */
-export const USAGE = `Usage: concord-relay [options]
+/** The default `--help` shows for a flag. */
+const defaultOf = (spec: FlagSpec): string | undefined => {
+  if (spec.default !== undefined) return spec.default
+  if (spec.key in DEFAULT_LIMITS) return String(DEFAULT_LIMITS[spec.key as keyof RelayLimits])
+  return spec.boolean ? 'off' : undefined
+}
 
-Options (each also read from the environment variable in brackets):
+/** Usage text for `--help`: one line per flag with its environment variable and default. */
+export const USAGE = `Usage: concord-relay [options]            start the relay
+       concord-relay <command> [arguments]  administer a data dir (concord-relay <command> --help)
+
+Options (each also read from the environment variable in brackets; a flag wins; switches take no value):
 ${Object.entries(FLAGS)
-  .map(([flag, { env }]) => `  ${flag.padEnd(30)} [${env}]`)
+  .map(([flag, spec]) => {
+    const value = defaultOf(spec)
+    return `  ${flag.padEnd(38)} [${spec.env}] ${spec.help}${value === undefined ? '' : ` (default: ${value})`}`
+  })
   .join('\n')}
-  --help                         show this text
+  ${'-h, --help'.padEnd(38)} show this text
 
-Defaults: --port 8787 --host 127.0.0.1 --data ./data --storage sqlite`
+Tokens: the relay verifies JWTs when one key source is set: JWT_SECRET (HS256
+secret, at least 32 characters, environment only: never a flag), --jwt-secret-file,
+--jwks-url or --jwt-public-key-file. Without one, anyone who can reach the relay
+may read and write every doc; only loopback hosts are allowed then, unless --insecure.
+
+The web app: without --web-root the relay serves apps/web/dist next to its package
+when that folder is built (npm run build); --no-web turns it off.`
+
+/** `parseArgs` options for {@link FLAGS} (names without the leading dashes). */
+const PARSE_OPTIONS = Object.fromEntries([
+  ...Object.entries(FLAGS).map(([flag, spec]) => [flag.slice(2), { type: spec.boolean ? ('boolean' as const) : ('string' as const) }]),
+  ['help', { type: 'boolean' as const, short: 'h' }],
+])
 
 /**
  * Reads flags (`--name value` or `--name=value`) and environment variables.
@@ -212,7 +364,6 @@ Defaults: --port 8787 --host 127.0.0.1 --data ./data --storage sqlite`
  */
 export const parseConfig = (argv: readonly string[], env: Record<string, string | undefined>): ConfigResult => {
   const raw: Record<string, string> = {}
-  const errors: string[] = []
   for (const { key, env: name } of Object.values(FLAGS)) {
     const value = env[name]
     if (value !== undefined && value !== '') raw[key] = value
@@ -221,25 +372,12 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
     const value = env[name]
     if (value !== undefined && value !== '') raw[key] = value
   }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (arg === '--help' || arg === '-h') return { ok: 'help' }
-    const eq = arg.indexOf('=')
-    const flag = eq === -1 ? arg : arg.slice(0, eq)
-    const spec = FLAGS[flag]
-    if (!spec) {
-      errors.push(`unknown option "${arg}" (see --help)`)
-      continue
-    }
-    let value: string | undefined
-    if (eq !== -1) value = arg.slice(eq + 1)
-    else if (spec.boolean) value = 'true'
-    else value = argv[++i]
-    if (value === undefined) {
-      errors.push(`${flag} needs a value`)
-      continue
-    }
-    raw[spec.key] = value
+  const args = readArgs(argv)
+  if (args.help) return { ok: 'help' }
+  const errors = [...args.errors]
+  for (const [name, value] of Object.entries(args.values)) {
+    const spec = FLAGS[`--${name}`]
+    raw[spec.key] = typeof value === 'boolean' ? String(value) : value
   }
   const parsed = schema.safeParse(raw)
   if (!parsed.success) {
@@ -259,9 +397,66 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
       `refusing to listen on ${config.host} without authentication: set JWT_SECRET, --jwt-secret-file, --jwks-url or --jwt-public-key-file, or pass --insecure to accept anyone who can reach it`,
     )
   }
+  if (config.noWeb && config.webRoot !== undefined) errors.push('choose --web-root or --no-web, not both')
   errors.push(...limitContradictions(resolveLimits(limitsOf(config))))
   if (errors.length > 0) return { ok: false, errors }
   return { ok: true, config }
+}
+
+/** What the command line says: flag values by name, whether help was asked for, and every syntax error. */
+interface ParsedArgs {
+  values: Record<string, string | boolean>
+  help: boolean
+  errors: string[]
+}
+
+/**
+ * Parses argv strictly. When `parseArgs` refuses it (it stops at the first
+ * problem), the tokens of a lenient pass name every problem, so one run
+ * reports all of them, each naming its flag.
+ */
+const readArgs = (argv: readonly string[]): ParsedArgs => {
+  try {
+    const { values } = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: true, allowPositionals: false })
+    const { help, ...flags } = values as Record<string, string | boolean | undefined>
+    return { values: flags as Record<string, string | boolean>, help: help === true, errors: [] }
+  } catch {
+    return describeArgErrors(argv)
+  }
+}
+
+/** Every problem of a command line `parseArgs` refused in strict mode, in order, with the values that were fine. */
+const describeArgErrors = (argv: readonly string[]): ParsedArgs => {
+  const { tokens } = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true })
+  const result: ParsedArgs = { values: {}, help: false, errors: [] }
+  for (const token of tokens) {
+    if (token.kind === 'positional') {
+      result.errors.push(`unexpected argument "${token.value}" (options start with --; see --help)`)
+      continue
+    }
+    if (token.kind !== 'option') continue
+    if (token.name === 'help' || token.name === 'h') {
+      result.help = true
+      continue
+    }
+    const spec = FLAGS[`--${token.name}`]
+    if (!spec) {
+      result.errors.push(`unknown option "${token.rawName}" (see --help)`)
+      continue
+    }
+    if (spec.boolean) {
+      if (token.inlineValue) result.errors.push(`${token.rawName} takes no value (got "${token.value}")`)
+      else result.values[token.name] = true
+      continue
+    }
+    if (token.value === undefined) result.errors.push(`${token.rawName} needs a value`)
+    else if (!token.inlineValue && token.value.startsWith('-')) {
+      result.errors.push(
+        `${token.rawName} needs a value, but is followed by ${token.value} (write ${token.rawName}=${token.value} if that is the value)`,
+      )
+    } else result.values[token.name] = token.value
+  }
+  return result
 }
 
 /** The limits a config sets (options named like the limits; unset ones are left out: defaults apply). */

@@ -1,17 +1,26 @@
 #!/usr/bin/env node
 /**
- * Entry point: the only module that reads `process.env` and argv. Validates
- * config once, opens storage, starts the relay, prints
- * `listening on http://HOST:PORT` on stdout, and shuts down gracefully on
- * SIGTERM / SIGINT.
+ * Entry point: the only module that reads `process.env` and argv.
+ *
+ * `concord-relay <command> …` (a first argument that is not a flag) runs
+ * that admin command of `cli/commands` and exits with its code.
+ *
+ * Otherwise it validates config once, opens storage, starts the relay,
+ * prints `listening on http://HOST:PORT` on stdout, and shuts down gracefully
+ * on SIGTERM / SIGINT. With SQLite storage it holds the data dir
+ * (`relay.lock`, see `cli/relayLock`) while it runs, so the commands that
+ * change the database refuse to run meanwhile. Without `--web-root` it
+ * serves the web app built next to this package (`apps/web/dist`) when there
+ * is one; `--no-web` turns that off.
  *
  * Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad configuration or
  * storage that cannot be opened.
  *
  * @module main
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { authConfigured, isLoopback, parseConfig, USAGE, type RelayConfig } from './config.js'
 import { JwtAuthenticator } from './auth/JwtAuthenticator.js'
 import type { Authenticator } from './auth/Authenticator.js'
@@ -20,11 +29,21 @@ import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
 import { SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
+import { COMMANDS_USAGE, runCommand } from './cli/commands.js'
+import { holdDataDir, LOCK_FILE, relayHolding } from './cli/relayLock.js'
+
+/** The web app's build output next to this package (`apps/web/dist` in the repository and in the container image). */
+const BUILT_WEB_APP = fileURLToPath(new URL('../../web/dist', import.meta.url))
 
 const main = async (): Promise<void> => {
+  const [first, ...rest] = process.argv.slice(2)
+  if (first !== undefined && !first.startsWith('-')) {
+    process.exitCode = await runCommand(first, rest, process.env)
+    return
+  }
   const result = parseConfig(process.argv.slice(2), process.env)
   if (result.ok === 'help') {
-    process.stdout.write(USAGE + '\n')
+    process.stdout.write(`${USAGE}\n\nCommands (concord-relay <command> --help tells more):\n${COMMANDS_USAGE}\n`)
     return
   }
   if (!result.ok) {
@@ -52,7 +71,9 @@ const main = async (): Promise<void> => {
     process.stderr.write(`concord-relay: authentication is off: ${exposure}\n`)
   }
 
+  const webRoot = webRootOf(config)
   let storage: Storage
+  let releaseDataDir = (): void => undefined
   try {
     storage =
       config.storage === 'memory'
@@ -65,13 +86,26 @@ const main = async (): Promise<void> => {
     process.exitCode = 2
     return
   }
+  if (config.storage === 'sqlite') {
+    const dataDir = path.resolve(config.data)
+    const holder = relayHolding(dataDir)
+    if (holder) log.warn({ holder }, 'another relay holds this data dir')
+    try {
+      releaseDataDir = holdDataDir(dataDir)
+    } catch (error) {
+      await storage.close().catch(() => undefined)
+      process.stderr.write(`concord-relay: cannot write ${LOCK_FILE} in ${dataDir}: ${(error as Error).message}\n`)
+      process.exitCode = 2
+      return
+    }
+  }
 
   const relay = await createRelay({
     storage,
     port: config.port,
     host: config.host,
     logger: log,
-    webRoot: config.webRoot ?? null,
+    webRoot,
     // webhook subscriptions live next to the data they watch
     webhooks: { file: config.storage === 'sqlite' ? path.join(path.resolve(config.data), 'webhooks.json') : null },
     idleUnloadMs: config.idleUnloadMs,
@@ -122,14 +156,15 @@ const main = async (): Promise<void> => {
     shutdownTimeoutMs: config.shutdownTimeoutMs,
   }).catch(async (error: Error) => {
     await storage.close().catch(() => undefined)
+    releaseDataDir()
     process.stderr.write(`concord-relay: cannot listen on ${config.host}:${config.port}: ${error.message}\n`)
     process.exitCode = 1
     return null
   })
   if (!relay) return
   log.info(
-    { url: relay.url, storage: storage.kind, data: config.storage === 'sqlite' ? path.resolve(config.data) : undefined },
-    'relay listening',
+    { url: relay.url, storage: storage.kind, data: config.storage === 'sqlite' ? path.resolve(config.data) : undefined, webRoot },
+    webRoot === null ? 'relay listening (no web app)' : `relay listening, serving the web app from ${webRoot}`,
   )
   process.stdout.write(`listening on ${relay.url}\n`)
 
@@ -147,8 +182,12 @@ const main = async (): Promise<void> => {
     }, config.shutdownTimeoutMs + 5000)
     hardStop.unref()
     relay.close().then(
-      () => process.exit(0),
+      () => {
+        releaseDataDir()
+        process.exit(0)
+      },
       (error: unknown) => {
+        releaseDataDir()
         log.error({ err: error }, 'shutdown failed')
         process.exit(1)
       },
@@ -156,6 +195,13 @@ const main = async (): Promise<void> => {
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'))
   process.on('SIGINT', () => shutdown('SIGINT'))
+}
+
+/** The folder of the web app to serve: `--web-root`, else the built app next to this package if there is one; null with `--no-web`. */
+const webRootOf = (config: RelayConfig): string | null => {
+  if (config.noWeb) return null
+  if (config.webRoot !== undefined) return path.resolve(config.webRoot)
+  return existsSync(path.join(BUILT_WEB_APP, 'index.html')) ? BUILT_WEB_APP : null
 }
 
 /** The authenticator the config asks for, or undefined for none. Throws with a clear message. */

@@ -3,7 +3,7 @@
  * flags win over the environment, and out-of-range values are refused.
  */
 import { describe, expect, it } from 'vitest'
-import { parseConfig, USAGE } from '../src/config.js'
+import { FLAGS, parseConfig, USAGE } from '../src/config.js'
 
 const LIMIT_FLAGS: Array<[flag: string, env: string, key: string, value: number]> = [
   ['--max-payload', 'MAX_PAYLOAD', 'maxPayload', 65536],
@@ -107,5 +107,51 @@ describe('limit options', () => {
     // the defaults fit together, and a small --max-payload brings the chunk size down with it
     expect(parseConfig([], {}).ok).toBe(true)
     expect(parseConfig(['--max-payload', '65536'], {}).ok).toBe(true)
+  })
+})
+
+describe('strict flag parsing', () => {
+  const errorsOf = (argv: string[]): string => {
+    const result = parseConfig(argv, {})
+    return result.ok === false ? result.errors.join('\n') : ''
+  }
+
+  it('a flag that needs a value followed by another flag is an error naming it, not a value', () => {
+    expect(errorsOf(['--web-root', '--port', '9000'])).toMatch(/--web-root needs a value, but is followed by --port/)
+    expect(errorsOf(['--port'])).toMatch(/--port needs a value/)
+    const explicit = parseConfig(['--web-root=--odd-folder-name'], {})
+    expect(explicit.ok === true && explicit.config.webRoot).toBe('--odd-folder-name')
+  })
+
+  it('names unknown flags, values given to switches and stray arguments, all in one run', () => {
+    const errors = errorsOf(['--bogus', '--insecure=yes', 'stray', '--port', 'eighty'])
+    expect(errors).toMatch(/unknown option "--bogus"/)
+    expect(errors).toMatch(/--insecure takes no value/)
+    expect(errors).toMatch(/unexpected argument "stray"/)
+    expect(errors).toMatch(/--port must be a whole number/)
+  })
+
+  it('switches come from the flag or their variable set to 1', () => {
+    const flag = parseConfig(['--no-web'], {})
+    expect(flag.ok === true && flag.config.noWeb).toBe(true)
+    const env = parseConfig([], { NO_WEB: '1' })
+    expect(env.ok === true && env.config.noWeb).toBe(true)
+    expect(errorsOf(['--no-web', '--web-root', 'dist'])).toMatch(/choose --web-root or --no-web/)
+  })
+
+  it('--help describes every flag on one line with its variable and default, and names every key source', () => {
+    expect(parseConfig(['--help'], {}).ok).toBe('help')
+    expect(parseConfig(['-h'], {}).ok).toBe('help')
+    const lines = USAGE.split('\n')
+    for (const [flag, spec] of Object.entries(FLAGS)) {
+      const line = lines.find((l) => l.trimStart().startsWith(`${flag} `))
+      expect(line, flag).toBeDefined()
+      expect(line).toContain(`[${spec.env}]`)
+      expect(line!.length, flag).toBeGreaterThan(flag.length + spec.env.length + 12)
+    }
+    expect(lines.find((l) => l.trimStart().startsWith('--port '))).toContain('(default: 8787)')
+    expect(lines.find((l) => l.trimStart().startsWith('--max-connections '))).toContain('(default: 10000)')
+    for (const source of ['JWT_SECRET', '--jwt-secret-file', '--jwks-url', '--jwt-public-key-file']) expect(USAGE).toContain(source)
+    expect(USAGE).toMatch(/apps\/web\/dist/)
   })
 })

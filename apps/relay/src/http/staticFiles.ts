@@ -1,69 +1,67 @@
 /**
- * Serves the built web app (a folder of static files) with a single-page-app
- * fallback to `index.html`. Paths never leave the folder.
+ * Serves the built web app (a folder of static files) with `sirv`, with a
+ * single-page-app fallback to `index.html` for paths without an extension.
+ * Paths never leave the folder.
+ *
+ * Caching: Vite names the files under `assets/` after their content, so
+ * they are `immutable` for a year; everything else (`index.html`, the
+ * service worker `sw.js`, icons) is `no-cache`, revalidated with its ETag
+ * on every load, so a new build reaches browsers at once.
+ *
+ * The folder is looked up on every request (sirv's `dev` mode) rather than
+ * listed once at start: a rebuild of the web app replaces the hashed files,
+ * and a listing taken at start would miss the new ones. A file can still
+ * disappear between sirv's `stat` and its read (a rebuild running while a
+ * browser loads the app); that request then fails alone (404 before the
+ * answer started, a cut connection after), and the relay goes on.
  *
  * @module http/staticFiles
  */
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
-import path from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
+import path from 'node:path'
+import sirv from 'sirv'
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.webmanifest': 'application/manifest+json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.txt': 'text/plain; charset=utf-8',
-  '.map': 'application/json',
-}
+/** Where Vite puts content-hashed files. */
+const HASHED_ASSETS = '/assets/'
 
 /**
  * Returns a request handler serving `root`, or answering 404 when `root` is
  * null or holds no such file and no `index.html`.
  */
 export const createStaticHandler = (root: string | null) => {
-  const base = root ? path.resolve(root) : null
-  return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> => {
-    if (!base) return notFound(res)
-    let relative: string
+  if (!root) return (_req: IncomingMessage, res: ServerResponse): void => notFound(res)
+  const serve = sirv(path.resolve(root), {
+    dev: true,
+    etag: true,
+    single: true,
+    setHeaders: (res, pathname) => {
+      // a path with an extension is that file, never the fallback index.html
+      const hashed = pathname.startsWith(HASHED_ASSETS) && path.posix.extname(pathname) !== ''
+      res.setHeader('Cache-Control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache')
+      res.setHeader('X-Content-Type-Options', 'nosniff')
+    },
+  })
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    // sirv pipes a read stream into the response without listening for its
+    // errors; a file removed after sirv's stat would otherwise throw from an
+    // unhandled 'error' event and stop the relay
+    res.once('pipe', (source: Readable) => source.once('error', () => failed(res)))
     try {
-      relative = decodeURIComponent(pathname)
+      serve(req, res, () => notFound(res))
     } catch {
-      return notFound(res)
+      // the file went away between sirv's existence check and its stat
+      failed(res)
     }
-    if (relative.includes('\0')) return notFound(res)
-    let file = path.resolve(base, '.' + path.posix.normalize('/' + relative))
-    if (file !== base && !file.startsWith(base + path.sep)) return notFound(res)
-    let info = await stat(file).catch(() => null)
-    if (info?.isDirectory()) {
-      file = path.join(file, 'index.html')
-      info = await stat(file).catch(() => null)
-    }
-    if (!info?.isFile()) {
-      // single-page app: unknown paths without an extension get index.html
-      if (path.extname(relative) !== '') return notFound(res)
-      file = path.join(base, 'index.html')
-      info = await stat(file).catch(() => null)
-      if (!info?.isFile()) return notFound(res)
-    }
-    const ext = path.extname(file)
-    const immutable = file.includes(`${path.sep}assets${path.sep}`)
-    res.writeHead(200, {
-      'content-type': TYPES[ext] ?? 'application/octet-stream',
-      'content-length': info.size,
-      'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
-      'x-content-type-options': 'nosniff',
-    })
-    if (req.method === 'HEAD') return void res.end()
-    createReadStream(file).pipe(res)
   }
+}
+
+/** Ends a response whose file could not be read: 404 if nothing was sent yet, else cuts it (its length was promised). */
+const failed = (res: ServerResponse): void => {
+  if (!res.headersSent) {
+    for (const name of res.getHeaderNames()) res.removeHeader(name)
+    notFound(res)
+  } else res.destroy()
 }
 
 const notFound = (res: ServerResponse): void => {

@@ -1,0 +1,77 @@
+/**
+ * `concord-relay import <dir>`: merges an export (see `workspaceExport`)
+ * into the data dir, while no relay runs. Each doc's exported state is
+ * appended to its update log, with its author bindings, in one transaction
+ * through the relay's own storage code: loading the doc merges it with what
+ * was there (Yjs merges are idempotent, so importing twice changes nothing).
+ *
+ * The relay must be stopped (see `relayLock`): a running relay that has the
+ * doc loaded would not see the appended update, and its next checkpoint
+ * would drop it.
+ *
+ * @module cli/import
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import * as Y from 'yjs'
+import { validateDocName } from '@concord/engine/protocol'
+import { SqliteDatabase } from '../storage/SqliteDatabase.js'
+import type { DocUpdates } from '../storage/Storage.js'
+import { CommandError, DATA_HELP, DATA_OPTION, databaseFileOf, dataDirOf, parseCommandArgs, type Command } from './command.js'
+import { assertNoRelay } from './relayLock.js'
+import { MANIFEST_FILE, manifestSchema } from './workspaceExport.js'
+
+export const importCommand: Command = {
+  name: 'import',
+  summary: 'merge an exported workspace into the database (the relay must be stopped)',
+  usage: `Usage: concord-relay import <dir> [--data <dir>]
+
+Merges the workspace exported to the folder <dir> (by concord-relay export)
+into the relay's database: docs that exist get the exported changes merged in,
+the others are created. Stop the relay first: import refuses (exit code 3)
+while a relay holds <dir>/relay.lock.
+
+${DATA_HELP}`,
+  async run(argv, { env, out }) {
+    const args = parseCommandArgs('import', argv, DATA_OPTION, { min: 1, max: 1, names: 'one <dir>' })
+    if (args === 'help') return out(this.usage)
+    const folder = path.resolve(args.positionals[0])
+    const batch = readExport(folder)
+    const dataDir = dataDirOf(args.values.data, env)
+    assertNoRelay(dataDir, 'import')
+    const db = SqliteDatabase.open(databaseFileOf(dataDir))
+    try {
+      db.appendBatches([batch])
+    } finally {
+      db.close()
+    }
+    out(`imported ${batch.length} docs from ${folder} into ${dataDir}`)
+  },
+}
+
+/** The docs of an export folder as one batch of updates, each checked to be a Yjs update. */
+const readExport = (folder: string): DocUpdates[] => {
+  const manifestFile = path.join(folder, MANIFEST_FILE)
+  let raw: unknown
+  try {
+    raw = JSON.parse(fs.readFileSync(manifestFile, 'utf8'))
+  } catch (error) {
+    throw new CommandError(`cannot read ${manifestFile}: ${(error as Error).message}`)
+  }
+  const manifest = manifestSchema.safeParse(raw)
+  if (!manifest.success) {
+    throw new CommandError(`${manifestFile}: ${manifest.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+  }
+  return manifest.data.docs.map(({ doc, file, authors }) => {
+    const invalid = validateDocName(doc)
+    if (invalid) throw new CommandError(`${manifestFile}: doc "${doc}": ${invalid}`)
+    let update: Uint8Array
+    try {
+      update = new Uint8Array(fs.readFileSync(path.join(folder, file)))
+      Y.applyUpdate(new Y.Doc(), update)
+    } catch (error) {
+      throw new CommandError(`${path.join(folder, file)} (${doc}) is not a Yjs update: ${(error as Error).message}`)
+    }
+    return { doc, updates: [update], authors }
+  })
+}

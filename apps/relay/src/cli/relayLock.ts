@@ -1,0 +1,89 @@
+/**
+ * How the admin commands know that a relay is using a data dir: a running
+ * relay keeps `relay.lock` in it, a JSON file with its process id, host name
+ * and start time. The relay writes it when it opens SQLite storage and
+ * removes it when it stops. A relay killed with `kill -9` leaves it behind;
+ * the file then names a process that no longer exists, which
+ * {@link relayHolding} sees (on the same host) and ignores.
+ *
+ * On another host (a second container sharing the volume), the process
+ * cannot be checked: the lock counts as held, and the error says to delete
+ * the file once no relay runs.
+ *
+ * This is advisory, for people: commands that change the database
+ * (`restore`, `import`, `compact`) refuse while a relay holds the dir,
+ * because a running relay keeps loaded docs in memory and would not see, or
+ * would later overwrite, what they wrote. Reading (`backup`, `export`,
+ * `inspect`) is safe while a relay runs.
+ *
+ * @module cli/relayLock
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+/** Name of the lock file inside the data dir. */
+export const LOCK_FILE = 'relay.lock'
+
+/** What `relay.lock` holds. */
+export interface RelayLockInfo {
+  pid: number
+  host: string
+  /** ISO time the relay started. */
+  startedAt: string
+}
+
+/** Writes the lock for this process (replacing one left behind); returns a function that removes it if it is still ours. */
+export const holdDataDir = (dataDir: string): (() => void) => {
+  const file = path.join(dataDir, LOCK_FILE)
+  const info: RelayLockInfo = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() }
+  const text = JSON.stringify(info) + '\n'
+  fs.writeFileSync(file, text)
+  return () => {
+    try {
+      if (fs.readFileSync(file, 'utf8') === text) fs.unlinkSync(file)
+    } catch {
+      // already gone: nothing to release
+    }
+  }
+}
+
+/** The relay holding `dataDir`, or null when none does (no lock, or a lock of a process that is gone). */
+export const relayHolding = (dataDir: string): RelayLockInfo | null => {
+  let info: RelayLockInfo
+  try {
+    info = JSON.parse(fs.readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')) as RelayLockInfo
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    // unreadable or half-written: someone is there
+    return { pid: 0, host: 'unknown', startedAt: 'unknown' }
+  }
+  if (info.host !== os.hostname()) return info
+  return isAlive(info.pid) ? info : null
+}
+
+/** Throws a {@link RelayRunningError} when a relay holds `dataDir`. */
+export const assertNoRelay = (dataDir: string, action: string): void => {
+  const holder = relayHolding(dataDir)
+  if (holder) throw new RelayRunningError(dataDir, action, holder)
+}
+
+/** A relay holds the data dir a command would change. */
+export class RelayRunningError extends Error {
+  constructor(dataDir: string, action: string, holder: RelayLockInfo) {
+    super(
+      `a relay is using ${dataDir} (process ${holder.pid} on ${holder.host}, started ${holder.startedAt}, from ${path.join(dataDir, LOCK_FILE)}): ` +
+        `stop it before you ${action}. If no relay runs (it was killed on another host), delete ${LOCK_FILE}.`,
+    )
+  }
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists but belongs to another user
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

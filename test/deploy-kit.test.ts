@@ -1,0 +1,208 @@
+/**
+ * The deploy kit (`deploy/`) tried for real where the tools exist on this
+ * machine, skipped with the reason where they do not:
+ *
+ * - `deploy/nginx.conf` itself (only ports, names and certificate paths
+ *   replaced) runs in nginx on loopback with a self-signed certificate in
+ *   front of a relay process: `/readyz` over HTTPS, the redirect from HTTP,
+ *   and a Yjs sync of two clients over `wss://`.
+ * - `deploy/Caddyfile` is validated by `caddy validate` (Caddy is not in
+ *   Debian bookworm: usually skipped).
+ * - `deploy/concord-relay.service` passes `systemd-analyze verify`.
+ *
+ * The container image has its own test (`deploy-docker.test.ts`).
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
+import https from 'node:https'
+import http from 'node:http'
+import net from 'node:net'
+import path from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import { makeTempDir, removeDir, repoRoot, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
+
+/** The path of `command` when it is installed (also in sbin, which may not be on PATH), else null. */
+const which = (command: string): string | null => {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
+    const file = path.join(dir, command)
+    if (dir && existsSync(file)) return file
+  }
+  return null
+}
+
+const nginx = which('nginx')
+const openssl = which('openssl')
+const caddy = which('caddy')
+const systemdAnalyze = which('systemd-analyze')
+const deploy = path.join(repoRoot, 'deploy')
+if (!nginx || !openssl) console.warn(`deploy-kit: nginx test skipped: ${!nginx ? 'nginx' : 'openssl'} is not installed`)
+if (!caddy) console.warn('deploy-kit: Caddyfile not validated: caddy is not installed (it is not in Debian bookworm)')
+
+const cleanups: Array<() => void | Promise<unknown>> = []
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup()
+})
+
+/** A TCP port free at the time of asking. */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+
+/** GET over HTTP(S) trusting `ca`; resolves with the status, headers and body, or rejects on a connection error. */
+const get = (url: string, ca?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> =>
+  new Promise((resolve, reject) => {
+    const request = (url.startsWith('https:') ? https : http).get(url, { ca, agent: false }, (res) => {
+      let body = ''
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+    })
+    request.on('error', reject)
+  })
+
+describe.skipIf(!nginx || !openssl)(
+  `nginx in front of the relay (deploy/nginx.conf)${!nginx || !openssl ? `: skipped, ${!nginx ? 'nginx' : 'openssl'} is not installed (apt-get install nginx-light openssl)` : ''}`,
+  () => {
+    it('serves /readyz over TLS, redirects HTTP, and syncs two clients over wss://', { timeout: 60_000 }, async () => {
+      const dir = makeTempDir('concord-nginx-')
+      cleanups.push(() => removeDir(dir))
+      execFileSync(
+        openssl!,
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=DNS:localhost,IP:127.0.0.1',
+          '-keyout',
+          path.join(dir, 'key.pem'),
+          '-out',
+          path.join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      )
+      const ca = readFileSync(path.join(dir, 'cert.pem'), 'utf8')
+
+      const relay: RelayProcess = await startRelay({ args: ['--storage', 'memory', '--trusted-proxies', '127.0.0.1'] })
+      cleanups.push(() => relay.stop())
+      const httpPort = await freePort()
+      let httpsPort = await freePort()
+      while (httpsPort === httpPort) httpsPort = await freePort()
+      const site = readFileSync(path.join(deploy, 'nginx.conf'), 'utf8')
+        .replace(/^\s*listen \[::\]:.*$/gm, '')
+        .replace('listen 80;', `listen 127.0.0.1:${httpPort};`)
+        .replace('listen 443 ssl http2;', `listen 127.0.0.1:${httpsPort} ssl http2;`)
+        .replace('server 127.0.0.1:8787;', `server 127.0.0.1:${new URL(relay.url).port};`)
+        .replace(/\/etc\/letsencrypt\/live\/relay\.example\.com\/fullchain\.pem/, path.join(dir, 'cert.pem'))
+        .replace(/\/etc\/letsencrypt\/live\/relay\.example\.com\/privkey\.pem/, path.join(dir, 'key.pem'))
+        .replaceAll('relay.example.com', 'localhost')
+      writeFileSync(path.join(dir, 'concord.conf'), site)
+      mkdirSync(path.join(dir, 'tmp'))
+      const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${path.join(dir, 'tmp', k)};`).join(' ')
+      writeFileSync(
+        path.join(dir, 'nginx.conf'),
+        `${process.getuid?.() === 0 ? 'user root;' : ''}
+worker_processes 1;
+pid ${path.join(dir, 'nginx.pid')};
+error_log stderr warn;
+events { worker_connections 64; }
+http { access_log off; ${temp} include ${path.join(dir, 'concord.conf')}; }
+`,
+      )
+      const args = ['-p', dir, '-c', path.join(dir, 'nginx.conf')]
+      const check = spawnSync(nginx!, [...args, '-t'], { encoding: 'utf8' })
+      expect(check.status, check.stderr).toBe(0)
+      // nginx writes its pid file after it bound its listening sockets: wait for that file, then connect
+      const pidFile = path.join(dir, 'nginx.pid')
+      rmSync(pidFile, { force: true }) // `nginx -t` leaves one behind
+      let watcher: FSWatcher | undefined
+      const listening = new Promise<void>((resolve) => {
+        watcher = watch(dir, () => existsSync(pidFile) && resolve())
+        if (existsSync(pidFile)) resolve()
+      })
+      const server: ChildProcess = spawn(nginx!, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] })
+      let nginxLog = ''
+      server.stderr!.on('data', (chunk: Buffer) => (nginxLog += chunk.toString()))
+      const exited = new Promise((resolve) => server.once('exit', resolve))
+      cleanups.push(() => {
+        if (server.exitCode === null) server.kill('SIGTERM')
+        return exited
+      })
+      await Promise.race([listening, exited.then(() => Promise.reject(new Error(`nginx exited: ${nginxLog}`)))])
+      watcher?.close()
+
+      const base = `https://localhost:${httpsPort}`
+      const ready = await get(`${base}/readyz`, ca)
+      expect(ready.status).toBe(200)
+      expect(JSON.parse(ready.body)).toMatchObject({ status: 'ready' })
+      expect(ready.headers['strict-transport-security']).toBe('max-age=31536000')
+
+      const redirect = await get(`http://127.0.0.1:${httpPort}/readyz`)
+      expect(redirect.status).toBe(301)
+      expect(redirect.headers.location).toBe(`https://127.0.0.1/readyz`)
+
+      class TrustingWebSocket extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { ca })
+        }
+      }
+      const a = new Y.Doc()
+      const b = new Y.Doc()
+      const options = { WebSocketPolyfill: TrustingWebSocket as never, disableBc: true }
+      const pa = new WebsocketProvider(`wss://localhost:${httpsPort}`, 'proxied/doc', a, options)
+      const pb = new WebsocketProvider(`wss://localhost:${httpsPort}`, 'proxied/doc', b, options)
+      cleanups.push(() => {
+        pa.destroy()
+        pb.destroy()
+      })
+      a.getText('t').insert(0, 'through nginx')
+      await waitFor(() => b.getText('t').toString() === 'through nginx', 'the change to reach b through nginx over wss://', 15_000)
+    })
+  },
+)
+
+describe.skipIf(!caddy)(
+  `the Caddy example (deploy/Caddyfile)${caddy ? '' : ': skipped, caddy is not installed (it is not in Debian bookworm; see caddyserver.com/docs/install)'}`,
+  () => {
+    it('is a valid Caddy configuration', () => {
+      const result = spawnSync(caddy!, ['validate', '--adapter', 'caddyfile', '--config', path.join(deploy, 'Caddyfile')], {
+        encoding: 'utf8',
+      })
+      expect(result.status, result.stderr).toBe(0)
+    })
+  },
+)
+
+describe.skipIf(!systemdAnalyze)(
+  `the systemd unit (deploy/concord-relay.service)${systemdAnalyze ? '' : ': skipped, systemd-analyze is not installed'}`,
+  () => {
+    it('passes systemd-analyze verify', () => {
+      const dir = makeTempDir('concord-unit-')
+      cleanups.push(() => removeDir(dir))
+      // the unit names /usr/bin/node; where node lives elsewhere, verify the unit with this node
+      const unit = readFileSync(path.join(deploy, 'concord-relay.service'), 'utf8').replace(
+        '/usr/bin/node',
+        existsSync('/usr/bin/node') ? '/usr/bin/node' : process.execPath,
+      )
+      const file = path.join(dir, 'concord-relay.service')
+      writeFileSync(file, unit)
+      const result = spawnSync(systemdAnalyze!, ['verify', file], { encoding: 'utf8' })
+      expect(result.status, result.stderr).toBe(0)
+      expect(result.stderr).not.toMatch(/Unknown key|Unknown section|Failed to parse/i)
+    })
+  },
+)
