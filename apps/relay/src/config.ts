@@ -7,7 +7,8 @@
  * | --port               | PORT                 | 8787 (0 = any free port) |
  * | --host               | HOST                 | 127.0.0.1  |
  * | --data               | DATA_DIR             | ./data     |
- * | --storage            | STORAGE              | sqlite     |
+ * | --storage            | STORAGE              | sqlite (or memory, postgres) |
+ * | --database-url       | DATABASE_URL         | (none; read only by --storage postgres) |
  * | --web-root           | WEB_ROOT             | (none)     |
  * | --log-level          | LOG_LEVEL            | info       |
  * | --idle-unload-ms     | IDLE_UNLOAD_MS       | 10000      |
@@ -46,7 +47,9 @@ const schema = z.object({
   port: intString('--port', 0, 65535).default(8787),
   host: z.string().min(1, '--host must not be empty').default('127.0.0.1'),
   data: z.string().min(1, '--data must not be empty').default('./data'),
-  storage: z.enum(['sqlite', 'memory'], { error: '--storage must be "sqlite" or "memory"' }).default('sqlite'),
+  storage: z.enum(['sqlite', 'memory', 'postgres'], { error: '--storage must be "sqlite", "memory" or "postgres"' }).default('sqlite'),
+  // Checked only with --storage postgres (see storageContradictions): DATABASE_URL is a common variable that may name another app's database.
+  databaseUrl: z.string().min(1).optional(),
   webRoot: z.string().min(1).optional(),
   logLevel: z.enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   idleUnloadMs: intString('--idle-unload-ms', 0, 86_400_000).default(10_000),
@@ -136,6 +139,7 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--host': { key: 'host', env: 'HOST' },
   '--data': { key: 'data', env: 'DATA_DIR' },
   '--storage': { key: 'storage', env: 'STORAGE' },
+  '--database-url': { key: 'databaseUrl', env: 'DATABASE_URL' },
   '--web-root': { key: 'webRoot', env: 'WEB_ROOT' },
   '--log-level': { key: 'logLevel', env: 'LOG_LEVEL' },
   '--idle-unload-ms': { key: 'idleUnloadMs', env: 'IDLE_UNLOAD_MS' },
@@ -259,9 +263,22 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
       `refusing to listen on ${config.host} without authentication: set JWT_SECRET, --jwt-secret-file, --jwks-url or --jwt-public-key-file, or pass --insecure to accept anyone who can reach it`,
     )
   }
+  errors.push(...storageContradictions(config))
   errors.push(...limitContradictions(resolveLimits(limitsOf(config))))
   if (errors.length > 0) return { ok: false, errors }
   return { ok: true, config }
+}
+
+/** What is wrong with the database URL of PostgreSQL storage (other storages ignore it). */
+const storageContradictions = (config: RelayConfig): string[] => {
+  if (config.storage !== 'postgres') return []
+  if (config.databaseUrl === undefined) {
+    return ['--storage postgres needs --database-url or DATABASE_URL (postgres://user:password@host:5432/database)']
+  }
+  if (!/^postgres(ql)?:\/\/\S+$/.test(config.databaseUrl)) {
+    return ['--database-url must be a postgres:// URL (postgres://user:password@host:5432/database)']
+  }
+  return []
 }
 
 /** The limits a config sets (options named like the limits; unset ones are left out: defaults apply). */

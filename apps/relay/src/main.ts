@@ -18,6 +18,7 @@ import type { Authenticator } from './auth/Authenticator.js'
 import { createLogger } from './observability/logger.js'
 import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
+import { PostgresStorage, redactUrl } from './storage/PostgresStorage.js'
 import { SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
 
@@ -57,11 +58,19 @@ const main = async (): Promise<void> => {
     storage =
       config.storage === 'memory'
         ? new MemoryStorage()
-        : SqliteStorage.open(path.join(path.resolve(config.data), 'concord.sqlite'), {
-            synchronous: config.sqliteSynchronous,
-          })
+        : config.storage === 'postgres'
+          ? // Connects and checks the schema now: an unreachable server or a wrong URL stops the start.
+            await PostgresStorage.open(config.databaseUrl!)
+          : SqliteStorage.open(path.join(path.resolve(config.data), 'concord.sqlite'), {
+              synchronous: config.sqliteSynchronous,
+            })
   } catch (error) {
-    process.stderr.write(`concord-relay: cannot open ${config.storage} storage in ${config.data}: ${(error as Error).message}\n`)
+    const where = config.storage === 'postgres' ? 'at ' + redactUrl(config.databaseUrl!) : 'in ' + config.data
+    const message = (error as Error).message
+    // PostgresStorage's errors already say where.
+    process.stderr.write(
+      `concord-relay: ${message.startsWith('cannot open') ? message : `cannot open ${config.storage} storage ${where}: ${message}`}\n`,
+    )
     process.exitCode = 2
     return
   }
