@@ -46,6 +46,7 @@ import { Admission, type Refusal, type UnauthenticatedSlot } from './security/ad
 import { limitContradictions, resolveLimits, type RelayLimits } from './security/limits.js'
 import { InitialSyncQueue } from './connections/initialSync.js'
 import { LastSeen } from './presence/LastSeen.js'
+import type { Cluster } from './cluster/Cluster.js'
 
 /** Default interval of the heartbeat pings, ms: a silently lost peer is terminated within two intervals. */
 export const DEFAULT_HEARTBEAT_MS = 10_000
@@ -53,6 +54,8 @@ export const DEFAULT_HEARTBEAT_MS = 10_000
 /** Options of {@link createRelay}. */
 export interface RelayOptions {
   storage: Storage
+  /** Link to the other relay instances sharing `storage` (closed with the relay); unset on a single relay. */
+  cluster?: Cluster
   /** Port to listen on; 0 picks a free one. Default 8787. */
   port?: number
   /** Address to bind. Default 127.0.0.1. */
@@ -151,7 +154,9 @@ class RelayServer implements Relay {
     this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
       idleUnloadMs: options.idleUnloadMs,
       docLimits: this.limits,
+      follower: options.cluster,
     })
+    if (options.cluster !== undefined) this.commits.setObserver(options.cluster)
     this.lastSeen = new LastSeen(this.storage, this.log)
     this.catalogFeed = new CatalogFeed()
     this.commits.onCommit((docs) => this.catalogFeed.publish(docs))
@@ -261,6 +266,7 @@ class RelayServer implements Relay {
     for (const connection of this.connections) connection.ws.terminate()
     clearTimeout(timer)
     if (drained !== 'timeout') await this.rooms.unloadAll()
+    await this.options.cluster?.close()
     await this.lastSeen.close().catch((error: unknown) => this.log.warn({ err: error }, 'could not store last-seen presence'))
     this.wss.close()
     await serverClosed

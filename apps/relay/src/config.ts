@@ -9,6 +9,7 @@
  * | --data               | DATA_DIR             | ./data     |
  * | --storage            | STORAGE              | sqlite (or memory, postgres) |
  * | --database-url       | DATABASE_URL         | (none; read only by --storage postgres) |
+ * | --redis-url          | REDIS_URL            | (none; with --storage postgres: fan-out between relay instances) |
  * | --web-root           | WEB_ROOT             | (none)     |
  * | --log-level          | LOG_LEVEL            | info       |
  * | --idle-unload-ms     | IDLE_UNLOAD_MS       | 10000      |
@@ -50,6 +51,8 @@ const schema = z.object({
   storage: z.enum(['sqlite', 'memory', 'postgres'], { error: '--storage must be "sqlite", "memory" or "postgres"' }).default('sqlite'),
   // Checked only with --storage postgres (see storageContradictions): DATABASE_URL is a common variable that may name another app's database.
   databaseUrl: z.string().min(1).optional(),
+  // Likewise: read only with --storage postgres.
+  redisUrl: z.string().min(1).optional(),
   webRoot: z.string().min(1).optional(),
   logLevel: z.enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   idleUnloadMs: intString('--idle-unload-ms', 0, 86_400_000).default(10_000),
@@ -140,6 +143,7 @@ const FLAGS: Record<string, { key: keyof RelayConfig; env: string; boolean?: tru
   '--data': { key: 'data', env: 'DATA_DIR' },
   '--storage': { key: 'storage', env: 'STORAGE' },
   '--database-url': { key: 'databaseUrl', env: 'DATABASE_URL' },
+  '--redis-url': { key: 'redisUrl', env: 'REDIS_URL' },
   '--web-root': { key: 'webRoot', env: 'WEB_ROOT' },
   '--log-level': { key: 'logLevel', env: 'LOG_LEVEL' },
   '--idle-unload-ms': { key: 'idleUnloadMs', env: 'IDLE_UNLOAD_MS' },
@@ -269,16 +273,19 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
   return { ok: true, config }
 }
 
-/** What is wrong with the database URL of PostgreSQL storage (other storages ignore it). */
+/** What is wrong with the database and Redis URLs of PostgreSQL storage (other storages ignore both). */
 const storageContradictions = (config: RelayConfig): string[] => {
   if (config.storage !== 'postgres') return []
+  const errors: string[] = []
   if (config.databaseUrl === undefined) {
-    return ['--storage postgres needs --database-url or DATABASE_URL (postgres://user:password@host:5432/database)']
+    errors.push('--storage postgres needs --database-url or DATABASE_URL (postgres://user:password@host:5432/database)')
+  } else if (!/^postgres(ql)?:\/\/\S+$/.test(config.databaseUrl)) {
+    errors.push('--database-url must be a postgres:// URL (postgres://user:password@host:5432/database)')
   }
-  if (!/^postgres(ql)?:\/\/\S+$/.test(config.databaseUrl)) {
-    return ['--database-url must be a postgres:// URL (postgres://user:password@host:5432/database)']
+  if (config.redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(config.redisUrl)) {
+    errors.push('--redis-url must be a redis:// or rediss:// URL (redis://:password@host:6379)')
   }
-  return []
+  return errors
 }
 
 /** The limits a config sets (options named like the limits; unset ones are left out: defaults apply). */

@@ -18,7 +18,7 @@ import type { Authenticator } from './auth/Authenticator.js'
 import { createLogger } from './observability/logger.js'
 import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
-import { PostgresStorage, redactUrl } from './storage/PostgresStorage.js'
+import type { Cluster, ClusterStore } from './cluster/Cluster.js'
 import { SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
 
@@ -54,29 +54,52 @@ const main = async (): Promise<void> => {
   }
 
   let storage: Storage
+  /** The storage shared with other relay instances (PostgreSQL), which the cluster layer reads from. */
+  let shared: ClusterStore | null = null
   try {
-    storage =
-      config.storage === 'memory'
-        ? new MemoryStorage()
-        : config.storage === 'postgres'
-          ? // Connects and checks the schema now: an unreachable server or a wrong URL stops the start.
-            await PostgresStorage.open(config.databaseUrl!)
+    if (config.storage === 'postgres') {
+      // Loaded only here: a relay on SQLite never loads pg (nor ioredis, below).
+      const { PostgresStorage } = await import('./storage/PostgresStorage.js')
+      // Connects and checks the schema now: an unreachable server or a wrong URL stops the start.
+      storage = shared = await PostgresStorage.open(config.databaseUrl!)
+    } else {
+      storage =
+        config.storage === 'memory'
+          ? new MemoryStorage()
           : SqliteStorage.open(path.join(path.resolve(config.data), 'concord.sqlite'), {
               synchronous: config.sqliteSynchronous,
             })
+    }
   } catch (error) {
-    const where = config.storage === 'postgres' ? 'at ' + redactUrl(config.databaseUrl!) : 'in ' + config.data
-    const message = (error as Error).message
-    // PostgresStorage's errors already say where.
-    process.stderr.write(
-      `concord-relay: ${message.startsWith('cannot open') ? message : `cannot open ${config.storage} storage ${where}: ${message}`}\n`,
-    )
+    // PostgresStorage's errors say where already (password hidden).
+    const message =
+      config.storage === 'postgres'
+        ? (error as Error).message
+        : `cannot open ${config.storage} storage in ${config.data}: ${(error as Error).message}`
+    process.stderr.write(`concord-relay: ${message}\n`)
     process.exitCode = 2
     return
   }
 
+  // Several instances on one PostgreSQL database: live fan-out between them through Redis.
+  let cluster: Cluster | undefined
+  if (shared !== null && config.redisUrl !== undefined) {
+    const [{ Cluster }, { redactUrl }] = await Promise.all([import('./cluster/Cluster.js'), import('./storage/PostgresStorage.js')])
+    cluster = new Cluster(shared, { redisUrl: config.redisUrl, logger: log })
+    try {
+      await cluster.ready()
+    } catch (error) {
+      process.stderr.write(`concord-relay: cannot reach Redis at ${redactUrl(config.redisUrl)}: ${(error as Error).message}\n`)
+      await cluster.close()
+      await storage.close()
+      process.exitCode = 2
+      return
+    }
+  }
+
   const relay = await createRelay({
     storage,
+    cluster,
     port: config.port,
     host: config.host,
     logger: log,
@@ -128,6 +151,7 @@ const main = async (): Promise<void> => {
     },
     shutdownTimeoutMs: config.shutdownTimeoutMs,
   }).catch(async (error: Error) => {
+    await cluster?.close()
     await storage.close().catch(() => undefined)
     process.stderr.write(`concord-relay: cannot listen on ${config.host}:${config.port}: ${error.message}\n`)
     process.exitCode = 1

@@ -58,11 +58,20 @@ export interface PeerOrigin {
   readonly peer: RoomPeer
 }
 
-/** Hooks the room calls; the registry wires them to the commit queue. */
+/** Hooks the room calls; the registry wires them to the commit queue (and the cluster layer, when there is one). */
 export interface RoomHooks {
   /** A new update was applied to the room's doc and must be stored; `from` sent it (null: the relay itself) and is acked once it is. */
   onUpdate(room: Room, update: Uint8Array, from: RoomPeer | null): void
+  /** Presence states changed on this instance (`update` encodes them); only set when other relay instances must hear of it. */
+  onAwareness?(room: Room, update: Uint8Array): void
 }
+
+/**
+ * Origin of what another relay instance stored or received (applied through
+ * the cluster layer): forwarded to this instance's peers, never stored or
+ * published again.
+ */
+export const CLUSTER_ORIGIN = Object.freeze({ source: 'cluster' })
 
 /** One open doc. */
 export class Room {
@@ -399,6 +408,34 @@ export class Room {
     owner.awarenessBytes.held = Math.max(0, owner.awarenessBytes.held - bytes)
   }
 
+  /**
+   * Applies what another relay instance stored (updates of this doc with
+   * their author bindings): peers get it, storage does not (it is there).
+   */
+  applyClusterUpdate(update: Uint8Array, authors: readonly AuthorBinding[]): void {
+    Y.applyUpdate(this.doc, update, CLUSTER_ORIGIN)
+    this.bindClusterAuthors(authors)
+  }
+
+  /**
+   * Takes author bindings another relay instance stored; as in {@link load},
+   * only those of ids the doc has content of. Peers get the new ones.
+   */
+  bindClusterAuthors(authors: readonly AuthorBinding[]): void {
+    const clients = this.doc.store.clients
+    const fresh = authors.filter(
+      (binding) => clients.has(binding.clientId) && this.authors.get(binding.clientId)?.userId !== binding.userId,
+    )
+    if (fresh.length === 0) return
+    for (const binding of fresh) this.authors.set(binding.clientId, binding)
+    for (const peer of this.peers) peer.sendAuthors(this, fresh)
+  }
+
+  /** Applies presence states received by another relay instance (already filtered and stamped there). */
+  applyClusterAwareness(update: Uint8Array): void {
+    awarenessProtocol.applyAwarenessUpdate(this.presenceAwareness(), update, CLUSTER_ORIGIN)
+  }
+
   /** Encoded awareness update with every known state, or null when there is none. */
   encodeAllAwareness(): Uint8Array | null {
     const awareness = this.presence
@@ -435,18 +472,19 @@ export class Room {
     for (const peer of this.peers) {
       if (peer !== from) peer.sendUpdate(this, update)
     }
-    this.hooks.onUpdate(this, update, from)
+    if (origin !== CLUSTER_ORIGIN) this.hooks.onUpdate(this, update, from)
   }
 
   private readonly handleAwareness = (
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    _origin: unknown,
+    origin: unknown,
   ): void => {
     for (const id of removed) this.releaseClaim(id)
     const changed = added.concat(updated, removed)
     if (changed.length === 0 || this.presence === null) return
     const update = awarenessProtocol.encodeAwarenessUpdate(this.presence, changed)
     for (const peer of this.peers) peer.sendAwareness(this, update)
+    if (this.hooks.onAwareness !== undefined && origin !== CLUSTER_ORIGIN) this.hooks.onAwareness(this, update)
   }
 }
 

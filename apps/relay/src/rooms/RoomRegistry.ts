@@ -18,12 +18,24 @@ import { Room, applyStored } from './Room.js'
 import type { CommitQueue } from './CommitQueue.js'
 import type { DocLimits } from '../security/docGuard.js'
 
+/** The cluster layer as the registry sees it: it follows every loaded room while it is in memory. */
+export interface RoomFollower {
+  /** `room` was loaded from storage (its `lastSeq` is what it holds). */
+  follow(room: Room): void
+  /** `room` is unloaded. */
+  unfollow(room: Room): void
+  /** Presence states of `room` changed on this instance. */
+  awarenessChanged(room: Room, update: Uint8Array): void
+}
+
 /** Options of {@link RoomRegistry}. */
 export interface RoomRegistryOptions {
   /** Delay between the last peer leaving and the room unloading, ms. Default 10 000. */
   idleUnloadMs?: number
   /** Limits checked against each room's doc. Default: those of `DEFAULT_LIMITS`. */
   docLimits?: DocLimits
+  /** The cluster layer, when several relay instances share the storage. */
+  follower?: RoomFollower
 }
 
 interface Entry {
@@ -36,6 +48,7 @@ export class RoomRegistry {
   private readonly rooms = new Map<string, Entry>()
   private readonly idleUnloadMs: number
   private readonly docLimits: DocLimits | undefined
+  private readonly follower: RoomFollower | null
 
   constructor(
     private readonly storage: Storage,
@@ -46,6 +59,7 @@ export class RoomRegistry {
   ) {
     this.idleUnloadMs = options.idleUnloadMs ?? 10_000
     this.docLimits = options.docLimits
+    this.follower = options.follower ?? null
   }
 
   /** Number of rooms in memory (loading, open or waiting to unload). */
@@ -70,9 +84,15 @@ export class RoomRegistry {
   async acquire(name: string): Promise<Room> {
     let entry = this.rooms.get(name)
     if (!entry) {
+      const follower = this.follower
       const room = new Room(
         name,
-        { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from) },
+        follower === null
+          ? { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from) }
+          : {
+              onUpdate: (r, update, from) => this.commits.enqueue(r, update, from),
+              onAwareness: (r, update) => follower.awarenessChanged(r, update),
+            },
         this.log.child({ doc: name }),
         this.docLimits,
       )
@@ -187,6 +207,7 @@ export class RoomRegistry {
     await this.commits.whenIdle()
     for (const { room } of [...this.rooms.values()]) {
       this.rooms.delete(room.name)
+      this.follower?.unfollow(room)
       room.destroy()
     }
     this.metrics.roomsOpen.set(0)
@@ -197,6 +218,7 @@ export class RoomRegistry {
     try {
       const stored = await this.storage.loadDoc(room.name)
       room.load(stored)
+      this.follower?.follow(room)
       room.log.debug({ updates: stored.updates.length, ms: Math.round(performance.now() - started) }, 'room loaded')
       return room
     } catch (error) {
@@ -214,6 +236,7 @@ export class RoomRegistry {
     if (this.rooms.get(room.name)?.room !== room) return
     this.rooms.delete(room.name)
     this.metrics.roomsOpen.set(this.rooms.size)
+    this.follower?.unfollow(room)
     room.destroy()
     room.log.debug('room unloaded')
   }

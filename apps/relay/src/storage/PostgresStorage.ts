@@ -313,6 +313,47 @@ export class PostgresStorage implements Storage {
     })
   }
 
+  /**
+   * The logged updates of `doc` with a sequence number above `afterSeq`, in
+   * order, with the doc's last number and its author bindings; null when a checkpoint already covers
+   * some of them (the log no longer holds them: load the whole doc instead).
+   * One statement, one snapshot. Used by the cluster layer to fill a gap.
+   */
+  async updatesSince(doc: string, afterSeq: number): Promise<{ updates: Uint8Array[]; lastSeq: number; authors: AuthorBinding[] } | null> {
+    this.#assertOpen()
+    assertDocName(doc)
+    const { rows } = await this.#query<LoadRow>(
+      `SELECT 0 AS part, upto_seq AS seq, NULL::bytea AS data, NULL::bigint AS client_id, NULL::text AS user_id, NULL::text AS name
+         FROM concord_checkpoints WHERE doc = $1
+       UNION ALL SELECT 1, last_seq, NULL, NULL, NULL, NULL FROM concord_docs WHERE doc = $1
+       UNION ALL SELECT 2, seq, data, NULL, NULL, NULL FROM concord_updates WHERE doc = $1 AND seq > $2
+       UNION ALL SELECT 3, NULL, NULL, client_id, user_id, name FROM concord_authors WHERE doc = $1
+       ORDER BY part, seq`,
+      [doc, afterSeq],
+    )
+    const since = { updates: [] as Uint8Array[], lastSeq: 0, authors: [] as AuthorBinding[] }
+    for (const row of rows) {
+      if (row.part === 0 && Number(row.seq) > afterSeq) return null
+      if (row.part === 1) since.lastSeq = Number(row.seq)
+      else if (row.part === 2) since.updates.push(toBytes(row.data!))
+      else if (row.part === 3) since.authors.push({ clientId: Number(row.client_id), userId: row.user_id!, name: row.name! })
+    }
+    return since
+  }
+
+  /** The last sequence number of each of `docs` (0 for a doc never stored), in one statement. */
+  async lastSeqs(docs: readonly string[]): Promise<Map<string, number>> {
+    this.#assertOpen()
+    const seqs = new Map<string, number>(docs.map((doc) => [doc, 0]))
+    if (docs.length === 0) return seqs
+    const { rows } = await this.#query<{ doc: string; last_seq: string }>(
+      'SELECT doc, last_seq FROM concord_docs WHERE doc = ANY($1::text[])',
+      [docs],
+    )
+    for (const { doc, last_seq } of rows) seqs.set(doc, Number(last_seq))
+    return seqs
+  }
+
   /** Names of stored docs starting with `prefix` (taken literally, no wildcards), sorted. */
   async listDocs(prefix: string): Promise<string[]> {
     return (await this.listDocSeqs(prefix)).map(({ doc }) => doc)
