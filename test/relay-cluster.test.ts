@@ -22,7 +22,7 @@ import { silentLogger } from '../apps/relay/src/observability/logger.js'
 import { PostgresStorage } from '../apps/relay/src/storage/PostgresStorage.js'
 import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.js'
 import { RedisServer, redisUnavailable } from './helpers/redisServer.js'
-import { removeDir, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
+import { removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
 const unavailable = postgresUnavailable() ?? redisUnavailable()
@@ -179,6 +179,44 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     w.doc.getText('body').insert(0, 'lost on the way ')
     await writer.flush()
     await waitFor(() => r.doc.getText('body').toString() === 'lost on the way ', 'the reader to catch up', 10_000)
+  })
+
+  it('while Redis is down each instance serves its own clients and reports degraded; once it is back the others catch up', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const [a, b] = [await instance(databaseUrl), await instance(databaseUrl)]
+    const [onA, alsoOnA, onB] = [client(a.wsUrl), client(a.wsUrl), client(b.wsUrl)]
+    const docs = [onA, alsoOnA, onB].map((c) => c.open('outage/redis'))
+    await Promise.all(docs.map((h) => h.synced))
+    const text = (h: DocHandle): string => h.doc.getText('body').toString()
+    docs[0].doc.getText('body').insert(0, 'before ')
+    await waitFor(() => docs.every((h) => text(h) === 'before '), 'the first edit everywhere')
+
+    await redis.stop()
+    try {
+      await waitFor(() => a.cluster.degraded && b.cluster.degraded, 'both instances to report degraded')
+      expect(await (await fetch(`${a.relay.url}/metrics`)).text()).toMatch(/^concord_cluster_degraded 1$/m)
+      docs[0].doc.getText('body').insert(text(docs[0]).length, 'during ')
+      await onA.flush() // PostgreSQL still stores and acks
+      await waitFor(() => text(docs[1]) === 'before during ', 'the edit on the same instance')
+      expect(text(docs[2])).toBe('before ')
+    } finally {
+      await redis.start()
+    }
+    await waitFor(() => text(docs[2]) === 'before during ', 'the other instance to catch up from PostgreSQL')
+    await waitFor(() => !a.cluster.degraded && !b.cluster.degraded, 'both instances to report Redis back')
+    expect(await (await fetch(`${a.relay.url}/metrics`)).text()).toMatch(/^concord_cluster_degraded 0$/m)
+  })
+
+  it('an unreachable or malformed Redis URL stops the start with exit code 2 and says why', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const args = ['--port', '0', '--storage', 'postgres']
+    const unreachable = await runRelay(args, { DATABASE_URL: databaseUrl, REDIS_URL: 'redis://:secret@127.0.0.1:1' })
+    expect(unreachable.code).toBe(2)
+    expect(unreachable.stderr).toMatch(/cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1/)
+    expect(unreachable.stderr).not.toContain('secret')
+    const malformed = await runRelay(args, { DATABASE_URL: databaseUrl, REDIS_URL: 'cache:6379' })
+    expect(malformed.code).toBe(2)
+    expect(malformed.stderr).toContain('--redis-url must be a redis:// or rediss:// URL')
   })
 
   it('an instance killed with SIGKILL loses nothing it acked; the others hold it and serve it', async () => {

@@ -156,7 +156,10 @@ class RelayServer implements Relay {
       docLimits: this.limits,
       follower: options.cluster,
     })
-    if (options.cluster !== undefined) this.commits.setObserver(options.cluster)
+    if (options.cluster !== undefined) {
+      this.commits.setObserver(options.cluster)
+      options.cluster.watchDegraded((degraded) => this.metrics.clusterDegraded.set(degraded ? 1 : 0))
+    }
     this.lastSeen = new LastSeen(this.storage, this.log)
     this.catalogFeed = new CatalogFeed()
     this.commits.onCommit((docs) => this.catalogFeed.publish(docs))

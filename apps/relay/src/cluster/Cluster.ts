@@ -172,6 +172,7 @@ export class Cluster implements CommitObserver, RoomFollower {
   /** True once the subscriber lost its connection, until it is back and every doc was checked. */
   #subscriberLost = false
   #degraded = false
+  readonly #degradedListeners: Array<(degraded: boolean) => void> = []
   #closed = false
 
   constructor(store: ClusterStore, options: ClusterOptions) {
@@ -204,6 +205,12 @@ export class Cluster implements CommitObserver, RoomFollower {
   /** True while either Redis connection is down: this instance serves its own clients only, and catches up later. */
   get degraded(): boolean {
     return this.#degraded
+  }
+
+  /** Calls `listener` now and whenever {@link degraded} changes. */
+  watchDegraded(listener: (degraded: boolean) => void): void {
+    this.#degradedListeners.push(listener)
+    listener(this.#degraded)
   }
 
   /** Waits until both Redis connections are ready (tests, start-up checks); rejects after `timeoutMs`. */
@@ -386,6 +393,7 @@ export class Cluster implements CommitObserver, RoomFollower {
     const degraded = !this.#closed && (this.#publisher.status !== 'ready' || this.#subscriber.status !== 'ready')
     if (degraded === this.#degraded) return
     this.#degraded = degraded
+    for (const listener of this.#degradedListeners) listener(degraded)
     if (degraded) this.#log.warn('Redis unreachable: serving this instance’s clients only; catching up from storage once it is back')
     else this.#log.info('Redis reachable again')
   }
