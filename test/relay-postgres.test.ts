@@ -74,7 +74,7 @@ describe.skipIf(unavailable !== null)('relay on PostgreSQL', () => {
     expect(await (await fetch(`${second.url}/readyz`)).json()).toEqual({ status: 'ready', storage: 'postgres' })
   })
 
-  it('/readyz fails while PostgreSQL is down; edits made meanwhile are stored and acked once it is back', async () => {
+  it('/readyz fails while PostgreSQL is down; edits made meanwhile are stored and acked once it is back', { timeout: 90_000 }, async () => {
     const databaseUrl = await server.createDatabase()
     const relay = await relayOn(databaseUrl)
     const writer = client(relay.wsUrl)

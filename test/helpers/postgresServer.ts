@@ -83,7 +83,6 @@ async function runTool(tool: string, args: string[]): Promise<void> {
 export class PostgresServer {
   /** Databases handed out so far (names are `test_1`, `test_2`…). */
   #databases = 0
-  #running = false
 
   private constructor(
     /** Temp dir holding `data/`, `socket/` and `server.log`. */
@@ -137,14 +136,19 @@ export class PostgresServer {
       `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${socketDir} -c max_connections=200`,
       'start',
     ])
-    this.#running = true
   }
 
-  /** Stops the server at once (`-m immediate`: like a crash; committed data survives). */
-  async stop(): Promise<void> {
-    if (!this.#running) return
-    this.#running = false
-    await runTool('pg_ctl', ['-D', this.dataDir, '-m', 'immediate', '-w', '-t', '60', 'stop'])
+  /**
+   * Stops the server. `fast` (default) ends every connection and shuts down
+   * cleanly, so a restart is quick; `immediate` is like a crash (committed
+   * data survives; the restart replays the WAL).
+   */
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    // Also a server whose start was cut short: whatever wrote the pid file is stopped.
+    if (!existsSync(path.join(this.dataDir, 'postmaster.pid'))) return
+    await runTool('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop']).catch((error: Error) => {
+      if (existsSync(path.join(this.dataDir, 'postmaster.pid'))) throw error
+    })
   }
 
   /** Creates a fresh, empty database and returns its URL. */
@@ -153,7 +157,8 @@ export class PostgresServer {
     const client = new pg.Client({ connectionString: this.url() })
     await client.connect()
     try {
-      await client.query(`CREATE DATABASE ${name}`)
+      // FILE_COPY: the template's files are copied instead of written to the WAL, which keeps restarts quick.
+      await client.query(`CREATE DATABASE ${name} STRATEGY FILE_COPY`)
     } finally {
       await client.end()
     }
