@@ -207,6 +207,35 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     expect(await (await fetch(`${a.relay.url}/metrics`)).text()).toMatch(/^concord_cluster_degraded 0$/m)
   })
 
+  it(
+    'while PostgreSQL is down nothing is acked on any instance; once it is back everything is stored and every instance converges',
+    { timeout: 90_000 },
+    async () => {
+      const databaseUrl = await pg.createDatabase()
+      const [a, b] = [await instance(databaseUrl), await instance(databaseUrl)]
+      const [onA, onB] = [client(a.wsUrl), client(b.wsUrl)]
+      const [ha, hb] = [onA.open('outage/pg'), onB.open('outage/pg')]
+      await Promise.all([ha.synced, hb.synced])
+      const text = (h: DocHandle): string => h.doc.getText('body').toString()
+      ha.doc.getText('body').insert(0, 'a0 ')
+      await waitFor(() => text(hb) === 'a0 ', 'the first edit on both instances')
+
+      await pg.stop()
+      try {
+        ha.doc.getText('body').insert(text(ha).length, 'a1 ')
+        hb.doc.getText('body').insert(0, 'b1 ')
+        // Nothing can be committed, so nothing is acked (nor published: fan-out follows the commit).
+        await waitFor(() => ha.pending > 0 && hb.pending > 0, 'both edits to be pending')
+        expect((await fetch(`${a.relay.url}/readyz`)).status).toBe(503)
+      } finally {
+        await pg.start()
+      }
+      await Promise.all([onA.flush(), onB.flush()])
+      expect(ha.pending + hb.pending).toBe(0)
+      await waitFor(() => text(ha) === text(hb) && text(ha).includes('a1 ') && text(ha).includes('b1 '), 'convergence after the outage')
+    },
+  )
+
   it('an unreachable or malformed Redis URL stops the start with exit code 2 and says why', async () => {
     const databaseUrl = await pg.createDatabase()
     const args = ['--port', '0', '--storage', 'postgres']

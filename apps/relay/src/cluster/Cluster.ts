@@ -267,9 +267,13 @@ export class Cluster implements CommitObserver, RoomFollower {
     clearInterval(this.#checkTimer)
     for (const followed of this.#docs.values()) if (followed.gapTimer !== null) clearTimeout(followed.gapTimer)
     this.#docs.clear()
-    await Promise.all([this.#publisher.quit().catch(() => undefined), this.#subscriber.quit().catch(() => undefined)])
-    this.#publisher.disconnect()
-    this.#subscriber.disconnect()
+    // QUIT on a live connection; one that is down (and would queue QUIT until Redis is back) is just dropped.
+    await Promise.all(
+      [this.#publisher, this.#subscriber].map(async (connection) => {
+        if (connection.status === 'ready') await connection.quit().catch(() => undefined)
+        connection.disconnect()
+      }),
+    )
   }
 
   #publish(message: ClusterMessage): void {
