@@ -191,6 +191,23 @@ describe.skipIf(unavailable !== null)('PostgresStorage', () => {
       expect(rebuild(stored).getText('body').toString()).toBe(text.toString())
     })
 
+    it('[instances] two instances binding one client id to two users at once store one binding, the later commit’s', async () => {
+      await freshDatabase()
+      const [a, b] = [await instance(), await instance()]
+      for (let round = 0; round < 10; round++) {
+        const doc = `bound/${round}`
+        const [resultA, resultB] = await Promise.all([
+          a.appendUpdates([{ doc, updates: [new Uint8Array([1])], authors: [{ clientId: 7, userId: 'ada', name: 'Ada' }] }]),
+          b.appendUpdates([{ doc, updates: [new Uint8Array([2])], authors: [{ clientId: 7, userId: 'bob', name: 'Bob' }] }]),
+        ])
+        // The commits queued on the doc's row: the one that got the higher number committed last, and its binding stays.
+        const later = resultA.get(doc)! > resultB.get(doc)! ? 'ada' : 'bob'
+        const stored = await a.loadDoc(doc)
+        expect(stored.authors).toEqual([{ clientId: 7, userId: later, name: later === 'ada' ? 'Ada' : 'Bob' }])
+        expect(stored.lastSeq).toBe(2)
+      }
+    })
+
     // A restart replays the WAL: slower than the other cases on a busy machine.
     it(
       '[outage] while PostgreSQL is down appends reject (nothing acked) and ping fails; once it is back both work',
