@@ -22,6 +22,8 @@ import { silentLogger } from '../apps/relay/src/observability/logger.js'
 import { PostgresStorage } from '../apps/relay/src/storage/PostgresStorage.js'
 import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.js'
 import { RedisServer, redisUnavailable } from './helpers/redisServer.js'
+import { MessageType, encodeWatchCatalog } from '@concord/engine/protocol'
+import { RawMuxClient } from './helpers/rawClient.js'
 import { removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
@@ -149,6 +151,27 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
       () => [...bob.provider.awareness.getStates().values()].some((s) => s.user?.name === 'Ada'),
       'Ada’s presence on the third instance',
     )
+  })
+
+  it('a connection watching a workspace on one instance hears of docs stored through another', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const [a, b] = [await instance(databaseUrl), await instance(databaseUrl)]
+    const watcher = new RawMuxClient(b.wsUrl)
+    try {
+      await watcher.open()
+      watcher.send(encodeWatchCatalog('acme'))
+      const writer = client(a.wsUrl)
+      const h = writer.open('acme/T-1')
+      await h.synced
+      h.doc.getText('title').insert(0, 'stored on a')
+      await writer.flush()
+      await watcher.waitFor(
+        (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-1'),
+        'catalog-changed on b',
+      )
+    } finally {
+      watcher.close()
+    }
   })
 
   it('converges when Redis loses messages: gaps are read from PostgreSQL, and so is a lost last message', async () => {

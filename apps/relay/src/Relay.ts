@@ -156,13 +156,17 @@ class RelayServer implements Relay {
       docLimits: this.limits,
       follower: options.cluster,
     })
-    if (options.cluster !== undefined) {
-      this.commits.setObserver(options.cluster)
-      options.cluster.watchDegraded((degraded) => this.metrics.clusterDegraded.set(degraded ? 1 : 0))
-    }
     this.lastSeen = new LastSeen(this.storage, this.log)
     this.catalogFeed = new CatalogFeed()
     this.commits.onCommit((docs) => this.catalogFeed.publish(docs))
+    const cluster = options.cluster
+    if (cluster !== undefined) {
+      // Several instances: stored batches, stored doc names and presence cross to the others (cluster/Cluster.ts).
+      this.commits.setObserver(cluster)
+      this.commits.onCommit((docs) => cluster.storedDocs(docs))
+      cluster.onStoredElsewhere((docs) => this.catalogFeed.publish(docs))
+      cluster.watchDegraded((degraded) => this.metrics.clusterDegraded.set(degraded ? 1 : 0))
+    }
     this.ctx = {
       catalogFeed: this.catalogFeed,
       lastSeen: this.lastSeen,

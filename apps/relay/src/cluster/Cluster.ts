@@ -25,6 +25,11 @@
  * - **Compaction.** The room's `lastSeq` is kept at `applied`, so a
  *   checkpoint this instance writes covers only updates its doc holds; one it
  *   committed itself past a gap stays in the log.
+ * - **Live lists.** The names of the docs each commit stored go on one
+ *   channel every instance hears ({@link CATALOG_CHANNEL}), so connections
+ *   watching a workspace hear of changes made on any instance. These notices
+ *   are best effort (a lost one is not repaired; a client lists again when it
+ *   reconnects).
  * - **Presence.** Awareness changes received by this instance are published
  *   too and applied by the others (their peers get them); an instance that
  *   dies stops renewing its clients' states, and the others drop them after
@@ -64,10 +69,11 @@ export interface ClusterStore {
   lastSeqs(docs: readonly string[]): Promise<Map<string, number>>
 }
 
-/** A message between instances, as published on a doc's channel. */
+/** A message between instances, as published on a doc's channel (`catalog`: on {@link CATALOG_CHANNEL}). */
 export type ClusterMessage =
   | { kind: 'update'; instance: string; doc: string; fromSeq: number; toSeq: number; update: Uint8Array; authors: AuthorBinding[] }
   | { kind: 'awareness'; instance: string; doc: string; update: Uint8Array }
+  | { kind: 'catalog'; instance: string; docs: string[] }
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -84,9 +90,12 @@ export interface ClusterOptions {
 
 /** Channel names start with this; the doc name follows. */
 const CHANNEL_PREFIX = 'concord:doc:'
+/** The channel every instance hears: names of the docs each commit stored, for live lists (`catalog-changed`). */
+export const CATALOG_CHANNEL = 'concord:catalog'
 
 const KIND_UPDATE = 0
 const KIND_AWARENESS = 1
+const KIND_CATALOG = 2
 
 /** A stored range of a doc's sequence numbers that is not in the room's doc yet, or is but lies past a gap. */
 interface WaitingRange {
@@ -113,6 +122,13 @@ interface FollowedDoc {
 /** Encodes a message for publishing. */
 export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
   const encoder = encoding.createEncoder()
+  if (message.kind === 'catalog') {
+    encoding.writeVarUint(encoder, KIND_CATALOG)
+    encoding.writeVarString(encoder, message.instance)
+    encoding.writeVarUint(encoder, message.docs.length)
+    for (const doc of message.docs) encoding.writeVarString(encoder, doc)
+    return encoding.toUint8Array(encoder)
+  }
   encoding.writeVarUint(encoder, message.kind === 'update' ? KIND_UPDATE : KIND_AWARENESS)
   encoding.writeVarString(encoder, message.instance)
   encoding.writeVarString(encoder, message.doc)
@@ -137,6 +153,11 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
   const decoder = decoding.createDecoder(bytes)
   const kind = decoding.readVarUint(decoder)
   const instance = decoding.readVarString(decoder)
+  if (kind === KIND_CATALOG) {
+    const docs: string[] = []
+    for (let n = decoding.readVarUint(decoder); n > 0; n--) docs.push(decoding.readVarString(decoder))
+    return { kind: 'catalog', instance, docs }
+  }
   const doc = decoding.readVarString(decoder)
   if (kind === KIND_AWARENESS) return { kind: 'awareness', instance, doc, update: decoding.readVarUint8Array(decoder) }
   if (kind !== KIND_UPDATE) throw new Error(`unknown cluster message kind ${kind}`)
@@ -173,6 +194,7 @@ export class Cluster implements CommitObserver, RoomFollower {
   #subscriberLost = false
   #degraded = false
   readonly #degradedListeners: Array<(degraded: boolean) => void> = []
+  readonly #storedElsewhereListeners: Array<(docs: string[]) => void> = []
   #closed = false
 
   constructor(store: ClusterStore, options: ClusterOptions) {
@@ -198,6 +220,9 @@ export class Cluster implements CommitObserver, RoomFollower {
       void this.#checkAll()
     })
     this.#subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message))
+    this.#subscriber
+      .subscribe(CATALOG_CHANNEL)
+      .catch((error: Error) => this.#log.warn({ err: error }, 'could not subscribe to the catalog channel'))
     this.#checkTimer = setInterval(() => void this.#checkAll(), options.checkIntervalMs ?? 2000)
     this.#checkTimer.unref()
   }
@@ -255,6 +280,16 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#publish({ kind: 'update', instance: this.instanceId, doc: room.name, fromSeq, toSeq, update, authors: [...authors] })
   }
 
+  /** Publishes the names of the docs a commit of this instance stored (other instances tell their catalog watchers). */
+  storedDocs(docs: string[]): void {
+    this.#publish({ kind: 'catalog', instance: this.instanceId, docs })
+  }
+
+  /** Calls `listener` with the names of the docs each commit of another instance stored. Best effort: a lost message is not repaired. */
+  onStoredElsewhere(listener: (docs: string[]) => void): void {
+    this.#storedElsewhereListeners.push(listener)
+  }
+
   /** Publishes presence changes this instance received. */
   awarenessChanged(room: Room, update: Uint8Array): void {
     this.#publish({ kind: 'awareness', instance: this.instanceId, doc: room.name, update })
@@ -268,6 +303,7 @@ export class Cluster implements CommitObserver, RoomFollower {
     for (const followed of this.#docs.values()) if (followed.gapTimer !== null) clearTimeout(followed.gapTimer)
     this.#docs.clear()
     // QUIT on a live connection; one that is down (and would queue QUIT until Redis is back) is just dropped.
+    this.#storedElsewhereListeners.length = 0
     await Promise.all(
       [this.#publisher, this.#subscriber].map(async (connection) => {
         if (connection.status === 'ready') await connection.quit().catch(() => undefined)
@@ -278,8 +314,9 @@ export class Cluster implements CommitObserver, RoomFollower {
 
   #publish(message: ClusterMessage): void {
     if (this.#closed || this.#publisher.status !== 'ready') return // the others catch up from storage
-    this.#publisher.publish(CHANNEL_PREFIX + message.doc, Buffer.from(encodeClusterMessage(message))).catch((error: Error) => {
-      this.#log.debug({ err: error, doc: message.doc }, 'publish failed; other instances catch up from storage')
+    const channel = message.kind === 'catalog' ? CATALOG_CHANNEL : CHANNEL_PREFIX + message.doc
+    this.#publisher.publish(channel, Buffer.from(encodeClusterMessage(message))).catch((error: Error) => {
+      this.#log.debug({ err: error, channel }, 'publish failed; other instances catch up from storage')
     })
   }
 
@@ -293,6 +330,10 @@ export class Cluster implements CommitObserver, RoomFollower {
     }
     if (message.instance === this.instanceId) return
     if (this.#dropIncoming !== null && this.#dropIncoming(message)) return
+    if (message.kind === 'catalog') {
+      for (const listener of this.#storedElsewhereListeners) listener(message.docs)
+      return
+    }
     const followed = this.#docs.get(message.doc)
     if (followed === undefined || followed.room.closed) return
     if (message.kind === 'awareness') {
