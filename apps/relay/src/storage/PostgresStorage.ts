@@ -31,7 +31,10 @@
  * atomic without `BEGIN`/`COMMIT` round trips, and it resolves only once
  * PostgreSQL reported the commit (with the default `synchronous_commit = on`,
  * flushed to its WAL). A failed commit rejects every call in it and stores
- * nothing; the relay's commit queue retries.
+ * nothing; the relay's commit queue retries. (When the connection breaks
+ * while the commit statement runs, whether it committed is unknown: the call
+ * rejects, the retry may log the same updates a second time under new
+ * numbers, and loading applies them once — Yjs skips what a doc has.)
  *
  * **Checkpoints** (`writeCheckpoint`) run in their own transaction under a
  * per-doc advisory lock, so one doc is compacted by one instance at a time.
