@@ -36,7 +36,7 @@ const TESTS = ['packages/*/test/**', 'apps/*/test/**', 'test/**']
  * Folders of one layer do not depend on each other either, but that is
  * left to `import-x/no-cycle`.
  */
-const ENGINE_LAYERS = [['protocol'], ['model'], ['sync', 'persistence'], ['catalog', 'history', 'presence', 'tabs'], ['records']]
+const ENGINE_LAYERS = [['protocol'], ['model'], ['sync', 'persistence', 'schemas'], ['catalog', 'history', 'presence', 'tabs'], ['records']]
 
 /** The engine's entry points (`@concord/engine` and `@concord/engine/internal`), above every folder. */
 const ENGINE_ENTRY_POINTS = ['index.ts', 'internal.ts']

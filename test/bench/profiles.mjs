@@ -16,6 +16,7 @@ import path from 'node:path'
 import { FANOUT_CONTENDERS, fanOutOnce } from './fanout.mjs'
 import { summarizeProfile } from './profile.mjs'
 import { offlineReconnect } from './reconnect.mjs'
+import { stormOnce } from './storm.mjs'
 
 const profileOf = async (run) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-prof-'))
@@ -71,3 +72,7 @@ export const profileFanOut = async ({ configs, cores, measureMs = 3000, names = 
 /** Profile of the relay during one offline reconnect with the engine. */
 export const profileReconnect = async ({ records, edits, cores }) =>
   profileOf((execArgv) => offlineReconnect({ records, edits, repeats: 1, contenders: ['concord'], cores, serverExecArgv: execArgv }))
+
+/** Profile of the restarted relay during one reconnect storm (start-up included). */
+export const profileStorm = async ({ clients, docsPerTeam, loadProcesses, cores }) =>
+  profileOf((execArgv) => stormOnce({ clients, docsPerTeam, loadProcesses, cores, serverExecArgv: execArgv }))

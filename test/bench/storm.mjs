@@ -64,8 +64,8 @@ export const reconnectStorm = async ({
   }
 }
 
-/** One storm on fresh processes. */
-export const stormOnce = async ({ clients, docsPerTeam, loadProcesses, cores }) => {
+/** One storm on fresh processes; `serverExecArgv` goes to the restarted relay (e.g. `--cpu-prof`). */
+export const stormOnce = async ({ clients, docsPerTeam, loadProcesses, cores, serverExecArgv = [] }) => {
   const teams = Math.ceil(clients / TEAM_SIZE)
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-storm-'))
   const serverConfig = { kind: 'concord', storage: 'sqlite', dataDir }
@@ -99,7 +99,10 @@ export const stormOnce = async ({ clients, docsPerTeam, loadProcesses, cores }) 
     await withTimeout(call('stormAwaitClosed'), 30_000, 'storm clients noticing the relay is gone')
     const port = Number(new URL(url).port)
     const restarted = performance.now()
-    server = await startChild(SERVER_HOST, [JSON.stringify({ ...serverConfig, relayOptions: { port } })], { core: cores?.server ?? null })
+    server = await startChild(SERVER_HOST, [JSON.stringify({ ...serverConfig, relayOptions: { port } })], {
+      core: cores?.server ?? null,
+      execArgv: serverExecArgv,
+    })
     const listening = performance.now()
     const loadCpu0 = await call('stormCpu')
     const reconnected = await withTimeout(call('stormReconnect'), 120_000, `reconnecting ${clients} storm clients`)

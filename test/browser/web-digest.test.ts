@@ -205,6 +205,8 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     await ada.getByRole('button', { name: 'Sign out' }).click()
     await ada.getByRole('button', { name: 'Sign out and remove data' }).click()
     await ada.getByLabel('Access token').waitFor({ timeout: 15_000 })
+    // signed out for good: the token she came with is not offered again (it would sign her straight back in)
+    expect(await ada.getByLabel('Access token').inputValue()).toBe('')
     await ada.close()
     ada = await signInWithToken(adaContext, url, adaToken)
     await expect.poll(() => ada.getByTestId('ticket-row').count(), { timeout: 15_000 }).toBe(4)

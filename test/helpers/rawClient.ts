@@ -45,6 +45,8 @@ export interface ReceivedMessage {
   presence?: { requestId: number; users: PresenceInfo[] }
   /** For catalog-changed notices: the doc names. */
   catalogChanged?: string[]
+  /** For awareness messages: each entry's client id and state (null: removed). */
+  awareness?: Array<{ clientId: number; state: Record<string, unknown> | null }>
 }
 
 /** A raw multiplexed connection that records what it receives and applies sync messages to its docs. */
@@ -169,6 +171,7 @@ export class RawMuxClient {
     if (type === MessageType.authors) message.authors = readAuthors(body)
     if (type === MessageType.presence) message.presence = readPresence(body)
     if (type === MessageType.catalogChanged) message.catalogChanged = readCatalogChanged(body)
+    if (type === MessageType.awareness) message.awareness = readAwarenessEntries(decoding.readVarUint8Array(body))
     if (type === MessageType.sync) {
       const ydoc = this.docs.get(doc)
       if (ydoc) {
@@ -185,6 +188,18 @@ export class RawMuxClient {
   private notify(): void {
     for (const listener of [...this.listeners]) listener()
   }
+}
+
+/** The entries of an encoded awareness update. */
+const readAwarenessEntries = (update: Uint8Array): NonNullable<ReceivedMessage['awareness']> => {
+  const decoder = decoding.createDecoder(update)
+  const entries: NonNullable<ReceivedMessage['awareness']> = []
+  for (let n = decoding.readVarUint(decoder); n > 0; n--) {
+    const clientId = decoding.readVarUint(decoder)
+    decoding.readVarUint(decoder) // clock
+    entries.push({ clientId, state: JSON.parse(decoding.readVarString(decoder)) as Record<string, unknown> | null })
+  }
+  return entries
 }
 
 /** True when the acked state vector covers every clock of `doc`. */

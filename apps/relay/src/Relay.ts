@@ -3,6 +3,8 @@
  * commit queue. `main.ts` builds one from validated config; tests and
  * benchmarks build them in-process with {@link createRelay}.
  *
+ * - `/api/v1/…` the HTTP API (records and webhooks, see `http/api/ApiRouter`
+ *   and `docs/api.md`), any method.
  * - `GET /healthz` liveness, `GET /readyz` storage reachable (503 while
  *   draining), `GET /metrics` Prometheus text, `GET /.concord/config`
  *   what the web app must know before it connects (`{ auth: "jwt" | "none" }`:
@@ -46,6 +48,13 @@ import { Admission, type Refusal, type UnauthenticatedSlot } from './security/ad
 import { limitContradictions, resolveLimits, type RelayLimits } from './security/limits.js'
 import { InitialSyncQueue } from './connections/initialSync.js'
 import { LastSeen } from './presence/LastSeen.js'
+import { SchemaRegistry, type RecordSchema } from '@concord/engine'
+import { appSchemas } from '@concord/engine/schemas'
+import { ApiRouter, DEFAULT_MAX_BODY_BYTES } from './http/api/ApiRouter.js'
+import { RecordAccess } from './http/api/RecordAccess.js'
+import { WebhookSubscriptions } from './webhooks/WebhookSubscriptions.js'
+import { WebhookDeliveries, type WebhookDeliveryOptions } from './webhooks/WebhookDeliveries.js'
+import { RecordChanges } from './webhooks/RecordChanges.js'
 import type { Cluster } from './cluster/Cluster.js'
 
 /** Default interval of the heartbeat pings, ms: a silently lost peer is terminated within two intervals. */
@@ -90,6 +99,22 @@ export interface RelayOptions {
    * socket's peer address is the client.
    */
   trustedProxies?: readonly string[]
+  /** Record types the HTTP API reads and validates writes against. Default: the app's (`@concord/engine/schemas`). */
+  schemas?: readonly RecordSchema[]
+  /** HTTP API tuning. */
+  api?: {
+    /** Largest request body, bytes. Default 256 KiB. */
+    maxBodyBytes?: number
+    /** Longest wait for the commit that stores an API write, ms, before answering 503. Default 30 000. */
+    commitTimeoutMs?: number
+  }
+  /** Webhooks: where subscriptions are kept and how deliveries are sent. */
+  webhooks?: WebhookDeliveryOptions & {
+    /** JSON file of the subscriptions (e.g. `<data>/webhooks.json`); null keeps them in memory. Default null. */
+    file?: string | null
+    /** Quiet period of a record before its change is delivered, ms. Default 1000. */
+    debounceMs?: number
+  }
 }
 
 /** A running relay. */
@@ -139,6 +164,9 @@ class RelayServer implements Relay {
   private readonly admission: Admission
   /** TCP sockets whose HTTP request is not complete, with the timer that closes them. */
   private readonly incomplete = new Map<Socket, ReturnType<typeof setTimeout>>()
+  private readonly api: ApiRouter
+  private readonly webhookDeliveries: WebhookDeliveries
+  private readonly recordChanges: RecordChanges
 
   constructor(private readonly options: RelayOptions) {
     this.storage = options.storage
@@ -182,6 +210,31 @@ class RelayServer implements Relay {
       ),
     }
     this.serveStatic = createStaticHandler(options.webRoot ?? null)
+    const schemas = new SchemaRegistry(options.schemas ?? appSchemas)
+    const subscriptions = new WebhookSubscriptions(options.webhooks?.file ?? null)
+    this.webhookDeliveries = new WebhookDeliveries(subscriptions, this.metrics, this.log.child({ component: 'webhooks' }), options.webhooks)
+    this.recordChanges = new RecordChanges(
+      this.rooms,
+      this.commits,
+      subscriptions,
+      schemas,
+      this.webhookDeliveries,
+      options.webhooks?.debounceMs,
+    )
+    this.api = new ApiRouter({
+      auth: this.auth,
+      rooms: this.rooms,
+      records: new RecordAccess(this.rooms, schemas, {
+        maxDocBytes: this.limits.maxDocBytes,
+        commitTimeoutMs: options.api?.commitTimeoutMs ?? 30_000,
+      }),
+      subscriptions,
+      metrics: this.metrics,
+      log: this.log.child({ component: 'api' }),
+      maxBodyBytes: options.api?.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      draining: () => this.draining,
+      allowedOrigins: this.allowedOrigins,
+    })
     const headerTimeoutMs = this.limits.headerTimeoutMs
     this.server = http.createServer(
       // the first request's header is timed by trackRequest; node's own timeouts (a second later) cover a kept-alive socket's later requests
@@ -254,6 +307,8 @@ class RelayServer implements Relay {
     this.draining = true
     this.log.info('shutting down: storing and acknowledging everything in flight')
     if (this.heartbeat) clearInterval(this.heartbeat)
+    this.recordChanges.close()
+    this.webhookDeliveries.close()
     for (const socket of [...this.incomplete.keys()]) socket.destroy()
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     const timeoutMs = this.options.shutdownTimeoutMs ?? 10_000
@@ -293,6 +348,7 @@ class RelayServer implements Relay {
 
   private async handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const pathname = (req.url ?? '/').split('?')[0]
+    if (ApiRouter.handles(pathname)) return this.api.handle(req, res)
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' })
       res.end()

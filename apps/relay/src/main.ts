@@ -104,6 +104,8 @@ const main = async (): Promise<void> => {
     host: config.host,
     logger: log,
     webRoot: config.webRoot ?? null,
+    // webhook subscriptions live next to the data they watch
+    webhooks: { file: config.storage === 'sqlite' ? path.join(path.resolve(config.data), 'webhooks.json') : null },
     idleUnloadMs: config.idleUnloadMs,
     auth,
     allowedOrigins: config.allowedOrigins,

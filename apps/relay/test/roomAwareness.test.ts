@@ -3,6 +3,7 @@
  * and a subscriber is sent awareness only when there is some.
  */
 import { describe, expect, it } from 'vitest'
+import * as decoding from 'lib0/decoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import { Room, type RoomPeer } from '../src/rooms/Room.js'
@@ -40,6 +41,21 @@ const stateUpdate = (clientId: number, state: Record<string, unknown>): Uint8Arr
   return update
 }
 
+/** Resolves after the room's presence changes of this turn went out (they are sent on `setImmediate`). */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/** The entries of an awareness update as sent: client id → state (null: removed). */
+const entriesOf = (update: Uint8Array): Map<number, unknown> => {
+  const decoder = decoding.createDecoder(update)
+  const entries = new Map<number, unknown>()
+  for (let n = decoding.readVarUint(decoder); n > 0; n--) {
+    const clientId = decoding.readVarUint(decoder)
+    decoding.readVarUint(decoder) // clock
+    entries.set(clientId, JSON.parse(decoding.readVarString(decoder)))
+  }
+  return entries
+}
+
 describe('room presence', () => {
   it('a room has no Awareness until the first presence state: updates and leaving peers create none', () => {
     const room = new Room('acme/T-1', { onUpdate: () => {} }, silentLogger())
@@ -67,7 +83,7 @@ describe('room presence', () => {
     writer.destroy()
   })
 
-  it('the first state of a fresh client at clock 0 (the empty state stock clients send) creates no Awareness', () => {
+  it('the first state of a fresh client at clock 0 (the empty state stock clients send) creates no Awareness', async () => {
     const room = new Room('acme/T-3', { onUpdate: () => {} }, silentLogger())
     const alice = recordingPeer('alice')
     room.addPeer(alice)
@@ -79,6 +95,7 @@ describe('room presence', () => {
     fresh.setLocalStateField('user', { name: 'Alice' }) // clock 1: presence
     room.applyPeerAwareness(alice, awarenessProtocol.encodeAwarenessUpdate(fresh, [303]), MAX_STATE_BYTES, MAX_IDS)
     expect(room.awarenessStates.has(303)).toBe(true)
+    await nextTurn()
     expect(alice.awareness).toHaveLength(1)
     room.removePeer(alice)
     expect(room.awarenessStates.size).toBe(0)
@@ -87,7 +104,7 @@ describe('room presence', () => {
     room.destroy()
   })
 
-  it('removing a state nobody has creates no Awareness', () => {
+  it('removing a state nobody has creates no Awareness', async () => {
     const room = new Room('acme/T-2', { onUpdate: () => {} }, silentLogger())
     const alice = recordingPeer('alice')
     room.addPeer(alice)
@@ -97,9 +114,43 @@ describe('room presence', () => {
     awareness.setLocalState(null)
     room.applyPeerAwareness(alice, awarenessProtocol.encodeAwarenessUpdate(awareness, [202]), MAX_STATE_BYTES, MAX_IDS)
     expect(room.awareness).toBeNull()
+    await nextTurn()
     expect(alice.awareness).toHaveLength(0)
     awareness.destroy()
     doc.destroy()
+    room.destroy()
+  })
+
+  it('presence changes of one turn reach each peer as one update holding all of them, removals included', async () => {
+    const room = new Room('acme/T-4', { onUpdate: () => {} }, silentLogger())
+    const peers = ['alice', 'bob', 'carol'].map(recordingPeer)
+    for (const peer of peers) room.addPeer(peer)
+    // all three announce themselves in the same turn, as clients reconnecting at once do
+    peers.forEach((peer, i) => room.applyPeerAwareness(peer, stateUpdate(401 + i, { cursor: i }), MAX_STATE_BYTES, MAX_IDS))
+    // and alice moves her cursor in the same turn (a fresh Awareness at the next clock)
+    const aliceDoc = new Y.Doc({ guid: 'alice' })
+    aliceDoc.clientID = 401
+    const aliceAwareness = new awarenessProtocol.Awareness(aliceDoc)
+    aliceAwareness.setLocalState({ cursor: 0 })
+    aliceAwareness.setLocalState({ cursor: 10 }) // clock 2
+    room.applyPeerAwareness(peers[0], awarenessProtocol.encodeAwarenessUpdate(aliceAwareness, [401]), MAX_STATE_BYTES, MAX_IDS)
+    aliceAwareness.destroy()
+    aliceDoc.destroy()
+    expect(peers.map((p) => p.awareness.length)).toEqual([0, 0, 0])
+    await nextTurn()
+    for (const peer of peers) {
+      expect(peer.awareness).toHaveLength(1)
+      const entries = entriesOf(peer.awareness[0])
+      expect([...entries.keys()].sort()).toEqual([401, 402, 403])
+      expect(entries.get(401)).toMatchObject({ cursor: 10 }) // the latest state of the turn
+    }
+    // a peer leaving: its removal goes out once, in the next turn
+    room.removePeer(peers[2])
+    await nextTurn()
+    for (const peer of peers.slice(0, 2)) {
+      expect(peer.awareness).toHaveLength(2)
+      expect(entriesOf(peer.awareness[1])).toEqual(new Map([[403, null]]))
+    }
     room.destroy()
   })
 })

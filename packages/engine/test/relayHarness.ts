@@ -709,8 +709,12 @@ export class TestRelay {
     const log = silentLogger()
     // commits start as promise jobs, like message deliveries: settle() sees them through without timers
     const commits = new CommitQueue(this.storage, this.metrics, log, { scheduleCommit: queueMicrotask })
-    // rooms stay loaded while the test runs (it reads their docs); `stop` frees them
-    const rooms = new RoomRegistry(this.storage, commits, this.metrics, log, { idleUnloadMs: 2 ** 31 - 1, docLimits: TEST_LIMITS })
+    // rooms stay loaded while the test runs (it reads their docs); `stop` frees them; presence goes out as a promise job
+    const rooms = new RoomRegistry(this.storage, commits, this.metrics, log, {
+      idleUnloadMs: 2 ** 31 - 1,
+      docLimits: TEST_LIMITS,
+      scheduleAwarenessSend: queueMicrotask,
+    })
     const lastSeen = new LastSeen(this.storage, log)
     const catalogFeed = new CatalogFeed({ coalesceMs: 0 })
     commits.onCommit((docs) => {

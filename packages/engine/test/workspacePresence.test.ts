@@ -3,7 +3,7 @@
  * each other online; one leaves and is shown as last seen then; the relay's
  * `list-presence` answer and remembered records fill in people not seen live.
  */
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test, vi } from 'vitest'
 import { WorkspacePresence, type WorkspacePerson } from '../src/index.js'
 import { workspacePresenceDoc } from '../src/internal.js'
 import { Harness } from './helpers.js'
@@ -61,5 +61,27 @@ describe('WorkspacePresence', () => {
     expect(people.find((p) => p.userId === 'u9')).toMatchObject({ name: 'Old Friend', online: false, lastSeen: 5, color: '#00f' })
     // Older records come last.
     expect(people.at(-1)!.userId).toBe('u9')
+  })
+
+  test('asks the relay for last-seen times when it comes online, and not again while it stays online', async () => {
+    const relay = h.relay()
+    const alice = h.client(relay, { user: { id: 'u1', name: 'Alice' } })
+    const asked = vi.spyOn(alice, 'lastSeen')
+    vi.useFakeTimers({ toFake: ['setInterval'] })
+    try {
+      const a = new WorkspacePresence(alice, 'acme')
+      presences.push(a)
+      await relay.settle()
+      const atStart = asked.mock.calls.length
+      vi.advanceTimersByTime(10 * 60_000) // ten idle minutes
+      await relay.settle()
+      expect(asked.mock.calls.length).toBe(atStart)
+      alice.reconnect()
+      await vi.waitFor(() => expect(alice.status).toBe('online'))
+      await relay.settle()
+      expect(asked.mock.calls.length).toBe(atStart + 1) // back online: asked once
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

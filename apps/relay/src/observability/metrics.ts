@@ -148,6 +148,14 @@ export class RelayMetrics {
   readonly initialSyncBytes: prom.Gauge
   /** Largest send buffer of one socket seen since start, bytes. */
   readonly sendBufferMax: prom.Gauge
+  /** HTTP API requests by route and status class. */
+  readonly apiRequests: prom.Counter<'route' | 'status'>
+  /** Webhook delivery attempts by result: `delivered`, `failed` (will retry), `abandoned` (out of attempts), `dropped` (queue full). */
+  readonly webhookDeliveries: prom.Counter<'result'>
+  /** Webhook deliveries waiting to be sent (queued or waiting for a retry). */
+  readonly webhookQueued: prom.Gauge
+  /** Webhook subscriptions whose last delivery attempt failed. */
+  readonly webhookFailing: prom.Gauge
   private sendBufferMaxValue = 0
   private readonly messagesIn: prom.Counter<'type'>
   private readonly messagesOut: prom.Counter<'type'>
@@ -273,6 +281,29 @@ export class RelayMetrics {
     this.sendBufferMax = new prom.Gauge({
       name: 'concord_send_buffer_max_bytes',
       help: 'Largest send buffer (bufferedAmount) of one socket seen since the relay started',
+      registers,
+    })
+    this.apiRequests = new prom.Counter({
+      name: 'concord_api_requests_total',
+      help: 'HTTP API requests, by route and status class (2xx, 4xx, 5xx)',
+      labelNames: ['route', 'status'],
+      registers,
+    })
+    this.webhookDeliveries = new prom.Counter({
+      name: 'concord_webhook_deliveries_total',
+      help: 'Webhook delivery attempts, by result (delivered, failed = retried later, abandoned = out of attempts, dropped = queue full)',
+      labelNames: ['result'],
+      registers,
+    })
+    for (const result of ['delivered', 'failed', 'abandoned', 'dropped']) this.webhookDeliveries.labels(result).inc(0)
+    this.webhookQueued = new prom.Gauge({
+      name: 'concord_webhook_queued',
+      help: 'Webhook deliveries waiting to be sent (queued or waiting for a retry)',
+      registers,
+    })
+    this.webhookFailing = new prom.Gauge({
+      name: 'concord_webhook_failing_subscriptions',
+      help: 'Webhook subscriptions whose last delivery attempt failed',
       registers,
     })
     if (options.collectDefault) prom.collectDefaultMetrics({ register: this.registry, prefix: 'concord_' })

@@ -5,7 +5,10 @@
  * The Awareness (~2.6 KiB and a timer) is created when the first presence
  * state arrives: most rooms (records synced in the background, docs nobody
  * looks at) never get one, and a subscriber is sent awareness only when
- * there is some.
+ * there is some. Presence changes are sent to the peers once per event-loop
+ * turn, all changes of the turn in one awareness update: when many clients
+ * (re)subscribe at once, each peer gets one message per turn instead of one
+ * per arriving client.
  *
  * A room is created empty by the {@link RoomRegistry}, filled from storage by
  * {@link Room.load} and only then handed to connections, so no peer is ever
@@ -18,6 +21,8 @@
  *
  * @module rooms/Room
  */
+// the module's own `setImmediate`, not the global: a test that fakes the global clock must not hold presence back
+import { setImmediate } from 'node:timers'
 import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import type { Logger } from '../observability/logger.js'
@@ -62,6 +67,12 @@ export interface PeerOrigin {
 export interface RoomHooks {
   /** A new update was applied to the room's doc and must be stored; `from` sent it (null: the relay itself) and is acked once it is. */
   onUpdate(room: Room, update: Uint8Array, from: RoomPeer | null): void
+  /**
+   * Runs the send of a turn's presence changes. Default: `setImmediate` (the
+   * next turn). A relay run in-process by a test harness passes its own (e.g.
+   * `queueMicrotask`) so presence needs no timers.
+   */
+  scheduleAwarenessSend?(send: () => void): void
   /** Presence states changed on this instance (`update` encodes them); only set when other relay instances must hear of it. */
   onAwareness?(room: Room, update: Uint8Array): void
 }
@@ -85,6 +96,12 @@ export class Room {
   private readonly awarenessClientOwner = new Map<number, RoomPeer>()
   /** Bytes of each owned awareness state, as counted against its owner's {@link RoomPeer.awarenessBytes}. */
   private readonly awarenessStateBytes = new Map<number, number>()
+  /** Presence changes of this turn not yet sent to the peers, by client id (the latest change of each). */
+  private readonly unsentAwareness = new Map<number, AwarenessEntry>()
+  /** True while a send of {@link unsentAwareness} is scheduled. */
+  private awarenessSendScheduled = false
+  /** Client ids among {@link unsentAwareness} whose change happened on this instance, to publish to the other instances; null without a cluster (or until the first). */
+  private unpublishedAwareness: Set<number> | null = null
   /** Bytes the doc takes in storage, estimated: checkpoint + log, plus every update since. */
   byteSize = 0
   /** Who wrote with each Yjs client id (bound by the first accepted update with it, stored with the commit); only ids the doc has content of. */
@@ -480,11 +497,37 @@ export class Room {
     origin: unknown,
   ): void => {
     for (const id of removed) this.releaseClaim(id)
-    const changed = added.concat(updated, removed)
-    if (changed.length === 0 || this.presence === null) return
-    const update = awarenessProtocol.encodeAwarenessUpdate(this.presence, changed)
+    const presence = this.presence
+    if (presence === null) return
+    // changes made on this instance go to the other instances too (only with a cluster); theirs never go back
+    const publish = this.hooks.onAwareness !== undefined && origin !== CLUSTER_ORIGIN
+    // the clock and state as of now: a leaving peer's ids lose their meta right after their removal
+    for (const clientId of added.concat(updated, removed)) {
+      const state = (presence.getStates().get(clientId) as Record<string, unknown> | undefined) ?? null
+      this.unsentAwareness.delete(clientId) // re-inserted last: the update lists changes in the order they happened
+      this.unsentAwareness.set(clientId, { clientId, clock: presence.meta.get(clientId)?.clock ?? 0, state, size: 0 })
+      if (publish) (this.unpublishedAwareness ??= new Set()).add(clientId)
+    }
+    if (this.unsentAwareness.size > 0 && !this.awarenessSendScheduled) {
+      this.awarenessSendScheduled = true
+      ;(this.hooks.scheduleAwarenessSend ?? setImmediate)(this.sendAwarenessChanges)
+    }
+  }
+
+  /** Sends this turn's presence changes to every peer, in one awareness update. */
+  private readonly sendAwarenessChanges = (): void => {
+    this.awarenessSendScheduled = false
+    if (this.closed || this.unsentAwareness.size === 0) return
+    const entries = [...this.unsentAwareness.values()]
+    const update = encodeAwarenessEntries(entries)
+    this.unsentAwareness.clear()
     for (const peer of this.peers) peer.sendAwareness(this, update)
-    if (this.hooks.onAwareness !== undefined && origin !== CLUSTER_ORIGIN) this.hooks.onAwareness(this, update)
+    const unpublished = this.unpublishedAwareness
+    if (unpublished !== null && unpublished.size > 0) {
+      const local = entries.filter((entry) => unpublished.has(entry.clientId))
+      unpublished.clear()
+      this.hooks.onAwareness!(this, local.length === entries.length ? update : encodeAwarenessEntries(local))
+    }
   }
 }
 

@@ -7,6 +7,8 @@
  *   after `idleUnloadMs`, and only once everything it holds is stored.
  * - An `acquire` that arrives while a room waits to unload keeps it: the
  *   room object is reused, so there is no load/unload race and no stale copy.
+ * - `onOpen(listener)` hears of every room once it is loaded, before any
+ *   peer gets it (webhooks watch record changes this way).
  *
  * @module rooms/RoomRegistry
  */
@@ -34,6 +36,8 @@ export interface RoomRegistryOptions {
   idleUnloadMs?: number
   /** Limits checked against each room's doc. Default: those of `DEFAULT_LIMITS`. */
   docLimits?: DocLimits
+  /** Runs the send of a room's presence changes of one turn (see the `Room` hook of that name). Default: `setImmediate`. */
+  scheduleAwarenessSend?: (send: () => void) => void
   /** The cluster layer, when several relay instances share the storage. */
   follower?: RoomFollower
 }
@@ -48,6 +52,8 @@ export class RoomRegistry {
   private readonly rooms = new Map<string, Entry>()
   private readonly idleUnloadMs: number
   private readonly docLimits: DocLimits | undefined
+  private readonly scheduleAwarenessSend: ((send: () => void) => void) | undefined
+  private readonly openListeners: Array<(room: Room) => void> = []
   private readonly follower: RoomFollower | null
 
   constructor(
@@ -59,12 +65,18 @@ export class RoomRegistry {
   ) {
     this.idleUnloadMs = options.idleUnloadMs ?? 10_000
     this.docLimits = options.docLimits
+    this.scheduleAwarenessSend = options.scheduleAwarenessSend
     this.follower = options.follower ?? null
   }
 
   /** Number of rooms in memory (loading, open or waiting to unload). */
   get size(): number {
     return this.rooms.size
+  }
+
+  /** Calls `listener` with every room once it is loaded from storage, before any caller of {@link acquire} gets it. */
+  onOpen(listener: (room: Room) => void): void {
+    this.openListeners.push(listener)
   }
 
   /** The room if it is in memory. */
@@ -88,9 +100,10 @@ export class RoomRegistry {
       const room = new Room(
         name,
         follower === null
-          ? { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from) }
+          ? { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from), scheduleAwarenessSend: this.scheduleAwarenessSend }
           : {
               onUpdate: (r, update, from) => this.commits.enqueue(r, update, from),
+              scheduleAwarenessSend: this.scheduleAwarenessSend,
               onAwareness: (r, update) => follower.awarenessChanged(r, update),
             },
         this.log.child({ doc: name }),
@@ -218,6 +231,7 @@ export class RoomRegistry {
     try {
       const stored = await this.storage.loadDoc(room.name)
       room.load(stored)
+      for (const listener of this.openListeners) listener(room)
       this.follower?.follow(room)
       room.log.debug({ updates: stored.updates.length, ms: Math.round(performance.now() - started) }, 'room loaded')
       return room

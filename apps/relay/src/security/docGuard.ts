@@ -117,11 +117,20 @@ class UpdateIndex {
 
 /** Per-room checks of updates against the room's doc; see the module comment. */
 export class DocGuard {
-  /** Depth of types of the doc (capped at `maxTypeDepth + 1`); a type's parent never changes. */
-  private readonly depths = new WeakMap<SharedType, number>()
-  /** Entries without an origin per key, per map of the doc; filled on first use, then kept up to date. */
-  private readonly keyConflicts = new WeakMap<SharedType, Map<string, number>>()
+  /** Depth of types of the doc (capped at `maxTypeDepth + 1`); a type's parent never changes. Created at first use. */
+  private depthCache: WeakMap<SharedType, number> | null = null
+  /** Entries without an origin per key, per map of the doc; filled on first use, then kept up to date. Created at first use. */
+  private keyConflictCache: WeakMap<SharedType, Map<string, number>> | null = null
   private steps = 0
+
+  // Most rooms are loaded and read without ever checking an update that needs these: they cost nothing until then.
+  private get depths(): WeakMap<SharedType, number> {
+    return (this.depthCache ??= new WeakMap())
+  }
+
+  private get keyConflicts(): WeakMap<SharedType, Map<string, number>> {
+    return (this.keyConflictCache ??= new WeakMap())
+  }
 
   constructor(
     private readonly doc: Y.Doc,

@@ -1,51 +1,11 @@
 /**
- * The app's record types: tickets and projects. The engine knows no record
- * types of its own; the workspace's store is given {@link appSchemas}. The
+ * The app's record types: tickets and projects, defined in `@concord/engine/schemas`
+ * (the relay's HTTP API validates writes against the same schemas). The
  * labels of statuses and priorities shown in the UI are in `lib/tickets`.
- *
- * Changing a type: add fields (old records read their defaults) and bump its
- * `version`; a device with an older app reads fields it does not know as
- * `unknownFields` and keeps them intact.
  *
  * @module lib/schemas
  * @example
  * new RecordStore({ client, userId, workspaceId, schemas: appSchemas })
  * await store.create('ticket', { title: 'Login fails', priority: 'high' })
  */
-import { defineSchema, field, type RecordSchema } from '@concord/engine'
-import { z } from 'zod'
-
-/** A project: name, description, status, lead. */
-export const projectSchema = defineSchema({
-  type: 'project',
-  version: 1,
-  title: 'name',
-  fields: {
-    name: field.text({ maxLength: 500 }),
-    description: field.text({ multiline: true }),
-    status: field.enum(['planned', 'active', 'paused', 'done', 'cancelled'], 'planned'),
-    lead: field.user(),
-  },
-  catalog: ['status', 'lead'],
-})
-
-/** A ticket: title, description, status, priority, assignee, labels, project, due date. */
-export const ticketSchema = defineSchema({
-  type: 'ticket',
-  version: 1,
-  title: 'title',
-  fields: {
-    title: field.text({ maxLength: 500 }),
-    description: field.text({ multiline: true }),
-    status: field.enum(['open', 'in_progress', 'done', 'cancelled'], 'open'),
-    priority: field.enum(['none', 'low', 'medium', 'high', 'urgent'], 'none'),
-    assignee: field.user(),
-    labels: field.list(z.string().min(1).max(100), { maxItems: 100 }),
-    project: field.ref('project'),
-    dueDate: field.date(),
-  },
-  catalog: ['status', 'priority', 'assignee', 'project', 'dueDate', 'labels'],
-})
-
-/** Every record type of the app, for `new RecordStore({ schemas })`. */
-export const appSchemas: readonly RecordSchema[] = [projectSchema, ticketSchema]
+export { appSchemas, projectSchema, ticketSchema } from '@concord/engine/schemas'

@@ -10,7 +10,7 @@
  * Scalar values and list items are validated with zod before anything is
  * written. The engine has no record types of its own: an app defines its
  * schemas and gives them to its store, `new RecordStore({ schemas: [...] })`
- * (the web app's tickets and projects are in `apps/web/src/lib/schemas.ts`).
+ * (the tickets and projects of the web app and the relay's HTTP API are in `schemas/`, imported as `@concord/engine/schemas`).
  *
  * @example
  *   import { z } from 'zod'

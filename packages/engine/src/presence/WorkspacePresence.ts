@@ -9,11 +9,14 @@
  * clean close, within 30 s otherwise). Opening the doc also counts as being
  * in the workspace for the relay's `list-presence`.
  *
- * Last seen: the relay's `list-presence` answer (`client.lastSeen`, refreshed
- * every `refreshInterval` while online; a relay without auth lists the users
- * the clients' awareness states claim),
- * merged with what this client saw itself (a person who left the awareness
- * was last seen then) and with `remembered` (from an earlier session).
+ * Last seen: the relay's `list-presence` answer (`client.lastSeen`), asked
+ * once each time the client comes online — while it stays online, comings
+ * and goings arrive through the awareness, so an idle tab asks nothing more
+ * (a `refreshInterval` can poll as well, e.g. for people who reach the relay
+ * without opening the presence doc; a relay without auth lists the users the
+ * clients' awareness states claim). It is merged with what this client saw
+ * itself (a person who left the awareness was last seen then) and with
+ * `remembered` (from an earlier session).
  *
  * @example
  *   const presence = new WorkspacePresence(client, 'acme')
@@ -45,7 +48,10 @@ export interface WorkspacePerson {
 
 /** Options of {@link WorkspacePresence}. */
 export interface WorkspacePresenceOptions {
-  /** Ask the relay for last-seen times this often while online. Default 60 000 ms; 0: never. */
+  /**
+   * Also ask the relay for last-seen times this often while online. Default 0: only when the client comes online
+   * (people who come and go meanwhile are seen live, in the awareness).
+   */
   refreshInterval?: number
   /** Last-seen records kept from an earlier session (see {@link WorkspacePresence.remembered}). */
   remembered?: readonly RememberedPerson[]
@@ -98,7 +104,7 @@ export class WorkspacePresence extends ObservableV2<WorkspacePresenceEvents> {
     this.handle = client.open(workspacePresenceDoc(workspaceId))
     this.handle.awareness.on('change', this.onAwareness)
     client.on('status', this.onStatus)
-    const interval = options.refreshInterval ?? 60_000
+    const interval = options.refreshInterval ?? 0
     if (interval > 0) this.timer = setInterval(() => void this.refresh(), interval)
     this.online = this.readAwareness()
     if (client.status === 'online') void this.refresh()

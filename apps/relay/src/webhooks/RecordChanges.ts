@@ -1,0 +1,211 @@
+/**
+ * Turns the record changes of watched workspaces into webhook events: one
+ * event per record once its changes have been stored and it has been quiet
+ * for `debounceMs` (several quick edits, one event), saying which fields
+ * changed (values before and after) and who changed them.
+ *
+ * How it knows:
+ * - Every room is watched from the moment it is loaded
+ *   ({@link RoomRegistry.onOpen}); for workspaces without a subscription
+ *   that costs one map lookup per transaction.
+ * - Before the first change of a quiet record, the record's values are read
+ *   (`beforeTransaction`): the "before" of the event. That read of one small
+ *   record is all this adds to the update path; the rest runs on a timer.
+ * - The Yjs client ids whose content each change added are noted, and when
+ *   the event is made they are resolved to users through the room's author
+ *   bindings (the same bindings the history reads); a change that only
+ *   deletes adds no content, so the user of the connection that sent it is
+ *   noted too.
+ * - When the timer fires and the room still has updates waiting for storage,
+ *   the event waits another `debounceMs`: an event never reports a change
+ *   that is not stored. The record's room is held open while an event waits.
+ *
+ * Events are best effort while the relay runs: changes still waiting for
+ * their quiet period when the relay stops are not reported.
+ *
+ * @module webhooks/RecordChanges
+ */
+import { randomUUID } from 'node:crypto'
+import type * as Y from 'yjs'
+import type { SchemaRegistry } from '@concord/engine'
+import { RECORD_MAP, RecordKey, readRecord } from '@concord/engine/internal'
+import { isPeerOrigin, type Room } from '../rooms/Room.js'
+import type { RoomRegistry } from '../rooms/RoomRegistry.js'
+import type { CommitQueue } from '../rooms/CommitQueue.js'
+import type { WebhookSubscriptions } from './WebhookSubscriptions.js'
+import type { WebhookDeliveries } from './WebhookDeliveries.js'
+
+/** Default quiet period of a record before its event is sent, ms. */
+export const DEFAULT_DEBOUNCE_MS = 1000
+
+/** A record's values as an event compares them. */
+interface RecordValues {
+  type: string
+  archived: boolean
+  deleted: boolean
+  fields: Record<string, unknown>
+}
+
+/** One field of an event: its value before and after. `$archived` / `$deleted` for the record's flags. */
+export interface FieldChange {
+  field: string
+  before: unknown
+  after: unknown
+}
+
+/** The body of a webhook delivery. */
+export interface RecordChangeEvent {
+  /** Event id, also sent as `Concord-Webhook-Id` (the same on every retry). */
+  id: string
+  type: 'record.created' | 'record.changed'
+  /** When the event was made, ms since epoch. */
+  at: number
+  workspace: string
+  record: { id: string; type: string; archived: boolean; deleted: boolean; seq: number }
+  changes: FieldChange[]
+  /** Who made the changes, from the relay's author bindings. */
+  authors: Array<{ userId: string; name: string }>
+}
+
+/** Changes of one record waiting for their quiet period to end. */
+interface PendingEvent {
+  room: Room
+  /** The record before the first change (null: the doc held no record). */
+  before: RecordValues | null
+  /** Yjs client ids whose content the changes added. */
+  clients: Set<number>
+  /** Users of the connections that sent the changes. */
+  senders: Map<string, string>
+  timer: ReturnType<typeof setTimeout>
+}
+
+/** Watches rooms and queues webhook events. */
+export class RecordChanges {
+  private readonly pending = new Map<Room, PendingEvent>()
+  /** Values read before a transaction of a quiet record; becomes the "before" if the transaction changes something. */
+  private readonly beforeTransaction = new WeakMap<Room, RecordValues | null>()
+  private closed = false
+
+  constructor(
+    private readonly rooms: RoomRegistry,
+    private readonly commits: CommitQueue,
+    private readonly subscriptions: WebhookSubscriptions,
+    private readonly schemas: SchemaRegistry,
+    private readonly deliveries: WebhookDeliveries,
+    private readonly debounceMs = DEFAULT_DEBOUNCE_MS,
+  ) {
+    rooms.onOpen((room) => this.watch(room))
+  }
+
+  /** Stops making events; changes waiting for their quiet period are not reported. Idempotent. */
+  close(): void {
+    this.closed = true
+    for (const event of this.pending.values()) clearTimeout(event.timer)
+    this.pending.clear()
+  }
+
+  private watch(room: Room): void {
+    const workspace = workspaceOfRecord(room.name)
+    if (workspace === null) return // not a record doc (e.g. a workspace's presence doc)
+    room.doc.on('beforeTransaction', () => {
+      if (this.closed || !this.subscriptions.watches(workspace) || this.pending.has(room)) return
+      this.beforeTransaction.set(room, this.valuesOf(room.doc))
+    })
+    room.doc.on('update', (_update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
+      if (this.closed || !this.subscriptions.watches(workspace)) return
+      let event = this.pending.get(room)
+      if (event === undefined) {
+        const before = this.beforeTransaction.has(room) ? this.beforeTransaction.get(room)! : null
+        const timer = setTimeout(() => this.fire(room), this.debounceMs)
+        event = { room, before, clients: new Set(), senders: new Map(), timer }
+        this.pending.set(room, event)
+        // the room stays loaded until the event is made (the room exists: acquiring it only takes a reference)
+        void this.rooms.acquire(room.name)
+      } else {
+        event.timer.refresh()
+      }
+      this.beforeTransaction.delete(room)
+      for (const [client, clock] of transaction.afterState) {
+        if (clock > (transaction.beforeState.get(client) ?? 0)) event.clients.add(client)
+      }
+      if (isPeerOrigin(origin)) event.senders.set(origin.peer.identity.userId, origin.peer.identity.name)
+    })
+  }
+
+  /** The quiet period of a record is over: queues its event once its changes are stored. */
+  private fire(room: Room): void {
+    const event = this.pending.get(room)
+    if (event === undefined || this.closed) return
+    if (this.commits.isBusy(room)) {
+      event.timer.refresh()
+      return
+    }
+    this.pending.delete(room)
+    try {
+      const after = this.valuesOf(room.doc)
+      if (after === null) return
+      const changes = diff(event.before, after)
+      if (changes.length === 0) return
+      const body: RecordChangeEvent = {
+        id: randomUUID(),
+        type: event.before === null ? 'record.created' : 'record.changed',
+        at: Date.now(),
+        workspace: workspaceOfRecord(room.name)!,
+        record: {
+          id: room.name.slice(room.name.indexOf('/') + 1),
+          type: after.type,
+          archived: after.archived,
+          deleted: after.deleted,
+          seq: room.lastSeq,
+        },
+        changes,
+        authors: this.authorsOf(room, event),
+      }
+      this.deliveries.enqueue(body.workspace, body.id, JSON.stringify(body))
+    } finally {
+      this.rooms.release(room)
+    }
+  }
+
+  /** The users behind an event's changes: bound client ids first, then the senders. */
+  private authorsOf(room: Room, event: PendingEvent): Array<{ userId: string; name: string }> {
+    const users = new Map<string, string>()
+    for (const client of event.clients) {
+      const binding = room.authors.get(client)
+      if (binding !== undefined && !users.has(binding.userId)) users.set(binding.userId, binding.name)
+    }
+    for (const [userId, name] of event.senders) if (!users.has(userId)) users.set(userId, name)
+    return [...users].map(([userId, name]) => ({ userId, name }))
+  }
+
+  /** The record a doc holds, or null. */
+  private valuesOf(doc: Y.Doc): RecordValues | null {
+    const type = doc.getMap<unknown>(RECORD_MAP).get(RecordKey.type)
+    if (typeof type !== 'string') return null
+    const record = readRecord(doc, '', this.schemas.get(type))
+    return { type, archived: record.archived, deleted: record.deleted, fields: { ...record.unknownFields, ...record.fields } }
+  }
+}
+
+/** The workspace of a record doc (`<workspace>/<id>`), or null for any other doc name. */
+const workspaceOfRecord = (name: string): string | null => {
+  const slash = name.indexOf('/')
+  if (slash <= 0 || name.indexOf('/', slash + 1) !== -1) return null
+  return name.slice(0, slash)
+}
+
+/** The fields whose values differ (and the record's flags, as `$archived` / `$deleted`). */
+const diff = (before: RecordValues | null, after: RecordValues): FieldChange[] => {
+  const changes: FieldChange[] = []
+  const names = new Set([...Object.keys(before?.fields ?? {}), ...Object.keys(after.fields)])
+  for (const field of names) {
+    const old = before?.fields[field] ?? null
+    const now = after.fields[field] ?? null
+    if (JSON.stringify(old) !== JSON.stringify(now)) changes.push({ field, before: old, after: now })
+  }
+  if ((before?.archived ?? false) !== after.archived)
+    changes.push({ field: '$archived', before: before?.archived ?? false, after: after.archived })
+  if ((before?.deleted ?? false) !== after.deleted)
+    changes.push({ field: '$deleted', before: before?.deleted ?? false, after: after.deleted })
+  return changes
+}
