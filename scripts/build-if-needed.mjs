@@ -30,13 +30,7 @@ const run = (args) => {
 export const buildIfNeeded = ({ web }) => {
   // incremental: a no-op when nothing changed
   run(['exec', '--silent', '--', 'tsc', '-b', 'packages/engine', 'apps/relay'])
-  if (
-    web &&
-    stale(
-      ['packages/engine/src', 'apps/web/src', 'apps/web/index.html'],
-      path.join(root, 'apps/web/dist/index.html'),
-    )
-  ) {
+  if (web && stale(['packages/engine/src', 'apps/web/src', 'apps/web/index.html'], path.join(root, 'apps/web/dist/index.html'))) {
     process.stderr.write('building web app…\n')
     run(['run', 'build', '-w', '@concord/web', '--silent'])
   }

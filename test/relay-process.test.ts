@@ -164,7 +164,7 @@ describe('configuration', () => {
     const result = await runRelay(['--port', 'eighty', '--storage', 'mongo', '--log-level', 'loud', '--bogus'])
     expect(result.code).toBe(2)
     expect(result.stderr).toMatch(/--port must be a whole number/)
-    expect(result.stderr).toMatch(/--storage must be "sqlite" or "memory"/)
+    expect(result.stderr).toMatch(/--storage must be "sqlite", "memory" or "postgres"/)
     expect(result.stderr).toMatch(/--log-level must be one of/)
     expect(result.stderr).toMatch(/unknown option "--bogus"/)
   })

@@ -55,6 +55,7 @@ import { RecordAccess } from './http/api/RecordAccess.js'
 import { WebhookSubscriptions } from './webhooks/WebhookSubscriptions.js'
 import { WebhookDeliveries, type WebhookDeliveryOptions } from './webhooks/WebhookDeliveries.js'
 import { RecordChanges } from './webhooks/RecordChanges.js'
+import type { Cluster } from './cluster/Cluster.js'
 
 /** Default interval of the heartbeat pings, ms: a silently lost peer is terminated within two intervals. */
 export const DEFAULT_HEARTBEAT_MS = 10_000
@@ -62,6 +63,8 @@ export const DEFAULT_HEARTBEAT_MS = 10_000
 /** Options of {@link createRelay}. */
 export interface RelayOptions {
   storage: Storage
+  /** Link to the other relay instances sharing `storage` (closed with the relay); unset on a single relay. */
+  cluster?: Cluster
   /** Port to listen on; 0 picks a free one. Default 8787. */
   port?: number
   /** Address to bind. Default 127.0.0.1. */
@@ -179,10 +182,19 @@ class RelayServer implements Relay {
     this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
       idleUnloadMs: options.idleUnloadMs,
       docLimits: this.limits,
+      follower: options.cluster,
     })
     this.lastSeen = new LastSeen(this.storage, this.log)
     this.catalogFeed = new CatalogFeed()
     this.commits.onCommit((docs) => this.catalogFeed.publish(docs))
+    const cluster = options.cluster
+    if (cluster !== undefined) {
+      // Several instances: stored batches, stored doc names and presence cross to the others (cluster/Cluster.ts).
+      this.commits.setObserver(cluster)
+      this.commits.onCommit((docs) => cluster.storedDocs(docs))
+      cluster.onStoredElsewhere((docs) => this.catalogFeed.publish(docs))
+      cluster.watchDegraded((degraded) => this.metrics.clusterDegraded.set(degraded ? 1 : 0))
+    }
     this.ctx = {
       catalogFeed: this.catalogFeed,
       lastSeen: this.lastSeen,
@@ -316,6 +328,7 @@ class RelayServer implements Relay {
     for (const connection of this.connections) connection.ws.terminate()
     clearTimeout(timer)
     if (drained !== 'timeout') await this.rooms.unloadAll()
+    await this.options.cluster?.close()
     await this.lastSeen.close().catch((error: unknown) => this.log.warn({ err: error }, 'could not store last-seen presence'))
     this.wss.close()
     await serverClosed

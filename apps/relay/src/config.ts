@@ -40,7 +40,11 @@ const schema = z.object({
   port: intString('--port', 0, 65535).default(8787),
   host: z.string().min(1, '--host must not be empty').default('127.0.0.1'),
   data: z.string().min(1, '--data must not be empty').default('./data'),
-  storage: z.enum(['sqlite', 'memory'], { error: '--storage must be "sqlite" or "memory"' }).default('sqlite'),
+  storage: z.enum(['sqlite', 'memory', 'postgres'], { error: '--storage must be "sqlite", "memory" or "postgres"' }).default('sqlite'),
+  // Checked only with --storage postgres (see storageContradictions): DATABASE_URL is a common variable that may name another app's database.
+  databaseUrl: z.string().min(1).optional(),
+  // Likewise: read only with --storage postgres.
+  redisUrl: z.string().min(1).optional(),
   webRoot: z.string().min(1, '--web-root must not be empty (use --no-web to serve no web app)').optional(),
   noWeb: switchValue('NO_WEB'),
   logLevel: z.enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -145,7 +149,22 @@ export const FLAGS: Record<string, FlagSpec> = {
     default: '127.0.0.1',
   },
   '--data': { key: 'data', env: 'DATA_DIR', help: 'directory of concord.sqlite', default: './data' },
-  '--storage': { key: 'storage', env: 'STORAGE', help: 'sqlite, or memory (loses everything on exit)', default: 'sqlite' },
+  '--storage': {
+    key: 'storage',
+    env: 'STORAGE',
+    help: 'sqlite; postgres (several relay instances, see --database-url); or memory (loses everything on exit)',
+    default: 'sqlite',
+  },
+  '--database-url': {
+    key: 'databaseUrl',
+    env: 'DATABASE_URL',
+    help: 'postgres://user:password@host:5432/database, for --storage postgres (read only then)',
+  },
+  '--redis-url': {
+    key: 'redisUrl',
+    env: 'REDIS_URL',
+    help: 'redis://host:6379: with --storage postgres, fan-out and presence between relay instances',
+  },
   '--web-root': {
     key: 'webRoot',
     env: 'WEB_ROOT',
@@ -398,6 +417,7 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
     )
   }
   if (config.noWeb && config.webRoot !== undefined) errors.push('choose --web-root or --no-web, not both')
+  errors.push(...storageContradictions(config))
   errors.push(...limitContradictions(resolveLimits(limitsOf(config))))
   if (errors.length > 0) return { ok: false, errors }
   return { ok: true, config }
@@ -457,6 +477,21 @@ const describeArgErrors = (argv: readonly string[]): ParsedArgs => {
     } else result.values[token.name] = token.value
   }
   return result
+}
+
+/** What is wrong with the database and Redis URLs of PostgreSQL storage (other storages ignore both). */
+const storageContradictions = (config: RelayConfig): string[] => {
+  if (config.storage !== 'postgres') return []
+  const errors: string[] = []
+  if (config.databaseUrl === undefined) {
+    errors.push('--storage postgres needs --database-url or DATABASE_URL (postgres://user:password@host:5432/database)')
+  } else if (!/^postgres(ql)?:\/\/\S+$/.test(config.databaseUrl)) {
+    errors.push('--database-url must be a postgres:// URL (postgres://user:password@host:5432/database)')
+  }
+  if (config.redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(config.redisUrl)) {
+    errors.push('--redis-url must be a redis:// or rediss:// URL (redis://:password@host:6379)')
+  }
+  return errors
 }
 
 /** The limits a config sets (options named like the limits; unset ones are left out: defaults apply). */

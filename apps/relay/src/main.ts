@@ -27,6 +27,7 @@ import type { Authenticator } from './auth/Authenticator.js'
 import { createLogger } from './observability/logger.js'
 import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
+import type { Cluster, ClusterStore } from './cluster/Cluster.js'
 import { SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
 import { COMMANDS_USAGE, runCommand } from './cli/commands.js'
@@ -74,15 +75,29 @@ const main = async (): Promise<void> => {
   const webRoot = webRootOf(config)
   let storage: Storage
   let releaseDataDir = (): void => undefined
+  /** The storage shared with other relay instances (PostgreSQL), which the cluster layer reads from. */
+  let shared: ClusterStore | null = null
   try {
-    storage =
-      config.storage === 'memory'
-        ? new MemoryStorage()
-        : SqliteStorage.open(path.join(path.resolve(config.data), 'concord.sqlite'), {
-            synchronous: config.sqliteSynchronous,
-          })
+    if (config.storage === 'postgres') {
+      // Loaded only here: a relay on SQLite never loads pg (nor ioredis, below).
+      const { PostgresStorage } = await import('./storage/PostgresStorage.js')
+      // Connects and checks the schema now: an unreachable server or a wrong URL stops the start.
+      storage = shared = await PostgresStorage.open(config.databaseUrl!)
+    } else {
+      storage =
+        config.storage === 'memory'
+          ? new MemoryStorage()
+          : SqliteStorage.open(path.join(path.resolve(config.data), 'concord.sqlite'), {
+              synchronous: config.sqliteSynchronous,
+            })
+    }
   } catch (error) {
-    process.stderr.write(`concord-relay: cannot open ${config.storage} storage in ${config.data}: ${(error as Error).message}\n`)
+    // PostgresStorage's errors say where already (password hidden).
+    const message =
+      config.storage === 'postgres'
+        ? (error as Error).message
+        : `cannot open ${config.storage} storage in ${config.data}: ${(error as Error).message}`
+    process.stderr.write(`concord-relay: ${message}\n`)
     process.exitCode = 2
     return
   }
@@ -100,8 +115,25 @@ const main = async (): Promise<void> => {
     }
   }
 
+  // Several instances on one PostgreSQL database: live fan-out between them through Redis.
+  let cluster: Cluster | undefined
+  if (shared !== null && config.redisUrl !== undefined) {
+    const [{ Cluster }, { redactUrl }] = await Promise.all([import('./cluster/Cluster.js'), import('./storage/PostgresStorage.js')])
+    cluster = new Cluster(shared, { redisUrl: config.redisUrl, logger: log })
+    try {
+      await cluster.ready()
+    } catch (error) {
+      process.stderr.write(`concord-relay: cannot reach Redis at ${redactUrl(config.redisUrl)}: ${(error as Error).message}\n`)
+      await cluster.close()
+      await storage.close()
+      process.exitCode = 2
+      return
+    }
+  }
+
   const relay = await createRelay({
     storage,
+    cluster,
     port: config.port,
     host: config.host,
     logger: log,
@@ -155,6 +187,7 @@ const main = async (): Promise<void> => {
     },
     shutdownTimeoutMs: config.shutdownTimeoutMs,
   }).catch(async (error: Error) => {
+    await cluster?.close()
     await storage.close().catch(() => undefined)
     releaseDataDir()
     process.stderr.write(`concord-relay: cannot listen on ${config.host}:${config.port}: ${error.message}\n`)

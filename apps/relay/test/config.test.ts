@@ -155,3 +155,26 @@ describe('strict flag parsing', () => {
     expect(USAGE).toMatch(/apps\/web\/dist/)
   })
 })
+
+describe('--storage postgres', () => {
+  it('takes the database URL from --database-url or DATABASE_URL', () => {
+    const url = 'postgres://concord:secret@db:5432/concord'
+    const fromEnv = parseConfig(['--storage', 'postgres'], { DATABASE_URL: url })
+    expect(fromEnv.ok === true && fromEnv.config).toMatchObject({ storage: 'postgres', databaseUrl: url })
+    const fromFlag = parseConfig(['--storage=postgres', '--database-url', 'postgresql://db/concord'], { DATABASE_URL: url })
+    expect(fromFlag.ok === true && fromFlag.config.databaseUrl).toBe('postgresql://db/concord')
+    expect(USAGE).toContain('--database-url')
+    expect(USAGE).toContain('[DATABASE_URL]')
+  })
+
+  it('refuses a missing or malformed URL; other storages ignore DATABASE_URL', () => {
+    const errorsOf = (argv: string[], env: Record<string, string> = {}): string => {
+      const result = parseConfig(argv, env)
+      return result.ok === false ? result.errors.join('\n') : ''
+    }
+    expect(errorsOf(['--storage', 'postgres'])).toMatch(/--storage postgres needs --database-url or DATABASE_URL/)
+    expect(errorsOf(['--storage', 'postgres', '--database-url', 'db:5432'])).toMatch(/--database-url must be a postgres:\/\/ URL/)
+    expect(parseConfig([], { DATABASE_URL: 'mysql://another-app/db' }).ok).toBe(true)
+    expect(errorsOf(['--storage', 'mongo'])).toMatch(/--storage must be "sqlite", "memory" or "postgres"/)
+  })
+})

@@ -154,3 +154,26 @@ describe('room presence', () => {
     room.destroy()
   })
 })
+
+describe('room presence with other relay instances', () => {
+  it('publishes the changes made on this instance once per turn, never those another instance sent', async () => {
+    const published: Uint8Array[] = []
+    const room = new Room('doc', { onUpdate: () => {}, onAwareness: (_room, update) => published.push(update) }, silentLogger())
+    const local = recordingPeer('ada')
+    room.addPeer(local)
+    room.applyPeerAwareness(local, stateUpdate(11, { name: 'Ada' }), MAX_STATE_BYTES, MAX_IDS)
+    room.applyClusterAwareness(stateUpdate(22, { name: 'Bob, on another instance' }))
+    await nextTurn()
+    // The peer gets both changes in one update; the other instances only the local one.
+    expect(local.awareness).toHaveLength(1)
+    expect([...entriesOf(local.awareness[0]).keys()]).toEqual([11, 22])
+    expect(published).toHaveLength(1)
+    expect([...entriesOf(published[0]).keys()]).toEqual([11])
+    // A turn with only another instance's changes publishes nothing.
+    room.applyClusterAwareness(stateUpdate(33, { name: 'Cy, on another instance' }))
+    await nextTurn()
+    expect(local.awareness).toHaveLength(2)
+    expect(published).toHaveLength(1)
+    room.destroy()
+  })
+})

@@ -357,6 +357,6 @@ describe('openStorage', () => {
   })
 
   it('rejects an unknown kind', () => {
-    expect(() => openStorage('postgres' as 'memory', '/tmp')).toThrow(/unknown storage kind: postgres/)
+    expect(() => openStorage('mysql' as 'memory', '/tmp')).toThrow(/unknown storage kind: mysql/)
   })
 })

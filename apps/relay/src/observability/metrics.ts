@@ -127,6 +127,8 @@ export class RelayMetrics {
   readonly registry = new prom.Registry()
   readonly connections: prom.Gauge<'protocol'>
   readonly roomsOpen: prom.Gauge
+  /** 1 while this instance cannot reach Redis (several instances: it serves its own clients only). */
+  readonly clusterDegraded: prom.Gauge
   readonly bytesIn: prom.Counter
   readonly bytesOut: prom.Counter
   readonly commitDuration: prom.Histogram
@@ -182,6 +184,11 @@ export class RelayMetrics {
     this.unauthenticatedSockets.labels('request').set(0)
     this.unauthenticatedSockets.labels('auth').set(0)
     this.roomsOpen = new prom.Gauge({ name: 'concord_rooms_open', help: 'Docs loaded in memory', registers })
+    this.clusterDegraded = new prom.Gauge({
+      name: 'concord_cluster_degraded',
+      help: '1 while this relay instance cannot reach Redis: it serves its own clients only and catches up from storage later',
+      registers,
+    })
     // `collect` runs when the registry is read: it adds what was counted since (arrow functions: `this` is the RelayMetrics)
     this.messagesIn = new prom.Counter({
       name: 'concord_messages_in_total',

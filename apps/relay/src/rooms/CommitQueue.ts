@@ -46,6 +46,16 @@ export interface CommitQueueOptions {
   scheduleCommit?: (commit: () => void) => void
 }
 
+/** Hears of every stored batch of a room (the cluster layer publishes it to the other relay instances). */
+export interface CommitObserver {
+  /**
+   * `room`'s `updates` (and `authors` bindings) were stored under sequence
+   * numbers `fromSeq`…`toSeq` (none when `fromSeq > toSeq`: bindings only).
+   * Called after the room recorded the commit, before it may be compacted.
+   */
+  committed(room: Room, fromSeq: number, toSeq: number, updates: readonly Uint8Array[], authors: readonly AuthorBinding[]): void
+}
+
 interface RoomBatch {
   room: Room
   updates: Uint8Array[]
@@ -65,6 +75,8 @@ export class CommitQueue {
   private idleWaiters: Array<() => void> = []
   private readonly commitListeners: Array<(docs: string[]) => void> = []
   private stopped = false
+  /** The cluster layer, when several relay instances share the storage; null on a single relay. */
+  private observer: CommitObserver | null = null
   private readonly checkpointUpdates: number
   private readonly checkpointBytes: number
   private readonly retryMinDelay: number
@@ -119,6 +131,11 @@ export class CommitQueue {
    */
   onCommit(listener: (docs: string[]) => void): void {
     this.commitListeners.push(listener)
+  }
+
+  /** Tells `observer` about every stored batch from now on. */
+  setObserver(observer: CommitObserver): void {
+    this.observer = observer
   }
 
   /** True while `room` has updates queued or being committed. */
@@ -236,6 +253,8 @@ export class CommitQueue {
       const room = batch.room
       const lastSeq = result.get(room.name) ?? room.lastSeq
       room.markDurable(stateVectors.get(room)!, lastSeq, batch.updates.length, batch.bytes, batch.ackTo)
+      if (this.observer !== null)
+        this.observer.committed(room, lastSeq - batch.updates.length + 1, lastSeq, batch.updates, authors.get(room)!)
       if (room.logCount >= this.checkpointUpdates || room.logBytes >= this.checkpointBytes) {
         await this.checkpoint(room)
       }

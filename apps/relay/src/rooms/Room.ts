@@ -63,7 +63,7 @@ export interface PeerOrigin {
   readonly peer: RoomPeer
 }
 
-/** Hooks the room calls; the registry wires them to the commit queue. */
+/** Hooks the room calls; the registry wires them to the commit queue (and the cluster layer, when there is one). */
 export interface RoomHooks {
   /** A new update was applied to the room's doc and must be stored; `from` sent it (null: the relay itself) and is acked once it is. */
   onUpdate(room: Room, update: Uint8Array, from: RoomPeer | null): void
@@ -73,7 +73,16 @@ export interface RoomHooks {
    * `queueMicrotask`) so presence needs no timers.
    */
   scheduleAwarenessSend?(send: () => void): void
+  /** Presence states changed on this instance (`update` encodes them); only set when other relay instances must hear of it. */
+  onAwareness?(room: Room, update: Uint8Array): void
 }
+
+/**
+ * Origin of what another relay instance stored or received (applied through
+ * the cluster layer): forwarded to this instance's peers, never stored or
+ * published again.
+ */
+export const CLUSTER_ORIGIN = Object.freeze({ source: 'cluster' })
 
 /** One open doc. */
 export class Room {
@@ -91,6 +100,8 @@ export class Room {
   private readonly unsentAwareness = new Map<number, AwarenessEntry>()
   /** True while a send of {@link unsentAwareness} is scheduled. */
   private awarenessSendScheduled = false
+  /** Client ids among {@link unsentAwareness} whose change happened on this instance, to publish to the other instances; null without a cluster (or until the first). */
+  private unpublishedAwareness: Set<number> | null = null
   /** Bytes the doc takes in storage, estimated: checkpoint + log, plus every update since. */
   byteSize = 0
   /** Who wrote with each Yjs client id (bound by the first accepted update with it, stored with the commit); only ids the doc has content of. */
@@ -414,6 +425,34 @@ export class Room {
     owner.awarenessBytes.held = Math.max(0, owner.awarenessBytes.held - bytes)
   }
 
+  /**
+   * Applies what another relay instance stored (updates of this doc with
+   * their author bindings): peers get it, storage does not (it is there).
+   */
+  applyClusterUpdate(update: Uint8Array, authors: readonly AuthorBinding[]): void {
+    Y.applyUpdate(this.doc, update, CLUSTER_ORIGIN)
+    this.bindClusterAuthors(authors)
+  }
+
+  /**
+   * Takes author bindings another relay instance stored; as in {@link load},
+   * only those of ids the doc has content of. Peers get the new ones.
+   */
+  bindClusterAuthors(authors: readonly AuthorBinding[]): void {
+    const clients = this.doc.store.clients
+    const fresh = authors.filter(
+      (binding) => clients.has(binding.clientId) && this.authors.get(binding.clientId)?.userId !== binding.userId,
+    )
+    if (fresh.length === 0) return
+    for (const binding of fresh) this.authors.set(binding.clientId, binding)
+    for (const peer of this.peers) peer.sendAuthors(this, fresh)
+  }
+
+  /** Applies presence states received by another relay instance (already filtered and stamped there). */
+  applyClusterAwareness(update: Uint8Array): void {
+    awarenessProtocol.applyAwarenessUpdate(this.presenceAwareness(), update, CLUSTER_ORIGIN)
+  }
+
   /** Encoded awareness update with every known state, or null when there is none. */
   encodeAllAwareness(): Uint8Array | null {
     const awareness = this.presence
@@ -450,21 +489,24 @@ export class Room {
     for (const peer of this.peers) {
       if (peer !== from) peer.sendUpdate(this, update)
     }
-    this.hooks.onUpdate(this, update, from)
+    if (origin !== CLUSTER_ORIGIN) this.hooks.onUpdate(this, update, from)
   }
 
   private readonly handleAwareness = (
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
-    _origin: unknown,
+    origin: unknown,
   ): void => {
     for (const id of removed) this.releaseClaim(id)
     const presence = this.presence
     if (presence === null) return
+    // changes made on this instance go to the other instances too (only with a cluster); theirs never go back
+    const publish = this.hooks.onAwareness !== undefined && origin !== CLUSTER_ORIGIN
     // the clock and state as of now: a leaving peer's ids lose their meta right after their removal
     for (const clientId of added.concat(updated, removed)) {
       const state = (presence.getStates().get(clientId) as Record<string, unknown> | undefined) ?? null
       this.unsentAwareness.delete(clientId) // re-inserted last: the update lists changes in the order they happened
       this.unsentAwareness.set(clientId, { clientId, clock: presence.meta.get(clientId)?.clock ?? 0, state, size: 0 })
+      if (publish) (this.unpublishedAwareness ??= new Set()).add(clientId)
     }
     if (this.unsentAwareness.size > 0 && !this.awarenessSendScheduled) {
       this.awarenessSendScheduled = true
@@ -476,9 +518,16 @@ export class Room {
   private readonly sendAwarenessChanges = (): void => {
     this.awarenessSendScheduled = false
     if (this.closed || this.unsentAwareness.size === 0) return
-    const update = encodeAwarenessEntries([...this.unsentAwareness.values()])
+    const entries = [...this.unsentAwareness.values()]
+    const update = encodeAwarenessEntries(entries)
     this.unsentAwareness.clear()
     for (const peer of this.peers) peer.sendAwareness(this, update)
+    const unpublished = this.unpublishedAwareness
+    if (unpublished !== null && unpublished.size > 0) {
+      const local = entries.filter((entry) => unpublished.has(entry.clientId))
+      unpublished.clear()
+      this.hooks.onAwareness!(this, local.length === entries.length ? update : encodeAwarenessEntries(local))
+    }
   }
 }
 

@@ -20,6 +20,16 @@ import { Room, applyStored } from './Room.js'
 import type { CommitQueue } from './CommitQueue.js'
 import type { DocLimits } from '../security/docGuard.js'
 
+/** The cluster layer as the registry sees it: it follows every loaded room while it is in memory. */
+export interface RoomFollower {
+  /** `room` was loaded from storage (its `lastSeq` is what it holds). */
+  follow(room: Room): void
+  /** `room` is unloaded. */
+  unfollow(room: Room): void
+  /** Presence states of `room` changed on this instance. */
+  awarenessChanged(room: Room, update: Uint8Array): void
+}
+
 /** Options of {@link RoomRegistry}. */
 export interface RoomRegistryOptions {
   /** Delay between the last peer leaving and the room unloading, ms. Default 10 000. */
@@ -28,6 +38,8 @@ export interface RoomRegistryOptions {
   docLimits?: DocLimits
   /** Runs the send of a room's presence changes of one turn (see the `Room` hook of that name). Default: `setImmediate`. */
   scheduleAwarenessSend?: (send: () => void) => void
+  /** The cluster layer, when several relay instances share the storage. */
+  follower?: RoomFollower
 }
 
 interface Entry {
@@ -42,6 +54,7 @@ export class RoomRegistry {
   private readonly docLimits: DocLimits | undefined
   private readonly scheduleAwarenessSend: ((send: () => void) => void) | undefined
   private readonly openListeners: Array<(room: Room) => void> = []
+  private readonly follower: RoomFollower | null
 
   constructor(
     private readonly storage: Storage,
@@ -53,6 +66,7 @@ export class RoomRegistry {
     this.idleUnloadMs = options.idleUnloadMs ?? 10_000
     this.docLimits = options.docLimits
     this.scheduleAwarenessSend = options.scheduleAwarenessSend
+    this.follower = options.follower ?? null
   }
 
   /** Number of rooms in memory (loading, open or waiting to unload). */
@@ -82,9 +96,16 @@ export class RoomRegistry {
   async acquire(name: string): Promise<Room> {
     let entry = this.rooms.get(name)
     if (!entry) {
+      const follower = this.follower
       const room = new Room(
         name,
-        { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from), scheduleAwarenessSend: this.scheduleAwarenessSend },
+        follower === null
+          ? { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from), scheduleAwarenessSend: this.scheduleAwarenessSend }
+          : {
+              onUpdate: (r, update, from) => this.commits.enqueue(r, update, from),
+              scheduleAwarenessSend: this.scheduleAwarenessSend,
+              onAwareness: (r, update) => follower.awarenessChanged(r, update),
+            },
         this.log.child({ doc: name }),
         this.docLimits,
       )
@@ -199,6 +220,7 @@ export class RoomRegistry {
     await this.commits.whenIdle()
     for (const { room } of [...this.rooms.values()]) {
       this.rooms.delete(room.name)
+      this.follower?.unfollow(room)
       room.destroy()
     }
     this.metrics.roomsOpen.set(0)
@@ -210,6 +232,7 @@ export class RoomRegistry {
       const stored = await this.storage.loadDoc(room.name)
       room.load(stored)
       for (const listener of this.openListeners) listener(room)
+      this.follower?.follow(room)
       room.log.debug({ updates: stored.updates.length, ms: Math.round(performance.now() - started) }, 'room loaded')
       return room
     } catch (error) {
@@ -227,6 +250,7 @@ export class RoomRegistry {
     if (this.rooms.get(room.name)?.room !== room) return
     this.rooms.delete(room.name)
     this.metrics.roomsOpen.set(this.rooms.size)
+    this.follower?.unfollow(room)
     room.destroy()
     room.log.debug('room unloaded')
   }

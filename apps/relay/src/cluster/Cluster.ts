@@ -1,0 +1,445 @@
+/**
+ * Cross-instance fan-out: several relay instances on one PostgreSQL database
+ * (the store of record) tell each other through Redis pub/sub what they
+ * stored and what presence they received, so the clients of one doc see each
+ * other live whichever instance they reached.
+ *
+ * - **Updates.** After each commit, the instance publishes the doc's stored
+ *   updates (merged) with the sequence numbers storage gave them
+ *   (`fromSeq…toSeq`) and their author bindings on the doc's channel
+ *   (`concord:doc:<name>`). Every instance holding the doc in memory is
+ *   subscribed to that channel; it applies the updates (its peers get them,
+ *   its storage does not: they are stored) **in sequence order**.
+ * - **Sequence tracking.** Per open doc the instance keeps `applied`: every
+ *   stored update numbered up to it is in the room's doc. Ranges that arrive
+ *   ahead of it (its own commits, or messages that overtook an earlier one)
+ *   wait; each arrival moves `applied` as far as the ranges now reach.
+ * - **Gap repair.** Pub/sub can lose messages. A range that waits longer than
+ *   `gapGraceMs` means a gap: the instance reads the missing updates from
+ *   PostgreSQL (`updatesSince`, or the whole doc when a checkpoint covers
+ *   them). A lost message with nothing after it leaves no gap to see: every
+ *   `checkIntervalMs` the instance compares its open docs' `applied` with
+ *   the last numbers in PostgreSQL (`lastSeqs`) and repairs those behind. It
+ *   does the same for every open doc when its Redis subscription comes back
+ *   after a disconnect, and once for a doc right after subscribing to it.
+ * - **Compaction.** The room's `lastSeq` is kept at `applied`, so a
+ *   checkpoint this instance writes covers only updates its doc holds; one it
+ *   committed itself past a gap stays in the log.
+ * - **Live lists.** The names of the docs each commit stored go on one
+ *   channel every instance hears ({@link CATALOG_CHANNEL}), so connections
+ *   watching a workspace hear of changes made on any instance. These notices
+ *   are best effort (a lost one is not repaired; a client lists again when it
+ *   reconnects).
+ * - **Presence.** Awareness changes received by this instance are published
+ *   too and applied by the others (their peers get them); an instance that
+ *   dies stops renewing its clients' states, and the others drop them after
+ *   the awareness timeout (30 s).
+ *
+ * Durability never depends on Redis: acks still follow the PostgreSQL commit,
+ * and whatever Redis loses is read back from PostgreSQL. While Redis is
+ * unreachable each instance goes on serving its own clients (`degraded`, and
+ * logged), and catches up from PostgreSQL when it is back.
+ *
+ * @example
+ * ```ts
+ * const cluster = new Cluster(storage, { redisUrl: 'redis://cache:6379', logger })
+ * const relay = await createRelay({ storage, cluster })
+ * ```
+ *
+ * @module cluster/Cluster
+ */
+
+import { randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import * as Y from 'yjs'
+import type { Logger } from '../observability/logger.js'
+import type { CommitObserver } from '../rooms/CommitQueue.js'
+import type { Room } from '../rooms/Room.js'
+import type { RoomFollower } from '../rooms/RoomRegistry.js'
+import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
+
+/** What the cluster layer reads from the shared storage (`PostgresStorage` has it). */
+export interface ClusterStore {
+  loadDoc(doc: string): Promise<StoredDoc>
+  /** Updates numbered above `afterSeq`, the doc's last number and its bindings; null when a checkpoint covers some of them. */
+  updatesSince(doc: string, afterSeq: number): Promise<{ updates: Uint8Array[]; lastSeq: number; authors: AuthorBinding[] } | null>
+  /** The last sequence number of each doc (0: never stored). */
+  lastSeqs(docs: readonly string[]): Promise<Map<string, number>>
+}
+
+/** A message between instances, as published on a doc's channel (`catalog`: on {@link CATALOG_CHANNEL}). */
+export type ClusterMessage =
+  | { kind: 'update'; instance: string; doc: string; fromSeq: number; toSeq: number; update: Uint8Array; authors: AuthorBinding[] }
+  | { kind: 'awareness'; instance: string; doc: string; update: Uint8Array }
+  | { kind: 'catalog'; instance: string; docs: string[] }
+
+/** Options of {@link Cluster}. */
+export interface ClusterOptions {
+  /** `redis://[:password@]host:6379[/db]` */
+  redisUrl: string
+  logger: Logger
+  /** How often open docs' sequence numbers are compared with storage, ms. Default 2000. */
+  checkIntervalMs?: number
+  /** How long a range may wait for the one before it before that gap is read from storage, ms. Default 250. */
+  gapGraceMs?: number
+  /** Test hook: drops incoming messages for which it returns true (as pub/sub may lose them). */
+  dropIncoming?: (message: ClusterMessage) => boolean
+}
+
+/** Channel names start with this; the doc name follows. */
+const CHANNEL_PREFIX = 'concord:doc:'
+/** The channel every instance hears: names of the docs each commit stored, for live lists (`catalog-changed`). */
+export const CATALOG_CHANNEL = 'concord:catalog'
+
+const KIND_UPDATE = 0
+const KIND_AWARENESS = 1
+const KIND_CATALOG = 2
+
+/** A stored range of a doc's sequence numbers that is not in the room's doc yet, or is but lies past a gap. */
+interface WaitingRange {
+  fromSeq: number
+  toSeq: number
+  /** The updates to apply; null for this instance's own commits (already in the doc). */
+  update: Uint8Array | null
+  authors: readonly AuthorBinding[]
+}
+
+/** What the cluster layer tracks of one open doc. */
+interface FollowedDoc {
+  room: Room
+  /** Every stored update numbered up to this is in the room's doc. */
+  applied: number
+  /** Ranges beyond `applied + 1`, waiting for the gap before them to fill. */
+  waiting: WaitingRange[]
+  gapTimer: ReturnType<typeof setTimeout> | null
+  /** The repair running for this doc, if any; `repairAgain` asks it for one more round. */
+  repairing: Promise<void> | null
+  repairAgain: boolean
+}
+
+/** Encodes a message for publishing. */
+export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
+  const encoder = encoding.createEncoder()
+  if (message.kind === 'catalog') {
+    encoding.writeVarUint(encoder, KIND_CATALOG)
+    encoding.writeVarString(encoder, message.instance)
+    encoding.writeVarUint(encoder, message.docs.length)
+    for (const doc of message.docs) encoding.writeVarString(encoder, doc)
+    return encoding.toUint8Array(encoder)
+  }
+  encoding.writeVarUint(encoder, message.kind === 'update' ? KIND_UPDATE : KIND_AWARENESS)
+  encoding.writeVarString(encoder, message.instance)
+  encoding.writeVarString(encoder, message.doc)
+  if (message.kind === 'update') {
+    encoding.writeVarUint(encoder, message.fromSeq)
+    encoding.writeVarUint(encoder, message.toSeq)
+    encoding.writeVarUint8Array(encoder, message.update)
+    encoding.writeVarUint(encoder, message.authors.length)
+    for (const { clientId, userId, name } of message.authors) {
+      encoding.writeVarUint(encoder, clientId)
+      encoding.writeVarString(encoder, userId)
+      encoding.writeVarString(encoder, name)
+    }
+  } else {
+    encoding.writeVarUint8Array(encoder, message.update)
+  }
+  return encoding.toUint8Array(encoder)
+}
+
+/** Decodes a published message; throws on a malformed one. */
+export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
+  const decoder = decoding.createDecoder(bytes)
+  const kind = decoding.readVarUint(decoder)
+  const instance = decoding.readVarString(decoder)
+  if (kind === KIND_CATALOG) {
+    const docs: string[] = []
+    for (let n = decoding.readVarUint(decoder); n > 0; n--) docs.push(decoding.readVarString(decoder))
+    return { kind: 'catalog', instance, docs }
+  }
+  const doc = decoding.readVarString(decoder)
+  if (kind === KIND_AWARENESS) return { kind: 'awareness', instance, doc, update: decoding.readVarUint8Array(decoder) }
+  if (kind !== KIND_UPDATE) throw new Error(`unknown cluster message kind ${kind}`)
+  const fromSeq = decoding.readVarUint(decoder)
+  const toSeq = decoding.readVarUint(decoder)
+  const update = decoding.readVarUint8Array(decoder)
+  const authors: AuthorBinding[] = []
+  for (let n = decoding.readVarUint(decoder); n > 0; n--) {
+    authors.push({
+      clientId: decoding.readVarUint(decoder),
+      userId: decoding.readVarString(decoder),
+      name: decoding.readVarString(decoder),
+    })
+  }
+  return { kind: 'update', instance, doc, fromSeq, toSeq, update, authors }
+}
+
+/** One relay instance's link to the others. */
+export class Cluster implements CommitObserver, RoomFollower {
+  /** Tells this instance's messages from the others'. */
+  readonly instanceId = randomUUID()
+  readonly #store: ClusterStore
+  readonly #log: Logger
+  /** Publishes; fails fast (no offline queue) while Redis is away: what it loses, storage has. */
+  readonly #publisher: Redis
+  /** Subscribes to the channels of open docs; resubscribes by itself after a reconnect. */
+  readonly #subscriber: Redis
+  readonly #docs = new Map<string, FollowedDoc>()
+  readonly #gapGraceMs: number
+  readonly #dropIncoming: ((message: ClusterMessage) => boolean) | null
+  readonly #checkTimer: ReturnType<typeof setInterval>
+  #checking = false
+  /** True once the subscriber lost its connection, until it is back and every doc was checked. */
+  #subscriberLost = false
+  #degraded = false
+  readonly #degradedListeners: Array<(degraded: boolean) => void> = []
+  readonly #storedElsewhereListeners: Array<(docs: string[]) => void> = []
+  #closed = false
+
+  constructor(store: ClusterStore, options: ClusterOptions) {
+    this.#store = store
+    this.#log = options.logger.child({ component: 'cluster' })
+    this.#gapGraceMs = options.gapGraceMs ?? 250
+    this.#dropIncoming = options.dropIncoming ?? null
+    const retryStrategy = (attempt: number): number => Math.min(2000, 50 * 2 ** Math.min(attempt, 6))
+    this.#publisher = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy })
+    this.#subscriber = new Redis(options.redisUrl, { retryStrategy, maxRetriesPerRequest: null })
+    for (const connection of [this.#publisher, this.#subscriber]) {
+      connection.on('error', (error: Error) => this.#log.debug({ err: error }, 'redis connection error'))
+      connection.on('close', () => this.#updateDegraded())
+      connection.on('ready', () => this.#updateDegraded())
+    }
+    this.#subscriber.on('close', () => {
+      if (!this.#closed) this.#subscriberLost = true
+    })
+    // Messages published while the subscription was down are lost: catch up from storage.
+    this.#subscriber.on('ready', () => {
+      if (!this.#subscriberLost) return
+      this.#subscriberLost = false
+      void this.#checkAll()
+    })
+    this.#subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message))
+    this.#subscriber
+      .subscribe(CATALOG_CHANNEL)
+      .catch((error: Error) => this.#log.warn({ err: error }, 'could not subscribe to the catalog channel'))
+    this.#checkTimer = setInterval(() => void this.#checkAll(), options.checkIntervalMs ?? 2000)
+    this.#checkTimer.unref()
+  }
+
+  /** True while either Redis connection is down: this instance serves its own clients only, and catches up later. */
+  get degraded(): boolean {
+    return this.#degraded
+  }
+
+  /** Calls `listener` now and whenever {@link degraded} changes. */
+  watchDegraded(listener: (degraded: boolean) => void): void {
+    this.#degradedListeners.push(listener)
+    listener(this.#degraded)
+  }
+
+  /** Waits until both Redis connections are ready (tests, start-up checks); rejects after `timeoutMs`. */
+  async ready(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    while (this.#publisher.status !== 'ready' || this.#subscriber.status !== 'ready') {
+      if (Date.now() > deadline) throw new Error(`Redis not reachable within ${timeoutMs} ms (${this.#publisher.status})`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+
+  /** Starts following a loaded room: subscribes to its channel, then catches up with what was stored meanwhile. */
+  follow(room: Room): void {
+    const followed: FollowedDoc = { room, applied: room.lastSeq, waiting: [], gapTimer: null, repairing: null, repairAgain: false }
+    this.#docs.set(room.name, followed)
+    this.#subscriber.subscribe(CHANNEL_PREFIX + room.name).then(
+      // what other instances stored between the load and the subscription
+      () => this.#repair(followed),
+      (error: Error) => this.#log.warn({ err: error, doc: room.name }, 'could not subscribe; the periodic check keeps the doc up to date'),
+    )
+  }
+
+  /** Stops following an unloaded room. */
+  unfollow(room: Room): void {
+    const followed = this.#docs.get(room.name)
+    if (followed?.room !== room) return
+    this.#docs.delete(room.name)
+    if (followed.gapTimer !== null) clearTimeout(followed.gapTimer)
+    this.#subscriber.unsubscribe(CHANNEL_PREFIX + room.name).catch(() => undefined)
+  }
+
+  /** Publishes what this instance stored, and records the range as in the room's doc. */
+  committed(room: Room, fromSeq: number, toSeq: number, updates: readonly Uint8Array[], authors: readonly AuthorBinding[]): void {
+    const followed = this.#docs.get(room.name)
+    if (followed === undefined || followed.room !== room) return
+    if (fromSeq <= toSeq) {
+      followed.waiting.push({ fromSeq, toSeq, update: null, authors })
+      this.#advance(followed)
+    }
+    if (fromSeq > toSeq && authors.length === 0) return
+    const update = updates.length === 1 ? updates[0] : Y.mergeUpdates(updates as Uint8Array[])
+    this.#publish({ kind: 'update', instance: this.instanceId, doc: room.name, fromSeq, toSeq, update, authors: [...authors] })
+  }
+
+  /** Publishes the names of the docs a commit of this instance stored (other instances tell their catalog watchers). */
+  storedDocs(docs: string[]): void {
+    this.#publish({ kind: 'catalog', instance: this.instanceId, docs })
+  }
+
+  /** Calls `listener` with the names of the docs each commit of another instance stored. Best effort: a lost message is not repaired. */
+  onStoredElsewhere(listener: (docs: string[]) => void): void {
+    this.#storedElsewhereListeners.push(listener)
+  }
+
+  /** Publishes presence changes this instance received. */
+  awarenessChanged(room: Room, update: Uint8Array): void {
+    this.#publish({ kind: 'awareness', instance: this.instanceId, doc: room.name, update })
+  }
+
+  /** Stops checking and closes both Redis connections. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#checkTimer)
+    for (const followed of this.#docs.values()) if (followed.gapTimer !== null) clearTimeout(followed.gapTimer)
+    this.#docs.clear()
+    // QUIT on a live connection; one that is down (and would queue QUIT until Redis is back) is just dropped.
+    this.#storedElsewhereListeners.length = 0
+    await Promise.all(
+      [this.#publisher, this.#subscriber].map(async (connection) => {
+        if (connection.status === 'ready') await connection.quit().catch(() => undefined)
+        connection.disconnect()
+      }),
+    )
+  }
+
+  #publish(message: ClusterMessage): void {
+    if (this.#closed || this.#publisher.status !== 'ready') return // the others catch up from storage
+    const channel = message.kind === 'catalog' ? CATALOG_CHANNEL : CHANNEL_PREFIX + message.doc
+    this.#publisher.publish(channel, Buffer.from(encodeClusterMessage(message))).catch((error: Error) => {
+      this.#log.debug({ err: error, channel }, 'publish failed; other instances catch up from storage')
+    })
+  }
+
+  #receive(bytes: Buffer): void {
+    let message: ClusterMessage
+    try {
+      message = decodeClusterMessage(bytes)
+    } catch (error) {
+      this.#log.warn({ err: error }, 'malformed cluster message ignored')
+      return
+    }
+    if (message.instance === this.instanceId) return
+    if (this.#dropIncoming !== null && this.#dropIncoming(message)) return
+    if (message.kind === 'catalog') {
+      for (const listener of this.#storedElsewhereListeners) listener(message.docs)
+      return
+    }
+    const followed = this.#docs.get(message.doc)
+    if (followed === undefined || followed.room.closed) return
+    if (message.kind === 'awareness') {
+      try {
+        followed.room.applyClusterAwareness(message.update)
+      } catch (error) {
+        this.#log.warn({ err: error, doc: message.doc }, 'cluster awareness update could not be applied')
+      }
+      return
+    }
+    if (message.fromSeq > message.toSeq) {
+      // bindings only: they do not move the sequence
+      followed.room.bindClusterAuthors(message.authors)
+      return
+    }
+    followed.waiting.push({ fromSeq: message.fromSeq, toSeq: message.toSeq, update: message.update, authors: message.authors })
+    this.#advance(followed)
+  }
+
+  /** Applies every waiting range that now joins `applied`, in order; a range left waiting starts the gap timer. */
+  #advance(followed: FollowedDoc): void {
+    const { room } = followed
+    followed.waiting.sort((a, b) => a.fromSeq - b.fromSeq)
+    let next = 0
+    for (; next < followed.waiting.length; next++) {
+      const range = followed.waiting[next]
+      if (range.fromSeq > followed.applied + 1) break
+      if (range.toSeq <= followed.applied) continue
+      if (range.update !== null) room.applyClusterUpdate(range.update, range.authors)
+      followed.applied = range.toSeq
+    }
+    followed.waiting.splice(0, next)
+    room.lastSeq = followed.applied
+    if (followed.waiting.length === 0) {
+      if (followed.gapTimer !== null) clearTimeout(followed.gapTimer)
+      followed.gapTimer = null
+    } else if (followed.gapTimer === null) {
+      followed.gapTimer = setTimeout(() => {
+        followed.gapTimer = null
+        void this.#repair(followed)
+      }, this.#gapGraceMs)
+      followed.gapTimer.unref()
+    }
+  }
+
+  /** Reads what the room lacks from storage and applies it; one repair per doc at a time. */
+  #repair(followed: FollowedDoc): Promise<void> {
+    if (followed.repairing !== null) {
+      followed.repairAgain = true
+      return followed.repairing
+    }
+    followed.repairing = (async () => {
+      do {
+        followed.repairAgain = false
+        const { room } = followed
+        const name = room.name
+        const since = await this.#store.updatesSince(name, followed.applied)
+        if (room.closed || this.#docs.get(name) !== followed) return
+        if (since === null) {
+          // a checkpoint covers part of the gap: apply the whole doc (Yjs skips what the room has)
+          const stored = await this.#store.loadDoc(name)
+          if (room.closed || this.#docs.get(name) !== followed) return
+          if (stored.checkpoint !== null) room.applyClusterUpdate(stored.checkpoint, [])
+          for (const update of stored.updates) room.applyClusterUpdate(update, [])
+          room.bindClusterAuthors(stored.authors)
+          followed.applied = Math.max(followed.applied, stored.lastSeq)
+        } else {
+          for (const update of since.updates) room.applyClusterUpdate(update, [])
+          room.bindClusterAuthors(since.authors)
+          followed.applied = Math.max(followed.applied, since.lastSeq)
+        }
+        this.#advance(followed)
+      } while (followed.repairAgain)
+    })()
+      .catch((error: Error) => {
+        this.#log.warn({ err: error, doc: followed.room.name }, 'could not read missing updates from storage; retried by the next check')
+      })
+      .finally(() => {
+        followed.repairing = null
+      })
+    return followed.repairing
+  }
+
+  /** Repairs every open doc whose last stored sequence number is past what its room holds. */
+  async #checkAll(): Promise<void> {
+    if (this.#checking || this.#closed || this.#docs.size === 0) return
+    this.#checking = true
+    try {
+      const seqs = await this.#store.lastSeqs([...this.#docs.keys()])
+      for (const [name, lastSeq] of seqs) {
+        const followed = this.#docs.get(name)
+        if (followed !== undefined && lastSeq > followed.applied) void this.#repair(followed)
+      }
+    } catch (error) {
+      this.#log.warn({ err: error }, 'could not compare open docs with storage')
+    } finally {
+      this.#checking = false
+    }
+  }
+
+  #updateDegraded(): void {
+    const degraded = !this.#closed && (this.#publisher.status !== 'ready' || this.#subscriber.status !== 'ready')
+    if (degraded === this.#degraded) return
+    this.#degraded = degraded
+    for (const listener of this.#degradedListeners) listener(degraded)
+    if (degraded) this.#log.warn('Redis unreachable: serving this instance’s clients only; catching up from storage once it is back')
+    else this.#log.info('Redis reachable again')
+  }
+}

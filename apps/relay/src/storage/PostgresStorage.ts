@@ -1,0 +1,584 @@
+/**
+ * PostgreSQL storage adapter (`pg`): the store of record when several relay
+ * instances share one database (`--storage postgres --database-url …`).
+ *
+ * Schema (version 1, kept in `concord_schema`; every table is prefixed so the
+ * relay can share a database with other applications):
+ *
+ * ```sql
+ * concord_docs        (doc TEXT PRIMARY KEY, last_seq BIGINT NOT NULL)
+ * concord_checkpoints (doc TEXT PRIMARY KEY, state BYTEA NOT NULL, upto_seq BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+ * concord_updates     (doc TEXT, seq BIGINT, data BYTEA NOT NULL, PRIMARY KEY (doc, seq))
+ * concord_authors     (doc TEXT, client_id BIGINT, user_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (doc, client_id))
+ * concord_presence    (workspace TEXT, user_id TEXT, name TEXT NOT NULL, last_seen BIGINT NOT NULL, PRIMARY KEY (workspace, user_id))
+ * ```
+ *
+ * Text keys use the `"C"` collation (byte order), like SQLite.
+ *
+ * **Sequence numbers** are handed out inside the committing statement: the
+ * doc's `concord_docs` row is upserted with `last_seq = last_seq + n`, which
+ * locks the row until the commit, and the updates are logged with the numbers
+ * just below the new `last_seq`. Two instances appending to one doc therefore
+ * queue on that row, and every doc's numbers are unique and gap-free whichever
+ * instance committed them. A group commit locks its docs' rows **sorted by
+ * name** (byte order), so two instances committing overlapping sets of docs
+ * take the locks in the same order and never deadlock.
+ *
+ * **Group commit:** one append statement is in flight per instance;
+ * `appendUpdates` calls made while it runs are stored together by the next
+ * one (one transaction, one WAL flush). The whole commit is a single
+ * statement (docs, log, author bindings as data-modifying CTEs), so it is
+ * atomic without `BEGIN`/`COMMIT` round trips, and it resolves only once
+ * PostgreSQL reported the commit (with the default `synchronous_commit = on`,
+ * flushed to its WAL). A failed commit rejects every call in it and stores
+ * nothing; the relay's commit queue retries. (When the connection breaks
+ * while the commit statement runs, whether it committed is unknown: the call
+ * rejects, the retry may log the same updates a second time under new
+ * numbers, and loading applies them once — Yjs skips what a doc has.)
+ *
+ * **Checkpoints** (`writeCheckpoint`) run in their own transaction under a
+ * per-doc advisory lock, so one doc is compacted by one instance at a time.
+ * They do not lock the doc's row (appends to the doc go on meanwhile) and
+ * delete only log entries with `seq ≤ uptoSeq`: an update another instance
+ * commits during compaction has a larger number and stays.
+ *
+ * **Author bindings** are unique per (doc, client id). A binding is stored in
+ * the commit of the updates that made it, under the doc's row lock, so
+ * bindings of one client id are serialized across instances and a later
+ * commit's binding replaces an earlier one (the port's rule). The relay binds
+ * an id only when the doc holds no content of it; an instance that has not yet
+ * seen another instance's content of that id could bind it again, which only a
+ * Yjs client id collision across users (or a client replaying someone else's
+ * id) makes possible — the last commit's binding then wins, and both
+ * instances' author checks use the stored binding after the next load.
+ *
+ * **Reads** (`loadDoc`) are one statement, so checkpoint, log, `lastSeq` and
+ * bindings come from one snapshot even while another instance compacts.
+ *
+ * Connections come from a `pg.Pool`; when PostgreSQL is unreachable every call
+ * (and `ping`, hence `/readyz`) rejects, and works again once it is back.
+ *
+ * @example
+ * ```ts
+ * const storage = await PostgresStorage.open('postgres://concord@db/concord')
+ * const lastSeqs = await storage.appendUpdates([{ doc: 'notes', updates: [update] }])
+ * await storage.close()
+ * ```
+ *
+ * @module storage/PostgresStorage
+ */
+
+import pg from 'pg'
+import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
+
+/** The schema version this code writes and understands. */
+export const POSTGRES_SCHEMA_VERSION = 1
+
+/** First key of the relay's advisory locks ("Conc"); the second names what is locked. */
+const LOCK_CLASS_SCHEMA = 0x436f6e63
+/** Advisory lock class of compaction; the second key is `hashtext(doc)`. */
+const LOCK_CLASS_COMPACTION = LOCK_CLASS_SCHEMA + 1
+
+/** The table that records the schema version (one row; none yet in a new database). */
+const SCHEMA_VERSION_TABLE = `
+  CREATE TABLE IF NOT EXISTS concord_schema (
+    singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
+    version INTEGER NOT NULL
+  )
+`
+
+/** The tables of schema version 1. */
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS concord_docs (
+    doc TEXT COLLATE "C" PRIMARY KEY,
+    last_seq BIGINT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS concord_checkpoints (
+    doc TEXT COLLATE "C" PRIMARY KEY,
+    state BYTEA NOT NULL,
+    upto_seq BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS concord_updates (
+    doc TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (doc, seq)
+  );
+  CREATE TABLE IF NOT EXISTS concord_authors (
+    doc TEXT COLLATE "C" NOT NULL,
+    client_id BIGINT NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (doc, client_id)
+  );
+  CREATE TABLE IF NOT EXISTS concord_presence (
+    workspace TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL,
+    name TEXT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    PRIMARY KEY (workspace, user_id)
+  );
+`
+
+/**
+ * One group commit. `$1`/`$2`: each written doc and how many updates it gets
+ * (docs with updates or bindings); `$3`–`$5`: every update with its doc and
+ * its 1-based position among that doc's updates in this commit; `$6`–`$9`:
+ * author bindings; `$10`: docs of the batch that write nothing (their
+ * `last_seq` is only read). Returns each doc's `last_seq` after the commit.
+ */
+const APPEND_SQL = `
+  WITH batch AS (
+    SELECT doc, n FROM unnest($1::text[], $2::int[]) AS b(doc, n)
+  ), bumped AS (
+    INSERT INTO concord_docs AS d (doc, last_seq)
+    SELECT doc, n FROM batch ORDER BY doc COLLATE "C"
+    ON CONFLICT (doc) DO UPDATE SET last_seq = d.last_seq + excluded.last_seq
+    RETURNING d.doc, d.last_seq
+  ), logged AS (
+    INSERT INTO concord_updates (doc, seq, data)
+    SELECT u.doc, bumped.last_seq - batch.n + u.k, u.data
+    FROM unnest($3::text[], $4::int[], $5::bytea[]) AS u(doc, k, data)
+    JOIN bumped ON bumped.doc = u.doc
+    JOIN batch ON batch.doc = u.doc
+  ), bound AS (
+    INSERT INTO concord_authors AS a (doc, client_id, user_id, name)
+    SELECT * FROM unnest($6::text[], $7::bigint[], $8::text[], $9::text[])
+    ON CONFLICT (doc, client_id) DO UPDATE SET user_id = excluded.user_id, name = excluded.name
+  )
+  SELECT doc, last_seq FROM bumped
+  UNION ALL
+  SELECT doc, last_seq FROM concord_docs WHERE doc = ANY($10::text[])
+`
+
+/** Checkpoint, `last_seq`, log and bindings of one doc in one snapshot, tagged by `part`. */
+const LOAD_SQL = `
+  SELECT 0 AS part, upto_seq AS seq, state AS data, NULL::bigint AS client_id, NULL::text AS user_id, NULL::text AS name
+    FROM concord_checkpoints WHERE doc = $1
+  UNION ALL SELECT 1, last_seq, NULL, NULL, NULL, NULL FROM concord_docs WHERE doc = $1
+  UNION ALL SELECT 2, seq, data, NULL, NULL, NULL FROM concord_updates WHERE doc = $1
+  UNION ALL SELECT 3, NULL, NULL, client_id, user_id, name FROM concord_authors WHERE doc = $1
+  ORDER BY part, seq
+`
+
+/** A row of {@link LOAD_SQL} (BIGINTs arrive as strings). */
+interface LoadRow {
+  part: number
+  seq: string | null
+  data: Buffer | null
+  client_id: string | null
+  user_id: string | null
+  name: string | null
+}
+
+/** Options of {@link PostgresStorage}. */
+export interface PostgresStorageOptions {
+  /** Most connections the pool opens. Default 4 (one append, checkpoints, loads). */
+  maxConnections?: number
+  /** How long getting a connection may take before the call fails, ms. Default 5000. */
+  connectTimeoutMs?: number
+}
+
+/** An `appendUpdates` call waiting for its group commit. */
+interface PendingAppend {
+  batch: DocUpdates[]
+  resolve: (result: AppendResult) => void
+  reject: (error: Error) => void
+}
+
+/** pg hands out plain `Buffer`s; expose them as `Uint8Array` views without copying (as the SQLite adapter does). */
+const toBytes = (buf: Buffer): Uint8Array => new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+
+/** The URL with its password hidden, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== '') parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '(unparsable URL)'
+  }
+}
+
+/** A `Storage` in a PostgreSQL database, shareable by several relay instances. */
+export class PostgresStorage implements Storage {
+  /** Adapter name for logs and metrics. */
+  readonly kind = 'postgres'
+  /** The database URL, password hidden. */
+  readonly target: string
+  readonly #pool: pg.Pool
+  /** Settles once the schema is checked (created or verified); rejects when that failed. */
+  readonly #ready: Promise<void>
+  #closed = false
+  #closing: Promise<void> | null = null
+  /** Appends waiting for the next group commit. */
+  #queue: PendingAppend[] = []
+  /** The group-commit loop, while it runs. */
+  #writing: Promise<void> | null = null
+  /** Every other call in flight, awaited by `close`. */
+  readonly #inFlight = new Set<Promise<unknown>>()
+
+  /**
+   * Creates the pool and starts checking the schema; calls wait for that
+   * check. {@link PostgresStorage.open} also waits for it, so a bad URL or an
+   * unreachable server fails there.
+   */
+  constructor(url: string, options: PostgresStorageOptions = {}) {
+    this.target = redactUrl(url)
+    this.#pool = new pg.Pool({
+      connectionString: url,
+      max: options.maxConnections ?? 4,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+      idleTimeoutMillis: 30_000,
+    })
+    // An idle connection that breaks (server restarted) is dropped by the
+    // pool and reported here; the next call opens a new one. Without a
+    // listener the error would end the process.
+    this.#pool.on('error', () => undefined)
+    this.#ready = this.#migrate()
+    // Callers see the failure through their calls (and `open`); never as an unhandled rejection.
+    this.#ready.catch(() => undefined)
+  }
+
+  /**
+   * Connects, creates or checks the schema, and returns the storage. Rejects
+   * with an `Error` naming the database (password hidden) when it is
+   * unreachable, refuses the login, or has a newer schema.
+   */
+  static async open(url: string, options?: PostgresStorageOptions): Promise<PostgresStorage> {
+    const storage = new PostgresStorage(url, options)
+    try {
+      await storage.#ready
+    } catch (error) {
+      await storage.close()
+      throw error
+    }
+    return storage
+  }
+
+  /** Loads a doc's checkpoint and the log appended after it, from one snapshot. */
+  async loadDoc(doc: string): Promise<StoredDoc> {
+    this.#assertOpen()
+    assertDocName(doc)
+    const { rows } = await this.#query<LoadRow>(LOAD_SQL, [doc])
+    const stored: StoredDoc = { checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] }
+    for (const row of rows) {
+      if (row.part === 0) stored.checkpoint = toBytes(row.data!)
+      else if (row.part === 1) stored.lastSeq = Number(row.seq)
+      else if (row.part === 2) {
+        stored.updates.push(toBytes(row.data!))
+        stored.logBytes += row.data!.byteLength
+      } else stored.authors.push({ clientId: Number(row.client_id), userId: row.user_id!, name: row.name! })
+    }
+    return stored
+  }
+
+  /** Appends the updates of several docs in one commit, shared with the calls queued alongside it. */
+  async appendUpdates(batch: DocUpdates[]): Promise<AppendResult> {
+    this.#assertOpen()
+    assertBatch(batch)
+    if (batch.length === 0) return new Map()
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#queue.push({ batch, resolve, reject })
+      this.#writing ??= this.#drainQueue()
+    })
+  }
+
+  /**
+   * Replaces the doc's checkpoint and deletes the log entries with
+   * seq ≤ `uptoSeq`, in one transaction under the doc's compaction lock.
+   */
+  async writeCheckpoint(doc: string, state: Uint8Array, uptoSeq: number): Promise<void> {
+    this.#assertOpen()
+    assertDocName(doc)
+    assertBytes(state, `checkpoint state of doc "${doc}"`)
+    await this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS_COMPACTION, doc])
+      // Read after the lock: a compaction that held it has committed by now.
+      const { rows } = await client.query<{ last_seq: string | null; upto_seq: string | null }>(
+        `SELECT (SELECT last_seq FROM concord_docs WHERE doc = $1) AS last_seq,
+                (SELECT upto_seq FROM concord_checkpoints WHERE doc = $1) AS upto_seq`,
+        [doc],
+      )
+      assertCheckpointSeq(doc, uptoSeq, Number(rows[0].upto_seq ?? 0), Number(rows[0].last_seq ?? 0))
+      await client.query(
+        `WITH listed AS (
+           INSERT INTO concord_docs (doc, last_seq) VALUES ($1, 0) ON CONFLICT (doc) DO NOTHING
+         ), saved AS (
+           INSERT INTO concord_checkpoints (doc, state, upto_seq, updated_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (doc) DO UPDATE SET state = excluded.state, upto_seq = excluded.upto_seq, updated_at = excluded.updated_at
+         )
+         DELETE FROM concord_updates WHERE doc = $1 AND seq <= $3`,
+        [doc, state, uptoSeq, Date.now()],
+      )
+    })
+  }
+
+  /**
+   * The logged updates of `doc` with a sequence number above `afterSeq`, in
+   * order, with the doc's last number and its author bindings; null when a checkpoint already covers
+   * some of them (the log no longer holds them: load the whole doc instead).
+   * One statement, one snapshot. Used by the cluster layer to fill a gap.
+   */
+  async updatesSince(doc: string, afterSeq: number): Promise<{ updates: Uint8Array[]; lastSeq: number; authors: AuthorBinding[] } | null> {
+    this.#assertOpen()
+    assertDocName(doc)
+    const { rows } = await this.#query<LoadRow>(
+      `SELECT 0 AS part, upto_seq AS seq, NULL::bytea AS data, NULL::bigint AS client_id, NULL::text AS user_id, NULL::text AS name
+         FROM concord_checkpoints WHERE doc = $1
+       UNION ALL SELECT 1, last_seq, NULL, NULL, NULL, NULL FROM concord_docs WHERE doc = $1
+       UNION ALL SELECT 2, seq, data, NULL, NULL, NULL FROM concord_updates WHERE doc = $1 AND seq > $2
+       UNION ALL SELECT 3, NULL, NULL, client_id, user_id, name FROM concord_authors WHERE doc = $1
+       ORDER BY part, seq`,
+      [doc, afterSeq],
+    )
+    const since = { updates: [] as Uint8Array[], lastSeq: 0, authors: [] as AuthorBinding[] }
+    for (const row of rows) {
+      if (row.part === 0 && Number(row.seq) > afterSeq) return null
+      if (row.part === 1) since.lastSeq = Number(row.seq)
+      else if (row.part === 2) since.updates.push(toBytes(row.data!))
+      else if (row.part === 3) since.authors.push({ clientId: Number(row.client_id), userId: row.user_id!, name: row.name! })
+    }
+    return since
+  }
+
+  /** The last sequence number of each of `docs` (0 for a doc never stored), in one statement. */
+  async lastSeqs(docs: readonly string[]): Promise<Map<string, number>> {
+    this.#assertOpen()
+    const seqs = new Map<string, number>(docs.map((doc) => [doc, 0]))
+    if (docs.length === 0) return seqs
+    const { rows } = await this.#query<{ doc: string; last_seq: string }>(
+      'SELECT doc, last_seq FROM concord_docs WHERE doc = ANY($1::text[])',
+      [docs],
+    )
+    for (const { doc, last_seq } of rows) seqs.set(doc, Number(last_seq))
+    return seqs
+  }
+
+  /** Names of stored docs starting with `prefix` (taken literally, no wildcards), sorted. */
+  async listDocs(prefix: string): Promise<string[]> {
+    return (await this.listDocSeqs(prefix)).map(({ doc }) => doc)
+  }
+
+  /** Stored docs starting with `prefix` with their last sequence numbers, in the order of {@link listDocs}. */
+  async listDocSeqs(prefix: string): Promise<DocSeq[]> {
+    this.#assertOpen()
+    if (typeof prefix !== 'string') throw new TypeError('prefix must be a string')
+    // `doc >= prefix` lets the primary key start the scan at the prefix.
+    const { rows } = await this.#query<{ doc: string; last_seq: string }>(
+      'SELECT doc, last_seq FROM concord_docs WHERE doc >= $1 AND starts_with(doc, $1)',
+      [prefix],
+    )
+    // Same order as every other adapter: JavaScript string order (PostgreSQL's "C" order is UTF-8 byte order).
+    return rows
+      .map(({ doc, last_seq }) => ({ doc, lastSeq: Number(last_seq) }))
+      .sort((a, b) => (a.doc < b.doc ? -1 : a.doc > b.doc ? 1 : 0))
+  }
+
+  /** Upserts last-seen records in one statement; `lastSeen` never moves back. */
+  async recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
+    this.#assertOpen()
+    assertPresence(workspace, records)
+    if (records.length === 0) return
+    // One row per user (an upsert cannot touch a row twice): the latest record wins, as applied in order.
+    const latest = new Map<string, PresenceRecord>()
+    for (const record of records) {
+      const seen = latest.get(record.userId)
+      if (seen === undefined || record.lastSeen >= seen.lastSeen) latest.set(record.userId, record)
+    }
+    const rows = [...latest.values()]
+    await this.#query(
+      `INSERT INTO concord_presence AS p (workspace, user_id, name, last_seen)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])
+       ON CONFLICT (workspace, user_id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen
+       WHERE excluded.last_seen >= p.last_seen`,
+      [workspace, rows.map((r) => r.userId), rows.map((r) => r.name), rows.map((r) => Math.round(r.lastSeen))],
+    )
+  }
+
+  /** Users seen in a workspace, most recent first. */
+  async listPresence(workspace: string): Promise<PresenceRecord[]> {
+    this.#assertOpen()
+    const { rows } = await this.#query<{ user_id: string; name: string; last_seen: string }>(
+      'SELECT user_id, name, last_seen FROM concord_presence WHERE workspace = $1 ORDER BY last_seen DESC',
+      [workspace],
+    )
+    return rows.map(({ user_id, name, last_seen }) => ({ userId: user_id, name, lastSeen: Number(last_seen) }))
+  }
+
+  /** Resolves when PostgreSQL answers a trivial query. */
+  async ping(): Promise<void> {
+    this.#assertOpen()
+    await this.#query('SELECT 1')
+  }
+
+  /** Lets the calls made before finish, then closes the pool. Idempotent; later calls reject. */
+  close(): Promise<void> {
+    this.#closed = true
+    this.#closing ??= this.#shutDown()
+    return this.#closing
+  }
+
+  async #shutDown(): Promise<void> {
+    await this.#writing
+    await Promise.allSettled([...this.#inFlight])
+    await this.#pool.end()
+  }
+
+  /** Throws (rejecting the caller's promise: every method is async) once closed. */
+  #assertOpen(): void {
+    if (this.#closed) throw closedError(this.kind)
+  }
+
+  /** Runs one statement on a pooled connection once the schema is ready. */
+  async #query<Row extends pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
+    const result = this.#ready.then(() => this.#pool.query<Row>(sql, values))
+    this.#inFlight.add(result)
+    try {
+      return await result
+    } finally {
+      this.#inFlight.delete(result)
+    }
+  }
+
+  /** Runs `body` in a transaction on one connection; rolls back when it throws. */
+  async #transaction(body: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    const done = this.#ready.then(async () => {
+      const client = await this.#pool.connect()
+      let broken: Error | undefined
+      try {
+        await client.query('BEGIN')
+        await body(client)
+        await client.query('COMMIT')
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
+        throw error
+      } finally {
+        // A connection whose rollback failed is unusable: the pool drops it.
+        client.release(broken)
+      }
+    })
+    this.#inFlight.add(done)
+    try {
+      await done
+    } finally {
+      this.#inFlight.delete(done)
+    }
+  }
+
+  /** The group-commit loop: stores everything queued, one commit at a time, until the queue is empty. */
+  async #drainQueue(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const group = this.#queue.splice(0)
+      try {
+        await this.#ready
+        const results = await this.#commit(group.map(({ batch }) => batch))
+        group.forEach(({ resolve }, i) => resolve(results[i]))
+      } catch (error) {
+        for (const { reject } of group) reject(error as Error)
+      }
+    }
+    this.#writing = null
+  }
+
+  /** Stores several `appendUpdates` batches in one statement, in order; returns each batch's result. */
+  async #commit(batches: DocUpdates[][]): Promise<AppendResult[]> {
+    /** Updates and bindings per doc, in call order. */
+    const docs = new Map<string, { updates: Uint8Array[]; authors: Map<number, AuthorBinding> }>()
+    for (const batch of batches) {
+      for (const { doc, updates, authors } of batch) {
+        let entry = docs.get(doc)
+        if (entry === undefined) docs.set(doc, (entry = { updates: [], authors: new Map() }))
+        entry.updates.push(...updates)
+        // One binding per client id (an upsert cannot touch a row twice): the latest replaces earlier ones, as in order.
+        for (const author of authors ?? []) entry.authors.set(author.clientId, author)
+      }
+    }
+    const written = { docs: [] as string[], counts: [] as number[] }
+    const log = { docs: [] as string[], positions: [] as number[], data: [] as Uint8Array[] }
+    const bindings = { docs: [] as string[], clientIds: [] as number[], userIds: [] as string[], names: [] as string[] }
+    const readOnly: string[] = []
+    for (const [doc, { updates, authors }] of docs) {
+      if (updates.length === 0 && authors.size === 0) {
+        readOnly.push(doc)
+        continue
+      }
+      written.docs.push(doc)
+      written.counts.push(updates.length)
+      updates.forEach((data, i) => {
+        log.docs.push(doc)
+        log.positions.push(i + 1)
+        log.data.push(data)
+      })
+      for (const { clientId, userId, name } of authors.values()) {
+        bindings.docs.push(doc)
+        bindings.clientIds.push(clientId)
+        bindings.userIds.push(userId)
+        bindings.names.push(name)
+      }
+    }
+    const { rows } = await this.#pool.query<{ doc: string; last_seq: string }>(APPEND_SQL, [
+      written.docs,
+      written.counts,
+      log.docs,
+      log.positions,
+      log.data,
+      bindings.docs,
+      bindings.clientIds,
+      bindings.userIds,
+      bindings.names,
+      readOnly,
+    ])
+    const lastSeqs = new Map(rows.map(({ doc, last_seq }) => [doc, Number(last_seq)]))
+    // Walk the batches in order from each doc's number before this commit.
+    const seqs = new Map<string, number>()
+    for (const [doc, { updates }] of docs) seqs.set(doc, (lastSeqs.get(doc) ?? 0) - updates.length)
+    return batches.map((batch) => {
+      const result: AppendResult = new Map()
+      for (const { doc, updates } of batch) {
+        const seq = seqs.get(doc)! + updates.length
+        seqs.set(doc, seq)
+        result.set(doc, seq)
+      }
+      return result
+    })
+  }
+
+  /**
+   * Creates the schema in a new database, checks the version of an existing
+   * one. Instances starting together serialize on an advisory lock.
+   */
+  async #migrate(): Promise<void> {
+    let client: pg.PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch (cause) {
+      throw new Error(`cannot open PostgreSQL storage at ${this.target}: ${(cause as Error).message}`, { cause })
+    }
+    try {
+      await client.query('BEGIN')
+      await client.query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS_SCHEMA])
+      await client.query(SCHEMA_VERSION_TABLE)
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM concord_schema')
+      const version = rows[0]?.version ?? 0
+      if (version > POSTGRES_SCHEMA_VERSION) {
+        throw new Error(`schema version ${version} is newer than this relay understands (${POSTGRES_SCHEMA_VERSION})`)
+      }
+      if (version < POSTGRES_SCHEMA_VERSION) {
+        await client.query(SCHEMA)
+        await client.query(
+          'INSERT INTO concord_schema (version) VALUES ($1) ON CONFLICT (singleton) DO UPDATE SET version = excluded.version',
+          [POSTGRES_SCHEMA_VERSION],
+        )
+      }
+      await client.query('COMMIT')
+      client.release()
+    } catch (cause) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      client.release(cause as Error)
+      throw new Error(`cannot open PostgreSQL storage at ${this.target}: ${(cause as Error).message}`, { cause })
+    }
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * A real Redis server for tests: `redis-server` (or `$REDIS_SERVER`) on
+ * 127.0.0.1 on a free port, without persistence, in a temp dir; stopped and
+ * removed by {@link RedisServer.destroy}. {@link RedisServer.stop} and
+ * {@link RedisServer.start} take it away and bring it back on the same port.
+ *
+ * When the binary is missing, {@link redisUnavailable} says why, and suites
+ * skip themselves with that message (CI installs it: `.ci/run`).
+ *
+ * @module test/helpers/redisServer
+ */
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { freePort } from './postgresServer.js'
+
+/** The Redis server binary. */
+export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server'
+
+/** Why Redis tests cannot run here, or null when they can. */
+export function redisUnavailable(): string | null {
+  try {
+    execFileSync(REDIS_SERVER, ['--version'], { stdio: 'ignore' })
+    return null
+  } catch {
+    return `Redis tests skipped: ${REDIS_SERVER} not found (install redis-server, or set REDIS_SERVER)`
+  }
+}
+
+/** A Redis server in a temp dir. */
+export class RedisServer {
+  #child: ChildProcess | null = null
+
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  /** Starts a server on a free port. */
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(mkdtempSync(path.join(os.tmpdir(), 'concord-redis-')), await freePort())
+    await server.start()
+    return server
+  }
+
+  /** `redis://127.0.0.1:PORT` */
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`
+  }
+
+  /** Starts the server (again) and waits until it accepts connections. */
+  async start(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]
+    const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.#child = child
+    let output = ''
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString()
+        if (output.includes('Ready to accept connections')) resolve()
+      }
+      child.stdout!.on('data', onData)
+      child.stderr!.on('data', onData)
+      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code} before it was ready:\n${output}`)))
+    })
+  }
+
+  /** Stops the server (SIGKILL: clients see their connections drop). */
+  async stop(): Promise<void> {
+    const child = this.#child
+    this.#child = null
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
+
+  /** Stops the server and removes its temp dir. */
+  async destroy(): Promise<void> {
+    try {
+      await this.stop()
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true })
+    }
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * Several relay instances on one PostgreSQL database and one Redis (both real
+ * servers this file starts): clients spread over the instances, engine
+ * clients and stock y-websocket providers, edit shared docs at random and
+ * converge; presence crosses instances; Redis messages dropped on purpose
+ * (the cluster's test hook) are made up for from PostgreSQL; and an instance
+ * killed with SIGKILL loses nothing it acked.
+ *
+ * Skipped, with a message, when PostgreSQL or Redis is missing. Random edits
+ * use one seeded generator: a failure prints `SEED=…`; run it again with that
+ * environment variable.
+ */
+import * as prng from 'lib0/prng'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import { SyncClient, type DocHandle } from '@concord/engine'
+import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
+import { Cluster, type ClusterMessage } from '../apps/relay/src/cluster/Cluster.js'
+import { silentLogger } from '../apps/relay/src/observability/logger.js'
+import { PostgresStorage } from '../apps/relay/src/storage/PostgresStorage.js'
+import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.js'
+import { RedisServer, redisUnavailable } from './helpers/redisServer.js'
+import { MessageType, encodeWatchCatalog } from '@concord/engine/protocol'
+import { RawMuxClient } from './helpers/rawClient.js'
+import { removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
+
+const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
+const unavailable = postgresUnavailable() ?? redisUnavailable()
+if (unavailable !== null) console.warn(unavailable)
+
+/** One in-process relay instance with its own storage pool and cluster link. */
+interface Instance {
+  relay: Relay
+  cluster: Cluster
+  wsUrl: string
+}
+
+describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SEED=${SEED})`, () => {
+  let pg: PostgresServer
+  let redis: RedisServer
+  const instances: Instance[] = []
+  const clients: SyncClient[] = []
+  const providers: WebsocketProvider[] = []
+  const processes: RelayProcess[] = []
+
+  beforeAll(async () => {
+    ;[pg, redis] = await Promise.all([PostgresServer.start(), RedisServer.start()])
+  })
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close()
+    for (const p of providers.splice(0)) p.destroy()
+    for (const { relay } of instances.splice(0)) await relay.close()
+    for (const child of processes.splice(0)) {
+      await child.kill()
+      removeDir(child.dataDir)
+    }
+  })
+
+  afterAll(async () => {
+    await Promise.all([pg?.destroy(), redis?.destroy()])
+  })
+
+  /** Starts an in-process relay on the shared database and Redis. */
+  const instance = async (databaseUrl: string, dropIncoming?: (message: ClusterMessage) => boolean): Promise<Instance> => {
+    const storage = await PostgresStorage.open(databaseUrl)
+    const cluster = new Cluster(storage, {
+      redisUrl: redis.url,
+      logger: silentLogger(),
+      checkIntervalMs: 300,
+      gapGraceMs: 50,
+      dropIncoming,
+    })
+    await cluster.ready()
+    const relay = await createRelay({ storage, cluster, port: 0, processMetrics: false, commit: { commitDelayMs: 2 } })
+    const started = { relay, cluster, wsUrl: relay.url.replace(/^http/, 'ws') }
+    instances.push(started)
+    return started
+  }
+
+  const client = (url: string): SyncClient => {
+    const c = new SyncClient({ url, WebSocket: WebSocket as never, reconnect: { minDelay: 20, maxDelay: 200 } })
+    clients.push(c)
+    return c
+  }
+
+  const provider = (url: string, room: string): { doc: Y.Doc; provider: WebsocketProvider } => {
+    const doc = new Y.Doc()
+    const p = new WebsocketProvider(url, room, doc, { WebSocketPolyfill: WebSocket as never, disableBc: true })
+    providers.push(p)
+    return { doc, provider: p }
+  }
+
+  const providerSynced = (p: WebsocketProvider): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (p.synced) resolve()
+      else p.once('sync', (s: boolean) => s && resolve())
+    })
+
+  /**
+   * Clients on every instance (engine clients, and one y-websocket provider
+   * per doc) edit `docs` at random; resolves once every replica of every doc
+   * holds the same content.
+   */
+  const editAndConverge = async (urls: string[], docs: string[], seed: number, steps: number): Promise<void> => {
+    const gen = prng.create(seed)
+    const engines = urls.map((url) => client(url))
+    const handles: DocHandle[][] = engines.map((c) => docs.map((d) => c.open(d)))
+    const stock = docs.map((d, i) => provider(urls[i % urls.length], d))
+    await Promise.all([...handles.flat().map((h) => h.synced), ...stock.map(({ provider: p }) => providerSynced(p))])
+    /** Every replica's doc, per shared doc. */
+    const replicas: Y.Doc[][] = docs.map((_, d) => [...handles.map((row) => row[d].doc), stock[d].doc])
+    for (let step = 0; step < steps; step++) {
+      const d = prng.int32(gen, 0, docs.length - 1)
+      const replica = prng.oneOf(gen, replicas[d])
+      const text = replica.getText('body')
+      if (text.length > 0 && prng.int32(gen, 0, 3) === 0) {
+        const at = prng.int32(gen, 0, text.length - 1)
+        text.delete(at, Math.min(prng.int32(gen, 1, 3), text.length - at))
+      } else {
+        text.insert(prng.int32(gen, 0, text.length), prng.word(gen, 1, 4))
+      }
+      if (step % 20 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    const contents = (): string[][] => replicas.map((row) => row.map((doc) => doc.getText('body').toString()))
+    await waitFor(
+      () => contents().every((row) => row.every((content) => content === row[0])),
+      `convergence of every replica (SEED=${seed}): ${JSON.stringify(contents())}`,
+      20_000,
+    )
+    await Promise.all(engines.map((c) => c.flush()))
+  }
+
+  it('clients on three instances editing shared docs converge; presence crosses instances', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const three = [await instance(databaseUrl), await instance(databaseUrl), await instance(databaseUrl)]
+    await editAndConverge(
+      three.map((i) => i.wsUrl),
+      ['shared/a', 'shared/b', 'shared/c'],
+      SEED,
+      300,
+    )
+    // Awareness of a stock client on the first instance reaches one on the third.
+    const ada = provider(three[0].wsUrl, 'shared/presence')
+    const bob = provider(three[2].wsUrl, 'shared/presence')
+    await Promise.all([providerSynced(ada.provider), providerSynced(bob.provider)])
+    ada.provider.awareness.setLocalStateField('user', { name: 'Ada' })
+    await waitFor(
+      () => [...bob.provider.awareness.getStates().values()].some((s) => s.user?.name === 'Ada'),
+      'Ada’s presence on the third instance',
+    )
+  })
+
+  it('a connection watching a workspace on one instance hears of docs stored through another', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const [a, b] = [await instance(databaseUrl), await instance(databaseUrl)]
+    const watcher = new RawMuxClient(b.wsUrl)
+    try {
+      await watcher.open()
+      watcher.send(encodeWatchCatalog('acme'))
+      const writer = client(a.wsUrl)
+      const h = writer.open('acme/T-1')
+      await h.synced
+      h.doc.getText('title').insert(0, 'stored on a')
+      await writer.flush()
+      await watcher.waitFor(
+        (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-1'),
+        'catalog-changed on b',
+      )
+    } finally {
+      watcher.close()
+    }
+  })
+
+  it('converges when Redis loses messages: gaps are read from PostgreSQL, and so is a lost last message', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const gen = prng.create(SEED + 1)
+    let dropped = 0
+    // Every instance loses about a quarter of the updates it should receive, and every update of `lossy/last`.
+    const lossy = (message: ClusterMessage): boolean => {
+      if (message.kind !== 'update') return false
+      if (message.doc !== 'lossy/last' && (!prng.bool(gen) || prng.bool(gen))) return false
+      dropped++
+      return true
+    }
+    const three = [await instance(databaseUrl, lossy), await instance(databaseUrl, lossy), await instance(databaseUrl, lossy)]
+    await editAndConverge(
+      three.map((i) => i.wsUrl),
+      ['lossy/a', 'lossy/b'],
+      SEED + 2,
+      200,
+    )
+    expect(dropped).toBeGreaterThan(0)
+
+    // The last message lost everywhere, with nothing after it to show a gap: only the periodic check finds it.
+    const writer = client(three[0].wsUrl)
+    const reader = client(three[1].wsUrl)
+    const [w, r] = [writer.open('lossy/last'), reader.open('lossy/last')]
+    await Promise.all([w.synced, r.synced])
+    w.doc.getText('body').insert(0, 'lost on the way ')
+    await writer.flush()
+    await waitFor(() => r.doc.getText('body').toString() === 'lost on the way ', 'the reader to catch up', 10_000)
+  })
+
+  it('while Redis is down each instance serves its own clients and reports degraded; once it is back the others catch up', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const [a, b] = [await instance(databaseUrl), await instance(databaseUrl)]
+    const [onA, alsoOnA, onB] = [client(a.wsUrl), client(a.wsUrl), client(b.wsUrl)]
+    const docs = [onA, alsoOnA, onB].map((c) => c.open('outage/redis'))
+    await Promise.all(docs.map((h) => h.synced))
+    const text = (h: DocHandle): string => h.doc.getText('body').toString()
+    docs[0].doc.getText('body').insert(0, 'before ')
+    await waitFor(() => docs.every((h) => text(h) === 'before '), 'the first edit everywhere')
+
+    await redis.stop()
+    try {
+      await waitFor(() => a.cluster.degraded && b.cluster.degraded, 'both instances to report degraded')
+      expect(await (await fetch(`${a.relay.url}/metrics`)).text()).toMatch(/^concord_cluster_degraded 1$/m)
+      docs[0].doc.getText('body').insert(text(docs[0]).length, 'during ')
+      await onA.flush() // PostgreSQL still stores and acks
+      await waitFor(() => text(docs[1]) === 'before during ', 'the edit on the same instance')
+      expect(text(docs[2])).toBe('before ')
+    } finally {
+      await redis.start()
+    }
+    await waitFor(() => text(docs[2]) === 'before during ', 'the other instance to catch up from PostgreSQL')
+    await waitFor(() => !a.cluster.degraded && !b.cluster.degraded, 'both instances to report Redis back')
+    expect(await (await fetch(`${a.relay.url}/metrics`)).text()).toMatch(/^concord_cluster_degraded 0$/m)
+  })
+
+  it(
+    'while PostgreSQL is down nothing is acked on any instance; once it is back everything is stored and every instance converges',
+    { timeout: 90_000 },
+    async () => {
+      const databaseUrl = await pg.createDatabase()
+      const [a, b] = [await instance(databaseUrl), await instance(databaseUrl)]
+      const [onA, onB] = [client(a.wsUrl), client(b.wsUrl)]
+      const [ha, hb] = [onA.open('outage/pg'), onB.open('outage/pg')]
+      await Promise.all([ha.synced, hb.synced])
+      const text = (h: DocHandle): string => h.doc.getText('body').toString()
+      ha.doc.getText('body').insert(0, 'a0 ')
+      await waitFor(() => text(hb) === 'a0 ', 'the first edit on both instances')
+
+      await pg.stop()
+      try {
+        ha.doc.getText('body').insert(text(ha).length, 'a1 ')
+        hb.doc.getText('body').insert(0, 'b1 ')
+        // Nothing can be committed, so nothing is acked (nor published: fan-out follows the commit).
+        await waitFor(() => ha.pending > 0 && hb.pending > 0, 'both edits to be pending')
+        expect((await fetch(`${a.relay.url}/readyz`)).status).toBe(503)
+      } finally {
+        await pg.start()
+      }
+      await Promise.all([onA.flush(), onB.flush()])
+      expect(ha.pending + hb.pending).toBe(0)
+      await waitFor(() => text(ha) === text(hb) && text(ha).includes('a1 ') && text(ha).includes('b1 '), 'convergence after the outage')
+    },
+  )
+
+  it('an unreachable or malformed Redis URL stops the start with exit code 2 and says why', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const args = ['--port', '0', '--storage', 'postgres']
+    const unreachable = await runRelay(args, { DATABASE_URL: databaseUrl, REDIS_URL: 'redis://:secret@127.0.0.1:1' })
+    expect(unreachable.code).toBe(2)
+    expect(unreachable.stderr).toMatch(/cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1/)
+    expect(unreachable.stderr).not.toContain('secret')
+    const malformed = await runRelay(args, { DATABASE_URL: databaseUrl, REDIS_URL: 'cache:6379' })
+    expect(malformed.code).toBe(2)
+    expect(malformed.stderr).toContain('--redis-url must be a redis:// or rediss:// URL')
+  })
+
+  it('an instance killed with SIGKILL loses nothing it acked; the others hold it and serve it', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const args = ['--storage', 'postgres', '--idle-unload-ms', '60000']
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url }
+    for (let i = 0; i < 3; i++) processes.push(await startRelay({ args, env }))
+    const [doomed, second, third] = processes
+    const names = ['killed/a', 'killed/b']
+    const writer = client(doomed.wsUrl)
+    const watchers = [client(second.wsUrl), client(third.wsUrl)]
+    const written = names.map((name) => writer.open(name))
+    const watched = watchers.map((c) => names.map((name) => c.open(name)))
+    await Promise.all([...written, ...watched.flat()].map((h) => h.synced))
+    for (let round = 0; round < 20; round++) {
+      written.forEach((h, i) => h.doc.getText('body').insert(h.doc.getText('body').length, `${i}.${round} `))
+      if (round % 5 === 4) await writer.flush()
+    }
+    await writer.flush()
+    const acked = written.map((h) => h.doc.getText('body').toString())
+    written.forEach((h) => h.doc.getText('body').insert(h.doc.getText('body').length, 'in flight '))
+    const killedAt = Date.now()
+    await doomed.kill()
+    writer.close()
+
+    // The other instances' clients hold everything acked…
+    for (const row of watched) {
+      await waitFor(
+        () => row.every((h, i) => h.doc.getText('body').toString().startsWith(acked[i])),
+        'acked edits on the surviving instances',
+        15_000,
+      )
+    }
+    const convergenceMs = Date.now() - killedAt
+    console.info(`cluster: surviving instances held every acked edit ${convergenceMs} ms after the kill`)
+    // …and a client reconnecting to another instance loads it from PostgreSQL.
+    const reconnected = client(third.wsUrl)
+    const loaded = names.map((name) => reconnected.open(name))
+    await Promise.all(loaded.map((h) => h.synced))
+    loaded.forEach((h, i) => expect(h.doc.getText('body').toString().startsWith(acked[i])).toBe(true))
+  })
+})
