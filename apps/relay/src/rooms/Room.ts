@@ -90,17 +90,11 @@ export class Room {
   /** Presence states of the doc; null until the first one arrives (see the module documentation). */
   private presence: awarenessProtocol.Awareness | null = null
   readonly peers = new Set<RoomPeer>()
-  /** Awareness client ids each peer owns (bound at first use), removed when the peer leaves. */
-  private readonly awarenessOwners = new Map<RoomPeer, Set<number>>()
-  /** The peer owning each awareness client id. */
-  private readonly awarenessClientOwner = new Map<number, RoomPeer>()
-  /** Bytes of each owned awareness state, as counted against its owner's {@link RoomPeer.awarenessBytes}. */
-  private readonly awarenessStateBytes = new Map<number, number>()
-  /** Presence changes of this turn not yet sent to the peers, by client id (the latest change of each). */
-  private readonly unsentAwareness = new Map<number, AwarenessEntry>()
-  /** True while a send of {@link unsentAwareness} is scheduled. */
+  /** Who owns which presence state, and the changes waiting to be sent; null until the first presence state arrives. */
+  private ledger: PresenceLedger | null = null
+  /** True while a send of the ledger's unsent changes is scheduled. */
   private awarenessSendScheduled = false
-  /** Client ids among {@link unsentAwareness} whose change happened on this instance, to publish to the other instances; null without a cluster (or until the first). */
+  /** Client ids among the ledger's unsent changes whose change happened on this instance, to publish to the other instances; null without a cluster (or until the first). */
   private unpublishedAwareness: Set<number> | null = null
   /** Bytes the doc takes in storage, estimated: checkpoint + log, plus every update since. */
   byteSize = 0
@@ -188,11 +182,11 @@ export class Room {
   /** Removes a peer and the awareness states it owned. */
   removePeer(peer: RoomPeer): void {
     this.peers.delete(peer)
-    const owned = this.awarenessOwners.get(peer)
-    this.awarenessOwners.delete(peer)
+    const owned = this.ledger?.owners.get(peer)
+    this.ledger?.owners.delete(peer)
     if (owned && owned.size > 0) {
       for (const id of owned) {
-        this.awarenessClientOwner.delete(id)
+        this.ledger!.clientOwner.delete(id) // owning ids means the ledger exists
         this.uncountState(peer, id)
       }
       const awareness = this.presence // owning an id means a state for it was applied: it exists
@@ -233,7 +227,7 @@ export class Room {
         continue
       }
       // an id announced in awareness by a connection of another user that may write is reserved for it
-      const claimant = this.awarenessClientOwner.get(clientId)
+      const claimant = this.ledger?.clientOwner.get(clientId)
       if (claimant !== undefined && claimant.identity.userId !== peer.identity.userId && claimant.mayWrite(this)) {
         const { userId, name } = claimant.identity
         return { forgedClientId: clientId, owner: { clientId, userId, name } }
@@ -258,7 +252,7 @@ export class Room {
         const binding = { clientId, userId, name: this.bindingName(peer, clientId) }
         this.authors.set(clientId, binding)
         bindings.push(binding)
-        const claimant = this.awarenessClientOwner.get(clientId)
+        const claimant = this.ledger?.clientOwner.get(clientId)
         if (claimant !== undefined && claimant.identity.userId !== userId) displaced.push(clientId)
       }
       if (bindings.length > 0) {
@@ -283,7 +277,7 @@ export class Room {
    */
   private bindingName(peer: RoomPeer, clientId: number): string {
     if (!peer.identity.anonymous) return peer.identity.name
-    const owned = this.awarenessOwners.get(peer)
+    const owned = this.ledger?.owners.get(peer)
     const stateName = (id: number): string | null => {
       const state = this.presence?.states.get(id)
       return state === undefined ? null : claimedName(state)
@@ -347,9 +341,10 @@ export class Room {
     let overIds = 0
     let overBytes = 0
     let claimed: ClaimedUser | null = null
-    let owned = this.awarenessOwners.get(peer)
+    const ledger = (this.ledger ??= new PresenceLedger())
+    let owned = ledger.owners.get(peer)
     for (const entry of entries) {
-      const owner = this.awarenessClientOwner.get(entry.clientId)
+      const owner = ledger.clientOwner.get(entry.clientId)
       const author = this.authors.get(entry.clientId)
       if ((owner !== undefined && owner !== peer) || (author !== undefined && author.userId !== peer.identity.userId)) {
         // stock y-websocket clients echo others' states: only count what would change something
@@ -366,7 +361,7 @@ export class Room {
       if (owner === undefined) {
         // removing a state nobody has (an echo of a client that left) claims nothing
         if (entry.state === null) continue
-        if (!owned) this.awarenessOwners.set(peer, (owned = new Set()))
+        if (!owned) ledger.owners.set(peer, (owned = new Set()))
         if (!owned.has(entry.clientId) && owned.size >= maxIds) {
           overIds++
           continue
@@ -379,16 +374,16 @@ export class Room {
         continue
       }
       // what the connection holds in all its rooms is bounded (a removal always fits)
-      const delta = bytes - (this.awarenessStateBytes.get(entry.clientId) ?? 0)
+      const delta = bytes - (ledger.stateBytes.get(entry.clientId) ?? 0)
       if (delta > 0 && peer.awarenessBytes.held + delta > peer.awarenessBytes.max) {
         overBytes++
         continue
       }
       peer.awarenessBytes.held += delta
-      if (entry.state === null) this.awarenessStateBytes.delete(entry.clientId)
-      else this.awarenessStateBytes.set(entry.clientId, bytes)
+      if (entry.state === null) ledger.stateBytes.delete(entry.clientId)
+      else ledger.stateBytes.set(entry.clientId, bytes)
       if (owner === undefined) {
-        this.awarenessClientOwner.set(entry.clientId, peer)
+        ledger.clientOwner.set(entry.clientId, peer)
         owned!.add(entry.clientId)
       }
       if (entry.state !== null && peer.identity.anonymous) claimed ??= claimedUser(entry.state)
@@ -410,18 +405,18 @@ export class Room {
 
   /** Forgets which peer owns the awareness client id `id`. */
   private releaseClaim(id: number): void {
-    const owner = this.awarenessClientOwner.get(id)
+    const owner = this.ledger?.clientOwner.get(id)
     if (owner === undefined) return
-    this.awarenessClientOwner.delete(id)
-    this.awarenessOwners.get(owner)?.delete(id)
+    this.ledger!.clientOwner.delete(id)
+    this.ledger!.owners.get(owner)?.delete(id)
     this.uncountState(owner, id)
   }
 
   /** Gives the bytes of the state of `id` back to its owner's awareness budget. */
   private uncountState(owner: RoomPeer, id: number): void {
-    const bytes = this.awarenessStateBytes.get(id)
+    const bytes = this.ledger?.stateBytes.get(id)
     if (bytes === undefined) return
-    this.awarenessStateBytes.delete(id)
+    this.ledger!.stateBytes.delete(id)
     owner.awarenessBytes.held = Math.max(0, owner.awarenessBytes.held - bytes)
   }
 
@@ -501,14 +496,15 @@ export class Room {
     if (presence === null) return
     // changes made on this instance go to the other instances too (only with a cluster); theirs never go back
     const publish = this.hooks.onAwareness !== undefined && origin !== CLUSTER_ORIGIN
+    const unsent = (this.ledger ??= new PresenceLedger()).unsent
     // the clock and state as of now: a leaving peer's ids lose their meta right after their removal
     for (const clientId of added.concat(updated, removed)) {
       const state = (presence.getStates().get(clientId) as Record<string, unknown> | undefined) ?? null
-      this.unsentAwareness.delete(clientId) // re-inserted last: the update lists changes in the order they happened
-      this.unsentAwareness.set(clientId, { clientId, clock: presence.meta.get(clientId)?.clock ?? 0, state, size: 0 })
+      unsent.delete(clientId) // re-inserted last: the update lists changes in the order they happened
+      unsent.set(clientId, { clientId, clock: presence.meta.get(clientId)?.clock ?? 0, state, size: 0 })
       if (publish) (this.unpublishedAwareness ??= new Set()).add(clientId)
     }
-    if (this.unsentAwareness.size > 0 && !this.awarenessSendScheduled) {
+    if (unsent.size > 0 && !this.awarenessSendScheduled) {
       this.awarenessSendScheduled = true
       ;(this.hooks.scheduleAwarenessSend ?? setImmediate)(this.sendAwarenessChanges)
     }
@@ -517,10 +513,11 @@ export class Room {
   /** Sends this turn's presence changes to every peer, in one awareness update. */
   private readonly sendAwarenessChanges = (): void => {
     this.awarenessSendScheduled = false
-    if (this.closed || this.unsentAwareness.size === 0) return
-    const entries = [...this.unsentAwareness.values()]
+    const unsent = this.ledger?.unsent
+    if (this.closed || unsent === undefined || unsent.size === 0) return
+    const entries = [...unsent.values()]
     const update = encodeAwarenessEntries(entries)
-    this.unsentAwareness.clear()
+    unsent.clear()
     for (const peer of this.peers) peer.sendAwareness(this, update)
     const unpublished = this.unpublishedAwareness
     if (unpublished !== null && unpublished.size > 0) {
@@ -539,6 +536,21 @@ const NO_STATES: ReadonlyMap<number, Record<string, unknown>> = new Map()
 
 /** The encoded state vector of an empty doc. */
 const EMPTY_STATE_VECTOR = Uint8Array.of(0)
+
+/**
+ * A room's presence bookkeeping, created with its first presence state: most
+ * rooms never get one, and four empty maps cost ~0.75 KiB per room.
+ */
+class PresenceLedger {
+  /** Awareness client ids each peer owns (bound at first use), removed when the peer leaves. */
+  readonly owners = new Map<RoomPeer, Set<number>>()
+  /** The peer owning each awareness client id. */
+  readonly clientOwner = new Map<number, RoomPeer>()
+  /** Bytes of each owned awareness state, as counted against its owner's {@link RoomPeer.awarenessBytes}. */
+  readonly stateBytes = new Map<number, number>()
+  /** Presence changes of this turn not yet sent to the peers, by client id (the latest change of each). */
+  readonly unsent = new Map<number, AwarenessEntry>()
+}
 
 /** Longest display name a binding keeps (as for a token's `name` claim). */
 const MAX_NAME_LENGTH = 256
