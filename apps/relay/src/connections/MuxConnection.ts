@@ -339,6 +339,11 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
     sub.load()
   }
 
+  /** Takes a token of this connection's awareness rate budget (shared by its subscriptions' policies). */
+  private readonly takeAwarenessToken = (): boolean => this.awarenessBucket.take()
+  /** Charges time spent applying updates to this connection's budget (shared by its subscriptions' policies). */
+  private readonly chargeApplyTime = (ms: number): boolean => this.applyBudget.charge(ms)
+
   /** The read/write policy of a new subscription, drawing on this connection's budgets. */
   private docPolicy(writable: boolean): DocPolicy {
     const limits = this.ctx.limits
@@ -349,8 +354,8 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
       maxAwarenessStateBytes: limits.maxAwarenessStateBytes,
       maxAwarenessEntries: limits.maxAwarenessEntries,
       maxAwarenessIds: limits.maxAwarenessIds,
-      takeAwarenessToken: () => this.awarenessBucket.take(),
-      chargeApplyTime: (ms: number) => this.applyBudget.charge(ms),
+      takeAwarenessToken: this.takeAwarenessToken,
+      chargeApplyTime: this.chargeApplyTime,
     }
   }
 

@@ -70,8 +70,8 @@ export type SubscriptionState = (typeof SubscriptionState)[keyof typeof Subscrip
 export class Subscription {
   private stateValue: SubscriptionState = SubscriptionState.loading
   private roomValue: Room | null = null
-  /** Messages received while the room loads. */
-  private queue: Uint8Array[] = []
+  /** Messages received while the room loads (null: none). */
+  private queue: Uint8Array[] | null = null
   /** Last time the relay asked this client to resync the doc (ms). */
   private lastResync = 0
   /** Starts a sync message about this doc (an answer to the client's step 1). */
@@ -115,8 +115,8 @@ export class Subscription {
         if (this.policy.writable) this.sendSyncStep1(room)
         const states = room.encodeAllAwareness()
         if (states) this.conn.sendAwareness(room, states)
-        const queue = this.queue
-        this.queue = []
+        const queue = this.queue ?? []
+        this.queue = null
         for (const [i, data] of queue.entries()) {
           if (this.conn.closed || this.roomValue !== room) {
             for (const dropped of queue.slice(i)) this.conn.releaseQueued(dropped)
@@ -146,7 +146,7 @@ export class Subscription {
     if (this.roomValue) this.handle(this.roomValue, type, body)
     else {
       const held = this.conn.holdQueued(data, 'while docs load')
-      if (held) this.queue.push(held)
+      if (held) (this.queue ??= []).push(held)
     }
   }
 
@@ -165,8 +165,8 @@ export class Subscription {
 
   /** Forgets the messages waiting for a doc that will not be served. */
   private dropQueue(): void {
-    for (const data of this.queue) this.conn.releaseQueued(data)
-    this.queue = []
+    for (const data of this.queue ?? []) this.conn.releaseQueued(data)
+    this.queue = null
   }
 
   private handle(room: Room, type: number, body: decoding.Decoder): void {

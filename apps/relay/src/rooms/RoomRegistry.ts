@@ -16,7 +16,7 @@ import * as Y from 'yjs'
 import type { AuthorBinding, DocSeq, Storage } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
-import { Room, applyStored } from './Room.js'
+import { Room, applyStored, type RoomHooks } from './Room.js'
 import type { CommitQueue } from './CommitQueue.js'
 import type { DocLimits } from '../security/docGuard.js'
 
@@ -44,7 +44,8 @@ export interface RoomRegistryOptions {
 
 interface Entry {
   room: Room
-  ready: Promise<Room>
+  /** Resolves once the room is loaded; null once it is (an idle room keeps no promise). */
+  ready: Promise<Room> | null
 }
 
 /** All rooms of one relay. */
@@ -55,6 +56,8 @@ export class RoomRegistry {
   private readonly scheduleAwarenessSend: ((send: () => void) => void) | undefined
   private readonly openListeners: Array<(room: Room) => void> = []
   private readonly follower: RoomFollower | null
+  /** The hooks of every room (one object for all: they take the room as an argument). */
+  private readonly roomHooks: RoomHooks
 
   constructor(
     private readonly storage: Storage,
@@ -67,6 +70,12 @@ export class RoomRegistry {
     this.docLimits = options.docLimits
     this.scheduleAwarenessSend = options.scheduleAwarenessSend
     this.follower = options.follower ?? null
+    const follower = this.follower
+    const onUpdate: RoomHooks['onUpdate'] = (r, update, from) => this.commits.enqueue(r, update, from)
+    this.roomHooks =
+      follower === null
+        ? { onUpdate, scheduleAwarenessSend: this.scheduleAwarenessSend }
+        : { onUpdate, scheduleAwarenessSend: this.scheduleAwarenessSend, onAwareness: (r, update) => follower.awarenessChanged(r, update) }
   }
 
   /** Number of rooms in memory (loading, open or waiting to unload). */
@@ -96,21 +105,14 @@ export class RoomRegistry {
   async acquire(name: string): Promise<Room> {
     let entry = this.rooms.get(name)
     if (!entry) {
-      const follower = this.follower
-      const room = new Room(
-        name,
-        follower === null
-          ? { onUpdate: (r, update, from) => this.commits.enqueue(r, update, from), scheduleAwarenessSend: this.scheduleAwarenessSend }
-          : {
-              onUpdate: (r, update, from) => this.commits.enqueue(r, update, from),
-              scheduleAwarenessSend: this.scheduleAwarenessSend,
-              onAwareness: (r, update) => follower.awarenessChanged(r, update),
-            },
-        this.log.child({ doc: name }),
-        this.docLimits,
-      )
+      const room = new Room(name, this.roomHooks, this.log.child({ doc: name }), this.docLimits)
       const ready = this.load(room)
-      entry = { room, ready }
+      const created: Entry = { room, ready }
+      ready.then(
+        () => (created.ready = null),
+        () => {},
+      )
+      entry = created
       this.rooms.set(name, entry)
       this.metrics.roomsOpen.set(this.rooms.size)
     }
@@ -121,7 +123,7 @@ export class RoomRegistry {
       room.unloadTimer = null
     }
     try {
-      return await entry.ready
+      return await (entry.ready ?? room)
     } catch (error) {
       room.refs--
       throw error
@@ -163,7 +165,7 @@ export class RoomRegistry {
     }
     const entry = this.rooms.get(name)
     if (entry) {
-      const room = await entry.ready
+      const room = await (entry.ready ?? entry.room)
       if (!room.closed) {
         const update = timed(() => Y.encodeStateAsUpdate(room.doc, stateVector))
         const { durableStateVector, lastSeq } = room
