@@ -139,7 +139,7 @@ const main = async (): Promise<void> => {
     logger: log,
     webRoot,
     // webhook subscriptions live next to the data they watch
-    webhooks: { file: config.storage === 'sqlite' ? path.join(path.resolve(config.data), 'webhooks.json') : null },
+    webhooks: { file: config.storage === 'memory' ? null : path.join(path.resolve(config.data), 'webhooks.json') },
     idleUnloadMs: config.idleUnloadMs,
     auth,
     allowedOrigins: config.allowedOrigins,
