@@ -176,8 +176,8 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
   const between = (min: number, max: number): number => min + random() * (max - min)
   const docNames = Array.from({ length: options.docs ?? 6 }, (_, i) => `crash-${options.seed}/d${i}`)
   const relayArgs = ['--checkpoint-updates', String(options.checkpointUpdates ?? 2), '--log-level', 'debug']
-  const steadyProxy = await startFaultProxy(gen)
-  const flakyProxy = await startFaultProxy(gen)
+  const steadyProxy = await startFaultProxy(random)
+  const flakyProxy = await startFaultProxy(random)
   const proxies: FaultProxy[] = [steadyProxy, flakyProxy]
   const writerCount = options.writers ?? 4
   const writers = Array.from(

@@ -30,7 +30,7 @@
  *
  * @example
  * ```ts
- * const proxy = await startFaultProxy(gen, { maxDelayMs: 20, replayChance: 0.2 })
+ * const proxy = await startFaultProxy(() => prng.real53(gen), { maxDelayMs: 20, replayChance: 0.2 })
  * proxy.retarget(relay.wsUrl)
  * const client = new SyncClient({ url: proxy.wsUrl, WebSocket })
  * proxy.partition() // … later
@@ -42,15 +42,14 @@
 import type { AddressInfo } from 'node:net'
 import WebSocket, { WebSocketServer, type RawData } from 'ws'
 import * as decoding from 'lib0/decoding'
-import * as prng from 'lib0/prng'
 import { MessageType, decodeMessage } from '@concord/engine/protocol'
 
 /** y-protocols sync message subtype of an incremental update. */
 const SYNC_UPDATE = 2
 
-/** How the proxy disturbs traffic; every random choice comes from the generator given to {@link startFaultProxy}. */
+/** How the proxy disturbs traffic; every random choice comes from the `random` function given to {@link startFaultProxy}. */
 export interface FaultProxyOptions {
-  /** Largest random delay added to a frame, ms (0: frames pass at once). Default 0. */
+  /** Largest random delay added to a frame, ms (0: frames pass at once). Default 0; changed with {@link FaultProxy.setMaxDelay}. */
   maxDelayMs?: number
   /** Chance that a new connection gets one old update frame replayed per doc it subscribes, each direction. Default 0. */
   replayChance?: number
@@ -69,6 +68,8 @@ export interface FaultProxy {
   /** `ws://127.0.0.1:PORT`: give this to clients. */
   readonly wsUrl: string
   readonly stats: FaultProxyStats
+  /** Changes the largest random delay added to frames from now on (ms). */
+  setMaxDelay(maxDelayMs: number): void
   /** Sends new connections to `relayWsUrl` (`ws://HOST:PORT`); open connections stay where they are. */
   retarget(relayWsUrl: string | null): void
   /** Cuts every open connection (both ends see the socket close, queued frames are lost). */
@@ -150,11 +151,14 @@ const subscribedDoc = (frame: Buffer): string | null => {
 /** Most update frames kept per direction for replay (the oldest are forgotten). */
 const REPLAY_MEMORY = 64
 
-/** Starts a proxy on a free loopback port; it forwards nowhere until {@link FaultProxy.retarget}. */
-export const startFaultProxy = async (gen: prng.PRNG, options: FaultProxyOptions = {}): Promise<FaultProxy> => {
-  const maxDelayMs = options.maxDelayMs ?? 0
+/**
+ * Starts a proxy on a free loopback port; it forwards nowhere until {@link FaultProxy.retarget}.
+ * `random` (uniform in [0, 1), e.g. from a seeded `lib0/prng` generator) makes every choice.
+ */
+export const startFaultProxy = async (random: () => number, options: FaultProxyOptions = {}): Promise<FaultProxy> => {
+  let maxDelayMs = options.maxDelayMs ?? 0
   const replayChance = options.replayChance ?? 0
-  const delay = (): number => (maxDelayMs > 0 ? prng.real53(gen) * maxDelayMs : 0)
+  const delay = (): number => (maxDelayMs > 0 ? random() * maxDelayMs : 0)
   const stats: FaultProxyStats = { connections: 0, cuts: 0, replayed: 0, frames: 0 }
   let target: string | null = null
   let partitioned = false
@@ -169,7 +173,7 @@ export const startFaultProxy = async (gen: prng.PRNG, options: FaultProxyOptions
   /** An old update of `doc` from `seen`, picked at random, or null. */
   const oldUpdate = (seen: SeenUpdate[], doc: string): Buffer | null => {
     const candidates = seen.filter((s) => s.doc === doc)
-    return candidates.length === 0 ? null : candidates[prng.uint32(gen, 0, candidates.length - 1)].frame
+    return candidates.length === 0 ? null : candidates[Math.floor(random() * candidates.length)].frame
   }
 
   const server = new WebSocketServer({ port: 0, host: '127.0.0.1' })
@@ -202,12 +206,12 @@ export const startFaultProxy = async (gen: prng.PRNG, options: FaultProxyOptions
       if (subscribed !== null && !replayedTo.has(subscribed)) {
         replayedTo.add(subscribed)
         // After the subscribe (and only then: the relay refuses sync messages for docs not subscribed).
-        const up = prng.real53(gen) < replayChance ? oldUpdate(seenFromClients, subscribed) : null
+        const up = random() < replayChance ? oldUpdate(seenFromClients, subscribed) : null
         if (up) {
           stats.replayed++
           toRelay.push(up)
         }
-        const down = prng.real53(gen) < replayChance ? oldUpdate(seenFromRelay, subscribed) : null
+        const down = random() < replayChance ? oldUpdate(seenFromRelay, subscribed) : null
         if (down) {
           stats.replayed++
           toClient.push(down)
@@ -248,6 +252,9 @@ export const startFaultProxy = async (gen: prng.PRNG, options: FaultProxyOptions
   return {
     wsUrl: `ws://127.0.0.1:${port}`,
     stats,
+    setMaxDelay: (ms) => {
+      maxDelayMs = ms
+    },
     retarget: (relayWsUrl) => {
       target = relayWsUrl
     },
