@@ -129,8 +129,6 @@ const main = async (): Promise<void> => {
     { url: relay.url, storage: storage.kind, data: config.storage === 'sqlite' ? path.resolve(config.data) : undefined },
     'relay listening',
   )
-  process.stdout.write(`listening on ${relay.url}\n`)
-
   let signals = 0
   const shutdown = (signal: string): void => {
     signals++
@@ -154,6 +152,8 @@ const main = async (): Promise<void> => {
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'))
   process.on('SIGINT', () => shutdown('SIGINT'))
+  // Only now: whoever waits for this line may send SIGTERM at once, and it must find the handler.
+  process.stdout.write(`listening on ${relay.url}\n`)
 }
 
 /** The authenticator the config asks for, or undefined for none. Throws with a clear message. */
