@@ -50,7 +50,9 @@ describe('crash durability', () => {
           `${figures.killsWithUnacked} with unacked changes in flight, ${figures.changes} changes (${figures.ackedDuringKills} acked between kills), ` +
           `${figures.compactions} compactions, ${figures.cuts} proxy cuts, 0 acked changes lost; start to listening ${summary(figures.startMs)}; final flush ${figures.flushMs.toFixed(0)} ms`,
       )
-      expect(figures.cycles).toBe(cycles)
+      // A time-bounded long run (`--minutes`) stops early; a count-bounded one does them all.
+      if (minutes === 0) expect(figures.cycles).toBe(cycles)
+      else expect(figures.cycles).toBeGreaterThan(0)
     },
   )
 })

@@ -49,7 +49,9 @@ describe('convergence under network chaos', () => {
           `${figures.cuts} connections cut, ${figures.partitions} partitions, ${figures.replayed} frames replayed, ${figures.restarts} relay restarts, ` +
           `client errors ${JSON.stringify(figures.errors)}; time to converge after healing ${summary(figures.convergeMs)}`,
       )
-      expect(figures.schedules).toBe(schedules)
+      // A time-bounded long run (`--minutes`) stops early; a count-bounded one does them all.
+      if (minutes === 0) expect(figures.schedules).toBe(schedules)
+      else expect(figures.schedules).toBeGreaterThan(0)
     },
   )
 })
