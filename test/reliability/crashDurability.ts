@@ -37,6 +37,7 @@ import * as Y from 'yjs'
 import * as prng from 'lib0/prng'
 import { SyncClient, type DocHandle } from '@concord/engine'
 import { startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+import { RELAY_START_TIMEOUT_MS } from './lib/runOptions.js'
 import { startFaultProxy, type FaultProxy } from './lib/faultProxy.js'
 import { readStoredState } from './lib/storedDocs.js'
 
@@ -200,7 +201,7 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
   let onCompaction: (() => void) | null = null
   const start = async (): Promise<RelayProcess> => {
     const started = performance.now()
-    const process = await startRelay({ dataDir: options.dataDir, args: relayArgs })
+    const process = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir: options.dataDir, args: relayArgs })
     figures.startMs.push(performance.now() - started)
     process.child.stdout!.on('data', (chunk: Buffer) => {
       const lines = chunk.toString().split('log compacted into checkpoint').length - 1
@@ -293,7 +294,7 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
     for (const name of docNames) compare('the stored file', name, stored.docs.get(name) ?? new Y.Doc())
     // A relay started afresh on the same data serves the same state.
     for (const writer of writers) writer.client.close()
-    relay = await startRelay({ dataDir: options.dataDir, args: relayArgs })
+    relay = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir: options.dataDir, args: relayArgs })
     const last = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never })
     const lastHandles = docNames.map((name) => last.open(name))
     await Promise.all(lastHandles.map((h) => h.synced))

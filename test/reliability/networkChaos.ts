@@ -39,7 +39,8 @@ import * as Y from 'yjs'
 import * as prng from 'lib0/prng'
 import { RecordStore, SyncClient, type DocHandle, type RecordHandle } from '@concord/engine'
 import { appSchemas } from '../../apps/web/src/lib/schemas.js'
-import { startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+import { startRelay } from '../helpers/relayProcess.js'
+import { RELAY_START_TIMEOUT_MS } from './lib/runOptions.js'
 import { startFaultProxy, type FaultProxy } from './lib/faultProxy.js'
 
 /** How big a run is. */
@@ -114,7 +115,7 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
   const figures: ChaosRunFigures = { schedules: 0, convergeMs: [], edits: 0, cuts: 0, partitions: 0, replayed: 0, restarts: 0, errors: {} }
   const workspaceId = `chaos-${options.seed}`
 
-  let relay = await startRelay({ dataDir: options.dataDir, args: RELAY_ARGS })
+  let relay = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir: options.dataDir, args: RELAY_ARGS })
   const proxies: FaultProxy[] = []
   for (let i = 0; i < 5; i++) proxies.push(await startFaultProxy(random, { replayChance: 0.3 }))
   for (const proxy of proxies) proxy.retarget(relay.wsUrl)
@@ -137,7 +138,7 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
     figures.restarts++
     if (random() < 0.5) await relay.kill()
     else await relay.stop()
-    relay = await startRelay({ dataDir: options.dataDir, args: RELAY_ARGS })
+    relay = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir: options.dataDir, args: RELAY_ARGS })
     for (const proxy of proxies) proxy.retarget(relay.wsUrl)
   }
 

@@ -23,7 +23,7 @@ import * as prng from 'lib0/prng'
 import { SyncClient } from '@concord/engine'
 import { SqliteDatabase } from '../../apps/relay/src/storage/SqliteDatabase.js'
 import { makeTempDir, removeDir, startRelay } from '../helpers/relayProcess.js'
-import { envInt, isLongRun, report, runSeed, summary } from './lib/runOptions.js'
+import { envInt, isLongRun, report, runSeed, summary, RELAY_START_TIMEOUT_MS } from './lib/runOptions.js'
 import { sqliteFile } from './lib/storedDocs.js'
 
 const DOC_COUNT = 10_000
@@ -72,14 +72,14 @@ describe('relay start-up with 10,000 stored docs', () => {
         const emptyDir = makeTempDir('concord-startup-empty-')
         try {
           const spawnedEmpty = performance.now()
-          const empty = await startRelay({ dataDir: emptyDir })
+          const empty = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir: emptyDir })
           listeningEmpty.push(performance.now() - spawnedEmpty)
           expect(await empty.stop()).toBe(0)
         } finally {
           removeDir(emptyDir)
         }
         const spawned = performance.now()
-        const relay = await startRelay({ dataDir: DATA_DIR })
+        const relay = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir: DATA_DIR })
         listening.push(performance.now() - spawned)
         const client = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never })
         try {

@@ -23,8 +23,9 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import Database from 'better-sqlite3'
 import { SyncClient, type DocHandle } from '@concord/engine'
-import { makeTempDir, removeDir, startRelay, waitFor, type RelayProcess } from '../helpers/relayProcess.js'
-import { startFaultProxy, type FaultProxy } from './lib/faultProxy.js'
+import { makeTempDir, removeDir, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+import { RELAY_START_TIMEOUT_MS } from './lib/runOptions.js'
+import { startFaultProxy } from './lib/faultProxy.js'
 import { readStoredState, sqliteFile } from './lib/storedDocs.js'
 
 const cleanups: Array<() => Promise<unknown> | void> = []
@@ -40,7 +41,7 @@ const setUp = async (docName: string) => {
   cleanups.push(() => proxy.close())
   const client = new SyncClient({ url: proxy.wsUrl, WebSocket: WebSocket as never, reconnect: { minDelay: 10, maxDelay: 100 } })
   cleanups.push(() => client.close())
-  const state = { relay: await startRelay({ dataDir }) }
+  const state = { relay: await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir }) }
   cleanups.push(() => state.relay.stop())
   proxy.retarget(state.relay.wsUrl)
   const handle = client.open(docName)
@@ -123,7 +124,7 @@ describe('storage faults on the relay', () => {
     lock.close()
     expect(during.acked).toBe(false)
     expect(storedValue(dataDir, 'faults/busy-kill', 'during-lock')).toBeUndefined()
-    state.relay = await startRelay({ dataDir })
+    state.relay = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir })
     proxy.retarget(state.relay.wsUrl)
     await client.flush()
     expect(during.acked).toBe(true)

@@ -45,3 +45,10 @@ export const summary = (values: readonly number[]): string =>
 export const report = (suite: string, line: string): void => {
   console.log(`[reliability] ${suite}: ${line}`)
 }
+
+/**
+ * How long the suites wait for a relay to print `listening on …`: on a
+ * loaded machine a start can take many seconds, and a slow start is not
+ * what these suites test (start-up time is measured, in `relay-startup.test.ts`).
+ */
+export const RELAY_START_TIMEOUT_MS = 60_000
