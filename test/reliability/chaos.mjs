@@ -3,13 +3,15 @@
  * bounded versions run in `npm test`):
  *
  * ```
- * npm run test:chaos -- [--suite crash|chaos|startup|all] [--cycles N] [--schedules N] [--starts N] [--seed S] [--minutes M]
+ * npm run test:chaos -- [--suite crash|chaos|startup|faults|lifecycle|all] [--cycles N] [--schedules N] [--starts N] [--seed S] [--minutes M]
  * ```
  *
  * - `--suite`: which suite (default `all`, one after the other);
  * - `--cycles`: SIGKILL cycles of the crash durability suite (default 1,000);
  * - `--schedules`: network chaos schedules (default 10,000);
  * - `--starts`: relay starts on 10,000 stored docs (default 200);
+ * - `faults` (storage faults) has no size; `lifecycle` opens and closes
+ *   10,000 docs in the long run (2,000 in `npm test`);
  * - `--seed`: the run seed of every suite (default: a fresh one each, printed);
  * - `--minutes`: each suite stops starting new cycles / schedules after this
  *   long (with `--minutes` and no `--cycles` / `--schedules`, the time alone
@@ -30,6 +32,8 @@ const SUITES = {
   crash: 'test/reliability/crash-durability.test.ts',
   chaos: 'test/reliability/network-chaos.test.ts',
   startup: 'test/reliability/relay-startup.test.ts',
+  faults: 'test/reliability/storage-faults.test.ts',
+  lifecycle: 'test/reliability/lifecycle.test.ts',
 }
 const OPTIONS = ['--suite', '--cycles', '--schedules', '--starts', '--seed', '--minutes']
 /** A count that only time bounds. */
