@@ -11,7 +11,7 @@
  * - `--schedules`: network chaos schedules (default 10,000);
  * - `--starts`: relay starts on 10,000 stored docs (default 200);
  * - `faults` (storage faults) has no size; `lifecycle` opens and closes
- *   10,000 docs in the long run (2,000 in `npm test`);
+ *   10,000 docs in the long run (1,000 in `npm test`);
  * - `--seed`: the run seed of every suite (default: a fresh one each, printed);
  * - `--minutes`: each suite stops starting new cycles / schedules after this
  *   long (with `--minutes` and no `--cycles` / `--schedules`, the time alone

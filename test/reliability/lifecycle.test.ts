@@ -7,7 +7,7 @@
  *   rooms unloaded after 50 ms idle). After a warm-up of 500 docs the heap
  *   is measured (after full GCs, with every room unloaded); then N more docs
  *   go through the same; the heap must be back within 10% of the first
- *   measurement. N is 2,000 in `npm test`, 10,000 in the long run
+ *   measurement. N is 1,000 in `npm test`, 10,000 in the long run
  *   (`npm run test:chaos -- --suite lifecycle`).
  * - **Open during unload**: 1,000 seeded interleavings, 25 at a time: a
  *   client writes a doc, flushes and closes it, and after a random 0–100 ms
@@ -87,7 +87,7 @@ const openWriteClose = async (prefix: string, count: number): Promise<void> => {
 }
 
 describe('doc lifecycle on the relay', () => {
-  const docs = envInt('CHAOS_LIFECYCLE_DOCS', isLongRun() ? 10_000 : 2_000)
+  const docs = envInt('CHAOS_LIFECYCLE_DOCS', isLongRun() ? 10_000 : 1_000)
   const timeout = isLongRun() ? 24 * 3_600_000 : 120_000
 
   it(`opening and closing ${docs} docs leaves the relay's heap within 10% of where it was`, { timeout }, async () => {
