@@ -219,7 +219,7 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
         writer.write(writer.handles[prng.uint32(gen, 0, writer.handles.length - 1)])
       }
       if (random() < 0.01) flakyProxy.cut()
-      await sleep(between(0, 4))
+      await sleep(between(0, 4)) // paces the load: commits, compactions and kills land between writes
     }
   }
   const deadline = options.minutes > 0 ? Date.now() + options.minutes * 60_000 : Infinity

@@ -63,7 +63,7 @@ const allUnloaded = async (): Promise<void> => {
   const deadline = Date.now() + 30_000
   while ((await ask<{ roomsOpen: number }>('rooms')).roomsOpen > 0) {
     if (Date.now() > deadline) throw new Error('rooms still loaded 30 s after their docs were closed')
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50)) // polls the relay's gauge: the unload has no event outside the relay
   }
 }
 
@@ -111,6 +111,7 @@ describe('doc lifecycle on the relay', () => {
   const seed = runSeed()
   it(`seed ${seed}: 1,000 opens during unload see the latest state`, { timeout }, async () => {
     const gen = prng.create(seed)
+    /** A random wait around the idle unload: drives the open-during-unload race on purpose. */
     const wait = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, prng.uint32(gen, 0, 2 * IDLE_UNLOAD_MS)))
     const clients = [newClient(), newClient(), newClient()]
     const mismatches: string[] = []

@@ -190,7 +190,7 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
         } else if (roll < 0.84) {
           pick(allClients).reconnect()
         } else {
-          await sleep(int(9))
+          await sleep(int(9)) // lets frames, reconnects and commits of the steps so far happen in between (the race on purpose)
         }
       }
 

@@ -61,7 +61,7 @@ const commitFailuresAbove = async (relay: RelayProcess, count: number): Promise<
   const deadline = Date.now() + 20_000
   while (failures <= count) {
     if (Date.now() > deadline) throw new Error(`the relay counted no failed commit in 20 s (${failures})`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50)) // polls the metric: a failed commit has no event outside the relay
     failures = await read()
   }
   return failures
