@@ -14,7 +14,8 @@
  * - `timed`: a random time after `listening` while writes flow (a group
  *   commit is in flight most of the time);
  * - `compaction`: right after the relay logged a compaction (`log compacted
- *   into checkpoint`), plus 0–3 ms (after 1.5 s without one: then), while the next commit and compaction of
+ *   into checkpoint`), plus 0–3 ms (after 1.5 s without one: then, counted
+ *   as `timed`), while the next commit and compaction of
  *   the same writes are under way;
  * - `startup`: 0–30 ms after `listening`, while reconnecting clients
  *   resubscribe, rooms load and catch-up updates are committed.
@@ -227,11 +228,13 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
     for (let cycle = 0; cycle < options.cycles && Date.now() < deadline; cycle++) {
       const context = `seed ${options.seed}, cycle ${cycle}`
       relay = await start()
-      const moment = ([KillMoment.timed, KillMoment.compaction, KillMoment.startup] as const)[prng.uint32(gen, 0, 2)]
+      const planned = ([KillMoment.timed, KillMoment.compaction, KillMoment.startup] as const)[prng.uint32(gen, 0, 2)]
+      /** What the kill's moment turned out to be: a planned compaction kill with no compaction in time is a timed one. */
+      let moment: KillMoment = planned === KillMoment.compaction ? KillMoment.timed : planned
       let until: number
-      if (moment === KillMoment.startup) {
+      if (planned === KillMoment.startup) {
         until = performance.now() + between(0, 30)
-      } else if (moment === KillMoment.timed) {
+      } else if (planned === KillMoment.timed) {
         until = performance.now() + between(50, 500)
       } else {
         // Right after a compaction (the writes keep coming, so the next commit and compaction are under way);
@@ -239,6 +242,7 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
         until = performance.now() + 1_500
         onCompaction = () => {
           onCompaction = null
+          moment = KillMoment.compaction
           until = Math.min(until, performance.now() + between(0, 3))
         }
       }
