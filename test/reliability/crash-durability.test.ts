@@ -48,7 +48,7 @@ describe('crash durability', () => {
         'crash',
         `seed ${seed}: ${figures.cycles} cycles in ${((performance.now() - started) / 1000).toFixed(1)} s, kills ${JSON.stringify(figures.kills)}, ` +
           `${figures.killsWithUnacked} with unacked changes in flight, ${figures.changes} changes (${figures.ackedDuringKills} acked between kills), ` +
-          `${figures.compactions} compactions, ${figures.cuts} proxy cuts, 0 acked changes lost; start to listening ${summary(figures.startMs)}; final flush ${figures.flushMs.toFixed(0)} ms`,
+          `compactions: ${figures.compactionsStored} committed between kills (in ${figures.cyclesWithCompaction} cycles), ${figures.compactionsLogged} logged; ${figures.cuts} proxy cuts, 0 acked changes lost; start to listening ${summary(figures.startMs)}; final flush ${figures.flushMs.toFixed(0)} ms`,
       )
       // A time-bounded long run (`--minutes`) stops early; a count-bounded one does them all.
       if (minutes === 0) expect(figures.cycles).toBe(cycles)

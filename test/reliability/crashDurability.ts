@@ -40,7 +40,7 @@ import { SyncClient, type DocHandle } from '@concord/engine'
 import { startRelay, type RelayProcess } from '../helpers/relayProcess.js'
 import { RELAY_START_TIMEOUT_MS } from './lib/runOptions.js'
 import { startFaultProxy, type FaultProxy } from './lib/faultProxy.js'
-import { readStoredState } from './lib/storedDocs.js'
+import { readStoredState, type StoredState } from './lib/storedDocs.js'
 
 /** How big a run is. */
 export interface CrashRunOptions {
@@ -70,8 +70,12 @@ export interface CrashRunFigures {
   ackedDuringKills: number
   /** Kills at which some change had been made but not acked yet (a commit could be in flight). */
   killsWithUnacked: number
-  /** Compactions the relay logged over all cycles. */
-  compactions: number
+  /** Compactions the relay logged over all cycles (fewer than ran: a kill loses the log lines still buffered). */
+  compactionsLogged: number
+  /** Compactions found committed in the file after the kills: docs whose checkpoint is newer than at the previous kill. */
+  compactionsStored: number
+  /** Cycles after which the file held at least one newer checkpoint. */
+  cyclesWithCompaction: number
   /** Connection cuts made by the flaky proxy. */
   cuts: number
   /** Time from spawn to `listening`, per start, ms. */
@@ -146,8 +150,8 @@ export class DurabilityError extends Error {}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Checks the file a kill left: sound, and holding every acked change. */
-const checkStored = (dataDir: string, writers: readonly Writer[], context: string): void => {
+/** Checks the file a kill left: sound, and holding every acked change. Returns what it read. */
+const checkStored = (dataDir: string, writers: readonly Writer[], context: string): StoredState => {
   const stored = readStoredState(dataDir)
   if (stored.integrity !== 'ok') throw new DurabilityError(`${context}: PRAGMA integrity_check: ${stored.integrity}`)
   const lost: string[] = []
@@ -161,6 +165,7 @@ const checkStored = (dataDir: string, writers: readonly Writer[], context: strin
   }
   if (lost.length > 0)
     throw new DurabilityError(`${context}: ${lost.length} acked changes missing from the stored file: ${lost.slice(0, 5).join(', ')}`)
+  return stored
 }
 
 /** Content and state vector of a doc, for comparing replicas. */
@@ -192,7 +197,9 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
     changes: 0,
     ackedDuringKills: 0,
     killsWithUnacked: 0,
-    compactions: 0,
+    compactionsLogged: 0,
+    compactionsStored: 0,
+    cyclesWithCompaction: 0,
     cuts: 0,
     startMs: [],
     flushMs: 0,
@@ -206,7 +213,7 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
     figures.startMs.push(performance.now() - started)
     process.child.stdout!.on('data', (chunk: Buffer) => {
       const lines = chunk.toString().split('log compacted into checkpoint').length - 1
-      figures.compactions += lines
+      figures.compactionsLogged += lines
       if (lines > 0) onCompaction?.()
     })
     for (const proxy of proxies) proxy.retarget(process.wsUrl)
@@ -224,6 +231,8 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
     }
   }
   const deadline = options.minutes > 0 ? Date.now() + options.minutes * 60_000 : Infinity
+  /** Checkpoint stamps of the file at the previous kill. */
+  let checkpointStamps = new Map<string, number>()
   try {
     for (let cycle = 0; cycle < options.cycles && Date.now() < deadline; cycle++) {
       const context = `seed ${options.seed}, cycle ${cycle}`
@@ -253,7 +262,12 @@ export const runCrashDurability = async (options: CrashRunOptions): Promise<Cras
       relay = null
       figures.kills[moment]++
       figures.cycles++
-      checkStored(options.dataDir, writers, `${context} (killed at a ${moment} moment)`)
+      const stored = checkStored(options.dataDir, writers, `${context} (killed at a ${moment} moment)`)
+      let compacted = 0
+      for (const [doc, stamp] of stored.checkpointStamps) if (checkpointStamps.get(doc) !== stamp) compacted++
+      checkpointStamps = stored.checkpointStamps
+      figures.compactionsStored += compacted
+      if (compacted > 0) figures.cyclesWithCompaction++
     }
 
     // The end: a last start, every writer's changes acked, every replica the same.

@@ -22,8 +22,10 @@ export interface StoredState {
   integrity: string
   /** Every stored doc, rebuilt. */
   docs: Map<string, Y.Doc>
-  /** Checkpoints in the file (how often compaction ran and committed). */
+  /** Checkpoints in the file. */
   checkpoints: number
+  /** When each doc's checkpoint was written (`updated_at`, ms): a changed stamp means a compaction committed since. */
+  checkpointStamps: Map<string, number>
   /** Updates in the log (not yet compacted). */
   logUpdates: number
 }
@@ -52,7 +54,13 @@ export const readStoredState = (dataDir: string): StoredState => {
       }
     })()
     const count = (table: string): number => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n
-    return { integrity, docs, checkpoints: count('checkpoints'), logUpdates: count('updates') }
+    const checkpointStamps = new Map(
+      db
+        .prepare<[], { doc: string; updated_at: number }>('SELECT doc, updated_at FROM checkpoints')
+        .all()
+        .map(({ doc, updated_at }) => [doc, updated_at]),
+    )
+    return { integrity, docs, checkpoints: count('checkpoints'), checkpointStamps, logUpdates: count('updates') }
   } finally {
     db.close()
   }
