@@ -145,7 +145,7 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
   /** One schedule: edits and faults, heal, converge, compare with a fresh read. */
   const runSchedule = async (index: number, scheduleSeed: number): Promise<void> => {
     gen = prng.create(scheduleSeed)
-    const context = `seed ${options.seed}, schedule ${index} (schedule seed ${scheduleSeed})`
+    const context = `seed ${options.seed}, schedule ${index} (schedule seed ${scheduleSeed}; replay it alone with CHAOS_SEED=${options.seed} CHAOS_SCHEDULE_SEED=${scheduleSeed})`
     const docName = `${workspaceId}/plain-${index}`
     const recordId = `T-${index}`
     const handles: DocHandle[] = plainClients.map((client) => client.open(docName))
