@@ -254,6 +254,19 @@ describe('configuration', () => {
     removeDir(other.dataDir)
   })
 
+  // Found by the reliability suites (test/reliability/relay-startup.test.ts): the relay printed
+  // `listening on …` before it handled SIGTERM, so a SIGTERM sent on reading that line killed it
+  // without a graceful shutdown (signal, no exit code) most of the time on a loaded machine.
+  it('SIGTERM sent as soon as `listening on …` is printed shuts down gracefully (exit code 0)', async () => {
+    const codes: Array<number | null> = []
+    for (let i = 0; i < 4; i++) {
+      const quick = await startRelay()
+      codes.push(await quick.stop())
+      removeDir(quick.dataDir)
+    }
+    expect(codes).toEqual([0, 0, 0, 0])
+  })
+
   it('a frame over --max-payload closes the connection with 1009', async () => {
     const small = await startRelay({ args: ['--max-payload', '65536'] })
     const client = new RawMuxClient(small.wsUrl)

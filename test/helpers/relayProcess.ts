@@ -36,8 +36,13 @@ export const makeTempDir = (prefix = 'concord-test-'): string => mkdtempSync(pat
 /** Removes a temp dir. */
 export const removeDir = (dir: string): void => rmSync(dir, { recursive: true, force: true })
 
-/** Starts a relay and resolves once it prints its URL. */
-export const startRelay = (options: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<RelayProcess> => {
+/**
+ * Starts a relay and resolves once it prints its URL. A relay that prints
+ * none within `startTimeoutMs` (default 15 s) is killed and the promise rejects.
+ */
+export const startRelay = (
+  options: { dataDir?: string; args?: string[]; env?: Record<string, string>; startTimeoutMs?: number } = {},
+): Promise<RelayProcess> => {
   const dataDir = options.dataDir ?? makeTempDir()
   const child = spawn(process.execPath, [relayMain, '--port', '0', '--data', dataDir, '--log-level', 'warn', ...(options.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -46,7 +51,11 @@ export const startRelay = (options: { dataDir?: string; args?: string[]; env?: R
   let out = ''
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`relay did not start in 15 s:\n${out}`)), 15_000)
+    const startTimeoutMs = options.startTimeoutMs ?? 15_000
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`relay did not start in ${startTimeoutMs / 1000} s:\n${out}`))
+    }, startTimeoutMs)
     const onData = (chunk: Buffer): void => {
       out += chunk.toString()
       const match = /^listening on (http:\/\/\S+)$/m.exec(out)

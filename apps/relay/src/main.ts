@@ -199,8 +199,6 @@ const main = async (): Promise<void> => {
     { url: relay.url, storage: storage.kind, data: config.storage === 'sqlite' ? path.resolve(config.data) : undefined, webRoot },
     webRoot === null ? 'relay listening (no web app)' : `relay listening, serving the web app from ${webRoot}`,
   )
-  process.stdout.write(`listening on ${relay.url}\n`)
-
   let signals = 0
   const shutdown = (signal: string): void => {
     signals++
@@ -228,6 +226,8 @@ const main = async (): Promise<void> => {
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'))
   process.on('SIGINT', () => shutdown('SIGINT'))
+  // Only now: whoever waits for this line may send SIGTERM at once, and it must find the handler.
+  process.stdout.write(`listening on ${relay.url}\n`)
 }
 
 /** The folder of the web app to serve: `--web-root`, else the built app next to this package if there is one; null with `--no-web`. */

@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, test } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { SyncClient } from '../src/index.js'
 import { MUX_PATH } from '../src/protocol/index.js'
 import { TestRelay } from './relayHarness.js'
@@ -89,4 +89,46 @@ test('syncs, acks and flushes over a real WebSocket in Node', async () => {
     () => a.doc.getText('title').toString() === 'Fix login (offline)',
   )
   expect(relay.doc('acme/T-1').getText('title').toString()).toBe('Fix login (offline)')
+})
+
+// Found by the network chaos suite (test/reliability, run seeds 6564234 and 1981737411): `ws` reports
+// a socket closed while its handshake is under way with an `error` event; with no listener left on
+// the socket, Node turns it into an uncaught exception that ends the process.
+test('reconnect() and close() while the socket is still connecting raise no uncaught error', async () => {
+  // A server that accepts TCP connections and never answers the upgrade: sockets stay `connecting`.
+  const held = new Set<net.Socket>()
+  const arrived: Array<() => void> = []
+  const closed: Array<() => void> = []
+  const server = net.createServer((socket) => {
+    held.add(socket)
+    socket.resume() // reads (and drops) the upgrade request, so the client's close is seen
+    socket.on('close', () => closed.shift()?.())
+    arrived.shift()?.()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of held) socket.destroy()
+        server.close(() => resolve())
+      }),
+  )
+  const nextConnection = () => new Promise<void>((resolve) => arrived.push(resolve))
+  const nextClose = () => new Promise<void>((resolve) => closed.push(resolve))
+  const client = new SyncClient({ url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, WebSocket })
+  client.open('acme/T-1')
+  await nextConnection()
+  expect(client.status).toBe('connecting')
+  // reconnect: the connecting socket is dropped (the server sees it close) and a new one is made
+  const dropped = nextClose()
+  const again = nextConnection()
+  client.reconnect()
+  await Promise.all([dropped, again])
+  // close: the second connecting socket is dropped too
+  const droppedAgain = nextClose()
+  client.close()
+  await droppedAgain
+  // ws emits the abort's error on the next tick after the request is destroyed
+  await new Promise((resolve) => setImmediate(resolve))
+  expect(client.status).toBe('offline')
 })

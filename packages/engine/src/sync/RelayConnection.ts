@@ -264,8 +264,10 @@ export class RelayConnection {
     this.phase = SocketPhase.offline
     ws.onmessage = null
     ws.onclose = null
-    ws.onerror = null
     ws.onopen = null
+    // Not null: closing a socket whose handshake is under way makes `ws` (Node) emit an `error`, and an
+    // `error` event with no listener is an uncaught exception there. The socket is forgotten; its error is not news.
+    ws.onerror = ignoreSocketError
     if (ws.readyState === SocketState.connecting || ws.readyState === SocketState.open) {
       try {
         ws.close()
@@ -327,3 +329,6 @@ const positive = (name: string, value: number): number => {
   if (!(value > 0) || !Number.isFinite(value)) throw new Error(`SyncClient: option ${name} must be a positive number of milliseconds`)
   return value
 }
+
+/** The `onerror` of a dropped socket: its errors concern nobody any more (see `dropSocket`). */
+const ignoreSocketError = (): void => {}

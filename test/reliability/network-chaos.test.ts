@@ -1,0 +1,59 @@
+/**
+ * Convergence under network chaos, bounded (`networkChaos.ts` says what is
+ * checked): ≥ 200 small seeded schedules of edits, cuts, partitions, delays,
+ * replayed frames and relay restarts against a real relay, 0 divergences.
+ *
+ * A fresh run seed each time, printed with the figures; a failure names the
+ * run seed and the schedule seed. Replay a run with
+ * `CHAOS_SEED=<seed> npx vitest run test/reliability/network-chaos.test.ts`,
+ * one schedule with `CHAOS_SEED=<seed> CHAOS_SCHEDULE_SEED=<schedule seed>`. The long run:
+ * `npm run test:chaos -- --suite chaos --schedules 10000 --seed S`.
+ * Runs the relay from `apps/relay/dist`: build first.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { makeTempDir, removeDir } from '../helpers/relayProcess.js'
+import { runChaosSchedules, type ChaosRunOptions } from './networkChaos.js'
+import { envInt, isLongRun, report, runSeed, summary } from './lib/runOptions.js'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) removeDir(dir)
+})
+
+const run = async (options: Omit<ChaosRunOptions, 'dataDir'>) => {
+  const dataDir = makeTempDir('concord-chaos-')
+  dirs.push(dataDir)
+  try {
+    return await runChaosSchedules({ ...options, dataDir })
+  } catch (error) {
+    throw new Error(
+      `network chaos failed with seed ${options.seed} (replay: CHAOS_SEED=${options.seed} npx vitest run test/reliability/network-chaos.test.ts): ${String(error)}`,
+      { cause: error },
+    )
+  }
+}
+
+describe('convergence under network chaos', () => {
+  const seed = runSeed()
+  /** One schedule's seed, from a failure message: only that schedule runs. */
+  const scheduleSeed = process.env.CHAOS_SCHEDULE_SEED
+  const schedules = scheduleSeed ? 1 : envInt('CHAOS_SCHEDULES', 200)
+  const minutes = envInt('CHAOS_MINUTES', 0)
+  it(
+    `seed ${seed}: ${schedules} schedules converge, and the relay holds what every client holds`,
+    { timeout: isLongRun() ? 0 : 180_000 },
+    async () => {
+      const started = performance.now()
+      const figures = await run({ seed, schedules, minutes, ...(scheduleSeed && { scheduleSeeds: [Number(scheduleSeed)] }) })
+      report(
+        'chaos',
+        `seed ${seed}: ${figures.schedules} schedules in ${((performance.now() - started) / 1000).toFixed(1)} s, 0 divergences, ${figures.edits} edits, ` +
+          `${figures.cuts} connections cut, ${figures.partitions} partitions, ${figures.replayed} frames replayed, ${figures.restarts} relay restarts, ` +
+          `client errors ${JSON.stringify(figures.errors)}; time to converge after healing ${summary(figures.convergeMs)}`,
+      )
+      // A time-bounded long run (`--minutes`) stops early; a count-bounded one does them all.
+      if (minutes === 0) expect(figures.schedules).toBe(schedules)
+      else expect(figures.schedules).toBeGreaterThan(0)
+    },
+  )
+})

@@ -1,0 +1,153 @@
+/**
+ * Storage faults on a real relay process (SQLite): the relay stays up, acks
+ * nothing it could not commit, the client keeps its changes pending, and
+ * once the fault clears everything is committed — also when the relay is
+ * killed while the fault holds.
+ *
+ * - **busy**: another process's connection holds the write lock
+ *   (`BEGIN IMMEDIATE`); each relay commit waits its busy timeout (5 s) and
+ *   fails with `SQLITE_BUSY`.
+ * - **disk full**: the relay process's file-size limit (`RLIMIT_FSIZE`, set
+ *   on the running process with `prlimit`) is lowered to 1 byte, so every
+ *   write to the database or its WAL fails, as on a full disk; raised again
+ *   to clear it.
+ *
+ * A commit failure is observed on the relay's `concord_commit_failures_total`
+ * metric, so "nothing acked" is checked after a commit really failed, not
+ * after a guessed time. The stored file is read read-only after each run
+ * (`lib/storedDocs.ts`). Needs `prlimit` (util-linux) for the disk-full case.
+ */
+import { spawnSync } from 'node:child_process'
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import Database from 'better-sqlite3'
+import { SyncClient, type DocHandle } from '@concord/engine'
+import { makeTempDir, removeDir, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+import { RELAY_START_TIMEOUT_MS } from './lib/runOptions.js'
+import { startFaultProxy } from './lib/faultProxy.js'
+import { readStoredState, sqliteFile } from './lib/storedDocs.js'
+
+const cleanups: Array<() => Promise<unknown> | void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+/** A relay on a fresh data dir behind a proxy (the client's address survives restarts), and a client with one doc open. */
+const setUp = async (docName: string) => {
+  const dataDir = makeTempDir('concord-faults-')
+  cleanups.push(() => removeDir(dataDir))
+  const proxy = await startFaultProxy(Math.random)
+  cleanups.push(() => proxy.close())
+  const client = new SyncClient({ url: proxy.wsUrl, WebSocket: WebSocket as never, reconnect: { minDelay: 10, maxDelay: 100 } })
+  cleanups.push(() => client.close())
+  const state = { relay: await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir }) }
+  cleanups.push(() => state.relay.stop())
+  proxy.retarget(state.relay.wsUrl)
+  const handle = client.open(docName)
+  handle.doc.getMap('m').set('before', 1)
+  await client.flush()
+  return { dataDir, proxy, client, handle, state }
+}
+
+/** Resolves once the relay has counted more than `count` failed commits. */
+const commitFailuresAbove = async (relay: RelayProcess, count: number): Promise<number> => {
+  let failures = 0
+  const read = async (): Promise<number> => {
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text()
+    return Number(/^concord_commit_failures_total (\d+)/m.exec(metrics)?.[1] ?? 0)
+  }
+  failures = await read()
+  const deadline = Date.now() + 20_000
+  while (failures <= count) {
+    if (Date.now() > deadline) throw new Error(`the relay counted no failed commit in 20 s (${failures})`)
+    await new Promise((resolve) => setTimeout(resolve, 50)) // polls the metric: a failed commit has no event outside the relay
+    failures = await read()
+  }
+  return failures
+}
+
+/** Makes a change that the ack events of `handle` report on: resolves `acked` when an ack covers it. */
+const change = (handle: DocHandle, key: string) => {
+  const doc = handle.doc
+  doc.getMap('m').set(key, 1)
+  const clock = Y.getState(doc.store, doc.clientID)
+  const client = doc.clientID
+  const tracker = { acked: false }
+  handle.on('ack', (acked) => {
+    if ((acked.get(client) ?? 0) >= clock) tracker.acked = true
+  })
+  return tracker
+}
+
+const storedValue = (dataDir: string, docName: string, key: string): unknown => {
+  const stored = readStoredState(dataDir)
+  expect(stored.integrity).toBe('ok')
+  return stored.docs.get(docName)?.getMap('m').get(key)
+}
+
+/** Sets the relay process's file-size limit (`unlimited` or bytes). */
+const setFileSizeLimit = (relay: RelayProcess, limit: string): void => {
+  const result = spawnSync('prlimit', ['--pid', String(relay.child.pid), `--fsize=${limit}:unlimited`])
+  if (result.status !== 0) throw new Error(`prlimit failed: ${result.stderr.toString()}`)
+}
+
+const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0
+
+describe('storage faults on the relay', () => {
+  it('a held write lock: nothing acked while commits fail, the relay stays up, and all is committed once the lock is released', async () => {
+    const { dataDir, client, handle, state } = await setUp('faults/busy')
+    const lock = new Database(sqliteFile(dataDir))
+    lock.exec('BEGIN IMMEDIATE')
+    const during = change(handle, 'during-lock')
+    await commitFailuresAbove(state.relay, 0)
+    expect(during.acked).toBe(false)
+    expect(handle.pending).toBeGreaterThan(0)
+    expect((await fetch(`${state.relay.url}/healthz`)).status).toBe(200)
+    lock.exec('COMMIT')
+    lock.close()
+    await client.flush()
+    expect(during.acked).toBe(true)
+    expect(handle.pending).toBe(0)
+    await state.relay.kill()
+    expect(storedValue(dataDir, 'faults/busy', 'during-lock')).toBe(1)
+  })
+
+  it('a held write lock and a SIGKILL: the change stays pending in the client and is committed by the next relay', async () => {
+    const { dataDir, proxy, client, handle, state } = await setUp('faults/busy-kill')
+    const lock = new Database(sqliteFile(dataDir))
+    lock.exec('BEGIN IMMEDIATE')
+    const during = change(handle, 'during-lock')
+    await commitFailuresAbove(state.relay, 0)
+    await state.relay.kill()
+    lock.exec('COMMIT')
+    lock.close()
+    expect(during.acked).toBe(false)
+    expect(storedValue(dataDir, 'faults/busy-kill', 'during-lock')).toBeUndefined()
+    state.relay = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir })
+    proxy.retarget(state.relay.wsUrl)
+    await client.flush()
+    expect(during.acked).toBe(true)
+    await state.relay.kill()
+    expect(storedValue(dataDir, 'faults/busy-kill', 'during-lock')).toBe(1)
+  })
+
+  it.runIf(hasPrlimit)(
+    'a full disk (file-size limit): nothing acked, the file stays sound, and all is committed once space is back',
+    async () => {
+      const { dataDir, client, handle, state } = await setUp('faults/full')
+      const failuresBefore = await commitFailuresAbove(state.relay, -1)
+      setFileSizeLimit(state.relay, '1')
+      const during = change(handle, 'while-full')
+      await commitFailuresAbove(state.relay, failuresBefore)
+      expect(during.acked).toBe(false)
+      expect(handle.pending).toBeGreaterThan(0)
+      expect((await fetch(`${state.relay.url}/healthz`)).status).toBe(200)
+      setFileSizeLimit(state.relay, 'unlimited')
+      await client.flush()
+      expect(during.acked).toBe(true)
+      await state.relay.kill()
+      expect(storedValue(dataDir, 'faults/full', 'while-full')).toBe(1)
+    },
+  )
+})
