@@ -11,9 +11,9 @@
  * page reported saved. At the end she goes online and a new device sees all
  * of it.
  *
- * `npm test` runs a few closes; the long run sets `PAGE_CLOSES` (e.g. 50, as
- * `npm run test:chaos` does). A fresh seed each run, printed; replay one with
- * `SEED=<n>`.
+ * `npm test` runs a few closes; the long run sets `PAGE_CLOSES`
+ * (`npm run test:chaos -- --suite pageclose --closes 50`). A fresh seed each
+ * run, printed; replay one with `SEED=<n>`.
  */
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import os from 'node:os'
@@ -29,7 +29,8 @@ const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the page-close tests — /usr/bin/chromium is missing (apt-get install chromium)')
 
 const CLOSES = Number(process.env.PAGE_CLOSES ?? 4)
-const SEED = process.env.SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.SEED)
+const seedText = process.env.SEED ?? process.env.CHAOS_SEED
+const SEED = seedText === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(seedText)
 
 /** How the browser goes away. */
 type Ending = 'kill-browser' | 'close-tab'
@@ -161,7 +162,7 @@ describe.skipIf(!available)('web app: closing the browser at any moment loses no
         await browser.close()
       }
       console.log(
-        `page close: ${CLOSES} rounds (${endings['kill-browser']} browser kills, ${endings['close-tab']} tab closes), ` +
+        `[reliability] page close (SEED=${SEED}): ${CLOSES} rounds (${endings['kill-browser']} browser kills, ${endings['close-tab']} tab closes), ` +
           `${saved.length} words reported saved, all kept; of the words never reported saved ${unsavedKept} were kept, ${unsaved.length - unsavedKept} lost`,
       )
     } catch (error) {

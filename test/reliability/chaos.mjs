@@ -3,13 +3,16 @@
  * bounded versions run in `npm test`):
  *
  * ```
- * npm run test:chaos -- [--suite crash|chaos|startup|faults|lifecycle|all] [--cycles N] [--schedules N] [--starts N] [--seed S] [--minutes M]
+ * npm run test:chaos -- [--suite crash|chaos|startup|faults|lifecycle|pageclose|all] [--cycles N] [--schedules N] [--starts N] [--closes N] [--seed S] [--minutes M]
  * ```
  *
  * - `--suite`: which suite (default `all`, one after the other);
  * - `--cycles`: SIGKILL cycles of the crash durability suite (default 1,000);
  * - `--schedules`: network chaos schedules (default 10,000);
  * - `--starts`: relay starts on 10,000 stored docs (default 200);
+ * - `--closes`: seeded browser kills and tab closes while typing offline in
+ *   Chromium (`test/browser/web-page-close.test.ts`, default 50; 4 in
+ *   `npm test`);
  * - `faults` (storage faults) has no size; `lifecycle` opens and closes
  *   10,000 docs in the long run (1,000 in `npm test`);
  * - `--seed`: the run seed of every suite (default: a fresh one each, printed);
@@ -34,8 +37,9 @@ const SUITES = {
   startup: 'test/reliability/relay-startup.test.ts',
   faults: 'test/reliability/storage-faults.test.ts',
   lifecycle: 'test/reliability/lifecycle.test.ts',
+  pageclose: 'test/browser/web-page-close.test.ts',
 }
-const OPTIONS = ['--suite', '--cycles', '--schedules', '--starts', '--seed', '--minutes']
+const OPTIONS = ['--suite', '--cycles', '--schedules', '--starts', '--closes', '--seed', '--minutes']
 /** A count that only time bounds. */
 const UNBOUNDED = 1_000_000_000
 
@@ -73,12 +77,13 @@ const env = {
   CHAOS_CYCLES: args.cycles ?? String(timeBound ? UNBOUNDED : 1_000),
   CHAOS_SCHEDULES: args.schedules ?? String(timeBound ? UNBOUNDED : 10_000),
   CHAOS_STARTS: args.starts ?? '200',
+  PAGE_CLOSES: args.closes ?? '50',
   CHAOS_MINUTES: args.minutes ?? '0',
   ...(args.seed !== undefined && { CHAOS_SEED: args.seed }),
 }
 const files = suite === 'all' ? Object.values(SUITES) : [SUITES[suite]]
 console.log(
-  `chaos: ${files.join(', ')} with ${['CHAOS_CYCLES', 'CHAOS_SCHEDULES', 'CHAOS_STARTS', 'CHAOS_MINUTES', 'CHAOS_SEED'].map((k) => `${k}=${env[k] ?? '(fresh)'}`).join(' ')}`,
+  `chaos: ${files.join(', ')} with ${['CHAOS_CYCLES', 'CHAOS_SCHEDULES', 'CHAOS_STARTS', 'PAGE_CLOSES', 'CHAOS_MINUTES', 'CHAOS_SEED'].map((k) => `${k}=${env[k] ?? '(fresh)'}`).join(' ')}`,
 )
 
 const figures = []
