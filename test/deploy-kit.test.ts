@@ -70,6 +70,26 @@ const get = (url: string, ca?: string): Promise<{ status: number; headers: http.
     request.on('error', reject)
   })
 
+/** Two stock y-websocket clients trusting `ca` sync a doc through the proxy `name` at `wss://localhost:<port>`. */
+const syncsThrough = async (name: string, port: number, ca: string): Promise<void> => {
+  class TrustingWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { ca })
+    }
+  }
+  const a = new Y.Doc()
+  const b = new Y.Doc()
+  const options = { WebSocketPolyfill: TrustingWebSocket as never, disableBc: true }
+  const pa = new WebsocketProvider(`wss://localhost:${port}`, 'proxied/doc', a, options)
+  const pb = new WebsocketProvider(`wss://localhost:${port}`, 'proxied/doc', b, options)
+  cleanups.push(() => {
+    pa.destroy()
+    pb.destroy()
+  })
+  a.getText('t').insert(0, `through ${name}`)
+  await waitFor(() => b.getText('t').toString() === `through ${name}`, `the change to reach b through ${name} over wss://`, 15_000)
+}
+
 describe.skipIf(!nginx || !openssl)(
   `nginx in front of the relay (deploy/nginx.conf)${!nginx || !openssl ? `: skipped, ${!nginx ? 'nginx' : 'openssl'} is not installed (apt-get install nginx-light openssl)` : ''}`,
   () => {
@@ -157,22 +177,7 @@ http { access_log off; ${temp} include ${path.join(dir, 'concord.conf')}; }
       expect(redirect.status).toBe(301)
       expect(redirect.headers.location).toBe(`https://127.0.0.1/readyz`)
 
-      class TrustingWebSocket extends WebSocket {
-        constructor(url: string, protocols?: string | string[]) {
-          super(url, protocols, { ca })
-        }
-      }
-      const a = new Y.Doc()
-      const b = new Y.Doc()
-      const options = { WebSocketPolyfill: TrustingWebSocket as never, disableBc: true }
-      const pa = new WebsocketProvider(`wss://localhost:${httpsPort}`, 'proxied/doc', a, options)
-      const pb = new WebsocketProvider(`wss://localhost:${httpsPort}`, 'proxied/doc', b, options)
-      cleanups.push(() => {
-        pa.destroy()
-        pb.destroy()
-      })
-      a.getText('t').insert(0, 'through nginx')
-      await waitFor(() => b.getText('t').toString() === 'through nginx', 'the change to reach b through nginx over wss://', 15_000)
+      await syncsThrough('nginx', httpsPort, ca)
     })
   },
 )
@@ -239,22 +244,7 @@ describe.skipIf(!caddy)(
       expect(ready!.status).toBe(200)
       expect(JSON.parse(ready!.body)).toMatchObject({ status: 'ready' })
 
-      class TrustingWebSocket extends WebSocket {
-        constructor(url: string, protocols?: string | string[]) {
-          super(url, protocols, { ca })
-        }
-      }
-      const a = new Y.Doc()
-      const b = new Y.Doc()
-      const options = { WebSocketPolyfill: TrustingWebSocket as never, disableBc: true }
-      const pa = new WebsocketProvider(`wss://localhost:${httpsPort}`, 'proxied/doc', a, options)
-      const pb = new WebsocketProvider(`wss://localhost:${httpsPort}`, 'proxied/doc', b, options)
-      cleanups.push(() => {
-        pa.destroy()
-        pb.destroy()
-      })
-      a.getText('t').insert(0, 'through caddy')
-      await waitFor(() => b.getText('t').toString() === 'through caddy', 'the change to reach b through caddy over wss://', 15_000)
+      await syncsThrough('caddy', httpsPort, ca)
     })
   },
 )

@@ -13,27 +13,8 @@ export const WORKSPACE = 'bench'
 /** Record `i`'s id. */
 export const recordId = (i) => `T-${String(i).padStart(5, '0')}`
 
-/** The app's ticket type, as apps/web/src/lib/schemas.ts defines it (that module is TypeScript, which Node does not load here). */
-export const ticketSchema = async () => {
-  const { defineSchema, field } = await import('../../../packages/engine/dist/index.js')
-  const { z } = await import('zod')
-  return defineSchema({
-    type: 'ticket',
-    version: 1,
-    title: 'title',
-    fields: {
-      title: field.text({ maxLength: 500 }),
-      description: field.text({ multiline: true }),
-      status: field.enum(['open', 'in_progress', 'done', 'cancelled'], 'open'),
-      priority: field.enum(['none', 'low', 'medium', 'high', 'urgent'], 'none'),
-      assignee: field.user(),
-      labels: field.list(z.string().min(1).max(100), { maxItems: 100 }),
-      project: field.ref('project'),
-      dueDate: field.date(),
-    },
-    catalog: ['status', 'priority', 'assignee', 'project', 'dueDate', 'labels'],
-  })
-}
+/** The app's ticket type (`@concord/engine/schemas`, from the engine's build). */
+export const ticketSchema = async () => (await import('../../../packages/engine/dist/schemas/index.js')).ticketSchema
 
 /** Stores `count` ticket records (as the record store writes them) in a relay SQLite file. */
 export const seedRecords = async (file, count) => {
