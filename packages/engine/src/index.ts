@@ -61,7 +61,15 @@ export type { FieldSpec, TextFieldSpec, ScalarFieldSpec, ListFieldSpec, FieldVal
 export { IndexedDbStorage } from './persistence/IndexedDbStorage.js'
 export type { IndexedDbStorageOptions } from './persistence/IndexedDbStorage.js'
 export { MemoryStorage } from './persistence/MemoryStorage.js'
-export type { StorageBackend, RecordStorage, CatalogStorage, CatalogScan, StoredRecord, RecordMeta } from './persistence/Storage.js'
+export type {
+  StorageBackend,
+  RecordStorage,
+  CatalogStorage,
+  CatalogScan,
+  StoredRecord,
+  RecordMeta,
+  RecordInbox,
+} from './persistence/Storage.js'
 export type { FieldClocks } from './model/fieldClocks.js'
 
 // Catalog: the local list of a workspace's records.

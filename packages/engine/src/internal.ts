@@ -20,7 +20,7 @@ export { FETCH_ORIGIN } from './model/origins.js'
 export { catalogEntryOf } from './records/catalogEntry.js'
 
 // How records and the catalog are stored on the device.
-export { recordDatabaseName, catalogDatabaseName } from './persistence/IndexedDbStorage.js'
+export { recordDatabaseName, catalogDatabaseName, inboxDatabaseName } from './persistence/IndexedDbStorage.js'
 
 // The field-level history log, below `RecordHandle`.
 export { HISTORY_ARRAY, DEFAULT_MAX_HISTORY, appendFieldChanges } from './history/historyLog.js'

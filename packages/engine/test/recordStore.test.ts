@@ -764,7 +764,7 @@ describe('sign-out', () => {
     await signedOut
     const names = (await factory.databases()).map((d) => d.name)
     expect(names.filter((n) => n?.startsWith('concord/u1/'))).toEqual([])
-    expect(names.filter((n) => n?.startsWith('concord/u2/acme/')).length).toBe(2) // catalog + record
+    expect(names.filter((n) => n?.startsWith('concord/u2/acme/')).length).toBe(3) // catalog, inbox, record
     expect(() => ticket.read()).toThrow()
   })
 

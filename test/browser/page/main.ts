@@ -214,8 +214,8 @@ const api = {
     })
     await store.settled()
     const allMs = performance.now()
-    const prefix = recordDatabaseName(userId, workspaceId, '')
-    const stored = (await indexedDB.databases()).filter((d) => d.name?.startsWith(prefix)).length
+    // Stored: in a database of its own or in the inbox (records pulled, never opened).
+    const stored = (await new IndexedDbStorage({ userId, workspaceId }).listRecords())?.length ?? 0
     const total = listed().total
     await store.close()
     return { firstScreenMs, allMs, total, stored }

@@ -19,9 +19,16 @@
  * - a connection closes itself on `versionchange`, so another tab can delete
  *   the database at sign-out.
  *
+ * Records fetched by a pull and never opened here are kept together in the
+ * **inbox** ({@link IdbRecordInbox}) instead: one database for all of them.
+ * Opening a record moves its inbox entry into the record's own database
+ * first (written there, then removed from the inbox), so everything that
+ * opens records sees y-indexeddb's format only.
+ *
  * Database names are partitioned by user and workspace:
  *
  *     concord/<userId>/<workspaceId>/record/<recordId>
+ *     concord/<userId>/<workspaceId>/inbox
  *     concord/<userId>/<workspaceId>/catalog
  *
  * (user and workspace ids are URI-encoded.)
@@ -36,6 +43,7 @@ import type { CatalogEntry } from '../model/CatalogEntry.js'
 import type { FieldClocks } from '../model/fieldClocks.js'
 import type { AuthorInfo } from '../protocol/messages.js'
 import { deleteDatabase, openDatabase, transact } from './idb.js'
+import { IdbRecordInbox } from './IdbRecordInbox.js'
 import {
   StorageError,
   StorageFailure,
@@ -86,6 +94,9 @@ export const databasePrefix = (userId: string, workspaceId: string): string =>
 export const recordDatabaseName = (userId: string, workspaceId: string, recordId: string): string =>
   `${databasePrefix(userId, workspaceId)}record/${recordId}`
 
+/** Name of the inbox database (records pulled, not opened yet). */
+export const inboxDatabaseName = (userId: string, workspaceId: string): string => `${databasePrefix(userId, workspaceId)}inbox`
+
 /** Name of the catalog database. */
 export const catalogDatabaseName = (userId: string, workspaceId: string): string => `${databasePrefix(userId, workspaceId)}catalog`
 
@@ -93,6 +104,8 @@ export const catalogDatabaseName = (userId: string, workspaceId: string): string
 export class IndexedDbStorage implements StorageBackend {
   readonly kind = 'indexeddb'
   readonly prefix: string
+  /** Records pulled and never opened here (undefined without IndexedDB). */
+  readonly inbox: IdbRecordInbox | undefined
   private readonly factory: IDBFactory | undefined
   private readonly userId: string
   private readonly workspaceId: string
@@ -103,6 +116,7 @@ export class IndexedDbStorage implements StorageBackend {
     this.workspaceId = options.workspaceId
     this.prefix = databasePrefix(options.userId, options.workspaceId)
     this.factory = options.indexedDB === null ? undefined : (options.indexedDB ?? globalIndexedDB())
+    this.inbox = this.factory === undefined ? undefined : new IdbRecordInbox(this.factory, inboxDatabaseName(this.userId, this.workspaceId))
   }
 
   async openRecord(recordId: string): Promise<RecordStorage> {
@@ -116,6 +130,15 @@ export class IndexedDbStorage implements StorageBackend {
     })
     const storage = new IdbRecordStorage(db, name, created, () => this.open.delete(storage))
     this.open.add(storage)
+    if (this.inbox !== undefined) {
+      // First open of a pulled record: its content is in the inbox. Moved before anyone reads the storage.
+      try {
+        if (await this.inbox.moveInto(recordId, storage, !created)) storage.created = false
+      } catch (error) {
+        storage.close()
+        throw error
+      }
+    }
     return storage
   }
 
@@ -133,21 +156,26 @@ export class IndexedDbStorage implements StorageBackend {
   }
 
   /**
-   * Ids of the record databases of this user and workspace, from
+   * Ids of the records of this user and workspace: their databases, from
    * `indexedDB.databases()` (Chromium 71+, Firefox 126+, Safari 14+,
-   * fake-indexeddb); null where that is missing or fails.
+   * fake-indexeddb), and the inbox's entries; null where `databases()` is
+   * missing or fails.
    */
   async listRecords(): Promise<string[] | null> {
     const names = await this.databaseNames()
     if (names === null) return null
     const prefix = `${this.prefix}record/`
-    return names.filter((name) => name.startsWith(prefix)).map((name) => name.slice(prefix.length))
+    const ids = new Set(names.filter((name) => name.startsWith(prefix)).map((name) => name.slice(prefix.length)))
+    for (const id of (await this.inbox?.ids()) ?? []) ids.add(id)
+    return [...ids]
   }
 
   async wipe(recordIds: readonly string[]): Promise<void> {
     for (const storage of [...this.open]) storage.close()
+    this.inbox?.close()
     const names = new Set(recordIds.map((id) => recordDatabaseName(this.userId, this.workspaceId, id)))
     names.add(catalogDatabaseName(this.userId, this.workspaceId))
+    names.add(inboxDatabaseName(this.userId, this.workspaceId))
     // Listing is a bonus; the catalog's ids are the main source.
     for (const name of (await this.databaseNames()) ?? []) if (name.startsWith(this.prefix)) names.add(name)
     const failures: unknown[] = []
@@ -225,7 +253,8 @@ class IdbRecordStorage extends IdbConnection implements RecordStorage {
   constructor(
     db: IDBDatabase,
     name: string,
-    readonly created: boolean,
+    /** This open created the database, and nothing was moved into it from the inbox. */
+    public created: boolean,
     forget: () => void,
   ) {
     super(db, name, forget)

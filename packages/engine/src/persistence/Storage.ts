@@ -103,23 +103,57 @@ export interface CatalogStorage {
   close(): void
 }
 
+/**
+ * Records fetched from the relay that have not been opened on this device
+ * yet, kept together instead of one database each (a new device stores
+ * thousands of them at once). One entry per record: its updates merged into
+ * one, with the meta the pull keeps (`acked`, `authors`, `viewed`). Opening
+ * a record ({@link StorageBackend.openRecord}) moves its entry into the
+ * record's own storage first, so callers never read the inbox themselves
+ * except to pull.
+ */
+export interface RecordInbox {
+  /** What the inbox holds of a record (one update, oldest-first log of one row); undefined when nothing. */
+  get(recordId: string): Promise<StoredRecord | undefined>
+  /**
+   * Merges `update` into the record's entry (`Y.mergeUpdates`, in the same
+   * transaction that reads the entry, so writes of other tabs are kept) and
+   * merges `meta`: state vectors by their maximum, authors by client id.
+   * Puts made while a transaction is running share the next one. Resolves
+   * when committed (durability `strict`): from then on the record is
+   * available offline.
+   */
+  put(recordId: string, update: Uint8Array, meta: Pick<RecordMeta, 'acked' | 'authors' | 'viewed'>): Promise<void>
+}
+
 /** All local storage of one user in one workspace. */
 export interface StorageBackend {
   /** `'indexeddb'` or `'memory'`. */
   readonly kind: string
-  /** Opens (creating if needed) the storage of a record. */
+  /**
+   * Opens (creating if needed) the storage of a record. With an
+   * {@link inbox}: what the inbox holds of the record is written into the
+   * record's storage first, then removed from the inbox.
+   */
   openRecord(recordId: string): Promise<RecordStorage>
+  /**
+   * Optional: where a pull stores records that have no storage of their own
+   * yet (see {@link RecordInbox}). Without it, pulled records are written
+   * into their own storage.
+   */
+  readonly inbox?: RecordInbox
   /** Opens the catalog. */
   openCatalog(): Promise<CatalogStorage>
   /**
    * Optional: ids of every record stored on this device for this user and
-   * workspace, whether the catalog lists them or not. Resolves with null
+   * workspace (in their own storage or in the inbox), whether the catalog
+   * lists them or not. Resolves with null
    * when the adapter cannot list them (IndexedDB without `databases()`).
    */
   listRecords?(): Promise<string[] | null>
   /**
    * Deletes every database of this user and workspace: the records listed
-   * (plus any others found) and the catalog. Open connections are closed first.
+   * (plus any others found), the inbox and the catalog. Open connections are closed first.
    */
   wipe(recordIds: readonly string[]): Promise<void>
 }

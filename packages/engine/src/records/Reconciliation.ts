@@ -9,7 +9,8 @@
  *   their own databases; the outbox-duty tab opens those with pending
  *   changes, so they sync.
  * - **Pull**: every record of the workspace on the relay is fetched
- *   (pipelined over the one socket) and stored, filling the catalog —
+ *   (pipelined over the one socket) and stored (in the storage's inbox
+ *   when it has no database of its own yet), filling the catalog —
  *   except records the relay stored no change of since this device last
  *   fetched them: the relay lists each doc's change sequence, the catalog
  *   remembers the one of the last fetch (`CatalogEntry.relaySeq`), and equal
@@ -40,9 +41,10 @@ const LIVE_FETCH_CONCURRENCY = 16
 /** Record databases read at once by the pending checks and the search for uncatalogued records. */
 const STORED_READ_CONCURRENCY = 8
 /**
- * Pull: records fetched and stored at once. Storing (one IndexedDB database
- * per record) is slower than fetching; more in flight lets a new device list
- * its first screen from fetched records while the first ones are stored.
+ * Pull: records fetched and stored at once. Records new to this device go
+ * to the storage's inbox, where the puts made while one transaction runs
+ * share the next: the more in flight, the fewer transactions; and a new
+ * device lists its first screen from fetched records while they are stored.
  */
 const PULL_CONCURRENCY = 64
 /**

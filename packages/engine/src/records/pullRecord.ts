@@ -1,6 +1,7 @@
 /**
  * Fetches what this device lacks of one record that is not open, stores it
- * in the record's own database, and computes its new catalog entry and,
+ * — in the storage's inbox when the record has no database of its own yet
+ * (see `RecordInbox`), else in its own database — and computes its new catalog entry and,
  * when asked, a "while you were offline" summary — without opening the
  * record (no subscription). Used by `store.pull()` and the live catalog.
  *
@@ -10,7 +11,7 @@ import * as Y from 'yjs'
 import type { SyncClient } from '../sync/SyncClient.js'
 import { countMissing, maxStateVector } from '../protocol/stateVector.js'
 import type { CatalogEntry } from '../model/CatalogEntry.js'
-import type { RecordStorage, StorageBackend, StoredRecord } from '../persistence/Storage.js'
+import type { RecordInbox, RecordMeta, StorageBackend, StoredRecord } from '../persistence/Storage.js'
 import { FETCH_ORIGIN } from '../model/origins.js'
 import { readRecord, recordType } from '../model/recordDoc.js'
 import type { SchemaRegistry } from '../model/schema.js'
@@ -74,20 +75,27 @@ export async function pullRecord(
   const { seq } = fetched
   if (entry?.local && isEmptyUpdate(fetched.update)) return { entry: null, seq, summary: null }
   const listed = entry === undefined && context.listFetched !== undefined ? listEarly(context, id, fetched.update) : null
-  let storage: RecordStorage
+  const { inbox } = context.backend
+  let target: PullTarget
   try {
-    storage = await context.backend.openRecord(id)
+    // The inbox keeps records that have no database of their own: new ones (not stored here per the
+    // catalog) and those still in it. A record stored in its own database is written there.
+    // A new one is not read first: what the relay sent is all of it (fetched from the empty state
+    // vector), and the put merges it with whatever the inbox may hold (a lost catalog write).
+    const inInbox = inbox === undefined || entry?.local !== true ? undefined : await inbox.get(id)
+    target =
+      inbox !== undefined && (inInbox !== undefined || entry?.local !== true)
+        ? inboxTarget(inbox, id, inInbox)
+        : await ownStorageTarget(context, id)
   } catch (error) {
     listed?.destroy()
     throw error
   }
-  // A database this open created holds nothing: not read (most of a new device's records), and
-  // the doc the early entry was computed from is the record as it will be stored.
-  const created = storage.created === true
+  const { stored, created } = target
+  // Nothing stored before: the doc the early entry was computed from is the record as it will be stored.
   if (!created) listed?.destroy()
   const doc = created && listed !== null ? listed : new Y.Doc({ guid: name })
   try {
-    const stored: StoredRecord = created ? { updates: [], meta: {} } : await storage.load()
     doc.transact(() => {
       for (const update of stored.updates) Y.applyUpdate(doc, update)
     }, FETCH_ORIGIN)
@@ -104,21 +112,12 @@ export async function pullRecord(
     )
     const authors = new Map((stored.meta.authors ?? []).map((a) => [a.clientId, a]))
     for (const a of fetched.authors) authors.set(a.clientId, a)
-    await storage.write(isEmptyUpdate(fetched.update) ? [] : [fetched.update], {
+    await target.store(doc, fetched.update, {
       acked: Y.encodeStateVector(acked),
       authors: [...authors.values()],
       // This device has it now: a later summary (when the record opens, say) does not repeat it.
       viewed: Y.encodeStateVector(doc),
     })
-    if (stored.updates.length + 1 > context.compactAfter) {
-      // A record others keep changing is fetched again and again (live lists): keep its log short.
-      await storage.compact((rows) => {
-        doc.transact(() => {
-          for (const row of rows) Y.applyUpdate(doc, row)
-        }, FETCH_ORIGIN)
-        return Y.encodeStateAsUpdate(doc)
-      })
-    }
     const pending = countMissing(stateVectorOf(doc), acked, ownClientsOf(stored.meta, stateVectorOf(doc), acked))
     const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
     const schema = context.schemas.get(recordType(doc) ?? '')
@@ -140,8 +139,63 @@ export async function pullRecord(
           })
     return { entry: fresh, seq, summary }
   } finally {
-    storage.close()
+    target.close()
     doc.destroy()
+  }
+}
+
+/** Where a pulled record is stored: what is there, and how to store what was fetched. */
+interface PullTarget {
+  /** What is stored of the record now. */
+  stored: StoredRecord
+  /** Nothing was stored of the record (`stored` is empty and need not be applied). */
+  created: boolean
+  /**
+   * Stores what was fetched (`update`) with the record's new meta; `doc`
+   * holds the stored record with the update applied. Resolves when committed.
+   */
+  store(doc: Y.Doc, update: Uint8Array, meta: Required<Pick<RecordMeta, 'acked' | 'authors' | 'viewed'>>): Promise<void>
+  close(): void
+}
+
+/** The record's entry in the inbox (`inInbox`: what it holds now, if anything). */
+const inboxTarget = (inbox: RecordInbox, id: string, inInbox: StoredRecord | undefined): PullTarget => ({
+  stored: inInbox ?? { updates: [], meta: {} },
+  created: inInbox === undefined,
+  // The whole record, not only what was fetched: if the entry was moved into the record's own
+  // database meanwhile (another tab opened it), the new entry must stand on its own.
+  store: (doc, update, meta) => inbox.put(id, inInbox === undefined ? update : Y.encodeStateAsUpdate(doc), meta),
+  close: () => undefined,
+})
+
+/** The record's own storage (opened here), as before the inbox existed and for records opened before. */
+const ownStorageTarget = async (context: PullContext, id: string): Promise<PullTarget> => {
+  const storage = await context.backend.openRecord(id)
+  // A database this open created holds nothing: not read (a new device without an inbox opens thousands).
+  const created = storage.created === true
+  let stored: StoredRecord
+  try {
+    stored = created ? { updates: [], meta: {} } : await storage.load()
+  } catch (error) {
+    storage.close()
+    throw error
+  }
+  return {
+    stored,
+    created,
+    store: async (doc, update, meta) => {
+      await storage.write(isEmptyUpdate(update) ? [] : [update], meta)
+      if (stored.updates.length + 1 > context.compactAfter) {
+        // A record others keep changing is fetched again and again (live lists): keep its log short.
+        await storage.compact((rows) => {
+          doc.transact(() => {
+            for (const row of rows) Y.applyUpdate(doc, row)
+          }, FETCH_ORIGIN)
+          return Y.encodeStateAsUpdate(doc)
+        })
+      }
+    },
+    close: () => storage.close(),
   }
 }
 
