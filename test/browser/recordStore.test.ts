@@ -96,6 +96,39 @@ describe.skipIf(!available)('record store in Chromium', () => {
     expect(await onRelay('lost/LO-1', 'text:title')).toBe('Only here')
   })
 
+  it('a new device keeps pulled records in the inbox; after an offline reload they open from it, each moved into its own database', async () => {
+    const ada = await open(await context(), { relay: relay().wsUrl, user: 'ada', workspace: 'inbox' })
+    await ada.evaluate(async () => {
+      for (const i of [1, 2, 3]) await window.concordTest.create('ticket', { title: `Pulled ${i}` }, `IN-${i}`)
+      await window.concordTest.waitPending(0)
+    })
+
+    const cut = await proxy()
+    const device = await open(await context(), { relay: cut.wsUrl, user: 'ada', workspace: 'inbox' })
+    await device.evaluate(() => window.concordTest.waitStatus('online'))
+    expect(await device.evaluate(() => window.concordTest.pull())).toEqual({ listed: 3, changed: 3, failed: 0 })
+    expect(await device.evaluate(() => window.concordTest.inboxIds())).toEqual(['IN-1', 'IN-2', 'IN-3'])
+    const records = async (): Promise<string[]> =>
+      (await device.evaluate(() => window.concordTest.databases())).filter((n) => n.startsWith('concord/ada/inbox/record/'))
+    expect(await records()).toEqual([])
+
+    cut.cut()
+    await device.evaluate(() => window.concordTest.waitStatus('offline'))
+    await device.reload()
+    await device.waitForFunction(() => 'concordTest' in window)
+    await device.evaluate(() => window.concordTest.ready())
+    expect(await device.evaluate(() => window.concordTest.status())).not.toBe('online')
+    expect((await device.evaluate(() => window.concordTest.record('IN-2'))).fields).toMatchObject({ title: 'Pulled 2' })
+    expect(await device.evaluate(() => window.concordTest.inboxIds())).toEqual(['IN-1', 'IN-3'])
+    expect(await records()).toEqual(['concord/ada/inbox/record/IN-2'])
+
+    // Moved, not copied: another reload (still offline) reads it from its own database.
+    await device.reload()
+    await device.waitForFunction(() => 'concordTest' in window)
+    expect((await device.evaluate(() => window.concordTest.record('IN-2'))).fields).toMatchObject({ title: 'Pulled 2' })
+    expect(await device.evaluate(() => window.concordTest.inboxIds())).toEqual(['IN-1', 'IN-3'])
+  })
+
   it('two tabs share edits at once and report the same pending counts', async () => {
     const cut = await proxy()
     const ctx = await context()
@@ -155,7 +188,13 @@ describe.skipIf(!available)('record store in Chromium', () => {
       reason: 'unsynced',
       unsynced: [{ id: 'T-2', title: 'Two', pendingFields: ['status'] }],
     })
-    expect((await a.evaluate(() => window.concordTest.databases())).filter((n) => n.startsWith('concord/ada/'))).toHaveLength(3)
+    // The catalog, the inbox (records pulled, never opened) and one database per opened record.
+    expect((await a.evaluate(() => window.concordTest.databases())).filter((n) => n.startsWith('concord/ada/'))).toEqual([
+      'concord/ada/acme/catalog',
+      'concord/ada/acme/inbox',
+      'concord/ada/acme/record/T-1',
+      'concord/ada/acme/record/T-2',
+    ])
 
     cut.restore()
     await a.evaluate(() => window.concordTest.waitPending(0))
@@ -163,7 +202,11 @@ describe.skipIf(!available)('record store in Chromium', () => {
     await b.evaluate(() => window.concordTest.waitSignedOut())
     const names = await a.evaluate(() => window.concordTest.databases())
     expect(names.filter((n) => n.startsWith('concord/ada/'))).toEqual([])
-    expect(names.filter((n) => n.startsWith('concord/bob/'))).toEqual(['concord/bob/acme/catalog', 'concord/bob/acme/record/B-1'])
+    expect(names.filter((n) => n.startsWith('concord/bob/'))).toEqual([
+      'concord/bob/acme/catalog',
+      'concord/bob/acme/inbox',
+      'concord/bob/acme/record/B-1',
+    ])
   })
 
   it('quota exceeded: the edit stays in memory and syncs, the store reports why, earlier data stays stored', async () => {

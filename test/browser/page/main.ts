@@ -119,6 +119,18 @@ const api = {
       .signOut(options)
       .then((result) => JSON.parse(JSON.stringify(result, (k, v) => (k === 'error' ? String(v) : v)))),
   databases: () => indexedDB.databases().then((list) => list.map((d) => d.name ?? '').sort()),
+  /** Brings every record of the workspace onto this device (`store.pull()`). */
+  pull: () =>
+    getStore()
+      .pull()
+      .then((result) => ({ listed: result.listed, changed: result.changed, failed: result.failed.length })),
+  /** Ids of the records in the inbox (pulled, never opened on this device). */
+  inboxIds: async () => {
+    const storage = new IndexedDbStorage({ userId, workspaceId })
+    const ids = ((await storage.inbox?.ids()) ?? []).sort()
+    storage.inbox?.close()
+    return ids
+  },
   /** Resolves once the store checked the catalog against the record databases on this device. */
   reconciled: () =>
     getStore().reconciled.then(() => ({
@@ -215,7 +227,9 @@ const api = {
     await store.settled()
     const allMs = performance.now()
     // Stored: in a database of its own or in the inbox (records pulled, never opened).
-    const stored = (await new IndexedDbStorage({ userId, workspaceId }).listRecords())?.length ?? 0
+    const storage = new IndexedDbStorage({ userId, workspaceId })
+    const stored = (await storage.listRecords())?.length ?? 0
+    storage.inbox?.close()
     const total = listed().total
     await store.close()
     return { firstScreenMs, allMs, total, stored }
