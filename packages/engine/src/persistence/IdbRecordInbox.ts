@@ -73,8 +73,8 @@ export class IdbRecordInbox implements RecordInbox {
   private connecting: Promise<IDBDatabase> | null = null
   /** Puts waiting for the next transaction. */
   private readonly queued: QueuedPut[] = []
-  /** The loop writing queued puts, while it runs. */
-  private writing: Promise<void> | null = null
+  /** Whether the loop writing queued puts runs. */
+  private writing = false
 
   constructor(factory: IDBFactory, name: string) {
     this.factory = factory
@@ -89,7 +89,7 @@ export class IdbRecordInbox implements RecordInbox {
   put(recordId: string, update: Uint8Array, meta: InboxMeta): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queued.push({ recordId, update, meta, resolve, reject })
-      this.writing ??= this.writeQueued().finally(() => (this.writing = null))
+      if (!this.writing) void this.writeQueued()
     })
   }
 
@@ -168,15 +168,19 @@ export class IdbRecordInbox implements RecordInbox {
     return out.row === undefined ? undefined : { ...out.row, update: toUint8Array(out.row.update) }
   }
 
-  /** Writes queued puts, up to {@link INBOX_BATCH} per transaction, until none are left. */
+  /**
+   * Writes queued puts, up to {@link INBOX_BATCH} per transaction, until none
+   * are left. Never rejects: each put's promise carries its own outcome.
+   */
   private async writeQueued(): Promise<void> {
+    this.writing = true
     while (this.queued.length > 0) {
       let db: IDBDatabase
       try {
         db = await this.connection()
       } catch (error) {
         for (const put of this.queued.splice(0)) put.reject(error)
-        return
+        break
       }
       // Taken after the await: puts made while the database opened join this transaction.
       const batch = this.queued.splice(0, INBOX_BATCH)
@@ -204,6 +208,9 @@ export class IdbRecordInbox implements RecordInbox {
         for (const put of batch) put.reject(error)
       }
     }
+    // Cleared in the same turn as the last batch resolved (no await between), so a put made by
+    // one of its awaiters starts a new loop instead of joining one that has ended.
+    this.writing = false
   }
 
   /** Removes the entry if it is still at `revision`; resolves with whether it is gone. */
