@@ -10,8 +10,8 @@
  * Timed in the page from navigation start (the app opening): until the list
  * shows its first screen (50 tickets by updatedAt — whichever have arrived),
  * and until every record is available offline (the catalog lists all of
- * them and is written, each record in its own database; the databases are
- * counted to check).
+ * them and is written, the records are stored — in the inbox database, as
+ * none was opened; the records stored are counted to check).
  *
  * @module bench/newdevice
  */

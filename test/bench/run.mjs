@@ -692,8 +692,8 @@ if (results.idle) {
       ? `Not measured: ${d.skipped}.`
       : d.error
         ? `newdevice.mjs failed: \`${String(d.error).split('\n')[0]}\``
-        : `The app opened for the first time on a device: Chromium on a fresh profile directory (real IndexedDB on disk) opens the test page (the engine's browser bundle) against a relay (SQLite, one core) holding ${label} of the workspace; the page's first \`RecordStore\`, set up as the app does (\`live: true\`), fills itself — \`list-docs\`, then pipelined \`fetch\`es over the one socket, each record stored in its own IndexedDB database. ` +
-          `Timed in the page from navigation start: until the list shows a first screen (50 tickets by updatedAt — whichever have arrived), and until every record is available offline (the catalog lists all and is written; the record databases are counted). Chromium runs on the load generators' core. Medians of ${d.config.repeats} run${d.config.repeats > 1 ? 's' : ''}, each with a fresh relay and profile.\n\n` +
+        : `The app opened for the first time on a device: Chromium on a fresh profile directory (real IndexedDB on disk) opens the test page (the engine's browser bundle) against a relay (SQLite, one core) holding ${label} of the workspace; the page's first \`RecordStore\`, set up as the app does (\`live: true\`), fills itself — \`list-docs\`, then pipelined \`fetch\`es over the one socket, the records stored in the inbox database (many per transaction; a record gets a database of its own when first opened). ` +
+          `Timed in the page from navigation start: until the list shows a first screen (50 tickets by updatedAt — whichever have arrived), and until every record is available offline (the catalog lists all and is written; the records stored are counted). Chromium runs on the load generators' core. Medians of ${d.config.repeats} run${d.config.repeats > 1 ? 's' : ''}, each with a fresh relay and profile.\n\n` +
           table(
             ['measure', 'Concord record store', 'target'],
             [

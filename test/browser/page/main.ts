@@ -205,8 +205,8 @@ const api = {
    * app does (`live: true`), fills itself from the relay holding `count`
    * tickets. Times since navigation start (the app opening): until the list
    * shows a first screen (`screen` tickets by updatedAt), and until every
-   * record is stored on this device (catalog complete and written, each
-   * record in its own database — counted).
+   * record is stored on this device (catalog complete and written, every
+   * record stored — in the inbox or a database of its own — counted).
    */
   async newDevice(count: number, screen = 50) {
     const store = new RecordStore({ client, userId, workspaceId, schemas: appSchemas, tabs: false, live: true })

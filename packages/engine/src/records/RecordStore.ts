@@ -8,8 +8,10 @@
  * - Record docs open lazily (`open`, `create`) and close when idle; records
  *   with changes the relay has not stored stay open (so they sync) — also
  *   the ones edited before a reload.
- * - Every record persists in its own IndexedDB database (y-indexeddb's
- *   format), named per user and workspace. "Saved" means the IndexedDB
+ * - Every record opened here persists in its own IndexedDB database
+ *   (y-indexeddb's format), named per user and workspace; records a pull
+ *   brought and nobody opened yet share one inbox database until they are
+ *   first opened. "Saved" means the IndexedDB
  *   transaction completed. The relay's acked state vector is stored with the
  *   record, so pending counts are right before the relay answers.
  * - The catalog (one IndexedDB store) lists, filters and sorts every record
