@@ -166,16 +166,6 @@ describe('IdbRecordInbox', () => {
     inbox.close()
   })
 
-  test('after a wipe a late put (a pull still under way) rejects and does not create the inbox again', async () => {
-    const factory = new IDBFactory()
-    const storage = storageOf(factory)
-    await storage.inbox!.put('R-1', textUpdate('pulled'), {})
-    await storage.wipe([])
-    expect(await factory.databases()).toEqual([])
-    await expect(storage.inbox!.put('R-2', textUpdate('too late'), {})).rejects.toMatchObject({ kind: 'closed' })
-    expect(await factory.databases()).toEqual([])
-  })
-
   test('puts to one entry merge: state vectors by their maximum, authors by client id', async () => {
     const factory = new IDBFactory()
     const inbox = inboxOf(factory)

@@ -32,15 +32,7 @@ import * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import { maxStateVector } from '../protocol/stateVector.js'
 import { openDatabase, transact } from './idb.js'
-import {
-  StorageError,
-  StorageFailure,
-  classifyStorageError,
-  type RecordInbox,
-  type RecordMeta,
-  type RecordStorage,
-  type StoredRecord,
-} from './Storage.js'
+import { classifyStorageError, type RecordInbox, type RecordMeta, type RecordStorage, type StoredRecord } from './Storage.js'
 
 /** Object store of the inbox database. */
 export const INBOX_STORE = 'records'
@@ -81,8 +73,6 @@ export class IdbRecordInbox implements RecordInbox {
   private connecting: Promise<IDBDatabase> | null = null
   /** Puts waiting for the next transaction. */
   private readonly queued: QueuedPut[] = []
-  /** Closed for good (see {@link close}). */
-  private closed = false
   /** Whether the loop writing queued puts runs. */
   private writing = false
 
@@ -133,13 +123,8 @@ export class IdbRecordInbox implements RecordInbox {
     }
   }
 
-  /**
-   * Closes the connection for good (before the database is deleted at
-   * sign-out): later reads and puts reject, so a pull still under way
-   * cannot create the database again.
-   */
+  /** Closes the connection (before the database is deleted at sign-out); the next use opens it again. */
   close(): void {
-    this.closed = true
     const connecting = this.connecting
     this.connecting = null
     void connecting?.then(
@@ -150,7 +135,6 @@ export class IdbRecordInbox implements RecordInbox {
 
   /** The open connection, opening (and creating) the database when needed. */
   private connection(): Promise<IDBDatabase> {
-    if (this.closed) return Promise.reject(new StorageError(StorageFailure.closed, `"${this.name}" is closed`))
     if (this.connecting !== null) return this.connecting
     const connecting = openDatabase(this.factory, this.name, 1, (db) => {
       if (!db.objectStoreNames.contains(INBOX_STORE)) db.createObjectStore(INBOX_STORE)
