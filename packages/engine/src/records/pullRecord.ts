@@ -1,9 +1,10 @@
 /**
  * Fetches what this device lacks of one record that is not open, stores it
- * — in the storage's inbox when the record has no database of its own yet
- * (see `RecordInbox`), else in its own database — and computes its new catalog entry and,
- * when asked, a "while you were offline" summary — without opening the
- * record (no subscription). Used by `store.pull()` and the live catalog.
+ * (in the storage's inbox while the record has no database of its own, see
+ * `RecordInbox`; else in its own database), and computes its new catalog
+ * entry and, when asked, a "while you were offline" summary — without
+ * opening the record (no subscription). Used by `store.pull()` and the live
+ * catalog.
  *
  * @module records/pullRecord
  */
