@@ -33,8 +33,16 @@ import {
   encodeError,
   encodeHello,
   encodePong,
+  readResume,
+  RelayFeatures,
+  startMessage,
   validateDocName,
+  type ResumeEntry,
 } from '@concord/engine/protocol'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { validateStateVector } from '../security/validateUpdate.js'
+import { ResumeAnswers } from './ResumeAnswers.js'
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind } from '../observability/metrics.js'
 import type { ClaimedUser, Room } from '../rooms/Room.js'
@@ -59,6 +67,7 @@ const MESSAGE_KINDS: Record<number, MessageKind> = {
   [MessageType.listPresence]: 'list-presence',
   [MessageType.watchCatalog]: 'watch-catalog',
   [MessageType.unwatchCatalog]: 'unwatch-catalog',
+  [MessageType.resume]: 'resume',
 }
 
 /** A multiplexed connection. */
@@ -66,6 +75,8 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
   private readonly subs = new Map<string, Subscription>()
   /** Workspaces whose catalog this connection watches (live lists). */
   private readonly watches = new CatalogWatches(this)
+  /** Answers to this connection's `resume` messages. */
+  private readonly resumes = new ResumeAnswers(this)
   /** Messages waiting for authentication. */
   private preAuth: Uint8Array[] | null = null
   private authTimer: ReturnType<typeof setTimeout> | null = null
@@ -87,7 +98,7 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
         this.close(1008, 'too many connections waiting to authenticate; reconnect and authenticate at once')
       }
     }
-    this.send('hello', encodeHello(ctx.relayVersion, ctx.limits.maxPayload))
+    this.send('hello', encodeHello(ctx.relayVersion, ctx.limits.maxPayload, RelayFeatures.resume))
     if (identity) {
       this.setIdentity(identity)
       if (!identity.anonymous) this.sendAuthenticated(identity)
@@ -184,7 +195,10 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
   private dispatch(type: number, doc: string, body: decoding.Decoder, data: Uint8Array): void {
     switch (type) {
       case MessageType.subscribe:
-        this.subscribe(doc)
+        this.openSubscription(doc)?.load()
+        return
+      case MessageType.resume:
+        this.resume(body)
         return
       case MessageType.unsubscribe:
         this.unsubscribe(doc)
@@ -302,18 +316,67 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
     }
   }
 
-  private subscribe(doc: string): void {
-    if (this.subs.has(doc)) return
+  /**
+   * A `resume`: each doc is subscribed as by `subscribe` and its state
+   * vector answered as a sync step 1 would be, in `resumed` messages
+   * (connections/ResumeAnswers). A doc already subscribed on the socket gets
+   * the sync step 1 on its subscription. More entries than
+   * `maxDocsPerConnection` refuse the whole message; an invalid state vector
+   * closes the connection (1002), as in a sync step 1.
+   */
+  private resume(body: decoding.Decoder): void {
+    let entries: ResumeEntry[]
+    try {
+      entries = readResume(body)
+    } catch (error) {
+      this.protocolError('malformed resume message', error)
+      return
+    }
+    const maxDocs = this.ctx.limits.maxDocsPerConnection
+    if (entries.length > maxDocs) {
+      this.refuse('too-many-docs', `resume of ${entries.length} docs`)
+      this.sendError('', ErrorCode.limitExceeded, `a resume of ${entries.length} docs; at most ${maxDocs} docs per connection`)
+      return
+    }
+    for (const { stateVector } of entries) {
+      const valid = validateStateVector(stateVector)
+      if (!valid.ok) {
+        this.protocolError(`invalid state vector in resume: ${valid.reason}`)
+        return
+      }
+    }
+    for (const { doc, stateVector } of entries) {
+      const subscribed = this.subs.get(doc)
+      if (subscribed) {
+        const step1 = startMessage(MessageType.sync, doc)
+        encoding.writeVarUint(step1, syncProtocol.messageYjsSyncStep1)
+        encoding.writeVarUint8Array(step1, stateVector)
+        const data = encoding.toUint8Array(step1)
+        subscribed.receive(MessageType.sync, decodeMessage(data).body, data)
+        continue
+      }
+      const sub = this.openSubscription(doc)
+      if (sub) this.resumes.add(sub, stateVector)
+      if (this.closed) return
+    }
+  }
+
+  /**
+   * Opens a subscription of `doc`, not loaded yet; null (and an `error` sent)
+   * when the name, access or a limit refuses it, or when it is already open.
+   */
+  private openSubscription(doc: string): Subscription | null {
+    if (this.subs.has(doc)) return null
     const invalid = validateDocName(doc)
     if (invalid) {
       this.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
-      return
+      return null
     }
     const access = accessFor(this.identity, doc)
     if (access === Access.none) {
       this.refuse('permission', `subscribe ${doc}`)
       this.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
-      return
+      return null
     }
     if (this.subs.size >= this.ctx.limits.maxDocsPerConnection) {
       this.refuse('too-many-docs', `subscribe ${doc}`)
@@ -322,7 +385,7 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
         ErrorCode.limitExceeded,
         `at most ${this.ctx.limits.maxDocsPerConnection} docs per connection; unsubscribe some first`,
       )
-      return
+      return null
     }
     const user = this.identity.anonymous ? null : this.identity.userId
     if (user !== null && !this.ctx.admission.mayOpenDoc(user)) {
@@ -332,11 +395,11 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
         ErrorCode.limitExceeded,
         `at most ${this.ctx.limits.maxDocsPerUser} docs open per user across all connections; close some first`,
       )
-      return
+      return null
     }
     const sub = new Subscription(this, doc, this.docPolicy(access === Access.write))
     this.setSub(doc, sub)
-    sub.load()
+    return sub
   }
 
   /** Takes a token of this connection's awareness rate budget (shared by its subscriptions' policies). */
