@@ -183,6 +183,28 @@ describe('resume', () => {
     expect(old.received.some((m) => m.type === MessageType.resumed)).toBe(false)
   })
 
+  it('a catch-up larger than a chunk comes in parts after the entry, the last one a step 2', async () => {
+    const url = await start({ initialSyncChunkBytes: 4096 })
+    const doc = 'ws1/big'
+    const writer = await connect(url)
+    writer.resume([doc])
+    await answered(writer, [doc])
+    for (let i = 0; i < 20; i++) write(writer, doc, `${i} `.padEnd(1000, 'x'))
+    await acked(writer, doc)
+
+    const reader = await connect(url)
+    reader.resume([doc])
+    await answered(reader, [doc])
+    await reader.waitFor((m) => m.type === MessageType.sync && m.doc === doc && m.syncType === 1, 'the last part (a step 2)')
+    const entry = entriesOf(reader).find((e) => e.doc === doc)!
+    expect(entry.update).toBeNull()
+    const entryAt = reader.received.findIndex((m) => m.type === MessageType.resumed)
+    const parts = reader.received.filter((m) => m.type === MessageType.sync && m.doc === doc)
+    expect(parts.length).toBeGreaterThan(2)
+    expect(reader.received.indexOf(parts[0])).toBeGreaterThan(entryAt)
+    expect(reader.docs.get(doc)!.getText('t').toString()).toBe(writer.docs.get(doc)!.getText('t').toString())
+  })
+
   it('a resume of more docs than a connection may hold is refused whole; a bad state vector closes the socket', async () => {
     const url = await start({ maxDocsPerConnection: 5 })
     const many = await connect(url)

@@ -52,6 +52,8 @@ export interface ReceivedMessage {
   catalogChanged?: string[]
   /** For awareness messages: each entry's client id and state (null: removed). */
   awareness?: Array<{ clientId: number; state: Record<string, unknown> | null }>
+  /** For sync messages: 0 step 1, 1 step 2, 2 update. */
+  syncType?: number
   /** For the relay's hello. */
   hello?: HelloInfo
   /** For resumed answers: the entries, one per doc. */
@@ -202,6 +204,7 @@ export class RawMuxClient {
       for (const entry of message.resumed) this.applyResumed(entry)
     }
     if (type === MessageType.sync) {
+      message.syncType = decoding.peekVarUint(body)
       const ydoc = this.docs.get(doc)
       if (ydoc) {
         const reply = startMessage(MessageType.sync, doc)
