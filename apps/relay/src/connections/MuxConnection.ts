@@ -16,10 +16,12 @@
  *   (sync, awareness, query-awareness, auth on a doc) to the doc's
  *   {@link Subscription} (connections/Subscription: loading, the queue while
  *   loading, read/write policy, acks, resync, big initial syncs in parts);
+ *   `subscribe` opens one, `resume` many at once, answered together by
+ *   {@link ResumeAnswers} (announced in `hello`);
  *   `list-docs`, `fetch` and `list-presence` to connections/requests;
  *   `watch-catalog` and `unwatch-catalog` to {@link CatalogWatches}.
- * - Answering a client's sync step 1, `fetch` and `list-docs` is charged to
- *   the connection's work budget (`workMsPerSecond`, `workBurstMs`).
+ * - Answering a client's sync step 1, `resume`, `fetch` and `list-docs` is
+ *   charged to the connection's work budget (`workMsPerSecond`, `workBurstMs`).
  *
  * @module connections/MuxConnection
  */
