@@ -359,13 +359,13 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
       }
       const sub = this.openSubscription(doc)
       if (sub) this.resumes.add(sub, stateVector)
-      if (this.closed) return
     }
   }
 
   /**
-   * Opens a subscription of `doc`, not loaded yet; null (and an `error` sent)
-   * when the name, access or a limit refuses it, or when it is already open.
+   * Opens a subscription of `doc`, not loaded yet. Null when it is open
+   * already (nothing is sent), or when the name, access or a limit refuses
+   * it (an `error` is sent).
    */
   private openSubscription(doc: string): Subscription | null {
     if (this.subs.has(doc)) return null
