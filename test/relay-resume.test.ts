@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { ErrorCode, MessageType, RelayFeatures, encodeResume, type ResumedDoc } from '@concord/engine/protocol'
+import { ErrorCode, MAX_RESUME_DOCS, MessageType, RelayFeatures, encodeResume, type ResumedDoc } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import type { RelayLimits } from '../apps/relay/src/security/limits.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
@@ -205,16 +205,22 @@ describe('resume', () => {
     expect(reader.docs.get(doc)!.getText('t').toString()).toBe(writer.docs.get(doc)!.getText('t').toString())
   })
 
-  it('a resume of more docs than a connection may hold is refused whole; a bad state vector closes the socket', async () => {
+  it('docs of a resume beyond what a connection may hold are refused one by one; a resume of too many docs is refused whole; a bad state vector closes the socket', async () => {
     const url = await start({ maxDocsPerConnection: 5 })
-    const many = await connect(url)
-    many.resume(NAMES.slice(0, 6))
-    const refused = await many.waitFor((m) => m.type === MessageType.error && m.doc === '', 'the refusal')
+    const few = await connect(url)
+    few.resume(NAMES.slice(0, 6))
+    const refused = await few.waitFor((m) => m.type === MessageType.error && m.doc === NAMES[5], 'the refusal of the sixth doc')
     expect(refused.error!.code).toBe(ErrorCode.limitExceeded)
+    await answered(few, NAMES.slice(0, 5))
+    expect(entriesOf(few).map((e) => e.doc)).not.toContain(NAMES[5])
+
+    const many = await connect(url)
+    many.resume(Array.from({ length: MAX_RESUME_DOCS + 1 }, (_, i) => `ws1/many-${i}`))
+    const whole = await many.waitFor((m) => m.type === MessageType.error && m.doc === '', 'the refusal of the whole resume')
+    expect(whole.error!.code).toBe(ErrorCode.limitExceeded)
     await many.roundTrip()
     expect(entriesOf(many)).toEqual([])
-    many.resume(NAMES.slice(0, 5))
-    await answered(many, NAMES.slice(0, 5))
+    expect(many.received.filter((m) => m.type === MessageType.error)).toHaveLength(1)
 
     const bad = await connect(url)
     bad.send(encodeResume([{ doc: 'ws1/doc-0', stateVector: Uint8Array.of(5, 1) }]))

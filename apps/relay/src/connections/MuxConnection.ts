@@ -35,6 +35,7 @@ import {
   encodeError,
   encodeHello,
   encodePong,
+  MAX_RESUME_DOCS,
   readResume,
   RelayFeatures,
   startMessage,
@@ -322,9 +323,10 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
    * A `resume`: each doc is subscribed as by `subscribe` and its state
    * vector answered as a sync step 1 would be, in `resumed` messages
    * (connections/ResumeAnswers). A doc already subscribed on the socket gets
-   * the sync step 1 on its subscription. More entries than
-   * `maxDocsPerConnection` refuse the whole message; an invalid state vector
-   * closes the connection (1002), as in a sync step 1.
+   * the sync step 1 on its subscription. More than `MAX_RESUME_DOCS` entries
+   * refuse the whole message (so one message causes at most that many
+   * refusals); an invalid state vector closes the connection (1002), as in a
+   * sync step 1.
    */
   private resume(body: decoding.Decoder): void {
     let entries: ResumeEntry[]
@@ -334,10 +336,9 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
       this.protocolError('malformed resume message', error)
       return
     }
-    const maxDocs = this.ctx.limits.maxDocsPerConnection
-    if (entries.length > maxDocs) {
+    if (entries.length > MAX_RESUME_DOCS) {
       this.refuse('too-many-docs', `resume of ${entries.length} docs`)
-      this.sendError('', ErrorCode.limitExceeded, `a resume of ${entries.length} docs; at most ${maxDocs} docs per connection`)
+      this.sendError('', ErrorCode.limitExceeded, `a resume of ${entries.length} docs; at most ${MAX_RESUME_DOCS} per message`)
       return
     }
     for (const { stateVector } of entries) {

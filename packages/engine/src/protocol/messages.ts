@@ -331,6 +331,9 @@ export const readHello = (body: decoding.Decoder): HelloInfo => {
   return { protocolVersion, relayVersion, maxPayload: maxPayload === 0 ? null : maxPayload, features }
 }
 
+/** Most docs one `resume` may name: a relay refuses a longer one whole (`error("", limit-exceeded)`). */
+export const MAX_RESUME_DOCS = 1000
+
 /** One doc of a `resume`: its name and the client's state vector of it. */
 export interface ResumeEntry {
   doc: string

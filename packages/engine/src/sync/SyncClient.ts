@@ -449,7 +449,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
 
   /**
    * Subscribes every open doc with its state vector in `resume` messages of
-   * at most {@link MAX_RESUME_DOCS} docs and half the relay's largest frame,
+   * at most {@link RESUME_BATCH_DOCS} docs and half the relay's largest frame,
    * then announces each doc's presence (as a `subscribe` is followed by it).
    */
   private resumeAll(): void {
@@ -467,7 +467,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
       if (entry === null) continue
       // a name is at most 512 characters (≤ 1.5 KiB in UTF-8), plus length prefixes
       const size = entry.doc.length * 3 + entry.stateVector.byteLength + 8
-      if (entries.length >= MAX_RESUME_DOCS || (entries.length > 0 && bytes + size > maxBytes)) sendEntries()
+      if (entries.length >= RESUME_BATCH_DOCS || (entries.length > 0 && bytes + size > maxBytes)) sendEntries()
       entries.push(entry)
       bytes += size
       subscribed.push(handle)
@@ -499,10 +499,11 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
 }
 
 /**
- * Most docs in one `resume` message: a relay refuses a `resume` of more docs
- * than it allows per connection (`--max-docs-per-connection`, 5000 by default).
+ * Docs per `resume` message the client sends: well below what a relay takes
+ * in one (`MAX_RESUME_DOCS`), and small enough that the relay's answers to
+ * one socket start while the rest is on its way.
  */
-const MAX_RESUME_DOCS = 100
+const RESUME_BATCH_DOCS = 100
 
 /** Encoded empty state vector: "this device has nothing of the doc". */
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
