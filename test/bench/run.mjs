@@ -615,8 +615,8 @@ if (results.storm) {
     8,
     `## 8. Reconnect storm after a relay restart\n\n` +
       `${int(k.clients)} clients in teams of ${k.teamSize}, each with its team's ${k.docsPerTeam} docs subscribed over one multiplexed socket (the capacity case's clients), synced; every doc holds one edit of each team member, all acked. ` +
-      `The relay (SQLite, durable acks, one core) is killed with SIGKILL and started again on the same port and data; once it listens every client reconnects at once (no backoff spreads them: the worst case) and subscribes its ${k.docsPerTeam} docs again with its state vector and awareness state. ` +
-      `Timed from starting the relay process until every client has, for every doc, the relay's sync step 1 (answered), the step 2 answering its own step 1, and an ack covering its edits. ` +
+      `The relay (SQLite, durable acks, one core) is killed with SIGKILL and started again on the same port and data; once it listens every client reconnects at once (no backoff spreads them: the worst case) and, as the engine does, subscribes its ${k.docsPerTeam} docs again with their state vectors in one \`resume\` message, then sends its awareness state of each. ` +
+      `Timed from starting the relay process until every client has, for every doc, its entry of the relay's \`resumed\` answer (or the per-doc messages it stands for): the relay's sync step 1 answered when the relay lacks something, the step 2 answering the client's state vector, and an ack covering its edits. ` +
       `*Resyncs* count a second relay step 1 on one subscription (the relay asking again for missing dependencies), plus \`missing-dependencies\` errors; nothing was lost, so there should be none. Medians of ${k.repeats} run${k.repeats > 1 ? 's' : ''}.\n\n` +
       table(
         [

@@ -5,12 +5,14 @@
  * member, all acked. The relay (SQLite, durable acks, pinned to one core) is
  * killed with SIGKILL and started again on the same port and data. As soon
  * as it listens, every client reconnects at once (the worst case: no
- * backoff spreads them) and subscribes all of its docs again with its state
- * vector and awareness state.
+ * backoff spreads them) and subscribes all of its docs again with their
+ * state vectors — in one `resume`, as the engine does with a relay that
+ * announces it — and sends its awareness state of each.
  *
  * Measured, from starting the relay process again: until every client has,
- * for each of its docs, the relay's sync step 1 (answered with a step 2),
- * the step 2 answering its own step 1, and an ack covering its edits. Also
+ * for each of its docs, the relay's sync step 1 answered (when the relay
+ * lacks something; a `resumed` entry without one needs no answer), the step
+ * 2 answering its own state vector, and an ack covering its edits. Also
  * the part of it the relay took to start listening, the relay's CPU over
  * the storm, and missing-dependency resyncs (a second relay step 1 on one
  * subscription, or `error` missing-dependencies) — there should be none,

@@ -12,7 +12,12 @@ import {
   MUX_PATH,
   decodeMessage,
   encodePing,
+  encodeResume,
   encodeSubscribe,
+  readHello,
+  readResumed,
+  type HelloInfo,
+  type ResumedDoc,
   readAck,
   readAuthors,
   readDocList,
@@ -47,6 +52,12 @@ export interface ReceivedMessage {
   catalogChanged?: string[]
   /** For awareness messages: each entry's client id and state (null: removed). */
   awareness?: Array<{ clientId: number; state: Record<string, unknown> | null }>
+  /** For sync messages: 0 step 1, 1 step 2, 2 update. */
+  syncType?: number
+  /** For the relay's hello. */
+  hello?: HelloInfo
+  /** For resumed answers: the entries, one per doc. */
+  resumed?: ResumedDoc[]
 }
 
 /** A raw multiplexed connection that records what it receives and applies sync messages to its docs. */
@@ -91,6 +102,21 @@ export class RawMuxClient {
     syncProtocol.writeSyncStep1(step1, doc)
     this.send(encoding.toUint8Array(step1))
     return doc
+  }
+
+  /**
+   * Subscribes docs (creating local Y.Docs for new names) in one `resume`
+   * with their state vectors; the `resumed` entries are applied as they
+   * arrive (the relay's step 1 answered with a step 2, the step 2 applied).
+   */
+  resume(names: readonly string[]): Y.Doc[] {
+    const docs = names.map((name) => {
+      const doc = this.docs.get(name) ?? new Y.Doc()
+      this.docs.set(name, doc)
+      return doc
+    })
+    this.send(encodeResume(names.map((name, i) => ({ doc: name, stateVector: Y.encodeStateVector(docs[i]) }))))
+    return docs
   }
 
   /** Sends a Yjs update for a subscribed doc. */
@@ -172,7 +198,13 @@ export class RawMuxClient {
     if (type === MessageType.presence) message.presence = readPresence(body)
     if (type === MessageType.catalogChanged) message.catalogChanged = readCatalogChanged(body)
     if (type === MessageType.awareness) message.awareness = readAwarenessEntries(decoding.readVarUint8Array(body))
+    if (type === MessageType.hello) message.hello = readHello(body)
+    if (type === MessageType.resumed) {
+      message.resumed = readResumed(body)
+      for (const entry of message.resumed) this.applyResumed(entry)
+    }
     if (type === MessageType.sync) {
+      message.syncType = decoding.peekVarUint(body)
       const ydoc = this.docs.get(doc)
       if (ydoc) {
         const reply = startMessage(MessageType.sync, doc)
@@ -183,6 +215,18 @@ export class RawMuxClient {
     }
     this.received.push(message)
     this.notify()
+  }
+
+  /** One doc's `resumed` entry: the relay's step 1 answered with what it lacks, the step 2 applied. */
+  private applyResumed({ doc: name, relayStateVector, update }: ResumedDoc): void {
+    const ydoc = this.docs.get(name)
+    if (!ydoc) return
+    if (relayStateVector !== null) {
+      const reply = startMessage(MessageType.sync, name)
+      syncProtocol.writeSyncStep2(reply, ydoc, relayStateVector)
+      this.send(encoding.toUint8Array(reply))
+    }
+    if (update !== null) Y.applyUpdate(ydoc, update, this)
   }
 
   private notify(): void {

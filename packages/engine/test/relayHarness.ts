@@ -14,8 +14,10 @@
  *   deterministic under fake timers. The test can refuse sockets
  *   (`accepting`), cut them (`dropAll`), see what clients sent (`messages`),
  *   and play a misbehaving network or an older relay at the socket
- *   (`silent`, `rejectWrites`, `holdReads`, `listAndFetch: false`, raw
- *   injected acks and errors).
+ *   (`silent`, `rejectWrites`, `holdReads`, `listAndFetch: false`,
+ *   `resume: false`, raw injected acks and errors). A `resume` is recorded
+ *   as itself and as the `subscribe` and sync step 1 of each of its docs
+ *   (`resumed: true`).
  * - **Identity**: sockets of clients without a token get the anonymous
  *   identity of a relay without auth; sockets of clients with one
  *   authenticate in-band against {@link TestAuthenticator}
@@ -47,7 +49,10 @@ import {
   encodeAck,
   encodeAuthors,
   encodeError,
+  encodeHello,
   readAuthors,
+  readHello,
+  readResume,
   startMessage,
 } from '../src/protocol/index.js'
 import type { WebSocketLike } from '../src/sync/socket.js'
@@ -87,6 +92,8 @@ export interface ReceivedMessage {
   doc: string
   /** For sync messages: 0 step 1, 1 step 2, 2 update. */
   syncType?: number
+  /** True for the `subscribe` and sync step 1 a doc's entry of a `resume` stands for. */
+  resumed?: boolean
 }
 
 /** Options of {@link TestRelay}. */
@@ -106,6 +113,12 @@ export interface TestRelayOptions {
    * so a test sees several parts without 64 KiB of bindings. Default: as sent.
    */
   authorsPerMessage?: number
+  /**
+   * Announce `resume` in the relay's `hello`. Default true; false plays a
+   * relay that predates it: its `hello` names no features, and a `resume`
+   * closes the socket (1002), as for an unknown type.
+   */
+  resume?: boolean
 }
 
 /**
@@ -353,6 +366,11 @@ export class RelayEnd implements RelaySocket {
       sent?.(new Error('socket is not open'))
       return
     }
+    if (data[0] === MessageType.hello && !this.pair.relay.announcesResume) {
+      const { relayVersion, maxPayload } = readHello(decodeMessage(data).body)
+      this.sendWhole(encodeHello(relayVersion, maxPayload ?? 0), sent)
+      return
+    }
     const perMessage = this.pair.relay.authorsPerMessage
     if (perMessage !== undefined && data[0] === MessageType.authors) {
       const { doc, body } = decodeMessage(data)
@@ -459,6 +477,11 @@ export class TestRelay {
   /** See {@link TestRelayOptions.authorsPerMessage}. */
   get authorsPerMessage(): number | undefined {
     return this.options.authorsPerMessage
+  }
+
+  /** See {@link TestRelayOptions.resume}. */
+  get announcesResume(): boolean {
+    return this.options.resume !== false
   }
 
   /** Number of sockets created so far. */
@@ -679,6 +702,14 @@ export class TestRelay {
     const record: ReceivedMessage = { connection: pair.id, type, doc }
     if (type === MessageType.sync) record.syncType = data[body.pos]
     this.received.push(record)
+    if (type === MessageType.resume) {
+      if (!this.announcesResume) return pair.close('relay', 1002, `unknown message type ${type}`)
+      // each doc of a resume is its subscribe and sync step 1
+      for (const entry of readResume(decoding.createDecoder(body.arr.subarray(body.pos)))) {
+        this.received.push({ connection: pair.id, type: MessageType.subscribe, doc: entry.doc, resumed: true })
+        this.received.push({ connection: pair.id, type: MessageType.sync, doc: entry.doc, syncType: 0, resumed: true })
+      }
+    }
     if (type === MessageType.auth && doc === '') this.tokens.push(decoding.readVarString(body))
     const reply = (code: number, reason: string): void => pair.relayEnd.send(encodeError(doc, code as ErrorCode, reason))
     const rejectedWrite = this.rejectWrites.get(doc)
@@ -732,6 +763,8 @@ export class TestRelay {
       limits: TEST_LIMITS,
       admission: new Admission(TEST_LIMITS, this.metrics),
       initialSyncs: new InitialSyncQueue(TEST_LIMITS.initialSyncChunkBytes, TEST_LIMITS.maxInitialSyncBytes),
+      // `resume` answers go out as promise jobs, like message deliveries
+      scheduleResumeAnswer: queueMicrotask,
     }
     return { ctx, rooms, commits, catalogFeed, lastSeen }
   }

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest'
 import * as Y from 'yjs'
 import { ErrorCode, SyncError, type DocHandle } from '../src/index.js'
 import { META_MAP_NAME } from '../src/internal.js'
-import { MessageType, encodeQueryAwareness } from '../src/protocol/index.js'
+import { MessageType, RelayFeatures, encodeQueryAwareness } from '../src/protocol/index.js'
 import { Harness, statusIs, track } from './helpers.js'
 
 const h = new Harness()
@@ -655,7 +655,12 @@ describe('relay errors and odd messages', () => {
     expect(handle.isParked).toBe(false)
     expect(handle.isSynced).toBe(true)
     expect(handle.error).toBeNull() // cleared by the new sync step 2
-    expect(client.relay).toEqual({ protocolVersion: 1, relayVersion: 'test-relay', maxPayload: 1024 * 1024 })
+    expect(client.relay).toEqual({
+      protocolVersion: 1,
+      relayVersion: 'test-relay',
+      maxPayload: 1024 * 1024,
+      features: RelayFeatures.resume,
+    })
   })
 
   test('an observer that throws while a remote update is applied is reported, not fatal', async () => {

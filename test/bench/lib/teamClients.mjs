@@ -6,13 +6,17 @@
  *
  * What each client sends (no Y.Doc on the hot path; see lib/wire.mjs):
  *
- * - per doc on every (re)subscribe: `subscribe`, `sync step 1` with the
- *   state vector of everything it has seen of the doc, and its awareness
- *   state (`{ user: { id, name, color } }` under the doc's client id, as a
- *   `SyncClient` created with `user` sets on every doc it opens and announces
- *   again on every subscribe, see the engine's `DocAwareness`);
- * - the answer to the relay's `sync step 1`: a `sync step 2` with what the
- *   relay lacks of its own edits (empty when it has them all);
+ * - on every (re)connect, once the relay's `hello` arrived, as the engine
+ *   does: to a relay that announces `resume`, one `resume` with every doc
+ *   and the state vector of everything it has seen of it; to one that does
+ *   not, per doc a `subscribe` and a `sync step 1` with that state vector;
+ *   then per doc its awareness state (`{ user: { id, name, color } }` under
+ *   the doc's client id, as a `SyncClient` created with `user` sets on every
+ *   doc it opens and announces again on every subscribe, see the engine's
+ *   `DocAwareness`);
+ * - the answer to the relay's `sync step 1` (or to a `resumed` entry that
+ *   carries the relay's state vector): a `sync step 2` with what the relay
+ *   lacks of its own edits (empty when it has them all);
  * - while the load runs: an edit (one character appended to its own Y.Text,
  *   a `sync update`) to a random doc of its team every `editMeanMs` on
  *   average (each delay uniform in [0.5, 1.5] × the mean); every 15 s the
@@ -35,6 +39,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
+import { RelayFeatures, encodeResume, readHello, readResumed } from '@concord/engine/protocol'
 import { prng } from './stats.mjs'
 import { EMPTY_UPDATE, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, protocols, readUpdateId, textAppendUpdate } from './wire.mjs'
 
@@ -43,7 +48,7 @@ export const KEEPALIVE_MS = 15_000
 /** The engine's `ping` interval. */
 export const PING_MS = 15_000
 /** Multiplexed message types (docs/PROTOCOL.md). */
-const T = { sync: 0, awareness: 1, subscribe: 16, ack: 18, error: 19, hello: 20, ping: 21, pong: 22, authors: 28 }
+const T = { sync: 0, awareness: 1, subscribe: 16, ack: 18, error: 19, hello: 20, ping: 21, pong: 22, authors: 28, resumed: 36 }
 /** `error` code of an update whose dependencies the relay lacks. */
 const MISSING_DEPENDENCIES = 12
 const PING = new Uint8Array([T.ping, 0]) // ping • varString("")
@@ -74,8 +79,11 @@ const encodeStateVector = (map) => {
 }
 
 /** Reads a state vector (varUint8Array at the decoder's position) into a Map. */
-const readStateVector = (decoder) => {
-  const d = decoding.createDecoder(decoding.readVarUint8Array(decoder))
+const readStateVector = (decoder) => decodeStateVector(decoding.readVarUint8Array(decoder))
+
+/** An encoded state vector as a Map of client id → clock. */
+const decodeStateVector = (bytes) => {
+  const d = decoding.createDecoder(bytes)
   const n = decoding.readVarUint(d)
   const map = new Map()
   for (let i = 0; i < n; i++) map.set(decoding.readVarUint(d), decoding.readVarUint(d))
@@ -146,6 +154,7 @@ export class TeamClients {
       awarenessIn: 0,
       syncIn: 0,
       acksIn: 0,
+      resumedIn: 0,
       pongsIn: 0,
       otherIn: 0,
       editsSent: 0,
@@ -198,15 +207,26 @@ export class TeamClients {
       ws.on('open', () => {
         ws.off('error', reject)
         ws.on('error', () => {})
-        for (const doc of client.docs) {
-          doc.sub = { step1: false, step2: false, acked: false, done: false }
-          ws.send(mux.subscribe(doc.name))
-          ws.send(mux.sync(doc.name, SYNC_STEP1, encodeStateVector(doc.sv)))
-          ws.send(mux.awareness(doc.name, awarenessUpdate(doc.id, ++doc.awarenessClock, doc.awarenessJson)))
-          this.counts.awarenessSent++
-        }
       })
     })
+  }
+
+  /** The relay's `hello`: subscribes every doc of the client (in one `resume` when the relay can), then announces presence. */
+  subscribeAll(client, hello) {
+    const ws = client.ws
+    for (const doc of client.docs) doc.sub = { step1: false, step2: false, acked: false, done: false, sentClock: doc.sv.get(doc.id) ?? 0 }
+    if (hello.features & RelayFeatures.resume) {
+      ws.send(encodeResume(client.docs.map((doc) => ({ doc: doc.name, stateVector: encodeStateVector(doc.sv) }))))
+    } else {
+      for (const doc of client.docs) {
+        ws.send(mux.subscribe(doc.name))
+        ws.send(mux.sync(doc.name, SYNC_STEP1, encodeStateVector(doc.sv)))
+      }
+    }
+    for (const doc of client.docs) {
+      ws.send(mux.awareness(doc.name, awarenessUpdate(doc.id, ++doc.awarenessClock, doc.awarenessJson)))
+      this.counts.awarenessSent++
+    }
   }
 
   /** Marks the doc's subscription done once step 1, step 2 and a covering ack arrived. */
@@ -228,6 +248,14 @@ export class TeamClients {
       this.counts.pongsIn++
       return
     }
+    if (type === T.hello || type === T.resumed) {
+      const decoder = decoding.createDecoder(data)
+      decoding.readVarUint(decoder)
+      decoding.readVarString(decoder) // doc ""
+      if (type === T.hello) this.subscribeAll(client, readHello(decoder))
+      else for (const entry of readResumed(decoder)) this.receiveResumed(client, entry)
+      return
+    }
     if (type !== T.sync && type !== T.ack && type !== T.error) {
       this.counts.otherIn++
       return
@@ -238,12 +266,7 @@ export class TeamClients {
     if (doc === undefined) return
     if (type === T.ack) {
       this.counts.acksIn++
-      const acked = readStateVector(decoder).get(doc.id) ?? 0
-      if (acked > doc.acked) doc.acked = acked
-      if (acked >= doc.clock && !doc.sub.acked) {
-        doc.sub.acked = true
-        this.progress(doc)
-      }
+      this.takeAck(doc, readStateVector(decoder).get(doc.id) ?? 0)
       return
     }
     if (type === T.error) {
@@ -272,23 +295,51 @@ export class TeamClients {
       if (--sender.remaining[clock] === 0) sender.sent[clock] = undefined
       return
     }
-    if (sub === SYNC_STEP1) {
-      // A second step 1 on one subscription: the relay asks again for what it lacks.
-      if (doc.sub.step1) this.counts.resyncs++
+    if (sub === SYNC_STEP1) this.answerStep1(doc, readStateVector(decoder))
+    else if (sub === SYNC_STEP2) this.takeStep2(doc, decoding.readVarUint8Array(decoder))
+  }
+
+  /** One doc's entry of a `resumed` answer: the relay's step 1 (if it lacks something), the first ack (if there), the step 2 (unless in parts). */
+  receiveResumed(client, { doc: name, relayStateVector, ack, update }) {
+    const doc = client.byName.get(name)
+    if (doc === undefined) return
+    this.counts.resumedIn++
+    if (relayStateVector !== null) this.answerStep1(doc, decodeStateVector(relayStateVector))
+    else {
+      // the relay lacks nothing of this client: there is no step 1 to answer
       doc.sub.step1 = true
-      const relayHas = readStateVector(decoder).get(doc.id) ?? 0
-      const missing = doc.clock - relayHas
-      const answer = missing > 0 ? textAppendUpdate(doc.id, relayHas, doc.key, 'x'.repeat(missing)) : EMPTY_UPDATE
-      client.ws.send(mux.sync(doc.name, SYNC_STEP2, answer))
-      this.progress(doc)
-      return
     }
-    if (sub === SYNC_STEP2) {
-      const update = decoding.readVarUint8Array(decoder)
-      if (update.byteLength > 2) {
-        for (const [from, clock] of Y.parseUpdateMeta(update).to) if ((doc.sv.get(from) ?? 0) < clock) doc.sv.set(from, clock)
-      }
-      doc.sub.step2 = true
+    if (ack === 'client-state') this.takeAck(doc, doc.sub.sentClock)
+    else if (ack !== null) this.takeAck(doc, decodeStateVector(ack).get(doc.id) ?? 0)
+    if (update !== null) this.takeStep2(doc, update)
+  }
+
+  /** The relay's sync step 1 (its state vector as a Map): answered with a step 2 of what it lacks of this client's edits. */
+  answerStep1(doc, relayState) {
+    // A second step 1 on one subscription: the relay asks again for what it lacks.
+    if (doc.sub.step1) this.counts.resyncs++
+    doc.sub.step1 = true
+    const relayHas = relayState.get(doc.id) ?? 0
+    const missing = doc.clock - relayHas
+    const answer = missing > 0 ? textAppendUpdate(doc.id, relayHas, doc.key, 'x'.repeat(missing)) : EMPTY_UPDATE
+    doc.client.ws.send(mux.sync(doc.name, SYNC_STEP2, answer))
+    this.progress(doc)
+  }
+
+  /** The relay's sync step 2: what this client lacked. */
+  takeStep2(doc, update) {
+    if (update.byteLength > 2) {
+      for (const [from, clock] of Y.parseUpdateMeta(update).to) if ((doc.sv.get(from) ?? 0) < clock) doc.sv.set(from, clock)
+    }
+    doc.sub.step2 = true
+    this.progress(doc)
+  }
+
+  /** An ack: the relay stored this client's edits of the doc up to `acked`. */
+  takeAck(doc, acked) {
+    if (acked > doc.acked) doc.acked = acked
+    if (acked >= doc.clock && !doc.sub.acked) {
+      doc.sub.acked = true
       this.progress(doc)
     }
   }

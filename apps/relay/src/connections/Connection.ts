@@ -35,6 +35,13 @@ export interface ConnectionContext {
   readonly admission: Admission
   /** Initial syncs larger than a chunk, sent in parts. */
   readonly initialSyncs: InitialSyncQueue
+  /**
+   * Runs the answer to the `resume` docs loaded in this turn
+   * (connections/ResumeAnswers). Default: `setImmediate` (the next turn). A
+   * relay run in-process by a test harness passes its own (e.g.
+   * `queueMicrotask`) so answers need no timers.
+   */
+  readonly scheduleResumeAnswer?: (answer: () => void) => void
 }
 
 /** The workspace of a doc name (`<workspaceId>/<recordId>`). */

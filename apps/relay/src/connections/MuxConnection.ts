@@ -16,10 +16,12 @@
  *   (sync, awareness, query-awareness, auth on a doc) to the doc's
  *   {@link Subscription} (connections/Subscription: loading, the queue while
  *   loading, read/write policy, acks, resync, big initial syncs in parts);
+ *   `subscribe` opens one, `resume` many at once, answered together by
+ *   {@link ResumeAnswers} (announced in `hello`);
  *   `list-docs`, `fetch` and `list-presence` to connections/requests;
  *   `watch-catalog` and `unwatch-catalog` to {@link CatalogWatches}.
- * - Answering a client's sync step 1, `fetch` and `list-docs` is charged to
- *   the connection's work budget (`workMsPerSecond`, `workBurstMs`).
+ * - Answering a client's sync step 1, `resume`, `fetch` and `list-docs` is
+ *   charged to the connection's work budget (`workMsPerSecond`, `workBurstMs`).
  *
  * @module connections/MuxConnection
  */
@@ -33,8 +35,17 @@ import {
   encodeError,
   encodeHello,
   encodePong,
+  MAX_RESUME_DOCS,
+  readResume,
+  RelayFeatures,
+  startMessage,
   validateDocName,
+  type ResumeEntry,
 } from '@concord/engine/protocol'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { validateStateVector } from '../security/validateUpdate.js'
+import { ResumeAnswers } from './ResumeAnswers.js'
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind } from '../observability/metrics.js'
 import type { ClaimedUser, Room } from '../rooms/Room.js'
@@ -59,6 +70,7 @@ const MESSAGE_KINDS: Record<number, MessageKind> = {
   [MessageType.listPresence]: 'list-presence',
   [MessageType.watchCatalog]: 'watch-catalog',
   [MessageType.unwatchCatalog]: 'unwatch-catalog',
+  [MessageType.resume]: 'resume',
 }
 
 /** A multiplexed connection. */
@@ -66,6 +78,8 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
   private readonly subs = new Map<string, Subscription>()
   /** Workspaces whose catalog this connection watches (live lists). */
   private readonly watches = new CatalogWatches(this)
+  /** Answers to this connection's `resume` messages. */
+  private readonly resumes = new ResumeAnswers(this)
   /** Messages waiting for authentication. */
   private preAuth: Uint8Array[] | null = null
   private authTimer: ReturnType<typeof setTimeout> | null = null
@@ -87,7 +101,7 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
         this.close(1008, 'too many connections waiting to authenticate; reconnect and authenticate at once')
       }
     }
-    this.send('hello', encodeHello(ctx.relayVersion, ctx.limits.maxPayload))
+    this.send('hello', encodeHello(ctx.relayVersion, ctx.limits.maxPayload, RelayFeatures.resume))
     if (identity) {
       this.setIdentity(identity)
       if (!identity.anonymous) this.sendAuthenticated(identity)
@@ -184,7 +198,10 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
   private dispatch(type: number, doc: string, body: decoding.Decoder, data: Uint8Array): void {
     switch (type) {
       case MessageType.subscribe:
-        this.subscribe(doc)
+        this.openSubscription(doc)?.load()
+        return
+      case MessageType.resume:
+        this.resume(body)
         return
       case MessageType.unsubscribe:
         this.unsubscribe(doc)
@@ -302,18 +319,67 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
     }
   }
 
-  private subscribe(doc: string): void {
-    if (this.subs.has(doc)) return
+  /**
+   * A `resume`: each doc is subscribed as by `subscribe` and its state
+   * vector answered as a sync step 1 would be, in `resumed` messages
+   * (connections/ResumeAnswers). A doc already subscribed on the socket gets
+   * the sync step 1 on its subscription. More than `MAX_RESUME_DOCS` entries
+   * refuse the whole message (so one message causes at most that many
+   * refusals); an invalid state vector closes the connection (1002), as in a
+   * sync step 1.
+   */
+  private resume(body: decoding.Decoder): void {
+    let entries: ResumeEntry[]
+    try {
+      entries = readResume(body)
+    } catch (error) {
+      this.protocolError('malformed resume message', error)
+      return
+    }
+    if (entries.length > MAX_RESUME_DOCS) {
+      this.refuse('too-many-docs', `resume of ${entries.length} docs`)
+      this.sendError('', ErrorCode.limitExceeded, `a resume of ${entries.length} docs; at most ${MAX_RESUME_DOCS} per message`)
+      return
+    }
+    for (const { stateVector } of entries) {
+      const valid = validateStateVector(stateVector)
+      if (!valid.ok) {
+        this.protocolError(`invalid state vector in resume: ${valid.reason}`)
+        return
+      }
+    }
+    for (const { doc, stateVector } of entries) {
+      const subscribed = this.subs.get(doc)
+      if (subscribed) {
+        const step1 = startMessage(MessageType.sync, doc)
+        encoding.writeVarUint(step1, syncProtocol.messageYjsSyncStep1)
+        encoding.writeVarUint8Array(step1, stateVector)
+        const data = encoding.toUint8Array(step1)
+        subscribed.receive(MessageType.sync, decodeMessage(data).body, data)
+        continue
+      }
+      const sub = this.openSubscription(doc)
+      if (sub) this.resumes.add(sub, stateVector)
+    }
+  }
+
+  /**
+   * Opens a subscription of `doc`, not loaded yet. Null when it is open
+   * already (nothing is sent), or when the name, access or a limit refuses
+   * it (an `error` is sent).
+   */
+  private openSubscription(doc: string): Subscription | null {
+    if (this.subs.has(doc)) return null
     const invalid = validateDocName(doc)
     if (invalid) {
       this.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
-      return
+      return null
     }
     const access = accessFor(this.identity, doc)
     if (access === Access.none) {
       this.refuse('permission', `subscribe ${doc}`)
       this.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
-      return
+      return null
     }
     if (this.subs.size >= this.ctx.limits.maxDocsPerConnection) {
       this.refuse('too-many-docs', `subscribe ${doc}`)
@@ -322,7 +388,7 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
         ErrorCode.limitExceeded,
         `at most ${this.ctx.limits.maxDocsPerConnection} docs per connection; unsubscribe some first`,
       )
-      return
+      return null
     }
     const user = this.identity.anonymous ? null : this.identity.userId
     if (user !== null && !this.ctx.admission.mayOpenDoc(user)) {
@@ -332,11 +398,11 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
         ErrorCode.limitExceeded,
         `at most ${this.ctx.limits.maxDocsPerUser} docs open per user across all connections; close some first`,
       )
-      return
+      return null
     }
     const sub = new Subscription(this, doc, this.docPolicy(access === Access.write))
     this.setSub(doc, sub)
-    sub.load()
+    return sub
   }
 
   /** Takes a token of this connection's awareness rate budget (shared by its subscriptions' policies). */

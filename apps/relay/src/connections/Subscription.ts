@@ -9,6 +9,9 @@
  * - Once loaded: the author bindings, a sync step 1 (writable subscriptions
  *   only: read-only ones get none, so clients send no step 2) and the
  *   awareness states are sent, then the waiting messages are handled.
+ *   A subscription opened by a `resume` sends, instead of the step 1, its
+ *   entry of a `resumed` answer ({@link Subscription.answerResume}; see
+ *   connections/ResumeAnswers).
  * - Read-only subscriptions have any update they send refused with an error.
  * - Answering the client's sync step 1 is charged to the connection's work
  *   budget; a step 2 larger than a chunk goes out in parts
@@ -24,7 +27,7 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
-import { ErrorCode, MessageType, decodeMessage, startMessage } from '@concord/engine/protocol'
+import { ErrorCode, MessageType, decodeMessage, startMessage, type ResumedDoc } from '@concord/engine/protocol'
 import type { RefusalReason } from '../observability/metrics.js'
 import type { ClaimedUser, Room, RoomPeer } from '../rooms/Room.js'
 import type { Connection } from './Connection.js'
@@ -100,6 +103,65 @@ export class Subscription {
 
   /** Loads the doc (acquires its room) and, once loaded, joins the room and handles what waited. */
   load(): void {
+    this.acquire((room) => {
+      this.join(room)
+      if (this.policy.writable) this.sendSyncStep1(room)
+      this.finishJoin(room)
+    })
+  }
+
+  /**
+   * Loads the doc for a `resume` (connections/ResumeAnswers): once loaded,
+   * `loaded` gets the room, and the subscription keeps waiting (its
+   * messages queued) until {@link answerResume} joins it, so docs loaded
+   * in the same turn are answered in one `resumed` message.
+   */
+  loadForResume(loaded: (room: Room) => void): void {
+    this.acquire(loaded)
+  }
+
+  /**
+   * Joins the room loaded for a `resume` and answers the client's state
+   * vector (`stateVector`, validated) — what a sync step 1 gets, as one
+   * `resumed` entry: the relay's step 1 only when the relay lacks some of
+   * the client's changes (and the client may write), the first ack (the
+   * client's own state vector when they are equal, nothing when the ack
+   * waits for a commit), and the step 2 (sent in parts after the entry
+   * when larger than a chunk). The caller sends the entry, then calls
+   * {@link finishJoin}; nothing of the doc reaches the client before.
+   * Null when the subscription ended while the doc loaded (the room is
+   * released).
+   */
+  answerResume(room: Room, stateVector: Uint8Array): ResumedDoc | null {
+    if (this.stateValue !== SubscriptionState.loading) {
+      this.conn.ctx.rooms.release(room)
+      return null
+    }
+    this.join(room)
+    let relayLacks = false
+    if (this.policy.writable) {
+      const store = room.doc.store
+      for (const [client, clock] of Y.decodeStateVector(stateVector)) {
+        if (clock > Y.getState(store, client)) {
+          relayLacks = true
+          break
+        }
+      }
+    }
+    const update = Y.encodeStateAsUpdate(room.doc, stateVector)
+    const inParts = update.byteLength > this.policy.initialSyncChunkBytes
+    let ack: ResumedDoc['ack'] = null
+    if (!this.conn.ctx.commits.ackAfterCommit(room, this.conn)) {
+      const durable = room.durableStateVector
+      ack = equalBytes(durable, stateVector) ? 'client-state' : durable
+      this.conn.ctx.metrics.ackSent()
+    }
+    if (inParts) this.sendStep2InParts(room, stateVector, update)
+    return { doc: this.doc, relayStateVector: relayLacks ? Y.encodeStateVector(room.doc) : null, ack, update: inParts ? null : update }
+  }
+
+  /** Acquires the doc's room; `loaded` gets it unless the subscription ended meanwhile. */
+  private acquire(loaded: (room: Room) => void): void {
     const { ctx, log } = this.conn
     ctx.rooms.acquire(this.doc).then(
       (room) => {
@@ -107,25 +169,7 @@ export class Subscription {
           ctx.rooms.release(room)
           return
         }
-        this.stateValue = SubscriptionState.ready
-        this.roomValue = room
-        room.addPeer(this.conn)
-        this.conn.enterWorkspace(this.doc)
-        this.conn.sendAuthors(room, [...room.authors.values()])
-        if (this.policy.writable) this.sendSyncStep1(room)
-        const states = room.encodeAllAwareness()
-        if (states) this.conn.sendAwareness(room, states)
-        const queue = this.queue ?? []
-        this.queue = null
-        for (const [i, data] of queue.entries()) {
-          if (this.conn.closed || this.roomValue !== room) {
-            for (const dropped of queue.slice(i)) this.conn.releaseQueued(dropped)
-            break
-          }
-          this.conn.releaseQueued(data)
-          const { type, body } = decodeMessage(data)
-          this.handle(room, type, body)
-        }
+        loaded(room)
       },
       (error: unknown) => {
         this.conn.forget(this)
@@ -135,6 +179,32 @@ export class Subscription {
         log.warn({ err: error, doc: this.doc }, 'subscribe failed: storage')
       },
     )
+  }
+
+  /** Becomes a peer of the loaded room and sends its author bindings. */
+  private join(room: Room): void {
+    this.stateValue = SubscriptionState.ready
+    this.roomValue = room
+    room.addPeer(this.conn)
+    this.conn.enterWorkspace(this.doc)
+    this.conn.sendAuthors(room, room.authorList)
+  }
+
+  /** After joining (and the relay's step 1 or `resumed` entry): sends the doc's presence states and handles what waited. */
+  finishJoin(room: Room): void {
+    const states = room.encodeAllAwareness()
+    if (states) this.conn.sendAwareness(room, states)
+    const queue = this.queue ?? []
+    this.queue = null
+    for (const [i, data] of queue.entries()) {
+      if (this.conn.closed || this.roomValue !== room) {
+        for (const dropped of queue.slice(i)) this.conn.releaseQueued(dropped)
+        break
+      }
+      this.conn.releaseQueued(data)
+      const { type, body } = decodeMessage(data)
+      this.handle(room, type, body)
+    }
   }
 
   /**
@@ -264,4 +334,11 @@ export class Subscription {
   private requestAck(room: Room): void {
     if (!this.conn.ctx.commits.ackAfterCommit(room, this.conn)) this.conn.sendAck(room, room.durableStateVector)
   }
+}
+
+/** Whether two byte arrays hold the same bytes. */
+const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
 }

@@ -39,6 +39,8 @@ export type MessageKind =
   | 'unwatch-catalog'
   | 'catalog-changed'
   | 'fetched-part'
+  | 'resume'
+  | 'resumed'
   | 'unknown'
 
 const KINDS: MessageKind[] = [
@@ -65,6 +67,8 @@ const KINDS: MessageKind[] = [
   'unwatch-catalog',
   'catalog-changed',
   'fetched-part',
+  'resume',
+  'resumed',
   'unknown',
 ]
 

@@ -100,6 +100,8 @@ export class Room {
   byteSize = 0
   /** Who wrote with each Yjs client id (bound by the first accepted update with it, stored with the commit); only ids the doc has content of. */
   readonly authors = new Map<number, AuthorBinding>()
+  /** The bindings of {@link authors} as one array, made when first asked for after a change (see {@link authorList}). */
+  private authorListValue: readonly AuthorBinding[] | null = null
   /** Bindings made since the last commit started. */
   private pendingAuthors: AuthorBinding[] = []
   /** Encoded state vector of everything durably stored. */
@@ -171,7 +173,17 @@ export class Room {
     // first accepted update with such an id binds it anew, and storage replaces the old binding.
     const clients = this.doc.store.clients
     for (const binding of stored.authors) if (clients.has(binding.clientId)) this.authors.set(binding.clientId, binding)
+    this.authorListValue = null
     this.durableStateVector = Y.encodeStateVector(this.doc)
+  }
+
+  /**
+   * Every binding of the doc, as one array that stays the same until a
+   * binding is added: every subscriber of the doc gets the same array, so
+   * its `authors` messages are encoded once (connections/encode).
+   */
+  get authorList(): readonly AuthorBinding[] {
+    return (this.authorListValue ??= [...this.authors.values()])
   }
 
   /** Adds a subscribed peer. */
@@ -251,6 +263,7 @@ export class Room {
         if (Y.getState(store, clientId) === 0 || this.authors.has(clientId)) continue
         const binding = { clientId, userId, name: this.bindingName(peer, clientId) }
         this.authors.set(clientId, binding)
+        this.authorListValue = null
         bindings.push(binding)
         const claimant = this.ledger?.clientOwner.get(clientId)
         if (claimant !== undefined && claimant.identity.userId !== userId) displaced.push(clientId)
@@ -440,6 +453,7 @@ export class Room {
     )
     if (fresh.length === 0) return
     for (const binding of fresh) this.authors.set(binding.clientId, binding)
+    this.authorListValue = null
     for (const peer of this.peers) peer.sendAuthors(this, fresh)
   }
 

@@ -49,7 +49,11 @@ export const MessageType = {
   ack: 18,
   /** relay → client: varUint(code) • varString(reason). Doc "" means the whole connection. */
   error: 19,
-  /** relay → client, doc "": varUint(protocol version) • varString(relay version) • varUint(max payload bytes, 0 = unknown). First message on a socket. */
+  /**
+   * relay → client, doc "": varUint(protocol version) • varString(relay version) •
+   * varUint(max payload bytes, 0 = unknown) • [varUint(features)] ({@link RelayFeatures};
+   * relays before them send none). First message on a socket.
+   */
   hello: 20,
   /** client → relay, doc "": liveness probe; the relay answers with `pong`. */
   ping: 21,
@@ -120,6 +124,21 @@ export const MessageType = {
    * the parts and the `fetched` update merged (each one is a valid update).
    */
   fetchedPart: 34,
+  /**
+   * client → relay, doc "": subscribe many docs at once, each with the
+   * client's state vector (a `subscribe` and a sync step 1 per doc, in one
+   * message). Body: varUint(n) • n × (varString(docName) •
+   * varUint8Array(stateVector)). Only to a relay that announces
+   * {@link RelayFeatures.resume}. Answered by `resumed` (and `error` per doc).
+   */
+  resume: 35,
+  /**
+   * relay → client, doc "": the answer to docs of a `resume`, several docs per
+   * message. Body: varUint(n) • n × {@link ResumedDoc} (see
+   * {@link encodeResumed}). Each doc's entry comes before any live update of
+   * that doc on the socket.
+   */
+  resumed: 36,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -247,12 +266,23 @@ export const encodeError = (doc: string, code: ErrorCode, reason: string): Uint8
   return encoding.toUint8Array(encoder)
 }
 
-/** `hello` message, the relay's first message on a multiplexed socket. `maxPayload`: largest frame the relay accepts. */
-export const encodeHello = (relayVersion: string, maxPayload = 0): Uint8Array => {
+/** What a relay can do beyond protocol version 1 (bits of the optional last field of `hello`). */
+export const RelayFeatures = {
+  /** The relay understands `resume` (and answers with `resumed`). */
+  resume: 1,
+} as const
+
+/**
+ * `hello` message, the relay's first message on a multiplexed socket.
+ * `maxPayload`: largest frame the relay accepts; `features`: {@link RelayFeatures}
+ * (0 writes none, as before them).
+ */
+export const encodeHello = (relayVersion: string, maxPayload = 0, features = 0): Uint8Array => {
   const encoder = startMessage(MessageType.hello, '')
   encoding.writeVarUint(encoder, PROTOCOL_VERSION)
   encoding.writeVarString(encoder, relayVersion)
   encoding.writeVarUint(encoder, maxPayload)
+  if (features !== 0) encoding.writeVarUint(encoder, features)
   return encoding.toUint8Array(encoder)
 }
 
@@ -282,12 +312,119 @@ export const readError = (body: decoding.Decoder): { code: number; reason: strin
   return { code, reason }
 }
 
+/** What a relay's `hello` says. */
+export interface HelloInfo {
+  protocolVersion: number
+  relayVersion: string
+  /** Largest frame the relay accepts, or null when it did not say. */
+  maxPayload: number | null
+  /** {@link RelayFeatures} bits (0 from a relay before them). */
+  features: number
+}
+
 /** Reads the body of a `hello` message. */
-export const readHello = (body: decoding.Decoder): { protocolVersion: number; relayVersion: string; maxPayload: number | null } => {
+export const readHello = (body: decoding.Decoder): HelloInfo => {
   const protocolVersion = decoding.readVarUint(body)
   const relayVersion = decoding.readVarString(body)
   const maxPayload = decoding.hasContent(body) ? decoding.readVarUint(body) : 0
-  return { protocolVersion, relayVersion, maxPayload: maxPayload === 0 ? null : maxPayload }
+  const features = decoding.hasContent(body) ? decoding.readVarUint(body) : 0
+  return { protocolVersion, relayVersion, maxPayload: maxPayload === 0 ? null : maxPayload, features }
+}
+
+/** Most docs one `resume` may name: a relay refuses a longer one whole (`error("", limit-exceeded)`). */
+export const MAX_RESUME_DOCS = 1000
+
+/** One doc of a `resume`: its name and the client's state vector of it. */
+export interface ResumeEntry {
+  doc: string
+  stateVector: Uint8Array
+}
+
+/** `resume` message (doc ""): subscribes every doc of `entries` with its state vector. */
+export const encodeResume = (entries: readonly ResumeEntry[]): Uint8Array => {
+  const encoder = startMessage(MessageType.resume, '')
+  encoding.writeVarUint(encoder, entries.length)
+  for (const { doc, stateVector } of entries) {
+    encoding.writeVarString(encoder, doc)
+    encoding.writeVarUint8Array(encoder, stateVector)
+  }
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `resume` message. */
+export const readResume = (body: decoding.Decoder): ResumeEntry[] => {
+  const count = decoding.readVarUint(body)
+  const entries: ResumeEntry[] = []
+  for (let i = 0; i < count; i++) {
+    const doc = decoding.readVarString(body)
+    entries.push({ doc, stateVector: decoding.readVarUint8Array(body) })
+  }
+  return entries
+}
+
+/** Bits of a {@link ResumedDoc}'s `flags`: which fields follow. */
+export const ResumedFlags = {
+  /** The relay's state vector follows (its sync step 1): the relay lacks some of the client's changes; answer with a sync step 2. */
+  relayStateVector: 1,
+  /** The durably stored state vector follows: the subscription's first ack. */
+  ack: 2,
+  /** The subscription's first ack is the state vector the client sent in `resume` (no bytes follow). */
+  ackIsClientState: 4,
+  /** The sync step 2 comes in parts (sync `update`s, the last one a sync step 2) after this message; no update bytes follow. */
+  step2InParts: 8,
+} as const
+
+/**
+ * The relay's answer for one doc of a `resume`. Without {@link ResumedFlags.ack}
+ * and {@link ResumedFlags.ackIsClientState} the first ack comes as an `ack`
+ * message, after the storage commit of what the doc holds.
+ */
+export interface ResumedDoc {
+  doc: string
+  /** The relay's state vector when it lacks some of the client's changes (its sync step 1), else null. */
+  relayStateVector: Uint8Array | null
+  /** The first ack: the durable state vector, `'client-state'` (the one the client sent), or null (an `ack` message follows). */
+  ack: Uint8Array | 'client-state' | null
+  /** The sync step 2 (what the client lacks), or null when it comes in parts. */
+  update: Uint8Array | null
+}
+
+/** Writes one {@link ResumedDoc} (the relay builds a `resumed` message doc by doc). */
+export const writeResumedDoc = (encoder: encoding.Encoder, entry: ResumedDoc): void => {
+  const { doc, relayStateVector, ack, update } = entry
+  let flags = 0
+  if (relayStateVector !== null) flags |= ResumedFlags.relayStateVector
+  if (ack === 'client-state') flags |= ResumedFlags.ackIsClientState
+  else if (ack !== null) flags |= ResumedFlags.ack
+  if (update === null) flags |= ResumedFlags.step2InParts
+  encoding.writeVarString(encoder, doc)
+  encoding.writeVarUint(encoder, flags)
+  if (relayStateVector !== null) encoding.writeVarUint8Array(encoder, relayStateVector)
+  if (ack !== null && ack !== 'client-state') encoding.writeVarUint8Array(encoder, ack)
+  if (update !== null) encoding.writeVarUint8Array(encoder, update)
+}
+
+/** `resumed` message with `entries`. */
+export const encodeResumed = (entries: readonly ResumedDoc[]): Uint8Array => {
+  const encoder = startMessage(MessageType.resumed, '')
+  encoding.writeVarUint(encoder, entries.length)
+  for (const entry of entries) writeResumedDoc(encoder, entry)
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `resumed` message. */
+export const readResumed = (body: decoding.Decoder): ResumedDoc[] => {
+  const count = decoding.readVarUint(body)
+  const entries: ResumedDoc[] = []
+  for (let i = 0; i < count; i++) {
+    const doc = decoding.readVarString(body)
+    const flags = decoding.readVarUint(body)
+    const relayStateVector = flags & ResumedFlags.relayStateVector ? decoding.readVarUint8Array(body) : null
+    const ack = flags & ResumedFlags.ackIsClientState ? 'client-state' : flags & ResumedFlags.ack ? decoding.readVarUint8Array(body) : null
+    const update = flags & ResumedFlags.step2InParts ? null : decoding.readVarUint8Array(body)
+    entries.push({ doc, relayStateVector, ack, update })
+  }
+  return entries
 }
 
 /** Most names a `docList` answer carries. */

@@ -5,7 +5,10 @@
  *
  * Handles are created by `client.open(name)`; they are never constructed
  * directly. The client owns the socket; the handle speaks the per-doc part of
- * the protocol (subscribe, sync, awareness, ack, error) through it.
+ * the protocol (subscribe, sync, awareness, ack, error) through it. To a
+ * relay that takes `resume`, the client subscribes its handles together
+ * ({@link DocHandle.resumeEntry}) and hands each its entry of the answer
+ * ({@link DocHandle.receiveResumed}): the same exchange, fewer messages.
  *
  * Parts with an idea of their own live apart: what the relay is known to
  * have on the current subscription ({@link KnownRelayState}), the awareness
@@ -40,6 +43,8 @@ import {
   readError,
   startMessage,
   type AuthorInfo,
+  type ResumeEntry,
+  type ResumedDoc,
 } from '../protocol/messages.js'
 import { countMissing, decodeStateVector, type StateVector } from '../protocol/stateVector.js'
 import { DocAwareness } from './DocAwareness.js'
@@ -111,6 +116,8 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   private parked = false
   private subscribed = false
   private firstAckOfSubscription = false
+  /** The state vector this handle sent in the `resume` of the current subscription (null: subscribed by `subscribe`). */
+  private resumeStateVector: Uint8Array | null = null
   /** What the relay has and what this handle sent, on the current subscription. */
   private readonly relay = new KnownRelayState()
   /**
@@ -329,18 +336,51 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
 
   /** @internal The relay handshake completed: subscribe and start the sync exchange. */
   connect(): void {
-    if (this.closedFlag || this.parked) return
-    this.subscribed = true
-    this.firstAckOfSubscription = true
-    this.relay.reset()
-    this.catchUpDeferred = false
+    if (!this.beginSubscription()) return
     this.host.send(encodeSubscribe(this.name))
     const step1 = startMessage(MessageType.sync, this.name)
     syncProtocol.writeSyncStep1(step1, this.doc)
     this.host.send(encoding.toUint8Array(step1))
-    // Presence goes out now, before anything written offline (that is the answer to the relay's step 1):
-    // a relay without auth names the writer of a new client id from it.
-    this.awarenessSync.announce()
+    this.announcePresence()
+  }
+
+  /**
+   * @internal The relay handshake completed and the relay takes `resume`:
+   * starts a subscription like {@link connect} and returns this doc's entry
+   * of the `resume` the client sends (null when the doc does not subscribe:
+   * closed or parked). The client sends the entries, then calls
+   * {@link announcePresence}.
+   */
+  resumeEntry(): ResumeEntry | null {
+    if (!this.beginSubscription()) return null
+    this.resumeStateVector = Y.encodeStateVector(this.doc)
+    return { doc: this.name, stateVector: this.resumeStateVector }
+  }
+
+  /**
+   * @internal Sends this doc's presence on a new subscription: right after
+   * subscribing, before anything written offline goes out (that answers the
+   * relay's step 1), since a relay without auth names the writer of a new
+   * client id from it.
+   */
+  announcePresence(): void {
+    if (this.subscribed) this.awarenessSync.announce()
+  }
+
+  /**
+   * @internal This doc's entry of a `resumed` answer: in the order of a
+   * subscription's messages, the relay's step 1 (only when it lacks some of
+   * this doc's changes), the first ack, and the step 2 (unless it comes in
+   * parts, as sync messages). Without a relay step 1 the relay has at least
+   * what this handle sent in the `resume`.
+   */
+  receiveResumed(entry: ResumedDoc): void {
+    const sent = this.resumeStateVector
+    if (this.closedFlag || !this.subscribed || sent === null) return
+    if (entry.relayStateVector !== null) this.receiveStep1(entry.relayStateVector)
+    if (entry.ack !== null) this.receiveAck(entry.ack === 'client-state' ? sent : entry.ack)
+    if (entry.update !== null) this.receiveStep2(entry.update)
+    if (entry.relayStateVector === null) this.relayHasAll(sent)
   }
 
   /** @internal The socket is gone. Local edits stay in the doc and go out after the next subscribe. */
@@ -412,6 +452,17 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
 
   // ---------------------------------------------------------------------------
 
+  /** Starts a subscription (nothing is known of the relay on it yet); false when the doc does not subscribe (closed or parked). */
+  private beginSubscription(): boolean {
+    if (this.closedFlag || this.parked) return false
+    this.subscribed = true
+    this.firstAckOfSubscription = true
+    this.resumeStateVector = null
+    this.relay.reset()
+    this.catchUpDeferred = false
+    return true
+  }
+
   private receiveSync(body: decoding.Decoder): void {
     if (!this.subscribed) return
     if (decoding.peekVarUint(body) === syncProtocol.messageYjsSyncStep1) {
@@ -424,18 +475,50 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     const syncType = syncProtocol.readSyncMessage(body, reply, this.doc, this.host.origin, (error: Error) => {
       applyError = error
     })
-    if (applyError !== null) {
-      // Y.applyUpdate threw: a corrupt update, or (more likely) an observer of
-      // the doc threw while the update was applied. Report it; do not park the
-      // doc, since the next sync exchange repairs whatever is missing.
-      const message = applyError instanceof Error ? applyError.message : String(applyError)
-      this.receiveError(new SyncError(this.name, ErrorCode.malformed, `applying the relay's update failed: ${message}`))
-    }
+    if (applyError !== null) this.reportApplyError(applyError)
     if (encoding.length(reply) > headerLength) this.sendContent(encoding.toUint8Array(reply))
-    if (syncType === syncProtocol.messageYjsSyncStep2) {
-      if (applyError === null && this.lastError !== null && !this.lastError.permanent) this.lastError = null
-      this.setSynced(true)
+    if (syncType === syncProtocol.messageYjsSyncStep2) this.step2Applied(applyError === null)
+  }
+
+  /** The relay's sync step 2 as a bare update (a `resumed` entry). */
+  private receiveStep2(update: Uint8Array): void {
+    let applied = true
+    try {
+      Y.applyUpdate(this.doc, update, this.host.origin)
+    } catch (error) {
+      applied = false
+      this.reportApplyError(error)
     }
+    this.step2Applied(applied)
+  }
+
+  /**
+   * Y.applyUpdate threw: a corrupt update, or (more likely) an observer of
+   * the doc threw while the update was applied. Reported; the doc is not
+   * parked, since the next sync exchange repairs whatever is missing.
+   */
+  private reportApplyError(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error)
+    this.receiveError(new SyncError(this.name, ErrorCode.malformed, `applying the relay's update failed: ${message}`))
+  }
+
+  /** The relay's step 2 arrived (`applied`: without an error): the doc is synced on this subscription. */
+  private step2Applied(applied: boolean): void {
+    if (applied && this.lastError !== null && !this.lastError.permanent) this.lastError = null
+    this.setSynced(true)
+  }
+
+  /**
+   * A `resumed` entry without a relay step 1: the relay lacks nothing of
+   * what this handle sent in the `resume` (`sent`), so there is no step 2 to
+   * send. What the relay has is known as for a step 1; a party that sends
+   * the catch-up for this doc is told, as after a step 1.
+   */
+  private relayHasAll(sent: Uint8Array): void {
+    this.relay.step1Arrived(decodeStateVector(sent))
+    if (this.sendsCatchUp()) return
+    this.catchUpDeferred = this.pending > 0
+    this.emit('catch-up-deferred', [sent])
   }
 
   /**

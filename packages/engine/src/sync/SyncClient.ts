@@ -10,7 +10,10 @@
  *   socket opened or that the browser claims to be online.
  * - After `hello` every open doc subscribes and exchanges state vectors with
  *   the relay (sync step 1 / step 2 both ways), so edits made offline go out
- *   and edits made elsewhere come in. Local edits are never queued as
+ *   and edits made elsewhere come in. To a relay that announces `resume` in
+ *   its `hello`, the docs subscribe together: one `resume` per 100 docs, one
+ *   `resumed` answer per batch, and a step 2 only where the relay lacks
+ *   something. Local edits are never queued as
  *   messages: while offline they live in the Y.Doc, which is the outbox.
  * - Reconnects use exponential backoff with full jitter and a cap; the backoff
  *   restarts after a successful `hello`.
@@ -55,11 +58,17 @@ import {
   MessageType,
   PROTOCOL_VERSION,
   MAX_LIST_LIMIT,
+  RelayFeatures,
+  encodeResume,
   readAuthenticated,
   readError,
   readHello,
+  readResumed,
   validateDocName,
+  type HelloInfo,
   type PresenceInfo,
+  type ResumeEntry,
+  type ResumedDoc,
 } from '../protocol/messages.js'
 import { CatalogWatches, type CatalogWatchListener } from './CatalogWatches.js'
 import { DocHandle, type DocHandleHost, type OpenDocOptions, type UserInfo } from './DocHandle.js'
@@ -90,7 +99,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   private readonly handles = new Map<string, DocHandle>()
   private readonly host: DocHandleHost
   private totalPending = 0
-  private relayInfo: { protocolVersion: number; relayVersion: string; maxPayload: number | null } | null = null
+  private relayInfo: HelloInfo | null = null
   /** Where messages from the relay go (see sync/receiveFrame). */
   private readonly routes: FrameRoutes
 
@@ -165,7 +174,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   }
 
   /** Protocol and software version from the relay's last `hello`, or null before the first one. */
-  get relay(): { protocolVersion: number; relayVersion: string; maxPayload: number | null } | null {
+  get relay(): HelloInfo | null {
     return this.relayInfo
   }
 
@@ -405,6 +414,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
       }
       case MessageType.pong:
         return // the connection's watchdog counts every message
+      case MessageType.resumed:
+        this.receiveResumed(readResumed(body))
+        return
       case MessageType.error: {
         const { code, reason } = readError(body)
         const error = new SyncError('', code, reason)
@@ -416,16 +428,60 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     }
   }
 
-  /** The relay answered (and accepted the token, if any): go online and subscribe every open doc. */
+  /**
+   * The relay answered (and accepted the token, if any): go online and
+   * subscribe every open doc — in `resume` messages when the relay takes
+   * them, else one `subscribe` and sync step 1 per doc.
+   */
   private completeHandshake(): void {
     this.connection.handshakeCompleted()
-    for (const handle of this.handles.values()) {
-      if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
-      handle.connect()
+    if (((this.relayInfo?.features ?? 0) & RelayFeatures.resume) !== 0) this.resumeAll()
+    else {
+      for (const handle of this.handles.values()) {
+        if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
+        handle.connect()
+      }
     }
     // Watches before requests: a catch-up list sent by `watching()` is answered after the watch is in place.
     this.watches.connected()
     if (this.connection.online) this.requests.connected()
+  }
+
+  /**
+   * Subscribes every open doc with its state vector in `resume` messages of
+   * at most {@link RESUME_BATCH_DOCS} docs and half the relay's largest frame,
+   * then announces each doc's presence (as a `subscribe` is followed by it).
+   */
+  private resumeAll(): void {
+    const maxBytes = this.host.maxMessageBytes / 2
+    const subscribed: DocHandle[] = []
+    let entries: ResumeEntry[] = []
+    let bytes = 0
+    const sendEntries = (): void => {
+      if (entries.length > 0) this.connection.send(encodeResume(entries))
+      entries = []
+      bytes = 0
+    }
+    for (const handle of this.handles.values()) {
+      const entry = handle.resumeEntry()
+      if (entry === null) continue
+      // a name is at most 512 characters (≤ 1.5 KiB in UTF-8), plus length prefixes
+      const size = entry.doc.length * 3 + entry.stateVector.byteLength + 8
+      if (entries.length >= RESUME_BATCH_DOCS || (entries.length > 0 && bytes + size > maxBytes)) sendEntries()
+      entries.push(entry)
+      bytes += size
+      subscribed.push(handle)
+    }
+    sendEntries()
+    for (const handle of subscribed) {
+      if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
+      handle.announcePresence()
+    }
+  }
+
+  /** A `resumed` answer: each entry goes to its doc's open handle. */
+  private receiveResumed(entries: readonly ResumedDoc[]): void {
+    for (const entry of entries) this.handles.get(entry.doc)?.receiveResumed(entry)
   }
 
   private updateTotalPending(): void {
@@ -441,6 +497,13 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     this.updateTotalPending()
   }
 }
+
+/**
+ * Docs per `resume` message the client sends: well below what a relay takes
+ * in one (`MAX_RESUME_DOCS`), and small enough that the relay's answers to
+ * one socket start while the rest is on its way.
+ */
+const RESUME_BATCH_DOCS = 100
 
 /** Encoded empty state vector: "this device has nothing of the doc". */
 const EMPTY_STATE_VECTOR = new Uint8Array([0])

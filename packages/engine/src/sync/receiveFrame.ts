@@ -5,6 +5,7 @@
  * | message (doc)                                   | goes to |
  * |---|---|
  * | `hello`, `authenticated`, `pong`, `error` (`""`) | the client's handshake ({@link FrameRoutes.connection}) |
+ * | `resumed` (`""`)                                 | the same; each entry to the open handle of its doc |
  * | `doc-list`, `fetched`, `fetched-part`, `presence` | {@link RelayRequests} |
  * | `catalog-changed` (a workspace)                  | {@link CatalogWatches} |
  * | `authors`                                        | a fetch in flight, and the open handle |

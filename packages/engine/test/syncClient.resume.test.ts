@@ -1,0 +1,84 @@
+/**
+ * How a `SyncClient` subscribes its open docs after the handshake: in
+ * `resume` messages to a relay that announces them (one state-vector
+ * exchange per batch of docs, a step 2 only where the relay lacks
+ * something), one `subscribe` and step 1 per doc to a relay that does not.
+ * Against the real relay in-process (relayHarness.ts).
+ */
+import { afterEach, describe, expect, test } from 'vitest'
+import { MessageType } from '../src/protocol/index.js'
+import { Harness, statusIs } from './helpers.js'
+
+const h = new Harness()
+afterEach(() => h.cleanup())
+
+const NAMES = Array.from({ length: 20 }, (_, i) => `acme/T-${i}`)
+
+describe('resume', () => {
+  test('a reconnect resumes every open doc in one message; unchanged docs send no step 2 and are synced with nothing pending', async () => {
+    const relay = h.relay({ autoAck: true })
+    const client = h.client(relay)
+    const handles = NAMES.map((name) => client.open(name))
+    await relay.settle()
+    handles.forEach((handle, i) => handle.doc.getText('t').insert(0, `ticket ${i}`))
+    await relay.settle()
+    expect(client.pending).toBe(0)
+
+    relay.dropAll()
+    await statusIs(client, 'offline')
+    await statusIs(client, 'online')
+    await relay.settle()
+    const second = relay.socketsCreated
+    expect(second).toBe(2)
+    expect(relay.messages({ connection: second, type: MessageType.resume })).toHaveLength(1)
+    const subscribes = relay.messages({ connection: second, type: MessageType.subscribe })
+    expect(subscribes.map((m) => m.doc).sort()).toEqual([...NAMES].sort())
+    expect(subscribes.every((m) => m.resumed === true)).toBe(true)
+    // the relay lacked nothing: no step 2, no update went out for any doc
+    expect(relay.messages({ connection: second, type: MessageType.sync }).filter((m) => m.resumed !== true)).toEqual([])
+    for (const handle of handles) {
+      expect(handle.isSynced).toBe(true)
+      expect(handle.pending).toBe(0)
+    }
+  })
+
+  test('edits made offline on both sides meet after a resume, and the offline ones are acked', async () => {
+    const relay = h.relay({ autoAck: true })
+    const client = h.client(relay)
+    const handle = client.open('acme/A')
+    handle.doc.getText('t').insert(0, 'online ')
+    await relay.settle()
+    relay.accepting = false
+    relay.dropAll()
+    await relay.settle()
+    handle.doc.getText('t').insert(7, 'offline ')
+    relay.doc('acme/A').getText('t').insert(0, 'remote ')
+    expect(handle.pending).toBeGreaterThan(0)
+
+    relay.accepting = true
+    await statusIs(client, 'online')
+    await relay.settle()
+    await handle.flush()
+    const text = handle.doc.getText('t').toString()
+    expect(text).toBe(relay.doc('acme/A').getText('t').toString())
+    expect(text).toContain('offline')
+    expect(text).toContain('remote')
+    expect(relay.messages({ type: MessageType.resume }).length).toBeGreaterThanOrEqual(2)
+  })
+
+  test('a relay that predates resume gets one subscribe and step 1 per doc', async () => {
+    const relay = h.relay({ autoAck: true, resume: false })
+    const client = h.client(relay)
+    const handles = ['acme/A', 'acme/B'].map((name) => client.open(name))
+    await relay.settle()
+    expect(relay.messages({ type: MessageType.resume })).toEqual([])
+    expect(relay.messages({ type: MessageType.subscribe }).map((m) => m.doc)).toEqual(['acme/A', 'acme/B'])
+    expect(relay.messages({ type: MessageType.subscribe }).every((m) => m.resumed === undefined)).toBe(true)
+    handles[0].doc.getText('t').insert(0, 'x')
+    await relay.settle()
+    for (const handle of handles) {
+      expect(handle.isSynced).toBe(true)
+      expect(handle.pending).toBe(0)
+    }
+  })
+})
