@@ -20,6 +20,7 @@ import {
   offlineReconnect,
   reconnectStorm,
   relayMemory,
+  scaleOut,
   summarizeProfile,
   textAppendUpdate,
 } from './bench/harness.mjs'
@@ -136,6 +137,32 @@ describe('benchmark harness', () => {
     expect(run!.stored).toBe(20)
     expect(run!.firstScreenMs).toBeGreaterThan(0)
     expect(run!.allMs).toBeGreaterThanOrEqual(run!.firstScreenMs)
+  })
+
+  it('runs relay instances on PostgreSQL + Redis with the clients of each room spread over them', { timeout: 120_000 }, async (context) => {
+    const result = await scaleOut({
+      instanceCounts: [1, 2],
+      rooms: 2,
+      clients: 4,
+      offeredDeliveries: 200,
+      warmupMs: 100,
+      measureMs: 400,
+      saturationMs: 200,
+      repeats: 1,
+    })
+    if ('skipped' in result) return context.skip(result.skipped)
+    for (const [instances, { runs }] of Object.entries(result.counts)) {
+      const [run] = runs
+      expect(run!.errors, instances).toEqual([])
+      expect(run!.lost, instances).toBe(0)
+      expect(run!.cpuPerDelivered, instances).toBeGreaterThan(0)
+      expect(run!.saturation.updatesPerSec, instances).toBeGreaterThan(0)
+      expect(run!.sameInstance.samples, instances).toBeGreaterThan(0)
+    }
+    expect(result.counts[1]!.runs[0]!.crossInstance.samples).toBe(0)
+    expect(result.counts[2]!.runs[0]!.crossInstance.samples).toBeGreaterThan(0)
+    expect(result.cores).toBeGreaterThan(0)
+    expect(result.throughputRatio).toBeGreaterThan(0)
   })
 
   it('summarises a CPU profile', { timeout: 30_000 }, () => {

@@ -21,6 +21,9 @@ export interface FanOutRun {
   ackP50: number
   ackP99: number
   saturation: { updatesPerSec: number; deliveredPerSec: number; serverUtil: number; loadUtil: number }
+  /** Deliveries within one relay instance, and across two (scale-out; all within one with a single instance). */
+  sameInstance: { p50: number; p99: number; samples: number }
+  crossInstance: { p50: number; p99: number; samples: number }
   relay?: { updatesCommitted: number; commits: number; commitSeconds: number; acks: number }
 }
 
@@ -190,6 +193,29 @@ export declare function newDevice(options: { records?: number; repeats?: number;
       config: Record<string, number>
       runs: Array<{ firstScreenMs: number; allMs: number; total: number; stored: number }>
       median: { firstScreenMs: number; allMs: number }
+    }
+  | { skipped: string }
+>
+
+export declare function scaleOut(options: {
+  instanceCounts?: number[]
+  rooms?: number
+  clients?: number
+  offeredDeliveries?: number
+  warmupMs?: number
+  measureMs?: number
+  saturationMs?: number
+  window?: number
+  repeats?: number
+  cores?: Cores
+  log?: (line: string) => void
+}): Promise<
+  | {
+      config: Record<string, number | number[]>
+      cores: number
+      counts: Record<string, { runs: FanOutRun[]; median: Record<string, number> }>
+      largest: number
+      throughputRatio: number
     }
   | { skipped: string }
 >

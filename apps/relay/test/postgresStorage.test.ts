@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL storage adapter against a real PostgreSQL 15 that this file
- * starts (`test/helpers/postgresServer.ts`): the contract suite, then what
+ * starts (`test/helpers/postgresServer.mjs`): the contract suite, then what
  * only a store shared by several relay instances has — two instances
  * committing overlapping docs at once, compaction racing the other
  * instance's commits, a server that goes away and comes back, and the
@@ -15,7 +15,7 @@ import * as prng from 'lib0/prng'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import pg from 'pg'
-import { PostgresServer, postgresUnavailable } from '../../../test/helpers/postgresServer.js'
+import { PostgresServer, postgresUnavailable } from '../../../test/helpers/postgresServer.mjs'
 import { POSTGRES_SCHEMA_VERSION, PostgresStorage, openStorage } from '../src/storage/index.js'
 import type { StoredDoc } from '../src/storage/index.js'
 import { runStorageContractTests } from './storageContract.js'
