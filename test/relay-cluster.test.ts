@@ -3,8 +3,9 @@
  * servers this file starts): clients spread over the instances, engine
  * clients and stock y-websocket providers, edit shared docs at random and
  * converge; presence crosses instances; Redis messages dropped on purpose
- * (the cluster's test hook) are made up for from PostgreSQL; and an instance
- * killed with SIGKILL loses nothing it acked.
+ * (the cluster's test hook) are made up for from PostgreSQL; an instance
+ * killed with SIGKILL loses nothing it acked, and the presence of its clients
+ * leaves the other instances once its heartbeats stop.
  *
  * Skipped, with a message, when PostgreSQL or Redis is missing. Random edits
  * use one seeded generator: a failure prints `SEED=…`; run it again with that
@@ -64,7 +65,11 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
   })
 
   /** Starts an in-process relay on the shared database and Redis. */
-  const instance = async (databaseUrl: string, dropIncoming?: (message: ClusterMessage) => boolean): Promise<Instance> => {
+  const instance = async (
+    databaseUrl: string,
+    dropIncoming?: (message: ClusterMessage) => boolean,
+    heartbeats?: { heartbeatIntervalMs: number; instanceTimeoutMs: number },
+  ): Promise<Instance> => {
     const storage = await PostgresStorage.open(databaseUrl)
     const cluster = new Cluster(storage, {
       redisUrl: redis.url,
@@ -72,6 +77,7 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
       checkIntervalMs: 300,
       gapGraceMs: 50,
       dropIncoming,
+      ...heartbeats,
     })
     await cluster.ready()
     const relay = await createRelay({ storage, cluster, port: 0, processMetrics: false, commit: { commitDelayMs: 2 } })
@@ -269,6 +275,30 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     const malformed = await runRelay(args, { DATABASE_URL: databaseUrl, REDIS_URL: 'cache:6379' })
     expect(malformed.code).toBe(2)
     expect(malformed.stderr).toContain('--redis-url must be a redis:// or rediss:// URL')
+  })
+
+  it('the presence of the clients of an instance killed with SIGKILL leaves the others once its heartbeats stop', async () => {
+    const databaseUrl = await pg.createDatabase()
+    // the doomed instance heartbeats at the default 2 s; the others give up on an instance after 4 s of silence
+    const doomed = await startRelay({ args: ['--storage', 'postgres'], env: { DATABASE_URL: databaseUrl, REDIS_URL: redis.url } })
+    processes.push(doomed)
+    const heartbeats = { heartbeatIntervalMs: 200, instanceTimeoutMs: 4000 }
+    const [b, c] = [await instance(databaseUrl, undefined, heartbeats), await instance(databaseUrl, undefined, heartbeats)]
+    const ada = provider(doomed.wsUrl, 'shared/presence')
+    const bob = provider(b.wsUrl, 'shared/presence')
+    const cyd = provider(c.wsUrl, 'shared/presence')
+    await Promise.all([ada, bob, cyd].map(({ provider: p }) => providerSynced(p)))
+    ada.provider.awareness.setLocalStateField('user', { name: 'Ada' })
+    cyd.provider.awareness.setLocalStateField('user', { name: 'Cyd' })
+    const seenByBob = (name: string): boolean => [...bob.provider.awareness.getStates().values()].some((s) => s.user?.name === name)
+    await waitFor(() => seenByBob('Ada') && seenByBob('Cyd'), 'Ada’s and Cyd’s presence on the second instance')
+
+    await doomed.kill()
+    const killedAt = Date.now()
+    // well within the 30 s awareness timeout, after which the states would expire anyway
+    await waitFor(() => !seenByBob('Ada'), 'Ada’s presence to leave the second instance', 15_000)
+    console.info(`cluster: a killed instance's presence left the others ${Date.now() - killedAt} ms after the kill`)
+    expect(seenByBob('Cyd')).toBe(true) // the living instance's clients stay
   })
 
   it('an instance killed with SIGKILL loses nothing it acked; the others hold it and serve it', async () => {

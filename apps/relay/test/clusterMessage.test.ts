@@ -32,6 +32,11 @@ describe('cluster messages', () => {
     expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
   })
 
+  it('a heartbeat message round-trips', () => {
+    const message: ClusterMessage = { kind: 'heartbeat', instance: 'b7' }
+    expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
+  })
+
   it('a malformed message throws', () => {
     expect(() => decodeClusterMessage(new Uint8Array([7, 0, 0]))).toThrow(/unknown cluster message kind 7/)
     expect(() => decodeClusterMessage(new Uint8Array([0, 1]))).toThrow()

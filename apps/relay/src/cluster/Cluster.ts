@@ -31,9 +31,18 @@
  *   are best effort (a lost one is not repaired; a client lists again when it
  *   reconnects).
  * - **Presence.** Awareness changes received by this instance are published
- *   too and applied by the others (their peers get them); an instance that
- *   dies stops renewing its clients' states, and the others drop them after
- *   the awareness timeout (30 s).
+ *   too and applied by the others (their peers get them). Each instance
+ *   notes which instance sent each presence state it applied.
+ * - **Heartbeats.** Every instance publishes a heartbeat on
+ *   {@link INSTANCES_CHANNEL} every `heartbeatIntervalMs` (2 s). An instance
+ *   not heard from (heartbeat or any other message) for `instanceTimeoutMs`
+ *   (10 s) is taken for dead — killed, or cut off from Redis: the others
+ *   remove the presence states it had sent, and their peers see those
+ *   clients leave (without heartbeats they would stay until the 30 s
+ *   awareness timeout). An instance that was only cut off sends its
+ *   clients' states again at their next renewal (≤ 15 s). While this
+ *   instance's own subscription is down it hears nobody, so it removes
+ *   nothing; once back it counts every instance's silence anew.
  *
  * Durability never depends on Redis: acks still follow the PostgreSQL commit,
  * and whatever Redis loses is read back from PostgreSQL. While Redis is
@@ -58,6 +67,7 @@ import type { Logger } from '../observability/logger.js'
 import type { CommitObserver } from '../rooms/CommitQueue.js'
 import type { Room } from '../rooms/Room.js'
 import type { RoomFollower } from '../rooms/RoomRegistry.js'
+import { decodeAwarenessUpdate } from '../security/awarenessFilter.js'
 import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
 
 /** What the cluster layer reads from the shared storage (`PostgresStorage` has it). */
@@ -74,6 +84,7 @@ export type ClusterMessage =
   | { kind: 'update'; instance: string; doc: string; fromSeq: number; toSeq: number; update: Uint8Array; authors: AuthorBinding[] }
   | { kind: 'awareness'; instance: string; doc: string; update: Uint8Array }
   | { kind: 'catalog'; instance: string; docs: string[] }
+  | { kind: 'heartbeat'; instance: string }
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -84,6 +95,10 @@ export interface ClusterOptions {
   checkIntervalMs?: number
   /** How long a range may wait for the one before it before that gap is read from storage, ms. Default 250. */
   gapGraceMs?: number
+  /** How often this instance publishes its heartbeat and looks for silent instances, ms. Default 2000. */
+  heartbeatIntervalMs?: number
+  /** How long another instance may stay silent before the presence it sent is removed, ms. Default 10000. */
+  instanceTimeoutMs?: number
   /** Test hook: drops incoming messages for which it returns true (as pub/sub may lose them). */
   dropIncoming?: (message: ClusterMessage) => boolean
 }
@@ -92,10 +107,13 @@ export interface ClusterOptions {
 const CHANNEL_PREFIX = 'concord:doc:'
 /** The channel every instance hears: names of the docs each commit stored, for live lists (`catalog-changed`). */
 export const CATALOG_CHANNEL = 'concord:catalog'
+/** The channel of heartbeats, which every instance hears. */
+export const INSTANCES_CHANNEL = 'concord:instances'
 
 const KIND_UPDATE = 0
 const KIND_AWARENESS = 1
 const KIND_CATALOG = 2
+const KIND_HEARTBEAT = 3
 
 /** A stored range of a doc's sequence numbers that is not in the room's doc yet, or is but lies past a gap. */
 interface WaitingRange {
@@ -117,11 +135,18 @@ interface FollowedDoc {
   /** The repair running for this doc, if any; `repairAgain` asks it for one more round. */
   repairing: Promise<void> | null
   repairAgain: boolean
+  /** Awareness client ids whose state came from another instance, with that instance's id. */
+  presenceFrom: Map<number, string>
 }
 
 /** Encodes a message for publishing. */
 export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
   const encoder = encoding.createEncoder()
+  if (message.kind === 'heartbeat') {
+    encoding.writeVarUint(encoder, KIND_HEARTBEAT)
+    encoding.writeVarString(encoder, message.instance)
+    return encoding.toUint8Array(encoder)
+  }
   if (message.kind === 'catalog') {
     encoding.writeVarUint(encoder, KIND_CATALOG)
     encoding.writeVarString(encoder, message.instance)
@@ -153,6 +178,7 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
   const decoder = decoding.createDecoder(bytes)
   const kind = decoding.readVarUint(decoder)
   const instance = decoding.readVarString(decoder)
+  if (kind === KIND_HEARTBEAT) return { kind: 'heartbeat', instance }
   if (kind === KIND_CATALOG) {
     const docs: string[] = []
     for (let n = decoding.readVarUint(decoder); n > 0; n--) docs.push(decoding.readVarString(decoder))
@@ -189,6 +215,10 @@ export class Cluster implements CommitObserver, RoomFollower {
   readonly #gapGraceMs: number
   readonly #dropIncoming: ((message: ClusterMessage) => boolean) | null
   readonly #checkTimer: ReturnType<typeof setInterval>
+  readonly #heartbeatTimer: ReturnType<typeof setInterval>
+  readonly #instanceTimeoutMs: number
+  /** When each other instance was last heard from (`performance.now()`). */
+  readonly #lastHeard = new Map<string, number>()
   #checking = false
   /** True once the subscriber lost its connection, until it is back and every doc was checked. */
   #subscriberLost = false
@@ -201,6 +231,7 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#store = store
     this.#log = options.logger.child({ component: 'cluster' })
     this.#gapGraceMs = options.gapGraceMs ?? 250
+    this.#instanceTimeoutMs = options.instanceTimeoutMs ?? 10_000
     this.#dropIncoming = options.dropIncoming ?? null
     const retryStrategy = (attempt: number): number => Math.min(2000, 50 * 2 ** Math.min(attempt, 6))
     this.#publisher = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy })
@@ -217,14 +248,22 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#subscriber.on('ready', () => {
       if (!this.#subscriberLost) return
       this.#subscriberLost = false
+      // nobody was heard meanwhile: every instance's silence counts from now
+      const now = performance.now()
+      for (const instance of this.#lastHeard.keys()) this.#lastHeard.set(instance, now)
       void this.#checkAll()
     })
     this.#subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message))
     this.#subscriber
-      .subscribe(CATALOG_CHANNEL)
-      .catch((error: Error) => this.#log.warn({ err: error }, 'could not subscribe to the catalog channel'))
+      .subscribe(CATALOG_CHANNEL, INSTANCES_CHANNEL)
+      .catch((error: Error) => this.#log.warn({ err: error }, 'could not subscribe to the catalog and instances channels'))
     this.#checkTimer = setInterval(() => void this.#checkAll(), options.checkIntervalMs ?? 2000)
     this.#checkTimer.unref()
+    this.#heartbeatTimer = setInterval(() => {
+      this.#publish({ kind: 'heartbeat', instance: this.instanceId })
+      this.#removeSilentInstances()
+    }, options.heartbeatIntervalMs ?? 2000)
+    this.#heartbeatTimer.unref()
   }
 
   /** True while either Redis connection is down: this instance serves its own clients only, and catches up later. */
@@ -249,7 +288,15 @@ export class Cluster implements CommitObserver, RoomFollower {
 
   /** Starts following a loaded room: subscribes to its channel, then catches up with what was stored meanwhile. */
   follow(room: Room): void {
-    const followed: FollowedDoc = { room, applied: room.lastSeq, waiting: [], gapTimer: null, repairing: null, repairAgain: false }
+    const followed: FollowedDoc = {
+      room,
+      applied: room.lastSeq,
+      waiting: [],
+      gapTimer: null,
+      repairing: null,
+      repairAgain: false,
+      presenceFrom: new Map(),
+    }
     this.#docs.set(room.name, followed)
     this.#subscriber.subscribe(CHANNEL_PREFIX + room.name).then(
       // what other instances stored between the load and the subscription
@@ -300,6 +347,7 @@ export class Cluster implements CommitObserver, RoomFollower {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#checkTimer)
+    clearInterval(this.#heartbeatTimer)
     for (const followed of this.#docs.values()) if (followed.gapTimer !== null) clearTimeout(followed.gapTimer)
     this.#docs.clear()
     // QUIT on a live connection; one that is down (and would queue QUIT until Redis is back) is just dropped.
@@ -314,7 +362,8 @@ export class Cluster implements CommitObserver, RoomFollower {
 
   #publish(message: ClusterMessage): void {
     if (this.#closed || this.#publisher.status !== 'ready') return // the others catch up from storage
-    const channel = message.kind === 'catalog' ? CATALOG_CHANNEL : CHANNEL_PREFIX + message.doc
+    const channel =
+      message.kind === 'catalog' ? CATALOG_CHANNEL : message.kind === 'heartbeat' ? INSTANCES_CHANNEL : CHANNEL_PREFIX + message.doc
     this.#publisher.publish(channel, Buffer.from(encodeClusterMessage(message))).catch((error: Error) => {
       this.#log.debug({ err: error, channel }, 'publish failed; other instances catch up from storage')
     })
@@ -330,6 +379,8 @@ export class Cluster implements CommitObserver, RoomFollower {
     }
     if (message.instance === this.instanceId) return
     if (this.#dropIncoming !== null && this.#dropIncoming(message)) return
+    this.#lastHeard.set(message.instance, performance.now())
+    if (message.kind === 'heartbeat') return
     if (message.kind === 'catalog') {
       for (const listener of this.#storedElsewhereListeners) listener(message.docs)
       return
@@ -339,6 +390,10 @@ export class Cluster implements CommitObserver, RoomFollower {
     if (message.kind === 'awareness') {
       try {
         followed.room.applyClusterAwareness(message.update)
+        for (const { clientId, state } of decodeAwarenessUpdate(message.update)) {
+          if (state === null) followed.presenceFrom.delete(clientId)
+          else followed.presenceFrom.set(clientId, message.instance)
+        }
       } catch (error) {
         this.#log.warn({ err: error, doc: message.doc }, 'cluster awareness update could not be applied')
       }
@@ -432,6 +487,24 @@ export class Cluster implements CommitObserver, RoomFollower {
     } finally {
       this.#checking = false
     }
+  }
+
+  /** Removes, from every open doc, the presence states sent by instances silent for longer than the instance timeout. */
+  #removeSilentInstances(): void {
+    if (this.#closed || this.#subscriber.status !== 'ready') return // we hear nobody: their silence says nothing
+    const now = performance.now()
+    const silent = new Set<string>()
+    for (const [instance, heard] of this.#lastHeard) if (now - heard > this.#instanceTimeoutMs) silent.add(instance)
+    if (silent.size === 0) return
+    for (const instance of silent) this.#lastHeard.delete(instance)
+    for (const followed of this.#docs.values()) {
+      const gone: number[] = []
+      for (const [clientId, instance] of followed.presenceFrom) if (silent.has(instance)) gone.push(clientId)
+      if (gone.length === 0) continue
+      for (const clientId of gone) followed.presenceFrom.delete(clientId)
+      if (!followed.room.closed) followed.room.removeClusterAwareness(gone)
+    }
+    this.#log.warn({ instances: [...silent] }, 'relay instances silent too long: their clients’ presence removed')
   }
 
   #updateDegraded(): void {

@@ -448,6 +448,15 @@ export class Room {
     awarenessProtocol.applyAwarenessUpdate(this.presenceAwareness(), update, CLUSTER_ORIGIN)
   }
 
+  /**
+   * Removes presence states another relay instance had sent (that instance
+   * stopped; see `cluster/Cluster`); the removal goes to this instance's
+   * peers only.
+   */
+  removeClusterAwareness(clientIds: readonly number[]): void {
+    if (this.presence !== null) awarenessProtocol.removeAwarenessStates(this.presence, [...clientIds], CLUSTER_ORIGIN)
+  }
+
   /** Encoded awareness update with every known state, or null when there is none. */
   encodeAllAwareness(): Uint8Array | null {
     const awareness = this.presence
