@@ -5,20 +5,23 @@
  * converge; presence crosses instances; Redis messages dropped on purpose
  * (the cluster's test hook) are made up for from PostgreSQL; an instance
  * killed with SIGKILL loses nothing it acked, and the presence of its clients
- * leaves the other instances once its heartbeats stop.
+ * leaves the other instances once its heartbeats stop; webhook subscriptions
+ * are shared through PostgreSQL and each change is delivered once.
  *
  * Skipped, with a message, when PostgreSQL or Redis is missing. Random edits
  * use one seeded generator: a failure prints `SEED=…`; run it again with that
  * environment variable.
  */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import * as prng from 'lib0/prng'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { SyncClient, type DocHandle } from '@concord/engine'
-import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
-import { Cluster, type ClusterMessage } from '../apps/relay/src/cluster/Cluster.js'
+import { createRelay, type Relay, type RelayOptions } from '../apps/relay/src/Relay.js'
+import { Cluster, type ClusterMessage, type ClusterOptions } from '../apps/relay/src/cluster/Cluster.js'
 import { silentLogger } from '../apps/relay/src/observability/logger.js'
 import { PostgresStorage } from '../apps/relay/src/storage/PostgresStorage.js'
 import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.mjs'
@@ -26,6 +29,7 @@ import { RedisServer, redisUnavailable } from './helpers/redisServer.mjs'
 import { MessageType, encodeWatchCatalog } from '@concord/engine/protocol'
 import { RawMuxClient } from './helpers/rawClient.js'
 import { removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
+import { callApi } from './helpers/httpApi.js'
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
 const unavailable = postgresUnavailable() ?? redisUnavailable()
@@ -65,10 +69,14 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
   })
 
   /** Starts an in-process relay on the shared database and Redis. */
+  /**
+   * Starts an in-process relay on the shared database and Redis: `cluster` adds
+   * to (or replaces) the cluster options, `webhooks` to the relay's (its
+   * subscriptions are kept in PostgreSQL, as `main.ts` does).
+   */
   const instance = async (
     databaseUrl: string,
-    dropIncoming?: (message: ClusterMessage) => boolean,
-    heartbeats?: { heartbeatIntervalMs: number; instanceTimeoutMs: number },
+    options: { cluster?: Partial<ClusterOptions>; webhooks?: RelayOptions['webhooks'] } = {},
   ): Promise<Instance> => {
     const storage = await PostgresStorage.open(databaseUrl)
     const cluster = new Cluster(storage, {
@@ -76,11 +84,17 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
       logger: silentLogger(),
       checkIntervalMs: 300,
       gapGraceMs: 50,
-      dropIncoming,
-      ...heartbeats,
+      ...options.cluster,
     })
     await cluster.ready()
-    const relay = await createRelay({ storage, cluster, port: 0, processMetrics: false, commit: { commitDelayMs: 2 } })
+    const relay = await createRelay({
+      storage,
+      cluster,
+      port: 0,
+      processMetrics: false,
+      commit: { commitDelayMs: 2 },
+      webhooks: { shared: storage, ...options.webhooks },
+    })
     const started = { relay, cluster, wsUrl: relay.url.replace(/^http/, 'ws') }
     instances.push(started)
     return started
@@ -191,7 +205,8 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
       dropped++
       return true
     }
-    const three = [await instance(databaseUrl, lossy), await instance(databaseUrl, lossy), await instance(databaseUrl, lossy)]
+    const lossyInstance = (): Promise<Instance> => instance(databaseUrl, { cluster: { dropIncoming: lossy } })
+    const three = [await lossyInstance(), await lossyInstance(), await lossyInstance()]
     await editAndConverge(
       three.map((i) => i.wsUrl),
       ['lossy/a', 'lossy/b'],
@@ -282,8 +297,8 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     // the doomed instance heartbeats at the default 2 s; the others give up on an instance after 4 s of silence
     const doomed = await startRelay({ args: ['--storage', 'postgres'], env: { DATABASE_URL: databaseUrl, REDIS_URL: redis.url } })
     processes.push(doomed)
-    const heartbeats = { heartbeatIntervalMs: 200, instanceTimeoutMs: 4000 }
-    const [b, c] = [await instance(databaseUrl, undefined, heartbeats), await instance(databaseUrl, undefined, heartbeats)]
+    const cluster = { heartbeatIntervalMs: 200, instanceTimeoutMs: 4000 }
+    const [b, c] = [await instance(databaseUrl, { cluster }), await instance(databaseUrl, { cluster })]
     const ada = provider(doomed.wsUrl, 'shared/presence')
     const bob = provider(b.wsUrl, 'shared/presence')
     const cyd = provider(c.wsUrl, 'shared/presence')
@@ -299,6 +314,67 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     await waitFor(() => !seenByBob('Ada'), 'Ada’s presence to leave the second instance', 15_000)
     console.info(`cluster: a killed instance's presence left the others ${Date.now() - killedAt} ms after the kill`)
     expect(seenByBob('Cyd')).toBe(true) // the living instance's clients stay
+  })
+
+  it('webhook subscriptions are shared by the instances, and each change is delivered once, by the instance that committed it', async () => {
+    const received: Array<{ path: string; event: any }> = []
+    const endpoint = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        received.push({ path: req.url ?? '/', event: JSON.parse(Buffer.concat(chunks).toString('utf8')) })
+        res.writeHead(200).end()
+      })
+    })
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve))
+    try {
+      const hookUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/hook`
+      const databaseUrl = await pg.createDatabase()
+      const webhooks = { debounceMs: 50, refreshMs: 100 }
+      const [a, b] = [await instance(databaseUrl, { webhooks }), await instance(databaseUrl, { webhooks })]
+      const api = (at: Instance, method: string, path: string, body?: unknown) => callApi(at.relay.url, method, `/api/v1${path}`, { body })
+
+      // created through a, listed through b
+      const created = await api(a, 'POST', '/workspaces/hooks/webhooks', { url: hookUrl })
+      expect(created.status).toBe(201)
+      expect((await api(b, 'GET', '/workspaces/hooks/webhooks')).body.webhooks.map((w: { id: string }) => w.id)).toEqual([created.body.id])
+      // b has read it (the list route reads the shared subscriptions) and holds the record open, so it applies a's commits
+      const onB = client(b.wsUrl).open('hooks/H-1')
+      await onB.synced
+
+      expect((await api(a, 'POST', '/workspaces/hooks/records', { type: 'ticket', id: 'H-1', fields: { title: 'Shared' } })).status).toBe(
+        201,
+      )
+      await waitFor(() => received.length >= 1, 'the creation delivered')
+      await waitFor(() => onB.doc.getMap('record').size > 0, 'the record on b')
+      expect((await api(b, 'PATCH', '/workspaces/hooks/records/H-1', { fields: { status: 'done' } })).status).toBe(200)
+      await waitFor(
+        () => received.some((r) => r.event.changes.some((c: { field: string }) => c.field === 'status')),
+        'b’s change delivered',
+      )
+      expect((await api(a, 'PATCH', '/workspaces/hooks/records/H-1', { fields: { title: 'Renamed' } })).status).toBe(200)
+      await waitFor(
+        () =>
+          received.some((r) =>
+            r.event.changes.some((c: { field: string; after: unknown }) => c.field === 'title' && c.after === 'Renamed'),
+          ),
+        'a’s change delivered',
+      )
+      // one delivery per change, each naming only its own change (an instance that also reported the other's change
+      // would have sent one more, or merged it into its next event)
+      expect(received.map((r) => [r.event.type, r.event.changes.map((c: { field: string }) => c.field).sort()])).toEqual([
+        ['record.created', expect.arrayContaining(['title'])],
+        ['record.changed', ['status']],
+        ['record.changed', ['title']],
+      ])
+
+      // deleted through b, gone through a
+      expect((await api(b, 'DELETE', `/workspaces/hooks/webhooks/${created.body.id}`)).status).toBe(204)
+      expect((await api(a, 'GET', '/workspaces/hooks/webhooks')).body.webhooks).toEqual([])
+    } finally {
+      endpoint.closeAllConnections()
+      await new Promise((resolve) => endpoint.close(resolve))
+    }
   })
 
   it('an instance killed with SIGKILL loses nothing it acked; the others hold it and serve it', async () => {

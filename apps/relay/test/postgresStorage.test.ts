@@ -250,6 +250,39 @@ describe.skipIf(unavailable !== null)('PostgresStorage', () => {
       expect(storage.kind).toBe('postgres')
     })
 
+    it('[webhooks] subscriptions stored through one instance are listed by another; the per-workspace limit holds', async () => {
+      await freshDatabase()
+      const [a, b] = [await instance(), await instance()]
+      const hook = (id: string, workspace: string, createdAt: number) => ({
+        id,
+        workspace,
+        url: `https://example.com/${id}`,
+        secret: `secret-${id}`,
+        createdAt,
+        createdBy: 'ada',
+      })
+      expect(await a.insertWebhook(hook('h2', 'acme', 20), 2)).toBe(true)
+      expect(await b.insertWebhook(hook('h1', 'acme', 10), 2)).toBe(true)
+      expect(await a.insertWebhook(hook('h3', 'acme', 30), 2)).toBe(false) // the workspace has 2
+      expect(await a.insertWebhook(hook('h1', 'other', 40), 2)).toBe(false) // the id exists
+      expect(await b.listWebhooks()).toEqual([hook('h1', 'acme', 10), hook('h2', 'acme', 20)])
+      expect(await b.deleteWebhook('h2')).toBe(true)
+      expect(await b.deleteWebhook('h2')).toBe(false)
+      expect(await a.listWebhooks()).toEqual([hook('h1', 'acme', 10)])
+    })
+
+    it('[open] a version 1 database gets the webhook table at the first open of this version', async () => {
+      await freshDatabase()
+      await (await instance()).close()
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      await client.query('DROP TABLE concord_webhooks')
+      await client.query('UPDATE concord_schema SET version = 1')
+      await client.end()
+      const storage = await instance()
+      expect(await storage.listWebhooks()).toEqual([])
+    })
+
     it('[open] openStorage opens PostgreSQL storage from a database URL', async () => {
       await freshDatabase()
       const storage = openStorage('postgres', '/nonexistent', { databaseUrl: url })

@@ -23,13 +23,19 @@
  * Events are best effort while the relay runs: changes still waiting for
  * their quiet period when the relay stops are not reported.
  *
+ * With several relay instances each reports the changes committed through it
+ * (its clients' and API writes), not those it applies from the others, so a
+ * change is delivered once whichever instances hold the record. An event's
+ * "after" is the record as this instance holds it then, which includes any
+ * change from another instance applied during the quiet period.
+ *
  * @module webhooks/RecordChanges
  */
 import { randomUUID } from 'node:crypto'
 import type * as Y from 'yjs'
 import type { SchemaRegistry } from '@concord/engine'
 import { RECORD_MAP, RecordKey, readRecord } from '@concord/engine/internal'
-import { isPeerOrigin, type Room } from '../rooms/Room.js'
+import { CLUSTER_ORIGIN, isPeerOrigin, type Room } from '../rooms/Room.js'
 import type { RoomRegistry } from '../rooms/RoomRegistry.js'
 import type { CommitQueue } from '../rooms/CommitQueue.js'
 import type { WebhookSubscriptions } from './WebhookSubscriptions.js'
@@ -112,7 +118,8 @@ export class RecordChanges {
       this.beforeTransaction.set(room, this.valuesOf(room.doc))
     })
     room.doc.on('update', (_update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
-      if (this.closed || !this.subscriptions.watches(workspace)) return
+      // changes another relay instance committed are reported by that instance
+      if (this.closed || origin === CLUSTER_ORIGIN || !this.subscriptions.watches(workspace)) return
       let event = this.pending.get(room)
       if (event === undefined) {
         const before = this.beforeTransaction.has(room) ? this.beforeTransaction.get(room)! : null
