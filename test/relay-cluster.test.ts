@@ -6,7 +6,8 @@
  * (the cluster's test hook) are made up for from PostgreSQL; an instance
  * killed with SIGKILL loses nothing it acked, and the presence of its clients
  * leaves the other instances once its heartbeats stop; webhook subscriptions
- * are shared through PostgreSQL and each change is delivered once.
+ * are shared through PostgreSQL and each change is delivered once; a lost
+ * live-list notice is made up for from PostgreSQL.
  *
  * Skipped, with a message, when PostgreSQL or Redis is missing. Random edits
  * use one seeded generator: a failure prints `SEED=…`; run it again with that
@@ -189,6 +190,33 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
         (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-1'),
         'catalog-changed on b',
       )
+    } finally {
+      watcher.close()
+    }
+  })
+
+  it('a watcher hears of a doc stored through another instance even when the live-list notice is lost', async () => {
+    const databaseUrl = await pg.createDatabase()
+    let dropped = 0
+    const dropCatalog = (message: ClusterMessage): boolean => message.kind === 'catalog' && ++dropped > 0
+    const a = await instance(databaseUrl, { cluster: { heartbeatIntervalMs: 100 } })
+    const b = await instance(databaseUrl, { cluster: { heartbeatIntervalMs: 100, dropIncoming: dropCatalog } })
+    const watcher = new RawMuxClient(b.wsUrl)
+    try {
+      await watcher.open()
+      watcher.send(encodeWatchCatalog('acme'))
+      await b.cluster.watchCatalog('acme') // what b knows of the workspace, read when the watch started
+      const writer = client(a.wsUrl)
+      const h = writer.open('acme/T-1')
+      await h.synced
+      h.doc.getText('title').insert(0, 'stored on a, notice lost')
+      await writer.flush()
+      // a's heartbeats say how many notices it sent: b finds one missing and reads the workspace from PostgreSQL
+      await watcher.waitFor(
+        (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-1'),
+        'catalog-changed on b',
+      )
+      expect(dropped).toBeGreaterThan(0)
     } finally {
       watcher.close()
     }

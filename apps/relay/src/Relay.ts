@@ -199,8 +199,12 @@ class RelayServer implements Relay {
     if (cluster !== undefined) {
       // Several instances: stored batches, stored doc names and presence cross to the others (cluster/Cluster.ts).
       this.commits.setObserver(cluster)
-      this.commits.onCommit((docs) => cluster.storedDocs(docs))
+      this.commits.onCommit((docs, lastSeqs) => cluster.storedDocs(docs, lastSeqs))
       cluster.onStoredElsewhere((docs) => this.catalogFeed.publish(docs))
+      this.catalogFeed.onWorkspaceWatched((workspace, watched) => {
+        if (watched) void cluster.watchCatalog(workspace)
+        else cluster.unwatchCatalog(workspace)
+      })
       cluster.watchDegraded((degraded) => this.metrics.clusterDegraded.set(degraded ? 1 : 0))
     }
     this.ctx = {

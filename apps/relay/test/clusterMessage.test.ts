@@ -27,13 +27,18 @@ describe('cluster messages', () => {
     expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
   })
 
-  it('a catalog message round-trips', () => {
-    const message: ClusterMessage = { kind: 'catalog', instance: 'x', docs: ['acme/T-1', 'acme/P-2'] }
+  it('a catalog message round-trips with its serial and sequence numbers', () => {
+    const message: ClusterMessage = { kind: 'catalog', instance: 'x', docs: ['acme/T-1', 'acme/P-2'], serial: 9, seqs: [3, 2 ** 40] }
     expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
   })
 
+  it('a catalog message of a relay that does not count them (names only) decodes with serial 0', () => {
+    const namesOnly = new Uint8Array([2, 1, 0x78, 1, 8, ...new TextEncoder().encode('acme/T-1')])
+    expect(decodeClusterMessage(namesOnly)).toEqual({ kind: 'catalog', instance: 'x', docs: ['acme/T-1'], serial: 0, seqs: [] })
+  })
+
   it('a heartbeat message round-trips', () => {
-    const message: ClusterMessage = { kind: 'heartbeat', instance: 'b7' }
+    const message: ClusterMessage = { kind: 'heartbeat', instance: 'b7', catalogSerial: 41 }
     expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
   })
 

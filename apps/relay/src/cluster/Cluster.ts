@@ -26,10 +26,16 @@
  *   checkpoint this instance writes covers only updates its doc holds; one it
  *   committed itself past a gap stays in the log.
  * - **Live lists.** The names of the docs each commit stored go on one
- *   channel every instance hears ({@link CATALOG_CHANNEL}), so connections
- *   watching a workspace hear of changes made on any instance. These notices
- *   are best effort (a lost one is not repaired; a client lists again when it
- *   reconnects).
+ *   channel every instance hears ({@link CATALOG_CHANNEL}) with each doc's
+ *   new last sequence number, so connections watching a workspace hear of
+ *   changes made on any instance. Each instance numbers its notices
+ *   (`serial`) and its heartbeats carry the last number sent: a number
+ *   skipped, a heartbeat ahead of the notices heard, or this instance's own
+ *   subscription coming back means notices were lost. For every workspace
+ *   watched here the instance keeps each doc's last sequence number as known
+ *   from notices and its own commits (read from PostgreSQL when the
+ *   workspace's first watch starts); after a loss it reads them again and
+ *   tells its watchers of every doc whose number moved unannounced.
  * - **Presence.** Awareness changes received by this instance are published
  *   too and applied by the others (their peers get them). Each instance
  *   notes which instance sent each presence state it applied.
@@ -68,7 +74,7 @@ import type { CommitObserver } from '../rooms/CommitQueue.js'
 import type { Room } from '../rooms/Room.js'
 import type { RoomFollower } from '../rooms/RoomRegistry.js'
 import { decodeAwarenessUpdate } from '../security/awarenessFilter.js'
-import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
+import type { AuthorBinding, DocSeq, StoredDoc } from '../storage/Storage.js'
 
 /** What the cluster layer reads from the shared storage (`PostgresStorage` has it). */
 export interface ClusterStore {
@@ -77,14 +83,18 @@ export interface ClusterStore {
   updatesSince(doc: string, afterSeq: number): Promise<{ updates: Uint8Array[]; lastSeq: number; authors: AuthorBinding[] } | null>
   /** The last sequence number of each doc (0: never stored). */
   lastSeqs(docs: readonly string[]): Promise<Map<string, number>>
+  /** Stored docs whose names start with `prefix`, with their last sequence numbers. */
+  listDocSeqs(prefix: string): Promise<DocSeq[]>
 }
 
 /** A message between instances, as published on a doc's channel (`catalog`: on {@link CATALOG_CHANNEL}). */
 export type ClusterMessage =
   | { kind: 'update'; instance: string; doc: string; fromSeq: number; toSeq: number; update: Uint8Array; authors: AuthorBinding[] }
   | { kind: 'awareness'; instance: string; doc: string; update: Uint8Array }
-  | { kind: 'catalog'; instance: string; docs: string[] }
-  | { kind: 'heartbeat'; instance: string }
+  /** `serial`: the sender's count of catalog messages (0 from a relay that does not count them); `seqs`: each doc's last number. */
+  | { kind: 'catalog'; instance: string; docs: string[]; serial: number; seqs: number[] }
+  /** `catalogSerial`: the serial of the sender's last catalog message. */
+  | { kind: 'heartbeat'; instance: string; catalogSerial: number }
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -139,12 +149,22 @@ interface FollowedDoc {
   presenceFrom: Map<number, string>
 }
 
+/** What this instance knows of the docs of a workspace its connections watch. */
+interface WatchedCatalog {
+  /** Each doc's last sequence number, from storage, notices and this instance's commits. */
+  readonly seqs: Map<string, number>
+  /** The first read of the workspace's docs from storage; until it is done, losses are not repaired. */
+  readonly loaded: Promise<void>
+  ready: boolean
+}
+
 /** Encodes a message for publishing. */
 export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
   const encoder = encoding.createEncoder()
   if (message.kind === 'heartbeat') {
     encoding.writeVarUint(encoder, KIND_HEARTBEAT)
     encoding.writeVarString(encoder, message.instance)
+    encoding.writeVarUint(encoder, message.catalogSerial)
     return encoding.toUint8Array(encoder)
   }
   if (message.kind === 'catalog') {
@@ -152,6 +172,9 @@ export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
     encoding.writeVarString(encoder, message.instance)
     encoding.writeVarUint(encoder, message.docs.length)
     for (const doc of message.docs) encoding.writeVarString(encoder, doc)
+    // after the names, which is all a relay that does not count its notices reads
+    encoding.writeVarUint(encoder, message.serial)
+    for (const seq of message.seqs) encoding.writeVarUint(encoder, seq)
     return encoding.toUint8Array(encoder)
   }
   encoding.writeVarUint(encoder, message.kind === 'update' ? KIND_UPDATE : KIND_AWARENESS)
@@ -178,11 +201,14 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
   const decoder = decoding.createDecoder(bytes)
   const kind = decoding.readVarUint(decoder)
   const instance = decoding.readVarString(decoder)
-  if (kind === KIND_HEARTBEAT) return { kind: 'heartbeat', instance }
+  if (kind === KIND_HEARTBEAT) return { kind: 'heartbeat', instance, catalogSerial: decoding.readVarUint(decoder) }
   if (kind === KIND_CATALOG) {
     const docs: string[] = []
     for (let n = decoding.readVarUint(decoder); n > 0; n--) docs.push(decoding.readVarString(decoder))
-    return { kind: 'catalog', instance, docs }
+    if (!decoding.hasContent(decoder)) return { kind: 'catalog', instance, docs, serial: 0, seqs: [] }
+    const serial = decoding.readVarUint(decoder)
+    const seqs = docs.map(() => decoding.readVarUint(decoder))
+    return { kind: 'catalog', instance, docs, serial, seqs }
   }
   const doc = decoding.readVarString(decoder)
   if (kind === KIND_AWARENESS) return { kind: 'awareness', instance, doc, update: decoding.readVarUint8Array(decoder) }
@@ -219,6 +245,15 @@ export class Cluster implements CommitObserver, RoomFollower {
   readonly #instanceTimeoutMs: number
   /** When each other instance was last heard from (`performance.now()`). */
   readonly #lastHeard = new Map<string, number>()
+  /** The serial of this instance's last catalog message. */
+  #catalogSerial = 0
+  /** The serial of the last catalog message heard from each other instance. */
+  readonly #catalogHeard = new Map<string, number>()
+  /** Per workspace watched here: each doc's last sequence number as known here. */
+  readonly #catalogKnown = new Map<string, WatchedCatalog>()
+  /** The catalog repair running, if any; `catalogRepairAgain` asks it for one more round. */
+  #catalogRepairing: Promise<void> | null = null
+  #catalogRepairAgain = false
   #checking = false
   /** True once the subscriber lost its connection, until it is back and every doc was checked. */
   #subscriberLost = false
@@ -252,6 +287,7 @@ export class Cluster implements CommitObserver, RoomFollower {
       const now = performance.now()
       for (const instance of this.#lastHeard.keys()) this.#lastHeard.set(instance, now)
       void this.#checkAll()
+      void this.#repairCatalog()
     })
     this.#subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message))
     this.#subscriber
@@ -260,7 +296,7 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#checkTimer = setInterval(() => void this.#checkAll(), options.checkIntervalMs ?? 2000)
     this.#checkTimer.unref()
     this.#heartbeatTimer = setInterval(() => {
-      this.#publish({ kind: 'heartbeat', instance: this.instanceId })
+      this.#publish({ kind: 'heartbeat', instance: this.instanceId, catalogSerial: this.#catalogSerial })
       this.#removeSilentInstances()
     }, options.heartbeatIntervalMs ?? 2000)
     this.#heartbeatTimer.unref()
@@ -327,14 +363,56 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#publish({ kind: 'update', instance: this.instanceId, doc: room.name, fromSeq, toSeq, update, authors: [...authors] })
   }
 
-  /** Publishes the names of the docs a commit of this instance stored (other instances tell their catalog watchers). */
-  storedDocs(docs: string[]): void {
-    this.#publish({ kind: 'catalog', instance: this.instanceId, docs })
+  /**
+   * Publishes the names of the docs a commit of this instance stored, with
+   * their last sequence numbers (other instances tell their catalog watchers).
+   */
+  storedDocs(docs: string[], lastSeqs: ReadonlyMap<string, number>): void {
+    const seqs = docs.map((doc) => lastSeqs.get(doc) ?? 0)
+    this.#noteCatalogSeqs(docs, seqs)
+    this.#publish({ kind: 'catalog', instance: this.instanceId, docs, serial: ++this.#catalogSerial, seqs })
   }
 
-  /** Calls `listener` with the names of the docs each commit of another instance stored. Best effort: a lost message is not repaired. */
+  /**
+   * Calls `listener` with the names of the docs each commit of another
+   * instance stored, and with those whose notices were lost (found by
+   * {@link watchCatalog}'s repair).
+   */
   onStoredElsewhere(listener: (docs: string[]) => void): void {
     this.#storedElsewhereListeners.push(listener)
+  }
+
+  /**
+   * A connection of this instance watches `workspace` now: reads its docs'
+   * last sequence numbers, against which lost notices are found later.
+   * Resolves once they are read; watching a watched workspace again returns
+   * the same read.
+   */
+  watchCatalog(workspace: string): Promise<void> {
+    const known = this.#catalogKnown.get(workspace)
+    if (known !== undefined) return known.loaded
+    const seqs = new Map<string, number>()
+    const watched: WatchedCatalog = {
+      seqs,
+      ready: false,
+      loaded: this.#store.listDocSeqs(`${workspace}/`).then(
+        (stored) => {
+          for (const { doc, lastSeq } of stored) if (lastSeq > (seqs.get(doc) ?? 0)) seqs.set(doc, lastSeq)
+          watched.ready = true
+        },
+        (error: Error) => {
+          this.#catalogKnown.delete(workspace) // read again at the next watch
+          this.#log.warn({ err: error, workspace }, 'could not read a watched workspace’s docs: its lost notices are not repaired')
+        },
+      ),
+    }
+    this.#catalogKnown.set(workspace, watched)
+    return watched.loaded
+  }
+
+  /** No connection of this instance watches `workspace` any more. */
+  unwatchCatalog(workspace: string): void {
+    this.#catalogKnown.delete(workspace)
   }
 
   /** Publishes presence changes this instance received. */
@@ -380,9 +458,14 @@ export class Cluster implements CommitObserver, RoomFollower {
     if (message.instance === this.instanceId) return
     if (this.#dropIncoming !== null && this.#dropIncoming(message)) return
     this.#lastHeard.set(message.instance, performance.now())
-    if (message.kind === 'heartbeat') return
+    if (message.kind === 'heartbeat') {
+      this.#noteCatalogSerial(message.instance, message.catalogSerial, true)
+      return
+    }
     if (message.kind === 'catalog') {
+      this.#noteCatalogSeqs(message.docs, message.seqs)
       for (const listener of this.#storedElsewhereListeners) listener(message.docs)
+      if (message.serial > 0) this.#noteCatalogSerial(message.instance, message.serial, false)
       return
     }
     const followed = this.#docs.get(message.doc)
@@ -487,6 +570,57 @@ export class Cluster implements CommitObserver, RoomFollower {
     } finally {
       this.#checking = false
     }
+  }
+
+  /** Records the last sequence numbers of stored docs of watched workspaces. */
+  #noteCatalogSeqs(docs: readonly string[], seqs: readonly number[]): void {
+    if (this.#catalogKnown.size === 0) return
+    docs.forEach((doc, i) => {
+      const known = this.#catalogKnown.get(doc.slice(0, doc.indexOf('/')))
+      if (known !== undefined && (seqs[i] ?? 0) > (known.seqs.get(doc) ?? 0)) known.seqs.set(doc, seqs[i])
+    })
+  }
+
+  /**
+   * Records the serial of an instance's catalog message (or, from a
+   * heartbeat, of its last one); a serial skipped means lost notices, which
+   * are then repaired. An instance heard of for the first time counts from 0.
+   */
+  #noteCatalogSerial(instance: string, serial: number, fromHeartbeat: boolean): void {
+    const last = this.#catalogHeard.get(instance) ?? 0
+    if (serial > last) this.#catalogHeard.set(instance, serial)
+    if (fromHeartbeat ? serial > last : serial > last + 1) void this.#repairCatalog()
+  }
+
+  /**
+   * Reads the docs of every workspace watched here from storage and tells
+   * the watchers of those whose last sequence number moved beyond what this
+   * instance knew; one repair at a time.
+   */
+  #repairCatalog(): Promise<void> {
+    if (this.#catalogRepairing !== null) {
+      this.#catalogRepairAgain = true
+      return this.#catalogRepairing
+    }
+    this.#catalogRepairing = (async () => {
+      do {
+        this.#catalogRepairAgain = false
+        for (const [workspace, known] of this.#catalogKnown) {
+          if (!known.ready) continue // its first read reflects the losses before it; the client lists when it watches
+          const stored = await this.#store.listDocSeqs(`${workspace}/`)
+          const missed = stored.filter(({ doc, lastSeq }) => lastSeq > (known.seqs.get(doc) ?? 0)).map(({ doc }) => doc)
+          for (const { doc, lastSeq } of stored) if (lastSeq > (known.seqs.get(doc) ?? 0)) known.seqs.set(doc, lastSeq)
+          if (missed.length === 0 || this.#closed) continue
+          this.#log.info({ workspace, docs: missed.length }, 'live-list notices were lost: watchers told of the docs from storage')
+          for (const listener of this.#storedElsewhereListeners) listener(missed)
+        }
+      } while (this.#catalogRepairAgain && !this.#closed)
+    })()
+      .catch((error: Error) => this.#log.warn({ err: error }, 'could not read watched workspaces to repair lost live-list notices'))
+      .finally(() => {
+        this.#catalogRepairing = null
+      })
+    return this.#catalogRepairing
   }
 
   /** Removes, from every open doc, the presence states sent by instances silent for longer than the instance timeout. */
