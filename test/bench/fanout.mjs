@@ -206,8 +206,11 @@ export const parseRelayMetrics = (text) => {
 /**
  * Load-process side of one run (see the module documentation). Every loop is
  * bounded: by time (timers) and by count (`maxPerClient` updates per client).
- * With `p.urls` (several instances of one relay) the clients of each room are
- * spread over them, and latencies are also split into deliveries within one
+ * With `p.urls` (several instances of one relay) the clients are placed by
+ * `p.layout`: `'clients'` (the default) spreads the clients of each room over
+ * the instances (client i of room r on instance (r + i) mod n), `'rooms'`
+ * puts all of a room's clients on one instance, rooms round-robin (room r on
+ * instance r mod n); latencies are also split into deliveries within one
  * instance and across two (scaleout.mjs).
  */
 export const fanOutLoad = async (p, parent) => {
@@ -300,8 +303,7 @@ export const fanOutLoad = async (p, parent) => {
       const c = {
         index,
         doc,
-        // the clients of a room are spread over the instances
-        instance: (r + i) % urls.length,
+        instance: p.layout === 'rooms' ? r % urls.length : (r + i) % urls.length,
         id: 1000 + index,
         key: `t${i}`,
         clock: 0,

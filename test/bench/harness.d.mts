@@ -197,8 +197,11 @@ export declare function newDevice(options: { records?: number; repeats?: number;
   | { skipped: string }
 >
 
+/** How `scaleOut` places clients on the instances: a room's clients on one instance, or spread over them. */
+export type ScaleOutLayout = 'rooms' | 'clients'
 export declare function scaleOut(options: {
   instanceCounts?: number[]
+  layouts?: ScaleOutLayout[]
   rooms?: number
   clients?: number
   offeredDeliveries?: number
@@ -211,10 +214,14 @@ export declare function scaleOut(options: {
   log?: (line: string) => void
 }): Promise<
   | {
-      config: Record<string, number | number[]>
+      config: Record<string, number | number[] | ScaleOutLayout[]>
       cores: number
-      counts: Record<string, { runs: FanOutRun[]; median: Record<string, number> }>
+      /** Per layout, per instance count (the 1-instance runs are shared), and the largest count's throughput ÷ 1 instance's. */
+      layouts: Partial<
+        Record<ScaleOutLayout, { counts: Record<string, { runs: FanOutRun[]; median: Record<string, number> }>; throughputRatio: number }>
+      >
       largest: number
+      /** The target's ratio: rooms spread when measured. */
       throughputRatio: number
     }
   | { skipped: string }
