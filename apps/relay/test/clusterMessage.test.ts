@@ -13,13 +13,26 @@ describe('cluster messages', () => {
       doc: 'team/ticket-\u{1F600}',
       fromSeq: 7,
       toSeq: 2 ** 40,
-      update: new Uint8Array([1, 2, 3]),
+      updates: [new Uint8Array([1, 2, 3]), new Uint8Array([]), new Uint8Array([4])],
       authors: [
         { clientId: 2 ** 32 - 1, userId: 'u1', name: 'Ada' },
         { clientId: 0, userId: '', name: '' },
       ],
     }
     expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
+  })
+
+  it('a merged update of a relay of the earlier version (kind 0) decodes as a list of one', () => {
+    const merged = new Uint8Array([0, 1, 0x78, 1, 0x64, 3, 4, 2, 9, 8, 1, 5, 2, 0x75, 0x31, 0])
+    expect(decodeClusterMessage(merged)).toEqual({
+      kind: 'update',
+      instance: 'x',
+      doc: 'd',
+      fromSeq: 3,
+      toSeq: 4,
+      updates: [new Uint8Array([9, 8])],
+      authors: [{ clientId: 5, userId: 'u1', name: '' }],
+    })
   })
 
   it('an awareness message round-trips', () => {

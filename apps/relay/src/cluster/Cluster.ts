@@ -5,11 +5,17 @@
  * other live whichever instance they reached.
  *
  * - **Updates.** After each commit, the instance publishes the doc's stored
- *   updates (merged) with the sequence numbers storage gave them
- *   (`fromSeq…toSeq`) and their author bindings on the doc's channel
- *   (`concord:doc:<name>`). Every instance holding the doc in memory is
- *   subscribed to that channel; it applies the updates (its peers get them,
- *   its storage does not: they are stored) **in sequence order**.
+ *   updates as they were stored (a list: merging them with
+ *   `Y.mergeUpdates` cost the publisher CPU on every commit) with the
+ *   sequence numbers storage gave them (`fromSeq…toSeq`) and their author
+ *   bindings on the doc's channel (`concord:doc:<name>`). Every instance
+ *   holding the doc in memory is subscribed to that channel; it applies the
+ *   updates **in sequence order**, each message's list in one transaction
+ *   (its peers get one update, its storage none: they are stored).
+ *   A message of kind {@link KIND_UPDATE} (one merged update, from a relay
+ *   of an earlier version during a rolling upgrade) is still understood;
+ *   such a relay ignores this version's update lists and catches up from
+ *   PostgreSQL (its periodic check) until it is upgraded too.
  * - **Sequence tracking.** Per open doc the instance keeps `applied`: every
  *   stored update numbered up to it is in the room's doc. Ranges that arrive
  *   ahead of it (its own commits, or messages that overtook an earlier one)
@@ -68,7 +74,6 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
-import * as Y from 'yjs'
 import type { Logger } from '../observability/logger.js'
 import type { CommitObserver } from '../rooms/CommitQueue.js'
 import type { Room } from '../rooms/Room.js'
@@ -89,7 +94,8 @@ export interface ClusterStore {
 
 /** A message between instances, as published on a doc's channel (`catalog`: on {@link CATALOG_CHANNEL}). */
 export type ClusterMessage =
-  | { kind: 'update'; instance: string; doc: string; fromSeq: number; toSeq: number; update: Uint8Array; authors: AuthorBinding[] }
+  /** `updates`: the stored updates numbered `fromSeq…toSeq`, in that order (one merged update from an earlier relay). */
+  | { kind: 'update'; instance: string; doc: string; fromSeq: number; toSeq: number; updates: Uint8Array[]; authors: AuthorBinding[] }
   | { kind: 'awareness'; instance: string; doc: string; update: Uint8Array }
   /** `serial`: the sender's count of catalog messages (0 from a relay that does not count them); `seqs`: each doc's last number. */
   | { kind: 'catalog'; instance: string; docs: string[]; serial: number; seqs: number[] }
@@ -120,17 +126,20 @@ export const CATALOG_CHANNEL = 'concord:catalog'
 /** The channel of heartbeats, which every instance hears. */
 export const INSTANCES_CHANNEL = 'concord:instances'
 
+/** A doc's stored updates merged into one (what relays of an earlier version publish; decoded, never encoded). */
 const KIND_UPDATE = 0
 const KIND_AWARENESS = 1
 const KIND_CATALOG = 2
 const KIND_HEARTBEAT = 3
+/** A doc's stored updates as a list. */
+const KIND_UPDATES = 4
 
 /** A stored range of a doc's sequence numbers that is not in the room's doc yet, or is but lies past a gap. */
 interface WaitingRange {
   fromSeq: number
   toSeq: number
   /** The updates to apply; null for this instance's own commits (already in the doc). */
-  update: Uint8Array | null
+  updates: readonly Uint8Array[] | null
   authors: readonly AuthorBinding[]
 }
 
@@ -177,13 +186,14 @@ export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
     for (const seq of message.seqs) encoding.writeVarUint(encoder, seq)
     return encoding.toUint8Array(encoder)
   }
-  encoding.writeVarUint(encoder, message.kind === 'update' ? KIND_UPDATE : KIND_AWARENESS)
+  encoding.writeVarUint(encoder, message.kind === 'update' ? KIND_UPDATES : KIND_AWARENESS)
   encoding.writeVarString(encoder, message.instance)
   encoding.writeVarString(encoder, message.doc)
   if (message.kind === 'update') {
     encoding.writeVarUint(encoder, message.fromSeq)
     encoding.writeVarUint(encoder, message.toSeq)
-    encoding.writeVarUint8Array(encoder, message.update)
+    encoding.writeVarUint(encoder, message.updates.length)
+    for (const update of message.updates) encoding.writeVarUint8Array(encoder, update)
     encoding.writeVarUint(encoder, message.authors.length)
     for (const { clientId, userId, name } of message.authors) {
       encoding.writeVarUint(encoder, clientId)
@@ -212,10 +222,12 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
   }
   const doc = decoding.readVarString(decoder)
   if (kind === KIND_AWARENESS) return { kind: 'awareness', instance, doc, update: decoding.readVarUint8Array(decoder) }
-  if (kind !== KIND_UPDATE) throw new Error(`unknown cluster message kind ${kind}`)
+  if (kind !== KIND_UPDATES && kind !== KIND_UPDATE) throw new Error(`unknown cluster message kind ${kind}`)
   const fromSeq = decoding.readVarUint(decoder)
   const toSeq = decoding.readVarUint(decoder)
-  const update = decoding.readVarUint8Array(decoder)
+  const updates: Uint8Array[] = []
+  if (kind === KIND_UPDATE) updates.push(decoding.readVarUint8Array(decoder))
+  else for (let n = decoding.readVarUint(decoder); n > 0; n--) updates.push(decoding.readVarUint8Array(decoder))
   const authors: AuthorBinding[] = []
   for (let n = decoding.readVarUint(decoder); n > 0; n--) {
     authors.push({
@@ -224,7 +236,7 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
       name: decoding.readVarString(decoder),
     })
   }
-  return { kind: 'update', instance, doc, fromSeq, toSeq, update, authors }
+  return { kind: 'update', instance, doc, fromSeq, toSeq, updates, authors }
 }
 
 /** One relay instance's link to the others. */
@@ -355,12 +367,19 @@ export class Cluster implements CommitObserver, RoomFollower {
     const followed = this.#docs.get(room.name)
     if (followed === undefined || followed.room !== room) return
     if (fromSeq <= toSeq) {
-      followed.waiting.push({ fromSeq, toSeq, update: null, authors })
+      followed.waiting.push({ fromSeq, toSeq, updates: null, authors })
       this.#advance(followed)
     }
     if (fromSeq > toSeq && authors.length === 0) return
-    const update = updates.length === 1 ? updates[0] : Y.mergeUpdates(updates as Uint8Array[])
-    this.#publish({ kind: 'update', instance: this.instanceId, doc: room.name, fromSeq, toSeq, update, authors: [...authors] })
+    this.#publish({
+      kind: 'update',
+      instance: this.instanceId,
+      doc: room.name,
+      fromSeq,
+      toSeq,
+      updates: [...updates],
+      authors: [...authors],
+    })
   }
 
   /**
@@ -487,7 +506,7 @@ export class Cluster implements CommitObserver, RoomFollower {
       followed.room.bindClusterAuthors(message.authors)
       return
     }
-    followed.waiting.push({ fromSeq: message.fromSeq, toSeq: message.toSeq, update: message.update, authors: message.authors })
+    followed.waiting.push({ fromSeq: message.fromSeq, toSeq: message.toSeq, updates: message.updates, authors: message.authors })
     this.#advance(followed)
   }
 
@@ -500,7 +519,7 @@ export class Cluster implements CommitObserver, RoomFollower {
       const range = followed.waiting[next]
       if (range.fromSeq > followed.applied + 1) break
       if (range.toSeq <= followed.applied) continue
-      if (range.update !== null) room.applyClusterUpdate(range.update, range.authors)
+      if (range.updates !== null) room.applyClusterUpdates(range.updates, range.authors)
       followed.applied = range.toSeq
     }
     followed.waiting.splice(0, next)
@@ -534,13 +553,10 @@ export class Cluster implements CommitObserver, RoomFollower {
           // a checkpoint covers part of the gap: apply the whole doc (Yjs skips what the room has)
           const stored = await this.#store.loadDoc(name)
           if (room.closed || this.#docs.get(name) !== followed) return
-          if (stored.checkpoint !== null) room.applyClusterUpdate(stored.checkpoint, [])
-          for (const update of stored.updates) room.applyClusterUpdate(update, [])
-          room.bindClusterAuthors(stored.authors)
+          room.applyClusterUpdates(stored.checkpoint === null ? stored.updates : [stored.checkpoint, ...stored.updates], stored.authors)
           followed.applied = Math.max(followed.applied, stored.lastSeq)
         } else {
-          for (const update of since.updates) room.applyClusterUpdate(update, [])
-          room.bindClusterAuthors(since.authors)
+          room.applyClusterUpdates(since.updates, since.authors)
           followed.applied = Math.max(followed.applied, since.lastSeq)
         }
         this.#advance(followed)
