@@ -69,7 +69,6 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     await Promise.all([pg?.destroy(), redis?.destroy()])
   })
 
-  /** Starts an in-process relay on the shared database and Redis. */
   /**
    * Starts an in-process relay on the shared database and Redis: `cluster` adds
    * to (or replaces) the cluster options, `webhooks` to the relay's (its
@@ -377,7 +376,8 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
       await waitFor(() => onB.doc.getMap('record').size > 0, 'the record on b')
       expect((await api(b, 'PATCH', '/workspaces/hooks/records/H-1', { fields: { status: 'done' } })).status).toBe(200)
       await waitFor(
-        () => received.some((r) => r.event.changes.some((c: { field: string }) => c.field === 'status')),
+        () =>
+          received.some((r) => r.event.changes.some((c: { field: string; after: unknown }) => c.field === 'status' && c.after === 'done')),
         'b’s change delivered',
       )
       expect((await api(a, 'PATCH', '/workspaces/hooks/records/H-1', { fields: { title: 'Renamed' } })).status).toBe(200)
@@ -399,6 +399,50 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
       // deleted through b, gone through a
       expect((await api(b, 'DELETE', `/workspaces/hooks/webhooks/${created.body.id}`)).status).toBe(204)
       expect((await api(a, 'GET', '/workspaces/hooks/webhooks')).body.webhooks).toEqual([])
+    } finally {
+      endpoint.closeAllConnections()
+      await new Promise((resolve) => endpoint.close(resolve))
+    }
+  })
+
+  it('an event names only the fields changed through its instance, also when another instance changes the record during its quiet period', async () => {
+    const received: Array<{ type: string; fields: string[] }> = []
+    const endpoint = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        const event = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+        received.push({ type: event.type, fields: event.changes.map((c: { field: string }) => c.field).sort() })
+        res.writeHead(200).end()
+      })
+    })
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve))
+    try {
+      const hookUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/hook`
+      const databaseUrl = await pg.createDatabase()
+      // a quiet period long enough for the other instance's change to arrive within it
+      const webhooks = { debounceMs: 1500, refreshMs: 100 }
+      const [a, b] = [await instance(databaseUrl, { webhooks }), await instance(databaseUrl, { webhooks })]
+      const api = (at: Instance, method: string, path: string, body?: unknown) => callApi(at.relay.url, method, `/api/v1${path}`, { body })
+      expect((await api(a, 'POST', '/workspaces/quiet/webhooks', { url: hookUrl })).status).toBe(201)
+      expect((await api(b, 'GET', '/workspaces/quiet/webhooks')).body.webhooks).toHaveLength(1)
+      const [onA, onB] = [client(a.wsUrl).open('quiet/Q-1'), client(b.wsUrl).open('quiet/Q-1')]
+      await Promise.all([onA.synced, onB.synced])
+      expect((await api(a, 'POST', '/workspaces/quiet/records', { type: 'ticket', id: 'Q-1', fields: { title: 'One' } })).status).toBe(201)
+      await waitFor(() => received.length >= 1, 'the creation delivered')
+      await waitFor(() => onB.doc.getMap('record').size > 0, 'the record on b')
+
+      // b changes the status; within b's quiet period a renames and b applies the rename
+      expect((await api(b, 'PATCH', '/workspaces/quiet/records/Q-1', { fields: { status: 'done' } })).status).toBe(200)
+      await waitFor(() => onA.doc.getMap('fields').get('status') === 'done', 'the status on a')
+      expect((await api(a, 'PATCH', '/workspaces/quiet/records/Q-1', { fields: { title: 'Two' } })).status).toBe(200)
+      await waitFor(() => received.length >= 3, 'both changes delivered', 15_000)
+      expect(
+        received
+          .slice(1)
+          .map((r) => r.fields)
+          .sort(),
+      ).toEqual([['status'], ['title']])
     } finally {
       endpoint.closeAllConnections()
       await new Promise((resolve) => endpoint.close(resolve))
