@@ -20,6 +20,7 @@ import {
   offlineReconnect,
   reconnectStorm,
   relayMemory,
+  scaleOut,
   summarizeProfile,
   textAppendUpdate,
 } from './bench/harness.mjs'
@@ -137,6 +138,45 @@ describe('benchmark harness', () => {
     expect(run!.firstScreenMs).toBeGreaterThan(0)
     expect(run!.allMs).toBeGreaterThanOrEqual(run!.firstScreenMs)
   })
+
+  it(
+    'runs relay instances on PostgreSQL + Redis with rooms spread and with the clients of each room spread',
+    { timeout: 120_000 },
+    async (context) => {
+      const result = await scaleOut({
+        instanceCounts: [1, 2],
+        rooms: 2,
+        clients: 4,
+        offeredDeliveries: 200,
+        warmupMs: 100,
+        measureMs: 400,
+        saturationMs: 200,
+        repeats: 1,
+      })
+      if ('skipped' in result) return context.skip(result.skipped)
+      const { rooms, clients } = result.layouts
+      // one 1-instance run, the baseline of both layouts
+      expect(rooms!.counts[1]!.runs).toBe(clients!.counts[1]!.runs)
+      for (const [layout, { counts }] of Object.entries(result.layouts)) {
+        for (const [instances, { runs }] of Object.entries(counts)) {
+          const [run] = runs
+          const label = `${layout}, ${instances}`
+          expect(run!.errors, label).toEqual([])
+          expect(run!.lost, label).toBe(0)
+          expect(run!.cpuPerDelivered, label).toBeGreaterThan(0)
+          expect(run!.saturation.updatesPerSec, label).toBeGreaterThan(0)
+          expect(run!.sameInstance.samples, label).toBeGreaterThan(0)
+        }
+      }
+      expect(clients!.counts[1]!.runs[0]!.crossInstance.samples).toBe(0)
+      expect(clients!.counts[2]!.runs[0]!.crossInstance.samples).toBeGreaterThan(0)
+      // with rooms spread every delivery stays on its room's instance
+      expect(rooms!.counts[2]!.runs[0]!.crossInstance.samples).toBe(0)
+      expect(result.cores).toBeGreaterThan(0)
+      expect(result.throughputRatio).toBe(rooms!.throughputRatio)
+      expect(clients!.throughputRatio).toBeGreaterThan(0)
+    },
+  )
 
   it('summarises a CPU profile', { timeout: 30_000 }, () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-smoke-'))

@@ -3,28 +3,34 @@
  * servers this file starts): clients spread over the instances, engine
  * clients and stock y-websocket providers, edit shared docs at random and
  * converge; presence crosses instances; Redis messages dropped on purpose
- * (the cluster's test hook) are made up for from PostgreSQL; and an instance
- * killed with SIGKILL loses nothing it acked.
+ * (the cluster's test hook) are made up for from PostgreSQL; an instance
+ * killed with SIGKILL loses nothing it acked, and the presence of its clients
+ * leaves the other instances once its heartbeats stop; webhook subscriptions
+ * are shared through PostgreSQL and each change is delivered once; a lost
+ * live-list notice is made up for from PostgreSQL.
  *
  * Skipped, with a message, when PostgreSQL or Redis is missing. Random edits
  * use one seeded generator: a failure prints `SEED=…`; run it again with that
  * environment variable.
  */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import * as prng from 'lib0/prng'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { SyncClient, type DocHandle } from '@concord/engine'
-import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
-import { Cluster, type ClusterMessage } from '../apps/relay/src/cluster/Cluster.js'
+import { createRelay, type Relay, type RelayOptions } from '../apps/relay/src/Relay.js'
+import { Cluster, type ClusterMessage, type ClusterOptions } from '../apps/relay/src/cluster/Cluster.js'
 import { silentLogger } from '../apps/relay/src/observability/logger.js'
 import { PostgresStorage } from '../apps/relay/src/storage/PostgresStorage.js'
-import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.js'
-import { RedisServer, redisUnavailable } from './helpers/redisServer.js'
+import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.mjs'
+import { RedisServer, redisUnavailable } from './helpers/redisServer.mjs'
 import { MessageType, encodeWatchCatalog } from '@concord/engine/protocol'
 import { RawMuxClient } from './helpers/rawClient.js'
 import { removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
+import { callApi } from './helpers/httpApi.js'
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31))
 const unavailable = postgresUnavailable() ?? redisUnavailable()
@@ -63,18 +69,32 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     await Promise.all([pg?.destroy(), redis?.destroy()])
   })
 
-  /** Starts an in-process relay on the shared database and Redis. */
-  const instance = async (databaseUrl: string, dropIncoming?: (message: ClusterMessage) => boolean): Promise<Instance> => {
+  /**
+   * Starts an in-process relay on the shared database and Redis: `cluster` adds
+   * to (or replaces) the cluster options, `webhooks` to the relay's (its
+   * subscriptions are kept in PostgreSQL, as `main.ts` does).
+   */
+  const instance = async (
+    databaseUrl: string,
+    options: { cluster?: Partial<ClusterOptions>; webhooks?: RelayOptions['webhooks'] } = {},
+  ): Promise<Instance> => {
     const storage = await PostgresStorage.open(databaseUrl)
     const cluster = new Cluster(storage, {
       redisUrl: redis.url,
       logger: silentLogger(),
       checkIntervalMs: 300,
       gapGraceMs: 50,
-      dropIncoming,
+      ...options.cluster,
     })
     await cluster.ready()
-    const relay = await createRelay({ storage, cluster, port: 0, processMetrics: false, commit: { commitDelayMs: 2 } })
+    const relay = await createRelay({
+      storage,
+      cluster,
+      port: 0,
+      processMetrics: false,
+      commit: { commitDelayMs: 2 },
+      webhooks: { shared: storage, ...options.webhooks },
+    })
     const started = { relay, cluster, wsUrl: relay.url.replace(/^http/, 'ws') }
     instances.push(started)
     return started
@@ -174,6 +194,33 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     }
   })
 
+  it('a watcher hears of a doc stored through another instance even when the live-list notice is lost', async () => {
+    const databaseUrl = await pg.createDatabase()
+    let dropped = 0
+    const dropCatalog = (message: ClusterMessage): boolean => message.kind === 'catalog' && ++dropped > 0
+    const a = await instance(databaseUrl, { cluster: { heartbeatIntervalMs: 100 } })
+    const b = await instance(databaseUrl, { cluster: { heartbeatIntervalMs: 100, dropIncoming: dropCatalog } })
+    const watcher = new RawMuxClient(b.wsUrl)
+    try {
+      await watcher.open()
+      watcher.send(encodeWatchCatalog('acme'))
+      await b.cluster.watchCatalog('acme') // what b knows of the workspace, read when the watch started
+      const writer = client(a.wsUrl)
+      const h = writer.open('acme/T-1')
+      await h.synced
+      h.doc.getText('title').insert(0, 'stored on a, notice lost')
+      await writer.flush()
+      // a's heartbeats say how many notices it sent: b finds one missing and reads the workspace from PostgreSQL
+      await watcher.waitFor(
+        (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-1'),
+        'catalog-changed on b',
+      )
+      expect(dropped).toBeGreaterThan(0)
+    } finally {
+      watcher.close()
+    }
+  })
+
   it('converges when Redis loses messages: gaps are read from PostgreSQL, and so is a lost last message', async () => {
     const databaseUrl = await pg.createDatabase()
     const gen = prng.create(SEED + 1)
@@ -185,7 +232,8 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
       dropped++
       return true
     }
-    const three = [await instance(databaseUrl, lossy), await instance(databaseUrl, lossy), await instance(databaseUrl, lossy)]
+    const lossyInstance = (): Promise<Instance> => instance(databaseUrl, { cluster: { dropIncoming: lossy } })
+    const three = [await lossyInstance(), await lossyInstance(), await lossyInstance()]
     await editAndConverge(
       three.map((i) => i.wsUrl),
       ['lossy/a', 'lossy/b'],
@@ -269,6 +317,136 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     const malformed = await runRelay(args, { DATABASE_URL: databaseUrl, REDIS_URL: 'cache:6379' })
     expect(malformed.code).toBe(2)
     expect(malformed.stderr).toContain('--redis-url must be a redis:// or rediss:// URL')
+  })
+
+  it('the presence of the clients of an instance killed with SIGKILL leaves the others once its heartbeats stop', async () => {
+    const databaseUrl = await pg.createDatabase()
+    // the doomed instance heartbeats at the default 2 s; the others give up on an instance after 4 s of silence
+    const doomed = await startRelay({ args: ['--storage', 'postgres'], env: { DATABASE_URL: databaseUrl, REDIS_URL: redis.url } })
+    processes.push(doomed)
+    const cluster = { heartbeatIntervalMs: 200, instanceTimeoutMs: 4000 }
+    const [b, c] = [await instance(databaseUrl, { cluster }), await instance(databaseUrl, { cluster })]
+    const ada = provider(doomed.wsUrl, 'shared/presence')
+    const bob = provider(b.wsUrl, 'shared/presence')
+    const cyd = provider(c.wsUrl, 'shared/presence')
+    await Promise.all([ada, bob, cyd].map(({ provider: p }) => providerSynced(p)))
+    ada.provider.awareness.setLocalStateField('user', { name: 'Ada' })
+    cyd.provider.awareness.setLocalStateField('user', { name: 'Cyd' })
+    const seenByBob = (name: string): boolean => [...bob.provider.awareness.getStates().values()].some((s) => s.user?.name === name)
+    await waitFor(() => seenByBob('Ada') && seenByBob('Cyd'), 'Ada’s and Cyd’s presence on the second instance')
+
+    await doomed.kill()
+    const killedAt = Date.now()
+    // well within the 30 s awareness timeout, after which the states would expire anyway
+    await waitFor(() => !seenByBob('Ada'), 'Ada’s presence to leave the second instance', 15_000)
+    console.info(`cluster: a killed instance's presence left the others ${Date.now() - killedAt} ms after the kill`)
+    expect(seenByBob('Cyd')).toBe(true) // the living instance's clients stay
+  })
+
+  it('webhook subscriptions are shared by the instances, and each change is delivered once, by the instance that committed it', async () => {
+    const received: Array<{ path: string; event: any }> = []
+    const endpoint = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        received.push({ path: req.url ?? '/', event: JSON.parse(Buffer.concat(chunks).toString('utf8')) })
+        res.writeHead(200).end()
+      })
+    })
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve))
+    try {
+      const hookUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/hook`
+      const databaseUrl = await pg.createDatabase()
+      const webhooks = { debounceMs: 50, refreshMs: 100 }
+      const [a, b] = [await instance(databaseUrl, { webhooks }), await instance(databaseUrl, { webhooks })]
+      const api = (at: Instance, method: string, path: string, body?: unknown) => callApi(at.relay.url, method, `/api/v1${path}`, { body })
+
+      // created through a, listed through b
+      const created = await api(a, 'POST', '/workspaces/hooks/webhooks', { url: hookUrl })
+      expect(created.status).toBe(201)
+      expect((await api(b, 'GET', '/workspaces/hooks/webhooks')).body.webhooks.map((w: { id: string }) => w.id)).toEqual([created.body.id])
+      // b has read it (the list route reads the shared subscriptions) and holds the record open, so it applies a's commits
+      const onB = client(b.wsUrl).open('hooks/H-1')
+      await onB.synced
+
+      expect((await api(a, 'POST', '/workspaces/hooks/records', { type: 'ticket', id: 'H-1', fields: { title: 'Shared' } })).status).toBe(
+        201,
+      )
+      await waitFor(() => received.length >= 1, 'the creation delivered')
+      await waitFor(() => onB.doc.getMap('record').size > 0, 'the record on b')
+      expect((await api(b, 'PATCH', '/workspaces/hooks/records/H-1', { fields: { status: 'done' } })).status).toBe(200)
+      await waitFor(
+        () =>
+          received.some((r) => r.event.changes.some((c: { field: string; after: unknown }) => c.field === 'status' && c.after === 'done')),
+        'b’s change delivered',
+      )
+      expect((await api(a, 'PATCH', '/workspaces/hooks/records/H-1', { fields: { title: 'Renamed' } })).status).toBe(200)
+      await waitFor(
+        () =>
+          received.some((r) =>
+            r.event.changes.some((c: { field: string; after: unknown }) => c.field === 'title' && c.after === 'Renamed'),
+          ),
+        'a’s change delivered',
+      )
+      // one delivery per change, each naming only its own change (an instance that also reported the other's change
+      // would have sent one more, or merged it into its next event)
+      expect(received.map((r) => [r.event.type, r.event.changes.map((c: { field: string }) => c.field).sort()])).toEqual([
+        ['record.created', expect.arrayContaining(['title'])],
+        ['record.changed', ['status']],
+        ['record.changed', ['title']],
+      ])
+
+      // deleted through b, gone through a
+      expect((await api(b, 'DELETE', `/workspaces/hooks/webhooks/${created.body.id}`)).status).toBe(204)
+      expect((await api(a, 'GET', '/workspaces/hooks/webhooks')).body.webhooks).toEqual([])
+    } finally {
+      endpoint.closeAllConnections()
+      await new Promise((resolve) => endpoint.close(resolve))
+    }
+  })
+
+  it('an event names only the fields changed through its instance, also when another instance changes the record during its quiet period', async () => {
+    const received: Array<{ type: string; fields: string[] }> = []
+    const endpoint = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        const event = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+        received.push({ type: event.type, fields: event.changes.map((c: { field: string }) => c.field).sort() })
+        res.writeHead(200).end()
+      })
+    })
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve))
+    try {
+      const hookUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/hook`
+      const databaseUrl = await pg.createDatabase()
+      // a quiet period long enough for the other instance's change to arrive within it
+      const webhooks = { debounceMs: 1500, refreshMs: 100 }
+      const [a, b] = [await instance(databaseUrl, { webhooks }), await instance(databaseUrl, { webhooks })]
+      const api = (at: Instance, method: string, path: string, body?: unknown) => callApi(at.relay.url, method, `/api/v1${path}`, { body })
+      expect((await api(a, 'POST', '/workspaces/quiet/webhooks', { url: hookUrl })).status).toBe(201)
+      expect((await api(b, 'GET', '/workspaces/quiet/webhooks')).body.webhooks).toHaveLength(1)
+      const [onA, onB] = [client(a.wsUrl).open('quiet/Q-1'), client(b.wsUrl).open('quiet/Q-1')]
+      await Promise.all([onA.synced, onB.synced])
+      expect((await api(a, 'POST', '/workspaces/quiet/records', { type: 'ticket', id: 'Q-1', fields: { title: 'One' } })).status).toBe(201)
+      await waitFor(() => received.length >= 1, 'the creation delivered')
+      await waitFor(() => onB.doc.getMap('record').size > 0, 'the record on b')
+
+      // b changes the status; within b's quiet period a renames and b applies the rename
+      expect((await api(b, 'PATCH', '/workspaces/quiet/records/Q-1', { fields: { status: 'done' } })).status).toBe(200)
+      await waitFor(() => onA.doc.getMap('fields').get('status') === 'done', 'the status on a')
+      expect((await api(a, 'PATCH', '/workspaces/quiet/records/Q-1', { fields: { title: 'Two' } })).status).toBe(200)
+      await waitFor(() => received.length >= 3, 'both changes delivered', 15_000)
+      expect(
+        received
+          .slice(1)
+          .map((r) => r.fields)
+          .sort(),
+      ).toEqual([['status'], ['title']])
+    } finally {
+      endpoint.closeAllConnections()
+      await new Promise((resolve) => endpoint.close(resolve))
+    }
   })
 
   it('an instance killed with SIGKILL loses nothing it acked; the others hold it and serve it', async () => {

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { SyncClient, type DocHandle } from '@concord/engine'
-import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.js'
+import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.mjs'
 import { removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
 
 const unavailable = postgresUnavailable()

@@ -43,7 +43,7 @@ import {
   SYNC_UPDATE,
   protocols,
   readStateVectorClock,
-  readUpdateId,
+  forEachUpdateId,
   textAppendUpdate,
 } from './lib/wire.mjs'
 
@@ -206,6 +206,12 @@ export const parseRelayMetrics = (text) => {
 /**
  * Load-process side of one run (see the module documentation). Every loop is
  * bounded: by time (timers) and by count (`maxPerClient` updates per client).
+ * With `p.urls` (several instances of one relay) the clients are placed by
+ * `p.layout`: `'clients'` (the default) spreads the clients of each room over
+ * the instances (client i of room r on instance (r + i) mod n), `'rooms'`
+ * puts all of a room's clients on one instance, rooms round-robin (room r on
+ * instance r mod n); latencies are also split into deliveries within one
+ * instance and across two (scaleout.mjs).
  */
 export const fanOutLoad = async (p, parent) => {
   const proto = protocols[p.protocol]
@@ -217,6 +223,10 @@ export const fanOutLoad = async (p, parent) => {
   const byId = new Map()
   const state = { delivered: 0, completed: 0, sent: 0, errors: [], saturating: false }
   const latencies = []
+  // With several relay instances (`p.urls`): the latencies of deliveries whose sender reached the same instance, and another
+  const urls = p.urls ?? [p.url]
+  const sameInstance = []
+  const crossInstance = []
   const ackLatencies = []
   let windowStart = Infinity
   let windowEnd = Infinity
@@ -232,24 +242,33 @@ export const fanOutLoad = async (p, parent) => {
     return true
   }
 
+  /** Client `c` received the update `clock` of `client` at `now`. */
+  const receive = (c, client, clock, now) => {
+    const s = byId.get(client)
+    if (s === undefined || s === c) return // an echo of our own update
+    const seen = (c.seen[s.index] ??= new Uint8Array(maxPerClient))
+    if (seen[clock] === 1) return // already counted (several instances may send an update twice)
+    seen[clock] = 1
+    state.delivered++
+    const sentAt = s.sent[clock]
+    if (sentAt >= windowStart && sentAt <= windowEnd) {
+      latencies.push(now - sentAt)
+      ;(s.instance === c.instance ? sameInstance : crossInstance).push(now - sentAt)
+    }
+    if (--s.remaining[clock] === 0) {
+      s.inflight--
+      state.completed++
+      if (state.saturating && s.inflight < p.window) send(s)
+    }
+  }
+
   const onMessage = (c, data) => {
     const now = performance.now()
     const m = proto.parse(data, c.doc)
     switch (m.kind) {
-      case 'update': {
-        const { client, clock } = readUpdateId(m.decoder)
-        const s = byId.get(client)
-        if (s === undefined || s === c) return // an echo of our own update
-        state.delivered++
-        const sentAt = s.sent[clock]
-        if (sentAt >= windowStart && sentAt <= windowEnd) latencies.push(now - sentAt)
-        if (--s.remaining[clock] === 0) {
-          s.inflight--
-          state.completed++
-          if (state.saturating && s.inflight < p.window) send(s)
-        }
+      case 'update':
+        forEachUpdateId(m.decoder, (client, clock) => receive(c, client, clock, now))
         return
-      }
       case 'step1':
         c.ws.send(proto.sync(c.doc, SYNC_STEP2, EMPTY_UPDATE))
         return
@@ -284,6 +303,7 @@ export const fanOutLoad = async (p, parent) => {
       const c = {
         index,
         doc,
+        instance: p.layout === 'rooms' ? r % urls.length : (r + i) % urls.length,
         id: 1000 + index,
         key: `t${i}`,
         clock: 0,
@@ -291,6 +311,8 @@ export const fanOutLoad = async (p, parent) => {
         inflight: 0,
         ready: false,
         sent: new Float64Array(maxPerClient),
+        /** Per sender (by index), the clocks of its updates this client received. */
+        seen: [],
         remaining: new Uint16Array(maxPerClient),
         ws: null,
         onReady: null,
@@ -305,7 +327,7 @@ export const fanOutLoad = async (p, parent) => {
         (c) =>
           new Promise((resolve, reject) => {
             c.onReady = resolve
-            c.ws = new WebSocket(p.url + proto.path(c.doc), { perMessageDeflate: false })
+            c.ws = new WebSocket(urls[c.instance] + proto.path(c.doc), { perMessageDeflate: false })
             c.ws.on('message', (data) => onMessage(c, data))
             c.ws.on('error', reject)
             c.ws.on('open', () => {
@@ -402,6 +424,9 @@ export const fanOutLoad = async (p, parent) => {
     samples: latencies.length,
     ackP50: quantile(ackLatencies, 0.5),
     ackP99: quantile(ackLatencies, 0.99),
+    /** Deliveries between clients of the same instance, and of two different instances (none with one instance). */
+    sameInstance: { p50: quantile(sameInstance, 0.5), p99: quantile(sameInstance, 0.99), samples: sameInstance.length },
+    crossInstance: { p50: quantile(crossInstance, 0.5), p99: quantile(crossInstance, 0.99), samples: crossInstance.length },
     saturation: {
       updatesPerSec: (completedS1 - completedS0) / satSeconds,
       deliveredPerSec: (deliveredS1 - deliveredS0) / satSeconds,

@@ -21,6 +21,9 @@ export interface FanOutRun {
   ackP50: number
   ackP99: number
   saturation: { updatesPerSec: number; deliveredPerSec: number; serverUtil: number; loadUtil: number }
+  /** Deliveries within one relay instance, and across two (scale-out; all within one with a single instance). */
+  sameInstance: { p50: number; p99: number; samples: number }
+  crossInstance: { p50: number; p99: number; samples: number }
   relay?: { updatesCommitted: number; commits: number; commitSeconds: number; acks: number }
 }
 
@@ -190,6 +193,36 @@ export declare function newDevice(options: { records?: number; repeats?: number;
       config: Record<string, number>
       runs: Array<{ firstScreenMs: number; allMs: number; total: number; stored: number }>
       median: { firstScreenMs: number; allMs: number }
+    }
+  | { skipped: string }
+>
+
+/** How `scaleOut` places clients on the instances: a room's clients on one instance, or spread over them. */
+export type ScaleOutLayout = 'rooms' | 'clients'
+export declare function scaleOut(options: {
+  instanceCounts?: number[]
+  layouts?: ScaleOutLayout[]
+  rooms?: number
+  clients?: number
+  offeredDeliveries?: number
+  warmupMs?: number
+  measureMs?: number
+  saturationMs?: number
+  window?: number
+  repeats?: number
+  cores?: Cores
+  log?: (line: string) => void
+}): Promise<
+  | {
+      config: Record<string, number | number[] | ScaleOutLayout[]>
+      cores: number
+      /** Per layout, per instance count (the 1-instance runs are shared), and the largest count's throughput ÷ 1 instance's. */
+      layouts: Partial<
+        Record<ScaleOutLayout, { counts: Record<string, { runs: FanOutRun[]; median: Record<string, number> }>; throughputRatio: number }>
+      >
+      largest: number
+      /** The target's ratio: rooms spread when measured. */
+      throughputRatio: number
     }
   | { skipped: string }
 >

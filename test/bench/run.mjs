@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only=fanout,cold,reconnect,memory,overhead,startup,capacity,storm,idle,newdevice,profile]`
+// `npm run bench [-- --quick] [-- --only=fanout,cold,reconnect,memory,overhead,startup,capacity,storm,idle,newdevice,scaleout,profile]`
 //
 // Runs every benchmark case side by side with the servers people
 // use today, prints the report and writes it to docs/benchmarks.md (and the
@@ -20,6 +20,7 @@ import { bytes, fmt, int } from './lib/stats.mjs'
 import { relayMemory } from './memory.mjs'
 import { profileFanOut, profileReconnect } from './profiles.mjs'
 import { offlineReconnect } from './reconnect.mjs'
+import { SCALEOUT_TARGET, scaleOut } from './scaleout.mjs'
 import { reconnectStorm } from './storm.mjs'
 import { coldLoad } from './syncCore.mjs'
 
@@ -92,13 +93,14 @@ const RECONNECT_CONFIGS = [
   { records: 10, edits: 1000 },
 ]
 const COLD_COUNTS = [1, 100, 1000, 10_000]
-/** Capacity, reconnect storm and idle tab: full and quick settings. */
+/** Capacity, reconnect storm, idle tab, new device and scale-out: full and quick settings. */
 const C = quick
   ? {
       capacity: { steps: [250, 1000], windows: 1, warmupMs: 1500, measureMs: 5000 },
       storm: { clients: 250, repeats: 1 },
       idle: { records: 1000, idleMs: 20_000 },
       newdevice: { records: 1000, repeats: 1 },
+      scaleout: { rooms: 6, clients: 6, offeredDeliveries: 1000, warmupMs: 300, measureMs: 1000, saturationMs: 1000, repeats: 1 },
     }
   : {
       capacity: { steps: [250, 500, 1000, 1500, 2000, 2500], windows: 3, warmupMs: 2000, measureMs: 6000 },
@@ -106,6 +108,7 @@ const C = quick
       idle: { records: 10_000, idleMs: 60_000 },
       // one run: filling a Chromium profile with 10,000 records takes minutes on a busy machine
       newdevice: { records: 10_000, repeats: 1 },
+      scaleout: { rooms: 12, clients: 6, offeredDeliveries: 1500, warmupMs: 500, measureMs: 3000, saturationMs: 2000, repeats: 3 },
     }
 
 const results = rendered ?? { meta, settings: S }
@@ -193,6 +196,13 @@ if (wants('newdevice')) {
     results.newdevice = { error: String(error?.stack ?? error) }
   }
 }
+if (wants('scaleout')) {
+  log(
+    `scale-out: 1, 2 and 3 relay instances on PostgreSQL + Redis, ${C.scaleout.rooms} rooms × ${C.scaleout.clients} clients, rooms spread and clients spread over them…`,
+  )
+  results.scaleout = await scaleOut({ ...C.scaleout, cores, log })
+  if (results.scaleout.skipped) log(`  skipped: ${results.scaleout.skipped}`)
+}
 if (S.profile && wants('profile')) {
   log('profiles (--cpu-prof) of Concord under fan-out and reconnect…')
   results.profiles = {
@@ -237,6 +247,7 @@ const TARGET_GROUPS = {
   idle: 9,
   startup: 4,
   newdevice: 10,
+  scaleout: 11,
 }
 const GROUP_ORDER = Object.keys(TARGET_GROUPS)
 /**
@@ -704,6 +715,69 @@ if (results.idle) {
   section(10, `## 10. New device with ${label} (Chromium)\n\n${body}`)
 }
 
+if (results.scaleout) {
+  const r = results.scaleout
+  const what = (k) => `Scale-out: updates/s at saturation with ${k} relay instances vs 1, rooms spread (PostgreSQL + Redis)`
+  if (r.skipped) {
+    target('scaleout', what(3), SCALEOUT_TARGET, NaN, { atLeast: true })
+    section(11, `## 11. Scale-out on PostgreSQL + Redis\n\nNot measured: ${r.skipped}.`)
+  } else {
+    const k = r.config
+    // results of a run from before the rooms-spread layout have one layout, clients spread
+    const layouts = r.layouts ?? { clients: { counts: r.counts, throughputRatio: r.throughputRatio } }
+    const judged = layouts.rooms !== undefined ? 'rooms spread' : 'clients spread'
+    target('scaleout', `${what(r.largest).replace('rooms spread', judged)}, ${r.cores} cores`, SCALEOUT_TARGET, r.throughputRatio, {
+      atLeast: true,
+    })
+    const pair = (a, b) => (Number.isFinite(a) ? `${fmt(a)} / ${fmt(b)}` : '—')
+    const LAYOUT_NAMES = { rooms: 'rooms spread', clients: 'clients spread' }
+    const row = (label, n, m, one) => [
+      label,
+      n,
+      int(m.updatesPerSec),
+      x(m.updatesPerSec / one.updatesPerSec),
+      `${fmt(m.cpuPerDelivered)} / ${fmt(m.satCpuPerDelivered)}`,
+      `${x(m.cpuPerDelivered / one.cpuPerDelivered)} / ${x(m.satCpuPerDelivered / one.satCpuPerDelivered)}`,
+      `${Math.round(m.satServerUtil * 100)}% / ${Math.round(m.satLoadUtil * 100)}%`,
+      pair(m.sameP50, m.sameP99),
+      pair(m.crossP50, m.crossP99),
+      pair(m.crossP50 - m.sameP50, m.crossP99 - m.sameP99),
+    ]
+    const [first] = Object.values(layouts)
+    const one = first.counts[1].median
+    const rows = [row('either', 1, one, one)]
+    for (const [layout, { counts }] of Object.entries(layouts)) {
+      for (const [n, { median: m }] of Object.entries(counts)) if (Number(n) > 1) rows.push(row(LAYOUT_NAMES[layout], Number(n), m, one))
+    }
+    const ratios = Object.entries(layouts)
+      .map(([layout, l]) => `${LAYOUT_NAMES[layout]} ${x(l.throughputRatio)}`)
+      .join(', ')
+    section(
+      11,
+      `## 11. Scale-out on PostgreSQL + Redis\n\n` +
+        `Concord's relay as 1, 2 and 3 instances on one PostgreSQL 15 database, linked through one Redis (\`--storage postgres --database-url --redis-url\`), both started by the case; case 1's fan-out load with ${k.rooms} rooms × ${k.clients} clients in two layouts: **rooms spread** — all clients of a room on one instance, rooms round-robin (room r on instance r mod n): many docs divided among the instances, what scale-out is for, and the layout the target is judged on; **clients spread** — the clients of every room spread over the instances (client i of room r on instance (r + i) mod n), so that most deliveries cross from one instance to another through Redis. A load balancer without sticky sessions lands somewhere between the two. With one instance the layouts are the same (one run, the baseline of both). ` +
+        `Per run, on fresh processes and a fresh database: a fixed offered load of ${int(k.offeredDeliveries)} deliveries/s measured over ${k.measureMs / 1000} s after a ${k.warmupMs / 1000} s warm-up (**relay CPU per delivered message**: the instances' \`process.cpuUsage()\` summed ÷ messages delivered; latency send → receipt, split into deliveries whose sender reached the same instance as the receiver and those that crossed), then saturation over ${k.saturationMs / 1000} s with ${k.window} updates in flight per client (enough that the extra latency of crossing instances does not bound it) and the relays' CPU per delivered message again (commits then carry many updates each: the per-message cost, where the fixed load shows mostly the per-commit one). ` +
+        `**This machine has ${r.cores} cores**, shared by the instances (not pinned), PostgreSQL, Redis and the load generator: with PostgreSQL and Redis on the same cores, throughput cannot reach ${SCALEOUT_TARGET}× here whatever the relay does, so the raw ratio (${ratios} at ${r.largest} instances) is reported as measured; the per-core figure — relay CPU per delivered message staying flat as instances are added — is what shows whether it would with a core per instance. ` +
+        `Medians of ${k.repeats} run${k.repeats > 1 ? 's' : ''}.\n\n` +
+        table(
+          [
+            'layout',
+            'instances',
+            'updates/s at saturation',
+            'vs 1 instance',
+            'relay CPU µs / delivered msg, fixed load / saturation (all instances)',
+            'vs 1 instance',
+            'relays / load CPU at saturation (100% = one core)',
+            'same-instance p50 / p99 ms',
+            'cross-instance p50 / p99 ms',
+            'extra for crossing p50 / p99 ms',
+          ],
+          rows,
+        ),
+    )
+  }
+}
+
 /** The profiles come after every numbered case. */
 const PROFILES_SECTION = 100
 if (results.profiles) section(PROFILES_SECTION, profileSection(results.profiles))
@@ -790,8 +864,8 @@ ${findings}
 
 ## Method and reproduction
 
-- \`npm run bench\` (this run: ${fmt(results.seconds)} s) or \`npm run bench -- --quick\` (3 runs, shorter windows, fewer rooms, no diagnostics or profiles; capacity, storm and idle tab smaller and once); \`-- --only=fanout,overhead,cold,reconnect,memory,startup,capacity,storm,idle,newdevice,profile\` runs a subset. Raw figures of the last run: \`test-artifacts/bench-results.json\`; \`node test/bench/run.mjs --render=test-artifacts/bench-results.json\` writes this page again from them (e.g. after editing \`findings.md\`).
-- Harness: \`test/bench/\` — \`serverHost.mjs\` (one server per process: floor, @y/websocket-server, Hocuspocus, Concord), \`loadHost.mjs\` (load generators), \`fanout.mjs\`, \`syncCore.mjs\` (cold load), \`reconnect.mjs\`, \`memory.mjs\`, \`capacity.mjs\` + \`storm.mjs\` (raw team clients in \`lib/teamClients.mjs\`), \`idle.mjs\` + \`newdevice.mjs\` (records seeded by \`lib/records.mjs\`; the new device with \`recordStore.mjs\`'s Chromium page), \`applyCost.mjs\`/\`applyFloor.mjs\` (floors), \`profiles.mjs\` + \`profile.mjs\` (\`--cpu-prof\` summaries; \`node test/bench/profile.mjs FILE.cpuprofile\` for any profile), \`findings.md\` (the analysis below the tables). \`test/bench-smoke.test.ts\` runs a tiny case of each in \`npm test\`.
+- \`npm run bench\` (this run: ${fmt(results.seconds)} s) or \`npm run bench -- --quick\` (3 runs, shorter windows, fewer rooms, no diagnostics or profiles; capacity, storm and idle tab smaller and once); \`-- --only=fanout,overhead,cold,reconnect,memory,startup,capacity,storm,idle,newdevice,scaleout,profile\` runs a subset (\`scaleout\` too, which needs PostgreSQL 15 and \`redis-server\`). Raw figures of the last run: \`test-artifacts/bench-results.json\`; \`node test/bench/run.mjs --render=test-artifacts/bench-results.json\` writes this page again from them (e.g. after editing \`findings.md\`).
+- Harness: \`test/bench/\` — \`serverHost.mjs\` (one server per process: floor, @y/websocket-server, Hocuspocus, Concord), \`loadHost.mjs\` (load generators), \`fanout.mjs\`, \`syncCore.mjs\` (cold load), \`reconnect.mjs\`, \`memory.mjs\`, \`capacity.mjs\` + \`storm.mjs\` (raw team clients in \`lib/teamClients.mjs\`), \`scaleout.mjs\` (several instances on PostgreSQL + Redis, started with \`test/helpers/postgresServer.mjs\` and \`redisServer.mjs\`), \`idle.mjs\` + \`newdevice.mjs\` (records seeded by \`lib/records.mjs\`; the new device with \`recordStore.mjs\`'s Chromium page), \`applyCost.mjs\`/\`applyFloor.mjs\` (floors), \`profiles.mjs\` + \`profile.mjs\` (\`--cpu-prof\` summaries; \`node test/bench/profile.mjs FILE.cpuprofile\` for any profile), \`findings.md\` (the analysis below the tables). \`test/bench-smoke.test.ts\` runs a tiny case of each in \`npm test\`.
 - Fan-out clients are raw protocol clients (no Y.Doc): updates are hand-encoded Yjs updates byte-identical to what Yjs writes (checked by the smoke test), recognised on delivery by (client id, clock). Every load loop is bounded in time and in count; everything runs on 127.0.0.1.
 - SQLite files live in \`os.tmpdir()\` (a real disk here, fsync ≈ 0.2 ms).
 `

@@ -9,6 +9,9 @@
  *   a seed file, `onLoadDocument` loads docs from it (a stand-in database).
  * - `{ kind: 'concord', storage: 'sqlite' | 'memory', dataDir, checkpointUpdates?, relayOptions? }`
  *   — Concord's relay from `apps/relay/dist`, durable acks after each commit.
+ * - `{ kind: 'concord', storage: 'postgres', databaseUrl, redisUrl, relayOptions? }` — one instance
+ *   of several on one PostgreSQL database, linked through Redis (`cluster/Cluster`), as
+ *   `--storage postgres --database-url --redis-url` starts it.
  *
  * IPC requests (see lib/processes.mjs): `cpu` → `process.cpuUsage()` and how
  * long other processes delayed the main thread,
@@ -101,11 +104,25 @@ const startHocuspocus = async () => {
   }
 }
 
+/** Storage of a Concord relay and, on PostgreSQL with Redis, its link to the other instances. */
+const openConcordStorage = async () => {
+  const { MemoryStorage, SqliteStorage, silentLogger } = await import('../../apps/relay/dist/index.js')
+  if (config.storage === 'memory') return { storage: new MemoryStorage(), cluster: undefined }
+  if (config.storage === 'sqlite') return { storage: SqliteStorage.open(path.join(config.dataDir, 'concord.sqlite')), cluster: undefined }
+  const { PostgresStorage } = await import('../../apps/relay/dist/storage/PostgresStorage.js')
+  const { Cluster } = await import('../../apps/relay/dist/cluster/Cluster.js')
+  const storage = await PostgresStorage.open(config.databaseUrl)
+  const cluster = new Cluster(storage, { redisUrl: config.redisUrl, logger: silentLogger() })
+  await cluster.ready()
+  return { storage, cluster }
+}
+
 const startConcord = async () => {
-  const { createLogger, createRelay, MemoryStorage, SqliteStorage } = await import('../../apps/relay/dist/index.js')
-  const storage = config.storage === 'memory' ? new MemoryStorage() : SqliteStorage.open(path.join(config.dataDir, 'concord.sqlite'))
+  const { createLogger, createRelay } = await import('../../apps/relay/dist/index.js')
+  const { storage, cluster } = await openConcordStorage()
   const relay = await createRelay({
     storage,
+    cluster,
     port: 0,
     idleUnloadMs: 3_600_000,
     // CONCORD_BENCH_LOG=debug shows the relay's own log (on stdout) while investigating a run
@@ -119,7 +136,7 @@ const startConcord = async () => {
     url: relay.url.replace(/^http/, 'ws'),
     rooms: () => relay.rooms.size,
     metrics: () => relay.metrics.render(),
-    close: () => relay.close(),
+    close: () => relay.close(), // closes the cluster link and the storage too
   }
 }
 

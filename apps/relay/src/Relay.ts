@@ -52,7 +52,7 @@ import { SchemaRegistry, type RecordSchema } from '@concord/engine'
 import { appSchemas } from '@concord/engine/schemas'
 import { ApiRouter, DEFAULT_MAX_BODY_BYTES } from './http/api/ApiRouter.js'
 import { RecordAccess } from './http/api/RecordAccess.js'
-import { WebhookSubscriptions } from './webhooks/WebhookSubscriptions.js'
+import { WebhookSubscriptions, type SharedWebhookStore } from './webhooks/WebhookSubscriptions.js'
 import { WebhookDeliveries, type WebhookDeliveryOptions } from './webhooks/WebhookDeliveries.js'
 import { RecordChanges } from './webhooks/RecordChanges.js'
 import type { Cluster } from './cluster/Cluster.js'
@@ -112,6 +112,13 @@ export interface RelayOptions {
   webhooks?: WebhookDeliveryOptions & {
     /** JSON file of the subscriptions (e.g. `<data>/webhooks.json`); null keeps them in memory. Default null. */
     file?: string | null
+    /**
+     * Subscriptions shared with other relay instances (PostgreSQL storage): kept there instead of in `file`, which
+     * is imported once if it exists. Default null.
+     */
+    shared?: SharedWebhookStore | null
+    /** With `shared`: how often the subscriptions are read again, ms. Default 2000. */
+    refreshMs?: number
     /** Quiet period of a record before its change is delivered, ms. Default 1000. */
     debounceMs?: number
   }
@@ -165,6 +172,7 @@ class RelayServer implements Relay {
   /** TCP sockets whose HTTP request is not complete, with the timer that closes them. */
   private readonly incomplete = new Map<Socket, ReturnType<typeof setTimeout>>()
   private readonly api: ApiRouter
+  private readonly webhookSubscriptions: WebhookSubscriptions
   private readonly webhookDeliveries: WebhookDeliveries
   private readonly recordChanges: RecordChanges
 
@@ -191,8 +199,12 @@ class RelayServer implements Relay {
     if (cluster !== undefined) {
       // Several instances: stored batches, stored doc names and presence cross to the others (cluster/Cluster.ts).
       this.commits.setObserver(cluster)
-      this.commits.onCommit((docs) => cluster.storedDocs(docs))
+      this.commits.onCommit((docs, lastSeqs) => cluster.storedDocs(docs, lastSeqs))
       cluster.onStoredElsewhere((docs) => this.catalogFeed.publish(docs))
+      this.catalogFeed.onWorkspaceWatched((workspace, watched) => {
+        if (watched) void cluster.watchCatalog(workspace)
+        else cluster.unwatchCatalog(workspace)
+      })
       cluster.watchDegraded((degraded) => this.metrics.clusterDegraded.set(degraded ? 1 : 0))
     }
     this.ctx = {
@@ -211,7 +223,12 @@ class RelayServer implements Relay {
     }
     this.serveStatic = createStaticHandler(options.webRoot ?? null)
     const schemas = new SchemaRegistry(options.schemas ?? appSchemas)
-    const subscriptions = new WebhookSubscriptions(options.webhooks?.file ?? null)
+    const subscriptions = new WebhookSubscriptions(
+      options.webhooks?.file ?? null,
+      options.webhooks?.shared ?? null,
+      options.webhooks?.refreshMs,
+    )
+    this.webhookSubscriptions = subscriptions
     this.webhookDeliveries = new WebhookDeliveries(subscriptions, this.metrics, this.log.child({ component: 'webhooks' }), options.webhooks)
     this.recordChanges = new RecordChanges(
       this.rooms,
@@ -308,6 +325,7 @@ class RelayServer implements Relay {
     this.log.info('shutting down: storing and acknowledging everything in flight')
     if (this.heartbeat) clearInterval(this.heartbeat)
     this.recordChanges.close()
+    this.webhookSubscriptions.close()
     this.webhookDeliveries.close()
     for (const socket of [...this.incomplete.keys()]) socket.destroy()
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()))

@@ -28,6 +28,7 @@ import { createLogger } from './observability/logger.js'
 import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
 import type { Cluster, ClusterStore } from './cluster/Cluster.js'
+import type { SharedWebhookStore } from './webhooks/WebhookSubscriptions.js'
 import { SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
 import { COMMANDS_USAGE, runCommand } from './cli/commands.js'
@@ -75,8 +76,8 @@ const main = async (): Promise<void> => {
   const webRoot = webRootOf(config)
   let storage: Storage
   let releaseDataDir = (): void => undefined
-  /** The storage shared with other relay instances (PostgreSQL), which the cluster layer reads from. */
-  let shared: ClusterStore | null = null
+  /** The storage shared with other relay instances (PostgreSQL), which the cluster layer reads from and webhook subscriptions live in. */
+  let shared: (ClusterStore & SharedWebhookStore) | null = null
   try {
     if (config.storage === 'postgres') {
       // Loaded only here: a relay on SQLite never loads pg (nor ioredis, below).
@@ -138,8 +139,12 @@ const main = async (): Promise<void> => {
     host: config.host,
     logger: log,
     webRoot,
-    // webhook subscriptions live next to the data they watch
-    webhooks: { file: config.storage === 'memory' ? null : path.join(path.resolve(config.data), 'webhooks.json') },
+    // webhook subscriptions live next to the data they watch: in the data folder, or in PostgreSQL for every instance
+    // (which imports a file an earlier relay left in the data folder)
+    webhooks: {
+      file: config.storage === 'memory' ? null : path.join(path.resolve(config.data), 'webhooks.json'),
+      shared,
+    },
     idleUnloadMs: config.idleUnloadMs,
     auth,
     allowedOrigins: config.allowedOrigins,

@@ -53,6 +53,24 @@ describe('CatalogFeed', () => {
     expect(feed.size).toBe(1)
   })
 
+  it('says when a workspace gets its first watch and loses its last', () => {
+    const feed = new CatalogFeed()
+    const events: Array<[string, boolean]> = []
+    feed.onWorkspaceWatched((workspace, watched) => events.push([workspace, watched]))
+    const [ada, bob] = [watcher(), watcher()]
+    feed.watch('acme', ada.w)
+    feed.watch('acme', bob.w)
+    feed.watch('acme', ada.w)
+    feed.unwatch('acme', ada.w)
+    expect(events).toEqual([['acme', true]])
+    feed.unwatch('acme', bob.w)
+    feed.unwatch('acme', bob.w)
+    expect(events).toEqual([
+      ['acme', true],
+      ['acme', false],
+    ])
+  })
+
   it('splits a large window into notices of at most MAX_NAMES_PER_NOTICE names', () => {
     const feed = new CatalogFeed({ coalesceMs: 1 })
     const ada = watcher()

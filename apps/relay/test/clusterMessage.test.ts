@@ -13,7 +13,7 @@ describe('cluster messages', () => {
       doc: 'team/ticket-\u{1F600}',
       fromSeq: 7,
       toSeq: 2 ** 40,
-      update: new Uint8Array([1, 2, 3]),
+      updates: [new Uint8Array([1, 2, 3]), new Uint8Array([]), new Uint8Array([4])],
       authors: [
         { clientId: 2 ** 32 - 1, userId: 'u1', name: 'Ada' },
         { clientId: 0, userId: '', name: '' },
@@ -22,13 +22,36 @@ describe('cluster messages', () => {
     expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
   })
 
+  it('a merged update of a relay of the earlier version (kind 0) decodes as a list of one', () => {
+    const merged = new Uint8Array([0, 1, 0x78, 1, 0x64, 3, 4, 2, 9, 8, 1, 5, 2, 0x75, 0x31, 0])
+    expect(decodeClusterMessage(merged)).toEqual({
+      kind: 'update',
+      instance: 'x',
+      doc: 'd',
+      fromSeq: 3,
+      toSeq: 4,
+      updates: [new Uint8Array([9, 8])],
+      authors: [{ clientId: 5, userId: 'u1', name: '' }],
+    })
+  })
+
   it('an awareness message round-trips', () => {
     const message: ClusterMessage = { kind: 'awareness', instance: 'x', doc: '', update: new Uint8Array([9]) }
     expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
   })
 
-  it('a catalog message round-trips', () => {
-    const message: ClusterMessage = { kind: 'catalog', instance: 'x', docs: ['acme/T-1', 'acme/P-2'] }
+  it('a catalog message round-trips with its serial and sequence numbers', () => {
+    const message: ClusterMessage = { kind: 'catalog', instance: 'x', docs: ['acme/T-1', 'acme/P-2'], serial: 9, seqs: [3, 2 ** 40] }
+    expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
+  })
+
+  it('a catalog message of a relay that does not count them (names only) decodes with serial 0', () => {
+    const namesOnly = new Uint8Array([2, 1, 0x78, 1, 8, ...new TextEncoder().encode('acme/T-1')])
+    expect(decodeClusterMessage(namesOnly)).toEqual({ kind: 'catalog', instance: 'x', docs: ['acme/T-1'], serial: 0, seqs: [] })
+  })
+
+  it('a heartbeat message round-trips', () => {
+    const message: ClusterMessage = { kind: 'heartbeat', instance: 'b7', catalogSerial: 41 }
     expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
   })
 

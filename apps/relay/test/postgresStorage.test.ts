@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL storage adapter against a real PostgreSQL 15 that this file
- * starts (`test/helpers/postgresServer.ts`): the contract suite, then what
+ * starts (`test/helpers/postgresServer.mjs`): the contract suite, then what
  * only a store shared by several relay instances has — two instances
  * committing overlapping docs at once, compaction racing the other
  * instance's commits, a server that goes away and comes back, and the
@@ -15,7 +15,7 @@ import * as prng from 'lib0/prng'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import pg from 'pg'
-import { PostgresServer, postgresUnavailable } from '../../../test/helpers/postgresServer.js'
+import { PostgresServer, postgresUnavailable } from '../../../test/helpers/postgresServer.mjs'
 import { POSTGRES_SCHEMA_VERSION, PostgresStorage, openStorage } from '../src/storage/index.js'
 import type { StoredDoc } from '../src/storage/index.js'
 import { runStorageContractTests } from './storageContract.js'
@@ -248,6 +248,39 @@ describe.skipIf(unavailable !== null)('PostgresStorage', () => {
         `schema version ${POSTGRES_SCHEMA_VERSION + 1} is newer than this relay understands (${POSTGRES_SCHEMA_VERSION})`,
       )
       expect(storage.kind).toBe('postgres')
+    })
+
+    it('[webhooks] subscriptions stored through one instance are listed by another; the per-workspace limit holds', async () => {
+      await freshDatabase()
+      const [a, b] = [await instance(), await instance()]
+      const hook = (id: string, workspace: string, createdAt: number) => ({
+        id,
+        workspace,
+        url: `https://example.com/${id}`,
+        secret: `secret-${id}`,
+        createdAt,
+        createdBy: 'ada',
+      })
+      expect(await a.insertWebhook(hook('h2', 'acme', 20), 2)).toBe(true)
+      expect(await b.insertWebhook(hook('h1', 'acme', 10), 2)).toBe(true)
+      expect(await a.insertWebhook(hook('h3', 'acme', 30), 2)).toBe(false) // the workspace has 2
+      expect(await a.insertWebhook(hook('h1', 'other', 40), 2)).toBe(false) // the id exists
+      expect(await b.listWebhooks()).toEqual([hook('h1', 'acme', 10), hook('h2', 'acme', 20)])
+      expect(await b.deleteWebhook('h2')).toBe(true)
+      expect(await b.deleteWebhook('h2')).toBe(false)
+      expect(await a.listWebhooks()).toEqual([hook('h1', 'acme', 10)])
+    })
+
+    it('[open] a version 1 database gets the webhook table at the first open of this version', async () => {
+      await freshDatabase()
+      await (await instance()).close()
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      await client.query('DROP TABLE concord_webhooks')
+      await client.query('UPDATE concord_schema SET version = 1')
+      await client.end()
+      const storage = await instance()
+      expect(await storage.listWebhooks()).toEqual([])
     })
 
     it('[open] openStorage opens PostgreSQL storage from a database URL', async () => {

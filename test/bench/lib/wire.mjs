@@ -15,6 +15,7 @@
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
+import * as Y from 'yjs'
 
 /** y-protocols sync sub-types. */
 export const SYNC_STEP1 = 0
@@ -59,6 +60,28 @@ export const readUpdateId = (decoder) => {
   const client = decoding.readVarUint(decoder)
   const clock = decoding.readVarUint(decoder)
   return { client, clock }
+}
+
+/**
+ * Every (client, clock) an update holds, at the decoder's position: the
+ * update of one client's struct without Yjs work, a merged one (several
+ * clients' appends, as relay instances pass them on to each other) with
+ * `Y.parseUpdateMeta`. Calls `found(client, clock)` for each.
+ */
+export const forEachUpdateId = (decoder, found) => {
+  const start = decoder.pos
+  const length = decoding.readVarUint(decoder)
+  const bodyStart = decoder.pos
+  const groups = decoding.readVarUint(decoder)
+  const structs = decoding.readVarUint(decoder)
+  if (groups === 1 && structs === 1) {
+    const client = decoding.readVarUint(decoder)
+    found(client, decoding.readVarUint(decoder))
+    return
+  }
+  decoder.pos = start
+  const { from, to } = Y.parseUpdateMeta(decoder.arr.subarray(bodyStart, bodyStart + length))
+  for (const [client, first] of from) for (let clock = first; clock < to.get(client); clock++) found(client, clock)
 }
 
 /**

@@ -5,11 +5,17 @@
  * other live whichever instance they reached.
  *
  * - **Updates.** After each commit, the instance publishes the doc's stored
- *   updates (merged) with the sequence numbers storage gave them
- *   (`fromSeq…toSeq`) and their author bindings on the doc's channel
- *   (`concord:doc:<name>`). Every instance holding the doc in memory is
- *   subscribed to that channel; it applies the updates (its peers get them,
- *   its storage does not: they are stored) **in sequence order**.
+ *   updates as they were stored (a list: merging them with
+ *   `Y.mergeUpdates` cost the publisher CPU on every commit) with the
+ *   sequence numbers storage gave them (`fromSeq…toSeq`) and their author
+ *   bindings on the doc's channel (`concord:doc:<name>`). Every instance
+ *   holding the doc in memory is subscribed to that channel; it applies the
+ *   updates **in sequence order**, each message's list in one transaction
+ *   (its peers get one update, its storage none: they are stored).
+ *   A message of kind {@link KIND_UPDATE} (one merged update, from a relay
+ *   of an earlier version during a rolling upgrade) is still understood;
+ *   such a relay ignores this version's update lists and catches up from
+ *   PostgreSQL (its periodic check) until it is upgraded too.
  * - **Sequence tracking.** Per open doc the instance keeps `applied`: every
  *   stored update numbered up to it is in the room's doc. Ranges that arrive
  *   ahead of it (its own commits, or messages that overtook an earlier one)
@@ -26,14 +32,29 @@
  *   checkpoint this instance writes covers only updates its doc holds; one it
  *   committed itself past a gap stays in the log.
  * - **Live lists.** The names of the docs each commit stored go on one
- *   channel every instance hears ({@link CATALOG_CHANNEL}), so connections
- *   watching a workspace hear of changes made on any instance. These notices
- *   are best effort (a lost one is not repaired; a client lists again when it
- *   reconnects).
+ *   channel every instance hears ({@link CATALOG_CHANNEL}) with each doc's
+ *   new last sequence number, so connections watching a workspace hear of
+ *   changes made on any instance. Each instance numbers its notices
+ *   (`serial`) and its heartbeats carry the last number sent: a number
+ *   skipped, a heartbeat ahead of the notices heard, or this instance's own
+ *   subscription coming back means notices were lost. For every workspace
+ *   watched here the instance keeps each doc's last sequence number as known
+ *   from notices and its own commits (read from PostgreSQL when the
+ *   workspace's first watch starts); after a loss it reads them again and
+ *   tells its watchers of every doc whose number moved unannounced.
  * - **Presence.** Awareness changes received by this instance are published
- *   too and applied by the others (their peers get them); an instance that
- *   dies stops renewing its clients' states, and the others drop them after
- *   the awareness timeout (30 s).
+ *   too and applied by the others (their peers get them). Each instance
+ *   notes which instance sent each presence state it applied.
+ * - **Heartbeats.** Every instance publishes a heartbeat on
+ *   {@link INSTANCES_CHANNEL} every `heartbeatIntervalMs` (2 s). An instance
+ *   not heard from (heartbeat or any other message) for `instanceTimeoutMs`
+ *   (10 s) is taken for dead — killed, or cut off from Redis: the others
+ *   remove the presence states it had sent, and their peers see those
+ *   clients leave (without heartbeats they would stay until the 30 s
+ *   awareness timeout). An instance that was only cut off sends its
+ *   clients' states again at their next renewal (≤ 15 s). While this
+ *   instance's own subscription is down it hears nobody, so it removes
+ *   nothing; once back it counts every instance's silence anew.
  *
  * Durability never depends on Redis: acks still follow the PostgreSQL commit,
  * and whatever Redis loses is read back from PostgreSQL. While Redis is
@@ -53,12 +74,12 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
-import * as Y from 'yjs'
 import type { Logger } from '../observability/logger.js'
 import type { CommitObserver } from '../rooms/CommitQueue.js'
 import type { Room } from '../rooms/Room.js'
 import type { RoomFollower } from '../rooms/RoomRegistry.js'
-import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
+import { decodeAwarenessUpdate } from '../security/awarenessFilter.js'
+import type { AuthorBinding, DocSeq, StoredDoc } from '../storage/Storage.js'
 
 /** What the cluster layer reads from the shared storage (`PostgresStorage` has it). */
 export interface ClusterStore {
@@ -67,13 +88,19 @@ export interface ClusterStore {
   updatesSince(doc: string, afterSeq: number): Promise<{ updates: Uint8Array[]; lastSeq: number; authors: AuthorBinding[] } | null>
   /** The last sequence number of each doc (0: never stored). */
   lastSeqs(docs: readonly string[]): Promise<Map<string, number>>
+  /** Stored docs whose names start with `prefix`, with their last sequence numbers. */
+  listDocSeqs(prefix: string): Promise<DocSeq[]>
 }
 
 /** A message between instances, as published on a doc's channel (`catalog`: on {@link CATALOG_CHANNEL}). */
 export type ClusterMessage =
-  | { kind: 'update'; instance: string; doc: string; fromSeq: number; toSeq: number; update: Uint8Array; authors: AuthorBinding[] }
+  /** `updates`: the stored updates numbered `fromSeq…toSeq`, in that order (one merged update from an earlier relay). */
+  | { kind: 'update'; instance: string; doc: string; fromSeq: number; toSeq: number; updates: Uint8Array[]; authors: AuthorBinding[] }
   | { kind: 'awareness'; instance: string; doc: string; update: Uint8Array }
-  | { kind: 'catalog'; instance: string; docs: string[] }
+  /** `serial`: the sender's count of catalog messages (0 from a relay that does not count them); `seqs`: each doc's last number. */
+  | { kind: 'catalog'; instance: string; docs: string[]; serial: number; seqs: number[] }
+  /** `catalogSerial`: the serial of the sender's last catalog message. */
+  | { kind: 'heartbeat'; instance: string; catalogSerial: number }
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -84,6 +111,10 @@ export interface ClusterOptions {
   checkIntervalMs?: number
   /** How long a range may wait for the one before it before that gap is read from storage, ms. Default 250. */
   gapGraceMs?: number
+  /** How often this instance publishes its heartbeat and looks for silent instances, ms. Default 2000. */
+  heartbeatIntervalMs?: number
+  /** How long another instance may stay silent before the presence it sent is removed, ms. Default 10000. */
+  instanceTimeoutMs?: number
   /** Test hook: drops incoming messages for which it returns true (as pub/sub may lose them). */
   dropIncoming?: (message: ClusterMessage) => boolean
 }
@@ -92,17 +123,23 @@ export interface ClusterOptions {
 const CHANNEL_PREFIX = 'concord:doc:'
 /** The channel every instance hears: names of the docs each commit stored, for live lists (`catalog-changed`). */
 export const CATALOG_CHANNEL = 'concord:catalog'
+/** The channel of heartbeats, which every instance hears. */
+export const INSTANCES_CHANNEL = 'concord:instances'
 
+/** A doc's stored updates merged into one (what relays of an earlier version publish; decoded, never encoded). */
 const KIND_UPDATE = 0
 const KIND_AWARENESS = 1
 const KIND_CATALOG = 2
+const KIND_HEARTBEAT = 3
+/** A doc's stored updates as a list. */
+const KIND_UPDATES = 4
 
 /** A stored range of a doc's sequence numbers that is not in the room's doc yet, or is but lies past a gap. */
 interface WaitingRange {
   fromSeq: number
   toSeq: number
   /** The updates to apply; null for this instance's own commits (already in the doc). */
-  update: Uint8Array | null
+  updates: readonly Uint8Array[] | null
   authors: readonly AuthorBinding[]
 }
 
@@ -117,25 +154,46 @@ interface FollowedDoc {
   /** The repair running for this doc, if any; `repairAgain` asks it for one more round. */
   repairing: Promise<void> | null
   repairAgain: boolean
+  /** Awareness client ids whose state came from another instance, with that instance's id. */
+  presenceFrom: Map<number, string>
+}
+
+/** What this instance knows of the docs of a workspace its connections watch. */
+interface WatchedCatalog {
+  /** Each doc's last sequence number, from storage, notices and this instance's commits. */
+  readonly seqs: Map<string, number>
+  /** The first read of the workspace's docs from storage; until it is done, losses are not repaired. */
+  readonly loaded: Promise<void>
+  ready: boolean
 }
 
 /** Encodes a message for publishing. */
 export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
   const encoder = encoding.createEncoder()
+  if (message.kind === 'heartbeat') {
+    encoding.writeVarUint(encoder, KIND_HEARTBEAT)
+    encoding.writeVarString(encoder, message.instance)
+    encoding.writeVarUint(encoder, message.catalogSerial)
+    return encoding.toUint8Array(encoder)
+  }
   if (message.kind === 'catalog') {
     encoding.writeVarUint(encoder, KIND_CATALOG)
     encoding.writeVarString(encoder, message.instance)
     encoding.writeVarUint(encoder, message.docs.length)
     for (const doc of message.docs) encoding.writeVarString(encoder, doc)
+    // after the names, which is all a relay that does not count its notices reads
+    encoding.writeVarUint(encoder, message.serial)
+    for (const seq of message.seqs) encoding.writeVarUint(encoder, seq)
     return encoding.toUint8Array(encoder)
   }
-  encoding.writeVarUint(encoder, message.kind === 'update' ? KIND_UPDATE : KIND_AWARENESS)
+  encoding.writeVarUint(encoder, message.kind === 'update' ? KIND_UPDATES : KIND_AWARENESS)
   encoding.writeVarString(encoder, message.instance)
   encoding.writeVarString(encoder, message.doc)
   if (message.kind === 'update') {
     encoding.writeVarUint(encoder, message.fromSeq)
     encoding.writeVarUint(encoder, message.toSeq)
-    encoding.writeVarUint8Array(encoder, message.update)
+    encoding.writeVarUint(encoder, message.updates.length)
+    for (const update of message.updates) encoding.writeVarUint8Array(encoder, update)
     encoding.writeVarUint(encoder, message.authors.length)
     for (const { clientId, userId, name } of message.authors) {
       encoding.writeVarUint(encoder, clientId)
@@ -153,17 +211,23 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
   const decoder = decoding.createDecoder(bytes)
   const kind = decoding.readVarUint(decoder)
   const instance = decoding.readVarString(decoder)
+  if (kind === KIND_HEARTBEAT) return { kind: 'heartbeat', instance, catalogSerial: decoding.readVarUint(decoder) }
   if (kind === KIND_CATALOG) {
     const docs: string[] = []
     for (let n = decoding.readVarUint(decoder); n > 0; n--) docs.push(decoding.readVarString(decoder))
-    return { kind: 'catalog', instance, docs }
+    if (!decoding.hasContent(decoder)) return { kind: 'catalog', instance, docs, serial: 0, seqs: [] }
+    const serial = decoding.readVarUint(decoder)
+    const seqs = docs.map(() => decoding.readVarUint(decoder))
+    return { kind: 'catalog', instance, docs, serial, seqs }
   }
   const doc = decoding.readVarString(decoder)
   if (kind === KIND_AWARENESS) return { kind: 'awareness', instance, doc, update: decoding.readVarUint8Array(decoder) }
-  if (kind !== KIND_UPDATE) throw new Error(`unknown cluster message kind ${kind}`)
+  if (kind !== KIND_UPDATES && kind !== KIND_UPDATE) throw new Error(`unknown cluster message kind ${kind}`)
   const fromSeq = decoding.readVarUint(decoder)
   const toSeq = decoding.readVarUint(decoder)
-  const update = decoding.readVarUint8Array(decoder)
+  const updates: Uint8Array[] = []
+  if (kind === KIND_UPDATE) updates.push(decoding.readVarUint8Array(decoder))
+  else for (let n = decoding.readVarUint(decoder); n > 0; n--) updates.push(decoding.readVarUint8Array(decoder))
   const authors: AuthorBinding[] = []
   for (let n = decoding.readVarUint(decoder); n > 0; n--) {
     authors.push({
@@ -172,7 +236,7 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
       name: decoding.readVarString(decoder),
     })
   }
-  return { kind: 'update', instance, doc, fromSeq, toSeq, update, authors }
+  return { kind: 'update', instance, doc, fromSeq, toSeq, updates, authors }
 }
 
 /** One relay instance's link to the others. */
@@ -189,6 +253,19 @@ export class Cluster implements CommitObserver, RoomFollower {
   readonly #gapGraceMs: number
   readonly #dropIncoming: ((message: ClusterMessage) => boolean) | null
   readonly #checkTimer: ReturnType<typeof setInterval>
+  readonly #heartbeatTimer: ReturnType<typeof setInterval>
+  readonly #instanceTimeoutMs: number
+  /** When each other instance was last heard from (`performance.now()`). */
+  readonly #lastHeard = new Map<string, number>()
+  /** The serial of this instance's last catalog message. */
+  #catalogSerial = 0
+  /** The serial of the last catalog message heard from each other instance. */
+  readonly #catalogHeard = new Map<string, number>()
+  /** Per workspace watched here: each doc's last sequence number as known here. */
+  readonly #catalogKnown = new Map<string, WatchedCatalog>()
+  /** The catalog repair running, if any; `catalogRepairAgain` asks it for one more round. */
+  #catalogRepairing: Promise<void> | null = null
+  #catalogRepairAgain = false
   #checking = false
   /** True once the subscriber lost its connection, until it is back and every doc was checked. */
   #subscriberLost = false
@@ -201,6 +278,7 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#store = store
     this.#log = options.logger.child({ component: 'cluster' })
     this.#gapGraceMs = options.gapGraceMs ?? 250
+    this.#instanceTimeoutMs = options.instanceTimeoutMs ?? 10_000
     this.#dropIncoming = options.dropIncoming ?? null
     const retryStrategy = (attempt: number): number => Math.min(2000, 50 * 2 ** Math.min(attempt, 6))
     this.#publisher = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy })
@@ -217,14 +295,23 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#subscriber.on('ready', () => {
       if (!this.#subscriberLost) return
       this.#subscriberLost = false
+      // nobody was heard meanwhile: every instance's silence counts from now
+      const now = performance.now()
+      for (const instance of this.#lastHeard.keys()) this.#lastHeard.set(instance, now)
       void this.#checkAll()
+      void this.#repairCatalog()
     })
     this.#subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message))
     this.#subscriber
-      .subscribe(CATALOG_CHANNEL)
-      .catch((error: Error) => this.#log.warn({ err: error }, 'could not subscribe to the catalog channel'))
+      .subscribe(CATALOG_CHANNEL, INSTANCES_CHANNEL)
+      .catch((error: Error) => this.#log.warn({ err: error }, 'could not subscribe to the catalog and instances channels'))
     this.#checkTimer = setInterval(() => void this.#checkAll(), options.checkIntervalMs ?? 2000)
     this.#checkTimer.unref()
+    this.#heartbeatTimer = setInterval(() => {
+      this.#publish({ kind: 'heartbeat', instance: this.instanceId, catalogSerial: this.#catalogSerial })
+      this.#removeSilentInstances()
+    }, options.heartbeatIntervalMs ?? 2000)
+    this.#heartbeatTimer.unref()
   }
 
   /** True while either Redis connection is down: this instance serves its own clients only, and catches up later. */
@@ -249,7 +336,15 @@ export class Cluster implements CommitObserver, RoomFollower {
 
   /** Starts following a loaded room: subscribes to its channel, then catches up with what was stored meanwhile. */
   follow(room: Room): void {
-    const followed: FollowedDoc = { room, applied: room.lastSeq, waiting: [], gapTimer: null, repairing: null, repairAgain: false }
+    const followed: FollowedDoc = {
+      room,
+      applied: room.lastSeq,
+      waiting: [],
+      gapTimer: null,
+      repairing: null,
+      repairAgain: false,
+      presenceFrom: new Map(),
+    }
     this.#docs.set(room.name, followed)
     this.#subscriber.subscribe(CHANNEL_PREFIX + room.name).then(
       // what other instances stored between the load and the subscription
@@ -272,22 +367,71 @@ export class Cluster implements CommitObserver, RoomFollower {
     const followed = this.#docs.get(room.name)
     if (followed === undefined || followed.room !== room) return
     if (fromSeq <= toSeq) {
-      followed.waiting.push({ fromSeq, toSeq, update: null, authors })
+      followed.waiting.push({ fromSeq, toSeq, updates: null, authors })
       this.#advance(followed)
     }
     if (fromSeq > toSeq && authors.length === 0) return
-    const update = updates.length === 1 ? updates[0] : Y.mergeUpdates(updates as Uint8Array[])
-    this.#publish({ kind: 'update', instance: this.instanceId, doc: room.name, fromSeq, toSeq, update, authors: [...authors] })
+    this.#publish({
+      kind: 'update',
+      instance: this.instanceId,
+      doc: room.name,
+      fromSeq,
+      toSeq,
+      updates: [...updates],
+      authors: [...authors],
+    })
   }
 
-  /** Publishes the names of the docs a commit of this instance stored (other instances tell their catalog watchers). */
-  storedDocs(docs: string[]): void {
-    this.#publish({ kind: 'catalog', instance: this.instanceId, docs })
+  /**
+   * Publishes the names of the docs a commit of this instance stored, with
+   * their last sequence numbers (other instances tell their catalog watchers).
+   */
+  storedDocs(docs: string[], lastSeqs: ReadonlyMap<string, number>): void {
+    const seqs = docs.map((doc) => lastSeqs.get(doc) ?? 0)
+    this.#noteCatalogSeqs(docs, seqs)
+    this.#publish({ kind: 'catalog', instance: this.instanceId, docs, serial: ++this.#catalogSerial, seqs })
   }
 
-  /** Calls `listener` with the names of the docs each commit of another instance stored. Best effort: a lost message is not repaired. */
+  /**
+   * Calls `listener` with the names of the docs each commit of another
+   * instance stored, and with those whose notices were lost (found by
+   * {@link watchCatalog}'s repair).
+   */
   onStoredElsewhere(listener: (docs: string[]) => void): void {
     this.#storedElsewhereListeners.push(listener)
+  }
+
+  /**
+   * A connection of this instance watches `workspace` now: reads its docs'
+   * last sequence numbers, against which lost notices are found later.
+   * Resolves once they are read; watching a watched workspace again returns
+   * the same read.
+   */
+  watchCatalog(workspace: string): Promise<void> {
+    const known = this.#catalogKnown.get(workspace)
+    if (known !== undefined) return known.loaded
+    const seqs = new Map<string, number>()
+    const watched: WatchedCatalog = {
+      seqs,
+      ready: false,
+      loaded: this.#store.listDocSeqs(`${workspace}/`).then(
+        (stored) => {
+          for (const { doc, lastSeq } of stored) if (lastSeq > (seqs.get(doc) ?? 0)) seqs.set(doc, lastSeq)
+          watched.ready = true
+        },
+        (error: Error) => {
+          this.#catalogKnown.delete(workspace) // read again at the next watch
+          this.#log.warn({ err: error, workspace }, 'could not read a watched workspace’s docs: its lost notices are not repaired')
+        },
+      ),
+    }
+    this.#catalogKnown.set(workspace, watched)
+    return watched.loaded
+  }
+
+  /** No connection of this instance watches `workspace` any more. */
+  unwatchCatalog(workspace: string): void {
+    this.#catalogKnown.delete(workspace)
   }
 
   /** Publishes presence changes this instance received. */
@@ -300,6 +444,7 @@ export class Cluster implements CommitObserver, RoomFollower {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#checkTimer)
+    clearInterval(this.#heartbeatTimer)
     for (const followed of this.#docs.values()) if (followed.gapTimer !== null) clearTimeout(followed.gapTimer)
     this.#docs.clear()
     // QUIT on a live connection; one that is down (and would queue QUIT until Redis is back) is just dropped.
@@ -314,7 +459,8 @@ export class Cluster implements CommitObserver, RoomFollower {
 
   #publish(message: ClusterMessage): void {
     if (this.#closed || this.#publisher.status !== 'ready') return // the others catch up from storage
-    const channel = message.kind === 'catalog' ? CATALOG_CHANNEL : CHANNEL_PREFIX + message.doc
+    const channel =
+      message.kind === 'catalog' ? CATALOG_CHANNEL : message.kind === 'heartbeat' ? INSTANCES_CHANNEL : CHANNEL_PREFIX + message.doc
     this.#publisher.publish(channel, Buffer.from(encodeClusterMessage(message))).catch((error: Error) => {
       this.#log.debug({ err: error, channel }, 'publish failed; other instances catch up from storage')
     })
@@ -330,8 +476,15 @@ export class Cluster implements CommitObserver, RoomFollower {
     }
     if (message.instance === this.instanceId) return
     if (this.#dropIncoming !== null && this.#dropIncoming(message)) return
+    this.#lastHeard.set(message.instance, performance.now())
+    if (message.kind === 'heartbeat') {
+      this.#noteCatalogSerial(message.instance, message.catalogSerial, true)
+      return
+    }
     if (message.kind === 'catalog') {
+      this.#noteCatalogSeqs(message.docs, message.seqs)
       for (const listener of this.#storedElsewhereListeners) listener(message.docs)
+      if (message.serial > 0) this.#noteCatalogSerial(message.instance, message.serial, false)
       return
     }
     const followed = this.#docs.get(message.doc)
@@ -339,6 +492,10 @@ export class Cluster implements CommitObserver, RoomFollower {
     if (message.kind === 'awareness') {
       try {
         followed.room.applyClusterAwareness(message.update)
+        for (const { clientId, state } of decodeAwarenessUpdate(message.update)) {
+          if (state === null) followed.presenceFrom.delete(clientId)
+          else followed.presenceFrom.set(clientId, message.instance)
+        }
       } catch (error) {
         this.#log.warn({ err: error, doc: message.doc }, 'cluster awareness update could not be applied')
       }
@@ -349,7 +506,7 @@ export class Cluster implements CommitObserver, RoomFollower {
       followed.room.bindClusterAuthors(message.authors)
       return
     }
-    followed.waiting.push({ fromSeq: message.fromSeq, toSeq: message.toSeq, update: message.update, authors: message.authors })
+    followed.waiting.push({ fromSeq: message.fromSeq, toSeq: message.toSeq, updates: message.updates, authors: message.authors })
     this.#advance(followed)
   }
 
@@ -362,7 +519,7 @@ export class Cluster implements CommitObserver, RoomFollower {
       const range = followed.waiting[next]
       if (range.fromSeq > followed.applied + 1) break
       if (range.toSeq <= followed.applied) continue
-      if (range.update !== null) room.applyClusterUpdate(range.update, range.authors)
+      if (range.updates !== null) room.applyClusterUpdates(range.updates, range.authors)
       followed.applied = range.toSeq
     }
     followed.waiting.splice(0, next)
@@ -396,13 +553,10 @@ export class Cluster implements CommitObserver, RoomFollower {
           // a checkpoint covers part of the gap: apply the whole doc (Yjs skips what the room has)
           const stored = await this.#store.loadDoc(name)
           if (room.closed || this.#docs.get(name) !== followed) return
-          if (stored.checkpoint !== null) room.applyClusterUpdate(stored.checkpoint, [])
-          for (const update of stored.updates) room.applyClusterUpdate(update, [])
-          room.bindClusterAuthors(stored.authors)
+          room.applyClusterUpdates(stored.checkpoint === null ? stored.updates : [stored.checkpoint, ...stored.updates], stored.authors)
           followed.applied = Math.max(followed.applied, stored.lastSeq)
         } else {
-          for (const update of since.updates) room.applyClusterUpdate(update, [])
-          room.bindClusterAuthors(since.authors)
+          room.applyClusterUpdates(since.updates, since.authors)
           followed.applied = Math.max(followed.applied, since.lastSeq)
         }
         this.#advance(followed)
@@ -432,6 +586,75 @@ export class Cluster implements CommitObserver, RoomFollower {
     } finally {
       this.#checking = false
     }
+  }
+
+  /** Records the last sequence numbers of stored docs of watched workspaces. */
+  #noteCatalogSeqs(docs: readonly string[], seqs: readonly number[]): void {
+    if (this.#catalogKnown.size === 0) return
+    docs.forEach((doc, i) => {
+      const known = this.#catalogKnown.get(doc.slice(0, doc.indexOf('/')))
+      if (known !== undefined && (seqs[i] ?? 0) > (known.seqs.get(doc) ?? 0)) known.seqs.set(doc, seqs[i])
+    })
+  }
+
+  /**
+   * Records the serial of an instance's catalog message (or, from a
+   * heartbeat, of its last one); a serial skipped means lost notices, which
+   * are then repaired. An instance heard of for the first time counts from 0.
+   */
+  #noteCatalogSerial(instance: string, serial: number, fromHeartbeat: boolean): void {
+    const last = this.#catalogHeard.get(instance) ?? 0
+    if (serial > last) this.#catalogHeard.set(instance, serial)
+    if (fromHeartbeat ? serial > last : serial > last + 1) void this.#repairCatalog()
+  }
+
+  /**
+   * Reads the docs of every workspace watched here from storage and tells
+   * the watchers of those whose last sequence number moved beyond what this
+   * instance knew; one repair at a time.
+   */
+  #repairCatalog(): Promise<void> {
+    if (this.#catalogRepairing !== null) {
+      this.#catalogRepairAgain = true
+      return this.#catalogRepairing
+    }
+    this.#catalogRepairing = (async () => {
+      do {
+        this.#catalogRepairAgain = false
+        for (const [workspace, known] of this.#catalogKnown) {
+          if (!known.ready) continue // its first read reflects the losses before it; the client lists when it watches
+          const stored = await this.#store.listDocSeqs(`${workspace}/`)
+          const missed = stored.filter(({ doc, lastSeq }) => lastSeq > (known.seqs.get(doc) ?? 0)).map(({ doc }) => doc)
+          for (const { doc, lastSeq } of stored) if (lastSeq > (known.seqs.get(doc) ?? 0)) known.seqs.set(doc, lastSeq)
+          if (missed.length === 0 || this.#closed) continue
+          this.#log.info({ workspace, docs: missed.length }, 'live-list notices were lost: watchers told of the docs from storage')
+          for (const listener of this.#storedElsewhereListeners) listener(missed)
+        }
+      } while (this.#catalogRepairAgain && !this.#closed)
+    })()
+      .catch((error: Error) => this.#log.warn({ err: error }, 'could not read watched workspaces to repair lost live-list notices'))
+      .finally(() => {
+        this.#catalogRepairing = null
+      })
+    return this.#catalogRepairing
+  }
+
+  /** Removes, from every open doc, the presence states sent by instances silent for longer than the instance timeout. */
+  #removeSilentInstances(): void {
+    if (this.#closed || this.#subscriber.status !== 'ready') return // we hear nobody: their silence says nothing
+    const now = performance.now()
+    const silent = new Set<string>()
+    for (const [instance, heard] of this.#lastHeard) if (now - heard > this.#instanceTimeoutMs) silent.add(instance)
+    if (silent.size === 0) return
+    for (const instance of silent) this.#lastHeard.delete(instance)
+    for (const followed of this.#docs.values()) {
+      const gone: number[] = []
+      for (const [clientId, instance] of followed.presenceFrom) if (silent.has(instance)) gone.push(clientId)
+      if (gone.length === 0) continue
+      for (const clientId of gone) followed.presenceFrom.delete(clientId)
+      if (!followed.room.closed) followed.room.removeClusterAwareness(gone)
+    }
+    this.#log.warn({ instances: [...silent] }, 'relay instances silent too long: their clients’ presence removed')
   }
 
   #updateDegraded(): void {

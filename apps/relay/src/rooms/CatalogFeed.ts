@@ -47,6 +47,7 @@ interface Watch {
 export class CatalogFeed {
   private readonly byWorkspace = new Map<string, Map<CatalogWatcher, Watch>>()
   private readonly coalesceMs: number
+  private readonly workspaceListeners: Array<(workspace: string, watched: boolean) => void> = []
 
   constructor(options: CatalogFeedOptions = {}) {
     this.coalesceMs = options.coalesceMs ?? 100
@@ -59,10 +60,18 @@ export class CatalogFeed {
     return n
   }
 
+  /** Calls `listener` when a workspace gets its first watch (`watched` true) and when it loses its last. */
+  onWorkspaceWatched(listener: (workspace: string, watched: boolean) => void): void {
+    this.workspaceListeners.push(listener)
+  }
+
   /** Starts telling `watcher` about stored changes of docs in `workspace`. Watching twice is one watch. */
   watch(workspace: string, watcher: CatalogWatcher): void {
     let watches = this.byWorkspace.get(workspace)
-    if (!watches) this.byWorkspace.set(workspace, (watches = new Map()))
+    if (!watches) {
+      this.byWorkspace.set(workspace, (watches = new Map()))
+      for (const listener of this.workspaceListeners) listener(workspace, true)
+    }
     if (!watches.has(watcher)) watches.set(watcher, { watcher, workspace, changed: new Set(), timer: null })
   }
 
@@ -73,7 +82,10 @@ export class CatalogFeed {
     if (!watches || !watch) return
     if (watch.timer) clearTimeout(watch.timer)
     watches.delete(watcher)
-    if (watches.size === 0) this.byWorkspace.delete(workspace)
+    if (watches.size === 0) {
+      this.byWorkspace.delete(workspace)
+      for (const listener of this.workspaceListeners) listener(workspace, false)
+    }
   }
 
   /** Docs whose changes were just stored. */

@@ -73,7 +73,7 @@ export class CommitQueue {
   private retryDelay = 0
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private idleWaiters: Array<() => void> = []
-  private readonly commitListeners: Array<(docs: string[]) => void> = []
+  private readonly commitListeners: Array<(docs: string[], lastSeqs: ReadonlyMap<string, number>) => void> = []
   private stopped = false
   /** The cluster layer, when several relay instances share the storage; null on a single relay. */
   private observer: CommitObserver | null = null
@@ -127,9 +127,10 @@ export class CommitQueue {
 
   /**
    * Calls `listener` after every successful commit with the names of the docs
-   * whose updates it stored (not docs whose commit held author bindings only).
+   * whose updates it stored (not docs whose commit held author bindings only)
+   * and the last sequence number of each doc of the commit.
    */
-  onCommit(listener: (docs: string[]) => void): void {
+  onCommit(listener: (docs: string[], lastSeqs: ReadonlyMap<string, number>) => void): void {
     this.commitListeners.push(listener)
   }
 
@@ -243,7 +244,7 @@ export class CommitQueue {
     if (stored.length > 0) {
       for (const listener of this.commitListeners) {
         try {
-          listener(stored)
+          listener(stored, result)
         } catch (error) {
           this.log.error({ err: error }, 'commit listener failed')
         }

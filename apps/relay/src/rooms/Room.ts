@@ -434,11 +434,20 @@ export class Room {
   }
 
   /**
-   * Applies what another relay instance stored (updates of this doc with
-   * their author bindings): peers get it, storage does not (it is there).
+   * Applies what another relay instance stored (updates of this doc, in the
+   * order they were stored, with their author bindings) in one transaction:
+   * peers get one update, storage none (it is there).
    */
-  applyClusterUpdate(update: Uint8Array, authors: readonly AuthorBinding[]): void {
-    Y.applyUpdate(this.doc, update, CLUSTER_ORIGIN)
+  applyClusterUpdates(updates: readonly Uint8Array[], authors: readonly AuthorBinding[]): void {
+    // not local, as `Y.applyUpdate` makes its own transaction
+    Y.transact(
+      this.doc,
+      () => {
+        for (const update of updates) Y.applyUpdate(this.doc, update, CLUSTER_ORIGIN)
+      },
+      CLUSTER_ORIGIN,
+      false,
+    )
     this.bindClusterAuthors(authors)
   }
 
@@ -460,6 +469,15 @@ export class Room {
   /** Applies presence states received by another relay instance (already filtered and stamped there). */
   applyClusterAwareness(update: Uint8Array): void {
     awarenessProtocol.applyAwarenessUpdate(this.presenceAwareness(), update, CLUSTER_ORIGIN)
+  }
+
+  /**
+   * Removes presence states another relay instance had sent (that instance
+   * stopped; see `cluster/Cluster`); the removal goes to this instance's
+   * peers only.
+   */
+  removeClusterAwareness(clientIds: readonly number[]): void {
+    if (this.presence !== null) awarenessProtocol.removeAwarenessStates(this.presence, [...clientIds], CLUSTER_ORIGIN)
   }
 
   /** Encoded awareness update with every known state, or null when there is none. */

@@ -2,8 +2,10 @@
  * PostgreSQL storage adapter (`pg`): the store of record when several relay
  * instances share one database (`--storage postgres --database-url …`).
  *
- * Schema (version 1, kept in `concord_schema`; every table is prefixed so the
- * relay can share a database with other applications):
+ * Schema (version 2, kept in `concord_schema`; every table is prefixed so the
+ * relay can share a database with other applications; version 2 added
+ * `concord_webhooks`, created when a relay of this version first opens a
+ * version 1 database):
  *
  * ```sql
  * concord_docs        (doc TEXT PRIMARY KEY, last_seq BIGINT NOT NULL)
@@ -11,7 +13,12 @@
  * concord_updates     (doc TEXT, seq BIGINT, data BYTEA NOT NULL, PRIMARY KEY (doc, seq))
  * concord_authors     (doc TEXT, client_id BIGINT, user_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (doc, client_id))
  * concord_presence    (workspace TEXT, user_id TEXT, name TEXT NOT NULL, last_seen BIGINT NOT NULL, PRIMARY KEY (workspace, user_id))
+ * concord_webhooks    (id TEXT PRIMARY KEY, workspace TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
+ *                      created_at BIGINT NOT NULL, created_by TEXT NOT NULL)
  * ```
+ *
+ * `concord_webhooks` holds the webhook subscriptions every instance shares
+ * (`SharedWebhookStore` of `webhooks/WebhookSubscriptions`).
  *
  * Text keys use the `"C"` collation (byte order), like SQLite.
  *
@@ -73,7 +80,18 @@ import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, PresenceRecord, S
 import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
 
 /** The schema version this code writes and understands. */
-export const POSTGRES_SCHEMA_VERSION = 1
+export const POSTGRES_SCHEMA_VERSION = 2
+
+/** A webhook subscription as `concord_webhooks` holds it (the shape of `webhooks/WebhookSubscriptions`' subscriptions). */
+export interface StoredWebhook {
+  id: string
+  workspace: string
+  url: string
+  secret: string
+  /** ms since epoch */
+  createdAt: number
+  createdBy: string
+}
 
 /** First key of the relay's advisory locks ("Conc"); the second names what is locked. */
 const LOCK_CLASS_SCHEMA = 0x436f6e63
@@ -88,7 +106,7 @@ const SCHEMA_VERSION_TABLE = `
   )
 `
 
-/** The tables of schema version 1. */
+/** The tables of the current schema version (each created only if missing: also what brings an older database up to date). */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS concord_docs (
     doc TEXT COLLATE "C" PRIMARY KEY,
@@ -119,6 +137,14 @@ const SCHEMA = `
     name TEXT NOT NULL,
     last_seen BIGINT NOT NULL,
     PRIMARY KEY (workspace, user_id)
+  );
+  CREATE TABLE IF NOT EXISTS concord_webhooks (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    workspace TEXT COLLATE "C" NOT NULL,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL
   );
 `
 
@@ -406,6 +432,55 @@ export class PostgresStorage implements Storage {
       [workspace],
     )
     return rows.map(({ user_id, name, last_seen }) => ({ userId: user_id, name, lastSeen: Number(last_seen) }))
+  }
+
+  /** Every webhook subscription, oldest first. */
+  async listWebhooks(): Promise<StoredWebhook[]> {
+    this.#assertOpen()
+    const { rows } = await this.#query<{
+      id: string
+      workspace: string
+      url: string
+      secret: string
+      created_at: string
+      created_by: string
+    }>('SELECT id, workspace, url, secret, created_at, created_by FROM concord_webhooks ORDER BY created_at, id')
+    return rows.map((row) => ({
+      id: row.id,
+      workspace: row.workspace,
+      url: row.url,
+      secret: row.secret,
+      createdAt: Number(row.created_at),
+      createdBy: row.created_by,
+    }))
+  }
+
+  /** Stores a webhook subscription unless its workspace has `maxPerWorkspace` already or its id exists; false then. */
+  async insertWebhook(webhook: StoredWebhook, maxPerWorkspace: number): Promise<boolean> {
+    this.#assertOpen()
+    const { rowCount } = await this.#query(
+      `INSERT INTO concord_webhooks (id, workspace, url, secret, created_at, created_by)
+       SELECT $1, $2, $3, $4, $5, $6
+       WHERE (SELECT count(*) FROM concord_webhooks WHERE workspace = $2) < $7
+       ON CONFLICT (id) DO NOTHING`,
+      [
+        webhook.id,
+        webhook.workspace,
+        webhook.url,
+        webhook.secret,
+        webhook.createdAt,
+        webhook.createdBy,
+        Number.isFinite(maxPerWorkspace) ? maxPerWorkspace : Number.MAX_SAFE_INTEGER,
+      ],
+    )
+    return rowCount === 1
+  }
+
+  /** Deletes a webhook subscription; false when it did not exist. */
+  async deleteWebhook(id: string): Promise<boolean> {
+    this.#assertOpen()
+    const { rowCount } = await this.#query('DELETE FROM concord_webhooks WHERE id = $1', [id])
+    return rowCount === 1
   }
 
   /** Resolves when PostgreSQL answers a trivial query. */

@@ -8,9 +8,12 @@
  * - Every room is watched from the moment it is loaded
  *   ({@link RoomRegistry.onOpen}); for workspaces without a subscription
  *   that costs one map lookup per transaction.
- * - Before the first change of a quiet record, the record's values are read
- *   (`beforeTransaction`): the "before" of the event. That read of one small
- *   record is all this adds to the update path; the rest runs on a timer.
+ * - Before each transaction of a watched record the record's values are read
+ *   (`beforeTransaction`); the first read is the "before" of the event. After
+ *   a transaction of this instance they are read again, and the fields that
+ *   differ are noted as the event's fields. Those reads of one small record
+ *   are all this adds to the update path (for watched workspaces only); the
+ *   rest runs on a timer.
  * - The Yjs client ids whose content each change added are noted, and when
  *   the event is made they are resolved to users through the room's author
  *   bindings (the same bindings the history reads); a change that only
@@ -23,13 +26,20 @@
  * Events are best effort while the relay runs: changes still waiting for
  * their quiet period when the relay stops are not reported.
  *
+ * With several relay instances each reports the changes committed through it
+ * (its clients' and API writes), not those it applies from the others, so a
+ * change is delivered once whichever instances hold the record: an event
+ * names only the fields this instance's transactions changed. Their "after"
+ * is the record as this instance holds it then, which includes a change from
+ * another instance to the same field applied during the quiet period.
+ *
  * @module webhooks/RecordChanges
  */
 import { randomUUID } from 'node:crypto'
 import type * as Y from 'yjs'
 import type { SchemaRegistry } from '@concord/engine'
 import { RECORD_MAP, RecordKey, readRecord } from '@concord/engine/internal'
-import { isPeerOrigin, type Room } from '../rooms/Room.js'
+import { CLUSTER_ORIGIN, isPeerOrigin, type Room } from '../rooms/Room.js'
 import type { RoomRegistry } from '../rooms/RoomRegistry.js'
 import type { CommitQueue } from '../rooms/CommitQueue.js'
 import type { WebhookSubscriptions } from './WebhookSubscriptions.js'
@@ -76,6 +86,8 @@ interface PendingEvent {
   clients: Set<number>
   /** Users of the connections that sent the changes. */
   senders: Map<string, string>
+  /** The fields (and `$archived` / `$deleted`) this instance's transactions changed: the only ones the event names. */
+  fields: Set<string>
   timer: ReturnType<typeof setTimeout>
 }
 
@@ -108,23 +120,27 @@ export class RecordChanges {
     const workspace = workspaceOfRecord(room.name)
     if (workspace === null) return // not a record doc (e.g. a workspace's presence doc)
     room.doc.on('beforeTransaction', () => {
-      if (this.closed || !this.subscriptions.watches(workspace) || this.pending.has(room)) return
+      if (this.closed || !this.subscriptions.watches(workspace)) return
       this.beforeTransaction.set(room, this.valuesOf(room.doc))
     })
     room.doc.on('update', (_update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
-      if (this.closed || !this.subscriptions.watches(workspace)) return
+      const before = this.beforeTransaction.has(room) ? this.beforeTransaction.get(room)! : null
+      this.beforeTransaction.delete(room)
+      // changes another relay instance committed are reported by that instance
+      if (this.closed || origin === CLUSTER_ORIGIN || !this.subscriptions.watches(workspace)) return
+      const now = this.valuesOf(room.doc)
+      const changed = now === null ? [] : diff(before, now).map((change) => change.field)
       let event = this.pending.get(room)
       if (event === undefined) {
-        const before = this.beforeTransaction.has(room) ? this.beforeTransaction.get(room)! : null
         const timer = setTimeout(() => this.fire(room), this.debounceMs)
-        event = { room, before, clients: new Set(), senders: new Map(), timer }
+        event = { room, before, clients: new Set(), senders: new Map(), fields: new Set(), timer }
         this.pending.set(room, event)
         // the room stays loaded until the event is made (the room exists: acquiring it only takes a reference)
         void this.rooms.acquire(room.name)
       } else {
         event.timer.refresh()
       }
-      this.beforeTransaction.delete(room)
+      for (const field of changed) event.fields.add(field)
       for (const [client, clock] of transaction.afterState) {
         if (clock > (transaction.beforeState.get(client) ?? 0)) event.clients.add(client)
       }
@@ -144,7 +160,7 @@ export class RecordChanges {
     try {
       const after = this.valuesOf(room.doc)
       if (after === null) return
-      const changes = diff(event.before, after)
+      const changes = diff(event.before, after).filter((change) => event.fields.has(change.field))
       if (changes.length === 0) return
       const body: RecordChangeEvent = {
         id: randomUUID(),

@@ -3,17 +3,29 @@
  * with the secret its deliveries are signed with, and how its deliveries are
  * going (last error, next retry) for the list route and the metrics.
  *
- * Subscriptions are kept in a JSON file in the relay's data folder
- * (`webhooks.json`), replaced atomically (written to a temporary file,
- * flushed, renamed over the old one) on every change; without a file (memory
- * storage) they live as long as the process. Delivery status is not stored:
- * after a restart it starts over.
+ * Where they are kept:
+ * - **one relay**: in a JSON file in the relay's data folder
+ *   (`webhooks.json`), replaced atomically (written to a temporary file,
+ *   flushed, renamed over the old one) on every change; without a file
+ *   (memory storage) they live as long as the process;
+ * - **several instances on PostgreSQL** ({@link SharedWebhookStore}): in a
+ *   table every instance reads, so a subscription created or deleted through
+ *   any instance holds for all. Each instance keeps a copy in memory (the
+ *   update path asks it on every transaction), read again every `refreshMs`
+ *   (2 s) and before every webhook route answers; a subscription created
+ *   elsewhere is delivered to by this instance from its next read. A
+ *   `webhooks.json` left in the data folder by an earlier relay is imported
+ *   into the table at the first read, then renamed `webhooks.json.imported`.
+ *
+ * Delivery status is not stored: after a restart it starts over, and with
+ * several instances each shows its own deliveries (each instance delivers the
+ * changes committed through it).
  *
  * @module webhooks/WebhookSubscriptions
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdir, open, rename } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 
@@ -44,6 +56,19 @@ export interface DeliveryStatus {
   pending: number
 }
 
+/** Where several relay instances keep their shared subscriptions (`PostgresStorage` has it). */
+export interface SharedWebhookStore {
+  /** Every subscription, oldest first. */
+  listWebhooks(): Promise<WebhookSubscription[]>
+  /** Stores a subscription unless its workspace has `maxPerWorkspace` already or its id exists; false then. */
+  insertWebhook(subscription: WebhookSubscription, maxPerWorkspace: number): Promise<boolean>
+  /** Deletes a subscription; false when it did not exist. */
+  deleteWebhook(id: string): Promise<boolean>
+}
+
+/** Default interval of reading shared subscriptions again, ms. */
+export const DEFAULT_WEBHOOK_REFRESH_MS = 2000
+
 /** Most subscriptions one workspace may have. */
 export const MAX_SUBSCRIPTIONS_PER_WORKSPACE = 20
 
@@ -68,20 +93,46 @@ export class WebhookSubscriptions {
   private readonly status = new Map<string, DeliveryStatus>()
   /** The write of the file in progress; writes run one after the other. */
   private saving: Promise<void> = Promise.resolve()
+  /** The read of the shared store in progress, if any; callers meanwhile wait for it. */
+  private refreshing: Promise<void> | null = null
+  private readonly refreshTimer: ReturnType<typeof setInterval> | null = null
+  /** A file of an earlier relay still to import into the shared store. */
+  private legacyFile: string | null = null
 
-  /** Loads the subscriptions stored in `file` (none when it does not exist); null keeps them in memory only. */
-  constructor(private readonly file: string | null) {
-    if (file === null) return
-    let text: string
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw error
+  /**
+   * Loads the subscriptions stored in `file` (none when it does not exist);
+   * null keeps them in memory only. With `shared`, subscriptions live there
+   * instead (read by {@link refresh}) and `file`, if it exists, is imported.
+   */
+  constructor(
+    private readonly file: string | null,
+    private readonly shared: SharedWebhookStore | null = null,
+    refreshMs = DEFAULT_WEBHOOK_REFRESH_MS,
+  ) {
+    if (shared !== null) {
+      this.legacyFile = file
+      this.refreshTimer = setInterval(() => void this.refresh().catch(() => undefined), refreshMs)
+      this.refreshTimer.unref()
+      return
     }
-    const parsed = fileSchema.safeParse(JSON.parse(text))
-    if (!parsed.success) throw new Error(`${file} is not a webhook subscription file: ${parsed.error.message}`)
-    for (const subscription of parsed.data.subscriptions) this.index(subscription)
+    for (const subscription of readFile(file)) this.index(subscription)
+  }
+
+  /**
+   * Reads the shared subscriptions again (resolves at once without a shared
+   * store); rejects when the store cannot be read, keeping the last copy.
+   */
+  refresh(): Promise<void> {
+    if (this.shared === null) return Promise.resolve()
+    this.refreshing ??= this.readShared(this.shared).finally(() => {
+      this.refreshing = null
+    })
+    return this.refreshing
+  }
+
+  /** Stops reading the shared store. Idempotent. */
+  close(): void {
+    if (this.refreshTimer !== null) clearInterval(this.refreshTimer)
   }
 
   /** The subscriptions of a workspace, oldest first. */
@@ -112,6 +163,13 @@ export class WebhookSubscriptions {
       createdAt: Date.now(),
       createdBy,
     }
+    if (this.shared !== null) {
+      if (!(await this.shared.insertWebhook(subscription, MAX_SUBSCRIPTIONS_PER_WORKSPACE))) {
+        throw new Error(`a workspace has at most ${MAX_SUBSCRIPTIONS_PER_WORKSPACE} webhook subscriptions`)
+      }
+      if (!this.byId.has(subscription.id)) this.index(subscription)
+      return subscription
+    }
     this.index(subscription)
     try {
       await this.save()
@@ -126,6 +184,11 @@ export class WebhookSubscriptions {
   async delete(id: string): Promise<boolean> {
     const subscription = this.byId.get(id)
     if (subscription === undefined) return false
+    if (this.shared !== null) {
+      const deleted = await this.shared.deleteWebhook(id)
+      if (this.byId.get(id) === subscription) this.unindex(subscription)
+      return deleted
+    }
     this.unindex(subscription)
     try {
       await this.save()
@@ -153,6 +216,22 @@ export class WebhookSubscriptions {
     return count
   }
 
+  /** Imports an earlier relay's file once, then replaces the copy in memory with what the shared store holds. */
+  private async readShared(shared: SharedWebhookStore): Promise<void> {
+    const legacy = this.legacyFile
+    if (legacy !== null) {
+      for (const subscription of readFile(legacy)) await shared.insertWebhook(subscription, Infinity)
+      if (existsSync(legacy)) await rename(legacy, `${legacy}.imported`)
+      this.legacyFile = null
+    }
+    const stored = await shared.listWebhooks()
+    const kept = new Set(stored.map((s) => s.id))
+    for (const id of this.status.keys()) if (!kept.has(id)) this.status.delete(id)
+    this.byId.clear()
+    this.byWorkspace.clear()
+    for (const subscription of stored) this.index(subscription)
+  }
+
   private index(subscription: WebhookSubscription): void {
     this.byId.set(subscription.id, subscription)
     const list = this.byWorkspace.get(subscription.workspace) ?? []
@@ -177,6 +256,21 @@ export class WebhookSubscriptions {
     this.saving = run
     return run
   }
+}
+
+/** The subscriptions stored in `file` (none when there is no file). */
+const readFile = (file: string | null): WebhookSubscription[] => {
+  if (file === null) return []
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+  const parsed = fileSchema.safeParse(JSON.parse(text))
+  if (!parsed.success) throw new Error(`${file} is not a webhook subscription file: ${parsed.error.message}`)
+  return parsed.data.subscriptions
 }
 
 /** Writes `text` to `file` so that a crash leaves either the old or the new content. */

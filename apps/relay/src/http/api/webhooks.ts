@@ -44,6 +44,8 @@ export const handleWebhooks = async (ctx: WebhooksContext, request: WebhooksRequ
   if (access !== Access.write) {
     throw new ApiError(403, ErrorCode.forbidden, `webhooks of "${workspace}" need write access to the workspace`)
   }
+  // shared with other relay instances: what they created or deleted counts too
+  await ctx.subscriptions.refresh()
   const method = req.method ?? 'GET'
   if (id !== null) {
     if (method !== 'DELETE') throw new ApiError(405, ErrorCode.methodNotAllowed, 'use DELETE on this route', {}, { allow: 'DELETE' })

@@ -7,20 +7,23 @@
  * When the binary is missing, {@link redisUnavailable} says why, and suites
  * skip themselves with that message (CI installs it: `.ci/run`).
  *
+ * Plain JavaScript (types in `redisServer.d.mts`) so that the benchmarks,
+ * which run without a TypeScript loader, start their servers with it too.
+ *
  * @module test/helpers/redisServer
  */
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { freePort } from './postgresServer.js'
+import { freePort } from './postgresServer.mjs'
 
 /** The Redis server binary. */
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server'
 
 /** Why Redis tests cannot run here, or null when they can. */
-export function redisUnavailable(): string | null {
+export function redisUnavailable() {
   try {
     execFileSync(REDIS_SERVER, ['--version'], { stdio: 'ignore' })
     return null
@@ -31,44 +34,51 @@ export function redisUnavailable(): string | null {
 
 /** A Redis server in a temp dir. */
 export class RedisServer {
-  #child: ChildProcess | null = null
+  /** @type {import('node:child_process').ChildProcess | null} */
+  #child = null
 
-  private constructor(
-    readonly dir: string,
-    readonly port: number,
-  ) {}
+  /**
+   * Use {@link RedisServer.start}.
+   *
+   * @param {string} dir temp dir the server runs in
+   * @param {number} port TCP port on 127.0.0.1
+   */
+  constructor(dir, port) {
+    this.dir = dir
+    this.port = port
+  }
 
   /** Starts a server on a free port. */
-  static async start(): Promise<RedisServer> {
+  static async start() {
     const server = new RedisServer(mkdtempSync(path.join(os.tmpdir(), 'concord-redis-')), await freePort())
     await server.start()
     return server
   }
 
   /** `redis://127.0.0.1:PORT` */
-  get url(): string {
+  get url() {
     return `redis://127.0.0.1:${this.port}`
   }
 
   /** Starts the server (again) and waits until it accepts connections. */
-  async start(): Promise<void> {
+  async start() {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]
     const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#child = child
     let output = ''
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer): void => {
+    await new Promise((resolve, reject) => {
+      const onData = (chunk) => {
         output += chunk.toString()
         if (output.includes('Ready to accept connections')) resolve()
       }
-      child.stdout!.on('data', onData)
-      child.stderr!.on('data', onData)
+      child.stdout.on('data', onData)
+      child.stderr.on('data', onData)
       child.once('exit', (code) => reject(new Error(`redis-server exited with ${code} before it was ready:\n${output}`)))
     })
   }
 
   /** Stops the server (SIGKILL: clients see their connections drop). */
-  async stop(): Promise<void> {
+  async stop() {
     const child = this.#child
     this.#child = null
     if (child === null || child.exitCode !== null || child.signalCode !== null) return
@@ -78,7 +88,7 @@ export class RedisServer {
   }
 
   /** Stops the server and removes its temp dir. */
-  async destroy(): Promise<void> {
+  async destroy() {
     try {
       await this.stop()
     } finally {

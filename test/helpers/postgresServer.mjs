@@ -19,6 +19,9 @@
  * await pg.destroy()
  * ```
  *
+ * Plain JavaScript (types in `postgresServer.d.mts`) so that the benchmarks,
+ * which run without a TypeScript loader, start their servers with it too.
+ *
  * @module test/helpers/postgresServer
  */
 
@@ -36,7 +39,7 @@ const run = promisify(execFile)
 export const POSTGRES_BIN = process.env.POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin'
 
 /** Why PostgreSQL tests cannot run here, or null when they can. */
-export function postgresUnavailable(): string | null {
+export function postgresUnavailable() {
   for (const tool of ['initdb', 'pg_ctl']) {
     if (!existsSync(path.join(POSTGRES_BIN, tool))) {
       return `PostgreSQL tests skipped: ${path.join(POSTGRES_BIN, tool)} not found (install postgresql 15, or set POSTGRES_BIN)`
@@ -53,29 +56,29 @@ export function postgresUnavailable(): string | null {
 }
 
 /** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
+      const { port } = server.address()
       server.close(() => resolve(port))
     })
   })
 }
 
 /** True when this process runs as root (PostgreSQL then runs as `postgres`). */
-const asRoot = (): boolean => process.getuid?.() === 0
+const asRoot = () => process.getuid?.() === 0
 
 /** Runs a PostgreSQL tool, as `postgres` when we are root. */
-async function runTool(tool: string, args: string[]): Promise<void> {
+async function runTool(tool, args) {
   const file = path.join(POSTGRES_BIN, tool)
   const [command, argv] = asRoot() ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args]
   try {
     await run(command, argv, { timeout: 60_000 })
   } catch (error) {
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string }
-    throw new Error(`${tool} ${args.join(' ')} failed: ${(error as Error).message}\n${stdout ?? ''}${stderr ?? ''}`, { cause: error })
+    const { stdout, stderr } = error
+    throw new Error(`${tool} ${args.join(' ')} failed: ${error.message}\n${stdout ?? ''}${stderr ?? ''}`, { cause: error })
   }
 }
 
@@ -84,15 +87,19 @@ export class PostgresServer {
   /** Databases handed out so far (names are `test_1`, `test_2`…). */
   #databases = 0
 
-  private constructor(
-    /** Temp dir holding `data/`, `socket/` and `server.log`. */
-    readonly dir: string,
-    /** TCP port on 127.0.0.1. */
-    readonly port: number,
-  ) {}
+  /**
+   * Use {@link PostgresServer.start}.
+   *
+   * @param {string} dir temp dir holding `data/`, `socket/` and `server.log`
+   * @param {number} port TCP port on 127.0.0.1
+   */
+  constructor(dir, port) {
+    this.dir = dir
+    this.port = port
+  }
 
   /** Creates the cluster (`initdb`, trust auth for `postgres`) and starts it on a free port. */
-  static async start(): Promise<PostgresServer> {
+  static async start() {
     const unavailable = postgresUnavailable()
     if (unavailable !== null) throw new Error(unavailable)
     const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-pg-'))
@@ -112,17 +119,17 @@ export class PostgresServer {
   }
 
   /** The cluster's data directory. */
-  get dataDir(): string {
+  get dataDir() {
     return path.join(this.dir, 'data')
   }
 
   /** URL of database `name` (default `postgres`). */
-  url(name = 'postgres'): string {
+  url(name = 'postgres') {
     return `postgres://postgres@127.0.0.1:${this.port}/${name}`
   }
 
   /** Starts the server (again) and waits until it accepts connections. */
-  async start(): Promise<void> {
+  async start() {
     const socketDir = this.dir
     await runTool('pg_ctl', [
       '-D',
@@ -143,16 +150,16 @@ export class PostgresServer {
    * cleanly, so a restart is quick; `immediate` is like a crash (committed
    * data survives; the restart replays the WAL).
    */
-  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+  async stop(mode = 'fast') {
     // Also a server whose start was cut short: whatever wrote the pid file is stopped.
     if (!existsSync(path.join(this.dataDir, 'postmaster.pid'))) return
-    await runTool('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop']).catch((error: Error) => {
+    await runTool('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop']).catch((error) => {
       if (existsSync(path.join(this.dataDir, 'postmaster.pid'))) throw error
     })
   }
 
   /** Creates a fresh, empty database and returns its URL. */
-  async createDatabase(): Promise<string> {
+  async createDatabase() {
     const name = `test_${++this.#databases}`
     const client = new pg.Client({ connectionString: this.url() })
     await client.connect()
@@ -166,7 +173,7 @@ export class PostgresServer {
   }
 
   /** Stops the server and removes its temp dir. */
-  async destroy(): Promise<void> {
+  async destroy() {
     try {
       await this.stop()
     } finally {
@@ -176,7 +183,7 @@ export class PostgresServer {
 }
 
 /** User and group id of the `postgres` user. */
-async function postgresIds(): Promise<{ uid: number; gid: number }> {
+async function postgresIds() {
   const [{ stdout: uid }, { stdout: gid }] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])])
   return { uid: Number(uid.trim()), gid: Number(gid.trim()) }
 }
