@@ -25,26 +25,31 @@
  * reason, otherwise).
  */
 import { spawnSync } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import Database from 'better-sqlite3'
 import { SyncClient, type DocHandle } from '@concord/engine'
-import { makeTempDir, removeDir, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+import { makeTempDir, removeDir, runRelay, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
 import { RELAY_START_TIMEOUT_MS, report, summary } from './lib/runOptions.js'
 import { startFaultProxy } from './lib/faultProxy.js'
 import { readStoredState, sqliteFile } from './lib/storedDocs.js'
-import { delayFsyncs, fsyncDelayUnavailable } from './lib/systemFaults.js'
+import { delayFsyncs, ext4ErrorUnavailable, fsyncDelayUnavailable, mountTmpfs, mountUnavailable, mountExt4 } from './lib/systemFaults.js'
 
 const cleanups: Array<() => Promise<unknown> | void> = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-/** A relay on a fresh data dir behind a proxy (the client's address survives restarts), and a client with one doc open. */
-const setUp = async (docName: string) => {
-  const dataDir = makeTempDir('concord-faults-')
-  cleanups.push(() => removeDir(dataDir))
+/**
+ * A relay on a fresh data dir (`dataDir` when given) behind a proxy (the
+ * client's address survives restarts), and a client with one doc open.
+ */
+const setUp = async (docName: string, givenDataDir?: string) => {
+  const dataDir = givenDataDir ?? makeTempDir('concord-faults-')
+  if (givenDataDir === undefined) cleanups.push(() => removeDir(dataDir))
   const proxy = await startFaultProxy(Math.random)
   cleanups.push(() => proxy.close())
   const client = new SyncClient({ url: proxy.wsUrl, WebSocket: WebSocket as never, reconnect: { minDelay: 10, maxDelay: 100 } })
@@ -102,6 +107,8 @@ const setFileSizeLimit = (relay: RelayProcess, limit: string): void => {
 
 const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0
 const noFsyncDelay = fsyncDelayUnavailable()
+const noMount = mountUnavailable()
+const noExt4Error = ext4ErrorUnavailable()
 
 /** Resolves once `handle`'s doc holds `key` in its map `m`. */
 const received = (handle: DocHandle, key: string): Promise<void> =>
@@ -236,5 +243,55 @@ describe('storage faults on the relay', () => {
       `slow fsync (${FSYNC_DELAY_MS} ms each, ${slow.delayed()} delayed): ${deliveredBeforeAck}/5 changes reached the other client before their ack; ` +
         `delivery ${summary(deliveryMs)}; change to ack ${summary(ackMs)}; all ${keys.length} acked changes in the file after SIGKILL`,
     )
+  })
+
+  it('a data dir that turns read-only under the relay: nothing acked, /readyz says why, and all is committed after the repair', async (ctx) => {
+    if (noExt4Error !== null) ctx.skip(noExt4Error)
+    const volume = mountExt4(32)
+    cleanups.push(() => volume.remove())
+    const dataDir = path.join(volume.dir, 'data')
+    const { proxy, client, handle, state } = await setUp('faults/read-only', dataDir)
+    const failuresBefore = await commitFailuresAbove(state.relay, -1)
+    volume.failReadOnly()
+    const during = change(handle, 'while-read-only')
+    await commitFailuresAbove(state.relay, failuresBefore)
+    expect(during.acked).toBe(false)
+    expect(handle.pending).toBeGreaterThan(0)
+    expect((await fetch(`${state.relay.url}/healthz`)).status).toBe(200)
+    const ready = await fetch(`${state.relay.url}/readyz`)
+    expect(ready.status).toBe(503)
+    const readiness = (await ready.json()) as { status: string; reason: string }
+    expect(readiness.status).toBe('commits failing')
+    expect(readiness.reason).toMatch(/readonly|read-only/i)
+    // Healing takes the operator's steps: stop the relay (it still holds its files open), repair the file system, start again.
+    await state.relay.stop()
+    expect(during.acked).toBe(false)
+    volume.repair()
+    state.relay = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir })
+    proxy.retarget(state.relay.wsUrl)
+    await client.flush()
+    expect(during.acked).toBe(true)
+    expect(handle.pending).toBe(0)
+    await state.relay.kill()
+    expect(storedValue(dataDir, 'faults/read-only', 'before')).toBe(1)
+    expect(storedValue(dataDir, 'faults/read-only', 'while-read-only')).toBe(1)
+  })
+
+  it('a relay started on a read-only data dir exits with code 2 and names the directory and why', async (ctx) => {
+    if (noMount !== null) ctx.skip(noMount)
+    const mounted = mountTmpfs(8)
+    cleanups.push(() => mounted.remove())
+    const stored = path.join(mounted.dir, 'stored')
+    const empty = path.join(mounted.dir, 'empty')
+    mkdirSync(empty)
+    const relay = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir: stored })
+    await relay.stop()
+    mounted.readOnly(true)
+    for (const dataDir of [stored, empty]) {
+      const result = await runRelay(['--port', '0', '--data', dataDir, '--log-level', 'error'])
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain(`cannot open sqlite storage in ${dataDir}`)
+      expect(result.stderr).toContain(`${dataDir} is on a read-only file system`)
+    }
   })
 })

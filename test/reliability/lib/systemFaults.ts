@@ -6,18 +6,25 @@
  *   so the SQLite worker too) and delays the exit of each real `fsync` /
  *   `fdatasync` syscall — a slow disk, seen by SQLite exactly where it waits
  *   for durability. Detaching ends the fault.
- * - {@link mountTmpfs}: a small tmpfs of its own, remounted read-only and
- *   read-write while the relay runs — a data dir whose file system turned
- *   read-only (as root, permission bits would not stop a write).
+ * - {@link mountExt4}: an ext4 file system of its own (an image file on a
+ *   loop device, `errors=remount-ro`) that the kernel turns read-only under
+ *   the running relay when told of a file system error
+ *   (`/sys/fs/ext4/<dev>/trigger_fs_error`, as after a failing disk), then
+ *   repaired (`umount`, `e2fsck`, `mount`) once the relay is stopped. A plain
+ *   `mount -o remount,ro` cannot do this: Linux refuses it (EBUSY) while a
+ *   process holds a file there open for writing, as the relay always does.
+ * - {@link mountTmpfs}: a small tmpfs remounted read-only while no relay
+ *   runs — a data dir the relay is started on read-only (as root, permission
+ *   bits would not stop a write).
  *
- * Both need privileges; {@link fsyncDelayUnavailable} and
- * {@link mountUnavailable} say why a fault cannot be made here (null when
- * it can), so the tests skip with that reason.
+ * All need privileges; {@link fsyncDelayUnavailable},
+ * {@link mountUnavailable} and {@link ext4ErrorUnavailable} say why a fault
+ * cannot be made here (null when it can), so the tests skip with that reason.
  *
  * @module test/reliability/lib/systemFaults
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, truncateSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -129,5 +136,67 @@ export const mountTmpfs = (sizeMb: number): MountedDir => {
       spawnSync('umount', ['-l', dir])
       rmdirSync(dir)
     },
+  }
+}
+
+/** An ext4 file system on a loop device, mounted on a fresh temp dir. */
+export interface Ext4Volume {
+  /** Where it is mounted. */
+  readonly dir: string
+  /** Reports a file system error to the kernel: with `errors=remount-ro` it turns the mount read-only at once, open files included. */
+  failReadOnly(): void
+  /** Unmounts it (nothing may hold a file there open), repairs it with `e2fsck -fy` and mounts it read-write again. */
+  repair(): void
+  /** Unmounts it and removes the image. */
+  remove(): void
+}
+
+/** Mounts a fresh ext4 image of `sizeMb` MiB (needs what {@link ext4ErrorUnavailable} checks). */
+export const mountExt4 = (sizeMb: number): Ext4Volume => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'concord-ext4-'))
+  const image = path.join(root, 'image')
+  const dir = path.join(root, 'mnt')
+  mkdirSync(dir)
+  writeFileSync(image, '')
+  truncateSync(image, sizeMb * 1024 * 1024)
+  run('mkfs.ext4', ['-q', '-F', image])
+  const mount = (): string => {
+    run('mount', ['-o', 'loop,errors=remount-ro', image, dir])
+    return path.basename(spawnSync('findmnt', ['-n', '-o', 'SOURCE', dir]).stdout.toString().trim())
+  }
+  let device = mount()
+  return {
+    dir,
+    failReadOnly: () => writeFileSync(`/sys/fs/ext4/${device}/trigger_fs_error`, 'concord storage-fault test'),
+    repair: () => {
+      run('umount', [dir])
+      // 0: clean, 1: errors corrected; anything else leaves it broken.
+      const fsck = spawnSync('e2fsck', ['-f', '-y', image])
+      if (fsck.status !== 0 && fsck.status !== 1) throw new Error(`e2fsck failed (${fsck.status}): ${fsck.stdout.toString()}`)
+      device = mount()
+    },
+    remove: () => {
+      spawnSync('umount', [dir])
+      rmSync(root, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Why {@link mountExt4} and its read-only fault cannot be made here, or null when they can. */
+export const ext4ErrorUnavailable = (): string | null => {
+  const cannotMount = mountUnavailable()
+  if (cannotMount !== null) return cannotMount
+  if (spawnSync('mkfs.ext4', ['-V']).error !== undefined) return 'mkfs.ext4 is not installed (e2fsprogs)'
+  let volume: Ext4Volume
+  try {
+    volume = mountExt4(4)
+  } catch (error) {
+    return `cannot mount an ext4 image on a loop device here: ${(error as Error).message}`
+  }
+  try {
+    const devices = readdirSync('/sys/fs/ext4').filter((name) => existsSync(`/sys/fs/ext4/${name}/trigger_fs_error`))
+    return devices.length > 0 ? null : 'this kernel has no /sys/fs/ext4/<dev>/trigger_fs_error'
+  } finally {
+    volume.remove()
   }
 }
