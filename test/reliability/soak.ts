@@ -44,6 +44,8 @@ export interface SoakOptions {
   /** Time between memory samples, ms. */
   sampleMs: number
   dataDir: string
+  /** Called with each sample as it is taken (the samples so far survive a failure). */
+  onSample?: (sample: SoakSample) => void
 }
 
 /** One memory sample of the relay. */
@@ -117,7 +119,10 @@ const metric = (text: string, name: string): number => {
 }
 
 const sampleRelay = async (relay: RelayProcess, t: number, edits: number): Promise<SoakSample> => {
-  const text = await (await fetch(`${relay.url}/metrics`)).text()
+  if (relay.child.exitCode !== null || relay.child.signalCode !== null)
+    throw new Error(`the relay exited (${relay.child.exitCode ?? relay.child.signalCode}):\n${relay.output().slice(-4000)}`)
+  // A connection of its own each time: a kept-alive one may be closed by the relay just as it is reused.
+  const text = await (await fetch(`${relay.url}/metrics`, { headers: { connection: 'close' } })).text()
   return {
     t,
     rssBytes: residentBytes(relay.child.pid!),
@@ -205,7 +210,9 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
     const end = started + options.minutes * 60_000
     while (performance.now() < end) {
       await pause(Math.min(options.sampleMs, Math.max(0, end - performance.now())))
-      samples.push(await sampleRelay(relay, seconds(), counts.edits))
+      const sample = await sampleRelay(relay, seconds(), counts.edits)
+      samples.push(sample)
+      options.onSample?.(sample)
     }
     running = false
     await Promise.all(loops)
