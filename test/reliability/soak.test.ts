@@ -38,6 +38,9 @@ afterEach(() => {
 
 const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1)
 
+const printSample = (s: SoakSample): void =>
+  console.log(`soak t=${s.t.toFixed(0)} s rss=${mb(s.rssBytes)} MB heap=${mb(s.heapUsedBytes)} MB rooms=${s.roomsOpen} edits=${s.edits}`)
+
 /** About `rows` samples spread evenly over the run, first and last included. */
 const spread = (samples: readonly SoakSample[], rows: number): SoakSample[] => {
   const step = Math.max(1, Math.round((samples.length - 1) / (rows - 1)))
@@ -57,7 +60,7 @@ describe('soak', () => {
     const sampleMs = envInt('CHAOS_SOAK_SAMPLE_SECONDS', Math.max(2, Math.round((minutes * 60) / 120))) * 1000
     let figures
     try {
-      figures = await runSoak({ seed, minutes, sampleMs, dataDir })
+      figures = await runSoak({ seed, minutes, sampleMs, dataDir, onSample: printSample })
     } catch (error) {
       throw new Error(
         `soak failed with seed ${seed} (replay: npm run test:chaos -- --suite soak --minutes ${minutes} --seed ${seed}): ${String(error)}`,
@@ -66,10 +69,6 @@ describe('soak', () => {
         },
       )
     }
-    for (const s of figures.samples)
-      console.log(
-        `soak t=${s.t.toFixed(0)} s rss=${mb(s.rssBytes)} MB heap=${mb(s.heapUsedBytes)} MB rooms=${s.roomsOpen} edits=${s.edits}`,
-      )
     report('soak', `seed ${seed}, ${minutes} min, a sample every ${sampleMs / 1000} s:`)
     report('soak', '| t (min) | RSS (MB) | heap used (MB) | rooms open | edits |')
     report('soak', '|---|---|---|---|---|')
