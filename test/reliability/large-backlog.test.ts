@@ -36,7 +36,7 @@ const metricValue = async (url: string, pattern: RegExp): Promise<number> =>
 
 describe('a large offline backlog', () => {
   const seed = runSeed()
-  it(`seed ${seed}: ${CHANGES} changes made offline are all acked, in parts, on one connection`, { timeout: 120_000 }, async () => {
+  it(`seed ${seed}: ${CHANGES} changes made offline are all acked, in parts, on one connection`, { timeout: 180_000 }, async () => {
     const gen = prng.create(seed)
     const dataDir = makeTempDir('concord-backlog-')
     cleanups.push(() => removeDir(dataDir))
