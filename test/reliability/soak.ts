@@ -8,7 +8,12 @@
  *
  * - **steady editors**: three clients that stay connected and edit a few
  *   hot docs all the time (a word inserted into the text, a range deleted
- *   once it is long, so it stays bounded; one of 50 map keys overwritten);
+ *   once it is long; one of 50 map keys overwritten). A Yjs doc keeps an
+ *   item for every edit, deleted or overwritten ones too, so a doc edited
+ *   without end grows without end; the hot docs are therefore replaced by
+ *   new ones every {@link HOT_GENERATION_MS} (every client flushes and closes
+ *   the old ones, which the relay then unloads): what the relay holds for
+ *   them stays bounded, and growth left over is the relay's own;
  * - **reconnecting clients**: two clients that edit the hot docs too and
  *   drop their connection every few seconds (`reconnect()`), and one that is
  *   closed and replaced by a new client (new Yjs client id) every few seconds;
@@ -85,6 +90,8 @@ export interface SoakFigures {
 /** The share of the run left out of the trend: caches, JIT and pools fill up first. */
 export const WARM_UP_SHARE = 0.2
 const HOT_DOCS = 4
+/** How long a set of hot docs is edited before new ones replace it, ms. */
+const HOT_GENERATION_MS = 60_000
 const COLD_DOCS = 300
 const MAP_KEYS = 50
 /** Text longer than this gets a range deleted, so hot docs stay bounded. */
@@ -141,7 +148,9 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
   const relay = await startRelay({ dataDir: options.dataDir, startTimeoutMs: RELAY_START_TIMEOUT_MS, args: ['--idle-unload-ms', '1000'] })
   const newClient = (): SyncClient =>
     new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, reconnect: { minDelay: 10, maxDelay: 200 } })
-  const hotNames = Array.from({ length: HOT_DOCS }, (_, i) => `soak-${options.seed}/hot-${i}`)
+  let generation = 0
+  const hotNamesOf = (g: number): string[] => Array.from({ length: HOT_DOCS }, (_, i) => `soak-${options.seed}/hot-${g}-${i}`)
+  let hotNames = hotNamesOf(0)
   const counts = { edits: 0, reconnects: 0, clientsReplaced: 0, docsChurned: 0, newDocs: 0 }
   const steady = Array.from({ length: 3 }, newClient)
   const reconnecting = Array.from({ length: 2 }, newClient)
@@ -188,6 +197,26 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
       counts.clientsReplaced++
     }
   }
+  /** Moves the editing to new hot docs every {@link HOT_GENERATION_MS}; every client flushes and closes the old ones. */
+  const generationLoop = async (): Promise<void> => {
+    while (running) {
+      await pause(HOT_GENERATION_MS)
+      if (!running) return
+      const old = hotNames
+      hotNames = hotNamesOf(++generation)
+      for (const client of everyClient())
+        for (const name of old) {
+          if (client.isClosed || client.get(name) === undefined) continue
+          try {
+            await client.flush(name)
+          } catch (error) {
+            if (client.isClosed) continue // replaced meanwhile
+            throw error
+          }
+          client.closeDoc(name)
+        }
+    }
+  }
   const churnLoop = async (): Promise<void> => {
     while (running) {
       const name = prng.bool(gen)
@@ -205,7 +234,14 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
   const started = performance.now()
   const seconds = (): number => (performance.now() - started) / 1000
   const samples: SoakSample[] = [await sampleRelay(relay, 0, 0)]
-  const loops = [editLoop(() => steady), editLoop(() => [...reconnecting, replaced.client]), reconnectLoop(), replaceLoop(), churnLoop()]
+  const loops = [
+    editLoop(() => steady),
+    editLoop(() => [...reconnecting, replaced.client]),
+    reconnectLoop(),
+    replaceLoop(),
+    churnLoop(),
+    generationLoop(),
+  ]
   try {
     const end = started + options.minutes * 60_000
     while (performance.now() < end) {
