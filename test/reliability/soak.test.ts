@@ -20,11 +20,12 @@ import { runSoak, WARM_UP_SHARE, type SoakSample } from './soak.js'
 import { envInt, isLongRun, report, runSeed } from './lib/runOptions.js'
 
 /**
- * Growth bounds after the warm-up, bytes per hour. The use makes about 150
- * edits and 8 room loads a second, so a leak of 100 bytes per edit shows as
- * about 54 MB/h and one of 1 KB per doc opened as about 29 MB/h on the heap;
- * the hot docs' own growth (deleted text leaves small tombstones) is well
- * under 1 MB/h. RSS follows the heap with allocator and code-space slack.
+ * Growth bounds after the warm-up, bytes per hour. On a quiet machine the use
+ * makes about 200 edits and 6 doc opens a second, so a leak of 100 bytes per
+ * edit shows as about 70 MB/h and one of 1 KB per doc opened as about 20 MB/h
+ * on the heap. What the relay holds of the hot docs stays bounded (they are
+ * replaced every minute, `soak.ts`). RSS follows the heap with allocator and
+ * code-space slack.
  */
 const MAX_HEAP_GROWTH_PER_HOUR = 16 * 1024 * 1024
 const MAX_RSS_GROWTH_PER_HOUR = 48 * 1024 * 1024
