@@ -3,7 +3,7 @@
  * bounded versions run in `npm test`):
  *
  * ```
- * npm run test:chaos -- [--suite crash|chaos|startup|faults|lifecycle|pageclose|all] [--cycles N] [--schedules N] [--starts N] [--closes N] [--seed S] [--minutes M]
+ * npm run test:chaos -- [--suite crash|chaos|startup|faults|lifecycle|pageclose|soak|all] [--cycles N] [--schedules N] [--starts N] [--closes N] [--seed S] [--minutes M]
  * ```
  *
  * - `--suite`: which suite (default `all`, one after the other);
@@ -15,6 +15,10 @@
  *   `npm test`);
  * - `faults` (storage faults) has no size; `lifecycle` opens and closes
  *   10,000 docs in the long run (1,000 in `npm test`);
+ * - `soak` runs only here, for `--minutes` (skipped without): steady
+ *   editing, reconnects and room churn against one relay, whose RSS and heap
+ *   are sampled (every `CHAOS_SOAK_SAMPLE_SECONDS`, default 1/120 of the
+ *   run) and must not keep growing after the warm-up (`soak.test.ts`);
  * - `--seed`: the run seed of every suite (default: a fresh one each, printed);
  * - `--minutes`: each suite stops starting new cycles / schedules after this
  *   long (with `--minutes` and no `--cycles` / `--schedules`, the time alone
@@ -38,6 +42,7 @@ const SUITES = {
   faults: 'test/reliability/storage-faults.test.ts',
   lifecycle: 'test/reliability/lifecycle.test.ts',
   pageclose: 'test/browser/web-page-close.test.ts',
+  soak: 'test/reliability/soak.test.ts',
 }
 const OPTIONS = ['--suite', '--cycles', '--schedules', '--starts', '--closes', '--seed', '--minutes']
 /** A count that only time bounds. */

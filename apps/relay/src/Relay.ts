@@ -5,8 +5,9 @@
  *
  * - `/api/v1/…` the HTTP API (records and webhooks, see `http/api/ApiRouter`
  *   and `docs/api.md`), any method.
- * - `GET /healthz` liveness, `GET /readyz` storage reachable (503 while
- *   draining), `GET /metrics` Prometheus text, `GET /.concord/config`
+ * - `GET /healthz` liveness, `GET /readyz` storage reachable and commits
+ *   succeeding (503 while draining, while storage does not answer, and
+ *   while commits fail — nothing is acked then), `GET /metrics` Prometheus text, `GET /.concord/config`
  *   what the web app must know before it connects (`{ auth: "jwt" | "none" }`:
  *   whether sign-in takes a token), anything else: the web app.
  * - WebSocket `/.concord/v1`: the multiplexed protocol.
@@ -383,6 +384,13 @@ class RelayServer implements Relay {
           await this.storage.ping()
         } catch (error) {
           return json(res, 503, { status: 'storage unavailable', reason: (error as Error).message })
+        }
+        const commitFailure = this.commits.failure
+        if (commitFailure !== null) {
+          return json(res, 503, {
+            status: 'commits failing',
+            reason: `${commitFailure} (updates kept in memory and retried; nothing acked)`,
+          })
         }
         return json(res, 200, { status: 'ready', storage: this.storage.kind })
       }

@@ -12,6 +12,8 @@
  * A failed commit acks nothing: its updates go back to the front of the
  * queue and the commit is retried with backoff until it succeeds (or the
  * relay is force-stopped). Clients keep showing those updates as pending.
+ * Until a commit succeeds again, {@link CommitQueue.failure} holds the last
+ * error's message (the relay's `/readyz` answers 503 with it).
  *
  * @module rooms/CommitQueue
  */
@@ -73,6 +75,8 @@ export class CommitQueue {
   private retryDelay = 0
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private idleWaiters: Array<() => void> = []
+  /** The message of the last commit's error while commits fail; null once one succeeded (or none failed). */
+  private lastFailure: string | null = null
   private readonly commitListeners: Array<(docs: string[], lastSeqs: ReadonlyMap<string, number>) => void> = []
   private stopped = false
   /** The cluster layer, when several relay instances share the storage; null on a single relay. */
@@ -142,6 +146,15 @@ export class CommitQueue {
   /** True while `room` has updates queued or being committed. */
   isBusy(room: Room): boolean {
     return this.queued.has(room) || (this.inflight?.has(room) ?? false)
+  }
+
+  /**
+   * Why storage commits are failing (the last error's message) while they
+   * are — updates are then kept in memory, retried and not acked; null when
+   * the last commit succeeded.
+   */
+  get failure(): string | null {
+    return this.lastFailure
   }
 
   /** True while anything is queued or being committed. */
@@ -222,6 +235,7 @@ export class CommitQueue {
       for (const [room, bindings] of authors) room.restorePendingAuthors(bindings)
       this.requeue(batches)
       this.metrics.commitFailures.inc()
+      this.lastFailure = error instanceof Error ? error.message : String(error)
       this.retryDelay = Math.min(this.retryMaxDelay, Math.max(this.retryMinDelay, this.retryDelay * 2))
       this.log.error(
         { err: error, docs: entries.length, updates: count, retryInMs: this.retryDelay },
@@ -237,6 +251,7 @@ export class CommitQueue {
     }
     stopTimer()
     this.retryDelay = 0
+    this.lastFailure = null
     this.inflight = null
     this.metrics.updatesCommitted.inc(count)
     this.metrics.pendingUpdates.dec(count)

@@ -178,9 +178,47 @@ function openDatabase(file: string, options: SqliteConnectionOptions): Database.
     return db
   } catch (cause) {
     db?.close()
-    const reason = cause instanceof Error ? cause.message : String(cause)
+    const message = cause instanceof Error ? cause.message : String(cause)
+    const unwritable = file === ':memory:' ? null : whyNotWritable(file)
+    const reason = unwritable === null ? message : `${unwritable} (${message})`
     throw new Error(`cannot open SQLite storage at ${file}: ${reason}`, { cause })
   }
+}
+
+/**
+ * Why the relay could not write `file` or create files next to it (a
+ * read-only file system, missing permissions, no space left), or null when it
+ * could: SQLite's own message for these is only "unable to open database
+ * file", "disk I/O error" or "attempt to write a readonly database". Besides
+ * asking `access(2)`, it creates and removes a small file in the directory: a
+ * file system that turned read-only after an error (ext4 `errors=remount-ro`)
+ * refuses writes while `access` still says yes.
+ */
+export function whyNotWritable(file: string): string | null {
+  const dir = path.dirname(path.resolve(file))
+  const explain = (error: unknown, target: string): string | null => {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EROFS') return `${dir} is on a read-only file system; the relay writes its database there`
+    if (code === 'EACCES' || code === 'EPERM') return `${target} is not writable by this process`
+    if (code === 'ENOSPC' || code === 'EDQUOT') return `no space left for ${dir}`
+    return null
+  }
+  for (const target of [dir, file]) {
+    try {
+      fs.accessSync(target, fs.constants.W_OK)
+    } catch (error) {
+      const reason = explain(error, target)
+      if (reason !== null) return reason
+    }
+  }
+  const probe = `${path.resolve(file)}.write-check-${process.pid}`
+  try {
+    fs.writeFileSync(probe, 'x')
+    fs.rmSync(probe, { force: true })
+  } catch (error) {
+    return explain(error, dir)
+  }
+  return null
 }
 
 /** An open connection with its prepared statements. Every method runs synchronously. */

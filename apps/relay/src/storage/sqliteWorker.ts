@@ -19,7 +19,7 @@
  */
 
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads'
-import { SqliteDatabase } from './SqliteDatabase.js'
+import { SqliteDatabase, whyNotWritable } from './SqliteDatabase.js'
 import type { DocUpdates } from './Storage.js'
 import { closedError } from './validation.js'
 import {
@@ -41,8 +41,20 @@ interface Answer {
   transfer: TransferListItem[]
 }
 
-/** Serves requests arriving on `port` against `db` until a `close` request. */
-function serve(port: MessagePort, db: SqliteDatabase): void {
+/**
+ * A failed commit's error, with the reason when the file or its directory
+ * cannot be written (SQLite says only "disk I/O error" or "attempt to write a
+ * readonly database" when its file system turned read-only).
+ */
+function commitError(error: unknown, file: string): unknown {
+  if (!(error instanceof Error) || !/^SQLITE_(IOERR|READONLY|CANTOPEN)/.test(String((error as { code?: unknown }).code))) return error
+  const unwritable = whyNotWritable(file)
+  if (unwritable === null) return error
+  return Object.assign(new Error(`${error.message}: ${unwritable}`), { name: error.name, code: (error as { code?: unknown }).code })
+}
+
+/** Serves requests arriving on `port` against `db` (the database in `file`) until a `close` request. */
+function serve(port: MessagePort, db: SqliteDatabase, file: string): void {
   let closed = false
 
   const reply = (id: number, answer: () => Answer): void => {
@@ -66,7 +78,8 @@ function serve(port: MessagePort, db: SqliteDatabase): void {
       if (closed) throw closedError('sqlite')
       results = db.appendBatches(appends.map(toDocUpdates))
     } catch (error) {
-      for (const { id } of appends) port.postMessage({ id, ok: false, error: serializeError(error) } satisfies SqliteResponse)
+      const failure = serializeError(commitError(error, file))
+      for (const { id } of appends) port.postMessage({ id, ok: false, error: failure } satisfies SqliteResponse)
       return
     }
     appends.forEach(({ id }, k) => port.postMessage({ id, ok: true, value: results[k] } satisfies SqliteResponse))
@@ -143,4 +156,4 @@ function toDocUpdates({ docs, data }: AppendRequest): DocUpdates[] {
 
 if (parentPort === null) throw new Error('sqliteWorker.js runs as a worker thread started by SqliteStorage')
 const { file, options } = workerData as SqliteWorkerData
-serve(parentPort, SqliteDatabase.open(file, options))
+serve(parentPort, SqliteDatabase.open(file, options), file)

@@ -52,6 +52,7 @@ import { KnownRelayState } from './KnownRelayState.js'
 import { PendingTracker } from './PendingTracker.js'
 import type { DocHandleEvents, OpenDocOptions, UserInfo } from './docHandleTypes.js'
 import { SyncError } from './SyncError.js'
+import { splitUpdate, type UpdatePart } from './updateParts.js'
 
 export type { DocHandleEvents, OpenDocOptions, UserInfo } from './docHandleTypes.js'
 
@@ -126,6 +127,29 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    * none reaches the relay before the changes it builds on.
    */
   private catchUpDeferred = false
+  /**
+   * A catch-up too large for one message going out in parts
+   * (sync/updateParts): the end of the part sent last and when it was sent
+   * (the next one goes out {@link CATCH_UP_IDLE_PER_ROUND_TRIP} round trips
+   * after an ack covers it, `timer`), and the parts still to send; null otherwise.
+   * Meanwhile local edits wait in the doc (`heldEdits` notes that some did)
+   * and go out after the last part, so none reaches the relay before the
+   * changes it builds on.
+   */
+  private catchUpInFlight: {
+    partEnd: StateVector
+    sentAt: number
+    timer: ReturnType<typeof setTimeout> | null
+    rest: UpdatePart[]
+    heldEdits: boolean
+  } | null = null
+  /**
+   * Whether catch-ups on this subscription may go out in parts: not after the
+   * relay refused one for missing dependencies (a part can hold a change
+   * that builds on another client id's change in a later part), so the resync
+   * sends everything at once.
+   */
+  private catchUpInParts = true
   private refs = 1
   private closedFlag = false
   private waiters: FlushWaiter[] = []
@@ -180,7 +204,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    * catch-up.
    */
   get sendsLiveEdits(): boolean {
-    return this.subscribed && !this.catchUpDeferred
+    return this.subscribed && !this.catchUpDeferred && this.catchUpInFlight === null
   }
 
   /**
@@ -386,6 +410,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   /** @internal The socket is gone. Local edits stay in the doc and go out after the next subscribe. */
   disconnect(): void {
     this.subscribed = false
+    this.stopCatchUp()
     this.setSynced(false)
     this.awarenessSync.removeRemote()
   }
@@ -397,6 +422,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.awareness.setLocalState(null)
     if (this.subscribed) this.host.send(encodeUnsubscribe(this.name))
     this.subscribed = false
+    this.stopCatchUp()
     this.closedFlag = true
     this.refs = 0
     this.setSynced(false)
@@ -460,6 +486,8 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.resumeStateVector = null
     this.relay.reset()
     this.catchUpDeferred = false
+    this.stopCatchUp()
+    this.catchUpInParts = true
     return true
   }
 
@@ -546,34 +574,91 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     return this.relay.base(acked)
   }
 
-  /** Sends everything the doc holds beyond `base` (as a step 2 or an update) and notes it as sent. */
+  /**
+   * Sends everything the doc holds beyond `base` (as a step 2 or an update)
+   * and notes it as sent — in parts when it is larger than one
+   * ({@link CATCH_UP_PART_STRUCTS}, {@link CATCH_UP_PART_BYTES}): the first
+   * now, each next one once an ack covers the previous one.
+   */
   private sendMissing(base: StateVector, syncType: number): boolean {
-    const message = startMessage(MessageType.sync, this.name)
-    encoding.writeVarUint(message, syncType)
-    encoding.writeVarUint8Array(message, Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(base)))
-    if (!this.sendContent(encoding.toUint8Array(message))) return false
-    this.relay.noteSentBeyond(base, stateVectorOf(this.doc))
+    const update = Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(base))
+    const [first, ...rest] = this.catchUpInParts
+      ? splitUpdate(update, CATCH_UP_PART_STRUCTS, Math.min(CATCH_UP_PART_BYTES, Math.floor(this.host.maxMessageBytes / 2)))
+      : [{ update, end: new Map<number, number>() }]
+    if (!this.sendSync(syncType, first.update)) return false
+    this.relay.noteSentBeyond(base, rest.length === 0 ? stateVectorOf(this.doc) : first.end)
+    this.stopCatchUp()
+    if (rest.length > 0) this.catchUpInFlight = { partEnd: first.end, sentAt: performance.now(), timer: null, rest, heldEdits: false }
     this.catchUpDeferred = false // what follows on this socket now builds on what was just sent
     return true
+  }
+
+  /** Sends a sync message of `syncType` carrying `update`; false when it is too large to send. */
+  private sendSync(syncType: number, update: Uint8Array): boolean {
+    const message = startMessage(MessageType.sync, this.name)
+    encoding.writeVarUint(message, syncType)
+    encoding.writeVarUint8Array(message, update)
+    return this.sendContent(encoding.toUint8Array(message))
+  }
+
+  /**
+   * A catch-up in parts goes on once `acked` (an ack's state vector) covers
+   * the part sent last, after an idle time of
+   * {@link CATCH_UP_IDLE_PER_ROUND_TRIP} times that part's round trip: with
+   * the next part, or after the last one with the local edits that waited
+   * meanwhile.
+   */
+  private continueCatchUp(acked: StateVector): void {
+    const inFlight = this.catchUpInFlight
+    if (inFlight === null || inFlight.timer !== null || !this.subscribed) return
+    for (const [client, clock] of inFlight.partEnd) if ((acked.get(client) ?? 0) < clock) return
+    const roundTrip = performance.now() - inFlight.sentAt
+    inFlight.timer = setTimeout(() => {
+      inFlight.timer = null
+      if (this.catchUpInFlight === inFlight) this.sendNextPart(inFlight)
+    }, CATCH_UP_IDLE_PER_ROUND_TRIP * roundTrip)
+  }
+
+  /** Sends the next part of the catch-up `inFlight`, or after the last one the local edits held meanwhile. */
+  private sendNextPart(inFlight: NonNullable<DocHandle['catchUpInFlight']>): void {
+    const next = inFlight.rest.shift()
+    if (next === undefined || !this.sendSync(syncProtocol.messageYjsUpdate, next.update)) {
+      this.catchUpInFlight = null
+      if (next === undefined && inFlight.heldEdits) this.sendMissing(this.relayBase(), syncProtocol.messageYjsUpdate)
+      return
+    }
+    this.relay.noteSentUpdate(next.update)
+    inFlight.partEnd = next.end
+    inFlight.sentAt = performance.now()
+  }
+
+  /** Forgets a catch-up in parts (a new subscription or catch-up, the socket gone): what it did not send goes with the next catch-up. */
+  private stopCatchUp(): void {
+    if (this.catchUpInFlight?.timer) clearTimeout(this.catchUpInFlight.timer)
+    this.catchUpInFlight = null
   }
 
   private receiveAck(encoded: Uint8Array): void {
     const mode = this.firstAckOfSubscription ? 'replace' : 'merge'
     this.firstAckOfSubscription = false
-    this.tracker.ack(decodeStateVector(encoded), mode)
+    const acked = decodeStateVector(encoded)
+    this.tracker.ack(acked, mode)
     if (this.lastError !== null && !this.lastError.permanent) this.lastError = null
     this.emit('ack', [this.tracker.ackedStateVector])
+    this.continueCatchUp(acked)
   }
 
   private receiveError(error: SyncError): void {
     if (this.parked) return // the permanent error that parked the doc stays the one shown
     this.lastError = error
+    if (error.code === ErrorCode.missingDependencies) this.catchUpInParts = false
     if (error.permanent) {
       // Park: stop talking to the relay about this doc instead of re-sending
       // what it refused. Local edits stay in the doc and stay pending.
       this.parked = true
       if (this.subscribed) this.host.send(encodeUnsubscribe(this.name))
       this.subscribed = false
+      this.stopCatchUp()
       this.setSynced(false)
       this.awarenessSync.removeRemote()
       if (!this.everSynced) this.rejectSynced(error)
@@ -617,12 +702,15 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    * Every update not applied from the relay goes out at once while
    * subscribed (local edits, delete markers, updates loaded from IndexedDB:
    * duplicates are harmless, Yjs updates are idempotent), except updates
-   * whose origin is in `skipSendOrigins`, and while the catch-up is left to
-   * another party that has not brought the relay up to date yet.
+   * whose origin is in `skipSendOrigins`, while the catch-up is left to
+   * another party that has not brought the relay up to date yet, and while a
+   * catch-up goes out in parts (sent after its last part).
    * Otherwise it waits in the doc for the next sync exchange (or catch-up).
    */
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown): void => {
-    if (origin === this.host.origin || !this.sendsLiveEdits || this.skipSendOrigins.has(origin)) return
+    if (origin === this.host.origin || this.skipSendOrigins.has(origin)) return
+    if (this.catchUpInFlight !== null) this.catchUpInFlight.heldEdits = true
+    if (!this.sendsLiveEdits) return
     const message = startMessage(MessageType.sync, this.name)
     syncProtocol.writeUpdate(message, update)
     if (!this.sendContent(encoding.toUint8Array(message))) return
@@ -652,3 +740,19 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
 }
 
 const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))
+
+/**
+ * Most structs in one part of a catch-up: the relay applies a message in one
+ * go, and a part this size of small edits applies in milliseconds, well within
+ * a connection's apply budget.
+ */
+const CATCH_UP_PART_STRUCTS = 1000
+/** Most bytes in one part of a catch-up (and at most half the relay's largest message). */
+const CATCH_UP_PART_BYTES = 256 * 1024
+/**
+ * Idle time after each part of a catch-up, in round trips of that part
+ * (send to ack): the relay's apply time of a part is less than its round
+ * trip, so a catch-up then costs the relay at most a quarter of wall time,
+ * the relay's default apply budget (250 ms per second).
+ */
+const CATCH_UP_IDLE_PER_ROUND_TRIP = 3

@@ -1,0 +1,167 @@
+/**
+ * Splits a large Yjs update (v1) into parts, so that a catch-up of a long
+ * offline backlog goes to the relay in bounded parts, each sent once the
+ * previous one is acked, instead of as one message:
+ *
+ * - one message larger than the relay's `maxPayload` would be refused, and
+ *   the backlog would never leave the device;
+ * - the relay applies a message in one go, so a huge one holds it up (and
+ *   may cost more than a connection's apply budget) while bounded parts keep
+ *   each apply short.
+ *
+ * A part holds whole structs (a struct is never cut): per Yjs client id,
+ * consecutive clocks from where the update starts, and never a struct that
+ * builds on (left or right origin, parent) a struct of a later part — the
+ * structs are taken in an order that follows those references across
+ * client ids. The update's delete set goes with the last part. Applied in
+ * order onto what the update was made against, each part integrates at once
+ * and the parts make the update.
+ *
+ * @example
+ * ```ts
+ * const [first, ...rest] = splitUpdate(Y.encodeStateAsUpdate(doc, relayStateVector), 1000, 256 * 1024)
+ * send(first.update) // and each of `rest` once an ack covers the previous part's `end`
+ * ```
+ *
+ * @module sync/updateParts
+ */
+import * as encoding from 'lib0/encoding'
+import * as Y from 'yjs'
+import type { StateVector } from '../protocol/stateVector.js'
+
+/** One part of an update. */
+export interface UpdatePart {
+  /** The part, a Yjs update (v1). */
+  readonly update: Uint8Array
+  /** Per client id, the clock after the part's last struct of that client. */
+  readonly end: StateVector
+}
+
+/** A struct as `Y.decodeUpdate` returns it (Item, GC or Skip): all can write themselves. */
+type Struct = ReturnType<typeof Y.decodeUpdate>['structs'][number]
+/** A delete set as `Y.decodeUpdate` returns it. */
+type DeleteSet = ReturnType<typeof Y.decodeUpdate>['ds']
+
+/** Bytes `struct` takes in an update. */
+const encodedSize = (struct: Struct): number => {
+  const encoder = new Y.UpdateEncoderV1()
+  struct.write(encoder, 0)
+  return encoder.toUint8Array().byteLength
+}
+
+/**
+ * Encodes `structs` (in update order) as an update, with `ds` as its delete
+ * set (empty when null). The layout: the number of clients, then per client
+ * its struct count, id and first clock, then its structs; then per client in
+ * the delete set its id and deleted ranges.
+ */
+const encodePart = (structs: readonly Struct[], ds: DeleteSet | null): UpdatePart => {
+  const byClient = new Map<number, Struct[]>()
+  for (const struct of structs) {
+    const run = byClient.get(struct.id.client)
+    if (run === undefined) byClient.set(struct.id.client, [struct])
+    else run.push(struct)
+  }
+  const runs = [...byClient.values()]
+  const encoder = new Y.UpdateEncoderV1()
+  const out = encoder.restEncoder
+  encoding.writeVarUint(out, runs.length)
+  const end: StateVector = new Map()
+  for (const run of runs) {
+    encoding.writeVarUint(out, run.length)
+    encoder.writeClient(run[0].id.client)
+    encoding.writeVarUint(out, run[0].id.clock)
+    for (const struct of run) struct.write(encoder, 0)
+    const last = run[run.length - 1]
+    end.set(last.id.client, last.id.clock + last.length)
+  }
+  const deleted = ds === null ? [] : [...ds.clients].filter(([, ranges]) => ranges.length > 0)
+  encoding.writeVarUint(out, deleted.length)
+  for (const [client, ranges] of deleted) {
+    encoding.writeVarUint(out, client)
+    encoding.writeVarUint(out, ranges.length)
+    for (const range of ranges) {
+      encoding.writeVarUint(out, range.clock)
+      encoding.writeVarUint(out, range.len)
+    }
+  }
+  return { update: encoder.toUint8Array(), end }
+}
+
+/** The ids a struct builds on: its origins and, for an item whose parent is an item, the parent. */
+const referencedIds = (struct: Struct): Array<{ client: number; clock: number }> => {
+  if (!(struct instanceof Y.Item)) return []
+  const ids = [struct.origin, struct.rightOrigin]
+  if (struct.parent instanceof Y.ID) ids.push(struct.parent)
+  return ids.filter((id) => id !== null)
+}
+
+/**
+ * The structs of one update (in its order: per client id, by clock) in an
+ * order in which every struct comes after the structs of the update it
+ * references: client by client, each as far as its next struct references
+ * nothing still to come. References to structs before the update's start
+ * (what it was made against) or to client ids it does not hold are met.
+ */
+const inDependencyOrder = (structs: readonly Struct[]): Struct[] => {
+  const queues = new Map<number, Struct[]>()
+  for (const struct of structs) {
+    const queue = queues.get(struct.id.client)
+    if (queue === undefined) queues.set(struct.id.client, [struct])
+    else queue.push(struct)
+  }
+  /** Per client id in the update, the clock up to which its structs are ordered (starts where the update starts). */
+  const ordered = new Map([...queues].map(([client, queue]) => [client, queue[0].id.clock]))
+  const next = new Map([...queues.keys()].map((client) => [client, 0]))
+  const met = ({ client, clock }: { client: number; clock: number }): boolean => {
+    const upTo = ordered.get(client)
+    return upTo === undefined || clock < upTo
+  }
+  const result: Struct[] = []
+  while (result.length < structs.length) {
+    let progressed = false
+    for (const [client, queue] of queues) {
+      let i = next.get(client)!
+      while (i < queue.length && referencedIds(queue[i]).every(met)) {
+        result.push(queue[i])
+        ordered.set(client, queue[i].id.clock + queue[i].length)
+        i++
+        progressed = true
+      }
+      next.set(client, i)
+    }
+    // A reference nothing in the update meets (not from a doc's own encoding): keep the update's order for the rest.
+    if (!progressed) for (const [client, queue] of queues) result.push(...queue.slice(next.get(client)!))
+  }
+  return result
+}
+
+/**
+ * Splits `update` into parts of at most `maxStructs` structs and
+ * `maxBytes` bytes each (a part holds at least one struct, however large),
+ * the last one with the update's delete set. An update no larger than
+ * `maxBytes` with at most `maxStructs` structs comes back whole, as the only part.
+ */
+export const splitUpdate = (update: Uint8Array, maxStructs: number, maxBytes: number): UpdatePart[] => {
+  const whole = (): UpdatePart[] => [{ update, end: Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)) }]
+  // Every struct takes more than a byte: an update this small holds fewer than `maxStructs`.
+  if (update.byteLength <= Math.min(maxStructs, maxBytes)) return whole()
+  const decoded = Y.decodeUpdate(update)
+  if (decoded.structs.length <= maxStructs && update.byteLength <= maxBytes) return whole()
+  const structs = inDependencyOrder(decoded.structs)
+  const ds = decoded.ds
+  const parts: UpdatePart[] = []
+  let start = 0
+  let bytes = 0
+  for (let i = 0; i < structs.length; i++) {
+    const size = encodedSize(structs[i])
+    if (i > start && (i - start === maxStructs || bytes + size > maxBytes)) {
+      parts.push(encodePart(structs.slice(start, i), null))
+      start = i
+      bytes = 0
+    }
+    bytes += size
+  }
+  parts.push(encodePart(structs.slice(start), ds))
+  return parts
+}
