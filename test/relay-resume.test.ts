@@ -183,6 +183,27 @@ describe('resume', () => {
     expect(old.received.some((m) => m.type === MessageType.resumed)).toBe(false)
   })
 
+  it('a subscribe sent again for a doc of a resume (loading or joined) gets the relay step 1 again, after the entry', async () => {
+    const client = await connect(await start())
+    await client.waitFor((m) => m.type === MessageType.hello, 'hello')
+    const [doc] = client.resume(['ws1/again'])
+    // sent again while the doc loads: not subscribed twice, but its step 1 follows the entry
+    client.subscribe('ws1/again')
+    await answered(client, ['ws1/again'])
+    const step1s = () => client.received.filter((m) => m.type === MessageType.sync && m.doc === 'ws1/again' && m.syncType === 0)
+    await client.waitFor(() => step1s().length >= 1, 'the relay step 1 after the entry')
+    const entryAt = client.received.findIndex((m) => m.resumed?.some((e) => e.doc === 'ws1/again'))
+    expect(client.received.indexOf(step1s()[0])).toBeGreaterThan(entryAt)
+    // and again once joined: at once
+    client.subscribe('ws1/again')
+    await client.waitFor(() => step1s().length >= 2, 'a second relay step 1')
+    // one subscription all along: what the client writes is applied and acked once
+    doc.getText('t').insert(0, 'x')
+    client.sendUpdate('ws1/again', Y.encodeStateAsUpdate(doc))
+    await acked(client, 'ws1/again')
+    expect(client.received.filter((m) => m.type === MessageType.error)).toEqual([])
+  })
+
   it('a catch-up larger than a chunk comes in parts after the entry, the last one a step 2', async () => {
     const url = await start({ initialSyncChunkBytes: 4096 })
     const doc = 'ws1/big'

@@ -6,7 +6,7 @@
  * Against the real relay in-process (relayHarness.ts).
  */
 import { afterEach, describe, expect, test } from 'vitest'
-import { MessageType } from '../src/protocol/index.js'
+import { ErrorCode, MessageType } from '../src/protocol/index.js'
 import { Harness, statusIs } from './helpers.js'
 
 const h = new Harness()
@@ -64,6 +64,49 @@ describe('resume', () => {
     expect(text).toContain('offline')
     expect(text).toContain('remote')
     expect(relay.messages({ type: MessageType.resume }).length).toBeGreaterThanOrEqual(2)
+  })
+
+  test('a doc subscribed again on the same socket while its resume is answered still sends what the relay lacks', async () => {
+    // A `not-subscribed` (e.g. for an old frame replayed on the new socket) makes the handle subscribe the doc
+    // again before the `resumed` answer arrives; the relay ignores that subscribe (the resume subscribed the doc)
+    // and sends no second step 1, so the answer's step 1 must still be taken, or the offline edit never goes out.
+    const relay = h.relay({ autoAck: true })
+    const client = h.client(relay)
+    const handle = client.open('acme/A')
+    handle.doc.getText('t').insert(0, 'online ')
+    await relay.settle()
+    relay.accepting = false
+    relay.dropAll()
+    await relay.settle()
+    handle.doc.getText('t').insert(7, 'offline ')
+    expect(handle.pending).toBeGreaterThan(0)
+
+    relay.accepting = true
+    await statusIs(client, 'online')
+    relay.error('acme/A', ErrorCode.notSubscribed, 'not subscribed to "acme/A"')
+    await relay.settle()
+    expect(relay.messages({ connection: 2, type: MessageType.subscribe }).filter((m) => m.resumed !== true)).toHaveLength(1)
+    await handle.flush()
+    expect(handle.pending).toBe(0)
+    expect(relay.doc('acme/A').getText('t').toString()).toBe('online offline ')
+  })
+
+  test('a deletion made offline reaches the relay after a resume (a deletion leaves the state vector as it was)', async () => {
+    const relay = h.relay({ autoAck: true })
+    const client = h.client(relay)
+    const handle = client.open('acme/A')
+    handle.doc.getText('t').insert(0, 'keep drop')
+    await relay.settle()
+    relay.accepting = false
+    relay.dropAll()
+    await relay.settle()
+    handle.doc.getText('t').delete(4, 5)
+    relay.accepting = true
+    await statusIs(client, 'online')
+    await relay.settle()
+    await handle.flush()
+    expect(handle.doc.getText('t').toString()).toBe('keep')
+    expect(relay.doc('acme/A').getText('t').toString()).toBe('keep')
   })
 
   test('a relay that predates resume gets one subscribe and step 1 per doc', async () => {

@@ -198,7 +198,8 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
   private dispatch(type: number, doc: string, body: decoding.Decoder, data: Uint8Array): void {
     switch (type) {
       case MessageType.subscribe:
-        this.openSubscription(doc)?.load()
+        if (this.subs.has(doc)) this.subs.get(doc)!.subscribedAgain()
+        else this.openSubscription(doc)?.load()
         return
       case MessageType.resume:
         this.resume(body)

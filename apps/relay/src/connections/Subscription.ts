@@ -75,6 +75,8 @@ export class Subscription {
   private roomValue: Room | null = null
   /** Messages received while the room loads (null: none). */
   private queue: Uint8Array[] | null = null
+  /** A `subscribe` came again while the doc loaded: the relay's step 1 goes out once joined (see {@link subscribedAgain}). */
+  private step1AfterJoin = false
   /** Last time the relay asked this client to resync the doc (ms). */
   private lastResync = 0
   /** Starts a sync message about this doc (an answer to the client's step 1). */
@@ -106,6 +108,7 @@ export class Subscription {
     this.acquire((room) => {
       this.join(room)
       if (this.policy.writable) this.sendSyncStep1(room)
+      this.step1AfterJoin = false
       this.finishJoin(room)
     })
   }
@@ -190,8 +193,24 @@ export class Subscription {
     this.conn.sendAuthors(room, room.authorList)
   }
 
+  /**
+   * The client sent `subscribe` for this doc again on the same socket (it
+   * set the doc up again, e.g. after a `not-subscribed`, or a new handle of
+   * a doc whose `resume` is still being answered): it is not subscribed
+   * twice, but it gets the relay's step 1 again — now, or once the doc is
+   * loaded — so it learns what the relay lacks of it, which the answer to
+   * its earlier subscribe or resume may have told a handle that is gone.
+   */
+  subscribedAgain(): void {
+    if (this.stateValue === SubscriptionState.loading) this.step1AfterJoin = true
+    else if (this.stateValue === SubscriptionState.ready && this.roomValue !== null && this.policy.writable)
+      this.sendSyncStep1(this.roomValue)
+  }
+
   /** After joining (and the relay's step 1 or `resumed` entry): sends the doc's presence states and handles what waited. */
   finishJoin(room: Room): void {
+    if (this.step1AfterJoin && this.policy.writable) this.sendSyncStep1(room)
+    this.step1AfterJoin = false
     const states = room.encodeAllAwareness()
     if (states) this.conn.sendAwareness(room, states)
     const queue = this.queue ?? []

@@ -117,7 +117,14 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   private parked = false
   private subscribed = false
   private firstAckOfSubscription = false
-  /** The state vector this handle sent in the `resume` of the current subscription (null: subscribed by `subscribe`). */
+  /**
+   * The state vector this handle sent in the `resume` on the current socket
+   * (null: none on this socket). It stays when the doc is subscribed again
+   * on the same socket before the `resumed` answer arrives (after a
+   * `not-subscribed`): the relay ignores that `subscribe`, as the resume
+   * subscribed the doc, and sends its step 1 only in the answer, which
+   * still holds for what was sent.
+   */
   private resumeStateVector: Uint8Array | null = null
   /** What the relay has and what this handle sent, on the current subscription. */
   private readonly relay = new KnownRelayState()
@@ -410,6 +417,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   /** @internal The socket is gone. Local edits stay in the doc and go out after the next subscribe. */
   disconnect(): void {
     this.subscribed = false
+    this.resumeStateVector = null
     this.stopCatchUp()
     this.setSynced(false)
     this.awarenessSync.removeRemote()
@@ -483,7 +491,6 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (this.closedFlag || this.parked) return false
     this.subscribed = true
     this.firstAckOfSubscription = true
-    this.resumeStateVector = null
     this.relay.reset()
     this.catchUpDeferred = false
     this.stopCatchUp()
