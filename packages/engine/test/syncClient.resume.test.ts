@@ -17,7 +17,7 @@ const NAMES = Array.from({ length: 20 }, (_, i) => `acme/T-${i}`)
 describe('resume', () => {
   test('a reconnect resumes every open doc in one message; unchanged docs send no step 2 and are synced with nothing pending', async () => {
     const relay = h.relay({ autoAck: true })
-    const client = h.client(relay)
+    const client = h.client(relay, { resume: true })
     const handles = NAMES.map((name) => client.open(name))
     await relay.settle()
     handles.forEach((handle, i) => handle.doc.getText('t').insert(0, `ticket ${i}`))
@@ -44,7 +44,7 @@ describe('resume', () => {
 
   test('edits made offline on both sides meet after a resume, and the offline ones are acked', async () => {
     const relay = h.relay({ autoAck: true })
-    const client = h.client(relay)
+    const client = h.client(relay, { resume: true })
     const handle = client.open('acme/A')
     handle.doc.getText('t').insert(0, 'online ')
     await relay.settle()
@@ -71,7 +71,7 @@ describe('resume', () => {
     // again before the `resumed` answer arrives; the relay ignores that subscribe (the resume subscribed the doc)
     // and sends no second step 1, so the answer's step 1 must still be taken, or the offline edit never goes out.
     const relay = h.relay({ autoAck: true })
-    const client = h.client(relay)
+    const client = h.client(relay, { resume: true })
     const handle = client.open('acme/A')
     handle.doc.getText('t').insert(0, 'online ')
     await relay.settle()
@@ -93,7 +93,7 @@ describe('resume', () => {
 
   test('a deletion made offline reaches the relay after a resume (a deletion leaves the state vector as it was)', async () => {
     const relay = h.relay({ autoAck: true })
-    const client = h.client(relay)
+    const client = h.client(relay, { resume: true })
     const handle = client.open('acme/A')
     handle.doc.getText('t').insert(0, 'keep drop')
     await relay.settle()
@@ -111,7 +111,7 @@ describe('resume', () => {
 
   test('a relay that predates resume gets one subscribe and step 1 per doc', async () => {
     const relay = h.relay({ autoAck: true, resume: false })
-    const client = h.client(relay)
+    const client = h.client(relay, { resume: true })
     const handles = ['acme/A', 'acme/B'].map((name) => client.open(name))
     await relay.settle()
     expect(relay.messages({ type: MessageType.resume })).toEqual([])

@@ -36,6 +36,15 @@ export interface SyncClientOptions {
   user?: UserInfo
   /** Reconnect backoff: `minDelay` 250, `maxDelay` 10 000, `factor` 2 by default. */
   reconnect?: BackoffOptions
+  /**
+   * Subscribe the open docs after a reconnect in `resume` messages when the
+   * relay announces them (docs/PROTOCOL.md, "Resume"): one state-vector
+   * exchange per batch of docs instead of one per doc. Default false: the
+   * network chaos suite still finds a rare interleaving (about one schedule
+   * in a few thousand) after which a resumed doc keeps a change pending
+   * until the next reconnect; per-doc `subscribe` has none.
+   */
+  resume?: boolean
   /** How often to send `ping` while online. Default 15 000. */
   pingInterval?: number
   /** Reconnect when nothing arrived from the relay for this long (also while connecting). Default 30 000. */
