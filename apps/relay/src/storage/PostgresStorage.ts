@@ -77,21 +77,14 @@
 
 import pg from 'pg'
 import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import type { WebhookSubscription } from '../webhooks/WebhookSubscriptions.js'
 import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
 
 /** The schema version this code writes and understands. */
 export const POSTGRES_SCHEMA_VERSION = 2
 
-/** A webhook subscription as `concord_webhooks` holds it (the shape of `webhooks/WebhookSubscriptions`' subscriptions). */
-export interface StoredWebhook {
-  id: string
-  workspace: string
-  url: string
-  secret: string
-  /** ms since epoch */
-  createdAt: number
-  createdBy: string
-}
+/** A webhook subscription as `concord_webhooks` holds it: the subscriptions of `webhooks/WebhookSubscriptions`. */
+export type StoredWebhook = WebhookSubscription
 
 /** First key of the relay's advisory locks ("Conc"); the second names what is locked. */
 const LOCK_CLASS_SCHEMA = 0x436f6e63
