@@ -39,12 +39,14 @@ describe('convergence under network chaos', () => {
   const scheduleSeed = process.env.CHAOS_SCHEDULE_SEED
   const schedules = scheduleSeed ? 1 : envInt('CHAOS_SCHEDULES', 200)
   const minutes = envInt('CHAOS_MINUTES', 0)
+  /** `CHAOS_RESUME=1`: the clients resume their docs together after reconnects (the engine's `resume` option). */
+  const resume = process.env.CHAOS_RESUME === '1'
   it(
-    `seed ${seed}: ${schedules} schedules converge, and the relay holds what every client holds`,
+    `seed ${seed}: ${schedules} schedules converge${resume ? ' (resume on)' : ''}, and the relay holds what every client holds`,
     { timeout: isLongRun() ? 0 : 180_000 },
     async () => {
       const started = performance.now()
-      const figures = await run({ seed, schedules, minutes, ...(scheduleSeed && { scheduleSeeds: [Number(scheduleSeed)] }) })
+      const figures = await run({ seed, schedules, minutes, resume, ...(scheduleSeed && { scheduleSeeds: [Number(scheduleSeed)] }) })
       report(
         'chaos',
         `seed ${seed}: ${figures.schedules} schedules in ${((performance.now() - started) / 1000).toFixed(1)} s, 0 divergences, ${figures.edits} edits, ` +

@@ -56,6 +56,8 @@ export interface ChaosRunOptions {
   scheduleSeeds?: readonly number[]
   /** Chance that a schedule restarts the relay. Default 0.04. */
   restartChance?: number
+  /** Whether the clients resume their docs together after a reconnect (`SyncClientOptions.resume`). Default false, as in the engine. */
+  resume?: boolean
 }
 
 /** What a run did and saw. */
@@ -89,6 +91,18 @@ const TICKET_STATUSES = ['open', 'in_progress', 'done', 'cancelled'] as const
 const TICKET_PRIORITIES = ['none', 'low', 'medium', 'high', 'urgent'] as const
 const RELAY_ARGS = ['--checkpoint-updates', '20']
 
+/** The docs of `client` with pending changes, and what their handles know, for a divergence's message. */
+const describePending = (client: SyncClient): string =>
+  client.docNames
+    .map((name) => client.get(name))
+    .filter((handle): handle is DocHandle => handle !== undefined && handle.pending !== 0)
+    .map(
+      (h) =>
+        `"${h.name}" pending ${h.pending}, synced ${h.isSynced}, sends live edits ${h.sendsLiveEdits}, parked ${h.isParked}, ` +
+        `error ${h.error?.code ?? 'none'}, acked ${JSON.stringify([...h.ackedStateVector])}, doc ${JSON.stringify([...Y.decodeStateVector(Y.encodeStateVector(h.doc))])}`,
+    )
+    .join('; ')
+
 /** Resolves when `record` holds its record (another tab or the relay brought it), checked at every `change`. */
 const holdsRecord = (record: RecordHandle): Promise<void> =>
   new Promise((resolve) => {
@@ -120,7 +134,12 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
   for (let i = 0; i < 5; i++) proxies.push(await startFaultProxy(random, { replayChance: 0.3 }))
   for (const proxy of proxies) proxy.retarget(relay.wsUrl)
   const newClient = (url: string): SyncClient => {
-    const client = new SyncClient({ url, WebSocket: WebSocket as never, reconnect: { minDelay: 5, maxDelay: 60, random } })
+    const client = new SyncClient({
+      url,
+      WebSocket: WebSocket as never,
+      reconnect: { minDelay: 5, maxDelay: 60, random },
+      resume: options.resume ?? false,
+    })
     client.on('error', (error) => {
       figures.errors[error.code] = (figures.errors[error.code] ?? 0) + 1
     })
@@ -213,7 +232,7 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
           if (hasPendingStructs(r.doc)) return 'tab has pending structs'
           if (!sameState(r.doc, records[0].doc)) return 'tab replicas differ'
         }
-        for (const c of allClients) if (c.pending !== 0) return `client pending ${c.pending}`
+        for (const [i, c] of allClients.entries()) if (c.pending !== 0) return `client ${i} pending ${c.pending}: ${describePending(c)}`
         return null
       }
       // Checked every few ms: convergence is many events on many objects (pending, synced, updates of both docs).
