@@ -41,10 +41,18 @@ export const removeDir = (dir: string): void => rmSync(dir, { recursive: true, f
  * none within `startTimeoutMs` (default 15 s) is killed and the promise rejects.
  */
 export const startRelay = (
-  options: { dataDir?: string; args?: string[]; env?: Record<string, string>; startTimeoutMs?: number } = {},
+  options: {
+    dataDir?: string
+    args?: string[]
+    env?: Record<string, string>
+    startTimeoutMs?: number
+    /** Options of node itself, before the relay's script (e.g. `--inspect=127.0.0.1:0`). */
+    nodeArgs?: string[]
+  } = {},
 ): Promise<RelayProcess> => {
   const dataDir = options.dataDir ?? makeTempDir()
-  const child = spawn(process.execPath, [relayMain, '--port', '0', '--data', dataDir, '--log-level', 'warn', ...(options.args ?? [])], {
+  const relayArgs = [relayMain, '--port', '0', '--data', dataDir, '--log-level', 'warn', ...(options.args ?? [])]
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...relayArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   })

@@ -22,11 +22,19 @@
  *   closes it; the relay unloads idle rooms after `--idle-unload-ms 1000`,
  *   so rooms are loaded from and unloaded to SQLite all the time.
  *
- * Every `sampleMs` the relay's resident set (`VmRSS` from `/proc/PID/status`)
- * and V8 heap (`concord_nodejs_heap_size_used_bytes`, prom-client's default
- * metrics on `/metrics`) are recorded with the rooms open. The verdict fits a
- * least-squares line to the samples after the warm-up (the first 20 % of the
- * run) and reports its slope as growth per hour.
+ * Before the use, 24 MB are written in docs of their own, so the relay's
+ * SQLite page cache (16 MB, `--sqlite-cache-mb`) is full from the start
+ * ({@link fillPageCache}).
+ *
+ * Every `sampleMs` the relay's V8 heap after full garbage collections
+ * (asked for through its inspector: the relay runs with
+ * `--inspect=127.0.0.1:0`, `lib/relayInspector.ts`), then its resident set
+ * (`VmRSS` from `/proc/PID/status`) are recorded with the rooms open. The verdict fits a
+ * least-squares line to the **lowest sample of each minute** after the
+ * warm-up (the first 20 % of the run) and reports its slope as growth per
+ * hour: the hot docs grow for a minute before they are replaced, and the
+ * resident set has spikes (buffers, allocator slack), so a leak shows in the
+ * floor a minute reaches, not in single samples.
  *
  * At the end the use stops, every client flushes (all its changes acked) and a
  * fresh client must read every hot doc exactly as the steady editors hold it.
@@ -39,6 +47,7 @@ import * as Y from 'yjs'
 import * as prng from 'lib0/prng'
 import { SyncClient, type DocHandle } from '@concord/engine'
 import { startRelay, type RelayProcess } from '../helpers/relayProcess.js'
+import { RelayInspector } from './lib/relayInspector.js'
 import { RELAY_START_TIMEOUT_MS } from './lib/runOptions.js'
 
 /** How long and how a soak runs. */
@@ -58,17 +67,18 @@ export interface SoakSample {
   /** Seconds since the use started. */
   t: number
   rssBytes: number
+  /** The main thread's V8 heap after full garbage collections. */
   heapUsedBytes: number
   roomsOpen: number
   /** Edits made by all clients so far. */
   edits: number
 }
 
-/** A least-squares line through (seconds, bytes) samples. */
+/** A least-squares line through (seconds, bytes) points. */
 export interface Trend {
   /** Growth, bytes per hour. */
   perHour: number
-  /** Samples it was fitted to. */
+  /** Points it was fitted to (one per minute after the warm-up: each minute's lowest sample). */
   samples: number
 }
 
@@ -92,10 +102,37 @@ export const WARM_UP_SHARE = 0.2
 const HOT_DOCS = 4
 /** How long a set of hot docs is edited before new ones replace it, ms. */
 const HOT_GENERATION_MS = 60_000
+/** The trend is fitted to the lowest sample of each window this long: one generation of hot docs. */
+const TREND_WINDOW_SECONDS = HOT_GENERATION_MS / 1000
 const COLD_DOCS = 300
+/** The relay's SQLite page cache, MiB (`--sqlite-cache-mb`, its default). */
+const SQLITE_CACHE_MB = 16
+/** Bytes written before the use to fill the page cache (see {@link fillPageCache}): half again its size. */
+const FILL_BYTES = SQLITE_CACHE_MB * 1024 * 1024 * 1.5
+const FILL_DOC_BYTES = 64 * 1024
 const MAP_KEYS = 50
 /** Text longer than this gets a range deleted, so hot docs stay bounded. */
 const MAX_TEXT = 2_000
+
+/**
+ * The lowest value of each `windowSeconds` window (by time, from the first
+ * sample's), at the window's lowest sample's time: the floor a sawtooth
+ * reaches, to fit a trend to. Windows without samples are left out.
+ */
+export const windowMinima = (
+  times: readonly number[],
+  values: readonly number[],
+  windowSeconds: number,
+): { times: number[]; values: number[] } => {
+  const lowest = new Map<number, number>()
+  for (let i = 0; i < times.length; i++) {
+    const window = Math.floor((times[i] - times[0]) / windowSeconds)
+    const at = lowest.get(window)
+    if (at === undefined || values[i] < values[at]) lowest.set(window, i)
+  }
+  const picked = [...lowest.values()].sort((a, b) => a - b)
+  return { times: picked.map((i) => times[i]), values: picked.map((i) => values[i]) }
+}
 
 /** Fits a least-squares line to `values` over `times` (seconds). */
 export const fitTrend = (times: readonly number[], values: readonly number[]): Trend => {
@@ -125,17 +162,36 @@ const metric = (text: string, name: string): number => {
   return Number(value)
 }
 
-const sampleRelay = async (relay: RelayProcess, t: number, edits: number): Promise<SoakSample> => {
+const sampleRelay = async (relay: RelayProcess, inspector: RelayInspector, t: number, edits: number): Promise<SoakSample> => {
   if (relay.child.exitCode !== null || relay.child.signalCode !== null)
     throw new Error(`the relay exited (${relay.child.exitCode ?? relay.child.signalCode}):\n${relay.output().slice(-4000)}`)
+  const heap = await inspector.heapAfterGc()
   // A connection of its own each time: a kept-alive one may be closed by the relay just as it is reused.
   const text = await (await fetch(`${relay.url}/metrics`, { headers: { connection: 'close' } })).text()
   return {
     t,
     rssBytes: residentBytes(relay.child.pid!),
-    heapUsedBytes: metric(text, 'concord_nodejs_heap_size_used_bytes'),
+    heapUsedBytes: heap.usedBytes,
     roomsOpen: metric(text, 'concord_rooms_open'),
     edits,
+  }
+}
+
+/**
+ * Writes {@link FILL_BYTES} in docs of their own (`prefix`-0, -1, …) through
+ * `client`, each acked before the next: SQLite keeps the pages a connection
+ * wrote in its page cache, so afterwards the cache is at its size and stays
+ * there. Without this it fills during the run, at the pace the database
+ * grows — tens of MB an hour at the soak's rate of edits, which is memory
+ * the relay was configured to use, not a leak.
+ */
+const fillPageCache = async (client: SyncClient, prefix: string, gen: prng.PRNG): Promise<void> => {
+  for (let i = 0, written = 0; written < FILL_BYTES; i++, written += FILL_DOC_BYTES) {
+    const name = `${prefix}-${i}`
+    const handle = client.open(name)
+    handle.doc.getText('body').insert(0, prng.word(gen, FILL_DOC_BYTES, FILL_DOC_BYTES))
+    await client.flush(name)
+    client.closeDoc(name)
   }
 }
 
@@ -145,7 +201,13 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** Runs the soak against a relay it starts on `dataDir`; stops it at the end. */
 export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
   const gen = prng.create(options.seed)
-  const relay = await startRelay({ dataDir: options.dataDir, startTimeoutMs: RELAY_START_TIMEOUT_MS, args: ['--idle-unload-ms', '1000'] })
+  const relay = await startRelay({
+    dataDir: options.dataDir,
+    startTimeoutMs: RELAY_START_TIMEOUT_MS,
+    args: ['--idle-unload-ms', '1000', '--sqlite-cache-mb', String(SQLITE_CACHE_MB)],
+    nodeArgs: ['--inspect=127.0.0.1:0'],
+  })
+  const inspector = await RelayInspector.connect(relay.output())
   const newClient = (): SyncClient =>
     new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, reconnect: { minDelay: 10, maxDelay: 200 } })
   let generation = 0
@@ -231,9 +293,10 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
     }
   }
 
+  await fillPageCache(churner, `soak-${options.seed}/fill`, gen)
   const started = performance.now()
   const seconds = (): number => (performance.now() - started) / 1000
-  const samples: SoakSample[] = [await sampleRelay(relay, 0, 0)]
+  const samples: SoakSample[] = [await sampleRelay(relay, inspector, 0, 0)]
   const loops = [
     editLoop(() => steady),
     editLoop(() => [...reconnecting, replaced.client]),
@@ -246,7 +309,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
     const end = started + options.minutes * 60_000
     while (performance.now() < end) {
       await pause(Math.min(options.sampleMs, Math.max(0, end - performance.now())))
-      const sample = await sampleRelay(relay, seconds(), counts.edits)
+      const sample = await sampleRelay(relay, inspector, seconds(), counts.edits)
       samples.push(sample)
       options.onSample?.(sample)
     }
@@ -258,22 +321,21 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
     await checkConverged(relay, steady[0], hotNames)
     const afterWarmUp = samples.filter((sample) => sample.t >= options.minutes * 60 * WARM_UP_SHARE)
     const times = afterWarmUp.map((sample) => sample.t)
+    const floorTrend = (values: number[]): Trend => {
+      const floor = windowMinima(times, values, TREND_WINDOW_SECONDS)
+      return fitTrend(floor.times, floor.values)
+    }
     return {
       samples,
-      rss: fitTrend(
-        times,
-        afterWarmUp.map((sample) => sample.rssBytes),
-      ),
-      heap: fitTrend(
-        times,
-        afterWarmUp.map((sample) => sample.heapUsedBytes),
-      ),
+      rss: floorTrend(afterWarmUp.map((sample) => sample.rssBytes)),
+      heap: floorTrend(afterWarmUp.map((sample) => sample.heapUsedBytes)),
       ...counts,
       finalFlushSeconds,
     }
   } finally {
     running = false
     for (const client of everyClient()) client.close()
+    inspector.close()
     await relay.stop()
   }
 }

@@ -21,6 +21,7 @@ import { z } from 'zod'
 import { LOG_LEVELS } from './observability/logger.js'
 import { parseAddressRange } from './security/admission.js'
 import { DEFAULT_LIMITS, limitContradictions, resolveLimits, type RelayLimits } from './security/limits.js'
+import { DEFAULT_SQLITE_CACHE_MB } from './storage/SqliteDatabase.js'
 
 const intString = (name: string, min: number, max: number) =>
   z
@@ -54,6 +55,7 @@ const schema = z.object({
   checkpointBytes: intString('--checkpoint-bytes', 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   shutdownTimeoutMs: intString('--shutdown-timeout-ms', 100, 600_000).default(10_000),
   sqliteSynchronous: z.enum(['full', 'normal'], { error: '--sqlite-synchronous must be "full" or "normal"' }).default('full'),
+  sqliteCacheMb: intString('--sqlite-cache-mb', 1, 65_536).default(DEFAULT_SQLITE_CACHE_MB),
   jwtSecret: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
   jwtSecretFile: z.string().min(1).optional(),
   jwksUrl: z.url({ error: '--jwks-url must be an http(s) URL' }).optional(),
@@ -204,6 +206,12 @@ export const FLAGS: Record<string, FlagSpec> = {
     env: 'SQLITE_SYNCHRONOUS',
     help: 'full survives power loss; normal survives process crashes only',
     default: 'full',
+  },
+  '--sqlite-cache-mb': {
+    key: 'sqliteCacheMb',
+    env: 'SQLITE_CACHE_MB',
+    help: "SQLite's page cache, MiB: part of the relay's steady memory once full",
+    default: String(DEFAULT_SQLITE_CACHE_MB),
   },
   '--jwt-secret-file': { key: 'jwtSecretFile', env: 'JWT_SECRET_FILE', help: 'file holding the HS256 secret (instead of JWT_SECRET)' },
   '--jwks-url': { key: 'jwksUrl', env: 'JWKS_URL', help: 'verify RS256/ES256 tokens with the keys of this JWKS URL' },

@@ -90,6 +90,7 @@ const main = async (): Promise<void> => {
           ? new MemoryStorage()
           : SqliteStorage.open(path.join(path.resolve(config.data), 'concord.sqlite'), {
               synchronous: config.sqliteSynchronous,
+              cacheMb: config.sqliteCacheMb,
             })
     }
   } catch (error) {

@@ -70,6 +70,17 @@ describe('limit options', () => {
     })
   }
 
+  it('--sqlite-cache-mb / SQLITE_CACHE_MB: 16 by default, a positive whole number of MiB', () => {
+    const byDefault = parseConfig([], {})
+    expect(byDefault.ok === true && byDefault.config.sqliteCacheMb).toBe(16)
+    const fromFlag = parseConfig(['--sqlite-cache-mb', '64'], { SQLITE_CACHE_MB: '8' })
+    expect(fromFlag.ok === true && fromFlag.config.sqliteCacheMb).toBe(64)
+    const fromEnv = parseConfig([], { SQLITE_CACHE_MB: '8' })
+    expect(fromEnv.ok === true && fromEnv.config.sqliteCacheMb).toBe(8)
+    const zero = parseConfig(['--sqlite-cache-mb', '0'], {})
+    expect(zero.ok === false && zero.errors.join('\n')).toMatch(/--sqlite-cache-mb must be at least 1/)
+  })
+
   it('refuses values out of range with the flag name', () => {
     const result = parseConfig(['--max-connections', '0', '--max-queued-bytes', '12', '--max-unauthenticated-messages', 'many'], {})
     expect(result.ok).toBe(false)

@@ -80,12 +80,13 @@ describe('SqliteStorage', () => {
     expect(tables.map((t) => t.name)).toEqual(['authors', 'checkpoints', 'docs', 'presence', 'updates'])
   })
 
-  it('[options] synchronous normal works, bad options throw', async () => {
-    const storage = open({ synchronous: 'normal', busyTimeoutMs: 100 })
+  it('[options] synchronous normal and a page cache size work, bad options throw', async () => {
+    const storage = open({ synchronous: 'normal', busyTimeoutMs: 100, cacheMb: 2 })
     await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
     expect((await storage.loadDoc('a')).lastSeq).toBe(1)
     expect(() => SqliteStorage.open(file, { synchronous: 'off' as 'full' })).toThrow(/synchronous/)
     expect(() => SqliteStorage.open(file, { busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/)
+    expect(() => SqliteStorage.open(file, { cacheMb: 0 })).toThrow(/cacheMb must be a positive integer/)
   })
 
   it('[open] a data dir that is a file gives a clear error', () => {

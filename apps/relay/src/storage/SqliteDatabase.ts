@@ -53,7 +53,17 @@ export interface SqliteConnectionOptions {
   synchronous?: 'full' | 'normal'
   /** How long a statement waits for a lock held by another connection before failing with `SQLITE_BUSY`. Default 5000 ms. */
   busyTimeoutMs?: number
+  /**
+   * Most memory the connection's page cache holds, MiB (SQLite's
+   * `cache_size`). Default {@link DEFAULT_SQLITE_CACHE_MB}. The cache fills
+   * as pages are read and written and then stays at this size, so it is
+   * part of the relay's steady memory, not growth.
+   */
+  cacheMb?: number
 }
+
+/** Default size of a connection's page cache, MiB: better-sqlite3's own default (`SQLITE_DEFAULT_CACHE_SIZE=-16000`), made explicit. */
+export const DEFAULT_SQLITE_CACHE_MB = 16
 
 /** The schema version this code writes and understands. */
 export const SQLITE_SCHEMA_VERSION = 2
@@ -165,12 +175,15 @@ function openDatabase(file: string, options: SqliteConnectionOptions): Database.
   if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
     throw new TypeError(`busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`)
   }
+  const cacheMb = options.cacheMb ?? DEFAULT_SQLITE_CACHE_MB
+  if (!Number.isInteger(cacheMb) || cacheMb < 1) throw new TypeError(`cacheMb must be a positive integer, got ${String(cacheMb)}`)
   let db: Database.Database | undefined
   try {
     const inMemory = file === ':memory:'
     if (!inMemory) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
     db = new Database(file)
     db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+    db.pragma(`cache_size = ${-cacheMb * 1024}`) // negative: KiB, not pages
     const mode = db.pragma('journal_mode = WAL', { simple: true })
     if (!inMemory && mode !== 'wal') throw new Error(`could not enable WAL journal mode (got ${String(mode)})`)
     db.pragma(`synchronous = ${synchronous.toUpperCase()}`)
