@@ -91,16 +91,17 @@ const TICKET_STATUSES = ['open', 'in_progress', 'done', 'cancelled'] as const
 const TICKET_PRIORITIES = ['none', 'low', 'medium', 'high', 'urgent'] as const
 const RELAY_ARGS = ['--checkpoint-updates', '20']
 
+/** What a handle knows, for a divergence's message. */
+const describeHandle = (h: DocHandle): string =>
+  `"${h.name}" pending ${h.pending}, synced ${h.isSynced}, sends live edits ${h.sendsLiveEdits}, parked ${h.isParked}, ` +
+  `error ${h.error?.code ?? 'none'}, acked ${JSON.stringify([...h.ackedStateVector])}, doc ${JSON.stringify([...Y.decodeStateVector(Y.encodeStateVector(h.doc))])}`
+
 /** The docs of `client` with pending changes, and what their handles know, for a divergence's message. */
 const describePending = (client: SyncClient): string =>
   client.docNames
     .map((name) => client.get(name))
     .filter((handle): handle is DocHandle => handle !== undefined && handle.pending !== 0)
-    .map(
-      (h) =>
-        `"${h.name}" pending ${h.pending}, synced ${h.isSynced}, sends live edits ${h.sendsLiveEdits}, parked ${h.isParked}, ` +
-        `error ${h.error?.code ?? 'none'}, acked ${JSON.stringify([...h.ackedStateVector])}, doc ${JSON.stringify([...Y.decodeStateVector(Y.encodeStateVector(h.doc))])}`,
-    )
+    .map(describeHandle)
     .join('; ')
 
 /** Resolves when `record` holds its record (another tab or the relay brought it), checked at every `change`. */
@@ -221,13 +222,13 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
       const healed = performance.now()
       const converged = (): string | null => {
         for (const h of handles) {
-          if (h.pending !== 0) return `plain client pending ${h.pending}`
+          if (h.pending !== 0) return `plain client pending ${h.pending}: ${describeHandle(h)}`
           if (!h.isSynced) return 'plain client not synced'
           if (hasPendingStructs(h.doc)) return 'plain client has pending structs'
           if (!sameState(h.doc, handles[0].doc)) return 'plain replicas differ'
         }
-        for (const r of records) {
-          if (r.pending !== 0) return `tab pending ${r.pending}`
+        for (const [i, r] of records.entries()) {
+          if (r.pending !== 0) return `tab ${i} pending ${r.pending}: ${records.map((t) => describeHandle(t.sync)).join('; ')}`
           if (!r.sync.isSynced) return 'tab not synced'
           if (hasPendingStructs(r.doc)) return 'tab has pending structs'
           if (!sameState(r.doc, records[0].doc)) return 'tab replicas differ'

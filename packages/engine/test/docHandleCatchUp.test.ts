@@ -287,3 +287,46 @@ test('while its catch-up is left to another handle, live edits wait in the doc u
   expect(relay.doc(DOC).getText('t').toString()).toBe('!>offline again, offline')
   expect(sentTwice()).toEqual([])
 })
+
+test('an ack another tab shares before this subscription’s first ack arrives is kept: the first ack was made earlier', async () => {
+  const relay = h.relay()
+  /** Acks of DOC to B held back while set: the relay's ack on B's socket is slower than the tabs' channel. */
+  let held: Uint8Array[] | null = null
+  const Base = relay.WebSocket as unknown as new (url: string) => { receive(data: Uint8Array): void }
+  const Slow = class extends Base {
+    override receive(data: Uint8Array): void {
+      const { type, doc } = decodeMessage(data)
+      if (held !== null && type === MessageType.ack && doc === DOC) held.push(data)
+      else super.receive(data)
+    }
+  }
+  const clientA = h.client(relay)
+  const clientB = h.client(relay, { WebSocket: Slow as unknown as WebSocketConstructor })
+  const a = clientA.open(DOC, { skipSendOrigins: [OTHER_TAB] })
+  const b = clientB.open(DOC, { skipSendOrigins: [OTHER_TAB], sendsCatchUp: () => false })
+  a.doc.on('update', (update: Uint8Array, origin: unknown) => {
+    if (origin === OTHER_TAB || origin === clientA) return
+    b.addOwnClients(Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)).keys())
+    Y.applyUpdate(b.doc, update, OTHER_TAB)
+  })
+  a.on('ack', (acked) => b.learnAck(acked))
+  await Promise.all([a.synced, b.synced])
+  await relay.settle()
+
+  held = []
+  clientB.reconnect() // a new subscription: the relay acks what it has stored now, and that ack is slow to reach B
+  await relay.settle()
+  expect(held).toHaveLength(1)
+  a.doc.getText('t').insert(0, 'from A') // reaches B through the tabs' channel: B's own change, pending there too
+  await relay.settle()
+  relay.ack()
+  await relay.settle()
+  expect(a.pending).toBe(0)
+  expect(b.pending).toBe(0) // A shared the relay's ack
+
+  const late = held
+  held = null
+  for (const data of late) relay.inject(data) // B's first ack of the subscription, at last (a stale ack changes nothing for A)
+  await relay.settle()
+  expect(b.pending).toBe(0)
+})

@@ -46,7 +46,7 @@ import {
   type ResumeEntry,
   type ResumedDoc,
 } from '../protocol/messages.js'
-import { countMissing, decodeStateVector, type StateVector } from '../protocol/stateVector.js'
+import { countMissing, decodeStateVector, maxStateVector, type StateVector } from '../protocol/stateVector.js'
 import { DocAwareness } from './DocAwareness.js'
 import { KnownRelayState } from './KnownRelayState.js'
 import { PendingTracker } from './PendingTracker.js'
@@ -117,6 +117,15 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   private parked = false
   private subscribed = false
   private firstAckOfSubscription = false
+  /**
+   * Acks learnt from other parties ({@link learnAck}) on the current
+   * subscription before its first ack arrived. That first ack states what
+   * the relay had stored when it answered — possibly before a commit another
+   * tab has been acked for since (its ack reached this tab first, the
+   * relay's to this connection was still on its way) — so it replaces what
+   * was known except these.
+   */
+  private learntBeforeFirstAck: StateVector = new Map()
   /**
    * The state vector this handle sent in the `resume` on the current socket
    * (null: none on this socket). It stays when the doc is subscribed again
@@ -249,7 +258,10 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    * later ack; emits no `ack` event, so it is not shared back.
    */
   learnAck(stateVector: ReadonlyMap<number, number>): void {
-    if (!this.closedFlag) this.tracker.ack(new Map(stateVector), 'merge')
+    if (this.closedFlag) return
+    const learnt = new Map(stateVector)
+    this.tracker.ack(learnt, 'merge')
+    if (this.firstAckOfSubscription) this.learntBeforeFirstAck = maxStateVector(this.learntBeforeFirstAck, learnt)
   }
 
   /**
@@ -491,6 +503,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (this.closedFlag || this.parked) return false
     this.subscribed = true
     this.firstAckOfSubscription = true
+    this.learntBeforeFirstAck = new Map()
     this.relay.reset()
     this.catchUpDeferred = false
     this.stopCatchUp()
@@ -646,10 +659,12 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   }
 
   private receiveAck(encoded: Uint8Array): void {
-    const mode = this.firstAckOfSubscription ? 'replace' : 'merge'
-    this.firstAckOfSubscription = false
     const acked = decodeStateVector(encoded)
-    this.tracker.ack(acked, mode)
+    if (this.firstAckOfSubscription) {
+      this.firstAckOfSubscription = false
+      this.tracker.ack(maxStateVector(acked, this.learntBeforeFirstAck), 'replace')
+      this.learntBeforeFirstAck = new Map()
+    } else this.tracker.ack(acked, 'merge')
     if (this.lastError !== null && !this.lastError.permanent) this.lastError = null
     this.emit('ack', [this.tracker.ackedStateVector])
     this.continueCatchUp(acked)
