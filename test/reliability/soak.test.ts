@@ -67,7 +67,11 @@ describe('soak trend', () => {
   it('fits the floor of each minute: a sawtooth without growth has none, a growing floor shows its growth', () => {
     const flat = sawtooth(0)
     const floor = windowMinima(flat.times, flat.values, 60)
-    expect(floor.values).toHaveLength(20)
+    expect(floor.values).toHaveLength(19) // the 20th minute is not over at the last sample (1,195 s)
+    // one more sample just into a 21st minute, at a tooth's top: the 20th is whole now, the 21st is not and is left out
+    const withLast = windowMinima([...flat.times, 1210], [...flat.values, 200e6], 60)
+    expect(withLast.values).toHaveLength(20)
+    expect(Math.max(...withLast.values)).toBe(100e6)
     expect(fitTrend(floor.times, floor.values).perHour).toBeCloseTo(0, 0)
     const growing = sawtooth(40e6)
     const grown = windowMinima(growing.times, growing.values, 60)

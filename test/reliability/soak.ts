@@ -115,9 +115,11 @@ const MAP_KEYS = 50
 const MAX_TEXT = 2_000
 
 /**
- * The lowest value of each `windowSeconds` window (by time, from the first
- * sample's), at the window's lowest sample's time: the floor a sawtooth
- * reaches, to fit a trend to. Windows without samples are left out.
+ * The lowest value of each whole `windowSeconds` window (by time, from the
+ * first sample's), at the window's lowest sample's time: the floor a
+ * sawtooth reaches, to fit a trend to. Windows without samples, and a last
+ * window the samples end in before it is over (its floor is not reached
+ * yet), are left out.
  */
 export const windowMinima = (
   times: readonly number[],
@@ -125,8 +127,10 @@ export const windowMinima = (
   windowSeconds: number,
 ): { times: number[]; values: number[] } => {
   const lowest = new Map<number, number>()
+  const whole = Math.floor((times.at(-1)! - times[0]) / windowSeconds)
   for (let i = 0; i < times.length; i++) {
     const window = Math.floor((times[i] - times[0]) / windowSeconds)
+    if (window >= whole) break
     const at = lowest.get(window)
     if (at === undefined || values[i] < values[at]) lowest.set(window, i)
   }
