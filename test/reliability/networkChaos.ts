@@ -91,6 +91,14 @@ const TICKET_STATUSES = ['open', 'in_progress', 'done', 'cancelled'] as const
 const TICKET_PRIORITIES = ['none', 'low', 'medium', 'high', 'urgent'] as const
 const RELAY_ARGS = ['--checkpoint-updates', '20']
 
+/** How two replicas' snapshots differ, for a divergence's message: both state vectors, and whether the delete sets are equal. */
+const describeDifference = (relay: Y.Doc, client: Y.Doc): string => {
+  const sv = (doc: Y.Doc): string => JSON.stringify([...Y.decodeStateVector(Y.encodeStateVector(doc))])
+  const ds = (doc: Y.Doc): string =>
+    JSON.stringify([...Y.snapshot(doc).ds.clients].map(([c, items]) => [c, items.map((i) => [i.clock, i.len])]))
+  return `relay state vector ${sv(relay)}, client's ${sv(client)}; delete sets ${ds(relay) === ds(client) ? 'equal' : `relay ${ds(relay)}, client's ${ds(client)}`}`
+}
+
 /** What a handle knows, for a divergence's message. */
 const describeHandle = (h: DocHandle): string =>
   `"${h.name}" pending ${h.pending}, synced ${h.isSynced}, sends live edits ${h.sendsLiveEdits}, parked ${h.isParked}, ` +
@@ -261,7 +269,11 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
             `${context}: the relay's plain doc differs from the clients' (relay "${freshPlain.doc.getText('t').toString()}", clients "${handles[0].doc.getText('t').toString()}")`,
           )
         }
-        if (!sameState(freshRecord.doc, records[0].doc)) throw new DivergenceError(`${context}: the relay's record differs from the tabs'`)
+        if (!sameState(freshRecord.doc, records[0].doc))
+          throw new DivergenceError(
+            `${context}: the relay's record differs from the tabs' (${describeDifference(freshRecord.doc, records[0].doc)}; ` +
+              `tabs: ${records.map((t) => describeHandle(t.sync)).join('; ')})`,
+          )
       } finally {
         fresh.close()
       }
