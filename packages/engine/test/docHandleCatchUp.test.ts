@@ -290,13 +290,17 @@ test('while its catch-up is left to another handle, live edits wait in the doc u
 
 test('an ack another tab shares before this subscription’s first ack arrives is kept: the first ack was made earlier', async () => {
   const relay = h.relay()
-  /** Acks of DOC to B held back while set: the relay's ack on B's socket is slower than the tabs' channel. */
+  /**
+   * Acks of DOC to B held back while set, and `resumed` answers (which carry
+   * a resumed doc's first ack): the relay's ack on B's socket is slower than
+   * the tabs' channel.
+   */
   let held: Uint8Array[] | null = null
   const Base = relay.WebSocket as unknown as new (url: string) => { receive(data: Uint8Array): void }
   const Slow = class extends Base {
     override receive(data: Uint8Array): void {
       const { type, doc } = decodeMessage(data)
-      if (held !== null && type === MessageType.ack && doc === DOC) held.push(data)
+      if (held !== null && ((type === MessageType.ack && doc === DOC) || type === MessageType.resumed)) held.push(data)
       else super.receive(data)
     }
   }

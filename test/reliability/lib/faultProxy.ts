@@ -22,8 +22,9 @@
  *   *replays* `sync` update frames seen on an earlier connection of the same
  *   proxy on a later one — duplicated, out of their original order, and
  *   possibly ahead of the updates they depend on — once that later
- *   connection has subscribed the doc (the protocol only accepts sync
- *   messages for subscribed docs). Client → relay and relay → client alike.
+ *   connection has subscribed the doc (with `subscribe`, or in a `resume`:
+ *   the protocol only accepts sync messages for subscribed docs). Client →
+ *   relay and relay → client alike.
  * - **Retarget**: the relay listens on a new port after every restart; the
  *   proxy's address stays the same, so clients reconnect to it as they would
  *   to a relay behind a load balancer.
@@ -42,7 +43,7 @@
 import type { AddressInfo } from 'node:net'
 import WebSocket, { WebSocketServer, type RawData } from 'ws'
 import * as decoding from 'lib0/decoding'
-import { MessageType, decodeMessage } from '@concord/engine/protocol'
+import { MessageType, decodeMessage, readResume } from '@concord/engine/protocol'
 
 /** y-protocols sync message subtype of an incremental update. */
 const SYNC_UPDATE = 2
@@ -138,13 +139,15 @@ const updateDoc = (frame: Buffer): string | null => {
   }
 }
 
-/** The doc a `subscribe` frame names, else null. */
-const subscribedDoc = (frame: Buffer): string | null => {
+/** The docs a `subscribe` frame names (one) or a `resume` frame subscribes (each of its entries); none for other frames. */
+const subscribedDocs = (frame: Buffer): string[] => {
   try {
-    const { type, doc } = decodeMessage(new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength))
-    return type === MessageType.subscribe ? doc : null
+    const { type, doc, body } = decodeMessage(new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength))
+    if (type === MessageType.subscribe) return [doc]
+    if (type === MessageType.resume) return readResume(body).map((entry) => entry.doc)
+    return []
   } catch {
-    return null
+    return []
   }
 }
 
@@ -202,8 +205,8 @@ export const startFaultProxy = async (random: () => number, options: FaultProxyO
       toRelay.push(frame)
       const doc = updateDoc(frame)
       if (doc !== null) remember(seenFromClients, doc, frame)
-      const subscribed = subscribedDoc(frame)
-      if (subscribed !== null && !replayedTo.has(subscribed)) {
+      for (const subscribed of subscribedDocs(frame)) {
+        if (replayedTo.has(subscribed)) continue
         replayedTo.add(subscribed)
         // After the subscribe (and only then: the relay refuses sync messages for docs not subscribed).
         const up = random() < replayChance ? oldUpdate(seenFromClients, subscribed) : null
