@@ -51,7 +51,7 @@ describe('convergence under network chaos', () => {
         'chaos',
         `seed ${seed}: ${figures.schedules} schedules in ${((performance.now() - started) / 1000).toFixed(1)} s, 0 divergences, ${figures.edits} edits, ` +
           `${figures.cuts} connections cut, ${figures.partitions} partitions, ${figures.replayed} frames replayed, ${figures.restarts} relay restarts, ` +
-          `client errors ${JSON.stringify(figures.errors)}; time to converge after healing ${summary(figures.convergeMs)}`,
+          `client errors ${JSON.stringify(figures.errors)}; ${figures.changedAfterConverging} read again after a change made after converging; time to converge after healing ${summary(figures.convergeMs)}`,
       )
       // A time-bounded long run (`--minutes`) stops early; a count-bounded one does them all.
       if (minutes === 0) expect(figures.schedules).toBe(schedules)

@@ -23,7 +23,9 @@
  * equal content); the time from healing to that is the schedule's
  * convergence time. A fresh client then reads both docs from the relay (the
  * room's state) and must hold the same snapshot, with no pending structs
- * anywhere. A schedule that does not converge in 15 s, or whose fresh read
+ * anywhere. When the clients changed a doc meanwhile (the engine writes a
+ * typing burst's history entry once typing pauses, after the schedule's
+ * last edit), the schedule waits for convergence again and reads again. A schedule that does not converge in 15 s, or whose fresh read
  * differs, is a divergence: the run throws, naming the run's seed and the
  * schedule's seed, which `runChaosSchedules({ scheduleSeeds: [seed] })`
  * replays on its own.
@@ -72,6 +74,8 @@ export interface ChaosRunFigures {
   restarts: number
   /** Errors the clients reported, by code (e.g. `missing-dependencies` after a replayed frame). */
   errors: Record<string, number>
+  /** Schedules whose clients changed a doc between converging and the relay's read (the engine's own later writes), read again. */
+  changedAfterConverging: number
 }
 
 /** A schedule that did not converge, or converged to something other than the relay's state. */
@@ -135,7 +139,17 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
   const random = (): number => prng.real53(gen)
   const int = (n: number): number => Math.floor(random() * n)
   const pick = <T>(values: readonly T[]): T => values[int(values.length)]
-  const figures: ChaosRunFigures = { schedules: 0, convergeMs: [], edits: 0, cuts: 0, partitions: 0, replayed: 0, restarts: 0, errors: {} }
+  const figures: ChaosRunFigures = {
+    schedules: 0,
+    convergeMs: [],
+    edits: 0,
+    cuts: 0,
+    partitions: 0,
+    replayed: 0,
+    restarts: 0,
+    errors: {},
+    changedAfterConverging: 0,
+  }
   const workspaceId = `chaos-${options.seed}`
 
   let relay = await startRelay({ startTimeoutMs: RELAY_START_TIMEOUT_MS, dataDir: options.dataDir, args: RELAY_ARGS })
@@ -245,37 +259,56 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
         return null
       }
       // Checked every few ms: convergence is many events on many objects (pending, synced, updates of both docs).
-      let waiting = converged()
-      while (waiting !== null) {
-        if (performance.now() - healed > CONVERGE_TIMEOUT_MS) {
-          throw new DivergenceError(`${context}: not converged ${CONVERGE_TIMEOUT_MS} ms after healing: ${waiting}`)
+      const waitConverged = async (): Promise<void> => {
+        let waiting = converged()
+        while (waiting !== null) {
+          if (performance.now() - healed > CONVERGE_TIMEOUT_MS) {
+            throw new DivergenceError(`${context}: not converged ${CONVERGE_TIMEOUT_MS} ms after healing: ${waiting}`)
+          }
+          await sleep(2)
+          waiting = converged()
         }
-        await sleep(2)
-        waiting = converged()
       }
+      await waitConverged()
       figures.convergeMs.push(performance.now() - healed)
 
-      // The relay's rooms, read by a fresh client straight from the relay.
-      const fresh = newClient(relay.wsUrl)
-      try {
-        const freshPlain = fresh.open(docName)
-        const freshRecord = fresh.open(`${workspaceId}/${recordId}`)
-        await Promise.all([freshPlain.synced, freshRecord.synced])
-        if (hasPendingStructs(freshPlain.doc) || hasPendingStructs(freshRecord.doc)) {
-          throw new DivergenceError(`${context}: the relay's state has pending structs`)
+      /** The relay's rooms, read by a fresh client straight from the relay: null when they hold what the clients hold, else how they differ. */
+      const readFromRelay = async (): Promise<string | null> => {
+        const fresh = newClient(relay.wsUrl)
+        try {
+          const freshPlain = fresh.open(docName)
+          const freshRecord = fresh.open(`${workspaceId}/${recordId}`)
+          await Promise.all([freshPlain.synced, freshRecord.synced])
+          if (hasPendingStructs(freshPlain.doc) || hasPendingStructs(freshRecord.doc)) {
+            throw new DivergenceError(`${context}: the relay's state has pending structs`)
+          }
+          if (!sameState(freshPlain.doc, handles[0].doc)) {
+            return `${context}: the relay's plain doc differs from the clients' (relay "${freshPlain.doc.getText('t').toString()}", clients "${handles[0].doc.getText('t').toString()}")`
+          }
+          if (!sameState(freshRecord.doc, records[0].doc)) {
+            return (
+              `${context}: the relay's record differs from the tabs' (${describeDifference(freshRecord.doc, records[0].doc)}; ` +
+              `tabs: ${records.map((t) => describeHandle(t.sync)).join('; ')})`
+            )
+          }
+          return null
+        } finally {
+          fresh.close()
         }
-        if (!sameState(freshPlain.doc, handles[0].doc)) {
-          throw new DivergenceError(
-            `${context}: the relay's plain doc differs from the clients' (relay "${freshPlain.doc.getText('t').toString()}", clients "${handles[0].doc.getText('t').toString()}")`,
-          )
-        }
-        if (!sameState(freshRecord.doc, records[0].doc))
-          throw new DivergenceError(
-            `${context}: the relay's record differs from the tabs' (${describeDifference(freshRecord.doc, records[0].doc)}; ` +
-              `tabs: ${records.map((t) => describeHandle(t.sync)).join('; ')})`,
-          )
-      } finally {
-        fresh.close()
+      }
+      for (;;) {
+        const plainBefore = Y.snapshot(handles[0].doc)
+        const tabsBefore = Y.snapshot(records[0].doc)
+        const difference = await readFromRelay()
+        if (difference === null) break
+        // The engine may change a record after it converged — a typing burst's history entry is
+        // appended once typing pauses — and the read above may have raced that change: then the
+        // new state converges and the relay is read again. Otherwise the relay differs.
+        const moved =
+          !Y.equalSnapshots(plainBefore, Y.snapshot(handles[0].doc)) || !Y.equalSnapshots(tabsBefore, Y.snapshot(records[0].doc))
+        if (!moved) throw new DivergenceError(difference)
+        figures.changedAfterConverging++
+        await waitConverged()
       }
     } finally {
       for (const client of plainClients) client.closeDoc(docName)
