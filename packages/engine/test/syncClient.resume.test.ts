@@ -42,15 +42,21 @@ describe('resume', () => {
     }
   })
 
-  test('edits made offline on both sides meet after a resume, and the offline ones are acked', async () => {
+  /** A resuming client whose doc `acme/A` holds `text` on the relay, then cut off: the relay takes no connection until `relay.accepting = true`. */
+  const cutOffAfter = async (text: string) => {
     const relay = h.relay({ autoAck: true })
     const client = h.client(relay, { resume: true })
     const handle = client.open('acme/A')
-    handle.doc.getText('t').insert(0, 'online ')
+    handle.doc.getText('t').insert(0, text)
     await relay.settle()
     relay.accepting = false
     relay.dropAll()
     await relay.settle()
+    return { relay, client, handle }
+  }
+
+  test('edits made offline on both sides meet after a resume, and the offline ones are acked', async () => {
+    const { relay, client, handle } = await cutOffAfter('online ')
     handle.doc.getText('t').insert(7, 'offline ')
     relay.doc('acme/A').getText('t').insert(0, 'remote ')
     expect(handle.pending).toBeGreaterThan(0)
@@ -70,14 +76,7 @@ describe('resume', () => {
     // A `not-subscribed` (e.g. for an old frame replayed on the new socket) makes the handle subscribe the doc
     // again before the `resumed` answer arrives; the relay ignores that subscribe (the resume subscribed the doc)
     // and sends no second step 1, so the answer's step 1 must still be taken, or the offline edit never goes out.
-    const relay = h.relay({ autoAck: true })
-    const client = h.client(relay, { resume: true })
-    const handle = client.open('acme/A')
-    handle.doc.getText('t').insert(0, 'online ')
-    await relay.settle()
-    relay.accepting = false
-    relay.dropAll()
-    await relay.settle()
+    const { relay, client, handle } = await cutOffAfter('online ')
     handle.doc.getText('t').insert(7, 'offline ')
     expect(handle.pending).toBeGreaterThan(0)
 
@@ -92,14 +91,7 @@ describe('resume', () => {
   })
 
   test('a deletion made offline reaches the relay after a resume (a deletion leaves the state vector as it was)', async () => {
-    const relay = h.relay({ autoAck: true })
-    const client = h.client(relay, { resume: true })
-    const handle = client.open('acme/A')
-    handle.doc.getText('t').insert(0, 'keep drop')
-    await relay.settle()
-    relay.accepting = false
-    relay.dropAll()
-    await relay.settle()
+    const { relay, client, handle } = await cutOffAfter('keep drop')
     handle.doc.getText('t').delete(4, 5)
     relay.accepting = true
     await statusIs(client, 'online')
