@@ -14,8 +14,10 @@ import {
   StorageError,
   defineSchema,
   field,
+  type RecordInbox,
   type RecordStoreOptions,
   type StorageBackend,
+  type StoredRecord,
   type StorageErrorEvent,
   type SyncClient,
 } from '../src/index.js'
@@ -586,6 +588,53 @@ describe('a new device, before its records are stored', () => {
     expect(storage.inner.records.size).toBe(5)
     await fresh.catalog.flush()
     expect([...storage.inner.catalog.values()].map((e) => e.local)).toEqual([true, true, true, true, true])
+  })
+
+  test('pull() goes on fetching while records wait in the inbox to be stored, and resolves once they are stored', async () => {
+    const { relay, client: laptop } = await online({ autoAck: true })
+    const source = newStore(laptop)
+    for (let i = 0; i < 30; i++) (await source.create('ticket', { title: `Ticket ${i}` }, { id: `T-${i}` })).close()
+    await source.flush()
+
+    // An inbox whose puts commit only when the test says so.
+    const inner = new MemoryStorage()
+    const stored = new Map<string, StoredRecord>()
+    const held: Array<() => void> = []
+    const inbox: RecordInbox = {
+      get: async (id) => stored.get(id),
+      put: (id, update, meta) =>
+        new Promise<void>((resolve) =>
+          held.push(() => {
+            stored.set(id, { updates: [update], meta })
+            resolve()
+          }),
+        ),
+    }
+    const backend: StorageBackend = {
+      kind: 'with-inbox',
+      inbox,
+      openRecord: (id) => inner.openRecord(id),
+      openCatalog: () => inner.openCatalog(),
+      wipe: () => inner.wipe(),
+    }
+    const fresh = newStore(h.client(relay), { storage: backend })
+    const pulling = fresh.pull({ concurrency: 4 })
+    const listed = () => fresh.list({ type: 'ticket', limit: 100 })
+    // With 4 fetches at once, every record is fetched and listed while none is stored yet.
+    await next(fresh, 'catalog', () => listed().total === 30)
+    expect(held).toHaveLength(30)
+    expect(relay.messages({ type: MessageType.fetch, connection: 2 })).toHaveLength(30)
+    expect(listed().entries.every((e) => !e.local)).toBe(true)
+
+    let settled = false
+    void pulling.then(() => (settled = true))
+    for (const commit of held.splice(0, 29)) commit()
+    await Promise.resolve()
+    expect(settled).toBe(false) // one record is not stored yet
+    held.splice(0)[0]!()
+    expect(await pulling).toMatchObject({ listed: 30, fetched: 30, changed: 30, failed: [] })
+    expect(stored.size).toBe(30)
+    expect(listed().entries.every((e) => e.local)).toBe(true)
   })
 
   test('pull() does not read the record databases it creates; one that held the record is read', async () => {

@@ -40,13 +40,17 @@ import type { PullOptions, PullResult } from './recordStoreTypes.js'
 const LIVE_FETCH_CONCURRENCY = 16
 /** Record databases read at once by the pending checks and the search for uncatalogued records. */
 const STORED_READ_CONCURRENCY = 8
-/**
- * Pull: records fetched and stored at once. Records new to this device go
- * to the storage's inbox, where the puts made while one transaction runs
- * share the next: the more in flight, the fewer transactions; and a new
- * device lists its first screen from fetched records while they are stored.
- */
+/** Pull: fetches in flight at once (pipelined over the one socket). */
 const PULL_CONCURRENCY = 64
+/**
+ * Pull: records fetched for the storage's inbox and waiting to be stored,
+ * at most. Puts made while one inbox transaction runs share the next, so
+ * fetching goes on while records are stored: a new device's 10,000 records
+ * take about 10,000 / `INBOX_BATCH` transactions, not one per
+ * {@link PULL_CONCURRENCY} fetches. Records stored in databases of their own
+ * hold their fetch slot until stored (each opens a database).
+ */
+const PULL_STORING = 1_000
 /**
  * Pull: most pulled entries listed at once. The first batches are smaller
  * (1, 2, 4, … entries), so a new device's list shows its first records as
@@ -215,36 +219,64 @@ export class Reconciliation {
     }
     let next = 0
     let done = 0
-    const worker = async (): Promise<void> => {
-      while (next < records.length && !this.host.isClosing()) {
-        const { id, seq } = records[next++]!
-        // Sequence 0 (nothing logged, e.g. an imported doc) proves nothing: fetched.
-        const known = catalog.get(id)
-        if (seq !== null && seq > 0 && known?.local === true && known.relaySeq === seq) {
-          result.unchanged++
-          options.onProgress?.(++done, records.length)
-          continue
-        }
-        try {
-          const pulled = await this.pullOne(id, options.signal, options.summarize === true ? { summarizeNew } : null, listFetched)
-          if (pulled !== undefined) result.fetched++
-          if (pulled?.entry) {
-            result.changed++
-            addToBatch(pulled.entry, batch)
-          } else if (pulled?.seq != null) {
-            fetchedAt.set(id, pulled.seq)
-            if (fetchedAt.size >= PULL_BATCH) flushBatch()
-          }
-          if (pulled?.summary) summaries.push(pulled.summary)
-        } catch (error) {
-          if (options.signal?.aborted) throw error
-          result.failed.push({ id, error: error instanceof Error ? error : new Error(String(error)) })
-        }
-        options.onProgress?.(++done, records.length)
+    const pulled = (id: string, record: PulledRecord | undefined): void => {
+      if (record !== undefined) result.fetched++
+      if (record?.entry) {
+        result.changed++
+        addToBatch(record.entry, batch)
+      } else if (record?.seq != null) {
+        fetchedAt.set(id, record.seq)
+        if (fetchedAt.size >= PULL_BATCH) flushBatch()
       }
+      if (record?.summary) summaries.push(record.summary)
     }
+    const fetchSlots = Math.max(1, options.concurrency ?? PULL_CONCURRENCY)
+    let fetching = 0
+    let active = 0
+    let aborted: unknown = null
     try {
-      await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? PULL_CONCURRENCY) }, worker))
+      await new Promise<void>((resolve) => {
+        // Starts pulls while a fetch slot is free and not too many wait to be stored.
+        const pump = (): void => {
+          while (next < records.length && aborted === null && !this.host.isClosing() && fetching < fetchSlots && active < PULL_STORING) {
+            const { id, seq } = records[next++]!
+            // Sequence 0 (nothing logged, e.g. an imported doc) proves nothing: fetched.
+            const known = catalog.get(id)
+            if (seq !== null && seq > 0 && known?.local === true && known.relaySeq === seq) {
+              result.unchanged++
+              options.onProgress?.(++done, records.length)
+              continue
+            }
+            fetching++
+            active++
+            let holdsSlot = true
+            // The fetch slot frees once the record goes to the inbox (it waits there to be stored) or when done.
+            const releaseSlot = (): void => {
+              if (!holdsSlot) return
+              holdsSlot = false
+              fetching--
+              queueMicrotask(pump)
+            }
+            this.pullOne(id, options.signal, options.summarize === true ? { summarizeNew } : null, listFetched, releaseSlot)
+              .then(
+                (record) => pulled(id, record),
+                (error: unknown) => {
+                  if (options.signal?.aborted) aborted ??= error
+                  else result.failed.push({ id, error: error instanceof Error ? error : new Error(String(error)) })
+                },
+              )
+              .finally(() => {
+                active--
+                options.onProgress?.(++done, records.length)
+                releaseSlot()
+                queueMicrotask(pump)
+              })
+          }
+          if (active === 0) resolve()
+        }
+        pump()
+      })
+      if (aborted !== null) throw aborted
     } finally {
       flushBatch()
       await catalog.flush()
@@ -336,6 +368,7 @@ export class Reconciliation {
     signal: AbortSignal | undefined,
     summarize: { summarizeNew: boolean } | null,
     listFetched?: PullContext['listFetched'],
+    storing?: PullContext['storing'],
   ): Promise<PulledRecord | undefined> {
     const host = this.host
     const context: PullContext = {
@@ -348,6 +381,7 @@ export class Reconciliation {
       entryOf: (recordId) => host.catalog.get(recordId),
       skip: (recordId) => host.inMemory(recordId) || host.isClosing(),
       ...(listFetched === undefined ? {} : { listFetched }),
+      ...(storing === undefined ? {} : { storing }),
     }
     return pullRecord(context, id, signal, summarize)
   }

@@ -43,6 +43,12 @@ export interface PullContext {
    * before its database is written (the list of a new device shows at once).
    */
   listFetched?(entry: CatalogEntry): void
+  /**
+   * Optional: the record was fetched and goes to the storage's inbox, where
+   * it waits for a transaction shared with other records — the caller may
+   * start the next fetch.
+   */
+  storing?(): void
 }
 
 /** What {@link pullRecord} brought. */
@@ -113,6 +119,8 @@ export async function pullRecord(
     )
     const authors = new Map((stored.meta.authors ?? []).map((a) => [a.clientId, a]))
     for (const a of fetched.authors) authors.set(a.clientId, a)
+    // An inbox put waits for a transaction shared with other records: the next fetch need not wait for it.
+    if (target.shared) context.storing?.()
     await target.store(doc, fetched.update, {
       acked: Y.encodeStateVector(acked),
       authors: [...authors.values()],
@@ -156,6 +164,8 @@ interface PullTarget {
    * holds the stored record with the update applied. Resolves when committed.
    */
   store(doc: Y.Doc, update: Uint8Array, meta: Required<Pick<RecordMeta, 'acked' | 'authors' | 'viewed'>>): Promise<void>
+  /** Stores share transactions with other records' (the inbox). */
+  shared: boolean
   close(): void
 }
 
@@ -166,6 +176,7 @@ const inboxTarget = (inbox: RecordInbox, id: string, inInbox: StoredRecord | und
   // The whole record, not only what was fetched: if the entry was moved into the record's own
   // database meanwhile (another tab opened it), the new entry must stand on its own.
   store: (doc, update, meta) => inbox.put(id, inInbox === undefined ? update : Y.encodeStateAsUpdate(doc), meta),
+  shared: true,
   close: () => undefined,
 })
 
@@ -196,6 +207,7 @@ const ownStorageTarget = async (context: PullContext, id: string): Promise<PullT
         })
       }
     },
+    shared: false,
     close: () => storage.close(),
   }
 }

@@ -102,7 +102,12 @@ export type SignOutResult =
 
 /** Options of `store.pull()`. */
 export interface PullOptions {
-  /** Records fetched and stored at once (fetches pipelined over the socket). Default 64. */
+  /**
+   * Fetches in flight at once (pipelined over the socket). Default 64. A
+   * record bound for the storage's inbox frees its slot once fetched (up to
+   * 1,000 wait there to be stored, many per transaction); one stored in a
+   * database of its own, once stored.
+   */
   concurrency?: number
   signal?: AbortSignal
   /** Called after each record. */
