@@ -22,8 +22,8 @@ const newest = (dir) => {
 const stale = (sources, output) =>
   !existsSync(output) || Math.max(...sources.map((s) => newest(path.join(root, s)))) > statSync(output).mtimeMs
 
-const run = (args) => {
-  const result = spawnSync('npm', args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+const run = (args, env = process.env) => {
+  const result = spawnSync('npm', args, { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] })
   if (result.status !== 0) process.exit(result.status ?? 1)
 }
 
@@ -32,6 +32,7 @@ export const buildIfNeeded = ({ web }) => {
   run(['exec', '--silent', '--', 'tsc', '-b', 'packages/engine', 'apps/relay'])
   if (web && stale(['packages/engine/src', 'apps/web/src', 'apps/web/index.html'], path.join(root, 'apps/web/dist/index.html'))) {
     process.stderr.write('building web app…\n')
-    run(['run', 'build', '-w', '@concord/web', '--silent'])
+    // A production build whatever NODE_ENV says (under NODE_ENV=test Vite would leave out the service worker).
+    run(['run', 'build', '-w', '@concord/web', '--silent'], { ...process.env, NODE_ENV: 'production' })
   }
 }
