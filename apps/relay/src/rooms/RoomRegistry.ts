@@ -16,7 +16,8 @@ import * as Y from 'yjs'
 import type { AuthorBinding, DocSeq, Storage } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
-import { Room, applyStored, type RoomHooks } from './Room.js'
+import { Room, type RoomHooks } from './Room.js'
+import { snapshotOfStored } from './snapshotOfStored.js'
 import type { CommitQueue } from './CommitQueue.js'
 import type { DocLimits } from '../security/docGuard.js'
 
@@ -174,23 +175,8 @@ export class RoomRegistry {
     }
     // a storage that reads on the relay's thread (MemoryStorage) does it inside this call; SQLite reads on its worker
     const stored = await timed(() => this.storage.loadDoc(name))
-    const answer = timed(() => {
-      const doc = new Y.Doc({ guid: name })
-      try {
-        applyStored(doc, stored)
-        // only bindings of ids the doc has content of (see Room.load)
-        const authors = stored.authors.filter((a) => doc.store.clients.has(a.clientId))
-        return {
-          update: Y.encodeStateAsUpdate(doc, stateVector),
-          durableStateVector: Y.encodeStateVector(doc),
-          lastSeq: stored.lastSeq,
-          authors,
-        }
-      } finally {
-        doc.destroy()
-      }
-    })
-    return { ...answer, workMs }
+    const answer = timed(() => snapshotOfStored(stored, stateVector))
+    return { ...answer, lastSeq: stored.lastSeq, workMs }
   }
 
   /** Stored doc names starting with `prefix`, plus docs in memory (sorted, deduplicated). */

@@ -1,0 +1,43 @@
+/**
+ * What a client lacks of a doc that is not in memory, computed from what
+ * storage holds with Yjs's update utilities — without building a `Y.Doc`
+ * (no client id, no integration, no re-encoding of the whole state). A
+ * `fetch` of a record the relay has not loaded (a new device pulls
+ * thousands) is answered this way.
+ *
+ * The answer holds what `Y.encodeStateAsUpdate(doc, stateVector)` of the
+ * doc built from the same rows holds: every struct the state vector lacks
+ * and the whole delete set. Content deleted since the last checkpoint may
+ * still be in it (a doc would have garbage-collected it into a `GC`
+ * struct); the client ends with the same state either way.
+ *
+ * @module rooms/snapshotOfStored
+ */
+import * as Y from 'yjs'
+import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
+
+/** The update of a doc with no content (what `Y.encodeStateAsUpdate(new Y.Doc())` returns). */
+const EMPTY_UPDATE = new Uint8Array([0, 0])
+
+/** A state vector that names no client: the client has nothing. */
+const isEmptyStateVector = (stateVector: Uint8Array): boolean => stateVector.byteLength === 1 && stateVector[0] === 0
+
+/**
+ * The part of `stored` a client with `stateVector` lacks (`update`), the
+ * stored state vector (`durableStateVector`) and the author bindings of
+ * client ids the doc has content of (see `Room.load`).
+ */
+export const snapshotOfStored = (
+  stored: Pick<StoredDoc, 'checkpoint' | 'updates' | 'authors'>,
+  stateVector: Uint8Array,
+): { update: Uint8Array; durableStateVector: Uint8Array; authors: AuthorBinding[] } => {
+  const rows = stored.checkpoint === null ? stored.updates : [stored.checkpoint, ...stored.updates]
+  const merged = rows.length === 0 ? EMPTY_UPDATE : rows.length === 1 ? rows[0]! : Y.mergeUpdates(rows)
+  const durableStateVector = Y.encodeStateVectorFromUpdate(merged)
+  const clients = Y.decodeStateVector(durableStateVector)
+  return {
+    update: isEmptyStateVector(stateVector) ? merged : Y.diffUpdate(merged, stateVector),
+    durableStateVector,
+    authors: stored.authors.filter((a) => clients.has(a.clientId)),
+  }
+}
