@@ -3,7 +3,7 @@
  * through stored doc names by prefix, and `fetch` returns a doc's missing
  * state and durable state vector without subscribing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import * as Y from 'yjs'
 import { ErrorCode, MessageType, encodeFetch, encodeListDocs } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
@@ -12,13 +12,14 @@ import { RawMuxClient, covers } from './helpers/rawClient.js'
 import { makeTempDir, removeDir } from './helpers/relayProcess.js'
 
 let relay: Relay
+let storage: SqliteStorage
 let dir: string
 let wsUrl: string
 const names = Array.from({ length: 120 }, (_, i) => `acme/T-${String(i).padStart(4, '0')}`)
 
 beforeAll(async () => {
   dir = makeTempDir()
-  const storage = SqliteStorage.open(`${dir}/concord.sqlite`)
+  storage = SqliteStorage.open(`${dir}/concord.sqlite`)
   const docs = names.map((name, i) => {
     const d = new Y.Doc()
     d.getText('title').insert(0, `ticket ${i}`)
@@ -56,6 +57,32 @@ describe('list-docs', () => {
     }
     expect(seen).toEqual(names)
     c.close()
+  })
+
+  it('the pages of one listing come from one storage read; a page that does not continue it reads again', async () => {
+    const reads = vi.spyOn(storage, 'listDocs')
+    try {
+      const c = await connect()
+      const seen: string[] = []
+      let after = ''
+      for (let requestId = 1; ; requestId++) {
+        c.send(encodeListDocs('acme/', requestId, after, 25))
+        const answer = await c.waitFor((m) => m.list?.requestId === requestId, `page ${requestId}`)
+        seen.push(...answer.list!.names)
+        if (!answer.list!.more) break
+        after = answer.list!.names.at(-1)!
+      }
+      expect(seen).toEqual(names)
+      expect(reads).toHaveBeenCalledTimes(1)
+      // not the continuation of the last page sent: read again
+      c.send(encodeListDocs('acme/', 100, names[10]!, 25))
+      const again = await c.waitFor((m) => m.list?.requestId === 100, 'page after T-0010')
+      expect(again.list!.names).toEqual(names.slice(11, 36))
+      expect(reads).toHaveBeenCalledTimes(2)
+      c.close()
+    } finally {
+      reads.mockRestore()
+    }
   })
 
   it('includes docs created in memory that are not stored yet and refuses bad prefixes', async () => {

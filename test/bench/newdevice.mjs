@@ -66,7 +66,7 @@ export const newDevice = async ({ records = 10_000, repeats = 3, cores = null, l
           throw new Error(`new device: listed ${run.total}, stored ${run.stored} of ${records}`)
         runs.push(run)
         log(
-          `  new device ${records} records #${rep + 1}: first screen ${run.firstScreenMs.toFixed(0)} ms, all offline ${run.allMs.toFixed(0)} ms (store created at ${run.startedMs.toFixed(0)} ms)`,
+          `  new device ${records} records #${rep + 1}: first screen ${run.firstScreenMs.toFixed(0)} ms, all offline ${run.allMs.toFixed(0)} ms (store created at ${run.startedMs.toFixed(0)} ms, online at ${run.onlineMs.toFixed(0)} ms, ready at ${run.readyMs.toFixed(0)} ms, listing asked at ${run.listing.askedMs.toFixed(0)} ms and answered at ${run.listing.answeredMs.toFixed(0)} ms, first record listed at ${run.firstListedMs.toFixed(0)} ms)`,
         )
       } finally {
         await context?.close()

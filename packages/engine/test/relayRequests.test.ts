@@ -48,8 +48,18 @@ describe('listDocs', () => {
     for (const id of ['t5', 't1', 't3', 't2', 't4']) relay.seed(`acme/${id}`, Y.encodeStateAsUpdate(docWith(id)))
     relay.seed('other/t1', Y.encodeStateAsUpdate(docWith('x')))
     const client = h.client(relay)
-    const names = await client.listDocs('acme/', { pageSize: 2 })
+    // each page as it arrives: the next one is asked for only after
+    const pages: Array<{ names: string[]; asked: number }> = []
+    const names = await client.listDocs('acme/', {
+      pageSize: 2,
+      onPage: (docs) => pages.push({ names: docs.map((d) => d.name), asked: relay.messages({ type: MessageType.listDocs }).length }),
+    })
     expect(names).toEqual(['acme/t1', 'acme/t2', 'acme/t3', 'acme/t4', 'acme/t5'])
+    expect(pages).toEqual([
+      { names: ['acme/t1', 'acme/t2'], asked: 1 },
+      { names: ['acme/t3', 'acme/t4'], asked: 2 },
+      { names: ['acme/t5'], asked: 3 },
+    ])
     expect(relay.messages({ type: MessageType.listDocs })).toHaveLength(3)
     expect(relay.messages({ type: MessageType.subscribe })).toHaveLength(0)
     expect(await client.listDocs('nobody/')).toEqual([])

@@ -25,6 +25,11 @@ const pendingLog: number[] = []
 let signedOut = false
 
 const client = new SyncClient({ url: relayUrl, reconnect: { minDelay: 50, maxDelay: 500 } })
+/** When the relay first answered (`online`), ms since navigation start. */
+let onlineMs = Number.NaN
+client.on('status', (status) => {
+  if (status === 'online' && Number.isNaN(onlineMs)) onlineMs = performance.now()
+})
 let current: RecordStore | null = null
 /** The page's store, created on first use (or at load unless `?auto=0`, which the benchmark uses). */
 const getStore = (): RecordStore => {
@@ -207,16 +212,31 @@ const api = {
    * tickets. Times since navigation start (the app opening): until the list
    * shows a first screen (`screen` tickets by updatedAt), and until every
    * record is stored on this device (catalog complete and written, every
-   * record stored — in the inbox or a database of its own — counted).
+   * record stored — in the inbox or a database of its own — counted). Also
+   * when the store was created, the client went online and the first record
+   * was listed.
    */
   async newDevice(count: number, screen = 50) {
     const startedMs = performance.now()
+    // When the store's listing of the workspace was asked for and answered (all pages).
+    const listing = { askedMs: Number.NaN, answeredMs: Number.NaN }
+    const listDocsWithSeqs = client.listDocsWithSeqs.bind(client)
+    client.listDocsWithSeqs = async (...args) => {
+      if (Number.isNaN(listing.askedMs)) listing.askedMs = performance.now()
+      const docs = await listDocsWithSeqs(...args)
+      if (Number.isNaN(listing.answeredMs)) listing.answeredMs = performance.now()
+      return docs
+    }
     const store = new RecordStore({ client, userId, workspaceId, schemas: appSchemas, tabs: false, live: true })
+    let readyMs = Number.NaN
+    void store.ready.then(() => (readyMs = performance.now()))
     const listed = () => store.list({ type: 'ticket', sort: { by: 'updatedAt', direction: 'desc' }, limit: screen })
     let firstScreenMs = Number.NaN
+    let firstListedMs = Number.NaN
     await new Promise<void>((resolve) => {
       const check = (): void => {
         const page = listed()
+        if (Number.isNaN(firstListedMs) && page.entries.length > 0) firstListedMs = performance.now()
         if (Number.isNaN(firstScreenMs) && page.entries.length >= Math.min(screen, count)) firstScreenMs = performance.now()
         // Listed is not yet offline: a record fetched but not stored yet is listed with `local: false`.
         if (page.total < count || store.catalog.all().some((entry) => !entry.local)) return
@@ -234,7 +254,8 @@ const api = {
     storage.inbox?.close()
     const total = listed().total
     await store.close()
-    return { startedMs, firstScreenMs, allMs, total, stored }
+    client.listDocsWithSeqs = listDocsWithSeqs
+    return { startedMs, onlineMs, readyMs, listing, firstListedMs, firstScreenMs, allMs, total, stored }
   },
 
   /**

@@ -64,6 +64,25 @@ export const mayReadWorkspace = (
 }
 
 /**
+ * The listing a connection is paging through. A page that continues it
+ * (same prefix and flags, `after` = the last name of the page before, within
+ * {@link LISTING_REUSE_MS}) is cut from the same read instead of reading
+ * every doc again: listing n docs in pages of k reads storage once, not
+ * n / k times, and the pages are one consistent listing (docs stored
+ * meanwhile show in the next listing, and the live catalog reports them).
+ */
+interface Listing {
+  prefix: string
+  flags: number
+  docs: DocSeq[]
+  lastSent: string
+  readAt: number
+}
+const listings = new WeakMap<RequestHost, Listing>()
+/** Longest a listing is paged through before it is read again. */
+const LISTING_REUSE_MS = 60_000
+
+/**
  * Answers `list-docs`: stored doc names under a prefix, a page at a time,
  * and with `ListFlags.seqs` each doc's last stored sequence number (a client
  * that remembers it fetches only the docs whose number moved).
@@ -93,9 +112,21 @@ export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decod
   // request waited behind others
   const withSeqs = (request.flags & ListFlags.seqs) !== 0
   const started = performance.now()
-  const listing: Promise<DocSeq[]> = withSeqs
-    ? conn.ctx.rooms.listSeqs(prefix)
-    : conn.ctx.rooms.list(prefix).then((names) => names.map((doc) => ({ doc, lastSeq: 0 })))
+  const paging = listings.get(conn)
+  const continued =
+    paging !== undefined &&
+    request.after !== '' &&
+    paging.prefix === prefix &&
+    paging.flags === request.flags &&
+    paging.lastSent === request.after &&
+    started - paging.readAt < LISTING_REUSE_MS
+  if (!continued) listings.delete(conn)
+  const readAt = continued ? paging.readAt : started
+  const listing: Promise<DocSeq[]> = continued
+    ? Promise.resolve(paging.docs)
+    : withSeqs
+      ? conn.ctx.rooms.listSeqs(prefix)
+      : conn.ctx.rooms.list(prefix).then((names) => names.map((doc) => ({ doc, lastSeq: 0 })))
   const readMs = performance.now() - started
   listing.then(
     (all) => {
@@ -108,7 +139,10 @@ export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decod
       if (!conn.chargeWork('list-docs', readMs + performance.now() - filtering)) return
       const names = page.map(({ doc }) => doc)
       const seqs = withSeqs ? page.map(({ lastSeq }) => lastSeq) : undefined
-      conn.send('doc-list', encodeDocList(prefix, request.requestId, names, start + limit < docs.length, seqs))
+      const more = start + limit < docs.length
+      if (more) listings.set(conn, { prefix, flags: request.flags, docs: all, lastSent: names.at(-1)!, readAt })
+      else listings.delete(conn)
+      conn.send('doc-list', encodeDocList(prefix, request.requestId, names, more, seqs))
     },
     (error: unknown) => {
       conn.log.warn({ err: error, prefix }, 'list-docs failed: storage')

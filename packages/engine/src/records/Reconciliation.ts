@@ -174,11 +174,29 @@ export class Reconciliation {
     if (this.host.isClosing()) throw new Error('the RecordStore is closed')
     const { catalog, client, workspaceId } = this.host
     const prefix = `${workspaceId}/`
-    const listed = await client.listDocsWithSeqs(prefix, { signal: options.signal })
-    const records = listed
-      .map(({ name, seq }) => ({ id: name.slice(prefix.length), seq }))
-      .filter(({ id }) => id.length > 0 && !id.includes('/') && recordIdSchema.safeParse(id).success)
-    const result: PullResult = { listed: records.length, fetched: 0, changed: 0, unchanged: 0, failed: [], summaries: [] }
+    const result: PullResult = { listed: 0, fetched: 0, changed: 0, unchanged: 0, failed: [], summaries: [] }
+    // Records are pulled from the first page of the relay's listing on, while the next pages come.
+    const records: Array<{ id: string; seq: number | null }> = []
+    let listingDone = false
+    let listingError: unknown = null
+    let wake = (): void => {}
+    void client
+      .listDocsWithSeqs(prefix, {
+        signal: options.signal,
+        onPage: (docs) => {
+          for (const { name, seq } of docs) {
+            const id = name.slice(prefix.length)
+            if (id.length > 0 && !id.includes('/') && recordIdSchema.safeParse(id).success) records.push({ id, seq })
+          }
+          result.listed = records.length
+          wake()
+        },
+      })
+      .then(
+        () => (listingDone = true),
+        (error: unknown) => (listingError = error),
+      )
+      .finally(() => wake())
     // A first pull on a new device brings every record: that is not news.
     const summarizeNew = options.summarize === true && catalog.all().some((entry) => entry.type !== null)
     const batch: CatalogEntry[] = []
@@ -238,7 +256,8 @@ export class Reconciliation {
       await new Promise<void>((resolve) => {
         // Starts pulls while a fetch slot is free and not too many wait to be stored.
         const pump = (): void => {
-          while (next < records.length && aborted === null && !this.host.isClosing() && fetching < fetchSlots && active < PULL_STORING) {
+          const stopped = (): boolean => aborted !== null || listingError !== null || this.host.isClosing()
+          while (next < records.length && !stopped() && fetching < fetchSlots && active < PULL_STORING) {
             const { id, seq } = records[next++]!
             // Sequence 0 (nothing logged, e.g. an imported doc) proves nothing: fetched.
             const known = catalog.get(id)
@@ -272,11 +291,13 @@ export class Reconciliation {
                 queueMicrotask(pump)
               })
           }
-          if (active === 0) resolve()
+          if (active === 0 && (stopped() || (listingDone && next >= records.length))) resolve()
         }
+        wake = () => queueMicrotask(pump)
         pump()
       })
       if (aborted !== null) throw aborted
+      if (listingError !== null) throw listingError
     } finally {
       flushBatch()
       await catalog.flush()

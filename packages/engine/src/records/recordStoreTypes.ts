@@ -110,7 +110,7 @@ export interface PullOptions {
    */
   concurrency?: number
   signal?: AbortSignal
-  /** Called after each record. */
+  /** Called after each record; `total`: the records listed so far (it grows while the relay's list comes in pages). */
   onProgress?: (done: number, total: number) => void
   /**
    * Emit a `summary` ("while you were offline…") for every fetched record

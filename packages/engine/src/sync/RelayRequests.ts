@@ -64,6 +64,8 @@ export interface RelayRequestOptions {
 export interface ListDocsOptions extends RelayRequestOptions {
   /** Names per page, 1–5000. Default 5000 (the relay's maximum). */
   pageSize?: number
+  /** Called with each page's docs as it arrives, before the next page is asked for (the whole list still resolves at the end). */
+  onPage?: (docs: ListedDoc[]) => void
 }
 
 /** A doc listed by `client.listDocsWithSeqs`. */

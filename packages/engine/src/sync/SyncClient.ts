@@ -282,7 +282,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     let after = ''
     for (;;) {
       const page = await this.requests.listPage(prefix, after, pageSize, flags, options)
-      page.names.forEach((name, i) => docs.push({ name, seq: page.seqs?.[i] ?? null }))
+      const listed = page.names.map((name, i): ListedDoc => ({ name, seq: page.seqs?.[i] ?? null }))
+      docs.push(...listed)
+      options.onPage?.(listed)
       if (!page.more || page.names.length === 0) return docs
       after = page.names[page.names.length - 1]!
     }
