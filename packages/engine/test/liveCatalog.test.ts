@@ -122,6 +122,52 @@ describe('a live RecordStore', () => {
     ticket.close()
   })
 
+  test('the catch-up lists the workspace while the catalog is still loading, and fetches once it is loaded', async () => {
+    const relay = h.relay({ autoAck: true })
+    const bob = store(h.client(relay), false)
+    await bob.create('ticket', { title: 'Printer on fire' }).then((t) => t.close())
+    await bob.flush()
+
+    // A catalog that does not open until released (a slow IndexedDB on a new device).
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const inner = new MemoryStorage()
+    const adaClient = h.client(relay)
+    const ada = h.keep(
+      new RecordStore({
+        client: adaClient,
+        userId: 'ada',
+        workspaceId: 'acme',
+        schemas: testSchemas,
+        tabs: false,
+        storage: {
+          kind: 'slow',
+          openRecord: (id) => inner.openRecord(id),
+          openCatalog: () => gate.then(() => inner.openCatalog()),
+          wipe: () => inner.wipe(),
+        },
+        live: true,
+      }),
+    )
+    let ready = false
+    void ada.ready.then(() => (ready = true))
+    await statusIs(adaClient, 'online')
+    await relay.settle()
+    expect(ready).toBe(false)
+    const connection = relay.socketsCreated
+    expect(relay.messages({ connection, type: MessageType.listDocs })).toHaveLength(1)
+    expect(relay.messages({ connection, type: MessageType.fetch })).toHaveLength(0)
+
+    release()
+    const listed = await until(
+      ada,
+      () => ada.list({ type: 'ticket' }).entries.map((e) => e.title),
+      (titles) => titles.length === 1,
+    )
+    expect(listed).toEqual(['Printer on fire'])
+    expect(relay.messages({ connection, type: MessageType.fetch })).toHaveLength(1)
+  })
+
   test('a reconnect fetches only the records the relay stored changes of meanwhile', async () => {
     const relay = h.relay({ autoAck: true })
     const bob = store(h.client(relay), false)

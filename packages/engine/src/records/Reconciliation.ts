@@ -80,6 +80,8 @@ export interface ReconciliationHost extends Omit<PullContext, 'backend' | 'entry
   durable(): boolean
   /** Whether the store is closing (or closed). */
   isClosing(): boolean
+  /** Resolves once the store is ready (catalog loaded, storage settled): what a pull compares with and stores into. */
+  whenReady(): Promise<void>
   /** Whether record `id` is open or opening here (its live state is newer than its storage). */
   inMemory(id: string): boolean
   /** Entries were listed again: tell the other tabs. */
@@ -197,6 +199,8 @@ export class Reconciliation {
         (error: unknown) => (listingError = error),
       )
       .finally(() => wake())
+    // The listing is on its way (a new device's first screen waits for it); what is stored here is read first.
+    await this.host.whenReady()
     // A first pull on a new device brings every record: that is not news.
     const summarizeNew = options.summarize === true && catalog.all().some((entry) => entry.type !== null)
     const batch: CatalogEntry[] = []

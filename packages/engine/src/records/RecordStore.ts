@@ -212,6 +212,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       backend: () => this.backend,
       durable: () => this.durable,
       isClosing,
+      whenReady: () => this.ready,
       inMemory: (id) => {
         const state = this.pool.lifecycle.stateOf(id)
         return state === RecordState.open || state === RecordState.idle || state === RecordState.opening
@@ -230,12 +231,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     this.ready = this.start(channelName)
     this.reconciled = this.ready.then(() => this.reconciliation.reconcile())
     if (options.live) {
-      void this.ready.then(() => {
-        if (this.closing) return
-        this.stopLive = this.client.watchCatalog(this.workspaceId, {
-          changed: (names) => this.reconciliation.fetchChanged(names),
-          watching: () => this.reconciliation.catchUp(),
-        })
+      // Watching at once: the catch-up's listing goes out while the catalog loads (a pull reads it before
+      // comparing), so a new device's first screen does not wait for both in turn.
+      this.stopLive = this.client.watchCatalog(this.workspaceId, {
+        changed: (names) =>
+          void this.ready.then(
+            () => this.reconciliation.fetchChanged(names),
+            () => undefined,
+          ),
+        watching: () => this.reconciliation.catchUp(),
       })
     }
   }
