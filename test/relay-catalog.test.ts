@@ -42,20 +42,24 @@ const connect = async () => {
   return c
 }
 
+/** Every name under `acme/`, asked for `pageSize` at a time, each page after the last name of the one before. */
+const listAll = async (c: RawMuxClient, pageSize: number): Promise<string[]> => {
+  const seen: string[] = []
+  let after = ''
+  for (let requestId = 1; ; requestId++) {
+    c.send(encodeListDocs('acme/', requestId, after, pageSize))
+    const answer = await c.waitFor((m) => m.list?.requestId === requestId, `page ${requestId}`)
+    expect(answer.doc).toBe('acme/')
+    seen.push(...answer.list!.names)
+    if (!answer.list!.more) return seen
+    after = answer.list!.names.at(-1)!
+  }
+}
+
 describe('list-docs', () => {
   it('pages through a workspace prefix, sorted, without other workspaces', async () => {
     const c = await connect()
-    const seen: string[] = []
-    let after = ''
-    for (let requestId = 1; ; requestId++) {
-      c.send(encodeListDocs('acme/', requestId, after, 50))
-      const answer = await c.waitFor((m) => m.list?.requestId === requestId, `page ${requestId}`)
-      expect(answer.doc).toBe('acme/')
-      seen.push(...answer.list!.names)
-      if (!answer.list!.more) break
-      after = answer.list!.names.at(-1)!
-    }
-    expect(seen).toEqual(names)
+    expect(await listAll(c, 50)).toEqual(names)
     c.close()
   })
 
@@ -63,16 +67,7 @@ describe('list-docs', () => {
     const reads = vi.spyOn(storage, 'listDocs')
     try {
       const c = await connect()
-      const seen: string[] = []
-      let after = ''
-      for (let requestId = 1; ; requestId++) {
-        c.send(encodeListDocs('acme/', requestId, after, 25))
-        const answer = await c.waitFor((m) => m.list?.requestId === requestId, `page ${requestId}`)
-        seen.push(...answer.list!.names)
-        if (!answer.list!.more) break
-        after = answer.list!.names.at(-1)!
-      }
-      expect(seen).toEqual(names)
+      expect(await listAll(c, 25)).toEqual(names)
       expect(reads).toHaveBeenCalledTimes(1)
       // not the continuation of the last page sent: read again
       c.send(encodeListDocs('acme/', 100, names[10]!, 25))
