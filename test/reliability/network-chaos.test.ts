@@ -39,10 +39,10 @@ describe('convergence under network chaos', () => {
   const scheduleSeed = process.env.CHAOS_SCHEDULE_SEED
   const schedules = scheduleSeed ? 1 : envInt('CHAOS_SCHEDULES', 200)
   const minutes = envInt('CHAOS_MINUTES', 0)
-  /** `CHAOS_RESUME=0`: the clients subscribe doc by doc after reconnects (the engine's `resume` option off). */
-  const resume = process.env.CHAOS_RESUME !== '0'
+  /** `CHAOS_RESUME=1`: the clients resume their docs together after reconnects (the engine's `resume` option). */
+  const resume = process.env.CHAOS_RESUME === '1'
   it(
-    `seed ${seed}: ${schedules} schedules converge${resume ? '' : ' (resume off)'}, and the relay holds what every client holds`,
+    `seed ${seed}: ${schedules} schedules converge${resume ? ' (resume on)' : ''}, and the relay holds what every client holds`,
     { timeout: isLongRun() ? 0 : 180_000 },
     async () => {
       const started = performance.now()
