@@ -629,7 +629,7 @@ describe('a new device, before its records are stored', () => {
     let settled = false
     void pulling.then(() => (settled = true))
     for (const commit of held.splice(0, 29)) commit()
-    await Promise.resolve()
+    await next(fresh, 'catalog', () => listed().entries.filter((e) => e.local).length === 29)
     expect(settled).toBe(false) // one record is not stored yet
     held.splice(0)[0]!()
     expect(await pulling).toMatchObject({ listed: 30, fetched: 30, changed: 30, failed: [] })

@@ -256,11 +256,11 @@ export class Reconciliation {
     let fetching = 0
     let active = 0
     let aborted: unknown = null
+    const stopped = (): boolean => aborted !== null || listingError !== null || this.host.isClosing()
     try {
       await new Promise<void>((resolve) => {
         // Starts pulls while a fetch slot is free and not too many wait to be stored.
         const pump = (): void => {
-          const stopped = (): boolean => aborted !== null || listingError !== null || this.host.isClosing()
           while (next < records.length && !stopped() && fetching < fetchSlots && active < PULL_STORING) {
             const { id, seq } = records[next++]!
             // Sequence 0 (nothing logged, e.g. an imported doc) proves nothing: fetched.
