@@ -271,6 +271,21 @@ describe.skipIf(unavailable !== null)('PostgresStorage', () => {
       expect(await a.listWebhooks()).toEqual([hook('h1', 'acme', 10)])
     })
 
+    it('[webhooks] two instances creating subscriptions at the same moment never pass the per-workspace limit', async () => {
+      const hook = (id: string) => ({ id, workspace: 'acme', url: `https://example.com/${id}`, secret: 's', createdAt: 1, createdBy: 'ada' })
+      // 3 rounds of 12 + 12 concurrent inserts against a limit of 20: each round starts from 19 stored
+      for (let round = 0; round < 3; round++) {
+        await freshDatabase()
+        const [a, b] = [await instance(), await instance()]
+        for (let i = 0; i < 19; i++) expect(await a.insertWebhook(hook(`r${round}-old-${i}`), 20)).toBe(true)
+        const results = await Promise.all(
+          Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? a : b).insertWebhook(hook(`r${round}-new-${i}`), 20)),
+        )
+        expect(results.filter((stored) => stored)).toHaveLength(1)
+        expect(await b.listWebhooks()).toHaveLength(20)
+      }
+    })
+
     it('[open] a version 1 database gets the webhook table at the first open of this version', async () => {
       await freshDatabase()
       await (await instance()).close()

@@ -90,6 +90,8 @@ export type StoredWebhook = WebhookSubscription
 const LOCK_CLASS_SCHEMA = 0x436f6e63
 /** Advisory lock class of compaction; the second key is `hashtext(doc)`. */
 const LOCK_CLASS_COMPACTION = LOCK_CLASS_SCHEMA + 1
+/** Advisory lock class of a workspace's webhook subscriptions; the second key is `hashtext(workspace)`. */
+const LOCK_CLASS_WEBHOOKS = LOCK_CLASS_SCHEMA + 2
 
 /** The table that records the schema version (one row; none yet in a new database). */
 const SCHEMA_VERSION_TABLE = `
@@ -448,25 +450,36 @@ export class PostgresStorage implements Storage {
     }))
   }
 
-  /** Stores a webhook subscription unless its workspace has `maxPerWorkspace` already or its id exists; false then. */
+  /**
+   * Stores a webhook subscription unless its workspace has `maxPerWorkspace`
+   * already or its id exists; false then. Inserts into one workspace take
+   * turns on an advisory lock, so two instances creating subscriptions at the
+   * same moment cannot both count the same rows and pass the limit.
+   */
   async insertWebhook(webhook: StoredWebhook, maxPerWorkspace: number): Promise<boolean> {
     this.#assertOpen()
-    const { rowCount } = await this.#query(
-      `INSERT INTO concord_webhooks (id, workspace, url, secret, created_at, created_by)
-       SELECT $1, $2, $3, $4, $5, $6
-       WHERE (SELECT count(*) FROM concord_webhooks WHERE workspace = $2) < $7
-       ON CONFLICT (id) DO NOTHING`,
-      [
-        webhook.id,
-        webhook.workspace,
-        webhook.url,
-        webhook.secret,
-        webhook.createdAt,
-        webhook.createdBy,
-        Number.isFinite(maxPerWorkspace) ? maxPerWorkspace : Number.MAX_SAFE_INTEGER,
-      ],
-    )
-    return rowCount === 1
+    let stored = false
+    await this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS_WEBHOOKS, webhook.workspace])
+      // Counted after the lock: an insert that held it has committed by now.
+      const { rowCount } = await client.query(
+        `INSERT INTO concord_webhooks (id, workspace, url, secret, created_at, created_by)
+         SELECT $1, $2, $3, $4, $5, $6
+         WHERE (SELECT count(*) FROM concord_webhooks WHERE workspace = $2) < $7
+         ON CONFLICT (id) DO NOTHING`,
+        [
+          webhook.id,
+          webhook.workspace,
+          webhook.url,
+          webhook.secret,
+          webhook.createdAt,
+          webhook.createdBy,
+          Number.isFinite(maxPerWorkspace) ? maxPerWorkspace : Number.MAX_SAFE_INTEGER,
+        ],
+      )
+      stored = rowCount === 1
+    })
+    return stored
   }
 
   /** Deletes a webhook subscription; false when it did not exist. */
