@@ -22,7 +22,7 @@ import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { SyncClient, type DocHandle } from '@concord/engine'
 import { createRelay, type Relay, type RelayOptions } from '../apps/relay/src/Relay.js'
-import { Cluster, type ClusterMessage, type ClusterOptions } from '../apps/relay/src/cluster/Cluster.js'
+import { Cluster, type ClusterMessage, type ClusterOptions, type ClusterStore } from '../apps/relay/src/cluster/Cluster.js'
 import { silentLogger } from '../apps/relay/src/observability/logger.js'
 import { PostgresStorage } from '../apps/relay/src/storage/PostgresStorage.js'
 import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.mjs'
@@ -76,10 +76,15 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
    */
   const instance = async (
     databaseUrl: string,
-    options: { cluster?: Partial<ClusterOptions>; webhooks?: RelayOptions['webhooks'] } = {},
+    options: {
+      cluster?: Partial<ClusterOptions>
+      webhooks?: RelayOptions['webhooks']
+      /** What the cluster link reads storage through (default: the instance's storage). */
+      clusterStore?: (storage: PostgresStorage) => ClusterStore
+    } = {},
   ): Promise<Instance> => {
     const storage = await PostgresStorage.open(databaseUrl)
-    const cluster = new Cluster(storage, {
+    const cluster = new Cluster(options.clusterStore?.(storage) ?? storage, {
       redisUrl: redis.url,
       logger: silentLogger(),
       checkIntervalMs: 300,
@@ -216,6 +221,49 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
         'catalog-changed on b',
       )
       expect(dropped).toBeGreaterThan(0)
+    } finally {
+      watcher.close()
+    }
+  })
+
+  it('a lost live-list notice whose repair cannot read PostgreSQL is repaired at a later check', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const dropCatalog = (message: ClusterMessage): boolean => message.kind === 'catalog'
+    let reads = 0
+    let failedReads = 0
+    /** b's reads of workspace listings: the first (the watch's) works, the next two fail, as if PostgreSQL were away. */
+    const failingRepairs = (storage: PostgresStorage): ClusterStore => ({
+      loadDoc: (doc) => storage.loadDoc(doc),
+      updatesSince: (doc, afterSeq) => storage.updatesSince(doc, afterSeq),
+      lastSeqs: (docs) => storage.lastSeqs(docs),
+      listDocSeqs: async (prefix) => {
+        if (++reads > 1 && failedReads < 2) {
+          failedReads++
+          throw new Error('connection refused')
+        }
+        return storage.listDocSeqs(prefix)
+      },
+    })
+    const a = await instance(databaseUrl, { cluster: { heartbeatIntervalMs: 100 } })
+    const b = await instance(databaseUrl, {
+      cluster: { heartbeatIntervalMs: 100, checkIntervalMs: 200, dropIncoming: dropCatalog },
+      clusterStore: failingRepairs,
+    })
+    const watcher = new RawMuxClient(b.wsUrl)
+    try {
+      await watcher.open()
+      watcher.send(encodeWatchCatalog('acme'))
+      await b.cluster.watchCatalog('acme')
+      const writer = client(a.wsUrl)
+      const h = writer.open('acme/T-1')
+      await h.synced
+      h.doc.getText('title').insert(0, 'stored on a, notice lost, first repairs fail')
+      await writer.flush()
+      await watcher.waitFor(
+        (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-1'),
+        'catalog-changed on b after its failed repairs',
+      )
+      expect(failedReads).toBe(2)
     } finally {
       watcher.close()
     }

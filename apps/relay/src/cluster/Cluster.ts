@@ -41,7 +41,9 @@
  *   watched here the instance keeps each doc's last sequence number as known
  *   from notices and its own commits (read from PostgreSQL when the
  *   workspace's first watch starts); after a loss it reads them again and
- *   tells its watchers of every doc whose number moved unannounced.
+ *   tells its watchers of every doc whose number moved unannounced. A read
+ *   that fails is tried again at every check (`checkIntervalMs`) until one
+ *   succeeds.
  * - **Presence.** Awareness changes received by this instance are published
  *   too and applied by the others (their peers get them). Each instance
  *   notes which instance sent each presence state it applied.
@@ -266,6 +268,8 @@ export class Cluster implements CommitObserver, RoomFollower {
   /** The catalog repair running, if any; `catalogRepairAgain` asks it for one more round. */
   #catalogRepairing: Promise<void> | null = null
   #catalogRepairAgain = false
+  /** True after a catalog repair failed to read storage: the next check tries again. */
+  #catalogRepairFailed = false
   #checking = false
   /** True once the subscriber lost its connection, until it is back and every doc was checked. */
   #subscriberLost = false
@@ -305,7 +309,10 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#subscriber
       .subscribe(CATALOG_CHANNEL, INSTANCES_CHANNEL)
       .catch((error: Error) => this.#log.warn({ err: error }, 'could not subscribe to the catalog and instances channels'))
-    this.#checkTimer = setInterval(() => void this.#checkAll(), options.checkIntervalMs ?? 2000)
+    this.#checkTimer = setInterval(() => {
+      void this.#checkAll()
+      if (this.#catalogRepairFailed) void this.#repairCatalog()
+    }, options.checkIntervalMs ?? 2000)
     this.#checkTimer.unref()
     this.#heartbeatTimer = setInterval(() => {
       this.#publish({ kind: 'heartbeat', instance: this.instanceId, catalogSerial: this.#catalogSerial })
@@ -618,6 +625,7 @@ export class Cluster implements CommitObserver, RoomFollower {
       this.#catalogRepairAgain = true
       return this.#catalogRepairing
     }
+    this.#catalogRepairFailed = false
     this.#catalogRepairing = (async () => {
       do {
         this.#catalogRepairAgain = false
@@ -632,7 +640,10 @@ export class Cluster implements CommitObserver, RoomFollower {
         }
       } while (this.#catalogRepairAgain && !this.#closed)
     })()
-      .catch((error: Error) => this.#log.warn({ err: error }, 'could not read watched workspaces to repair lost live-list notices'))
+      .catch((error: Error) => {
+        this.#catalogRepairFailed = true // what this round learned is kept; the next check reads again
+        this.#log.warn({ err: error }, 'could not read watched workspaces to repair lost live-list notices; retried at the next check')
+      })
       .finally(() => {
         this.#catalogRepairing = null
       })
