@@ -269,6 +269,69 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     }
   })
 
+  it('an instance alone with a doc skips publishing it; another instance opening the doc gets everything, and what follows live', async () => {
+    const databaseUrl = await pg.createDatabase()
+    // no periodic check and no new look within the test: only the holding messages can bring b up to date
+    const slow = { checkIntervalMs: 60_000, aloneProbeMs: 60_000 }
+    let repairReads = 0
+    const counted = (storage: PostgresStorage): ClusterStore => ({
+      loadDoc: (doc) => (repairReads++, storage.loadDoc(doc)),
+      updatesSince: (doc, afterSeq) => (repairReads++, storage.updatesSince(doc, afterSeq)),
+      lastSeqs: (docs) => storage.lastSeqs(docs),
+      listDocSeqs: (prefix) => storage.listDocSeqs(prefix),
+    })
+    const a = await instance(databaseUrl, { cluster: slow })
+    const b = await instance(databaseUrl, { cluster: slow, clusterStore: counted })
+    const writer = client(a.wsUrl)
+    const w = writer.open('solo/T-1')
+    await w.synced
+    for (let i = 0; i < 10; i++) {
+      w.doc.getText('body').insert(0, `${i} `)
+      await writer.flush()
+    }
+    // the first commit is published and Redis answers that nobody else got it; the rest are not
+    expect(a.cluster.publishStats.skipped).toBeGreaterThan(0)
+    const metrics = await (await fetch(`${a.relay.url}/metrics`)).text()
+    expect(Number(/^concord_cluster_publishes_total\{result="skipped"\} (\d+)$/m.exec(metrics)?.[1])).toBe(a.cluster.publishStats.skipped)
+    const reader = client(b.wsUrl)
+    const r = reader.open('solo/T-1')
+    await r.synced
+    expect(r.doc.getText('body').toString()).toBe(w.doc.getText('body').toString())
+    // b's holding message: a, which skipped, answers that it did, and b reads storage once more
+    await waitFor(() => repairReads >= 2, 'b to read the doc again after a’s answer')
+    for (let i = 0; i < 5; i++) {
+      w.doc.getText('body').insert(0, `live ${i} `)
+      await writer.flush()
+    }
+    await waitFor(() => r.doc.getText('body').toString() === w.doc.getText('body').toString(), 'a’s later edits on b', 5_000)
+    expect(a.cluster.publishStats.published).toBeGreaterThanOrEqual(5)
+  })
+
+  it('an instance whose holding message was lost is found at the next look', async () => {
+    const databaseUrl = await pg.createDatabase()
+    let droppedHolding = 0
+    const dropHolding = (message: ClusterMessage): boolean => message.kind === 'holding' && ++droppedHolding > 0
+    const a = await instance(databaseUrl, { cluster: { checkIntervalMs: 60_000, aloneProbeMs: 200, dropIncoming: dropHolding } })
+    const b = await instance(databaseUrl, { cluster: { checkIntervalMs: 60_000 } })
+    const writer = client(a.wsUrl)
+    const w = writer.open('solo/T-2')
+    await w.synced
+    w.doc.getText('body').insert(0, 'first ')
+    await writer.flush()
+    const r = client(b.wsUrl).open('solo/T-2')
+    await r.synced
+    await waitFor(() => droppedHolding > 0, 'b’s holding message to reach a (and be dropped)')
+    // a goes on skipping until its next look (≤ 200 ms later) publishes again and finds b there
+    const { published, skipped } = a.cluster.publishStats
+    for (let i = 0; i < 10_000 && a.cluster.publishStats.published === published; i++) {
+      w.doc.getText('body').insert(0, `${i} `)
+      await writer.flush()
+    }
+    expect(a.cluster.publishStats.skipped).toBeGreaterThan(skipped)
+    // b takes what a skipped for a gap and reads it from storage
+    await waitFor(() => r.doc.getText('body').toString() === w.doc.getText('body').toString(), 'a’s edits on b', 5_000)
+  })
+
   it('converges when Redis loses messages: gaps are read from PostgreSQL, and so is a lost last message', async () => {
     const databaseUrl = await pg.createDatabase()
     const gen = prng.create(SEED + 1)

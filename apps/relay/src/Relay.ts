@@ -207,6 +207,7 @@ class RelayServer implements Relay {
         else cluster.unwatchCatalog(workspace)
       })
       cluster.watchDegraded((degraded) => this.metrics.clusterDegraded.set(degraded ? 1 : 0))
+      this.metrics.clusterPublishStats = () => cluster.publishStats
     }
     this.ctx = {
       catalogFeed: this.catalogFeed,

@@ -50,6 +50,27 @@ describe('cluster messages', () => {
     expect(decodeClusterMessage(namesOnly)).toEqual({ kind: 'catalog', instance: 'x', docs: ['acme/T-1'], serial: 0, seqs: [] })
   })
 
+  it('a holding message round-trips; a relay of the earlier version reads it as an empty range without bindings', () => {
+    for (const unpublished of [false, true]) {
+      const message: ClusterMessage = { kind: 'holding', instance: 'x', doc: 'acme/T-1', unpublished }
+      const bytes = encodeClusterMessage(message)
+      expect(decodeClusterMessage(bytes)).toEqual(message)
+      // what the earlier decoder reads, and stops at: an update of kind 4, range 1…0, no updates, no bindings
+      expect(decodeClusterMessage(bytes.slice(0, -1))).toEqual({
+        kind: 'update',
+        instance: 'x',
+        doc: 'acme/T-1',
+        fromSeq: 1,
+        toSeq: 0,
+        updates: [],
+        authors: [],
+      })
+    }
+    const unknownNote = encodeClusterMessage({ kind: 'holding', instance: 'x', doc: 'd', unpublished: true })
+    unknownNote[unknownNote.length - 1] = 9
+    expect(() => decodeClusterMessage(unknownNote)).toThrow(/unknown holding note 9/)
+  })
+
   it('a heartbeat message round-trips', () => {
     const message: ClusterMessage = { kind: 'heartbeat', instance: 'b7', catalogSerial: 41 }
     expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)

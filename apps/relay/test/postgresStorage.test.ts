@@ -272,7 +272,14 @@ describe.skipIf(unavailable !== null)('PostgresStorage', () => {
     })
 
     it('[webhooks] two instances creating subscriptions at the same moment never pass the per-workspace limit', async () => {
-      const hook = (id: string) => ({ id, workspace: 'acme', url: `https://example.com/${id}`, secret: 's', createdAt: 1, createdBy: 'ada' })
+      const hook = (id: string) => ({
+        id,
+        workspace: 'acme',
+        url: `https://example.com/${id}`,
+        secret: 's',
+        createdAt: 1,
+        createdBy: 'ada',
+      })
       // 3 rounds of 12 + 12 concurrent inserts against a limit of 20: each round starts from 19 stored
       for (let round = 0; round < 3; round++) {
         await freshDatabase()

@@ -16,6 +16,17 @@
  *   of an earlier version during a rolling upgrade) is still understood;
  *   such a relay ignores this version's update lists and catches up from
  *   PostgreSQL (its periodic check) until it is upgraded too.
+ * - **Nobody else holds the doc.** Redis answers a publish with the number of
+ *   subscribers that got it. When only this instance's own subscription got
+ *   a doc's message, no other instance holds the doc: its commits and
+ *   presence changes are not published for the next `aloneProbeMs` (1 s),
+ *   then one is published again to look. An instance that subscribes to a
+ *   doc publishes a `holding` message on the channel; every holder hears it
+ *   and publishes again at once, and one that skipped a publish answers with
+ *   a `holding` message marked `unpublished`, upon which the others read the
+ *   doc from storage (what it skipped may have been stored after the
+ *   newcomer's catch-up read). A lost `holding` message costs at most the
+ *   next look, and the periodic check finds anything skipped meanwhile.
  * - **Sequence tracking.** Per open doc the instance keeps `applied`: every
  *   stored update numbered up to it is in the room's doc. Ranges that arrive
  *   ahead of it (its own commits, or messages that overtook an earlier one)
@@ -99,6 +110,12 @@ export type ClusterMessage =
   /** `updates`: the stored updates numbered `fromSeq…toSeq`, in that order (one merged update from an earlier relay). */
   | { kind: 'update'; instance: string; doc: string; fromSeq: number; toSeq: number; updates: Uint8Array[]; authors: AuthorBinding[] }
   | { kind: 'awareness'; instance: string; doc: string; update: Uint8Array }
+  /**
+   * The sender holds the doc: it just subscribed to its channel (`unpublished`
+   * false), or it stored updates of the doc without publishing them while no
+   * other instance held it, which the receivers read from storage (true).
+   */
+  | { kind: 'holding'; instance: string; doc: string; unpublished: boolean }
   /** `serial`: the sender's count of catalog messages (0 from a relay that does not count them); `seqs`: each doc's last number. */
   | { kind: 'catalog'; instance: string; docs: string[]; serial: number; seqs: number[] }
   /** `catalogSerial`: the serial of the sender's last catalog message. */
@@ -117,6 +134,12 @@ export interface ClusterOptions {
   heartbeatIntervalMs?: number
   /** How long another instance may stay silent before the presence it sent is removed, ms. Default 10000. */
   instanceTimeoutMs?: number
+  /**
+   * How long an instance that found no other instance holding a doc skips
+   * publishing its commits and presence before it publishes one again to
+   * look, ms. Default 1000.
+   */
+  aloneProbeMs?: number
   /** Test hook: drops incoming messages for which it returns true (as pub/sub may lose them). */
   dropIncoming?: (message: ClusterMessage) => boolean
 }
@@ -135,6 +158,9 @@ const KIND_CATALOG = 2
 const KIND_HEARTBEAT = 3
 /** A doc's stored updates as a list. */
 const KIND_UPDATES = 4
+/** Notes after an empty {@link KIND_UPDATES} message: a `holding` message (see {@link ClusterMessage}). */
+const HOLDING_SUBSCRIBED = 1
+const HOLDING_UNPUBLISHED = 2
 
 /** A stored range of a doc's sequence numbers that is not in the room's doc yet, or is but lies past a gap. */
 interface WaitingRange {
@@ -158,6 +184,14 @@ interface FollowedDoc {
   repairAgain: boolean
   /** Awareness client ids whose state came from another instance, with that instance's id. */
   presenceFrom: Map<number, string>
+  /** True once this instance's subscription to the doc's channel is in place. */
+  subscribed: boolean
+  /** Until then (`performance.now()`), no other instance held the doc at the last look: publishes are skipped. */
+  aloneUntil: number
+  /** Counts messages heard from other instances on the doc's channel (a look's answer is stale once it moved). */
+  heard: number
+  /** True when a commit or presence change was not published; cleared when a `holding` message says so. */
+  skipped: boolean
 }
 
 /** What this instance knows of the docs of a workspace its connections watch. */
@@ -188,10 +222,17 @@ export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
     for (const seq of message.seqs) encoding.writeVarUint(encoder, seq)
     return encoding.toUint8Array(encoder)
   }
-  encoding.writeVarUint(encoder, message.kind === 'update' ? KIND_UPDATES : KIND_AWARENESS)
+  encoding.writeVarUint(encoder, message.kind === 'awareness' ? KIND_AWARENESS : KIND_UPDATES)
   encoding.writeVarString(encoder, message.instance)
   encoding.writeVarString(encoder, message.doc)
-  if (message.kind === 'update') {
+  if (message.kind === 'holding') {
+    // an empty range without bindings, which relays of earlier versions take for nothing to do; the note after it
+    encoding.writeVarUint(encoder, 1)
+    encoding.writeVarUint(encoder, 0)
+    encoding.writeVarUint(encoder, 0)
+    encoding.writeVarUint(encoder, 0)
+    encoding.writeVarUint(encoder, message.unpublished ? HOLDING_UNPUBLISHED : HOLDING_SUBSCRIBED)
+  } else if (message.kind === 'update') {
     encoding.writeVarUint(encoder, message.fromSeq)
     encoding.writeVarUint(encoder, message.toSeq)
     encoding.writeVarUint(encoder, message.updates.length)
@@ -238,6 +279,11 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
       name: decoding.readVarString(decoder),
     })
   }
+  if (kind === KIND_UPDATES && decoding.hasContent(decoder)) {
+    const note = decoding.readVarUint(decoder)
+    if (note !== HOLDING_SUBSCRIBED && note !== HOLDING_UNPUBLISHED) throw new Error(`unknown holding note ${note}`)
+    return { kind: 'holding', instance, doc, unpublished: note === HOLDING_UNPUBLISHED }
+  }
   return { kind: 'update', instance, doc, fromSeq, toSeq, updates, authors }
 }
 
@@ -257,6 +303,7 @@ export class Cluster implements CommitObserver, RoomFollower {
   readonly #checkTimer: ReturnType<typeof setInterval>
   readonly #heartbeatTimer: ReturnType<typeof setInterval>
   readonly #instanceTimeoutMs: number
+  readonly #aloneProbeMs: number
   /** When each other instance was last heard from (`performance.now()`). */
   readonly #lastHeard = new Map<string, number>()
   /** The serial of this instance's last catalog message. */
@@ -277,12 +324,14 @@ export class Cluster implements CommitObserver, RoomFollower {
   readonly #degradedListeners: Array<(degraded: boolean) => void> = []
   readonly #storedElsewhereListeners: Array<(docs: string[]) => void> = []
   #closed = false
+  readonly #publishStats = { published: 0, skipped: 0 }
 
   constructor(store: ClusterStore, options: ClusterOptions) {
     this.#store = store
     this.#log = options.logger.child({ component: 'cluster' })
     this.#gapGraceMs = options.gapGraceMs ?? 250
     this.#instanceTimeoutMs = options.instanceTimeoutMs ?? 10_000
+    this.#aloneProbeMs = options.aloneProbeMs ?? 1000
     this.#dropIncoming = options.dropIncoming ?? null
     const retryStrategy = (attempt: number): number => Math.min(2000, 50 * 2 ** Math.min(attempt, 6))
     this.#publisher = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy })
@@ -326,6 +375,11 @@ export class Cluster implements CommitObserver, RoomFollower {
     return this.#degraded
   }
 
+  /** How many commits and presence changes of open docs were published, and how many skipped because no other instance held the doc. */
+  get publishStats(): { readonly published: number; readonly skipped: number } {
+    return { ...this.#publishStats }
+  }
+
   /** Calls `listener` now and whenever {@link degraded} changes. */
   watchDegraded(listener: (degraded: boolean) => void): void {
     this.#degradedListeners.push(listener)
@@ -351,11 +405,20 @@ export class Cluster implements CommitObserver, RoomFollower {
       repairing: null,
       repairAgain: false,
       presenceFrom: new Map(),
+      subscribed: false,
+      aloneUntil: 0,
+      heard: 0,
+      skipped: false,
     }
     this.#docs.set(room.name, followed)
     this.#subscriber.subscribe(CHANNEL_PREFIX + room.name).then(
-      // what other instances stored between the load and the subscription
-      () => this.#repair(followed),
+      () => {
+        followed.subscribed = true
+        // instances that skip publishing the doc while nobody else holds it publish again
+        this.#publishDoc(followed, { kind: 'holding', instance: this.instanceId, doc: room.name, unpublished: false }, true)
+        // what other instances stored between the load and the subscription
+        return this.#repair(followed)
+      },
       (error: Error) => this.#log.warn({ err: error, doc: room.name }, 'could not subscribe; the periodic check keeps the doc up to date'),
     )
   }
@@ -378,7 +441,7 @@ export class Cluster implements CommitObserver, RoomFollower {
       this.#advance(followed)
     }
     if (fromSeq > toSeq && authors.length === 0) return
-    this.#publish({
+    this.#publishDoc(followed, {
       kind: 'update',
       instance: this.instanceId,
       doc: room.name,
@@ -443,7 +506,9 @@ export class Cluster implements CommitObserver, RoomFollower {
 
   /** Publishes presence changes this instance received. */
   awarenessChanged(room: Room, update: Uint8Array): void {
-    this.#publish({ kind: 'awareness', instance: this.instanceId, doc: room.name, update })
+    const followed = this.#docs.get(room.name)
+    if (followed === undefined || followed.room !== room) return
+    this.#publishDoc(followed, { kind: 'awareness', instance: this.instanceId, doc: room.name, update })
   }
 
   /** Stops checking and closes both Redis connections. Idempotent. */
@@ -473,6 +538,35 @@ export class Cluster implements CommitObserver, RoomFollower {
     })
   }
 
+  /**
+   * Publishes on a followed doc's channel, unless no other instance held the
+   * doc at the last look (less than `aloneProbeMs` ago; `always` publishes
+   * anyway). Redis answers how many subscribers got the message: none but
+   * this instance's own means nobody else holds the doc, and publishes are
+   * skipped until the next look — or until another instance's message on
+   * the channel (its `holding` message once subscribed) says otherwise.
+   */
+  #publishDoc(followed: FollowedDoc, message: ClusterMessage, always = false): void {
+    if (!always && followed.aloneUntil > performance.now()) {
+      followed.skipped = true
+      this.#publishStats.skipped++
+      return
+    }
+    if (this.#closed || this.#publisher.status !== 'ready') return // the others catch up from storage
+    if (message.kind !== 'holding') this.#publishStats.published++
+    const channel = CHANNEL_PREFIX + followed.room.name
+    const heard = followed.heard
+    this.#publisher.publish(channel, Buffer.from(encodeClusterMessage(message))).then(
+      (receivers) => {
+        // a message from another instance since this one went out: it holds the doc, whatever the count says
+        if (followed.heard !== heard) return
+        const others = receivers - (followed.subscribed ? 1 : 0)
+        followed.aloneUntil = others > 0 ? 0 : performance.now() + this.#aloneProbeMs
+      },
+      (error: Error) => this.#log.debug({ err: error, channel }, 'publish failed; other instances catch up from storage'),
+    )
+  }
+
   #receive(bytes: Buffer): void {
     let message: ClusterMessage
     try {
@@ -496,6 +590,19 @@ export class Cluster implements CommitObserver, RoomFollower {
     }
     const followed = this.#docs.get(message.doc)
     if (followed === undefined || followed.room.closed) return
+    // another instance holds the doc: publish to it
+    followed.heard++
+    followed.aloneUntil = 0
+    if (message.kind === 'holding') {
+      if (message.unpublished) {
+        // it stored updates it did not publish: they may have been stored after this instance's catch-up read
+        void this.#repair(followed)
+      } else if (followed.skipped) {
+        followed.skipped = false
+        this.#publishDoc(followed, { kind: 'holding', instance: this.instanceId, doc: message.doc, unpublished: true }, true)
+      }
+      return
+    }
     if (message.kind === 'awareness') {
       try {
         followed.room.applyClusterAwareness(message.update)

@@ -133,6 +133,10 @@ export class RelayMetrics {
   readonly roomsOpen: prom.Gauge
   /** 1 while this instance cannot reach Redis (several instances: it serves its own clients only). */
   readonly clusterDegraded: prom.Gauge
+  readonly clusterPublishes: prom.Counter<'result'>
+  /** Reads the cluster link's publish counts when the registry is read (set when the relay is one of several). */
+  clusterPublishStats: (() => { readonly published: number; readonly skipped: number }) | null = null
+  #clusterPublishesCounted = { published: 0, skipped: 0 }
   readonly bytesIn: prom.Counter
   readonly bytesOut: prom.Counter
   readonly commitDuration: prom.Histogram
@@ -192,6 +196,19 @@ export class RelayMetrics {
       name: 'concord_cluster_degraded',
       help: '1 while this relay instance cannot reach Redis: it serves its own clients only and catches up from storage later',
       registers,
+    })
+    this.clusterPublishes = new prom.Counter({
+      name: 'concord_cluster_publishes_total',
+      help: 'Commits and presence changes of open docs published to the other instances through Redis (sent), or not because no other instance held the doc (skipped)',
+      labelNames: ['result'],
+      registers,
+      collect: () => {
+        const stats = this.clusterPublishStats?.()
+        if (stats === undefined) return
+        this.clusterPublishes.labels('sent').inc(stats.published - this.#clusterPublishesCounted.published)
+        this.clusterPublishes.labels('skipped').inc(stats.skipped - this.#clusterPublishesCounted.skipped)
+        this.#clusterPublishesCounted = { published: stats.published, skipped: stats.skipped }
+      },
     })
     // `collect` runs when the registry is read: it adds what was counted since (arrow functions: `this` is the RelayMetrics)
     this.messagesIn = new prom.Counter({
