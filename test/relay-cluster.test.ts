@@ -226,6 +226,39 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     }
   })
 
+  it('live-list notices are not published while no other instance watches; a watch starting on another instance brings them back at once', async () => {
+    const databaseUrl = await pg.createDatabase()
+    // no periodic heartbeat, look or check within the test: only the heartbeat sent on starting to listen can help
+    const quiet = { heartbeatIntervalMs: 60_000, aloneProbeMs: 60_000, checkIntervalMs: 60_000 }
+    const a = await instance(databaseUrl, { cluster: quiet })
+    const b = await instance(databaseUrl, { cluster: quiet })
+    const writer = client(a.wsUrl)
+    const first = writer.open('acme/T-1')
+    await first.synced
+    for (let i = 0; i < 5; i++) {
+      first.doc.getText('title').insert(0, `${i} `)
+      await writer.flush()
+    }
+    // one doc, so the skipped are live-list notices after the first, and commits after the first
+    expect(a.cluster.publishStats.skipped).toBeGreaterThanOrEqual(4)
+    const watcher = new RawMuxClient(b.wsUrl)
+    try {
+      await watcher.open()
+      watcher.send(encodeWatchCatalog('acme'))
+      await b.cluster.watchCatalog('acme')
+      const second = writer.open('acme/T-2')
+      await second.synced
+      second.doc.getText('title').insert(0, 'stored on a after b’s watch')
+      await writer.flush()
+      await watcher.waitFor(
+        (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-2'),
+        'catalog-changed for a doc stored on a',
+      )
+    } finally {
+      watcher.close()
+    }
+  })
+
   it('a lost live-list notice whose repair cannot read PostgreSQL is repaired at a later check', async () => {
     const databaseUrl = await pg.createDatabase()
     const dropCatalog = (message: ClusterMessage): boolean => message.kind === 'catalog'

@@ -71,9 +71,13 @@ describe('cluster messages', () => {
     expect(() => decodeClusterMessage(unknownNote)).toThrow(/unknown holding note 9/)
   })
 
-  it('a heartbeat message round-trips', () => {
-    const message: ClusterMessage = { kind: 'heartbeat', instance: 'b7', catalogSerial: 41 }
-    expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
+  it('a heartbeat message round-trips; one of a relay of the earlier version (no listener flag) says it listens to catalog messages', () => {
+    for (const catalogListener of [false, true]) {
+      const message: ClusterMessage = { kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener }
+      expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
+    }
+    const earlier = encodeClusterMessage({ kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener: false }).slice(0, -1)
+    expect(decodeClusterMessage(earlier)).toEqual({ kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener: true })
   })
 
   it('a malformed message throws', () => {

@@ -43,9 +43,13 @@
  *   checkpoint this instance writes covers only updates its doc holds; one it
  *   committed itself past a gap stays in the log.
  * - **Live lists.** The names of the docs each commit stored go on one
- *   channel every instance hears ({@link CATALOG_CHANNEL}) with each doc's
- *   new last sequence number, so connections watching a workspace hear of
- *   changes made on any instance. Each instance numbers its notices
+ *   channel ({@link CATALOG_CHANNEL}) with each doc's new last sequence
+ *   number, so connections watching a workspace hear of changes made on any
+ *   instance. An instance listens to that channel only while its connections
+ *   watch a workspace, and says so in its heartbeats (and with one sent when
+ *   it starts listening); while Redis answers that no other instance got
+ *   this instance's last notice, and no heartbeat says one listens, notices
+ *   are numbered but not published (looking again after `aloneProbeMs`). Each instance numbers its notices
  *   (`serial`) and its heartbeats carry the last number sent: a number
  *   skipped, a heartbeat ahead of the notices heard, or this instance's own
  *   subscription coming back means notices were lost. For every workspace
@@ -118,8 +122,12 @@ export type ClusterMessage =
   | { kind: 'holding'; instance: string; doc: string; unpublished: boolean }
   /** `serial`: the sender's count of catalog messages (0 from a relay that does not count them); `seqs`: each doc's last number. */
   | { kind: 'catalog'; instance: string; docs: string[]; serial: number; seqs: number[] }
-  /** `catalogSerial`: the serial of the sender's last catalog message. */
-  | { kind: 'heartbeat'; instance: string; catalogSerial: number }
+  /**
+   * `catalogSerial`: the serial of the sender's last catalog message;
+   * `catalogListener`: the sender listens to catalog messages (its
+   * connections watch workspaces; always true from relays of earlier versions).
+   */
+  | { kind: 'heartbeat'; instance: string; catalogSerial: number; catalogListener: boolean }
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -201,6 +209,8 @@ interface WatchedCatalog {
   /** The first read of the workspace's docs from storage; until it is done, losses are not repaired. */
   readonly loaded: Promise<void>
   ready: boolean
+  /** True when notices were found missing before the first read was done: the watched workspaces are read again after it. */
+  recheck: boolean
 }
 
 /** Encodes a message for publishing. */
@@ -210,6 +220,8 @@ export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
     encoding.writeVarUint(encoder, KIND_HEARTBEAT)
     encoding.writeVarString(encoder, message.instance)
     encoding.writeVarUint(encoder, message.catalogSerial)
+    // after the serial, which is all a relay of an earlier version reads
+    encoding.writeVarUint(encoder, message.catalogListener ? 1 : 0)
     return encoding.toUint8Array(encoder)
   }
   if (message.kind === 'catalog') {
@@ -254,7 +266,12 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
   const decoder = decoding.createDecoder(bytes)
   const kind = decoding.readVarUint(decoder)
   const instance = decoding.readVarString(decoder)
-  if (kind === KIND_HEARTBEAT) return { kind: 'heartbeat', instance, catalogSerial: decoding.readVarUint(decoder) }
+  if (kind === KIND_HEARTBEAT) {
+    const catalogSerial = decoding.readVarUint(decoder)
+    // relays of earlier versions always listen
+    const catalogListener = decoding.hasContent(decoder) ? decoding.readVarUint(decoder) === 1 : true
+    return { kind: 'heartbeat', instance, catalogSerial, catalogListener }
+  }
   if (kind === KIND_CATALOG) {
     const docs: string[] = []
     for (let n = decoding.readVarUint(decoder); n > 0; n--) docs.push(decoding.readVarString(decoder))
@@ -306,8 +323,18 @@ export class Cluster implements CommitObserver, RoomFollower {
   readonly #aloneProbeMs: number
   /** When each other instance was last heard from (`performance.now()`). */
   readonly #lastHeard = new Map<string, number>()
-  /** The serial of this instance's last catalog message. */
+  /** The serial of this instance's last catalog message (counting those not published). */
   #catalogSerial = 0
+  /** True while this instance listens to {@link CATALOG_CHANNEL} (its connections watch workspaces). */
+  #catalogListening = false
+  /** The subscription to {@link CATALOG_CHANNEL} being made, if any. */
+  #catalogSubscription: Promise<void> | null = null
+  /** Until then (`performance.now()`), no other instance listened to catalog messages at the last look. */
+  #catalogAloneUntil = 0
+  /** Counts signs that another instance listens to catalog messages (a look's answer is stale once it moved). */
+  #catalogListenersHeard = 0
+  /** True when a catalog message was not published; cleared when a listener is told of it by a heartbeat. */
+  #catalogSkipped = false
   /** The serial of the last catalog message heard from each other instance. */
   readonly #catalogHeard = new Map<string, number>()
   /** Per workspace watched here: each doc's last sequence number as known here. */
@@ -356,15 +383,15 @@ export class Cluster implements CommitObserver, RoomFollower {
     })
     this.#subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message))
     this.#subscriber
-      .subscribe(CATALOG_CHANNEL, INSTANCES_CHANNEL)
-      .catch((error: Error) => this.#log.warn({ err: error }, 'could not subscribe to the catalog and instances channels'))
+      .subscribe(INSTANCES_CHANNEL)
+      .catch((error: Error) => this.#log.warn({ err: error }, 'could not subscribe to the instances channel'))
     this.#checkTimer = setInterval(() => {
       void this.#checkAll()
       if (this.#catalogRepairFailed) void this.#repairCatalog()
     }, options.checkIntervalMs ?? 2000)
     this.#checkTimer.unref()
     this.#heartbeatTimer = setInterval(() => {
-      this.#publish({ kind: 'heartbeat', instance: this.instanceId, catalogSerial: this.#catalogSerial })
+      this.#heartbeat()
       this.#removeSilentInstances()
     }, options.heartbeatIntervalMs ?? 2000)
     this.#heartbeatTimer.unref()
@@ -375,7 +402,7 @@ export class Cluster implements CommitObserver, RoomFollower {
     return this.#degraded
   }
 
-  /** How many commits and presence changes of open docs were published, and how many skipped because no other instance held the doc. */
+  /** How many commits and presence changes of open docs, and live-list notices, were published, and how many skipped because no other instance held the doc or listened. */
   get publishStats(): { readonly published: number; readonly skipped: number } {
     return { ...this.#publishStats }
   }
@@ -459,7 +486,26 @@ export class Cluster implements CommitObserver, RoomFollower {
   storedDocs(docs: string[], lastSeqs: ReadonlyMap<string, number>): void {
     const seqs = docs.map((doc) => lastSeqs.get(doc) ?? 0)
     this.#noteCatalogSeqs(docs, seqs)
-    this.#publish({ kind: 'catalog', instance: this.instanceId, docs, serial: ++this.#catalogSerial, seqs })
+    // numbered even when not published: an instance that starts listening finds it missing and reads storage
+    const serial = ++this.#catalogSerial
+    if (this.#catalogAloneUntil > performance.now()) {
+      this.#catalogSkipped = true
+      this.#publishStats.skipped++
+      return
+    }
+    if (this.#closed || this.#publisher.status !== 'ready') return // the others catch up from storage
+    this.#publishStats.published++
+    const heard = this.#catalogListenersHeard
+    this.#publisher
+      .publish(CATALOG_CHANNEL, Buffer.from(encodeClusterMessage({ kind: 'catalog', instance: this.instanceId, docs, serial, seqs })))
+      .then(
+        (receivers) => {
+          if (this.#catalogListenersHeard !== heard) return // another instance said it listens since
+          const others = receivers - (this.#catalogListening && this.#catalogSubscription === null ? 1 : 0)
+          this.#catalogAloneUntil = others > 0 ? 0 : performance.now() + this.#aloneProbeMs
+        },
+        (error: Error) => this.#log.debug({ err: error }, 'publish failed; other instances catch up from storage'),
+      )
   }
 
   /**
@@ -481,19 +527,26 @@ export class Cluster implements CommitObserver, RoomFollower {
     const known = this.#catalogKnown.get(workspace)
     if (known !== undefined) return known.loaded
     const seqs = new Map<string, number>()
+    // listening first: what is stored after the read is then heard of
+    const listening = this.#listenToCatalog()
     const watched: WatchedCatalog = {
       seqs,
       ready: false,
-      loaded: this.#store.listDocSeqs(`${workspace}/`).then(
-        (stored) => {
-          for (const { doc, lastSeq } of stored) if (lastSeq > (seqs.get(doc) ?? 0)) seqs.set(doc, lastSeq)
-          watched.ready = true
-        },
-        (error: Error) => {
-          this.#catalogKnown.delete(workspace) // read again at the next watch
-          this.#log.warn({ err: error, workspace }, 'could not read a watched workspace’s docs: its lost notices are not repaired')
-        },
-      ),
+      recheck: false,
+      loaded: listening
+        .then(() => this.#store.listDocSeqs(`${workspace}/`))
+        .then(
+          (stored) => {
+            for (const { doc, lastSeq } of stored) if (lastSeq > (seqs.get(doc) ?? 0)) seqs.set(doc, lastSeq)
+            watched.ready = true
+            // notices found missing during the read: it may have been made before they were stored
+            if (watched.recheck && this.#catalogKnown.get(workspace) === watched) void this.#repairCatalog()
+          },
+          (error: Error) => {
+            this.#catalogKnown.delete(workspace) // read again at the next watch
+            this.#log.warn({ err: error, workspace }, 'could not read a watched workspace’s docs: its lost notices are not repaired')
+          },
+        ),
     }
     this.#catalogKnown.set(workspace, watched)
     return watched.loaded
@@ -502,6 +555,44 @@ export class Cluster implements CommitObserver, RoomFollower {
   /** No connection of this instance watches `workspace` any more. */
   unwatchCatalog(workspace: string): void {
     this.#catalogKnown.delete(workspace)
+    if (this.#catalogKnown.size > 0 || !this.#catalogListening || this.#closed) return
+    this.#catalogListening = false
+    this.#subscriber.unsubscribe(CATALOG_CHANNEL).catch(() => undefined)
+    this.#heartbeat() // the others stop publishing catalog messages once they find nobody else listens
+  }
+
+  /**
+   * Subscribes to {@link CATALOG_CHANNEL} unless this instance listens
+   * already; resolves once the subscription is in place (or failed: the
+   * periodic heartbeat serials still find what was missed). Tells the other
+   * instances with a heartbeat, so that any that stopped publishing catalog
+   * messages publishes them again.
+   */
+  #listenToCatalog(): Promise<void> {
+    if (this.#catalogListening) return this.#catalogSubscription ?? Promise.resolve()
+    this.#catalogListening = true
+    const subscription: Promise<void> = this.#subscriber.subscribe(CATALOG_CHANNEL).then(
+      () => {
+        if (this.#catalogSubscription === subscription) this.#catalogSubscription = null
+        this.#heartbeat()
+      },
+      (error: Error) => {
+        if (this.#catalogSubscription === subscription) this.#catalogSubscription = null
+        this.#log.warn({ err: error }, 'could not subscribe to the catalog channel; lost notices are found at the next heartbeats')
+      },
+    )
+    this.#catalogSubscription = subscription
+    return subscription
+  }
+
+  /** Publishes this instance's heartbeat: the serial of its last catalog message, and whether it listens to them. */
+  #heartbeat(): void {
+    this.#publish({
+      kind: 'heartbeat',
+      instance: this.instanceId,
+      catalogSerial: this.#catalogSerial,
+      catalogListener: this.#catalogListening,
+    })
   }
 
   /** Publishes presence changes this instance received. */
@@ -579,6 +670,15 @@ export class Cluster implements CommitObserver, RoomFollower {
     if (this.#dropIncoming !== null && this.#dropIncoming(message)) return
     this.#lastHeard.set(message.instance, performance.now())
     if (message.kind === 'heartbeat') {
+      if (message.catalogListener) {
+        this.#catalogListenersHeard++
+        this.#catalogAloneUntil = 0
+        if (this.#catalogSkipped) {
+          // it may have started listening after a message this instance did not publish: the serial says so
+          this.#catalogSkipped = false
+          this.#heartbeat()
+        }
+      }
       this.#noteCatalogSerial(message.instance, message.catalogSerial, true)
       return
     }
@@ -737,7 +837,11 @@ export class Cluster implements CommitObserver, RoomFollower {
       do {
         this.#catalogRepairAgain = false
         for (const [workspace, known] of this.#catalogKnown) {
-          if (!known.ready) continue // its first read reflects the losses before it; the client lists when it watches
+          if (!known.ready) {
+            // its first read, still under way, may have been made before the lost notices' commits: read again after it
+            known.recheck = true
+            continue
+          }
           const stored = await this.#store.listDocSeqs(`${workspace}/`)
           const missed = stored.filter(({ doc, lastSeq }) => lastSeq > (known.seqs.get(doc) ?? 0)).map(({ doc }) => doc)
           for (const { doc, lastSeq } of stored) if (lastSeq > (known.seqs.get(doc) ?? 0)) known.seqs.set(doc, lastSeq)

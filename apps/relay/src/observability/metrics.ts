@@ -199,7 +199,7 @@ export class RelayMetrics {
     })
     this.clusterPublishes = new prom.Counter({
       name: 'concord_cluster_publishes_total',
-      help: 'Commits and presence changes of open docs published to the other instances through Redis (sent), or not because no other instance held the doc (skipped)',
+      help: 'Commits and presence changes of open docs, and live-list notices, published to the other instances through Redis (sent), or not because no other instance held the doc or watched a workspace (skipped)',
       labelNames: ['result'],
       registers,
       collect: () => {
