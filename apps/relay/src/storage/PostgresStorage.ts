@@ -160,8 +160,8 @@ const APPEND_SQL = `
     RETURNING d.doc, d.last_seq
   ), logged AS (
     INSERT INTO concord_updates (doc, seq, data)
-    SELECT u.doc, bumped.last_seq - batch.n + u.k, u.data
-    FROM unnest($3::text[], $4::int[], $5::bytea[]) AS u(doc, k, data)
+    SELECT u.doc, bumped.last_seq - batch.n + u.k, substring($5::bytea FROM u.start FOR u.len)
+    FROM unnest($3::text[], $4::int[], $11::int[], $12::int[]) AS u(doc, k, start, len)
     JOIN bumped ON bumped.doc = u.doc
     JOIN batch ON batch.doc = u.doc
   ), bound AS (
@@ -578,7 +578,15 @@ export class PostgresStorage implements Storage {
       }
     }
     const written = { docs: [] as string[], counts: [] as number[] }
-    const log = { docs: [] as string[], positions: [] as number[], data: [] as Uint8Array[] }
+    // the updates go as one bytea (a Buffer parameter is sent in binary; an array of them would be hex text)
+    const log = {
+      docs: [] as string[],
+      positions: [] as number[],
+      data: [] as Uint8Array[],
+      starts: [] as number[],
+      lengths: [] as number[],
+    }
+    let logBytes = 0
     const bindings = { docs: [] as string[], clientIds: [] as number[], userIds: [] as string[], names: [] as string[] }
     const readOnly: string[] = []
     for (const [doc, { updates, authors }] of docs) {
@@ -592,6 +600,9 @@ export class PostgresStorage implements Storage {
         log.docs.push(doc)
         log.positions.push(i + 1)
         log.data.push(data)
+        log.starts.push(logBytes + 1)
+        log.lengths.push(data.byteLength)
+        logBytes += data.byteLength
       })
       for (const { clientId, userId, name } of authors.values()) {
         bindings.docs.push(doc)
@@ -605,12 +616,14 @@ export class PostgresStorage implements Storage {
       written.counts,
       log.docs,
       log.positions,
-      log.data,
+      Buffer.concat(log.data, logBytes),
       bindings.docs,
       bindings.clientIds,
       bindings.userIds,
       bindings.names,
       readOnly,
+      log.starts,
+      log.lengths,
     ])
     const lastSeqs = new Map(rows.map(({ doc, last_seq }) => [doc, Number(last_seq)]))
     // Walk the batches in order from each doc's number before this commit.
