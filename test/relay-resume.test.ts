@@ -160,6 +160,49 @@ describe('resume', () => {
     expect(reader.docs.get(doc)!.getText('t').toString()).toBe('online; offline;')
   })
 
+  it('a resume answered while a commit compacts another of its docs gets an ack of what that commit stored', async () => {
+    // A commit of two docs: the first one's log reaches the checkpoint threshold, and its
+    // checkpoint waits for the test — the commit is stored, the second doc not yet marked durable.
+    let openGate = (): void => {}
+    const gate = new Promise<void>((resolve) => (openGate = resolve))
+    let checkpointStarted = (): void => {}
+    const started = new Promise<void>((resolve) => (checkpointStarted = resolve))
+    class SlowCheckpoints extends MemoryStorage {
+      override async writeCheckpoint(doc: string, state: Uint8Array, uptoSeq: number): Promise<void> {
+        checkpointStarted()
+        await gate
+        return super.writeCheckpoint(doc, state, uptoSeq)
+      }
+    }
+    relay = await createRelay({ storage: new SlowCheckpoints(), port: 0, processMetrics: false, commit: { checkpointUpdates: 1 } })
+    const url = relay.url.replace(/^http/, 'ws')
+    const [compacted, other] = ['ws1/compacted', 'ws1/other']
+    const writer = await connect(url)
+    writer.resume([compacted, other])
+    await answered(writer, [compacted, other])
+    write(writer, compacted, 'first;')
+    write(writer, other, 'second;')
+    await started
+    // the writer's socket ends before the commit's acks reach it; the device comes back with what it has
+    const kept = copyOf(writer.docs.get(other)!)
+    writer.close()
+    const back = await connect(url)
+    back.docs.set(other, kept)
+    back.resume([other])
+    await answered(back, [other])
+    openGate()
+    const entry = entriesOf(back).find((e) => e.doc === other)!
+    expect(entry.relayStateVector).toBeNull() // the relay has all of it
+    // the ack comes in the entry (the device's own state vector) or after the commit: either covers what it sent
+    if (entry.ack !== 'client-state' && !(entry.ack !== null && covers(Y.decodeStateVector(entry.ack), kept))) {
+      await back.waitFor(
+        (m) => m.type === MessageType.ack && m.doc === other && covers(m.ack, kept),
+        `an ack of ${other} covering what the device sent (the entry's ack was ${entry.ack === null ? 'none' : 'stale'})`,
+        3000,
+      )
+    }
+  })
+
   it('a client that subscribes doc by doc works as before, next to one that resumes', async () => {
     const url = await start()
     const doc = 'ws1/mixed'

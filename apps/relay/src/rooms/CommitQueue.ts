@@ -265,16 +265,20 @@ export class CommitQueue {
         }
       }
     }
+    // Every room of the commit is marked durable (and its peers acked) before anything is awaited:
+    // from `inflight = null` on, `ackAfterCommit` answers from the rooms' durable state vectors,
+    // which must already include this commit — a checkpoint awaited between two rooms once let a
+    // peer get the second room's older durable state as its ack, and then no ack of this commit.
+    const compact: Room[] = []
     for (const batch of batches.values()) {
       const room = batch.room
       const lastSeq = result.get(room.name) ?? room.lastSeq
       room.markDurable(stateVectors.get(room)!, lastSeq, batch.updates.length, batch.bytes, batch.ackTo)
       if (this.observer !== null)
         this.observer.committed(room, lastSeq - batch.updates.length + 1, lastSeq, batch.updates, authors.get(room)!)
-      if (room.logCount >= this.checkpointUpdates || room.logBytes >= this.checkpointBytes) {
-        await this.checkpoint(room)
-      }
+      if (room.logCount >= this.checkpointUpdates || room.logBytes >= this.checkpointBytes) compact.push(room)
     }
+    for (const room of compact) await this.checkpoint(room)
   }
 
   /** Compacts a room's log into a checkpoint made from the room's own doc. */
