@@ -22,7 +22,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { authConfigured, isLoopback, parseConfig, USAGE, type RelayConfig } from './config.js'
-import { JwtAuthenticator } from './auth/JwtAuthenticator.js'
+import type { JwtAuthenticator } from './auth/JwtAuthenticator.js'
 import type { Authenticator } from './auth/Authenticator.js'
 import { createLogger } from './observability/logger.js'
 import { createRelay } from './Relay.js'
@@ -31,7 +31,6 @@ import type { Cluster, ClusterStore } from './cluster/Cluster.js'
 import type { SharedWebhookStore } from './webhooks/WebhookSubscriptions.js'
 import { SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
-import { COMMANDS_USAGE, runCommand } from './cli/commands.js'
 import { holdDataDir, LOCK_FILE, relayHolding } from './cli/relayLock.js'
 
 /** The web app's build output next to this package (`apps/web/dist` in the repository and in the container image). */
@@ -40,11 +39,14 @@ const BUILT_WEB_APP = fileURLToPath(new URL('../../web/dist', import.meta.url))
 const main = async (): Promise<void> => {
   const [first, ...rest] = process.argv.slice(2)
   if (first !== undefined && !first.startsWith('-')) {
+    // the admin commands (and what they use: jose, the exporters) load only when one is run
+    const { runCommand } = await import('./cli/commands.js')
     process.exitCode = await runCommand(first, rest, process.env)
     return
   }
   const result = parseConfig(process.argv.slice(2), process.env)
   if (result.ok === 'help') {
+    const { COMMANDS_USAGE } = await import('./cli/commands.js')
     process.stdout.write(`${USAGE}\n\nCommands (concord-relay <command> --help tells more):\n${COMMANDS_USAGE}\n`)
     return
   }
@@ -58,8 +60,9 @@ const main = async (): Promise<void> => {
 
   let auth: Authenticator | undefined
   try {
-    auth = createAuthenticator(config)
-    if (auth instanceof JwtAuthenticator) await auth.ready()
+    const jwt = await createAuthenticator(config)
+    await jwt?.ready()
+    auth = jwt
   } catch (error) {
     process.stderr.write(`concord-relay: ${(error as Error).message}\n`)
     process.exitCode = 2
@@ -243,9 +246,10 @@ const webRootOf = (config: RelayConfig): string | null => {
   return existsSync(path.join(BUILT_WEB_APP, 'index.html')) ? BUILT_WEB_APP : null
 }
 
-/** The authenticator the config asks for, or undefined for none. Throws with a clear message. */
-const createAuthenticator = (config: RelayConfig): Authenticator | undefined => {
+/** The authenticator the config asks for, or undefined for none (then jose is not loaded). Throws with a clear message. */
+const createAuthenticator = async (config: RelayConfig): Promise<JwtAuthenticator | undefined> => {
   if (!authConfigured(config)) return undefined
+  const { JwtAuthenticator } = await import('./auth/JwtAuthenticator.js')
   const common = { issuer: config.jwtIssuer, audience: config.jwtAudience }
   if (config.jwtSecret) return new JwtAuthenticator({ key: { kind: 'secret', secret: config.jwtSecret }, ...common })
   if (config.jwtSecretFile) {
