@@ -247,13 +247,15 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
           if (h.pending !== 0) return `plain client pending ${h.pending}: ${describeHandle(h)}`
           if (!h.isSynced) return 'plain client not synced'
           if (hasPendingStructs(h.doc)) return 'plain client has pending structs'
-          if (!sameState(h.doc, handles[0].doc)) return 'plain replicas differ'
+          if (!sameState(h.doc, handles[0].doc))
+            return `plain replicas differ: ${describeDifference(handles[0].doc, h.doc).replace(/relay/g, 'first replica')}; ${describeHandle(handles[0])}; ${describeHandle(h)}`
         }
         for (const [i, r] of records.entries()) {
           if (r.pending !== 0) return `tab ${i} pending ${r.pending}: ${records.map((t) => describeHandle(t.sync)).join('; ')}`
           if (!r.sync.isSynced) return 'tab not synced'
           if (hasPendingStructs(r.doc)) return 'tab has pending structs'
-          if (!sameState(r.doc, records[0].doc)) return 'tab replicas differ'
+          if (!sameState(r.doc, records[0].doc))
+            return `tab replicas differ: ${describeDifference(records[0].doc, r.doc).replace(/relay/g, 'first tab')}; ${describeHandle(records[0].sync)}; ${describeHandle(r.sync)}`
         }
         for (const [i, c] of allClients.entries()) if (c.pending !== 0) return `client ${i} pending ${c.pending}: ${describePending(c)}`
         return null
