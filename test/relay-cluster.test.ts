@@ -118,6 +118,31 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     return { doc, provider: p }
   }
 
+  /**
+   * A connection on `b` watches workspace `acme` (resolves once b read what it
+   * knows of it), then a client of `a` stores `text` in `acme/T-1`; resolves
+   * once the watcher on b heard of that doc (`catalog-changed`).
+   */
+  const watcherHearsOfStoreElsewhere = async (a: Instance, b: Instance, text: string): Promise<void> => {
+    const watcher = new RawMuxClient(b.wsUrl)
+    try {
+      await watcher.open()
+      watcher.send(encodeWatchCatalog('acme'))
+      await b.cluster.watchCatalog('acme')
+      const writer = client(a.wsUrl)
+      const h = writer.open('acme/T-1')
+      await h.synced
+      h.doc.getText('title').insert(0, text)
+      await writer.flush()
+      await watcher.waitFor(
+        (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-1'),
+        `catalog-changed on b after "${text}"`,
+      )
+    } finally {
+      watcher.close()
+    }
+  }
+
   const providerSynced = (p: WebsocketProvider): Promise<void> =>
     new Promise<void>((resolve) => {
       if (p.synced) resolve()
@@ -205,25 +230,9 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     const dropCatalog = (message: ClusterMessage): boolean => message.kind === 'catalog' && ++dropped > 0
     const a = await instance(databaseUrl, { cluster: { heartbeatIntervalMs: 100 } })
     const b = await instance(databaseUrl, { cluster: { heartbeatIntervalMs: 100, dropIncoming: dropCatalog } })
-    const watcher = new RawMuxClient(b.wsUrl)
-    try {
-      await watcher.open()
-      watcher.send(encodeWatchCatalog('acme'))
-      await b.cluster.watchCatalog('acme') // what b knows of the workspace, read when the watch started
-      const writer = client(a.wsUrl)
-      const h = writer.open('acme/T-1')
-      await h.synced
-      h.doc.getText('title').insert(0, 'stored on a, notice lost')
-      await writer.flush()
-      // a's heartbeats say how many notices it sent: b finds one missing and reads the workspace from PostgreSQL
-      await watcher.waitFor(
-        (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-1'),
-        'catalog-changed on b',
-      )
-      expect(dropped).toBeGreaterThan(0)
-    } finally {
-      watcher.close()
-    }
+    // a's heartbeats say how many notices it sent: b finds one missing and reads the workspace from PostgreSQL
+    await watcherHearsOfStoreElsewhere(a, b, 'stored on a, notice lost')
+    expect(dropped).toBeGreaterThan(0)
   })
 
   it('live-list notices are not published while no other instance watches; a watch starting on another instance brings them back at once', async () => {
@@ -282,24 +291,8 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
       cluster: { heartbeatIntervalMs: 100, checkIntervalMs: 200, dropIncoming: dropCatalog },
       clusterStore: failingRepairs,
     })
-    const watcher = new RawMuxClient(b.wsUrl)
-    try {
-      await watcher.open()
-      watcher.send(encodeWatchCatalog('acme'))
-      await b.cluster.watchCatalog('acme')
-      const writer = client(a.wsUrl)
-      const h = writer.open('acme/T-1')
-      await h.synced
-      h.doc.getText('title').insert(0, 'stored on a, notice lost, first repairs fail')
-      await writer.flush()
-      await watcher.waitFor(
-        (m) => m.type === MessageType.catalogChanged && (m.catalogChanged ?? []).includes('acme/T-1'),
-        'catalog-changed on b after its failed repairs',
-      )
-      expect(failedReads).toBe(2)
-    } finally {
-      watcher.close()
-    }
+    await watcherHearsOfStoreElsewhere(a, b, 'stored on a, notice lost, first repairs fail')
+    expect(failedReads).toBe(2)
   })
 
   it('an instance alone with a doc skips publishing it; another instance opening the doc gets everything, and what follows live', async () => {
