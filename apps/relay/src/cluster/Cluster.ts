@@ -194,12 +194,49 @@ interface FollowedDoc {
   presenceFrom: Map<number, string>
   /** True once this instance's subscription to the doc's channel is in place. */
   subscribed: boolean
-  /** Until then (`performance.now()`), no other instance held the doc at the last look: publishes are skipped. */
-  aloneUntil: number
-  /** Counts messages heard from other instances on the doc's channel (a look's answer is stale once it moved). */
-  heard: number
-  /** True when a commit or presence change was not published; cleared when a `holding` message says so. */
-  skipped: boolean
+  /** Whether another instance holds the doc, as far as this one knows: its commits and presence are published only then. */
+  listeners: Listeners
+}
+
+/**
+ * Whether another instance listens on a channel, as far as this one knows:
+ * Redis answers each publish with how many subscribers got it ({@link look}),
+ * and another instance saying it listens ({@link heardOther}) counts at once.
+ * While the last look found nobody else, and nobody said otherwise since,
+ * publishes are skipped ({@link skip}) for `probeMs`; then one goes out to
+ * look again.
+ */
+class Listeners {
+  /** Until then (`performance.now()`), nobody else listened at the last look. */
+  #aloneUntil = 0
+  /** Counts signs of other listeners: a look's answer is stale once it moved. */
+  #heard = 0
+  /** True once a publish was skipped; the caller clears it when it has told a new listener. */
+  skipped = false
+
+  constructor(private readonly probeMs: number) {}
+
+  /** True (and noted in {@link skipped}) while nobody else listened at the last look. */
+  skip(): boolean {
+    if (this.#aloneUntil <= performance.now()) return false
+    this.skipped = true
+    return true
+  }
+
+  /** Another instance listens (it said so, or sent on the channel): publish again at once. */
+  heardOther(): void {
+    this.#heard++
+    this.#aloneUntil = 0
+  }
+
+  /** Starts a look at a publish: the returned function takes how many other instances got it. */
+  look(): (others: number) => void {
+    const heard = this.#heard
+    return (others) => {
+      if (this.#heard !== heard) return // another instance said it listens since the publish went out
+      this.#aloneUntil = others > 0 ? 0 : performance.now() + this.probeMs
+    }
+  }
 }
 
 /** What this instance knows of the docs of a workspace its connections watch. */
@@ -329,12 +366,8 @@ export class Cluster implements CommitObserver, RoomFollower {
   #catalogListening = false
   /** The subscription to {@link CATALOG_CHANNEL} being made, if any. */
   #catalogSubscription: Promise<void> | null = null
-  /** Until then (`performance.now()`), no other instance listened to catalog messages at the last look. */
-  #catalogAloneUntil = 0
-  /** Counts signs that another instance listens to catalog messages (a look's answer is stale once it moved). */
-  #catalogListenersHeard = 0
-  /** True when a catalog message was not published; cleared when a listener is told of it by a heartbeat. */
-  #catalogSkipped = false
+  /** Whether another instance listens to catalog messages; `skipped` is cleared once a heartbeat told a listener. */
+  readonly #catalogListeners: Listeners
   /** The serial of the last catalog message heard from each other instance. */
   readonly #catalogHeard = new Map<string, number>()
   /** Per workspace watched here: each doc's last sequence number as known here. */
@@ -359,6 +392,7 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#gapGraceMs = options.gapGraceMs ?? 250
     this.#instanceTimeoutMs = options.instanceTimeoutMs ?? 10_000
     this.#aloneProbeMs = options.aloneProbeMs ?? 1000
+    this.#catalogListeners = new Listeners(this.#aloneProbeMs)
     this.#dropIncoming = options.dropIncoming ?? null
     const retryStrategy = (attempt: number): number => Math.min(2000, 50 * 2 ** Math.min(attempt, 6))
     this.#publisher = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy })
@@ -433,9 +467,7 @@ export class Cluster implements CommitObserver, RoomFollower {
       repairAgain: false,
       presenceFrom: new Map(),
       subscribed: false,
-      aloneUntil: 0,
-      heard: 0,
-      skipped: false,
+      listeners: new Listeners(this.#aloneProbeMs),
     }
     this.#docs.set(room.name, followed)
     this.#subscriber.subscribe(CHANNEL_PREFIX + room.name).then(
@@ -488,24 +520,12 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#noteCatalogSeqs(docs, seqs)
     // numbered even when not published: an instance that starts listening finds it missing and reads storage
     const serial = ++this.#catalogSerial
-    if (this.#catalogAloneUntil > performance.now()) {
-      this.#catalogSkipped = true
-      this.#publishStats.skipped++
-      return
-    }
-    if (this.#closed || this.#publisher.status !== 'ready') return // the others catch up from storage
-    this.#publishStats.published++
-    const heard = this.#catalogListenersHeard
-    this.#publisher
-      .publish(CATALOG_CHANNEL, Buffer.from(encodeClusterMessage({ kind: 'catalog', instance: this.instanceId, docs, serial, seqs })))
-      .then(
-        (receivers) => {
-          if (this.#catalogListenersHeard !== heard) return // another instance said it listens since
-          const others = receivers - (this.#catalogListening && this.#catalogSubscription === null ? 1 : 0)
-          this.#catalogAloneUntil = others > 0 ? 0 : performance.now() + this.#aloneProbeMs
-        },
-        (error: Error) => this.#log.debug({ err: error }, 'publish failed; other instances catch up from storage'),
-      )
+    this.#publishListened(
+      CATALOG_CHANNEL,
+      { kind: 'catalog', instance: this.instanceId, docs, serial, seqs },
+      this.#catalogListeners,
+      () => this.#catalogListening && this.#catalogSubscription === null,
+    )
   }
 
   /**
@@ -587,11 +607,15 @@ export class Cluster implements CommitObserver, RoomFollower {
 
   /** Publishes this instance's heartbeat: the serial of its last catalog message, and whether it listens to them. */
   #heartbeat(): void {
-    this.#publish({
+    if (this.#closed || this.#publisher.status !== 'ready') return // the others count this instance's silence
+    const message: ClusterMessage = {
       kind: 'heartbeat',
       instance: this.instanceId,
       catalogSerial: this.#catalogSerial,
       catalogListener: this.#catalogListening,
+    }
+    this.#publisher.publish(INSTANCES_CHANNEL, Buffer.from(encodeClusterMessage(message))).catch((error: Error) => {
+      this.#log.debug({ err: error }, 'heartbeat not published')
     })
   }
 
@@ -620,15 +644,6 @@ export class Cluster implements CommitObserver, RoomFollower {
     )
   }
 
-  #publish(message: ClusterMessage): void {
-    if (this.#closed || this.#publisher.status !== 'ready') return // the others catch up from storage
-    const channel =
-      message.kind === 'catalog' ? CATALOG_CHANNEL : message.kind === 'heartbeat' ? INSTANCES_CHANNEL : CHANNEL_PREFIX + message.doc
-    this.#publisher.publish(channel, Buffer.from(encodeClusterMessage(message))).catch((error: Error) => {
-      this.#log.debug({ err: error, channel }, 'publish failed; other instances catch up from storage')
-    })
-  }
-
   /**
    * Publishes on a followed doc's channel, unless no other instance held the
    * doc at the last look (less than `aloneProbeMs` ago; `always` publishes
@@ -638,22 +653,25 @@ export class Cluster implements CommitObserver, RoomFollower {
    * the channel (its `holding` message once subscribed) says otherwise.
    */
   #publishDoc(followed: FollowedDoc, message: ClusterMessage, always = false): void {
-    if (!always && followed.aloneUntil > performance.now()) {
-      followed.skipped = true
+    this.#publishListened(CHANNEL_PREFIX + followed.room.name, message, followed.listeners, () => followed.subscribed, always)
+  }
+
+  /**
+   * Publishes `message` on `channel` unless `listeners` says nobody else
+   * listens there (`always` publishes anyway), and looks at Redis's answer:
+   * how many subscribers got it, less this instance's own (`ownSubscribed`).
+   * `holding` messages are not counted in {@link publishStats}.
+   */
+  #publishListened(channel: string, message: ClusterMessage, listeners: Listeners, ownSubscribed: () => boolean, always = false): void {
+    if (!always && listeners.skip()) {
       this.#publishStats.skipped++
       return
     }
     if (this.#closed || this.#publisher.status !== 'ready') return // the others catch up from storage
     if (message.kind !== 'holding') this.#publishStats.published++
-    const channel = CHANNEL_PREFIX + followed.room.name
-    const heard = followed.heard
+    const look = listeners.look()
     this.#publisher.publish(channel, Buffer.from(encodeClusterMessage(message))).then(
-      (receivers) => {
-        // a message from another instance since this one went out: it holds the doc, whatever the count says
-        if (followed.heard !== heard) return
-        const others = receivers - (followed.subscribed ? 1 : 0)
-        followed.aloneUntil = others > 0 ? 0 : performance.now() + this.#aloneProbeMs
-      },
+      (receivers) => look(receivers - (ownSubscribed() ? 1 : 0)),
       (error: Error) => this.#log.debug({ err: error, channel }, 'publish failed; other instances catch up from storage'),
     )
   }
@@ -671,11 +689,10 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#lastHeard.set(message.instance, performance.now())
     if (message.kind === 'heartbeat') {
       if (message.catalogListener) {
-        this.#catalogListenersHeard++
-        this.#catalogAloneUntil = 0
-        if (this.#catalogSkipped) {
+        this.#catalogListeners.heardOther()
+        if (this.#catalogListeners.skipped) {
           // it may have started listening after a message this instance did not publish: the serial says so
-          this.#catalogSkipped = false
+          this.#catalogListeners.skipped = false
           this.#heartbeat()
         }
       }
@@ -691,14 +708,13 @@ export class Cluster implements CommitObserver, RoomFollower {
     const followed = this.#docs.get(message.doc)
     if (followed === undefined || followed.room.closed) return
     // another instance holds the doc: publish to it
-    followed.heard++
-    followed.aloneUntil = 0
+    followed.listeners.heardOther()
     if (message.kind === 'holding') {
       if (message.unpublished) {
         // it stored updates it did not publish: they may have been stored after this instance's catch-up read
         void this.#repair(followed)
-      } else if (followed.skipped) {
-        followed.skipped = false
+      } else if (followed.listeners.skipped) {
+        followed.listeners.skipped = false
         this.#publishDoc(followed, { kind: 'holding', instance: this.instanceId, doc: message.doc, unpublished: true }, true)
       }
       return
