@@ -6,13 +6,16 @@
  * only where it lacks the client's changes, and per-doc `subscribe` working
  * as before next to it.
  */
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { ErrorCode, MAX_RESUME_DOCS, MessageType, RelayFeatures, encodeResume, type ResumedDoc } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import type { RelayLimits } from '../apps/relay/src/security/limits.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
+import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
 import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { makeTempDir, removeDir } from './helpers/relayProcess.js'
 
 let relay: Relay | null = null
 const clients: RawMuxClient[] = []
@@ -200,6 +203,68 @@ describe('resume', () => {
         `an ack of ${other} covering what the device sent (the entry's ack was ${entry.ack === null ? 'none' : 'stale'})`,
         3000,
       )
+    }
+  })
+
+  it('a deletion of text the relay lost is stored with the delete marker that follows it: after a restart, the resume that asks nothing loses nothing', async () => {
+    // Device C typed "hello"; device A got it through the relay; then the relay lost C's change
+    // (killed before storing it: here, it never had it). A deletes "he" with the engine's two
+    // updates: the delete, then the delete marker that advances A's clock. A's socket ends before
+    // it can answer the relay's resync; C comes back and stores "hello" again; then A resumes.
+    // The relay has every clock A has, so it asks A for nothing: the deletion must already be stored.
+    const dir = makeTempDir()
+    const doc = 'ws1/lost-insert'
+    const open = async (): Promise<string> => {
+      relay = await createRelay({ storage: SqliteStorage.open(join(dir, 'concord.sqlite')), port: 0, processMetrics: false })
+      return relay.url.replace(/^http/, 'ws')
+    }
+    try {
+      const deviceC = new Y.Doc()
+      deviceC.getText('t').insert(0, 'hello')
+      const deviceA = new Y.Doc()
+      Y.applyUpdate(deviceA, Y.encodeStateAsUpdate(deviceC))
+      const sent: Uint8Array[] = []
+      deviceA.on('update', (update: Uint8Array) => sent.push(update))
+      deviceA.getText('t').delete(0, 2)
+      deviceA.getMap('concord:meta').set('d', 1)
+      expect(sent).toHaveLength(2)
+
+      let url = await open()
+      const a = await connect(url)
+      a.resume([doc]) // resumed with an empty doc: this socket does not answer the relay's step 1 with A's state
+      await answered(a, [doc])
+      for (const update of sent) a.sendUpdate(doc, update)
+      await a.roundTrip()
+      expect(a.received.filter((m) => m.type === MessageType.error).map((m) => m.error!.code)).toContain(ErrorCode.missingDependencies)
+      a.close()
+      await relay!.close()
+      relay = null
+
+      url = await open() // a restart: only what was stored counts
+      const c = await connect(url)
+      c.docs.set(doc, deviceC)
+      c.resume([doc])
+      await answered(c, [doc])
+      await acked(c, doc)
+
+      const back = await connect(url)
+      back.docs.set(doc, deviceA)
+      back.resume([doc])
+      await answered(back, [doc])
+      await back.roundTrip()
+      const entry = entriesOf(back).find((e) => e.doc === doc)!
+      expect(entry.relayStateVector).toBeNull() // the relay holds every clock A has: A sends nothing more
+      expect(entry.ack === 'client-state' || (entry.ack !== null && covers(Y.decodeStateVector(entry.ack), deviceA))).toBe(true)
+
+      const reader = await connect(url)
+      reader.resume([doc])
+      await answered(reader, [doc])
+      expect(reader.docs.get(doc)!.getText('t').toString()).toBe('llo')
+      expect(c.docs.get(doc)!.getText('t').toString()).toBe('llo') // C got the deletion too
+    } finally {
+      await relay?.close()
+      relay = null
+      removeDir(dir)
     }
   })
 

@@ -23,6 +23,7 @@
  *
  * @module connections/Subscription
  */
+import { Buffer } from 'node:buffer'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
@@ -156,7 +157,7 @@ export class Subscription {
     let ack: ResumedDoc['ack'] = null
     if (!this.conn.ctx.commits.ackAfterCommit(room, this.conn)) {
       const durable = room.durableStateVector
-      ack = equalBytes(durable, stateVector) ? 'client-state' : durable
+      ack = Buffer.compare(durable, stateVector) === 0 ? 'client-state' : durable
       this.conn.ctx.metrics.ackSent()
     }
     if (inParts) this.sendStep2InParts(room, stateVector, update)
@@ -353,11 +354,4 @@ export class Subscription {
   private requestAck(room: Room): void {
     if (!this.conn.ctx.commits.ackAfterCommit(room, this.conn)) this.conn.sendAck(room, room.durableStateVector)
   }
-}
-
-/** Whether two byte arrays hold the same bytes. */
-const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.byteLength !== b.byteLength) return false
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
-  return true
 }

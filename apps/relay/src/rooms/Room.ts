@@ -22,6 +22,7 @@
  * @module rooms/Room
  */
 // the module's own `setImmediate`, not the global: a test that fakes the global clock must not hold presence back
+import { Buffer } from 'node:buffer'
 import { setImmediate } from 'node:timers'
 import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
@@ -220,6 +221,12 @@ export class Room {
    * dependencies the relay does not have are not kept (Yjs would hold them
    * as pending structs): they are dropped, not stored, not acked, and the
    * result is `'missing-dependencies'` so the caller can ask the client to resync.
+   * Deletions of items the relay does not have are kept (Yjs applies them
+   * when the items arrive), stored and sent to the other peers; the result is
+   * `'missing-dependencies'` too, so a client that has the items sends them.
+   * They must not be dropped: the delete marker the engine writes after a
+   * delete advances its author's clock, and an ack covering that clock
+   * means the deletion is stored (a resume then asks the client for nothing).
    */
   applyPeerUpdate(
     peer: RoomPeer,
@@ -248,13 +255,23 @@ export class Room {
     }
     const check = this.guard.check(update, valid)
     if (!check.ok) return { refused: check.reason }
+    const pendingDeletesBefore = store.pendingDs
     Y.applyUpdate(this.doc, update, peerOrigin(peer))
     check.applied()
-    if (store.pendingStructs !== null || store.pendingDs !== null) {
+    const pendingDeletes = store.pendingDs
+    const newPendingDeletes =
+      pendingDeletes !== null && (pendingDeletesBefore === null || Buffer.compare(pendingDeletes, pendingDeletesBefore) !== 0)
+    if (newPendingDeletes) {
+      // Deletions of items this doc does not hold (yet) stay, as Yjs keeps them, and are stored
+      // and fanned out like the rest: a later change of their author (e.g. the delete marker that
+      // follows a delete) proves the deletion reached the relay, so it must not be dropped.
+      this.handleUpdate(Y.convertUpdateFormatV2ToV1(pendingDeletes), peerOrigin(peer))
+    }
+    if (store.pendingStructs !== null) {
       store.pendingStructs = null
-      store.pendingDs = null
       return 'missing-dependencies'
     }
+    if (newPendingDeletes) return 'missing-dependencies'
     if (fresh.length > 0) {
       const { userId } = peer.identity
       const bindings: AuthorBinding[] = []

@@ -167,6 +167,8 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    */
   private catchUpInParts = true
   private refs = 1
+  /** Local updates of the running transactions, sent together once they all ended ({@link sendLiveEdits}). */
+  private unsentEdits: Uint8Array[] = []
   private closedFlag = false
   private waiters: FlushWaiter[] = []
   private readonly authorMap = new Map<number, AuthorInfo>()
@@ -198,6 +200,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     for (const author of options.authors ?? []) this.authorMap.set(author.clientId, { ...author })
     this.tracker.on('pending', this.onPending)
     this.doc.on('update', this.onDocUpdate)
+    this.doc.on('afterAllTransactions', this.sendLiveEdits)
     const handle = this
     this.awarenessSync = new DocAwareness(this.awareness, name, {
       origin: host.origin,
@@ -449,6 +452,8 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.rejectSynced(reason)
     this.rejectWaiters(reason)
     this.doc.off('update', this.onDocUpdate)
+    this.doc.off('afterAllTransactions', this.sendLiveEdits)
+    this.unsentEdits = []
     this.awarenessSync.stop()
     this.tracker.destroy()
     this.awareness.destroy()
@@ -733,6 +738,19 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     if (origin === this.host.origin || this.skipSendOrigins.has(origin)) return
     if (this.catchUpInFlight !== null) this.catchUpInFlight.heldEdits = true
     if (!this.sendsLiveEdits) return
+    this.unsentEdits.push(update)
+  }
+
+  /**
+   * Sends the local updates of the transactions that just ended as one
+   * message: a delete-only edit and the delete marker written right after it
+   * (see `PendingTracker`) travel together, so no frame can bring the relay
+   * the marker without the deletion it vouches for.
+   */
+  private readonly sendLiveEdits = (): void => {
+    if (this.unsentEdits.length === 0) return
+    const update = this.unsentEdits.length === 1 ? this.unsentEdits[0] : Y.mergeUpdates(this.unsentEdits)
+    this.unsentEdits = []
     const message = startMessage(MessageType.sync, this.name)
     syncProtocol.writeUpdate(message, update)
     if (!this.sendContent(encoding.toUint8Array(message))) return
