@@ -6,8 +6,8 @@
  * killed with SIGKILL and started again on the same port and data. As soon
  * as it listens, every client reconnects at once (the worst case: no
  * backoff spreads them) and subscribes all of its docs again with their
- * state vectors — in one `resume`, as the engine does with its `resume`
- * option and a relay that announces it — and sends its awareness state of each.
+ * state vectors — in one `resume`, as the engine does with a relay that
+ * announces it — and sends its awareness state of each.
  *
  * Measured, from starting the relay process again: until every client has,
  * for each of its docs, the relay's sync step 1 answered (when the relay

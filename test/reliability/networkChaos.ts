@@ -58,7 +58,7 @@ export interface ChaosRunOptions {
   scheduleSeeds?: readonly number[]
   /** Chance that a schedule restarts the relay. Default 0.04. */
   restartChance?: number
-  /** Whether the clients resume their docs together after a reconnect (`SyncClientOptions.resume`). Default false, as in the engine. */
+  /** Whether the clients resume their docs together after a reconnect (`SyncClientOptions.resume`). Default true, as in the engine. */
   resume?: boolean
 }
 
@@ -161,7 +161,7 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
       url,
       WebSocket: WebSocket as never,
       reconnect: { minDelay: 5, maxDelay: 60, random },
-      resume: options.resume ?? false,
+      resume: options.resume ?? true,
     })
     client.on('error', (error) => {
       figures.errors[error.code] = (figures.errors[error.code] ?? 0) + 1

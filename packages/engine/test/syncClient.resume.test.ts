@@ -17,7 +17,7 @@ const NAMES = Array.from({ length: 20 }, (_, i) => `acme/T-${i}`)
 describe('resume', () => {
   test('a reconnect resumes every open doc in one message; unchanged docs send no step 2 and are synced with nothing pending', async () => {
     const relay = h.relay({ autoAck: true })
-    const client = h.client(relay, { resume: true })
+    const client = h.client(relay) // resume is the default
     const handles = NAMES.map((name) => client.open(name))
     await relay.settle()
     handles.forEach((handle, i) => handle.doc.getText('t').insert(0, `ticket ${i}`))

@@ -7,7 +7,7 @@
  * What each client sends (no Y.Doc on the hot path; see lib/wire.mjs):
  *
  * - on every (re)connect, once the relay's `hello` arrived, as the engine
- *   does with its `resume` option: to a relay that announces `resume`, one `resume` with every doc
+ *   does by default: to a relay that announces `resume`, one `resume` with every doc
  *   and the state vector of everything it has seen of it; to one that does
  *   not, per doc a `subscribe` and a `sync step 1` with that state vector;
  *   then per doc its awareness state (`{ user: { id, name, color } }` under

@@ -10,8 +10,8 @@
  *   socket opened or that the browser claims to be online.
  * - After `hello` every open doc subscribes and exchanges state vectors with
  *   the relay (sync step 1 / step 2 both ways), so edits made offline go out
- *   and edits made elsewhere come in. With the `resume` option, to a relay
- *   that announces `resume` in its `hello`, the docs subscribe together: one `resume` per 100 docs, one
+ *   and edits made elsewhere come in. To a relay that announces `resume` in
+ *   its `hello` (unless the `resume` option is false), the docs subscribe together: one `resume` per 100 docs, one
  *   `resumed` answer per batch, and a step 2 only where the relay lacks
  *   something. Local edits are never queued as
  *   messages: while offline they live in the Y.Doc, which is the outbox.
@@ -115,7 +115,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     this.url = relayUrl(options.url)
     this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024
     this.user = options.user
-    this.resumes = options.resume ?? false
+    this.resumes = options.resume ?? true
     this.connection = new RelayConnection(
       {
         url: this.url,

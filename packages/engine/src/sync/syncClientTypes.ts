@@ -39,10 +39,9 @@ export interface SyncClientOptions {
   /**
    * Subscribe the open docs after a reconnect in `resume` messages when the
    * relay announces them (docs/PROTOCOL.md, "Resume"): one state-vector
-   * exchange per batch of docs instead of one per doc. Default false: the
-   * network chaos suite still finds a rare interleaving (about one schedule
-   * in a few thousand) after which a resumed doc keeps a change pending
-   * until the next reconnect; per-doc `subscribe` has none.
+   * exchange per batch of docs instead of one per doc. Default true; false
+   * subscribes doc by doc (`subscribe`), as with a relay that does not
+   * announce `resume`.
    */
   resume?: boolean
   /** How often to send `ping` while online. Default 15 000. */
