@@ -52,6 +52,7 @@ import { KnownRelayState } from './KnownRelayState.js'
 import { PendingTracker } from './PendingTracker.js'
 import type { DocHandleEvents, OpenDocOptions, UserInfo } from './docHandleTypes.js'
 import { SyncError } from './SyncError.js'
+import type { CatchUpAllowance } from './catchUpAllowance.js'
 import { splitUpdate, type UpdatePart } from './updateParts.js'
 
 export type { DocHandleEvents, OpenDocOptions, UserInfo } from './docHandleTypes.js'
@@ -69,6 +70,8 @@ export interface DocHandleHost {
   send(data: Uint8Array): void
   /** Largest message the relay accepts, bytes. */
   readonly maxMessageBytes: number
+  /** Structs of catch-ups in parts the client's docs may send without idling between parts (one for all its docs). */
+  readonly catchUpAllowance: CatchUpAllowance
   /** The handle's pending count changed. */
   pendingChanged(): void
   /** The last reference to the handle was closed. */
@@ -609,8 +612,9 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     const update = Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(base))
     const [first, ...rest] = this.catchUpInParts
       ? splitUpdate(update, CATCH_UP_PART_STRUCTS, Math.min(CATCH_UP_PART_BYTES, Math.floor(this.host.maxMessageBytes / 2)))
-      : [{ update, end: new Map<number, number>() }]
+      : [{ update, end: new Map<number, number>(), structs: null }]
     if (!this.sendSync(syncType, first.update)) return false
+    this.host.catchUpAllowance.charge(first.structs ?? 0)
     this.relay.noteSentBeyond(base, rest.length === 0 ? stateVectorOf(this.doc) : first.end)
     this.stopCatchUp()
     if (rest.length > 0) this.catchUpInFlight = { partEnd: first.end, sentAt: performance.now(), timer: null, rest, heldEdits: false }
@@ -628,23 +632,31 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
 
   /**
    * A catch-up in parts goes on once `acked` (an ack's state vector) covers
-   * the part sent last, after an idle time of
-   * {@link CATCH_UP_IDLE_PER_ROUND_TRIP} times that part's round trip: with
-   * the next part, or after the last one with the local edits that waited
-   * meanwhile.
+   * the part sent last: with the next part, or after the last one with the
+   * local edits that waited meanwhile. At once while the client's
+   * {@link DocHandleHost.catchUpAllowance} holds the next part's structs
+   * (and after the last part); otherwise after an idle time of
+   * {@link CATCH_UP_IDLE_PER_ROUND_TRIP} times the acked part's round trip.
    */
   private continueCatchUp(acked: StateVector): void {
     const inFlight = this.catchUpInFlight
     if (inFlight === null || inFlight.timer !== null || !this.subscribed) return
     for (const [client, clock] of inFlight.partEnd) if ((acked.get(client) ?? 0) < clock) return
+    const structs = inFlight.rest[0]?.structs ?? 0
+    if (this.host.catchUpAllowance.take(structs)) {
+      this.sendNextPart(inFlight)
+      return
+    }
     const roundTrip = performance.now() - inFlight.sentAt
     inFlight.timer = setTimeout(() => {
       inFlight.timer = null
-      if (this.catchUpInFlight === inFlight) this.sendNextPart(inFlight)
+      if (this.catchUpInFlight !== inFlight) return
+      this.host.catchUpAllowance.charge(structs)
+      this.sendNextPart(inFlight)
     }, CATCH_UP_IDLE_PER_ROUND_TRIP * roundTrip)
   }
 
-  /** Sends the next part of the catch-up `inFlight`, or after the last one the local edits held meanwhile. */
+  /** Sends the next part of the catch-up `inFlight` (its structs already counted), or after the last one the local edits held meanwhile. */
   private sendNextPart(inFlight: NonNullable<DocHandle['catchUpInFlight']>): void {
     const next = inFlight.rest.shift()
     if (next === undefined || !this.sendSync(syncProtocol.messageYjsUpdate, next.update)) {

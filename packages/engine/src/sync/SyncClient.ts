@@ -71,6 +71,7 @@ import {
   type ResumedDoc,
 } from '../protocol/messages.js'
 import { CatalogWatches, type CatalogWatchListener } from './CatalogWatches.js'
+import { CatchUpAllowance } from './catchUpAllowance.js'
 import { DocHandle, type DocHandleHost, type OpenDocOptions, type UserInfo } from './DocHandle.js'
 import { receiveFrame, type FrameRoutes } from './receiveFrame.js'
 import { RelayConnection, type ConnectionStatus } from './RelayConnection.js'
@@ -154,6 +155,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
       get maxMessageBytes() {
         return client.relayInfo?.maxPayload ?? client.maxMessageBytes
       },
+      catchUpAllowance: new CatchUpAllowance(),
       pendingChanged: () => this.updateTotalPending(),
       released: (handle) => this.release(handle),
       reportError: (error) => this.emit('error', [error]),

@@ -35,6 +35,8 @@ export interface UpdatePart {
   readonly update: Uint8Array
   /** Per client id, the clock after the part's last struct of that client. */
   readonly end: StateVector
+  /** Structs in the part (items, GC, skips); null for an update too small to hold more than one part, which is not decoded. */
+  readonly structs: number | null
 }
 
 /** A struct as `Y.decodeUpdate` returns it (Item, GC or Skip): all can write themselves. */
@@ -85,7 +87,7 @@ const encodePart = (structs: readonly Struct[], ds: DeleteSet | null): UpdatePar
       encoding.writeVarUint(out, range.len)
     }
   }
-  return { update: encoder.toUint8Array(), end }
+  return { update: encoder.toUint8Array(), end, structs: structs.length }
 }
 
 /** The ids a struct builds on: its origins and, for an item whose parent is an item, the parent. */
@@ -143,11 +145,13 @@ const inDependencyOrder = (structs: readonly Struct[]): Struct[] => {
  * `maxBytes` with at most `maxStructs` structs comes back whole, as the only part.
  */
 export const splitUpdate = (update: Uint8Array, maxStructs: number, maxBytes: number): UpdatePart[] => {
-  const whole = (): UpdatePart[] => [{ update, end: Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)) }]
+  const whole = (structs: number | null): UpdatePart[] => [
+    { update, end: Y.decodeStateVector(Y.encodeStateVectorFromUpdate(update)), structs },
+  ]
   // Every struct takes more than a byte: an update this small holds fewer than `maxStructs`.
-  if (update.byteLength <= Math.min(maxStructs, maxBytes)) return whole()
+  if (update.byteLength <= Math.min(maxStructs, maxBytes)) return whole(null)
   const decoded = Y.decodeUpdate(update)
-  if (decoded.structs.length <= maxStructs && update.byteLength <= maxBytes) return whole()
+  if (decoded.structs.length <= maxStructs && update.byteLength <= maxBytes) return whole(decoded.structs.length)
   const structs = inDependencyOrder(decoded.structs)
   const ds = decoded.ds
   const parts: UpdatePart[] = []
