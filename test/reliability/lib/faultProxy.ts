@@ -88,11 +88,19 @@ export interface FaultProxy {
   close(): Promise<void>
 }
 
-/** One direction of one proxied connection: a FIFO queue with delays. */
+/**
+ * One direction of one proxied connection: a FIFO queue with delays. Frames
+ * leave strictly in the order they came, through one timer for the frame at
+ * the head: a timer per frame could fire out of order (timers of different
+ * durations started at different times, or a later frame due at once while
+ * an earlier one's timer has not run yet), and TCP never reorders.
+ */
 class Lane {
   /** When the last queued frame leaves (ms, `performance.now()` clock). */
   private lastDeparture = 0
-  private queued = 0
+  private readonly queue: Array<{ frame: Buffer; departure: number }> = []
+  /** True while a timer or microtask is set to send the head of the queue. */
+  private scheduled = false
   private waiters: Array<() => void> = []
 
   constructor(
@@ -104,21 +112,38 @@ class Lane {
   push(frame: Buffer): void {
     const departure = Math.max(this.lastDeparture, performance.now() + this.delay())
     this.lastDeparture = departure
-    this.queued++
-    const wait = departure - performance.now()
-    const send = (): void => {
-      if (this.target.readyState === WebSocket.OPEN) this.target.send(frame)
-      this.queued--
-      if (this.queued === 0) for (const resolve of this.waiters.splice(0)) resolve()
-    }
-    if (wait <= 0) queueMicrotask(send)
-    else setTimeout(send, wait)
+    this.queue.push({ frame, departure })
+    this.schedule()
   }
 
   /** Resolves when nothing is queued. */
   idle(): Promise<void> {
-    if (this.queued === 0) return Promise.resolve()
+    if (this.queue.length === 0) return Promise.resolve()
     return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  /** Sets a timer (or a microtask, when it is due) for the frame at the head of the queue. */
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0) return
+    this.scheduled = true
+    const wait = this.queue[0].departure - performance.now()
+    const run = (): void => {
+      this.scheduled = false
+      this.sendDue()
+    }
+    if (wait <= 0) queueMicrotask(run)
+    else setTimeout(run, wait)
+  }
+
+  /** Sends the frames that are due, in order; then waits for the next one. */
+  private sendDue(): void {
+    const now = performance.now()
+    while (this.queue.length > 0 && this.queue[0].departure <= now) {
+      const { frame } = this.queue.shift()!
+      if (this.target.readyState === WebSocket.OPEN) this.target.send(frame)
+    }
+    if (this.queue.length === 0) for (const resolve of this.waiters.splice(0)) resolve()
+    else this.schedule()
   }
 }
 
