@@ -480,6 +480,27 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     expect(seenByBob('Cyd')).toBe(true) // the living instance's clients stay
   })
 
+  it('presence set while one instance alone held the doc reaches an instance that opens it later, without a change', async () => {
+    const databaseUrl = await pg.createDatabase()
+    // a long look interval: the first instance keeps skipping its publishes until the second says it holds the doc
+    const a = await instance(databaseUrl, { cluster: { aloneProbeMs: 60_000 } })
+    const ada = provider(a.wsUrl, 'shared/late-presence')
+    await providerSynced(ada.provider)
+    ada.provider.awareness.setLocalStateField('user', { name: 'Ada' })
+    // nobody else holds the doc: the presence change is skipped, not published
+    await waitFor(() => a.cluster.publishStats.skipped > 0, 'the first instance to skip publishing Ada’s presence')
+
+    const b = await instance(databaseUrl)
+    const bob = provider(b.wsUrl, 'shared/late-presence')
+    await providerSynced(bob.provider)
+    // well before Ada's client renews its state (every 15 s)
+    await waitFor(
+      () => [...bob.provider.awareness.getStates().values()].some((s) => s.user?.name === 'Ada'),
+      'Ada’s presence on the second instance',
+      5_000,
+    )
+  })
+
   it('webhook subscriptions are shared by the instances, and each change is delivered once, by the instance that committed it', async () => {
     const received: Array<{ path: string; event: any }> = []
     const endpoint = http.createServer((req, res) => {

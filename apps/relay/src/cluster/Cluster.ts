@@ -25,7 +25,9 @@
  *   and publishes again at once, and one that skipped a publish answers with
  *   a `holding` message marked `unpublished`, upon which the others read the
  *   doc from storage (what it skipped may have been stored after the
- *   newcomer's catch-up read). A lost `holding` message costs at most the
+ *   newcomer's catch-up read). Every holder also publishes the presence
+ *   states of its own clients, which the newcomer missed (presence is stored
+ *   nowhere). A lost `holding` message costs at most the
  *   next look, and the periodic check finds anything skipped meanwhile.
  * - **Sequence tracking.** Per open doc the instance keeps `applied`: every
  *   stored update numbered up to it is in the room's doc. Ranges that arrive
@@ -91,6 +93,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
+import * as awarenessProtocol from 'y-protocols/awareness'
 import type { Logger } from '../observability/logger.js'
 import type { CommitObserver } from '../rooms/CommitQueue.js'
 import type { Room } from '../rooms/Room.js'
@@ -619,6 +622,22 @@ export class Cluster implements CommitObserver, RoomFollower {
     })
   }
 
+  /**
+   * Publishes the presence states this instance's own clients hold in a
+   * followed doc, for an instance that just subscribed to it: it missed
+   * those published before, and any skipped while nobody else held the doc.
+   * Presence is kept nowhere else, so without this the newcomer's clients
+   * would see them only at their next renewal (15 s).
+   */
+  #publishOwnPresence(followed: FollowedDoc): void {
+    const awareness = followed.room.awareness
+    if (awareness === null) return
+    const own = [...awareness.getStates().keys()].filter((clientId) => !followed.presenceFrom.has(clientId))
+    if (own.length === 0) return
+    const update = awarenessProtocol.encodeAwarenessUpdate(awareness, own)
+    this.#publishDoc(followed, { kind: 'awareness', instance: this.instanceId, doc: followed.room.name, update }, true)
+  }
+
   /** Publishes presence changes this instance received. */
   awarenessChanged(room: Room, update: Uint8Array): void {
     const followed = this.#docs.get(room.name)
@@ -713,9 +732,12 @@ export class Cluster implements CommitObserver, RoomFollower {
       if (message.unpublished) {
         // it stored updates it did not publish: they may have been stored after this instance's catch-up read
         void this.#repair(followed)
-      } else if (followed.listeners.skipped) {
-        followed.listeners.skipped = false
-        this.#publishDoc(followed, { kind: 'holding', instance: this.instanceId, doc: message.doc, unpublished: true }, true)
+      } else {
+        if (followed.listeners.skipped) {
+          followed.listeners.skipped = false
+          this.#publishDoc(followed, { kind: 'holding', instance: this.instanceId, doc: message.doc, unpublished: true }, true)
+        }
+        this.#publishOwnPresence(followed)
       }
       return
     }
