@@ -486,18 +486,28 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     const a = await instance(databaseUrl, { cluster: { aloneProbeMs: 60_000 } })
     const ada = provider(a.wsUrl, 'shared/late-presence')
     await providerSynced(ada.provider)
-    ada.provider.awareness.setLocalStateField('user', { name: 'Ada' })
-    // nobody else holds the doc: the presence change is skipped, not published
-    await waitFor(() => a.cluster.publishStats.skipped > 0, 'the first instance to skip publishing Ada’s presence')
+    // Nobody else holds the doc: once the instance's first publish found that out, Ada's presence
+    // changes are skipped, not published. She changes it until one is (each poll, below the awareness rate limit).
+    let change = 0
+    await waitFor(
+      () => {
+        if (a.cluster.publishStats.skipped > 0) return true
+        ada.provider.awareness.setLocalStateField('user', { name: 'Ada', change: change++ })
+        return false
+      },
+      'the first instance to skip publishing Ada’s presence',
+      10_000,
+      200,
+    )
 
     const b = await instance(databaseUrl)
     const bob = provider(b.wsUrl, 'shared/late-presence')
     await providerSynced(bob.provider)
-    // well before Ada's client renews its state (every 15 s)
+    // before Ada's client renews its state (15 s after her last change)
     await waitFor(
       () => [...bob.provider.awareness.getStates().values()].some((s) => s.user?.name === 'Ada'),
       'Ada’s presence on the second instance',
-      5_000,
+      10_000,
     )
   })
 
