@@ -635,7 +635,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
    * the part sent last: with the next part, or after the last one with the
    * local edits that waited meanwhile. At once while the client's
    * {@link DocHandleHost.catchUpAllowance} holds the next part's structs
-   * (and after the last part); otherwise after an idle time of
+   * (after the last part: while it is not below zero); otherwise after an idle time of
    * {@link CATCH_UP_IDLE_PER_ROUND_TRIP} times the acked part's round trip.
    */
   private continueCatchUp(acked: StateVector): void {
