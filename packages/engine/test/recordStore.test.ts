@@ -474,6 +474,53 @@ describe('first screen before the whole catalog is loaded', () => {
     expect(full.entries.map((e) => e.id)).toEqual(early.entries.map((e) => e.id))
     expect(await reader.query({ sort: { by: 'title', direction: 'asc' }, limit: 1 })).toMatchObject({ complete: true, total: 40 })
   })
+
+  test('the full catalog load waits for the early page, so its chunks do not slow the first screen; a failed scan does not hold it', async () => {
+    const { client } = await online({ autoAck: true })
+    const storage = new MemoryStorage()
+    const writer = newStore(client, { storage })
+    for (let i = 0; i < 5; i++) (await writer.create('ticket', { title: `T${i}` }, { id: `T-${i}` })).close()
+    await writer.close()
+
+    for (const outcome of ['answers', 'fails'] as const) {
+      const events: string[] = []
+      let finishScan!: () => void
+      const scanned = new Promise<void>((resolve) => (finishScan = resolve))
+      const backend: StorageBackend = {
+        kind: 'logged',
+        openRecord: (id) => storage.openRecord(id),
+        wipe: () => storage.wipe(),
+        openCatalog: async () => {
+          const inner = await storage.openCatalog()
+          return Object.assign(Object.create(inner) as typeof inner, {
+            loadAll: () => {
+              events.push('loadAll')
+              return inner.loadAll()
+            },
+            scanByUpdatedAt: async () => {
+              events.push('scan')
+              await scanned
+              events.push('scanned')
+              if (outcome === 'fails') throw new Error('the index scan failed')
+              return (await inner.loadAll()).slice(0, 2)
+            },
+          })
+        },
+      }
+      const reader = newStore(client, { storage: backend, firstScreenCache: null })
+      const page = reader.query({ limit: 2 })
+      await vi.waitFor(() => expect(events).toEqual(['scan']))
+      await Promise.resolve()
+      expect(events).toEqual(['scan']) // not loading the whole catalog meanwhile
+      finishScan()
+      const answer = await page
+      expect(events).toEqual(['scan', 'scanned', 'loadAll'])
+      expect(answer.complete).toBe(outcome === 'fails') // a failed scan waits for the full list
+      await reader.ready
+      expect(reader.list().total).toBe(5)
+      await reader.close()
+    }
+  })
 })
 
 describe('first-screen snapshot', () => {

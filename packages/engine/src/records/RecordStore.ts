@@ -124,6 +124,9 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private catalogStorage: CatalogStorage | null = null
   private catalogOpened: Promise<CatalogStorage | null>
   private resolveCatalogOpened!: (storage: CatalogStorage | null) => void
+  /** Early first-page reads (see {@link query}) that the catalog's full load waits for. */
+  private earlyReads = 0
+  private earlyReadsDone: (() => void) | null = null
   private readonly tabs: TabChannel
   private readonly host: RecordHost
   /** The record docs in memory, each in one state of its lifecycle. */
@@ -379,14 +382,20 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     if (!this.catalog.loaded) {
       const snapshot = this.firstScreen.page(query)
       if (snapshot !== null) return snapshot
-      const storage = await this.catalogOpened
-      if (!this.catalog.loaded && storage !== null) {
-        try {
-          const early = await this.catalog.earlyPage(storage, query)
-          if (early !== null && !this.catalog.loaded) return early
-        } catch {
-          // fall through: wait for the full catalog
+      // The full load waits for this read: its chunks would share the main thread with the index scan's steps.
+      this.earlyReads++
+      try {
+        const storage = await this.catalogOpened
+        if (!this.catalog.loaded && storage !== null) {
+          try {
+            const early = await this.catalog.earlyPage(storage, query)
+            if (early !== null && !this.catalog.loaded) return early
+          } catch {
+            // fall through: wait for the full catalog
+          }
         }
+      } finally {
+        if (--this.earlyReads === 0) this.earlyReadsDone?.()
       }
       await this.ready
     }
@@ -554,6 +563,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     try {
       this.catalogStorage = await this.backend.openCatalog()
       this.resolveCatalogOpened(this.catalogStorage)
+      if (this.earlyReads > 0) await new Promise<void>((resolve) => (this.earlyReadsDone = resolve))
+      this.earlyReadsDone = null
       await this.catalog.attach(this.catalogStorage)
       this.catalogStorage.onLost = (error) => this.reportStorage(null, error)
     } catch (error) {
