@@ -5,7 +5,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import * as Y from 'yjs'
-import { ErrorCode, MessageType, encodeFetch, encodeListDocs } from '@concord/engine/protocol'
+import {
+  ErrorCode,
+  MAX_FETCH_DOCS,
+  MessageType,
+  RelayFeatures,
+  encodeFetch,
+  encodeFetchMany,
+  encodeListDocs,
+} from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
 import { RawMuxClient, covers } from './helpers/rawClient.js'
@@ -125,5 +133,59 @@ describe('fetch', () => {
     const c = await connect()
     c.send(encodeFetch('acme/T-0001', new Uint8Array([0xff, 0xff, 0xff])))
     expect((await c.waitClosed()).code).toBe(1002)
+  })
+})
+
+describe('fetch-many', () => {
+  const empty = Y.encodeStateVector(new Y.Doc())
+
+  it('is announced in hello and answers every doc as its own fetch would (in any order, as fetches are); a bad name is refused alone', async () => {
+    const c = await connect()
+    const hello = c.received.find((m) => m.type === MessageType.hello)
+    expect(hello!.hello!.features & RelayFeatures.fetchMany).toBe(RelayFeatures.fetchMany)
+    const asked = [...names.slice(0, 60), 'acme/../etc', 'globex/T-1', ...names.slice(60)]
+    c.send(encodeFetchMany(asked.map((doc) => ({ doc, stateVector: empty }))))
+    await c.waitFor((m) => m.type === MessageType.fetched && m.doc === names.at(-1), 'the last answer')
+    const answers = c.received.filter((m) => m.type === MessageType.fetched || m.type === MessageType.error)
+    // the token of this connection reads every workspace: the bad name alone is refused
+    expect(answers.map((m) => m.doc).sort()).toEqual([...asked].sort())
+    expect(answers.filter((m) => m.type === MessageType.error)).toMatchObject([
+      { doc: 'acme/../etc', error: { code: ErrorCode.invalidDocName } },
+    ])
+    const d = new Y.Doc()
+    const t42 = answers.find((m) => m.doc === names[42])!
+    Y.applyUpdate(d, t42.fetched!.update)
+    expect(d.getText('title').toString()).toBe('ticket 42')
+    expect(covers(Y.decodeStateVector(t42.fetched!.stateVector), d)).toBe(true)
+    expect(c.received.some((m) => m.type === MessageType.sync || m.type === MessageType.ack)).toBe(false)
+    c.close()
+  })
+
+  it(`more than ${MAX_FETCH_DOCS} docs are refused whole; a malformed entry closes the connection with 1002 before anything is answered`, async () => {
+    const c = await connect()
+    const many = Array.from({ length: MAX_FETCH_DOCS + 1 }, (_, i) => ({ doc: names[i % names.length]!, stateVector: empty }))
+    c.send(encodeFetchMany(many))
+    const refused = await c.waitFor((m) => m.type === MessageType.error, 'refusal')
+    expect(refused).toMatchObject({ doc: '', error: { code: ErrorCode.limitExceeded } })
+    expect(refused.error!.reason).toMatch(/at most 1000/)
+    // still open: a fetch-many within the limit is answered
+    c.send(
+      encodeFetchMany([
+        { doc: names[0]!, stateVector: empty },
+        { doc: names[1]!, stateVector: empty },
+      ]),
+    )
+    await c.waitFor((m) => m.type === MessageType.fetched && m.doc === names[1], 'answer after the refusal')
+    expect(c.received.filter((m) => m.type === MessageType.fetched)).toHaveLength(2)
+
+    c.received.length = 0
+    c.send(
+      encodeFetchMany([
+        { doc: names[2]!, stateVector: empty },
+        { doc: names[3]!, stateVector: new Uint8Array([0xff, 0xff, 0xff]) },
+      ]),
+    )
+    expect((await c.waitClosed()).code).toBe(1002)
+    expect(c.received.some((m) => m.type === MessageType.fetched)).toBe(false)
   })
 })

@@ -11,7 +11,16 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as syncProtocol from 'y-protocols/sync'
-import { CloseCode, ErrorCode, MessageType, encodeAuth, encodeAwareness, encodePing, encodeSubscribe } from '@concord/engine/protocol'
+import {
+  CloseCode,
+  ErrorCode,
+  MessageType,
+  encodeAuth,
+  encodeAwareness,
+  encodeFetchMany,
+  encodePing,
+  encodeSubscribe,
+} from '@concord/engine/protocol'
 import { createRelay, type Relay, type RelayOptions } from '../apps/relay/src/Relay.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 import type { StoredDoc } from '../apps/relay/src/storage/Storage.js'
@@ -265,6 +274,19 @@ describe('message rate limit', () => {
     other.send(encodePing())
     await other.waitFor((m) => m.type === MessageType.pong, 'pong for the other client')
     expect(other.closeEvent).toBeNull()
+  })
+
+  it('each doc of a fetch-many counts as a message: one frame cannot ask for more than the burst', async () => {
+    const url = await start({ limits: { messagesPerSecond: 20, messageBurst: 40 } })
+    const c = await mux(url)
+    const empty = Y.encodeStateVector(new Y.Doc())
+    c.send(encodeFetchMany(Array.from({ length: 30 }, (_, i) => ({ doc: `acme/f${i}`, stateVector: empty }))))
+    await c.waitFor((m) => m.type === MessageType.fetched && m.doc === 'acme/f29', 'the answers to 30 docs')
+    c.send(encodeFetchMany(Array.from({ length: 30 }, (_, i) => ({ doc: `acme/g${i}`, stateVector: empty }))))
+    const closed = await c.waitClosed()
+    expect(closed.code).toBe(CloseCode.policyViolation)
+    expect(closed.reason).toMatch(/message rate limit/)
+    expect(c.received.some((m) => m.doc.startsWith('acme/g'))).toBe(false)
   })
 })
 

@@ -587,6 +587,8 @@ describe('a new device', () => {
     expect(fresh.list({ type: 'project' }).entries).toMatchObject([{ id: 'P-1', title: 'Apollo', fields: { status: 'planned' } }])
     expect(relay.messages({ type: MessageType.subscribe, connection: 2 })).toHaveLength(0)
     expect(relay.messages({ type: MessageType.fetch, connection: 2 })).toHaveLength(26)
+    // the fetches started together went in fetch-many messages
+    expect(relay.messages({ type: MessageType.fetch, connection: 2, batched: true })).toHaveLength(26)
 
     // Readable offline.
     relay.accepting = false
@@ -603,6 +605,44 @@ describe('a new device', () => {
     expect(again).toMatchObject({ listed: 26, fetched: 1, changed: 1, unchanged: 25 })
     expect(relay.messages({ type: MessageType.fetch, doc: 'acme/T-3' })).toHaveLength(2)
     expect(fresh.list({ where: { status: 'done' } }).entries.map((e) => e.id)).toEqual(['T-3'])
+  })
+
+  test('pull() starts fetches a quarter of its slots at a time when answers come one by one, each group in one message', async () => {
+    const { relay, client: laptop } = await online({ autoAck: true })
+    const source = newStore(laptop)
+    for (let i = 0; i < 20; i++) (await source.create('ticket', { title: `Ticket ${i}` }, { id: `T-${i}` })).close()
+    await source.flush()
+    const phone = h.client(relay)
+    await relay.settle()
+    relay.holdReads = true
+    const fresh = newStore(phone, { storage: new MemoryStorage() })
+    let done = 0
+    const pulling = fresh.pull({ concurrency: 8, onProgress: (n) => (done = n) })
+    const sent = () => relay.messages({ type: MessageType.fetch, connection: 2 }).length
+    const messages = () => relay.messages({ type: MessageType.fetchMany, connection: 2 }).length
+    await relay.settle()
+    expect(relay.releaseRead()).toBe(true) // the listing
+    await relay.settle()
+    expect([sent(), messages()]).toEqual([8, 1])
+    const seen: Array<[number, number]> = []
+    while (relay.releaseRead()) {
+      const answered = seen.length + 1
+      await vi.waitFor(() => expect(done).toBe(answered))
+      await relay.settle()
+      seen.push([sent(), messages()])
+    }
+    await pulling
+    // two slots free (a quarter of 8) before the next two go, together; the last ones as the slots free
+    expect(seen.slice(0, 6)).toEqual([
+      [8, 1],
+      [10, 2],
+      [10, 2],
+      [12, 3],
+      [12, 3],
+      [14, 4],
+    ])
+    expect(sent()).toBe(20)
+    expect(fresh.list({ limit: 100 }).total).toBe(20)
   })
 })
 

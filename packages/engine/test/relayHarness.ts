@@ -53,6 +53,8 @@ import {
   readAuthors,
   readHello,
   readResume,
+  encodeFetch,
+  RelayFeatures,
   startMessage,
 } from '../src/protocol/index.js'
 import type { WebSocketLike } from '../src/sync/socket.js'
@@ -94,6 +96,8 @@ export interface ReceivedMessage {
   syncType?: number
   /** True for the `subscribe` and sync step 1 a doc's entry of a `resume` stands for. */
   resumed?: boolean
+  /** True for the `fetch` a doc's entry of a `fetch-many` stands for. */
+  batched?: boolean
 }
 
 /** Options of {@link TestRelay}. */
@@ -119,6 +123,11 @@ export interface TestRelayOptions {
    * closes the socket (1002), as for an unknown type.
    */
   resume?: boolean
+  /**
+   * Announce `fetch-many` in the relay's `hello`. Default true; false plays a
+   * relay that predates it: a `fetch-many` closes the socket (1002).
+   */
+  fetchMany?: boolean
 }
 
 /**
@@ -366,9 +375,13 @@ export class RelayEnd implements RelaySocket {
       sent?.(new Error('socket is not open'))
       return
     }
-    if (data[0] === MessageType.hello && !this.pair.relay.announcesResume) {
-      const { relayVersion, maxPayload } = readHello(decodeMessage(data).body)
-      this.sendWhole(encodeHello(relayVersion, maxPayload ?? 0), sent)
+    if (data[0] === MessageType.hello) {
+      const { relayVersion, maxPayload, features } = readHello(decodeMessage(data).body)
+      const announced =
+        features &
+        (this.pair.relay.announcesResume ? ~0 : ~RelayFeatures.resume) &
+        (this.pair.relay.announcesFetchMany ? ~0 : ~RelayFeatures.fetchMany)
+      this.sendWhole(encodeHello(relayVersion, maxPayload ?? 0, announced), sent)
       return
     }
     const perMessage = this.pair.relay.authorsPerMessage
@@ -482,6 +495,11 @@ export class TestRelay {
   /** See {@link TestRelayOptions.resume}. */
   get announcesResume(): boolean {
     return this.options.resume !== false
+  }
+
+  /** See {@link TestRelayOptions.fetchMany}. */
+  get announcesFetchMany(): boolean {
+    return this.options.fetchMany !== false && this.options.listAndFetch !== false
   }
 
   /** Number of sockets created so far. */
@@ -609,6 +627,13 @@ export class TestRelay {
     for (const pass of this.heldReads.splice(0)) pass()
   }
 
+  /** Lets the oldest held `fetch` or `list-docs` through (reads stay held); false when none waits. */
+  releaseRead(): boolean {
+    const pass = this.heldReads.shift()
+    pass?.()
+    return pass !== undefined
+  }
+
   /** Sends a raw ack (e.g. a stale or duplicate one) to every open socket, as if the relay had. */
   sendAck(name: string, stateVector: Uint8Array): void {
     this.inject(encodeAck(name, stateVector))
@@ -696,10 +721,10 @@ export class TestRelay {
   }
 
   /** @internal One message from a client: recorded, passed through the test's network rules, delivered. */
-  fromClient(pair: SocketPair, data: Uint8Array): void {
+  fromClient(pair: SocketPair, data: Uint8Array, batched = false): void {
     if (this.silent) return
     const { type, doc, body } = decodeMessage(data)
-    const record: ReceivedMessage = { connection: pair.id, type, doc }
+    const record: ReceivedMessage = { connection: pair.id, type, doc, ...(batched ? { batched } : {}) }
     if (type === MessageType.sync) record.syncType = data[body.pos]
     this.received.push(record)
     if (type === MessageType.resume) {
@@ -709,6 +734,16 @@ export class TestRelay {
         this.received.push({ connection: pair.id, type: MessageType.subscribe, doc: entry.doc, resumed: true })
         this.received.push({ connection: pair.id, type: MessageType.sync, doc: entry.doc, syncType: 0, resumed: true })
       }
+    }
+    if (type === MessageType.fetchMany) {
+      if (!this.announcesFetchMany) return pair.close('relay', 1002, `unknown message type ${type}`)
+      const entries = readResume(decoding.createDecoder(body.arr.subarray(body.pos)))
+      if (this.holdReads || entries.some((entry) => this.rejectReads.has(entry.doc))) {
+        // the test's read rules act per doc: each entry goes on as its own fetch
+        for (const entry of entries) this.fromClient(pair, encodeFetch(entry.doc, entry.stateVector), true)
+        return
+      }
+      for (const entry of entries) this.received.push({ connection: pair.id, type: MessageType.fetch, doc: entry.doc, batched: true })
     }
     if (type === MessageType.auth && doc === '') this.tokens.push(decoding.readVarString(body))
     const reply = (code: number, reason: string): void => pair.relayEnd.send(encodeError(doc, code as ErrorCode, reason))

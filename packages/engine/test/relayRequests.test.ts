@@ -9,7 +9,9 @@ import { ErrorCode, SyncError } from '../src/index.js'
 import * as encoding from 'lib0/encoding'
 import {
   ListFlags,
+  MAX_FETCH_DOCS,
   MessageType,
+  RelayFeatures,
   decodeMessage,
   encodeDocList,
   encodeFetched,
@@ -18,6 +20,7 @@ import {
   readDocList,
   readFetched,
   readListDocs,
+  readResume,
   startMessage,
 } from '../src/protocol/index.js'
 import { RelayRequests } from '../src/sync/RelayRequests.js'
@@ -167,6 +170,20 @@ describe('fetchDoc', () => {
       expect(doc.getText('t').toString()).toBe(ids[i])
     })
     expect(relay.socketsCreated).toBe(1)
+    // asked for in one turn: one fetch-many message, each doc answered on its own
+    expect(relay.messages({ type: MessageType.fetchMany })).toHaveLength(1)
+    expect(relay.messages({ type: MessageType.fetch, batched: true })).toHaveLength(50)
+  })
+
+  test('a relay without fetch-many gets one fetch per doc', async () => {
+    const relay = h.relay({ fetchMany: false })
+    const ids = Array.from({ length: 5 }, (_, i) => `acme/t${i}`)
+    for (const id of ids) relay.seed(id, Y.encodeStateAsUpdate(docWith(id)))
+    const client = h.client(relay)
+    const results = await Promise.all(ids.map((id) => client.fetchDoc(id)))
+    expect(results.map((r) => Y.decodeUpdate(r.update).structs.length > 0)).toEqual([true, true, true, true, true])
+    expect(relay.messages({ type: MessageType.fetchMany })).toHaveLength(0)
+    expect(relay.messages({ type: MessageType.fetch })).toHaveLength(5)
   })
 
   test('bindings that come in several authors messages all reach the answer', async () => {
@@ -248,6 +265,64 @@ describe('fetchDoc', () => {
     client.close()
     await expect(waiting).rejects.toThrow(/closed/)
     await expect(client.fetchDoc('acme/t1')).rejects.toThrow(/closed/)
+  })
+})
+
+describe('fetches of one turn go together', () => {
+  const sentBy = (features: number, maxPayload: number | null) => {
+    const sent: Uint8Array[] = []
+    const requests = new RelayRequests(
+      (data) => sent.push(data),
+      3,
+      () => ({ features, maxPayload }),
+    )
+    requests.connected()
+    return { sent, requests }
+  }
+  const entriesOf = (data: Uint8Array) => {
+    const { type, doc, body } = decodeMessage(data)
+    return type === MessageType.fetchMany ? readResume(body).map((e) => e.doc) : [`${type}:${doc}`]
+  }
+  const names = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `acme/t${from + i}`)
+
+  test('in fetch-many messages of at most MAX_FETCH_DOCS docs and half the largest frame, in order; one alone is a fetch', async () => {
+    const { sent, requests } = sentBy(RelayFeatures.fetchMany, null)
+    for (const name of names(2500)) void requests.fetch(name, new Uint8Array([0]), {}).catch(() => {})
+    expect(sent).toHaveLength(0) // at the end of the turn
+    await Promise.resolve()
+    expect(sent.map((m) => entriesOf(m).length)).toEqual([MAX_FETCH_DOCS, MAX_FETCH_DOCS, 500])
+    expect(sent.flatMap(entriesOf)).toEqual(names(2500))
+
+    const small = sentBy(RelayFeatures.fetchMany, 4000)
+    for (const name of names(100)) void small.requests.fetch(name, new Uint8Array(40), {}).catch(() => {})
+    await Promise.resolve()
+    expect(small.sent.length).toBeGreaterThan(2)
+    expect(small.sent.every((m) => m.byteLength <= 2000)).toBe(true)
+    expect(small.sent.flatMap(entriesOf)).toEqual(names(100))
+
+    void requests.fetch('acme/alone', new Uint8Array([0]), {}).catch(() => {})
+    await Promise.resolve()
+    expect(entriesOf(sent.at(-1)!)).toEqual([`${MessageType.fetch}:acme/alone`])
+  })
+
+  test('a fetch aborted in the same turn is left out; fetches cut off by a lost socket go out together on the next', async () => {
+    const { sent, requests } = sentBy(RelayFeatures.fetchMany | RelayFeatures.resume, null)
+    const controller = new AbortController()
+    const aborted = requests.fetch('acme/t1', new Uint8Array([0]), { signal: controller.signal })
+    for (const name of names(3, 2)) void requests.fetch(name, new Uint8Array([0]), {}).catch(() => {})
+    controller.abort(new Error('left the page'))
+    await expect(aborted).rejects.toThrow('left the page')
+    expect(sent.flatMap(entriesOf)).toEqual(names(3, 2))
+
+    for (const name of names(2, 10)) void requests.fetch(name, new Uint8Array([0]), {}).catch(() => {})
+    requests.disconnected() // before the turn ended: nothing goes on the dead socket
+    await Promise.resolve()
+    expect(sent).toHaveLength(1)
+    requests.connected()
+    await Promise.resolve()
+    // all five unanswered fetches, once each
+    expect(entriesOf(sent.at(-1)!).sort()).toEqual([...names(3, 2), ...names(2, 10)].sort())
+    expect(requests.size).toBe(5)
   })
 })
 

@@ -275,6 +275,19 @@ export abstract class Connection {
    * it is then closed with 1008, like a connection over its apply-time
    * budget, and nothing is done.
    */
+  /**
+   * Counts `count` more messages against the message rate limit, for a
+   * message that stands for several (each doc of a `fetch-many`); false when
+   * that took it over the limit: the connection is closed with 1008, as for
+   * one message too many.
+   */
+  chargeMessages(count: number): boolean {
+    if (count <= 0 || this.messageBucket.charge(count)) return true
+    this.refuse('rate-limit', `over ${this.ctx.limits.messagesPerSecond} messages/s`)
+    this.close(1008, 'message rate limit exceeded; reconnect later')
+    return false
+  }
+
   withinWorkBudget(what: string): boolean {
     if (this.workBudget.charge(0)) return true
     this.overWorkBudget(what)

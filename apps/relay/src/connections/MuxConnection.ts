@@ -57,7 +57,7 @@ import { muxAckMessage, muxAuthorsMessages, muxAwarenessMessage, muxUpdateMessag
 import type { UnauthenticatedSlot } from '../security/admission.js'
 import type { RelaySocket } from './socket.js'
 import { Subscription, type SubscriptionHost } from './Subscription.js'
-import { fetchDoc, listDocs, listPresence, type RequestHost } from './requests.js'
+import { fetchDoc, fetchMany, listDocs, listPresence, type RequestHost } from './requests.js'
 import { CatalogWatches, type CatalogWatchHost } from './CatalogWatches.js'
 
 const MESSAGE_KINDS: Record<number, MessageKind> = {
@@ -71,6 +71,7 @@ const MESSAGE_KINDS: Record<number, MessageKind> = {
   [MessageType.watchCatalog]: 'watch-catalog',
   [MessageType.unwatchCatalog]: 'unwatch-catalog',
   [MessageType.resume]: 'resume',
+  [MessageType.fetchMany]: 'fetch-many',
 }
 
 /** A multiplexed connection. */
@@ -101,7 +102,7 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
         this.close(1008, 'too many connections waiting to authenticate; reconnect and authenticate at once')
       }
     }
-    this.send('hello', encodeHello(ctx.relayVersion, ctx.limits.maxPayload, RelayFeatures.resume))
+    this.send('hello', encodeHello(ctx.relayVersion, ctx.limits.maxPayload, RelayFeatures.resume | RelayFeatures.fetchMany))
     if (identity) {
       this.setIdentity(identity)
       if (!identity.anonymous) this.sendAuthenticated(identity)
@@ -227,6 +228,9 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
         return
       case MessageType.fetch:
         fetchDoc(this, doc, body)
+        return
+      case MessageType.fetchMany:
+        fetchMany(this, body)
         return
       case MessageType.listPresence:
         listPresence(this, doc, body)

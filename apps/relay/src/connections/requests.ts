@@ -24,8 +24,11 @@ import {
   encodeFetched,
   encodeFetchedPart,
   encodePresence,
+  MAX_FETCH_DOCS,
   readListDocs,
+  readResume,
   validateDocName,
+  type ResumeEntry,
 } from '@concord/engine/protocol'
 import type { AuthorBinding, DocSeq } from '../storage/Storage.js'
 import { Access, accessFor, listAccessFor } from '../auth/Authenticator.js'
@@ -194,6 +197,46 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
     conn.protocolError(`malformed fetch message for "${doc}"`, error)
     return
   }
+  answerFetch(conn, doc, stateVector)
+}
+
+/**
+ * A `fetch-many`: every entry answered as its own `fetch` would be, in order.
+ * The message is read and every state vector checked before anything is
+ * answered: a malformed one closes the connection (as in `fetch`); more than
+ * `MAX_FETCH_DOCS` entries refuse the whole message, so one message causes at
+ * most that many answers. Each entry counts as a message against the rate
+ * limit.
+ */
+export const fetchMany = (conn: RequestHost, body: decoding.Decoder): void => {
+  let entries: ResumeEntry[]
+  try {
+    entries = readResume(body)
+    for (const { doc, stateVector } of entries) {
+      const valid = validateStateVector(stateVector)
+      if (!valid.ok) throw new Error(`"${doc.slice(0, 128)}": ${valid.reason}`)
+    }
+  } catch (error) {
+    conn.protocolError('malformed fetch-many message', error)
+    return
+  }
+  if (entries.length > MAX_FETCH_DOCS) {
+    conn.refuse('too-many-docs', `fetch-many of ${entries.length} docs`)
+    conn.sendError('', ErrorCode.limitExceeded, `a fetch-many of ${entries.length} docs; at most ${MAX_FETCH_DOCS} per message`)
+    return
+  }
+  // each doc counts as a message: one frame must not ask for more than the message rate allows
+  if (!conn.chargeMessages(entries.length - 1)) return
+  for (const { doc, stateVector } of entries) {
+    if (conn.closed) return
+    const invalid = validateDocName(doc)
+    if (invalid) conn.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
+    else answerFetch(conn, doc, stateVector)
+  }
+}
+
+/** Answers a fetch of `doc` (name and state vector valid). */
+const answerFetch = (conn: RequestHost, doc: string, stateVector: Uint8Array): void => {
   if (accessFor(conn.identity, doc) === Access.none) {
     conn.refuse('permission', `fetch ${doc}`)
     conn.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)

@@ -41,6 +41,7 @@ export type MessageKind =
   | 'fetched-part'
   | 'resume'
   | 'resumed'
+  | 'fetch-many'
   | 'unknown'
 
 const KINDS: MessageKind[] = [
@@ -69,6 +70,7 @@ const KINDS: MessageKind[] = [
   'fetched-part',
   'resume',
   'resumed',
+  'fetch-many',
   'unknown',
 ]
 

@@ -139,6 +139,17 @@ export const MessageType = {
    * that doc on the socket.
    */
   resumed: 36,
+  /**
+   * client → relay, doc "": `fetch` of many docs in one message (a new
+   * device or a catch-up pulling records). Body: varUint(n) • n ×
+   * (varString(docName) • varUint8Array(clientStateVector)). Each doc is
+   * answered as its own `fetch` would be (`authors`, `fetched-part`s,
+   * `fetched`, or an `error` naming it): one doc's answers in order, those
+   * of different docs in any order, as for `fetch`. Only to
+   * a relay that announces {@link RelayFeatures.fetchMany}; at most
+   * {@link MAX_FETCH_DOCS} entries.
+   */
+  fetchMany: 37,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -270,6 +281,8 @@ export const encodeError = (doc: string, code: ErrorCode, reason: string): Uint8
 export const RelayFeatures = {
   /** The relay understands `resume` (and answers with `resumed`). */
   resume: 1,
+  /** The relay understands `fetch-many`. */
+  fetchMany: 2,
 } as const
 
 /**
@@ -334,6 +347,9 @@ export const readHello = (body: decoding.Decoder): HelloInfo => {
 /** Most docs one `resume` may name: a relay refuses a longer one whole (`error("", limit-exceeded)`). */
 export const MAX_RESUME_DOCS = 1000
 
+/** Most docs one `fetch-many` may name: a relay refuses a longer one whole (`error("", limit-exceeded)`). */
+export const MAX_FETCH_DOCS = 1000
+
 /** One doc of a `resume`: its name and the client's state vector of it. */
 export interface ResumeEntry {
   doc: string
@@ -351,7 +367,18 @@ export const encodeResume = (entries: readonly ResumeEntry[]): Uint8Array => {
   return encoding.toUint8Array(encoder)
 }
 
-/** Reads the body of a `resume` message. */
+/** `fetch-many` message (doc ""): a `fetch` of every doc of `entries` with the client's state vector of it. */
+export const encodeFetchMany = (entries: readonly ResumeEntry[]): Uint8Array => {
+  const encoder = startMessage(MessageType.fetchMany, '')
+  encoding.writeVarUint(encoder, entries.length)
+  for (const { doc, stateVector } of entries) {
+    encoding.writeVarString(encoder, doc)
+    encoding.writeVarUint8Array(encoder, stateVector)
+  }
+  return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `resume` or `fetch-many` message (the same layout). */
 export const readResume = (body: decoding.Decoder): ResumeEntry[] => {
   const count = decoding.readVarUint(body)
   const entries: ResumeEntry[] = []

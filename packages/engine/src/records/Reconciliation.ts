@@ -259,9 +259,14 @@ export class Reconciliation {
     const stopped = (): boolean => aborted !== null || listingError !== null || this.host.isClosing()
     try {
       await new Promise<void>((resolve) => {
-        // Starts pulls while a fetch slot is free and not too many wait to be stored.
+        // Starts pulls while a fetch slot is free and not too many wait to be stored. With pulls under way, it
+        // waits until a quarter of the fetch slots (or all that is left to start) can start: the fetches started
+        // in one turn go to the relay in one message (`fetch-many`), not one message per answer or stored record.
+        const refill = Math.max(1, Math.floor(fetchSlots / 4))
+        const room = (): number => Math.min(fetchSlots - fetching, PULL_STORING - active)
         const pump = (): void => {
-          while (next < records.length && !stopped() && fetching < fetchSlots && active < PULL_STORING) {
+          let starting = active === 0 || room() >= Math.min(refill, records.length - next) ? room() : 0
+          while (next < records.length && !stopped() && starting > 0) {
             const { id, seq } = records[next++]!
             // Sequence 0 (nothing logged, e.g. an imported doc) proves nothing: fetched.
             const known = catalog.get(id)
@@ -270,6 +275,7 @@ export class Reconciliation {
               options.onProgress?.(++done, records.length)
               continue
             }
+            starting--
             fetching++
             active++
             let holdsSlot = true

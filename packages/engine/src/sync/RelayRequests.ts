@@ -9,6 +9,12 @@
  * one update the request resolves with. Parts of an answer cut short by a
  * lost socket are dropped: the request is sent again and answered whole.
  *
+ * Fetches sent in one turn of the event loop go out together in
+ * `fetch-many` messages when the relay announces the feature (a new device
+ * pulling thousands of records sends a few hundred messages instead of one
+ * per record: each WebSocket `send` costs a browser far more than the bytes);
+ * the relay answers each doc as if it had been fetched alone.
+ *
  * Requests made while offline wait for the next `hello`. A request whose
  * socket is lost before the answer is sent again on the next connection
  * (both are reads, so repeating them is harmless), at most `maxAttempts`
@@ -26,7 +32,10 @@ import * as decoding from 'lib0/decoding'
 import * as Y from 'yjs'
 import {
   ErrorCode,
+  MAX_FETCH_DOCS,
+  RelayFeatures,
   encodeFetch,
+  encodeFetchMany,
   encodeListDocs,
   encodeListPresence,
   readDocList,
@@ -91,8 +100,12 @@ interface Request {
   /** List only: the id the answer carries. */
   readonly requestId: number
   readonly encode: () => Uint8Array
+  /** Fetch only: the client's state vector sent with it. */
+  readonly stateVector: Uint8Array | null
   /** Whether it was sent on the current socket. */
   sent: boolean
+  /** Answered, failed or aborted. */
+  done: boolean
   attempts: number
   settle(error: Error | null, body?: decoding.Decoder): void
 }
@@ -106,14 +119,18 @@ export class RelayRequests {
   private readonly fetchAuthors = new Map<string, AuthorInfo[]>()
   /** Parts of a `fetch` answer that came so far, per doc (for the oldest sent fetch of it). */
   private readonly fetchParts = new Map<string, Uint8Array[]>()
+  /** Fetches transmitted in this turn, sent together at its end (when the relay takes `fetch-many`). */
+  private fetchQueue: Request[] = []
 
   /**
    * @param send sends one message on the current socket (dropped when there is none)
    * @param maxAttempts how many sockets a request may be sent on before it is rejected
+   * @param relay what the relay announced in `hello` (null before one came)
    */
   constructor(
     private readonly send: (data: Uint8Array) => void,
     private readonly maxAttempts = 3,
+    private readonly relay: () => { features: number; maxPayload: number | null } | null = () => null,
   ) {}
 
   /** Number of requests waiting for an answer. */
@@ -148,7 +165,7 @@ export class RelayRequests {
       const update = parts === undefined ? fetched.update : Y.mergeUpdates([...parts, fetched.update])
       return { update, stateVector: fetched.stateVector, authors, seq: fetched.seq }
     }
-    return this.start<FetchedDoc>('fetch', name, 0, () => encodeFetch(name, stateVector), read, options)
+    return this.start<FetchedDoc>('fetch', name, 0, () => encodeFetch(name, stateVector), read, options, stateVector)
   }
 
   /** `list-presence` of a workspace: every user the relay has seen there. */
@@ -197,6 +214,7 @@ export class RelayRequests {
   /** The socket is gone: requests sent on it go out again on the next one, up to `maxAttempts`. */
   disconnected(): void {
     this.online = false
+    this.fetchQueue = [] // not sent: each goes out again with the others below
     // answers cut short: the requests go out again and are answered whole
     this.fetchParts.clear()
     // a fetch sent again gets its bindings again
@@ -268,6 +286,7 @@ export class RelayRequests {
     encode: () => Uint8Array,
     read: (body: decoding.Decoder) => T,
     { signal }: RelayRequestOptions,
+    stateVector: Uint8Array | null = null,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (signal?.aborted) {
@@ -280,12 +299,15 @@ export class RelayRequests {
         doc,
         requestId,
         encode,
+        stateVector,
         sent: false,
+        done: false,
         attempts: 0,
         settle: (error, body) => {
           const index = this.outstanding.indexOf(request)
           if (index === -1) return
           this.outstanding.splice(index, 1)
+          request.done = true
           signal?.removeEventListener('abort', onAbort)
           if (error !== null) {
             // parts that came for this request belong to no other
@@ -308,9 +330,48 @@ export class RelayRequests {
   private transmit(request: Request): void {
     request.sent = true
     request.attempts++
+    if (request.kind === 'fetch' && ((this.relay()?.features ?? 0) & RelayFeatures.fetchMany) !== 0) {
+      if (this.fetchQueue.push(request) === 1) queueMicrotask(() => this.sendFetches())
+      return
+    }
     this.send(request.encode())
   }
+
+  /**
+   * Sends the fetches transmitted in this turn: one alone as `fetch`, more in
+   * `fetch-many` messages of at most {@link MAX_FETCH_DOCS} docs and half the
+   * relay's largest frame. Fetches settled meanwhile (aborted) are left out.
+   */
+  private sendFetches(): void {
+    const queued = this.fetchQueue.filter((request) => request.sent && !request.done)
+    this.fetchQueue = []
+    if (!this.online || queued.length === 0) return
+    if (queued.length === 1) {
+      this.send(queued[0]!.encode())
+      return
+    }
+    const maxBytes = (this.relay()?.maxPayload ?? DEFAULT_MAX_PAYLOAD) / 2
+    let entries: Array<{ doc: string; stateVector: Uint8Array }> = []
+    let bytes = 0
+    const flush = (): void => {
+      if (entries.length === 1) this.send(encodeFetch(entries[0]!.doc, entries[0]!.stateVector))
+      else if (entries.length > 0) this.send(encodeFetchMany(entries))
+      entries = []
+      bytes = 0
+    }
+    for (const request of queued) {
+      // a name is at most 512 characters (≤ 1.5 KiB in UTF-8), plus length prefixes
+      const size = request.doc.length * 3 + request.stateVector!.byteLength + 8
+      if (entries.length >= MAX_FETCH_DOCS || (entries.length > 0 && bytes + size > maxBytes)) flush()
+      entries.push({ doc: request.doc, stateVector: request.stateVector! })
+      bytes += size
+    }
+    flush()
+  }
 }
+
+/** Largest frame assumed when the relay announced none (the relay's default `--max-payload`). */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 const abortReason = (signal: AbortSignal): Error =>
   signal.reason instanceof Error ? signal.reason : new Error(`the request was aborted${signal.reason ? `: ${String(signal.reason)}` : ''}`)

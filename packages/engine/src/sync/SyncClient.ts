@@ -137,7 +137,11 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     )
     this.auth = new TokenAuth(options.token ?? null, this.connection, (error) => this.emit('error', [error]))
     this.watches = new CatalogWatches(this.connection)
-    this.requests = new RelayRequests((data) => this.connection.send(data))
+    this.requests = new RelayRequests(
+      (data) => this.connection.send(data),
+      3,
+      () => this.relayInfo,
+    )
     this.routes = {
       requests: this.requests,
       watches: this.watches,
