@@ -6,7 +6,7 @@
  * moving one record, a pull merging during a move, a crash between the
  * move's write and its removal).
  */
-import { IDBDatabase, IDBFactory } from 'fake-indexeddb'
+import { IDBDatabase, IDBFactory, IDBKeyRange as FakeKeyRange, IDBObjectStore } from 'fake-indexeddb'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import * as Y from 'yjs'
 import { IndexedDbStorage, MemoryStorage, RecordStore, type RecordStoreOptions, type RecordStorage, type SyncClient } from '../src/index.js'
@@ -164,6 +164,46 @@ describe('IdbRecordInbox', () => {
     expect(writes.every(([stores]) => [stores].flat().join() === INBOX_STORE)).toBe(true)
     expect((await inbox.ids()).length).toBe(101)
     inbox.close()
+  })
+
+  // Browsers have IDBKeyRange as a global, Node has none: the inbox reads which puts of a batch have an entry in one
+  // key-range read when it can, and reads each put's entry without it. Both ways here.
+  describe.each([
+    ['with IDBKeyRange (as in a browser)', true],
+    ['without IDBKeyRange', false],
+  ])('a batch of puts, %s', (_, keyRange) => {
+    test('puts of records with and without an entry, and several puts of one record in one batch, all merge', async () => {
+      if (keyRange) vi.stubGlobal('IDBKeyRange', FakeKeyRange)
+      try {
+        const factory = new IDBFactory()
+        const inbox = inboxOf(factory)
+        const docs = Array.from({ length: 6 }, () => new Y.Doc())
+        await Promise.all([inbox.put('R-1', textUpdate('one', docs[1]), {}), inbox.put('R-3', textUpdate('three', docs[3]), {})])
+        const gets = vi.spyOn(IDBObjectStore.prototype, 'get')
+        const ada = { clientId: 1, userId: 'ada', name: 'Ada' }
+        await Promise.all([
+          ...[0, 1, 2, 3, 4, 5].map((i) => inbox.put(`R-${i}`, textUpdate(` more ${i}`, docs[i]), { authors: [ada] })),
+          inbox.put('R-4', textUpdate(' and again', docs[4]), {}), // the same record twice in one batch
+        ])
+        for (const [i, text] of ['more 0', 'one more 1', 'more 2', 'three more 3', 'more 4 and again', 'more 5'].entries()) {
+          const entry = await inbox.get(`R-${i}`)
+          const merged = new Y.Doc()
+          for (const update of entry!.updates) Y.applyUpdate(merged, update)
+          expect(merged.getText('t').toString().trim()).toBe(text)
+          expect(entry!.meta.authors).toEqual([ada])
+        }
+        // only the records that had an entry were read before writing (with the key range), else every one
+        expect(
+          gets.mock.calls
+            .slice(0, keyRange ? 2 : 6)
+            .map(([key]) => String(key))
+            .sort(),
+        ).toEqual(keyRange ? ['R-1', 'R-3'] : ['R-0', 'R-1', 'R-2', 'R-3', 'R-4', 'R-5'])
+        inbox.close()
+      } finally {
+        vi.unstubAllGlobals()
+      }
+    })
   })
 
   test('puts to one entry merge: state vectors by their maximum, authors by client id', async () => {

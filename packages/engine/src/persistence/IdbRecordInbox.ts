@@ -188,16 +188,43 @@ export class IdbRecordInbox implements RecordInbox {
         let mergeError: unknown = null
         await transact(db, [INBOX_STORE], 'readwrite', `saving ${batch.length} records in "${this.name}"`, (tx) => {
           const store = tx.objectStore(INBOX_STORE)
+          // Read and written in this transaction: another tab's put to the same entry is merged, not overwritten;
+          // so are several puts of one record in this batch, in order.
+          const puts = new Map<string, QueuedPut[]>()
           for (const put of batch) {
-            // Read and written in this transaction: another tab's put to the same entry is merged, not overwritten.
-            const req = store.get(put.recordId)
-            req.onsuccess = () => {
-              try {
-                store.put(mergeRow(req.result as InboxRow | undefined, put), put.recordId)
-              } catch (error) {
-                mergeError ??= error
-                tx.abort()
-              }
+            const same = puts.get(put.recordId)
+            if (same === undefined) puts.set(put.recordId, [put])
+            else same.push(put)
+          }
+          const write = (recordId: string, row: InboxRow | undefined): void => {
+            try {
+              let merged = row
+              for (const put of puts.get(recordId)!) merged = mergeRow(merged, put)
+              store.put(merged, recordId)
+            } catch (error) {
+              mergeError ??= error
+              tx.abort()
+            }
+          }
+          const readAndWrite = (recordId: string): void => {
+            const req = store.get(recordId)
+            req.onsuccess = () => write(recordId, req.result as InboxRow | undefined)
+          }
+          const KeyRange = (globalThis as { IDBKeyRange?: typeof IDBKeyRange }).IDBKeyRange
+          if (KeyRange === undefined || puts.size === 1) {
+            for (const recordId of puts.keys()) readAndWrite(recordId)
+            return
+          }
+          // Which of them have an entry already, in one read of the keys between the lowest and the highest id
+          // (a pull stores records in the order the relay lists them, so a batch spans a narrow range): only
+          // those are read before they are written; on a new device, none.
+          const ids = [...puts.keys()].sort()
+          const keys = store.getAllKeys(KeyRange.bound(ids[0], ids[ids.length - 1]))
+          keys.onsuccess = () => {
+            const existing = new Set(keys.result)
+            for (const recordId of ids) {
+              if (existing.has(recordId)) readAndWrite(recordId)
+              else write(recordId, undefined)
             }
           }
         }).catch((error: unknown) => {
