@@ -8,7 +8,7 @@ import { afterEach, expect, test, vi } from 'vitest'
 import * as Y from 'yjs'
 import { MemoryStorage, StorageError } from '../src/index.js'
 import { RecordWriter, type MetaSource, type WriterOwner } from '../src/records/RecordWriter.js'
-import { SavedState } from '../src/records/SavedState.js'
+import { SavedState, stateVectorOf } from '../src/records/SavedState.js'
 import { GatedStorage } from './helpers.js'
 
 afterEach(() => {
@@ -113,4 +113,28 @@ test('the random source spreads retries: a draw near 0 retries at once, near 1 a
     writer.stop()
     vi.useRealTimers()
   }
+})
+
+test("stateVectorOf reads the doc's state vector as Yjs encodes it: several clients, deletions, a struct not integrated yet", () => {
+  const doc = new Y.Doc()
+  expect(stateVectorOf(doc)).toEqual(new Map())
+  const other = new Y.Doc()
+  other.clientID = 7
+  other.getText('t').insert(0, 'hello')
+  const first = Y.encodeStateAsUpdate(other)
+  other.getText('t').insert(5, ' world')
+  const second = Y.encodeStateAsUpdate(other, Y.encodeStateVectorFromUpdate(first))
+  Y.applyUpdate(doc, second) // depends on `first`: held back, not in the state vector
+  doc.clientID = 3
+  doc.getMap('m').set('k', 1)
+  doc.getMap('m').delete('k')
+  expect(stateVectorOf(doc)).toEqual(Y.decodeStateVector(Y.encodeStateVector(doc)))
+  Y.applyUpdate(doc, first)
+  expect(stateVectorOf(doc)).toEqual(
+    new Map([
+      [3, 1],
+      [7, 11],
+    ]),
+  )
+  expect(stateVectorOf(doc)).toEqual(Y.decodeStateVector(Y.encodeStateVector(doc)))
 })

@@ -78,5 +78,12 @@ export class SavedState {
   }
 }
 
-/** The state vector of a doc as a Map. */
-export const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))
+/** The state vector of a doc as a Map (what `Y.encodeStateVector` encodes, read from the doc's store without encoding it). */
+export const stateVectorOf = (doc: Y.Doc): StateVector => {
+  const vector: StateVector = new Map()
+  doc.store.clients.forEach((structs, client) => {
+    const last = structs[structs.length - 1]
+    if (last !== undefined) vector.set(client, last.id.clock + last.length)
+  })
+  return vector
+}

@@ -111,11 +111,15 @@ export async function pullRecord(
       stored.meta.viewed !== undefined ? Y.decodeStateVector(stored.meta.viewed) : created ? new Map<number, number>() : stateVectorOf(doc)
     const newHere = stored.updates.length === 0 && stored.meta.viewed === undefined
     if (doc !== listed) doc.transact(() => Y.applyUpdate(doc, fetched.update), FETCH_ORIGIN)
+    const held = stateVectorOf(doc)
     // What the relay sent is on the relay: never this device's pending changes, even the part
-    // its storage commit has not covered yet (a record fetched while someone types in it).
+    // its storage commit has not covered yet (a record fetched while someone types in it). When the
+    // doc holds just that (nothing was stored, all of it integrated), its state vector says what it
+    // covers without reading the update again.
+    const sent = created && doc.store.pendingStructs === null ? held : Y.parseUpdateMeta(fetched.update).to
     const acked = maxStateVector(
       maxStateVector(stored.meta.acked ? Y.decodeStateVector(stored.meta.acked) : new Map(), Y.decodeStateVector(fetched.stateVector)),
-      Y.parseUpdateMeta(fetched.update).to,
+      sent,
     )
     const authors = new Map((stored.meta.authors ?? []).map((a) => [a.clientId, a]))
     for (const a of fetched.authors) authors.set(a.clientId, a)
@@ -127,7 +131,7 @@ export async function pullRecord(
       // This device has it now: a later summary (when the record opens, say) does not repeat it.
       viewed: Y.encodeStateVector(doc),
     })
-    const pending = countMissing(stateVectorOf(doc), acked, ownClientsOf(stored.meta, stateVectorOf(doc), acked))
+    const pending = countMissing(held, acked, ownClientsOf(stored.meta, held, acked))
     const fields = pending === 0 ? [] : new FieldPending(stored.meta.fieldClocks).pendingFields(acked)
     const schema = context.schemas.get(recordType(doc) ?? '')
     const computed = catalogEntryOf(doc, id, schema, pending, fields)
