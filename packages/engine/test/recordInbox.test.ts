@@ -206,6 +206,28 @@ describe('IdbRecordInbox', () => {
     })
   })
 
+  test('an update that is a view into a larger message is stored as its own bytes, not with the whole buffer', async () => {
+    const factory = new IDBFactory()
+    const inbox = inboxOf(factory)
+    const update = textUpdate('hello')
+    const acked = Y.encodeStateVectorFromUpdate(update)
+    // as read out of a fetched-many message carrying many records
+    const message = new Uint8Array(256 * 1024)
+    message.set(update, 1000)
+    message.set(acked, 2000)
+    await inbox.put('R-1', message.subarray(1000, 1000 + update.byteLength), { acked: message.subarray(2000, 2000 + acked.byteLength) })
+    const entry = await inbox.get('R-1')
+    expect(entry!.updates[0]!.buffer.byteLength).toBe(update.byteLength)
+    expect(entry!.meta.acked!.buffer.byteLength).toBe(acked.byteLength)
+    const storage = await new IndexedDbStorage({ userId: 'u1', workspaceId: 'acme', indexedDB: factory }).openRecord('R-2')
+    await storage.write([message.subarray(1000, 1000 + update.byteLength)], { acked: message.subarray(2000, 2000 + acked.byteLength) })
+    const stored = await storage.load()
+    expect(stored.updates[0]!.buffer.byteLength).toBe(update.byteLength)
+    expect(stored.meta.acked!.buffer.byteLength).toBe(acked.byteLength)
+    storage.close()
+    inbox.close()
+  })
+
   test('puts to one entry merge: state vectors by their maximum, authors by client id', async () => {
     const factory = new IDBFactory()
     const inbox = inboxOf(factory)

@@ -31,7 +31,7 @@
 import * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import { maxStateVector } from '../protocol/stateVector.js'
-import { openDatabase, transact } from './idb.js'
+import { openDatabase, ownBytes, transact } from './idb.js'
 import { classifyStorageError, type RecordInbox, type RecordMeta, type RecordStorage, type StoredRecord } from './Storage.js'
 
 /** Object store of the inbox database. */
@@ -268,11 +268,14 @@ export class IdbRecordInbox implements RecordInbox {
 /** The entry after `put` is merged into `row`. */
 const mergeRow = (row: InboxRow | undefined, put: QueuedPut): InboxRow => {
   const meta = row === undefined ? put.meta : mergeMeta(metaOf(row), put.meta)
-  return {
-    update: row === undefined ? put.update : Y.mergeUpdates([toUint8Array(row.update), put.update]),
+  const merged: InboxRow = {
+    update: row === undefined ? ownBytes(put.update) : Y.mergeUpdates([toUint8Array(row.update), put.update]),
     ...meta,
     revision: (row?.revision ?? 0) + 1,
   }
+  if (merged.acked !== undefined) merged.acked = ownBytes(merged.acked)
+  if (merged.viewed !== undefined) merged.viewed = ownBytes(merged.viewed)
+  return merged
 }
 
 /** The meta of an entry, without keys it does not have. */

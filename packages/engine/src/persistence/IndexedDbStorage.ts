@@ -42,7 +42,7 @@
 import type { CatalogEntry } from '../model/CatalogEntry.js'
 import type { FieldClocks } from '../model/fieldClocks.js'
 import type { AuthorInfo } from '../protocol/messages.js'
-import { deleteDatabase, openDatabase, transact } from './idb.js'
+import { deleteDatabase, openDatabase, ownBytes, transact } from './idb.js'
 import { IdbRecordInbox } from './IdbRecordInbox.js'
 import {
   StorageError,
@@ -302,12 +302,12 @@ class IdbRecordStorage extends IdbConnection implements RecordStorage {
     if (updates.length === 0 && Object.values(meta).every((value) => value === undefined)) return
     await transact(this.db, [UPDATES_STORE, CUSTOM_STORE], 'readwrite', `saving "${this.name}"`, (tx) => {
       const store = tx.objectStore(UPDATES_STORE)
-      for (const update of updates) store.add(update)
+      for (const update of updates) store.add(ownBytes(update))
       const custom = tx.objectStore(CUSTOM_STORE)
-      if (meta.acked !== undefined) custom.put(meta.acked, ACKED_KEY)
+      if (meta.acked !== undefined) custom.put(ownBytes(meta.acked), ACKED_KEY)
       if (meta.fieldClocks !== undefined) custom.put(meta.fieldClocks, FIELD_CLOCKS_KEY)
       if (meta.authors !== undefined) custom.put(meta.authors, AUTHORS_KEY)
-      if (meta.viewed !== undefined) custom.put(meta.viewed, VIEWED_KEY)
+      if (meta.viewed !== undefined) custom.put(ownBytes(meta.viewed), VIEWED_KEY)
       if (meta.ownClients !== undefined) custom.put(meta.ownClients, OWN_CLIENTS_KEY)
     })
     this.rowCount += updates.length

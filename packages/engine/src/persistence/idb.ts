@@ -7,6 +7,15 @@
 import { StorageError, StorageFailure, classifyStorageError } from './Storage.js'
 
 /** Opens (creating / upgrading when needed) a database. */
+/**
+ * `bytes` on a buffer of its own. Storing a typed array stores (structured
+ * clone) its whole underlying buffer, not just its view: an update read out
+ * of a relay message that carries many docs (`fetched-many`, `resumed`) would
+ * store the whole message with every record.
+ */
+export const ownBytes = (bytes: Uint8Array): Uint8Array =>
+  bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
+
 export const openDatabase = (
   factory: IDBFactory | undefined,
   name: string,
