@@ -15,6 +15,7 @@ import {
   encodeListDocs,
 } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
+import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
 import { RawMuxClient, covers } from './helpers/rawClient.js'
 import { makeTempDir, removeDir } from './helpers/relayProcess.js'
@@ -159,6 +160,91 @@ describe('fetch-many', () => {
     expect(covers(Y.decodeStateVector(t42.fetched!.stateVector), d)).toBe(true)
     expect(c.received.some((m) => m.type === MessageType.sync || m.type === MessageType.ack)).toBe(false)
     c.close()
+  })
+
+  it('answers go together in fetched-many messages, far fewer than one per doc; a later fetch of one of the docs is answered after', async () => {
+    const c = await connect()
+    c.send(encodeFetchMany(names.map((doc) => ({ doc, stateVector: empty }))))
+    // the same doc again at once, from the state the first answer brings: answered second, with nothing
+    const t7 = new Y.Doc()
+    const stored = await storage.loadDoc(names[7]!)
+    for (const update of stored.updates) Y.applyUpdate(t7, update)
+    c.send(encodeFetch(names[7]!, Y.encodeStateVector(t7)))
+    await c.waitFor((m) => m.type === MessageType.fetched && m.doc === names[7] && m.bundled === undefined, 'the plain answer')
+    await c.waitFor(() => c.received.filter((m) => m.type === MessageType.fetched).length === names.length + 1, 'every answer')
+    const answers = c.received.filter((m) => m.type === MessageType.fetched)
+    expect(answers.filter((m) => m.bundled !== undefined)).toHaveLength(names.length)
+    expect(c.received.filter((m) => m.type === MessageType.fetchedMany).length).toBeLessThan(names.length / 4)
+    const forT7 = answers.filter((m) => m.doc === names[7])
+    expect(forT7.map((m) => Y.decodeUpdate(m.fetched!.update).structs.length > 0)).toEqual([true, false])
+    c.close()
+  })
+
+  it('an answer held for a slow doc of its fetch-many goes before a later answer of its own doc', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    class SlowStorage extends MemoryStorage {
+      override async loadDoc(doc: string) {
+        if (doc === 'acme/slow') await gate
+        return super.loadDoc(doc)
+      }
+    }
+    const own = new SlowStorage()
+    const d = new Y.Doc()
+    d.getText('title').insert(0, 'fast')
+    await own.appendUpdates([{ doc: 'acme/fast', updates: [Y.encodeStateAsUpdate(d)] }])
+    const slowRelay = await createRelay({ storage: own, port: 0, processMetrics: false })
+    try {
+      const c = new RawMuxClient(slowRelay.url.replace(/^http/, 'ws'))
+      await c.open()
+      c.send(
+        encodeFetchMany([
+          { doc: 'acme/fast', stateVector: empty },
+          { doc: 'acme/slow', stateVector: empty },
+        ]),
+      )
+      // the fast doc's answer waits for the slow one's; a fetch of the fast doc from the state it brings comes after it
+      c.send(encodeFetch('acme/fast', Y.encodeStateVector(d)))
+      await c.waitFor(() => c.received.filter((m) => m.type === MessageType.fetched).length === 2, 'both answers of acme/fast')
+      const answers = c.received.filter((m) => m.type === MessageType.fetched)
+      expect(answers.map((m) => [m.doc, m.bundled !== undefined, Y.decodeUpdate(m.fetched!.update).structs.length > 0])).toEqual([
+        ['acme/fast', true, true],
+        ['acme/fast', false, false],
+      ])
+      release()
+      await c.waitFor((m) => m.type === MessageType.fetched && m.doc === 'acme/slow', 'the slow answer')
+      c.close()
+    } finally {
+      release()
+      await slowRelay.close()
+    }
+  })
+
+  it('a fetched-many holds about a chunk (--initial-sync-chunk-bytes) at most', async () => {
+    const own = new MemoryStorage() // closed with its relay
+    await own.appendUpdates(
+      names.map((doc, i) => {
+        const d = new Y.Doc()
+        d.getText('title').insert(0, `ticket ${i}`)
+        return { doc, updates: [Y.encodeStateAsUpdate(d)] }
+      }),
+    )
+    const small = await createRelay({ storage: own, port: 0, processMetrics: false, limits: { initialSyncChunkBytes: 1024 } })
+    try {
+      const c = new RawMuxClient(small.url.replace(/^http/, 'ws'))
+      await c.open()
+      c.send(encodeFetchMany(names.map((doc) => ({ doc, stateVector: empty }))))
+      await c.waitFor(() => c.received.filter((m) => m.type === MessageType.fetched).length === names.length, 'every answer')
+      const bundles = c.received.filter((m) => m.type === MessageType.fetched && m.bundled !== undefined)
+      expect(bundles).toHaveLength(names.length)
+      // one answer is ~60 bytes: a bundle closes once it passes 1 KiB
+      const sizes = c.received.filter((m) => m.type === MessageType.fetchedMany).length
+      expect(sizes).toBeGreaterThanOrEqual(5)
+      expect(Math.max(...bundles.map((m) => m.bundled!))).toBeLessThanOrEqual(32)
+      c.close()
+    } finally {
+      await small.close()
+    }
   })
 
   it(`more than ${MAX_FETCH_DOCS} docs are refused whole; a malformed entry closes the connection with 1002 before anything is answered`, async () => {

@@ -27,6 +27,7 @@ import {
   type PresenceInfo,
   readError,
   readFetched,
+  readFetchedMany,
   readFetchedPart,
   startMessage,
 } from '@concord/engine/protocol'
@@ -40,8 +41,10 @@ export interface ReceivedMessage {
   error?: { code: number; reason: string }
   /** For doc-list answers. */
   list?: { requestId: number; names: string[]; more: boolean }
-  /** For fetched answers. */
+  /** For fetched answers (also each entry of a `fetched-many`, recorded as a `fetched` of its doc). */
   fetched?: { update: Uint8Array; stateVector: Uint8Array }
+  /** For a `fetched` that came as an entry of a `fetched-many` message: that message's number of entries. */
+  bundled?: number
   /** For fetched-part messages: the part of the update (the `fetched` that follows ends the answer). */
   fetchedPart?: Uint8Array
   /** For authors messages. */
@@ -199,6 +202,21 @@ export class RawMuxClient {
     if (type === MessageType.catalogChanged) message.catalogChanged = readCatalogChanged(body)
     if (type === MessageType.awareness) message.awareness = readAwarenessEntries(decoding.readVarUint8Array(body))
     if (type === MessageType.hello) message.hello = readHello(body)
+    if (type === MessageType.fetchedMany) {
+      // recorded as the fetched answers it carries, after the fetched-many itself
+      const entries = readFetchedMany(body)
+      this.received.push(message)
+      for (const entry of entries) {
+        this.received.push({
+          type: MessageType.fetched,
+          doc: entry.doc,
+          fetched: readFetched(decoding.createDecoder(entry.body)),
+          bundled: entries.length,
+        })
+      }
+      this.notify()
+      return
+    }
     if (type === MessageType.resumed) {
       message.resumed = readResumed(body)
       for (const entry of message.resumed) this.applyResumed(entry)

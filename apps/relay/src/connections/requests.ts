@@ -22,12 +22,15 @@ import {
   MAX_LIST_LIMIT,
   encodeDocList,
   encodeFetched,
+  encodeFetchedBody,
+  encodeFetchedMany,
   encodeFetchedPart,
   encodePresence,
   MAX_FETCH_DOCS,
   readListDocs,
   readResume,
   validateDocName,
+  type FetchedEntry,
   type ResumeEntry,
 } from '@concord/engine/protocol'
 import type { AuthorBinding, DocSeq } from '../storage/Storage.js'
@@ -197,7 +200,7 @@ export const fetchDoc = (conn: RequestHost, doc: string, body: decoding.Decoder)
     conn.protocolError(`malformed fetch message for "${doc}"`, error)
     return
   }
-  answerFetch(conn, doc, stateVector)
+  answerFetch(conn, doc, stateVector, null)
 }
 
 /**
@@ -227,19 +230,87 @@ export const fetchMany = (conn: RequestHost, body: decoding.Decoder): void => {
   }
   // each doc counts as a message: one frame must not ask for more than the message rate allows
   if (!conn.chargeMessages(entries.length - 1)) return
+  const bundle = new FetchedBundle(conn, entries.length, conn.ctx.limits.initialSyncChunkBytes)
   for (const { doc, stateVector } of entries) {
     if (conn.closed) return
     const invalid = validateDocName(doc)
-    if (invalid) conn.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
-    else answerFetch(conn, doc, stateVector)
+    if (invalid) {
+      conn.sendError(doc.slice(0, 600), ErrorCode.invalidDocName, invalid)
+      bundle.settled()
+    } else answerFetch(conn, doc, stateVector, bundle)
   }
 }
 
-/** Answers a fetch of `doc` (name and state vector valid). */
-const answerFetch = (conn: RequestHost, doc: string, stateVector: Uint8Array): void => {
+/**
+ * The ready answers to the docs of one `fetch-many`, sent together in
+ * `fetched-many` messages (a browser pays for every message it receives):
+ * once every doc of the message is answered, refused or queued to go in
+ * parts, or once they reach a chunk's size. Whatever else goes out about a
+ * doc whose answer is held here (an error, authors, another answer) flushes
+ * it first ({@link releaseHeld}), so a doc's answers keep their order.
+ */
+class FetchedBundle {
+  private entries: FetchedEntry[] = []
+  private size = 0
+
+  constructor(
+    private readonly conn: RequestHost,
+    /** Docs of the message not done with yet. */
+    private open: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Bytes held. */
+  get bytes(): number {
+    return this.size
+  }
+
+  /** Holds the answer of `doc` (the body of its `fetched`). */
+  add(doc: string, body: Uint8Array): void {
+    this.entries.push({ doc, body })
+    this.size += body.byteLength + doc.length
+    heldBy(this.conn).set(doc, this)
+    if (this.size >= this.maxBytes) this.flush()
+  }
+
+  /** One doc of the message is done with: answered here, refused, or queued. */
+  settled(): void {
+    if (--this.open === 0) this.flush()
+  }
+
+  /** Sends what is held. */
+  flush(): void {
+    const entries = this.entries
+    if (entries.length === 0) return
+    this.entries = []
+    this.size = 0
+    const held = heldBy(this.conn)
+    for (const { doc } of entries) if (held.get(doc) === this) held.delete(doc)
+    if (!this.conn.closed) this.conn.send('fetched-many', encodeFetchedMany(entries))
+  }
+}
+
+/** Per connection: the bundle holding an unsent answer of each doc. */
+const heldAnswers = new WeakMap<RequestHost, Map<string, FetchedBundle>>()
+const heldBy = (conn: RequestHost): Map<string, FetchedBundle> => {
+  let held = heldAnswers.get(conn)
+  if (held === undefined) heldAnswers.set(conn, (held = new Map()))
+  return held
+}
+
+/** Sends the held answer of `doc` (with its bundle) before anything else about the doc goes out, except into `into`. */
+const releaseHeld = (conn: RequestHost, doc: string, into: FetchedBundle | null = null): void => {
+  const bundle = heldAnswers.get(conn)?.get(doc)
+  if (bundle !== undefined && bundle !== into) bundle.flush()
+}
+
+/** Answers a fetch of `doc` (name and state vector valid); into `bundle` when it came in a `fetch-many`. */
+const answerFetch = (conn: RequestHost, doc: string, stateVector: Uint8Array, bundle: FetchedBundle | null): void => {
   if (accessFor(conn.identity, doc) === Access.none) {
     conn.refuse('permission', `fetch ${doc}`)
+    releaseHeld(conn, doc)
     conn.sendError(doc, ErrorCode.permissionDenied, `no access to "${doc}"`)
+    bundle?.settled()
     return
   }
   if (!conn.withinWorkBudget(`fetch of "${doc}"`)) return
@@ -248,14 +319,19 @@ const answerFetch = (conn: RequestHost, doc: string, stateVector: Uint8Array): v
   ctx.rooms.snapshot(doc, stateVector).then(
     ({ update, durableStateVector, lastSeq, authors, workMs }) => {
       if (!conn.chargeWork(`fetch of "${doc}"`, workMs)) return
+      releaseHeld(conn, doc, bundle)
       conn.sendAuthorParts(doc, authors)
       // answers of one doc keep their order: once one goes in parts, the next ones queue behind it
       const key = `fetch ${doc}`
       // Many answers asked for at once (a client catching up pulls several records in parallel) must not make it
       // a slow reader: once its send buffer is half full, answers wait their turn and go out paced, like big ones.
-      const underPressure = conn.ws.bufferedAmount + update.byteLength > ctx.limits.maxBufferedBytes / 2
+      const underPressure = conn.ws.bufferedAmount + (bundle?.bytes ?? 0) + update.byteLength > ctx.limits.maxBufferedBytes / 2
       if (update.byteLength <= ctx.limits.initialSyncChunkBytes && !underPressure && !ctx.initialSyncs.has(conn, key)) {
-        conn.send('fetched', encodeFetched(doc, update, durableStateVector, lastSeq))
+        if (bundle === null) conn.send('fetched', encodeFetched(doc, update, durableStateVector, lastSeq))
+        else {
+          bundle.add(doc, encodeFetchedBody(update, durableStateVector, lastSeq))
+          bundle.settled()
+        }
         return
       }
       let durable = durableStateVector
@@ -288,10 +364,13 @@ const answerFetch = (conn: RequestHost, doc: string, stateVector: Uint8Array): v
         update,
         { replace: false },
       )
+      bundle?.settled()
     },
     (error: unknown) => {
       log.warn({ err: error, doc }, 'fetch failed: storage')
+      releaseHeld(conn, doc)
       conn.sendError(doc, ErrorCode.storageUnavailable, `could not load "${doc}" from storage; fetch again later`)
+      bundle?.settled()
     },
   )
 }

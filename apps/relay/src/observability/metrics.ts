@@ -42,6 +42,7 @@ export type MessageKind =
   | 'resume'
   | 'resumed'
   | 'fetch-many'
+  | 'fetched-many'
   | 'unknown'
 
 const KINDS: MessageKind[] = [
@@ -71,6 +72,7 @@ const KINDS: MessageKind[] = [
   'resume',
   'resumed',
   'fetch-many',
+  'fetched-many',
   'unknown',
 ]
 

@@ -150,6 +150,13 @@ export const MessageType = {
    * {@link MAX_FETCH_DOCS} entries.
    */
   fetchMany: 37,
+  /**
+   * relay → client, doc "": answers to the docs of a `fetch-many`, several
+   * per message. Body: varUint(n) • n × (varString(docName) •
+   * varUint8Array(body of a `fetched` message)). Sent only to a client that
+   * sent `fetch-many`; each entry means what a `fetched` of that doc means.
+   */
+  fetchedMany: 38,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -536,10 +543,49 @@ export const encodeFetch = (doc: string, stateVector: Uint8Array): Uint8Array =>
  */
 export const encodeFetched = (doc: string, update: Uint8Array, durableStateVector: Uint8Array, seq?: number): Uint8Array => {
   const encoder = startMessage(MessageType.fetched, doc)
+  writeFetchedBody(encoder, update, durableStateVector, seq)
+  return encoding.toUint8Array(encoder)
+}
+
+/** The body of a `fetched` answer alone (an entry of `fetched-many`). */
+export const encodeFetchedBody = (update: Uint8Array, durableStateVector: Uint8Array, seq?: number): Uint8Array => {
+  const encoder = encoding.createEncoder()
+  writeFetchedBody(encoder, update, durableStateVector, seq)
+  return encoding.toUint8Array(encoder)
+}
+
+const writeFetchedBody = (encoder: encoding.Encoder, update: Uint8Array, durableStateVector: Uint8Array, seq?: number): void => {
   encoding.writeVarUint8Array(encoder, update)
   encoding.writeVarUint8Array(encoder, durableStateVector)
   if (seq !== undefined) encoding.writeVarUint(encoder, seq)
+}
+
+/** One answer of a `fetched-many`: the doc and the body of its `fetched`. */
+export interface FetchedEntry {
+  doc: string
+  body: Uint8Array
+}
+
+/** `fetched-many` message (doc ""): the answers of several docs of a `fetch-many`. */
+export const encodeFetchedMany = (entries: readonly FetchedEntry[]): Uint8Array => {
+  const encoder = startMessage(MessageType.fetchedMany, '')
+  encoding.writeVarUint(encoder, entries.length)
+  for (const { doc, body } of entries) {
+    encoding.writeVarString(encoder, doc)
+    encoding.writeVarUint8Array(encoder, body)
+  }
   return encoding.toUint8Array(encoder)
+}
+
+/** Reads the body of a `fetched-many` message (each entry's body is read with {@link readFetched}). */
+export const readFetchedMany = (body: decoding.Decoder): FetchedEntry[] => {
+  const count = decoding.readVarUint(body)
+  const entries: FetchedEntry[] = []
+  for (let i = 0; i < count; i++) {
+    const doc = decoding.readVarString(body)
+    entries.push({ doc, body: decoding.readVarUint8Array(body) })
+  }
+  return entries
 }
 
 /** Reads the body of a `fetched` answer (`seq` null from a relay that does not send it). */

@@ -7,6 +7,7 @@
  * | `hello`, `authenticated`, `pong`, `error` (`""`) | the client's handshake ({@link FrameRoutes.connection}) |
  * | `resumed` (`""`)                                 | the same; each entry to the open handle of its doc |
  * | `doc-list`, `fetched`, `fetched-part`, `presence` | {@link RelayRequests} |
+ * | `fetched-many` (`""`)                            | the same, entry by entry, as `fetched` of its doc |
  * | `catalog-changed` (a workspace)                  | {@link CatalogWatches} |
  * | `authors`                                        | a fetch in flight, and the open handle |
  * | `error` (a doc, prefix or workspace)             | the oldest request for that name, the watch of it, and the open handle |
@@ -18,8 +19,8 @@
  *
  * @module sync/receiveFrame
  */
-import type * as decoding from 'lib0/decoding'
-import { ErrorCode, MessageType, decodeMessage, readAuthors, readCatalogChanged, readError } from '../protocol/messages.js'
+import * as decoding from 'lib0/decoding'
+import { ErrorCode, MessageType, decodeMessage, readAuthors, readCatalogChanged, readError, readFetchedMany } from '../protocol/messages.js'
 import type { CatalogWatches } from './CatalogWatches.js'
 import type { DocHandle } from './DocHandle.js'
 import type { RelayRequests } from './RelayRequests.js'
@@ -58,7 +59,9 @@ export const receiveFrame = (routes: FrameRoutes, data: unknown): void => {
     return
   }
   try {
-    if (doc === '') routes.connection(type, body)
+    if (type === MessageType.fetchedMany && doc === '') {
+      for (const entry of readFetchedMany(body)) routes.requests.receiveFetched(entry.doc, decoding.createDecoder(entry.body))
+    } else if (doc === '') routes.connection(type, body)
     else if (type === MessageType.docList) routes.requests.receiveDocList(body)
     else if (type === MessageType.fetched) routes.requests.receiveFetched(doc, body)
     else if (type === MessageType.fetchedPart) routes.requests.receiveFetchedPart(doc, body)
