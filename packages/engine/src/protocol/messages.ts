@@ -363,38 +363,45 @@ export interface ResumeEntry {
   stateVector: Uint8Array
 }
 
-/** `resume` message (doc ""): subscribes every doc of `entries` with its state vector. */
-export const encodeResume = (entries: readonly ResumeEntry[]): Uint8Array => {
-  const encoder = startMessage(MessageType.resume, '')
+/**
+ * A message (doc "") whose body is `varUint(n) • n × (varString(docName) •
+ * varUint8Array(bytes))`: `resume`, `fetch-many` and `fetched-many`.
+ */
+const encodeDocsWithBytes = <E extends { doc: string }>(
+  type: MessageType,
+  entries: readonly E[],
+  bytesOf: (entry: E) => Uint8Array,
+): Uint8Array => {
+  const encoder = startMessage(type, '')
   encoding.writeVarUint(encoder, entries.length)
-  for (const { doc, stateVector } of entries) {
-    encoding.writeVarString(encoder, doc)
-    encoding.writeVarUint8Array(encoder, stateVector)
+  for (const entry of entries) {
+    encoding.writeVarString(encoder, entry.doc)
+    encoding.writeVarUint8Array(encoder, bytesOf(entry))
   }
   return encoding.toUint8Array(encoder)
 }
 
-/** `fetch-many` message (doc ""): a `fetch` of every doc of `entries` with the client's state vector of it. */
-export const encodeFetchMany = (entries: readonly ResumeEntry[]): Uint8Array => {
-  const encoder = startMessage(MessageType.fetchMany, '')
-  encoding.writeVarUint(encoder, entries.length)
-  for (const { doc, stateVector } of entries) {
-    encoding.writeVarString(encoder, doc)
-    encoding.writeVarUint8Array(encoder, stateVector)
-  }
-  return encoding.toUint8Array(encoder)
-}
-
-/** Reads the body of a `resume` or `fetch-many` message (the same layout). */
-export const readResume = (body: decoding.Decoder): ResumeEntry[] => {
+/** Reads the body of a message written by {@link encodeDocsWithBytes}. */
+const readDocsWithBytes = <E>(body: decoding.Decoder, entry: (doc: string, bytes: Uint8Array) => E): E[] => {
   const count = decoding.readVarUint(body)
-  const entries: ResumeEntry[] = []
+  const entries: E[] = []
   for (let i = 0; i < count; i++) {
     const doc = decoding.readVarString(body)
-    entries.push({ doc, stateVector: decoding.readVarUint8Array(body) })
+    entries.push(entry(doc, decoding.readVarUint8Array(body)))
   }
   return entries
 }
+
+/** `resume` message (doc ""): subscribes every doc of `entries` with its state vector. */
+export const encodeResume = (entries: readonly ResumeEntry[]): Uint8Array =>
+  encodeDocsWithBytes(MessageType.resume, entries, (entry) => entry.stateVector)
+
+/** `fetch-many` message (doc ""): a `fetch` of every doc of `entries` with the client's state vector of it. */
+export const encodeFetchMany = (entries: readonly ResumeEntry[]): Uint8Array =>
+  encodeDocsWithBytes(MessageType.fetchMany, entries, (entry) => entry.stateVector)
+
+/** Reads the body of a `resume` or `fetch-many` message (the same layout). */
+export const readResume = (body: decoding.Decoder): ResumeEntry[] => readDocsWithBytes(body, (doc, stateVector) => ({ doc, stateVector }))
 
 /** Bits of a {@link ResumedDoc}'s `flags`: which fields follow. */
 export const ResumedFlags = {
@@ -567,26 +574,11 @@ export interface FetchedEntry {
 }
 
 /** `fetched-many` message (doc ""): the answers of several docs of a `fetch-many`. */
-export const encodeFetchedMany = (entries: readonly FetchedEntry[]): Uint8Array => {
-  const encoder = startMessage(MessageType.fetchedMany, '')
-  encoding.writeVarUint(encoder, entries.length)
-  for (const { doc, body } of entries) {
-    encoding.writeVarString(encoder, doc)
-    encoding.writeVarUint8Array(encoder, body)
-  }
-  return encoding.toUint8Array(encoder)
-}
+export const encodeFetchedMany = (entries: readonly FetchedEntry[]): Uint8Array =>
+  encodeDocsWithBytes(MessageType.fetchedMany, entries, (entry) => entry.body)
 
 /** Reads the body of a `fetched-many` message (each entry's body is read with {@link readFetched}). */
-export const readFetchedMany = (body: decoding.Decoder): FetchedEntry[] => {
-  const count = decoding.readVarUint(body)
-  const entries: FetchedEntry[] = []
-  for (let i = 0; i < count; i++) {
-    const doc = decoding.readVarString(body)
-    entries.push({ doc, body: decoding.readVarUint8Array(body) })
-  }
-  return entries
-}
+export const readFetchedMany = (body: decoding.Decoder): FetchedEntry[] => readDocsWithBytes(body, (doc, bytes) => ({ doc, body: bytes }))
 
 /** Reads the body of a `fetched` answer (`seq` null from a relay that does not send it). */
 export const readFetched = (body: decoding.Decoder): { update: Uint8Array; stateVector: Uint8Array; seq: number | null } => {
