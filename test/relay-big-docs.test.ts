@@ -187,8 +187,9 @@ describe(`a ~60 MiB doc (SEED=${SEED})`, () => {
       expect(copy.getText('body').toString()).toBe(doc.getText('body').toString())
       expect(await slowReaders()).toBe(0)
       ;(reader.ws as unknown as { _socket: import('node:net').Socket })._socket.pause()
-      // live updates of 60 KiB, at most 400 (~23 MiB, beyond the limit plus the kernel's buffers); stops once the reader is cut off
-      for (let i = 0; i < 400 && (await slowReaders()) === 0; i++) {
+      // live updates of 60 KiB, at most 800 (~47 MiB, beyond the limit plus the kernel's buffers: a loopback receive buffer
+      // grows up to net.ipv4.tcp_rmem's maximum, 32 MiB on Debian, and a sender's to 4 MiB); stops once the reader is cut off
+      for (let i = 0; i < 800 && (await slowReaders()) === 0; i++) {
         const sv = Y.encodeStateVector(doc)
         doc.getMap('live').set(`k${i % 8}`, randomText(gen, 60 * 1024))
         writer.sendUpdate('acme/doc', Y.encodeStateAsUpdate(doc, sv))
