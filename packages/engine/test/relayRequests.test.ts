@@ -269,12 +269,12 @@ describe('fetchDoc', () => {
 })
 
 describe('fetches of one turn go together', () => {
-  const sentBy = (features: number, maxPayload: number | null) => {
+  const sentBy = (features: number, maxMessageBytes = 1024 * 1024) => {
     const sent: Uint8Array[] = []
     const requests = new RelayRequests(
       (data) => sent.push(data),
       3,
-      () => ({ features, maxPayload }),
+      () => ({ features, maxMessageBytes }),
     )
     requests.connected()
     return { sent, requests }
@@ -286,7 +286,7 @@ describe('fetches of one turn go together', () => {
   const names = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `acme/t${from + i}`)
 
   test('in fetch-many messages of at most MAX_FETCH_DOCS docs and half the largest frame, in order; one alone is a fetch', async () => {
-    const { sent, requests } = sentBy(RelayFeatures.fetchMany, null)
+    const { sent, requests } = sentBy(RelayFeatures.fetchMany)
     for (const name of names(2500)) void requests.fetch(name, new Uint8Array([0]), {}).catch(() => {})
     expect(sent).toHaveLength(0) // at the end of the turn
     await Promise.resolve()
@@ -306,7 +306,7 @@ describe('fetches of one turn go together', () => {
   })
 
   test('a fetch aborted in the same turn is left out; fetches cut off by a lost socket go out together on the next', async () => {
-    const { sent, requests } = sentBy(RelayFeatures.fetchMany | RelayFeatures.resume, null)
+    const { sent, requests } = sentBy(RelayFeatures.fetchMany | RelayFeatures.resume)
     const controller = new AbortController()
     const aborted = requests.fetch('acme/t1', new Uint8Array([0]), { signal: controller.signal })
     for (const name of names(3, 2)) void requests.fetch(name, new Uint8Array([0]), {}).catch(() => {})

@@ -270,12 +270,6 @@ export abstract class Connection {
   }
 
   /**
-   * Before answering work (a sync step 2 from a state vector, a `fetch`, a
-   * `list-docs`): false when the connection is already over its work budget;
-   * it is then closed with 1008, like a connection over its apply-time
-   * budget, and nothing is done.
-   */
-  /**
    * Counts `count` more messages against the message rate limit, for a
    * message that stands for several (each doc of a `fetch-many`); false when
    * that took it over the limit: the connection is closed with 1008, as for
@@ -288,6 +282,12 @@ export abstract class Connection {
     return false
   }
 
+  /**
+   * Before answering work (a sync step 2 from a state vector, a `fetch`, a
+   * `list-docs`): false when the connection is already over its work budget;
+   * it is then closed with 1008, like a connection over its apply-time
+   * budget, and nothing is done.
+   */
   withinWorkBudget(what: string): boolean {
     if (this.workBudget.charge(0)) return true
     this.overWorkBudget(what)

@@ -392,6 +392,30 @@ const readDocsWithBytes = <E>(body: decoding.Decoder, entry: (doc: string, bytes
   return entries
 }
 
+/**
+ * `entries` cut into the entries of successive messages of at most
+ * `maxDocs` entries and about `maxBytes` each (a message has at least one):
+ * for `resume` and `fetch-many`.
+ */
+export const inBatches = <E extends ResumeEntry>(entries: readonly E[], maxDocs: number, maxBytes: number): E[][] => {
+  const batches: E[][] = []
+  let batch: E[] = []
+  let bytes = 0
+  for (const entry of entries) {
+    // a name is at most 512 characters (≤ 1.5 KiB in UTF-8), plus length prefixes
+    const size = entry.doc.length * 3 + entry.stateVector.byteLength + 8
+    if (batch.length >= maxDocs || (batch.length > 0 && bytes + size > maxBytes)) {
+      batches.push(batch)
+      batch = []
+      bytes = 0
+    }
+    batch.push(entry)
+    bytes += size
+  }
+  if (batch.length > 0) batches.push(batch)
+  return batches
+}
+
 /** `resume` message (doc ""): subscribes every doc of `entries` with its state vector. */
 export const encodeResume = (entries: readonly ResumeEntry[]): Uint8Array =>
   encodeDocsWithBytes(MessageType.resume, entries, (entry) => entry.stateVector)

@@ -37,6 +37,7 @@ import {
   encodeFetch,
   encodeFetchMany,
   encodeListDocs,
+  inBatches,
   encodeListPresence,
   readDocList,
   readFetched,
@@ -125,12 +126,12 @@ export class RelayRequests {
   /**
    * @param send sends one message on the current socket (dropped when there is none)
    * @param maxAttempts how many sockets a request may be sent on before it is rejected
-   * @param relay what the relay announced in `hello` (null before one came)
+   * @param relay the features the relay announced in `hello` (0 before one came) and the largest message it takes
    */
   constructor(
     private readonly send: (data: Uint8Array) => void,
     private readonly maxAttempts = 3,
-    private readonly relay: () => { features: number; maxPayload: number | null } | null = () => null,
+    private readonly relay: () => { features: number; maxMessageBytes: number } = () => ({ features: 0, maxMessageBytes: 0 }),
   ) {}
 
   /** Number of requests waiting for an answer. */
@@ -330,7 +331,7 @@ export class RelayRequests {
   private transmit(request: Request): void {
     request.sent = true
     request.attempts++
-    if (request.kind === 'fetch' && ((this.relay()?.features ?? 0) & RelayFeatures.fetchMany) !== 0) {
+    if (request.kind === 'fetch' && (this.relay().features & RelayFeatures.fetchMany) !== 0) {
       if (this.fetchQueue.push(request) === 1) queueMicrotask(() => this.sendFetches())
       return
     }
@@ -345,33 +346,13 @@ export class RelayRequests {
   private sendFetches(): void {
     const queued = this.fetchQueue.filter((request) => request.sent && !request.done)
     this.fetchQueue = []
-    if (!this.online || queued.length === 0) return
-    if (queued.length === 1) {
-      this.send(queued[0]!.encode())
-      return
+    if (!this.online) return
+    const entries = queued.map((request) => ({ request, doc: request.doc, stateVector: request.stateVector! }))
+    for (const batch of inBatches(entries, MAX_FETCH_DOCS, this.relay().maxMessageBytes / 2)) {
+      this.send(batch.length === 1 ? batch[0]!.request.encode() : encodeFetchMany(batch))
     }
-    const maxBytes = (this.relay()?.maxPayload ?? DEFAULT_MAX_PAYLOAD) / 2
-    let entries: Array<{ doc: string; stateVector: Uint8Array }> = []
-    let bytes = 0
-    const flush = (): void => {
-      if (entries.length === 1) this.send(encodeFetch(entries[0]!.doc, entries[0]!.stateVector))
-      else if (entries.length > 0) this.send(encodeFetchMany(entries))
-      entries = []
-      bytes = 0
-    }
-    for (const request of queued) {
-      // a name is at most 512 characters (≤ 1.5 KiB in UTF-8), plus length prefixes
-      const size = request.doc.length * 3 + request.stateVector!.byteLength + 8
-      if (entries.length >= MAX_FETCH_DOCS || (entries.length > 0 && bytes + size > maxBytes)) flush()
-      entries.push({ doc: request.doc, stateVector: request.stateVector! })
-      bytes += size
-    }
-    flush()
   }
 }
-
-/** Largest frame assumed when the relay announced none (the relay's default `--max-payload`). */
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024
 
 const abortReason = (signal: AbortSignal): Error =>
   signal.reason instanceof Error ? signal.reason : new Error(`the request was aborted${signal.reason ? `: ${String(signal.reason)}` : ''}`)

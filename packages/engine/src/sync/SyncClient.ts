@@ -60,6 +60,7 @@ import {
   MAX_LIST_LIMIT,
   RelayFeatures,
   encodeResume,
+  inBatches,
   readAuthenticated,
   readError,
   readHello,
@@ -140,7 +141,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     this.requests = new RelayRequests(
       (data) => this.connection.send(data),
       3,
-      () => this.relayInfo,
+      () => ({ features: this.relayInfo?.features ?? 0, maxMessageBytes: this.host.maxMessageBytes }),
     )
     this.routes = {
       requests: this.requests,
@@ -464,26 +465,15 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
    * then announces each doc's presence (as a `subscribe` is followed by it).
    */
   private resumeAll(): void {
-    const maxBytes = this.host.maxMessageBytes / 2
     const subscribed: DocHandle[] = []
-    let entries: ResumeEntry[] = []
-    let bytes = 0
-    const sendEntries = (): void => {
-      if (entries.length > 0) this.connection.send(encodeResume(entries))
-      entries = []
-      bytes = 0
-    }
+    const entries: ResumeEntry[] = []
     for (const handle of this.handles.values()) {
       const entry = handle.resumeEntry()
       if (entry === null) continue
-      // a name is at most 512 characters (≤ 1.5 KiB in UTF-8), plus length prefixes
-      const size = entry.doc.length * 3 + entry.stateVector.byteLength + 8
-      if (entries.length >= RESUME_BATCH_DOCS || (entries.length > 0 && bytes + size > maxBytes)) sendEntries()
       entries.push(entry)
-      bytes += size
       subscribed.push(handle)
     }
-    sendEntries()
+    for (const batch of inBatches(entries, RESUME_BATCH_DOCS, this.host.maxMessageBytes / 2)) this.connection.send(encodeResume(batch))
     for (const handle of subscribed) {
       if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
       handle.announcePresence()
