@@ -14,10 +14,12 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import Database from 'better-sqlite3'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createRelay } from '../src/Relay.js'
 import { MemoryStorage, SQLITE_SCHEMA_VERSION, SqliteStorage, openStorage } from '../src/storage/index.js'
+import { LOADS_PER_REQUEST } from '../src/storage/SqliteStorage.js'
 import { runStorageContractTests } from './storageContract.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -187,6 +189,49 @@ describe('SqliteStorage', () => {
       })
     }
     expect(await listed).toEqual(['a'])
+  })
+
+  it('[load-many] loads asked for in one turn cross to the worker together, each answered with its own doc', async () => {
+    const storage = open()
+    const docs = Array.from({ length: 2 * LOADS_PER_REQUEST + 3 }, (_, i) => `w/doc-${i}`)
+    // every third doc has a checkpoint and a log after it, every third only a log, the rest were never stored
+    for (const [i, doc] of docs.entries()) {
+      if (i % 3 === 2) continue
+      await storage.appendUpdates([{ doc, updates: [bytes(i % 256, 1), bytes(i % 256, 2)] }])
+      if (i % 3 === 0) {
+        await storage.writeCheckpoint(doc, bytes(i % 256, 0, 0), 2)
+        await storage.appendUpdates([{ doc, updates: [bytes(i % 256, 3)] }])
+      }
+    }
+    const posted = vi.spyOn(Worker.prototype, 'postMessage')
+    try {
+      const loaded = await Promise.all(docs.map((doc) => storage.loadDoc(doc)))
+      const ops = posted.mock.calls.map(([message]) => (message as { op: string; docs?: string[] }).op)
+      expect(ops).toEqual(['load-many', 'load-many', 'load-many'])
+      expect(posted.mock.calls.map(([message]) => (message as { docs: string[] }).docs.length)).toEqual([
+        LOADS_PER_REQUEST,
+        LOADS_PER_REQUEST,
+        3,
+      ])
+      for (const [i, stored] of loaded.entries()) {
+        const b = i % 256
+        const expected =
+          i % 3 === 0
+            ? { checkpoint: bytes(b, 0, 0), updates: [bytes(b, 3)], lastSeq: 3, logBytes: 2, authors: [] }
+            : i % 3 === 1
+              ? { checkpoint: null, updates: [bytes(b, 1), bytes(b, 2)], lastSeq: 2, logBytes: 4, authors: [] }
+              : { checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] }
+        expect(stored, docs[i]).toEqual(expected)
+      }
+      // a lone load is a plain load; a bad name is refused at once without holding up the others
+      posted.mockClear()
+      const [alone, refused] = await Promise.allSettled([storage.loadDoc(docs[1]), storage.loadDoc(42 as unknown as string)])
+      expect(alone).toMatchObject({ status: 'fulfilled', value: { lastSeq: 2 } })
+      expect(refused).toMatchObject({ status: 'rejected', reason: { name: 'TypeError' } })
+      expect(posted.mock.calls.map(([message]) => (message as { op: string }).op)).toEqual(['load'])
+    } finally {
+      posted.mockRestore()
+    }
   })
 
   it('[event-loop] the calling thread keeps running while a commit waits in the worker', async () => {

@@ -14,6 +14,8 @@
  * - The worker performs calls in the order they were made, so a `loadDoc`
  *   made after an `appendUpdates` resolved sees it. Appends that queue up
  *   while a commit runs are stored together in the next transaction.
+ *   Consecutive loads of one turn are sent together (`load-many`), before
+ *   any later call.
  * - Arguments are checked here, before anything crosses the thread, with
  *   the same errors as every adapter (`validation.ts`).
  *
@@ -43,7 +45,7 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { SqliteDatabase, type SqliteConnectionOptions } from './SqliteDatabase.js'
-import type { AppendResult, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
 import { assertBatch, assertBytes, assertDocName, assertPresence, closedError } from './validation.js'
 import {
   deserializeError,
@@ -100,6 +102,24 @@ interface PendingCall {
   reject: (error: Error) => void
 }
 
+/** A `loadDoc` call not yet sent to the worker. */
+interface PendingLoad {
+  doc: string
+  resolve: (stored: StoredDoc) => void
+  reject: (error: Error) => void
+}
+
+/** Most docs of one `load-many` message: bounds the work (and the answer) the worker does in one go. */
+export const LOADS_PER_REQUEST = 128
+
+/** A loaded doc from its byte strings (the checkpoint first when `hasCheckpoint`, then the log). */
+function storedDoc(hasCheckpoint: boolean, chunks: Uint8Array[], lastSeq: number, authors: AuthorBinding[]): StoredDoc {
+  const checkpoint = hasCheckpoint ? chunks[0] : null
+  const updates = hasCheckpoint ? chunks.slice(1) : chunks
+  const logBytes = updates.reduce((sum, update) => sum + update.byteLength, 0)
+  return { checkpoint, updates, lastSeq, logBytes, authors }
+}
+
 /**
  * Lifecycle of the worker, as seen from the main thread.
  * - `running`: calls are posted to the worker.
@@ -122,6 +142,8 @@ export class SqliteStorage implements Storage {
   /** Resolves when the worker thread has exited, for whatever reason. */
   readonly #exited: Promise<void>
   #closing: Promise<void> | null = null
+  /** Loads asked for in this turn, sent together at its end. */
+  #loads: PendingLoad[] = []
 
   /**
    * Checks (creating if needed, with its parent directory) the database file
@@ -154,16 +176,59 @@ export class SqliteStorage implements Storage {
     return new SqliteStorage(file, options)
   }
 
-  /** Loads a doc's checkpoint and the log appended after it, from one consistent snapshot. */
-  async loadDoc(doc: string): Promise<StoredDoc> {
-    this.#assertUsable()
-    assertDocName(doc)
-    const { hasCheckpoint, data, lastSeq, authors } = await this.#call<'load'>({ op: 'load', doc })
-    const chunks = unpackBytes(data)
-    const checkpoint = hasCheckpoint ? chunks[0] : null
-    const updates = hasCheckpoint ? chunks.slice(1) : chunks
-    const logBytes = updates.reduce((sum, update) => sum + update.byteLength, 0)
-    return { checkpoint, updates, lastSeq, logBytes, authors }
+  /**
+   * Loads a doc's checkpoint and the log appended after it, from one
+   * consistent snapshot. Loads asked for in the same turn go to the worker
+   * together (`load-many`, at most {@link LOADS_PER_REQUEST} docs a
+   * message): a relay opening many docs at once (a resume, a bulk fetch)
+   * pays one message each way per batch, not per doc.
+   */
+  loadDoc(doc: string): Promise<StoredDoc> {
+    try {
+      this.#assertUsable()
+      assertDocName(doc)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return new Promise((resolve, reject) => {
+      this.#loads.push({ doc, resolve, reject })
+      if (this.#loads.length === 1) queueMicrotask(() => this.#sendLoads())
+    })
+  }
+
+  /** Sends the loads asked for since the last call. */
+  #sendLoads(): void {
+    const loads = this.#loads
+    this.#loads = []
+    for (let start = 0; start < loads.length; start += LOADS_PER_REQUEST) {
+      const batch = loads.slice(start, start + LOADS_PER_REQUEST)
+      try {
+        this.#assertUsable()
+      } catch (error) {
+        for (const load of batch) load.reject(error as Error)
+        continue
+      }
+      if (batch.length === 1) {
+        const [{ doc, resolve, reject }] = batch
+        this.#call<'load'>({ op: 'load', doc }).then(({ hasCheckpoint, data, lastSeq, authors }) => {
+          resolve(storedDoc(hasCheckpoint, unpackBytes(data), lastSeq, authors))
+        }, reject)
+        continue
+      }
+      this.#call<'load-many'>({ op: 'load-many', docs: batch.map(({ doc }) => doc) }).then(
+        ({ docs, data }) => {
+          const chunks = unpackBytes(data)
+          let next = 0
+          docs.forEach((entry, k) => {
+            if (!entry.ok) return batch[k].reject(deserializeError(entry.error))
+            batch[k].resolve(storedDoc(entry.hasCheckpoint, chunks.slice(next, (next += entry.count)), entry.lastSeq, entry.authors))
+          })
+        },
+        (error: Error) => {
+          for (const load of batch) load.reject(error)
+        },
+      )
+    }
   }
 
   /** Appends the updates of several docs in one transaction (one durable commit). */
@@ -252,6 +317,8 @@ export class SqliteStorage implements Storage {
 
   /** Posts `call` to the worker; resolves with its answer. */
   #call<Op extends SqliteCall['op']>(call: SqliteCall & { op: Op }, transfer: ArrayBuffer[] = []): Promise<SqliteResults[Op]> {
+    // loads asked for earlier go first: calls reach the worker in the order they were made
+    if (this.#loads.length > 0 && call.op !== 'load' && call.op !== 'load-many') this.#sendLoads()
     const id = this.#nextId++
     return new Promise<SqliteResults[Op]>((resolve, reject) => {
       // Posting throws only for a value that cannot be cloned; the call then never reached the worker.

@@ -26,6 +26,7 @@ import {
   packBytes,
   serializeError,
   unpackBytes,
+  type LoadManyEntry,
   type SqliteRequest,
   type SqliteResponse,
   type SqliteResults,
@@ -93,6 +94,22 @@ function serve(port: MessagePort, db: SqliteDatabase, file: string): void {
         const data = packBytes(chunks)
         const value = { hasCheckpoint: stored.checkpoint !== null, data, lastSeq: stored.lastSeq, authors: stored.authors }
         return { value, transfer: [data.buffer] }
+      }
+      case 'load-many': {
+        const chunks: Uint8Array[] = []
+        const docs = request.docs.map((doc): LoadManyEntry => {
+          try {
+            const stored = db.loadDoc(doc)
+            if (stored.checkpoint !== null) chunks.push(stored.checkpoint)
+            chunks.push(...stored.updates)
+            const count = stored.updates.length + (stored.checkpoint === null ? 0 : 1)
+            return { ok: true, hasCheckpoint: stored.checkpoint !== null, count, lastSeq: stored.lastSeq, authors: stored.authors }
+          } catch (error) {
+            return { ok: false, error: serializeError(error) }
+          }
+        })
+        const data = packBytes(chunks)
+        return { value: { docs, data }, transfer: [data.buffer] }
       }
       case 'checkpoint': {
         const [state] = unpackBytes(request.state)

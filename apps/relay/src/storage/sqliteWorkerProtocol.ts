@@ -50,9 +50,19 @@ export interface PackedDoc {
   authors: AuthorBinding[]
 }
 
+/**
+ * One doc of a `load-many` answer: where its byte strings are in the answer's
+ * `data` (the next `count` of them: the checkpoint when `hasCheckpoint`, then
+ * the log), or the error loading it threw.
+ */
+export type LoadManyEntry =
+  { ok: true; hasCheckpoint: boolean; count: number; lastSeq: number; authors: AuthorBinding[] } | { ok: false; error: SerializedError }
+
 /** What each operation answers with. */
 export interface SqliteResults {
   load: PackedDoc
+  /** The docs in the order asked for; all their bytes in one buffer. */
+  'load-many': { docs: LoadManyEntry[]; data: PackedBytes }
   append: AppendResult
   checkpoint: undefined
   'list-docs': string[]
@@ -69,6 +79,8 @@ export type SqliteOp = keyof SqliteResults
 /** A request from the main thread, without its `id`. */
 export type SqliteCall =
   | { op: 'load'; doc: string }
+  /** Several docs loaded at once (one message each way instead of one per doc); each from its own snapshot, as `load`. */
+  | { op: 'load-many'; docs: string[] }
   | { op: 'append'; docs: AppendEntry[]; data: PackedBytes }
   | { op: 'checkpoint'; doc: string; state: PackedBytes; uptoSeq: number }
   | { op: 'list-docs'; prefix: string }
