@@ -61,7 +61,15 @@ const svelteModuleParser = fileURLToPath(new URL('./scripts/lint/svelteModulePar
 
 export default defineConfig(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', '**/data/**', '**/coverage/**', '**/test-artifacts/**', '**/.vite/**'],
+    ignores: [
+      '**/dist/**',
+      'apps/relay/bundle/**',
+      '**/node_modules/**',
+      '**/data/**',
+      '**/coverage/**',
+      '**/test-artifacts/**',
+      '**/.vite/**',
+    ],
   },
   js.configs.recommended,
   tseslint.configs.recommended,

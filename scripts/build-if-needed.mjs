@@ -1,9 +1,10 @@
-// Builds the engine, relay and web app when their output is missing or older
-// than their sources. Used by `npm start` and `npm run relay`.
+// Builds the engine, relay (compiled, then bundled) and web app when their
+// output is missing or older than their sources. Used by `npm start` and `npm run relay`.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { bundleIsStale, bundleRelay } from './bundle-relay.mjs'
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -27,9 +28,10 @@ const run = (args, env = process.env) => {
   if (result.status !== 0) process.exit(result.status ?? 1)
 }
 
-export const buildIfNeeded = ({ web }) => {
+export const buildIfNeeded = async ({ web }) => {
   // incremental: a no-op when nothing changed
   run(['exec', '--silent', '--', 'tsc', '-b', 'packages/engine', 'apps/relay'])
+  if (bundleIsStale()) await bundleRelay()
   if (web && stale(['packages/engine/src', 'apps/web/src', 'apps/web/index.html'], path.join(root, 'apps/web/dist/index.html'))) {
     process.stderr.write('building web app…\n')
     // A production build whatever NODE_ENV says (under NODE_ENV=test Vite would leave out the service worker).

@@ -9,8 +9,8 @@ import { buildIfNeeded, root } from './build-if-needed.mjs'
 const args = process.argv.slice(2)
 const command = args.length > 0 && !args[0].startsWith('-')
 const servesBuiltApp = !command && !args.some((a) => a === '--no-web' || a === '--help' || a === '-h' || a.startsWith('--web-root'))
-buildIfNeeded({ web: servesBuiltApp })
-const child = spawn(process.execPath, [path.join(root, 'apps/relay/dist/main.js'), ...args], {
+await buildIfNeeded({ web: servesBuiltApp })
+const child = spawn(process.execPath, [path.join(root, 'apps/relay/bundle/main.js'), ...args], {
   stdio: 'inherit',
 })
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal))

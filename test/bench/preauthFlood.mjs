@@ -36,7 +36,7 @@ const startRelay = () =>
     const child = spawn(
       process.execPath,
       [
-        path.join(root, 'apps/relay/dist/main.js'),
+        path.join(root, 'apps/relay/bundle/main.js'),
         '--port',
         '0',
         '--data',

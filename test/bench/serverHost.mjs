@@ -8,7 +8,9 @@
  * - `{ kind: 'hocuspocus', seedFile? }` — `@hocuspocus/server`, in memory; with
  *   a seed file, `onLoadDocument` loads docs from it (a stand-in database).
  * - `{ kind: 'concord', storage: 'sqlite' | 'memory', dataDir, checkpointUpdates?, relayOptions? }`
- *   — Concord's relay from `apps/relay/dist`, durable acks after each commit.
+ *   — Concord's relay as `npm start` runs it (`apps/relay/bundle`; under
+ *   `--cpu-prof` the unbundled `apps/relay/dist`, so that profiles name each
+ *   function's module), durable acks after each commit.
  * - `{ kind: 'concord', storage: 'postgres', databaseUrl, redisUrl, relayOptions? }` — one instance
  *   of several on one PostgreSQL database, linked through Redis (`cluster/Cluster`), as
  *   `--storage postgres --database-url --redis-url` starts it.
@@ -104,13 +106,17 @@ const startHocuspocus = async () => {
   }
 }
 
+const BUNDLE = '../../apps/relay/bundle'
+/** Where Concord's relay is loaded from: the bundle users run, or the compiled modules when profiled. */
+const RELAY = process.execArgv.some((a) => a.startsWith('--cpu-prof')) ? '../../apps/relay/dist' : BUNDLE
+
 /** Storage of a Concord relay and, on PostgreSQL with Redis, its link to the other instances. */
 const openConcordStorage = async () => {
-  const { MemoryStorage, SqliteStorage, silentLogger } = await import('../../apps/relay/dist/index.js')
+  const { MemoryStorage, SqliteStorage, silentLogger } = await import(`${RELAY}/index.js`)
   if (config.storage === 'memory') return { storage: new MemoryStorage(), cluster: undefined }
   if (config.storage === 'sqlite') return { storage: SqliteStorage.open(path.join(config.dataDir, 'concord.sqlite')), cluster: undefined }
-  const { PostgresStorage } = await import('../../apps/relay/dist/storage/PostgresStorage.js')
-  const { Cluster } = await import('../../apps/relay/dist/cluster/Cluster.js')
+  const { PostgresStorage } = await import(RELAY === BUNDLE ? `${RELAY}/PostgresStorage.js` : `${RELAY}/storage/PostgresStorage.js`)
+  const { Cluster } = await import(RELAY === BUNDLE ? `${RELAY}/Cluster.js` : `${RELAY}/cluster/Cluster.js`)
   const storage = await PostgresStorage.open(config.databaseUrl)
   const cluster = new Cluster(storage, { redisUrl: config.redisUrl, logger: silentLogger() })
   await cluster.ready()
@@ -118,7 +124,7 @@ const openConcordStorage = async () => {
 }
 
 const startConcord = async () => {
-  const { createLogger, createRelay } = await import('../../apps/relay/dist/index.js')
+  const { createLogger, createRelay } = await import(`${RELAY}/index.js`)
   const { storage, cluster } = await openConcordStorage()
   const relay = await createRelay({
     storage,

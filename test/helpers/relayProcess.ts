@@ -1,16 +1,32 @@
 /**
- * Starts a real relay process (`apps/relay/dist/main.js`) for integration
- * tests: port 0, its own temp data dir, and the URL read from the
+ * Starts a real relay process (`apps/relay/bundle/main.js`, what `npm start`
+ * and the container run; `npm run build` makes it) for integration tests: port 0, its own temp data dir, and the URL read from the
  * `listening on …` line it prints.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-export const relayMain = path.join(repoRoot, 'apps/relay/dist/main.js')
+export const relayMain = path.join(repoRoot, 'apps/relay/bundle/main.js')
+
+/**
+ * Throws unless the bundle is at least as new as the last compile of the
+ * relay and engine (`tsc -b` rewrites their build info when it emits), so a
+ * test never runs an old relay.
+ */
+const assertBundleCurrent = (): void => {
+  const mtime = (file: string): number => (existsSync(file) ? statSync(file).mtimeMs : -1)
+  const built = mtime(relayMain)
+  const compiled = Math.max(...['apps/relay', 'packages/engine'].map((p) => mtime(path.join(repoRoot, p, 'tsconfig.tsbuildinfo'))))
+  if (built < compiled) {
+    throw new Error(
+      `${relayMain} is missing or older than the compiled relay: run \`npm run build\` (or \`node scripts/bundle-relay.mjs\`)`,
+    )
+  }
+}
 
 /** A relay child process. */
 export interface RelayProcess {
@@ -50,6 +66,7 @@ export const startRelay = (
     nodeArgs?: string[]
   } = {},
 ): Promise<RelayProcess> => {
+  assertBundleCurrent()
   const dataDir = options.dataDir ?? makeTempDir()
   const relayArgs = [relayMain, '--port', '0', '--data', dataDir, '--log-level', 'warn', ...(options.args ?? [])]
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...relayArgs], {
@@ -105,6 +122,7 @@ export const runRelay = (
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
+    assertBundleCurrent()
     const child = spawn(process.execPath, [relayMain, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
