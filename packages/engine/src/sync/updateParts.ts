@@ -44,37 +44,48 @@ type Struct = ReturnType<typeof Y.decodeUpdate>['structs'][number]
 /** A delete set as `Y.decodeUpdate` returns it. */
 type DeleteSet = ReturnType<typeof Y.decodeUpdate>['ds']
 
-/** Bytes `struct` takes in an update. */
-const encodedSize = (struct: Struct): number => {
+/**
+ * Each struct's bytes as an update holds them, in the order given: views
+ * into one buffer, each struct written once (V1 writes a struct the same
+ * wherever it is).
+ */
+const encodeEach = (structs: readonly Struct[]): Uint8Array[] => {
   const encoder = new Y.UpdateEncoderV1()
-  struct.write(encoder, 0)
-  return encoder.toUint8Array().byteLength
+  const ends: number[] = []
+  for (const struct of structs) {
+    struct.write(encoder, 0)
+    ends.push(encoding.length(encoder.restEncoder))
+  }
+  const bytes = encoding.toUint8Array(encoder.restEncoder)
+  return ends.map((end, i) => bytes.subarray(i === 0 ? 0 : ends[i - 1], end))
 }
 
 /**
- * Encodes `structs` (in update order) as an update, with `ds` as its delete
- * set (empty when null). The layout: the number of clients, then per client
- * its struct count, id and first clock, then its structs; then per client in
- * the delete set its id and deleted ranges.
+ * Encodes `structs` (in update order; `encoded[i]` the bytes of
+ * `structs[i]`) as an update, with `ds` as its delete set (empty when null).
+ * The layout: the number of clients, then per client its struct count, id
+ * and first clock, then its structs; then per client in the delete set its
+ * id and deleted ranges.
  */
-const encodePart = (structs: readonly Struct[], ds: DeleteSet | null): UpdatePart => {
-  const byClient = new Map<number, Struct[]>()
-  for (const struct of structs) {
+const encodePart = (structs: readonly Struct[], encoded: readonly Uint8Array[], ds: DeleteSet | null): UpdatePart => {
+  const byClient = new Map<number, number[]>()
+  structs.forEach((struct, i) => {
     const run = byClient.get(struct.id.client)
-    if (run === undefined) byClient.set(struct.id.client, [struct])
-    else run.push(struct)
-  }
+    if (run === undefined) byClient.set(struct.id.client, [i])
+    else run.push(i)
+  })
   const runs = [...byClient.values()]
   const encoder = new Y.UpdateEncoderV1()
   const out = encoder.restEncoder
   encoding.writeVarUint(out, runs.length)
   const end: StateVector = new Map()
   for (const run of runs) {
+    const first = structs[run[0]]
     encoding.writeVarUint(out, run.length)
-    encoder.writeClient(run[0].id.client)
-    encoding.writeVarUint(out, run[0].id.clock)
-    for (const struct of run) struct.write(encoder, 0)
-    const last = run[run.length - 1]
+    encoder.writeClient(first.id.client)
+    encoding.writeVarUint(out, first.id.clock)
+    for (const i of run) encoding.writeUint8Array(out, encoded[i])
+    const last = structs[run[run.length - 1]]
     end.set(last.id.client, last.id.clock + last.length)
   }
   const deleted = ds === null ? [] : [...ds.clients].filter(([, ranges]) => ranges.length > 0)
@@ -153,19 +164,20 @@ export const splitUpdate = (update: Uint8Array, maxStructs: number, maxBytes: nu
   const decoded = Y.decodeUpdate(update)
   if (decoded.structs.length <= maxStructs && update.byteLength <= maxBytes) return whole(decoded.structs.length)
   const structs = inDependencyOrder(decoded.structs)
+  const encoded = encodeEach(structs)
   const ds = decoded.ds
   const parts: UpdatePart[] = []
   let start = 0
   let bytes = 0
   for (let i = 0; i < structs.length; i++) {
-    const size = encodedSize(structs[i])
+    const size = encoded[i].byteLength
     if (i > start && (i - start === maxStructs || bytes + size > maxBytes)) {
-      parts.push(encodePart(structs.slice(start, i), null))
+      parts.push(encodePart(structs.slice(start, i), encoded.slice(start, i), null))
       start = i
       bytes = 0
     }
     bytes += size
   }
-  parts.push(encodePart(structs.slice(start), ds))
+  parts.push(encodePart(structs.slice(start), encoded.slice(start), ds))
   return parts
 }
