@@ -24,8 +24,10 @@ import {
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_KEY_CONFLICTS,
   DEFAULT_MAX_TYPE_DEPTH,
+  readUpdateItems,
   validateStateVector,
   validateUpdateV1,
+  validateUpdateWithItems,
   type UpdateLimits,
   type ValidationWork,
 } from '../src/security/validateUpdate.js'
@@ -421,6 +423,27 @@ describe('malformed and hostile input', () => {
         ` Yjs threw on a doc with state: ${stateThrows.join('; ') || 'never'}`,
     )
   }, 90_000)
+
+  it('validating with items gives the same verdict and counts as validateUpdateV1, and the items readUpdateItems reads, for valid, mutated and crafted input', () => {
+    const gen = prng.create(SEED + 6)
+    const small = corpus.updates.filter((u) => u.length <= 4096)
+    const inputs = [...corpus.updates.slice(0, 500)]
+    for (let i = 0; i < 3000; i++) inputs.push(mutate(gen, prng.oneOf(gen, small), prng.oneOf(gen, small)).bytes, craftRandomUpdate(gen))
+    let withItems = 0
+    for (const input of inputs) {
+      const plain = validateUpdateV1(input, { maxTypeDepth: 5, maxKeyConflicts: 3 })
+      const both = validateUpdateWithItems(input, { maxTypeDepth: 5, maxKeyConflicts: 3 })
+      if (!plain.ok || !both.ok) {
+        expect(both, toHex(input)).toEqual(plain)
+        continue
+      }
+      const { items, ...counts } = both
+      expect(counts, toHex(input)).toEqual(plain)
+      expect(items, toHex(input)).toEqual(readUpdateItems(input))
+      if (items!.length > 0) withItems++
+    }
+    expect(withItems).toBeGreaterThan(500)
+  })
 
   it('structurally valid random updates apply without hanging, alone and in sequence', async () => {
     const gen = prng.create(SEED + 5)

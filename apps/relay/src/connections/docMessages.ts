@@ -17,7 +17,7 @@ import * as Y from 'yjs'
 import { MessageType } from '@concord/engine/protocol'
 import type { ClaimedUser, Room, RoomPeer } from '../rooms/Room.js'
 import type { MessageKind, RefusalReason } from '../observability/metrics.js'
-import { validateStateVector, validateUpdateV1 } from '../security/validateUpdate.js'
+import { validateStateVector, validateUpdateWithItems } from '../security/validateUpdate.js'
 import { awarenessEntryCount } from '../security/awarenessFilter.js'
 
 /** The metrics kind of each doc message type (types 0–3). */
@@ -180,7 +180,8 @@ const readSync = (
       const update = decoding.readVarUint8Array(body)
       // Yjs trusts the counts and lengths in an update (yjs#687): check the
       // structure, in linear time, before any Yjs code sees the bytes.
-      const valid = validateUpdateV1(update, room.updateLimits)
+      // (with its items, which the check against the doc may need: one pass over the bytes)
+      const valid = validateUpdateWithItems(update, room.updateLimits)
       if (!valid.ok) throw new ProtocolError(`invalid Yjs update: ${valid.reason}`)
       if (!policy.writable) {
         return { kind: 'refused', reason: 'permission', detail: 'read-only access: updates are not accepted' }

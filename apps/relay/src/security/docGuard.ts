@@ -64,6 +64,8 @@ export interface ValidatedCounts {
   originless: number
   /** Origins of the update's items, as `client, clock` pairs. */
   origins: readonly number[]
+  /** The update's items when validation collected them (`validateUpdateWithItems`); read again from the bytes otherwise. */
+  items?: readonly UpdateItem[]
 }
 
 /** Outcome of {@link DocGuard.check}. */
@@ -90,7 +92,7 @@ const NOOP = (): void => {}
 class UpdateIndex {
   private readonly byClient = new Map<number, UpdateItem[]>()
 
-  constructor(items: UpdateItem[]) {
+  constructor(items: readonly UpdateItem[]) {
     for (const item of items) {
       let list = this.byClient.get(item.client)
       if (!list) this.byClient.set(item.client, (list = []))
@@ -156,7 +158,7 @@ export class DocGuard {
     if (counts.typeItems === 0 && counts.originless === 0 && !this.attachesInsideKeyHistory(counts.origins)) {
       return { ok: true, applied: NOOP }
     }
-    const items = readUpdateItems(update)
+    const items = counts.items ?? readUpdateItems(update)
     if (items === null) return { ok: false, reason: 'the update cannot be read' }
     const run = new UpdateRun(this, this.doc, items)
     const store = this.doc.store
@@ -308,7 +310,7 @@ class UpdateRun {
   constructor(
     private readonly guard: DocGuard,
     private readonly doc: Y.Doc,
-    items: UpdateItem[],
+    items: readonly UpdateItem[],
   ) {
     this.index = new UpdateIndex(items)
   }

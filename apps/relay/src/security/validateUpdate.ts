@@ -117,6 +117,8 @@ export type UpdateValidation =
       originless: number
       /** The origin of every item that has one, as flat `client, clock` pairs: where the items attach. */
       origins: number[]
+      /** The update's items, in the order written: only from {@link validateUpdateWithItems}. */
+      items?: UpdateItem[]
     }
   | { ok: false; reason: string }
 
@@ -432,7 +434,7 @@ interface StructState {
   typeItems: number
   originless: number
   origins: number[]
-  /** Items of the update, collected only by {@link readUpdateItems}. */
+  /** Items of the update, collected only by {@link readUpdateItems} and {@link validateUpdateWithItems}. */
   items: UpdateItem[] | null
 }
 
@@ -644,23 +646,35 @@ export const validateUpdateV1 = (update: Uint8Array, limits?: UpdateLimits, work
   if (!(update instanceof Uint8Array)) return { ok: false, reason: 'update is not a Uint8Array' }
   const r = new Reader(update)
   try {
-    return validate(r, limits)
+    return validate(r, limits, null)
   } finally {
     if (work) work.steps += r.steps
   }
 }
 
-/** {@link validateUpdateV1} on a reader of the bytes. */
-const validate = (r: Reader, limits: UpdateLimits | undefined): UpdateValidation => {
+/**
+ * {@link validateUpdateV1}, and on success also the update's items (what
+ * {@link readUpdateItems} reads), from the same pass: for callers that check
+ * the update against a doc next (`security/docGuard`), which then need not
+ * read it a second time. Costs one small object per item.
+ */
+export const validateUpdateWithItems = (update: Uint8Array, limits?: UpdateLimits): UpdateValidation => {
+  if (!(update instanceof Uint8Array)) return { ok: false, reason: 'update is not a Uint8Array' }
+  return validate(new Reader(update), limits, [])
+}
+
+/** {@link validateUpdateV1} on a reader of the bytes; collects the items into `items` unless it is null. */
+const validate = (r: Reader, limits: UpdateLimits | undefined, items: UpdateItem[] | null): UpdateValidation => {
   try {
     const resolved = resolve(limits)
     const ends = new Map<number, number>()
-    const state = newStructState(null)
+    const state = newStructState(items)
     readStructs(r, resolved, ends, state)
     const deletes = readDeleteSet(r, resolved)
     if (r.remaining !== 0) r.fail(`${r.remaining} trailing bytes`)
     const { typeItems, originless, origins } = state
-    return { ok: true, structs: state.structs, deletes, ends, typeItems, originless, origins }
+    const counts = { ok: true as const, structs: state.structs, deletes, ends, typeItems, originless, origins }
+    return items === null ? counts : { ...counts, items }
   } catch (error) {
     if (error instanceof Invalid) return { ok: false, reason: error.message }
     // only with a caller's maxDepth too large for the stack
