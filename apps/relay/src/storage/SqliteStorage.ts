@@ -72,8 +72,9 @@ export interface SqliteStorageOptions extends SqliteConnectionOptions {
 
 /**
  * Where the compiled worker module is. Next to this module when it runs
- * compiled (`dist`: embedding programs, benchmarks; `bundle`: `npm start`,
- * the integration tests, where the worker is the bundle's `sqliteWorker.js`). When this module
+ * compiled: in `dist` (embedding programs, profiled benchmarks) or in
+ * `bundle` (`npm start`, the integration tests, the benchmarks), whose
+ * `sqliteWorker.js` is an entry of its own. When this module
  * runs from its TypeScript source (vitest transforms `src` on the fly), the
  * worker cannot: a worker thread is a plain Node.js thread, Node 20 cannot
  * load `.ts`, and vitest's transform does not reach into it. It then runs the
