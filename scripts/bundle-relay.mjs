@@ -17,28 +17,16 @@
 //
 // `node scripts/bundle-relay.mjs` builds; with `--if-stale` it builds only
 // when the bundle is missing or older than the compiled relay or engine.
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { root, stale } from './stale.mjs'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const dist = path.join(root, 'apps/relay/dist')
 export const bundleDir = path.join(root, 'apps/relay/bundle')
-const stamp = path.join(bundleDir, 'main.js')
 
-const newest = (dir) => {
-  let latest = 0
-  if (!existsSync(dir)) return latest
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name)
-    latest = Math.max(latest, entry.isDirectory() ? newest(full) : statSync(full).mtimeMs)
-  }
-  return latest
-}
-
-/** True when the bundle is missing or older than what it is built from. */
-export const bundleIsStale = () =>
-  !existsSync(stamp) || Math.max(newest(dist), newest(path.join(root, 'packages/engine/dist'))) > statSync(stamp).mtimeMs
+/** True when the bundle is missing or older than the compiled relay or engine it is built from. */
+export const bundleIsStale = () => stale(['apps/relay/dist', 'packages/engine/dist'], path.join(bundleDir, 'main.js'))
 
 /** Builds apps/relay/bundle from apps/relay/dist. */
 export const bundleRelay = async () => {
