@@ -1,7 +1,8 @@
 /**
  * Starts a real relay process (`apps/relay/bundle/main.js`, what `npm start`
- * and the container run; `npm run build` makes it) for integration tests: port 0, its own temp data dir, and the URL read from the
- * `listening on …` line it prints.
+ * and the container run; `npm run build` makes it) for integration tests:
+ * port 0, its own temp data dir, and the URL read from the `listening on …`
+ * line it prints.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
