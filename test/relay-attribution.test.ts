@@ -206,6 +206,47 @@ describe('client ids announced in awareness', () => {
   })
 })
 
+describe('a room that went dormant', () => {
+  const DOC = 'acme/T-40'
+  it('keeps its bindings and the writers’ reserved ids: writing under them is still refused, the owners’ edits wake it', async () => {
+    const vera = await as('vera')
+    const mallory = await as('mallory')
+    const veraDoc = vera.subscribe(DOC)
+    mallory.subscribe(DOC)
+    for (const c of [vera, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
+    write(vera, DOC, 'vera writes', 6001)
+    await vera.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && (m.ack!.get(6001) ?? 0) > 0, 'ack of vera’s edit')
+    announce(vera, DOC, 6002)
+    await mallory.waitFor(
+      (m) => m.type === MessageType.awareness && m.doc === DOC && m.awareness!.some((e) => e.clientId === 6002),
+      'vera’s presence',
+    )
+    const room = relay.rooms.peek(DOC)!
+    relay.rooms.sleepUnused()
+    relay.rooms.sleepUnused()
+    expect(room.isDormant).toBe(true)
+    // under vera's bound id, and under the id her presence reserves: refused, nothing applied
+    for (const id of [6001, 6002]) {
+      write(mallory, DOC, ` mallory as ${id}`, id)
+      const refusal = await mallory.waitFor(
+        (m) => m.doc === DOC && m.error?.code === ErrorCode.permissionDenied && m.error.reason.includes(`client id ${id} belongs`),
+        `refusal of ${id}`,
+      )
+      expect(refusal.error!.reason).toMatch(/belongs to another user/)
+    }
+    expect(room.doc.getText('t').toString()).toBe('vera writes')
+    // vera goes on under both of her ids: accepted, acked, bound to her
+    veraDoc.clientID = 6002
+    write(vera, DOC, ' and more')
+    await vera.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && (m.ack!.get(6002) ?? 0) > 0, 'ack of vera’s second edit')
+    await mallory.waitFor(
+      (m) => m.type === MessageType.authors && m.authors!.some((a) => a.clientId === 6002 && a.userId === 'vera'),
+      'the new binding',
+    )
+    expect(relay.rooms.peek(DOC)!.doc.getText('t').toString()).toBe('vera writes and more')
+  })
+})
+
 describe('last seen', () => {
   it('remembers when users were last seen per workspace, and who is online now', async () => {
     const alice = await as('alice', { acme: 'write' })

@@ -75,6 +75,8 @@ export interface RelayOptions {
   webRoot?: string | null
   /** Delay before an unused room unloads, ms. Default 10 000. */
   idleUnloadMs?: number
+  /** How long a loaded doc nobody writes to keeps its `Y.Doc` before the room holds only its encoded state, ms, at most; 0: always. Default 10 000. */
+  dormantAfterMs?: number
   /** Verifies tokens. Default: no auth (every connection is anonymous with write access). */
   auth?: Authenticator
   /** Browser origins allowed to open WebSockets; unset = any. Requests without an Origin header are allowed. */
@@ -190,6 +192,7 @@ class RelayServer implements Relay {
     this.commits = new CommitQueue(this.storage, this.metrics, this.log, options.commit)
     this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
       idleUnloadMs: options.idleUnloadMs,
+      dormantAfterMs: options.dormantAfterMs,
       docLimits: this.limits,
       follower: options.cluster,
     })

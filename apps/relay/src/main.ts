@@ -150,6 +150,7 @@ const main = async (): Promise<void> => {
       shared,
     },
     idleUnloadMs: config.idleUnloadMs,
+    dormantAfterMs: config.dormantAfterMs,
     auth,
     allowedOrigins: config.allowedOrigins,
     limits: {

@@ -775,9 +775,11 @@ export class TestRelay {
     const log = silentLogger()
     // commits start as promise jobs, like message deliveries: settle() sees them through without timers
     const commits = new CommitQueue(this.storage, this.metrics, log, { scheduleCommit: queueMicrotask })
-    // rooms stay loaded while the test runs (it reads their docs); `stop` frees them; presence goes out as a promise job
+    // rooms stay loaded and awake while the test runs (it reads their docs; no timer puts them to sleep); `stop` frees them;
+    // presence goes out as a promise job
     const rooms = new RoomRegistry(this.storage, commits, this.metrics, log, {
       idleUnloadMs: 2 ** 31 - 1,
+      dormantAfterMs: 0,
       docLimits: TEST_LIMITS,
       scheduleAwarenessSend: queueMicrotask,
     })

@@ -27,7 +27,6 @@ import { Buffer } from 'node:buffer'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
-import * as Y from 'yjs'
 import { ErrorCode, MessageType, decodeMessage, startMessage, type ResumedDoc } from '@concord/engine/protocol'
 import type { RefusalReason } from '../observability/metrics.js'
 import type { ClaimedUser, Room, RoomPeer } from '../rooms/Room.js'
@@ -142,17 +141,8 @@ export class Subscription {
       return null
     }
     this.join(room)
-    let relayLacks = false
-    if (this.policy.writable) {
-      const store = room.doc.store
-      for (const [client, clock] of Y.decodeStateVector(stateVector)) {
-        if (clock > Y.getState(store, client)) {
-          relayLacks = true
-          break
-        }
-      }
-    }
-    const update = Y.encodeStateAsUpdate(room.doc, stateVector)
+    const relayLacks = this.policy.writable && room.lacksSomeOf(stateVector)
+    const update = room.encodeState(stateVector)
     const inParts = update.byteLength > this.policy.initialSyncChunkBytes
     let ack: ResumedDoc['ack'] = null
     if (!this.conn.ctx.commits.ackAfterCommit(room, this.conn)) {
@@ -161,7 +151,7 @@ export class Subscription {
       this.conn.ctx.metrics.ackSent()
     }
     if (inParts) this.sendStep2InParts(room, stateVector, update)
-    return { doc: this.doc, relayStateVector: relayLacks ? Y.encodeStateVector(room.doc) : null, ack, update: inParts ? null : update }
+    return { doc: this.doc, relayStateVector: relayLacks ? room.stateVector() : null, ack, update: inParts ? null : update }
   }
 
   /** Acquires the doc's room; `loaded` gets it unless the subscription ended meanwhile. */
@@ -322,9 +312,7 @@ export class Subscription {
         owner: this.conn,
         key: room.name,
         open: () =>
-          this.stateValue === SubscriptionState.ready && this.roomValue === room && !room.closed
-            ? Y.encodeStateAsUpdate(room.doc, stateVector)
-            : null,
+          this.stateValue === SubscriptionState.ready && this.roomValue === room && !room.closed ? room.encodeState(stateVector) : null,
         sendPart: (part, last, sent) => {
           const message = startMessage(MessageType.sync, room.name)
           encoding.writeVarUint(message, last ? syncProtocol.messageYjsSyncStep2 : syncProtocol.messageYjsUpdate)
@@ -338,7 +326,8 @@ export class Subscription {
 
   private sendSyncStep1(room: Room): void {
     const step1 = startMessage(MessageType.sync, room.name)
-    syncProtocol.writeSyncStep1(step1, room.doc)
+    encoding.writeVarUint(step1, syncProtocol.messageYjsSyncStep1)
+    encoding.writeVarUint8Array(step1, room.stateVector())
     this.conn.send('sync', encoding.toUint8Array(step1))
   }
 

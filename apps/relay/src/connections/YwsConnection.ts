@@ -12,7 +12,6 @@ import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as authProtocol from 'y-protocols/auth'
-import * as Y from 'yjs'
 import { MessageType } from '@concord/engine/protocol'
 import type { Logger } from '../observability/logger.js'
 import type { Room, RoomPeer } from '../rooms/Room.js'
@@ -72,7 +71,8 @@ export class YwsConnection extends Connection implements RoomPeer {
         if (writable) {
           const step1 = encoding.createEncoder()
           encoding.writeVarUint(step1, MessageType.sync)
-          syncProtocol.writeSyncStep1(step1, room.doc)
+          encoding.writeVarUint(step1, syncProtocol.messageYjsSyncStep1)
+          encoding.writeVarUint8Array(step1, room.stateVector())
           this.send('sync', encoding.toUint8Array(step1))
         }
         const states = room.encodeAllAwareness()
@@ -166,7 +166,7 @@ export class YwsConnection extends Connection implements RoomPeer {
       {
         owner: this,
         key: this.docName,
-        open: () => (this.room === room && !room.closed ? Y.encodeStateAsUpdate(room.doc, stateVector) : null),
+        open: () => (this.room === room && !room.closed ? room.encodeState(stateVector) : null),
         sendPart: (part, last, sent) => {
           const message = startYwsSync()
           encoding.writeVarUint(message, last ? syncProtocol.messageYjsSyncStep2 : syncProtocol.messageYjsUpdate)

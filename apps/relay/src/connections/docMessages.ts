@@ -13,7 +13,6 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
-import * as Y from 'yjs'
 import { MessageType } from '@concord/engine/protocol'
 import type { ClaimedUser, Room, RoomPeer } from '../rooms/Room.js'
 import type { MessageKind, RefusalReason } from '../observability/metrics.js'
@@ -168,7 +167,7 @@ const readSync = (
       const stateVector = decoding.readVarUint8Array(body)
       const valid = validateStateVector(stateVector)
       if (!valid.ok) throw new ProtocolError(`invalid state vector: ${valid.reason}`)
-      const update = Y.encodeStateAsUpdate(room.doc, stateVector)
+      const update = room.encodeState(stateVector)
       if (update.byteLength > policy.initialSyncChunkBytes) return { kind: 'step1-parts', stateVector, update }
       const reply = startReply()
       encoding.writeVarUint(reply, syncProtocol.messageYjsSyncStep2)

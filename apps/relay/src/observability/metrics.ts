@@ -135,6 +135,8 @@ export class RelayMetrics {
   readonly registry = new prom.Registry()
   readonly connections: prom.Gauge<'protocol'>
   readonly roomsOpen: prom.Gauge
+  /** Loaded docs held only encoded (nobody wrote to them for a while); counted every few seconds. */
+  readonly roomsDormant: prom.Gauge
   /** 1 while this instance cannot reach Redis (several instances: it serves its own clients only). */
   readonly clusterDegraded: prom.Gauge
   readonly clusterPublishes: prom.Counter<'result'>
@@ -196,6 +198,11 @@ export class RelayMetrics {
     this.unauthenticatedSockets.labels('request').set(0)
     this.unauthenticatedSockets.labels('auth').set(0)
     this.roomsOpen = new prom.Gauge({ name: 'concord_rooms_open', help: 'Docs loaded in memory', registers })
+    this.roomsDormant = new prom.Gauge({
+      name: 'concord_rooms_dormant',
+      help: 'Docs loaded in memory held only as their encoded state (unused for --dormant-after-ms), counted every few seconds',
+      registers,
+    })
     this.clusterDegraded = new prom.Gauge({
       name: 'concord_cluster_degraded',
       help: '1 while this relay instance cannot reach Redis: it serves its own clients only and catches up from storage later',

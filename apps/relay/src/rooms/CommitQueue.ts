@@ -17,7 +17,6 @@
  *
  * @module rooms/CommitQueue
  */
-import * as Y from 'yjs'
 import type { AuthorBinding, Storage, DocUpdates } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
@@ -215,7 +214,7 @@ export class CommitQueue {
     let count = 0
     const authors = new Map<Room, AuthorBinding[]>()
     for (const batch of batches.values()) {
-      stateVectors.set(batch.room, Y.encodeStateVector(batch.room.doc))
+      stateVectors.set(batch.room, batch.room.stateVector())
       const bindings = batch.room.takePendingAuthors()
       authors.set(batch.room, bindings)
       entries.push(
@@ -284,7 +283,7 @@ export class CommitQueue {
   /** Compacts a room's log into a checkpoint made from the room's own doc. */
   private async checkpoint(room: Room): Promise<void> {
     if (room.closed) return
-    const state = Y.encodeStateAsUpdate(room.doc)
+    const state = room.encodeState()
     const uptoSeq = room.lastSeq
     try {
       await this.storage.writeCheckpoint(room.name, state, uptoSeq)

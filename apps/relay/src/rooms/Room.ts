@@ -14,6 +14,15 @@
  * {@link Room.load} and only then handed to connections, so no peer is ever
  * served an empty doc while it loads.
  *
+ * A room nobody has written to for a while goes dormant ({@link Room.sleep}):
+ * it drops its `Y.Doc` (a small ticket's is ~6 KiB, a ticket after 1,000
+ * edits ~400 KiB) and keeps the doc's state encoded (~0.2 and ~21 KiB). Its
+ * subscribers, presence and author bindings stay. Catch-up answers, state
+ * vectors and checkpoints are made from the encoded state; the first use
+ * that needs the doc itself (an update to apply, the HTTP API reading
+ * fields) makes a new `Y.Doc` from it ({@link Room.doc}). A room goes dormant
+ * only when everything it holds is stored.
+ *
  * Longer than 400 lines because the room is the one place where a doc's
  * updates, awareness ownership and durable state vector meet; each of those
  * methods reads the other two, and splitting them would pass the room's
@@ -24,6 +33,7 @@
 // the module's own `setImmediate`, not the global: a test that fakes the global clock must not hold presence back
 import { Buffer } from 'node:buffer'
 import { setImmediate } from 'node:timers'
+import * as random from 'lib0/random'
 import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import type { Logger } from '../observability/logger.js'
@@ -87,7 +97,14 @@ export const CLUSTER_ORIGIN = Object.freeze({ source: 'cluster' })
 
 /** One open doc. */
 export class Room {
-  readonly doc: Y.Doc
+  /** The doc while the room is awake; null while it is dormant. */
+  private ydoc: Y.Doc | null = null
+  /** While the room is dormant: the doc's whole state, encoded, and its state vector; null while it is awake. */
+  private dormant: { state: Uint8Array; stateVector: Uint8Array; diffs: number } | null = null
+  /** True when the doc was used since the last {@link sleep} call. */
+  private used = true
+  /** Called with every new `Y.Doc` of the room (see {@link watchDoc}); null until the first watcher. */
+  private docWatchers: Array<(doc: Y.Doc) => void> | null = null
   /** Presence states of the doc; null until the first one arrives (see the module documentation). */
   private presence: awarenessProtocol.Awareness | null = null
   readonly peers = new Set<RoomPeer>()
@@ -118,8 +135,9 @@ export class Room {
   closed = false
   /** Limits of one update for `validateUpdateV1`, the same as the room checks against the doc. */
   readonly updateLimits: UpdateLimits
-  /** Checks updates against what the doc holds (nesting depth, concurrent map entries). */
-  private readonly guard: DocGuard
+  /** Checks updates against what the doc holds (nesting depth, concurrent map entries); one per `Y.Doc`, null while dormant. */
+  private guard: DocGuard | null = null
+  private readonly docLimits: DocLimits
 
   constructor(
     readonly name: string,
@@ -127,12 +145,103 @@ export class Room {
     readonly log: Logger,
     limits: DocLimits = DEFAULT_LIMITS,
   ) {
-    // a guid skips lib0's uuidv4 (~30 getRandomValues calls per doc)
-    this.doc = new Y.Doc({ gc: true, guid: name })
     const { maxTypeDepth, maxKeyConflicts, maxKeyWalk } = limits
-    this.guard = new DocGuard(this.doc, { maxTypeDepth, maxKeyConflicts, maxKeyWalk })
+    this.docLimits = { maxTypeDepth, maxKeyConflicts, maxKeyWalk }
     this.updateLimits = { maxTypeDepth, maxKeyConflicts }
-    this.doc.on('update', this.handleUpdate)
+    this.wake()
+  }
+
+  /** The room's doc; a dormant room makes it anew from its encoded state. */
+  get doc(): Y.Doc {
+    this.used = true
+    return this.ydoc ?? this.wake()
+  }
+
+  /** True while the room holds its doc only encoded (see the module documentation). */
+  get isDormant(): boolean {
+    return this.dormant !== null
+  }
+
+  /**
+   * Calls `watch` with the room's doc now and with every `Y.Doc` it makes
+   * when it wakes from dormancy, before anything is applied to it (webhooks
+   * observe record changes this way).
+   */
+  watchDoc(watch: (doc: Y.Doc) => void): void {
+    ;(this.docWatchers ??= []).push(watch)
+    watch(this.doc)
+  }
+
+  /** Encoded state vector of the doc. */
+  stateVector(): Uint8Array {
+    if (this.dormant !== null) return this.dormant.stateVector
+    return Y.encodeStateVector(this.doc)
+  }
+
+  /**
+   * The doc's state as one update: what a client with `stateVector` lacks,
+   * or all of it. A dormant room answers from its encoded state; diffing it
+   * costs about as much as waking (both decode every struct), so a dormant
+   * room asked for more than {@link DIFFS_BEFORE_WAKING} diffs wakes, and
+   * answers the next ones from the doc (~5× cheaper for a large doc).
+   */
+  encodeState(stateVector?: Uint8Array): Uint8Array {
+    const dormant = this.dormant
+    if (dormant === null) return Y.encodeStateAsUpdate(this.doc, stateVector)
+    if (stateVector === undefined || (stateVector.byteLength === 1 && stateVector[0] === 0)) return dormant.state
+    if (++dormant.diffs > DIFFS_BEFORE_WAKING) return Y.encodeStateAsUpdate(this.doc, stateVector)
+    return Y.diffUpdate(dormant.state, stateVector)
+  }
+
+  /** True when the client whose state vector is `stateVector` has something of the doc the room lacks. */
+  lacksSomeOf(stateVector: Uint8Array): boolean {
+    const theirs = Y.decodeStateVector(stateVector)
+    if (theirs.size === 0) return false
+    const dormant = this.dormant
+    const ours = dormant === null ? null : Y.decodeStateVector(dormant.stateVector)
+    const store = ours === null ? this.doc.store : null
+    for (const [client, clock] of theirs) {
+      if (clock > (ours !== null ? (ours.get(client) ?? 0) : Y.getState(store!, client))) return true
+    }
+    return false
+  }
+
+  /**
+   * Puts the room to sleep if its doc was not used since the last call and
+   * everything it holds is stored (`busy`: the commit queue still holds
+   * updates of it): the doc is dropped, its state kept encoded. Called by
+   * the registry every few seconds. Returns true when the room went dormant.
+   */
+  sleep(busy: boolean): boolean {
+    const doc = this.ydoc
+    if (doc === null || this.closed) return false
+    if (this.used) {
+      this.used = false
+      return false
+    }
+    // pending structs or deletes wait for updates of their dependencies: they stay in a live doc
+    if (busy || this.pendingAuthors.length > 0 || doc.store.pendingStructs !== null || doc.store.pendingDs !== null) return false
+    const state = Y.encodeStateAsUpdate(doc)
+    this.dormant = { state, stateVector: Y.encodeStateVector(doc), diffs: 0 }
+    this.ydoc = null
+    this.guard = null
+    doc.off('update', this.handleUpdate)
+    doc.destroy()
+    return true
+  }
+
+  /** Makes the room's `Y.Doc`: empty for a new room, from the encoded state for a dormant one. */
+  private wake(): Y.Doc {
+    // a guid skips lib0's uuidv4 (~30 getRandomValues calls per doc)
+    const doc = new Y.Doc({ gc: true, guid: this.name })
+    const dormant = this.dormant
+    if (dormant !== null) Y.applyUpdate(doc, dormant.state)
+    this.dormant = null
+    this.ydoc = doc
+    this.guard = new DocGuard(doc, this.docLimits)
+    doc.on('update', this.handleUpdate)
+    if (this.docWatchers !== null) for (const watch of this.docWatchers) watch(doc)
+    return doc
   }
 
   /** The doc's Awareness, or null while nobody has sent presence. */
@@ -148,7 +257,8 @@ export class Room {
   /** The doc's Awareness, created at the first presence state. */
   private presenceAwareness(): awarenessProtocol.Awareness {
     if (this.presence !== null) return this.presence
-    const awareness = new awarenessProtocol.Awareness(this.doc)
+    // the Awareness lives as long as the room, not as long as one of its Y.Docs (see presenceDoc)
+    const awareness = new awarenessProtocol.Awareness(presenceDoc())
     awareness.setLocalState(null)
     awareness.on('update', this.handleAwareness)
     this.presence = awareness
@@ -160,11 +270,12 @@ export class Room {
    * by this relay's own Yjs encoder, never raw client input.
    */
   load(stored: StoredDoc): void {
-    this.doc.off('update', this.handleUpdate)
+    const doc = this.doc
+    doc.off('update', this.handleUpdate)
     try {
-      applyStored(this.doc, stored)
+      applyStored(doc, stored)
     } finally {
-      this.doc.on('update', this.handleUpdate)
+      doc.on('update', this.handleUpdate)
     }
     this.lastSeq = stored.lastSeq
     this.logCount = stored.updates.length
@@ -231,8 +342,10 @@ export class Room {
   applyPeerUpdate(
     peer: RoomPeer,
     update: Uint8Array,
-    valid: ValidatedCounts & { ends: ReadonlyMap<number, number> },
+    valid: ValidatedCounts & { ends: ReadonlyMap<number, number>; structs: number; deletes: number },
   ): 'applied' | 'missing-dependencies' | { forgedClientId: number; owner: AuthorBinding } | { refused: string } {
+    // an update without structs or deletions changes nothing (a stock client's step 2 when it has nothing new): a dormant room stays so
+    if (valid.structs === 0 && valid.deletes === 0) return 'applied'
     const { ends } = valid
     // Attribution: new structs for a client id bound to another user are refused.
     // `ends` (per client id, the clock after its last struct) comes from validating the update.
@@ -253,7 +366,7 @@ export class Room {
       }
       fresh.push(clientId)
     }
-    const check = this.guard.check(update, valid)
+    const check = this.guard!.check(update, valid) // the doc is awake (`store` above), so is its guard
     if (!check.ok) return { refused: check.reason }
     const pendingDeletesBefore = store.pendingDs
     Y.applyUpdate(this.doc, update, peerOrigin(peer))
@@ -524,7 +637,9 @@ export class Room {
     this.closed = true
     if (this.unloadTimer) clearTimeout(this.unloadTimer)
     this.presence?.destroy()
-    this.doc.destroy()
+    this.ydoc?.destroy()
+    this.ydoc = null
+    this.dormant = null
   }
 
   private readonly handleUpdate = (update: Uint8Array, origin: unknown): void => {
@@ -585,6 +700,18 @@ const NO_STATES: ReadonlyMap<number, Record<string, unknown>> = new Map()
 
 /** The encoded state vector of an empty doc. */
 const EMPTY_STATE_VECTOR = Uint8Array.of(0)
+
+/** Diffs a dormant room makes from its encoded state before it wakes to answer from its doc (see `Room.encodeState`). */
+const DIFFS_BEFORE_WAKING = 4
+
+/**
+ * What a room's `Awareness` is made with. y-protocols takes a doc only for
+ * its client id (the relay sets no local state under it) and to destroy
+ * itself with the doc; a room's presence outlives the `Y.Doc`s it makes
+ * while it goes dormant and wakes, and the room destroys it itself. A random
+ * client id per Awareness, as a doc would have.
+ */
+const presenceDoc = (): Y.Doc => ({ clientID: random.uint32(), on: () => {} }) as unknown as Y.Doc
 
 /**
  * A room's presence bookkeeping, created with its first presence state: most

@@ -9,10 +9,12 @@
  *   room object is reused, so there is no load/unload race and no stale copy.
  * - `onOpen(listener)` hears of every room once it is loaded, before any
  *   peer gets it (webhooks watch record changes this way).
+ * - Every `dormantAfterMs / 2` the registry puts rooms whose doc was not used
+ *   since its last look to sleep (see `Room.sleep`): a loaded room nobody
+ *   writes to holds its doc encoded within `dormantAfterMs`.
  *
  * @module rooms/RoomRegistry
  */
-import * as Y from 'yjs'
 import type { AuthorBinding, DocSeq, Storage } from '../storage/Storage.js'
 import type { RelayMetrics } from '../observability/metrics.js'
 import type { Logger } from '../observability/logger.js'
@@ -35,6 +37,8 @@ export interface RoomFollower {
 export interface RoomRegistryOptions {
   /** Delay between the last peer leaving and the room unloading, ms. Default 10 000. */
   idleUnloadMs?: number
+  /** How long a loaded room's doc goes unused before the room holds it only encoded (dormant), ms, at most; 0: never. Default 10 000. */
+  dormantAfterMs?: number
   /** Limits checked against each room's doc. Default: those of `DEFAULT_LIMITS`. */
   docLimits?: DocLimits
   /** Runs the send of a room's presence changes of one turn (see the `Room` hook of that name). Default: `setImmediate`. */
@@ -59,6 +63,8 @@ export class RoomRegistry {
   private readonly follower: RoomFollower | null
   /** The hooks of every room (one object for all: they take the room as an argument). */
   private readonly roomHooks: RoomHooks
+  /** Puts unused rooms to sleep (see {@link sleepUnused}); null when rooms never go dormant. */
+  private readonly sleepTimer: ReturnType<typeof setInterval> | null
 
   constructor(
     private readonly storage: Storage,
@@ -77,6 +83,25 @@ export class RoomRegistry {
       follower === null
         ? { onUpdate, scheduleAwarenessSend: this.scheduleAwarenessSend }
         : { onUpdate, scheduleAwarenessSend: this.scheduleAwarenessSend, onAwareness: (r, update) => follower.awarenessChanged(r, update) }
+    const dormantAfterMs = options.dormantAfterMs ?? 10_000
+    // one timer for all rooms, and it does not keep the process alive
+    this.sleepTimer = dormantAfterMs > 0 ? setInterval(() => this.sleepUnused(), Math.max(1, dormantAfterMs / 2)).unref() : null
+  }
+
+  /**
+   * Puts every loaded room whose doc was not used since the last call, and
+   * whose updates are all stored, to sleep; counts the dormant rooms. Called
+   * on a timer; returns how many rooms are dormant.
+   */
+  sleepUnused(): number {
+    let dormant = 0
+    for (const { room, ready } of this.rooms.values()) {
+      if (ready !== null || room.closed) continue // loading
+      room.sleep(this.commits.isBusy(room))
+      if (room.isDormant) dormant++
+    }
+    this.metrics.roomsDormant.set(dormant)
+    return dormant
   }
 
   /** Number of rooms in memory (loading, open or waiting to unload). */
@@ -168,7 +193,7 @@ export class RoomRegistry {
     if (entry) {
       const room = await (entry.ready ?? entry.room)
       if (!room.closed) {
-        const update = timed(() => Y.encodeStateAsUpdate(room.doc, stateVector))
+        const update = timed(() => room.encodeState(stateVector))
         const { durableStateVector, lastSeq } = room
         return { update, durableStateVector, lastSeq, authors: [...room.authors.values()], workMs }
       }
@@ -205,6 +230,7 @@ export class RoomRegistry {
 
   /** Unloads every room with no references after storing what it holds (shutdown). */
   async unloadAll(): Promise<void> {
+    if (this.sleepTimer !== null) clearInterval(this.sleepTimer)
     await this.commits.whenIdle()
     for (const { room } of [...this.rooms.values()]) {
       this.rooms.delete(room.name)
@@ -212,6 +238,7 @@ export class RoomRegistry {
       room.destroy()
     }
     this.metrics.roomsOpen.set(0)
+    this.metrics.roomsDormant.set(0)
   }
 
   private async load(room: Room): Promise<Room> {

@@ -119,16 +119,21 @@ export class RecordChanges {
   private watch(room: Room): void {
     const workspace = workspaceOfRecord(room.name)
     if (workspace === null) return // not a record doc (e.g. a workspace's presence doc)
-    room.doc.on('beforeTransaction', () => {
+    // every Y.Doc of the room: a dormant room makes a new one when it wakes
+    room.watchDoc((doc) => this.observe(room, doc, workspace))
+  }
+
+  private observe(room: Room, doc: Y.Doc, workspace: string): void {
+    doc.on('beforeTransaction', () => {
       if (this.closed || !this.subscriptions.watches(workspace)) return
-      this.beforeTransaction.set(room, this.valuesOf(room.doc))
+      this.beforeTransaction.set(room, this.valuesOf(doc))
     })
-    room.doc.on('update', (_update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
+    doc.on('update', (_update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
       const before = this.beforeTransaction.has(room) ? this.beforeTransaction.get(room)! : null
       this.beforeTransaction.delete(room)
       // changes another relay instance committed are reported by that instance
       if (this.closed || origin === CLUSTER_ORIGIN || !this.subscriptions.watches(workspace)) return
-      const now = this.valuesOf(room.doc)
+      const now = this.valuesOf(doc)
       const changed = now === null ? [] : diff(before, now).map((change) => change.field)
       let event = this.pending.get(room)
       if (event === undefined) {

@@ -118,7 +118,7 @@ export class RecordAccess {
     const peer = new ApiPeer(`api-${++this.nextPeer}`, identity)
     const copy = new Y.Doc({ guid: name })
     try {
-      Y.applyUpdate(copy, Y.encodeStateAsUpdate(room.doc))
+      Y.applyUpdate(copy, room.encodeState())
       copy.clientID = freshClientId(room)
       const updates: Uint8Array[] = []
       copy.on('update', (update: Uint8Array) => updates.push(update))
