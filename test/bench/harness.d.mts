@@ -93,7 +93,9 @@ export declare function relayMemory(options: {
   big?: number
   edits?: number
   repeats?: number
-  contenders?: Array<'concord' | 'concord-yws' | 'y-websocket-server' | 'hocuspocus'>
+  contenders?: Array<'concord' | 'concord-yws' | 'concord-awake' | 'y-websocket-server' | 'hocuspocus'>
+  /** The Concord relays' `--dormant-after-ms` (not of `concord-awake`); default: theirs. */
+  dormantAfterMs?: number
   cores?: Cores
   log?: (line: string) => void
 }): Promise<{

@@ -2,10 +2,16 @@
  * Case 5, relay memory: heap of the server process after forced GC with
  * `small` open idle rooms (a small ticket doc, one subscriber each), then with
  * `big` more rooms each holding a ticket after 1,000 edits by five people.
- * Per room = heap growth ÷ rooms. Every server holds the same docs:
+ * Per room = growth of heap and external memory (the encoded states of
+ * dormant rooms live in ArrayBuffers) ÷ rooms. Every server holds the same
+ * docs:
  *
  * - **Concord** loads them from SQLite (seeded before it starts), one
- *   multiplexed subscriber socket (how the engine connects);
+ *   multiplexed subscriber socket (how the engine connects); measured once
+ *   the rooms went dormant (nobody wrote to them for the relay's
+ *   `--dormant-after-ms`, default 10 s: they hold their docs encoded);
+ * - **Concord, rooms kept awake** (diagnostic): the same with
+ *   `--dormant-after-ms 0`, every room holding its `Y.Doc`;
  * - **Concord, y-websocket endpoint**: the same, one socket per doc (like for
  *   like with @y/websocket-server);
  * - **@y/websocket-server**: in memory, one socket per doc (its protocol); the
@@ -38,6 +44,13 @@ export const MEMORY_CONTENDERS = {
     seeded: true,
   },
   'concord-yws': { label: 'Concord (1 socket per doc)', server: { kind: 'concord', storage: 'sqlite' }, protocol: 'yws', seeded: true },
+  'concord-awake': {
+    label: 'Concord (rooms kept awake)',
+    server: { kind: 'concord', storage: 'sqlite', relayOptions: { dormantAfterMs: 0 } },
+    protocol: 'mux',
+    seeded: true,
+    awake: true,
+  },
   'y-websocket-server': {
     label: '@y/websocket-server (1 socket per doc)',
     server: { kind: 'y-websocket-server' },
@@ -52,7 +65,9 @@ export const relayMemory = async ({
   big = 100,
   edits = 1000,
   repeats = 5,
-  contenders = ['concord', 'concord-yws', 'y-websocket-server', 'hocuspocus'],
+  contenders = ['concord', 'concord-yws', 'concord-awake', 'y-websocket-server', 'hocuspocus'],
+  /** The relays' `--dormant-after-ms`; undefined: their default. */
+  dormantAfterMs = undefined,
   cores = null,
   log = () => {},
 }) => {
@@ -78,9 +93,25 @@ export const relayMemory = async ({
         const contender = MEMORY_CONTENDERS[name]
         const runDir = path.join(dir, `run-${rep}-${name}`)
         if (contender.seeded) cpSync(template, runDir, { recursive: true })
-        const server = await startChild(SERVER_HOST, [JSON.stringify({ ...contender.server, dataDir: runDir })], {
+        const dormancy = contender.server.kind === 'concord' && !contender.awake
+        const serverConfig =
+          dormancy && dormantAfterMs !== undefined
+            ? { ...contender.server, relayOptions: { ...contender.server.relayOptions, dormantAfterMs } }
+            : contender.server
+        const server = await startChild(SERVER_HOST, [JSON.stringify({ ...serverConfig, dataDir: runDir })], {
           core: cores?.server ?? null,
         })
+        // a Concord relay with dormancy: measured once every room it holds went dormant
+        const settled = async (rooms) => {
+          if (!dormancy) return
+          const deadline = Date.now() + 60_000
+          for (;;) {
+            const dormant = Number(/^concord_rooms_dormant (\d+)$/m.exec(await server.call('metrics'))?.[1] ?? 0)
+            if (dormant >= rooms) return
+            if (Date.now() > deadline) throw new Error(`${contender.label}: ${dormant} of ${rooms} rooms dormant after 60 s`)
+            await new Promise((resolve) => setTimeout(resolve, 250))
+          }
+        }
         let load
         try {
           load = await startChild(LOAD_HOST, [], { core: cores?.load ?? null })
@@ -92,12 +123,17 @@ export const relayMemory = async ({
             )
           const heap0 = await server.call('heap')
           await open(smallFile)
+          await settled(small)
           const heap1 = await server.call('heap')
           await open(bigFile)
+          await settled(small + big)
           const heap2 = await server.call('heap')
+          const used = (heap) => heap.heapUsed + heap.external
           const result = {
-            smallRoomBytes: (heap1.heapUsed - heap0.heapUsed) / small,
-            bigDocBytes: (heap2.heapUsed - heap1.heapUsed) / big,
+            smallRoomBytes: (used(heap1) - used(heap0)) / small,
+            bigDocBytes: (used(heap2) - used(heap1)) / big,
+            smallRoomHeap: (heap1.heapUsed - heap0.heapUsed) / small,
+            bigDocHeap: (heap2.heapUsed - heap1.heapUsed) / big,
             smallRoomExternal: (heap1.external - heap0.external) / small,
             bigDocExternal: (heap2.external - heap1.external) / big,
             rooms: heap2.rooms,

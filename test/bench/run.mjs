@@ -493,6 +493,7 @@ if (results.memory) {
   const labels = {
     concord: 'Concord (loaded from SQLite, 1 multiplexed socket)',
     'concord-yws': 'Concord (loaded from SQLite, 1 socket per doc)',
+    'concord-awake': '_Concord, rooms kept awake (`--dormant-after-ms 0`)_ (diagnostic)',
     'y-websocket-server': '@y/websocket-server (1 socket per doc)',
     hocuspocus: 'Hocuspocus (1 socket)',
   }
@@ -506,9 +507,10 @@ if (results.memory) {
   section(
     5,
     `## 5. Relay memory\n\n` +
-      `Server heap (\`heapUsed\` after forced GC) with ${int(results.memory.config.small)} open idle rooms (a small ticket doc, one subscriber each), then with ${int(results.memory.config.big)} more rooms each holding a ticket after ${int(results.memory.config.edits)} edits by five people (${bytes(results.memory.config.bigDocStateBytes)} encoded); growth ÷ rooms. ` +
+      `Server memory (\`heapUsed\` + \`external\` after forced GC: a dormant room's encoded state is an ArrayBuffer, outside the heap) with ${int(results.memory.config.small)} open idle rooms (a small ticket doc, one subscriber each), then with ${int(results.memory.config.big)} more rooms each holding a ticket after ${int(results.memory.config.edits)} edits by five people (${bytes(results.memory.config.bigDocStateBytes)} encoded); growth ÷ rooms. ` +
+      `Concord is measured once its rooms went dormant: nobody wrote to them for its default \`--dormant-after-ms\` (10 s), so each holds its doc as encoded state instead of a \`Y.Doc\`, with its subscribers, presence and author bindings (the next edit makes the \`Y.Doc\` again). ` +
       `Best baseline: ${labels[bestName('smallRoomBytes')]} for idle rooms, ${labels[bestName('bigDocBytes')]} for 1,000-edit docs. Socket objects count where a protocol needs one socket per doc.\n\n` +
-      table(['server', 'heap per idle room', 'vs best baseline', 'heap per 1,000-edit doc', 'vs best baseline'], rows),
+      table(['server', 'memory per idle room', 'vs best baseline', 'memory per 1,000-edit doc', 'vs best baseline'], rows),
   )
 }
 
