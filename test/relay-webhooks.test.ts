@@ -5,7 +5,9 @@
  * timestamp does not), names the changed fields with their values before
  * and after and who changed them (API and live engine clients); several
  * quick edits make one delivery; a failing endpoint is retried and its
- * failure is visible in the list route and the metrics.
+ * failure is visible in the list route and the metrics. The relay puts rooms
+ * to sleep after 200 ms without use (`DORMANT_AFTER_MS`), so records go
+ * dormant and wake between the edits of these tests; one test waits for it.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -61,6 +63,8 @@ class Endpoint {
 }
 
 let relay: RelayProcess
+/** Auth on; rooms unused for 200 ms go dormant. */
+const RELAY_ENV = { JWT_SECRET: TEST_SECRET, DORMANT_AFTER_MS: '200' }
 let endpoint: Endpoint
 let writer: string
 const stores: RecordStore[] = []
@@ -69,7 +73,7 @@ const clients: SyncClient[] = []
 beforeAll(async () => {
   endpoint = new Endpoint()
   await endpoint.start()
-  relay = await startRelay({ env: { JWT_SECRET: TEST_SECRET } })
+  relay = await startRelay({ env: RELAY_ENV })
   writer = await signToken('bot', { '*': 'write' }, { name: 'CI Bot' })
 })
 afterEach(async () => {
@@ -127,7 +131,7 @@ describe('subscriptions', () => {
 
     const dataDir = relay.dataDir
     await relay.stop()
-    relay = await startRelay({ dataDir, env: { JWT_SECRET: TEST_SECRET } })
+    relay = await startRelay({ dataDir, env: RELAY_ENV })
     expect((await api('GET', '/workspaces/subs/webhooks')).body.webhooks.map((w: { id: string }) => w.id)).toEqual([created.id])
     expect((await api('DELETE', `/workspaces/subs/webhooks/${created.id}`)).status).toBe(204)
     expect((await api('DELETE', `/workspaces/subs/webhooks/${created.id}`)).status).toBe(404)
@@ -185,6 +189,36 @@ describe('deliveries', () => {
     await waitFor(() => endpoint.to('/signed').length === 3, "the client's change delivered")
     expect(endpoint.to('/signed')[2].event).toMatchObject({
       changes: [{ field: 'priority', before: 'none', after: 'urgent' }],
+      authors: [{ userId: 'ada', name: 'Ada Lovelace' }],
+    })
+  })
+
+  it('of a record that went dormant name what its next edit changed, before and after', async () => {
+    await subscribe('sleepy', '/sleepy')
+    await api('POST', '/workspaces/sleepy/records', { body: { type: 'ticket', id: 'Z-1', fields: { title: 'Sleepy', status: 'open' } } })
+    await waitFor(() => endpoint.to('/sleepy').length === 1, 'the creation delivered')
+    // a live client keeps the record open (its room loaded) while nobody writes to it
+    const token = await signToken('ada', { sleepy: 'write' }, { name: 'Ada Lovelace' })
+    const client = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, token })
+    clients.push(client)
+    const store = new RecordStore({
+      client,
+      userId: 'ada',
+      workspaceId: 'sleepy',
+      schemas: appSchemas,
+      tabs: false,
+      storage: new MemoryStorage(),
+    })
+    stores.push(store)
+    const handle = await store.open('Z-1')
+    await waitFor(() => handle.get('title') === 'Sleepy', 'the record at the client')
+    const dormant = async () => Number(/^concord_rooms_dormant (\d+)$/m.exec(await (await fetch(`${relay.url}/metrics`)).text())?.[1] ?? 0)
+    await expect.poll(dormant, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(1)
+    handle.set('status', 'done')
+    await waitFor(() => endpoint.to('/sleepy').length === 2, 'the change delivered')
+    expect(endpoint.to('/sleepy')[1].event).toMatchObject({
+      type: 'record.changed',
+      changes: [{ field: 'status', before: 'open', after: 'done' }],
       authors: [{ userId: 'ada', name: 'Ada Lovelace' }],
     })
   })
