@@ -71,10 +71,10 @@ const sleepRooms = (r: Relay): number => {
   return r.rooms.sleepUnused()
 }
 
-/** Metric value of `concord_rooms_dormant`. */
-const dormantGauge = async (r: Relay): Promise<number> => {
+/** The value of a metric without labels. */
+const metric = async (r: Relay, name: string): Promise<number> => {
   const body = await (await fetch(`${r.url}/metrics`)).text()
-  return Number(/^concord_rooms_dormant (\d+)$/m.exec(body)?.[1] ?? NaN)
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(body)?.[1] ?? NaN)
 }
 
 describe('dormant rooms', () => {
@@ -94,7 +94,8 @@ describe('dormant rooms', () => {
     const room = r.rooms.peek('acme/T-1')!
     expect(sleepRooms(r)).toBe(1)
     expect(room.isDormant).toBe(true)
-    expect(await dormantGauge(r)).toBe(1)
+    expect(await metric(r, 'concord_rooms_dormant')).toBe(1)
+    expect(await metric(r, 'concord_rooms_woken_total')).toBe(0)
 
     // a new device catches up from the encoded state and sees who is there; the room stays dormant
     const cy = client('Cy')
@@ -122,6 +123,7 @@ describe('dormant rooms', () => {
     await cy.flush()
     expect(c.pending).toBe(0)
     expect(room.isDormant).toBe(false)
+    expect(await metric(r, 'concord_rooms_woken_total')).toBe(1)
     for (const h of [a, b2]) await waitFor(() => text(h) === 'Login fails on Safari' && status(h) === 'doing', 'everyone sees Cy’s edit')
 
     // dormant again, then two people type at once: both edits merge and are stored

@@ -137,6 +137,8 @@ export class RelayMetrics {
   readonly roomsOpen: prom.Gauge
   /** Loaded docs held only encoded (nobody wrote to them for a while); counted every few seconds. */
   readonly roomsDormant: prom.Gauge
+  /** Dormant docs made into a Yjs doc again. */
+  readonly roomsWoken: prom.Counter
   /** 1 while this instance cannot reach Redis (several instances: it serves its own clients only). */
   readonly clusterDegraded: prom.Gauge
   readonly clusterPublishes: prom.Counter<'result'>
@@ -198,6 +200,11 @@ export class RelayMetrics {
     this.unauthenticatedSockets.labels('request').set(0)
     this.unauthenticatedSockets.labels('auth').set(0)
     this.roomsOpen = new prom.Gauge({ name: 'concord_rooms_open', help: 'Docs loaded in memory', registers })
+    this.roomsWoken = new prom.Counter({
+      name: 'concord_rooms_woken_total',
+      help: 'Dormant docs made into a Yjs doc again: an update to apply, an HTTP API read, or catch-ups asked for again and again',
+      registers,
+    })
     this.roomsDormant = new prom.Gauge({
       name: 'concord_rooms_dormant',
       help: 'Docs loaded in memory held only as their encoded state (unused for --dormant-after-ms), counted every few seconds',

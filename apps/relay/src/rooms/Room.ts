@@ -86,6 +86,8 @@ export interface RoomHooks {
   scheduleAwarenessSend?(send: () => void): void
   /** Presence states changed on this instance (`update` encodes them); only set when other relay instances must hear of it. */
   onAwareness?(room: Room, update: Uint8Array): void
+  /** A dormant room made its `Y.Doc` again. */
+  onWake?(room: Room): void
 }
 
 /**
@@ -241,6 +243,7 @@ export class Room {
     this.guard = new DocGuard(doc, this.docLimits)
     doc.on('update', this.handleUpdate)
     if (this.docWatchers !== null) for (const watch of this.docWatchers) watch(doc)
+    if (dormant !== null) this.hooks.onWake?.(this)
     return doc
   }
 

@@ -79,10 +79,16 @@ export class RoomRegistry {
     this.follower = options.follower ?? null
     const follower = this.follower
     const onUpdate: RoomHooks['onUpdate'] = (r, update, from) => this.commits.enqueue(r, update, from)
+    const onWake: RoomHooks['onWake'] = () => this.metrics.roomsWoken.inc()
     this.roomHooks =
       follower === null
-        ? { onUpdate, scheduleAwarenessSend: this.scheduleAwarenessSend }
-        : { onUpdate, scheduleAwarenessSend: this.scheduleAwarenessSend, onAwareness: (r, update) => follower.awarenessChanged(r, update) }
+        ? { onUpdate, onWake, scheduleAwarenessSend: this.scheduleAwarenessSend }
+        : {
+            onUpdate,
+            onWake,
+            scheduleAwarenessSend: this.scheduleAwarenessSend,
+            onAwareness: (r, update) => follower.awarenessChanged(r, update),
+          }
     const dormantAfterMs = options.dormantAfterMs ?? 10_000
     // one timer for all rooms, and it does not keep the process alive
     this.sleepTimer = dormantAfterMs > 0 ? setInterval(() => this.sleepUnused(), Math.max(1, dormantAfterMs / 2)).unref() : null
