@@ -202,7 +202,7 @@ export class RelayMetrics {
     this.roomsOpen = new prom.Gauge({ name: 'concord_rooms_open', help: 'Docs loaded in memory', registers })
     this.roomsWoken = new prom.Counter({
       name: 'concord_rooms_woken_total',
-      help: 'Dormant docs made into a Yjs doc again: an update to apply, an HTTP API read, or catch-ups asked for again and again',
+      help: 'Dormant docs made into a Yjs doc again: an update to apply (from a client, the HTTP API or another instance), or catch-ups asked for again and again',
       registers,
     })
     this.roomsDormant = new prom.Gauge({

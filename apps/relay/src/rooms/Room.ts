@@ -18,10 +18,11 @@
  * it drops its `Y.Doc` (a small ticket's is ~6 KiB, a ticket after 1,000
  * edits ~400 KiB) and keeps the doc's state encoded (~0.2 and ~21 KiB). Its
  * subscribers, presence and author bindings stay. Catch-up answers, state
- * vectors and checkpoints are made from the encoded state; the first use
- * that needs the doc itself (an update to apply, the HTTP API reading
- * fields) makes a new `Y.Doc` from it ({@link Room.doc}). A room goes dormant
- * only when everything it holds is stored.
+ * vectors, checkpoints and the HTTP API's reads are made from the encoded
+ * state; the first use that needs the doc itself (an update to apply, from
+ * a client, the HTTP API or another relay instance) makes a new `Y.Doc`
+ * from it ({@link Room.doc}). A room goes dormant only when everything it
+ * holds is stored.
  *
  * Longer than 400 lines because the room is the one place where a doc's
  * updates, awareness ownership and durable state vector meet; each of those
