@@ -141,14 +141,20 @@ const announce = (c: RawMuxClient, doc: string, clientId: number, times = 1) => 
   d.destroy()
 }
 
+/** Vera (the writer) and Mallory, both with write access, subscribed to `doc` and acked. */
+const veraAndMallory = async (doc: string) => {
+  const vera = await as('vera')
+  const mallory = await as('mallory')
+  const veraDoc = vera.subscribe(doc)
+  mallory.subscribe(doc)
+  for (const c of [vera, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === doc, 'ack')
+  return { vera, mallory, veraDoc }
+}
+
 describe('client ids announced in awareness', () => {
   const DOC = 'acme/T-20'
   it('a writer’s id is reserved in memory while its connection holds it: writing under it first is refused, its own edits are accepted, acked and bind it', async () => {
-    const vera = await as('vera')
-    const mallory = await as('mallory')
-    const writerDoc = vera.subscribe(DOC)
-    mallory.subscribe(DOC)
-    for (const c of [vera, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
+    const { vera, mallory, veraDoc: writerDoc } = await veraAndMallory(DOC)
     announce(vera, DOC, 5555)
     await mallory.waitFor((m) => m.type === MessageType.awareness && m.doc === DOC, 'the writer’s awareness')
     // awareness binds nothing
@@ -209,11 +215,7 @@ describe('client ids announced in awareness', () => {
 describe('a room that went dormant', () => {
   const DOC = 'acme/T-40'
   it('keeps its bindings and the writers’ reserved ids: writing under them is still refused, the owners’ edits wake it', async () => {
-    const vera = await as('vera')
-    const mallory = await as('mallory')
-    const veraDoc = vera.subscribe(DOC)
-    mallory.subscribe(DOC)
-    for (const c of [vera, mallory]) await c.waitFor((m) => m.type === MessageType.ack && m.doc === DOC, 'ack')
+    const { vera, mallory, veraDoc } = await veraAndMallory(DOC)
     write(vera, DOC, 'vera writes', 6001)
     await vera.waitFor((m) => m.type === MessageType.ack && m.doc === DOC && (m.ack!.get(6001) ?? 0) > 0, 'ack of vera’s edit')
     announce(vera, DOC, 6002)

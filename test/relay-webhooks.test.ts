@@ -139,6 +139,23 @@ describe('subscriptions', () => {
   })
 })
 
+/** Opens record `id` of `workspace` in a live engine store of Ada's (write access to the workspace). */
+const openAsAda = async (workspace: string, id: string) => {
+  const token = await signToken('ada', { [workspace]: 'write' }, { name: 'Ada Lovelace' })
+  const client = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, token })
+  clients.push(client)
+  const store = new RecordStore({
+    client,
+    userId: 'ada',
+    workspaceId: workspace,
+    schemas: appSchemas,
+    tabs: false,
+    storage: new MemoryStorage(),
+  })
+  stores.push(store)
+  return store.open(id)
+}
+
 describe('deliveries', () => {
   it('are signed, and name the changed fields and who changed them', async () => {
     const { secret } = await subscribe('signed', '/signed')
@@ -171,19 +188,7 @@ describe('deliveries', () => {
     expect(verifySignature(secret, delivery.body, signature, { now: Math.floor(Date.now() / 1000) + 3600 })).toBe(false)
 
     // a live engine client's edit names that client's user (from the relay's author bindings)
-    const token = await signToken('ada', { signed: 'write' }, { name: 'Ada Lovelace' })
-    const client = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, token })
-    clients.push(client)
-    const store = new RecordStore({
-      client,
-      userId: 'ada',
-      workspaceId: 'signed',
-      schemas: appSchemas,
-      tabs: false,
-      storage: new MemoryStorage(),
-    })
-    stores.push(store)
-    const handle = await store.open('S-1')
+    const handle = await openAsAda('signed', 'S-1')
     await waitFor(() => handle.get('status') === 'done', 'the record at the client')
     handle.set('priority', 'urgent')
     await waitFor(() => endpoint.to('/signed').length === 3, "the client's change delivered")
@@ -198,19 +203,7 @@ describe('deliveries', () => {
     await api('POST', '/workspaces/sleepy/records', { body: { type: 'ticket', id: 'Z-1', fields: { title: 'Sleepy', status: 'open' } } })
     await waitFor(() => endpoint.to('/sleepy').length === 1, 'the creation delivered')
     // a live client keeps the record open (its room loaded) while nobody writes to it
-    const token = await signToken('ada', { sleepy: 'write' }, { name: 'Ada Lovelace' })
-    const client = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, token })
-    clients.push(client)
-    const store = new RecordStore({
-      client,
-      userId: 'ada',
-      workspaceId: 'sleepy',
-      schemas: appSchemas,
-      tabs: false,
-      storage: new MemoryStorage(),
-    })
-    stores.push(store)
-    const handle = await store.open('Z-1')
+    const handle = await openAsAda('sleepy', 'Z-1')
     await waitFor(() => handle.get('title') === 'Sleepy', 'the record at the client')
     const dormant = async () => Number(/^concord_rooms_dormant (\d+)$/m.exec(await (await fetch(`${relay.url}/metrics`)).text())?.[1] ?? 0)
     await expect.poll(dormant, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(1)
