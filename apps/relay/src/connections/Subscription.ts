@@ -326,8 +326,7 @@ export class Subscription {
 
   private sendSyncStep1(room: Room): void {
     const step1 = startMessage(MessageType.sync, room.name)
-    encoding.writeVarUint(step1, syncProtocol.messageYjsSyncStep1)
-    encoding.writeVarUint8Array(step1, room.stateVector())
+    room.writeSyncStep1(step1)
     this.conn.send('sync', encoding.toUint8Array(step1))
   }
 

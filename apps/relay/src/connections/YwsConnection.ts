@@ -71,8 +71,7 @@ export class YwsConnection extends Connection implements RoomPeer {
         if (writable) {
           const step1 = encoding.createEncoder()
           encoding.writeVarUint(step1, MessageType.sync)
-          encoding.writeVarUint(step1, syncProtocol.messageYjsSyncStep1)
-          encoding.writeVarUint8Array(step1, room.stateVector())
+          room.writeSyncStep1(step1)
           this.send('sync', encoding.toUint8Array(step1))
         }
         const states = room.encodeAllAwareness()

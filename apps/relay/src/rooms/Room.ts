@@ -34,9 +34,11 @@
 // the module's own `setImmediate`, not the global: a test that fakes the global clock must not hold presence back
 import { Buffer } from 'node:buffer'
 import { setImmediate } from 'node:timers'
+import * as encoding from 'lib0/encoding'
 import * as random from 'lib0/random'
 import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
+import * as syncProtocol from 'y-protocols/sync'
 import type { Logger } from '../observability/logger.js'
 import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
 import type { Identity } from '../auth/Authenticator.js'
@@ -196,16 +198,23 @@ export class Room {
     return Y.diffUpdate(dormant.state, stateVector)
   }
 
+  /** Writes a sync step 1 (this doc's state vector) to `encoder`. */
+  writeSyncStep1(encoder: encoding.Encoder): void {
+    encoding.writeVarUint(encoder, syncProtocol.messageYjsSyncStep1)
+    encoding.writeVarUint8Array(encoder, this.stateVector())
+  }
+
   /** True when the client whose state vector is `stateVector` has something of the doc the room lacks. */
   lacksSomeOf(stateVector: Uint8Array): boolean {
     const theirs = Y.decodeStateVector(stateVector)
     if (theirs.size === 0) return false
-    const dormant = this.dormant
-    const ours = dormant === null ? null : Y.decodeStateVector(dormant.stateVector)
-    const store = ours === null ? this.doc.store : null
-    for (const [client, clock] of theirs) {
-      if (clock > (ours !== null ? (ours.get(client) ?? 0) : Y.getState(store!, client))) return true
+    if (this.dormant !== null) {
+      const ours = Y.decodeStateVector(this.dormant.stateVector)
+      for (const [client, clock] of theirs) if (clock > (ours.get(client) ?? 0)) return true
+      return false
     }
+    const store = this.doc.store
+    for (const [client, clock] of theirs) if (clock > Y.getState(store, client)) return true
     return false
   }
 
