@@ -6,7 +6,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { MessageType, decodeMessage } from '@concord/engine/protocol'
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { MessageType, decodeMessage, encodeBatch, encodeSubscribe, readBatch, startMessage } from '@concord/engine/protocol'
 import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 import { RawMuxClient } from './helpers/rawClient.js'
@@ -27,23 +30,32 @@ interface Traffic {
   receivedBytes: number
 }
 
+/** The frames themselves, each way. */
+interface Frames {
+  sent: Uint8Array[]
+  received: Uint8Array[]
+}
+
 /** A raw client whose socket traffic is recorded from its first message on. */
-const connect = async (url: string): Promise<{ client: RawMuxClient; traffic: Traffic }> => {
+const connect = async (url: string): Promise<{ client: RawMuxClient; traffic: Traffic; frames: Frames }> => {
   const client = new RawMuxClient(url)
   clients.push(client)
   const traffic: Traffic = { sentTypes: [], sentBytes: 0, receivedTypes: [], receivedBytes: 0 }
+  const frames: Frames = { sent: [], received: [] }
   client.ws.on('message', (data: Buffer) => {
+    frames.received.push(new Uint8Array(data))
     traffic.receivedTypes.push(decodeMessage(data).type)
     traffic.receivedBytes += data.byteLength
   })
   const send = client.ws.send.bind(client.ws)
   client.ws.send = ((data: Uint8Array, ...rest: []) => {
+    frames.sent.push(data)
     traffic.sentTypes.push(decodeMessage(data).type)
     traffic.sentBytes += data.byteLength
     return send(data, ...rest)
   }) as typeof client.ws.send
   await client.open()
-  return { client, traffic }
+  return { client, traffic, frames }
 }
 
 /** The sum of every sample of `name` (all label sets) in a text exposition. */
@@ -97,5 +109,52 @@ describe('metrics', () => {
 
     // a second read adds nothing that was not sent since
     expect(await relay.metrics.render()).toBe(text)
+  })
+
+  it('count the messages of a batch by their type and the batch frame by its bytes on the wire', async () => {
+    relay = await createRelay({ storage: new MemoryStorage(), port: 0, processMetrics: false })
+    const url = relay.url.replace(/^http/, 'ws')
+    const a = await connect(url)
+    const names = ['ws1/a', 'ws1/b', 'ws1/c']
+    const subscribe: Uint8Array[] = []
+    for (const name of names) {
+      const doc = new Y.Doc()
+      a.client.docs.set(name, doc)
+      const step1 = startMessage(MessageType.sync, name)
+      syncProtocol.writeSyncStep1(step1, doc)
+      subscribe.push(encodeSubscribe(name), encoding.toUint8Array(step1))
+    }
+    a.client.send(encodeBatch(subscribe, null))
+    await a.client.roundTrip()
+    const updates = names.map((name) => {
+      const doc = a.client.docs.get(name)!
+      const before = Y.encodeStateVector(doc)
+      doc.getText('t').insert(0, `the text of ${name} `.repeat(10))
+      const message = startMessage(MessageType.sync, name)
+      syncProtocol.writeUpdate(message, Y.encodeStateAsUpdate(doc, before))
+      return encoding.toUint8Array(message)
+    })
+    a.client.send(encodeBatch(updates, (bytes) => deflateRawSync(bytes)))
+    await a.client.waitFor(() => a.client.received.filter((m) => m.type === MessageType.ack).length >= 6, 'the acks')
+    await a.client.roundTrip()
+
+    /** Every message of frames of these types, those inside batches too. */
+    const messagesOf = (frames: Uint8Array[]): number[] =>
+      frames.flatMap((frame) => {
+        const { type, body } = decodeMessage(frame)
+        return type === MessageType.batch ? [type, ...readBatch(body, (bytes) => inflateRawSync(bytes)).map((m) => m[0])] : [type]
+      })
+    const text = await relay.metrics.render()
+    const received = messagesOf(a.frames.received)
+    const sent = messagesOf(a.frames.sent)
+    expect(sent.filter((type) => type === MessageType.batch)).toHaveLength(2)
+    expect(received.filter((type) => type === MessageType.batch).length).toBeGreaterThan(0)
+    expect(total(text, 'concord_messages_out_total')).toBe(received.length)
+    expect(total(text, 'concord_messages_in_total')).toBe(sent.length)
+    expect(ofType(text, 'concord_messages_in_total', 'batch')).toBe(2)
+    expect(ofType(text, 'concord_messages_in_total', 'sync')).toBe(sent.filter((type) => type === MessageType.sync).length)
+    expect(ofType(text, 'concord_messages_out_total', 'ack')).toBe(received.filter((type) => type === MessageType.ack).length)
+    expect(total(text, 'concord_bytes_out_total')).toBe(a.traffic.receivedBytes)
+    expect(total(text, 'concord_bytes_in_total')).toBe(a.traffic.sentBytes)
   })
 })

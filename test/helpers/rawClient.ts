@@ -2,6 +2,7 @@
  * A minimal client of the multiplexed protocol built directly on `ws` and the
  * protocol module, for tests that need to see every message the relay sends.
  */
+import { inflateRawSync } from 'node:zlib'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
@@ -20,6 +21,8 @@ import {
   type ResumedDoc,
   readAck,
   readAuthors,
+  readBatch,
+  BatchFlags,
   readDocList,
   readPresence,
   readCatalogChanged,
@@ -61,6 +64,10 @@ export interface ReceivedMessage {
   hello?: HelloInfo
   /** For resumed answers: the entries, one per doc. */
   resumed?: ResumedDoc[]
+  /** For a `batch`: its number of messages and whether its payload was deflated (its messages are recorded after it). */
+  batch?: { messages: number; deflated: boolean }
+  /** For a message that came in a `batch`: the index of that batch in {@link RawMuxClient.received}. */
+  inBatch?: number
 }
 
 /** A raw multiplexed connection that records what it receives and applies sync messages to its docs. */
@@ -189,9 +196,19 @@ export class RawMuxClient {
     this.ws.close()
   }
 
-  private onMessage(data: Uint8Array): void {
+  private onMessage(data: Uint8Array, inBatch?: number): void {
     const { type, doc, body } = decodeMessage(data)
     const message: ReceivedMessage = { type, doc }
+    if (inBatch !== undefined) message.inBatch = inBatch
+    if (type === MessageType.batch) {
+      const deflated = (decoding.peekVarUint(body) & BatchFlags.deflated) !== 0
+      const messages = readBatch(body, (bytes) => inflateRawSync(bytes))
+      message.batch = { messages: messages.length, deflated }
+      const at = this.received.push(message) - 1
+      for (const inner of messages) this.onMessage(inner, at)
+      this.notify()
+      return
+    }
     if (type === MessageType.ack) message.ack = Y.decodeStateVector(readAck(body))
     if (type === MessageType.error) message.error = readError(body)
     if (type === MessageType.docList) message.list = readDocList(body)

@@ -36,6 +36,7 @@ import type { Storage } from './storage/Storage.js'
 import { RelayMetrics } from './observability/metrics.js'
 import { silentLogger, type Logger } from './observability/logger.js'
 import { CommitQueue, type CommitQueueOptions } from './rooms/CommitQueue.js'
+import { inOneBatch } from './connections/batches.js'
 import { CatalogFeed } from './rooms/CatalogFeed.js'
 import { RoomRegistry } from './rooms/RoomRegistry.js'
 import type { Connection, ConnectionContext } from './connections/Connection.js'
@@ -190,6 +191,7 @@ class RelayServer implements Relay {
     this.metrics = new RelayMetrics({ collectDefault: options.processMetrics ?? true })
     this.admission = new Admission(this.limits, this.metrics, { trustedProxies: options.trustedProxies })
     this.commits = new CommitQueue(this.storage, this.metrics, this.log, options.commit)
+    this.commits.acksTogether = inOneBatch
     this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
       idleUnloadMs: options.idleUnloadMs,
       dormantAfterMs: options.dormantAfterMs,

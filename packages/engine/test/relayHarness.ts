@@ -17,7 +17,8 @@
  *   (`silent`, `rejectWrites`, `holdReads`, `listAndFetch: false`,
  *   `resume: false`, raw injected acks and errors). A `resume` is recorded
  *   as itself and as the `subscribe` and sync step 1 of each of its docs
- *   (`resumed: true`).
+ *   (`resumed: true`); a `batch` as itself, then each of its messages goes
+ *   on as if it had come alone (so the relay answers without batches).
  * - **Identity**: sockets of clients without a token get the anonymous
  *   identity of a relay without auth; sockets of clients with one
  *   authenticate in-band against {@link TestAuthenticator}
@@ -38,6 +39,7 @@
  *
  * @module test/relayHarness
  */
+import { inflateSync } from 'fflate'
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
@@ -53,6 +55,7 @@ import {
   readAuthors,
   readHello,
   readResume,
+  readBatch,
   encodeFetch,
   RelayFeatures,
   startMessage,
@@ -128,6 +131,11 @@ export interface TestRelayOptions {
    * relay that predates it: a `fetch-many` closes the socket (1002).
    */
   fetchMany?: boolean
+  /**
+   * Announce `batch` in the relay's `hello`. Default true; false plays a
+   * relay that predates it: a `batch` closes the socket (1002).
+   */
+  batch?: boolean
 }
 
 /**
@@ -380,7 +388,8 @@ export class RelayEnd implements RelaySocket {
       const announced =
         features &
         (this.pair.relay.announcesResume ? ~0 : ~RelayFeatures.resume) &
-        (this.pair.relay.announcesFetchMany ? ~0 : ~RelayFeatures.fetchMany)
+        (this.pair.relay.announcesFetchMany ? ~0 : ~RelayFeatures.fetchMany) &
+        (this.pair.relay.announcesBatch ? ~0 : ~RelayFeatures.batch)
       this.sendWhole(encodeHello(relayVersion, maxPayload ?? 0, announced), sent)
       return
     }
@@ -495,6 +504,11 @@ export class TestRelay {
   /** See {@link TestRelayOptions.resume}. */
   get announcesResume(): boolean {
     return this.options.resume !== false
+  }
+
+  /** See {@link TestRelayOptions.batch}. */
+  get announcesBatch(): boolean {
+    return this.options.batch !== false
   }
 
   /** See {@link TestRelayOptions.fetchMany}. */
@@ -724,6 +738,13 @@ export class TestRelay {
   fromClient(pair: SocketPair, data: Uint8Array, batched = false): void {
     if (this.silent) return
     const { type, doc, body } = decodeMessage(data)
+    if (type === MessageType.batch) {
+      // recorded as itself, then each message goes on as if it had come alone
+      this.received.push({ connection: pair.id, type, doc })
+      if (!this.announcesBatch) return pair.close('relay', 1002, `unknown message type ${type}`)
+      for (const message of readBatch(body, (bytes) => inflateSync(bytes))) this.fromClient(pair, message)
+      return
+    }
     const record: ReceivedMessage = { connection: pair.id, type, doc, ...(batched ? { batched } : {}) }
     if (type === MessageType.sync) record.syncType = data[body.pos]
     this.received.push(record)

@@ -116,4 +116,48 @@ describe('resume', () => {
       expect(handle.pending).toBe(0)
     }
   })
+
+  test("offline edits to many docs go out in few batch frames: the resumes, then each resumed answer's step 2s", async () => {
+    const relay = h.relay({ autoAck: true })
+    const client = h.client(relay)
+    const names = Array.from({ length: 150 }, (_, i) => `acme/T-${i}`)
+    const handles = names.map((name) => client.open(name))
+    await relay.settle()
+    relay.accepting = false
+    relay.dropAll()
+    await statusIs(client, 'offline')
+    handles.forEach((handle, i) => handle.doc.getText('t').insert(0, `offline edit ${i}`))
+
+    relay.accepting = true
+    await statusIs(client, 'online')
+    await relay.settle()
+    for (const handle of handles) await handle.flush()
+    const second = relay.socketsCreated
+    // two resume messages (100 docs each at most) in one frame; 150 step 2s in the frames answering them
+    expect(relay.messages({ connection: second, type: MessageType.resume })).toHaveLength(2)
+    const step2s = relay.messages({ connection: second, type: MessageType.sync }).filter((m) => m.resumed !== true)
+    expect(step2s).toHaveLength(150)
+    const frames = relay.messages({ connection: second, type: MessageType.batch })
+    expect(frames.length).toBeGreaterThanOrEqual(2)
+    expect(frames.length).toBeLessThan(10)
+    handles.forEach((handle, i) => expect(relay.doc(names[i]).getText('t').toString()).toBe(`offline edit ${i}`))
+  })
+
+  test('a relay that predates batches gets each message in its own frame', async () => {
+    const relay = h.relay({ autoAck: true, batch: false })
+    const client = h.client(relay)
+    const handles = ['acme/A', 'acme/B'].map((name) => client.open(name))
+    await relay.settle()
+    relay.accepting = false
+    relay.dropAll()
+    await statusIs(client, 'offline')
+    handles.forEach((handle) => handle.doc.getText('t').insert(0, 'offline'))
+    relay.accepting = true
+    await statusIs(client, 'online')
+    await relay.settle()
+    for (const handle of handles) await handle.flush()
+    expect(relay.messages({ type: MessageType.batch })).toEqual([])
+    expect(relay.messages({ connection: 2, type: MessageType.resume })).toHaveLength(1)
+    expect(relay.doc('acme/B').getText('t').toString()).toBe('offline')
+  })
 })

@@ -656,7 +656,7 @@ describe('relay errors and odd messages', () => {
       protocolVersion: 1,
       relayVersion: 'test-relay',
       maxPayload: 1024 * 1024,
-      features: RelayFeatures.resume | RelayFeatures.fetchMany,
+      features: RelayFeatures.resume | RelayFeatures.fetchMany | RelayFeatures.batch,
     })
   })
 

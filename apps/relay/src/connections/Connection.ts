@@ -181,6 +181,12 @@ export abstract class Connection {
     this.ctx.metrics.messageOut(kind, data.byteLength)
   }
 
+  /** Writes a frame made of messages already counted by {@link send}'s metrics (a batch). */
+  protected writeCounted(frame: Uint8Array): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    this.writer.write(frame)
+  }
+
   /**
    * Sends one part of an initial sync; `sent` is called once it left the send
    * buffer (with an error if it never will). Its bytes do not count against
@@ -334,11 +340,7 @@ export abstract class Connection {
     // once a close is under way, what still arrives is not handled (nor counted again)
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return
     this.alive = true
-    if (!this.messageBucket.take()) {
-      this.refuse('rate-limit', `over ${this.ctx.limits.messagesPerSecond} messages/s`)
-      this.close(1008, 'message rate limit exceeded; reconnect later')
-      return
-    }
+    if (!this.takeMessage()) return
     if (!isBinary) {
       this.ctx.metrics.messageIn('unknown', data.byteLength)
       this.protocolError('text frames are not part of the protocol; send binary frames')
@@ -346,6 +348,17 @@ export abstract class Connection {
     }
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
     this.handleMessage(bytes)
+  }
+
+  /**
+   * Counts one message against the message rate limit; over it the
+   * connection is refused and closed, and false is returned.
+   */
+  protected takeMessage(): boolean {
+    if (this.messageBucket.take()) return true
+    this.refuse('rate-limit', `over ${this.ctx.limits.messagesPerSecond} messages/s`)
+    this.close(1008, 'message rate limit exceeded; reconnect later')
+    return false
   }
 
   /** Closes the connection because of malformed input. */

@@ -36,6 +36,7 @@ import {
   encodeHello,
   encodePong,
   MAX_RESUME_DOCS,
+  readBatch,
   readResume,
   RelayFeatures,
   startMessage,
@@ -46,6 +47,8 @@ import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import { validateStateVector } from '../security/validateUpdate.js'
 import { ResumeAnswers } from './ResumeAnswers.js'
+import { BatchTooLarge, batchFrames, batching, holdUntilScopeEnds, inOneBatch, inflateBatch, type BatchingConnection } from './batches.js'
+import { MAX_BATCH_BYTES } from './SocketWriter.js'
 import type { Logger } from '../observability/logger.js'
 import type { MessageKind } from '../observability/metrics.js'
 import type { ClaimedUser, Room } from '../rooms/Room.js'
@@ -72,11 +75,18 @@ const MESSAGE_KINDS: Record<number, MessageKind> = {
   [MessageType.unwatchCatalog]: 'unwatch-catalog',
   [MessageType.resume]: 'resume',
   [MessageType.fetchMany]: 'fetch-many',
+  [MessageType.batch]: 'batch',
 }
 
 /** A multiplexed connection. */
-export class MuxConnection extends Connection implements SubscriptionHost, RequestHost, CatalogWatchHost {
+export class MuxConnection extends Connection implements SubscriptionHost, RequestHost, CatalogWatchHost, BatchingConnection {
   private readonly subs = new Map<string, Subscription>()
+  /** True once the client sent a `batch`: it understands them, so the relay sends them too (connections/batches). */
+  private speaksBatch = false
+  /** True while the messages of a received batch are handled. */
+  private inBatch = false
+  /** Messages sent inside the current {@link inOneBatch} scope, written when it ends. */
+  private held: Uint8Array[] | null = null
   /** Workspaces whose catalog this connection watches (live lists). */
   private readonly watches = new CatalogWatches(this)
   /** Answers to this connection's `resume` messages. */
@@ -102,7 +112,10 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
         this.close(1008, 'too many connections waiting to authenticate; reconnect and authenticate at once')
       }
     }
-    this.send('hello', encodeHello(ctx.relayVersion, ctx.limits.maxPayload, RelayFeatures.resume | RelayFeatures.fetchMany))
+    this.send(
+      'hello',
+      encodeHello(ctx.relayVersion, ctx.limits.maxPayload, RelayFeatures.resume | RelayFeatures.fetchMany | RelayFeatures.batch),
+    )
     if (identity) {
       this.setIdentity(identity)
       if (!identity.anonymous) this.sendAuthenticated(identity)
@@ -157,6 +170,45 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
     if (names.length > 0 && !this.closed) this.send('catalog-changed', encodeCatalogChanged(workspace, names))
   }
 
+  /** Inside an {@link inOneBatch} scope, to a client that speaks batches: held until the scope ends. */
+  override send(kind: MessageKind, data: Uint8Array): void {
+    if (!this.speaksBatch || !batching() || this.closed) {
+      super.send(kind, data)
+      return
+    }
+    if (this.held === null) {
+      this.held = []
+      holdUntilScopeEnds(this)
+    }
+    this.held.push(data)
+    // its bytes count with the frame that carries it (a batch's are what went on the wire)
+    this.ctx.metrics.messageOut(kind, 0)
+  }
+
+  /** Writes what {@link send} held, in batches of at most `MAX_BATCH_BYTES`. */
+  flushBatch(): void {
+    const held = this.held
+    if (held === null) return
+    this.held = null
+    for (const frame of batchFrames(held, MAX_BATCH_BYTES)) {
+      if (frame[0] === MessageType.batch) this.ctx.metrics.messageOut('batch', frame.byteLength)
+      else this.ctx.metrics.frameBytesOut(frame.byteLength)
+      this.writeCounted(frame)
+    }
+  }
+
+  /** A part of an initial sync goes after what is held (it may follow a `resumed` entry that announced it). */
+  override sendInitialSyncPart(kind: MessageKind, data: Uint8Array, sent: (error?: Error) => void): boolean {
+    this.flushBatch()
+    return super.sendInitialSyncPart(kind, data, sent)
+  }
+
+  /** What is held goes out before the close frame. */
+  override close(code: number, reason: string): void {
+    this.flushBatch()
+    super.close(code, reason)
+  }
+
   /** Sends an error about `doc` ("" for the whole connection). */
   sendError(doc: string, code: ErrorCode, reason: string): void {
     this.send('error', encodeError(doc, code, reason))
@@ -173,7 +225,12 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
       this.protocolError('malformed message: cannot read type and doc name', error)
       return
     }
-    this.ctx.metrics.messageIn(MESSAGE_KINDS[type] ?? 'unknown', data.byteLength)
+    // a batch's messages count by type; their bytes are the batch frame's
+    this.ctx.metrics.messageIn(MESSAGE_KINDS[type] ?? 'unknown', this.inBatch ? 0 : data.byteLength)
+    if (type === MessageType.batch && doc === '') {
+      this.receiveBatch(body)
+      return
+    }
     if (type === MessageType.auth && doc === '') {
       this.authenticate(body)
       return
@@ -194,6 +251,36 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
       return
     }
     this.dispatch(type, doc, body, data)
+  }
+
+  /**
+   * A `batch`: its messages are handled one after the other as if each had
+   * come alone (the rate limit counts each; the frame counted as the first),
+   * and what the relay answers meanwhile goes back in batches.
+   */
+  private receiveBatch(body: decoding.Decoder): void {
+    let messages: Uint8Array[]
+    try {
+      messages = readBatch(body, (bytes) => inflateBatch(bytes, this.ctx.limits.maxPayload))
+    } catch (error) {
+      if (error instanceof BatchTooLarge) {
+        this.ctx.metrics.malformedMessages.inc()
+        this.close(1009, error.message)
+      } else this.protocolError('malformed batch', error)
+      return
+    }
+    this.speaksBatch = true
+    this.inBatch = true
+    try {
+      inOneBatch(() => {
+        for (let i = 0; i < messages.length; i++) {
+          if (this.closed || this.ws.readyState !== this.ws.OPEN || (i > 0 && !this.takeMessage())) return
+          this.handleMessage(messages[i]!)
+        }
+      })
+    } finally {
+      this.inBatch = false
+    }
   }
 
   private dispatch(type: number, doc: string, body: decoding.Decoder, data: Uint8Array): void {

@@ -29,6 +29,7 @@ import { encodeResumed, type ResumedDoc } from '@concord/engine/protocol'
 import type { Room } from '../rooms/Room.js'
 import type { Connection } from './Connection.js'
 import type { Subscription } from './Subscription.js'
+import { inOneBatch } from './batches.js'
 
 /** A doc of a `resume` whose room is loaded and whose entry is not made yet. */
 interface LoadedDoc {
@@ -59,6 +60,11 @@ export class ResumeAnswers {
 
   /** Joins every loaded doc and sends their entries, in `resumed` messages of at most a chunk each. */
   private readonly answer = (): void => {
+    // to a client that speaks batches: the bindings, entries and presence of this answer in few frames
+    inOneBatch(this.answerLoaded)
+  }
+
+  private readonly answerLoaded = (): void => {
     this.scheduled = false
     const loaded = this.loaded
     this.loaded = []

@@ -43,6 +43,7 @@ export type MessageKind =
   | 'resumed'
   | 'fetch-many'
   | 'fetched-many'
+  | 'batch'
   | 'unknown'
 
 const KINDS: MessageKind[] = [
@@ -73,6 +74,7 @@ const KINDS: MessageKind[] = [
   'resumed',
   'fetch-many',
   'fetched-many',
+  'batch',
   'unknown',
 ]
 
@@ -358,6 +360,11 @@ export class RelayMetrics {
   messageOut(kind: MessageKind, bytes: number, copies = 1): void {
     this.uncountedOut.add(kind, copies)
     this.uncountedBytesOut += bytes * copies
+  }
+
+  /** Counts bytes sent in a frame whose message was counted without its bytes (one held for a batch that went alone). */
+  frameBytesOut(bytes: number): void {
+    this.uncountedBytesOut += bytes
   }
 
   /** Counts a durable acknowledgement sent. */

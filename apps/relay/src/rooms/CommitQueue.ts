@@ -86,6 +86,12 @@ export class CommitQueue {
   private readonly retryMaxDelay: number
   private readonly commitDelayMs: number
   private readonly scheduleCommit: ((commit: () => void) => void) | null
+  /**
+   * Runs the marking of one commit's rooms as durable, which acks their
+   * peers. The relay sets it so that a connection's acks of one commit go
+   * out in one batch (connections/batches).
+   */
+  acksTogether: (mark: () => void) => void = (mark) => mark()
 
   constructor(
     private readonly storage: Storage,
@@ -269,14 +275,16 @@ export class CommitQueue {
     // which must already include this commit — a checkpoint awaited between two rooms once let a
     // peer get the second room's older durable state as its ack, and then no ack of this commit.
     const compact: Room[] = []
-    for (const batch of batches.values()) {
-      const room = batch.room
-      const lastSeq = result.get(room.name) ?? room.lastSeq
-      room.markDurable(stateVectors.get(room)!, lastSeq, batch.updates.length, batch.bytes, batch.ackTo)
-      if (this.observer !== null)
-        this.observer.committed(room, lastSeq - batch.updates.length + 1, lastSeq, batch.updates, authors.get(room)!)
-      if (room.logCount >= this.checkpointUpdates || room.logBytes >= this.checkpointBytes) compact.push(room)
-    }
+    this.acksTogether(() => {
+      for (const batch of batches.values()) {
+        const room = batch.room
+        const lastSeq = result.get(room.name) ?? room.lastSeq
+        room.markDurable(stateVectors.get(room)!, lastSeq, batch.updates.length, batch.bytes, batch.ackTo)
+        if (this.observer !== null)
+          this.observer.committed(room, lastSeq - batch.updates.length + 1, lastSeq, batch.updates, authors.get(room)!)
+        if (room.logCount >= this.checkpointUpdates || room.logBytes >= this.checkpointBytes) compact.push(room)
+      }
+    })
     for (const room of compact) await this.checkpoint(room)
   }
 

@@ -157,6 +157,16 @@ export const MessageType = {
    * sent `fetch-many`; each entry means what a `fetched` of that doc means.
    */
   fetchedMany: 38,
+  /**
+   * both directions, doc "": several messages in one frame, handled one
+   * after the other exactly as if each had come alone. Body:
+   * varUint(flags) • varUint8Array(payload); payload := varUint(n) • n ×
+   * varUint8Array(message); flag {@link BatchFlags.deflated}: the payload is
+   * raw DEFLATE (RFC 1951). A batch never holds a batch. Only to a relay that
+   * announces {@link RelayFeatures.batch}; the relay sends batches only on a
+   * socket whose client sent one. See {@link encodeBatches}.
+   */
+  batch: 39,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -290,6 +300,8 @@ export const RelayFeatures = {
   resume: 1,
   /** The relay understands `fetch-many`. */
   fetchMany: 2,
+  /** The relay takes `batch` messages (and sends them on a socket whose client sent one). */
+  batch: 4,
 } as const
 
 /**
@@ -745,4 +757,92 @@ export const readCatalogChanged = (body: decoding.Decoder): string[] => {
   const names: string[] = []
   for (let i = 0; i < count; i++) names.push(decoding.readVarString(body))
   return names
+}
+
+/** Flags of a `batch` message. */
+export const BatchFlags = {
+  /** The payload is raw DEFLATE (RFC 1951) of the list of messages. */
+  deflated: 1,
+} as const
+
+/** A batch's payload is compressed only from this size on; below it DEFLATE's block overhead eats the gain. */
+export const BATCH_DEFLATE_MIN_BYTES = 256
+
+/** Compresses bytes as raw DEFLATE (the engine uses fflate, the relay Node's zlib). */
+export type Deflate = (bytes: Uint8Array) => Uint8Array
+
+/** Bytes a `batch` frame takes besides its payload (type, doc "", flags, payload length), at most. */
+const BATCH_HEADER_BYTES = 16
+
+/**
+ * Packs `messages` into `batch` messages of at most `maxBytes` each, also
+ * once inflated (a message that alone is larger goes out on its own, as it
+ * is; so does a lone message). The payload is compressed with `deflate`
+ * when that makes it smaller. The result, sent in order, carries the
+ * messages in order.
+ */
+export const encodeBatches = (messages: readonly Uint8Array[], maxBytes: number, deflate: Deflate | null): Uint8Array[] => {
+  const frames: Uint8Array[] = []
+  let group: Uint8Array[] = []
+  let groupBytes = 0
+  const close = (): void => {
+    if (group.length > 1) frames.push(encodeBatch(group, deflate))
+    else if (group.length === 1) frames.push(group[0]!)
+    group = []
+    groupBytes = 0
+  }
+  for (const message of messages) {
+    // the message, its length prefix and the count's room
+    const size = message.byteLength + 8
+    if (groupBytes + size > maxBytes - BATCH_HEADER_BYTES) close()
+    group.push(message)
+    groupBytes += size
+  }
+  close()
+  return frames
+}
+
+/** One `batch` message holding `messages` (see {@link MessageType.batch}). */
+export const encodeBatch = (messages: readonly Uint8Array[], deflate: Deflate | null): Uint8Array => {
+  const list = encoding.createEncoder()
+  encoding.writeVarUint(list, messages.length)
+  for (const message of messages) encoding.writeVarUint8Array(list, message)
+  let payload: Uint8Array = encoding.toUint8Array(list)
+  let flags = 0
+  if (deflate !== null && payload.byteLength >= BATCH_DEFLATE_MIN_BYTES) {
+    const deflated = deflate(payload)
+    if (deflated.byteLength < payload.byteLength) {
+      payload = deflated
+      flags |= BatchFlags.deflated
+    }
+  }
+  const encoder = startMessage(MessageType.batch, '')
+  encoding.writeVarUint(encoder, flags)
+  encoding.writeVarUint8Array(encoder, payload)
+  return encoding.toUint8Array(encoder)
+}
+
+/**
+ * Reads the body of a `batch` message: its messages, in order. `inflate`
+ * undoes the DEFLATE of a compressed payload (and should refuse a payload
+ * that inflates beyond what the reader takes).
+ *
+ * @throws Error on unknown flags, a truncated list, or a batch inside the batch.
+ */
+export const readBatch = (body: decoding.Decoder, inflate: (bytes: Uint8Array) => Uint8Array): Uint8Array[] => {
+  const flags = decoding.readVarUint(body)
+  if ((flags & ~BatchFlags.deflated) !== 0) throw new Error(`unknown batch flags ${flags}`)
+  const raw = decoding.readVarUint8Array(body)
+  const list = decoding.createDecoder((flags & BatchFlags.deflated) !== 0 ? inflate(raw) : raw)
+  const n = decoding.readVarUint(list)
+  const messages: Uint8Array[] = []
+  for (let i = 0; i < n; i++) {
+    const message = decoding.readVarUint8Array(list)
+    if (message.byteLength === 0) throw new Error('empty message in a batch')
+    // a nested batch would make one frame's work unbounded in depth
+    if (message[0] === MessageType.batch) throw new Error('a batch inside a batch')
+    messages.push(message)
+  }
+  if (decoding.hasContent(list)) throw new Error('bytes after the last message of a batch')
+  return messages
 }

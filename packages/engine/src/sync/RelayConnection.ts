@@ -20,7 +20,8 @@
  *
  * @module sync/RelayConnection
  */
-import { ErrorCode, encodePing } from '../protocol/messages.js'
+import { deflateSync } from 'fflate'
+import { ErrorCode, encodeBatches, encodePing } from '../protocol/messages.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import { SocketState, type WebSocketConstructor, type WebSocketLike } from './socket.js'
 import { SyncError, describeError } from './SyncError.js'
@@ -103,6 +104,8 @@ export class RelayConnection {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null
   private watchdogTimer: ReturnType<typeof setTimeout> | null = null
   private pingTimer: ReturnType<typeof setInterval> | null = null
+  /** Messages sent inside {@link together}, sent in batches when it returns. */
+  private held: HeldMessages | null = null
 
   /**
    * Checks the options; nothing is opened before {@link start}.
@@ -156,8 +159,41 @@ export class RelayConnection {
     this.connect()
   }
 
+  /**
+   * Sends what `fn` sends in `batch` messages of at most `maxBytes` each,
+   * compressed when that makes them smaller (the caller checked that the
+   * relay takes batches). What was sent for a socket that was lost meanwhile
+   * is dropped, as {@link send} drops it.
+   */
+  together(fn: () => void, maxBytes: number): void {
+    if (this.held !== null) {
+      fn() // joins the outer call
+      return
+    }
+    const held = { socket: this.socket, messages: [] as Uint8Array[], bytes: 0, maxBytes }
+    this.held = held
+    try {
+      fn()
+    } finally {
+      this.held = null
+      this.sendHeld(held)
+    }
+  }
+
   /** Sends a message when the socket is open; drops it otherwise. A failing send counts as a lost socket. */
   send(data: Uint8Array): void {
+    const held = this.held
+    if (held !== null) {
+      held.messages.push(data)
+      held.bytes += data.byteLength
+      // a long run goes out in parts as it is made, so the relay works on the first while the rest is made
+      if (held.bytes >= BATCH_PART_BYTES) {
+        this.held = null
+        this.sendHeld(held)
+        this.held = held
+      }
+      return
+    }
     const ws = this.socket
     if (ws === null || ws.readyState !== SocketState.open) return
     try {
@@ -165,6 +201,15 @@ export class RelayConnection {
     } catch {
       this.lost()
     }
+  }
+
+  /** Sends what {@link together} held (if the socket is still the one it was held for) and empties it. */
+  private sendHeld(held: HeldMessages): void {
+    const { messages } = held
+    held.messages = []
+    held.bytes = 0
+    if (this.socket !== held.socket) return
+    for (const frame of encodeBatches(messages, held.maxBytes, deflate)) this.send(frame)
   }
 
   /**
@@ -332,3 +377,23 @@ const positive = (name: string, value: number): number => {
 
 /** The `onerror` of a dropped socket: its errors concern nobody any more (see `dropSocket`). */
 const ignoreSocketError = (): void => {}
+
+/** Messages held by {@link RelayConnection.together}. */
+interface HeldMessages {
+  /** The socket they are for: after it is lost they are dropped. */
+  readonly socket: WebSocketLike | null
+  messages: Uint8Array[]
+  bytes: number
+  /** Largest batch. */
+  readonly maxBytes: number
+}
+
+/**
+ * Bytes of held messages sent as soon as they are made: big enough to
+ * compress well (the names and client ids of many docs repeat), small enough
+ * that the relay starts on them while the client makes the rest.
+ */
+const BATCH_PART_BYTES = 16 * 1024
+
+/** DEFLATE for batches (fflate: the same code in browsers and Node, synchronous, so messages keep their order). */
+const deflate = (bytes: Uint8Array): Uint8Array => deflateSync(bytes)

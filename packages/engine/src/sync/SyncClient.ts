@@ -473,16 +473,26 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
       entries.push(entry)
       subscribed.push(handle)
     }
-    for (const batch of inBatches(entries, RESUME_BATCH_DOCS, this.host.maxMessageBytes / 2)) this.connection.send(encodeResume(batch))
-    for (const handle of subscribed) {
-      if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
-      handle.announcePresence()
-    }
+    this.together(() => {
+      for (const batch of inBatches(entries, RESUME_BATCH_DOCS, this.host.maxMessageBytes / 2)) this.connection.send(encodeResume(batch))
+      for (const handle of subscribed) {
+        if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
+        handle.announcePresence()
+      }
+    })
   }
 
-  /** A `resumed` answer: each entry goes to its doc's open handle. */
+  /** A `resumed` answer: each entry goes to its doc's open handle (their step 2s to the relay in batches). */
   private receiveResumed(entries: readonly ResumedDoc[]): void {
-    for (const entry of entries) this.handles.get(entry.doc)?.receiveResumed(entry)
+    this.together(() => {
+      for (const entry of entries) this.handles.get(entry.doc)?.receiveResumed(entry)
+    })
+  }
+
+  /** Runs `fn`; what it sends goes out in `batch` messages when the relay takes them (see `RelayConnection.together`). */
+  private together(fn: () => void): void {
+    if (((this.relayInfo?.features ?? 0) & RelayFeatures.batch) === 0) fn()
+    else this.connection.together(fn, this.host.maxMessageBytes)
   }
 
   private updateTotalPending(): void {

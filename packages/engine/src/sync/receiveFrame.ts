@@ -8,6 +8,7 @@
  * | `resumed` (`""`)                                 | the same; each entry to the open handle of its doc |
  * | `doc-list`, `fetched`, `fetched-part`, `presence` | {@link RelayRequests} |
  * | `fetched-many` (`""`)                            | the same, entry by entry, as `fetched` of its doc |
+ * | `batch` (`""`)                                   | each of its messages as if it had come alone |
  * | `catalog-changed` (a workspace)                  | {@link CatalogWatches} |
  * | `authors`                                        | a fetch in flight, and the open handle |
  * | `error` (a doc, prefix or workspace)             | the oldest request for that name, the watch of it, and the open handle |
@@ -19,8 +20,18 @@
  *
  * @module sync/receiveFrame
  */
+import { inflateSync } from 'fflate'
 import * as decoding from 'lib0/decoding'
-import { ErrorCode, MessageType, decodeMessage, readAuthors, readCatalogChanged, readError, readFetchedMany } from '../protocol/messages.js'
+import {
+  ErrorCode,
+  MessageType,
+  decodeMessage,
+  readAuthors,
+  readBatch,
+  readCatalogChanged,
+  readError,
+  readFetchedMany,
+} from '../protocol/messages.js'
 import type { CatalogWatches } from './CatalogWatches.js'
 import type { DocHandle } from './DocHandle.js'
 import type { RelayRequests } from './RelayRequests.js'
@@ -56,6 +67,17 @@ export const receiveFrame = (routes: FrameRoutes, data: unknown): void => {
     ;({ type, doc, body } = decodeMessage(bytes))
   } catch (error) {
     routes.reportError(new SyncError('', ErrorCode.malformed, `undecodable message from the relay: ${describeError(error)}`))
+    return
+  }
+  if (type === MessageType.batch && doc === '') {
+    let messages: Uint8Array[]
+    try {
+      messages = readBatch(body, (bytes) => inflateSync(bytes))
+    } catch (error) {
+      routes.reportError(new SyncError('', ErrorCode.malformed, `undecodable batch from the relay: ${describeError(error)}`))
+      return
+    }
+    for (const message of messages) receiveFrame(routes, message)
     return
   }
   try {
