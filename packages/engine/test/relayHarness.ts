@@ -101,6 +101,8 @@ export interface ReceivedMessage {
   resumed?: boolean
   /** True for the `fetch` a doc's entry of a `fetch-many` stands for. */
   batched?: boolean
+  /** True for a message that came in a `batch`. */
+  inBatch?: boolean
 }
 
 /** Options of {@link TestRelay}. */
@@ -454,6 +456,8 @@ export class TestRelay {
   accepting = true
   /** Drop every message clients send (a hung relay) while true. */
   silent = false
+  /** True while the messages of a client's `batch` are recorded. */
+  private unpacking = false
   /** Docs whose writes (sync step 2 and updates) are refused at the socket with this error, as a relay with a failing or read-only store would. */
   readonly rejectWrites = new Map<string, { code: number; reason: string }>()
   /** Docs (or list prefixes) whose `fetch` / `list-docs` is refused at the socket with this error. */
@@ -742,10 +746,21 @@ export class TestRelay {
       // recorded as itself, then each message goes on as if it had come alone
       this.received.push({ connection: pair.id, type, doc })
       if (!this.announcesBatch) return pair.close('relay', 1002, `unknown message type ${type}`)
-      for (const message of readBatch(body, (bytes) => inflateSync(bytes))) this.fromClient(pair, message)
+      this.unpacking = true
+      try {
+        for (const message of readBatch(body, (bytes) => inflateSync(bytes))) this.fromClient(pair, message)
+      } finally {
+        this.unpacking = false
+      }
       return
     }
-    const record: ReceivedMessage = { connection: pair.id, type, doc, ...(batched ? { batched } : {}) }
+    const record: ReceivedMessage = {
+      connection: pair.id,
+      type,
+      doc,
+      ...(batched ? { batched } : {}),
+      ...(this.unpacking ? { inBatch: true } : {}),
+    }
     if (type === MessageType.sync) record.syncType = data[body.pos]
     this.received.push(record)
     if (type === MessageType.resume) {

@@ -143,6 +143,30 @@ describe('resume', () => {
     handles.forEach((handle, i) => expect(relay.doc(names[i]).getText('t').toString()).toBe(`offline edit ${i}`))
   })
 
+  test('a large catch-up part goes alone, uncompressed; small step 2s go in batches', async () => {
+    const relay = h.relay({ autoAck: true })
+    const client = h.client(relay)
+    const names = ['acme/A', 'acme/Big', 'acme/C', 'acme/D']
+    const handles = names.map((name) => client.open(name))
+    await relay.settle()
+    relay.accepting = false
+    relay.dropAll()
+    await statusIs(client, 'offline')
+    handles.forEach((handle) => handle.doc.getText('t').insert(0, 'small'))
+    const big = handles[1].doc.getText('t')
+    for (let i = 0; i < 600; i++) big.insert(big.length, `a long offline backlog, line ${i}\n`) // ~20 KiB, one part
+    relay.accepting = true
+    await statusIs(client, 'online')
+    await relay.settle()
+    for (const handle of handles) await handle.flush()
+    const step2s = relay.messages({ connection: 2, type: MessageType.sync }).filter((m) => m.resumed !== true)
+    expect(step2s.filter((m) => m.doc === 'acme/Big').map((m) => m.inBatch === true)).toEqual([false])
+    // the three small ones: those held before the big part went out ahead of it, together (alone if only one)
+    expect(step2s.filter((m) => m.doc !== 'acme/Big')).toHaveLength(3)
+    expect(step2s.filter((m) => m.doc !== 'acme/Big' && m.inBatch === true).length).toBeGreaterThanOrEqual(2)
+    expect(relay.doc('acme/Big').getText('t').toString()).toBe(big.toString())
+  })
+
   test('a relay that predates batches gets each message in its own frame', async () => {
     const relay = h.relay({ autoAck: true, batch: false })
     const client = h.client(relay)
