@@ -13,10 +13,12 @@
  *   then per doc its awareness state (`{ user: { id, name, color } }` under
  *   the doc's client id, as a `SyncClient` created with `user` sets on every
  *   doc it opens and announces again on every subscribe, see the engine's
- *   `DocAwareness`);
+ *   `DocAwareness`) — all of it in one `batch` to a relay that announces
+ *   them, as the engine sends it;
  * - the answer to the relay's `sync step 1` (or to a `resumed` entry that
  *   carries the relay's state vector): a `sync step 2` with what the relay
- *   lacks of its own edits (empty when it has them all);
+ *   lacks of its own edits (empty when it has them all); those answering one
+ *   `resumed` message in one `batch`, as the engine sends them;
  * - while the load runs: an edit (one character appended to its own Y.Text,
  *   a `sync update`) to a random doc of its team every `editMeanMs` on
  *   average (each delay uniform in [0.5, 1.5] × the mean); every 15 s the
@@ -35,11 +37,12 @@
  *
  * @module bench/lib/teamClients
  */
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
-import { RelayFeatures, encodeResume, readHello, readResumed } from '@concord/engine/protocol'
+import { RelayFeatures, encodeBatches, encodeResume, readBatch, readHello, readResumed } from '@concord/engine/protocol'
 import { prng } from './stats.mjs'
 import { EMPTY_UPDATE, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE, protocols, readUpdateId, textAppendUpdate } from './wire.mjs'
 
@@ -48,7 +51,7 @@ export const KEEPALIVE_MS = 15_000
 /** The engine's `ping` interval. */
 export const PING_MS = 15_000
 /** Multiplexed message types (docs/PROTOCOL.md). */
-const T = { sync: 0, awareness: 1, subscribe: 16, ack: 18, error: 19, hello: 20, ping: 21, pong: 22, authors: 28, resumed: 36 }
+const T = { sync: 0, awareness: 1, subscribe: 16, ack: 18, error: 19, hello: 20, ping: 21, pong: 22, authors: 28, resumed: 36, batch: 39 }
 /** `error` code of an update whose dependencies the relay lacks. */
 const MISSING_DEPENDENCIES = 12
 const PING = new Uint8Array([T.ping, 0]) // ping • varString("")
@@ -125,7 +128,18 @@ export class TeamClients {
     for (let t = firstTeam; t < firstTeam + teams; t++) {
       for (let i = 0; i < teamSize; i++) {
         const index = t * teamSize + i
-        const client = { index, team: t, ws: null, docs: [], byName: new Map(), timers: [], waiting: null }
+        const client = {
+          index,
+          team: t,
+          ws: null,
+          docs: [],
+          byName: new Map(),
+          timers: [],
+          waiting: null,
+          batches: false,
+          maxPayload: 0,
+          held: null,
+        }
         const json = JSON.stringify({ user: { id: `user-${index}`, name: `User ${index}`, color: '#3b82f6' } })
         for (let d = 0; d < docsPerTeam; d++) {
           const doc = {
@@ -156,6 +170,7 @@ export class TeamClients {
       acksIn: 0,
       resumedIn: 0,
       pongsIn: 0,
+      batchesIn: 0,
       otherIn: 0,
       editsSent: 0,
       awarenessSent: 0,
@@ -213,19 +228,41 @@ export class TeamClients {
 
   /** The relay's `hello`: subscribes every doc of the client (in one `resume` when the relay can), then announces presence. */
   subscribeAll(client, hello) {
-    const ws = client.ws
     for (const doc of client.docs) doc.sub = { step1: false, step2: false, acked: false, done: false, sentClock: doc.sv.get(doc.id) ?? 0 }
-    if (hello.features & RelayFeatures.resume) {
-      ws.send(encodeResume(client.docs.map((doc) => ({ doc: doc.name, stateVector: encodeStateVector(doc.sv) }))))
-    } else {
-      for (const doc of client.docs) {
-        ws.send(mux.subscribe(doc.name))
-        ws.send(mux.sync(doc.name, SYNC_STEP1, encodeStateVector(doc.sv)))
+    client.batches = (hello.features & RelayFeatures.batch) !== 0
+    client.maxPayload = hello.maxPayload ?? 1024 * 1024
+    this.together(client, () => {
+      if (hello.features & RelayFeatures.resume) {
+        this.send(client, encodeResume(client.docs.map((doc) => ({ doc: doc.name, stateVector: encodeStateVector(doc.sv) }))))
+      } else {
+        for (const doc of client.docs) {
+          this.send(client, mux.subscribe(doc.name))
+          this.send(client, mux.sync(doc.name, SYNC_STEP1, encodeStateVector(doc.sv)))
+        }
       }
-    }
-    for (const doc of client.docs) {
-      ws.send(mux.awareness(doc.name, awarenessUpdate(doc.id, ++doc.awarenessClock, doc.awarenessJson)))
-      this.counts.awarenessSent++
+      for (const doc of client.docs) {
+        this.send(client, mux.awareness(doc.name, awarenessUpdate(doc.id, ++doc.awarenessClock, doc.awarenessJson)))
+        this.counts.awarenessSent++
+      }
+    })
+  }
+
+  /** Sends a message on the client's socket, or holds it for the batch {@link together} sends. */
+  send(client, data) {
+    if (client.held) client.held.push(data)
+    else client.ws.send(data)
+  }
+
+  /** Runs `fn`; to a relay that takes batches, what it sends goes out in batches when it returns (as the engine's `together`). */
+  together(client, fn) {
+    if (!client.batches || client.held) return fn()
+    client.held = []
+    try {
+      fn()
+    } finally {
+      const held = client.held
+      client.held = null
+      for (const frame of encodeBatches(held, client.maxPayload, (bytes) => deflateRawSync(bytes))) client.ws.send(frame)
     }
   }
 
@@ -248,12 +285,25 @@ export class TeamClients {
       this.counts.pongsIn++
       return
     }
+    if (type === T.batch) {
+      const decoder = decoding.createDecoder(data)
+      decoding.readVarUint(decoder)
+      decoding.readVarString(decoder) // doc ""
+      this.counts.batchesIn++
+      for (const message of readBatch(decoder, (bytes) => inflateRawSync(bytes))) this.receive(client, message)
+      return
+    }
     if (type === T.hello || type === T.resumed) {
       const decoder = decoding.createDecoder(data)
       decoding.readVarUint(decoder)
       decoding.readVarString(decoder) // doc ""
       if (type === T.hello) this.subscribeAll(client, readHello(decoder))
-      else for (const entry of readResumed(decoder)) this.receiveResumed(client, entry)
+      else {
+        const entries = readResumed(decoder)
+        this.together(client, () => {
+          for (const entry of entries) this.receiveResumed(client, entry)
+        })
+      }
       return
     }
     if (type !== T.sync && type !== T.ack && type !== T.error) {
@@ -322,7 +372,7 @@ export class TeamClients {
     const relayHas = relayState.get(doc.id) ?? 0
     const missing = doc.clock - relayHas
     const answer = missing > 0 ? textAppendUpdate(doc.id, relayHas, doc.key, 'x'.repeat(missing)) : EMPTY_UPDATE
-    doc.client.ws.send(mux.sync(doc.name, SYNC_STEP2, answer))
+    this.send(doc.client, mux.sync(doc.name, SYNC_STEP2, answer))
     this.progress(doc)
   }
 
