@@ -4,16 +4,16 @@
  * failed commit acks nothing until a retry succeeds, and a commit acks only
  * the peers whose updates it stored, once each.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import WebSocket from 'ws'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import { MessageType, startMessage } from '@concord/engine/protocol'
-import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 import type { DocUpdates, Storage } from '../apps/relay/src/storage/Storage.js'
-import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { inProcessRelay } from './helpers/inProcessRelay.js'
+import { type RawMuxClient, covers } from './helpers/rawClient.js'
 import { waitFor } from './helpers/relayProcess.js'
 
 /** Storage whose commits wait for the test to release them, or fail on demand. */
@@ -33,24 +33,9 @@ class ControlledStorage extends MemoryStorage {
   }
 }
 
-let relay: Relay | null = null
-const clients: RawMuxClient[] = []
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await relay?.close()
-  relay = null
-})
-
-const start = async (storage: Storage): Promise<string> => {
-  relay = await createRelay({ storage, port: 0, processMetrics: false, commit: { retryMinDelay: 10, retryMaxDelay: 50 } })
-  return relay.url.replace(/^http/, 'ws')
-}
-const connect = async (url: string): Promise<RawMuxClient> => {
-  const client = new RawMuxClient(url)
-  clients.push(client)
-  await client.open()
-  return client
-}
+const relays = inProcessRelay()
+const start = (storage: Storage): Promise<string> => relays.start({ storage, commit: { retryMinDelay: 10, retryMaxDelay: 50 } })
+const connect = (url: string): Promise<RawMuxClient> => relays.connect(url)
 
 describe('durable acks', () => {
   it('sends an ack for a new subscription with the stored state', async () => {
@@ -72,7 +57,7 @@ describe('durable acks', () => {
     client.sendUpdate('ws1/t1', Y.encodeStateAsUpdate(local))
     Y.applyUpdate(doc, Y.encodeStateAsUpdate(local))
     // the relay applied it (a second client sees it) but storage has not returned
-    const other = await connect(relay!.url.replace(/^http/, 'ws'))
+    const other = await connect(relays.relay.url.replace(/^http/, 'ws'))
     const otherDoc = other.subscribe('ws1/t1')
     await other.waitFor((m) => m.type === MessageType.sync, 'sync from relay')
     await waitFor(() => otherDoc.getText('title').toString() === 'hello', 'the second client to see the update')
@@ -95,7 +80,7 @@ describe('durable acks', () => {
     client.sendUpdate('ws1/t2', Y.encodeStateAsUpdate(local))
     await client.waitFor((m) => m.type === MessageType.ack && covers(m.ack, local), 'ack after retries')
     expect(storage.failures).toBe(0)
-    const metrics = await relay!.metrics.render()
+    const metrics = await relays.relay.metrics.render()
     expect(metrics).toMatch(/concord_commit_failures_total 3/)
     const stored = await storage.loadDoc('ws1/t2')
     const check = new Y.Doc()

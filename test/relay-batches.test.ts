@@ -9,16 +9,19 @@
  */
 import { deflateRawSync } from 'node:zlib'
 import * as encoding from 'lib0/encoding'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
 import {
+  BatchFlags,
   ErrorCode,
   MessageType,
   RelayFeatures,
   encodeAuth,
   encodeBatch,
+  encodeBatchFrame,
+  encodeBatchList,
   encodePing,
   encodeResume,
   encodeSubscribe,
@@ -26,31 +29,16 @@ import {
 } from '@concord/engine/protocol'
 import { SyncClient } from '@concord/engine'
 import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
-import { createRelay, type Relay, type RelayOptions } from '../apps/relay/src/Relay.js'
-import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
+import type { RelayOptions } from '../apps/relay/src/Relay.js'
 import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
 import { makeTempDir, removeDir } from './helpers/relayProcess.js'
-import { RawMuxClient, covers, type ReceivedMessage } from './helpers/rawClient.js'
+import { inProcessRelay } from './helpers/inProcessRelay.js'
+import { type RawMuxClient, covers, type ReceivedMessage } from './helpers/rawClient.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 
-let relay: Relay | null = null
-const clients: RawMuxClient[] = []
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await relay?.close()
-  relay = null
-})
-
-const start = async (options: Partial<RelayOptions> = {}): Promise<string> => {
-  relay = await createRelay({ storage: new MemoryStorage(), port: 0, processMetrics: false, ...options })
-  return relay.url.replace(/^http/, 'ws')
-}
-const connect = async (url: string, token?: string): Promise<RawMuxClient> => {
-  const client = new RawMuxClient(url, token === undefined ? {} : { token })
-  clients.push(client)
-  await client.open()
-  return client
-}
+const relays = inProcessRelay()
+const start = (options: Partial<RelayOptions> = {}): Promise<string> => relays.start(options)
+const connect = (url: string, token?: string): Promise<RawMuxClient> => relays.connect(url, token)
 
 const deflate = (bytes: Uint8Array): Uint8Array => deflateRawSync(bytes)
 
@@ -93,16 +81,12 @@ const acked = (client: RawMuxClient, name: string): Promise<ReceivedMessage> =>
 const batchesOf = (client: RawMuxClient): ReceivedMessage[] => client.received.filter((m) => m.type === MessageType.batch)
 
 describe('batch messages', () => {
-  it('are announced in hello', async () => {
-    const client = await connect(await start())
-    const hello = await client.waitFor((m) => m.type === MessageType.hello, 'hello')
-    expect(hello.hello!.features & RelayFeatures.batch).toBe(RelayFeatures.batch)
-  })
-
-  it("a batch's subscribes, step 1s and deflated updates work as if sent alone; the acks of one commit come back in one batch", async () => {
+  it("are announced in hello; a batch's subscribes, step 1s and deflated updates work as if sent alone; the acks of one commit come back in one batch", async () => {
     const url = await start()
     const names = ['ws1/a', 'ws1/b', 'ws1/c']
     const writer = await connect(url)
+    const hello = await writer.waitFor((m) => m.type === MessageType.hello, 'hello')
+    expect(hello.hello!.features & RelayFeatures.batch).toBe(RelayFeatures.batch)
     subscribeInBatch(writer, names)
     for (const name of names)
       await writer.waitFor((m) => m.doc === name && m.type === MessageType.sync && m.syncType === 1, `step 2 of ${name}`)
@@ -186,16 +170,9 @@ describe('batch messages', () => {
     const bomb = await connect(url)
     // 1 MiB of one repeated message: a frame of a few KiB
     const ping = encodePing()
-    const list = encoding.createEncoder()
-    const n = (1024 * 1024) / (ping.byteLength + 1)
-    encoding.writeVarUint(list, n)
-    for (let i = 0; i < n; i++) encoding.writeVarUint8Array(list, ping)
-    const payload = deflateRawSync(encoding.toUint8Array(list))
+    const payload = deflateRawSync(encodeBatchList(Array.from({ length: (1024 * 1024) / (ping.byteLength + 1) }, () => ping)))
     expect(payload.byteLength).toBeLessThan(64 * 1024)
-    const frame = startMessage(MessageType.batch, '')
-    encoding.writeVarUint(frame, 1)
-    encoding.writeVarUint8Array(frame, payload)
-    bomb.send(encoding.toUint8Array(frame))
+    bomb.send(encodeBatchFrame(BatchFlags.deflated, payload))
     const closed = await bomb.waitClosed()
     expect(closed.code).toBe(1009)
     expect(bomb.received.filter((m) => m.type === MessageType.pong)).toEqual([]) // nothing of it was handled
@@ -205,11 +182,11 @@ describe('batch messages', () => {
   })
 
   it.each([
-    ['DEFLATE that is not', () => batchFrame(1, Uint8Array.of(0xff, 0xff, 0xff, 0xff))],
+    ['DEFLATE that is not', () => encodeBatchFrame(1, Uint8Array.of(0xff, 0xff, 0xff, 0xff))],
     ['a batch inside a batch', () => encodeBatch([encodePing(), encodeBatch([encodePing(), encodePing()], null)], null)],
-    ['unknown flags', () => batchFrame(6, listOf([encodePing()]))],
-    ['bytes after the last message', () => batchFrame(0, Uint8Array.of(...listOf([encodePing()]), 7))],
-    ['a list longer than its bytes', () => batchFrame(0, Uint8Array.of(5, ...encodePing()))],
+    ['unknown flags', () => encodeBatchFrame(6, encodeBatchList([encodePing()]))],
+    ['bytes after the last message', () => encodeBatchFrame(0, Uint8Array.of(...encodeBatchList([encodePing()]), 7))],
+    ['a list longer than its bytes', () => encodeBatchFrame(0, Uint8Array.of(5, ...encodePing()))],
   ])('a malformed batch closes its socket with 1002: %s', async (_what, make) => {
     const url = await start()
     const client = await connect(url)
@@ -222,8 +199,7 @@ describe('batch messages', () => {
   it('a device back from offline with edits to 120 records syncs them in batches both ways, stored for the next device', async () => {
     const dir = makeTempDir('concord-batches-')
     try {
-      relay = await createRelay({ storage: SqliteStorage.open(`${dir}/concord.sqlite`), port: 0, processMetrics: false })
-      const url = relay.url
+      const url = await relays.start({ storage: SqliteStorage.open(`${dir}/concord.sqlite`) })
       const names = Array.from({ length: 120 }, (_, i) => `acme/T-${i}`)
       const frames = { sent: [] as number[], received: [] as number[] }
       class Counting extends WebSocket {
@@ -241,13 +217,9 @@ describe('batch messages', () => {
       const handles = names.map((name) => laptop.open(name))
       await laptop.flush()
       // offline: the relay is unreachable while the laptop's user edits every record
-      await relay.close()
+      await relays.stop()
       handles.forEach((handle, i) => handle.doc.getText('t').insert(0, `edited offline, record ${i}`))
-      relay = await createRelay({
-        storage: SqliteStorage.open(`${dir}/concord.sqlite`),
-        port: Number(new URL(url).port),
-        processMetrics: false,
-      })
+      await relays.start({ storage: SqliteStorage.open(`${dir}/concord.sqlite`), port: Number(new URL(url).port) })
       frames.sent.length = 0
       frames.received.length = 0
       laptop.reconnect()
@@ -259,7 +231,7 @@ describe('batch messages', () => {
       expect(frames.received.length).toBeLessThan(20)
       laptop.close()
 
-      const phone = new SyncClient({ url: relay.url, WebSocket: WebSocket as never })
+      const phone = new SyncClient({ url, WebSocket: WebSocket as never })
       const copies = names.map((name) => phone.open(name))
       await Promise.all(
         copies.map(
@@ -269,8 +241,7 @@ describe('batch messages', () => {
       copies.forEach((copy, i) => expect(copy.doc.getText('t').toString()).toBe(`edited offline, record ${i}`))
       phone.close()
     } finally {
-      await relay?.close()
-      relay = null
+      await relays.stop()
       removeDir(dir)
     }
   })
@@ -323,19 +294,3 @@ describe('batch messages', () => {
     })
   })
 })
-
-/** The list of a batch's payload, not compressed. */
-const listOf = (messages: readonly Uint8Array[]): Uint8Array => {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, messages.length)
-  for (const message of messages) encoding.writeVarUint8Array(encoder, message)
-  return encoding.toUint8Array(encoder)
-}
-
-/** A `batch` message with any flags and payload. */
-const batchFrame = (flags: number, payload: Uint8Array): Uint8Array => {
-  const encoder = startMessage(MessageType.batch, '')
-  encoding.writeVarUint(encoder, flags)
-  encoding.writeVarUint8Array(encoder, payload)
-  return encoding.toUint8Array(encoder)
-}

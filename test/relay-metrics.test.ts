@@ -4,23 +4,16 @@
  * sockets (the relay counts them in plain numbers and adds them to
  * prom-client when the metrics are read). Reading twice counts nothing twice.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import { MessageType, decodeMessage, encodeBatch, encodeSubscribe, readBatch, startMessage } from '@concord/engine/protocol'
-import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
-import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
+import { inProcessRelay } from './helpers/inProcessRelay.js'
 import { RawMuxClient } from './helpers/rawClient.js'
 
-let relay: Relay | null = null
-const clients: RawMuxClient[] = []
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await relay?.close()
-  relay = null
-})
+const relays = inProcessRelay()
 
 /** What one client's socket carried: messages by type and payload bytes, each way. */
 interface Traffic {
@@ -38,8 +31,7 @@ interface Frames {
 
 /** A raw client whose socket traffic is recorded from its first message on. */
 const connect = async (url: string): Promise<{ client: RawMuxClient; traffic: Traffic; frames: Frames }> => {
-  const client = new RawMuxClient(url)
-  clients.push(client)
+  const client = relays.track(new RawMuxClient(url))
   const traffic: Traffic = { sentTypes: [], sentBytes: 0, receivedTypes: [], receivedBytes: 0 }
   const frames: Frames = { sent: [], received: [] }
   client.ws.on('message', (data: Buffer) => {
@@ -71,8 +63,7 @@ const ofType = (text: string, name: string, type: string): number =>
 
 describe('metrics', () => {
   it('count every message and byte the relay sent and received, and every ack', async () => {
-    relay = await createRelay({ storage: new MemoryStorage(), port: 0, processMetrics: false })
-    const url = relay.url.replace(/^http/, 'ws')
+    const url = await relays.start()
     const a = await connect(url)
     const b = await connect(url)
     const docA = a.client.subscribe('ws1/doc')
@@ -92,7 +83,7 @@ describe('metrics', () => {
     await a.client.roundTrip()
     await b.client.roundTrip()
 
-    const text = await relay.metrics.render()
+    const text = await relays.relay.metrics.render()
     const both = [a.traffic, b.traffic]
     const received = both.flatMap((t) => t.receivedTypes)
     const sent = both.flatMap((t) => t.sentTypes)
@@ -108,12 +99,11 @@ describe('metrics', () => {
     expect(ofType(text, 'concord_messages_in_total', 'sync')).toBe(sent.filter((type) => type === MessageType.sync).length)
 
     // a second read adds nothing that was not sent since
-    expect(await relay.metrics.render()).toBe(text)
+    expect(await relays.relay.metrics.render()).toBe(text)
   })
 
   it('count the messages of a batch by their type and the batch frame by its bytes on the wire', async () => {
-    relay = await createRelay({ storage: new MemoryStorage(), port: 0, processMetrics: false })
-    const url = relay.url.replace(/^http/, 'ws')
+    const url = await relays.start()
     const a = await connect(url)
     const names = ['ws1/a', 'ws1/b', 'ws1/c']
     const subscribe: Uint8Array[] = []
@@ -144,7 +134,7 @@ describe('metrics', () => {
         const { type, body } = decodeMessage(frame)
         return type === MessageType.batch ? [type, ...readBatch(body, (bytes) => inflateRawSync(bytes)).map((m) => m[0])] : [type]
       })
-    const text = await relay.metrics.render()
+    const text = await relays.relay.metrics.render()
     const received = messagesOf(a.frames.received)
     const sent = messagesOf(a.frames.sent)
     expect(sent.filter((type) => type === MessageType.batch)).toHaveLength(2)

@@ -7,34 +7,19 @@
  * as before next to it.
  */
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { ErrorCode, MAX_RESUME_DOCS, MessageType, RelayFeatures, encodeResume, type ResumedDoc } from '@concord/engine/protocol'
-import { createRelay, type Relay } from '../apps/relay/src/Relay.js'
 import type { RelayLimits } from '../apps/relay/src/security/limits.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
 import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
-import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { inProcessRelay } from './helpers/inProcessRelay.js'
+import { type RawMuxClient, covers } from './helpers/rawClient.js'
 import { makeTempDir, removeDir } from './helpers/relayProcess.js'
 
-let relay: Relay | null = null
-const clients: RawMuxClient[] = []
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close()
-  await relay?.close()
-  relay = null
-})
-
-const start = async (limits: Partial<RelayLimits> = {}): Promise<string> => {
-  relay = await createRelay({ storage: new MemoryStorage(), port: 0, processMetrics: false, limits })
-  return relay.url.replace(/^http/, 'ws')
-}
-const connect = async (url: string): Promise<RawMuxClient> => {
-  const client = new RawMuxClient(url)
-  clients.push(client)
-  await client.open()
-  return client
-}
+const relays = inProcessRelay()
+const start = (limits: Partial<RelayLimits> = {}): Promise<string> => relays.start({ limits })
+const connect = (url: string): Promise<RawMuxClient> => relays.connect(url)
 
 /** Every `resumed` entry the client received, in order. */
 const entriesOf = (client: RawMuxClient): ResumedDoc[] => client.received.flatMap((m) => m.resumed ?? [])
@@ -177,8 +162,7 @@ describe('resume', () => {
         return super.writeCheckpoint(doc, state, uptoSeq)
       }
     }
-    relay = await createRelay({ storage: new SlowCheckpoints(), port: 0, processMetrics: false, commit: { checkpointUpdates: 1 } })
-    const url = relay.url.replace(/^http/, 'ws')
+    const url = await relays.start({ storage: new SlowCheckpoints(), commit: { checkpointUpdates: 1 } })
     const [compacted, other] = ['ws1/compacted', 'ws1/other']
     const writer = await connect(url)
     writer.resume([compacted, other])
@@ -215,8 +199,7 @@ describe('resume', () => {
     const dir = makeTempDir()
     const doc = 'ws1/lost-insert'
     const open = async (): Promise<string> => {
-      relay = await createRelay({ storage: SqliteStorage.open(join(dir, 'concord.sqlite')), port: 0, processMetrics: false })
-      return relay.url.replace(/^http/, 'ws')
+      return relays.start({ storage: SqliteStorage.open(join(dir, 'concord.sqlite')) })
     }
     try {
       const deviceC = new Y.Doc()
@@ -237,8 +220,7 @@ describe('resume', () => {
       await a.roundTrip()
       expect(a.received.filter((m) => m.type === MessageType.error).map((m) => m.error!.code)).toContain(ErrorCode.missingDependencies)
       a.close()
-      await relay!.close()
-      relay = null
+      await relays.stop()
 
       url = await open() // a restart: only what was stored counts
       const c = await connect(url)
@@ -262,8 +244,7 @@ describe('resume', () => {
       expect(reader.docs.get(doc)!.getText('t').toString()).toBe('llo')
       expect(c.docs.get(doc)!.getText('t').toString()).toBe('llo') // C got the deletion too
     } finally {
-      await relay?.close()
-      relay = null
+      await relays.stop()
       removeDir(dir)
     }
   })

@@ -6,7 +6,6 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import { deflateSync, inflateSync } from 'fflate'
 import * as decoding from 'lib0/decoding'
-import * as encoding from 'lib0/encoding'
 import * as prng from 'lib0/prng'
 import { describe, expect, test } from 'vitest'
 import {
@@ -14,6 +13,8 @@ import {
   MessageType,
   decodeMessage,
   encodeBatch,
+  encodeBatchFrame,
+  encodeBatchList,
   encodeBatches,
   encodePing,
   encodeSubscribe,
@@ -94,31 +95,15 @@ describe('batches', () => {
   test.each([
     [
       'a batch inside a batch',
-      () => payloadFrame(0, listOf([encodePing(), encodeBatch([encodePing(), encodePing()], null)])),
+      () => encodeBatchFrame(0, encodeBatchList([encodePing(), encodeBatch([encodePing(), encodePing()], null)])),
       /inside a batch/,
     ],
-    ['unknown flags', () => payloadFrame(2, listOf([encodePing()])), /unknown batch flags/],
-    ['an empty message', () => payloadFrame(0, listOf([new Uint8Array(0)])), /empty message/],
-    ['bytes after the last message', () => payloadFrame(0, Uint8Array.of(...listOf([encodePing()]), 1)), /bytes after/],
-    ['a count beyond its messages', () => payloadFrame(0, Uint8Array.of(3, ...listOf([encodePing()]).subarray(1))), /./],
+    ['unknown flags', () => encodeBatchFrame(2, encodeBatchList([encodePing()])), /unknown batch flags/],
+    ['an empty message', () => encodeBatchFrame(0, encodeBatchList([new Uint8Array(0)])), /empty message/],
+    ['bytes after the last message', () => encodeBatchFrame(0, Uint8Array.of(...encodeBatchList([encodePing()]), 1)), /bytes after/],
+    ['a count beyond its messages', () => encodeBatchFrame(0, Uint8Array.of(3, ...encodeBatchList([encodePing()]).subarray(1))), /./],
   ])('a reader refuses %s', (_what, make, error) => {
     const { body } = decodeMessage(make())
     expect(() => readBatch(body, inflateSync)).toThrow(error)
   })
 })
-
-const listOf = (messages: readonly Uint8Array[]): Uint8Array => {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, messages.length)
-  for (const message of messages) encoding.writeVarUint8Array(encoder, message)
-  return encoding.toUint8Array(encoder)
-}
-
-const payloadFrame = (flags: number, payload: Uint8Array): Uint8Array => {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, MessageType.batch)
-  encoding.writeVarString(encoder, '')
-  encoding.writeVarUint(encoder, flags)
-  encoding.writeVarUint8Array(encoder, payload)
-  return encoding.toUint8Array(encoder)
-}

@@ -804,10 +804,7 @@ export const encodeBatches = (messages: readonly Uint8Array[], maxBytes: number,
 
 /** One `batch` message holding `messages` (see {@link MessageType.batch}). */
 export const encodeBatch = (messages: readonly Uint8Array[], deflate: Deflate | null): Uint8Array => {
-  const list = encoding.createEncoder()
-  encoding.writeVarUint(list, messages.length)
-  for (const message of messages) encoding.writeVarUint8Array(list, message)
-  let payload: Uint8Array = encoding.toUint8Array(list)
+  let payload = encodeBatchList(messages)
   let flags = 0
   if (deflate !== null && payload.byteLength >= BATCH_DEFLATE_MIN_BYTES) {
     const deflated = deflate(payload)
@@ -816,6 +813,19 @@ export const encodeBatch = (messages: readonly Uint8Array[], deflate: Deflate | 
       flags |= BatchFlags.deflated
     }
   }
+  return encodeBatchFrame(flags, payload)
+}
+
+/** A batch's payload before compression: varUint(n) • n × varUint8Array(message). */
+export const encodeBatchList = (messages: readonly Uint8Array[]): Uint8Array => {
+  const list = encoding.createEncoder()
+  encoding.writeVarUint(list, messages.length)
+  for (const message of messages) encoding.writeVarUint8Array(list, message)
+  return encoding.toUint8Array(list)
+}
+
+/** A `batch` message carrying `payload` with `flags` as given ({@link encodeBatch} chooses them). */
+export const encodeBatchFrame = (flags: number, payload: Uint8Array): Uint8Array => {
   const encoder = startMessage(MessageType.batch, '')
   encoding.writeVarUint(encoder, flags)
   encoding.writeVarUint8Array(encoder, payload)
