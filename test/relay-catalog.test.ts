@@ -72,17 +72,20 @@ describe('list-docs', () => {
     c.close()
   })
 
-  it('the pages of one listing come from one storage read; a page that does not continue it reads again', async () => {
-    const reads = vi.spyOn(storage, 'listDocs')
+  it('each page reads only its own rows from storage', async () => {
+    const reads = vi.spyOn(storage, 'listDocSeqs')
     try {
       const c = await connect()
       expect(await listAll(c, 25)).toEqual(names)
-      expect(reads).toHaveBeenCalledTimes(1)
-      // not the continuation of the last page sent: read again
+      // five pages of 25: each read asks for one doc more than the page, to tell whether more follow
+      expect(reads.mock.calls.map(([prefix, page]) => [prefix, page])).toEqual(
+        [0, 25, 50, 75, 100].map((at) => ['acme/', { after: at === 0 ? '' : names[at - 1], limit: 26 }]),
+      )
+      // a page after any name
       c.send(encodeListDocs('acme/', 100, names[10]!, 25))
       const again = await c.waitFor((m) => m.list?.requestId === 100, 'page after T-0010')
       expect(again.list!.names).toEqual(names.slice(11, 36))
-      expect(reads).toHaveBeenCalledTimes(2)
+      expect(again.list!.more).toBe(true)
       c.close()
     } finally {
       reads.mockRestore()
@@ -96,6 +99,12 @@ describe('list-docs', () => {
     c.send(encodeListDocs('acme/', 7))
     const answer = await c.waitFor((m) => m.list?.requestId === 7, 'list')
     expect(answer.list!.names).toContain('acme/new-record')
+    // in pages too, in its place: between T-0119 and the end, and between two stored docs
+    c.subscribe('acme/T-0042a')
+    await c.waitFor((m) => m.type === MessageType.ack && m.doc === 'acme/T-0042a', 'ack')
+    c.received.length = 0 // listAll numbers its requests from 1
+    const paged = await listAll(c, 7)
+    expect(paged).toEqual([...names.slice(0, 43), 'acme/T-0042a', ...names.slice(43), 'acme/new-record'])
     c.send(encodeListDocs('../', 8))
     const error = await c.waitFor((m) => m.type === MessageType.error, 'error')
     expect(error.error!.code).toBe(ErrorCode.invalidDocName)

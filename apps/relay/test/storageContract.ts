@@ -232,6 +232,35 @@ export function runStorageContractTests(name: string, setup: () => Promise<Stora
       expect((await storage.listDocSeqs('')).map(({ doc }) => doc)).toEqual(await storage.listDocs(''))
     })
 
+    it('[list-page] a page holds the docs after a name, at most a limit, each page read on its own', async () => {
+      const docs = ['team/a', 'team/b', 'team/c', 'team/d', 'team/e']
+      await storage.appendUpdates([...docs, 'team', 'team0', 'teams', 'other'].map((doc) => ({ doc, updates: [bytes(1)] })))
+      await storage.appendUpdates([{ doc: 'team/c', updates: [bytes(2)] }])
+      const page = async (after: string, limit: number) => (await storage.listDocSeqs('team/', { after, limit })).map(({ doc }) => doc)
+      expect(await storage.listDocSeqs('team/', { after: '', limit: 3 })).toEqual([
+        { doc: 'team/a', lastSeq: 1 },
+        { doc: 'team/b', lastSeq: 1 },
+        { doc: 'team/c', lastSeq: 2 },
+      ])
+      expect(await page('team/c', 3)).toEqual(['team/d', 'team/e'])
+      expect(await page('team/e', 3)).toEqual([])
+      // `after` need not be a stored name, nor under the prefix
+      expect(await page('team/bb', 2)).toEqual(['team/c', 'team/d'])
+      expect(await page('a', 1)).toEqual(['team/a'])
+      // paging through gives the whole listing
+      const all: string[] = []
+      for (let after = ''; ;) {
+        const next = await page(after, 2)
+        if (next.length === 0) break
+        all.push(...next)
+        after = next.at(-1)!
+      }
+      expect(all).toEqual(docs)
+      expect((await storage.listDocSeqs('', { after: 'team/e', limit: 10 })).map(({ doc }) => doc)).toEqual(['team0', 'teams'])
+      await expectRejects(() => storage.listDocSeqs('team/', { after: '', limit: 0 }), /page/)
+      await expectRejects(() => storage.listDocSeqs('team/', { after: 7 as unknown as string, limit: 1 }), /page/)
+    })
+
     it('[checkpoint] a doc with only a checkpoint is stored and listed', async () => {
       await storage.writeCheckpoint('imported', bytes(7, 7), 0)
       expect(await storage.loadDoc('imported')).toEqual({ checkpoint: bytes(7, 7), updates: [], lastSeq: 0, logBytes: 0, authors: [] })

@@ -27,6 +27,7 @@
 export { SyncClient, ConnectionStatus } from './sync/SyncClient.js'
 export type { SyncClientOptions, SyncClientEvents, CatalogWatchListener } from './sync/SyncClient.js'
 export type { DocHandle, DocHandleEvents, OpenDocOptions, UserInfo } from './sync/DocHandle.js'
+export { FIRST_LIST_PAGE } from './sync/RelayRequests.js'
 export type { FetchedDoc, ListDocsOptions, ListedDoc, RelayRequestOptions } from './sync/RelayRequests.js'
 export type { BackoffOptions } from './sync/backoff.js'
 export type { WebSocketLike, WebSocketConstructor } from './sync/socket.js'

@@ -67,6 +67,7 @@ import type {
   AuthorBinding,
   DocSeq,
   DocUpdates,
+  ListPage,
   PresenceRecord,
   Storage,
   StoredDoc,
@@ -243,8 +244,8 @@ export class GatedStorage implements Storage {
   listDocs(prefix: string): Promise<string[]> {
     return this.inner.listDocs(prefix)
   }
-  listDocSeqs(prefix: string): Promise<DocSeq[]> {
-    return this.inner.listDocSeqs(prefix)
+  listDocSeqs(prefix: string, page?: ListPage): Promise<DocSeq[]> {
+    return this.inner.listDocSeqs(prefix, page)
   }
   recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
     return this.inner.recordPresence(workspace, records)

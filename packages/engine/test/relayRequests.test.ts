@@ -23,7 +23,7 @@ import {
   readResume,
   startMessage,
 } from '../src/protocol/index.js'
-import { RelayRequests } from '../src/sync/RelayRequests.js'
+import { FIRST_LIST_PAGE, RelayRequests } from '../src/sync/RelayRequests.js'
 import { Harness, statusIs, track } from './helpers.js'
 
 const h = new Harness()
@@ -66,6 +66,20 @@ describe('listDocs', () => {
     expect(relay.messages({ type: MessageType.listDocs })).toHaveLength(3)
     expect(relay.messages({ type: MessageType.subscribe })).toHaveLength(0)
     expect(await client.listDocs('nobody/')).toEqual([])
+  })
+
+  test('without a pageSize the first page is small, so the caller starts on it at once; the pages after are the largest', async () => {
+    const relay = h.relay()
+    const ids = Array.from({ length: FIRST_LIST_PAGE + 30 }, (_, i) => `acme/t${String(i).padStart(4, '0')}`)
+    for (const id of ids) relay.seed(id, Y.encodeStateAsUpdate(docWith(id)))
+    const client = h.client(relay)
+    const pages: number[] = []
+    expect((await client.listDocsWithSeqs('acme/', { onPage: (docs) => pages.push(docs.length) })).map((d) => d.name)).toEqual(ids)
+    expect(pages).toEqual([FIRST_LIST_PAGE, 30])
+    // with a pageSize, every page has it
+    pages.length = 0
+    await client.listDocsWithSeqs('acme/', { pageSize: 100, onPage: (docs) => pages.push(docs.length) })
+    expect(pages).toEqual([100, 100, 80])
   })
 
   test('with sequences: each doc carries the sequence of its last stored change, which moves only when a change is stored', async () => {

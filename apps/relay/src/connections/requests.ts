@@ -70,25 +70,6 @@ export const mayReadWorkspace = (
 }
 
 /**
- * The listing a connection is paging through. A page that continues it
- * (same prefix and flags, `after` = the last name of the page before, within
- * {@link LISTING_REUSE_MS}) is cut from the same read instead of reading
- * every doc again: listing n docs in pages of k reads storage once, not
- * n / k times, and the pages are one consistent listing (docs stored
- * meanwhile show in the next listing, and the live catalog reports them).
- */
-interface Listing {
-  prefix: string
-  flags: number
-  docs: DocSeq[]
-  lastSent: string
-  readAt: number
-}
-const listings = new WeakMap<RequestHost, Listing>()
-/** Longest a listing is paged through before it is read again. */
-const LISTING_REUSE_MS = 60_000
-
-/**
  * Answers `list-docs`: stored doc names under a prefix, a page at a time,
  * and with `ListFlags.seqs` each doc's last stored sequence number (a client
  * that remembers it fetches only the docs whose number moved).
@@ -113,48 +94,38 @@ export const listDocs = (conn: RequestHost, prefix: string, body: decoding.Decod
   }
   const limit = Math.max(1, Math.min(request.limit || MAX_LIST_LIMIT, MAX_LIST_LIMIT))
   if (!conn.withinWorkBudget('list-docs')) return
-  // charged: the relay's own time for the page — the storage read (done inside the call by a storage that reads
+  // charged: the relay's own time for the page — the storage reads (done inside the call by a storage that reads
   // on the relay's thread, like MemoryStorage; SQLite reads on its worker) and the filtering — not the time the
   // request waited behind others
   const withSeqs = (request.flags & ListFlags.seqs) !== 0
-  const started = performance.now()
-  const paging = listings.get(conn)
-  const continued =
-    paging !== undefined &&
-    request.after !== '' &&
-    paging.prefix === prefix &&
-    paging.flags === request.flags &&
-    paging.lastSent === request.after &&
-    started - paging.readAt < LISTING_REUSE_MS
-  if (!continued) listings.delete(conn)
-  const readAt = continued ? paging.readAt : started
-  const listing: Promise<DocSeq[]> = continued
-    ? Promise.resolve(paging.docs)
-    : withSeqs
-      ? conn.ctx.rooms.listSeqs(prefix)
-      : conn.ctx.rooms.list(prefix).then((names) => names.map((doc) => ({ doc, lastSeq: 0 })))
-  const readMs = performance.now() - started
-  listing.then(
-    (all) => {
+  void (async () => {
+    // Each page reads only its own rows. Per-record grants can hide single docs of a readable workspace:
+    // a page with hidden docs reads on until it is full or the listing ends.
+    const page: DocSeq[] = []
+    let after = request.after
+    let more = true
+    let workMs = 0
+    while (more && page.length < limit) {
+      const started = performance.now()
+      const read = conn.ctx.rooms.listSeqsPage(prefix, after, limit - page.length)
+      workMs += performance.now() - started
+      const chunk = await read
       if (conn.closed) return
       const filtering = performance.now()
-      // per-record grants can hide single docs of a readable workspace
-      const docs = all.filter(({ doc }) => accessFor(conn.identity, doc) !== Access.none)
-      const start = request.after === '' ? 0 : upperBound(docs, request.after)
-      const page = docs.slice(start, start + limit)
-      if (!conn.chargeWork('list-docs', readMs + performance.now() - filtering)) return
-      const names = page.map(({ doc }) => doc)
-      const seqs = withSeqs ? page.map(({ lastSeq }) => lastSeq) : undefined
-      const more = start + limit < docs.length
-      if (more) listings.set(conn, { prefix, flags: request.flags, docs: all, lastSent: names.at(-1)!, readAt })
-      else listings.delete(conn)
-      conn.send('doc-list', encodeDocList(prefix, request.requestId, names, more, seqs))
-    },
-    (error: unknown) => {
-      conn.log.warn({ err: error, prefix }, 'list-docs failed: storage')
-      conn.sendError(prefix, ErrorCode.storageUnavailable, 'could not list docs from storage; try again later')
-    },
-  )
+      for (const entry of chunk.docs) if (accessFor(conn.identity, entry.doc) !== Access.none) page.push(entry)
+      more = chunk.more
+      if (chunk.docs.length > 0) after = chunk.docs[chunk.docs.length - 1]!.doc
+      workMs += performance.now() - filtering
+    }
+    if (!conn.chargeWork('list-docs', workMs)) return
+    const names = page.map(({ doc }) => doc)
+    const seqs = withSeqs ? page.map(({ lastSeq }) => lastSeq) : undefined
+    conn.send('doc-list', encodeDocList(prefix, request.requestId, names, more, seqs))
+  })().catch((error: unknown) => {
+    if (conn.closed) return
+    conn.log.warn({ err: error, prefix }, 'list-docs failed: storage')
+    conn.sendError(prefix, ErrorCode.storageUnavailable, 'could not list docs from storage; try again later')
+  })
 }
 
 /** Answers `list-presence`: who was seen in a workspace, and when. */
@@ -373,16 +344,4 @@ const answerFetch = (conn: RequestHost, doc: string, stateVector: Uint8Array, bu
       bundle?.settled()
     },
   )
-}
-
-/** Index of the first doc whose name is greater than `after` in an array sorted by name. */
-const upperBound = (docs: readonly DocSeq[], after: string): number => {
-  let lo = 0
-  let hi = docs.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (docs[mid]!.doc <= after) lo = mid + 1
-    else hi = mid
-  }
-  return lo
 }

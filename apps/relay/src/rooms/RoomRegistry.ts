@@ -234,6 +234,25 @@ export class RoomRegistry {
     return [...seqs.keys()].sort().map((doc) => ({ doc, lastSeq: seqs.get(doc)! }))
   }
 
+  /**
+   * One page of {@link listSeqs}: the first `limit` docs after `after`, and
+   * whether more follow. Storage reads only this page (and one doc more, to
+   * tell), so the first page of a long listing comes as fast as a short one.
+   */
+  async listSeqsPage(prefix: string, after: string, limit: number): Promise<{ docs: DocSeq[]; more: boolean }> {
+    const stored = await this.storage.listDocSeqs(prefix, { after, limit: limit + 1 })
+    // the rows read cover the names up to the last one when more follow; later pages cover the rest
+    const bound = stored.length > limit ? stored[stored.length - 1]!.doc : null
+    const seqs = new Map<string, number>()
+    for (const { doc, lastSeq } of stored) seqs.set(doc, lastSeq)
+    for (const name of this.names()) {
+      if (!name.startsWith(prefix) || name <= after || (bound !== null && name > bound)) continue
+      seqs.set(name, Math.max(seqs.get(name) ?? 0, this.peek(name)?.lastSeq ?? 0))
+    }
+    const docs = [...seqs.keys()].sort().map((doc) => ({ doc, lastSeq: seqs.get(doc)! }))
+    return { docs: docs.slice(0, limit), more: docs.length > limit }
+  }
+
   /** Unloads every room with no references after storing what it holds (shutdown). */
   async unloadAll(): Promise<void> {
     if (this.sleepTimer !== null) clearInterval(this.sleepTimer)

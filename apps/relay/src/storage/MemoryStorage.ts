@@ -15,8 +15,8 @@
  * @module storage/MemoryStorage
  */
 
-import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
-import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
+import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, ListPage, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertListing, assertPresence, closedError } from './validation.js'
 
 /** One logged update. */
 interface LogEntry {
@@ -110,8 +110,11 @@ export class MemoryStorage implements Storage {
     return [...this.#docs.keys()].filter((doc) => doc.startsWith(prefix)).sort()
   }
 
-  async listDocSeqs(prefix: string): Promise<DocSeq[]> {
-    const docs = await this.listDocs(prefix)
+  async listDocSeqs(prefix: string, page?: ListPage): Promise<DocSeq[]> {
+    this.#assertOpen()
+    assertListing(prefix, page)
+    let docs = await this.listDocs(prefix)
+    if (page !== undefined) docs = docs.filter((doc) => doc > page.after).slice(0, page.limit)
     return docs.map((doc) => ({ doc, lastSeq: this.#docs.get(doc)!.lastSeq }))
   }
 

@@ -76,9 +76,9 @@
  */
 
 import pg from 'pg'
-import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, ListPage, PresenceRecord, Storage, StoredDoc } from './Storage.js'
 import type { WebhookSubscription } from '../webhooks/WebhookSubscriptions.js'
-import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertPresence, closedError } from './validation.js'
+import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertListing, assertPresence, closedError } from './validation.js'
 
 /** The schema version this code writes and understands. */
 export const POSTGRES_SCHEMA_VERSION = 2
@@ -383,15 +383,21 @@ export class PostgresStorage implements Storage {
     return (await this.listDocSeqs(prefix)).map(({ doc }) => doc)
   }
 
-  /** Stored docs starting with `prefix` with their last sequence numbers, in the order of {@link listDocs}. */
-  async listDocSeqs(prefix: string): Promise<DocSeq[]> {
+  /** Stored docs starting with `prefix` with their last sequence numbers, in the order of {@link listDocs}; with `page`, that page. */
+  async listDocSeqs(prefix: string, page?: ListPage): Promise<DocSeq[]> {
     this.#assertOpen()
-    if (typeof prefix !== 'string') throw new TypeError('prefix must be a string')
+    assertListing(prefix, page)
     // `doc >= prefix` lets the primary key start the scan at the prefix.
-    const { rows } = await this.#query<{ doc: string; last_seq: string }>(
-      'SELECT doc, last_seq FROM concord_docs WHERE doc >= $1 AND starts_with(doc, $1)',
-      [prefix],
-    )
+    const { rows } =
+      page === undefined
+        ? await this.#query<{ doc: string; last_seq: string }>(
+            'SELECT doc, last_seq FROM concord_docs WHERE doc >= $1 AND starts_with(doc, $1)',
+            [prefix],
+          )
+        : await this.#query<{ doc: string; last_seq: string }>(
+            'SELECT doc, last_seq FROM concord_docs WHERE doc >= $1 AND starts_with(doc, $1) AND doc > $2 ORDER BY doc LIMIT $3',
+            [prefix, page.after, page.limit],
+          )
     // Same order as every other adapter: JavaScript string order (PostgreSQL's "C" order is UTF-8 byte order).
     return rows
       .map(({ doc, last_seq }) => ({ doc, lastSeq: Number(last_seq) }))

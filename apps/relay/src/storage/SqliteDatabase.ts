@@ -41,7 +41,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import type { AppendResult, DocSeq, DocUpdates, PresenceRecord, StoredDoc } from './Storage.js'
+import type { AppendResult, DocSeq, DocUpdates, ListPage, PresenceRecord, StoredDoc } from './Storage.js'
 import { assertCheckpointSeq } from './validation.js'
 
 /** How the connection is configured (also options of `SqliteStorage`). */
@@ -128,6 +128,10 @@ function prepareStatements(db: Database.Database) {
     // Docs sort by UTF-8 bytes, so the names starting with a prefix are contiguous from the prefix on.
     docsFrom: db.prepare<[string], { doc: string }>('SELECT doc FROM docs WHERE doc >= ? ORDER BY doc'),
     docSeqsFrom: db.prepare<[string], { doc: string; last_seq: number }>('SELECT doc, last_seq FROM docs WHERE doc >= ? ORDER BY doc'),
+    // one page: from the prefix on, after a name, at most so many
+    docSeqsPage: db.prepare<[string, string, number], { doc: string; last_seq: number }>(
+      'SELECT doc, last_seq FROM docs WHERE doc >= ? AND doc > ? ORDER BY doc LIMIT ?',
+    ),
     insertAuthor: db.prepare<[string, number, string, string]>(
       'INSERT OR REPLACE INTO authors (doc, client_id, user_id, name) VALUES (?, ?, ?, ?)',
     ),
@@ -322,10 +326,16 @@ export class SqliteDatabase {
     return docs.sort()
   }
 
-  /** Stored docs starting with `prefix` with their last sequence numbers, in the order of {@link listDocs}. */
-  listDocSeqs(prefix: string): DocSeq[] {
+  /**
+   * Stored docs starting with `prefix` with their last sequence numbers, in
+   * the order of {@link listDocs}; with `page`, only that page (read with
+   * `LIMIT`: the pages of a long listing cost a read each, not the whole list).
+   */
+  listDocSeqs(prefix: string, page?: ListPage): DocSeq[] {
     const docs: DocSeq[] = []
-    for (const { doc, last_seq } of this.#stmt.docSeqsFrom.iterate(prefix)) {
+    const rows =
+      page === undefined ? this.#stmt.docSeqsFrom.iterate(prefix) : this.#stmt.docSeqsPage.iterate(prefix, page.after, page.limit)
+    for (const { doc, last_seq } of rows) {
       if (!doc.startsWith(prefix)) break
       docs.push({ doc, lastSeq: last_seq })
     }

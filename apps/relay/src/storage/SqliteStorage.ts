@@ -45,8 +45,8 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { SqliteDatabase, type SqliteConnectionOptions } from './SqliteDatabase.js'
-import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, PresenceRecord, Storage, StoredDoc } from './Storage.js'
-import { assertBatch, assertBytes, assertDocName, assertPresence, closedError } from './validation.js'
+import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, ListPage, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import { assertBatch, assertBytes, assertDocName, assertListing, assertPresence, closedError } from './validation.js'
 import {
   deserializeError,
   packBytes,
@@ -261,11 +261,11 @@ export class SqliteStorage implements Storage {
     return this.#call<'list-docs'>({ op: 'list-docs', prefix })
   }
 
-  /** Stored docs starting with `prefix` with their last sequence numbers, in the order of `listDocs`. */
-  async listDocSeqs(prefix: string): Promise<DocSeq[]> {
+  /** Stored docs starting with `prefix` with their last sequence numbers, in the order of `listDocs`; with `page`, that page. */
+  async listDocSeqs(prefix: string, page?: ListPage): Promise<DocSeq[]> {
     this.#assertUsable()
-    if (typeof prefix !== 'string') throw new TypeError('prefix must be a string')
-    return this.#call<'list-doc-seqs'>({ op: 'list-doc-seqs', prefix })
+    assertListing(prefix, page)
+    return this.#call<'list-doc-seqs'>(page === undefined ? { op: 'list-doc-seqs', prefix } : { op: 'list-doc-seqs', prefix, page })
   }
 
   /** Upserts last-seen records in one transaction; `lastSeen` never moves back. */

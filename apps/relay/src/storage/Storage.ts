@@ -63,6 +63,19 @@ export interface DocSeq {
   lastSeq: number
 }
 
+/**
+ * One page of a listing: the first `limit` docs whose names sort after
+ * `after` (`''`: from the start). Adapters read only that page, so a listing
+ * of many docs costs one read per page. Pages follow the names' UTF-8 byte
+ * order, which for the names the relay accepts (ASCII, see `validateDocName`)
+ * is the JavaScript string order that every listing is sorted by.
+ */
+export interface ListPage {
+  after: string
+  /** A positive integer. */
+  limit: number
+}
+
 /** Result of a group commit, per doc: the last sequence number now stored. */
 export type AppendResult = Map<string, number>
 
@@ -89,9 +102,10 @@ export interface Storage {
   /**
    * The same docs as {@link listDocs}, each with the sequence number of its
    * last logged update (as `loadDoc` reports it: checkpoints do not move it),
-   * so a client can tell which docs changed since it last looked.
+   * so a client can tell which docs changed since it last looked. With
+   * `page`, only that page of them.
    */
-  listDocSeqs(prefix: string): Promise<DocSeq[]>
+  listDocSeqs(prefix: string, page?: ListPage): Promise<DocSeq[]>
   /** Records (upserts) when users were last seen in a workspace; a record never moves `lastSeen` back. */
   recordPresence(workspace: string, records: PresenceRecord[]): Promise<void>
   /** Every user seen in a workspace, most recent first. */

@@ -16,7 +16,7 @@ import { PostgresStorage } from './PostgresStorage.js'
 import { SqliteStorage } from './SqliteStorage.js'
 import type { Storage } from './Storage.js'
 
-export type { AppendResult, DocSeq, DocUpdates, Storage, StoredDoc } from './Storage.js'
+export type { AppendResult, DocSeq, DocUpdates, ListPage, Storage, StoredDoc } from './Storage.js'
 export { MemoryStorage } from './MemoryStorage.js'
 export { SqliteStorage, SQLITE_SCHEMA_VERSION } from './SqliteStorage.js'
 export type { SqliteStorageOptions } from './SqliteStorage.js'

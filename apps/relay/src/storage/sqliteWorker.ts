@@ -119,7 +119,7 @@ function serve(port: MessagePort, db: SqliteDatabase, file: string): void {
       case 'list-docs':
         return { value: db.listDocs(request.prefix), transfer: [] }
       case 'list-doc-seqs':
-        return { value: db.listDocSeqs(request.prefix), transfer: [] }
+        return { value: db.listDocSeqs(request.prefix, request.page), transfer: [] }
       case 'record-presence':
         db.recordPresence(request.workspace, request.records)
         return { value: undefined, transfer: [] }

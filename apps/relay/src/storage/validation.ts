@@ -6,7 +6,7 @@
  * @module storage/validation
  */
 
-import type { AuthorBinding, DocUpdates, PresenceRecord } from './Storage.js'
+import type { AuthorBinding, DocUpdates, ListPage, PresenceRecord } from './Storage.js'
 
 /** Throws a `TypeError` unless `doc` is a string. */
 export function assertDocName(doc: unknown): asserts doc is string {
@@ -53,6 +53,16 @@ function assertAuthor(author: unknown, doc: string): asserts author is AuthorBin
     typeof a.name !== 'string'
   ) {
     throw new TypeError(`author bindings of doc "${doc}" must be { clientId: non-negative integer, userId: string, name: string }`)
+  }
+}
+
+/** Checks a listing's prefix and optional page: `{ after: string, limit: positive integer }`. */
+export function assertListing(prefix: unknown, page: unknown): asserts page is ListPage | undefined {
+  if (typeof prefix !== 'string') throw new TypeError('prefix must be a string')
+  if (page === undefined) return
+  const p = page as Partial<ListPage> | null
+  if (typeof p !== 'object' || p === null || typeof p.after !== 'string' || !Number.isSafeInteger(p.limit) || (p.limit as number) < 1) {
+    throw new TypeError('a listing page must be { after: string, limit: positive integer }')
   }
 }
 

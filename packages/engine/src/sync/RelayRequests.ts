@@ -71,8 +71,15 @@ export interface RelayRequestOptions {
 }
 
 /** Options of `client.listDocs`. */
+/** Size of a listing's first page when no `pageSize` is given. */
+export const FIRST_LIST_PAGE = 250
+
 export interface ListDocsOptions extends RelayRequestOptions {
-  /** Names per page, 1–5000. Default 5000 (the relay's maximum). */
+  /**
+   * Names per page, 1–5000. Default: a first page of {@link FIRST_LIST_PAGE}
+   * names, so that `onPage` can start on them at once (the relay reads only
+   * the rows of a page), then 5000 (the relay's maximum).
+   */
   pageSize?: number
   /** Called with each page's docs as it arrives, before the next page is asked for (the whole list still resolves at the end). */
   onPage?: (docs: ListedDoc[]) => void

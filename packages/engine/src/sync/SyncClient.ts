@@ -76,7 +76,14 @@ import { CatchUpAllowance } from './catchUpAllowance.js'
 import { DocHandle, type DocHandleHost, type OpenDocOptions, type UserInfo } from './DocHandle.js'
 import { receiveFrame, type FrameRoutes } from './receiveFrame.js'
 import { RelayConnection, type ConnectionStatus } from './RelayConnection.js'
-import { RelayRequests, type FetchedDoc, type ListDocsOptions, type ListedDoc, type RelayRequestOptions } from './RelayRequests.js'
+import {
+  FIRST_LIST_PAGE,
+  RelayRequests,
+  type FetchedDoc,
+  type ListDocsOptions,
+  type ListedDoc,
+  type RelayRequestOptions,
+} from './RelayRequests.js'
 import { relayUrl } from './relayUrl.js'
 import type { SyncClientEvents, SyncClientOptions } from './syncClientTypes.js'
 import { SyncError } from './SyncError.js'
@@ -288,7 +295,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     const docs: ListedDoc[] = []
     let after = ''
     for (;;) {
-      const page = await this.requests.listPage(prefix, after, pageSize, flags, options)
+      // without a pageSize, a small first page: the caller starts on it while the rest comes
+      const limit = options.pageSize === undefined && after === '' ? Math.min(FIRST_LIST_PAGE, pageSize) : pageSize
+      const page = await this.requests.listPage(prefix, after, limit, flags, options)
       const listed = page.names.map((name, i): ListedDoc => ({ name, seq: page.seqs?.[i] ?? null }))
       docs.push(...listed)
       options.onPage?.(listed)
