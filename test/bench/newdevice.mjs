@@ -3,8 +3,9 @@
  * relay (SQLite, pinned to one core) holding `records` tickets of the
  * workspace. Chromium with a fresh profile directory (real IndexedDB on
  * disk) opens the test page (the engine's browser bundle, see
- * test/browser/page); the page's first `RecordStore`, set up as the app does
- * (`live: true`), fills itself from the relay — `list-docs`, then pipelined
+ * test/browser/page, minified as a production build of the app is); the
+ * page's first `RecordStore`, set up as the app does (`live: true`), fills
+ * itself from the relay — `list-docs`, then pipelined
  * `fetch`es over the one socket, every record stored in IndexedDB.
  *
  * Timed in the page from navigation start (the app opening): until the list
@@ -33,7 +34,7 @@ import { SERVER_HOST } from './fanout.mjs'
 export const newDevice = async ({ records = 10_000, repeats = 3, cores = null, log = () => {} }) => {
   if (!chromiumAvailable()) return { skipped: '/usr/bin/chromium is missing' }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-newdevice-'))
-  const page = await servePage(await buildTestPage())
+  const page = await servePage(await buildTestPage({ minify: true }))
   try {
     const template = path.join(dir, 'template')
     mkdirSync(template)
@@ -66,7 +67,7 @@ export const newDevice = async ({ records = 10_000, repeats = 3, cores = null, l
           throw new Error(`new device: listed ${run.total}, stored ${run.stored} of ${records}`)
         runs.push(run)
         log(
-          `  new device ${records} records #${rep + 1}: first screen ${run.firstScreenMs.toFixed(0)} ms, all offline ${run.allMs.toFixed(0)} ms (store created at ${run.startedMs.toFixed(0)} ms, online at ${run.onlineMs.toFixed(0)} ms, ready at ${run.readyMs.toFixed(0)} ms, listing asked at ${run.listing.askedMs.toFixed(0)} ms and answered at ${run.listing.answeredMs.toFixed(0)} ms, first record listed at ${run.firstListedMs.toFixed(0)} ms)`,
+          `  new device ${records} records #${rep + 1}: first screen ${run.firstScreenMs.toFixed(0)} ms, all offline ${run.allMs.toFixed(0)} ms (store created at ${run.startedMs.toFixed(0)} ms, online at ${run.onlineMs.toFixed(0)} ms, ready at ${run.readyMs.toFixed(0)} ms, listing asked at ${run.listing.askedMs.toFixed(0)} ms, its first page answered at ${run.listing.firstPageMs.toFixed(0)} ms and the last at ${run.listing.answeredMs.toFixed(0)} ms, first record listed at ${run.firstListedMs.toFixed(0)} ms)`,
         )
       } finally {
         await context?.close()

@@ -52,7 +52,7 @@ const p95 = (values) => [...values].sort((a, b) => a - b)[Math.min(values.length
 export async function recordStoreBench(options = {}) {
   const { records = 10_000, samples = 25, runs = 5, plainList = true, log = () => {} } = options
   if (!chromiumAvailable()) return { skipped: '/usr/bin/chromium is missing' }
-  const server = await servePage(await buildTestPage())
+  const server = await servePage(await buildTestPage({ minify: true }))
   const profile = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-profile-'))
   const params = { relay: 'ws://127.0.0.1:9', user: 'bench', workspace: 'bench', auto: '0' } // no relay: all local
   /** Runs `body(page)` in a freshly started browser on the profile. */

@@ -535,7 +535,7 @@ if (results.memory) {
     })
     target('startup', `Client start-up (${label}): open one record`, 20, s.openMs, { unit: 'ms' })
     body =
-      `Built by the record store's harness (\`test/bench/recordStore.mjs\`): ${label} stored in a Chromium profile (real IndexedDB, ${s.chromium}); every timed run starts a new browser process on that profile (a cold start of the app; the OS file cache is warm) and times in the page. Stored once in ${fmt(s.seedMs / 1000)} s.\n\n` +
+      `Built by the record store's harness (\`test/bench/recordStore.mjs\`): ${label} stored in a Chromium profile (real IndexedDB, ${s.chromium}); every timed run starts a new browser process on that profile (a cold start of the app; the OS file cache is warm) and times in the page (the test page, minified as a production build of the app is). Stored once in ${fmt(s.seedMs / 1000)} s.\n\n` +
       table(
         ['measure', 'Concord record store', 'plain y-indexeddb'],
         [
@@ -705,7 +705,7 @@ if (results.idle) {
       ? `Not measured: ${d.skipped}.`
       : d.error
         ? `newdevice.mjs failed: \`${String(d.error).split('\n')[0]}\``
-        : `The app opened for the first time on a device: Chromium on a fresh profile directory (real IndexedDB on disk) opens the test page (the engine's browser bundle) against a relay (SQLite, one core) holding ${label} of the workspace; the page's first \`RecordStore\`, set up as the app does (\`live: true\`), fills itself — \`list-docs\`, then pipelined \`fetch\`es over the one socket, the records stored in the inbox database (many per transaction; a record gets a database of its own when first opened). ` +
+        : `The app opened for the first time on a device: Chromium on a fresh profile directory (real IndexedDB on disk) opens the test page (the engine's browser bundle, minified as a production build of the app is) against a relay (SQLite, one core) holding ${label} of the workspace; the page's first \`RecordStore\`, set up as the app does (\`live: true\`), fills itself — \`list-docs\`, then pipelined \`fetch\`es over the one socket, the records stored in the inbox database (many per transaction; a record gets a database of its own when first opened). ` +
           `Timed in the page from navigation start: until the list shows a first screen (50 tickets by updatedAt — whichever have arrived), and until every record is available offline (the catalog lists all and is written; the records stored are counted). Chromium runs on the load generators' core. Medians of ${d.config.repeats} run${d.config.repeats > 1 ? 's' : ''}, each with a fresh relay and profile.\n\n` +
           table(
             ['measure', 'Concord record store', 'target'],

@@ -116,6 +116,16 @@ describe('listDocs', () => {
       more: true,
       seqs: [3, 0],
     })
+    // names are read all at once while they are ASCII, one by one as UTF-8 otherwise; long names have 2-byte lengths
+    const long = `acme/${'x'.repeat(300)}`
+    const mixed = ['acme/', 'acme/a', long, '', 'acme/z9_.-']
+    expect(answer(encodeDocList('acme/', 8, mixed, false, [1, 2, 3, 4, 5])).names).toEqual(mixed)
+    const unicode = ['acme/a', 'acme/café', 'acme/日本', long]
+    expect(answer(encodeDocList('acme/', 9, unicode, false)).names).toEqual(unicode)
+    expect(answer(encodeDocList('acme/', 10, [], false))).toEqual({ requestId: 10, names: [], more: false, seqs: null })
+    // a list cut short is refused, not read as shorter names
+    const cut = encodeDocList('acme/', 11, ['acme/a', long], false)
+    expect(() => answer(cut.subarray(0, cut.length - 40))).toThrow()
     const fetched = (message: Uint8Array) => readFetched(decodeMessage(message).body)
     expect(fetched(encodeFetched('acme/t1', Uint8Array.of(0, 0), Uint8Array.of(0))).seq).toBeNull()
     expect(fetched(encodeFetched('acme/t1', Uint8Array.of(0, 0), Uint8Array.of(0), 9)).seq).toBe(9)

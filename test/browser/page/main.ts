@@ -219,11 +219,18 @@ const api = {
   async newDevice(count: number, screen = 50) {
     const startedMs = performance.now()
     // When the store's listing of the workspace was asked for and answered (all pages).
-    const listing = { askedMs: Number.NaN, answeredMs: Number.NaN }
+    const listing = { askedMs: Number.NaN, firstPageMs: Number.NaN, answeredMs: Number.NaN }
     const listDocsWithSeqs = client.listDocsWithSeqs.bind(client)
-    client.listDocsWithSeqs = async (...args) => {
+    client.listDocsWithSeqs = async (prefix, options = {}) => {
       if (Number.isNaN(listing.askedMs)) listing.askedMs = performance.now()
-      const docs = await listDocsWithSeqs(...args)
+      const onPage = options.onPage
+      const docs = await listDocsWithSeqs(prefix, {
+        ...options,
+        onPage: (page) => {
+          if (Number.isNaN(listing.firstPageMs)) listing.firstPageMs = performance.now()
+          onPage?.(page)
+        },
+      })
       if (Number.isNaN(listing.answeredMs)) listing.answeredMs = performance.now()
       return docs
     }

@@ -17,32 +17,37 @@ export const chromiumAvailable = () => existsSync(CHROMIUM_PATH)
 
 const pageDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../page')
 
-let built = null
+/** Builds made so far, by whether minified. */
+const built = new Map()
 
 /**
  * Bundles test/browser/page (the engine from packages/engine/dist) in memory,
- * once per process. Resolves with a map of URL path → { type, body }.
+ * once per process and option. Resolves with a map of URL path → { type, body }.
+ * Tests use the readable build; `minify` builds it as a production build of
+ * the app is (`vite build`'s default), for benchmarks of what a user loads.
  */
-export const buildTestPage = () => {
-  built ??= (async () => {
-    const { build } = await import('vite')
-    const result = await build({
-      root: pageDir,
-      configFile: false,
-      logLevel: 'warn',
-      build: { write: false, target: 'es2022', minify: false, reportCompressedSize: false },
-    })
-    const files = new Map()
-    for (const output of Array.isArray(result) ? result : [result]) {
-      for (const item of output.output) {
-        const body = item.type === 'chunk' ? item.code : item.source
-        files.set(`/${item.fileName}`, { type: TYPES[path.extname(item.fileName)] ?? 'application/octet-stream', body })
-      }
+export const buildTestPage = ({ minify = false } = {}) => {
+  if (!built.has(minify)) built.set(minify, bundlePage(minify))
+  return built.get(minify)
+}
+
+const bundlePage = async (minify) => {
+  const { build } = await import('vite')
+  const result = await build({
+    root: pageDir,
+    configFile: false,
+    logLevel: 'warn',
+    build: { write: false, target: 'es2022', minify, reportCompressedSize: false },
+  })
+  const files = new Map()
+  for (const output of Array.isArray(result) ? result : [result]) {
+    for (const item of output.output) {
+      const body = item.type === 'chunk' ? item.code : item.source
+      files.set(`/${item.fileName}`, { type: TYPES[path.extname(item.fileName)] ?? 'application/octet-stream', body })
     }
-    if (!files.has('/index.html')) throw new Error('building the test page produced no index.html')
-    return files
-  })()
-  return built
+  }
+  if (!files.has('/index.html')) throw new Error('building the test page produced no index.html')
+  return files
 }
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css' }

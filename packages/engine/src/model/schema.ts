@@ -148,6 +148,9 @@ export const field = {
   list: <T>(item: z.ZodType<T>, options: { maxItems?: number } = {}): ListFieldSpec<T> => ({ kind: 'list', item, ...options }),
 }
 
+const RECORD_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/
+const RECORD_ID_MAX_LENGTH = 200
+
 /**
  * Record ids: one doc name segment (`A-Z a-z 0-9 _ - .`, not starting with
  * `.`), at most 200 characters. Generate them on the client
@@ -156,8 +159,15 @@ export const field = {
 export const recordIdSchema = z
   .string()
   .min(1)
-  .max(200)
-  .regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/, 'record ids use A-Z a-z 0-9 _ - . and do not start with "."')
+  .max(RECORD_ID_MAX_LENGTH)
+  .regex(RECORD_ID, 'record ids use A-Z a-z 0-9 _ - . and do not start with "."')
+
+/**
+ * Whether `id` is a valid record id: the same as
+ * `recordIdSchema.safeParse(id).success`, without building a result (a
+ * listing checks thousands of names at once).
+ */
+export const isRecordId = (id: string): boolean => id.length <= RECORD_ID_MAX_LENGTH && RECORD_ID.test(id)
 
 /**
  * Checks a schema and returns it, typed. Throws a clear error for invalid

@@ -554,6 +554,38 @@ export const encodeDocList = (
   return encoding.toUint8Array(encoder)
 }
 
+/** One byte, one character: decodes ASCII as itself (see {@link readNames}). */
+const byteDecoder = new TextDecoder('latin1')
+
+/**
+ * Reads `count` varStrings. Doc names are ASCII (see {@link validateDocName}),
+ * so all of them are decoded in one call and cut by their byte lengths: a
+ * `TextDecoder` call per name costs a browser ~3 µs, 15 ms for a page of
+ * 5000 names. Any other byte and they are read one by one, as UTF-8.
+ */
+const readNames = (body: decoding.Decoder, count: number): string[] => {
+  const start = body.pos
+  const spans: number[] = []
+  let ascii = true
+  const { arr } = body
+  for (let i = 0; i < count; i++) {
+    const length = decoding.readVarUint(body)
+    const at = body.pos
+    if (at + length > arr.length) throw new RangeError('a name runs past the end of the message')
+    for (let k = at; k < at + length && ascii; k++) ascii = arr[k]! < 0x80
+    spans.push(at - start, length)
+    body.pos = at + length
+  }
+  if (!ascii) {
+    body.pos = start
+    return Array.from({ length: count }, () => decoding.readVarString(body))
+  }
+  const text = byteDecoder.decode(body.arr.subarray(start, body.pos))
+  const names: string[] = []
+  for (let i = 0; i < spans.length; i += 2) names.push(text.slice(spans[i], spans[i]! + spans[i + 1]!))
+  return names
+}
+
 /**
  * Reads the body of a `doc-list` answer. `seqs` is null when the answer
  * carries none (a relay before {@link ListFlags}, or they were not asked
@@ -562,8 +594,7 @@ export const encodeDocList = (
 export const readDocList = (body: decoding.Decoder): { requestId: number; names: string[]; more: boolean; seqs: number[] | null } => {
   const requestId = decoding.readVarUint(body)
   const count = decoding.readVarUint(body)
-  const names: string[] = []
-  for (let i = 0; i < count; i++) names.push(decoding.readVarString(body))
+  const names = readNames(body, count)
   const more = decoding.readVarUint(body) === 1
   let seqs: number[] | null = null
   if (decoding.hasContent(body)) {

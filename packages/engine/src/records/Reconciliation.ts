@@ -25,7 +25,7 @@ import * as Y from 'yjs'
 import type { Catalog } from '../catalog/Catalog.js'
 import type { CatalogEntry } from '../model/CatalogEntry.js'
 import { recordType } from '../model/recordDoc.js'
-import { recordIdSchema } from '../model/schema.js'
+import { isRecordId } from '../model/schema.js'
 import type { RecordStorage } from '../persistence/Storage.js'
 import { countMissing } from '../protocol/stateVector.js'
 import type { RecordSummary } from '../history/summary.js'
@@ -158,7 +158,7 @@ export class Reconciliation {
     if (!this.host.durable() || backend.listRecords === undefined) return []
     const { catalog } = this.host
     const ids = (await backend.listRecords()) ?? []
-    const missing = ids.filter((id) => catalog.get(id) === undefined && recordIdSchema.safeParse(id).success)
+    const missing = ids.filter((id) => catalog.get(id) === undefined && isRecordId(id))
     const found: CatalogEntry[] = []
     await this.eachStored(missing, (stored) => {
       // A database without a record and without changes: opened for an id that exists nowhere.
@@ -188,7 +188,7 @@ export class Reconciliation {
         onPage: (docs) => {
           for (const { name, seq } of docs) {
             const id = name.slice(prefix.length)
-            if (id.length > 0 && !id.includes('/') && recordIdSchema.safeParse(id).success) records.push({ id, seq })
+            if (!id.includes('/') && isRecordId(id)) records.push({ id, seq })
           }
           result.listed = records.length
           wake()
@@ -322,7 +322,7 @@ export class Reconciliation {
     for (const name of names) {
       if (!name.startsWith(prefix)) continue
       const id = name.slice(prefix.length)
-      if (id.includes('/') || !recordIdSchema.safeParse(id).success) continue
+      if (id.includes('/') || !isRecordId(id)) continue
       this.liveQueue.add(id)
     }
     this.pumpLive()
