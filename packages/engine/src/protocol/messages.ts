@@ -554,8 +554,17 @@ export const encodeDocList = (
   return encoding.toUint8Array(encoder)
 }
 
-/** One byte, one character: decodes ASCII as itself (see {@link readNames}). */
-const byteDecoder = new TextDecoder('latin1')
+/**
+ * One byte, one character: decodes ASCII as itself (see {@link readNames});
+ * null where the platform's `TextDecoder` knows only UTF-8.
+ */
+const byteDecoder = ((): TextDecoder | null => {
+  try {
+    return new TextDecoder('latin1')
+  } catch {
+    return null
+  }
+})()
 
 /**
  * Reads `count` varStrings. Doc names are ASCII (see {@link validateDocName}),
@@ -576,7 +585,7 @@ const readNames = (body: decoding.Decoder, count: number): string[] => {
     spans.push(at - start, length)
     body.pos = at + length
   }
-  if (!ascii) {
+  if (!ascii || byteDecoder === null) {
     body.pos = start
     return Array.from({ length: count }, () => decoding.readVarString(body))
   }
