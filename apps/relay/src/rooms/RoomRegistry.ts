@@ -219,25 +219,12 @@ export class RoomRegistry {
   }
 
   /**
-   * The docs of {@link list}, each with the sequence number of its last
-   * stored update (for a loaded room, the newest of what storage and the
-   * room report; 0 for a doc nothing was stored of yet).
-   */
-  async listSeqs(prefix: string): Promise<DocSeq[]> {
-    const seqs = new Map<string, number>()
-    for (const { doc, lastSeq } of await this.storage.listDocSeqs(prefix)) seqs.set(doc, lastSeq)
-    for (const name of this.names()) {
-      if (!name.startsWith(prefix)) continue
-      const room = this.peek(name)
-      seqs.set(name, Math.max(seqs.get(name) ?? 0, room?.lastSeq ?? 0))
-    }
-    return [...seqs.keys()].sort().map((doc) => ({ doc, lastSeq: seqs.get(doc)! }))
-  }
-
-  /**
-   * One page of {@link listSeqs}: the first `limit` docs after `after`, and
-   * whether more follow. Storage reads only this page (and one doc more, to
-   * tell), so the first page of a long listing comes as fast as a short one.
+   * One page of the docs of {@link list}, each with the sequence number of
+   * its last stored update (for a loaded room, the newest of what storage
+   * and the room report; 0 for a doc nothing was stored of yet): the first
+   * `limit` docs after `after`, and whether more follow. Storage reads only
+   * this page (and one doc more, to tell), so the first page of a long
+   * listing comes as fast as a short one.
    */
   async listSeqsPage(prefix: string, after: string, limit: number): Promise<{ docs: DocSeq[]; more: boolean }> {
     const stored = await this.storage.listDocSeqs(prefix, { after, limit: limit + 1 })
