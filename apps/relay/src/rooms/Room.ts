@@ -46,6 +46,7 @@ import { colorForUser, decodeAwarenessUpdate, encodeAwarenessEntries, type Aware
 import { DocGuard, type DocLimits, type ValidatedCounts } from '../security/docGuard.js'
 import { DEFAULT_LIMITS } from '../security/limits.js'
 import type { UpdateLimits } from '../security/validateUpdate.js'
+import { applyStored } from './snapshotOfStored.js'
 
 /**
  * A connection's view of a room. Connections implement it; the room uses it
@@ -780,11 +781,3 @@ export const peerOrigin = (peer: RoomPeer): PeerOrigin => {
 /** Type guard for {@link PeerOrigin}. */
 export const isPeerOrigin = (origin: unknown): origin is PeerOrigin =>
   typeof origin === 'object' && origin !== null && (origin as PeerOrigin).source === 'peer'
-
-/** Applies a stored doc (checkpoint, then log) to `doc` in one transaction. */
-export const applyStored = (doc: Y.Doc, stored: StoredDoc): void => {
-  Y.transact(doc, () => {
-    if (stored.checkpoint) Y.applyUpdate(doc, stored.checkpoint)
-    for (const update of stored.updates) Y.applyUpdate(doc, update)
-  })
-}

@@ -29,6 +29,14 @@ const EMPTY_UPDATE = new Uint8Array([0, 0])
 /** Most rows answered with `Y.mergeUpdates`; a doc with more is built as a `Y.Doc`. */
 export const MERGE_MAX_ROWS = 32
 
+/** Applies a stored doc (checkpoint, then log) to `doc` in one transaction. */
+export const applyStored = (doc: Y.Doc, stored: Pick<StoredDoc, 'checkpoint' | 'updates'>): void => {
+  Y.transact(doc, () => {
+    if (stored.checkpoint) Y.applyUpdate(doc, stored.checkpoint)
+    for (const update of stored.updates) Y.applyUpdate(doc, update)
+  })
+}
+
 /** A state vector that names no client: the client has nothing. */
 const isEmptyStateVector = (stateVector: Uint8Array): boolean => stateVector.byteLength === 1 && stateVector[0] === 0
 
@@ -46,9 +54,7 @@ export const snapshotOfStored = (
     // named: a random guid costs ~30 getRandomValues calls
     const doc = new Y.Doc({ guid: 'stored' })
     try {
-      Y.transact(doc, () => {
-        for (const row of rows) Y.applyUpdate(doc, row)
-      })
+      applyStored(doc, stored)
       const durableStateVector = Y.encodeStateVector(doc)
       const { clients } = doc.store
       return {

@@ -188,7 +188,7 @@ export class Reconciliation {
         onPage: (docs) => {
           for (const { name, seq } of docs) {
             const id = name.slice(prefix.length)
-            if (!id.includes('/') && isRecordId(id)) records.push({ id, seq })
+            if (isRecordId(id)) records.push({ id, seq })
           }
           result.listed = records.length
           wake()
@@ -322,7 +322,7 @@ export class Reconciliation {
     for (const name of names) {
       if (!name.startsWith(prefix)) continue
       const id = name.slice(prefix.length)
-      if (id.includes('/') || !isRecordId(id)) continue
+      if (!isRecordId(id)) continue
       this.liveQueue.add(id)
     }
     this.pumpLive()

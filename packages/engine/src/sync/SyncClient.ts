@@ -296,7 +296,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     let after = ''
     for (;;) {
       // without a pageSize, a small first page: the caller starts on it while the rest comes
-      const limit = options.pageSize === undefined && after === '' ? Math.min(FIRST_LIST_PAGE, pageSize) : pageSize
+      const limit = options.pageSize === undefined && after === '' ? FIRST_LIST_PAGE : pageSize
       const page = await this.requests.listPage(prefix, after, limit, flags, options)
       const listed = page.names.map((name, i): ListedDoc => ({ name, seq: page.seqs?.[i] ?? null }))
       docs.push(...listed)
