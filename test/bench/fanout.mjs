@@ -6,10 +6,13 @@
  * Two phases per run, on a freshly started server:
  *
  * 1. **Fixed offered load**: updates are sent round-robin at a rate that
- *    makes `offeredDeliveries` deliveries per second. After a warm-up, over
- *    `measureMs`: the server process's CPU time (its own `process.cpuUsage()`,
- *    over IPC) ÷ messages delivered to other clients, and the latency of
- *    every delivery (send → receipt, same clock: both ends live in the load
+ *    makes `offeredDeliveries` deliveries per second. After a warm-up at
+ *    that load (`warmupMs`, 2 s by default: long enough that every server
+ *    runs optimised code and has worked off the backlog of its clients
+ *    connecting, i.e. a server in its steady state), over `measureMs`:
+ *    the server process's CPU time (its own `process.cpuUsage()`, over IPC)
+ *    ÷ messages delivered to other clients, and the latency of every
+ *    delivery (send → receipt, same clock: both ends live in the load
  *    process). For Concord also the latency of the durable ack.
  * 2. **Saturation**: every client keeps `window` updates in flight (sent, not
  *    yet received by every other client of its room) for `saturationMs`;
@@ -91,7 +94,7 @@ export const fanOut = async ({
   contenders = ['floor', 'y-websocket-server', 'hocuspocus', 'concord'],
   repeats = 5,
   offeredDeliveries = 10_000,
-  warmupMs = 500,
+  warmupMs = 2000,
   measureMs = 2000,
   saturationMs = 1500,
   window = 2,

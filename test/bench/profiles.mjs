@@ -58,7 +58,7 @@ export const profileFanOut = async ({ configs, cores, measureMs = 3000, names = 
       const p = await profileOf((execArgv) =>
         fanOutOnce({
           contender: FANOUT_CONTENDERS[name],
-          params: { rooms, clients, offeredDeliveries: 10_000, warmupMs: 400, measureMs, saturationMs: 10, window: 2 },
+          params: { rooms, clients, offeredDeliveries: 10_000, warmupMs: 2000, measureMs, saturationMs: 10, window: 2 },
           cores,
           serverExecArgv: execArgv,
         }),

@@ -79,8 +79,8 @@ const cores = pinned ? { server: 0, load: 1 } : null
 
 /** Settings of a default and a quick run. */
 const S = quick
-  ? { repeats: 3, warmupMs: 300, measureMs: 600, saturationMs: 500, small: 200, big: 20, records: 1000, diagRepeats: 0, profile: false }
-  : { repeats: 5, warmupMs: 400, measureMs: 1200, saturationMs: 800, small: 500, big: 50, records: 10_000, diagRepeats: 2, profile: true }
+  ? { repeats: 3, warmupMs: 1000, measureMs: 600, saturationMs: 500, small: 200, big: 20, records: 1000, diagRepeats: 0, profile: false }
+  : { repeats: 5, warmupMs: 2000, measureMs: 1200, saturationMs: 800, small: 500, big: 50, records: 10_000, diagRepeats: 2, profile: true }
 const FANOUT_CONFIGS = [
   { rooms: 10, clients: 10 },
   { rooms: 100, clients: 5 },
