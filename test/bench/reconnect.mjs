@@ -5,6 +5,15 @@
  * wire until then (TCP payload both ways: WebSocket upgrades, frame headers,
  * masks, messages), against the sum of the Yjs diffs the server lacked.
  *
+ * Each run starts a fresh server holding twice as many records. Before the
+ * timed reconnect, a client of the same kind reconnects the other half
+ * (untimed; its sockets closed again), so that the server runs optimised
+ * code, as one that has been up for a while does: a freshly started
+ * process spends about half of such a reconnect compiling (*spot*: Concord's
+ * relay took 944 ms of CPU for 1,000 × 10 when just started, 466 ms for the
+ * next 1,000). The timed records are still cold on the server (not loaded
+ * since it started). A restart itself is the reconnect storm's case.
+ *
  * Contenders:
  * - **Concord**: the engine's `SyncClient`, one multiplexed socket; done when
  *   `flush()` resolves, i.e. the relay's durable acks (SQLite, after commit)
@@ -49,7 +58,7 @@ const recordName = (i) => `w1/r${String(i).padStart(5, '0')}`
 
 /**
  * Runs the case for every contender, `repeats` times in alternating order,
- * each run on a fresh server holding the records.
+ * each run on a fresh server holding the records and as many to warm it up.
  */
 export const offlineReconnect = async ({
   records,
@@ -64,13 +73,18 @@ export const offlineReconnect = async ({
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-reconnect-'))
   try {
     const baseFile = path.join(dir, 'base.bin')
+    const warmFile = path.join(dir, 'warm.bin')
+    const seedFile = path.join(dir, 'seed.bin')
     const entries = Array.from({ length: records }, (_, i) => [recordName(i), ticketState(i)])
+    const warmEntries = Array.from({ length: records }, (_, i) => [recordName(records + i), ticketState(records + i)])
     writeBlobs(baseFile, entries)
+    writeBlobs(warmFile, warmEntries)
+    writeBlobs(seedFile, [...entries, ...warmEntries])
     const template = path.join(dir, 'template')
     mkdirSync(template)
     const { SqliteStorage } = await import('../../apps/relay/dist/index.js')
     const storage = SqliteStorage.open(path.join(template, 'concord.sqlite'))
-    await storage.appendUpdates(entries.map(([doc, state]) => ({ doc, updates: [state] })))
+    await storage.appendUpdates([...entries, ...warmEntries].map(([doc, state]) => ({ doc, updates: [state] })))
     await storage.close()
 
     const runs = Object.fromEntries(contenders.map((name) => [name, []]))
@@ -82,7 +96,7 @@ export const offlineReconnect = async ({
         const serverConfig =
           contender.server === 'concord'
             ? { kind: 'concord', storage: 'sqlite', dataDir: runDir }
-            : { kind: 'hocuspocus', seedFile: baseFile }
+            : { kind: 'hocuspocus', seedFile }
         const server = await startChild(SERVER_HOST, [JSON.stringify(serverConfig)], {
           core: cores?.server ?? null,
           execArgv: contender.server === 'concord' ? serverExecArgv : [],
@@ -96,6 +110,7 @@ export const offlineReconnect = async ({
               url: server.info.url,
               client: contender.client,
               baseFile,
+              warmFile,
               edits,
             }),
             timeoutMs,
@@ -134,15 +149,33 @@ export const offlineReconnect = async ({
   }
 }
 
-/** Load-process side: builds the offline docs (untimed), then reconnects (timed). */
-export const reconnectLoad = async ({ url, client, baseFile, edits }, parent) => {
-  const docs = readBlobs(baseFile).map(([name, state], i) => {
+/** The offline docs of the records in `file`: each with `edits` edits the server lacks (client ids from `firstClient`). */
+const offlineDocs = (file, edits, firstClient) =>
+  readBlobs(file).map(([name, state], i) => {
     const doc = new Y.Doc()
-    doc.clientID = 5_000_000 + i
+    doc.clientID = firstClient + i
     Y.applyUpdate(doc, state)
     offlineEdits(doc, edits, 1000 + i)
     return { name, doc, serverVector: Y.encodeStateVectorFromUpdate(state) }
   })
+
+/** Load-process side: builds the offline docs (untimed), warms the server up (untimed), then reconnects (timed). */
+export const reconnectLoad = async ({ url, client, baseFile, warmFile, edits }, parent) => {
+  const reconnect = { engine: reconnectEngine, 'y-websocket': reconnectYWebsocket, hocuspocus: reconnectHocuspocus }[client]
+  if (reconnect === undefined) throw new Error(`unknown client ${client}`)
+  const docs = offlineDocs(baseFile, edits, 5_000_000)
+  if (warmFile !== undefined) {
+    const warmSockets = []
+    class WarmWebSocket extends WebSocket {
+      constructor(address, protocolsOrOptions, options) {
+        super(address, protocolsOrOptions, options)
+        warmSockets.push(this)
+      }
+    }
+    const finishWarm = await reconnect(url, offlineDocs(warmFile, edits, 6_000_000), WarmWebSocket)
+    finishWarm()
+    for (const ws of warmSockets) ws.terminate()
+  }
   const diffBytes = docs.reduce((n, d) => n + Y.encodeStateAsUpdate(d.doc, d.serverVector).byteLength, 0)
   const sockets = []
   class CountingWebSocket extends WebSocket {
@@ -154,11 +187,7 @@ export const reconnectLoad = async ({ url, client, baseFile, edits }, parent) =>
   const serverCpu0 = await parent.call('serverCpu')
   const loadCpu0 = process.cpuUsage()
   const started = performance.now()
-  let finish = () => {}
-  if (client === 'engine') finish = await reconnectEngine(url, docs, CountingWebSocket)
-  else if (client === 'y-websocket') finish = await reconnectYWebsocket(url, docs, CountingWebSocket)
-  else if (client === 'hocuspocus') finish = await reconnectHocuspocus(url, docs, CountingWebSocket)
-  else throw new Error(`unknown client ${client}`)
+  const finish = await reconnect(url, docs, CountingWebSocket)
   const ms = performance.now() - started
   const loadCpu = process.cpuUsage(loadCpu0)
   const serverCpu1 = await parent.call('serverCpu')

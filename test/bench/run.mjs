@@ -465,6 +465,7 @@ if (results.reconnect) {
     3,
     `## 3. Offline reconnect\n\n` +
       `The server holds every record (a small ticket); the client made the edits offline (typing words, deleting, setting fields, adding comments; each edit its own transaction). ` +
+      `Each run starts a fresh server holding twice as many records; before the timed reconnect, a client of the same kind reconnects the other half (untimed, the same edits), so that the server runs optimised code as one that has been up for a while does — the timed records themselves are still cold on it. (A freshly started server spends about half of such a reconnect compiling; a restart is the reconnect storm's case.) ` +
       `Timed from creating the client to everything acknowledged; bytes are TCP payload both ways (WebSocket upgrade requests and responses, frame headers, masks, messages) until then. ` +
       `**Concord**: the engine's \`SyncClient\` on one socket, done when \`flush()\` resolves — the relay's acks say the edits are committed to SQLite. ` +
       `**y-websocket**: the stock \`WebsocketProvider\`, one socket per record, against the same Concord relay; y-websocket has no acks, so it counts as done as soon as the relay has *applied* (not stored) its step 2 — a sync step 1 probe after the provider's \`sync\` event proves that. ` +
@@ -824,7 +825,7 @@ function profileSection(p) {
       rows,
     ) +
     `\n\nTop functions by self time — ${p.fanout.map((f) => `**${f.rooms}×${f.clients} ${f.name === 'concord' ? 'SQLite' : 'memory'}**: ${top(f.topFunctions)}`).join('; ')}.\n\n` +
-    `Reconnect ${int(RECONNECT_CONFIGS[0].records)}×${RECONNECT_CONFIGS[0].edits} (relay side): ${top(r.topFunctions)}; loading docs from SQLite ${pct(r.inclusive.loadDoc)}, commits ${pct(r.inclusive.commit)}, acks ${pct(r.inclusive.acks)}, module loading ${pct(r.inclusive.moduleLoading)}.`
+    `Reconnect ${int(RECONNECT_CONFIGS[0].records)}×${RECONNECT_CONFIGS[0].edits} (relay side, whole process: start-up, the warm-up reconnect and the timed one): ${top(r.topFunctions)}; loading docs from SQLite ${pct(r.inclusive.loadDoc)}, commits ${pct(r.inclusive.commit)}, acks ${pct(r.inclusive.acks)}, module loading ${pct(r.inclusive.moduleLoading)}.`
   )
 }
 
