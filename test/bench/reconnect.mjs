@@ -94,9 +94,7 @@ export const offlineReconnect = async ({
         const runDir = path.join(dir, `run-${rep}-${name}`)
         cpSync(template, runDir, { recursive: true })
         const serverConfig =
-          contender.server === 'concord'
-            ? { kind: 'concord', storage: 'sqlite', dataDir: runDir }
-            : { kind: 'hocuspocus', seedFile }
+          contender.server === 'concord' ? { kind: 'concord', storage: 'sqlite', dataDir: runDir } : { kind: 'hocuspocus', seedFile }
         const server = await startChild(SERVER_HOST, [JSON.stringify(serverConfig)], {
           core: cores?.server ?? null,
           execArgv: contender.server === 'concord' ? serverExecArgv : [],
