@@ -153,11 +153,41 @@ export const startChild = async (script, args = [], { core = null, execArgv = []
 }
 
 /**
- * The child side: registers `handlers` (plus `stop`, which runs `onStop` and
- * exits) and tells the parent it is ready with `info`.
+ * A fixed piece of CPU work (integer arithmetic over a 4 MiB array, read and
+ * written in a scattered order, so that caches and memory count as well as
+ * the core), timed: the quickest of `rounds` runs, in ms. On a shared virtual
+ * machine the same work takes longer while other tenants load the host,
+ * which neither a process's own CPU time nor its run-queue wait shows (this
+ * hypervisor reports no steal time); comparing probes taken on the same core
+ * tells a slowed run from a quiet one.
+ */
+export const cpuProbe = (rounds = 5) => {
+  probeData ??= new Int32Array(1 << 20)
+  const mask = probeData.length - 1
+  let quickest = Infinity
+  let x = 1
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now()
+    for (let i = 0; i < 1_000_000; i++) {
+      const j = Math.imul(i, 7919) & mask
+      x = (Math.imul(x, 1664525) + probeData[j] + 1013904223) | 0
+      probeData[j] = x
+    }
+    quickest = Math.min(quickest, performance.now() - t0)
+  }
+  return quickest
+}
+/** The probe's array (made at its first use), which also keeps its loop from being optimised away. */
+let probeData = null
+
+/**
+ * The child side: registers `handlers` (plus `probe`, see {@link cpuProbe},
+ * and `stop`, which runs `onStop` and exits) and tells the parent it is
+ * ready with `info`.
  */
 export const serveParent = (info, handlers, onStop = async () => {}) => {
   const rpc = connectRpc(process)
+  rpc.handle('probe', () => cpuProbe())
   for (const [name, fn] of Object.entries(handlers)) rpc.handle(name, fn)
   rpc.handle('stop', async () => {
     await onStop()
