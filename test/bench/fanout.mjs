@@ -186,7 +186,6 @@ export const fanOut = async ({
         satLoadUtil: pick((r) => r.saturation.loadUtil),
         interference: pick((r) => Math.max(r.interference.server ?? 0, r.interference.load ?? 0)),
         attempts: list.reduce((n, r) => n + r.attempts, 0),
-        slowdown: pick((r) => slowdownOf(r)),
       },
     }
   }
