@@ -32,6 +32,16 @@ const startRelay = (dataDir, { checkpointUpdates, core = null } = {}) =>
 
 const newClient = (url) => new SyncClient({ url, WebSocket })
 
+/** Resolves once the relay's `/readyz` answers 200 (storage answered a ping). */
+const relayReady = async (url) => {
+  const readyz = new URL('/readyz', url.replace(/^ws/, 'http'))
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if ((await fetch(readyz)).ok) return
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error(`${readyz} did not answer 200`)
+}
+
 /** `count` single-character appends to Y.Text `body`, one Yjs update each, as the engine sends them. */
 const makeUpdates = (count) => {
   const doc = new Y.Doc()
@@ -119,7 +129,8 @@ const writeUpdateFile = (file, updates) =>
  *   its JIT, its SQLite connection and the doc are all cold. Floor: a fresh
  *   process applying the updates (cold JIT).
  * - **cold doc**: the same client, now connected, opens three docs of the
- *   same content (warming the relay up as much as the floor is), then doc C:
+ *   same content (warming the relay up as much as the floor is), waits
+ *   for the relay's `/readyz` (its storage thread started), then doc C:
  *   only the doc is cold — the everyday case of opening a record that is not
  *   in the relay's memory. Floor: applying the updates after three warm-up
  *   applications in the same process. Also the relay's part alone: a raw
@@ -162,6 +173,8 @@ export const coldLoad = async ({
           await withTimeout(a.synced, 30_000, `cold load of ${count} updates`)
           coldProcess.get(count).push(performance.now() - started)
           for (const warm of ['w1', 'w2', 'w3']) await withTimeout(client.open(name(warm, count)).synced, 30_000, 'warm-up doc')
+          // warm relay: also ready (its storage worker answered /readyz's ping), not still starting that thread
+          await relayReady(host.info.url)
           const startedC = performance.now()
           const c = client.open(name('c', count))
           await withTimeout(c.synced, 30_000, `cold load of ${count} updates`)

@@ -19,6 +19,7 @@ import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createRelay } from '../src/Relay.js'
 import { MemoryStorage, SQLITE_SCHEMA_VERSION, SqliteStorage, openStorage } from '../src/storage/index.js'
+import { SqliteDatabase } from '../src/storage/SqliteDatabase.js'
 import { LOADS_PER_REQUEST } from '../src/storage/SqliteStorage.js'
 import { runStorageContractTests } from './storageContract.js'
 
@@ -191,8 +192,70 @@ describe('SqliteStorage', () => {
     expect(await listed).toEqual(['a'])
   })
 
-  it('[load-many] loads asked for in one turn cross to the worker together, each answered with its own doc', async () => {
+  it('[reads] loads read on the calling thread and see every write that resolved; a doc with a write in flight loads behind it', async () => {
     const storage = open()
+    await storage.appendUpdates([
+      { doc: 'a', updates: [bytes(1)] },
+      { doc: 'b', updates: [bytes(2), bytes(3)] },
+    ])
+    await storage.writeCheckpoint('b', bytes(9), 1)
+    const posted = vi.spyOn(Worker.prototype, 'postMessage')
+    try {
+      expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1, authors: [] })
+      expect(await storage.loadDoc('b')).toEqual({ checkpoint: bytes(9), updates: [bytes(3)], lastSeq: 2, logBytes: 1, authors: [] })
+      expect(await storage.loadDoc('never')).toEqual({ checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] })
+      expect(posted).not.toHaveBeenCalled()
+
+      // nothing awaited: 'a' has an append in flight, 'b' a checkpoint; 'c' has none
+      const writes = [storage.appendUpdates([{ doc: 'a', updates: [bytes(4)] }]), storage.writeCheckpoint('b', bytes(8), 2)]
+      const [a, b, c] = [storage.loadDoc('a'), storage.loadDoc('b'), storage.loadDoc('c')]
+      await Promise.all(writes)
+      expect(await a).toMatchObject({ updates: [bytes(1), bytes(4)], lastSeq: 2 })
+      expect(await b).toMatchObject({ checkpoint: bytes(8), updates: [], lastSeq: 2 })
+      expect(await c).toMatchObject({ updates: [], lastSeq: 0 })
+      const ops = posted.mock.calls.map(([message]) => message as { op: string; docs?: string[] })
+      expect(ops.map(({ op }) => op)).toEqual(['append', 'checkpoint', 'load-many'])
+      expect(ops[2]!.docs).toEqual(['a', 'b'])
+
+      // once the writes resolved, loads are read here again
+      posted.mockClear()
+      expect(await storage.loadDoc('a')).toMatchObject({ lastSeq: 2 })
+      expect(posted).not.toHaveBeenCalled()
+    } finally {
+      posted.mockRestore()
+    }
+  })
+
+  it('[reads-busy] a load that finds the file locked goes to the worker, which waits for the lock', async () => {
+    const storage = open({ busyTimeoutMs: 10_000 })
+    await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
+    // A WAL reader meets a lock only while another connection recovers the WAL after a crash: this
+    // process's own connections hold the file open, so that cannot be staged here. The read on this
+    // thread fails as SQLite fails it then; the worker runs the real thing.
+    const busy = Object.assign(new Error('database is locked'), { name: 'SqliteError', code: 'SQLITE_BUSY_RECOVERY' })
+    const read = vi.spyOn(SqliteDatabase.prototype, 'loadDoc').mockImplementationOnce(() => {
+      throw busy
+    })
+    const posted = vi.spyOn(Worker.prototype, 'postMessage')
+    try {
+      expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(1)], lastSeq: 1, logBytes: 1, authors: [] })
+      expect(read).toHaveBeenCalledTimes(1)
+      expect(posted.mock.calls.map(([message]) => (message as { op: string }).op)).toEqual(['load'])
+      // any other error of the read is the load's error
+      read.mockImplementationOnce(() => {
+        throw Object.assign(new Error('disk I/O error'), { name: 'SqliteError', code: 'SQLITE_IOERR_READ' })
+      })
+      await expect(storage.loadDoc('a')).rejects.toMatchObject({ code: 'SQLITE_IOERR_READ' })
+    } finally {
+      read.mockRestore()
+      posted.mockRestore()
+    }
+  })
+
+  it('[load-many] loads asked for in one turn cross to the worker together, each answered with its own doc', async () => {
+    // in memory, the worker's connection is the only one: every load goes there
+    const storage = SqliteStorage.open(':memory:')
+    toClose.push(storage)
     const docs = Array.from({ length: 2 * LOADS_PER_REQUEST + 3 }, (_, i) => `w/doc-${i}`)
     // every third doc has a checkpoint and a log after it, every third only a log, the rest were never stored
     for (const [i, doc] of docs.entries()) {

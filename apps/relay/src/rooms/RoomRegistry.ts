@@ -204,7 +204,7 @@ export class RoomRegistry {
         return { update, durableStateVector, lastSeq, authors: [...room.authors.values()], workMs }
       }
     }
-    // a storage that reads on the relay's thread (MemoryStorage) does it inside this call; SQLite reads on its worker
+    // a storage that reads on the relay's thread (MemoryStorage, SQLite's loads) does it inside this call
     const stored = await timed(() => this.storage.loadDoc(name))
     const answer = timed(() => snapshotOfStored(stored, stateVector))
     return { ...answer, lastSeq: stored.lastSeq, workMs }

@@ -239,6 +239,9 @@ export function whyNotWritable(file: string): string | null {
   return null
 }
 
+/** Whether `error` is SQLite's "the database is locked" (`SQLITE_BUSY` and its extended codes). */
+export const isBusy = (error: unknown): boolean => /^SQLITE_BUSY/.test(String((error as { code?: unknown } | null)?.code))
+
 /** An open connection with its prepared statements. Every method runs synchronously. */
 export class SqliteDatabase {
   readonly #db: Database.Database
@@ -361,6 +364,17 @@ export class SqliteDatabase {
   /** Runs a trivial query; throws when the connection is unusable. */
   ping(): void {
     this.#stmt.ping.get()
+  }
+
+  /**
+   * Makes this a connection that only reads and never waits for a lock
+   * (`query_only`, `busy_timeout = 0`): a read that would have to wait
+   * throws `SQLITE_BUSY` at once (see {@link isBusy}).
+   */
+  readOnly(): this {
+    this.#db.pragma('busy_timeout = 0')
+    this.#db.pragma('query_only = ON')
+    return this
   }
 
   /** Closes the connection (checkpointing the WAL). */
