@@ -1,8 +1,9 @@
 /**
  * One better-sqlite3 connection to the relay's SQLite file, with the schema
  * and the synchronous operations behind `SqliteStorage`. It runs inside the
- * storage worker (`sqliteWorker.ts`); the main thread only opens it once to
- * check the file before starting the worker.
+ * storage worker (`sqliteWorker.ts`), which writes; on the main thread,
+ * `SqliteStorage` opens one to check the file before starting the worker and
+ * keeps it to read loads ({@link SqliteDatabase.readOnly}).
  *
  * Schema (version 2, kept in `PRAGMA user_version`; version 1 files are
  * upgraded in place by adding the tables of version 2):
@@ -369,9 +370,11 @@ export class SqliteDatabase {
   /**
    * Makes this a connection that only reads and never waits for a lock
    * (`query_only`, `busy_timeout = 0`): a read that would have to wait
-   * throws `SQLITE_BUSY` at once (see {@link isBusy}).
+   * throws `SQLITE_BUSY` at once (see {@link isBusy}). Its page cache holds
+   * at most `cacheMb` MiB.
    */
-  readOnly(): this {
+  readOnly(cacheMb: number): this {
+    this.#db.pragma(`cache_size = ${-cacheMb * 1024}`)
     this.#db.pragma('busy_timeout = 0')
     this.#db.pragma('query_only = ON')
     return this

@@ -120,6 +120,14 @@ interface PendingLoad {
   reject: (error: Error) => void
 }
 
+/**
+ * Page cache of the connection that reads loads, MiB: a doc's read touches
+ * a few pages, and loads read as fast with 1 MiB as with 16 (*spot*, 100-row
+ * docs, commits in between), so the reader adds little to the worker's
+ * `cacheMb`.
+ */
+export const READER_CACHE_MB = 1
+
 /** Most docs of one `load-many` message: bounds the work (and the answer) the worker does in one go. */
 export const LOADS_PER_REQUEST = 128
 
@@ -177,7 +185,7 @@ export class SqliteStorage implements Storage {
       checked.close()
       this.#reader = null
     } else {
-      this.#reader = checked.readOnly()
+      this.#reader = checked.readOnly(READER_CACHE_MB)
     }
     const workerData: SqliteWorkerData = { file, options: connection }
     try {
