@@ -222,6 +222,9 @@ if (S.profile && wants('profile')) {
 if (!rendered) {
   results.seconds = (performance.now() - startedAt) / 1000
   meta.loadAfter = os.loadavg()
+  // saved before the report is written: a run's figures survive a mistake in the report's code
+  mkdirSync(path.join(root, 'test-artifacts'), { recursive: true })
+  writeFileSync(path.join(root, 'test-artifacts/bench-results.json'), JSON.stringify(results, null, 2))
 }
 const { loadAfter } = meta
 
@@ -428,8 +431,7 @@ if (results.cold) {
     2,
     `## 2. Cold load from SQLite\n\n` +
       `A doc of N single-character updates, each its own row in the SQLite log (seeded directly; no checkpoint), is opened by a client and timed from \`client.open()\` to \`handle.synced\` over a real loopback WebSocket, on a freshly started relay:\n\n` +
-      `- **cold doc** (the target): the client is connected and the relay has already served three docs of the same size and answers ` /
-        readyz` (its storage thread is up); only the doc is cold — opening a record the relay has not loaded. Floor: applying the same N updates to an empty \`Y.Doc\` in one transaction after three warm-up applications in the same process. *Relay alone*: the same open by a raw protocol client (subscribe, step 1 → step 2), i.e. without the engine's client-side work.\n` +
+      `- **cold doc** (the target): the client is connected and the relay has already served three docs of the same size and answers \`/readyz\` (its storage thread is up); only the doc is cold — opening a record the relay has not loaded. Floor: applying the same N updates to an empty \`Y.Doc\` in one transaction after three warm-up applications in the same process. *Relay alone*: the same open by a raw protocol client (subscribe, step 1 → step 2), i.e. without the engine's client-side work.\n` +
       `- **cold process** (the earlier figure): a new client connects to the just-started relay and opens the doc — process, JIT, SQLite connection and doc all cold. Floor: a freshly started process applying the same updates (cold JIT).\n\n` +
       table(
         [
@@ -889,9 +891,5 @@ ${findings}
 - SQLite files live in \`os.tmpdir()\` (a real disk here, fsync ≈ 0.2 ms).
 `
 writeFileSync(path.join(root, 'docs/benchmarks.md'), md)
-if (!rendered) {
-  mkdirSync(path.join(root, 'test-artifacts'), { recursive: true })
-  writeFileSync(path.join(root, 'test-artifacts/bench-results.json'), JSON.stringify(results, null, 2))
-}
 process.stdout.write(md)
 log(`\nbench finished in ${fmt((performance.now() - startedAt) / 1000)} s`)
