@@ -107,7 +107,7 @@ export const fanOut = async ({
   serverExecArgv = [],
   relayOptions,
   maxInterference = 0.05,
-  maxSlowdown = 1.25,
+  maxSlowdown = Infinity, // no probe reruns unless the caller sets a threshold (run.mjs: FANOUT_MAX_SLOWDOWN)
   retries = 0,
   log = () => {},
 }) => {
