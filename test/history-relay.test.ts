@@ -272,10 +272,10 @@ describe('history against the relay', () => {
       pb.on('change', check)
     })
     pa.destroy()
-    a.close()
+    a.close() // T-1 stays in Ada's memory (idle); she leaves its presence at once all the same
+    await left
     await ada.store.close()
     ada.client.close()
-    await left
     const seen = await bob.client.lastSeen('pres')
     const adaSeen = seen.find((u) => u.userId === 'ada-p')
     expect(adaSeen).toBeDefined()

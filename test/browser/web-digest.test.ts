@@ -5,7 +5,8 @@
  * this session and creates a new one; Ada reloads the app before she is
  * back online. Back online, Ada's ticket list shows
  * what Bob did — the merge with her own change first, with a button that
- * brings her value back for everyone — and never her own edits. Items go
+ * brings her value back for everyone (without showing her in the ticket's
+ * presence: she did not open it) — and never her own edits. Items go
  * when dismissed and stay gone after a reload; after Ada closed the app and
  * Bob changed two tickets, opening the app again tells her just that;
  * opening a record reads its item; signing out with removal of this
@@ -25,6 +26,10 @@ if (!available) console.warn('test/browser: skipping the digest tests — /usr/b
 
 /** The digest's items as shown, top to bottom. */
 const digestItems = (page: Page): Promise<string[]> => page.getByTestId('digest-item').allInnerTexts()
+
+/** The names in the open record's presence, as shown. */
+const viewerNames = (page: Page): Promise<Array<string | null>> =>
+  page.getByTestId('viewer').evaluateAll((items) => items.map((item) => item.getAttribute('data-name')))
 
 /** Opens ticket `id` and waits until its title shows. */
 const openTicket = async (page: Page, url: string, id: string, title: string): Promise<void> => {
@@ -158,6 +163,10 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     await merge.getByRole('button', { name: 'Use yours' }).click()
     await openTicket(bob, url, t1, 'Checkout fails')
     await expect.poll(() => bob.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe('done')
+    // Restoring from the list is not viewing the ticket: Bob, on it, sees himself alone, although T1 stays in memory on
+    // Ada's page for a while (Ada's presence in T1 went out before her restored value, so Bob would have it by now).
+    await expect.poll(() => viewerNames(bob), { timeout: 10_000 }).toContain('Bob Stone')
+    expect(await viewerNames(bob)).toEqual(['Bob Stone'])
     await expect
       .poll(() => ada.getByTestId('ticket-row').filter({ hasText: 'Checkout fails' }).innerText(), { timeout: 10_000 })
       .toContain('Done')

@@ -9,7 +9,15 @@
 import { IDBFactory } from 'fake-indexeddb'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
-import { MemoryStorage, RecordStore, SyncClient, type RecordHandle, type RecordSummary, type RecordStoreOptions } from '../src/index.js'
+import {
+  MemoryStorage,
+  RecordStore,
+  SyncClient,
+  type RecordHandle,
+  type RecordSummary,
+  type RecordStoreOptions,
+  type Viewer,
+} from '../src/index.js'
 import { FETCH_ORIGIN, HISTORY_ARRAY, appendFieldChanges, initRecord, readHistory, writeWithHistory } from '../src/internal.js'
 import { ruleValue, type RuleEntry } from '../src/history/textMerge.js'
 import { validatePatch } from '../src/model/recordDoc.js'
@@ -1040,6 +1048,37 @@ describe('presence', () => {
     const seen = await b!.client.lastSeen('acme')
     expect(seen.map((u) => u.userId).sort()).toEqual(['user-of-p0', 'user-of-p1'])
     expect(seen.find((u) => u.userId === 'user-of-p0')!.online).toBe(false)
+    pb.destroy()
+  })
+
+  test('a record shows a person only while they hold it open: not for a read or an update, not while it idles in memory', async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2) // Ada (p0) created T-1 and holds it open
+    const pb = b!.handle.presence()
+    const adaHere = (viewers = pb.viewers) => viewers.some((v) => v.user?.id === 'user-of-p0')
+    expect(adaHere()).toBe(true)
+    a!.handle.close()
+    await relay.settle()
+    expect(adaHere()).toBe(false) // at once, though T-1 stays in Ada's memory for idleTimeout (30 s)
+    let seenAgain = false
+    const watch = (viewers: Viewer[]) => (seenAgain ||= adaHere(viewers))
+    pb.on('change', watch)
+    await a!.store.update('T-1', { status: 'done' })
+    expect((await a!.store.read('T-1')).fields.status).toBe('done')
+    await a!.store.archive('T-1')
+    await a!.store.archive('T-1', false)
+    await relay.settle()
+    expect(b!.handle.get('status')).toBe('done')
+    expect(seenAgain).toBe(false) // work in the background shows nobody, not even for a moment
+    pb.off('change', watch)
+    const viewing = await a!.store.open('T-1')
+    await relay.settle()
+    expect(adaHere()).toBe(true)
+    const background = await a!.store.open('T-1', { presence: false })
+    viewing.close()
+    await relay.settle()
+    expect(adaHere()).toBe(false) // the handle left open shows nobody
+    background.close()
     pb.destroy()
   })
 

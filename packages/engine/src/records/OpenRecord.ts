@@ -106,6 +106,8 @@ export interface RecordHost {
 
 /** Listener interface a RecordHandle registers. */
 export interface RecordListener {
+  /** Whether the handle shows this user's presence in the record (see {@link OpenRecord.addListener}). */
+  readonly presence: boolean
   change(source: ChangeSource): void
   pending(count: number, fields: string[]): void
   saved(isSaved: boolean): void
@@ -128,6 +130,7 @@ export class OpenRecord {
   readonly sync: DocHandle
   /** False when the record lives in the in-memory fallback (nothing is saved on this device). */
   readonly durable: boolean
+  /** The open handles' listeners; add and remove them with {@link addListener} and {@link removeListener}. */
   readonly listeners = new Set<RecordListener>()
   /** History entries of text typed (and list items pushed) directly into the record's shared types. */
   readonly typing: TypingRecorder
@@ -138,6 +141,8 @@ export class OpenRecord {
   closed = false
   /** Another tab is discarding the record's unsynced changes: nothing is sent or stored any more (see {@link park}). */
   parked = false
+  /** Whether the store set this user's presence in the record (and takes it away with the last handle that shows it). */
+  private showsPresence = false
 
   private schemaCache: RecordSchema | undefined
   private readonly host: RecordHost
@@ -251,6 +256,7 @@ export class OpenRecord {
       skipSendOrigins: [TAB_ORIGIN],
       sendsCatchUp: () => host.sendsCatchUp(),
       authors: loaded.meta.authors,
+      presence: false, // shown while a handle that shows it is open (addListener)
     })
     this.tabShare = new RecordTabSharing({
       id,
@@ -391,6 +397,43 @@ export class OpenRecord {
     for (const client of parked.ownClients) this.noteOwnClient(client)
     Y.applyUpdate(this.doc, missing)
     this.checkPending()
+  }
+
+  /**
+   * A handle opened (or moved here from a reloaded copy). While at least one
+   * handle with `presence` is open, the record's awareness shows the
+   * client's `user`; a record that only idles in memory, or is open for a
+   * read or an update, shows nobody (see {@link removeListener}).
+   */
+  addListener(listener: RecordListener): void {
+    this.listeners.add(listener)
+    if (listener.presence) this.updatePresence()
+  }
+
+  /**
+   * A handle closed. When no handle that shows presence is left, the local
+   * awareness state goes to null, so the others see this user leave at
+   * once although the record stays in memory until it is idle long enough.
+   */
+  removeListener(listener: RecordListener): void {
+    this.listeners.delete(listener)
+    this.updatePresence()
+  }
+
+  /** Shows or takes away this user's presence after the handles changed (see {@link addListener}). */
+  private updatePresence(): void {
+    if (this.closed || this.parked) return
+    const awareness = this.sync.awareness
+    const state = awareness.getLocalState()
+    const wanted = [...this.listeners].some((listener) => listener.presence)
+    if (wanted && !this.showsPresence) {
+      this.showsPresence = true
+      const user = this.host.client.user
+      if (user !== undefined && (state === null || state.user === undefined)) awareness.setLocalState({ ...state, user: { ...user } })
+    } else if (!wanted && (this.showsPresence || this.listeners.size === 0)) {
+      this.showsPresence = false
+      if (state !== null) awareness.setLocalState(null)
+    }
   }
 
   /** `client` wrote changes of this device (this tab's or another's): they count as pending until acked, also after a reload. */

@@ -86,13 +86,14 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
   private readonly release: (handle: RecordHandle, record: OpenRecord) => void
   private readonly listener: RecordListener
 
-  /** @internal Created by the RecordStore. */
-  constructor(record: OpenRecord, release: (handle: RecordHandle, record: OpenRecord) => void) {
+  /** @internal Created by the RecordStore; `presence`: whether the handle shows this user in the record (see `RecordStore.open`). */
+  constructor(record: OpenRecord, release: (handle: RecordHandle, record: OpenRecord) => void, presence = true) {
     super()
     this.id = record.id
     this.record = record
     this.release = release
     this.listener = {
+      presence,
       change: (source) => this.emit('change', [source]),
       pending: (count, fields) => this.emit('pending', [count, fields]),
       saved: (isSaved) => this.emit('saved', [isSaved]),
@@ -102,7 +103,7 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
       moved: (next) => {
         if (this.record === null) return false
         this.record = next
-        next.listeners.add(this.listener)
+        next.addListener(this.listener)
         this.emit('reloaded', [])
         this.emit('change', ['storage'])
         this.emit('pending', [next.sync.pending, next.pendingFields])
@@ -110,7 +111,7 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
         return true
       },
     }
-    record.listeners.add(this.listener)
+    record.addListener(this.listener)
   }
 
   /** Doc name, `<workspaceId>/<id>`. */
@@ -487,7 +488,7 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     const record = this.record
     if (record === null) return
     this.record = null
-    record.listeners.delete(this.listener)
+    record.removeListener(this.listener)
     this.release(this, record)
     super.destroy()
   }

@@ -304,8 +304,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
    * Opens a record (loading it from this device; it syncs with the relay
    * from then on). An id that exists nowhere yet opens an empty doc whose
    * `type` is null until the relay's copy arrives.
+   *
+   * While the handle is open, the record's presence shows this user (the
+   * client's `user`); when the last handle that shows it closes, the user
+   * leaves the record's presence at once, although the record stays in
+   * memory for `idleTimeout`. `presence: false` opens a handle that shows
+   * nobody (work in the background: {@link read}, {@link update},
+   * {@link archive} and {@link delete} open their records so).
    */
-  async open(id: string): Promise<RecordHandle> {
+  async open(id: string, { presence = true }: { presence?: boolean } = {}): Promise<RecordHandle> {
     checkId(id)
     await this.ready
     this.assertOpen()
@@ -313,15 +320,19 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     this.assertOpen()
     record.refs++
     this.pool.settle(record)
-    return new RecordHandle(record, (_handle, open) => {
-      open.refs--
-      this.pool.settle(open)
-    })
+    return new RecordHandle(
+      record,
+      (_handle, open) => {
+        open.refs--
+        this.pool.settle(open)
+      },
+      presence,
+    )
   }
 
   /** Reads a record (opening it briefly if needed). */
   async read(id: string): Promise<RecordSnapshot> {
-    const handle = await this.open(id)
+    const handle = await this.open(id, { presence: false })
     try {
       return handle.read()
     } finally {
@@ -335,7 +346,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
    * @throws (rejects) {@link RecordValidationError}; nothing is written.
    */
   async update(id: string, patch: Record<string, unknown>): Promise<void> {
-    const handle = await this.open(id)
+    const handle = await this.open(id, { presence: false })
     try {
       handle.update(patch)
     } finally {
@@ -345,7 +356,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
 
   /** Archives (or un-archives) a record. */
   async archive(id: string, archived = true): Promise<void> {
-    const handle = await this.open(id)
+    const handle = await this.open(id, { presence: false })
     try {
       handle.archive(archived)
     } finally {
@@ -355,7 +366,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
 
   /** Marks a record deleted (a synced tombstone; `false` restores it). */
   async delete(id: string, deleted = true): Promise<void> {
-    const handle = await this.open(id)
+    const handle = await this.open(id, { presence: false })
     try {
       handle.remove(deleted)
     } finally {

@@ -187,7 +187,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     // the doc name as guid: a random one costs ~30 getRandomValues calls (lib0 uuidv4) per doc
     this.doc = options.doc ?? new Y.Doc({ guid: name })
     this.awareness = new awarenessProtocol.Awareness(this.doc)
-    if (user !== undefined) this.awareness.setLocalStateField('user', { ...user })
+    if (user !== undefined && options.presence !== false) this.awareness.setLocalStateField('user', { ...user })
     this.synced = new Promise<void>((resolve, reject) => {
       this.resolveSynced = resolve
       this.rejectSynced = reject

@@ -98,7 +98,8 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   /** URL of the multiplexed endpoint, without the token. */
   readonly url: string
 
-  private readonly user: UserInfo | undefined
+  /** Who this client says it is: the `user` its docs show in their awareness (see {@link OpenDocOptions.presence}). */
+  readonly user: UserInfo | undefined
   private readonly maxMessageBytes: number
   /** Whether docs resume together after a reconnect (see {@link SyncClientOptions.resume}). */
   private readonly resumes: boolean

@@ -69,6 +69,14 @@ export interface OpenDocOptions {
    * from `authors` events), so attribution works offline and after a reload.
    */
   authors?: readonly AuthorInfo[]
+  /**
+   * Whether the client's `user` goes into this doc's awareness at open, so
+   * others see this client present in the doc. Default: true. With false
+   * the local state stays empty — nothing is sent — until the app sets
+   * one; the record store opens records this way and shows presence only
+   * while a handle of the record is open.
+   */
+  presence?: boolean
 }
 
 /** Events of a {@link DocHandle}. */
