@@ -7,7 +7,10 @@
  * as it listens, every client reconnects at once (the worst case: no
  * backoff spreads them) and subscribes all of its docs again with their
  * state vectors — in one `resume`, as the engine does with a relay that
- * announces it — and sends its awareness state of each.
+ * announces it — and sends its awareness state of each doc that shows
+ * presence: by default the one record on screen, as the web app's record
+ * store does (`presence: 'viewed'`); `'every-doc'` as a `SyncClient` that
+ * opens docs with `user` (lib/teamClients.mjs).
  *
  * Measured, from starting the relay process again: until every client has,
  * for each of its docs, the relay's sync step 1 answered (when the relay
@@ -38,22 +41,23 @@ export const reconnectStorm = async ({
   docsPerTeam = 20,
   repeats = 3,
   loadProcesses = 4,
+  presence = 'viewed',
   cores = null,
   log = () => {},
 }) => {
   const runs = []
   for (let rep = 0; rep < repeats; rep++) {
-    const run = await stormOnce({ clients, docsPerTeam, loadProcesses, cores })
+    const run = await stormOnce({ clients, docsPerTeam, loadProcesses, presence, cores })
     runs.push(run)
     log(
-      `  storm ${clients} clients × ${docsPerTeam} docs #${rep + 1}: ${run.ms.toFixed(0)} ms from restart (relay listening after ${run.listenMs.toFixed(0)} ms), ` +
+      `  storm ${clients} clients × ${docsPerTeam} docs, presence ${presence} #${rep + 1}: ${run.ms.toFixed(0)} ms from restart (relay listening after ${run.listenMs.toFixed(0)} ms), ` +
         `relay CPU ${run.relayCpuMs.toFixed(0)} ms, ${run.resyncs} resyncs, ${run.missingDependencies} missing-dependency errors` +
         (run.errors.length ? `, errors: ${run.errors.slice(0, 3).join('; ')}` : ''),
     )
   }
   const pick = (key) => median(runs.map((r) => r[key]))
   return {
-    config: { clients, docsPerTeam, teamSize: TEAM_SIZE, repeats, loadProcesses },
+    config: { clients, docsPerTeam, teamSize: TEAM_SIZE, repeats, loadProcesses, presence },
     runs,
     median: {
       ms: pick('ms'),
@@ -67,7 +71,7 @@ export const reconnectStorm = async ({
 }
 
 /** One storm on fresh processes; `serverExecArgv` goes to the restarted relay (e.g. `--cpu-prof`). */
-export const stormOnce = async ({ clients, docsPerTeam, loadProcesses, cores, serverExecArgv = [] }) => {
+export const stormOnce = async ({ clients, docsPerTeam, loadProcesses, presence = 'viewed', cores, serverExecArgv = [] }) => {
   const teams = Math.ceil(clients / TEAM_SIZE)
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-storm-'))
   const serverConfig = { kind: 'concord', storage: 'sqlite', dataDir }
@@ -87,6 +91,7 @@ export const stormOnce = async ({ clients, docsPerTeam, loadProcesses, cores, se
             firstTeam: i * per,
             teams: Math.max(0, Math.min(per, teams - i * per)),
             docsPerTeam,
+            presence,
           }),
         ),
       ),
@@ -139,13 +144,14 @@ let open = 0
 let onAllClosed = null
 
 /** Connects this process's teams, gives every doc one edit per client and waits until all are delivered and acked. */
-export const stormConnect = async ({ url, firstTeam, teams, docsPerTeam }) => {
+export const stormConnect = async ({ url, firstTeam, teams, docsPerTeam, presence }) => {
   group = new TeamClients({
     url,
     firstTeam,
     teams,
     teamSize: TEAM_SIZE,
     docsPerTeam,
+    presence,
     onClosed: () => {
       if (--open === 0) onAllClosed?.()
     },

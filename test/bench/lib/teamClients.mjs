@@ -10,11 +10,15 @@
  *   does by default: to a relay that announces `resume`, one `resume` with every doc
  *   and the state vector of everything it has seen of it; to one that does
  *   not, per doc a `subscribe` and a `sync step 1` with that state vector;
- *   then per doc its awareness state (`{ user: { id, name, color } }` under
- *   the doc's client id, as a `SyncClient` created with `user` sets on every
- *   doc it opens and announces again on every subscribe, see the engine's
- *   `DocAwareness`) — all of it in one `batch` to a relay that announces
- *   them, as the engine sends it;
+ *   then its awareness state (`{ user: { id, name, color } }` under the
+ *   doc's client id, announced again on every subscribe, see the engine's
+ *   `DocAwareness`) in every doc that shows presence — all of it in one
+ *   `batch` to a relay that announces them, as the engine sends it. Which
+ *   docs show presence is the `presence` option: `'every-doc'` (default),
+ *   as a `SyncClient` created with `user` shows it in every doc it opens;
+ *   `'viewed'`, as the web app's record store shows it — only in the record
+ *   on screen (doc `i mod docsPerTeam` for the team's `i`-th member), the
+ *   others held open without presence;
  * - the answer to the relay's `sync step 1` (or to a `resumed` entry that
  *   carries the relay's state vector): a `sync step 2` with what the relay
  *   lacks of its own edits (empty when it has them all); those answering one
@@ -22,7 +26,7 @@
  * - while the load runs: an edit (one character appended to its own Y.Text,
  *   a `sync update`) to a random doc of its team every `editMeanMs` on
  *   average (each delay uniform in [0.5, 1.5] × the mean); every 15 s the
- *   awareness keep-alive of each of its docs (y-protocols renews the local
+ *   awareness keep-alive of each of its docs that shows presence (y-protocols renews the local
  *   state when it is half of its 30 s timeout old, and `DocAwareness`
  *   sends every renewal); every 15 s a `ping` (the engine's heartbeat).
  *   Keep-alives and pings of different clients are spread by a random phase;
@@ -113,8 +117,10 @@ export class TeamClients {
     editMeanMs = 5000,
     maxEditsPerDoc = 10_000,
     seed = 1,
+    presence = 'every-doc',
     onClosed = null,
   }) {
+    if (presence !== 'every-doc' && presence !== 'viewed') throw new Error(`presence: 'every-doc' or 'viewed', not ${presence}`)
     this.url = url + mux.path()
     this.teamSize = teamSize
     this.editMeanMs = editMeanMs
@@ -152,7 +158,7 @@ export class TeamClients {
             sv: new Map(), // what this client has of the doc: client id → clock
             sent: [], // send time by clock
             remaining: [], // receivers still to get it, by clock
-            awarenessJson: json,
+            awarenessJson: presence === 'every-doc' || d === i % docsPerTeam ? json : null, // null: no presence in this doc
             awarenessClock: 1, // set at open (0) and again with `user` (1), as DocHandle does
             sub: null, // the current subscription's progress
           }
@@ -241,6 +247,7 @@ export class TeamClients {
         }
       }
       for (const doc of client.docs) {
+        if (doc.awarenessJson === null) continue
         this.send(client, mux.awareness(doc.name, awarenessUpdate(doc.id, ++doc.awarenessClock, doc.awarenessJson)))
         this.counts.awarenessSent++
       }
@@ -432,6 +439,7 @@ export class TeamClients {
   keepAlive(client) {
     if (client.ws?.readyState !== WebSocket.OPEN) return
     for (const doc of client.docs) {
+      if (doc.awarenessJson === null) continue
       client.ws.send(mux.awareness(doc.name, awarenessUpdate(doc.id, ++doc.awarenessClock, doc.awarenessJson)))
       this.counts.awarenessSent++
     }
