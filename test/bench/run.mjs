@@ -650,7 +650,7 @@ if (results.storm) {
   section(
     8,
     `## 8. Reconnect storm after a relay restart\n\n` +
-      `${int(k.clients)} clients in teams of ${k.teamSize}, each with its team's ${k.docsPerTeam} docs subscribed over one multiplexed socket (the capacity case's clients), synced; every doc holds one edit of each team member, all acked. ` +
+      `${int(k.clients)} clients in teams of ${k.teamSize}, each with its team's ${k.docsPerTeam} docs subscribed over one multiplexed socket (the capacity case's clients, there with presence in every doc), synced; every doc holds one edit of each team member, all acked. ` +
       `The relay (SQLite, durable acks, one core) is killed with SIGKILL and started again on the same port and data; once it listens every client reconnects at once (no backoff spreads them: the worst case) and, as the engine does, subscribes its ${k.docsPerTeam} docs again with their state vectors in one \`resume\` message, then sends its awareness state of each doc that shows presence. ` +
       `Where presence shows is the row: in the record on screen, as the web app does (the record store shows a user only in records a handle holds open; the other docs are held without presence) — the target's row; and, as a diagnostic, in every doc, as a \`SyncClient\` opening docs with \`user\` does (presence is then most of the relay's work per client-doc pair). ` +
       `Timed from starting the relay process until every client has, for every doc, its entry of the relay's \`resumed\` answer (or the per-doc messages it stands for): the relay's sync step 1 answered when the relay lacks something, the step 2 answering the client's state vector, and an ack covering its edits. ` +
