@@ -75,4 +75,4 @@ export const profileReconnect = async ({ records, edits, cores }) =>
 
 /** Profile of the restarted relay during one reconnect storm (start-up included). */
 export const profileStorm = async ({ clients, docsPerTeam, loadProcesses, cores }) =>
-  profileOf((execArgv) => stormOnce({ clients, docsPerTeam, loadProcesses, cores, serverExecArgv: execArgv }))
+  profileOf((execArgv) => stormOnce({ clients, docsPerTeam, loadProcesses, presence: 'viewed', cores, serverExecArgv: execArgv }))

@@ -71,7 +71,7 @@ export const reconnectStorm = async ({
 }
 
 /** One storm on fresh processes; `serverExecArgv` goes to the restarted relay (e.g. `--cpu-prof`). */
-export const stormOnce = async ({ clients, docsPerTeam, loadProcesses, presence = 'viewed', cores, serverExecArgv = [] }) => {
+export const stormOnce = async ({ clients, docsPerTeam, loadProcesses, presence, cores, serverExecArgv = [] }) => {
   const teams = Math.ceil(clients / TEAM_SIZE)
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-storm-'))
   const serverConfig = { kind: 'concord', storage: 'sqlite', dataDir }

@@ -167,6 +167,7 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     // Ada's page for a while (Ada's presence in T1 went out before her restored value, so Bob would have it by now).
     await expect.poll(() => viewerNames(bob), { timeout: 10_000 }).toContain('Bob Stone')
     expect(await viewerNames(bob)).toEqual(['Bob Stone'])
+    await screenshot(bob, 'web-digest-restored-not-viewing')
     await expect
       .poll(() => ada.getByTestId('ticket-row').filter({ hasText: 'Checkout fails' }).innerText(), { timeout: 10_000 })
       .toContain('Done')
