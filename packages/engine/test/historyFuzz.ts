@@ -120,6 +120,8 @@ export interface FuzzResult {
   titleCollisions: number
   /** Whether the run left no losing side, so the driver made the merge it restored. */
   forced: boolean
+  /** What a person sees at the end (the fields, and each merge's field and summary): the same for a seed every time. */
+  outcome: string
 }
 
 /** Options of {@link runHistoryFuzz}. */
@@ -202,6 +204,16 @@ export const runHistoryFuzz = async (
   const gen = prng.create(seed)
   const writes: Write[] = []
   const { peers } = env
+  // Which of two concurrent insertions at one place goes first is decided by their writers' client ids: drawn from
+  // the seed (a generator of their own, so the steps stay those the seed always drew), a seed replays the same run.
+  const ids = prng.create(seed ^ 0x5eed)
+  const drawn = new Set<number>()
+  for (const peer of peers) {
+    let id = prng.uint32(ids, 1, 2 ** 32 - 1)
+    while (drawn.has(id)) id = prng.uint32(ids, 1, 2 ** 32 - 1)
+    drawn.add(id)
+    peer.handle.doc.clientID = id
+  }
   const guard = settlementGuard(peers)
   /** Entries written, by anyone (each `set` whose value changed writes one, each typing burst one). */
   let written = countedEntries(peers[0]!.handle)
@@ -390,7 +402,12 @@ export const runHistoryFuzz = async (
       restored++
     }
     const compacted = peers[0]!.handle.history().entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 0), 0)
+    const outcome = JSON.stringify({
+      fields: peers[0]!.handle.read().fields,
+      merges: peers[0]!.handle.history().merges.map((m) => [m.field, m.summary]),
+    })
     return {
+      outcome,
       merges: scalarMerges.length,
       textMerges: textMerges.length,
       concurrentBursts,
