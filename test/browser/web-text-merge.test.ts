@@ -5,7 +5,8 @@
  * - A title (one line): after the reconnect both see one whole title — the
  *   later change — never the two glued together; the history card shows
  *   both versions, and "Use this version" brings the other one back for
- *   everyone.
+ *   everyone. Typing into that title later is kept when someone else
+ *   writes meanwhile (the settled value is not written over it).
  * - A description: both contributions stay in the text, the card offers each
  *   writer's version, "Keep as is" settles it.
  * - Two people typing into different parts of a description live get no
@@ -86,6 +87,48 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     // A reload shows the same.
     await ada.reload()
     await expect.poll(() => ada.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Signup fails on Safari')
+  }, 120_000)
+
+  it('typing into a title whose collision was settled is kept when someone else writes meanwhile', async () => {
+    const adaContext = await context()
+    const bobContext = await context()
+    const [ada, bob] = await Promise.all([
+      signIn(adaContext, web.relay().url, 'Ada Lovelace', 'retyped'),
+      signIn(bobContext, web.relay().url, 'Bob Stone', 'retyped'),
+    ])
+    const id = await createTicket(ada, 'Login broken')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bob.goto(`${web.relay().url}#/t/${id}`)
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Login broken')
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await replaceText(bob, '#f-title', 'Signup fails on Safari')
+    await replaceText(ada, '#f-title', 'Checkout times out')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Checkout times out')
+      await page.getByTestId('text-merge').first().waitFor({ timeout: 15_000 })
+    }
+
+    // Bob adds to the settled title; before his pause ends the typing, Ada changes the status. Her device must not
+    // write the settled value again over his words, whose history entry is not written yet.
+    await bob.locator('#f-title').click()
+    await bob.keyboard.press('End')
+    await bob.keyboard.type(' on iOS')
+    await expect.poll(() => ada.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Checkout times out on iOS')
+    await ada.locator('#f-status').selectOption('in_progress')
+    await bob.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe('in_progress')
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Checkout times out on iOS')
+    }
+    await expect.poll(() => ada.getByTestId('history').innerText(), { timeout: 10_000 }).toContain('added “ on iOS” to title')
+    await screenshot(ada, 'web-text-merge-title-typed-after')
   }, 120_000)
 
   it('a description replaced by both keeps both until someone picks; typing into different parts live is no conflict', async () => {

@@ -169,10 +169,12 @@ export interface RecordHistory {
   entries: HistoryEntry[]
   merges: Merge[]
   /**
-   * Single-line text fields whose concurrent edits collided and whose text
-   * is not (yet) the value the rule settles on: field → that value
-   * (`history/textMerge` {@link ruleValue}). Any replica may write it
-   * (`history/textSettle`).
+   * Single-line text fields whose concurrent edits collided (or combined a
+   * side written on top of a settlement) and whose text is not (yet) the
+   * value the rule settles on: field → that value (`history/textMerge`
+   * {@link ruleValue}). Not listed once an entry holds that value written
+   * knowing every other entry: a difference since is typing whose entry is
+   * not written yet. Any replica may write it (`history/textSettle`).
    */
   unsettled: Record<string, string>
 }
@@ -273,7 +275,7 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
     const current = options.fields?.[field]
     if (list === undefined || typeof current !== 'string' || list.some((e) => e.fieldKind !== 'text')) continue
     const rule = ruleValue(list)
-    if (rule !== null && rule.collided && rule.value !== current) unsettled[field] = rule.value
+    if (rule !== null && (rule.collided || rule.rewritten) && !rule.held && rule.value !== current) unsettled[field] = rule.value
   }
   return { entries, merges, unsettled }
 }

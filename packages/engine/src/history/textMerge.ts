@@ -198,6 +198,8 @@ export interface RuleEntry {
   hunks?: unknown
   /** `auto`: a settlement (the rule's value written by a replica), which the rule sees through (see {@link ruleValue}). */
   mode?: 'auto' | 'keep'
+  /** Set by the rule itself: the entry was written on top of a settlement and moved onto the settlement's base. */
+  onSettlement?: boolean
 }
 
 /**
@@ -237,7 +239,7 @@ const withoutSettlements = (entries: readonly RuleEntry[]): readonly RuleEntry[]
       }
       for (const x of e.seen ?? []) tipsBehind(x, seen, visited)
       if (base !== null) seen.delete(base)
-      return { ...e, base: base !== null && settlements.has(base) ? null : base, seen: [...seen].sort() }
+      return { ...e, base: base !== null && settlements.has(base) ? null : base, seen: [...seen].sort(), onSettlement: true }
     })
 }
 
@@ -259,9 +261,10 @@ const withoutSettlements = (entries: readonly RuleEntry[]): readonly RuleEntry[]
  * sides holding some of the same changes (one saw part of the other, or both
  * saw a third) collide, so a word typed once is never applied twice.
  * Returns null when an entry lacks its whole text (long texts, old entries),
- * else the value and whether any merge in the tree collided.
+ * else the value and whether the field's text needs it written
+ * ({@link RuleOutcome}).
  */
-export const ruleValue = (written: readonly RuleEntry[]): { value: string; collided: boolean } | null => {
+export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => {
   const entries = withoutSettlements(written)
   if (entries.length === 0) return null
   const ids = new Set(entries.map((e) => e.id))
@@ -273,6 +276,7 @@ export const ruleValue = (written: readonly RuleEntry[]): { value: string; colli
     list.push(e)
   }
   let collided = false
+  let rewritten = false
   const subtreeOf = (e: RuleEntry): RuleEntry[] => {
     const out: RuleEntry[] = []
     const stack = [e]
@@ -311,8 +315,13 @@ export const ruleValue = (written: readonly RuleEntry[]): { value: string; colli
     const newestAt = Math.max(...latest)
     const shareChanges = (i: number, j: number): boolean =>
       sawSides[i]!.has(j) || sawSides[j]!.has(i) || [...sawSides[i]!].some((k) => sawSides[j]!.has(k))
+    // Sides whose writers all began on one text other than the base — each wrote on top of the same settled value,
+    // which holds changes from outside this merge that all of them had seen — combine on that text: diffed from the
+    // base, each side would carry those changes, and the combination would hold them twice.
+    const starts = kept.map((i) => kids[i]!.prev)
+    const from = typeof starts[0] === 'string' && starts[0] !== base && starts.every((p) => p === starts[0]) ? starts[0] : base
     const outcome = textMergeOutcome(
-      base,
+      from,
       kept.map((i) => {
         const kid = kids[i]!
         const tree = trees[i]!
@@ -321,9 +330,11 @@ export const ruleValue = (written: readonly RuleEntry[]): { value: string; colli
           // co-editing): its edit is the diff against what it saw. A side holding a writer who saw other
           // sides holds their changes too: its edit is its whole difference from the base.
           edit:
-            typeof kid.prev === 'string' && tree.every((x) => x.seen === undefined || x.seen.length === 0)
-              ? editsOf(base, kid.prev, values[i]!, tree.length === 1 ? kid.hunks : undefined)
-              : [editOf(base, base, values[i]!)],
+            from !== base
+              ? editsOf(from, from, values[i]!, tree.length === 1 ? kid.hunks : undefined)
+              : typeof kid.prev === 'string' && tree.every((x) => x.seen === undefined || x.seen.length === 0)
+                ? editsOf(base, kid.prev, values[i]!, tree.length === 1 ? kid.hunks : undefined)
+                : [editOf(base, base, values[i]!)],
           at: sawSides[i]!.size > 0 ? newestAt + 1 : latest[i]!,
           id: kid.id,
           shares: kept.flatMap((j, k) => (j !== i && shareChanges(i, j) ? [k] : [])),
@@ -332,6 +343,10 @@ export const ruleValue = (written: readonly RuleEntry[]): { value: string; colli
       true,
     )
     if (outcome.conflict) collided = true
+    // A side holding an edit written on top of a settlement (seen through) has its whole value as its edit, but the
+    // CRDT merged the characters the settlement inserted: the rule's value re-typed, which may include words another
+    // side meanwhile replaced ("Login" again after someone replaced it by "t004"). The text may not hold the combination.
+    if (kept.length > 1 && kept.some((i) => trees[i]!.some((x) => x.onSettlement === true))) rewritten = true
     return outcome.value
   }
   const memo = new Map<string, string | null>()
@@ -352,5 +367,60 @@ export const ruleValue = (written: readonly RuleEntry[]): { value: string; colli
     roots.length === 1 ? (typeof first.value === 'string' ? first.value : null) : typeof first.prev === 'string' ? first.prev : null
   if (base === null) return null
   const value = roots.length === 1 ? valueOf(first) : combine(base, roots)
-  return value === null ? null : { value, collided }
+  return value === null ? null : { value, collided, rewritten, held: heldBy(written, value) }
+}
+
+/** What {@link ruleValue} says about a single-line text field. */
+export interface RuleOutcome {
+  /** The value the field settles on. */
+  value: string
+  /** Whether any merge in the field's history collided (its sides' edits touch). */
+  collided: boolean
+  /**
+   * Whether a merge combined a side holding an edit written on top of a
+   * settlement: the CRDT's character merge may differ from the rule's
+   * combination there, so the text needs the rule's value too.
+   */
+  rewritten: boolean
+  /**
+   * Whether an entry already wrote `value` knowing every other entry (a
+   * settlement, a restore, an edit on top of the merge): the text was the
+   * rule's value then, so a difference now is an edit made since whose entry
+   * has not been written yet (someone typing) — writing the value again
+   * would undo it.
+   */
+  held: boolean
+}
+
+/**
+ * Whether an entry of `written` holds `value` and its writer had seen every
+ * other entry: every entry no other one is based on or names as seen — the
+ * tips, and settlements too (two settlements written without knowing each
+ * other may have inserted their value twice).
+ */
+const heldBy = (written: readonly RuleEntry[], value: string): boolean => {
+  const candidates = written.filter((e) => e.value === value)
+  if (candidates.length === 0) return false
+  const referenced = new Set(written.flatMap((e) => [...(e.base === null ? [] : [e.base]), ...(e.seen ?? [])]))
+  const leaves = written.filter((e) => !referenced.has(e.id))
+  const byId = new Map(written.map((e) => [e.id, e]))
+  /** Everything the writer of `e` had seen: itself, and what its base and the entries it names had seen, transitively. */
+  const knownBy = (e: RuleEntry): Set<string> => {
+    const known = new Set<string>()
+    const stack = [e.id]
+    while (stack.length > 0) {
+      const id = stack.pop()!
+      if (known.has(id)) continue
+      known.add(id)
+      const x = byId.get(id)
+      if (x === undefined) continue
+      if (x.base !== null) stack.push(x.base)
+      stack.push(...(x.seen ?? []))
+    }
+    return known
+  }
+  return candidates.some((e) => {
+    const known = knownBy(e)
+    return leaves.every((leaf) => known.has(leaf.id))
+  })
 }
