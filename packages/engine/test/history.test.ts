@@ -1263,6 +1263,27 @@ describe('settlements and the rule (ruleValue)', () => {
     expect(ruleValue([root, t005, t007, settled, p1, p1b, p2, p2b])?.value).toBe('t011 t005 t010 fails t008 t009')
   })
 
+  test('a side of several entries is read entry by entry: a space one entry replaced and the next typed again was changed', () => {
+    // Seed 9440448: p0 set the title four times ("t005 fails", "t005 t006 fails", "t008 fails", "t009 t008 fails"); the
+    // third set replaced the space after the old "Login" too. p2 meanwhile typed "t003 " right after that space: the
+    // CRDT put it inside p0's word ("t00t003 9 t008"). The net diff ("Login" → "t009 t008") does not reach the space.
+    const root: RuleEntry = { id: 'r', base: null, at: 0, prev: '', value: 'Login fails' }
+    const p0 = [
+      { id: 'a', base: 'r', at: 9, prev: 'Login fails', value: 't005 fails' },
+      { id: 'b', base: 'a', at: 12, prev: 't005 fails', value: 't005 t006 fails' },
+      { id: 'c', base: 'b', at: 17, prev: 't005 t006 fails', value: 't008 fails' },
+      { id: 'd', base: 'c', at: 19, prev: 't008 fails', value: 't009 t008 fails' },
+    ]
+    const p2 = [
+      { id: 'e', base: 'r', at: 3, prev: 'Login fails', value: 'Login t003 fails' },
+      { id: 'f', base: 'e', at: 6, prev: 'Login t003 fails', value: 'Login t003 fails t004' },
+    ]
+    expect(ruleValue([root, ...p0, ...p2])).toMatchObject({ value: 't009 t008 fails', collided: true })
+    // A side that only appended after p0's words still combines with them.
+    const append: RuleEntry = { id: 'g', base: 'r', at: 4, prev: 'Login fails', value: 'Login fails t004' }
+    expect(ruleValue([root, ...p0, append])).toMatchObject({ value: 't009 t008 fails t004', collided: false })
+  })
+
   test('a value written knowing every entry is held: a difference since is typing not recorded yet', () => {
     const root: RuleEntry = { id: 'r', base: null, at: 0, prev: '', value: 'Login fails' }
     const a: RuleEntry = { id: 'a', base: 'r', at: 2, prev: 'Login fails', value: 'Checkout is slow' }
@@ -1401,6 +1422,14 @@ describe('seeded randomized history (in-process relay)', () => {
   })
   test('seed 12212098 — sides that began on the same settled title hold its words once after their merge', async () => {
     const result = await run(12212098)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 9440448 — a side that set the title several times re-typed the space another side typed after: they collide', async () => {
+    const result = await run(9440448)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 18974924 — set after set, a side spliced characters into words next to another side’s edit: they collide', async () => {
+    const result = await run(18974924)
     expect(result.restored, 'restores').toBe(1)
   })
   // A fresh seed every run (printed in the test name and any failure); replay one with SEED=<n>.

@@ -31,7 +31,7 @@ import {
   type StoredFieldEntry,
 } from './historyLog.js'
 import { changedRange } from '../model/recordDoc.js'
-import { editsOf, ruleValue, textMergeOutcome, type TextEdit } from './textMerge.js'
+import { editsOf, ruleValue, sideEdits, textMergeOutcome, type TextEdit } from './textMerge.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
 export interface EntryAuthor {
@@ -490,98 +490,4 @@ const ownChain = (side: MergeSide, byId: ReadonlyMap<string, FieldHistoryEntry>)
     e !== undefined && (e === side.entry || (e.seen === undefined && own(e.base === null ? undefined : byId.get(e.base))))
   const owned = side.entryIds.filter((id) => own(byId.get(id))).length
   return owned === chain.length ? chain : null
-}
-
-/**
- * A text side's changed ranges on the merge's common base, built burst by
- * burst: each entry's own hunks (or its one changed range) are laid on the
- * side's edit so far, so a side of several typing bursts in different places
- * is several small ranges — not one range from its first change to its last,
- * which would seem to collide with whatever others typed in between. A hunk
- * that touches text the side itself inserted or replaced grows that range.
- * Null when an entry lacks its whole texts.
- */
-const sideEdits = (base: string, chain: readonly FieldHistoryEntry[] | null): TextEdit[] | null => {
-  if (chain === null) return null
-  let edits: TextEdit[] = []
-  for (const entry of chain) {
-    const { prev, value } = entry
-    if (typeof prev !== 'string' || typeof value !== 'string') return null
-    // The side's text so far; the entry's writer may have seen others' typing that has no entry yet besides it.
-    const current = applySorted(base, edits)
-    const hunks = entryHunks(entry, prev, value)
-    if (hunks === null) return null
-    // Right to left: each hunk's positions on `prev` stay valid while those after it are laid.
-    for (const [start, end, insert] of [...hunks].sort((x, y) => y[0] - x[0])) {
-      const s = positionOn(start, prev, current)
-      const e = Math.max(s, positionOn(end, prev, current))
-      edits = layHunk(edits, applySorted(base, edits), s, e, insert)
-    }
-  }
-  return edits
-}
-
-/** An entry's changed ranges `[start, end, insert]` on its `prev`: its stored hunks, or the one range between `prev` and `value`. */
-const entryHunks = (entry: FieldHistoryEntry, prev: string, value: string): Array<[number, number, string]> | null => {
-  if (entry.hunks === undefined) {
-    const { start, endPrev, endNext } = changedRange(prev, value)
-    return start === endPrev && start === endNext ? [] : [[start, endPrev, value.slice(start, endNext)]]
-  }
-  const valid = entry.hunks.every(
-    (h) => Array.isArray(h) && typeof h[0] === 'number' && typeof h[1] === 'number' && typeof h[2] === 'string',
-  )
-  return valid ? entry.hunks : null
-}
-
-/** Maps a position of `from` to `to`, which differ in one changed block: positions inside it go to its nearer edge. */
-const positionOn = (pos: number, from: string, to: string): number => {
-  if (from === to) return pos
-  const { start, endPrev, endNext } = changedRange(from, to)
-  if (pos <= start) return pos
-  if (pos >= endPrev) return pos - endPrev + endNext
-  return pos - start < endPrev - pos ? start : endNext
-}
-
-/** Applies edits sorted by position that do not overlap. */
-const applySorted = (base: string, edits: readonly TextEdit[]): string => {
-  let out = ''
-  let at = 0
-  for (const edit of edits) {
-    out += base.slice(at, edit.start) + edit.insert
-    at = edit.end
-  }
-  return out + base.slice(at)
-}
-
-/**
- * Lays a hunk — `current.slice(start, end)` became `insert`, where `current`
- * is `base` with `edits` applied — on those edits, giving edits on `base`
- * again (sorted, not overlapping). Edits whose text the hunk touches merge
- * with it into one.
- */
-const layHunk = (edits: readonly TextEdit[], current: string, start: number, end: number, insert: string): TextEdit[] => {
-  // Each edit's place in `current`, and the shift of `base` positions after it.
-  let shift = 0
-  const placed = edits.map((edit) => {
-    const from = edit.start + shift
-    shift += edit.insert.length - (edit.end - edit.start)
-    return { edit, from, to: from + edit.insert.length, shiftAfter: shift }
-  })
-  const touched = placed.filter((p) => p.from <= end && start <= p.to)
-  const before = placed.filter((p) => p.to < start)
-  const shiftBefore = before.length === 0 ? 0 : before.at(-1)!.shiftAfter
-  if (touched.length === 0) {
-    const added = { start: start - shiftBefore, end: end - shiftBefore, insert }
-    return [...before.map((p) => p.edit), added, ...placed.filter((p) => p.from > end).map((p) => p.edit)]
-  }
-  const first = touched[0]!
-  const last = touched.at(-1)!
-  const from = Math.min(start, first.from)
-  const to = Math.max(end, last.to)
-  const merged: TextEdit = {
-    start: start < first.from ? start - shiftBefore : first.edit.start,
-    end: end > last.to ? end - last.shiftAfter : last.edit.end,
-    insert: current.slice(from, start) + insert + current.slice(end, to),
-  }
-  return [...before.map((p) => p.edit), merged, ...placed.filter((p) => p.from > end).map((p) => p.edit)]
 }
