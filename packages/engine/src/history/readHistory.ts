@@ -30,7 +30,6 @@ import {
   type StoredCompactedEntry,
   type StoredFieldEntry,
 } from './historyLog.js'
-import { changedRange } from '../model/recordDoc.js'
 import { editsOf, ruleValue, sideEdits, textMergeOutcome, type TextEdit } from './textMerge.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
