@@ -129,6 +129,13 @@ export interface FuzzOptions {
   steps?: number
   /** The peers compact (small `historyLimit`): skip the concurrency oracle (check 2). */
   compacting?: boolean
+  /**
+   * Half the title edits type a word into the title's `Y.Text` instead (a
+   * typing burst, ended like the description's), so settlements meet typing
+   * whose entry is not written yet. Drawn from a generator of its own: the
+   * seeds' other steps stay those they always drew.
+   */
+  titleTyping?: boolean
 }
 
 /**
@@ -199,7 +206,7 @@ const settleAll = async (env: FuzzEnv, guard: { check(): void }): Promise<void> 
 export const runHistoryFuzz = async (
   seed: number,
   env: FuzzEnv,
-  { steps = 60, compacting = false }: FuzzOptions = {},
+  { steps = 60, compacting = false, titleTyping = false }: FuzzOptions = {},
 ): Promise<FuzzResult> => {
   const gen = prng.create(seed)
   const writes: Write[] = []
@@ -207,6 +214,7 @@ export const runHistoryFuzz = async (
   // Which of two concurrent insertions at one place goes first is decided by their writers' client ids: drawn from
   // the seed (a generator of their own, so the steps stay those the seed always drew), a seed replays the same run.
   const ids = prng.create(seed ^ 0x5eed)
+  const typing = prng.create(seed ^ 0x7e7)
   const drawn = new Set<number>()
   for (const peer of peers) {
     let id = prng.uint32(ids, 1, 2 ** 32 - 1)
@@ -265,8 +273,18 @@ export const runHistoryFuzz = async (
         const at = prng.uint32(gen, 0, tokens.length)
         const word = `t${String(titleWords.size).padStart(3, '0')}`
         titleWords.add(word)
-        tokens.splice(at, Math.min(tokens.length - at, prng.uint32(gen, 0, 2)), word)
-        peer.handle.set('title', tokens.join(' '))
+        const replaced = prng.uint32(gen, 0, 2)
+        if (titleTyping && prng.bool(typing)) {
+          // Typed: " tNNN" at a word boundary, the burst left open until a flush or a write of the title ends it.
+          const text = peer.handle.text('title')
+          const current = text.toString()
+          const boundaries = [0, current.length, ...[...current].flatMap((c, k) => (c === ' ' ? [k] : []))]
+          const place = prng.oneOf(typing, boundaries)
+          text.insert(place, place === 0 ? `${word} ` : ` ${word}`)
+        } else {
+          tokens.splice(at, Math.min(tokens.length - at, replaced), word)
+          peer.handle.set('title', tokens.join(' '))
+        }
       } else if (roll < 0.75) {
         // Typing: one word inserted at a word boundary (so no one splits another's word).
         const text = peer.handle.text('description')
