@@ -1286,6 +1286,23 @@ describe('settlements and the rule (ruleValue)', () => {
     expect(ruleValue([root, ...p0, append])).toMatchObject({ value: 't009 t008 fails t004', collided: false })
   })
 
+  test('a side that edited inside typing it saw before that typing had an entry is its writer’s whole version', () => {
+    // p0 saw p2's " t003" live (no entry yet), then set the title so that its diff spliced "8 t009 t00" into "t003".
+    // Laid on p0's own text, which lacks " t003", the splice has no place but a guessed one ("fails8 t009 t00").
+    const root: RuleEntry = { id: 'r', base: null, at: 0, prev: '', value: 'Login fails' }
+    const p2: RuleEntry = { id: 'e', base: 'r', at: 8, prev: 'Login fails', value: 'Login fails t003' }
+    const p0 = [
+      { id: 'a', base: 'r', at: 6, prev: 'Login fails', value: 'Login t002 fails' },
+      { id: 'c', base: 'a', at: 16, prev: 'Login t002 fails t003', value: 'Login t004 fails t003' },
+      { id: 'x', base: 'c', at: 44, prev: 'Login t004 fails t003', value: 'Login t004 fails t008 t009 t003' },
+    ]
+    expect(ruleValue([root, p2, ...p0])).toMatchObject({ value: 'Login t004 fails t008 t009 t003', collided: true })
+    // Typing seen live elsewhere in the text leaves a clear place: the edits still combine.
+    const onIos: RuleEntry = { id: 'f', base: 'r', at: 5, prev: 'Login fails', value: 'Login fails on iOS' }
+    const urgent: RuleEntry = { id: 'g', base: 'r', at: 9, prev: 'Login fails on iOS', value: 'Urgent: Login fails on iOS' }
+    expect(ruleValue([root, onIos, urgent])).toMatchObject({ value: 'Urgent: Login fails on iOS', collided: false })
+  })
+
   test('a value written knowing every entry is held: a difference since is typing not recorded yet', () => {
     const root: RuleEntry = { id: 'r', base: null, at: 0, prev: '', value: 'Login fails' }
     const a: RuleEntry = { id: 'a', base: 'r', at: 2, prev: 'Login fails', value: 'Checkout is slow' }

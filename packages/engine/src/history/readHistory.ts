@@ -427,16 +427,28 @@ const textMerge = (
   const baseEntry = base === null ? undefined : byId.get(base)
   const firstPrev = sides.map((s) => s.entry.prev).find((p): p is string => typeof p === 'string')
   const baseValue = typeof baseEntry?.value === 'string' ? baseEntry.value : base === null ? (firstPrev ?? '') : (firstPrev ?? null)
+  const guessed = new Set<MergeSide>()
   for (const side of sides) {
     const before = side.entry.prev
     const after = side.tip.value
     side.value = typeof after === 'string' ? after : undefined
     if (baseValue === null || typeof before !== 'string' || typeof after !== 'string') side.edit = null
-    else side.edit = sideEdits(baseValue, ownChain(side, byId)) ?? editsOf(baseValue, before, after)
+    else {
+      const own = sideEdits(baseValue, ownChain(side, byId))
+      // A single-line side laid at a guessed place (see ruleValue) is read as its writer's whole version.
+      if (own !== null && own.guessed && singleLine) guessed.add(side)
+      side.edit =
+        own === null ? editsOf(baseValue, before, after) : own.guessed && singleLine ? editsOf(baseValue, baseValue, after) : own.edits
+    }
   }
   const outcome = textMergeOutcome(
     baseValue,
-    sides.map((s) => ({ edit: s.edit ?? null, at: s.tip.at, id: s.tip.id })),
+    sides.map((s, i) => ({
+      edit: s.edit ?? null,
+      at: s.tip.at,
+      id: s.tip.id,
+      shares: sides.flatMap((o, j) => (j !== i && (guessed.has(s) || guessed.has(o)) ? [j] : [])),
+    })),
     singleLine,
   )
   const members = new Set(sides.flatMap((s) => s.entryIds))

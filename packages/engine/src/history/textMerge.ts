@@ -320,27 +320,29 @@ export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => 
     // base, each side would carry those changes, and the combination would hold them twice.
     const starts = kept.map((i) => kids[i]!.prev)
     const from = typeof starts[0] === 'string' && starts[0] !== base && starts.every((p) => p === starts[0]) ? starts[0] : base
+    // A side whose writers saw only it may have begun on others' typing that had no entry yet (live co-editing):
+    // its edit is the diff against what it saw, laid entry by entry. Where a writer edited inside such typing, its
+    // place on the base is a guess: the side then counts as a whole version (its edit is its whole difference from
+    // the base) that collides with every other side — one writer's text, never words spliced at a guessed place.
+    // A side holding a writer who saw other sides holds their changes too: its edit is its whole difference.
+    const laid = kept.map((i) => {
+      const kid = kids[i]!
+      const tree = trees[i]!
+      if (from !== base) return { edit: editsOf(from, from, values[i]!, tree.length === 1 ? kid.hunks : undefined), guessed: false }
+      if (typeof kid.prev !== 'string' || tree.some((x) => x.seen !== undefined && x.seen.length > 0))
+        return { edit: [editOf(base, base, values[i]!)], guessed: false }
+      const own = sideEdits(base, chainFrom(kid, tree.length))
+      if (own === null) return { edit: editsOf(base, kid.prev, values[i]!, tree.length === 1 ? kid.hunks : undefined), guessed: false }
+      return own.guessed ? { edit: [editOf(base, base, values[i]!)], guessed: true } : { edit: own.edits, guessed: false }
+    })
     const outcome = textMergeOutcome(
       from,
-      kept.map((i) => {
-        const kid = kids[i]!
-        const tree = trees[i]!
-        return {
-          // A side whose writers saw only it may have begun on others' typing that had no entry yet (live
-          // co-editing): its edit is the diff against what it saw. A side holding a writer who saw other
-          // sides holds their changes too: its edit is its whole difference from the base.
-          edit:
-            from !== base
-              ? editsOf(from, from, values[i]!, tree.length === 1 ? kid.hunks : undefined)
-              : typeof kid.prev === 'string' && tree.every((x) => x.seen === undefined || x.seen.length === 0)
-                ? (sideEdits(base, chainFrom(kid, tree.length)) ??
-                  editsOf(base, kid.prev, values[i]!, tree.length === 1 ? kid.hunks : undefined))
-                : [editOf(base, base, values[i]!)],
-          at: sawSides[i]!.size > 0 ? newestAt + 1 : latest[i]!,
-          id: kid.id,
-          shares: kept.flatMap((j, k) => (j !== i && shareChanges(i, j) ? [k] : [])),
-        }
-      }),
+      kept.map((i, k) => ({
+        edit: laid[k]!.edit,
+        at: sawSides[i]!.size > 0 ? newestAt + 1 : latest[i]!,
+        id: kids[i]!.id,
+        shares: kept.flatMap((j, m) => (j !== i && (shareChanges(i, j) || laid[k]!.guessed || laid[m]!.guessed) ? [m] : [])),
+      })),
       true,
     )
     if (outcome.conflict) collided = true
@@ -454,11 +456,15 @@ export interface ChainEntry {
  * is several small ranges — not one range from its first change to its last,
  * which would seem to collide with whatever others typed in between. A hunk
  * that touches text the side itself inserted or replaced grows that range.
- * Null when an entry lacks its whole texts.
+ * Null when an entry lacks its whole texts. `guessed`: a hunk lay inside
+ * others' typing its writer saw before that typing's entry was written (its
+ * `prev` holds it, the side's text does not), so its place on the base is
+ * the nearer edge of that typing — a guess.
  */
-export const sideEdits = (base: string, chain: readonly ChainEntry[] | null): TextEdit[] | null => {
+export const sideEdits = (base: string, chain: readonly ChainEntry[] | null): { edits: TextEdit[]; guessed: boolean } | null => {
   if (chain === null) return null
   let edits: TextEdit[] = []
+  let guessed = false
   for (const entry of chain) {
     const { prev, value } = entry
     if (typeof prev !== 'string' || typeof value !== 'string') return null
@@ -467,13 +473,16 @@ export const sideEdits = (base: string, chain: readonly ChainEntry[] | null): Te
     const hunks = entryHunks(entry, prev, value)
     if (hunks === null) return null
     // Right to left: each hunk's positions on `prev` stay valid while those after it are laid.
+    const foreign = prev === current ? null : changedRange(prev, current)
+    const inside = (pos: number): boolean => foreign !== null && pos > foreign.start && pos < foreign.endPrev
     for (const [start, end, insert] of [...hunks].sort((x, y) => y[0] - x[0])) {
+      if (inside(start) || inside(end)) guessed = true
       const s = positionOn(start, prev, current)
       const e = Math.max(s, positionOn(end, prev, current))
       edits = layHunk(edits, applySorted(base, edits), s, e, insert)
     }
   }
-  return edits
+  return { edits, guessed }
 }
 
 /** An entry's changed ranges `[start, end, insert]` on its `prev`: its stored hunks, or the one range between `prev` and `value`. */
