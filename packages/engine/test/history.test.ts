@@ -688,6 +688,22 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     expect(description).toMatchObject([{ inserted: 'Steps', author: { userId: 'user-of-p0' } }])
   })
 
+  test('bursts that end together each say when their own typing began (which change is the later one depends on it)', async () => {
+    const relay = newRelay()
+    let clock = 1_000_000
+    const [a] = await setup(relay, 1, { now: () => clock, historyIdleMs: 1e9 })
+    type(a!.handle, 'description', 0, 'Steps')
+    clock += 60_000
+    type(a!.handle, 'title', 0, 'Safari: ')
+    clock += 1_000
+    a!.handle.flushHistory()
+    const typed = a!.handle.history().entries.filter((e) => e.kind === 'change' && (e.inserted === 'Steps' || e.inserted === 'Safari: '))
+    expect(typed.map((e) => [e.kind === 'change' && e.field, e.at])).toEqual([
+      ['description', 1_000_000],
+      ['title', 1_060_000],
+    ])
+  })
+
   test('two people typing in the same field at the same time: a text merge, each entry holding only its own contribution', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)

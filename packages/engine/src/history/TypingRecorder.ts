@@ -170,7 +170,16 @@ export class TypingRecorder {
       this.known.set(burst.field, next)
       const prev = burst.kind === 'text' ? joinRuns(burst.runs, [KEEP, DEL, OTHER_DEL]) : burst.before
       const mine = burst.kind === 'text' ? joinRuns(burst.runs, [KEEP, INS, OTHER_DEL]) : next
-      const change: FieldChange = { field: burst.field, kind: burst.kind, prev, next: mine, base: burst.base, seen: burst.seen }
+      // Each entry says when its own burst began, also when several bursts end at once.
+      const change: FieldChange = {
+        field: burst.field,
+        kind: burst.kind,
+        prev,
+        next: mine,
+        base: burst.base,
+        seen: burst.seen,
+        at: burst.startedAt,
+      }
       if (burst.kind === 'text') change.hunks = hunksOf(burst.runs)
       changes.push(change)
       at = Math.min(at, burst.startedAt)

@@ -144,7 +144,8 @@ export interface FieldChange {
   /** `auto` changes: clock of the first character inserted in the same transaction. */
   insertClock?: number
   /** Text fields: the changed ranges `[start, end, insert]` on `prev`, when there are several (stored with whole values only). */
-  hunks?: Array<[number, number, string]>
+  hunks?: Array<[number, number, string]> /** When the change began (typing bursts: the first keystroke). Default: the call's `now`. */
+  at?: number
 }
 
 /** Options of {@link appendFieldChanges}. */
@@ -276,7 +277,7 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
       const prev = typeof change.prev === 'string' ? change.prev : ''
       const next = typeof change.next === 'string' ? change.next : ''
       if (prev === next && change.mode !== 'keep') continue
-      entry = { id, f: change.field, k: 't', ...textDiff(prev, next), at: options.now, b: base }
+      entry = { id, f: change.field, k: 't', ...textDiff(prev, next), at: change.at ?? options.now, b: base }
       if (prev.length <= TEXT_VALUE_LIMIT && next.length <= TEXT_VALUE_LIMIT) {
         entry.p = prev
         entry.v = next
@@ -294,7 +295,7 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
         k: change.kind === 'list' ? 'l' : 's',
         v: change.next ?? null,
         p: change.prev ?? null,
-        at: options.now,
+        at: change.at ?? options.now,
         b: base,
       }
     }
