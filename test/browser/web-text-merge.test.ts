@@ -35,19 +35,19 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
   const web = useWebApp()
   const context = web.context
 
-  it('a title replaced by both, one offline, ends as one whole title; the other version is one click away', async () => {
+  /** Ada creates a ticket; Bob, offline, and then Ada replace its title (Ada's is the later change); Bob reconnects. */
+  const collideTitles = async (workspace: string) => {
     const adaContext = await context()
     const bobContext = await context()
     const [ada, bob] = await Promise.all([
-      signIn(adaContext, web.relay().url, 'Ada Lovelace', 'titles'),
-      signIn(bobContext, web.relay().url, 'Bob Stone', 'titles'),
+      signIn(adaContext, web.relay().url, 'Ada Lovelace', workspace),
+      signIn(bobContext, web.relay().url, 'Bob Stone', workspace),
     ])
     const id = await createTicket(ada, 'Login broken')
     await ada.keyboard.press('Tab')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bob.goto(`${web.relay().url}#/t/${id}`)
     await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Login broken')
-
     await bobContext.setOffline(true)
     await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     await replaceText(bob, '#f-title', 'Signup fails on Safari')
@@ -55,6 +55,11 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bobContext.setOffline(false)
     await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    return { ada, bob }
+  }
+
+  it('a title replaced by both, one offline, ends as one whole title; the other version is one click away', async () => {
+    const { ada, bob } = await collideTitles('titles')
 
     // Both see one whole title, the later one: never a mix of the two.
     for (const page of [ada, bob]) {
@@ -90,24 +95,7 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
   }, 120_000)
 
   it('typing into a title whose collision was settled is kept when someone else writes meanwhile', async () => {
-    const adaContext = await context()
-    const bobContext = await context()
-    const [ada, bob] = await Promise.all([
-      signIn(adaContext, web.relay().url, 'Ada Lovelace', 'retyped'),
-      signIn(bobContext, web.relay().url, 'Bob Stone', 'retyped'),
-    ])
-    const id = await createTicket(ada, 'Login broken')
-    await ada.keyboard.press('Tab')
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bob.goto(`${web.relay().url}#/t/${id}`)
-    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Login broken')
-    await bobContext.setOffline(true)
-    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await replaceText(bob, '#f-title', 'Signup fails on Safari')
-    await replaceText(ada, '#f-title', 'Checkout times out')
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bobContext.setOffline(false)
-    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    const { ada, bob } = await collideTitles('retyped')
     for (const page of [ada, bob]) {
       await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Checkout times out')
       await page.getByTestId('text-merge').first().waitFor({ timeout: 15_000 })

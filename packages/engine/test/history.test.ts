@@ -176,22 +176,28 @@ describe('history', () => {
     expect(last.kind === 'change' && last.restoreOf).toBe(merge.sides.find((s) => s.author.userId === 'user-of-p0')!.tip.id)
   })
 
-  test('concurrent replacements of a title settle on the later one everywhere, never a mix; the other is one click away', async () => {
+  /** Ada (offline) and then Bob replace the title; after Ada reconnects both hold Bob's, the later change. */
+  const collidedTitles = async () => {
     const relay = newRelay()
-    let clock = 1_000_000
-    const [a, b] = await setup(relay, 2, { now: () => clock })
+    const time = { clock: 1_000_000 }
+    const [a, b] = await setup(relay, 2, { now: () => time.clock })
     a!.offline()
-    clock += 1_000
+    time.clock += 1_000
     a!.handle.set('title', 'Checkout is slow')
-    clock += 1_000
+    time.clock += 1_000
     b!.handle.set('title', 'Payment page times out')
     await relay.settle()
     a!.online()
     await relay.settle()
     await relay.settle()
     for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Payment page times out')
-    const history = a!.handle.history()
-    expect(JSON.stringify(history)).toBe(JSON.stringify(b!.handle.history()))
+    return { relay, time, a: a!, b: b! }
+  }
+
+  test('concurrent replacements of a title settle on the later one everywhere, never a mix; the other is one click away', async () => {
+    const { relay, time, a, b } = await collidedTitles()
+    const history = a.handle.history()
+    expect(JSON.stringify(history)).toBe(JSON.stringify(b.handle.history()))
     expect(history.unsettled).toEqual({})
     const merge = history.merges.find((m) => m.field === 'title')!
     expect(merge).toMatchObject({ conflict: true, baseValue: 'Login fails', result: 'Payment page times out' })
@@ -201,41 +207,29 @@ describe('history', () => {
     expect(merge.summary).toMatch(/changed title at the same time; kept p1's version "Payment page times out"$/)
     expect(history.entries.filter((e) => e.kind === 'change' && e.mode === 'auto')).toHaveLength(1)
     // Ada takes her version back: it wins now, for everyone (she had seen the settlement: her clock does not matter).
-    clock -= 60_000
-    a!.handle.restore(merge.sides.find((s) => s.author.userId === 'user-of-p0')!)
+    time.clock -= 60_000
+    a.handle.restore(merge.sides.find((s) => s.author.userId === 'user-of-p0')!)
     await relay.settle()
     await relay.settle()
-    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Checkout is slow')
-    expect(a!.handle.history().unsettled).toEqual({})
+    for (const peer of [a, b]) expect(peer.handle.get('title')).toBe('Checkout is slow')
+    expect(a.handle.history().unsettled).toEqual({})
   })
 
   test('typing into a title whose collision was settled is not undone when another replica writes an entry meanwhile', async () => {
-    const relay = newRelay()
-    let clock = 1_000_000
-    const [a, b] = await setup(relay, 2, { now: () => clock })
-    a!.offline()
-    clock += 1_000
-    a!.handle.set('title', 'Checkout is slow')
-    clock += 1_000
-    b!.handle.set('title', 'Payment page times out')
-    await relay.settle()
-    a!.online()
-    await relay.settle()
-    await relay.settle()
-    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Payment page times out')
+    const { relay, a, b } = await collidedTitles()
     // Bob types on; his burst's entry is written when he pauses. Before that, Ada changes the status: her replica
     // reads the history again, and must not write the settled value over his words.
-    const text = b!.handle.text('title')
+    const text = b.handle.text('title')
     text.insert(text.length, ' on iOS')
     await relay.settle()
-    expect(a!.handle.get('title')).toBe('Payment page times out on iOS')
-    a!.handle.set('status', 'done')
+    expect(a.handle.get('title')).toBe('Payment page times out on iOS')
+    a.handle.set('status', 'done')
     await relay.settle()
     await relay.settle()
-    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Payment page times out on iOS')
-    b!.handle.flushHistory()
+    for (const peer of [a, b]) expect(peer.handle.get('title')).toBe('Payment page times out on iOS')
+    b.handle.flushHistory()
     await relay.settle()
-    for (const peer of [a!, b!]) {
+    for (const peer of [a, b]) {
       expect(peer.handle.get('title')).toBe('Payment page times out on iOS')
       expect(peer.handle.history().unsettled).toEqual({})
       expect(peer.handle.history().entries.at(-1)).toMatchObject({ field: 'title', inserted: ' on iOS', author: { userId: 'user-of-p1' } })
