@@ -144,7 +144,8 @@ export interface FieldChange {
   /** `auto` changes: clock of the first character inserted in the same transaction. */
   insertClock?: number
   /** Text fields: the changed ranges `[start, end, insert]` on `prev`, when there are several (stored with whole values only). */
-  hunks?: Array<[number, number, string]> /** When the change began (typing bursts: the first keystroke). Default: the call's `now`. */
+  hunks?: Array<[number, number, string]>
+  /** When the change began (typing bursts: the first keystroke). Default: the call's `now`. */
   at?: number
 }
 
