@@ -27,7 +27,7 @@
  * @example
  *   const recorder = new TypingRecorder(doc, {
  *     isLocalEdit: (tr) => tr.local && tr.origin !== RECORD_WRITE_ORIGIN,
- *     append: (changes, at) => doc.transact(() => appendFieldChanges(doc, changes, { now: at }), TYPING_HISTORY_ORIGIN),
+ *     append: (changes) => doc.transact(() => appendFieldChanges(doc, changes, { now: Date.now() }), TYPING_HISTORY_ORIGIN),
  *     now: Date.now,
  *   })
  *   recorder.watch(schema)
@@ -49,8 +49,8 @@ export const DEFAULT_MAX_BURST_MS = 30_000
 export interface TypingRecorderOptions {
   /** Whether a transaction is an edit the local user made directly on a shared type. */
   isLocalEdit(transaction: Y.Transaction): boolean
-  /** Appends the entries of ended bursts (one call, one transaction); `at`: when the burst began. */
-  append(changes: FieldChange[], at: number): void
+  /** Appends the entries of ended bursts (one call, one transaction); each change's `at` is when its burst began. */
+  append(changes: FieldChange[]): void
   now(): number
   /** Pause that ends a burst, ms. Default {@link DEFAULT_TYPING_IDLE_MS}. */
   idleMs?: number
@@ -164,7 +164,6 @@ export class TypingRecorder {
       ended.push(burst)
     }
     const changes: FieldChange[] = []
-    let at = Infinity
     for (const burst of ended) {
       const next = this.currentValue(burst.field, burst.kind)
       this.known.set(burst.field, next)
@@ -182,9 +181,8 @@ export class TypingRecorder {
       }
       if (burst.kind === 'text') change.hunks = hunksOf(burst.runs)
       changes.push(change)
-      at = Math.min(at, burst.startedAt)
     }
-    if (changes.length > 0) this.options.append(changes, at)
+    if (changes.length > 0) this.options.append(changes)
   }
 
   /** Stops watching, drops bursts without writing them (call {@link flush} first to keep them). */

@@ -30,7 +30,7 @@ import {
   type StoredCompactedEntry,
   type StoredFieldEntry,
 } from './historyLog.js'
-import { editsOf, ruleValue, sideEdits, textMergeOutcome, type TextEdit } from './textMerge.js'
+import { ruleValue, sideEdit, textMergeOutcome, type TextEdit } from './textMerge.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
 export interface EntryAuthor {
@@ -434,11 +434,9 @@ const textMerge = (
     side.value = typeof after === 'string' ? after : undefined
     if (baseValue === null || typeof before !== 'string' || typeof after !== 'string') side.edit = null
     else {
-      const own = sideEdits(baseValue, ownChain(side, byId))
-      // A single-line side laid at a guessed place (see ruleValue) is read as its writer's whole version.
-      if (own !== null && own.guessed && singleLine) guessed.add(side)
-      side.edit =
-        own === null ? editsOf(baseValue, before, after) : own.guessed && singleLine ? editsOf(baseValue, baseValue, after) : own.edits
+      const laid = sideEdit(baseValue, ownChain(side, byId), before, after, singleLine)
+      side.edit = laid.edit
+      if (laid.guessed) guessed.add(side)
     }
   }
   const outcome = textMergeOutcome(

@@ -331,9 +331,7 @@ export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => 
       if (from !== base) return { edit: editsOf(from, from, values[i]!, tree.length === 1 ? kid.hunks : undefined), guessed: false }
       if (typeof kid.prev !== 'string' || tree.some((x) => x.seen !== undefined && x.seen.length > 0))
         return { edit: [editOf(base, base, values[i]!)], guessed: false }
-      const own = sideEdits(base, chainFrom(kid, tree.length))
-      if (own === null) return { edit: editsOf(base, kid.prev, values[i]!, tree.length === 1 ? kid.hunks : undefined), guessed: false }
-      return own.guessed ? { edit: [editOf(base, base, values[i]!)], guessed: true } : { edit: own.edits, guessed: false }
+      return sideEdit(base, chainFrom(kid, tree.length), kid.prev, values[i]!, true, tree.length === 1 ? kid.hunks : undefined)
     })
     const outcome = textMergeOutcome(
       from,
@@ -441,6 +439,26 @@ const heldBy = (written: readonly RuleEntry[], value: string): boolean => {
   })
 }
 
+/**
+ * A text side's edit on `base`: laid entry by entry when its entries form a
+ * chain ({@link sideEdits}), else the difference between `prev` and
+ * `value`. A single-line side laid at a guessed place is its writer's whole
+ * version (`guessed`: it collides with every other side).
+ */
+export const sideEdit = (
+  base: string,
+  chain: readonly ChainEntry[] | null,
+  prev: string,
+  value: string,
+  singleLine: boolean,
+  hunks?: unknown,
+): { edit: TextEdit[]; guessed: boolean } => {
+  const own = sideEdits(base, chain)
+  if (own === null) return { edit: editsOf(base, prev, value, hunks), guessed: false }
+  if (own.guessed && singleLine) return { edit: [editOf(base, base, value)], guessed: true }
+  return { edit: own.edits, guessed: false }
+}
+
 /** An entry of a side's own chain, as {@link sideEdits} reads it. */
 export interface ChainEntry {
   prev?: unknown
@@ -461,7 +479,7 @@ export interface ChainEntry {
  * `prev` holds it, the side's text does not), so its place on the base is
  * the nearer edge of that typing — a guess.
  */
-export const sideEdits = (base: string, chain: readonly ChainEntry[] | null): { edits: TextEdit[]; guessed: boolean } | null => {
+const sideEdits = (base: string, chain: readonly ChainEntry[] | null): { edits: TextEdit[]; guessed: boolean } | null => {
   if (chain === null) return null
   let edits: TextEdit[] = []
   let guessed = false

@@ -71,7 +71,7 @@ export class RecordHistory {
     ])
     this.typing = new TypingRecorder(doc, {
       isLocalEdit: (transaction) => transaction.local && !notTyping.has(transaction.origin),
-      append: (changes, at) => this.appendTyped(changes, at),
+      append: (changes) => this.appendTyped(changes),
       now: () => options.now(),
       idleMs: options.historyIdleMs,
     })
@@ -172,14 +172,14 @@ export class RecordHistory {
     this.typing.destroy()
   }
 
-  /** Appends the entries of ended typing bursts (their own transaction; `at`: when the burst began). */
-  private appendTyped(changes: FieldChange[], at: number): void {
+  /** Appends the entries of ended typing bursts (their own transaction; each change says when its burst began). */
+  private appendTyped(changes: FieldChange[]): void {
     if (this.closed) return
     const authors = this.options.authors()
     this.doc.transact(
       () =>
         appendFieldChanges(this.doc, changes, {
-          now: at,
+          now: this.options.now(),
           maxEntries: this.options.historyLimit,
           userOf: (client) => authors.get(client)?.userId,
         }),
