@@ -6,7 +6,9 @@
  *   later change — never the two glued together; the history card shows
  *   both versions, and "Use this version" brings the other one back for
  *   everyone. Typing into that title later is kept when someone else
- *   writes meanwhile (the settled value is not written over it).
+ *   writes meanwhile (the settled value is not written over it), and a third
+ *   person typing into the title while the collision is settled keeps every
+ *   letter.
  * - A description: both contributions stay in the text, the card offers each
  *   writer's version, "Keep as is" settles it.
  * - Two people typing into different parts of a description live get no
@@ -35,8 +37,11 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
   const web = useWebApp()
   const context = web.context
 
-  /** Ada creates a ticket; Bob, offline, and then Ada replace its title (Ada's is the later change); Bob reconnects. */
-  const collideTitles = async (workspace: string) => {
+  /**
+   * Ada creates a ticket; Bob, offline, and then Ada replace its title (Ada's is the later change); Bob reconnects.
+   * `beforeReconnect` runs once Ada's change is stored, just before Bob's connection returns.
+   */
+  const collideTitles = async (workspace: string, beforeReconnect?: (id: string) => Promise<void>) => {
     const adaContext = await context()
     const bobContext = await context()
     const [ada, bob] = await Promise.all([
@@ -53,6 +58,7 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await replaceText(bob, '#f-title', 'Signup fails on Safari')
     await replaceText(ada, '#f-title', 'Checkout times out') // the later change
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    if (beforeReconnect) await beforeReconnect(id)
     await bobContext.setOffline(false)
     await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
     return { ada, bob }
@@ -117,6 +123,49 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     }
     await expect.poll(() => ada.getByTestId('history').innerText(), { timeout: 10_000 }).toContain('added “ on iOS” to title')
     await screenshot(ada, 'web-text-merge-title-typed-after')
+  }, 120_000)
+
+  it('a collision settled while a third person types into the title keeps every letter they typed', async () => {
+    // Carol types at the start of the title, steadily (her typing burst stays open: no pause), while Bob comes back
+    // with his offline version. The devices settle the collision on Ada's later title around Carol's letters; her
+    // entry is written once she leaves the field.
+    let carol: Page | undefined
+    let typed = ''
+    let stop = false
+    let typing: Promise<void> = Promise.resolve()
+    const phrase = 'iOS and Android, also on the web since the last release: '
+    const { ada, bob } = await collideTitles('typed-meanwhile', async (id) => {
+      carol = await signIn(await context(), web.relay().url, 'Carol Diaz', 'typed-meanwhile')
+      await carol.goto(`${web.relay().url}#/t/${id}`)
+      await expect.poll(() => carol!.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Checkout times out')
+      await carol.locator('#f-title').click()
+      await carol.keyboard.press('Home')
+      typing = (async () => {
+        for (const char of phrase) {
+          if (stop) break
+          await carol!.keyboard.type(char)
+          typed += char
+          await new Promise((resolve) => setTimeout(resolve, 250))
+        }
+      })()
+      await expect.poll(() => typed.length, { timeout: 10_000 }).toBeGreaterThan(3)
+    })
+    // Settled on every screen (Bob's words gone, the card shown) while Carol still types; then she stops and leaves.
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 15_000 }).not.toContain('Signup')
+      await page.getByTestId('text-merge').first().waitFor({ timeout: 15_000 })
+    }
+    stop = true
+    await typing
+    expect(typed.length, 'Carol had not finished her phrase before the collision was settled').toBeLessThan(phrase.length)
+    await carol!.keyboard.press('Tab')
+    const title = `${typed}Checkout times out`
+    for (const page of [ada, bob, carol!]) {
+      await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(title)
+    }
+    await expect.poll(() => ada.getByTestId('history').innerText(), { timeout: 10_000 }).toMatch(`Carol Diaz\nadded “${typed}” to title`)
+    await screenshot(ada, 'web-text-merge-title-typed-meanwhile')
   }, 120_000)
 
   it('a description replaced by both keeps both until someone picks; typing into different parts live is no conflict', async () => {

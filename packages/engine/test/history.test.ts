@@ -236,6 +236,60 @@ describe('history', () => {
     }
   })
 
+  test('a collision settled while someone else types into the title keeps their words whole', async () => {
+    const relay = newRelay()
+    const time = { clock: 1_000_000 }
+    const [ada, bob, carol] = await setup(relay, 3, { now: () => time.clock, historyIdleMs: 1e9 })
+    ada!.offline()
+    time.clock += 1_000
+    ada!.handle.set('title', 'Checkout is slow')
+    time.clock += 1_000
+    bob!.handle.set('title', 'Payment page times out')
+    await relay.settle()
+    // Carol types before the title; her entry is written when she pauses. Meanwhile Ada comes back with her
+    // version: the replicas settle the collision on Bob's later one, around Carol's words.
+    const text = carol!.handle.text('title')
+    text.insert(0, 'iOS: ')
+    await relay.settle()
+    ada!.online()
+    await relay.settle()
+    await relay.settle()
+    for (const peer of [ada!, bob!, carol!]) expect(peer.handle.get('title')).toBe('iOS: Payment page times out')
+    expect(ada!.handle.history().entries.filter((e) => e.kind === 'change' && e.mode === 'auto').length).toBeGreaterThan(0)
+    time.clock += 1_000
+    carol!.handle.flushHistory()
+    await relay.settle()
+    await relay.settle()
+    for (const peer of [ada!, bob!, carol!]) {
+      const history = peer.handle.history()
+      expect(peer.handle.get('title')).toBe('iOS: Payment page times out')
+      expect(history.unsettled).toEqual({})
+      expect(history.entries.at(-1)).toMatchObject({ field: 'title', inserted: 'iOS: ', author: { userId: 'user-of-p2' } })
+    }
+  })
+
+  test('typing whose entry was lost, recorded since by someone who wrote on top of it, is settled once, not kept twice', async () => {
+    const relay = newRelay()
+    const time = { clock: 1_000_000 }
+    const [ada, bob, carol] = await setup(relay, 3, { now: () => time.clock, historyIdleMs: 1e9 })
+    ada!.offline()
+    time.clock += 1_000
+    ada!.handle.set('title', 'Checkout is slow')
+    // Carol's characters arrive without an entry (her tab died before her pause), and Bob writes over part of them.
+    carol!.handle.doc.transact(() => carol!.handle.text('title').insert(0, 'iOS: '), FETCH_ORIGIN)
+    await relay.settle()
+    time.clock += 1_000
+    bob!.handle.set('title', 'iOS - Payment page times out')
+    await relay.settle()
+    ada!.online()
+    await relay.settle()
+    await relay.settle()
+    for (const peer of [ada!, bob!, carol!]) {
+      expect(peer.handle.get('title')).toBe('iOS - Payment page times out')
+      expect(peer.handle.history().unsettled).toEqual({})
+    }
+  })
+
   test('two replicas settling the same collision at the same time end with its value once', async () => {
     const relay = newRelay()
     let clock = 1_000_000

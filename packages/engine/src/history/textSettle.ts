@@ -24,24 +24,57 @@
  * @module history/textSettle
  */
 import * as Y from 'yjs'
-import { TEXT_PREFIX, replaceText } from '../model/recordDoc.js'
-import { appendFieldChanges, historyArray, locatedEntries, tipsOf, type AppendOptions, type StoredFieldEntry } from './historyLog.js'
+import { TEXT_PREFIX, changedRange } from '../model/recordDoc.js'
+import {
+  appendFieldChanges,
+  historyArray,
+  locatedEntries,
+  mergeCompacted,
+  tipsOf,
+  writerClient,
+  type AppendOptions,
+  type StoredCompactedEntry,
+  type StoredFieldEntry,
+} from './historyLog.js'
 import { duplicateSettlements } from './readHistory.js'
 
 /**
  * Sets a single-line text field to the value the rule settles on
  * (`RecordHistory.unsettled`) and records an `auto` entry on the field's
  * head that names every other tip as seen. Call inside a transaction.
+ *
+ * Others' typing that reached this replica before its entry (a burst still
+ * open elsewhere: {@link unrecordedTyping}) is no part of the rule's value
+ * and is kept as it is: the settlement changes only the text around it, and
+ * its entry's before and after texts leave it out, as a typing entry leaves
+ * out what others typed meanwhile. The typist's entry, once written, meets
+ * the settlement as a merge of its own. Returns false when nothing changed.
  */
 export const writeSettlement = (doc: Y.Doc, field: string, target: string, options: AppendOptions): boolean => {
   const text = doc.getText(TEXT_PREFIX + field)
-  const current = text.toString()
+  const { chars, uncovered } = unrecordedTyping(doc, text, field, target)
+  // The text the entries explain: everything but that typing.
+  let current = ''
+  const at: number[] = []
+  for (let i = 0; i < chars.length; i++) {
+    if (uncovered[i]) continue
+    current += chars[i]
+    at.push(i)
+  }
   if (current === target) return false
   // Based on the greatest tip id, naming the others as seen: replicas settling the same state write the same entry.
   const tips = tipsOf(historyArray(doc).toArray(), field).sort()
   const base = tips.length > 0 ? tips[tips.length - 1]! : null
   const insertClock = Y.getState(doc.store, doc.clientID)
-  replaceText(text, target)
+  const { start, endPrev, endNext } = changedRange(current, target)
+  // Right to left, the typing between the deleted characters stays; the insertion follows the character left of the change.
+  for (let i = endPrev - 1; i >= start; i--) {
+    let from = i
+    while (from > start && at[from - 1] === at[from]! - 1) from--
+    text.delete(at[from]!, i - from + 1)
+    i = from
+  }
+  if (endNext > start) text.insert(start === 0 ? 0 : at[start - 1]! + 1, target.slice(start, endNext))
   appendFieldChanges(
     doc,
     [{ field, kind: 'text', prev: current, next: target, base, seen: tips.filter((t) => t !== base), mode: 'auto', insertClock }],
@@ -50,6 +83,53 @@ export const writeSettlement = (doc: Y.Doc, field: string, target: string, optio
   return true
 }
 
+/**
+ * The characters of `text` (UTF-16 units, embeds as U+FFFC) and which of
+ * them are others' typing that no entry records yet: inserted by another
+ * writer (Yjs client) that has written no entry of `field` since — neither
+ * one in the history nor one a compaction summary counts. Such typing is a
+ * burst still open on the writer's device (its entry follows the keystrokes)
+ * or one whose entry was lost with a crash. A run of it that `target`
+ * contains is not counted: the entries, and so the rule's value, already
+ * hold that text (later writers recorded it), and keeping it besides would
+ * write it twice. With compaction summaries from before per-writer records
+ * nothing is counted (who they cover is unknown).
+ */
+export const unrecordedTyping = (doc: Y.Doc, text: Y.Text, field: string, target: string): { chars: string[]; uncovered: boolean[] } => {
+  const chars: string[] = []
+  const uncovered: boolean[] = []
+  const newest = new Map<number, number>()
+  const summaries: StoredCompactedEntry[] = []
+  for (const { entry, client, clock } of locatedEntries(doc)) {
+    if (entry.k === 'c') summaries.push(entry)
+    else if (entry.f === field && clock > (newest.get(client) ?? -1)) newest.set(client, clock)
+  }
+  let known = true
+  for (const [key, writer] of mergeCompacted(summaries, doc)) {
+    const client = writerClient(key)
+    if (client === null) known = false
+    else if (writer.t > (newest.get(client) ?? -1)) newest.set(client, writer.t)
+  }
+  for (let item = text._start; item !== null; item = item.right) {
+    if (item.deleted || !item.countable) continue
+    const content = item.content instanceof Y.ContentString ? item.content.str : '\uFFFC'.repeat(item.length)
+    const mine = item.id.client === doc.clientID
+    const open = known && !mine && item.content instanceof Y.ContentString && (newest.get(item.id.client) ?? -1) < item.id.clock
+    for (let i = 0; i < content.length; i++) {
+      chars.push(content[i]!)
+      uncovered.push(open)
+    }
+  }
+  // Runs the rule's value holds already are recorded text.
+  for (let i = 0; i < chars.length; i++) {
+    if (!uncovered[i]) continue
+    let end = i
+    while (end < chars.length && uncovered[end]) end++
+    if (target.includes(chars.slice(i, end).join(''))) uncovered.fill(false, i, end)
+    i = end
+  }
+  return { chars, uncovered }
+}
 /**
  * Deletes the characters inserted by settlements that duplicate an earlier
  * one (the same merge settled by two replicas at once). Call inside a
