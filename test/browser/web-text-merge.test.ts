@@ -165,6 +165,10 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(title)
     }
     await expect.poll(() => ada.getByTestId('history').innerText(), { timeout: 10_000 }).toMatch(`Carol Diaz\nadded “${typed}” to title`)
+    // The card's current version is Ada's title with Carol's words: it names both.
+    await expect
+      .poll(() => ada.getByTestId('text-merge').first().innerText(), { timeout: 10_000 })
+      .toContain('by Ada Lovelace and Carol Diaz')
     await screenshot(ada, 'web-text-merge-title-typed-meanwhile')
   }, 120_000)
 
