@@ -51,6 +51,29 @@ import { duplicateSettlements } from './readHistory.js'
  * the settlement as a merge of its own. Returns false when nothing changed.
  */
 export const writeSettlement = (doc: Y.Doc, field: string, target: string, options: AppendOptions): boolean => {
+  // Based on the greatest tip id, naming the others as seen: replicas settling the same state write the same entry.
+  const tips = tipsOf(historyArray(doc).toArray(), field).sort()
+  const base = tips.length > 0 ? tips[tips.length - 1]! : null
+  const insertClock = Y.getState(doc.store, doc.clientID)
+  const prev = replaceAroundTyping(doc, field, target)
+  if (prev === null) return false
+  appendFieldChanges(
+    doc,
+    [{ field, kind: 'text', prev, next: target, base, seen: tips.filter((t) => t !== base), mode: 'auto', insertClock }],
+    options,
+  )
+  return true
+}
+
+/**
+ * Sets text field `field` to `target` around others' typing that has no
+ * entry yet ({@link unrecordedTyping}), which stays where it is: only the
+ * text the entries explain changes (one changed range, as `replaceText`
+ * makes). Returns that text as it was — the settlement's "before" — or null
+ * when it already was `target`. Call inside a transaction. (Not for writes
+ * people make: whoever sets a field saw that typing and replaces it.)
+ */
+const replaceAroundTyping = (doc: Y.Doc, field: string, target: string): string | null => {
   const text = doc.getText(TEXT_PREFIX + field)
   const { chars, uncovered } = unrecordedTyping(doc, text, field, target)
   // The text the entries explain: everything but that typing.
@@ -61,11 +84,7 @@ export const writeSettlement = (doc: Y.Doc, field: string, target: string, optio
     current += chars[i]
     at.push(i)
   }
-  if (current === target) return false
-  // Based on the greatest tip id, naming the others as seen: replicas settling the same state write the same entry.
-  const tips = tipsOf(historyArray(doc).toArray(), field).sort()
-  const base = tips.length > 0 ? tips[tips.length - 1]! : null
-  const insertClock = Y.getState(doc.store, doc.clientID)
+  if (current === target) return null
   const { start, endPrev, endNext } = changedRange(current, target)
   // Right to left, the typing between the deleted characters stays; the insertion follows the character left of the change.
   for (let i = endPrev - 1; i >= start; i--) {
@@ -75,12 +94,7 @@ export const writeSettlement = (doc: Y.Doc, field: string, target: string, optio
     i = from
   }
   if (endNext > start) text.insert(start === 0 ? 0 : at[start - 1]! + 1, target.slice(start, endNext))
-  appendFieldChanges(
-    doc,
-    [{ field, kind: 'text', prev: current, next: target, base, seen: tips.filter((t) => t !== base), mode: 'auto', insertClock }],
-    options,
-  )
-  return true
+  return current
 }
 
 /**
