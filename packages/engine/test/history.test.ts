@@ -236,7 +236,8 @@ describe('history', () => {
     }
   })
 
-  test('a collision settled while someone else types into the title keeps their words whole', async () => {
+  /** Ada, Bob and Carol on one record; Ada, offline, replaces the title (the earlier change); `comeBack` reconnects her. */
+  const adaOfflineTitle = async () => {
     const relay = newRelay()
     const time = { clock: 1_000_000 }
     const [ada, bob, carol] = await setup(relay, 3, { now: () => time.clock, historyIdleMs: 1e9 })
@@ -244,23 +245,30 @@ describe('history', () => {
     time.clock += 1_000
     ada!.handle.set('title', 'Checkout is slow')
     time.clock += 1_000
-    bob!.handle.set('title', 'Payment page times out')
+    const comeBack = async () => {
+      ada!.online()
+      await relay.settle()
+      await relay.settle()
+    }
+    return { relay, time, ada: ada!, bob: bob!, carol: carol!, comeBack }
+  }
+
+  test('a collision settled while someone else types into the title keeps their words whole', async () => {
+    const { relay, time, ada, bob, carol, comeBack } = await adaOfflineTitle()
+    bob.handle.set('title', 'Payment page times out')
     await relay.settle()
     // Carol types before the title; her entry is written when she pauses. Meanwhile Ada comes back with her
     // version: the replicas settle the collision on Bob's later one, around Carol's words.
-    const text = carol!.handle.text('title')
-    text.insert(0, 'iOS: ')
+    carol.handle.text('title').insert(0, 'iOS: ')
     await relay.settle()
-    ada!.online()
-    await relay.settle()
-    await relay.settle()
-    for (const peer of [ada!, bob!, carol!]) expect(peer.handle.get('title')).toBe('iOS: Payment page times out')
-    expect(ada!.handle.history().entries.filter((e) => e.kind === 'change' && e.mode === 'auto').length).toBeGreaterThan(0)
+    await comeBack()
+    for (const peer of [ada, bob, carol]) expect(peer.handle.get('title')).toBe('iOS: Payment page times out')
+    expect(ada.handle.history().entries.filter((e) => e.kind === 'change' && e.mode === 'auto').length).toBeGreaterThan(0)
     time.clock += 1_000
-    carol!.handle.flushHistory()
+    carol.handle.flushHistory()
     await relay.settle()
     await relay.settle()
-    for (const peer of [ada!, bob!, carol!]) {
+    for (const peer of [ada, bob, carol]) {
       const history = peer.handle.history()
       expect(peer.handle.get('title')).toBe('iOS: Payment page times out')
       expect(history.unsettled).toEqual({})
@@ -269,22 +277,14 @@ describe('history', () => {
   })
 
   test('typing whose entry was lost, recorded since by someone who wrote on top of it, is settled once, not kept twice', async () => {
-    const relay = newRelay()
-    const time = { clock: 1_000_000 }
-    const [ada, bob, carol] = await setup(relay, 3, { now: () => time.clock, historyIdleMs: 1e9 })
-    ada!.offline()
-    time.clock += 1_000
-    ada!.handle.set('title', 'Checkout is slow')
+    const { relay, ada, bob, carol, comeBack } = await adaOfflineTitle()
     // Carol's characters arrive without an entry (her tab died before her pause), and Bob writes over part of them.
-    carol!.handle.doc.transact(() => carol!.handle.text('title').insert(0, 'iOS: '), FETCH_ORIGIN)
+    carol.handle.doc.transact(() => carol.handle.text('title').insert(0, 'iOS: '), FETCH_ORIGIN)
     await relay.settle()
-    time.clock += 1_000
-    bob!.handle.set('title', 'iOS - Payment page times out')
+    bob.handle.set('title', 'iOS - Payment page times out')
     await relay.settle()
-    ada!.online()
-    await relay.settle()
-    await relay.settle()
-    for (const peer of [ada!, bob!, carol!]) {
+    await comeBack()
+    for (const peer of [ada, bob, carol]) {
       expect(peer.handle.get('title')).toBe('iOS - Payment page times out')
       expect(peer.handle.history().unsettled).toEqual({})
     }
