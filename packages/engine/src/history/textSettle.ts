@@ -109,7 +109,7 @@ const replaceAroundTyping = (doc: Y.Doc, field: string, target: string): string 
  * write it twice. With compaction summaries from before per-writer records
  * nothing is counted (who they cover is unknown).
  */
-export const unrecordedTyping = (doc: Y.Doc, text: Y.Text, field: string, target: string): { chars: string[]; uncovered: boolean[] } => {
+const unrecordedTyping = (doc: Y.Doc, text: Y.Text, field: string, target: string): { chars: string[]; uncovered: boolean[] } => {
   const chars: string[] = []
   const uncovered: boolean[] = []
   const newest = new Map<number, number>()
@@ -144,6 +144,7 @@ export const unrecordedTyping = (doc: Y.Doc, text: Y.Text, field: string, target
   }
   return { chars, uncovered }
 }
+
 /**
  * Deletes the characters inserted by settlements that duplicate an earlier
  * one (the same merge settled by two replicas at once). Call inside a
