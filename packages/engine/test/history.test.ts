@@ -1206,7 +1206,13 @@ describe('the rule a single-line text field settles on (ruleValue)', () => {
   const replace: RuleEntry = { id: 'b', base: 'r', at: 2, prev: 'Login t004 t009', value: 'Login t011 t009' }
 
   test('edits of different parts combine', () => {
-    expect(ruleValue([base, insert, replace])).toEqual({ value: 'Login t011 t012 t009', collided: false, rewritten: false, held: false })
+    expect(ruleValue([base, insert, replace])).toEqual({
+      value: 'Login t011 t012 t009',
+      collided: false,
+      rewritten: false,
+      combined: true,
+      held: false,
+    })
   })
 
   test('an edit made on top of the merge holds the side its writer saw: that side is not applied again', () => {
@@ -1217,6 +1223,7 @@ describe('the rule a single-line text field settles on (ruleValue)', () => {
       value: 'Login t011 t013 t012 t009',
       collided: false,
       rewritten: false,
+      combined: false,
       held: true,
     })
     // A settlement written on that value yields it again (it used to add "t012" once more, every time).
@@ -1247,6 +1254,7 @@ describe('the rule a single-line text field settles on (ruleValue)', () => {
       value: 'Login t004 t012 t009 t014 t015',
       collided: true,
       rewritten: false,
+      combined: false,
       held: false,
     })
   })
@@ -1263,7 +1271,7 @@ describe('settlements and the rule (ruleValue)', () => {
 
   test('settlements written on part of a merge do not change what the rule says once everything is known', () => {
     const rule = ruleValue(written)
-    expect(rule).toEqual({ value: 't011', collided: true, rewritten: false, held: false })
+    expect(rule).toEqual({ value: 't011', collided: true, rewritten: false, combined: false, held: false })
     // p0 settled before it had p2's replacement, p2 before it had p0's: each was right for what it knew.
     const settledByP0: RuleEntry = {
       id: 's',
@@ -1295,6 +1303,7 @@ describe('settlements and the rule (ruleValue)', () => {
       value: 't004 t003 t005',
       collided: false,
       rewritten: true,
+      combined: true,
       held: false,
     })
   })
@@ -1497,6 +1506,14 @@ describe('seeded randomized history (in-process relay)', () => {
   // Pinned since the writers' client ids come from the seed (before, a seed did not replay its run exactly).
   test('seed 9986859 — a settlement re-typed "Login" that another side had replaced: settled, though no edits collide', async () => {
     const result = await run(9986859)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 539492, typing into titles — edits that combine, whose characters the CRDT joined otherwise, are settled', async () => {
+    const result = await run(539492, undefined, undefined, true)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 2210401, typing into titles — edits that combine, whose characters the CRDT joined otherwise, are settled', async () => {
+    const result = await run(2210401, undefined, undefined, true)
     expect(result.restored, 'restores').toBe(1)
   })
   test('seed 1861965 — two sides written on one settled value combine on it, not with its words twice', async () => {

@@ -277,6 +277,7 @@ export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => 
   }
   let collided = false
   let rewritten = false
+  let combined = false
   const subtreeOf = (e: RuleEntry): RuleEntry[] => {
     const out: RuleEntry[] = []
     const stack = [e]
@@ -348,6 +349,7 @@ export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => 
     // CRDT merged the characters the settlement inserted: the rule's value re-typed, which may include words another
     // side meanwhile replaced ("Login" again after someone replaced it by "t004"). The text may not hold the combination.
     if (kept.length > 1 && kept.some((i) => trees[i]!.some((x) => x.onSettlement === true))) rewritten = true
+    if (kept.length > 1 && !outcome.conflict) combined = true
     return outcome.value
   }
   /**
@@ -381,7 +383,7 @@ export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => 
     roots.length === 1 ? (typeof first.value === 'string' ? first.value : null) : typeof first.prev === 'string' ? first.prev : null
   if (base === null) return null
   const value = roots.length === 1 ? valueOf(first) : combine(base, roots)
-  return value === null ? null : { value, collided, rewritten, held: heldBy(written, value) }
+  return value === null ? null : { value, collided, rewritten, combined, held: heldBy(written, value) }
 }
 
 /** What {@link ruleValue} says about a single-line text field. */
@@ -396,6 +398,13 @@ export interface RuleOutcome {
    * combination there, so the text needs the rule's value too.
    */
   rewritten: boolean
+  /**
+   * Whether a merge combined the edits of several sides. The CRDT orders
+   * insertions made at one place by client id and may put one writer's
+   * word against another's ("t004t005"), where the rule joins whole edits:
+   * the text needs the rule's value then too.
+   */
+  combined: boolean
   /**
    * Whether an entry already wrote `value` knowing every other entry (a
    * settlement, a restore, an edit on top of the merge): the text was the
