@@ -8,7 +8,8 @@
  *   everyone. Typing into that title later is kept when someone else
  *   writes meanwhile (the settled value is not written over it), and a third
  *   person typing into the title while the collision is settled keeps every
- *   letter.
+ *   letter; two people typing into a title live, one right after the
+ *   other's words, both keep every word with no card.
  * - A description: both contributions stay in the text, the card offers each
  *   writer's version, "Keep as is" settles it.
  * - Two people typing into different parts of a description live get no
@@ -170,6 +171,46 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       .poll(() => ada.getByTestId('text-merge').first().innerText(), { timeout: 10_000 })
       .toContain('by Ada Lovelace and Carol Diaz')
     await screenshot(ada, 'web-text-merge-title-typed-meanwhile')
+  }, 120_000)
+
+  it("two people typing into a title live, one right after the other's words before their pause, both keep every word", async () => {
+    const adaContext = await context()
+    const bobContext = await context()
+    const [ada, bob] = await Promise.all([
+      signIn(adaContext, web.relay().url, 'Ada Lovelace', 'live-title'),
+      signIn(bobContext, web.relay().url, 'Bob Stone', 'live-title'),
+    ])
+    const id = await createTicket(ada, 'Checkout times out')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bob.goto(`${web.relay().url}#/t/${id}`)
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Checkout times out')
+    await bob.locator('#f-title').click()
+
+    // Ada adds to the title; Bob sees her words and adds his after them while her typing burst is still open.
+    await ada.locator('#f-title').click()
+    await ada.keyboard.press('End')
+    await ada.keyboard.type(' on iOS')
+    const adaDone = Date.now()
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Checkout times out on iOS')
+    await bob.keyboard.press('End')
+    await bob.keyboard.type(' (urgent)')
+    expect(Date.now() - adaDone, 'Bob typed before Ada paused (1.5 s)').toBeLessThan(1_500)
+    await expect.poll(() => ada.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Checkout times out on iOS (urgent)')
+    await ada.keyboard.press('Tab')
+    await bob.keyboard.press('Tab')
+    for (const page of [ada, bob]) await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    for (const page of [ada, bob]) {
+      await expect
+        .poll(() => page.getByTestId('history').innerText(), { timeout: 10_000 })
+        .toMatch(/Bob Stone\nadded “ \(urgent\)” to title/)
+      expect(await page.getByTestId('history').innerText()).toMatch(/Ada Lovelace\nadded “ on iOS” to title/)
+      expect(await page.locator('#f-title').inputValue()).toBe('Checkout times out on iOS (urgent)')
+      // Both contributions were merged: nothing was settled, no card asks anyone to choose.
+      expect(await page.getByTestId('text-merge').count()).toBe(0)
+      expect(await page.getByTestId('history').innerText()).not.toContain('settled title')
+    }
+    await screenshot(ada, 'web-text-merge-title-live')
   }, 120_000)
 
   it('a description replaced by both keeps both until someone picks; typing into different parts live is no conflict', async () => {

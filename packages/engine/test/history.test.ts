@@ -843,6 +843,31 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     expect(merge.summary).toMatch(/both contributions were merged$/)
   })
 
+  test("live typing in a title: words typed right after someone else's words, before their pause, are no collision", async () => {
+    const relay = newRelay()
+    let clock = 1_000_000
+    const [a, b] = await setup(relay, 2, { historyIdleMs: 1e9, now: () => clock++ })
+    type(a!.handle, 'title', a!.handle.text('title').length, ' on iOS')
+    await relay.settle()
+    // Bob sees Ada's words and adds his after them; her burst has no entry yet.
+    type(b!.handle, 'title', b!.handle.text('title').length, ' (urgent)')
+    await relay.settle()
+    a!.handle.flushHistory()
+    await relay.settle()
+    b!.handle.flushHistory()
+    await relay.settle()
+    await relay.settle()
+    for (const peer of [a!, b!]) {
+      const history = peer.handle.history()
+      expect(peer.handle.get('title')).toBe('Login fails on iOS (urgent)')
+      expect(history.unsettled).toEqual({})
+      expect(history.entries.filter((e) => e.kind === 'change' && e.mode === 'auto')).toHaveLength(0)
+      const merge = history.merges.find((m) => m.field === 'title')!
+      expect(merge).toMatchObject({ conflict: false, kept: null, result: 'Login fails on iOS (urgent)' })
+      expect(merge.summary).toMatch(/both contributions were merged$/)
+    }
+  })
+
   test('items pushed directly to a list field are recorded; undo by an editor is a change like any other', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)

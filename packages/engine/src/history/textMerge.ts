@@ -49,6 +49,15 @@ export interface TextEdit {
   start: number
   end: number
   insert: string
+  /**
+   * Others' typing without an entry yet that the writer saw right before
+   * (`after`) or right after (`before`) this edit, and edited next to, not
+   * in: the edit is laid at that typing's edge on the base. An insertion
+   * there that begins (ends) with that text is the typing itself, and this
+   * edit goes after (before) it — no collision.
+   */
+  after?: string
+  before?: string
 }
 
 /**
@@ -78,8 +87,30 @@ export const editOf = (base: string, before: string, after: string): TextEdit =>
   return { start: s, end: e, insert }
 }
 
+/**
+ * Whether `edit` was made next to the insertion `typed` (at the same place on
+ * the base), its writer having seen that typing live: `'after'` or
+ * `'before'` it (its `after` / `before`), else null.
+ */
+const nextToSeen = (edit: TextEdit, typed: TextEdit): 'after' | 'before' | null => {
+  if (typed.start !== typed.end || typed.insert === '') return null
+  if (edit.start === typed.start && edit.after !== undefined && edit.after !== '' && typed.insert.startsWith(edit.after)) return 'after'
+  if (edit.end === typed.start && edit.before !== undefined && edit.before !== '' && typed.insert.endsWith(edit.before)) return 'before'
+  return null
+}
+
+/** Of two edits at the same place, which is applied first (right to left: the one that ends up later): -1 `x`, 1 `y`, 0 either. */
+const seenOrder = (x: TextEdit, y: TextEdit): number => {
+  const xy = nextToSeen(x, y)
+  if (xy !== null) return xy === 'after' ? -1 : 1
+  const yx = nextToSeen(y, x)
+  if (yx !== null) return yx === 'after' ? 1 : -1
+  return 0
+}
+
 /** Whether two edits of the same base collide (see the module documentation). */
 export const collide = (a: TextEdit, b: TextEdit, singleLine: boolean): boolean => {
+  if (nextToSeen(a, b) !== null || nextToSeen(b, a) !== null) return false
   if (singleLine) return a.start <= b.end && b.start <= a.end
   const aInsertOnly = a.start === a.end
   const bInsertOnly = b.start === b.end
@@ -91,12 +122,13 @@ export const collide = (a: TextEdit, b: TextEdit, singleLine: boolean): boolean 
 
 /**
  * Applies edits that do not collide to `base` (right to left, so positions
- * stay valid). Insertions at the same place keep the given order.
+ * stay valid). Insertions at the same place keep the given order, except
+ * that an edit made after typing it saw there comes after that typing.
  */
 export const applyEdits = (base: string, edits: readonly TextEdit[]): string => {
   const ordered = edits
     .map((edit, order) => ({ edit, order }))
-    .sort((x, y) => y.edit.start - x.edit.start || y.edit.end - x.edit.end || y.order - x.order)
+    .sort((x, y) => y.edit.start - x.edit.start || y.edit.end - x.edit.end || seenOrder(x.edit, y.edit) || y.order - x.order)
   let out = base
   for (const { edit } of ordered) out = out.slice(0, edit.start) + edit.insert + out.slice(edit.end)
   return out
@@ -502,11 +534,15 @@ const sideEdits = (base: string, chain: readonly ChainEntry[] | null): { edits: 
     // Right to left: each hunk's positions on `prev` stay valid while those after it are laid.
     const foreign = prev === current ? null : changedRange(prev, current)
     const inside = (pos: number): boolean => foreign !== null && pos > foreign.start && pos < foreign.endPrev
+    // That typing, when the writer saw some (it inserted or replaced text there).
+    const seen = foreign === null ? '' : prev.slice(foreign.start, foreign.endPrev)
     for (const [start, end, insert] of [...hunks].sort((x, y) => y[0] - x[0])) {
       if (inside(start) || inside(end)) guessed = true
       const s = positionOn(start, prev, current)
       const e = Math.max(s, positionOn(end, prev, current))
-      edits = layHunk(edits, applySorted(base, edits), s, e, insert)
+      // Next to that typing, not in it: the edit goes after (before) it.
+      const edge = seen === '' ? {} : start === foreign!.endPrev ? { after: seen } : end === foreign!.start ? { before: seen } : {}
+      edits = layHunk(edits, applySorted(base, edits), s, e, insert, edge)
     }
   }
   return { edits, guessed }
@@ -550,7 +586,14 @@ const applySorted = (base: string, edits: readonly TextEdit[]): string => {
  * again (sorted, not overlapping). Edits whose text the hunk touches merge
  * with it into one.
  */
-const layHunk = (edits: readonly TextEdit[], current: string, start: number, end: number, insert: string): TextEdit[] => {
+const layHunk = (
+  edits: readonly TextEdit[],
+  current: string,
+  start: number,
+  end: number,
+  insert: string,
+  edge: Pick<TextEdit, 'after' | 'before'> = {},
+): TextEdit[] => {
   // Each edit's place in `current`, and the shift of `base` positions after it.
   let shift = 0
   const placed = edits.map((edit) => {
@@ -562,7 +605,7 @@ const layHunk = (edits: readonly TextEdit[], current: string, start: number, end
   const before = placed.filter((p) => p.to < start)
   const shiftBefore = before.length === 0 ? 0 : before.at(-1)!.shiftAfter
   if (touched.length === 0) {
-    const added = { start: start - shiftBefore, end: end - shiftBefore, insert }
+    const added = { start: start - shiftBefore, end: end - shiftBefore, insert, ...edge }
     return [...before.map((p) => p.edit), added, ...placed.filter((p) => p.from > end).map((p) => p.edit)]
   }
   const first = touched[0]!
