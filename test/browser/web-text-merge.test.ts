@@ -166,10 +166,12 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(title)
     }
     await expect.poll(() => ada.getByTestId('history').innerText(), { timeout: 10_000 }).toMatch(`Carol Diaz\nadded “${typed}” to title`)
-    // The card's current version is Ada's title with Carol's words: it names both.
-    await expect
-      .poll(() => ada.getByTestId('text-merge').first().innerText(), { timeout: 10_000 })
-      .toContain('by Ada Lovelace and Carol Diaz')
+    // One card, Ada's and Bob's collision (a settlement and Carol's typing on the same entry are none); its
+    // current version is Ada's title with Carol's words, and it names both.
+    await expect.poll(() => ada.getByTestId('text-merge').count(), { timeout: 10_000 }).toBe(1)
+    const card = await ada.getByTestId('text-merge').innerText()
+    expect(card).toContain('Signup fails on Safari')
+    expect(card).toContain('by Ada Lovelace and Carol Diaz')
     await screenshot(ada, 'web-text-merge-title-typed-meanwhile')
   }, 120_000)
 

@@ -241,6 +241,10 @@ describe('history', () => {
     const relay = newRelay()
     const time = { clock: 1_000_000 }
     const [ada, bob, carol] = await setup(relay, 3, { now: () => time.clock, historyIdleMs: 1e9 })
+    // Client ids that make Bob's entry the greatest tip: a settlement is then written on the entry Carol types on.
+    ada!.handle.doc.clientID = 1_000
+    bob!.handle.doc.clientID = 2 ** 31
+    carol!.handle.doc.clientID = 3_000
     ada!.offline()
     time.clock += 1_000
     ada!.handle.set('title', 'Checkout is slow')
@@ -273,6 +277,8 @@ describe('history', () => {
       expect(peer.handle.get('title')).toBe('iOS: Payment page times out')
       expect(history.unsettled).toEqual({})
       expect(history.entries.at(-1)).toMatchObject({ field: 'title', inserted: 'iOS: ', author: { userId: 'user-of-p2' } })
+      // One collision, Ada's and Bob's: the settlement and Carol's typing on the same entry are none.
+      expect(history.merges.filter((m) => m.field === 'title' && m.conflict)).toHaveLength(1)
     }
   })
 

@@ -378,7 +378,10 @@ const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<stri
   const order = new Map(list.map((e, i) => [e.id, i]))
   const currentValue = current !== undefined && Object.hasOwn(current, field) ? current[field] : undefined
   const merges: Merge[] = []
-  for (const [base, siblings] of children) {
+  for (const [base, all] of children) {
+    // A settlement is no one's change (a device wrote the rule's value): it is no side of a merge. An edit written
+    // meanwhile on the same entry — someone typing when the settlement arrived — is no collision with it.
+    const siblings = all.filter((e) => e.mode !== 'auto')
     if (siblings.length < 2) continue
     const fieldKind = siblings[0]!.fieldKind
     const mergeId = `${field}@${base ?? ''}`
