@@ -1240,7 +1240,6 @@ describe('the rule a single-line text field settles on (ruleValue)', () => {
     expect(ruleValue([base, insert, replace])).toEqual({
       value: 'Login t011 t012 t009',
       collided: false,
-      rewritten: false,
       combined: true,
       held: false,
     })
@@ -1253,7 +1252,6 @@ describe('the rule a single-line text field settles on (ruleValue)', () => {
     expect(ruleValue([base, insert, replace, onTop])).toEqual({
       value: 'Login t011 t013 t012 t009',
       collided: false,
-      rewritten: false,
       combined: false,
       held: true,
     })
@@ -1284,7 +1282,6 @@ describe('the rule a single-line text field settles on (ruleValue)', () => {
     expect(ruleValue([base, insert, replace, onTop, append, appendOnTop])).toEqual({
       value: 'Login t004 t012 t009 t014 t015',
       collided: true,
-      rewritten: false,
       combined: false,
       held: false,
     })
@@ -1302,7 +1299,7 @@ describe('settlements and the rule (ruleValue)', () => {
 
   test('settlements written on part of a merge do not change what the rule says once everything is known', () => {
     const rule = ruleValue(written)
-    expect(rule).toEqual({ value: 't011', collided: true, rewritten: false, combined: false, held: false })
+    expect(rule).toEqual({ value: 't011', collided: true, combined: false, held: false })
     // p0 settled before it had p2's replacement, p2 before it had p0's: each was right for what it knew.
     const settledByP0: RuleEntry = {
       id: 's',
@@ -1333,7 +1330,6 @@ describe('settlements and the rule (ruleValue)', () => {
     expect(ruleValue([root, p0, p1, settled, onTop, p2])).toEqual({
       value: 't004 t003 t005',
       collided: false,
-      rewritten: true,
       combined: true,
       held: false,
     })

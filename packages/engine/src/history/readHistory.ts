@@ -274,8 +274,7 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
     const current = options.fields?.[field]
     if (list === undefined || typeof current !== 'string' || list.some((e) => e.fieldKind !== 'text')) continue
     const rule = ruleValue(list)
-    if (rule !== null && (rule.collided || rule.rewritten || rule.combined) && !rule.held && rule.value !== current)
-      unsettled[field] = rule.value
+    if (rule !== null && (rule.collided || rule.combined) && !rule.held && rule.value !== current) unsettled[field] = rule.value
   }
   return { entries, merges, unsettled }
 }

@@ -308,7 +308,6 @@ export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => 
     list.push(e)
   }
   let collided = false
-  let rewritten = false
   let combined = false
   const subtreeOf = (e: RuleEntry): RuleEntry[] => {
     const out: RuleEntry[] = []
@@ -377,10 +376,9 @@ export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => 
       true,
     )
     if (outcome.conflict) collided = true
-    // A side holding an edit written on top of a settlement (seen through) has its whole value as its edit, but the
-    // CRDT merged the characters the settlement inserted: the rule's value re-typed, which may include words another
-    // side meanwhile replaced ("Login" again after someone replaced it by "t004"). The text may not hold the combination.
-    if (kept.length > 1 && kept.some((i) => trees[i]!.some((x) => x.onSettlement === true))) rewritten = true
+    // The text may not hold a combination: the CRDT orders insertions at one place by client id, and a side holding an
+    // edit written on top of a settlement (seen through) has its whole value as its edit while the CRDT merged the
+    // characters the settlement re-typed, which may include words another side replaced ("Login" after "t004").
     if (kept.length > 1 && !outcome.conflict) combined = true
     return outcome.value
   }
@@ -415,7 +413,7 @@ export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => 
     roots.length === 1 ? (typeof first.value === 'string' ? first.value : null) : typeof first.prev === 'string' ? first.prev : null
   if (base === null) return null
   const value = roots.length === 1 ? valueOf(first) : combine(base, roots)
-  return value === null ? null : { value, collided, rewritten, combined, held: heldBy(written, value) }
+  return value === null ? null : { value, collided, combined, held: heldBy(written, value) }
 }
 
 /** What {@link ruleValue} says about a single-line text field. */
@@ -425,16 +423,12 @@ export interface RuleOutcome {
   /** Whether any merge in the field's history collided (its sides' edits touch). */
   collided: boolean
   /**
-   * Whether a merge combined a side holding an edit written on top of a
-   * settlement: the CRDT's character merge may differ from the rule's
-   * combination there, so the text needs the rule's value too.
-   */
-  rewritten: boolean
-  /**
    * Whether a merge combined the edits of several sides. The CRDT orders
    * insertions made at one place by client id and may put one writer's
-   * word against another's ("t004t005"), where the rule joins whole edits:
-   * the text needs the rule's value then too.
+   * word against another's ("t004t005"), where the rule joins whole edits;
+   * and a side written on top of a settlement re-typed its value, which the
+   * CRDT merged character by character ("Login" again before a word that
+   * replaced it elsewhere): the text needs the rule's value then too.
    */
   combined: boolean
   /**
