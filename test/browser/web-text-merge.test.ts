@@ -38,22 +38,28 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
   const web = useWebApp()
   const context = web.context
 
-  /**
-   * Ada creates a ticket; Bob, offline, and then Ada replace its title (Ada's is the later change); Bob reconnects.
-   * `beforeReconnect` runs once Ada's change is stored, just before Bob's connection returns.
-   */
-  const collideTitles = async (workspace: string, beforeReconnect?: (id: string) => Promise<void>) => {
+  /** Ada and Bob signed in to `workspace`; Ada creates a ticket titled `title`, and Bob opens it once it is stored. */
+  const bothOnATicket = async (workspace: string, title: string) => {
     const adaContext = await context()
     const bobContext = await context()
     const [ada, bob] = await Promise.all([
       signIn(adaContext, web.relay().url, 'Ada Lovelace', workspace),
       signIn(bobContext, web.relay().url, 'Bob Stone', workspace),
     ])
-    const id = await createTicket(ada, 'Login broken')
+    const id = await createTicket(ada, title)
     await ada.keyboard.press('Tab')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bob.goto(`${web.relay().url}#/t/${id}`)
-    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Login broken')
+    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(title)
+    return { ada, bob, bobContext, id }
+  }
+
+  /**
+   * Ada creates a ticket; Bob, offline, and then Ada replace its title (Ada's is the later change); Bob reconnects.
+   * `beforeReconnect` runs once Ada's change is stored, just before Bob's connection returns.
+   */
+  const collideTitles = async (workspace: string, beforeReconnect?: (id: string) => Promise<void>) => {
+    const { ada, bob, bobContext, id } = await bothOnATicket(workspace, 'Login broken')
     await bobContext.setOffline(true)
     await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     await replaceText(bob, '#f-title', 'Signup fails on Safari')
@@ -176,17 +182,7 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
   }, 120_000)
 
   it("two people typing into a title live, one right after the other's words before their pause, both keep every word", async () => {
-    const adaContext = await context()
-    const bobContext = await context()
-    const [ada, bob] = await Promise.all([
-      signIn(adaContext, web.relay().url, 'Ada Lovelace', 'live-title'),
-      signIn(bobContext, web.relay().url, 'Bob Stone', 'live-title'),
-    ])
-    const id = await createTicket(ada, 'Checkout times out')
-    await ada.keyboard.press('Tab')
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bob.goto(`${web.relay().url}#/t/${id}`)
-    await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Checkout times out')
+    const { ada, bob } = await bothOnATicket('live-title', 'Checkout times out')
     await bob.locator('#f-title').click()
 
     // Ada adds to the title; Bob sees her words and adds his after them while her typing burst is still open.
