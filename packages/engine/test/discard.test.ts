@@ -114,6 +114,7 @@ const twoTabsRelayRefusing = async (storageB?: (factory: IDBFactory) => RecordSt
   await storedTicket(relay, tabA)
   relay.rejectWrites.set('acme/T-1', { code: ErrorCode.storageUnavailable, reason: 'disk full' })
   const b = await tabB.open('T-1')
+  await relay.settle()
   return { relay, factory, tabA, tabB, b }
 }
 

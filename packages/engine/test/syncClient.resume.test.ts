@@ -1,11 +1,13 @@
 /**
- * How a `SyncClient` subscribes its open docs after the handshake: in
+ * How a `SyncClient` subscribes its open docs after the handshake (and a
+ * doc opened while online): in
  * `resume` messages to a relay that announces them (one state-vector
  * exchange per batch of docs, a step 2 only where the relay lacks
  * something), one `subscribe` and step 1 per doc to a relay that does not.
  * Against the real relay in-process (relayHarness.ts).
  */
 import { afterEach, describe, expect, test } from 'vitest'
+import * as Y from 'yjs'
 import { ErrorCode, MessageType } from '../src/protocol/index.js'
 import { Harness, statusIs } from './helpers.js'
 
@@ -101,6 +103,38 @@ describe('resume', () => {
     expect(relay.doc('acme/A').getText('t').toString()).toBe('keep')
   })
 
+  test('a doc opened while online is subscribed with a resume of that doc alone, its presence in the same frame', async () => {
+    const relay = h.relay({ autoAck: true })
+    ;(await relay.open('acme/A')).getText('t').insert(0, 'stored')
+    await relay.settle()
+    const client = h.client(relay, { user: { id: 'u1', name: 'Ada' } })
+    await statusIs(client, 'online')
+    const offline = new Y.Doc()
+    offline.getText('t').insert(0, 'written here ')
+    const handles = [client.open('acme/A'), client.open('acme/B', { doc: offline })]
+    await relay.settle()
+    for (const handle of handles) await handle.flush()
+
+    // (the harness also lists the subscribe and step 1 each resume entry stands for)
+    const frames = relay.messages({ connection: 1 }).filter((m) => m.inBatch !== true && m.resumed !== true)
+    // per doc one frame up: a batch of the resume and the presence; B's step 2 answers the relay's step 1 of its entry
+    expect(frames.map((m) => [m.type, m.doc])).toEqual([
+      [MessageType.batch, ''],
+      [MessageType.batch, ''],
+      [MessageType.sync, 'acme/B'],
+    ])
+    expect(relay.messages({ type: MessageType.resume })).toHaveLength(2)
+    expect(relay.messages({ type: MessageType.subscribe }).every((m) => m.resumed === true)).toBe(true)
+    expect(relay.messages({ type: MessageType.awareness }).map((m) => m.doc)).toEqual(['acme/A', 'acme/B'])
+    expect(handles[0].doc.getText('t').toString()).toBe('stored')
+    expect(relay.doc('acme/B').getText('t').toString()).toBe('written here ')
+    expect(relay.awarenessStates('acme/A').get(handles[0].doc.clientID)).toMatchObject({ user: { name: 'Ada' } })
+    for (const handle of handles) {
+      expect(handle.isSynced).toBe(true)
+      expect(handle.pending).toBe(0)
+    }
+  })
+
   test('a relay that predates resume gets one subscribe and step 1 per doc', async () => {
     const relay = h.relay({ autoAck: true, resume: false })
     const client = h.client(relay, { resume: true })
@@ -109,6 +143,11 @@ describe('resume', () => {
     expect(relay.messages({ type: MessageType.resume })).toEqual([])
     expect(relay.messages({ type: MessageType.subscribe }).map((m) => m.doc)).toEqual(['acme/A', 'acme/B'])
     expect(relay.messages({ type: MessageType.subscribe }).every((m) => m.resumed === undefined)).toBe(true)
+    // a doc opened while online too
+    handles.push(client.open('acme/C'))
+    await relay.settle()
+    expect(relay.messages({ type: MessageType.resume })).toEqual([])
+    expect(relay.messages({ type: MessageType.subscribe }).map((m) => m.doc)).toEqual(['acme/A', 'acme/B', 'acme/C'])
     handles[0].doc.getText('t').insert(0, 'x')
     await relay.settle()
     for (const handle of handles) {

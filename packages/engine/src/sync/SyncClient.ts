@@ -13,7 +13,8 @@
  *   and edits made elsewhere come in. To a relay that announces `resume` in
  *   its `hello` (unless the `resume` option is false), the docs subscribe together: one `resume` per 100 docs, one
  *   `resumed` answer per batch, and a step 2 only where the relay lacks
- *   something. Local edits are never queued as
+ *   something. A doc opened while online subscribes the same way, as a
+ *   `resume` of that one doc. Local edits are never queued as
  *   messages: while offline they live in the Y.Doc, which is the outbox.
  * - Reconnects use exponential backoff with full jitter and a cap; the backoff
  *   restarts after a successful `hello`.
@@ -223,7 +224,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     }
     const handle = new DocHandle(this.host, name, options, this.user)
     this.handles.set(name, handle)
-    if (this.connection.online) handle.connect()
+    if (this.connection.online) this.subscribe(handle)
     this.updateTotalPending()
     return handle
   }
@@ -489,6 +490,24 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
         if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
         handle.announcePresence()
       }
+    })
+  }
+
+  /**
+   * Subscribes a doc opened while online: as one `resume` entry when the
+   * relay takes them (one frame each way; the relay's step 1 only when it
+   * lacks some of the doc), else `subscribe` and sync step 1.
+   */
+  private subscribe(handle: DocHandle): void {
+    if (!this.resumes || ((this.relayInfo?.features ?? 0) & RelayFeatures.resume) === 0) {
+      handle.connect()
+      return
+    }
+    const entry = handle.resumeEntry()
+    if (entry === null) return
+    this.together(() => {
+      this.connection.send(encodeResume([entry]))
+      handle.announcePresence()
     })
   }
 
