@@ -247,10 +247,40 @@ export const isBusy = (error: unknown): boolean => /^SQLITE_BUSY/.test(String((e
 export class SqliteDatabase {
   readonly #db: Database.Database
   readonly #stmt: ReturnType<typeof prepareStatements>
+  /** The hot transactions, wrapped once (better-sqlite3 builds a wrapper per `transaction()` call: ~5–15 µs). */
+  readonly #loadDoc: (doc: string) => StoredDoc
+  readonly #appendBatches: { immediate: (batches: readonly DocUpdates[][]) => AppendResult[] }
 
   private constructor(db: Database.Database) {
     this.#db = db
-    this.#stmt = prepareStatements(db)
+    const stmt = (this.#stmt = prepareStatements(db))
+    this.#loadDoc = db.transaction((doc: string): StoredDoc => {
+      const checkpoint = stmt.selectCheckpoint.get(doc)
+      const lastSeq = stmt.lastSeq.get(doc)?.last_seq ?? 0
+      let logBytes = 0
+      const updates = stmt.selectUpdates.all(doc).map((data) => {
+        logBytes += data.byteLength
+        return toBytes(data)
+      })
+      const authors = stmt.selectAuthors.all(doc).map(({ client_id, user_id, name }) => ({ clientId: client_id, userId: user_id, name }))
+      return { checkpoint: checkpoint === undefined ? null : toBytes(checkpoint.state), updates, lastSeq, logBytes, authors }
+    })
+    this.#appendBatches = db.transaction((batches: readonly DocUpdates[][]) =>
+      batches.map((batch) => {
+        const result: AppendResult = new Map()
+        for (const { doc, updates, authors } of batch) {
+          let seq = stmt.lastSeq.get(doc)?.last_seq ?? 0
+          for (const data of updates) stmt.insertUpdate.run(doc, ++seq, data)
+          if (updates.length > 0) stmt.setLastSeq.run(doc, seq)
+          if (authors !== undefined && authors.length > 0) {
+            stmt.ensureDoc.run(doc)
+            for (const a of authors) stmt.insertAuthor.run(doc, a.clientId, a.userId, a.name)
+          }
+          result.set(doc, seq)
+        }
+        return result
+      }),
+    )
   }
 
   /**
@@ -265,19 +295,7 @@ export class SqliteDatabase {
 
   /** Loads a doc's checkpoint and the log appended after it, from one consistent snapshot. */
   loadDoc(doc: string): StoredDoc {
-    return this.#db.transaction((): StoredDoc => {
-      const checkpoint = this.#stmt.selectCheckpoint.get(doc)
-      const lastSeq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
-      let logBytes = 0
-      const updates = this.#stmt.selectUpdates.all(doc).map((data) => {
-        logBytes += data.byteLength
-        return toBytes(data)
-      })
-      const authors = this.#stmt.selectAuthors
-        .all(doc)
-        .map(({ client_id, user_id, name }) => ({ clientId: client_id, userId: user_id, name }))
-      return { checkpoint: checkpoint === undefined ? null : toBytes(checkpoint.state), updates, lastSeq, logBytes, authors }
-    })()
+    return this.#loadDoc(doc)
   }
 
   /**
@@ -286,24 +304,7 @@ export class SqliteDatabase {
    * returns each batch's result. Either every batch is stored or none.
    */
   appendBatches(batches: readonly DocUpdates[][]): AppendResult[] {
-    return this.#db
-      .transaction(() =>
-        batches.map((batch) => {
-          const result: AppendResult = new Map()
-          for (const { doc, updates, authors } of batch) {
-            let seq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
-            for (const data of updates) this.#stmt.insertUpdate.run(doc, ++seq, data)
-            if (updates.length > 0) this.#stmt.setLastSeq.run(doc, seq)
-            if (authors !== undefined && authors.length > 0) {
-              this.#stmt.ensureDoc.run(doc)
-              for (const a of authors) this.#stmt.insertAuthor.run(doc, a.clientId, a.userId, a.name)
-            }
-            result.set(doc, seq)
-          }
-          return result
-        }),
-      )
-      .immediate()
+    return this.#appendBatches.immediate(batches)
   }
 
   /** Replaces the doc's checkpoint and deletes the log entries with seq ≤ `uptoSeq`, in one transaction. */
