@@ -128,6 +128,18 @@ export class Room {
   private authorListValue: readonly AuthorBinding[] | null = null
   /** Bindings made since the last commit started. */
   private pendingAuthors: AuthorBinding[] = []
+  /**
+   * The doc's encoded state vector and, once asked for, the step 2 for a
+   * client whose state vector is exactly that (no structs, the doc's delete
+   * set): the same bytes for every such client, so they are made once —
+   * after a relay restart every client of a doc resumes with the same state
+   * vector. Null until asked for; every transaction of the doc clears it
+   * (at its start and end), as do waking and going dormant.
+   */
+  private current: CurrentState | null = null
+  private readonly forgetCurrent = (): void => {
+    this.current = null
+  }
   /** Encoded state vector of everything durably stored. */
   durableStateVector: Uint8Array = EMPTY_STATE_VECTOR
   /** Sequence number of the last stored update. */
@@ -192,6 +204,14 @@ export class Room {
    * answers the next ones from the doc (~5× cheaper for a large doc).
    */
   encodeState(stateVector?: Uint8Array): Uint8Array {
+    if (stateVector !== undefined) {
+      const current = this.currentIf(stateVector)
+      if (current !== null) return (current.update ??= this.encodeStateAfresh(stateVector))
+    }
+    return this.encodeStateAfresh(stateVector)
+  }
+
+  private encodeStateAfresh(stateVector?: Uint8Array): Uint8Array {
     const dormant = this.dormant
     if (dormant === null) return Y.encodeStateAsUpdate(this.doc, stateVector)
     if (stateVector === undefined || (stateVector.byteLength === 1 && stateVector[0] === 0)) return dormant.state
@@ -207,6 +227,7 @@ export class Room {
 
   /** True when the client whose state vector is `stateVector` has something of the doc the room lacks. */
   lacksSomeOf(stateVector: Uint8Array): boolean {
+    if (this.currentIf(stateVector) !== null) return false
     const theirs = Y.decodeStateVector(stateVector)
     if (theirs.size === 0) return false
     if (this.dormant !== null) {
@@ -217,6 +238,26 @@ export class Room {
     const store = this.doc.store
     for (const [client, clock] of theirs) if (clock > Y.getState(store, client)) return true
     return false
+  }
+
+  /**
+   * {@link current} when `stateVector` is the doc's own, else null. Yjs
+   * writes a state vector's clients in one order, so equal bytes are the
+   * quick match; a client that writes them in another order is matched by
+   * its clocks.
+   */
+  private currentIf(stateVector: Uint8Array): CurrentState | null {
+    let current = this.current
+    if (current === null) {
+      const encoded = this.stateVector()
+      current = this.current = { stateVector: encoded, clocks: Y.decodeStateVector(encoded), update: null }
+    }
+    if (Buffer.compare(current.stateVector, stateVector) === 0) return current
+    if (stateVector.byteLength !== current.stateVector.byteLength) return null
+    const theirs = Y.decodeStateVector(stateVector)
+    if (theirs.size !== current.clocks.size) return null
+    for (const [client, clock] of theirs) if (current.clocks.get(client) !== clock) return null
+    return current
   }
 
   /**
@@ -238,7 +279,10 @@ export class Room {
     this.dormant = { state, stateVector: Y.encodeStateVector(doc), diffs: 0 }
     this.ydoc = null
     this.guard = null
+    this.current = null
     doc.off('update', this.handleUpdate)
+    doc.off('beforeTransaction', this.forgetCurrent)
+    doc.off('afterTransaction', this.forgetCurrent)
     doc.destroy()
     return true
   }
@@ -252,7 +296,10 @@ export class Room {
     this.dormant = null
     this.ydoc = doc
     this.guard = new DocGuard(doc, this.docLimits)
+    this.current = null
     doc.on('update', this.handleUpdate)
+    doc.on('beforeTransaction', this.forgetCurrent)
+    doc.on('afterTransaction', this.forgetCurrent)
     if (this.docWatchers !== null) for (const watch of this.docWatchers) watch(doc)
     if (dormant !== null) this.hooks.onWake?.(this)
     return doc
@@ -736,6 +783,13 @@ const randomClientId = (): number => {
     nextClientId = 0
   }
   return clientIds[nextClientId++]!
+}
+
+/** The doc's state vector (encoded and decoded) and the step 2 answering it, once made (see `Room.current`). */
+interface CurrentState {
+  readonly stateVector: Uint8Array
+  readonly clocks: Map<number, number>
+  update: Uint8Array | null
 }
 
 /**
