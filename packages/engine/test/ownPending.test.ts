@@ -6,6 +6,9 @@
  *   no ack, and also after a reload;
  * - this device's unacked changes stay pending after a reload (the client
  *   ids it wrote with are stored with the record), others' received ones do not;
+ * - a doc opened with a Y.Doc that holds others' changes, and no own client
+ *   ids given, counts their client ids as its own only until the relay sends
+ *   more of their changes;
  * - a second tab counts the first tab's unacked edits as pending until the
  *   first tab shares the relay's ack — or, when that tab closed before the
  *   ack came, sends them itself and is acked.
@@ -14,6 +17,7 @@
  * fake-indexeddb and Node's BroadcastChannel for tabs.
  */
 import { IDBFactory } from 'fake-indexeddb'
+import * as Y from 'yjs'
 import { afterEach, expect, test, vi } from 'vitest'
 import { RecordStore, type RecordStoreOptions, type SyncClient } from '../src/index.js'
 import { TAB_ACK_FALLBACK_MS } from '../src/records/RecordTabSharing.js'
@@ -224,4 +228,44 @@ test('a second tab counts the first tab’s unacked edits as pending until that 
   expect(b.pending).toBe(0)
   expect(b.get('status')).toBe('done')
   b.close()
+})
+
+test('a doc opened with a Y.Doc that already holds others’ changes (no own client ids given) counts nothing of theirs once they write again', async () => {
+  const relay = h.relay()
+  const ada = h.client(relay)
+  const bob = h.client(relay)
+  const adaDoc = new Y.Doc()
+  let a = ada.open('acme/A', { doc: adaDoc })
+  const b = bob.open('acme/A')
+  await relay.settle()
+  b.doc.getText('t').insert(0, 'Checkout')
+  await relay.settle()
+  relay.ack()
+  await relay.settle()
+  expect(adaDoc.getText('t').toString()).toBe('Checkout')
+
+  // Ada's app opens the record again with its Y.Doc, which holds Bob's words: they might be Ada's, until acked
+  a.close()
+  a = ada.open('acme/A', { doc: adaDoc })
+  await relay.settle()
+  relay.ack()
+  await relay.settle()
+  expect(a.pending).toBe(0)
+
+  // Bob writes again: his words reach Ada from the relay, and the relay acks only Bob's connection
+  b.doc.getText('t').insert(8, ' times out')
+  await relay.settle()
+  relay.ack()
+  await relay.settle()
+  expect(adaDoc.getText('t').toString()).toBe('Checkout times out')
+  expect(b.pending).toBe(0)
+  expect(a.pending).toBe(0)
+
+  // Ada's own words still count until acked
+  adaDoc.getText('t').insert(0, 'iOS: ')
+  expect(a.pending).toBeGreaterThan(0)
+  await relay.settle()
+  relay.ack()
+  await relay.settle()
+  expect(a.pending).toBe(0)
 })

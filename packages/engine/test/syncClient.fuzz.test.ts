@@ -6,7 +6,8 @@
  * reconnect jitter included. Each run tries the fixed seeds plus a fresh one
  * (printed in its test name); replay a seed with `SEED=<n>`, run more fixed
  * seeds with `FUZZ_SEEDS=400`, and pin a failing seed below as a named test:
- * `npx vitest run packages/engine/test/syncClient.fuzz.test.ts`.
+ * `npx vitest run packages/engine/test/syncClient.fuzz.test.ts`. A second
+ * set of seeds also closes docs and opens them again with the same Y.Doc.
  */
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import * as Y from 'yjs'
@@ -22,7 +23,12 @@ afterEach(() => {
 
 const DOCS = ['acme/T-1', 'acme/T-2']
 
-const run = async (seed: number, steps = 150) => {
+/**
+ * `reopen`: also closes a doc's handle now and then and opens it again with
+ * the same Y.Doc (holding whatever was not acked), online or offline — a
+ * doc opened while online subscribes with a `resume` of that doc alone.
+ */
+const run = async (seed: number, { steps = 150, reopen = false } = {}) => {
   vi.useFakeTimers()
   const gen = prng.create(seed)
   const random = (): number => prng.real53(gen)
@@ -30,17 +36,18 @@ const run = async (seed: number, steps = 150) => {
   const relay = h.relay()
   const clients: SyncClient[] = []
   const handles: DocHandle[] = []
-  const flushes: Array<ReturnType<typeof track>> = []
+  const flushes: Array<{ handle: DocHandle; flush: ReturnType<typeof track> }> = []
   const pendingSeen: number[] = []
   for (let i = 0; i < 3; i++) {
     const client = h.client(relay, { reconnect: { random } })
 
     clients.push(client)
-    for (const name of DOCS) {
-      const handle = client.open(name)
-      handle.on('pending', (n) => pendingSeen.push(n))
-      handles.push(handle)
-    }
+    for (const name of DOCS) handles.push(open(client, name, new Y.Doc()))
+  }
+  function open(client: SyncClient, name: string, doc: Y.Doc): DocHandle {
+    const handle = client.open(name, { doc })
+    handle.on('pending', (n) => pendingSeen.push(n))
+    return handle
   }
   const tick = async (ms: number) => {
     vi.advanceTimersByTime(ms)
@@ -61,7 +68,7 @@ const run = async (seed: number, steps = 150) => {
     } else if (roll < 0.4) {
       handle.doc.getMap('fields').set(`f${int(4)}`, int(100))
     } else if (roll < 0.5) {
-      flushes.push(track(handle.flush()))
+      flushes.push({ handle, flush: track(handle.flush()) })
     } else if (roll < 0.65) {
       await relay.settle()
     } else if (roll < 0.72) {
@@ -73,6 +80,12 @@ const run = async (seed: number, steps = 150) => {
       relay.accepting = true
     } else if (roll < 0.85) {
       clients[int(clients.length)]!.reconnect()
+    } else if (reopen && roll < 0.9) {
+      const at = handles.indexOf(handle)
+      const client = clients[Math.floor(at / DOCS.length)]!
+      handle.close()
+      if (random() < 0.3) await relay.settle()
+      handles[at] = open(client, handle.name, handle.doc)
     } else {
       await tick(int(300))
     }
@@ -96,7 +109,8 @@ const run = async (seed: number, steps = 150) => {
     }
   }
   expect(clients.map((c) => c.pending)).toEqual([0, 0, 0])
-  expect(flushes.every((f) => f.resolved)).toBe(true)
+  // a closed handle's flushes were rejected; every open handle's resolved
+  expect(flushes.filter((f) => handles.includes(f.handle)).every((f) => f.flush.resolved)).toBe(true)
   expect(pendingSeen.every((n) => n >= 0)).toBe(true)
 }
 
@@ -108,5 +122,16 @@ describe('randomized convergence', () => {
   const fresh = process.env.SEED !== undefined ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31)
   test(`fresh seed ${fresh} (replay: SEED=${fresh} npx vitest run packages/engine/test/syncClient.fuzz.test.ts -t "fresh seed")`, async () => {
     await run(fresh)
+  })
+})
+
+describe('randomized convergence, docs closed and opened again', () => {
+  const seeds = Array.from({ length: Number(process.env.FUZZ_SEEDS ?? 25) }, (_, i) => 2_000 + i * 7_919)
+  test.each(seeds)('reopen seed %i', async (seed) => {
+    await run(seed, { reopen: true })
+  })
+  const fresh = process.env.SEED !== undefined ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31)
+  test(`reopen, fresh seed ${fresh} (replay: SEED=${fresh} npx vitest run packages/engine/test/syncClient.fuzz.test.ts -t "reopen, fresh seed")`, async () => {
+    await run(fresh, { reopen: true })
   })
 })

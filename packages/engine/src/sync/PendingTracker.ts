@@ -19,7 +19,10 @@
  *
  * - it was passed in (`ownClients`: persisted by the caller, so changes of
  *   an earlier session or of another tab stay pending until acked; without
- *   it, every client id the doc holds when the tracker starts), or
+ *   it, every client id the doc holds when the tracker starts, until the
+ *   relay sends changes of one: a client id is one writer's, and the
+ *   relay never sends a writer its own changes back, so that writer is
+ *   elsewhere and its changes are not this device's to wait for), or
  * - {@link PendingTracker.addOwnClients} names it (e.g. another tab's edit), or
  * - an update whose origin is not in `notOwnOrigins` (the relay's, and
  *   whatever another party sends) advanced its clock: local edits, delete
@@ -77,7 +80,7 @@ export interface PendingTrackerOptions {
   notOwnOrigins?: Iterable<unknown>
   /** Acked state vector to start from, e.g. one persisted next to the doc. Default: nothing acked. */
   acked?: StateVector
-  /** Client ids this device wrote the doc with, e.g. persisted next to it. Default: every client id the doc holds now. */
+  /** Client ids this device wrote the doc with, e.g. persisted next to it. Default: every client id the doc holds now, until the relay sends changes of it. */
   ownClients?: Iterable<number>
 }
 
@@ -95,6 +98,8 @@ export class PendingTracker extends ObservableV2<PendingTrackerEvents> {
   private acked: StateVector
   /** Client ids whose changes count (see the module documentation). */
   private readonly own: Set<number>
+  /** Own client ids only because the doc held them at the start (no `ownClients` given), until known either way. */
+  private readonly assumed: Set<number>
   private count: number
   private destroyed = false
 
@@ -105,6 +110,7 @@ export class PendingTracker extends ObservableV2<PendingTrackerEvents> {
     this.notOwnOrigins = new Set(options.notOwnOrigins ?? [])
     this.acked = new Map(options.acked ?? [])
     this.own = new Set(options.ownClients ?? stateVectorOf(doc).keys())
+    this.assumed = options.ownClients === undefined ? new Set(this.own) : new Set()
     this.count = this.compute()
     doc.on('update', this.onUpdate)
   }
@@ -124,6 +130,7 @@ export class PendingTracker extends ObservableV2<PendingTrackerEvents> {
     if (this.destroyed) return
     let added = false
     for (const client of clients) {
+      this.assumed.delete(client)
       if (this.own.has(client)) continue
       this.own.add(client)
       added = true
@@ -190,7 +197,16 @@ export class PendingTracker extends ObservableV2<PendingTrackerEvents> {
   private readonly onUpdate = (_update: Uint8Array, origin: unknown, doc: Y.Doc, transaction: Y.Transaction): void => {
     if (origin !== this.remoteOrigin && !this.notOwnOrigins.has(origin)) {
       for (const [client, clock] of transaction.afterState) {
-        if (clock > (transaction.beforeState.get(client) ?? 0)) this.own.add(client)
+        if (clock <= (transaction.beforeState.get(client) ?? 0)) continue
+        this.own.add(client)
+        this.assumed.delete(client)
+      }
+    } else if (origin === this.remoteOrigin && this.assumed.size > 0) {
+      // the relay sent changes of a client id assumed own: its writer is elsewhere
+      for (const [client, clock] of transaction.afterState) {
+        if (clock <= (transaction.beforeState.get(client) ?? 0) || !this.assumed.has(client)) continue
+        this.assumed.delete(client)
+        this.own.delete(client)
       }
     }
     if (

@@ -41,7 +41,8 @@ export interface OpenDocOptions {
    * the relay and are pending only for their author. Client ids of updates
    * applied later (other than from the relay or a `skipSendOrigins` origin)
    * are added as they come. Default: every client id the doc holds at
-   * `open`, i.e. everything not acked counts.
+   * `open`, i.e. everything not acked counts — except a client id the relay
+   * then sends more changes of (its writer is elsewhere).
    */
   ownClients?: Iterable<number>
   /**
