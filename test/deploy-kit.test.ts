@@ -15,25 +15,16 @@
  * The container image has its own test (`deploy-docker.test.ts`).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
 import http from 'node:http'
-import net from 'node:net'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { freePort, startNginx, which } from './helpers/nginx.js'
 import { makeTempDir, removeDir, repoRoot, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
-
-/** The path of `command` when it is installed (also in sbin, which may not be on PATH), else null. */
-const which = (command: string): string | null => {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
-    const file = path.join(dir, command)
-    if (dir && existsSync(file)) return file
-  }
-  return null
-}
 
 const nginx = which('nginx')
 const openssl = which('openssl')
@@ -47,17 +38,6 @@ const cleanups: Array<() => void | Promise<unknown>> = []
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
 })
-
-/** A TCP port free at the time of asking. */
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /** GET over HTTP(S) trusting `ca`; resolves with the status, headers and body, or rejects on a connection error. */
 const get = (url: string, ca?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> =>
@@ -132,40 +112,7 @@ describe.skipIf(!nginx || !openssl)(
         .replace(/\/etc\/letsencrypt\/live\/relay\.example\.com\/fullchain\.pem/, path.join(dir, 'cert.pem'))
         .replace(/\/etc\/letsencrypt\/live\/relay\.example\.com\/privkey\.pem/, path.join(dir, 'key.pem'))
         .replaceAll('relay.example.com', 'localhost')
-      writeFileSync(path.join(dir, 'concord.conf'), site)
-      mkdirSync(path.join(dir, 'tmp'))
-      const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${path.join(dir, 'tmp', k)};`).join(' ')
-      writeFileSync(
-        path.join(dir, 'nginx.conf'),
-        `${process.getuid?.() === 0 ? 'user root;' : ''}
-worker_processes 1;
-pid ${path.join(dir, 'nginx.pid')};
-error_log stderr warn;
-events { worker_connections 64; }
-http { access_log off; ${temp} include ${path.join(dir, 'concord.conf')}; }
-`,
-      )
-      const args = ['-p', dir, '-c', path.join(dir, 'nginx.conf')]
-      const check = spawnSync(nginx!, [...args, '-t'], { encoding: 'utf8' })
-      expect(check.status, check.stderr).toBe(0)
-      // nginx writes its pid file after it bound its listening sockets: wait for that file, then connect
-      const pidFile = path.join(dir, 'nginx.pid')
-      rmSync(pidFile, { force: true }) // `nginx -t` leaves one behind
-      let watcher: FSWatcher | undefined
-      const listening = new Promise<void>((resolve) => {
-        watcher = watch(dir, () => existsSync(pidFile) && resolve())
-        if (existsSync(pidFile)) resolve()
-      })
-      const server: ChildProcess = spawn(nginx!, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] })
-      let nginxLog = ''
-      server.stderr!.on('data', (chunk: Buffer) => (nginxLog += chunk.toString()))
-      const exited = new Promise((resolve) => server.once('exit', resolve))
-      cleanups.push(() => {
-        if (server.exitCode === null) server.kill('SIGTERM')
-        return exited
-      })
-      await Promise.race([listening, exited.then(() => Promise.reject(new Error(`nginx exited: ${nginxLog}`)))])
-      watcher?.close()
+      cleanups.push(await startNginx(nginx!, dir, site))
 
       const base = `https://localhost:${httpsPort}`
       const ready = await get(`${base}/readyz`, ca)
