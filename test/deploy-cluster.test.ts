@@ -179,13 +179,21 @@ describe.skipIf(unavailable !== null)(
         const acked = title(ada)
         expect(acked).toBe('[web] iOS: Checkout times out')
 
-        // kill -9 one instance: exactly one of the three people was on it
+        // kill -9 one instance: exactly one of the three people was on it, and types while cut off
+        const cutOff = new Set<number>()
+        people.forEach((c, i) =>
+          c.on('status', (status) => {
+            if (status === 'online' || cutOff.has(i)) return
+            cutOff.add(i)
+            handles[i].doc.getText('title').insert(acked.length, ' (urgent)')
+            expect(handles[i].pending).toBeGreaterThan(0)
+          }),
+        )
         const [doomed] = relays.splice(0, 1)
         await doomed.kill()
         removeDir(doomed.dataDir)
-        await waitFor(() => people.some((c) => c.status !== 'online'), 'the killed instance’s client to notice')
-        const lost = people.findIndex((c) => c.status !== 'online')
-        handles[lost].doc.getText('title').insert(acked.length, ' (urgent)')
+        await waitFor(() => cutOff.size > 0, 'the killed instance’s client to notice')
+        expect(cutOff.size).toBe(1)
 
         await waitFor(() => people.every((c) => c.status === 'online'), 'every client back online, through the balancer')
         expect((await Promise.all(relays.map(muxConnections))).reduce((a, b) => a + b, 0)).toBe(3)
