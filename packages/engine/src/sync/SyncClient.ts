@@ -224,7 +224,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     }
     const handle = new DocHandle(this.host, name, options, this.user)
     this.handles.set(name, handle)
-    if (this.connection.online) this.subscribe(handle)
+    if (this.connection.online) this.subscribe([handle])
     this.updateTotalPending()
     return handle
   }
@@ -458,27 +458,32 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
    */
   private completeHandshake(): void {
     this.connection.handshakeCompleted()
-    if (this.resumes && ((this.relayInfo?.features ?? 0) & RelayFeatures.resume) !== 0) this.resumeAll()
-    else {
-      for (const handle of this.handles.values()) {
-        if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
-        handle.connect()
-      }
-    }
+    this.subscribe(this.handles.values())
     // Watches before requests: a catch-up list sent by `watching()` is answered after the watch is in place.
     this.watches.connected()
     if (this.connection.online) this.requests.connected()
   }
 
   /**
-   * Subscribes every open doc with its state vector in `resume` messages of
-   * at most {@link RESUME_BATCH_DOCS} docs and half the relay's largest frame,
-   * then announces each doc's presence (as a `subscribe` is followed by it).
+   * Subscribes docs: after the handshake every open doc, later a doc opened
+   * while online. To a relay that takes `resume`, with their state vectors
+   * in `resume` messages of at most {@link RESUME_BATCH_DOCS} docs and half
+   * the relay's largest frame (one frame each way for a single doc; the
+   * relay's step 1 only where it lacks something), then each doc's presence
+   * (as a `subscribe` is followed by it); else one `subscribe` and sync step
+   * 1 per doc.
    */
-  private resumeAll(): void {
+  private subscribe(handles: Iterable<DocHandle>): void {
+    if (!this.resumes || ((this.relayInfo?.features ?? 0) & RelayFeatures.resume) === 0) {
+      for (const handle of handles) {
+        if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
+        handle.connect()
+      }
+      return
+    }
     const subscribed: DocHandle[] = []
     const entries: ResumeEntry[] = []
-    for (const handle of this.handles.values()) {
+    for (const handle of handles) {
       const entry = handle.resumeEntry()
       if (entry === null) continue
       entries.push(entry)
@@ -490,24 +495,6 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
         if (!this.connection.online) break // the socket failed while subscribing; the next hello starts over
         handle.announcePresence()
       }
-    })
-  }
-
-  /**
-   * Subscribes a doc opened while online: as one `resume` entry when the
-   * relay takes them (one frame each way; the relay's step 1 only when it
-   * lacks some of the doc), else `subscribe` and sync step 1.
-   */
-  private subscribe(handle: DocHandle): void {
-    if (!this.resumes || ((this.relayInfo?.features ?? 0) & RelayFeatures.resume) === 0) {
-      handle.connect()
-      return
-    }
-    const entry = handle.resumeEntry()
-    if (entry === null) return
-    this.together(() => {
-      this.connection.send(encodeResume([entry]))
-      handle.announcePresence()
     })
   }
 
