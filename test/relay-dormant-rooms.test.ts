@@ -34,7 +34,7 @@ afterEach(async () => {
   dir = null
 })
 
-const start = async (storage?: SqliteStorage): Promise<Relay> => {
+const start = async (storage?: SqliteStorage, options: { sweepSliceMs?: number } = {}): Promise<Relay> => {
   dir ??= makeTempDir()
   // the sweep's timer off: the tests run the sweep themselves
   relay = await createRelay({
@@ -42,6 +42,7 @@ const start = async (storage?: SqliteStorage): Promise<Relay> => {
     port: 0,
     processMetrics: false,
     dormantAfterMs: 0,
+    ...options,
   })
   return relay
 }
@@ -289,5 +290,33 @@ describe('dormant rooms', () => {
     Y.applyUpdate(copy, room.encodeState())
     expect(copy.getText('body').toString()).toBe('')
     expect(Y.encodeStateVector(copy)).toEqual(Y.encodeStateVector(writer))
+  })
+
+  it('the timer’s sweep puts rooms to sleep a slice at a time, the relay serving people between slices', async () => {
+    // a slice of 0 ms: one room per event-loop turn
+    const r = await start(undefined, { sweepSliceMs: 0 })
+    const ada = client('Ada')
+    const bob = client('Bob')
+    const names = ['acme/T-1', 'acme/T-2', 'acme/T-3']
+    const mine = names.map((n) => ada.open(n))
+    const theirs = names.map((n) => bob.open(n))
+    await Promise.all([...mine, ...theirs].map((h) => h.synced))
+    mine.forEach((h, i) => h.doc.getText('body').insert(0, `ticket ${i + 1}`))
+    await ada.flush()
+    const rooms = names.map((n) => r.rooms.peek(n)!)
+
+    expect(await r.rooms.sweep()).toBe(0) // marks every room unused
+    const sweep = r.rooms.sweep()
+    expect(rooms.filter((room) => room.isDormant)).toHaveLength(1)
+    expect(await r.rooms.sweep()).toBe(null) // one sweep at a time
+    expect(await sweep).toBe(3)
+    expect(rooms.every((room) => room.isDormant)).toBe(true)
+    expect(await metric(r, 'concord_rooms_dormant')).toBe(3)
+
+    // Bob's edit wakes its room and reaches Ada, stored
+    theirs[1].doc.getText('body').insert(8, ' (checked)')
+    await bob.flush()
+    await waitFor(() => text(mine[1]) === 'ticket 2 (checked)', 'Ada sees Bob’s edit')
+    expect(rooms.map((room) => room.isDormant)).toEqual([true, false, true])
   })
 })

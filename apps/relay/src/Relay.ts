@@ -58,6 +58,7 @@ import { WebhookSubscriptions, type SharedWebhookStore } from './webhooks/Webhoo
 import { WebhookDeliveries, type WebhookDeliveryOptions } from './webhooks/WebhookDeliveries.js'
 import { RecordChanges } from './webhooks/RecordChanges.js'
 import type { Cluster } from './cluster/Cluster.js'
+import { inSlices } from './inSlices.js'
 
 /** Default interval of the heartbeat pings, ms: a silently lost peer is terminated within two intervals. */
 export const DEFAULT_HEARTBEAT_MS = 10_000
@@ -76,8 +77,10 @@ export interface RelayOptions {
   webRoot?: string | null
   /** Delay before an unused room unloads, ms. Default 10 000. */
   idleUnloadMs?: number
-  /** How long a loaded doc nobody writes to keeps its `Y.Doc` before the room holds only its encoded state, ms, at most; 0: always. Default 10 000. */
+  /** How long a loaded doc nobody writes to keeps its `Y.Doc` before the room holds only its encoded state, ms, at most; 0: never. Default 10 000. */
   dormantAfterMs?: number
+  /** Longest run of the sweep that puts rooms to sleep in one event-loop turn, ms (see `inSlices`). Default 2. */
+  sweepSliceMs?: number
   /** Verifies tokens. Default: no auth (every connection is anonymous with write access). */
   auth?: Authenticator
   /** Browser origins allowed to open WebSockets; unset = any. Requests without an Origin header are allowed. */
@@ -195,6 +198,7 @@ class RelayServer implements Relay {
     this.rooms = new RoomRegistry(this.storage, this.commits, this.metrics, this.log, {
       idleUnloadMs: options.idleUnloadMs,
       dormantAfterMs: options.dormantAfterMs,
+      sweepSliceMs: options.sweepSliceMs,
       docLimits: this.limits,
       follower: options.cluster,
     })
@@ -313,8 +317,11 @@ class RelayServer implements Relay {
         this.server.off('error', reject)
         this.address = this.server.address() as AddressInfo
         const heartbeatMs = this.options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+        // in slices: a ping is a socket write, and thousands at once held the event loop for tens of ms
         this.heartbeat = setInterval(() => {
-          for (const connection of this.connections) connection.heartbeat()
+          inSlices(this.connections, (connection) => connection.heartbeat()).catch((err: unknown) =>
+            this.log.error({ err }, 'heartbeat failed'),
+          )
         }, heartbeatMs)
         this.heartbeat.unref()
         resolve()

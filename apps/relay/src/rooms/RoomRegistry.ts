@@ -11,7 +11,8 @@
  *   peer gets it (webhooks watch record changes this way).
  * - Every `dormantAfterMs / 2` the registry puts rooms whose doc was not used
  *   since its last look to sleep (see `Room.sleep`): a loaded room nobody
- *   writes to holds its doc encoded within `dormantAfterMs`.
+ *   writes to holds its doc encoded within `dormantAfterMs`. The sweep runs
+ *   in slices of a few ms (`inSlices`), so deliveries never wait for it.
  *
  * @module rooms/RoomRegistry
  */
@@ -22,6 +23,7 @@ import { Room, type RoomHooks } from './Room.js'
 import { snapshotOfStored } from './snapshotOfStored.js'
 import type { CommitQueue } from './CommitQueue.js'
 import type { DocLimits } from '../security/docGuard.js'
+import { inSlices } from '../inSlices.js'
 
 /** The cluster layer as the registry sees it: it follows every loaded room while it is in memory. */
 export interface RoomFollower {
@@ -39,6 +41,8 @@ export interface RoomRegistryOptions {
   idleUnloadMs?: number
   /** How long a loaded room's doc goes unused before the room holds it only encoded (dormant), ms, at most; 0: never. Default 10 000. */
   dormantAfterMs?: number
+  /** Longest run of the sleep sweep in one event-loop turn, ms (see `inSlices`). Default 2. */
+  sweepSliceMs?: number
   /** Limits checked against each room's doc. Default: those of `DEFAULT_LIMITS`. */
   docLimits?: DocLimits
   /** Runs the send of a room's presence changes of one turn (see the `Room` hook of that name). Default: `setImmediate`. */
@@ -65,6 +69,10 @@ export class RoomRegistry {
   private readonly roomHooks: RoomHooks
   /** Puts unused rooms to sleep (see {@link sleepUnused}); null when rooms never go dormant. */
   private readonly sleepTimer: ReturnType<typeof setInterval> | null
+  /** Longest slice of a sweep, ms (see `inSlices`); undefined: its default. */
+  private readonly sweepSliceMs: number | undefined
+  /** A sweep is running. */
+  private sweeping = false
 
   constructor(
     private readonly storage: Storage,
@@ -90,24 +98,54 @@ export class RoomRegistry {
             onAwareness: (r, update) => follower.awarenessChanged(r, update),
           }
     const dormantAfterMs = options.dormantAfterMs ?? 10_000
+    this.sweepSliceMs = options.sweepSliceMs
     // one timer for all rooms, and it does not keep the process alive
-    this.sleepTimer = dormantAfterMs > 0 ? setInterval(() => this.sleepUnused(), Math.max(1, dormantAfterMs / 2)).unref() : null
+    this.sleepTimer =
+      dormantAfterMs > 0
+        ? setInterval(
+            () => void this.sweep().catch((err: unknown) => this.log.error({ err }, 'sleep sweep failed')),
+            Math.max(1, dormantAfterMs / 2),
+          ).unref()
+        : null
   }
 
   /**
    * Puts every loaded room whose doc was not used since the last call, and
-   * whose updates are all stored, to sleep; counts the dormant rooms. Called
-   * on a timer; returns how many rooms are dormant.
+   * whose updates are all stored, to sleep; counts the dormant rooms. Returns
+   * how many rooms are dormant. All rooms in one go: the timer runs
+   * {@link sweep}, which does the same in slices.
    */
   sleepUnused(): number {
     let dormant = 0
-    for (const { room, ready } of this.rooms.values()) {
-      if (ready !== null || room.closed) continue // loading
-      room.sleep(this.commits.isBusy(room))
-      if (room.isDormant) dormant++
+    for (const entry of this.rooms.values()) if (this.sleepIfUnused(entry)) dormant++
+    this.metrics.roomsDormant.set(dormant)
+    return dormant
+  }
+
+  /**
+   * {@link sleepUnused} spread over event-loop turns (see `inSlices`): with
+   * thousands of rooms, putting those unused to sleep takes hundreds of ms,
+   * and deliveries must not wait for it. Resolves with the number of rooms
+   * found dormant; while one sweep runs, another resolves with null at once.
+   */
+  async sweep(): Promise<number | null> {
+    if (this.sweeping) return null
+    this.sweeping = true
+    let dormant = 0
+    try {
+      await inSlices(this.rooms.values(), (entry) => void (this.sleepIfUnused(entry) && dormant++), { sliceMs: this.sweepSliceMs })
+    } finally {
+      this.sweeping = false
     }
     this.metrics.roomsDormant.set(dormant)
     return dormant
+  }
+
+  /** Puts a loaded room to sleep if unused (`Room.sleep`); true when it is dormant. */
+  private sleepIfUnused({ room, ready }: Entry): boolean {
+    if (ready !== null || room.closed) return false // loading, or gone
+    room.sleep(this.commits.isBusy(room))
+    return room.isDormant
   }
 
   /** Number of rooms in memory (loading, open or waiting to unload). */
