@@ -407,7 +407,7 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
       if (access === Access.none) {
         this.unsubscribe(doc)
         this.sendError(doc, ErrorCode.permissionDenied, `access to "${doc}" was revoked`)
-      } else sub.setWritable(access === Access.write)
+      } else sub.setPolicy(this.docPolicy(access === Access.write))
     }
   }
 
@@ -502,8 +502,20 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
   /** Charges time spent applying updates to this connection's budget (shared by its subscriptions' policies). */
   private readonly chargeApplyTime = (ms: number): boolean => this.applyBudget.charge(ms)
 
-  /** The read/write policy of a new subscription, drawing on this connection's budgets. */
+  /** The connection's two policies, made when first needed (see {@link docPolicy}). */
+  private readonly policies: { writable: DocPolicy | null; readOnly: DocPolicy | null } = { writable: null, readOnly: null }
+
+  /**
+   * The read/write policy of a subscription, drawing on this connection's
+   * budgets: one object for all its subscriptions with the same access (one
+   * per subscription was ~90 bytes each, tens of thousands on a busy relay).
+   */
   private docPolicy(writable: boolean): DocPolicy {
+    const key = writable ? 'writable' : 'readOnly'
+    return (this.policies[key] ??= this.makePolicy(writable))
+  }
+
+  private makePolicy(writable: boolean): DocPolicy {
     const limits = this.ctx.limits
     return {
       writable,

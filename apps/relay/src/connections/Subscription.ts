@@ -79,15 +79,17 @@ export class Subscription {
   private step1AfterJoin = false
   /** Last time the relay asked this client to resync the doc (ms). */
   private lastResync = 0
-  /** Starts a sync message about this doc (an answer to the client's step 1). */
-  private readonly startReply = (): encoding.Encoder => startMessage(MessageType.sync, this.doc)
-
   constructor(
     private readonly conn: SubscriptionHost,
     readonly doc: string,
-    /** Read/write policy; `writable` follows the connection's access (see {@link setWritable}). */
-    readonly policy: DocPolicy,
+    /** Read/write policy (shared by the connection's subscriptions with the same access; see {@link setPolicy}). */
+    private policyValue: DocPolicy,
   ) {}
+
+  /** Read/write policy; `writable` follows the connection's access. */
+  get policy(): DocPolicy {
+    return this.policyValue
+  }
 
   get state(): SubscriptionState {
     return this.stateValue
@@ -98,9 +100,9 @@ export class Subscription {
     return this.roomValue
   }
 
-  /** After a token refresh: whether the client may still write. */
-  setWritable(writable: boolean): void {
-    this.policy.writable = writable
+  /** After a token refresh: the policy of the client's access now (whether it may still write). */
+  setPolicy(policy: DocPolicy): void {
+    this.policyValue = policy
   }
 
   /** Loads the doc (acquires its room) and, once loaded, joins the room and handles what waited. */
@@ -257,7 +259,8 @@ export class Subscription {
       if (answersStateVector && !conn.withinWorkBudget(`sync step 1 of "${room.name}"`)) return
       // only a step 1's answer is charged by time (a clock read costs more than a small update's bookkeeping)
       const started = answersStateVector ? performance.now() : 0
-      const result = readDocMessage(room, conn, type, body, this.startReply, this.policy)
+      // the reply's header is made per message: a closure kept per subscription cost ~0.1 KiB each, tens of thousands of them
+      const result = readDocMessage(room, conn, type, body, () => startMessage(MessageType.sync, this.doc), this.policy)
       if (
         (result.kind === 'step1' || result.kind === 'step1-parts') &&
         !conn.chargeWork(`sync step 1 of "${room.name}"`, performance.now() - started)

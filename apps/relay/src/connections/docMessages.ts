@@ -33,7 +33,7 @@ export class ProtocolError extends Error {}
 /** What the connection may do with the doc. */
 export interface DocPolicy {
   /** False for read-only access: updates are refused. */
-  writable: boolean
+  readonly writable: boolean
   /** Largest stored size of a doc, bytes. */
   maxDocBytes: number
   /** Largest step 2 sent as one message, bytes; larger ones are sent in parts. */
