@@ -42,7 +42,15 @@ import * as syncProtocol from 'y-protocols/sync'
 import type { Logger } from '../observability/logger.js'
 import type { AuthorBinding, StoredDoc } from '../storage/Storage.js'
 import type { Identity } from '../auth/Authenticator.js'
-import { colorForUser, decodeAwarenessUpdate, encodeAwarenessEntries, type AwarenessEntry } from '../security/awarenessFilter.js'
+import {
+  applyAwarenessEntries,
+  colorForUser,
+  decodeAwarenessUpdate,
+  encodeAwarenessEntries,
+  encodeAwarenessStates,
+  stateJson,
+  type AwarenessEntry,
+} from '../security/awarenessFilter.js'
 import { DocGuard, type DocLimits, type ValidatedCounts } from '../security/docGuard.js'
 import { DEFAULT_LIMITS } from '../security/limits.js'
 import type { UpdateLimits } from '../security/validateUpdate.js'
@@ -572,7 +580,7 @@ export class Room {
         }
       }
       // the relay forwards the state as JSON.stringify writes it, which can be longer than what was sent (`9e20`)
-      const bytes = entry.state === null ? 0 : utf8Length(JSON.stringify(entry.state))
+      const bytes = entry.state === null ? 0 : utf8Length(stateJson(entry.state))
       if (bytes > maxStateBytes) {
         tooLarge++
         continue
@@ -602,7 +610,7 @@ export class Room {
     // does not hold and a client's first state at clock 0 (the `{}` a fresh Awareness holds, which stock clients send).
     const applied = [...kept.values()]
     if (this.presence !== null || applied.some((entry) => entry.state !== null && entry.clock > 0)) {
-      awarenessProtocol.applyAwarenessUpdate(this.presenceAwareness(), encodeAwarenessEntries(applied), peerOrigin(peer))
+      applyAwarenessEntries(this.presenceAwareness(), applied, peerOrigin(peer))
     }
     return { forged, tooLarge, overIds, overBytes, claimed }
   }
@@ -677,7 +685,7 @@ export class Room {
   encodeAllAwareness(): Uint8Array | null {
     const awareness = this.presence
     if (awareness === null || awareness.getStates().size === 0) return null
-    return awarenessProtocol.encodeAwarenessUpdate(awareness, [...awareness.getStates().keys()])
+    return encodeAwarenessStates(awareness, awareness.getStates().keys())
   }
 
   /**

@@ -17,6 +17,8 @@
  */
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
+import { equalityDeep } from 'lib0/function'
+import type { Awareness } from 'y-protocols/awareness'
 
 const utf8 = new TextDecoder()
 
@@ -55,6 +57,22 @@ export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {
   return entries
 }
 
+/**
+ * The JSON text of states the relay holds, as `JSON.stringify` writes it:
+ * a state is written to every peer that joins and with every change, and
+ * the relay never changes a state object it holds, so each is stringified
+ * once.
+ */
+const jsonOfState = new WeakMap<object, string>()
+
+/** `JSON.stringify(state)`, remembered for the state object (see {@link jsonOfState}). */
+export const stateJson = (state: Record<string, unknown> | null): string => {
+  if (state === null) return 'null'
+  let json = jsonOfState.get(state)
+  if (json === undefined) jsonOfState.set(state, (json = JSON.stringify(state)))
+  return json
+}
+
 /** Encodes entries back into an awareness update. */
 export const encodeAwarenessEntries = (entries: readonly AwarenessEntry[]): Uint8Array => {
   const encoder = encoding.createEncoder()
@@ -62,9 +80,64 @@ export const encodeAwarenessEntries = (entries: readonly AwarenessEntry[]): Uint
   for (const entry of entries) {
     encoding.writeVarUint(encoder, entry.clientId)
     encoding.writeVarUint(encoder, entry.clock)
-    encoding.writeVarString(encoder, JSON.stringify(entry.state))
+    encoding.writeVarString(encoder, stateJson(entry.state))
   }
   return encoding.toUint8Array(encoder)
+}
+
+/** An awareness update with the states of `clientIds` the Awareness holds (y-protocols' `encodeAwarenessUpdate`, each state's text made once). */
+export const encodeAwarenessStates = (awareness: Awareness, clientIds: Iterable<number>): Uint8Array => {
+  const entries: AwarenessEntry[] = []
+  for (const clientId of clientIds) {
+    const state = (awareness.states.get(clientId) as Record<string, unknown> | undefined) ?? null
+    entries.push({ clientId, clock: awareness.meta.get(clientId)?.clock ?? 0, state, size: 0 })
+  }
+  return encodeAwarenessEntries(entries)
+}
+
+/**
+ * y-protocols' `applyAwarenessUpdate` for entries already decoded (and
+ * filtered): the same rules for clocks and removals, the same `change` and
+ * `update` events — without encoding the entries into an update for it to
+ * parse every state again. One difference: a state equal to the one held
+ * (a keep-alive) keeps the object held, so an unchanged state is not a new
+ * object every 15 s per client and doc.
+ */
+export const applyAwarenessEntries = (awareness: Awareness, entries: readonly AwarenessEntry[], origin: unknown): void => {
+  const timestamp = Date.now()
+  const added: number[] = []
+  const updated: number[] = []
+  const filteredUpdated: number[] = []
+  const removed: number[] = []
+  for (const entry of entries) {
+    const { clientId, state } = entry
+    let clock = entry.clock
+    const meta = awareness.meta.get(clientId)
+    const previous = awareness.states.get(clientId) as Record<string, unknown> | undefined
+    const currentClock = meta === undefined ? 0 : meta.clock
+    if (!(currentClock < clock || (currentClock === clock && state === null && awareness.states.has(clientId)))) continue
+    let changed = true
+    if (state === null) {
+      // never let a remote client remove the local state (the relay holds none; as y-protocols does it)
+      if (clientId === awareness.clientID && awareness.getLocalState() != null) clock++
+      else awareness.states.delete(clientId)
+    } else if (previous !== undefined && equalityDeep(state, previous)) {
+      changed = false
+    } else {
+      awareness.states.set(clientId, state)
+    }
+    awareness.meta.set(clientId, { clock, lastUpdated: timestamp })
+    if (meta === undefined && state !== null) added.push(clientId)
+    else if (meta !== undefined && state === null) removed.push(clientId)
+    else if (state !== null) {
+      if (changed) filteredUpdated.push(clientId)
+      updated.push(clientId)
+    }
+  }
+  if (added.length > 0 || filteredUpdated.length > 0 || removed.length > 0) {
+    awareness.emit('change', [{ added, updated: filteredUpdated, removed }, origin])
+  }
+  if (added.length > 0 || updated.length > 0 || removed.length > 0) awareness.emit('update', [{ added, updated, removed }, origin])
 }
 
 /** A stable colour for a user id (the relay stamps it; clients cannot choose another user's). */
