@@ -421,19 +421,55 @@ export function runStorageContractTests(name: string, setup: () => Promise<Stora
     })
 
     it('[presence] records last-seen per workspace, never moving back, most recent first', async () => {
-      await storage.recordPresence('acme', [
-        { userId: 'u1', name: 'Ada', lastSeen: 1000 },
-        { userId: 'u2', name: 'Bob', lastSeen: 3000 },
+      await storage.recordPresence([
+        {
+          workspace: 'acme',
+          records: [
+            { userId: 'u1', name: 'Ada', lastSeen: 1000 },
+            { userId: 'u2', name: 'Bob', lastSeen: 3000 },
+          ],
+        },
       ])
-      await storage.recordPresence('acme', [{ userId: 'u1', name: 'Ada L.', lastSeen: 5000 }])
-      await storage.recordPresence('acme', [{ userId: 'u2', name: 'Old Bob', lastSeen: 2000 }])
-      await storage.recordPresence('globex', [{ userId: 'u3', name: 'Cy', lastSeen: 4000 }])
+      await storage.recordPresence([{ workspace: 'acme', records: [{ userId: 'u1', name: 'Ada L.', lastSeen: 5000 }] }])
+      await storage.recordPresence([{ workspace: 'acme', records: [{ userId: 'u2', name: 'Old Bob', lastSeen: 2000 }] }])
+      await storage.recordPresence([{ workspace: 'globex', records: [{ userId: 'u3', name: 'Cy', lastSeen: 4000 }] }])
       expect(await storage.listPresence('acme')).toEqual([
         { userId: 'u1', name: 'Ada L.', lastSeen: 5000 },
         { userId: 'u2', name: 'Bob', lastSeen: 3000 },
       ])
       expect(await storage.listPresence('nobody')).toEqual([])
-      await expectRejects(() => storage.recordPresence('acme', [{ userId: 'u', name: 'x', lastSeen: Number.NaN }]), /presence records/)
+      await expectRejects(
+        () => storage.recordPresence([{ workspace: 'acme', records: [{ userId: 'u', name: 'x', lastSeen: Number.NaN }] }]),
+        /presence records/,
+      )
+    })
+
+    it('[presence] many workspaces in one call, all or nothing; the same user in several, and twice in one', async () => {
+      await storage.recordPresence([
+        { workspace: 'acme', records: [{ userId: 'u1', name: 'Ada', lastSeen: 1000 }] },
+        {
+          workspace: 'globex',
+          records: [
+            { userId: 'u1', name: 'Ada', lastSeen: 2000 },
+            { userId: 'u1', name: 'Ada L.', lastSeen: 2500 },
+          ],
+        },
+        { workspace: 'initech', records: [] },
+      ])
+      expect(await storage.listPresence('acme')).toEqual([{ userId: 'u1', name: 'Ada', lastSeen: 1000 }])
+      expect(await storage.listPresence('globex')).toEqual([{ userId: 'u1', name: 'Ada L.', lastSeen: 2500 }])
+      expect(await storage.listPresence('initech')).toEqual([])
+      // one bad record rejects the whole batch: the good workspace's record is not stored either
+      await expectRejects(
+        () =>
+          storage.recordPresence([
+            { workspace: 'acme', records: [{ userId: 'u9', name: 'Cy', lastSeen: 9000 }] },
+            { workspace: '', records: [{ userId: 'u1', name: 'Ada', lastSeen: 9000 }] },
+          ]),
+        /workspace/,
+      )
+      expect(await storage.listPresence('acme')).toEqual([{ userId: 'u1', name: 'Ada', lastSeen: 1000 }])
+      await expect(storage.recordPresence([])).resolves.toBeUndefined()
     })
 
     it('[ping] ping resolves while open', async () => {
@@ -449,7 +485,7 @@ export function runStorageContractTests(name: string, setup: () => Promise<Stora
       await expectRejects(() => storage.writeCheckpoint('a', bytes(1), 1), /closed/)
       await expectRejects(() => storage.listDocs(''), /closed/)
       await expectRejects(() => storage.ping(), /closed/)
-      await expectRejects(() => storage.recordPresence('w', []), /closed/)
+      await expectRejects(() => storage.recordPresence([]), /closed/)
       await expectRejects(() => storage.listPresence('w'), /closed/)
     })
 
@@ -468,7 +504,7 @@ export function runStorageContractTests(name: string, setup: () => Promise<Stora
       await storage.writeCheckpoint('a', bytes(50), 2)
       await storage.writeCheckpoint('c', bytes(60), 0)
       await storage.appendUpdates([{ doc: 'b', updates: [], authors: [{ clientId: 1, userId: 'u', name: 'U' }] }])
-      await storage.recordPresence('w', [{ userId: 'u', name: 'U', lastSeen: 1234 }])
+      await storage.recordPresence([{ workspace: 'w', records: [{ userId: 'u', name: 'U', lastSeen: 1234 }] }])
       const before = await Promise.all(['a', 'b', 'c'].map((doc) => storage.loadDoc(doc)))
       const reopened = await reopen()
       expect(await Promise.all(['a', 'b', 'c'].map((doc) => reopened.loadDoc(doc)))).toEqual(before)

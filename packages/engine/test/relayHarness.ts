@@ -69,6 +69,7 @@ import type {
   DocUpdates,
   ListPage,
   PresenceRecord,
+  WorkspacePresence,
   Storage,
   StoredDoc,
 } from '../../../apps/relay/src/storage/Storage.js'
@@ -247,8 +248,8 @@ export class GatedStorage implements Storage {
   listDocSeqs(prefix: string, page?: ListPage): Promise<DocSeq[]> {
     return this.inner.listDocSeqs(prefix, page)
   }
-  recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
-    return this.inner.recordPresence(workspace, records)
+  recordPresence(batch: readonly WorkspacePresence[]): Promise<void> {
+    return this.inner.recordPresence(batch)
   }
   listPresence(workspace: string): Promise<PresenceRecord[]> {
     return this.inner.listPresence(workspace)
@@ -677,7 +678,7 @@ export class TestRelay {
 
   /** Stores last-seen records of a workspace, as if the relay had seen these people earlier. */
   async remember(workspace: string, records: PresenceRecord[]): Promise<void> {
-    await this.storage.inner.recordPresence(workspace, records)
+    await this.storage.inner.recordPresence([{ workspace, records }])
   }
 
   /** Cuts every socket, like a network cut: both ends see 1006. */

@@ -98,11 +98,14 @@ export class LastSeen {
     }
     const batch = this.dirty
     this.dirty = new Map()
-    for (const [workspace, users] of batch) {
-      try {
-        await this.storage.recordPresence(workspace, [...users.values()])
-      } catch (error) {
-        this.log.warn({ err: error, workspace }, 'could not store last-seen presence; will retry')
+    if (batch.size === 0) return
+    // every workspace in one transaction: one commit (one fsync) instead of one per workspace, which the
+    // storage thread would run ahead of the acks' commits every flush
+    try {
+      await this.storage.recordPresence([...batch].map(([workspace, users]) => ({ workspace, records: [...users.values()] })))
+    } catch (error) {
+      this.log.warn({ err: error, workspaces: batch.size }, 'could not store last-seen presence; will retry')
+      for (const [workspace, users] of batch) {
         const again = this.dirty.get(workspace) ?? new Map<string, PresenceRecord>()
         for (const [userId, record] of users) if (!again.has(userId)) again.set(userId, record)
         this.dirty.set(workspace, again)

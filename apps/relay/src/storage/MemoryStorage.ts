@@ -15,7 +15,17 @@
  * @module storage/MemoryStorage
  */
 
-import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, ListPage, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import type {
+  AppendResult,
+  AuthorBinding,
+  DocSeq,
+  DocUpdates,
+  ListPage,
+  PresenceRecord,
+  Storage,
+  StoredDoc,
+  WorkspacePresence,
+} from './Storage.js'
 import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertListing, assertPresence, closedError } from './validation.js'
 
 /** One logged update. */
@@ -119,14 +129,17 @@ export class MemoryStorage implements Storage {
   }
 
   /** Upserts last-seen records; `lastSeen` never moves back. */
-  async recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
+  async recordPresence(batch: readonly WorkspacePresence[]): Promise<void> {
     this.#assertOpen()
-    assertPresence(workspace, records)
-    let users = this.#presence.get(workspace)
-    if (users === undefined) this.#presence.set(workspace, (users = new Map()))
-    for (const r of records) {
-      const known = users.get(r.userId)
-      if (known === undefined || known.lastSeen <= r.lastSeen) users.set(r.userId, { userId: r.userId, name: r.name, lastSeen: r.lastSeen })
+    assertPresence(batch)
+    for (const { workspace, records } of batch) {
+      let users = this.#presence.get(workspace)
+      if (users === undefined) this.#presence.set(workspace, (users = new Map()))
+      for (const r of records) {
+        const known = users.get(r.userId)
+        if (known === undefined || known.lastSeen <= r.lastSeen)
+          users.set(r.userId, { userId: r.userId, name: r.name, lastSeen: r.lastSeen })
+      }
     }
   }
 

@@ -76,7 +76,17 @@
  */
 
 import pg from 'pg'
-import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, ListPage, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import type {
+  AppendResult,
+  AuthorBinding,
+  DocSeq,
+  DocUpdates,
+  ListPage,
+  PresenceRecord,
+  Storage,
+  StoredDoc,
+  WorkspacePresence,
+} from './Storage.js'
 import type { WebhookSubscription } from '../webhooks/WebhookSubscriptions.js'
 import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertListing, assertPresence, closedError } from './validation.js'
 
@@ -404,24 +414,32 @@ export class PostgresStorage implements Storage {
       .sort((a, b) => (a.doc < b.doc ? -1 : a.doc > b.doc ? 1 : 0))
   }
 
-  /** Upserts last-seen records in one statement; `lastSeen` never moves back. */
-  async recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
+  /** Upserts last-seen records of every workspace in one statement; `lastSeen` never moves back. */
+  async recordPresence(batch: readonly WorkspacePresence[]): Promise<void> {
     this.#assertOpen()
-    assertPresence(workspace, records)
-    if (records.length === 0) return
-    // One row per user (an upsert cannot touch a row twice): the latest record wins, as applied in order.
-    const latest = new Map<string, PresenceRecord>()
-    for (const record of records) {
-      const seen = latest.get(record.userId)
-      if (seen === undefined || record.lastSeen >= seen.lastSeen) latest.set(record.userId, record)
+    assertPresence(batch)
+    // One row per workspace and user (an upsert cannot touch a row twice): the latest record wins, as applied in order.
+    const latest = new Map<string, { workspace: string; record: PresenceRecord }>()
+    for (const { workspace, records } of batch) {
+      for (const record of records) {
+        const key = JSON.stringify([workspace, record.userId])
+        const seen = latest.get(key)
+        if (seen === undefined || record.lastSeen >= seen.record.lastSeen) latest.set(key, { workspace, record })
+      }
     }
+    if (latest.size === 0) return
     const rows = [...latest.values()]
     await this.#query(
       `INSERT INTO concord_presence AS p (workspace, user_id, name, last_seen)
-       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[])
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])
        ON CONFLICT (workspace, user_id) DO UPDATE SET name = excluded.name, last_seen = excluded.last_seen
        WHERE excluded.last_seen >= p.last_seen`,
-      [workspace, rows.map((r) => r.userId), rows.map((r) => r.name), rows.map((r) => Math.round(r.lastSeen))],
+      [
+        rows.map((r) => r.workspace),
+        rows.map((r) => r.record.userId),
+        rows.map((r) => r.record.name),
+        rows.map((r) => Math.round(r.record.lastSeen)),
+      ],
     )
   }
 

@@ -42,7 +42,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import type { AppendResult, DocSeq, DocUpdates, ListPage, PresenceRecord, StoredDoc } from './Storage.js'
+import type { AppendResult, DocSeq, DocUpdates, ListPage, PresenceRecord, StoredDoc, WorkspacePresence } from './Storage.js'
 import { assertCheckpointSeq } from './validation.js'
 
 /** How the connection is configured (also options of `SqliteStorage`). */
@@ -350,10 +350,12 @@ export class SqliteDatabase {
   }
 
   /** Upserts last-seen records in one transaction; `lastSeen` never moves back. */
-  recordPresence(workspace: string, records: readonly PresenceRecord[]): void {
+  recordPresence(batch: readonly WorkspacePresence[]): void {
     this.#db
       .transaction(() => {
-        for (const r of records) this.#stmt.upsertPresence.run(workspace, r.userId, r.name, Math.round(r.lastSeen))
+        for (const { workspace, records } of batch) {
+          for (const r of records) this.#stmt.upsertPresence.run(workspace, r.userId, r.name, Math.round(r.lastSeen))
+        }
       })
       .immediate()
   }

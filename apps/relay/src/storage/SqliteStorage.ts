@@ -54,7 +54,17 @@ import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { SqliteDatabase, isBusy, type SqliteConnectionOptions } from './SqliteDatabase.js'
-import type { AppendResult, AuthorBinding, DocSeq, DocUpdates, ListPage, PresenceRecord, Storage, StoredDoc } from './Storage.js'
+import type {
+  AppendResult,
+  AuthorBinding,
+  DocSeq,
+  DocUpdates,
+  ListPage,
+  PresenceRecord,
+  Storage,
+  StoredDoc,
+  WorkspacePresence,
+} from './Storage.js'
 import { assertBatch, assertBytes, assertDocName, assertListing, assertPresence, closedError } from './validation.js'
 import {
   deserializeError,
@@ -326,12 +336,12 @@ export class SqliteStorage implements Storage {
     return this.#call<'list-doc-seqs'>(page === undefined ? { op: 'list-doc-seqs', prefix } : { op: 'list-doc-seqs', prefix, page })
   }
 
-  /** Upserts last-seen records in one transaction; `lastSeen` never moves back. */
-  async recordPresence(workspace: string, records: PresenceRecord[]): Promise<void> {
+  /** Upserts last-seen records of every workspace in one transaction (one fsync); `lastSeen` never moves back. */
+  async recordPresence(batch: readonly WorkspacePresence[]): Promise<void> {
     this.#assertUsable()
-    assertPresence(workspace, records)
-    if (records.length === 0) return
-    await this.#call<'record-presence'>({ op: 'record-presence', workspace, records })
+    assertPresence(batch)
+    if (batch.every(({ records }) => records.length === 0)) return
+    await this.#call<'record-presence'>({ op: 'record-presence', batch })
   }
 
   /** Users seen in a workspace, most recent first. */

@@ -30,6 +30,12 @@ export interface PresenceRecord {
   lastSeen: number
 }
 
+/** Last-seen records of one workspace (see {@link Storage.recordPresence}). */
+export interface WorkspacePresence {
+  workspace: string
+  records: PresenceRecord[]
+}
+
 /** What `loadDoc` returns. A doc that was never stored loads as `{ checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] }`. */
 export interface StoredDoc {
   /** The latest checkpoint, or null when the doc has none. */
@@ -106,8 +112,12 @@ export interface Storage {
    * `page`, only that page of them.
    */
   listDocSeqs(prefix: string, page?: ListPage): Promise<DocSeq[]>
-  /** Records (upserts) when users were last seen in a workspace; a record never moves `lastSeen` back. */
-  recordPresence(workspace: string, records: PresenceRecord[]): Promise<void>
+  /**
+   * Records (upserts) when users were last seen, for any number of
+   * workspaces in one transaction (all or nothing); a record never moves
+   * `lastSeen` back.
+   */
+  recordPresence(batch: readonly WorkspacePresence[]): Promise<void>
   /** Every user seen in a workspace, most recent first. */
   listPresence(workspace: string): Promise<PresenceRecord[]>
   /** Resolves when storage is reachable (used by `/readyz`). */

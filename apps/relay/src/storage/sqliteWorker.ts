@@ -121,7 +121,7 @@ function serve(port: MessagePort, db: SqliteDatabase, file: string): void {
       case 'list-doc-seqs':
         return { value: db.listDocSeqs(request.prefix, request.page), transfer: [] }
       case 'record-presence':
-        db.recordPresence(request.workspace, request.records)
+        db.recordPresence(request.batch)
         return { value: undefined, transfer: [] }
       case 'list-presence':
         return { value: db.listPresence(request.workspace), transfer: [] }

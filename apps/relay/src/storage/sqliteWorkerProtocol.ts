@@ -19,7 +19,7 @@
  * @module storage/sqliteWorkerProtocol
  */
 
-import type { AppendResult, AuthorBinding, DocSeq, ListPage, PresenceRecord } from './Storage.js'
+import type { AppendResult, AuthorBinding, DocSeq, ListPage, PresenceRecord, WorkspacePresence } from './Storage.js'
 import type { SqliteConnectionOptions } from './SqliteDatabase.js'
 
 /** What the worker is started with (`workerData`). */
@@ -85,7 +85,7 @@ export type SqliteCall =
   | { op: 'checkpoint'; doc: string; state: PackedBytes; uptoSeq: number }
   | { op: 'list-docs'; prefix: string }
   | { op: 'list-doc-seqs'; prefix: string; page?: ListPage }
-  | { op: 'record-presence'; workspace: string; records: PresenceRecord[] }
+  | { op: 'record-presence'; batch: readonly WorkspacePresence[] }
   | { op: 'list-presence'; workspace: string }
   | { op: 'ping' }
   /** Closes the connection; the worker answers, then exits. */

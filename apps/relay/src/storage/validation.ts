@@ -6,7 +6,7 @@
  * @module storage/validation
  */
 
-import type { AuthorBinding, DocUpdates, ListPage, PresenceRecord } from './Storage.js'
+import type { AuthorBinding, DocUpdates, ListPage, PresenceRecord, WorkspacePresence } from './Storage.js'
 
 /** Throws a `TypeError` unless `doc` is a string. */
 export function assertDocName(doc: unknown): asserts doc is string {
@@ -66,13 +66,24 @@ export function assertListing(prefix: unknown, page: unknown): asserts page is L
   }
 }
 
-/** Checks presence records. */
-export function assertPresence(workspace: unknown, records: unknown): asserts records is PresenceRecord[] {
-  if (typeof workspace !== 'string' || workspace.length === 0) throw new TypeError('workspace must be a non-empty string')
-  if (!Array.isArray(records)) throw new TypeError('presence records must be an array')
-  for (const r of records as Array<Partial<PresenceRecord> | null>) {
-    if (typeof r !== 'object' || r === null || typeof r.userId !== 'string' || typeof r.name !== 'string' || !Number.isFinite(r.lastSeen)) {
-      throw new TypeError('presence records must be { userId: string, name: string, lastSeen: number }')
+/** Checks a batch of presence records: `[{ workspace, records }]`. */
+export function assertPresence(batch: unknown): asserts batch is WorkspacePresence[] {
+  if (!Array.isArray(batch)) throw new TypeError('presence must be an array of { workspace, records }')
+  for (const entry of batch as Array<Partial<WorkspacePresence> | null>) {
+    if (typeof entry !== 'object' || entry === null) throw new TypeError('presence must be an array of { workspace, records }')
+    const { workspace, records } = entry
+    if (typeof workspace !== 'string' || workspace.length === 0) throw new TypeError('workspace must be a non-empty string')
+    if (!Array.isArray(records)) throw new TypeError('presence records must be an array')
+    for (const r of records as Array<Partial<PresenceRecord> | null>) {
+      if (
+        typeof r !== 'object' ||
+        r === null ||
+        typeof r.userId !== 'string' ||
+        typeof r.name !== 'string' ||
+        !Number.isFinite(r.lastSeen)
+      ) {
+        throw new TypeError('presence records must be { userId: string, name: string, lastSeen: number }')
+      }
     }
   }
 }
