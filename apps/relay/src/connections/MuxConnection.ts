@@ -503,7 +503,8 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
   private readonly chargeApplyTime = (ms: number): boolean => this.applyBudget.charge(ms)
 
   /** The connection's two policies, made when first needed (see {@link docPolicy}). */
-  private readonly policies: { writable: DocPolicy | null; readOnly: DocPolicy | null } = { writable: null, readOnly: null }
+  private writablePolicy: DocPolicy | null = null
+  private readOnlyPolicy: DocPolicy | null = null
 
   /**
    * The read/write policy of a subscription, drawing on this connection's
@@ -511,8 +512,7 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
    * per subscription was ~90 bytes each, tens of thousands on a busy relay).
    */
   private docPolicy(writable: boolean): DocPolicy {
-    const key = writable ? 'writable' : 'readOnly'
-    return (this.policies[key] ??= this.makePolicy(writable))
+    return writable ? (this.writablePolicy ??= this.makePolicy(true)) : (this.readOnlyPolicy ??= this.makePolicy(false))
   }
 
   private makePolicy(writable: boolean): DocPolicy {

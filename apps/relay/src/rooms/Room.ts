@@ -596,7 +596,7 @@ export class Room {
       else ledger.stateBytes.set(entry.clientId, bytes)
       if (owner === undefined) {
         ledger.clientOwner.set(entry.clientId, peer)
-        if (!owned!.includes(entry.clientId)) owned!.push(entry.clientId)
+        owned!.push(entry.clientId) // nobody owned it: not in the list (a second entry for it has this peer as owner)
       }
       if (entry.state !== null && peer.identity.anonymous) claimed ??= claimedUser(entry.state)
       if (entry.state !== null && !peer.identity.anonymous) {
