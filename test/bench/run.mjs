@@ -110,8 +110,7 @@ const C = quick
       capacity: { steps: [250, 500, 1000, 1500, 2000, 2500], windows: 3, warmupMs: 2000, measureMs: 6000 },
       storm: { clients: 1000, repeats: 3 },
       idle: { records: 10_000, idleMs: 60_000 },
-      // one run: filling a Chromium profile with 10,000 records takes minutes on a busy machine
-      newdevice: { records: 10_000, repeats: 1 },
+      newdevice: { records: 10_000, repeats: 5 },
       scaleout: { rooms: 12, clients: 6, offeredDeliveries: 1500, warmupMs: 500, measureMs: 3000, saturationMs: 2000, repeats: 3 },
     }
 
