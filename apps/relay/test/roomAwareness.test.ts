@@ -155,6 +155,46 @@ describe('room presence', () => {
   })
 })
 
+describe('presence held once per connection', () => {
+  it('a connection showing the same presence in several docs is held as one state object, stamped with who it is', async () => {
+    const rooms = ['acme/T-10', 'acme/T-11', 'acme/T-12'].map((name) => new Room(name, { onUpdate: () => {} }, silentLogger()))
+    const alice = recordingPeer('alice')
+    const bob = recordingPeer('bob')
+    for (const room of rooms) {
+      room.addPeer(alice)
+      room.addPeer(bob)
+      room.applyPeerAwareness(alice, stateUpdate(501, { cursor: 1, user: { name: 'Mallory' } }), MAX_STATE_BYTES, MAX_IDS)
+    }
+    const held = rooms.map((room) => room.awarenessStates.get(501))
+    expect(held[0]).toEqual({ cursor: 1, user: { id: 'alice', name: 'alice', color: expect.any(String) } })
+    expect(held[1]).toBe(held[0])
+    expect(held[2]).toBe(held[0])
+    // another connection's state, or another state of this one, is a state of its own
+    rooms[0].applyPeerAwareness(bob, stateUpdate(502, { cursor: 1 }), MAX_STATE_BYTES, MAX_IDS)
+    expect(rooms[0].awarenessStates.get(502)).toMatchObject({ user: { id: 'bob' } })
+    const moved = new Y.Doc({ guid: 'alice' })
+    moved.clientID = 501
+    const movedAwareness = new awarenessProtocol.Awareness(moved)
+    movedAwareness.setLocalState({ cursor: 1, user: { name: 'Mallory' } })
+    movedAwareness.setLocalState({ cursor: 2, user: { name: 'Mallory' } }) // clock 2
+    rooms[1].applyPeerAwareness(alice, awarenessProtocol.encodeAwarenessUpdate(movedAwareness, [501]), MAX_STATE_BYTES, MAX_IDS)
+    expect(rooms[1].awarenessStates.get(501)).toMatchObject({ cursor: 2, user: { id: 'alice' } })
+    expect(rooms[0].awarenessStates.get(501)).toMatchObject({ cursor: 1 })
+    // a refreshed token with another name stamps the same text anew
+    ;(alice as { identity: RoomPeer['identity'] }).identity = { ...alice.identity, name: 'Alice Liddell' }
+    movedAwareness.setLocalState({ cursor: 2, user: { name: 'Mallory' } }) // clock 3, the same text
+    rooms[1].applyPeerAwareness(alice, awarenessProtocol.encodeAwarenessUpdate(movedAwareness, [501]), MAX_STATE_BYTES, MAX_IDS)
+    await nextTurn()
+    expect(rooms[1].awarenessStates.get(501)).toMatchObject({ cursor: 2, user: { id: 'alice', name: 'Alice Liddell' } })
+    // what bob is sent of T-11 carries the new name
+    const names = bob.awareness.map((update) => (entriesOf(update).get(501) as { user?: { name?: string } } | undefined)?.user?.name)
+    expect(names).toContain('Alice Liddell')
+    movedAwareness.destroy()
+    moved.destroy()
+    for (const room of rooms) room.destroy()
+  })
+})
+
 describe('room presence with other relay instances', () => {
   it('publishes the changes made on this instance once per turn, never those another instance sent', async () => {
     const published: Uint8Array[] = []

@@ -299,7 +299,7 @@ export class CommitQueue {
       room.logBytes = 0
       room.byteSize = state.byteLength
       this.metrics.checkpoints.inc()
-      room.log.debug({ uptoSeq, bytes: state.byteLength }, 'log compacted into checkpoint')
+      room.debug({ uptoSeq, bytes: state.byteLength }, 'log compacted into checkpoint')
     } catch (error) {
       room.log.warn({ err: error }, 'checkpoint failed; the update log stays as it is')
     }

@@ -165,16 +165,28 @@ export class Room {
   private guard: DocGuard | null = null
   private readonly docLimits: DocLimits
 
+  /** The room's logger, made when first used (see {@link log}). */
+  private logValue: Logger | null = null
+
   constructor(
     readonly name: string,
     private readonly hooks: RoomHooks,
-    readonly log: Logger,
+    /** The relay's logger; the room logs through a child of it naming the doc. */
+    private readonly parentLog: Logger,
     limits: DocLimits = DEFAULT_LIMITS,
   ) {
-    const { maxTypeDepth, maxKeyConflicts, maxKeyWalk } = limits
-    this.docLimits = { maxTypeDepth, maxKeyConflicts, maxKeyWalk }
-    this.updateLimits = { maxTypeDepth, maxKeyConflicts }
+    ;({ docLimits: this.docLimits, updateLimits: this.updateLimits } = roomLimits(limits))
     this.wake()
+  }
+
+  /** The room's logger (bound to the doc's name), made at its first use: most rooms never log. */
+  get log(): Logger {
+    return (this.logValue ??= this.parentLog.child({ doc: this.name }))
+  }
+
+  /** Logs at debug level, without making the room's logger when debug is off. */
+  debug(fields: Record<string, unknown>, message: string): void {
+    if (this.parentLog.isLevelEnabled('debug')) this.log.debug(fields, message)
   }
 
   /** The room's doc; a dormant room makes it anew from its encoded state. */
@@ -194,7 +206,8 @@ export class Room {
    * observe record changes this way).
    */
   watchDoc(watch: (doc: Y.Doc) => void): void {
-    ;(this.docWatchers ??= []).push(watch)
+    if (this.docWatchers === null) this.docWatchers = [watch]
+    else this.docWatchers.push(watch)
     watch(this.doc)
   }
 
@@ -573,8 +586,7 @@ export class Room {
       if (owner === undefined) {
         // removing a state nobody has (an echo of a client that left) claims nothing
         if (entry.state === null) continue
-        if (!owned) ledger.owners.set(peer, (owned = []))
-        if (!owned.includes(entry.clientId) && owned.length >= maxIds) {
+        if (!(owned?.includes(entry.clientId) ?? false) && (owned?.length ?? 0) >= maxIds) {
           overIds++
           continue
         }
@@ -596,12 +608,14 @@ export class Room {
       else ledger.stateBytes.set(entry.clientId, bytes)
       if (owner === undefined) {
         ledger.clientOwner.set(entry.clientId, peer)
-        owned!.push(entry.clientId) // nobody owned it: not in the list (a second entry for it has this peer as owner)
+        // nobody owned it: not in the list (a second entry for it has this peer as owner). A peer owns
+        // one id in most rooms: its list is made with that id (an empty `[]` grows to room for 17 on its first push).
+        if (owned === undefined) ledger.owners.set(peer, (owned = [entry.clientId]))
+        else owned.push(entry.clientId)
       }
-      if (entry.state !== null && peer.identity.anonymous) claimed ??= claimedUser(entry.state)
-      if (entry.state !== null && !peer.identity.anonymous) {
-        const { userId, name } = peer.identity
-        entry.state = { ...entry.state, user: { id: userId, name, color: colorForUser(userId) } }
+      if (entry.state !== null) {
+        if (peer.identity.anonymous) claimed ??= claimedUser(entry.state)
+        entry.state = heldState(peer, entry.json, entry.state)
       }
       kept.delete(entry.clientId)
       kept.set(entry.clientId, entry)
@@ -829,6 +843,43 @@ const MAX_NAME_LENGTH = 256
 export interface ClaimedUser {
   userId: string
   name: string
+}
+
+/** The limits a room checks, made once per `DocLimits` object: every room of a relay shares them. */
+const limitsOf = new WeakMap<DocLimits, { docLimits: DocLimits; updateLimits: UpdateLimits }>()
+
+/** The doc and update limits of rooms created with `limits` (see {@link limitsOf}). */
+const roomLimits = (limits: DocLimits): { docLimits: DocLimits; updateLimits: UpdateLimits } => {
+  let made = limitsOf.get(limits)
+  if (made === undefined) {
+    const { maxTypeDepth, maxKeyConflicts, maxKeyWalk } = limits
+    made = { docLimits: { maxTypeDepth, maxKeyConflicts, maxKeyWalk }, updateLimits: { maxTypeDepth, maxKeyConflicts } }
+    limitsOf.set(limits, made)
+  }
+  return made
+}
+
+/** The last presence state each peer set, as held (see {@link heldState}). */
+const lastStates = new WeakMap<RoomPeer, { json: string; identity: Identity; state: Record<string, unknown> }>()
+
+/**
+ * The state the relay holds for a presence state `peer` sent as `json`
+ * (parsed: `state`): stamped with the peer's identity unless it is
+ * anonymous. A client shows the same presence in every doc it has open, so
+ * the object made for the peer's last state is held again when the same
+ * text arrives for another doc (or as a keep-alive): with teams of ten on
+ * twenty docs, one object per connection instead of twenty. The relay never
+ * changes a state object it holds.
+ */
+const heldState = (peer: RoomPeer, json: string | undefined, state: Record<string, unknown>): Record<string, unknown> => {
+  const last = lastStates.get(peer)
+  if (json !== undefined && last !== undefined && last.json === json && last.identity === peer.identity) return last.state
+  const { identity } = peer
+  const held = identity.anonymous
+    ? state
+    : { ...state, user: { id: identity.userId, name: identity.name, color: colorForUser(identity.userId) } }
+  if (json !== undefined) lastStates.set(peer, { json, identity, state: held })
+  return held
 }
 
 /** The user an awareness state claims, or null when it claims no usable id and name. */

@@ -175,7 +175,7 @@ export class RoomRegistry {
   async acquire(name: string): Promise<Room> {
     let entry = this.rooms.get(name)
     if (!entry) {
-      const room = new Room(name, this.roomHooks, this.log.child({ doc: name }), this.docLimits)
+      const room = new Room(name, this.roomHooks, this.log, this.docLimits)
       const ready = this.load(room)
       const created: Entry = { room, ready }
       ready.then(
@@ -298,7 +298,7 @@ export class RoomRegistry {
       room.load(stored)
       for (const listener of this.openListeners) listener(room)
       this.follower?.follow(room)
-      room.log.debug({ updates: stored.updates.length, ms: Math.round(performance.now() - started) }, 'room loaded')
+      room.debug({ updates: stored.updates.length, ms: Math.round(performance.now() - started) }, 'room loaded')
       return room
     } catch (error) {
       room.log.error({ err: error }, 'room failed to load from storage')
@@ -317,6 +317,6 @@ export class RoomRegistry {
     this.metrics.roomsOpen.set(this.rooms.size)
     this.follower?.unfollow(room)
     room.destroy()
-    room.log.debug('room unloaded')
+    room.debug({}, 'room unloaded')
   }
 }

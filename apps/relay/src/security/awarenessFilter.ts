@@ -30,6 +30,8 @@ export interface AwarenessEntry {
   state: Record<string, unknown> | null
   /** Length of the JSON text as sent, UTF-8 bytes. */
   size: number
+  /** The JSON text as sent (decoded entries only). */
+  json?: string
 }
 
 /** The number of entries an awareness update says it has (read before decoding them). Throws on malformed input. */
@@ -47,11 +49,12 @@ export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {
     // the state is sent as UTF-8: its byte length is what the size cap counts
     const raw = decoding.readVarUint8Array(decoder)
     if (decoder.pos > update.length) throw new Error('awareness update is truncated')
-    const state: unknown = JSON.parse(utf8.decode(raw))
+    const json = utf8.decode(raw)
+    const state: unknown = JSON.parse(json)
     if (state !== null && (typeof state !== 'object' || Array.isArray(state))) {
       throw new Error('awareness state must be an object or null')
     }
-    entries.push({ clientId, clock, state: state as Record<string, unknown> | null, size: raw.byteLength })
+    entries.push({ clientId, clock, state: state as Record<string, unknown> | null, size: raw.byteLength, json })
   }
   if (decoder.pos !== update.length) throw new Error('awareness update has trailing bytes')
   return entries
