@@ -195,6 +195,34 @@ describe('presence held once per connection', () => {
   })
 })
 
+describe('outdated presence', () => {
+  it('a room drops states nobody renewed for 30 s when asked, and starts no timer of its own for it', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
+    const before = timers()
+    const rooms = Array.from({ length: 20 }, (_, i) => new Room(`acme/T-${100 + i}`, { onUpdate: () => {} }, silentLogger()))
+    const alice = recordingPeer('alice')
+    const bob = recordingPeer('bob')
+    for (const room of rooms) {
+      room.addPeer(alice)
+      room.addPeer(bob)
+      room.applyPeerAwareness(alice, stateUpdate(601, { cursor: 1 }), MAX_STATE_BYTES, MAX_IDS)
+    }
+    expect(timers()).toBe(before) // twenty rooms with presence, no interval each
+    await nextTurn()
+    const sent = bob.awareness.length
+    const setAt = Date.now()
+    expect(rooms[0].expirePresence(setAt + 29_000)).toBe(0)
+    expect(rooms[0].awarenessStates.has(601)).toBe(true)
+    expect(rooms[0].expirePresence(setAt + 31_000)).toBe(1)
+    expect(rooms[0].awarenessStates.has(601)).toBe(false)
+    await nextTurn()
+    expect(bob.awareness).toHaveLength(sent + 1)
+    expect(entriesOf(bob.awareness.at(-1)!)).toEqual(new Map([[601, null]]))
+    expect(rooms[1].awarenessStates.has(601)).toBe(true) // each room on its own
+    for (const room of rooms) room.destroy()
+  })
+})
+
 describe('room presence with other relay instances', () => {
   it('publishes the changes made on this instance once per turn, never those another instance sent', async () => {
     const published: Uint8Array[] = []

@@ -341,10 +341,35 @@ export class Room {
     if (this.presence !== null) return this.presence
     // the Awareness lives as long as the room, not as long as one of its Y.Docs (see presenceDoc)
     const awareness = new awarenessProtocol.Awareness(presenceDoc())
+    // y-protocols gives every Awareness its own 3 s interval that drops states outdated for 30 s; the
+    // registry checks every room's presence from one timer instead (see expirePresence)
+    clearInterval((awareness as unknown as { _checkInterval: ReturnType<typeof setInterval> })._checkInterval)
     awareness.setLocalState(null)
     awareness.on('update', this.handleAwareness)
     this.presence = awareness
     return awareness
+  }
+
+  /**
+   * Removes the presence states nobody renewed for y-protocols'
+   * `outdatedTimeout` (30 s), as every Awareness does on its own timer; the
+   * registry calls it for every room from one timer. Returns how many it removed.
+   */
+  expirePresence(now: number = Date.now()): number {
+    const awareness = this.presence
+    if (awareness === null) return 0
+    const outdated: number[] = []
+    for (const [clientId, meta] of awareness.meta) {
+      if (
+        now - meta.lastUpdated >= awarenessProtocol.outdatedTimeout &&
+        awareness.states.has(clientId) &&
+        clientId !== awareness.clientID
+      ) {
+        outdated.push(clientId)
+      }
+    }
+    if (outdated.length > 0) awarenessProtocol.removeAwarenessStates(awareness, outdated, 'timeout')
+    return outdated.length
   }
 
   /**

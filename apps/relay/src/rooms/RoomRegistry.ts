@@ -13,6 +13,9 @@
  *   since its last look to sleep (see `Room.sleep`): a loaded room nobody
  *   writes to holds its doc encoded within `dormantAfterMs`. The sweep runs
  *   in slices of a few ms (`inSlices`), so deliveries never wait for it.
+ * - Every 3 s one timer drops the presence states of every room that nobody
+ *   renewed for 30 s (`Room.expirePresence`, y-protocols' outdated timeout),
+ *   in slices too, instead of a timer in every room's Awareness.
  *
  * @module rooms/RoomRegistry
  */
@@ -24,6 +27,9 @@ import { snapshotOfStored } from './snapshotOfStored.js'
 import type { CommitQueue } from './CommitQueue.js'
 import type { DocLimits } from '../security/docGuard.js'
 import { inSlices } from '../inSlices.js'
+
+/** How often outdated presence states are looked for, ms: y-protocols' own interval (its `outdatedTimeout` / 10). */
+const PRESENCE_CHECK_MS = 3000
 
 /** The cluster layer as the registry sees it: it follows every loaded room while it is in memory. */
 export interface RoomFollower {
@@ -67,6 +73,10 @@ export class RoomRegistry {
   private readonly follower: RoomFollower | null
   /** The hooks of every room (one object for all: they take the room as an argument). */
   private readonly roomHooks: RoomHooks
+  /** Drops outdated presence states of every room (see {@link expirePresence}). */
+  private readonly presenceTimer: ReturnType<typeof setInterval>
+  /** True while {@link expirePresence} runs. */
+  private expiring = false
   /** Puts unused rooms to sleep (see {@link sleepUnused}); null when rooms never go dormant. */
   private readonly sleepTimer: ReturnType<typeof setInterval> | null
   /** Longest slice of a sweep, ms (see `inSlices`); undefined: its default. */
@@ -107,6 +117,30 @@ export class RoomRegistry {
             Math.max(1, dormantAfterMs / 2),
           ).unref()
         : null
+    this.presenceTimer = setInterval(
+      () => void this.expirePresence().catch((err: unknown) => this.log.error({ err }, 'presence sweep failed')),
+      PRESENCE_CHECK_MS,
+    ).unref()
+  }
+
+  /**
+   * Drops the presence states that nobody renewed for y-protocols' outdated
+   * timeout in every room (`Room.expirePresence`), in slices of a few ms.
+   * Resolves with the number of states dropped; null when a sweep is
+   * already running.
+   */
+  async expirePresence(now: () => number = Date.now): Promise<number | null> {
+    if (this.expiring) return null
+    this.expiring = true
+    let removed = 0
+    try {
+      await inSlices(this.rooms.values(), ({ room }) => void (removed += room.closed ? 0 : room.expirePresence(now())), {
+        sliceMs: this.sweepSliceMs,
+      })
+    } finally {
+      this.expiring = false
+    }
+    return removed
   }
 
   /**
@@ -281,6 +315,7 @@ export class RoomRegistry {
   /** Unloads every room with no references after storing what it holds (shutdown). */
   async unloadAll(): Promise<void> {
     if (this.sleepTimer !== null) clearInterval(this.sleepTimer)
+    clearInterval(this.presenceTimer)
     await this.commits.whenIdle()
     for (const { room } of [...this.rooms.values()]) {
       this.rooms.delete(room.name)
