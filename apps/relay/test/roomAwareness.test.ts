@@ -195,6 +195,42 @@ describe('presence held once per connection', () => {
   })
 })
 
+describe('presence taken again as held', () => {
+  it('the same state in more docs still counts against the connection’s budget in each, and an anonymous claim is still made', () => {
+    const rooms = Array.from({ length: 4 }, (_, i) => new Room(`acme/T-${20 + i}`, { onUpdate: () => {} }, silentLogger()))
+    const state = { cursor: 1, pad: 'x'.repeat(100) }
+    const bytes = JSON.stringify(state).length
+    const ada = { ...recordingPeer('ada'), awarenessBytes: { held: 0, max: bytes * 3 } }
+    const results = rooms.map((room) => {
+      room.addPeer(ada)
+      return room.applyPeerAwareness(ada, stateUpdate(701, state), MAX_STATE_BYTES, MAX_IDS)
+    })
+    expect(results.map((r) => r.overBytes)).toEqual([0, 0, 0, 1]) // three fit, the fourth is refused
+    expect(ada.awarenessBytes.held).toBe(bytes * 3)
+    expect(rooms.map((room) => room.awarenessStates.has(701))).toEqual([true, true, true, false])
+    for (const room of rooms) room.destroy()
+
+    const anonymous = recordingPeer('guest')
+    ;(anonymous as { identity: RoomPeer['identity'] }).identity = { ...anonymous.identity, anonymous: true }
+    const claims = ['acme/T-30', 'acme/T-31'].map((name) => {
+      const room = new Room(name, { onUpdate: () => {} }, silentLogger())
+      room.addPeer(anonymous)
+      const { claimed } = room.applyPeerAwareness(
+        anonymous,
+        stateUpdate(702, { user: { id: 'u-7', name: 'Guest 7' } }),
+        MAX_STATE_BYTES,
+        MAX_IDS,
+      )
+      room.destroy()
+      return claimed
+    })
+    expect(claims).toEqual([
+      { userId: 'u-7', name: 'Guest 7' },
+      { userId: 'u-7', name: 'Guest 7' },
+    ])
+  })
+})
+
 describe('outdated presence', () => {
   it('a room drops states nobody renewed for 30 s when asked, and starts no timer of its own for it', async () => {
     const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length

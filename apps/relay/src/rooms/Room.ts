@@ -583,7 +583,11 @@ export class Room {
     maxStateBytes: number,
     maxIds: number,
   ): { forged: number; tooLarge: number; overIds: number; overBytes: number; claimed: ClaimedUser | null } {
-    const entries = decodeAwarenessUpdate(update)
+    // the state this peer set last, if its identity is the same: the same text (a keep-alive, or the same
+    // presence in another doc) is taken as held then, without parsing, measuring or stamping it again
+    const last = lastStates.get(peer)
+    const current = last !== undefined && last.identity === peer.identity ? last : undefined
+    const entries = decodeAwarenessUpdate(update, current && ((json) => (json === current.json ? current.state : undefined)))
     // the last entry per id counts: what one message forwards is bounded by the ids a peer may own
     const kept = new Map<number, AwarenessEntry>()
     let forged = 0
@@ -594,6 +598,7 @@ export class Room {
     const ledger = (this.ledger ??= new PresenceLedger())
     let owned = ledger.owners.get(peer)
     for (const entry of entries) {
+      const known = current !== undefined && entry.state === current.state
       const owner = ledger.clientOwner.get(entry.clientId)
       const author = this.authors.get(entry.clientId)
       if ((owner !== undefined && owner !== peer) || (author !== undefined && author.userId !== peer.identity.userId)) {
@@ -617,7 +622,7 @@ export class Room {
         }
       }
       // the relay forwards the state as JSON.stringify writes it, which can be longer than what was sent (`9e20`)
-      const bytes = entry.state === null ? 0 : utf8Length(stateJson(entry.state))
+      const bytes = entry.state === null ? 0 : known ? current.bytes : utf8Length(stateJson(entry.state))
       if (bytes > maxStateBytes) {
         tooLarge++
         continue
@@ -638,9 +643,12 @@ export class Room {
         if (owned === undefined) ledger.owners.set(peer, (owned = [entry.clientId]))
         else owned.push(entry.clientId)
       }
-      if (entry.state !== null) {
-        if (peer.identity.anonymous) claimed ??= claimedUser(entry.state)
-        entry.state = heldState(peer, entry.json, entry.state)
+      if (entry.state !== null && known) {
+        if (peer.identity.anonymous) claimed ??= current.claimed
+      } else if (entry.state !== null) {
+        const claims = peer.identity.anonymous ? claimedUser(entry.state) : null
+        claimed ??= claims
+        entry.state = heldState(peer, entry.json, entry.state, bytes, claims)
       }
       kept.delete(entry.clientId)
       kept.set(entry.clientId, entry)
@@ -884,26 +892,46 @@ const roomLimits = (limits: DocLimits): { docLimits: DocLimits; updateLimits: Up
   return made
 }
 
-/** The last presence state each peer set, as held (see {@link heldState}). */
-const lastStates = new WeakMap<RoomPeer, { json: string; identity: Identity; state: Record<string, unknown> }>()
+/** The last presence state a peer set, as held (see {@link heldState}). */
+interface HeldState {
+  /** The state's JSON text as the peer sent it. */
+  json: string
+  /** The identity it was stamped with. */
+  identity: Identity
+  /** The state held (stamped unless the identity is anonymous). */
+  state: Record<string, unknown>
+  /** What it counts against the peer's awareness budget (the state as sent, as `JSON.stringify` writes it). */
+  bytes: number
+  /** The user an anonymous peer's state claims (see {@link claimedUser}); null otherwise. */
+  claimed: ClaimedUser | null
+}
+
+/** The last presence state each peer set (see {@link heldState}). */
+const lastStates = new WeakMap<RoomPeer, HeldState>()
 
 /**
  * The state the relay holds for a presence state `peer` sent as `json`
- * (parsed: `state`): stamped with the peer's identity unless it is
- * anonymous. A client shows the same presence in every doc it has open, so
- * the object made for the peer's last state is held again when the same
- * text arrives for another doc (or as a keep-alive): with teams of ten on
- * twenty docs, one object per connection instead of twenty. The relay never
- * changes a state object it holds.
+ * (parsed: `state`, counting `bytes`, claiming `claimed`): stamped with the
+ * peer's identity unless it is anonymous, and remembered as the peer's last
+ * state. A client shows the same presence in every doc it has open and
+ * renews it every 15 s, so `applyPeerAwareness` takes the remembered state
+ * as it is when the same text arrives again from the peer with the same
+ * identity (for another doc, or as a keep-alive): no parsing, measuring or
+ * stamping, and with teams of ten on twenty docs one object per connection
+ * instead of twenty. The relay never changes a state object it holds.
  */
-const heldState = (peer: RoomPeer, json: string | undefined, state: Record<string, unknown>): Record<string, unknown> => {
-  const last = lastStates.get(peer)
-  if (json !== undefined && last !== undefined && last.json === json && last.identity === peer.identity) return last.state
+const heldState = (
+  peer: RoomPeer,
+  json: string | undefined,
+  state: Record<string, unknown>,
+  bytes: number,
+  claimed: ClaimedUser | null,
+): Record<string, unknown> => {
   const { identity } = peer
   const held = identity.anonymous
     ? state
     : { ...state, user: { id: identity.userId, name: identity.name, color: colorForUser(identity.userId) } }
-  if (json !== undefined) lastStates.set(peer, { json, identity, state: held })
+  if (json !== undefined) lastStates.set(peer, { json, identity, state: held, bytes, claimed })
   return held
 }
 

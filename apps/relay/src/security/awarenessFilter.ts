@@ -37,8 +37,16 @@ export interface AwarenessEntry {
 /** The number of entries an awareness update says it has (read before decoding them). Throws on malformed input. */
 export const awarenessEntryCount = (update: Uint8Array): number => decoding.readVarUint(decoding.createDecoder(update))
 
-/** Decodes an awareness update. Throws on malformed input (counts bounded by the input length). */
-export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {
+/**
+ * Decodes an awareness update. Throws on malformed input (counts bounded by
+ * the input length). `known` may answer a state's JSON text with a state
+ * decoded from the same text before; that state is then taken as it is
+ * instead of parsing the text again.
+ */
+export const decodeAwarenessUpdate = (
+  update: Uint8Array,
+  known?: (json: string) => Record<string, unknown> | undefined,
+): AwarenessEntry[] => {
   const decoder = decoding.createDecoder(update)
   const count = decoding.readVarUint(decoder)
   if (count > update.length) throw new Error('awareness update claims more entries than it has bytes')
@@ -50,7 +58,7 @@ export const decodeAwarenessUpdate = (update: Uint8Array): AwarenessEntry[] => {
     const raw = decoding.readVarUint8Array(decoder)
     if (decoder.pos > update.length) throw new Error('awareness update is truncated')
     const json = utf8.decode(raw)
-    const state: unknown = JSON.parse(json)
+    const state: unknown = known?.(json) ?? JSON.parse(json)
     if (state !== null && (typeof state !== 'object' || Array.isArray(state))) {
       throw new Error('awareness state must be an object or null')
     }
