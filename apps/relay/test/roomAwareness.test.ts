@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import * as Y from 'yjs'
 import { Room, type RoomPeer } from '../src/rooms/Room.js'
@@ -228,6 +229,82 @@ describe('presence taken again as held', () => {
       { userId: 'u-7', name: 'Guest 7' },
       { userId: 'u-7', name: 'Guest 7' },
     ])
+  })
+})
+
+describe('keep-alives', () => {
+  /** An awareness update renewing `state` of client `clientId` at `clock`. */
+  const renewal = (clientId: number, clock: number, state: Record<string, unknown>): Uint8Array => {
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, 1)
+    encoding.writeVarUint(encoder, clientId)
+    encoding.writeVarUint(encoder, clock)
+    encoding.writeVarString(encoder, JSON.stringify(state))
+    return encoding.toUint8Array(encoder)
+  }
+  const clocksOf = (update: Uint8Array): Map<number, number> => {
+    const decoder = decoding.createDecoder(update)
+    const clocks = new Map<number, number>()
+    for (let n = decoding.readVarUint(decoder); n > 0; n--) {
+      const clientId = decoding.readVarUint(decoder)
+      clocks.set(clientId, decoding.readVarUint(decoder))
+      decoding.readVarString(decoder)
+    }
+    return clocks
+  }
+
+  it('without the registry’s hook, go out in the next turn like any change', async () => {
+    const room = new Room('acme/T-41', { onUpdate: () => {} }, silentLogger())
+    const [ada, cy] = ['ada', 'cy'].map(recordingPeer)
+    for (const peer of [ada, cy]) room.addPeer(peer)
+    room.applyPeerAwareness(ada, renewal(811, 1, { cursor: 1 }), MAX_STATE_BYTES, MAX_IDS)
+    await nextTurn()
+    room.applyPeerAwareness(ada, renewal(811, 2, { cursor: 1 }), MAX_STATE_BYTES, MAX_IDS)
+    await nextTurn()
+    expect(cy.awareness.map((update) => clocksOf(update).get(811))).toEqual([1, 2])
+    room.destroy()
+  })
+
+  it('wait for the room’s next change or the registry, and then reach the peers together', async () => {
+    const waiting: Room[] = []
+    const room = new Room('acme/T-40', { onUpdate: () => {}, onRenewalWaiting: (r) => waiting.push(r) }, silentLogger())
+    const [ada, bob, cy] = ['ada', 'bob', 'cy'].map(recordingPeer)
+    for (const peer of [ada, bob, cy]) room.addPeer(peer)
+    room.applyPeerAwareness(ada, renewal(801, 1, { cursor: 1 }), MAX_STATE_BYTES, MAX_IDS)
+    room.applyPeerAwareness(bob, renewal(802, 1, { cursor: 2 }), MAX_STATE_BYTES, MAX_IDS)
+    await nextTurn()
+    expect(cy.awareness).toHaveLength(1) // the two new states, at once
+    // both renew (the same states, the next clocks): nothing goes out this turn
+    room.applyPeerAwareness(ada, renewal(801, 2, { cursor: 1 }), MAX_STATE_BYTES, MAX_IDS)
+    room.applyPeerAwareness(bob, renewal(802, 2, { cursor: 2 }), MAX_STATE_BYTES, MAX_IDS)
+    await nextTurn()
+    expect(cy.awareness).toHaveLength(1)
+    expect(waiting).toEqual([room]) // the registry heard once that keep-alives wait here
+    expect(room.renewalsSince).toBeGreaterThan(0)
+    // the registry sends them, in one update
+    expect(room.sendRenewals()).toBe(true)
+    expect(room.renewalsSince).toBe(0)
+    expect(cy.awareness).toHaveLength(2)
+    expect(clocksOf(cy.awareness[1])).toEqual(
+      new Map([
+        [801, 2],
+        [802, 2],
+      ]),
+    )
+    expect(room.sendRenewals()).toBe(false) // nothing waits any more
+    // a keep-alive waiting when another client changes something goes with that change
+    room.applyPeerAwareness(ada, renewal(801, 3, { cursor: 1 }), MAX_STATE_BYTES, MAX_IDS)
+    room.applyPeerAwareness(bob, renewal(802, 3, { cursor: 5 }), MAX_STATE_BYTES, MAX_IDS)
+    await nextTurn()
+    expect(cy.awareness).toHaveLength(3)
+    expect(clocksOf(cy.awareness[2])).toEqual(
+      new Map([
+        [801, 3],
+        [802, 3],
+      ]),
+    )
+    expect(entriesOf(cy.awareness[2]).get(802)).toMatchObject({ cursor: 5 })
+    room.destroy()
   })
 })
 

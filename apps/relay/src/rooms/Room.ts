@@ -100,6 +100,12 @@ export interface RoomHooks {
   onAwareness?(room: Room, update: Uint8Array): void
   /** A dormant room made its `Y.Doc` again. */
   onWake?(room: Room): void
+  /**
+   * A keep-alive started waiting in the room (see `Room.sendRenewals`): the
+   * registry sends it within a few seconds, spread over time as they came.
+   * Without this hook a keep-alive goes out in the next turn, as a change.
+   */
+  onRenewalWaiting?(room: Room): void
 }
 
 /**
@@ -126,6 +132,8 @@ export class Room {
   private ledger: PresenceLedger | null = null
   /** True while a send of the ledger's unsent changes is scheduled. */
   private awarenessSendScheduled = false
+  /** When the oldest keep-alive waiting in the ledger's unsent changes arrived (`performance.now()`); 0 when none waits. */
+  renewalsSince = 0
   /** Client ids among the ledger's unsent changes whose change happened on this instance, to publish to the other instances; null without a cluster (or until the first). */
   private unpublishedAwareness: Set<number> | null = null
   /** Bytes the doc takes in storage, estimated: checkpoint + log, plus every update since. */
@@ -770,7 +778,7 @@ export class Room {
   }
 
   private readonly handleAwareness = (
-    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+    { added, updated, removed, renewed }: { added: number[]; updated: number[]; removed: number[]; renewed?: readonly number[] },
     origin: unknown,
   ): void => {
     for (const id of removed) this.releaseClaim(id)
@@ -779,22 +787,51 @@ export class Room {
     // changes made on this instance go to the other instances too (only with a cluster); theirs never go back
     const publish = this.hooks.onAwareness !== undefined && origin !== CLUSTER_ORIGIN
     const unsent = (this.ledger ??= new PresenceLedger()).unsent
+    let changed = false
     // the clock and state as of now: a leaving peer's ids lose their meta right after their removal
     for (const clientId of added.concat(updated, removed)) {
       const state = (presence.getStates().get(clientId) as Record<string, unknown> | undefined) ?? null
-      unsent.delete(clientId) // re-inserted last: the update lists changes in the order they happened
-      unsent.set(clientId, { clientId, clock: presence.meta.get(clientId)?.clock ?? 0, state, size: 0 })
+      const entry = { clientId, clock: presence.meta.get(clientId)?.clock ?? 0, state, size: 0 }
+      if (renewed !== undefined && renewed.length > 0 && this.hooks.onRenewalWaiting !== undefined && renewed.includes(clientId)) {
+        // a keep-alive waits for the room's next change or the registry (see sendRenewals); one already
+        // waiting keeps its place in the order
+        unsent.set(clientId, entry)
+        if (this.renewalsSince === 0) {
+          this.renewalsSince = performance.now()
+          this.hooks.onRenewalWaiting(this)
+        }
+      } else {
+        unsent.delete(clientId) // re-inserted last: the update lists changes in the order they happened
+        unsent.set(clientId, entry)
+        changed = true
+      }
       if (publish) (this.unpublishedAwareness ??= new Set()).add(clientId)
     }
-    if (unsent.size > 0 && !this.awarenessSendScheduled) {
+    if (changed && !this.awarenessSendScheduled) {
       this.awarenessSendScheduled = true
       ;(this.hooks.scheduleAwarenessSend ?? setImmediate)(this.sendAwarenessChanges)
     }
   }
 
+  /**
+   * Sends the keep-alives waiting since the last send (a client renews its
+   * presence state every 15 s; the others drop a state not renewed for
+   * 30 s), together in one update, unless a send is already scheduled. The
+   * registry calls it ~3 s after a room's first waiting keep-alive (see
+   * {@link RoomHooks.onRenewalWaiting}): with ten clients renewing in a doc,
+   * their keep-alives reach each peer a few at a time instead of one message
+   * each, and a change sends those waiting with it. Returns true when it sent.
+   */
+  sendRenewals(): boolean {
+    if (this.awarenessSendScheduled || this.closed || (this.ledger?.unsent.size ?? 0) === 0) return false
+    this.sendAwarenessChanges()
+    return true
+  }
+
   /** Sends this turn's presence changes to every peer, in one awareness update. */
   private readonly sendAwarenessChanges = (): void => {
     this.awarenessSendScheduled = false
+    this.renewalsSince = 0
     const unsent = this.ledger?.unsent
     if (this.closed || unsent === undefined || unsent.size === 0) return
     const entries = [...unsent.values()]

@@ -16,6 +16,10 @@
  * - Every 3 s one timer drops the presence states of every room that nobody
  *   renewed for 30 s (`Room.expirePresence`, y-protocols' outdated timeout),
  *   in slices too, instead of a timer in every room's Awareness.
+ * - A keep-alive (a presence renewal that changes nothing) waits in its room
+ *   for ~3 s, or until the room's next change: a timer every 250 ms sends
+ *   the rooms whose keep-alives waited that long (`Room.sendRenewals`), so
+ *   several reach each peer in one message, spread over time as they came.
  *
  * @module rooms/RoomRegistry
  */
@@ -30,6 +34,14 @@ import { inSlices } from '../inSlices.js'
 
 /** How often outdated presence states are looked for, ms: y-protocols' own interval (its `outdatedTimeout` / 10). */
 const PRESENCE_CHECK_MS = 3000
+/**
+ * How long a room's first keep-alive waits for others before they are sent,
+ * ms, and how often rooms are looked at for that. Clients renew every
+ * 15–18 s and drop a state not renewed for 30 s: waiting ≤ ~3.3 s keeps a
+ * renewal well within that at every peer.
+ */
+const RENEWAL_WAIT_MS = 3000
+const RENEWAL_CHECK_MS = 250
 
 /** The cluster layer as the registry sees it: it follows every loaded room while it is in memory. */
 export interface RoomFollower {
@@ -75,6 +87,10 @@ export class RoomRegistry {
   private readonly roomHooks: RoomHooks
   /** Drops outdated presence states of every room (see {@link expirePresence}). */
   private readonly presenceTimer: ReturnType<typeof setInterval>
+  /** Rooms with keep-alives waiting, in the order they started waiting (see {@link sendRenewals}). */
+  private readonly renewing = new Set<Room>()
+  /** Sends the keep-alives that waited long enough (see {@link sendRenewals}). */
+  private readonly renewalTimer: ReturnType<typeof setInterval>
   /** True while {@link expirePresence} runs. */
   private expiring = false
   /** Puts unused rooms to sleep (see {@link sleepUnused}); null when rooms never go dormant. */
@@ -98,12 +114,14 @@ export class RoomRegistry {
     const follower = this.follower
     const onUpdate: RoomHooks['onUpdate'] = (r, update, from) => this.commits.enqueue(r, update, from)
     const onWake: RoomHooks['onWake'] = () => this.metrics.roomsWoken.inc()
+    const onRenewalWaiting: RoomHooks['onRenewalWaiting'] = (r) => void this.renewing.add(r)
     this.roomHooks =
       follower === null
-        ? { onUpdate, onWake, scheduleAwarenessSend: this.scheduleAwarenessSend }
+        ? { onUpdate, onWake, onRenewalWaiting, scheduleAwarenessSend: this.scheduleAwarenessSend }
         : {
             onUpdate,
             onWake,
+            onRenewalWaiting,
             scheduleAwarenessSend: this.scheduleAwarenessSend,
             onAwareness: (r, update) => follower.awarenessChanged(r, update),
           }
@@ -121,6 +139,23 @@ export class RoomRegistry {
       () => void this.expirePresence().catch((err: unknown) => this.log.error({ err }, 'presence sweep failed')),
       PRESENCE_CHECK_MS,
     ).unref()
+    this.renewalTimer = setInterval(() => this.sendRenewals(), RENEWAL_CHECK_MS).unref()
+  }
+
+  /**
+   * Sends the keep-alives of every room whose first waiting keep-alive
+   * arrived at least `RENEWAL_WAIT_MS` ago (`Room.sendRenewals`); a timer
+   * runs it every `RENEWAL_CHECK_MS`, so rooms are sent as their keep-alives
+   * came, spread over time. Returns how many rooms sent.
+   */
+  sendRenewals(now: number = performance.now()): number {
+    let sent = 0
+    for (const room of this.renewing) {
+      if (room.renewalsSince !== 0 && now - room.renewalsSince < RENEWAL_WAIT_MS && !room.closed) continue
+      this.renewing.delete(room)
+      if (room.sendRenewals()) sent++
+    }
+    return sent
   }
 
   /**
@@ -133,10 +168,11 @@ export class RoomRegistry {
     if (this.expiring) return null
     this.expiring = true
     let removed = 0
+    const check = ({ room }: Entry): void => {
+      if (!room.closed) removed += room.expirePresence(now())
+    }
     try {
-      await inSlices(this.rooms.values(), ({ room }) => void (removed += room.closed ? 0 : room.expirePresence(now())), {
-        sliceMs: this.sweepSliceMs,
-      })
+      await inSlices(this.rooms.values(), check, { sliceMs: this.sweepSliceMs })
     } finally {
       this.expiring = false
     }
@@ -316,6 +352,8 @@ export class RoomRegistry {
   async unloadAll(): Promise<void> {
     if (this.sleepTimer !== null) clearInterval(this.sleepTimer)
     clearInterval(this.presenceTimer)
+    clearInterval(this.renewalTimer)
+    this.sendRenewals(Infinity)
     await this.commits.whenIdle()
     for (const { room } of [...this.rooms.values()]) {
       this.rooms.delete(room.name)

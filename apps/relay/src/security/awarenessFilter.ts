@@ -110,9 +110,10 @@ export const encodeAwarenessStates = (awareness: Awareness, clientIds: Iterable<
  * y-protocols' `applyAwarenessUpdate` for entries already decoded (and
  * filtered): the same rules for clocks and removals, the same `change` and
  * `update` events — without encoding the entries into an update for it to
- * parse every state again. One difference: a state equal to the one held
+ * parse every state again. Two differences: a state equal to the one held
  * (a keep-alive) keeps the object held, so an unchanged state is not a new
- * object every 15 s per client and doc.
+ * object every 15 s per client and doc; and the `update` event also lists
+ * those keep-alives apart, as `renewed`.
  */
 export const applyAwarenessEntries = (awareness: Awareness, entries: readonly AwarenessEntry[], origin: unknown): void => {
   const timestamp = Date.now()
@@ -148,8 +149,14 @@ export const applyAwarenessEntries = (awareness: Awareness, entries: readonly Aw
   if (added.length > 0 || filteredUpdated.length > 0 || removed.length > 0) {
     awareness.emit('change', [{ added, updated: filteredUpdated, removed }, origin])
   }
-  if (added.length > 0 || updated.length > 0 || removed.length > 0) awareness.emit('update', [{ added, updated, removed }, origin])
+  if (added.length > 0 || updated.length > 0 || removed.length > 0) {
+    // `renewed`: the ids of `updated` whose state did not change (keep-alives), which y-protocols' event does not tell apart
+    const renewed = updated.length === filteredUpdated.length ? NONE : updated.filter((id) => !filteredUpdated.includes(id))
+    awareness.emit('update', [{ added, updated, removed, renewed }, origin])
+  }
 }
+
+const NONE: readonly number[] = []
 
 /** A stable colour for a user id (the relay stamps it; clients cannot choose another user's). */
 export const colorForUser = (userId: string): string => {
