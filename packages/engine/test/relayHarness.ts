@@ -848,6 +848,7 @@ export class TestRelay {
   private stop(): void {
     const { commits, rooms, catalogFeed, lastSeen } = this.core
     commits.stop()
+    rooms.stopTimers()
     this.storage.failHeld()
     catalogFeed.clear()
     void lastSeen.close().catch(() => {})

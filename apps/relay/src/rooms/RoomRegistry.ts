@@ -348,12 +348,17 @@ export class RoomRegistry {
     return { docs: docs.slice(0, limit), more: docs.length > limit }
   }
 
-  /** Unloads every room with no references after storing what it holds (shutdown). */
-  async unloadAll(): Promise<void> {
+  /** Stops the registry's timers (sleep sweep, presence check, keep-alives), sending the keep-alives waiting; {@link unloadAll} does too. */
+  stopTimers(): void {
     if (this.sleepTimer !== null) clearInterval(this.sleepTimer)
     clearInterval(this.presenceTimer)
     clearInterval(this.renewalTimer)
     this.sendRenewals(Infinity)
+  }
+
+  /** Unloads every room with no references after storing what it holds (shutdown). */
+  async unloadAll(): Promise<void> {
+    this.stopTimers()
     await this.commits.whenIdle()
     for (const { room } of [...this.rooms.values()]) {
       this.rooms.delete(room.name)
