@@ -26,6 +26,14 @@ import { EMPTY_STATE_VECTOR, SYNC_STEP1, protocols } from './lib/wire.mjs'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const SERVER_HOST = path.join(here, 'serverHost.mjs')
 
+/**
+ * Docs of the same size a cold-doc run opens (and applications the floor
+ * makes) before the timed ones. With three, neither side's code was
+ * optimised yet: the floor's 1,000-update application took 3–30 ms from
+ * process to process, ~1 ms once warm.
+ */
+export const COLD_WARM_UPS = 30
+
 /** Starts Concord's relay (SQLite in `dataDir`) in its own process. */
 const startRelay = (dataDir, { checkpointUpdates, core = null } = {}) =>
   startChild(SERVER_HOST, [JSON.stringify({ kind: 'concord', storage: 'sqlite', dataDir, checkpointUpdates })], { core })
@@ -76,13 +84,14 @@ const seedDoc = async (storage, name, updates, checkpointUpdates) => {
 }
 
 /**
- * The relay's part of a cold-doc open, without the engine: a raw multiplexed
- * client already connected (and having opened one other doc) sends
- * subscribe + sync step 1 and waits for step 2 with the whole doc.
+ * The relay's part of cold-doc opens, without the engine: a raw multiplexed
+ * client, connected and having opened one other doc, sends subscribe + sync
+ * step 1 for each doc in turn and waits for step 2 with the whole doc.
+ * Returns the time of each open.
  */
-const rawOpen = async (url, doc) => {
+const rawOpens = async (url, docs) => {
   const proto = protocols.mux
-  const ws = new WebSocket(url.replace(/^http/, 'ws') + proto.path(doc), { perMessageDeflate: false })
+  const ws = new WebSocket(url.replace(/^http/, 'ws') + proto.path(docs[0]), { perMessageDeflate: false })
   await new Promise((resolve, reject) => {
     ws.once('open', resolve)
     ws.once('error', reject)
@@ -101,11 +110,14 @@ const rawOpen = async (url, doc) => {
       ws.send(proto.sync(name, SYNC_STEP1, EMPTY_STATE_VECTOR))
     })
   await withTimeout(open('bench/raw-warm-up'), 30_000, 'raw client warm-up')
-  const started = performance.now()
-  await withTimeout(open(doc), 30_000, `raw client open of ${doc}`)
-  const ms = performance.now() - started
+  const times = []
+  for (const doc of docs) {
+    const started = performance.now()
+    await withTimeout(open(doc), 30_000, `raw client open of ${doc}`)
+    times.push(performance.now() - started)
+  }
   ws.terminate()
-  return ms
+  return times
 }
 
 /** Writes length-prefixed updates to a file for applyFloor.mjs. */
@@ -128,19 +140,25 @@ const writeUpdateFile = (file, updates) =>
  * - **cold process**: a new client connects and opens doc A — relay process,
  *   its JIT, its SQLite connection and the doc are all cold. Floor: a fresh
  *   process applying the updates (cold JIT).
- * - **cold doc**: the same client, now connected, opens three docs of the
- *   same content (warming the relay up as much as the floor is), waits
- *   for the relay's `/readyz` (its storage thread started), then doc C:
- *   only the doc is cold — the everyday case of opening a record that is not
- *   in the relay's memory. Floor: applying the updates after three warm-up
- *   applications in the same process. Also the relay's part alone: a raw
- *   protocol client opening doc R (same content) — subscribe, step 1, step 2.
+ * - **cold doc**: the same client, now connected, opens `warmUps` docs of
+ *   the same content (so that the relay and the client run optimised code,
+ *   as a relay that has been up for a while does), waits for the relay's
+ *   `/readyz` (its storage thread started), then opens `timedDocs` more, one
+ *   after the other, each timed: only the doc is cold — the everyday case of
+ *   opening a record that is not in the relay's memory. Floor: applying the
+ *   updates `timedDocs` times, each timed, after `warmUps` applications in
+ *   the same process. Also the relay's part alone: a raw protocol client
+ *   opening `timedDocs` docs of the same content — subscribe, step 1, step 2.
  *
- * @returns {Promise<{ checkpointUpdates, repeats, results: Array<{ count, coldProcessMs, coldProcessFloorMs, coldDocMs, coldDocFloorMs }> }>}
+ * Figures are medians over all timed opens (`repeats` × `timedDocs`).
+ *
+ * @returns {Promise<{ checkpointUpdates, repeats, warmUps, timedDocs, results: Array<{ count, coldProcessMs, coldProcessFloorMs, coldDocMs, coldDocFloorMs, coldDocRawMs }> }>}
  */
 export const coldLoad = async ({
   counts = [1, 100, 1000, 10_000],
   repeats = 5,
+  warmUps = COLD_WARM_UPS,
+  timedDocs = 5,
   checkpointUpdates = 1_000_000,
   cores = null,
   log = () => {},
@@ -148,12 +166,16 @@ export const coldLoad = async ({
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-cold-'))
   const relayCore = cores?.server ?? null
   const name = (kind, count) => `bench/${kind}-${count}`
+  const series = (kind, n) => Array.from({ length: n }, (_, i) => `${kind}${i + 1}`)
+  const warmKinds = series('w', warmUps)
+  const timedKinds = series('c', timedDocs)
+  const rawKinds = series('r', timedDocs)
   try {
     const written = new Map(counts.map((count) => [count, makeUpdates(count)]))
     const { SqliteStorage } = await import('../../apps/relay/dist/index.js')
     const storage = SqliteStorage.open(path.join(dir, 'concord.sqlite'))
     for (const count of counts) {
-      for (const kind of ['a', 'w1', 'w2', 'w3', 'c', 'r']) {
+      for (const kind of ['a', ...warmKinds, ...timedKinds, ...rawKinds]) {
         await seedDoc(storage, name(kind, count), written.get(count), checkpointUpdates < count ? checkpointUpdates : 0)
       }
     }
@@ -172,18 +194,24 @@ export const coldLoad = async ({
           const a = client.open(name('a', count))
           await withTimeout(a.synced, 30_000, `cold load of ${count} updates`)
           coldProcess.get(count).push(performance.now() - started)
-          for (const warm of ['w1', 'w2', 'w3']) await withTimeout(client.open(name(warm, count)).synced, 30_000, 'warm-up doc')
+          for (const warm of warmKinds) await withTimeout(client.open(name(warm, count)).synced, 30_000, 'warm-up doc')
           // warm relay: also ready (its storage worker answered /readyz's ping), not still starting that thread
           await relayReady(host.info.url)
-          const startedC = performance.now()
-          const c = client.open(name('c', count))
-          await withTimeout(c.synced, 30_000, `cold load of ${count} updates`)
-          coldDoc.get(count).push(performance.now() - startedC)
-          if (a.doc.getText('body').length !== count || c.doc.getText('body').length !== count) {
-            throw new Error('cold load returned an incomplete doc')
+          for (const kind of timedKinds) {
+            const startedC = performance.now()
+            const c = client.open(name(kind, count))
+            await withTimeout(c.synced, 30_000, `cold load of ${count} updates`)
+            coldDoc.get(count).push(performance.now() - startedC)
+            if (c.doc.getText('body').length !== count) throw new Error('cold load returned an incomplete doc')
           }
+          if (a.doc.getText('body').length !== count) throw new Error('cold load returned an incomplete doc')
           client.close()
-          coldDocRaw.get(count).push(await rawOpen(host.info.url, name('r', count)))
+          coldDocRaw.get(count).push(
+            ...(await rawOpens(
+              host.info.url,
+              rawKinds.map((kind) => name(kind, count)),
+            )),
+          )
         } finally {
           await host.stop()
         }
@@ -200,30 +228,36 @@ export const coldLoad = async ({
           process.execPath,
           path.join(here, 'applyFloor.mjs'),
           file,
-          ...(warm ? ['--warm'] : []),
+          ...(warm ? [`--warm=${warmUps}`, `--timed=${timedDocs}`] : []),
         ]
         for (let i = 0; i < repeats; i++) {
           const result = JSON.parse(execFileSync(command[0], command.slice(1), { encoding: 'utf8' }))
           if (result.length !== count) throw new Error('the floor applied an incomplete doc')
-          runs.push(result.ms)
+          runs.push(...result.ms)
         }
         return runs
       }
+      const coldDocFloor = floor(true)
       const r = {
         count,
         coldProcessMs: median(coldProcess.get(count)),
         coldProcessFloorMs: median(floor(false)),
         coldDocMs: median(coldDoc.get(count)),
-        coldDocFloorMs: median(floor(true)),
+        coldDocFloorMs: median(coldDocFloor),
         coldDocRawMs: median(coldDocRaw.get(count)),
-        runs: { coldProcess: coldProcess.get(count), coldDoc: coldDoc.get(count), coldDocRaw: coldDocRaw.get(count) },
+        runs: {
+          coldProcess: coldProcess.get(count),
+          coldDoc: coldDoc.get(count),
+          coldDocRaw: coldDocRaw.get(count),
+          coldDocFloor,
+        },
       }
       results.push(r)
       log(
         `  cold load ${count} updates (checkpoint every ${checkpointUpdates}): cold process ${r.coldProcessMs.toFixed(1)} ms (floor ${r.coldProcessFloorMs.toFixed(2)}), cold doc ${r.coldDocMs.toFixed(2)} ms (raw client ${r.coldDocRawMs.toFixed(2)}, floor ${r.coldDocFloorMs.toFixed(2)})`,
       )
     }
-    return { checkpointUpdates, repeats, results }
+    return { checkpointUpdates, repeats, warmUps, timedDocs, results }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
