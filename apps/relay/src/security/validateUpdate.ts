@@ -672,9 +672,11 @@ const validate = (r: Reader, limits: UpdateLimits | undefined, items: UpdateItem
     readStructs(r, resolved, ends, state)
     const deletes = readDeleteSet(r, resolved)
     if (r.remaining !== 0) r.fail(`${r.remaining} trailing bytes`)
-    const { typeItems, originless, origins } = state
-    const counts = { ok: true as const, structs: state.structs, deletes, ends, typeItems, originless, origins }
-    return items === null ? counts : { ...counts, items }
+    const { structs, typeItems, originless, origins } = state
+    // two literals, not a spread of one into the other: a spread copies property by property (~2 % of the relay's main thread in a fan-out profile)
+    return items === null
+      ? { ok: true, structs, deletes, ends, typeItems, originless, origins }
+      : { ok: true, structs, deletes, ends, typeItems, originless, origins, items }
   } catch (error) {
     if (error instanceof Invalid) return { ok: false, reason: error.message }
     // only with a caller's maxDepth too large for the stack
