@@ -10,6 +10,8 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
 import { MessageType, decodeMessage, encodeBatch, encodeSubscribe, readBatch, startMessage } from '@concord/engine/protocol'
+import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
+import type { DocUpdates } from '../apps/relay/src/storage/Storage.js'
 import { inProcessRelay } from './helpers/inProcessRelay.js'
 import { RawMuxClient } from './helpers/rawClient.js'
 
@@ -48,6 +50,15 @@ const connect = async (url: string): Promise<{ client: RawMuxClient; traffic: Tr
   }) as typeof client.ws.send
   await client.open()
   return { client, traffic, frames }
+}
+
+/** Storage whose commits wait while `gate` is set. */
+class GatedStorage extends MemoryStorage {
+  gate: Promise<void> | null = null
+  override async appendUpdates(batch: DocUpdates[]) {
+    if (this.gate) await this.gate
+    return super.appendUpdates(batch)
+  }
 }
 
 /** The sum of every sample of `name` (all label sets) in a text exposition. */
@@ -146,5 +157,40 @@ describe('metrics', () => {
     expect(ofType(text, 'concord_messages_out_total', 'ack')).toBe(received.filter((type) => type === MessageType.ack).length)
     expect(total(text, 'concord_bytes_out_total')).toBe(a.traffic.receivedBytes)
     expect(total(text, 'concord_bytes_in_total')).toBe(a.traffic.sentBytes)
+  })
+
+  it('show updates pending while a commit waits, and as committed once it returned', async () => {
+    const storage = new GatedStorage()
+    const url = await relays.start({ storage })
+    const a = await connect(url)
+    const doc = a.client.subscribe('ws1/doc')
+    await a.client.waitFor((m) => m.type === MessageType.ack, 'subscription ack')
+    const before = await relays.relay.metrics.render()
+    expect(total(before, 'concord_pending_updates')).toBe(0)
+    const committedBefore = total(before, 'concord_updates_committed_total')
+
+    let release!: () => void
+    storage.gate = new Promise((resolve) => (release = resolve))
+    for (let i = 0; i < 5; i++) {
+      const sv = Y.encodeStateVector(doc)
+      doc.getText('t').insert(0, `edit ${i} `)
+      a.client.sendUpdate('ws1/doc', Y.encodeStateAsUpdate(doc, sv))
+    }
+    await a.client.roundTrip()
+    const waiting = await relays.relay.metrics.render()
+    expect(total(waiting, 'concord_pending_updates')).toBe(5)
+    expect(total(waiting, 'concord_updates_committed_total')).toBe(committedBefore)
+
+    storage.gate = null
+    release()
+    await a.client.waitFor(
+      (m) => m.type === MessageType.ack && (m.ack?.get(doc.clientID) ?? 0) >= Y.getState(doc.store, doc.clientID),
+      'the ack of every edit',
+    )
+    const after = await relays.relay.metrics.render()
+    expect(total(after, 'concord_pending_updates')).toBe(0)
+    expect(total(after, 'concord_updates_committed_total')).toBe(committedBefore + 5)
+    // reading again counts nothing twice
+    expect(total(await relays.relay.metrics.render(), 'concord_updates_committed_total')).toBe(committedBefore + 5)
   })
 })

@@ -3,8 +3,8 @@
  * registry (no module-level singletons), so several relays can live in one
  * process (tests, benchmarks).
  *
- * What is counted per message (messages and bytes in and out, acks) goes
- * into plain numbers first and is added to prom-client when the metrics are
+ * What is counted per message or commit (messages and bytes in and out,
+ * acks, updates pending and committed) goes into plain numbers first and is added to prom-client when the metrics are
  * read (each counter's `collect`): a prom-client `inc` hashes and checks
  * labels on every call, which the relay's hot path should not pay per
  * message. `/metrics` shows the same counts as if every message had been
@@ -184,6 +184,10 @@ export class RelayMetrics {
   private uncountedBytesIn = 0
   private uncountedBytesOut = 0
   private uncountedAcks = 0
+  /** Updates applied in memory and not yet stored (`concord_pending_updates` when read); see {@link committed}. */
+  pendingUpdateCount = 0
+  /** Updates stored since the metrics were last read, not yet in {@link updatesCommitted}. */
+  private uncountedCommitted = 0
 
   constructor(options: { collectDefault?: boolean } = {}) {
     const registers = [this.registry]
@@ -278,6 +282,10 @@ export class RelayMetrics {
       name: 'concord_updates_committed_total',
       help: 'Updates durably stored',
       registers,
+      collect: () => {
+        this.updatesCommitted.inc(this.uncountedCommitted)
+        this.uncountedCommitted = 0
+      },
     })
     this.checkpoints = new prom.Counter({
       name: 'concord_checkpoints_total',
@@ -302,6 +310,7 @@ export class RelayMetrics {
       name: 'concord_pending_updates',
       help: 'Updates applied in memory and not yet durably stored',
       registers,
+      collect: () => this.pendingUpdates.set(this.pendingUpdateCount),
     })
     this.queuedBytes = new prom.Gauge({
       name: 'concord_queued_bytes',
@@ -370,6 +379,12 @@ export class RelayMetrics {
   /** Counts a durable acknowledgement sent. */
   ackSent(): void {
     this.uncountedAcks++
+  }
+
+  /** Counts `count` pending updates as durably stored. */
+  committed(count: number): void {
+    this.pendingUpdateCount -= count
+    this.uncountedCommitted += count
   }
 
   /** Notes the send buffer of a socket after a send. */

@@ -117,7 +117,7 @@ export class CommitQueue {
     batch.updates.push(update)
     batch.bytes += update.byteLength
     if (from !== null) batch.ackTo.add(from)
-    this.metrics.pendingUpdates.inc()
+    this.metrics.pendingUpdateCount++
     this.schedule()
   }
 
@@ -230,12 +230,13 @@ export class CommitQueue {
       )
       count += batch.updates.length
     }
-    const stopTimer = this.metrics.commitDuration.startTimer()
+    const started = performance.now()
+    const observeDuration = () => this.metrics.commitDuration.observe((performance.now() - started) / 1000)
     let result: Map<string, number>
     try {
       result = await this.storage.appendUpdates(entries)
     } catch (error) {
-      stopTimer()
+      observeDuration()
       this.inflight = null
       for (const [room, bindings] of authors) room.restorePendingAuthors(bindings)
       this.requeue(batches)
@@ -254,12 +255,11 @@ export class CommitQueue {
       }
       return
     }
-    stopTimer()
+    observeDuration()
     this.retryDelay = 0
     this.lastFailure = null
     this.inflight = null
-    this.metrics.updatesCommitted.inc(count)
-    this.metrics.pendingUpdates.dec(count)
+    this.metrics.committed(count)
     const stored = [...batches.values()].filter((batch) => batch.updates.length > 0).map((batch) => batch.room.name)
     if (stored.length > 0) {
       for (const listener of this.commitListeners) {
