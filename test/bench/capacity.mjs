@@ -114,11 +114,22 @@ export const capacity = async ({
  * One step: a fresh relay, `clients` clients over the load processes, the
  * load warmed up for `warmupMs`, then `windows` windows of `measureMs`.
  */
-export const capacityStep = async ({ clients, windows, warmupMs, measureMs, editMeanMs, docsPerTeam, loadProcesses, cores }) => {
+export const capacityStep = async ({
+  clients,
+  windows,
+  warmupMs,
+  measureMs,
+  editMeanMs,
+  docsPerTeam,
+  loadProcesses,
+  cores,
+  serverExecArgv = [],
+}) => {
   const teams = Math.ceil(clients / TEAM_SIZE)
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-capacity-'))
   const server = await startChild(SERVER_HOST, [JSON.stringify({ kind: 'concord', storage: 'sqlite', dataDir })], {
     core: cores?.server ?? null,
+    execArgv: serverExecArgv,
   })
   const loads = []
   try {

@@ -1,7 +1,7 @@
 /**
  * Profiled runs of Concord's relay (`node --cpu-prof`), summarised by
- * component (profile.mjs): what its CPU goes to under fan-out load and
- * during an offline reconnect.
+ * component (profile.mjs): what its CPU goes to in each relay case —
+ * fan-out, cold load, offline reconnect, capacity and the reconnect storm.
  *
  * The V8 profiler samples the main thread's wall time while it runs, so time
  * the relay spends blocked in a synchronous SQLite commit (the fsync of
@@ -13,10 +13,12 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { capacityStep } from './capacity.mjs'
 import { FANOUT_CONTENDERS, fanOutOnce } from './fanout.mjs'
 import { summarizeProfile } from './profile.mjs'
 import { offlineReconnect } from './reconnect.mjs'
 import { stormOnce } from './storm.mjs'
+import { coldLoad } from './syncCore.mjs'
 
 const profileOf = async (run) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-prof-'))
@@ -41,6 +43,10 @@ const profileOf = async (run) => {
         fanOutSend: inclusive(/^(sendUpdate|handleUpdate) .*(Room|MuxConnection|YwsConnection)/),
         wsSend: inclusive(/^send .*ws\/lib\/websocket/),
         loadDoc: inclusive(/^(loadDoc|load) .*(SqliteStorage|Room)/),
+        resume: inclusive(/connections\/ResumeAnswers|^resume .*MuxConnection/),
+        awareness: inclusive(/security\/awarenessFilter|y-protocols\/awareness/),
+        compression: inclusive(/^(deflateRawSync|inflateRawSync|zlibBufferSync) /),
+        upgrades: inclusive(/^handleUpgrade /),
         metrics: inclusive(/prom-client|observability\/metrics/),
         moduleLoading: inclusive(/compileSourceTextModule|compileForInternalLoader|wrapSafe|Module\._compile|loadESM|link/),
       },
@@ -72,6 +78,26 @@ export const profileFanOut = async ({ configs, cores, measureMs = 3000, names = 
 /** Profile of the relay during one offline reconnect with the engine. */
 export const profileReconnect = async ({ records, edits, cores }) =>
   profileOf((execArgv) => offlineReconnect({ records, edits, repeats: 1, contenders: ['concord'], cores, serverExecArgv: execArgv }))
+
+/** Profile of a relay serving one cold-load run (start-up, the first open, the warm-up docs and the timed ones). */
+export const profileColdLoad = async ({ count, cores }) =>
+  profileOf((execArgv) => coldLoad({ counts: [count], repeats: 1, cores, serverExecArgv: execArgv }))
+
+/** Profile of the relay during one capacity step (connecting the clients, the warm-up and the measured windows). */
+export const profileCapacity = async ({ clients, cores, windows = 1, warmupMs = 2000, measureMs = 6000 }) =>
+  profileOf((execArgv) =>
+    capacityStep({
+      clients,
+      windows,
+      warmupMs,
+      measureMs,
+      editMeanMs: 5000,
+      docsPerTeam: 20,
+      loadProcesses: 4,
+      cores,
+      serverExecArgv: execArgv,
+    }),
+  )
 
 /** Profile of the restarted relay during one reconnect storm (start-up included). */
 export const profileStorm = async ({ clients, docsPerTeam, loadProcesses, cores }) =>

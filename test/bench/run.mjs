@@ -18,11 +18,11 @@ import { newDevice } from './newdevice.mjs'
 import { BENCH_NICE, canPin, pinProcess, prioritizeSession } from './lib/processes.mjs'
 import { bytes, fmt, int } from './lib/stats.mjs'
 import { relayMemory } from './memory.mjs'
-import { profileFanOut, profileReconnect } from './profiles.mjs'
+import { profileCapacity, profileColdLoad, profileFanOut, profileReconnect, profileStorm } from './profiles.mjs'
 import { offlineReconnect } from './reconnect.mjs'
 import { SCALEOUT_TARGET, scaleOut } from './scaleout.mjs'
 import { reconnectStorm } from './storm.mjs'
-import { coldLoad } from './syncCore.mjs'
+import { COLD_WARM_UPS, coldLoad } from './syncCore.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, '../..')
@@ -92,6 +92,9 @@ const FANOUT_RETRIES = 2
 /** A run during which the machine's CPU probe took more than this times its quickest is repeated. */
 const FANOUT_MAX_SLOWDOWN = 1.25
 const FANOUT_DIAG = ['concord-memory', 'concord-yws-memory']
+/** The cold-load size and capacity step profiled (full runs only). */
+const PROFILED_COLD_COUNT = 10_000
+const PROFILED_CAPACITY_CLIENTS = 2000
 const RECONNECT_CONFIGS = [
   { records: 1000, edits: 10 },
   { records: 10, edits: 1000 },
@@ -216,10 +219,32 @@ if (wants('scaleout')) {
   if (results.scaleout.skipped) log(`  skipped: ${results.scaleout.skipped}`)
 }
 if (S.profile && wants('profile')) {
-  log('profiles (--cpu-prof) of Concord under fan-out and reconnect…')
+  log('profiles (--cpu-prof) of Concord in each relay case…')
   results.profiles = {
-    fanout: await profileFanOut({ configs: [FANOUT_CONFIGS[0], FANOUT_CONFIGS[2]], cores, measureMs: 2000 }),
+    fanout: await profileFanOut({ configs: FANOUT_CONFIGS, cores, measureMs: 2000 }),
     reconnect: await profileReconnect({ ...RECONNECT_CONFIGS[0], cores }),
+    cases: [
+      {
+        what: `Cold load, ${int(PROFILED_COLD_COUNT)} stored updates`,
+        scope: `whole relay process: start-up, the first open, ${int(COLD_WARM_UPS)} warm-up docs and the timed ones`,
+        ...(await profileColdLoad({ count: PROFILED_COLD_COUNT, cores })),
+      },
+      {
+        what: `Reconnect ${int(RECONNECT_CONFIGS[1].records)}×${int(RECONNECT_CONFIGS[1].edits)}`,
+        scope: 'whole relay process: start-up, the warm-up reconnect and the timed one',
+        ...(await profileReconnect({ ...RECONNECT_CONFIGS[1], cores })),
+      },
+      {
+        what: `Capacity, ${int(PROFILED_CAPACITY_CLIENTS)} clients`,
+        scope: 'whole relay process: the clients connecting and subscribing, 2 s of load and one window of 6 s',
+        ...(await profileCapacity({ clients: PROFILED_CAPACITY_CLIENTS, cores })),
+      },
+      {
+        what: `Reconnect storm, ${int(C.storm.clients)} clients`,
+        scope: 'the restarted relay: start-up and the storm',
+        ...(await profileStorm({ clients: C.storm.clients, docsPerTeam: 20, loadProcesses: 4, cores })),
+      },
+    ],
   }
 }
 if (!rendered) {
@@ -859,7 +884,55 @@ function profileSection(p) {
       rows,
     ) +
     `\n\nTop functions by self time — ${p.fanout.map((f) => `**${f.rooms}×${f.clients} ${f.name === 'concord' ? 'SQLite' : 'memory'}**: ${top(f.topFunctions)}`).join('; ')}.\n\n` +
-    `Reconnect ${int(RECONNECT_CONFIGS[0].records)}×${RECONNECT_CONFIGS[0].edits} (relay side, whole process: start-up, the warm-up reconnect and the timed one): ${top(r.topFunctions)}; loading docs from SQLite ${pct(r.inclusive.loadDoc)}, commits ${pct(r.inclusive.commit)}, acks ${pct(r.inclusive.acks)}, module loading ${pct(r.inclusive.moduleLoading)}.`
+    `Reconnect ${int(RECONNECT_CONFIGS[0].records)}×${RECONNECT_CONFIGS[0].edits} (relay side, whole process: start-up, the warm-up reconnect and the timed one): ${top(r.topFunctions)}; loading docs from SQLite ${pct(r.inclusive.loadDoc)}, commits ${pct(r.inclusive.commit)}, acks ${pct(r.inclusive.acks)}, module loading ${pct(r.inclusive.moduleLoading)}.` +
+    (p.cases?.length ? `\n\n${caseProfiles(p.cases)}` : '')
+  )
+}
+
+/** The other cases' profiles: one row each, over the relay process's whole life or the part named. */
+function caseProfiles(cases) {
+  const pct = (n) => `${(n * 100).toFixed(0)}%`
+  const comp = (c, ...names) => names.reduce((sum, name) => sum + (c.byComponent.find((k) => k.name === name)?.share ?? 0), 0)
+  const rows = cases.map((c) => [
+    `${c.what} (${c.scope})`,
+    `${int(c.busyMs)} ms`,
+    pct(comp(c, 'relay code', 'engine protocol code')),
+    pct(comp(c, 'Yjs', 'lib0 (encoding)', 'y-protocols')),
+    pct(comp(c, 'Node core (net, streams, timers)', 'ws')),
+    pct(comp(c, 'GC')),
+    pct(c.inclusive.moduleLoading),
+    [
+      ['loading docs', c.inclusive.loadDoc],
+      ['commits', c.inclusive.commit],
+      ['answering resumes', c.inclusive.resume],
+      ['presence', c.inclusive.awareness],
+      ['compressing', c.inclusive.compression],
+      ['HTTP upgrades', c.inclusive.upgrades],
+    ]
+      .filter(([, share]) => share >= 0.01)
+      .map(([name, share]) => `${name} ${pct(share)}`)
+      .join(', ') || '—',
+    c.topFunctions
+      .slice(0, 4)
+      .map((t) => `\`${t.name}\` ${pct(t.share)}`)
+      .join(', '),
+  ])
+  return (
+    `The other relay cases, one profiled run each (the client side of cold load and reconnect runs in the load process, not here). *Node core + ws* is the JavaScript of Node's sockets, streams and timers and of \`ws\` (the system calls below it count as native, not shown); *module loading* and the inclusive shares count a sample in every function on its stack, so they overlap the columns before them. The V8 profiler sees neither the kernel nor V8's own threads (compiling, parallel GC), which in a restarted relay on one core take a large share: see item 0 under *Fan-out CPU* below for a \`perf\` profile.\n\n` +
+    table(
+      [
+        'run',
+        'busy (main thread)',
+        'relay code',
+        'Yjs + lib0 + y-protocols',
+        'Node core + ws',
+        'GC',
+        'module loading',
+        'inclusive: where it goes',
+        'top functions by self time',
+      ],
+      rows,
+    )
   )
 }
 

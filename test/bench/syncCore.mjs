@@ -35,8 +35,8 @@ const SERVER_HOST = path.join(here, 'serverHost.mjs')
 export const COLD_WARM_UPS = 30
 
 /** Starts Concord's relay (SQLite in `dataDir`) in its own process. */
-const startRelay = (dataDir, { checkpointUpdates, core = null } = {}) =>
-  startChild(SERVER_HOST, [JSON.stringify({ kind: 'concord', storage: 'sqlite', dataDir, checkpointUpdates })], { core })
+const startRelay = (dataDir, { checkpointUpdates, core = null, execArgv = [] } = {}) =>
+  startChild(SERVER_HOST, [JSON.stringify({ kind: 'concord', storage: 'sqlite', dataDir, checkpointUpdates })], { core, execArgv })
 
 const newClient = (url) => new SyncClient({ url, WebSocket })
 
@@ -161,6 +161,7 @@ export const coldLoad = async ({
   timedDocs = 5,
   checkpointUpdates = 1_000_000,
   cores = null,
+  serverExecArgv = [],
   log = () => {},
 }) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'concord-bench-cold-'))
@@ -187,7 +188,7 @@ export const coldLoad = async ({
     const coldDocRaw = new Map(counts.map((c) => [c, []]))
     for (let rep = 0; rep < repeats; rep++) {
       for (const count of alternate(counts, rep)) {
-        host = await startRelay(dir, { checkpointUpdates, core: relayCore })
+        host = await startRelay(dir, { checkpointUpdates, core: relayCore, execArgv: serverExecArgv })
         try {
           const started = performance.now()
           const client = newClient(host.info.url)
