@@ -4,10 +4,10 @@
  * process (tests, benchmarks).
  *
  * What is counted per message or commit (messages and bytes in and out,
- * acks, updates pending and committed) goes into plain numbers first and is added to prom-client when the metrics are
- * read (each counter's `collect`): a prom-client `inc` hashes and checks
- * labels on every call, which the relay's hot path should not pay per
- * message. `/metrics` shows the same counts as if every message had been
+ * acks, updates pending and committed) goes into plain numbers first and
+ * is added to prom-client when the metrics are read (each metric's
+ * `collect`): a prom-client `inc` hashes and checks labels on every call,
+ * which the relay's hot path should not pay per message. `/metrics` shows the same counts as if every message had been
  * added at once.
  *
  * @module observability/metrics
@@ -184,8 +184,8 @@ export class RelayMetrics {
   private uncountedBytesIn = 0
   private uncountedBytesOut = 0
   private uncountedAcks = 0
-  /** Updates applied in memory and not yet stored (`concord_pending_updates` when read); see {@link committed}. */
-  pendingUpdateCount = 0
+  /** Updates applied in memory and not yet stored (`concord_pending_updates` when read). */
+  private pendingUpdateCount = 0
   /** Updates stored since the metrics were last read, not yet in {@link updatesCommitted}. */
   private uncountedCommitted = 0
 
@@ -379,6 +379,11 @@ export class RelayMetrics {
   /** Counts a durable acknowledgement sent. */
   ackSent(): void {
     this.uncountedAcks++
+  }
+
+  /** Counts an update applied in memory and queued for storage. */
+  updateQueued(): void {
+    this.pendingUpdateCount++
   }
 
   /** Counts `count` pending updates as durably stored. */

@@ -117,7 +117,7 @@ export class CommitQueue {
     batch.updates.push(update)
     batch.bytes += update.byteLength
     if (from !== null) batch.ackTo.add(from)
-    this.metrics.pendingUpdateCount++
+    this.metrics.updateQueued()
     this.schedule()
   }
 
