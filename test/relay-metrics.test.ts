@@ -137,6 +137,9 @@ describe('metrics', () => {
     })
     a.client.send(encodeBatch(updates, (bytes) => deflateRawSync(bytes)))
     await a.client.waitFor(() => a.client.received.filter((m) => m.type === MessageType.ack).length >= 6, 'the acks')
+    // the bindings of the client's id go out after the acks, in a turn of their own: on a busy machine the
+    // round trip's pong can pass them, and /metrics would count them before the client has them
+    await a.client.waitFor(() => a.client.received.filter((m) => m.type === MessageType.authors).length >= names.length, 'the bindings')
     await a.client.roundTrip()
 
     /** Every message of frames of these types, those inside batches too. */
