@@ -7,8 +7,8 @@
  * acks, updates pending and committed) goes into plain numbers first and
  * is added to prom-client when the metrics are read (each metric's
  * `collect`): a prom-client `inc` hashes and checks labels on every call,
- * which the relay's hot path should not pay per message. `/metrics` shows the same counts as if every message had been
- * added at once.
+ * which the relay's hot path should not pay per message. `/metrics` shows
+ * the same counts as if every message had been added at once.
  *
  * @module observability/metrics
  */
