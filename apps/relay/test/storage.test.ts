@@ -19,7 +19,7 @@ import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createRelay } from '../src/Relay.js'
 import { MemoryStorage, SQLITE_SCHEMA_VERSION, SqliteStorage, openStorage } from '../src/storage/index.js'
-import { SqliteDatabase } from '../src/storage/SqliteDatabase.js'
+import { SqliteDatabase, unframeLog } from '../src/storage/SqliteDatabase.js'
 import { LOADS_PER_REQUEST } from '../src/storage/SqliteStorage.js'
 import { runStorageContractTests } from './storageContract.js'
 
@@ -223,6 +223,74 @@ describe('SqliteStorage', () => {
       expect(posted).not.toHaveBeenCalled()
     } finally {
       posted.mockRestore()
+    }
+  })
+
+  it('[log-bytes] a log loads byte for byte and in order: zeros, bytes that are not UTF-8, rows that overflow a page, thousands of rows', async () => {
+    const storage = open()
+    const random = (length: number, seed: number): Uint8Array => {
+      const out = new Uint8Array(length)
+      for (let i = 0, x = seed; i < length; i++) out[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24
+      return out
+    }
+    const rows = [bytes(0), bytes(0, 0, 0), bytes(0xff, 0xfe, 0x80, 0xc3), random(70_000, 1), bytes(0xc0, 0x80, 0), random(5, 2)]
+    for (let i = 0; i < 3_000; i++) rows.push(random(1 + (i % 40), i))
+    await storage.appendUpdates([{ doc: 'bytes', updates: rows.slice(0, 1_000) }])
+    await storage.appendUpdates([{ doc: 'bytes', updates: rows.slice(1_000) }])
+    const logBytes = rows.reduce((n, row) => n + row.byteLength, 0)
+    expect(await storage.loadDoc('bytes')).toEqual({ checkpoint: null, updates: rows, lastSeq: rows.length, logBytes, authors: [] })
+    // the same read in the storage thread (a load behind a write in flight)
+    const write = storage.appendUpdates([{ doc: 'bytes', updates: [bytes(7)] }])
+    const behind = storage.loadDoc('bytes')
+    await write
+    expect((await behind).updates).toEqual([...rows, bytes(7)])
+  })
+
+  it('[log-bytes] frames that come out of sequence order are put back in it', () => {
+    const frame = (seq: number, ...data: number[]): Buffer => {
+      const head = Buffer.alloc(12)
+      head.writeUInt32BE(Math.floor(seq / 2 ** 32), 0)
+      head.writeUInt32BE(seq % 2 ** 32, 4)
+      head.writeUInt32BE(data.length, 8)
+      return Buffer.concat([head, Buffer.from(data)])
+    }
+    expect(unframeLog(Buffer.concat([frame(1, 10), frame(2), frame(2 ** 40, 30, 31)]))).toEqual([bytes(10), bytes(), bytes(30, 31)])
+    expect(unframeLog(Buffer.concat([frame(2 ** 40, 30), frame(7, 0, 1), frame(3), frame(5, 50)]))).toEqual([
+      bytes(),
+      bytes(50),
+      bytes(0, 1),
+      bytes(30),
+    ])
+    expect(unframeLog(Buffer.alloc(0))).toEqual([])
+  })
+
+  it('[log-bytes] a database in UTF-16 and a log over SQLite’s value limit are read row by row, byte for byte', async () => {
+    const raw = new Database(file)
+    raw.pragma("encoding = 'UTF-16le'")
+    raw.exec('CREATE TABLE probe (x)')
+    raw.close()
+    const rows = [bytes(0), bytes(0xff, 0xfe, 0, 0xd8), bytes(0x41, 0, 0x42)]
+    const utf16 = open()
+    await utf16.appendUpdates([{ doc: 'd', updates: rows }])
+    expect((await utf16.loadDoc('d')).updates).toEqual(rows)
+    await utf16.close()
+
+    // a log longer than SQLITE_MAX_LENGTH (1 GB) cannot be read as one value: SQLite says SQLITE_TOOBIG
+    const other = path.join(dir, 'other.sqlite')
+    const storage = SqliteStorage.open(other)
+    toClose.push(storage)
+    await storage.appendUpdates([{ doc: 'd', updates: rows }])
+    const statement = Object.getPrototypeOf(rawConnection().prepare('SELECT 1')) as { get: (...args: unknown[]) => unknown }
+    const get = statement.get
+    const tooBig = vi.spyOn(statement, 'get').mockImplementation(function (this: { source: string }, ...args: unknown[]) {
+      if (this.source.includes('group_concat')) throw new Database.SqliteError('string or blob too big', 'SQLITE_TOOBIG')
+      return get.apply(this, args)
+    })
+    try {
+      expect((await storage.loadDoc('d')).updates).toEqual(rows)
+      expect(tooBig.mock.contexts.some((statement) => (statement as { source: string }).source.includes('group_concat'))).toBe(true)
+    } finally {
+      tooBig.mockRestore()
     }
   })
 

@@ -120,6 +120,16 @@ function prepareStatements(db: Database.Database) {
     insertUpdate: db.prepare<[string, number, Uint8Array]>('INSERT INTO updates (doc, seq, data) VALUES (?, ?, ?)'),
     // plucked: each row is its Buffer, not an object holding it (a 10,000-row log reads in ~4 ms instead of 7–19)
     selectUpdates: db.prepare<[string], Buffer>('SELECT data FROM updates WHERE doc = ? ORDER BY seq').pluck(),
+    // The same log as one BLOB of frames: each row's sequence number (8 bytes) and length (4 bytes),
+    // big-endian, then its bytes (see `unframeLog`). Concatenation goes through SQLite's text type,
+    // which keeps a BLOB's bytes as they are only in a UTF-8 database: `SqliteDatabase` checks the
+    // encoding. No ORDER BY: sorting in the aggregate costs a temporary b-tree (~1 ms for 10,000
+    // rows), the scan of the primary key yields them in order anyway, and `unframeLog` checks.
+    selectFramedLog: db
+      .prepare<[string], Buffer | null>(
+        "SELECT CAST(group_concat(unhex(printf('%016X%08X', seq, length(data))) || data, '') AS BLOB) FROM updates WHERE doc = ?",
+      )
+      .pluck(),
     deleteUpdatesUpTo: db.prepare<[string, number]>('DELETE FROM updates WHERE doc = ? AND seq <= ?'),
     selectCheckpoint: db.prepare<[string], { state: Buffer; upto_seq: number }>('SELECT state, upto_seq FROM checkpoints WHERE doc = ?'),
     checkpointSeq: db.prepare<[string], { upto_seq: number }>('SELECT upto_seq FROM checkpoints WHERE doc = ?'),
@@ -243,6 +253,34 @@ export function whyNotWritable(file: string): string | null {
 /** Whether `error` is SQLite's "the database is locked" (`SQLITE_BUSY` and its extended codes). */
 export const isBusy = (error: unknown): boolean => /^SQLITE_BUSY/.test(String((error as { code?: unknown } | null)?.code))
 
+/** Whether `error` is SQLite's "string or blob too big" (a value over `SQLITE_MAX_LENGTH`, 1 GB). */
+const isTooBig = (error: unknown): boolean => String((error as { code?: unknown } | null)?.code) === 'SQLITE_TOOBIG'
+
+/**
+ * Splits a framed log (see `selectFramedLog`) into its updates, in sequence
+ * order: views of the one buffer, not copies.
+ */
+export function unframeLog(framed: Uint8Array): Uint8Array[] {
+  const updates: Uint8Array[] = []
+  const seqs: number[] = []
+  let ordered = true
+  // inline reads, not `Buffer#readUInt32BE`: a relay's first loads run this loop before V8 optimised it
+  const u32 = (at: number): number => ((framed[at]! << 24) | (framed[at + 1]! << 16) | (framed[at + 2]! << 8) | framed[at + 3]!) >>> 0
+  for (let at = 0; at < framed.byteLength;) {
+    const seq = u32(at) * 2 ** 32 + u32(at + 4)
+    const length = u32(at + 8)
+    if (seqs.length > 0 && seq <= seqs[seqs.length - 1]!) ordered = false
+    seqs.push(seq)
+    updates.push(new Uint8Array(framed.buffer, framed.byteOffset + at + 12, length))
+    at += 12 + length
+  }
+  if (ordered) return updates
+  return seqs
+    .map((seq, k) => ({ seq, k }))
+    .sort((a, b) => a.seq - b.seq)
+    .map(({ k }) => updates[k]!)
+}
+
 /** An open connection with its prepared statements. Every method runs synchronously. */
 export class SqliteDatabase {
   readonly #db: Database.Database
@@ -254,14 +292,33 @@ export class SqliteDatabase {
   private constructor(db: Database.Database) {
     this.#db = db
     const stmt = (this.#stmt = prepareStatements(db))
+    const framedLog = db.pragma('encoding', { simple: true }) === 'UTF-8'
+    /**
+     * A doc's log, in sequence order. Read as one framed BLOB and split into
+     * views of it: better-sqlite3 makes a `Buffer` with memory of its own for
+     * every row, and while thousands of those are alive, applying the log
+     * takes about twice as long (*spot*, a 10,000-row log of typed
+     * characters, pinned: read and applied in ~16 ms against ~23–35 ms).
+     * Row by row in a database of another encoding, or for a log over
+     * SQLite's 1 GB value limit.
+     */
+    const readLog = (doc: string): Uint8Array[] => {
+      if (framedLog) {
+        try {
+          const framed = stmt.selectFramedLog.get(doc)
+          return framed == null ? [] : unframeLog(framed)
+        } catch (error) {
+          if (!isTooBig(error)) throw error
+        }
+      }
+      return stmt.selectUpdates.all(doc).map(toBytes)
+    }
     this.#loadDoc = db.transaction((doc: string): StoredDoc => {
       const checkpoint = stmt.selectCheckpoint.get(doc)
       const lastSeq = stmt.lastSeq.get(doc)?.last_seq ?? 0
+      const updates = readLog(doc)
       let logBytes = 0
-      const updates = stmt.selectUpdates.all(doc).map((data) => {
-        logBytes += data.byteLength
-        return toBytes(data)
-      })
+      for (const update of updates) logBytes += update.byteLength
       const authors = stmt.selectAuthors.all(doc).map(({ client_id, user_id, name }) => ({ clientId: client_id, userId: user_id, name }))
       return { checkpoint: checkpoint === undefined ? null : toBytes(checkpoint.state), updates, lastSeq, logBytes, authors }
     })
