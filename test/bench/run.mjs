@@ -803,7 +803,8 @@ if (results.scaleout) {
       `${Math.round(m.satServerUtil * 100)}% / ${Math.round(m.satLoadUtil * 100)}%`,
       pair(m.sameP50, m.sameP99),
       pair(m.crossP50, m.crossP99),
-      pair(m.crossP50 - m.sameP50, m.crossP99 - m.sameP99),
+      // no crossing deliveries: null once the results went through JSON (`--render`), and null − x is −x
+      Number.isFinite(m.crossP50) ? pair(m.crossP50 - m.sameP50, m.crossP99 - m.sameP99) : '—',
     ]
     const [first] = Object.values(layouts)
     const one = first.counts[1].median
