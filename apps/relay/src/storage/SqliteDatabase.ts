@@ -121,10 +121,11 @@ function prepareStatements(db: Database.Database) {
     // plucked: each row is its Buffer, not an object holding it (a 10,000-row log reads in ~4 ms instead of 7–19)
     selectUpdates: db.prepare<[string], Buffer>('SELECT data FROM updates WHERE doc = ? ORDER BY seq').pluck(),
     // The same log as one BLOB of frames: each row's sequence number (8 bytes) and length in bytes
-    // (4 bytes, `octet_length`), big-endian, then its bytes (see `unframeLog`). Concatenation goes through SQLite's text type,
-    // which keeps a BLOB's bytes as they are only in a UTF-8 database: `SqliteDatabase` checks the
-    // encoding. No ORDER BY: sorting in the aggregate costs a temporary b-tree (~1 ms for 10,000
-    // rows), the scan of the primary key yields them in order anyway, and `unframeLog` checks.
+    // (4 bytes, `octet_length`), big-endian, then its bytes (see `unframeLog`). Concatenation goes
+    // through SQLite's text type, which keeps a BLOB's bytes as they are only in a UTF-8 database:
+    // `SqliteDatabase` checks the encoding. No ORDER BY: sorting in the aggregate costs a temporary
+    // b-tree (~1 ms for 10,000 rows), the scan of the primary key yields them in order anyway, and
+    // `unframeLog` checks.
     selectFramedLog: db
       .prepare<[string], Buffer | null>(
         "SELECT CAST(group_concat(unhex(printf('%016X%08X', seq, octet_length(data))) || data, '') AS BLOB) FROM updates WHERE doc = ?",
