@@ -12,7 +12,7 @@
  */
 
 import * as prng from 'lib0/prng'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import * as Y from 'yjs'
 import pg from 'pg'
 import { PostgresServer, postgresUnavailable } from '../../../test/helpers/postgresServer.mjs'
@@ -230,6 +230,37 @@ describe.skipIf(unavailable !== null)('PostgresStorage', () => {
         expect((await storage.loadDoc('a')).updates).toEqual([new Uint8Array([1]), new Uint8Array([3])])
       },
     )
+
+    it('[log-bytes] a log too large for one value is read row by row, byte for byte', async () => {
+      await freshDatabase()
+      const storage = await instance()
+      const bytes = (...values: number[]): Uint8Array => new Uint8Array(values)
+      const rows = [bytes(0), bytes(0x5c, 0x78, 0xff), bytes(0xc3, 0)]
+      await storage.appendUpdates([{ doc: 'large', updates: rows }])
+      await storage.writeCheckpoint('large', bytes(9), 1)
+      // what PostgreSQL says when the log would be over 1 GB as one value
+      const query = pg.Pool.prototype.query
+      const tooLarge = vi.spyOn(pg.Pool.prototype, 'query').mockImplementation(function (this: pg.Pool, ...args: unknown[]) {
+        if (typeof args[0] === 'string' && args[0].includes('string_agg'))
+          return Promise.reject(Object.assign(new Error('out of memory'), { code: '54000' }))
+        return (query as (...a: unknown[]) => unknown).apply(this, args)
+      } as typeof query)
+      try {
+        expect(await storage.loadDoc('large')).toEqual({
+          checkpoint: bytes(9),
+          updates: rows.slice(1),
+          lastSeq: 3,
+          logBytes: 5,
+          authors: [],
+        })
+        expect(tooLarge.mock.calls.some(([sql]) => typeof sql === 'string' && sql.includes('string_agg'))).toBe(true)
+        // any other failure is the load's failure
+        tooLarge.mockImplementation(() => Promise.reject(Object.assign(new Error('connection terminated'), { code: '57P01' })) as never)
+        await expect(storage.loadDoc('large')).rejects.toThrow(/connection terminated/)
+      } finally {
+        tooLarge.mockRestore()
+      }
+    })
 
     it('[open] an unreachable server, and a schema newer than this code, give clear errors', async () => {
       await freshDatabase()

@@ -19,7 +19,8 @@ import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createRelay } from '../src/Relay.js'
 import { MemoryStorage, SQLITE_SCHEMA_VERSION, SqliteStorage, openStorage } from '../src/storage/index.js'
-import { SqliteDatabase, unframeLog } from '../src/storage/SqliteDatabase.js'
+import { unframeLog } from '../src/storage/framedLog.js'
+import { SqliteDatabase } from '../src/storage/SqliteDatabase.js'
 import { LOADS_PER_REQUEST } from '../src/storage/SqliteStorage.js'
 import { runStorageContractTests } from './storageContract.js'
 
@@ -226,24 +227,16 @@ describe('SqliteStorage', () => {
     }
   })
 
-  it('[log-bytes] a log loads byte for byte and in order: zeros, bytes that are not UTF-8, rows that overflow a page, thousands of rows', async () => {
+  it('[log-bytes] a long log read by the storage thread (a load behind a write in flight) is the same, byte for byte', async () => {
     const storage = open()
-    const random = (length: number, seed: number): Uint8Array => {
-      const out = new Uint8Array(length)
-      for (let i = 0, x = seed; i < length; i++) out[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24
-      return out
-    }
-    const rows = [bytes(0), bytes(0, 0, 0), bytes(0xff, 0xfe, 0x80, 0xc3), random(70_000, 1), bytes(0xc0, 0x80, 0), random(5, 2)]
-    for (let i = 0; i < 3_000; i++) rows.push(random(1 + (i % 40), i))
-    await storage.appendUpdates([{ doc: 'bytes', updates: rows.slice(0, 1_000) }])
-    await storage.appendUpdates([{ doc: 'bytes', updates: rows.slice(1_000) }])
-    const logBytes = rows.reduce((n, row) => n + row.byteLength, 0)
-    expect(await storage.loadDoc('bytes')).toEqual({ checkpoint: null, updates: rows, lastSeq: rows.length, logBytes, authors: [] })
-    // the same read in the storage thread (a load behind a write in flight)
+    const rows = [bytes(0), bytes(0xff, 0xfe, 0x80), new Uint8Array(70_000).fill(0xc3)]
+    for (let i = 0; i < 2_000; i++) rows.push(bytes(i & 0xff, 0, i >> 8))
+    await storage.appendUpdates([{ doc: 'bytes', updates: rows }])
     const write = storage.appendUpdates([{ doc: 'bytes', updates: [bytes(7)] }])
     const behind = storage.loadDoc('bytes')
     await write
     expect((await behind).updates).toEqual([...rows, bytes(7)])
+    expect((await storage.loadDoc('bytes')).updates).toEqual([...rows, bytes(7)])
   })
 
   it('[log-bytes] frames that come out of sequence order are put back in it', () => {

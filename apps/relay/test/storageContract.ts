@@ -104,6 +104,24 @@ export function runStorageContractTests(name: string, setup: () => Promise<Stora
       })
     })
 
+    it('[log-bytes] a long log loads byte for byte and in order: zeros, bytes that are not UTF-8, a row of 70 KB, thousands of rows', async () => {
+      const random = (length: number, seed: number): Uint8Array => {
+        const out = new Uint8Array(length)
+        for (let i = 0, x = seed; i < length; i++) out[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24
+        return out
+      }
+      const rows = [bytes(0), bytes(0, 0, 0), bytes(0xff, 0xfe, 0x80, 0xc3), random(70_000, 1), bytes(0xc0, 0x80, 0), bytes(0x5c, 0x78)]
+      for (let i = 0; i < 3_000; i++) rows.push(random(1 + (i % 40), i))
+      await storage.appendUpdates([{ doc: 'long', updates: rows.slice(0, 1_000) }])
+      await storage.appendUpdates([{ doc: 'long', updates: rows.slice(1_000) }])
+      const loaded = await storage.loadDoc('long')
+      expect(loaded.updates).toEqual(rows)
+      expect(loaded.lastSeq).toBe(rows.length)
+      expect(loaded.logBytes).toBe(rows.reduce((n, row) => n + row.byteLength, 0))
+      await storage.writeCheckpoint('long', bytes(9), 2_000)
+      expect(await storage.loadDoc('long')).toMatchObject({ checkpoint: bytes(9), updates: rows.slice(2_000), lastSeq: rows.length })
+    })
+
     it('[append] lastSeq and logBytes are right', async () => {
       const result = await storage.appendUpdates([{ doc: 'a', updates: [bytes(1, 2), bytes(3, 4, 5)] }])
       expect(result.get('a')).toBe(2)

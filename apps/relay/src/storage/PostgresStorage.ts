@@ -60,7 +60,9 @@
  * instances' author checks use the stored binding after the next load.
  *
  * **Reads** (`loadDoc`) are one statement, so checkpoint, log, `lastSeq` and
- * bindings come from one snapshot even while another instance compacts.
+ * bindings come from one snapshot even while another instance compacts. The
+ * log arrives as one framed value (storage/framedLog), row by row only when
+ * it is too large for one.
  *
  * Connections come from a `pg.Pool`; when PostgreSQL is unreachable every call
  * (and `ping`, hence `/readyz`) rejects, and works again once it is back.
@@ -89,6 +91,7 @@ import type {
 } from './Storage.js'
 import type { WebhookSubscription } from '../webhooks/WebhookSubscriptions.js'
 import { assertBatch, assertBytes, assertCheckpointSeq, assertDocName, assertListing, assertPresence, closedError } from './validation.js'
+import { unframeLog } from './framedLog.js'
 
 /** The schema version this code writes and understands. */
 export const POSTGRES_SCHEMA_VERSION = 2
@@ -184,15 +187,39 @@ const APPEND_SQL = `
   SELECT doc, last_seq FROM concord_docs WHERE doc = ANY($10::text[])
 `
 
-/** Checkpoint, `last_seq`, log and bindings of one doc in one snapshot, tagged by `part`. */
+/**
+ * Checkpoint, `last_seq`, log and bindings of one doc in one snapshot, tagged
+ * by `part`; the log (part 2) as one framed value (see storage/framedLog),
+ * NULL when the log is empty.
+ */
 const LOAD_SQL = `
   SELECT 0 AS part, upto_seq AS seq, state AS data, NULL::bigint AS client_id, NULL::text AS user_id, NULL::text AS name
     FROM concord_checkpoints WHERE doc = $1
   UNION ALL SELECT 1, last_seq, NULL, NULL, NULL, NULL FROM concord_docs WHERE doc = $1
-  UNION ALL SELECT 2, seq, data, NULL, NULL, NULL FROM concord_updates WHERE doc = $1
+  UNION ALL SELECT 2, NULL, string_agg(int8send(seq) || int4send(octet_length(data)) || data, ''::bytea ORDER BY seq), NULL, NULL, NULL
+    FROM concord_updates WHERE doc = $1
   UNION ALL SELECT 3, NULL, NULL, client_id, user_id, name FROM concord_authors WHERE doc = $1
   ORDER BY part, seq
 `
+
+/**
+ * The same, with the log row by row (part 4): for a log too large for one
+ * value (PostgreSQL's limit is 1 GB, and the text protocol sends a bytea as
+ * hex, twice its size).
+ */
+const LOAD_ROWS_SQL = `
+  SELECT 0 AS part, upto_seq AS seq, state AS data, NULL::bigint AS client_id, NULL::text AS user_id, NULL::text AS name
+    FROM concord_checkpoints WHERE doc = $1
+  UNION ALL SELECT 1, last_seq, NULL, NULL, NULL, NULL FROM concord_docs WHERE doc = $1
+  UNION ALL SELECT 4, seq, data, NULL, NULL, NULL FROM concord_updates WHERE doc = $1
+  UNION ALL SELECT 3, NULL, NULL, client_id, user_id, name FROM concord_authors WHERE doc = $1
+  ORDER BY part, seq
+`
+
+/** Whether `error` is PostgreSQL refusing a value over its size limits (a string or bytea over 1 GB, an allocation too large). */
+const isTooLarge = (error: unknown): boolean =>
+  (error as { code?: unknown } | null)?.code === '54000' ||
+  /invalid memory alloc request size/.test(String((error as Error | null)?.message))
 
 /** A row of {@link LOAD_SQL} (BIGINTs arrive as strings). */
 interface LoadRow {
@@ -293,16 +320,23 @@ export class PostgresStorage implements Storage {
   async loadDoc(doc: string): Promise<StoredDoc> {
     this.#assertOpen()
     assertDocName(doc)
-    const { rows } = await this.#query<LoadRow>(LOAD_SQL, [doc])
+    let rows: LoadRow[]
+    try {
+      rows = (await this.#query<LoadRow>(LOAD_SQL, [doc])).rows
+    } catch (error) {
+      if (!isTooLarge(error)) throw error
+      rows = (await this.#query<LoadRow>(LOAD_ROWS_SQL, [doc])).rows
+    }
     const stored: StoredDoc = { checkpoint: null, updates: [], lastSeq: 0, logBytes: 0, authors: [] }
     for (const row of rows) {
       if (row.part === 0) stored.checkpoint = toBytes(row.data!)
       else if (row.part === 1) stored.lastSeq = Number(row.seq)
       else if (row.part === 2) {
-        stored.updates.push(toBytes(row.data!))
-        stored.logBytes += row.data!.byteLength
-      } else stored.authors.push({ clientId: Number(row.client_id), userId: row.user_id!, name: row.name! })
+        if (row.data !== null) stored.updates = unframeLog(row.data)
+      } else if (row.part === 4) stored.updates.push(toBytes(row.data!))
+      else stored.authors.push({ clientId: Number(row.client_id), userId: row.user_id!, name: row.name! })
     }
+    for (const update of stored.updates) stored.logBytes += update.byteLength
     return stored
   }
 

@@ -43,6 +43,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import type { AppendResult, DocSeq, DocUpdates, ListPage, PresenceRecord, StoredDoc, WorkspacePresence } from './Storage.js'
+import { unframeLog } from './framedLog.js'
 import { assertCheckpointSeq } from './validation.js'
 
 /** How the connection is configured (also options of `SqliteStorage`). */
@@ -120,10 +121,9 @@ function prepareStatements(db: Database.Database) {
     insertUpdate: db.prepare<[string, number, Uint8Array]>('INSERT INTO updates (doc, seq, data) VALUES (?, ?, ?)'),
     // plucked: each row is its Buffer, not an object holding it (a 10,000-row log reads in ~4 ms instead of 7–19)
     selectUpdates: db.prepare<[string], Buffer>('SELECT data FROM updates WHERE doc = ? ORDER BY seq').pluck(),
-    // The same log as one BLOB of frames: each row's sequence number (8 bytes) and length in bytes
-    // (4 bytes, `octet_length`), big-endian, then its bytes (see `unframeLog`). Concatenation goes
-    // through SQLite's text type, which keeps a BLOB's bytes as they are only in a UTF-8 database:
-    // `SqliteDatabase` checks the encoding. No ORDER BY: sorting in the aggregate costs a temporary
+    // The same log as one BLOB of frames (storage/framedLog: each row's sequence number and length
+    // in bytes, then its bytes). Concatenation goes through SQLite's text type, which keeps a BLOB's
+    // bytes as they are only in a UTF-8 database: `SqliteDatabase` checks the encoding. No ORDER BY: sorting in the aggregate costs a temporary
     // b-tree (~1 ms for 10,000 rows), the scan of the primary key yields them in order anyway, and
     // `unframeLog` checks.
     selectFramedLog: db
@@ -257,31 +257,6 @@ export const isBusy = (error: unknown): boolean => /^SQLITE_BUSY/.test(String((e
 /** Whether `error` is SQLite's "string or blob too big" (a value over `SQLITE_MAX_LENGTH`, 1 GB). */
 const isTooBig = (error: unknown): boolean => String((error as { code?: unknown } | null)?.code) === 'SQLITE_TOOBIG'
 
-/**
- * Splits a framed log (see `selectFramedLog`) into its updates, in sequence
- * order: views of the one buffer, not copies.
- */
-export function unframeLog(framed: Uint8Array): Uint8Array[] {
-  const updates: Uint8Array[] = []
-  const seqs: number[] = []
-  let ordered = true
-  // inline reads, not `Buffer#readUInt32BE`: a relay's first loads run this loop before V8 optimised it
-  const u32 = (at: number): number => ((framed[at]! << 24) | (framed[at + 1]! << 16) | (framed[at + 2]! << 8) | framed[at + 3]!) >>> 0
-  for (let at = 0; at < framed.byteLength;) {
-    const seq = u32(at) * 2 ** 32 + u32(at + 4)
-    const length = u32(at + 8)
-    if (seqs.length > 0 && seq <= seqs[seqs.length - 1]!) ordered = false
-    seqs.push(seq)
-    updates.push(new Uint8Array(framed.buffer, framed.byteOffset + at + 12, length))
-    at += 12 + length
-  }
-  if (ordered) return updates
-  return seqs
-    .map((seq, k) => ({ seq, k }))
-    .sort((a, b) => a.seq - b.seq)
-    .map(({ k }) => updates[k]!)
-}
-
 /** An open connection with its prepared statements. Every method runs synchronously. */
 export class SqliteDatabase {
   readonly #db: Database.Database
@@ -293,18 +268,14 @@ export class SqliteDatabase {
   private constructor(db: Database.Database) {
     this.#db = db
     const stmt = (this.#stmt = prepareStatements(db))
-    const framedLog = db.pragma('encoding', { simple: true }) === 'UTF-8'
+    const readsFramed = db.pragma('encoding', { simple: true }) === 'UTF-8'
     /**
-     * A doc's log, in sequence order. Read as one framed BLOB and split into
-     * views of it: better-sqlite3 makes a `Buffer` with memory of its own for
-     * every row, and while thousands of those are alive, applying the log
-     * takes about twice as long (*spot*, a 10,000-row log of typed
-     * characters, pinned: read and applied in ~16 ms against ~23–35 ms).
-     * Row by row in a database of another encoding, or for a log over
-     * SQLite's 1 GB value limit.
+     * A doc's log, in sequence order: read as one framed BLOB and split into
+     * views of it (see storage/framedLog); row by row in a database of
+     * another encoding, or for a log over SQLite's 1 GB value limit.
      */
     const readLog = (doc: string): Uint8Array[] => {
-      if (framedLog) {
+      if (readsFramed) {
         try {
           const framed = stmt.selectFramedLog.get(doc)
           return framed == null ? [] : unframeLog(framed)

@@ -108,7 +108,7 @@ function defaultWorkerUrl(): URL {
   const compiled = new URL('../../dist/storage/sqliteWorker.js', own)
   const buildInfo = fileURLToPath(new URL('../../tsconfig.tsbuildinfo', own))
   const builtAt = fs.existsSync(buildInfo) && fs.existsSync(compiled) ? fs.statSync(buildInfo).mtimeMs : -1
-  for (const module of ['sqliteWorker', 'SqliteDatabase', 'sqliteWorkerProtocol', 'validation']) {
+  for (const module of ['sqliteWorker', 'SqliteDatabase', 'framedLog', 'sqliteWorkerProtocol', 'validation']) {
     const source = fileURLToPath(new URL(`./${module}.ts`, own))
     if (fs.statSync(source).mtimeMs > builtAt) {
       throw new Error(`the compiled SQLite storage worker is missing or older than ${source}: run \`npx tsc -b apps/relay\``)
