@@ -257,6 +257,30 @@ describe('SqliteStorage', () => {
     expect(unframeLog(Buffer.alloc(0))).toEqual([])
   })
 
+  it('[log-bytes] with an SQLite library too old for the framing query the log is read row by row, byte for byte', async () => {
+    const prepare = Database.prototype.prepare
+    const old = vi.spyOn(Database.prototype, 'prepare').mockImplementation(function (this: Database.Database, source: string) {
+      if (source.includes('unhex')) throw new Database.SqliteError('no such function: unhex', 'SQLITE_ERROR')
+      return prepare.call(this, source)
+    } as typeof prepare)
+    let storage: SqliteStorage
+    try {
+      storage = open() // its reader on this thread has no framing query; the worker thread is not affected
+      expect(old.mock.calls.some(([source]) => source.includes('unhex'))).toBe(true)
+    } finally {
+      old.mockRestore()
+    }
+    const rows = [bytes(0), bytes(0xff, 0xfe, 0, 0xd8), bytes(0x41, 0, 0x42)]
+    await storage.appendUpdates([{ doc: 'd', updates: rows }])
+    const posted = vi.spyOn(Worker.prototype, 'postMessage')
+    try {
+      expect((await storage.loadDoc('d')).updates).toEqual(rows)
+      expect(posted).not.toHaveBeenCalled()
+    } finally {
+      posted.mockRestore()
+    }
+  })
+
   it('[log-bytes] a database in UTF-16 and a log over SQLite’s value limit are read row by row, byte for byte', async () => {
     const raw = new Database(file)
     raw.pragma("encoding = 'UTF-16le'")

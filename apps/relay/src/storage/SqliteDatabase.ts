@@ -110,6 +110,32 @@ const SCHEMA_V2 = `
 /** better-sqlite3 returns a fresh `Buffer` per BLOB; expose it as a plain `Uint8Array` without copying. */
 const toBytes = (buf: Buffer): Uint8Array => new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
 
+/**
+ * A doc's log as one BLOB of frames (storage/framedLog: each row's sequence
+ * number and length in bytes, then its bytes), or null when the SQLite
+ * library lacks `unhex` (3.41) or `octet_length` (3.43) — better-sqlite3
+ * bundles a newer one, but it can be built against the system's. The log is
+ * then read row by row.
+ *
+ * Concatenation goes through SQLite's text type, which keeps a BLOB's bytes
+ * as they are only in a UTF-8 database: `SqliteDatabase` checks the encoding.
+ * No ORDER BY: sorting in the aggregate costs a temporary b-tree (~1 ms for
+ * 10,000 rows), the scan of the primary key yields the rows in order anyway,
+ * and `unframeLog` checks.
+ */
+function prepareFramedLog(db: Database.Database): Database.Statement<[string], Buffer | null> | null {
+  try {
+    return db
+      .prepare<[string], Buffer | null>(
+        "SELECT CAST(group_concat(unhex(printf('%016X%08X', seq, octet_length(data))) || data, '') AS BLOB) FROM updates WHERE doc = ?",
+      )
+      .pluck()
+  } catch (error) {
+    if (/no such function/.test(String((error as Error | null)?.message))) return null
+    throw error
+  }
+}
+
 /** Prepared statements, created once per connection. */
 function prepareStatements(db: Database.Database) {
   return {
@@ -121,16 +147,8 @@ function prepareStatements(db: Database.Database) {
     insertUpdate: db.prepare<[string, number, Uint8Array]>('INSERT INTO updates (doc, seq, data) VALUES (?, ?, ?)'),
     // plucked: each row is its Buffer, not an object holding it (a 10,000-row log reads in ~4 ms instead of 7–19)
     selectUpdates: db.prepare<[string], Buffer>('SELECT data FROM updates WHERE doc = ? ORDER BY seq').pluck(),
-    // The same log as one BLOB of frames (storage/framedLog: each row's sequence number and length
-    // in bytes, then its bytes). Concatenation goes through SQLite's text type, which keeps a BLOB's
-    // bytes as they are only in a UTF-8 database: `SqliteDatabase` checks the encoding. No ORDER BY: sorting in the aggregate costs a temporary
-    // b-tree (~1 ms for 10,000 rows), the scan of the primary key yields them in order anyway, and
-    // `unframeLog` checks.
-    selectFramedLog: db
-      .prepare<[string], Buffer | null>(
-        "SELECT CAST(group_concat(unhex(printf('%016X%08X', seq, octet_length(data))) || data, '') AS BLOB) FROM updates WHERE doc = ?",
-      )
-      .pluck(),
+    // The same log as one BLOB of frames: see `prepareFramedLog`.
+    selectFramedLog: prepareFramedLog(db),
     deleteUpdatesUpTo: db.prepare<[string, number]>('DELETE FROM updates WHERE doc = ? AND seq <= ?'),
     selectCheckpoint: db.prepare<[string], { state: Buffer; upto_seq: number }>('SELECT state, upto_seq FROM checkpoints WHERE doc = ?'),
     checkpointSeq: db.prepare<[string], { upto_seq: number }>('SELECT upto_seq FROM checkpoints WHERE doc = ?'),
@@ -268,16 +286,17 @@ export class SqliteDatabase {
   private constructor(db: Database.Database) {
     this.#db = db
     const stmt = (this.#stmt = prepareStatements(db))
-    const readsFramed = db.pragma('encoding', { simple: true }) === 'UTF-8'
+    const framedLog = db.pragma('encoding', { simple: true }) === 'UTF-8' ? stmt.selectFramedLog : null
     /**
      * A doc's log, in sequence order: read as one framed BLOB and split into
      * views of it (see storage/framedLog); row by row in a database of
-     * another encoding, or for a log over SQLite's 1 GB value limit.
+     * another encoding, with an SQLite library too old for the framing
+     * query, or for a log over SQLite's 1 GB value limit.
      */
     const readLog = (doc: string): Uint8Array[] => {
-      if (readsFramed) {
+      if (framedLog !== null) {
         try {
-          const framed = stmt.selectFramedLog.get(doc)
+          const framed = framedLog.get(doc)
           return framed == null ? [] : unframeLog(framed)
         } catch (error) {
           if (!isTooBig(error)) throw error
