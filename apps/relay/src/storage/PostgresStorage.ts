@@ -189,32 +189,29 @@ const APPEND_SQL = `
 
 /**
  * Checkpoint, `last_seq`, log and bindings of one doc in one snapshot, tagged
- * by `part`; the log (part 2) as one framed value (see storage/framedLog),
- * NULL when the log is empty.
+ * by `part`, with the log selected by `log`.
  */
-const LOAD_SQL = `
+const loadSql = (log: string): string => `
   SELECT 0 AS part, upto_seq AS seq, state AS data, NULL::bigint AS client_id, NULL::text AS user_id, NULL::text AS name
     FROM concord_checkpoints WHERE doc = $1
   UNION ALL SELECT 1, last_seq, NULL, NULL, NULL, NULL FROM concord_docs WHERE doc = $1
-  UNION ALL SELECT 2, NULL, string_agg(int8send(seq) || int4send(octet_length(data)) || data, ''::bytea ORDER BY seq), NULL, NULL, NULL
-    FROM concord_updates WHERE doc = $1
+  UNION ALL ${log}
   UNION ALL SELECT 3, NULL, NULL, client_id, user_id, name FROM concord_authors WHERE doc = $1
   ORDER BY part, seq
 `
 
+/** A doc in one statement, its log (part 2) as one framed value (see storage/framedLog), NULL when the log is empty. */
+const LOAD_SQL = loadSql(
+  `SELECT 2, NULL, string_agg(int8send(seq) || int4send(octet_length(data)) || data, ''::bytea ORDER BY seq), NULL, NULL, NULL
+    FROM concord_updates WHERE doc = $1`,
+)
+
 /**
- * The same, with the log row by row (part 4): for a log too large for one
+ * The same with the log row by row (part 4): for a log too large for one
  * value (PostgreSQL's limit is 1 GB, and the text protocol sends a bytea as
  * hex, twice its size).
  */
-const LOAD_ROWS_SQL = `
-  SELECT 0 AS part, upto_seq AS seq, state AS data, NULL::bigint AS client_id, NULL::text AS user_id, NULL::text AS name
-    FROM concord_checkpoints WHERE doc = $1
-  UNION ALL SELECT 1, last_seq, NULL, NULL, NULL, NULL FROM concord_docs WHERE doc = $1
-  UNION ALL SELECT 4, seq, data, NULL, NULL, NULL FROM concord_updates WHERE doc = $1
-  UNION ALL SELECT 3, NULL, NULL, client_id, user_id, name FROM concord_authors WHERE doc = $1
-  ORDER BY part, seq
-`
+const LOAD_ROWS_SQL = loadSql('SELECT 4, seq, data, NULL, NULL, NULL FROM concord_updates WHERE doc = $1')
 
 /** Whether `error` is PostgreSQL refusing a value over its size limits (a string or bytea over 1 GB, an allocation too large). */
 const isTooLarge = (error: unknown): boolean =>
