@@ -4,7 +4,8 @@
  * with it as before: a new device catches up, a reconnecting one resumes,
  * presence comes and goes, all without waking it; the next edit wakes it and
  * reaches everyone, acked and stored. A room with updates not yet stored, or
- * with deletions waiting for their items, stays awake.
+ * with deletions waiting for their items, stays awake. A doc stored as one
+ * update starts dormant when it is loaded.
  *
  * The tests put rooms to sleep by calling the registry's sweep
  * (`sleepUnused`, what its timer runs) instead of waiting for the timer.
@@ -34,7 +35,7 @@ afterEach(async () => {
   dir = null
 })
 
-const start = async (storage?: SqliteStorage, options: { sweepSliceMs?: number } = {}): Promise<Relay> => {
+const start = async (storage?: SqliteStorage, options: { sweepSliceMs?: number; dormantAfterMs?: number } = {}): Promise<Relay> => {
   dir ??= makeTempDir()
   // the sweep's timer off: the tests run the sweep themselves
   relay = await createRelay({
@@ -65,6 +66,9 @@ const namesPresent = (h: DocHandle): string[] =>
     .filter(([id]) => id !== h.doc.clientID)
     .map(([, state]) => (state as { user?: { name?: string } }).user?.name ?? '?')
     .sort()
+
+/** Rooms may go dormant (also when loaded), but the sweep's timer does not run during a test. */
+const SWEEP_HOURLY = { dormantAfterMs: 3_600_000 }
 
 /** Runs the registry's sweep twice: the first marks every doc unused, the second puts the unused ones to sleep. */
 const sleepRooms = (r: Relay): number => {
@@ -290,6 +294,119 @@ describe('dormant rooms', () => {
     Y.applyUpdate(copy, room.encodeState())
     expect(copy.getText('body').toString()).toBe('')
     expect(Y.encodeStateVector(copy)).toEqual(Y.encodeStateVector(writer))
+  })
+
+  it('a ticket stored as one update opens dormant after a restart: served and credited from the stored bytes; the next edit wakes it, stored', async () => {
+    let r = await start()
+    const ada = client('Ada')
+    const a = ada.open('acme/T-4')
+    await a.synced
+    // one transaction: one stored update
+    a.doc.transact(() => {
+      a.doc.getText('body').insert(0, 'Printer jams')
+      a.doc.getMap('fields').set('status', 'open')
+    })
+    await ada.flush()
+    ada.close()
+    await r.close()
+    relay = null
+
+    // a relay that keeps loaded docs awake makes its doc at once
+    r = await start()
+    const kept = await r.rooms.acquire('acme/T-4')
+    expect(kept.isDormant).toBe(false)
+    expect(kept.doc.getText('body').toString()).toBe('Printer jams')
+    r.rooms.release(kept)
+    await r.close()
+    relay = null
+
+    r = await start(undefined, SWEEP_HOURLY)
+    const bob = client('Bob')
+    const b = bob.open('acme/T-4')
+    await b.synced
+    const room = r.rooms.peek('acme/T-4')!
+    expect(room.isDormant).toBe(true)
+    expect(text(b)).toBe('Printer jams')
+    expect(status(b)).toBe('open')
+    // the stored author binding is loaded with it: Bob's copy credits Ada
+    await waitFor(() => b.authors.get(a.doc.clientID)?.name === 'Ada', 'Bob sees Ada as the author')
+    expect(room.isDormant).toBe(true)
+
+    // a second device of Bob's and a stock y-websocket client are served from the same bytes
+    const y = new Y.Doc()
+    const provider = new WebsocketProvider(r.url.replace(/^http/, 'ws'), 'acme/T-4', y, {
+      WebSocketPolyfill: WebSocket as never,
+      disableBc: true,
+    })
+    try {
+      await waitFor(() => provider.synced, 'the stock client synced')
+      expect(y.getText('body').toString()).toBe('Printer jams')
+      expect(room.isDormant).toBe(true)
+    } finally {
+      provider.destroy()
+    }
+
+    // Bob edits: the room makes its doc, his edit is acked and stored; a load is not counted as a wake
+    b.doc.getMap('fields').set('status', 'doing')
+    await bob.flush()
+    expect(b.pending).toBe(0)
+    expect(room.isDormant).toBe(false)
+    expect(await metric(r, 'concord_rooms_woken_total')).toBe(0)
+    bob.close()
+    await r.close()
+    relay = null
+
+    // two stored updates now: the next relay builds the doc as before
+    r = await start()
+    const cy = client('Cy')
+    const c = cy.open('acme/T-4')
+    await c.synced
+    expect(r.rooms.peek('acme/T-4')!.isDormant).toBe(false)
+    expect(text(c)).toBe('Printer jams')
+    expect(status(c)).toBe('doing')
+  })
+
+  it('a deletion stored alone, its items not yet received, loads dormant and applies once they arrive', async () => {
+    let r = await start()
+    let c = new RawMuxClient(r.url.replace(/^http/, 'ws'))
+    raws.push(c)
+    await c.open()
+    c.subscribe('acme/T-5')
+    await c.waitFor((m) => m.type === MessageType.ack && m.doc === 'acme/T-5', 'first ack')
+    const writer = new Y.Doc()
+    writer.getText('body').insert(0, 'gone')
+    const insert = Y.encodeStateAsUpdate(writer)
+    const before = Y.encodeStateVector(writer)
+    writer.getText('body').delete(0, 4)
+    const deletion = Y.encodeStateAsUpdate(writer, before)
+    c.sendUpdate('acme/T-5', deletion)
+    await waitFor(() => r.rooms.peek('acme/T-5')?.doc.store.pendingDs != null, 'the deletion held by the relay')
+    c.close()
+    await r.close() // stores what the relay holds
+    relay = null
+
+    r = await start(undefined, SWEEP_HOURLY)
+    c = new RawMuxClient(r.url.replace(/^http/, 'ws'))
+    raws.push(c)
+    await c.open()
+    c.subscribe('acme/T-5')
+    await c.waitFor((m) => m.type === MessageType.ack && m.doc === 'acme/T-5', 'first ack after the restart')
+    const room = r.rooms.peek('acme/T-5')!
+    expect(room.isDormant).toBe(true)
+    c.sendUpdate('acme/T-5', insert)
+    await c.waitFor((m) => m.type === MessageType.ack && m.ack?.get(writer.clientID) === 4, 'the insert acked')
+    expect(room.doc.store.pendingDs).toBe(null)
+    expect(room.doc.getText('body').toString()).toBe('')
+    c.close()
+    await r.close()
+    relay = null
+
+    // both stored: a fresh relay serves the text deleted
+    r = await start()
+    const d = client('Dee').open('acme/T-5')
+    await d.synced
+    expect(text(d)).toBe('')
+    expect(Y.encodeStateVector(d.doc)).toEqual(Y.encodeStateVector(writer))
   })
 
   it('the timer’s sweep puts rooms to sleep a slice at a time, the relay serving people between slices', async () => {

@@ -22,7 +22,8 @@
  * state; the first use that needs the doc itself (an update to apply, from
  * a client, the HTTP API or another relay instance) makes a new `Y.Doc`
  * from it ({@link Room.doc}). A room goes dormant only when everything it
- * holds is stored.
+ * holds is stored. A doc stored as a single update starts dormant when it
+ * is loaded (see {@link Room.load}).
  *
  * Longer than 400 lines because the room is the one place where a doc's
  * updates, awareness ownership and durable state vector meet; each of those
@@ -119,8 +120,12 @@ export const CLUSTER_ORIGIN = Object.freeze({ source: 'cluster' })
 export class Room {
   /** The doc while the room is awake; null while it is dormant. */
   private ydoc: Y.Doc | null = null
-  /** While the room is dormant: the doc's whole state, encoded, and its state vector; null while it is awake. */
-  private dormant: { state: Uint8Array; stateVector: Uint8Array; diffs: number } | null = null
+  /**
+   * While the room is dormant: the doc's whole state, encoded, and its state
+   * vector (`loaded`: as storage held it, the room has not had a `Y.Doc`
+   * yet); null while it is awake.
+   */
+  private dormant: { state: Uint8Array; stateVector: Uint8Array; diffs: number; loaded: boolean } | null = null
   /** True when the doc was used since the last {@link sleep} call. */
   private used = true
   /** Called with every new `Y.Doc` of the room (see {@link watchDoc}); null until the first watcher. */
@@ -184,7 +189,6 @@ export class Room {
     limits: DocLimits = DEFAULT_LIMITS,
   ) {
     ;({ docLimits: this.docLimits, updateLimits: this.updateLimits } = roomLimits(limits))
-    this.wake()
   }
 
   /** The room's logger (bound to the doc's name), made at its first use: most rooms never log. */
@@ -216,7 +220,8 @@ export class Room {
   watchDoc(watch: (doc: Y.Doc) => void): void {
     if (this.docWatchers === null) this.docWatchers = [watch]
     else this.docWatchers.push(watch)
-    watch(this.doc)
+    // a dormant room calls it with the doc it makes when it wakes
+    if (this.ydoc !== null) watch(this.ydoc)
   }
 
   /** Encoded state vector of the doc. */
@@ -305,7 +310,7 @@ export class Room {
     // pending structs or deletes wait for updates of their dependencies: they stay in a live doc
     if (busy || this.pendingAuthors.length > 0 || doc.store.pendingStructs !== null || doc.store.pendingDs !== null) return false
     const state = Y.encodeStateAsUpdate(doc)
-    this.dormant = { state, stateVector: Y.encodeStateVector(doc), diffs: 0 }
+    this.dormant = { state, stateVector: Y.encodeStateVector(doc), diffs: 0, loaded: false }
     this.ydoc = null
     this.guard = null
     this.current = null
@@ -330,7 +335,7 @@ export class Room {
     doc.on('beforeTransaction', this.forgetCurrent)
     doc.on('afterTransaction', this.forgetCurrent)
     if (this.docWatchers !== null) for (const watch of this.docWatchers) watch(doc)
-    if (dormant !== null) this.hooks.onWake?.(this)
+    if (dormant !== null && !dormant.loaded) this.hooks.onWake?.(this)
     return doc
   }
 
@@ -381,16 +386,43 @@ export class Room {
   }
 
   /**
-   * Applies what storage holds, in one transaction. Stored bytes were produced
-   * by this relay's own Yjs encoder, never raw client input.
+   * Takes what storage holds. Stored bytes were produced by this relay's own
+   * Yjs encoder, never raw client input.
+   *
+   * A doc stored as one update (a checkpoint without a log after it, a
+   * single logged update, or nothing) is taken as it is: the room starts
+   * dormant with those bytes, and makes its `Y.Doc` only when something
+   * needs it (an update to apply). Opening a record that was written once,
+   * or was just compacted, then costs reading it and sending it on. A longer
+   * log, or any doc when `mayStartDormant` is false (the relay keeps loaded
+   * docs awake: `--dormant-after-ms 0`), is applied to the room's doc in one
+   * transaction.
    */
-  load(stored: StoredDoc): void {
-    const doc = this.doc
-    doc.off('update', this.handleUpdate)
-    try {
-      applyStored(doc, stored)
-    } finally {
-      doc.on('update', this.handleUpdate)
+  load(stored: StoredDoc, mayStartDormant = true): void {
+    let clients: { has(clientId: number): boolean }
+    const single =
+      stored.updates.length === 0
+        ? stored.checkpoint
+        : stored.checkpoint === null && stored.updates.length === 1
+          ? stored.updates[0]!
+          : undefined
+    if (mayStartDormant && single !== undefined && this.ydoc === null && this.dormant === null) {
+      // a view into a buffer of many rows would keep all of them alive as long as the room
+      const state = single === null ? EMPTY_UPDATE : single.byteLength === single.buffer.byteLength ? single : single.slice()
+      const stateVector = Y.encodeStateVectorFromUpdate(state)
+      this.dormant = { state, stateVector, diffs: 0, loaded: true }
+      this.durableStateVector = stateVector
+      clients = Y.decodeStateVector(stateVector)
+    } else {
+      const doc = this.doc
+      doc.off('update', this.handleUpdate)
+      try {
+        applyStored(doc, stored)
+      } finally {
+        doc.on('update', this.handleUpdate)
+      }
+      this.durableStateVector = Y.encodeStateVector(doc)
+      clients = doc.store.clients
     }
     this.lastSeq = stored.lastSeq
     this.logCount = stored.updates.length
@@ -398,10 +430,8 @@ export class Room {
     this.byteSize = (stored.checkpoint?.byteLength ?? 0) + stored.logBytes
     // Bindings of ids without content (older relays bound ids announced in awareness) bind nothing: the
     // first accepted update with such an id binds it anew, and storage replaces the old binding.
-    const clients = this.doc.store.clients
     for (const binding of stored.authors) if (clients.has(binding.clientId)) this.authors.set(binding.clientId, binding)
     this.authorListValue = null
-    this.durableStateVector = Y.encodeStateVector(this.doc)
   }
 
   /**
@@ -855,6 +885,9 @@ const NO_STATES: ReadonlyMap<number, Record<string, unknown>> = new Map()
 
 /** The encoded state vector of an empty doc. */
 const EMPTY_STATE_VECTOR = Uint8Array.of(0)
+
+/** The update of a doc with no content (what `Y.encodeStateAsUpdate(new Y.Doc())` returns). */
+const EMPTY_UPDATE = Uint8Array.of(0, 0)
 
 /** Diffs a dormant room makes from its encoded state before it wakes to answer from its doc (see `Room.encodeState`). */
 const DIFFS_BEFORE_WAKING = 4

@@ -373,7 +373,8 @@ export class RoomRegistry {
     const started = performance.now()
     try {
       const stored = await this.storage.loadDoc(room.name)
-      room.load(stored)
+      // a relay that keeps loaded docs awake (`dormantAfterMs` 0) makes every doc at once
+      room.load(stored, this.sleepTimer !== null)
       for (const listener of this.openListeners) listener(room)
       this.follower?.follow(room)
       room.debug({ updates: stored.updates.length, ms: Math.round(performance.now() - started) }, 'room loaded')
