@@ -15,6 +15,16 @@ export type StateVector = Map<number, number>
 /** Decodes an encoded state vector. */
 export const decodeStateVector = (encoded: Uint8Array): StateVector => Y.decodeStateVector(encoded)
 
+/** The state vector of a doc as a Map (what `Y.encodeStateVector` encodes, read from the doc's store without encoding it). */
+export const stateVectorOf = (doc: Y.Doc): StateVector => {
+  const vector: StateVector = new Map()
+  doc.store.clients.forEach((structs, client) => {
+    const last = structs[structs.length - 1]
+    if (last !== undefined) vector.set(client, last.id.clock + last.length)
+  })
+  return vector
+}
+
 /**
  * Clock ticks in `local` that `acked` does not cover, summed over all client
  * ids, or over the client ids in `only` (e.g. this device's own).

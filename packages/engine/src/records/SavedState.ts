@@ -78,12 +78,5 @@ export class SavedState {
   }
 }
 
-/** The state vector of a doc as a Map (what `Y.encodeStateVector` encodes, read from the doc's store without encoding it). */
-export const stateVectorOf = (doc: Y.Doc): StateVector => {
-  const vector: StateVector = new Map()
-  doc.store.clients.forEach((structs, client) => {
-    const last = structs[structs.length - 1]
-    if (last !== undefined) vector.set(client, last.id.clock + last.length)
-  })
-  return vector
-}
+/** The state vector of a doc as a Map (read from the doc's store). */
+export { stateVectorOf } from '../protocol/stateVector.js'

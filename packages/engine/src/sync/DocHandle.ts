@@ -46,7 +46,7 @@ import {
   type ResumeEntry,
   type ResumedDoc,
 } from '../protocol/messages.js'
-import { countMissing, decodeStateVector, maxStateVector, type StateVector } from '../protocol/stateVector.js'
+import { countMissing, decodeStateVector, maxStateVector, stateVectorOf, type StateVector } from '../protocol/stateVector.js'
 import { DocAwareness } from './DocAwareness.js'
 import { KnownRelayState } from './KnownRelayState.js'
 import { PendingTracker } from './PendingTracker.js'
@@ -790,8 +790,6 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     return true
   }
 }
-
-const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))
 
 /**
  * Most structs in one part of a catch-up: the relay applies a message in one

@@ -61,7 +61,7 @@
  */
 import * as Y from 'yjs'
 import { ObservableV2 } from 'lib0/observable'
-import { countMissing, maxStateVector, type StateVector } from '../protocol/stateVector.js'
+import { countMissing, maxStateVector, stateVectorOf, type StateVector } from '../protocol/stateVector.js'
 import { META_MAP_NAME } from '../model/metaMap.js'
 import { DELETE_MARKER_ORIGIN } from '../model/origins.js'
 
@@ -226,5 +226,3 @@ export class PendingTracker extends ObservableV2<PendingTrackerEvents> {
     this.recompute()
   }
 }
-
-const stateVectorOf = (doc: Y.Doc): StateVector => Y.decodeStateVector(Y.encodeStateVector(doc))
