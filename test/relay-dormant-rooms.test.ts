@@ -70,6 +70,26 @@ const namesPresent = (h: DocHandle): string[] =>
 /** Rooms may go dormant (also when loaded), but the sweep's timer does not run during a test. */
 const SWEEP_HOURLY = { dormantAfterMs: 3_600_000 }
 
+/** A raw client of `r` subscribed to `doc`, its first ack received. */
+const rawSubscriber = async (r: Relay, doc: string): Promise<RawMuxClient> => {
+  const c = new RawMuxClient(r.url.replace(/^http/, 'ws'))
+  raws.push(c)
+  await c.open()
+  c.subscribe(doc)
+  await c.waitFor((m) => m.type === MessageType.ack && m.doc === doc, `the first ack of ${doc}`)
+  return c
+}
+
+/** An offline writer's text inserted, then deleted: the insert and the deletion as two updates. */
+const insertThenDelete = (): { writer: Y.Doc; insert: Uint8Array; deletion: Uint8Array } => {
+  const writer = new Y.Doc()
+  writer.getText('body').insert(0, 'gone')
+  const insert = Y.encodeStateAsUpdate(writer)
+  const before = Y.encodeStateVector(writer)
+  writer.getText('body').delete(0, 4)
+  return { writer, insert, deletion: Y.encodeStateAsUpdate(writer, before) }
+}
+
 /** Runs the registry's sweep twice: the first marks every doc unused, the second puts the unused ones to sleep. */
 const sleepRooms = (r: Relay): number => {
   r.rooms.sleepUnused()
@@ -269,18 +289,9 @@ describe('dormant rooms', () => {
 
   it('keeps a deletion whose items it does not have awake, and stores it', async () => {
     const r = await start()
-    const c = new RawMuxClient(r.url.replace(/^http/, 'ws'))
-    raws.push(c)
-    await c.open()
-    c.subscribe('acme/T-3')
-    await c.waitFor((m) => m.type === MessageType.ack && m.doc === 'acme/T-3', 'first ack')
+    const c = await rawSubscriber(r, 'acme/T-3')
     // an offline writer's insert and delete; the relay gets only the delete
-    const writer = new Y.Doc()
-    writer.getText('body').insert(0, 'gone')
-    const insert = Y.encodeStateAsUpdate(writer)
-    const before = Y.encodeStateVector(writer)
-    writer.getText('body').delete(0, 4)
-    const deletion = Y.encodeStateAsUpdate(writer, before)
+    const { writer, insert, deletion } = insertThenDelete()
     c.sendUpdate('acme/T-3', deletion)
     const room = r.rooms.peek('acme/T-3')!
     await waitFor(() => room.doc.store.pendingDs !== null, 'the deletion held by the relay')
@@ -332,7 +343,7 @@ describe('dormant rooms', () => {
     await waitFor(() => b.authors.get(a.doc.clientID)?.name === 'Ada', 'Bob sees Ada as the author')
     expect(room.isDormant).toBe(true)
 
-    // a second device of Bob's and a stock y-websocket client are served from the same bytes
+    // a stock y-websocket client is served from the same bytes
     const y = new Y.Doc()
     const provider = new WebsocketProvider(r.url.replace(/^http/, 'ws'), 'acme/T-4', y, {
       WebSocketPolyfill: WebSocket as never,
@@ -368,17 +379,8 @@ describe('dormant rooms', () => {
 
   it('a deletion stored alone, its items not yet received, loads dormant and applies once they arrive', async () => {
     let r = await start()
-    let c = new RawMuxClient(r.url.replace(/^http/, 'ws'))
-    raws.push(c)
-    await c.open()
-    c.subscribe('acme/T-5')
-    await c.waitFor((m) => m.type === MessageType.ack && m.doc === 'acme/T-5', 'first ack')
-    const writer = new Y.Doc()
-    writer.getText('body').insert(0, 'gone')
-    const insert = Y.encodeStateAsUpdate(writer)
-    const before = Y.encodeStateVector(writer)
-    writer.getText('body').delete(0, 4)
-    const deletion = Y.encodeStateAsUpdate(writer, before)
+    let c = await rawSubscriber(r, 'acme/T-5')
+    const { writer, insert, deletion } = insertThenDelete()
     c.sendUpdate('acme/T-5', deletion)
     await waitFor(() => r.rooms.peek('acme/T-5')?.doc.store.pendingDs != null, 'the deletion held by the relay')
     c.close()
@@ -386,11 +388,7 @@ describe('dormant rooms', () => {
     relay = null
 
     r = await start(undefined, SWEEP_HOURLY)
-    c = new RawMuxClient(r.url.replace(/^http/, 'ws'))
-    raws.push(c)
-    await c.open()
-    c.subscribe('acme/T-5')
-    await c.waitFor((m) => m.type === MessageType.ack && m.doc === 'acme/T-5', 'first ack after the restart')
+    c = await rawSubscriber(r, 'acme/T-5')
     const room = r.rooms.peek('acme/T-5')!
     expect(room.isDormant).toBe(true)
     c.sendUpdate('acme/T-5', insert)
