@@ -8,7 +8,8 @@ import { afterEach, expect, test, vi } from 'vitest'
 import * as Y from 'yjs'
 import { MemoryStorage, StorageError } from '../src/index.js'
 import { RecordWriter, type MetaSource, type WriterOwner } from '../src/records/RecordWriter.js'
-import { SavedState, stateVectorOf } from '../src/records/SavedState.js'
+import { SavedState } from '../src/records/SavedState.js'
+import { stateVectorOf } from '../src/protocol/stateVector.js'
 import { GatedStorage } from './helpers.js'
 
 afterEach(() => {

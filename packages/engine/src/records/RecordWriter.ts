@@ -27,7 +27,7 @@
  */
 import * as Y from 'yjs'
 import { Backoff, type BackoffOptions } from '../sync/backoff.js'
-import { countMissing, type StateVector } from '../protocol/stateVector.js'
+import { countMissing, stateVectorOf, type StateVector } from '../protocol/stateVector.js'
 import {
   StorageFailure,
   classifyStorageError,
@@ -37,7 +37,7 @@ import {
   type StorageError,
 } from '../persistence/Storage.js'
 import { STORAGE_ORIGIN } from '../model/origins.js'
-import { stateVectorOf, type SavedState } from './SavedState.js'
+import type { SavedState } from './SavedState.js'
 
 /** Delays before writing again after a storage failure, ms: jittered, from up to 1 s growing to up to 60 s. */
 export const STORAGE_RETRY: Readonly<BackoffOptions> = { minDelay: 1_000, maxDelay: 60_000 }

@@ -77,6 +77,3 @@ export class SavedState {
     this.covered.set(client, clock)
   }
 }
-
-/** The state vector of a doc as a Map (read from the doc's store). */
-export { stateVectorOf } from '../protocol/stateVector.js'

@@ -10,7 +10,7 @@
  */
 import * as Y from 'yjs'
 import type { SyncClient } from '../sync/SyncClient.js'
-import { countMissing, maxStateVector } from '../protocol/stateVector.js'
+import { countMissing, maxStateVector, stateVectorOf } from '../protocol/stateVector.js'
 import type { CatalogEntry } from '../model/CatalogEntry.js'
 import type { RecordInbox, RecordMeta, StorageBackend, StoredRecord } from '../persistence/Storage.js'
 import { FETCH_ORIGIN } from '../model/origins.js'
@@ -18,7 +18,6 @@ import { readRecord, recordType } from '../model/recordDoc.js'
 import type { SchemaRegistry } from '../model/schema.js'
 import { summarizeSince, type RecordSummary } from '../history/summary.js'
 import { FieldPending } from './FieldPending.js'
-import { stateVectorOf } from './SavedState.js'
 import { catalogEntryOf } from './catalogEntry.js'
 import { ownClientsOf } from './ownClients.js'
 
