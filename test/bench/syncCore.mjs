@@ -140,11 +140,11 @@ const writeUpdateFile = (file, updates) =>
  * - **cold process**: a new client connects and opens doc A — relay process,
  *   its JIT, its SQLite connection and the doc are all cold. Floor: a fresh
  *   process applying the updates (cold JIT).
- * - **cold doc**: the same client, now connected, opens `warmUps` docs of
- *   the same content (so that the relay and the client run optimised code,
- *   as a relay that has been up for a while does), waits for the relay's
- *   `/readyz` (its storage thread started), then opens `timedDocs` more, one
- *   after the other, each timed: only the doc is cold — the everyday case of
+ * - **cold doc**: the same client, now connected, waits for the relay's
+ *   `/readyz` (its storage thread started), opens `warmUps` docs of the
+ *   same content (so that the relay and the client run optimised code, as a
+ *   relay that has been up for a while does), then opens `timedDocs` more,
+ *   one after the other, each timed: only the doc is cold — the everyday case of
  *   opening a record that is not in the relay's memory. Floor: applying the
  *   updates `timedDocs` times, each timed, after `warmUps` applications in
  *   the same process. Also the relay's part alone: a raw protocol client
@@ -195,9 +195,10 @@ export const coldLoad = async ({
           const a = client.open(name('a', count))
           await withTimeout(a.synced, 30_000, `cold load of ${count} updates`)
           coldProcess.get(count).push(performance.now() - started)
-          for (const warm of warmKinds) await withTimeout(client.open(name(warm, count)).synced, 30_000, 'warm-up doc')
-          // warm relay: also ready (its storage worker answered /readyz's ping), not still starting that thread
+          // warm relay: also ready (its storage worker answered /readyz's ping), not still starting that thread;
+          // asked before the warm-ups, whose opens then separate the check's HTTP exchange from the timed ones
           await relayReady(host.info.url)
+          for (const warm of warmKinds) await withTimeout(client.open(name(warm, count)).synced, 30_000, 'warm-up doc')
           for (const kind of timedKinds) {
             const startedC = performance.now()
             const c = client.open(name(kind, count))
