@@ -626,6 +626,42 @@ describe('presence on the wire', () => {
     expect(awarenessSent(relay)).toBe(renewed + 1) // …and not renewed
   })
 
+  test("a handle nobody shows presence in makes its Awareness (and y-protocols' 3 s timer) only when it is read or another client's state arrives", async () => {
+    vi.useFakeTimers()
+    const relay = h.relay()
+    const bob = h.client(relay)
+    const quiet = Array.from({ length: 20 }, (_, i) => bob.open(`acme/Q-${i}`))
+    const b = bob.open(DOC)
+    await relay.settle()
+    const timers = vi.getTimerCount()
+    const first = quiet[0]!.awareness // made now, with its interval
+    expect(vi.getTimerCount()).toBe(timers + 1)
+    expect(quiet[0]!.awareness).toBe(first)
+    expect(first.getLocalState()).toEqual({})
+    expect(first.clientID).toBe(quiet[0]!.doc.clientID)
+
+    // presence set on an awareness made late goes out as it would have
+    first.setLocalStateField('editing', { field: 'title' })
+    await relay.settle()
+    expect(relay.awarenessStates('acme/Q-0').get(first.clientID)).toEqual({ editing: { field: 'title' } })
+
+    // another client's state arriving makes Bob's awareness of DOC, and it holds that state
+    const alice = h.client(relay, { user: { id: 'u1', name: 'Alice' } })
+    const a = alice.open(DOC)
+    await relay.settle()
+    expect(b.awareness.getStates().get(a.doc.clientID)).toEqual({ user: { id: 'u1', name: 'Alice' } })
+
+    // a handle closed before anyone read its awareness: nothing sent; read afterwards it is a destroyed one (no timer)
+    const sentBefore = relay.messages({ type: MessageType.awareness }).length
+    const closed = quiet[1]!
+    closed.close()
+    await relay.settle()
+    expect(relay.messages({ type: MessageType.awareness })).toHaveLength(sentBefore)
+    const left = vi.getTimerCount()
+    expect(closed.awareness.getLocalState()).toBeNull()
+    expect(vi.getTimerCount()).toBe(left)
+  })
+
   test('a state with the user of the client is presence: it goes out at subscribe and again after a reconnect', async () => {
     vi.useFakeTimers()
     const relay = h.relay()

@@ -16,8 +16,16 @@
  *   newer than the one the relay and the peers kept from the last socket;
  * - remote states are removed when the doc disconnects or is parked.
  *
+ * The y-protocols `Awareness` itself is made when first used: when the
+ * handle's `awareness` is read (e.g. to show presence, or because the handle
+ * opened with a `user`) or the relay sends a state of another client. Most
+ * docs a client syncs never show presence (records pulled for offline use,
+ * the docs of a service), and an `Awareness` costs its set-up at every open
+ * and a 3 s timer for as long as it lives.
+ *
  * @module sync/DocAwareness
  */
+import type * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import { encodeAwareness } from '../protocol/messages.js'
 
@@ -42,18 +50,31 @@ export class DocAwareness {
    * it away must go out too.
    */
   private sentShown = false
+  /** The doc's `Awareness`, once made (see the module documentation). */
+  private made: awarenessProtocol.Awareness | null = null
+  private stopped = false
 
   /**
-   * Starts sending this client's changes of `awareness`.
+   * Sends this client's changes of the doc's awareness once it exists.
    *
+   * @param doc the doc the awareness is made on (its client id is the awareness's)
    * @param name the doc name the messages carry
    */
   constructor(
-    private readonly awareness: awarenessProtocol.Awareness,
+    private readonly doc: Y.Doc,
     private readonly name: string,
     private readonly channel: AwarenessChannel,
-  ) {
-    awareness.on('update', this.onUpdate)
+  ) {}
+
+  /** The doc's `Awareness`, made now if it does not exist yet (with the local state `{}`, which shows nothing). */
+  get awareness(): awarenessProtocol.Awareness {
+    if (this.made === null) {
+      this.made = new awarenessProtocol.Awareness(this.doc)
+      // read after the handle closed: an awareness like the one it would have destroyed (no timer, nothing sent)
+      if (this.stopped) this.made.destroy()
+      else this.made.on('update', this.onUpdate)
+    }
+    return this.made
   }
 
   /**
@@ -63,45 +84,57 @@ export class DocAwareness {
    */
   announce(): void {
     this.sentShown = false // a new subscription: the relay holds no state of this client
-    const state = this.awareness.getLocalState()
-    if (showsPresence(state)) this.awareness.setLocalState(state)
+    const state = this.made?.getLocalState() ?? null
+    if (showsPresence(state)) this.made!.setLocalState(state)
   }
 
-  /** An `awareness` message from the relay. */
+  /** An `awareness` message from the relay (states of others: the awareness is made for them). */
   apply(update: Uint8Array): void {
     awarenessProtocol.applyAwarenessUpdate(this.awareness, update, this.channel.origin)
   }
 
   /** The relay's `query-awareness`: answered with this client's state, when it shows presence. */
   answerQuery(): void {
-    if (!showsPresence(this.awareness.getLocalState())) return
-    this.channel.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.awareness.clientID])))
+    const awareness = this.made
+    if (awareness === null || !showsPresence(awareness.getLocalState())) return
+    this.channel.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(awareness, [awareness.clientID])))
   }
 
   /** Removes every remote state (the doc disconnected or is parked). */
   removeRemote(): void {
-    const remote = Array.from(this.awareness.getStates().keys()).filter((client) => client !== this.awareness.clientID)
-    if (remote.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, remote, this.channel.origin)
+    const awareness = this.made
+    if (awareness === null) return
+    const remote = Array.from(awareness.getStates().keys()).filter((client) => client !== awareness.clientID)
+    if (remote.length > 0) awarenessProtocol.removeAwarenessStates(awareness, remote, this.channel.origin)
   }
 
-  /** Stops sending (the handle closes; the awareness itself is destroyed by the handle). */
-  stop(): void {
-    this.awareness.off('update', this.onUpdate)
+  /** Takes this client's state away (sent while the doc is subscribed and the state showed presence). */
+  leave(): void {
+    this.made?.setLocalState(null)
+  }
+
+  /** Stops sending and destroys the awareness (the handle closes). */
+  destroy(): void {
+    this.stopped = true
+    if (this.made === null) return
+    this.made.off('update', this.onUpdate)
+    this.made.destroy()
   }
 
   private readonly onUpdate = (
     { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
     origin: unknown,
   ): void => {
-    if (origin === this.channel.origin || !this.channel.subscribed) return
+    const awareness = this.made
+    if (awareness === null || origin === this.channel.origin || !this.channel.subscribed) return
     // Only this client's own state goes out: remote states that time out
     // locally are the relay's business (it drops them when their socket goes).
-    const own = this.awareness.clientID
+    const own = awareness.clientID
     if (!added.includes(own) && !updated.includes(own) && !removed.includes(own)) return
     // No presence and none on the wire: nothing to say (this is where keep-alives of an empty state stop).
-    const shown = showsPresence(this.awareness.getLocalState())
+    const shown = showsPresence(awareness.getLocalState())
     if (!shown && !this.sentShown) return
     this.sentShown = shown
-    this.channel.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [own])))
+    this.channel.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(awareness, [own])))
   }
 }

@@ -96,8 +96,6 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   readonly name: string
   /** The synced Y.Doc. */
   readonly doc: Y.Doc
-  /** Presence of this doc (y-protocols Awareness on {@link doc}). */
-  readonly awareness: awarenessProtocol.Awareness
   /**
    * Resolves when the relay's first sync step 2 arrived, i.e. the doc holds
    * everything the relay had when it answered. Rejects when the handle is
@@ -186,8 +184,6 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.sendsCatchUp = options.sendsCatchUp ?? (() => true)
     // the doc name as guid: a random one costs ~30 getRandomValues calls (lib0 uuidv4) per doc
     this.doc = options.doc ?? new Y.Doc({ guid: name })
-    this.awareness = new awarenessProtocol.Awareness(this.doc)
-    if (user !== undefined && options.presence !== false) this.awareness.setLocalStateField('user', { ...user })
     this.synced = new Promise<void>((resolve, reject) => {
       this.resolveSynced = resolve
       this.rejectSynced = reject
@@ -205,13 +201,23 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.doc.on('update', this.onDocUpdate)
     this.doc.on('afterAllTransactions', this.sendLiveEdits)
     const handle = this
-    this.awarenessSync = new DocAwareness(this.awareness, name, {
+    this.awarenessSync = new DocAwareness(this.doc, name, {
       origin: host.origin,
       get subscribed() {
         return handle.subscribed
       },
       send: (data) => host.send(data),
     })
+    if (user !== undefined && options.presence !== false) this.awareness.setLocalStateField('user', { ...user })
+  }
+
+  /**
+   * Presence of this doc (y-protocols Awareness on {@link doc}). Made when
+   * first read, or when the relay sends another client's state: a handle
+   * nobody shows presence in costs no `Awareness` and no timer.
+   */
+  get awareness(): awarenessProtocol.Awareness {
+    return this.awarenessSync.awareness
   }
 
   /** Whether the relay's sync step 2 arrived on the current connection. */
@@ -445,7 +451,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
   shutdown(reason: Error): void {
     if (this.closedFlag) return
     // Tell the others we left while the update handler still sends.
-    this.awareness.setLocalState(null)
+    this.awarenessSync.leave()
     if (this.subscribed) this.host.send(encodeUnsubscribe(this.name))
     this.subscribed = false
     this.stopCatchUp()
@@ -457,9 +463,8 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
     this.doc.off('update', this.onDocUpdate)
     this.doc.off('afterAllTransactions', this.sendLiveEdits)
     this.unsentEdits = []
-    this.awarenessSync.stop()
     this.tracker.destroy()
-    this.awareness.destroy()
+    this.awarenessSync.destroy()
     if (this.ownsDoc) this.doc.destroy()
     super.destroy()
   }
