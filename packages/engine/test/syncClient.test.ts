@@ -192,6 +192,38 @@ describe('pending and acks', () => {
     expect(clientEvents).toEqual([5, 0])
   })
 
+  test("the client's pending is the sum over its docs, kept per change without visiting every open doc", async () => {
+    const relay = h.relay()
+    const client = h.client(relay)
+    const handles = Array.from({ length: 50 }, (_, i) => client.open(`acme/T-${i}`))
+    await relay.settle()
+    const events: number[] = []
+    client.on('pending', (n) => events.push(n))
+    handles[3]!.doc.getText('t').insert(0, 'abc')
+    expect(client.pending).toBe(3)
+    await relay.settle()
+    relay.ack('acme/T-3')
+    await relay.settle()
+    expect(client.pending).toBe(0)
+
+    const reads = vi.spyOn(Object.getPrototypeOf(handles[0]!) as DocHandle, 'pending', 'get')
+    handles[7]!.doc.getText('t').insert(0, 'de')
+    expect(client.pending).toBe(2)
+    // one doc's change reads that doc's count, not those of the other 49
+    expect(reads.mock.calls.length).toBeLessThanOrEqual(3)
+    reads.mockRestore()
+    // a doc closed with changes not yet stored no longer counts…
+    handles[7]!.close()
+    expect(client.pending).toBe(0)
+    // …and one opened with changes of its own counts from its open
+    const doc = new Y.Doc()
+    doc.getText('t').insert(0, 'xyz')
+    const opened = client.open('acme/X-1', { doc })
+    expect(opened.pending).toBe(3)
+    expect(client.pending).toBe(3)
+    expect(events).toEqual([3, 0, 2, 0, 3])
+  })
+
   test('delete-only edits count as pending until acked (delete marker)', async () => {
     const { relay, handle } = await onlineWithDoc()
     text(handle).insert(0, 'hello')

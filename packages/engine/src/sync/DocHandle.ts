@@ -72,8 +72,8 @@ export interface DocHandleHost {
   readonly maxMessageBytes: number
   /** Structs of catch-ups in parts the client's docs may send without idling between parts (one for all its docs). */
   readonly catchUpAllowance: CatchUpAllowance
-  /** The handle's pending count changed. */
-  pendingChanged(): void
+  /** The handle's pending count changed (now `handle.pending`). */
+  pendingChanged(handle: DocHandle): void
   /** The last reference to the handle was closed. */
   released(handle: DocHandle): void
   /** Reports an error of this doc at the client level too. */
@@ -739,7 +739,7 @@ export class DocHandle extends ObservableV2<DocHandleEvents> {
       for (const waiter of waiters) waiter.resolve()
     }
     this.emit('pending', [count])
-    this.host.pendingChanged()
+    this.host.pendingChanged(this)
   }
 
   /**

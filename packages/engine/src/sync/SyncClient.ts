@@ -111,7 +111,10 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   /** The open docs by name (each with its reference count). */
   private readonly handles = new Map<string, DocHandle>()
   private readonly host: DocHandleHost
+  /** Sum of the open docs' pending counts, kept as each changes (not summed over every doc at each change). */
   private totalPending = 0
+  /** Each open doc's pending count as last added to {@link totalPending}, when not 0. */
+  private readonly countedPending = new Map<DocHandle, number>()
   private relayInfo: HelloInfo | null = null
   /** Where messages from the relay go (see sync/receiveFrame). */
   private readonly routes: FrameRoutes
@@ -170,7 +173,10 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
         return client.relayInfo?.maxPayload ?? client.maxMessageBytes
       },
       catchUpAllowance: new CatchUpAllowance(),
-      pendingChanged: () => this.updateTotalPending(),
+      pendingChanged: (handle) => {
+        // a closed handle is no longer counted, whatever it reports on its way out
+        if (this.handles.get(handle.name) === handle) this.countPending(handle, handle.pending)
+      },
       released: (handle) => this.release(handle),
       reportError: (error) => this.emit('error', [error]),
     }
@@ -225,7 +231,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     const handle = new DocHandle(this.host, name, options, this.user)
     this.handles.set(name, handle)
     if (this.connection.online) this.subscribe([handle])
-    this.updateTotalPending()
+    this.countPending(handle, handle.pending)
     return handle
   }
 
@@ -511,17 +517,19 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     else this.connection.together(fn, this.host.maxMessageBytes)
   }
 
-  private updateTotalPending(): void {
-    let total = 0
-    for (const handle of this.handles.values()) total += handle.pending
-    if (total === this.totalPending) return
-    this.totalPending = total
-    this.emit('pending', [total])
+  /** Counts `pending` as `handle`'s share of the total from now on; emits `pending` when the total changed. */
+  private countPending(handle: DocHandle, pending: number): void {
+    const before = this.countedPending.get(handle) ?? 0
+    if (pending === before) return
+    if (pending === 0) this.countedPending.delete(handle)
+    else this.countedPending.set(handle, pending)
+    this.totalPending += pending - before
+    this.emit('pending', [this.totalPending])
   }
 
   private release(handle: DocHandle): void {
     if (this.handles.get(handle.name) === handle) this.handles.delete(handle.name)
-    this.updateTotalPending()
+    this.countPending(handle, 0)
   }
 }
 
