@@ -84,8 +84,10 @@ export class DocAwareness {
    */
   announce(): void {
     this.sentShown = false // a new subscription: the relay holds no state of this client
-    const state = this.made?.getLocalState() ?? null
-    if (showsPresence(state)) this.made!.setLocalState(state)
+    const awareness = this.made
+    if (awareness === null) return
+    const state = awareness.getLocalState()
+    if (showsPresence(state)) awareness.setLocalState(state)
   }
 
   /** An `awareness` message from the relay (states of others: the awareness is made for them). */
