@@ -320,9 +320,12 @@ export const runChaosSchedules = async (options: ChaosRunOptions): Promise<Chaos
 
   const deadline = options.minutes > 0 ? Date.now() + options.minutes * 60_000 : Infinity
   try {
-    const seeds = options.scheduleSeeds ?? Array.from({ length: options.schedules }, () => prng.uint32(runGen, 0, 0x7fffffff))
-    for (const [index, scheduleSeed] of seeds.entries()) {
+    // Each schedule's seed is drawn as it starts (the same sequence as drawing them all first): a
+    // run bounded by `minutes` asks for an unbounded number of schedules.
+    const count = options.scheduleSeeds?.length ?? options.schedules
+    for (let index = 0; index < count; index++) {
       if (Date.now() >= deadline) break
+      const scheduleSeed = options.scheduleSeeds?.[index] ?? prng.uint32(runGen, 0, 0x7fffffff)
       await runSchedule(index, scheduleSeed)
       figures.schedules++
     }
