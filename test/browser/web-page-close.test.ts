@@ -166,7 +166,9 @@ describe.skipIf(!available)('web app: closing the browser at any moment loses no
           `${saved.length} words reported saved, all kept; of the words never reported saved ${unsavedKept} were kept, ${unsaved.length - unsavedKept} lost`,
       )
     } catch (error) {
-      console.error(`page close failed: replay with SEED=${SEED} PAGE_CLOSES=${CLOSES}`)
+      console.error(
+        `page close failed (${error instanceof Error ? error.message : String(error)}): replay with SEED=${SEED} PAGE_CLOSES=${CLOSES}`,
+      )
       throw error
     } finally {
       killBrowser(profile)
