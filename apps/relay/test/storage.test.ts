@@ -110,7 +110,67 @@ describe('SqliteStorage', () => {
     const db = new Database(file)
     db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`)
     db.close()
-    expect(() => SqliteStorage.open(file)).toThrow(/schema version 3 is newer/)
+    expect(() => SqliteStorage.open(file)).toThrow(`schema version ${SQLITE_SCHEMA_VERSION + 1} is newer`)
+  })
+
+  it('upgrades a schema version 2 file in place: numbers continue, listings keep their last numbers', async () => {
+    const file = path.join(dir, 'v2.sqlite')
+    const db = new Database(file)
+    db.exec(`CREATE TABLE docs (doc TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE checkpoints (doc TEXT PRIMARY KEY, state BLOB NOT NULL, upto_seq INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE updates (doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq)) WITHOUT ROWID;
+      CREATE TABLE authors (doc TEXT NOT NULL, client_id INTEGER NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (doc, client_id)) WITHOUT ROWID;
+      CREATE TABLE presence (workspace TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (workspace, user_id)) WITHOUT ROWID;
+      INSERT INTO docs VALUES ('a', 5), ('b', 2);
+      INSERT INTO checkpoints VALUES ('a', x'2a', 3, 0), ('b', x'2b', 2, 0);
+      INSERT INTO updates VALUES ('a', 4, x'04'), ('a', 5, x'05');`)
+    db.pragma('user_version = 2')
+    db.close()
+    const storage = SqliteStorage.open(file)
+    toClose.push(storage)
+    expect(await storage.listDocSeqs('')).toEqual([
+      { doc: 'a', lastSeq: 5 },
+      { doc: 'b', lastSeq: 2 },
+    ])
+    expect(
+      await storage.appendUpdates([
+        { doc: 'a', updates: [bytes(6)] },
+        { doc: 'b', updates: [bytes(3)] },
+      ]),
+    ).toEqual(
+      new Map([
+        ['a', 6],
+        ['b', 3],
+      ]),
+    )
+    expect(await storage.loadDoc('a')).toEqual({
+      checkpoint: bytes(42),
+      updates: [bytes(4), bytes(5), bytes(6)],
+      lastSeq: 6,
+      logBytes: 3,
+      authors: [],
+    })
+    expect(await storage.loadDoc('b')).toEqual({ checkpoint: bytes(43), updates: [bytes(3)], lastSeq: 3, logBytes: 1, authors: [] })
+    const upgraded = new Database(file)
+    toClose.push(upgraded)
+    expect(upgraded.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
+  })
+
+  it('[seq] an append writes the log, not the docs row; a checkpoint keeps the last number before deleting the log', async () => {
+    const storage = open()
+    const raw = rawConnection()
+    const docRow = (): unknown => raw.prepare("SELECT last_seq FROM docs WHERE doc = 'a'").get()
+    for (let i = 1; i <= 3; i++) await storage.appendUpdates([{ doc: 'a', updates: [bytes(i)] }])
+    expect(docRow()).toEqual({ last_seq: 0 })
+    expect(await storage.listDocSeqs('a')).toEqual([{ doc: 'a', lastSeq: 3 }])
+    await storage.writeCheckpoint('a', bytes(42), 2) // keeps seq 3 in the log
+    expect(docRow()).toEqual({ last_seq: 3 })
+    await storage.appendUpdates([{ doc: 'a', updates: [bytes(4), bytes(5)] }])
+    await storage.writeCheckpoint('a', bytes(43), 5) // empties the log
+    expect(docRow()).toEqual({ last_seq: 5 })
+    expect(await storage.listDocSeqs('')).toEqual([{ doc: 'a', lastSeq: 5 }])
+    expect(await storage.appendUpdates([{ doc: 'a', updates: [bytes(6)] }])).toEqual(new Map([['a', 6]]))
+    expect(await storage.loadDoc('a')).toEqual({ checkpoint: bytes(43), updates: [bytes(6)], lastSeq: 6, logBytes: 1, authors: [] })
   })
 
   it('upgrades a schema version 1 file in place, keeping its data', async () => {

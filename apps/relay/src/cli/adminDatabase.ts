@@ -9,6 +9,7 @@
  */
 import Database from 'better-sqlite3'
 import * as Y from 'yjs'
+import { LAST_SEQ } from '../storage/SqliteDatabase.js'
 import type { AuthorBinding } from '../storage/Storage.js'
 
 /** Everything stored for one doc. */
@@ -50,7 +51,7 @@ export class AdminDatabase {
   /** A doc's rows from one snapshot, or null when nothing is stored under that name. */
   readDoc(doc: string): DocRows | null {
     return this.#db.transaction((): DocRows | null => {
-      const lastSeq = this.#db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM docs WHERE doc = ?').get(doc)
+      const lastSeq = this.#db.prepare<[string], { last_seq: number }>(`SELECT ${LAST_SEQ} AS last_seq FROM docs WHERE doc = ?`).get(doc)
       if (lastSeq === undefined) return null
       const checkpoint = this.#db
         .prepare<[string], { state: Buffer; upto_seq: number; updated_at: number }>(

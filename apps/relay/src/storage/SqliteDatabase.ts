@@ -5,8 +5,9 @@
  * `SqliteStorage` opens one to check the file before starting the worker and
  * keeps it to read loads ({@link SqliteDatabase.readOnly}).
  *
- * Schema (version 2, kept in `PRAGMA user_version`; version 1 files are
- * upgraded in place by adding the tables of version 2):
+ * Schema (version 3, kept in `PRAGMA user_version`; older files are upgraded
+ * in place: version 1 by adding the tables of version 2, version 2 by
+ * recording the new version — its rows already mean what version 3's do):
  *
  * ```sql
  * docs        (doc TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID
@@ -16,9 +17,16 @@
  * presence    (workspace TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (workspace, user_id)) WITHOUT ROWID
  * ```
  *
- * - `docs` has one row per stored doc. It is the source of `listDocs` and
- *   holds the last sequence number ever given out, so sequence numbers never
- *   go back, even after a checkpoint deleted every logged update.
+ * - `docs` has one row per stored doc. It is the source of `listDocs`, and
+ *   its `last_seq` is a floor: a doc's last sequence number is the larger of
+ *   it and the highest `seq` in the doc's log (read from the log's primary
+ *   key, one seek). An append therefore writes only the log (the `docs` row
+ *   is written once, when the doc is created: a third fewer WAL pages per
+ *   commit than moving `last_seq` on every append), and a checkpoint, which
+ *   deletes log entries, first records the last number in `last_seq`, so
+ *   sequence numbers never go back, even after every logged update is gone.
+ *   (In version 2 every append moved `last_seq`; a version 2 relay would
+ *   hand out used numbers on a version 3 file, and it refuses one.)
  * - `checkpoints` holds at most one full Yjs state per doc and the sequence
  *   number it covers. States can be large, so it stays a rowid table (big
  *   rows do not bloat the primary-key b-tree).
@@ -68,7 +76,7 @@ export interface SqliteConnectionOptions {
 export const DEFAULT_SQLITE_CACHE_MB = 16
 
 /** The schema version this code writes and understands. */
-export const SQLITE_SCHEMA_VERSION = 2
+export const SQLITE_SCHEMA_VERSION = 3
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS docs (
@@ -136,10 +144,18 @@ function prepareFramedLog(db: Database.Database): Database.Statement<[string], B
   }
 }
 
+/**
+ * A doc's last sequence number as an expression over its `docs` row: the
+ * floor kept there or the highest `seq` of its log, whichever is larger
+ * (`max(seq)` over the primary key's `(doc, seq)` prefix is one seek).
+ */
+export const LAST_SEQ = 'max(docs.last_seq, coalesce((SELECT max(u.seq) FROM updates u WHERE u.doc = docs.doc), 0))'
+
 /** Prepared statements, created once per connection. */
 function prepareStatements(db: Database.Database) {
   return {
-    lastSeq: db.prepare<[string], { last_seq: number }>('SELECT last_seq FROM docs WHERE doc = ?'),
+    // a stored doc's last sequence number (see the schema above); no row for a doc never stored
+    lastSeq: db.prepare<[string], { last_seq: number }>(`SELECT ${LAST_SEQ} AS last_seq FROM docs WHERE doc = ?`),
     setLastSeq: db.prepare<[string, number]>(
       'INSERT INTO docs (doc, last_seq) VALUES (?, ?) ON CONFLICT (doc) DO UPDATE SET last_seq = excluded.last_seq',
     ),
@@ -158,10 +174,12 @@ function prepareStatements(db: Database.Database) {
     ),
     // Docs sort by UTF-8 bytes, so the names starting with a prefix are contiguous from the prefix on.
     docsFrom: db.prepare<[string], { doc: string }>('SELECT doc FROM docs WHERE doc >= ? ORDER BY doc'),
-    docSeqsFrom: db.prepare<[string], { doc: string; last_seq: number }>('SELECT doc, last_seq FROM docs WHERE doc >= ? ORDER BY doc'),
+    docSeqsFrom: db.prepare<[string], { doc: string; last_seq: number }>(
+      `SELECT doc, ${LAST_SEQ} AS last_seq FROM docs WHERE doc >= ? ORDER BY doc`,
+    ),
     // one page: from the prefix on, after a name, at most so many
     docSeqsPage: db.prepare<[string, string, number], { doc: string; last_seq: number }>(
-      'SELECT doc, last_seq FROM docs WHERE doc >= ? AND doc > ? ORDER BY doc LIMIT ?',
+      `SELECT doc, ${LAST_SEQ} AS last_seq FROM docs WHERE doc >= ? AND doc > ? ORDER BY doc LIMIT ?`,
     ),
     insertAuthor: db.prepare<[string, number, string, string]>(
       'INSERT OR REPLACE INTO authors (doc, client_id, user_id, name) VALUES (?, ?, ?, ?)',
@@ -196,6 +214,7 @@ function migrate(db: Database.Database): void {
     }
     if (version < 1) db.exec(SCHEMA)
     if (version < 2) db.exec(SCHEMA_V2)
+    // version 3 changed what `docs.last_seq` means (a floor), not the tables: a version 2 file's rows are valid
     if (version < SQLITE_SCHEMA_VERSION) db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`)
   }).immediate()
 }
@@ -317,13 +336,12 @@ export class SqliteDatabase {
       batches.map((batch) => {
         const result: AppendResult = new Map()
         for (const { doc, updates, authors } of batch) {
-          let seq = stmt.lastSeq.get(doc)?.last_seq ?? 0
+          const stored = stmt.lastSeq.get(doc)
+          let seq = stored?.last_seq ?? 0
+          // the docs row is written once, when the doc is created; appends move only the log
+          if (stored === undefined && (updates.length > 0 || (authors !== undefined && authors.length > 0))) stmt.ensureDoc.run(doc)
           for (const data of updates) stmt.insertUpdate.run(doc, ++seq, data)
-          if (updates.length > 0) stmt.setLastSeq.run(doc, seq)
-          if (authors !== undefined && authors.length > 0) {
-            stmt.ensureDoc.run(doc)
-            for (const a of authors) stmt.insertAuthor.run(doc, a.clientId, a.userId, a.name)
-          }
+          if (authors !== undefined) for (const a of authors) stmt.insertAuthor.run(doc, a.clientId, a.userId, a.name)
           result.set(doc, seq)
         }
         return result
@@ -362,7 +380,8 @@ export class SqliteDatabase {
         const lastSeq = this.#stmt.lastSeq.get(doc)?.last_seq ?? 0
         const checkpointSeq = this.#stmt.checkpointSeq.get(doc)?.upto_seq ?? 0
         assertCheckpointSeq(doc, uptoSeq, checkpointSeq, lastSeq)
-        this.#stmt.ensureDoc.run(doc)
+        // the log entries deleted below may hold the last number: keep it in the floor first
+        this.#stmt.setLastSeq.run(doc, lastSeq)
         this.#stmt.upsertCheckpoint.run(doc, state, uptoSeq, Date.now())
         this.#stmt.deleteUpdatesUpTo.run(doc, uptoSeq)
       })
