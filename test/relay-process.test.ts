@@ -13,6 +13,18 @@ import { makeTempDir, removeDir, repoRoot, runRelay, startRelay, waitFor, type R
 import { RawMuxClient, covers } from './helpers/rawClient.js'
 import { createRelay } from '../apps/relay/src/Relay.js'
 import { MemoryStorage } from '../apps/relay/src/storage/MemoryStorage.js'
+import { SqliteStorage } from '../apps/relay/src/storage/SqliteStorage.js'
+import Database from 'better-sqlite3'
+
+/** The last sequence number stored for `upgrade/doc-1`, read from the file as another process would. */
+const readLastSeq = (file: string): number => {
+  const db = new Database(file, { readonly: true })
+  try {
+    return (db.prepare("SELECT max(seq) AS n FROM updates WHERE doc = 'upgrade/doc-1'").get() as { n: number | null }).n ?? 0
+  } finally {
+    db.close()
+  }
+}
 
 let relay: RelayProcess
 beforeAll(async () => {
@@ -218,6 +230,53 @@ describe('configuration', () => {
     await expect(createRelay({ storage: new MemoryStorage(), port: 0, limits: { maxBufferedBytes: 1024 * 1024 } })).rejects.toThrow(
       /limits contradict each other: --max-buffered-bytes \(1048576\) is below twice --max-payload/,
     )
+  })
+
+  it('a data dir written by a relay of SQLite schema 2 is upgraded at start, says so once, and keeps serving and numbering', async () => {
+    const dir = makeTempDir()
+    const file = path.join(dir, 'concord.sqlite')
+    // What a schema 2 relay left: two updates of one doc, `docs.last_seq` moved by every append.
+    const author = new Y.Doc()
+    const updates: Uint8Array[] = []
+    author.on('update', (update: Uint8Array) => updates.push(update))
+    author.getText('t').insert(0, 'hello')
+    author.getText('t').insert(5, ' there')
+    const stored = SqliteStorage.open(file)
+    await stored.appendUpdates([{ doc: 'upgrade/doc-1', updates }])
+    await stored.close()
+    const raw = new Database(file)
+    raw.exec('UPDATE docs SET last_seq = (SELECT max(seq) FROM updates WHERE updates.doc = docs.doc)')
+    raw.pragma('user_version = 2')
+    raw.close()
+
+    const upgraded = await startRelay({ dataDir: dir, args: ['--log-level', 'info'] })
+    try {
+      // the log is written asynchronously: it may follow the `listening on` line
+      await waitFor(() => upgraded.output().includes('upgraded the SQLite schema from version 2 to 3'), 'the upgrade logged')
+      const doc = new Y.Doc()
+      const p = new WebsocketProvider(upgraded.wsUrl, 'upgrade/doc-1', doc, { WebSocketPolyfill: WebSocket as never, disableBc: true })
+      await synced(p)
+      expect(doc.getText('t').toString()).toBe('hello there')
+      doc.getText('t').insert(11, '!')
+      await waitFor(() => readLastSeq(file) === 3, 'the third update stored as number 3')
+      p.destroy()
+    } finally {
+      await upgraded.stop()
+    }
+    const again = await startRelay({ dataDir: dir, args: ['--log-level', 'info'] })
+    try {
+      // the log keeps its order: once the relay's own "listening" line is out, an upgrade line would be too
+      await waitFor(() => again.output().includes('relay listening'), 'the relay logged listening')
+      expect(again.output()).not.toContain('upgraded the SQLite schema')
+      const doc = new Y.Doc()
+      const p = new WebsocketProvider(again.wsUrl, 'upgrade/doc-1', doc, { WebSocketPolyfill: WebSocket as never, disableBc: true })
+      await synced(p)
+      expect(doc.getText('t').toString()).toBe('hello there!')
+      p.destroy()
+    } finally {
+      await again.stop()
+      removeDir(dir)
+    }
   })
 
   it('a data dir that cannot be created is a clear error', async () => {

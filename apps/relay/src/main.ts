@@ -29,7 +29,7 @@ import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
 import type { Cluster, ClusterStore } from './cluster/Cluster.js'
 import type { SharedWebhookStore } from './webhooks/WebhookSubscriptions.js'
-import { SqliteStorage } from './storage/SqliteStorage.js'
+import { SQLITE_SCHEMA_VERSION, SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
 import { holdDataDir, LOCK_FILE, relayHolding } from './cli/relayLock.js'
 
@@ -105,6 +105,12 @@ const main = async (): Promise<void> => {
     process.stderr.write(`concord-relay: ${message}\n`)
     process.exitCode = 2
     return
+  }
+  if (storage instanceof SqliteStorage && storage.upgradedFrom !== null) {
+    log.info(
+      { file: storage.file, from: storage.upgradedFrom, to: SQLITE_SCHEMA_VERSION },
+      `upgraded the SQLite schema from version ${storage.upgradedFrom} to ${SQLITE_SCHEMA_VERSION}: relays older than this one refuse the file now`,
+    )
   }
   if (config.storage === 'sqlite') {
     const dataDir = path.resolve(config.data)

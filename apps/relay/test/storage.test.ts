@@ -75,6 +75,7 @@ describe('SqliteStorage', () => {
 
   it('[wal] journal mode is WAL and the schema version is recorded', async () => {
     const storage = open()
+    expect(storage.upgradedFrom).toBe(null) // a new file is created at this version, not upgraded
     await storage.appendUpdates([{ doc: 'a', updates: [bytes(1)] }])
     const db = rawConnection()
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
@@ -151,9 +152,13 @@ describe('SqliteStorage', () => {
       authors: [],
     })
     expect(await storage.loadDoc('b')).toEqual({ checkpoint: bytes(43), updates: [bytes(3)], lastSeq: 3, logBytes: 1, authors: [] })
+    expect(storage.upgradedFrom).toBe(2)
     const upgraded = new Database(file)
     toClose.push(upgraded)
     expect(upgraded.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION)
+    const reopened = SqliteStorage.open(file)
+    toClose.push(reopened)
+    expect(reopened.upgradedFrom).toBe(null)
   })
 
   it('[seq] an append writes the log, not the docs row; a checkpoint keeps the last number before deleting the log', async () => {
@@ -183,6 +188,7 @@ describe('SqliteStorage', () => {
     db.pragma('user_version = 1')
     db.close()
     const storage = SqliteStorage.open(file)
+    expect(storage.upgradedFrom).toBe(1)
     expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(5)], lastSeq: 1, logBytes: 1, authors: [] })
     await storage.appendUpdates([{ doc: 'a', updates: [], authors: [{ clientId: 1, userId: 'u', name: 'U' }] }])
     expect((await storage.loadDoc('a')).authors).toHaveLength(1)

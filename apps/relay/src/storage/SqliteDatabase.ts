@@ -205,22 +205,30 @@ function prepareStatements(db: Database.Database) {
  * opens a file that the main thread has just migrated, maybe while another
  * process writes to it).
  */
-function migrate(db: Database.Database): void {
-  if (db.pragma('user_version', { simple: true }) === SQLITE_SCHEMA_VERSION) return
-  db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number
-    if (version > SQLITE_SCHEMA_VERSION) {
-      throw new Error(`schema version ${version} is newer than this relay understands (${SQLITE_SCHEMA_VERSION})`)
-    }
-    if (version < 1) db.exec(SCHEMA)
-    if (version < 2) db.exec(SCHEMA_V2)
-    // version 3 changed what `docs.last_seq` means (a floor), not the tables: a version 2 file's rows are valid
-    if (version < SQLITE_SCHEMA_VERSION) db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`)
-  }).immediate()
+function migrate(db: Database.Database): number | null {
+  if (db.pragma('user_version', { simple: true }) === SQLITE_SCHEMA_VERSION) return null
+  return db
+    .transaction((): number | null => {
+      const version = db.pragma('user_version', { simple: true }) as number
+      if (version > SQLITE_SCHEMA_VERSION) {
+        throw new Error(`schema version ${version} is newer than this relay understands (${SQLITE_SCHEMA_VERSION})`)
+      }
+      if (version < 1) db.exec(SCHEMA)
+      if (version < 2) db.exec(SCHEMA_V2)
+      // version 3 changed what `docs.last_seq` means (a floor), not the tables: a version 2 file's rows are valid
+      if (version < SQLITE_SCHEMA_VERSION) db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`)
+      // version 0 is a new file (or one created by another relay a moment ago): nothing was upgraded
+      return version >= 1 && version < SQLITE_SCHEMA_VERSION ? version : null
+    })
+    .immediate()
 }
 
-/** Opens the file and configures the connection; throws an `Error` naming the file when that fails. */
-function openDatabase(file: string, options: SqliteConnectionOptions): Database.Database {
+/**
+ * Opens the file and configures the connection; throws an `Error` naming the
+ * file when that fails. Returns the connection and the schema version the
+ * file was upgraded from (null: new, or already at this version).
+ */
+function openDatabase(file: string, options: SqliteConnectionOptions): { db: Database.Database; upgradedFrom: number | null } {
   const synchronous = options.synchronous ?? 'full'
   if (synchronous !== 'full' && synchronous !== 'normal') {
     throw new TypeError(`synchronous must be 'full' or 'normal', got ${String(synchronous)}`)
@@ -241,8 +249,8 @@ function openDatabase(file: string, options: SqliteConnectionOptions): Database.
     const mode = db.pragma('journal_mode = WAL', { simple: true })
     if (!inMemory && mode !== 'wal') throw new Error(`could not enable WAL journal mode (got ${String(mode)})`)
     db.pragma(`synchronous = ${synchronous.toUpperCase()}`)
-    migrate(db)
-    return db
+    const upgradedFrom = migrate(db)
+    return { db, upgradedFrom }
   } catch (cause) {
     db?.close()
     const message = cause instanceof Error ? cause.message : String(cause)
@@ -302,8 +310,12 @@ export class SqliteDatabase {
   readonly #loadDoc: (doc: string) => StoredDoc
   readonly #appendBatches: { immediate: (batches: readonly DocUpdates[][]) => AppendResult[] }
 
-  private constructor(db: Database.Database) {
+  /** The schema version this connection upgraded the file from when it opened it, or null (a new file, or one already at {@link SQLITE_SCHEMA_VERSION}). */
+  readonly upgradedFrom: number | null
+
+  private constructor(db: Database.Database, upgradedFrom: number | null) {
     this.#db = db
+    this.upgradedFrom = upgradedFrom
     const stmt = (this.#stmt = prepareStatements(db))
     const framedLog = db.pragma('encoding', { simple: true }) === 'UTF-8' ? stmt.selectFramedLog : null
     /**
@@ -356,7 +368,8 @@ export class SqliteDatabase {
    * `TypeError` for bad options.
    */
   static open(file: string, options: SqliteConnectionOptions = {}): SqliteDatabase {
-    return new SqliteDatabase(openDatabase(file, options))
+    const { db, upgradedFrom } = openDatabase(file, options)
+    return new SqliteDatabase(db, upgradedFrom)
   }
 
   /** Loads a doc's checkpoint and the log appended after it, from one consistent snapshot. */

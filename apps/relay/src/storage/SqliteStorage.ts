@@ -164,6 +164,12 @@ export class SqliteStorage implements Storage {
   readonly kind = 'sqlite'
   /** Path of the database file. */
   readonly file: string
+  /**
+   * The schema version the file had when this open upgraded it to
+   * {@link SQLITE_SCHEMA_VERSION} (relays older than the new version refuse
+   * it from now on), or null: a new file, or one already at this version.
+   */
+  readonly upgradedFrom: number | null
   readonly #worker: Worker
   #state: WorkerState = { kind: 'running' }
   readonly #pending = new Map<number, PendingCall>()
@@ -191,6 +197,7 @@ export class SqliteStorage implements Storage {
     // connection stays open to answer loads. (A `:memory:` database is private to its
     // connection: the worker gets its own, and answers the loads too.)
     const checked = SqliteDatabase.open(file, connection)
+    this.upgradedFrom = checked.upgradedFrom
     if (file === ':memory:') {
       checked.close()
       this.#reader = null
