@@ -28,6 +28,21 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const tempDir = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'concord-'))
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values)
 
+/** Writes `file` as a relay of schema `version` (1 or 2) created it, with `rows` (SQL) in it. */
+const writeOldSchema = (file: string, version: 1 | 2, rows: string): void => {
+  const db = new Database(file)
+  db.exec(`CREATE TABLE docs (doc TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE checkpoints (doc TEXT PRIMARY KEY, state BLOB NOT NULL, upto_seq INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    CREATE TABLE updates (doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq)) WITHOUT ROWID;`)
+  if (version === 2) {
+    db.exec(`CREATE TABLE authors (doc TEXT NOT NULL, client_id INTEGER NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (doc, client_id)) WITHOUT ROWID;
+      CREATE TABLE presence (workspace TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (workspace, user_id)) WITHOUT ROWID;`)
+  }
+  db.exec(rows)
+  db.pragma(`user_version = ${version}`)
+  db.close()
+}
+
 runStorageContractTests('MemoryStorage', async () => ({
   storage: new MemoryStorage(),
   cleanup: async () => {},
@@ -116,17 +131,13 @@ describe('SqliteStorage', () => {
 
   it('upgrades a schema version 2 file in place: numbers continue, listings keep their last numbers', async () => {
     const file = path.join(dir, 'v2.sqlite')
-    const db = new Database(file)
-    db.exec(`CREATE TABLE docs (doc TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
-      CREATE TABLE checkpoints (doc TEXT PRIMARY KEY, state BLOB NOT NULL, upto_seq INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-      CREATE TABLE updates (doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq)) WITHOUT ROWID;
-      CREATE TABLE authors (doc TEXT NOT NULL, client_id INTEGER NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (doc, client_id)) WITHOUT ROWID;
-      CREATE TABLE presence (workspace TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (workspace, user_id)) WITHOUT ROWID;
-      INSERT INTO docs VALUES ('a', 5), ('b', 2);
+    writeOldSchema(
+      file,
+      2,
+      `INSERT INTO docs VALUES ('a', 5), ('b', 2);
       INSERT INTO checkpoints VALUES ('a', x'2a', 3, 0), ('b', x'2b', 2, 0);
-      INSERT INTO updates VALUES ('a', 4, x'04'), ('a', 5, x'05');`)
-    db.pragma('user_version = 2')
-    db.close()
+      INSERT INTO updates VALUES ('a', 4, x'04'), ('a', 5, x'05');`,
+    )
     const storage = SqliteStorage.open(file)
     toClose.push(storage)
     expect(await storage.listDocSeqs('')).toEqual([
@@ -180,13 +191,7 @@ describe('SqliteStorage', () => {
 
   it('upgrades a schema version 1 file in place, keeping its data', async () => {
     const file = path.join(dir, 'v1.sqlite')
-    const db = new Database(file)
-    db.exec(`CREATE TABLE docs (doc TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;
-      CREATE TABLE checkpoints (doc TEXT PRIMARY KEY, state BLOB NOT NULL, upto_seq INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-      CREATE TABLE updates (doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq)) WITHOUT ROWID;
-      INSERT INTO docs VALUES ('a', 1); INSERT INTO updates VALUES ('a', 1, x'05');`)
-    db.pragma('user_version = 1')
-    db.close()
+    writeOldSchema(file, 1, "INSERT INTO docs VALUES ('a', 1); INSERT INTO updates VALUES ('a', 1, x'05');")
     const storage = SqliteStorage.open(file)
     expect(storage.upgradedFrom).toBe(1)
     expect(await storage.loadDoc('a')).toEqual({ checkpoint: null, updates: [bytes(5)], lastSeq: 1, logBytes: 1, authors: [] })
