@@ -338,6 +338,71 @@ describe('history', () => {
     expect(JSON.stringify(a!.handle.history())).toBe(JSON.stringify(b!.handle.history()))
   })
 
+  // Both settle "Login crashes" once they have each other's collision: each re-types "Login " (Checkout's writer
+  // replaced it), so one of the two insertions is a copy. The writer of the copy edits the title on top of it
+  // before the other settlement arrives; its keystrokes touch the characters every replica deletes as the copy.
+  describe.each([
+    ['inside the copied characters', ['Logon crashes']],
+    ['replacing all of them', ['Signup crashes']],
+    ['after them', ['Login always crashes']],
+    ['deleting some of them', ['Log crashes']],
+    ['before them', ['A Login crashes']],
+    ['twice', ['Logon crashes', 'Logon always crashes']],
+  ])('an edit made on a settlement that turns out to be a copy (%s)', (_, edits) => {
+    const run = async (copyRemovedFirst: boolean) => {
+      const relay = newRelay()
+      let clock = 1_000_000
+      const [a, b] = await setup(relay, 2, { now: () => clock })
+      // Array order counts the settlement of the lower client id (concurrent insertions at one place): b's is the copy.
+      a!.handle.doc.clientID = 1_000
+      b!.handle.doc.clientID = 2 ** 31
+      a!.offline()
+      b!.offline()
+      clock += 1_000
+      a!.handle.set('title', 'Checkout is slow')
+      clock += 1_000
+      b!.handle.set('title', 'Login crashes')
+      const [fromA, fromB] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
+      Y.applyUpdate(a!.handle.doc, fromB, FETCH_ORIGIN)
+      Y.applyUpdate(b!.handle.doc, fromA, FETCH_ORIGIN)
+      await Promise.resolve()
+      for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Login crashes')
+      // a gets b's settlement before b's edit: it deletes the copy's characters before the edit arrives.
+      if (copyRemovedFirst) Y.applyUpdate(a!.handle.doc, Y.encodeStateAsUpdate(b!.handle.doc), FETCH_ORIGIN)
+      await Promise.resolve()
+      for (const edit of edits) {
+        clock += 1_000
+        b!.handle.set('title', edit)
+      }
+      const exchange = async () => {
+        const [sa, sb] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
+        Y.applyUpdate(a!.handle.doc, sb, FETCH_ORIGIN)
+        Y.applyUpdate(b!.handle.doc, sa, FETCH_ORIGIN)
+        await Promise.resolve()
+        await Promise.resolve()
+      }
+      for (let i = 0; i < 3; i++) await exchange()
+      expect(Y.decodeStateVector(Y.encodeStateVector(a!.handle.doc))).toEqual(Y.decodeStateVector(Y.encodeStateVector(b!.handle.doc)))
+      for (const peer of [a!, b!]) {
+        expect(peer.handle.get('title')).toBe(edits.at(-1))
+        expect(peer.handle.history().unsettled).toEqual({})
+      }
+      // The fix is on record: a device settled the title on the edit's value.
+      const last = a!.handle.history().entries.at(-1)
+      expect(last).toMatchObject({ field: 'title', mode: 'auto', value: edits.at(-1) })
+      expect(JSON.stringify(a!.handle.history())).toBe(JSON.stringify(b!.handle.history()))
+      // Once an entry holds the fix, someone's backspacing whose entry is not written yet is theirs: nobody settles it away.
+      const fixed = edits.at(-1)!
+      b!.handle.text('title').delete(fixed.length - 1, 1)
+      await exchange()
+      await exchange()
+      for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe(fixed.slice(0, -1))
+      expect(a!.handle.history().entries.at(-1)).toEqual(last)
+    }
+    test('the title ends as the edit made it, on every replica, with the fix on record', () => run(false))
+    test('also where a replica deleted the copy before the edit arrived', () => run(true))
+  })
+
   test('concurrent edits of the same part of a description keep both, offer each version, and "keep as is" settles the merge', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)

@@ -210,6 +210,7 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
   const located = locatedEntries(doc)
   const summaries = located.filter((l) => l.entry.k === 'c')
   const duplicates = duplicateSettlements(located)
+  const writtenOnDuplicate = writtenOnDuplicates(located, duplicates)
   for (const { entry, client } of located) {
     if (seenIds.has(entry.id)) continue // an entry id seen twice (the same compaction made on two replicas)
     seenIds.add(entry.id)
@@ -273,8 +274,13 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
     const list = byField.get(field)
     const current = options.fields?.[field]
     if (list === undefined || typeof current !== 'string' || list.some((e) => e.fieldKind !== 'text')) continue
-    const rule = ruleValue(list)
-    if (rule !== null && (rule.collided || rule.combined) && !rule.held && rule.value !== current) unsettled[field] = rule.value
+    // An entry written on a settlement that duplicates another was an edit of characters the duplicate's removal
+    // deletes: its deletions are lost and its insertions sit where those characters were. Its value is the rule's
+    // input all the same, but only an entry written since, or a settlement, holds it.
+    const onDuplicate = new Set(list.flatMap((e) => (writtenOnDuplicate.has(e.id) ? [e.id] : [])))
+    const rule = ruleValue(list, { notHolding: onDuplicate })
+    if (rule !== null && (rule.collided || rule.combined || onDuplicate.size > 0) && !rule.held && rule.value !== current)
+      unsettled[field] = rule.value
   }
   return { entries, merges, unsettled }
 }
@@ -327,6 +333,35 @@ const compactedEntry = (
     to: totals.to,
     summary: `${totals.n} older change(s) compacted (${fieldList}) by ${by}`,
   }
+}
+
+/**
+ * Entries written on a settlement that duplicates another by a writer who
+ * had not seen the one that counts (`duplicates`: duplicate → counted): it
+ * had the duplicate's characters on screen and edited them, before any
+ * replica could delete them as a copy. Read from the entries' bases and
+ * seen tips, transitively (array order is causal order: an entry comes
+ * after those it names).
+ */
+const writtenOnDuplicates = (located: readonly LocatedEntry[], duplicates: ReadonlyMap<string, string>): Set<string> => {
+  const out = new Set<string>()
+  if (duplicates.size === 0) return out
+  const counted = new Set(duplicates.values())
+  /** Entry id → the duplicates and counted settlements its writer had seen (itself included). */
+  const known = new Map<string, ReadonlySet<string>>()
+  for (const { entry } of located) {
+    if (entry.k === 'c' || known.has(entry.id)) continue
+    const e = entry as StoredFieldEntry
+    const mine = new Set<string>()
+    if (duplicates.has(e.id) || counted.has(e.id)) mine.add(e.id)
+    for (const parent of [e.b, ...(Array.isArray(e.s) ? e.s : [])]) {
+      if (typeof parent !== 'string') continue
+      for (const id of known.get(parent) ?? []) mine.add(id)
+    }
+    known.set(e.id, mine)
+    for (const id of mine) if (id !== e.id && duplicates.has(id) && !mine.has(duplicates.get(id)!)) out.add(e.id)
+  }
+  return out
 }
 
 /**

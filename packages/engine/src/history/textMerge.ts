@@ -296,7 +296,7 @@ const withoutSettlements = (entries: readonly RuleEntry[]): readonly RuleEntry[]
  * else the value and whether the field's text needs it written
  * ({@link RuleOutcome}).
  */
-export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => {
+export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = {}): RuleOutcome | null => {
   const entries = withoutSettlements(written)
   if (entries.length === 0) return null
   const ids = new Set(entries.map((e) => e.id))
@@ -413,7 +413,18 @@ export const ruleValue = (written: readonly RuleEntry[]): RuleOutcome | null => 
     roots.length === 1 ? (typeof first.value === 'string' ? first.value : null) : typeof first.prev === 'string' ? first.prev : null
   if (base === null) return null
   const value = roots.length === 1 ? valueOf(first) : combine(base, roots)
-  return value === null ? null : { value, collided, combined, held: heldBy(written, value) }
+  return value === null ? null : { value, collided, combined, held: heldBy(written, value, options.notHolding) }
+}
+
+/** Options of {@link ruleValue}. */
+export interface RuleOptions {
+  /**
+   * Entries whose value the text may not hold although their writer saw it
+   * there — written on a settlement that turned out to duplicate another
+   * (`history/textSettle`): their characters are gone with the duplicate's.
+   * They never count as holding the rule's value ({@link RuleOutcome.held}).
+   */
+  notHolding?: ReadonlySet<string>
 }
 
 /** What {@link ruleValue} says about a single-line text field. */
@@ -447,8 +458,8 @@ export interface RuleOutcome {
  * tips, and settlements too (two settlements written without knowing each
  * other may have inserted their value twice).
  */
-const heldBy = (written: readonly RuleEntry[], value: string): boolean => {
-  const candidates = written.filter((e) => e.value === value)
+const heldBy = (written: readonly RuleEntry[], value: string, notHolding?: ReadonlySet<string>): boolean => {
+  const candidates = written.filter((e) => e.value === value && notHolding?.has(e.id) !== true)
   if (candidates.length === 0) return false
   const referenced = new Set(written.flatMap((e) => [...(e.base === null ? [] : [e.base]), ...(e.seen ?? [])]))
   const leaves = written.filter((e) => !referenced.has(e.id))

@@ -119,7 +119,8 @@ export class RecordHistory {
     const singleLine = singleLineFields(this.options.schema())
     const options = { now: this.options.now(), maxEntries: this.options.historyLimit }
     this.doc.transact(() => {
-      if (removeDuplicateInsertions(this.doc) > 0 || singleLine.size === 0) return
+      removeDuplicateInsertions(this.doc)
+      if (singleLine.size === 0) return
       const fields: Record<string, unknown> = {}
       for (const field of singleLine) fields[field] = this.doc.getText(TEXT_PREFIX + field).toString()
       const { unsettled } = readHistory(this.doc, this.options.authors(), { fields, singleLine })
