@@ -403,6 +403,45 @@ describe('history', () => {
     test('also where a replica deleted the copy before the edit arrived', () => run(true))
   })
 
+  test('typing on a settlement that turns out to be a copy, its burst still open when the copy is deleted, ends as typed', async () => {
+    const relay = newRelay()
+    let clock = 1_000_000
+    const [a, b] = await setup(relay, 2, { now: () => clock, historyIdleMs: 1e9 })
+    a!.handle.doc.clientID = 1_000
+    b!.handle.doc.clientID = 2 ** 31
+    a!.offline()
+    b!.offline()
+    clock += 1_000
+    a!.handle.set('title', 'Checkout is slow')
+    clock += 1_000
+    b!.handle.set('title', 'Login crashes')
+    const [fromA, fromB] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
+    Y.applyUpdate(a!.handle.doc, fromB, FETCH_ORIGIN)
+    Y.applyUpdate(b!.handle.doc, fromA, FETCH_ORIGIN)
+    await Promise.resolve()
+    clock += 1_000
+    b!.handle.text('title').insert(3, 'XY') // into the copied "Login ": "LogXYin crashes"
+    const exchange = async () => {
+      const [sa, sb] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
+      Y.applyUpdate(a!.handle.doc, sb, FETCH_ORIGIN)
+      Y.applyUpdate(b!.handle.doc, sa, FETCH_ORIGIN)
+      await Promise.resolve()
+      await Promise.resolve()
+    }
+    await exchange()
+    await exchange()
+    // The copy is gone while the burst is open: its letters stand where the copy stood until its entry is written.
+    expect(b!.handle.get('title')).toBe('Login crashesXY')
+    clock += 1_000
+    b!.handle.flushHistory()
+    for (let i = 0; i < 3; i++) await exchange()
+    for (const peer of [a!, b!]) {
+      expect(peer.handle.get('title')).toBe('LogXYin crashes')
+      expect(peer.handle.history().unsettled).toEqual({})
+    }
+    expect(a!.handle.history().entries.at(-1)).toMatchObject({ field: 'title', mode: 'auto', value: 'LogXYin crashes' })
+  })
+
   test('concurrent edits of the same part of a description keep both, offer each version, and "keep as is" settles the merge', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)
