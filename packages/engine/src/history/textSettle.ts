@@ -14,7 +14,11 @@
  * insertion starts (`ic`; it ends at the entry's own clock), readers count
  * the first settlement in array order ({@link duplicateSettlements}), and
  * {@link removeDuplicateInsertions} deletes the others' characters — deletions
- * only, so replicas doing it at the same time agree as well.
+ * only, so replicas doing it at the same time agree as well. An edit its
+ * writer made on a copy before the counted settlement reached them lost its
+ * deletions with the copy's characters; readers leave the field unsettled on
+ * that edit's value (`readHistory`, entries written on a duplicate), so it is
+ * settled again like any collision.
  *
  * @example
  *   const { unsettled } = readHistory(doc, authors, { fields, singleLine })
