@@ -296,25 +296,28 @@ describe('history', () => {
     }
   })
 
-  test('two replicas settling the same collision at the same time end with its value once', async () => {
+  /**
+   * Ada and Bob, offline, replace the title ("Checkout is slow", then `later`); each gets the other's change before
+   * either settlement travels, so both settle on `later` — Bob's settlement is the copy: array order counts the one of
+   * the lower client id. Updates travel only by `exchange` (as if fetched from the relay).
+   */
+  const settledTwice = async (later: string, options: Partial<RecordStoreOptions> = {}) => {
     const relay = newRelay()
-    let clock = 1_000_000
-    const [a, b] = await setup(relay, 2, { now: () => clock })
+    const time = { clock: 1_000_000 }
+    const [a, b] = await setup(relay, 2, { now: () => time.clock, ...options })
+    a!.handle.doc.clientID = 1_000
+    b!.handle.doc.clientID = 2 ** 31
     a!.offline()
     b!.offline()
-    clock += 1_000
+    time.clock += 1_000
     a!.handle.set('title', 'Checkout is slow')
-    clock += 1_000
-    b!.handle.set('title', 'Payment page times out')
-    // Each gets the other's change before either settlement travels: both settle.
-    const fromA = Y.encodeStateAsUpdate(a!.handle.doc)
-    const fromB = Y.encodeStateAsUpdate(b!.handle.doc)
-    Y.applyUpdate(a!.handle.doc, fromB, FETCH_ORIGIN) // as if fetched from the relay
+    time.clock += 1_000
+    b!.handle.set('title', later)
+    const [fromA, fromB] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
+    Y.applyUpdate(a!.handle.doc, fromB, FETCH_ORIGIN)
     Y.applyUpdate(b!.handle.doc, fromA, FETCH_ORIGIN)
     await Promise.resolve()
-    await Promise.resolve()
-    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Payment page times out')
-    // Now each gets the other's settlement: both texts hold the value's new characters twice until readers delete the copy.
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe(later)
     const exchange = async () => {
       const [sa, sb] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
       Y.applyUpdate(a!.handle.doc, sb, FETCH_ORIGIN)
@@ -322,25 +325,30 @@ describe('history', () => {
       await Promise.resolve()
       await Promise.resolve()
     }
+    return { time, ada: a!.handle, bob: b!.handle, exchange }
+  }
+
+  test('two replicas settling the same collision at the same time end with its value once', async () => {
+    const { ada, bob, exchange } = await settledTwice('Payment page times out')
+    // Now each gets the other's settlement: both texts hold the value's new characters twice until readers delete the copy.
     await exchange()
     await exchange()
-    expect(Y.decodeStateVector(Y.encodeStateVector(a!.handle.doc))).toEqual(Y.decodeStateVector(Y.encodeStateVector(b!.handle.doc)))
-    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Payment page times out')
-    const entries = a!.handle.history().entries
+    expect(Y.decodeStateVector(Y.encodeStateVector(ada.doc))).toEqual(Y.decodeStateVector(Y.encodeStateVector(bob.doc)))
+    for (const handle of [ada, bob]) expect(handle.get('title')).toBe('Payment page times out')
+    const entries = ada.history().entries
     const auto = entries.filter((e) => e.kind === 'change' && e.mode === 'auto')
     expect(auto).toHaveLength(1) // two were written; readers count the first
     expect(
-      a!.handle.doc
+      ada.doc
         .getArray<{ m?: string }>(HISTORY_ARRAY)
         .toArray()
         .filter((e) => e.m === 'auto'),
     ).toHaveLength(2)
-    expect(JSON.stringify(a!.handle.history())).toBe(JSON.stringify(b!.handle.history()))
+    expect(JSON.stringify(ada.history())).toBe(JSON.stringify(bob.history()))
   })
 
-  // Both settle "Login crashes" once they have each other's collision: each re-types "Login " (Checkout's writer
-  // replaced it), so one of the two insertions is a copy. The writer of the copy edits the title on top of it
-  // before the other settlement arrives; its keystrokes touch the characters every replica deletes as the copy.
+  // Both re-type "Login " (Ada's edit replaced it), so one insertion is a copy. Its writer edits the title on top of it
+  // before the other settlement arrives: the keystrokes touch the characters every replica deletes as the copy.
   describe.each([
     ['inside the copied characters', ['Logon crashes']],
     ['replacing all of them', ['Signup crashes']],
@@ -350,96 +358,52 @@ describe('history', () => {
     ['twice', ['Logon crashes', 'Logon always crashes']],
   ])('an edit made on a settlement that turns out to be a copy (%s)', (_, edits) => {
     const run = async (copyRemovedFirst: boolean) => {
-      const relay = newRelay()
-      let clock = 1_000_000
-      const [a, b] = await setup(relay, 2, { now: () => clock })
-      // Array order counts the settlement of the lower client id (concurrent insertions at one place): b's is the copy.
-      a!.handle.doc.clientID = 1_000
-      b!.handle.doc.clientID = 2 ** 31
-      a!.offline()
-      b!.offline()
-      clock += 1_000
-      a!.handle.set('title', 'Checkout is slow')
-      clock += 1_000
-      b!.handle.set('title', 'Login crashes')
-      const [fromA, fromB] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
-      Y.applyUpdate(a!.handle.doc, fromB, FETCH_ORIGIN)
-      Y.applyUpdate(b!.handle.doc, fromA, FETCH_ORIGIN)
-      await Promise.resolve()
-      for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Login crashes')
-      // a gets b's settlement before b's edit: it deletes the copy's characters before the edit arrives.
-      if (copyRemovedFirst) Y.applyUpdate(a!.handle.doc, Y.encodeStateAsUpdate(b!.handle.doc), FETCH_ORIGIN)
+      const { time, ada, bob, exchange } = await settledTwice('Login crashes')
+      // Ada gets Bob's settlement before his edit: she deletes the copy's characters before the edit arrives.
+      if (copyRemovedFirst) Y.applyUpdate(ada.doc, Y.encodeStateAsUpdate(bob.doc), FETCH_ORIGIN)
       await Promise.resolve()
       for (const edit of edits) {
-        clock += 1_000
-        b!.handle.set('title', edit)
-      }
-      const exchange = async () => {
-        const [sa, sb] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
-        Y.applyUpdate(a!.handle.doc, sb, FETCH_ORIGIN)
-        Y.applyUpdate(b!.handle.doc, sa, FETCH_ORIGIN)
-        await Promise.resolve()
-        await Promise.resolve()
+        time.clock += 1_000
+        bob.set('title', edit)
       }
       for (let i = 0; i < 3; i++) await exchange()
-      expect(Y.decodeStateVector(Y.encodeStateVector(a!.handle.doc))).toEqual(Y.decodeStateVector(Y.encodeStateVector(b!.handle.doc)))
-      for (const peer of [a!, b!]) {
-        expect(peer.handle.get('title')).toBe(edits.at(-1))
-        expect(peer.handle.history().unsettled).toEqual({})
+      expect(Y.decodeStateVector(Y.encodeStateVector(ada.doc))).toEqual(Y.decodeStateVector(Y.encodeStateVector(bob.doc)))
+      for (const handle of [ada, bob]) {
+        expect(handle.get('title')).toBe(edits.at(-1))
+        expect(handle.history().unsettled).toEqual({})
       }
       // The fix is on record: a device settled the title on the edit's value.
-      const last = a!.handle.history().entries.at(-1)
+      const last = ada.history().entries.at(-1)
       expect(last).toMatchObject({ field: 'title', mode: 'auto', value: edits.at(-1) })
-      expect(JSON.stringify(a!.handle.history())).toBe(JSON.stringify(b!.handle.history()))
+      expect(JSON.stringify(ada.history())).toBe(JSON.stringify(bob.history()))
       // Once an entry holds the fix, someone's backspacing whose entry is not written yet is theirs: nobody settles it away.
       const fixed = edits.at(-1)!
-      b!.handle.text('title').delete(fixed.length - 1, 1)
+      bob.text('title').delete(fixed.length - 1, 1)
       await exchange()
       await exchange()
-      for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe(fixed.slice(0, -1))
-      expect(a!.handle.history().entries.at(-1)).toEqual(last)
+      for (const handle of [ada, bob]) expect(handle.get('title')).toBe(fixed.slice(0, -1))
+      expect(ada.history().entries.at(-1)).toEqual(last)
     }
     test('the title ends as the edit made it, on every replica, with the fix on record', () => run(false))
     test('also where a replica deleted the copy before the edit arrived', () => run(true))
   })
 
   test('typing on a settlement that turns out to be a copy, its burst still open when the copy is deleted, ends as typed', async () => {
-    const relay = newRelay()
-    let clock = 1_000_000
-    const [a, b] = await setup(relay, 2, { now: () => clock, historyIdleMs: 1e9 })
-    a!.handle.doc.clientID = 1_000
-    b!.handle.doc.clientID = 2 ** 31
-    a!.offline()
-    b!.offline()
-    clock += 1_000
-    a!.handle.set('title', 'Checkout is slow')
-    clock += 1_000
-    b!.handle.set('title', 'Login crashes')
-    const [fromA, fromB] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
-    Y.applyUpdate(a!.handle.doc, fromB, FETCH_ORIGIN)
-    Y.applyUpdate(b!.handle.doc, fromA, FETCH_ORIGIN)
-    await Promise.resolve()
-    clock += 1_000
-    b!.handle.text('title').insert(3, 'XY') // into the copied "Login ": "LogXYin crashes"
-    const exchange = async () => {
-      const [sa, sb] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
-      Y.applyUpdate(a!.handle.doc, sb, FETCH_ORIGIN)
-      Y.applyUpdate(b!.handle.doc, sa, FETCH_ORIGIN)
-      await Promise.resolve()
-      await Promise.resolve()
-    }
+    const { time, ada, bob, exchange } = await settledTwice('Login crashes', { historyIdleMs: 1e9 })
+    time.clock += 1_000
+    bob.text('title').insert(3, 'XY') // into the copied "Login ": "LogXYin crashes"
     await exchange()
     await exchange()
     // The copy is gone while the burst is open: its letters stand where the copy stood until its entry is written.
-    expect(b!.handle.get('title')).toBe('Login crashesXY')
-    clock += 1_000
-    b!.handle.flushHistory()
+    expect(bob.get('title')).toBe('Login crashesXY')
+    time.clock += 1_000
+    bob.flushHistory()
     for (let i = 0; i < 3; i++) await exchange()
-    for (const peer of [a!, b!]) {
-      expect(peer.handle.get('title')).toBe('LogXYin crashes')
-      expect(peer.handle.history().unsettled).toEqual({})
+    for (const handle of [ada, bob]) {
+      expect(handle.get('title')).toBe('LogXYin crashes')
+      expect(handle.history().unsettled).toEqual({})
     }
-    expect(a!.handle.history().entries.at(-1)).toMatchObject({ field: 'title', mode: 'auto', value: 'LogXYin crashes' })
+    expect(ada.history().entries.at(-1)).toMatchObject({ field: 'title', mode: 'auto', value: 'LogXYin crashes' })
   })
 
   test('concurrent edits of the same part of a description keep both, offer each version, and "keep as is" settles the merge', async () => {
