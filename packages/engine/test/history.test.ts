@@ -298,34 +298,32 @@ describe('history', () => {
 
   /**
    * Ada and Bob, offline, replace the title ("Checkout is slow", then `later`); each gets the other's change before
-   * either settlement travels, so both settle on `later` — Bob's settlement is the copy: array order counts the one of
-   * the lower client id. Updates travel only by `exchange` (as if fetched from the relay).
+   * either settlement travels, so both settle on `later` (with `carol`, she gets both and settles too) — Bob's and
+   * Carol's settlements are copies: array order counts the one of the lowest client id, Ada's. Updates travel only by
+   * `exchange` (as if fetched from the relay).
    */
-  const settledTwice = async (later: string, options: Partial<RecordStoreOptions> = {}) => {
+  const settledTwice = async (later: string, options: Partial<RecordStoreOptions> = {}, carol = false) => {
     const relay = newRelay()
     const time = { clock: 1_000_000 }
-    const [a, b] = await setup(relay, 2, { now: () => time.clock, ...options })
-    a!.handle.doc.clientID = 1_000
-    b!.handle.doc.clientID = 2 ** 31
-    a!.offline()
-    b!.offline()
+    const handles = (await setup(relay, carol ? 3 : 2, { now: () => time.clock, ...options })).map((p) => {
+      p.offline()
+      return p.handle
+    })
+    const [ada, bob] = handles as [RecordHandle, RecordHandle]
+    handles.forEach((h, i) => (h.doc.clientID = [1_000, 2 ** 31, 3_000][i]!))
     time.clock += 1_000
-    a!.handle.set('title', 'Checkout is slow')
+    ada.set('title', 'Checkout is slow')
     time.clock += 1_000
-    b!.handle.set('title', later)
-    const [fromA, fromB] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
-    Y.applyUpdate(a!.handle.doc, fromB, FETCH_ORIGIN)
-    Y.applyUpdate(b!.handle.doc, fromA, FETCH_ORIGIN)
-    await Promise.resolve()
-    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe(later)
+    bob.set('title', later)
     const exchange = async () => {
-      const [sa, sb] = [Y.encodeStateAsUpdate(a!.handle.doc), Y.encodeStateAsUpdate(b!.handle.doc)]
-      Y.applyUpdate(a!.handle.doc, sb, FETCH_ORIGIN)
-      Y.applyUpdate(b!.handle.doc, sa, FETCH_ORIGIN)
+      const states = handles.map((h) => Y.encodeStateAsUpdate(h.doc))
+      for (const h of handles) for (const state of states) Y.applyUpdate(h.doc, state, FETCH_ORIGIN)
       await Promise.resolve()
       await Promise.resolve()
     }
-    return { time, ada: a!.handle, bob: b!.handle, exchange }
+    await exchange()
+    for (const h of handles) expect(h.get('title')).toBe(later)
+    return { time, ada, bob, carol: handles[2], exchange }
   }
 
   test('two replicas settling the same collision at the same time end with its value once', async () => {
@@ -386,6 +384,25 @@ describe('history', () => {
     }
     test('the title ends as the edit made it, on every replica, with the fix on record', () => run(false))
     test('also where a replica deleted the copy before the edit arrived', () => run(true))
+  })
+
+  test.each([
+    ['Logon crashes', 'Login always crashes', 'Logon always crashes'], // edits of different parts combine
+    ['Signup crashes', 'Login fails again', 'Signup fails again'],
+    ['Logon crashes', 'Lo crashes', 'Lo crashes'], // a collision: the later one
+  ])('two copies, each edited by its writer (%s, %s): the edits merge as any two would, into %s', async (fromBob, fromCarol, merged) => {
+    const { time, ada, bob, carol, exchange } = await settledTwice('Login crashes', {}, true)
+    time.clock += 1_000
+    bob.set('title', fromBob)
+    time.clock += 1_000
+    carol!.set('title', fromCarol)
+    for (let i = 0; i < 4; i++) await exchange()
+    for (const handle of [ada, bob, carol!]) {
+      expect(handle.get('title')).toBe(merged)
+      expect(handle.history().unsettled).toEqual({})
+    }
+    const merge = ada.history().merges.find((m) => m.field === 'title' && m.sides.some((side) => side.value === fromCarol))
+    expect(merge?.result).toBe(merged)
   })
 
   test('typing on a settlement that turns out to be a copy, its burst still open when the copy is deleted, ends as typed', async () => {
