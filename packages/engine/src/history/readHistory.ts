@@ -169,8 +169,9 @@ export interface RecordHistory {
   merges: Merge[]
   /**
    * Single-line text fields whose concurrent edits collided (or combined a
-   * side written on top of a settlement) and whose text is not (yet) the
-   * value the rule settles on: field → that value (`history/textMerge`
+   * side written on top of a settlement, or one was written on a settlement
+   * that turned out to be a copy) and whose text is not (yet) the value the
+   * rule settles on: field → that value (`history/textMerge`
    * {@link ruleValue}). Not listed once an entry holds that value written
    * knowing every other entry: a difference since is typing whose entry is
    * not written yet. Any replica may write it (`history/textSettle`).
