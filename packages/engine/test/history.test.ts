@@ -1511,6 +1511,28 @@ describe('settlements and the rule (ruleValue)', () => {
     expect(ruleValue([root, a, b, settled, c])).toMatchObject({ held: false })
   })
 
+  test('an entry written on a copy of a settlement does not hold its value; a settlement written since does', () => {
+    const root: RuleEntry = { id: 'r', base: null, at: 0, prev: '', value: 'Login fails' }
+    const a: RuleEntry = { id: 'a', base: 'r', at: 2, prev: 'Login fails', value: 'Checkout is slow' }
+    const b: RuleEntry = { id: 'b', base: 'r', at: 3, prev: 'Login fails', value: 'Login crashes' }
+    const settled: RuleEntry = {
+      id: 's',
+      base: 'b',
+      at: 4,
+      prev: 'Checkout is slowcrashes',
+      value: 'Login crashes',
+      seen: ['a'],
+      mode: 'auto',
+    }
+    // Written on the copy of `settled` (readers give it the counted one as base), by a writer who had not seen that one.
+    const onCopy: RuleEntry = { id: 'e', base: 's', at: 5, prev: 'Login crashes', value: 'Log crashes' }
+    const written = [root, a, b, settled, onCopy]
+    expect(ruleValue(written)).toMatchObject({ value: 'Log crashes', held: true })
+    expect(ruleValue(written, { notHolding: new Set(['e']) })).toMatchObject({ value: 'Log crashes', held: false })
+    const fixed: RuleEntry = { id: 'f', base: 'e', at: 6, prev: 'Login crashes', value: 'Log crashes', mode: 'auto' }
+    expect(ruleValue([...written, fixed], { notHolding: new Set(['e']) })).toMatchObject({ value: 'Log crashes', held: true })
+  })
+
   test('an edit written on top of a settlement counts as written on top of the merge it settled', () => {
     const settled: RuleEntry = { id: 's', base: 'x', at: 60, prev: 't008 t010', value: 't011', seen: ['c', 'd'], mode: 'auto' }
     const onTop: RuleEntry = { id: 'e', base: 's', at: 61, prev: 't011', value: 't011 t012' }
