@@ -1488,11 +1488,11 @@ describe('settlements and the rule (ruleValue)', () => {
     expect(ruleValue([root, onIos, urgent])).toMatchObject({ value: 'Urgent: Login fails on iOS', collided: false })
   })
 
-  test('a value written knowing every entry is held: a difference since is typing not recorded yet', () => {
+  /** Two replacements of "Login fails" and the settlement of their collision on the later one. */
+  const replaced = () => {
     const root: RuleEntry = { id: 'r', base: null, at: 0, prev: '', value: 'Login fails' }
     const a: RuleEntry = { id: 'a', base: 'r', at: 2, prev: 'Login fails', value: 'Checkout is slow' }
     const b: RuleEntry = { id: 'b', base: 'r', at: 3, prev: 'Login fails', value: 'Payment page times out' }
-    expect(ruleValue([root, a, b])).toMatchObject({ value: 'Payment page times out', collided: true, held: false })
     const settled: RuleEntry = {
       id: 's',
       base: 'b',
@@ -1502,6 +1502,12 @@ describe('settlements and the rule (ruleValue)', () => {
       seen: ['a'],
       mode: 'auto',
     }
+    return { root, a, b, settled }
+  }
+
+  test('a value written knowing every entry is held: a difference since is typing not recorded yet', () => {
+    const { root, a, b, settled } = replaced()
+    expect(ruleValue([root, a, b])).toMatchObject({ value: 'Payment page times out', collided: true, held: false })
     expect(ruleValue([root, a, b, settled])).toMatchObject({ value: 'Payment page times out', collided: true, held: true })
     // Another replica settled too without knowing this settlement: the value may be typed twice, so it is not held.
     const also: RuleEntry = { ...settled, id: 't', at: 5 }
@@ -1512,25 +1518,14 @@ describe('settlements and the rule (ruleValue)', () => {
   })
 
   test('an entry written on a copy of a settlement does not hold its value; a settlement written since does', () => {
-    const root: RuleEntry = { id: 'r', base: null, at: 0, prev: '', value: 'Login fails' }
-    const a: RuleEntry = { id: 'a', base: 'r', at: 2, prev: 'Login fails', value: 'Checkout is slow' }
-    const b: RuleEntry = { id: 'b', base: 'r', at: 3, prev: 'Login fails', value: 'Login crashes' }
-    const settled: RuleEntry = {
-      id: 's',
-      base: 'b',
-      at: 4,
-      prev: 'Checkout is slowcrashes',
-      value: 'Login crashes',
-      seen: ['a'],
-      mode: 'auto',
-    }
+    const { root, a, b, settled } = replaced()
     // Written on the copy of `settled` (readers give it the counted one as base), by a writer who had not seen that one.
-    const onCopy: RuleEntry = { id: 'e', base: 's', at: 5, prev: 'Login crashes', value: 'Log crashes' }
+    const onCopy: RuleEntry = { id: 'e', base: 's', at: 5, prev: 'Payment page times out', value: 'Payment page times in' }
     const written = [root, a, b, settled, onCopy]
-    expect(ruleValue(written)).toMatchObject({ value: 'Log crashes', held: true })
-    expect(ruleValue(written, { notHolding: new Set(['e']) })).toMatchObject({ value: 'Log crashes', held: false })
-    const fixed: RuleEntry = { id: 'f', base: 'e', at: 6, prev: 'Login crashes', value: 'Log crashes', mode: 'auto' }
-    expect(ruleValue([...written, fixed], { notHolding: new Set(['e']) })).toMatchObject({ value: 'Log crashes', held: true })
+    expect(ruleValue(written)).toMatchObject({ value: 'Payment page times in', held: true })
+    expect(ruleValue(written, { notHolding: new Set(['e']) })).toMatchObject({ value: 'Payment page times in', held: false })
+    const fixed: RuleEntry = { id: 'f', base: 'e', at: 6, prev: 'Payment page times outin', value: 'Payment page times in', mode: 'auto' }
+    expect(ruleValue([...written, fixed], { notHolding: new Set(['e']) })).toMatchObject({ value: 'Payment page times in', held: true })
   })
 
   test('an edit written on top of a settlement counts as written on top of the merge it settled', () => {
