@@ -8,7 +8,7 @@ import * as Y from 'yjs'
 import { z } from 'zod'
 import { RecordValidationError, defineSchema, field, newRecordId, recordIdSchema } from '../src/index.js'
 import { FIELDS_MAP, LIST_PREFIX, TEXT_PREFIX, readRecord } from '../src/internal.js'
-import { applyPatch, initRecord, replaceText, validatePatch } from '../src/model/recordDoc.js'
+import { applyPatch, changedRange, initRecord, replaceText, validatePatch } from '../src/model/recordDoc.js'
 import { projectSchema, ticketSchema } from './schemas.js'
 
 const newTicket = (values: Record<string, unknown> = {}): Y.Doc => {
@@ -78,9 +78,73 @@ describe('layout', () => {
     text.observe((event) => deltas.push(event.delta))
     doc.transact(() => replaceText(text, 'hello new world'))
     expect(text.toString()).toBe('hello new world')
-    expect(deltas).toEqual([[{ retain: 6 }, { delete: 5 }, { insert: 'new' }]])
+    expect(deltas).toEqual([[{ retain: 6 }, { insert: 'new' }, { delete: 5 }]])
     doc.transact(() => replaceText(text, 'hello new world'))
     expect(deltas).toHaveLength(1) // no-op writes nothing
+  })
+
+  /** `changedRange` as `[start, replaced text, inserted text]`. */
+  const range = (prev: string, next: string): [number, string, string] => {
+    const { start, endPrev, endNext } = changedRange(prev, next)
+    return [start, prev.slice(start, endPrev), next.slice(start, endNext)]
+  }
+
+  test('changed ranges keep words whole', () => {
+    // A word written next to a similar one is that word, not a slice across both ("8 t00" after "t003 t00").
+    expect(range('t003 t002 Login fails', 't003 t008 t002 Login fails')).toEqual([5, '', 't008 '])
+    expect(range('t002 Login fails', 't006 t003 t008 t002 Login fails')).toEqual([0, '', 't006 t003 t008 '])
+    expect(range('t003 t008 t002', 't003 t002')).toEqual([5, 't008 ', ''])
+    // A replacement inside a word replaces the word.
+    expect(range('t003 t002 Login fails', 't003 t004 Login fails')).toEqual([5, 't002', 't004'])
+    expect(range('Login fails', 'Logon fails')).toEqual([0, 'Login', 'Logon'])
+    // An insertion or deletion that has one place stays where it is, also inside a word.
+    expect(range('Logn fails', 'Login fails')).toEqual([3, '', 'i'])
+    expect(range('hello', 'hello world')).toEqual([5, '', ' world'])
+    expect(range('aaa', 'aaaa')).toEqual([3, '', 'a'])
+    expect(range('', 'x')).toEqual([0, '', 'x'])
+  })
+
+  /** Two replicas of one text, each changed offline by `a` / `b`, then synced both ways. */
+  const concurrently = (initial: string, a: (t: Y.Text) => void, b: (t: Y.Text) => void, ids = [1, 2]): string => {
+    const one = new Y.Doc()
+    one.clientID = ids[0]!
+    one.getText('t').insert(0, initial)
+    const two = new Y.Doc()
+    two.clientID = ids[1]!
+    Y.applyUpdate(two, Y.encodeStateAsUpdate(one))
+    one.transact(() => a(one.getText('t')))
+    two.transact(() => b(two.getText('t')))
+    Y.applyUpdate(one, Y.encodeStateAsUpdate(two))
+    Y.applyUpdate(two, Y.encodeStateAsUpdate(one))
+    expect(two.getText('t').toString()).toBe(one.getText('t').toString())
+    return one.getText('t').toString()
+  }
+
+  test('a word replaced while someone types after it: the new word comes first, both whole', () => {
+    // Replacing "t004" deleted it first; Yjs inserts after deleted characters, so "t006" went where the other's
+    // " t007" sat too, and the client ids ordered the two: "Login  t007t006 t002".
+    for (const ids of [
+      [1, 2],
+      [2, 1],
+    ]) {
+      const merged = concurrently(
+        'Login t004 t002',
+        (t) => replaceText(t, 'Login t006 t002'),
+        (t) => t.insert(10, ' t007'),
+        ids,
+      )
+      expect(merged).toBe('Login t006 t007 t002')
+    }
+  })
+
+  test('a word written next to a similar one stays whole when the other replica deletes its neighbour', () => {
+    // " t008" after "t003" was written as "8 t00" inside "t002": deleting "t002 " left "t003 8 t00Login".
+    const merged = concurrently(
+      't003 t002 Login',
+      (t) => replaceText(t, 't003 t008 t002 Login'),
+      (t) => t.delete(5, 5),
+    )
+    expect(merged).toBe('t003 t008 Login')
   })
 
   test('unchanged scalar and list values write nothing', () => {

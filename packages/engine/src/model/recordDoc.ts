@@ -197,15 +197,17 @@ export const applyPatch = (doc: Y.Doc, patch: ValidatedPatch): void => {
 
 /**
  * Replaces the content of `text` with `next`, touching only the changed
- * middle part (common prefix and suffix stay), so concurrent edits elsewhere
- * in the text survive.
+ * middle part (common prefix and suffix stay, words whole: {@link
+ * changedRange}), so concurrent edits elsewhere in the text survive.
  */
 export const replaceText = (text: Y.Text, next: string): void => {
   const prev = text.toString()
   if (prev === next) return
   const { start, endPrev, endNext } = changedRange(prev, next)
-  if (endPrev > start) text.delete(start, endPrev - start)
+  // Inserted before the old text is deleted, the new text follows the character left of the change: typing that
+  // others add at the replaced word's end meanwhile comes after it ("t006 t007", not "t007t006").
   if (endNext > start) text.insert(start, next.slice(start, endNext))
+  if (endPrev > start) text.delete(endNext, endPrev - start)
 }
 
 const sameJson = (a: unknown, b: unknown): boolean => {
@@ -369,6 +371,16 @@ export const fieldsOfChange = (topName: string, keys: Set<string | null>): strin
 /**
  * The range where `prev` and `next` differ: `prev.slice(start, endPrev)` was
  * replaced by `next.slice(start, endNext)` (common prefix and suffix removed).
+ *
+ * Words stay whole. A replacement that begins or ends inside a word takes
+ * the whole word ("t002" → "t004" replaces "t002", not its last digit). An
+ * insertion or a deletion next to text that repeats it could lie at several
+ * places: " t008" typed after "t003" in "t003 t002" is also "8 t00" inserted
+ * after "t003 t00"; the range is the one whose edges fall on word boundaries
+ * (whitespace on either side, or an end of the text), the rightmost of those
+ * that fit them best. So a word written next to a similar one is one word,
+ * for the CRDT (others' concurrent edits of the neighbour leave it whole) and
+ * for the history's rule, which lays such ranges on other texts.
  */
 export const changedRange = (prev: string, next: string): { start: number; endPrev: number; endNext: number } => {
   let start = 0
@@ -380,5 +392,40 @@ export const changedRange = (prev: string, next: string): { start: number; endPr
     endPrev--
     endNext--
   }
-  return { start, endPrev, endNext }
+  if (endPrev > start && endNext > start) {
+    // A replacement inside a word replaces the word: "t002" → "t004" is the word, not its last digit.
+    while (start > 0 && !isSpace(prev.charCodeAt(start - 1))) start--
+    while (endPrev < prev.length && !isSpace(prev.charCodeAt(endPrev))) {
+      endPrev++
+      endNext++
+    }
+    return { start, endPrev, endNext }
+  }
+  if (endPrev === start && endNext === start) return { start, endPrev, endNext }
+  // A pure insertion (or deletion) slides left while the character before it equals its last one.
+  const changed = endNext > start ? next : prev
+  const length = (endNext > start ? endNext : endPrev) - start
+  const score = (s: number): number =>
+    (s === 0 || isSpace(prev.charCodeAt(s - 1)) || isSpace(changed.charCodeAt(s)) ? 1 : 0) +
+    (s + (endPrev - start) === prev.length || isSpace(prev.charCodeAt(s + (endPrev - start))) || isSpace(changed.charCodeAt(s + length - 1))
+      ? 1
+      : 0)
+  let best = start
+  let bestScore = score(start)
+  for (let s = start, steps = 0; bestScore < 2 && s > 0 && steps < MAX_SLIDE; steps++) {
+    if (prev.charCodeAt(s - 1) !== changed.charCodeAt(s - 1 + length)) break
+    s--
+    const at = score(s)
+    if (at > bestScore) {
+      best = s
+      bestScore = at
+    }
+  }
+  const shift = start - best
+  return { start: best, endPrev: endPrev - shift, endNext: endNext - shift }
 }
+
+/** How far {@link changedRange} looks for a better place (characters). */
+const MAX_SLIDE = 256
+
+const isSpace = (code: number): boolean => code === 32 || (code >= 9 && code <= 13) || code === 0xa0 || code === 0x3000
