@@ -90,14 +90,18 @@ const replaceAroundTyping = (doc: Y.Doc, field: string, target: string): string 
   }
   if (current === target) return null
   const { start, endPrev, endNext } = changedRange(current, target)
-  // Right to left, the typing between the deleted characters stays; the insertion follows the character left of the change.
+  // A replacement goes right before the first character it replaces (after typing in front of that), an insertion
+  // right after the character left of it; made before the deletions (as `replaceText` does), so typing others add at
+  // the replaced text's end meanwhile comes after it. Right to left, the typing between the deleted characters stays.
+  const insertAt = endPrev > start ? at[start]! : start === 0 ? 0 : at[start - 1]! + 1
+  const inserted = endNext - start
+  if (inserted > 0) text.insert(insertAt, target.slice(start, endNext))
   for (let i = endPrev - 1; i >= start; i--) {
     let from = i
     while (from > start && at[from - 1] === at[from]! - 1) from--
-    text.delete(at[from]!, i - from + 1)
+    text.delete(at[from]! + inserted, i - from + 1)
     i = from
   }
-  if (endNext > start) text.insert(start === 0 ? 0 : at[start - 1]! + 1, target.slice(start, endNext))
   return current
 }
 
