@@ -1645,6 +1645,19 @@ describe('seeded randomized history (in-process relay)', () => {
     const result = await run(2210401, undefined, undefined, true)
     expect(result.restored, 'restores').toBe(1)
   })
+  // Typing into titles, pinned since changed ranges keep words whole (before, each ended with a title nobody wrote).
+  test('seed 80190, typing into titles — a word typed next to a similar one is one word ("6 t003 t008 t00Login fails" before)', async () => {
+    const result = await run(80190, undefined, undefined, true)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 499897, typing into titles — a word replaced is replaced whole ("t010 t00 t0076 t002 t008" before)', async () => {
+    const result = await run(499897, undefined, undefined, true)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 96028, typing into titles — a replaced word goes before typing at its end ("t002t003 t006 …" before)', async () => {
+    const result = await run(96028, undefined, undefined, true)
+    expect(result.restored, 'restores').toBe(1)
+  })
   test('seed 1861965 — two sides written on one settled value combine on it, not with its words twice', async () => {
     const result = await run(1861965)
     expect(result.restored, 'restores').toBe(1)
