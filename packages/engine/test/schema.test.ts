@@ -78,7 +78,8 @@ describe('layout', () => {
     text.observe((event) => deltas.push(event.delta))
     doc.transact(() => replaceText(text, 'hello new world'))
     expect(text.toString()).toBe('hello new world')
-    expect(deltas).toEqual([[{ retain: 6 }, { insert: 'new' }, { delete: 5 }]])
+    // the new text goes inside the replaced word, after its first character (see the concurrent cases below)
+    expect(deltas).toEqual([[{ retain: 6 }, { delete: 1 }, { insert: 'new' }, { delete: 4 }]])
     doc.transact(() => replaceText(text, 'hello new world'))
     expect(deltas).toHaveLength(1) // no-op writes nothing
   })
@@ -134,6 +135,23 @@ describe('layout', () => {
         ids,
       )
       expect(merged).toBe('Login t006 t007 t002')
+    }
+  })
+
+  test('a text replaced while someone types in front of it: their words first, both whole', () => {
+    // Inserted where "Login fails" began, "t003" met the other's "t005 " there, and the client ids ordered the
+    // two: "t003t005 ".
+    for (const ids of [
+      [1, 2],
+      [2, 1],
+    ]) {
+      const merged = concurrently(
+        'Login fails',
+        (t) => replaceText(t, 't003'),
+        (t) => t.insert(0, 't005 '),
+        ids,
+      )
+      expect(merged).toBe('t005 t003')
     }
   })
 

@@ -90,17 +90,33 @@ const replaceAroundTyping = (doc: Y.Doc, field: string, target: string): string 
   }
   if (current === target) return null
   const { start, endPrev, endNext } = changedRange(current, target)
-  // A replacement goes right before the first character it replaces (after typing in front of that), an insertion
-  // right after the character left of it; made before the deletions (as `replaceText` does), so typing others add at
-  // the replaced text's end meanwhile comes after it. Right to left, the typing between the deleted characters stays.
-  const insertAt = endPrev > start ? at[start]! : start === 0 ? 0 : at[start - 1]! + 1
+  // Where the new text goes, as `replaceText` puts it: inside the text it replaces, after its first character (when
+  // the second follows it directly), so others' typing right before or after the replaced text stays there; an
+  // insertion right after the character left of it. Inserted first, then the old text is deleted.
   const inserted = endNext - start
+  const insertAt =
+    endPrev - start >= 2 && at[start + 1] === at[start]! + 1
+      ? at[start]! + 1
+      : endPrev > start
+        ? at[start]!
+        : start === 0
+          ? 0
+          : at[start - 1]! + 1
   if (inserted > 0) text.insert(insertAt, target.slice(start, endNext))
+  // Right to left, runs of replaced characters (the typing between them stays), in the text as it was.
+  const runs: Array<[number, number]> = []
   for (let i = endPrev - 1; i >= start; i--) {
     let from = i
     while (from > start && at[from - 1] === at[from]! - 1) from--
-    text.delete(at[from]! + inserted, i - from + 1)
+    runs.push([at[from]!, at[i]! + 1])
     i = from
+  }
+  for (const [a, b] of runs) {
+    if (a < insertAt && insertAt < b) {
+      // the run the new text went into: its part after the new text, then its part before
+      text.delete(insertAt + inserted, b - insertAt)
+      text.delete(a, insertAt - a)
+    } else text.delete(a >= insertAt ? a + inserted : a, b - a)
   }
   return current
 }

@@ -204,10 +204,17 @@ export const replaceText = (text: Y.Text, next: string): void => {
   const prev = text.toString()
   if (prev === next) return
   const { start, endPrev, endNext } = changedRange(prev, next)
-  // Inserted before the old text is deleted, the new text follows the character left of the change: typing that
-  // others add at the replaced word's end meanwhile comes after it ("t006 t007", not "t007t006").
-  if (endNext > start) text.insert(start, next.slice(start, endNext))
-  if (endPrev > start) text.delete(endNext, endPrev - start)
+  const inserted = endNext - start
+  const replaced = endPrev - start
+  // The new text goes inside the text it replaces, after its first character, and only then is the old text deleted:
+  // typing others add meanwhile right before or right after the replaced text stays before or after the new text.
+  // (Yjs orders insertions at one place by client id: inserted where the old text began, typing in front of it
+  // could follow the new text, "t003t005 "; inserted after the deleted text, typing at its end could come first,
+  // "t007t006".)
+  const at = replaced >= 2 && inserted > 0 ? start + 1 : start
+  if (inserted > 0) text.insert(at, next.slice(start, endNext))
+  if (at > start) text.delete(start, at - start)
+  if (replaced > at - start) text.delete(start + inserted, replaced - (at - start))
 }
 
 const sameJson = (a: unknown, b: unknown): boolean => {
