@@ -1658,6 +1658,10 @@ describe('seeded randomized history (in-process relay)', () => {
     const result = await run(96028, undefined, undefined, true)
     expect(result.restored, 'restores').toBe(1)
   })
+  test('seed 967118, typing into titles — a replaced text goes after typing in front of it ("t003t005 " before)', async () => {
+    const result = await run(967118, undefined, undefined, true)
+    expect(result.restored, 'restores').toBe(1)
+  })
   test('seed 1861965 — two sides written on one settled value combine on it, not with its words twice', async () => {
     const result = await run(1861965)
     expect(result.restored, 'restores').toBe(1)
