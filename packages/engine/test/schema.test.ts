@@ -155,6 +155,19 @@ describe('layout', () => {
     }
   })
 
+  test('a replacement that begins with an emoji goes after the whole emoji, never between its halves', () => {
+    const doc = new Y.Doc({ gc: false }) // deleted items keep their text
+    const text = doc.getText('t')
+    text.insert(0, 'Ship \u{1F680} now')
+    doc.transact(() => replaceText(text, 'Ship it'))
+    expect(text.toString()).toBe('Ship it')
+    // Split between its surrogates, Yjs would keep each half as U+FFFD in the deleted items (sent to every replica).
+    const stored: string[] = []
+    for (let item = text._start; item !== null; item = item.right)
+      if (item.content instanceof Y.ContentString) stored.push(item.content.str)
+    expect(stored.join('')).toBe('Ship \u{1F680}it now') // "it" after the whole emoji, then the deleted " now"
+  })
+
   test('a word written next to a similar one stays whole when the other replica deletes its neighbour', () => {
     // " t008" after "t003" was written as "8 t00" inside "t002": deleting "t002 " left "t003 8 t00Login".
     const merged = concurrently(

@@ -28,7 +28,7 @@
  * @module history/textSettle
  */
 import * as Y from 'yjs'
-import { TEXT_PREFIX, changedRange } from '../model/recordDoc.js'
+import { TEXT_PREFIX, changedRange, charLength } from '../model/recordDoc.js'
 import {
   appendFieldChanges,
   historyArray,
@@ -94,9 +94,10 @@ const replaceAroundTyping = (doc: Y.Doc, field: string, target: string): string 
   // the second follows it directly), so others' typing right before or after the replaced text stays there; an
   // insertion right after the character left of it. Inserted first, then the old text is deleted.
   const inserted = endNext - start
+  const first = endPrev > start ? charLength(current, start) : 0
   const insertAt =
-    endPrev - start >= 2 && at[start + 1] === at[start]! + 1
-      ? at[start]! + 1
+    endPrev - start > first && at[start + first] === at[start]! + first
+      ? at[start]! + first
       : endPrev > start
         ? at[start]!
         : start === 0

@@ -211,7 +211,8 @@ export const replaceText = (text: Y.Text, next: string): void => {
   // (Yjs orders insertions at one place by client id: inserted where the old text began, typing in front of it
   // could follow the new text, "t003t005 "; inserted after the deleted text, typing at its end could come first,
   // "t007t006".)
-  const at = replaced >= 2 && inserted > 0 ? start + 1 : start
+  const first = charLength(prev, start)
+  const at = replaced > first && inserted > 0 ? start + first : start
   if (inserted > 0) text.insert(at, next.slice(start, endNext))
   if (at > start) text.delete(start, at - start)
   if (replaced > at - start) text.delete(start + inserted, replaced - (at - start))
@@ -430,6 +431,14 @@ export const changedRange = (prev: string, next: string): { start: number; endPr
   }
   const shift = start - best
   return { start: best, endPrev: endPrev - shift, endNext: endNext - shift }
+}
+
+/** UTF-16 units of the character at `index` of `s`: 2 for a surrogate pair (an emoji), else 1. */
+export const charLength = (s: string, index: number): number => {
+  const code = s.charCodeAt(index)
+  if (code < 0xd800 || code > 0xdbff) return 1
+  const next = s.charCodeAt(index + 1)
+  return next >= 0xdc00 && next <= 0xdfff ? 2 : 1
 }
 
 /** How far {@link changedRange} looks for a better place (characters). */
