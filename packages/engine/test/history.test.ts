@@ -22,6 +22,7 @@ import {
 } from '../src/index.js'
 import { FETCH_ORIGIN, HISTORY_ARRAY, appendFieldChanges, initRecord, readHistory, writeWithHistory } from '../src/internal.js'
 import { ruleValue, type RuleEntry } from '../src/history/textMerge.js'
+import { writeSettlement } from '../src/history/textSettle.js'
 import { validatePatch } from '../src/model/recordDoc.js'
 import { TestRelay } from './relayHarness.js'
 import { runHistoryFuzz, type FuzzPeer } from './historyFuzz.js'
@@ -213,6 +214,31 @@ describe('history', () => {
     await relay.settle()
     for (const peer of [a, b]) expect(peer.handle.get('title')).toBe('Checkout is slow')
     expect(a.handle.history().unsettled).toEqual({})
+  })
+
+  test('a settlement written by another app version knowing every entry stands: no settling back and forth', async () => {
+    const { relay, time, a, b } = await collidedTitles()
+    // Carol's device runs a version whose rule reads this merge otherwise: knowing every entry, it settles once
+    // more, on Ada's side. Ada's and Bob's devices must not settle back — with two rules, the devices would settle
+    // against each other for as long as both have the ticket open.
+    const carol = new Y.Doc({ guid: b.handle.doc.guid })
+    Y.applyUpdate(carol, Y.encodeStateAsUpdate(b.handle.doc))
+    time.clock += 1_000
+    const before = Y.encodeStateVector(carol)
+    carol.transact(() => writeSettlement(carol, 'title', 'Checkout is slow', { now: time.clock }))
+    const update = Y.encodeStateAsUpdate(carol, before)
+    for (const peer of [a, b]) Y.applyUpdate(peer.handle.doc, update, FETCH_ORIGIN)
+    await relay.settle()
+    await relay.settle()
+    for (const peer of [a, b]) {
+      expect(peer.handle.get('title')).toBe('Checkout is slow')
+      expect(peer.handle.history().entries.filter((e) => e.kind === 'change' && e.mode === 'auto')).toHaveLength(2)
+    }
+    // Anyone's own change still counts as usual.
+    time.clock += 1_000
+    b.handle.set('title', 'Payment page times out')
+    await relay.settle()
+    for (const peer of [a, b]) expect(peer.handle.get('title')).toBe('Payment page times out')
   })
 
   test('typing into a title whose collision was settled is not undone when another replica writes an entry meanwhile', async () => {

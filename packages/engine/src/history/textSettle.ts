@@ -70,6 +70,26 @@ export const writeSettlement = (doc: Y.Doc, field: string, target: string, optio
 }
 
 /**
+ * Whether another replica settled `field` on a value other than `target`
+ * knowing every entry of it this replica has: that settlement is the only
+ * entry of the field no other one names as its base or as seen. Replicas
+ * running the same rule derive the same value from the same entries, so
+ * this happens only between app versions whose rules differ; settling back
+ * would make the two settle against each other for as long as both have
+ * the record open. Their settlement stands (the merge card still offers
+ * every side).
+ */
+export const settledOtherwise = (doc: Y.Doc, field: string, target: string): boolean => {
+  const entries: Array<{ entry: StoredFieldEntry; client: number }> = []
+  for (const { entry, client } of locatedEntries(doc)) if (entry.k !== 'c' && entry.f === field) entries.push({ entry, client })
+  const named = new Set(entries.flatMap(({ entry }) => [entry.b, ...(Array.isArray(entry.s) ? entry.s : [])]))
+  const leaves = entries.filter(({ entry }) => !named.has(entry.id))
+  if (leaves.length !== 1) return false
+  const { entry, client } = leaves[0]!
+  return entry.m === 'auto' && client !== doc.clientID && typeof entry.v === 'string' && entry.v !== target
+}
+
+/**
  * Sets text field `field` to `target` around others' typing that has no
  * entry yet ({@link unrecordedTyping}), which stays where it is: only the
  * text the entries explain changes (one changed range, as `replaceText`

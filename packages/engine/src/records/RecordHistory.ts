@@ -27,7 +27,7 @@ import type { AuthorInfo } from '../protocol/messages.js'
 import { writeWithHistory } from '../history/recordWrites.js'
 import { HISTORY_ARRAY, appendFieldChanges, type FieldChange } from '../history/historyLog.js'
 import { readHistory, type Merge } from '../history/readHistory.js'
-import { removeDuplicateInsertions, writeSettlement } from '../history/textSettle.js'
+import { removeDuplicateInsertions, settledOtherwise, writeSettlement } from '../history/textSettle.js'
 import { TypingRecorder } from '../history/TypingRecorder.js'
 
 /** What a {@link RecordHistory} reads from its record. */
@@ -126,6 +126,7 @@ export class RecordHistory {
       const { unsettled } = readHistory(this.doc, this.options.authors(), { fields, singleLine })
       for (const [field, target] of Object.entries(unsettled)) {
         if (this.typing.pending(field)) continue
+        if (settledOtherwise(this.doc, field, target)) continue
         if (writeSettlement(this.doc, field, target, options)) return // one at a time: the next reads the new history
       }
     }, RECORD_WRITE_ORIGIN)
