@@ -18,7 +18,10 @@
  * writer made on a copy before the counted settlement reached them lost its
  * deletions with the copy's characters; readers leave the field unsettled on
  * that edit's value (`readHistory`, entries written on a duplicate), so it is
- * settled again like any collision.
+ * settled again like any collision. A settlement another replica wrote
+ * knowing every entry stands even where this replica's rule reads the merge
+ * otherwise ({@link settledOtherwise}: app versions whose rules differ would
+ * settle against each other).
  *
  * @example
  *   const { unsettled } = readHistory(doc, authors, { fields, singleLine })
