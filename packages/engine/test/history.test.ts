@@ -1663,29 +1663,17 @@ describe('seeded randomized history (in-process relay)', () => {
     const result = await run(9986859)
     expect(result.restored, 'restores').toBe(1)
   })
-  test('seed 539492, typing into titles — edits that combine, whose characters the CRDT joined otherwise, are settled', async () => {
-    const result = await run(539492, undefined, undefined, true)
-    expect(result.restored, 'restores').toBe(1)
-  })
-  test('seed 2210401, typing into titles — edits that combine, whose characters the CRDT joined otherwise, are settled', async () => {
-    const result = await run(2210401, undefined, undefined, true)
-    expect(result.restored, 'restores').toBe(1)
-  })
-  // Typing into titles, pinned since changed ranges keep words whole (before, each ended with a title nobody wrote).
-  test('seed 80190, typing into titles — a word typed next to a similar one is one word ("6 t003 t008 t00Login fails" before)', async () => {
-    const result = await run(80190, undefined, undefined, true)
-    expect(result.restored, 'restores').toBe(1)
-  })
-  test('seed 499897, typing into titles — a word replaced is replaced whole ("t010 t00 t0076 t002 t008" before)', async () => {
-    const result = await run(499897, undefined, undefined, true)
-    expect(result.restored, 'restores').toBe(1)
-  })
-  test('seed 96028, typing into titles — a replaced word goes before typing at its end ("t002t003 t006 …" before)', async () => {
-    const result = await run(96028, undefined, undefined, true)
-    expect(result.restored, 'restores').toBe(1)
-  })
-  test('seed 967118, typing into titles — a replaced text goes after typing in front of it ("t003t005 " before)', async () => {
-    const result = await run(967118, undefined, undefined, true)
+  // Typing into titles: the first two pinned when combinations began to be settled, the others since changed ranges
+  // keep words whole (before, each ended with a title nobody wrote).
+  test.each([
+    [539492, 'edits that combine, whose characters the CRDT joined otherwise, are settled'],
+    [2210401, 'edits that combine, whose characters the CRDT joined otherwise, are settled'],
+    [80190, 'a word typed next to a similar one is one word ("6 t003 t008 t00Login fails" before)'],
+    [499897, 'a word replaced is replaced whole ("t010 t00 t0076 t002 t008" before)'],
+    [96028, 'a replaced word goes before typing at its end ("t002t003 t006 …" before)'],
+    [967118, 'a replaced text goes after typing in front of it ("t003t005 " before)'],
+  ])('seed %i, typing into titles — %s', async (seed) => {
+    const result = await run(seed, undefined, undefined, true)
     expect(result.restored, 'restores').toBe(1)
   })
   test('seed 1861965 — two sides written on one settled value combine on it, not with its words twice', async () => {

@@ -105,54 +105,52 @@ describe('layout', () => {
     expect(range('', 'x')).toEqual([0, '', 'x'])
   })
 
-  /** Two replicas of one text, each changed offline by `a` / `b`, then synced both ways. */
-  const concurrently = (initial: string, a: (t: Y.Text) => void, b: (t: Y.Text) => void, ids = [1, 2]): string => {
-    const one = new Y.Doc()
-    one.clientID = ids[0]!
-    one.getText('t').insert(0, initial)
-    const two = new Y.Doc()
-    two.clientID = ids[1]!
-    Y.applyUpdate(two, Y.encodeStateAsUpdate(one))
-    one.transact(() => a(one.getText('t')))
-    two.transact(() => b(two.getText('t')))
-    Y.applyUpdate(one, Y.encodeStateAsUpdate(two))
-    Y.applyUpdate(two, Y.encodeStateAsUpdate(one))
-    expect(two.getText('t').toString()).toBe(one.getText('t').toString())
-    return one.getText('t').toString()
+  /**
+   * Two replicas of one text, each changed offline by `a` / `b`, then synced both ways — once with each order of
+   * their client ids (which order concurrent insertions at one place); the merged text, the same for both.
+   */
+  const concurrently = (initial: string, a: (t: Y.Text) => void, b: (t: Y.Text) => void): string => {
+    const merged = [
+      [1, 2],
+      [2, 1],
+    ].map(([first, second]) => {
+      const one = new Y.Doc()
+      one.clientID = first!
+      one.getText('t').insert(0, initial)
+      const two = new Y.Doc()
+      two.clientID = second!
+      Y.applyUpdate(two, Y.encodeStateAsUpdate(one))
+      one.transact(() => a(one.getText('t')))
+      two.transact(() => b(two.getText('t')))
+      Y.applyUpdate(one, Y.encodeStateAsUpdate(two))
+      Y.applyUpdate(two, Y.encodeStateAsUpdate(one))
+      expect(two.getText('t').toString()).toBe(one.getText('t').toString())
+      return one.getText('t').toString()
+    })
+    expect(merged[1], 'the other client id order').toBe(merged[0])
+    return merged[0]!
   }
 
-  test('a word replaced while someone types after it: the new word comes first, both whole', () => {
-    // Replacing "t004" deleted it first; Yjs inserts after deleted characters, so "t006" went where the other's
-    // " t007" sat too, and the client ids ordered the two: "Login  t007t006 t002".
-    for (const ids of [
-      [1, 2],
-      [2, 1],
-    ]) {
-      const merged = concurrently(
-        'Login t004 t002',
-        (t) => replaceText(t, 'Login t006 t002'),
-        (t) => t.insert(10, ' t007'),
-        ids,
-      )
-      expect(merged).toBe('Login t006 t007 t002')
-    }
-  })
-
-  test('a text replaced while someone types in front of it: their words first, both whole', () => {
-    // Inserted where "Login fails" began, "t003" met the other's "t005 " there, and the client ids ordered the
-    // two: "t003t005 ".
-    for (const ids of [
-      [1, 2],
-      [2, 1],
-    ]) {
-      const merged = concurrently(
-        'Login fails',
-        (t) => replaceText(t, 't003'),
-        (t) => t.insert(0, 't005 '),
-        ids,
-      )
-      expect(merged).toBe('t005 t003')
-    }
+  // Replacing deleted first, and Yjs inserts after deleted characters: "t006" went where the other's " t007" sat too,
+  // and the client ids ordered the two ("Login  t007t006 t002"). Inserted where the old text began instead, "t003"
+  // met the other's "t005 " there ("t003t005 ").
+  test.each([
+    [
+      'a word replaced while someone types after it: the new word comes first',
+      'Login t004 t002',
+      'Login t006 t002',
+      10,
+      ' t007',
+      'Login t006 t007 t002',
+    ],
+    ['a text replaced while someone types in front of it: their words come first', 'Login fails', 't003', 0, 't005 ', 't005 t003'],
+  ])('%s, both whole', (_, initial, next, at, typed, expected) => {
+    const merged = concurrently(
+      initial,
+      (t) => replaceText(t, next),
+      (t) => t.insert(at, typed),
+    )
+    expect(merged).toBe(expected)
   })
 
   test('a replacement that begins with an emoji goes after the whole emoji, never between its halves', () => {
