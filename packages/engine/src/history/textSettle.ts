@@ -31,7 +31,7 @@
  * @module history/textSettle
  */
 import * as Y from 'yjs'
-import { TEXT_PREFIX, changedRange, charLength } from '../model/recordDoc.js'
+import { TEXT_PREFIX, changedRange, replaceChars } from '../model/recordDoc.js'
 import {
   appendFieldChanges,
   historyArray,
@@ -95,10 +95,11 @@ export const settledOtherwise = (doc: Y.Doc, field: string, target: string): boo
 /**
  * Sets text field `field` to `target` around others' typing that has no
  * entry yet ({@link unrecordedTyping}), which stays where it is: only the
- * text the entries explain changes (one changed range, as `replaceText`
- * makes). Returns that text as it was — the settlement's "before" — or null
- * when it already was `target`. Call inside a transaction. (Not for writes
- * people make: whoever sets a field saw that typing and replaces it.)
+ * text the entries explain changes (one changed range, written as
+ * `replaceText` writes it: {@link replaceChars}). Returns that text as it
+ * was — the settlement's "before" — or null when it already was `target`.
+ * Call inside a transaction. (Not for writes people make: whoever sets a
+ * field saw that typing and replaces it.)
  */
 const replaceAroundTyping = (doc: Y.Doc, field: string, target: string): string | null => {
   const text = doc.getText(TEXT_PREFIX + field)
@@ -113,35 +114,7 @@ const replaceAroundTyping = (doc: Y.Doc, field: string, target: string): string 
   }
   if (current === target) return null
   const { start, endPrev, endNext } = changedRange(current, target)
-  // Where the new text goes, as `replaceText` puts it: inside the text it replaces, after its first character (when
-  // the second follows it directly), so others' typing right before or after the replaced text stays there; an
-  // insertion right after the character left of it. Inserted first, then the old text is deleted.
-  const inserted = endNext - start
-  const first = endPrev > start ? charLength(current, start) : 0
-  const insertAt =
-    endPrev - start > first && at[start + first] === at[start]! + first
-      ? at[start]! + first
-      : endPrev > start
-        ? at[start]!
-        : start === 0
-          ? 0
-          : at[start - 1]! + 1
-  if (inserted > 0) text.insert(insertAt, target.slice(start, endNext))
-  // Right to left, runs of replaced characters (the typing between them stays), in the text as it was.
-  const runs: Array<[number, number]> = []
-  for (let i = endPrev - 1; i >= start; i--) {
-    let from = i
-    while (from > start && at[from - 1] === at[from]! - 1) from--
-    runs.push([at[from]!, at[i]! + 1])
-    i = from
-  }
-  for (const [a, b] of runs) {
-    if (a < insertAt && insertAt < b) {
-      // the run the new text went into: its part after the new text, then its part before
-      text.delete(insertAt + inserted, b - insertAt)
-      text.delete(a, insertAt - a)
-    } else text.delete(a >= insertAt ? a + inserted : a, b - a)
-  }
+  replaceChars(text, current, (i) => at[i]!, start, endPrev, target.slice(start, endNext))
   return current
 }
 

@@ -204,18 +204,48 @@ export const replaceText = (text: Y.Text, next: string): void => {
   const prev = text.toString()
   if (prev === next) return
   const { start, endPrev, endNext } = changedRange(prev, next)
-  const inserted = endNext - start
-  const replaced = endPrev - start
-  // The new text goes inside the text it replaces, after its first character, and only then is the old text deleted:
-  // typing others add meanwhile right before or right after the replaced text stays before or after the new text.
-  // (Yjs orders insertions at one place by client id: inserted where the old text began, typing in front of it
-  // could follow the new text, "t003t005 "; inserted after the deleted text, typing at its end could come first,
-  // "t007t006".)
-  const first = charLength(prev, start)
-  const at = replaced > first && inserted > 0 ? start + first : start
-  if (inserted > 0) text.insert(at, next.slice(start, endNext))
-  if (at > start) text.delete(start, at - start)
-  if (replaced > at - start) text.delete(start + inserted, replaced - (at - start))
+  replaceChars(text, prev, (i) => i, start, endPrev, next.slice(start, endNext))
+}
+
+/**
+ * Writes `insert` in place of `shown.slice(start, end)`, where `shown` is
+ * the text `text` shows without some characters that stay (settlements
+ * leave others' typing that has no entry yet where it is): its character
+ * `i` is character `at(i)` of `text`. Call inside a transaction.
+ *
+ * The new text goes inside the text it replaces, after its first character
+ * (when the second follows it directly), and only then is the old text
+ * deleted; an insertion goes right after the character left of it. Yjs
+ * orders insertions at one place by client id: inserted where the old text
+ * began, typing others add right in front of it could follow the new text
+ * ("t003t005 "); inserted after the deleted text (where Yjs puts an
+ * insertion made after the deletion), typing at its end could come first
+ * ("t007t006"). An emoji is never split.
+ */
+export const replaceChars = (text: Y.Text, shown: string, at: (i: number) => number, start: number, end: number, insert: string): void => {
+  const first = end > start ? charLength(shown, start) : 0
+  const insertAt =
+    end - start > first && at(start + first) === at(start) + first
+      ? at(start) + first
+      : end > start
+        ? at(start)
+        : start === 0
+          ? 0
+          : at(start - 1) + 1
+  if (insert.length > 0) text.insert(insertAt, insert)
+  // Right to left, the runs of replaced characters (what stays between them stays), at their indexes before the insert.
+  for (let i = end - 1; i >= start; i--) {
+    let from = i
+    while (from > start && at(from - 1) === at(from) - 1) from--
+    const a = at(from)
+    const b = at(i) + 1
+    if (a < insertAt && insertAt < b) {
+      // the run the new text went into: its part after the new text, then its part before
+      text.delete(insertAt + insert.length, b - insertAt)
+      text.delete(a, insertAt - a)
+    } else text.delete(a >= insertAt ? a + insert.length : a, b - a)
+    i = from
+  }
 }
 
 const sameJson = (a: unknown, b: unknown): boolean => {
@@ -434,7 +464,7 @@ export const changedRange = (prev: string, next: string): { start: number; endPr
 }
 
 /** UTF-16 units of the character at `index` of `s`: 2 for a surrogate pair (an emoji), else 1. */
-export const charLength = (s: string, index: number): number => {
+const charLength = (s: string, index: number): number => {
   const code = s.charCodeAt(index)
   if (code < 0xd800 || code > 0xdbff) return 1
   const next = s.charCodeAt(index + 1)
