@@ -392,6 +392,42 @@ describe('without auth', () => {
     }
   })
 
+  it('edits made offline to a record that shows no presence are bound, on reconnect, with the name the connection’s presence shows in another doc', async () => {
+    // As the web app syncs a record edited offline and closed since: no presence in it, only in the workspace's presence doc.
+    const DOC = 'train/T-6'
+    const proxy = await startTcpProxy(Number(new URL(anon.url).port))
+    const traveller = new SyncClient({
+      url: proxy.wsUrl,
+      WebSocket: WebSocket as never,
+      user: { id: 'ada-lovelace', name: 'Ada Lovelace' },
+      reconnect: { minDelay: 20, maxDelay: 200 },
+    })
+    const colleague = new SyncClient({
+      url: anon.url.replace(/^http/, 'ws'),
+      WebSocket: WebSocket as never,
+      reconnect: { minDelay: 20, maxDelay: 200 },
+    })
+    try {
+      const workspace = traveller.open('train/_workspace/presence')
+      const t = traveller.open(DOC, { presence: false })
+      const c = colleague.open(DOC)
+      await Promise.all([workspace.synced, t.synced, c.synced])
+      expect(c.awareness.getStates().has(t.doc.clientID)).toBe(false)
+      proxy.cut()
+      await waitFor(() => traveller.status !== 'online', 'traveller offline')
+      t.doc.getText('body').insert(0, 'written on the train, the record closed since')
+      proxy.restore()
+      await traveller.flush()
+      await waitFor(() => c.authors.has(t.doc.clientID), 'the binding at the colleague')
+      expect(c.authors.get(t.doc.clientID)).toMatchObject({ userId: 'anonymous', name: 'Ada Lovelace' })
+      expect(c.awareness.getStates().has(t.doc.clientID), 'no presence in the record').toBe(false)
+    } finally {
+      traveller.close()
+      colleague.close()
+      await proxy.close()
+    }
+  })
+
   it('lists the people whose presence said who they are in the workspace (last seen), not those who said nothing', async () => {
     const show = (c: RawMuxClient, doc: string, clientId: number, user?: { id: string; name: string }) => {
       const d = new Y.Doc()

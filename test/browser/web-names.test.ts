@@ -2,9 +2,11 @@
  * People are shown by name on every device, in real Chromium, with the
  * relay's token auth and without it:
  *
- * - Ada and Bob edit a ticket; Carol, on a brand-new device that never saw
- *   either of them, opens it and sees "Ada …" and "Bob …" as the authors in
- *   its history and as the people in it — never "Someone", never a user id;
+ * - Ada and Bob edit a ticket (Bob offline, syncing it once he is back on
+ *   the list: the ticket shows no presence of his then); Carol, on a
+ *   brand-new device that never saw either of them, opens it and sees
+ *   "Ada …" and "Bob …" as the authors in its history and as the people in
+ *   it — never "Someone", never a user id;
  * - Carol assigns Bob with the assignee picker, which offers the
  *   workspace's people by name — also Dave, who was in the workspace
  *   earlier and left (the relay's list of its people): every device shows
@@ -51,8 +53,14 @@ const scenario =
 
     await bob.goto(`${url()}#/t/${id}`)
     await expect.poll(() => bob.locator('#f-title').inputValue(), { timeout: 15_000 }).toBe('Names everywhere')
+    // Bob's first change of it is made offline, and he is back on the list when he reconnects: the ticket syncs
+    // while it is not on his screen (no presence of his in it).
+    await bob.context().setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     await bob.locator('#f-priority').selectOption('high')
-    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    await bob.goto(`${url()}#/`)
+    await bob.context().setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 15_000 }).toBe(0)
 
     // Both leave the ticket. Carol, on a device that never saw Ada or Bob, opens it.
     await Promise.all([ada.goto(`${url()}#/`), bob.goto(`${url()}#/`)])

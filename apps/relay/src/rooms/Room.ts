@@ -561,7 +561,10 @@ export class Room {
    * The display name a new binding of `clientId` to `peer`'s user keeps. With
    * auth, the token's name. Without auth nobody is proven: the name the
    * peer's own awareness state for that id claims (`user.name`), else the name
-   * any of its states in this doc claims, else the anonymous user's name.
+   * any of its states in this doc claims, else the name its last state in any
+   * doc claimed (a record edited offline and synced while not on screen shows
+   * no presence, but the connection's workspace presence names its user),
+   * else the anonymous user's name.
    */
   private bindingName(peer: RoomPeer, clientId: number): string {
     if (!peer.identity.anonymous) return peer.identity.name
@@ -578,7 +581,8 @@ export class Room {
       const name = stateName(id)
       if (name !== null) return name
     }
-    return peer.identity.name
+    const last = lastStates.get(peer)
+    return (last === undefined ? null : claimedName(last.state)) ?? peer.identity.name
   }
 
   /** Takes the bindings made since the last commit started (the commit stores them). */
