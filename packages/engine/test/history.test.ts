@@ -216,6 +216,37 @@ describe('history', () => {
     expect(a.handle.history().unsettled).toEqual({})
   })
 
+  test('what became of a merge is decided on that merge: a version chosen in a later merge of the field is not a choice in it', async () => {
+    const { relay, time, a, b } = await collidedTitles()
+    // A second collision on top of the settled one: Ada (offline) and then Bob replace the title again.
+    a.offline()
+    time.clock += 1_000
+    a.handle.set('title', 'Checkout is slow on iOS')
+    time.clock += 1_000
+    b.handle.set('title', 'Payment page times out on Safari')
+    await relay.settle()
+    a.online()
+    await relay.settle()
+    await relay.settle()
+    const [first, second] = a.handle.history().merges.filter((m) => m.field === 'title')
+    expect(first!.baseValue).toBe('Login fails')
+    expect(second!.baseValue).toBe('Payment page times out')
+    // Ada picks her version in the second merge.
+    a.handle.restore(second!.sides.find((s) => s.author.userId === 'user-of-p0')!)
+    await relay.settle()
+    await relay.settle()
+    for (const peer of [a, b]) {
+      expect(peer.handle.get('title')).toBe('Checkout is slow on iOS')
+      const [older, newer] = peer.handle.history().merges.filter((m) => m.field === 'title')
+      expect(newer!.settledBy).toMatchObject({ restoreOf: second!.sides.find((s) => s.author.userId === 'user-of-p0')!.tip.id })
+      // Nobody chose a version in the first merge: it still reads as settled on the later change (what the app
+      // shows as "Kept the later change, by Bob"), not as Ada choosing the version her choice in the second lies on.
+      expect(older!.settledBy?.restoreOf).toBeUndefined()
+      expect(older!.settledBy).toMatchObject({ mode: 'auto' })
+      expect(older!.sides[older!.winner!]!.author.userId).toBe('user-of-p1')
+    }
+  })
+
   test('a settlement written by another app version knowing every entry stands: no settling back and forth', async () => {
     const { relay, time, a, b } = await collidedTitles()
     // Carol's device runs a version whose rule reads this merge otherwise: knowing every entry, it settles once

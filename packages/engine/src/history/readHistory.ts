@@ -153,7 +153,8 @@ export interface Merge {
   /**
    * Text fields with a conflict: the latest entry of someone who wrote on top
    * of the merge after seeing its sides — an automatic settlement, "keep as
-   * is", a restore, or a plain edit. Null while nobody has.
+   * is", a restore of one of its versions (not of a version of a later merge
+   * of the field), or a plain edit. Null while nobody has.
    */
   settledBy?: FieldHistoryEntry | null
   /** Single-line text fields with a conflict: the index of the side the rule keeps (the later change). */
@@ -420,9 +421,12 @@ const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<stri
     if (siblings.length < 2) continue
     const fieldKind = siblings[0]!.fieldKind
     const mergeId = `${field}@${base ?? ''}`
+    const ownIds = new Set<string>()
     const sides: MergeSide[] = siblings.map((entry) => {
       const members = subtree(entry, false)
-      const tip = subtree(entry, true).reduce((a, b) => (order.get(b.id)! > order.get(a.id)! ? b : a))
+      const own = subtree(entry, true)
+      for (const e of own) ownIds.add(e.id)
+      const tip = own.reduce((a, b) => (order.get(b.id)! > order.get(a.id)! ? b : a))
       entry.mergeId = mergeId
       return {
         entry,
@@ -434,7 +438,7 @@ const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<stri
     })
     const names = sides.map((s) => s.author.name ?? s.author.userId ?? 'someone')
     if (fieldKind === 'text') {
-      merges.push(textMerge(mergeId, field, base, sides, names, list, byId, currentValue, singleLine))
+      merges.push(textMerge(mergeId, field, base, sides, ownIds, names, list, byId, currentValue, singleLine))
       continue
     }
     let kept: number | null = null
@@ -451,12 +455,18 @@ const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<stri
   return merges
 }
 
-/** A merge of a text field: each side's intended value and edit, whether they collide, and how it was or must be settled. */
+/**
+ * A merge of a text field: each side's intended value and edit, whether they
+ * collide, and how it was or must be settled. `own`: the ids of the entries
+ * the sides' own writers wrote (each side up to the entries written by
+ * someone who had seen another side).
+ */
 const textMerge = (
   id: string,
   field: string,
   base: string | null,
   sides: MergeSide[],
+  own: ReadonlySet<string>,
   names: string[],
   list: readonly FieldHistoryEntry[],
   byId: ReadonlyMap<string, FieldHistoryEntry>,
@@ -488,10 +498,18 @@ const textMerge = (
     })),
     singleLine,
   )
+  // What became of the merge: the latest entry written by someone who had seen its sides. A restore of an entry
+  // in a side's subtree counts only when it chose a version of this merge: the entries of a later merge of the
+  // field lie in that subtree too, and choosing one of those says nothing about this merge.
   const members = new Set(sides.flatMap((s) => s.entryIds))
-  // The latest entry written by someone who had seen the sides: what became of the merge.
   const settledBy =
-    [...list].reverse().find((e) => e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x)))) ?? null
+    [...list]
+      .reverse()
+      .find((e) =>
+        e.restoreOf !== undefined && members.has(e.restoreOf)
+          ? own.has(e.restoreOf)
+          : e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x))),
+      ) ?? null
   const current = typeof currentValue === 'string' ? currentValue : null
   const result = outcome.value ?? current
   // Without a collision every side's edit is in the text: none was kept over another, even when one side's
