@@ -95,17 +95,30 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     await screenshot(page, 'web-narrow-list')
   }, 60_000)
 
-  it('sign-out refuses to remove unsynced work, and keeping the data brings it back at the next sign-in', async () => {
+  it('sign-out says which work is not on the server yet, refuses to remove it, and keeping the data brings it back at the next sign-in', async () => {
     const ctx = await context()
     const page = await signIn(ctx, web.relay().url, 'Eve Tan', 'leaving')
     await ctx.setOffline(true)
     await page.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     await createTicket(page, 'Written on the plane')
     await page.locator('[data-testid="ticket-sync"][data-saved="true"]').waitFor()
+    // Offline, nobody's presence is known — not even "only you", nor Eve herself as online.
+    expect(await page.getByTestId('presence-unknown').innerText()).toContain('You are offline')
+    await page.getByTestId('workspace-people').click()
+    const eve = page.locator('[data-testid="workspace-person"][data-name="Eve Tan"]')
+    await expect.poll(() => eve.innerText(), { timeout: 10_000 }).toMatch(/Eve Tan \(you\)\s*Offline/)
+    expect(await eve.getAttribute('data-online')).toBe('false')
+    await page.keyboard.press('Escape')
 
     await page.getByRole('button', { name: 'Sign out' }).click()
+    // Before anything is chosen the dialog says what would wait on this device, unseen by others, if Eve signed out.
+    const waiting = await page.getByTestId('signout-waiting').innerText()
+    expect(waiting).toContain('1 ticket has changes that are not on the server yet')
+    expect(waiting).toContain('nobody else sees them until you sign in here again')
+    expect(await page.getByRole('dialog').innerText()).toContain('Written on the plane')
+    await screenshot(page, 'web-signout-waiting')
     await page.getByRole('button', { name: 'Sign out and remove data' }).click()
-    await page.getByRole('dialog').getByText('not on the server yet').waitFor()
+    await page.getByRole('dialog').getByRole('alert').getByText('not on the server yet').waitFor()
     expect(await page.getByRole('dialog').innerText()).toContain('Written on the plane')
     await screenshot(page, 'web-signout-refused')
     await page.getByRole('button', { name: 'Sign out, keep data' }).click()
