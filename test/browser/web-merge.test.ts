@@ -92,7 +92,17 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     await page.getByTestId('ticket-row').first().waitFor()
     // Nothing sticks out sideways.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    // The top bar's sync status fits in a few words, and the filters fold away: the first ticket is on the first screen.
+    expect(await page.getByTestId('sync-indicator').innerText()).toBe('Synced')
+    expect(await page.getByLabel('Status').isVisible()).toBe(false)
+    const row = await page.getByTestId('ticket-row').first().boundingBox()
+    expect(row!.y + row!.height).toBeLessThanOrEqual(844)
     await screenshot(page, 'web-narrow-list')
+    await page.getByTestId('filters-toggle').click()
+    await page.getByLabel('Status').selectOption('open')
+    await expect.poll(() => page.getByTestId('filters-toggle').innerText()).toBe('Filters (1)')
+    await expect.poll(() => page.getByTestId('ticket-row').count()).toBe(1)
+    await screenshot(page, 'web-narrow-list-filters')
   }, 60_000)
 
   it('sign-out says which work is not on the server yet, refuses to remove it, and keeping the data brings it back at the next sign-in', async () => {

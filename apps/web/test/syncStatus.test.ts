@@ -52,6 +52,29 @@ describe('global sync indicator', () => {
     }
   })
 
+  it('has a short label for a narrow top bar that says no more than the long one', () => {
+    expect(sync('online', 0, []).short).toBe('Synced')
+    expect(sync('online', 3, tickets(2)).short).toBe('3 unsynced')
+    expect(sync('connecting', 0, []).short).toBe('Connecting…')
+    expect(sync('offline', 0, []).short).toBe('Offline')
+    expect(sync('offline', 4, tickets(3)).short).toBe('Offline · 4 unsynced')
+    expect(sync('offline', 4, tickets(3), true, false).short).toBe('Offline · 4 in tab only')
+    expect(sync('online', 2, tickets(1), true, false).short).toBe('2 in tab only')
+    for (const status of ['online', 'connecting', 'offline']) {
+      for (const n of [0, 1, 999]) {
+        for (const ready of [true, false]) {
+          for (const saved of [true, false]) {
+            const summary = sync(status, n, tickets(Math.min(n, 3)), ready, saved)
+            expect(summary.short.length).toBeLessThanOrEqual(25)
+            // "Synced" only where the long label says so; "Offline" only where it does.
+            expect(summary.short === 'Synced').toBe(summary.label === 'All changes synced')
+            expect(summary.short.startsWith('Offline')).toBe(summary.label.startsWith('Offline'))
+          }
+        }
+      }
+    }
+  })
+
   it('says offline changes are saved on this device, with a verb that agrees', () => {
     expect(sync('offline', 4, tickets(3))).toMatchObject({ tone: 'warn', label: 'Offline — 4 changes saved on this device' })
     expect(sync('offline', 4, tickets(3)).detail).toContain('4 changes in 3 tickets are stored')
@@ -78,6 +101,7 @@ describe('global sync indicator', () => {
     expect(sync('online', 0, [], true, true)).toEqual({
       tone: 'ok',
       label: 'All changes synced',
+      short: 'Synced',
       detail: 'Every change made here is stored on the relay.',
     })
   })
@@ -86,6 +110,7 @@ describe('global sync indicator', () => {
     expect(sync('offline', 4, tickets(3), true, false)).toEqual({
       tone: 'warn',
       label: 'Offline — 4 changes in this tab only',
+      short: 'Offline · 4 in tab only',
       detail:
         'The relay is not reachable. 4 changes in 3 tickets are kept in this tab only — not saved on this device — and will be sent when it is back; closing the tab before then loses them.',
     })

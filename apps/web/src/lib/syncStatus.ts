@@ -12,6 +12,8 @@ export type Tone = 'ok' | 'busy' | 'warn' | 'neutral'
 export interface SyncSummary {
   tone: Tone
   label: string
+  /** The label in a few words, for a narrow screen's top bar. */
+  short: string
   detail: string
 }
 
@@ -63,6 +65,7 @@ export function describeSync({ status, ready, changes, recordTypes, savedOnDevic
     return {
       tone: status === 'offline' ? 'warn' : 'neutral',
       label: status === 'offline' ? 'Offline — checking this device…' : 'Checking this device…',
+      short: status === 'offline' ? 'Offline' : 'Checking…',
       detail: 'Looking on this device for changes the relay does not have yet.',
     }
   }
@@ -80,6 +83,7 @@ export function describeSync({ status, ready, changes, recordTypes, savedOnDevic
       ? {
           tone: 'warn',
           label: 'Offline — nothing waiting to sync',
+          short: 'Offline',
           detail: savedOnDevice
             ? 'The relay is not reachable. It stored every change made here before the connection was lost; new edits are kept on this device and sent when it is back.'
             : 'The relay is not reachable. It stored every change made here before the connection was lost; new edits are kept in this tab only — not saved on this device — and sent when it is back.',
@@ -87,6 +91,7 @@ export function describeSync({ status, ready, changes, recordTypes, savedOnDevic
       : {
           tone: 'warn',
           label: savedOnDevice ? `Offline — ${changed} saved on this device` : `Offline — ${changed} in this tab only`,
+          short: savedOnDevice ? `Offline · ${n} unsynced` : `Offline · ${n} in tab only`,
           detail: savedOnDevice
             ? `The relay is not reachable. ${what} ${are} stored on this device and will be sent when it is back.`
             : `The relay is not reachable. ${what} ${are} kept in this tab only — not saved on this device — and will be sent when it is back; closing the tab before then loses them.`,
@@ -96,6 +101,7 @@ export function describeSync({ status, ready, changes, recordTypes, savedOnDevic
     return {
       tone: status === 'online' ? 'busy' : 'neutral',
       label: `${changed} not yet on the server`,
+      short: savedOnDevice ? `${n} unsynced` : `${n} in tab only`,
       detail:
         status === 'online'
           ? `Connected. The relay has not confirmed storing ${what} yet.${savedOnDevice ? '' : ` Until it does, ${n === 1 ? 'it is' : 'they are'} kept in this tab only — not saved on this device.`}`
@@ -103,8 +109,8 @@ export function describeSync({ status, ready, changes, recordTypes, savedOnDevic
     }
   }
   if (status === 'online')
-    return { tone: 'ok', label: 'All changes synced', detail: `Every change made here is stored on the relay.${newEdits}` }
-  return { tone: 'neutral', label: 'Connecting…', detail: `Reaching the relay.${newEdits}` }
+    return { tone: 'ok', label: 'All changes synced', short: 'Synced', detail: `Every change made here is stored on the relay.${newEdits}` }
+  return { tone: 'neutral', label: 'Connecting…', short: 'Connecting…', detail: `Reaching the relay.${newEdits}` }
 }
 
 /** A record's last sync error as the app keeps it (from the engine's SyncError). */
