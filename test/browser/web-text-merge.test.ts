@@ -84,6 +84,10 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       expect(text).toContain('Signup fails on Safari')
       expect(text).toContain('Checkout times out')
       expect(text).toMatch(/Kept the later change/)
+      // The settlement is the app's, written on one of the devices: no one is said to have chosen it.
+      await expect
+        .poll(() => page.getByTestId('history').innerText(), { timeout: 10_000 })
+        .toMatch(/Merged automatically\s*title settled on the later change, on (Ada Lovelace|Bob Stone)'s device/)
     }
     await screenshot(bob, 'web-text-merge-title-settled')
 
@@ -206,7 +210,7 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       expect(await page.locator('#f-title').inputValue()).toBe('Checkout times out on iOS (urgent)')
       // Both contributions were merged: nothing was settled, no card asks anyone to choose.
       expect(await page.getByTestId('text-merge').count()).toBe(0)
-      expect(await page.getByTestId('history').innerText()).not.toContain('settled title')
+      expect(await page.getByTestId('history').innerText()).not.toContain('settled on the later change')
     }
     await screenshot(ada, 'web-text-merge-title-live')
   }, 120_000)
