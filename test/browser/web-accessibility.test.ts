@@ -5,7 +5,8 @@
  * in it (his caret in the title), project list, a project page and the sync
  * status page, online and offline with a change waiting. No page may
  * have a violation of impact "serious" or "critical"; a failure lists each
- * one with the elements it concerns.
+ * one with the elements it concerns. And with the keyboard alone, a record
+ * made with "New ticket" / "New project" takes what is typed next.
  *
  * Screenshots go to test-artifacts/ (`a11y-<scheme>-<page>.png`). Skipped
  * only when /usr/bin/chromium is missing.
@@ -126,4 +127,28 @@ describe.skipIf(!available)('accessibility (axe-core, WCAG 2.1 AA)', () => {
       expect(found.join('\n\n'), 'serious or critical accessibility violations').toBe('')
     }, 180_000)
   }
+
+  it('with the keyboard alone, "New ticket" and "New project" put the focus in the new record’s name: typing goes there', async () => {
+    const url = web.relay().url
+    const ada = await signIn(await web.context(), url, 'Ada Lovelace', 'keyboard')
+    await ada.getByTestId('new-ticket').focus()
+    await ada.keyboard.press('Enter')
+    await ada.locator('#f-title').waitFor()
+    await expect.poll(() => ada.evaluate(() => document.activeElement?.id)).toBe('f-title')
+    await ada.keyboard.type('Typed without the mouse')
+    await expect.poll(() => ada.locator('#f-title').inputValue()).toBe('Typed without the mouse')
+
+    await ada.goto(`${url}#/projects`)
+    await ada.getByTestId('new-project').focus()
+    await ada.keyboard.press('Enter')
+    await ada.locator('#p-name').waitFor()
+    await expect.poll(() => ada.evaluate(() => document.activeElement?.id)).toBe('p-name')
+    await ada.keyboard.type('Keyboard project')
+    await expect.poll(() => ada.locator('#p-name').inputValue()).toBe('Keyboard project')
+    // An existing record opened later takes no focus from this: the page is read first.
+    await ada.goto(`${url}#/`)
+    await ada.getByTestId('ticket-row').first().click()
+    await ada.locator('#f-title').waitFor()
+    expect(await ada.evaluate(() => document.activeElement?.id)).not.toBe('f-title')
+  }, 60_000)
 })

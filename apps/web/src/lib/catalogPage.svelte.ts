@@ -52,6 +52,16 @@ export interface RecordCreatorOptions {
   navigate?: (href: string) => void
 }
 
+/** The record a "New …" button just made, until its page takes the focus into its first field. */
+let justCreated: string | null = null
+
+/** Whether `id` was just made by a {@link RecordCreator} (true once: its page puts the focus in its first field). */
+export const takeJustCreated = (id: string): boolean => {
+  if (justCreated !== id) return false
+  justCreated = null
+  return true
+}
+
 /** Creates records from a "New …" button, one at a time, and opens the new record's page. */
 export class RecordCreator {
   /** A record is being created: the button waits. */
@@ -73,6 +83,7 @@ export class RecordCreator {
       const handle = await this.#options.store().create(type, values)
       const id = handle.id
       this.#options.oncreated(id)
+      justCreated = id
       handle.close()
       const href = routeHref({ page: type, id })
       if (this.#options.navigate) this.#options.navigate(href)
