@@ -112,6 +112,20 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     await expect.poll(() => bob.locator('#p-name').inputValue(), { timeout: 15_000 }).toBe('Checkout revamp')
     await bob.locator('[data-testid="viewer"][data-name="Ada Lovelace"]').count() // Ada is elsewhere; just Bob here
     await screenshot(bob, 'web-project-bob')
+
+    // Ada archives the project: its tickets keep its name in the list, marked, and the list can still be filtered by it.
+    await ada.getByTestId('archive').click()
+    await ada.getByText('This project is archived.').waitFor()
+    await ada.getByRole('link', { name: 'Tickets', exact: true }).click()
+    await ada.getByTestId('project-filter').selectOption({ label: 'Checkout revamp (archived)' })
+    await expect.poll(() => ada.getByTestId('ticket-row').count()).toBe(2)
+    await expect
+      .poll(() => ada.getByTestId('project-chip').allInnerTexts())
+      .toEqual(['Checkout revamp (archived)', 'Checkout revamp (archived)'])
+    // A ticket made while the list shows an archived project goes into no project.
+    await ada.getByTestId('new-ticket').click()
+    await ada.locator('#f-title').waitFor()
+    expect(await ada.locator('#f-project option:checked').innerText()).toBe('No project')
   }, 120_000)
 
   it('two people see each other in the workspace header; after one leaves, "last seen"', async () => {

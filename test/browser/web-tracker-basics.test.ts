@@ -223,6 +223,8 @@ describe.skipIf(!available)('web app tracker basics in Chromium', () => {
     await ada.goBack()
     await ada.getByRole('heading', { name: 'Projects' }).waitFor()
     await expect.poll(() => ada.getByTestId('project-row').count()).toBe(0)
+    // Not "No projects yet": the page says where the project went.
+    await ada.getByText('No open projects here: 1 project is archived.').waitFor()
     await ada.getByTestId('project-search').fill('checkout')
     const found = ada.getByTestId('project-row').filter({ hasText: 'Checkout revamp' })
     await found.waitFor()
