@@ -226,6 +226,14 @@ describe.skipIf(!available)('web app: discarding unsynced changes', () => {
     await row.waitFor()
     await expect.poll(() => row.innerText(), { timeout: 15_000 }).toMatch(/exceed|too large|rejected/i)
     expect(await pendingShown(ada)).toBeGreaterThan(0)
+    // The status says what holds: a rejection, not a wait for the relay; the ticket says its later edits wait behind it.
+    await expect.poll(() => ada.getByTestId('sync-indicator').innerText()).toBe('Changes to 1 ticket rejected')
+    expect(await ada.getByTestId('sync-summary').innerText()).toContain('The relay refused changes to 1 ticket for good')
+    await ada.goto(`${web.relay().url}#/t/${id}`)
+    await expect.poll(() => ada.getByTestId('ticket-blocked').innerText()).toMatch(/Later changes to this ticket wait behind it/)
+    await screenshot(ada, 'web-rejected-ticket')
+    await ada.getByRole('link', { name: /Sync status/ }).click()
+    await row.waitFor()
 
     // Discard: the dialog lists the field; keyboard-focus starts on the safe choice.
     await row.getByTestId('discard').click()

@@ -75,6 +75,23 @@ describe('global sync indicator', () => {
     }
   })
 
+  it('says changes the relay refused for good are rejected, not on their way; offline it says offline', () => {
+    const refused = describeSync({ status: 'online', ready: true, changes: 3, recordTypes: tickets(2), savedOnDevice: true, rejected: 1 })
+    expect(refused).toMatchObject({ tone: 'warn', label: 'Changes to 1 ticket rejected', short: '1 rejected' })
+    expect(refused.detail).toContain('The relay refused changes to 1 ticket for good')
+    expect(refused.detail).toContain('later changes to it wait behind them')
+    // Never more rejected records than records waiting; none waiting, nothing rejected.
+    expect(
+      describeSync({ status: 'online', ready: true, changes: 2, recordTypes: tickets(1), savedOnDevice: true, rejected: 4 }).label,
+    ).toBe('Changes to 1 ticket rejected')
+    expect(describeSync({ status: 'online', ready: true, changes: 0, recordTypes: [], savedOnDevice: true, rejected: 1 }).label).toBe(
+      'All changes synced',
+    )
+    expect(
+      describeSync({ status: 'offline', ready: true, changes: 2, recordTypes: tickets(1), savedOnDevice: true, rejected: 1 }).label,
+    ).toBe('Offline — 2 changes saved on this device')
+  })
+
   it('says offline changes are saved on this device, with a verb that agrees', () => {
     expect(sync('offline', 4, tickets(3))).toMatchObject({ tone: 'warn', label: 'Offline — 4 changes saved on this device' })
     expect(sync('offline', 4, tickets(3)).detail).toContain('4 changes in 3 tickets are stored')

@@ -54,13 +54,19 @@ export interface SyncState {
    * stores them.
    */
   savedOnDevice: boolean
+  /**
+   * Records whose changes the relay refused for good (a permanent sync
+   * error): those changes, and every later one of the record, wait until
+   * someone retries or discards them.
+   */
+  rejected?: number
 }
 
 /** Where a change waits for the relay, in words that are true for {@link SyncState.savedOnDevice}. */
 const keptHere = (savedOnDevice: boolean): string =>
   savedOnDevice ? 'stored on this device' : 'kept in this tab only — not saved on this device —'
 
-export function describeSync({ status, ready, changes, recordTypes, savedOnDevice }: SyncState): SyncSummary {
+export function describeSync({ status, ready, changes, recordTypes, savedOnDevice, rejected = 0 }: SyncState): SyncSummary {
   if (!ready) {
     return {
       tone: status === 'offline' ? 'warn' : 'neutral',
@@ -96,6 +102,16 @@ export function describeSync({ status, ready, changes, recordTypes, savedOnDevic
             ? `The relay is not reachable. ${what} ${are} stored on this device and will be sent when it is back.`
             : `The relay is not reachable. ${what} ${are} kept in this tab only — not saved on this device — and will be sent when it is back; closing the tab before then loses them.`,
         }
+  }
+  const refused = Math.min(Math.max(0, Math.floor(rejected)), m)
+  if (refused > 0) {
+    const records = plural(refused, noun.one, noun.many)
+    return {
+      tone: 'warn',
+      label: `Changes to ${records} rejected`,
+      short: `${refused} rejected`,
+      detail: `The relay refused changes to ${records} for good. They are ${keptHere(savedOnDevice)}, and later changes to ${refused === 1 ? 'it' : 'them'} wait behind them: retry or discard them on the Sync status page.`,
+    }
   }
   if (n > 0) {
     return {

@@ -82,6 +82,8 @@ export class WorkspaceState {
   ready = $state(false)
   /** The sync error of each record the relay rejected, by record id. */
   syncErrors = $state<Record<string, RecordSyncError>>({})
+  /** Records whose changes the relay refused for good (until retried or discarded). */
+  rejectedRecords = $derived(Object.values(this.syncErrors).filter((e) => e.permanent).length)
   /** A sync runs by itself: the connection came (back) with changes waiting, until the relay stored them. */
   autoSyncing = $state(false)
   /** A storage failure since the last successful retry. */
