@@ -8,7 +8,9 @@
  * - Bob pastes a read-only token: he sees a read-only notice, Ada's edits
  *   reach him, and the ticket's fields are disabled for him;
  * - a token signed with another key is refused with the relay's reason, and
- *   a token that expires while in use sends the user back to sign-in;
+ *   a token that expires while in use sends the user back to sign-in —
+ *   saying so when changes made offline still wait, which a fresh token
+ *   then sends;
  * - a fresh token handed over while the app is open (`#token=…`) replaces the
  *   expiring one without leaving the workspace.
  *
@@ -90,6 +92,36 @@ describe.skipIf(!available)('web app with the relay’s token auth', () => {
     await cleo.getByTestId('signin-message').waitFor({ timeout: 30_000 })
     expect(await cleo.getByTestId('signin-message').innerText()).toMatch(/expired/)
     await screenshot(cleo, 'web-auth-expired')
+  }, 90_000)
+
+  it('a token that expires while changes wait offline: the sign-in page says they are kept and sent after signing in again', async () => {
+    const url = web.relay().url
+    const ctx = await context()
+    const short = await signToken('erin', { acme: 'write' }, { name: 'Erin Holt', expiresIn: 5 })
+    const erin = await signInWithToken(ctx, url, short)
+    await expect.poll(() => erin.getByTestId('sync-indicator').innerText(), { timeout: 10_000 }).toBe('All changes synced')
+    await ctx.setOffline(true)
+    await erin.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await createTicket(erin, 'Written as the token ran out')
+    await expect.poll(() => pendingShown(erin)).toBeGreaterThan(0)
+    await erin.waitForTimeout(5_500) // past the token's expiry
+    await ctx.setOffline(false)
+    await erin.getByTestId('signin-message').waitFor({ timeout: 30_000 })
+    const message = await erin.getByTestId('signin-message').innerText()
+    expect(message).toMatch(/expired/)
+    expect(message).toMatch(
+      /changes? made here (is|are) not on the server yet: kept on this device, (it is|they are) sent once you sign in again/,
+    )
+    await screenshot(erin, 'web-auth-expired-waiting')
+    // Signing in again with a fresh token sends them.
+    const fresh = await signToken('erin', { acme: 'write' }, { name: 'Erin Holt', expiresIn: 3600 })
+    await erin.getByLabel('Access token').fill(fresh)
+    await erin.getByRole('button', { name: 'Continue' }).click()
+    await expect.poll(() => erin.getByTestId('sync-indicator').innerText(), { timeout: 20_000 }).toBe('All changes synced')
+    await erin.evaluate(() => (location.hash = '#/'))
+    await expect
+      .poll(() => erin.getByTestId('ticket-row').first().innerText(), { timeout: 15_000 })
+      .toContain('Written as the token ran out')
   }, 90_000)
 
   it('a fresh token handed over while the app is open keeps the user signed in past the old expiry', async () => {

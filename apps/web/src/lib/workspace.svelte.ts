@@ -188,7 +188,7 @@ export class WorkspaceState {
     }
     const onClientError = (error: SyncError): void => {
       if (this.#token !== undefined && error.doc === '' && error.code === ErrorCode.unauthorized)
-        this.#onrefused(tokenProblem(error.reason))
+        this.#onrefused(tokenProblem(error.reason) + waitingForSignIn(this.pending === 0 ? 0 : this.pendingChanges))
     }
     const onStorageError = (event: StorageErrorEvent): void => {
       this.persistent = store.persistent
@@ -322,3 +322,9 @@ export class WorkspaceState {
     }
   }
 }
+
+/** What a sign-in page says about changes made here that the relay has not stored (empty when there are none). */
+export const waitingForSignIn = (changes: number): string =>
+  changes <= 0
+    ? ''
+    : ` ${changes === 1 ? '1 change made here is' : `${changes} changes made here are`} not on the server yet: kept on this device, ${changes === 1 ? 'it is' : 'they are'} sent once you sign in again.`
