@@ -63,11 +63,14 @@ describe.skipIf(!available)('web app tracker basics in Chromium', () => {
     await bob.getByText('This ticket is archived.').waitFor({ timeout: 10_000 })
     await screenshot(ada, 'web-tracker-archived-toast')
 
-    // Undo takes it back, for both.
-    await ada.getByTestId('toast').getByRole('button', { name: 'Undo' }).click()
+    // The Archive button is gone: the focus is on Undo (a keyboard user is not dropped to the page's start).
+    await expect.poll(() => ada.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('undo')
+    // Undo (with the keyboard) takes it back, for both, and the focus returns to Archive.
+    await ada.keyboard.press('Enter')
     await ada.getByTestId('archived-note').waitFor({ state: 'detached' })
     await bob.getByTestId('archived-note').waitFor({ state: 'detached', timeout: 10_000 })
     expect(await ada.getByTestId('archive').isVisible()).toBe(true)
+    await expect.poll(() => ada.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('archive')
 
     await ada.getByTestId('archive').click()
     await bob.getByTestId('archived-note').waitFor({ timeout: 10_000 })
