@@ -91,8 +91,8 @@ describe.skipIf(!available)('web app in Chromium', () => {
     await ada.reload()
     await expect.poll(() => ada.getByTestId('sync-indicator').innerText(), { timeout: 15_000 }).toBe('All changes synced')
     const states = await indicatorHistory(ada)
-    expect(states[0]).toEqual({ ready: 'false', label: 'Checking this device…' })
-    expect(states.filter((s) => s.ready !== 'true').every((s) => !/synced/i.test(s.label))).toBe(true)
+    expect(states[0]).toEqual({ ready: 'false', label: 'Checking this device…', short: 'Checking…' })
+    expect(states.filter((s) => s.ready !== 'true').every((s) => !/synced/i.test(`${s.label} ${s.short}`))).toBe(true)
   }, 60_000)
 
   it('offline edits survive a reload, show as pending, and reach the other person on reconnect', async () => {

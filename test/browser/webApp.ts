@@ -85,22 +85,26 @@ export const signInWithToken = async (context: BrowserContext, url: string, toke
 /** Makes the page record every state of the sync indicator from its first paint on (read them with {@link indicatorHistory}). */
 export const watchIndicator = async (page: Page): Promise<void> => {
   await page.addInitScript(() => {
-    const seen: Array<{ ready: string | null; label: string }> = []
+    const seen: Array<{ ready: string | null; label: string; short: string }> = []
     ;(window as unknown as { __indicator: typeof seen }).__indicator = seen
     const record = (): void => {
       const el = document.querySelector('[data-testid="sync-indicator"]')
       if (el === null) return
-      const entry = { ready: el.getAttribute('data-ready'), label: el.textContent?.trim() ?? '' }
+      // The label, and its short form for narrow screens (both are in the page; CSS shows one).
+      const text = (selector: string): string => el.querySelector(selector)?.textContent?.trim() ?? ''
+      const entry = { ready: el.getAttribute('data-ready'), label: text('.label.long'), short: text('.label.short') }
       const last = seen[seen.length - 1]
-      if (last === undefined || last.ready !== entry.ready || last.label !== entry.label) seen.push(entry)
+      if (last === undefined || last.ready !== entry.ready || last.label !== entry.label || last.short !== entry.short) seen.push(entry)
     }
     new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true, attributes: true })
   })
 }
 
 /** Every state the sync indicator went through since the page loaded (see {@link watchIndicator}). */
-export const indicatorHistory = (page: Page): Promise<Array<{ ready: string | null; label: string }>> =>
-  page.evaluate(() => (window as unknown as { __indicator?: Array<{ ready: string | null; label: string }> }).__indicator ?? [])
+export const indicatorHistory = (page: Page): Promise<Array<{ ready: string | null; label: string; short: string }>> =>
+  page.evaluate(
+    () => (window as unknown as { __indicator?: Array<{ ready: string | null; label: string; short: string }> }).__indicator ?? [],
+  )
 
 /** The global pending count the sync indicator shows. */
 export const pendingShown = async (page: Page): Promise<number> =>
