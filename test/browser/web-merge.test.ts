@@ -135,7 +135,11 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     await page.getByLabel('Your name').waitFor()
 
     await page.getByLabel('Your name').fill('Eve Tan')
-    await page.getByLabel('Workspace').fill('leaving')
+    // The name typed becomes the workspace's id: the form says which one it opens.
+    await page.getByLabel('Workspace').fill('Leaving')
+    await expect
+      .poll(() => page.getByTestId('workspace-hint').innerText())
+      .toBe('Opens the workspace “leaving” (its id in links and the HTTP API).')
     await page.getByRole('button', { name: 'Continue' }).click()
     await expect.poll(() => page.getByTestId('ticket-row').first().innerText(), { timeout: 10_000 }).toContain('Written on the plane')
     expect(await page.getByTestId('pending-badge').count()).toBe(1)
