@@ -86,6 +86,30 @@ describe.skipIf(!available)('web app in Chromium', () => {
     await screenshot(ada, 'web-coedit-ada')
     await screenshot(bob, 'web-coedit-bob')
 
+    // Ada's caret near the right edge of Bob's title field: her name tag goes to its left, whole, inside the field.
+    const filler = await bob.locator('#f-title').evaluate((field: HTMLInputElement) => {
+      const style = getComputedStyle(field)
+      const context = document.createElement('canvas').getContext('2d')!
+      context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`
+      const room = field.clientWidth - parseFloat(style.paddingRight) - 60
+      let text = ''
+      while (context.measureText(`${field.value} ${text}x`).width + parseFloat(style.paddingLeft) < room) text += 'x'
+      return ` ${text}`
+    })
+    await ada.locator('#f-title').click()
+    await ada.keyboard.press('End')
+    await ada.keyboard.type(filler)
+    const caret = bob.locator('[data-testid="remote-caret"][data-name="Ada Lovelace"]')
+    const tag = caret.locator('.remote-caret-name')
+    await expect.poll(() => tag.getAttribute('class'), { timeout: 10_000 }).toMatch(/\bflip\b/)
+    const [tagBox, fieldBox] = await Promise.all([tag.boundingBox(), bob.locator('#f-title').boundingBox()])
+    expect(tagBox!.x + tagBox!.width).toBeLessThanOrEqual(fieldBox!.x + fieldBox!.width)
+    await screenshot(bob, 'web-coedit-caret-at-edge')
+    // Typing on, past what Bob's field shows: her caret is out of his view, and not drawn outside the field.
+    await ada.keyboard.type(' and on Firefox for Android tablets in landscape')
+    await expect.poll(() => caret.count(), { timeout: 10_000 }).toBe(0)
+    await bob.getByTestId('editing-title').waitFor()
+
     // After a reload the indicator checks this device's own changes first, and never says synced before that.
     await watchIndicator(ada)
     await ada.reload()
