@@ -9,6 +9,7 @@
  * Screenshots go to test-artifacts/ (git-ignored).
  */
 import { describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
 import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
@@ -78,6 +79,49 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await screenshot(ada, 'web-merge-restored-ada')
     await screenshot(bob, 'web-merge-restored-bob')
+  }, 90_000)
+
+  it('labels changed by both, one offline: every removal holds, a label both added shows once, the ticket opens everywhere', async () => {
+    const bobContext = await context()
+    const [ada, bob] = await Promise.all([
+      context().then((c) => signIn(c, web.relay().url, 'Ada Lovelace', 'labels')),
+      signIn(bobContext, web.relay().url, 'Bob Stone', 'labels'),
+    ])
+    const chips = (page: Page): Promise<string[]> =>
+      page
+        .locator('.label-chips .chip')
+        .allInnerTexts()
+        .then((texts) => texts.map((t) => t.replace('×', '').trim()).sort())
+    const id = await createTicket(ada, 'Export to CSV drops rows')
+    await ada.locator('#f-labels').click()
+    await ada.keyboard.type('bug, ui, export')
+    await ada.keyboard.press('Enter')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bob.goto(`${web.relay().url}#/t/${id}`)
+    await expect.poll(() => chips(bob), { timeout: 10_000 }).toEqual(['bug', 'export', 'ui'])
+
+    // Bob, offline, removes "bug" and adds "ios"; Ada removes "ui" and adds "ios" too.
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await bob.getByRole('button', { name: 'Remove label bug' }).click()
+    await bob.locator('#f-labels').fill('ios')
+    await bob.keyboard.press('Enter')
+    await ada.getByRole('button', { name: 'Remove label ui' }).click()
+    await ada.locator('#f-labels').fill('ios')
+    await ada.keyboard.press('Enter')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    for (const page of [ada, bob]) await expect.poll(() => chips(page), { timeout: 10_000 }).toEqual(['export', 'ios'])
+    await screenshot(bob, 'web-labels-merged')
+
+    // A new device opens the ticket (its labels once each), and the list shows them once.
+    const carol = await signIn(await context(), web.relay().url, 'Carol Diaz', 'labels')
+    await carol.goto(`${web.relay().url}#/t/${id}`)
+    await expect.poll(() => chips(carol), { timeout: 15_000 }).toEqual(['export', 'ios'])
+    await carol.goto(`${web.relay().url}#/`)
+    const row = carol.locator(`[data-testid="ticket-row"][data-id="${id}"]`)
+    await expect.poll(() => row.locator('.chip.label').allInnerTexts(), { timeout: 15_000 }).toEqual(['export', 'ios'])
   }, 90_000)
 
   it('works on a narrow screen (in dark mode)', async () => {

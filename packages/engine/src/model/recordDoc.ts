@@ -185,13 +185,66 @@ export const applyPatch = (doc: Y.Doc, patch: ValidatedPatch): void => {
   const fields = doc.getMap<unknown>(FIELDS_MAP)
   for (const { name, spec, value } of patch) {
     if (spec.kind === 'text') replaceText(doc.getText(TEXT_PREFIX + name), value as string)
-    else if (spec.kind === 'list') {
-      const list = doc.getArray<unknown>(LIST_PREFIX + name)
-      if (!sameJson(list.toArray(), value)) {
-        if (list.length > 0) list.delete(0, list.length)
-        list.insert(0, value as unknown[])
+    else if (spec.kind === 'list') replaceList(doc.getArray<unknown>(LIST_PREFIX + name), value as unknown[])
+    else if (!fields.has(name) || !sameJson(fields.get(name), value)) fields.set(name, value)
+  }
+}
+
+/** Longest middle (items, after the common ends) whose common subsequence is worked out item by item; beyond, it is replaced whole. */
+const LIST_DIFF_CELLS = 1_000_000
+
+/**
+ * Turns `list` into `next` deleting and inserting only the items that differ
+ * (items compared as JSON): the items both hold stay where they are, so an
+ * item someone else adds or removes at the same time stays added or
+ * removed. (Deleting everything and inserting `next` undid others'
+ * removals and doubled what both kept: two people each removing a label
+ * ended with both labels back.) Call inside a transaction.
+ */
+export const replaceList = (list: Y.Array<unknown>, next: readonly unknown[]): void => {
+  const prev = list.toArray()
+  const a = prev.map((item) => JSON.stringify(item))
+  const b = next.map((item) => JSON.stringify(item))
+  let start = 0
+  while (start < a.length && start < b.length && a[start] === b[start]) start++
+  let endA = a.length
+  let endB = b.length
+  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) {
+    endA--
+    endB--
+  }
+  const n = endA - start
+  const m = endB - start
+  if (n === 0 && m === 0) return
+  // Pairs (index in prev, index in next) of the items kept, with the common ends as the outer bounds.
+  const kept: Array<[number, number]> = [[start - 1, start - 1]]
+  if (n > 0 && m > 0 && n * m <= LIST_DIFF_CELLS) {
+    // Longest common subsequence of the middles; lcs[i * (m + 1) + j] is its length from a[start + i] and b[start + j] on.
+    const lcs = new Uint32Array((n + 1) * (m + 1))
+    for (let i = n - 1; i >= 0; i--) {
+      for (let j = m - 1; j >= 0; j--) {
+        lcs[i * (m + 1) + j] =
+          a[start + i] === b[start + j]
+            ? lcs[(i + 1) * (m + 1) + j + 1]! + 1
+            : Math.max(lcs[(i + 1) * (m + 1) + j]!, lcs[i * (m + 1) + j + 1]!)
       }
-    } else if (!fields.has(name) || !sameJson(fields.get(name), value)) fields.set(name, value)
+    }
+    let i = 0
+    let j = 0
+    while (i < n && j < m) {
+      if (a[start + i] === b[start + j]) kept.push([start + i++, start + j++])
+      else if (lcs[(i + 1) * (m + 1) + j]! >= lcs[i * (m + 1) + j + 1]!) i++
+      else j++
+    }
+  }
+  kept.push([endA, endB])
+  // Each gap between two kept items: delete what prev has there, insert what next has; from the end, so that the
+  // indices of the gaps before stay valid.
+  for (let k = kept.length - 1; k > 0; k--) {
+    const [fromA, fromB] = kept[k - 1]!
+    const [toA, toB] = kept[k]!
+    if (toA - fromA > 1) list.delete(fromA + 1, toA - fromA - 1)
+    if (toB - fromB > 1) list.insert(fromA + 1, next.slice(fromB + 1, toB))
   }
 }
 
