@@ -120,4 +120,42 @@ describe.skipIf(!available)('live lists in Chromium', () => {
     await ada.getByText('Billing revamp').waitFor({ timeout: 5_000 })
     await screenshot(ada, 'web-live-list-projects')
   }, 120_000)
+
+  it('a new device never says the workspace has no tickets while they are on their way; offline, it says they will come', async () => {
+    const workspace = 'live-new-device'
+    const bob = await signIn(await web.context(), web.relay().url, 'Bob Stone', workspace)
+    await createTicket(bob, 'Made before the new device')
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+
+    // Everything the new device's list says, from its first paint on.
+    const context = await web.context()
+    await context.addInitScript(() => {
+      const said = new Set<string>()
+      ;(window as unknown as { __said: Set<string> }).__said = said
+      new MutationObserver(() => {
+        const empty = document.querySelector('.list-page .empty')
+        if (empty !== null) said.add(empty.textContent?.replace(/\s+/g, ' ').trim() ?? '')
+      }).observe(document, { subtree: true, childList: true, characterData: true })
+    })
+    const ada = await signIn(context, web.relay().url, 'Ada Lovelace', workspace)
+    await ada.getByTestId('ticket-row').getByText('Made before the new device').waitFor({ timeout: 15_000 })
+    const said = await ada.evaluate(() => [...(window as unknown as { __said: Set<string> }).__said])
+    expect(said.filter((text) => /No tickets yet/.test(text))).toEqual([])
+
+    // A device that signs in offline into a workspace it never saw: the tickets come once the relay is reachable.
+    const offline = await web.context()
+    const cleo = await offline.newPage()
+    await cleo.goto(web.relay().url)
+    await offline.setOffline(true)
+    await cleo.getByLabel('Your name').fill('Cleo Park')
+    await cleo.getByLabel('Workspace').fill(workspace)
+    await cleo.getByRole('button', { name: 'Continue' }).click()
+    await cleo.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await expect
+      .poll(() => cleo.locator('.list-page .empty').innerText(), { timeout: 10_000 })
+      .toMatch(/No tickets on this device yet\.\s*They appear as soon as the relay is reachable\./)
+    await screenshot(cleo, 'web-live-list-new-device-offline')
+    await offline.setOffline(false)
+    await cleo.getByTestId('ticket-row').getByText('Made before the new device').waitFor({ timeout: 20_000 })
+  }, 90_000)
 })

@@ -3,7 +3,7 @@
  * workspace across reconnects (the watch goes out before any catch-up
  * request), and a `live` RecordStore lists records another client creates,
  * changes and archives without opening them and without counting them as
- * pending.
+ * pending, and says when it first caught up with the relay.
  */
 import { afterEach, describe, expect, test } from 'vitest'
 import { MemoryStorage, RecordStore, type SyncClient } from '../src/index.js'
@@ -151,9 +151,12 @@ describe('a live RecordStore', () => {
     )
     let ready = false
     void ada.ready.then(() => (ready = true))
+    const caughtUp = new Promise<void>((resolve) => ada.on('caught-up', resolve))
     await statusIs(adaClient, 'online')
     await relay.settle()
     expect(ready).toBe(false)
+    // Not caught up while the catalog cannot take what the relay lists: an empty list means "not here yet".
+    expect(ada.caughtUp).toBe(false)
     const connection = relay.socketsCreated
     expect(relay.messages({ connection, type: MessageType.listDocs })).toHaveLength(1)
     expect(relay.messages({ connection, type: MessageType.fetch })).toHaveLength(0)
@@ -166,6 +169,8 @@ describe('a live RecordStore', () => {
     )
     expect(listed).toEqual(['Printer on fire'])
     expect(relay.messages({ connection, type: MessageType.fetch })).toHaveLength(1)
+    await caughtUp
+    expect(ada.caughtUp).toBe(true)
   })
 
   test('a reconnect fetches only the records the relay stored changes of meanwhile', async () => {

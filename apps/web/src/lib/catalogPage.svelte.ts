@@ -21,6 +21,31 @@ export interface ListPageProps {
   ready: boolean
   /** Called with the id of a record the page created. */
   oncreated: (id: string) => void
+  /** The connection status (`online`, `offline`, `connecting`). */
+  status: string
+}
+
+/**
+ * Whether the store's list has caught up with the relay since it opened
+ * (`RecordStore.caughtUp`): until then an empty list means "not here yet",
+ * not "none". Call in a component (it follows the store's `caught-up`).
+ */
+export const followCaughtUp = (store: () => RecordStore): { readonly current: boolean } => {
+  let caughtUp = $state(store().caughtUp)
+  $effect(() => {
+    const current = store()
+    caughtUp = current.caughtUp
+    const on = (): void => {
+      caughtUp = true
+    }
+    current.on('caught-up', on)
+    return () => current.off('caught-up', on)
+  })
+  return {
+    get current() {
+      return caughtUp
+    },
+  }
 }
 
 /** How often relative times ("5 min ago") are brought up to date. */

@@ -91,6 +91,8 @@ export interface ReconciliationHost extends Omit<PullContext, 'backend' | 'entry
   summary(summary: RecordSummary): void
   /** Catalog entries changed: recompute the pending total. */
   updateTotal(): void
+  /** The live catalog's catch-up pull completed: the catalog holds what the relay had when it began. */
+  caughtUp(): void
 }
 
 /** Pending checks, uncatalogued records, pull and the live catalog. See the module documentation. */
@@ -337,7 +339,7 @@ export class Reconciliation {
     // What others changed while this device was not watching is news: summarized (the app's digest).
     this.catchingUp = this.pull({ summarize: true })
       .then(
-        () => undefined,
+        () => this.host.caughtUp(),
         () => undefined, // offline again or closed: the next connect catches up
       )
       .finally(() => {

@@ -121,6 +121,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
 
   private backend: StorageBackend
   private durable = true
+  /** The live catalog caught up with the relay at least once since this store opened. */
+  private caughtUpOnce = false
   private catalogStorage: CatalogStorage | null = null
   private catalogOpened: Promise<CatalogStorage | null>
   private resolveCatalogOpened!: (storage: CatalogStorage | null) => void
@@ -224,6 +226,11 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       ensureSyncing: (id) => this.tabCoordinator.ensureSyncing(id),
       summary: (summary) => this.emit('summary', [summary]),
       updateTotal: () => this.mirror.updateTotal(),
+      caughtUp: () => {
+        if (this.caughtUpOnce) return
+        this.caughtUpOnce = true
+        this.emit('caught-up', [])
+      },
     })
     this.catalog.on('change', (ids) => {
       this.scheduleFirstScreen()
@@ -245,6 +252,16 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         watching: () => this.reconciliation.catchUp(),
       })
     }
+  }
+
+  /**
+   * With `live`: whether the catalog has caught up with the relay since this
+   * store opened (the first catch-up pull completed; `caught-up` says when).
+   * Until then a list lacks what others made while this device was away — on
+   * a new device, everything: say "getting …", not "none yet".
+   */
+  get caughtUp(): boolean {
+    return this.caughtUpOnce
   }
 
   /** `'indexeddb'`, `'memory'` (fallback or configured), or the adapter's kind. */

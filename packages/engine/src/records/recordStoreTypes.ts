@@ -148,6 +148,8 @@ export interface RecordStoreEvents {
   pending: (total: number) => void
   /** Catalog entries changed (ids). Re-run list queries. */
   catalog: (ids: string[]) => void
+  /** With `live`: the catalog caught up with the relay for the first time since the store opened (`RecordStore.caughtUp`). */
+  'caught-up': () => void
   /** Local storage failed; the store keeps working in memory. */
   'storage-error': (event: StorageErrorEvent) => void
   /** A record's sync error (e.g. permission denied). */
