@@ -453,6 +453,43 @@ describe('catalog', () => {
   })
 })
 
+describe('catalog search', () => {
+  test('any case, accents or not, white space as one space', async () => {
+    const { client } = await online({ autoAck: true })
+    const store = newStore(client, { storage: new MemoryStorage() })
+    for (const [id, title] of [
+      ['T-1', 'Überprüfung der Zahlungen'],
+      ['T-2', 'Café  menu   broken'],
+      ['T-3', 'Login fails'],
+    ] as const)
+      (await store.create('ticket', { title }, { id })).close()
+    const found = (search: string): string[] =>
+      store
+        .list({ search })
+        .entries.map((e) => e.id)
+        .sort()
+    expect(found('uberprufung')).toEqual(['T-1'])
+    expect(found('ÜBERPRÜFUNG')).toEqual(['T-1'])
+    expect(found('cafe menu broken')).toEqual(['T-2'])
+    expect(found('Café   menu')).toEqual(['T-2'])
+    expect(found('  login  ')).toEqual(['T-3'])
+    expect(found('logins')).toEqual([])
+  })
+
+  test('titles sort as people read them: "Ticket 2" before "Ticket 10"', async () => {
+    const { client } = await online({ autoAck: true })
+    const store = newStore(client, { storage: new MemoryStorage() })
+    for (const n of [10, 2, 1, 100, 21]) (await store.create('ticket', { title: `Ticket ${n}` }, { id: `T-${n}` })).close()
+    expect(store.list({ sort: { by: 'title', direction: 'asc' } }).entries.map((e) => e.title)).toEqual([
+      'Ticket 1',
+      'Ticket 2',
+      'Ticket 10',
+      'Ticket 21',
+      'Ticket 100',
+    ])
+  })
+})
+
 describe('first screen before the whole catalog is loaded', () => {
   test('query() answers from the catalog index; the full list agrees once ready', async () => {
     const { client } = await online({ autoAck: true })

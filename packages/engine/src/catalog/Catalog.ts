@@ -34,7 +34,7 @@ export interface CatalogQuery {
    * is a predicate. Keys are catalog fields of the schema, or `id`, `title`.
    */
   where?: Record<string, unknown>
-  /** Case-insensitive substring of the title. */
+  /** A substring of the title, compared as {@link searchText} writes both: any case, accents or not, white space as one space. */
   search?: string
   /** Only records with (true) or without (false) changes not on the relay. */
   pending?: boolean
@@ -337,7 +337,10 @@ const sortValue = (by: string): ((entry: CatalogEntry) => unknown) => {
   }
 }
 
-/** Orders null/undefined last (ascending), numbers numerically, everything else as strings. */
+/** How texts are ordered: as people read them — "2" before "10", case and accents second. Fixed, not the device's locale. */
+const textOrder = new Intl.Collator('en', { numeric: true })
+
+/** Orders null/undefined last (ascending), numbers numerically, everything else as text ({@link textOrder}). */
 const compareValues = (a: unknown, b: unknown): number => {
   const aMissing = a === null || a === undefined
   const bMissing = b === null || b === undefined
@@ -345,13 +348,33 @@ const compareValues = (a: unknown, b: unknown): number => {
   if (typeof a === 'number' && typeof b === 'number') return a - b
   const sa = typeof a === 'string' ? a : JSON.stringify(a)
   const sb = typeof b === 'string' ? b : JSON.stringify(b)
-  return sa < sb ? -1 : sa > sb ? 1 : 0
+  return sa === sb ? 0 : textOrder.compare(sa, sb) || (sa < sb ? -1 : 1)
+}
+
+/**
+ * Text as a search compares it: lower case, letters without their accents
+ * ("Überprüfung" and "uberprufung" are the same), every run of white space
+ * one space.
+ */
+export const searchText = (text: string): string => text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/\s+/g, ' ')
+
+/** Titles as {@link searchText} writes them, kept while titles repeat from query to query. */
+const searchTitles = new Map<string, string>()
+const SEARCH_TITLES_KEPT = 50_000
+
+const searchTitle = (title: string): string => {
+  let text = searchTitles.get(title)
+  if (text === undefined) {
+    if (searchTitles.size >= SEARCH_TITLES_KEPT) searchTitles.clear()
+    searchTitles.set(title, (text = searchText(title)))
+  }
+  return text
 }
 
 /** The predicate of a query's filters (type, where, search, pending, archived, deleted). */
 export const compile = (query: CatalogQuery): ((entry: CatalogEntry) => boolean) => {
   const types = query.type === undefined ? null : new Set(typeof query.type === 'string' ? [query.type] : query.type)
-  const search = query.search?.trim().toLowerCase() || null
+  const search = searchText(query.search?.trim() ?? '') || null
   const conditions = Object.entries(query.where ?? {}).map(([key, condition]) => {
     const read = key === 'id' || key === 'title' ? (e: CatalogEntry) => e[key] : (e: CatalogEntry) => e.fields[key]
     return (entry: CatalogEntry): boolean => matchesCondition(read(entry), condition)
@@ -361,7 +384,7 @@ export const compile = (query: CatalogQuery): ((entry: CatalogEntry) => boolean)
     if (!query.includeArchived && entry.archived) return false
     if (types !== null && (entry.type === null || !types.has(entry.type))) return false
     if (query.pending !== undefined && entry.pending > 0 !== query.pending) return false
-    if (search !== null && !entry.title.toLowerCase().includes(search)) return false
+    if (search !== null && !searchTitle(entry.title).includes(search)) return false
     for (const condition of conditions) if (!condition(entry)) return false
     return true
   }
