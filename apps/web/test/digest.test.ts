@@ -1,7 +1,8 @@
 /**
  * The digest's items without a browser: summaries of the same record fold
- * into one item, a decided merge goes with its field's change, dismissing
- * is remembered, broken storage loses nothing but the digest.
+ * into one item (comments too), a decided merge goes with its field's
+ * change, dismissing is remembered, broken storage loses nothing but the
+ * digest.
  */
 import type { RecordSummary } from '@concord/engine'
 import { describe, expect, it } from 'vitest'
@@ -55,6 +56,19 @@ describe('digest', () => {
     // Nothing changed: nothing added.
     digest.add(summary('T9'))
     expect(digest.items).toHaveLength(2)
+  })
+
+  it('a record others only commented on is news; its comment counts and people add up', () => {
+    const digest = new Digest(memory(), 'd')
+    digest.add(summary('T1', { comments: { users: [bob], added: 1, edited: 0, deleted: 0 } }))
+    digest.add(summary('T1', { comments: { users: [cleo, bob], added: 2, edited: 1, deleted: 1 } }))
+    expect(digest.items).toEqual([
+      { recordId: 'T1', created: false, merges: [], changes: [], comments: { users: [bob, cleo], added: 3, edited: 1, deleted: 1 } },
+    ])
+    // A merge decided in the same record leaves the comments' news.
+    digest.add(summary('T1', { merges: [merge] }))
+    digest.settle('T1', merge.mergeId)
+    expect(digest.items.map((i) => i.comments?.added)).toEqual([3])
   })
 
   it('a decided merge goes with the change of its field; the item goes when nothing is left', () => {

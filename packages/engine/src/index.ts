@@ -93,7 +93,7 @@ export type {
   EntryAuthor,
 } from './history/readHistory.js'
 export type { TextEdit } from './history/textMerge.js'
-export type { FieldChangeSummary, MergeSummary, RecordSummary, SummarizeOptions, SummaryUser } from './history/summary.js'
+export type { CommentsSummary, FieldChangeSummary, MergeSummary, RecordSummary, SummarizeOptions, SummaryUser } from './history/summary.js'
 
 // Presence: who views a record, who is in a workspace.
 export { RecordPresence } from './presence/RecordPresence.js'

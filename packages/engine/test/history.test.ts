@@ -1094,6 +1094,27 @@ describe('reconnect summary', () => {
     expect(summaries).toHaveLength(1)
   })
 
+  test('comments others added, edited or deleted meanwhile are news too, also in a record whose fields nobody changed', async () => {
+    const relay = newRelay()
+    const [a, b, c] = await setup(relay, 3)
+    const early = b!.handle.comment('Seen it before the trip')
+    await relay.settle()
+    a!.offline()
+    a!.handle.comment('Written on the train') // her own: no news
+    b!.handle.comment('Reproduced on iOS 17')
+    b!.handle.editComment(early, 'Seen it before the trip, still there')
+    c!.handle.comment('Same on Android')
+    await relay.settle()
+    const onHandle = new Promise<RecordSummary>((resolve) => a!.handle.on('summary', resolve))
+    a!.online()
+    await relay.settle()
+    const summary = await onHandle
+    expect(summary.changes).toEqual([])
+    expect(summary.merges).toEqual([])
+    expect(summary.comments).toMatchObject({ added: 2, edited: 1, deleted: 0 })
+    expect(summary.comments!.users.map((u) => u.userId).sort()).toEqual(['user-of-p1', 'user-of-p2'])
+  })
+
   test('opening a record not seen for a while summarizes what happened meanwhile', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)

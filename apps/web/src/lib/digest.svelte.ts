@@ -16,7 +16,7 @@
  *
  * @module lib/digest
  */
-import type { FieldChangeSummary, MergeSummary, RecordSummary, SummaryUser } from '@concord/engine'
+import type { CommentsSummary, FieldChangeSummary, MergeSummary, RecordSummary, SummaryUser } from '@concord/engine'
 import type { KeyValueStore } from './identity'
 
 /** What others changed in one record (several summaries of it are folded into one item). */
@@ -28,6 +28,8 @@ export interface DigestItem {
   merges: MergeSummary[]
   /** Fields others changed. */
   changes: FieldChangeSummary[]
+  /** Comments others added, edited or deleted. */
+  comments?: CommentsSummary
 }
 
 /** Items kept at most (the oldest go first). */
@@ -52,7 +54,27 @@ const fold = (item: DigestItem, summary: RecordSummary): DigestItem => {
     if ('from' in before) folded.from = before.from
     changes.set(change.field, folded)
   }
-  return { recordId: item.recordId, created: item.created || summary.created, merges: [...merges.values()], changes: [...changes.values()] }
+  const folded: DigestItem = {
+    recordId: item.recordId,
+    created: item.created || summary.created,
+    merges: [...merges.values()],
+    changes: [...changes.values()],
+  }
+  const comments = foldComments(item.comments, summary.comments)
+  if (comments !== undefined) folded.comments = comments
+  return folded
+}
+
+const foldComments = (before: CommentsSummary | undefined, after: CommentsSummary | undefined): CommentsSummary | undefined => {
+  if (before === undefined || after === undefined) return before ?? after
+  const users = new Map(before.users.map((u) => [userKey(u), u]))
+  for (const user of after.users) users.set(userKey(user), user)
+  return {
+    users: [...users.values()],
+    added: before.added + after.added,
+    edited: before.edited + after.edited,
+    deleted: before.deleted + after.deleted,
+  }
 }
 
 const isItem = (value: unknown): value is DigestItem => {
@@ -83,7 +105,7 @@ export class Digest {
 
   /** Adds what a summary says (folded into the record's item if there is one). */
   add(summary: RecordSummary): void {
-    if (summary.merges.length === 0 && summary.changes.length === 0) return
+    if (summary.merges.length === 0 && summary.changes.length === 0 && summary.comments === undefined) return
     const before = this.items.find((i) => i.recordId === summary.recordId)
     const item =
       before === undefined ? fold({ recordId: summary.recordId, created: false, merges: [], changes: [] }, summary) : fold(before, summary)
@@ -116,7 +138,7 @@ export class Digest {
       merges: item.merges.filter((m) => m !== merge),
       changes: item.changes.filter((c) => c.field !== merge.field),
     }
-    const empty = rest.merges.length === 0 && rest.changes.length === 0 && !rest.created
+    const empty = rest.merges.length === 0 && rest.changes.length === 0 && rest.comments === undefined && !rest.created
     this.items = empty ? this.items.filter((i) => i !== item) : this.items.map((i) => (i === item ? rest : i))
     this.save()
   }

@@ -81,6 +81,16 @@ export interface RecordSummary {
   merges: MergeSummary[]
   /** Fields other people changed, with who, how often, and old → new. */
   changes: FieldChangeSummary[]
+  /** Comments other people added, edited or deleted (absent when none). */
+  comments?: CommentsSummary
+}
+
+/** What others did in a record's comments: who, and how many comments they added, edited and deleted. */
+export interface CommentsSummary {
+  users: SummaryUser[]
+  added: number
+  edited: number
+  deleted: number
 }
 
 /** Input of {@link summarizeSince}. */
@@ -116,7 +126,7 @@ const unsetValue = (schema: RecordSchema | undefined, field: string): unknown =>
   return spec?.kind === 'scalar' ? spec.default : spec?.kind === 'list' ? [] : null
 }
 
-const userOf = (author: EntryAuthor): SummaryUser => ({ userId: author.userId, name: author.name, clientId: author.clientId })
+export const userOf = (author: EntryAuthor): SummaryUser => ({ userId: author.userId, name: author.name, clientId: author.clientId })
 
 /**
  * Summarizes what others changed in `doc` since `options.since`. Returns

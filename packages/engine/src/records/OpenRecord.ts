@@ -49,7 +49,8 @@ import type { TabChannel } from '../tabs/TabChannel.js'
 import { historyArray } from '../history/historyLog.js'
 import type { Merge } from '../history/readHistory.js'
 import type { TypingRecorder } from '../history/TypingRecorder.js'
-import { summarizeSince, type RecordSummary } from '../history/summary.js'
+import type { RecordSummary } from '../history/summary.js'
+import { summarizeRecord } from './recordSummary.js'
 import { FieldPending } from './FieldPending.js'
 import { SavedState } from './SavedState.js'
 import { RecordWriter, type WriterOwner } from './RecordWriter.js'
@@ -566,7 +567,7 @@ export class OpenRecord {
     if (!synced || this.closed) return
     const summary = this.newHere
       ? null
-      : summarizeSince(this.doc, {
+      : summarizeRecord(this.doc, {
           recordId: this.id,
           authors: this.sync.authors,
           since: this.viewed,

@@ -16,7 +16,8 @@ import type { RecordInbox, RecordMeta, StorageBackend, StoredRecord } from '../p
 import { FETCH_ORIGIN } from '../model/origins.js'
 import { readRecord, recordType } from '../model/recordDoc.js'
 import type { SchemaRegistry } from '../model/schema.js'
-import { summarizeSince, type RecordSummary } from '../history/summary.js'
+import type { RecordSummary } from '../history/summary.js'
+import { summarizeRecord } from './recordSummary.js'
 import { FieldPending } from './FieldPending.js'
 import { catalogEntryOf } from './catalogEntry.js'
 import { ownClientsOf } from './ownClients.js'
@@ -139,7 +140,7 @@ export async function pullRecord(
     const summary =
       summarize === null || (newHere && !summarize.summarizeNew)
         ? null
-        : summarizeSince(doc, {
+        : summarizeRecord(doc, {
             recordId: id,
             authors,
             since: had,
