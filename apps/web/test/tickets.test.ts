@@ -56,6 +56,12 @@ describe('ticket list helpers', () => {
     expect(showValue('project', 'P1', new Map([['P1', 'Checkout revamp']]))).toBe('Checkout revamp')
     expect(showValue('project', 'P9', new Map())).toBe('a project not on this device')
     expect(personName('bob')).toBe('Bob')
+    // A due date as the date field shows dates (the locale's own words), the same day whatever the time zone.
+    expect(showValue('dueDate', '2027-01-15')).toBe(
+      new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' }).format(Date.UTC(2027, 0, 15)),
+    )
+    expect(showValue('dueDate', '2027-01-15')).not.toContain('2027-01-15')
+    expect(showValue('labels', ['bug', 'ios', 'bug'])).toBe('bug, ios')
   })
 
   it('formats relative times', () => {

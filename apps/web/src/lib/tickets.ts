@@ -199,9 +199,21 @@ export function showValue(
   if (field === 'status') return STATUS_OPTIONS.find((o) => o.value === value)?.label ?? projectStatusLabel(value)
   if (field === 'priority') return priorityLabel(value)
   if ((field === 'assignee' || field === 'lead') && typeof value === 'string') return people?.personName(value) ?? personName(value)
-  if (Array.isArray(value)) return value.length === 0 ? 'no labels' : value.join(', ')
+  if (Array.isArray(value)) return value.length === 0 ? 'no labels' : [...new Set(value)].join(', ')
+  if (field === 'dueDate' && typeof value === 'string') return showDate(value)
   const text = typeof value === 'string' ? value : JSON.stringify(value)
   return text.length > 60 ? `${text.slice(0, 59)}…` : text
+}
+
+/**
+ * A `YYYY-MM-DD` date as the browser's date field shows dates (its locale): "Jan 15, 2027" in English. Other text
+ * is shown as it is.
+ */
+export function showDate(date: string): string {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date)
+  if (match === null) return date
+  const [, y, m, d] = match
+  return new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' }).format(Date.UTC(Number(y), Number(m) - 1, Number(d)))
 }
 
 /** A person's display name from a user id made by `slugify`: `ada-lovelace` → `Ada Lovelace`. */
