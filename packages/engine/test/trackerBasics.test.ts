@@ -288,6 +288,21 @@ describe('blank records', () => {
     expect(listed(after.store)).toEqual([])
   })
 
+  test('a record the same person made on another device (or with a script on their token) is not this device’s to discard', async () => {
+    const relay = h.relay({ autoAck: true })
+    const elsewhere = newStore(relay, 'ada')
+    const made = await elsewhere.store.create('ticket', { title: 'Filed by the import script', assignee: 'user-of-ada' }, { id: 'T-api' })
+    await made.flush()
+    const here = newStore(relay, 'ada')
+    const opened = await here.store.open('T-api')
+    await opened.sync.synced
+    expect(opened.get('title')).toBe('Filed by the import script')
+    expect(opened.discardIfBlank()).toBe(false)
+    await relay.settle()
+    expect(listed(here.store)).toEqual(['T-api'])
+    expect(listed(elsewhere.store)).toEqual(['T-api'])
+  })
+
   test('a record with content, or one someone else wrote in, is never discarded', async () => {
     const { relay, ada, bob } = await fresh()
     const titled = await ada.store.create('ticket', {}, { id: 'T-a' })

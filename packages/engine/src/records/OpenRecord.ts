@@ -437,6 +437,11 @@ export class OpenRecord {
     }
   }
 
+  /** Whether `client` is one this device wrote the record with (this tab's, another tab's, or before a reload). */
+  wroteWith(client: number): boolean {
+    return client === this.doc.clientID || this.ownClients.has(client)
+  }
+
   /** `client` wrote changes of this device (this tab's or another's): they count as pending until acked, also after a reload. */
   private noteOwnClient(client: number): void {
     if (this.ownClients.has(client)) return

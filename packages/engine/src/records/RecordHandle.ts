@@ -421,8 +421,8 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
   }
 
   /**
-   * Discards the record when it is blank ({@link isBlank}) and this user
-   * created it: it is marked `discarded` (a change that syncs) and counts as
+   * Discards the record when it is blank ({@link isBlank}) and was created
+   * on this device: it is marked `discarded` (a change that syncs) and counts as
    * deleted — it leaves every list, on every device — for as long as it
    * stays blank. Should someone else have written in it meanwhile (their
    * edit arriving later), it is not blank anymore and shows again, with
@@ -433,8 +433,10 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     if (record.schema === undefined || !isBlank(record.doc)) return false
     const map = record.doc.getMap<unknown>(RECORD_MAP)
     if (map.get(RecordKey.deleted) === true || map.get(RecordKey.discarded) === true) return false
+    // Made on this device (by this tab, another one, or before a reload): a record the same person made elsewhere —
+    // with a script on their token, say, its fields set as it was created — is not this page's to throw away.
     const creator = map._map.get(RecordKey.type)!.id.client
-    if (creator !== record.doc.clientID && record.sync.authors.get(creator)?.userId !== record.userId) return false
+    if (!record.wroteWith(creator)) return false
     record.transact(() => map.set(RecordKey.discarded, true), RECORD_WRITE_ORIGIN)
     return true
   }
