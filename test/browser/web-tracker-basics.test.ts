@@ -184,6 +184,30 @@ describe.skipIf(!available)('web app tracker basics in Chromium', () => {
     expect(await ada.url()).toContain(id)
   }, 120_000)
 
+  it('back from a ticket far down a long list, the list is where it was', async () => {
+    const workspace = 'long-list'
+    const token = await signToken('ada', { [workspace]: 'write' }, { name: 'Ada Lovelace' })
+    for (let i = 1; i <= 30; i++) {
+      const response = await fetch(`${web.relay().url}/api/v1/workspaces/${workspace}/records`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'ticket', fields: { title: `Ticket ${i}` } }),
+      })
+      expect(response.status).toBe(201)
+    }
+    const ada = await signInWithToken(await web.context(), web.relay().url, token)
+    await expect.poll(() => ada.getByTestId('ticket-row').count(), { timeout: 20_000 }).toBe(30)
+    const last = ada.getByTestId('ticket-row').last()
+    await last.scrollIntoViewIfNeeded()
+    const scrolled = await ada.evaluate(() => window.scrollY)
+    expect(scrolled).toBeGreaterThan(500)
+    await last.click()
+    await ada.locator('#f-title').waitFor()
+    await ada.getByRole('link', { name: '← All tickets' }).click()
+    await expect.poll(() => ada.getByTestId('ticket-row').count()).toBe(30)
+    await expect.poll(() => ada.evaluate(() => window.scrollY)).toBe(scrolled)
+  }, 60_000)
+
   it('"New ticket" then back leaves no untitled ticket: not in the list, not after a reload, not in Bob’s list', async () => {
     const { ada, bob } = await adaAndBob('blank')
     await createTicket(ada, 'Keep this one')
