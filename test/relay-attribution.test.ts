@@ -24,7 +24,7 @@ import { JwtAuthenticator } from '../apps/relay/src/auth/JwtAuthenticator.js'
 import { RawMuxClient } from './helpers/rawClient.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 import { makeTempDir, removeDir, waitFor } from './helpers/relayProcess.js'
-import { startTcpProxy } from './helpers/tcpProxy.js'
+import { startTcpProxy, type TcpProxy } from './helpers/tcpProxy.js'
 
 let dir: string
 let relay: Relay
@@ -354,8 +354,8 @@ describe('without auth', () => {
     expect(bindingsOf(carol, DOC).get(7001)).toEqual({ userId: 'anonymous', name: 'Ada Lovelace' })
   })
 
-  it('edits made offline with the engine are bound, on reconnect, with the name its presence shows', async () => {
-    const DOC = 'train/T-5'
+  /** Ada's engine behind a proxy that can cut her connection, and a colleague's; `run` gets both, then all is closed. */
+  const travellerAndColleague = async (run: (traveller: SyncClient, colleague: SyncClient, proxy: TcpProxy) => Promise<void>) => {
     const proxy = await startTcpProxy(Number(new URL(anon.url).port))
     const traveller = new SyncClient({
       url: proxy.wsUrl,
@@ -369,6 +369,17 @@ describe('without auth', () => {
       reconnect: { minDelay: 20, maxDelay: 200 },
     })
     try {
+      await run(traveller, colleague, proxy)
+    } finally {
+      traveller.close()
+      colleague.close()
+      await proxy.close()
+    }
+  }
+
+  it('edits made offline with the engine are bound, on reconnect, with the name its presence shows', async () => {
+    const DOC = 'train/T-5'
+    await travellerAndColleague(async (traveller, colleague, proxy) => {
       const t = traveller.open(DOC)
       const c = colleague.open(DOC)
       await Promise.all([t.synced, c.synced])
@@ -385,29 +396,13 @@ describe('without auth', () => {
         5000,
       )
       expect(c.authors.get(t.doc.clientID)).toMatchObject({ userId: 'anonymous', name: 'Ada Lovelace' })
-    } finally {
-      traveller.close()
-      colleague.close()
-      await proxy.close()
-    }
+    })
   })
 
   it('edits made offline to a record that shows no presence are bound, on reconnect, with the name the connection’s presence shows in another doc', async () => {
     // As the web app syncs a record edited offline and closed since: no presence in it, only in the workspace's presence doc.
     const DOC = 'train/T-6'
-    const proxy = await startTcpProxy(Number(new URL(anon.url).port))
-    const traveller = new SyncClient({
-      url: proxy.wsUrl,
-      WebSocket: WebSocket as never,
-      user: { id: 'ada-lovelace', name: 'Ada Lovelace' },
-      reconnect: { minDelay: 20, maxDelay: 200 },
-    })
-    const colleague = new SyncClient({
-      url: anon.url.replace(/^http/, 'ws'),
-      WebSocket: WebSocket as never,
-      reconnect: { minDelay: 20, maxDelay: 200 },
-    })
-    try {
+    await travellerAndColleague(async (traveller, colleague, proxy) => {
       const workspace = traveller.open('train/_workspace/presence')
       const t = traveller.open(DOC, { presence: false })
       const c = colleague.open(DOC)
@@ -421,11 +416,7 @@ describe('without auth', () => {
       await waitFor(() => c.authors.has(t.doc.clientID), 'the binding at the colleague')
       expect(c.authors.get(t.doc.clientID)).toMatchObject({ userId: 'anonymous', name: 'Ada Lovelace' })
       expect(c.awareness.getStates().has(t.doc.clientID), 'no presence in the record').toBe(false)
-    } finally {
-      traveller.close()
-      colleague.close()
-      await proxy.close()
-    }
+    })
   })
 
   it('lists the people whose presence said who they are in the workspace (last seen), not those who said nothing', async () => {
