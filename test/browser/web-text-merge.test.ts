@@ -10,8 +10,10 @@
  *   person typing into the title while the collision is settled keeps every
  *   letter; two people typing into a title live, one right after the
  *   other's words, both keep every word with no card.
- * - A description: both contributions stay in the text, the card offers each
- *   writer's version, "Keep as is" settles it.
+ * - A description replaced by both: the text holds both versions whole, one
+ *   after the other (the earlier first) — never their characters mixed; the
+ *   card offers each writer's version and "Keep both", and "Use this
+ *   version" leaves that one alone on both screens, also after a reload.
  * - Two people typing into different parts of a description live get no
  *   card at all.
  *
@@ -215,7 +217,7 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await screenshot(ada, 'web-text-merge-title-live')
   }, 120_000)
 
-  it('a description replaced by both keeps both until someone picks; typing into different parts live is no conflict', async () => {
+  it('a description replaced by both holds both versions whole until someone picks; typing into different parts live is no conflict', async () => {
     const adaContext = await context()
     const bobContext = await context()
     const [ada, bob] = await Promise.all([
@@ -246,31 +248,75 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
     expect(await ada.getByTestId('text-merge').count()).toBe(0)
 
-    // Offline, the same words: both stay in the text, the card offers each version.
+    // Offline, the same words: both versions stay whole, one after the other (Bob's, the earlier, first).
+    const bobs = 'Android: The app freezes on the splash screen. Since 2.4.'
+    const adas = 'Android: The app crashes on every start. Since 2.4.'
     await bobContext.setOffline(true)
     await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await replaceText(bob, '#f-description', 'Android: The app freezes on the splash screen. Since 2.4.')
-    await replaceText(ada, '#f-description', 'Android: The app crashes on every start. Since 2.4.')
+    await replaceText(bob, '#f-description', bobs)
+    await replaceText(ada, '#f-description', adas)
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bobContext.setOffline(false)
     await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
     for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe(`${bobs}\n${adas}`)
       const card = page.getByTestId('text-merge').first()
       await card.waitFor({ timeout: 15_000 })
       const text = await card.innerText()
       expect(text).toContain('Description was changed by two people at once')
-      expect(text).toContain('Android: The app freezes on the splash screen. Since 2.4.')
-      expect(text).toContain('Android: The app crashes on every start. Since 2.4.')
-      expect(text).toContain('pick a version, or keep it as is')
+      expect(text).toContain(bobs)
+      expect(text).toContain(adas)
+      expect(text).toContain('Both versions are in the text, one after the other: pick one, or keep both')
+      expect(await card.getByTestId('use-version').count()).toBe(2)
+      expect(await card.getByTestId('keep-merge').innerText()).toBe('Keep both')
+      expect(await page.getByTestId('history').innerText()).toContain('both versions kept, one after the other, on')
     }
-    const merged = await ada.locator('#f-description').inputValue()
-    expect(merged).toContain('splash')
-    expect(merged).toContain('every')
-    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(merged)
     await screenshot(ada, 'web-text-merge-description')
 
+    // Bob picks Ada's version: it alone stays, on both screens, also after a reload.
+    await bob.getByRole('button', { name: "Use Ada Lovelace's version of the description" }).click()
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(adas)
+      await expect
+        .poll(() => page.getByTestId('merge-outcome').first().innerText(), { timeout: 10_000 })
+        .toBe("Bob Stone chose Ada Lovelace's version")
+    }
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    await ada.reload()
+    await expect.poll(() => ada.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe(adas)
+    await screenshot(ada, 'web-text-merge-description-chosen')
+  }, 120_000)
+
+  it('a description both rewrote, "Keep both" keeps the two versions as they stand', async () => {
+    const { ada, bob, bobContext } = await bothOnATicket('descriptions-kept', 'Export broken')
+    await replaceText(ada, '#f-description', 'Steps: open a report.\nClick Export.')
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Steps: open a report.\nClick Export.')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    // Bob rewrites the second line only; Ada, later, that same line.
+    await bob.locator('#f-description').click()
+    await bob.keyboard.press('ControlOrMeta+End')
+    await bob.keyboard.press('Shift+Home')
+    await bob.keyboard.type('Click Export, then Save.')
+    await bob.keyboard.press('Tab')
+    await ada.locator('#f-description').click()
+    await ada.keyboard.press('ControlOrMeta+End')
+    await ada.keyboard.press('Shift+Home')
+    await ada.keyboard.type('Press Ctrl+E.')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    const both = 'Steps: open a report.\nClick Export, then Save.\nPress Ctrl+E.'
+    for (const page of [ada, bob]) await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe(both)
     await ada.getByTestId('keep-merge').first().click()
-    await expect.poll(() => bob.getByTestId('text-merge').first().innerText(), { timeout: 10_000 }).toMatch(/kept it as merged/)
-    expect(await bob.locator('#f-description').inputValue()).toBe(merged)
+    for (const page of [ada, bob]) {
+      await expect
+        .poll(() => page.getByTestId('merge-outcome').first().innerText(), { timeout: 10_000 })
+        .toBe('Ada Lovelace kept it as merged')
+      expect(await page.locator('#f-description').inputValue()).toBe(both)
+      expect(await page.getByTestId('keep-merge').count()).toBe(0)
+    }
   }, 120_000)
 })

@@ -480,12 +480,14 @@ describe('history', () => {
     expect(ada.history().entries.at(-1)).toMatchObject({ field: 'title', mode: 'auto', value: 'LogXYin crashes' })
   })
 
-  test('concurrent edits of the same part of a description keep both, offer each version, and "keep as is" settles the merge', async () => {
+  test('concurrent edits of different parts of a description merge; edits of the same part keep both versions whole, and "keep as is" stands', async () => {
     const relay = newRelay()
-    const [a, b] = await setup(relay, 2)
+    const time = { clock: 1_000_000 }
+    const [a, b] = await setup(relay, 2, { now: () => time.clock })
     a!.handle.set('description', 'Steps: open the app and log in.')
     await relay.settle()
     a!.offline()
+    time.clock += 1_000
     a!.handle.set('description', 'Steps: open the app on Safari and log in.')
     b!.handle.set('description', 'Steps: open the mobile app and log in.')
     await relay.settle()
@@ -493,33 +495,140 @@ describe('history', () => {
     await relay.settle()
     await relay.settle()
     const text = a!.handle.get('description') as string
+    expect(text).toBe('Steps: open the mobile app on Safari and log in.') // both contributions, nothing settled
     expect(b!.handle.get('description')).toBe(text)
-    expect(text).toContain('mobile')
-    expect(text).toContain('Safari') // a description keeps both contributions: nothing is settled automatically
     const merge = a!.handle.history().merges.find((m) => m.field === 'description')!
     expect(merge).toMatchObject({ conflict: false, settledBy: null })
-    // Edits of one and the same words do conflict:
+    // Edits of one and the same words collide: each version of the line stays whole, the earlier change first.
     a!.offline()
+    time.clock += 1_000
     a!.handle.set('description', 'Steps: open the app and sign in with SSO.')
+    time.clock += 1_000
     b!.handle.set('description', text.replace('log in.', 'log out.'))
     await relay.settle()
     a!.online()
     await relay.settle()
     await relay.settle()
+    const both = 'Steps: open the app and sign in with SSO.\nSteps: open the mobile app on Safari and log out.'
+    for (const peer of [a!, b!]) {
+      expect(peer.handle.get('description')).toBe(both)
+      expect(peer.handle.history().unsettled).toEqual({})
+    }
     const conflict = a!.handle
       .history()
       .merges.filter((m) => m.field === 'description')
       .at(-1)!
-    expect(conflict).toMatchObject({ conflict: true, settledBy: null })
+    expect(conflict).toMatchObject({ conflict: true, winner: null, settledBy: { mode: 'auto' } })
+    expect(conflict.summary).toMatch(/both versions are in the text/)
     expect(conflict.sides.map((s) => s.value).sort()).toEqual(
       [text.replace('log in.', 'log out.'), 'Steps: open the app and sign in with SSO.'].sort(),
     )
-    expect(a!.handle.history().unsettled).toEqual({})
+    time.clock += 1_000
     b!.handle.keepMerge(conflict)
     await relay.settle()
     const kept = a!.handle.history().merges.find((m) => m.id === conflict.id)!
     expect(kept.settledBy).toMatchObject({ mode: 'keep', author: { userId: 'user-of-p1' } })
-    expect(a!.handle.get('description')).toBe(b!.handle.get('description'))
+    for (const peer of [a!, b!]) expect(peer.handle.get('description')).toBe(both)
+  })
+
+  describe('descriptions rewritten by two people at once keep both versions, never their characters interleaved', () => {
+    const rewrite = async (base: string, earlier: string, later: string) => {
+      const relay = newRelay()
+      const time = { clock: 1_000_000 }
+      const [a, b] = await setup(relay, 2, { now: () => time.clock })
+      a!.handle.set('description', base)
+      await relay.settle()
+      a!.offline()
+      time.clock += 1_000
+      a!.handle.set('description', earlier)
+      time.clock += 1_000
+      b!.handle.set('description', later)
+      await relay.settle()
+      a!.online()
+      await relay.settle()
+      await relay.settle()
+      expect(b!.handle.get('description')).toBe(a!.handle.get('description'))
+      return { relay, time, a: a!, b: b! }
+    }
+
+    test('one line rewritten by both: both lines, the earlier change first; either version is one click away', async () => {
+      const { relay, time, a, b } = await rewrite(
+        'Sync is slow on login.',
+        'Login takes 3 s on a cold start (measured).',
+        'Sync is slow since version 1.2, on every device.',
+      )
+      // The CRDT alone gave "Login takes 3 s on a cold start (measured).since version 1.2, on every device."
+      expect(a.handle.get('description')).toBe(
+        'Login takes 3 s on a cold start (measured).\nSync is slow since version 1.2, on every device.',
+      )
+      const merge = a.handle.history().merges.find((m) => m.field === 'description' && m.conflict)!
+      const mine = merge.sides.find((s) => s.value === 'Login takes 3 s on a cold start (measured).')!
+      time.clock += 1_000
+      b.handle.restore(mine)
+      await relay.settle()
+      await relay.settle()
+      for (const peer of [a, b]) {
+        expect(peer.handle.get('description')).toBe('Login takes 3 s on a cold start (measured).')
+        expect(peer.handle.history().unsettled).toEqual({})
+      }
+    })
+
+    test('paragraphs: each version of the lines both touched, an empty line between them; other lines once', async () => {
+      const { a } = await rewrite(
+        'The export button does nothing.\nSteps: open a report, click Export.\nSeen on 1.4.\nPriority: high.',
+        'Export fails silently for reports over 10 MB.\nSteps: open a big report, click Export, wait.\nSeen on 1.4.\nPriority: high.',
+        'Clicking Export shows no dialog at all.\nSteps: open any report, press Export.\nSeen on 1.4 and 1.5.\nPriority: high.',
+      )
+      // A whole-value write is one changed range: Bob's runs from the first line to "1.5", so his version is three lines.
+      expect(a.handle.get('description')).toBe(
+        [
+          'Export fails silently for reports over 10 MB.\nSteps: open a big report, click Export, wait.\nSeen on 1.4.',
+          'Clicking Export shows no dialog at all.\nSteps: open any report, press Export.\nSeen on 1.4 and 1.5.',
+        ].join('\n\n') + '\nPriority: high.',
+      )
+    })
+
+    test('typed: the lines both changed twice over, the other lines once with every edit in them', async () => {
+      const relay = newRelay()
+      const time = { clock: 1_000_000 }
+      const [a, b] = await setup(relay, 2, { now: () => time.clock })
+      const base = 'Title line\nSteps: log in.\nExpected: dashboard.\nSeen on: 1.4'
+      a!.handle.set('description', base)
+      await relay.settle()
+      a!.offline()
+      // Each types into the description as the app's editor does: a burst of keystrokes, one entry.
+      const type = (handle: RecordHandle, edits: Array<[string, string]>) => {
+        const text = handle.text('description')
+        for (const [from, to] of edits) {
+          const at = text.toString().indexOf(from)
+          text.delete(at, from.length)
+          text.insert(at, to)
+        }
+        handle.flushHistory()
+      }
+      time.clock += 1_000
+      type(a!.handle, [['log in', 'sign in with SSO']])
+      time.clock += 1_000
+      type(b!.handle, [
+        ['in.', 'out.'],
+        ['1.4', '1.4 (iOS)'],
+      ])
+      await relay.settle()
+      a!.online()
+      await relay.settle()
+      await relay.settle()
+      for (const peer of [a!, b!]) {
+        expect(peer.handle.get('description')).toBe(
+          'Title line\nSteps: sign in with SSO.\nSteps: log out.\nExpected: dashboard.\nSeen on: 1.4 (iOS)',
+        )
+        expect(peer.handle.history().unsettled).toEqual({})
+      }
+    })
+
+    test('a paragraph one deleted and the other rewrote keeps the rewrite', async () => {
+      const { a } = await rewrite('Keep me.\nOld step one.\nOld step two.', 'Keep me.', 'Keep me.\nNew step one.\nOld step two.')
+      expect(a.handle.get('description')).toBe('Keep me.\nNew step one.\nOld step two.')
+    })
   })
 
   test('history is bounded: older entries are compacted into a summary that says what was compacted', async () => {
@@ -1617,7 +1726,13 @@ const SEEDS = Number(process.env.FUZZ_SEEDS ?? 12)
 
 describe('seeded randomized history (in-process relay)', () => {
   const fuzzTotals = { ran: 0, concurrentBursts: 0, forced: 0 }
-  const run = async (seed: number, historyLimit?: number, steps?: number, titleTyping = process.env.FUZZ_TITLE_TYPING === '1') => {
+  const run = async (
+    seed: number,
+    historyLimit?: number,
+    steps?: number,
+    titleTyping = process.env.FUZZ_TITLE_TYPING === '1',
+    descriptionRewrites = process.env.FUZZ_DESCRIPTION_REWRITES === '1',
+  ) => {
     const relay = newRelay()
     // Typing bursts end when the driver flushes them, never by a timer. A clock that ticks every other reading
     // (so some changes still share a millisecond) makes which change is the later one depend on the seed, not on
@@ -1647,7 +1762,9 @@ describe('seeded randomized history (in-process relay)', () => {
           await relay.settle()
         },
       },
-      historyLimit === undefined ? { ...(steps === undefined ? {} : { steps }), titleTyping } : { steps: 90, compacting: true },
+      historyLimit === undefined
+        ? { ...(steps === undefined ? {} : { steps }), titleTyping, descriptionRewrites }
+        : { steps: 90, compacting: true },
     )
   }
   for (let i = 0; i < SEEDS; i++) {
@@ -1671,6 +1788,28 @@ describe('seeded randomized history (in-process relay)', () => {
       expect(restored, 'restores').toBe(1)
     })
   }
+  // Description rewrites: concurrent bursts that replace words collide, and the description settles on both versions.
+  const rewritesRun = (seed: number) => run(seed, undefined, undefined, undefined, true)
+  let rewriteCollisions = 0
+  for (let i = 0; i < SEEDS; i++) {
+    const seed = 3000 + i * 7919
+    test(`seed ${seed}, description rewrites`, async () => {
+      const result = await rewritesRun(seed)
+      expect(result.restored, 'restores').toBe(1)
+      rewriteCollisions += result.descriptionCollisions
+    })
+  }
+  test('the description-rewrite seeds made descriptions collide', () => {
+    if (SEEDS >= 10) expect(rewriteCollisions).toBeGreaterThan(0)
+  })
+  test('seed 1822370, description rewrites — a side read from a text other than the base is no place for both versions', async () => {
+    const result = await rewritesRun(1822370)
+    expect(result.restored, 'restores').toBe(1)
+  })
+  test('seed 1054227, description rewrites — a burst whose words others deleted before its entry records nothing', async () => {
+    const result = await rewritesRun(1054227)
+    expect(result.restored, 'restores').toBe(1)
+  })
   // Pinned: seeds that once failed.
   test('seed 1092029395 — a typing burst begun on an open description merge is still part of its side', async () => {
     const result = await run(1092029395)
@@ -1753,6 +1892,10 @@ describe('seeded randomized history (in-process relay)', () => {
   test(`fresh seed ${fresh + 1}, compacting (historyLimit 10)`, async () => {
     const { restored } = await run(fresh + 1, 10)
     expect(restored, 'restores').toBe(1)
+  })
+  test(`fresh seed ${fresh + 2}, description rewrites`, async () => {
+    const result = await rewritesRun(fresh + 2)
+    expect(result.restored, 'restores').toBe(1)
   })
   test('a seed replays the same run: the writers’ client ids, which order concurrent insertions, come from it too', async () => {
     const first = await run(1000 + 3 * 7919)

@@ -95,10 +95,16 @@ const comparable = (h: FuzzHandle) => JSON.stringify(h.history())
 /**
  * Entries in a history: live changes plus the count of the compacted ones —
  * of every field but the title, whose settlements the peers write
- * themselves (the title has its own checks).
+ * themselves (the title has its own checks), and without the description's
+ * settlements (`descriptionRewrites` runs, which do not compact).
  */
 const countedEntries = (h: FuzzHandle): number =>
-  h.history().entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count - (e.fields.title ?? 0) : e.field === 'title' ? 0 : 1), 0)
+  h
+    .history()
+    .entries.reduce(
+      (n, e) => n + (e.kind === 'compacted' ? e.count - (e.fields.title ?? 0) : e.field === 'title' || e.mode === 'auto' ? 0 : 1),
+      0,
+    )
 
 /** What a run did: the suites check that it tested something. */
 export interface FuzzResult {
@@ -118,6 +124,8 @@ export interface FuzzResult {
   restored: number
   /** Merges of the title whose edits collided (settled on the later change). */
   titleCollisions: number
+  /** Merges of the description whose edits collided (settled on both versions; `descriptionRewrites` runs). */
+  descriptionCollisions: number
   /** Whether the run left no losing side, so the driver made the merge it restored. */
   forced: boolean
   /** What a person sees at the end (the fields, and each merge's field and summary): the same for a seed every time. */
@@ -136,6 +144,15 @@ export interface FuzzOptions {
    * seeds' other steps stay those they always drew.
    */
   titleTyping?: boolean
+  /**
+   * Half the typing steps replace one or two words of the description
+   * (deleted, a new word typed in their place) instead of inserting one, so
+   * concurrent bursts collide and the description settles on both versions
+   * of its line. Drawn from a generator of its own. Such runs check that the
+   * description converges settled (nothing left unsettled, whole words only),
+   * not that every typed word stays: a later burst may delete it.
+   */
+  descriptionRewrites?: boolean
 }
 
 /**
@@ -206,7 +223,7 @@ const settleAll = async (env: FuzzEnv, guard: { check(): void }): Promise<void> 
 export const runHistoryFuzz = async (
   seed: number,
   env: FuzzEnv,
-  { steps = 60, compacting = false, titleTyping = false }: FuzzOptions = {},
+  { steps = 60, compacting = false, titleTyping = false, descriptionRewrites = false }: FuzzOptions = {},
 ): Promise<FuzzResult> => {
   const gen = prng.create(seed)
   const writes: Write[] = []
@@ -215,6 +232,7 @@ export const runHistoryFuzz = async (
   // the seed (a generator of their own, so the steps stay those the seed always drew), a seed replays the same run.
   const ids = prng.create(seed ^ 0x5eed)
   const typing = prng.create(seed ^ 0x7e7)
+  const rewriting = prng.create(seed ^ 0xde5c)
   const drawn = new Set<number>()
   for (const peer of peers) {
     let id = prng.uint32(ids, 1, 2 ** 32 - 1)
@@ -238,11 +256,14 @@ export const runHistoryFuzz = async (
     const burst = open[i]
     if (burst === undefined) return
     const handle = peers[i]!.handle
-    const mine = handle
-      .history()
-      .entries.filter(
-        (e) => e.kind === 'change' && e.field === 'description' && !typedIds.has(e.id) && idOf(e.id).client === handle.doc.clientID,
-      )
+    const mine = handle.history().entries.filter(
+      (e) =>
+        e.kind === 'change' &&
+        e.field === 'description' &&
+        e.mode !== 'auto' && // a settlement the peer wrote once the burst's entry was in
+        !typedIds.has(e.id) &&
+        idOf(e.id).client === handle.doc.clientID,
+    )
     if (mine.length === 0) return
     if (mine.length > 1) throw new Error(`one typing burst of peer ${i} wrote ${mine.length} entries`)
     const id = mine[0]!.id
@@ -294,7 +315,14 @@ export const runHistoryFuzz = async (
         let burst = open[i]
         if (burst === undefined) open[i] = burst = { peer: i, words: [], seen: Y.decodeStateVector(Y.encodeStateVector(peer.handle.doc)) }
         burst.words.push(word)
-        text.insert(prng.oneOf(gen, boundaries), ` ${word}`)
+        const place = prng.oneOf(gen, boundaries)
+        const follows = current.slice(place).match(/^ [^ \n]+( [^ \n]+)?/)
+        if (descriptionRewrites && follows !== null && prng.bool(rewriting)) {
+          // Rewritten: the one or two words after `place` (with their spaces) replaced by the new one.
+          const gone = prng.bool(rewriting) || follows[1] === undefined ? follows[0].length : follows[0].length - follows[1].length
+          text.delete(place, gone)
+        }
+        text.insert(place, ` ${word}`)
         closeBurst(i)
       } else if (roll < 0.8) {
         peer.handle.flushHistory()
@@ -310,6 +338,9 @@ export const runHistoryFuzz = async (
     for (let k = 0; k < peers.length; k++) {
       peers[k]!.handle.flushHistory()
       closeBurst(k)
+      // Words others deleted before the burst's entry was written leave it nothing to record.
+      const text = String(peers[k]!.handle.get('description') ?? '').split(/[ \n]/)
+      if (descriptionRewrites && open[k] !== undefined && !open[k]!.words.some((w) => text.includes(w))) open[k] = undefined
       if (open[k] !== undefined) throw new Error(`the typing burst of peer ${k} wrote no entry`)
     }
     await settleAll(env, guard)
@@ -351,6 +382,7 @@ export const runHistoryFuzz = async (
         const ySawX = (y.seen.get(x.client) ?? 0) > x.clock
         if (xSawY || ySawX) continue
         concurrentBursts++
+        if (descriptionRewrites) continue // a later burst may have deleted the words; checked below instead
         const merge = textMerges.find((m) => sideOf(m, x.id) !== -1 && sideOf(m, y.id) !== -1 && sideOf(m, x.id) !== sideOf(m, y.id))
         if (merge === undefined) throw new Error(`concurrent typing bursts ${x.id} and ${y.id} of description are not a text merge`)
         expect(merge.kept).toBeNull()
@@ -361,6 +393,12 @@ export const runHistoryFuzz = async (
         }
       }
     }
+    // The description: whole words, the same everywhere, no collision left unsettled.
+    const descriptionDue = peers[0]!.handle.history().unsettled.description
+    if (descriptionDue !== undefined && !compacting)
+      throw new Error(`the description "${description}" is not settled: it should be "${descriptionDue}"`)
+    for (const token of description.split(/[ \n]/).filter(Boolean))
+      if (!/^w[0-9]+$/.test(token)) throw new Error(`the description "${description}" holds "${token}", which nobody typed`)
     // The title: whole words someone wrote, each once, the same everywhere; no collision left unsettled.
     const title = String(peers[0]!.handle.get('title'))
     const due = peers[0]!.handle.history().unsettled.title
@@ -435,6 +473,7 @@ export const runHistoryFuzz = async (
       restored,
       forced,
       titleCollisions,
+      descriptionCollisions: textMerges.filter((m) => m.conflict).length,
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)

@@ -145,9 +145,10 @@ export interface Merge {
   /** Text fields: the common base text the sides started from, when known. */
   baseValue?: string | null
   /**
-   * Text fields: the value the merge produced — for a single-line field with
-   * a conflict, the rule's value (the later change, plus edits of other
-   * parts); else the combination of the sides' edits, or the current text.
+   * Text fields: the value the merge produced — with a conflict, the rule's
+   * value (a single-line field: the later change, plus edits of other parts;
+   * a multi-line one: both versions of the lines they touched, one after the
+   * other); else the combination of the sides' edits, or the current text.
    */
   result?: string | null
   /**
@@ -169,9 +170,10 @@ export interface RecordHistory {
   entries: HistoryEntry[]
   merges: Merge[]
   /**
-   * Single-line text fields whose concurrent edits collided (or combined a
-   * side written on top of a settlement, or one was written on a settlement
-   * that turned out to be a copy) and whose text is not (yet) the value the
+   * Text fields whose concurrent edits collided (single-line ones also when
+   * they combined a side written on top of a settlement; either when one was
+   * written on a settlement that turned out to be a copy) and whose text is
+   * not (yet) the value the
    * rule settles on: field → that value (`history/textMerge`
    * {@link ruleValue}). Not listed once an entry holds that value written
    * knowing every other entry: a difference since is typing whose entry is
@@ -186,9 +188,15 @@ export interface ReadHistoryOptions {
   fields?: Record<string, unknown>
   /**
    * Single-line text fields (titles, names): a collision of concurrent edits
-   * settles on the later change. Others keep the CRDT's merge.
+   * settles on the later change.
    */
   singleLine?: ReadonlySet<string>
+  /**
+   * Multi-line text fields (descriptions): a collision settles on both
+   * versions of the lines it touched, one after the other. Other text fields
+   * keep the CRDT's merge.
+   */
+  multiLine?: ReadonlySet<string>
 }
 
 const show = (value: unknown): string => {
@@ -272,7 +280,8 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
   for (const [field, list] of byField) merges.push(...mergesOf(field, list, options.fields, options.singleLine?.has(field) ?? false))
   merges.sort((a, b) => entries.indexOf(a.sides[0]!.entry) - entries.indexOf(b.sides[0]!.entry))
   const unsettled: Record<string, string> = {}
-  for (const field of options.singleLine ?? []) {
+  const multiLine = options.multiLine ?? new Set<string>()
+  for (const field of [...(options.singleLine ?? []), ...multiLine]) {
     const list = byField.get(field)
     const current = options.fields?.[field]
     if (list === undefined || typeof current !== 'string' || list.some((e) => e.fieldKind !== 'text')) continue
@@ -280,9 +289,11 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
     // deletes: its deletions are lost and its insertions sit where those characters were. Its value is the rule's
     // input all the same, but only an entry written since, or a settlement, holds it.
     const onDuplicate = new Set(list.flatMap((e) => (writtenOnDuplicate.has(e.id) ? [e.id] : [])))
-    const rule = ruleValue(list, { notHolding: onDuplicate })
-    if (rule !== null && (rule.collided || rule.combined || onDuplicate.size > 0) && !rule.held && rule.value !== current)
-      unsettled[field] = rule.value
+    const multi = multiLine.has(field)
+    const rule = ruleValue(list, { notHolding: onDuplicate, multiLine: multi })
+    // A multi-line field's edits of different parts keep the CRDT's merge: only a collision (or a copy's loss) is settled.
+    const due = rule !== null && (rule.collided || (rule.combined && !multi) || onDuplicate.size > 0)
+    if (due && !rule.held && rule.value !== current) unsettled[field] = rule.value
   }
   return { entries, merges, unsettled }
 }

@@ -23,7 +23,7 @@
 import type * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import type { StateVector } from '../protocol/stateVector.js'
-import { singleLineFields, type RecordSchema } from '../model/schema.js'
+import { multiLineFields, singleLineFields, type RecordSchema } from '../model/schema.js'
 import { readHistory, type EntryAuthor, type FieldHistoryEntry, type Merge, type MergeSide } from './readHistory.js'
 
 /** A user as far as the author bindings tell (null: not bound yet). */
@@ -136,7 +136,11 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
   const { authors, since, userId, ownClients, fields } = options
   const isMine = (author: EntryAuthor): boolean =>
     author.clientId === doc.clientID || ownClients.has(author.clientId) || (author.userId !== null && author.userId === userId)
-  const history = readHistory(doc, authors, { fields, singleLine: singleLineFields(options.schema) })
+  const history = readHistory(doc, authors, {
+    fields,
+    singleLine: singleLineFields(options.schema),
+    multiLine: multiLineFields(options.schema),
+  })
   const fresh = new Set<string>()
   const byField = new Map<string, FieldHistoryEntry[]>()
   for (const entry of history.entries) {

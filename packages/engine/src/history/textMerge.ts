@@ -25,8 +25,13 @@
  * value someone wrote, or a real combination of edits of different parts,
  * never an interleaving of two replacements, nor a word applied twice
  * (sides that hold the same changes collide, see {@link ruleValue}).
- * Multi-line fields (descriptions) keep the CRDT's merge: both contributions
- * stay, and the merge offers each writer's version.
+ * A multi-line field (a description) whose merge collides settles on **both
+ * versions**: the whole lines the colliding edits touched, as each writer
+ * left them, one after the other (earlier change first), with every edit of
+ * other parts applied — the CRDT would interleave the two replacements'
+ * characters, keeping neither writer's text. Edits of different parts keep
+ * the CRDT's character-level merge, and the merge offers each writer's
+ * version either way.
  *
  * Everything here is a pure function of the entries, so every replica
  * derives the same outcome.
@@ -200,11 +205,17 @@ export const textMergeOutcome = (base: string | null, sides: readonly TextSideIn
     }
   }
   const known = base !== null && edits.every((e) => e !== null)
-  if (!conflict || !singleLine || !known) {
+  if (!conflict || !known) {
     return { conflict, winner: null, settled: null, value: known && !conflict ? applyEdits(base, (edits as TextEdit[][]).flat()) : null }
   }
   // Later change first; each further side joins when it collides with nothing chosen.
   const order = sides.map((_, i) => i).sort((x, y) => sides[y]!.at - sides[x]!.at || (sides[y]!.id > sides[x]!.id ? 1 : -1))
+  if (!singleLine) {
+    // Both versions, one after the other — unless sides hold the same changes (their versions would repeat them).
+    const sharing = sides.some((_, i) => sides.some((__, j) => i !== j && shared(i, j)))
+    const settled = sharing ? null : bothVersions(base, edits as TextEdit[][], [...order].reverse())
+    return { conflict, winner: null, settled, value: settled }
+  }
   const chosen: number[] = []
   for (const i of order) {
     if (chosen.every((c) => !shared(c, i) && !clash(edits[c]!, edits[i]!))) chosen.push(i)
@@ -214,6 +225,80 @@ export const textMergeOutcome = (base: string | null, sides: readonly TextSideIn
     chosen.flatMap((c) => edits[c]!),
   )
   return { conflict, winner: order[0]!, settled, value: settled }
+}
+
+/**
+ * A multi-line field's value when edits of the same part collide: every
+ * side's version of the lines they touch, one after the other (`order`:
+ * side indices, earlier change first), in place of those lines — never the
+ * characters of two replacements interleaved. A region is the whole lines
+ * of the base around colliding edits of different sides, grown by every
+ * other edit it touches; a side's version of it is those lines with its
+ * edits in them applied (a side that deleted them, or wrote the same text
+ * as an earlier one, adds no version). Versions follow each other on new
+ * lines, with an empty line between them when one spans several lines.
+ * Edits outside every region are applied as they are.
+ */
+const bothVersions = (base: string, edits: ReadonlyArray<readonly TextEdit[]>, order: readonly number[]): string => {
+  const all = edits.flatMap((list, side) => list.map((edit) => ({ edit, side })))
+  const lineStart = (pos: number): number => base.lastIndexOf('\n', pos - 1) + 1
+  const lineEnd = (pos: number): number => {
+    const at = base.indexOf('\n', pos)
+    return at === -1 ? base.length : at
+  }
+  const inside = (edit: TextEdit, r: { start: number; end: number }): boolean =>
+    edit.start === edit.end ? r.start < edit.start && edit.start < r.end : r.start <= edit.start && edit.end <= r.end
+  let regions: Array<{ start: number; end: number }> = []
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const x = all[i]!
+      const y = all[j]!
+      if (x.side !== y.side && collide(x.edit, y.edit, false))
+        regions.push({ start: Math.min(x.edit.start, y.edit.start), end: Math.max(x.edit.end, y.edit.end) })
+    }
+  }
+  for (let grown = true; grown;) {
+    grown = false
+    // Whole lines. A line break at an edge of a region (edits that joined lines, or deleted whole ones) belongs to
+    // the line after (before) it: deleting "\nstep two" touches that line, not the one before.
+    const lines = regions
+      .map(({ start, end }) => {
+        const first = start < end && base[start] === '\n' ? start + 1 : start
+        const last = end > first && base[end - 1] === '\n' ? end - 1 : end
+        return { start: Math.min(start, lineStart(first)), end: Math.max(end, lineEnd(Math.max(first, last))) }
+      })
+      .sort((a, b) => a.start - b.start)
+    regions = []
+    for (const r of lines) {
+      const last = regions.at(-1)
+      if (last !== undefined && r.start < last.end) last.end = Math.max(last.end, r.end)
+      else regions.push({ ...r })
+    }
+    for (const { edit } of all) {
+      const r = regions.find((r) => !inside(edit, r) && edit.start < r.end && r.start < edit.end)
+      if (r === undefined) continue
+      r.start = Math.min(r.start, edit.start)
+      r.end = Math.max(r.end, edit.end)
+      grown = true
+    }
+  }
+  const out: TextEdit[] = all.filter(({ edit }) => !regions.some((r) => inside(edit, r))).map(({ edit }) => edit)
+  for (const r of regions) {
+    const lines = base.slice(r.start, r.end)
+    const versions: string[] = []
+    for (const side of order) {
+      const own = all.filter((x) => x.side === side && inside(x.edit, r))
+      if (own.length === 0) continue
+      const version = applyEdits(
+        lines,
+        own.map(({ edit }) => ({ ...edit, start: edit.start - r.start, end: edit.end - r.start })),
+      )
+      if (version !== '' && !versions.includes(version)) versions.push(version)
+    }
+    // Versions of several lines each are told apart by an empty line.
+    out.push({ start: r.start, end: r.end, insert: versions.join(versions.some((v) => v.includes('\n')) ? '\n\n' : '\n') })
+  }
+  return applyEdits(base, out)
 }
 
 /** An entry of a single-line text field, as {@link ruleValue} reads it. */
@@ -276,7 +361,7 @@ const withoutSettlements = (entries: readonly RuleEntry[]): readonly RuleEntry[]
 }
 
 /**
- * The value a single-line text field must have by the rule, read from its
+ * The value a text field must have by the rule, read from its
  * whole history tree (entry → its base): every branch point is a merge of
  * its children's values, each child's value being that of its subtree; a
  * collision keeps the subtree whose writer had seen the other (a restore, an
@@ -292,6 +377,8 @@ const withoutSettlements = (entries: readonly RuleEntry[]): readonly RuleEntry[]
  * the other sides: a side it saw up to its last entries counts no more, and
  * sides holding some of the same changes (one saw part of the other, or both
  * saw a third) collide, so a word typed once is never applied twice.
+ * A multi-line field ({@link RuleOptions.multiLine}) keeps both versions
+ * where a single-line one keeps the later change.
  * Returns null when an entry lacks its whole text (long texts, old entries),
  * else the value and whether the field's text needs it written
  * ({@link RuleOutcome}).
@@ -361,9 +448,20 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
       const kid = kids[i]!
       const tree = trees[i]!
       if (from !== base) return { edit: editsOf(from, from, values[i]!, tree.length === 1 ? kid.hunks : undefined), guessed: false }
-      if (typeof kid.prev !== 'string' || tree.some((x) => x.seen !== undefined && x.seen.length > 0))
-        return { edit: [editOf(base, base, values[i]!)], guessed: false }
-      return sideEdit(base, chainFrom(kid, tree.length), kid.prev, values[i]!, true, tree.length === 1 ? kid.hunks : undefined)
+      // A multi-line field keeps both versions of what collides, so a side holding another side's changes has no
+      // version of its own (they would be repeated); one whose writers saw only entries outside this merge (a merge
+      // before it, which its base holds) is read as any side is.
+      const multi = options.multiLine === true
+      if (
+        typeof kid.prev !== 'string' ||
+        (tree.some((x) => x.seen !== undefined && x.seen.length > 0) && !(multi && sawSides[i]!.size === 0))
+      )
+        return { edit: [editOf(base, base, values[i]!)], guessed: multi }
+      const chain = chainFrom(kid, tree.length)
+      const laid = sideEdit(base, chain, kid.prev, values[i]!, true, tree.length === 1 ? kid.hunks : undefined)
+      // Read as one range from a text other than the base (others' typing its writer saw without an entry), a side's
+      // place on the base is a guess too: a multi-line field would write both versions around it.
+      return multi && chain === null && kid.prev !== base ? { ...laid, guessed: true } : laid
     })
     const outcome = textMergeOutcome(
       from,
@@ -373,7 +471,7 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
         id: kids[i]!.id,
         shares: kept.flatMap((j, m) => (j !== i && (shareChanges(i, j) || laid[k]!.guessed || laid[m]!.guessed) ? [m] : [])),
       })),
-      true,
+      options.multiLine !== true,
     )
     if (outcome.conflict) collided = true
     // The text may not hold a combination: the CRDT orders insertions at one place by client id, and a side holding an
@@ -418,6 +516,14 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
 
 /** Options of {@link ruleValue}. */
 export interface RuleOptions {
+  /**
+   * A multi-line field (a description): a collision keeps every side's
+   * version of the lines it touched, one after the other, where a
+   * single-line field keeps the later change. Sides that hold the same
+   * changes, or were laid at a guessed place, have no such value: the rule
+   * gives none (null) and the field keeps the CRDT's merge.
+   */
+  multiLine?: boolean
   /**
    * Entries whose value the text may not hold although their writer saw it
    * there — written on a settlement that turned out to duplicate another

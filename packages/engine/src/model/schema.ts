@@ -51,14 +51,23 @@ export const singleLineFields = (schema: RecordSchema | undefined): Set<string> 
       .map(([name]) => name),
   )
 
+/** Names of the multi-line text fields of a schema (see {@link TextFieldSpec.multiline}). */
+export const multiLineFields = (schema: RecordSchema | undefined): Set<string> =>
+  new Set(
+    Object.entries(schema?.fields ?? {})
+      .filter(([, spec]) => spec.kind === 'text' && spec.multiline === true)
+      .map(([name]) => name),
+  )
+
 /** A `text` field. */
 export interface TextFieldSpec {
   readonly kind: 'text'
   /** Longest accepted value for whole-value writes (`set`). Default: unlimited. */
   readonly maxLength?: number
   /**
-   * Multi-line text (a description): concurrent edits of the same part keep
-   * both contributions, and the merge offers each writer's version. Default
+   * Multi-line text (a description): when concurrent edits touch the same
+   * part, the field keeps both versions of the lines they touched, one after
+   * the other, and the merge offers each writer's version. Default
    * false — single-line text (a title, a name): when concurrent edits collide,
    * the field settles on the later change and the merge offers the other
    * (see `history/textMerge`).

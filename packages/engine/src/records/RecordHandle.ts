@@ -43,7 +43,7 @@ import {
 import { addComment, changeComment, commentActivity, readComments, type Comment, type CommentActivity } from './comments.js'
 import { appendFieldChanges } from '../history/historyLog.js'
 import type { StateVector } from '../protocol/stateVector.js'
-import { singleLineFields, type RecordSchema } from '../model/schema.js'
+import { multiLineFields, singleLineFields, type RecordSchema } from '../model/schema.js'
 import { readHistory, type FieldHistoryEntry, type Merge, type MergeSide, type RecordHistory } from '../history/readHistory.js'
 import type { RecordSummary } from '../history/summary.js'
 import { RecordPresence } from '../presence/RecordPresence.js'
@@ -216,6 +216,7 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
     return readHistory(record.doc, record.sync.authors, {
       fields: { ...snapshot.fields, [ARCHIVED]: snapshot.archived },
       singleLine: singleLineFields(record.schema),
+      multiLine: multiLineFields(record.schema),
     })
   }
 

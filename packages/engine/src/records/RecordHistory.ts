@@ -22,7 +22,7 @@ import {
   UPDATED_AT_ORIGIN,
 } from '../model/origins.js'
 import { TEXT_PREFIX, type ValidatedPatch } from '../model/recordDoc.js'
-import { singleLineFields, type RecordSchema } from '../model/schema.js'
+import { multiLineFields, singleLineFields, type RecordSchema } from '../model/schema.js'
 import type { AuthorInfo } from '../protocol/messages.js'
 import { writeWithHistory } from '../history/recordWrites.js'
 import { HISTORY_ARRAY, appendFieldChanges, type FieldChange } from '../history/historyLog.js'
@@ -109,21 +109,22 @@ export class RecordHistory {
   /**
    * Settles what the text-merge rule asks for (see `history/textSettle`):
    * deletes characters duplicated by settlements written at once, and sets
-   * each single-line text field whose concurrent edits collided to the rule's
-   * value — as soon as this replica has the sides, so nobody edits the mixed
-   * text. A field with a typing burst in progress waits for its entry (which
+   * each text field whose concurrent edits collided to the rule's value (a
+   * title: the later change; a description: both versions) — as soon as this
+   * replica has the sides, so nobody edits the mixed text. A field with a typing burst in progress waits for its entry (which
    * settles again).
    */
   settleMerges(): void {
     if (this.closed || !this.options.active() || !this.doc.share.has(HISTORY_ARRAY)) return
     const singleLine = singleLineFields(this.options.schema())
+    const multiLine = multiLineFields(this.options.schema())
     const options = { now: this.options.now(), maxEntries: this.options.historyLimit }
     this.doc.transact(() => {
       removeDuplicateInsertions(this.doc)
-      if (singleLine.size === 0) return
+      if (singleLine.size === 0 && multiLine.size === 0) return
       const fields: Record<string, unknown> = {}
-      for (const field of singleLine) fields[field] = this.doc.getText(TEXT_PREFIX + field).toString()
-      const { unsettled } = readHistory(this.doc, this.options.authors(), { fields, singleLine })
+      for (const field of [...singleLine, ...multiLine]) fields[field] = this.doc.getText(TEXT_PREFIX + field).toString()
+      const { unsettled } = readHistory(this.doc, this.options.authors(), { fields, singleLine, multiLine })
       for (const [field, target] of Object.entries(unsettled)) {
         if (this.typing.pending(field)) continue
         if (settledOtherwise(this.doc, field, target)) continue
