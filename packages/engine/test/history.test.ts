@@ -579,7 +579,7 @@ describe('history', () => {
         'Export fails silently for reports over 10 MB.\nSteps: open a big report, click Export, wait.\nSeen on 1.4.\nPriority: high.',
         'Clicking Export shows no dialog at all.\nSteps: open any report, press Export.\nSeen on 1.4 and 1.5.\nPriority: high.',
       )
-      // A whole-value write is one changed range: Bob's runs from the first line to "1.5", so his version is three lines.
+      // Bob changed three lines in a row, so his version is those three lines.
       expect(a.handle.get('description')).toBe(
         [
           'Export fails silently for reports over 10 MB.\nSteps: open a big report, click Export, wait.\nSeen on 1.4.',
@@ -623,6 +623,18 @@ describe('history', () => {
         )
         expect(peer.handle.history().unsettled).toEqual({})
       }
+    })
+
+    test('whole-value writes (the HTTP API, a script) of different lines merge line by line: no collision, no card', async () => {
+      const { a } = await rewrite(
+        'Title line\nSteps: log in.\nExpected: dashboard.\nSeen on: 1.4',
+        'Title line\nSteps: sign in with SSO.\nExpected: dashboard.\nSeen on: 1.4',
+        'Title line (iOS)\nSteps: log in.\nExpected: dashboard.\nSeen on: 1.5',
+      )
+      expect(a.handle.get('description')).toBe('Title line (iOS)\nSteps: sign in with SSO.\nExpected: dashboard.\nSeen on: 1.5')
+      const merge = a.handle.history().merges.find((m) => m.field === 'description')!
+      expect(merge).toMatchObject({ conflict: false, settledBy: null })
+      expect(a.handle.history().unsettled).toEqual({})
     })
 
     test('a paragraph one deleted and the other rewrote keeps the rewrite', async () => {

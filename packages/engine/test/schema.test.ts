@@ -9,7 +9,7 @@ import * as Y from 'yjs'
 import { z } from 'zod'
 import { RecordValidationError, defineSchema, field, newRecordId, recordIdSchema } from '../src/index.js'
 import { FIELDS_MAP, LIST_PREFIX, TEXT_PREFIX, readRecord } from '../src/internal.js'
-import { applyPatch, changedRange, initRecord, replaceList, replaceText, validatePatch } from '../src/model/recordDoc.js'
+import { applyPatch, changedRange, initRecord, lineHunks, replaceList, replaceText, validatePatch } from '../src/model/recordDoc.js'
 import { projectSchema, ticketSchema } from './schemas.js'
 
 const newTicket = (values: Record<string, unknown> = {}): Y.Doc => {
@@ -195,6 +195,73 @@ describe('layout', () => {
     const before = snapshotOf(doc)
     write(doc, { status: 'open', labels: ['a'] })
     expect(snapshotOf(doc)).toBe(before)
+  })
+})
+
+describe('multi-line text written whole: line by line', () => {
+  const concurrently = (initial: string, a: string, b: string): string => {
+    const merged = inBothOrders(
+      (doc) => doc.getText('t').insert(0, initial),
+      (doc) => replaceText(doc.getText('t'), a, { lines: true }),
+      (doc) => replaceText(doc.getText('t'), b, { lines: true }),
+      (doc) => doc.getText('t').toString(),
+    )
+    expect(merged[1], 'the other client id order').toBe(merged[0])
+    return merged[0]!
+  }
+
+  test('the changed lines are hunks of their own, words whole; unchanged lines between them are not touched', () => {
+    expect(lineHunks('Steps:\nlog in\nopen the report\nExpected: a chart', 'Steps:\nsign in\nopen the report\nExpected: a table')).toEqual([
+      [7, 10, 'sign'],
+      [42, 47, 'table'],
+    ])
+    expect(lineHunks('one\ntwo', 'zero\none\ntwo\nthree')).toEqual([
+      [0, 0, 'zero\n'],
+      [7, 7, '\nthree'],
+    ])
+    expect(lineHunks('one\ntwo\nthree', 'one\nthree')).toEqual([[4, 8, '']])
+    expect(lineHunks('same', 'same')).toEqual([])
+  })
+
+  test('two people each rewriting another line of a description at the same time: both lines, each as its writer left it', () => {
+    // Written as one range, Bob's run from line 1 to line 3 and deleted Ada's new words on line 2.
+    expect(
+      concurrently(
+        'Title\nSteps: log in.\nSeen on 1.4',
+        'Title\nSteps: sign in with SSO.\nSeen on 1.4',
+        'Title (iOS)\nSteps: log in.\nSeen on 1.5',
+      ),
+    ).toBe('Title (iOS)\nSteps: sign in with SSO.\nSeen on 1.5')
+  })
+
+  // A fresh seed every run (in the test name); replay one with SEED=<n>.
+  const seed = process.env.SEED !== undefined ? Number(process.env.SEED) : Math.floor(Math.random() * 2 ** 31)
+  test(`any text becomes the value written, and its entry's hunks say how (SEED=${seed})`, () => {
+    const gen = prng.create(seed)
+    const line = (): string => prng.oneOf(gen, ['', 'a', 'b c', 'log in', 'd\u{1F680}', ' ', 'e f g'])
+    const text = (): string => Array.from({ length: prng.uint32(gen, 0, 8) }, line).join('\n')
+    for (let round = 0; round < 300; round++) {
+      const doc = new Y.Doc()
+      const t = doc.getText('t')
+      t.insert(0, text())
+      for (let write = 0; write < 4; write++) {
+        const prev = t.toString()
+        const next = text()
+        let hunks: Array<[number, number, string]> = []
+        doc.transact(() => (hunks = replaceText(t, next, { lines: true })))
+        const where = `seed ${seed}, round ${round}, write ${write}: ${JSON.stringify(prev)} → ${JSON.stringify(next)}`
+        expect(t.toString(), where).toBe(next)
+        // The hunks, in order and apart, turn the text before into the text after.
+        let out = ''
+        let at = 0
+        for (const [start, end, insert] of hunks) {
+          expect(start, where).toBeGreaterThanOrEqual(at)
+          out += prev.slice(at, start) + insert
+          at = end
+        }
+        expect(out + prev.slice(at), where).toBe(next)
+      }
+    }
   })
 })
 

@@ -32,9 +32,11 @@ export const writeWithHistory = (
     prev: storedValue(doc, name, spec.kind),
     next: undefined,
   }))
-  applyPatch(doc, patch)
+  const hunks = applyPatch(doc, patch)
   for (const change of changes) {
     change.next = storedValue(doc, change.field, change.kind)
+    const changed = hunks.get(change.field)
+    if (changed !== undefined && changed.length > 1) change.hunks = changed
     const restoreOf = options.restoreOf?.[change.field]
     if (restoreOf !== undefined) change.restoreOf = restoreOf
   }

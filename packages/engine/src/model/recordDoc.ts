@@ -180,14 +180,21 @@ const checkValue = (spec: FieldSpec, value: unknown): string | { value: unknown 
   }
 }
 
-/** Writes a validated patch. Call inside `doc.transact` so it is one change. */
-export const applyPatch = (doc: Y.Doc, patch: ValidatedPatch): void => {
+/**
+ * Writes a validated patch. Call inside `doc.transact` so it is one change.
+ * Returns the changed ranges of each text field written (`[start, end,
+ * insert]` on its text before: a multi-line field changes line by line).
+ */
+export const applyPatch = (doc: Y.Doc, patch: ValidatedPatch): Map<string, Array<[number, number, string]>> => {
   const fields = doc.getMap<unknown>(FIELDS_MAP)
+  const hunks = new Map<string, Array<[number, number, string]>>()
   for (const { name, spec, value } of patch) {
-    if (spec.kind === 'text') replaceText(doc.getText(TEXT_PREFIX + name), value as string)
+    if (spec.kind === 'text')
+      hunks.set(name, replaceText(doc.getText(TEXT_PREFIX + name), value as string, { lines: spec.multiline === true }))
     else if (spec.kind === 'list') replaceList(doc.getArray<unknown>(LIST_PREFIX + name), value as unknown[])
     else if (!fields.has(name) || !sameJson(fields.get(name), value)) fields.set(name, value)
   }
+  return hunks
 }
 
 /** Longest middle (items, after the common ends) whose common subsequence is worked out item by item; beyond, it is replaced whole. */
@@ -202,9 +209,29 @@ const LIST_DIFF_CELLS = 1_000_000
  * ended with both labels back.) Call inside a transaction.
  */
 export const replaceList = (list: Y.Array<unknown>, next: readonly unknown[]): void => {
-  const prev = list.toArray()
-  const a = prev.map((item) => JSON.stringify(item))
-  const b = next.map((item) => JSON.stringify(item))
+  const kept = keptPairs(
+    list.toArray().map((item) => JSON.stringify(item)),
+    next.map((item) => JSON.stringify(item)),
+  )
+  if (kept === null) return
+  // Each gap between two kept items: delete what prev has there, insert what next has; from the end, so that the
+  // indices of the gaps before stay valid.
+  for (let k = kept.length - 1; k > 0; k--) {
+    const [fromA, fromB] = kept[k - 1]!
+    const [toA, toB] = kept[k]!
+    if (toA - fromA > 1) list.delete(fromA + 1, toA - fromA - 1)
+    if (toB - fromB > 1) list.insert(fromA + 1, next.slice(fromB + 1, toB))
+  }
+}
+
+/**
+ * The items `a` and `b` keep in common, as pairs (index in `a`, index in
+ * `b`) in order, bounded by `[-1, -1]` and `[a.length, b.length]`: the
+ * common ends and, between them, a longest common subsequence (past
+ * {@link LIST_DIFF_CELLS} cells the middle counts as replaced whole). Null
+ * when `a` and `b` are equal.
+ */
+const keptPairs = (a: readonly string[], b: readonly string[]): Array<[number, number]> | null => {
   let start = 0
   while (start < a.length && start < b.length && a[start] === b[start]) start++
   let endA = a.length
@@ -215,8 +242,8 @@ export const replaceList = (list: Y.Array<unknown>, next: readonly unknown[]): v
   }
   const n = endA - start
   const m = endB - start
-  if (n === 0 && m === 0) return
-  // Pairs (index in prev, index in next) of the items kept, with the common ends as the outer bounds.
+  if (n === 0 && m === 0) return null
+  // The common start's last item, then the middle's common subsequence, then the common end's first item.
   const kept: Array<[number, number]> = [[start - 1, start - 1]]
   if (n > 0 && m > 0 && n * m <= LIST_DIFF_CELLS) {
     // Longest common subsequence of the middles; lcs[i * (m + 1) + j] is its length from a[start + i] and b[start + j] on.
@@ -238,14 +265,7 @@ export const replaceList = (list: Y.Array<unknown>, next: readonly unknown[]): v
     }
   }
   kept.push([endA, endB])
-  // Each gap between two kept items: delete what prev has there, insert what next has; from the end, so that the
-  // indices of the gaps before stay valid.
-  for (let k = kept.length - 1; k > 0; k--) {
-    const [fromA, fromB] = kept[k - 1]!
-    const [toA, toB] = kept[k]!
-    if (toA - fromA > 1) list.delete(fromA + 1, toA - fromA - 1)
-    if (toB - fromB > 1) list.insert(fromA + 1, next.slice(fromB + 1, toB))
-  }
+  return kept
 }
 
 /**
@@ -253,11 +273,58 @@ export const replaceList = (list: Y.Array<unknown>, next: readonly unknown[]): v
  * middle part (common prefix and suffix stay, words whole: {@link
  * changedRange}), so concurrent edits elsewhere in the text survive.
  */
-export const replaceText = (text: Y.Text, next: string): void => {
+export const replaceText = (text: Y.Text, next: string, options: { lines?: boolean } = {}): Array<[number, number, string]> => {
   const prev = text.toString()
-  if (prev === next) return
+  if (prev === next) return []
+  const hunks = options.lines === true ? lineHunks(prev, next) : [hunkOf(prev, next, 0)]
+  // Right to left: the positions of the hunks before stay valid.
+  for (let k = hunks.length - 1; k >= 0; k--) {
+    const [start, end, insert] = hunks[k]!
+    replaceChars(text, prev, (i) => i, start, end, insert)
+  }
+  return hunks
+}
+
+/** The one changed range between `prev` and `next` (words whole: {@link changedRange}), as a hunk on the text `prev` is a part of at `at`. */
+const hunkOf = (prev: string, next: string, at: number): [number, number, string] => {
   const { start, endPrev, endNext } = changedRange(prev, next)
-  replaceChars(text, prev, (i) => i, start, endPrev, next.slice(start, endNext))
+  return [at + start, at + endPrev, next.slice(start, endNext)]
+}
+
+/**
+ * The changes from `prev` to `next` line by line: the lines both hold stay
+ * (a longest common subsequence of lines), and each run of lines between
+ * two kept ones is one hunk — its changed range, words whole — `[start,
+ * end, insert]` on `prev`, in order. Someone editing another line at the
+ * same time edits text this write does not touch.
+ */
+export const lineHunks = (prev: string, next: string): Array<[number, number, string]> => {
+  const a = prev.split('\n')
+  const b = next.split('\n')
+  const kept = keptPairs(a, b)
+  if (kept === null) return []
+  /** Where line `i` of `lines` starts (one past the text's end for `lines.length`). */
+  const starts = (lines: readonly string[]): number[] => {
+    const out = [0]
+    for (const line of lines) out.push(out.at(-1)! + line.length + 1)
+    return out
+  }
+  const startA = starts(a)
+  const startB = starts(b)
+  const hunks: Array<[number, number, string]> = []
+  for (let k = 1; k < kept.length; k++) {
+    const [fromA, fromB] = kept[k - 1]!
+    const [toA, toB] = kept[k]!
+    if (toA - fromA === 1 && toB - fromB === 1) continue
+    // From the line break after the kept line before to the start of the kept line after (the text's ends at its ends).
+    const loA = fromA < 0 ? 0 : startA[fromA + 1]! - 1
+    const hiA = Math.min(startA[toA]!, prev.length)
+    const loB = fromB < 0 ? 0 : startB[fromB + 1]! - 1
+    const hiB = Math.min(startB[toB]!, next.length)
+    const hunk = hunkOf(prev.slice(loA, hiA), next.slice(loB, hiB), loA)
+    if (hunk[0] !== hunk[1] || hunk[2] !== '') hunks.push(hunk)
+  }
+  return hunks
 }
 
 /**
