@@ -226,4 +226,49 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     await expect.poll(() => ada.getByTestId('ticket-row').count(), { timeout: 15_000 }).toBe(4)
     expect(await ada.getByTestId('digest').count()).toBe(0)
   }, 180_000)
+
+  it('a description both rewrote while she was offline: both versions are in it, and "Use yours" leaves hers', async () => {
+    const url = web.relay().url
+    const adaToken = await signToken('ada', { acme2: 'write' }, { name: 'Ada Lovelace' })
+    const bobToken = await signToken('bob', { acme2: 'write' }, { name: 'Bob Stone' })
+    const adaContext = await context()
+    const ada = await signInWithToken(adaContext, url, adaToken)
+    const bob = await signInWithToken(await context(), url, bobToken)
+    const id = await createTicket(ada, 'Login is slow')
+    await ada.locator('#f-description').fill('Sync is slow on login.')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await openTicket(bob, url, id, 'Login is slow')
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Sync is slow on login.')
+
+    await adaContext.setOffline(true)
+    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    const adas = 'Login takes 3 s on a cold start (measured).'
+    const bobs = 'Sync is slow since version 1.2, on every device.'
+    for (const [page, text] of [
+      [ada, adas],
+      [bob, bobs],
+    ] as const) {
+      await page.locator('#f-description').click()
+      await page.keyboard.press('ControlOrMeta+A')
+      await page.keyboard.type(text)
+      await page.keyboard.press('Tab')
+    }
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    await ada.goto(`${url}#/`)
+    await ada.getByTestId('ticket-row').first().waitFor()
+    await adaContext.setOffline(false)
+    await expect.poll(() => pendingShown(ada), { timeout: 20_000 }).toBe(0)
+    const merge = ada.getByTestId('digest-merge')
+    await merge.waitFor({ timeout: 20_000 })
+    expect(await merge.innerText()).toMatch(
+      /^Your description and Bob Stone’s changed the same lines at the same time: both versions are in it, one after the other\s*Use yours\s*Use Bob Stone’s$/,
+    )
+    // Both versions whole on Bob's screen, hers first (the earlier change), not their characters mixed.
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(`${adas}\n${bobs}`)
+    await screenshot(ada, 'web-digest-description-both')
+    await merge.getByRole('button', { name: 'Use yours' }).click()
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(adas)
+    await expect.poll(() => ada.getByTestId('digest-merge').count(), { timeout: 10_000 }).toBe(0)
+  }, 120_000)
 })

@@ -1390,6 +1390,32 @@ describe('reconnect summary', () => {
     expect(s.changes.map((c) => c.field).sort()).toEqual(['assignee', 'status'])
   })
 
+  test('a description both rewrote in the same lines: the summary says both versions are in it, and "use yours" leaves yours', async () => {
+    const relay = newRelay()
+    const time = { clock: 1_000_000 }
+    const [a, b] = await setup(relay, 2, { now: () => time.clock })
+    a!.handle.set('description', 'Sync is slow on login.')
+    await relay.settle()
+    a!.offline()
+    time.clock += 1_000
+    a!.handle.set('description', 'Login takes 3 s on a cold start.')
+    time.clock += 1_000
+    b!.handle.set('description', 'Sync is slow since 1.2.')
+    await relay.settle()
+    const summary = new Promise<RecordSummary>((resolve) => a!.store.on('summary', resolve))
+    a!.online()
+    const s = await summary
+    expect(s.merges.map((m) => [m.field, m.kept, m.mine, m.theirs, m.by.userId])).toEqual([
+      ['description', 'both', 'Login takes 3 s on a cold start.', 'Sync is slow since 1.2.', 'user-of-p1'],
+    ])
+    await relay.settle()
+    expect(b!.handle.get('description')).toBe('Login takes 3 s on a cold start.\nSync is slow since 1.2.')
+    time.clock += 1_000
+    a!.handle.restore(s.merges[0]!.mineEntryId)
+    await relay.settle()
+    for (const peer of [a!, b!]) expect(peer.handle.get('description')).toBe('Login takes 3 s on a cold start.')
+  })
+
   test('pull({ summarize }) covers records that are not open: changes since this device last had them, and records new here', async () => {
     const relay = newRelay()
     const [bob] = await setup(relay, 1)

@@ -54,8 +54,11 @@ export interface MergeSummary {
   mergeId: string
   field: string
   fieldKind: 'scalar' | 'text' | 'list'
-  /** Whose value the record holds now. */
-  kept: 'mine' | 'theirs'
+  /**
+   * Whose value the record holds now; `both`: a description both changed in
+   * the same lines, which holds both versions one after the other.
+   */
+  kept: 'mine' | 'theirs' | 'both'
   /** The user's value (their side's tip). */
   mine: unknown
   /** The other person's value (their side's tip). */
@@ -153,7 +156,7 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
     list.push(entry)
   }
   if (fresh.size === 0) return null
-  const merges = mergesWithMine(history.merges, fresh, isMine)
+  const merges = mergesWithMine(history.merges, fresh, isMine, multiLineFields(options.schema))
   const changes: FieldChangeSummary[] = []
   for (const [field, list] of byField) {
     const theirs = list.filter((e) => !isMine(e.author))
@@ -175,26 +178,34 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
 /**
  * Merges with news from someone else in which one side is the user's own
  * (its tip written by them) and another side someone else's, and the record
- * holds one of those two values.
+ * holds one of those two values — or, in a multi-line field whose edits
+ * collided and that nobody settled otherwise since, both.
  */
-const mergesWithMine = (merges: readonly Merge[], fresh: ReadonlySet<string>, isMine: (author: EntryAuthor) => boolean): MergeSummary[] => {
+const mergesWithMine = (
+  merges: readonly Merge[],
+  fresh: ReadonlySet<string>,
+  isMine: (author: EntryAuthor) => boolean,
+  multiLine: ReadonlySet<string>,
+): MergeSummary[] => {
   const out: MergeSummary[] = []
   for (const merge of merges) {
-    if (merge.kept === null || !merge.conflict) continue // edits of different parts of a text are no conflict
+    if (!merge.conflict) continue // edits of different parts of a text are no conflict
+    const both = merge.kept === null && multiLine.has(merge.field) && (merge.settledBy == null || merge.settledBy.mode === 'auto')
+    if (merge.kept === null && !both) continue
     const isNews = (side: MergeSide): boolean => side.entryIds.some((id) => fresh.has(id))
     const mine = merge.sides.filter((side) => isMine(side.tip.author))
     const theirs = merge.sides.filter((side) => !isMine(side.tip.author))
     if (mine.length === 0 || theirs.length === 0 || !theirs.some(isNews)) continue
-    const kept = merge.sides[merge.kept]!
-    const keptMine = mine.includes(kept)
+    const kept = merge.kept === null ? null : merge.sides[merge.kept]!
+    const keptMine = kept !== null && mine.includes(kept)
     // The value the record holds on one side; on the other, the newest of the opposite sides.
     const my = keptMine ? kept : mine.at(-1)!
-    const other = keptMine ? theirs.filter(isNews).at(-1)! : kept
+    const other = keptMine || kept === null ? theirs.filter(isNews).at(-1)! : kept
     out.push({
       mergeId: merge.id,
       field: merge.field,
       fieldKind: merge.fieldKind,
-      kept: keptMine ? 'mine' : 'theirs',
+      kept: kept === null ? 'both' : keptMine ? 'mine' : 'theirs',
       mine: my.value,
       theirs: other.value,
       by: userOf(other.tip.author),
