@@ -110,6 +110,15 @@ describe.skipIf(!available)('web app in Chromium', () => {
     await expect.poll(() => caret.count(), { timeout: 10_000 }).toBe(0)
     await bob.getByTestId('editing-title').waitFor()
 
+    // Ada in the due date: on Bob's screen the tag beside its label stays on the label's line, and the field stays on
+    // the row of the project field next to it (the tag used to wrap and push the field a row down).
+    const before = await bob.locator('#f-due').boundingBox()
+    await ada.locator('#f-due').focus()
+    await bob.getByTestId('editing-dueDate').waitFor({ timeout: 10_000 })
+    expect((await bob.locator('#f-due').boundingBox())!.y).toBe(before!.y)
+    expect(await bob.getByTestId('editing-dueDate').getAttribute('title')).toBe('Ada Lovelace is editing')
+    await screenshot(bob, 'web-coedit-due-date-tag')
+
     // After a reload the indicator checks this device's own changes first, and never says synced before that.
     await watchIndicator(ada)
     await ada.reload()
