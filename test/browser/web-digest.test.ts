@@ -254,6 +254,14 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
       await page.keyboard.type(text)
       await page.keyboard.press('Tab')
     }
+    // Labels too: Ada adds "ios", Bob adds "export". Her digest names his addition, not hers.
+    for (const [page, label] of [
+      [ada, 'ios'],
+      [bob, 'export'],
+    ] as const) {
+      await page.locator('#f-labels').fill(label)
+      await page.keyboard.press('Enter')
+    }
     await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
     await ada.goto(`${url}#/`)
     await ada.getByTestId('ticket-row').first().waitFor()
@@ -264,6 +272,7 @@ describe.skipIf(!available)('web app: the digest of what others changed', () => 
     expect(await merge.innerText()).toMatch(
       /^Your description and Bob Stone’s changed the same lines at the same time: both versions are in it, one after the other\s*Use yours\s*Use Bob Stone’s$/,
     )
+    expect(await ada.getByTestId('digest-change').allInnerTexts()).toEqual([expect.stringMatching(/^Labels: added export\s*— Bob Stone$/)])
     // Both versions whole on Bob's screen, hers first (the earlier change), not their characters mixed.
     await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(`${adas}\n${bobs}`)
     await screenshot(ada, 'web-digest-description-both')

@@ -1416,6 +1416,25 @@ describe('reconnect summary', () => {
     for (const peer of [a!, b!]) expect(peer.handle.get('description')).toBe('Login takes 3 s on a cold start.')
   })
 
+  test("a list others changed while the user changed it too: the summary names others' additions and removals, not the user's", async () => {
+    const relay = newRelay()
+    const [a, b] = await setup(relay, 2)
+    a!.handle.set('labels', ['bug', 'ui'])
+    await relay.settle()
+    a!.offline()
+    a!.handle.set('labels', ['bug', 'ui', 'ios'])
+    b!.handle.set('labels', ['bug', 'export'])
+    b!.handle.set('labels', ['bug', 'export', 'tmp'])
+    b!.handle.set('labels', ['bug', 'export'])
+    await relay.settle()
+    const summary = new Promise<RecordSummary>((resolve) => a!.store.on('summary', resolve))
+    a!.online()
+    const s = await summary
+    const labels = s.changes.find((c) => c.field === 'labels')!
+    expect(labels).toMatchObject({ added: ['export'], removed: ['ui'], count: 3 })
+    expect([...(labels.to as string[])].sort()).toEqual(['bug', 'export', 'ios'])
+  })
+
   test('pull({ summarize }) covers records that are not open: changes since this device last had them, and records new here', async () => {
     const relay = newRelay()
     const [bob] = await setup(relay, 1)

@@ -46,6 +46,13 @@ export interface FieldChangeSummary {
   from?: unknown
   /** Scalar / list: the value now. Absent for text. */
   to?: unknown
+  /**
+   * List: the items others added and removed, in the order they did (items
+   * compared as JSON; one added and removed again by them is in neither) —
+   * `to` holds the user's own concurrent changes too.
+   */
+  added?: unknown[]
+  removed?: unknown[]
 }
 
 /** A merge of one of the user's own changes with someone else's concurrent change. */
@@ -169,10 +176,42 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
       change.from = list[0]!.prev ?? unsetValue(options.schema, field)
       change.to = Object.hasOwn(fields, field) ? fields[field] : theirs.at(-1)!.value
     }
+    if (change.fieldKind === 'list') Object.assign(change, listChanges(theirs))
     changes.push(change)
   }
   if (changes.length === 0 && merges.length === 0) return null
   return { recordId: options.recordId, created: options.created ?? false, merges, changes }
+}
+
+/** The items a list's entries added and removed, each entry against the list it was written on (items compared as JSON). */
+const listChanges = (entries: readonly FieldHistoryEntry[]): { added: unknown[]; removed: unknown[] } => {
+  const added = new Map<string, unknown>()
+  const removed = new Map<string, unknown>()
+  for (const entry of entries) {
+    const before = Array.isArray(entry.prev) ? entry.prev : []
+    const after = Array.isArray(entry.value) ? entry.value : []
+    const count = (items: readonly unknown[]) => {
+      const out = new Map<string, { item: unknown; n: number }>()
+      for (const item of items) {
+        const key = JSON.stringify(item)
+        out.set(key, { item, n: (out.get(key)?.n ?? 0) + 1 })
+      }
+      return out
+    }
+    const was = count(before)
+    const now = count(after)
+    for (const [key, { item, n }] of now) {
+      if (n <= (was.get(key)?.n ?? 0)) continue
+      if (removed.has(key)) removed.delete(key)
+      else added.set(key, item)
+    }
+    for (const [key, { item, n }] of was) {
+      if (n <= (now.get(key)?.n ?? 0)) continue
+      if (added.has(key)) added.delete(key)
+      else removed.set(key, item)
+    }
+  }
+  return { added: [...added.values()], removed: [...removed.values()] }
 }
 
 /**
