@@ -287,6 +287,27 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await screenshot(ada, 'web-text-merge-description-chosen')
   }, 120_000)
 
+  it('a sentence both select and retype, beginning as it did: both sentences whole, with the card', async () => {
+    const { ada, bob, bobContext } = await bothOnATicket('descriptions-retyped', 'Crash on start')
+    await replaceText(ada, '#f-description', 'The app crashes.')
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('The app crashes.')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await replaceText(bob, '#f-description', 'The app crashes on iOS 17.')
+    await replaceText(ada, '#f-description', 'The app crashes on Android 14.')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    // Before: "The app crashes on iOS 17.he app crashes on Android 14." on both screens, and no card.
+    for (const page of [ada, bob]) {
+      await expect
+        .poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 })
+        .toBe('The app crashes on iOS 17.\nThe app crashes on Android 14.')
+      await page.getByTestId('text-merge').first().waitFor({ timeout: 10_000 })
+    }
+  }, 120_000)
+
   it('a description both rewrote, "Keep both" keeps the two versions as they stand', async () => {
     const { ada, bob, bobContext } = await bothOnATicket('descriptions-kept', 'Export broken')
     await replaceText(ada, '#f-description', 'Steps: open a report.\nClick Export.')

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { applyChange, applyLocalEdit, diffText } from '../src/lib/textDiff'
+import { applyChange, applyChangeToYText, applyLocalEdit, diffText, selectionChange } from '../src/lib/textDiff'
 
 describe('diffText', () => {
   it('returns null for equal strings', () => {
@@ -91,5 +91,43 @@ describe('applyLocalEdit', () => {
     expect(a.getText('t').toString()).toContain('brown')
     expect(a.getText('t').toString()).toContain('slow')
     expect(a.getText('t').toString().endsWith('fox!')).toBe(true)
+  })
+})
+
+describe('selectionChange', () => {
+  it('typing over a selection replaces all of it, also when the new text begins like the old one', () => {
+    expect(selectionChange('The app crashes.', 'T', 0, 16)).toEqual({ index: 0, remove: 16, insert: 'T' })
+    expect(diffText('The app crashes.', 'T', 1)).toEqual({ index: 1, remove: 15, insert: '' }) // what it avoids
+    expect(selectionChange('a\nSecond line.\nc', 'a\nS\nc', 2, 14)).toEqual({ index: 2, remove: 12, insert: 'S' })
+    expect(selectionChange('abc', 'ac', 1, 2)).toEqual({ index: 1, remove: 1, insert: '' })
+  })
+
+  it('null when the field does not read as that selection replaced', () => {
+    expect(selectionChange('abc', 'abc', 1, 1)).toBeNull()
+    expect(selectionChange('abc', 'xbc', 1, 2)).toBeNull()
+    expect(selectionChange('abc', 'a', 1, 2)).toBeNull()
+  })
+
+  it('two people retyping one sentence at once: each sentence stays whole, never one letter shared', () => {
+    const a = new Y.Doc()
+    const b = new Y.Doc()
+    a.getText('t').insert(0, 'The app crashes.')
+    Y.applyUpdate(b, Y.encodeStateAsUpdate(a))
+    for (const [doc, typed] of [
+      [a, 'The app crashes on iOS 17.'],
+      [b, 'The app crashes on Android 14.'],
+    ] as const) {
+      const text = doc.getText('t')
+      // The first keystroke replaces the selection, the others are typed after it.
+      applyChangeToYText(text, selectionChange(text.toString(), typed[0]!, 0, text.length)!, 'me')
+      for (let i = 1; i < typed.length; i++) applyLocalEdit(text, typed.slice(0, i), typed.slice(0, i + 1), i + 1, 'me')
+    }
+    Y.applyUpdate(b, Y.encodeStateAsUpdate(a))
+    Y.applyUpdate(a, Y.encodeStateAsUpdate(b))
+    const merged = a.getText('t').toString()
+    expect(merged).toBe(b.getText('t').toString())
+    expect([merged.replace('The app crashes on iOS 17.', ''), merged.replace('The app crashes on Android 14.', '')].sort()).toEqual(
+      ['The app crashes on Android 14.', 'The app crashes on iOS 17.'].sort(),
+    )
   })
 })

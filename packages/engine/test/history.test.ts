@@ -637,6 +637,37 @@ describe('history', () => {
       expect(a.handle.history().unsettled).toEqual({})
     })
 
+    test('a sentence both typed over with one that begins as it did: both sentences whole, with a card', async () => {
+      const relay = newRelay()
+      const time = { clock: 1_000_000 }
+      const [a, b] = await setup(relay, 2, { now: () => time.clock })
+      a!.handle.set('description', 'Steps: open the app.\nThe app crashes.')
+      await relay.settle()
+      a!.offline()
+      // As a form field writes it: the typed text's first letter matched the old one, so the field kept it.
+      const typeOver = (handle: RecordHandle, sentence: string) => {
+        const text = handle.text('description')
+        const at = text.toString().indexOf('The app crashes.')
+        text.delete(at + 1, 'The app crashes.'.length - 1)
+        text.insert(at + 1, sentence.slice(1))
+        handle.flushHistory()
+      }
+      time.clock += 1_000
+      typeOver(a!.handle, 'The app crashes on Android 14.')
+      time.clock += 1_000
+      typeOver(b!.handle, 'The app crashes on iOS 17.')
+      await relay.settle()
+      a!.online()
+      await relay.settle()
+      await relay.settle()
+      // Read as what their texts differ in, both only inserted words at one place: no collision, and the text
+      // stayed "…on iOS 17.he app crashes on Android 14." with no card.
+      for (const peer of [a!, b!]) {
+        expect(peer.handle.get('description')).toBe('Steps: open the app.\nThe app crashes on Android 14.\nThe app crashes on iOS 17.')
+        expect(peer.handle.history().merges.find((m) => m.field === 'description')).toMatchObject({ conflict: true })
+      }
+    })
+
     test('a paragraph one deleted and the other rewrote keeps the rewrite', async () => {
       const { a } = await rewrite('Keep me.\nOld step one.\nOld step two.', 'Keep me.', 'Keep me.\nNew step one.\nOld step two.')
       expect(a.handle.get('description')).toBe('Keep me.\nNew step one.\nOld step two.')

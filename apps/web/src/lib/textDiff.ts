@@ -60,6 +60,25 @@ export function diffText(before: string, after: string, cursor?: number | null):
   }
 }
 
+/**
+ * The change that replaced the selection `[start, end)` of `before` — what
+ * the person did when they typed or pasted over selected text — if `after`
+ * is `before` with that selection replaced; else null. {@link diffText}
+ * would keep the replaced text's first characters when the new text begins
+ * the same way (typing "The app crashes on iOS" over "The app crashes."
+ * keeps "T"), so two people retyping one sentence at once would each leave
+ * the rest of it after the same kept letter: "The app crashes on iOS.he app
+ * crashes on Android." This change deletes the whole selection, as the
+ * person did.
+ */
+export function selectionChange(before: string, after: string, start: number, end: number): TextChange | null {
+  if (start < 0 || end <= start || end > before.length) return null
+  const head = before.slice(0, start)
+  const tail = before.slice(end)
+  if (after.length < head.length + tail.length || !after.startsWith(head) || !after.endsWith(tail)) return null
+  return { index: start, remove: end - start, insert: after.slice(start, after.length - tail.length) }
+}
+
 /** Applies a change to a plain string (the inverse check of {@link diffText}). */
 export function applyChange(text: string, change: TextChange): string {
   return text.slice(0, change.index) + change.insert + text.slice(change.index + change.remove)

@@ -12,9 +12,9 @@
  *       (text fields: v / p are the whole text after / before the writer's own edit, when short enough)
  *       at: ms since epoch, b: id of the field's head the writer had seen (or null),
  *       s?: the field's other tips the writer had seen (text fields: it saw a merge),
- *       m?: 'auto' (a single-line merge settled on its rule's value) | 'keep' (a merge accepted as it is),
+ *       m?: 'auto' (a merge settled on its rule's value) | 'keep' (a merge accepted as it is),
  *       ic?: clock of the first character an 'auto' entry inserted,
- *       h?: [[start, end, insert], …] on p, when a typing burst changed several places,
+ *       h?: [[start, end, insert], …] on p, when a write changed several places (or one beyond where p and v differ),
  *       r?: id of the entry whose value a restore brought back }
  *     { id, k: 'c', at, n, fields: { field: count }, from, to,                       compaction summary
  *       c: { <clientId base36>: { t: newest compacted clock, f: { field: count } } } }
@@ -67,11 +67,14 @@ export interface StoredFieldEntry {
   b: string | null
   /** Text fields: the field's other tips the writer had seen besides `b` (it wrote on top of a merge). */
   s?: string[]
-  /** Text fields: `auto` — the writer settled a single-line merge on the rule's value; `keep` — accepted a merge as it is. */
+  /** Text fields: `auto` — the writer settled a merge on the rule's value; `keep` — accepted a merge as it is. */
   m?: 'auto' | 'keep'
   /** `auto` entries: clock of the first character the writer inserted (they run up to the entry's own clock). */
   ic?: number
-  /** Text fields: the writer's changed ranges `[start, end, insert]` on `p`, when it changed several places (typing bursts). */
+  /**
+   * Text fields: the writer's changed ranges `[start, end, insert]` on `p`, when it changed several places, or one
+   * other than the range `p` and `v` differ in (typed over a multi-line field's sentence a new one that begins alike).
+   */
   h?: Array<[number, number, string]>
   r?: string
 }
@@ -143,7 +146,11 @@ export interface FieldChange {
   mode?: 'auto' | 'keep'
   /** `auto` changes: clock of the first character inserted in the same transaction. */
   insertClock?: number
-  /** Text fields: the changed ranges `[start, end, insert]` on `prev`, when there are several (stored with whole values only). */
+  /**
+   * Text fields: the changed ranges `[start, end, insert]` on `prev`, stored
+   * (with whole values only) when there are several, or one that is not the
+   * range `prev` and `next` differ in.
+   */
   hunks?: Array<[number, number, string]>
   /** When the change began (typing bursts: the first keystroke). Default: the call's `now`. */
   at?: number
@@ -282,7 +289,11 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
       if (prev.length <= TEXT_VALUE_LIMIT && next.length <= TEXT_VALUE_LIMIT) {
         entry.p = prev
         entry.v = next
-        if (change.hunks !== undefined && change.hunks.length > 1) entry.h = change.hunks
+        if (
+          change.hunks !== undefined &&
+          (change.hunks.length > 1 || (change.hunks.length === 1 && !isNetChange(prev, next, change.hunks[0]!)))
+        )
+          entry.h = change.hunks
       }
       const seen = change.seen ?? (change.base !== undefined ? [] : tipsOf(existing, change.field).filter((t) => t !== base))
       if (seen.length > 0) entry.s = seen
@@ -466,4 +477,15 @@ export const compactHistory = (doc: Y.Doc, options: AppendOptions): boolean => {
   }
   array.insert(0, [summary])
   return true
+}
+
+/**
+ * Whether the one changed range `[start, end, insert]` of a text is the
+ * range its before and after texts differ in (`changedRange`): then it need
+ * not be stored. It is not when the writer replaced more than the texts
+ * differ in — typed over a sentence a new one that begins the same way.
+ */
+const isNetChange = (prev: string, next: string, [start, end, insert]: [number, number, string]): boolean => {
+  const net = changedRange(prev, next)
+  return net.start === start && net.endPrev === end && next.slice(net.start, net.endNext) === insert
 }

@@ -252,7 +252,7 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
         out.value = e.v
         out.prev = e.p
       }
-      if (Array.isArray(e.h) && e.h.length > 1) out.hunks = e.h
+      if (Array.isArray(e.h) && e.h.length > 0) out.hunks = e.h
       if (Array.isArray(e.s) && e.s.length > 0)
         out.seen = e.s.filter((x): x is string => typeof x === 'string').map((x) => duplicates.get(x) ?? x)
       if (e.m === 'auto' || e.m === 'keep') out.mode = e.m

@@ -179,9 +179,12 @@ export class RecordHistory {
   private appendTyped(changes: FieldChange[]): void {
     if (this.closed) return
     const authors = this.options.authors()
+    // A single-line field's rule reads a burst by the ranges its texts differ in, never its one typed-over range.
+    const singleLine = singleLineFields(this.options.schema())
+    const typed = changes.map((c) => (singleLine.has(c.field) && c.hunks?.length === 1 ? { ...c, hunks: undefined } : c))
     this.doc.transact(
       () =>
-        appendFieldChanges(this.doc, changes, {
+        appendFieldChanges(this.doc, typed, {
           now: this.options.now(),
           maxEntries: this.options.historyLimit,
           userOf: (client) => authors.get(client)?.userId,
