@@ -118,6 +118,12 @@ describe.skipIf(!available)('web app in Chromium', () => {
     expect((await bob.locator('#f-due').boundingBox())!.y).toBe(before!.y)
     expect(await bob.getByTestId('editing-dueDate').getAttribute('title')).toBe('Ada Lovelace is editing')
     await screenshot(bob, 'web-coedit-due-date-tag')
+    // Ada left the title: her typing's entry is written, and the title keeps every word both typed, on both screens
+    // (before, hers left it: her first words had no entry when Bob typed in front of them, and the two collided).
+    const everything = `Urgent: Login fails on Safari${filler} and on Firefox for Android tablets in landscape`
+    for (const page of [ada, bob]) await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(everything)
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    expect(await bob.getByTestId('text-merge').count()).toBe(0)
 
     // After a reload the indicator checks this device's own changes first, and never says synced before that.
     await watchIndicator(ada)

@@ -30,7 +30,7 @@ import {
   type StoredCompactedEntry,
   type StoredFieldEntry,
 } from './historyLog.js'
-import { ruleValue, sideEdit, textMergeOutcome, type TextEdit } from './textMerge.js'
+import { earliest, ruleValue, sideEdit, textMergeOutcome, type TextEdit } from './textMerge.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
 export interface EntryAuthor {
@@ -485,7 +485,11 @@ const textMerge = (
   singleLine: boolean,
 ): Merge => {
   const baseEntry = base === null ? undefined : byId.get(base)
-  const firstPrev = sides.map((s) => s.entry.prev).find((p): p is string => typeof p === 'string')
+  // Without a base entry (first entries of the field): what the first of them began on (see `ruleValue`).
+  const firstPrev = [...sides]
+    .sort((x, y) => (earliest([x.entry, y.entry]) === x.entry ? -1 : 1))
+    .map((s) => s.entry.prev)
+    .find((p): p is string => typeof p === 'string')
   const baseValue = typeof baseEntry?.value === 'string' ? baseEntry.value : base === null ? (firstPrev ?? '') : (firstPrev ?? null)
   const guessed = new Set<MergeSide>()
   for (const side of sides) {

@@ -100,7 +100,14 @@ export const editOf = (base: string, before: string, after: string): TextEdit =>
 const nextToSeen = (edit: TextEdit, typed: TextEdit): 'after' | 'before' | null => {
   if (typed.start !== typed.end || typed.insert === '') return null
   if (edit.start === typed.start && edit.after !== undefined && edit.after !== '' && typed.insert.startsWith(edit.after)) return 'after'
-  if (edit.end === typed.start && edit.before !== undefined && edit.before !== '' && typed.insert.endsWith(edit.before)) return 'before'
+  // Made right before that typing, which its writer may have gone on with at its end (or begun at its start).
+  if (
+    edit.end === typed.start &&
+    edit.before !== undefined &&
+    edit.before !== '' &&
+    (typed.insert.startsWith(edit.before) || typed.insert.endsWith(edit.before))
+  )
+    return 'before'
   return null
 }
 
@@ -506,13 +513,19 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
     return out
   }
   const roots = children.get(null)!
-  const first = roots[0]!
+  // Several roots (writers who saw no entry): their common base is what the first of them began on — one that began
+  // later may have begun on the others' typing, which had no entry yet.
+  const first = roots.length === 1 ? roots[0]! : earliest(roots)
   const base =
     roots.length === 1 ? (typeof first.value === 'string' ? first.value : null) : typeof first.prev === 'string' ? first.prev : null
   if (base === null) return null
   const value = roots.length === 1 ? valueOf(first) : combine(base, roots)
   return value === null ? null : { value, collided, combined, held: heldBy(written, value, options.notHolding) }
 }
+
+/** The entry written first (its `at`; ties by id): of several first entries of a field, the one whose writer saw the least. */
+export const earliest = <E extends { at: number; id: string }>(entries: readonly E[]): E =>
+  entries.reduce((x, y) => (y.at < x.at || (y.at === x.at && y.id < x.id) ? y : x))
 
 /** Options of {@link ruleValue}. */
 export interface RuleOptions {
