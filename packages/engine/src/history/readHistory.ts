@@ -514,16 +514,26 @@ const textMerge = (
     singleLine,
   )
   // What became of the merge: the latest entry written by someone who had seen its sides. A restore of an entry
-  // in a side's subtree counts only when it chose a version of this merge: the entries of a later merge of the
-  // field lie in that subtree too, and choosing one of those says nothing about this merge.
+  // in a side's subtree counts only when it chose a version of this merge, and a settlement or "keep" only when
+  // written on this merge's own entries: the entries of a later merge of the field lie in that subtree too, and
+  // choosing one of those, keeping it or settling it says nothing about this merge. A "keep" whose text is not the
+  // field's any more was overtaken by an edit made at the same time (someone deleted a version meanwhile).
   const members = new Set(sides.flatMap((s) => s.entryIds))
+  // (Sides' old tips stay tips — nothing is based on them — so every later entry names them as seen: what tells a
+  // settlement of this merge is that the entries of this merge it names are all its sides' own.)
+  const onOwn = (e: FieldHistoryEntry): boolean => {
+    const named = [e.base, ...(e.seen ?? [])].filter((x): x is string => x !== null && members.has(x))
+    return named.length > 0 && named.every((x) => own.has(x))
+  }
   const settledBy =
     [...list]
       .reverse()
       .find((e) =>
         e.restoreOf !== undefined && members.has(e.restoreOf)
           ? own.has(e.restoreOf)
-          : e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x))),
+          : e.mode !== undefined
+            ? e.seen !== undefined && onOwn(e) && !(e.mode === 'keep' && typeof currentValue === 'string' && e.value !== currentValue)
+            : e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x))),
       ) ?? null
   const current = typeof currentValue === 'string' ? currentValue : null
   const result = outcome.value ?? current
