@@ -289,13 +289,25 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
 
   it('a sentence both select and retype, beginning as it did: both sentences whole, with the card', async () => {
     const { ada, bob, bobContext } = await bothOnATicket('descriptions-retyped', 'Crash on start')
-    await replaceText(ada, '#f-description', 'The app crashes.')
-    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('The app crashes.')
+    await replaceText(ada, '#f-description', 'Owner: tbd.')
+    await ada.keyboard.press('Shift+Tab')
+    await ada.keyboard.press('ControlOrMeta+Home')
+    await ada.keyboard.type('The app crashes.\n')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('The app crashes.\nOwner: tbd.')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bobContext.setOffline(true)
     await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await replaceText(bob, '#f-description', 'The app crashes on iOS 17.')
-    await replaceText(ada, '#f-description', 'The app crashes on Android 14.')
+    /** Selects the first line and types over it. */
+    const retypeFirstLine = async (page: Page, text: string) => {
+      await page.locator('#f-description').click()
+      await page.keyboard.press('ControlOrMeta+Home')
+      await page.keyboard.press('Shift+End')
+      await page.keyboard.type(text)
+      await page.keyboard.press('Tab')
+    }
+    await retypeFirstLine(bob, 'The app crashes on iOS 17.')
+    await retypeFirstLine(ada, 'The app crashes on Android 14.')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bobContext.setOffline(false)
     await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
@@ -303,9 +315,22 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     for (const page of [ada, bob]) {
       await expect
         .poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 })
-        .toBe('The app crashes on iOS 17.\nThe app crashes on Android 14.')
+        .toBe('The app crashes on iOS 17.\nThe app crashes on Android 14.\nOwner: tbd.')
       await page.getByTestId('text-merge').first().waitFor({ timeout: 10_000 })
     }
+
+    // Ada names the owner; then Bob chooses Ada's sentence: it replaces the two sentences, and the owner line stays.
+    await ada.locator('#f-description').click()
+    await ada.keyboard.press('ControlOrMeta+End')
+    await ada.keyboard.press('Shift+Home')
+    await ada.keyboard.type('Owner: Ada.')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toMatch(/Owner: Ada\.$/)
+    await bob.getByRole('button', { name: "Use Ada Lovelace's version of the description" }).click()
+    for (const page of [ada, bob])
+      await expect
+        .poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 })
+        .toBe('The app crashes on Android 14.\nOwner: Ada.')
   }, 120_000)
 
   it('a description both rewrote, "Keep both" keeps the two versions as they stand', async () => {

@@ -722,6 +722,40 @@ describe('history', () => {
       }
     })
 
+    test('"use this version" replaces the two versions only: lines changed since elsewhere stay', async () => {
+      const { relay, time, a, b } = await rewrite(
+        'Sync is slow on login.\nOwner: tbd.',
+        'Login takes 3 s.\nOwner: tbd.',
+        'Sync is slow since 1.2.\nOwner: tbd.',
+      )
+      expect(a.handle.get('description')).toBe('Login takes 3 s.\nSync is slow since 1.2.\nOwner: tbd.')
+      time.clock += 1_000
+      a.handle.set('description', 'Login takes 3 s.\nSync is slow since 1.2.\nOwner: Ada.')
+      await relay.settle()
+      const merge = b.handle.history().merges.find((m) => m.field === 'description' && m.conflict)!
+      time.clock += 1_000
+      b.handle.restore(merge.sides.find((side) => String(side.value).startsWith('Sync'))!)
+      await relay.settle()
+      // Before, the version's whole text came back, and "Owner: Ada." with it went back to "Owner: tbd.".
+      for (const peer of [a, b]) expect(peer.handle.get('description')).toBe('Sync is slow since 1.2.\nOwner: Ada.')
+      // The same from the digest's entry id: Ada's version, with her line changed since, leaves only Bob's line out.
+      time.clock += 1_000
+      b.handle.set('description', 'Login takes 3 s on Android.\nSync is slow since 1.2.\nOwner: Ada.')
+      await relay.settle()
+      time.clock += 1_000
+      b.handle.restore(merge.sides.find((side) => String(side.value).startsWith('Login'))!.tip.id)
+      await relay.settle()
+      expect(a.handle.get('description')).toBe('Login takes 3 s on Android.\nOwner: Ada.')
+      // Where the line a choice removes was changed since, no line-by-line answer: the version's whole text, as before.
+      time.clock += 1_000
+      b.handle.set('description', 'Login takes 3 s on Android.\nSync is slow since 1.2, on iOS too.\nOwner: Ada.')
+      await relay.settle()
+      time.clock += 1_000
+      b.handle.restore(merge.sides.find((side) => String(side.value).startsWith('Login'))!.tip.id)
+      await relay.settle()
+      expect(a.handle.get('description')).toBe('Login takes 3 s.\nOwner: tbd.')
+    })
+
     test('a paragraph one deleted and the other rewrote keeps the rewrite', async () => {
       const { a } = await rewrite('Keep me.\nOld step one.\nOld step two.', 'Keep me.', 'Keep me.\nNew step one.\nOld step two.')
       expect(a.handle.get('description')).toBe('Keep me.\nNew step one.\nOld step two.')

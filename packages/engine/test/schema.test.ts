@@ -9,7 +9,16 @@ import * as Y from 'yjs'
 import { z } from 'zod'
 import { RecordValidationError, defineSchema, field, newRecordId, recordIdSchema } from '../src/index.js'
 import { FIELDS_MAP, LIST_PREFIX, TEXT_PREFIX, readRecord } from '../src/internal.js'
-import { applyPatch, changedRange, initRecord, lineHunks, replaceList, replaceText, validatePatch } from '../src/model/recordDoc.js'
+import {
+  applyPatch,
+  changedRange,
+  initRecord,
+  lineHunks,
+  rebaseLines,
+  replaceList,
+  replaceText,
+  validatePatch,
+} from '../src/model/recordDoc.js'
 import { projectSchema, ticketSchema } from './schemas.js'
 
 const newTicket = (values: Record<string, unknown> = {}): Y.Doc => {
@@ -232,6 +241,17 @@ describe('multi-line text written whole: line by line', () => {
         'Title (iOS)\nSteps: log in.\nSeen on 1.5',
       ),
     ).toBe('Title (iOS)\nSteps: sign in with SSO.\nSeen on 1.5')
+  })
+
+  test('rebaseLines applies one version change to a later text, line by line, or says it cannot', () => {
+    // Both versions → Bob's: Ada's line goes; "Owner" changed since, elsewhere, stays.
+    expect(rebaseLines('A\nB\nOwner: tbd.', 'B\nOwner: tbd.', 'A\nB\nOwner: Ada.')).toBe('B\nOwner: Ada.')
+    expect(rebaseLines('A\nB', 'A', 'A\nB\nC')).toBe('A\nC')
+    expect(rebaseLines('A\nB', 'A\nX\nB', 'Z\nA\nB')).toBe('Z\nA\nX\nB')
+    expect(rebaseLines('A\nB', 'A\nB', 'A\nB\nC')).toBe('A\nB\nC')
+    // The lines it changes were changed since, or others put lines where it inserts: no three-way answer.
+    expect(rebaseLines('A\nB\nC', 'A\nC', 'A\nB2\nC')).toBeNull()
+    expect(rebaseLines('A\nB', 'A\nX\nB', 'A\nY\nB')).toBeNull()
   })
 
   // A fresh seed every run (in the test name); replay one with SEED=<n>.

@@ -292,6 +292,60 @@ const hunkOf = (prev: string, next: string, at: number): [number, number, string
 }
 
 /**
+ * Applies the line changes that turn `from` into `to` onto `onto`, a later
+ * text that holds `from`'s lines with other changes made since (three-way,
+ * by lines): each run of lines `to` changed must still stand in `onto` as
+ * it stood in `from`, with the lines around it, and is replaced there; the
+ * rest of `onto` stays. Null when some changed run was changed in `onto`
+ * too (or moved apart) — the two cannot be told apart line by line.
+ */
+export const rebaseLines = (from: string, to: string, onto: string): string | null => {
+  if (from === onto) return to
+  const a = from.split('\n')
+  const b = to.split('\n')
+  const c = onto.split('\n')
+  const changes = keptPairs(a, b)
+  if (changes === null) return onto
+  const kept = keptPairs(a, c)
+  // Line i of `from` → its line in `onto` (the text's ends map to the ends).
+  const at = new Map<number, number>([
+    [-1, -1],
+    [a.length, c.length],
+  ])
+  if (kept === null) for (let i = 0; i < a.length; i++) at.set(i, i)
+  else {
+    // The pairs name the common start's last line and the common end's first: the lines before and after map too.
+    const [last] = kept[0]!
+    for (let i = 0; i <= last; i++) at.set(i, i)
+    for (const [i, j] of kept) at.set(i, j)
+    const [endA, endC] = kept.at(-1)!
+    for (let k = 0; endA + k < a.length; k++) at.set(endA + k, endC + k)
+  }
+  const out = [...c]
+  for (let k = changes.length - 1; k > 0; k--) {
+    const [fromA, fromB] = changes[k - 1]!
+    const [toA, toB] = changes[k]!
+    if (toA - fromA === 1 && toB - fromB === 1) continue
+    const lines = b.slice(fromB + 1, toB)
+    if (toA - fromA > 1) {
+      // The run of replaced lines still stands together in `onto`: it is replaced there.
+      const first = at.get(fromA + 1)
+      if (first === undefined) return null
+      for (let i = fromA + 2; i < toA; i++) if (at.get(i) !== first + (i - fromA - 1)) return null
+      out.splice(first, toA - fromA - 1, ...lines)
+    } else {
+      // Lines inserted between two lines: between the same two in `onto`, unless others put lines there meanwhile.
+      const before = at.get(fromA)
+      const after = at.get(toA)
+      if (before === undefined || after === undefined) return null
+      if (after !== before + 1 && fromA >= 0 && toA < a.length) return null
+      out.splice(fromA >= 0 ? before + 1 : after, 0, ...lines)
+    }
+  }
+  return out.join('\n')
+}
+
+/**
  * The changes from `prev` to `next` line by line: the lines both hold stay
  * (a longest common subsequence of lines), and each run of lines between
  * two kept ones is one hunk — its changed range, words whole — `[start,

@@ -36,6 +36,7 @@ import {
   RecordValidationError,
   TEXT_PREFIX,
   isBlank,
+  rebaseLines,
   readRecord,
   validatePatch,
   type RecordSnapshot,
@@ -244,8 +245,30 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
       )
     }
     const record = this.open()
-    const validated = validatePatch(this.requireSchema(), record.id, { [entry.field]: entry.value })
+    const value = entry.fieldKind === 'text' ? this.versionInPlace(entry) : entry.value
+    const validated = validatePatch(this.requireSchema(), record.id, { [entry.field]: value })
     record.write(validated, RECORD_WRITE_ORIGIN, { [entry.field]: entry.id })
+  }
+
+  /**
+   * What restoring a text entry writes. A version of a description that
+   * holds both versions of a collision replaces those versions only: the
+   * change from the text the merge left (its settlement's, or its rule's)
+   * to the chosen version is applied line by line to the text now, so
+   * lines others changed since, elsewhere, stay ({@link rebaseLines}).
+   * When those lines were changed too, or for any other field, the
+   * version's whole text.
+   */
+  private versionInPlace(entry: FieldHistoryEntry): unknown {
+    const spec = this.open().schema?.fields[entry.field]
+    if (spec?.kind !== 'text' || spec.multiline !== true || typeof entry.value !== 'string') return entry.value
+    const merge = this.history().merges.find(
+      (m) => m.field === entry.field && m.conflict && m.winner == null && m.sides.some((side) => side.tip.id === entry.id),
+    )
+    const left = merge?.settledBy?.mode === 'auto' ? merge.settledBy.value : merge?.result
+    const now = this.get(entry.field)
+    if (typeof left !== 'string' || typeof now !== 'string') return entry.value
+    return rebaseLines(left, entry.value, now) ?? entry.value
   }
 
   /**
