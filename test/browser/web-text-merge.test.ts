@@ -36,6 +36,15 @@ const replaceText = async (page: Page, selector: string, text: string): Promise<
   await page.keyboard.press('Tab') // leaving the field ends the typing burst: its history entry is written now
 }
 
+/** Selects a description's first or last line and types `text` over it, then leaves the field. */
+const retypeLine = async (page: Page, line: 'first' | 'last', text: string): Promise<void> => {
+  await page.locator('#f-description').click()
+  await page.keyboard.press(line === 'first' ? 'ControlOrMeta+Home' : 'ControlOrMeta+End')
+  await page.keyboard.press(line === 'first' ? 'Shift+End' : 'Shift+Home')
+  await page.keyboard.type(text)
+  await page.keyboard.press('Tab')
+}
+
 describe.skipIf(!available)('web app: concurrent edits of text fields in Chromium', () => {
   const web = useWebApp()
   const context = web.context
@@ -298,16 +307,8 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bobContext.setOffline(true)
     await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    /** Selects the first line and types over it. */
-    const retypeFirstLine = async (page: Page, text: string) => {
-      await page.locator('#f-description').click()
-      await page.keyboard.press('ControlOrMeta+Home')
-      await page.keyboard.press('Shift+End')
-      await page.keyboard.type(text)
-      await page.keyboard.press('Tab')
-    }
-    await retypeFirstLine(bob, 'The app crashes on iOS 17.')
-    await retypeFirstLine(ada, 'The app crashes on Android 14.')
+    await retypeLine(bob, 'first', 'The app crashes on iOS 17.')
+    await retypeLine(ada, 'first', 'The app crashes on Android 14.')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bobContext.setOffline(false)
     await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
@@ -320,11 +321,7 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     }
 
     // Ada names the owner; then Bob chooses Ada's sentence: it replaces the two sentences, and the owner line stays.
-    await ada.locator('#f-description').click()
-    await ada.keyboard.press('ControlOrMeta+End')
-    await ada.keyboard.press('Shift+Home')
-    await ada.keyboard.type('Owner: Ada.')
-    await ada.keyboard.press('Tab')
+    await retypeLine(ada, 'last', 'Owner: Ada.')
     await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toMatch(/Owner: Ada\.$/)
     await bob.getByRole('button', { name: "Use Ada Lovelace's version of the description" }).click()
     for (const page of [ada, bob])
@@ -341,16 +338,8 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await bobContext.setOffline(true)
     await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     // Bob rewrites the second line only; Ada, later, that same line.
-    await bob.locator('#f-description').click()
-    await bob.keyboard.press('ControlOrMeta+End')
-    await bob.keyboard.press('Shift+Home')
-    await bob.keyboard.type('Click Export, then Save.')
-    await bob.keyboard.press('Tab')
-    await ada.locator('#f-description').click()
-    await ada.keyboard.press('ControlOrMeta+End')
-    await ada.keyboard.press('Shift+Home')
-    await ada.keyboard.type('Press Ctrl+E.')
-    await ada.keyboard.press('Tab')
+    await retypeLine(bob, 'last', 'Click Export, then Save.')
+    await retypeLine(ada, 'last', 'Press Ctrl+E.')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bobContext.setOffline(false)
     await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)

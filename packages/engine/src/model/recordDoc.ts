@@ -294,10 +294,11 @@ const hunkOf = (prev: string, next: string, at: number): [number, number, string
 /**
  * Applies the line changes that turn `from` into `to` onto `onto`, a later
  * text that holds `from`'s lines with other changes made since (three-way,
- * by lines): each run of lines `to` changed must still stand in `onto` as
- * it stood in `from`, with the lines around it, and is replaced there; the
- * rest of `onto` stays. Null when some changed run was changed in `onto`
- * too (or moved apart) — the two cannot be told apart line by line.
+ * by lines): each run of lines `to` replaced must still stand together in
+ * `onto` as it stood in `from`, and is replaced there; lines `to` inserted
+ * go between the same two lines; the rest of `onto` stays. Null when a
+ * replaced run was changed in `onto` too, or others put lines where `to`
+ * inserts — the two cannot be told apart line by line.
  */
 export const rebaseLines = (from: string, to: string, onto: string): string | null => {
   if (from === onto) return to
