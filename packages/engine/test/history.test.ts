@@ -2025,6 +2025,15 @@ describe('seeded randomized history (in-process relay)', () => {
     const result = await rewritesRun(1054227)
     expect(result.restored, 'restores').toBe(1)
   })
+  // Both versions were written over description typing (insertions only) whose merges had lost their base to compaction.
+  test.each([4547506, 7010315])(
+    'seed %i, compacting — a side of several bursts on a settled text is laid burst by burst: no collision, no versions',
+    async (seed) => {
+      const { compacted, restored } = await run(seed, 10)
+      expect(compacted).toBeGreaterThan(0)
+      expect(restored, 'restores').toBe(1)
+    },
+  )
   // Pinned: seeds that once failed.
   test('seed 1092029395 — a typing burst begun on an open description merge is still part of its side', async () => {
     const result = await run(1092029395)

@@ -454,11 +454,19 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
     const laid = kept.map((i) => {
       const kid = kids[i]!
       const tree = trees[i]!
-      if (from !== base) return { edit: editsOf(from, from, values[i]!, tree.length === 1 ? kid.hunks : undefined), guessed: false }
+      const multi = options.multiLine === true
+      if (from !== base) {
+        const hunks = tree.length === 1 ? kid.hunks : undefined
+        if (!multi) return { edit: editsOf(from, from, values[i]!, hunks), guessed: false }
+        // A multi-line side of several entries is laid entry by entry on that text too: read as one range from its
+        // first change to its last, it would collide with everything typed in between, and both versions be written.
+        const chain = chainFrom(kid, tree.length)
+        if (chain === null) return { edit: editsOf(from, from, values[i]!, hunks), guessed: true }
+        return sideEdit(from, chain, from, values[i]!, true, hunks)
+      }
       // A multi-line field keeps both versions of what collides, so a side holding another side's changes has no
       // version of its own (they would be repeated); one whose writers saw only entries outside this merge (a merge
       // before it, which its base holds) is read as any side is.
-      const multi = options.multiLine === true
       if (
         typeof kid.prev !== 'string' ||
         (tree.some((x) => x.seen !== undefined && x.seen.length > 0) && !(multi && sawSides[i]!.size === 0))
@@ -513,6 +521,10 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
     return out
   }
   const roots = children.get(null)!
+  // Entries whose base was compacted away are roots too, each on a text the history no longer holds: what they
+  // changed is unknown, and a multi-line field would write "both versions" of text nobody changed. It keeps the
+  // CRDT's merge.
+  if (options.multiLine === true && roots.length > 1 && roots.some((e) => e.base !== null)) return null
   // Several roots (writers who saw no entry): their common base is what the first of them began on — one that began
   // later may have begun on the others' typing, which had no entry yet.
   const first = roots.length === 1 ? roots[0]! : earliest(roots)
