@@ -146,11 +146,8 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
   const { authors, since, userId, ownClients, fields } = options
   const isMine = (author: EntryAuthor): boolean =>
     author.clientId === doc.clientID || ownClients.has(author.clientId) || (author.userId !== null && author.userId === userId)
-  const history = readHistory(doc, authors, {
-    fields,
-    singleLine: singleLineFields(options.schema),
-    multiLine: multiLineFields(options.schema),
-  })
+  const multiLine = multiLineFields(options.schema)
+  const history = readHistory(doc, authors, { fields, singleLine: singleLineFields(options.schema), multiLine })
   const fresh = new Set<string>()
   const byField = new Map<string, FieldHistoryEntry[]>()
   for (const entry of history.entries) {
@@ -163,7 +160,7 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
     list.push(entry)
   }
   if (fresh.size === 0) return null
-  const merges = mergesWithMine(history.merges, fresh, isMine, multiLineFields(options.schema))
+  const merges = mergesWithMine(history.merges, fresh, isMine, multiLine)
   const changes: FieldChangeSummary[] = []
   for (const [field, list] of byField) {
     const theirs = list.filter((e) => !isMine(e.author))
@@ -183,23 +180,23 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
   return { recordId: options.recordId, created: options.created ?? false, merges, changes }
 }
 
+/** A list's items by their JSON, each with how often the list holds it. */
+const countItems = (items: readonly unknown[]): Map<string, { item: unknown; n: number }> => {
+  const out = new Map<string, { item: unknown; n: number }>()
+  for (const item of items) {
+    const key = JSON.stringify(item)
+    out.set(key, { item, n: (out.get(key)?.n ?? 0) + 1 })
+  }
+  return out
+}
+
 /** The items a list's entries added and removed, each entry against the list it was written on (items compared as JSON). */
 const listChanges = (entries: readonly FieldHistoryEntry[]): { added: unknown[]; removed: unknown[] } => {
   const added = new Map<string, unknown>()
   const removed = new Map<string, unknown>()
   for (const entry of entries) {
-    const before = Array.isArray(entry.prev) ? entry.prev : []
-    const after = Array.isArray(entry.value) ? entry.value : []
-    const count = (items: readonly unknown[]) => {
-      const out = new Map<string, { item: unknown; n: number }>()
-      for (const item of items) {
-        const key = JSON.stringify(item)
-        out.set(key, { item, n: (out.get(key)?.n ?? 0) + 1 })
-      }
-      return out
-    }
-    const was = count(before)
-    const now = count(after)
+    const was = countItems(Array.isArray(entry.prev) ? entry.prev : [])
+    const now = countItems(Array.isArray(entry.value) ? entry.value : [])
     for (const [key, { item, n }] of now) {
       if (n <= (was.get(key)?.n ?? 0)) continue
       if (removed.has(key)) removed.delete(key)
