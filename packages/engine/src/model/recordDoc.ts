@@ -226,10 +226,12 @@ export const replaceList = (list: Y.Array<unknown>, next: readonly unknown[]): v
 
 /**
  * The items `a` and `b` keep in common, as pairs (index in `a`, index in
- * `b`) in order, bounded by `[-1, -1]` and `[a.length, b.length]`: the
- * common ends and, between them, a longest common subsequence (past
- * {@link LIST_DIFF_CELLS} cells the middle counts as replaced whole). Null
- * when `a` and `b` are equal.
+ * `b`) in order: first the common start's last item (`[-1, -1]` when there
+ * is no common start), then a longest common subsequence of the middles
+ * (past {@link LIST_DIFF_CELLS} cells the middle counts as replaced whole),
+ * last the common end's first item (`[a.length, b.length]` when there is no
+ * common end) — the items between two pairs are what changed. Null when `a`
+ * and `b` are equal.
  */
 const keptPairs = (a: readonly string[], b: readonly string[]): Array<[number, number]> | null => {
   let start = 0

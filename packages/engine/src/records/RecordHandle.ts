@@ -233,7 +233,8 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
    */
   restore(target: string | FieldHistoryEntry | MergeSide): void {
     const id = typeof target === 'string' ? target : 'tip' in target ? target.tip.id : target.id
-    const entry = this.history().entries.find((e): e is FieldHistoryEntry => e.kind === 'change' && e.id === id)
+    const history = this.history()
+    const entry = history.entries.find((e): e is FieldHistoryEntry => e.kind === 'change' && e.id === id)
     if (entry === undefined) throw new Error(`record "${this.id}": no history entry "${id}" (compacted?)`)
     if (entry.field === ARCHIVED) {
       this.writeArchived(entry.value === true, entry.id)
@@ -245,7 +246,7 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
       )
     }
     const record = this.open()
-    const value = entry.fieldKind === 'text' ? this.versionInPlace(entry) : entry.value
+    const value = entry.fieldKind === 'text' ? this.versionInPlace(entry, history.merges) : entry.value
     const validated = validatePatch(this.requireSchema(), record.id, { [entry.field]: value })
     record.write(validated, RECORD_WRITE_ORIGIN, { [entry.field]: entry.id })
   }
@@ -259,10 +260,10 @@ export class RecordHandle extends ObservableV2<RecordHandleEvents> {
    * When those lines were changed too, or for any other field, the
    * version's whole text.
    */
-  private versionInPlace(entry: FieldHistoryEntry): unknown {
+  private versionInPlace(entry: FieldHistoryEntry, merges: readonly Merge[]): unknown {
     const spec = this.open().schema?.fields[entry.field]
     if (spec?.kind !== 'text' || spec.multiline !== true || typeof entry.value !== 'string') return entry.value
-    const merge = this.history().merges.find(
+    const merge = merges.find(
       (m) => m.field === entry.field && m.conflict && m.winner == null && m.sides.some((side) => side.tip.id === entry.id),
     )
     const left = merge?.settledBy?.mode === 'auto' ? merge.settledBy.value : merge?.result
