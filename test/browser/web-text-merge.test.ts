@@ -330,14 +330,14 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
         .toBe('The app crashes on Android 14.\nOwner: Ada.')
   }, 120_000)
 
-  it('a description both rewrote, "Keep both" keeps the two versions as they stand', async () => {
-    const { ada, bob, bobContext } = await bothOnATicket('descriptions-kept', 'Export broken')
+  /** Bob, offline, and then Ada rewrite the second line of a description; Bob reconnects and both see both versions. */
+  const bothRewroteTheLastLine = async (workspace: string) => {
+    const { ada, bob, bobContext } = await bothOnATicket(workspace, 'Export broken')
     await replaceText(ada, '#f-description', 'Steps: open a report.\nClick Export.')
     await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Steps: open a report.\nClick Export.')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bobContext.setOffline(true)
     await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    // Bob rewrites the second line only; Ada, later, that same line.
     await retypeLine(bob, 'last', 'Click Export, then Save.')
     await retypeLine(ada, 'last', 'Press Ctrl+E.')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
@@ -345,6 +345,11 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
     const both = 'Steps: open a report.\nClick Export, then Save.\nPress Ctrl+E.'
     for (const page of [ada, bob]) await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe(both)
+    return { ada, bob, bobContext, both }
+  }
+
+  it('a description both rewrote, "Keep both" keeps the two versions as they stand', async () => {
+    const { ada, bob, both } = await bothRewroteTheLastLine('descriptions-kept')
     await ada.getByTestId('keep-merge').first().click()
     for (const page of [ada, bob]) {
       await expect
@@ -353,5 +358,40 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       expect(await page.locator('#f-description').inputValue()).toBe(both)
       expect(await page.getByTestId('keep-merge').count()).toBe(0)
     }
+  }, 120_000)
+
+  it('both pick a different version at the same moment, one offline: the later choice stands on both screens', async () => {
+    const { ada, bob, bobContext } = await bothRewroteTheLastLine('descriptions-picked')
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await bob.getByRole('button', { name: "Use Bob Stone's version of the description" }).click()
+    await expect
+      .poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 })
+      .toBe('Steps: open a report.\nClick Export, then Save.')
+    await ada.getByRole('button', { name: "Use Ada Lovelace's version of the description" }).click()
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    // Merged line by line, each choice deleted the line the other kept: the description lost both versions.
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe('Steps: open a report.\nPress Ctrl+E.')
+      await expect
+        .poll(() => page.getByTestId('merge-outcome').first().innerText(), { timeout: 10_000 })
+        .toBe('Both chose a version at the same time: kept the later choice, by Ada Lovelace')
+      // The first card names the choice the text holds, not the one this browser received last.
+      expect(await page.getByTestId('merge-outcome').nth(1).innerText()).toBe('Ada Lovelace chose their own version')
+      const card = page.getByTestId('text-merge').first()
+      expect(await card.innerText()).toContain('Click Export, then Save.')
+      await expect
+        .poll(() => page.getByTestId('history').innerText(), { timeout: 10_000 })
+        .toContain('description settled on the later change')
+    }
+    await screenshot(bob, 'web-text-merge-description-both-chose')
+    // Bob's choice is one click away.
+    await bob.getByTestId('text-merge').first().getByRole('button', { name: "Use Bob Stone's version of the description" }).click()
+    for (const page of [ada, bob])
+      await expect
+        .poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 })
+        .toBe('Steps: open a report.\nClick Export, then Save.')
   }, 120_000)
 })

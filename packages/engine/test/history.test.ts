@@ -573,6 +573,55 @@ describe('history', () => {
       }
     })
 
+    test.each([
+      ['Bob', false],
+      ['Ada', true],
+    ])('both pick a different version at the same moment: the later choice (%s) stands, never neither version', async (_, adaLater) => {
+      const { relay, time, a, b } = await rewrite(
+        'Intro.\nSync is slow on login.\nOutro.',
+        'Intro.\nLogin takes 3 s on a cold start (measured).\nOutro.',
+        'Intro.\nSync is slow since version 1.2, on every device.\nOutro.',
+      )
+      const ada = 'Intro.\nLogin takes 3 s on a cold start (measured).\nOutro.'
+      const bob = 'Intro.\nSync is slow since version 1.2, on every device.\nOutro.'
+      const merge = a.handle.history().merges.find((m) => m.field === 'description' && m.conflict)!
+      // Each uses their own version, Ada offline: each choice deletes the line the other keeps.
+      a.offline()
+      const picks = [
+        () => a.handle.restore(merge.sides.find((s) => s.value === ada)!),
+        () => b.handle.restore(merge.sides.find((s) => s.value === bob)!),
+      ]
+      for (const pick of adaLater ? picks.reverse() : picks) {
+        time.clock += 1_000
+        pick()
+      }
+      await relay.settle()
+      a.online()
+      await relay.settle()
+      await relay.settle()
+      const later = adaLater ? ada : bob
+      const earlier = adaLater ? bob : ada
+      for (const peer of [a, b]) {
+        // Merged line by line the two choices deleted both lines: "Intro.\nOutro.", and no card said so.
+        expect(peer.handle.get('description')).toBe(later)
+        const choices = peer.handle.history().merges.find((m) => m.field === 'description' && m.id !== merge.id)!
+        expect(choices).toMatchObject({ conflict: true })
+        expect(choices.sides[choices.winner!]!.value).toBe(later)
+        expect(choices.sides.map((s) => s.value).sort()).toEqual([ada, bob].sort())
+        expect(peer.handle.history().unsettled).toEqual({})
+        // The first merge names the choice the text holds, whichever of the two this replica has last in its history.
+        const first = peer.handle.history().merges.find((m) => m.id === merge.id)!
+        expect(first.settledBy?.author.name).toBe(adaLater ? 'p0' : 'p1')
+      }
+      // The other choice is one click away.
+      time.clock += 1_000
+      const choices = a.handle.history().merges.find((m) => m.field === 'description' && m.id !== merge.id)!
+      a.handle.restore(choices.sides.find((s) => s.value === earlier)!)
+      await relay.settle()
+      await relay.settle()
+      for (const peer of [a, b]) expect(peer.handle.get('description')).toBe(earlier)
+    })
+
     test('paragraphs: each version of the lines both touched, an empty line between them; other lines once', async () => {
       const { a } = await rewrite(
         'The export button does nothing.\nSteps: open a report, click Export.\nSeen on 1.4.\nPriority: high.',

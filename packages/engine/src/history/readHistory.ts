@@ -509,6 +509,7 @@ const textMerge = (
       edit: s.edit ?? null,
       at: s.tip.at,
       id: s.tip.id,
+      pick: s.entryIds.some((x) => byId.get(x)?.restoreOf !== undefined),
       shares: sides.flatMap((o, j) => (j !== i && (guessed.has(s) || guessed.has(o)) ? [j] : [])),
     })),
     singleLine,
@@ -525,16 +526,20 @@ const textMerge = (
     const named = [e.base, ...(e.seen ?? [])].filter((x): x is string => x !== null && members.has(x))
     return named.length > 0 && named.every((x) => own.has(x))
   }
-  const settledBy =
-    [...list]
-      .reverse()
-      .find((e) =>
-        e.restoreOf !== undefined && members.has(e.restoreOf)
-          ? own.has(e.restoreOf)
-          : e.mode !== undefined
-            ? e.seen !== undefined && onOwn(e) && !(e.mode === 'keep' && typeof currentValue === 'string' && e.value !== currentValue)
-            : e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x))),
-      ) ?? null
+  const settling = [...list]
+    .reverse()
+    .filter((e) =>
+      e.restoreOf !== undefined && members.has(e.restoreOf)
+        ? own.has(e.restoreOf)
+        : e.mode !== undefined
+          ? e.seen !== undefined && onOwn(e) && !(e.mode === 'keep' && typeof currentValue === 'string' && e.value !== currentValue)
+          : e.seen !== undefined && (members.has(e.base ?? '') || e.seen.some((x) => members.has(x))),
+    )
+  // Versions chosen by several people at once (the latest entries are all choices): the one the text holds — the
+  // later choice, by the rule — rather than the one this replica happened to receive last.
+  const firstOther = settling.findIndex((e) => e.restoreOf === undefined)
+  const choices = firstOther === -1 ? settling : settling.slice(0, firstOther)
+  const settledBy = choices.find((e) => e.restoreOf !== undefined && e.value === currentValue) ?? settling[0] ?? null
   const current = typeof currentValue === 'string' ? currentValue : null
   const result = outcome.value ?? current
   // Without a collision every side's edit is in the text: none was kept over another, even when one side's

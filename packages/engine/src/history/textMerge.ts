@@ -181,6 +181,14 @@ export interface TextSideInput {
    * ranges, as combining them would apply those changes twice.
    */
   shares?: readonly number[]
+  /**
+   * The side chose a version of an earlier merge (a restore). Two such sides
+   * that touch are two choices between the same versions, made at once: they
+   * collide as in a single-line field, and the later choice stands — a
+   * multi-line field's "both versions" of two choices would hold neither
+   * (each deleted the version the other kept).
+   */
+  pick?: boolean
 }
 
 /** What the rule says about one merge. */
@@ -188,9 +196,10 @@ export interface TextMergeOutcome {
   /** Whether any two sides' edits collide. */
   conflict: boolean
   /**
-   * Single-line fields with a collision: the index of the side that won (the
-   * later change), and the value the field settles on. Null otherwise, or when
-   * a side's edit is unknown.
+   * Single-line fields with a collision (and two choices of a version that
+   * touch, in any field): the index of the side that won (the later change),
+   * and the value the field settles on. Null otherwise, or when a side's edit
+   * is unknown.
    */
   winner: number | null
   settled: string | null
@@ -201,14 +210,20 @@ export interface TextMergeOutcome {
 /** Applies the rule to the sides of one merge of a field whose common base is `base`. */
 export const textMergeOutcome = (base: string | null, sides: readonly TextSideInput[], singleLine: boolean): TextMergeOutcome => {
   const edits = sides.map((s) => s.edit)
-  const clash = (a: readonly TextEdit[], b: readonly TextEdit[]): boolean => a.some((x) => b.some((y) => collide(x, y, singleLine)))
+  const picks = (i: number, j: number): boolean => sides[i]!.pick === true && sides[j]!.pick === true
+  const clash = (i: number, j: number): boolean => {
+    const a = edits[i]
+    const b = edits[j]
+    return a != null && b != null && a.some((x) => b.some((y) => collide(x, y, singleLine || picks(i, j))))
+  }
   const shared = (i: number, j: number): boolean => (sides[i]!.shares?.includes(j) ?? false) || (sides[j]!.shares?.includes(i) ?? false)
   let conflict = false
-  for (let i = 0; i < edits.length && !conflict; i++) {
-    for (let j = i + 1; j < edits.length && !conflict; j++) {
-      const a = edits[i]
-      const b = edits[j]
-      if (shared(i, j) || (a && b && clash(a, b))) conflict = true
+  // Two choices of a version that touch: the field settles as a single-line one does, on the later choice.
+  let choices = false
+  for (let i = 0; i < edits.length; i++) {
+    for (let j = i + 1; j < edits.length; j++) {
+      if (shared(i, j) || clash(i, j)) conflict = true
+      if (picks(i, j) && clash(i, j)) choices = true
     }
   }
   const known = base !== null && edits.every((e) => e !== null)
@@ -217,7 +232,7 @@ export const textMergeOutcome = (base: string | null, sides: readonly TextSideIn
   }
   // Later change first; each further side joins when it collides with nothing chosen.
   const order = sides.map((_, i) => i).sort((x, y) => sides[y]!.at - sides[x]!.at || (sides[y]!.id > sides[x]!.id ? 1 : -1))
-  if (!singleLine) {
+  if (!singleLine && !choices) {
     // Both versions, one after the other — unless sides hold the same changes (their versions would repeat them).
     const sharing = sides.some((_, i) => sides.some((__, j) => i !== j && shared(i, j)))
     const settled = sharing ? null : bothVersions(base, edits as TextEdit[][], [...order].reverse())
@@ -225,7 +240,7 @@ export const textMergeOutcome = (base: string | null, sides: readonly TextSideIn
   }
   const chosen: number[] = []
   for (const i of order) {
-    if (chosen.every((c) => !shared(c, i) && !clash(edits[c]!, edits[i]!))) chosen.push(i)
+    if (chosen.every((c) => !shared(c, i) && !clash(c, i))) chosen.push(i)
   }
   const settled = applyEdits(
     base,
@@ -322,6 +337,8 @@ export interface RuleEntry {
   hunks?: unknown
   /** `auto`: a settlement (the rule's value written by a replica), which the rule sees through (see {@link ruleValue}). */
   mode?: 'auto' | 'keep'
+  /** The entry chose this entry's value (a restore: "use this version"). */
+  restoreOf?: string
   /** Set by the rule itself: the entry was written on top of a settlement and moved onto the settlement's base. */
   onSettlement?: boolean
 }
@@ -484,6 +501,7 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
         edit: laid[k]!.edit,
         at: sawSides[i]!.size > 0 ? newestAt + 1 : latest[i]!,
         id: kids[i]!.id,
+        pick: trees[i]!.some((x) => x.restoreOf !== undefined),
         shares: kept.flatMap((j, m) => (j !== i && (shareChanges(i, j) || laid[k]!.guessed || laid[m]!.guessed) ? [m] : [])),
       })),
       options.multiLine !== true,
