@@ -156,13 +156,13 @@ describe('records', () => {
   })
 })
 
-describe('errors', () => {
-  const expectError = (answer: { status: number; body: any }, status: number, code: string) => {
-    expect(answer.status).toBe(status)
-    expect(answer.body.error.code).toBe(code)
-    expect(typeof answer.body.error.message).toBe('string')
-  }
+const expectError = (answer: { status: number; body: any }, status: number, code: string) => {
+  expect(answer.status).toBe(status)
+  expect(answer.body.error.code).toBe(code)
+  expect(typeof answer.body.error.message).toBe('string')
+}
 
+describe('errors', () => {
   beforeAll(async () => {
     await api('POST', '/workspaces/acme/records', { body: { type: 'ticket', id: 'E-1', fields: { title: 'Target' } } })
   })
@@ -260,6 +260,54 @@ describe('changes through the API, seen by clients', () => {
     handle.set('priority', 'urgent')
     await handle.whenSaved()
     expect((await api('GET', '/workspaces/acme/records/L-1')).body.fields.priority).toBe('urgent')
+  })
+})
+
+describe('text writes with the text they were read from', () => {
+  it('keep what someone typed between the read and the write; 409 when they changed the same part', async () => {
+    await api('POST', '/workspaces/acme/records', {
+      body: { type: 'ticket', id: 'B-1', fields: { title: 'Login fails', description: 'Steps: open the app.\nOwner: tbd.' } },
+    })
+    const store = await engineClient('ada', 'acme')
+    const handle = await store.open('B-1')
+    await waitFor(() => handle.get('title') === 'Login fails', 'the record at the client')
+
+    // A script reads the record; then Ada types into both fields, before the script writes.
+    const read = (await api('GET', '/workspaces/acme/records/B-1')).body.fields
+    handle.text('title').insert(0, 'Urgent: ')
+    const description = handle.text('description')
+    description.insert(description.length, ' Ada.'.replace(' ', '\n'))
+    handle.flushHistory()
+    await handle.flush()
+
+    const write = (fields: Record<string, string>) =>
+      api('PATCH', '/workspaces/acme/records/B-1', {
+        body: { fields, base: Object.fromEntries(Object.keys(fields).map((f) => [f, read[f]])) },
+      })
+    const changed = await write({ title: 'Login fails on iOS', description: 'Steps: open the app on iOS.\nOwner: tbd.' })
+    expect(changed.status).toBe(200)
+    // Without "base" the write replaced her words: "Login fails on iOS", and her line gone.
+    expect(changed.body.fields.title).toBe('Urgent: Login fails on iOS')
+    expect(changed.body.fields.description).toBe('Steps: open the app on iOS.\nOwner: tbd.\nAda.')
+    await waitFor(() => handle.get('title') === 'Urgent: Login fails on iOS', 'the merged title at the client')
+
+    // The same part changed since it was read: 409, nothing written.
+    expectError(await write({ title: 'Login broken' }), 409, 'conflict')
+    expectError(await write({ description: 'Steps: open the app on Android.\nOwner: tbd.' }), 409, 'conflict')
+    const after = (await api('GET', '/workspaces/acme/records/B-1')).body.fields
+    expect(after).toMatchObject({ title: 'Urgent: Login fails on iOS', description: 'Steps: open the app on iOS.\nOwner: tbd.\nAda.' })
+
+    // "base" names text fields the body writes.
+    expectError(
+      await api('PATCH', '/workspaces/acme/records/B-1', { body: { fields: { status: 'done' }, base: { status: 'open' } } }),
+      400,
+      'invalid-field',
+    )
+    expectError(
+      await api('PATCH', '/workspaces/acme/records/B-1', { body: { fields: { status: 'done' }, base: { title: 'x' } } }),
+      400,
+      'bad-request',
+    )
   })
 })
 

@@ -13,7 +13,17 @@
  */
 
 // How a record lives in its Y.Doc.
-export { FIELDS_MAP, TEXT_PREFIX, LIST_PREFIX, RECORD_MAP, RecordKey, initRecord, readRecord, validatePatch } from './model/recordDoc.js'
+export {
+  FIELDS_MAP,
+  TEXT_PREFIX,
+  LIST_PREFIX,
+  RECORD_MAP,
+  RecordKey,
+  initRecord,
+  readRecord,
+  rebaseText,
+  validatePatch,
+} from './model/recordDoc.js'
 export type { ValidatedPatch } from './model/recordDoc.js'
 export { META_MAP_NAME } from './model/metaMap.js'
 export { FETCH_ORIGIN } from './model/origins.js'

@@ -15,6 +15,7 @@ import {
   initRecord,
   lineHunks,
   rebaseLines,
+  rebaseText,
   replaceList,
   replaceText,
   validatePatch,
@@ -252,6 +253,23 @@ describe('multi-line text written whole: line by line', () => {
     // The lines it changes were changed since, or others put lines where it inserts: no three-way answer.
     expect(rebaseLines('A\nB\nC', 'A\nC', 'A\nB2\nC')).toBeNull()
     expect(rebaseLines('A\nB', 'A\nX\nB', 'A\nY\nB')).toBeNull()
+  })
+
+  test('rebaseText applies a title change to a later title unless the two changed the same words', () => {
+    const lines = { lines: false }
+    expect(rebaseText('Login fails', 'Login fails on iOS', 'Urgent: Login fails', lines)).toBe('Urgent: Login fails on iOS')
+    expect(rebaseText('Login fails on iOS', 'Urgent: Login fails on iOS', 'Login fails on iOS 17', lines)).toBe(
+      'Urgent: Login fails on iOS 17',
+    )
+    expect(rebaseText('Login fails', 'Signup fails', 'Login fails', lines)).toBe('Signup fails')
+    expect(rebaseText('Login fails', 'Login fails', 'Login broken', lines)).toBe('Login broken')
+    expect(rebaseText('Login fails', 'Login broken', 'Login broken', lines)).toBe('Login broken')
+    // The same words, or edits that touch: only the writer can tell how they go together.
+    expect(rebaseText('Login fails', 'Login broken', 'Login crashes', lines)).toBeNull()
+    expect(rebaseText('Login fails', 'Login fails!', 'Login fails on iOS', lines)).toBeNull()
+    // A description goes line by line.
+    expect(rebaseText('A\nB', 'A2\nB', 'A\nB2', { lines: true })).toBe('A2\nB2')
+    expect(rebaseText('A\nB', 'A2\nB', 'A3\nB', { lines: true })).toBeNull()
   })
 
   // A fresh seed every run (in the test name); replay one with SEED=<n>.

@@ -294,6 +294,34 @@ const hunkOf = (prev: string, next: string, at: number): [number, number, string
 }
 
 /**
+ * The change from `from` to `to`, applied to `onto` — a later text that
+ * holds `from` with other changes made since (three-way): a multi-line text
+ * by lines ({@link rebaseLines}); a single-line one by its one changed range
+ * ({@link changedRange}), which must neither overlap nor touch the range
+ * changed since. Null when both changed the same part: only the writer can
+ * tell how the two go together.
+ *
+ * @example
+ *   rebaseText('Login fails', 'Login fails on iOS', 'Urgent: Login fails', { lines: false })
+ *   // 'Urgent: Login fails on iOS'
+ */
+export const rebaseText = (from: string, to: string, onto: string, options: { lines: boolean }): string | null => {
+  if (onto === from || onto === to) return to
+  if (to === from) return onto
+  if (options.lines) return rebaseLines(from, to, onto)
+  const mine = changedRange(from, to)
+  const theirs = changedRange(from, onto)
+  const insert = to.slice(mine.start, mine.endNext)
+  // Text before the other change is where it was; after it, shifted by what it inserted or deleted.
+  if (mine.endPrev < theirs.start) return onto.slice(0, mine.start) + insert + onto.slice(mine.endPrev)
+  if (theirs.endPrev < mine.start) {
+    const shift = theirs.endNext - theirs.endPrev
+    return onto.slice(0, mine.start + shift) + insert + onto.slice(mine.endPrev + shift)
+  }
+  return null
+}
+
+/**
  * Applies the line changes that turn `from` into `to` onto `onto`, a later
  * text that holds `from`'s lines with other changes made since (three-way,
  * by lines): each run of lines `to` replaced must still stand together in

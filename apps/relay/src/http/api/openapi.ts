@@ -122,13 +122,23 @@ export const openApiDocument = {
           ...json({
             type: 'object',
             additionalProperties: false,
-            properties: { fields: ref('FieldValues'), archived: { type: 'boolean' } },
+            properties: {
+              fields: ref('FieldValues'),
+              archived: { type: 'boolean' },
+              base: {
+                type: 'object',
+                description:
+                  'Text fields as the client read them (each also in `fields`): only the change from there is written, what others typed since stays',
+                additionalProperties: { type: 'string' },
+              },
+            },
           }),
         },
         responses: {
           '200': { description: 'Changed and stored', ...json(ref('Record')) },
           ...commonErrors,
           '404': errorAnswer('No such record (`not-found`)'),
+          '409': errorAnswer('A text field in `base` was changed since it was read, in the part this write changes (`conflict`)'),
           '413': errorAnswer('Body too large (`payload-too-large`)'),
           '503': errorAnswer('Applied but not confirmed stored in time (`not-stored`), or shutting down (`unavailable`)'),
         },

@@ -21,8 +21,10 @@ import {
   DEFAULT_MAX_HISTORY,
   RECORD_MAP,
   RecordKey,
+  TEXT_PREFIX,
   appendFieldChanges,
   initRecord,
+  rebaseText,
   validatePatch,
   writeWithHistory,
 } from '@concord/engine/internal'
@@ -53,8 +55,14 @@ const patchBody = z
   .strictObject({
     fields: fieldValues.optional(),
     archived: z.boolean().optional(),
+    /** Text fields as the client read them: the write applies only its change from there (see {@link rebased}). */
+    base: z.record(z.string(), z.string()).optional(),
   })
   .refine((body) => body.fields !== undefined || body.archived !== undefined, 'give "fields", "archived" or both')
+  .refine(
+    (body) => Object.keys(body.base ?? {}).every((field) => body.fields !== undefined && Object.hasOwn(body.fields, field)),
+    'every field in "base" must be written in "fields" too',
+  )
 
 const archiveBody = z.strictObject({ archived: z.boolean().optional() }).optional()
 
@@ -159,6 +167,42 @@ const validated = (schema: RecordSchema, id: string, fields: Record<string, unkn
   }
 }
 
+/**
+ * The fields to write, with each text field named in `base` (the text as
+ * the client read it) replaced by the client's change from that text applied
+ * to the text now — what people typed since stays. 409 when someone changed
+ * the same part since (the same lines of a description, the same words of a
+ * title): the client reads the record again and decides.
+ */
+const rebased = (
+  doc: Y.Doc,
+  schema: RecordSchema,
+  fields: Record<string, unknown>,
+  base: Record<string, string>,
+): Record<string, unknown> => {
+  const out = { ...fields }
+  for (const [field, read] of Object.entries(base)) {
+    const spec = schema.fields[field]
+    if (spec?.kind !== 'text') {
+      throw new ApiError(400, ErrorCode.invalidField, `field "${field}": "base" is for text fields only`, { field })
+    }
+    const value = fields[field]
+    if (typeof value !== 'string') continue // validation names the wrong value
+    const now = doc.share.has(TEXT_PREFIX + field) ? doc.getText(TEXT_PREFIX + field).toString() : ''
+    const merged = rebaseText(read, value, now, { lines: spec.multiline === true })
+    if (merged === null) {
+      throw new ApiError(
+        409,
+        ErrorCode.conflict,
+        `field "${field}" was changed since it was read, in the part this write changes; read the record again`,
+        { field },
+      )
+    }
+    out[field] = merged
+  }
+  return out
+}
+
 /** Writes `updatedAt` / `updatedBy`, as a client does after its edits. */
 const touch = (doc: Y.Doc, userId: string, now: number): void => {
   const map = doc.getMap<unknown>(RECORD_MAP)
@@ -214,7 +258,8 @@ const patchRecord = async (ctx: RecordsContext, { req, res, identity, workspace 
   const body = parseBody(patchBody, await readJson(req, ctx.maxBodyBytes))
   const record = await ctx.records.write(identity, workspace, id, (doc) => {
     const schema = schemaOf(ctx, existingType(doc, workspace, id))
-    const patch = validated(schema, id, body.fields ?? {})
+    const fields = body.base === undefined ? (body.fields ?? {}) : rebased(doc, schema, body.fields ?? {}, body.base)
+    const patch = validated(schema, id, fields)
     const now = Date.now()
     doc.transact(() => {
       let changed = false
