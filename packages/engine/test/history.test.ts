@@ -622,6 +622,37 @@ describe('history', () => {
       for (const peer of [a, b]) expect(peer.handle.get('description')).toBe(earlier)
     })
 
+    test('whole lines selected with their line break and written over: one empty line between the versions, not two', async () => {
+      const relay = newRelay()
+      const time = { clock: 1_000_000 }
+      const [a, b] = await setup(relay, 2, { now: () => time.clock })
+      a!.handle.set('description', 'Export fails.\nSteps:\n1. Open a report.\nSeen on 1.4.')
+      await relay.settle()
+      a!.offline()
+      // As a person does it: Shift+Down over two lines selects them with the line break after them.
+      const overwrite = (handle: RecordHandle, lines: string) => {
+        const text = handle.text('description')
+        const at = text.toString().indexOf('Steps:')
+        text.delete(at, 'Steps:\n1. Open a report.\n'.length)
+        text.insert(at, lines)
+        handle.flushHistory()
+      }
+      time.clock += 1_000
+      overwrite(a!.handle, 'Steps (Chrome):\n1. Open a big report.\n')
+      time.clock += 1_000
+      overwrite(b!.handle, 'Steps (Safari):\n1. Open any report.\n')
+      await relay.settle()
+      a!.online()
+      await relay.settle()
+      await relay.settle()
+      for (const peer of [a!, b!]) {
+        expect(peer.handle.get('description')).toBe(
+          'Export fails.\nSteps (Chrome):\n1. Open a big report.\n\nSteps (Safari):\n1. Open any report.\nSeen on 1.4.',
+        )
+        expect(peer.handle.history().unsettled).toEqual({})
+      }
+    })
+
     test('paragraphs: each version of the lines both touched, an empty line between them; other lines once', async () => {
       const { a } = await rewrite(
         'The export button does nothing.\nSteps: open a report, click Export.\nSeen on 1.4.\nPriority: high.',

@@ -317,8 +317,14 @@ const bothVersions = (base: string, edits: ReadonlyArray<readonly TextEdit[]>, o
       )
       if (version !== '' && !versions.includes(version)) versions.push(version)
     }
+    // Whole lines selected and written over end (begin) with their line break in every version: it goes once
+    // after (before) them all, not between them — else an empty line more between the versions.
+    const tail = versions.length > 1 && versions.every((v) => v.endsWith('\n')) ? '\n' : ''
+    const head = versions.length > 1 && versions.every((v) => v.startsWith('\n')) ? '\n' : ''
+    const cores = versions.map((v) => v.slice(head.length, v.length - tail.length)).filter((v) => v !== '')
     // Versions of several lines each are told apart by an empty line.
-    out.push({ start: r.start, end: r.end, insert: versions.join(versions.some((v) => v.includes('\n')) ? '\n\n' : '\n') })
+    const joined = cores.join(cores.some((v) => v.includes('\n')) ? '\n\n' : '\n')
+    out.push({ start: r.start, end: r.end, insert: head + joined + tail })
   }
   return applyEdits(base, out)
 }
