@@ -394,4 +394,47 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
         .poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 })
         .toBe('Steps: open a report.\nClick Export, then Save.')
   }, 120_000)
+
+  it('paragraphs both rewrote: the description box grows to show both versions whole; the timeline says what each rewrote', async () => {
+    const { ada, bob, bobContext } = await bothOnATicket('descriptions-paragraphs', 'Export broken')
+    const lines = ['Export fails.', 'Steps:', '1. Open a report.', '2. Click Export.', 'Seen on 1.4.']
+    await ada.locator('#f-description').click()
+    await ada.keyboard.insertText(lines.join('\n'))
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(lines.join('\n'))
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    /** Selects lines 2–4 (Shift+Down: with the line break after them) and writes `text` over them. */
+    const rewriteSteps = async (page: Page, text: string) => {
+      await page.locator('#f-description').click()
+      await page.keyboard.press('ControlOrMeta+Home')
+      await page.keyboard.press('ArrowDown')
+      for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+ArrowDown')
+      await page.keyboard.insertText(text)
+      await page.keyboard.press('Tab')
+    }
+    await rewriteSteps(bob, 'Steps (Safari):\n1. Open any report.\n2. Press Export.\n')
+    await rewriteSteps(ada, 'Steps (Chrome):\n1. Open a big report.\n2. Click Export and wait.\n')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    // One empty line between the versions (before: two, each version's line break kept before it).
+    const both = [
+      'Export fails.',
+      'Steps (Safari):\n1. Open any report.\n2. Press Export.\n\nSteps (Chrome):\n1. Open a big report.\n2. Click Export and wait.',
+      'Seen on 1.4.',
+    ].join('\n')
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe(both)
+      // Nine lines: the box shows every one of them, no scrolling inside it (before: six, the rest hidden below).
+      const box = await page.locator('#f-description').evaluate((el) => ({ scroll: el.scrollHeight, client: el.clientHeight }))
+      expect(box.scroll).toBeLessThanOrEqual(box.client + 1)
+    }
+    // The timeline says what each rewrote (before: "edited description").
+    await expect
+      .poll(() => bob.getByTestId('history').innerText(), { timeout: 10_000 })
+      .toContain('replaced “Steps: 1. Open a report. 2. Click” with “Steps (Safari): 1. Open any report. 2. Press” in description')
+    await screenshot(bob, 'web-text-merge-description-paragraphs')
+  }, 120_000)
 })
