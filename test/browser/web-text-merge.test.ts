@@ -350,7 +350,13 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
 
   it('a description both rewrote, "Keep both" keeps the two versions as they stand', async () => {
     const { ada, bob, both } = await bothRewroteTheLastLine('descriptions-kept')
-    await ada.getByTestId('keep-merge').first().click()
+    // With the keyboard: the button goes, and the focus goes to what the card now says (before: to the page's start).
+    await ada.getByTestId('keep-merge').first().focus()
+    await ada.keyboard.press('Enter')
+    await expect
+      .poll(() => ada.evaluate(() => document.activeElement?.getAttribute('data-testid')), { timeout: 10_000 })
+      .toBe('merge-outcome')
+    await expect.poll(() => ada.evaluate(() => document.activeElement?.textContent)).toBe('Ada Lovelace kept it as merged')
     for (const page of [ada, bob]) {
       await expect
         .poll(() => page.getByTestId('merge-outcome').first().innerText(), { timeout: 10_000 })
