@@ -50,9 +50,9 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
   const context = web.context
 
   /** Ada and Bob signed in to `workspace`; Ada creates a ticket titled `title`, and Bob opens it once it is stored. */
-  const bothOnATicket = async (workspace: string, title: string) => {
+  const bothOnATicket = async (workspace: string, title: string, bobViewport?: { width: number; height: number }) => {
     const adaContext = await context()
-    const bobContext = await context()
+    const bobContext = await context(bobViewport)
     const [ada, bob] = await Promise.all([
       signIn(adaContext, web.relay().url, 'Ada Lovelace', workspace),
       signIn(bobContext, web.relay().url, 'Bob Stone', workspace),
@@ -331,8 +331,8 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
   }, 120_000)
 
   /** Bob, offline, and then Ada rewrite the second line of a description; Bob reconnects and both see both versions. */
-  const bothRewroteTheLastLine = async (workspace: string) => {
-    const { ada, bob, bobContext } = await bothOnATicket(workspace, 'Export broken')
+  const bothRewroteTheLastLine = async (workspace: string, bobViewport?: { width: number; height: number }) => {
+    const { ada, bob, bobContext } = await bothOnATicket(workspace, 'Export broken', bobViewport)
     await replaceText(ada, '#f-description', 'Steps: open a report.\nClick Export.')
     await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Steps: open a report.\nClick Export.')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
@@ -442,5 +442,25 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       .poll(() => bob.getByTestId('history').innerText(), { timeout: 10_000 })
       .toContain('replaced “Steps: 1. Open a report. 2. Click” with “Steps (Safari): 1. Open any report. 2. Press” in description')
     await screenshot(bob, 'web-text-merge-description-paragraphs')
+  }, 120_000)
+
+  it('on a phone, where the card is below the comments, the description says it holds two versions and leads to the card', async () => {
+    const { ada, bob } = await bothRewroteTheLastLine('descriptions-phone', { width: 390, height: 760 })
+    for (const page of [ada, bob]) await page.getByTestId('choose-description').waitFor({ timeout: 10_000 })
+    // The card is out of sight below the comments; the tag beside the description's label takes Bob to it.
+    const card = bob.getByTestId('text-merge').first()
+    const inView = async () => {
+      const box = (await card.boundingBox())!
+      return box.y >= 0 && box.y < 760
+    }
+    expect(await inView()).toBe(false)
+    await screenshot(bob, 'web-text-merge-phone-tag', { fullPage: false })
+    await bob.getByTestId('choose-description').click()
+    await expect.poll(inView, { timeout: 5_000 }).toBe(true)
+    expect(await bob.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('use-version')
+    await screenshot(bob, 'web-text-merge-phone-card', { fullPage: false })
+    // Once someone chose, the tag goes, on both screens.
+    await bob.keyboard.press('Enter')
+    for (const page of [ada, bob]) await expect.poll(() => page.getByTestId('choose-description').count(), { timeout: 10_000 }).toBe(0)
   }, 120_000)
 })

@@ -110,10 +110,10 @@ export const indicatorHistory = (page: Page): Promise<Array<{ ready: string | nu
 export const pendingShown = async (page: Page): Promise<number> =>
   Number(await page.getByTestId('sync-indicator').getAttribute('data-pending'))
 
-export const screenshot = async (page: Page, name: string): Promise<string> => {
+export const screenshot = async (page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<string> => {
   mkdirSync(artifactsDir, { recursive: true })
   const file = path.join(artifactsDir, `${name}.png`)
-  await page.screenshot({ path: file, fullPage: true })
+  await page.screenshot({ path: file, fullPage: options.fullPage ?? true })
   return file
 }
 

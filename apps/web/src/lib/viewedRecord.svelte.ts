@@ -20,6 +20,7 @@
 import type {
   Comment,
   CommentActivity,
+  Merge,
   RecordHandle,
   RecordHandleEvents,
   RecordHistory,
@@ -30,6 +31,7 @@ import type {
 import { createSubscriber } from 'svelte/reactivity'
 import type { AuthorNames } from './authorNames'
 import type { RemoteCaret } from './caretOverlay'
+import { awaitsChoice } from './merges'
 import { MEMORY_ONLY_TEXT, storageProblemText, type RecordSyncError } from './syncStatus'
 
 /** Who opens the record, as shown to the others in its presence. */
@@ -440,6 +442,12 @@ export class ViewedRecord {
   /** The others' carets in text field `field`. */
   caretsIn(field: string): RemoteCaret[] {
     return caretsIn(this.others, field)
+  }
+
+  /** The merge of text field `field` that waits for someone to pick a version (see {@link awaitsChoice}), if any. */
+  mergeToChoose(field: string): Merge | null {
+    const waiting = this.history.merges.filter((m) => m.field === field && awaitsChoice(m))
+    return waiting.at(-1) ?? null
   }
 
   /** Whether `field` has changes not yet on the server. */
