@@ -289,6 +289,46 @@ describe('configuration', () => {
     removeDir(dir)
   })
 
+  it('a second relay on the same data dir refuses to start; the first keeps its lock and every acked change', async () => {
+    const { readFileSync, writeFileSync } = await import('node:fs')
+    const os = await import('node:os')
+    const first = await startRelay()
+    const client = new RawMuxClient(first.wsUrl)
+    await client.open()
+    const doc = client.subscribe('ws/one-relay')
+    await client.waitFor((m) => m.type === MessageType.ack, 'ack')
+    const before = Y.encodeStateVector(doc)
+    doc.getText('t').insert(0, 'acked')
+    client.sendUpdate('ws/one-relay', Y.encodeStateAsUpdate(doc, before))
+    await client.waitFor((m) => m.type === MessageType.ack && covers(m.ack, doc), 'the write acked')
+    const lock = readFileSync(path.join(first.dataDir, 'relay.lock'), 'utf8')
+
+    // Before: it started, replaced the lock, checkpointed from its own memory and dropped the first relay's acked writes.
+    const second = await runRelay(['--port', '0', '--data', first.dataDir, '--no-web'])
+    expect(second.code).toBe(2)
+    expect(second.stderr).toMatch(/a relay is using .* \(process \d+ on .*\): stop it before you start another relay on it/)
+    expect(second.stdout).not.toMatch(/listening on/)
+    expect(readFileSync(path.join(first.dataDir, 'relay.lock'), 'utf8')).toBe(lock)
+    client.close()
+    expect(await first.stop()).toBe(0)
+
+    // A lock left by a relay on another host (a container recreated after a crash) is taken over, with a warning.
+    writeFileSync(
+      path.join(first.dataDir, 'relay.lock'),
+      JSON.stringify({ pid: 1, host: `${os.hostname()}-gone`, startedAt: '2026-01-01T00:00:00.000Z' }) + '\n',
+    )
+    const again = await startRelay({ dataDir: first.dataDir })
+    expect(JSON.parse(readFileSync(path.join(first.dataDir, 'relay.lock'), 'utf8'))).toMatchObject({ pid: again.child.pid })
+    const reader = new RawMuxClient(again.wsUrl)
+    await reader.open()
+    const read = reader.subscribe('ws/one-relay')
+    await waitFor(() => read.getText('t').toString() === 'acked', 'the acked write after the restart')
+    reader.close()
+    await again.stop()
+    expect(again.output()).toMatch(/replaced relay.lock of a relay on another host/)
+    removeDir(first.dataDir)
+  })
+
   it('SIGTERM stores and acks what is in flight, closes sockets with 1001 and exits 0', async () => {
     const other = await startRelay()
     const client = new RawMuxClient(other.wsUrl)

@@ -9,7 +9,8 @@
  * prints `listening on http://HOST:PORT` on stdout, and shuts down gracefully
  * on SIGTERM / SIGINT. With SQLite storage it holds the data dir
  * (`relay.lock`, see `cli/relayLock`) while it runs, so the commands that
- * change the database refuse to run meanwhile. Without `--web-root` it
+ * change the database refuse to run meanwhile, and a second relay on this
+ * machine refuses to start on it (exit 2). Without `--web-root` it
  * serves the web app built next to this package (`apps/web/dist`) when there
  * is one; `--no-web` turns that off.
  *
@@ -19,19 +20,20 @@
  * @module main
  */
 import { existsSync, readFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { authConfigured, isLoopback, parseConfig, USAGE, type RelayConfig } from './config.js'
 import type { JwtAuthenticator } from './auth/JwtAuthenticator.js'
 import type { Authenticator } from './auth/Authenticator.js'
-import { createLogger } from './observability/logger.js'
+import { createLogger, type Logger } from './observability/logger.js'
 import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
 import type { Cluster, ClusterStore } from './cluster/Cluster.js'
 import type { SharedWebhookStore } from './webhooks/WebhookSubscriptions.js'
 import { SQLITE_SCHEMA_VERSION, SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
-import { holdDataDir, LOCK_FILE, relayHolding } from './cli/relayLock.js'
+import { holdDataDir, LOCK_FILE, RelayRunningError, relayHolding } from './cli/relayLock.js'
 
 /** The web app's build output next to this package (`apps/web/dist` in the repository and in the container image). */
 const BUILT_WEB_APP = fileURLToPath(new URL('../../web/dist', import.meta.url))
@@ -60,7 +62,7 @@ const main = async (): Promise<void> => {
 
   let auth: Authenticator | undefined
   try {
-    const jwt = await createAuthenticator(config)
+    const jwt = await createAuthenticator(config, log)
     await jwt?.ready()
     auth = jwt
   } catch (error) {
@@ -77,6 +79,17 @@ const main = async (): Promise<void> => {
   }
 
   const webRoot = webRootOf(config)
+  // Another relay on this machine using the same SQLite file: refuse before touching it (see cli/relayLock).
+  if (config.storage === 'sqlite') {
+    const holder = relayHolding(path.resolve(config.data))
+    if (holder !== null && holder.host === os.hostname()) {
+      process.stderr.write(
+        `concord-relay: ${new RelayRunningError(path.resolve(config.data), 'start another relay on it', holder).message}\n`,
+      )
+      process.exitCode = 2
+      return
+    }
+  }
   let storage: Storage
   let releaseDataDir = (): void => undefined
   /** The storage shared with other relay instances (PostgreSQL), which the cluster layer reads from and webhook subscriptions live in. */
@@ -114,13 +127,15 @@ const main = async (): Promise<void> => {
   }
   if (config.storage === 'sqlite') {
     const dataDir = path.resolve(config.data)
-    const holder = relayHolding(dataDir)
-    if (holder) log.warn({ holder }, 'another relay holds this data dir')
     try {
-      releaseDataDir = holdDataDir(dataDir)
+      releaseDataDir = holdDataDir(dataDir, (holder) =>
+        log.warn({ holder }, `replaced ${LOCK_FILE} of a relay on another host: make sure it no longer runs on this data dir`),
+      )
     } catch (error) {
       await storage.close().catch(() => undefined)
-      process.stderr.write(`concord-relay: cannot write ${LOCK_FILE} in ${dataDir}: ${(error as Error).message}\n`)
+      const message =
+        error instanceof RelayRunningError ? error.message : `cannot write ${LOCK_FILE} in ${dataDir}: ${(error as Error).message}`
+      process.stderr.write(`concord-relay: ${message}\n`)
       process.exitCode = 2
       return
     }
@@ -254,10 +269,10 @@ const webRootOf = (config: RelayConfig): string | null => {
 }
 
 /** The authenticator the config asks for, or undefined for none (then jose is not loaded). Throws with a clear message. */
-const createAuthenticator = async (config: RelayConfig): Promise<JwtAuthenticator | undefined> => {
+const createAuthenticator = async (config: RelayConfig, logger: Logger): Promise<JwtAuthenticator | undefined> => {
   if (!authConfigured(config)) return undefined
   const { JwtAuthenticator } = await import('./auth/JwtAuthenticator.js')
-  const common = { issuer: config.jwtIssuer, audience: config.jwtAudience }
+  const common = { issuer: config.jwtIssuer, audience: config.jwtAudience, logger }
   if (config.jwtSecret) return new JwtAuthenticator({ key: { kind: 'secret', secret: config.jwtSecret }, ...common })
   if (config.jwtSecretFile) {
     const secret = readText(config.jwtSecretFile, '--jwt-secret-file').trim()

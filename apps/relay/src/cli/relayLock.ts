@@ -7,8 +7,11 @@
  * {@link relayHolding} sees (on the same host) and ignores.
  *
  * On another host (a second container sharing the volume), the process
- * cannot be checked: the lock counts as held, and the error says to delete
- * the file once no relay runs.
+ * cannot be checked: for the commands the lock counts as held, and the error
+ * says to delete the file once no relay runs; a relay starting replaces it
+ * with a warning (a container recreated after a crash has a new host name).
+ * A relay does not start while another relay on the same host holds the dir
+ * ({@link holdDataDir}).
  *
  * This is advisory, for people: commands that change the database
  * (`restore`, `import`, `compact`) refuse while a relay holds the dir,
@@ -33,12 +36,36 @@ export interface RelayLockInfo {
   startedAt: string
 }
 
-/** Writes the lock for this process (replacing one left behind); returns a function that removes it if it is still ours. */
-export const holdDataDir = (dataDir: string): (() => void) => {
+/**
+ * Takes the lock for this process; returns a function that removes it if it
+ * is still ours. A lock left behind (its process is gone) is replaced, and so
+ * is one written on another host, whose process cannot be checked (a
+ * container recreated after a crash has a new host name; `replaced` says
+ * whose it was). A relay running on this host keeps it: two relays on one
+ * SQLite file would each checkpoint docs from their own memory and drop
+ * what the other had acknowledged, so this throws a {@link RelayRunningError}.
+ * Creating the file is exclusive, so of two relays starting at once one wins.
+ */
+export const holdDataDir = (dataDir: string, replaced?: (holder: RelayLockInfo) => void): (() => void) => {
   const file = path.join(dataDir, LOCK_FILE)
   const info: RelayLockInfo = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() }
   const text = JSON.stringify(info) + '\n'
-  fs.writeFileSync(file, text)
+  try {
+    fs.writeFileSync(file, text, { flag: 'wx' })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    const holder = relayHolding(dataDir)
+    if (holder !== null && holder.host === os.hostname()) throw new RelayRunningError(dataDir, 'start another relay on it', holder)
+    if (holder !== null) replaced?.(holder)
+    fs.rmSync(file, { force: true })
+    // Exclusive again: a relay that started at the same moment and got here first keeps it.
+    try {
+      fs.writeFileSync(file, text, { flag: 'wx' })
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again
+      throw new RelayRunningError(dataDir, 'start another relay on it', relayHolding(dataDir) ?? holder ?? info)
+    }
+  }
   return () => {
     try {
       if (fs.readFileSync(file, 'utf8') === text) fs.unlinkSync(file)
