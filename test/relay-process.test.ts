@@ -410,4 +410,41 @@ describe('configuration', () => {
       removeDir(dir)
     }
   })
+
+  it('npm start stops gracefully on a terminal Ctrl-C, and with npm when npm is sent SIGTERM', { timeout: 120_000 }, async () => {
+    const { existsSync } = await import('node:fs')
+    const dir = makeTempDir()
+    /** `npm start` in a process group of its own, as a terminal runs it; resolves with its URL once listening. */
+    const npmStart = async () => {
+      const npm = spawn('npm', ['start', '--', '--port', '0', '--data', dir, '--log-level', 'info'], {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      })
+      let out = ''
+      npm.stdout.on('data', (c: Buffer) => (out += c.toString()))
+      npm.stderr.on('data', (c: Buffer) => (out += c.toString()))
+      const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)))
+      await waitFor(() => /^listening on (http:\/\/\S+)$/m.test(out), `npm start listening:\n${out}`, 110_000)
+      return { npm, exited, url: /^listening on (http:\/\/\S+)$/m.exec(out)![1]!, output: () => out }
+    }
+    const lock = path.join(dir, 'relay.lock')
+
+    // Ctrl-C: SIGINT to the whole foreground group — npm, the start script and (before) the relay itself.
+    const first = await npmStart()
+    expect(existsSync(lock)).toBe(true)
+    process.kill(-first.npm.pid!, 'SIGINT')
+    await first.exited
+    // Before: the relay got it twice, took the second for an impatient user and exited at once, leaving its lock.
+    await waitFor(() => /"msg":"signal received"/.test(first.output()) && !existsSync(lock), 'the graceful stop', 10_000)
+    expect(first.output()).not.toMatch(/second signal/)
+
+    // SIGTERM to npm alone: before, npm exited and the start script and the relay kept serving, reparented.
+    const second = await npmStart()
+    process.kill(second.npm.pid!, 'SIGTERM')
+    await second.exited
+    await waitFor(() => !existsSync(lock), 'the relay stopped with npm', 10_000)
+    await expect(fetch(second.url + '/healthz')).rejects.toThrow()
+    removeDir(dir)
+  })
 })

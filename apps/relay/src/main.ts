@@ -35,6 +35,9 @@ import { SQLITE_SCHEMA_VERSION, SqliteStorage } from './storage/SqliteStorage.js
 import type { Storage } from './storage/Storage.js'
 import { holdDataDir, LOCK_FILE, RelayRunningError, relayHolding } from './cli/relayLock.js'
 
+/** A signal within this long after the first is the same stop delivered twice, not a second request to exit at once. */
+const REPEATED_SIGNAL_MS = 1000
+
 /** The web app's build output next to this package (`apps/web/dist` in the repository and in the container image). */
 const BUILT_WEB_APP = fileURLToPath(new URL('../../web/dist', import.meta.url))
 
@@ -230,13 +233,16 @@ const main = async (): Promise<void> => {
     { url: relay.url, storage: storage.kind, data: config.storage === 'sqlite' ? path.resolve(config.data) : undefined, webRoot },
     webRoot === null ? 'relay listening (no web app)' : `relay listening, serving the web app from ${webRoot}`,
   )
-  let signals = 0
+  let firstSignalAt: number | null = null
   const shutdown = (signal: string): void => {
-    signals++
-    if (signals > 1) {
+    if (firstSignalAt !== null) {
+      // The same stop delivered twice — a terminal's Ctrl-C reaches a wrapper script too, which forwards it; systemd
+      // signals every process of the unit — is no second request: only one a person makes after a moment is.
+      if (performance.now() - firstSignalAt < REPEATED_SIGNAL_MS) return
       log.warn({ signal }, 'second signal: exiting now')
       process.exit(1)
     }
+    firstSignalAt = performance.now()
     log.info({ signal }, 'signal received')
     const hardStop = setTimeout(() => {
       log.error('graceful shutdown did not finish in time; exiting')
