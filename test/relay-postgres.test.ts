@@ -91,6 +91,21 @@ describe.skipIf(unavailable !== null)('relay on PostgreSQL', () => {
       h.doc.getText('body').insert(text(h).length, 'during ')
       // Nothing can be committed, so nothing is acked.
       await waitFor(() => h.pending > 0, 'the edit to be pending')
+      // The HTTP API says storage is down, and to retry: before, 500 "internal", documented as a bug of the relay.
+      const api = (method: string, path: string, body?: unknown) =>
+        fetch(`${relay.url}/api/v1/workspaces/outage/${path}`, {
+          method,
+          ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+        })
+      for (const answer of [
+        await api('GET', 'records/never-loaded'),
+        await api('GET', 'records'),
+        await api('POST', 'records', { type: 'ticket', id: 'T-9', fields: { title: 'During' } }),
+      ]) {
+        expect(answer.status).toBe(503)
+        expect(answer.headers.get('retry-after')).toBe('5')
+        expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('unavailable')
+      }
     } finally {
       await server.start()
     }

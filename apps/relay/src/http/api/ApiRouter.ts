@@ -67,6 +67,8 @@ export class ApiRouter {
       await this.dispatch(req, res, segments, route, new URLSearchParams(search))
     } catch (error) {
       const answer = error instanceof ApiError ? error : this.internalError(error)
+      if (answer.cause !== undefined)
+        this.options.log.warn({ err: answer.cause, route }, `API request answered ${answer.status}: ${answer.message}`)
       if (res.headersSent) res.end()
       else sendError(res, answer)
     } finally {

@@ -22,7 +22,7 @@ import { validateUpdateV1 } from '../../security/validateUpdate.js'
 import type { Identity } from '../../auth/Authenticator.js'
 import type { Room, RoomPeer } from '../../rooms/Room.js'
 import type { RoomRegistry } from '../../rooms/RoomRegistry.js'
-import { ApiError, ErrorCode } from './respond.js'
+import { ApiError, ErrorCode, fromStorage } from './respond.js'
 
 /** A record as the API answers it. */
 export interface ApiRecord {
@@ -74,7 +74,7 @@ export class RecordAccess {
   /** Reads the record `id` of `workspace`. */
   async read(workspace: string, id: string): Promise<RecordRead> {
     const name = `${workspace}/${id}`
-    const { update, lastSeq } = await this.rooms.snapshot(name, NOTHING)
+    const { update, lastSeq } = await fromStorage(this.rooms.snapshot(name, NOTHING))
     const doc = new Y.Doc({ guid: name })
     try {
       Y.applyUpdate(doc, update)
@@ -114,7 +114,7 @@ export class RecordAccess {
    */
   async write(identity: Identity, workspace: string, id: string, write: (doc: Y.Doc) => void): Promise<ApiRecord | null> {
     const name = `${workspace}/${id}`
-    const room = await this.rooms.acquire(name)
+    const room = await fromStorage(this.rooms.acquire(name))
     const peer = new ApiPeer(`api-${++this.nextPeer}`, identity)
     const copy = new Y.Doc({ guid: name })
     try {

@@ -30,7 +30,7 @@ import {
 } from '@concord/engine/internal'
 import { Access, accessFor, listAccessFor, type Identity } from '../../auth/Authenticator.js'
 import type { RoomRegistry } from '../../rooms/RoomRegistry.js'
-import { ApiError, ErrorCode, parseBody, readJson, sendJson } from './respond.js'
+import { ApiError, ErrorCode, fromStorage, parseBody, readJson, sendJson } from './respond.js'
 import type { ApiRecord, RecordAccess } from './RecordAccess.js'
 
 /** The history's name of the archived flag (as the engine's record handle writes it). */
@@ -306,7 +306,7 @@ const listRecords = async (ctx: RecordsContext, { res, identity, workspace, quer
   const limit = options.limit ?? DEFAULT_PAGE_SIZE
   const after = options.cursor === undefined ? null : decodeCursor(options.cursor)
   const prefix = `${workspace}/`
-  const ids = (await ctx.rooms.list(prefix))
+  const ids = (await fromStorage(ctx.rooms.list(prefix)))
     .map((name) => name.slice(prefix.length))
     .filter((id) => recordIdSchema.safeParse(id).success && (after === null || id > after))
   const records: ApiRecord[] = []

@@ -48,6 +48,31 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Awaits work that reads or writes storage for a request: a failure of
+ * storage itself — a database that is down or refuses — is `503
+ * unavailable` (retry later), not a bug of the relay; the cause goes to the
+ * log ({@link ApiError.cause}), not to the client. ApiErrors pass as they are.
+ */
+export const fromStorage = async <T>(work: Promise<T>): Promise<T> => {
+  try {
+    return await work
+  } catch (error) {
+    if (error instanceof ApiError) throw error
+    const answer = new ApiError(
+      503,
+      ErrorCode.unavailable,
+      'storage is not answering (nothing was changed); retry later',
+      {},
+      {
+        'retry-after': '5',
+      },
+    )
+    answer.cause = error
+    throw answer
+  }
+}
+
 /** Sends `body` as JSON. */
 export const sendJson = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
   const text = JSON.stringify(body) + '\n'

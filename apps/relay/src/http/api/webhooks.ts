@@ -15,7 +15,7 @@ import { z } from 'zod'
 import { Access, type Identity } from '../../auth/Authenticator.js'
 import type { WebhookSubscription, WebhookSubscriptions } from '../../webhooks/WebhookSubscriptions.js'
 import { MAX_SUBSCRIPTIONS_PER_WORKSPACE } from '../../webhooks/WebhookSubscriptions.js'
-import { ApiError, ErrorCode, parseBody, readJson, sendJson } from './respond.js'
+import { ApiError, ErrorCode, fromStorage, parseBody, readJson, sendJson } from './respond.js'
 
 const subscribeBody = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).max(2000),
@@ -45,7 +45,7 @@ export const handleWebhooks = async (ctx: WebhooksContext, request: WebhooksRequ
     throw new ApiError(403, ErrorCode.forbidden, `webhooks of "${workspace}" need write access to the workspace`)
   }
   // shared with other relay instances: what they created or deleted counts too
-  await ctx.subscriptions.refresh()
+  await fromStorage(ctx.subscriptions.refresh())
   const method = req.method ?? 'GET'
   if (id !== null) {
     if (method !== 'DELETE') throw new ApiError(405, ErrorCode.methodNotAllowed, 'use DELETE on this route', {}, { allow: 'DELETE' })
@@ -53,7 +53,7 @@ export const handleWebhooks = async (ctx: WebhooksContext, request: WebhooksRequ
     if (subscription === undefined || subscription.workspace !== workspace) {
       throw new ApiError(404, ErrorCode.notFound, `no webhook "${id}" in workspace "${workspace}"`)
     }
-    await ctx.subscriptions.delete(id)
+    await fromStorage(ctx.subscriptions.delete(id))
     res.writeHead(204)
     res.end()
     return
@@ -66,7 +66,7 @@ export const handleWebhooks = async (ctx: WebhooksContext, request: WebhooksRequ
   if (ctx.subscriptions.of(workspace).length >= MAX_SUBSCRIPTIONS_PER_WORKSPACE) {
     throw new ApiError(409, ErrorCode.conflict, `a workspace has at most ${MAX_SUBSCRIPTIONS_PER_WORKSPACE} webhooks`)
   }
-  const subscription = await ctx.subscriptions.create(workspace, url, identity.userId)
+  const subscription = await fromStorage(ctx.subscriptions.create(workspace, url, identity.userId))
   sendJson(res, 201, { ...describe(ctx.subscriptions, subscription), secret: subscription.secret })
 }
 
