@@ -214,6 +214,14 @@ describe('errors', () => {
     expectError(await api('PATCH', '/workspaces/acme/records/E-1', { body: { title: 'x' } }), 400, 'bad-request')
     expectError(await api('PATCH', '/workspaces/acme/records/E-1', { body: {} }), 400, 'bad-request')
     expectError(await api('GET', '/workspaces/acme/records?limit=0'), 400, 'bad-request')
+    // A query parameter is named as one (before: "the body: Unrecognized key"), and a filter on a field no record
+    // type has is an error (before: 200 with no records).
+    const unknownParameter = await api('GET', '/workspaces/acme/records?foo=1')
+    expectError(unknownParameter, 400, 'bad-request')
+    expect(unknownParameter.body.error.message).toMatch(/^the query: /)
+    expectError(await api('GET', '/workspaces/acme/records?field.bogus=1'), 400, 'invalid-field')
+    expectError(await api('GET', '/workspaces/acme/records?type=project&field.priority=high'), 400, 'invalid-field')
+    expect((await api('GET', '/workspaces/acme/records?type=ticket&field.status=open')).status).toBe(200)
     expectError(await api('GET', '/workspaces/acme/records/.hidden'), 400, 'bad-request')
     expectError(await api('GET', '/workspaces/acme/records/nope'), 404, 'not-found')
     expectError(await api('PATCH', '/workspaces/acme/records/nope', { body: { fields: { status: 'done' } } }), 404, 'not-found')

@@ -302,7 +302,15 @@ const listRecords = async (ctx: RecordsContext, { res, identity, workspace, quer
     if (key.startsWith('field.') && key.length > 'field.'.length) fieldFilters.push([key.slice('field.'.length), value])
     else plain[key] = value
   }
-  const options = parseBody(listQuery, plain)
+  const options = parseBody(listQuery, plain, 'the query')
+  // A filter on a field no record type has (of the type asked for, if any) would match nothing, silently.
+  const types = options.type === undefined ? ctx.records.schemas.types : [schemaOf(ctx, options.type).type]
+  for (const [name] of fieldFilters) {
+    if (!types.some((type) => Object.hasOwn(ctx.records.schemas.get(type)?.fields ?? {}, name))) {
+      const of = options.type === undefined ? 'no record type has' : `a ${options.type} has no`
+      throw new ApiError(400, ErrorCode.invalidField, `"field.${name}": ${of} field "${name}"`, { field: name })
+    }
+  }
   const limit = options.limit ?? DEFAULT_PAGE_SIZE
   const after = options.cursor === undefined ? null : decodeCursor(options.cursor)
   const prefix = `${workspace}/`

@@ -115,12 +115,12 @@ const tooLarge = (maxBytes: number): ApiError =>
   new ApiError(413, ErrorCode.payloadTooLarge, `request bodies are limited to ${maxBytes} bytes`, {}, { connection: 'close' })
 
 /** Validates a parsed body with `schema`; 400 naming the first wrong property otherwise. */
-export const parseBody = <T>(schema: z.ZodType<T>, body: unknown): T => {
+export const parseBody = <T>(schema: z.ZodType<T>, body: unknown, what: 'the body' | 'the query' = 'the body'): T => {
   const result = schema.safeParse(body)
   if (result.success) return result.data
   const issues = result.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }))
   const first = issues[0]
-  const where = first.path === '' ? 'the body' : `"${first.path}"`
+  const where = first.path === '' ? what : `"${first.path}"`
   throw new ApiError(400, ErrorCode.badRequest, `${where}: ${first.message}`, { issues })
 }
 
