@@ -23,7 +23,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { SyncClient, type DocHandle } from '@concord/engine'
 import { createRelay, type Relay, type RelayOptions } from '../apps/relay/src/Relay.js'
 import { Cluster, type ClusterMessage, type ClusterOptions, type ClusterStore } from '../apps/relay/src/cluster/Cluster.js'
-import { silentLogger } from '../apps/relay/src/observability/logger.js'
+import { createLogger, silentLogger, type Logger } from '../apps/relay/src/observability/logger.js'
 import { PostgresStorage } from '../apps/relay/src/storage/PostgresStorage.js'
 import { PostgresServer, postgresUnavailable } from './helpers/postgresServer.mjs'
 import { RedisServer, redisUnavailable } from './helpers/redisServer.mjs'
@@ -141,6 +141,12 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     } finally {
       watcher.close()
     }
+  }
+
+  /** A logger at info level that keeps what it logs, as parsed JSON lines. */
+  const capturingLogger = (): { logger: Logger; lines: Array<Record<string, any>> } => {
+    const lines: Array<Record<string, any>> = []
+    return { logger: createLogger('info', { write: (line: string) => lines.push(JSON.parse(line)) }), lines }
   }
 
   const providerSynced = (p: WebsocketProvider): Promise<void> =>
@@ -454,6 +460,102 @@ describe.skipIf(unavailable !== null)(`relay instances on PostgreSQL + Redis (SE
     const malformed = await runRelay(args, { DATABASE_URL: databaseUrl, REDIS_URL: 'cache:6379' })
     expect(malformed.code).toBe(2)
     expect(malformed.stderr).toContain('--redis-url must be a redis:// or rediss:// URL')
+  })
+
+  it('Redis refusing the password, or asking for one, stops the start with exit code 2 and Redis’s own error', async () => {
+    const guarded = await RedisServer.start({ password: 'right-password' })
+    try {
+      const databaseUrl = await pg.createDatabase()
+      const args = ['--port', '0', '--storage', 'postgres']
+      const wrong = await runRelay(args, { DATABASE_URL: databaseUrl, REDIS_URL: `redis://:wrong-password@127.0.0.1:${guarded.port}` })
+      expect(wrong.code).toBe(2)
+      expect(wrong.stderr).toMatch(
+        /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: Redis refused the password of the URL \(WRONGPASS/,
+      )
+      expect(wrong.stderr).not.toContain('wrong-password')
+      const missing = await runRelay(args, { DATABASE_URL: databaseUrl, REDIS_URL: guarded.url })
+      expect(missing.code).toBe(2)
+      expect(missing.stderr).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+: Redis needs a password: .*\(NOAUTH/)
+      const right = await startRelay({
+        args: ['--storage', 'postgres'],
+        env: { DATABASE_URL: databaseUrl, REDIS_URL: `redis://:right-password@127.0.0.1:${guarded.port}` },
+      })
+      processes.push(right)
+    } finally {
+      await guarded.destroy()
+    }
+  })
+
+  it('an instance starting on a healthy Redis does not report it unreachable', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const { logger, lines } = capturingLogger()
+    const a = await instance(databaseUrl, { cluster: { logger } })
+    expect(a.cluster.degraded).toBe(false)
+    expect(lines.filter((line) => /Redis (unreachable|reachable again)/.test(line.msg))).toEqual([])
+  })
+
+  it('a check that cannot read PostgreSQL is logged once with its error; one that can again says so', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const { logger, lines } = capturingLogger()
+    let failing = false
+    let failedChecks = 0
+    const a = await instance(databaseUrl, {
+      cluster: { logger, checkIntervalMs: 50 },
+      clusterStore: (storage) => ({
+        loadDoc: (doc) => storage.loadDoc(doc),
+        updatesSince: (doc, afterSeq) => storage.updatesSince(doc, afterSeq),
+        listDocSeqs: (prefix) => storage.listDocSeqs(prefix),
+        lastSeqs: (docs) => {
+          if (!failing) return storage.lastSeqs(docs)
+          failedChecks++
+          return Promise.reject(new Error('connection terminated'))
+        },
+      }),
+    })
+    const reader = client(a.wsUrl)
+    await reader.open('checks/doc').synced // the check compares open docs only
+    failing = true
+    await waitFor(() => failedChecks >= 5, 'five checks to fail')
+    failing = false
+    await waitFor(() => lines.some((line) => line.msg === 'open docs compared with storage again'), 'a check to succeed again')
+    const warnings = lines.filter((line) => /compare open docs with storage/.test(line.msg))
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0].err.stack).toContain('connection terminated')
+    expect(lines.find((line) => line.msg === 'open docs compared with storage again')?.failures).toBeGreaterThanOrEqual(5)
+  })
+
+  it('an instance stopped with SIGTERM says so: the others drop its clients’ presence at once, and log no silence', async () => {
+    const databaseUrl = await pg.createDatabase()
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL: redis.url }
+    const stopped = await startRelay({ args: ['--storage', 'postgres'], env })
+    const killed = await startRelay({ args: ['--storage', 'postgres'], env })
+    processes.push(stopped, killed)
+    const { logger, lines } = capturingLogger()
+    // long enough for a stopping instance's last heartbeats to go unheard without the goodbye
+    const observer = await instance(databaseUrl, { cluster: { logger, heartbeatIntervalMs: 200, instanceTimeoutMs: 4000 } })
+    const ada = provider(stopped.wsUrl, 'shared/leaving')
+    const cyd = provider(killed.wsUrl, 'shared/leaving')
+    const bob = provider(observer.wsUrl, 'shared/leaving')
+    await Promise.all([ada, bob, cyd].map(({ provider: p }) => providerSynced(p)))
+    ada.provider.awareness.setLocalStateField('user', { name: 'Ada' })
+    cyd.provider.awareness.setLocalStateField('user', { name: 'Cyd' })
+    const seenByBob = (name: string): boolean => [...bob.provider.awareness.getStates().values()].some((s) => s.user?.name === name)
+    await waitFor(() => seenByBob('Ada') && seenByBob('Cyd'), 'Ada’s and Cyd’s presence on the observing instance')
+
+    ada.provider.disconnect() // the stopping instance's client does not come back elsewhere
+    expect(await stopped.stop()).toBe(0)
+    await waitFor(() => lines.some((line) => line.msg === 'a relay instance stopped: its clients’ presence removed'), 'the goodbye')
+    const leftId = lines.find((line) => line.msg === 'a relay instance stopped: its clients’ presence removed')!.instance
+    await waitFor(() => !seenByBob('Ada'), 'Ada’s presence to leave the observing instance')
+
+    // a killed instance still goes silent; the silence named then is its own only
+    await killed.kill()
+    await waitFor(() => lines.some((line) => /silent too long/.test(line.msg)), 'the killed instance’s silence', 15_000)
+    const silence = lines.filter((line) => /silent too long/.test(line.msg))
+    expect(silence).toHaveLength(1)
+    expect(silence[0].instances).toHaveLength(1)
+    expect(silence[0].instances).not.toContain(leftId)
+    await waitFor(() => !seenByBob('Cyd'), 'Cyd’s presence to leave the observing instance')
   })
 
   it('the presence of the clients of an instance killed with SIGKILL leaves the others once its heartbeats stop', async () => {

@@ -12,10 +12,12 @@ export declare class RedisServer {
   readonly dir: string
   /** TCP port on 127.0.0.1. */
   readonly port: number
-  private constructor(dir: string, port: number)
-  /** Starts a server on a free port. */
-  static start(): Promise<RedisServer>
-  /** `redis://127.0.0.1:PORT` */
+  /** What clients must authenticate with, or null for none. */
+  readonly password: string | null
+  private constructor(dir: string, port: number, password?: string | null)
+  /** Starts a server on a free port; with `password`, clients must authenticate with it. */
+  static start(options?: { password?: string }): Promise<RedisServer>
+  /** `redis://127.0.0.1:PORT` (without the password) */
   get url(): string
   /** Starts the server (again) and waits until it accepts connections. */
   start(): Promise<void>

@@ -42,20 +42,26 @@ export class RedisServer {
    *
    * @param {string} dir temp dir the server runs in
    * @param {number} port TCP port on 127.0.0.1
+   * @param {string | null} password what clients must authenticate with (`requirepass`), or null for none
    */
-  constructor(dir, port) {
+  constructor(dir, port, password = null) {
     this.dir = dir
     this.port = port
+    this.password = password
   }
 
-  /** Starts a server on a free port. */
-  static async start() {
-    const server = new RedisServer(mkdtempSync(path.join(os.tmpdir(), 'concord-redis-')), await freePort())
+  /**
+   * Starts a server on a free port.
+   *
+   * @param {{ password?: string }} [options] `password`: clients must authenticate with it
+   */
+  static async start(options = {}) {
+    const server = new RedisServer(mkdtempSync(path.join(os.tmpdir(), 'concord-redis-')), await freePort(), options.password ?? null)
     await server.start()
     return server
   }
 
-  /** `redis://127.0.0.1:PORT` */
+  /** `redis://127.0.0.1:PORT` (without the password) */
   get url() {
     return `redis://127.0.0.1:${this.port}`
   }
@@ -63,6 +69,7 @@ export class RedisServer {
   /** Starts the server (again) and waits until it accepts connections. */
   async start() {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]
+    if (this.password !== null) args.push('--requirepass', this.password)
     const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#child = child
     let output = ''

@@ -73,11 +73,20 @@ describe('cluster messages', () => {
 
   it('a heartbeat message round-trips; one of a relay of the earlier version (no listener flag) says it listens to catalog messages', () => {
     for (const catalogListener of [false, true]) {
-      const message: ClusterMessage = { kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener }
-      expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
+      for (const leaving of [false, true]) {
+        const message: ClusterMessage = { kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener, leaving }
+        expect(decodeClusterMessage(encodeClusterMessage(message))).toEqual(message)
+      }
     }
-    const earlier = encodeClusterMessage({ kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener: false }).slice(0, -1)
-    expect(decodeClusterMessage(earlier)).toEqual({ kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener: true })
+    const heartbeat: ClusterMessage = { kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener: false, leaving: false }
+    const earlier = encodeClusterMessage(heartbeat).slice(0, -1)
+    expect(decodeClusterMessage(earlier)).toEqual({ ...heartbeat, catalogListener: true })
+  })
+
+  it('a last heartbeat (leaving) reads to a relay of the earlier version as a heartbeat: the flag comes after all it reads', () => {
+    const goodbye = encodeClusterMessage({ kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener: false, leaving: true })
+    const plain = encodeClusterMessage({ kind: 'heartbeat', instance: 'b7', catalogSerial: 41, catalogListener: false, leaving: false })
+    expect(goodbye.slice(0, plain.length)).toEqual(plain)
   })
 
   it('a malformed message throws', () => {

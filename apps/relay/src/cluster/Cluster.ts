@@ -73,12 +73,19 @@
  *   awareness timeout). An instance that was only cut off sends its
  *   clients' states again at their next renewal (≤ 15 s). While this
  *   instance's own subscription is down it hears nobody, so it removes
- *   nothing; once back it counts every instance's silence anew.
+ *   nothing; once back it counts every instance's silence anew. An instance
+ *   that stops ({@link Cluster.close}) says so in a last heartbeat
+ *   (`leaving`): the others remove its presence states at once and log it
+ *   at info level, not as a silence.
  *
  * Durability never depends on Redis: acks still follow the PostgreSQL commit,
  * and whatever Redis loses is read back from PostgreSQL. While Redis is
  * unreachable each instance goes on serving its own clients (`degraded`, and
- * logged), and catches up from PostgreSQL when it is back.
+ * logged), and catches up from PostgreSQL when it is back. Being degraded
+ * is reported only once both connections have been ready (at start,
+ * {@link Cluster.ready}): one connecting a moment after the other is not an
+ * outage. A periodic check that cannot read PostgreSQL is logged once with
+ * its error, then at most once a minute with a count, until one succeeds.
  *
  * @example
  * ```ts
@@ -128,9 +135,10 @@ export type ClusterMessage =
   /**
    * `catalogSerial`: the serial of the sender's last catalog message;
    * `catalogListener`: the sender listens to catalog messages (its
-   * connections watch workspaces; always true from relays of earlier versions).
+   * connections watch workspaces; always true from relays of earlier versions);
+   * `leaving`: the sender is stopping, this is its last message.
    */
-  | { kind: 'heartbeat'; instance: string; catalogSerial: number; catalogListener: boolean }
+  | { kind: 'heartbeat'; instance: string; catalogSerial: number; catalogListener: boolean; leaving: boolean }
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -253,6 +261,14 @@ interface WatchedCatalog {
   recheck: boolean
 }
 
+/** What to say when Redis refused this instance's password or asked for one (WRONGPASS, NOAUTH), else null. */
+const authRefusal = (error: Error | null): string | null => {
+  if (error === null) return null
+  if (/^WRONGPASS/.test(error.message)) return `Redis refused the password of the URL (${error.message})`
+  if (/^NOAUTH/.test(error.message)) return `Redis needs a password: give it in the URL, redis://:password@host:port (${error.message})`
+  return null
+}
+
 /** Encodes a message for publishing. */
 export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
   const encoder = encoding.createEncoder()
@@ -262,6 +278,8 @@ export function encodeClusterMessage(message: ClusterMessage): Uint8Array {
     encoding.writeVarUint(encoder, message.catalogSerial)
     // after the serial, which is all a relay of an earlier version reads
     encoding.writeVarUint(encoder, message.catalogListener ? 1 : 0)
+    // after the listener flag, which relays of earlier versions read last: to them a last heartbeat is a heartbeat
+    if (message.leaving) encoding.writeVarUint(encoder, 1)
     return encoding.toUint8Array(encoder)
   }
   if (message.kind === 'catalog') {
@@ -310,7 +328,8 @@ export function decodeClusterMessage(bytes: Uint8Array): ClusterMessage {
     const catalogSerial = decoding.readVarUint(decoder)
     // relays of earlier versions always listen
     const catalogListener = decoding.hasContent(decoder) ? decoding.readVarUint(decoder) === 1 : true
-    return { kind: 'heartbeat', instance, catalogSerial, catalogListener }
+    const leaving = decoding.hasContent(decoder) && decoding.readVarUint(decoder) === 1
+    return { kind: 'heartbeat', instance, catalogSerial, catalogListener, leaving }
   }
   if (kind === KIND_CATALOG) {
     const docs: string[] = []
@@ -384,6 +403,13 @@ export class Cluster implements CommitObserver, RoomFollower {
   /** True once the subscriber lost its connection, until it is back and every doc was checked. */
   #subscriberLost = false
   #degraded = false
+  /** True once both Redis connections have been ready: before, one still connecting is not an outage. */
+  #connectedOnce = false
+  /** The last error a Redis connection reported (what {@link ready} names when it gives up). */
+  #lastRedisError: Error | null = null
+  /** Periodic checks that could not read storage since the last that could, and when the last of them was logged. */
+  #checkFailures = 0
+  #checkFailureLoggedAt = 0
   readonly #degradedListeners: Array<(degraded: boolean) => void> = []
   readonly #storedElsewhereListeners: Array<(docs: string[]) => void> = []
   #closed = false
@@ -401,7 +427,10 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#publisher = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy })
     this.#subscriber = new Redis(options.redisUrl, { retryStrategy, maxRetriesPerRequest: null })
     for (const connection of [this.#publisher, this.#subscriber]) {
-      connection.on('error', (error: Error) => this.#log.debug({ err: error }, 'redis connection error'))
+      connection.on('error', (error: Error) => {
+        this.#lastRedisError = error
+        this.#log.debug({ err: error }, 'redis connection error')
+      })
       connection.on('close', () => this.#updateDegraded())
       connection.on('ready', () => this.#updateDegraded())
     }
@@ -450,13 +479,23 @@ export class Cluster implements CommitObserver, RoomFollower {
     listener(this.#degraded)
   }
 
-  /** Waits until both Redis connections are ready (tests, start-up checks); rejects after `timeoutMs`. */
+  /**
+   * Waits until both Redis connections are ready (tests, start-up checks);
+   * rejects after `timeoutMs`, or at once when Redis refused the password
+   * (or asked for one), with Redis's own error in the message.
+   */
   async ready(timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     while (this.#publisher.status !== 'ready' || this.#subscriber.status !== 'ready') {
-      if (Date.now() > deadline) throw new Error(`Redis not reachable within ${timeoutMs} ms (${this.#publisher.status})`)
+      const refused = authRefusal(this.#lastRedisError)
+      if (refused !== null) throw new Error(refused)
+      if (Date.now() > deadline) {
+        const cause = this.#lastRedisError === null ? this.#publisher.status : this.#lastRedisError.message
+        throw new Error(`Redis not reachable within ${timeoutMs} ms (${cause})`)
+      }
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
+    this.#updateDegraded()
   }
 
   /** Starts following a loaded room: subscribes to its channel, then catches up with what was stored meanwhile. */
@@ -616,6 +655,7 @@ export class Cluster implements CommitObserver, RoomFollower {
       instance: this.instanceId,
       catalogSerial: this.#catalogSerial,
       catalogListener: this.#catalogListening,
+      leaving: false,
     }
     this.#publisher.publish(INSTANCES_CHANNEL, Buffer.from(encodeClusterMessage(message))).catch((error: Error) => {
       this.#log.debug({ err: error }, 'heartbeat not published')
@@ -645,10 +685,22 @@ export class Cluster implements CommitObserver, RoomFollower {
     this.#publishDoc(followed, { kind: 'awareness', instance: this.instanceId, doc: room.name, update })
   }
 
-  /** Stops checking and closes both Redis connections. Idempotent. */
+  /** Says goodbye to the other instances (a last heartbeat, `leaving`), stops checking and closes both Redis connections. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return
-    this.#closed = true
+    this.#closed = true // nothing else is published after the goodbye
+    if (this.#publisher.status === 'ready') {
+      const goodbye: ClusterMessage = {
+        kind: 'heartbeat',
+        instance: this.instanceId,
+        catalogSerial: this.#catalogSerial,
+        catalogListener: false,
+        leaving: true,
+      }
+      await this.#publisher.publish(INSTANCES_CHANNEL, Buffer.from(encodeClusterMessage(goodbye))).catch((error: Error) => {
+        this.#log.debug({ err: error }, 'leaving heartbeat not published; the others notice the silence')
+      })
+    }
     clearInterval(this.#checkTimer)
     clearInterval(this.#heartbeatTimer)
     for (const followed of this.#docs.values()) if (followed.gapTimer !== null) clearTimeout(followed.gapTimer)
@@ -705,6 +757,11 @@ export class Cluster implements CommitObserver, RoomFollower {
     }
     if (message.instance === this.instanceId) return
     if (this.#dropIncoming !== null && this.#dropIncoming(message)) return
+    if (message.kind === 'heartbeat' && message.leaving) {
+      this.#removeInstances(new Set([message.instance]))
+      this.#log.info({ instance: message.instance }, 'a relay instance stopped: its clients’ presence removed')
+      return
+    }
     this.#lastHeard.set(message.instance, performance.now())
     if (message.kind === 'heartbeat') {
       if (message.catalogListener) {
@@ -833,10 +890,29 @@ export class Cluster implements CommitObserver, RoomFollower {
         const followed = this.#docs.get(name)
         if (followed !== undefined && lastSeq > followed.applied) void this.#repair(followed)
       }
+      if (this.#checkFailures > 0) {
+        this.#log.info({ failures: this.#checkFailures }, 'open docs compared with storage again')
+        this.#checkFailures = 0
+      }
     } catch (error) {
-      this.#log.warn({ err: error }, 'could not compare open docs with storage')
+      this.#checkFailed(error)
     } finally {
       this.#checking = false
+    }
+  }
+
+  /** Logs a check that could not read storage: the first of a streak with its error, then a count at most once a minute. */
+  #checkFailed(error: unknown): void {
+    const now = performance.now()
+    if (this.#checkFailures++ === 0) {
+      this.#checkFailureLoggedAt = now
+      this.#log.warn({ err: error }, 'could not compare open docs with storage; retried at every check')
+    } else if (now - this.#checkFailureLoggedAt >= 60_000) {
+      this.#checkFailureLoggedAt = now
+      this.#log.warn(
+        { failures: this.#checkFailures, error: (error as Error).message },
+        'still cannot compare open docs with storage; retried at every check',
+      )
     }
   }
 
@@ -906,19 +982,30 @@ export class Cluster implements CommitObserver, RoomFollower {
     const silent = new Set<string>()
     for (const [instance, heard] of this.#lastHeard) if (now - heard > this.#instanceTimeoutMs) silent.add(instance)
     if (silent.size === 0) return
-    for (const instance of silent) this.#lastHeard.delete(instance)
+    this.#removeInstances(silent)
+    this.#log.warn({ instances: [...silent] }, 'relay instances silent too long: their clients’ presence removed')
+  }
+
+  /** Forgets `instances` and removes, from every open doc, the presence states they sent. */
+  #removeInstances(instances: ReadonlySet<string>): void {
+    for (const instance of instances) this.#lastHeard.delete(instance)
     for (const followed of this.#docs.values()) {
       const gone: number[] = []
-      for (const [clientId, instance] of followed.presenceFrom) if (silent.has(instance)) gone.push(clientId)
+      for (const [clientId, instance] of followed.presenceFrom) if (instances.has(instance)) gone.push(clientId)
       if (gone.length === 0) continue
       for (const clientId of gone) followed.presenceFrom.delete(clientId)
       if (!followed.room.closed) followed.room.removeClusterAwareness(gone)
     }
-    this.#log.warn({ instances: [...silent] }, 'relay instances silent too long: their clients’ presence removed')
   }
 
   #updateDegraded(): void {
-    const degraded = !this.#closed && (this.#publisher.status !== 'ready' || this.#subscriber.status !== 'ready')
+    const bothReady = this.#publisher.status === 'ready' && this.#subscriber.status === 'ready'
+    if (!this.#connectedOnce) {
+      // starting: one connection ready before the other is no outage (ready() rejects if they never both are)
+      if (!bothReady) return
+      this.#connectedOnce = true
+    }
+    const degraded = !this.#closed && !bothReady
     if (degraded === this.#degraded) return
     this.#degraded = degraded
     for (const listener of this.#degradedListeners) listener(degraded)
