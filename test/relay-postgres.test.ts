@@ -41,9 +41,9 @@ describe.skipIf(unavailable !== null)('relay on PostgreSQL', () => {
     return c
   }
 
-  /** Starts a relay on the database at `databaseUrl`. */
-  const relayOn = async (databaseUrl: string): Promise<RelayProcess> => {
-    const relay = await startRelay({ args: ['--storage', 'postgres'], env: { DATABASE_URL: databaseUrl } })
+  /** Starts a relay on the database at `databaseUrl` (`args` added to its command line). */
+  const relayOn = async (databaseUrl: string, args: string[] = []): Promise<RelayProcess> => {
+    const relay = await startRelay({ args: ['--storage', 'postgres', ...args], env: { DATABASE_URL: databaseUrl } })
     relays.push(relay)
     return relay
   }
@@ -74,49 +74,64 @@ describe.skipIf(unavailable !== null)('relay on PostgreSQL', () => {
     expect(await (await fetch(`${second.url}/readyz`)).json()).toEqual({ status: 'ready', storage: 'postgres' })
   })
 
-  it('/readyz fails while PostgreSQL is down; edits made meanwhile are stored and acked once it is back', { timeout: 90_000 }, async () => {
-    const databaseUrl = await server.createDatabase()
-    const relay = await relayOn(databaseUrl)
-    const writer = client(relay.wsUrl)
-    const h = writer.open('outage/doc')
-    await h.synced
-    h.doc.getText('body').insert(0, 'before ')
-    await writer.flush()
+  it(
+    '/readyz fails while PostgreSQL is down; edits made meanwhile are stored and acked once it is back, and the log says so',
+    { timeout: 90_000 },
+    async () => {
+      const databaseUrl = await server.createDatabase()
+      const relay = await relayOn(databaseUrl, ['--log-level', 'info'])
+      const writer = client(relay.wsUrl)
+      const h = writer.open('outage/doc')
+      await h.synced
+      h.doc.getText('body').insert(0, 'before ')
+      await writer.flush()
 
-    await server.stop()
-    try {
-      const response = await fetch(`${relay.url}/readyz`)
-      expect(response.status).toBe(503)
-      expect(await response.json()).toMatchObject({ status: 'storage unavailable' })
-      h.doc.getText('body').insert(text(h).length, 'during ')
-      // Nothing can be committed, so nothing is acked.
-      await waitFor(() => h.pending > 0, 'the edit to be pending')
-      // The HTTP API says storage is down, and to retry: before, 500 "internal", documented as a bug of the relay.
-      const api = (method: string, path: string, body?: unknown) =>
-        fetch(`${relay.url}/api/v1/workspaces/outage/${path}`, {
-          method,
-          ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-        })
-      for (const answer of [
-        await api('GET', 'records/never-loaded'),
-        await api('GET', 'records'),
-        await api('POST', 'records', { type: 'ticket', id: 'T-9', fields: { title: 'During' } }),
-      ]) {
-        expect(answer.status).toBe(503)
-        expect(answer.headers.get('retry-after')).toBe('5')
-        expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('unavailable')
+      await server.stop()
+      try {
+        const response = await fetch(`${relay.url}/readyz`)
+        expect(response.status).toBe(503)
+        expect(await response.json()).toMatchObject({ status: 'storage unavailable' })
+        h.doc.getText('body').insert(text(h).length, 'during ')
+        // Nothing can be committed, so nothing is acked.
+        await waitFor(() => h.pending > 0, 'the edit to be pending')
+        // The HTTP API says storage is down, and to retry: before, 500 "internal", documented as a bug of the relay.
+        const api = (method: string, path: string, body?: unknown) =>
+          fetch(`${relay.url}/api/v1/workspaces/outage/${path}`, {
+            method,
+            ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+          })
+        for (const answer of [
+          await api('GET', 'records/never-loaded'),
+          await api('GET', 'records'),
+          await api('POST', 'records', { type: 'ticket', id: 'T-9', fields: { title: 'During' } }),
+        ]) {
+          expect(answer.status).toBe(503)
+          expect(answer.headers.get('retry-after')).toBe('5')
+          expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('unavailable')
+        }
+      } finally {
+        await server.start()
       }
-    } finally {
-      await server.start()
-    }
-    await writer.flush()
-    expect(h.pending).toBe(0)
-    expect((await fetch(`${relay.url}/readyz`)).status).toBe(200)
-    const reader = client(relay.wsUrl)
-    const loaded = reader.open('outage/doc')
-    await loaded.synced
-    expect(text(loaded)).toBe('before during ')
-  })
+      await writer.flush()
+      expect(h.pending).toBe(0)
+      expect((await fetch(`${relay.url}/readyz`)).status).toBe(200)
+      const logged = relay
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line))
+      expect(
+        logged.filter((line) => line.msg === 'storage commit failed; updates kept in memory and retried, nothing acked').length,
+      ).toBeGreaterThan(0)
+      const recovered = logged.filter((line) => /^storage commits succeed again/.test(line.msg))
+      expect(recovered).toHaveLength(1)
+      expect(recovered[0]).toMatchObject({ level: 30, failedCommits: expect.any(Number) })
+      const reader = client(relay.wsUrl)
+      const loaded = reader.open('outage/doc')
+      await loaded.synced
+      expect(text(loaded)).toBe('before during ')
+    },
+  )
 
   it('a missing, malformed or unreachable database URL stops the start with exit code 2 and says why', async () => {
     const missing = await runRelay(['--port', '0', '--storage', 'postgres'], { DATABASE_URL: '' })

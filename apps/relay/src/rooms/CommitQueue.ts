@@ -13,7 +13,8 @@
  * queue and the commit is retried with backoff until it succeeds (or the
  * relay is force-stopped). Clients keep showing those updates as pending.
  * Until a commit succeeds again, {@link CommitQueue.failure} holds the last
- * error's message (the relay's `/readyz` answers 503 with it).
+ * error's message (the relay's `/readyz` answers 503 with it); the first
+ * commit that succeeds after failures logs so (info), once.
  *
  * @module rooms/CommitQueue
  */
@@ -76,6 +77,9 @@ export class CommitQueue {
   private idleWaiters: Array<() => void> = []
   /** The message of the last commit's error while commits fail; null once one succeeded (or none failed). */
   private lastFailure: string | null = null
+  /** Commits failed since the last that succeeded, and when the first of them failed (`performance.now()`). */
+  private failedCommits = 0
+  private failingSince = 0
   private readonly commitListeners: Array<(docs: string[], lastSeqs: ReadonlyMap<string, number>) => void> = []
   private stopped = false
   /** The cluster layer, when several relay instances share the storage; null on a single relay. */
@@ -242,6 +246,7 @@ export class CommitQueue {
       this.requeue(batches)
       this.metrics.commitFailures.inc()
       this.lastFailure = error instanceof Error ? error.message : String(error)
+      if (this.failedCommits++ === 0) this.failingSince = performance.now()
       this.retryDelay = Math.min(this.retryMaxDelay, Math.max(this.retryMinDelay, this.retryDelay * 2))
       this.log.error(
         { err: error, docs: entries.length, updates: count, retryInMs: this.retryDelay },
@@ -258,6 +263,14 @@ export class CommitQueue {
     observeDuration()
     this.retryDelay = 0
     this.lastFailure = null
+    if (this.failedCommits > 0) {
+      const failingForMs = Math.round(performance.now() - this.failingSince)
+      this.log.info(
+        { failedCommits: this.failedCommits, failingForMs, docs: entries.length, updates: count },
+        'storage commits succeed again: the updates kept in memory are stored and acked',
+      )
+      this.failedCommits = 0
+    }
     this.inflight = null
     this.metrics.committed(count)
     const stored = [...batches.values()].filter((batch) => batch.updates.length > 0).map((batch) => batch.room.name)
