@@ -1,13 +1,15 @@
 /**
  * Auth configuration of the relay process: secure by default, tokens never
- * logged, RS256/ES256 via a JWKS URL and a PEM public key file.
+ * logged, RS256/ES256 via a JWKS URL and a PEM public key file; a JWKS URL
+ * that cannot be reached is logged; token settings without a key, and a key
+ * of the wrong type, stop the start with a clear message.
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import http from 'node:http'
 import { writeFileSync } from 'node:fs'
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose'
 import { MUX_PATH } from '@concord/engine/protocol'
-import { makeTempDir, removeDir, runRelay, startRelay, type RelayProcess } from './helpers/relayProcess.js'
+import { makeTempDir, removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
 import { upgradeStatus } from './helpers/rawClient.js'
 
@@ -116,6 +118,62 @@ describe('asymmetric keys', () => {
       expect(await upgradeStatus(`${pemRelay.wsUrl}${MUX_PATH}?token=${await sign(ec.privateKey, 'ES256')}`)).toBe(101)
       expect(await upgradeStatus(`${pemRelay.wsUrl}${MUX_PATH}?token=${await sign(rsa.privateKey, 'RS256')}`)).toBe(401)
       removeDir(dir)
+    } finally {
+      jwks.close()
+    }
+  })
+
+  it('an EC key with the default RS256 is refused with a hint; token checks without a key stop the start', async () => {
+    const ec = await generateKeyPair('ES256', { extractable: true })
+    const dir = makeTempDir()
+    try {
+      writeFileSync(`${dir}/key.pem`, await exportSPKI(ec.publicKey))
+      const wrongAlgorithm = await runRelay(['--port', '0', '--storage', 'memory', '--jwt-public-key-file', `${dir}/key.pem`])
+      expect(wrongAlgorithm.code).toBe(2)
+      expect(wrongAlgorithm.stderr).toMatch(/the JWT public key cannot be used: .*\(an EC P-256 key needs --jwt-algorithm ES256\)/)
+    } finally {
+      removeDir(dir)
+    }
+    const noKey = await runRelay(['--port', '0', '--storage', 'memory', '--jwt-algorithm', 'ES256', '--jwt-issuer', 'foo'])
+    expect(noKey.code).toBe(2)
+    expect(noKey.stderr.trim()).toMatch(/^concord-relay: --jwt-algorithm, --jwt-issuer need a key to verify tokens with/)
+  })
+
+  it('a JWKS URL that cannot be reached refuses tokens and says why in the log, once per failure streak', async () => {
+    const rsa = await generateKeyPair('RS256')
+    const jwk = { ...(await exportJWK(rsa.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }
+    const jwks = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ keys: [jwk] }))
+    })
+    // a port nothing listens on yet
+    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', () => r()))
+    const port = (jwks.address() as import('node:net').AddressInfo).port
+    await new Promise<void>((r) => jwks.close(() => r()))
+    const url = `http://127.0.0.1:${port}/jwks.json`
+    const relay = await startRelay({ args: ['--storage', 'memory', '--jwks-url', url, '--log-level', 'info'] })
+    started.push(relay)
+    const token = await new SignJWT({ access: { acme: 'write' } })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+      .setSubject('walt')
+      .setExpirationTime('1h')
+      .sign(rsa.privateKey)
+    const warnings = (): Array<Record<string, any>> =>
+      relay
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('cannot fetch the JWKS'))
+        .map((line) => JSON.parse(line))
+    for (let attempt = 0; attempt < 3; attempt++) expect(await upgradeStatus(`${relay.wsUrl}${MUX_PATH}?token=${token}`)).toBe(401)
+    await waitFor(() => warnings().length > 0, 'the warning')
+    expect(warnings()).toHaveLength(1)
+    expect(warnings()[0]).toMatchObject({ level: 40, jwksUrl: url })
+    expect(warnings()[0].msg).toContain(`cannot fetch the JWKS at ${url} (fetch failed: ECONNREFUSED)`)
+
+    await new Promise<void>((r) => jwks.listen(port, '127.0.0.1', () => r()))
+    try {
+      expect(await upgradeStatus(`${relay.wsUrl}${MUX_PATH}?token=${token}`)).toBe(101)
+      await waitFor(() => relay.output().includes(`the JWKS at ${url} answers again`), 'the JWKS to be logged as back')
     } finally {
       jwks.close()
     }

@@ -30,10 +30,10 @@ const intString = (name: string, min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`))
 
-/** An on/off option: a flag without a value, or its environment variable set to 1 or 0. */
+/** An on/off option: a flag without a value, or its environment variable set to 1 or 0 (true or false). */
 const switchValue = (env: string) =>
   z
-    .enum(['true', 'false', '1', '0'], { error: `${env} must be 1 or 0` })
+    .enum(['true', 'false', '1', '0'], { error: (issue) => `${env} must be 1, 0, true or false (got "${String(issue.input)}")` })
     .transform((v) => v === 'true' || v === '1')
     .default(false)
 
@@ -72,7 +72,14 @@ const schema = z.object({
         .map((o) => o.trim())
         .filter((o) => o.length > 0),
     )
-    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, '--allowed-origins entries look like https://app.example.com (no path)')))
+    .pipe(
+      z.array(
+        z.string().regex(/^https?:\/\/[^/\s]+$/, {
+          error: (issue) =>
+            `--allowed-origins entry "${String(issue.input)}" is not an origin: entries look like https://app.example.com (no path)`,
+        }),
+      ),
+    )
     .optional(),
   insecure: switchValue('INSECURE'),
   maxDocsPerConnection: intString('--max-docs-per-connection', 1, 1_000_000).optional(),
@@ -267,7 +274,11 @@ export const FLAGS: Record<string, FlagSpec> = {
     env: 'MAX_AWARENESS_BYTES',
     help: 'largest awareness state of one client, bytes',
   },
-  '--max-awareness-entries': { key: 'maxAwarenessEntries', env: 'MAX_AWARENESS_ENTRIES', help: 'awareness states one doc holds' },
+  '--max-awareness-entries': {
+    key: 'maxAwarenessEntries',
+    env: 'MAX_AWARENESS_ENTRIES',
+    help: 'awareness entries one message may carry (y-websocket sends every state of a doc in one)',
+  },
   '--max-awareness-ids': { key: 'maxAwarenessIds', env: 'MAX_AWARENESS_IDS', help: 'awareness client ids one connection may use per doc' },
   '--max-awareness-bytes-per-connection': {
     key: 'maxAwarenessBytesPerConnection',
@@ -426,6 +437,13 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
     config.jwtPublicKeyFile && '--jwt-public-key-file',
   ].filter(Boolean)
   if (keySources.length > 1) errors.push(`choose one way to verify tokens, not ${keySources.join(' and ')}`)
+  // token checks without a key would leave auth off: a misconfiguration, not a choice
+  const tokenChecks = (['jwtAlgorithm', 'jwtIssuer', 'jwtAudience'] as const).filter((key) => raw[key] !== undefined).map(flagOf)
+  if (keySources.length === 0 && tokenChecks.length > 0) {
+    errors.push(
+      `${tokenChecks.join(', ')} ${tokenChecks.length === 1 ? 'needs' : 'need'} a key to verify tokens with: set JWT_SECRET, --jwt-secret-file, --jwks-url or --jwt-public-key-file (without one, authentication is off)`,
+    )
+  }
   if (keySources.length === 0 && !config.insecure && !isLoopback(config.host)) {
     errors.push(
       `refusing to listen on ${config.host} without authentication: set JWT_SECRET, --jwt-secret-file, --jwks-url or --jwt-public-key-file, or pass --insecure to accept anyone who can reach it`,
@@ -437,6 +455,9 @@ export const parseConfig = (argv: readonly string[], env: Record<string, string 
   if (errors.length > 0) return { ok: false, errors }
   return { ok: true, config }
 }
+
+/** The flag of a config key (`jwtIssuer` → `--jwt-issuer`). */
+const flagOf = (key: keyof RelayConfig): string => Object.entries(FLAGS).find(([, spec]) => spec.key === key)?.[0] ?? key
 
 /** What the command line says: flag values by name, whether help was asked for, and every syntax error. */
 interface ParsedArgs {

@@ -189,3 +189,34 @@ describe('--storage postgres', () => {
     expect(errorsOf(['--storage', 'mongo'])).toMatch(/--storage must be "sqlite", "memory" or "postgres"/)
   })
 })
+
+describe('token settings and values named in errors', () => {
+  const errorsOf = (argv: string[], env: Record<string, string> = {}): string => {
+    const result = parseConfig(argv, env)
+    return result.ok === false ? result.errors.join('\n') : ''
+  }
+
+  it('--jwt-algorithm, --jwt-issuer or --jwt-audience without a key to verify tokens with is an error naming them', () => {
+    expect(errorsOf(['--jwt-algorithm', 'ES256'])).toMatch(/^--jwt-algorithm needs a key to verify tokens with: set JWT_SECRET/)
+    expect(errorsOf([], { JWT_ISSUER: 'https://auth.example.com', JWT_AUDIENCE: 'concord' })).toMatch(
+      /^--jwt-issuer, --jwt-audience need a key to verify tokens with/,
+    )
+    expect(errorsOf(['--jwt-issuer', 'foo'], { JWT_SECRET: 'x'.repeat(32) })).toBe('')
+    expect(errorsOf(['--jwt-algorithm', 'ES256', '--jwt-public-key-file', 'key.pem'])).toBe('')
+  })
+
+  it('a switch variable accepts 1, 0, true and false, and the error lists them with the value refused', () => {
+    for (const value of ['1', 'true']) expect(parseConfig([], { INSECURE: value }).ok).toBe(true)
+    expect(errorsOf([], { INSECURE: 'no' })).toBe('INSECURE must be 1, 0, true or false (got "no")')
+  })
+
+  it('--allowed-origins names the entry it refuses', () => {
+    expect(errorsOf(['--allowed-origins', 'https://ok.example.com, app.example.com/x'])).toBe(
+      '--allowed-origins entry "app.example.com/x" is not an origin: entries look like https://app.example.com (no path)',
+    )
+  })
+
+  it('--max-awareness-entries is described as a limit per message', () => {
+    expect(USAGE.split('\n').find((l) => l.trimStart().startsWith('--max-awareness-entries '))).toMatch(/one message/)
+  })
+})

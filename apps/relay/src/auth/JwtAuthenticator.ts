@@ -8,10 +8,17 @@
  *   (required), `access` (object: workspace id or doc name or `"*"` →
  *   `"read"` | `"write"`). Optional `iss` / `aud` checks.
  *
+ * A JWKS URL that cannot be fetched (unreachable, not 200, not a key set)
+ * refuses every token with `token could not be verified: the relay cannot
+ * fetch its keys (JWKS)`; the `logger` gets one warning per failure streak
+ * naming the URL and the error, and one info line once it answers again.
+ *
  * @module auth/JwtAuthenticator
  */
+import { createPublicKey } from 'node:crypto'
 import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type JWTVerifyGetKey, type CryptoKey } from 'jose'
 import { z } from 'zod'
+import type { Logger } from '../observability/logger.js'
 import { AuthError, type Authenticator, type Identity } from './Authenticator.js'
 
 /** How tokens are verified. */
@@ -25,7 +32,12 @@ export interface JwtOptions {
   audience?: string
   /** Allowed clock skew, seconds. Default 5. */
   clockToleranceSeconds?: number
+  /** Where a JWKS URL that cannot be fetched is reported (once per failure streak). */
+  logger?: Logger
 }
+
+/** The JWKS could not be fetched or read: no token can be verified, whatever it holds. */
+class KeySetUnavailable extends Error {}
 
 const claimsSchema = z.object({
   sub: z.string({ error: 'token has no "sub" claim (user id)' }).min(1, 'token "sub" claim is empty').max(256),
@@ -51,7 +63,7 @@ export class JwtAuthenticator implements Authenticator {
         this.algorithms = ['HS256']
         break
       case 'jwks':
-        this.key = createRemoteJWKSet(new URL(source.url))
+        this.key = this.#watchKeySet(new URL(source.url))
         this.algorithms = ['RS256', 'ES256']
         break
       case 'public-key':
@@ -61,12 +73,49 @@ export class JwtAuthenticator implements Authenticator {
     }
   }
 
+  /** Failed fetches of the JWKS since it last answered. */
+  #keySetFailures = 0
+
+  /**
+   * jose's remote key set, with its failures told apart from the token's:
+   * a fetch that fails (or answers with no key set) becomes a
+   * {@link KeySetUnavailable}, logged at the first of a streak.
+   */
+  #watchKeySet(url: URL): JWTVerifyGetKey {
+    const remote = createRemoteJWKSet(url)
+    const shown = url.origin + url.pathname
+    return async (header, token) => {
+      let key: CryptoKey
+      try {
+        key = await remote(header, token)
+      } catch (error) {
+        // the set answered, but holds no key for this token: the token's fault
+        if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error
+        if (error instanceof errors.JOSENotSupported) throw error
+        if (++this.#keySetFailures === 1) {
+          this.options.logger?.warn(
+            { jwksUrl: shown, err: error },
+            `cannot fetch the JWKS at ${shown} (${fetchFailure(error)}): every token is refused until it answers`,
+          )
+        }
+        throw new KeySetUnavailable(fetchFailure(error), { cause: error })
+      }
+      if (this.#keySetFailures > 0) {
+        this.options.logger?.info({ jwksUrl: shown, failures: this.#keySetFailures }, `the JWKS at ${shown} answers again`)
+        this.#keySetFailures = 0
+      }
+      return key
+    }
+  }
+
   /** Resolves once keys are usable; rejects with a clear message for a bad public key. */
   async ready(): Promise<void> {
     try {
       await this.key
     } catch (error) {
-      throw new Error(`the JWT public key cannot be used: ${(error as Error).message}`)
+      const source = this.options.key
+      const hint = source.kind === 'public-key' ? keyTypeHint(source.pem, source.algorithm) : ''
+      throw new Error(`the JWT public key cannot be used: ${(error as Error).message}${hint}`)
     }
   }
 
@@ -98,7 +147,33 @@ export class JwtAuthenticator implements Authenticator {
   }
 }
 
+/** Why a JWKS fetch failed, in a few words: the network error's code (ECONNREFUSED…) or jose's message. */
+const fetchFailure = (error: unknown): string => {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause
+  const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : null
+  const message = (error as Error | null)?.message ?? String(error)
+  return detail === null ? message : `${message}: ${detail}`
+}
+
+/** Names the algorithm a PEM public key's type needs, when it is not `algorithm`: `" (an EC key needs --jwt-algorithm ES256)"`. */
+const keyTypeHint = (pem: string, algorithm: 'RS256' | 'ES256'): string => {
+  let type: string | undefined
+  let curve: string | undefined
+  try {
+    const key = createPublicKey(pem)
+    type = key.asymmetricKeyType
+    curve = key.asymmetricKeyDetails?.namedCurve
+  } catch {
+    return '' // not a public key at all: jose's message says so
+  }
+  if (type === 'ec' && curve === 'prime256v1') return algorithm === 'ES256' ? '' : ' (an EC P-256 key needs --jwt-algorithm ES256)'
+  if (type === 'rsa') return algorithm === 'RS256' ? '' : ' (an RSA key needs --jwt-algorithm RS256)'
+  const what = type === 'ec' ? `an EC key on curve ${curve ?? 'unknown'}` : `a key of type ${type ?? 'unknown'}`
+  return ` (${what}: the relay takes RSA keys with --jwt-algorithm RS256 and EC P-256 keys with --jwt-algorithm ES256)`
+}
+
 const describe = (error: unknown): string => {
+  if (error instanceof KeySetUnavailable) return 'token could not be verified: the relay cannot fetch its keys (JWKS)'
   if (error instanceof errors.JWTExpired) return 'token expired'
   if (error instanceof errors.JWTClaimValidationFailed) return `token claim "${error.claim}" is not valid: ${error.reason}`
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'token signature is not valid'
