@@ -1,5 +1,5 @@
 /**
- * "While you were offline…": the digest of what others changed, one item
+ * "While you were away…": the digest of what others changed, one item
  * per record, built from the record store's `summary` events (records open
  * here after a reconnect, and records fetched by a catch-up `pull`). Kept per
  * user + workspace in localStorage, so a reload does not lose what the person

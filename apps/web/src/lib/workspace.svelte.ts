@@ -1,7 +1,7 @@
 /**
  * One signed-in user in one workspace, without its screen: the app's one
  * SyncClient, the RecordStore and WorkspacePresence over it, the names of
- * the people, the "while you were offline…" digest, and what the top bar,
+ * the people, the "while you were away…" digest, and what the top bar,
  * the banners and the sync page show — the connection status, the changes
  * not yet on the relay, the records the relay rejected, a storage failure.
  * The people are read from the presence through a subscriber its events
@@ -68,7 +68,7 @@ export class WorkspaceState {
   readonly presence: WorkspacePresence
   /** Who wrote what, by name, everywhere in the app. */
   readonly names: AuthorNames
-  /** "While you were offline…": what others changed, until read or dismissed. */
+  /** "While you were away…": what others changed, until read or dismissed. */
   readonly digest: Digest
 
   /**
