@@ -285,7 +285,10 @@ describe('configuration', () => {
     writeFileSync(`${dir}/file`, 'x')
     const result = await runRelay(['--port', '0', '--data', `${dir}/file/sub`])
     expect(result.code).toBe(2)
-    expect(result.stderr).toMatch(/cannot open sqlite storage/)
+    expect(result.stderr).toContain(`concord-relay: cannot open sqlite storage in ${dir}/file/sub: ${dir}/file is not a directory\n`)
+    const file = await runRelay(['--port', '0', '--data', `${dir}/file`])
+    expect(file.code).toBe(2)
+    expect(file.stderr).toContain(`concord-relay: cannot open sqlite storage in ${dir}/file: ${dir}/file is not a directory\n`)
     removeDir(dir)
   })
 

@@ -31,6 +31,7 @@ import { createRelay } from './Relay.js'
 import { MemoryStorage } from './storage/MemoryStorage.js'
 import type { Cluster, ClusterStore } from './cluster/Cluster.js'
 import type { SharedWebhookStore } from './webhooks/WebhookSubscriptions.js'
+import { SqliteOpenError } from './storage/SqliteDatabase.js'
 import { SQLITE_SCHEMA_VERSION, SqliteStorage } from './storage/SqliteStorage.js'
 import type { Storage } from './storage/Storage.js'
 import { holdDataDir, LOCK_FILE, RelayRunningError, relayHolding } from './cli/relayLock.js'
@@ -113,11 +114,11 @@ const main = async (): Promise<void> => {
             })
     }
   } catch (error) {
-    // PostgresStorage's errors say where already (password hidden).
+    // PostgresStorage's errors say where already (password hidden); SQLite's name the file, the data dir comes first.
     const message =
       config.storage === 'postgres'
         ? (error as Error).message
-        : `cannot open ${config.storage} storage in ${config.data}: ${(error as Error).message}`
+        : `cannot open ${config.storage} storage in ${config.data}: ${error instanceof SqliteOpenError ? error.reason : (error as Error).message}`
     process.stderr.write(`concord-relay: ${message}\n`)
     process.exitCode = 2
     return

@@ -254,10 +254,37 @@ function openDatabase(file: string, options: SqliteConnectionOptions): { db: Dat
   } catch (cause) {
     db?.close()
     const message = cause instanceof Error ? cause.message : String(cause)
-    const unwritable = file === ':memory:' ? null : whyNotWritable(file)
-    const reason = unwritable === null ? message : `${unwritable} (${message})`
-    throw new Error(`cannot open SQLite storage at ${file}: ${reason}`, { cause })
+    const notDirectory = file === ':memory:' ? null : fileInTheWay(path.dirname(path.resolve(file)))
+    const unwritable = file === ':memory:' || notDirectory !== null ? null : whyNotWritable(file)
+    const reason =
+      notDirectory !== null ? `${notDirectory} is not a directory` : unwritable === null ? message : `${unwritable} (${message})`
+    throw new SqliteOpenError(file, reason, cause)
   }
+}
+
+/** The database file could not be opened: `reason` says why without naming the file again (the message does). */
+export class SqliteOpenError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+    cause: unknown,
+  ) {
+    super(`cannot open SQLite storage at ${file}: ${reason}`, { cause })
+  }
+}
+
+/** The first of `dir` and its parents that exists but is not a directory (a file where the data dir should be), or null. */
+const fileInTheWay = (dir: string): string | null => {
+  for (let current = dir; path.dirname(current) !== current; current = path.dirname(current)) {
+    let stat: fs.Stats | undefined
+    try {
+      stat = fs.statSync(current, { throwIfNoEntry: false })
+    } catch {
+      continue // ENOTDIR: a parent is a file, found further up; anything else, further up too
+    }
+    if (stat !== undefined) return stat.isDirectory() ? null : current
+  }
+  return null
 }
 
 /**
