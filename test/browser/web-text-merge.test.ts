@@ -101,6 +101,13 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
         .toMatch(/Merged automatically\s*title settled on the later change, on (Ada Lovelace|Bob Stone)'s device/)
     }
     await screenshot(bob, 'web-text-merge-title-settled')
+    // Bob's account of what happened while he was away says his title was replaced, and offers it back (before: only
+    // "Title edited — Ada Lovelace").
+    await bob.goto(`${web.relay().url}#/`)
+    await expect
+      .poll(() => bob.getByTestId('digest-merge').first().innerText(), { timeout: 10_000 })
+      .toMatch(/Your title\s+.?Signup fails on Safari.?\s+— Ada Lovelace set .?Checkout times out/)
+    await bob.goBack()
 
     // Bob takes his version: a normal change, for everyone, in the history.
     await bob

@@ -1628,6 +1628,32 @@ describe('reconnect summary', () => {
     expect(s.changes.map((c) => c.field).sort()).toEqual(['assignee', 'status'])
   })
 
+  test('a title both replaced, the other later: the summary says theirs was kept over yours, and "use yours" brings it back', async () => {
+    const relay = newRelay()
+    const time = { clock: 1_000_000 }
+    const [a, b] = await setup(relay, 2, { now: () => time.clock })
+    a!.offline()
+    time.clock += 1_000
+    a!.handle.set('title', 'SSO login fails on Safari')
+    time.clock += 1_000
+    b!.handle.set('title', 'Login button does nothing')
+    await relay.settle()
+    const summary = new Promise<RecordSummary>((resolve) => a!.store.on('summary', resolve))
+    a!.online()
+    const s = await summary
+    // Before: no merge — the summary was read while the title still held the two replacements' characters, which no
+    // side's value is — so it said only "Title edited — p1", and Ada's title was gone without a word.
+    expect(s.merges.map((m) => [m.field, m.kept, m.mine, m.theirs, m.by.userId])).toEqual([
+      ['title', 'theirs', 'SSO login fails on Safari', 'Login button does nothing', 'user-of-p1'],
+    ])
+    await relay.settle()
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Login button does nothing')
+    time.clock += 1_000
+    a!.handle.restore(s.merges[0]!.mineEntryId)
+    await relay.settle()
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('SSO login fails on Safari')
+  })
+
   test('a description both rewrote in the same lines: the summary says both versions are in it, and "use yours" leaves yours', async () => {
     const relay = newRelay()
     const time = { clock: 1_000_000 }

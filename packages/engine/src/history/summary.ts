@@ -214,7 +214,8 @@ const listChanges = (entries: readonly FieldHistoryEntry[]): { added: unknown[];
 /**
  * Merges with news from someone else in which one side is the user's own
  * (its tip written by them) and another side someone else's, and the record
- * holds one of those two values — or, in a multi-line field whose edits
+ * holds one of those two values (a title whose settlement is not written
+ * yet: the one the rule keeps) — or, in a multi-line field whose edits
  * collided and that nobody settled otherwise since, both.
  */
 const mergesWithMine = (
@@ -226,13 +227,17 @@ const mergesWithMine = (
   const out: MergeSummary[] = []
   for (const merge of merges) {
     if (!merge.conflict) continue // edits of different parts of a text are no conflict
-    const both = merge.kept === null && multiLine.has(merge.field) && (merge.settledBy == null || merge.settledBy.mode === 'auto')
-    if (merge.kept === null && !both) continue
+    const unsettled = merge.settledBy == null || merge.settledBy.mode === 'auto'
+    // A single-line text merge read before its settlement is written (the text still holds both replacements'
+    // characters, no side's value): the side the rule keeps is the one the field is about to hold.
+    const keptIndex = merge.kept ?? (merge.fieldKind === 'text' && merge.winner != null && unsettled ? merge.winner : null)
+    const both = keptIndex === null && multiLine.has(merge.field) && unsettled
+    if (keptIndex === null && !both) continue
     const isNews = (side: MergeSide): boolean => side.entryIds.some((id) => fresh.has(id))
     const mine = merge.sides.filter((side) => isMine(side.tip.author))
     const theirs = merge.sides.filter((side) => !isMine(side.tip.author))
     if (mine.length === 0 || theirs.length === 0 || !theirs.some(isNews)) continue
-    const kept = merge.kept === null ? null : merge.sides[merge.kept]!
+    const kept = keptIndex === null ? null : merge.sides[keptIndex]!
     const keptMine = kept !== null && mine.includes(kept)
     // The value the record holds on one side; on the other, the newest of the opposite sides.
     const my = keptMine ? kept : mine.at(-1)!
