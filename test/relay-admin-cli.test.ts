@@ -185,11 +185,17 @@ describe('export, import, compact', () => {
       expect(refused.code).toBe(3)
       await other.stop()
 
-      for (let round = 0; round < 2; round++) {
-        const imported = await cli(['import', folder, '--data', target])
-        expect(imported.stderr).toBe('')
-        expect(imported.stdout).toMatch(/imported 2 docs/)
-      }
+      const lastSeqOf = async (doc: string): Promise<number> =>
+        JSON.parse((await cli(['inspect', doc, '--json', '--data', target])).stdout).lastSeq
+      const imported = await cli(['import', folder, '--data', target])
+      expect(imported.stderr).toBe('')
+      expect(imported.stdout).toMatch(/imported 2 docs .*: 2 changed, 0 unchanged/)
+      const stored = [await lastSeqOf('acme/t1'), await lastSeqOf('acme/t2')]
+      // the same export again: every doc holds everything in it already, nothing is stored
+      const again = await cli(['import', folder, '--data', target])
+      expect(again.stderr).toBe('')
+      expect(again.stdout).toMatch(/imported 2 docs .*: 0 changed, 2 unchanged/)
+      expect([await lastSeqOf('acme/t1'), await lastSeqOf('acme/t2')]).toEqual(stored)
       const merged = await start(target)
       const t1 = await expectKeys(merged, 'acme/t1', ['from', 'local'])
       expect(t1.doc!.getText('text:description').toString()).toBe('text of acme/t1')

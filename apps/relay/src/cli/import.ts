@@ -1,9 +1,12 @@
 /**
  * `concord-relay import <dir>`: merges an export (see `workspaceExport`)
- * into the data dir, while no relay runs. Each doc's exported state is
+ * into the data dir, while no relay runs. A doc's exported state is
  * appended to its update log, with its author bindings, in one transaction
- * through the relay's own storage code: loading the doc merges it with what
- * was there (Yjs merges are idempotent, so importing twice changes nothing).
+ * through the relay's own storage code, when it adds something to what is
+ * stored: Yjs applies it to the stored state, and an import that adds no
+ * item and deletes nothing not deleted already (the same export imported
+ * again, or an export older than the doc) stores nothing for that doc.
+ * Loading the doc merges the appended state with what was there.
  *
  * The relay must be stopped (see `relayLock`): a running relay that has the
  * doc loaded would not see the appended update, and its next checkpoint
@@ -16,7 +19,7 @@ import path from 'node:path'
 import * as Y from 'yjs'
 import { validateDocName } from '@concord/engine/protocol'
 import { SqliteDatabase } from '../storage/SqliteDatabase.js'
-import type { DocUpdates } from '../storage/Storage.js'
+import type { DocUpdates, StoredDoc } from '../storage/Storage.js'
 import { CommandError, DATA_HELP, DATA_OPTION, databaseFileOf, dataDirOf, parseCommandArgs, type Command } from './command.js'
 import { assertNoRelay } from './relayLock.js'
 import { MANIFEST_FILE, manifestSchema } from './workspaceExport.js'
@@ -28,7 +31,8 @@ export const importCommand: Command = {
 
 Merges the workspace exported to the folder <dir> (by concord-relay export)
 into the relay's database: docs that exist get the exported changes merged in,
-the others are created. Stop the relay first: import refuses (exit code 3)
+the others are created. A doc that already holds everything exported is left
+as it is, so importing the same export twice stores nothing the second time. Stop the relay first: import refuses (exit code 3)
 while a relay holds <dir>/relay.lock.
 
 ${DATA_HELP}`,
@@ -40,13 +44,49 @@ ${DATA_HELP}`,
     const dataDir = dataDirOf(args.values.data, env)
     assertNoRelay(dataDir, 'import')
     const db = SqliteDatabase.open(databaseFileOf(dataDir))
+    let changes: DocUpdates[]
     try {
-      db.appendBatches([batch])
+      changes = batch.map((doc) => newInImport(doc, db.loadDoc(doc.doc))).filter((doc) => doc !== null)
+      if (changes.length > 0) db.appendBatches([changes])
     } finally {
       db.close()
     }
-    out(`imported ${batch.length} docs from ${folder} into ${dataDir}`)
+    const changed = changes.filter((doc) => doc.updates.length > 0).length
+    out(
+      `imported ${batch.length} docs from ${folder} into ${dataDir}: ${changed} changed, ${batch.length - changed} unchanged (already held everything exported)`,
+    )
   },
+}
+
+/**
+ * What of an exported doc the stored one lacks: its update (when applying it
+ * to the stored state changes that state) and the author bindings not stored
+ * as they are; null when there is nothing to store.
+ */
+const newInImport = (imported: DocUpdates, stored: StoredDoc): DocUpdates | null => {
+  const authors = (imported.authors ?? []).filter(
+    (a) => !stored.authors.some((s) => s.clientId === a.clientId && s.userId === a.userId && s.name === a.name),
+  )
+  const updates = imported.updates.filter((update) => changesStored(stored, update))
+  if (updates.length === 0 && authors.length === 0) return null
+  return { doc: imported.doc, updates, authors }
+}
+
+/**
+ * True when applying `update` to the stored doc changes it: new items, or
+ * deletions of items not deleted yet (Yjs emits `update` only then), or parts
+ * it cannot place yet (pending: kept, as the relay would).
+ */
+const changesStored = (stored: StoredDoc, update: Uint8Array): boolean => {
+  const doc = new Y.Doc()
+  if (stored.checkpoint !== null) Y.applyUpdate(doc, stored.checkpoint)
+  for (const logged of stored.updates) Y.applyUpdate(doc, logged)
+  let changed = false
+  doc.on('update', () => {
+    changed = true
+  })
+  Y.applyUpdate(doc, update)
+  return changed || doc.store.pendingStructs !== null || doc.store.pendingDs !== null
 }
 
 /** The docs of an export folder as one batch of updates, each checked to be a Yjs update. */
