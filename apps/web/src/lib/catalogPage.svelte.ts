@@ -12,6 +12,7 @@
  */
 import type { RecordStore } from '@concord/engine'
 import { routeHref } from './route'
+import type { RecordSyncError } from './syncStatus'
 
 /** The props of a list page. */
 export interface ListPageProps {
@@ -23,6 +24,8 @@ export interface ListPageProps {
   oncreated: (id: string) => void
   /** The connection status (`online`, `offline`, `connecting`). */
   status: string
+  /** The last sync error of each record the relay refused, by record id (a rejected row says so). */
+  errors?: Record<string, RecordSyncError>
 }
 
 /**

@@ -60,13 +60,23 @@ export interface SyncState {
    * someone retries or discards them.
    */
   rejected?: number
+  /** The text is shown on the sync status page itself: it points below, not to that page. */
+  onSyncPage?: boolean
 }
 
 /** Where a change waits for the relay, in words that are true for {@link SyncState.savedOnDevice}. */
 const keptHere = (savedOnDevice: boolean): string =>
   savedOnDevice ? 'stored on this device' : 'kept in this tab only — not saved on this device —'
 
-export function describeSync({ status, ready, changes, recordTypes, savedOnDevice, rejected = 0 }: SyncState): SyncSummary {
+export function describeSync({
+  status,
+  ready,
+  changes,
+  recordTypes,
+  savedOnDevice,
+  rejected = 0,
+  onSyncPage = false,
+}: SyncState): SyncSummary {
   if (!ready) {
     return {
       tone: status === 'offline' ? 'warn' : 'neutral',
@@ -110,7 +120,7 @@ export function describeSync({ status, ready, changes, recordTypes, savedOnDevic
       tone: 'warn',
       label: `Changes to ${records} rejected`,
       short: `${refused} rejected`,
-      detail: `The relay refused changes to ${records} for good. They are ${keptHere(savedOnDevice)}, and later changes to ${refused === 1 ? 'it' : 'them'} wait behind them: retry or discard them on the Sync status page.`,
+      detail: `The relay refused changes to ${records} for good. They are ${keptHere(savedOnDevice)}, and later changes to ${refused === 1 ? 'it' : 'them'} wait behind them: retry or discard them ${onSyncPage ? 'below' : 'on the Sync status page'}.`,
     }
   }
   if (n > 0) {
