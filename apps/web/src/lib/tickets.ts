@@ -47,6 +47,20 @@ export function projectStatusLabel(value: unknown): string {
 export const recordTitle = (type: string | null, title: string): string =>
   title.trim() !== '' ? title : type === 'project' ? 'Untitled project' : 'Untitled ticket'
 
+/**
+ * Records counted by type, in words: "3 tickets", "1 project", "2 tickets and
+ * 1 project" (types in the order first met; other types are "records").
+ */
+export function countRecords(types: ReadonlyArray<string | null | undefined>): string {
+  const byNoun = new Map<string, number>()
+  for (const type of types) {
+    const noun = type === 'ticket' || type === 'project' ? type : 'record'
+    byNoun.set(noun, (byNoun.get(noun) ?? 0) + 1)
+  }
+  const parts = [...byNoun].map(([noun, n]) => `${n} ${noun}${n === 1 ? '' : 's'}`)
+  return parts.length <= 2 ? parts.join(' and ') : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`
+}
+
 /** A project's name for lists and selects. */
 export const projectName = (title: string): string => (title.trim() === '' ? 'Untitled project' : title)
 
