@@ -4,15 +4,16 @@
  * to a relay that serves every change acknowledged before the backup
  * started; restore, import and compact refuse while a relay holds the data
  * dir; export/import round-trips a workspace and merges; inspect reports a
- * doc's storage and authors; token mints tokens the relay accepts.
+ * doc's storage and authors; token mints tokens the relay accepts (with the
+ * iss and aud it requires) and refuses grants no doc could match.
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { MessageType } from '@concord/engine/protocol'
+import { MessageType, MUX_PATH } from '@concord/engine/protocol'
 import { makeTempDir, removeDir, runRelay, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
-import { RawMuxClient, covers } from './helpers/rawClient.js'
+import { RawMuxClient, covers, upgradeStatus } from './helpers/rawClient.js'
 import { TEST_SECRET } from './helpers/tokens.js'
 
 const dirs: string[] = []
@@ -147,6 +148,15 @@ describe('backup and restore', () => {
     const usage = await cli(['backup'])
     expect(usage.code).toBe(2)
     expect(usage.stderr).toMatch(/backup takes one <file>/)
+    for (const command of [
+      ['backup', notADatabase],
+      ['inspect', 'acme/t1'],
+      ['import', dataDir],
+    ]) {
+      const onPostgres = await cli(command, { STORAGE: 'postgres', DATABASE_URL: 'postgres://concord@127.0.0.1:1/concord' })
+      expect(onPostgres.code, command[0]).toBe(2)
+      expect(onPostgres.stderr).toMatch(/the admin commands work on the SQLite storage only, and STORAGE=postgres is set: .*pg_dump/)
+    }
     const help = await cli(['restore', '--help'])
     expect(help.code).toBe(0)
     expect(help.stdout).toMatch(/Usage: concord-relay restore <file>/)
@@ -286,6 +296,30 @@ describe('token and inspect', () => {
     const missingValue = await cli(['token', '--user', '--workspace', 'acme=write'], env)
     expect(missingValue.code).toBe(2)
     expect(missingValue.stderr).toMatch(/--user/)
+    const badWorkspace = await cli(['token', '--user', 'ada', '--workspace', 'Acme Co=write'], env)
+    expect(badWorkspace.code).toBe(2)
+    expect(badWorkspace.stderr).toMatch(/--workspace "Acme Co=write": "Acme Co" is not a workspace id, doc name or \*/)
+    for (const grant of ['*=read', 'acme/t1=write', 'acme-2.x=read']) {
+      expect((await cli(['token', '--user', 'ada', '--workspace', grant], env)).code, grant).toBe(0)
+    }
+  })
+
+  it('mints tokens with the iss and aud a relay started with --jwt-issuer and --jwt-audience requires', { timeout: 30_000 }, async () => {
+    const relay = await startRelay({
+      args: ['--no-web', '--storage', 'memory', '--jwt-issuer', 'https://auth.example.com', '--jwt-audience', 'concord'],
+      env: { JWT_SECRET: TEST_SECRET },
+    })
+    relays.push(relay)
+    const mint = async (args: string[], env: Record<string, string> = {}): Promise<string> => {
+      const minted = await cli(['token', '--user', 'ada', '--workspace', 'acme=write', ...args], { JWT_SECRET: TEST_SECRET, ...env })
+      expect(minted.stderr).toBe('')
+      return minted.stdout.trim()
+    }
+    const status = async (token: string): Promise<number> => upgradeStatus(`${relay.wsUrl}${MUX_PATH}?token=${token}`)
+    expect(await status(await mint([]))).toBe(401)
+    expect(await status(await mint(['--jwt-issuer', 'https://auth.example.com', '--jwt-audience', 'concord']))).toBe(101)
+    // the relay's own variables, as in its environment file
+    expect(await status(await mint([], { JWT_ISSUER: 'https://auth.example.com', JWT_AUDIENCE: 'concord' }))).toBe(101)
   })
 })
 
