@@ -97,9 +97,20 @@ export const parseCommandArgs = <O extends NonNullable<ParseArgsConfig['options'
   return parsed as Exclude<ParsedCommandArgs<O>, 'help'>
 }
 
-/** The data dir from `--data`, `DATA_DIR` or the default `./data`, as an absolute path. */
-export const dataDirOf = (flag: string | undefined, env: Record<string, string | undefined>): string =>
-  path.resolve(flag ?? (env.DATA_DIR || './data'))
+/**
+ * The data dir from `--data`, `DATA_DIR` or the default `./data`, as an
+ * absolute path. Without `--data`, a {@link UsageError} when `STORAGE=postgres`
+ * says the relay keeps its data in PostgreSQL: the commands work on SQLite
+ * data dirs only.
+ */
+export const dataDirOf = (flag: string | undefined, env: Record<string, string | undefined>): string => {
+  if (flag === undefined && env.STORAGE === 'postgres') {
+    throw new UsageError(
+      'the admin commands work on the SQLite storage only, and STORAGE=postgres is set: back up and restore PostgreSQL with pg_dump and pg_restore (every table is prefixed concord_); give --data to work on a SQLite data dir anyway',
+    )
+  }
+  return path.resolve(flag ?? (env.DATA_DIR || './data'))
+}
 
 /** The SQLite file of a data dir (the name `main.ts` opens). */
 export const databaseFileOf = (dataDir: string): string => path.join(dataDir, 'concord.sqlite')

@@ -39,9 +39,9 @@ ${DATA_HELP}`,
   async run(argv, { env, out }) {
     const args = parseCommandArgs('import', argv, DATA_OPTION, { min: 1, max: 1, names: 'one <dir>' })
     if (args === 'help') return out(this.usage)
+    const dataDir = dataDirOf(args.values.data, env)
     const folder = path.resolve(args.positionals[0])
     const batch = readExport(folder)
-    const dataDir = dataDirOf(args.values.data, env)
     assertNoRelay(dataDir, 'import')
     const db = SqliteDatabase.open(databaseFileOf(dataDir))
     let changes: DocUpdates[]
