@@ -174,14 +174,27 @@ export function distinctValues(entries: readonly Sortable[], field: string): str
   return [...out].sort((a, b) => a.localeCompare(b))
 }
 
-/** Parses a comma-separated label input: trimmed, lower-case, unique, non-empty, at most 40 characters each. */
+/** The longest label, in characters. */
+export const MAX_LABEL_LENGTH = 40
+
+/** Parses a comma-separated label input: trimmed, lower-case, unique, non-empty, at most {@link MAX_LABEL_LENGTH} characters each. */
 export function parseLabels(input: string): string[] {
   const out: string[] = []
   for (const part of input.split(',')) {
-    const label = part.trim().toLowerCase().slice(0, 40)
+    const label = part.trim().toLowerCase().slice(0, MAX_LABEL_LENGTH)
     if (label !== '' && !out.includes(label)) out.push(label)
   }
   return out
+}
+
+/**
+ * A comma-separated label input split into the labels to add and the parts
+ * too long to be one (left for the person to shorten, never cut silently).
+ */
+export function readLabels(input: string): { labels: string[]; tooLong: string[] } {
+  const parts = input.split(',').map((part) => part.trim())
+  const tooLong = parts.filter((part) => part.length > MAX_LABEL_LENGTH)
+  return { labels: parseLabels(parts.filter((part) => part.length <= MAX_LABEL_LENGTH).join(',')), tooLong }
 }
 
 /** `just now`, `5 min ago`, `3 h ago`, `2 days ago`, then a date. */
