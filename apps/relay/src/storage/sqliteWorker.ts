@@ -18,6 +18,7 @@
  * @module storage/sqliteWorker
  */
 
+import path from 'node:path'
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort, type TransferListItem } from 'node:worker_threads'
 import { SqliteDatabase, whyNotWritable } from './SqliteDatabase.js'
 import type { DocUpdates } from './Storage.js'
@@ -45,12 +46,16 @@ interface Answer {
 /**
  * A failed commit's error, with the reason when the file or its directory
  * cannot be written (SQLite says only "disk I/O error" or "attempt to write a
- * readonly database" when its file system turned read-only).
+ * readonly database" when its file system turned read-only, and "database or
+ * disk is full" without saying where).
  */
 function commitError(error: unknown, file: string): unknown {
-  if (!(error instanceof Error) || !/^SQLITE_(IOERR|READONLY|CANTOPEN)/.test(String((error as { code?: unknown }).code))) return error
-  const unwritable = whyNotWritable(file)
-  if (unwritable === null) return error
+  const code = String((error as { code?: unknown } | null)?.code)
+  if (!(error instanceof Error) || !/^SQLITE_(IOERR|READONLY|CANTOPEN|FULL)/.test(code)) return error
+  // a full file system may still take whyNotWritable's small probe file, and a file-size limit does: the file is named anyway
+  const unwritable =
+    whyNotWritable(file) ??
+    (code.startsWith('SQLITE_FULL') ? `no space left for ${path.resolve(file)}` : `writing ${path.resolve(file)} failed`)
   return Object.assign(new Error(`${error.message}: ${unwritable}`), { name: error.name, code: (error as { code?: unknown }).code })
 }
 
