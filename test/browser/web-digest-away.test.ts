@@ -1,7 +1,9 @@
 /**
  * The digest of what others changed, as a person reads it, in real Chromium
  * against a relay with JWT auth (so it can name people): its heading is true
- * whether the person was offline or had just closed the app.
+ * whether the person was offline or had just closed the app; a ticket
+ * someone archived while she changed it offline is told in words, with a way
+ * back to it and her changes.
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
@@ -45,5 +47,57 @@ describe.skipIf(!available)('web app: the digest in words', () => {
     expect(await digest.innerText()).not.toContain('offline')
     expect(await digest.innerText()).toMatch(/Status: Open → In progress\s*— Bob Stone/)
     await screenshot(ada, 'web-digest-away-heading')
+  }, 90_000)
+
+  it('archived while she changed it offline: "Bob Stone archived this ticket", her changes are in it, and one click unarchives it', async () => {
+    const url = web.relay().url
+    const adaToken = await signToken('ada', { shelf: 'write' }, { name: 'Ada Lovelace' })
+    const bobToken = await signToken('bob', { shelf: 'write' }, { name: 'Bob Stone' })
+    const adaContext = await web.context()
+    const ada = await signInWithToken(adaContext, url, adaToken)
+    const id = await createTicket(ada, 'Refund flow')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    const bob = await signInWithToken(await web.context(), url, bobToken)
+    await openTicket(bob, url, id, 'Refund flow')
+
+    // Ada, offline, changes the ticket; Bob archives it meanwhile.
+    await ada.evaluate(async () => {
+      await navigator.serviceWorker.ready
+    })
+    await adaContext.setOffline(true)
+    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await ada.locator('#f-priority').selectOption('urgent')
+    await ada.locator('#f-status').selectOption('in_progress')
+    await bob.getByTestId('archive').click()
+    await bob.getByTestId('archived-note').waitFor()
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+
+    await ada.goto(`${url}#/`)
+    await ada.getByTestId('ticket-row').first().waitFor()
+    await adaContext.setOffline(false)
+    await expect.poll(() => pendingShown(ada), { timeout: 20_000 }).toBe(0)
+    const item = ada.locator(`[data-testid="digest-item"][data-record="${id}"]`)
+    await expect.poll(() => item.count(), { timeout: 20_000 }).toBe(1)
+    const text = await item.innerText()
+    expect(text).toContain('Bob Stone archived this ticket')
+    expect(text).not.toMatch(/Archived:|false|true/)
+    const note = item.getByTestId('digest-archived')
+    expect(await note.innerText()).toMatch(
+      /^Your changes are in it\. Archived tickets are not in the list: open it or unarchive it\.\s*Unarchive$/,
+    )
+    // The ticket has left her list (it is archived), which the note explains.
+    expect(await ada.getByTestId('ticket-row').count()).toBe(0)
+    await screenshot(ada, 'web-digest-archived-with-yours')
+
+    // "open it" leads to the ticket, with her changes; back on the list, "Unarchive" brings it back for everyone.
+    expect(await note.getByRole('link', { name: 'open it' }).getAttribute('href')).toBe(`#/t/${id}`)
+    await note.getByRole('button', { name: 'Unarchive' }).click()
+    const row = ada.locator(`[data-testid="ticket-row"][data-id="${id}"]`)
+    await expect.poll(() => row.innerText(), { timeout: 10_000 }).toMatch(/Refund flow[\s\S]*In progress[\s\S]*Urgent/)
+    await expect.poll(() => note.count()).toBe(0) // no longer archived: nothing to explain; the line of what Bob did stays
+    expect(await item.innerText()).toContain('Bob Stone archived this ticket')
+    await expect.poll(() => bob.getByTestId('archived-note').count(), { timeout: 10_000 }).toBe(0)
+    await screenshot(ada, 'web-digest-archived-unarchived')
   }, 90_000)
 })

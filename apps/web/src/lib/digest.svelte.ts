@@ -30,6 +30,8 @@ export interface DigestItem {
   changes: FieldChangeSummary[]
   /** Comments others added, edited or deleted. */
   comments?: CommentsSummary
+  /** The person had changes of their own in the record, made here while away (e.g. offline), when the news came. */
+  yours?: boolean
 }
 
 /** Items kept at most (the oldest go first). */
@@ -62,6 +64,7 @@ const fold = (item: DigestItem, summary: RecordSummary): DigestItem => {
   }
   const comments = foldComments(item.comments, summary.comments)
   if (comments !== undefined) folded.comments = comments
+  if (item.yours === true) folded.yours = true
   return folded
 }
 
@@ -103,12 +106,17 @@ export class Digest {
     return [...this.items.filter((i) => i.merges.length > 0), ...this.items.filter((i) => i.merges.length === 0)]
   }
 
-  /** Adds what a summary says (folded into the record's item if there is one). */
-  add(summary: RecordSummary): void {
+  /**
+   * Adds what a summary says (folded into the record's item if there is one);
+   * `yours`: the person had changes of their own in the record, made here
+   * while away (so the item can say where they are now, e.g. in an archived ticket).
+   */
+  add(summary: RecordSummary, yours = false): void {
     if (summary.merges.length === 0 && summary.changes.length === 0 && summary.comments === undefined) return
     const before = this.items.find((i) => i.recordId === summary.recordId)
     const item =
       before === undefined ? fold({ recordId: summary.recordId, created: false, merges: [], changes: [] }, summary) : fold(before, summary)
+    if (yours) item.yours = true
     this.items = [...this.items.filter((i) => i.recordId !== summary.recordId), item].slice(-MAX_ITEMS)
     this.save()
   }

@@ -97,6 +97,12 @@ export class WorkspaceState {
   readonly #peopleKey: string
   readonly #onrefused: (message: string) => void
   readonly #peopleChanges: () => void
+  /**
+   * Records with changes made here while the relay was not reachable (or
+   * waiting when the app started), until the news of that record arrives:
+   * the digest then says the person's own work is in it.
+   */
+  readonly #workedAway = new Set<string>()
 
   constructor(session: Session, options: WorkspaceOptions) {
     this.me = { id: session.userId, name: session.name, color: session.color }
@@ -177,12 +183,16 @@ export class WorkspaceState {
     const onPending = (): void => {
       this.pending = store.pending
       const unsynced = store.unsynced()
+      if (client.status !== 'online') for (const record of unsynced) this.#workedAway.add(record.id)
       this.pendingTypes = unsynced.map((r) => r.type ?? 'record')
       this.pendingChanges = this.pending === 0 ? 0 : Math.max(1, countChanges(unsynced))
       if (this.pending === 0) this.autoSyncing = false
     }
     // Records open here summarize after they synced again; the rest come from the catch-up pull.
-    const onSummary = (summary: RecordSummary): void => this.digest.add(summary)
+    const onSummary = (summary: RecordSummary): void => {
+      this.digest.add(summary, this.#workedAway.has(summary.recordId))
+      this.#workedAway.delete(summary.recordId)
+    }
     const onSyncError = (error: SyncError, recordId: string): void => {
       this.syncErrors = { ...this.syncErrors, [recordId]: { code: error.code, reason: error.reason, permanent: error.permanent } }
     }
@@ -223,6 +233,8 @@ export class WorkspaceState {
     void store.ready.then(() => {
       this.persistent = store.persistent
       this.ready = true
+      // Changes waiting from before the app started were made while away too.
+      for (const record of store.unsynced()) this.#workedAway.add(record.id)
       onPending()
       this.#syncOnConnect()
     })
