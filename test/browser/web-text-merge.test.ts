@@ -470,4 +470,24 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await bob.keyboard.press('Enter')
     for (const page of [ada, bob]) await expect.poll(() => page.getByTestId('choose-description').count(), { timeout: 10_000 }).toBe(0)
   }, 120_000)
+
+  it('an empty description both filled in, one offline: each text on its own line with the card, not run together', async () => {
+    const { ada, bob, bobContext } = await bothOnATicket('descriptions-filled', 'Crash on start')
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await replaceText(bob, '#f-description', 'Bob: steps — open app, wait.')
+    await replaceText(ada, '#f-description', 'Ada: it crashes when the cache is cold.')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    for (const page of [ada, bob]) {
+      // Before: "Ada: it crashes when the cache is cold.Bob: steps — open app, wait." and no card.
+      await expect
+        .poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 })
+        .toBe('Bob: steps — open app, wait.\nAda: it crashes when the cache is cold.')
+      await page.getByTestId('text-merge').first().waitFor({ timeout: 10_000 })
+      await page.getByTestId('choose-description').waitFor({ timeout: 10_000 })
+    }
+    await screenshot(ada, 'web-text-merge-description-filled')
+  }, 120_000)
 })

@@ -653,6 +653,35 @@ describe('history', () => {
       }
     })
 
+    test('an empty description both filled in offline: each text on its own line, with a card, never glued together', async () => {
+      const relay = newRelay()
+      const time = { clock: 1_000_000 }
+      const [a, b] = await setup(relay, 2, { now: () => time.clock })
+      a!.offline()
+      time.clock += 1_000
+      a!.handle.set('description', 'Ada: it crashes when the cache is cold.')
+      time.clock += 1_000
+      b!.handle.set('description', 'Bob: steps — open app, wait.')
+      await relay.settle()
+      a!.online()
+      await relay.settle()
+      await relay.settle()
+      for (const peer of [a!, b!]) {
+        // Before: "Ada: it crashes when the cache is cold.Bob: steps — open app, wait." and no card.
+        expect(peer.handle.get('description')).toBe('Ada: it crashes when the cache is cold.\nBob: steps — open app, wait.')
+        expect(peer.handle.history().merges.find((m) => m.field === 'description')).toMatchObject({ conflict: true })
+        expect(peer.handle.history().unsettled).toEqual({})
+      }
+    })
+
+    test('lines both added at the end offline, each on a line of its own: no collision, both lines kept', async () => {
+      const { a } = await rewrite('Steps: log in.', 'Steps: log in.\nAda: on iOS.', 'Steps: log in.\nBob: since 1.4.')
+      expect(['Steps: log in.\nAda: on iOS.\nBob: since 1.4.', 'Steps: log in.\nBob: since 1.4.\nAda: on iOS.']).toContain(
+        a.handle.get('description'),
+      )
+      expect(a.handle.history().merges.find((m) => m.field === 'description')).toMatchObject({ conflict: false })
+    })
+
     test('paragraphs: each version of the lines both touched, an empty line between them; other lines once', async () => {
       const { a } = await rewrite(
         'The export button does nothing.\nSteps: open a report, click Export.\nSeen on 1.4.\nPriority: high.',
@@ -1246,7 +1275,7 @@ describe('history of typing (text edited directly in Y.Text)', () => {
       ['user-of-p1', ' on iOS'],
     ])
     expect(merge.summary).toMatch(/edited title at the same time; both contributions were merged/)
-    // Offline: the same, and the merged text holds both.
+    // Offline, into an empty description: the merged text holds both, each on its own line (not "AdaBob").
     a!.offline()
     type(a!.handle, 'description', 0, 'Ada')
     type(b!.handle, 'description', 0, 'Bob')
@@ -1254,8 +1283,9 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     b!.handle.flushHistory()
     a!.online()
     await relay.settle()
+    await relay.settle()
     const text = a!.handle.get('description') as string
-    expect(text.length).toBe(6)
+    expect(text.split('\n').sort()).toEqual(['Ada', 'Bob'])
     const offline = a!.handle.history().merges.find((m) => m.field === 'description')!
     expect(offline.sides.map((s) => s.entry.kind === 'change' && s.entry.inserted).sort()).toEqual(['Ada', 'Bob'])
   })

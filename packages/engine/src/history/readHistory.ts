@@ -509,6 +509,7 @@ const textMerge = (
       edit: s.edit ?? null,
       at: s.tip.at,
       id: s.tip.id,
+      ...(typeof s.value === 'string' ? { value: s.value } : {}),
       pick: s.entryIds.some((x) => byId.get(x)?.restoreOf !== undefined),
       shares: sides.flatMap((o, j) => (j !== i && (guessed.has(s) || guessed.has(o)) ? [j] : [])),
     })),

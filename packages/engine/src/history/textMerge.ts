@@ -120,6 +120,9 @@ const seenOrder = (x: TextEdit, y: TextEdit): number => {
   return 0
 }
 
+/** Whether `first` followed by `second` runs their words together (no space nor line break between them). */
+const glued = (first: string, second: string): boolean => /\S$/u.test(first) && /^\S/u.test(second)
+
 /** Whether two edits of the same base collide (see the module documentation). */
 export const collide = (a: TextEdit, b: TextEdit, singleLine: boolean): boolean => {
   if (nextToSeen(a, b) !== null || nextToSeen(b, a) !== null) return false
@@ -181,6 +184,8 @@ export interface TextSideInput {
    * ranges, as combining them would apply those changes twice.
    */
   shares?: readonly number[]
+  /** The side's value (its writer's text), when known. */
+  value?: string
   /**
    * The side chose a version of an earlier merge (a restore). Two such sides
    * that touch are two choices between the same versions, made at once: they
@@ -211,9 +216,18 @@ export interface TextMergeOutcome {
 export const textMergeOutcome = (base: string | null, sides: readonly TextSideInput[], singleLine: boolean): TextMergeOutcome => {
   const edits = sides.map((s) => s.edit)
   const picks = (i: number, j: number): boolean => sides[i]!.pick === true && sides[j]!.pick === true
+  // An empty multi-line field both filled in: the CRDT puts the two texts side by side, and runs them together where
+  // neither has a space or line break at that edge ("…is cold.Bob: steps…") — read from the sides' values, which
+  // say where the spaces are (their edits are laid word by word).
+  const filled = (i: number, j: number): boolean => {
+    const x = sides[i]!.value
+    const y = sides[j]!.value
+    return !singleLine && base === '' && x !== undefined && y !== undefined && (glued(x, y) || glued(y, x))
+  }
   const clash = (i: number, j: number): boolean => {
     const a = edits[i]
     const b = edits[j]
+    if (filled(i, j)) return true
     return a != null && b != null && a.some((x) => b.some((y) => collide(x, y, singleLine || picks(i, j))))
   }
   const shared = (i: number, j: number): boolean => (sides[i]!.shares?.includes(j) ?? false) || (sides[j]!.shares?.includes(i) ?? false)
@@ -235,7 +249,11 @@ export const textMergeOutcome = (base: string | null, sides: readonly TextSideIn
   if (!singleLine && !choices) {
     // Both versions, one after the other — unless sides hold the same changes (their versions would repeat them).
     const sharing = sides.some((_, i) => sides.some((__, j) => i !== j && shared(i, j)))
-    const settled = sharing ? null : bothVersions(base, edits as TextEdit[][], [...order].reverse())
+    const settled = sharing
+      ? null
+      : base === '' && sides.every((s) => s.value !== undefined)
+        ? joinVersions([...order].reverse().map((i) => sides[i]!.value!))
+        : bothVersions(base, edits as TextEdit[][], [...order].reverse())
     return { conflict, winner: null, settled, value: settled }
   }
   const chosen: number[] = []
@@ -317,16 +335,24 @@ const bothVersions = (base: string, edits: ReadonlyArray<readonly TextEdit[]>, o
       )
       if (version !== '' && !versions.includes(version)) versions.push(version)
     }
-    // Whole lines selected and written over end (begin) with their line break in every version: it goes once
-    // after (before) them all, not between them — else an empty line more between the versions.
-    const tail = versions.length > 1 && versions.every((v) => v.endsWith('\n')) ? '\n' : ''
-    const head = versions.length > 1 && versions.every((v) => v.startsWith('\n')) ? '\n' : ''
-    const cores = versions.map((v) => v.slice(head.length, v.length - tail.length)).filter((v) => v !== '')
-    // Versions of several lines each are told apart by an empty line.
-    const joined = cores.join(cores.some((v) => v.includes('\n')) ? '\n\n' : '\n')
-    out.push({ start: r.start, end: r.end, insert: head + joined + tail })
+    out.push({ start: r.start, end: r.end, insert: joinVersions(versions) })
   }
   return applyEdits(base, out)
+}
+
+/**
+ * Versions one after the other, each on lines of its own (empty and repeated
+ * ones once or not at all); an empty line between them when one spans several
+ * lines. Whole lines selected and written over end (begin) with their line
+ * break in every version: it goes once after (before) them all, not between
+ * them — else an empty line more between the versions.
+ */
+const joinVersions = (all: readonly string[]): string => {
+  const versions = all.filter((v, k) => v !== '' && all.indexOf(v) === k)
+  const tail = versions.length > 1 && versions.every((v) => v.endsWith('\n')) ? '\n' : ''
+  const head = versions.length > 1 && versions.every((v) => v.startsWith('\n')) ? '\n' : ''
+  const cores = versions.map((v) => v.slice(head.length, v.length - tail.length)).filter((v) => v !== '')
+  return head + cores.join(cores.some((v) => v.includes('\n')) ? '\n\n' : '\n') + tail
 }
 
 /** An entry of a single-line text field, as {@link ruleValue} reads it. */
@@ -507,6 +533,7 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
         edit: laid[k]!.edit,
         at: sawSides[i]!.size > 0 ? newestAt + 1 : latest[i]!,
         id: kids[i]!.id,
+        value: values[i]!,
         pick: trees[i]!.some((x) => x.restoreOf !== undefined),
         shares: kept.flatMap((j, m) => (j !== i && (shareChanges(i, j) || laid[k]!.guessed || laid[m]!.guessed) ? [m] : [])),
       })),
