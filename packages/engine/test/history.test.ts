@@ -1617,6 +1617,31 @@ describe('reconnect summary', () => {
     expect(s.merges).toEqual([])
   })
 
+  test('"updated" stays the latest change after someone\'s older offline edits merge in (a list sorted by it)', async () => {
+    const relay = newRelay()
+    const time = { clock: 1_000_000 }
+    const [a, b] = await setup(relay, 2, { now: () => time.clock })
+    // Yjs keeps the value of the higher client id when two people set a key concurrently: Ada's older time would win.
+    a!.handle.doc.clientID = 2 ** 32 - 1
+    b!.handle.doc.clientID = 1
+    a!.offline()
+    time.clock += 60_000
+    a!.handle.set('status', 'done')
+    const adaAt = time.clock
+    time.clock += 60_000
+    b!.handle.set('priority', 'high')
+    const bobAt = time.clock
+    await relay.settle()
+    a!.online()
+    await relay.settle()
+    await relay.settle()
+    for (const peer of [a!, b!]) {
+      // Before: Ada's time, a minute older than Bob's change — the record sorted below ones changed since.
+      expect(peer.handle.read().updatedAt).toBe(bobAt)
+      expect(peer.handle.read().updatedAt).not.toBe(adaAt)
+    }
+  })
+
   test('a merge lost by the user: restoring their side is a normal change everyone gets; a merge they won offers the other value', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)

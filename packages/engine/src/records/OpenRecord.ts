@@ -535,7 +535,7 @@ export class OpenRecord {
     if (local) {
       this.tabShare.postEdit(update, clocks, this.sync.sendsLiveEdits)
       if (!isBookkeeping(origin)) this.touch()
-    }
+    } else if (source === 'remote') this.keepLatestTouch()
     if (this.schemaCache === undefined) void this.schema
     if (source !== 'storage' && transaction.changed.has(historyArray(doc))) this.history.scheduleSettle()
     for (const listener of this.listeners) listener.change(source)
@@ -551,9 +551,31 @@ export class OpenRecord {
     const now = this.host.now()
     const last = record.get(RecordKey.updatedAt)
     if (typeof last === 'number' && now - last < this.host.updatedAtResolution && now >= last) return
+    this.lastTouch = Math.max(this.lastTouch, now)
     // Runs as its own transaction after this one (Yjs queues transactions started from observers).
     this.doc.transact(() => {
       record.set(RecordKey.updatedAt, now)
+      record.set(RecordKey.updatedBy, this.host.userId)
+    }, UPDATED_AT_ORIGIN)
+  }
+
+  /** The latest `updatedAt` this replica wrote (0: none since it opened the record). */
+  private lastTouch = 0
+
+  /**
+   * Concurrent writes of `updatedAt` keep one value by client id, not the
+   * latest: someone's offline edits of an hour ago could leave a record
+   * sorted as if nothing happened since. When a merge leaves an older value
+   * than this replica's own last write, that write is made again (only the
+   * replica that wrote the later time knows it: the other value is gone).
+   */
+  private keepLatestTouch(): void {
+    const record = this.doc.getMap<unknown>(RECORD_MAP)
+    const current = record.get(RecordKey.updatedAt)
+    if (this.lastTouch === 0 || typeof current !== 'number' || current >= this.lastTouch) return
+    const at = this.lastTouch
+    this.doc.transact(() => {
+      record.set(RecordKey.updatedAt, at)
       record.set(RecordKey.updatedBy, this.host.userId)
     }, UPDATED_AT_ORIGIN)
   }
