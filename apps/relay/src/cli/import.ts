@@ -32,8 +32,9 @@ export const importCommand: Command = {
 Merges the workspace exported to the folder <dir> (by concord-relay export)
 into the relay's database: docs that exist get the exported changes merged in,
 the others are created. A doc that already holds everything exported is left
-as it is, so importing the same export twice stores nothing the second time. Stop the relay first: import refuses (exit code 3)
-while a relay holds <dir>/relay.lock.
+as it is, so importing the same export twice stores nothing the second time.
+Stop the relay first: import refuses (exit code 3) while a relay holds
+<dir>/relay.lock.
 
 ${DATA_HELP}`,
   async run(argv, { env, out }) {
