@@ -1,0 +1,75 @@
+/**
+ * The sync state on a phone and "Sync now" with the relay unreachable, in
+ * real Chromium: the top bar's short status fits a 375 px screen whole (the
+ * full sentence stays for screen readers), and "Sync now" says it is trying
+ * to reach the relay, then reports the failed attempt at once — never
+ * "sending" to a relay it has not reached.
+ *
+ * Screenshots go to test-artifacts/ (git-ignored).
+ */
+import { describe, expect, it } from 'vitest'
+import { chromiumAvailable } from './support/browserPage.mjs'
+import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+
+const available = chromiumAvailable()
+if (!available) console.warn('test/browser: skipping the phone status tests — /usr/bin/chromium is missing (apt-get install chromium)')
+
+describe.skipIf(!available)('web app: sync state on a phone', () => {
+  const web = useWebApp()
+
+  it('"Offline · 2 unsynced" fits at 375 px; "Sync now" offline tries, then says at once that the relay was not reached', async () => {
+    const url = web.relay().url
+    const ctx = await web.context({ width: 375, height: 740 })
+    const page = await signIn(ctx, url, 'Ada Lovelace', 'phone-status')
+    const id = await createTicket(page, 'Read on the bus')
+    await page.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+
+    await ctx.setOffline(true)
+    await page.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await page.locator('#f-status').selectOption('in_progress')
+    await page.locator('#f-priority').selectOption('high')
+    const pill = page.getByTestId('sync-indicator')
+    const short = pill.locator('.label.short')
+    await expect.poll(() => short.innerText(), { timeout: 10_000 }).toBe('Offline · 2 unsynced')
+    // Shown whole: the label is not cut (no ellipsis), and the pill is inside the screen.
+    expect(await short.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true)
+    const box = (await pill.boundingBox())!
+    expect(box.x + box.width).toBeLessThanOrEqual(375)
+    // On a 360 px phone too.
+    await page.setViewportSize({ width: 360, height: 740 })
+    expect(await short.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true)
+    await page.setViewportSize({ width: 375, height: 740 })
+    // Assistive tech gets the whole sentence.
+    expect(await page.getByRole('link', { name: 'Offline — 2 changes saved on this device' }).count()).toBe(1)
+    await screenshot(page, 'web-phone-status-offline', { fullPage: false })
+
+    // "Sync now" with the relay unreachable: "trying to reach the relay", then the failure as soon as the attempt fails.
+    await page.goto(`${url}#/sync`)
+    await page.locator(`[data-testid="unsynced-row"][data-id="${id}"]`).waitFor()
+    await page.evaluate(() => {
+      const w = window as unknown as { __progress: string[] }
+      w.__progress = []
+      new MutationObserver(() => {
+        const line = document.getElementById('sync-progress')?.textContent?.replace(/\s+/g, ' ').trim() ?? ''
+        if (line !== '' && w.__progress[w.__progress.length - 1] !== line) w.__progress.push(line)
+      }).observe(document.body, { subtree: true, childList: true, characterData: true })
+    })
+    const started = Date.now()
+    await page.getByRole('button', { name: 'Sync now' }).click()
+    const progress = page.locator('#sync-progress')
+    await expect.poll(() => progress.innerText(), { timeout: 5_000 }).toMatch(/^Could not reach the relay\./)
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(await progress.innerText()).toBe('Could not reach the relay. Changes stay on this device; Concord keeps trying.')
+    const seen = await page.evaluate(() => (window as unknown as { __progress: string[] }).__progress)
+    expect(seen).toEqual(['Trying to reach the relay…', 'Could not reach the relay. Changes stay on this device; Concord keeps trying.'])
+    expect(await page.getByRole('button', { name: 'Sync now' }).isEnabled()).toBe(true)
+    await screenshot(page, 'web-phone-status-sync-now-offline')
+
+    // Back online, "Sync now" reaches the relay and sends.
+    await ctx.setOffline(false)
+    await page.getByRole('button', { name: 'Sync now' }).click()
+    await expect.poll(() => pendingShown(page), { timeout: 20_000 }).toBe(0)
+    await expect.poll(() => progress.innerText(), { timeout: 10_000 }).toBe('Everything is on the relay.')
+  }, 90_000)
+})
