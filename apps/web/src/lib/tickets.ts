@@ -83,6 +83,22 @@ export const FIELD_LABELS: Record<string, string> = {
 
 export const fieldLabel = (field: string): string => FIELD_LABELS[field] ?? field
 
+/** Whether a record's pending fields say the relay has never stored the record itself (it was created here). */
+export const isNewHere = (pendingFields: readonly string[]): boolean => pendingFields.includes('$created')
+
+/**
+ * A record's changes not on the relay, in words: its changed fields ("Status,
+ * Priority"), or for a record the relay has never stored, "New ticket" and the
+ * fields it was created with ("New ticket: Assignee, Title"). The count of
+ * changes is the count of fields named, so every place that counts agrees.
+ */
+export function pendingFieldsText(type: string | null | undefined, pendingFields: readonly string[]): string {
+  const fields = pendingFields.filter((f) => f !== '$created').map(fieldLabel)
+  if (!isNewHere(pendingFields)) return fields.join(', ')
+  const noun = `New ${type === 'project' ? 'project' : type === 'ticket' || type == null ? 'ticket' : 'record'}`
+  return fields.length === 0 ? noun : `${noun}: ${fields.join(', ')}`
+}
+
 export function statusLabel(value: unknown): string {
   return STATUS_OPTIONS.find((o) => o.value === value)?.label ?? 'Open'
 }
