@@ -1,7 +1,7 @@
 /**
  * Long text without spaces (a pasted URL as a title, a long label), in real
  * Chromium against a relay with JWT auth: it wraps inside the digest, the
- * list and the sync page instead of widening the page, on a laptop and on a
+ * list, the sync page and the sign-out dialog instead of widening the page, on a laptop and on a
  * phone; a wide label does not push the next filter onto its own row; and a
  * label longer than the limit is refused with a message, not cut short.
  *
@@ -93,6 +93,13 @@ describe.skipIf(!available)('web app: long unbroken text', () => {
     await ada.locator(`[data-testid="unsynced-row"][data-id="${id}"]`).waitFor()
     expect(await overflow(ada)).toBe(0)
     await screenshot(ada, 'web-long-text-sync-phone')
+    // The sign-out dialog lists it, wrapped inside the dialog.
+    await ada.getByRole('button', { name: 'Sign out' }).click()
+    const dialog = ada.getByRole('dialog')
+    await dialog.getByText('very-long-path-segment', { exact: false }).waitFor()
+    expect(await dialog.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true)
+    await screenshot(ada, 'web-long-text-signout-phone', { fullPage: false })
+    await dialog.getByRole('button', { name: 'Cancel' }).click()
     await adaContext.setOffline(false)
   }, 120_000)
 })
