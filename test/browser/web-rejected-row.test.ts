@@ -63,6 +63,8 @@ describe.skipIf(!available)('web app: a rejected record in the lists', () => {
     await ctx.setOffline(false)
     await expect.poll(() => ada.getByTestId('sync-indicator').innerText(), { timeout: 20_000 }).toBe('Changes to 1 ticket rejected')
     expect(await colours('[data-testid="sync-indicator"]')).toEqual(rejected)
+    // The count beside "Sync status" is red too, not the amber of waiting work.
+    expect(await ada.getByTestId('nav-count').getAttribute('class')).toContain('rejected')
 
     // The sync status page: the rejection is explained, and "retry or discard" points below, not to this page.
     await ada
