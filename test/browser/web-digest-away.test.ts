@@ -95,8 +95,11 @@ describe.skipIf(!available)('web app: the digest in words', () => {
     await note.getByRole('button', { name: 'Unarchive' }).click()
     const row = ada.locator(`[data-testid="ticket-row"][data-id="${id}"]`)
     await expect.poll(() => row.innerText(), { timeout: 10_000 }).toMatch(/Refund flow[\s\S]*In progress[\s\S]*Urgent/)
-    await expect.poll(() => note.count()).toBe(0) // no longer archived: nothing to explain; the line of what Bob did stays
+    await expect.poll(() => note.count()).toBe(0) // no longer archived: the way back goes; the line of what Bob did stays
     expect(await item.innerText()).toContain('Bob Stone archived this ticket')
+    expect(await item.getByTestId('digest-unarchived').innerText()).toBe(
+      'You unarchived it: it is back in the ticket list, with your changes.',
+    )
     await expect.poll(() => bob.getByTestId('archived-note').count(), { timeout: 10_000 }).toBe(0)
     await screenshot(ada, 'web-digest-archived-unarchived')
   }, 90_000)
