@@ -1,5 +1,5 @@
 /**
- * "While you were offline…" in real Chromium, against a relay with JWT auth
+ * "While you were away…" in real Chromium, against a relay with JWT auth
  * (so the digest can name people): Ada goes offline and changes two tickets;
  * Bob meanwhile changes one of them, changes a ticket Ada never opened in
  * this session and creates a new one; Ada reloads the app before she is

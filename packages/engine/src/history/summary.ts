@@ -1,5 +1,5 @@
 /**
- * "While you were offline…": what others changed in a record since this
+ * "While you were away…": what others changed in a record since this
  * device last had it — who, which fields, old → new values — and the merges
  * in which someone else's concurrent change met one of the user's own.
  *

@@ -24,7 +24,7 @@ export interface RecordMeta {
   fieldClocks?: FieldClocks
   /** Author bindings the relay sent (Yjs client id → user), for history offline and after a reload. */
   authors?: AuthorInfo[]
-  /** Encoded state vector of what the user last saw of the record (for "while you were offline" summaries). */
+  /** Encoded state vector of what the user last saw of the record (for "while you were away" summaries). */
   viewed?: Uint8Array
   /**
    * Yjs client ids this device wrote the record with (every page load is a

@@ -76,7 +76,7 @@ export interface RecordHost {
   readonly storageRetry?: BackoffOptions
   /** Starts the tab-save fallback timer (`TAB_SAVE_FALLBACK_MS`, see `records/RecordTabSharing`); returns its cancel function. */
   tabSaveTimer(write: () => void, delayMs: number): () => void
-  /** A "while you were offline" summary of the record (after it synced). */
+  /** A "while you were away" summary of the record (after it synced). */
   summary(record: OpenRecord, summary: RecordSummary): void
   /** Storage of this record failed (report it). */
   storageFailed(record: OpenRecord, error: StorageError): void
@@ -157,7 +157,7 @@ export class OpenRecord {
   private viewed: StateVector
   /**
    * Nothing of the record was on this device when it opened: its first sync
-   * brings what it is, not news (no "while you were offline" summary).
+   * brings what it is, not news (no "while you were away" summary).
    */
   private newHere: boolean
   /**
@@ -527,7 +527,7 @@ export class OpenRecord {
       this.noteOwnClient(doc.clientID)
     }
     if (this.sync.isSynced && source !== 'storage') {
-      // Seen live: not news for the next "while you were offline" summary.
+      // Seen live: not news for the next "while you were away" summary.
       this.viewed = stateVectorOf(doc)
       this.writer.metaChanged('viewed')
     }

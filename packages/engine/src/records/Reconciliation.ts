@@ -87,7 +87,7 @@ export interface ReconciliationHost extends Omit<PullContext, 'backend' | 'entry
   listed(entries: CatalogEntry[]): void
   /** Record `id` has pending changes and is not open: open it if this tab holds the outbox duty. */
   ensureSyncing(id: string): void
-  /** A "while you were offline" summary to emit. */
+  /** A "while you were away" summary to emit. */
   summary(summary: RecordSummary): void
   /** Catalog entries changed: recompute the pending total. */
   updateTotal(): void

@@ -62,7 +62,7 @@ export interface RecordHandleEvents {
   saved: (isSaved: boolean) => void
   /** A sync error from the relay, or a storage error (the record keeps working in memory). */
   error: (error: SyncError | StorageError) => void
-  /** "While you were offline…": what others changed since this device last saw the record (after a sync). */
+  /** "While you were away…": what others changed since this device last saw the record (after a sync). */
   summary: (summary: RecordSummary) => void
   /**
    * The relay told who is behind client ids of this record (`added`): the

@@ -2,7 +2,7 @@
  * Fetches what this device lacks of one record that is not open, stores it
  * (in the storage's inbox while the record has no database of its own, see
  * `RecordInbox`; else in its own database), and computes its new catalog
- * entry and, when asked, a "while you were offline" summary — without
+ * entry and, when asked, a "while you were away" summary — without
  * opening the record (no subscription). Used by `store.pull()` and the live
  * catalog.
  *

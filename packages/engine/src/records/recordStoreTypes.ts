@@ -113,7 +113,7 @@ export interface PullOptions {
   /** Called after each record; `total`: the records listed so far (it grows while the relay's list comes in pages). */
   onProgress?: (done: number, total: number) => void
   /**
-   * Emit a `summary` ("while you were offline…") for every fetched record
+   * Emit a `summary` ("while you were away…") for every fetched record
    * others changed since this device last had it — and for records new to
    * this device, unless the catalog was empty (a first pull on a new device
    * brings everything; that is not news). Default false: the records are
@@ -154,7 +154,7 @@ export interface RecordStoreEvents {
   'storage-error': (event: StorageErrorEvent) => void
   /** A record's sync error (e.g. permission denied). */
   'sync-error': (error: SyncError, recordId: string) => void
-  /** "While you were offline…": what others changed in a record since this device last saw it (after it synced). */
+  /** "While you were away…": what others changed in a record since this device last saw it (after it synced). */
   summary: (summary: RecordSummary) => void
   /** Another tab of this user signed out and wiped this workspace; this store is closed. */
   'signed-out': () => void

@@ -1,5 +1,5 @@
 /**
- * "While you were offline…" for a record: the field changes and merges of
+ * "While you were away…" for a record: the field changes and merges of
  * `history/summary`, and what others did in its comments meanwhile (a
  * record someone only commented on is news too).
  *
