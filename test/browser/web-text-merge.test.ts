@@ -20,7 +20,7 @@
  * Screenshots go to test-artifacts/ (git-ignored).
  */
 import { describe, expect, it } from 'vitest'
-import type { Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
 import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
@@ -66,19 +66,37 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
   }
 
   /**
+   * Bob goes offline and makes his edits; then Ada, online, makes hers (the later change), and once they are stored
+   * Bob's connection returns (`beforeReconnect` runs just before) and his edits are stored too.
+   */
+  const bobOfflineThenAda = async (
+    { ada, bob, bobContext }: { ada: Page; bob: Page; bobContext: BrowserContext },
+    bobs: () => Promise<void>,
+    adas: () => Promise<void>,
+    beforeReconnect?: () => Promise<void>,
+  ) => {
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await bobs()
+    await adas()
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    if (beforeReconnect) await beforeReconnect()
+    await bobContext.setOffline(false)
+    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+  }
+
+  /**
    * Ada creates a ticket; Bob, offline, and then Ada replace its title (Ada's is the later change); Bob reconnects.
    * `beforeReconnect` runs once Ada's change is stored, just before Bob's connection returns.
    */
   const collideTitles = async (workspace: string, beforeReconnect?: (id: string) => Promise<void>) => {
     const { ada, bob, bobContext, id } = await bothOnATicket(workspace, 'Login broken')
-    await bobContext.setOffline(true)
-    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await replaceText(bob, '#f-title', 'Signup fails on Safari')
-    await replaceText(ada, '#f-title', 'Checkout times out') // the later change
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    if (beforeReconnect) await beforeReconnect(id)
-    await bobContext.setOffline(false)
-    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    await bobOfflineThenAda(
+      { ada, bob, bobContext },
+      () => replaceText(bob, '#f-title', 'Signup fails on Safari'),
+      () => replaceText(ada, '#f-title', 'Checkout times out'), // the later change
+      () => (beforeReconnect ? beforeReconnect(id) : Promise.resolve()),
+    )
     return { ada, bob }
   }
 
@@ -267,13 +285,11 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     // Offline, the same words: both versions stay whole, one after the other (Bob's, the earlier, first).
     const bobs = 'Android: The app freezes on the splash screen. Since 2.4.'
     const adas = 'Android: The app crashes on every start. Since 2.4.'
-    await bobContext.setOffline(true)
-    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await replaceText(bob, '#f-description', bobs)
-    await replaceText(ada, '#f-description', adas)
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bobContext.setOffline(false)
-    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    await bobOfflineThenAda(
+      { ada, bob, bobContext },
+      () => replaceText(bob, '#f-description', bobs),
+      () => replaceText(ada, '#f-description', adas),
+    )
     for (const page of [ada, bob]) {
       await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe(`${bobs}\n${adas}`)
       const card = page.getByTestId('text-merge').first()
@@ -312,13 +328,11 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await ada.keyboard.press('Tab')
     await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('The app crashes.\nOwner: tbd.')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bobContext.setOffline(true)
-    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await retypeLine(bob, 'first', 'The app crashes on iOS 17.')
-    await retypeLine(ada, 'first', 'The app crashes on Android 14.')
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bobContext.setOffline(false)
-    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    await bobOfflineThenAda(
+      { ada, bob, bobContext },
+      () => retypeLine(bob, 'first', 'The app crashes on iOS 17.'),
+      () => retypeLine(ada, 'first', 'The app crashes on Android 14.'),
+    )
     // Before: "The app crashes on iOS 17.he app crashes on Android 14." on both screens, and no card.
     for (const page of [ada, bob]) {
       await expect
@@ -343,13 +357,11 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await replaceText(ada, '#f-description', 'Steps: open a report.\nClick Export.')
     await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Steps: open a report.\nClick Export.')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bobContext.setOffline(true)
-    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await retypeLine(bob, 'last', 'Click Export, then Save.')
-    await retypeLine(ada, 'last', 'Press Ctrl+E.')
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bobContext.setOffline(false)
-    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    await bobOfflineThenAda(
+      { ada, bob, bobContext },
+      () => retypeLine(bob, 'last', 'Click Export, then Save.'),
+      () => retypeLine(ada, 'last', 'Press Ctrl+E.'),
+    )
     const both = 'Steps: open a report.\nClick Export, then Save.\nPress Ctrl+E.'
     for (const page of [ada, bob]) await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe(both)
     return { ada, bob, bobContext, both }
@@ -416,8 +428,6 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await ada.keyboard.press('Tab')
     await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(lines.join('\n'))
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bobContext.setOffline(true)
-    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
     /** Selects lines 2–4 (Shift+Down: with the line break after them) and writes `text` over them. */
     const rewriteSteps = async (page: Page, text: string) => {
       await page.locator('#f-description').click()
@@ -427,11 +437,11 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       await page.keyboard.insertText(text)
       await page.keyboard.press('Tab')
     }
-    await rewriteSteps(bob, 'Steps (Safari):\n1. Open any report.\n2. Press Export.\n')
-    await rewriteSteps(ada, 'Steps (Chrome):\n1. Open a big report.\n2. Click Export and wait.\n')
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bobContext.setOffline(false)
-    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    await bobOfflineThenAda(
+      { ada, bob, bobContext },
+      () => rewriteSteps(bob, 'Steps (Safari):\n1. Open any report.\n2. Press Export.\n'),
+      () => rewriteSteps(ada, 'Steps (Chrome):\n1. Open a big report.\n2. Click Export and wait.\n'),
+    )
     // One empty line between the versions (before: two, each version's line break kept before it).
     const both = [
       'Export fails.',
@@ -473,13 +483,11 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
 
   it('an empty description both filled in, one offline: each text on its own line with the card, not run together', async () => {
     const { ada, bob, bobContext } = await bothOnATicket('descriptions-filled', 'Crash on start')
-    await bobContext.setOffline(true)
-    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await replaceText(bob, '#f-description', 'Bob: steps — open app, wait.')
-    await replaceText(ada, '#f-description', 'Ada: it crashes when the cache is cold.')
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
-    await bobContext.setOffline(false)
-    await expect.poll(() => pendingShown(bob), { timeout: 20_000 }).toBe(0)
+    await bobOfflineThenAda(
+      { ada, bob, bobContext },
+      () => replaceText(bob, '#f-description', 'Bob: steps — open app, wait.'),
+      () => replaceText(ada, '#f-description', 'Ada: it crashes when the cache is cold.'),
+    )
     for (const page of [ada, bob]) {
       // Before: "Ada: it crashes when the cache is cold.Bob: steps — open app, wait." and no card.
       await expect

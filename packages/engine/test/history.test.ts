@@ -1683,56 +1683,57 @@ describe('reconnect summary', () => {
     expect(s.changes.map((c) => c.field).sort()).toEqual(['assignee', 'status'])
   })
 
-  test('a title both replaced, the other later: the summary says theirs was kept over yours, and "use yours" brings it back', async () => {
+  /** Ada, offline, and then Bob change `field` (from `base`, if given); the summary Ada gets when she reconnects. */
+  const changedWhileAway = async (field: string, mine: string, theirs: string, base?: string) => {
     const relay = newRelay()
     const time = { clock: 1_000_000 }
     const [a, b] = await setup(relay, 2, { now: () => time.clock })
+    if (base !== undefined) {
+      a!.handle.set(field, base)
+      await relay.settle()
+    }
     a!.offline()
     time.clock += 1_000
-    a!.handle.set('title', 'SSO login fails on Safari')
+    a!.handle.set(field, mine)
     time.clock += 1_000
-    b!.handle.set('title', 'Login button does nothing')
+    b!.handle.set(field, theirs)
     await relay.settle()
     const summary = new Promise<RecordSummary>((resolve) => a!.store.on('summary', resolve))
     a!.online()
     const s = await summary
+    await relay.settle()
+    return { relay, time, a: a!, b: b!, s }
+  }
+
+  test('a title both replaced, the other later: the summary says theirs was kept over yours, and "use yours" brings it back', async () => {
+    const { relay, time, a, b, s } = await changedWhileAway('title', 'SSO login fails on Safari', 'Login button does nothing')
     // Before: no merge — the summary was read while the title still held the two replacements' characters, which no
     // side's value is — so it said only "Title edited — p1", and Ada's title was gone without a word.
     expect(s.merges.map((m) => [m.field, m.kept, m.mine, m.theirs, m.by.userId])).toEqual([
       ['title', 'theirs', 'SSO login fails on Safari', 'Login button does nothing', 'user-of-p1'],
     ])
-    await relay.settle()
-    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Login button does nothing')
+    for (const peer of [a, b]) expect(peer.handle.get('title')).toBe('Login button does nothing')
     time.clock += 1_000
-    a!.handle.restore(s.merges[0]!.mineEntryId)
+    a.handle.restore(s.merges[0]!.mineEntryId)
     await relay.settle()
-    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('SSO login fails on Safari')
+    for (const peer of [a, b]) expect(peer.handle.get('title')).toBe('SSO login fails on Safari')
   })
 
   test('a description both rewrote in the same lines: the summary says both versions are in it, and "use yours" leaves yours', async () => {
-    const relay = newRelay()
-    const time = { clock: 1_000_000 }
-    const [a, b] = await setup(relay, 2, { now: () => time.clock })
-    a!.handle.set('description', 'Sync is slow on login.')
-    await relay.settle()
-    a!.offline()
-    time.clock += 1_000
-    a!.handle.set('description', 'Login takes 3 s on a cold start.')
-    time.clock += 1_000
-    b!.handle.set('description', 'Sync is slow since 1.2.')
-    await relay.settle()
-    const summary = new Promise<RecordSummary>((resolve) => a!.store.on('summary', resolve))
-    a!.online()
-    const s = await summary
+    const { relay, time, a, b, s } = await changedWhileAway(
+      'description',
+      'Login takes 3 s on a cold start.',
+      'Sync is slow since 1.2.',
+      'Sync is slow on login.',
+    )
     expect(s.merges.map((m) => [m.field, m.kept, m.mine, m.theirs, m.by.userId])).toEqual([
       ['description', 'both', 'Login takes 3 s on a cold start.', 'Sync is slow since 1.2.', 'user-of-p1'],
     ])
-    await relay.settle()
-    expect(b!.handle.get('description')).toBe('Login takes 3 s on a cold start.\nSync is slow since 1.2.')
+    expect(b.handle.get('description')).toBe('Login takes 3 s on a cold start.\nSync is slow since 1.2.')
     time.clock += 1_000
-    a!.handle.restore(s.merges[0]!.mineEntryId)
+    a.handle.restore(s.merges[0]!.mineEntryId)
     await relay.settle()
-    for (const peer of [a!, b!]) expect(peer.handle.get('description')).toBe('Login takes 3 s on a cold start.')
+    for (const peer of [a, b]) expect(peer.handle.get('description')).toBe('Login takes 3 s on a cold start.')
   })
 
   test("a list others changed while the user changed it too: the summary names others' additions and removals, not the user's", async () => {
