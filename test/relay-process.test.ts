@@ -329,6 +329,12 @@ describe('configuration', () => {
     reader.close()
     await again.stop()
     expect(again.output()).toMatch(/replaced relay.lock of a relay on another host/)
+
+    // A lock that cannot be read (a relay starting at this moment is writing it) is not taken over.
+    writeFileSync(path.join(first.dataDir, 'relay.lock'), '{"pid": 12')
+    const garbled = await runRelay(['--port', '0', '--data', first.dataDir, '--no-web'])
+    expect(garbled.code).toBe(2)
+    expect(garbled.stderr).toMatch(/If no relay runs .*delete relay\.lock/)
     removeDir(first.dataDir)
   })
 

@@ -54,7 +54,13 @@ export const holdDataDir = (dataDir: string, replaced?: (holder: RelayLockInfo) 
     fs.writeFileSync(file, text, { flag: 'wx' })
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    const holder = relayHolding(dataDir)
+    let holder = relayHolding(dataDir)
+    if (holder?.pid === 0) {
+      // Unreadable: a relay starting at this moment may be writing it. Look again shortly; still unreadable, it stays.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
+      holder = relayHolding(dataDir)
+      if (holder?.pid === 0) throw new RelayRunningError(dataDir, 'start another relay on it', holder)
+    }
     if (holder !== null && holder.host === os.hostname()) throw new RelayRunningError(dataDir, 'start another relay on it', holder)
     if (holder !== null) replaced?.(holder)
     fs.rmSync(file, { force: true })
