@@ -133,7 +133,12 @@ const main = async (): Promise<void> => {
     const dataDir = path.resolve(config.data)
     try {
       releaseDataDir = holdDataDir(dataDir, (holder) =>
-        log.warn({ holder }, `replaced ${LOCK_FILE} of a relay on another host: make sure it no longer runs on this data dir`),
+        log.warn(
+          { holder },
+          holder.pid === 0
+            ? `replaced an unreadable ${LOCK_FILE} (cut short by a crash)`
+            : `replaced ${LOCK_FILE} of a relay on another host: make sure it no longer runs on this data dir`,
+        ),
       )
     } catch (error) {
       await storage.close().catch(() => undefined)

@@ -56,10 +56,10 @@ export const holdDataDir = (dataDir: string, replaced?: (holder: RelayLockInfo) 
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
     let holder = relayHolding(dataDir)
     if (holder?.pid === 0) {
-      // Unreadable: a relay starting at this moment may be writing it. Look again shortly; still unreadable, it stays.
+      // Unreadable: a relay starting at this moment may be writing it, so look again shortly. Still unreadable, it is
+      // what a crash left (an empty or cut file after a power loss), and is replaced like any lock left behind.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
       holder = relayHolding(dataDir)
-      if (holder?.pid === 0) throw new RelayRunningError(dataDir, 'start another relay on it', holder)
     }
     if (holder !== null && holder.host === os.hostname()) throw new RelayRunningError(dataDir, 'start another relay on it', holder)
     if (holder !== null) replaced?.(holder)
