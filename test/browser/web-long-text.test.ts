@@ -66,6 +66,8 @@ describe.skipIf(!available)('web app: long unbroken text', () => {
     // Ada comes back: the digest tells of the URL title; nothing is wider than the window.
     ada = await signInWithToken(adaContext, url, adaToken)
     const digest = ada.getByTestId('digest')
+    // The catch-up that brings the news runs after the sign-in and the relay's listing: slow on a loaded machine.
+    await digest.waitFor({ timeout: 60_000 })
     await expect.poll(() => digest.innerText(), { timeout: 20_000 }).toContain('very-long-path-segment')
     await expect.poll(() => ada.getByTestId('label-filter').locator('option').count(), { timeout: 10_000 }).toBe(4)
     const checkFits = async (name: string): Promise<void> => {

@@ -89,7 +89,8 @@ describe.skipIf(!available)('web app: storage failures', () => {
       'Not saved on this device: This browser is not letting the app store data: changes stay only in this tab until they reach the server.',
     )
     expect(await banner.getByRole('button').count()).toBe(0)
-    expect(await ada.getByText(/Create the first one — it is kept in this tab/).count()).toBe(1)
+    // Once the relay's listing came ("Getting the workspace's tickets…" before): the empty list says where a new ticket is kept.
+    await ada.getByText(/Create the first one — it is kept in this tab/).waitFor()
 
     const id = await createTicket(ada, 'Memory only')
     await ada.keyboard.press('Tab') // leaving the title ends the typing burst: its history entry is written now
