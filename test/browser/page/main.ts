@@ -84,6 +84,10 @@ const api = {
   async insertText(id: string, field: string, index: number, text: string) {
     ;(await handle(id)).text(field).insert(index, text)
   },
+  /** Ends the typing bursts of a record (their history entries are written now). */
+  async endTyping(id: string) {
+    ;(await handle(id)).flushHistory()
+  },
   async record(id: string) {
     const h = await handle(id)
     return {

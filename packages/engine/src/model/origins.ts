@@ -28,6 +28,7 @@ export type OriginSource =
   | 'concord:typing-history'
   | 'concord:tab'
   | 'concord:delete-marker'
+  | 'concord:rescued'
 
 /** A transaction origin made by the engine. */
 export interface ConcordOrigin<S extends OriginSource = OriginSource> {
@@ -52,6 +53,12 @@ export const TYPING_HISTORY_ORIGIN: ConcordOrigin<'concord:typing-history'> = or
 export const TAB_ORIGIN: ConcordOrigin<'concord:tab'> = origin('concord:tab')
 /** Delete markers (a local origin: markers are sent to the relay). */
 export const DELETE_MARKER_ORIGIN: ConcordOrigin<'concord:delete-marker'> = origin('concord:delete-marker')
+/**
+ * Edits a page had not stored when it went, taken over at the next start
+ * (`records/UnsavedRescue`): this device's changes (a local origin), with
+ * their own pending-field notes and client ids, that do not touch `updatedAt`.
+ */
+export const RESCUED_ORIGIN: ConcordOrigin<'concord:rescued'> = origin('concord:rescued')
 
 const SOURCES: ReadonlySet<string> = new Set<OriginSource>([
   'concord:storage',
@@ -61,6 +68,7 @@ const SOURCES: ReadonlySet<string> = new Set<OriginSource>([
   'concord:typing-history',
   'concord:tab',
   'concord:delete-marker',
+  'concord:rescued',
 ])
 
 /** Whether `value` is one of the engine's own transaction origins. */
@@ -89,14 +97,19 @@ export function changeSourceOf(origin: unknown, provider: unknown): ChangeSource
     case 'concord:record-write':
     case 'concord:typing-history':
     case 'concord:delete-marker':
+    case 'concord:rescued':
       return 'local'
   }
 }
 
 /**
- * Whether a local transaction is the engine's bookkeeping (a delete marker or
- * the `updatedAt` stamp) rather than an edit: it does not touch `updatedAt`.
+ * Whether a local transaction is the engine's bookkeeping (a delete marker,
+ * the `updatedAt` stamp, or rescued edits that carry their own) rather than
+ * an edit: it does not touch `updatedAt`.
  */
 export function isBookkeeping(origin: unknown): boolean {
-  return isConcordOrigin(origin) && (origin.source === 'concord:delete-marker' || origin.source === 'concord:updated-at')
+  return (
+    isConcordOrigin(origin) &&
+    (origin.source === 'concord:delete-marker' || origin.source === 'concord:updated-at' || origin.source === 'concord:rescued')
+  )
 }

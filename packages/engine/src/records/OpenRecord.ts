@@ -26,7 +26,16 @@
  * @module records/OpenRecord
  */
 import * as Y from 'yjs'
-import { STORAGE_ORIGIN, TAB_ORIGIN, UPDATED_AT_ORIGIN, changeSourceOf, isBookkeeping, type ChangeSource } from '../model/origins.js'
+import {
+  RESCUED_ORIGIN,
+  STORAGE_ORIGIN,
+  TAB_ORIGIN,
+  UPDATED_AT_ORIGIN,
+  changeSourceOf,
+  isBookkeeping,
+  type ChangeSource,
+} from '../model/origins.js'
+import type { UnsavedEdits } from './UnsavedRescue.js'
 import type { DocHandle } from '../sync/DocHandle.js'
 import type { SyncClient } from '../sync/SyncClient.js'
 import type { SyncError } from '../sync/SyncError.js'
@@ -401,6 +410,35 @@ export class OpenRecord {
   }
 
   /**
+   * What of the doc may not be stored yet, with its pending-field notes and
+   * this device's client ids (kept while the page goes, see
+   * `records/UnsavedRescue`); null when everything is stored, or nothing is
+   * stored on this device anyway.
+   */
+  unstoredEdits(): UnsavedEdits | null {
+    if (this.closed || this.parked || !this.durable || !this.writer.holdsUnstored) return null
+    return {
+      update: Y.encodeStateAsUpdate(this.doc, Y.encodeStateVector(this.saved.stateVector)),
+      fieldClocks: this.fieldPending.serialize(),
+      ownClients: [...this.ownClients],
+    }
+  }
+
+  /**
+   * Takes over edits a page of this device had not stored when it went:
+   * stored and sent like this tab's changes, pending under the client ids
+   * they were written with.
+   */
+  adoptRescued(edits: UnsavedEdits): void {
+    if (this.closed || this.parked) return
+    this.fieldPending.merge(edits.fieldClocks)
+    this.writer.metaChanged('fieldClocks')
+    for (const client of edits.ownClients) this.noteOwnClient(client)
+    Y.applyUpdate(this.doc, edits.update, RESCUED_ORIGIN)
+    this.checkPending()
+  }
+
+  /**
    * A handle opened (or moved here from a reloaded copy). While at least one
    * handle with `presence` is open, the record's awareness shows the
    * client's `user`; a record that only idles in memory, or is open for a
@@ -521,7 +559,8 @@ export class OpenRecord {
     const source = changeSourceOf(origin, this.host.client)
     const local = transaction.local && source === 'local'
     let clocks: FieldClocks | null = null
-    if (local) {
+    // Rescued edits come with their own notes and client ids (adoptRescued): this client wrote nothing.
+    if (local && origin !== RESCUED_ORIGIN) {
       clocks = this.fieldPending.noteTransaction(doc, transaction)
       if (clocks !== null) this.writer.metaChanged('fieldClocks')
       this.noteOwnClient(doc.clientID)

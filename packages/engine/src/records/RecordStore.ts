@@ -65,12 +65,13 @@ import { discardUnsynced, type DiscardResult } from './discard.js'
 import { writeWithHistory } from '../history/recordWrites.js'
 import { DEFAULT_MAX_HISTORY } from '../history/historyLog.js'
 import { RecordValidationError, initRecord, recordType, validatePatch, type RecordSnapshot } from '../model/recordDoc.js'
-import { SchemaRegistry, newRecordId, recordIdSchema } from '../model/schema.js'
+import { SchemaRegistry, isRecordId, newRecordId, recordIdSchema } from '../model/schema.js'
 import { RecordState } from './RecordLifecycle.js'
 import { RecordPool } from './RecordPool.js'
 import { CatalogMirror } from './CatalogMirror.js'
 import { TabCoordinator } from './TabCoordinator.js'
 import { Reconciliation } from './Reconciliation.js'
+import { UnsavedRescue, type UnsavedEdits } from './UnsavedRescue.js'
 import type {
   PullOptions,
   PullResult,
@@ -142,6 +143,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private closing: Promise<void> | null = null
   private lastStoreError: StorageError | null = null
   private readonly firstScreen: FirstScreen
+  /** Edits not stored yet, kept while the page goes and taken over at the next start. */
+  private readonly rescue: UnsavedRescue
   private firstScreenTimer: ReturnType<typeof setTimeout> | null = null
   /** Stops the live catalog's watch (see {@link RecordStoreOptions.live}). */
   private stopLive: (() => void) | null = null
@@ -161,6 +164,10 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     this.firstScreen = new FirstScreen(
       options.firstScreenCache !== undefined ? options.firstScreenCache : options.storage === undefined ? defaultKeyValueStore() : null,
       `${channelName}first-screen`,
+    )
+    this.rescue = new UnsavedRescue(
+      options.unsavedRescue !== undefined ? options.unsavedRescue : options.storage === undefined ? defaultKeyValueStore() : null,
+      channelName,
     )
     this.tabs = new TabChannel(channelName, options.tabs === false ? null : typeof options.tabs === 'function' ? options.tabs : undefined)
     this.catalog = new Catalog((error) => this.reportStorage(null, error))
@@ -252,6 +259,86 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         watching: () => this.reconciliation.catchUp(),
       })
     }
+    if (typeof addEventListener === 'function' && typeof document !== 'undefined') {
+      addEventListener('pagehide', this.onPageHide)
+      addEventListener('pageshow', this.onPageShow)
+      document.addEventListener('visibilitychange', this.onVisibility)
+    }
+  }
+
+  /**
+   * Writes what of the open records is not stored yet to the rescue stash
+   * (see `records/UnsavedRescue`), synchronously; the store does this itself
+   * while its page goes (`pagehide`, a hidden page). Typing bursts end
+   * first, so their history entries are kept too. Returns false when the
+   * stash could not be written (storage full or unavailable).
+   */
+  keepUnstored(): boolean {
+    if (this.closing !== null || !this.durable) return true
+    const records = new Map<string, UnsavedEdits>()
+    for (const record of this.pool.lifecycle.records()) {
+      record.typing.flush()
+      const edits = record.unstoredEdits()
+      if (edits !== null) records.set(record.id, edits)
+    }
+    return this.rescue.write(records)
+  }
+
+  private readonly onPageHide = (): void => void this.keepUnstored()
+
+  /** After every `pagehide` listener ran (the app's last writes included), and when a tab goes to the background. */
+  private readonly onVisibility = (): void => {
+    if (document.visibilityState === 'hidden') this.keepUnstored()
+    else this.rescue.write(new Map()) // shown again: this page stores its own edits
+  }
+
+  private readonly onPageShow = (event: PageTransitionEvent): void => {
+    if (event.persisted) this.rescue.write(new Map())
+  }
+
+  /**
+   * Takes over what pages of this device had not stored when they went
+   * (see `records/UnsavedRescue`): each record's edits are applied as this
+   * device's changes, stored and sent; the stash goes once every record is
+   * stored (a failing storage keeps it for the next start).
+   */
+  private async takeOverUnstored(): Promise<void> {
+    const parts = this.rescue.read()
+    if (parts.size === 0) return
+    const byRecord = new Map<string, UnsavedEdits[]>()
+    for (const records of parts.values()) {
+      for (const [id, edits] of records) if (isRecordId(id)) byRecord.set(id, [...(byRecord.get(id) ?? []), edits])
+    }
+    // Applied before the store is ready (lists and counts show them from the start); stored in the background.
+    const adopted = await Promise.all(
+      [...byRecord].map(async ([id, list]) => {
+        try {
+          const record = await this.pool.acquire(id)
+          for (const edits of list) {
+            try {
+              record.adoptRescued(edits)
+            } catch {
+              // an update Yjs cannot read: nothing of it can be taken over, ever
+            }
+          }
+          return record
+        } catch {
+          return null // the store closed, or the record's database cannot be opened: tried again at the next start
+        }
+      }),
+    )
+    this.mirror.flush() // the catalog lists them as pending before the store is ready
+    void Promise.all(
+      adopted.map(async (record) => {
+        if (record === null) return false
+        await record.settled()
+        const stored = record.isSaved
+        this.pool.settle(record)
+        return stored
+      }),
+    ).then((stored) => {
+      if (stored.every(Boolean) && this.closing === null) this.rescue.remove(parts.keys())
+    })
   }
 
   /**
@@ -459,20 +546,26 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     checkId(id)
     await this.ready
     this.assertOpen()
-    const result = await discardUnsynced(
-      {
-        client: this.client,
-        workspaceId: this.workspaceId,
-        schemas: this.schemas,
-        catalog: this.catalog,
-        backend: this.backend,
-        tabs: this.tabs,
-        pendingFields: (recordId) => this.unsynced().find((r) => r.id === recordId)?.pendingFields ?? [],
-        whileClosed: (recordId, rewrite) => this.pool.whileClosed(recordId, rewrite),
-      },
-      id,
-      options,
-    )
+    let result: DiscardResult
+    try {
+      result = await discardUnsynced(
+        {
+          client: this.client,
+          workspaceId: this.workspaceId,
+          schemas: this.schemas,
+          catalog: this.catalog,
+          backend: this.backend,
+          tabs: this.tabs,
+          pendingFields: (recordId) => this.unsynced().find((r) => r.id === recordId)?.pendingFields ?? [],
+          whileClosed: (recordId, rewrite) => this.pool.whileClosed(recordId, rewrite),
+        },
+        id,
+        options,
+      )
+    } finally {
+      // What a page kept of the record while it went must not bring the discarded changes back.
+      this.rescue.forget(id)
+    }
     this.mirror.updateTotal()
     return result
   }
@@ -613,6 +706,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     }
     await this.reconciliation.verifyPending()
     if (this.closing) return
+    if (this.durable) await this.takeOverUnstored()
+    if (this.closing) return
     this.tabCoordinator.start(lockName)
     this.mirror.updateTotal()
   }
@@ -640,6 +735,13 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   }
 
   private shutdown({ discard }: { discard: boolean }): Promise<void> {
+    if (typeof removeEventListener === 'function' && typeof document !== 'undefined') {
+      removeEventListener('pagehide', this.onPageHide)
+      removeEventListener('pageshow', this.onPageShow)
+      document.removeEventListener('visibilitychange', this.onVisibility)
+    }
+    // The device's data goes: nothing of it may come back at the next start.
+    if (discard) this.rescue.clear()
     this.closing ??= (async () => {
       this.stopLive?.()
       this.stopLive = null

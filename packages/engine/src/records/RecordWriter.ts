@@ -117,6 +117,8 @@ export class RecordWriter {
   private mergedSV: StateVector | null = null
   /** Parked or closed: nothing is written any more. */
   private stopped = false
+  /** A write of queued updates is under way (its transaction has not completed). */
+  private writingUpdates = false
 
   constructor(options: RecordWriterOptions) {
     this.id = options.id
@@ -151,6 +153,14 @@ export class RecordWriter {
     if (this.opsRunning > 0 || this.writeScheduled) return true
     if (this.storage === null || this.storageError !== null) return false // nothing can be written until a retry
     return this.queue.length > 0 || this.dirtyMeta.size > 0
+  }
+
+  /**
+   * Whether edits may not be stored yet: queued, in a write that has not
+   * completed, beyond the saved state, or not written since storage failed.
+   */
+  get holdsUnstored(): boolean {
+    return this.queue.length > 0 || this.writingUpdates || this.storageError !== null || this.unsavedClocks() > 0
   }
 
   /** Clock ticks the doc holds beyond what is known to be stored. */
@@ -301,6 +311,7 @@ export class RecordWriter {
     if (updates.length === 0 && meta === undefined) return
     this.owner.writing()
     let compacted: StateVector | null = null
+    this.writingUpdates = updates.length > 0
     try {
       if (this.storage.rowCount + updates.length > this.compactAfter) {
         compacted = await this.compactStorage(this.storage)
@@ -312,6 +323,8 @@ export class RecordWriter {
       // What did not reach the disk goes with the next write (a retry writes everything).
       for (const key of Object.keys(meta ?? {}) as MetaKey[]) this.dirtyMeta.add(key)
       throw error
+    } finally {
+      this.writingUpdates = false
     }
     if (compacted !== null) this.savedState.addStateVector(compacted)
     else for (const update of updates) this.savedState.addUpdate(update)

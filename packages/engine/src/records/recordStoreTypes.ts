@@ -48,6 +48,12 @@ export interface RecordStoreOptions {
    */
   firstScreenCache?: KeyValueStore | null
   /**
+   * Where edits not stored yet are kept while the page goes, for the next
+   * start to take over (see `records/UnsavedRescue`). Default: the browser's
+   * `localStorage` when records are stored in IndexedDB; `null` turns it off.
+   */
+  unsavedRescue?: KeyValueStore | null
+  /**
    * A live catalog: the store watches the workspace on the relay
    * (`client.watchCatalog`) and fetches each record others changed as soon as
    * the relay stored the change, so lists show records others create, edit,
