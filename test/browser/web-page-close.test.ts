@@ -86,6 +86,8 @@ describe.skipIf(!available)('web app: closing the browser at any moment loses no
     const saved: string[] = [] // every piece of text the page reported saved on this device
     const endings: Record<Ending, number> = { 'kill-browser': 0, 'close-tab': 0 }
     const allTyped: string[] = []
+    /** How the round each word was typed in ended. */
+    const endedBy = new Map<string, Ending>()
 
     // Ada signs in, files the ticket and waits for the service worker, so the app opens offline later.
     let context: BrowserContext = await launchChromiumProfile(profile)
@@ -132,6 +134,7 @@ describe.skipIf(!available)('web app: closing the browser at any moment loses no
         // The browser goes away: at once, or a moment later, while writes may still be under way.
         const ending: Ending = prng.bool(gen) ? 'kill-browser' : 'close-tab'
         endings[ending]++
+        for (const word of typed) endedBy.set(word, ending)
         const delay = prng.int32(gen, 0, 3) * 5
         if (delay > 0) await page.waitForTimeout(delay) // the moment of the fault, not a wait for anything
         if (ending === 'kill-browser') expect(killBrowser(profile)).toBeGreaterThan(0)
@@ -148,6 +151,7 @@ describe.skipIf(!available)('web app: closing the browser at any moment loses no
       // Words never reported saved may or may not have made it: counted for the report.
       const unsaved = allTyped.filter((word) => !saved.includes(word))
       const unsavedKept = unsaved.filter((word) => final.includes(word)).length
+      const lostBy = (ending: Ending): number => unsaved.filter((word) => endedBy.get(word) === ending && !final.includes(word)).length
       expect(saved.filter((text) => !final.includes(text))).toEqual([])
       await expect.poll(() => pendingShown(page), { timeout: 20_000 }).toBe(0)
       await context.close()
@@ -163,7 +167,8 @@ describe.skipIf(!available)('web app: closing the browser at any moment loses no
       }
       console.log(
         `[reliability] page close (SEED=${SEED}): ${CLOSES} rounds (${endings['kill-browser']} browser kills, ${endings['close-tab']} tab closes), ` +
-          `${saved.length} words reported saved, all kept; of the words never reported saved ${unsavedKept} were kept, ${unsaved.length - unsavedKept} lost`,
+          `${saved.length} words reported saved, all kept; of the words never reported saved ${unsavedKept} were kept, ${unsaved.length - unsavedKept} lost ` +
+          `(${lostBy('close-tab')} in rounds ended by a tab close, ${lostBy('kill-browser')} by a browser kill)`,
       )
     } catch (error) {
       console.error(
