@@ -3,7 +3,8 @@
  * real Chromium: the top bar's short status fits a 375 px screen whole (the
  * full sentence stays for screen readers), and "Sync now" says it is trying
  * to reach the relay, then reports the failed attempt at once — never
- * "sending" to a relay it has not reached.
+ * "sending" to a relay it has not reached. On a 1,200 px laptop a long
+ * workspace name is cut (whole in its tooltip), so the top bar stays one row.
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
@@ -14,7 +15,7 @@ import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './web
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the phone status tests — /usr/bin/chromium is missing (apt-get install chromium)')
 
-describe.skipIf(!available)('web app: sync state on a phone', () => {
+describe.skipIf(!available)('web app: sync state on a phone and a laptop', () => {
   const web = useWebApp()
 
   it('"Offline · 2 unsynced" fits at 375 px; "Sync now" offline tries, then says at once that the relay was not reached', async () => {
@@ -71,5 +72,24 @@ describe.skipIf(!available)('web app: sync state on a phone', () => {
     await page.getByRole('button', { name: 'Sync now' }).click()
     await expect.poll(() => pendingShown(page), { timeout: 20_000 }).toBe(0)
     await expect.poll(() => progress.innerText(), { timeout: 10_000 }).toBe('Everything is on the relay.')
+  }, 90_000)
+
+  it('on a 1,200 px laptop a long workspace name is cut (whole in its tooltip), so the top bar stays one row', async () => {
+    const url = web.relay().url
+    const workspace = 'customer-success-emea-escalations-2026' // the longest a workspace name can be is 40
+    const ctx = await web.context({ width: 1200, height: 800 })
+    const page = await signIn(ctx, url, 'Ada Lovelace', workspace)
+    await createTicket(page, 'Renewal call notes')
+    await page.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    const name = page.locator('.topbar-inner .crumb-page')
+    expect(await name.getAttribute('title')).toBe(`Workspace ${workspace}`)
+    expect(await name.evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true) // cut, with an ellipsis
+    const top = async (selector: string): Promise<number> => (await page.locator(selector).boundingBox())!.y
+    const brand = await top('.topbar-inner .brand')
+    const pill = page.getByTestId('sync-indicator')
+    expect(Math.abs((await pill.boundingBox())!.y + (await pill.boundingBox())!.height / 2 - (brand + 14))).toBeLessThan(10)
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0)
+    await screenshot(page, 'web-laptop-long-workspace', { fullPage: false })
   }, 90_000)
 })
