@@ -1642,6 +1642,31 @@ describe('reconnect summary', () => {
     }
   })
 
+  test('"updated" is the latest change also when the one who made it has closed the record (nobody writes it again)', async () => {
+    const relay = newRelay()
+    const time = { clock: 1_000_000 }
+    const [a, b] = await setup(relay, 2, { now: () => time.clock })
+    a!.handle.doc.clientID = 2 ** 32 - 1 // Ada's older offline time wins the concurrent write of updatedAt
+    b!.handle.doc.clientID = 1
+    a!.offline()
+    time.clock += 60_000
+    a!.handle.set('status', 'done')
+    const adaAt = time.clock
+    time.clock += 60_000
+    b!.handle.set('priority', 'high')
+    const bobAt = time.clock
+    await b!.handle.flush()
+    b!.handle.close()
+    await b!.store.close() // Bob has gone: his replica cannot write the later time again
+    a!.online()
+    await relay.settle()
+    await relay.settle()
+    // The record map holds Ada's time (the concurrent write she won); what the record says is Bob's later change.
+    expect(a!.handle.doc.getMap('record').get('updatedAt')).toBe(adaAt)
+    expect(a!.handle.read().updatedAt).toBe(bobAt)
+    expect(a!.store.list({ type: 'ticket' }).entries.find((e) => e.id === 'T-1')?.updatedAt).toBe(bobAt)
+  })
+
   test('a merge lost by the user: restoring their side is a normal change everyone gets; a merge they won offers the other value', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)

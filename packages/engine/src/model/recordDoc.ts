@@ -581,7 +581,7 @@ export const readRecord = (doc: Y.Doc, id: string, schema: RecordSchema | undefi
     invalidFields,
     createdAt: num(RecordKey.createdAt),
     createdBy: str(RecordKey.createdBy),
-    updatedAt: num(RecordKey.updatedAt),
+    updatedAt: lastChangeAt(doc),
     updatedBy: str(RecordKey.updatedBy),
     archived: record.get(RecordKey.archived) === true,
     deleted: record.get(RecordKey.deleted) === true || isDiscarded(doc),
@@ -680,3 +680,26 @@ const charLength = (s: string, index: number): number => {
 const MAX_SLIDE = 256
 
 const isSpace = (code: number): boolean => code === 32 || (code >= 9 && code <= 13) || code === 0xa0 || code === 0x3000
+
+/** History entries {@link lastChangeAt} reads: concurrent appends land at the end of the log. */
+const RECENT_HISTORY_ENTRIES = 32
+
+/**
+ * When the record last changed: the newest of its `updatedAt` and the times
+ * of its latest history entries. Concurrent writes of `updatedAt` keep one
+ * value by client id, not the latest — edits made offline an hour ago can
+ * win over a change made since, on every replica — while the history log
+ * keeps every writer's time. Null for a doc that is not a record (yet).
+ */
+export const lastChangeAt = (doc: Y.Doc): number | null => {
+  const stamped = doc.getMap<unknown>(RECORD_MAP).get(RecordKey.updatedAt)
+  if (typeof stamped !== 'number') return null
+  let latest = stamped
+  if (!doc.share.has('concord:history')) return latest
+  const history = doc.getArray<unknown>('concord:history')
+  for (const entry of history.slice(Math.max(0, history.length - RECENT_HISTORY_ENTRIES))) {
+    const { at, k } = (entry ?? {}) as { at?: unknown; k?: unknown }
+    if (typeof at === 'number' && k !== 'c' && at > latest) latest = at // not a compaction summary: its time is the compaction's
+  }
+  return latest
+}

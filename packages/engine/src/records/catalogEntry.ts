@@ -6,7 +6,7 @@
  */
 import * as Y from 'yjs'
 import type { CatalogEntry } from '../model/CatalogEntry.js'
-import { FIELDS_MAP, LIST_PREFIX, RECORD_MAP, RecordKey, TEXT_PREFIX, isDiscarded } from '../model/recordDoc.js'
+import { FIELDS_MAP, LIST_PREFIX, RECORD_MAP, RecordKey, TEXT_PREFIX, isDiscarded, lastChangeAt } from '../model/recordDoc.js'
 import type { RecordSchema } from '../model/schema.js'
 
 /** Longest title kept in the catalog. */
@@ -52,7 +52,7 @@ export const catalogEntryOf = (
     title,
     fields,
     createdAt: num(RecordKey.createdAt),
-    updatedAt: num(RecordKey.updatedAt),
+    updatedAt: lastChangeAt(doc),
     archived: record.get(RecordKey.archived) === true,
     deleted: record.get(RecordKey.deleted) === true || isDiscarded(doc),
     pending,
