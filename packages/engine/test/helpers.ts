@@ -2,14 +2,16 @@
  * Small helpers shared by the engine tests: wait on events instead of sleeping.
  */
 import {
+  RecordStore,
   SyncClient,
-  type RecordStore,
+  type RecordStoreOptions,
   type RecordStorage,
   type StorageBackend,
   type StorageError,
   type SyncClientOptions,
 } from '../src/index.js'
 import { TestRelay, type ClientSocket, type TestRelayOptions } from './relayHarness.js'
+import { testSchemas } from './schemas.js'
 
 /** Resolves when `client.status` is (or becomes) `status`. */
 export const statusIs = (client: SyncClient, status: SyncClient['status']): Promise<void> =>
@@ -43,6 +45,11 @@ export class Harness {
   keep<S extends RecordStore>(store: S): S {
     this.stores.push(store)
     return store
+  }
+
+  /** A kept record store of user `u1` in workspace `acme` with the test schemas and no tab sharing; `options` add to or replace that. */
+  store(options: Partial<RecordStoreOptions> & Pick<RecordStoreOptions, 'client'>): RecordStore {
+    return this.keep(new RecordStore({ userId: 'u1', workspaceId: 'acme', schemas: testSchemas, tabs: false, ...options }))
   }
 
   /** Closes the kept stores, then the clients and relays. For `afterEach`. */

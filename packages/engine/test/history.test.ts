@@ -1617,11 +1617,14 @@ describe('reconnect summary', () => {
     expect(s.merges).toEqual([])
   })
 
-  test('"updated" stays the latest change after someone\'s older offline edits merge in (a list sorted by it)', async () => {
+  /**
+   * Ada changes the status offline; a minute later Bob changes the priority. Yjs keeps the value of the
+   * higher client id when two people set a key concurrently: Ada's older time wins the write of updatedAt.
+   */
+  const olderOfflineTimeWins = async () => {
     const relay = newRelay()
     const time = { clock: 1_000_000 }
     const [a, b] = await setup(relay, 2, { now: () => time.clock })
-    // Yjs keeps the value of the higher client id when two people set a key concurrently: Ada's older time would win.
     a!.handle.doc.clientID = 2 ** 32 - 1
     b!.handle.doc.clientID = 1
     a!.offline()
@@ -1631,40 +1634,37 @@ describe('reconnect summary', () => {
     time.clock += 60_000
     b!.handle.set('priority', 'high')
     const bobAt = time.clock
+    return { relay, ada: a!, bob: b!, adaAt, bobAt }
+  }
+  const storedUpdatedAt = (handle: RecordHandle): unknown => handle.doc.getMap('record').get('updatedAt')
+
+  test('"updated" stays the latest change after someone\'s older offline edits merge in (a list sorted by it)', async () => {
+    const { relay, ada, bob, adaAt, bobAt } = await olderOfflineTimeWins()
     await relay.settle()
-    a!.online()
+    ada.online()
     await relay.settle()
     await relay.settle()
-    for (const peer of [a!, b!]) {
+    for (const peer of [ada, bob]) {
       // Before: Ada's time, a minute older than Bob's change — the record sorted below ones changed since.
+      // Bob's replica wrote his later time again, so the stored value is right too.
+      expect(storedUpdatedAt(peer.handle)).toBe(bobAt)
       expect(peer.handle.read().updatedAt).toBe(bobAt)
       expect(peer.handle.read().updatedAt).not.toBe(adaAt)
     }
   })
 
   test('"updated" is the latest change also when the one who made it has closed the record (nobody writes it again)', async () => {
-    const relay = newRelay()
-    const time = { clock: 1_000_000 }
-    const [a, b] = await setup(relay, 2, { now: () => time.clock })
-    a!.handle.doc.clientID = 2 ** 32 - 1 // Ada's older offline time wins the concurrent write of updatedAt
-    b!.handle.doc.clientID = 1
-    a!.offline()
-    time.clock += 60_000
-    a!.handle.set('status', 'done')
-    const adaAt = time.clock
-    time.clock += 60_000
-    b!.handle.set('priority', 'high')
-    const bobAt = time.clock
-    await b!.handle.flush()
-    b!.handle.close()
-    await b!.store.close() // Bob has gone: his replica cannot write the later time again
-    a!.online()
+    const { relay, ada, bob, adaAt, bobAt } = await olderOfflineTimeWins()
+    await bob.handle.flush()
+    bob.handle.close()
+    await bob.store.close() // Bob has gone: his replica cannot write the later time again
+    ada.online()
     await relay.settle()
     await relay.settle()
-    // The record map holds Ada's time (the concurrent write she won); what the record says is Bob's later change.
-    expect(a!.handle.doc.getMap('record').get('updatedAt')).toBe(adaAt)
-    expect(a!.handle.read().updatedAt).toBe(bobAt)
-    expect(a!.store.list({ type: 'ticket' }).entries.find((e) => e.id === 'T-1')?.updatedAt).toBe(bobAt)
+    // The stored value is Ada's time (the concurrent write she won); what the record says is Bob's later change.
+    expect(storedUpdatedAt(ada.handle)).toBe(adaAt)
+    expect(ada.handle.read().updatedAt).toBe(bobAt)
+    expect(ada.store.list({ type: 'ticket' }).entries.find((e) => e.id === 'T-1')?.updatedAt).toBe(bobAt)
   })
 
   test('a merge lost by the user: restoring their side is a normal change everyone gets; a merge they won offers the other value', async () => {

@@ -5,28 +5,16 @@
  * memory says that retrying cannot help.
  */
 import { afterEach, expect, test } from 'vitest'
-import { MemoryStorage, RecordStore, StorageError, type RecordStoreOptions, type StorageErrorEvent } from '../src/index.js'
+import { MemoryStorage, StorageError, type RecordStore, type RecordStoreOptions, type StorageErrorEvent } from '../src/index.js'
 import { GatedStorage, Harness } from './helpers.js'
-import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 afterEach(async () => {
   await h.close()
 })
 
-const newStore = (options: Partial<RecordStoreOptions>): RecordStore => {
-  const relay = h.relay({ autoAck: true })
-  const store = new RecordStore({
-    client: h.client(relay),
-    userId: 'u1',
-    workspaceId: 'acme',
-    schemas: testSchemas,
-    tabs: false,
-    ...options,
-  })
-  h.keep(store)
-  return store
-}
+const newStore = (options: Partial<RecordStoreOptions>): RecordStore =>
+  h.store({ client: h.client(h.relay({ autoAck: true })), ...options })
 
 test('a retry that fails again is reported again and resolves with the failure; one that works resolves ok', async () => {
   const storage = new GatedStorage(new MemoryStorage(), 'failing')

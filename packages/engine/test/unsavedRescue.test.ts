@@ -8,10 +8,9 @@
  * from the stash.
  */
 import { afterEach, expect, test, vi } from 'vitest'
-import { MemoryStorage, RecordStore, type KeyValueStore, type RecordStoreOptions } from '../src/index.js'
+import { MemoryStorage, type KeyValueStore, type RecordStore, type RecordStoreOptions } from '../src/index.js'
 import { GatedStorage, Harness } from './helpers.js'
 import type { TestRelay } from './relayHarness.js'
-import { testSchemas } from './schemas.js'
 
 const h = new Harness()
 /** Lets the stalled writes of the gone pages complete, so their stores can close. */
@@ -43,19 +42,8 @@ const setUp = (): {
 } => {
   const relay = h.relay({ autoAck: true })
   const kv = new MapStore()
-  const newStore = (options: Partial<RecordStoreOptions>): RecordStore => {
-    const store = new RecordStore({
-      client: h.client(relay),
-      userId: 'u1',
-      workspaceId: 'acme',
-      schemas: testSchemas,
-      tabs: false,
-      unsavedRescue: kv,
-      ...options,
-    })
-    h.keep(store)
-    return store
-  }
+  const newStore = (options: Partial<RecordStoreOptions>): RecordStore =>
+    h.store({ client: h.client(relay), unsavedRescue: kv, ...options })
   return { relay, kv, newStore }
 }
 
