@@ -476,6 +476,16 @@ describe('catalog search', () => {
     expect(found('logins')).toEqual([])
   })
 
+  test('a long title is found by words at its end (the catalog keeps titles as long as the schema allows)', async () => {
+    const { client } = await online({ autoAck: true })
+    const store = newStore(client, { storage: new MemoryStorage() })
+    const url = `https://example.com/${'very-long-path-segment/'.repeat(18)}?report=quarterly-revenue`
+    expect(url.length).toBeGreaterThan(400)
+    ;(await store.create('ticket', { title: url }, { id: 'T-1' })).close()
+    expect(store.list({ search: 'quarterly-revenue' }).entries.map((e) => e.id)).toEqual(['T-1'])
+    expect(store.list({}).entries[0]!.title).toBe(url)
+  })
+
   test('titles sort as people read them: "Ticket 2" before "Ticket 10"', async () => {
     const { client } = await online({ autoAck: true })
     const store = newStore(client, { storage: new MemoryStorage() })

@@ -11,7 +11,7 @@ export interface CatalogEntry {
   id: string
   /** Record type, or null when unknown (e.g. listed by the relay, not fetched yet). */
   type: string | null
-  /** The title field's text (first 200 characters). */
+  /** The title field's text (first 500 characters: the longest a valid title is). */
   title: string
   /** The schema's catalog fields (e.g. status, priority, assignee). */
   fields: Record<string, unknown>

@@ -9,8 +9,8 @@ import type { CatalogEntry } from '../model/CatalogEntry.js'
 import { FIELDS_MAP, LIST_PREFIX, RECORD_MAP, RecordKey, TEXT_PREFIX, isDiscarded, lastChangeAt } from '../model/recordDoc.js'
 import type { RecordSchema } from '../model/schema.js'
 
-/** Longest title kept in the catalog. */
-export const CATALOG_TITLE_LENGTH = 200
+/** Longest title kept in the catalog (lists show it, search reads it): the longest a ticket's title or a project's name may be. */
+export const CATALOG_TITLE_LENGTH = 500
 
 /** The catalog entry of a record doc. */
 export const catalogEntryOf = (
