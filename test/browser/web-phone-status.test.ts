@@ -4,7 +4,8 @@
  * full sentence stays for screen readers), and "Sync now" says it is trying
  * to reach the relay, then reports the failed attempt at once — never
  * "sending" to a relay it has not reached. On a 1,200 px laptop a long
- * workspace name is cut (whole in its tooltip), so the top bar stays one row.
+ * workspace name is cut (whole in its tooltip), and a status sentence that
+ * would not fit beside it shows its short form, so the top bar stays one row.
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
@@ -91,5 +92,28 @@ describe.skipIf(!available)('web app: sync state on a phone and a laptop', () =>
     expect(Math.abs((await pill.boundingBox())!.y + (await pill.boundingBox())!.height / 2 - (brand + 14))).toBeLessThan(10)
     expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0)
     await screenshot(page, 'web-laptop-long-workspace', { fullPage: false })
+
+    // Offline with several changes waiting, the status says so whole and the bar still holds one row.
+    await ctx.setOffline(true)
+    await page.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await page.locator('#f-status').selectOption('in_progress')
+    await page.locator('#f-priority').selectOption('high')
+    await page.locator('#f-title').fill('Renewal call notes, EMEA')
+    await page.keyboard.press('Tab')
+    // Its name: the words shown, then the whole sentence.
+    await expect
+      .poll(() => pill.getAttribute('aria-label'), { timeout: 10_000 })
+      .toBe('Offline · 3 unsynced (Offline — 3 changes saved on this device)')
+    await screenshot(page, 'web-laptop-offline-changes', { fullPage: false })
+    const shown = pill.locator('.label:visible')
+    expect(await shown.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true) // not cut
+    expect(Math.abs((await pill.boundingBox())!.y + (await pill.boundingBox())!.height / 2 - (brand + 14))).toBeLessThan(10)
+    const me = (await page.locator('.topbar-status .me').boundingBox())!
+    expect(Math.abs(me.y + me.height / 2 - (brand + 14))).toBeLessThan(10)
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0)
+    // The short form only while the sentence would not fit: it shows "Offline · 3 unsynced", and the whole sentence again once synced.
+    expect(await shown.innerText()).toBe('Offline · 3 unsynced')
+    await ctx.setOffline(false)
+    await expect.poll(() => pill.locator('.label:visible').innerText(), { timeout: 20_000 }).toBe('All changes synced')
   }, 90_000)
 })
