@@ -573,6 +573,36 @@ describe('history', () => {
       }
     })
 
+    test('a line below a long crash log rewritten by both: both lines, the summary says so, either version one click away', async () => {
+      const log = `Crash log:\n${Array.from({ length: 80 }, (_, i) => `  at render${i} (app.js:${100 + i}:${i * 7})`).join('\n')}\n`
+      const ada = `${log}Login takes 3 s on a cold start (measured).`
+      const bob = `${log}Sync is slow since version 1.2, on every device.`
+      expect(log.length).toBeGreaterThan(2_000)
+      const { relay, time, a, b } = await rewrite(`${log}Sync is slow on login.`, ada, bob)
+      // The CRDT alone gave "…Login takes 3 s on a cold start (measured).since version 1.2, on every device."
+      expect(a.handle.get('description')).toBe(
+        `${log}Login takes 3 s on a cold start (measured).\nSync is slow since version 1.2, on every device.`,
+      )
+      const merge = a.handle.history().merges.find((m) => m.field === 'description' && m.base !== null)!
+      expect(merge).toMatchObject({ conflict: true, winner: null, settledBy: { mode: 'auto' } })
+      expect(merge.summary).toMatch(/changed the same part of description at the same time; both versions are in the text/)
+      expect(merge.sides.map((s) => s.value).sort()).toEqual([ada, bob].sort())
+      // Each entry keeps one copy of the long text: the text after, and the part the edit replaced.
+      const entries = a.handle.doc.getArray<{ f: string; p?: unknown; v?: unknown; pd?: unknown }>(HISTORY_ARRAY).toArray()
+      const own = entries.filter((e) => e.f === 'description' && e.v === ada)
+      expect(own).toHaveLength(1)
+      expect(own[0]).toMatchObject({ pd: [log.length, ada.length, 'Sync is slow on login.'] })
+      expect(own[0]!.p).toBeUndefined()
+      time.clock += 1_000
+      b.handle.restore(merge.sides.find((s) => s.value === ada)!)
+      await relay.settle()
+      await relay.settle()
+      for (const peer of [a, b]) {
+        expect(peer.handle.get('description')).toBe(ada)
+        expect(peer.handle.history().unsettled).toEqual({})
+      }
+    })
+
     test.each([
       ['Bob', false],
       ['Ada', true],
@@ -2134,6 +2164,7 @@ describe('seeded randomized history (in-process relay)', () => {
     steps?: number,
     titleTyping = process.env.FUZZ_TITLE_TYPING === '1',
     descriptionRewrites = process.env.FUZZ_DESCRIPTION_REWRITES === '1',
+    longDescription = false,
   ) => {
     const relay = newRelay()
     // Typing bursts end when the driver flushes them, never by a timer. A clock that ticks every other reading
@@ -2165,7 +2196,7 @@ describe('seeded randomized history (in-process relay)', () => {
         },
       },
       historyLimit === undefined
-        ? { ...(steps === undefined ? {} : { steps }), titleTyping, descriptionRewrites }
+        ? { ...(steps === undefined ? {} : { steps }), titleTyping, descriptionRewrites, longDescription }
         : { steps: 90, compacting: true },
     )
   }
@@ -2199,6 +2230,19 @@ describe('seeded randomized history (in-process relay)', () => {
       expect(result.restored, 'restores').toBe(1)
     })
   }
+  // The same in a description past the length where entries keep both texts whole (a pasted log above the typing).
+  for (let i = 0; i < SEEDS; i++) {
+    const seed = 4000 + i * 7919
+    test(`seed ${seed}, description rewrites in a long description`, async () => {
+      const result = await run(seed, undefined, undefined, undefined, true, true)
+      expect(result.restored, 'restores').toBe(1)
+    })
+  }
+  test('seed 4000, description rewrites in a long description — two bursts rewrite the same words: both versions', async () => {
+    const result = await run(4000, undefined, undefined, undefined, true, true)
+    expect(result.descriptionCollisions, 'description collisions').toBe(1)
+    expect(result.restored, 'restores').toBe(1)
+  })
   test('seed 311841, description rewrites — two bursts rewrite the same words: the description settles on both versions', async () => {
     const result = await rewritesRun(311841)
     expect(result.descriptionCollisions, 'description collisions').toBe(1)

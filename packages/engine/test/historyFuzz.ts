@@ -153,6 +153,12 @@ export interface FuzzOptions {
    * not that every typed word stays: a later burst may delete it.
    */
   descriptionRewrites?: boolean
+  /**
+   * The description starts as a text longer than the length up to which
+   * entries keep both texts whole (a pasted log, 2,600 characters of
+   * filler words), so every description entry keeps one copy of it.
+   */
+  longDescription?: boolean
 }
 
 /**
@@ -223,11 +229,16 @@ const settleAll = async (env: FuzzEnv, guard: { check(): void }): Promise<void> 
 export const runHistoryFuzz = async (
   seed: number,
   env: FuzzEnv,
-  { steps = 60, compacting = false, titleTyping = false, descriptionRewrites = false }: FuzzOptions = {},
+  { steps = 60, compacting = false, titleTyping = false, descriptionRewrites = false, longDescription = false }: FuzzOptions = {},
 ): Promise<FuzzResult> => {
   const gen = prng.create(seed)
   const writes: Write[] = []
   const { peers } = env
+  if (longDescription) {
+    // Each word after a space, as the driver types them (a word typed at 0 goes before the first one, not into it).
+    peers[0]!.handle.set('description', Array.from({ length: 300 }, (_, k) => ` w${900_000 + k}`).join(''))
+    await env.settle()
+  }
   // Which of two concurrent insertions at one place goes first is decided by their writers' client ids: drawn from
   // the seed (a generator of their own, so the steps stay those the seed always drew), a seed replays the same run.
   const ids = prng.create(seed ^ 0x5eed)

@@ -9,7 +9,8 @@
  *
  *     { id, f: field, k: 's' | 't' | 'l', v: new value, p: previous value,   scalar / list
  *       ins, del: inserted / deleted text (text fields, truncated),
- *       (text fields: v / p are the whole text after / before the writer's own edit, when short enough)
+ *       (text fields: v / p are the whole text after / before the writer's own edit, when short enough;
+        pd?: [start, end, text] instead of p for long texts: p is v with v.slice(start, end) replaced by text)
  *       at: ms since epoch, b: id of the field's head the writer had seen (or null),
  *       s?: the field's other tips the writer had seen (text fields: it saw a merge),
  *       m?: 'auto' (a merge settled on its rule's value) | 'keep' (a merge accepted as it is),
@@ -36,7 +37,7 @@
  */
 import { changedRange } from '../model/recordDoc.js'
 import * as Y from 'yjs'
-import { TEXT_VALUE_LIMIT } from './textMerge.js'
+import { LONG_TEXT_VALUE_LIMIT, TEXT_VALUE_LIMIT } from './textMerge.js'
 
 /** Name of the top-level `Y.Array` holding a record's history. */
 export const HISTORY_ARRAY = 'concord:history'
@@ -76,7 +77,28 @@ export interface StoredFieldEntry {
    * other than the range `p` and `v` differ in (typed over a multi-line field's sentence a new one that begins alike).
    */
   h?: Array<[number, number, string]>
+  /**
+   * Text fields, texts longer than {@link TEXT_VALUE_LIMIT}: the text before the edit as `v` with `v.slice(start,
+   * end)` replaced by `text` (instead of a whole `p`; see {@link entryPrev}).
+   */
+  pd?: [number, number, string]
   r?: string
+}
+
+/**
+ * The whole text before a text entry's edit, as its writer saw it: its `p`,
+ * or its `v` with the part `pd` names put back; undefined when the entry
+ * does not keep it (texts over {@link LONG_TEXT_VALUE_LIMIT}, or an entry
+ * that is not well formed).
+ */
+export const entryPrev = (entry: StoredFieldEntry): string | undefined => {
+  if (typeof entry.p === 'string') return entry.p
+  const { v, pd } = entry
+  if (typeof v !== 'string' || !Array.isArray(pd) || pd.length !== 3) return undefined
+  const [start, end, text] = pd
+  if (!Number.isInteger(start) || !Number.isInteger(end) || typeof text !== 'string') return undefined
+  if (start < 0 || end < start || end > v.length) return undefined
+  return v.slice(0, start) + text + v.slice(end)
 }
 
 /**
@@ -286,8 +308,14 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
       const next = typeof change.next === 'string' ? change.next : ''
       if (prev === next && change.mode !== 'keep') continue
       entry = { id, f: change.field, k: 't', ...textDiff(prev, next), at: change.at ?? options.now, b: base }
-      if (prev.length <= TEXT_VALUE_LIMIT && next.length <= TEXT_VALUE_LIMIT) {
-        entry.p = prev
+      const short = prev.length <= TEXT_VALUE_LIMIT && next.length <= TEXT_VALUE_LIMIT
+      if (short || (prev.length <= LONG_TEXT_VALUE_LIMIT && next.length <= LONG_TEXT_VALUE_LIMIT)) {
+        if (short) entry.p = prev
+        else {
+          // One copy of a long text: the one before is the one after with the replaced part put back.
+          const { start, endPrev, endNext } = changedRange(prev, next)
+          entry.pd = [start, endNext, prev.slice(start, endPrev)]
+        }
         entry.v = next
         if (
           change.hunks !== undefined &&

@@ -23,6 +23,7 @@ import type * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import {
   compactedTotals,
+  entryPrev,
   locatedEntries,
   sameValue,
   writerClient,
@@ -248,9 +249,10 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
     if (fieldKind === 'text') {
       out.inserted = e.ins ?? ''
       out.deleted = e.del ?? ''
-      if (typeof e.v === 'string' && typeof e.p === 'string') {
+      const prev = entryPrev(e)
+      if (typeof e.v === 'string' && prev !== undefined) {
         out.value = e.v
-        out.prev = e.p
+        out.prev = prev
       }
       if (Array.isArray(e.h) && e.h.length > 0) out.hunks = e.h
       if (Array.isArray(e.s) && e.s.length > 0)

@@ -4,7 +4,7 @@
  *
  * Every text entry written since merges of text became visible carries the
  * whole text before (`p`) and after (`v`) its writer's own edit, as its
- * writer saw it (when both fit in {@link TEXT_VALUE_LIMIT} characters). A
+ * writer saw it (when both fit in {@link LONG_TEXT_VALUE_LIMIT} characters). A
  * side of a merge therefore has an *intended value* — the field with only
  * that writer's edit applied — and an *edit*: the one range of the common
  * base it replaced, and by what.
@@ -46,8 +46,16 @@
  */
 import { changedRange } from '../model/recordDoc.js'
 
-/** Longest text (before or after) stored whole in a text entry. Longer texts keep only the truncated diff. */
+/** Longest text (before and after) stored whole, both of them, in a text entry (`p` and `v`). */
 export const TEXT_VALUE_LIMIT = 2_000
+
+/**
+ * Longest text an entry keeps whole at all. Between {@link TEXT_VALUE_LIMIT}
+ * and this, an entry keeps the text after the edit (`v`) whole and the text
+ * before it as the part of `v` it replaced (`pd`), so it costs one copy of
+ * the text, not two. Longer texts keep only the truncated diff.
+ */
+export const LONG_TEXT_VALUE_LIMIT = 20_000
 
 /** One writer's edit of a text, in the coordinates of a common base: `base.slice(start, end)` became `insert`. */
 export interface TextEdit {
