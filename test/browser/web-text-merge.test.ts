@@ -367,6 +367,45 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     return { ada, bob, bobContext, both }
   }
 
+  it('a line under a long pasted crash log, rewritten by both: both lines, a card with just those lines, either one click away', async () => {
+    const { ada, bob, bobContext } = await bothOnATicket('descriptions-long', 'Crash on start')
+    const log = `Crash log:\n${Array.from({ length: 80 }, (_, i) => `  at render${i} (app.js:${100 + i}:${i * 7})`).join('\n')}\n`
+    expect(log.length).toBeGreaterThan(2_000)
+    await ada.locator('#f-description').fill(`${log}Sync is slow on login.`) // pasted
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(`${log}Sync is slow on login.`)
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobOfflineThenAda(
+      { ada, bob, bobContext },
+      () => retypeLine(bob, 'last', 'Sync is slow since 1.2, on every device.'),
+      () => retypeLine(ada, 'last', 'Login takes 3 s on a cold start.'),
+    )
+    // Not "Login takes 3 s on a cold start.since 1.2, on every device." (what the CRDT alone makes of it).
+    const both = `${log}Sync is slow since 1.2, on every device.\nLogin takes 3 s on a cold start.`
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe(both)
+      const card = page.getByTestId('text-merge').first()
+      await card.waitFor({ timeout: 15_000 })
+      expect(await card.innerText()).toContain('Both versions are in the text, one after the other: pick one, or keep both')
+      // Each version as the lines it differs in, not the log both share.
+      expect(await card.locator('.side-value').allInnerTexts()).toEqual([
+        '…\nSync is slow since 1.2, on every device.',
+        '…\nLogin takes 3 s on a cold start.',
+      ])
+      expect(await card.getByTestId('use-version').count()).toBe(2)
+    }
+    await bob
+      .getByTestId('text-merge')
+      .first()
+      .evaluate((el) => el.scrollIntoView({ block: 'center' }))
+    await screenshot(bob, 'web-text-merge-long-description', { fullPage: false })
+    await bob.getByRole('button', { name: "Use Ada Lovelace's version of the description" }).click()
+    for (const page of [ada, bob])
+      await expect
+        .poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 })
+        .toBe(`${log}Login takes 3 s on a cold start.`)
+  }, 120_000)
+
   it('a description both rewrote, "Keep both" keeps the two versions as they stand', async () => {
     const { ada, bob, both } = await bothRewroteTheLastLine('descriptions-kept')
     // With the keyboard: the button goes, and the focus goes to what the card now says (before: to the page's start).
