@@ -168,8 +168,11 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     const id = await createProject(ada, 'Mobile app launch')
     await projectSynced(ada)
     // Leave the name field first: on a narrow screen leaving it reflows the page (the field's own notes go), and a
-    // click whose mousedown is that blur would land where the button was.
+    // click whose mousedown is that blur would land where the button was. Leaving it also writes the typing's history
+    // entry, so the name is briefly "not yet synced" again (its note comes and goes): wait until the relay has it.
     await ada.keyboard.press('Tab')
+    await expect.poll(() => ada.evaluate(() => document.activeElement?.id)).not.toBe('p-name')
+    await projectSynced(ada)
     await ada.getByTestId('new-project-ticket').click()
     await ada.locator('#f-title').waitFor()
     await ada.locator('#f-title').click()
