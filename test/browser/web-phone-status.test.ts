@@ -6,6 +6,8 @@
  * "sending" to a relay it has not reached. On a 1,200 px laptop a long
  * workspace name is cut (whole in its tooltip), and a status sentence that
  * would not fit beside it shows its short form, so the top bar stays one row.
+ * On a phone a record's head keeps one line while someone types online, so
+ * the page does not jump at every keystroke.
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
@@ -73,6 +75,39 @@ describe.skipIf(!available)('web app: sync state on a phone and a laptop', () =>
     await page.getByRole('button', { name: 'Sync now' }).click()
     await expect.poll(() => pendingShown(page), { timeout: 20_000 }).toBe(0)
     await expect.poll(() => progress.innerText(), { timeout: 10_000 }).toBe('Everything is on the relay.')
+  }, 90_000)
+
+  it('on a phone the record does not jump while someone types online: its head stays one line ("Synced" ⇄ "Unsynced")', async () => {
+    const url = web.relay().url
+    const ctx = await web.context({ width: 375, height: 740 })
+    const page = await signIn(ctx, url, 'Ada Lovelace', 'phone-typing')
+    await createTicket(page, 'Crash on start')
+    await page.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    // Every height the title field's top takes while Ada types, each keystroke sent and acknowledged in turn.
+    await page.evaluate(() => {
+      const w = window as unknown as { __tops: number[]; __pending: string[] }
+      w.__tops = []
+      w.__pending = []
+      const sync = document.querySelector('[data-testid="ticket-sync"]')!
+      const title = document.getElementById('f-title')!
+      new MutationObserver(() => {
+        w.__tops.push(Math.round(title.getBoundingClientRect().top + window.scrollY))
+        w.__pending.push(sync.getAttribute('data-pending') === '0' ? 'synced' : 'pending')
+      }).observe(document.body, { subtree: true, attributes: true, childList: true, characterData: true })
+    })
+    await page.locator('#f-title').click()
+    await page.keyboard.press('End')
+    await page.keyboard.type(' on iOS 18', { delay: 120 })
+    await page.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    const { tops, pending } = await page.evaluate(() => {
+      const w = window as unknown as { __tops: number[]; __pending: string[] }
+      return { tops: w.__tops, pending: w.__pending }
+    })
+    expect(new Set(pending)).toEqual(new Set(['synced', 'pending'])) // it did go back and forth
+    expect([...new Set(tops)]).toHaveLength(1) // before: the head took 1–4 lines ("Not yet on the server" and why)
+    expect(await page.getByTestId('ticket-sync').innerText()).toContain('Synced')
   }, 90_000)
 
   it('on a 1,200 px laptop a long workspace name is cut (whole in its tooltip), so the top bar stays one row', async () => {
