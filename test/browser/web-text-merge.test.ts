@@ -509,6 +509,7 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       const box = (await card.boundingBox())!
       return box.y >= 0 && box.y < 760
     }
+    await bob.evaluate(() => window.scrollTo(0, 0)) // the page's top, whatever field had the focus
     expect(await inView()).toBe(false)
     await screenshot(bob, 'web-text-merge-phone-tag', { fullPage: false })
     await bob.getByTestId('choose-description').click()
