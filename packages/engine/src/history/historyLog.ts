@@ -10,7 +10,7 @@
  *     { id, f: field, k: 's' | 't' | 'l', v: new value, p: previous value,   scalar / list
  *       ins, del: inserted / deleted text (text fields, truncated),
  *       (text fields: v / p are the whole text after / before the writer's own edit, when short enough;
-        pd?: [start, end, text] instead of p for long texts: p is v with v.slice(start, end) replaced by text)
+ *        pd?: [start, end, text] instead of p for long texts: p is v with v.slice(start, end) replaced by text)
  *       at: ms since epoch, b: id of the field's head the writer had seen (or null),
  *       s?: the field's other tips the writer had seen (text fields: it saw a merge),
  *       m?: 'auto' (a merge settled on its rule's value) | 'keep' (a merge accepted as it is),
