@@ -13,7 +13,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { chromiumAvailable } from './support/browserPage.mjs'
-import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+import { createStoredTicket, goOffline, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the phone status tests — /usr/bin/chromium is missing (apt-get install chromium)')
@@ -31,12 +31,9 @@ describe.skipIf(!available)('web app: sync state on a phone and a laptop', () =>
     const url = web.relay().url
     const ctx = await web.context({ width: 375, height: 740 })
     const page = await signIn(ctx, url, 'Ada Lovelace', 'phone-status')
-    const id = await createTicket(page, 'Read on the bus')
-    await page.keyboard.press('Tab')
-    await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    const id = await createStoredTicket(page, 'Read on the bus')
 
-    await ctx.setOffline(true)
-    await page.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await goOffline(ctx, page)
     await page.locator('#f-status').selectOption('in_progress')
     await page.locator('#f-priority').selectOption('high')
     const pill = page.getByTestId('sync-indicator')
@@ -88,9 +85,7 @@ describe.skipIf(!available)('web app: sync state on a phone and a laptop', () =>
     for (const width of [375, 1024]) {
       const ctx = await web.context({ width, height: 800 })
       const page = await signIn(ctx, url, 'Ada Lovelace', `typing-${width}`)
-      await createTicket(page, 'Crash on start')
-      await page.keyboard.press('Tab')
-      await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+      await createStoredTicket(page, 'Crash on start')
       // Where the title field is in every frame the browser paints while Ada types, each keystroke sent and acked.
       await page.evaluate(() => {
         const w = window as unknown as { __frames: Frame[] }
@@ -124,9 +119,7 @@ describe.skipIf(!available)('web app: sync state on a phone and a laptop', () =>
     const workspace = 'customer-success-emea-escalations-2026' // the longest a workspace name can be is 40
     const ctx = await web.context({ width: 1200, height: 800 })
     const page = await signIn(ctx, url, 'Ada Lovelace', workspace)
-    await createTicket(page, 'Renewal call notes')
-    await page.keyboard.press('Tab')
-    await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    await createStoredTicket(page, 'Renewal call notes')
     const name = page.locator('.topbar-inner .crumb-page')
     expect(await name.getAttribute('title')).toBe(`Workspace ${workspace}`)
     expect(await name.evaluate((el) => el.scrollWidth > el.clientWidth)).toBe(true) // cut, with an ellipsis
@@ -138,8 +131,7 @@ describe.skipIf(!available)('web app: sync state on a phone and a laptop', () =>
     await screenshot(page, 'web-laptop-long-workspace', { fullPage: false })
 
     // Offline with several changes waiting, the status says so whole and the bar still holds one row.
-    await ctx.setOffline(true)
-    await page.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await goOffline(ctx, page)
     await page.locator('#f-status').selectOption('in_progress')
     await page.locator('#f-priority').selectOption('high')
     await page.locator('#f-title').fill('Renewal call notes, EMEA')
@@ -169,9 +161,7 @@ describe.skipIf(!available)('web app: a record while its changes are on their wa
     for (const width of [375, 1024, 1200]) {
       const ctx = await web.context({ width, height: 800 })
       const page = await signIn(ctx, web.relay().url, 'Ada Lovelace', `slow-${width}`)
-      await createTicket(page, 'Crash on start')
-      await page.keyboard.press('Tab')
-      await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+      await createStoredTicket(page, 'Crash on start')
       const place = async () => {
         const title = (await page.locator('#f-title').boundingBox())!
         const card = (await page.locator('.ticket-card').boundingBox())!

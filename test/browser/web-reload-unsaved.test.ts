@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest'
 import type { BrowserContext } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
-import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+import { createStoredTicket, goOffline, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the reload tests — /usr/bin/chromium is missing (apt-get install chromium)')
@@ -43,12 +43,9 @@ describe.skipIf(!available)('web app: reload before the last keystrokes were sto
     const adaContext = await web.context()
     await stallableWrites(adaContext)
     const ada = await signIn(adaContext, url, 'Ada Lovelace', 'reload')
-    const id = await createTicket(ada, 'Printer jams')
-    await ada.keyboard.press('Tab')
-    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    const id = await createStoredTicket(ada, 'Printer jams')
 
-    await adaContext.setOffline(true)
-    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await goOffline(adaContext, ada)
     await ada.evaluate(() => void ((window as unknown as { __stallWrites?: boolean }).__stallWrites = true))
     await ada.locator('#f-description').click()
     await ada.keyboard.type('Tray 2 only, after the firmware update.')

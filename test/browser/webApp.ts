@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { afterAll, afterEach, beforeAll } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { launchChromium } from './support/browserPage.mjs'
 import { removeDir, repoRoot, startRelay, type RelayProcess } from '../helpers/relayProcess.js'
@@ -50,6 +50,20 @@ export const createTicket = async (page: Page, title: string): Promise<string> =
   const id = /#\/t\/(.+)$/.exec(page.url())?.[1]
   if (id === undefined) throw new Error(`not on a ticket page: ${page.url()}`)
   return id
+}
+
+/** {@link createTicket}, then leaves the title and waits until the relay has stored the ticket (nothing pending). */
+export const createStoredTicket = async (page: Page, title: string): Promise<string> => {
+  const id = await createTicket(page, title)
+  await page.keyboard.press('Tab')
+  await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+  return id
+}
+
+/** Cuts the context's network and waits until the app says it is offline. */
+export const goOffline = async (context: BrowserContext, page: Page): Promise<void> => {
+  await context.setOffline(true)
+  await page.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
 }
 
 /** Creates a project through the UI and names it; resolves with its id (the project page stays open). */
