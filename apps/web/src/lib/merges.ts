@@ -4,6 +4,7 @@
  * @module merges
  */
 import type { Merge } from '@concord/engine'
+import { diffText } from './textDiff'
 
 /**
  * Whether a text merge waits for someone to pick a version or keep what the
@@ -33,16 +34,11 @@ export interface VersionExcerpt {
  */
 export const versionExcerpt = (base: string | null | undefined, version: string): VersionExcerpt => {
   const whole = { text: version, cutBefore: false, cutAfter: false }
-  if (version.length <= VERSION_SHOWN_WHOLE || typeof base !== 'string' || base === version) return whole
-  const shorter = Math.min(base.length, version.length)
-  let prefix = 0
-  while (prefix < shorter && base.charCodeAt(prefix) === version.charCodeAt(prefix)) prefix++
-  let suffix = 0
-  while (suffix < shorter - prefix && base.charCodeAt(base.length - 1 - suffix) === version.charCodeAt(version.length - 1 - suffix))
-    suffix++
+  const change = version.length <= VERSION_SHOWN_WHOLE || typeof base !== 'string' ? null : diffText(base, version)
+  if (change === null) return whole
   // Whole lines: from the start of the line where they part to the end of the line where they meet again.
-  const start = version.lastIndexOf('\n', prefix - 1) + 1
-  const lineEnd = version.indexOf('\n', version.length - suffix)
+  const start = version.lastIndexOf('\n', change.index - 1) + 1
+  const lineEnd = version.indexOf('\n', change.index + change.insert.length)
   const end = lineEnd === -1 ? version.length : lineEnd
   if (end <= start) {
     // Only whole lines deleted: the line before and after the gap say where.
