@@ -145,6 +145,100 @@ describe('history', () => {
     expect(last.kind === 'change' && last.base).toBe(kept.tip.id)
   })
 
+  describe('concurrent sets of a scalar field settle on the later change, whichever value Yjs kept', () => {
+    // Yjs keeps one of two concurrent map values by the writers' client ids (a new one per page load): each case
+    // runs with either id the higher, so in half of them the settlement has to replace Yjs's pick.
+    test.each([
+      ['Bob later, Ada the higher id', 'bob', 2 ** 32 - 1, 1],
+      ['Bob later, Bob the higher id', 'bob', 1, 2 ** 32 - 1],
+      ['Ada (offline) later, Ada the higher id', 'ada', 2 ** 32 - 1, 1],
+      ['Ada (offline) later, Bob the higher id', 'ada', 1, 2 ** 32 - 1],
+    ] as const)('%s', async (_, later, adaId, bobId) => {
+      const relay = newRelay()
+      const time = { clock: 1_000_000 }
+      const [a, b] = await setup(relay, 2, { now: () => time.clock })
+      a!.handle.doc.clientID = adaId
+      b!.handle.doc.clientID = bobId
+      a!.offline()
+      const first = later === 'bob' ? a! : b!
+      const second = later === 'bob' ? b! : a!
+      first.handle.set('status', later === 'bob' ? 'done' : 'cancelled')
+      time.clock += 60_000
+      second.handle.set('status', later === 'bob' ? 'cancelled' : 'done')
+      await relay.settle()
+      a!.online()
+      await relay.settle()
+      await relay.settle()
+      const expected = later === 'bob' ? 'cancelled' : 'done'
+      for (const peer of [a!, b!]) {
+        expect(peer.handle.get('status')).toBe(expected)
+        const history = peer.handle.history()
+        expect(history.merges).toHaveLength(1)
+        const merge = history.merges[0]!
+        expect(merge.sides[merge.kept!]!.value).toBe(expected)
+        expect(merge.sides[merge.kept!]!.author.userId).toBe(later === 'bob' ? 'user-of-p1' : 'user-of-p0')
+        // A settlement only where Yjs had kept the earlier value, counted once even when both replicas wrote one.
+        const yjsKeptLater = (later === 'bob') === bobId > adaId
+        expect(history.entries.filter((e) => e.kind === 'change' && e.mode === 'auto')).toHaveLength(yjsKeptLater ? 0 : 1)
+      }
+      expect(JSON.stringify(a!.handle.history())).toBe(JSON.stringify(b!.handle.history()))
+      // The earlier value is one click away, and a restore stands: it saw both sides.
+      const merge = a!.handle.history().merges[0]!
+      const other = merge.sides.find((side) => side.value !== expected)!
+      time.clock += 60_000
+      b!.handle.restore(other)
+      await relay.settle()
+      for (const peer of [a!, b!]) expect(peer.handle.get('status')).toBe(other.value)
+    })
+
+    test('a reconnect summary tells the offline writer whose change stands before any device has settled it', async () => {
+      const relay = newRelay()
+      const time = { clock: 1_000_000 }
+      const [a, b] = await setup(relay, 2, { now: () => time.clock })
+      a!.handle.doc.clientID = 2 ** 32 - 1 // Yjs keeps Ada's earlier value until a settlement replaces it
+      b!.handle.doc.clientID = 1
+      a!.offline()
+      a!.handle.set('priority', 'urgent')
+      time.clock += 60_000
+      b!.handle.set('priority', 'low')
+      await relay.settle()
+      const summary = new Promise<RecordSummary>((resolve) => a!.store.on('summary', resolve))
+      a!.online()
+      const s = await summary
+      expect(s.merges.map((m) => [m.field, m.kept, m.mine, m.theirs])).toEqual([['priority', 'theirs', 'urgent', 'low']])
+      expect(s.changes.find((c) => c.field === 'priority')).toMatchObject({ to: 'low' })
+      await relay.settle()
+      expect(a!.handle.get('priority')).toBe('low')
+    })
+
+    test('sets written before the rule (no `s`) keep the value Yjs kept: opening an older record changes nothing', () => {
+      /** A set as an app without the rule wrote it: the value and an entry without `s`. */
+      const olderSet = (doc: Y.Doc, value: string, at: number) =>
+        doc.transact(() => {
+          doc.getMap('fields').set('status', value)
+          const id = `${doc.clientID.toString(36)}.${Y.getState(doc.store, doc.clientID).toString(36)}`
+          doc.getArray(HISTORY_ARRAY).push([{ id, f: 'status', k: 's', v: value, p: 'open', at, b: null }])
+        })
+      const read = (mark: boolean) => {
+        const [ada, bob, reader] = [new Y.Doc(), new Y.Doc(), new Y.Doc()]
+        ada.clientID = 2 ** 32 - 1
+        bob.clientID = 1
+        olderSet(ada, 'done', 1_000)
+        olderSet(bob, 'cancelled', 2_000) // the later change; Yjs keeps Ada's (the higher id)
+        if (mark) for (const doc of [ada, bob]) (doc.getArray(HISTORY_ARRAY).get(0) as { s?: string[] }).s = []
+        for (const doc of [ada, bob]) Y.applyUpdate(reader, Y.encodeStateAsUpdate(doc))
+        const current = reader.getMap('fields').get('status')
+        return { current, history: readHistory(reader, new Map(), { fields: { status: current }, scalar: new Set(['status']) }) }
+      }
+      const older = read(false)
+      expect(older.current).toBe('done')
+      expect(older.history.unsettledScalars).toEqual({})
+      expect(older.history.merges[0]!.sides[older.history.merges[0]!.kept!]!.value).toBe('done')
+      // The same entries as this version writes them (with `s`): the later change is due.
+      expect(read(true).history.unsettledScalars).toEqual({ status: 'cancelled' })
+    })
+  })
+
   test("concurrent edits of different parts of a title combine; each writer's version stays one click away", async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)
@@ -1699,18 +1793,20 @@ describe('reconnect summary', () => {
 
   test('a merge lost by the user: restoring their side is a normal change everyone gets; a merge they won offers the other value', async () => {
     const relay = newRelay()
-    const [a, b] = await setup(relay, 2)
-    // Yjs keeps the value of the higher client id when two people set a field concurrently: the test picks who wins.
-    a!.handle.doc.clientID = 1
-    b!.handle.doc.clientID = 2 ** 31
+    const time = { clock: 1_000_000 }
+    const [a, b] = await setup(relay, 2, { now: () => time.clock })
+    // Concurrent sets settle on the later change, whichever client id Yjs would have kept: Ada's wins the assignee.
+    a!.handle.doc.clientID = 2 ** 32 - 1
+    b!.handle.doc.clientID = 1
     a!.offline()
     a!.handle.set('status', 'done')
     a!.handle.set('priority', 'urgent')
+    time.clock += 1_000
     b!.handle.set('status', 'cancelled')
-    await relay.settle()
-    a!.handle.doc.clientID = 2 ** 32 - 1 // Ada's next offline change wins
-    a!.handle.set('assignee', 'ada')
     b!.handle.set('assignee', 'bob')
+    await relay.settle()
+    time.clock += 1_000
+    a!.handle.set('assignee', 'ada')
     await relay.settle()
     const summary = new Promise<RecordSummary>((resolve) => a!.store.on('summary', resolve))
     a!.online()

@@ -256,7 +256,7 @@ export const runHistoryFuzz = async (
   let written = countedEntries(peers[0]!.handle)
   /** Entries `h` itself wrote since `before` (others' entries may arrive meanwhile: the in-process relay delivers at once). */
   const newEntries = (h: FuzzHandle, before: Set<string>) =>
-    h.history().entries.filter((e) => !before.has(e.id) && e.kind === 'change' && e.author.clientId === h.doc.clientID)
+    h.history().entries.filter((e) => !before.has(e.id) && e.kind === 'change' && e.mode !== 'auto' && e.author.clientId === h.doc.clientID)
   const open: Array<Burst | undefined> = peers.map(() => undefined)
   const typed: TypedBurst[] = []
   const typedIds = new Set<string>()

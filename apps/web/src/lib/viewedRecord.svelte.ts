@@ -162,7 +162,7 @@ const openedFor = (handle: RecordHandle, store: RecordStore): Opened => ({
   reloaded: follow(handle, 'reloaded'),
 })
 
-const NO_HISTORY: RecordHistory = { entries: [], merges: [], unsettled: {} }
+const NO_HISTORY: RecordHistory = { entries: [], merges: [], unsettled: {}, unsettledScalars: {} }
 
 /**
  * One record open in a page; see the module comment. Every getter reads the

@@ -66,9 +66,15 @@ export interface StoredFieldEntry {
   del?: string
   at: number
   b: string | null
-  /** Text fields: the field's other tips the writer had seen besides `b` (it wrote on top of a merge). */
+  /**
+   * Text and scalar fields: the field's other tips the writer had seen besides `b` (it wrote on top of a merge).
+   * Scalar entries always carry it (empty when there were none); entries of older versions do not.
+   */
   s?: string[]
-  /** Text fields: `auto` — the writer settled a merge on the rule's value; `keep` — accepted a merge as it is. */
+  /**
+   * `auto` — the writer settled a merge on the rule's value (text and scalar fields); `keep` — accepted a text
+   * merge as it is.
+   */
   m?: 'auto' | 'keep'
   /** `auto` entries: clock of the first character the writer inserted (they run up to the entry's own clock). */
   ic?: number
@@ -162,9 +168,9 @@ export interface FieldChange {
    * bursts: at the first keystroke). Default: the head now.
    */
   base?: string | null
-  /** Text fields: the other tips the writer had seen with `base`. Default: the other tips now (when `base` is not given). */
+  /** Text and scalar fields: the other tips the writer had seen with `base`. Default: the other tips now (when `base` is not given). */
   seen?: string[]
-  /** Text fields: see {@link StoredFieldEntry.m}. A `keep` entry is written even though the text did not change. */
+  /** See {@link StoredFieldEntry.m} (scalar fields: `auto` only). A `keep` entry is written even though the text did not change. */
   mode?: 'auto' | 'keep'
   /** `auto` changes: clock of the first character inserted in the same transaction. */
   insertClock?: number
@@ -338,6 +344,12 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
         at: change.at ?? options.now,
         b: base,
       }
+      if (change.kind === 'scalar') {
+        // Always present, empty too: it tells readers this writer recorded what it saw (the later-change rule
+        // settles only merges whose heads all say so; older entries keep the CRDT's choice).
+        entry.s = change.seen ?? (change.base !== undefined ? [] : tipsOf(existing, change.field).filter((t) => t !== base))
+        if (change.mode === 'auto') entry.m = 'auto'
+      }
     }
     if (change.restoreOf !== undefined) entry.r = change.restoreOf
     array.push([entry])
@@ -464,6 +476,7 @@ export const compactHistory = (doc: Y.Doc, options: AppendOptions): boolean => {
   }
   for (const { entry, client, clock } of dropped) {
     const e = entry as StoredFieldEntry
+    if (e.m === 'auto') continue // a settlement is nobody's change: not one of the changes the summary counts
     const key = client.toString(36)
     const known = writers.get(key)
     if (known !== undefined && clock <= known.t) continue // counted by a summary already (cannot happen: it deleted the entry)

@@ -9,9 +9,10 @@
  * are siblings: none of their writers saw the others (a writer that had seen
  * one of them would have based on it or its descendants). A base with two or
  * more children is a **merge**; each child starts a *side*, whose value is
- * that of the side's last entry (its tip). For a scalar or list field the
- * CRDT kept one side's value (the current value tells which); for a text
- * field both contributions are in the text.
+ * that of the side's last entry (its tip). For a list field the CRDT kept
+ * one side's value (the current value tells which); a scalar field settles
+ * on the later change (`history/scalarMerge`); for a text field both
+ * contributions are in the text.
  *
  * @example
  *   const history = readHistory(doc, handle.sync.authors, { fields: { status: 'done' } })
@@ -31,6 +32,7 @@ import {
   type StoredCompactedEntry,
   type StoredFieldEntry,
 } from './historyLog.js'
+import { laterChange } from './scalarMerge.js'
 import { earliest, ruleValue, sideEdit, textMergeOutcome, type TextEdit } from './textMerge.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
@@ -53,11 +55,14 @@ export interface FieldHistoryEntry {
   /** Text fields: inserted and deleted text (truncated). Text entries also carry `value` / `prev`: the whole text after / before the writer's own edit, when short enough to be stored. */
   inserted?: string
   deleted?: string
-  /** Text fields: the field's other tips the writer had seen (it wrote on top of a merge). */
+  /** Text and scalar fields: the field's other tips the writer had seen (it wrote on top of a merge). */
   seen?: string[]
   /** Text fields: the writer's changed ranges `[start, end, insert]` on `prev`, when it changed several places (typing bursts). */
   hunks?: Array<[number, number, string]>
-  /** Text fields: `auto` — settled a single-line merge on the rule's value; `keep` — accepted a merge as it is. */
+  /**
+   * `auto` — a device settled a merge on the rule's value (a single-line text, a description's collision, a
+   * scalar field's later change); `keep` — someone accepted a text merge as it is.
+   */
   mode?: 'auto' | 'keep'
   /** Readable one-line summary. */
   summary: string
@@ -159,7 +164,11 @@ export interface Merge {
    * of the field), or a plain edit. Null while nobody has.
    */
   settledBy?: FieldHistoryEntry | null
-  /** Single-line text fields with a conflict: the index of the side the rule keeps (the later change). */
+  /**
+   * Single-line text fields with a conflict: the index of the side the rule keeps (the later change). Scalar
+   * fields: the side whose value the field is about to be set to, while that settlement is not written yet
+   * (`RecordHistory.unsettledScalars`); else absent.
+   */
   winner?: number | null
   /** Readable one-line summary. */
   summary: string
@@ -181,6 +190,12 @@ export interface RecordHistory {
    * not written yet. Any replica may write it (`history/textSettle`).
    */
   unsettled: Record<string, string>
+  /**
+   * Scalar fields named in {@link ReadHistoryOptions.scalar} whose concurrent
+   * sets did not end on the later change (`history/scalarMerge`): field →
+   * the value the rule settles on. Any replica may write it.
+   */
+  unsettledScalars: Record<string, unknown>
 }
 
 /** Options of {@link readHistory}. */
@@ -198,6 +213,8 @@ export interface ReadHistoryOptions {
    * keep the CRDT's merge.
    */
   multiLine?: ReadonlySet<string>
+  /** Scalar fields (stored in the record's fields map): concurrent sets settle on the later change. */
+  scalar?: ReadonlySet<string>
 }
 
 const show = (value: unknown): string => {
@@ -222,6 +239,8 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
   const summaries = located.filter((l) => l.entry.k === 'c')
   const duplicates = duplicateSettlements(located)
   const writtenOnDuplicate = writtenOnDuplicates(located, duplicates)
+  /** Scalar entries that record what their writers had seen (`s`, empty too): the ones the later-change rule settles. */
+  const recordsSeen = new Set<string>()
   for (const { entry, client } of located) {
     if (seenIds.has(entry.id)) continue // an entry id seen twice (the same compaction made on two replicas)
     seenIds.add(entry.id)
@@ -270,7 +289,16 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
     } else {
       out.value = e.v
       out.prev = e.p
-      out.summary = `${who} ${e.r ? 'restored' : 'set'} ${e.f} to ${show(e.v)} (was ${show(e.p)})`
+      if (e.k === 's' && Array.isArray(e.s)) {
+        recordsSeen.add(e.id)
+        const seen = e.s.filter((x): x is string => typeof x === 'string').map((x) => duplicates.get(x) ?? x)
+        if (seen.length > 0) out.seen = seen
+        if (e.m === 'auto') out.mode = 'auto'
+      }
+      out.summary =
+        out.mode === 'auto'
+          ? `${who}'s device settled ${e.f} on ${show(e.v)}, the later change (was ${show(e.p)})`
+          : `${who} ${e.r ? 'restored' : 'set'} ${e.f} to ${show(e.v)} (was ${show(e.p)})`
     }
     if (e.r !== undefined) out.restoreOf = e.r
     entries.push(out)
@@ -297,7 +325,22 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
     const due = rule !== null && (rule.collided || (rule.combined && !multi) || onDuplicate.size > 0)
     if (due && !rule.held && rule.value !== current) unsettled[field] = rule.value
   }
-  return { entries, merges, unsettled }
+  const unsettledScalars: Record<string, unknown> = {}
+  for (const field of options.scalar ?? []) {
+    const list = byField.get(field)
+    if (list === undefined || list.some((e) => e.fieldKind !== 'scalar')) continue
+    const later = laterChange(list, recordsSeen)
+    if (later === null) continue
+    const target = later.value ?? null
+    if (sameValue(options.fields?.[field] ?? null, target)) continue
+    unsettledScalars[field] = target
+    for (const merge of merges) {
+      if (merge.field !== field) continue
+      const index = merge.sides.findIndex((side) => sameValue(side.value ?? null, target))
+      merge.winner = index === -1 ? null : index
+    }
+  }
+  return { entries, merges, unsettled, unsettledScalars }
 }
 
 /**
@@ -382,14 +425,15 @@ const writtenOnDuplicates = (located: readonly LocatedEntry[], duplicates: Reado
 /**
  * Automatic settlements of the same merge written by several replicas at
  * once (same field, base and seen tips): the first in array order counts,
- * the others map to it (id → id of the one that counts). Their inserted
- * characters are duplicates, which any replica deletes (`history/textSettle`).
+ * the others map to it (id → id of the one that counts). A text
+ * settlement's inserted characters are duplicates, which any replica deletes
+ * (`history/textSettle`); a scalar one set the same value.
  */
 export const duplicateSettlements = (located: readonly LocatedEntry[]): Map<string, string> => {
   const first = new Map<string, string>()
   const out = new Map<string, string>()
   for (const { entry } of located) {
-    if (entry.k !== 't' || (entry as StoredFieldEntry).m !== 'auto') continue
+    if ((entry.k !== 't' && entry.k !== 's') || (entry as StoredFieldEntry).m !== 'auto') continue
     const e = entry as StoredFieldEntry
     const key = JSON.stringify([e.f, e.b, Array.isArray(e.s) ? [...e.s].sort() : [], e.v])
     const canonical = first.get(key)
@@ -400,14 +444,30 @@ export const duplicateSettlements = (located: readonly LocatedEntry[]): Map<stri
 }
 
 const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<string, unknown> | undefined, singleLine: boolean): Merge[] => {
+  const byId = new Map(list.map((e) => [e.id, e]))
+  /**
+   * A scalar settlement is no one's change: a set written on top of it groups
+   * with the settlement's own base, where a set made meanwhile by someone who
+   * had not seen the settlement groups too — the two are a merge.
+   */
+  const groupOf = (e: FieldHistoryEntry): string | null => {
+    let base = e.base
+    for (
+      let up = base === null ? undefined : byId.get(base);
+      up?.fieldKind === 'scalar' && up.mode === 'auto';
+      up = base === null ? undefined : byId.get(base)
+    )
+      base = up.base
+    return base
+  }
   const children = new Map<string | null, FieldHistoryEntry[]>()
   for (const e of list) {
     // A base that was compacted away still groups its children (same string).
-    let group = children.get(e.base)
-    if (group === undefined) children.set(e.base, (group = []))
+    const key = groupOf(e)
+    let group = children.get(key)
+    if (group === undefined) children.set(key, (group = []))
     group.push(e)
   }
-  const byId = new Map(list.map((e) => [e.id, e]))
   /**
    * A side: the subtree under `root`. `own`: only up to entries whose writer
    * had seen another side (a settlement, a restore, an edit on top of the

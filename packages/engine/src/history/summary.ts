@@ -23,7 +23,7 @@
 import type * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import type { StateVector } from '../protocol/stateVector.js'
-import { multiLineFields, singleLineFields, type RecordSchema } from '../model/schema.js'
+import { multiLineFields, scalarFields, singleLineFields, type RecordSchema } from '../model/schema.js'
 import { readHistory, type EntryAuthor, type FieldHistoryEntry, type Merge, type MergeSide } from './readHistory.js'
 
 /** A user as far as the author bindings tell (null: not bound yet). */
@@ -147,7 +147,12 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
   const isMine = (author: EntryAuthor): boolean =>
     author.clientId === doc.clientID || ownClients.has(author.clientId) || (author.userId !== null && author.userId === userId)
   const multiLine = multiLineFields(options.schema)
-  const history = readHistory(doc, authors, { fields, singleLine: singleLineFields(options.schema), multiLine })
+  const history = readHistory(doc, authors, {
+    fields,
+    singleLine: singleLineFields(options.schema),
+    multiLine,
+    scalar: scalarFields(options.schema),
+  })
   const fresh = new Set<string>()
   const byField = new Map<string, FieldHistoryEntry[]>()
   for (const entry of history.entries) {
@@ -163,7 +168,8 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
   const merges = mergesWithMine(history.merges, fresh, isMine, multiLine)
   const changes: FieldChangeSummary[] = []
   for (const [field, list] of byField) {
-    const theirs = list.filter((e) => !isMine(e.author))
+    // A scalar settlement is nobody's change: the merge it settled says what happened.
+    const theirs = list.filter((e) => !isMine(e.author) && !(e.fieldKind === 'scalar' && e.mode === 'auto'))
     if (theirs.length === 0) continue
     const users = new Map<string, SummaryUser>()
     for (const e of theirs) users.set(e.author.userId ?? `client:${e.author.clientId}`, userOf(e.author))
@@ -171,7 +177,12 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
     if (change.fieldKind !== 'text') {
       // The first new entry of the field (own or not) was written on top of what this device had.
       change.from = list[0]!.prev ?? unsetValue(options.schema, field)
-      change.to = Object.hasOwn(fields, field) ? fields[field] : theirs.at(-1)!.value
+      // A scalar field about to settle on the later change (its settlement not written yet) shows that value.
+      change.to = Object.hasOwn(history.unsettledScalars, field)
+        ? history.unsettledScalars[field]
+        : Object.hasOwn(fields, field)
+          ? fields[field]
+          : theirs.at(-1)!.value
     }
     if (change.fieldKind === 'list') Object.assign(change, listChanges(theirs))
     changes.push(change)
@@ -230,7 +241,11 @@ const mergesWithMine = (
     const unsettled = merge.settledBy == null || merge.settledBy.mode === 'auto'
     // A single-line text merge read before its settlement is written (the text still holds both replacements'
     // characters, no side's value): the side the rule keeps is the one the field is about to hold.
-    const keptIndex = merge.kept ?? (merge.fieldKind === 'text' && merge.winner != null && unsettled ? merge.winner : null)
+    // A scalar merge read before its settlement is written: the side whose value the field is about to hold.
+    const keptIndex =
+      merge.fieldKind === 'scalar' && merge.winner != null
+        ? merge.winner
+        : (merge.kept ?? (merge.fieldKind === 'text' && merge.winner != null && unsettled ? merge.winner : null))
     const both = keptIndex === null && multiLine.has(merge.field) && unsettled
     if (keptIndex === null && !both) continue
     const isNews = (side: MergeSide): boolean => side.entryIds.some((id) => fresh.has(id))

@@ -51,6 +51,14 @@ export const singleLineFields = (schema: RecordSchema | undefined): Set<string> 
       .map(([name]) => name),
   )
 
+/** Names of the scalar fields of a schema: concurrent sets settle on the later change (`history/scalarMerge`). */
+export const scalarFields = (schema: RecordSchema | undefined): Set<string> =>
+  new Set(
+    Object.entries(schema?.fields ?? {})
+      .filter(([, spec]) => spec.kind === 'scalar')
+      .map(([name]) => name),
+  )
+
 /** Names of the multi-line text fields of a schema (see {@link TextFieldSpec.multiline}). */
 export const multiLineFields = (schema: RecordSchema | undefined): Set<string> =>
   new Set(

@@ -21,12 +21,13 @@ import {
   TYPING_HISTORY_ORIGIN,
   UPDATED_AT_ORIGIN,
 } from '../model/origins.js'
-import { TEXT_PREFIX, type ValidatedPatch } from '../model/recordDoc.js'
-import { multiLineFields, singleLineFields, type RecordSchema } from '../model/schema.js'
+import { FIELDS_MAP, TEXT_PREFIX, type ValidatedPatch } from '../model/recordDoc.js'
+import { multiLineFields, scalarFields, singleLineFields, type RecordSchema } from '../model/schema.js'
 import type { AuthorInfo } from '../protocol/messages.js'
 import { writeWithHistory } from '../history/recordWrites.js'
 import { HISTORY_ARRAY, appendFieldChanges, type FieldChange } from '../history/historyLog.js'
 import { readHistory, type Merge } from '../history/readHistory.js'
+import { writeScalarSettlement } from '../history/scalarMerge.js'
 import { removeDuplicateInsertions, settledOtherwise, writeSettlement } from '../history/textSettle.js'
 import { TypingRecorder } from '../history/TypingRecorder.js'
 
@@ -112,19 +113,26 @@ export class RecordHistory {
    * each text field whose concurrent edits collided to the rule's value (a
    * title: the later change; a description: both versions) — as soon as this
    * replica has the sides, so nobody edits the mixed text. A field with a typing burst in progress waits for its entry (which
-   * settles again).
+   * settles again). Sets each scalar field whose concurrent sets did not end
+   * on the later change to it (`history/scalarMerge`).
    */
   settleMerges(): void {
     if (this.closed || !this.options.active() || !this.doc.share.has(HISTORY_ARRAY)) return
     const singleLine = singleLineFields(this.options.schema())
     const multiLine = multiLineFields(this.options.schema())
+    const scalar = scalarFields(this.options.schema())
     const options = { now: this.options.now(), maxEntries: this.options.historyLimit }
     this.doc.transact(() => {
       removeDuplicateInsertions(this.doc)
-      if (singleLine.size === 0 && multiLine.size === 0) return
+      if (singleLine.size === 0 && multiLine.size === 0 && scalar.size === 0) return
       const fields: Record<string, unknown> = {}
       for (const field of [...singleLine, ...multiLine]) fields[field] = this.doc.getText(TEXT_PREFIX + field).toString()
-      const { unsettled } = readHistory(this.doc, this.options.authors(), { fields, singleLine, multiLine })
+      const stored = this.doc.getMap<unknown>(FIELDS_MAP)
+      for (const field of scalar) fields[field] = stored.get(field)
+      const { unsettled, unsettledScalars } = readHistory(this.doc, this.options.authors(), { fields, singleLine, multiLine, scalar })
+      for (const [field, target] of Object.entries(unsettledScalars)) {
+        if (writeScalarSettlement(this.doc, field, target, options)) return // one at a time, as below
+      }
       for (const [field, target] of Object.entries(unsettled)) {
         if (this.typing.pending(field)) continue
         if (settledOtherwise(this.doc, field, target)) continue

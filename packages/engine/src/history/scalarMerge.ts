@@ -1,0 +1,86 @@
+/**
+ * The rule for concurrent sets of one scalar field (a status, a priority, an
+ * assignee): **the later change stands**, as for a title. Yjs keeps one of two
+ * concurrent map values by client id — a new one per page load, so which
+ * person's change stayed was a coin toss: an offline change made yesterday
+ * could replace the one a colleague made an hour ago, or the other way
+ * round. Every replica that has the sides sets the field to the value of
+ * the latest of them and records an `auto` entry, so all end with the same
+ * value; the merge keeps both values and authors, and the other one is a
+ * click away (a restore).
+ *
+ * The field's **heads** are its entries no other entry names as its base or
+ * as seen. Two or more heads are changes nobody has seen together. The rule
+ * settles only heads that all record what their writers had seen (scalar
+ * entries carry `s`, empty too, since this rule exists): a merge of entries
+ * written before it keeps the value Yjs kept, so nothing stored earlier
+ * changes value when an app with this rule opens it.
+ *
+ * A head's time is its writer's clock (`at`); an `auto` entry is nobody's
+ * change and counts with the time of the latest change it settled. Ties go
+ * to the greater entry id. Everything is a pure function of the entries, so
+ * every replica picks the same value, and replicas settling at once write
+ * the same entry (counted once: `duplicateSettlements`).
+ *
+ * @example
+ *   const later = laterChange(entriesOfStatus, recordsSeen)
+ *   if (later !== null && !sameValue(later.value, current)) writeScalarSettlement(doc, 'status', later.value, { now: Date.now() })
+ *
+ * @module history/scalarMerge
+ */
+import type * as Y from 'yjs'
+import { FIELDS_MAP } from '../model/recordDoc.js'
+import { appendFieldChanges, historyArray, sameValue, tipsOf, type AppendOptions } from './historyLog.js'
+import type { FieldHistoryEntry } from './readHistory.js'
+
+/**
+ * The head whose value a scalar field settles on, or null when there is
+ * nothing to settle: one head, or a head written before the rule (not in
+ * `recordsSeen`, the ids of entries that carry `s`). `list`: the field's
+ * entries in array order (an entry comes after those it names).
+ */
+export const laterChange = (list: readonly FieldHistoryEntry[], recordsSeen: ReadonlySet<string>): FieldHistoryEntry | null => {
+  const named = new Set<string>()
+  for (const e of list) {
+    if (e.base !== null) named.add(e.base)
+    for (const id of e.seen ?? []) named.add(id)
+  }
+  const heads = list.filter((e) => !named.has(e.id))
+  if (heads.length < 2 || heads.some((h) => !recordsSeen.has(h.id))) return null
+  const time = new Map<string, number>()
+  for (const e of list) {
+    if (e.mode !== 'auto') {
+      time.set(e.id, e.at)
+      continue
+    }
+    let settled = -Infinity
+    for (const id of [e.base, ...(e.seen ?? [])]) if (id !== null) settled = Math.max(settled, time.get(id) ?? -Infinity)
+    time.set(e.id, settled === -Infinity ? e.at : settled)
+  }
+  return heads.reduce((a, b) => {
+    const ta = time.get(a.id)!
+    const tb = time.get(b.id)!
+    return tb > ta || (tb === ta && b.id > a.id) ? b : a
+  })
+}
+
+/**
+ * Sets scalar field `field` to `target` and records an `auto` entry based on
+ * the greatest tip id, naming the other tips as seen (replicas settling the
+ * same history write the same entry). Call inside a transaction. Returns
+ * false when the field already holds `target`.
+ */
+export const writeScalarSettlement = (doc: Y.Doc, field: string, target: unknown, options: AppendOptions): boolean => {
+  const fields = doc.getMap<unknown>(FIELDS_MAP)
+  const prev = fields.get(field)
+  if (sameValue(prev ?? null, target ?? null)) return false
+  const tips = tipsOf(historyArray(doc).toArray(), field).sort()
+  const base = tips.length > 0 ? tips[tips.length - 1]! : null
+  fields.set(field, target ?? null)
+  appendFieldChanges(
+    doc,
+    [{ field, kind: 'scalar', prev: prev ?? null, next: target ?? null, base, seen: tips.filter((t) => t !== base), mode: 'auto' }],
+    options,
+  )
+  return true
+}
