@@ -211,6 +211,21 @@ describe('history', () => {
       expect(a!.handle.get('priority')).toBe('low')
     })
 
+    test('a made-up settlement that names itself as its base is read, not followed forever', () => {
+      const doc = new Y.Doc()
+      const push = (entry: (id: string) => Record<string, unknown>) =>
+        doc.transact(() => {
+          const id = `${doc.clientID.toString(36)}.${Y.getState(doc.store, doc.clientID).toString(36)}`
+          doc.getArray(HISTORY_ARRAY).push([{ id, f: 'status', k: 's', at: 1_000, ...entry(id) }])
+          return id
+        })
+      let loop = ''
+      push((id) => ((loop = id), { v: 'done', p: 'open', b: id, s: [], m: 'auto' }))
+      push(() => ({ v: 'cancelled', p: 'done', b: loop, s: [] }))
+      const history = readHistory(doc, new Map(), { fields: { status: 'cancelled' }, scalar: new Set(['status']) })
+      expect(history.entries).toHaveLength(2)
+    })
+
     test('sets written before the rule (no `s`) keep the value Yjs kept: opening an older record changes nothing', () => {
       /** A set as an app without the rule wrote it: the value and an entry without `s`. */
       const olderSet = (doc: Y.Doc, value: string, at: number) =>

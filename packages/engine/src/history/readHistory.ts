@@ -452,12 +452,12 @@ const mergesOf = (field: string, list: FieldHistoryEntry[], current: Record<stri
    */
   const groupOf = (e: FieldHistoryEntry): string | null => {
     let base = e.base
-    for (
-      let up = base === null ? undefined : byId.get(base);
-      up?.fieldKind === 'scalar' && up.mode === 'auto';
-      up = base === null ? undefined : byId.get(base)
-    )
+    // Bounded: a made-up entry may name itself or a later one as its base.
+    for (let steps = 0; base !== null && steps < list.length; steps++) {
+      const up = byId.get(base)
+      if (up === undefined || up.fieldKind !== 'scalar' || up.mode !== 'auto') break
       base = up.base
+    }
     return base
   }
   const children = new Map<string | null, FieldHistoryEntry[]>()
