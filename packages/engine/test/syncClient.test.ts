@@ -601,6 +601,26 @@ describe('two clients', () => {
     expect([...a.awareness.getStates().keys()]).toEqual([a.doc.clientID])
     expect(c.awareness.getStates().has(a.doc.clientID)).toBe(false)
   })
+  test('awareness: after its reconnect a client shows the others again at once, not at their next renewal', async () => {
+    const relay = h.relay()
+    const alice = h.gatedClient(relay, null, 'Alice')
+    const bob = h.gatedClient(relay, null, 'Bob')
+    const a = alice.client.open(DOC)
+    const b = bob.client.open(DOC)
+    a.awareness.setLocalStateField('editing', 'title')
+    b.awareness.setLocalStateField('editing', 'description')
+    await relay.settle()
+    expect(b.awareness.getStates().get(a.doc.clientID)).toMatchObject({ editing: 'title' })
+    // Bob's network alone goes and comes back; Alice changes nothing meanwhile.
+    bob.offline()
+    await relay.settle()
+    expect([...b.awareness.getStates().keys()]).toEqual([b.doc.clientID])
+    bob.online()
+    await relay.settle()
+    // The relay sends Alice's state as it holds it, with the clock Bob had seen before: shown again, not ignored.
+    expect(b.awareness.getStates().get(a.doc.clientID)).toMatchObject({ editing: 'title' })
+    expect(a.awareness.getStates().get(b.doc.clientID)).toMatchObject({ editing: 'description' })
+  })
 })
 
 describe('presence on the wire', () => {

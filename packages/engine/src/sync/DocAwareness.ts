@@ -14,7 +14,8 @@
  *   relay's `query-awareness` is answered with this client's state;
  * - on every (re)subscribe a shown local state is set again, so its clock is
  *   newer than the one the relay and the peers kept from the last socket;
- * - remote states are removed when the doc disconnects or is parked.
+ * - remote states are removed when the doc disconnects or is parked, and
+ *   their clocks forgotten, so the same states sent again show at once.
  *
  * The y-protocols `Awareness` itself is made when first used: when the
  * handle's `awareness` is read (e.g. to show presence, or because the handle
@@ -102,12 +103,19 @@ export class DocAwareness {
     this.channel.send(encodeAwareness(this.name, awarenessProtocol.encodeAwarenessUpdate(awareness, [awareness.clientID])))
   }
 
-  /** Removes every remote state (the doc disconnected or is parked). */
+  /**
+   * Removes every remote state (the doc disconnected or is parked) and
+   * forgets their clocks: y-protocols keeps a removed client's clock and
+   * ignores a state with the same clock, so the states the relay sends at
+   * the next subscribe — the others' unchanged states — would not show until
+   * each renewed its own (up to ~15 s).
+   */
   removeRemote(): void {
     const awareness = this.made
     if (awareness === null) return
     const remote = Array.from(awareness.getStates().keys()).filter((client) => client !== awareness.clientID)
     if (remote.length > 0) awarenessProtocol.removeAwarenessStates(awareness, remote, this.channel.origin)
+    for (const client of awareness.meta.keys()) if (client !== awareness.clientID) awareness.meta.delete(client)
   }
 
   /** Takes this client's state away (sent while the doc is subscribed and the state showed presence). */
