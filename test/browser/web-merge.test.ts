@@ -12,10 +12,14 @@
 import { describe, expect, it } from 'vitest'
 import type { Page } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
-import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+import { createStoredTicket, createTicket, goOffline, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the web-app merge tests — /usr/bin/chromium is missing (apt-get install chromium)')
+
+/** The names in the open record's presence, as shown. */
+const viewerNames = (page: Page): Promise<Array<string | null>> =>
+  page.getByTestId('viewer').evaluateAll((items) => items.map((item) => item.getAttribute('data-name')))
 
 describe.skipIf(!available)('web app merges in Chromium', () => {
   const web = useWebApp()
@@ -82,6 +86,57 @@ describe.skipIf(!available)('web app merges in Chromium', () => {
     await screenshot(ada, 'web-merge-restored-ada')
     await screenshot(bob, 'web-merge-restored-bob')
   }, 90_000)
+
+  it('three people set the status, two of them offline: each reconnect ends every screen on the latest change and shows who is there', async () => {
+    const url = web.relay().url
+    const [adaContext, bobContext, carolContext] = await Promise.all([context(), context(), context({ width: 390, height: 844 })])
+    const [ada, bob, carol] = await Promise.all([
+      signIn(adaContext, url, 'Ada Lovelace', 'three'),
+      signIn(bobContext, url, 'Bob Stone', 'three'),
+      signIn(carolContext, url, 'Carol Chen', 'three'),
+    ])
+    const id = await createStoredTicket(ada, 'Invoice totals are rounded twice')
+    for (const page of [bob, carol]) {
+      await page.goto(`${url}#/t/${id}`)
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Invoice totals are rounded twice')
+    }
+    await goOffline(adaContext, ada)
+    await goOffline(carolContext, carol)
+    // In this order: Ada (offline), Bob (online), Carol (offline) — Carol's is the latest change.
+    await ada.locator('#f-status').selectOption('in_progress')
+    await ada.locator('[data-testid="ticket-sync"][data-saved="true"]').waitFor()
+    await bob.locator('#f-status').selectOption('cancelled')
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+    await carol.locator('#f-status').selectOption('done')
+    await carol.locator('[data-testid="ticket-sync"][data-saved="true"]').waitFor()
+
+    // Ada comes back: Bob's change is later than hers and stands on both screens; hers is offered back.
+    await adaContext.setOffline(false)
+    await expect.poll(() => pendingShown(ada), { timeout: 20_000 }).toBe(0)
+    for (const page of [ada, bob]) await expect.poll(() => page.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe('cancelled')
+    await ada.goto(`${url}#/`)
+    await expect
+      .poll(() => ada.getByTestId('digest-merge').innerText(), { timeout: 10_000 })
+      .toMatch(/Your status In progress — Bob Stone set Cancelled/)
+
+    // Carol comes back: hers is the latest of the three, on every screen. Bob, who stayed on the ticket without a
+    // change of his presence since she left, shows in it again at once — not when his presence is next renewed
+    // (every 15 s: the states the relay sends again carry clocks her page had seen before it went offline).
+    await carolContext.setOffline(false)
+    await expect.poll(() => pendingShown(carol), { timeout: 20_000 }).toBe(0)
+    await expect.poll(() => viewerNames(carol), { timeout: 3_000 }).toContain('Bob Stone')
+    await ada.goto(`${url}#/t/${id}`)
+    for (const page of [ada, bob, carol]) {
+      await expect.poll(() => page.locator('#f-status').inputValue(), { timeout: 10_000 }).toBe('done')
+      await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    }
+    // Every value is in the ticket's history, each a click away.
+    const history = await bob.getByTestId('history').innerText()
+    for (const value of ['In progress', 'Cancelled', 'Done']) expect(history).toContain(value)
+    expect(await bob.getByRole('button', { name: 'Restore status to Cancelled' }).count()).toBeGreaterThan(0)
+    await screenshot(bob, 'web-merge-three-status')
+    await screenshot(carol, 'web-merge-three-status-phone')
+  }, 120_000)
 
   it('labels changed by both, one offline: every removal holds, a label both added shows once, the ticket opens everywhere', async () => {
     const bobContext = await context()
