@@ -17,7 +17,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Page } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
-import { createTicket, pendingShown, screenshot, signInWithToken, useWebApp } from './webApp.js'
+import { createTicket, pendingShown, screenshot, signInWithToken, useWebApp, viewerNames } from './webApp.js'
 import { TEST_SECRET, signToken } from '../helpers/tokens.js'
 
 const available = chromiumAvailable()
@@ -25,10 +25,6 @@ if (!available) console.warn('test/browser: skipping the digest tests — /usr/b
 
 /** The digest's items as shown, top to bottom. */
 const digestItems = (page: Page): Promise<string[]> => page.getByTestId('digest-item').allInnerTexts()
-
-/** The names in the open record's presence, as shown. */
-const viewerNames = (page: Page): Promise<Array<string | null>> =>
-  page.getByTestId('viewer').evaluateAll((items) => items.map((item) => item.getAttribute('data-name')))
 
 /** Opens ticket `id` and waits until its title shows. */
 const openTicket = async (page: Page, url: string, id: string, title: string): Promise<void> => {

@@ -12,14 +12,10 @@
 import { describe, expect, it } from 'vitest'
 import type { Page } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
-import { createStoredTicket, createTicket, goOffline, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+import { createStoredTicket, createTicket, goOffline, pendingShown, screenshot, signIn, useWebApp, viewerNames } from './webApp.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the web-app merge tests — /usr/bin/chromium is missing (apt-get install chromium)')
-
-/** The names in the open record's presence, as shown. */
-const viewerNames = (page: Page): Promise<Array<string | null>> =>
-  page.getByTestId('viewer').evaluateAll((items) => items.map((item) => item.getAttribute('data-name')))
 
 describe.skipIf(!available)('web app merges in Chromium', () => {
   const web = useWebApp()

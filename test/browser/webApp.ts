@@ -120,6 +120,10 @@ export const indicatorHistory = (page: Page): Promise<Array<{ ready: string | nu
     () => (window as unknown as { __indicator?: Array<{ ready: string | null; label: string; short: string }> }).__indicator ?? [],
   )
 
+/** The names in the open record's presence (its people's `data-name`), as shown. */
+export const viewerNames = (page: Page): Promise<Array<string | null>> =>
+  page.getByTestId('viewer').evaluateAll((items) => items.map((item) => item.getAttribute('data-name')))
+
 /** The global pending count the sync indicator shows. */
 export const pendingShown = async (page: Page): Promise<number> =>
   Number(await page.getByTestId('sync-indicator').getAttribute('data-pending'))
