@@ -521,6 +521,43 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     for (const page of [ada, bob]) await expect.poll(() => page.getByTestId('choose-description').count(), { timeout: 10_000 }).toBe(0)
   }, 120_000)
 
+  it('letters typed onto a word the other replaced: both lines with the card, never a word neither wrote', async () => {
+    const { ada, bob, bobContext } = await bothOnATicket('descriptions-word', 'Migration')
+    await replaceText(ada, '#f-description', 'Task: done.')
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Task: done.')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bobOfflineThenAda(
+      { ada, bob, bobContext },
+      async () => {
+        // Bob puts the caret in front of "done" and types "un".
+        await bob.locator('#f-description').click()
+        await bob.keyboard.press('ControlOrMeta+Home')
+        for (let i = 0; i < 'Task: '.length; i++) await bob.keyboard.press('ArrowRight')
+        await bob.keyboard.type('un')
+        await bob.keyboard.press('Tab')
+      },
+      async () => {
+        // Ada selects "done" and writes over it.
+        await ada.locator('#f-description').click()
+        await ada.keyboard.press('ControlOrMeta+End')
+        await ada.keyboard.press('ArrowLeft')
+        for (let i = 0; i < 'done'.length; i++) await ada.keyboard.press('Shift+ArrowLeft')
+        await ada.keyboard.type('finished')
+        await ada.keyboard.press('Tab')
+      },
+    )
+    for (const page of [ada, bob]) {
+      // Before: "Task: unfinished." on both screens — the opposite of what either wrote — and no card.
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe('Task: undone.\nTask: finished.')
+      await page.getByTestId('text-merge').first().waitFor({ timeout: 10_000 })
+      await page.getByTestId('choose-description').waitFor({ timeout: 10_000 })
+    }
+    await screenshot(bob, 'web-text-merge-description-word')
+    await bob.getByRole('button', { name: "Use Ada Lovelace's version of the description" }).click()
+    for (const page of [ada, bob])
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Task: finished.')
+  }, 120_000)
+
   it('an empty description both filled in, one offline: each text on its own line with the card, not run together', async () => {
     const { ada, bob, bobContext } = await bothOnATicket('descriptions-filled', 'Crash on start')
     await bobOfflineThenAda(

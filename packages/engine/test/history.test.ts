@@ -687,6 +687,30 @@ describe('history', () => {
       }
     })
 
+    test.each([
+      // The CRDT alone ended "Mood: 🏽bad 👎": the skin tone without its hand, in front of Bob's words.
+      ['a skin tone added to an emoji the other replaced', 'Mood: ok 👍', 'Mood: ok 👍🏽', 'Mood: bad 👎'],
+      ['an accent added to a word the other replaced', 'Cafe opens at 9', 'Cafe\u0301 opens at 9', 'Bistro opens at 9'],
+      ['letters added at the end of a word the other replaced', 'Status: fix pending', 'Status: fixed pending', 'Status: repair pending'],
+      ['letters added in front of a word the other replaced', 'Task done.', 'Task undone.', 'Task finished.'],
+      ['letters added to a word the other deleted', 'Login fails sometimes', 'Login fails sometimes?', 'Login fails'],
+    ])('%s: both lines, never stray letters on the other\u2019s words', async (_, base, earlier, later) => {
+      const { a, b } = await rewrite(base, earlier, later)
+      for (const peer of [a, b]) {
+        expect(peer.handle.get('description')).toBe(`${earlier}\n${later}`)
+        const merge = peer.handle.history().merges.find((m) => m.field === 'description' && m.base !== null)!
+        expect(merge).toMatchObject({ conflict: true, settledBy: { mode: 'auto' } })
+        expect(merge.sides.map((s) => s.value).sort()).toEqual([earlier, later].sort())
+      }
+    })
+
+    test('words added after a word the other replaced, with a space between: both edits kept, no collision', async () => {
+      const { a } = await rewrite('Login fails', 'Login fails on iOS', 'Login hangs')
+      expect(a.handle.get('description')).toBe('Login hangs on iOS')
+      const merge = a.handle.history().merges.find((m) => m.field === 'description' && m.base !== null)!
+      expect(merge.conflict).toBe(false)
+    })
+
     test('a line below a long crash log rewritten by both: both lines, the summary says so, either version one click away', async () => {
       const log = `Crash log:\n${Array.from({ length: 80 }, (_, i) => `  at render${i} (app.js:${100 + i}:${i * 7})`).join('\n')}\n`
       const ada = `${log}Login takes 3 s on a cold start (measured).`

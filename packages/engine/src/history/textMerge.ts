@@ -11,7 +11,9 @@
  *
  * Two edits of a multi-line field **collide** when they touch the same
  * characters of the base: their ranges overlap, or one inserts strictly
- * inside a range the other replaced. In a single-line field edits collide
+ * inside a range the other replaced or adds to a word at its edge (letters,
+ * an accent or an emoji modifier with no space between: "fix" → "fixed"
+ * against "fix" → "repair" would end "repaired"). In a single-line field edits collide
  * also when they merely touch — an insertion at the edge of the other's
  * replacement, two insertions at the same place (two titles typed into an
  * empty field would otherwise be glued together): the CRDT would put the two
@@ -131,15 +133,31 @@ const seenOrder = (x: TextEdit, y: TextEdit): number => {
 /** Whether `first` followed by `second` runs their words together (no space nor line break between them). */
 const glued = (first: string, second: string): boolean => /\S$/u.test(first) && /^\S/u.test(second)
 
-/** Whether two edits of the same base collide (see the module documentation). */
-export const collide = (a: TextEdit, b: TextEdit, singleLine: boolean): boolean => {
+/**
+ * Whether the insertion `ins` adds to a word at an edge of the range `range`
+ * replaced or deleted on `base`: letters, an accent or an emoji modifier
+ * written onto the range's first or last word with no space between ("fix"
+ * → "fixed", "done" → "undone", 👍 → 👍🏽). Applied beside the other's
+ * replacement they would stick to its words ("repaired", "unfinished",
+ * "bad 👎🏽").
+ */
+const addsToEdgeWord = (ins: TextEdit, range: TextEdit, base: string): boolean =>
+  (ins.start === range.end && glued(base.slice(Math.max(range.start, range.end - 2), range.end), ins.insert)) ||
+  (ins.start === range.start && glued(ins.insert, base.slice(range.start, Math.min(range.end, range.start + 2))))
+
+/**
+ * Whether two edits of the same base collide (see the module documentation).
+ * With `base`, a multi-line field's insertion that adds to a word the other
+ * edit replaced ({@link addsToEdgeWord}) collides with it too.
+ */
+export const collide = (a: TextEdit, b: TextEdit, singleLine: boolean, base?: string): boolean => {
   if (nextToSeen(a, b) !== null || nextToSeen(b, a) !== null) return false
   if (singleLine) return a.start <= b.end && b.start <= a.end
   const aInsertOnly = a.start === a.end
   const bInsertOnly = b.start === b.end
   if (aInsertOnly && bInsertOnly) return false
-  if (aInsertOnly) return b.start < a.start && a.start < b.end
-  if (bInsertOnly) return a.start < b.start && b.start < a.end
+  if (aInsertOnly) return (b.start < a.start && a.start < b.end) || (base !== undefined && addsToEdgeWord(a, b, base))
+  if (bInsertOnly) return (a.start < b.start && b.start < a.end) || (base !== undefined && addsToEdgeWord(b, a, base))
   return a.start < b.end && b.start < a.end
 }
 
@@ -236,7 +254,7 @@ export const textMergeOutcome = (base: string | null, sides: readonly TextSideIn
     const a = edits[i]
     const b = edits[j]
     if (filled(i, j)) return true
-    return a != null && b != null && a.some((x) => b.some((y) => collide(x, y, singleLine || picks(i, j))))
+    return a != null && b != null && a.some((x) => b.some((y) => collide(x, y, singleLine || picks(i, j), base ?? undefined)))
   }
   const shared = (i: number, j: number): boolean => (sides[i]!.shares?.includes(j) ?? false) || (sides[j]!.shares?.includes(i) ?? false)
   let conflict = false
@@ -294,15 +312,22 @@ const bothVersions = (base: string, edits: ReadonlyArray<readonly TextEdit[]>, o
     const at = base.indexOf('\n', pos)
     return at === -1 ? base.length : at
   }
+  // Insertions that collide with an edit (adding to a word it replaced, which may end its region's lines) are in
+  // that region at its edges too.
+  const colliding = new Set<TextEdit>()
   const inside = (edit: TextEdit, r: { start: number; end: number }): boolean =>
-    edit.start === edit.end ? r.start < edit.start && edit.start < r.end : r.start <= edit.start && edit.end <= r.end
+    edit.start === edit.end
+      ? (r.start < edit.start && edit.start < r.end) || (colliding.has(edit) && r.start <= edit.start && edit.start <= r.end)
+      : r.start <= edit.start && edit.end <= r.end
   let regions: Array<{ start: number; end: number }> = []
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {
       const x = all[i]!
       const y = all[j]!
-      if (x.side !== y.side && collide(x.edit, y.edit, false))
+      if (x.side !== y.side && collide(x.edit, y.edit, false, base)) {
         regions.push({ start: Math.min(x.edit.start, y.edit.start), end: Math.max(x.edit.end, y.edit.end) })
+        colliding.add(x.edit).add(y.edit)
+      }
     }
   }
   for (let grown = true; grown;) {
