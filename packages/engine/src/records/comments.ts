@@ -6,7 +6,7 @@
  * append-only log of events, each a plain object:
  *
  *     { id, k: 'add',  body, at }           a new comment (its id is the comment's id)
- *     { id, k: 'edit', c: commentId, body, at }
+ *     { id, k: 'edit', c: commentId, body, at, b }   b: the event whose body it replaced
  *     { id, k: 'del',  c: commentId, at }
  *
  * Like a history entry, an event's `id` is `<clientId base36>.<clock base36>`
@@ -17,8 +17,12 @@
  * client id, or two client ids bound to the same (authenticated) user — so a
  * client that edits someone else's comment by hand changes nothing any
  * reader shows. The engine refuses such writes up front with a
- * {@link CommentError}. Of several edits, the last in array order (the same
- * on every replica) is the body; a deleted comment stays deleted.
+ * {@link CommentError}. Of several edits, in array order (the same on every
+ * replica), an edit replaces the body when its writer had seen it (`b` names
+ * the event the body came from, or both come from the same client id) or,
+ * for edits made at once on two devices, when it is the later by its
+ * writer's clock — array order alone would be Yjs's order of those, by
+ * client ids new at every page load. A deleted comment stays deleted.
  *
  * @example
  *   const id = ticket.comment('Reproduced on Safari 17')
@@ -45,6 +49,8 @@ export interface StoredCommentEvent {
   k: 'add' | 'edit' | 'del'
   /** Edit / delete: the id of the comment. */
   c?: string
+  /** Edit: the id of the event (the add or an edit) whose body its writer replaced. Absent in edits of older versions. */
+  b?: string
   /** Add / edit: the text. */
   body?: string
   /** The writer's clock, ms since epoch. */
@@ -163,7 +169,8 @@ const sameWriter = (
 }
 
 interface Derived {
-  comments: Map<string, { add: LocatedEvent; body: string; editedAt: number | null; deleted: boolean }>
+  /** `from`: the event the body came from (the add or an edit). */
+  comments: Map<string, { add: LocatedEvent; body: string; from: LocatedEvent; editedAt: number | null; deleted: boolean }>
   activity: CommentActivity[]
 }
 
@@ -175,7 +182,7 @@ const derive = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>, reader: Co
     const base = { id: event.id, at: event.at, author: authorOf(client, authors), client, clock }
     if (event.k === 'add') {
       if (comments.has(event.id)) continue
-      comments.set(event.id, { add: located, body: event.body!, editedAt: null, deleted: false })
+      comments.set(event.id, { add: located, body: event.body!, from: located, editedAt: null, deleted: false })
       activity.push({ ...base, kind: 'commented', commentId: event.id, body: event.body! })
       continue
     }
@@ -183,8 +190,15 @@ const derive = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>, reader: Co
     // Only the comment's author edits or deletes it; a deleted comment stays deleted.
     if (target === undefined || target.deleted || !sameWriter(doc, client, target.add.client, authors, reader)) continue
     if (event.k === 'edit') {
-      target.body = event.body!
-      target.editedAt = event.at
+      // Written on top of the body (it names it, or one client wrote both: its own order), or at once with the edit
+      // that gave it and later by the clocks. Array order alone would be Yjs's order of edits appended at once on two
+      // devices: by their client ids, new at every page load.
+      const from = target.from
+      if (from === target.add || event.b === from.event.id || client === from.client || event.at >= from.event.at) {
+        target.body = event.body!
+        target.from = located
+        target.editedAt = event.at
+      }
       activity.push({ ...base, kind: 'edited', commentId: event.c!, body: event.body! })
     } else {
       target.deleted = true
@@ -296,6 +310,6 @@ export const changeComment = (
   if (body === null) push(doc, { k: 'del', c: commentId, at: now })
   else {
     const text = checkBody(recordId, commentId, body)
-    if (text !== comment.body) push(doc, { k: 'edit', c: commentId, body: text, at: now })
+    if (text !== comment.body) push(doc, { k: 'edit', c: commentId, body: text, at: now, b: comment.from.event.id })
   }
 }
