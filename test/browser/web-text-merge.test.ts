@@ -15,7 +15,10 @@
  *   card offers each writer's version and "Keep both", and "Use this
  *   version" leaves that one alone on both screens, also after a reload.
  * - Two people typing into different parts of a description live get no
- *   card at all.
+ *   card at all. Letters typed onto a word the other replaced ("done" made
+ *   "undone" while "done" became "finished"), or digits both typed at the
+ *   end of one number, are the same part: both lines and the card, not
+ *   "unfinished" or "1050k".
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
@@ -521,41 +524,86 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     for (const page of [ada, bob]) await expect.poll(() => page.getByTestId('choose-description').count(), { timeout: 10_000 }).toBe(0)
   }, 120_000)
 
-  it('letters typed onto a word the other replaced: both lines with the card, never a word neither wrote', async () => {
-    const { ada, bob, bobContext } = await bothOnATicket('descriptions-word', 'Migration')
-    await replaceText(ada, '#f-description', 'Task: done.')
-    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Task: done.')
+  /** Puts the caret of the description after its first `n` characters. */
+  const caretAt = async (page: Page, n: number): Promise<void> => {
+    await page.locator('#f-description').click()
+    await page.keyboard.press('ControlOrMeta+Home')
+    for (let i = 0; i < n; i++) await page.keyboard.press('ArrowRight')
+  }
+
+  /**
+   * Ada writes the description `base`; Bob, offline, and then Ada change the same word with the keyboard (`bobs`,
+   * `adas`); after Bob's reconnect both screens show `both` with the card, and Bob picks Ada's version, `adaVersion`.
+   */
+  const sameWord = async (
+    workspace: string,
+    base: string,
+    bobs: (page: Page) => Promise<void>,
+    adas: (page: Page) => Promise<void>,
+    both: string,
+    adaVersion: string,
+  ) => {
+    const { ada, bob, bobContext } = await bothOnATicket(workspace, 'Migration')
+    await replaceText(ada, '#f-description', base)
+    await expect.poll(() => bob.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(base)
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bobOfflineThenAda(
       { ada, bob, bobContext },
       async () => {
-        // Bob puts the caret in front of "done" and types "un".
-        await bob.locator('#f-description').click()
-        await bob.keyboard.press('ControlOrMeta+Home')
-        for (let i = 0; i < 'Task: '.length; i++) await bob.keyboard.press('ArrowRight')
-        await bob.keyboard.type('un')
+        await bobs(bob)
         await bob.keyboard.press('Tab')
       },
       async () => {
-        // Ada selects "done" and writes over it.
-        await ada.locator('#f-description').click()
-        await ada.keyboard.press('ControlOrMeta+End')
-        await ada.keyboard.press('ArrowLeft')
-        for (let i = 0; i < 'done'.length; i++) await ada.keyboard.press('Shift+ArrowLeft')
-        await ada.keyboard.type('finished')
+        await adas(ada)
         await ada.keyboard.press('Tab')
       },
     )
     for (const page of [ada, bob]) {
-      // Before: "Task: unfinished." on both screens — the opposite of what either wrote — and no card.
-      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe('Task: undone.\nTask: finished.')
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 15_000 }).toBe(both)
       await page.getByTestId('text-merge').first().waitFor({ timeout: 10_000 })
       await page.getByTestId('choose-description').waitFor({ timeout: 10_000 })
     }
-    await screenshot(bob, 'web-text-merge-description-word')
+    await screenshot(bob, `web-text-merge-${workspace}`)
     await bob.getByRole('button', { name: "Use Ada Lovelace's version of the description" }).click()
     for (const page of [ada, bob])
-      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe('Task: finished.')
+      await expect.poll(() => page.locator('#f-description').inputValue(), { timeout: 10_000 }).toBe(adaVersion)
+  }
+
+  it('letters typed onto a word the other replaced: both lines with the card, never a word neither wrote', async () => {
+    // Before: "Task: unfinished." on both screens — the opposite of what either wrote — and no card.
+    await sameWord(
+      'description-word',
+      'Task: done.',
+      async (bob) => {
+        await caretAt(bob, 'Task: '.length) // in front of "done"
+        await bob.keyboard.type('un')
+      },
+      async (ada) => {
+        await caretAt(ada, 'Task: done'.length) // selects "done" and writes over it
+        for (let i = 0; i < 'done'.length; i++) await ada.keyboard.press('Shift+ArrowLeft')
+        await ada.keyboard.type('finished')
+      },
+      'Task: undone.\nTask: finished.',
+      'Task: finished.',
+    )
+  }, 120_000)
+
+  it('digits both typed at the end of one number: both lines with the card, never a number neither wrote', async () => {
+    // Before: "Budget: 1050k" on both screens, and no card.
+    await sameWord(
+      'description-number',
+      'Budget: 10k',
+      async (bob) => {
+        await caretAt(bob, 'Budget: 10'.length)
+        await bob.keyboard.type('0')
+      },
+      async (ada) => {
+        await caretAt(ada, 'Budget: 10'.length)
+        await ada.keyboard.type('5')
+      },
+      'Budget: 100k\nBudget: 105k',
+      'Budget: 105k',
+    )
   }, 120_000)
 
   it('an empty description both filled in, one offline: each text on its own line with the card, not run together', async () => {

@@ -704,6 +704,28 @@ describe('history', () => {
       }
     })
 
+    test.each([
+      // The CRDT alone ended "Price: 1050" and "Status: fixeding", with no card.
+      ['digits typed at the same place of a number', 'Price: 10', 'Price: 100', 'Price: 105'],
+      ['letters typed at the end of the same word', 'Status: fix', 'Status: fixed', 'Status: fixing'],
+      ['the same letters typed by both', 'Price: 10', 'Price: 100', 'Price: 100'],
+    ])('%s: both lines (one when they match), never a word neither wrote', async (_, base, earlier, later) => {
+      const { a, b } = await rewrite(base, earlier, later)
+      const expected = earlier === later ? earlier : `${earlier}\n${later}`
+      for (const peer of [a, b]) {
+        expect(peer.handle.get('description')).toBe(expected)
+        const merge = peer.handle.history().merges.find((m) => m.field === 'description' && m.base !== null)!
+        expect(merge.conflict).toBe(true)
+      }
+    })
+
+    test('words typed at the same place, each after a space: both kept side by side, no collision', async () => {
+      const { a } = await rewrite('Steps: open', 'Steps: open app', 'Steps: open settings')
+      expect(['Steps: open app settings', 'Steps: open settings app']).toContain(a.handle.get('description'))
+      const merge = a.handle.history().merges.find((m) => m.field === 'description' && m.base !== null)!
+      expect(merge.conflict).toBe(false)
+    })
+
     test('words added after a word the other replaced, with a space between: both edits kept, no collision', async () => {
       const { a } = await rewrite('Login fails', 'Login fails on iOS', 'Login hangs')
       expect(a.handle.get('description')).toBe('Login hangs on iOS')

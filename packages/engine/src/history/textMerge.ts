@@ -13,7 +13,9 @@
  * characters of the base: their ranges overlap, or one inserts strictly
  * inside a range the other replaced or adds to a word at its edge (letters,
  * an accent or an emoji modifier with no space between: "fix" → "fixed"
- * against "fix" → "repair" would end "repaired"). In a single-line field edits collide
+ * against "fix" → "repair" would end "repaired"), or both insert at one place,
+ * onto the word there, texts that would run together ("10" → "100" against
+ * "10" → "105" would end "1050"). In a single-line field edits collide
  * also when they merely touch — an insertion at the edge of the other's
  * replacement, two insertions at the same place (two titles typed into an
  * empty field would otherwise be glued together): the CRDT would put the two
@@ -145,17 +147,32 @@ const addsToEdgeWord = (ins: TextEdit, range: TextEdit, base: string): boolean =
   (ins.start === range.end && glued(base.slice(Math.max(range.start, range.end - 2), range.end), ins.insert)) ||
   (ins.start === range.start && glued(ins.insert, base.slice(range.start, Math.min(range.end, range.start + 2))))
 
+/** Whether the insertion `ins` is written onto the word of `base` at its place, with no space between. */
+const addsToWordAt = (ins: TextEdit, base: string): boolean =>
+  glued(base.slice(Math.max(0, ins.start - 2), ins.start), ins.insert) || glued(ins.insert, base.slice(ins.start, ins.start + 2))
+
 /**
  * Whether two edits of the same base collide (see the module documentation).
  * With `base`, a multi-line field's insertion that adds to a word the other
- * edit replaced ({@link addsToEdgeWord}) collides with it too.
+ * edit replaced ({@link addsToEdgeWord}) collides with it too, and so do two
+ * insertions at one place that run together, one of them onto the word there
+ * ({@link addsToWordAt}).
  */
 export const collide = (a: TextEdit, b: TextEdit, singleLine: boolean, base?: string): boolean => {
   if (nextToSeen(a, b) !== null || nextToSeen(b, a) !== null) return false
   if (singleLine) return a.start <= b.end && b.start <= a.end
   const aInsertOnly = a.start === a.end
   const bInsertOnly = b.start === b.end
-  if (aInsertOnly && bInsertOnly) return false
+  // Two insertions at one place, one of them onto the word there, that run together in either order ("10" made "100"
+  // and "105": "1050"). Insertions next to no word are laid word by word (an edge space may be on either side), so
+  // only the base's word tells that they touch.
+  if (aInsertOnly && bInsertOnly)
+    return (
+      base !== undefined &&
+      a.start === b.start &&
+      (addsToWordAt(a, base) || addsToWordAt(b, base)) &&
+      (glued(a.insert, b.insert) || glued(b.insert, a.insert))
+    )
   if (aInsertOnly) return (b.start < a.start && a.start < b.end) || (base !== undefined && addsToEdgeWord(a, b, base))
   if (bInsertOnly) return (a.start < b.start && b.start < a.end) || (base !== undefined && addsToEdgeWord(b, a, base))
   return a.start < b.end && b.start < a.end
