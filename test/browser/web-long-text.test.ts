@@ -3,7 +3,9 @@
  * Chromium against a relay with JWT auth: it wraps inside the digest, the
  * list, the sync page and the sign-out dialog instead of widening the page, on a laptop and on a
  * phone; a wide label does not push the next filter onto its own row; and a
- * label longer than the limit is refused with a message, not cut short.
+ * label longer than the limit is refused with a message, not cut short. A
+ * title pasted past its 500 characters stops there with a message, and the
+ * relay stores what the field shows.
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
@@ -103,5 +105,30 @@ describe.skipIf(!available)('web app: long unbroken text', () => {
     await screenshot(ada, 'web-long-text-signout-phone', { fullPage: false })
     await dialog.getByRole('button', { name: 'Cancel' }).click()
     await adaContext.setOffline(false)
+  }, 120_000)
+
+  it('a title pasted past its 500 characters stops there, says so, and is stored as shown', async () => {
+    const url = web.relay().url
+    const adaToken = await signToken('ada', { longtext: 'write' }, { name: 'Ada Lovelace' })
+    const ada = await signInWithToken(await web.context(), url, adaToken)
+    const id = await createTicket(ada, 'Crash report')
+    await ada.keyboard.press('ControlOrMeta+A')
+    // A stack trace pasted into the title: the record API refuses a title over 500 characters, so the field does too.
+    const trace = Array.from({ length: 20 }, (_, i) => `at render${i} (app.js:${100 + i}:7)`).join(' ')
+    expect(trace.length).toBeGreaterThan(500)
+    await ada.keyboard.insertText(trace)
+    await expect.poll(() => ada.locator('#f-title').inputValue()).toBe(trace.slice(0, 500))
+    const limit = ada.getByTestId('text-limit')
+    await limit.waitFor()
+    expect(await limit.innerText()).toBe('Title can have at most 500 characters; what goes past that is not added.')
+    expect(await ada.locator('#f-title').getAttribute('aria-describedby')).toContain('f-title-limit')
+    await screenshot(ada, 'web-long-text-title-limit')
+    // Made shorter, the message goes; what the relay stores is what the field showed.
+    await ada.keyboard.press('Backspace')
+    await expect.poll(() => limit.count()).toBe(0)
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    const stored = await fetch(`${url}/api/v1/workspaces/longtext/records/${id}`, { headers: { Authorization: `Bearer ${adaToken}` } })
+    expect(((await stored.json()) as { fields: { title: string } }).fields.title).toBe(trace.slice(0, 499))
   }, 120_000)
 })
