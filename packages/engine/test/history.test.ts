@@ -694,10 +694,17 @@ describe('history', () => {
       ['letters added at the end of a word the other replaced', 'Status: fix pending', 'Status: fixed pending', 'Status: repair pending'],
       ['letters added in front of a word the other replaced', 'Task done.', 'Task undone.', 'Task finished.'],
       ['letters added to a word the other deleted', 'Login fails sometimes', 'Login fails sometimes?', 'Login fails'],
-    ])('%s: both lines, never stray letters on the other\u2019s words', async (_, base, earlier, later) => {
+      [
+        'letters added in front of the first word of a line',
+        'done\nnext: deploy',
+        'undone\nnext: deploy',
+        'finished\nnext: deploy',
+        'undone\nfinished\nnext: deploy',
+      ],
+    ])('%s: both lines, never stray letters on the other\u2019s words', async (_, base, earlier, later, both?: string) => {
       const { a, b } = await rewrite(base, earlier, later)
       for (const peer of [a, b]) {
-        expect(peer.handle.get('description')).toBe(`${earlier}\n${later}`)
+        expect(peer.handle.get('description')).toBe(both ?? `${earlier}\n${later}`)
         const merge = peer.handle.history().merges.find((m) => m.field === 'description' && m.base !== null)!
         expect(merge).toMatchObject({ conflict: true, settledBy: { mode: 'auto' } })
         expect(merge.sides.map((s) => s.value).sort()).toEqual([earlier, later].sort())
