@@ -7,13 +7,15 @@
  * workspace name is cut (whole in its tooltip), and a status sentence that
  * would not fit beside it shows its short form, so the top bar stays one row.
  * A record's head keeps one line while someone types online, so the page
- * does not jump at every keystroke (a phone, a small laptop).
+ * does not jump at every keystroke (a phone, a small laptop; a project on a
+ * 360 px phone, where the word "Project" before its id is left to screen
+ * readers).
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
 import { describe, expect, it } from 'vitest'
 import { chromiumAvailable } from './support/browserPage.mjs'
-import { createStoredTicket, goOffline, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+import { createProject, createStoredTicket, goOffline, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the phone status tests — /usr/bin/chromium is missing (apt-get install chromium)')
@@ -82,35 +84,51 @@ describe.skipIf(!available)('web app: sync state on a phone and a laptop', () =>
 
   it('the record does not jump while someone types online, on a phone or a small laptop: its head stays one line', async () => {
     const url = web.relay().url
-    for (const width of [375, 1024]) {
+    // A ticket on a phone and a small laptop; a project (whose head names it) on a 360 px phone.
+    for (const [width, noun] of [
+      [375, 'ticket'],
+      [1024, 'ticket'],
+      [360, 'project'],
+    ] as const) {
       const ctx = await web.context({ width, height: 800 })
       const page = await signIn(ctx, url, 'Ada Lovelace', `typing-${width}`)
-      await createStoredTicket(page, 'Crash on start')
-      // Where the title field is in every frame the browser paints while Ada types, each keystroke sent and acked.
-      await page.evaluate(() => {
-        const w = window as unknown as { __frames: Frame[] }
-        w.__frames = []
-        const sync = document.querySelector('[data-testid="ticket-sync"]')!
-        const title = document.getElementById('f-title')!
-        const frame = (): void => {
-          w.__frames.push({
-            top: Math.round(title.getBoundingClientRect().top + window.scrollY),
-            pending: sync.getAttribute('data-pending') !== '0',
-          })
+      if (noun === 'ticket') await createStoredTicket(page, 'Crash on start')
+      else {
+        await createProject(page, 'Checkout')
+        await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+      }
+      const input = noun === 'ticket' ? 'f-title' : 'p-name'
+      // Where the name field is in every frame the browser paints while Ada types, each keystroke sent and acked.
+      await page.evaluate(
+        ({ noun, input }) => {
+          const w = window as unknown as { __frames: Frame[] }
+          w.__frames = []
+          const sync = document.querySelector(`[data-testid="${noun}-sync"]`)!
+          const title = document.getElementById(input)!
+          const frame = (): void => {
+            w.__frames.push({
+              top: Math.round(title.getBoundingClientRect().top + window.scrollY),
+              pending: sync.getAttribute('data-pending') !== '0',
+            })
+            requestAnimationFrame(frame)
+          }
           requestAnimationFrame(frame)
-        }
-        requestAnimationFrame(frame)
-      })
-      await page.locator('#f-title').click()
+        },
+        { noun, input },
+      )
+      await page.locator(`#${input}`).click()
       await page.keyboard.press('End')
       await page.keyboard.type(' on iOS 18', { delay: 120 })
       await page.keyboard.press('Tab')
       await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
       const frames = await page.evaluate(() => (window as unknown as { __frames: Frame[] }).__frames)
       expect(new Set(frames.map((f) => f.pending))).toEqual(new Set([true, false])) // painted both ways
-      // Before, the head took one to four lines ("Not yet on the server" and why): the form jumped 31–90 px.
-      expect([...new Set(frames.map((f) => f.top))], `${width} px`).toHaveLength(1)
-      expect(await page.getByTestId('ticket-sync').innerText()).toContain('Synced')
+      // Before, a ticket's head took one to four lines ("Not yet on the server" and why): the form jumped 31–90 px;
+      // a project's head at 360 px took two lines when synced ("Project #…", then "Synced" and "Archive") and one
+      // while changes were on their way: 31 px.
+      expect([...new Set(frames.map((f) => f.top))], `${noun} at ${width} px`).toHaveLength(1)
+      expect(await page.getByTestId(`${noun}-sync`).innerText()).toContain('Synced')
+      if (noun === 'project') await screenshot(page, 'web-phone-project-head')
     }
   }, 120_000)
 
