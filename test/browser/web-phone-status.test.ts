@@ -84,8 +84,9 @@ describe.skipIf(!available)('web app: sync state on a phone and a laptop', () =>
 
   it('the record does not jump while someone types online, on a phone or a small laptop: its head stays one line', async () => {
     const url = web.relay().url
-    // A ticket on a phone and a small laptop; a project (whose head names it) on a 360 px phone.
+    // A ticket on two phones and a small laptop; a project (whose head names it) on a 360 px phone.
     for (const [width, noun] of [
+      [320, 'ticket'],
       [375, 'ticket'],
       [1024, 'ticket'],
       [360, 'project'],
@@ -125,7 +126,8 @@ describe.skipIf(!available)('web app: sync state on a phone and a laptop', () =>
       expect(new Set(frames.map((f) => f.pending))).toEqual(new Set([true, false])) // painted both ways
       // Before, a ticket's head took one to four lines ("Not yet on the server" and why): the form jumped 31–90 px;
       // a project's head at 360 px took two lines when synced ("Project #…", then "Synced" and "Archive") and one
-      // while changes were on their way: 31 px.
+      // while changes were on their way: 31 px. At 320 px the top bar's "Sync status" with its count of changes on
+      // their way wrapped to two lines: 21 px.
       expect([...new Set(frames.map((f) => f.top))], `${noun} at ${width} px`).toHaveLength(1)
       expect(await page.getByTestId(`${noun}-sync`).innerText()).toContain('Synced')
       if (noun === 'project') await screenshot(page, 'web-phone-project-head')
