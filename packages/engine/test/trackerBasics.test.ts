@@ -233,14 +233,20 @@ describe('comments', () => {
     expect(ada.comments().map((c) => c.body)).toEqual(['Mine'])
   })
 
-  test('the author edits a comment from another device (another client id bound to the same user)', async () => {
+  /** Ada comments on her phone (her store of {@link pair}) and opens the ticket on her laptop (`ticket`). */
+  const commentThenLaptop = async (laptopOptions: Partial<RecordStoreOptions> = {}) => {
     const { relay, ada, bob } = await pair()
     const id = ada.ticket.comment('On it')
     await relay.settle()
-    const laptop = newStore(relay, 'ada')
+    const laptop = newStore(relay, 'ada', laptopOptions)
     const ticket = await laptop.store.open('T-1')
     await ticket.sync.synced
     await relay.settle()
+    return { relay, ada, bob, id, ticket }
+  }
+
+  test('the author edits a comment from another device (another client id bound to the same user)', async () => {
+    const { relay, bob, id, ticket } = await commentThenLaptop()
     expect(ticket.comments()).toMatchObject([{ id, mine: true }])
     ticket.editComment(id, 'On it, fix by Friday')
     await relay.settle()
@@ -252,13 +258,7 @@ describe('comments', () => {
     ['the phone the higher client id', 2 ** 32 - 1, 1],
     ['the laptop the higher client id', 1, 2 ** 32 - 1],
   ])('edited on two devices at once (the phone offline): the later edit is the body everywhere — %s', async (_, phoneId, laptopId) => {
-    const { relay, ada, bob } = await pair()
-    const id = ada.ticket.comment('On it')
-    await relay.settle()
-    const laptop = newStore(relay, 'ada')
-    const ticket = await laptop.store.open('T-1')
-    await ticket.sync.synced
-    await relay.settle()
+    const { relay, ada, bob, id, ticket } = await commentThenLaptop()
     ada.ticket.doc.clientID = phoneId
     ticket.doc.clientID = laptopId
     ada.offline()
@@ -276,12 +276,7 @@ describe('comments', () => {
   })
 
   test('an edit made after seeing another stands though its device clock is behind', async () => {
-    const { relay, ada, bob } = await pair()
-    const id = ada.ticket.comment('On it')
-    await relay.settle()
-    const laptop = newStore(relay, 'ada', { now: () => 1_000 }) // its clock far behind the phone's
-    const ticket = await laptop.store.open('T-1')
-    await ticket.sync.synced
+    const { relay, ada, bob, id, ticket } = await commentThenLaptop({ now: () => 1_000 }) // its clock far behind the phone's
     ada.ticket.editComment(id, 'On it, fix by Monday')
     await relay.settle()
     expect(ticket.comments().map((c) => c.body)).toEqual(['On it, fix by Monday'])
