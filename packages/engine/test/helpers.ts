@@ -88,6 +88,7 @@ export class Harness {
     relay: TestRelay,
     token: string | null,
     name = token ?? 'anonymous',
+    options: Partial<SyncClientOptions> = {},
   ): { client: SyncClient; gate: { online: boolean }; offline(): void; online(): void } {
     const gate = { online: true, sockets: [] as ClientSocket[] }
     const Base = token === null ? relay.WebSocket : relay.AuthWebSocket
@@ -102,6 +103,7 @@ export class Harness {
       WebSocket: Gated,
       ...(token === null ? { user: { id: `local-${name}`, name } } : { token, user: { id: `user-of-${token}`, name: token } }),
       reconnect: { minDelay: 1e9, maxDelay: 1e9, random: () => 1 },
+      ...options,
     })
     return {
       client,

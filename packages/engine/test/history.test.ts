@@ -18,6 +18,7 @@ import {
   type RecordHandle,
   type RecordSummary,
   type RecordStoreOptions,
+  type SyncClientOptions,
   type Viewer,
 } from '../src/index.js'
 import { FETCH_ORIGIN, HISTORY_ARRAY, appendFieldChanges, initRecord, readHistory, writeWithHistory } from '../src/internal.js'
@@ -41,7 +42,8 @@ afterEach(async () => {
 })
 
 /** A client whose network can be cut and restored on its own (other clients stay online); see Harness.gatedClient. */
-const gatedClient = (relay: TestRelay, token: string | null, name?: string) => gated.gatedClient(relay, token, name)
+const gatedClient = (relay: TestRelay, token: string | null, name?: string, options: Partial<SyncClientOptions> = {}) =>
+  gated.gatedClient(relay, token, name, options)
 
 const newRelay = () => {
   const relay = new TestRelay({ autoAck: true })
@@ -214,6 +216,78 @@ describe('history', () => {
       expect(s.changes.find((c) => c.field === 'priority')).toMatchObject({ to: 'low' })
       await relay.settle()
       expect(a!.handle.get('priority')).toBe('low')
+    })
+
+    test("a device whose clock runs an hour ahead does not win with the earlier change: changes are stamped by the relay's clock", async () => {
+      const HOUR = 3_600_000
+      const relay = newRelay()
+      // The test's own time: the relay tells its real clock in `hello`; both devices keep counting from there.
+      const time = { clock: 1_000_000 }
+      const ada = gatedClient(relay, 'p0', undefined, { clock: () => time.clock + HOUR }) // her laptop's clock is an hour ahead
+      const bob = gatedClient(relay, 'p1', undefined, { clock: () => time.clock })
+      const adaStore = newStore(ada.client, 'user-of-p0')
+      const bobStore = newStore(bob.client, 'user-of-p1')
+      const created = await adaStore.create('ticket', { title: 'Login fails', status: 'open' }, { id: 'T-1' })
+      await created.flush()
+      const adaTicket = created
+      const bobTicket = await bobStore.open('T-1')
+      await bobTicket.sync.synced
+      adaTicket.doc.clientID = 2 ** 32 - 1 // Yjs would keep Ada's value
+      bobTicket.doc.clientID = 1
+      ada.offline()
+      adaTicket.set('status', 'cancelled')
+      adaTicket.set('title', 'Login fails on Safari')
+      time.clock += 60_000 // a minute later, Bob
+      bobTicket.set('status', 'done')
+      bobTicket.set('title', 'Login fails after the update')
+      await relay.settle()
+      ada.online()
+      await relay.settle()
+      await relay.settle()
+      for (const ticket of [adaTicket, bobTicket]) {
+        expect(ticket.get('status')).toBe('done')
+        expect(ticket.get('title')).toBe('Login fails after the update')
+      }
+      // Ada's entries carry the relay's time, a minute before Bob's, not her clock's hour ahead.
+      const at = (userId: string, field: string) =>
+        bobTicket
+          .history()
+          .entries.filter((e) => e.kind === 'change')
+          .find((e) => e.field === field && e.author.userId === userId && e.mode !== 'auto')!.at
+      expect(at('user-of-p1', 'status') - at('user-of-p0', 'status')).toBeGreaterThan(50_000)
+      expect(at('user-of-p1', 'status') - at('user-of-p0', 'status')).toBeLessThan(70_000)
+    })
+
+    test("the offset of a clock is kept on the device: a start without the relay stamps by the relay's time too", async () => {
+      const HOUR = 3_600_000
+      const relay = newRelay()
+      const kept = new Map<string, string>()
+      const cache = {
+        getItem: (key: string) => kept.get(key) ?? null,
+        setItem: (key: string, value: string) => void kept.set(key, value),
+        removeItem: (key: string) => void kept.delete(key),
+      }
+      const ahead = () => Date.now() + HOUR
+      const first = gatedClient(relay, 'p0', undefined, { clock: ahead })
+      const store = newStore(first.client, 'user-of-p0', { clockOffsetCache: cache })
+      await relay.settle()
+      expect(Math.abs(store.now() - Date.now())).toBeLessThan(1000)
+      expect([...kept.values()].map(Number).map((offset) => Math.abs(offset + HOUR) < 1000)).toEqual([true])
+      // The next start, on a train: the relay is not reachable.
+      const later = gatedClient(relay, 'p0', undefined, { clock: ahead })
+      later.offline()
+      const offline = newStore(later.client, 'user-of-p0', { clockOffsetCache: cache })
+      expect(later.client.status).not.toBe('online')
+      expect(Math.abs(offline.now() - Date.now())).toBeLessThan(1000)
+      const ticket = await offline.create('ticket', { title: 'Written on the train' })
+      const entry = ticket.history().entries.find((e) => e.kind === 'change')!
+      expect(Math.abs(entry.at - Date.now())).toBeLessThan(1000)
+      // A device whose clock was put right: the relay says so, and nothing is kept any more.
+      const right = gatedClient(relay, 'p0')
+      newStore(right.client, 'user-of-p0', { clockOffsetCache: cache })
+      await relay.settle()
+      expect(right.client.clockOffset).toBe(0)
+      expect(kept.size).toBe(0)
     })
 
     test('a made-up settlement that names itself as its base is read, not followed forever', () => {

@@ -388,13 +388,13 @@ export class RelayEnd implements RelaySocket {
       return
     }
     if (data[0] === MessageType.hello) {
-      const { relayVersion, maxPayload, features } = readHello(decodeMessage(data).body)
+      const { relayVersion, maxPayload, features, time } = readHello(decodeMessage(data).body)
       const announced =
         features &
         (this.pair.relay.announcesResume ? ~0 : ~RelayFeatures.resume) &
         (this.pair.relay.announcesFetchMany ? ~0 : ~RelayFeatures.fetchMany) &
         (this.pair.relay.announcesBatch ? ~0 : ~RelayFeatures.batch)
-      this.sendWhole(encodeHello(relayVersion, maxPayload ?? 0, announced), sent)
+      this.sendWhole(encodeHello(relayVersion, maxPayload ?? 0, announced, time), sent)
       return
     }
     const perMessage = this.pair.relay.authorsPerMessage

@@ -745,6 +745,7 @@ describe('relay errors and odd messages', () => {
       relayVersion: 'test-relay',
       maxPayload: 1024 * 1024,
       features: RelayFeatures.resume | RelayFeatures.fetchMany | RelayFeatures.batch,
+      time: expect.any(Number),
     })
   })
 
@@ -845,6 +846,59 @@ describe('handles', () => {
     const handle = client.open(DOC)
     handle.close()
     await expect(handle.synced).rejects.toThrow(/closed/)
+  })
+})
+
+describe("the relay's clock", () => {
+  const HOUR = 3_600_000
+
+  test('a device clock an hour ahead is corrected by the offset the hello tells', async () => {
+    const relay = h.relay()
+    const client = h.client(relay, { clock: () => Date.now() + HOUR })
+    const offsets: number[] = []
+    client.on('clock-offset', (offset) => offsets.push(offset))
+    expect(client.relayTime() - Date.now()).toBeGreaterThan(HOUR - 1000) // before the relay answered: the device's clock
+    await relay.settle()
+    expect(client.status).toBe('online')
+    expect(Math.abs(client.clockOffset + HOUR)).toBeLessThan(1000)
+    expect(Math.abs(client.relayTime() - Date.now())).toBeLessThan(1000)
+    expect(offsets).toEqual([client.clockOffset])
+  })
+
+  test('a device clock within a second of the relay is left as it is, at every reconnect', async () => {
+    const relay = h.relay()
+    const client = h.client(relay, { clock: () => Date.now() - 400 })
+    const offsets: number[] = []
+    client.on('clock-offset', (offset) => offsets.push(offset))
+    await relay.settle()
+    relay.dropAll()
+    await statusIs(client, 'online')
+    expect(client.clockOffset).toBe(0)
+    expect(offsets).toEqual([])
+  })
+
+  test('an offset kept from before counts until the relay tells one, then the one it told', async () => {
+    const relay = h.relay({ sendHello: false })
+    const client = h.client(relay, { clock: () => Date.now() - 2 * HOUR })
+    client.assumeClockOffset(2 * HOUR - 300_000) // kept when the clock was 5 minutes less behind
+    expect(client.clockOffset).toBe(2 * HOUR - 300_000)
+    await relay.settle()
+    relay.hello()
+    await relay.settle()
+    expect(Math.abs(client.clockOffset - 2 * HOUR)).toBeLessThan(1000)
+    client.assumeClockOffset(0) // too late: the relay has told
+    expect(Math.abs(client.clockOffset - 2 * HOUR)).toBeLessThan(1000)
+  })
+
+  test('a device whose clock was put right drops the offset', async () => {
+    const relay = h.relay()
+    const client = h.client(relay)
+    client.assumeClockOffset(-HOUR)
+    const offsets: number[] = []
+    client.on('clock-offset', (offset) => offsets.push(offset))
+    await relay.settle()
+    expect(client.clockOffset).toBe(0)
+    expect(offsets).toEqual([0])
   })
 })
 

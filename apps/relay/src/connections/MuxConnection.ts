@@ -114,7 +114,12 @@ export class MuxConnection extends Connection implements SubscriptionHost, Reque
     }
     this.send(
       'hello',
-      encodeHello(ctx.relayVersion, ctx.limits.maxPayload, RelayFeatures.resume | RelayFeatures.fetchMany | RelayFeatures.batch),
+      encodeHello(
+        ctx.relayVersion,
+        ctx.limits.maxPayload,
+        RelayFeatures.resume | RelayFeatures.fetchMany | RelayFeatures.batch,
+        Date.now(),
+      ),
     )
     if (identity) {
       this.setIdentity(identity)

@@ -55,6 +55,7 @@ export interface WorkspacePresenceOptions {
   refreshInterval?: number
   /** Last-seen records kept from an earlier session (see {@link WorkspacePresence.remembered}). */
   remembered?: readonly RememberedPerson[]
+  /** Clock, for tests. Default `client.relayTime` (the relay's clock, as the last-seen times the relay sends). */
   now?: () => number
 }
 
@@ -99,7 +100,7 @@ export class WorkspacePresence extends ObservableV2<WorkspacePresenceEvents> {
     super()
     this.client = client
     this.workspaceId = workspaceId
-    this.now = options.now ?? Date.now
+    this.now = options.now ?? (() => client.relayTime())
     for (const person of options.remembered ?? []) this.seen.set(person.userId, { ...person })
     this.handle = client.open(workspacePresenceDoc(workspaceId))
     this.handle.awareness.on('change', this.onAwareness)

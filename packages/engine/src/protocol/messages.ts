@@ -307,14 +307,16 @@ export const RelayFeatures = {
 /**
  * `hello` message, the relay's first message on a multiplexed socket.
  * `maxPayload`: largest frame the relay accepts; `features`: {@link RelayFeatures}
- * (0 writes none, as before them).
+ * (0 writes none, as before them, unless a time follows); `time`: the relay's
+ * clock as it sends the message, in ms since the Unix epoch (null writes none).
  */
-export const encodeHello = (relayVersion: string, maxPayload = 0, features = 0): Uint8Array => {
+export const encodeHello = (relayVersion: string, maxPayload = 0, features = 0, time: number | null = null): Uint8Array => {
   const encoder = startMessage(MessageType.hello, '')
   encoding.writeVarUint(encoder, PROTOCOL_VERSION)
   encoding.writeVarString(encoder, relayVersion)
   encoding.writeVarUint(encoder, maxPayload)
-  if (features !== 0) encoding.writeVarUint(encoder, features)
+  if (features !== 0 || time !== null) encoding.writeVarUint(encoder, features)
+  if (time !== null) encoding.writeVarUint(encoder, Math.max(0, Math.floor(time)))
   return encoding.toUint8Array(encoder)
 }
 
@@ -352,6 +354,8 @@ export interface HelloInfo {
   maxPayload: number | null
   /** {@link RelayFeatures} bits (0 from a relay before them). */
   features: number
+  /** The relay's clock when it sent the message (ms since the Unix epoch), or null from a relay before it. */
+  time: number | null
 }
 
 /** Reads the body of a `hello` message. */
@@ -360,7 +364,8 @@ export const readHello = (body: decoding.Decoder): HelloInfo => {
   const relayVersion = decoding.readVarString(body)
   const maxPayload = decoding.hasContent(body) ? decoding.readVarUint(body) : 0
   const features = decoding.hasContent(body) ? decoding.readVarUint(body) : 0
-  return { protocolVersion, relayVersion, maxPayload: maxPayload === 0 ? null : maxPayload, features }
+  const time = decoding.hasContent(body) ? decoding.readVarUint(body) : null
+  return { protocolVersion, relayVersion, maxPayload: maxPayload === 0 ? null : maxPayload, features, time }
 }
 
 /** Most docs one `resume` may name: a relay refuses a longer one whole (`error("", limit-exceeded)`). */

@@ -53,7 +53,7 @@ import { ObservableV2 } from 'lib0/observable'
 import type { SyncClient } from '../sync/SyncClient.js'
 import { Catalog, type CatalogPage, type CatalogQuery } from '../catalog/Catalog.js'
 import type { CatalogEntry } from '../model/CatalogEntry.js'
-import { FirstScreen, defaultKeyValueStore } from '../catalog/FirstScreen.js'
+import { FirstScreen, defaultKeyValueStore, type KeyValueStore } from '../catalog/FirstScreen.js'
 import { IndexedDbStorage, databasePrefix } from '../persistence/IndexedDbStorage.js'
 import { MemoryStorage } from '../persistence/MemoryStorage.js'
 import { StorageError, StorageFailure, classifyStorageError, type CatalogStorage, type StorageBackend } from '../persistence/Storage.js'
@@ -148,6 +148,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private firstScreenTimer: ReturnType<typeof setTimeout> | null = null
   /** Stops the live catalog's watch (see {@link RecordStoreOptions.live}). */
   private stopLive: (() => void) | null = null
+  /** Stops keeping the client's clock offset (see {@link keepClockOffset}). */
+  private clockListener: (() => void) | null = null
 
   constructor(options: RecordStoreOptions) {
     super()
@@ -182,7 +184,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       updatedAtResolution: options.updatedAtResolution ?? 10_000,
       historyLimit: options.historyLimit ?? DEFAULT_MAX_HISTORY,
       historyIdleMs: options.historyIdleMs,
-      now: options.now ?? Date.now,
+      now: options.now ?? (() => store.client.relayTime()),
       tabSaveTimer: options.tabSaveTimer ?? startTimer,
       summary: (record, summary) => store.emit('summary', [summary]),
       sendsCatchUp: () => store.tabCoordinator.sendsCatchUp,
@@ -244,6 +246,9 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       this.emit('catalog', [ids])
     })
     this.catalog.on('pending', () => this.mirror.updateTotal())
+    this.keepClockOffset(
+      options.clockOffsetCache !== undefined ? options.clockOffsetCache : options.storage === undefined ? defaultKeyValueStore() : null,
+    )
     this.catalogOpened = new Promise((resolve) => (this.resolveCatalogOpened = resolve))
     this.ready = this.start(channelName)
     this.reconciled = this.ready.then(() => this.reconciliation.reconcile())
@@ -734,7 +739,46 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     if (this.closing) throw new Error('the RecordStore is closed')
   }
 
+  /**
+   * The time the store stamps changes with (`at` of history entries, comments,
+   * `createdAt`/`updatedAt`): this device's clock corrected to the relay's
+   * (`client.relayTime()`), so times from several devices compare, and
+   * "5 min ago" said of anyone's change is right on a device whose clock is off.
+   */
+  now(): number {
+    return this.host.now()
+  }
+
+  /**
+   * Starts from the clock offset kept on this device (an offline start knows
+   * its clock is off before the relay answers) and keeps the one the relay's
+   * `hello` tells.
+   */
+  private keepClockOffset(cache: KeyValueStore | null): void {
+    if (cache === null) return
+    const key = `concord-clock-offset ${this.client.url}`
+    try {
+      const kept = Number(cache.getItem(key) ?? 'NaN')
+      if (Number.isFinite(kept)) this.client.assumeClockOffset(kept)
+    } catch {
+      // a storage that cannot be read (sandboxed frame): start from the device's clock
+    }
+    const keep = (offset: number): void => {
+      try {
+        if (offset === 0) cache.removeItem(key)
+        else cache.setItem(key, String(offset))
+      } catch {
+        // a full or blocked storage: the offset is measured again at the next connection
+      }
+    }
+    this.client.on('clock-offset', keep)
+    if (this.client.relay?.time != null) keep(this.client.clockOffset) // the relay answered before this store
+    this.clockListener = () => this.client.off('clock-offset', keep)
+  }
+
   private shutdown({ discard }: { discard: boolean }): Promise<void> {
+    this.clockListener?.()
+    this.clockListener = null
     if (typeof removeEventListener === 'function' && typeof document !== 'undefined') {
       removeEventListener('pagehide', this.onPageHide)
       removeEventListener('pageshow', this.onPageShow)

@@ -62,7 +62,13 @@ export interface RecordStoreOptions {
    * (call `pull()` yourself).
    */
   live?: boolean
-  /** Clock, for tests. Default `Date.now`. */
+  /**
+   * Where the offset of this device's clock from the relay's is kept between
+   * starts (see `store.now()`). Default: the browser's `localStorage` when
+   * records are stored in IndexedDB; `null` turns it off.
+   */
+  clockOffsetCache?: KeyValueStore | null
+  /** Clock, for tests. Default `client.relayTime` (this device's clock corrected to the relay's). */
   now?: () => number
   /**
    * Starts the timer after which this tab writes the edits of another tab

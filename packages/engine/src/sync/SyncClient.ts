@@ -116,6 +116,10 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   /** Each open doc's pending count as last added to {@link totalPending}, when not 0. */
   private readonly countedPending = new Map<DocHandle, number>()
   private relayInfo: HelloInfo | null = null
+  private readonly clock: () => number
+  private offset = 0
+  /** Whether {@link offset} was measured from a `hello` (a kept one no longer counts then). */
+  private offsetMeasured = false
   /** Where messages from the relay go (see sync/receiveFrame). */
   private readonly routes: FrameRoutes
 
@@ -130,6 +134,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
     this.maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024
     this.user = options.user
     this.resumes = options.resume ?? true
+    this.clock = options.clock ?? Date.now
     this.connection = new RelayConnection(
       {
         url: this.url,
@@ -201,6 +206,34 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   /** Protocol and software version from the relay's last `hello`, or null before the first one. */
   get relay(): HelloInfo | null {
     return this.relayInfo
+  }
+
+  /**
+   * How far the relay's clock is ahead of this device's, ms (negative: behind),
+   * as its last `hello` said; 0 while that is within {@link CLOCK_TOLERANCE_MS}
+   * or unknown. Known to the one-way latency of the connection.
+   */
+  get clockOffset(): number {
+    return this.offset
+  }
+
+  /**
+   * The time by the relay's clock: this device's clock corrected by
+   * {@link clockOffset}. What changes are stamped with, so that a device whose
+   * clock runs ahead does not count its changes as later than they were.
+   */
+  relayTime(): number {
+    return this.clock() + this.offset
+  }
+
+  /**
+   * Starts from an offset kept from an earlier connection (see the
+   * `clock-offset` event), for a start without the relay: ignored once a
+   * `hello` told the offset.
+   */
+  assumeClockOffset(offsetMs: number): void {
+    if (this.offsetMeasured || !Number.isFinite(offsetMs)) return
+    this.offset = Math.abs(offsetMs) <= CLOCK_TOLERANCE_MS ? 0 : Math.round(offsetMs)
   }
 
   /** The user the relay authenticated on the current socket (null without auth or before it answered). */
@@ -414,11 +447,26 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
 
   // ---------------------------------------------------------------------------
 
+  /**
+   * Takes the offset of this device's clock from the relay's time in a
+   * `hello`. It moves only when it differs by more than the tolerance from
+   * the one in use, so the latency of each connection does not jitter the
+   * stamps of a device whose clock is right.
+   */
+  private measureClock(relayTime: number): void {
+    const measured = relayTime - this.clock()
+    this.offsetMeasured = true
+    if (Math.abs(measured - this.offset) <= CLOCK_TOLERANCE_MS) return
+    this.offset = Math.abs(measured) <= CLOCK_TOLERANCE_MS ? 0 : measured
+    this.emit('clock-offset', [this.offset])
+  }
+
   /** A message about the whole connection (doc ""): the handshake, `pong`, connection errors. */
   private receiveConnectionMessage(type: number, body: decoding.Decoder): void {
     switch (type) {
       case MessageType.hello: {
         this.relayInfo = readHello(body)
+        if (this.relayInfo.time !== null) this.measureClock(this.relayInfo.time)
         if (this.relayInfo.protocolVersion !== PROTOCOL_VERSION) {
           this.emit('error', [
             new SyncError(
@@ -539,6 +587,13 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
  * one socket start while the rest is on its way.
  */
 const RESUME_BATCH_DOCS = 100
+
+/**
+ * A device clock within this many ms of the relay's is taken as right (its
+ * stamps are not corrected), and a measured offset replaces the one in use
+ * only when they differ by more.
+ */
+export const CLOCK_TOLERANCE_MS = 1000
 
 /** Encoded empty state vector: "this device has nothing of the doc". */
 const EMPTY_STATE_VECTOR = new Uint8Array([0])

@@ -55,6 +55,8 @@ export interface SyncClientOptions {
    * `too-large` error. Default 1 MiB, the relay's default.
    */
   maxMessageBytes?: number
+  /** This device's clock, ms since the Unix epoch. For tests. Default `Date.now`. */
+  clock?: () => number
 }
 
 /** Events of a {@link SyncClient}. */
@@ -69,4 +71,10 @@ export interface SyncClientEvents {
    * event — errors of every open doc.
    */
   error: (error: SyncError) => void
+  /**
+   * The relay's `hello` put this device's clock off the relay's by a new
+   * amount (see {@link SyncClient.clockOffset}): keep it, for the next start
+   * to begin with before the relay answers (`assumeClockOffset`).
+   */
+  'clock-offset': (offsetMs: number) => void
 }
