@@ -29,6 +29,7 @@ import {
 } from '@concord/engine'
 import { createSubscriber } from 'svelte/reactivity'
 import { AuthorNames } from './authorNames'
+import { useClock } from './clock'
 import { Digest } from './digest.svelte'
 import type { KeyValueStore } from './identity'
 import { tokenProblem } from './relayAuth'
@@ -230,6 +231,7 @@ export class WorkspaceState {
     store.on('storage-error', onStorageError)
     window.addEventListener('offline', onBrowserNetwork)
     window.addEventListener('online', onBrowserNetwork)
+    const stopClock = useClock(() => store.now())
     void store.ready.then(() => {
       this.persistent = store.persistent
       this.ready = true
@@ -252,6 +254,7 @@ export class WorkspaceState {
       store.off('storage-error', onStorageError)
       window.removeEventListener('offline', onBrowserNetwork)
       window.removeEventListener('online', onBrowserNetwork)
+      stopClock()
       void store
         .close()
         .catch(() => undefined)
