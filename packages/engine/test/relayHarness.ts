@@ -140,6 +140,11 @@ export interface TestRelayOptions {
    * relay that predates it: a `batch` closes the socket (1002).
    */
   batch?: boolean
+  /**
+   * How far the relay's clock runs ahead of the test's (ms; negative: behind):
+   * the time in its `hello` and the expiry of the tokens it accepts. Default 0.
+   */
+  clockAhead?: number
 }
 
 /**
@@ -157,16 +162,21 @@ const TEST_LIMITS: RelayLimits = resolveLimits({
   messageBurst: 1e6,
 })
 
-/** Accepts any token but those starting with "bad"; the token `t` proves user `user-of-t`, named `t`, with write access everywhere. */
+/**
+ * Accepts any token but those starting with "bad"; the token `t` proves user
+ * `user-of-t`, named `t`, with write access everywhere, for an hour of the
+ * relay's clock (`clockAhead` ms ahead of the test's).
+ */
 export class TestAuthenticator implements Authenticator {
   readonly kind = 'test'
+  constructor(private readonly clockAhead = 0) {}
   async verify(token: string): Promise<Identity> {
     if (token.startsWith('bad')) throw new AuthError('token signature is not valid')
     return {
       userId: `user-of-${token}`,
       name: token,
       access: new Map([['*', 'write' as const]]),
-      expiresAt: Date.now() + 3_600_000,
+      expiresAt: Date.now() + this.clockAhead + 3_600_000,
       anonymous: false,
     }
   }
@@ -394,7 +404,8 @@ export class RelayEnd implements RelaySocket {
         (this.pair.relay.announcesResume ? ~0 : ~RelayFeatures.resume) &
         (this.pair.relay.announcesFetchMany ? ~0 : ~RelayFeatures.fetchMany) &
         (this.pair.relay.announcesBatch ? ~0 : ~RelayFeatures.batch)
-      this.sendWhole(encodeHello(relayVersion, maxPayload ?? 0, announced, time), sent)
+      const ahead = this.pair.relay.clockAhead
+      this.sendWhole(encodeHello(relayVersion, maxPayload ?? 0, announced, time === null ? null : time + ahead), sent)
       return
     }
     const perMessage = this.pair.relay.authorsPerMessage
@@ -510,6 +521,11 @@ export class TestRelay {
   /** See {@link TestRelayOptions.resume}. */
   get announcesResume(): boolean {
     return this.options.resume !== false
+  }
+
+  /** See {@link TestRelayOptions.clockAhead}. */
+  get clockAhead(): number {
+    return this.options.clockAhead ?? 0
   }
 
   /** See {@link TestRelayOptions.batch}. */
@@ -834,7 +850,7 @@ export class TestRelay {
       commits,
       metrics: this.metrics,
       relayVersion: 'test-relay',
-      auth: new TestAuthenticator(),
+      auth: new TestAuthenticator(this.options.clockAhead),
       limits: TEST_LIMITS,
       admission: new Admission(TEST_LIMITS, this.metrics),
       initialSyncs: new InitialSyncQueue(TEST_LIMITS.initialSyncChunkBytes, TEST_LIMITS.maxInitialSyncBytes),

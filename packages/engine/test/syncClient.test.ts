@@ -890,6 +890,28 @@ describe("the relay's clock", () => {
     expect(Math.abs(client.clockOffset - 2 * HOUR)).toBeLessThan(1000)
   })
 
+  test("a token is refreshed a minute before it expires by the relay's clock, not an hour later on a device an hour behind", async () => {
+    vi.useFakeTimers()
+    const relay = h.relay({ clockAhead: HOUR }) // the relay's clock, and the tokens' expiry, an hour ahead of this device's
+    let asked = 0
+    const client = h.client(relay, { token: () => (asked++, 'ada') }) // the relay's test tokens last an hour
+    await relay.settle()
+    expect(client.identity?.userId).toBe('user-of-ada')
+    expect(Math.abs(client.clockOffset - HOUR)).toBeLessThan(1000)
+    expect(asked).toBe(1)
+    const advance = async (ms: number) => {
+      for (let left = ms; left > 0; left -= 10_000) {
+        vi.advanceTimersByTime(Math.min(left, 10_000)) // pings and their answers keep the connection up
+        await relay.settle()
+      }
+    }
+    await advance(HOUR - 61_000)
+    expect(asked).toBe(1)
+    await advance(2_000)
+    expect(asked).toBe(2) // a minute before the relay's clock reaches the expiry
+    expect(client.status).toBe('online')
+  })
+
   test('a device whose clock was put right drops the offset', async () => {
     const relay = h.relay()
     const client = h.client(relay)

@@ -153,7 +153,12 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
         reportError: (error) => this.emit('error', [error]),
       },
     )
-    this.auth = new TokenAuth(options.token ?? null, this.connection, (error) => this.emit('error', [error]))
+    this.auth = new TokenAuth(
+      options.token ?? null,
+      this.connection,
+      (error) => this.emit('error', [error]),
+      () => this.relayTime(),
+    )
     this.watches = new CatalogWatches(this.connection)
     this.requests = new RelayRequests(
       (data) => this.connection.send(data),

@@ -38,11 +38,13 @@ export class TokenAuth {
    * @param source the token or provider; null when the relay runs without auth
    * @param connection the socket the token goes out on
    * @param reportError tells the client's listeners that the provider failed
+   * @param now the time by the relay's clock, which the token's expiry is on
    */
   constructor(
     source: TokenSource | null,
     private readonly connection: AuthConnection,
     private readonly reportError: (error: SyncError) => void,
+    private readonly now: () => number = Date.now,
   ) {
     this.source = source
   }
@@ -100,7 +102,7 @@ export class TokenAuth {
     this.refreshTimer = null
     const expiresAt = this.identityInfo?.expiresAt ?? null
     if (typeof this.source !== 'function' || expiresAt === null) return
-    const delay = Math.max(5_000, expiresAt - Date.now() - 60_000)
+    const delay = Math.max(5_000, expiresAt - this.now() - 60_000)
     this.refreshTimer = setTimeout(
       () => {
         this.refreshTimer = null
