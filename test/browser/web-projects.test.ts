@@ -158,14 +158,16 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     await screenshot(ada, 'web-workspace-presence-left')
   }, 90_000)
 
-  it('narrow screen (390 px): header with people, projects list and project page fit', async () => {
-    const ctx = await web.context({ width: 390, height: 844 })
+  it('narrow screen (360 px): header with people, projects list and project page fit, long names too', async () => {
+    const ctx = await web.context({ width: 360, height: 740 })
     const [ada, bob] = await Promise.all([
       signIn(ctx, web.relay().url, 'Ada Lovelace', 'narrow'),
-      web.context({ width: 390, height: 844 }, 'dark').then((c) => signIn(c, web.relay().url, 'Bob Stone', 'narrow')),
+      web.context({ width: 360, height: 740 }, 'dark').then((c) => signIn(c, web.relay().url, 'Bob Stone', 'narrow')),
     ])
     await ada.locator('[data-testid="workspace-avatar"][data-name="Bob Stone"]').waitFor({ timeout: 15_000 })
-    const id = await createProject(ada, 'Mobile app launch')
+    // Long names: the project's wraps on its card and its tickets' are cut short; neither widens the page.
+    const name = 'Quarterly infrastructure migration and cleanup programme'
+    const id = await createProject(ada, name)
     await projectSynced(ada)
     // Leave the name field first: on a narrow screen leaving it reflows the page (the field's own notes go), and a
     // click whose mousedown is that blur would land where the button was. Leaving it also writes the typing's history
@@ -176,7 +178,7 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     await ada.getByTestId('new-project-ticket').click()
     await ada.locator('#f-title').waitFor()
     await ada.locator('#f-title').click()
-    await ada.keyboard.type('App store screenshots')
+    await ada.keyboard.type('Upgrade the load balancer firmware on every edge node')
     await ada.goto(`${web.relay().url}#/p/${id}`)
     await expect.poll(() => ada.getByTestId('project-ticket').count()).toBe(1)
     const overflow = (): Promise<number> => ada.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
@@ -185,11 +187,14 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     await ada.getByRole('link', { name: 'Projects', exact: true }).click()
     await ada.getByTestId('project-row').first().waitFor()
     expect(await overflow()).toBeLessThanOrEqual(0)
+    // Its status stays one word on one line beside the name.
+    const chip = ada.getByTestId('project-row').first().locator('.chip')
+    expect(await chip.evaluate((el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight))).toBeLessThan(2)
     await screenshot(ada, 'web-projects-narrow')
 
     // Bob, in dark mode, opens the project by its link and sees Ada there.
     await bob.goto(`${web.relay().url}#/p/${id}`)
-    await expect.poll(() => bob.locator('#p-name').inputValue(), { timeout: 15_000 }).toBe('Mobile app launch')
+    await expect.poll(() => bob.locator('#p-name').inputValue(), { timeout: 15_000 }).toBe(name)
     await expect.poll(() => bob.getByTestId('project-ticket').count(), { timeout: 25_000 }).toBe(1)
     await bob.getByRole('link', { name: 'Projects', exact: true }).click()
     await bob.getByTestId('project-row').first().waitFor({ timeout: 15_000 })
