@@ -191,6 +191,15 @@ describe.skipIf(!available)('web app: projects and workspace presence', () => {
     const chip = ada.getByTestId('project-row').first().locator('.chip')
     expect(await chip.evaluate((el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight))).toBeLessThan(2)
     await screenshot(ada, 'web-projects-narrow')
+    // On the ticket list the project's long name is cut short on one line of its chip.
+    await ada.getByRole('link', { name: 'Tickets', exact: true }).click()
+    const projectChip = ada.getByTestId('project-chip').first()
+    await projectChip.waitFor()
+    expect(
+      await projectChip.evaluate((el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight)),
+    ).toBeLessThan(2)
+    expect(await projectChip.getAttribute('title')).toBe(name)
+    expect(await overflow()).toBeLessThanOrEqual(0)
 
     // Bob, in dark mode, opens the project by its link and sees Ada there.
     await bob.goto(`${web.relay().url}#/p/${id}`)
