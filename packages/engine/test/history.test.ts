@@ -9,6 +9,7 @@
  * that mode still finds titles that end mixed).
  */
 import { IDBFactory } from 'fake-indexeddb'
+import * as prng from 'lib0/prng'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import * as Y from 'yjs'
 import {
@@ -1651,6 +1652,47 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     }
   })
 
+  test('live typing in a title after an earlier merge: a word each typed at once in different places both stay, with no card', async () => {
+    const relay = newRelay()
+    let clock = 1_000_000
+    const [a, b] = await setup(relay, 2, { historyIdleMs: 1e9, now: () => clock })
+    /**
+     * Ada and Bob type keystroke by keystroke, in turns, each seeing the other's keystrokes live; then both pause.
+     * `at(i)`: where the `i`th keystroke goes in the typist's text.
+     */
+    const together = async (adaAt: (i: number) => number, adas: string, bobAt: (i: number) => number, bobs: string) => {
+      for (let i = 0; i < Math.max(adas.length, bobs.length); i++) {
+        if (i < adas.length) a!.handle.text('title').insert(adaAt(i), adas[i]!)
+        clock += 50
+        await relay.settle()
+        if (i < bobs.length) b!.handle.text('title').insert(bobAt(i), bobs[i]!)
+        clock += 50
+        await relay.settle()
+      }
+      clock += 2_000
+      a!.handle.flushHistory()
+      b!.handle.flushHistory()
+      await relay.settle()
+      await relay.settle()
+    }
+    const atEnd = (handle: RecordHandle) => () => handle.text('title').length
+    // First round: Bob types in front, Ada at the end — a merge of both.
+    await together(atEnd(a!.handle), ' on Safari', (i) => i, 'Urgent: ')
+    for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Urgent: Login fails on Safari')
+    // Second round, both on top of that merge: Ada after "Login", Bob at the end. Bob began after Ada's first
+    // keystroke, which had no entry yet: before, his side was read as his whole difference from the merge's first
+    // side (Ada's space included), it collided with hers, and the later one, his, was kept — "page" left the title
+    // with no card offering it back.
+    await together((i) => 'Urgent: Login'.length + i, ' page', atEnd(b!.handle), ' 17.2')
+    for (const peer of [a!, b!]) {
+      expect(peer.handle.get('title')).toBe('Urgent: Login page fails on Safari 17.2')
+      const history = peer.handle.history()
+      expect(history.unsettled).toEqual({})
+      expect(history.merges.filter((m) => m.field === 'title').map((m) => m.conflict)).toEqual([false, false])
+      expect(history.merges.filter((m) => m.field === 'title').at(-1)!.result).toBe('Urgent: Login page fails on Safari 17.2')
+    }
+  })
+
   test("live typing in a title: words typed right after someone else's words, before their pause, are no collision", async () => {
     const relay = newRelay()
     let clock = 1_000_000
@@ -2613,5 +2655,76 @@ describe('seeded randomized history (in-process relay)', () => {
       `history fuzz: ${fuzzTotals.concurrentBursts} pairs of concurrent typing bursts; ${fuzzTotals.forced} of ${SEEDS} runs needed a made merge to restore`,
     )
     expect(fuzzTotals.concurrentBursts, 'concurrent typing bursts over the fixed seeds').toBeGreaterThan(0)
+  })
+})
+
+/**
+ * A measurement, not run by default (`PROBE_TITLE_COTYPING=40` runs 40): two
+ * people type words into one title at once, keystroke by keystroke, each
+ * seeing the other's keystrokes live, in 8 rounds of one word each at a word
+ * boundary (never both at the same one), pausing at random. Prints how many
+ * typed words the title no longer holds at the end (they are on a merge's
+ * card, or lost); fails only if the two replicas end apart. Seeded by the run
+ * number.
+ */
+describe.runIf(Number(process.env.PROBE_TITLE_COTYPING ?? 0) > 0)('probe: two people typing into one title at once', () => {
+  const runs = Number(process.env.PROBE_TITLE_COTYPING ?? 0)
+  const totals = { typed: 0, gone: 0, runsWithGone: 0 }
+  test.each(Array.from({ length: runs }, (_, i) => i + 1))('run %i', async (seed) => {
+    const gen = prng.create(seed)
+    const relay = newRelay()
+    let clock = 1_000_000
+    const [a, b] = await setup(relay, 2, { historyIdleMs: 1e9, now: () => clock })
+    const writers = [
+      { handle: a!.handle, name: 'a' },
+      { handle: b!.handle, name: 'b' },
+    ]
+    const typed: string[] = []
+    for (let round = 0; round < 8; round++) {
+      const taken: number[] = []
+      const plans = writers.map(({ handle, name }) => {
+        const text = handle.text('title')
+        const now = text.toString()
+        const bounds = [0, now.length, ...[...now.matchAll(/ /g)].map((m) => m.index + 1)].filter((x) => !taken.includes(x))
+        const at = bounds[prng.uint32(gen, 0, bounds.length - 1)]!
+        taken.push(at)
+        const word = `${name}${round}`
+        typed.push(word)
+        // The caret: a position in the shared text that moves with everyone's edits, as an editor binding keeps it.
+        const caret = Y.createRelativePositionFromTypeIndex(text, at, at === 0 ? 0 : -1)
+        return { handle, keys: at === now.length ? ` ${word}` : `${word} `, typed: 0, caret }
+      })
+      while (plans.some((p) => p.typed < p.keys.length)) {
+        const plan = plans[prng.uint32(gen, 0, plans.length - 1)]!
+        if (plan.typed >= plan.keys.length) continue
+        const text = plan.handle.text('title')
+        const index = Y.createAbsolutePositionFromRelativePosition(plan.caret, plan.handle.doc)!.index
+        text.insert(index, plan.keys[plan.typed++]!)
+        plan.caret = Y.createRelativePositionFromTypeIndex(text, index + 1, -1)
+        clock += 50
+        await relay.settle()
+        if (plan.typed === plan.keys.length && prng.bool(gen)) plan.handle.flushHistory()
+      }
+      if (prng.uint32(gen, 0, 3) === 0) {
+        clock += 2_000
+        for (const { handle } of writers) handle.flushHistory()
+        await relay.settle()
+      }
+    }
+    clock += 2_000
+    for (const { handle } of writers) handle.flushHistory()
+    for (let i = 0; i < 4; i++) await relay.settle()
+    const title = a!.handle.get('title') as string
+    expect(b!.handle.get('title'), `seed ${seed}`).toBe(title)
+    const words = new Set(title.split(/\s+/))
+    const gone = typed.filter((w) => !words.has(w))
+    totals.typed += typed.length
+    totals.gone += gone.length
+    if (gone.length > 0) totals.runsWithGone++
+  })
+  afterAll(() => {
+    console.log(
+      `title co-typing probe: ${totals.gone} of ${totals.typed} typed words not in the title at the end, in ${totals.runsWithGone} of ${runs} runs`,
+    )
   })
 })

@@ -33,7 +33,7 @@ import {
   type StoredFieldEntry,
 } from './historyLog.js'
 import { laterChange } from './scalarMerge.js'
-import { earliest, ruleValue, sideEdit, textMergeOutcome, type TextEdit } from './textMerge.js'
+import { earliest, onSameMerge, ruleValue, sideEdit, textMergeOutcome, type TextEdit } from './textMerge.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
 export interface EntryAuthor {
@@ -552,7 +552,16 @@ const textMerge = (
     .sort((x, y) => (earliest([x.entry, y.entry]) === x.entry ? -1 : 1))
     .map((s) => s.entry.prev)
     .find((p): p is string => typeof p === 'string')
-  const baseValue = typeof baseEntry?.value === 'string' ? baseEntry.value : base === null ? (firstPrev ?? '') : (firstPrev ?? null)
+  // Sides written on top of the same merge (of a single-line field) began on its text, as the rule reads them: what
+  // the first of them began on (one that began later may have begun on the other's typing too).
+  const onMerge = singleLine && onSameMerge(sides.map((s) => s.entry))
+  const baseValue = onMerge
+    ? (firstPrev as string)
+    : typeof baseEntry?.value === 'string'
+      ? baseEntry.value
+      : base === null
+        ? (firstPrev ?? '')
+        : (firstPrev ?? null)
   const guessed = new Set<MergeSide>()
   for (const side of sides) {
     const before = side.entry.prev

@@ -544,7 +544,12 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
     // which holds changes from outside this merge that all of them had seen — combine on that text: diffed from the
     // base, each side would carry those changes, and the combination would hold them twice.
     const starts = kept.map((i) => kids[i]!.prev)
-    const from = typeof starts[0] === 'string' && starts[0] !== base && starts.every((p) => p === starts[0]) ? starts[0] : base
+    const sameStart = typeof starts[0] === 'string' && starts[0] !== base && starts.every((p) => p === starts[0])
+    // Writers who all wrote on top of the same merge (the same base and seen tips) while typing live began on that
+    // merge's text, but one who began after another's first keystroke began on it too, before its entry: like the
+    // first writers of a field, they combine on what the first of them began on, each side laid from what it saw.
+    const liveOnMerge = !sameStart && options.multiLine !== true && onSameMerge(kept.map((i) => kids[i]!))
+    const from: string = sameStart ? (starts[0] as string) : liveOnMerge ? (earliest(kept.map((i) => kids[i]!)).prev as string) : base
     // A side whose writers saw only it may have begun on others' typing that had no entry yet (live co-editing):
     // its edit is the diff against what it saw, laid entry by entry. Where a writer edited inside such typing, its
     // place on the base is a guess: the side then counts as a whole version (its edit is its whole difference from
@@ -554,6 +559,8 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
       const kid = kids[i]!
       const tree = trees[i]!
       const multi = options.multiLine === true
+      if (liveOnMerge)
+        return sideEdit(from, chainFrom(kid, tree.length), kid.prev as string, values[i]!, true, tree.length === 1 ? kid.hunks : undefined)
       if (from !== base) {
         const hunks = tree.length === 1 ? kid.hunks : undefined
         if (!multi) return { edit: editsOf(from, from, values[i]!, hunks), guessed: false }
@@ -634,6 +641,19 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
   if (base === null) return null
   const value = roots.length === 1 ? valueOf(first) : combine(base, roots)
   return value === null ? null : { value, collided, combined, held: heldBy(written, value, options.notHolding) }
+}
+
+/**
+ * Whether two or more entries, each with its whole text before its edit, were
+ * written on top of the same merge: each names tips it had seen besides its
+ * base, and all name the same ones.
+ */
+export const onSameMerge = (entries: readonly Pick<RuleEntry, 'base' | 'seen' | 'prev'>[]): boolean => {
+  if (entries.length < 2) return false
+  const knew = (e: Pick<RuleEntry, 'base' | 'seen' | 'prev'>): string | null =>
+    typeof e.prev !== 'string' || e.seen === undefined || e.seen.length === 0 ? null : [e.base, ...e.seen].sort().join(' ')
+  const first = knew(entries[0]!)
+  return first !== null && entries.every((e) => knew(e) === first)
 }
 
 /** The entry written first (its `at`; ties by id): of several first entries of a field, the one whose writer saw the least. */
