@@ -912,6 +912,15 @@ describe("the relay's clock", () => {
     expect(client.status).toBe('online')
   })
 
+  test('a relay whose clock was never set (1970) is no reference: the device keeps its own clock', async () => {
+    const relay = h.relay({ clockAhead: -Date.now() + 5_000 })
+    const client = h.client(relay)
+    await relay.settle()
+    expect(client.status).toBe('online')
+    expect(client.relay?.time).toBeLessThan(60_000)
+    expect(client.clockOffset).toBe(0)
+  })
+
   test('a device whose clock was put right drops the offset', async () => {
     const relay = h.relay()
     const client = h.client(relay)

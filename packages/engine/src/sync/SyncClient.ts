@@ -459,6 +459,8 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
    * stamps of a device whose clock is right.
    */
   private measureClock(relayTime: number): void {
+    // A relay whose clock was never set (a board without a battery-backed clock starts in 1970) is no reference.
+    if (relayTime < UNSET_CLOCK_BEFORE) return
     const measured = relayTime - this.clock()
     this.offsetMeasured = true
     if (Math.abs(measured - this.offset) <= CLOCK_TOLERANCE_MS) return
@@ -599,6 +601,9 @@ const RESUME_BATCH_DOCS = 100
  * only when they differ by more.
  */
 export const CLOCK_TOLERANCE_MS = 1000
+
+/** A relay time before this (2024-01-01) is a clock that was never set: the device keeps its own. */
+const UNSET_CLOCK_BEFORE = Date.UTC(2024, 0, 1)
 
 /** Encoded empty state vector: "this device has nothing of the doc". */
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
