@@ -2663,13 +2663,13 @@ describe('seeded randomized history (in-process relay)', () => {
  * people type words into one title at once, keystroke by keystroke, each
  * seeing the other's keystrokes live, in 8 rounds of one word each at a word
  * boundary (never both at the same one), pausing at random. Prints how many
- * typed words the title no longer holds at the end (they are on a merge's
- * card, or lost); fails only if the two replicas end apart. Seeded by the run
- * number.
+ * typed words the title no longer holds at the end, and how many of those no
+ * card of a collision offers back; fails only if the two replicas end apart.
+ * Seeded by the run number (the writers' client ids are not).
  */
 describe.runIf(Number(process.env.PROBE_TITLE_COTYPING ?? 0) > 0)('probe: two people typing into one title at once', () => {
   const runs = Number(process.env.PROBE_TITLE_COTYPING ?? 0)
-  const totals = { typed: 0, gone: 0, runsWithGone: 0 }
+  const totals = { typed: 0, gone: 0, runsWithGone: 0, onNoCard: 0 }
   test.each(Array.from({ length: runs }, (_, i) => i + 1))('run %i', async (seed) => {
     const gen = prng.create(seed)
     const relay = newRelay()
@@ -2718,13 +2718,21 @@ describe.runIf(Number(process.env.PROBE_TITLE_COTYPING ?? 0) > 0)('probe: two pe
     expect(b!.handle.get('title'), `seed ${seed}`).toBe(title)
     const words = new Set(title.split(/\s+/))
     const gone = typed.filter((w) => !words.has(w))
+    // Words a card of a collision offers back (a version holding them), and words no card shows.
+    const onCards = new Set(
+      a!.handle
+        .history()
+        .merges.filter((m) => m.field === 'title' && m.conflict)
+        .flatMap((m) => m.sides.flatMap((side) => String(side.value ?? '').split(/\s+/))),
+    )
+    totals.onNoCard += gone.filter((w) => !onCards.has(w)).length
     totals.typed += typed.length
     totals.gone += gone.length
     if (gone.length > 0) totals.runsWithGone++
   })
   afterAll(() => {
     console.log(
-      `title co-typing probe: ${totals.gone} of ${totals.typed} typed words not in the title at the end, in ${totals.runsWithGone} of ${runs} runs`,
+      `title co-typing probe: ${totals.gone} of ${totals.typed} typed words not in the title at the end, in ${totals.runsWithGone} of ${runs} runs; ${totals.onNoCard} of them on no card of a collision`,
     )
   })
 })

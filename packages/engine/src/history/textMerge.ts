@@ -559,8 +559,11 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
       const kid = kids[i]!
       const tree = trees[i]!
       const multi = options.multiLine === true
-      if (liveOnMerge)
+      if (liveOnMerge) {
+        // A side one of whose writers saw another side of this merge holds its changes: its whole difference.
+        if (sawSides[i]!.size > 0) return { edit: [editOf(from, from, values[i]!)], guessed: false }
         return sideEdit(from, chainFrom(kid, tree.length), kid.prev as string, values[i]!, true, tree.length === 1 ? kid.hunks : undefined)
+      }
       if (from !== base) {
         const hunks = tree.length === 1 ? kid.hunks : undefined
         if (!multi) return { edit: editsOf(from, from, values[i]!, hunks), guessed: false }
