@@ -254,6 +254,48 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await screenshot(ada, 'web-text-merge-title-live')
   }, 120_000)
 
+  it('two people typing into a title at the same moment, twice, in different places: every word stays, no card', async () => {
+    const { ada, bob } = await bothOnATicket('cotype-title', 'Login fails')
+    /** Puts the caret of a page's title after its first `n` characters. */
+    const caret = (page: Page, n: number) =>
+      page.locator('#f-title').evaluate((input, at) => (input as HTMLInputElement).setSelectionRange(at, at), n)
+    /**
+     * Both type keystroke by keystroke, in turns, each seeing the other's keystrokes live; once both screens show
+     * `both`, both leave the field.
+     */
+    const together = async (adas: string, bobs: string, both: string) => {
+      for (let i = 0; i < Math.max(adas.length, bobs.length); i++) {
+        if (i < adas.length) await ada.keyboard.type(adas[i]!)
+        if (i < bobs.length) await bob.keyboard.type(bobs[i]!)
+      }
+      for (const page of [ada, bob]) await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(both)
+      await ada.keyboard.press('Tab')
+      await bob.keyboard.press('Tab')
+      for (const page of [ada, bob]) await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    }
+    await ada.locator('#f-title').click()
+    await bob.locator('#f-title').click()
+    await caret(ada, 'Login fails'.length)
+    await caret(bob, 0)
+    await together(' on Safari', 'Urgent: ', 'Urgent: Login fails on Safari')
+    for (const page of [ada, bob])
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Urgent: Login fails on Safari')
+    // Again, both on top of that merge: Ada after "Login", Bob at the end. Before, "page" left the title once both
+    // paused — the later side, Bob's, read as including Ada's first keystroke, was kept — and no card offered it back.
+    await ada.locator('#f-title').click()
+    await bob.locator('#f-title').click()
+    await caret(ada, 'Urgent: Login'.length)
+    await caret(bob, 'Urgent: Login fails on Safari'.length)
+    await together(' page', ' 17.2', 'Urgent: Login page fails on Safari 17.2')
+    for (const page of [ada, bob]) {
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Urgent: Login page fails on Safari 17.2')
+      await expect.poll(() => page.getByTestId('history').innerText(), { timeout: 10_000 }).toMatch(/added “page ” to title/)
+      expect(await page.getByTestId('text-merge').count()).toBe(0)
+      expect(await page.getByTestId('history').innerText()).not.toContain('settled on the later change')
+    }
+    await screenshot(bob, 'web-text-merge-title-cotyped')
+  }, 120_000)
+
   it('a description replaced by both holds both versions whole until someone picks; typing into different parts live is no conflict', async () => {
     const adaContext = await context()
     const bobContext = await context()
