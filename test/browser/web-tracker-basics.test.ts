@@ -144,10 +144,13 @@ describe.skipIf(!available)('web app tracker basics in Chromium', () => {
     await adasComment(ada).waitFor()
     expect(await adasComment(ada).getByTestId('comment-author').innerText()).toBe('Ada Lovelace')
     expect(await ada.getByTestId('ticket-sync').innerText()).toContain('Not yet on the server')
+    // The comments say it too, as a field does: what waits is a comment.
+    expect(await ada.getByTestId('unsynced-comments').innerText()).toBe('Not yet synced')
     expect(await bob.getByTestId('comment').count()).toBe(0)
 
     await adaContext.setOffline(false)
     await expect.poll(() => pendingShown(ada), { timeout: 30_000 }).toBe(0)
+    await ada.getByTestId('unsynced-comments').waitFor({ state: 'detached', timeout: 10_000 })
     await adasComment(bob).waitFor({ timeout: 15_000 })
     expect(await adasComment(bob).getByTestId('comment-author').innerText()).toBe('Ada Lovelace')
     expect(await adasComment(bob).getByTestId('edit-comment').count()).toBe(0)
