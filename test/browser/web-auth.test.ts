@@ -11,6 +11,8 @@
  *   a token that expires while in use sends the user back to sign-in —
  *   saying so when changes made offline still wait, which a fresh token
  *   then sends;
+ * - a device whose clock runs ahead signs in with a token the relay still
+ *   takes (the relay's clock decides when a token has expired);
  * - a fresh token handed over while the app is open (`#token=…`) replaces the
  *   expiring one without leaving the workspace.
  *
@@ -18,7 +20,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { chromiumAvailable } from './support/browserPage.mjs'
-import { createTicket, pendingShown, screenshot, signInWithToken, useWebApp } from './webApp.js'
+import { clockAhead, createTicket, pendingShown, screenshot, signInWithToken, useWebApp } from './webApp.js'
 import { TEST_SECRET, signToken } from '../helpers/tokens.js'
 
 const available = chromiumAvailable()
@@ -93,6 +95,30 @@ describe.skipIf(!available)('web app with the relay’s token auth', () => {
     expect(await cleo.getByTestId('signin-message').innerText()).toMatch(/expired/)
     await screenshot(cleo, 'web-auth-expired')
   }, 90_000)
+
+  it('the relay, not the device, says when a token has expired: two hours ahead, a token valid for an hour signs in; two hours behind, a lapsed one is refused', async () => {
+    const url = web.relay().url
+    const token = await signToken('dana', { acme: 'write' }, { name: 'Dana Reyes', expiresIn: 3_600 })
+    const danaContext = await context()
+    await clockAhead(danaContext, 2 * 3_600_000)
+    const page = await danaContext.newPage()
+    await page.goto(url)
+    await page.getByLabel('Access token').fill(token)
+    await page.getByRole('button', { name: 'Continue' }).click()
+    await page.getByRole('heading', { name: 'Tickets' }).waitFor({ timeout: 15_000 })
+    expect(await page.getByTestId('token-error').count()).toBe(0)
+    await screenshot(page, 'web-auth-clock-ahead')
+
+    // And the other way: a device two hours behind, a token that lapsed a minute ago — the relay refuses it as expired.
+    const lapsed = await signToken('erin', { acme: 'write' }, { name: 'Erin Holt', expiresIn: -60 })
+    const erinContext = await context()
+    await clockAhead(erinContext, -2 * 3_600_000)
+    const erin = await erinContext.newPage()
+    await erin.goto(url)
+    await erin.getByLabel('Access token').fill(lapsed)
+    await erin.getByRole('button', { name: 'Continue' }).click()
+    await expect.poll(() => erin.getByTestId('token-error').innerText(), { timeout: 15_000 }).toMatch(/access token has expired/)
+  }, 60_000)
 
   it('a token that expires while changes wait offline: the sign-in page says they are kept and sent after signing in again', async () => {
     const url = web.relay().url

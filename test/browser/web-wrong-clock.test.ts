@@ -10,32 +10,14 @@
  * Screenshots go to test-artifacts/ (git-ignored).
  */
 import { describe, expect, it } from 'vitest'
-import type { BrowserContext, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
-import { createStoredTicket, goOffline, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
+import { clockAhead, createStoredTicket, goOffline, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
 if (!available) console.warn('test/browser: skipping the wrong-clock tests — /usr/bin/chromium is missing (apt-get install chromium)')
 
 const HOUR = 3_600_000
-
-/** Sets the clock of every page of `context` `ahead` ms ahead of the real time (as a device set wrong would be). */
-const clockAhead = async (context: BrowserContext, ahead: number): Promise<void> => {
-  await context.addInitScript((ms: number) => {
-    const RealDate = Date
-    const realNow = RealDate.now.bind(RealDate)
-    class DeviceDate extends RealDate {
-      constructor(...args: unknown[]) {
-        if (args.length === 0) super(realNow() + ms)
-        else super(...(args as [string]))
-      }
-      static override now(): number {
-        return realNow() + ms
-      }
-    }
-    ;(globalThis as { Date: DateConstructor }).Date = DeviceDate as DateConstructor
-  }, ahead)
-}
 
 /** The "when" of the newest timeline entry by `who` that says `what`. */
 const whenShown = async (page: Page, who: string, what: RegExp): Promise<string> => {

@@ -171,3 +171,21 @@ export const useWebApp = (
     },
   }
 }
+
+/** Sets the clock of every page of `context` `ahead` ms ahead of the real time (as a device set wrong would be). */
+export const clockAhead = async (context: BrowserContext, ahead: number): Promise<void> => {
+  await context.addInitScript((ms: number) => {
+    const RealDate = Date
+    const realNow = RealDate.now.bind(RealDate)
+    class DeviceDate extends RealDate {
+      constructor(...args: unknown[]) {
+        if (args.length === 0) super(realNow() + ms)
+        else super(...(args as [string]))
+      }
+      static override now(): number {
+        return realNow() + ms
+      }
+    }
+    ;(globalThis as { Date: DateConstructor }).Date = DeviceDate as DateConstructor
+  }, ahead)
+}
