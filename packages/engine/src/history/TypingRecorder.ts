@@ -15,6 +15,10 @@
  *   field, after `maxBurstMs`, when {@link flush} is called (the record API
  *   does before writing the same field; presence when the user leaves the
  *   field; the record when it closes), and when the page is hidden.
+ * - A text burst typed wholly while connected ({@link TypingRecorderOptions.connected})
+ *   is marked `live`: its keystrokes reached everyone online as they were
+ *   made, so concurrent typing of others was typed together with it, each
+ *   watching the other's (see `history/textMerge`, changes made together).
  * - A text entry says what *this* user inserted and deleted, and holds the
  *   text at the first keystroke and that text with only this user's edits
  *   applied: what others type or delete during the burst is in neither
@@ -56,6 +60,16 @@ export interface TypingRecorderOptions {
   idleMs?: number
   /** Longest burst, ms. Default {@link DEFAULT_MAX_BURST_MS}. */
   maxBurstMs?: number
+  /**
+   * Whether edits go out as they are made and others' arrive the same way
+   * (the record synced on a live connection). A text burst whose every
+   * keystroke was made so is marked `live`: anyone else typing at the same
+   * time watched it as it was typed, provided its first keystroke reached
+   * the relay by the burst's end ({@link reached}). Default: never.
+   */
+  connected?(): boolean
+  /** Whether this replica's edit at `clock` (its Yjs clock) reached the relay: acknowledged. Default: never. */
+  reached?(clock: number): boolean
 }
 
 const KEEP = 0
@@ -94,6 +108,10 @@ interface Burst {
   runs: Run[]
   /** List: the items before the burst. */
   before: unknown
+  /** Text: a keystroke was made while edits did not go out at once (see {@link TypingRecorderOptions.connected}). */
+  apart: boolean
+  /** Text: this replica's clock at the first keystroke. */
+  firstClock: number
   timer: ReturnType<typeof setTimeout> | null
 }
 
@@ -179,7 +197,12 @@ export class TypingRecorder {
         seen: burst.seen,
         at: burst.startedAt,
       }
-      if (burst.kind === 'text') change.hunks = hunksOf(burst.runs)
+      if (burst.kind === 'text') {
+        change.hunks = hunksOf(burst.runs)
+        // Typed together with whoever was online: connected at every keystroke, and the first one reached the relay
+        // (a connection that died unnoticed delivers nothing).
+        if (!burst.apart && this.options.reached?.(burst.firstClock) === true) change.live = true
+      }
       changes.push(change)
     }
     if (changes.length > 0) this.options.append(changes)
@@ -217,6 +240,7 @@ export class TypingRecorder {
     if (burst === undefined) {
       const before = this.known.get(field)
       burst = this.begin(field, 'text', typeof before === 'string' ? before : '')
+      burst.firstClock = transaction.beforeState.get(this.doc.clientID) ?? 0
     }
     burst.runs = applyDelta(burst.runs, delta, true)
     this.touched(burst)
@@ -243,6 +267,8 @@ export class TypingRecorder {
       startedAt: this.options.now(),
       runs: kind === 'text' ? [{ kind: KEEP, text: before as string }] : [],
       before,
+      apart: false,
+      firstClock: 0,
       timer: null,
     }
     this.bursts.set(field, burst)
@@ -251,6 +277,7 @@ export class TypingRecorder {
 
   /** A local edit of the burst's field: restart the pause, or end a burst that is too long. */
   private touched(burst: Burst): void {
+    if (this.options.connected?.() !== true) burst.apart = true
     if (burst.timer !== null) clearTimeout(burst.timer)
     burst.timer = null
     if (this.options.now() - burst.startedAt >= this.maxBurstMs) {

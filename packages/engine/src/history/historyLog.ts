@@ -16,6 +16,7 @@
  *       m?: 'auto' (a merge settled on its rule's value) | 'keep' (a merge accepted as it is),
  *       ic?: clock of the first character an 'auto' entry inserted,
  *       h?: [[start, end, insert], …] on p, when a write changed several places (or one beyond where p and v differ),
+ *       l?: 1 a typing burst made while connected: each keystroke went out as it was made,
  *       r?: id of the entry whose value a restore brought back }
  *     { id, k: 'c', at, n, fields: { field: count }, from, to,                       compaction summary
  *       c: { <clientId base36>: { t: newest compacted clock, f: { field: count } } } }
@@ -89,6 +90,12 @@ export interface StoredFieldEntry {
    */
   pd?: [number, number, string]
   r?: string
+  /**
+   * Text fields, typing bursts: `1` when every keystroke of the burst was made while connected (the record synced on
+   * a live connection): it reached everyone online as it was typed, so others typing at the same time watched it
+   * (see `history/textMerge`, `madeTogether`).
+   */
+  l?: 1
 }
 
 /**
@@ -182,6 +189,8 @@ export interface FieldChange {
   hunks?: Array<[number, number, string]>
   /** When the change began (typing bursts: the first keystroke). Default: the call's `now`. */
   at?: number
+  /** Text fields, typing bursts: every keystroke was made while connected ({@link StoredFieldEntry.l}). */
+  live?: boolean
 }
 
 /** Options of {@link appendFieldChanges}. */
@@ -333,6 +342,7 @@ export const appendFieldChanges = (doc: Y.Doc, changes: readonly FieldChange[], 
       if (seen.length > 0) entry.s = seen
       if (change.mode !== undefined) entry.m = change.mode
       if (change.insertClock !== undefined) entry.ic = change.insertClock
+      if (change.live === true) entry.l = 1
     } else {
       if (sameValue(change.prev, change.next)) continue
       entry = {

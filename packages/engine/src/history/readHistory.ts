@@ -33,7 +33,7 @@ import {
   type StoredFieldEntry,
 } from './historyLog.js'
 import { laterChange } from './scalarMerge.js'
-import { earliest, onSameMerge, ruleValue, sideEdit, textMergeOutcome, type TextEdit } from './textMerge.js'
+import { earliest, madeTogether, onSameMerge, ruleValue, sideEdit, textMergeOutcome, type TextEdit } from './textMerge.js'
 
 /** Who wrote an entry: the user bound to its Yjs client id, or null when the relay has not bound it yet. */
 export interface EntryAuthor {
@@ -59,6 +59,8 @@ export interface FieldHistoryEntry {
   seen?: string[]
   /** Text fields: the writer's changed ranges `[start, end, insert]` on `prev`, when it changed several places (typing bursts). */
   hunks?: Array<[number, number, string]>
+  /** Text fields: a typing burst made while connected, each keystroke reaching everyone online as it was made (see `RuleEntry.live`). */
+  live?: boolean
   /**
    * `auto` — a device settled a merge on the rule's value (a single-line text, a description's collision, a
    * scalar field's later change); `keep` — someone accepted a text merge as it is.
@@ -274,6 +276,7 @@ export const readHistory = (doc: Y.Doc, authors: ReadonlyMap<number, AuthorInfo>
         out.prev = prev
       }
       if (Array.isArray(e.h) && e.h.length > 0) out.hunks = e.h
+      if (e.l === 1) out.live = true
       if (Array.isArray(e.s) && e.s.length > 0)
         out.seen = e.s.filter((x): x is string => typeof x === 'string').map((x) => duplicates.get(x) ?? x)
       if (e.m === 'auto' || e.m === 'keep') out.mode = e.m
@@ -574,7 +577,9 @@ const textMerge = (
       if (laid.guessed) guessed.add(side)
     }
   }
-  const outcome = textMergeOutcome(
+  // Sides typed together: the text stands as the CRDT merged it, what each writer watched (see `ruleValue`).
+  const together = sides.every((s) => madeTogether(s.entryIds.flatMap((x) => byId.get(x) ?? [])))
+  const ruled = textMergeOutcome(
     baseValue,
     sides.map((s, i) => ({
       edit: s.edit ?? null,
@@ -586,6 +591,7 @@ const textMerge = (
     })),
     singleLine,
   )
+  const outcome = together ? { ...ruled, conflict: false, winner: null, settled: null } : ruled
   // What became of the merge: the latest entry written by someone who had seen its sides. A restore of an entry
   // in a side's subtree counts only when it chose a version of this merge, and a settlement or "keep" only when
   // written on this merge's own entries: the entries of a later merge of the field lie in that subtree too, and

@@ -423,6 +423,8 @@ export interface RuleEntry {
   restoreOf?: string
   /** Set by the rule itself: the entry was written on top of a settlement and moved onto the settlement's base. */
   onSettlement?: boolean
+  /** A typing burst made while connected: each keystroke reached everyone online as it was made ({@link madeTogether}). */
+  live?: boolean
 }
 
 /**
@@ -513,13 +515,8 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
     return out
   }
   const combine = (base: string, kids: readonly RuleEntry[]): string | null => {
-    const values: string[] = []
-    for (const kid of kids) {
-      const v = valueOf(kid)
-      if (v === null) return null
-      values.push(v)
-    }
-    if (values.length === 1) return values[0]!
+    const maybe = kids.map((kid) => valueOf(kid))
+    if (maybe.length === 1) return maybe[0]!
     const trees = kids.map((kid) => subtreeOf(kid))
     const sideOf = new Map(trees.flatMap((tree, i) => tree.map((x) => [x.id, i] as const)))
     // What the writers of each side had seen: entries (ids) and the other sides they belong to.
@@ -534,7 +531,14 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
     const kept = kids
       .map((_, j) => j)
       .filter((j) => !trees[j]!.every((x) => children.has(x.id) || seenIds.some((seen, i) => i !== j && seen.has(x.id))))
-    if (kept.length === 1) return values[kept[0]!]!
+    if (kept.length === 1) return maybe[kept[0]!]!
+    if (kept.some((i) => maybe[i] === null)) return null
+    const values = maybe as string[]
+    // Sides typed together — every change of every side a typing burst made while connected, each keystroke reaching
+    // the others as it was typed: the text the CRDT merged keystroke by keystroke is what each of them watched
+    // grow, every word in it. It stands: such a merge asks for no settlement of its own. (A merge made apart
+    // above it settles on a value that reads this one by the rule.)
+    const together = kept.every((i) => madeTogether(trees[i]!))
     // A side one of whose writers had seen another side comes after it: it is the later change, whatever the clocks say.
     const latest = trees.map((tree) => Math.max(...tree.map((x) => x.at)))
     const newestAt = Math.max(...latest)
@@ -599,6 +603,7 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
       })),
       options.multiLine !== true,
     )
+    if (together) return outcome.value
     if (outcome.conflict) collided = true
     // The text may not hold a combination: the CRDT orders insertions at one place by client id, and a side holding an
     // edit written on top of a settlement (seen through) has its whole value as its edit while the CRDT merged the
@@ -644,6 +649,18 @@ export const ruleValue = (written: readonly RuleEntry[], options: RuleOptions = 
   if (base === null) return null
   const value = roots.length === 1 ? valueOf(first) : combine(base, roots)
   return value === null ? null : { value, collided, combined, held: heldBy(written, value, options.notHolding) }
+}
+
+/**
+ * Whether a side of a text merge was typed together with the others: every
+ * change of it (settlements and "keep" entries aside) is a typing burst made
+ * while connected (`live`), so each keystroke reached everyone online as it
+ * was made. Changes made apart — offline, or written whole (a `set`, a
+ * restore) — are what the rule settles.
+ */
+export const madeTogether = (side: readonly Pick<RuleEntry, 'live' | 'mode'>[]): boolean => {
+  const changes = side.filter((x) => x.mode === undefined)
+  return changes.length > 0 && changes.every((x) => x.live === true)
 }
 
 /**

@@ -296,6 +296,8 @@ export class OpenRecord {
       historyIdleMs: host.historyIdleMs,
       schema: () => this.schema,
       active: () => !this.closed && !this.parked,
+      connected: () => this.sync.isSynced && this.sync.sendsLiveEdits,
+      acked: () => this.sync.ackedStateVector,
     })
     this.typing = this.history.typing
     if (this.schemaCache !== undefined) this.typing.watch(this.schemaCache)

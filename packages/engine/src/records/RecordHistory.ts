@@ -46,6 +46,10 @@ export interface RecordHistoryOptions {
   schema(): RecordSchema | undefined
   /** False once the record is closed or parked: nothing is settled any more. */
   active(): boolean
+  /** Whether local edits go out as they are made and others' arrive the same way (synced on a live connection). */
+  connected?(): boolean
+  /** The relay's acknowledged state vector (client id → clock): what reached it. */
+  acked?(): ReadonlyMap<number, number>
 }
 
 /** Writes one record's history. See the module documentation. */
@@ -75,6 +79,8 @@ export class RecordHistory {
       append: (changes) => this.appendTyped(changes),
       now: () => options.now(),
       idleMs: options.historyIdleMs,
+      connected: () => options.connected?.() === true,
+      reached: (clock) => (options.acked?.().get(doc.clientID) ?? 0) > clock,
     })
   }
 
