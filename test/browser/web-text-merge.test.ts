@@ -296,6 +296,39 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     await screenshot(bob, 'web-text-merge-title-cotyped')
   }, 120_000)
 
+  it('two people typing at the end of a title at the same moment: both texts whole, each in one piece, no card', async () => {
+    const { ada, bob } = await bothOnATicket('cotype-end', 'Login fails')
+    const caret = (page: Page, n: number) =>
+      page.locator('#f-title').evaluate((input, at) => (input as HTMLInputElement).setSelectionRange(at, at), n)
+    await ada.locator('#f-title').click()
+    await bob.locator('#f-title').click()
+    await caret(ada, 'Login fails'.length)
+    await caret(bob, 'Login fails'.length)
+    // Keystroke by keystroke, in turns, each watching the other's appear. Before, once both paused, the later one's
+    // text stood alone and the other's was on a card: typed at one place, the two collided as if made offline.
+    const adas = ' on Safari'
+    const bobs = ' since 17.2'
+    for (let i = 0; i < Math.max(adas.length, bobs.length); i++) {
+      if (i < adas.length) await ada.keyboard.type(adas[i]!)
+      if (i < bobs.length) await bob.keyboard.type(bobs[i]!)
+    }
+    await ada.keyboard.press('Tab')
+    await bob.keyboard.press('Tab')
+    for (const page of [ada, bob]) await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+    const title = await ada.locator('#f-title').inputValue()
+    expect(['Login fails on Safari since 17.2', 'Login fails since 17.2 on Safari']).toContain(title)
+    for (const page of [ada, bob]) {
+      await expect
+        .poll(() => page.getByTestId('history').innerText(), { timeout: 10_000 })
+        .toMatch(/Bob Stone\nadded “ ?since 17\.2 ?” to title/)
+      expect(await page.getByTestId('history').innerText()).toMatch(/Ada Lovelace\nadded “ ?on Safari ?” to title/)
+      expect(await page.locator('#f-title').inputValue()).toBe(title)
+      expect(await page.getByTestId('text-merge').count()).toBe(0)
+      expect(await page.getByTestId('history').innerText()).not.toContain('settled on the later change')
+    }
+    await screenshot(ada, 'web-text-merge-title-same-place')
+  }, 120_000)
+
   it('a description replaced by both holds both versions whole until someone picks; typing into different parts live is no conflict', async () => {
     const adaContext = await context()
     const bobContext = await context()
