@@ -1562,6 +1562,37 @@ describe('history of typing (text edited directly in Y.Text)', () => {
     expect(offline.sides.map((s) => s.entry.kind === 'change' && s.entry.inserted).sort()).toEqual(['Ada', 'Bob'])
   })
 
+  test('a typing burst counts as typed together only while what it typed reaches the relay: a connection dead without notice makes it apart', async () => {
+    const relay = newRelay()
+    let clock = 1_000_000
+    const [a] = await setup(relay, 1, { historyIdleMs: 1e9, now: () => clock })
+    const lastTitleEntry = () =>
+      a!.handle
+        .history()
+        .entries.filter((e) => e.kind === 'change' && e.field === 'title')
+        .at(-1)
+    // Typed while connected, each keystroke acknowledged: live.
+    type(a!.handle, 'title', 0, 'Mobile ')
+    await relay.settle()
+    clock += 2_000
+    a!.handle.flushHistory()
+    await relay.settle()
+    expect(lastTitleEntry()).toMatchObject({ inserted: 'Mobile ', live: true })
+    // The first keystrokes reach the relay; then the connection stops delivering anything, with no one noticing,
+    // and the typing goes on. At the pause, what was typed more than a second before it is not acknowledged.
+    type(a!.handle, 'title', 0, 'iOS ')
+    await relay.settle()
+    relay.silent = true
+    clock += 2_000
+    type(a!.handle, 'title', 4, '17 ')
+    await relay.settle()
+    clock += 1_500
+    a!.handle.flushHistory()
+    expect(lastTitleEntry()).toMatchObject({ inserted: 'iOS 17 ' })
+    expect(lastTitleEntry()!.kind === 'change' && lastTitleEntry()!.live).toBeUndefined()
+    relay.silent = false
+  })
+
   test('a side of several typing bursts in different places is several ranges: others typing in between is no collision', async () => {
     const relay = newRelay()
     const [a, b] = await setup(relay, 2)

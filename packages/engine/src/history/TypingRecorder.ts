@@ -48,6 +48,12 @@ import { headOf, historyArray, tipsOf, type FieldChange } from './historyLog.js'
 export const DEFAULT_TYPING_IDLE_MS = 1_500
 /** Default longest burst, ms: continuous typing is split into entries this long. */
 export const DEFAULT_MAX_BURST_MS = 30_000
+/**
+ * How long a keystroke made while connected may wait for the relay's
+ * acknowledgement, ms: a burst's keystrokes older than this when it ends
+ * must have reached the relay for it to count as typed while connected.
+ */
+export const LIVE_ACK_MS = 1_000
 
 /** Options of {@link TypingRecorder}. */
 export interface TypingRecorderOptions {
@@ -112,6 +118,9 @@ interface Burst {
   apart: boolean
   /** Text: this replica's clock at the first keystroke. */
   firstClock: number
+  /** Text: `[when, clock]` of the keystrokes of the last {@link LIVE_ACK_MS}, oldest first, and the newest one before them. */
+  recent: Array<[number, number]>
+  older: [number, number] | null
   timer: ReturnType<typeof setTimeout> | null
 }
 
@@ -199,9 +208,7 @@ export class TypingRecorder {
       }
       if (burst.kind === 'text') {
         change.hunks = hunksOf(burst.runs)
-        // Typed together with whoever was online: connected at every keystroke, and the first one reached the relay
-        // (a connection that died unnoticed delivers nothing).
-        if (!burst.apart && this.options.reached?.(burst.firstClock) === true) change.live = true
+        if (this.typedTogether(burst)) change.live = true
       }
       changes.push(change)
     }
@@ -242,6 +249,9 @@ export class TypingRecorder {
       burst = this.begin(field, 'text', typeof before === 'string' ? before : '')
       burst.firstClock = transaction.beforeState.get(this.doc.clientID) ?? 0
     }
+    const at = this.options.now()
+    burst.recent.push([at, transaction.beforeState.get(this.doc.clientID) ?? 0])
+    while (burst.recent.length > 1 && burst.recent[0]![0] <= at - LIVE_ACK_MS) burst.older = burst.recent.shift()!
     burst.runs = applyDelta(burst.runs, delta, true)
     this.touched(burst)
   }
@@ -269,10 +279,26 @@ export class TypingRecorder {
       before,
       apart: false,
       firstClock: 0,
+      recent: [],
+      older: null,
       timer: null,
     }
     this.bursts.set(field, burst)
     return burst
+  }
+
+  /**
+   * Whether a text burst was typed while connected: connected at every
+   * keystroke, and its first keystroke and every one older than
+   * {@link LIVE_ACK_MS} reached the relay (a connection that died unnoticed
+   * delivers nothing from then on).
+   */
+  private typedTogether(burst: Burst): boolean {
+    if (burst.apart || this.options.reached?.(burst.firstClock) !== true) return false
+    const due = this.options.now() - LIVE_ACK_MS
+    let last = burst.older
+    for (const mark of burst.recent) if (mark[0] <= due) last = mark
+    return last === null || this.options.reached(last[1])
   }
 
   /** A local edit of the burst's field: restart the pause, or end a burst that is too long. */
