@@ -70,8 +70,9 @@ export interface TypingRecorderOptions {
    * Whether edits go out as they are made and others' arrive the same way
    * (the record synced on a live connection). A text burst whose every
    * keystroke was made so is marked `live`: anyone else typing at the same
-   * time watched it as it was typed, provided its first keystroke reached
-   * the relay by the burst's end ({@link reached}). Default: never.
+   * time watched it as it was typed, provided what it typed reached the
+   * relay ({@link reached}: its first keystroke, and every one older than
+   * {@link LIVE_ACK_MS} when it ends). Default: never.
    */
   connected?(): boolean
   /** Whether this replica's edit at `clock` (its Yjs clock) reached the relay: acknowledged. Default: never. */
