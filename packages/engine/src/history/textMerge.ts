@@ -37,6 +37,12 @@
  * the CRDT's character-level merge, and the merge offers each writer's
  * version either way.
  *
+ * All of this is for changes made apart. A merge whose every side was typed
+ * together — typing bursts made while connected, each keystroke reaching the
+ * others as it was made ({@link madeTogether}) — keeps the text the CRDT
+ * merged, which is what its writers watched grow: no collision, nothing
+ * settled.
+ *
  * Everything here is a pure function of the entries, so every replica
  * derives the same outcome.
  *
@@ -485,6 +491,9 @@ const withoutSettlements = (entries: readonly RuleEntry[]): readonly RuleEntry[]
  * the other sides: a side it saw up to its last entries counts no more, and
  * sides holding some of the same changes (one saw part of the other, or both
  * saw a third) collide, so a word typed once is never applied twice.
+ * A merge whose sides were all typed together ({@link madeTogether}) is no
+ * collision and asks for no settlement; its value for a merge above it is
+ * read by the rule.
  * A multi-line field ({@link RuleOptions.multiLine}) keeps both versions
  * where a single-line one keeps the later change.
  * Returns null when an entry lacks its whole text (long texts, old entries),
