@@ -877,6 +877,24 @@ describe("the relay's clock", () => {
     expect(offsets).toEqual([])
   })
 
+  test('a hello that took long to arrive does not correct a clock that may be right', async () => {
+    const relay = h.relay({ sendHello: false })
+    let late = 0
+    const client = h.client(relay, { clock: () => Date.now() + late })
+    const offsets: number[] = []
+    client.on('clock-offset', (offset) => offsets.push(offset))
+    await relay.settle()
+    // The relay's hello reaches the device 1.5 s after the socket was opened (a busy relay or device). Taken as
+    // arriving at once, it would set this right clock 1.5 s behind, and every change made here would count as
+    // 1.5 s earlier than it was — a colleague's earlier change would win over it.
+    late = 1_500
+    relay.hello()
+    await relay.settle()
+    expect(client.status).toBe('online')
+    expect(client.clockOffset).toBe(0)
+    expect(offsets).toEqual([])
+  })
+
   test('an offset kept from before counts until the relay tells one, then the one it told', async () => {
     const relay = h.relay({ sendHello: false })
     const client = h.client(relay, { clock: () => Date.now() - 2 * HOUR })

@@ -77,6 +77,8 @@ export interface RelayConnectionHost {
   statusChanged(status: ConnectionStatus): void
   /** A connection-level error (a socket could not be created). */
   reportError(error: SyncError): void
+  /** A socket is about to be opened (the relay's `hello` on it comes after this moment). */
+  socketOpening?(): void
 }
 
 /** The reconnecting socket of one sync client. See the module documentation. */
@@ -277,6 +279,7 @@ export class RelayConnection {
     this.clearTimer('reconnect')
     this.setStatus(ConnectionStatus.connecting)
     let ws: WebSocketLike
+    this.host.socketOpening?.()
     try {
       ws = new this.WebSocketImpl(this.url)
     } catch (error) {

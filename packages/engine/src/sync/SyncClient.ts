@@ -120,6 +120,8 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   private offset = 0
   /** Whether {@link offset} was measured from a `hello` (a kept one no longer counts then). */
   private offsetMeasured = false
+  /** This device's clock when the current socket was opened: the relay's `hello` on it was sent after that. */
+  private socketOpenedAt: number | null = null
   /** Where messages from the relay go (see sync/receiveFrame). */
   private readonly routes: FrameRoutes
 
@@ -151,6 +153,9 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
         },
         statusChanged: (status) => this.emit('status', [status]),
         reportError: (error) => this.emit('error', [error]),
+        socketOpening: () => {
+          this.socketOpenedAt = this.clock()
+        },
       },
     )
     this.auth = new TokenAuth(
@@ -216,7 +221,7 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
   /**
    * How far the relay's clock is ahead of this device's, ms (negative: behind),
    * as its last `hello` said; 0 while that is within {@link CLOCK_TOLERANCE_MS}
-   * or unknown. Known to the one-way latency of the connection.
+   * or unknown. Known to within the time from opening the socket to its `hello`.
    */
   get clockOffset(): number {
     return this.offset
@@ -454,17 +459,28 @@ export class SyncClient extends ObservableV2<SyncClientEvents> {
 
   /**
    * Takes the offset of this device's clock from the relay's time in a
-   * `hello`. It moves only when it differs by more than the tolerance from
-   * the one in use, so the latency of each connection does not jitter the
-   * stamps of a device whose clock is right.
+   * `hello`. The relay read its clock after this socket was opened and
+   * before the `hello` arrived, so the offset lies between the relay's time
+   * less the device's time now and the relay's time less the device's time
+   * at the opening: a `hello` that took long (a busy relay or device) leaves
+   * a wide range. The one in use stays while it is within the tolerance of
+   * that range — so the latency of each connection does not jitter the
+   * stamps — else the offset becomes the one in the range nearest to none,
+   * and none when that is within the tolerance: a device whose clock may be
+   * right is not corrected by a slow answer.
    */
   private measureClock(relayTime: number): void {
     // A relay whose clock was never set (a board without a battery-backed clock starts in 1970) is no reference.
     if (relayTime < UNSET_CLOCK_BEFORE) return
-    const measured = relayTime - this.clock()
+    const now = this.clock()
+    const least = relayTime - now
+    const most = relayTime - Math.min(now, this.socketOpenedAt ?? now)
     this.offsetMeasured = true
-    if (Math.abs(measured - this.offset) <= CLOCK_TOLERANCE_MS) return
-    this.offset = Math.abs(measured) <= CLOCK_TOLERANCE_MS ? 0 : measured
+    if (this.offset >= least - CLOCK_TOLERANCE_MS && this.offset <= most + CLOCK_TOLERANCE_MS) return
+    const nearest = Math.min(Math.max(0, least), most)
+    const offset = Math.abs(nearest) <= CLOCK_TOLERANCE_MS ? 0 : nearest
+    if (offset === this.offset) return
+    this.offset = offset
     this.emit('clock-offset', [this.offset])
   }
 
