@@ -27,6 +27,18 @@ import type { BrowserContext, Page } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
 import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
+/** Puts the caret of a page's title after its first `n` characters. */
+const titleCaret = (page: Page, n: number): Promise<void> =>
+  page.locator('#f-title').evaluate((input, at) => (input as HTMLInputElement).setSelectionRange(at, at), n)
+
+/** Two people type keystroke by keystroke, in turns, each seeing the other's keystrokes live. */
+const typeInTurns = async (first: Page, firsts: string, second: Page, seconds: string): Promise<void> => {
+  for (let i = 0; i < Math.max(firsts.length, seconds.length); i++) {
+    if (i < firsts.length) await first.keyboard.type(firsts[i]!)
+    if (i < seconds.length) await second.keyboard.type(seconds[i]!)
+  }
+}
+
 const available = chromiumAvailable()
 if (!available)
   console.warn('test/browser: skipping the web-app text merge tests — /usr/bin/chromium is missing (apt-get install chromium)')
@@ -256,18 +268,9 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
 
   it('two people typing into a title at the same moment, twice, in different places: every word stays, no card', async () => {
     const { ada, bob } = await bothOnATicket('cotype-title', 'Login fails')
-    /** Puts the caret of a page's title after its first `n` characters. */
-    const caret = (page: Page, n: number) =>
-      page.locator('#f-title').evaluate((input, at) => (input as HTMLInputElement).setSelectionRange(at, at), n)
-    /**
-     * Both type keystroke by keystroke, in turns, each seeing the other's keystrokes live; once both screens show
-     * `both`, both leave the field.
-     */
+    /** Both type in turns; once both screens show `both`, both leave the field. */
     const together = async (adas: string, bobs: string, both: string) => {
-      for (let i = 0; i < Math.max(adas.length, bobs.length); i++) {
-        if (i < adas.length) await ada.keyboard.type(adas[i]!)
-        if (i < bobs.length) await bob.keyboard.type(bobs[i]!)
-      }
+      await typeInTurns(ada, adas, bob, bobs)
       for (const page of [ada, bob]) await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(both)
       await ada.keyboard.press('Tab')
       await bob.keyboard.press('Tab')
@@ -275,8 +278,8 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     }
     await ada.locator('#f-title').click()
     await bob.locator('#f-title').click()
-    await caret(ada, 'Login fails'.length)
-    await caret(bob, 0)
+    await titleCaret(ada, 'Login fails'.length)
+    await titleCaret(bob, 0)
     await together(' on Safari', 'Urgent: ', 'Urgent: Login fails on Safari')
     for (const page of [ada, bob])
       await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Urgent: Login fails on Safari')
@@ -284,8 +287,8 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     // paused — the later side, Bob's, read as including Ada's first keystroke, was kept — and no card offered it back.
     await ada.locator('#f-title').click()
     await bob.locator('#f-title').click()
-    await caret(ada, 'Urgent: Login'.length)
-    await caret(bob, 'Urgent: Login fails on Safari'.length)
+    await titleCaret(ada, 'Urgent: Login'.length)
+    await titleCaret(bob, 'Urgent: Login fails on Safari'.length)
     await together(' page', ' 17.2', 'Urgent: Login page fails on Safari 17.2')
     for (const page of [ada, bob]) {
       await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Urgent: Login page fails on Safari 17.2')
@@ -298,20 +301,13 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
 
   it('two people typing at the end of a title at the same moment: both texts whole, each in one piece, no card', async () => {
     const { ada, bob } = await bothOnATicket('cotype-end', 'Login fails')
-    const caret = (page: Page, n: number) =>
-      page.locator('#f-title').evaluate((input, at) => (input as HTMLInputElement).setSelectionRange(at, at), n)
     await ada.locator('#f-title').click()
     await bob.locator('#f-title').click()
-    await caret(ada, 'Login fails'.length)
-    await caret(bob, 'Login fails'.length)
+    await titleCaret(ada, 'Login fails'.length)
+    await titleCaret(bob, 'Login fails'.length)
     // Keystroke by keystroke, in turns, each watching the other's appear. Before, once both paused, the later one's
     // text stood alone and the other's was on a card: typed at one place, the two collided as if made offline.
-    const adas = ' on Safari'
-    const bobs = ' since 17.2'
-    for (let i = 0; i < Math.max(adas.length, bobs.length); i++) {
-      if (i < adas.length) await ada.keyboard.type(adas[i]!)
-      if (i < bobs.length) await bob.keyboard.type(bobs[i]!)
-    }
+    await typeInTurns(ada, ' on Safari', bob, ' since 17.2')
     await ada.keyboard.press('Tab')
     await bob.keyboard.press('Tab')
     for (const page of [ada, bob]) await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
