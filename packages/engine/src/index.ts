@@ -51,6 +51,7 @@ export type { RecordHandleEvents } from './records/RecordHandle.js'
 export type { ChangeSource } from './model/origins.js'
 export type { RecordSnapshot, ValidationProblem } from './model/recordDoc.js'
 export type { DiscardResult } from './records/discard.js'
+export type { StorageSpace } from './records/StorageSpace.js'
 export { MAX_COMMENT_LENGTH } from './records/comments.js'
 export type { Comment, CommentActivity } from './records/comments.js'
 
@@ -70,6 +71,7 @@ export type {
   StoredRecord,
   RecordMeta,
   RecordInbox,
+  SpaceEstimate,
 } from './persistence/Storage.js'
 export type { FieldClocks } from './model/fieldClocks.js'
 

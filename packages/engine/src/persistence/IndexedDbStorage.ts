@@ -47,6 +47,7 @@ import { IdbRecordInbox } from './IdbRecordInbox.js'
 import {
   StorageError,
   StorageFailure,
+  type SpaceEstimate,
   classifyStorageError,
   type CatalogScan,
   type CatalogStorage,
@@ -189,6 +190,27 @@ export class IndexedDbStorage implements StorageBackend {
     }
   }
 
+  /**
+   * The site's storage as the browser counts it (`navigator.storage`:
+   * Chromium 61+, Firefox 57+, Safari 17+); null where it says nothing
+   * (Node, older browsers, IndexedDB unavailable).
+   */
+  async estimate(): Promise<SpaceEstimate | null> {
+    const manager = storageManager()
+    if (this.factory === undefined || typeof manager?.estimate !== 'function') return null
+    const { usage, quota } = await manager.estimate()
+    if (typeof usage !== 'number' || typeof quota !== 'number') return null
+    const persisted = typeof manager.persisted === 'function' ? await manager.persisted().catch(() => null) : null
+    return { usage, quota, persisted }
+  }
+
+  /** Asks the browser to keep the site's data when the disk runs low; false where it cannot be asked or says no. */
+  async persist(): Promise<boolean> {
+    const manager = storageManager()
+    if (this.factory === undefined || typeof manager?.persist !== 'function') return false
+    return manager.persist().catch(() => false)
+  }
+
   /** Names of every database of the origin, or null when they cannot be listed. */
   private async databaseNames(): Promise<string[] | null> {
     const factory = this.factory as (IDBFactory & { databases?: () => Promise<Array<{ name?: string }>> }) | undefined
@@ -205,6 +227,15 @@ export class IndexedDbStorage implements StorageBackend {
 const globalIndexedDB = (): IDBFactory | undefined => {
   try {
     return (globalThis as { indexedDB?: IDBFactory }).indexedDB ?? undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** `navigator.storage`, or undefined where there is none. */
+const storageManager = (): Partial<StorageManager> | undefined => {
+  try {
+    return (globalThis as { navigator?: { storage?: Partial<StorageManager> } }).navigator?.storage ?? undefined
   } catch {
     return undefined
   }

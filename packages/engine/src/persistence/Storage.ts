@@ -126,6 +126,16 @@ export interface RecordInbox {
   put(recordId: string, update: Uint8Array, meta: Pick<RecordMeta, 'acked' | 'authors' | 'viewed'>): Promise<void>
 }
 
+/** What the browser says of the site's storage (`navigator.storage.estimate()` and `persisted()`). */
+export interface SpaceEstimate {
+  /** Bytes the site uses, all of its storage as the browser counts it (IndexedDB, caches, service worker). */
+  usage: number
+  /** Bytes the browser lets the site use. */
+  quota: number
+  /** Whether the browser keeps the data when the disk runs low (granted `persist()`); null: unknown. */
+  persisted: boolean | null
+}
+
 /** All local storage of one user in one workspace. */
 export interface StorageBackend {
   /** `'indexeddb'` or `'memory'`. */
@@ -156,6 +166,14 @@ export interface StorageBackend {
    * (plus any others found), the inbox and the catalog. Open connections are closed first.
    */
   wipe(recordIds: readonly string[]): Promise<void>
+  /**
+   * Optional: how much of the room the browser gives the site is used, and
+   * whether the data is kept when the disk runs low; null when the platform
+   * does not say (no `navigator.storage`).
+   */
+  estimate?(): Promise<SpaceEstimate | null>
+  /** Optional: asks the browser to keep the data when the disk runs low (`navigator.storage.persist()`); resolves with whether it will. */
+  persist?(): Promise<boolean>
 }
 
 /** Why storage failed. */

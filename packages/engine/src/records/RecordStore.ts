@@ -72,6 +72,7 @@ import { CatalogMirror } from './CatalogMirror.js'
 import { TabCoordinator } from './TabCoordinator.js'
 import { Reconciliation } from './Reconciliation.js'
 import { UnsavedRescue, type UnsavedEdits } from './UnsavedRescue.js'
+import { StorageSpaceWatch, type StorageSpace } from './StorageSpace.js'
 import type {
   PullOptions,
   PullResult,
@@ -150,6 +151,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private stopLive: (() => void) | null = null
   /** Stops keeping the client's clock offset (see {@link keepClockOffset}). */
   private clockListener: (() => void) | null = null
+  /** Reads the storage space now and then (see {@link storageSpace}). */
+  private readonly space: StorageSpaceWatch
 
   constructor(options: RecordStoreOptions) {
     super()
@@ -241,8 +244,15 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
         this.emit('caught-up', [])
       },
     })
+    this.space = new StorageSpaceWatch(() => this.backend.estimate?.() ?? Promise.resolve(null), {
+      warnAt: options.storageWarnAt ?? 0.8,
+      intervalMs: options.storageCheckMs ?? 10_000,
+      changed: (space) => this.emit('storage-space', [space]),
+    })
     this.catalog.on('change', (ids) => {
       this.scheduleFirstScreen()
+      // Whatever changed an entry wrote to this device's storage (an edit, a fetch, another tab's edit).
+      if (this.durable) this.space.soon()
       this.emit('catalog', [ids])
     })
     this.catalog.on('pending', () => this.mirror.updateTotal())
@@ -364,6 +374,39 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   /** Whether records are saved on this device (false after falling back to memory). */
   get persistent(): boolean {
     return this.durable
+  }
+
+  /**
+   * This device's storage as last read (`navigator.storage.estimate()`): the
+   * site's usage, the browser's quota for it, whether the browser keeps the
+   * data when the disk runs low, and whether the usage reached
+   * `storageWarnAt` of the quota (`low`: once the quota is exhausted, new
+   * changes are kept in memory only). Null until read, and where the
+   * browser does not say (or the store runs in memory). Read at start-up and
+   * after changes were stored (at most every `storageCheckMs`); the
+   * `storage-space` event tells of a new reading.
+   */
+  get storageSpace(): StorageSpace | null {
+    return this.space.current
+  }
+
+  /** Reads the storage space now (see {@link storageSpace}); never rejects. */
+  checkStorageSpace(): Promise<StorageSpace | null> {
+    return this.durable ? this.space.check() : Promise.resolve(null)
+  }
+
+  /**
+   * Asks the browser to keep this site's data when the disk runs low
+   * (`navigator.storage.persist()`; Chromium decides by itself, Firefox asks
+   * the person), then reads the storage space again. Resolves with whether
+   * the data is kept; never rejects.
+   */
+  async requestPersistence(): Promise<boolean> {
+    await this.ready
+    if (!this.durable || this.backend.persist === undefined) return false
+    const kept = await this.backend.persist().catch(() => false)
+    await this.space.check()
+    return kept
   }
 
   /** Pending total of the workspace: every record, open or not. */
@@ -715,6 +758,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     if (this.closing) return
     this.tabCoordinator.start(lockName)
     this.mirror.updateTotal()
+    if (this.durable) void this.space.check()
   }
 
   /** Rewrites the first-screen snapshot, at most once a second. */
@@ -733,6 +777,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       this.lastStoreError = storageError
     }
     this.emit('storage-error', [storageEvent(recordId, storageError)])
+    if (storageError.kind === StorageFailure.quota) void this.space.check()
   }
 
   private assertOpen(): void {
@@ -779,6 +824,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private shutdown({ discard }: { discard: boolean }): Promise<void> {
     this.clockListener?.()
     this.clockListener = null
+    this.space.close()
     if (typeof removeEventListener === 'function' && typeof document !== 'undefined') {
       removeEventListener('pagehide', this.onPageHide)
       removeEventListener('pageshow', this.onPageShow)

@@ -11,6 +11,7 @@ import type { StorageBackend, StorageError, StorageFailure } from '../persistenc
 import type { BroadcastChannelConstructor } from '../tabs/TabChannel.js'
 import type { RecordSummary } from '../history/summary.js'
 import type { RecordSchema } from '../model/schema.js'
+import type { StorageSpace } from './StorageSpace.js'
 
 /** Options of `RecordStore`. */
 export interface RecordStoreOptions {
@@ -76,6 +77,14 @@ export interface RecordStoreOptions {
    * 2 s); returns its cancel function. For tests. Default: `setTimeout`.
    */
   tabSaveTimer?: (write: () => void, delayMs: number) => () => void
+  /**
+   * Share of the browser's quota for the site from which the storage space
+   * counts as low (`store.storageSpace.low`, the `storage-space` event): the
+   * app warns before saving fails. Default 0.8.
+   */
+  storageWarnAt?: number
+  /** Fewest milliseconds between two checks of the storage space after changes were stored. Default 10 000. */
+  storageCheckMs?: number
 }
 
 /** A storage failure, as reported by the `storage-error` event. */
@@ -164,6 +173,8 @@ export interface RecordStoreEvents {
   'caught-up': () => void
   /** Local storage failed; the store keeps working in memory. */
   'storage-error': (event: StorageErrorEvent) => void
+  /** A new reading of this device's storage space (`RecordStore.storageSpace`): the first, `low` or `persisted` changed, or the usage moved. */
+  'storage-space': (space: StorageSpace) => void
   /** A record's sync error (e.g. permission denied). */
   'sync-error': (error: SyncError, recordId: string) => void
   /** "While you were away…": what others changed in a record since this device last saw it (after it synced). */
