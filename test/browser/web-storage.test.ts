@@ -57,6 +57,26 @@ const simulateQuota = async (context: BrowserContext): Promise<void> => {
   })
 }
 
+/**
+ * `navigator.storage.estimate()` says what `window.__space` holds (bytes used and the quota) while it is set — a disk
+ * filling up, which this machine's Chromium cannot be made to report (its quota is the free disk plus a fixed share,
+ * and CDP's quota override does not reach `estimate()`); the real answer otherwise.
+ */
+const simulateSpace = async (context: BrowserContext, space: { usage: number; quota: number }): Promise<void> => {
+  await context.addInitScript((initial) => {
+    const w = window as unknown as { __space?: { usage: number; quota: number }; __estimates?: number }
+    w.__space = initial
+    const real = StorageManager.prototype.estimate
+    StorageManager.prototype.estimate = function (this: StorageManager) {
+      w.__estimates = (w.__estimates ?? 0) + 1
+      return w.__space === undefined ? real.call(this) : Promise.resolve({ ...w.__space })
+    }
+  }, space)
+}
+
+const setSpace = (page: Page, space: { usage: number; quota: number }): Promise<void> =>
+  page.evaluate((value) => void ((window as unknown as { __space?: unknown }).__space = value), space)
+
 const setStorageFull = (page: Page, full: boolean): Promise<void> =>
   page.evaluate((value) => void ((window as unknown as { __storageFull?: boolean }).__storageFull = value), full)
 
@@ -175,5 +195,47 @@ describe.skipIf(!available)('web app: storage failures', () => {
     await ada.reload()
     await ada.locator('#f-title').waitFor()
     expect(await ada.locator('#f-title').inputValue()).toBe('Quota — more than fits')
+  }, 120_000)
+
+  it('a disk filling up: a warning with the figures before saving fails, the sync page says what the browser may clear; it goes once there is room', async () => {
+    const url = web.relay().url
+    const ctx = await web.context({ width: 360, height: 760 })
+    const MB = 1_000_000
+    await simulateSpace(ctx, { usage: 20 * MB, quota: 100 * MB })
+    const ada = await signIn(ctx, url, 'Ada Lovelace', 'space')
+    const id = await createTicket(ada, 'Roomy')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    // Read at start-up: plenty of room, no warning; the sync page has the figures.
+    await ada.getByRole('link', { name: /Sync status/ }).click()
+    await expect
+      .poll(() => ada.getByTestId('storage-space').innerText(), { timeout: 10_000 })
+      .toBe(
+        '20 MB of 100 MB used (20 %). The browser may clear this data when the disk runs low: what the relay has stored is safe, changes not yet synced are not.',
+      )
+    expect(await ada.getByTestId('space-banner').count()).toBe(0)
+    await screenshot(ada, 'web-storage-space-sync-page', { fullPage: true })
+
+    // The disk fills up while she works: the next stored change reads it, and the warning comes — saving still works.
+    await setSpace(ada, { usage: 86.4 * MB, quota: 100 * MB })
+    await ada.goto(`${url}#/t/${id}`)
+    await ada.locator('#f-status').selectOption('in_progress')
+    const banner = ada.getByTestId('space-banner')
+    await banner.waitFor({ timeout: 20_000 })
+    expect(await banner.innerText()).toBe(
+      'This device is running out of room for the app: 86 MB of the 100 MB this browser allows the app are used (86 %). Changes are still saved here. Once it is full, new changes are kept in this tab only until the relay has them — free up space on this device, or keep the app online.',
+    )
+    expect(await ada.getByTestId('storage-banner').count()).toBe(0) // nothing failed: no "not saved" claim
+    await expect.poll(() => ada.getByTestId('ticket-sync').getAttribute('data-saved'), { timeout: 10_000 }).toBe('true')
+    // On a phone the banner wraps inside the screen.
+    const box = await banner.boundingBox()
+    expect(box!.x + box!.width).toBeLessThanOrEqual(360)
+    await screenshot(ada, 'web-storage-space-low')
+
+    // Room again (she emptied the downloads folder): the next change reads it and the warning goes.
+    await setSpace(ada, { usage: 41 * MB, quota: 100 * MB })
+    await ada.locator('#f-status').selectOption('done')
+    await banner.waitFor({ state: 'detached', timeout: 20_000 })
+    await ada.getByRole('link', { name: /Sync status/ }).click()
+    await expect.poll(() => ada.getByTestId('storage-space').innerText(), { timeout: 10_000 }).toMatch(/^41 MB of 100 MB used \(41 %\)\./)
   }, 120_000)
 })

@@ -24,6 +24,7 @@ import {
   type RecordSummary,
   type RememberedPerson,
   type StorageErrorEvent,
+  type StorageSpace,
   type SyncError,
   type WorkspacePerson,
 } from '@concord/engine'
@@ -91,6 +92,8 @@ export class WorkspaceState {
   storageProblem = $state<StorageProblem | null>(null)
   /** The store saves on this device (false: IndexedDB unavailable, everything lives in this tab). */
   persistent = $state(true)
+  /** This device's storage as last read (null: not yet, or the browser does not say). */
+  storageSpace = $state<StorageSpace | null>(null)
   retryingStorage = $state(false)
 
   readonly #token: string | undefined
@@ -205,6 +208,9 @@ export class WorkspaceState {
       this.persistent = store.persistent
       this.storageProblem = { text: storageProblemText(event.kind), reason: event.reason }
     }
+    const onStorageSpace = (space: StorageSpace): void => {
+      this.storageSpace = space
+    }
     const onDiscarded = (id: string): void => this.forget(id)
     let saveTimer: ReturnType<typeof setTimeout> | null = null
     const onPeople = (next: WorkspacePerson[]): void => {
@@ -229,12 +235,16 @@ export class WorkspaceState {
     store.on('sync-error', onSyncError)
     store.on('discarded', onDiscarded)
     store.on('storage-error', onStorageError)
+    store.on('storage-space', onStorageSpace)
     window.addEventListener('offline', onBrowserNetwork)
     window.addEventListener('online', onBrowserNetwork)
     const stopClock = useClock(() => store.now())
     void store.ready.then(() => {
       this.persistent = store.persistent
+      this.storageSpace = store.storageSpace
       this.ready = true
+      // Work not on the relay yet lives only here: ask the browser not to clear it when the disk runs low.
+      if (store.persistent) void store.requestPersistence()
       // Changes waiting from before the app started were made while away too.
       for (const record of store.unsynced()) this.#workedAway.add(record.id)
       onPending()
@@ -252,6 +262,7 @@ export class WorkspaceState {
       store.off('sync-error', onSyncError)
       store.off('discarded', onDiscarded)
       store.off('storage-error', onStorageError)
+      store.off('storage-space', onStorageSpace)
       window.removeEventListener('offline', onBrowserNetwork)
       window.removeEventListener('online', onBrowserNetwork)
       stopClock()
