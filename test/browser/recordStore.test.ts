@@ -7,6 +7,9 @@
  * - two tabs share edits at once and report the same pending counts;
  * - sign-out refuses to drop unsynced work, then wipes the user's databases
  *   (and only theirs), and the other tab signs out too;
+ * - a record is removed to free space only where no tab has it open (Web
+ *   Locks): its database goes, its catalog entry stays, and read online it
+ *   comes back whole;
  * - quota exceeded and IndexedDB unavailable keep the app working.
  *
  * Skipped (with a message) only when /usr/bin/chromium is missing.
@@ -209,6 +212,47 @@ describe.skipIf(!available)('record store in Chromium', () => {
       'concord/bob/acme/inbox',
       'concord/bob/acme/record/B-1',
     ])
+  })
+
+  it('a record is removed to free space only where no tab has it open: its database goes, its entry stays; read online, it comes back whole', async () => {
+    const params = { relay: relay().wsUrl, user: 'ada', workspace: 'evict', idleTimeout: '0' }
+    const ctx = await context()
+    const a = await open(ctx, params)
+    await a.evaluate(() => window.concordTest.waitStatus('online'))
+    await a.evaluate(async () => {
+      await window.concordTest.create('ticket', { title: 'Old and done' }, 'E-1')
+      await window.concordTest.create('ticket', { title: 'Open in the other tab' }, 'E-2')
+      await window.concordTest.flush('E-1')
+      await window.concordTest.flush('E-2')
+      window.concordTest.close('E-1')
+      window.concordTest.close('E-2')
+    })
+    await expect.poll(() => a.evaluate(() => window.concordTest.openIds()), { timeout: 10_000 }).toEqual([])
+    // Another tab has E-2 open: its Web Lock keeps it.
+    const b = await open(ctx, params)
+    expect((await b.evaluate(() => window.concordTest.record('E-2'))).fields.title).toBe('Open in the other tab')
+
+    const result = await a.evaluate(() => window.concordTest.evict(['E-1', 'E-2']))
+    expect(result).toEqual({ evicted: ['E-1'], kept: [{ id: 'E-2', reason: 'open' }] })
+    const names = await a.evaluate(() => window.concordTest.databases())
+    expect(names).not.toContain('concord/ada/evict/record/E-1')
+    expect(names).toContain('concord/ada/evict/record/E-2')
+    expect(await a.evaluate(() => window.concordTest.catalogEntry('E-1'))).toMatchObject({
+      local: false,
+      evicted: true,
+      title: 'Old and done',
+    })
+    // The other tab's catalog heard of it too.
+    await expect.poll(() => b.evaluate(() => window.concordTest.catalogEntry('E-1')?.evicted), { timeout: 10_000 }).toBe(true)
+    expect((await a.evaluate(() => window.concordTest.list({ type: 'ticket' }))).map((e) => e.title).sort()).toEqual([
+      'Old and done',
+      'Open in the other tab',
+    ])
+
+    // Read while online: fetched whole from the relay, stored again.
+    expect(await a.evaluate(() => window.concordTest.read('E-1'))).toMatchObject({ title: 'Old and done', status: 'open' })
+    await expect.poll(() => a.evaluate(() => window.concordTest.catalogEntry('E-1')?.local), { timeout: 10_000 }).toBe(true)
+    expect(await a.evaluate(() => window.concordTest.databases())).toContain('concord/ada/evict/record/E-1')
   })
 
   it('quota exceeded: the edit stays in memory and syncs, the store reports why, earlier data stays stored', async () => {

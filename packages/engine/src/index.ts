@@ -52,6 +52,7 @@ export type { ChangeSource } from './model/origins.js'
 export type { RecordSnapshot, ValidationProblem } from './model/recordDoc.js'
 export type { DiscardResult } from './records/discard.js'
 export type { StorageSpace } from './records/StorageSpace.js'
+export type { EvictResult, KeptReason } from './records/evict.js'
 export { MAX_COMMENT_LENGTH } from './records/comments.js'
 export type { Comment, CommentActivity } from './records/comments.js'
 

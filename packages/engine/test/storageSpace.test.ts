@@ -85,7 +85,8 @@ test('a warning share of the caller’s choosing; readings that move less than 1
   expect(await store.checkStorageSpace()).toMatchObject({ low: true })
   storage.space = { usage: 50.5 * MB, quota: 100 * MB, persisted: false }
   const before = storage.estimates
-  expect(await store.checkStorageSpace()).toMatchObject({ usage: 50 * MB }) // the reading told of stands
+  expect(await store.checkStorageSpace()).toMatchObject({ usage: 50.5 * MB })
+  expect(store.storageSpace).toMatchObject({ usage: 50 * MB }) // the reading told of stands
   expect(storage.estimates).toBe(before + 1)
   expect(told).toHaveLength(1)
   expect(() => newStore({ storage: new MeasuredStorage(), storageWarnAt: 80 })).toThrow(/share of the quota/)

@@ -34,7 +34,14 @@ let current: RecordStore | null = null
 /** The page's store, created on first use (or at load unless `?auto=0`, which the benchmark uses). */
 const getStore = (): RecordStore => {
   if (current !== null) return current
-  const store = new RecordStore({ client, userId, workspaceId, schemas: appSchemas })
+  const idle = params.get('idleTimeout')
+  const store = new RecordStore({
+    client,
+    userId,
+    workspaceId,
+    schemas: appSchemas,
+    ...(idle === null ? {} : { idleTimeout: Number(idle) }),
+  })
   store.on('storage-error', (event) => storageErrors.push({ ...event, error: undefined as never }))
   store.on('pending', (n) => pendingLog.push(n))
   store.on('signed-out', () => (signedOut = true))
@@ -98,6 +105,21 @@ const api = {
       storageError: h.storageError?.kind ?? null,
     }
   },
+  /** Closes this page's handle of record `id` (the record closes after `idleTimeout`, `?idleTimeout=` on the page). */
+  close(id: string) {
+    handles.get(id)?.close()
+    handles.delete(id)
+  },
+  openIds: () => getStore().openIds,
+  /** Removes records from this device to free space (`store.evict`). */
+  evict: (ids?: string[]) => getStore().evict(ids),
+  /** The record's catalog entry (without its state vector). */
+  catalogEntry(id: string) {
+    const entry = getStore().catalog.get(id)
+    return entry === undefined ? null : { ...entry, stateVector: entry.stateVector.length }
+  },
+  /** Reads a record as `store.read` does (opening it briefly, without a handle kept here). */
+  read: async (id: string) => (await getStore().read(id)).fields,
   async whenSaved(id: string) {
     await (await handle(id)).whenSaved()
   },

@@ -176,7 +176,8 @@ export class Catalog extends ObservableV2<CatalogEvents> {
    * already wrote. Writes are batched; a change of a record from or to
    * "pending" is written at once, with durability `strict`. An entry without
    * `relaySeq` keeps the one the replaced entry had: the record's content
-   * only grows, so it still holds what the relay had stored then.
+   * only grows, so it still holds what the relay had stored then. One
+   * without `openedAt` keeps the replaced entry's too.
    */
   set(entries: readonly CatalogEntry[], { persist = true }: { persist?: boolean } = {}): void {
     if (entries.length === 0) return
@@ -184,7 +185,11 @@ export class Catalog extends ObservableV2<CatalogEvents> {
     for (const given of entries) {
       const before = this.entries.get(given.id)
       const keepsSeq = given.local && given.relaySeq === undefined && before?.relaySeq !== undefined
-      const entry = keepsSeq ? { ...given, relaySeq: before.relaySeq } : given
+      const keepsOpened = given.openedAt === undefined && before?.openedAt !== undefined
+      const entry =
+        keepsSeq || keepsOpened
+          ? { ...given, ...(keepsSeq ? { relaySeq: before.relaySeq } : {}), ...(keepsOpened ? { openedAt: before.openedAt } : {}) }
+          : given
       if ((before?.pending ?? 0) > 0 !== entry.pending > 0) urgent = true
       this.pendingTotal += entry.pending - (before?.pending ?? 0)
       this.entries.set(entry.id, entry)

@@ -34,4 +34,14 @@ export interface CatalogEntry {
    * this number. Absent: unknown (the record is fetched).
    */
   relaySeq?: number
+  /**
+   * The record's content was removed from this device to free space (all of
+   * it was on the relay, see `store.evict`): the entry is what the device
+   * had then; `local` is false and `stateVector` empty. A pull skips it
+   * while the relay lists the same `relaySeq`; one that changed, or an
+   * open while online, fetches it whole again.
+   */
+  evicted?: boolean
+  /** When the record was last opened for someone to see on this device (a handle with presence); absent: not since this was kept. */
+  openedAt?: number
 }

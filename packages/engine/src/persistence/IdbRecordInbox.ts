@@ -123,6 +123,30 @@ export class IdbRecordInbox implements RecordInbox {
     }
   }
 
+  /**
+   * Removes the record's entry if `check` accepts what it holds (called
+   * with the entry, or undefined when there is none). The entry is removed
+   * only if no put changed it since it was read; resolves with whether
+   * the inbox holds nothing of the record afterwards.
+   */
+  async removeChecked(recordId: string, check: (stored: StoredRecord | undefined) => boolean): Promise<boolean> {
+    const row = await this.read(recordId)
+    if (!check(row === undefined ? undefined : { updates: [row.update], meta: metaOf(row) })) return false
+    if (row === undefined) return true
+    const db = await this.connection()
+    const out = { gone: false }
+    await transact(db, [INBOX_STORE], 'readwrite', `removing "${recordId}" from "${this.name}"`, (tx) => {
+      const store = tx.objectStore(INBOX_STORE)
+      const req = store.get(recordId)
+      req.onsuccess = () => {
+        const now = req.result as InboxRow | undefined
+        out.gone = now === undefined || now.revision === row.revision
+        if (now !== undefined && out.gone) store.delete(recordId)
+      }
+    })
+    return out.gone
+  }
+
   /** Closes the connection (before the database is deleted at sign-out); the next use opens it again. */
   close(): void {
     const connecting = this.connecting

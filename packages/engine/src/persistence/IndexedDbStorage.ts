@@ -122,14 +122,25 @@ export class IndexedDbStorage implements StorageBackend {
 
   async openRecord(recordId: string): Promise<RecordStorage> {
     const name = recordDatabaseName(this.userId, this.workspaceId, recordId)
+    // Held while open, in every tab: a record is never removed to free space while someone has it open.
+    const release = await holdLock(recordLockName(name), 'shared')
     let created = false
-    const db = await openDatabase(this.factory, name, undefined, (db) => {
-      // Neither store yet: the database is new (or was never written), it holds nothing.
-      created = db.objectStoreNames.length === 0
-      if (!db.objectStoreNames.contains(UPDATES_STORE)) db.createObjectStore(UPDATES_STORE, { autoIncrement: true })
-      if (!db.objectStoreNames.contains(CUSTOM_STORE)) db.createObjectStore(CUSTOM_STORE)
+    let db: IDBDatabase
+    try {
+      db = await openDatabase(this.factory, name, undefined, (db) => {
+        // Neither store yet: the database is new (or was never written), it holds nothing.
+        created = db.objectStoreNames.length === 0
+        if (!db.objectStoreNames.contains(UPDATES_STORE)) db.createObjectStore(UPDATES_STORE, { autoIncrement: true })
+        if (!db.objectStoreNames.contains(CUSTOM_STORE)) db.createObjectStore(CUSTOM_STORE)
+      })
+    } catch (error) {
+      release()
+      throw error
+    }
+    const storage = new IdbRecordStorage(db, name, created, () => {
+      this.open.delete(storage)
+      release()
     })
-    const storage = new IdbRecordStorage(db, name, created, () => this.open.delete(storage))
     this.open.add(storage)
     if (this.inbox !== undefined) {
       // First open of a pulled record: its content is in the inbox. Moved before anyone reads the storage.
@@ -191,6 +202,42 @@ export class IndexedDbStorage implements StorageBackend {
   }
 
   /**
+   * Removes the record's database and inbox entry (see
+   * {@link StorageBackend.removeRecord}) while holding its lock exclusively:
+   * no tab has it open (each open holds the lock shared) and none can open
+   * it until the removal is done. Without Web Locks nothing is removed.
+   */
+  async removeRecord(recordId: string, check: (stored: StoredRecord) => boolean): Promise<boolean> {
+    const locks = webLocks()
+    if (locks === undefined || this.factory === undefined) return false
+    const factory = this.factory
+    const name = recordDatabaseName(this.userId, this.workspaceId, recordId)
+    return locks.request(recordLockName(name), { mode: 'exclusive', ifAvailable: true }, async (lock) => {
+      if (lock === null) return false // open somewhere
+      const names = await this.databaseNames()
+      if (names === null || names.includes(name)) {
+        const db = await openDatabase(factory, name, undefined, (db) => {
+          if (!db.objectStoreNames.contains(UPDATES_STORE)) db.createObjectStore(UPDATES_STORE, { autoIncrement: true })
+          if (!db.objectStoreNames.contains(CUSTOM_STORE)) db.createObjectStore(CUSTOM_STORE)
+        })
+        const storage = new IdbRecordStorage(db, name, false, () => undefined)
+        let stored: StoredRecord
+        try {
+          stored = await storage.load()
+        } finally {
+          storage.close()
+        }
+        if (!check(stored)) return false
+      }
+      // The inbox entry first: one a pull changed meanwhile stays, and so does the database (nothing is half removed).
+      if (this.inbox !== undefined && !(await this.inbox.removeChecked(recordId, (entry) => entry === undefined || check(entry))))
+        return false
+      if (names === null || names.includes(name)) await deleteDatabase(factory, name)
+      return true
+    })
+  }
+
+  /**
    * The site's storage as the browser counts it (`navigator.storage`:
    * Chromium 61+, Firefox 57+, Safari 17+); null where it says nothing
    * (Node, older browsers, IndexedDB unavailable).
@@ -230,6 +277,34 @@ const globalIndexedDB = (): IDBFactory | undefined => {
   } catch {
     return undefined
   }
+}
+
+/** The Web Locks API (`navigator.locks`: Chromium 69+, Firefox 96+, Safari 15.4+), or undefined where there is none. */
+const webLocks = (): LockManager | undefined => {
+  try {
+    return (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks ?? undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The Web Lock every open of a record holds shared, and its removal exclusively. */
+const recordLockName = (databaseName: string): string => `concord-record ${databaseName}`
+
+/** Waits for a Web Lock and holds it until the returned function is called; without Web Locks, holds nothing. */
+const holdLock = (name: string, mode: LockMode): Promise<() => void> => {
+  const locks = webLocks()
+  if (locks === undefined) return Promise.resolve(() => undefined)
+  return new Promise((granted, failed) => {
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    locks
+      .request(name, { mode }, () => {
+        granted(release)
+        return held
+      })
+      .catch(failed)
+  })
 }
 
 /** `navigator.storage`, or undefined where there is none. */

@@ -30,10 +30,23 @@ export class MemoryStorage implements StorageBackend {
   /** Catalog entries by id. */
   readonly catalog = new Map<string, CatalogEntry>()
 
+  /** Open storages of each record (what {@link removeRecord} leaves alone). */
+  readonly opened = new Map<string, number>()
+
   async openRecord(recordId: string): Promise<RecordStorage> {
     const created = !this.records.has(recordId)
     if (created) this.records.set(recordId, { rows: [], meta: {} })
+    this.opened.set(recordId, (this.opened.get(recordId) ?? 0) + 1)
     return new MemoryRecordStorage(this, recordId, created)
+  }
+
+  /** Removes the record unless a storage of it is open, if `check` accepts what it holds. */
+  async removeRecord(recordId: string, check: (stored: StoredRecord) => boolean): Promise<boolean> {
+    if ((this.opened.get(recordId) ?? 0) > 0) return false
+    const record = this.records.get(recordId)
+    if (record !== undefined && !check({ updates: [...record.rows], meta: { ...record.meta } })) return false
+    this.records.delete(recordId)
+    return true
   }
 
   async openCatalog(): Promise<CatalogStorage> {
@@ -87,7 +100,11 @@ class MemoryRecordStorage implements RecordStorage {
   }
 
   close(): void {
+    if (this.closed) return
     this.closed = true
+    const open = (this.backend.opened.get(this.id) ?? 1) - 1
+    if (open > 0) this.backend.opened.set(this.id, open)
+    else this.backend.opened.delete(this.id)
   }
 
   private record(doing: string): MemoryRecord {

@@ -172,6 +172,15 @@ export interface StorageBackend {
    * does not say (no `navigator.storage`).
    */
   estimate?(): Promise<SpaceEstimate | null>
+  /**
+   * Optional: removes what this device stores of a record (its own storage
+   * and its inbox entry), to free space — unless it is open, here or in
+   * another tab (IndexedDB: every open holds a Web Lock; without Web Locks
+   * nothing is removed), and only if `check` accepts what is stored (it is
+   * called with every stored update and the meta, while no one can open the
+   * record). Resolves with whether the record was removed.
+   */
+  removeRecord?(recordId: string, check: (stored: StoredRecord) => boolean): Promise<boolean>
   /** Optional: asks the browser to keep the data when the disk runs low (`navigator.storage.persist()`); resolves with whether it will. */
   persist?(): Promise<boolean>
 }

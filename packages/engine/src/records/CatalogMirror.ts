@@ -72,7 +72,9 @@ export class CatalogMirror {
         held.catalogDirty = false
         if (held.record.closed) continue
         const entry = held.record.entry()
-        if (entry.type === null && this.catalog.get(entry.id) === undefined) continue // not a record (yet)
+        // Not a record (yet), or one whose content has not arrived (listed from the relay, or removed to free space and
+        // opened offline): the entry listing it stays.
+        if (entry.type === null && this.catalog.get(entry.id)?.local !== true) continue
         entries.push(entry)
       }
     }

@@ -271,7 +271,8 @@ export class Reconciliation {
             const { id, seq } = records[next++]!
             // Sequence 0 (nothing logged, e.g. an imported doc) proves nothing: fetched.
             const known = catalog.get(id)
-            if (seq !== null && seq > 0 && known?.local === true && known.relaySeq === seq) {
+            // A record removed to free space stays removed while the relay holds nothing new of it.
+            if (seq !== null && seq > 0 && (known?.local === true || known?.evicted === true) && known.relaySeq === seq) {
               result.unchanged++
               options.onProgress?.(++done, records.length)
               continue

@@ -73,6 +73,7 @@ import { TabCoordinator } from './TabCoordinator.js'
 import { Reconciliation } from './Reconciliation.js'
 import { UnsavedRescue, type UnsavedEdits } from './UnsavedRescue.js'
 import { StorageSpaceWatch, type StorageSpace } from './StorageSpace.js'
+import { evictRecords, unusedRecords, type EvictResult } from './evict.js'
 import type {
   PullOptions,
   PullResult,
@@ -94,6 +95,11 @@ export type {
   StorageRetryResult,
   UnsyncedRecord,
 } from './recordStoreTypes.js'
+
+const DAY_MS = 24 * 60 * 60 * 1000
+
+/** Records removed per round when the space runs low (then the space is read again). */
+const EVICT_BATCH = 50
 
 /** `setTimeout`, returning its cancel function. */
 const startTimer = (callback: () => void, delayMs: number): (() => void) => {
@@ -153,6 +159,11 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
   private clockListener: (() => void) | null = null
   /** Reads the storage space now and then (see {@link storageSpace}). */
   private readonly space: StorageSpaceWatch
+  /** Removes unused records when the space runs low (see {@link freeSpace}). */
+  private readonly autoEvict: boolean
+  /** How long a record nobody changed or opened here counts as used. */
+  private readonly evictAfterMs: number
+  private freeingSpace = false
 
   constructor(options: RecordStoreOptions) {
     super()
@@ -230,10 +241,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       durable: () => this.durable,
       isClosing,
       whenReady: () => this.ready,
-      inMemory: (id) => {
-        const state = this.pool.lifecycle.stateOf(id)
-        return state === RecordState.open || state === RecordState.idle || state === RecordState.opening
-      },
+      inMemory: (id) => this.inMemory(id),
       listed: (entries) => this.tabs.post({ t: 'catalog', entries, removed: [] }),
       ensureSyncing: (id) => this.tabCoordinator.ensureSyncing(id),
       summary: (summary) => this.emit('summary', [summary]),
@@ -248,7 +256,12 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       warnAt: options.storageWarnAt ?? 0.8,
       intervalMs: options.storageCheckMs ?? 10_000,
       changed: (space) => this.emit('storage-space', [space]),
+      read: (space) => {
+        if (space.low) void this.freeSpace(space)
+      },
     })
+    this.autoEvict = options.evictUnused !== false
+    this.evictAfterMs = options.evictAfterMs ?? 30 * DAY_MS
     this.catalog.on('change', (ids) => {
       this.scheduleFirstScreen()
       // Whatever changed an entry wrote to this device's storage (an edit, a fetch, another tab's edit).
@@ -409,6 +422,69 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     return kept
   }
 
+  /**
+   * Removes records from this device to free space (records.md, "Storage
+   * space"): the records `ids`, or without them every record nobody changed
+   * or opened here for `evictAfterMs`, least recently used first. Only
+   * records whose every change is on the relay and that no tab has open are
+   * removed; their catalog entries stay (`evicted`), and opening one online
+   * fetches it again. Resolves with what was removed and what was kept, and why.
+   */
+  async evict(ids?: readonly string[]): Promise<EvictResult> {
+    await this.ready
+    if (!this.durable || this.closing) return { evicted: [], kept: (ids ?? []).map((id) => ({ id, reason: 'unsupported' as const })) }
+    const chosen = ids ?? unusedRecords(this.catalog, (id) => this.inMemory(id), this.host.now() - this.evictAfterMs)
+    return evictRecords(
+      {
+        catalog: this.catalog,
+        backend: this.backend,
+        inMemory: (id) => this.inMemory(id),
+        listed: (entries) => this.tabs.post({ t: 'catalog', entries, removed: [] }),
+      },
+      chosen,
+    )
+  }
+
+  /**
+   * The space ran low: removes unused records (see {@link evict}) in
+   * batches, reading the space again after each, until it is no longer low
+   * or none is left. One run at a time.
+   */
+  private async freeSpace(low: StorageSpace): Promise<void> {
+    if (this.freeingSpace || !this.autoEvict) return
+    this.freeingSpace = true
+    try {
+      let space: StorageSpace | null = low
+      while (space?.low === true && !this.closing) {
+        const unused = unusedRecords(this.catalog, (id) => this.inMemory(id), this.host.now() - this.evictAfterMs)
+        if (unused.length === 0) break
+        const { evicted } = await this.evict(unused.slice(0, EVICT_BATCH))
+        if (evicted.length === 0) break
+        this.emit('evicted', [evicted])
+        space = await this.space.check()
+      }
+    } catch {
+      // A failed removal leaves the record stored; the next low reading tries again.
+    } finally {
+      this.freeingSpace = false
+    }
+  }
+
+  /** A record is open for someone to see: it counts as used (see {@link evict}). */
+  private noteOpened(id: string): void {
+    const entry = this.catalog.get(id)
+    if (entry === undefined) return
+    const opened = { ...entry, openedAt: this.host.now() }
+    this.catalog.set([opened])
+    this.tabs.post({ t: 'catalog', entries: [opened], removed: [] })
+  }
+
+  /** The record is in memory in this tab (open, idle or opening). */
+  private inMemory(id: string): boolean {
+    const state = this.pool.lifecycle.stateOf(id)
+    return state === RecordState.open || state === RecordState.idle || state === RecordState.opening
+  }
+
   /** Pending total of the workspace: every record, open or not. */
   get pending(): number {
     return this.mirror.total
@@ -472,6 +548,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     this.assertOpen()
     record.refs++
     this.pool.settle(record)
+    if (presence) this.noteOpened(id)
     return new RecordHandle(
       record,
       (_handle, open) => {
@@ -482,9 +559,24 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     )
   }
 
+  /**
+   * Opens a record for work in the background (no presence). A record the
+   * catalog lists but this device does not store (removed to free space, or
+   * listed before it arrived) holds nothing until the relay answers: while
+   * online, that answer is waited for.
+   */
+  private async openForWork(id: string): Promise<RecordHandle> {
+    const handle = await this.open(id, { presence: false })
+    const entry = this.catalog.get(id)
+    if (entry !== undefined && !entry.local && this.client.status === 'online') {
+      await handle.sync.synced.catch(() => undefined) // closed or refused: read what is there
+    }
+    return handle
+  }
+
   /** Reads a record (opening it briefly if needed). */
   async read(id: string): Promise<RecordSnapshot> {
-    const handle = await this.open(id, { presence: false })
+    const handle = await this.openForWork(id)
     try {
       return handle.read()
     } finally {
@@ -498,7 +590,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
    * @throws (rejects) {@link RecordValidationError}; nothing is written.
    */
   async update(id: string, patch: Record<string, unknown>): Promise<void> {
-    const handle = await this.open(id, { presence: false })
+    const handle = await this.openForWork(id)
     try {
       handle.update(patch)
     } finally {
@@ -508,7 +600,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
 
   /** Archives (or un-archives) a record. */
   async archive(id: string, archived = true): Promise<void> {
-    const handle = await this.open(id, { presence: false })
+    const handle = await this.openForWork(id)
     try {
       handle.archive(archived)
     } finally {
@@ -518,7 +610,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
 
   /** Marks a record deleted (a synced tombstone; `false` restores it). */
   async delete(id: string, deleted = true): Promise<void> {
-    const handle = await this.open(id, { presence: false })
+    const handle = await this.openForWork(id)
     try {
       handle.remove(deleted)
     } finally {

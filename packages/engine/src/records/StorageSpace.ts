@@ -33,6 +33,8 @@ export interface StorageSpaceOptions {
   intervalMs: number
   /** A reading worth telling of. */
   changed: (space: StorageSpace) => void
+  /** Every reading, told of or not. */
+  read?: (space: StorageSpace) => void
 }
 
 /** Share of the quota the usage must move by before a reading is told of again. */
@@ -55,7 +57,12 @@ export class StorageSpaceWatch {
       throw new Error(`storageWarnAt must be a share of the quota in (0, 1], not ${options.warnAt}`)
   }
 
-  /** Reads the space now (a check already running is shared); never rejects: a failing estimate reads as null. */
+  /**
+   * Reads the space now (a check already running is shared) and resolves
+   * with that reading — {@link current} changes only when it is worth
+   * telling of. Never rejects: a failing estimate resolves with the last
+   * reading told of.
+   */
   check(): Promise<StorageSpace | null> {
     if (this.closed) return Promise.resolve(this.current)
     this.running ??= this.read().finally(() => (this.running = null))
@@ -101,6 +108,7 @@ export class StorageSpaceWatch {
       this.current = space
       this.options.changed(space)
     }
-    return this.current
+    this.options.read?.(space)
+    return space
   }
 }

@@ -77,7 +77,7 @@ export async function pullRecord(
   const entry = context.entryOf(id)
   const known = entry?.local ? entry.stateVector : EMPTY_STATE_VECTOR
   const name = `${context.workspaceId}/${id}`
-  const fetched = await context.client.fetchDoc(name, known, { signal })
+  let fetched = await context.client.fetchDoc(name, known, { signal })
   if (context.skip(id)) return undefined
   const { seq } = fetched
   if (entry?.local && isEmptyUpdate(fetched.update)) return { entry: null, seq, summary: null }
@@ -99,6 +99,17 @@ export async function pullRecord(
     throw error
   }
   const { stored, created } = target
+  if (created && known !== EMPTY_STATE_VECTOR && known.length > 1) {
+    // Fetched as the difference from what the catalog said is stored, but nothing is (the record was removed to free
+    // space meanwhile, or its database lost): the difference alone would be a record missing its beginning.
+    try {
+      fetched = await context.client.fetchDoc(name, EMPTY_STATE_VECTOR, { signal })
+    } catch (error) {
+      target.close()
+      listed?.destroy()
+      throw error
+    }
+  }
   // Nothing stored before: the doc the early entry was computed from is the record as it will be stored.
   if (!created) listed?.destroy()
   const doc = created && listed !== null ? listed : new Y.Doc({ guid: name })

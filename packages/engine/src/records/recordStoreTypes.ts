@@ -85,6 +85,15 @@ export interface RecordStoreOptions {
   storageWarnAt?: number
   /** Fewest milliseconds between two checks of the storage space after changes were stored. Default 10 000. */
   storageCheckMs?: number
+  /**
+   * When the storage space runs low, remove records nobody changed or opened
+   * here for `evictAfterMs` from this device, least recently used first
+   * (only records whose every change is on the relay and that no tab has
+   * open; `store.evict`). Default true.
+   */
+  evictUnused?: boolean
+  /** How long a record nobody changed or opened here counts as used. Default 30 days. */
+  evictAfterMs?: number
 }
 
 /** A storage failure, as reported by the `storage-error` event. */
@@ -175,6 +184,8 @@ export interface RecordStoreEvents {
   'storage-error': (event: StorageErrorEvent) => void
   /** A new reading of this device's storage space (`RecordStore.storageSpace`): the first, `low` or `persisted` changed, or the usage moved. */
   'storage-space': (space: StorageSpace) => void
+  /** Records were removed from this device because the storage space ran low (`store.evict`); their entries say `evicted`. */
+  evicted: (ids: string[]) => void
   /** A record's sync error (e.g. permission denied). */
   'sync-error': (error: SyncError, recordId: string) => void
   /** "While you were away…": what others changed in a record since this device last saw it (after it synced). */
