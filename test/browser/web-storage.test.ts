@@ -9,7 +9,12 @@
  * - the site's quota exhausted (an init script makes IndexedDB's write
  *   transactions throw `QuotaExceededError` while `window.__storageFull` is set): the "Not saved
  *   on this device" banner comes; Retry while it still fails keeps it (with
- *   the reason), Retry once there is room again clears it.
+ *   the reason), Retry once there is room again clears it;
+ * - a disk filling up (`navigator.storage.estimate()` says so while
+ *   `window.__space` is set): a warning with the figures before saving
+ *   fails, gone once there is room; the sync page's storage line; tickets
+ *   nobody touched for a month are removed from the device to make room,
+ *   stay listed, say why offline and come back when opened online.
  *
  * Every state the page showed is watched from its first paint for the claim.
  * Screenshots go to test-artifacts/. Skipped only when /usr/bin/chromium is missing.
@@ -17,6 +22,9 @@
 import { describe, expect, it } from 'vitest'
 import type { BrowserContext, Page } from 'playwright-core'
 import { chromiumAvailable } from './support/browserPage.mjs'
+import WebSocket from 'ws'
+import { MemoryStorage, RecordStore, SyncClient } from '@concord/engine'
+import { appSchemas } from '../../apps/web/src/lib/schemas.js'
 import { createTicket, pendingShown, screenshot, signIn, useWebApp } from './webApp.js'
 
 const available = chromiumAvailable()
@@ -222,7 +230,7 @@ describe.skipIf(!available)('web app: storage failures', () => {
     const banner = ada.getByTestId('space-banner')
     await banner.waitFor({ timeout: 20_000 })
     expect(await banner.innerText()).toBe(
-      'This device is running out of room for the app: 86 MB of the 100 MB this browser allows the app are used (86 %). Changes are still saved here. Once it is full, new changes are kept in this tab only until the relay has them — free up space on this device, or keep the app online.',
+      'This device is running out of room for the app: 86 MB of the 100 MB this browser allows the app are used (86 %). Changes are still saved here, and records nobody changed or opened here for a month make room (they stay on the relay). Once it is full, new changes are kept in this tab only until the relay has them — free up space on this device, or keep the app online.',
     )
     expect(await ada.getByTestId('storage-banner').count()).toBe(0) // nothing failed: no "not saved" claim
     await expect.poll(() => ada.getByTestId('ticket-sync').getAttribute('data-saved'), { timeout: 10_000 }).toBe('true')
@@ -237,5 +245,75 @@ describe.skipIf(!available)('web app: storage failures', () => {
     await banner.waitFor({ state: 'detached', timeout: 20_000 })
     await ada.getByRole('link', { name: /Sync status/ }).click()
     await expect.poll(() => ada.getByTestId('storage-space').innerText(), { timeout: 10_000 }).toMatch(/^41 MB of 100 MB used \(41 %\)\./)
+  }, 120_000)
+
+  it('a device out of room lets go of tickets nobody touched for a month: still listed, "removed to free space" offline, back when opened online', async () => {
+    const url = web.relay().url
+    const MB = 1_000_000
+    // Two tickets another device wrote 40 days ago (its clock says so), nobody touched since.
+    const old = Date.now() - 40 * 24 * 60 * 60 * 1000
+    const client = new SyncClient({ url: web.relay().wsUrl, WebSocket: WebSocket as never })
+    const bob = new RecordStore({
+      client,
+      userId: 'local-bob',
+      workspaceId: 'attic',
+      schemas: appSchemas,
+      tabs: false,
+      storage: new MemoryStorage(),
+      now: () => old,
+    })
+    for (const [id, title] of [
+      ['OLD-1', 'Printer driver crash'],
+      ['OLD-2', 'Fonts blurry on Windows 7'],
+    ] as const) {
+      const ticket = await bob.create('ticket', { title }, { id })
+      await ticket.flush()
+      ticket.close()
+    }
+    await bob.close()
+    client.close()
+
+    const ctx = await web.context()
+    await simulateSpace(ctx, { usage: 20 * MB, quota: 100 * MB })
+    const ada = await signIn(ctx, url, 'Ada Lovelace', 'attic')
+    await ada.getByText('Fonts blurry on Windows 7').waitFor({ timeout: 15_000 })
+    const id = await createTicket(ada, 'Checkout button misaligned')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    expect(await ada.evaluate(() => indexedDB.databases().then((d) => d.length))).toBeGreaterThan(0)
+
+    // The disk fills up: at the next reading the old tickets go (hers, changed just now, stays).
+    await setSpace(ada, { usage: 92 * MB, quota: 100 * MB })
+    await ada.locator('#f-status').selectOption('in_progress')
+    await ada.getByTestId('space-banner').waitFor({ timeout: 20_000 })
+    await ada.getByRole('link', { name: /Sync status/ }).click()
+    await expect
+      .poll(() => ada.getByTestId('removed-here').innerText(), { timeout: 20_000 })
+      .toBe(
+        '2 records nobody changed or opened here for a month were removed from this device to free space. They are still listed, and come back from the relay when opened online.',
+      )
+    await screenshot(ada, 'web-storage-removed-sync-page', { fullPage: true })
+    await ada.goto(`${url}#/`)
+    for (const title of ['Printer driver crash', 'Fonts blurry on Windows 7', 'Checkout button misaligned'])
+      await ada.getByText(title).waitFor({ timeout: 10_000 })
+
+    // Offline, a removed ticket says why it is not here; her own is.
+    await ctx.setOffline(true)
+    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await ada.getByText('Printer driver crash').click()
+    await ada.getByText('This ticket was removed from this device to free space.').waitFor({ timeout: 10_000 })
+    expect(await ada.getByText('It will appear as soon as the relay is reachable.').isVisible()).toBe(true)
+    await screenshot(ada, 'web-storage-removed-offline')
+    await ada.goto(`${url}#/t/${id}`)
+    await expect.poll(() => ada.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe('Checkout button misaligned')
+    await ada.goBack()
+    await ada.getByText('This ticket was removed from this device to free space.').waitFor({ timeout: 10_000 })
+
+    // Online again: it comes back whole, and is on this device again.
+    await ctx.setOffline(false)
+    await expect.poll(() => ada.locator('#f-title').inputValue(), { timeout: 20_000 }).toBe('Printer driver crash')
+    await ada.getByRole('link', { name: /Sync status/ }).click()
+    await expect
+      .poll(() => ada.getByTestId('removed-here').innerText(), { timeout: 10_000 })
+      .toMatch(/^1 record nobody changed or opened here for a month was removed from this device to free space\. It is still listed/)
   }, 120_000)
 })

@@ -28,8 +28,8 @@ export const usedPercent = (space: Pick<StorageSpace, 'usage' | 'quota'>): numbe
 /** The warning banner's text while the space is low. */
 export const spaceWarningText = (space: StorageSpace): string =>
   `${formatBytes(space.usage)} of the ${formatBytes(space.quota)} this browser allows the app are used (${usedPercent(space)} %). ` +
-  'Changes are still saved here. Once it is full, new changes are kept in this tab only until the relay has them — ' +
-  'free up space on this device, or keep the app online.'
+  'Changes are still saved here, and records nobody changed or opened here for a month make room (they stay on the relay). ' +
+  'Once it is full, new changes are kept in this tab only until the relay has them — free up space on this device, or keep the app online.'
 
 /** The sync page's line: how much is used, and whether the browser may clear it. */
 export const spaceLineText = (space: StorageSpace): string => {
@@ -39,3 +39,8 @@ export const spaceLineText = (space: StorageSpace): string => {
     return `${used} The browser may clear this data when the disk runs low: what the relay has stored is safe, changes not yet synced are not.`
   return used
 }
+
+/** The sync page's line on records removed from this device to free space. */
+export const removedText = (count: number): string =>
+  `${count} ${count === 1 ? 'record' : 'records'} nobody changed or opened here for a month ${count === 1 ? 'was' : 'were'} removed from this device to free space. ` +
+  `${count === 1 ? 'It is' : 'They are'} still listed, and ${count === 1 ? 'comes' : 'come'} back from the relay when opened online.`

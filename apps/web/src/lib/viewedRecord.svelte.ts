@@ -195,6 +195,12 @@ export class ViewedRecord {
     return readOr(() => o.handle.read().fields, {})
   })
 
+  /** The record's content was removed from this device to free space (`store.evict`): it comes back from the relay. */
+  get removedHere(): boolean {
+    const o = this.#opened
+    return o !== null && o.store.catalog.get(o.handle.id)?.evicted === true
+  }
+
   /** Whether the record's content is here (a record someone else created arrives from the relay first). */
   readonly typed = $derived.by((): boolean => {
     const o = this.#opened

@@ -94,6 +94,8 @@ export class WorkspaceState {
   persistent = $state(true)
   /** This device's storage as last read (null: not yet, or the browser does not say). */
   storageSpace = $state<StorageSpace | null>(null)
+  /** Records removed from this device to free space (listed, fetched again when opened online). */
+  removedHere = $state(0)
   retryingStorage = $state(false)
 
   readonly #token: string | undefined
@@ -211,6 +213,11 @@ export class WorkspaceState {
     const onStorageSpace = (space: StorageSpace): void => {
       this.storageSpace = space
     }
+    const countRemoved = (): void => {
+      let removed = 0
+      for (const entry of store.catalog.all()) if (entry.evicted === true) removed++
+      this.removedHere = removed
+    }
     const onDiscarded = (id: string): void => this.forget(id)
     let saveTimer: ReturnType<typeof setTimeout> | null = null
     const onPeople = (next: WorkspacePerson[]): void => {
@@ -236,12 +243,15 @@ export class WorkspaceState {
     store.on('discarded', onDiscarded)
     store.on('storage-error', onStorageError)
     store.on('storage-space', onStorageSpace)
+    store.on('evicted', countRemoved)
+    store.on('catalog', countRemoved) // one opened again comes back
     window.addEventListener('offline', onBrowserNetwork)
     window.addEventListener('online', onBrowserNetwork)
     const stopClock = useClock(() => store.now())
     void store.ready.then(() => {
       this.persistent = store.persistent
       this.storageSpace = store.storageSpace
+      countRemoved()
       this.ready = true
       // Work not on the relay yet lives only here: ask the browser not to clear it when the disk runs low.
       if (store.persistent) void store.requestPersistence()
@@ -263,6 +273,8 @@ export class WorkspaceState {
       store.off('discarded', onDiscarded)
       store.off('storage-error', onStorageError)
       store.off('storage-space', onStorageSpace)
+      store.off('evicted', countRemoved)
+      store.off('catalog', countRemoved)
       window.removeEventListener('offline', onBrowserNetwork)
       window.removeEventListener('online', onBrowserNetwork)
       stopClock()
