@@ -475,7 +475,8 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
     const entry = this.catalog.get(id)
     if (entry === undefined) return
     const opened = { ...entry, openedAt: this.host.now() }
-    this.catalog.set([opened])
+    // An entry listed before its record arrived stays in memory only, as the pull keeps it.
+    this.catalog.set([opened], { persist: entry.local || entry.evicted === true })
     this.tabs.post({ t: 'catalog', entries: [opened], removed: [] })
   }
 
@@ -563,13 +564,24 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
    * Opens a record for work in the background (no presence). A record the
    * catalog lists but this device does not store (removed to free space, or
    * listed before it arrived) holds nothing until the relay answers: while
-   * online, that answer is waited for.
+   * online, that answer is waited for (not past the connection's loss).
    */
   private async openForWork(id: string): Promise<RecordHandle> {
     const handle = await this.open(id, { presence: false })
     const entry = this.catalog.get(id)
     if (entry !== undefined && !entry.local && this.client.status === 'online') {
-      await handle.sync.synced.catch(() => undefined) // closed or refused: read what is there
+      let onStatus: ((status: string) => void) | undefined
+      const lost = new Promise<void>((resolve) => {
+        onStatus = (status) => {
+          if (status === 'offline') resolve()
+        }
+        this.client.on('status', onStatus)
+      })
+      try {
+        await Promise.race([handle.sync.synced.catch(() => undefined), lost]) // closed, refused or offline: what is there
+      } finally {
+        this.client.off('status', onStatus!)
+      }
     }
     return handle
   }

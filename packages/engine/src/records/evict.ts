@@ -32,7 +32,7 @@ export interface EvictContext {
 }
 
 /** Why a record was not removed. */
-export type KeptReason = 'not-stored' | 'pending' | 'open' | 'unsynced' | 'unsupported'
+export type KeptReason = 'not-stored' | 'pending' | 'open' | 'unsynced' | 'unsupported' | 'failed'
 
 /** Result of `store.evict()`. */
 export interface EvictResult {
@@ -54,6 +54,20 @@ export const onRelay = (stored: StoredRecord): boolean => {
   return true
 }
 
+/**
+ * The catalog entry of a record whose storage was removed: not stored here.
+ * Also if it was opened right after (its doc is then empty until the relay
+ * answers, and an empty doc's entry does not replace one that says the
+ * record is not stored here).
+ */
+const markRemoved = (context: EvictContext, id: string): void => {
+  const now = context.catalog.get(id)
+  if (now === undefined || now.pending > 0) return
+  const gone: CatalogEntry = { ...now, local: false, evicted: true, stateVector: EMPTY_STATE_VECTOR, pending: 0, pendingFields: [] }
+  context.catalog.set([gone])
+  context.listed([gone])
+}
+
 /** Removes the records `ids` from this device where that is safe (see the module documentation). */
 export const evictRecords = async (context: EvictContext, ids: readonly string[]): Promise<EvictResult> => {
   const result: EvictResult = { evicted: [], kept: [] }
@@ -66,22 +80,25 @@ export const evictRecords = async (context: EvictContext, ids: readonly string[]
     else if (backend.removeRecord === undefined) result.kept.push({ id, reason: 'unsupported' })
     else {
       let acceptedAll = true
-      const removed = await backend.removeRecord(id, (stored) => {
-        const accepted = onRelay(stored)
-        if (!accepted) acceptedAll = false
-        return accepted
-      })
+      let removed: boolean
+      try {
+        removed = await backend.removeRecord(id, (stored) => {
+          const accepted = onRelay(stored)
+          if (!accepted) acceptedAll = false
+          return accepted
+        })
+      } catch {
+        // Checked, then removed in part (its inbox entry, say): what is left is no longer all of it, so the entry says
+        // nothing is stored and the record is fetched whole when needed (merged into what is left: nothing is lost).
+        markRemoved(context, id)
+        result.kept.push({ id, reason: 'failed' })
+        continue
+      }
       if (!removed) {
         result.kept.push({ id, reason: acceptedAll ? 'open' : 'unsynced' })
         continue
       }
-      // The entry as it is now (an edit may have come meanwhile: then the record is open, and its entry is the truth).
-      const now = catalog.get(id)
-      if (now !== undefined && now.local && now.pending === 0 && !context.inMemory(id)) {
-        const gone: CatalogEntry = { ...now, local: false, evicted: true, stateVector: EMPTY_STATE_VECTOR, pending: 0, pendingFields: [] }
-        catalog.set([gone])
-        context.listed([gone])
-      }
+      markRemoved(context, id)
       result.evicted.push(id)
     }
   }
