@@ -74,7 +74,7 @@ test('never a record with changes not on the relay, nor one that is open', async
   open.close()
 })
 
-test('after a reload the record is still removed; a pull skips it while the relay holds nothing new, and brings it back whole once someone changed it', async () => {
+test('after a reload the record is still removed; a pull skips it while the relay holds nothing new, and brings it back whole once someone changed it, telling only that change', async () => {
   const { relay, storage, store } = await threeTickets()
   expect((await store.evict(['T-2'])).evicted).toEqual(['T-2'])
   await store.close()
@@ -92,8 +92,12 @@ test('after a reload the record is still removed; a pull skips it while the rela
   await bob.pull()
   await bob.update('T-2', { title: 'Login fails on Safari 17' })
   await bob.flush()
-  const changed = await again.pull()
+  const changed = await again.pull({ summarize: true })
   expect(changed.fetched).toBe(1)
+  // The news is Bob's change, not the whole ticket as if it were new here: what this device had seen was kept.
+  expect(changed.summaries).toHaveLength(1)
+  expect(changed.summaries[0]).toMatchObject({ recordId: 'T-2', created: false })
+  expect(changed.summaries[0]!.changes.map((c) => [c.field, c.count])).toEqual([['title', 1]])
   expect(again.catalog.get('T-2')).toMatchObject({ local: true, title: 'Login fails on Safari 17' })
   expect((await again.read('T-2')).fields).toMatchObject({ title: 'Login fails on Safari 17', status: 'open' })
 })

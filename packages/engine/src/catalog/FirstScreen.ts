@@ -28,7 +28,7 @@ interface Snapshot {
   v: 1
   /** Number of visible (not archived, not deleted) catalog entries when written. */
   total: number
-  entries: Array<Omit<CatalogEntry, 'stateVector'>>
+  entries: Array<Omit<CatalogEntry, 'stateVector' | 'viewed'>>
 }
 
 const EMPTY_STATE_VECTOR = new Uint8Array([0])
@@ -95,7 +95,7 @@ export class FirstScreen {
       if (entry.archived || entry.deleted || entry.updatedAt === null) continue
       total++
       if (entries.length < FIRST_SCREEN_SIZE) {
-        const { stateVector: _stateVector, ...slim } = entry
+        const { stateVector: _stateVector, viewed: _viewed, ...slim } = entry
         entries.push(slim)
       }
     }

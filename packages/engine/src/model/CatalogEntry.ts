@@ -42,6 +42,12 @@ export interface CatalogEntry {
    * open while online, fetches it whole again.
    */
   evicted?: boolean
+  /**
+   * Of a record removed to free space: the encoded state vector of what
+   * this device had last seen of it (its stored `viewed`), so that when it
+   * comes back the news is what changed since, not the whole record.
+   */
+  viewed?: Uint8Array
   /** When the record was last opened for someone to see on this device (a handle with presence); absent: not since this was kept. */
   openedAt?: number
 }

@@ -60,10 +60,18 @@ export const onRelay = (stored: StoredRecord): boolean => {
  * answers, and an empty doc's entry does not replace one that says the
  * record is not stored here).
  */
-const markRemoved = (context: EvictContext, id: string): void => {
+const markRemoved = (context: EvictContext, id: string, viewed: Uint8Array | undefined): void => {
   const now = context.catalog.get(id)
   if (now === undefined || now.pending > 0) return
-  const gone: CatalogEntry = { ...now, local: false, evicted: true, stateVector: EMPTY_STATE_VECTOR, pending: 0, pendingFields: [] }
+  const gone: CatalogEntry = {
+    ...now,
+    local: false,
+    evicted: true,
+    stateVector: EMPTY_STATE_VECTOR,
+    pending: 0,
+    pendingFields: [],
+    ...(viewed === undefined ? {} : { viewed }),
+  }
   context.catalog.set([gone])
   context.listed([gone])
 }
@@ -80,17 +88,20 @@ export const evictRecords = async (context: EvictContext, ids: readonly string[]
     else if (backend.removeRecord === undefined) result.kept.push({ id, reason: 'unsupported' })
     else {
       let acceptedAll = true
+      // What this device had seen of it (its database's note first, else its inbox entry's): the news when it comes back.
+      let viewed: Uint8Array | undefined
       let removed: boolean
       try {
         removed = await backend.removeRecord(id, (stored) => {
           const accepted = onRelay(stored)
           if (!accepted) acceptedAll = false
+          viewed ??= stored.meta.viewed
           return accepted
         })
       } catch {
         // Checked, then removed in part (its inbox entry, say): what is left is no longer all of it, so the entry says
         // nothing is stored and the record is fetched whole when needed (merged into what is left: nothing is lost).
-        markRemoved(context, id)
+        markRemoved(context, id, viewed)
         result.kept.push({ id, reason: 'failed' })
         continue
       }
@@ -98,7 +109,7 @@ export const evictRecords = async (context: EvictContext, ids: readonly string[]
         result.kept.push({ id, reason: acceptedAll ? 'open' : 'unsynced' })
         continue
       }
-      markRemoved(context, id)
+      markRemoved(context, id, viewed)
       result.evicted.push(id)
     }
   }

@@ -117,10 +117,19 @@ export async function pullRecord(
     doc.transact(() => {
       for (const update of stored.updates) Y.applyUpdate(doc, update)
     }, FETCH_ORIGIN)
-    // What this device had of the record: what it was last told about, else what it stored.
+    // What this device had of the record: what it was last told about, else what it stored. A record removed to free
+    // space had what its catalog entry kept of that; without it, what changed since cannot be told (no summary).
+    const removedHere = created && entry?.evicted === true
+    const keptViewed = removedHere ? entry.viewed : undefined
     const had =
-      stored.meta.viewed !== undefined ? Y.decodeStateVector(stored.meta.viewed) : created ? new Map<number, number>() : stateVectorOf(doc)
-    const newHere = stored.updates.length === 0 && stored.meta.viewed === undefined
+      stored.meta.viewed !== undefined
+        ? Y.decodeStateVector(stored.meta.viewed)
+        : keptViewed !== undefined
+          ? Y.decodeStateVector(keptViewed)
+          : created
+            ? new Map<number, number>()
+            : stateVectorOf(doc)
+    const newHere = stored.updates.length === 0 && stored.meta.viewed === undefined && !removedHere
     if (doc !== listed) doc.transact(() => Y.applyUpdate(doc, fetched.update), FETCH_ORIGIN)
     const held = stateVectorOf(doc)
     // What the relay sent is on the relay: never this device's pending changes, even the part
@@ -149,7 +158,7 @@ export async function pullRecord(
     if (computed.type === null) return { entry: null, seq, summary: null } // not a record (yet)
     const fresh = seq === null ? computed : { ...computed, relaySeq: seq }
     const summary =
-      summarize === null || (newHere && !summarize.summarizeNew)
+      summarize === null || (newHere && !summarize.summarizeNew) || (removedHere && keptViewed === undefined)
         ? null
         : summarizeRecord(doc, {
             recordId: id,
