@@ -8,7 +8,7 @@
  */
 import { afterEach, expect, test } from 'vitest'
 import * as Y from 'yjs'
-import { MemoryStorage, type RecordStoreOptions, type SpaceEstimate } from '../src/index.js'
+import { MemoryStorage, type RecordStoreOptions, type RecordSummary, type SpaceEstimate } from '../src/index.js'
 import { Harness } from './helpers.js'
 
 const h = new Harness()
@@ -100,6 +100,22 @@ test('after a reload the record is still removed; a pull skips it while the rela
   expect(changed.summaries[0]!.changes.map((c) => [c.field, c.count])).toEqual([['title', 1]])
   expect(again.catalog.get('T-2')).toMatchObject({ local: true, title: 'Login fails on Safari 17' })
   expect((await again.read('T-2')).fields).toMatchObject({ title: 'Login fails on Safari 17', status: 'open' })
+})
+
+test('opened online after someone changed it, a removed record tells that change, not the whole record as new', async () => {
+  const { relay, store } = await threeTickets()
+  expect((await store.evict(['T-1'])).evicted).toEqual(['T-1'])
+  const bob = h.store({ client: h.client(relay), storage: new MemoryStorage(), userId: 'bob', idleTimeout: 0 })
+  await bob.pull()
+  await bob.update('T-1', { priority: 'high' })
+  await bob.flush()
+  const told = new Promise<RecordSummary>((resolve) => store.once('summary', resolve))
+  const ticket = await store.open('T-1')
+  const summary = await told
+  expect(summary).toMatchObject({ recordId: 'T-1', created: false })
+  expect(summary.changes.map((c) => [c.field, c.from, c.to])).toEqual([['priority', 'none', 'high']])
+  expect(ticket.read().fields).toMatchObject({ title: 'Export drops rows', priority: 'high' })
+  ticket.close()
 })
 
 test('a pull that fetched the difference from what the catalog says is stored, where nothing is, fetches the whole record', async () => {

@@ -87,6 +87,8 @@ export interface RecordHost {
   tabSaveTimer(write: () => void, delayMs: number): () => void
   /** A "while you were away" summary of the record (after it synced). */
   summary(record: OpenRecord, summary: RecordSummary): void
+  /** Of a record removed to free space: what this device had seen of it (its catalog entry kept it), else undefined. */
+  keptViewed?(id: string): Uint8Array | undefined
   /** Storage of this record failed (report it). */
   storageFailed(record: OpenRecord, error: StorageError): void
   /**
@@ -204,6 +206,11 @@ export class OpenRecord {
     if (host.client.get(name) !== undefined) {
       storage?.close()
       throw new Error(`record "${id}": doc "${name}" was opened on the SyncClient outside the record store meanwhile`)
+    }
+    if (loaded.updates.length === 0 && loaded.meta.viewed === undefined) {
+      // Removed to free space: not new here. Once it synced, what changed since this device last saw it is the news.
+      const viewed = host.keptViewed?.(id)
+      if (viewed !== undefined) loaded = { ...loaded, meta: { ...loaded.meta, viewed } }
     }
     return new OpenRecord(host, name, id, backend, durable, storage, loaded, failure)
   }

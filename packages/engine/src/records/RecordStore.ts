@@ -201,6 +201,10 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       now: options.now ?? (() => store.client.relayTime()),
       tabSaveTimer: options.tabSaveTimer ?? startTimer,
       summary: (record, summary) => store.emit('summary', [summary]),
+      keptViewed: (id) => {
+        const entry = store.catalog.get(id)
+        return entry?.evicted === true ? entry.viewed : undefined
+      },
       sendsCatchUp: () => store.tabCoordinator.sendsCatchUp,
       storageFailed: (record, error) => store.reportStorage(record.id, error),
       changed: (record, urgent) => store.mirror.markDirty(record, urgent),
