@@ -99,8 +99,9 @@ export const evictRecords = async (context: EvictContext, ids: readonly string[]
           return accepted
         })
       } catch {
-        // Checked, then removed in part (its inbox entry, say): what is left is no longer all of it, so the entry says
-        // nothing is stored and the record is fetched whole when needed (merged into what is left: nothing is lost).
+        // It may have been removed in part (its inbox entry, say): what is left may no longer be all of it, so the entry
+        // says nothing is stored and the record is fetched whole when needed, merged into what is left (nothing is
+        // lost; a failure before anything was removed costs that one fetch).
         markRemoved(context, id, viewed)
         result.kept.push({ id, reason: 'failed' })
         continue
