@@ -160,9 +160,12 @@ test('a store told not to remove anything leaves the records when the space runs
       return { usage: 99, quota: 100, persisted: false }
     }
   }
-  const now = Date.UTC(2026, 0, 1)
-  const { storage, store } = await threeTickets({ storage: new Full(), evictUnused: false, now: () => now, evictAfterMs: 0 })
+  let now = Date.UTC(2026, 0, 1)
+  const { storage, store } = await threeTickets({ storage: new Full(), evictUnused: false, now: () => now, evictAfterMs: DAY })
+  now += 2 * DAY // every ticket unused: a store that removes would take all three
   expect(await store.checkStorageSpace()).toMatchObject({ low: true })
-  await store.settled()
+  // A removal from memory storage runs in microtasks: one turn of the event loop would see it done.
+  await new Promise((resolve) => setTimeout(resolve, 0))
   expect(storage.records.size).toBe(3)
+  expect((await store.evict()).evicted).toEqual(['T-1', 'T-2', 'T-3']) // asked for, they go
 })
