@@ -14,7 +14,8 @@
  *   `window.__space` is set): a warning with the figures before saving
  *   fails, gone once there is room; the sync page's storage line; tickets
  *   nobody touched for a month are removed from the device to make room,
- *   stay listed, say why offline and come back when opened online.
+ *   stay listed (also after a reload, online or offline), say why offline and
+ *   come back when opened online.
  *
  * Every state the page showed is watched from its first paint for the claim.
  * Screenshots go to test-artifacts/. Skipped only when /usr/bin/chromium is missing.
@@ -292,14 +293,26 @@ describe.skipIf(!available)('web app: storage failures', () => {
         '2 records nobody changed or opened here for a month were removed from this device to free space. They are still listed, and come back from the relay when opened online.',
       )
     await screenshot(ada, 'web-storage-removed-sync-page', { fullPage: true })
+    const databases = async (): Promise<number> => ada.evaluate(() => indexedDB.databases().then((d) => d.length))
+    const stored = await databases()
+
+    // A reload online (room again, as the init script says): the relay still has them unchanged, so they are neither
+    // fetched back nor forgotten — listed, counted as removed, and their databases stay gone.
+    await ada.reload()
+    await expect
+      .poll(() => ada.getByTestId('removed-here').innerText(), { timeout: 20_000 })
+      .toMatch(/^2 records nobody changed or opened here for a month were removed/)
     await ada.goto(`${url}#/`)
     for (const title of ['Printer driver crash', 'Fonts blurry on Windows 7', 'Checkout button misaligned'])
       await ada.getByText(title).waitFor({ timeout: 10_000 })
+    await expect.poll(() => ada.getByTestId('sync-indicator').innerText(), { timeout: 15_000 }).toBe('All changes synced')
+    expect(await databases()).toBe(stored)
 
-    // Offline, a removed ticket says why it is not here; her own is.
+    // Offline, and a reload from the app's cached files: a removed ticket says why it is not here; her own is.
     await ctx.setOffline(true)
     await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await ada.getByText('Printer driver crash').click()
+    await ada.reload()
+    await ada.getByText('Printer driver crash').click({ timeout: 15_000 })
     await ada.getByText('This ticket was removed from this device to free space.').waitFor({ timeout: 10_000 })
     expect(await ada.getByText('It will appear as soon as the relay is reachable.').isVisible()).toBe(true)
     await screenshot(ada, 'web-storage-removed-offline')
