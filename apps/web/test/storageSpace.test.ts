@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatBytes, spaceLineText, usedPercent } from '../src/lib/storageSpace'
+import { formatBytes, spaceLineText, spaceWarningText, usedPercent } from '../src/lib/storageSpace'
 
 describe('storage space texts', () => {
   it('sizes as people read them', () => {
@@ -29,5 +29,16 @@ describe('storage space texts', () => {
       /may clear this data when the disk runs low: what the relay has stored is safe/,
     )
     expect(spaceLineText({ ...space, persisted: null })).toBe('5 MB of 100 MB used (5 %).')
+  })
+
+  it('the warning says whether records were removed to make room, never that room was made when none was', () => {
+    const space = { usage: 86_000_000, quota: 100_000_000, low: true, persisted: false }
+    expect(spaceWarningText(space, 0)).toBe(
+      '86 MB of the 100 MB this browser allows the app are used (86 %). Changes are still saved here. Records nobody changed or opened here for a month are removed to make room (they stay on the relay); none has been so far. Once it is full, new changes are kept in this tab only until the relay has them — free up space on this device, or keep the app online.',
+    )
+    expect(spaceWarningText(space, 1)).toMatch(
+      /saved here\. 1 record nobody changed or opened here for a month was removed to make room \(they stay on the relay\)\. Once/,
+    )
+    expect(spaceWarningText(space, 2)).toMatch(/ 2 records nobody changed or opened here for a month were removed to make room /)
   })
 })

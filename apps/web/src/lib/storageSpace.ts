@@ -25,10 +25,16 @@ export const usedPercent = (space: Pick<StorageSpace, 'usage' | 'quota'>): numbe
   return space.usage < space.quota ? Math.min(share, 99) : 100
 }
 
-/** The warning banner's text while the space is low. */
-export const spaceWarningText = (space: StorageSpace): string =>
+/**
+ * The warning banner's text while the space is low; `removed`: how many records were removed from this device to
+ * make room (none when every record here was used in the last month, or still has changes the relay lacks).
+ */
+export const spaceWarningText = (space: StorageSpace, removed: number): string =>
   `${formatBytes(space.usage)} of the ${formatBytes(space.quota)} this browser allows the app are used (${usedPercent(space)} %). ` +
-  'Changes are still saved here, and records nobody changed or opened here for a month make room (they stay on the relay). ' +
+  'Changes are still saved here. ' +
+  (removed === 0
+    ? 'Records nobody changed or opened here for a month are removed to make room (they stay on the relay); none has been so far. '
+    : `${removed} ${removed === 1 ? 'record' : 'records'} nobody changed or opened here for a month ${removed === 1 ? 'was' : 'were'} removed to make room (they stay on the relay). `) +
   'Once it is full, new changes are kept in this tab only until the relay has them — free up space on this device, or keep the app online.'
 
 /** The sync page's line: how much is used, and whether the browser may clear it. */
