@@ -199,6 +199,62 @@ describe('history', () => {
       for (const peer of [a!, b!]) expect(peer.handle.get('status')).toBe(other.value)
     })
 
+    // Archiving is a scalar of the record: archived again by one while the other unarchived offline, the later stands.
+    test.each([
+      ['Bob archived again later, Ada the higher id', 'bob', 2 ** 32 - 1, 1],
+      ['Bob archived again later, Bob the higher id', 'bob', 1, 2 ** 32 - 1],
+      ['Ada (offline) unarchived later, Ada the higher id', 'ada', 2 ** 32 - 1, 1],
+      ['Ada (offline) unarchived later, Bob the higher id', 'ada', 1, 2 ** 32 - 1],
+    ] as const)('archive and unarchive at once settle on the later change too: %s', async (_, later, adaId, bobId) => {
+      const relay = newRelay()
+      const time = { clock: 1_000_000 }
+      const [a, b] = await setup(relay, 2, { now: () => time.clock })
+      a!.handle.archive()
+      await relay.settle()
+      a!.handle.doc.clientID = adaId
+      b!.handle.doc.clientID = bobId
+      a!.offline()
+      const step = () => (time.clock += 60_000)
+      // Ada unarchives offline; Bob, online, unarchives and archives it again: one side unarchived, one archived.
+      const adaUnarchives = () => a!.handle.archive(false)
+      const bobReArchives = () => {
+        b!.handle.archive(false)
+        step()
+        b!.handle.archive(true)
+      }
+      step()
+      if (later === 'bob') {
+        adaUnarchives()
+        step()
+        bobReArchives()
+      } else {
+        bobReArchives()
+        step()
+        adaUnarchives()
+      }
+      await relay.settle()
+      a!.online()
+      await relay.settle()
+      await relay.settle()
+      const expected = later === 'bob'
+      for (const peer of [a!, b!]) {
+        expect(peer.handle.archived).toBe(expected)
+        expect(peer.store.list().entries.some((e) => e.id === 'T-1')).toBe(!expected) // lists skip archived records
+        const merges = peer.handle.history().merges.filter((m) => m.field === '$archived')
+        expect(merges).toHaveLength(1)
+        const merge = merges[0]!
+        expect(merge.sides[merge.kept!]!.value).toBe(expected)
+        expect(merge.sides[merge.kept!]!.author.userId).toBe(later === 'bob' ? 'user-of-p1' : 'user-of-p0')
+      }
+      expect(JSON.stringify(a!.handle.history())).toBe(JSON.stringify(b!.handle.history()))
+      // The other choice is one click away.
+      const merge = a!.handle.history().merges.find((m) => m.field === '$archived')!
+      step()
+      b!.handle.restore(merge.sides.find((side) => side.value !== expected)!)
+      await relay.settle()
+      for (const peer of [a!, b!]) expect(peer.handle.archived).toBe(!expected)
+    })
+
     test('a reconnect summary tells the offline writer whose change stands before any device has settled it', async () => {
       const relay = newRelay()
       const time = { clock: 1_000_000 }

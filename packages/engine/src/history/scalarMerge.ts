@@ -29,9 +29,22 @@
  * @module history/scalarMerge
  */
 import type * as Y from 'yjs'
-import { FIELDS_MAP } from '../model/recordDoc.js'
+import { FIELDS_MAP, RECORD_MAP, RecordKey } from '../model/recordDoc.js'
+import { scalarFields, type RecordSchema } from '../model/schema.js'
 import { appendFieldChanges, historyArray, sameValue, tipsOf, type AppendOptions } from './historyLog.js'
 import type { FieldHistoryEntry } from './readHistory.js'
+
+/** The pseudo-field of archiving (`handle.archive`): concurrent archive and unarchive settle by the same rule. */
+export const ARCHIVED_FIELD = '$archived'
+
+/** What the rule settles in a record of `schema`: its scalar fields and whether it is archived. */
+export const settledScalars = (schema: RecordSchema | undefined): Set<string> => new Set([...scalarFields(schema), ARCHIVED_FIELD])
+
+/** The current values of {@link settledScalars}' fields: `fields` (a record's scalar values) and the archived flag. */
+export const withArchived = (doc: Y.Doc, fields: Record<string, unknown> | undefined): Record<string, unknown> => ({
+  ...fields,
+  [ARCHIVED_FIELD]: doc.getMap<unknown>(RECORD_MAP).get(RecordKey.archived) === true,
+})
 
 /**
  * The head whose value a scalar field settles on, or null when there is
@@ -71,12 +84,15 @@ export const laterChange = (list: readonly FieldHistoryEntry[], recordsSeen: Rea
  * false when the field already holds `target`.
  */
 export const writeScalarSettlement = (doc: Y.Doc, field: string, target: unknown, options: AppendOptions): boolean => {
-  const fields = doc.getMap<unknown>(FIELDS_MAP)
-  const prev = fields.get(field)
+  // The record's archived flag lives in the record map (a boolean); fields in the fields map.
+  const archived = field === ARCHIVED_FIELD
+  const map = archived ? doc.getMap<unknown>(RECORD_MAP) : doc.getMap<unknown>(FIELDS_MAP)
+  const key = archived ? RecordKey.archived : field
+  const prev = archived ? map.get(key) === true : map.get(key)
   if (sameValue(prev ?? null, target ?? null)) return false
   const tips = tipsOf(historyArray(doc).toArray(), field).sort()
   const base = tips.length > 0 ? tips[tips.length - 1]! : null
-  fields.set(field, target ?? null)
+  map.set(key, archived ? target === true : (target ?? null))
   appendFieldChanges(
     doc,
     [{ field, kind: 'scalar', prev: prev ?? null, next: target ?? null, base, seen: tips.filter((t) => t !== base), mode: 'auto' }],

@@ -23,7 +23,8 @@
 import type * as Y from 'yjs'
 import type { AuthorInfo } from '../protocol/messages.js'
 import type { StateVector } from '../protocol/stateVector.js'
-import { multiLineFields, scalarFields, singleLineFields, type RecordSchema } from '../model/schema.js'
+import { multiLineFields, singleLineFields, type RecordSchema } from '../model/schema.js'
+import { settledScalars, withArchived } from './scalarMerge.js'
 import { readHistory, type EntryAuthor, type FieldHistoryEntry, type Merge, type MergeSide } from './readHistory.js'
 
 /** A user as far as the author bindings tell (null: not bound yet). */
@@ -148,10 +149,10 @@ export const summarizeSince = (doc: Y.Doc, options: SummarizeOptions): RecordSum
     author.clientId === doc.clientID || ownClients.has(author.clientId) || (author.userId !== null && author.userId === userId)
   const multiLine = multiLineFields(options.schema)
   const history = readHistory(doc, authors, {
-    fields,
+    fields: withArchived(doc, fields),
     singleLine: singleLineFields(options.schema),
     multiLine,
-    scalar: scalarFields(options.schema),
+    scalar: settledScalars(options.schema),
   })
   const fresh = new Set<string>()
   const byField = new Map<string, FieldHistoryEntry[]>()

@@ -22,12 +22,12 @@ import {
   UPDATED_AT_ORIGIN,
 } from '../model/origins.js'
 import { FIELDS_MAP, TEXT_PREFIX, type ValidatedPatch } from '../model/recordDoc.js'
-import { multiLineFields, scalarFields, singleLineFields, type RecordSchema } from '../model/schema.js'
+import { multiLineFields, singleLineFields, type RecordSchema } from '../model/schema.js'
 import type { AuthorInfo } from '../protocol/messages.js'
 import { writeWithHistory } from '../history/recordWrites.js'
 import { HISTORY_ARRAY, appendFieldChanges, type FieldChange } from '../history/historyLog.js'
 import { readHistory, type Merge } from '../history/readHistory.js'
-import { writeScalarSettlement } from '../history/scalarMerge.js'
+import { settledScalars, withArchived, writeScalarSettlement } from '../history/scalarMerge.js'
 import { removeDuplicateInsertions, settledOtherwise, writeSettlement } from '../history/textSettle.js'
 import { TypingRecorder } from '../history/TypingRecorder.js'
 
@@ -126,15 +126,14 @@ export class RecordHistory {
     if (this.closed || !this.options.active() || !this.doc.share.has(HISTORY_ARRAY)) return
     const singleLine = singleLineFields(this.options.schema())
     const multiLine = multiLineFields(this.options.schema())
-    const scalar = scalarFields(this.options.schema())
+    // Archiving too: archive and unarchive at once settle on the later one, like a status.
+    const scalar = settledScalars(this.options.schema())
     const options = { now: this.options.now(), maxEntries: this.options.historyLimit }
     this.doc.transact(() => {
       removeDuplicateInsertions(this.doc)
-      if (singleLine.size === 0 && multiLine.size === 0 && scalar.size === 0) return
-      const fields: Record<string, unknown> = {}
-      for (const field of [...singleLine, ...multiLine]) fields[field] = this.doc.getText(TEXT_PREFIX + field).toString()
       const stored = this.doc.getMap<unknown>(FIELDS_MAP)
-      for (const field of scalar) fields[field] = stored.get(field)
+      const fields = withArchived(this.doc, Object.fromEntries([...scalar].map((field) => [field, stored.get(field)])))
+      for (const field of [...singleLine, ...multiLine]) fields[field] = this.doc.getText(TEXT_PREFIX + field).toString()
       const { unsettled, unsettledScalars } = readHistory(this.doc, this.options.authors(), { fields, singleLine, multiLine, scalar })
       for (const [field, target] of Object.entries(unsettledScalars)) {
         if (writeScalarSettlement(this.doc, field, target, options)) return // one at a time, as below
