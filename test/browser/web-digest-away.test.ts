@@ -3,7 +3,9 @@
  * against a relay with JWT auth (so it can name people): its heading is true
  * whether the person was offline or had just closed the app; a ticket
  * someone archived while she changed it offline is told in words, with a way
- * back to it and her changes.
+ * back to it and her changes; one she unarchived offline while someone else
+ * archived it again later stays archived (the later change), and the card
+ * and the digest say who did which, her choice one click away.
  *
  * Screenshots go to test-artifacts/ (git-ignored).
  */
@@ -102,5 +104,58 @@ describe.skipIf(!available)('web app: the digest in words', () => {
     )
     await expect.poll(() => bob.getByTestId('archived-note').count(), { timeout: 10_000 }).toBe(0)
     await screenshot(ada, 'web-digest-archived-unarchived')
+  }, 90_000)
+
+  it('unarchived offline while Bob unarchived and archived it again later: archived on both screens, her choice one click away', async () => {
+    const url = web.relay().url
+    const adaToken = await signToken('ada', { attic: 'write' }, { name: 'Ada Lovelace' })
+    const bobToken = await signToken('bob', { attic: 'write' }, { name: 'Bob Stone' })
+    const adaContext = await web.context()
+    const ada = await signInWithToken(adaContext, url, adaToken)
+    const id = await createTicket(ada, 'Old invoices export')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    const bob = await signInWithToken(await web.context(), url, bobToken)
+    await openTicket(bob, url, id, 'Old invoices export')
+    await bob.getByTestId('archive').click()
+    await ada.getByTestId('archived-note').waitFor({ timeout: 10_000 })
+
+    // On the train Ada brings the ticket back; Bob, in the office, brings it back too, then decides it is done after all.
+    await ada.evaluate(async () => {
+      await navigator.serviceWorker.ready
+    })
+    await adaContext.setOffline(true)
+    await ada.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await ada.getByTestId('unarchive').click()
+    await ada.getByTestId('archive').waitFor()
+    await bob.getByTestId('unarchive').click()
+    await bob.getByTestId('archive').click()
+    await bob.getByTestId('archived-note').waitFor()
+    await expect.poll(() => pendingShown(bob), { timeout: 10_000 }).toBe(0)
+
+    // Back online: Bob's later change stands on both screens, whichever one the CRDT had kept.
+    await adaContext.setOffline(false)
+    await expect.poll(() => pendingShown(ada), { timeout: 20_000 }).toBe(0)
+    for (const page of [ada, bob]) await page.getByTestId('archived-note').waitFor({ timeout: 15_000 })
+    const card = ada.getByTestId('merge')
+    await expect.poll(() => card.count(), { timeout: 10_000 }).toBe(1)
+    const cardText = await card.innerText()
+    expect(cardText).toMatch(/^Archived and unarchived at the same time/)
+    expect(cardText).toMatch(/Archived\s*by Bob Stone[\s\S]*Current/)
+    expect(cardText).toMatch(/Not archived\s*by Ada Lovelace[\s\S]*Restore/)
+    expect(cardText).not.toMatch(/true|false/)
+    await screenshot(ada, 'web-archive-merge-card')
+
+    // The digest on her list says who did which and what stands; "Use yours" brings it back for both.
+    await ada.goto(`${url}#/`)
+    const item = ada.locator(`[data-testid="digest-item"][data-record="${id}"]`)
+    await expect.poll(() => item.count(), { timeout: 20_000 }).toBe(1)
+    const merge = item.getByTestId('digest-merge')
+    expect(await merge.innerText()).toMatch(/^You unarchived it — Bob Stone archived it later, which stands\s*Use yours$/)
+    expect(await item.getByTestId('digest-archived').count()).toBe(0) // no second way back saying the same
+    await screenshot(ada, 'web-archive-merge-digest')
+    await merge.getByRole('button', { name: 'Use yours' }).click()
+    await ada.locator(`[data-testid="ticket-row"][data-id="${id}"]`).waitFor({ timeout: 10_000 })
+    await expect.poll(() => bob.getByTestId('archived-note').count(), { timeout: 10_000 }).toBe(0)
   }, 90_000)
 })

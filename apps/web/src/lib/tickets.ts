@@ -237,6 +237,7 @@ export function showValue(
   projects?: ReadonlyMap<string, string>,
   people?: { personName(userId: string): string },
 ): string {
+  if (field === '$archived') return value === true ? 'Archived' : 'Not archived'
   if (value === null || value === undefined || value === '') return 'nothing'
   if (field === 'project' && typeof value === 'string') return projects?.get(value) ?? 'a project not on this device'
   if (field === 'status') return STATUS_OPTIONS.find((o) => o.value === value)?.label ?? projectStatusLabel(value)
