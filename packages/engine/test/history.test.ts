@@ -255,6 +255,50 @@ describe('history', () => {
       for (const peer of [a!, b!]) expect(peer.handle.archived).toBe(!expected)
     })
 
+    test.each([
+      ['Ada the higher id', 2 ** 32 - 1, 1],
+      ['Bob the higher id', 1, 2 ** 32 - 1],
+    ])('a record opened with a merge no device settled yet shows the later change at once and settles it — %s', async (_, adaId, bobId) => {
+      // Ada and Bob set the status apart while nobody had the ticket open; the relay holds both, Yjs's pick by id.
+      const relay = newRelay()
+      const base = new Y.Doc()
+      base.transact(() => {
+        initRecord(base, ticketSchema, 'ada', 1_000)
+        writeWithHistory(base, validatePatch(ticketSchema, 'T-1', { title: 'Refund flow', status: 'open' }), { now: 1_000 })
+      })
+      const apart = (clientID: number, status: string, now: number): Uint8Array => {
+        const doc = new Y.Doc()
+        doc.clientID = clientID
+        Y.applyUpdate(doc, Y.encodeStateAsUpdate(base))
+        doc.transact(() => writeWithHistory(doc, validatePatch(ticketSchema, 'T-1', { status }), { now }))
+        return Y.encodeStateAsUpdate(doc)
+      }
+      const writer = gatedClient(relay, 'p9').client
+      const raw = writer.open('acme/T-1')
+      await raw.synced
+      Y.applyUpdate(raw.doc, Y.mergeUpdates([apart(adaId, 'cancelled', 2_000), apart(bobId, 'done', 3_000)]))
+      await raw.flush()
+      expect(raw.doc.getMap('fields').get('status')).toBe(adaId > bobId ? 'cancelled' : 'done')
+
+      // Carol's device fetched it into storage without opening it (a pull) and went offline.
+      const carolNet = gatedClient(relay, 'p2')
+      const carol = newStore(carolNet.client, 'user-of-p2', { storage: new MemoryStorage() })
+      await carol.pull()
+      carolNet.offline()
+      // Dan opens it fresh from the relay: the later change, and his device's settlement reaches the relay.
+      const dan = newStore(gatedClient(relay, 'p3').client, 'user-of-p3')
+      const fetched = await dan.open('T-1')
+      await fetched.sync.synced
+      await relay.settle()
+      expect(fetched.get('status')).toBe('done')
+      expect(raw.doc.getMap('fields').get('status')).toBe('done')
+      // Carol opens it on the train, from her device's storage: the later change too.
+      const stored = await carol.open('T-1')
+      expect(stored.get('title')).toBe('Refund flow')
+      await Promise.resolve()
+      expect(stored.get('status')).toBe('done')
+    })
+
     test('a reconnect summary tells the offline writer whose change stands before any device has settled it', async () => {
       const relay = newRelay()
       const time = { clock: 1_000_000 }

@@ -308,6 +308,9 @@ export class OpenRecord {
     })
     this.typing = this.history.typing
     if (this.schemaCache !== undefined) this.typing.watch(this.schemaCache)
+    // Defined before any update arrives: the first one into an empty doc (a record fetched whole) would otherwise
+    // change a placeholder type, which `transaction.changed` holds instead of this array.
+    historyArray(this.doc)
     this.doc.on('update', this.onUpdate)
     this.sync.on('pending', this.onPending)
     this.sync.on('ack', this.onAck)
@@ -334,6 +337,8 @@ export class OpenRecord {
       )
     }
     this.writer.compactIfLong(loaded.updates.length)
+    // Merges that arrived while no device had the record open (pulled into storage, or on the relay) settle now.
+    this.history.scheduleSettle()
   }
 
   /** The schema of the record's type, if registered. */
