@@ -13,8 +13,10 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import * as Y from 'yjs'
 import { MemoryStorage, RecordStore, SyncClient } from '@concord/engine'
-import { appSchemas } from '../apps/web/src/lib/schemas.js'
+import { readRecord, validatePatch, writeWithHistory } from '@concord/engine/internal'
+import { appSchemas, ticketSchema } from '../apps/web/src/lib/schemas.js'
 import { verifySignature } from '../apps/relay/src/webhooks/signature.js'
 import { removeDir, startRelay, waitFor, type RelayProcess } from './helpers/relayProcess.js'
 import { TEST_SECRET, signToken } from './helpers/tokens.js'
@@ -214,6 +216,45 @@ describe('deliveries', () => {
       changes: [{ field: 'status', before: 'open', after: 'done' }],
       authors: [{ userId: 'ada', name: 'Ada Lovelace' }],
     })
+  })
+
+  it('of statuses two people set apart say the later one, as the API does, before any device settles the merge', async () => {
+    await subscribe('apart', '/apart')
+    await api('POST', '/workspaces/apart/records', { body: { type: 'ticket', id: 'A-1', fields: { title: 'Apart', status: 'open' } } })
+    await waitFor(() => endpoint.to('/apart').length === 1, 'the creation delivered')
+    // Ada (offline, at 10:00) and Bob (at 10:05) each set the status on the ticket as it was; Yjs keeps Ada's (the
+    // higher client id). No device holds the record open to settle it: the relay gets both at once.
+    const stored = await api('GET', '/workspaces/apart/records/A-1', { headers: { accept: 'application/octet-stream' } })
+    const apart = (clientID: number, status: string, now: number): Uint8Array => {
+      const doc = new Y.Doc()
+      doc.clientID = clientID
+      Y.applyUpdate(doc, stored.bytes)
+      const before = Y.encodeStateVector(doc)
+      doc.transact(() => writeWithHistory(doc, validatePatch(ticketSchema, 'A-1', { status }), { now }))
+      return Y.encodeStateAsUpdate(doc, before)
+    }
+    const ten = Date.UTC(2026, 11, 7, 10)
+    const both = Y.mergeUpdates([apart(2 ** 32 - 1, 'cancelled', ten), apart(1, 'done', ten + 5 * 60_000)])
+    const client = new SyncClient({ url: relay.wsUrl, WebSocket: WebSocket as never, token: writer })
+    clients.push(client)
+    const handle = client.open('apart/A-1')
+    await handle.synced
+    Y.applyUpdate(handle.doc, both)
+    await handle.flush()
+    expect(readRecord(handle.doc, 'A-1', ticketSchema).fields.status).toBe('cancelled') // Yjs's pick, not settled
+
+    const read = await api('GET', '/workspaces/apart/records/A-1')
+    expect(read.body.fields.status).toBe('done')
+    await waitFor(() => endpoint.to('/apart').length === 2, 'the merge delivered')
+    expect(endpoint.to('/apart')[1].event.changes).toEqual([{ field: 'status', before: 'open', after: 'done' }])
+
+    // A device that opens it settles the merge on the same value: nothing changed for an integration, nothing delivered.
+    const ada = await openAsAda('apart', 'A-1')
+    await waitFor(() => ada.get('status') === 'done', 'the settlement at the device')
+    await waitFor(() => handle.doc.getMap('fields').get('status') === 'done', 'the settlement at the relay')
+    ada.set('priority', 'high') // a later change, so the wait below ends on a delivery
+    await waitFor(() => endpoint.to('/apart').length === 3, 'the next change delivered')
+    expect(endpoint.to('/apart')[2].event.changes).toEqual([{ field: 'priority', before: 'none', after: 'high' }])
   })
 
   it('are debounced per record: quick edits make one delivery with the first value before and the last after', async () => {

@@ -36,6 +36,7 @@ export { recordDatabaseName, catalogDatabaseName, inboxDatabaseName } from './pe
 export { HISTORY_ARRAY, DEFAULT_MAX_HISTORY, appendFieldChanges } from './history/historyLog.js'
 export { readHistory } from './history/readHistory.js'
 export { writeWithHistory } from './history/recordWrites.js'
+export { laterValues } from './history/laterValues.js'
 
 // Retry timing (exponential backoff with full jitter), for the relay's outgoing requests.
 export { Backoff } from './sync/backoff.js'

@@ -38,7 +38,7 @@
 import { randomUUID } from 'node:crypto'
 import type * as Y from 'yjs'
 import type { SchemaRegistry } from '@concord/engine'
-import { RECORD_MAP, RecordKey, readRecord } from '@concord/engine/internal'
+import { HISTORY_ARRAY, RECORD_MAP, RecordKey, laterValues, readRecord } from '@concord/engine/internal'
 import { CLUSTER_ORIGIN, isPeerOrigin, type Room } from '../rooms/Room.js'
 import type { RoomRegistry } from '../rooms/RoomRegistry.js'
 import type { CommitQueue } from '../rooms/CommitQueue.js'
@@ -126,14 +126,16 @@ export class RecordChanges {
   private observe(room: Room, doc: Y.Doc, workspace: string): void {
     doc.on('beforeTransaction', () => {
       if (this.closed || !this.subscriptions.watches(workspace)) return
-      this.beforeTransaction.set(room, this.valuesOf(doc))
+      // What an event starts from reads the merges' outcome (below); later transactions of the event only need a hint.
+      this.beforeTransaction.set(room, this.valuesOf(doc, !this.pending.has(room)))
     })
     doc.on('update', (_update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
       const before = this.beforeTransaction.has(room) ? this.beforeTransaction.get(room)! : null
       this.beforeTransaction.delete(room)
       // changes another relay instance committed are reported by that instance
       if (this.closed || origin === CLUSTER_ORIGIN || !this.subscriptions.watches(workspace)) return
-      const now = this.valuesOf(doc)
+      const history = doc.share.get(HISTORY_ARRAY)
+      const now = this.valuesOf(doc, history !== undefined && transaction.changed.has(history))
       const changed = now === null ? [] : diff(before, now).map((change) => change.field)
       let event = this.pending.get(room)
       if (event === undefined) {
@@ -163,7 +165,7 @@ export class RecordChanges {
     }
     this.pending.delete(room)
     try {
-      const after = this.valuesOf(room.doc)
+      const after = this.valuesOf(room.doc, true)
       if (after === null) return
       const changes = diff(event.before, after).filter((change) => event.fields.has(change.field))
       if (changes.length === 0) return
@@ -199,11 +201,17 @@ export class RecordChanges {
     return [...users].map(([userId, name]) => ({ userId, name }))
   }
 
-  /** The record a doc holds, or null. */
-  private valuesOf(doc: Y.Doc): RecordValues | null {
+  /**
+   * The record a doc holds, or null. `later`: concurrent sets nobody's device has settled yet read as the later change (what every device will
+   * write), so an event says the merge's outcome and none follows when a device settles it. Reading the history for
+   * it is skipped where only a hint is needed: a transaction that did not touch the history changed no merge.
+   */
+  private valuesOf(doc: Y.Doc, later: boolean): RecordValues | null {
     const type = doc.getMap<unknown>(RECORD_MAP).get(RecordKey.type)
     if (typeof type !== 'string') return null
-    const record = readRecord(doc, '', this.schemas.get(type))
+    const schema = this.schemas.get(type)
+    const read = readRecord(doc, '', schema)
+    const record = later ? laterValues(doc, schema, read) : read
     return { type, archived: record.archived, deleted: record.deleted, fields: { ...record.unknownFields, ...record.fields } }
   }
 }

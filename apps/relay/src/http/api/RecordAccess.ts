@@ -16,7 +16,7 @@
  * @module http/api/RecordAccess
  */
 import * as Y from 'yjs'
-import { RECORD_MAP, RecordKey, readRecord } from '@concord/engine/internal'
+import { RECORD_MAP, RecordKey, laterValues, readRecord } from '@concord/engine/internal'
 import type { RecordSnapshot, SchemaRegistry } from '@concord/engine'
 import { validateUpdateV1 } from '../../security/validateUpdate.js'
 import type { Identity } from '../../auth/Authenticator.js'
@@ -88,7 +88,9 @@ export class RecordAccess {
   toApiRecord(doc: Y.Doc, workspace: string, id: string, seq: number): ApiRecord | null {
     const type = doc.getMap<unknown>(RECORD_MAP).get(RecordKey.type)
     if (typeof type !== 'string') return null
-    const snapshot: RecordSnapshot = readRecord(doc, id, this.schemas.get(type))
+    // Concurrent sets nobody's device has settled yet read as the later change, the value every device will write.
+    const schema = this.schemas.get(type)
+    const snapshot: RecordSnapshot = laterValues(doc, schema, readRecord(doc, id, schema))
     if (snapshot.deleted) return null
     return {
       id,
