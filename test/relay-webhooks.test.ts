@@ -88,7 +88,7 @@ afterAll(async () => {
   await endpoint.close()
 })
 
-const api = (method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
+const api = (method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
   callApi(relay.url, method, `/api/v1${path}`, { token: writer, ...options })
 
 /** Asks `read` again (each answer waits for the relay) until `done` holds for its answer; at most 200 times. */
