@@ -202,9 +202,10 @@ export class RecordChanges {
   }
 
   /**
-   * The record a doc holds, or null. `later`: concurrent sets nobody's device has settled yet read as the later change (what every device will
-   * write), so an event says the merge's outcome and none follows when a device settles it. Reading the history for
-   * it is skipped where only a hint is needed: a transaction that did not touch the history changed no merge.
+   * The record a doc holds, or null. `later`: concurrent sets nobody's device has settled yet read as the later
+   * change (what every device will write), so an event says the merge's outcome and none follows when a device
+   * settles it. Reading the history for it is skipped where only a hint is needed: a transaction that did not touch
+   * the history changed no merge.
    */
   private valuesOf(doc: Y.Doc, later: boolean): RecordValues | null {
     const type = doc.getMap<unknown>(RECORD_MAP).get(RecordKey.type)
