@@ -285,6 +285,13 @@ describe('history', () => {
       const carol = newStore(carolNet.client, 'user-of-p2', { storage: new MemoryStorage() })
       await carol.pull()
       carolNet.offline()
+      // Eve may only read: her device leaves the merge to writers' devices (the relay would refuse her settlement).
+      const eve = newStore(gatedClient(relay, 'p4').client, 'user-of-p4', { readOnly: true })
+      const read = await eve.open('T-1')
+      await read.sync.synced
+      await relay.settle()
+      expect(read.get('status')).toBe(adaId > bobId ? 'cancelled' : 'done')
+      expect(read.pendingFields).toEqual([])
       // Dan opens it fresh from the relay: the later change, and his device's settlement reaches the relay.
       const dan = newStore(gatedClient(relay, 'p3').client, 'user-of-p3')
       const fetched = await dan.open('T-1')

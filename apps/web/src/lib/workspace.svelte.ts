@@ -130,6 +130,7 @@ export class WorkspaceState {
       workspaceId: this.workspaceId,
       schemas: appSchemas,
       live: true,
+      readOnly: this.readOnly,
     })
     const prefix = `concord/${encodeURIComponent(this.me.id)}/${encodeURIComponent(this.workspaceId)}`
     this.names = new AuthorNames(this.#storage, `${prefix}/author-names`)

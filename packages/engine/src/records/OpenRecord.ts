@@ -80,6 +80,8 @@ export interface RecordHost {
   readonly historyLimit: number
   /** Pause that ends a burst of direct text / list edits (one history entry), ms. */
   readonly historyIdleMs?: number
+  /** The user may only read: merges are left to writers' devices to settle. */
+  readonly readOnly?: boolean
   now(): number
   /** Delays before a record's storage is written again after a failure. Default: `STORAGE_RETRY` (jittered backoff). */
   readonly storageRetry?: BackoffOptions
@@ -303,6 +305,7 @@ export class OpenRecord {
       historyIdleMs: host.historyIdleMs,
       schema: () => this.schema,
       active: () => !this.closed && !this.parked,
+      settles: host.readOnly !== true,
       connected: () => this.sync.isSynced && this.sync.sendsLiveEdits,
       acked: () => this.sync.ackedStateVector,
     })

@@ -46,6 +46,8 @@ export interface RecordHistoryOptions {
   schema(): RecordSchema | undefined
   /** False once the record is closed or parked: nothing is settled any more. */
   active(): boolean
+  /** False for a user who may only read: the relay would refuse a settlement, writers' devices write it. Default true. */
+  readonly settles?: boolean
   /** Whether local edits go out as they are made and others' arrive the same way (synced on a live connection). */
   connected?(): boolean
   /** The relay's acknowledged state vector (client id → clock): what reached it. */
@@ -123,7 +125,7 @@ export class RecordHistory {
    * on the later change to it (`history/scalarMerge`).
    */
   settleMerges(): void {
-    if (this.closed || !this.options.active() || !this.doc.share.has(HISTORY_ARRAY)) return
+    if (this.closed || !this.options.active() || this.options.settles === false || !this.doc.share.has(HISTORY_ARRAY)) return
     const singleLine = singleLineFields(this.options.schema())
     const multiLine = multiLineFields(this.options.schema())
     // Archiving too: archive and unarchive at once settle on the later one, like a status.

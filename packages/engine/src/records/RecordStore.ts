@@ -198,6 +198,7 @@ export class RecordStore extends ObservableV2<RecordStoreEvents> {
       updatedAtResolution: options.updatedAtResolution ?? 10_000,
       historyLimit: options.historyLimit ?? DEFAULT_MAX_HISTORY,
       historyIdleMs: options.historyIdleMs,
+      readOnly: options.readOnly === true,
       now: options.now ?? (() => store.client.relayTime()),
       tabSaveTimer: options.tabSaveTimer ?? startTimer,
       summary: (record, summary) => store.emit('summary', [summary]),

@@ -94,6 +94,13 @@ export interface RecordStoreOptions {
   evictUnused?: boolean
   /** How long a record nobody changed or opened here counts as used. Default 30 days. */
   evictAfterMs?: number
+  /**
+   * This user may only read the workspace (the relay refuses its writes): the
+   * store writes nothing by itself — merges of concurrent changes are settled
+   * by writers' devices, not this one, whose settlement the relay would
+   * refuse. Default false.
+   */
+  readOnly?: boolean
 }
 
 /** A storage failure, as reported by the `storage-error` event. */
