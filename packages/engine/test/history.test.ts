@@ -285,6 +285,8 @@ describe('history', () => {
       const carol = newStore(carolNet.client, 'user-of-p2', { storage: new MemoryStorage() })
       await carol.pull()
       carolNet.offline()
+      // Her list says what the ticket will say once opened, not Yjs's pick.
+      expect(carol.list().entries.find((e) => e.id === 'T-1')?.fields.status).toBe('done')
       // Eve may only read: her device leaves the merge to writers' devices (the relay would refuse her settlement).
       const eve = newStore(gatedClient(relay, 'p4').client, 'user-of-p4', { readOnly: true })
       const read = await eve.open('T-1')
