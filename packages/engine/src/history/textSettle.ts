@@ -113,9 +113,41 @@ const replaceAroundTyping = (doc: Y.Doc, field: string, target: string): string 
     at.push(i)
   }
   if (current === target) return null
-  const { start, endPrev, endNext } = changedRange(current, target)
+  const { start, endPrev, endNext } = offTyping(current, at, changedRange(current, target))
   replaceChars(text, current, (i) => at[i]!, start, endPrev, target.slice(start, endNext))
   return current
+}
+
+/**
+ * A pure deletion from `current` (`range`, from `changedRange`) moved to an
+ * equal one that does not reach across others' typing kept in the text
+ * (`at`: each character's index in it): deleting "t002 " from "Login t002
+ * fails" around Carol's " t008", typed after "t002", glued her word to
+ * "fails" ("Login  t008fails"); the equal " t002" before it leaves "Login
+ * t008 fails". The range slides left while the character before it equals
+ * its last one, as `changedRange` slides it, to the first placement that
+ * deletes one run of the text's characters and glues no two words together;
+ * without one it stays as it was.
+ */
+const offTyping = (
+  current: string,
+  at: readonly number[],
+  range: { start: number; endPrev: number; endNext: number },
+): { start: number; endPrev: number; endNext: number } => {
+  const { start, endPrev, endNext } = range
+  const length = endPrev - start
+  if (endNext !== start || length === 0) return range
+  // Deletes one run of the text's characters, nobody's typing between them.
+  const whole = (s: number): boolean => at[s + length - 1]! - at[s]! === length - 1
+  if (whole(start)) return range
+  const space = (i: number): boolean => i < 0 || i >= current.length || /\s/u.test(current[i]!)
+  // Leaves no two words glued: a space (or the text's edge) on each side, kept or deleted.
+  const clean = (s: number): boolean => (space(s - 1) || space(s)) && (space(s + length) || space(s + length - 1))
+  for (let s = start; s > 0 && current[s - 1] === current[s - 1 + length];) {
+    s--
+    if (whole(s) && clean(s)) return { start: s, endPrev: s + length, endNext: s }
+  }
+  return range
 }
 
 /**
