@@ -6,7 +6,8 @@
  * the seeded randomized history test (see historyFuzz.ts). Run more seeds
  * with `FUZZ_SEEDS=200 npx vitest run packages/engine/test/history.test.ts`;
  * add `FUZZ_TITLE_TYPING=1` to type into titles too (see docs/history.md:
- * that mode still finds titles that end mixed).
+ * that mode still finds titles that end mixed), `FUZZ_TRACE=1` to print the
+ * title's entries and typing of a run.
  */
 import { IDBFactory } from 'fake-indexeddb'
 import * as prng from 'lib0/prng'
@@ -589,6 +590,67 @@ describe('history', () => {
       expect(peer.handle.history().unsettled).toEqual({})
       expect(peer.handle.history().entries.at(-1)).toMatchObject({ field: 'title', inserted: ' on iOS', author: { userId: 'user-of-p1' } })
     }
+  })
+
+  test.each([
+    ['Ada the higher id', 2 ** 32 - 1, 1],
+    ['Bob the higher id', 1, 2 ** 32 - 1],
+  ])(
+    'a title collision that arrives while its writer is still typing in it settles at once, not after her pause — %s',
+    async (_, adaId, bobId) => {
+      const relay = newRelay()
+      const time = { clock: 1_000_000 }
+      // No pause ends a burst here: only a flush, or the collision.
+      const [a, b] = await setup(relay, 2, { now: () => time.clock, historyIdleMs: 1e9 })
+      a!.handle.doc.clientID = adaId
+      b!.handle.doc.clientID = bobId
+      // On the train Ada adds " on iOS" to the title; in the office Bob adds " on Android"; then Ada types " 17".
+      a!.offline()
+      time.clock += 1_000
+      a!.handle.set('title', 'Login fails on iOS')
+      time.clock += 1_000
+      b!.handle.set('title', 'Login fails on Android')
+      await relay.settle()
+      time.clock += 1_000
+      const text = a!.handle.text('title')
+      text.insert(text.length, ' 17')
+      // Back online mid-word: her typing so far is her change, the later one, and the title settles on it at once —
+      // on both screens, before she pauses (before, her screen kept the CRDT's mix of both versions until then, and
+      // Bob's settled on his version with her " 17" glued to it).
+      a!.online()
+      await relay.settle()
+      await relay.settle()
+      for (const peer of [a!, b!]) expect(peer.handle.get('title')).toBe('Login fails on iOS 17')
+      // What she types next goes on top of the settled title.
+      text.insert(text.length, '.2')
+      b!.handle.flushHistory()
+      a!.handle.flushHistory()
+      await relay.settle()
+      for (const peer of [a!, b!]) {
+        expect(peer.handle.get('title')).toBe('Login fails on iOS 17.2')
+        expect(peer.handle.history().unsettled).toEqual({})
+      }
+      const merge = a!.handle.history().merges.find((m) => m.field === 'title')!
+      expect(merge.sides.map((side) => side.value).sort()).toEqual(['Login fails on Android', 'Login fails on iOS 17'])
+    },
+  )
+
+  test("a settlement deletes around someone's typing that has no entry yet without gluing it to the next word", () => {
+    // Ada's replica holds "Login t002 fails" (her entry); Carol typed " t008" after "t002" and her burst has no entry
+    // yet. Settling on "Login fails" deletes "t002" and one space: the space before it, not the one after Carol's word.
+    const ada = new Y.Doc()
+    ada.clientID = 1
+    ada.transact(() => {
+      initRecord(ada, ticketSchema, 'ada', 1_000)
+      writeWithHistory(ada, validatePatch(ticketSchema, 'T-1', { title: 'Login t002 fails', status: 'open' }), { now: 1_000 })
+    })
+    const carol = new Y.Doc()
+    carol.clientID = 2
+    Y.applyUpdate(carol, Y.encodeStateAsUpdate(ada))
+    carol.getText('text:title').insert('Login t002'.length, ' t008')
+    Y.applyUpdate(ada, Y.encodeStateAsUpdate(carol))
+    ada.transact(() => writeSettlement(ada, 'title', 'Login fails', { now: 2_000 }))
+    expect(ada.getText('text:title').toString()).toBe('Login t008 fails')
   })
 
   /** Ada, Bob and Carol on one record; Ada, offline, replaces the title (the earlier change); `comeBack` reconnects her. */
@@ -2744,6 +2806,8 @@ describe('seeded randomized history (in-process relay)', () => {
     [499897, 'a word replaced is replaced whole ("t010 t00 t0076 t002 t008" before)'],
     [96028, 'a replaced word goes before typing at its end ("t002t003 t006 …" before)'],
     [967118, 'a replaced text goes after typing in front of it ("t003t005 " before)'],
+    [404869, 'a collision met while typing offline in the title ends the burst and settles at once ("t003t004" before)'],
+    [5671004, 'a settlement deletes around typing that has no entry yet without gluing it to a word ("t008fails" before)'],
   ])('seed %i, typing into titles — %s', async (seed) => {
     const result = await run(seed, undefined, undefined, true)
     expect(result.restored, 'restores').toBe(1)

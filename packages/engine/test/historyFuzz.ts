@@ -232,6 +232,15 @@ export const runHistoryFuzz = async (
   { steps = 60, compacting = false, titleTyping = false, descriptionRewrites = false, longDescription = false }: FuzzOptions = {},
 ): Promise<FuzzResult> => {
   const gen = prng.create(seed)
+  /** With `FUZZ_TRACE=1`: the title's entries, as the first peer reads them. */
+  const traceTitle = () => {
+    if (process.env.FUZZ_TRACE !== '1') return
+    for (const e of env.peers[0]!.handle.history().entries) {
+      if (e.kind !== 'change' || e.field !== 'title') continue
+      const { id, base, seen, at, mode, live, prev, value, hunks } = e
+      console.log(JSON.stringify({ id, base, seen, at, mode, live, prev, value, hunks }))
+    }
+  }
   const writes: Write[] = []
   const { peers } = env
   if (longDescription) {
@@ -313,6 +322,8 @@ export const runHistoryFuzz = async (
           const boundaries = [0, current.length, ...[...current].flatMap((c, k) => (c === ' ' ? [k] : []))]
           const place = prng.oneOf(typing, boundaries)
           text.insert(place, place === 0 ? `${word} ` : ` ${word}`)
+          if (process.env.FUZZ_TRACE === '1')
+            console.log(`typed ${word} by ${peer.handle.doc.clientID.toString(36)} at ${place} of "${current}" step ${step}`)
         } else {
           tokens.splice(at, Math.min(tokens.length - at, replaced), word)
           peer.handle.set('title', tokens.join(' '))
@@ -468,6 +479,7 @@ export const runHistoryFuzz = async (
       expect(last.at(-1)).toMatchObject({ restoreOf: target.side!.tip.id, value: target.side!.value })
       restored++
     }
+    traceTitle()
     const compacted = peers[0]!.handle.history().entries.reduce((n, e) => n + (e.kind === 'compacted' ? e.count : 0), 0)
     const outcome = JSON.stringify({
       fields: peers[0]!.handle.read().fields,
@@ -487,6 +499,7 @@ export const runHistoryFuzz = async (
       descriptionCollisions: textMerges.filter((m) => m.conflict).length,
     }
   } catch (error) {
+    traceTitle()
     const message = error instanceof Error ? error.message : String(error)
     throw new Error(`history fuzz seed ${seed} failed: ${message}`, { cause: error })
   }

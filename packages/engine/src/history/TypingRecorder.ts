@@ -180,6 +180,15 @@ export class TypingRecorder {
     return field === undefined ? this.bursts.size > 0 : this.bursts.has(field)
   }
 
+  /**
+   * Whether a text burst of `field` with no entry yet had a keystroke made
+   * while edits did not go out at once (offline): a change made apart, which
+   * others' changes may collide with ({@link TypingRecorderOptions.connected}).
+   */
+  pendingApart(field: string): boolean {
+    return this.bursts.get(field)?.apart === true
+  }
+
   /** Ends the bursts of `fields` (every field when omitted) and appends their entries now. */
   flush(fields?: Iterable<string>): void {
     if (this.destroyed || this.bursts.size === 0) return

@@ -120,9 +120,11 @@ export class RecordHistory {
    * deletes characters duplicated by settlements written at once, and sets
    * each text field whose concurrent edits collided to the rule's value (a
    * title: the later change; a description: both versions) — as soon as this
-   * replica has the sides, so nobody edits the mixed text. A field with a typing burst in progress waits for its entry (which
-   * settles again). Sets each scalar field whose concurrent sets did not end
-   * on the later change to it (`history/scalarMerge`).
+   * replica has the sides, so nobody edits the mixed text. A field with a
+   * typing burst in progress waits for its entry (which settles again); a
+   * title's burst typed offline ends at once instead. Sets each scalar field
+   * whose concurrent sets did not end on the later change to it
+   * (`history/scalarMerge`).
    */
   settleMerges(): void {
     if (this.closed || !this.options.active() || this.options.settles === false || !this.doc.share.has(HISTORY_ARRAY)) return
@@ -131,6 +133,8 @@ export class RecordHistory {
     // Archiving too: archive and unarchive at once settle on the later one, like a status.
     const scalar = settledScalars(this.options.schema())
     const options = { now: this.options.now(), maxEntries: this.options.historyLimit }
+    /** Single-line fields whose collision waits for a burst typed apart here: ended first (see below). */
+    const ending: string[] = []
     this.doc.transact(() => {
       removeDuplicateInsertions(this.doc)
       const stored = this.doc.getMap<unknown>(FIELDS_MAP)
@@ -141,11 +145,23 @@ export class RecordHistory {
         if (writeScalarSettlement(this.doc, field, target, options)) return // one at a time, as below
       }
       for (const [field, target] of Object.entries(unsettled)) {
-        if (this.typing.pending(field)) continue
+        if (this.typing.pending(field)) {
+          if (singleLine.has(field) && this.typing.pendingApart(field)) ending.push(field)
+          continue
+        }
         if (settledOtherwise(this.doc, field, target)) continue
         if (writeSettlement(this.doc, field, target, options)) return // one at a time: the next reads the new history
       }
     }, RECORD_WRITE_ORIGIN)
+    // A title collided while its writer here is still in a burst typed offline (the other side arrived mid-burst, on
+    // reconnecting): the burst ends now — its entry holds only their own edits, a change made apart like the others,
+    // which the rule then counts — and the field settles at once. What they type next goes on top of the settled
+    // title, not into the CRDT's mix of the sides, which their next entry would otherwise hold as their version (words
+    // run together). A burst typed live runs on: replicas settling meanwhile keep its letters where they are.
+    if (ending.length > 0) {
+      this.typing.flush(ending)
+      this.scheduleSettle()
+    }
   }
 
   /** Runs {@link settleMerges} after the current transaction (changes of the history may need settling). */
