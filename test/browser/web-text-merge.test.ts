@@ -9,7 +9,9 @@
  *   writes meanwhile (the settled value is not written over it), and a third
  *   person typing into the title while the collision is settled keeps every
  *   letter; two people typing into a title live, one right after the
- *   other's words, both keep every word with no card.
+ *   other's words, both keep every word with no card; back online while
+ *   still typing in a title he changed offline, the later title shows whole
+ *   on both screens while he types on.
  * - A description replaced by both: the text holds both versions whole, one
  *   after the other (the earlier first) — never their characters mixed; the
  *   card offers each writer's version and "Keep both", and "Use this
@@ -131,7 +133,9 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
       // The settlement is the app's, written on one of the devices: no one is said to have chosen it.
       await expect
         .poll(() => page.getByTestId('history').innerText(), { timeout: 10_000 })
-        .toMatch(/Merged automatically\s*title settled on the later change, on (Ada Lovelace|Bob Stone)'s device/)
+        .toMatch(
+          /Merged automatically\s*title settled on the later change, on (Ada Lovelace|Bob Stone)'s (device|and (Ada Lovelace|Bob Stone)'s devices)/,
+        )
     }
     await screenshot(bob, 'web-text-merge-title-settled')
     // Bob's account of what happened while he was away says his title was replaced, and offers it back (before: only
@@ -234,6 +238,66 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     expect(card).toContain('Signup fails on Safari')
     expect(card).toContain('by Ada Lovelace and Carol Diaz')
     await screenshot(ada, 'web-text-merge-title-typed-meanwhile')
+  }, 120_000)
+
+  it('back online while still typing in a title he changed offline: both screens show his later title whole while he types on', async () => {
+    const { ada, bob, bobContext } = await bothOnATicket('typing-back', 'Checkout times out')
+    // On the train Bob adds " on iOS" to the title; in the office Ada adds " on Android"; Bob, still offline, goes on
+    // typing " 17" — and keeps typing, no pause, as his connection comes back.
+    await bobContext.setOffline(true)
+    await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
+    await bob.locator('#f-title').click()
+    await bob.keyboard.press('End')
+    await bob.keyboard.type(' on iOS')
+    await bob.keyboard.press('Tab')
+    await ada.locator('#f-title').click()
+    await ada.keyboard.press('End')
+    await ada.keyboard.type(' on Android')
+    await ada.keyboard.press('Tab')
+    await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
+    await bob.locator('#f-title').click()
+    await bob.keyboard.press('End')
+    await bob.keyboard.type(' 17')
+    let typed = ' 17'
+    let stop = false
+    const phrase = '.2 and later, on the Safari preview builds as well as the release ones'
+    const typing = (async () => {
+      for (const char of phrase) {
+        if (stop) break
+        await bob.keyboard.type(char)
+        typed += char
+        await new Promise((resolve) => setTimeout(resolve, 300))
+      }
+    })()
+    await bobContext.setOffline(false)
+    // His typing is the later change: both screens show his title whole while he still types — before, until his
+    // pause, Ada's screen read "Checkout times out 17.2 and later, on…": both versions gone, a title nobody wrote.
+    for (const page of [ada, bob]) {
+      await expect
+        .poll(() => page.locator('#f-title').inputValue(), { timeout: 15_000 })
+        .toMatch(/^Checkout times out on iOS 17\.2 and(?!.*Android)/)
+    }
+    expect(typed.length, 'Bob was still typing when both screens showed his title').toBeLessThan(' 17'.length + phrase.length)
+    await screenshot(ada, 'web-text-merge-typing-back')
+    stop = true
+    await typing
+    await bob.keyboard.press('Tab')
+    const title = `Checkout times out on iOS${typed}`
+    for (const page of [ada, bob]) {
+      await expect.poll(() => pendingShown(page), { timeout: 10_000 }).toBe(0)
+      await expect.poll(() => page.locator('#f-title').inputValue(), { timeout: 10_000 }).toBe(title)
+    }
+    // The card offers Ada's version. The devices settled the merge in rounds, each knowing part of it at first: the
+    // timeline says so in one line, not one per round.
+    const card = ada.getByTestId('text-merge').first()
+    await card.waitFor({ timeout: 10_000 })
+    expect(await card.innerText()).toContain('Checkout times out on Android')
+    const timeline = await ada.getByTestId('history').innerText()
+    expect(timeline.match(/Merged automatically/g)).toHaveLength(1)
+    expect(timeline).toMatch(
+      /title settled on the later change, on (Ada Lovelace|Bob Stone)'s (device|and (Ada Lovelace|Bob Stone)'s devices)/,
+    )
+    await screenshot(ada, 'web-text-merge-typing-back-settled')
   }, 120_000)
 
   it("two people typing into a title live, one right after the other's words before their pause, both keep every word", async () => {
