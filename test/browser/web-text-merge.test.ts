@@ -53,6 +53,14 @@ const replaceText = async (page: Page, selector: string, text: string): Promise<
   await page.keyboard.press('Tab') // leaving the field ends the typing burst: its history entry is written now
 }
 
+/** Types `text` at the end of a page's title and leaves the field. */
+const addToTitle = async (page: Page, text: string): Promise<void> => {
+  await page.locator('#f-title').click()
+  await page.keyboard.press('End')
+  await page.keyboard.type(text)
+  await page.keyboard.press('Tab')
+}
+
 /** Selects a description's first or last line and types `text` over it, then leaves the field. */
 const retypeLine = async (page: Page, line: 'first' | 'last', text: string): Promise<void> => {
   await page.locator('#f-description').click()
@@ -246,14 +254,8 @@ describe.skipIf(!available)('web app: concurrent edits of text fields in Chromiu
     // typing " 17" — and keeps typing, no pause, as his connection comes back.
     await bobContext.setOffline(true)
     await bob.getByTestId('offline-banner').waitFor({ timeout: 15_000 })
-    await bob.locator('#f-title').click()
-    await bob.keyboard.press('End')
-    await bob.keyboard.type(' on iOS')
-    await bob.keyboard.press('Tab')
-    await ada.locator('#f-title').click()
-    await ada.keyboard.press('End')
-    await ada.keyboard.type(' on Android')
-    await ada.keyboard.press('Tab')
+    await addToTitle(bob, ' on iOS')
+    await addToTitle(ada, ' on Android')
     await expect.poll(() => pendingShown(ada), { timeout: 10_000 }).toBe(0)
     await bob.locator('#f-title').click()
     await bob.keyboard.press('End')

@@ -41,6 +41,19 @@ const setArchived = (archived: boolean, now: number) => (doc: Y.Doc) => {
   appendFieldChanges(doc, [{ field: '$archived', kind: 'scalar', prev: !archived, next: archived }], { now })
 }
 
+/** Archived (both saw it); Ada unarchives offline, Bob unarchives and archives again later. */
+const archivedApart = (adaId: number, bobId: number): Y.Doc =>
+  mergedApart(
+    adaId,
+    bobId,
+    setArchived(false, 2_000),
+    (d) => {
+      setArchived(false, 2_500)(d)
+      setArchived(true, 3_000)(d)
+    },
+    setArchived(true, 1_500),
+  )
+
 describe('laterValues: what a reader that never settles reports of a merge nobody settled yet', () => {
   // Yjs keeps one of the two by client id: each case runs with either writer the higher, so in one the doc holds the earlier.
   test.each([
@@ -59,17 +72,7 @@ describe('laterValues: what a reader that never settles reports of a merge nobod
     ['Ada the higher id', 2 ** 32 - 1, 1],
     ['Bob the higher id', 1, 2 ** 32 - 1],
   ])('archived by one and unarchived by the other: the later one — %s', (_, adaId, bobId) => {
-    // Archived (both saw it); Ada unarchives offline, Bob unarchives and archives again later.
-    const doc = mergedApart(
-      adaId,
-      bobId,
-      setArchived(false, 2_000),
-      (d) => {
-        setArchived(false, 2_500)(d)
-        setArchived(true, 3_000)(d)
-      },
-      setArchived(true, 1_500),
-    )
+    const doc = archivedApart(adaId, bobId)
     const read = readRecord(doc, 'T-1', ticketSchema)
     expect(read.archived).toBe(adaId < bobId) // Yjs's pick
     expect(laterValues(doc, ticketSchema, read).archived).toBe(true)
@@ -147,16 +150,7 @@ describe('catalog entries of records nobody opened say what the rule settles on'
   ])('a status and the archived flag set apart: the later ones, as the record says once opened — %s', (_, adaId, bobId) => {
     const doc = mergedApart(adaId, bobId, setStatus('cancelled', 2_000), setStatus('done', 3_000))
     expect(catalogEntryOf(doc, 'T-1', ticketSchema, 0, []).fields.status).toBe('done')
-    const archived = mergedApart(
-      adaId,
-      bobId,
-      setArchived(false, 2_000),
-      (d) => {
-        setArchived(false, 2_500)(d)
-        setArchived(true, 3_000)(d)
-      },
-      setArchived(true, 1_500),
-    )
+    const archived = archivedApart(adaId, bobId)
     expect(catalogEntryOf(archived, 'T-1', ticketSchema, 0, []).archived).toBe(true)
   })
 })
