@@ -52,9 +52,10 @@ export const withArchived = (doc: Y.Doc, fields: Record<string, unknown> | undef
  * settled or not. Read from Yjs's structure alone, without the history: a
  * set's item names the item it replaced (its origin), and a set concurrent
  * with another one finds a sibling between that origin and itself. A few
- * map lookups per set the field ever had, against a history read of
- * 0.2–0.6 ms: readers that report merged values for many records (catalog
- * entries of records nobody opened, the relay's API lists) ask this first.
+ * map lookups per set the field ever had, against a history read of tens of
+ * µs for a ticket of 20 entries and ~0.6 ms at the 500-entry bound: readers
+ * that report merged values for many records (catalog entries of records
+ * nobody opened, the relay's API lists) ask this first.
  */
 export const setApart = (doc: Y.Doc, field: string): boolean => {
   const archived = field === ARCHIVED_FIELD
